@@ -1,0 +1,76 @@
+"""Input checks shared by every public entry point.
+
+Validation happens once, where user data enters; inner functions assume it was done.
+Messages name the argument, what was found and what was expected.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a model is used before it was fitted or loaded."""
+
+
+def _as_numpy(x):
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    return x
+
+
+def check_embeddings(X, dim: int | None = None, name: str = "embeddings") -> np.ndarray:
+    """Return ``X`` as a C-contiguous float32 array of shape (n, dim).
+
+    A single vector of shape (dim,) is promoted to (1, dim). Raises ``ValueError`` for
+    a wrong rank or dimension, an empty batch, a non-float dtype, or NaN/inf values.
+    """
+    X = _as_numpy(X)
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} must be an array of shape (n, {dim}); {exc}") from exc
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+        raise ValueError(f"{name} must hold floating point numbers, got dtype {X.dtype}")
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n, {dim if dim else 'd'}), got shape {X.shape}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {X.shape}); pass at least one vector")
+    if dim is not None and X.shape[1] != dim:
+        raise ValueError(f"{name} must have {dim} columns, got shape {X.shape}")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
+    return X
+
+
+def check_codes(codes, num_heads: int, codebook_size: int, name: str = "codes") -> np.ndarray:
+    """Return ``codes`` as an int64 array of shape (n, num_heads) with values in range.
+
+    A single row of shape (num_heads,) is promoted to (1, num_heads).
+    """
+    codes = _as_numpy(codes)
+    codes = np.asarray(codes)
+    if codes.dtype == object or not (np.issubdtype(codes.dtype, np.integer) or codes.dtype == bool):
+        if np.issubdtype(codes.dtype, np.floating) and codes.size and np.isfinite(codes).all() \
+                and np.all(codes == np.round(codes)):
+            codes = codes.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must be integers, got dtype {codes.dtype}")
+    if codes.ndim == 1:
+        codes = codes[None, :]
+    if codes.ndim != 2 or codes.shape[1] != num_heads:
+        raise ValueError(f"{name} must have shape (n, {num_heads}), got {codes.shape}")
+    if codes.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {codes.shape})")
+    codes = codes.astype(np.int64, copy=False)
+    if codes.min() < 0 or codes.max() >= codebook_size:
+        raise ValueError(
+            f"{name} must lie in [0, {codebook_size - 1}], got values from {codes.min()} to {codes.max()}"
+        )
+    return np.ascontiguousarray(codes)

@@ -1,0 +1,33 @@
+"""The ``mycelial`` command line: one thin group; each topic's commands live in their own module.
+
+Heavy libraries (torch, faiss, sentence-transformers) are imported inside the commands,
+so ``mycelial --help`` stays instant.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+_COMMAND_MODULES = ("vqvae", "graph", "memory", "pipeline")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Mycelial: an associative memory over 4-byte VQ-VAE codes and a Hebbian network.
+
+    Example:
+
+        mycelial ingest notes/ --memory my_memory
+
+        mycelial recall "what goes with this?" --memory my_memory
+    """
+
+
+for _name in _COMMAND_MODULES:
+    for _command in importlib.import_module(f"core.cli.{_name}").COMMANDS:
+        cli.add_command(_command)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,2 @@
+"""`mycelial` sub-commands: vqvae."""
+COMMANDS: list = []

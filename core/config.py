@@ -1,0 +1,39 @@
+"""Where things live: shared data, caches, the default embedding model.
+
+Every location can be overridden by an environment variable so that CI, tests and
+users on other machines never need to edit code.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+EMBEDDING_DIM = 384
+
+
+def data_dir() -> Path:
+    """Folder of the shared real text (``MYCELIAL_DATA_DIR``, else ``../shared/data``)."""
+    env = os.environ.get("MYCELIAL_DATA_DIR")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+
+
+def cache_dir() -> Path:
+    """Folder for derived, re-computable state such as embeddings (``MYCELIAL_CACHE_DIR``)."""
+    env = os.environ.get("MYCELIAL_CACHE_DIR")
+    path = Path(env) if env else Path.home() / ".cache" / "mycelial"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_file(relative: str) -> Path:
+    """A file of the shared data, with an error that says how to point at it."""
+    path = data_dir() / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"shared data file {path} not found; set MYCELIAL_DATA_DIR to the folder "
+            f"that holds {relative!r}"
+        )
+    return path

