@@ -132,7 +132,9 @@ class TextEmbedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model_.get_sentence_embedding_dimension())
+        model = self.model_
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim())
 
     @property
     def _cache(self) -> EmbeddingCache | None:

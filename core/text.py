@@ -10,7 +10,7 @@ _WIKITEXT_FIXES = [
     (re.compile(r" @(.)@ "), r"\1"),
     (re.compile(r" ([.,;:!?%)\]}])"), r"\1"),
     (re.compile(r"([(\[{$]) "), r"\1"),
-    (re.compile(r" (n't|'s|'re|'ve|'ll|'d|'m)\b"), r"\1"),
+    (re.compile(r" (n't|'t|'s|'re|'ve|'ll|'d|'m)\b"), r"\1"),
     (re.compile(r"\s+"), " "),
 ]
 

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from core.embedding import EmbeddingCache, TextEmbedder
+
+
+def test_real_model_gives_unit_norm_semantic_vectors(tmp_path):
+    emb = TextEmbedder(cache=tmp_path / "cache.sqlite")
+    X = emb.embed(["A cat sat on the mat.", "A kitten rested on the rug.", "Stock markets fell sharply."])
+    assert X.shape == (3, 384) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert X[0] @ X[1] > X[0] @ X[2] + 0.2
+
+
+def test_cache_returns_identical_vectors_without_the_model(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    texts = ["The river flooded the valley.", "The river flooded the valley.", "Bees make honey."]
+    first = TextEmbedder(cache=path).embed(texts)
+    np.testing.assert_array_equal(first[0], first[1])
+    cached = TextEmbedder(model="all-MiniLM-L6-v2", cache=path)
+    cached._model = _NoModel()  # any call to the model would fail: everything must come from the cache
+    np.testing.assert_array_equal(cached._cache.get("all-MiniLM-L6-v2", [EmbeddingCache.key(texts[2])], 384)[
+        EmbeddingCache.key(texts[2])], first[2])
+    np.testing.assert_array_equal(cached.embed(texts), first)
+
+
+class _NoModel:
+    def get_embedding_dimension(self):
+        return 384
+
+    def encode(self, *args, **kwargs):
+        raise AssertionError("the model was called although every text was cached")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("just one string", "sequence of strings"),
+    (["ok", ""], r"texts\[1\] is empty"),
+    (["ok", b"bytes"], r"texts\[1\] must be str"),
+    (["bin\x00ary"], "NUL byte"),
+])
+def test_bad_texts_are_rejected(bad, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        TextEmbedder(cache=tmp_path / "c.sqlite").embed(bad)
