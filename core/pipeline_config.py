@@ -1,0 +1,205 @@
+"""The compression pipeline's settings: ``vqvae_config.json`` read, defaulted and validated.
+
+The keys keep the meaning the seed gave them (``device``, ``dataset_split``,
+``sample_size``, ``batch_size``, ``test_fraction``, ``pq_M``, ``vqvae_hidden_dim``,
+``vqvae_embedding_dim``, ``vqvae_num_embeddings``, ``vqvae_learning_rate``,
+``vqvae_epochs``, ``embedding_dimension``); a few more say where data and artifacts
+live and how many quantizer heads (bytes per item) the VQ-VAE uses. Every check happens
+here, once, so the stages can trust the values: an unknown key, a wrong type or an
+impossible combination is a ``ValueError`` that names the key.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from core.config import EMBEDDING_DIM, PROJECT_ROOT
+
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "vqvae_config.json"
+SPLITS = ("train", "validation", "test", "all")
+_DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of ``scripts/pipeline.py``, ``decode.py`` and ``evaluate.py``.
+
+    Parameters
+    ----------
+    device : str, default="cpu"
+        Torch device for VQ-VAE training and coding: ``cpu``, ``cuda``, ``cuda:N``,
+        ``mps`` or ``auto``.
+    dataset_split : {"all", "train", "validation", "test"}, default="all"
+        Which WikiText-2 file(s) of ``data_path`` to read; ``all`` reads every split
+        present (the shared data holds ``test`` raw and ``validation`` tokens).
+    sample_size : int, default=10000
+        Sentences taken (a seeded random sample) before the train/test split.
+    batch_size : int, default=256
+        Mini-batch size of VQ-VAE training and of embedding.
+    test_fraction : float, default=0.2
+        Share of sentences held out for compression and evaluation. Whole articles are
+        held out, so no test sentence has a training sentence of its own article.
+    pq_M : int, default=32
+        Sub-quantizers (bytes per vector) of the FAISS OPQ+PQ index; divides
+        ``embedding_dimension``.
+    vqvae_hidden_dim, vqvae_embedding_dim : int, default=1024, 512
+        Width of the VQ-VAE's hidden layer and of its latent (split over the heads).
+    vqvae_num_embeddings : int, default=256
+        Codes per head; at most 256 so that each code is one byte.
+    vqvae_num_heads : int, default=32
+        Quantizer heads, i.e. bytes per compressed item; divides ``vqvae_embedding_dim``.
+    vqvae_learning_rate : float, default=1e-3
+    vqvae_epochs : int, default=40
+    embedding_dimension : int, default=384
+        Dimension of the sentence embeddings (all-MiniLM-L6-v2).
+    data_path : str or None, default=None
+        A WikiText file or a folder of ``wiki.<split>.(raw|tokens)`` files; ``None``
+        means ``<data_dir>/wikitext2``.
+    artifacts_dir : str, default="artifacts"
+        Where the stages write and read their files (relative to the working folder).
+    seed : int, default=0
+    decode_neighbours : int, default=5
+        Nearest reference sentences shown to the LLM when one is configured.
+    """
+
+    device: str = "cpu"
+    dataset_split: str = "all"
+    sample_size: int = 10_000
+    batch_size: int = 256
+    test_fraction: float = 0.2
+    pq_M: int = 32
+    vqvae_hidden_dim: int = 1024
+    vqvae_embedding_dim: int = 512
+    vqvae_num_embeddings: int = 256
+    vqvae_num_heads: int = 32
+    vqvae_learning_rate: float = 1e-3
+    vqvae_epochs: int = 40
+    embedding_dimension: int = EMBEDDING_DIM
+    data_path: str | None = None
+    artifacts_dir: str = "artifacts"
+    seed: int = 0
+    decode_neighbours: int = 5
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> "PipelineConfig":
+        """Raise ``ValueError`` naming the first bad key; return ``self`` when all is well."""
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        _positive_ints = ("sample_size", "batch_size", "pq_M", "vqvae_hidden_dim",
+                          "vqvae_embedding_dim", "vqvae_num_heads", "vqvae_epochs",
+                          "embedding_dimension", "decode_neighbours")
+        for key in _positive_ints:
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not _DEVICE.match(self.device):
+            raise ValueError(f"device must be 'cpu', 'auto', 'mps', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.dataset_split not in SPLITS:
+            raise ValueError(f"dataset_split must be one of {SPLITS}, got {self.dataset_split!r}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {self.test_fraction}")
+        if not self.vqvae_learning_rate > 0.0 or self.vqvae_learning_rate != self.vqvae_learning_rate:
+            raise ValueError(f"vqvae_learning_rate must be > 0, got {self.vqvae_learning_rate}")
+        if not 2 <= self.vqvae_num_embeddings <= 256:
+            raise ValueError(
+                f"vqvae_num_embeddings must lie in [2, 256] so each code fits one byte, "
+                f"got {self.vqvae_num_embeddings}")
+        if self.embedding_dimension != EMBEDDING_DIM:
+            raise ValueError(
+                f"embedding_dimension must be {EMBEDDING_DIM} (the all-MiniLM-L6-v2 embedder), "
+                f"got {self.embedding_dimension}")
+        if self.embedding_dimension % self.pq_M:
+            raise ValueError(
+                f"pq_M={self.pq_M} must divide embedding_dimension={self.embedding_dimension} "
+                f"(FAISS PQ splits the vector into pq_M equal parts)")
+        if self.vqvae_embedding_dim % self.vqvae_num_heads:
+            raise ValueError(
+                f"vqvae_num_heads={self.vqvae_num_heads} must divide "
+                f"vqvae_embedding_dim={self.vqvae_embedding_dim}")
+        n_test = int(round(self.sample_size * self.test_fraction))
+        n_train = self.sample_size - n_test
+        if n_test < 1:
+            raise ValueError(
+                f"sample_size={self.sample_size} with test_fraction={self.test_fraction} "
+                f"leaves no test sentence")
+        if n_train < 256 or n_train < self.vqvae_num_embeddings:
+            raise ValueError(
+                f"sample_size={self.sample_size} with test_fraction={self.test_fraction} leaves "
+                f"{n_train} training sentences; the codebooks (256 codes each for FAISS PQ, "
+                f"{self.vqvae_num_embeddings} for the VQ-VAE) need at least 256")
+        return self
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def from_dict(cls, values: dict) -> "PipelineConfig":
+        """Build from a mapping; unknown keys are an error (a typo must not pass silently)."""
+        if not isinstance(values, dict):
+            raise ValueError(f"the config must be a JSON object, got {type(values).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def artifacts(self) -> Path:
+        return Path(self.artifacts_dir)
+
+    @property
+    def bytes_per_item(self) -> int:
+        """Bytes of one VQ-VAE-compressed item: one byte per head."""
+        return self.vqvae_num_heads
+
+
+def _check_type(key: str, value, annotation) -> None:
+    ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    optional = "None" in ann
+    if value is None:
+        if optional:
+            return
+        raise ValueError(f"{key} must not be null")
+    if ann.startswith("int"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        want = "an integer"
+    elif ann.startswith("float"):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        want = "a number"
+    else:
+        ok = isinstance(value, str)
+        want = "a string"
+    if not ok:
+        raise ValueError(f"{key} must be {want}, got {value!r} ({type(value).__name__})")
+
+
+def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
+    """Read a pipeline config file; defaults when ``path`` is None and no default file exists.
+
+    Parameters
+    ----------
+    path : path or None
+        A JSON file. ``None`` reads ``vqvae_config.json`` at the project root when it
+        exists, else uses the built-in defaults. A given path that does not exist is a
+        ``FileNotFoundError``.
+    """
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.is_file():
+            return PipelineConfig()
+        path = DEFAULT_CONFIG_PATH
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} not found")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config file {path} is not valid JSON: {exc}") from exc
+    return PipelineConfig.from_dict(values)
