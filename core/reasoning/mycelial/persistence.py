@@ -1,0 +1,143 @@
+"""Save and load a ``MycelialReasoning`` as ``.npz`` arrays plus a JSON header, never pickle.
+
+The file is a zip (``np.savez``) holding the arrays ``keys``, ``counts``, ``group_counts``,
+``node_counts`` and ``header``: the UTF-8 JSON header as uint8 bytes, with the format
+name and version, the config, the counters and a SHA-256 of every array. Loading uses
+``np.load(allow_pickle=False)``, checks all of it and builds the network only at the end,
+so a truncated, corrupt or wrong-version file raises ``ValueError`` and never half-loads.
+Writes go to a temporary file in the same directory, are fsynced and renamed into place.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "mycelial-network"
+FORMAT_VERSION = 1
+_ARRAYS = {"keys": np.int64, "counts": np.float64, "group_counts": np.float64, "node_counts": np.int64}
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def save_network(net, path) -> Path:
+    """Write ``net`` to ``path`` atomically (temp file, fsync, rename). Returns the path."""
+    path = Path(path)
+    arrays = {
+        "keys": net.keys_, "counts": net.counts_,
+        "group_counts": net.group_counts_, "node_counts": net.node_counts_,
+    }
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": net.config.to_dict(),
+        "n_events": int(net.n_events_),
+        "n_decays": int(net.n_decays_),
+        "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _digest(v)}
+                   for k, v in arrays.items()},
+    }
+    blob = np.frombuffer(json.dumps(header, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, header=blob, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+            missing = ({"header"} | set(_ARRAYS)) - names
+            if missing:
+                raise ValueError(f"{path} is not a mycelial network file: missing {sorted(missing)}")
+            header_bytes = z["header"]
+            arrays = {k: z[k] for k in _ARRAYS}
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        if "mycelial" in str(exc):
+            raise
+        raise ValueError(f"{path} is not a readable network file ({exc})") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise ValueError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+    if header_bytes.dtype != np.uint8 or header_bytes.ndim != 1:
+        raise ValueError(f"{path}: header is not a byte array")
+    try:
+        header = json.loads(header_bytes.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: header is not valid JSON ({exc})") from exc
+    return header, arrays
+
+
+def load_network(path):
+    """Read a network written by ``save_network``; raises ``ValueError`` on any inconsistency."""
+    from core.reasoning.mycelial.network import MycelialConfig, MycelialReasoning
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no network file at {path}")
+    header, arrays = _read(path)
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a mycelial network file (format={header.get('format') if isinstance(header, dict) else None!r})")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has network format version {version!r}; this code reads version {FORMAT_VERSION}"
+        )
+    try:
+        config = MycelialConfig.from_dict(header["config"])
+        n_events, n_decays = int(header["n_events"]), int(header["n_decays"])
+        meta = header["arrays"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: header lacks {exc}") from exc
+    for name, dtype in _ARRAYS.items():
+        a = arrays[name]
+        m = meta.get(name, {})
+        if a.dtype != dtype or a.ndim != 1 or list(a.shape) != m.get("shape"):
+            raise ValueError(f"{path}: array {name!r} has dtype {a.dtype} shape {a.shape}, "
+                             f"header says {m.get('dtype')} {m.get('shape')}")
+        if _digest(a) != m.get("sha256"):
+            raise ValueError(f"{path}: array {name!r} fails its checksum (corrupt file)")
+    keys = arrays["keys"]
+    m = keys.shape[0]
+    n_nodes = config.num_nodes
+    if arrays["counts"].shape[0] != m or arrays["group_counts"].shape[0] != m:
+        raise ValueError(f"{path}: edge arrays have different lengths")
+    if arrays["node_counts"].shape[0] != n_nodes:
+        raise ValueError(f"{path}: node_counts has {arrays['node_counts'].shape[0]} entries, "
+                         f"config says {n_nodes} nodes")
+    if m and (np.any(np.diff(keys) <= 0) or keys[0] < 0 or keys[-1] >= n_nodes * n_nodes
+              or np.any(keys // n_nodes >= keys % n_nodes)):
+        raise ValueError(f"{path}: edge keys are not sorted unique upper-triangle keys")
+    net = MycelialReasoning(config)
+    net.keys_ = np.ascontiguousarray(keys)
+    net.counts_ = np.ascontiguousarray(arrays["counts"])
+    net.group_counts_ = np.ascontiguousarray(arrays["group_counts"])
+    net.node_counts_ = np.ascontiguousarray(arrays["node_counts"])
+    net.n_events_, net.n_decays_ = n_events, n_decays
+    net._dirty()
+    return net
