@@ -1,2 +1,153 @@
-"""`mycelial` sub-commands: vqvae."""
-COMMANDS: list = []
+"""`mycelial` sub-commands of the VQ-VAE: ``encode`` and ``train``."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _load_codec(weights):
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE
+
+    return MycelialVQVAE.load(weights) if weights else MycelialVQVAE.load_default()
+
+
+@click.command("encode")
+@click.argument("texts", nargs=-1)
+@click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
+              help="A .npy file of float embeddings (n, 384) instead of texts.")
+@click.option("--file", "text_file", type=click.Path(dir_okay=False),
+              help="A UTF-8 text file, one text per line.")
+@click.option("--weights", type=click.Path(), help="Weights to use (default: the shipped model).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the codes here: .npy (uint8 array) or anything else (text/JSON).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of plain rows.")
+def encode_cmd(texts, npy_path, text_file, weights, output, as_json):
+    """Turn texts (or embeddings) into 4-byte VQ-VAE codes, one row of 4 numbers each.
+
+    Example:
+
+        mycelial encode "The cat sat on the mat." "Photosynthesis needs light."
+
+        mycelial encode --npy embeddings.npy -o codes.npy
+
+        mycelial encode --file sentences.txt --json
+    """
+    import numpy as np
+
+    sources = sum(bool(s) for s in (texts, npy_path, text_file))
+    if sources != 1:
+        raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
+    try:
+        if npy_path:
+            path = Path(npy_path)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found")
+            X = np.load(path, allow_pickle=False)
+            texts = None
+        else:
+            if text_file:
+                path = Path(text_file)
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} not found")
+                texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            from core.embedding import TextEmbedder
+
+            X = TextEmbedder().embed(list(texts))
+        codes = _load_codec(weights).encode(X)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    if output and output.endswith(".npy"):
+        from core.reasoning.vqvae.train import atomic_write_bytes
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, codes, allow_pickle=False)
+        atomic_write_bytes(output, buf.getvalue())
+        click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)
+        return
+    if as_json:
+        rows = [{"codes": c.tolist(), **({"text": t} if texts else {})}
+                for c, t in zip(codes, texts or [None] * len(codes))]
+        text = json.dumps(rows, ensure_ascii=False, indent=None)
+    else:
+        text = "\n".join(" ".join(str(int(v)) for v in row) for row in codes)
+    if output:
+        from core.reasoning.vqvae.train import atomic_write_text
+
+        atomic_write_text(output, text + "\n")
+        click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@click.command("train")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TrainConfig JSON (epochs, batch_size, learning_rate, dims, heads, ...).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder for model.safetensors and config.json (the metrics card).")
+@click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
+              help="Train on these embeddings (n, 384) instead of the shared corpora.")
+@click.option("--sources", default="wikitext,passages,brown", show_default=True,
+              help="Comma-separated shared corpora to embed and train on.")
+@click.option("--max-per-doc", type=int, default=None, help="Use only the first N sentences of each document.")
+def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
+    """Train a VQ-VAE and write its weights and metrics card to a folder.
+
+    Without --npy it embeds the shared corpora (cached) and holds out whole documents
+    for the card's figures.
+
+    Example:
+
+        mycelial train --out my_vqvae --config train.json
+
+        mycelial train --out tiny --npy embeddings.npy
+    """
+    import numpy as np
+
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE
+    from core.reasoning.vqvae import TrainConfig, metrics, train_vqvae
+
+    try:
+        config = TrainConfig.from_json(config_path) if config_path else TrainConfig()
+        if npy_path:
+            if not Path(npy_path).is_file():
+                raise FileNotFoundError(f"{npy_path} not found")
+            X = np.load(npy_path, allow_pickle=False)
+            rows = np.random.default_rng(config.seed).permutation(len(X))
+            n_held = max(1, len(X) // 10)
+            X_train, X_held = X[rows[n_held:]], X[rows[:n_held]]
+        else:
+            from core import datasets
+            from core.embedding import TextEmbedder
+
+            readers = {"wikitext": datasets.wikitext_documents, "passages": datasets.passage_documents,
+                       "brown": datasets.brown_documents}
+            names = [s.strip() for s in sources.split(",") if s.strip()]
+            bad = [s for s in names if s not in readers]
+            if bad:
+                raise ValueError(f"unknown source(s) {bad}; choose from {sorted(readers)}")
+            train_s, held_s = [], []
+            for name in names:
+                for d in readers[name]():
+                    sents = d.sentences[:max_per_doc] if max_per_doc else d.sentences
+                    (held_s if datasets.is_held_out(d.doc_id) else train_s).extend(sents)
+            emb = TextEmbedder()
+            X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
+        model, history = train_vqvae(X_train, config, X_held)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    mvq = MycelialVQVAE(model)
+    codes = mvq.encode(X_held)
+    card = {"train_config": config.to_dict(), "train_rows": int(len(X_train)),
+            "held_out": metrics.code_metrics(X_held, mvq.decode(codes), codes, mvq.codebook_size),
+            "history": history}
+    path = mvq.save(out_dir, card=card)
+    click.echo(json.dumps(card["held_out"], indent=2))
+    click.echo(f"saved {path}", err=True)
+
+
+COMMANDS: list = [encode_cmd, train_cmd]

@@ -1,0 +1,208 @@
+"""`MycelialVQVAE`: the codec users hold, float32 (n, 384) <-> uint8 codes (n, 4).
+
+It loads the MonolithWiki weights shipped inside the package (offline, read-only), falls
+back to the legacy MonolithV13 when those are missing or broken, and later also carries
+the Hebbian ``network`` that the codes feed. Weights are read with safetensors (or
+``torch.load(weights_only=True)`` for legacy ``.pth`` files): nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core._validation import NotFittedError, check_codes, check_embeddings
+from core.reasoning.vqvae.model import MonolithV13, load_legacy_state
+from core.reasoning.vqvae.model_wiki import MonolithWiki
+from core.reasoning.vqvae.train import atomic_write_bytes, atomic_write_text
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vqvae" / "weights"
+DEFAULT_WEIGHTS = "monolith_wiki.safetensors"
+LEGACY_WEIGHTS = ("monolith_v13.safetensors", "monolith_v13_trained.pth")
+MODEL_CLASSES = {"MonolithWiki": MonolithWiki, "MonolithV13": MonolithV13}
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights file, JSON file) for a ``.safetensors`` path or a folder."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return path, path.with_suffix(".json")
+    return path / "model.safetensors", path / "config.json"
+
+
+def _read_model(weights: Path, config_path: Path | None = None):
+    """Build the model a weights file describes; raise with the reason when it can't."""
+    if not weights.is_file():
+        raise FileNotFoundError(f"VQ-VAE weights {weights} not found")
+    if weights.suffix == ".pth":  # legacy checkpoint: the seed's default MonolithV13
+        model = MonolithV13()
+        missing, unexpected = model.load_state_dict(load_legacy_state(weights), strict=False)
+        if [k for k in missing if not k.endswith(("initted", "cluster_size", "embed_sum"))] or unexpected:
+            raise ValueError(f"{weights} is not a MonolithV13 checkpoint "
+                             f"(missing {missing}, unexpected {unexpected})")
+        return model.eval()
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(weights), framework="pt") as fh:
+        meta = fh.metadata() or {}
+    if "config" in meta:
+        info = json.loads(meta["config"])
+    elif config_path is not None and config_path.is_file():
+        info = json.loads(config_path.read_text(encoding="utf-8"))
+    else:
+        raise ValueError(f"{weights} carries no model config (no metadata, no {config_path})")
+    cls_name = info.get("model_class")
+    if cls_name not in MODEL_CLASSES:
+        raise ValueError(f"{weights}: unknown model_class {cls_name!r}; expected one of {sorted(MODEL_CLASSES)}")
+    model = MODEL_CLASSES[cls_name](**info["model_config"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+class MycelialVQVAE:
+    """A trained VQ-VAE as a codec: ``encode`` to uint8 codes, ``decode`` back to vectors.
+
+    Parameters
+    ----------
+    model : MonolithWiki or MonolithV13
+        A trained model; it is put in eval mode.
+    network : object, optional
+        The Hebbian network the codes feed (added by the reasoning layer).
+
+    Examples
+    --------
+    >>> mvq = MycelialVQVAE.load_default()
+    >>> codes = mvq.encode(np.eye(2, 384, dtype=np.float32))
+    >>> codes.shape, codes.dtype
+    ((2, 4), dtype('uint8'))
+    >>> mvq.decode(codes).shape
+    (2, 384)
+    """
+
+    def __init__(self, model=None, network=None):
+        self.model = model
+        self.network = network
+
+    # -- loading ------------------------------------------------------------------------
+    @classmethod
+    def load_default(cls, weights_dir: str | Path | None = None) -> "MycelialVQVAE":
+        """Load the shipped MonolithWiki weights; fall back to MonolithV13.
+
+        Parameters
+        ----------
+        weights_dir : path, optional
+            Folder to look in instead of the package's ``vqvae/weights``.
+
+        Raises
+        ------
+        FileNotFoundError or ValueError
+            When neither model loads; the message lists what was tried and why it failed.
+        """
+        folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+        failures = []
+        for i, name in enumerate((DEFAULT_WEIGHTS, *LEGACY_WEIGHTS)):
+            path = folder / name
+            try:
+                model = _read_model(path, path.with_suffix(".json"))
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+                failures.append(f"{path}: {exc}")
+                continue
+            if i > 0:
+                warnings.warn(f"MonolithWiki weights did not load ({failures[0]}); "
+                              f"using the legacy MonolithV13 from {path}", stacklevel=2)
+            return cls(model)
+        raise FileNotFoundError("no VQ-VAE weights could be loaded; tried:\n  " + "\n  ".join(failures)
+                                + "\nReinstall the package or train one with `mycelial train`.")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MycelialVQVAE":
+        """Load a model saved by :meth:`save` (a ``.safetensors`` file or a folder), or a legacy ``.pth``."""
+        path = Path(path)
+        if path.suffix == ".pth":
+            return cls(_read_model(path))
+        weights, config = _paths(path)
+        return cls(_read_model(weights, config))
+
+    def save(self, path: str | Path, card: dict | None = None, dtype: str = "float32") -> Path:
+        """Write safetensors weights (config in their metadata) and a JSON config beside them.
+
+        Parameters
+        ----------
+        path : path
+            A ``.safetensors`` file (the JSON goes beside it, same stem) or a folder
+            (``model.safetensors`` + ``config.json``).
+        card : dict, optional
+            Extra entries for the JSON (metrics, data, training config).
+        dtype : {"float32", "float16"}
+            Storage precision; float16 halves the file and loads back as float32.
+
+        Both files are written atomically. Returns the weights path.
+        """
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        from safetensors.torch import save
+
+        model = self._checked_model()
+        weights, config_path = _paths(path)
+        info = {"model_class": type(model).__name__, "model_config": model.config}
+        tensors = {k: (v.half() if dtype == "float16" and v.is_floating_point() else v).detach().cpu().contiguous()
+                   for k, v in model.state_dict().items()}
+        atomic_write_bytes(weights, save(tensors, metadata={"config": json.dumps(info)}))
+        atomic_write_text(config_path, json.dumps({**info, **(card or {})}, indent=2) + "\n")
+        return weights
+
+    # -- properties ---------------------------------------------------------------------
+    def _checked_model(self):
+        if self.model is None:
+            raise NotFittedError("This MycelialVQVAE has no model. Use MycelialVQVAE.load_default() "
+                                 "or MycelialVQVAE.load(path).")
+        return self.model
+
+    @property
+    def num_heads(self) -> int:
+        return self._checked_model().num_heads
+
+    @property
+    def codebook_size(self) -> int:
+        return self._checked_model().codebook_size
+
+    @property
+    def dim(self) -> int:
+        return self._checked_model().config["input_dim"]
+
+    # -- codec --------------------------------------------------------------------------
+    def encode(self, X, batch_size: int = 8192) -> np.ndarray:
+        """Codes of embeddings ``X`` (numpy or torch, shape (n, dim) or (dim,)).
+
+        Returns
+        -------
+        ndarray of shape (n, num_heads), dtype uint8
+        """
+        model = self._checked_model()
+        X = check_embeddings(X, self.dim, "embeddings")
+        model.eval()
+        out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
+        with torch.inference_mode():
+            for s in range(0, X.shape[0], batch_size):
+                out[s:s + batch_size] = model.encode_indices(torch.from_numpy(X[s:s + batch_size])).numpy()
+        return out
+
+    def decode(self, codes, batch_size: int = 8192) -> np.ndarray:
+        """Reconstructed embeddings (n, dim) float32 of ``codes`` (n, num_heads) in [0, codebook_size)."""
+        model = self._checked_model()
+        codes = check_codes(codes, self.num_heads, self.codebook_size, "codes")
+        model.eval()
+        out = np.empty((codes.shape[0], self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, codes.shape[0], batch_size):
+                out[s:s + batch_size] = model.decode_indices(torch.from_numpy(codes[s:s + batch_size])).numpy()
+        return out
+
+    def __repr__(self) -> str:
+        name = type(self.model).__name__ if self.model is not None else None
+        return f"MycelialVQVAE(model={name}, network={type(self.network).__name__ if self.network else None})"

@@ -1,0 +1,110 @@
+"""Train the shipped MonolithWiki on embeddings of the real shared corpora, write weights + card.
+
+Whole documents are held out (``core.datasets.is_held_out``) for the card's figures.
+
+Example:
+    python scripts/train_vqvae.py                          # all corpora, default config
+    python scripts/train_vqvae.py --config my.json --out /tmp/vq --sources wikitext
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def load_split(sources: list[str], max_per_doc: int | None, fraction: float):
+    """(train sentences, held-out sentences, documents count) of the chosen corpora."""
+    from core import datasets
+
+    readers = {"wikitext": datasets.wikitext_documents, "passages": datasets.passage_documents,
+               "brown": datasets.brown_documents}
+    docs = [d for s in sources for d in readers[s]()]
+    train, held = [], []
+    for d in docs:
+        sents = d.sentences[:max_per_doc] if max_per_doc else d.sentences
+        (held if datasets.is_held_out(d.doc_id, fraction) else train).extend(sents)
+    return train, held, len(docs)
+
+
+def evaluate(mvq, X_held: np.ndarray, n_queries: int = 1000, n_database: int = 20000) -> dict:
+    """Card figures on held-out embeddings: reconstruction, code usage, search quality."""
+    from core.reasoning.vqvae import metrics
+
+    codes = mvq.encode(X_held)
+    R = mvq.decode(codes)
+    out = metrics.code_metrics(X_held, R, codes, mvq.codebook_size)
+    q, db = metrics.query_database_split(X_held.shape[0], n_queries, n_database)
+    true = metrics.cosine_knn(X_held[q], X_held[db], 100)
+    found = metrics.cosine_knn(X_held[q], R[db], 100)
+    out["search"] = {"n_queries": int(q.size), "n_database": int(db.size),
+                     **{k: round(v, 4) for k, v in metrics.search_quality(true, found).items()}}
+    return out
+
+
+def main(argv=None) -> None:
+    from core.config import PROJECT_ROOT
+    from core.embedding import TextEmbedder
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE
+    from core.reasoning.vqvae import TrainConfig, train_vqvae
+    from core.reasoning.vqvae.metrics import model_size
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="TrainConfig JSON (default: the built-in defaults)")
+    ap.add_argument("--out", default=str(PROJECT_ROOT / "core/reasoning/vqvae/weights"),
+                    help="output folder for monolith_wiki.safetensors + .json")
+    ap.add_argument("--name", default="monolith_wiki", help="file stem of weights and card")
+    ap.add_argument("--sources", nargs="+", default=["wikitext", "passages", "brown"],
+                    choices=["wikitext", "passages", "brown"])
+    ap.add_argument("--max-per-doc", type=int, default=None, help="first N sentences of each document")
+    ap.add_argument("--held-out", type=float, default=0.15, help="fraction of documents held out")
+    ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="override config fields, e.g. --set epochs=30 seed=1")
+    args = ap.parse_args(argv)
+
+    cfg = json.loads(Path(args.config).read_text()) if args.config else {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        cfg[key] = json.loads(value) if value[:1] in "0123456789-.tf[{\"" else value
+    config = TrainConfig.from_dict(cfg)
+
+    train_s, held_s, n_docs = load_split(args.sources, args.max_per_doc, args.held_out)
+    print(f"{n_docs} documents: {len(train_s)} training / {len(held_s)} held-out sentences", flush=True)
+    emb = TextEmbedder()
+    X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
+    n_val = min(5000, X_held.shape[0] // 2)
+    val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
+
+    t0 = time.time()
+    model, history = train_vqvae(X_train, config, X_held[val_rows])
+    seconds = time.time() - t0
+
+    out = Path(args.out)
+    mvq = MycelialVQVAE(model)
+    path = mvq.save(out / f"{args.name}.safetensors", dtype=args.dtype)
+    mvq = MycelialVQVAE.load(path)  # score exactly what ships (after float16 rounding)
+    card = {
+        "data": {"sources": args.sources, "documents": n_docs, "train_sentences": len(train_s),
+                 "held_out_sentences": len(held_s), "held_out_fraction": args.held_out,
+                 "split": "whole documents, core.datasets.is_held_out",
+                 "embedder": emb.model, "max_per_doc": args.max_per_doc},
+        "train_config": config.to_dict(),
+        "training_seconds": round(seconds, 1),
+        "storage_dtype": args.dtype,
+        "size": {**model_size(mvq.model), "file_bytes": path.stat().st_size},
+        "held_out": evaluate(mvq, X_held),
+        "history": history,
+    }
+    mvq.save(path, card=card, dtype=args.dtype)
+    print(json.dumps({k: card[k] for k in ("held_out", "size", "training_seconds")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
