@@ -68,6 +68,10 @@ def save_network(net, path) -> Path:
 
 
 def _read(path: Path) -> tuple[dict, dict]:
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # np.load would otherwise try to unpickle other files
+        raise ValueError(f"{path} is truncated or corrupt: not an .npz (zip) archive")
     try:
         with np.load(path, allow_pickle=False) as z:
             names = set(z.files)

@@ -1,0 +1,122 @@
+"""Hand the network to networkx and draw it: GraphML, a PNG picture, a Zipf plot.
+
+Analysis and pictures only; the hot paths never go through networkx. Plots use
+matplotlib's Agg backend so they work without a display.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def to_networkx(net, min_weight: float = 0.0, top: int | None = None):
+    """A ``networkx.Graph`` of ``net``'s edges.
+
+    Parameters
+    ----------
+    net : MycelialReasoning
+    min_weight : float, default=0.0
+        Keep edges with at least this weight.
+    top : int, optional
+        Keep only the ``top`` strongest edges (after ``min_weight``).
+
+    Returns
+    -------
+    networkx.Graph
+        Nodes are ``(head, code)`` tuples with attributes ``head``, ``code``, ``node``
+        (the integer id) and ``count`` (events the node was active in); edges carry
+        ``weight`` (float) and ``count`` (eta co-activations).
+    """
+    import networkx as nx
+
+    n_nodes = net.num_nodes
+    C = net.config.codebook_size
+    w = net._edge_weights()
+    sel = np.flatnonzero(w >= min_weight)
+    if top is not None:
+        if top < 0:
+            raise ValueError(f"top must be a non-negative integer, got {top!r}")
+        order = np.lexsort((net.keys_[sel], -w[sel]))[:top]
+        sel = np.sort(sel[order])
+    g = nx.Graph()
+    a = net.keys_[sel] // n_nodes
+    b = net.keys_[sel] % n_nodes
+    nodes = np.unique(np.concatenate([a, b]))
+    for v in nodes:
+        h, c = divmod(int(v), C)
+        g.add_node((h, c), head=h, code=c, node=int(v), count=int(net.node_counts_[v]))
+    for x, y, e in zip(a, b, sel):
+        g.add_edge(divmod(int(x), C), divmod(int(y), C), weight=float(w[e]),
+                   count=float(net.counts_[e]))
+    return g
+
+
+def write_graphml(net, path, top: int = 200) -> Path:
+    """Write the ``top`` strongest edges as GraphML (node ids ``"h<head>:c<code>"``)."""
+    import networkx as nx
+
+    g = to_networkx(net, top=top)
+    g = nx.relabel_nodes(g, {n: f"h{n[0]}:c{n[1]}" for n in g.nodes})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nx.write_graphml(g, path)
+    return path
+
+
+def draw_png(net, path, top: int = 200, seed: int = 0) -> Path:
+    """Draw the ``top`` strongest edges: colour = head, width = weight, size = activations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    g = to_networkx(net, top=top)
+    fig, ax = plt.subplots(figsize=(10, 10))
+    if g.number_of_nodes():
+        pos = nx.spring_layout(g, weight="weight", seed=seed)
+        counts = np.array([g.nodes[n]["count"] for n in g.nodes], dtype=float)
+        sizes = 20 + 300 * np.sqrt(counts / max(counts.max(), 1))
+        colours = [g.nodes[n]["head"] for n in g.nodes]
+        widths = [0.3 + 3 * g.edges[e]["weight"] for e in g.edges]
+        nx.draw_networkx_edges(g, pos, ax=ax, width=widths, alpha=0.4)
+        nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colours,
+                               cmap="tab10", vmin=0, vmax=9)
+    ax.set_title(f"Mycelial network: {g.number_of_edges()} strongest edges "
+                 f"(colour = head, size = activations)")
+    ax.axis("off")
+    return _save(fig, path)
+
+
+def zipf_png(net, path) -> Path:
+    """Log-log rank/frequency plot of node activation counts, with a fitted Zipf slope."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.sort(net.node_counts_[net.node_counts_ > 0])[::-1].astype(float)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if counts.size:
+        ranks = np.arange(1, counts.size + 1)
+        ax.loglog(ranks, counts, ".", markersize=3, label="nodes")
+        if counts.size > 2:
+            slope, icpt = np.polyfit(np.log(ranks), np.log(counts), 1)
+            ax.loglog(ranks, np.exp(icpt) * ranks ** slope, "-", label=f"fit: slope {slope:.2f}")
+        ax.legend()
+    ax.set_xlabel("rank")
+    ax.set_ylabel("events the node was active in")
+    ax.set_title("Node activation counts (Zipf plot)")
+    return _save(fig, path)
+
+
+def _save(fig, path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
