@@ -298,12 +298,13 @@ class MycelialReasoning:
         n_nodes = self.num_nodes
         node_delta = np.zeros(n_nodes, dtype=np.int64)
         pairs = codes.shape[0] * c.num_heads * (c.num_heads - 1) // 2
-        if n_nodes * n_nodes <= _DENSE_MAX_CELLS and pairs * 8 >= n_nodes * n_nodes:
+        if (c.num_heads >= 2 and n_nodes * n_nodes <= _DENSE_MAX_CELLS
+                and pairs * 8 >= n_nodes * n_nodes):
             buf = self._scratch
             if buf is None or buf.shape[0] != n_nodes * n_nodes:
                 buf = self._scratch = np.zeros(n_nodes * n_nodes, dtype=np.int32)
-            K.accumulate_event_pairs_dense(codes, c.codebook_size, n_nodes, buf, node_delta)
-            ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size)  # leaves buf all zero
+            K.accumulate_event_pairs_dense(codes, c.codebook_size, n_nodes, buf)
+            ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size, node_delta)  # zeroes buf
         else:
             keys = K.event_pair_keys(codes, c.codebook_size, n_nodes)
             keys.sort()
@@ -478,17 +479,17 @@ class MycelialReasoning:
             if not _is_real(v) or not math.isfinite(v) or v < 0 or v > 1 or (v == 1 and not hi_ok):
                 raise ValueError(f"{name} must lie in [0, 1{']' if hi_ok else ')'}, got {v!r}")
         seeds, single = self._seed_nodes(codes)
-        indptr, indices, data, strength = self._csr()
         n_nodes = self.num_nodes
-        if n_nodes <= _DENSE_SPREAD_MAX_NODES and data.shape[0] * 8 >= n_nodes * n_nodes:
+        if n_nodes <= _DENSE_SPREAD_MAX_NODES and self.keys_.shape[0] * 16 >= n_nodes * n_nodes:
             if self._dense_cache is None:
-                from scipy import sparse
-
-                self._dense_cache = np.ascontiguousarray(sparse.csr_matrix(
-                    (data, indices, indptr), shape=(n_nodes, n_nodes)).toarray())
-            act, signal = K.spread_rows_dense(self._dense_cache, strength, seeds, int(steps),
+                lk, lg = self._log_keep
+                self._dense_cache = K.dense_weights(self.keys_, self.counts_, self.group_counts_,
+                                                    lk, lg, n_nodes)
+            dense, strength = self._dense_cache
+            act, signal = K.spread_rows_dense(dense, strength, seeds, int(steps),
                                               np.float32(damping), np.float32(threshold))
         else:
+            indptr, indices, data, strength = self._csr()
             act, signal = K.spread_rows(indptr, indices, data, strength, seeds, n_nodes,
                                         int(steps), np.float32(damping), np.float32(threshold))
         return act, signal, seeds, single
