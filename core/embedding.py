@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from core.config import DEFAULT_MODEL, cache_dir
 
 _SQLITE_MAX_VARS = 900
+_CACHE_CHUNK = 2048
 
 
 def default_model_path() -> str:
@@ -161,9 +163,13 @@ class TextEmbedder:
             first_text = {}
             for k, t in zip(keys, texts):
                 first_text.setdefault(k, t)
-            new = self._encode([first_text[k] for k in missing], show_progress)
-            cache.put(self.model, missing, new)
-            found.update(zip(missing, new))
+            # Write to the cache chunk by chunk, so an interrupted run keeps what it computed.
+            chunks = range(0, len(missing), _CACHE_CHUNK)
+            for start in tqdm(chunks, desc="embedding", unit="chunk", disable=not show_progress or len(chunks) < 2):
+                part = missing[start:start + _CACHE_CHUNK]
+                new = self._encode([first_text[k] for k in part], show_progress and len(chunks) < 2)
+                cache.put(self.model, part, new)
+                found.update(zip(part, new))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
