@@ -201,3 +201,12 @@ def test_torch_style_and_uint8_inputs_are_accepted():
     a = MycelialReasoning(MycelialConfig(**CFG)).observe(np.array([[0, 1, 2]], np.uint8))
     b = MycelialReasoning(MycelialConfig(**CFG)).observe([[0.0, 1.0, 2.0]])
     assert a == b
+
+
+def test_radix_sort_matches_numpy_sort():
+    from core.reasoning.mycelial import _kernels as K
+
+    rng = np.random.default_rng(9)
+    for max_key in (2**10, 2**32, 2**40):
+        keys = rng.integers(0, max_key, size=150_000, dtype=np.int64)
+        np.testing.assert_array_equal(K.radix_sort(keys, max_key), np.sort(keys))

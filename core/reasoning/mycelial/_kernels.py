@@ -121,6 +121,37 @@ def group_pair_keys(codes, groups, window, codebook_size, n_nodes):
 
 
 @njit(cache=True)
+def radix_sort(keys, max_key):
+    """Sort non-negative int64 keys below ``max_key`` (LSD radix, 11-bit digits).
+
+    Edge keys of a 65,536-node network fit in 32 bits: three counting passes whose 2,048
+    buckets stay in cache, several times faster than ``np.sort`` for the millions of pair
+    keys of a large batch.
+    """
+    n = keys.shape[0]
+    bits = 0
+    while (np.int64(1) << bits) < max_key:
+        bits += 1
+    src = keys.copy()
+    dst = np.empty_like(src)
+    shift = 0
+    count = np.empty(2049, dtype=np.int64)
+    while shift < bits:
+        count[:] = 0
+        for i in range(n):
+            count[((src[i] >> shift) & 0x7FF) + 1] += 1
+        for d in range(2048):
+            count[d + 1] += count[d]
+        for i in range(n):
+            d = (src[i] >> shift) & 0x7FF
+            dst[count[d]] = src[i]
+            count[d] += 1
+        src, dst = dst, src
+        shift += 11
+    return src
+
+
+@njit(cache=True)
 def run_lengths(sorted_keys):
     """Collapse a sorted key array into (unique keys, float64 counts)."""
     n = sorted_keys.shape[0]

@@ -50,6 +50,13 @@ _DENSE_MAX_CELLS = 1 << 22
 _DENSE_SPREAD_MAX_NODES = 2048
 
 
+def _sort_keys(keys: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Sorted copy of edge keys: radix sort for large arrays, ``np.sort`` for small ones."""
+    if keys.shape[0] >= 100_000:
+        return K.radix_sort(keys, n_nodes * n_nodes)
+    return np.sort(keys)
+
+
 def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
@@ -306,16 +313,14 @@ class MycelialReasoning:
             K.accumulate_event_pairs_dense(codes, c.codebook_size, n_nodes, buf)
             ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size, node_delta)  # zeroes buf
         else:
-            keys = K.event_pair_keys(codes, c.codebook_size, n_nodes)
-            keys.sort()
+            keys = _sort_keys(K.event_pair_keys(codes, c.codebook_size, n_nodes), n_nodes)
             ke, ne = K.run_lengths(keys)
             K.count_nodes(codes, c.codebook_size, node_delta, 1)
         ge = np.zeros_like(ne)
         if groups is not None and c.eta_group > 0 and c.window > 0:
             gk = K.group_pair_keys(codes, groups, c.window, c.codebook_size, n_nodes)
             if gk.shape[0]:
-                gk.sort()
-                kg, cg = K.run_lengths(gk)
+                kg, cg = K.run_lengths(_sort_keys(gk, n_nodes))
                 ke, ne, ge = K.merge_sorted(ke, ne, ge, kg, np.zeros_like(cg), cg, 1.0)
         return ke, ne, ge, node_delta
 
