@@ -65,9 +65,12 @@ class Ref:
             adj[a].append((b, w))
             adj[b].append((a, w))
         strength = [sum(w for _, w in adj[i]) for i in range(self.N)]
-        seed = [0.0] * self.N
-        for h, c in enumerate(codes):
-            seed[h * self.C + int(c)] = 1.0
+        if len(codes) == self.N:  # already a seed vector over the nodes
+            seed = [float(v) for v in codes]
+        else:
+            seed = [0.0] * self.N
+            for h, c in enumerate(codes):
+                seed[h * self.C + int(c)] = 1.0
         cur = list(seed)
         signal = [0.0] * self.N
         for _ in range(steps):

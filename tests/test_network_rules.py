@@ -208,3 +208,27 @@ def test_bridges_are_the_strongest_two_edge_paths():
         assert nodes[0] in A and nodes[-1] in B
         assert np.prod(g["weights"]) == pytest.approx(g["strength"], rel=1e-12)
         assert g["weights"] == pytest.approx([R[u, v] for u, v in zip(nodes, nodes[1:])], rel=1e-12)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_spread_from_weighted_seeds_matches_brute_force(dense):
+    rng = np.random.default_rng(11)
+    net, ref = make(heads=4, codes=6)
+    rows = rng.integers(0, 6, size=(400 if dense else 6, 4))
+    net.observe(rows)
+    ref.observe(rows)
+    seeds = np.zeros((3, 24))
+    seeds[0, [0, 7]] = [1.0, 0.4]
+    seeds[1] = rng.random(24) * (rng.random(24) < 0.2)
+    seeds[2, 12:18] = 0.3
+    got = net.spread(seeds, steps=3, damping=0.6, threshold=0.05)
+    for s, g in zip(seeds, got):
+        want, _ = ref.propagate(s, 3, 0.6, 0.05)
+        np.testing.assert_allclose(g, want, atol=2e-6)
+    one_hot = np.zeros(24)
+    one_hot[[1, 6 + 2, 12 + 3, 18 + 4]] = 1
+    np.testing.assert_array_equal(net.spread(one_hot), net.propagate([1, 2, 3, 4]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        net.spread(one_hot * 2)
+    with pytest.raises(ValueError, match="shape"):
+        net.spread(np.ones(23))

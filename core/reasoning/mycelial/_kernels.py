@@ -403,41 +403,34 @@ def spread(indptr, indices, data, strength, seed, steps, damping, threshold, act
 
 
 @njit(cache=True)
-def spread_rows(indptr, indices, data, strength, seed_nodes, n_nodes, steps, damping, threshold):
-    """Spread from each row of ``seed_nodes`` (int64 node ids, one per head) independently."""
-    n_rows = seed_nodes.shape[0]
+def spread_rows(indptr, indices, data, strength, seeds, steps, damping, threshold):
+    """Spread from each row of ``seeds`` (float32, shape (n_rows, N), values in [0, 1])."""
+    n_rows, n_nodes = seeds.shape
     act = np.zeros((n_rows, n_nodes), dtype=np.float32)
     signal = np.zeros((n_rows, n_nodes), dtype=np.float32)
-    seed = np.zeros(n_nodes, dtype=np.float32)
     for r in range(n_rows):
-        for j in range(seed_nodes.shape[1]):
-            seed[seed_nodes[r, j]] = 1.0
-        spread(indptr, indices, data, strength, seed, steps, damping, threshold, act[r], signal[r])
-        for j in range(seed_nodes.shape[1]):
-            seed[seed_nodes[r, j]] = 0.0
+        spread(indptr, indices, data, strength, seeds[r], steps, damping, threshold, act[r], signal[r])
     return act, signal
 
 
 @njit(cache=True)
-def spread_rows_dense(dense, strength, seed_nodes, steps, damping, threshold):
+def spread_rows_dense(dense, strength, seeds, steps, damping, threshold):
     """``spread_rows`` over a dense float32 (N, N) weight matrix, for small dense graphs.
 
     Same rule as ``spread``; each frontier node adds its whole contiguous row, which
     vectorises, where the CSR push gathers and scatters.
     """
     n = dense.shape[0]
-    n_rows = seed_nodes.shape[0]
+    n_rows = seeds.shape[0]
     act = np.zeros((n_rows, n), dtype=np.float32)
     signal = np.zeros((n_rows, n), dtype=np.float32)
-    seed = np.zeros(n, dtype=np.float32)
     cur = np.empty(n, dtype=np.float32)
     x = np.empty(n, dtype=np.float32)
     inv = np.empty(n, dtype=np.float32)
     for i in range(n):
         inv[i] = 1.0 / max(strength[i], np.float32(1.0))
     for r in range(n_rows):
-        for j in range(seed_nodes.shape[1]):
-            seed[seed_nodes[r, j]] = 1.0
+        seed = seeds[r]
         for i in range(n):
             cur[i] = seed[i]
         for _ in range(steps):
@@ -462,8 +455,6 @@ def spread_rows_dense(dense, strength, seed_nodes, steps, damping, threshold):
         for i in range(n):
             v = cur[i]
             act[r, i] = v if v >= threshold else 0.0
-        for j in range(seed_nodes.shape[1]):
-            seed[seed_nodes[r, j]] = 0.0
     return act, signal
 
 

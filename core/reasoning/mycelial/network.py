@@ -473,7 +473,8 @@ class MycelialReasoning:
         offsets = np.arange(self.config.num_heads, dtype=np.int64) * self.config.codebook_size
         return np.ascontiguousarray(arr.astype(np.int64) + offsets), single
 
-    def _spread(self, codes, steps, damping, threshold):
+    def _spread(self, seeds: np.ndarray, steps, damping, threshold):
+        """Guts of propagate/spread/reason: ``seeds`` float32 (n, N) already checked."""
         c = self.config
         steps = c.propagation_steps if steps is None else steps
         damping = c.damping if damping is None else damping
@@ -483,21 +484,23 @@ class MycelialReasoning:
         for name, v, hi_ok in (("damping", damping, False), ("threshold", threshold, True)):
             if not _is_real(v) or not math.isfinite(v) or v < 0 or v > 1 or (v == 1 and not hi_ok):
                 raise ValueError(f"{name} must lie in [0, 1{']' if hi_ok else ')'}, got {v!r}")
-        seeds, single = self._seed_nodes(codes)
         n_nodes = self.num_nodes
+        args = (int(steps), np.float32(damping), np.float32(threshold))
         if n_nodes <= _DENSE_SPREAD_MAX_NODES and self.keys_.shape[0] * 16 >= n_nodes * n_nodes:
             if self._dense_cache is None:
                 lk, lg = self._log_keep
                 self._dense_cache = K.dense_weights(self.keys_, self.counts_, self.group_counts_,
                                                     lk, lg, n_nodes)
             dense, strength = self._dense_cache
-            act, signal = K.spread_rows_dense(dense, strength, seeds, int(steps),
-                                              np.float32(damping), np.float32(threshold))
-        else:
-            indptr, indices, data, strength = self._csr()
-            act, signal = K.spread_rows(indptr, indices, data, strength, seeds, n_nodes,
-                                        int(steps), np.float32(damping), np.float32(threshold))
-        return act, signal, seeds, single
+            return K.spread_rows_dense(dense, strength, seeds, *args)
+        indptr, indices, data, strength = self._csr()
+        return K.spread_rows(indptr, indices, data, strength, seeds, *args)
+
+    def _code_seeds(self, codes):
+        seeds_idx, single = self._seed_nodes(codes)
+        seeds = np.zeros((seeds_idx.shape[0], self.num_nodes), dtype=np.float32)
+        np.put_along_axis(seeds, seeds_idx, 1.0, axis=1)
+        return seeds, seeds_idx, single
 
     def propagate(self, codes, steps: int | None = None, damping: float | None = None,
                   threshold: float | None = None) -> np.ndarray:
@@ -520,7 +523,35 @@ class MycelialReasoning:
         ndarray of float32, shape (num_nodes,) or (n, num_nodes)
             Final activation per node (0 below ``threshold``).
         """
-        act, _, _, single = self._spread(codes, steps, damping, threshold)
+        seeds, _, single = self._code_seeds(codes)
+        act, _ = self._spread(seeds, steps, damping, threshold)
+        return act[0] if single else act
+
+    def spread(self, seed, steps: int | None = None, damping: float | None = None,
+               threshold: float | None = None) -> np.ndarray:
+        """``propagate`` from any seed activation over the nodes (e.g. a weighted set of codes).
+
+        Parameters
+        ----------
+        seed : array-like of float, shape (num_nodes,) or (n, num_nodes), values in [0, 1]
+        steps, damping, threshold : optional
+            As in ``propagate``.
+
+        Returns
+        -------
+        ndarray of float32, same shape as ``seed``, values in [0, 1]
+        """
+        arr = np.asarray(seed, dtype=np.float64) if not isinstance(seed, np.ndarray) else seed
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(f"seed must be numbers, got dtype {arr.dtype}")
+        single = arr.ndim == 1
+        arr = np.atleast_2d(arr)
+        if arr.ndim != 2 or arr.shape[1] != self.num_nodes or arr.shape[0] == 0:
+            raise ValueError(f"seed must have shape ({self.num_nodes},) or (n, {self.num_nodes}), "
+                             f"got {np.shape(seed)}")
+        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise ValueError("seed must hold finite values in [0, 1]")
+        act, _ = self._spread(np.ascontiguousarray(arr, dtype=np.float32), steps, damping, threshold)
         return act[0] if single else act
 
     def reason(self, codes, steps: int | None = None, damping: float | None = None,
@@ -536,7 +567,8 @@ class MycelialReasoning:
         refined : ndarray of int64, shape like ``codes``
         activation : ndarray of float32, shape (num_nodes,) or (n, num_nodes)
         """
-        act, signal, seeds, single = self._spread(codes, steps, damping, threshold)
+        seed_matrix, seeds, single = self._code_seeds(codes)
+        act, signal = self._spread(seed_matrix, steps, damping, threshold)
         c = self.config
         sig = signal.reshape(signal.shape[0], c.num_heads, c.codebook_size)
         best = sig.argmax(axis=2)
