@@ -210,3 +210,19 @@ def test_radix_sort_matches_numpy_sort():
     for max_key in (2**10, 2**32, 2**40):
         keys = rng.integers(0, max_key, size=150_000, dtype=np.int64)
         np.testing.assert_array_equal(K.radix_sort(keys, max_key), np.sort(keys))
+
+
+def test_streaming_small_batches_equals_one_big_batch():
+    # new edges go to a pending side list and known ones are updated in place; the state
+    # read back must be the same as one observe of the whole stream
+    codes, groups = stream(12, 30000, heads=4, codes=64)
+    whole = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=64)).observe(codes)
+    parts = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=64))
+    for i in range(0, 30000, 700):
+        parts.observe(codes[i:i + 700])
+        if i == 14000:
+            assert parts._pending is not None  # the side list is in use mid-stream
+            np.testing.assert_array_equal(  # reads see pending edges
+                parts.weights().toarray(),
+                MycelialReasoning(whole.config).observe(codes[:14700]).weights().toarray())
+    assert parts == whole

@@ -205,14 +205,56 @@ class MycelialReasoning:
 
     def _reset(self) -> None:
         """Forget everything learnt; the config is not touched."""
-        self.keys_ = np.empty(0, dtype=np.int64)
-        self.counts_ = np.empty(0, dtype=np.float64)
-        self.group_counts_ = np.empty(0, dtype=np.float64)
+        self._keys = np.empty(0, dtype=np.int64)
+        self._counts = np.empty(0, dtype=np.float64)
+        self._group_counts = np.empty(0, dtype=np.float64)
+        self._pending = None  # sorted (keys, n, g) of new edges not yet merged into the above
         self.node_counts_ = np.zeros(self.config.num_nodes, dtype=np.int64)
         self.n_events_ = 0
         self.n_decays_ = 0
         self._scratch = None  # reusable zeroed dense pair buffer (not state)
         self._dirty()
+
+    # The edge arrays are read through properties that first merge the pending new edges:
+    # observe adds counts of known edges in place and collects new edges in a small sorted
+    # side list, merged (O(edges)) only when it grows past 1/8 of the edges or on any read.
+
+    def _compact(self) -> None:
+        if self._pending is not None:
+            pk, pn, pg = self._pending
+            self._pending = None
+            self._keys, self._counts, self._group_counts = K.merge_sorted(
+                self._keys, self._counts, self._group_counts, pk, pn, pg, 1.0)
+
+    @property
+    def keys_(self) -> np.ndarray:
+        self._compact()
+        return self._keys
+
+    @keys_.setter
+    def keys_(self, value) -> None:
+        self._pending = None
+        self._keys = value
+
+    @property
+    def counts_(self) -> np.ndarray:
+        self._compact()
+        return self._counts
+
+    @counts_.setter
+    def counts_(self, value) -> None:
+        self._pending = None
+        self._counts = value
+
+    @property
+    def group_counts_(self) -> np.ndarray:
+        self._compact()
+        return self._group_counts
+
+    @group_counts_.setter
+    def group_counts_(self, value) -> None:
+        self._pending = None
+        self._group_counts = value
 
     def _dirty(self) -> None:
         self._w_cache = None
@@ -306,7 +348,7 @@ class MycelialReasoning:
         node_delta = np.zeros(n_nodes, dtype=np.int64)
         pairs = codes.shape[0] * c.num_heads * (c.num_heads - 1) // 2
         if (c.num_heads >= 2 and n_nodes * n_nodes <= _DENSE_MAX_CELLS
-                and pairs * 8 >= n_nodes * n_nodes):
+                and pairs * 64 >= n_nodes * n_nodes and codes.shape[0] < 2**31):  # int32 cells
             buf = self._scratch
             if buf is None or buf.shape[0] != n_nodes * n_nodes:
                 buf = self._scratch = np.zeros(n_nodes * n_nodes, dtype=np.int32)
@@ -328,23 +370,33 @@ class MycelialReasoning:
         """Add (sign=+1) or subtract (sign=-1) a sorted delta into the stored counts."""
         if keys.shape[0] == 0:
             return
-        if self.keys_.shape[0] == 0 and sign > 0:
-            self.keys_, self.counts_, self.group_counts_ = keys, n, g
-            return
-        pos = np.searchsorted(self.keys_, keys)
-        inside = pos < self.keys_.shape[0]
-        found = inside.all() and np.array_equal(self.keys_[np.minimum(pos, self.keys_.shape[0] - 1)], keys)
-        if found:  # every edge exists already: update in place, no reallocation
-            self.counts_[pos] += sign * n
-            self.group_counts_[pos] += sign * g
-        else:
-            self.keys_, self.counts_, self.group_counts_ = K.merge_sorted(
-                self.keys_, self.counts_, self.group_counts_, keys, n, g, sign
-            )
         if sign < 0:
-            np.maximum(self.counts_, 0.0, out=self.counts_)
-            np.maximum(self.group_counts_, 0.0, out=self.group_counts_)
+            self.keys_, self.counts_, self.group_counts_ = K.merge_sorted(
+                self.keys_, self.counts_, self.group_counts_, keys, n, g, sign)
+            np.maximum(self._counts, 0.0, out=self._counts)
+            np.maximum(self._group_counts, 0.0, out=self._group_counts)
             self._drop_empty()
+            return
+        if self._keys.shape[0] == 0 and self._pending is None:
+            self._keys, self._counts, self._group_counts = keys, n, g
+            return
+        pos = np.searchsorted(self._keys, keys)
+        found = pos < self._keys.shape[0]
+        found[found] = self._keys[pos[found]] == keys[found]
+        if found.all():  # every edge exists already: update in place, no reallocation
+            self._counts[pos] += n
+            self._group_counts[pos] += g
+            return
+        hit = pos[found]
+        self._counts[hit] += n[found]
+        self._group_counts[hit] += g[found]
+        new = ~found  # new edges: into the pending side list, never yet in the main arrays
+        if self._pending is None:
+            self._pending = (keys[new], n[new], g[new])
+        else:
+            self._pending = K.merge_sorted(*self._pending, keys[new], n[new], g[new], 1.0)
+        if self._pending[0].shape[0] > max(4096, self._keys.shape[0] // 8):
+            self._compact()
 
     def _drop_empty(self) -> None:
         keep = (self.counts_ > 0) | (self.group_counts_ > 0)
