@@ -83,8 +83,10 @@ def draw_png(net, path, top: int = 200, seed: int = 0) -> Path:
         nx.draw_networkx_edges(g, pos, ax=ax, width=widths, alpha=0.4)
         nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colours,
                                cmap="tab10", vmin=0, vmax=9)
+        hubs = sorted(g.nodes, key=lambda n: -g.degree(n, weight="weight"))[:12]
+        nx.draw_networkx_labels(g, pos, {n: f"{n[0]}:{n[1]}" for n in hubs}, ax=ax, font_size=8)
     ax.set_title(f"Mycelial network: {g.number_of_edges()} strongest edges "
-                 f"(colour = head, size = activations)")
+                 f"(colour = head, size = activations, labels head:code of the hubs)")
     ax.axis("off")
     return _save(fig, path)
 
