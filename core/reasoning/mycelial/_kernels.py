@@ -175,25 +175,19 @@ def run_lengths(sorted_keys):
 
 
 @njit(cache=True)
-def drain_dense(buf, n_nodes, codebook_size, node_counts):
+def drain_dense(buf, n_nodes, codebook_size, node_counts, max_out):
     """Return (sorted keys, float64 counts) of the non-zero cells of a dense pair buffer,
     and zero those cells so the buffer can be reused without reallocating 4 MB.
 
     Only cells ``(a, b)`` with ``b`` in a later head than ``a`` can hold event pairs, so
-    each row is scanned from the next head's first node on. Node activation counts come
-    for free: every event holds exactly one pair (head-0 node, head-h node) for each
-    ``h >= 1``, so ``node_counts[b] += count`` for head-0 rows, and head-0 nodes take the
-    counts of their pairs with head 1. Needs at least two heads.
+    each row is scanned from the next head's first node on; ``max_out`` (the batch's pair
+    count) bounds the output, so one pass suffices. Node activation counts come for free:
+    every event holds exactly one pair (head-0 node, head-h node) for each ``h >= 1``, so
+    ``node_counts[b] += count`` for head-0 rows, and head-0 nodes take the counts of their
+    pairs with head 1. Needs at least two heads.
     """
-    m = 0
-    for a in range(n_nodes):
-        start = (a // codebook_size + 1) * codebook_size
-        row = a * n_nodes
-        for b in range(start, n_nodes):
-            if buf[row + b] != 0:
-                m += 1
-    keys = np.empty(m, dtype=np.int64)
-    counts = np.empty(m, dtype=np.float64)
+    keys = np.empty(max_out, dtype=np.int64)
+    counts = np.empty(max_out, dtype=np.float64)
     t = 0
     head1_end = 2 * codebook_size
     for a in range(n_nodes):
@@ -211,7 +205,29 @@ def drain_dense(buf, n_nodes, codebook_size, node_counts):
                     node_counts[b] += v
                     if b < head1_end:
                         node_counts[a] += v
-    return keys, counts
+    return keys[:t].copy(), counts[:t].copy()
+
+
+@njit(cache=True)
+def add_known(main_keys, main_n, main_g, keys, n, g):
+    """Add the counts of the sorted ``keys`` that exist in ``main_keys`` in place.
+
+    Both lists are sorted, so one sequential walk finds them (cheaper than a binary search
+    per key once the batch holds more than a few percent of the edges). Returns the mask
+    of keys found.
+    """
+    found = np.zeros(keys.shape[0], dtype=np.bool_)
+    m = main_keys.shape[0]
+    j = 0
+    for i in range(keys.shape[0]):
+        x = keys[i]
+        while j < m and main_keys[j] < x:
+            j += 1
+        if j < m and main_keys[j] == x:
+            main_n[j] += n[i]
+            main_g[j] += g[i]
+            found[i] = True
+    return found
 
 
 @njit(cache=True)

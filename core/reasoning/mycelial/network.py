@@ -353,7 +353,9 @@ class MycelialReasoning:
             if buf is None or buf.shape[0] != n_nodes * n_nodes:
                 buf = self._scratch = np.zeros(n_nodes * n_nodes, dtype=np.int32)
             K.accumulate_event_pairs_dense(codes, c.codebook_size, n_nodes, buf)
-            ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size, node_delta)  # zeroes buf
+            cells = n_nodes * n_nodes * (c.num_heads - 1) // (2 * c.num_heads)
+            ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size, node_delta,
+                                   min(pairs, cells))  # zeroes buf
         else:
             keys = _sort_keys(K.event_pair_keys(codes, c.codebook_size, n_nodes), n_nodes)
             ke, ne = K.run_lengths(keys)
@@ -380,16 +382,17 @@ class MycelialReasoning:
         if self._keys.shape[0] == 0 and self._pending is None:
             self._keys, self._counts, self._group_counts = keys, n, g
             return
-        pos = np.searchsorted(self._keys, keys)
-        found = pos < self._keys.shape[0]
-        found[found] = self._keys[pos[found]] == keys[found]
-        if found.all():  # every edge exists already: update in place, no reallocation
-            self._counts[pos] += n
-            self._group_counts[pos] += g
+        if keys.shape[0] * 16 >= self._keys.shape[0]:  # big batch: one sequential walk
+            found = K.add_known(self._keys, self._counts, self._group_counts, keys, n, g)
+        else:  # a few keys: binary search each
+            pos = np.searchsorted(self._keys, keys)
+            found = pos < self._keys.shape[0]
+            found[found] = self._keys[pos[found]] == keys[found]
+            hit = pos[found]  # unique keys: fancy-index adds are exact
+            self._counts[hit] += n[found]
+            self._group_counts[hit] += g[found]
+        if found.all():  # every edge exists already: updated in place, no reallocation
             return
-        hit = pos[found]
-        self._counts[hit] += n[found]
-        self._group_counts[hit] += g[found]
         new = ~found  # new edges: into the pending side list, never yet in the main arrays
         if self._pending is None:
             self._pending = (keys[new], n[new], g[new])
