@@ -33,7 +33,6 @@ then edges below ``min_weight`` are pruned. Counts stop being whole numbers. ``m
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -263,6 +262,7 @@ class MycelialReasoning:
 
     @property
     def num_nodes(self) -> int:
+        """``num_heads * codebook_size``: the size of every node-indexed array."""
         return self.config.num_nodes
 
     @property
