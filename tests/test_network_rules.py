@@ -232,3 +232,13 @@ def test_spread_from_weighted_seeds_matches_brute_force(dense):
         net.spread(one_hot * 2)
     with pytest.raises(ValueError, match="shape"):
         net.spread(np.ones(23))
+
+
+def test_node_ids_index_activations():
+    net = MycelialReasoning(MycelialConfig(num_heads=3, codebook_size=8))
+    net.observe([[1, 2, 3]] * 4)
+    ids = net.node_ids([[1, 2, 3], [0, 0, 7]])
+    assert ids.tolist() == [[1, 10, 19], [0, 8, 23]]
+    act = net.propagate([1, 2, 4])
+    score = act[ids].mean(axis=1)
+    assert score[0] > score[1] == 0

@@ -528,6 +528,14 @@ class MycelialReasoning:
         offsets = np.arange(self.config.num_heads, dtype=np.int64) * self.config.codebook_size
         return np.ascontiguousarray(arr.astype(np.int64) + offsets), single
 
+    def node_ids(self, codes) -> np.ndarray:
+        """Node ids ``head * codebook_size + code`` of codes, int64 (n, num_heads).
+
+        Index a ``propagate`` result with them to score stored items by their codes'
+        activation, e.g. ``act[net.node_ids(doc_codes)].mean(axis=1)``.
+        """
+        return self._seed_nodes(codes)[0]
+
     def _spread(self, seeds: np.ndarray, steps, damping, threshold):
         """Guts of propagate/spread/reason: ``seeds`` float32 (n, N) already checked."""
         c = self.config
