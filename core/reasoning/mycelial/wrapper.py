@@ -47,8 +47,11 @@ def _read_model(weights: Path, config_path: Path | None = None):
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    with safe_open(str(weights), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # SafetensorError is a bare Exception subclass
+        raise ValueError(f"{weights} is not a valid safetensors file ({exc})") from exc
     if "config" in meta:
         info = json.loads(meta["config"])
     elif config_path is not None and config_path.is_file():
@@ -109,7 +112,7 @@ class MycelialVQVAE:
             path = folder / name
             try:
                 model = _read_model(path, path.with_suffix(".json"))
-            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+            except Exception as exc:  # every reason is reported below
                 failures.append(f"{path}: {exc}")
                 continue
             if i > 0:
@@ -176,8 +179,19 @@ class MycelialVQVAE:
         return self._checked_model().config["input_dim"]
 
     # -- codec --------------------------------------------------------------------------
-    def encode(self, X, batch_size: int = 8192) -> np.ndarray:
+    def encode(self, X, refine: int = 0, candidates: int = 16, batch_size: int = 4096) -> np.ndarray:
         """Codes of embeddings ``X`` (numpy or torch, shape (n, dim) or (dim,)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, dim) or (dim,), float
+        refine : int, default=0
+            Number of ICM sweeps that re-pick codes to minimise the *decoded*
+            reconstruction error (:meth:`MonolithWiki.refine_indices`). Slower (a few ms
+            per vector) but better codes for a database that is encoded once; 0 keeps
+            the plain encoder, whose codes equal the model's forward pass.
+        candidates : int, default=16
+            Codes tried per head and sweep when refining.
 
         Returns
         -------
@@ -185,11 +199,19 @@ class MycelialVQVAE:
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
+        if not isinstance(refine, (int, np.integer)) or refine < 0:
+            raise ValueError(f"refine must be an int >= 0, got {refine!r}")
+        if refine:
+            batch_size = min(batch_size, 512)  # candidates x hidden activations per row
         model.eval()
         out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
         with torch.inference_mode():
             for s in range(0, X.shape[0], batch_size):
-                out[s:s + batch_size] = model.encode_indices(torch.from_numpy(X[s:s + batch_size])).numpy()
+                xb = torch.from_numpy(X[s:s + batch_size])
+                idx = model.encode_indices(xb)
+                if refine:
+                    idx = model.refine_indices(xb, idx, sweeps=int(refine), candidates=candidates)
+                out[s:s + batch_size] = idx.numpy()
         return out
 
     def decode(self, codes, batch_size: int = 8192) -> np.ndarray:

@@ -41,9 +41,38 @@ def gather_codes(codebooks: torch.Tensor, indices: torch.Tensor) -> torch.Tensor
     return codebooks[heads[None, :], indices]
 
 
+def kmeans_plusplus(samples: torch.Tensor, num_clusters: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """k-means++ seeding, one independent problem per head.
+
+    Each new centre is drawn with probability proportional to the squared distance to
+    the nearest centre so far, which spreads the seeds over all clusters.
+
+    Parameters
+    ----------
+    samples : Tensor of shape (heads, n, dim)
+
+    Returns
+    -------
+    Tensor of shape (heads, num_clusters, dim)
+    """
+    heads, n, dim = samples.shape
+    rows = torch.arange(heads)
+    first = torch.randint(0, n, (heads,), generator=generator)
+    centres = [samples[rows, first]]  # (heads, dim)
+    best = (samples - centres[0][:, None]).pow(2).sum(-1)  # (heads, n)
+    for _ in range(1, num_clusters):
+        weights = best.clamp(min=0) + 1e-12
+        pick = torch.multinomial(weights, 1, generator=generator)[:, 0]
+        c = samples[rows, pick]
+        centres.append(c)
+        best = torch.minimum(best, (samples - c[:, None]).pow(2).sum(-1))
+    return torch.stack(centres, dim=1)
+
+
 def kmeans(samples: torch.Tensor, num_clusters: int, num_iters: int = 10,
            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batched Lloyd k-means, one independent problem per head.
+    """Batched Lloyd k-means with k-means++ seeds, one independent problem per head.
 
     Parameters
     ----------
@@ -51,7 +80,7 @@ def kmeans(samples: torch.Tensor, num_clusters: int, num_iters: int = 10,
     num_clusters : int
     num_iters : int, default=10
     generator : torch.Generator, optional
-        Seeds the initial centres (drawn without replacement when ``n >= num_clusters``).
+        Seeds the k-means++ draws.
 
     Returns
     -------
@@ -60,11 +89,7 @@ def kmeans(samples: torch.Tensor, num_clusters: int, num_iters: int = 10,
         Empty clusters keep their previous centre, so none is ever NaN.
     """
     heads, n, dim = samples.shape
-    if n >= num_clusters:
-        start = torch.stack([torch.randperm(n, generator=generator)[:num_clusters] for _ in range(heads)])
-    else:
-        start = torch.randint(0, n, (heads, num_clusters), generator=generator)
-    means = torch.gather(samples, 1, start[..., None].expand(-1, -1, dim)).clone()
+    means = kmeans_plusplus(samples, num_clusters, generator)
     bins = torch.zeros(heads, num_clusters, dtype=torch.long)
     for _ in range(num_iters):
         idx, _ = nearest_code(samples.transpose(0, 1), means)  # (n, heads)
@@ -114,6 +139,10 @@ class OrthogonalProductQuantizer(nn.Module):
     ema_update : bool, default=False
         Learn the codebooks by exponential moving averages of assigned latents instead
         of gradients (the codebook then ignores the codebook loss).
+    normalize : bool, default=False
+        L2-normalise each head's latent and codes (cosine-similarity codebooks, as in
+        ViT-VQGAN). Fixes the latent scale, which otherwise drifts upwards because the
+        decoder's LayerNorm makes it scale-invariant, inflating the commitment loss.
 
     Examples
     --------
@@ -126,7 +155,7 @@ class OrthogonalProductQuantizer(nn.Module):
     def __init__(self, num_heads: int = 4, embedding_dim: int = 512, num_embeddings: int = 256,
                  commitment_weight: float = 0.25, kmeans_init: bool = True,
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
-                 ema_update: bool = False):
+                 ema_update: bool = False, normalize: bool = False):
         super().__init__()
         if embedding_dim % num_heads:
             raise ValueError(f"embedding_dim={embedding_dim} must be divisible by num_heads={num_heads}")
@@ -138,6 +167,7 @@ class OrthogonalProductQuantizer(nn.Module):
         self.dead_code_threshold = dead_code_threshold
         self.usage_decay = usage_decay
         self.ema_update = ema_update
+        self.normalize = normalize
         self.code_size = (num_heads * max(1, (num_embeddings - 1).bit_length()) + 7) // 8
 
         init = torch.randn(num_heads, num_embeddings, self.head_dim) / self.head_dim ** 0.5
@@ -147,11 +177,21 @@ class OrthogonalProductQuantizer(nn.Module):
         self.register_buffer("embed_sum", init.clone())
 
     # -- state ------------------------------------------------------------------------
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (n, heads, head_dim) as the codebooks see them (normalised if ``normalize``)."""
+        zh = z.reshape(z.shape[0], self.num_heads, self.head_dim)
+        return F.normalize(zh, dim=-1) if self.normalize else zh
+
+    @property
+    def code_vectors(self) -> torch.Tensor:
+        """The effective codebooks (heads, num_embeddings, head_dim)."""
+        return F.normalize(self.codebooks, dim=-1) if self.normalize else self.codebooks
+
     @torch.no_grad()
     def init_codebook_(self, z: torch.Tensor, num_iters: int = 10,
                        generator: torch.Generator | None = None) -> None:
         """Set every codebook to k-means centres of latents ``z`` (n, embedding_dim)."""
-        samples = z.detach().reshape(-1, self.num_heads, self.head_dim).transpose(0, 1).contiguous()
+        samples = self.prepare(z.detach()).transpose(0, 1).contiguous()
         means, bins = kmeans(samples.float(), self.num_embeddings, num_iters, generator)
         self.codebooks.data.copy_(means)
         self.embed_sum.copy_(means)
@@ -193,12 +233,11 @@ class OrthogonalProductQuantizer(nn.Module):
     # -- quantization -----------------------------------------------------------------
     def quantize_indices(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (n, heads) of latents ``z`` (n, embedding_dim); no state change."""
-        zh = z.reshape(z.shape[0], self.num_heads, self.head_dim)
-        return nearest_code(zh, self.codebooks)[0]
+        return nearest_code(self.prepare(z), self.code_vectors)[0]
 
     def get_codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """Concatenated code vectors (n, embedding_dim) for ``indices`` (n, heads)."""
-        return gather_codes(self.codebooks, indices.long()).reshape(indices.shape[0], -1)
+        return gather_codes(self.code_vectors, indices.long()).reshape(indices.shape[0], -1)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantize ``z`` (n, embedding_dim).
@@ -213,14 +252,15 @@ class OrthogonalProductQuantizer(nn.Module):
             left out with EMA codebooks).
         """
         n = z.shape[0]
-        zh = z.reshape(n, self.num_heads, self.head_dim)
+        zh = self.prepare(z)
         # lazy data-dependent init
         if self.training and not bool(self.initted):
             self.init_codebook_(z)
         # quantize
+        books = self.code_vectors
         with torch.no_grad():
-            indices, _ = nearest_code(zh.detach(), self.codebooks)
-        q = gather_codes(self.codebooks, indices)
+            indices, _ = nearest_code(zh.detach(), books.detach())
+        q = gather_codes(books, indices)
         if self.training:
             self._update_usage_(zh.detach(), indices)
             self.expire_codes_(zh.detach())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.reasoning.vqvae.layers import OrthogonalProductQuantizer
+from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, nearest_code
 
 
 class VQVAEBase(nn.Module):
@@ -41,10 +41,11 @@ class VQVAEBase(nn.Module):
         -------
         reconstructed : Tensor (n, input_dim)
         indices : LongTensor (n, heads), or None when ``quantize`` is False
-        z_e : Tensor (n, latent_dim), encoder output
+        z_e : Tensor (n, latent_dim), encoder output as the quantizer sees it
+            (per-head normalised when the quantizer normalises)
         z_q : Tensor (n, latent_dim), raw code vectors (gradients reach the codebooks)
         """
-        z_e = self.encoder(x)
+        z_e = self.quantizer.prepare(self.encoder(x)).reshape(x.shape[0], -1)
         if not quantize:
             return self.decoder(z_e), None, z_e, z_e
         quantized, indices, _ = self.quantizer(z_e)
@@ -54,12 +55,71 @@ class VQVAEBase(nn.Module):
     @torch.no_grad()
     def encode_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Codes (n, heads) of ``x``; call in eval mode for deterministic results."""
-        return self.quantizer.quantize_indices(self.encoder(x))
+        z_e = self.quantizer.prepare(self.encoder(x)).reshape(x.shape[0], -1)
+        return self.quantizer.quantize_indices(z_e)
 
     @torch.no_grad()
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """Reconstructions (n, input_dim) from codes (n, heads)."""
         return self.decoder(self.quantizer.get_codes_from_indices(indices))
+
+    @torch.no_grad()
+    def refine_indices(self, x: torch.Tensor, indices: torch.Tensor | None = None, sweeps: int = 2,
+                       candidates: int = 32, objective: str = "cosine") -> torch.Tensor:
+        """Improve codes by coordinate descent on the decoder's reconstruction (ICM).
+
+        The encoder picks each head's code from the latent alone; the decoder then
+        judges all four together. Like LSQ's encoder, this sweeps over the heads and
+        replaces one code at a time by the candidate whose *decoded* vector is closest
+        to ``x``, with the other codes fixed. Candidates are the ``candidates`` codes
+        nearest to the encoder's latent per head. The decoder's first Linear is split
+        per head and precomputed, so a candidate costs one LayerNorm-GELU-Linear.
+
+        Parameters
+        ----------
+        x : Tensor (n, input_dim)
+        indices : LongTensor (n, heads), optional
+            Starting codes; the encoder's codes when omitted.
+        sweeps : int, default=2
+        candidates : int, default=32
+        objective : {"cosine", "mse"}
+
+        Returns
+        -------
+        LongTensor (n, heads); the objective never gets worse than at the start.
+        """
+        if objective not in ("cosine", "mse"):
+            raise ValueError(f"objective must be 'cosine' or 'mse', got {objective!r}")
+        q = self.quantizer
+        first, rest = self.decoder[0], self.decoder[1:]
+        z = q.prepare(self.encoder(x))  # (n, heads, dim)
+        books = q.code_vectors
+        _, dist = nearest_code(z, books)
+        m = min(candidates, q.num_embeddings)
+        cand = dist.topk(m, dim=-1, largest=False).indices  # (n, heads, m), nearest first
+        idx = cand[..., 0].clone() if indices is None else indices.clone().long()
+        # per-head contribution of every code to the first Linear: (heads, K, hidden)
+        w = first.weight.t().reshape(q.num_heads, q.head_dim, -1)
+        contrib = torch.einsum("hkd,hdo->hko", books, w)
+        heads = torch.arange(q.num_heads)
+        pre = first.bias + contrib[heads[None, :], idx].sum(1)  # (n, hidden)
+        x_unit = torch.nn.functional.normalize(x, dim=-1)
+
+        def score(out):  # higher is better
+            if objective == "cosine":
+                return (torch.nn.functional.normalize(out, dim=-1) * x_unit.unsqueeze(1)).sum(-1)
+            return -(out - x.unsqueeze(1)).pow(2).sum(-1)
+
+        for _ in range(sweeps):
+            for h in range(q.num_heads):
+                base = pre - contrib[h, idx[:, h]]
+                opts = torch.cat([idx[:, h:h + 1], cand[:, h]], dim=1)  # keep the current code as option 0
+                trial = base.unsqueeze(1) + contrib[h][opts]  # (n, m+1, hidden)
+                s = score(rest(trial))
+                best = s.argmax(dim=1)
+                idx[:, h] = opts.gather(1, best[:, None])[:, 0]
+                pre = base + contrib[h, idx[:, h]]
+        return idx
 
 
 class MonolithWiki(VQVAEBase):
@@ -73,7 +133,7 @@ class MonolithWiki(VQVAEBase):
     num_heads : int, default=4
     codebook_size : int, default=256
     dropout : float, default=0.1
-    commitment_weight, kmeans_init, dead_code_threshold, usage_decay, ema_update
+    commitment_weight, kmeans_init, dead_code_threshold, usage_decay, ema_update, normalize
         Passed to :class:`OrthogonalProductQuantizer`.
 
     Examples
@@ -88,13 +148,13 @@ class MonolithWiki(VQVAEBase):
                  num_heads: int = 4, codebook_size: int = 256, dropout: float = 0.1,
                  commitment_weight: float = 0.25, kmeans_init: bool = True,
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
-                 ema_update: bool = False):
+                 ema_update: bool = False, normalize: bool = False):
         super().__init__()
         self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, latent_dim=latent_dim,
                            num_heads=num_heads, codebook_size=codebook_size, dropout=dropout,
                            commitment_weight=commitment_weight, kmeans_init=kmeans_init,
                            dead_code_threshold=dead_code_threshold, usage_decay=usage_decay,
-                           ema_update=ema_update)
+                           ema_update=ema_update, normalize=normalize)
         self.encoder = nn.Sequential(
             nn.Linear(input_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.GELU(),
             nn.Dropout(dropout), nn.Linear(hidden_dim, latent_dim),
@@ -103,6 +163,7 @@ class MonolithWiki(VQVAEBase):
             num_heads=num_heads, embedding_dim=latent_dim, num_embeddings=codebook_size,
             commitment_weight=commitment_weight, kmeans_init=kmeans_init,
             dead_code_threshold=dead_code_threshold, usage_decay=usage_decay, ema_update=ema_update,
+            normalize=normalize,
         )
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.GELU(),

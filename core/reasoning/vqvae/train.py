@@ -60,6 +60,7 @@ class TrainConfig:
     dead_code_threshold: float = 0.02  # moving-average uses per batch below which a code restarts
     usage_decay: float = 0.99
     ema_update: bool = False
+    normalize: bool = False         # cosine-similarity codebooks (per-head l2-normalised latents)
     recon_weight: float = 1.0
     cosine_weight: float = 1.0
     codebook_weight: float = 1.0
@@ -143,7 +144,8 @@ class TrainConfig:
         if self.model == "MonolithWiki":
             kw.update(dropout=self.dropout, commitment_weight=self.commitment_weight,
                       kmeans_init=self.kmeans_init, dead_code_threshold=self.dead_code_threshold,
-                      usage_decay=self.usage_decay, ema_update=self.ema_update)
+                      usage_decay=self.usage_decay, ema_update=self.ema_update,
+                      normalize=self.normalize)
         return kw
 
 
@@ -198,6 +200,7 @@ def _kmeans_init(model, X: torch.Tensor, config: TrainConfig, generator: torch.G
     model.eval()
     take = torch.randperm(X.shape[0], generator=generator)[:config.kmeans_samples]
     z = torch.cat([model.encoder(X[take[s:s + 4096]]) for s in range(0, take.numel(), 4096)])
+    # init_codebook_ applies the quantizer's own normalisation
     model.quantizer.init_codebook_(z, num_iters=config.kmeans_iters, generator=generator)
 
 
@@ -250,9 +253,10 @@ def train_vqvae(X_train, config: TrainConfig | dict | None = None, X_val=None, p
     n = X_train.shape[0]
     steps_per_epoch = (n + config.batch_size - 1) // config.batch_size
     if config.lr_schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate,
-                                                    total_steps=config.epochs * steps_per_epoch,
-                                                    pct_start=0.1)
+        total = config.epochs * steps_per_epoch
+        # pct_start below 2 steps makes OneCycleLR divide by zero on tiny runs
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total,
+                                                    pct_start=min(0.5, max(0.1, 2.5 / total)))
     else:
         sched = None
 
