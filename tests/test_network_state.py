@@ -226,3 +226,16 @@ def test_streaming_small_batches_equals_one_big_batch():
                 parts.weights().toarray(),
                 MycelialReasoning(whole.config).observe(codes[:14700]).weights().toarray())
     assert parts == whole
+
+
+def test_config_is_frozen_and_round_trips_as_a_dict():
+    import dataclasses
+
+    cfg = MycelialConfig(num_heads=2, codebook_size=7, eta_group=0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.learning_rate = 0.5
+    assert MycelialConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown"):
+        MycelialConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(ValueError, match="learning_rate"):
+        dataclasses.replace(cfg, learning_rate=float("nan"))

@@ -64,9 +64,14 @@ def _is_real(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MycelialConfig:
     """Parameters of a ``MycelialReasoning`` network, checked on construction.
+
+    Frozen: the stored counts are read through ``learning_rate`` and ``eta_group``, so a
+    rate changed under a live network would silently reinterpret it. Make a new config
+    with ``dataclasses.replace(config, ...)``; propagation settings are also per-call
+    arguments of ``propagate``/``reason``.
 
     Parameters
     ----------
