@@ -239,3 +239,22 @@ def test_config_is_frozen_and_round_trips_as_a_dict():
         MycelialConfig.from_dict({**cfg.to_dict(), "bogus": 1})
     with pytest.raises(ValueError, match="learning_rate"):
         dataclasses.replace(cfg, learning_rate=float("nan"))
+
+
+def test_observe_patches_the_propagation_cache_bit_identically():
+    rng = np.random.default_rng(13)
+    cfg = MycelialConfig(num_heads=4, codebook_size=8)
+    live = MycelialReasoning(cfg).observe(rng.integers(0, 8, size=(400, 4)))
+    q = [1, 2, 3, 4]
+    live.propagate(q)  # builds the dense cache
+    for step in range(30):  # observe-then-reason loop, with new edges and groups
+        rows = rng.integers(0, 8, size=(2, 4))
+        groups = [step, step] if step % 3 == 0 else None
+        live.observe(rows, groups=groups)
+        assert live._dense_cache is not None  # patched, not dropped
+        fresh = MycelialReasoning.__new__(MycelialReasoning)
+        fresh.__dict__.update(live.__dict__)
+        fresh._dense_cache = None  # same counts, matrix rebuilt from scratch
+        np.testing.assert_array_equal(live.propagate(q), fresh.propagate(q))
+        np.testing.assert_array_equal(live._dense_cache[0], fresh._dense_cache[0])
+        np.testing.assert_array_equal(live._dense_cache[1], fresh._dense_cache[1])

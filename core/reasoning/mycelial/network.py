@@ -437,7 +437,16 @@ class MycelialReasoning:
         self._apply(keys, n, g, 1.0)
         self.node_counts_ += node_delta
         self.n_events_ += int(codes.shape[0])
+        dense = self._dense_cache
         self._dirty()
+        if dense is not None and keys.shape[0] * 4 <= self._keys.shape[0]:
+            # observe-then-reason loops: patch the cached propagation matrix, don't rebuild it
+            empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float64)
+            pk, pn, pg = self._pending if self._pending is not None else (empty_i, empty_f, empty_f)
+            lk, lg = self._log_keep
+            K.dense_refresh(dense[0], dense[1], keys, self._keys, self._counts,
+                            self._group_counts, pk, pn, pg, lk, lg)
+            self._dense_cache = dense
         return self
 
     def unobserve(self, codes, groups=None) -> "MycelialReasoning":
