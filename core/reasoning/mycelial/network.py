@@ -33,6 +33,7 @@ then edges below ``min_weight`` are pruned. Counts stop being whole numbers. ``m
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -47,6 +48,21 @@ _DENSE_MAX_CELLS = 1 << 22
 # propagate switches to a dense float32 weight matrix (at most 16 MB) when the graph has at
 # least N*N/8 stored entries: contiguous rows vectorise, CSR gathers do not.
 _DENSE_SPREAD_MAX_NODES = 2048
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(cells: int) -> np.ndarray:
+    """A zeroed int32 pair buffer of ``cells`` cells, reused by every network of this thread.
+
+    ``drain_dense`` leaves it all zero again, so observe never pays for allocating and
+    page-faulting 4 MB per call or per network.
+    """
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.shape[0] != cells:
+        buf = _SCRATCH.buf = np.zeros(cells, dtype=np.int32)
+    return buf
 
 
 def _sort_keys(keys: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -216,7 +232,6 @@ class MycelialReasoning:
         self.node_counts_ = np.zeros(self.config.num_nodes, dtype=np.int64)
         self.n_events_ = 0
         self.n_decays_ = 0
-        self._scratch = None  # reusable zeroed dense pair buffer (not state)
         self._dirty()
 
     # The edge arrays are read through properties that first merge the pending new edges:
@@ -354,13 +369,15 @@ class MycelialReasoning:
         pairs = codes.shape[0] * c.num_heads * (c.num_heads - 1) // 2
         if (c.num_heads >= 2 and n_nodes * n_nodes <= _DENSE_MAX_CELLS
                 and pairs * 64 >= n_nodes * n_nodes and codes.shape[0] < 2**31):  # int32 cells
-            buf = self._scratch
-            if buf is None or buf.shape[0] != n_nodes * n_nodes:
-                buf = self._scratch = np.zeros(n_nodes * n_nodes, dtype=np.int32)
-            K.accumulate_event_pairs_dense(codes, c.codebook_size, n_nodes, buf)
+            buf = _scratch(n_nodes * n_nodes)
             cells = n_nodes * n_nodes * (c.num_heads - 1) // (2 * c.num_heads)
-            ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size, node_delta,
-                                   min(pairs, cells))  # zeroes buf
+            try:
+                K.accumulate_event_pairs_dense(codes, c.codebook_size, n_nodes, buf)
+                ke, ne = K.drain_dense(buf, n_nodes, c.codebook_size, node_delta,
+                                       min(pairs, cells))  # zeroes buf
+            except BaseException:  # e.g. KeyboardInterrupt between the two: never reuse dirt
+                buf.fill(0)
+                raise
         else:
             keys = _sort_keys(K.event_pair_keys(codes, c.codebook_size, n_nodes), n_nodes)
             ke, ne = K.run_lengths(keys)
