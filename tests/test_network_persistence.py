@@ -171,3 +171,27 @@ def test_file_is_a_plain_zip_of_npy_arrays(net, tmp_path):
             ["header.npy", "keys.npy", "counts.npy", "group_counts.npy", "node_counts.npy"])
         arr = np.load(io.BytesIO(z.read("header.npy")), allow_pickle=False)
     assert _header(arr)["format"] == "mycelial-network"
+
+
+def test_empty_network_round_trips(tmp_path):
+    net = MycelialReasoning(MycelialConfig(num_heads=2, codebook_size=3))
+    net.save(tmp_path / "empty.npz")
+    back = MycelialReasoning.load(tmp_path / "empty.npz")
+    assert back == net and back.stats()["num_edges"] == 0
+
+
+def test_negative_counts_are_rejected_even_with_a_matching_checksum(net, tmp_path):
+    p, bad = tmp_path / "net.npz", tmp_path / "bad.npz"
+    net.save(p)
+    import hashlib
+
+    with np.load(p, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["counts"] = -arrays["counts"]
+    h = _header(arrays["header"])
+    h["arrays"]["counts"]["sha256"] = hashlib.sha256(arrays["counts"].tobytes()).hexdigest()
+    arrays["header"] = _encode(h)
+    with open(bad, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(ValueError, match="negative"):
+        MycelialReasoning.load(bad)

@@ -137,6 +137,10 @@ def load_network(path):
     if m and (np.any(np.diff(keys) <= 0) or keys[0] < 0 or keys[-1] >= n_nodes * n_nodes
               or np.any(keys // n_nodes >= keys % n_nodes)):
         raise ValueError(f"{path}: edge keys are not sorted unique upper-triangle keys")
+    for name in ("counts", "group_counts", "node_counts"):
+        a = arrays[name]
+        if a.size and (not np.isfinite(a).all() or a.min() < 0):
+            raise ValueError(f"{path}: array {name!r} holds negative or non-finite counts")
     net = MycelialReasoning(config)
     net.keys_ = np.ascontiguousarray(keys)
     net.counts_ = np.ascontiguousarray(arrays["counts"])
