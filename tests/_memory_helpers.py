@@ -1,0 +1,36 @@
+"""Helpers shared by the memory tests: a tiny real PDF writer and small real corpora."""
+from __future__ import annotations
+
+
+def write_pdf(path, pages: list[str]) -> None:
+    """Write a minimal, valid PDF with one line of Helvetica text per page (correct xref)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None,
+               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        content = len(objects)
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                       f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{obj}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    with open(path, "wb") as fh:
+        fh.write(bytes(out))
+
+
+def wiki_records(wiki_docs, n_docs: int = 6, n_sents: int = 12) -> list[dict]:
+    """Real WikiText articles as records; sentences as paragraphs so chunks hit the embedding cache."""
+    return [{"id": f"wiki{i}", "title": d.title, "text": "\n\n".join(d.sentences[:n_sents])}
+            for i, d in enumerate(wiki_docs[:n_docs])]

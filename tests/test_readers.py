@@ -1,0 +1,118 @@
+"""Readers: each format, folders, stdin, and every kind of bad input reported with its place."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from core.memory.readers import ReadError, parse_record, read_paths, read_stream
+from _memory_helpers import write_pdf
+
+
+def _read(paths, **kw):
+    errors: list[ReadError] = []
+    return list(read_paths(paths, errors, **kw)), errors
+
+
+def test_txt_and_md(tmp_path):
+    (tmp_path / "a.txt").write_text("Plain text about rivers.", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# Mountains\n\nThe Alps are high.", encoding="utf-8")
+    recs, errors = _read([tmp_path / "a.txt", tmp_path / "b.md"])
+    assert errors == []
+    assert [r.title for r in recs] == ["a", "Mountains"]
+    assert recs[0].text == "Plain text about rivers."
+    assert recs[0].doc_id == str((tmp_path / "a.txt").resolve())
+
+
+def test_pdf_text_is_extracted(tmp_path):
+    write_pdf(tmp_path / "p.pdf", ["The Danube flows east.", "Vienna lies on it."])
+    recs, errors = _read(tmp_path / "p.pdf")
+    assert errors == []
+    assert "Danube flows east" in recs[0].text and "Vienna" in recs[0].text
+
+
+def test_broken_pdf_is_reported(tmp_path):
+    (tmp_path / "x.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf body")
+    recs, errors = _read(tmp_path / "x.pdf")
+    assert recs == [] and len(errors) == 1 and "x.pdf" in str(errors[0])
+
+
+def test_jsonl_bad_lines_reported_with_line_numbers_rest_ingested(tmp_path):
+    lines = [json.dumps({"id": "a", "text": "first", "title": "A", "year": 1999}),
+             "{not json",
+             json.dumps({"id": "b"}),
+             "",
+             json.dumps({"text": "no id"}),
+             json.dumps([1, 2]),
+             json.dumps({"id": "c", "text": "third", "metadata": {"k": 1}})]
+    (tmp_path / "r.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    recs, errors = _read(tmp_path / "r.jsonl")
+    assert [r.doc_id for r in recs] == ["a", "c"]
+    assert recs[0].meta == {"year": 1999} and recs[1].meta == {"k": 1}
+    assert [e.line for e in errors] == [2, 3, 5, 6]
+    assert "malformed JSON" in errors[0].message and '"text"' in errors[1].message
+    assert str(errors[0]).startswith(str(tmp_path / "r.jsonl") + ":2:")
+
+
+def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "deeper" / "n.md").write_text("Deep note.", encoding="utf-8")
+    (tmp_path / "top.txt").write_text("Top note.", encoding="utf-8")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\x00\x00")
+    recs, errors = _read(tmp_path)
+    assert errors == []
+    assert sorted(r.text for r in recs) == ["Deep note.", "Top note."]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"   \n\t\n", "only whitespace"),
+    (b"abc\x00\x01\x02binary", "binary"),
+    (b"caf\xe9 au lait\nsecond line \xff", "not valid UTF-8"),
+])
+def test_bad_files_are_reported(tmp_path, content, message):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(content)
+    (tmp_path / "good.txt").write_text("Fine text.", encoding="utf-8")
+    recs, errors = _read([p, tmp_path / "good.txt"])
+    assert [r.text for r in recs] == ["Fine text."]
+    assert len(errors) == 1 and message in errors[0].message and errors[0].source == str(p)
+
+
+def test_non_utf8_names_the_line(tmp_path):
+    p = tmp_path / "latin.txt"
+    p.write_bytes(b"line one\nline two caf\xe9\n")
+    _, errors = _read(p)
+    assert "line 2" in errors[0].message
+
+
+def test_huge_file_missing_path_and_unsupported_type(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 1000, encoding="utf-8")
+    (tmp_path / "x.docx").write_bytes(b"PK")
+    recs, errors = _read([big, tmp_path / "missing.md", tmp_path / "x.docx"], max_bytes=1000)
+    assert recs == []
+    msgs = [e.message for e in errors]
+    assert "over the 1,000-byte limit" in msgs[0]
+    assert msgs[1] == "no such file or folder"
+    assert "unsupported file type '.docx'" in msgs[2]
+
+
+def test_stdin_text_and_jsonl():
+    errors: list = []
+    recs = list(read_stream(io.StringIO("Some piped text."), errors))
+    assert recs[0].text == "Some piped text." and recs[0].doc_id == "stdin"
+    recs = list(read_stream(io.StringIO('{"id": 1, "text": "x"}\n{bad\n'), errors))
+    assert recs[0].doc_id == "1" and errors[0].line == 2
+    list(read_stream(io.StringIO("  "), errors))
+    assert errors[-1].message == "no input"
+
+
+def test_parse_record_rejects_bad_types():
+    with pytest.raises(ValueError, match='"title" must be a string'):
+        parse_record({"id": "a", "text": "t", "title": 3}, "s")
+    with pytest.raises(ValueError, match='"id" must be'):
+        parse_record({"id": [1], "text": "t"}, "s")
+    with pytest.raises(ValueError, match="empty"):
+        parse_record({"id": "a", "text": "  "}, "s")
