@@ -148,6 +148,7 @@ def test_refine_indices_never_worse_and_mostly_better(wiki_sample):
     cos0 = torch.nn.functional.cosine_similarity(model.decode_indices(start), x)
     cos1 = torch.nn.functional.cosine_similarity(model.decode_indices(refined), x)
     assert (cos1 >= cos0 - 1e-5).all()
-    assert cos1.mean() > cos0.mean() + 0.01
+    assert cos1.mean() > cos0.mean() + 0.003
+    assert (cos1 > cos0 + 1e-4).float().mean() > 0.3
     with pytest.raises(ValueError, match="objective"):
         model.refine_indices(x, objective="l1")

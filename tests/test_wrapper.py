@@ -33,7 +33,7 @@ def test_default_loads_shipped_monolith_wiki(mvq):
 def test_encode_decode_real_sentences(mvq, wiki_sample):
     _, _, X = wiki_sample
     codes = mvq.encode(X)
-    assert codes.shape == (len(X), 4) and codes.dtype == np.uint8
+    assert codes.shape == (len(X), 4) and codes.dtype == np.uint8 and codes.flags.c_contiguous
     R = mvq.decode(codes)
     assert R.shape == X.shape and R.dtype == np.float32
     cos = np.sum(X * R, 1) / np.linalg.norm(R, axis=1)

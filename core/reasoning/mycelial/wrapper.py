@@ -201,14 +201,18 @@ class MycelialVQVAE:
         X = check_embeddings(X, self.dim, "embeddings")
         if not isinstance(refine, (int, np.integer)) or refine < 0:
             raise ValueError(f"refine must be an int >= 0, got {refine!r}")
+        if model.training:
+            model.eval()
+        if X.shape[0] <= batch_size and not refine:  # fast path: one vector must stay well under 0.3 ms
+            with torch.inference_mode():
+                return np.ascontiguousarray(model._encode_indices(torch.from_numpy(X)).numpy(), dtype=np.uint8)
         if refine:
             batch_size = min(batch_size, 512)  # candidates x hidden activations per row
-        model.eval()
         out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
         with torch.inference_mode():
             for s in range(0, X.shape[0], batch_size):
                 xb = torch.from_numpy(X[s:s + batch_size])
-                idx = model.encode_indices(xb)
+                idx = model._encode_indices(xb)
                 if refine:
                     idx = model.refine_indices(xb, idx, sweeps=int(refine), candidates=candidates)
                 out[s:s + batch_size] = idx.numpy()
@@ -218,7 +222,8 @@ class MycelialVQVAE:
         """Reconstructed embeddings (n, dim) float32 of ``codes`` (n, num_heads) in [0, codebook_size)."""
         model = self._checked_model()
         codes = check_codes(codes, self.num_heads, self.codebook_size, "codes")
-        model.eval()
+        if model.training:
+            model.eval()
         out = np.empty((codes.shape[0], self.dim), dtype=np.float32)
         with torch.inference_mode():
             for s in range(0, codes.shape[0], batch_size):

@@ -27,12 +27,22 @@ def nearest_code(z: torch.Tensor, codebooks: torch.Tensor) -> tuple[torch.Tensor
     -------
     indices : LongTensor of shape (n, heads)
     dist : Tensor of shape (n, heads, codebook_size)
-        ``||z - c||^2`` for every code, computed as ``|z|^2 - 2 z.c + |c|^2`` with one
-        batched matmul (no Python loop over heads).
+        ``||z - c||^2`` for every code. The argmin is taken over ``|c|^2 - 2 z.c``
+        (one batched matmul, no Python loop over heads); ``|z|^2`` is added afterwards
+        and cannot change the winner.
     """
-    cross = torch.einsum("nhd,hkd->nhk", z, codebooks)
-    dist = z.pow(2).sum(-1, keepdim=True) - 2 * cross + codebooks.pow(2).sum(-1)[None]
-    return dist.argmin(dim=-1), dist
+    partial = torch.baddbmm(codebooks.pow(2).sum(-1).unsqueeze(1), z.transpose(0, 1),
+                            codebooks.transpose(1, 2), alpha=-2)  # (heads, n, K)
+    indices = partial.argmin(dim=-1).t()
+    dist = partial.transpose(0, 1) + z.pow(2).sum(-1, keepdim=True)
+    return indices, dist
+
+
+def nearest_code_indices(z: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """Same indices as :func:`nearest_code` without building the distance tensor (inference path)."""
+    partial = torch.baddbmm(codebooks.pow(2).sum(-1).unsqueeze(1), z.transpose(0, 1),
+                            codebooks.transpose(1, 2), alpha=-2)
+    return partial.argmin(dim=-1).t()
 
 
 def gather_codes(codebooks: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -233,7 +243,7 @@ class OrthogonalProductQuantizer(nn.Module):
     # -- quantization -----------------------------------------------------------------
     def quantize_indices(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (n, heads) of latents ``z`` (n, embedding_dim); no state change."""
-        return nearest_code(self.prepare(z), self.code_vectors)[0]
+        return nearest_code_indices(self.prepare(z), self.code_vectors)
 
     def get_codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """Concatenated code vectors (n, embedding_dim) for ``indices`` (n, heads)."""
@@ -259,7 +269,7 @@ class OrthogonalProductQuantizer(nn.Module):
         # quantize
         books = self.code_vectors
         with torch.no_grad():
-            indices, _ = nearest_code(zh.detach(), books.detach())
+            indices = nearest_code_indices(zh.detach(), books.detach())
         q = gather_codes(books, indices)
         if self.training:
             self._update_usage_(zh.detach(), indices)

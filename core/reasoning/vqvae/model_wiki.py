@@ -55,6 +55,10 @@ class VQVAEBase(nn.Module):
     @torch.no_grad()
     def encode_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Codes (n, heads) of ``x``; call in eval mode for deterministic results."""
+        return self._encode_indices(x)
+
+    def _encode_indices(self, x: torch.Tensor) -> torch.Tensor:
+        """Guts of :meth:`encode_indices` without the autograd guard (the caller holds one)."""
         z_e = self.quantizer.prepare(self.encoder(x)).reshape(x.shape[0], -1)
         return self.quantizer.quantize_indices(z_e)
 
