@@ -1,2 +1,194 @@
-"""`mycelial` sub-commands: memory."""
-COMMANDS: list = []
+"""`mycelial` sub-commands of the semantic memory: ingest, recall, stats, forget, demo.
+
+Each command opens the memory, makes one library call and prints the result; known
+errors become ``click.ClickException`` (a one-line message, exit code 1).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
+                             help="Memory folder (created if missing).")
+MODES = ("similar", "associative", "hybrid")
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "memory" / "sample"
+
+
+def _open(folder):
+    from core.memory import SemanticMemory
+    from core.memory.store import StoreError
+
+    try:
+        return SemanticMemory(folder)
+    except (ValueError, FileNotFoundError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _print_report(rep) -> None:
+    for err in rep.errors:
+        click.echo(f"error: {err}", err=True)
+    click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
+               f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, {rep.replaced} replaced, "
+               f"{len(rep.errors)} errors, {rep.seconds:.1f}s")
+
+
+def _print_hits(query: str, hits) -> None:
+    click.echo(f"query: {query}")
+    for i, h in enumerate(hits, 1):
+        text = " ".join(h.text.split())
+        click.echo(f"{i:3d}. {h.score:.3f}  {h.doc_id}  [{h.title}]")
+        click.echo(f"     {text[:160]}{'...' if len(text) > 160 else ''}")
+        why = h.why
+        parts = []
+        if why.get("similarity") is not None:
+            parts.append(f"cos {why['similarity']:.3f}")
+        if why.get("association"):
+            parts.append(f"assoc {why['association']:.3f}")
+        if why.get("phrases"):
+            parts.append("via " + ", ".join(p for p, _ in why["phrases"][:4]))
+        if why.get("nodes"):
+            parts.append("nodes " + " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in why["nodes"][:4]))
+        if parts:
+            click.echo(f"     why: {'; '.join(parts)}")
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1, required=True)
+@MEMORY_OPTION
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def ingest(paths, memory, quiet):
+    """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
+
+    Bad inputs are reported with their file and line; the rest is still ingested.
+
+    Example:
+
+        mycelial ingest notes/ paper.pdf records.jsonl --memory my_memory
+    """
+    with _open(memory) as mem:
+        rep = mem.ingest(list(paths), progress=not quiet)
+    _print_report(rep)
+    if rep.errors and not rep.documents and not rep.unchanged:
+        raise click.ClickException("nothing was ingested")
+
+
+def _read_queries(path):
+    out, problems = [], []
+    with open(path, encoding="utf-8") as fh:
+        for no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
+                    raise ValueError('expected {"id": ..., "query": "..."}')
+                out.append((rec.get("id", no), rec["query"]))
+            except ValueError as exc:
+                problems.append(f"{path}:{no}: {exc}")
+    return out, problems
+
+
+@click.command("recall")
+@click.argument("query", required=False)
+@MEMORY_OPTION
+@click.option("-k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Hits to return.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("--per-document", is_flag=True, help="At most one chunk per document.")
+@click.option("--queries", type=click.Path(exists=True, dir_okay=False),
+              help='JSONL file of {"id", "query"} lines (batch mode).')
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per query in batch mode).")
+def recall(query, memory, k, mode, per_document, queries, as_json):
+    """Recall the chunks that best answer QUERY (or every query of --queries).
+
+    Example:
+
+        mycelial recall "which emperor adopted Trajan?" --memory my_memory -k 5 --mode hybrid
+
+        mycelial recall --queries questions.jsonl --memory my_memory --json
+    """
+    if (query is None) == (queries is None):
+        raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+    with _open(memory) as mem:
+        if query is not None:
+            try:
+                hits = mem.recall(query, k=k, mode=mode, per_document=per_document)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+            if as_json:
+                click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+            else:
+                _print_hits(query, hits)
+            return
+        items, problems = _read_queries(queries)
+        for p in problems:
+            click.echo(f"error: {p}", err=True)
+        results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document) if items else []
+        for (qid, text), hits in zip(items, results):
+            if as_json:
+                click.echo(json.dumps({"id": qid, "query": text, "hits": [h.to_dict() for h in hits]},
+                                      ensure_ascii=False))
+            else:
+                _print_hits(text, hits)
+
+
+@click.command("stats")
+@MEMORY_OPTION
+def stats(memory):
+    """Print the counts of a memory as JSON (documents, chunks, index, network, bytes on disk).
+
+    Example:
+
+        mycelial stats --memory my_memory
+    """
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}")
+    with _open(memory) as mem:
+        click.echo(json.dumps(mem.stats(), indent=2))
+
+
+@click.command("forget")
+@click.argument("doc_id")
+@MEMORY_OPTION
+def forget(doc_id, memory):
+    """Remove a document from the store, the vector index and the Hebbian network.
+
+    Example:
+
+        mycelial forget notes/old.md --memory my_memory
+    """
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}")
+    with _open(memory) as mem:
+        if not mem.forget(doc_id):
+            raise click.ClickException(f"no document {doc_id!r} in {memory}")
+    click.echo(f"forgot {doc_id}")
+
+
+@click.command("demo")
+@click.option("--memory", "-m", default="mycelial_demo_memory", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the demo memory.")
+@click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True)
+@click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100))
+def demo(memory, query, k):
+    """Ingest the small real sample shipped with the package (WikiText-2 excerpts) and recall.
+
+    Example:
+
+        mycelial demo
+
+        mycelial demo --query "Who was Nero's mother?" --memory /tmp/demo
+    """
+    with _open(memory) as mem:
+        rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
+        _print_report(rep)
+        for mode in ("similar", "hybrid"):
+            click.echo(f"\n== {mode} ==")
+            _print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))
+
+
+COMMANDS: list = [ingest, recall, stats, forget, demo]

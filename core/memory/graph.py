@@ -148,8 +148,10 @@ class PassageGraph:
             else:
                 C = sparse.csr_matrix((self.num_nodes, n), dtype=np.float32)
                 node_idf = np.zeros(self.num_nodes, dtype=np.float32)
-            self._built = {"M": M, "MT": M.T.tocsr(), "df": df, "idf": idf, "C": C, "node_idf": node_idf,
-                           "ids": ids, "alive": alive}
+            Mw = (M @ sparse.diags(idf)).tocsr()  # idf-weighted: what a seed chunk passes to each phrase
+            row_tot = np.asarray(Mw.sum(axis=1)).ravel()
+            self._built = {"M": M, "Mw": Mw, "row_tot": row_tot, "MT": M.T.tocsr(), "df": df, "idf": idf,
+                           "C": C, "node_idf": node_idf, "ids": ids, "alive": alive}
             return self._built
 
     def phrase_ids(self, phrases) -> np.ndarray:
@@ -191,11 +193,10 @@ class PassageGraph:
         score = np.zeros(n, dtype=np.float32)
         phrase_act = np.zeros(len(self.phrases_), dtype=np.float32)
         if len(seed_rows) and len(self.phrases_):
-            Ms = g["M"][seed_rows].multiply(g["idf"][None, :]).tocsr()
-            tot = np.asarray(Ms.sum(axis=1)).ravel()
+            tot = g["row_tot"][seed_rows].copy()
             tot[tot == 0] = 1.0
-            Ms = sparse.diags(np.asarray(seed_weights, dtype=np.float32) / tot) @ Ms
-            phrase_act += phrase_weight * np.asarray(Ms.sum(axis=0)).ravel()
+            coef = np.asarray(seed_weights, dtype=np.float32) / tot
+            phrase_act += phrase_weight * np.asarray(g["Mw"][seed_rows].T @ coef, dtype=np.float32).ravel()
         if len(query_phrases):
             w = g["idf"][query_phrases]
             if w.sum() > 0:

@@ -618,7 +618,7 @@ class SemanticMemory:
             scores = dict(zip(ids.tolist(), sims.tolist()))
             return self._hits(scores, k, per_document, {i: {"similarity": s} for i, s in scores.items()}
                               if explain else {})
-        assoc, trace = self._associate(q, query_text, ids, sims, excl)
+        assoc, trace = self._associate(q, query_text, ids, sims, excl, explain)
         sim_of = dict(zip(ids.tolist(), sims.tolist()))
         if mode == "associative":
             scores = assoc
@@ -635,7 +635,7 @@ class SemanticMemory:
                 why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **trace}
         return self._hits(scores, k, per_document, why)
 
-    def _associate(self, q, query_text, ids, sims, excl):
+    def _associate(self, q, query_text, ids, sims, excl, explain: bool = True):
         """Association score per chunk id: spreading from seeds through phrases and code nodes."""
         cfg = self.recall_config
         g = self.graph_
@@ -668,6 +668,8 @@ class SemanticMemory:
             top_phr = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:8]]
             phr = [(g.phrases_[i], round(float(trace["phrase_act"][i]), 4)) for i in top_phr]
         assoc = {int(c): float(s) for c, s in zip(chunk_ids, scores) if int(c) not in excl}
+        if not explain:
+            return assoc, {}
         size = self.codec.codebook_size
         nodes = []
         if node_act is not None:
