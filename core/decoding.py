@@ -1,0 +1,153 @@
+"""Decode stage: compressed codes -> vectors -> text, by similarity matching and optionally an LLM.
+
+Similarity matching maps each decoded vector to the nearest sentence of a reference set
+(every sampled sentence, training and test) **with the item itself left out**: a
+compressed item cannot be "reconstructed" by looking up its own original. Exact matches
+can then only come from sentences that occur twice in the corpus. How often the item
+itself *would* have been the nearest sentence is reported separately
+(``identification_rate``): it says how well the codes identify a sentence in a known
+collection.
+
+When an LLM is configured (see :mod:`core.llm`) it reads the nearest sentences and
+writes the one they most likely came from; any failure leaves the similarity result in
+place. Without a key the stage says so once.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Mapping
+
+import numpy as np
+
+from core.pipeline import load_json, load_npy, load_vqvae, save_json, save_npy, vqvae_decode
+from core.pipeline_config import PipelineConfig
+
+MAX_CONSECUTIVE_LLM_FAILURES = 3
+
+
+def similarity_decode(R: np.ndarray, E: np.ndarray, exclude: np.ndarray, k: int = 5, block: int = 1024):
+    """Nearest reference rows of each decoded vector, leaving out row ``exclude[i]`` for item ``i``.
+
+    Parameters
+    ----------
+    R : ndarray (n, d), decoded vectors
+    E : ndarray (N, d), reference embeddings
+    exclude : int ndarray (n,), the reference row of each item itself (-1: none)
+    k : int, neighbours to return
+
+    Returns
+    -------
+    idx : int64 ndarray (n, k), reference rows, most similar first
+    score : float32 ndarray (n, k), their cosines
+    self_score : float32 ndarray (n,), cosine to the left-out row (nan when none)
+    """
+    Rn = R / np.maximum(np.linalg.norm(R, axis=1, keepdims=True), 1e-12)
+    En = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+    k = min(k, E.shape[0] - 1)
+    idx = np.empty((R.shape[0], k), np.int64)
+    score = np.empty((R.shape[0], k), np.float32)
+    self_score = np.full(R.shape[0], np.nan, np.float32)
+    for s in range(0, R.shape[0], block):
+        S = Rn[s:s + block] @ En.T
+        rows = np.arange(S.shape[0])
+        ex = exclude[s:s + block]
+        has = ex >= 0
+        self_score[s:s + block][has] = S[rows[has], ex[has]]
+        S[rows[has], ex[has]] = -np.inf
+        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
+        idx[s:s + block] = np.take_along_axis(part, order, axis=1)
+        score[s:s + block] = np.take_along_axis(S, idx[s:s + block], axis=1)
+    return idx, score, self_score
+
+
+def llm_decode(neighbour_texts: list[list[str]], env: Mapping[str, str] | None = None,
+               max_items: int | None = None, log: Callable = print, sleep=time.sleep) -> dict:
+    """LLM reconstructions for the first ``max_items`` items; never raises.
+
+    Returns a dict with ``texts`` (str or None per item), ``errors``, ``backend`` and
+    ``note``. After several consecutive failures the LLM is abandoned for the rest of the
+    run (said once), so an unreachable service cannot stall a run for hours.
+    """
+    from core.llm import LLMClient, reconstruct, settings_from_env
+
+    n = len(neighbour_texts)
+    result = {"texts": [None] * n, "errors": [None] * n, "backend": None, "model": None,
+              "n_ok": 0, "n_failed": 0, "note": ""}
+    settings, why = settings_from_env(env)
+    result["note"] = why
+    log(why)
+    if settings is None:
+        return result
+    result["backend"], result["model"] = settings.backend, settings.model
+    client = LLMClient(settings, sleep=sleep)
+    todo = n if max_items is None else min(n, max_items)
+    streak = 0
+    for i in range(todo):
+        text, err = reconstruct(client, neighbour_texts[i])
+        result["texts"][i], result["errors"][i] = text, err
+        if text is None:
+            result["n_failed"] += 1
+            streak += 1
+            if streak >= MAX_CONSECUTIVE_LLM_FAILURES:
+                result["note"] += (f"; gave up after {streak} consecutive failures "
+                                   f"(last: {err}); the rest use similarity matching")
+                log(f"LLM: {streak} consecutive failures (last: {err}); using similarity matching for the rest")
+                break
+        else:
+            result["n_ok"] += 1
+            streak = 0
+    return result
+
+
+def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log: Callable = print,
+               llm_max_items: int | None = 200) -> dict:
+    """Decode the compressed test items of a pipeline run; writes ``decoded.json`` and ``decoded_vectors.npy``."""
+    out = config.artifacts
+    t0 = time.perf_counter()
+    model = load_vqvae(out)
+    codes = load_npy(out / "codes.npy")
+    if codes.dtype != np.uint8 or codes.ndim != 2:
+        raise ValueError(f"{out / 'codes.npy'} must hold uint8 codes of shape (n, heads), "
+                         f"got {codes.dtype} {codes.shape}")
+    items = load_json(out / "items.json")
+    reference = load_json(out / "reference.json")
+    E = load_npy(out / "reference_embeddings.npy")
+    if len(items["sentences"]) != codes.shape[0] or E.shape[0] != len(reference["sentences"]):
+        raise ValueError(f"artifacts in {out} are inconsistent (items vs codes vs reference); re-run the pipeline")
+
+    R = vqvae_decode(model, codes)
+    exclude = np.asarray(items["reference_index"], np.int64)
+    k = max(1, config.decode_neighbours)
+    idx, score, self_score = similarity_decode(R, E, exclude, k)
+    refs = reference["sentences"]
+    neighbours = [[refs[j] for j in row] for row in idx]
+    env = os.environ if env is None else env
+    llm = llm_decode(neighbours, env, max_items=llm_max_items, log=log)
+
+    records = []
+    for i in range(codes.shape[0]):
+        records.append({
+            "original": items["sentences"][i],
+            "similarity_text": refs[idx[i, 0]],
+            "similarity_index": int(idx[i, 0]),
+            "similarity_score": round(float(score[i, 0]), 5),
+            "self_score": round(float(self_score[i]), 5),
+            "neighbours": [int(j) for j in idx[i]],
+            "llm_text": llm["texts"][i],
+            "llm_error": llm["errors"][i],
+        })
+    save_npy(out / "decoded_vectors.npy", R)
+    identified = float(np.mean(self_score >= score[:, 0]))
+    summary = {"n_items": len(records), "reference_size": len(refs), "neighbours": k,
+               "identification_rate": identified,
+               "llm": {k_: v for k_, v in llm.items() if k_ not in ("texts", "errors")},
+               "seconds": round(time.perf_counter() - t0, 2)}
+    save_json(out / "decoded.json", {"summary": summary, "items": records})
+    log(f"decoded {len(records)} items; similarity matching against {len(refs)} reference sentences "
+        f"(the item itself left out); the item itself would have been nearest for {identified:.1%}")
+    for r in records[:3]:
+        log(f"  original: {r['original']}\n  decoded : {r['similarity_text']}"
+            + (f"\n  LLM     : {r['llm_text']}" if r["llm_text"] else ""))
+    return summary

@@ -1,0 +1,324 @@
+"""The compression pipeline: WikiText-2 -> sentences -> embeddings -> VQ-VAE codes + FAISS OPQ+PQ.
+
+Stage one of three (``pipeline``, ``decode``, ``evaluate``); each stage reads what the
+previous one wrote to ``config.artifacts_dir``, so they can be run, timed and re-run on
+their own. Everything is written atomically and nothing is pickled: arrays as ``.npy``
+(read back with ``allow_pickle=False``), text and summaries as JSON, the VQ-VAE as
+safetensors, the FAISS index with ``faiss.write_index``.
+
+Files written here:
+
+=========================  ======================================================
+``codes.npy``              the compressed test items: uint8 (n_test, heads)
+``opq_pq.index``           FAISS ``OPQ{M},PQ{M}`` index of the same items (M bytes each)
+``vqvae.safetensors``      the trained VQ-VAE, with ``vqvae_train_config.json``
+``test_embeddings.npy``    the original float32 embeddings of the test items (the input)
+``items.json``             test sentences and articles (ground truth for evaluation)
+``reference.json``         every sampled sentence (the similarity decoder's vocabulary)
+``reference_embeddings.npy`` their embeddings
+``pipeline.json``          config, counts, bytes in/out, compression ratios, timings
+=========================  ======================================================
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.config import data_dir
+from core.datasets import read_wikitext
+from core.pipeline_config import PipelineConfig
+
+FLOAT32_BYTES = 4
+_SPLIT_STEMS = {"train": "wiki.train", "validation": "wiki.valid", "test": "wiki.test"}
+
+
+# ---------------------------------------------------------------------------- artifacts I/O
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write through a fsynced temporary file in the same folder, then ``os.replace``."""
+    from core.reasoning.vqvae.train import atomic_write_bytes as _write
+
+    _write(path, data)
+
+
+def save_npy(path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npy(path) -> np.ndarray:
+    return np.load(_existing(path), allow_pickle=False)
+
+
+def save_json(path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def load_json(path):
+    return json.loads(_existing(path).read_text(encoding="utf-8"))
+
+
+def _existing(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first "
+                                f"(python scripts/pipeline.py, then scripts/decode.py)")
+    return path
+
+
+# ---------------------------------------------------------------------------- data
+def wikitext_files(config: PipelineConfig) -> list[Path]:
+    """The WikiText file(s) that ``data_path`` and ``dataset_split`` select.
+
+    ``data_path`` may be a file (read as is) or a folder in the standard layout
+    (``wiki.train.raw`` / ``wiki.valid.tokens`` ...; raw preferred over tokens).
+    """
+    path = Path(config.data_path) if config.data_path else data_dir() / "wikitext2"
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"data_path {path} is neither a WikiText file nor a folder")
+    splits = _SPLIT_STEMS if config.dataset_split == "all" else {config.dataset_split: _SPLIT_STEMS[config.dataset_split]}
+    files = []
+    for stem in splits.values():
+        for ext in (".raw", ".tokens"):
+            if (path / f"{stem}{ext}").is_file():
+                files.append(path / f"{stem}{ext}")
+                break
+    if not files:
+        raise FileNotFoundError(
+            f"no WikiText file for dataset_split={config.dataset_split!r} in {path} "
+            f"(looked for {', '.join(s + '.raw/.tokens' for s in splits.values())})")
+    return files
+
+
+@dataclass
+class Corpus:
+    """Sampled sentences, the article of each, and the held-out (test) mask."""
+
+    sentences: list[str]
+    doc_ids: list[str]
+    is_test: np.ndarray
+
+
+def load_sentences(config: PipelineConfig, log: Callable = print) -> tuple[list[str], list[str]]:
+    """Read and sentence-split the WikiText file(s); keep a seeded sample of ``sample_size``."""
+    sentences, doc_ids = [], []
+    for path in wikitext_files(config):
+        for doc in read_wikitext(path):
+            sentences += doc.sentences
+            doc_ids += [doc.doc_id] * len(doc.sentences)
+    if not sentences:
+        raise ValueError(f"no sentences found in {wikitext_files(config)}")
+    if len(sentences) > config.sample_size:
+        rng = np.random.default_rng(config.seed)
+        keep = np.sort(rng.choice(len(sentences), config.sample_size, replace=False))
+        sentences = [sentences[i] for i in keep]
+        doc_ids = [doc_ids[i] for i in keep]
+    elif len(sentences) < config.sample_size:
+        log(f"note: sample_size={config.sample_size} but only {len(sentences)} sentences available; using all")
+    return sentences, doc_ids
+
+
+def split_by_article(doc_ids: list[str], test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean test mask: whole articles, in seeded random order, until ``test_fraction`` is reached.
+
+    Holding out articles (not sentences) keeps a test sentence's own article out of training.
+    """
+    ids = np.asarray(doc_ids)
+    articles, counts = np.unique(ids, return_counts=True)
+    if articles.size < 2:
+        raise ValueError("the sample holds a single article; a split by article needs at least two")
+    order = np.random.default_rng(seed).permutation(articles.size)
+    target = test_fraction * ids.size
+    chosen, total = [], 0
+    for j in order:
+        if total >= target:
+            break
+        if total + counts[j] > ids.size - 1:   # never take every sentence
+            continue
+        chosen.append(articles[j])
+        total += counts[j]
+    return np.isin(ids, chosen)
+
+
+def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
+    sentences, doc_ids = load_sentences(config, log)
+    return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed))
+
+
+# ---------------------------------------------------------------------------- models
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def train_config(config: PipelineConfig):
+    """The :class:`TrainConfig` the pipeline keys translate into."""
+    from core.reasoning.vqvae.train import TrainConfig
+
+    return TrainConfig(input_dim=config.embedding_dimension, hidden_dim=config.vqvae_hidden_dim,
+                       latent_dim=config.vqvae_embedding_dim, num_heads=config.vqvae_num_heads,
+                       codebook_size=config.vqvae_num_embeddings, epochs=config.vqvae_epochs,
+                       warmup_epochs=min(1, config.vqvae_epochs - 1),
+                       batch_size=config.batch_size, learning_rate=config.vqvae_learning_rate,
+                       seed=config.seed)
+
+
+def save_vqvae(model, tconf, folder: Path) -> None:
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(folder / "vqvae.safetensors", save(state))
+    tconf.to_json(folder / "vqvae_train_config.json")
+
+
+def load_vqvae(folder: Path):
+    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled)."""
+    from safetensors.torch import load
+
+    from core.reasoning.vqvae.train import TrainConfig, build_model
+
+    tconf = TrainConfig.from_json(_existing(folder / "vqvae_train_config.json"))
+    model = build_model(tconf)
+    model.load_state_dict(load(_existing(folder / "vqvae.safetensors").read_bytes()))
+    return model.eval()
+
+
+def vqvae_encode(model, X: np.ndarray, batch: int = 4096) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = [model.encode_indices(torch.from_numpy(X[s:s + batch])).cpu().numpy()
+               for s in range(0, X.shape[0], batch)]
+    return np.concatenate(out).astype(np.uint8)
+
+
+def vqvae_decode(model, codes: np.ndarray, batch: int = 4096) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = [model.decode_indices(torch.from_numpy(codes[s:s + batch].astype(np.int64))).cpu().numpy()
+               for s in range(0, codes.shape[0], batch)]
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, seed: int = 0):
+    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add``."""
+    import faiss
+
+    index = faiss.index_factory(X_train.shape[1], f"OPQ{M},PQ{M}")
+    # FAISS k-means and the OPQ rotation start from fixed internal seeds: training is deterministic
+    index.train(X_train)
+    index.add(X_add)
+    return index
+
+
+def faiss_reconstruct(index) -> np.ndarray:
+    return np.ascontiguousarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- stage
+def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = print) -> dict:
+    """Embed, split, train, compress and index; returns (and writes) the run summary."""
+    import faiss
+
+    from core.embedding import TextEmbedder
+    from core.reasoning.vqvae.train import train_vqvae
+
+    out = config.artifacts
+    out.mkdir(parents=True, exist_ok=True)
+    timings, t0 = {}, time.perf_counter()
+
+    corpus = load_corpus(config, log)
+    n, n_test = len(corpus.sentences), int(corpus.is_test.sum())
+    log(f"loaded {n} sentences from {len(set(corpus.doc_ids))} articles "
+        f"({', '.join(p.name for p in wikitext_files(config))}); "
+        f"{n_test} held out from {len(set(np.asarray(corpus.doc_ids)[corpus.is_test]))} articles")
+    timings["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    X = TextEmbedder(device=resolve_device(config.device)).embed(corpus.sentences, show_progress=progress)
+    if X.shape[1] != config.embedding_dimension:
+        raise ValueError(f"the embedder gives {X.shape[1]}-d vectors but embedding_dimension="
+                         f"{config.embedding_dimension}")
+    timings["embed"] = time.perf_counter() - t
+    X_train, X_test = X[~corpus.is_test], X[corpus.is_test]
+
+    t = time.perf_counter()
+    tconf = train_config(config)
+    if config.device not in ("cpu", "auto"):
+        log(f"note: VQ-VAE training runs on the CPU (train_vqvae has no device option); device="
+            f"{config.device} is used for embedding only")
+    model, history = train_vqvae(X_train, tconf, progress=progress)
+    timings["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    codes = vqvae_encode(model, X_test)
+    save_vqvae(model, tconf, out)
+    save_npy(out / "codes.npy", codes)
+    save_npy(out / "test_embeddings.npy", X_test)
+    save_npy(out / "reference_embeddings.npy", X)
+    test_idx = np.flatnonzero(corpus.is_test)
+    save_json(out / "items.json", {"sentences": [corpus.sentences[i] for i in test_idx],
+                                   "doc_ids": [corpus.doc_ids[i] for i in test_idx],
+                                   "reference_index": test_idx.tolist()})
+    save_json(out / "reference.json", {"sentences": corpus.sentences, "doc_ids": corpus.doc_ids,
+                                       "is_test": corpus.is_test.tolist()})
+    timings["compress"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    index = build_opq_index(X_train, X_test, config.pq_M, config.seed)
+    index_path = out / "opq_pq.index"
+    tmp = index_path.with_name(f".{index_path.name}.tmp")
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_path)
+    timings["faiss"] = time.perf_counter() - t
+
+    summary = _byte_counts(out, n_test, codes.shape[1], config.pq_M)
+    summary.update({
+        "config": config.to_dict(), "n_sentences": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
+        "n_articles": len(set(corpus.doc_ids)), "data_files": [str(p) for p in wikitext_files(config)],
+        "text_bytes_test": sum(len(corpus.sentences[i].encode("utf-8")) for i in test_idx),
+        "train_final": {k: v for k, v in history[-1].items() if isinstance(v, (int, float))},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    })
+    save_json(out / "pipeline.json", summary)
+    log(f"VQ-VAE: {summary['bytes_in']:,} bytes in (float32 embeddings file) -> "
+        f"{summary['bytes_out']:,} bytes out (codes file): {summary['compression_ratio']:.1f}x "
+        f"({codes.shape[1]} bytes/item; {summary['compression_ratio_with_model']:.2f}x counting the "
+        f"{summary['model_bytes']:,}-byte decoder)")
+    log(f"FAISS OPQ{config.pq_M},PQ{config.pq_M}: {summary['faiss_payload_ratio']:.1f}x on the codes, "
+        f"{summary['faiss_file_ratio']:.2f}x counting the whole index file ({summary['faiss_index_bytes']:,} bytes)")
+    return summary
+
+
+def _byte_counts(out: Path, n_test: int, bytes_per_item: int, pq_M: int) -> dict:
+    """Bytes in and out, counted from the files as written."""
+    bytes_in = (out / "test_embeddings.npy").stat().st_size
+    bytes_out = (out / "codes.npy").stat().st_size
+    model_bytes = (out / "vqvae.safetensors").stat().st_size
+    index_bytes = (out / "opq_pq.index").stat().st_size
+    payload_in = n_test * 384 * FLOAT32_BYTES
+    return {
+        "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_per_item": bytes_per_item,
+        "compression_ratio": bytes_in / bytes_out,
+        "payload_ratio": payload_in / (n_test * bytes_per_item),
+        "model_bytes": model_bytes,
+        "compression_ratio_with_model": bytes_in / (bytes_out + model_bytes),
+        "faiss_index_bytes": index_bytes,
+        "faiss_payload_ratio": payload_in / (n_test * pq_M),
+        "faiss_file_ratio": bytes_in / index_bytes,
+    }

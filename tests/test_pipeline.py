@@ -1,0 +1,196 @@
+"""The three pipeline stages on a small real sample of WikiText-2 (tiny model, few epochs)."""
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from _fake_llm import FakeServer
+
+from core.cli import cli
+from core.config import data_file
+from core.decoding import llm_decode, run_decode, similarity_decode
+from core.evaluation import row_cosines, run_evaluate
+from core.pipeline import (load_npy, load_sentences, run_pipeline, split_by_article, wikitext_files)
+from core.pipeline_config import PipelineConfig
+
+WIKI_TEST = data_file("wikitext2/wiki.test.raw")
+
+
+def small_config(tmp_path, **kw) -> PipelineConfig:
+    values = dict(data_path=str(WIKI_TEST), sample_size=400, test_fraction=0.25, pq_M=8,
+                  vqvae_num_heads=8, vqvae_hidden_dim=128, vqvae_embedding_dim=64,
+                  vqvae_num_embeddings=16, vqvae_epochs=3, batch_size=64,
+                  artifacts_dir=str(tmp_path / "artifacts"), decode_neighbours=3)
+    values.update(kw)
+    return PipelineConfig(**values)
+
+
+# ---------------------------------------------------------------------------- data stage
+def test_wikitext_files_by_split(tmp_path):
+    cfg = PipelineConfig(data_path=str(WIKI_TEST.parent))
+    assert [p.name for p in wikitext_files(cfg)] == ["wiki.valid.tokens", "wiki.test.raw"]
+    cfg = PipelineConfig(data_path=str(WIKI_TEST.parent), dataset_split="test")
+    assert [p.name for p in wikitext_files(cfg)] == ["wiki.test.raw"]
+    with pytest.raises(FileNotFoundError, match="dataset_split='train'"):
+        wikitext_files(PipelineConfig(data_path=str(WIKI_TEST.parent), dataset_split="train"))
+    with pytest.raises(FileNotFoundError, match="neither"):
+        wikitext_files(PipelineConfig(data_path=str(tmp_path / "nowhere")))
+
+
+def test_any_folder_in_the_standard_layout(tmp_path):
+    lines = WIKI_TEST.read_text(encoding="utf-8").splitlines(keepends=True)[:60]
+    (tmp_path / "wiki.train.raw").write_text("".join(lines), encoding="utf-8")
+    cfg = PipelineConfig(data_path=str(tmp_path), dataset_split="train")
+    sentences, doc_ids = load_sentences(cfg, log=lambda *_: None)
+    assert len(sentences) > 10 and all(len(s.split()) >= 3 for s in sentences)
+    assert " @-@ " not in " ".join(sentences)            # detokenised
+    assert doc_ids[0].startswith("wiki.train:")
+
+
+def test_sample_is_seeded_and_split_is_by_article():
+    cfg = PipelineConfig(data_path=str(WIKI_TEST), sample_size=1000)
+    s1, d1 = load_sentences(cfg)
+    s2, _ = load_sentences(cfg)
+    s3, _ = load_sentences(PipelineConfig(data_path=str(WIKI_TEST), sample_size=1000, seed=1))
+    assert len(s1) == 1000 and s1 == s2 and s1 != s3
+    mask = split_by_article(d1, 0.2, seed=0)
+    ids = np.asarray(d1)
+    assert not set(ids[mask]) & set(ids[~mask])          # no article on both sides
+    assert 0.2 <= mask.mean() < 0.5
+    assert (split_by_article(d1, 0.2, seed=0) == mask).all()
+
+
+def test_similarity_decode_leaves_the_item_out():
+    E = np.eye(4, dtype=np.float32)
+    R = E[[0, 1]] + 0.1 * E[[2, 3]]                       # item 0 near row 0 then row 2, item 1 near 1 then 3
+    idx, score, self_score = similarity_decode(R, E, np.array([0, -1]), k=2)
+    assert idx[0, 0] == 2 and 0 not in idx[0]            # its own row is never returned
+    assert idx[1, 0] == 1 and np.isnan(self_score[1])    # nothing left out for item 1
+    assert self_score[0] == pytest.approx(1 / np.sqrt(1.01), rel=1e-5)
+    assert score[0, 0] == pytest.approx(0.1 / np.sqrt(1.01), rel=1e-5)
+
+
+def test_llm_decode_without_key_says_so_once():
+    said = []
+    result = llm_decode([["a b c"], ["d e f"]], env={}, log=said.append)
+    assert result["texts"] == [None, None] and result["n_ok"] == 0
+    assert len(said) == 1 and "similarity matching" in said[0]
+
+
+def test_llm_decode_gives_up_after_consecutive_failures():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"SEMANTIC_RECON_BACKEND": "openai", "SEMANTIC_RECON_BASE_URL": f"http://127.0.0.1:{port}",
+           "SEMANTIC_RECON_RETRIES": "0"}
+    result = llm_decode([["x y z"]] * 10, env=env, log=lambda *_: None)
+    assert result["n_failed"] == 3 and result["texts"] == [None] * 10
+    assert "gave up" in result["note"]
+
+
+# ---------------------------------------------------------------------------- all three stages
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipe")
+    cfg = small_config(tmp)
+    summary = run_pipeline(cfg, progress=False, log=lambda *_: None)
+    return cfg, summary
+
+
+def test_pipeline_writes_compressed_codes_and_index(run):
+    import faiss
+
+    cfg, summary = run
+    out = cfg.artifacts
+    codes = load_npy(out / "codes.npy")
+    X = load_npy(out / "test_embeddings.npy")
+    items = json.loads((out / "items.json").read_text())
+    assert codes.dtype == np.uint8 and codes.shape == (summary["n_test"], 8)
+    assert codes.max() < 16
+    assert X.shape == (summary["n_test"], 384) and X.dtype == np.float32
+    assert len(items["sentences"]) == summary["n_test"]
+    assert summary["n_train"] + summary["n_test"] == 400
+    # the ratio is counted from the files as written
+    assert summary["bytes_in"] == (out / "test_embeddings.npy").stat().st_size
+    assert summary["bytes_out"] == (out / "codes.npy").stat().st_size
+    assert summary["compression_ratio"] == pytest.approx(summary["bytes_in"] / summary["bytes_out"])
+    assert 30 < summary["compression_ratio"] < 48       # 1536 / 8 bytes = 48, less the npy headers
+    index = faiss.read_index(str(out / "opq_pq.index"))
+    assert index.ntotal == summary["n_test"]
+    assert faiss.downcast_index(index.index).pq.M == 8
+    assert not list(out.glob(".*tmp"))                  # atomic writes left nothing behind
+
+
+def test_decode_and_evaluate(run):
+    cfg, summary = run
+    out = cfg.artifacts
+    result = run_decode(cfg, env={}, log=lambda *_: None)
+    decoded = json.loads((out / "decoded.json").read_text())
+    items = json.loads((out / "items.json").read_text())
+    assert result["n_items"] == summary["n_test"] == len(decoded["items"])
+    for rec, own in zip(decoded["items"], items["reference_index"]):
+        assert rec["similarity_index"] != own and own not in rec["neighbours"]
+        assert rec["llm_text"] is None
+    assert 0.0 <= result["identification_rate"] <= 1.0
+
+    metrics = run_evaluate(cfg, log=lambda *_: None)
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in ("compression_ratio", "mean_cosine", "bleu", "bertscore_f1", "codebook_usage",
+                "zipf_alpha", "n_items"):
+        assert key in saved and saved[key] is not None
+    assert saved["n_items"] == summary["n_test"]
+    X, R = load_npy(out / "test_embeddings.npy"), load_npy(out / "decoded_vectors.npy")
+    assert saved["mean_cosine"] == pytest.approx(row_cosines(X, R).mean())
+    assert saved["mean_cosine"] > 0.3                    # even a 3-epoch model points the right way
+    assert 0 < saved["codebook_usage"] <= 1 and 0 <= saved["bleu"] <= 100
+    assert 0 < saved["bertscore_f1"] < 1
+    methods = [r["method"] for r in metrics["comparison"]]
+    assert any("OPQ8,PQ8" in m for m in methods) and any("OPQ4,PQ4" in m for m in methods)
+    for name in ("code_usage.png", "cosine_hist.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert "| method |" in (out / "metrics.md").read_text()
+
+
+def test_decode_keeps_similarity_result_when_llm_fails_or_works(run):
+    cfg, _ = run
+    out = cfg.artifacts
+    run_decode(cfg, env={}, log=lambda *_: None)
+    baseline = json.loads((out / "decoded.json").read_text())["items"]
+    server = FakeServer()
+    try:
+        server.reply(body={"choices": [{"message": {"content": "A rebuilt sentence."}}]})
+        server.reply(500, b"down")                       # then every later request fails
+        env = {"SEMANTIC_RECON_BACKEND": "openai", "OPENAI_API_KEY": "k",
+               "SEMANTIC_RECON_BASE_URL": server.url, "SEMANTIC_RECON_RETRIES": "0"}
+        result = run_decode(cfg, env=env, log=lambda *_: None)
+    finally:
+        server.close()
+    items = json.loads((out / "decoded.json").read_text())["items"]
+    assert [r["similarity_text"] for r in items] == [r["similarity_text"] for r in baseline]
+    assert items[0]["llm_text"] == "A rebuilt sentence."
+    assert items[1]["llm_text"] is None and "HTTP 500" in items[1]["llm_error"]
+    assert result["llm"]["n_ok"] == 1 and result["llm"]["n_failed"] == 3
+    prompt = server.requests[0]["body"]["messages"][1]["content"]
+    assert items[0]["original"] not in prompt           # the LLM never sees the item itself
+    metrics = run_evaluate(cfg, log=lambda *_: None, bertscore=False)
+    assert metrics["llm"]["n"] == 1
+
+
+def test_missing_artifacts_say_which_stage_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the earlier pipeline stage"):
+        run_decode(small_config(tmp_path), env={})
+
+
+def test_cli_commands_have_examples_and_report_bad_config(tmp_path):
+    runner = CliRunner()
+    for name in ("pipeline", "decode", "evaluate"):
+        res = runner.invoke(cli, [name, "--help"])
+        assert res.exit_code == 0 and "Example:" in res.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"pq_M": 7}))
+    res = runner.invoke(cli, ["pipeline", "--config", str(bad)])
+    assert res.exit_code != 0 and "pq_M" in res.output
