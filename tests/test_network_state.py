@@ -258,3 +258,15 @@ def test_observe_patches_the_propagation_cache_bit_identically():
         np.testing.assert_array_equal(live.propagate(q), fresh.propagate(q))
         np.testing.assert_array_equal(live._dense_cache[0], fresh._dense_cache[0])
         np.testing.assert_array_equal(live._dense_cache[1], fresh._dense_cache[1])
+
+
+def test_unobserve_one_document_out_of_a_mixed_batch():
+    # three documents observed in one call as contiguous blocks; remove the middle one
+    codes, _ = stream(14, 60, heads=3, codes=5)
+    groups = np.repeat([7, 8, 9], 20)
+    net = MycelialReasoning(MycelialConfig(**CFG)).observe(codes, groups=groups)
+    net.unobserve(codes[20:40], groups=groups[20:40])
+    want = MycelialReasoning(MycelialConfig(**CFG))
+    want.observe(codes[:20], groups=groups[:20]).observe(codes[40:], groups=groups[40:])
+    # group pairs only join rows of one group, so the other blocks are untouched
+    assert net == want

@@ -470,7 +470,10 @@ class MycelialReasoning:
         """Subtract exactly what ``observe(codes, groups)`` added (e.g. to delete a document).
 
         Exact when no ``decay`` ran since the matching ``observe``; after a decay, the same
-        number of soft-bound steps is removed, clamped at zero. Raises ``ValueError`` when
+        number of soft-bound steps is removed, clamped at zero. Group windows count rows
+        of one call, so pass a document's rows as they were laid out when observed: a
+        document observed as one contiguous block (alone or inside a bigger batch) is
+        removed exactly by ``unobserve(its_rows, groups=its_ids)``. Raises ``ValueError`` when
         the events were never observed (a node's activation count would turn negative),
         before changing anything.
         """
