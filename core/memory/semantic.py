@@ -66,13 +66,13 @@ class RecallConfig:
     seed_hits: int = 5
     seed_temperature: float = 0.05
     phrase_weight: float = 1.0
-    query_phrase_weight: float = 1.0
+    query_phrase_weight: float = 2.0
     code_weight: float = 0.1
     df_power: float = 0.5
     restart: float = 0.5
     seed_codes_from_hits: bool = True
     steps: int = 2
-    fusion_weight: float = 0.1
+    fusion_weight: float = 4.0
     candidates: int = 100
 
 

@@ -1,0 +1,72 @@
+"""The memory commands through click's CliRunner, on real text."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import cli
+from core.cli.memory import COMMANDS
+
+
+@pytest.fixture(scope="module")
+def demo_memory(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli") / "mem"
+    result = CliRunner().invoke(cli, ["demo", "--memory", str(folder), "-k", "3"])
+    assert result.exit_code == 0, result.output
+    return folder, result.output
+
+
+def test_every_command_has_help_with_an_example():
+    for command in COMMANDS:
+        assert command.help and "Example:" in command.help, command.name
+        assert CliRunner().invoke(cli, [command.name, "--help"]).exit_code == 0
+
+
+def test_demo_ingests_the_shipped_sample_and_answers(demo_memory):
+    _, output = demo_memory
+    assert "10 documents ingested" in output and "0 errors" in output
+    hybrid = output.split("== hybrid ==")[1]
+    assert "nerva.md" in hybrid.splitlines()[2]  # first hit: the Nerva article
+    assert "why:" in hybrid
+
+
+def test_recall_json_batch_stats_forget(demo_memory, tmp_path):
+    folder, _ = demo_memory
+    runner = CliRunner()
+    r = runner.invoke(cli, ["recall", "Who was Nero's mother?", "--memory", str(folder), "-k", "2", "--json",
+                            "--mode", "similar"])
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)
+    assert len(hits) == 2 and hits[0]["title"] == "Nero" and hits[0]["doc_id"].endswith("nero.md")
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"id": "a", "query": "Olmec heads"}\nnot json\n{"id": "b", "query": "Du Fu poems"}\n')
+    r = runner.invoke(cli, ["recall", "--queries", str(qfile), "--memory", str(folder), "--json", "-k", "1"])
+    assert r.exit_code == 0
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert [x["id"] for x in lines] == ["a", "b"]
+    assert lines[0]["hits"][0]["title"] == "Olmec colossal heads"
+    assert "q.jsonl:2:" in r.stderr
+    r = runner.invoke(cli, ["stats", "--memory", str(folder)])
+    assert json.loads(r.stdout)["documents"] == 10
+    r = runner.invoke(cli, ["forget", "wiki:tatwine", "--memory", str(folder)])
+    assert r.exit_code == 0 and "forgot" in r.output
+    r = runner.invoke(cli, ["forget", "wiki:tatwine", "--memory", str(folder)])
+    assert r.exit_code == 1 and "no document 'wiki:tatwine'" in r.output
+
+
+def test_ingest_reports_errors_and_bad_usage(tmp_path):
+    runner = CliRunner()
+    (tmp_path / "a.txt").write_text("Lichens are symbioses of fungi and algae.")
+    (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
+    r = runner.invoke(cli, ["ingest", str(tmp_path / "a.txt"), str(tmp_path / "bad.jsonl"), "--memory",
+                            str(tmp_path / "m"), "-q"])
+    assert r.exit_code == 0 and "1 documents ingested" in r.output
+    assert "bad.jsonl:1: missing \"text\"" in r.stderr
+    r = runner.invoke(cli, ["ingest", str(tmp_path / "missing.txt"), "--memory", str(tmp_path / "m2"), "-q"])
+    assert r.exit_code == 1 and "nothing was ingested" in r.output
+    r = runner.invoke(cli, ["recall", "--memory", str(tmp_path / "m")])
+    assert r.exit_code == 2 and "either a QUERY or --queries" in r.output
+    r = runner.invoke(cli, ["recall", "x", "--memory", str(tmp_path / "nowhere")])
+    assert r.exit_code == 1 and "no memory at" in r.output
