@@ -6,6 +6,7 @@ the best chunk per passage), for the three recall modes, in one run.
 
 Example:
     python scripts/bench_multihop.py                 # both datasets, default settings
+    python scripts/bench_multihop.py --ablation --wikitext   # + what each part adds, + WikiText P@10
     python scripts/bench_multihop.py --grid          # also a small sweep of the fusion knobs
 """
 from __future__ import annotations
@@ -61,12 +62,42 @@ def evaluate(mem: SemanticMemory, questions, Q: np.ndarray, modes=MODES, ks=(2, 
     return out
 
 
+def same_document(workdir: Path, n_queries: int = 300, seed: int = 0) -> dict:
+    """DESIGN.md's second measure: WikiText articles streamed in; a sentence as the query;
+    precision@10 of hits from its own article (the query's own chunk excluded)."""
+    from core.datasets import wikitext_documents
+
+    docs = wikitext_documents()
+    records = [{"id": f"wt:{i}", "title": d.title, "text": "\n\n".join(d.sentences)} for i, d in enumerate(docs)]
+    mem = SemanticMemory(workdir / "wikitext")
+    mem.ingest(records)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(docs), n_queries)
+    queries = []
+    for a in picks:
+        doc = mem.store_.document(f"wt:{a}")
+        cid = int(rng.choice(doc["chunk_ids"]))
+        queries.append((f"wt:{a}", cid, mem.store_.chunk_rows([cid])[cid]["text"]))
+    Q = mem.embed_queries([t for _, _, t in queries])
+    out = {}
+    for mode in MODES:
+        prec = []
+        for (doc, cid, text), q in zip(queries, Q):
+            hits = mem.recall_vector(q, 10, mode, query_text=text, exclude=[cid], explain=False)
+            prec.append(np.mean([h.doc_id == doc for h in hits]) if hits else 0.0)
+        out[mode] = {"P@10": float(np.mean(prec))}
+    mem.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="hotpotqa,musique")
     ap.add_argument("--workdir", default="/tmp/mycelial_bench_multihop")
     ap.add_argument("--grid", action="store_true", help="also sweep a few recall knobs")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--ablation", action="store_true", help="hybrid without code nodes / without phrases")
+    ap.add_argument("--wikitext", action="store_true", help="also the WikiText same-document precision@10")
     args = ap.parse_args()
     results = {}
     for name in args.datasets.split(","):
@@ -81,6 +112,17 @@ def main() -> None:
         results[name] = {"default": res}
         for mode, r in res.items():
             print(f"  {mode:12s} R@2 {r['R@2']:.3f}  R@5 {r['R@5']:.3f}", flush=True)
+        if args.ablation:
+            base = mem.recall_config
+            for label, change in (("no code nodes (Hebbian off)", dict(code_weight=0.0)),
+                                  ("codes only (no phrases)", dict(phrase_weight=0.0, query_phrase_weight=0.0)),
+                                  ("no query phrases", dict(query_phrase_weight=0.0))):
+                mem.recall_config = dataclasses.replace(base, **change)
+                r = evaluate(mem, questions, Q, modes=("associative", "hybrid"))
+                results[name][label] = r
+                print(f"  {label:28s} assoc R@2 {r['associative']['R@2']:.3f} R@5 {r['associative']['R@5']:.3f}"
+                      f" | hybrid R@2 {r['hybrid']['R@2']:.3f} R@5 {r['hybrid']['R@5']:.3f}", flush=True)
+            mem.recall_config = base
         if args.grid:
             base = mem.recall_config
             grid = []
@@ -100,9 +142,13 @@ def main() -> None:
             for g, r in rows[:8]:
                 print(f"   grid {g}: R@2 {r['R@2']:.3f} R@5 {r['R@5']:.3f}", flush=True)
         mem.close()
+    if args.wikitext:
+        res = same_document(Path(args.workdir))
+        results["wikitext_same_document"] = res
+        print("wikitext same-document P@10: " + "  ".join(f"{m} {r['P@10']:.3f}" for m, r in res.items()), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    names = list(results)
+    names = [n for n in results if n != "wikitext_same_document"]
     gain = np.mean([results[n]["default"]["hybrid"]["R@5"] - results[n]["default"]["similar"]["R@5"] for n in names])
     print(f"mean R@5 gain of hybrid over similar: {100 * gain:+.1f} points")
 

@@ -576,13 +576,17 @@ class SemanticMemory:
         Q = self.embed_queries(queries)
         return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document) for q, t in zip(Q, queries)]
 
-    def _vector_search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk ids, cosines) of the ``n`` nearest chunks; re-ranked when the index is approximate."""
+    def _vector_search(self, q: np.ndarray, n: int, pool: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, cosines) of the ``n`` nearest chunks.
+
+        With an approximate index, ``max(n, pool)`` candidates are re-scored exactly against
+        the stored float16 embeddings.
+        """
         with self._lock:
             if self.index_.is_exact:
                 D, I = self.index_.search(q[None, :], n)
             else:
-                D, I = self.index_.search(q[None, :], max(n, self.rerank * n))
+                D, I = self.index_.search(q[None, :], max(n, pool))
         ids = I[0][I[0] >= 0]
         if not len(ids):
             return ids, np.zeros(0, dtype=np.float32)
@@ -608,9 +612,10 @@ class SemanticMemory:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         q = check_embeddings(q, 384, "query")[0]
         cfg = self.recall_config
-        n_cand = max(cfg.candidates, 3 * k)
         excl = set(int(e) for e in exclude) if exclude is not None else set()
-        ids, sims = self._vector_search(q, n_cand + len(excl))
+        want = 3 * k if per_document else k
+        n_cand = want if mode == "similar" else max(cfg.candidates, want)
+        ids, sims = self._vector_search(q, n_cand + len(excl), self.rerank * want)
         if excl:
             keep = np.asarray([i not in excl for i in ids.tolist()], dtype=bool)
             ids, sims = ids[keep], sims[keep]
@@ -663,6 +668,9 @@ class SemanticMemory:
                                            query_phrase_weight=cfg.query_phrase_weight,
                                            phrase_weight=cfg.phrase_weight, df_power=cfg.df_power,
                                            code_weight=cfg.code_weight, restart=cfg.restart)
+            if len(rows) > 4 * cfg.candidates:  # only the strongest can reach the top
+                top = np.argpartition(-scores, 4 * cfg.candidates)[:4 * cfg.candidates]
+                rows, scores = rows[top], scores[top]
             chunk_ids = g.chunk_ids_at(rows)
             active_phr = np.flatnonzero(trace["phrase_act"])
             top_phr = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:8]]

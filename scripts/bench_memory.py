@@ -1,0 +1,178 @@
+"""Benchmark 2: ingest throughput against the embedding model alone, recall latency, and scale.
+
+1. Ingest: the same real Brown-corpus chunks are embedded by the model alone (no cache),
+   then ingested by a fresh memory (same model, no cache); overhead = engine / model - 1.
+2. Recall latency p50/p99 on that memory, excluding and including the query embedding.
+3. Scale mechanics through ``ingest_vectors`` at 100k and 1M chunks. These vectors are
+   SYNTHETIC (clustered Gaussian directions, unit norm): real text at that size would take
+   hours to embed on 2 cores; they only measure latency, RSS and bytes on disk per chunk.
+
+Example:
+    python scripts/bench_memory.py                      # all parts
+    python scripts/bench_memory.py --scale 100000       # one scale point
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def percentiles(ts) -> dict:
+    a = np.asarray(ts) * 1000
+    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
+
+
+def bench_ingest(workdir: Path, n_docs: int) -> dict:
+    from core.datasets import brown_documents
+    from core.embedding import TextEmbedder
+    from core.memory import SemanticMemory
+    from core.memory.chunking import chunk_text
+
+    docs = brown_documents()[:n_docs]
+    records = [{"id": d.doc_id, "title": d.title, "text": " ".join(d.sentences)} for d in docs]
+    chunks = [c for r in records for c in chunk_text(r["text"])]
+    emb = TextEmbedder(cache=False)
+    emb.embed(chunks[:64])  # load the model and warm up outside the timings
+    t0 = time.perf_counter()
+    emb.embed(chunks)
+    t_model = time.perf_counter() - t0
+    folder = workdir / "ingest"
+    shutil.rmtree(folder, ignore_errors=True)
+    mem = SemanticMemory(folder, embedder=emb)
+    t0 = time.perf_counter()
+    rep = mem.ingest(records)
+    t_engine = time.perf_counter() - t0
+    assert rep.new_chunks == len(set(chunks)), (rep, len(set(chunks)))
+    # recall latency on this real memory; queries are real sentences of other Brown documents
+    queries = [s for d in brown_documents()[n_docs:n_docs + 200] for s in d.sentences[:1]]
+    out = {"chunks": len(chunks), "model_s": t_model, "engine_s": t_engine,
+           "model_chunks_per_s": len(chunks) / t_model, "engine_chunks_per_s": len(chunks) / t_engine,
+           "overhead": t_engine / t_model - 1}
+    emb_cached = TextEmbedder(cache=False)
+    emb_cached._model = emb.model_
+    Q = emb_cached.embed(queries)
+    for mode in ("similar", "hybrid"):
+        ts = []
+        for q, text in zip(Q, queries):
+            t0 = time.perf_counter()
+            mem.recall_vector(q, 10, mode, query_text=text)
+            ts.append(time.perf_counter() - t0)
+        ts_full = []
+        mem.embedder = emb_cached
+        for text in queries[:100]:
+            t0 = time.perf_counter()
+            mem.recall(text, 10, mode)
+            ts_full.append(time.perf_counter() - t0)
+        out[f"recall_{mode}"] = percentiles(ts)
+        out[f"recall_{mode}_with_embedding"] = percentiles(ts_full)
+    mem.close()
+    return out
+
+
+def synthetic(n: int, seed: int = 0, n_clusters: int = 2000) -> np.ndarray:
+    """Unit vectors scattered around random cluster directions (SYNTHETIC, scale mechanics only)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_clusters, 384)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    X = np.empty((n, 384), dtype=np.float32)
+    for s in range(0, n, 100_000):
+        m = min(100_000, n - s)
+        X[s:s + m] = centers[rng.integers(0, n_clusters, m)] + 0.06 * rng.standard_normal((m, 384)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
+def bench_scale(workdir: Path, n: int) -> dict:
+    from core.memory import SemanticMemory
+
+    folder = workdir / f"scale_{n}"
+    shutil.rmtree(folder, ignore_errors=True)
+    X = synthetic(n)
+    rss0 = rss_mb()
+    mem = SemanticMemory(folder)
+    t0 = time.perf_counter()
+    mem.ingest_vectors(np.arange(n), X)
+    t_ingest = time.perf_counter() - t0
+    rng = np.random.default_rng(1)
+    picks = rng.choice(n, 300, replace=False)
+    Q = X[picks] + 0.03 * rng.standard_normal((300, 384)).astype(np.float32)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    mem.recall_vector(Q[0], 10, "hybrid")  # builds the in-memory graph once
+    out = {"n": n, "ingest_s": t_ingest, "ingest_vectors_per_s": n / t_ingest, "index": mem.index_.factory_}
+    for mode in ("similar", "hybrid"):
+        ts, found = [], []
+        for q, p in zip(Q, picks):
+            t0 = time.perf_counter()
+            hits = mem.recall_vector(q, 10, mode, explain=False)
+            ts.append(time.perf_counter() - t0)
+            found.append(str(p) in [h.doc_id for h in hits])
+        out[f"recall_{mode}"] = percentiles(ts)
+        out[f"recall_{mode}"]["source_found_at_10"] = float(np.mean(found))
+    # exact neighbours of the query for 10-recall@10 of `similar`
+    sims = Q[:50] @ X.T
+    exact = np.argsort(-sims, axis=1)[:, :10]
+    got = [[int(h.doc_id) for h in mem.recall_vector(q, 10, "similar", explain=False)] for q in Q[:50]]
+    out["similar_10_recall_at_10"] = float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))
+    out["rss_mb"] = rss_mb()
+    out["rss_growth_mb"] = out["rss_mb"] - rss0
+    mem.close()
+    out["bytes_on_disk_per_chunk"] = folder_bytes(folder) / n
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", default="/tmp/mycelial_bench_memory")
+    ap.add_argument("--docs", type=int, default=30, help="Brown documents for the ingest part")
+    ap.add_argument("--scale", default="100000,1000000", help="comma-separated sizes ('' to skip)")
+    ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    if not args.skip_ingest:
+        r = bench_ingest(work, args.docs)
+        results["ingest"] = r
+        print(f"ingest {r['chunks']} real chunks: model alone {r['model_chunks_per_s']:.1f} chunks/s, "
+              f"engine {r['engine_chunks_per_s']:.1f} chunks/s, overhead {100 * r['overhead']:+.1f}%", flush=True)
+        for mode in ("similar", "hybrid"):
+            a, b = r[f"recall_{mode}"], r[f"recall_{mode}_with_embedding"]
+            print(f"  recall {mode}: p50 {a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms (after embedding); "
+                  f"with embedding p50 {b['p50_ms']:.2f} ms, p99 {b['p99_ms']:.2f} ms", flush=True)
+    for n in [int(x) for x in args.scale.split(",") if x]:
+        r = bench_scale(work, n)
+        results[f"scale_{n}"] = r
+        print(f"scale {n:,} (synthetic vectors): ingest {r['ingest_vectors_per_s']:.0f} vectors/s, index {r['index']}, "
+              f"RSS {r['rss_mb']:.0f} MB, {r['bytes_on_disk_per_chunk']:.0f} B/chunk on disk", flush=True)
+        for mode in ("similar", "hybrid"):
+            a = r[f"recall_{mode}"]
+            print(f"  recall {mode}: p50 {a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms, source in top 10 "
+                  f"{a['source_found_at_10']:.2f}", flush=True)
+        print(f"  similar 10-recall@10 vs exact: {r['similar_10_recall_at_10']:.3f}", flush=True)
+        shutil.rmtree(work / f"scale_{n}", ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
