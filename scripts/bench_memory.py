@@ -41,32 +41,57 @@ def percentiles(ts) -> dict:
     return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
 
 
-def bench_ingest(workdir: Path, n_docs: int) -> dict:
+def bench_ingest(workdir: Path, n_docs: int, rounds: int = 2) -> dict:
+    """Model alone vs the engine on the same chunks; best of ``rounds`` each, interleaved.
+
+    On a shared machine wall-clock ratios swing with other load, so the engine's own time
+    is also measured directly: ingest time minus the time spent inside ``embed``.
+    """
     from core.datasets import brown_documents
     from core.embedding import TextEmbedder
     from core.memory import SemanticMemory
     from core.memory.chunking import chunk_text
 
+    class TimedEmbedder(TextEmbedder):
+        spent = 0.0
+
+        def embed(self, texts, show_progress=False):
+            t = time.perf_counter()
+            try:
+                return super().embed(texts, show_progress)
+            finally:
+                TimedEmbedder.spent += time.perf_counter() - t
+
     docs = brown_documents()[:n_docs]
     records = [{"id": d.doc_id, "title": d.title, "text": " ".join(d.sentences)} for d in docs]
     chunks = [c for r in records for c in chunk_text(r["text"])]
-    emb = TextEmbedder(cache=False)
+    emb = TimedEmbedder(cache=False)
     emb.embed(chunks[:64])  # load the model and warm up outside the timings
-    t0 = time.perf_counter()
-    emb.embed(chunks)
-    t_model = time.perf_counter() - t0
     folder = workdir / "ingest"
-    shutil.rmtree(folder, ignore_errors=True)
-    mem = SemanticMemory(folder, embedder=emb)
-    t0 = time.perf_counter()
-    rep = mem.ingest(records)
-    t_engine = time.perf_counter() - t0
-    assert rep.new_chunks == len(set(chunks)), (rep, len(set(chunks)))
+    t_model, t_engine, t_inside = [], [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        emb.embed(chunks)
+        t_model.append(time.perf_counter() - t0)
+        shutil.rmtree(folder, ignore_errors=True)
+        mem = SemanticMemory(folder, embedder=emb)
+        TimedEmbedder.spent = 0.0
+        t0 = time.perf_counter()
+        rep = mem.ingest(records)
+        t_engine.append(time.perf_counter() - t0)
+        t_inside.append(TimedEmbedder.spent)
+        assert rep.new_chunks == len(set(chunks)), (rep, len(set(chunks)))
+        if _ < rounds - 1:
+            mem.close()
+    best = int(np.argmin(t_engine))
+    t_model, t_engine, t_embed_in_engine = min(t_model), t_engine[best], t_inside[best]
     # recall latency on this real memory; queries are real sentences of other Brown documents
     queries = [s for d in brown_documents()[n_docs:n_docs + 200] for s in d.sentences[:1]]
     out = {"chunks": len(chunks), "model_s": t_model, "engine_s": t_engine,
            "model_chunks_per_s": len(chunks) / t_model, "engine_chunks_per_s": len(chunks) / t_engine,
-           "overhead": t_engine / t_model - 1}
+           "overhead": t_engine / t_model - 1,
+           "engine_own_s": t_engine - t_embed_in_engine,
+           "overhead_own": (t_engine - t_embed_in_engine) / t_embed_in_engine}
     emb_cached = TextEmbedder(cache=False)
     emb_cached._model = emb.model_
     Q = emb_cached.embed(queries)
@@ -154,7 +179,9 @@ def main() -> None:
         r = bench_ingest(work, args.docs)
         results["ingest"] = r
         print(f"ingest {r['chunks']} real chunks: model alone {r['model_chunks_per_s']:.1f} chunks/s, "
-              f"engine {r['engine_chunks_per_s']:.1f} chunks/s, overhead {100 * r['overhead']:+.1f}%", flush=True)
+              f"engine {r['engine_chunks_per_s']:.1f} chunks/s, overhead {100 * r['overhead']:+.1f}% (wall clock); "
+              f"engine's own work {r['engine_own_s']:.2f}s = {100 * r['overhead_own']:+.1f}% of its embedding time",
+              flush=True)
         for mode in ("similar", "hybrid"):
             a, b = r[f"recall_{mode}"], r[f"recall_{mode}_with_embedding"]
             print(f"  recall {mode}: p50 {a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms (after embedding); "

@@ -334,6 +334,8 @@ class SemanticMemory:
         if isinstance(source, (str, os.PathLike)):
             yield from read_paths([source], errors)
             return
+        if isinstance(source, (dict, Record)):
+            source = [source]
         for i, item in enumerate(source):
             if isinstance(item, Record):
                 yield item
@@ -431,7 +433,7 @@ class SemanticMemory:
         heads = self.network_.config.num_heads
         added_docs, new_rows = [], []
         with self._lock:
-            forgotten = []
+            forgotten, batch, meta = [], [], []
             with st.atomic():
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
                     if replace:
@@ -446,14 +448,14 @@ class SemanticMemory:
                         if tphrase and tphrase not in p:
                             p = [tphrase] + p
                         phrases.append(p)
-                    doc_id, ids, new = st.add_document(rec.doc_id, rec.title, rec.source, rec.meta, chash,
-                                                       hs, chunks, codes, emb, phrases)
-                    # a chunk first seen earlier in this batch was stored by this call too
+                    batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
+                    meta.append((emb, codes, phrases))
+                for (doc_id, ids, new), (emb, codes, phrases) in zip(st.add_documents(batch), meta):
                     added_docs.append((doc_id, ids))
                     for j in np.flatnonzero(new):
                         new_rows.append((int(ids[j]), emb[j], codes[j], phrases[j]))
                     report.documents += 1
-                    report.chunks += len(chunks)
+                    report.chunks += len(ids)
                     report.new_chunks += int(new.sum())
                     report.duplicate_chunks += int((~new).sum())
             # committed: now the derived state (replay removals first)
@@ -685,13 +687,22 @@ class SemanticMemory:
                 nodes.append({"node": [int(n_ // size), int(n_ % size)], "activation": round(float(node_act[n_]), 4)})
         qc = [[h, int(c)] for h, c in enumerate(q_codes[0])]
         if len(nodes) >= 2:  # the Hebbian weights between the strongest carrying nodes
-            with self._lock:
-                W = self.network_.weights()
+            W = self._network_weights()
             a, b = nodes[0]["node"], nodes[1]["node"]
             nodes[0]["weight_to_next"] = round(float(W[a[0] * size + a[1], b[0] * size + b[1]]), 4)
         trace = {"seed_codes": qc, "seed_phrases": q_phr, "seed_chunks": [int(s) for s in seed_ids],
                  "phrases": phr, "nodes": nodes}
         return assoc, trace
+
+    def _network_weights(self):
+        """The network's CSR weights, cached until the network changes."""
+        net = self.network_
+        key = (id(net), net.n_events_, net.keys_.shape[0], net.n_decays_, float(net.counts_.sum()))
+        cached = getattr(self, "_w_cache", None)
+        if cached is None or cached[0] != key:
+            with self._lock:
+                cached = self._w_cache = (key, net.weights())
+        return cached[1]
 
     def _hits(self, scores: dict, k: int, per_document: bool, why: dict) -> list[Hit]:
         order = sorted(scores, key=lambda c: (-scores[c], c))

@@ -223,44 +223,61 @@ class Store:
     def add_document(self, doc_key: str, title: str, source: str, meta: dict, content_hash: str,
                      hashes: list[bytes], texts: list, codes: np.ndarray, embeddings: np.ndarray,
                      phrases: list[list[str]]) -> tuple[int, np.ndarray, np.ndarray]:
-        """Insert one document and its chunks (call inside :meth:`atomic`).
+        """Insert one document and its chunks (call inside :meth:`atomic`); see :meth:`add_documents`."""
+        return self.add_documents([(doc_key, title, source, meta, content_hash, hashes, texts, codes,
+                                    embeddings, phrases)])[0]
 
-        Chunks whose hash is already stored are referenced, not stored again.
+    def add_documents(self, docs) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Insert documents and their chunks in bulk (call inside :meth:`atomic`).
+
+        Parameters
+        ----------
+        docs : list of tuples
+            ``(doc_key, title, source, meta, content_hash, hashes, texts, codes uint8 (n, heads),
+            embeddings (n, d), phrases)`` per document.
+
+        Chunks whose hash is already stored (or appears earlier in ``docs``) are referenced,
+        not stored again. Ids are assigned here, in order, after the highest id ever used.
 
         Returns
         -------
-        doc_id : int
-        chunk_ids : ndarray of int64, the document's chunks in order
-        new : ndarray of bool, which of them were stored by this call
+        list of (doc_id, chunk_ids int64 in order, new bool: stored by this call)
         """
         conn = self._conn
-        cur = conn.execute(
-            "INSERT INTO documents (doc_key, title, source, meta, content_hash, chunk_ids, created)"
-            " VALUES (?, ?, ?, ?, ?, x'', ?)",
-            (doc_key, title, source, json.dumps(meta, ensure_ascii=False, default=str), content_hash, time.time()))
-        doc_id = cur.lastrowid
-        existing = self.chunk_ids_by_hash(hashes)
-        ids = np.empty(len(hashes), dtype=np.int64)
-        new = np.zeros(len(hashes), dtype=bool)
-        codes = np.ascontiguousarray(codes, dtype=np.uint8)
-        emb16 = np.ascontiguousarray(embeddings, dtype=np.float16)
-        for pos, h in enumerate(hashes):
-            cid = existing.get(h)
-            if cid is None:
-                cid = conn.execute(
-                    "INSERT INTO chunks (hash, doc_id, position, text, codes, embedding, phrases)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (h, doc_id, pos, texts[pos], codes[pos].tobytes(), emb16[pos].tobytes(),
-                     json.dumps(phrases[pos], ensure_ascii=False) if phrases else "[]")).lastrowid
-                existing[h] = cid
-                new[pos] = True
-            else:
-                conn.execute("UPDATE chunks SET refs = refs + 1 WHERE id = ?", (cid,))
-            ids[pos] = cid
-        conn.executemany("INSERT INTO doc_chunks VALUES (?, ?, ?)",
-                         [(doc_id, p, int(c)) for p, c in enumerate(ids)])
-        conn.execute("UPDATE documents SET chunk_ids = ? WHERE id = ?", (_ids_blob(ids), doc_id))
-        return doc_id, ids, new
+        seqs = dict(conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+        next_doc = seqs.get("documents", 0) + 1
+        next_chunk = seqs.get("chunks", 0) + 1
+        existing = self.chunk_ids_by_hash([h for d in docs for h in d[5]])
+        doc_rows, chunk_rows, link_rows, refs, out = [], [], [], [], []
+        now = time.time()
+        for doc_key, title, source, meta, content_hash, hashes, texts, codes, embeddings, phrases in docs:
+            doc_id, next_doc = next_doc, next_doc + 1
+            codes = np.ascontiguousarray(codes, dtype=np.uint8)
+            emb16 = np.ascontiguousarray(embeddings, dtype=np.float16)
+            ids = np.empty(len(hashes), dtype=np.int64)
+            new = np.zeros(len(hashes), dtype=bool)
+            for pos, h in enumerate(hashes):
+                cid = existing.get(h)
+                if cid is None:
+                    cid, next_chunk = next_chunk, next_chunk + 1
+                    existing[h] = cid
+                    new[pos] = True
+                    chunk_rows.append((cid, h, doc_id, pos, texts[pos], codes[pos].tobytes(), emb16[pos].tobytes(),
+                                       json.dumps(phrases[pos], ensure_ascii=False) if phrases else "[]"))
+                else:
+                    refs.append((cid,))
+                ids[pos] = cid
+                link_rows.append((doc_id, pos, cid))
+            doc_rows.append((doc_id, doc_key, title, source, json.dumps(meta, ensure_ascii=False, default=str),
+                             content_hash, _ids_blob(ids), now))
+            out.append((doc_id, ids, new))
+        conn.executemany("INSERT INTO documents (id, doc_key, title, source, meta, content_hash, chunk_ids, created)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", doc_rows)
+        conn.executemany("INSERT INTO chunks (id, hash, doc_id, position, text, codes, embedding, phrases)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk_rows)
+        conn.executemany("INSERT INTO doc_chunks VALUES (?, ?, ?)", link_rows)
+        conn.executemany("UPDATE chunks SET refs = refs + 1 WHERE id = ?", refs)
+        return out
 
     def forget(self, doc_key: str) -> dict | None:
         """Delete a document; chunks no other document references are deleted too.
