@@ -24,7 +24,8 @@ def load_split(sources: list[str], max_per_doc: int | None, fraction: float):
     from core import datasets
 
     readers = {"wikitext": datasets.wikitext_documents, "passages": datasets.passage_documents,
-               "brown": datasets.brown_documents}
+               "brown": datasets.brown_documents,
+               "2wikimultihopqa": lambda: [d for d in datasets.passage_documents() if d.source == "2wikimultihopqa"]}
     docs = [d for s in sources for d in readers[s]()]
     train, held = [], []
     for d in docs:
@@ -61,7 +62,8 @@ def main(argv=None) -> None:
                     help="output folder for monolith_wiki.safetensors + .json")
     ap.add_argument("--name", default="monolith_wiki", help="file stem of weights and card")
     ap.add_argument("--sources", nargs="+", default=["wikitext", "passages", "brown"],
-                    choices=["wikitext", "passages", "brown"])
+                    choices=["wikitext", "passages", "brown", "2wikimultihopqa"],
+                    help="corpora to train on; 2wikimultihopqa is the Wikipedia-passage subset of 'passages'")
     ap.add_argument("--max-per-doc", type=int, default=None, help="first N sentences of each document")
     ap.add_argument("--held-out", type=float, default=0.15, help="fraction of documents held out")
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
