@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.pipeline import load_json, load_npy, load_vqvae, save_json, save_npy, vqvae_decode
+from core.pipeline import load_json, load_npy, load_vqvae, save_json, save_npy, single_thread, vqvae_decode
 from core.pipeline_config import PipelineConfig
 
 MAX_CONSECUTIVE_LLM_FAILURES = 3
@@ -104,6 +104,7 @@ def llm_decode(neighbour_texts: list[list[str]], env: Mapping[str, str] | None =
 def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log: Callable = print,
                llm_max_items: int | None = 200) -> dict:
     """Decode the compressed test items of a pipeline run; writes ``decoded.json`` and ``decoded_vectors.npy``."""
+    single_thread()
     out = config.artifacts
     t0 = time.perf_counter()
     model = load_vqvae(out)

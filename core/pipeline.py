@@ -172,7 +172,7 @@ def train_config(config: PipelineConfig):
                        codebook_size=config.vqvae_num_embeddings, epochs=config.vqvae_epochs,
                        warmup_epochs=min(1, config.vqvae_epochs - 1),
                        batch_size=config.batch_size, learning_rate=config.vqvae_learning_rate,
-                       seed=config.seed)
+                       seed=config.seed, num_threads=1)
 
 
 def save_vqvae(model, tconf, folder: Path) -> None:
@@ -213,11 +213,17 @@ def vqvae_decode(model, codes: np.ndarray, batch: int = 4096) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
 
-def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, seed: int = 0):
-    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add``."""
+def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, iterations: int = 20):
+    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add``.
+
+    FAISS runs on one OpenMP thread: on a shared 2-core machine more threads spin
+    against each other and run many times slower.
+    """
     import faiss
 
+    faiss.omp_set_num_threads(1)
     index = faiss.index_factory(X_train.shape[1], f"OPQ{M},PQ{M}")
+    faiss.downcast_VectorTransform(index.chain.at(0)).niter = iterations
     # FAISS k-means and the OPQ rotation start from fixed internal seeds: training is deterministic
     index.train(X_train)
     index.add(X_add)
@@ -229,6 +235,16 @@ def faiss_reconstruct(index) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- stage
+def single_thread() -> None:
+    """One torch and one FAISS thread: on a shared 2-core machine, more spin against each
+    other and run many times slower (measured up to 20x); on an idle one it costs ~1.5x."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
 def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = print) -> dict:
     """Embed, split, train, compress and index; returns (and writes) the run summary."""
     import faiss
@@ -236,6 +252,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     from core.embedding import TextEmbedder
     from core.reasoning.vqvae.train import train_vqvae
 
+    single_thread()
     out = config.artifacts
     out.mkdir(parents=True, exist_ok=True)
     timings, t0 = {}, time.perf_counter()
@@ -278,7 +295,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     timings["compress"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    index = build_opq_index(X_train, X_test, config.pq_M, config.seed)
+    index = build_opq_index(X_train, X_test, config.pq_M, config.opq_iterations)
     index_path = out / "opq_pq.index"
     tmp = index_path.with_name(f".{index_path.name}.tmp")
     faiss.write_index(index, str(tmp))

@@ -19,6 +19,7 @@ from pathlib import Path
 from core.config import EMBEDDING_DIM, PROJECT_ROOT
 
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "vqvae_config.json"
+MIN_TRAIN = 1000
 SPLITS = ("train", "validation", "test", "all")
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 
@@ -42,17 +43,17 @@ class PipelineConfig:
     test_fraction : float, default=0.2
         Share of sentences held out for compression and evaluation. Whole articles are
         held out, so no test sentence has a training sentence of its own article.
-    pq_M : int, default=32
+    pq_M : int, default=64
         Sub-quantizers (bytes per vector) of the FAISS OPQ+PQ index; divides
         ``embedding_dimension``.
     vqvae_hidden_dim, vqvae_embedding_dim : int, default=1024, 512
         Width of the VQ-VAE's hidden layer and of its latent (split over the heads).
     vqvae_num_embeddings : int, default=256
         Codes per head; at most 256 so that each code is one byte.
-    vqvae_num_heads : int, default=32
+    vqvae_num_heads : int, default=64
         Quantizer heads, i.e. bytes per compressed item; divides ``vqvae_embedding_dim``.
     vqvae_learning_rate : float, default=1e-3
-    vqvae_epochs : int, default=40
+    vqvae_epochs : int, default=20
     embedding_dimension : int, default=384
         Dimension of the sentence embeddings (all-MiniLM-L6-v2).
     data_path : str or None, default=None
@@ -63,6 +64,9 @@ class PipelineConfig:
     seed : int, default=0
     decode_neighbours : int, default=5
         Nearest reference sentences shown to the LLM when one is configured.
+    opq_iterations : int, default=10
+        Alternations of the OPQ rotation training (FAISS's default is 50; 10 keeps the
+        default run within minutes on a loaded 2-core machine).
     """
 
     device: str = "cpu"
@@ -70,18 +74,19 @@ class PipelineConfig:
     sample_size: int = 10_000
     batch_size: int = 256
     test_fraction: float = 0.2
-    pq_M: int = 32
+    pq_M: int = 64
     vqvae_hidden_dim: int = 1024
     vqvae_embedding_dim: int = 512
     vqvae_num_embeddings: int = 256
-    vqvae_num_heads: int = 32
+    vqvae_num_heads: int = 64
     vqvae_learning_rate: float = 1e-3
-    vqvae_epochs: int = 40
+    vqvae_epochs: int = 20
     embedding_dimension: int = EMBEDDING_DIM
     data_path: str | None = None
     artifacts_dir: str = "artifacts"
     seed: int = 0
     decode_neighbours: int = 5
+    opq_iterations: int = 10
 
     def __post_init__(self):
         self.validate()
@@ -93,7 +98,7 @@ class PipelineConfig:
             _check_type(f.name, getattr(self, f.name), f.type)
         _positive_ints = ("sample_size", "batch_size", "pq_M", "vqvae_hidden_dim",
                           "vqvae_embedding_dim", "vqvae_num_heads", "vqvae_epochs",
-                          "embedding_dimension", "decode_neighbours")
+                          "embedding_dimension", "decode_neighbours", "opq_iterations")
         for key in _positive_ints:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -129,11 +134,11 @@ class PipelineConfig:
             raise ValueError(
                 f"sample_size={self.sample_size} with test_fraction={self.test_fraction} "
                 f"leaves no test sentence")
-        if n_train < 256 or n_train < self.vqvae_num_embeddings:
+        if n_train < MIN_TRAIN:
             raise ValueError(
                 f"sample_size={self.sample_size} with test_fraction={self.test_fraction} leaves "
-                f"{n_train} training sentences; the codebooks (256 codes each for FAISS PQ, "
-                f"{self.vqvae_num_embeddings} for the VQ-VAE) need at least 256")
+                f"{n_train} training sentences; need at least {MIN_TRAIN} (the 256-code FAISS PQ "
+                f"codebooks, and FAISS's OPQ training crashes on a few hundred points)")
         return self
 
     # ------------------------------------------------------------------ I/O

@@ -21,7 +21,7 @@ WIKI_TEST = data_file("wikitext2/wiki.test.raw")
 
 
 def small_config(tmp_path, **kw) -> PipelineConfig:
-    values = dict(data_path=str(WIKI_TEST), sample_size=400, test_fraction=0.25, pq_M=8,
+    values = dict(data_path=str(WIKI_TEST), sample_size=1300, test_fraction=0.2, opq_iterations=2, pq_M=8,
                   vqvae_num_heads=8, vqvae_hidden_dim=128, vqvae_embedding_dim=64,
                   vqvae_num_embeddings=16, vqvae_epochs=3, batch_size=64,
                   artifacts_dir=str(tmp_path / "artifacts"), decode_neighbours=3)
@@ -52,11 +52,11 @@ def test_any_folder_in_the_standard_layout(tmp_path):
 
 
 def test_sample_is_seeded_and_split_is_by_article():
-    cfg = PipelineConfig(data_path=str(WIKI_TEST), sample_size=1000)
+    cfg = PipelineConfig(data_path=str(WIKI_TEST), sample_size=2000)
     s1, d1 = load_sentences(cfg)
     s2, _ = load_sentences(cfg)
-    s3, _ = load_sentences(PipelineConfig(data_path=str(WIKI_TEST), sample_size=1000, seed=1))
-    assert len(s1) == 1000 and s1 == s2 and s1 != s3
+    s3, _ = load_sentences(PipelineConfig(data_path=str(WIKI_TEST), sample_size=2000, seed=1))
+    assert len(s1) == 2000 and s1 == s2 and s1 != s3
     mask = split_by_article(d1, 0.2, seed=0)
     ids = np.asarray(d1)
     assert not set(ids[mask]) & set(ids[~mask])          # no article on both sides
@@ -113,12 +113,12 @@ def test_pipeline_writes_compressed_codes_and_index(run):
     assert codes.max() < 16
     assert X.shape == (summary["n_test"], 384) and X.dtype == np.float32
     assert len(items["sentences"]) == summary["n_test"]
-    assert summary["n_train"] + summary["n_test"] == 400
+    assert summary["n_train"] + summary["n_test"] == 1300
     # the ratio is counted from the files as written
     assert summary["bytes_in"] == (out / "test_embeddings.npy").stat().st_size
     assert summary["bytes_out"] == (out / "codes.npy").stat().st_size
     assert summary["compression_ratio"] == pytest.approx(summary["bytes_in"] / summary["bytes_out"])
-    assert 30 < summary["compression_ratio"] < 48       # 1536 / 8 bytes = 48, less the npy headers
+    assert 150 < summary["compression_ratio"] < 192      # 1536 / 8 bytes = 192, less the npy headers
     index = faiss.read_index(str(out / "opq_pq.index"))
     assert index.ntotal == summary["n_test"]
     assert faiss.downcast_index(index.index).pq.M == 8
@@ -145,7 +145,8 @@ def test_decode_and_evaluate(run):
     assert saved["n_items"] == summary["n_test"]
     X, R = load_npy(out / "test_embeddings.npy"), load_npy(out / "decoded_vectors.npy")
     assert saved["mean_cosine"] == pytest.approx(row_cosines(X, R).mean())
-    assert saved["mean_cosine"] > 0.3                    # even a 3-epoch model points the right way
+    # even a 3-epoch model keeps items apart: better than pairing each item with another's decoding
+    assert saved["mean_cosine"] > row_cosines(X, np.roll(R, 1, axis=0)).mean() + 0.05
     assert 0 < saved["codebook_usage"] <= 1 and 0 <= saved["bleu"] <= 100
     assert 0 < saved["bertscore_f1"] < 1
     methods = [r["method"] for r in metrics["comparison"]]

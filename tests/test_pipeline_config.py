@@ -26,8 +26,8 @@ def test_shipped_file_holds_the_defaults_and_every_seed_key():
 
 
 def test_partial_file_keeps_defaults_for_the_rest(tmp_path):
-    cfg = load_config(_write(tmp_path, {"sample_size": 500, "vqvae_epochs": 2, "test_fraction": 0.4}))
-    assert (cfg.sample_size, cfg.vqvae_epochs, cfg.test_fraction) == (500, 2, 0.4)
+    cfg = load_config(_write(tmp_path, {"sample_size": 2000, "vqvae_epochs": 2, "test_fraction": 0.4}))
+    assert (cfg.sample_size, cfg.vqvae_epochs, cfg.test_fraction) == (2000, 2, 0.4)
     assert cfg.pq_M == PipelineConfig().pq_M
     assert PipelineConfig.from_dict(cfg.to_dict()) == cfg
 
@@ -54,7 +54,8 @@ def test_int_is_accepted_for_a_float_key(tmp_path):
     ({"vqvae_num_heads": 3}, "vqvae_num_heads"),
     ({"embedding_dimension": 768}, "embedding_dimension"),
     ({"batch_size": -1}, "batch_size"),
-    ({"sample_size": 300, "test_fraction": 0.5}, "sample_size"),
+    ({"sample_size": 1500, "test_fraction": 0.5}, "sample_size"),
+    ({"opq_iterations": 0}, "opq_iterations"),
     ({"sample_size": 1000, "test_fraction": 0.0001}, "test_fraction"),
     ({"artifacts_dir": None}, "artifacts_dir"),
     ({"data_path": 3}, "data_path"),
