@@ -206,7 +206,7 @@ Command: `python scripts/bench_vqvae.py{' ' + ' '.join(argv if argv is not None 
 Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.threads} torch/FAISS threads
 (single-vector latency with 1 torch thread); machine shared with other jobs, so timings are noisy.
 
-Data: {n_docs} documents of {', '.join(data['sources'])} (max {data.get('max_per_doc')} sentences per
+Data: {n_docs} documents of {', '.join(data['sources'])} ({'all sentences' if not data.get('max_per_doc') else f"first {data['max_per_doc']} sentences"} of each
 document), whole documents held out ({data['held_out_fraction']:.0%} by `is_held_out`).
 Training split {len(X_train)} sentences (FAISS quantizers trained on {len(X_fit)} of them);
 held-out: {len(Q)} queries, {len(DB)} database sentences. Ground truth: exact cosine top-100 over the
