@@ -24,7 +24,9 @@ def _load_codec(weights):
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Write the codes here: .npy (uint8 array) or anything else (text/JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of plain rows.")
-def encode_cmd(texts, npy_path, text_file, weights, output, as_json):
+@click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True,
+              help="ICM sweeps that improve the codes on the decoder (slower; for databases).")
+def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine):
     """Turn texts (or embeddings) into 4-byte VQ-VAE codes, one row of 4 numbers each.
 
     Example:
@@ -33,7 +35,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json):
 
         mycelial encode --npy embeddings.npy -o codes.npy
 
-        mycelial encode --file sentences.txt --json
+        mycelial encode --file sentences.txt --json --refine 1
     """
     import numpy as np
 
@@ -56,7 +58,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json):
             from core.embedding import TextEmbedder
 
             X = TextEmbedder().embed(list(texts))
-        codes = _load_codec(weights).encode(X)
+        codes = _load_codec(weights).encode(X, refine=refine)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
 
