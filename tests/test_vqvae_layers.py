@@ -131,3 +131,15 @@ def test_orthogonal_loss():
     same = torch.stack([eye[:4], eye[:4]])
     assert orthogonal_loss(same).item() == pytest.approx(4 / 16)  # 4 of 16 pairs with cos 1
     assert orthogonal_loss(torch.randn(1, 5, 3)).item() == 0.0
+
+
+def test_orthogonal_loss_matches_pairwise_cosines_and_has_gradient():
+    torch.manual_seed(0)
+    books = torch.randn(5, 12, 6, dtype=torch.float64, requires_grad=True)
+    unit = torch.nn.functional.normalize(books, dim=-1)
+    cos = torch.einsum("hkd,gld->hgkl", unit, unit)
+    ref = cos[~torch.eye(5, dtype=torch.bool)].pow(2).mean()
+    got = orthogonal_loss(books)
+    assert got.item() == pytest.approx(ref.item(), rel=1e-9)
+    got.backward()
+    assert books.grad.abs().sum() > 0

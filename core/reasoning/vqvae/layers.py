@@ -116,14 +116,19 @@ def orthogonal_loss(codebooks: torch.Tensor) -> torch.Tensor:
 
     Pushes the heads' codebooks towards mutually orthogonal directions so that the four
     codes of a vector carry different information (the seed's "orthogonal" quantizer).
+
+    Computed without the (heads, heads, K, K) cosine tensor: with unit codes ``U_h`` and
+    Gram matrices ``G_h = U_h^T U_h``, ``sum_{h != g} ||U_h U_g^T||_F^2 =
+    ||sum_h G_h||_F^2 - sum_h ||G_h||_F^2``, which costs O(heads K dim^2) time and
+    O(heads dim^2) memory, so it stays cheap for many heads.
     """
-    heads = codebooks.shape[0]
+    heads, k, _ = codebooks.shape
     if heads < 2:
         return codebooks.new_zeros(())
     unit = F.normalize(codebooks, dim=-1)
-    cos = torch.einsum("hkd,gld->hgkl", unit, unit)
-    off = ~torch.eye(heads, dtype=torch.bool, device=codebooks.device)
-    return cos[off].pow(2).mean()
+    gram = torch.einsum("hkd,hke->hde", unit, unit)  # (heads, dim, dim)
+    off = gram.sum(0).pow(2).sum() - gram.pow(2).sum()
+    return off / (heads * (heads - 1) * k * k)
 
 
 class OrthogonalProductQuantizer(nn.Module):
