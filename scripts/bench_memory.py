@@ -126,14 +126,14 @@ def synthetic(n: int, seed: int = 0, n_clusters: int = 2000) -> np.ndarray:
     return X
 
 
-def bench_scale(workdir: Path, n: int) -> dict:
+def bench_scale(workdir: Path, n: int, nprobe: int = 32, rerank: int = 8) -> dict:
     from core.memory import SemanticMemory
 
     folder = workdir / f"scale_{n}"
     shutil.rmtree(folder, ignore_errors=True)
     X = synthetic(n)
     rss0 = rss_mb()
-    mem = SemanticMemory(folder)
+    mem = SemanticMemory(folder, nprobe=nprobe, rerank=rerank)
     t0 = time.perf_counter()
     mem.ingest_vectors(np.arange(n), X)
     t_ingest = time.perf_counter() - t0
@@ -142,7 +142,7 @@ def bench_scale(workdir: Path, n: int) -> dict:
     Q = X[picks] + 0.03 * rng.standard_normal((300, 384)).astype(np.float32)
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
     mem.recall_vector(Q[0], 10, "hybrid")  # builds the in-memory graph once
-    out = {"n": n, "ingest_s": t_ingest, "ingest_vectors_per_s": n / t_ingest, "index": mem.index_.factory_}
+    out = {"n": n, "nprobe": nprobe, "rerank": rerank, "ingest_s": t_ingest, "ingest_vectors_per_s": n / t_ingest, "index": mem.index_.factory_}
     for mode in ("similar", "hybrid"):
         ts, found = [], []
         for q, p in zip(Q, picks):
@@ -170,6 +170,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=30, help="Brown documents for the ingest part")
     ap.add_argument("--scale", default="100000,1000000", help="comma-separated sizes ('' to skip)")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--nprobe", type=int, default=32, help="IVF lists visited (trained index)")
+    ap.add_argument("--rerank", type=int, default=8, help="re-ranked candidates = rerank * k")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     work = Path(args.workdir)
@@ -187,9 +189,9 @@ def main() -> None:
             print(f"  recall {mode}: p50 {a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms (after embedding); "
                   f"with embedding p50 {b['p50_ms']:.2f} ms, p99 {b['p99_ms']:.2f} ms", flush=True)
     for n in [int(x) for x in args.scale.split(",") if x]:
-        r = bench_scale(work, n)
+        r = bench_scale(work, n, args.nprobe, args.rerank)
         results[f"scale_{n}"] = r
-        print(f"scale {n:,} (synthetic vectors): ingest {r['ingest_vectors_per_s']:.0f} vectors/s, index {r['index']}, "
+        print(f"scale {n:,} (synthetic vectors, nprobe {args.nprobe}, rerank {args.rerank}): ingest {r['ingest_vectors_per_s']:.0f} vectors/s, index {r['index']}, "
               f"RSS {r['rss_mb']:.0f} MB, {r['bytes_on_disk_per_chunk']:.0f} B/chunk on disk", flush=True)
         for mode in ("similar", "hybrid"):
             a = r[f"recall_{mode}"]
