@@ -67,6 +67,11 @@ def _read_model(weights: Path, config_path: Path | None = None):
     return model.eval()
 
 
+def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
+
+
 class MycelialVQVAE:
     """A trained VQ-VAE as a codec: ``encode`` to uint8 codes, ``decode`` back to vectors.
 
@@ -229,6 +234,76 @@ class MycelialVQVAE:
             for s in range(0, codes.shape[0], batch_size):
                 out[s:s + batch_size] = model.decode_indices(torch.from_numpy(codes[s:s + batch_size])).numpy()
         return out
+
+    # -- the Hebbian network ------------------------------------------------------------
+    def _checked_network(self):
+        """The network, created on first use with this codec's heads and codebook size."""
+        if self.network is None:
+            from core.reasoning.mycelial.network import MycelialConfig, MycelialReasoning
+
+            self.network = MycelialReasoning(
+                MycelialConfig(num_heads=self.num_heads, codebook_size=self.codebook_size))
+        config = self.network.config
+        if (config.num_heads, config.codebook_size) != (self.num_heads, self.codebook_size):
+            raise ValueError(
+                f"network has {config.num_heads} heads x {config.codebook_size} codes but the VQ-VAE "
+                f"has {self.num_heads} x {self.codebook_size}; build the network with matching sizes")
+        return self.network
+
+    def observe(self, X, groups=None) -> np.ndarray:
+        """Encode embeddings and let each row's codes co-activate in the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, dim) or (dim,), float
+        groups : array-like of shape (n,), optional
+            Rows sharing a group id within the network's ``window`` also co-activate
+            (e.g. neighbouring chunks of one document).
+
+        Returns
+        -------
+        codes : ndarray of shape (n, num_heads), dtype uint8
+        """
+        codes = self.encode(X)
+        self._checked_network().observe(codes, groups=groups)
+        return codes
+
+    def reason(self, X, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Encode, then complete each pattern through the network (winner-take-all per head).
+
+        Returns
+        -------
+        refined : ndarray of shape (n, num_heads), dtype uint8
+            The code each head's partners point to; the original where a head got no signal.
+        activation : ndarray of shape (n, num_heads * codebook_size), float32 in [0, 1]
+        """
+        codes = self.encode(X)
+        refined, activation = self._checked_network().reason(codes, steps=steps)
+        return refined.astype(np.uint8), activation
+
+    def full_pipeline(self, X, observe: bool = True, steps: int | None = None) -> dict:
+        """Embeddings -> codes -> (observe) -> reason -> decoded vectors, in one call.
+
+        Returns a dict with ``codes`` and ``refined_codes`` (uint8 (n, heads)),
+        ``activation`` (float32 (n, nodes)), ``reconstruction`` and ``refined_reconstruction``
+        (float32 (n, dim)), and the mean cosine of each reconstruction to the input
+        (``cosine``, ``refined_cosine``), so a caller sees what the network's completion costs
+        or gains against the plain codec.
+        """
+        X = check_embeddings(X, self.dim, "embeddings")
+        codes = self.observe(X) if observe else self.encode(X)
+        refined, activation = self._checked_network().reason(codes, steps=steps)
+        refined = refined.astype(np.uint8)
+        recon, refined_recon = self.decode(codes), self.decode(refined)
+        return {
+            "codes": codes,
+            "refined_codes": refined,
+            "activation": activation,
+            "reconstruction": recon,
+            "refined_reconstruction": refined_recon,
+            "cosine": float(np.mean(_row_cosine(X, recon))),
+            "refined_cosine": float(np.mean(_row_cosine(X, refined_recon))),
+        }
 
     def __repr__(self) -> str:
         name = type(self.model).__name__ if self.model is not None else None
