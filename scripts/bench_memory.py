@@ -126,7 +126,7 @@ def synthetic(n: int, seed: int = 0, n_clusters: int = 2000) -> np.ndarray:
     return X
 
 
-def bench_scale(workdir: Path, n: int, nprobe: int = 32, rerank: int = 8) -> dict:
+def bench_scale(workdir: Path, n: int, nprobe: int = 12, rerank: int = 16) -> dict:
     from core.memory import SemanticMemory
 
     folder = workdir / f"scale_{n}"
@@ -170,8 +170,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=30, help="Brown documents for the ingest part")
     ap.add_argument("--scale", default="100000,1000000", help="comma-separated sizes ('' to skip)")
     ap.add_argument("--skip-ingest", action="store_true")
-    ap.add_argument("--nprobe", type=int, default=32, help="IVF lists visited (trained index)")
-    ap.add_argument("--rerank", type=int, default=8, help="re-ranked candidates = rerank * k")
+    ap.add_argument("--nprobe", type=int, default=12, help="IVF lists visited (trained index)")
+    ap.add_argument("--rerank", type=int, default=16, help="re-ranked candidates = rerank * k")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     work = Path(args.workdir)

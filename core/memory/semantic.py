@@ -132,8 +132,8 @@ class SemanticMemory:
     recall_config : RecallConfig, optional
     train_at : int, default=50_000
         Chunks needed before the exact vector index gives way to OPQ+IVF+PQ.
-    nprobe : int, default=32
-    rerank : int, default=8
+    nprobe : int, default=12
+    rerank : int, default=16
         With a trained index, ``rerank * k`` candidates are re-scored with the stored
         float16 vectors.
     max_tokens : int, default=128
@@ -150,7 +150,7 @@ class SemanticMemory:
     """
 
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
-                 train_at: int = 50_000, nprobe: int = 32, rerank: int = 8,
+                 train_at: int = 50_000, nprobe: int = 12, rerank: int = 16,
                  max_tokens: int = MAX_TOKENS, batch_size: int = 256):
         self.folder = Path(folder)
         self.embedder = embedder
