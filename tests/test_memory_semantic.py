@@ -166,3 +166,23 @@ def test_folder_that_is_a_file(tmp_path, embedder, codec):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ValueError, match="not a folder"):
         SemanticMemory(tmp_path / "f", embedder=embedder, codec=codec)
+
+
+def test_new_codec_weights_reencode_from_stored_embeddings(tmp_path, embedder, codec, records):
+    import torch
+
+    from core.reasoning.vqvae.model_wiki import MonolithWiki
+
+    folder = tmp_path / "m"
+    with SemanticMemory(folder, embedder=embedder, codec=codec) as m:
+        m.ingest(records[:2])
+        n_rows = m.network_.n_events_
+    torch.manual_seed(3)
+    other = MycelialVQVAE(MonolithWiki())  # different weights, same 4 x 256 shape
+    with SemanticMemory(folder, embedder=embedder, codec=other) as m:
+        ids = np.asarray([r[0] for b in m.store_.iter_chunks(0, "id") for r in b])
+        _, X = m.store_.embeddings(ids)
+        np.testing.assert_array_equal(m.store_.codes(ids), other.encode(X))
+        assert m.network_.n_events_ == n_rows and m.index_.ntotal == len(ids)
+        expected = _fresh_network(m, [r["id"] for r in records[:2]])
+        np.testing.assert_array_equal(m.network_.keys_, expected.keys_)

@@ -176,14 +176,34 @@ class SemanticMemory:
 
             self.codec = MycelialVQVAE.load_default()
         heads, size = int(self.codec.num_heads), int(self.codec.codebook_size)
+        probe = np.random.default_rng(0).standard_normal((64, 384)).astype(np.float32)
+        probe /= np.linalg.norm(probe, axis=1, keepdims=True)
+        fingerprint = hashlib.sha1(np.ascontiguousarray(self.codec.encode(probe)).tobytes()).hexdigest()
         saved = self.store_.get_setting("codec")
-        if saved is None:
-            with self.store_.atomic():
-                self.store_.set_setting("codec", {"num_heads": heads, "codebook_size": size})
-        elif (saved["num_heads"], saved["codebook_size"]) != (heads, size):
+        if saved is not None and (saved["num_heads"], saved["codebook_size"]) != (heads, size):
             raise ValueError(f"{self.folder} was built with {saved['num_heads']} heads x "
                              f"{saved['codebook_size']} codes; the codec has {heads} x {size}")
+        if saved is not None and saved.get("fingerprint") != fingerprint:
+            self._reencode()  # new VQ-VAE weights: codes come again from the stored embeddings
+        if saved is None or saved.get("fingerprint") != fingerprint:
+            with self.store_.atomic():
+                self.store_.set_setting("codec", {"num_heads": heads, "codebook_size": size,
+                                                  "fingerprint": fingerprint})
         self._load_derived()
+
+    def _reencode(self) -> None:
+        """Recompute every chunk's codes with the current codec; drop the derived state (rebuilt on open)."""
+        st = self.store_
+        with st.atomic():
+            for rows in st.iter_chunks(0, "id, embedding"):
+                X = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
+                codes = self.codec.encode(X.astype(np.float32))
+                st._conn.executemany("UPDATE chunks SET codes = ? WHERE id = ?",
+                                     [(c.tobytes(), r[0]) for c, r in zip(codes, rows)])
+        try:
+            self._state_path().unlink()
+        except FileNotFoundError:
+            pass
 
     def _state_path(self) -> Path:
         return self.folder / "state.json"
