@@ -177,8 +177,6 @@ def test_decode_keeps_similarity_result_when_llm_fails_or_works(run):
     assert result["llm"]["n_ok"] == 1 and result["llm"]["n_failed"] == 3
     prompt = server.requests[0]["body"]["messages"][1]["content"]
     assert items[0]["original"] not in prompt           # the LLM never sees the item itself
-    metrics = run_evaluate(cfg, log=lambda *_: None, bertscore=False)
-    assert metrics["llm"]["n"] == 1
 
 
 def test_missing_artifacts_say_which_stage_to_run(tmp_path):
