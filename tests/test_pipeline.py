@@ -125,16 +125,25 @@ def test_pipeline_writes_compressed_codes_and_index(run):
     assert not list(out.glob(".*tmp"))                  # atomic writes left nothing behind
 
 
+items_first_guess = "The first item, as the LLM guessed it."
+
+
 def test_decode_and_evaluate(run):
     cfg, summary = run
     out = cfg.artifacts
-    result = run_decode(cfg, env={}, log=lambda *_: None)
+    server = FakeServer()                                # one LLM answer, then the service is down
+    server.reply(body={"choices": [{"message": {"content": items_first_guess}}]})
+    try:
+        result = run_decode(cfg, env={"SEMANTIC_RECON_BACKEND": "openai", "SEMANTIC_RECON_BASE_URL": server.url,
+                                      "SEMANTIC_RECON_RETRIES": "0"}, log=lambda *_: None)
+    finally:
+        server.close()
     decoded = json.loads((out / "decoded.json").read_text())
     items = json.loads((out / "items.json").read_text())
     assert result["n_items"] == summary["n_test"] == len(decoded["items"])
     for rec, own in zip(decoded["items"], items["reference_index"]):
         assert rec["similarity_index"] != own and own not in rec["neighbours"]
-        assert rec["llm_text"] is None
+    assert [r["llm_text"] for r in decoded["items"][:2]] == [items_first_guess, None]
     assert 0.0 <= result["identification_rate"] <= 1.0
 
     metrics = run_evaluate(cfg, log=lambda *_: None)
@@ -154,6 +163,7 @@ def test_decode_and_evaluate(run):
     for name in ("code_usage.png", "cosine_hist.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert "| method |" in (out / "metrics.md").read_text()
+    assert saved["llm"]["n"] == 1 and saved["llm"]["bleu"] >= 0
 
 
 def test_decode_keeps_similarity_result_when_llm_fails_or_works(run):
