@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from core._io import atomic_replace_from, atomic_write_bytes
 from core.reasoning.vqvae.metrics import code_counts, codebook_usage, zipf_fit
 
 
@@ -225,9 +226,7 @@ def _save(fig, path) -> None:
     fig.tight_layout()
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_replace_from(tmp, path)
 
 
 # ---------------------------------------------------------------------------- stage
@@ -303,7 +302,7 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     """Score a decoded pipeline run; writes ``metrics.json``, ``metrics.md`` and two PNG plots."""
     import faiss
 
-    from core.pipeline import atomic_write_bytes, faiss_reconstruct, load_json, load_npy, save_json, single_thread
+    from core.pipeline import faiss_reconstruct, load_json, load_npy, save_json, single_thread
 
     single_thread()
     out = config.artifacts

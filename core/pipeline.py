@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from core._io import atomic_replace_from, atomic_write_bytes
 from core.config import data_dir
 from core.datasets import read_wikitext
 from core.pipeline_config import PipelineConfig
@@ -40,13 +40,6 @@ _SPLIT_STEMS = {"train": "wiki.train", "validation": "wiki.valid", "test": "wiki
 
 
 # ---------------------------------------------------------------------------- artifacts I/O
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write through a fsynced temporary file in the same folder, then ``os.replace``."""
-    from core.reasoning.vqvae.train import atomic_write_bytes as _write
-
-    _write(path, data)
-
-
 def save_npy(path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
@@ -303,9 +296,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     index_path = out / "opq_pq.index"
     tmp = index_path.with_name(f".{index_path.name}.tmp")
     faiss.write_index(index, str(tmp))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_path)
+    atomic_replace_from(tmp, index_path)
     timings["faiss"] = time.perf_counter() - t
 
     summary = _byte_counts(out, n_test, codes.shape[1], config.pq_M)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from core.config import data_file  # noqa: E402
-from core.memory.semantic import MODES, RecallConfig, SemanticMemory  # noqa: E402
+from core.memory.semantic import MODES, SemanticMemory  # noqa: E402
 
 
 def load_dataset(name: str):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -63,7 +62,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine):
         raise click.ClickException(str(exc)) from exc
 
     if output and output.endswith(".npy"):
-        from core.reasoning.vqvae.train import atomic_write_bytes
+        from core._io import atomic_write_bytes
         import io
 
         buf = io.BytesIO()
@@ -78,7 +77,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine):
     else:
         text = "\n".join(" ".join(str(int(v)) for v in row) for row in codes)
     if output:
-        from core.reasoning.vqvae.train import atomic_write_text
+        from core._io import atomic_write_text
 
         atomic_write_text(output, text + "\n")
         click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)

@@ -11,11 +11,11 @@ import io
 import json
 import zipfile
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from core._io import atomic_write_bytes
 from core._validation import check_embeddings
 
 EXACT = "IDMap2,Flat"
@@ -32,25 +32,6 @@ def default_factory(n: int, dim: int = 384) -> str:
     nlist = int(min(2048, max(64, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
     m = 32 if dim % 32 == 0 else 16
     return f"OPQ{m},IVF{nlist},PQ{m}"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 class VectorIndex:

@@ -18,7 +18,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -27,7 +27,8 @@ import numpy as np
 from core._validation import check_embeddings
 from core.memory.chunking import MAX_TOKENS, chunk_hash, chunk_text
 from core.memory.graph import PassageGraph
-from core.memory.index import VectorIndex, atomic_write_bytes
+from core._io import atomic_write_bytes
+from core.memory.index import VectorIndex
 from core.memory.phrases import extract_phrases, title_phrase
 from core.memory.readers import ReadError, Record, parse_record, read_paths
 from core.memory.store import Store

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core._io import atomic_write_bytes, atomic_write_text
 from core._validation import NotFittedError, check_codes, check_embeddings
 from core.reasoning.vqvae.model import MonolithV13, load_legacy_state
 from core.reasoning.vqvae.model_wiki import MonolithWiki
-from core.reasoning.vqvae.train import atomic_write_bytes, atomic_write_text
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vqvae" / "weights"
 DEFAULT_WEIGHTS = "monolith_wiki.safetensors"

@@ -10,13 +10,13 @@ import copy
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from core._io import atomic_write_text
 from core._validation import check_embeddings
 from core.reasoning.vqvae.loss import VQVAELoss
 from core.reasoning.vqvae.model import MonolithV13
@@ -147,30 +147,6 @@ class TrainConfig:
                       usage_decay=self.usage_decay, ema_update=self.ema_update,
                       normalize=self.normalize)
         return kw
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a fsynced temporary file and ``os.replace``."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shipped file must be readable
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def build_model(config: TrainConfig):
