@@ -7,11 +7,12 @@ _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False
                        help="Pipeline config JSON (default: vqvae_config.json at the project root).")
 
 
-def _load(config_path):
+def _run(stage, config_path) -> None:
+    """Load the config and run one stage; known errors become a clean CLI error."""
     from core.pipeline_config import load_config
 
     try:
-        return load_config(config_path)
+        stage(load_config(config_path))
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
 
@@ -29,11 +30,7 @@ def pipeline_cmd(config_path):
     """
     from core.pipeline import run_pipeline
 
-    config = _load(config_path)
-    try:
-        run_pipeline(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc))
+    _run(run_pipeline, config_path)
 
 
 @click.command("decode")
@@ -51,11 +48,7 @@ def decode_cmd(config_path):
     """
     from core.decoding import run_decode
 
-    config = _load(config_path)
-    try:
-        run_decode(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc))
+    _run(run_decode, config_path)
 
 
 @click.command("evaluate")
@@ -71,11 +64,7 @@ def evaluate_cmd(config_path):
     """
     from core.evaluation import run_evaluate
 
-    config = _load(config_path)
-    try:
-        run_evaluate(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc))
+    _run(run_evaluate, config_path)
 
 
 COMMANDS: list = [pipeline_cmd, decode_cmd, evaluate_cmd]
