@@ -7,8 +7,10 @@ Two kinds of node tie chunks together:
 - **code nodes** (the 4 x 256 VQ-VAE codes): a chunk is attached to its four codes, and
   activation reaches them through the Hebbian network.
 
-Everything is an inverted index (node -> chunk rows, CSR); a query touches only the rows
-of its seeds and of the nodes they reach, never every chunk. The graph is derived state,
+Phrases are an inverted index (phrase -> chunk rows, CSR); code nodes are read from each
+chunk's codes, and pass mass only to the chunks already in the recall pool. A query
+touches only the rows of its seeds, of the phrases they reach and of its candidates,
+never every chunk. The graph is derived state,
 rebuilt from the store when a memory opens and appended to as chunks arrive.
 """
 from __future__ import annotations
@@ -134,30 +136,27 @@ class PassageGraph:
             idf = np.log((n_alive + 1) / (df + 1)).astype(np.float32) + 0.0
             too_common = (df > self.max_df * n_alive) & (df > 20)
             idf[too_common] = 0.0
-            # code nodes: node -> rows inverted index, with per-node idf
+            # code nodes: per-node document frequency and idf (a chunk's nodes are read from
+            # its codes at query time, so no node -> rows index is kept)
             if self._codes is not None and n:
                 codes = self._codes.values.astype(np.int64)
                 nodes = codes + np.arange(codes.shape[1], dtype=np.int64) * self.codebook_size
-                rows = np.repeat(np.arange(n), codes.shape[1])
-                flat = nodes.ravel()
-                live = alive[rows]
-                C = sparse.csr_matrix((np.ones(int(live.sum()), dtype=np.float32), (flat[live], rows[live])),
-                                      shape=(self.num_nodes, n))
-                node_df = np.diff(C.indptr).astype(np.float32)
+                node_df = np.bincount(nodes[alive].ravel(), minlength=self.num_nodes).astype(np.float32)
                 node_idf = np.log((n_alive + 1) / (node_df + 1)).astype(np.float32)
             else:
-                C = sparse.csr_matrix((self.num_nodes, n), dtype=np.float32)
+                node_df = np.zeros(self.num_nodes, dtype=np.float32)
                 node_idf = np.zeros(self.num_nodes, dtype=np.float32)
             Mw = (M @ sparse.diags(idf)).tocsr()  # idf-weighted: what a seed chunk passes to each phrase
             row_tot = np.asarray(Mw.sum(axis=1)).ravel()
             self._built = {"M": M, "Mw": Mw, "row_tot": row_tot, "MT": M.T.tocsr(), "df": df, "idf": idf,
-                           "C": C, "node_idf": node_idf, "ids": ids, "alive": alive}
+                           "node_df": node_df, "node_idf": node_idf, "ids": ids, "alive": alive}
             return self._built
 
     def phrase_ids(self, phrases) -> np.ndarray:
         return np.asarray([self.vocab_[p] for p in phrases if p in self.vocab_], dtype=np.int64)
 
-    def spread(self, seed_rows, seed_weights, query_phrases, node_act, *, phrase_weight: float = 1.0,
+    def spread(self, seed_rows, seed_weights, query_phrases, node_act, *, candidate_rows=None,
+               phrase_weight: float = 1.0,
                query_phrase_weight: float = 1.0, df_power: float = 0.5, code_weight: float = 0.1,
                restart: float = 0.0, top_nodes: int = 16):
         """One round of personalised spreading: seeds -> phrase/code nodes -> chunks.
@@ -170,6 +169,11 @@ class PassageGraph:
             Phrase ids named by the query itself.
         node_act : ndarray of float, shape (num_nodes,) or None
             Activation of the code nodes after spreading through the Hebbian network.
+        candidate_rows : ndarray of int, optional
+            Rows already in the recall pool (the query's vector hits). The code nodes pass
+            mass only to these, the seeds and the chunks the phrases reached: a code node
+            holds ~n/256 chunks, so spreading it to all of them would cost O(n) per query
+            (64k chunks at 1M) for a signal that changes multi-hop recall by about +-1 point.
         phrase_weight, query_phrase_weight, code_weight : float
             How much mass the seed chunks' phrases, the query's phrases and the code nodes
             pass on.
@@ -189,8 +193,6 @@ class PassageGraph:
             Phrase and code-node activations, for ``why``.
         """
         g = self._build()
-        n = len(g["ids"])
-        score = np.zeros(n, dtype=np.float32)
         phrase_act = np.zeros(len(self.phrases_), dtype=np.float32)
         if len(seed_rows) and len(self.phrases_):
             tot = g["row_tot"][seed_rows].copy()
@@ -201,27 +203,47 @@ class PassageGraph:
             w = g["idf"][query_phrases]
             if w.sum() > 0:
                 phrase_act[query_phrases] += query_phrase_weight * w / w.sum()
+        # sparse accumulation: (row, mass) pairs, summed per row at the end; nothing of size n
+        part_rows, part_vals = [], []
         active = np.flatnonzero(phrase_act)
         if len(active):
             share = phrase_act[active] / np.maximum(g["df"][active], 1.0) ** df_power
             sub = g["MT"][active]
-            score += np.asarray(sub.T @ share, dtype=np.float32).ravel() if sub.nnz else 0.0
+            if sub.nnz:
+                part_rows.append(sub.indices.astype(np.int64))
+                part_vals.append(np.repeat(share, np.diff(sub.indptr)) * sub.data)
+        seed_rows = np.asarray(seed_rows, dtype=np.int64)
         used_nodes = np.zeros(0, dtype=np.int64)
-        if node_act is not None and code_weight > 0 and g["C"].nnz:
+        if node_act is not None and code_weight > 0 and self._codes is not None and g["node_df"].any():
             strength = np.asarray(node_act, dtype=np.float32) * g["node_idf"]
             used_nodes = np.argsort(-strength)[:top_nodes]
             used_nodes = used_nodes[strength[used_nodes] > 0]
             if len(used_nodes):
                 share = strength[used_nodes] / strength[used_nodes].sum()
-                share = share / np.maximum(np.diff(g["C"].indptr)[used_nodes], 1.0) ** df_power
-                sub = g["C"][used_nodes]
-                score += code_weight * np.asarray(sub.T @ share, dtype=np.float32).ravel()
+                share = share / np.maximum(g["node_df"][used_nodes], 1.0) ** df_power
+                node_share = np.zeros(self.num_nodes, dtype=np.float32)
+                node_share[used_nodes] = share
+                pool = [seed_rows] + [r for r in part_rows]
+                if candidate_rows is not None:
+                    cand = np.asarray(candidate_rows, dtype=np.int64)
+                    pool.append(cand[cand >= 0])
+                pool = np.unique(np.concatenate(pool))
+                if len(pool):
+                    codes = self._codes.values[pool].astype(np.int64)
+                    nodes = codes + np.arange(codes.shape[1], dtype=np.int64) * self.codebook_size
+                    part_rows.append(pool)
+                    part_vals.append(code_weight * node_share[nodes].sum(axis=1))
         if restart > 0 and len(seed_rows):
-            np.add.at(score, seed_rows, restart * np.asarray(seed_weights, dtype=np.float32))
-        score[~g["alive"]] = 0.0
-        rows = np.flatnonzero(score > 0)
-        return rows, score[rows], {"phrase_act": phrase_act, "nodes": used_nodes,
-                                   "node_act": node_act}
+            part_rows.append(seed_rows)
+            part_vals.append(restart * np.asarray(seed_weights, dtype=np.float32))
+        if part_rows:
+            rows, inv = np.unique(np.concatenate(part_rows), return_inverse=True)
+            scores = np.bincount(inv, weights=np.concatenate(part_vals), minlength=len(rows)).astype(np.float32)
+            keep = (scores > 0) & g["alive"][rows]
+            rows, scores = rows[keep], scores[keep]
+        else:
+            rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return rows, scores, {"phrase_act": phrase_act, "nodes": used_nodes, "node_act": node_act}
 
     def chunk_ids_at(self, rows) -> np.ndarray:
         return self._build()["ids"][rows]

@@ -687,7 +687,7 @@ class SemanticMemory:
                 acts = self.network_.propagate(seed_codes, steps=cfg.steps)
             node_act = acts.max(axis=0)
         with g._lock:
-            rows, scores, trace = g.spread(seed_rows, w, q_ids, node_act,
+            rows, scores, trace = g.spread(seed_rows, w, q_ids, node_act, candidate_rows=g.rows_of(ids),
                                            query_phrase_weight=cfg.query_phrase_weight,
                                            phrase_weight=cfg.phrase_weight, df_power=cfg.df_power,
                                            code_weight=cfg.code_weight, restart=cfg.restart)
