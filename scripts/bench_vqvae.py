@@ -73,7 +73,12 @@ def main(argv=None) -> None:
                     help="torch and FAISS threads (on a busy 2-core machine 2 threads ran up to 20x slower)")
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out, e.g. 'FAISS LSQ4x8'")
     ap.add_argument("--out", default="/work/notes/README_vqvae.md")
-    ap.add_argument("--sources", nargs="+", help="override the card's training corpora (to pre-compute FAISS rows)")
+    ap.add_argument("--sources", nargs="+",
+                    help="override the card's corpora: their held-out documents are the evaluation split "
+                         "(e.g. keep the WikiText+2Wiki split for a model trained with Brown too)")
+    ap.add_argument("--faiss-train-sources", nargs="+",
+                    help="train the FAISS quantizers on the training split of these corpora instead "
+                         "(e.g. the same data as a model trained with Brown); evaluation split unchanged")
     ap.add_argument("--faiss-cache", help="JSON file of FAISS rows, reused when the data split matches")
     ap.add_argument("--faiss-only", action="store_true", help="stop after the FAISS rows")
     args = ap.parse_args(argv)
@@ -94,6 +99,9 @@ def main(argv=None) -> None:
     X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
     q_rows, db_rows = metrics.query_database_split(len(X_held), args.queries, args.database, seed=0)
     Q, DB = X_held[q_rows], X_held[db_rows]
+    if args.faiss_train_sources:
+        X_train = emb.embed(load_split(args.faiss_train_sources, data.get("max_per_doc"),
+                                       data["held_out_fraction"])[0], show_progress=True)
     rng = np.random.default_rng(0)
     X_fit = X_train[rng.permutation(len(X_train))[:args.max_train]] if len(X_train) > args.max_train else X_train
     print(f"{n_docs} documents; training split {len(X_train)} (FAISS trains on {len(X_fit)}); "
@@ -111,7 +119,9 @@ def main(argv=None) -> None:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
     # -- FAISS quantizers ---------------------------------------------------------------
-    key = {"sources": data["sources"], "max_per_doc": data.get("max_per_doc"),
+    key = {"sources": data["sources"], **({"faiss_train_sources": args.faiss_train_sources}
+                                          if args.faiss_train_sources else {}),
+           "max_per_doc": data.get("max_per_doc"),
            "held_out_fraction": data["held_out_fraction"], "n_train": len(X_train), "n_fit": len(X_fit),
            "n_queries": len(Q), "n_database": len(DB), "threads": args.threads}
     cache = Path(args.faiss_cache) if args.faiss_cache else None
@@ -208,7 +218,7 @@ Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.threads} torch
 
 Data: {n_docs} documents of {', '.join(data['sources'])} ({'all sentences' if not data.get('max_per_doc') else f"first {data['max_per_doc']} sentences"} of each
 document), whole documents held out ({data['held_out_fraction']:.0%} by `is_held_out`).
-Training split {len(X_train)} sentences (FAISS quantizers trained on {len(X_fit)} of them);
+Training split {len(X_train)} sentences{' of ' + ', '.join(args.faiss_train_sources) if args.faiss_train_sources else ''} (FAISS quantizers trained on {len(X_fit)} of them);
 held-out: {len(Q)} queries, {len(DB)} database sentences. Ground truth: exact cosine top-100 over the
 original MiniLM embeddings. All methods use 4 bytes per vector.
 
