@@ -10,12 +10,12 @@ impossible combination is a ``ValueError`` that names the key.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from core._io import read_json
 from core.config import EMBEDDING_DIM, PROJECT_ROOT
 
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "vqvae_config.json"
@@ -200,11 +200,4 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
         if not DEFAULT_CONFIG_PATH.is_file():
             return PipelineConfig()
         path = DEFAULT_CONFIG_PATH
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"config file {path} is not valid JSON: {exc}") from exc
-    return PipelineConfig.from_dict(values)
+    return PipelineConfig.from_dict(read_json(path, "config file"))

@@ -11,12 +11,11 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from core._io import atomic_write_text
+from core._io import atomic_write_text, read_json
 from core._validation import check_embeddings
 from core.reasoning.vqvae.loss import VQVAELoss
 from core.reasoning.vqvae.model import MonolithV13
@@ -123,14 +122,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"training config {path} not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"training config {path} is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "training config"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
