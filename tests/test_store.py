@@ -112,3 +112,17 @@ def test_unique_doc_key():
     with pytest.raises(sqlite3.IntegrityError):
         _add(st, "a", ["two"])
     assert st.count_chunks() == 1
+
+
+def test_embeddings_keep_the_order_given_with_repeats_and_missing_ids(tmp_path):
+    with Store(tmp_path / "e.sqlite", batch_size=2) as st:  # file-backed: mapped reads, several batches
+        (_, ids, _), emb, _ = _add(st, "a", ["one", "two", "three"])
+        st.forget("a")
+        (_, ids_b, _), emb_b, _ = _add(st, "b", ["four", "five", "six"], seed=3)
+        ask = [ids_b[2], ids[0], ids_b[0], ids_b[2], 10_000, ids_b[1]]
+        found, X = st.embeddings(ask)
+        assert found.tolist() == [int(ids_b[i]) for i in (2, 0, 2, 1)]
+        want = emb_b[[2, 0, 2, 1]].astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(X, want)
+        empty, X0 = st.embeddings([ids[1]])
+        assert len(empty) == 0 and X0.shape == (0, 0)

@@ -730,8 +730,9 @@ class SemanticMemory:
         out: list[Hit] = []
         seen_docs = set()
         pos = 0
+        step = 4 * k if per_document else k  # rows are fetched only for what can be returned
         while len(out) < k and pos < len(order):
-            part = order[pos:pos + 4 * k]
+            part = order[pos:pos + step]
             pos += len(part)
             rows = self.store_.chunk_rows(part)
             for c in part:
