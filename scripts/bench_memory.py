@@ -172,7 +172,14 @@ def main() -> None:
     ap.add_argument("--nprobe", type=int, default=12, help="IVF lists visited (trained index)")
     ap.add_argument("--rerank", type=int, default=16, help="re-ranked candidates = rerank * k")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and FAISS threads (1, as `mycelial recall` serves: one query at a time)")
     args = ap.parse_args()
+    import faiss
+    import torch
+
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results = {}
