@@ -112,3 +112,34 @@ def all_documents() -> list[Document]:
 def is_held_out(doc_id: str, fraction: float = 0.15) -> bool:
     """Deterministic document-level split: a stable hash of the id decides."""
     return (zlib.crc32(doc_id.encode("utf-8")) % 10_000) < fraction * 10_000
+
+
+SOURCES = {
+    "wikitext": wikitext_documents,
+    "passages": passage_documents,
+    "2wikimultihopqa": lambda: [d for d in passage_documents() if d.source == "2wikimultihopqa"],
+    "brown": brown_documents,
+}
+
+
+def split_sentences_by_document(sources, fraction: float = 0.15, max_per_doc: int | None = None):
+    """(training sentences, held-out sentences, documents read) of the named corpora.
+
+    Whole documents are held out (:func:`is_held_out`). A sentence can open documents of
+    two corpora (a Wikipedia lead in WikiText and in a passage set): training never keeps
+    a sentence that is also held out.
+
+    Examples
+    --------
+    >>> train, held, n = split_sentences_by_document(["wikitext"])  # doctest: +SKIP
+    """
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"unknown corpora {unknown}; known: {sorted(SOURCES)}")
+    docs = [d for name in sources for d in SOURCES[name]()]
+    train, held = [], []
+    for d in docs:
+        sents = d.sentences[:max_per_doc] if max_per_doc else d.sentences
+        (held if is_held_out(d.doc_id, fraction) else train).extend(sents)
+    held_set = set(held)
+    return [s for s in train if s not in held_set], held, len(docs)

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
@@ -59,7 +58,7 @@ def main(argv=None) -> None:
     from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR, MycelialVQVAE
     from core.reasoning.vqvae import metrics
     from core.reasoning.vqvae.train import atomic_write_text
-    from train_vqvae import load_split
+    from core.datasets import split_sentences_by_document
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", help="model to benchmark (default: the shipped one)")
@@ -94,14 +93,15 @@ def main(argv=None) -> None:
     data = dict(card["data"])
     if args.sources:
         data["sources"] = args.sources
-    train_s, held_s, n_docs = load_split(data["sources"], data.get("max_per_doc"), data["held_out_fraction"])
+    train_s, held_s, n_docs = split_sentences_by_document(data["sources"], data["held_out_fraction"],
+                                                          data.get("max_per_doc"))
     emb = TextEmbedder()
     X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
     q_rows, db_rows = metrics.query_database_split(len(X_held), args.queries, args.database, seed=0)
     Q, DB = X_held[q_rows], X_held[db_rows]
     if args.faiss_train_sources:
-        X_train = emb.embed(load_split(args.faiss_train_sources, data.get("max_per_doc"),
-                                       data["held_out_fraction"])[0], show_progress=True)
+        X_train = emb.embed(split_sentences_by_document(args.faiss_train_sources, data["held_out_fraction"],
+                                                        data.get("max_per_doc"))[0], show_progress=True)
     rng = np.random.default_rng(0)
     X_fit = X_train[rng.permutation(len(X_train))[:args.max_train]] if len(X_train) > args.max_train else X_train
     print(f"{n_docs} documents; training split {len(X_train)} (FAISS trains on {len(X_fit)}); "

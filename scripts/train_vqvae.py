@@ -3,7 +3,7 @@
 Whole documents are held out (``core.datasets.is_held_out``) for the card's figures.
 
 Example:
-    python scripts/train_vqvae.py                          # all corpora, default config
+    python scripts/train_vqvae.py --config core/reasoning/vqvae/weights/monolith_wiki.json  # the shipped recipe
     python scripts/train_vqvae.py --config my.json --out /tmp/vq --sources wikitext
 """
 from __future__ import annotations
@@ -17,21 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-
-
-def load_split(sources: list[str], max_per_doc: int | None, fraction: float):
-    """(train sentences, held-out sentences, documents count) of the chosen corpora."""
-    from core import datasets
-
-    readers = {"wikitext": datasets.wikitext_documents, "passages": datasets.passage_documents,
-               "brown": datasets.brown_documents,
-               "2wikimultihopqa": lambda: [d for d in datasets.passage_documents() if d.source == "2wikimultihopqa"]}
-    docs = [d for s in sources for d in readers[s]()]
-    train, held = [], []
-    for d in docs:
-        sents = d.sentences[:max_per_doc] if max_per_doc else d.sentences
-        (held if datasets.is_held_out(d.doc_id, fraction) else train).extend(sents)
-    return train, held, len(docs)
 
 
 def evaluate(mvq, X_held: np.ndarray, n_queries: int = 1000, n_database: int = 20000) -> dict:
@@ -51,19 +36,21 @@ def evaluate(mvq, X_held: np.ndarray, n_queries: int = 1000, n_database: int = 2
 
 def main(argv=None) -> None:
     from core.config import PROJECT_ROOT
+    from core.datasets import SOURCES, split_sentences_by_document
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import MycelialVQVAE
     from core.reasoning.vqvae import TrainConfig, train_vqvae
     from core.reasoning.vqvae.metrics import model_size
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="TrainConfig JSON (default: the built-in defaults)")
+    ap.add_argument("--config", help="TrainConfig JSON, or a weights card such as the shipped "
+                    "core/reasoning/vqvae/weights/monolith_wiki.json (default: the built-in defaults)")
     ap.add_argument("--out", default=str(PROJECT_ROOT / "core/reasoning/vqvae/weights"),
                     help="output folder for monolith_wiki.safetensors + .json")
     ap.add_argument("--name", default="monolith_wiki", help="file stem of weights and card")
-    ap.add_argument("--sources", nargs="+", default=["wikitext", "passages", "brown"],
-                    choices=["wikitext", "passages", "brown", "2wikimultihopqa"],
-                    help="corpora to train on; 2wikimultihopqa is the Wikipedia-passage subset of 'passages'")
+    ap.add_argument("--sources", nargs="+", default=["wikitext", "passages"], choices=sorted(SOURCES),
+                    help="corpora to train on (default: the Wikipedia-domain ones the shipped weights saw); "
+                         "2wikimultihopqa is a subset of 'passages'")
     ap.add_argument("--max-per-doc", type=int, default=None, help="first N sentences of each document")
     ap.add_argument("--held-out", type=float, default=0.15, help="fraction of documents held out")
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
@@ -72,12 +59,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     cfg = json.loads(Path(args.config).read_text()) if args.config else {}
+    cfg = cfg.get("train_config", cfg)  # a weights card holds the config that trained it
     for item in args.set:
         key, _, value = item.partition("=")
         cfg[key] = json.loads(value) if value[:1] in "0123456789-.tf[{\"" else value
     config = TrainConfig.from_dict(cfg)
 
-    train_s, held_s, n_docs = load_split(args.sources, args.max_per_doc, args.held_out)
+    train_s, held_s, n_docs = split_sentences_by_document(args.sources, args.held_out, args.max_per_doc)
     print(f"{n_docs} documents: {len(train_s)} training / {len(held_s)} held-out sentences", flush=True)
     emb = TextEmbedder()
     X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)

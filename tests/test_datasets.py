@@ -1,4 +1,7 @@
-from core.datasets import brown_documents, is_held_out, passage_documents, read_wikitext
+import pytest
+
+from core.datasets import (brown_documents, is_held_out, passage_documents, read_wikitext,
+                           split_sentences_by_document)
 from core.config import data_file
 
 
@@ -40,7 +43,20 @@ def test_held_out_split_is_stable_and_about_the_fraction(wiki_docs):
 
 def test_missing_data_file_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("MYCELIAL_DATA_DIR", str(tmp_path))
-    import pytest
-
     with pytest.raises(FileNotFoundError, match="MYCELIAL_DATA_DIR"):
         data_file("wikitext2/wiki.test.raw")
+
+
+def test_training_split_never_holds_a_held_out_sentence():
+    train, held, n_docs = split_sentences_by_document(["wikitext", "passages"])
+    assert n_docs > 9000 and len(held) > 0.1 * len(train)
+    assert not set(train) & set(held)
+    # WikiText and the passage sets share some Wikipedia sentences: without the guard they leak
+    each_alone = split_sentences_by_document(["wikitext"])[0] + split_sentences_by_document(["passages"])[0]
+    assert set(each_alone) & set(held) and len(each_alone) > len(train)
+    assert split_sentences_by_document(["wikitext", "passages"])[0] == train
+
+
+def test_split_names_an_unknown_corpus():
+    with pytest.raises(ValueError, match="unknown corpora \\['wiki'\\]"):
+        split_sentences_by_document(["wiki"])
