@@ -209,6 +209,7 @@ def main(argv=None) -> None:
     table = "\n".join(lines)
     ours = next(r for r in rows if r["method"] == "MonolithWiki (decoded)")
     ratio = mm["enc_per_s"] / ours["enc_per_s"]
+    train_used = metrics.codebook_usage(mvq.encode(X_train), 256)[0]
     held = card["held_out"]
     text = f"""# VQ-VAE benchmark (scripts/bench_vqvae.py)
 
@@ -227,6 +228,8 @@ original MiniLM embeddings. All methods use 4 bytes per vector.
 - Batch encode: ours {ours['enc_per_s']:,.0f} vectors/s vs {mm['enc_per_s']:,.0f} for the plain matmul of the
   same shapes, ratio {ratio:.2f} (target: within 3x); single-vector p50 {ours['p50_ms']:.3f} ms vs
   {mm['p50_ms']:.3f} ms for the matmul (target < 0.3 ms).
+- Codes in use: {train_used}/1024 on the {len(X_train)} training sentences (the table's column counts the
+  codes of the {len(DB)} database sentences only).
 - Shipped model card (held-out, {held['n']} sentences): cosine {held['cosine']:.3f}, MSE {held['mse']:.5f},
   codes used {held['codes_used']}/{held['codes_total']}, head perplexity {held['head_perplexity']},
   Zipf alpha {held['zipf_alpha']:.2f} (R^2 {held['zipf_r2']:.2f}).
