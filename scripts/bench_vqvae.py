@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     import torch
 
     from core.embedding import TextEmbedder
-    from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR, MycelialVQVAE
+    from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR, MycelialVQVAE, read_card
     from core.reasoning.vqvae import metrics
     from core.reasoning.vqvae.train import atomic_write_text
     from core.datasets import split_sentences_by_document
@@ -66,8 +66,10 @@ def main(argv=None) -> None:
     ap.add_argument("--database", type=int, default=None, help="cap on database size (default: all held-out)")
     ap.add_argument("--max-train", type=int, default=60000,
                     help="cap on FAISS training vectors (random subset of the training split)")
-    ap.add_argument("--refine", nargs="*", default=["1x16", "2x32"], metavar="SWEEPSxCANDIDATES",
-                    help="ICM settings for refined database encodings (none: skip)")
+    ap.add_argument("--refine", nargs="*", default=["1x16", "2x32", "2x32+12"],
+                    metavar="SWEEPSxCANDIDATES[+PAIRS]",
+                    help="ICM settings for refined database encodings, '+P' adding the pair search "
+                         "over P codes per head (none: skip)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch and FAISS threads (on a busy 2-core machine 2 threads ran up to 20x slower)")
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out, e.g. 'FAISS LSQ4x8'")
@@ -88,8 +90,7 @@ def main(argv=None) -> None:
     faiss.omp_set_num_threads(args.threads)
     weights = Path(args.weights) if args.weights else WEIGHTS_DIR / DEFAULT_WEIGHTS
     mvq = MycelialVQVAE.load(weights)
-    card_path = weights.with_suffix(".json") if weights.suffix == ".safetensors" else weights / "config.json"
-    card = json.loads(card_path.read_text())
+    card = read_card(weights)
     data = dict(card["data"])
     if args.sources:
         data["sources"] = args.sources
@@ -162,14 +163,16 @@ def main(argv=None) -> None:
     record("MonolithWiki (latent ADC)", codes, R, metrics.adc_knn(zq, books, codes, 100), t_enc, p50,
            card.get("training_seconds"), "latent distance tables")
     for setting in args.refine:
-        sweeps, cands = (int(v) for v in setting.split("x"))
-        codes_r, t_enc_r = timed(lambda X: mvq.encode(X, refine=sweeps, candidates=cands), DB)
+        search, _, pairs = setting.partition("+")
+        sweeps, cands = (int(v) for v in search.split("x"))
+        codes_r, t_enc_r = timed(
+            lambda X: mvq.encode(X, refine=sweeps, candidates=cands, pairs=int(pairs or 0)), DB)
         R_r = mvq.decode(codes_r)
-        record(f"MonolithWiki + ICM {sweeps}x{cands} (decoded)", codes_r, R_r,
+        record(f"MonolithWiki + ICM {setting} (decoded)", codes_r, R_r,
                metrics.cosine_knn(Q, R_r, 100), t_enc_r, None, card.get("training_seconds"),
                "database codes refined on the decoder")
         with torch.no_grad():
-            record(f"MonolithWiki + ICM {sweeps}x{cands} (latent ADC)", codes_r, R_r,
+            record(f"MonolithWiki + ICM {setting} (latent ADC)", codes_r, R_r,
                    metrics.adc_knn(zq, books, codes_r, 100), t_enc_r, None, card.get("training_seconds"),
                    "latent distance tables")
 

@@ -5,6 +5,7 @@ Whole documents are held out (``core.datasets.is_held_out``) for the card's figu
 Example:
     python scripts/train_vqvae.py --config core/reasoning/vqvae/weights/monolith_wiki.json  # the shipped recipe
     python scripts/train_vqvae.py --config my.json --out /tmp/vq --sources wikitext
+    python scripts/train_vqvae.py --init base/monolith_wiki.safetensors --config my.json  # refit stage only
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def main(argv=None) -> None:
     from core.config import PROJECT_ROOT
     from core.datasets import SOURCES, split_sentences_by_document
     from core.embedding import TextEmbedder
-    from core.reasoning.mycelial.wrapper import MycelialVQVAE
-    from core.reasoning.vqvae import TrainConfig, train_vqvae
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE, read_card
+    from core.reasoning.vqvae import TrainConfig, refit_vqvae, train_vqvae
     from core.reasoning.vqvae.metrics import model_size
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +55,8 @@ def main(argv=None) -> None:
     ap.add_argument("--max-per-doc", type=int, default=None, help="first N sentences of each document")
     ap.add_argument("--held-out", type=float, default=0.15, help="fraction of documents held out")
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    ap.add_argument("--init", help="weights to start from: run only the refit stage (refit_epochs > 0) on "
+                    "them; their card's history and training time carry over")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override config fields, e.g. --set epochs=30 seed=1")
     args = ap.parse_args(argv)
@@ -73,8 +76,17 @@ def main(argv=None) -> None:
     val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
 
     t0 = time.time()
-    model, history = train_vqvae(X_train, config, X_held[val_rows])
-    seconds = time.time() - t0
+    if args.init:
+        model, history = refit_vqvae(MycelialVQVAE.load(args.init).model, X_train, config, X_held[val_rows])
+        try:
+            base = read_card(args.init)
+        except FileNotFoundError:
+            base = {}
+        history = base.get("history", []) + history
+        seconds = base.get("training_seconds", 0.0) + time.time() - t0
+    else:
+        model, history = train_vqvae(X_train, config, X_held[val_rows])
+        seconds = time.time() - t0
 
     out = Path(args.out)
     mvq = MycelialVQVAE(model)

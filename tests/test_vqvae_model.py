@@ -152,3 +152,30 @@ def test_refine_indices_never_worse_and_mostly_better(wiki_sample):
     assert (cos1 > cos0 + 1e-4).float().mean() > 0.3
     with pytest.raises(ValueError, match="objective"):
         model.refine_indices(x, objective="l1")
+
+
+def test_pair_search_never_worse_and_best_over_its_last_pair(wiki_sample):
+    from core.reasoning.mycelial import MycelialVQVAE
+    from core.reasoning.vqvae.layers import nearest_code
+
+    _, _, X = wiki_sample
+    model = MycelialVQVAE.load_default().model
+    x = torch.from_numpy(X[:120])
+    with torch.no_grad():
+        single = model.refine_indices(x, sweeps=1, candidates=8)
+        paired = model.refine_indices(x, sweeps=1, candidates=8, pairs=4)
+        cos = lambda idx: torch.nn.functional.cosine_similarity(model.decode_indices(idx), x)
+        assert (cos(paired) >= cos(single) - 1e-5).all()
+        assert (cos(paired) > cos(single) + 1e-4).float().mean() > 0.1
+        # brute force over the last pair searched (heads 2 and 3): nothing among the
+        # current codes and the 4 nearest per head beats what the search kept
+        _, dist = nearest_code(model.quantizer.prepare(model.encoder(x)), model.quantizer.code_vectors)
+        near = dist.topk(4, dim=-1, largest=False).indices
+        best = torch.full((len(x),), -2.0)
+        for i in range(5):
+            for j in range(5):
+                trial = paired.clone()
+                trial[:, 2] = paired[:, 2] if i == 4 else near[:, 2, i]
+                trial[:, 3] = paired[:, 3] if j == 4 else near[:, 3, j]
+                best = torch.maximum(best, cos(trial))
+        assert torch.allclose(best, cos(paired), atol=1e-5)

@@ -1,13 +1,14 @@
 """TrainConfig JSON handling and a tiny real training run on WikiText sentences."""
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from core.reasoning.vqvae import TrainConfig, metrics, train_vqvae
+from core.reasoning.vqvae import TrainConfig, metrics, refit_vqvae, train_vqvae
 
 TINY = dict(hidden_dim=256, latent_dim=128, epochs=8, warmup_epochs=1, batch_size=128,
             kmeans_samples=2000, kmeans_iters=5, num_threads=1, learning_rate=3e-3)
@@ -85,3 +86,49 @@ def test_training_is_deterministic(split, trained):
     for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), k
     assert json.dumps(history) == json.dumps(history2)
+
+
+def test_weight_average_is_the_mean_of_the_states():
+    from core.reasoning.vqvae.refit import WeightAverage
+
+    a, b = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        a.weight.fill_(1.0), b.weight.fill_(4.0)
+    b.num_batches_tracked.fill_(7)
+    avg = WeightAverage()
+    assert avg.model_like(a) is a  # nothing averaged yet
+    avg.add(a), avg.add(b)
+    assert torch.allclose(avg.state["weight"], torch.full((3,), 2.5))
+    assert int(avg.state["num_batches_tracked"]) == 7  # integers keep the latest value
+    assert torch.allclose(avg.model_like(a).weight, torch.full((3,), 2.5))
+    assert torch.equal(a.weight, torch.ones(3))  # the model itself is untouched
+
+
+def test_refit_fits_the_searched_codes(split):
+    """The refit stage must improve what refined encoding reconstructs, for EMA codebooks too."""
+    X_tr, X_va = split
+    cfg = dict(TINY, ema_update=True)
+    refit_cfg = TrainConfig(**cfg, refit_epochs=4, refit_refresh=2, refit_candidates=8)
+    base, _ = train_vqvae(X_tr, TrainConfig(**cfg), X_va, progress=False)
+    model, history = train_vqvae(X_tr, refit_cfg, X_va, progress=False)
+    refit_rows = [h for h in history if h.get("stage") == "refit"]
+    assert len(refit_rows) == 4 and len(history) == TINY["epochs"] + 4
+    assert "val_cosine" in refit_rows[-1]
+    q = model.quantizer
+    assert q.ema_update and not q.codebooks.requires_grad and not model.training  # restored
+
+    def refined_cosine(m, X):
+        with torch.no_grad():
+            idx = m.refine_indices(torch.from_numpy(X), sweeps=1, candidates=8)
+            return metrics.mean_cosine(X, m.decode_indices(idx).numpy())
+
+    assert refined_cosine(model, X_tr) > refined_cosine(base, X_tr) + 0.005
+    assert refined_cosine(model, X_va) > refined_cosine(base, X_va)
+
+    # refitting the saved base model gives the same weights as training and refitting in one go
+    again, history2 = refit_vqvae(copy.deepcopy(base), X_tr, refit_cfg, X_va, progress=False)
+    for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert json.dumps(history2) == json.dumps(history[-4:])
+    with pytest.raises(ValueError, match="refit_epochs=0 must be > 0"):
+        refit_vqvae(base, X_tr, TrainConfig(**cfg))

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from core.reasoning.mycelial import MycelialVQVAE
-from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR
+from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR, read_card
 from core.reasoning.vqvae import MonolithV13, MonolithWiki
 
 
@@ -58,6 +58,7 @@ def test_save_load_round_trip_bit_identical(mvq, wiki_sample, tmp_path, dtype):
     _, _, X = wiki_sample
     path = mvq.save(tmp_path / "m.safetensors", card={"note": "test"}, dtype=dtype)
     assert json.loads((tmp_path / "m.json").read_text())["note"] == "test"
+    assert read_card(path)["note"] == "test" and read_card(path)["model_class"] == "MonolithWiki"
     back = MycelialVQVAE.load(path)
     if dtype == "float32":
         assert np.array_equal(back.encode(X), mvq.encode(X))
@@ -67,6 +68,9 @@ def test_save_load_round_trip_bit_identical(mvq, wiki_sample, tmp_path, dtype):
     assert np.array_equal(again.encode(X), back.encode(X))
     assert np.array_equal(again.decode(back.encode(X[:50])), back.decode(back.encode(X[:50])))
     assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == ["config.json", "model.safetensors"]
+    assert read_card(tmp_path / "dir")["model_class"] == "MonolithWiki"
+    with pytest.raises(FileNotFoundError, match="model card"):
+        read_card(tmp_path / "none.safetensors")
 
 
 def _v13(tmp_path):
@@ -198,3 +202,9 @@ def test_refined_encoding_improves_reconstruction(mvq, wiki_sample):
     assert cos(refined) > cos(plain)
     with pytest.raises(ValueError, match="refine"):
         mvq.encode(X[:2], refine=-1)
+    paired = mvq.encode(X[:200], refine=1, candidates=8, pairs=4)
+    assert paired.dtype == np.uint8 and cos(paired) > cos(refined)
+    with pytest.raises(ValueError, match="pairs needs refine"):
+        mvq.encode(X[:2], pairs=4)
+    with pytest.raises(ValueError, match="pairs must be an int"):
+        mvq.encode(X[:2], refine=1, pairs=2.5)

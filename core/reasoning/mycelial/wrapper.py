@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core._io import atomic_write_bytes, atomic_write_text
+from core._io import atomic_write_bytes, atomic_write_text, read_json
 from core._validation import NotFittedError, check_codes, check_embeddings
 from core.reasoning.vqvae.model import MonolithV13, load_legacy_state
 from core.reasoning.vqvae.model_wiki import MonolithWiki
@@ -31,6 +31,11 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     if path.suffix == ".safetensors":
         return path, path.with_suffix(".json")
     return path / "model.safetensors", path / "config.json"
+
+
+def read_card(path: str | Path) -> dict:
+    """The JSON card saved beside a model (:meth:`MycelialVQVAE.save`): config, data, metrics."""
+    return read_json(_paths(path)[1], "model card")
 
 
 def _read_model(weights: Path, config_path: Path | None = None):
@@ -184,7 +189,8 @@ class MycelialVQVAE:
         return self._checked_model().config["input_dim"]
 
     # -- codec --------------------------------------------------------------------------
-    def encode(self, X, refine: int = 0, candidates: int = 16, batch_size: int = 4096) -> np.ndarray:
+    def encode(self, X, refine: int = 0, candidates: int = 16, pairs: int = 0,
+               batch_size: int = 4096) -> np.ndarray:
         """Codes of embeddings ``X`` (numpy or torch, shape (n, dim) or (dim,)).
 
         Parameters
@@ -197,6 +203,9 @@ class MycelialVQVAE:
             the plain encoder, whose codes equal the model's forward pass.
         candidates : int, default=16
             Codes tried per head and sweep when refining.
+        pairs : int, default=0
+            After refining, re-pick each pair of heads jointly from this many codes per
+            head, at most ``candidates`` (``pairs=12``: ~20 ms per vector); needs ``refine``.
 
         Returns
         -------
@@ -204,22 +213,26 @@ class MycelialVQVAE:
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
-        if not isinstance(refine, (int, np.integer)) or refine < 0:
-            raise ValueError(f"refine must be an int >= 0, got {refine!r}")
+        for name, value in (("refine", refine), ("candidates", candidates), ("pairs", pairs)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if pairs and not refine:
+            raise ValueError("pairs needs refine >= 1 (the pair search starts from refined codes)")
         if model.training:
             model.eval()
         if X.shape[0] <= batch_size and not refine:  # fast path: one vector must stay well under 0.3 ms
             with torch.inference_mode():
                 return np.ascontiguousarray(model._encode_indices(torch.from_numpy(X)).numpy(), dtype=np.uint8)
-        if refine:
-            batch_size = min(batch_size, 512)  # candidates x hidden activations per row
+        if refine:  # candidates x hidden activations per row
+            batch_size = min(batch_size, 512 if not pairs else max(16, 65536 // (pairs + 1) ** 2))
         out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
         with torch.inference_mode():
             for s in range(0, X.shape[0], batch_size):
                 xb = torch.from_numpy(X[s:s + batch_size])
                 idx = model._encode_indices(xb)
                 if refine:
-                    idx = model.refine_indices(xb, idx, sweeps=int(refine), candidates=candidates)
+                    idx = model.refine_indices(xb, idx, sweeps=int(refine), candidates=int(candidates),
+                                               pairs=int(pairs))
                 out[s:s + batch_size] = idx.numpy()
         return out
 

@@ -3,9 +3,9 @@ from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, kmeans, near
 from core.reasoning.vqvae.loss import LossBreakdown, VQVAELoss
 from core.reasoning.vqvae.model import MonolithV13
 from core.reasoning.vqvae.model_wiki import MonolithWiki
-from core.reasoning.vqvae.train import TrainConfig, train_vqvae
+from core.reasoning.vqvae.train import TrainConfig, refit_vqvae, train_vqvae
 
 __all__ = [
     "OrthogonalProductQuantizer", "kmeans", "nearest_code", "orthogonal_loss",
-    "LossBreakdown", "VQVAELoss", "MonolithV13", "MonolithWiki", "TrainConfig", "train_vqvae",
+    "LossBreakdown", "VQVAELoss", "MonolithV13", "MonolithWiki", "TrainConfig", "train_vqvae", "refit_vqvae",
 ]

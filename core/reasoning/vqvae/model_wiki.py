@@ -6,6 +6,8 @@ Linear(1024,384).
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -69,7 +71,7 @@ class VQVAEBase(nn.Module):
 
     @torch.no_grad()
     def refine_indices(self, x: torch.Tensor, indices: torch.Tensor | None = None, sweeps: int = 2,
-                       candidates: int = 32, objective: str = "cosine") -> torch.Tensor:
+                       candidates: int = 32, objective: str = "cosine", pairs: int = 0) -> torch.Tensor:
         """Improve codes by coordinate descent on the decoder's reconstruction (ICM).
 
         The encoder picks each head's code from the latent alone; the decoder then
@@ -87,6 +89,10 @@ class VQVAEBase(nn.Module):
         sweeps : int, default=2
         candidates : int, default=32
         objective : {"cosine", "mse"}
+        pairs : int, default=0
+            After the sweeps, re-pick every pair of heads jointly from their ``pairs``
+            nearest codes each (``(pairs + 1)^2`` trials per pair): a move one head at a
+            time cannot make when two codes only pay off together. 0 skips it.
 
         Returns
         -------
@@ -123,6 +129,16 @@ class VQVAEBase(nn.Module):
                 best = s.argmax(dim=1)
                 idx[:, h] = opts.gather(1, best[:, None])[:, 0]
                 pre = base + contrib[h, idx[:, h]]
+        p = min(pairs, m)
+        for a, b in itertools.combinations(range(q.num_heads) if p else (), 2):
+            base = pre - contrib[a, idx[:, a]] - contrib[b, idx[:, b]]
+            opts_a = torch.cat([idx[:, a:a + 1], cand[:, a, :p]], dim=1)
+            opts_b = torch.cat([idx[:, b:b + 1], cand[:, b, :p]], dim=1)
+            trial = base[:, None, None] + contrib[a][opts_a][:, :, None] + contrib[b][opts_b][:, None, :]
+            best = score(rest(trial.flatten(1, 2))).argmax(dim=1)  # (p+1)^2 options, current pair first
+            idx[:, a] = opts_a.gather(1, (best // (p + 1))[:, None])[:, 0]
+            idx[:, b] = opts_b.gather(1, (best % (p + 1))[:, None])[:, 0]
+            pre = base + contrib[a, idx[:, a]] + contrib[b, idx[:, b]]
         return idx
 
 

@@ -2,10 +2,12 @@
 
 The recipe that avoids the seed's collapse (one code per head): a warm-up without
 quantization, k-means initialisation of the codebooks from encoder outputs, dead-code
-restarts, a (1 - cos) reconstruction term and a one-cycle learning rate.
+restarts, a (1 - cos) reconstruction term and a one-cycle learning rate; optionally a
+refit stage on ICM-searched codes with weight averaging (:mod:`.refit`).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -20,6 +22,7 @@ from core._validation import check_embeddings
 from core.reasoning.vqvae.loss import VQVAELoss
 from core.reasoning.vqvae.model import MonolithV13
 from core.reasoning.vqvae.model_wiki import MonolithWiki
+from core.reasoning.vqvae.refit import refit
 
 MODELS = {"MonolithWiki": MonolithWiki, "MonolithV13": MonolithV13}
 
@@ -66,6 +69,10 @@ class TrainConfig:
     commitment_weight: float = 0.25
     orthogonal_weight: float = 0.01
     keep_best: bool = True          # restore the epoch with the best validation cosine
+    refit_epochs: int = 0           # then epochs fitting decoder + codebooks to ICM-searched codes (refit.py)
+    refit_learning_rate: float = 3e-4
+    refit_refresh: int = 10         # re-search the training codes every this many refit epochs
+    refit_candidates: int = 16      # ICM candidates per head in that search
     seed: int = 0
     num_threads: int = 1            # 2 threads ran 20x slower than 1 on a busy 2-core machine
 
@@ -83,10 +90,11 @@ class TrainConfig:
         if problems:
             raise ValueError("bad TrainConfig value(s): " + "; ".join(problems))
         positive = ["input_dim", "hidden_dim", "latent_dim", "num_heads", "codebook_size", "epochs",
-                    "batch_size", "learning_rate", "kmeans_samples", "kmeans_iters", "num_threads"]
+                    "batch_size", "learning_rate", "kmeans_samples", "kmeans_iters", "num_threads",
+                    "refit_learning_rate", "refit_refresh", "refit_candidates"]
         problems += [f"{name}={getattr(self, name)!r} must be > 0" for name in positive
                      if getattr(self, name) <= 0]
-        non_negative = ["warmup_epochs", "weight_decay", "input_noise", "dead_code_threshold",
+        non_negative = ["warmup_epochs", "refit_epochs", "weight_decay", "input_noise", "dead_code_threshold",
                         "recon_weight", "cosine_weight", "codebook_weight", "commitment_weight",
                         "orthogonal_weight"]
         problems += [f"{name}={getattr(self, name)!r} must be >= 0" for name in non_negative
@@ -172,6 +180,22 @@ def _kmeans_init(model, X: torch.Tensor, config: TrainConfig, generator: torch.G
     model.quantizer.init_codebook_(z, num_iters=config.kmeans_iters, generator=generator)
 
 
+def _loss(config: TrainConfig) -> VQVAELoss:
+    return VQVAELoss(config.recon_weight, config.cosine_weight, config.codebook_weight,
+                     config.commitment_weight, config.orthogonal_weight)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's thread count set to ``n`` for the block, then restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train_vqvae(X_train, config: TrainConfig | dict | None = None, X_val=None, progress: bool = True):
     """Train a VQ-VAE on sentence embeddings.
 
@@ -209,12 +233,8 @@ def train_vqvae(X_train, config: TrainConfig | dict | None = None, X_val=None, p
     if X_val is not None:
         X_val = torch.from_numpy(check_embeddings(X_val, config.input_dim, "X_val"))
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
+    with _threads(config.num_threads):
         return _train(X_train, X_val, config, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
@@ -224,8 +244,7 @@ def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = build_model(config)
-    loss_fn = VQVAELoss(config.recon_weight, config.cosine_weight, config.codebook_weight,
-                        config.commitment_weight, config.orthogonal_weight)
+    loss_fn = _loss(config)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     n = X_train.shape[0]
@@ -275,5 +294,32 @@ def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
                         val_cos=f"{record.get('val_cosine', float('nan')):.4f}")
     if best[1] is not None:
         model.load_state_dict(best[1])
+    if config.refit_epochs:
+        history += _refit(model, X_train, X_val, config, loss_fn, progress, first_epoch=config.epochs)
     model.eval()
     return model, history
+
+
+def _refit(model, X_train: torch.Tensor, X_val, config: TrainConfig, loss_fn, progress: bool,
+           first_epoch: int) -> list[dict]:
+    records = refit(model, X_train, config, loss_fn, progress)
+    if X_val is not None:  # the averaged weights, the ones returned
+        records[-1].update({f"val_{k}": v for k, v in _evaluate(model, X_val).items()})
+    return [{"epoch": first_epoch + i, "quantized": True, **r} for i, r in enumerate(records)]
+
+
+def refit_vqvae(model, X_train, config: TrainConfig | dict, X_val=None, progress: bool = True):
+    """Run only the refit stage (:mod:`.refit`) on a trained ``model``, in place.
+
+    ``config.refit_epochs`` epochs; the other fields used are ``seed``, ``batch_size``,
+    ``weight_decay``, the loss weights and ``num_threads``. Returns ``(model, history)``
+    like :func:`train_vqvae`, with epochs numbered after ``config.epochs``.
+    """
+    config = TrainConfig.from_dict(config) if isinstance(config, dict) else config
+    if config.refit_epochs <= 0:
+        raise ValueError(f"refit_epochs={config.refit_epochs} must be > 0 to refit")
+    X_train = torch.from_numpy(check_embeddings(X_train, config.input_dim, "X_train"))
+    if X_val is not None:
+        X_val = torch.from_numpy(check_embeddings(X_val, config.input_dim, "X_val"))
+    with _threads(config.num_threads):
+        return model, _refit(model, X_train, X_val, config, _loss(config), progress, first_epoch=config.epochs)
