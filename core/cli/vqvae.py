@@ -25,7 +25,11 @@ def _load_codec(weights):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of plain rows.")
 @click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True,
               help="ICM sweeps that improve the codes on the decoder (slower; for databases).")
-def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine):
+@click.option("--candidates", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Codes tried per head and sweep when refining.")
+@click.option("--pairs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Then re-pick head pairs jointly from this many codes each (needs --refine; ~20x slower).")
+def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, candidates, pairs):
     """Turn texts (or embeddings) into 4-byte VQ-VAE codes, one row of 4 numbers each.
 
     Example:
@@ -35,6 +39,8 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine):
         mycelial encode --npy embeddings.npy -o codes.npy
 
         mycelial encode --file sentences.txt --json --refine 1
+
+        mycelial encode --npy database.npy -o codes.npy --refine 2 --candidates 32 --pairs 12
     """
     import numpy as np
 
@@ -57,7 +63,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine):
             from core.embedding import TextEmbedder
 
             X = TextEmbedder().embed(list(texts))
-        codes = _load_codec(weights).encode(X, refine=refine)
+        codes = _load_codec(weights).encode(X, refine=refine, candidates=candidates, pairs=pairs)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
 

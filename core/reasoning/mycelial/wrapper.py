@@ -205,7 +205,8 @@ class MycelialVQVAE:
             Codes tried per head and sweep when refining.
         pairs : int, default=0
             After refining, re-pick each pair of heads jointly from this many codes per
-            head, at most ``candidates`` (``pairs=12``: ~20 ms per vector); needs ``refine``.
+            head, at most ``candidates``; needs ``refine``. ``refine=2, candidates=32,
+            pairs=12`` takes ~23 ms a vector and beats FAISS LSQ's reconstruction (README).
 
         Returns
         -------
