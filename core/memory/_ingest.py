@@ -1,0 +1,223 @@
+"""Ingest: read, chunk, embed, encode, commit to SQLite, then grow the derived state."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Iterable
+
+import numpy as np
+
+from core._validation import check_embeddings
+from core.memory.chunking import chunk_hash, chunk_text
+from core.memory.phrases import extract_phrases, title_phrase
+from core.memory.readers import ReadError, Record, parse_record, read_paths
+from core.memory.types import IngestReport
+
+
+def _content_hash(rec: Record) -> str:
+    h = hashlib.sha1(rec.text.encode("utf-8"))
+    h.update(b"\x00" + rec.title.encode("utf-8"))
+    return h.hexdigest()
+
+
+class IngestMixin:
+    """Ingest of documents and of ready-made vectors; mixed into `SemanticMemory`."""
+
+    def _embedder(self):
+        if self.embedder is None:
+            from core.embedding import TextEmbedder
+
+            self.embedder = TextEmbedder()
+        return self.embedder
+
+    def _records(self, source, errors: list) -> Iterable[Record]:
+        if isinstance(source, (str, os.PathLike)):
+            yield from read_paths([source], errors)
+            return
+        if isinstance(source, (dict, Record)):
+            source = [source]
+        for i, item in enumerate(source):
+            if isinstance(item, Record):
+                yield item
+            elif isinstance(item, dict):
+                try:
+                    yield parse_record(item, "<records>", i + 1)
+                except ValueError as exc:
+                    errors.append(ReadError("<records>", str(exc), i + 1))
+            elif isinstance(item, (str, os.PathLike)):
+                yield from read_paths([item], errors)
+            else:
+                errors.append(ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
+
+    def ingest(self, source, progress: bool = False) -> IngestReport:
+        """Read, chunk, embed, encode and store documents; grow the index and the network.
+
+        Parameters
+        ----------
+        source : path, list of paths, or iterable of records
+            Files (``.txt .md .pdf .jsonl``), folders (recursive), ``"-"`` for standard
+            input, or dicts ``{"id", "text", "title"?, ...metadata}``.
+        progress : bool
+            Show a tqdm bar of documents.
+
+        Returns
+        -------
+        IngestReport
+            Counts and per-input errors; bad inputs never stop the rest.
+        """
+        t0 = time.perf_counter()
+        report = IngestReport()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(unit="doc", desc="ingest")
+        pending: list[tuple[Record, list[str]]] = []
+        n_pending = 0
+        try:
+            for rec in self._records(source, report.errors):
+                chunks = chunk_text(rec.text, self.max_tokens)
+                if not chunks:
+                    report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))
+                    continue
+                pending.append((rec, chunks))
+                n_pending += len(chunks)
+                if n_pending >= self.batch_size:
+                    self._ingest_batch(pending, report)
+                    if bar is not None:
+                        bar.update(len(pending))
+                    pending, n_pending = [], 0
+            if pending:
+                self._ingest_batch(pending, report)
+                if bar is not None:
+                    bar.update(len(pending))
+        finally:
+            if bar is not None:
+                bar.close()
+            if report.documents or report.replaced:
+                self.save()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _ingest_batch(self, batch, report: IngestReport) -> None:
+        st = self.store_
+        todo = []
+        for rec, chunks in batch:
+            chash = _content_hash(rec)
+            old = st.document(rec.doc_id)
+            if old is not None and old["content_hash"] == chash:
+                report.unchanged += 1
+                continue
+            todo.append((rec, chunks, chash, old is not None))
+        if not todo:
+            return
+        # embed only chunks the store does not hold yet
+        hashes = [[chunk_hash(c) for c in chunks] for _, chunks, _, _ in todo]
+        known = st.chunk_ids_by_hash([h for hs in hashes for h in hs])
+        need: dict[bytes, str] = {}
+        for (_, chunks, _, _), hs in zip(todo, hashes):
+            for h, c in zip(hs, chunks):
+                if h not in known:
+                    need.setdefault(h, c)
+        vec: dict[bytes, np.ndarray] = {}
+        code: dict[bytes, np.ndarray] = {}
+        if need:
+            X = self._embedder().embed(list(need.values()))
+            C = self.codec.encode(X)
+            vec = dict(zip(need, X))
+            code = dict(zip(need, C))
+        self._commit(todo, hashes, vec, code, report)
+
+    def _commit(self, todo, hashes, vec, code, report) -> None:
+        st = self.store_
+        heads = self.network_.config.num_heads
+        added_docs, new_rows = [], []
+        with self._lock:
+            forgotten, batch, meta = [], [], []
+            with st.atomic():
+                for (rec, chunks, chash, replace), hs in zip(todo, hashes):
+                    if replace:
+                        forgotten.append(st.forget(rec.doc_id))
+                        report.replaced += 1
+                    codes = np.stack([code[h] if h in code else np.zeros(heads, np.uint8) for h in hs])
+                    emb = np.stack([vec[h] if h in vec else np.zeros(384, np.float32) for h in hs])
+                    tphrase = title_phrase(rec.title)
+                    phrases = []
+                    for c in chunks:
+                        p = extract_phrases(c) if c else []
+                        if tphrase and tphrase not in p:
+                            p = [tphrase] + p
+                        phrases.append(p)
+                    batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
+                    meta.append((emb, codes, phrases))
+                for (doc_id, ids, new), (emb, codes, phrases) in zip(st.add_documents(batch), meta):
+                    added_docs.append((doc_id, ids))
+                    for j in np.flatnonzero(new):
+                        new_rows.append((int(ids[j]), emb[j], codes[j], phrases[j]))
+                    report.documents += 1
+                    report.chunks += len(ids)
+                    report.new_chunks += int(new.sum())
+                    report.duplicate_chunks += int((~new).sum())
+            # committed: now the derived state (replay removals first)
+            for f in forgotten:
+                self._apply_forget(f)
+            if new_rows:
+                ids = np.asarray([r[0] for r in new_rows], dtype=np.int64)
+                self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float16).astype(np.float32))
+                self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids.max()))
+                self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows])
+            self._observe_docs(added_docs)
+            if self.index_.needs_training(st.count_chunks()):
+                self._rebuild_index()
+
+    def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
+        """Store your own 384-d embeddings as one-chunk documents (ids become doc ids).
+
+        Parameters
+        ----------
+        ids : sequence of str or int, unique
+        embeddings : array-like (n, 384) float
+            Normalised to unit length here (recall uses inner products).
+        texts : sequence of str, optional
+            Stored with the chunks and shown in hits; phrases are extracted from them.
+        """
+        t0 = time.perf_counter()
+        X = check_embeddings(embeddings, 384, "embeddings")
+        ids = [str(i) for i in ids]
+        if len(ids) != X.shape[0]:
+            raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique")
+        if texts is not None:
+            texts = list(texts)
+            if len(texts) != len(ids):
+                raise ValueError(f"got {len(texts)} texts for {len(ids)} embeddings")
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros")
+        X = X / norms
+        report = IngestReport()
+        for s in range(0, len(ids), batch_size):
+            part = slice(s, s + batch_size)
+            C = self.codec.encode(X[part])
+            todo, hashes, vec, code = [], [], {}, {}
+            for j, doc in enumerate(ids[part]):
+                text = texts[s + j] if texts is not None else None
+                h = hashlib.sha1(b"vec\x00" + doc.encode() + X[s + j].tobytes()).digest() if text is None \
+                    else chunk_hash(text)
+                rec = Record(doc, text or "", "", {}, "<vectors>")
+                todo.append((rec, [text], hashlib.sha1(h).hexdigest(), False))
+                hashes.append([h])
+                vec[h], code[h] = X[s + j], C[j]
+            existing = self.store_.existing_documents(ids[part])
+            if existing:
+                keep = [i for i, t in enumerate(todo) if t[0].doc_id not in existing]
+                report.unchanged += len(todo) - len(keep)
+                todo, hashes = [todo[i] for i in keep], [hashes[i] for i in keep]
+            self._commit(todo, hashes, vec, code, report)
+        self.save()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    # -- forget -----------------------------------------------------------------------

@@ -1,0 +1,201 @@
+"""Recall: vector search, associative spreading, fusion, and the hits with their explanations."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from core._validation import check_embeddings
+from core.memory.phrases import extract_phrases
+from core.memory.types import MODES, Hit
+
+
+class RecallMixin:
+    """Recall by similarity, association or both; mixed into `SemanticMemory`."""
+
+    def embed_queries(self, queries) -> np.ndarray:
+        if isinstance(queries, str):
+            queries = [queries]
+        return self._embedder().embed(list(queries))
+
+    def recall(self, query: str, k: int = 10, mode: str = "hybrid", per_document: bool = False,
+               exclude=None) -> list[Hit]:
+        """The ``k`` chunks best matching ``query``.
+
+        Parameters
+        ----------
+        query : str
+        k : int
+        mode : {"similar", "associative", "hybrid"}
+            ``similar`` = vector search; ``associative`` = activation spread from the
+            query's codes and phrases and its best vector hits through the Hebbian
+            network and the passage graph; ``hybrid`` = cosine + weighted association.
+        per_document : bool
+            At most one hit (the best chunk) per document.
+        exclude : iterable of int, optional
+            Chunk ids never to return (e.g. the query's own chunk in evaluations).
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty string")
+        q = self.embed_queries([query])[0]
+        return self.recall_vector(q, k, mode, query_text=query, per_document=per_document, exclude=exclude)
+
+    def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False):
+        """``recall`` for many queries, embedding them in one batch."""
+        queries = list(queries)
+        Q = self.embed_queries(queries)
+        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document) for q, t in zip(Q, queries)]
+
+    def _vector_search(self, q: np.ndarray, n: int, pool: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, cosines) of the ``n`` nearest chunks.
+
+        With an approximate index, ``max(n, pool)`` candidates are re-scored exactly against
+        the stored float16 embeddings.
+        """
+        with self._lock:
+            if self.index_.is_exact:
+                D, I = self.index_.search(q[None, :], n)
+            else:
+                D, I = self.index_.search(q[None, :], max(n, pool))
+        ids = I[0][I[0] >= 0]
+        if not len(ids):
+            return ids, np.zeros(0, dtype=np.float32)
+        if self.index_.is_exact:
+            return ids, D[0][: len(ids)].astype(np.float32)
+        found, X = self.store_.embeddings(ids)
+        if not len(found):
+            return found, np.zeros(0, dtype=np.float32)
+        sims = X @ q
+        order = np.argsort(-sims, kind="stable")[:n]
+        return found[order], sims[order].astype(np.float32)
+
+    def _exact_sims(self, q: np.ndarray, ids: np.ndarray) -> dict[int, float]:
+        found, X = self.store_.embeddings(ids)
+        return dict(zip(found.tolist(), (X @ q).tolist())) if len(found) else {}
+
+    def recall_vector(self, q, k: int = 10, mode: str = "hybrid", query_text: str | None = None,
+                      per_document: bool = False, exclude=None, explain: bool = True) -> list[Hit]:
+        """``recall`` from a query embedding (384-d); ``query_text`` adds its phrases as seeds."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        q = check_embeddings(q, 384, "query")[0]
+        cfg = self.recall_config
+        excl = set(int(e) for e in exclude) if exclude is not None else set()
+        want = 3 * k if per_document else k
+        n_cand = want if mode == "similar" else max(cfg.candidates, want)
+        ids, sims = self._vector_search(q, n_cand + len(excl), self.rerank * want)
+        if excl:
+            keep = np.asarray([i not in excl for i in ids.tolist()], dtype=bool)
+            ids, sims = ids[keep], sims[keep]
+        if mode == "similar" or not len(ids):
+            scores = dict(zip(ids.tolist(), sims.tolist()))
+            return self._hits(scores, k, per_document, {i: {"similarity": s} for i, s in scores.items()}
+                              if explain else {})
+        assoc, trace = self._associate(q, query_text, ids, sims, excl, explain)
+        sim_of = dict(zip(ids.tolist(), sims.tolist()))
+        if mode == "associative":
+            scores = assoc
+        else:
+            top = max(assoc.values()) if assoc else 1.0
+            cand = set(sim_of) | set(sorted(assoc, key=assoc.get, reverse=True)[:n_cand])
+            missing = [c for c in cand if c not in sim_of]
+            if missing:
+                sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
+            scores = {c: sim_of.get(c, 0.0) + cfg.fusion_weight * assoc.get(c, 0.0) / top for c in cand}
+        why = {}
+        if explain:
+            for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:
+                why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **trace}
+        return self._hits(scores, k, per_document, why)
+
+    def _associate(self, q, query_text, ids, sims, excl, explain: bool = True):
+        """Association score per chunk id: spreading from seeds through phrases and code nodes."""
+        cfg = self.recall_config
+        g = self.graph_
+        m = min(cfg.seed_hits, len(ids))
+        seed_ids = ids[:m]
+        w = np.exp((sims[:m] - sims[0]) / cfg.seed_temperature)
+        w = w / w.sum()
+        seed_rows = g.rows_of(seed_ids)
+        ok = seed_rows >= 0
+        seed_rows, w = seed_rows[ok], w[ok]
+        q_phr = extract_phrases(query_text) if query_text else []
+        q_ids = g.phrase_ids(q_phr)
+        # the Hebbian network: query codes (and the seeds' codes) spread activation
+        q_codes = self.codec.encode(q[None, :])
+        seed_codes = q_codes
+        node_act = None
+        if cfg.code_weight > 0 and self.network_.n_events_ > 0:
+            if cfg.seed_codes_from_hits and len(seed_rows):
+                seed_codes = np.concatenate([q_codes, g._codes.values[seed_rows]])
+            with self._lock:
+                acts = self.network_.propagate(seed_codes, steps=cfg.steps)
+            node_act = acts.max(axis=0)
+        with g._lock:
+            rows, scores, trace = g.spread(seed_rows, w, q_ids, node_act, candidate_rows=g.rows_of(ids),
+                                           query_phrase_weight=cfg.query_phrase_weight,
+                                           phrase_weight=cfg.phrase_weight, df_power=cfg.df_power,
+                                           code_weight=cfg.code_weight, restart=cfg.restart)
+            if len(rows) > 4 * cfg.candidates:  # only the strongest can reach the top
+                top = np.argpartition(-scores, 4 * cfg.candidates)[:4 * cfg.candidates]
+                rows, scores = rows[top], scores[top]
+            chunk_ids = g.chunk_ids_at(rows)
+            active_phr = np.flatnonzero(trace["phrase_act"])
+            top_phr = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:8]]
+            phr = [(g.phrases_[i], round(float(trace["phrase_act"][i]), 4)) for i in top_phr]
+        assoc = {int(c): float(s) for c, s in zip(chunk_ids, scores) if int(c) not in excl}
+        if not explain:
+            return assoc, {}
+        size = self.codec.codebook_size
+        nodes = []
+        if node_act is not None:
+            for n_ in trace["nodes"][:8]:
+                nodes.append({"node": [int(n_ // size), int(n_ % size)], "activation": round(float(node_act[n_]), 4)})
+        qc = [[h, int(c)] for h, c in enumerate(q_codes[0])]
+        if len(nodes) >= 2:  # the Hebbian weights between the strongest carrying nodes
+            W = self._network_weights()
+            a, b = nodes[0]["node"], nodes[1]["node"]
+            nodes[0]["weight_to_next"] = round(float(W[a[0] * size + a[1], b[0] * size + b[1]]), 4)
+        trace = {"seed_codes": qc, "seed_phrases": q_phr, "seed_chunks": [int(s) for s in seed_ids],
+                 "phrases": phr, "nodes": nodes}
+        return assoc, trace
+
+    def _network_weights(self):
+        """The network's CSR weights, cached until the network changes."""
+        net = self.network_
+        key = (id(net), net.n_events_, net.keys_.shape[0], net.n_decays_, float(net.counts_.sum()))
+        cached = getattr(self, "_w_cache", None)
+        if cached is None or cached[0] != key:
+            with self._lock:
+                cached = self._w_cache = (key, net.weights())
+        return cached[1]
+
+    def _hits(self, scores: dict, k: int, per_document: bool, why: dict) -> list[Hit]:
+        order = sorted(scores, key=lambda c: (-scores[c], c))
+        out: list[Hit] = []
+        seen_docs = set()
+        pos = 0
+        step = 4 * k if per_document else k  # rows are fetched only for what can be returned
+        while len(out) < k and pos < len(order):
+            part = order[pos:pos + step]
+            pos += len(part)
+            rows = self.store_.chunk_rows(part)
+            for c in part:
+                r = rows.get(c)
+                if r is None:  # forgotten since the search
+                    continue
+                if per_document:
+                    if r["doc_key"] in seen_docs:
+                        continue
+                    seen_docs.add(r["doc_key"])
+                info = dict(why.get(c, {}))
+                if "phrases" in info:  # keep only the phrases this chunk holds
+                    mine = set(r["phrases"])
+                    info["phrases"] = [p for p in info["phrases"] if p[0] in mine]
+                out.append(Hit(r["doc_key"], int(c), float(scores[c]), r["text"] or "", r["title"], r["position"], info))
+                if len(out) >= k:
+                    break
+        return out
+
+    # -- the rest ---------------------------------------------------------------------

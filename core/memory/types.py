@@ -1,0 +1,83 @@
+"""The small value types of a memory: recall knobs, hits, ingest reports."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+MODES = ("similar", "associative", "hybrid")
+
+
+@dataclass
+class RecallConfig:
+    """Knobs of associative and hybrid recall (defaults tuned on HotpotQA/MuSiQue, checked on WikiText).
+
+    Parameters
+    ----------
+    seed_hits : int
+        Best vector hits that seed the associative walk.
+    seed_temperature : float
+        Softmax temperature over the seeds' cosine similarities.
+    phrase_weight, query_phrase_weight : float
+        Mass passed on by the seeds' phrases and by the phrases the query names.
+    code_weight : float
+        Mass passed on by the code nodes activated through the Hebbian network.
+    df_power : float
+        Division of a node's mass among the chunks holding it (``df ** df_power``).
+    restart : float
+        Share of the seed mass the seed chunks keep in ``associative`` mode.
+    seed_codes_from_hits : bool
+        Seed the Hebbian network with the codes of the seed hits as well as the query's.
+    steps : int
+        Spreading steps in the Hebbian network.
+    fusion_weight : float
+        ``hybrid`` score = cosine + ``fusion_weight`` * association / max association.
+    candidates : int
+        Vector hits and associative hits considered before fusion.
+    """
+
+    seed_hits: int = 5
+    seed_temperature: float = 0.05
+    phrase_weight: float = 1.0
+    query_phrase_weight: float = 2.0
+    code_weight: float = 0.1
+    df_power: float = 0.5
+    restart: float = 0.5
+    seed_codes_from_hits: bool = True
+    steps: int = 2
+    fusion_weight: float = 4.0
+    candidates: int = 100
+
+
+@dataclass
+class Hit:
+    """One recalled chunk. ``why`` explains the score (seeds, nodes that carried activation, weights)."""
+
+    doc_id: str
+    chunk_id: int
+    score: float
+    text: str
+    title: str = ""
+    position: int = 0
+    why: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: counts, and every input problem with its file and line."""
+
+    documents: int = 0
+    chunks: int = 0
+    new_chunks: int = 0
+    duplicate_chunks: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    errors: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["errors"] = [str(e) for e in self.errors]
+        return d
+
