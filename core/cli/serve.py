@@ -1,0 +1,74 @@
+"""`mycelial serve`: the HTTP API and web page over one or more memory folders."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _token(token_file) -> str | None:
+    """The bearer token: --token-file wins over MYCELIAL_TOKEN; None when neither is set."""
+    if token_file is not None:
+        text = Path(token_file).read_text(encoding="utf-8").strip()
+        if not text:
+            raise click.ClickException(f"--token-file {token_file} is empty; put the token on its first line")
+        return text.splitlines()[0].strip()
+    env = os.environ.get("MYCELIAL_TOKEN", "").strip()
+    return env or None
+
+
+@click.command("serve")
+@click.option("--memory", "-m", "memories", multiple=True, required=True, metavar="DIR|NAME=DIR",
+              help="A memory folder to serve (created if missing), named by the folder; repeat for more.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; other than 127.0.0.1 needs a token.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
+              help="File holding the bearer token (else MYCELIAL_TOKEN; else no auth, 127.0.0.1 only).")
+@click.option("--max-body-mb", default=20.0, show_default=True, type=click.FloatRange(0.001, 1024),
+              help="Largest request body accepted (413 above).")
+def serve(memories, host, port, token_file, max_body_mb):
+    """Serve memories over HTTP: a JSON API under /v1 (schema at /docs) and a web page at /.
+
+    Example:
+
+        mycelial serve --memory notes/ --memory papers=/data/papers --port 8470
+
+        curl "http://127.0.0.1:8470/v1/memories/notes/recall?q=who+adopted+Trajan&k=5"
+    """
+    from core.server.registry import parse_memory_spec
+
+    token = _token(token_file)
+    if token is None and host not in LOOPBACK:
+        raise click.ClickException(f"--host {host} would expose the memories without auth; set MYCELIAL_TOKEN "
+                                   "or --token-file, or bind to 127.0.0.1")
+    named = {}
+    for spec in memories:
+        try:
+            name, folder = parse_memory_spec(spec)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if name in named:
+            raise click.ClickException(f"two memories are named {name!r}; name one with --memory NAME=DIR")
+        named[name] = folder
+    import torch
+    import uvicorn
+
+    from core.memory.store import StoreError
+    from core.server import create_app
+
+    torch.set_num_threads(1)  # one query at a time per thread: thread pools only fight (see recall)
+    try:
+        app = create_app(named, token=token, max_body=int(max_body_mb * 1024 * 1024))
+    except (ValueError, FileNotFoundError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    auth = "bearer token required" if token else "no token: local access only"
+    click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{host}:{port}/ ({auth})",
+               err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+COMMANDS: list = [serve]

@@ -1,0 +1,255 @@
+"""The HTTP API (FastAPI) over one or more named memories, and the web page at ``/``.
+
+Endpoints are plain ``def`` functions, so FastAPI runs them in its thread pool: recalls run
+concurrently, writes to one memory wait for each other (its write lock).
+"""
+from __future__ import annotations
+
+import hmac
+import tempfile
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from core.server.errors import BodyLimit, install_error_handlers, why_text
+from core.server.registry import Registry
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY = 20 * 1024 * 1024
+UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
+Mode = Literal["similar", "associative", "hybrid"]
+
+
+class DocumentIn(BaseModel):
+    id: str = Field(min_length=1, max_length=512)
+    title: str = Field(default="", max_length=2000)
+    text: str = Field(min_length=1)
+    metadata: dict = Field(default_factory=dict)
+
+
+class RecallIn(BaseModel):
+    queries: list[str] = Field(min_length=1, max_length=256)
+    k: int = Field(default=10, ge=1, le=100)
+    mode: Mode = "hybrid"
+    per_document: bool = False
+
+
+_DOCS = TypeAdapter(list[DocumentIn])
+
+
+def _hit_json(hit) -> dict:
+    d = hit.to_dict()
+    d["why_text"] = getattr(hit, "why_text", None) or why_text(hit.why)
+    return d
+
+
+def create_app(memories: dict, token: str | None = None, embedder=None, codec=None,
+               max_body: int = MAX_BODY) -> FastAPI:
+    """The app serving ``memories`` ({name: folder}); every /v1 route needs ``token`` when one is given.
+
+    Memories open now (so a bad folder fails at start, not on the first request) with one
+    shared embedder and codec; they are saved and closed when the app shuts down.
+    """
+    registry = Registry(dict(memories), embedder=embedder, codec=codec)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        registry.close()
+
+    app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
+                  description="An associative memory: ingest documents, recall by similarity and association.")
+    app.state.registry = registry
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+
+    def auth(request: Request) -> None:
+        if token is None:
+            return
+        got = request.headers.get("authorization", "")
+        scheme, _, value = got.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def slot(name: str):
+        s = registry.get(name)
+        if s is None:
+            raise HTTPException(404, f"no memory named {name!r}; served: {sorted(registry.slots)}")
+        return s
+
+    def value_error(exc: ValueError):
+        return HTTPException(422, f"invalid request: {exc}")
+
+    # -- the page -------------------------------------------------------------------------
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness: no auth, no memory access."""
+        return {"status": "ok", "memories": len(registry.slots)}
+
+    # -- memories -------------------------------------------------------------------------
+    v1 = [Depends(auth)]
+
+    @app.get("/v1/memories", dependencies=v1)
+    def list_memories():
+        return {"memories": [{"name": n, "documents": s.memory.store_.count_documents(),
+                              "chunks": s.memory.store_.count_chunks()} for n, s in registry.slots.items()]}
+
+    @app.get("/v1/memories/{name}/stats", dependencies=v1)
+    def stats(name: str):
+        s = slot(name)
+        st = s.memory.stats()
+        st.pop("folder", None)  # the server's file layout is not the client's business
+        return {"name": name, **st}
+
+    @app.post("/v1/memories/{name}/documents", dependencies=v1, status_code=201,
+              openapi_extra={"requestBody": {"content": {
+                  "application/json": {"schema": {"type": "array", "items": DocumentIn.model_json_schema()}},
+                  "multipart/form-data": {"schema": {"type": "object", "properties": {
+                      "file": {"type": "string", "format": "binary"}}}}}}})
+    async def add_documents(name: str, request: Request):
+        """Ingest a JSON list of ``{id, title, text, metadata}`` or an uploaded .txt .md .pdf .jsonl file."""
+        s = slot(name)
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or not hasattr(upload, "read"):
+                raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
+            data = await upload.read()
+            return await _run(_ingest_file, s, upload.filename or "upload.txt", data)
+        try:
+            docs = _DOCS.validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        if not docs:
+            raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
+        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in docs]
+        return await _run(_ingest, s, records)
+
+    @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
+    def delete_document(name: str, doc_id: str):
+        s = slot(name)
+        try:
+            with s.write_lock:
+                found = s.memory.forget(doc_id)
+        except MemoryBusyError as exc:
+            raise _busy(exc) from None
+        if not found:
+            raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
+        return {"deleted": doc_id}
+
+    # -- recall ---------------------------------------------------------------------------
+    @app.get("/v1/memories/{name}/recall", dependencies=v1)
+    def recall(name: str, q: str = Query(min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
+               mode: Mode = "hybrid", per_document: bool = False):
+        s = slot(name)
+        if not q.strip():
+            raise RequestValidationError([{"loc": ("query", "q"), "msg": "the question is blank"}])
+        try:
+            hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
+        except ValueError as exc:
+            raise value_error(exc) from None
+        return {"query": q, "mode": mode, "hits": [_hit_json(h) for h in hits]}
+
+    @app.post("/v1/memories/{name}/recall", dependencies=v1)
+    def recall_batch(name: str, body: RecallIn):
+        s = slot(name)
+        for i, q in enumerate(body.queries):
+            if not q.strip():
+                raise RequestValidationError([{"loc": ("body", "queries", i), "msg": "the question is blank"}])
+        try:
+            results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
+        except ValueError as exc:
+            raise value_error(exc) from None
+        return {"mode": body.mode, "results": [{"query": q, "hits": [_hit_json(h) for h in hits]}
+                                               for q, hits in zip(body.queries, results)]}
+
+    # -- the network ----------------------------------------------------------------------
+    def _network_call(s, method: str, **kw):
+        fn = getattr(s.memory, method, None)
+        if fn is None:
+            raise HTTPException(501, f"this version of SemanticMemory has no {method}(); update Mycelial")
+        try:
+            return fn(**kw)
+        except ValueError as exc:
+            raise value_error(exc) from None
+
+    @app.get("/v1/memories/{name}/associations", dependencies=v1)
+    def associations(name: str, concept: str = Query(min_length=1, max_length=200), k: int = Query(10, ge=1, le=100)):
+        s = slot(name)
+        return {"concept": concept, "associations": _network_call(s, "associations", concept=concept, k=k)}
+
+    @app.get("/v1/memories/{name}/graph", dependencies=v1)
+    def graph(name: str, concept: str = Query(min_length=1, max_length=200), depth: int = Query(1, ge=1, le=3),
+              k: int = Query(10, ge=1, le=50)):
+        s = slot(name)
+        return {"concept": concept, **_network_call(s, "graph", concept=concept, depth=depth, k=k)}
+
+    return app
+
+
+async def _run(fn, *args):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+try:  # another process writing the same folder (inter-process lock, newer SemanticMemory)
+    from core.memory.lock import MemoryBusyError
+except ImportError:  # pragma: no cover - older SemanticMemory without the lock
+    class MemoryBusyError(RuntimeError):
+        pass
+
+
+def _busy(exc) -> HTTPException:
+    return HTTPException(503, f"memory busy, retry later: {exc}", headers={"Retry-After": "5"})
+
+
+def _ingest(s, records) -> dict:
+    try:
+        with s.write_lock:
+            rep = s.memory.ingest(records)
+    except MemoryBusyError as exc:
+        raise _busy(exc) from None
+    out = rep.to_dict()
+    if rep.errors and not rep.documents and not rep.unchanged:
+        raise HTTPException(422, "nothing was ingested: " + "; ".join(out["errors"][:5]))
+    return out
+
+
+def _ingest_file(s, filename: str, data: bytes) -> dict:
+    """Ingest one uploaded file; text, Markdown and PDF documents get the id ``file:<name>``."""
+    from core.memory.readers import read_paths
+
+    safe = Path(filename).name or "upload.txt"
+    suffix = Path(safe).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise HTTPException(422, f"invalid request: file: unsupported type {suffix or safe!r}; "
+                                 f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
+    errors: list = []
+    with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(data)
+        records = list(read_paths([path], errors))
+    if suffix != ".jsonl":
+        records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
+    if not records:
+        msg = "; ".join(e.message for e in errors) or "no document in the file"
+        raise HTTPException(422, f"invalid request: file {safe}: {msg}")
+    out = _ingest(s, records)
+    out["errors"] = [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors] + out["errors"]
+    return out

@@ -1,0 +1,98 @@
+"""Error responses without stack traces, a request body size limit, and hits in words."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+log = logging.getLogger("mycelial.server")
+
+
+def _field(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """422 names the field; any unexpected error is logged here and answered with a bare 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+        msg = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"error": f"invalid request: {msg}", "fields": errors}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal server error (details are in the server log)"}, status_code=500)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes`` (by Content-Length, or while streaming)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length" and v.isdigit() and int(v) > self.max_bytes:
+                return await self._reject(send)
+        seen = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return msg
+
+        async def tracking_send(msg):
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send):
+        body = (f'{{"error": "request body over the {self.max_bytes:,}-byte limit; '
+                f'send fewer documents per request"}}').encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def why_text(why: dict) -> str:
+    """The path that brought a hit, in words (cosine, association, phrases and network nodes)."""
+    parts = []
+    if why.get("similarity") is not None:
+        parts.append(f"cosine similarity {why['similarity']:.3f} to the question")
+    if why.get("association"):
+        parts.append(f"association {why['association']:.3f}")
+    if why.get("seed_phrases"):
+        parts.append("the question names " + ", ".join(f"“{p}”" for p in why["seed_phrases"][:4]))
+    if why.get("phrases"):
+        parts.append("reached through " + ", ".join(f"“{p}”" for p, _ in why["phrases"][:4]))
+    if why.get("nodes"):
+        parts.append("network nodes " + " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in why["nodes"][:3]))
+    return "; ".join(parts)

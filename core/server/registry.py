@@ -1,0 +1,84 @@
+"""The memories one server holds: each its own folder and write lock, one shared model and codec.
+
+Writes (ingest, forget) take the memory's write lock, so they are serialised per memory;
+recall never takes it (SemanticMemory guards its derived state with its own RLock), so
+readers run alongside a writer. Memories never share state except the read-only model.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def parse_memory_spec(spec: str) -> tuple[str, Path]:
+    """``DIR`` or ``NAME=DIR`` -> (name, folder); the name defaults to the folder's name."""
+    if "=" in spec:
+        name, _, folder = spec.partition("=")
+    else:
+        folder = spec
+        name = Path(spec.rstrip("/\\")).name
+    name, folder = name.strip(), folder.strip()
+    if not folder:
+        raise ValueError(f"--memory {spec!r}: no folder given; use --memory DIR or --memory NAME=DIR")
+    if not NAME_RE.match(name):
+        raise ValueError(f"--memory {spec!r}: memory name {name!r} must be 1-64 letters, digits, '_', '-' "
+                         "or '.' (not first); choose one with --memory NAME=DIR")
+    return name, Path(folder)
+
+
+class Slot:
+    """One served memory: the SemanticMemory and its write lock."""
+
+    def __init__(self, name: str, memory):
+        self.name = name
+        self.memory = memory
+        self.write_lock = threading.Lock()
+
+
+class Registry:
+    """Open every memory once with one shared TextEmbedder and VQ-VAE codec; close them all on shutdown."""
+
+    def __init__(self, memories: dict, embedder=None, codec=None):
+        from core.memory import SemanticMemory
+
+        if not memories:
+            raise ValueError("no memory to serve; give at least one --memory DIR")
+        folders = {}
+        for name, folder in memories.items():
+            if not NAME_RE.match(str(name)):
+                raise ValueError(f"memory name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+            real = Path(folder).resolve()
+            if real in folders:
+                raise ValueError(f"memories {folders[real]!r} and {name!r} are the same folder {real}; "
+                                 "each memory needs its own folder")
+            folders[real] = name
+        if embedder is None:
+            from core.embedding import TextEmbedder
+
+            embedder = TextEmbedder()
+        if codec is None:
+            from core.reasoning.mycelial import MycelialVQVAE
+
+            codec = MycelialVQVAE.load_default()
+        self.embedder, self.codec = embedder, codec
+        self.slots: dict[str, Slot] = {}
+        try:
+            for name, folder in memories.items():
+                self.slots[name] = Slot(name, SemanticMemory(folder, embedder=embedder, codec=codec))
+        except Exception:
+            self.close()
+            raise
+        self._closed = False
+
+    def get(self, name: str) -> Slot | None:
+        return self.slots.get(name)
+
+    def close(self) -> None:
+        """Save each memory's derived state and close its store (waits for a running write)."""
+        for slot in self.slots.values():
+            with slot.write_lock:
+                slot.memory.close()
+        self._closed = True

@@ -1,0 +1,190 @@
+// Mycelial web page: ask a memory, read the hits and why they came, explore the concept network.
+// Plain JS + SVG, no external files. All data is written with textContent (never innerHTML).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+function memory() { return encodeURIComponent($("memory").value); }
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  const token = localStorage.getItem("mycelial-token");
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const res = await fetch(path, Object.assign({}, options, { headers }));
+  let body = null;
+  try { body = await res.json(); } catch (e) { body = { error: res.statusText }; }
+  if (res.status === 401) {
+    $("token-box").hidden = false;
+    throw new Error("this server needs a token: enter it above");
+  }
+  if (!res.ok) throw new Error((body && body.error) || res.statusText);
+  return body;
+}
+
+function status(msg, isError) {
+  $("status").textContent = msg;
+  $("status").className = isError ? "error" : "";
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function conceptsOf(hit) {
+  const out = [];
+  const add = (c) => { if (c && !out.includes(c)) out.push(c); };
+  add(hit.title);
+  for (const p of (hit.why.phrases || [])) add(p[0]);
+  for (const p of (hit.why.seed_phrases || [])) add(p);
+  return out.slice(0, 6);
+}
+
+async function ask(ev) {
+  ev.preventDefault();
+  const q = $("q").value.trim();
+  if (!q) return;
+  status("asking…");
+  try {
+    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${$("mode").value}`);
+    const list = $("hits");
+    list.replaceChildren();
+    for (const h of r.hits) {
+      const li = el("li", "hit");
+      li.dataset.docId = h.doc_id;
+      const head = el("div", "head", h.title || h.doc_id);
+      head.append(el("span", "score", h.score.toFixed(3)));
+      li.append(head, el("div", "text", h.text), el("div", "why", h.why_text || ""));
+      const chips = el("div", "concepts");
+      for (const c of conceptsOf(h)) {
+        const b = el("button", "concept", c);
+        b.type = "button";
+        b.addEventListener("click", () => showConcept(c));
+        chips.append(b);
+      }
+      li.append(chips);
+      list.append(li);
+    }
+    status(`${r.hits.length} hits`);
+  } catch (e) { status(e.message, true); }
+}
+
+async function showConcept(concept) {
+  $("concept-name").textContent = "around “" + concept + "”";
+  try {
+    const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
+    drawGraph(g);
+    const ul = $("neighbours");
+    ul.replaceChildren();
+    const root = g.nodes.length ? g.nodes[0].id : concept;
+    for (const e of g.edges) {
+      if (e.source !== root && e.target !== root) continue;
+      const other = e.source === root ? e.target : e.source;
+      const li = el("li", "neighbour", `${other} (${e.weight.toFixed(2)})`);
+      ul.append(li);
+    }
+    if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
+  } catch (e) { status(e.message, true); }
+}
+
+function drawGraph(g) {
+  const svg = $("graph");
+  svg.replaceChildren();
+  if (!g.nodes.length) return;
+  const root = g.nodes[0].id;
+  // rings by hop distance from the root (breadth-first over the edges)
+  const adj = new Map(g.nodes.map((n) => [n.id, []]));
+  for (const e of g.edges) { adj.get(e.source)?.push(e.target); adj.get(e.target)?.push(e.source); }
+  const hop = new Map([[root, 0]]);
+  const queue = [root];
+  while (queue.length) {
+    const u = queue.shift();
+    for (const v of adj.get(u) || []) if (!hop.has(v)) { hop.set(v, hop.get(u) + 1); queue.push(v); }
+  }
+  const rings = new Map();
+  for (const n of g.nodes) {
+    const h = hop.get(n.id) ?? 2;
+    if (!rings.has(h)) rings.set(h, []);
+    rings.get(h).push(n);
+  }
+  const pos = new Map();
+  for (const [h, ns] of rings) {
+    ns.forEach((n, i) => {
+      const a = (2 * Math.PI * i) / ns.length + h * 0.4;
+      const r = h === 0 ? 0 : 110 * h;
+      pos.set(n.id, [r * Math.cos(a), 0.8 * r * Math.sin(a)]);
+    });
+  }
+  for (const e of g.edges) {
+    const [a, b] = [pos.get(e.source), pos.get(e.target)];
+    if (!a || !b) continue;
+    const line = document.createElementNS(SVG, "line");
+    line.setAttribute("x1", a[0]); line.setAttribute("y1", a[1]);
+    line.setAttribute("x2", b[0]); line.setAttribute("y2", b[1]);
+    line.setAttribute("stroke-width", (0.5 + 5 * e.weight).toFixed(2));
+    svg.append(line);
+  }
+  for (const n of g.nodes) {
+    const [x, y] = pos.get(n.id);
+    const c = document.createElementNS(SVG, "circle");
+    c.setAttribute("cx", x); c.setAttribute("cy", y);
+    c.setAttribute("r", (5 + 12 * Math.sqrt(n.weight)).toFixed(1));
+    if (n.id === root) c.setAttribute("class", "root");
+    c.dataset.concept = n.id;
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${n.label} (${n.weight.toFixed(2)})`;
+    c.append(title);
+    c.addEventListener("click", () => showConcept(n.id));
+    const t = document.createElementNS(SVG, "text");
+    t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
+    t.textContent = n.label;
+    svg.append(c, t);
+  }
+}
+
+async function loadStats() {
+  try {
+    const s = await api(`/v1/memories/${memory()}/stats`);
+    const dl = $("stats");
+    dl.replaceChildren();
+    const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
+                  ["index", s.index], ["network edges", s.network && s.network.edges],
+                  ["on disk", (s.bytes_on_disk / 1e6).toFixed(2) + " MB"]];
+    for (const [k, v] of rows) if (v !== undefined) dl.append(el("dt", "", k), el("dd", "", String(v)));
+  } catch (e) { status(e.message, true); }
+}
+
+async function upload(ev) {
+  ev.preventDefault();
+  const f = $("file").files[0];
+  if (!f) return;
+  const form = new FormData();
+  form.append("file", f);
+  $("upload-result").textContent = "ingesting…";
+  try {
+    const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
+    $("upload-result").textContent = `${r.documents} documents, ${r.chunks} chunks, ${r.errors.length} errors`;
+    loadStats();
+  } catch (e) { $("upload-result").textContent = e.message; }
+}
+
+async function init() {
+  $("token").value = localStorage.getItem("mycelial-token") || "";
+  $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
+  try {
+    const r = await api("/v1/memories");
+    const sel = $("memory");
+    sel.replaceChildren();
+    for (const m of r.memories) sel.append(new Option(`${m.name} (${m.documents} docs)`, m.name));
+    sel.onchange = loadStats;
+    status("ready");
+    loadStats();
+  } catch (e) { status(e.message, true); }
+}
+
+$("ask").addEventListener("submit", ask);
+$("upload").addEventListener("submit", upload);
+init();

@@ -1,0 +1,169 @@
+"""The HTTP API through FastAPI's TestClient over real memories (the shipped sample, real model)."""
+from __future__ import annotations
+
+import pytest
+from _server_helpers import QUESTION, TOKEN, build_sample_memory
+from fastapi.testclient import TestClient
+
+from core.reasoning.mycelial import MycelialVQVAE
+from core.server import create_app
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, embedder):
+    root = tmp_path_factory.mktemp("served")
+    codec = MycelialVQVAE.load_default()
+    build_sample_memory(root / "sample", embedder, codec)
+    app = create_app({"sample": root / "sample", "other": root / "other"}, token=TOKEN,
+                     embedder=embedder, codec=codec, max_body=256 * 1024)
+    with TestClient(app) as client:
+        yield app, client
+
+
+@pytest.fixture
+def client(served):
+    return served[1]
+
+
+def test_healthz_needs_no_token(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok", "memories": 2}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
+def test_missing_or_wrong_token_is_401(client, headers):
+    r = client.get("/v1/memories", headers=headers)
+    assert r.status_code == 401
+    assert "bearer token" in r.json()["error"]
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_list_memories_and_stats(client):
+    r = client.get("/v1/memories", headers=AUTH)
+    assert r.status_code == 200
+    by_name = {m["name"]: m for m in r.json()["memories"]}
+    assert set(by_name) == {"sample", "other"}
+    assert by_name["sample"]["documents"] >= 10 and by_name["other"]["documents"] == 0
+    st = client.get("/v1/memories/sample/stats", headers=AUTH).json()
+    assert st["documents"] == by_name["sample"]["documents"] and st["chunks"] > st["documents"]
+    assert "folder" not in st  # server paths are not exposed
+
+
+def test_recall_finds_nerva_with_reasons(client):
+    for mode in ("hybrid", "similar", "associative"):
+        r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 5, "mode": mode}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        hits = r.json()["hits"]
+        assert len(hits) == 5
+        assert any("Nerva" in h["title"] for h in hits[:3]), (mode, [h["title"] for h in hits])
+        assert set(hits[0]) >= {"doc_id", "chunk_id", "score", "text", "title", "why", "why_text"}
+        assert hits[0]["why_text"]
+        scores = [h["score"] for h in hits]
+        assert scores == sorted(scores, reverse=True)
+    assert "association" in hits[0]["why"]
+
+
+def test_batch_recall(client):
+    body = {"queries": [QUESTION, "ironclad warships"], "k": 3, "mode": "similar"}
+    r = client.post("/v1/memories/sample/recall", json=body, headers=AUTH)
+    assert r.status_code == 200
+    res = r.json()["results"]
+    assert [x["query"] for x in res] == body["queries"]
+    assert "Nerva" in res[0]["hits"][0]["title"] and "ronclad" in res[1]["hits"][0]["title"]
+
+
+def test_unknown_memory_is_404(client):
+    r = client.get("/v1/memories/nope/recall", params={"q": "x"}, headers=AUTH)
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+
+
+@pytest.mark.parametrize("params, field", [({"q": QUESTION, "k": 0}, "k"), ({"q": QUESTION, "mode": "fuzzy"}, "mode"),
+                                           ({"k": 3}, "q"), ({"q": "   "}, "q")])
+def test_bad_recall_input_is_422_naming_the_field(client, params, field):
+    r = client.get("/v1/memories/sample/recall", params=params, headers=AUTH)
+    assert r.status_code == 422
+    assert field in [f["field"] for f in r.json()["fields"]]
+    assert "Traceback" not in r.text
+
+
+def test_bad_documents_are_422_naming_the_field(client):
+    r = client.post("/v1/memories/other/documents", json=[{"id": "a", "title": "t"}], headers=AUTH)
+    assert r.status_code == 422 and "0.text" in r.json()["error"]
+    r = client.post("/v1/memories/other/documents", content=b"{not json", headers=AUTH)
+    assert r.status_code == 422 and "Traceback" not in r.text
+    r = client.post("/v1/memories/other/documents", json=[], headers=AUTH)
+    assert r.status_code == 422
+
+
+def test_body_over_limit_is_413(client):
+    big = [{"id": f"d{i}", "text": "word " * 2000} for i in range(30)]  # ~300 kB > 256 kB
+    r = client.post("/v1/memories/other/documents", json=big, headers=AUTH)
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+    assert client.get("/v1/memories/other/stats", headers=AUTH).json()["documents"] == 0
+
+
+def test_ingest_recall_forget_and_isolation(client):
+    doc = {"id": "zeb-1", "title": "Zebulon Quartz", "metadata": {"lang": "en"},
+           "text": "Zebulon Quartz was a lighthouse keeper on the island of Vask who catalogued storm petrels."}
+    r = client.post("/v1/memories/other/documents", json=[doc], headers=AUTH)
+    assert r.status_code == 201 and r.json()["documents"] == 1
+    q = {"q": "Who catalogued storm petrels on Vask?", "k": 3}
+    hits = client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]
+    assert hits[0]["doc_id"] == "zeb-1"
+    # the other memory never sees it
+    assert all(h["doc_id"] != "zeb-1" for h in client.get("/v1/memories/sample/recall", params=q,
+                                                            headers=AUTH).json()["hits"])
+    assert client.delete("/v1/memories/sample/documents/zeb-1", headers=AUTH).status_code == 404
+    assert client.delete("/v1/memories/other/documents/zeb-1", headers=AUTH).status_code == 200
+    assert client.delete("/v1/memories/other/documents/zeb-1", headers=AUTH).status_code == 404
+    hits = client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]
+    assert all(h["doc_id"] != "zeb-1" for h in hits)
+
+
+def test_file_upload(client):
+    text = b"# Orla Finch\n\nOrla Finch designed the copper aqueduct of Tessary in 1821.\n"
+    r = client.post("/v1/memories/other/documents", files={"file": ("orla.md", text, "text/markdown")}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    hits = client.get("/v1/memories/other/recall", params={"q": "who designed the aqueduct of Tessary", "k": 1},
+                      headers=AUTH).json()["hits"]
+    assert hits[0]["doc_id"] == "file:orla.md" and hits[0]["title"] == "Orla Finch"
+    r = client.post("/v1/memories/other/documents", files={"file": ("x.exe", b"MZ", "application/octet-stream")},
+                    headers=AUTH)
+    assert r.status_code == 422 and ".exe" in r.json()["error"]
+
+
+def test_associations_and_graph(client):
+    r = client.get("/v1/memories/sample/associations", params={"concept": "Nerva", "k": 5}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assoc = r.json()["associations"]
+    assert 0 < len(assoc) <= 5 and all(0 < a["weight"] <= 1 for a in assoc)
+    g = client.get("/v1/memories/sample/graph", params={"concept": "Nerva", "depth": 2, "k": 4}, headers=AUTH).json()
+    ids = {n["id"] for n in g["nodes"]}
+    assert g["nodes"][0]["weight"] == 1.0 and len(ids) > 1
+    assert g["edges"] and all(e["source"] in ids and e["target"] in ids for e in g["edges"])
+    r = client.get("/v1/memories/sample/graph", params={"concept": "Nerva", "depth": 9}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "depth"
+
+
+def test_page_and_openapi_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="ask"' in page.text
+    assert "http" not in page.text.replace("http://www.w3.org", "")  # no CDN
+    assert client.get("/static/app.js").status_code == 200
+    assert "/v1/memories/{name}/recall" in client.get("/openapi.json").json()["paths"]
+
+
+def test_shutdown_saves_and_closes(tmp_path, embedder):
+    codec = MycelialVQVAE.load_default()
+    app = create_app({"m": tmp_path / "m"}, token=None, embedder=embedder, codec=codec)
+    with TestClient(app) as c:
+        r = c.post("/v1/memories/m/documents", json=[{"id": "a", "text": "Ada Lovelace wrote the first program."}])
+        assert r.status_code == 201
+    mem = app.state.registry.slots["m"].memory
+    assert mem.store_._conn is None  # closed
+    from core.memory import SemanticMemory
+
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as again:
+        assert again.stats()["documents"] == 1 and again.stats()["index_vectors"] >= 1
