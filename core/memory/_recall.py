@@ -18,7 +18,7 @@ class RecallMixin:
         return self._embedder().embed(list(queries))
 
     def recall(self, query: str, k: int = 10, mode: str = "hybrid", per_document: bool = False,
-               exclude=None) -> list[Hit]:
+               exclude=None, min_score: float | None = None) -> list[Hit]:
         """The ``k`` chunks best matching ``query``.
 
         Parameters
@@ -28,22 +28,29 @@ class RecallMixin:
         mode : {"similar", "associative", "hybrid"}
             ``similar`` = vector search; ``associative`` = activation spread from the
             query's codes and phrases and its best vector hits through the Hebbian
-            network and the passage graph; ``hybrid`` = cosine + weighted association.
+            network and the passage graph; ``hybrid`` = cosine + a bounded lift from
+            association (see `RecallConfig.fusion_weight`), in cosine units.
         per_document : bool
             At most one hit (the best chunk) per document.
         exclude : iterable of int, optional
             Chunk ids never to return (e.g. the query's own chunk in evaluations).
+        min_score : float, optional
+            Drop hits scoring below this (``similar``/``hybrid`` scores are cosine units,
+            e.g. 0.3 keeps answers and drops nonsense for MiniLM).
         """
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
         q = self.embed_queries([query])[0]
-        return self.recall_vector(q, k, mode, query_text=query, per_document=per_document, exclude=exclude)
+        return self.recall_vector(q, k, mode, query_text=query, per_document=per_document, exclude=exclude,
+                                  min_score=min_score)
 
-    def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False):
+    def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False,
+                     min_score: float | None = None):
         """``recall`` for many queries, embedding them in one batch."""
         queries = list(queries)
         Q = self.embed_queries(queries)
-        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document) for q, t in zip(Q, queries)]
+        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, min_score=min_score)
+                for q, t in zip(Q, queries)]
 
     def _vector_search(self, q: np.ndarray, n: int, pool: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(chunk ids, cosines) of the ``n`` nearest chunks.
@@ -73,13 +80,19 @@ class RecallMixin:
         return dict(zip(found.tolist(), (X @ q).tolist())) if len(found) else {}
 
     def recall_vector(self, q, k: int = 10, mode: str = "hybrid", query_text: str | None = None,
-                      per_document: bool = False, exclude=None, explain: bool = True) -> list[Hit]:
+                      per_document: bool = False, exclude=None, explain: bool = True,
+                      min_score: float | None = None) -> list[Hit]:
         """``recall`` from a query embedding (384-d); ``query_text`` adds its phrases as seeds."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
+                                      or not np.isfinite(min_score)):
+            raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
         q = check_embeddings(q, 384, "query")[0]
+        if per_document:
+            return self._recall_per_document(q, k, mode, query_text, exclude, explain, min_score)
         cfg = self.recall_config
         excl = set(int(e) for e in exclude) if exclude is not None else set()
         want = 3 * k if per_document else k
@@ -91,7 +104,7 @@ class RecallMixin:
         if mode == "similar" or not len(ids):
             scores = dict(zip(ids.tolist(), sims.tolist()))
             return self._hits(scores, k, per_document, {i: {"similarity": s} for i, s in scores.items()}
-                              if explain else {})
+                              if explain else {}, min_score)
         assoc, trace = self._associate(q, query_text, ids, sims, excl, explain)
         sim_of = dict(zip(ids.tolist(), sims.tolist()))
         if mode == "associative":
@@ -102,12 +115,27 @@ class RecallMixin:
             missing = [c for c in cand if c not in sim_of]
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
-            scores = {c: sim_of.get(c, 0.0) + cfg.fusion_weight * assoc.get(c, 0.0) / top for c in cand}
+            scores = self._fuse(cand, sim_of, assoc, top)
         why = {}
         if explain:
             for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:
                 why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **trace}
-        return self._hits(scores, k, per_document, why)
+        return self._hits(scores, k, per_document, why, min_score)
+
+    def _fuse(self, cand, sim_of: dict, assoc: dict, top_assoc: float) -> dict:
+        """Hybrid score: cosine, plus at most ``fusion_weight`` of relative association for
+        chunks whose cosine is at least ``fusion_floor`` of the best cosine (evidence added,
+        never substituted: far-off chunks cannot be carried up by a link alone)."""
+        cfg = self.recall_config
+        top_assoc = top_assoc if top_assoc > 0 else 1.0
+        cos_top = max(sim_of.values()) if sim_of else 0.0
+        floor = cfg.fusion_floor * cos_top if cos_top > 0 else np.inf
+        out = {}
+        for c in cand:
+            s = sim_of.get(c, 0.0)
+            a = assoc.get(c, 0.0)
+            out[c] = s + cfg.fusion_weight * a / top_assoc if (a > 0 and s >= floor) else s
+        return out
 
     def _associate(self, q, query_text, ids, sims, excl, explain: bool = True):
         """Association score per chunk id: spreading from seeds through phrases and code nodes."""
@@ -144,6 +172,15 @@ class RecallMixin:
             active_phr = np.flatnonzero(trace["phrase_act"])
             top_phr = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:8]]
             phr = [(g.phrases_[i], round(float(trace["phrase_act"][i]), 4)) for i in top_phr]
+            if explain:  # where each strong phrase's activation came from: the query or a seed hit
+                strong = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:64]]
+                q_set = set(q_ids.tolist())
+                seed_sets = [(int(cid), set(g.phrases_of_row(int(r)))) for cid, r in
+                             zip(g.chunk_ids_at(seed_rows), seed_rows)]
+                sources = {}
+                for i in strong.tolist():
+                    src = "query" if i in q_set else next((cid for cid, ps in seed_sets if i in ps), None)
+                    sources[g.phrases_[i]] = (float(trace["phrase_act"][i]), src)
         assoc = {int(c): float(s) for c, s in zip(chunk_ids, scores) if int(c) not in excl}
         if not explain:
             return assoc, {}
@@ -158,7 +195,7 @@ class RecallMixin:
             a, b = nodes[0]["node"], nodes[1]["node"]
             nodes[0]["weight_to_next"] = round(float(W[a[0] * size + a[1], b[0] * size + b[1]]), 4)
         trace = {"seed_codes": qc, "seed_phrases": q_phr, "seed_chunks": [int(s) for s in seed_ids],
-                 "phrases": phr, "nodes": nodes}
+                 "phrases": phr, "nodes": nodes, "_sources": sources}
         return assoc, trace
 
     def _network_weights(self):
@@ -171,8 +208,42 @@ class RecallMixin:
                 cached = self._w_cache = (key, net.weights())
         return cached[1]
 
-    def _hits(self, scores: dict, k: int, per_document: bool, why: dict) -> list[Hit]:
+    def _recall_per_document(self, q, k: int, mode: str, query_text, exclude, explain: bool,
+                             min_score: float | None = None) -> list[Hit]:
+        """The best chunk of each of the ``k`` best documents.
+
+        One long document can fill any fixed candidate pool, so the pool grows (x4) until it
+        holds ``k`` documents or the memory has no more chunks to give; every hit is a plain
+        recall hit, so each keeps its ``why``.
+        """
+        exclude = list(exclude) if exclude is not None else None
+        total = max(1, self.store_.count_chunks())
+        n, before = min(3 * k, total), -1
+        while True:
+            hits = self.recall_vector(q, n, mode, query_text=query_text, exclude=exclude, explain=explain,
+                                      min_score=min_score)
+            out, seen = [], set()
+            for h in hits:
+                if h.doc_id not in seen:
+                    seen.add(h.doc_id)
+                    out.append(h)
+            # similar/hybrid return fewer than n only when nothing is left; association only
+            # reaches linked chunks, so it stops when a 4x wider pool brings no new document
+            spent = len(out) <= before if mode == "associative" else len(hits) < n
+            if len(out) >= k or spent or n >= total:
+                return out[:k]
+            n, before = min(4 * n, total), len(out)
+
+    def _hits(self, scores: dict, k: int, per_document: bool, why: dict,
+              min_score: float | None = None) -> list[Hit]:
         order = sorted(scores, key=lambda c: (-scores[c], c))
+        if min_score is not None:
+            order = [c for c in order if scores[c] >= min_score]
+        seed_titles = {}
+        srcs = next((w.get("_sources") for w in why.values() if w.get("_sources")), None)
+        if srcs:
+            seed_ids = sorted({s for _, s in srcs.values() if isinstance(s, int)})
+            seed_titles = {c: r["title"] or r["doc_key"] for c, r in self.store_.chunk_rows(seed_ids).items()}
         out: list[Hit] = []
         seen_docs = set()
         pos = 0
@@ -190,12 +261,44 @@ class RecallMixin:
                         continue
                     seen_docs.add(r["doc_key"])
                 info = dict(why.get(c, {}))
+                sources = info.pop("_sources", None) or {}
                 if "phrases" in info:  # keep only the phrases this chunk holds
                     mine = set(r["phrases"])
                     info["phrases"] = [p for p in info["phrases"] if p[0] in mine]
-                out.append(Hit(r["doc_key"], int(c), float(scores[c]), r["text"] or "", r["title"], r["position"], info))
+                text = _why_text(int(c), info, r["phrases"], sources, seed_titles) if info else ""
+                out.append(Hit(r["doc_key"], int(c), float(scores[c]), r["text"] or "", r["title"], r["position"],
+                               info, text))
                 if len(out) >= k:
                     break
         return out
 
     # -- the rest ---------------------------------------------------------------------
+
+
+def _why_text(chunk_id: int, info: dict, chunk_phrases: list, sources: dict, seed_titles: dict) -> str:
+    """One readable path per hit: query -> (seed passage ->) phrase -> this passage."""
+    sim = info.get("similarity")
+    cos = f"cosine {sim:.2f}" if sim is not None else ""
+    assoc = info.get("association") or 0.0
+    best = None
+    if assoc > 0:
+        held = [(sources[p][0], p) for p in chunk_phrases if p in sources]
+        if held:
+            best = max(held)[1]
+    if best is None:
+        if assoc > 0 and info.get("nodes"):
+            nodes = " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in info["nodes"][:2])
+            return f"query ≈ this passage ({cos}); query codes → network nodes {nodes} → this passage".replace(" ()", "")
+        return f"query ≈ this passage ({cos})" if cos else "query → this passage"
+    src = sources[best][1]
+    other = next((p for p in chunk_phrases if p != best), None)
+    tail = f"this passage (names '{other}')" if other else "this passage"
+    if src == "query":
+        path = f"query → '{best}' → {tail}"
+    elif src == chunk_id:
+        path = f"query ≈ this passage (names '{best}')"
+    elif src is not None:
+        path = f"query ≈ '{seed_titles.get(src, src)}' → '{best}' → {tail}"
+    else:
+        path = f"query → '{best}' → {tail}"
+    return f"{path} ({cos})" if cos else path

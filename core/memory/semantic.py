@@ -6,6 +6,8 @@ A memory is a folder::
     state.json         which derived files are current, and the last chunk/document they include
     index.<n>.npz      the FAISS vector index                       (derived, rebuilt if missing)
     network.<n>.npz    the Hebbian network over the code nodes      (derived, rebuilt if missing)
+    mycelial.json      marks the folder as a memory (format version); only files named above are ever deleted
+    write.lock         held (flock) by the one process writing; a second writer waits, then fails
 
 Derived state is saved after each ingest and on close; on open, a lagging or missing file
 is caught up from SQLite (new chunks added, forgotten documents replayed from the forget
@@ -14,7 +16,10 @@ log), so a crash at any point loses no committed document.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +27,21 @@ import numpy as np
 from core.memory._ingest import IngestMixin
 from core.memory._recall import RecallMixin
 from core.memory._state import StateMixin
+from core.memory.associate import AssociateMixin
+from core._io import atomic_write_bytes, read_json
 from core.memory.chunking import MAX_TOKENS
+from core.memory.lock import WriteLock
 from core.memory.store import Store
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
-__all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES"]
+__all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MAX_K"]
+
+MARKER = "mycelial.json"
+FORMAT = 1
+MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
 
 
-class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
+class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin):
     """An associative memory in a folder (created if missing, reopened if present).
 
     Parameters
@@ -52,6 +64,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
         Chunk size limit in word pieces.
     batch_size : int, default=256
         Chunks embedded and committed per transaction during ingest.
+    read_only : bool, default=False
+        Never write to the folder (SQLite opened ``mode=ro``; derived state caught up in
+        memory only); ingest and forget raise. Implied when the folder is not writable.
 
     Examples
     --------
@@ -63,8 +78,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
 
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
                  train_at: int = 50_000, nprobe: int = 12, rerank: int = 16,
-                 max_tokens: int = MAX_TOKENS, batch_size: int = 256):
+                 max_tokens: int = MAX_TOKENS, batch_size: int = 256, read_only: bool = False):
         self.folder = Path(folder)
+        self.read_only = bool(read_only)
         self.embedder = embedder
         self.codec = codec
         self.network_config = network_config
@@ -75,14 +91,72 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._lock = threading.RLock()
+        self._wlock, self._seen, self._saved = None, None, None
         self._open()
 
     # -- opening, derived state -------------------------------------------------------
+    def _claim_folder(self) -> None:
+        """Create, adopt or refuse the folder: a memory owns only folders it created (``mycelial.json``)."""
+        folder, marker = self.folder, self.folder / MARKER
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"memory folder {folder} exists and is not a folder")
+        if not folder.exists() and self.read_only:
+            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not self.read_only and not os.access(folder, os.W_OK):
+            self.read_only = True
+        if marker.exists():
+            info = read_json(marker, "memory marker")
+            if not isinstance(info, dict) or not isinstance(info.get("format"), int):
+                raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
+            if info["format"] > FORMAT:
+                raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
+                                 f"this version reads {FORMAT}); upgrade Mycelial")
+            return
+        has_store = (folder / "memory.sqlite").is_file()
+        if not has_store and any(folder.iterdir()):
+            raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
+                             f"give a new or empty folder so none of its files are touched")
+        if not has_store and self.read_only:
+            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
+        if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
+            atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
+                                        f'"created": {time.time():.0f}}}\n').encode())
+
+    @contextmanager
+    def _writing(self):
+        """Hold the inter-process write lock; first catch up with what other processes committed."""
+        if self.read_only:
+            raise ValueError(f"memory {self.folder} is open read-only; open it with read_only=False "
+                             f"on a writable folder to change it")
+        first = self._wlock.acquire()
+        try:
+            if first and self._seen is not None and self._seen != self.store_.last_ids():
+                self._load_derived()  # another process wrote since this object last looked
+            yield
+        finally:
+            try:
+                if first and getattr(self, "store_", None) is not None and self.store_._conn is not None:
+                    self._seen = self.store_.last_ids()
+            finally:
+                self._wlock.release()
+
     def _open(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise ValueError(f"memory folder {self.folder} exists and is not a folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.store_ = Store(self.folder / "memory.sqlite")
+        self._claim_folder()
+        if self.read_only:
+            self.store_ = Store(self.folder / "memory.sqlite", read_only=True)
+            self._open_store()
+            return
+        self._wlock = WriteLock(self.folder)
+        with self._writing():
+            self.store_ = Store(self.folder / "memory.sqlite")
+            self._open_store()
+
+    def _open_store(self) -> None:
+        from core.embedding import bind_memory_embedder
+
+        # one embedding backend per memory: a mismatch is a clear error, never a silent mix
+        self.embedder = bind_memory_embedder(self.store_, self.embedder, self.folder, self.read_only)
         if self.codec is None:
             from core.reasoning.mycelial import MycelialVQVAE
 
@@ -95,20 +169,56 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
         if saved is not None and (saved["num_heads"], saved["codebook_size"]) != (heads, size):
             raise ValueError(f"{self.folder} was built with {saved['num_heads']} heads x "
                              f"{saved['codebook_size']} codes; the codec has {heads} x {size}")
+        if saved is not None and saved.get("fingerprint") != fingerprint and self.read_only:
+            raise ValueError(f"{self.folder} was encoded by other VQ-VAE weights; open it writable once to "
+                             f"re-encode its chunks")
         if saved is not None and saved.get("fingerprint") != fingerprint:
             self._reencode()  # new VQ-VAE weights: codes come again from the stored embeddings
-        if saved is None or saved.get("fingerprint") != fingerprint:
+        if (saved is None or saved.get("fingerprint") != fingerprint) and not self.read_only:
             with self.store_.atomic():
                 self.store_.set_setting("codec", {"num_heads": heads, "codebook_size": size,
                                                   "fingerprint": fingerprint})
         self._load_derived()
 
     def close(self) -> None:
-        """Save derived state and close the store."""
+        """Save derived state (if it changed) and close the store."""
         if getattr(self, "store_", None) is None or self.store_._conn is None:
             return
-        self.save()
+        if not self.read_only:
+            self.save(only_if_changed=True)
         self.store_.close()
+
+    # -- writes hold the inter-process lock ---------------------------------------------
+    def ingest(self, source, progress: bool = False) -> IngestReport:
+        with self._writing():
+            return super().ingest(source, progress)
+
+    ingest.__doc__ = IngestMixin.ingest.__doc__
+
+    def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
+        with self._writing():
+            return super().ingest_vectors(ids, embeddings, texts, batch_size)
+
+    ingest_vectors.__doc__ = IngestMixin.ingest_vectors.__doc__
+
+    # -- bounds on recall ---------------------------------------------------------------
+    def recall_vector(self, q, k: int = 10, *args, **kwargs):
+        _check_k(k)
+        return super().recall_vector(q, k, *args, **kwargs)
+
+    recall_vector.__doc__ = RecallMixin.recall_vector.__doc__
+
+    def recall(self, query, k: int = 10, *args, **kwargs):
+        _check_k(k)
+        return super().recall(query, k, *args, **kwargs)
+
+    recall.__doc__ = RecallMixin.recall.__doc__
+
+    def recall_batch(self, queries, k: int = 10, *args, **kwargs):
+        _check_k(k)
+        return super().recall_batch(queries, k, *args, **kwargs)
+
+    recall_batch.__doc__ = RecallMixin.recall_batch.__doc__
 
     def __enter__(self):
         return self
@@ -122,7 +232,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
 
         Returns False when no document has this id.
         """
-        with self._lock:
+        with self._writing(), self._lock:
             info = self.store_.forget(str(doc_id))
             if info is None:
                 return False
@@ -146,3 +256,11 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin):
                 "index_vectors": self.index_.ntotal, "phrases": len(self.graph_.phrases_),
                 "network": {k: v for k, v in net.items() if isinstance(v, (int, float, str))},
                 "bytes_on_disk": disk}
+
+
+def _check_k(k) -> None:
+    """k is a positive int up to MAX_K (bool is not a count; huge k would allocate gigabytes)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > MAX_K:
+        raise ValueError(f"k={k} exceeds the recall cap of {MAX_K}; page through results with exclude= instead")

@@ -29,7 +29,13 @@ class RecallConfig:
     steps : int
         Spreading steps in the Hebbian network.
     fusion_weight : float
-        ``hybrid`` score = cosine + ``fusion_weight`` * association / max association.
+        Most that association can add to a cosine in ``hybrid``: score = cosine +
+        ``fusion_weight`` * (association / strongest association) for chunks whose cosine is
+        at least ``fusion_floor`` x the top cosine; other chunks keep their cosine. The fused
+        score stays in cosine units (comparable across queries, usable with ``min_score``),
+        and a chunk with a tiny cosine can never reach the top on association alone.
+    fusion_floor : float
+        Share of the query's top cosine a chunk needs before association may lift it.
     candidates : int
         Vector hits and associative hits considered before fusion.
     """
@@ -43,13 +49,14 @@ class RecallConfig:
     restart: float = 0.5
     seed_codes_from_hits: bool = True
     steps: int = 2
-    fusion_weight: float = 4.0
+    fusion_weight: float = 0.1
+    fusion_floor: float = 0.6
     candidates: int = 100
 
 
 @dataclass
 class Hit:
-    """One recalled chunk. ``why`` explains the score (seeds, nodes that carried activation, weights)."""
+    """One recalled chunk. ``why`` explains the score as data, ``why_text`` in words."""
 
     doc_id: str
     chunk_id: int
@@ -58,6 +65,8 @@ class Hit:
     title: str = ""
     position: int = 0
     why: dict = field(default_factory=dict)
+    why_text: str = ""
+    """The path that brought this hit, in words ("query → 'neil peart' → this passage (names 'rush')")."""
 
     def to_dict(self) -> dict:
         return asdict(self)

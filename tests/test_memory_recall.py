@@ -1,0 +1,113 @@
+"""Associations, the concept neighbourhood, hybrid fusion and why_text on a small real memory."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.memory import SemanticMemory
+from core.reasoning.mycelial import MycelialVQVAE
+
+RECORDS = [
+    {"id": "rush", "title": "Rush (band)", "text": "Rush was a Canadian rock band formed in Toronto in 1968. "
+     "Neil Peart joined Rush as drummer and lyricist in 1974.\n\nGeddy Lee sang and played bass in Rush. "
+     "Alex Lifeson played guitar."},
+    {"id": "peart", "title": "Neil Peart", "text": "Neil Peart was a Canadian drummer, lyricist and author, born in "
+     "Hamilton, Ontario.\n\nPeart wrote most of the lyrics of Rush and travelled by motorcycle across North America."},
+    {"id": "beatles", "title": "The Beatles", "text": "The Beatles were an English rock band formed in Liverpool in "
+     "1960. John Lennon and Paul McCartney wrote most songs.\n\nRingo Starr was the drummer of The Beatles."},
+    {"id": "starr", "title": "Ringo Starr", "text": "Ringo Starr is an English drummer and singer from Liverpool. "
+     "He played with Rory Storm before joining The Beatles."},
+    {"id": "toronto", "title": "Toronto", "text": "Toronto is the capital of Ontario and the largest city in Canada."},
+    {"id": "liverpool", "title": "Liverpool", "text": "Liverpool is a city in England on the River Mersey, known for "
+     "its port and for The Beatles."},
+    {"id": "ssh", "title": "ssh-keygen", "text": "ssh-keygen generates, manages and converts authentication keys "
+     "for ssh. Use ssh-keygen -t ed25519 to create a key pair."},
+    {"id": "grep", "title": "grep manual", "text": "grep searches files for lines matching a pattern. Use grep -i "
+     "to ignore case distinctions in patterns and input data."},
+    {"id": "tar", "title": "tar manual", "text": "tar saves many files into a single archive. The -z, --gzip option "
+     "filters the archive through gzip, so tar -xzf file.tar.gz extracts a gzip-compressed archive."},
+    {"id": "crypto", "title": "crypto module", "text": "crypto.createHash(algorithm) creates and returns a Hash "
+     "object that can generate hash digests using the given algorithm."},
+]
+QUERY = "which band had Neil Peart as drummer?"
+
+
+@pytest.fixture(scope="module")
+def mem(tmp_path_factory, embedder):
+    m = SemanticMemory(tmp_path_factory.mktemp("recall") / "mem", embedder=embedder,
+                       codec=MycelialVQVAE.load_default())
+    m.ingest(RECORDS)
+    yield m
+    m.close()
+
+
+def test_associations_are_specific_and_bounded(mem):
+    assoc = mem.associations("Neil Peart", k=5)
+    assert 0 < len(assoc) <= 5
+    names = [a["concept"] for a in assoc]
+    assert "rush" in names and "neil peart" not in names
+    assert all(0 < a["weight"] <= 1 and a["chunks"] >= 1 for a in assoc)
+    assert [a["weight"] for a in assoc] == sorted((a["weight"] for a in assoc), reverse=True)
+    # a concept never named with the beatles' people is not associated with them
+    assert not {"ringo starr", "liverpool", "the beatles", "beatles"} & set(names)
+    assert mem.associations("no such concept anywhere") == []
+
+
+def test_associations_match_a_brute_force_count(mem):
+    """`chunks` is the number of chunks naming both, counted straight from the store."""
+    rows = mem.store_.chunk_rows(list(range(1, mem.stats()["chunks"] + 1)))
+    for a in mem.associations("rush", k=20):
+        both = sum(1 for r in rows.values() if "rush" in r["phrases"] and a["concept"] in r["phrases"])
+        assert a["chunks"] == both, a
+
+
+@pytest.mark.parametrize("bad", [dict(concept=""), dict(concept="   "), dict(concept="rush", k=0),
+                                 dict(concept="rush", k=-3), dict(concept=None)])
+def test_associations_bad_input(mem, bad):
+    with pytest.raises(ValueError):
+        mem.associations(**bad)
+
+
+def test_graph_neighbourhood(mem):
+    g = mem.graph("rush", depth=2, k=3)
+    ids = [n["id"] for n in g["nodes"]]
+    assert ids[0] == "rush" and g["nodes"][0]["weight"] == 1.0 and len(ids) == len(set(ids))
+    assert all(e["source"] in ids and e["target"] in ids and 0 < e["weight"] <= 1 for e in g["edges"])
+    one = mem.graph("rush", depth=1, k=3)
+    assert len(one["nodes"]) == 4 and len(g["nodes"]) >= len(one["nodes"])
+    json.dumps(g)
+    assert mem.graph("nothing like this") == {"nodes": [], "edges": []}
+    for bad in (dict(depth=0), dict(depth=9), dict(k=0)):
+        with pytest.raises(ValueError):
+            mem.graph("rush", **bad)
+
+
+def test_hybrid_is_cosine_plus_bounded_lift(mem):
+    sim = {h.chunk_id: h.score for h in mem.recall(QUERY, k=10, mode="similar")}
+    hyb = mem.recall(QUERY, k=10, mode="hybrid")
+    w = mem.recall_config.fusion_weight
+    top_cos = max(sim.values())
+    for h in hyb:
+        c = h.why["similarity"]
+        assert c - 1e-5 <= h.score <= c + w + 1e-5
+        if c < mem.recall_config.fusion_floor * top_cos:  # below the floor: no lift at all
+            assert h.score == pytest.approx(c, abs=1e-6)
+    assert {h.doc_id for h in hyb[:2]} == {"peart", "rush"}
+    # min_score drops what scores below it, in every mode
+    kept = mem.recall(QUERY, k=10, mode="hybrid", min_score=0.5)
+    assert kept and all(h.score >= 0.5 for h in kept) and len(kept) < len(hyb)
+    with pytest.raises(ValueError):
+        mem.recall(QUERY, min_score=float("nan"))
+
+
+def test_why_text_names_the_path(mem):
+    hits = mem.recall(QUERY, k=4, mode="hybrid")
+    assert all(h.why_text for h in hits)
+    rush = next(h for h in hits if h.doc_id == "rush")
+    assert "'neil peart'" in rush.why_text and rush.why_text.startswith("query")
+    assert len({h.why_text for h in hits}) == len(hits)  # different hits, different paths
+    s = mem.recall(QUERY, k=2, mode="similar")[0]
+    assert s.why_text.startswith("query ≈ this passage (cosine")
+    assert json.loads(json.dumps(hits[0].to_dict()))["why_text"] == hits[0].why_text
+    assert "_sources" not in hits[0].why
