@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from core.evaluation import (BertScorer, bleu, code_statistics, exact_match_rate, greedy_match,
-                             markdown_table, plot_code_usage, plot_cosine_histogram, row_cosines)
+from core.compression.metrics import BertScorer, bleu, code_statistics, exact_match_rate, greedy_match, row_cosines
+from core.compression.report import markdown_table, plot_code_usage, plot_cosine_histogram
 
 
 def test_row_cosines_by_hand():

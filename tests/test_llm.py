@@ -7,7 +7,7 @@ import pytest
 
 from _fake_llm import FakeServer
 
-from core.llm import (LLMClient, LLMError, LLMSettings, SYSTEM_PROMPT, build_prompt, reconstruct,
+from core.compression.llm import (LLMClient, LLMError, LLMSettings, SYSTEM_PROMPT, build_prompt, reconstruct,
                       settings_from_env)
 
 NEIGHBOURS = ["The cathedral was rebuilt in 1250.", "Its spire fell in a storm."]

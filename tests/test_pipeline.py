@@ -12,10 +12,12 @@ from _fake_llm import FakeServer
 
 from core.cli import cli
 from core.config import data_file
-from core.decoding import llm_decode, run_decode, similarity_decode
-from core.evaluation import row_cosines, run_evaluate
-from core.pipeline import (load_npy, load_sentences, run_pipeline, split_by_article, wikitext_files)
-from core.pipeline_config import PipelineConfig
+from core.compression.decoding import llm_decode, run_decode, similarity_decode
+from core.compression.evaluate import run_evaluate
+from core.compression.metrics import row_cosines
+from core.compression.artifacts import load_npy
+from core.compression.config import PipelineConfig
+from core.compression.pipeline import load_sentences, run_pipeline, split_by_article, wikitext_files
 
 WIKI_TEST = data_file("wikitext2/wiki.test.raw")
 

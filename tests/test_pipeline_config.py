@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.pipeline_config import DEFAULT_CONFIG_PATH, PipelineConfig, load_config
+from core.compression.config import DEFAULT_CONFIG_PATH, PipelineConfig, load_config
 
 SEED_KEYS = {"device", "dataset_split", "sample_size", "batch_size", "test_fraction", "pq_M",
              "vqvae_hidden_dim", "vqvae_embedding_dim", "vqvae_num_embeddings",

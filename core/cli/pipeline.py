@@ -9,7 +9,7 @@ _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False
 
 def _run(stage, config_path) -> None:
     """Load the config and run one stage; known errors become a clean CLI error."""
-    from core.pipeline_config import load_config
+    from core.compression.config import load_config
 
     try:
         stage(load_config(config_path))
@@ -28,7 +28,7 @@ def pipeline_cmd(config_path):
 
         mycelial pipeline --config vqvae_config.json
     """
-    from core.pipeline import run_pipeline
+    from core.compression.pipeline import run_pipeline
 
     _run(run_pipeline, config_path)
 
@@ -46,7 +46,7 @@ def decode_cmd(config_path):
 
         SEMANTIC_RECON_BACKEND=claude ANTHROPIC_API_KEY=... mycelial decode
     """
-    from core.decoding import run_decode
+    from core.compression.decoding import run_decode
 
     _run(run_decode, config_path)
 
@@ -62,7 +62,7 @@ def evaluate_cmd(config_path):
 
         mycelial evaluate --config vqvae_config.json
     """
-    from core.evaluation import run_evaluate
+    from core.compression.evaluate import run_evaluate
 
     _run(run_evaluate, config_path)
 

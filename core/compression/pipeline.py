@@ -21,8 +21,6 @@ Files written here:
 """
 from __future__ import annotations
 
-import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,40 +28,15 @@ from typing import Callable
 
 import numpy as np
 
-from core._io import atomic_replace_from, atomic_write_bytes
+from core._io import atomic_replace_from
+from core.compression.artifacts import save_json, save_npy
+from core.compression.codecs import build_opq_index, resolve_device, save_vqvae, single_thread, train_config, vqvae_encode
+from core.compression.config import PipelineConfig
 from core.config import data_dir
 from core.datasets import read_wikitext
-from core.pipeline_config import PipelineConfig
 
 FLOAT32_BYTES = 4
 _SPLIT_STEMS = {"train": "wiki.train", "validation": "wiki.valid", "test": "wiki.test"}
-
-
-# ---------------------------------------------------------------------------- artifacts I/O
-def save_npy(path, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_npy(path) -> np.ndarray:
-    return np.load(_existing(path), allow_pickle=False)
-
-
-def save_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-def load_json(path):
-    return json.loads(_existing(path).read_text(encoding="utf-8"))
-
-
-def _existing(path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first "
-                                f"(python scripts/pipeline.py, then scripts/decode.py)")
-    return path
 
 
 # ---------------------------------------------------------------------------- data
@@ -147,101 +120,7 @@ def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
     return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed))
 
 
-# ---------------------------------------------------------------------------- models
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def train_config(config: PipelineConfig):
-    """The :class:`TrainConfig` the pipeline keys translate into."""
-    from core.reasoning.vqvae.train import TrainConfig
-
-    return TrainConfig(input_dim=config.embedding_dimension, hidden_dim=config.vqvae_hidden_dim,
-                       latent_dim=config.vqvae_embedding_dim, num_heads=config.vqvae_num_heads,
-                       codebook_size=config.vqvae_num_embeddings, epochs=config.vqvae_epochs,
-                       warmup_epochs=min(1, config.vqvae_epochs - 1),
-                       batch_size=config.batch_size, learning_rate=config.vqvae_learning_rate,
-                       seed=config.seed, num_threads=1,
-                       # the orthogonal loss compares every code with every code of every
-                       # other head: (heads * K)^2 cosines per step, 1 GB at 64 heads; with
-                       # heads in separate latent slices it adds nothing the split does not give
-                       orthogonal_weight=0.0)
-
-
-def save_vqvae(model, tconf, folder: Path) -> None:
-    from safetensors.torch import save
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(folder / "vqvae.safetensors", save(state))
-    tconf.to_json(folder / "vqvae_train_config.json")
-
-
-def load_vqvae(folder: Path):
-    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled)."""
-    from safetensors.torch import load
-
-    from core.reasoning.vqvae.train import TrainConfig, build_model
-
-    tconf = TrainConfig.from_json(_existing(folder / "vqvae_train_config.json"))
-    model = build_model(tconf)
-    model.load_state_dict(load(_existing(folder / "vqvae.safetensors").read_bytes()))
-    return model.eval()
-
-
-def vqvae_encode(model, X: np.ndarray, batch: int = 4096) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        out = [model.encode_indices(torch.from_numpy(X[s:s + batch])).cpu().numpy()
-               for s in range(0, X.shape[0], batch)]
-    return np.concatenate(out).astype(np.uint8)
-
-
-def vqvae_decode(model, codes: np.ndarray, batch: int = 4096) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        out = [model.decode_indices(torch.from_numpy(codes[s:s + batch].astype(np.int64))).cpu().numpy()
-               for s in range(0, codes.shape[0], batch)]
-    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
-
-
-def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, iterations: int = 20):
-    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add``.
-
-    FAISS runs on one OpenMP thread: on a shared 2-core machine more threads spin
-    against each other and run many times slower.
-    """
-    import faiss
-
-    faiss.omp_set_num_threads(1)
-    index = faiss.index_factory(X_train.shape[1], f"OPQ{M},PQ{M}")
-    faiss.downcast_VectorTransform(index.chain.at(0)).niter = iterations
-    # FAISS k-means and the OPQ rotation start from fixed internal seeds: training is deterministic
-    index.train(X_train)
-    index.add(X_add)
-    return index
-
-
-def faiss_reconstruct(index) -> np.ndarray:
-    return np.ascontiguousarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
-
-
 # ---------------------------------------------------------------------------- stage
-def single_thread() -> None:
-    """One torch and one FAISS thread: on a shared 2-core machine, more spin against each
-    other and run many times slower (measured up to 20x); on an idle one it costs ~1.5x."""
-    import faiss
-    import torch
-
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-
-
 def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = print) -> dict:
     """Embed, split, train, compress and index; returns (and writes) the run summary."""
     import faiss

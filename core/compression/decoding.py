@@ -8,7 +8,7 @@ itself *would* have been the nearest sentence is reported separately
 (``identification_rate``): it says how well the codes identify a sentence in a known
 collection.
 
-When an LLM is configured (see :mod:`core.llm`) it reads the nearest sentences and
+When an LLM is configured (see :mod:`core.compression.llm`) it reads the nearest sentences and
 writes the one they most likely came from; any failure leaves the similarity result in
 place. Without a key the stage says so once.
 """
@@ -20,8 +20,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.pipeline import load_json, load_npy, load_vqvae, save_json, save_npy, single_thread, vqvae_decode
-from core.pipeline_config import PipelineConfig
+from core.compression.artifacts import load_json, load_npy, save_json, save_npy
+from core.compression.codecs import load_vqvae, single_thread, vqvae_decode
+from core.compression.config import PipelineConfig
 
 MAX_CONSECUTIVE_LLM_FAILURES = 3
 
@@ -70,7 +71,7 @@ def llm_decode(neighbour_texts: list[list[str]], env: Mapping[str, str] | None =
     ``note``. After several consecutive failures the LLM is abandoned for the rest of the
     run (said once), so an unreachable service cannot stall a run for hours.
     """
-    from core.llm import LLMClient, reconstruct, settings_from_env
+    from core.compression.llm import LLMClient, reconstruct, settings_from_env
 
     n = len(neighbour_texts)
     result = {"texts": [None] * n, "errors": [None] * n, "backend": None, "model": None,

@@ -1,0 +1,40 @@
+"""Artifacts of the compression pipeline: arrays as ``.npy``, summaries as JSON, written atomically.
+
+Nothing is pickled: arrays are read back with ``allow_pickle=False``. A missing file names
+the stage that writes it.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core._io import atomic_write_bytes
+
+
+def save_npy(path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npy(path) -> np.ndarray:
+    return np.load(existing(path), allow_pickle=False)
+
+
+def save_json(path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def load_json(path):
+    return json.loads(existing(path).read_text(encoding="utf-8"))
+
+
+def existing(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first "
+                                f"(python scripts/pipeline.py, then scripts/decode.py)")
+    return path

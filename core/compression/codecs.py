@@ -1,0 +1,107 @@
+"""The two codecs the pipeline compares: its VQ-VAE and FAISS ``OPQ{M},PQ{M}``.
+
+Training, saving and loading the VQ-VAE (safetensors, nothing unpickled), coding with it
+in batches, and building the FAISS index at the same byte budget.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core._io import atomic_write_bytes
+from core.compression.artifacts import existing
+from core.compression.config import PipelineConfig
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def train_config(config: PipelineConfig):
+    """The :class:`TrainConfig` the pipeline keys translate into."""
+    from core.reasoning.vqvae.train import TrainConfig
+
+    return TrainConfig(input_dim=config.embedding_dimension, hidden_dim=config.vqvae_hidden_dim,
+                       latent_dim=config.vqvae_embedding_dim, num_heads=config.vqvae_num_heads,
+                       codebook_size=config.vqvae_num_embeddings, epochs=config.vqvae_epochs,
+                       warmup_epochs=min(1, config.vqvae_epochs - 1),
+                       batch_size=config.batch_size, learning_rate=config.vqvae_learning_rate,
+                       seed=config.seed, num_threads=1,
+                       # the orthogonal loss compares every code with every code of every
+                       # other head: (heads * K)^2 cosines per step, 1 GB at 64 heads; with
+                       # heads in separate latent slices it adds nothing the split does not give
+                       orthogonal_weight=0.0)
+
+
+def save_vqvae(model, tconf, folder: Path) -> None:
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(folder / "vqvae.safetensors", save(state))
+    tconf.to_json(folder / "vqvae_train_config.json")
+
+
+def load_vqvae(folder: Path):
+    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled)."""
+    from safetensors.torch import load
+
+    from core.reasoning.vqvae.train import TrainConfig, build_model
+
+    tconf = TrainConfig.from_json(existing(folder / "vqvae_train_config.json"))
+    model = build_model(tconf)
+    model.load_state_dict(load(existing(folder / "vqvae.safetensors").read_bytes()))
+    return model.eval()
+
+
+def vqvae_encode(model, X: np.ndarray, batch: int = 4096) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = [model.encode_indices(torch.from_numpy(X[s:s + batch])).cpu().numpy()
+               for s in range(0, X.shape[0], batch)]
+    return np.concatenate(out).astype(np.uint8)
+
+
+def vqvae_decode(model, codes: np.ndarray, batch: int = 4096) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = [model.decode_indices(torch.from_numpy(codes[s:s + batch].astype(np.int64))).cpu().numpy()
+               for s in range(0, codes.shape[0], batch)]
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, iterations: int = 20):
+    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add``.
+
+    FAISS runs on one OpenMP thread: on a shared 2-core machine more threads spin
+    against each other and run many times slower.
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    index = faiss.index_factory(X_train.shape[1], f"OPQ{M},PQ{M}")
+    faiss.downcast_VectorTransform(index.chain.at(0)).niter = iterations
+    # FAISS k-means and the OPQ rotation start from fixed internal seeds: training is deterministic
+    index.train(X_train)
+    index.add(X_add)
+    return index
+
+
+def faiss_reconstruct(index) -> np.ndarray:
+    return np.ascontiguousarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
+
+
+def single_thread() -> None:
+    """One torch and one FAISS thread: on a shared 2-core machine, more spin against each
+    other and run many times slower (measured up to 20x); on an idle one it costs ~1.5x."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)

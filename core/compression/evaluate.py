@@ -1,0 +1,194 @@
+"""Evaluate stage: score a decoded pipeline run against FAISS OPQ+PQ and the shipped 4-byte model.
+
+Writes ``metrics.json``, ``metrics.md``, ``code_usage.png`` and ``cosine_hist.png``. The
+figures themselves come from :mod:`core.compression.metrics`, the table and plots from
+:mod:`core.compression.report`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core._io import atomic_write_bytes
+from core.compression.metrics import BertScorer, bleu, code_statistics, exact_match_rate, row_cosines
+from core.compression.report import markdown_table, plot_code_usage, plot_cosine_histogram
+
+_MAIN_COLUMNS = [("method", "method", ""), ("bytes_per_item", "bytes/item", "d"),
+                 ("compression_ratio", "ratio (counted)", ".1f"), ("mean_cosine", "mean cosine", ".3f"),
+                 ("share_cosine_ge_0.8", "share ≥ 0.8", ".2f"), ("codebook_usage", "code usage", ".3f"),
+                 ("zipf_alpha", "Zipf α", ".2f"), ("bleu", "BLEU", ".2f"), ("bertscore_f1", "BERTScore F1", ".3f"),
+                 ("exact_match", "exact match", ".3f"), ("identification_rate", "self is nearest", ".3f")]
+
+
+def _vector_row(method: str, bytes_per_item: int, X: np.ndarray, R: np.ndarray, **extra) -> dict:
+    c = row_cosines(X, R)
+    row = {"method": method, "bytes_per_item": int(bytes_per_item),
+           "compression_ratio": X.shape[1] * 4 / bytes_per_item, "mean_cosine": float(c.mean()),
+           "share_cosine_ge_0.8": float(np.mean(c >= 0.8))}
+    row.update(extra)
+    return row, c
+
+
+def _opq_roundtrip(X_train: np.ndarray, X: np.ndarray, M: int, iterations: int) -> np.ndarray:
+    """Encode and decode ``X`` with an ``OPQ{M},PQ{M}`` codec trained on ``X_train``."""
+    from core.compression.codecs import build_opq_index
+
+    index = build_opq_index(X_train, X[:0], M, iterations)
+    return np.ascontiguousarray(index.sa_decode(index.sa_encode(X)), dtype=np.float32)
+
+
+def _shipped_rows(X: np.ndarray, doc_ids: list[str], log) -> tuple[list[dict], dict]:
+    """The shipped 4-byte MonolithWiki on the same test items, if it loads.
+
+    It was trained on WikiText-2 itself, holding out whole articles by
+    ``core.datasets.is_held_out``; most of our test articles were in its training set, so
+    it is scored twice: on all test items, and on the items of its own held-out articles.
+    """
+    try:
+        from core.reasoning.mycelial import MycelialVQVAE
+
+        mvq = MycelialVQVAE.load_default()
+        codes = np.asarray(mvq.encode(X))
+        R = np.asarray(mvq.decode(codes), dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - a missing optional comparison must not stop evaluation
+        log(f"note: shipped MonolithWiki not evaluated ({type(exc).__name__}: {exc})")
+        return [], {}
+    from core.datasets import is_held_out
+
+    stats = code_statistics(codes, 256)
+    row, c = _vector_row("MonolithWiki shipped, all test items (partly its training data)", codes.shape[1], X, R,
+                         codebook_usage=stats["codebook_usage"], zipf_alpha=stats["zipf_alpha"])
+    rows, hist = [row], {}
+    fraction = _shipped_held_out_fraction()
+    held = np.array([is_held_out(d, fraction) for d in doc_ids])
+    if held.any():
+        row_h, c_h = _vector_row(f"MonolithWiki shipped, its held-out articles only (n={int(held.sum())})",
+                                 codes.shape[1], X[held], R[held])
+        rows.append(row_h)
+        hist["MonolithWiki 4 B (its held-out)"] = c_h
+    else:
+        hist["MonolithWiki 4 B"] = c
+    return rows, hist
+
+
+def _shipped_held_out_fraction() -> float:
+    import json
+
+    card = Path(__file__).resolve().parent.parent / "reasoning" / "vqvae" / "weights" / "monolith_wiki.json"
+    try:
+        return float(json.loads(card.read_text())["data"]["held_out_fraction"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.15
+
+
+def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
+    """Score a decoded pipeline run; writes ``metrics.json``, ``metrics.md`` and two PNG plots."""
+    import faiss
+
+    from core.compression.artifacts import load_json, load_npy, save_json
+    from core.compression.codecs import faiss_reconstruct, single_thread
+
+    single_thread()
+    out = config.artifacts
+    pipe = load_json(out / "pipeline.json")
+    decoded = load_json(out / "decoded.json")
+    items = load_json(out / "items.json")
+    reference = load_json(out / "reference.json")
+    X = load_npy(out / "test_embeddings.npy")
+    R = load_npy(out / "decoded_vectors.npy")
+    codes = load_npy(out / "codes.npy")
+    E = load_npy(out / "reference_embeddings.npy")
+    X_train = np.ascontiguousarray(E[~np.asarray(reference["is_test"], bool)])
+    records = decoded["items"]
+    if not (len(records) == X.shape[0] == R.shape[0] == codes.shape[0]):
+        raise ValueError(f"artifacts in {out} are inconsistent; re-run the pipeline and decode stages")
+    B = codes.shape[1]
+    K = config.vqvae_num_embeddings
+
+    # the VQ-VAE of this run
+    stats = code_statistics(codes, K)
+    main, cos_main = _vector_row(f"VQ-VAE this run ({B} heads × {K} codes)", B, X, R,
+                                 codebook_usage=stats["codebook_usage"], zipf_alpha=stats["zipf_alpha"])
+    main["compression_ratio"] = pipe["compression_ratio"]  # counted from the files
+    hyps = [r["similarity_text"] for r in records]
+    refs = [r["original"] for r in records]
+    main["bleu"] = bleu(hyps, refs)
+    main["exact_match"] = exact_match_rate(hyps, refs)
+    main["identification_rate"] = decoded["summary"]["identification_rate"]
+    scorer = BertScorer()
+    if bertscore:
+        main["bertscore_f1"] = float(scorer.score(hyps, refs)[2].mean())
+    sent_cos = row_cosines(X, E[[r["similarity_index"] for r in records]])
+
+    # LLM reconstructions, if any were made
+    llm_idx = [i for i, r in enumerate(records) if r.get("llm_text")]
+    llm = None
+    if llm_idx:
+        lh = [records[i]["llm_text"] for i in llm_idx]
+        lr = [refs[i] for i in llm_idx]
+        llm = {"n": len(llm_idx), "bleu": bleu(lh, lr), "exact_match": exact_match_rate(lh, lr),
+               "similarity_bleu_same_items": bleu([hyps[i] for i in llm_idx], lr)}
+        if bertscore:
+            llm["bertscore_f1"] = float(scorer.score(lh, lr)[2].mean())
+
+    # side by side: FAISS OPQ+PQ at the same byte budgets, and the shipped 4-byte model
+    rows, hist = [main], {f"VQ-VAE {B} B": cos_main}
+    index = faiss.read_index(str(out / "opq_pq.index"))
+    M = config.pq_M
+    row, c = _vector_row(f"FAISS OPQ{M},PQ{M} (opq_pq.index)", M, X, faiss_reconstruct(index))
+    row["compression_ratio"] = pipe["faiss_payload_ratio"]
+    rows.append(row)
+    hist[f"OPQ+PQ {M} B"] = c
+    for budget in sorted({B, 4} - {M}):
+        row, c = _vector_row(f"FAISS OPQ{budget},PQ{budget}", budget, X,
+                             _opq_roundtrip(X_train, X, budget, config.opq_iterations))
+        rows.append(row)
+        hist[f"OPQ+PQ {budget} B"] = c
+    shipped, shipped_hist = _shipped_rows(X, items["doc_ids"], log)
+    rows += shipped
+    hist.update(shipped_hist)
+
+    metrics = {
+        "n_items": int(X.shape[0]), "n_train": int(X_train.shape[0]),
+        "bytes_per_item": B, "compression_ratio": pipe["compression_ratio"],
+        "compression_ratio_with_model": pipe["compression_ratio_with_model"],
+        "mean_cosine": main["mean_cosine"], "median_cosine": float(np.median(cos_main)),
+        "share_cosine_ge_0.8": main["share_cosine_ge_0.8"],
+        "bleu": main["bleu"], "bertscore_f1": main.get("bertscore_f1"),
+        "bertscore_model": scorer.description, "exact_match": main["exact_match"],
+        "identification_rate": main["identification_rate"],
+        "sentence_cosine": float(sent_cos.mean()),
+        "codebook_usage": stats["codebook_usage"], "codes_used": stats["codes_used"],
+        "codes_total": stats["codes_total"], "zipf_alpha": stats["zipf_alpha"], "zipf_r2": stats["zipf_r2"],
+        "llm": llm, "llm_note": decoded["summary"]["llm"]["note"],
+        "comparison": rows,
+    }
+    save_json(out / "metrics.json", metrics)
+    table = _report(metrics, rows)
+    atomic_write_bytes(out / "metrics.md", table.encode("utf-8"))
+    plot_code_usage(codes, out / "code_usage.png", K, title=f"Code usage, {B} heads × {K} codes (test items)")
+    plot_cosine_histogram(hist, out / "cosine_hist.png")
+    log(table)
+    log(f"wrote {out / 'metrics.json'}, {out / 'metrics.md'}, {out / 'code_usage.png'}, {out / 'cosine_hist.png'}")
+    return metrics
+
+
+def _report(metrics: dict, rows: list[dict]) -> str:
+    lines = [f"Held-out WikiText-2 sentences: {metrics['n_items']} items (whole articles held out), "
+             f"{metrics['n_train']} training sentences.", "",
+             markdown_table(rows, _MAIN_COLUMNS), "",
+             "- ratio (counted): VQ-VAE row = bytes of the float32 embeddings file / bytes of the codes "
+             f"file as written; {metrics['compression_ratio_with_model']:.2f}x if the decoder weights are "
+             "counted too. Other rows: 1536 / bytes per item.",
+             f"- text figures: similarity reconstruction (nearest reference sentence, the item itself left out); "
+             f"BERTScore with {metrics['bertscore_model']}.",
+             f"- cosine of the original embedding with the embedding of the reconstructed sentence: "
+             f"{metrics['sentence_cosine']:.3f}.",
+             f"- LLM: {metrics['llm_note']}"]
+    if metrics["llm"]:
+        l = metrics["llm"]
+        lines.append(f"  LLM reconstructions on {l['n']} items: BLEU {l['bleu']:.2f} (similarity on the same "
+                     f"items {l['similarity_bleu_same_items']:.2f}), BERTScore F1 {l.get('bertscore_f1', float('nan')):.3f}, "
+                     f"exact match {l['exact_match']:.3f}")
+    return "\n".join(lines) + "\n"
