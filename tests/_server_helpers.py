@@ -13,5 +13,59 @@ def build_sample_memory(folder, embedder, codec) -> None:
     from core.memory import SemanticMemory
 
     with SemanticMemory(folder, embedder=embedder, codec=codec) as mem:
-        rep = mem.ingest([str(SAMPLE)])
+        rep = mem.ingest(sorted(str(p) for p in SAMPLE.iterdir() if p.suffix in (".md", ".jsonl")))
     assert rep.documents >= 10 and not rep.errors, rep.to_dict()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``mycelial serve`` as a real process on 127.0.0.1 (uvicorn), stopped with SIGTERM or SIGKILL."""
+
+    def __init__(self, memories: list[str], token: str | None = None, timeout: float = 120.0):
+        import os
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env.pop("MYCELIAL_TOKEN", None)
+        if token:
+            env["MYCELIAL_TOKEN"] = token
+        args = [sys.executable, "-c", "from core.cli import main; main()", "serve", "--port", str(self.port)]
+        for m in memories:
+            args += ["--memory", m]
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     cwd=Path(__file__).resolve().parent.parent)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.proc.stdout.read().decode()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not answer /healthz in time")
+
+    def stop(self, sig=None) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+            return self.proc.wait()

@@ -6,6 +6,7 @@ concurrently, writes to one memory wait for each other (its write lock).
 from __future__ import annotations
 
 import hmac
+import sys
 import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -63,6 +64,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     async def lifespan(app):
         yield
         registry.close()
+        print(f"mycelial serve: saved and closed {len(registry.slots)} memories", file=sys.stderr, flush=True)
 
     app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
                   description="An associative memory: ingest documents, recall by similarity and association.")

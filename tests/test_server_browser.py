@@ -1,0 +1,62 @@
+"""The web page in a real browser: Playwright driving Debian's headless chromium against `mycelial serve`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _server_helpers import QUESTION, LiveServer, build_sample_memory
+from playwright.sync_api import expect, sync_playwright
+
+from core.reasoning.mycelial import MycelialVQVAE
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, embedder):
+    folder = tmp_path_factory.mktemp("browser") / "sample"
+    build_sample_memory(folder, embedder, MycelialVQVAE.load_default())
+    srv = LiveServer([str(folder)])
+    yield srv
+    srv.stop()
+
+
+def test_page_answers_the_demo_question_and_shows_neighbours(server):
+    assert Path(CHROMIUM).exists(), "Debian chromium is missing: run scripts/setup.sh (apt-get install chromium)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            external = []
+            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            expect(page.locator("#stats")).to_contain_text("documents")
+            page.fill("#q", QUESTION)
+            page.select_option("#mode", "hybrid")
+            page.click("#ask button[type=submit]")
+            hits = page.locator("#hits li.hit")
+            expect(hits.first).to_be_visible(timeout=30_000)
+            titles = hits.locator(".head").all_inner_texts()
+            assert any("Nerva" in t for t in titles[:3]), titles
+            nerva = hits.filter(has_text="Nerva").first
+            expect(nerva.locator(".why")).to_contain_text("cosine")
+            nerva.locator("button.concept").first.click()
+            neighbours = page.locator("#neighbours li.neighbour")
+            expect(neighbours.first).to_be_visible(timeout=30_000)
+            assert neighbours.count() >= 2
+            nodes = page.locator("#graph circle")
+            assert nodes.count() >= 3
+            # clicking a node re-centres the view on that concept
+            second = nodes.nth(1).get_attribute("data-concept")
+            nodes.nth(1).dispatch_event("click")
+            expect(page.locator("#concept-name")).to_contain_text(second, timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+            assert not external, external  # everything is served locally
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000

@@ -1,0 +1,83 @@
+"""`mycelial serve` as a real uvicorn process on 127.0.0.1: HTTP, concurrency, shutdown, kill -9."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+import httpx
+import pytest
+from _server_helpers import QUESTION, TOKEN, LiveServer, build_sample_memory
+
+from core.memory import SemanticMemory
+from core.reasoning.mycelial import MycelialVQVAE
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return MycelialVQVAE.load_default()
+
+
+def test_serve_refuses_public_host_without_token():
+    out = subprocess.run([sys.executable, "-c", "from core.cli import main; main()", "serve", "--memory", "/tmp/x",
+                          "--host", "0.0.0.0"], capture_output=True, text=True, env={"PATH": "/usr/bin"}, timeout=60)
+    assert out.returncode == 1
+    assert "--host 0.0.0.0" in out.stderr and "MYCELIAL_TOKEN" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_live_recall_concurrent_ingest_and_graceful_shutdown(tmp_path, embedder, codec):
+    build_sample_memory(tmp_path / "sample", embedder, codec)
+    srv = LiveServer([str(tmp_path / "sample"), f"scratch={tmp_path / 'new'}"], token=TOKEN)
+    try:
+        with httpx.Client(base_url=srv.url, headers=AUTH, timeout=60) as c:
+            assert httpx.get(srv.url + "/v1/memories").status_code == 401
+            names = {m["name"] for m in c.get("/v1/memories").json()["memories"]}
+            assert names == {"sample", "scratch"}
+            hits = c.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 3}).json()["hits"]
+            assert "Nerva" in hits[0]["title"]
+            # one client ingests 40 documents in 8 requests while 4 others recall
+            docs = [{"id": f"n{i}", "title": f"Note {i}", "text": f"Note {i}: the beacon on hill {i} was lit at dusk "
+                     f"by keeper number {i * 7}."} for i in range(40)]
+            codes, stop = [], threading.Event()
+
+            def reader():
+                with httpx.Client(base_url=srv.url, headers=AUTH, timeout=60) as rc:
+                    while not stop.is_set():
+                        codes.append(rc.get("/v1/memories/sample/recall",
+                                            params={"q": QUESTION, "k": 5, "mode": "hybrid"}).status_code)
+
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for t in threads:
+                t.start()
+            try:
+                writes = [c.post("/v1/memories/scratch/documents", json=docs[i:i + 5]).status_code
+                          for i in range(0, 40, 5)]
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join()
+            assert writes == [201] * 8
+            assert codes and set(codes) == {200}
+            assert c.get("/v1/memories/scratch/stats").json()["documents"] == 40
+    finally:
+        # uvicorn re-raises the SIGTERM after its graceful shutdown, so -15 is a clean exit here
+        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    assert "saved and closed 2 memories" in srv.proc.stdout.read().decode()
+    with SemanticMemory(tmp_path / "new", embedder=embedder, codec=codec) as mem:
+        assert mem.stats()["documents"] == 40 and mem.stats()["index_vectors"] == mem.stats()["chunks"]
+
+
+def test_kill_9_loses_no_committed_document(tmp_path, embedder, codec):
+    srv = LiveServer([f"m={tmp_path / 'm'}"])  # no token: local only
+    try:
+        r = httpx.post(srv.url + "/v1/memories/m/documents", timeout=60,
+                       json=[{"id": "k1", "text": "Before the crash the archive held the charter of Ulm."}])
+        assert r.status_code == 201
+    finally:
+        assert srv.stop(signal.SIGKILL) == -signal.SIGKILL
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        hits = mem.recall("charter of Ulm", k=1)
+        assert hits and hits[0].doc_id == "k1"
