@@ -20,9 +20,51 @@ def test_counts_come_from_the_model_tokenizer():
     assert count_tokens(["Antidisestablishmentarianism pneumonoultramicroscopic"])[0] > 4
 
 
-def test_paragraphs_never_share_a_chunk_and_sentences_are_packed():
+def test_paragraphs_kept_apart_without_a_target_and_sentences_are_packed():
     text = "Alpha one. Alpha two.\n\nBeta one.\n \nGamma."
-    assert chunk_text(text) == ["Alpha one. Alpha two.", "Beta one.", "Gamma."]
+    assert chunk_text(text, target_tokens=None) == ["Alpha one. Alpha two.", "Beta one.", "Gamma."]
+    assert chunk_text(text) == ["Alpha one. Alpha two. Beta one. Gamma."]
+
+
+def test_small_paragraphs_merge_up_to_the_target_and_headings_open_chunks():
+    opts = [f"-{c}, --option-{c}\n       Set the {c} flag of the archive program for this run." for c in "abcdefgh"]
+    text = "# Options\n\n" + "\n\n".join(opts) + "\n\n## Exit status\n\nZero on success."
+    chunks = chunk_text(text, target_tokens=64)
+    n = count_tokens(chunks)
+    assert all(k + 2 <= 64 for k in n) and len(chunks) < len(opts)  # merged, within the target
+    assert chunks[0].startswith("# Options -a, --option-a")
+    assert chunks[-1] == "## Exit status Zero on success."  # the heading opened a chunk
+    assert " ".join(chunks).split() == text.split()  # nothing lost
+    with pytest.raises(ValueError, match="target_tokens"):
+        chunk_text(text, target_tokens=-5)
+
+
+def test_markup_noise_is_dropped():
+    md = "## fs.cp()\n<!-- YAML\nadded: v16.7.0\n-->\n\nCopies a file.\n\n<!-- YAML added: v15.0.0 -->\n"
+    assert chunk_text(md) == ["## fs.cp() Copies a file."]
+    man = ("GZIP(1)                     General Commands Manual                    GZIP(1)\n\n"
+           "NAME\n       gzip - compress or expand files\n\nDESCRIPTION\n       In par\u2010\n"
+           "       ticular, it will ignore symbolic links.\n\n"
+           "                                     local                             GZIP(1)\n")
+    chunks = chunk_text(man)
+    assert chunks == ["NAME gzip - compress or expand files", "DESCRIPTION In particular, it will ignore symbolic links."]
+    # a man reference inside prose stays
+    assert "see gzip(1) for details" in chunk_text("Compress with xz; see gzip(1) for details.")[0]
+
+
+def test_chunks_of_a_real_man_page_are_not_tiny():
+    import shutil
+    import subprocess
+
+    assert shutil.which("man"), "man is needed to render a real man page"
+    text = subprocess.run(["man", "-P", "cat", "tar"], capture_output=True, text=True, check=True,
+                          env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin"}).stdout
+    old = chunk_text(text, target_tokens=None, clean=False)
+    new = chunk_text(text)
+    small = lambda cs: sum(len(c) < 60 for c in cs) / len(cs)  # noqa: E731
+    assert small(old) > 0.2 and small(new) < 0.05, (small(old), small(new))
+    assert max(count_tokens(new)) + 2 <= MAX_TOKENS
+    assert not any("General Commands Manual" in c for c in new)
 
 
 def test_one_overlong_sentence_is_cut_at_words():

@@ -60,9 +60,15 @@ def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
     (tmp_path / "sub" / "deeper" / "n.md").write_text("Deep note.", encoding="utf-8")
     (tmp_path / "top.txt").write_text("Top note.", encoding="utf-8")
     (tmp_path / "image.png").write_bytes(b"\x89PNG\x00\x00")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref: x", encoding="utf-8")  # hidden: neither read nor counted
     recs, errors = _read(tmp_path)
-    assert errors == []
     assert sorted(r.text for r in recs) == ["Deep note.", "Top note."]
+    # the unsupported file is counted and reported, as skipped (not an error)
+    assert [(e.skipped, e.message.split(";")[0]) for e in errors] == [(True, "skipped 1 unsupported files (.png 1)")]
+    # ids are relative to the ingested folder, which the meta records
+    assert sorted(r.doc_id for r in recs) == ["sub/deeper/n.md", "top.txt"]
+    assert {r.meta["root"] for r in recs} == {str(tmp_path.resolve())}
 
 
 @pytest.mark.parametrize("content, message", [
@@ -102,7 +108,11 @@ def test_huge_file_missing_path_and_unsupported_type(tmp_path):
 def test_stdin_text_and_jsonl():
     errors: list = []
     recs = list(read_stream(io.StringIO("Some piped text."), errors))
-    assert recs[0].text == "Some piped text." and recs[0].doc_id == "stdin"
+    assert recs[0].text == "Some piped text." and recs[0].doc_id.startswith("stdin-")
+    # each piped document gets its own id (a content hash): a second one no longer replaces the first
+    other = list(read_stream(io.StringIO("Other piped text."), errors))[0]
+    again = list(read_stream(io.StringIO("Some piped text."), errors))[0]
+    assert other.doc_id != recs[0].doc_id and again.doc_id == recs[0].doc_id
     recs = list(read_stream(io.StringIO('{"id": 1, "text": "x"}\n{bad\n'), errors))
     assert recs[0].doc_id == "1" and errors[0].line == 2
     list(read_stream(io.StringIO("  "), errors))

@@ -29,10 +29,11 @@ def _open(folder):
 
 def _print_report(rep) -> None:
     for err in rep.errors:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {err}", err=True)
+    errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
                f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, {rep.replaced} replaced, "
-               f"{len(rep.errors)} errors, {rep.seconds:.1f}s")
+               f"{len(errors)} errors, {rep.seconds:.1f}s")
 
 
 def _print_hits(query: str, hits) -> None:

@@ -9,7 +9,7 @@ from typing import Iterable
 import numpy as np
 
 from core._validation import check_embeddings
-from core.memory.chunking import chunk_hash, chunk_text
+from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
 from core.memory.phrases import extract_phrases, title_phrase
 from core.memory.readers import ReadError, Record, parse_record, read_paths
 from core.memory.types import IngestReport
@@ -77,7 +77,7 @@ class IngestMixin:
         n_pending = 0
         try:
             for rec in self._records(source, report.errors):
-                chunks = chunk_text(rec.text, self.max_tokens)
+                chunks = chunk_text(rec.text, self.max_tokens, TARGET_TOKENS if rec.merge else None)
                 if not chunks:
                     report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))
                     continue

@@ -3,7 +3,10 @@
 all-MiniLM-L6-v2 was trained on inputs of at most 128 word pieces; text past that is
 truncated (or, worse, silently diluted), so a chunk is packed from whole paragraphs and
 sentences until the next one would cross the limit. A sentence longer than the limit on
-its own is cut at word boundaries. Counts come from the model's own tokenizer
+its own is cut at word boundaries. Small neighbouring paragraphs (an option line and its
+description, a heading and its text) are merged up to a target size, because a 40-character
+chunk carries too little meaning to be found; markup noise (HTML comments, man-page
+headers and footers, groff's line-end hyphenation) is dropped before any of this. Counts come from the model's own tokenizer
 (``tokenizer.json`` of the packaged model, via the light ``tokenizers`` library); when it
 cannot be loaded, a safe word-based bound (2 word pieces per word) is used instead.
 """
@@ -16,8 +19,30 @@ from functools import lru_cache
 from core.text import split_sentences
 
 MAX_TOKENS = 128
+TARGET_TOKENS = 96  # small paragraphs are merged until a chunk would pass this many word pieces
 _SPECIAL = 2  # [CLS] and [SEP]
 _PARAGRAPH = re.compile(r"\n\s*\n")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_SOFT_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(?=[a-z])")  # groff: "par‐\n   ticular"
+_MAN_REF = r"[\w.:+-]+\(\d[\w]*\)"
+_MAN_HEADER = re.compile(rf"^\s*({_MAN_REF})\s.*\s\1\s*$", re.M)  # "GZIP(1)  General Commands Manual  GZIP(1)"
+_HEADING = re.compile(r"^(#{1,6}\s|[A-Z][A-Z0-9 ,/&()-]{2,}$)")  # Markdown heading or man section name
+
+
+def clean_text(text: str) -> str:
+    """Drop markup noise: HTML comments, man-page headers/footers, groff line-end hyphens.
+
+    A man page rendered with ``man -P cat`` starts every page with ``NAME(S) title NAME(S)``
+    and ends it with ``... NAME(S)``; both carry nothing a question could be about.
+    """
+    text = _HTML_COMMENT.sub("", text)
+    text = _SOFT_HYPHEN.sub(r"\1", text)
+    refs = set(_MAN_HEADER.findall(text))
+    if refs:
+        text = _MAN_HEADER.sub("", text)
+        footer = re.compile(rf"^[^\n]{{0,100}}\s(?:{'|'.join(re.escape(r) for r in refs)})\s*$", re.M)
+        text = footer.sub("", text)
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -72,17 +97,52 @@ def _split_long(sentence: str, budget: int) -> list[str]:
     return pieces
 
 
-def chunk_text(text: str, max_tokens: int = MAX_TOKENS) -> list[str]:
+def _paragraph_pieces(para: str, budget: int) -> list[tuple[str, int]]:
+    """(piece, word pieces) of one paragraph: whole if it fits, else packed sentences."""
+    n = count_tokens([para])[0]
+    if n <= budget:
+        return [(para, n)]
+    sentences = split_sentences(para) or [para]
+    counts = count_tokens(sentences)
+    out: list[str] = []
+    current, used = [], 0
+    for sent, m in zip(sentences, counts):
+        if m > budget:
+            if current:
+                out.append(" ".join(current))
+                current, used = [], 0
+            out.extend(_split_long(sent, budget))
+            continue
+        # +1: the joining space may merge into a neighbouring piece differently; stay safe
+        if current and used + m + 1 > budget:
+            out.append(" ".join(current))
+            current, used = [], 0
+        current.append(sent)
+        used += m + (1 if len(current) > 1 else 0)
+    if current:
+        out.append(" ".join(current))
+    return list(zip(out, count_tokens(out)))
+
+
+def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | None = TARGET_TOKENS,
+               clean: bool = True) -> list[str]:
     """Split ``text`` into chunks of at most ``max_tokens`` word pieces (special tokens included).
 
-    Paragraphs (blank-line separated) never share a chunk; within a paragraph, whole
-    sentences are packed greedily. Whitespace inside a chunk is normalised.
+    A paragraph (blank-line separated) longer than the limit is split into packed
+    sentences; shorter neighbouring paragraphs are merged while the chunk stays within
+    ``target_tokens``, and a heading always starts a new chunk. Whitespace inside a
+    chunk is normalised.
 
     Parameters
     ----------
     text : str
     max_tokens : int, default=128
         The model's useful input length, counting ``[CLS]`` and ``[SEP]``.
+    target_tokens : int or None, default=96
+        Merge paragraphs up to this size (capped by ``max_tokens``); ``None`` or 0 keeps
+        every paragraph in its own chunk.
+    clean : bool, default=True
+        Drop markup noise first (see :func:`clean_text`).
 
     Returns
     -------
@@ -92,32 +152,33 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS) -> list[str]:
     Examples
     --------
     >>> chunk_text("One. Two.\\n\\nThree.")
+    ['One. Two. Three.']
+    >>> chunk_text("One. Two.\\n\\nThree.", target_tokens=None)
     ['One. Two.', 'Three.']
     """
     if max_tokens <= _SPECIAL + 4:
         raise ValueError(f"max_tokens={max_tokens} is too small; use at least {_SPECIAL + 5}")
+    if target_tokens is not None and (not isinstance(target_tokens, int) or target_tokens < 0):
+        raise ValueError(f"target_tokens must be a non-negative integer or None, got {target_tokens!r}")
     budget = max_tokens - _SPECIAL
+    target = min(budget, target_tokens - _SPECIAL) if target_tokens else 0
+    if clean:
+        text = clean_text(text)
     chunks: list[str] = []
-    for para in _PARAGRAPH.split(text):
-        para = " ".join(para.split())
+    current, used = [], 0
+    for raw in _PARAGRAPH.split(text):
+        para = " ".join(raw.split())
         if not para:
             continue
-        sentences = split_sentences(para) or [para]
-        counts = count_tokens(sentences)
-        current, used = [], 0
-        for sent, n in zip(sentences, counts):
-            if n > budget:
-                if current:
-                    chunks.append(" ".join(current))
-                    current, used = [], 0
-                chunks.extend(_split_long(sent, budget))
-                continue
-            # +1: the joining space may merge into a neighbouring piece differently; stay safe
-            if current and used + n + 1 > budget:
+        heading = bool(_HEADING.match(raw.strip().split("\n", 1)[0].strip()))
+        for piece, n in _paragraph_pieces(para, budget):
+            # +1: the joining space; a heading never ends a chunk, it opens one
+            if current and (heading or used + n + 1 > target):
                 chunks.append(" ".join(current))
                 current, used = [], 0
-            current.append(sent)
+            current.append(piece)
             used += n + (1 if len(current) > 1 else 0)
-        if current:
-            chunks.append(" ".join(current))
+            heading = False
+    if current:
+        chunks.append(" ".join(current))
     return chunks

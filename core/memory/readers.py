@@ -7,8 +7,10 @@ and reading goes on with the rest.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -20,13 +22,18 @@ _SNIFF = 8192
 
 @dataclass
 class Record:
-    """One document to ingest: a stable id, its text, an optional title and metadata."""
+    """One document to ingest: a stable id, its text, an optional title and metadata.
+
+    ``merge``: small paragraphs may share a chunk (files and piped text, whose blank lines
+    are layout); a JSONL/dict record's paragraphs are its producer's units and stay apart.
+    """
 
     doc_id: str
     text: str
     title: str = ""
     meta: dict = field(default_factory=dict)
     source: str = ""
+    merge: bool = False
 
 
 @dataclass
@@ -36,6 +43,7 @@ class ReadError:
     source: str
     message: str
     line: int | None = None
+    skipped: bool = False  # files left out on purpose (unsupported types): reported, not an error
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
@@ -109,9 +117,23 @@ def _read_pdf(path: Path) -> str:
     return "\n\n".join(p.strip() for p in pages if p.strip())
 
 
-def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:
-    """Records of one file (one for text/PDF, one per line for JSONL)."""
+def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
+    """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
+    the meta, so ``ingest --sync`` can find what disappeared), else relative to the working
+    directory, else absolute; always with ``/`` separators."""
+    base = (root if root is not None else Path.cwd()).resolve()
+    full = path.resolve()
+    try:
+        rel = full.relative_to(base).as_posix()
+    except ValueError:
+        return full.as_posix(), {"path": str(path)}
+    return rel, ({"path": str(path), "root": str(base)} if root is not None else {"path": str(path)})
+
+
+def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None) -> Iterator[Record]:
+    """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`."""
     source = str(path)
+    doc_id, meta = document_id(path, root)
     try:
         size = path.stat().st_size
         if size == 0:
@@ -123,7 +145,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[
             text = _read_pdf(path)
             if not text.strip():
                 raise ValueError("PDF has no extractable text (scanned images?)")
-            yield Record(str(path.resolve()), text, path.stem, {"path": source}, source)
+            yield Record(doc_id, text, path.stem, meta, source, merge=True)
             return
         text = _decode(path.read_bytes(), source)
         if suffix == ".jsonl":
@@ -132,7 +154,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[
         if not text.strip():
             raise ValueError("file holds only whitespace")
         title = _markdown_title(text) if suffix == ".md" else ""
-        yield Record(str(path.resolve()), text, title or path.stem, {"path": source}, source)
+        yield Record(doc_id, text, title or path.stem, meta, source, merge=True)
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
 
@@ -146,7 +168,23 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     if text.lstrip().startswith("{"):
         yield from read_jsonl_lines(text.splitlines(), source, errors)
     else:
-        yield Record("stdin", text, "stdin", {}, source)
+        # a content hash, so a second piped document does not replace the first
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+        yield Record(f"stdin-{digest}", text, _markdown_title(text) or "stdin", {}, source, merge=True)
+
+
+def folder_files(folder: Path) -> tuple[list[Path], Counter]:
+    """Supported files under ``folder`` (recursively, hidden paths left out) and a count of
+    the unsupported ones by suffix."""
+    files, skipped = [], Counter()
+    for p in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in p.relative_to(folder).parts) or not p.is_file():
+            continue
+        if p.suffix.lower() in SUFFIXES:
+            files.append(p)
+        else:
+            skipped[p.suffix.lower()] += 1
+    return files, skipped
 
 
 def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:
@@ -168,11 +206,15 @@ def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Reco
             continue
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            files, skipped = folder_files(path)
+            if skipped:
+                kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
+                errors.append(ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
+                                                   f"supported: {', '.join(SUFFIXES)}", skipped=True))
             if not files:
                 errors.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
             for f in files:
-                yield from read_file(f, errors, max_bytes)
+                yield from read_file(f, errors, max_bytes, root=path)
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
                 errors.append(ReadError(str(path), f"unsupported file type {path.suffix!r}; "
