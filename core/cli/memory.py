@@ -17,20 +17,22 @@ MODES = ("similar", "associative", "hybrid")
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "memory" / "sample"
 
 
-def _open(folder):
+def _open(folder, read_only: bool = False):
+    """Open a memory; read commands open it read-only (they never write, never wait for a writer)."""
     from core.memory import SemanticMemory
+    from core.memory.lock import MemoryBusyError
     from core.memory.store import StoreError
 
     try:
-        return SemanticMemory(folder)
-    except (ValueError, FileNotFoundError, StoreError) as exc:
+        return SemanticMemory(folder, read_only=read_only)
+    except (ValueError, FileNotFoundError, StoreError, MemoryBusyError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
 def _print_report(rep) -> None:
+    errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     for err in rep.errors:
         click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {err}", err=True)
-    errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
                f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, {rep.replaced} replaced, "
                f"{len(errors)} errors, {rep.seconds:.1f}s")
@@ -60,18 +62,30 @@ def _print_hits(query: str, hits) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @MEMORY_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def ingest(paths, memory, quiet):
+@click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
+def ingest(paths, memory, quiet, sync):
     """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
+    Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
+    documents of that folder whose files were deleted since the last ingest.
 
     Example:
 
         mycelial ingest notes/ paper.pdf records.jsonl --memory my_memory
     """
+    from core.memory.lock import MemoryBusyError
+
     with _open(memory) as mem:
-        rep = mem.ingest(list(paths), progress=not quiet)
+        try:
+            rep = mem.ingest(list(paths), progress=not quiet)
+        except (MemoryBusyError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
     _print_report(rep)
+    if sync:
+        from core.cli.documents import sync_folders
+
+        sync_folders(memory, paths)
     if rep.errors and not rep.documents and not rep.unchanged:
         raise click.ClickException("nothing was ingested")
 
@@ -95,7 +109,7 @@ def _read_queries(path):
 @click.command("recall")
 @click.argument("query", required=False)
 @MEMORY_OPTION
-@click.option("-k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Hits to return.")
+@click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Hits to return.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("--per-document", is_flag=True, help="At most one chunk per document.")
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False),
@@ -119,7 +133,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json):
     # Queries are one vector at a time: torch's and FAISS's thread pools only spin against
     # each other there (measured: hybrid p50 10.9 -> 4.2 ms on a 20k memory with one thread).
     torch.set_num_threads(1)
-    with _open(memory) as mem:
+    with _open(memory, read_only=True) as mem:
         if query is not None:
             try:
                 hits = mem.recall(query, k=k, mode=mode, per_document=per_document)
@@ -153,7 +167,7 @@ def stats(memory):
     """
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
-    with _open(memory) as mem:
+    with _open(memory, read_only=True) as mem:
         click.echo(json.dumps(mem.stats(), indent=2))
 
 
@@ -169,8 +183,14 @@ def forget(doc_id, memory):
     """
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
+    from core.memory.lock import MemoryBusyError
+
     with _open(memory) as mem:
-        if not mem.forget(doc_id):
+        try:
+            found = mem.forget(doc_id)
+        except MemoryBusyError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not found:
             raise click.ClickException(f"no document {doc_id!r} in {memory}")
     click.echo(f"forgot {doc_id}")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,9 @@ import numpy as np
 from core._io import atomic_write_bytes
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
+
+# The only files `save` ever deletes: generations it wrote, and temporaries of a crashed save.
+_OWN_FILE = re.compile(r"(index|network)\.(\d+)\.npz|\.(index|network)\.\d+\.npz\..+\.tmp|\.state\.json\..+\.tmp")
 
 
 class StateMixin:
@@ -32,10 +36,19 @@ class StateMixin:
         return self.folder / "state.json"
 
     def _read_state(self) -> dict:
+        """state.json, or {} (derived state rebuilt) when missing, damaged or built from another store."""
         try:
-            return json.loads(self._state_path().read_text())
+            state = json.loads(self._state_path().read_text())
         except (OSError, ValueError):
             return {}
+        if not isinstance(state, dict) or not isinstance(state.get("gen", 0), int):
+            return {}
+        if state.get("store", self.store_.uuid) != self.store_.uuid:
+            return {}  # derived files of another memory.sqlite (deleted and re-created): never trust them
+        for part in ("index", "network"):
+            if not isinstance(state.get(part, {}), dict):
+                state.pop(part, None)
+        return state
 
     def _load_derived(self) -> None:
         """Load index and network, then catch them up with the store; rebuild what is missing."""
@@ -64,14 +77,41 @@ class StateMixin:
                                                         codebook_size=self.codec.codebook_size)
             self.network_ = MycelialReasoning(cfg)
         self._state_gen = int(state.get("gen", 0))
-        before = (dict(self._index_mark), dict(self._net_mark), self.index_.factory_)
-        self._catch_up()
-        self.graph_ = PassageGraph(self.network_.num_nodes, int(self.codec.codebook_size))
-        for rows in self.store_.iter_chunks(0, "id, codes, phrases"):
-            self.graph_.add([r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
-                            .reshape(len(rows), -1), [json.loads(r[2]) for r in rows])
-        if before != (self._index_mark, self._net_mark, self.index_.factory_) or "index" not in state:
-            self.save()
+        loaded = "index" in state and "network" in state and self._index_mark["chunk"] + self._net_mark["doc"] > 0
+        self._saved = self._derived_mark() if loaded else None
+        with self.store_.snapshot():  # one consistent view even while another process commits
+            last = self.store_.last_ids()
+            if self._index_mark["chunk"] > last["chunk"] or self._index_mark["forget"] > last["forget"]:
+                self._index_mark = {"chunk": 0, "forget": last["forget"]}  # ahead of SQLite (lost WAL): rebuild
+                self.index_ = VectorIndex(384, None, self.train_at, self.nprobe)
+            if self._net_mark["doc"] > last["doc"] or self._net_mark["forget"] > last["forget"]:
+                self._reset_network()
+            self._catch_up()
+            # what the derived state holds, not only its marks: one vector per chunk, one event per occurrence
+            if self.index_.ntotal != self.store_.count_chunks():
+                self._rebuild_index()
+            if self.network_.n_events_ != self.store_.observed_chunks():
+                self._reset_network()
+                for docs in self.store_.iter_documents(0):
+                    self._observe_docs(docs)
+                self._net_mark["forget"] = last["forget"]
+            self.graph_ = PassageGraph(self.network_.num_nodes, int(self.codec.codebook_size))
+            for rows in self.store_.iter_chunks(0, "id, codes, phrases"):
+                self.graph_.add([r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
+                                .reshape(len(rows), -1), [json.loads(r[2]) for r in rows])
+        self.save(only_if_changed=True)
+
+    def _reset_network(self) -> None:
+        from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
+
+        cfg = self.network_config or MycelialConfig(num_heads=self.codec.num_heads,
+                                                    codebook_size=self.codec.codebook_size)
+        self.network_, self._net_mark = MycelialReasoning(cfg), {"doc": 0, "forget": 0}
+
+    def _derived_mark(self) -> tuple:
+        """What the saved derived files would record: save only when this changed."""
+        return (tuple(self._index_mark.values()), tuple(self._net_mark.values()), self.index_.factory_,
+                int(self.index_.ntotal), int(self.network_.n_events_))
 
     def _catch_up(self) -> None:
         st = self.store_
@@ -132,21 +172,27 @@ class StateMixin:
         self.network_.observe(codes, groups)
         self._net_mark["doc"] = max(self._net_mark["doc"], int(docs[-1][0]))
 
-    def save(self) -> None:
-        """Write the derived state (index, network) atomically and point state.json at it."""
-        with self._lock:
+    def save(self, only_if_changed: bool = False) -> None:
+        """Write the derived state (index, network) atomically and point state.json at it.
+
+        A read-only memory never writes; ``only_if_changed`` skips a save that would
+        rewrite identical state (reads never write).
+        """
+        if self.read_only or (only_if_changed and self._saved == self._derived_mark()):
+            return
+        with self._writing(), self._lock:
             gen = self._state_gen + 1
             index_file, net_file = f"index.{gen}.npz", f"network.{gen}.npz"
             self.index_.write(self.folder / index_file,
                               {"last_chunk": self._index_mark["chunk"], "forget_seq": self._index_mark["forget"]})
             self.network_.save(self.folder / net_file)
-            state = {"gen": gen, "index": {"file": index_file, **self._index_mark},
+            state = {"gen": gen, "store": self.store_.uuid, "index": {"file": index_file, **self._index_mark},
                      "network": {"file": net_file, "last_doc": self._net_mark["doc"],
                                  "forget_seq": self._net_mark["forget"]}}
             atomic_write_bytes(self._state_path(), json.dumps(state, indent=1).encode())
-            self._state_gen = gen
-            for p in self.folder.glob("*.npz"):  # older generations
-                if p.name not in (index_file, net_file):
+            self._state_gen, self._saved = gen, self._derived_mark()
+            for p in self.folder.iterdir():  # older generations we wrote; never any other file
+                if _OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file):
                     try:
                         p.unlink()
                     except OSError:

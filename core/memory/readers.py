@@ -159,9 +159,36 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         errors.append(ReadError(source, str(exc)))
 
 
+MAX_INPUT_BYTES = 64 * 1024 * 1024  # standard input; MYCELIAL_MAX_INPUT_BYTES raises it
+
+
+def _max_input_bytes() -> int:
+    import os
+
+    raw = os.environ.get("MYCELIAL_MAX_INPUT_BYTES", "")
+    try:
+        return int(raw) if raw else MAX_INPUT_BYTES
+    except ValueError:
+        raise ValueError(f"MYCELIAL_MAX_INPUT_BYTES must be a number of bytes, got {raw!r}") from None
+
+
 def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[Record]:
-    """Standard input: JSONL when the first non-blank character is ``{``, else one text document."""
-    text = fh.read()
+    """Standard input: JSONL when the first non-blank character is ``{``, else one text document.
+
+    At most ``MYCELIAL_MAX_INPUT_BYTES`` (64 MB) are read: stdin is held in memory whole.
+    """
+    limit = _max_input_bytes()
+    buf = getattr(fh, "buffer", None)
+    data = buf.read(limit + 1) if buf is not None else fh.read(limit + 1)
+    if len(data) > limit:
+        errors.append(ReadError(source, f"input is larger than {limit} bytes; split it, or set "
+                                        f"MYCELIAL_MAX_INPUT_BYTES to raise the limit"))
+        return
+    try:
+        text = _decode(data, source) if isinstance(data, bytes) else data
+    except ValueError as exc:
+        errors.append(ReadError(source, str(exc)))
+        return
     if not text.strip():
         errors.append(ReadError(source, "no input"))
         return

@@ -1,0 +1,257 @@
+"""Issue 11: a memory owns only its files, serialises writers, never trusts derived state built
+from another store, never writes on reads, and bounds k and stdin. Real SQLite, FAISS and model."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from _memory_helpers import wiki_records
+from click.testing import CliRunner
+
+from core.cli import cli
+from core.memory import SemanticMemory
+from core.memory.index import VectorIndex
+from core.memory.lock import MemoryBusyError, WriteLock
+from core.reasoning.mycelial import MycelialVQVAE
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return MycelialVQVAE.load_default()
+
+
+@pytest.fixture(scope="module")
+def records(wiki_docs):
+    return wiki_records(wiki_docs, n_docs=8, n_sents=8)
+
+
+def _open(folder, embedder, codec, **kw):
+    return SemanticMemory(folder, embedder=embedder, codec=codec, **kw)
+
+
+def _consistent(m):
+    """Derived state holds exactly the store: one vector per chunk, one network event per occurrence."""
+    assert m.index_.ntotal == m.store_.count_chunks()
+    assert m.network_.n_events_ == m.store_.observed_chunks()
+
+
+def _files(folder):
+    return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
+
+
+# -- 1. a memory owns only the files it created ---------------------------------------------
+def test_save_keeps_user_npz_files_and_drops_only_old_generations(tmp_path, embedder, codec, records):
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:4])
+        user = folder / "my_experiment_results.npz"
+        np.savez(user, a=np.arange(3))
+        also = folder / "index.backup.npz"
+        np.savez(also, a=np.arange(3))
+        m.ingest(records[4:])
+        m.save()
+    with _open(folder, embedder, codec) as m:
+        m.forget(records[0]["id"])
+    assert user.is_file() and also.is_file()
+    gens = sorted(p.name for p in folder.glob("index.*.npz") if p.name != "index.backup.npz")
+    assert len(gens) == 1 and (folder / "mycelial.json").is_file()
+
+
+def test_non_memory_folder_is_refused_and_untouched(tmp_path, embedder, codec):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "results.npz").write_bytes(b"user data")
+    before = _files(folder)
+    with pytest.raises(ValueError, match="is not a Mycelial memory"):
+        _open(folder, embedder, codec)
+    assert _files(folder) == before
+    r = CliRunner().invoke(cli, ["stats", "--memory", str(folder)])
+    assert r.exit_code == 1 and "is not a Mycelial memory" in r.output and "Traceback" not in r.output
+    assert _files(folder) == before
+
+
+def test_old_memory_without_marker_is_adopted(tmp_path, embedder, codec, records):
+    folder = tmp_path / "old"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:3])
+    (folder / "mycelial.json").unlink()
+    with _open(folder, embedder, codec) as m:
+        assert m.store_.count_documents() == 3
+    assert (folder / "mycelial.json").is_file()
+
+
+def test_read_commands_never_create_a_folder(tmp_path):
+    missing = tmp_path / "nope"
+    for args in (["stats"], ["recall", "anything"]):
+        r = CliRunner().invoke(cli, [*args, "--memory", str(missing)])
+        assert r.exit_code == 1 and "no memory at" in r.output, r.output
+        assert not missing.exists()
+    with pytest.raises(FileNotFoundError, match="no memory at"):
+        SemanticMemory(missing, read_only=True)
+    assert not missing.exists()
+
+
+# -- 2. writers are serialised ------------------------------------------------------------------
+def test_second_writer_waits_then_fails_naming_the_pid(tmp_path, embedder, codec, records, monkeypatch):
+    folder = tmp_path / "m"
+    _open(folder, embedder, codec).close()
+    holder = WriteLock(folder)
+    holder.acquire()
+    try:
+        monkeypatch.setenv("MYCELIAL_LOCK_TIMEOUT", "0.3")
+        with pytest.raises(MemoryBusyError, match=f"being written by pid {os.getpid()}"):
+            _open(folder, embedder, codec)
+    finally:
+        holder.release()
+    with _open(folder, embedder, codec) as m:  # free again
+        assert m.ingest(records[:1]).documents == 1
+
+
+def test_stale_writer_catches_up_before_writing(tmp_path, embedder, codec, records):
+    """A writer opened before another one committed must not save derived state missing those chunks."""
+    folder = tmp_path / "m"
+    a = _open(folder, embedder, codec)
+    a.ingest(records[:2])
+    with _open(folder, embedder, codec) as b:
+        b.ingest(records[2:6])
+        b.forget(records[0]["id"])
+    a.ingest(records[6:])
+    _consistent(a)
+    assert a.store_.count_documents() == 7
+    a.close()
+    with _open(folder, embedder, codec) as m:
+        _consistent(m)
+        hit = m.recall(records[3]["text"].split("\n\n")[0], k=1, mode="similar")[0]
+        assert hit.doc_id == records[3]["id"]
+
+
+# -- 3. derived state carries the fingerprint of its store --------------------------------------
+def test_store_settings_uuid_full_sync_and_ids_never_reused(tmp_path, embedder, codec, records):
+    with _open(tmp_path / "a", embedder, codec) as a, _open(tmp_path / "b", embedder, codec) as b:
+        assert a.store_.uuid and a.store_.uuid != b.store_.uuid
+        assert a.store_._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        a.ingest(records[:2])
+        top = a.store_.last_ids()["chunk"]
+        a.forget(records[1]["id"])
+        a.ingest(records[2:3])
+        doc = a.store_.document(records[2]["id"])
+        assert doc["chunk_ids"].min() > top
+
+
+def test_deleted_sqlite_with_derived_files_kept_starts_clean(tmp_path, embedder, codec, records):
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:5])
+    for name in ("memory.sqlite", "memory.sqlite-wal", "memory.sqlite-shm"):
+        (folder / name).unlink(missing_ok=True)
+    with _open(folder, embedder, codec) as m:
+        assert m.store_.count_documents() == 0 and m.index_.ntotal == 0
+        m.ingest(records[5:6])
+        _consistent(m)
+        hits = m.recall(records[0]["text"].split("\n\n")[0], k=3, mode="similar")
+        assert {h.doc_id for h in hits} == {records[5]["id"]}
+
+
+def test_derived_state_ahead_of_sqlite_is_rebuilt(tmp_path, embedder, codec, records):
+    """The WAL lost after the index saw a commit: no stale vector may answer for another document."""
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:3])
+    shutil.copy(folder / "memory.sqlite", tmp_path / "old.sqlite")  # closed: fully checkpointed
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[3:])
+    for name in ("memory.sqlite-wal", "memory.sqlite-shm"):
+        (folder / name).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "old.sqlite", folder / "memory.sqlite")
+    with _open(folder, embedder, codec) as m:
+        assert m.store_.count_documents() == 3
+        _consistent(m)
+        m.ingest(records[3:4])  # reuses the lost ids in SQLite: must not hit a stale vector
+        _consistent(m)
+        for r in records[3:]:
+            hit = m.recall(r["text"].split("\n\n")[0], k=1, mode="similar")[0]
+            assert hit.doc_id in {x["id"] for x in records[:4]}
+            if r is not records[3]:
+                assert hit.score < 0.99
+
+
+def test_index_and_network_missing_entries_under_a_high_mark_are_rebuilt(tmp_path, embedder, codec, records):
+    """What the two-writer race left: marks claim every chunk, the files hold half (never repaired)."""
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:4])
+        net_early = folder / "network.early"
+        m.network_.save(net_early)
+        m.ingest(records[4:])
+        n_chunks = m.store_.count_chunks()
+    state = __import__("json").loads((folder / "state.json").read_text())
+    path = folder / state["index"]["file"]
+    idx, header = VectorIndex.read(path)
+    idx.remove(np.arange(1, 10, dtype=np.int64))
+    idx.write(path, header)
+    shutil.copy(net_early, folder / state["network"]["file"])
+    with _open(folder, embedder, codec) as m:
+        assert m.index_.ntotal == n_chunks
+        _consistent(m)
+
+
+# -- 4. reads never write ----------------------------------------------------------------------
+def test_recall_and_stats_write_nothing(tmp_path, embedder, codec, records):
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records)
+    before = _files(folder)
+    query = records[2]["text"].split("\n\n")[0]
+    with _open(folder, embedder, codec) as m:  # writable, but only read
+        assert m.recall(query, k=1)[0].doc_id == records[2]["id"]
+        m.stats()
+    with _open(folder, embedder, codec, read_only=True) as m:
+        assert m.recall(query, k=1)[0].doc_id == records[2]["id"]
+        with pytest.raises(ValueError, match="read-only"):
+            m.ingest(records[:1])
+        with pytest.raises(ValueError, match="read-only"):
+            m.forget(records[0]["id"])
+    after = {k: v for k, v in _files(folder).items() if k not in ("memory.sqlite-shm", "memory.sqlite-wal",
+                                                                      "write.lock")}
+    assert after == {k: v for k, v in before.items() if k in after} and set(after) <= set(before)
+
+
+def test_read_only_answers_with_missing_derived_state_and_writes_nothing(tmp_path, embedder, codec, records):
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records)
+    (folder / "state.json").unlink()
+    before = set(os.listdir(folder))
+    with _open(folder, embedder, codec, read_only=True) as m:
+        _consistent(m)
+        r = records[5]
+        assert m.recall(r["text"].split("\n\n")[1], k=1)[0].doc_id == r["id"]
+    assert set(os.listdir(folder)) - {"memory.sqlite-shm", "memory.sqlite-wal"} <= before
+    assert not (folder / "state.json").exists()
+
+
+# -- 5. bounds ---------------------------------------------------------------------------------
+def test_recall_k_rejects_bool_and_huge(tmp_path, embedder, codec, records):
+    with _open(tmp_path / "m", embedder, codec) as m:
+        m.ingest(records[:2])
+        for bad in (True, 0, 10_001, 10**9, 2.5):
+            with pytest.raises(ValueError, match="k"):
+                m.recall("a query", k=bad)
+        with pytest.raises(ValueError, match="cap of 10000"):
+            m.recall_vector(np.ones(384, np.float32) / np.sqrt(384), k=10**8)
+        assert len(m.recall("a query", k=10_000)) <= m.store_.count_chunks()
+
+
+def test_stdin_is_capped(tmp_path, embedder, codec, monkeypatch):
+    monkeypatch.setenv("MYCELIAL_MAX_INPUT_BYTES", "1000")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"word " * 400)))
+    with _open(tmp_path / "m", embedder, codec) as m:
+        rep = m.ingest("-")
+        assert rep.documents == 0 and "larger than 1000 bytes" in str(rep.errors[0])
+        assert "MYCELIAL_MAX_INPUT_BYTES" in str(rep.errors[0])
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Rush is a Canadian rock band.")))
+        assert m.ingest("-").documents == 1
