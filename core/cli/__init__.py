@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-_COMMAND_MODULES = ("vqvae", "graph", "memory", "pipeline", "serve")
+_COMMAND_MODULES = ("vqvae", "graph", "memory", "documents", "pipeline", "serve")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,88 @@
+"""`mycelial list` and `mycelial get`: the documents a memory holds, by the ids `forget` takes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from core.cli.memory import MEMORY_OPTION, _open
+
+
+def _existing(memory):
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+
+
+@click.command("list")
+@MEMORY_OPTION
+@click.option("--prefix", default=None, help="Only ids starting with this (e.g. man/).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+def list_cmd(memory, prefix, as_json):
+    """List the documents of a memory: id, chunk count, title.
+
+    Ids of files read from a folder are relative to that folder (`man/kill.txt`).
+
+    Example:
+
+        mycelial list --memory my_memory --prefix man/
+    """
+    _existing(memory)
+    from core.memory.documents import list_documents
+
+    with _open(memory, read_only=True) as mem:
+        docs = list_documents(mem, prefix)
+    if as_json:
+        click.echo(json.dumps(docs, ensure_ascii=False))
+        return
+    for d in docs:
+        click.echo(f"{d['id']}\t{d['chunks']}\t{d['title']}")
+    click.echo(f"{len(docs)} documents", err=True)
+
+
+@click.command("get")
+@click.argument("doc_id")
+@MEMORY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the document and its chunks as JSON.")
+def get_cmd(doc_id, memory, as_json):
+    """Print one document of a memory: its title, source and chunks in reading order.
+
+    Example:
+
+        mycelial get man/kill.txt --memory my_memory
+    """
+    _existing(memory)
+    from core.memory.documents import get_document
+
+    with _open(memory, read_only=True) as mem:
+        doc = get_document(mem, doc_id)
+    if doc is None:
+        raise click.ClickException(f"no document {doc_id!r} in {memory}; `mycelial list --memory {memory}` "
+                                   "shows the ids")
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+        return
+    click.echo(f"id: {doc['id']}\ntitle: {doc['title']}\nsource: {doc['source']}\nchunks: {len(doc['chunks'])}")
+    for i, c in enumerate(doc["chunks"]):
+        click.echo(f"\n[{i}] {c['text']}")
+
+
+def sync_folders(memory, paths) -> None:
+    """`ingest --sync`: forget the documents of each folder in ``paths`` whose file is gone."""
+    from core.memory.documents import sync_folder
+
+    folders = [p for p in paths if p != "-" and Path(p).is_dir()]
+    if not folders:
+        raise click.ClickException("--sync needs at least one folder among the paths")
+    with _open(memory) as mem:
+        for folder in folders:
+            try:
+                gone = sync_folder(mem, folder)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+            for doc_id in gone:
+                click.echo(f"forgot {doc_id} (no longer in {folder})")
+            click.echo(f"sync {folder}: {len(gone)} documents forgotten")
+
+
+COMMANDS: list = [list_cmd, get_cmd]

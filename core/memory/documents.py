@@ -1,0 +1,59 @@
+"""What a memory holds, document by document: list, get, and sync with an ingested folder.
+
+Documents read from a folder carry the folder (``meta["root"]``, absolute) and an id
+relative to it, so ``sync_folder`` can tell which of them vanished from the folder since.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core.memory.readers import SUFFIXES, document_id, folder_files
+
+
+def list_documents(mem, prefix: str | None = None) -> list[dict]:
+    """``{"id", "title", "chunks", "source", "root"}`` of every document, sorted by id.
+
+    ``prefix`` keeps ids starting with it (``"man/"``).
+    """
+    sql = "SELECT doc_key, title, source, meta, length(chunk_ids) FROM documents"
+    args: tuple = ()
+    if prefix:
+        sql += " WHERE substr(doc_key, 1, ?) = ?"
+        args = (len(prefix), prefix)
+    rows = mem.store_._reader.execute(sql + " ORDER BY doc_key", args).fetchall()
+    out = []
+    for key, title, source, meta, nbytes in rows:
+        m = json.loads(meta or "{}")
+        out.append({"id": key, "title": title, "chunks": int(nbytes) // 8, "source": source,
+                    "root": m.get("root") if isinstance(m, dict) else None})
+    return out
+
+
+def get_document(mem, doc_id: str) -> dict | None:
+    """One document with its chunks' texts in reading order; ``None`` when absent."""
+    doc = mem.store_.document(str(doc_id))
+    if doc is None:
+        return None
+    ids = [int(c) for c in np.asarray(doc["chunk_ids"]).tolist()]
+    rows = mem.store_.chunk_rows(sorted(set(ids)))
+    return {"id": doc["doc_key"], "title": doc["title"], "source": doc["source"], "meta": doc["meta"],
+            "chunks": [{"chunk_id": c, "text": (rows.get(c) or {}).get("text") or ""} for c in ids]}
+
+
+def sync_folder(mem, folder) -> list[str]:
+    """Forget the documents ingested from ``folder`` whose file is no longer there.
+
+    Only documents whose recorded root is this folder are touched; returns their ids.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--sync needs a folder; {folder} is not one")
+    root = str(folder.resolve())
+    present = {document_id(f, folder)[0] for f in folder_files(folder)[0] if f.suffix.lower() in SUFFIXES}
+    gone = [d["id"] for d in list_documents(mem) if d["root"] == root and d["id"] not in present]
+    for doc_id in gone:
+        mem.forget(doc_id)
+    return gone

@@ -1,0 +1,69 @@
+"""Ids people can use: folder-relative ids, `list`, `get`, `forget man/kill.txt`, `ingest --sync`, stdin ids."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import cli
+
+
+@pytest.fixture()
+def docs(tmp_path, wiki_docs):
+    root = tmp_path / "docs"
+    (root / "man").mkdir(parents=True)
+    for i, name in enumerate(["kill", "gzip", "tar"]):
+        (root / "man" / f"{name}.txt").write_text("\n\n".join(wiki_docs[i].sentences[:4]), encoding="utf-8")
+    (root / "guide.md").write_text("# Guide\n\n" + "\n\n".join(wiki_docs[5].sentences[:4]), encoding="utf-8")
+    (root / "notes.rst").write_text("Not read.", encoding="utf-8")
+    return root
+
+
+def _run(*args, input=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+    return result
+
+
+def test_relative_ids_list_get_forget_and_sync(docs, tmp_path):
+    mem = tmp_path / "mem"
+    r = _run("ingest", docs, "--memory", mem, "-q")
+    assert r.exit_code == 0, r.output
+    assert "4 documents ingested" in r.output and "0 errors" in r.output
+    assert "skipped 1 unsupported files (.rst 1)" in r.output  # reported, not silently dropped
+
+    r = _run("list", "--memory", mem, "--json")
+    listed = json.loads(r.stdout)
+    assert [d["id"] for d in listed] == ["guide.md", "man/gzip.txt", "man/kill.txt", "man/tar.txt"]
+    assert all(d["chunks"] >= 1 and d["root"] == str(docs.resolve()) for d in listed)
+    assert listed[0]["title"] == "Guide"
+    plain = _run("list", "--memory", mem, "--prefix", "man/").stdout.splitlines()
+    assert [line.split("\t")[0] for line in plain] == ["man/gzip.txt", "man/kill.txt", "man/tar.txt"]
+
+    got = json.loads(_run("get", "man/kill.txt", "--memory", mem, "--json").stdout)
+    assert got["id"] == "man/kill.txt" and got["chunks"][0]["text"].startswith("Robert Boulter")
+    r = _run("get", "man/nope.txt", "--memory", mem)
+    assert r.exit_code == 1 and "no document 'man/nope.txt'" in r.output and "Traceback" not in r.output
+
+    r = _run("forget", "man/kill.txt", "--memory", mem)
+    assert r.exit_code == 0 and "forgot man/kill.txt" in r.output
+
+    # a file deleted from the folder: plain re-ingest keeps it, --sync forgets it
+    (docs / "man" / "tar.txt").unlink()
+    _run("ingest", docs, "--memory", mem, "-q")
+    assert "man/tar.txt" in _run("list", "--memory", mem).stdout
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 0 and "forgot man/tar.txt" in r.output and "1 documents forgotten" in r.output
+    ids = [d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)]
+    assert ids == ["guide.md", "man/gzip.txt", "man/kill.txt"]  # kill.txt came back with the re-ingest
+
+
+def test_stdin_documents_do_not_replace_each_other(tmp_path, wiki_docs):
+    mem = tmp_path / "mem"
+    for i in (0, 1):
+        r = _run("ingest", "-", "--memory", mem, "-q", input="\n\n".join(wiki_docs[i].sentences[:3]))
+        assert r.exit_code == 0 and "1 documents ingested" in r.output and "0 replaced" in r.output, r.output
+    ids = [d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)]
+    assert len(ids) == 2 and all(i.startswith("stdin-") for i in ids)
+    r = _run("ingest", "-", "--memory", mem, "-q", "--sync", input="x y z")
+    assert r.exit_code == 1 and "--sync needs at least one folder" in r.output
