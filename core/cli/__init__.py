@@ -12,7 +12,17 @@ import click
 _COMMAND_MODULES = ("vqvae", "graph", "memory", "documents", "pipeline", "serve")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mycelial")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "0+unknown"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=_version(), prog_name="mycelial", message="%(prog)s %(version)s")
 def cli():
     """Mycelial: an associative memory over 4-byte VQ-VAE codes and a Hebbian network.
 

@@ -1,0 +1,46 @@
+"""The package as a user meets it: `mycelial` import name, --version, LICENSE, py.typed."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from core.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_mycelial_import_survives_a_users_own_core_folder(tmp_path):
+    # a project of the user's with its own core/ package, first on sys.path (the script's folder)
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "__init__.py").write_text("USERS_CORE = True\n", encoding="utf-8")
+    # as after a wheel install: the package sits on sys.path after the script's folder (the
+    # editable install's path hook, which would answer first, is taken out)
+    prelude = ("import sys\n"
+               "sys.meta_path = [f for f in sys.meta_path if 'editable' not in str(getattr(f, '__module__', ''))]\n"
+               f"sys.path.append({str(ROOT)!r})\n")
+    for name, body in [("use.py", "import mycelial\n"
+                                  "from mycelial import SemanticMemory, TextEmbedder, MycelialVQVAE, RecallConfig\n"
+                                  "print(SemanticMemory.__module__, TextEmbedder.__name__, MycelialVQVAE.__name__)\n"),
+                       ("old.py", "from core.memory import SemanticMemory\n")]:
+        (tmp_path / name).write_text(prelude + body, encoding="utf-8")
+    out = subprocess.run([sys.executable, "use.py"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["core.memory.semantic", "TextEmbedder", "MycelialVQVAE"]
+    # the `core` import name alone is shadowed by the user's folder: the failure `mycelial` avoids
+    bad = subprocess.run([sys.executable, "old.py"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert bad.returncode != 0 and "core.memory" in bad.stderr
+
+
+def test_version_license_and_typed_marker():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"mycelial {meta['project']['version']}"
+    assert meta["project"]["license"] == {"text": "MIT"}
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+    assert (ROOT / "core" / "py.typed").is_file() and (ROOT / "mycelial" / "py.typed").is_file()
+    assert "mycelial*" in meta["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["core"]
