@@ -44,3 +44,16 @@ def test_version_license_and_typed_marker():
     assert (ROOT / "core" / "py.typed").is_file() and (ROOT / "mycelial" / "py.typed").is_file()
     assert "mycelial*" in meta["tool"]["setuptools"]["packages"]["find"]["include"]
     assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["core"]
+
+
+def test_pipeline_without_data_names_the_variable_and_leaves_no_artifacts(tmp_path, monkeypatch):
+    import json
+
+    cfg = json.loads((ROOT / "vqvae_config.json").read_text(encoding="utf-8"))
+    cfg["artifacts_dir"] = str(tmp_path / "artifacts")
+    (tmp_path / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    monkeypatch.setenv("MYCELIAL_DATA_DIR", str(tmp_path / "no-data-here"))
+    result = CliRunner().invoke(cli, ["pipeline", "--config", str(tmp_path / "config.json")])
+    assert result.exit_code == 1 and "MYCELIAL_DATA_DIR" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "artifacts").exists()

@@ -50,7 +50,9 @@ def wikitext_files(config: PipelineConfig) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"data_path {path} is neither a WikiText file nor a folder")
+        hint = "" if config.data_path else (" (the default under the shared data; set MYCELIAL_DATA_DIR to the "
+                                            "folder holding wikitext2/, or data_path in the config)")
+        raise FileNotFoundError(f"data_path {path} is neither a WikiText file nor a folder{hint}")
     splits = _SPLIT_STEMS if config.dataset_split == "all" else {config.dataset_split: _SPLIT_STEMS[config.dataset_split]}
     files = []
     for stem in splits.values():
@@ -130,7 +132,6 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
 
     single_thread()
     out = config.artifacts
-    out.mkdir(parents=True, exist_ok=True)
     timings, t0 = {}, time.perf_counter()
 
     corpus = load_corpus(config, log)
@@ -141,6 +142,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
     X = TextEmbedder(device=resolve_device(config.device)).embed(corpus.sentences, show_progress=progress)
     if X.shape[1] != config.embedding_dimension:
         raise ValueError(f"the embedder gives {X.shape[1]}-d vectors but embedding_dimension="
