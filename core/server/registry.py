@@ -72,6 +72,18 @@ class Registry:
             self.close()
             raise
         self._closed = False
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the model and build each memory's lazy structures now, before the first request.
+
+        Without this, N concurrent first requests each load the model (measured: 20 clients,
+        p50 21 s for the first round instead of sub-second).
+        """
+        getattr(self.embedder, "model_", None)
+        for slot in self.slots.values():
+            if slot.memory.store_.count_chunks():
+                slot.memory.recall("warm up", k=1, mode="hybrid")
 
     def get(self, name: str) -> Slot | None:
         return self.slots.get(name)
