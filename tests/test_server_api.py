@@ -167,3 +167,15 @@ def test_shutdown_saves_and_closes(tmp_path, embedder):
 
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as again:
         assert again.stats()["documents"] == 1 and again.stats()["index_vectors"] >= 1
+
+
+def test_memory_specs_and_bad_names(tmp_path):
+    from core.server.registry import parse_memory_spec
+
+    assert parse_memory_spec("notes/") == ("notes", tmp_path.__class__("notes"))
+    assert parse_memory_spec("papers=/data/p")[0] == "papers"
+    for bad in ("=/x", "a b=/x", "x="):
+        with pytest.raises(ValueError, match="--memory"):
+            parse_memory_spec(bad)
+    with pytest.raises(ValueError, match="same folder"):
+        create_app({"a": tmp_path / "m", "b": tmp_path / "m/"})
