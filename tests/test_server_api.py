@@ -179,3 +179,24 @@ def test_memory_specs_and_bad_names(tmp_path):
             parse_memory_spec(bad)
     with pytest.raises(ValueError, match="same folder"):
         create_app({"a": tmp_path / "m", "b": tmp_path / "m/"})
+
+
+def test_background_ingest_job_reports_progress(client):
+    import time
+
+    docs = [{"id": f"bg{i}", "title": f"Beacon {i}", "text": f"Beacon {i} on the ridge of Marrow was lit in {1800 + i}."}
+            for i in range(40)]
+    r = client.post("/v1/memories/other/documents", params={"background": "true"}, json=docs, headers=AUTH)
+    assert r.status_code == 202 and r.json()["total"] == 40
+    url = r.headers["location"]
+    for _ in range(600):
+        job = client.get(url, headers=AUTH).json()
+        assert 0 <= job["done"] <= 40 and job["status"] in ("queued", "running", "done")
+        if job["status"] == "done":
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done" and job["progress"] == 1.0 and job["report"]["documents"] == 40
+    assert client.get(url.replace("/other/", "/sample/"), headers=AUTH).status_code == 404  # jobs are per memory
+    hits = client.get("/v1/memories/other/recall", params={"q": "Which beacon was lit in 1837?", "k": 3, "mode": "similar"},
+                      headers=AUTH).json()["hits"]
+    assert "bg37" in [h["doc_id"] for h in hits]

@@ -15,10 +15,11 @@ from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers, why_text
 from core.server.registry import Registry
 
@@ -69,6 +70,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
                   description="An associative memory: ingest documents, recall by similarity and association.")
     app.state.registry = registry
+    jobs = app.state.jobs = Jobs()
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
 
@@ -122,8 +124,11 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                   "application/json": {"schema": {"type": "array", "items": DocumentIn.model_json_schema()}},
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "file": {"type": "string", "format": "binary"}}}}}}})
-    async def add_documents(name: str, request: Request):
-        """Ingest a JSON list of ``{id, title, text, metadata}`` or an uploaded .txt .md .pdf .jsonl file."""
+    async def add_documents(name: str, request: Request, background: bool = False):
+        """Ingest a JSON list of ``{id, title, text, metadata}`` or an uploaded .txt .md .pdf .jsonl file.
+
+        ``background=true`` (JSON lists): answer 202 with a job at once; poll ``.../jobs/{id}``.
+        """
         s = slot(name)
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
@@ -140,7 +145,19 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if not docs:
             raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
         records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in docs]
+        if background:
+            job = jobs.submit(s, records)
+            return JSONResponse(job, status_code=202, headers={"Location": f"/v1/memories/{name}/jobs/{job['id']}"})
         return await _run(_ingest, s, records)
+
+    @app.get("/v1/memories/{name}/jobs/{job_id}", dependencies=v1)
+    def job_status(name: str, job_id: str):
+        """A background ingest: status (queued, running, done, failed), done/total documents, report."""
+        slot(name)
+        job = jobs.get(name, job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} for memory {name!r}")
+        return job
 
     @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
     def delete_document(name: str, doc_id: str):

@@ -1,0 +1,66 @@
+"""Background ingest jobs: the client gets a job id at once and polls its progress.
+
+A job ingests its records in batches, taking the memory's write lock per batch, so recall
+and other writers interleave with a long ingest instead of waiting for all of it.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import OrderedDict
+
+log = logging.getLogger("mycelial.server")
+_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced")
+
+
+class Jobs:
+    """The last ``keep`` jobs of a server, by id."""
+
+    def __init__(self, batch: int = 32, keep: int = 200):
+        self.batch, self.keep = batch, keep
+        self._jobs: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def submit(self, slot, records: list) -> dict:
+        job = {"id": f"j{next(self._ids)}", "memory": slot.name, "status": "queued", "total": len(records),
+               "done": 0, "report": {k: 0 for k in _COUNTS} | {"errors": []}, "error": None,
+               "started": time.time(), "seconds": 0.0}
+        with self._lock:
+            self._jobs[job["id"]] = job
+            while len(self._jobs) > self.keep:
+                self._jobs.popitem(last=False)
+        threading.Thread(target=self._run, args=(slot, records, job), daemon=True, name=f"ingest-{job['id']}").start()
+        return self.view(job)
+
+    def _run(self, slot, records, job) -> None:
+        job["status"] = "running"
+        try:
+            for i in range(0, len(records), self.batch):
+                part = records[i:i + self.batch]
+                with slot.write_lock:
+                    rep = slot.memory.ingest(part)
+                for k in _COUNTS:
+                    job["report"][k] += getattr(rep, k)
+                job["report"]["errors"] += [str(e) for e in rep.errors]
+                job["done"] += len(part)
+                job["seconds"] = round(time.time() - job["started"], 3)
+            job["status"] = "done"
+        except Exception as exc:  # noqa: BLE001 - reported through the job, logged here
+            log.exception("ingest job %s failed", job["id"])
+            job["status"], job["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        job["seconds"] = round(time.time() - job["started"], 3)
+
+    def get(self, memory: str, job_id: str) -> dict | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return self.view(job) if job is not None and job["memory"] == memory else None
+
+    @staticmethod
+    def view(job: dict) -> dict:
+        out = {k: v for k, v in job.items() if k != "report"}
+        out["report"] = dict(job["report"], errors=list(job["report"]["errors"]))
+        out["progress"] = round(job["done"] / job["total"], 4) if job["total"] else 1.0
+        return out
