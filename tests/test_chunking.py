@@ -84,3 +84,16 @@ def test_blank_text_and_bad_limit():
 def test_hash_ignores_whitespace_only():
     assert chunk_hash("a  b\nc") == chunk_hash("a b c")
     assert chunk_hash("a b c") != chunk_hash("a b d")
+
+
+def test_a_heading_is_never_left_alone_before_a_long_paragraph(wiki_docs):
+    body = " ".join(wiki_docs[3].sentences[:12])  # longer than one chunk
+    chunks = chunk_text("### `fsPromises.rmdir(path[, options])` and friends\n\n" + body)
+    assert chunks[0].startswith("### `fsPromises.rmdir") and len(chunks[0]) > 200
+    assert max(count_tokens(chunks)) + 2 <= MAX_TOKENS
+
+
+def test_terminal_overstrike_is_removed():
+    bold = "".join(f"{c}\b{c}" for c in "NAME")
+    under = "".join(f"_\b{c}" for c in "file")
+    assert chunk_text(f"{bold}\n       ls - list {under} names") == ["NAME ls - list file names"]

@@ -21,8 +21,10 @@ from core.text import split_sentences
 MAX_TOKENS = 128
 TARGET_TOKENS = 96  # small paragraphs are merged until a chunk would pass this many word pieces
 _SPECIAL = 2  # [CLS] and [SEP]
+_SMALL = 16  # word pieces: a chunk this small joins the next piece even past the target
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_OVERSTRIKE = re.compile(r"[^\n]\x08")  # man's bold/underline for terminals: "N\bNA\bA", "_\bx"
 _SOFT_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(?=[a-z])")  # groff: "par‐\n   ticular"
 _MAN_REF = r"[\w.:+-]+\(\d[\w]*\)"
 _MAN_HEADER = re.compile(rf"^\s*({_MAN_REF})\s.*\s\1\s*$", re.M)  # "GZIP(1)  General Commands Manual  GZIP(1)"
@@ -30,12 +32,13 @@ _HEADING = re.compile(r"^(#{1,6}\s|[A-Z][A-Z0-9 ,/&()-]{2,}$)")  # Markdown head
 
 
 def clean_text(text: str) -> str:
-    """Drop markup noise: HTML comments, man-page headers/footers, groff line-end hyphens.
+    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens.
 
     A man page rendered with ``man -P cat`` starts every page with ``NAME(S) title NAME(S)``
     and ends it with ``... NAME(S)``; both carry nothing a question could be about.
     """
     text = _HTML_COMMENT.sub("", text)
+    text = _OVERSTRIKE.sub("", text)
     text = _SOFT_HYPHEN.sub(r"\1", text)
     refs = set(_MAN_HEADER.findall(text))
     if refs:
@@ -97,10 +100,11 @@ def _split_long(sentence: str, budget: int) -> list[str]:
     return pieces
 
 
-def _paragraph_pieces(para: str, budget: int) -> list[tuple[str, int]]:
-    """(piece, word pieces) of one paragraph: whole if it fits, else packed sentences."""
+def _paragraph_pieces(para: str, budget: int, first: int | None = None) -> list[tuple[str, int]]:
+    """(piece, word pieces) of one paragraph: whole if it fits, else packed sentences
+    (the first piece within ``first``, room left beside a heading, when given)."""
     n = count_tokens([para])[0]
-    if n <= budget:
+    if n <= (budget if first is None else first):
         return [(para, n)]
     sentences = split_sentences(para) or [para]
     counts = count_tokens(sentences)
@@ -114,7 +118,8 @@ def _paragraph_pieces(para: str, budget: int) -> list[tuple[str, int]]:
             out.extend(_split_long(sent, budget))
             continue
         # +1: the joining space may merge into a neighbouring piece differently; stay safe
-        if current and used + m + 1 > budget:
+        cap = first if first is not None and not out else budget
+        if current and used + m + 1 > cap:
             out.append(" ".join(current))
             current, used = [], 0
         current.append(sent)
@@ -165,20 +170,23 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     if clean:
         text = clean_text(text)
     chunks: list[str] = []
-    current, used = [], 0
+    current, used, head_only = [], 0, False
     for raw in _PARAGRAPH.split(text):
         para = " ".join(raw.split())
         if not para:
             continue
         heading = bool(_HEADING.match(raw.strip().split("\n", 1)[0].strip()))
-        for piece, n in _paragraph_pieces(para, budget):
+        # a small chunk so far (a lone heading, an option name) may fill up to the model's limit
+        small = bool(target) and bool(current) and (used < _SMALL or head_only) and not heading
+        for piece, n in _paragraph_pieces(para, budget, budget - used - 1 if small else None):
             # +1: the joining space; a heading never ends a chunk, it opens one
-            if current and (heading or used + n + 1 > target):
+            limit = (budget if used < _SMALL or head_only else target) if target else 0
+            if current and (heading or used + n + 1 > limit):
                 chunks.append(" ".join(current))
                 current, used = [], 0
             current.append(piece)
             used += n + (1 if len(current) > 1 else 0)
-            heading = False
+            head_only, heading = heading, False
     if current:
         chunks.append(" ".join(current))
     return chunks
