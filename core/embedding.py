@@ -20,6 +20,8 @@ from core.config import DEFAULT_MODEL, cache_dir
 
 _SQLITE_MAX_VARS = 900
 _CACHE_CHUNK = 2048
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "torch"
 
 
 def default_model_path() -> str:
@@ -107,6 +109,13 @@ class TextEmbedder:
         ``True`` caches in ``<cache_dir>/embeddings.sqlite``; a path chooses the file;
         ``False`` turns caching off.
     device : str, default="cpu"
+    backend : {"torch", "onnx", "onnx-int8"}, default="torch"
+        ``"onnx"`` runs an fp32 ONNX export of the model in ONNX Runtime; ``"onnx-int8"``
+        its dynamically int8-quantized copy. Both are exported locally from the packaged
+        weights at first use and cached (see ``core.embedding_onnx``). Cached vectors are
+        kept per backend.
+    threads : int, optional
+        ONNX Runtime intra-op threads (default: its own choice, all cores).
 
     Examples
     --------
@@ -115,11 +124,33 @@ class TextEmbedder:
     (2, 384)
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, cache=True, device: str = "cpu"):
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, cache=True, device: str = "cpu",
+                 backend: str = DEFAULT_BACKEND, threads: int | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.model = model
         self.batch_size = batch_size
         self.cache = cache
         self.device = device
+        self.backend = backend
+        self.threads = threads
+
+    @property
+    def cache_model(self) -> str:
+        """Key of this model+backend in the embedding cache (torch keeps the bare model name)."""
+        return self.model if self.backend == "torch" else f"{self.model}|{self.backend}"
+
+    @property
+    def onnx_(self):
+        if getattr(self, "_onnx", None) is None:
+            from core.embedding_onnx import OnnxEncoder
+
+            path = default_model_path() if self.model == DEFAULT_MODEL else self.model
+            if not Path(path).is_dir():
+                raise ValueError(f"backend {self.backend!r} needs a local model folder; {path!r} is not one "
+                                 f"(use backend='torch' for hub model names)")
+            self._onnx = OnnxEncoder(path, quantized=self.backend == "onnx-int8", threads=self.threads)
+        return self._onnx
 
     @property
     def model_(self):
@@ -134,6 +165,8 @@ class TextEmbedder:
 
     @property
     def dim(self) -> int:
+        if self.backend != "torch":
+            return self.onnx_.dim
         model = self.model_
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
@@ -157,7 +190,7 @@ class TextEmbedder:
             return self._encode(texts, show_progress)
         keys = [EmbeddingCache.key(t) for t in texts]
         dim = self.dim
-        found = cache.get(self.model, keys, dim)
+        found = cache.get(self.cache_model, keys, dim)
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             first_text = {}
@@ -168,13 +201,43 @@ class TextEmbedder:
             for start in tqdm(chunks, desc="embedding", unit="chunk", disable=not show_progress or len(chunks) < 2):
                 part = missing[start:start + _CACHE_CHUNK]
                 new = self._encode([first_text[k] for k in part], show_progress and len(chunks) < 2)
-                cache.put(self.model, part, new)
+                cache.put(self.cache_model, part, new)
                 found.update(zip(part, new))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        if self.backend != "torch":
+            return self.onnx_.encode(texts)
         vecs = self.model_.encode(
             texts, batch_size=self.batch_size, show_progress_bar=show_progress,
             convert_to_numpy=True, normalize_embeddings=True,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def bind_memory_embedder(store, embedder, folder, read_only: bool = False):
+    """The embedder a memory must use: its recorded model+backend, never a silent mix.
+
+    A memory records ``{"model", "backend"}`` in its settings on first open (an older
+    memory that already holds chunks was embedded by torch). ``embedder=None`` gets a
+    ``TextEmbedder`` of the recorded backend; a given embedder of another backend or model
+    raises ``ValueError``. Embedders without ``model``/``backend`` attributes are not checked.
+    """
+    saved = store.get_setting("embedder")
+    if saved is None and store.count_chunks() > 0:
+        saved = {"model": DEFAULT_MODEL, "backend": "torch"}
+    if embedder is None:
+        backend = saved["backend"] if saved else DEFAULT_BACKEND
+        embedder = TextEmbedder(model=saved["model"] if saved else DEFAULT_MODEL, backend=backend)
+    model, backend = getattr(embedder, "model", None), getattr(embedder, "backend", None)
+    if model is None or backend is None:
+        return embedder
+    if saved is not None and (saved["model"], saved["backend"]) != (model, backend):
+        raise ValueError(
+            f"memory {folder} was embedded with backend {saved['backend']!r} (model {saved['model']!r}), "
+            f"not {backend!r} (model {model!r}); open it with --embedder {saved['backend']} "
+            f"(TextEmbedder(backend={saved['backend']!r})) or ingest into a new memory folder")
+    if store.get_setting("embedder") is None and not read_only:
+        with store.atomic():
+            store.set_setting("embedder", {"model": model, "backend": backend})
+    return embedder

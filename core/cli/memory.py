@@ -14,17 +14,23 @@ import click
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
                              help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
+EMBEDDER_OPTION = click.option(
+    "--embedder", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
+    help="Embedding backend (default: the one the memory was built with; torch for a new memory).")
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "memory" / "sample"
 
 
-def _open(folder, read_only: bool = False):
+def _open(folder, read_only: bool = False, embedder: str | None = None):
     """Open a memory; read commands open it read-only (they never write, never wait for a writer)."""
     from core.memory import SemanticMemory
     from core.memory.lock import MemoryBusyError
     from core.memory.store import StoreError
 
     try:
-        return SemanticMemory(folder, read_only=read_only)
+        from core.embedding import TextEmbedder
+
+        emb = TextEmbedder(backend=embedder) if embedder else None  # None: the memory's recorded backend
+        return SemanticMemory(folder, read_only=read_only, embedder=emb)
     except (ValueError, FileNotFoundError, StoreError, MemoryBusyError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -63,7 +69,8 @@ def _print_hits(query: str, hits) -> None:
 @MEMORY_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
-def ingest(paths, memory, quiet, sync):
+@EMBEDDER_OPTION
+def ingest(paths, memory, quiet, sync, embedder):
     """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
@@ -76,7 +83,7 @@ def ingest(paths, memory, quiet, sync):
     """
     from core.memory.lock import MemoryBusyError
 
-    with _open(memory) as mem:
+    with _open(memory, embedder=embedder) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet)
         except (MemoryBusyError, ValueError) as exc:
@@ -115,7 +122,8 @@ def _read_queries(path):
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False),
               help='JSONL file of {"id", "query"} lines (batch mode).')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per query in batch mode).")
-def recall(query, memory, k, mode, per_document, queries, as_json):
+@EMBEDDER_OPTION
+def recall(query, memory, k, mode, per_document, queries, as_json, embedder):
     """Recall the chunks that best answer QUERY (or every query of --queries).
 
     Example:
@@ -133,7 +141,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json):
     # Queries are one vector at a time: torch's and FAISS's thread pools only spin against
     # each other there (measured: hybrid p50 10.9 -> 4.2 ms on a 20k memory with one thread).
     torch.set_num_threads(1)
-    with _open(memory, read_only=True) as mem:
+    with _open(memory, read_only=True, embedder=embedder) as mem:
         if query is not None:
             try:
                 hits = mem.recall(query, k=k, mode=mode, per_document=per_document)

@@ -1,0 +1,206 @@
+"""ONNX Runtime backends ("onnx", "onnx-int8") for a BERT-style sentence-transformers model.
+
+The ONNX graph is exported locally from the packaged weights at first use (no hub
+download) and cached under ``<cache_dir>/onnx/<key>/``, where the key names the model
+weights' hash and the export recipe, so a new recipe or new weights never reuse a stale
+file. Each cached file has a JSON sidecar with its SHA-256: a truncated or corrupt file
+fails the check and is exported again. Files are written to a temporary name and
+renamed, so a crash never leaves a half-written file under the final name.
+
+Pooling matches sentence-transformers (mean over the attention mask, then L2 norm);
+batches are sorted by token length and sized by tokens, so little time goes on padding.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.config import cache_dir
+
+# Bump when the export or quantization recipe changes: the cache key includes it.
+EXPORTER_VERSION = "1"
+OPSET = 17
+# Per-channel int8 weights on the MatMuls only (embeddings and LayerNorms stay fp32):
+# per-tensor int8 loses ~5 points of cosine to fp32 on this model; see notes/embedder.md.
+QUANT_CONFIG = {"per_channel": True, "reduce_range": True, "op_types_to_quantize": ["MatMul"]}
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_log = logging.getLogger(__name__)
+_export_lock = threading.Lock()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _weights_file(model_dir: Path) -> Path:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise ValueError(f"no model.safetensors in {model_dir}: the ONNX backends need a local "
+                     f"transformers model folder (use backend='torch' for other models)")
+
+
+def cache_key(model_dir: Path) -> str:
+    """Folder name of the exported files: model name, weights hash, recipe version."""
+    w = _weights_file(model_dir)
+    st = w.stat()
+    # size + first/last MiB: cheap, and changes with any re-trained or swapped weights file
+    h = hashlib.sha1(f"{st.st_size}".encode())
+    with open(w, "rb") as fh:
+        h.update(fh.read(1 << 20))
+        fh.seek(max(0, st.st_size - (1 << 20)))
+        h.update(fh.read())
+    recipe = json.dumps({"exporter": EXPORTER_VERSION, "opset": OPSET, "quant": QUANT_CONFIG}, sort_keys=True)
+    h.update(recipe.encode())
+    return f"{model_dir.name}-{h.hexdigest()[:16]}"
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def is_valid(path: Path) -> bool:
+    """True when ``path`` exists and matches the size and SHA-256 in its sidecar."""
+    side = _sidecar(path)
+    if not path.is_file() or not side.is_file():
+        return False
+    try:
+        meta = json.loads(side.read_text())
+        return meta["size"] == path.stat().st_size and meta["sha256"] == _sha256(path)
+    except (ValueError, KeyError, TypeError, OSError):
+        return False
+
+
+def _commit(tmp: Path, final: Path, extra: dict) -> None:
+    """Rename ``tmp`` to ``final``, then write the checksum sidecar (also atomically)."""
+    meta = {"size": tmp.stat().st_size, "sha256": _sha256(tmp), **extra}
+    os.replace(tmp, final)
+    side_tmp = _sidecar(final).with_suffix(f".{os.getpid()}.tmp")
+    side_tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(side_tmp, _sidecar(final))
+
+
+def _export_fp32(model_dir: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    enc = tok(["a short one", "a longer example sentence for tracing"], padding=True, return_tensors="pt")
+    axes = {k: {0: "batch", 1: "tokens"} for k in (*INPUTS, "last_hidden_state")}
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        # The legacy TorchScript exporter: no onnxscript needed, and exact to ~3e-6 here.
+        torch.onnx.export(_Hidden(model), tuple(enc[k] for k in INPUTS), str(tmp), input_names=list(INPUTS),
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET,
+                          dynamo=False)
+    _commit(tmp, out, {"torch": torch.__version__, "exporter": EXPORTER_VERSION})
+
+
+def _quantize(src: Path, out: Path) -> None:
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, **QUANT_CONFIG)
+    _commit(tmp, out, {"onnxruntime": onnxruntime.__version__, "exporter": EXPORTER_VERSION})
+
+
+def exported_model(model_dir, quantized: bool, root: Path | None = None) -> Path:
+    """Path of the cached ONNX file for ``model_dir``; exported (and quantized) if missing or corrupt."""
+    model_dir = Path(model_dir)
+    folder = (Path(root) if root else cache_dir() / "onnx") / cache_key(model_dir)
+    fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
+    want = int8 if quantized else fp32
+    with _export_lock:
+        if is_valid(want):
+            return want
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        if not is_valid(fp32):
+            _export_fp32(model_dir, fp32)
+        if quantized:
+            _quantize(fp32, int8)
+        _log.info("exported %s in %.1f s", want, time.perf_counter() - t0)
+    return want
+
+
+class OnnxEncoder:
+    """Tokenize, run the ONNX graph in token-sized batches, mean-pool and normalise."""
+
+    def __init__(self, model_dir, quantized: bool, max_seq_length: int | None = None,
+                 max_batch_tokens: int = 8192, threads: int | None = None, root: Path | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_dir = Path(model_dir)
+        self.path = exported_model(model_dir, quantized, root)
+        if max_seq_length is None:
+            cfg = model_dir / "sentence_bert_config.json"
+            max_seq_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.is_file() else 256
+        self.max_seq_length = int(max_seq_length)
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_seq_length)
+        self.tokenizer.no_padding()
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
+
+    def batches(self, lengths: np.ndarray):
+        """Index arrays of texts sorted by length, each batch <= max_batch_tokens padded tokens."""
+        order = np.argsort(lengths, kind="stable")
+        start = 0
+        while start < len(order):
+            end = start + 1
+            # sorted ascending: the batch's padded width is the length of its last item
+            while end < len(order) and (end + 1 - start) * lengths[order[end]] <= self.max_batch_tokens:
+                end += 1
+            yield order[start:end]
+            start = end
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        encs = self.tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for idx in self.batches(lengths):
+            width = int(lengths[idx].max())
+            feed = {k: np.zeros((len(idx), width), dtype=np.int64) for k in INPUTS}
+            for row, i in enumerate(idx):
+                e, n = encs[i], lengths[i]
+                feed["input_ids"][row, :n] = e.ids
+                feed["attention_mask"][row, :n] = 1
+                feed["token_type_ids"][row, :n] = e.type_ids
+            hidden = self.session.run(None, feed)[0]
+            mask = feed["attention_mask"][:, :, None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            out[idx] = pooled
+        return out

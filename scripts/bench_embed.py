@@ -1,0 +1,108 @@
+"""Benchmark: embedding backends side by side on real chunks (torch, onnx, onnx-int8).
+
+Chunks are cut with the memory's own chunker (up to 128 word pieces) from the shared
+multi-hop passages (HotpotQA, MuSiQue) and WikiText-2 articles, in equal parts, shuffled
+with a fixed seed. Each backend embeds the same chunks with no cache; rounds alternate
+between backends (the machine is shared) and the best round counts. Quality is the
+cosine of each chunk's vector to the fp32 torch vector.
+
+Example:
+    python scripts/bench_embed.py --chunks 2000 --threads 2 --out results/bench_embed.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def real_chunks(n: int, seed: int = 0) -> list[str]:
+    """``n`` real chunks: a third each from HotpotQA, MuSiQue and WikiText-2 documents."""
+    from core.datasets import passage_documents, wikitext_documents
+    from core.memory.chunking import chunk_text
+
+    docs = passage_documents()
+    groups = {"hotpotqa": [d for d in docs if d.source == "hotpotqa"],
+              "musique": [d for d in docs if d.source == "musique_train"],
+              "wikitext": wikitext_documents()}
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    for i, group in enumerate(groups.values()):
+        want = n // 3 + (1 if i < n % 3 else 0)
+        chunks = [c for d in group for c in chunk_text(d.text)]
+        pick = rng.choice(len(chunks), size=min(want, len(chunks)), replace=False)
+        out += [chunks[j] for j in pick]
+    rng.shuffle(out)
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chunks", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
+    ap.add_argument("--backends", default="torch,onnx,onnx-int8")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from core.embedding import TextEmbedder
+    from core.memory.chunking import count_tokens
+
+    torch.set_num_threads(args.threads)
+    texts = real_chunks(args.chunks)
+    tokens = np.asarray(count_tokens(texts))
+    print(f"{len(texts)} chunks, word pieces mean {tokens.mean():.1f}, max {tokens.max()}, "
+          f"{args.threads} thread(s)", flush=True)
+    backends = args.backends.split(",")
+    embedders, load_s = {}, {}
+    for b in backends:
+        t0 = time.perf_counter()
+        embedders[b] = TextEmbedder(cache=False, backend=b, threads=args.threads)
+        embedders[b].embed(texts[:8])  # load (and on first use export) the model
+        load_s[b] = time.perf_counter() - t0
+    best = {b: float("inf") for b in backends}
+    vecs = {}
+    for r in range(args.rounds):
+        for b in backends:
+            t0 = time.perf_counter()
+            vecs[b] = embedders[b].embed(texts)
+            dt = time.perf_counter() - t0
+            best[b] = min(best[b], dt)
+            print(f"round {r} {b:10s} {len(texts) / dt:7.1f} chunks/s", flush=True)
+    ref = vecs["torch"] if "torch" in vecs else None
+    rows = []
+    for b in backends:
+        row = {"backend": b, "chunks_per_s": len(texts) / best[b], "first_load_s": load_s[b]}
+        if ref is not None:
+            cos = (vecs[b] * ref).sum(axis=1)
+            row |= {"ratio_vs_torch": best["torch"] / best[b], "cos_mean": float(cos.mean()),
+                    "cos_min": float(cos.min()), "cos_p01": float(np.percentile(cos, 1))}
+        rows.append(row)
+    print(f"\n| backend | chunks/s | x torch | cos mean | cos min | first load s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['chunks_per_s']:.1f} | {r.get('ratio_vs_torch', float('nan')):.2f} | "
+              f"{r.get('cos_mean', float('nan')):.4f} | {r.get('cos_min', float('nan')):.4f} | "
+              f"{r['first_load_s']:.1f} |")
+    result = {"chunks": len(texts), "tokens_mean": float(tokens.mean()), "threads": args.threads,
+              "rounds": args.rounds, "machine": platform.processor() or platform.machine(),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""ONNX backends: equivalence to torch on real text, the exported-model cache, and memory binding.
+
+The model is exported once per module into a temporary cache folder (about 10-30 s on
+2 shared cores); the other tests reuse it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from core.config import data_file
+from core.embedding import TextEmbedder, default_model_path
+from core.embedding_onnx import cache_key, exported_model, is_valid
+
+
+@pytest.fixture(scope="module")
+def onnx_root(tmp_path_factory):
+    """A private MYCELIAL_CACHE_DIR holding one export (fp32 + int8) for the whole module."""
+    root = tmp_path_factory.mktemp("mycelial_cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MYCELIAL_CACHE_DIR", str(root))
+    path = exported_model(default_model_path(), quantized=True)
+    yield root, path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def passages():
+    """60 real MuSiQue passages (title + text), of 20 to 200+ word pieces."""
+    with open(data_file("multihop_dev/musique_train_corpus.json"), encoding="utf-8") as fh:
+        recs = json.load(fh)[:60]
+    return [f"{r['title']}. {r['text']}" for r in recs]
+
+
+@pytest.fixture(scope="module")
+def torch_vecs(passages):
+    return TextEmbedder(cache=False).embed(passages)
+
+
+def test_onnx_fp32_matches_torch(onnx_root, passages, torch_vecs):
+    v = TextEmbedder(cache=False, backend="onnx").embed(passages)
+    assert v.shape == torch_vecs.shape and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert (v * torch_vecs).sum(axis=1).min() > 0.9999
+
+
+def test_onnx_int8_holds_cosine_bound(onnx_root, passages, torch_vecs):
+    v = TextEmbedder(cache=False, backend="onnx-int8").embed(passages)
+    cos = (v * torch_vecs).sum(axis=1)
+    assert cos.mean() >= 0.99 and cos.min() >= 0.97, (cos.mean(), cos.min())
+
+
+def test_order_and_token_batches_do_not_change_vectors(onnx_root, passages):
+    """Length-sorted, token-sized batches: each row is its own text's vector, whatever the batching."""
+    emb = TextEmbedder(cache=False, backend="onnx")
+    texts = passages[:12]
+    whole = emb.embed(texts)
+    emb.onnx_.max_batch_tokens = 256  # forces small batches
+    rev = emb.embed(texts[::-1])[::-1]
+    np.testing.assert_allclose(rev, whole, atol=2e-5)
+    lengths = np.array([5, 300, 20, 20, 7, 64, 100, 90])
+    batches = list(emb.onnx_.batches(lengths))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(8))
+    for b in batches:
+        assert len(b) == 1 or len(b) * lengths[b].max() <= 256
+
+
+def test_second_load_reuses_cached_export(onnx_root):
+    root, path = onnx_root
+    before = path.stat().st_mtime_ns
+    again = exported_model(default_model_path(), quantized=True)
+    assert again == path and path.stat().st_mtime_ns == before
+    assert path.parent.name == cache_key(Path(default_model_path()))
+    assert path.is_relative_to(root)
+
+
+def test_corrupt_cached_file_is_re_exported(onnx_root, passages):
+    _, path = onnx_root
+    good = path.read_bytes()
+    with open(path, "r+b") as fh:  # truncate to half: a crashed copy or a full disk
+        fh.truncate(len(good) // 2)
+    assert not is_valid(path)
+    again = exported_model(default_model_path(), quantized=True)
+    assert again == path and is_valid(path) and path.stat().st_size == len(good)
+    v = TextEmbedder(cache=False, backend="onnx-int8").embed(passages[:4])
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+def test_embedding_cache_is_kept_per_backend(onnx_root, passages, tmp_path):
+    db = tmp_path / "emb.sqlite"
+    a = TextEmbedder(cache=db, backend="onnx-int8").embed(passages[:3])
+    b = TextEmbedder(cache=db, backend="torch").embed(passages[:3])
+    assert not np.array_equal(a, b)  # torch did not read the int8 vectors back
+    np.testing.assert_array_equal(TextEmbedder(cache=db, backend="onnx-int8").embed(passages[:3]), a)
+
+
+def test_bad_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="backend must be one of torch, onnx, onnx-int8"):
+        TextEmbedder(backend="tensorrt")
+
+
+def test_memory_records_backend_and_refuses_another(onnx_root, passages, tmp_path):
+    from core.memory import SemanticMemory
+    from core.reasoning.mycelial import MycelialVQVAE
+
+    codec = MycelialVQVAE.load_default()
+    folder = tmp_path / "mem"
+    with SemanticMemory(folder, embedder=TextEmbedder(cache=False, backend="onnx-int8"), codec=codec) as m:
+        m.ingest([{"id": "p0", "text": passages[0]}, {"id": "p1", "text": passages[1]}], progress=False)
+    with pytest.raises(ValueError, match="embedded with backend 'onnx-int8'.*--embedder onnx-int8"):
+        SemanticMemory(folder, embedder=TextEmbedder(cache=False, backend="torch"), codec=codec)
+    with SemanticMemory(folder, codec=codec) as m:  # no embedder given: the recorded one
+        assert m.embedder.backend == "onnx-int8"
+        assert m.recall(passages[1], k=1, mode="similar")[0].doc_id == "p1"
+
+    from core.cli import cli
+
+    res = CliRunner().invoke(cli, ["recall", "anything", "--memory", str(folder), "--embedder", "onnx"])
+    assert res.exit_code == 1 and "embedded with backend 'onnx-int8'" in res.output
+    assert "Traceback" not in res.output
+    assert os.environ["MYCELIAL_CACHE_DIR"] == str(onnx_root[0])
