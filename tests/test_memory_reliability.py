@@ -255,3 +255,46 @@ def test_stdin_is_capped(tmp_path, embedder, codec, monkeypatch):
         assert "MYCELIAL_MAX_INPUT_BYTES" in str(rep.errors[0])
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Rush is a Canadian rock band.")))
         assert m.ingest("-").documents == 1
+
+
+# -- 6. edited or damaged state, and `mycelial repair` ------------------------------------------
+@pytest.mark.parametrize("edit", ["state_list", "gen_text", "last_doc", "last_chunk", "garbage_index"])
+def test_edited_or_damaged_state_never_double_counts(tmp_path, embedder, codec, records, edit):
+    import json
+
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records)
+        n_chunks, n_events = m.store_.count_chunks(), m.store_.observed_chunks()
+    path = folder / "state.json"
+    state = json.loads(path.read_text())
+    if edit == "state_list":
+        path.write_text("[]")
+    elif edit == "gen_text":
+        path.write_text(json.dumps({**state, "gen": "seven"}))
+    elif edit == "last_doc":
+        state["network"]["last_doc"] = 2
+        path.write_text(json.dumps(state))
+    elif edit == "last_chunk":
+        idx, header = VectorIndex.read(folder / state["index"]["file"])
+        idx.write(folder / state["index"]["file"], {**header, "last_chunk": 3})
+    else:
+        (folder / state["index"]["file"]).write_bytes(b"PK\x03\x04 not an index")
+    with _open(folder, embedder, codec) as m:
+        assert m.index_.ntotal == n_chunks and m.network_.n_events_ == n_events
+        assert m.recall(records[4]["text"].split("\n\n")[0], k=1)[0].doc_id == records[4]["id"]
+
+
+def test_cli_repair_rebuilds_derived_state_from_sqlite(tmp_path, embedder, codec, records):
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records)
+        n_chunks = m.store_.count_chunks()
+    (folder / "notes.npz").write_bytes(b"user file")
+    r = CliRunner().invoke(cli, ["repair", "--memory", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert f"{len(records)} documents, {n_chunks} chunks, {n_chunks} index vectors" in r.output
+    assert (folder / "notes.npz").read_bytes() == b"user file"
+    assert len(list(folder.glob("index.*.npz"))) == 1
+    r = CliRunner().invoke(cli, ["repair", "--memory", str(tmp_path / "none")])
+    assert r.exit_code == 1 and "no memory at" in r.output

@@ -225,4 +225,30 @@ def demo(memory, query, k):
             _print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))
 
 
-COMMANDS: list = [ingest, recall, stats, forget, demo]
+@click.command("repair")
+@MEMORY_OPTION
+def repair(memory):
+    """Check memory.sqlite and rebuild the derived files (index, network) from it.
+
+    For derived files that were damaged, edited or written by an older version; the
+    documents themselves live in SQLite and are kept.
+
+    Example:
+
+        mycelial repair --memory my_memory
+    """
+    from core.memory.lock import MemoryBusyError
+    from core.memory.store import StoreError
+
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}")
+    with _open(memory) as mem:
+        try:
+            st = mem.repair()
+        except (MemoryBusyError, StoreError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"rebuilt {memory}: {st['documents']} documents, {st['chunks']} chunks, "
+               f"{st['index_vectors']} index vectors, {st['network'].get('events', 0)} network events")
+
+
+COMMANDS: list = [ingest, recall, stats, forget, demo, repair]

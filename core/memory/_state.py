@@ -101,6 +101,24 @@ class StateMixin:
                                 .reshape(len(rows), -1), [json.loads(r[2]) for r in rows])
         self.save(only_if_changed=True)
 
+    def repair(self) -> dict:
+        """Check SQLite, then rebuild every derived file (index, network, graph) from it; returns stats.
+
+        The way out of damaged or edited derived files: SQLite is the source of truth.
+        """
+        from core.memory.store import StoreError
+
+        with self._writing(), self._lock:
+            check = self.store_._conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreError(f"{self.folder / 'memory.sqlite'} is damaged ({check}); restore it from a backup")
+            for p in list(self.folder.iterdir()):
+                if _OWN_FILE.fullmatch(p.name) or p.name == "state.json":
+                    p.unlink()
+            self._state_gen = 0
+            self._load_derived()
+        return self.stats()
+
     def _reset_network(self) -> None:
         from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
 
