@@ -66,4 +66,5 @@ def test_stdin_documents_do_not_replace_each_other(tmp_path, wiki_docs):
     ids = [d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)]
     assert len(ids) == 2 and all(i.startswith("stdin-") for i in ids)
     r = _run("ingest", "-", "--memory", mem, "-q", "--sync", input="x y z")
-    assert r.exit_code == 1 and "--sync needs at least one folder" in r.output
+    assert r.exit_code == 2 and "--sync needs at least one folder" in r.output
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 2  # checked before ingesting

@@ -83,6 +83,8 @@ def ingest(paths, memory, quiet, sync, embedder):
     """
     from core.memory.lock import MemoryBusyError
 
+    if sync and not any(p != "-" and Path(p).is_dir() for p in paths):
+        raise click.UsageError("--sync needs at least one folder among the paths")
     with _open(memory, embedder=embedder) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet)
