@@ -298,3 +298,30 @@ def test_cli_repair_rebuilds_derived_state_from_sqlite(tmp_path, embedder, codec
     assert len(list(folder.glob("index.*.npz"))) == 1
     r = CliRunner().invoke(cli, ["repair", "--memory", str(tmp_path / "none")])
     assert r.exit_code == 1 and "no memory at" in r.output
+
+
+# -- 7. one bad record is one error, the rest is ingested ----------------------------------------
+def test_bad_records_become_errors_with_file_and_line(tmp_path, embedder, codec):
+    good = ["Rush is a Canadian rock band.", "Emus are large flightless birds.", "Nerva adopted Trajan."]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("\n".join([
+        '{"id": "a", "text": "%s"}' % good[0],
+        '{"id": "s", "text": "lone \\ud800 surrogate"}',
+        '{"id": "a", "text": "same id again"}',
+        '{"id": "b", "text": "%s"}' % good[1]]) + "\n")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "fine.txt").write_text(good[2])
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "w") as fh:
+        fh.write("A file whose name is latin-1 bytes.")
+    with _open(tmp_path / "m", embedder, codec) as m:
+        rep = m.ingest([str(jsonl), str(folder), {"id": "b", "text": "dict with a repeated id"}])
+        errors = [str(e) for e in rep.errors]
+        assert rep.documents == 3, errors  # a, b, fine.txt
+        assert any(e.startswith(f"{jsonl}:2:") and "surrogate" in e for e in errors), errors
+        assert any(e.startswith(f"{jsonl}:3:") and "duplicate id 'a' (first on line 1)" in e for e in errors)
+        assert any("surrogate" in e and "caf" in e for e in errors), errors
+        assert any("duplicate id 'b'" in e for e in errors), errors
+        assert len(errors) == 4
+        assert m.store_.document("a") is not None and m.store_.document("b") is not None
+        _consistent(m)

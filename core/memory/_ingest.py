@@ -75,8 +75,21 @@ class IngestMixin:
             bar = tqdm(unit="doc", desc="ingest")
         pending: list[tuple[Record, list[str]]] = []
         n_pending = 0
+        seen: dict[str, str] = {}  # doc id -> source: one id twice in one ingest is an error wherever it falls
         try:
             for rec in self._records(source, report.errors):
+                where = rec.source or "<records>"
+                try:  # a non-UTF-8 file name or an unpaired surrogate: this record only, not the ingest
+                    (rec.doc_id + rec.title + rec.text).encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    report.errors.append(ReadError(where, f"not valid Unicode (unpaired surrogate at character "
+                                                          f"{exc.start} of id+title+text); skipped"))
+                    continue
+                if rec.doc_id in seen:
+                    report.errors.append(ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from "
+                                                          f"{seen[rec.doc_id]}); skipped"))
+                    continue
+                seen[rec.doc_id] = where
                 chunks = chunk_text(rec.text, self.max_tokens, TARGET_TOKENS if rec.merge else None)
                 if not chunks:
                     report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))

@@ -88,6 +88,12 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     title = obj.get("title") or ""
     if not isinstance(title, str):
         raise ValueError(f'"title" must be a string, got {type(title).__name__}')
+    for name, value in (("id", str(doc_id)), ("title", title), ("text", obj["text"])):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f'"{name}" holds an unpaired surrogate ({value[exc.start]!r} at character '
+                             f"{exc.start}); it is not valid Unicode text") from None
     meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
     if isinstance(obj.get("metadata"), dict):
         meta.update(obj["metadata"])
@@ -96,14 +102,22 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
 
 def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterator[Record]:
     """Records from JSONL lines; a bad line becomes a ReadError with its 1-based number."""
+    first: dict[str, int] = {}  # id -> line: a repeated id is reported, not silently replaced
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            yield parse_record(json.loads(line), source, no)
+            rec = parse_record(json.loads(line), source, no)
         except (ValueError, TypeError) as exc:
             msg = f"malformed JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             errors.append(ReadError(source, msg, no))
+            continue
+        if rec.doc_id in first:
+            errors.append(ReadError(source, f"duplicate id {rec.doc_id!r} (first on line {first[rec.doc_id]}); "
+                                            f"skipped", no))
+            continue
+        first[rec.doc_id] = no
+        yield rec
 
 
 def _read_pdf(path: Path) -> str:
