@@ -325,3 +325,19 @@ def test_bad_records_become_errors_with_file_and_line(tmp_path, embedder, codec)
         assert len(errors) == 4
         assert m.store_.document("a") is not None and m.store_.document("b") is not None
         _consistent(m)
+
+
+def test_unwritable_folder_opens_read_only_and_answers(tmp_path, embedder, codec, records, monkeypatch):
+    """A read-only mount: os.access says no (root ignores chmod, so the answer is patched here)."""
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:3])
+    before = _files(folder)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode & os.W_OK else real(p, mode, **kw))
+    with _open(folder, embedder, codec) as m:
+        assert m.read_only and m.store_.read_only
+        assert m.recall(records[1]["text"].split("\n\n")[0], k=1)[0].doc_id == records[1]["id"]
+        with pytest.raises(ValueError, match="read-only"):
+            m.ingest(records[3:4])
+    assert _files(folder) == before
