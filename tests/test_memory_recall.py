@@ -111,3 +111,25 @@ def test_why_text_names_the_path(mem):
     assert s.why_text.startswith("query ≈ this passage (cosine")
     assert json.loads(json.dumps(hits[0].to_dict()))["why_text"] == hits[0].why_text
     assert "_sources" not in hits[0].why
+
+
+def test_concepts_beyond_capitalisation():
+    from core.memory.phrases import extract_phrases, extract_terms, query_phrases
+    text = ("grep searches files for lines matching a pattern. See grep -i.\nCall crypto.createHash(algo) "
+            "or ssh-keygen -t ed25519 and read_file. In 2018 Neil Peart joined Rush. Alex Lifeson played. "
+            "Show the long-term gzip-compressed files. SYNOPSIS")
+    got = extract_phrases(text)
+    for want in ("grep", "crypto.createhash", "ssh-keygen", "ed25519", "read_file", "neil peart", "rush",
+                 "alex lifeson"):
+        assert want in got, want
+    for bad in ("2018", "see", "show", "synopsis", "long-term", "gzip-compressed", "rush alex lifeson"):
+        assert bad not in got, bad
+    assert extract_terms("the 1990s, mid-1990s, 3.5 km, e.g. and/or U.S.") == []
+    # the query reaches concepts the memory knows, even in lower case; numbers never seed
+    assert query_phrases("how do I ignore case with grep in 2018?", {"grep", "2018"}) == ["grep"]
+    assert query_phrases("Who won the 2018 FIFA World Cup?", set()) == ["fifa world cup"]
+
+
+def test_lower_case_query_reaches_a_command(mem):
+    hits = mem.recall("how do I ignore case with grep?", k=3)
+    assert hits[0].doc_id == "grep" and "grep" in hits[0].why["seed_phrases"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core._validation import check_embeddings
-from core.memory.phrases import extract_phrases
+from core.memory.phrases import query_phrases
 from core.memory.types import MODES, Hit
 
 
@@ -148,7 +148,7 @@ class RecallMixin:
         seed_rows = g.rows_of(seed_ids)
         ok = seed_rows >= 0
         seed_rows, w = seed_rows[ok], w[ok]
-        q_phr = extract_phrases(query_text) if query_text else []
+        q_phr = query_phrases(query_text, g.vocab_) if query_text else []
         q_ids = g.phrase_ids(q_phr)
         # the Hebbian network: query codes (and the seeds' codes) spread activation
         q_codes = self.codec.encode(q[None, :])

@@ -1,10 +1,18 @@
-"""Cheap phrase (entity) extraction: the nodes that tie passages together.
+"""Cheap concept extraction: the phrase nodes that tie passages together.
 
 HippoRAG links passages through the noun phrases an LLM extracts from them. Without an
-LLM, capitalised spans ("Neil Peart", "University of Toronto", "1969") and document titles
-are a fair stand-in: a passage that names another passage's subject is linked to it,
-which is what the second hop of a multi-hop question needs. Deterministic and
-dependency-free.
+LLM, two kinds of span are a fair stand-in, deterministic and dependency-free:
+
+- **names**: capitalised spans ("Neil Peart", "University of Toronto") and document titles;
+  a passage that names another passage's subject is linked to it (the second hop of a
+  multi-hop question). Bare numbers and years, sentence openers ("See", "Show") and
+  man-page boilerplate ("SYNOPSIS") are not names;
+- **technical terms**: identifiers and command names in lower-case text (``createHash``,
+  ``ssh-keygen``, ``read_file``, ``sha256``, ``grep(1)``, a command opening its line:
+  ``grep searches files``). How specific each is, is left to the graph's IDF filter.
+
+A query also matches any of its 1-3 word n-grams that the memory already knows as a
+concept (`query_phrases`), so "how do I ignore case with grep?" reaches ``grep``.
 """
 from __future__ import annotations
 
@@ -13,7 +21,17 @@ import unicodedata
 
 _CONNECT = r"(?:of|the|de|del|della|der|des|di|du|da|do|dos|la|le|les|von|van|den|y|for|on|in|at|&)"
 _CAP = r"(?:[A-Z\u00C0-\u00DE][\w'\u2019\-\.]*)"
-_SPAN = re.compile(rf"{_CAP}(?:(?:\s+{_CONNECT}){{0,2}}\s+{_CAP})*|\b\d{{3,4}}s?\b")
+_SPAN = re.compile(rf"(?<![\w\-.]){_CAP}(?:(?:\s+{_CONNECT}){{0,2}}\s+{_CAP})*")
+# identifiers: camelCase, snake_case, dotted/hyphenated/with digits; a word before "(" ; a
+# lower-case word opening a line or sentence and followed by lower case (a command: "grep searches")
+_CAMEL = r"[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*"
+_JOINED = r"[A-Za-z][A-Za-z0-9]*(?:[_\-.:/][A-Za-z0-9]+)+"
+_MIXED = r"[A-Za-z]+[0-9]+[A-Za-z0-9]*"
+_TERM = re.compile(rf"(?<![\w\-.])(?:{_JOINED}|{_CAMEL}|{_MIXED})(?![\w\-])|(?<![\w\-.])([a-z][a-z0-9]{{1,30}})(?=\()"
+                   r"|(?:^|(?<=[\n.!?]\s))([a-z][a-z0-9]{1,30})(?=\s+-{1,2}[a-z]|\s+[a-z]+s\b)", re.M)
+_MEASURE = re.compile(r"(?:[a-z]{1,5}-)?\d[\d,.]*(?:s|th|st|nd|rd|m|km|kg|cm|mm|ft|%)?")
+_PREFIXES = frozenset("non pre co re un sub anti self multi semi post mid inter over under well half long short "
+                      "high low full part cross".split())
 _PAREN = re.compile(r"\s*\([^)]*\)\s*")
 _STOP = frozenset("""
 a an the in on at to of for by with from as and or but if so not no yes this that these those there
@@ -25,6 +43,18 @@ around behind below beneath beside between beyond into near over through through
 within without is was are were be been being has have had do does did can could will would shall
 should may might must mr mrs ms dr st january february march april may june july august september
 october november december monday tuesday wednesday thursday friday saturday sunday
+""".split())
+# capitalised only because they open a sentence or a heading; boilerplate of manuals
+_OPENERS = frozenset("""
+see show use using used note notes example examples return returns returned set get run create add
+print read write open close default options option description name synopsis usage type value
+values true false null none new other more most such only just like well even still yet now today
+let make makes call calls called check run runs start stop find list lists change changes give
+gives take takes keep try please refer since unless once whether otherwise instead either neither
+following previously currently typically usually often sometimes always never again perhaps maybe
+yes ok okay copyright license author authors bugs environment files version history overview
+introduction summary contents table figure chapter section page warning important tip caution
+general commands manual user reporting exit status standards conforming availability
 """.split())
 
 
@@ -50,23 +80,91 @@ def title_phrase(title: str) -> str:
 def extract_phrases(text: str, max_words: int = 6) -> list[str]:
     """Distinct normalised capitalised spans of ``text``, in order of first appearance.
 
-    Single words that are common sentence openers ("The", "However") are dropped.
+    Single words that are common sentence openers ("The", "However", "See") and bare
+    numbers are dropped; technical terms (`extract_terms`) are added.
 
     Examples
     --------
     >>> extract_phrases("In 1976 Neil Peart joined Rush, a band from Toronto.")
-    ['1976', 'neil peart', 'rush', 'toronto']
+    ['neil peart', 'rush', 'toronto']
     """
     out: dict[str, None] = {}
     for m in _SPAN.finditer(text):
-        words = m.group(0).split()
-        # a capitalised stop word opening a span ("In 1976", "The Beatles") is not part of it
-        while words and words[0].lower().strip(".'") in _STOP and not words[0][:1].isdigit():
-            words = words[1:]
-        if not words or len(words) > max_words:
-            continue
-        p = normalize(" ".join(words))
-        if len(p) < 2 or p in _STOP:
-            continue
+        for part in _split_sentences(m.group(0)):
+            words = part.split()
+            # a capitalised stop word opening a span ("In 1976", "The Beatles") is not part of it
+            while words and words[0].lower().strip(".'") in _STOP:
+                words = words[1:]
+            if not words or len(words) > max_words:
+                continue
+            p = normalize(" ".join(words))
+            if len(p) < 2 or p in _STOP or p in _OPENERS or _is_number(p):
+                continue
+            out.setdefault(p, None)
+    for p in extract_terms(text):
         out.setdefault(p, None)
+    return list(out)
+
+
+def _split_sentences(span: str) -> list[str]:
+    """"Rush. Alex Lifeson" is two spans: a word ending in "." ends one unless it is an initial or abbreviation."""
+    parts, cur = [], []
+    for w in span.split():
+        cur.append(w)
+        if w.endswith(".") and len(w.rstrip(".")) > 2 and "." not in w.rstrip("."):
+            parts.append(" ".join(cur))
+            cur = []
+    if cur:
+        parts.append(" ".join(cur))
+    return parts
+
+
+def _is_number(p: str) -> bool:
+    return bool(re.fullmatch(r"[\d\s.,\-]+s?", p))
+
+
+def extract_terms(text: str) -> list[str]:
+    """Technical terms of ``text``: identifiers, commands, hyphenated names with a short or
+    digit part; English compounds ("long-term", "gzip-compressed") and numbers are not terms.
+
+    Examples
+    --------
+    >>> extract_terms("Call crypto.createHash(algo) or run ssh-keygen -t ed25519; grep(1) searches.")
+    ['crypto.createhash', 'ssh-keygen', 'ed25519', 'grep']
+    """
+    out: dict[str, None] = {}
+    for m in _TERM.finditer(text):
+        raw = (m.group(1) or m.group(2) or m.group(0)).strip(".-:/")
+        if not raw or _is_number(raw):
+            continue
+        low = raw.lower()
+        if low in _STOP or low in _OPENERS or _MEASURE.fullmatch(low):
+            continue
+        parts = re.split(r"[_\-.:/]", low)
+        if all(len(x) <= 2 for x in parts) or all(x in _STOP for x in parts):
+            continue  # e.g., U.S., and/or
+        if "-" in raw and not any(ch.isdigit() for ch in raw) and "_" not in raw and "." not in raw \
+                and raw == low:
+            parts = low.split("-")
+            if all(len(x) >= 4 or x in _PREFIXES for x in parts):
+                continue  # an English compound, not a name
+        key = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", low))
+        if len(key) >= 2:
+            out.setdefault(key, None)
+    return list(out)
+
+
+def query_phrases(text: str, vocab) -> list[str]:
+    """The concepts a query names: its extracted phrases, plus any of its 1-3 word n-grams
+    (stop words and numbers excluded) that ``vocab`` (the memory's concepts) already holds."""
+    out = dict.fromkeys(extract_phrases(text))
+    words = normalize(text).split()
+    for n in (3, 2, 1):
+        for i in range(len(words) - n + 1):
+            gram = words[i:i + n]
+            if gram[0] in _STOP or gram[-1] in _STOP:
+                continue
+            p = " ".join(gram)
+            if p in vocab and not _is_number(p) and p not in _OPENERS:
+                out.setdefault(p, None)
     return list(out)
