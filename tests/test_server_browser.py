@@ -35,7 +35,7 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
             page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
             page.goto(server.url + "/")
             expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            expect(page.locator("#stats")).to_contain_text("documents")
+            expect(page.locator("#stats")).to_contain_text("network edges")
             page.fill("#q", QUESTION)
             page.select_option("#mode", "hybrid")
             page.click("#ask button[type=submit]")

@@ -151,7 +151,7 @@ async function loadStats() {
     const dl = $("stats");
     dl.replaceChildren();
     const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
-                  ["index", s.index], ["network edges", s.network && s.network.edges],
+                  ["index", s.index], ["network nodes", s.network && s.network.active_nodes], ["network edges", s.network && s.network.num_edges],
                   ["on disk", (s.bytes_on_disk / 1e6).toFixed(2) + " MB"]];
     for (const [k, v] of rows) if (v !== undefined) dl.append(el("dt", "", k), el("dd", "", String(v)));
   } catch (e) { status(e.message, true); }
