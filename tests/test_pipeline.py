@@ -117,13 +117,19 @@ def test_pipeline_writes_compressed_codes_and_index(run):
     assert len(items["sentences"]) == summary["n_test"]
     assert summary["n_train"] + summary["n_test"] == 1300
     # the ratio is counted from the files as written
+    vq, pq = summary["methods"]["vqvae"], summary["methods"]["opq_pq"]
     assert summary["bytes_in"] == (out / "test_embeddings.npy").stat().st_size
-    assert summary["bytes_out"] == (out / "codes.npy").stat().st_size
-    assert summary["compression_ratio"] == pytest.approx(summary["bytes_in"] / summary["bytes_out"])
-    assert 150 < summary["compression_ratio"] < 192      # 1536 / 8 bytes = 192, less the npy headers
+    assert vq["bytes_out"] == (out / "codes.npy").stat().st_size
+    assert pq["bytes_out"] == (out / "opq_codes.npy").stat().st_size
+    assert vq["compression_ratio"] == pytest.approx(summary["bytes_in"] / vq["bytes_out"])
+    assert 150 < vq["compression_ratio"] < 192           # 1536 / 8 bytes = 192, less the npy headers
     index = faiss.read_index(str(out / "opq_pq.index"))
-    assert index.ntotal == summary["n_test"]
-    assert faiss.downcast_index(index.index).pq.M == 8
+    assert index.ntotal == 0 and faiss.downcast_index(index.index).pq.M == 8   # the codec, no items
+    assert load_npy(out / "opq_codes.npy").shape == (summary["n_test"], 8)
+    # both methods measured in the same run; 'auto' took the better one and says why
+    best = max(("vqvae", "opq_pq"), key=lambda m: summary["methods"][m]["mean_cosine"])
+    assert summary["method"] == best and "auto" in summary["method_reason"]
+    assert summary["compression_ratio"] == summary["methods"][best]["compression_ratio"]
     assert not list(out.glob(".*tmp"))                  # atomic writes left nothing behind
 
 
@@ -156,12 +162,16 @@ def test_decode_and_evaluate(run):
     assert saved["n_items"] == summary["n_test"]
     X, R = load_npy(out / "test_embeddings.npy"), load_npy(out / "decoded_vectors.npy")
     assert saved["mean_cosine"] == pytest.approx(row_cosines(X, R).mean())
+    assert saved["method"] == summary["method"] == decoded["summary"]["method"]
+    assert saved["mean_cosine"] == pytest.approx(summary["methods"][saved["method"]]["mean_cosine"], rel=1e-5)
+    assert {saved["mean_cosine_vqvae"], saved["mean_cosine_opq_pq"]} >= {saved["mean_cosine"]}
     # even a 3-epoch model keeps items apart: better than pairing each item with another's decoding
     assert saved["mean_cosine"] > row_cosines(X, np.roll(R, 1, axis=0)).mean() + 0.05
     assert 0 < saved["codebook_usage"] <= 1 and 0 <= saved["bleu"] <= 100
     assert 0 < saved["bertscore_f1"] < 1
     methods = [r["method"] for r in metrics["comparison"]]
     assert any("OPQ8,PQ8" in m for m in methods) and any("OPQ4,PQ4" in m for m in methods)
+    assert sum("← method" in m for m in methods) == 1 and any("VQ-VAE this run" in m for m in methods)
     for name in ("code_usage.png", "cosine_hist.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert "| method |" in (out / "metrics.md").read_text()

@@ -50,7 +50,9 @@ def test_int_is_accepted_for_a_float_key(tmp_path):
     ({"test_fraction": 0}, "test_fraction"),
     ({"pq_M": 7}, "pq_M"),
     ({"pq_M": 0}, "pq_M"),
-    ({"vqvae_num_embeddings": 512}, "vqvae_num_embeddings"),
+    ({"vqvae_num_embeddings": 65537}, "vqvae_num_embeddings"),
+    ({"vqvae_num_embeddings": 1}, "vqvae_num_embeddings"),
+    ({"compression_method": "best"}, "compression_method"),
     ({"vqvae_num_heads": 3}, "vqvae_num_heads"),
     ({"embedding_dimension": 768}, "embedding_dimension"),
     ({"batch_size": -1}, "batch_size"),
@@ -63,6 +65,12 @@ def test_int_is_accepted_for_a_float_key(tmp_path):
 def test_bad_values_name_the_key(tmp_path, values, key):
     with pytest.raises(ValueError, match=key):
         load_config(_write(tmp_path, values))
+
+
+def test_codebooks_past_256_take_two_bytes_a_code(tmp_path):
+    cfg = load_config(_write(tmp_path, {"vqvae_num_embeddings": 512}))     # the seed's quick-start value
+    assert (cfg.code_bytes, cfg.bytes_per_item) == (2, 2 * cfg.vqvae_num_heads)
+    assert PipelineConfig(vqvae_num_embeddings=256).bytes_per_item == PipelineConfig().vqvae_num_heads
 
 
 def test_file_errors(tmp_path):

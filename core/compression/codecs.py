@@ -59,12 +59,13 @@ def load_vqvae(folder: Path):
 
 
 def vqvae_encode(model, X: np.ndarray, batch: int = 4096) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        out = [model.encode_indices(torch.from_numpy(X[s:s + batch])).cpu().numpy()
-               for s in range(0, X.shape[0], batch)]
-    return np.concatenate(out).astype(np.uint8)
+    """Codes (n, heads) of ``X``: uint8 when the codebooks hold <= 256 codes, else uint16."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model.encode_codes(X, batch)
+    finally:
+        model.train(was_training)
 
 
 def vqvae_decode(model, codes: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -76,8 +77,33 @@ def vqvae_decode(model, codes: np.ndarray, batch: int = 4096) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
 
+def check_codes(codes: np.ndarray, heads: int, codebook_size: int, path) -> None:
+    """Codes read back from ``path`` must have the dtype, width and range the model implies."""
+    from core.reasoning.vqvae.layers import code_dtype
+
+    want = code_dtype(codebook_size)
+    if codes.ndim != 2 or codes.dtype != want or codes.shape[1] != heads:
+        raise ValueError(f"{path} must hold {want} codes of shape (n, {heads}) for a {heads}-head, "
+                         f"{codebook_size}-code VQ-VAE, got {codes.dtype} {codes.shape}; re-run the pipeline")
+    if codes.size and int(codes.max()) >= codebook_size:
+        raise ValueError(f"{path} holds code {int(codes.max())}, outside [0, {codebook_size - 1}]; re-run the pipeline")
+
+
+def opq_encode(index, X: np.ndarray) -> np.ndarray:
+    """FAISS OPQ+PQ codes of ``X``: uint8 (n, M), one byte per sub-quantizer."""
+    return np.ascontiguousarray(index.sa_encode(np.ascontiguousarray(X, dtype=np.float32)))
+
+
+def opq_decode(index, codes: np.ndarray) -> np.ndarray:
+    """Vectors (n, d) from OPQ+PQ codes; the inverse of :func:`opq_encode` up to quantisation."""
+    if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != index.sa_code_size():
+        raise ValueError(f"OPQ codes must be uint8 of shape (n, {index.sa_code_size()}), "
+                         f"got {codes.dtype} {codes.shape}; re-run the pipeline")
+    return np.ascontiguousarray(index.sa_decode(np.ascontiguousarray(codes)), dtype=np.float32)
+
+
 def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, iterations: int = 20):
-    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add``.
+    """A trained FAISS ``OPQ{M},PQ{M}`` index (M bytes per vector) holding ``X_add`` (may be empty).
 
     FAISS runs on one OpenMP thread: on a shared 2-core machine more threads spin
     against each other and run many times slower.

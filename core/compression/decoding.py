@@ -20,8 +20,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.compression.artifacts import load_json, load_npy, save_json, save_npy
-from core.compression.codecs import load_vqvae, single_thread, vqvae_decode
+from core.compression.artifacts import existing, load_json, load_npy, save_json, save_npy
+from core.compression.codecs import check_codes, load_vqvae, opq_decode, single_thread, vqvae_decode
 from core.compression.config import PipelineConfig
 
 MAX_CONSECUTIVE_LLM_FAILURES = 3
@@ -102,24 +102,36 @@ def llm_decode(neighbour_texts: list[list[str]], env: Mapping[str, str] | None =
     return result
 
 
+def decode_vectors(out, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``method`` (``vqvae`` or ``opq_pq``) as written by the pipeline, and their vectors."""
+    if method == "vqvae":
+        model = load_vqvae(out)
+        codes = load_npy(out / "codes.npy")
+        check_codes(codes, model.num_heads, model.codebook_size, out / "codes.npy")
+        return codes, vqvae_decode(model, codes)
+    if method == "opq_pq":
+        import faiss
+
+        codes = load_npy(out / "opq_codes.npy")
+        return codes, opq_decode(faiss.read_index(str(existing(out / "opq_pq.index"))), codes)
+    raise ValueError(f"pipeline.json names method {method!r}; expected 'vqvae' or 'opq_pq'; re-run the pipeline")
+
+
 def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log: Callable = print,
                llm_max_items: int | None = 200) -> dict:
     """Decode the compressed test items of a pipeline run; writes ``decoded.json`` and ``decoded_vectors.npy``."""
     single_thread()
     out = config.artifacts
     t0 = time.perf_counter()
-    model = load_vqvae(out)
-    codes = load_npy(out / "codes.npy")
-    if codes.dtype != np.uint8 or codes.ndim != 2:
-        raise ValueError(f"{out / 'codes.npy'} must hold uint8 codes of shape (n, heads), "
-                         f"got {codes.dtype} {codes.shape}")
+    pipe = load_json(out / "pipeline.json")
+    method = pipe.get("method", "vqvae")
+    codes, R = decode_vectors(out, method)
     items = load_json(out / "items.json")
     reference = load_json(out / "reference.json")
     E = load_npy(out / "reference_embeddings.npy")
     if len(items["sentences"]) != codes.shape[0] or E.shape[0] != len(reference["sentences"]):
         raise ValueError(f"artifacts in {out} are inconsistent (items vs codes vs reference); re-run the pipeline")
 
-    R = vqvae_decode(model, codes)
     exclude = np.asarray(items["reference_index"], np.int64)
     k = max(1, config.decode_neighbours)
     idx, score, self_score = similarity_decode(R, E, exclude, k)
@@ -142,12 +154,13 @@ def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log
         })
     save_npy(out / "decoded_vectors.npy", R)
     identified = float(np.mean(self_score >= score[:, 0]))
-    summary = {"n_items": len(records), "reference_size": len(refs), "neighbours": k,
+    summary = {"method": method, "n_items": len(records), "reference_size": len(refs), "neighbours": k,
                "identification_rate": identified,
                "llm": {k_: v for k_, v in llm.items() if k_ not in ("texts", "errors")},
                "seconds": round(time.perf_counter() - t0, 2)}
     save_json(out / "decoded.json", {"summary": summary, "items": records})
-    log(f"decoded {len(records)} items; similarity matching against {len(refs)} reference sentences "
+    log(f"method: {method} (from pipeline.json: {pipe.get('method_reason', 'no reason recorded')})")
+    log(f"decoded {len(records)} items ({method} codes); similarity matching against {len(refs)} reference sentences "
         f"(the item itself left out); the item itself would have been nearest for {identified:.1%}")
     for r in records[:3]:
         log(f"  original: {r['original']}\n  decoded : {r['similarity_text']}"

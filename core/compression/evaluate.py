@@ -84,10 +84,9 @@ def _shipped_held_out_fraction() -> float:
 
 def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     """Score a decoded pipeline run; writes ``metrics.json``, ``metrics.md`` and two PNG plots."""
-    import faiss
-
     from core.compression.artifacts import load_json, load_npy, save_json
-    from core.compression.codecs import faiss_reconstruct, single_thread
+    from core.compression.codecs import single_thread
+    from core.compression.decoding import decode_vectors
 
     single_thread()
     out = config.artifacts
@@ -97,20 +96,30 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     reference = load_json(out / "reference.json")
     X = load_npy(out / "test_embeddings.npy")
     R = load_npy(out / "decoded_vectors.npy")
-    codes = load_npy(out / "codes.npy")
     E = load_npy(out / "reference_embeddings.npy")
     X_train = np.ascontiguousarray(E[~np.asarray(reference["is_test"], bool)])
     records = decoded["items"]
-    if not (len(records) == X.shape[0] == R.shape[0] == codes.shape[0]):
+    method = pipe.get("method", "vqvae")
+    if decoded["summary"].get("method", "vqvae") != method:
+        raise ValueError(f"decoded.json was made with method {decoded['summary'].get('method')!r} but "
+                         f"pipeline.json says {method!r}; re-run the decode stage")
+    codes, R_vq = decode_vectors(out, "vqvae")
+    opq_codes, R_opq = decode_vectors(out, "opq_pq")
+    if not (len(records) == X.shape[0] == R.shape[0] == codes.shape[0] == opq_codes.shape[0]):
         raise ValueError(f"artifacts in {out} are inconsistent; re-run the pipeline and decode stages")
-    B = codes.shape[1]
-    K = config.vqvae_num_embeddings
+    heads, K, M = codes.shape[1], config.vqvae_num_embeddings, config.pq_M
+    per = pipe["methods"]
 
-    # the VQ-VAE of this run
+    # both methods of this run, from their own code files; text figures for the chosen one
     stats = code_statistics(codes, K)
-    main, cos_main = _vector_row(f"VQ-VAE this run ({B} heads × {K} codes)", B, X, R,
+    vq_row, cos_vq = _vector_row(f"VQ-VAE this run ({heads} heads × {K} codes, {per['vqvae']['code_dtype']})",
+                                 per["vqvae"]["bytes_per_item"], X, R_vq,
                                  codebook_usage=stats["codebook_usage"], zipf_alpha=stats["zipf_alpha"])
-    main["compression_ratio"] = pipe["compression_ratio"]  # counted from the files
+    pq_row, cos_pq = _vector_row(f"FAISS OPQ{M},PQ{M} this run (opq_codes.npy)", M, X, R_opq)
+    for row, name in ((vq_row, "vqvae"), (pq_row, "opq_pq")):
+        row["compression_ratio"] = per[name]["compression_ratio"]  # counted from the files
+    main, cos_main = (vq_row, cos_vq) if method == "vqvae" else (pq_row, cos_pq)
+    main["method"] = f"**{main['method']} ← method**"
     hyps = [r["similarity_text"] for r in records]
     refs = [r["original"] for r in records]
     main["bleu"] = bleu(hyps, refs)
@@ -132,15 +141,10 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
         if bertscore:
             llm["bertscore_f1"] = float(scorer.score(lh, lr)[2].mean())
 
-    # side by side: FAISS OPQ+PQ at the same byte budgets, and the shipped 4-byte model
-    rows, hist = [main], {f"VQ-VAE {B} B": cos_main}
-    index = faiss.read_index(str(out / "opq_pq.index"))
-    M = config.pq_M
-    row, c = _vector_row(f"FAISS OPQ{M},PQ{M} (opq_pq.index)", M, X, faiss_reconstruct(index))
-    row["compression_ratio"] = pipe["faiss_payload_ratio"]
-    rows.append(row)
-    hist[f"OPQ+PQ {M} B"] = c
-    for budget in sorted({B, 4} - {M}):
+    # side by side: FAISS OPQ+PQ at the VQ-VAE's byte budget and at 4 bytes, and the shipped 4-byte model
+    rows = [main, pq_row if method == "vqvae" else vq_row]
+    hist = {f"VQ-VAE {per['vqvae']['bytes_per_item']} B": cos_vq, f"OPQ+PQ {M} B": cos_pq}
+    for budget in sorted({per["vqvae"]["bytes_per_item"], 4} - {M}):
         row, c = _vector_row(f"FAISS OPQ{budget},PQ{budget}", budget, X,
                              _opq_roundtrip(X_train, X, budget, config.opq_iterations))
         rows.append(row)
@@ -150,8 +154,10 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     hist.update(shipped_hist)
 
     metrics = {
+        "method": method, "method_reason": pipe.get("method_reason", ""),
+        "mean_cosine_vqvae": vq_row["mean_cosine"], "mean_cosine_opq_pq": pq_row["mean_cosine"],
         "n_items": int(X.shape[0]), "n_train": int(X_train.shape[0]),
-        "bytes_per_item": B, "compression_ratio": pipe["compression_ratio"],
+        "bytes_per_item": main["bytes_per_item"], "compression_ratio": pipe["compression_ratio"],
         "compression_ratio_with_model": pipe["compression_ratio_with_model"],
         "mean_cosine": main["mean_cosine"], "median_cosine": float(np.median(cos_main)),
         "share_cosine_ge_0.8": main["share_cosine_ge_0.8"],
@@ -167,9 +173,10 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     save_json(out / "metrics.json", metrics)
     table = _report(metrics, rows)
     atomic_write_bytes(out / "metrics.md", table.encode("utf-8"))
-    plot_code_usage(codes, out / "code_usage.png", K, title=f"Code usage, {B} heads × {K} codes (test items)")
+    plot_code_usage(codes, out / "code_usage.png", K, title=f"VQ-VAE code usage, {heads} heads × {K} codes (test items)")
     plot_cosine_histogram(hist, out / "cosine_hist.png")
     log(table)
+    log(f"method: {method} ({metrics['method_reason']})")
     log(f"wrote {out / 'metrics.json'}, {out / 'metrics.md'}, {out / 'code_usage.png'}, {out / 'cosine_hist.png'}")
     return metrics
 
@@ -178,9 +185,12 @@ def _report(metrics: dict, rows: list[dict]) -> str:
     lines = [f"Held-out WikiText-2 sentences: {metrics['n_items']} items (whole articles held out), "
              f"{metrics['n_train']} training sentences.", "",
              markdown_table(rows, _MAIN_COLUMNS), "",
-             "- ratio (counted): VQ-VAE row = bytes of the float32 embeddings file / bytes of the codes "
-             f"file as written; {metrics['compression_ratio_with_model']:.2f}x if the decoder weights are "
-             "counted too. Other rows: 1536 / bytes per item.",
+             f"- method: {metrics['method']} ({metrics['method_reason']}). Text figures and the "
+             "top-level metrics are the method's; both methods were trained and measured in this run.",
+             "- ratio (counted): the two rows of this run = bytes of the float32 embeddings file / bytes of "
+             "their codes file as written (VQ-VAE codes take 1 byte each up to 256 codes a head, 2 bytes "
+             f"(uint16) above); {metrics['compression_ratio_with_model']:.2f}x for the method if its decoder "
+             "(VQ-VAE weights or OPQ index) is counted too. Other rows: 1536 / bytes per item.",
              f"- text figures: similarity reconstruction (nearest reference sentence, the item itself left out); "
              f"BERTScore with {metrics['bertscore_model']}.",
              f"- cosine of the original embedding with the embedding of the reconstructed sentence: "

@@ -9,15 +9,21 @@ safetensors, the FAISS index with ``faiss.write_index``.
 Files written here:
 
 =========================  ======================================================
-``codes.npy``              the compressed test items: uint8 (n_test, heads)
-``opq_pq.index``           FAISS ``OPQ{M},PQ{M}`` index of the same items (M bytes each)
+``codes.npy``              the VQ-VAE codes of the test items: (n_test, heads), uint8 up to 256
+                           codes a head, uint16 above
+``opq_codes.npy``          FAISS ``OPQ{M},PQ{M}`` codes of the same items: uint8 (n_test, M)
+``opq_pq.index``           the trained OPQ+PQ codec (rotation + codebooks, no items)
 ``vqvae.safetensors``      the trained VQ-VAE, with ``vqvae_train_config.json``
 ``test_embeddings.npy``    the original float32 embeddings of the test items (the input)
 ``items.json``             test sentences and articles (ground truth for evaluation)
 ``reference.json``         every sampled sentence (the similarity decoder's vocabulary)
 ``reference_embeddings.npy`` their embeddings
-``pipeline.json``          config, counts, bytes in/out, compression ratios, timings
+``pipeline.json``          config, counts, bytes in/out, ratios and mean cosine of both
+                           methods, the ``method`` decode and evaluate use and why, timings
 =========================  ======================================================
+
+Both methods are always built and measured in the same run; ``compression_method``
+(default ``auto``: the higher mean cosine on the held-out items) picks the result.
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ import numpy as np
 
 from core._io import atomic_replace_from
 from core.compression.artifacts import save_json, save_npy
-from core.compression.codecs import build_opq_index, resolve_device, save_vqvae, single_thread, train_config, vqvae_encode
+from core.compression.codecs import (build_opq_index, opq_decode, opq_encode, resolve_device, save_vqvae,
+                                     single_thread, train_config, vqvae_decode, vqvae_encode)
 from core.compression.config import PipelineConfig
 from core.config import data_dir
 from core.datasets import read_wikitext
@@ -135,6 +142,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     timings, t0 = {}, time.perf_counter()
 
     corpus = load_corpus(config, log)
+    out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
     n, n_test = len(corpus.sentences), int(corpus.is_test.sum())
     log(f"loaded {n} sentences from {len(set(corpus.doc_ids))} articles "
         f"({', '.join(p.name for p in wikitext_files(config))}); "
@@ -142,7 +150,6 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
     X = TextEmbedder(device=resolve_device(config.device)).embed(corpus.sentences, show_progress=progress)
     if X.shape[1] != config.embedding_dimension:
         raise ValueError(f"the embedder gives {X.shape[1]}-d vectors but embedding_dimension="
@@ -160,6 +167,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
 
     t = time.perf_counter()
     codes = vqvae_encode(model, X_test)
+    R_vq = vqvae_decode(model, codes)
     save_vqvae(model, tconf, out)
     save_npy(out / "codes.npy", codes)
     save_npy(out / "test_embeddings.npy", X_test)
@@ -173,15 +181,24 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     timings["compress"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    index = build_opq_index(X_train, X_test, config.pq_M, config.opq_iterations)
+    index = build_opq_index(X_train, X_train[:0], config.pq_M, config.opq_iterations)
+    opq_codes = opq_encode(index, X_test)
+    R_opq = opq_decode(index, opq_codes)
+    save_npy(out / "opq_codes.npy", opq_codes)
     index_path = out / "opq_pq.index"
     tmp = index_path.with_name(f".{index_path.name}.tmp")
-    faiss.write_index(index, str(tmp))
+    faiss.write_index(index, str(tmp))          # the trained codec only; the items' codes are opq_codes.npy
     atomic_replace_from(tmp, index_path)
     timings["faiss"] = time.perf_counter() - t
 
-    summary = _byte_counts(out, n_test, codes.shape[1], config.pq_M)
+    methods = _byte_counts(out, n_test, config)
+    methods["vqvae"]["mean_cosine"] = _mean_cosine(X_test, R_vq)
+    methods["opq_pq"]["mean_cosine"] = _mean_cosine(X_test, R_opq)
+    method, reason = choose_method(config.compression_method, methods)
+    summary = {"method": method, "method_reason": reason, "bytes_in": methods["vqvae"]["bytes_in"]}
+    summary.update({k: methods[method][k] for k in _CHOSEN_KEYS})
     summary.update({
+        "methods": methods,
         "config": config.to_dict(), "n_sentences": n, "n_train": int(X_train.shape[0]), "n_test": n_test,
         "n_articles": len(set(corpus.doc_ids)), "data_files": [str(p) for p in wikitext_files(config)],
         "text_bytes_test": sum(len(corpus.sentences[i].encode("utf-8")) for i in test_idx),
@@ -189,29 +206,67 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     })
     save_json(out / "pipeline.json", summary)
-    log(f"VQ-VAE: {summary['bytes_in']:,} bytes in (float32 embeddings file) -> "
-        f"{summary['bytes_out']:,} bytes out (codes file): {summary['compression_ratio']:.1f}x "
-        f"({codes.shape[1]} bytes/item; {summary['compression_ratio_with_model']:.2f}x counting the "
-        f"{summary['model_bytes']:,}-byte decoder)")
-    log(f"FAISS OPQ{config.pq_M},PQ{config.pq_M}: {summary['faiss_payload_ratio']:.1f}x on the codes, "
-        f"{summary['faiss_file_ratio']:.2f}x counting the whole index file ({summary['faiss_index_bytes']:,} bytes)")
+    vq, pq = methods["vqvae"], methods["opq_pq"]
+    log(f"VQ-VAE ({config.vqvae_num_heads} heads x {config.vqvae_num_embeddings} codes, {vq['code_dtype']}): "
+        f"{vq['bytes_in']:,} bytes in (float32 embeddings file) -> {vq['bytes_out']:,} bytes out "
+        f"(codes.npy): {vq['compression_ratio']:.1f}x ({vq['bytes_per_item']} bytes/item; "
+        f"{vq['compression_ratio_with_model']:.2f}x counting the {vq['model_bytes']:,}-byte decoder); "
+        f"mean cosine {vq['mean_cosine']:.3f}")
+    log(f"FAISS OPQ{config.pq_M},PQ{config.pq_M}: {pq['bytes_out']:,} bytes out (opq_codes.npy): "
+        f"{pq['compression_ratio']:.1f}x ({pq['bytes_per_item']} bytes/item; "
+        f"{pq['compression_ratio_with_model']:.2f}x counting the {pq['model_bytes']:,}-byte index); "
+        f"mean cosine {pq['mean_cosine']:.3f}")
+    log(f"method: {method} ({reason})")
     return summary
 
 
-def _byte_counts(out: Path, n_test: int, bytes_per_item: int, pq_M: int) -> dict:
-    """Bytes in and out, counted from the files as written."""
+_CHOSEN_KEYS = ("codes_file", "bytes_out", "bytes_per_item", "compression_ratio", "payload_ratio",
+                "model_bytes", "compression_ratio_with_model", "mean_cosine")
+METHOD_NAMES = {"vqvae": "VQ-VAE", "opq_pq": "FAISS OPQ+PQ"}
+
+
+def choose_method(requested: str, methods: dict) -> tuple[str, str]:
+    """The method decode and evaluate use, and why: the one asked for, or (``auto``) the
+    higher mean reconstruction cosine on the held-out items, both having been measured."""
+    cos = {m: methods[m]["mean_cosine"] for m in ("vqvae", "opq_pq")}
+    seen = f"mean cosine on the {methods['vqvae']['n_items']} held-out items: VQ-VAE {cos['vqvae']:.4f}, " \
+           f"OPQ+PQ {cos['opq_pq']:.4f}"
+    if requested != "auto":
+        return requested, f"compression_method={requested!r} in the config; {seen}"
+    best = "vqvae" if cos["vqvae"] >= cos["opq_pq"] else "opq_pq"
+    return best, f"compression_method='auto' took the better one; {seen}"
+
+
+def _mean_cosine(X: np.ndarray, R: np.ndarray) -> float:
+    num = np.sum(X.astype(np.float64) * R, axis=1)
+    return float(np.mean(num / (np.linalg.norm(X, axis=1) * np.linalg.norm(R, axis=1) + 1e-12)))
+
+
+def _byte_counts(out: Path, n_test: int, config: PipelineConfig) -> dict:
+    """Bytes in and out of each method, counted from the files as written.
+
+    VQ-VAE codes are stored as uint8 up to 256 codes a head and as uint16 above (2 bytes a
+    code); ``compression_ratio`` counts those stored bytes. ``packed_*`` says what
+    ceil(log2 K) bits a code would give if the codes were bit-packed (not done here).
+    """
     bytes_in = (out / "test_embeddings.npy").stat().st_size
-    bytes_out = (out / "codes.npy").stat().st_size
-    model_bytes = (out / "vqvae.safetensors").stat().st_size
-    index_bytes = (out / "opq_pq.index").stat().st_size
-    payload_in = n_test * 384 * FLOAT32_BYTES
-    return {
-        "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_per_item": bytes_per_item,
-        "compression_ratio": bytes_in / bytes_out,
-        "payload_ratio": payload_in / (n_test * bytes_per_item),
-        "model_bytes": model_bytes,
-        "compression_ratio_with_model": bytes_in / (bytes_out + model_bytes),
-        "faiss_index_bytes": index_bytes,
-        "faiss_payload_ratio": payload_in / (n_test * pq_M),
-        "faiss_file_ratio": bytes_in / index_bytes,
-    }
+    payload_in = n_test * config.embedding_dimension * FLOAT32_BYTES
+    K = config.vqvae_num_embeddings
+    bits = max(1, (K - 1).bit_length())
+    files = {"vqvae": ("codes.npy", "vqvae.safetensors", config.bytes_per_item),
+             "opq_pq": ("opq_codes.npy", "opq_pq.index", config.pq_M)}
+    methods = {}
+    for name, (codes_file, model_file, per_item) in files.items():
+        bytes_out = (out / codes_file).stat().st_size
+        model_bytes = (out / model_file).stat().st_size
+        methods[name] = {
+            "codes_file": codes_file, "n_items": n_test, "bytes_in": bytes_in, "bytes_out": bytes_out,
+            "bytes_per_item": per_item, "compression_ratio": bytes_in / bytes_out,
+            "payload_ratio": payload_in / (n_test * per_item), "model_file": model_file,
+            "model_bytes": model_bytes, "compression_ratio_with_model": bytes_in / (bytes_out + model_bytes)}
+    methods["vqvae"].update({
+        "code_dtype": "uint8" if config.code_bytes == 1 else "uint16", "bits_per_code": bits,
+        "packed_bytes_per_item": (config.vqvae_num_heads * bits + 7) // 8,
+        "packed_payload_ratio": payload_in / (n_test * ((config.vqvae_num_heads * bits + 7) // 8))})
+    methods["opq_pq"].update({"code_dtype": "uint8", "bits_per_code": 8})
+    return methods

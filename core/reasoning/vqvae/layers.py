@@ -1,4 +1,7 @@
-"""The product quantizer: a latent split into heads, one 256-entry codebook per head.
+"""The product quantizer: a latent split into heads, one codebook (256 entries by default) per head.
+
+Codes leave torch as ``uint8`` when a codebook has at most 256 entries (one byte per
+code) and as ``uint16`` up to 65,536 (two bytes per code): see :func:`code_dtype`.
 
 One module holds the state (codebooks, usage statistics, the ``initted`` flag); the
 algorithms that touch it (k-means, nearest code, dead-code restart) are free functions
@@ -6,9 +9,33 @@ so they can be tested and reused on their own.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+MAX_CODEBOOK_SIZE = 65_536
+
+
+def code_dtype(num_embeddings: int) -> np.dtype:
+    """The smallest unsigned dtype that holds codes ``0 .. num_embeddings - 1``: uint8 or uint16.
+
+    Raises ``ValueError`` outside ``[2, 65536]`` (a 1-entry codebook stores nothing; more
+    than 65,536 codes would need 4 bytes, more than the float it replaces per head).
+    """
+    if not isinstance(num_embeddings, (int, np.integer)) or not 2 <= num_embeddings <= MAX_CODEBOOK_SIZE:
+        raise ValueError(f"num_embeddings must be an integer in [2, {MAX_CODEBOOK_SIZE}] "
+                         f"(uint8 up to 256 codes, uint16 up to 65,536), got {num_embeddings!r}")
+    return np.dtype(np.uint8) if num_embeddings <= 256 else np.dtype(np.uint16)
+
+
+def indices_to_numpy(indices: torch.Tensor, num_embeddings: int) -> np.ndarray:
+    """Code indices (any integer tensor) as a numpy array of :func:`code_dtype`, range-checked."""
+    dtype = code_dtype(num_embeddings)
+    arr = indices.detach().cpu().numpy()
+    if arr.size and (arr.min() < 0 or arr.max() >= num_embeddings):
+        raise ValueError(f"codes must lie in [0, {num_embeddings - 1}], got {arr.min()}..{arr.max()}")
+    return arr.astype(dtype)
 
 
 def exists(val) -> bool:
@@ -140,7 +167,8 @@ class OrthogonalProductQuantizer(nn.Module):
     embedding_dim : int, default=512
         Size of the whole latent; each head quantizes ``embedding_dim // num_heads`` dims.
     num_embeddings : int, default=256
-        Codes per head; 256 makes one code exactly one byte.
+        Codes per head; 256 makes one code exactly one byte, up to 65,536 are stored as
+        uint16 (:attr:`code_dtype`).
     commitment_weight : float, default=0.25
         Weight of ``|z - sg(q)|^2`` in the returned loss (van den Oord et al., 2017).
     kmeans_init : bool, default=True
@@ -183,6 +211,8 @@ class OrthogonalProductQuantizer(nn.Module):
         self.usage_decay = usage_decay
         self.ema_update = ema_update
         self.normalize = normalize
+        self.code_dtype = code_dtype(num_embeddings)
+        # bytes of one item bit-packed at ceil(log2 K) bits a code (FAISS's "PQ{M}x{bits}")
         self.code_size = (num_heads * max(1, (num_embeddings - 1).bit_length()) + 7) // 8
 
         init = torch.randn(num_heads, num_embeddings, self.head_dim) / self.head_dim ** 0.5

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import torch
 from torch import nn
 
-from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, nearest_code
+from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, indices_to_numpy, nearest_code
 
 
 class VQVAEBase(nn.Module):
@@ -58,6 +59,18 @@ class VQVAEBase(nn.Module):
     def encode_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Codes (n, heads) of ``x``; call in eval mode for deterministic results."""
         return self._encode_indices(x)
+
+    def encode_codes(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
+        """Codes of float rows ``X`` (n, input_dim) as numpy: uint8 up to 256 codes a head, else uint16.
+
+        Eval-mode batches under ``no_grad``; the storage dtype comes from the codebook
+        size, so a 512-code model's codes are never truncated to a byte.
+        """
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        with torch.no_grad():
+            out = [self._encode_indices(torch.from_numpy(X[s:s + batch])) for s in range(0, X.shape[0], batch)]
+        idx = torch.cat(out) if out else torch.zeros(0, self.num_heads, dtype=torch.long)
+        return indices_to_numpy(idx, self.codebook_size)
 
     def _encode_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Guts of :meth:`encode_indices` without the autograd guard (the caller holds one)."""

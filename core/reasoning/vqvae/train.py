@@ -109,8 +109,9 @@ class TrainConfig:
             problems.append(f"usage_decay={self.usage_decay!r} must be in (0, 1)")
         if self.latent_dim % self.num_heads:
             problems.append(f"latent_dim={self.latent_dim} must be divisible by num_heads={self.num_heads}")
-        if self.codebook_size > 256:
-            problems.append(f"codebook_size={self.codebook_size} must be <= 256 (codes are uint8)")
+        if self.codebook_size > 65_536:
+            problems.append(f"codebook_size={self.codebook_size} must be <= 65536 (codes are uint8 "
+                            f"up to 256, uint16 up to 65536)")
         if self.warmup_epochs >= self.epochs:
             problems.append(f"warmup_epochs={self.warmup_epochs} must be < epochs={self.epochs}")
         if problems:
