@@ -9,70 +9,14 @@ the last committed snapshot (WAL), so recall never waits for an ingest transacti
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import threading
 import time
-import uuid
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-SQLITE_MAX_VARS = 900
+from core.memory._schema import MIGRATIONS, READ_MMAP_BYTES, SQLITE_MAX_VARS, StoreBase, StoreError
 
-
-class StoreError(RuntimeError):
-    """The store file is not a Mycelial memory or was written by a newer version."""
-
-
-# Read connections map the database file (up to this size) instead of copying pages
-# through read(): the re-ranking fetch of a recall at 1M chunks is ~2x faster.
-READ_MMAP_BYTES = 1 << 32
-
-# Named migrations, applied in order and recorded in `_migrations` (sqlite-utils' manner).
-MIGRATIONS: list[tuple[str, str]] = [
-    ("0001_initial", """
-        CREATE TABLE documents (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            doc_key TEXT NOT NULL UNIQUE,
-            title TEXT NOT NULL DEFAULT '',
-            source TEXT NOT NULL DEFAULT '',
-            meta TEXT NOT NULL DEFAULT '{}',
-            content_hash TEXT NOT NULL DEFAULT '',
-            chunk_ids BLOB NOT NULL,
-            created REAL NOT NULL
-        );
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            hash BLOB NOT NULL UNIQUE,
-            doc_id INTEGER NOT NULL,
-            position INTEGER NOT NULL,
-            refs INTEGER NOT NULL DEFAULT 1,
-            text TEXT,
-            codes BLOB NOT NULL,
-            embedding BLOB NOT NULL,
-            phrases TEXT NOT NULL DEFAULT '[]'
-        );
-        CREATE TABLE doc_chunks (
-            doc_id INTEGER NOT NULL,
-            position INTEGER NOT NULL,
-            chunk_id INTEGER NOT NULL,
-            PRIMARY KEY (doc_id, position)
-        ) WITHOUT ROWID;
-        CREATE INDEX doc_chunks_chunk ON doc_chunks (chunk_id);
-        CREATE TABLE forget_log (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            doc_id INTEGER NOT NULL,
-            doc_key TEXT NOT NULL,
-            codes BLOB NOT NULL,
-            removed BLOB NOT NULL,
-            created REAL NOT NULL
-        );
-        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """),
-]
+__all__ = ["Store", "StoreError", "MIGRATIONS", "READ_MMAP_BYTES", "SQLITE_MAX_VARS"]
 
 
 def _ids_blob(ids) -> bytes:
@@ -83,7 +27,7 @@ def _ids(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.int64)
 
 
-class Store:
+class Store(StoreBase):
     """SQLite store of documents and chunks.
 
     Parameters
@@ -104,161 +48,6 @@ class Store:
     ...     st.count_chunks()
     0
     """
-
-    def __init__(self, path=None, *, memory: bool = False, batch_size: int = 500, read_only: bool = False):
-        if (path is None) == (not memory):
-            raise ValueError("Either specify a path or pass memory=True")
-        self.path = None if memory else Path(path)
-        self.read_only = bool(read_only) and not memory
-        if self.read_only and not self.path.is_file():
-            raise FileNotFoundError(f"{self.path} not found (a read-only store is never created)")
-        self.batch_size = max(1, min(int(batch_size), SQLITE_MAX_VARS))
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._conn = self._connect()
-        self._migrate()
-
-    # -- connection -------------------------------------------------------------------
-    def _open_conn(self) -> sqlite3.Connection:
-        if self.path is None:
-            return sqlite3.connect(":memory:", timeout=60, isolation_level=None, check_same_thread=False)
-        if not self.read_only:
-            return sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
-        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
-        uri = f"{self.path.resolve().as_uri()}?mode=ro{immutable}"
-        return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
-
-    def _connect(self) -> sqlite3.Connection:
-        target = ":memory:" if self.path is None else str(self.path)
-        conn = self._open_conn()
-        try:
-            if self.path is not None and not self.read_only:
-                conn.execute("PRAGMA journal_mode=WAL")
-                # FULL: the WAL is fsynced at every commit, so a committed ingest survives a power
-                # cut (NORMAL may lose the last commits, leaving derived state ahead of SQLite).
-                # One fsync per batch of 256 chunks: no measurable ingest cost.
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA secure_delete=ON")  # forgotten text is zeroed, not left in free pages
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(f"{target} is not a SQLite database ({exc})") from None
-        return conn
-
-    @property
-    def _reader(self) -> sqlite3.Connection:
-        """A per-thread read connection (the owner's for in-memory stores)."""
-        if self.path is None:
-            return self._conn
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._open_conn()
-            conn.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
-            self._local.conn = conn
-            self._readers.append(conn)
-        return conn
-
-    def close(self) -> None:
-        for conn in self._readers:
-            conn.close()
-        self._readers.clear()
-        self._local = threading.local()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    @contextmanager
-    def atomic(self):
-        """One transaction; nested calls become SAVEPOINTs. Rolls back on any exception."""
-        conn = self._conn
-        if conn.in_transaction:
-            name = f"sp{id(object())}"
-            conn.execute(f"SAVEPOINT {name}")
-            try:
-                yield
-            except BaseException:
-                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                conn.execute(f"RELEASE SAVEPOINT {name}")
-                raise
-            else:
-                conn.execute(f"RELEASE SAVEPOINT {name}")
-        else:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        self._owner = threading.current_thread()
-        conn = self._conn
-        if self.read_only:
-            try:
-                done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path} is not a Mycelial store ({exc})") from None
-            if done != {name for name, _ in MIGRATIONS}:
-                raise StoreError(f"{self.path} needs migrations {sorted({n for n, _ in MIGRATIONS} - done)} "
-                                 f"or was written by a newer version; open it writable once")
-            return
-        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
-        done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-        known = {name for name, _ in MIGRATIONS}
-        unknown = done - known
-        if unknown:
-            raise StoreError(f"store was written by a newer version (migrations {sorted(unknown)})")
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            with self.atomic():
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
-        if self.get_setting("store_uuid") is None:
-            with self.atomic():
-                self.set_setting("store_uuid", uuid.uuid4().hex)
-
-    @property
-    def uuid(self) -> str | None:
-        """A random id made when the store was created: derived state built from another store is discarded."""
-        return self.get_setting("store_uuid")
-
-    def observed_chunks(self) -> int:
-        """Chunk occurrences over all documents: what the network's event count must equal."""
-        row = self._reader.execute("SELECT coalesce(sum(length(chunk_ids)), 0) FROM documents").fetchone()
-        return int(row[0]) // 8
-
-    @contextmanager
-    def snapshot(self):
-        """Reads of this thread inside the block see one committed state (a read transaction)."""
-        conn = self._reader
-        if conn.in_transaction or (self.path is None):
-            yield
-            return
-        conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            conn.execute("COMMIT")
-
-    # -- settings ---------------------------------------------------------------------
-    def get_setting(self, key: str, default=None):
-        row = self._reader.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
-
-    def set_setting(self, key: str, value) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))
 
     # -- writes -----------------------------------------------------------------------
     def chunk_ids_by_hash(self, hashes: list[bytes]) -> dict[bytes, int]:
