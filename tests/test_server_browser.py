@@ -45,6 +45,8 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
             assert any("Nerva" in t for t in titles[:3]), titles
             nerva = hits.filter(has_text="Nerva").first
             expect(nerva.locator(".why")).to_contain_text("cosine")
+            # the score is shown in its parts: cosine (+ association lift)
+            expect(nerva.locator(".parts")).to_contain_text("cosine 0.")
             nerva.locator("button.concept").first.click()
             neighbours = page.locator("#neighbours li.neighbour")
             expect(neighbours.first).to_be_visible(timeout=30_000)

@@ -57,6 +57,12 @@ async function ask(ev) {
       li.dataset.docId = h.doc_id;
       const head = el("div", "head", h.title || h.doc_id);
       head.append(el("span", "score", h.score.toFixed(3)));
+      const sim = h.why && typeof h.why.similarity === "number" ? h.why.similarity : null;
+      if (sim !== null) {
+        const lift = h.score - sim;
+        head.append(el("span", "parts", `cosine ${sim.toFixed(3)}` +
+                       (Math.abs(lift) >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "")));
+      }
       li.append(head, el("div", "text", h.text), el("div", "why", h.why_text || ""));
       const chips = el("div", "concepts");
       for (const c of conceptsOf(h)) {
