@@ -1,0 +1,68 @@
+"""Input checks shared by every part of ``MycelialReasoning``: codes, groups, node ids."""
+from __future__ import annotations
+
+import numpy as np
+
+from core.reasoning.mycelial.config import _is_int
+
+
+class ChecksMixin:
+    """Validate codes, groups and ``(head, code)`` nodes against the network's config."""
+
+
+    def _check_codes(self, codes, name: str = "codes") -> np.ndarray:
+        """Integer codes of shape (n, heads) in range; keeps a narrow integer dtype as is."""
+        c = self.config
+        if hasattr(codes, "detach") and hasattr(codes, "cpu"):  # torch.Tensor
+            codes = codes.detach().cpu().numpy()
+        arr = np.asarray(codes) if not isinstance(codes, np.ndarray) else codes
+        if arr.dtype.kind in "iu" and arr.ndim in (1, 2):
+            if arr.ndim == 1:
+                arr = arr[None, :]
+            if arr.shape[1] != c.num_heads:
+                raise ValueError(f"{name} must have shape (n, {c.num_heads}), got {np.shape(codes)}")
+            if arr.shape[0] == 0:
+                raise ValueError(f"{name} is an empty batch (shape {arr.shape})")
+            lo, hi = int(arr.min()), int(arr.max())
+            if lo < 0 or hi >= c.codebook_size:
+                raise ValueError(
+                    f"{name} must lie in [0, {c.codebook_size - 1}], got values from {lo} to {hi}"
+                )
+            return np.ascontiguousarray(arr)
+        from core._validation import check_codes
+
+        return check_codes(codes, c.num_heads, c.codebook_size, name)
+
+    @staticmethod
+    def _check_groups(groups, n: int) -> np.ndarray:
+        g = np.asarray(groups)
+        if g.ndim != 1 or g.shape[0] != n:
+            raise ValueError(f"groups must have shape ({n},) (one id per row of codes), got {g.shape}")
+        if g.dtype.kind not in "iu":
+            if g.dtype.kind == "f" and np.isfinite(g).all() and np.all(g == np.round(g)):
+                g = g.astype(np.int64)
+            else:
+                raise ValueError(f"groups must be integer ids, got dtype {g.dtype}")
+        return np.ascontiguousarray(g, dtype=np.int64)
+
+    def _node(self, node) -> int:
+        c = self.config
+        try:
+            head, code = (int(v) for v in node)
+        except (TypeError, ValueError):
+            raise ValueError(f"node must be a (head, code) pair, got {node!r}") from None
+        if not (0 <= head < c.num_heads and 0 <= code < c.codebook_size):
+            raise ValueError(
+                f"node (head, code) must lie in [0, {c.num_heads - 1}] x [0, {c.codebook_size - 1}], "
+                f"got {node!r}"
+            )
+        return head * c.codebook_size + code
+
+    def _hc(self, node: int) -> tuple[int, int]:
+        return divmod(int(node), self.config.codebook_size)
+
+    @staticmethod
+    def _check_k(k, name: str) -> int:
+        if not _is_int(k) or k < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {k!r}")
+        return int(k)
