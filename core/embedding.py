@@ -88,6 +88,21 @@ class EmbeddingCache:
                     found[key] = vec
         return found
 
+    def delete(self, keys: Sequence[bytes]) -> int:
+        """Remove these texts' vectors under every model (forget), zeroed on disk; returns rows deleted."""
+        unique, n = list(dict.fromkeys(keys)), 0
+        if not unique or not self.path.is_file():
+            return 0
+        conn = self._conn
+        conn.execute("PRAGMA secure_delete=ON")
+        with conn:
+            for start in range(0, len(unique), _SQLITE_MAX_VARS):
+                chunk = unique[start:start + _SQLITE_MAX_VARS]
+                n += conn.execute(f"DELETE FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})",
+                                  chunk).rowcount
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL's old page images held the vectors too
+        return n
+
     def put(self, model: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors)]
         with self._conn:
@@ -204,6 +219,11 @@ class TextEmbedder:
                 cache.put(self.cache_model, part, new)
                 found.update(zip(part, new))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def forget_texts(self, texts: Sequence[str]) -> int:
+        """Purge these texts' cached vectors (a forgotten document leaves no embedding behind)."""
+        cache = self._cache
+        return cache.delete([EmbeddingCache.key(t) for t in texts]) if cache is not None else 0
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
         if self.backend != "torch":

@@ -67,6 +67,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """),
+    # forget leaves no doc key behind: the log keeps only what replay needs (doc id, codes, removed ids)
+    ("0002_forget_log_minimal", "UPDATE forget_log SET doc_key = ''"),
 ]
 
 

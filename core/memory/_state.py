@@ -164,21 +164,10 @@ class StateMixin:
         self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids[-1]))
 
     def _rebuild_index(self) -> None:
-        st = self.store_
-        n_total = st.count_chunks()
-        index = VectorIndex(384, None, self.train_at, self.nprobe)
-        if index.needs_training(n_total):
-            sample = []
-            for rows in st.iter_chunks(0, "id, embedding", batch=50_000):
-                sample.extend(r[1] for r in rows[:: max(1, n_total // 100_000)])
-                if len(sample) >= 100_000:
-                    break
-            X = np.frombuffer(b"".join(sample), dtype=np.float16).reshape(len(sample), -1).astype(np.float32)
-            index.train(X)
-        self.index_ = index
-        self._index_mark = {"chunk": 0, "forget": st.last_ids()["forget"]}
-        for rows in st.iter_chunks(0, "id, embedding", batch=50_000):
-            self._index_add_rows(rows)
+        """Build the index beside the live one and swap it in (an outgrown one in the background)."""
+        from core.memory._retrain import rebuild_index
+
+        rebuild_index(self)
 
     def _observe_docs(self, docs) -> None:
         """Observe whole documents: each chunk's codes co-activate, neighbours at eta_group."""
@@ -209,6 +198,10 @@ class StateMixin:
                                  "forget_seq": self._net_mark["forget"]}}
             atomic_write_bytes(self._state_path(), json.dumps(state, indent=1).encode())
             self._state_gen, self._saved = gen, self._derived_mark()
+            # the saved files include every forget up to these marks: their log entries are no longer needed
+            done = min(self._index_mark["forget"], self._net_mark["forget"])
+            if done and self.store_.prune_forget_log(done):
+                self.store_.checkpoint()
             for p in self.folder.iterdir():  # older generations we wrote; never any other file
                 if _OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file):
                     try:

@@ -28,6 +28,7 @@ from core.memory._ingest import IngestMixin
 from core.memory._recall import RecallMixin
 from core.memory._state import StateMixin
 from core.memory.associate import AssociateMixin
+from core.memory.learning import LearningMixin
 from core._io import atomic_write_bytes, read_json
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import WriteLock
@@ -41,7 +42,7 @@ FORMAT = 1
 MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
 
 
-class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin):
+class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, LearningMixin):
     """An associative memory in a folder (created if missing, reopened if present).
 
     Parameters
@@ -56,7 +57,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin):
     recall_config : RecallConfig, optional
     train_at : int, default=50_000
         Chunks needed before the exact vector index gives way to OPQ+IVF+PQ.
-    nprobe : int, default=12
+    nprobe : int, optional
+        IVF lists visited per query; default 1/64 of the lists (they grow with the memory).
     rerank : int, default=16
         With a trained index, ``rerank * k`` candidates are re-scored with the stored
         float16 vectors.
@@ -77,7 +79,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin):
     """
 
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
-                 train_at: int = 50_000, nprobe: int = 12, rerank: int = 16,
+                 train_at: int = 50_000, nprobe: int | None = None, rerank: int = 16,
                  max_tokens: int = MAX_TOKENS, batch_size: int = 256, read_only: bool = False):
         self.folder = Path(folder)
         self.read_only = bool(read_only)
@@ -184,6 +186,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin):
         """Save derived state (if it changed) and close the store."""
         if getattr(self, "store_", None) is None or self.store_._conn is None:
             return
+        from core.memory._retrain import wait_for_retrain
+
+        wait_for_retrain(self)  # an index being retrained in the background is swapped in and saved first
         if not self.read_only:
             self.save(only_if_changed=True)
         self.store_.close()
@@ -230,14 +235,21 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin):
     def forget(self, doc_id: str) -> bool:
         """Remove a document from the store, the index and (exactly) from the network.
 
-        Returns False when no document has this id.
+        Leaves no trace: its text is zeroed in SQLite (``secure_delete``, WAL checkpointed),
+        its forget-log entry is dropped once derived state is saved, and the embedding
+        cache entries of its removed chunks are purged. Returns False when no document has this id.
         """
         with self._writing(), self._lock:
             info = self.store_.forget(str(doc_id))
             if info is None:
                 return False
             self._apply_forget(info)
+            self._forget_reinforcements(info["removed"])  # its chunks leave every reinforcement
             self.save()
+            purge = getattr(self.embedder, "forget_texts", None)  # the cached vectors of the removed text
+            if purge is not None and info["texts"]:
+                purge(info["texts"])
+            self.store_.checkpoint()
             return True
 
     # -- recall -----------------------------------------------------------------------

@@ -133,7 +133,9 @@ class Store(StoreBase):
         """Delete a document; chunks no other document references are deleted too.
 
         Writes a forget-log entry (the document's codes in order and the removed chunk
-        ids) in the same transaction, so derived state can replay it exactly.
+        ids; no key or text) in the same transaction, so derived state can replay it exactly;
+        the entry is pruned once derived state is saved. The returned ``texts`` of removed
+        chunks let the caller purge them from the embedding cache.
         Returns ``None`` when no such document exists.
         """
         with self.atomic():
@@ -142,7 +144,7 @@ class Store(StoreBase):
                 return None
             ids = doc["chunk_ids"]
             codes = self.codes(ids)
-            removed = []
+            removed, texts = [], []
             conn = self._conn
             for cid in ids:
                 conn.execute("UPDATE chunks SET refs = refs - 1 WHERE id = ?", (int(cid),))
@@ -150,6 +152,7 @@ class Store(StoreBase):
             for cid in dict.fromkeys(int(c) for c in ids):
                 row = conn.execute("SELECT refs, doc_id FROM chunks WHERE id = ?", (cid,)).fetchone()
                 if row[0] <= 0:
+                    texts.append(conn.execute("SELECT text FROM chunks WHERE id = ?", (cid,)).fetchone()[0])
                     conn.execute("DELETE FROM chunks WHERE id = ?", (cid,))
                     removed.append(cid)
                 elif row[1] == doc["id"]:  # hand the chunk to a document that still holds it
@@ -159,8 +162,27 @@ class Store(StoreBase):
             conn.execute("DELETE FROM documents WHERE id = ?", (doc["id"],))
             seq = conn.execute(
                 "INSERT INTO forget_log (doc_id, doc_key, codes, removed, created) VALUES (?, ?, ?, ?, ?)",
-                (doc["id"], doc_key, codes.tobytes(), _ids_blob(removed), time.time())).lastrowid
-        return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64)}
+                (doc["id"], "", codes.tobytes(), _ids_blob(removed), time.time())).lastrowid
+        return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64),
+                "texts": [t for t in texts if t]}
+
+    def prune_forget_log(self, upto_seq: int) -> int:
+        """Drop forget-log entries derived state has saved (seq <= ``upto_seq``); returns how many.
+
+        Forgetting must not leave the forgotten codes behind once nothing needs to replay them;
+        the sequence numbers stay (AUTOINCREMENT), so marks remain comparable.
+        """
+        with self.atomic():
+            n = self._conn.execute("DELETE FROM forget_log WHERE seq <= ?", (int(upto_seq),)).rowcount
+        return n
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it (old page images of forgotten rows go too).
+
+        Returns False when a reader's snapshot kept SQLite from finishing (tried again next time).
+        """
+        busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
 
     def _document_w(self, doc_key):
         row = self._conn.execute("SELECT id, chunk_ids FROM documents WHERE doc_key = ?", (doc_key,)).fetchone()
