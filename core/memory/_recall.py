@@ -116,10 +116,12 @@ class RecallMixin:
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
             scores = self._fuse(cand, sim_of, assoc, top)
+        scores, boost = self._reinforced(q, query_text, mode, scores)  # learning from use (learning.py)
         why = {}
         if explain:
             for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:
-                why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **trace}
+                why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **trace,
+                          **boost.get(c, {})}
         return self._hits(scores, k, per_document, why, min_score)
 
     def _fuse(self, cand, sim_of: dict, assoc: dict, top_assoc: float) -> dict:

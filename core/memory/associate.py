@@ -29,6 +29,32 @@ class AssociateMixin:
             raise ValueError(f"concept {concept!r} has no words left after normalisation; pass a name or term")
         return self.graph_.vocab_.get(key)
 
+    def _neighbours(self, j: int):
+        """(concept ids, weights, shared chunks) of every concept associated with concept ``j``."""
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        g = self.graph_
+        with g._lock:
+            b = g._build()
+            M, MT = b["M"], b["MT"]
+            rows = MT.indices[MT.indptr[j]:MT.indptr[j + 1]]
+            if not len(rows):
+                return empty
+            co = np.asarray(M[rows].sum(axis=0)).ravel()
+            df = b["df"]
+            n = max(float(b["alive"].sum()), 1.0)
+        co[j] = 0
+        cand = np.flatnonzero(co)
+        if not len(cand):
+            return empty
+        n_ab = co[cand]
+        p_ab = n_ab / n
+        pmi = np.log(p_ab / ((df[j] / n) * (df[cand] / n)))
+        denom = -np.log(p_ab)
+        npmi = np.where(denom > 0, pmi / np.maximum(denom, 1e-12), 1.0)
+        w = np.clip(npmi, 0.0, 1.0) * n_ab / (n_ab + 1.0)
+        keep = w > 0
+        return cand[keep], w[keep], n_ab[keep]
+
     def associations(self, concept: str, k: int = 10) -> list[dict]:
         """The ``k`` concepts most specifically associated with ``concept``, strongest first.
 
@@ -40,29 +66,8 @@ class AssociateMixin:
         j = self._concept_id(concept)
         if j is None:
             return []
-        g = self.graph_
-        with g._lock:
-            b = g._build()
-            M, MT = b["M"], b["MT"]
-            rows = MT.indices[MT.indptr[j]:MT.indptr[j + 1]]
-            if not len(rows):
-                return []
-            co = np.asarray(M[rows].sum(axis=0)).ravel()
-            df = b["df"]
-            n = max(float(b["alive"].sum()), 1.0)
-            phrases = g.phrases_
-        co[j] = 0
-        cand = np.flatnonzero(co)
-        if not len(cand):
-            return []
-        n_ab = co[cand]
-        p_ab = n_ab / n
-        pmi = np.log(p_ab / ((df[j] / n) * (df[cand] / n)))
-        denom = -np.log(p_ab)
-        npmi = np.where(denom > 0, pmi / np.maximum(denom, 1e-12), 1.0)
-        w = np.clip(npmi, 0.0, 1.0) * n_ab / (n_ab + 1.0)
-        keep = w > 0
-        cand, w, n_ab = cand[keep], w[keep], n_ab[keep]
+        cand, w, n_ab = self._neighbours(j)
+        phrases = self.graph_.phrases_
         order = np.lexsort((cand, -n_ab, -w))[:int(k)]
         return [{"concept": phrases[int(c)], "weight": round(float(w[i]), 4), "chunks": int(n_ab[i])}
                 for i, c in zip(order, cand[order])]
@@ -102,3 +107,42 @@ class AssociateMixin:
                  for c, w in sorted(weight.items(), key=lambda x: (-x[1], x[0]))]
         return {"nodes": nodes,
                 "edges": [{"source": a, "target": b, "weight": w} for (a, b), w in sorted(edges.items())]}
+
+    def bridges(self, concept_a: str, concept_b: str, k: int = 3, width: int = 20) -> list[dict]:
+        """The ``k`` strongest paths (up to 3 edges) joining two concepts in the association graph.
+
+        A path's ``strength`` is the product of its edge weights (the ``associations``
+        weights): the direct edge, every concept both are associated with, and 3-edge paths
+        through the ``width`` strongest associates of ``concept_a``. Returns
+        ``[{"path": [concept, ...], "weights": [per edge], "strength": float}]``, strongest
+        first; an unknown concept, or none linking them, gives ``[]``.
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        a, b = self._concept_id(concept_a), self._concept_id(concept_b)
+        if a is not None and a == b:
+            raise ValueError(f"concept_a and concept_b are the same concept ({concept_a!r}); give two concepts")
+        if a is None or b is None:
+            return []
+        ca, wa, _ = self._neighbours(a)
+        cb, wb, _ = self._neighbours(b)
+        to_b = dict(zip(cb.tolist(), wb.tolist()))
+        paths: list[tuple[float, list[int], list[float]]] = []
+        if b in set(ca.tolist()):
+            w = float(wa[ca == b][0])
+            paths.append((w, [a, b], [w]))
+        for m, w1 in zip(ca.tolist(), wa.tolist()):
+            if m != b and m in to_b:
+                paths.append((w1 * to_b[m], [a, m, b], [w1, to_b[m]]))
+        for i in np.argsort(-wa, kind="stable")[:int(width)]:
+            m1, w1 = int(ca[i]), float(wa[i])
+            if m1 == b:
+                continue
+            c1, w1s, _ = self._neighbours(m1)
+            for m2, w2 in zip(c1.tolist(), w1s.tolist()):
+                if m2 not in (a, b, m1) and m2 in to_b:
+                    paths.append((w1 * w2 * to_b[m2], [a, m1, m2, b], [w1, w2, to_b[m2]]))
+        paths.sort(key=lambda p: (-p[0], len(p[1]), p[1]))
+        names = self.graph_.phrases_
+        return [{"path": [names[i] for i in p], "weights": [round(w, 4) for w in ws], "strength": round(s, 6)}
+                for s, p, ws in paths[:int(k)]]

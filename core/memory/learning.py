@@ -1,0 +1,266 @@
+"""Learning from use: ``reinforce(query, chunk_ids)`` strengthens what a user confirmed; decay and undo.
+
+Nodes are the memory's concepts (``c:neil peart``) and code nodes (``k:head:code``). A query's
+nodes are the concepts it names and its four codes; a chunk's nodes are its concepts and codes.
+One reinforcement event co-activates every query node with every node of the chosen chunks,
+at its own rate ``r`` in (0, 1), with the network's soft-bound rule. Events are kept apart from
+the stream's evidence (the Hebbian network and the concept incidence are never touched):
+
+* stored, one row per event, in the ``reinforcements`` table of ``memory.sqlite`` (query,
+  its hash, its nodes, chunk ids, rate, a decay ``scale``, time), so they survive reopen;
+  the edges recall reads are derived from that table (rebuilt whenever it changes);
+* **undo**: ``unreinforce(event_id)`` deletes one event; with no event left recall is
+  exactly what it was before (no boost is computed at all);
+* **decay** (forgetting), two documented schedules:
+  - per day: an event's weight halves every ``reinforcement_half_life`` days (a setting stored
+    in the memory, default 30; ``None`` = never), applied at read time from its age;
+  - per batch: ``decay_reinforcements(half_lives=1)`` halves every stored weight now (call it
+    after each ingest batch for a per-batch schedule); events under 0.01 are dropped;
+* **forget**: forgetting a document removes its chunks from every event (an event left with
+  no chunk is dropped);
+* **merge** of two memories = concatenating their event rows (weights combine by the soft bound).
+
+Edge weight of (query node q, chunk node n): ``w = 1 - prod_e (1 - w_e)`` over the events that
+hold both, ``w_e = rate * scale * 0.5 ** (age_days / half_life)``. Recall boost of a candidate
+chunk c for a query with nodes Q: ``b(c) = mean over q in Q, n in nodes(c) of w(q, n)`` in [0, 1]
+(1 only when every pair was reinforced to saturation). ``hybrid`` adds
+``reinforce_weight * b(c)`` (cosine units, default 0.1, the same cap as association);
+``associative`` adds it relative to the best association; ``similar`` stays plain cosine.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+import time
+
+import numpy as np
+
+from core.memory.phrases import query_phrases
+
+_TABLE = """CREATE TABLE IF NOT EXISTS reinforcements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    query TEXT NOT NULL,
+    query_hash TEXT NOT NULL,
+    query_nodes TEXT NOT NULL,
+    chunk_ids TEXT NOT NULL,
+    rate REAL NOT NULL,
+    scale REAL NOT NULL DEFAULT 1.0,
+    created REAL NOT NULL
+)"""
+DAY = 86_400.0
+DEFAULT_HALF_LIFE_DAYS = 30.0
+MIN_WEIGHT = 0.01  # decay_reinforcements drops events below this, like the network's min_weight
+
+
+class UnknownChunkError(LookupError):
+    """A chunk id given to ``reinforce`` is not in the memory."""
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class LearningMixin:
+    """``reinforce``, ``unreinforce``, ``reinforcements``, ``decay_reinforcements``; mixed into `SemanticMemory`."""
+
+    reinforce_weight: float = 0.1
+
+    # -- storage ------------------------------------------------------------------------
+    def _reinforce_table(self, create: bool = False) -> bool:
+        """True when the table exists (created on the writing connection when ``create``)."""
+        st = self.store_
+        if create:
+            st._conn.execute(_TABLE)
+            return True
+        row = st._reader.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reinforcements'").fetchone()
+        return row is not None
+
+    def _reinforce_rows(self) -> list[tuple]:
+        if not self._reinforce_table():
+            return []
+        return self.store_._reader.execute("SELECT id, query, query_nodes, chunk_ids, rate, scale, created"
+                            " FROM reinforcements ORDER BY id").fetchall()
+
+    @property
+    def reinforcement_half_life(self) -> float | None:
+        """Days after which a reinforcement weighs half (``None``: never decays by age)."""
+        s = self.store_.get_setting("reinforcement", {"half_life_days": DEFAULT_HALF_LIFE_DAYS})
+        return s.get("half_life_days")
+
+    @reinforcement_half_life.setter
+    def reinforcement_half_life(self, days) -> None:
+        if days is not None and (not _is_real(days) or days <= 0):
+            raise ValueError(f"reinforcement_half_life must be a positive number of days or None, got {days!r}")
+        with self._writing(), self._lock, self.store_.atomic():
+            self.store_.set_setting("reinforcement", {"half_life_days": None if days is None else float(days)})
+
+    # -- nodes --------------------------------------------------------------------------
+    def _query_nodes(self, query: str, q_vec=None) -> list[str]:
+        if q_vec is None:
+            q_vec = self.embed_queries([query])[0]
+        codes = np.asarray(self.codec.encode(np.asarray(q_vec, dtype=np.float32)[None, :]))[0]
+        nodes = [f"c:{p}" for p in query_phrases(query, self.graph_.vocab_)]
+        return nodes + [f"k:{h}:{int(c)}" for h, c in enumerate(codes)]
+
+    def _chunk_nodes(self, chunk_ids) -> dict[int, list[str]]:
+        """id -> nodes (concepts, then codes) of the chunks that exist."""
+        st = self.store_
+        conn = st._reader
+        ids = sorted({int(c) for c in chunk_ids})
+        out = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            sql = f"SELECT id, codes, phrases FROM chunks WHERE id IN ({','.join('?' * len(part))})"
+            for cid, codes, phrases in conn.execute(sql, part):
+                nodes = [f"c:{p}" for p in (json.loads(phrases) if phrases != "[]" else [])]
+                out[cid] = nodes + [f"k:{h}:{int(c)}" for h, c in enumerate(np.frombuffer(codes, np.uint8))]
+        return out
+
+    # -- the API ------------------------------------------------------------------------
+    def reinforce(self, query: str, chunk_ids, rate: float = 0.5) -> int:
+        """Strengthen ``query``'s nodes with the nodes of ``chunk_ids`` (what the user found useful).
+
+        Returns the event id: ``unreinforce(event_id)`` undoes exactly this event. ``rate``
+        in (0, 1) is the soft-bound rate of this event (0.5: one confirmation weighs half).
+        Unknown chunk ids raise `UnknownChunkError` (a ``LookupError``) before anything is stored.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty string (the question the chunks answered)")
+        if isinstance(chunk_ids, (str, bytes)) or not hasattr(chunk_ids, "__iter__"):
+            raise ValueError(f"chunk_ids must be a list of chunk ids (ints), got {chunk_ids!r}")
+        ids = list(chunk_ids)
+        if not ids or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in ids):
+            raise ValueError(f"chunk_ids must be a non-empty list of integer chunk ids, got {ids!r}")
+        if not _is_real(rate) or not 0 < rate < 1:
+            raise ValueError(f"rate must be a number in (0, 1), e.g. 0.5; got {rate!r}")
+        ids = list(dict.fromkeys(int(c) for c in ids))
+        with self._writing(), self._lock:
+            known = self._chunk_nodes(ids)
+            missing = [c for c in ids if c not in known]
+            if missing:
+                raise UnknownChunkError(f"unknown chunk ids {missing[:10]}; take chunk_id from recall hits")
+            nodes = self._query_nodes(query)
+            with self.store_.atomic():
+                self._reinforce_table(create=True)
+                cur = self.store_._conn.execute(
+                    "INSERT INTO reinforcements (query, query_hash, query_nodes, chunk_ids, rate, scale, created)"
+                    " VALUES (?, ?, ?, ?, ?, 1.0, ?)",
+                    (query, hashlib.sha1(query.encode("utf-8", "surrogatepass")).hexdigest(),
+                     json.dumps(nodes, ensure_ascii=False), json.dumps(ids), float(rate), time.time()))
+            return int(cur.lastrowid)
+
+    def unreinforce(self, event_id: int) -> bool:
+        """Undo one ``reinforce`` event; False when no event has this id."""
+        if isinstance(event_id, bool) or not isinstance(event_id, (int, np.integer)):
+            raise ValueError(f"event_id must be an integer returned by reinforce(), got {event_id!r}")
+        with self._writing(), self._lock:
+            if not self._reinforce_table():
+                return False
+            with self.store_.atomic():
+                cur = self.store_._conn.execute("DELETE FROM reinforcements WHERE id = ?", (int(event_id),))
+            return cur.rowcount > 0
+
+    def reinforcements(self, now: float | None = None) -> list[dict]:
+        """Every event with its current ``weight`` (after decay, at time ``now``, default now)."""
+        now = time.time() if now is None else float(now)
+        hl = self.reinforcement_half_life
+        out = []
+        for eid, query, qn, cids, rate, scale, created in self._reinforce_rows():
+            out.append({"id": eid, "query": query, "chunk_ids": json.loads(cids), "query_nodes": json.loads(qn),
+                        "rate": rate, "weight": _weight(rate, scale, created, now, hl), "created": created})
+        return out
+
+    def decay_reinforcements(self, half_lives: float = 1.0) -> int:
+        """Multiply every event's weight by ``0.5 ** half_lives`` now; drop events under 0.01.
+
+        The per-batch schedule (e.g. once after each ingest). Returns how many events remain.
+        """
+        if not _is_real(half_lives) or half_lives < 0:
+            raise ValueError(f"half_lives must be a non-negative number, got {half_lives!r}")
+        with self._writing(), self._lock:
+            if not self._reinforce_table():
+                return 0
+            with self.store_.atomic():
+                c = self.store_._conn
+                c.execute("UPDATE reinforcements SET scale = scale * ?", (0.5 ** float(half_lives),))
+                c.execute("DELETE FROM reinforcements WHERE rate * scale < ?", (MIN_WEIGHT,))
+                return c.execute("SELECT count(*) FROM reinforcements").fetchone()[0]
+
+    def _forget_reinforcements(self, removed) -> None:
+        """Drop forgotten chunks from every event; an event left with no chunk goes (called by forget)."""
+        gone = {int(c) for c in removed}
+        if not gone or not self._reinforce_table():
+            return
+        with self.store_.atomic():
+            conn = self.store_._conn
+            for eid, cids in conn.execute("SELECT id, chunk_ids FROM reinforcements").fetchall():
+                ids = json.loads(cids)
+                left = [c for c in ids if c not in gone]
+                if not left:
+                    conn.execute("DELETE FROM reinforcements WHERE id = ?", (eid,))
+                elif len(left) < len(ids):
+                    conn.execute("UPDATE reinforcements SET chunk_ids = ? WHERE id = ?", (json.dumps(left), eid))
+
+    # -- recall -------------------------------------------------------------------------
+    def _reinforcement_edges(self):
+        """Events as (query node sets, chunk node sets, rate, scale, created); cached until the table changes."""
+        rows = self._reinforce_rows()
+        key = tuple((r[0], r[3], r[5]) for r in rows)
+        cached = getattr(self, "_rf_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        nodes = self._chunk_nodes([c for r in rows for c in json.loads(r[3])]) if rows else {}
+        events = []
+        for eid, _, qn, cids, rate, scale, created in rows:
+            cn = {n for c in json.loads(cids) for n in nodes.get(c, ())}
+            if cn:
+                events.append((eid, set(json.loads(qn)), cn, rate, scale, created))
+        self._rf_cache = (key, events)
+        return events
+
+    def _reinforced(self, q, query_text, mode: str, scores: dict):
+        """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": b}})."""
+        if mode == "similar" or not scores or query_text is None or not self._reinforce_table():
+            return scores, {}
+        events = self._reinforcement_edges()
+        if not events:
+            return scores, {}
+        Q = set(self._query_nodes(query_text, q))
+        now, hl = time.time(), self.reinforcement_half_life
+        log_keep: dict[tuple[str, str], float] = {}
+        for _, qn, cn, rate, scale, created in events:
+            shared = Q & qn
+            if not shared:
+                continue
+            lk = math.log1p(-min(_weight(rate, scale, created, now, hl), 1 - 1e-12))
+            for a in shared:
+                for n in cn:
+                    log_keep[(a, n)] = log_keep.get((a, n), 0.0) + lk
+        if not log_keep:
+            return scores, {}
+        touched = {n for _, n in log_keep}
+        per_node: dict[str, float] = {}
+        for (_, n), lk in log_keep.items():
+            per_node[n] = per_node.get(n, 0.0) + (1.0 - math.exp(lk))
+        cand_nodes = self._chunk_nodes(scores)
+        top = max(scores.values()) if mode == "associative" else 1.0
+        gain = self.reinforce_weight * (top if top > 0 else 1.0)
+        out, boost = dict(scores), {}
+        for c, nodes in cand_nodes.items():
+            if touched.isdisjoint(nodes):
+                continue
+            b = sum(per_node.get(n, 0.0) for n in set(nodes)) / (len(Q) * len(set(nodes)))
+            if b > 0:
+                out[c] = scores[c] + gain * b
+                boost[c] = {"reinforcement": round(b, 4)}
+        return out, boost
+
+
+def _weight(rate, scale, created, now, half_life_days) -> float:
+    """One event's weight: rate x per-batch decays x the age decay (halves every half-life)."""
+    w = float(rate) * float(scale)
+    if half_life_days:
+        w *= 0.5 ** (max(0.0, now - float(created)) / (DAY * float(half_life_days)))
+    return w

@@ -1,0 +1,177 @@
+"""Learning from use (reinforce, decay, undo, forget) and bridges, on the shipped real sample memory."""
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+from _server_helpers import QUESTION, build_sample_memory
+
+from core.memory import SemanticMemory
+from core.memory.learning import DAY, UnknownChunkError
+from core.reasoning.mycelial import MycelialVQVAE
+
+RELATED = "Who was the Roman emperor who chose Trajan to succeed him?"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, embedder):
+    codec = MycelialVQVAE.load_default()
+    folder = tmp_path_factory.mktemp("learning") / "sample"
+    build_sample_memory(folder, embedder, codec)
+    return folder, embedder, codec
+
+
+@pytest.fixture
+def mem(built, tmp_path):
+    """A private copy of the sample memory (reinforcements are written to it)."""
+    folder, embedder, codec = built
+    shutil.copytree(folder, tmp_path / "m")
+    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
+    yield m
+    m.close()
+
+
+def _ranking(mem, query, mode="hybrid", k=10):
+    return [(h.chunk_id, h.score) for h in mem.recall(query, k=k, mode=mode)]
+
+
+def _rank(ranking, chunk_id):
+    return [c for c, _ in ranking].index(chunk_id)
+
+
+def test_reinforce_lifts_a_chunk_and_undo_restores_the_ranking_exactly(mem):
+    before = {m: _ranking(mem, QUESTION, m) for m in ("hybrid", "associative", "similar")}
+    before_related = _ranking(mem, RELATED)
+    target = before["hybrid"][6][0]
+    eid = mem.reinforce(QUESTION, [target], rate=0.5)
+    after = _ranking(mem, QUESTION)
+    assert _rank(after, target) < 6, (before["hybrid"], after)
+    hit = next(h for h in mem.recall(QUESTION, k=10) if h.chunk_id == target)
+    # every query node x chunk node pair got one event of rate 0.5: the boost is exactly the rate
+    assert hit.why["reinforcement"] == pytest.approx(0.5, abs=1e-4)
+    assert hit.score == pytest.approx(dict(before["hybrid"])[target] + mem.reinforce_weight * 0.5, abs=1e-4)
+    related = _ranking(mem, RELATED, k=20)
+    if target in dict(before_related):
+        assert _rank(related, target) < _rank(before_related, target)
+    else:
+        assert target in dict(related)  # carried into the top 10 of a related question
+    assert _rank(_ranking(mem, QUESTION, "associative", k=50), target) <= \
+        _rank(before["associative"] + [(target, 0)], target)
+    assert _ranking(mem, QUESTION, "similar") == before["similar"]  # plain cosine is never touched
+    assert mem.unreinforce(eid) is True
+    assert mem.reinforcements() == []
+    for m in ("hybrid", "associative", "similar"):
+        assert _ranking(mem, QUESTION, m) == before[m]
+    assert _ranking(mem, RELATED) == before_related
+    assert mem.unreinforce(eid) is False
+
+
+def test_reinforcement_survives_reopen_and_forget_drops_it(mem, built):
+    _, embedder, codec = built
+    base = _ranking(mem, QUESTION)
+    target = base[5][0]
+    eid = mem.reinforce(QUESTION, [target, base[7][0]], rate=0.3)
+    boosted = _ranking(mem, QUESTION)
+    folder = mem.folder
+    mem.close()
+    with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as ro:
+        assert [e["id"] for e in ro.reinforcements()] == [eid]
+        again = _ranking(ro, QUESTION)
+        assert [c for c, _ in again] == [c for c, _ in boosted]
+        assert [s for _, s in again] == pytest.approx([s for _, s in boosted], abs=1e-5)
+    with SemanticMemory(folder, embedder=embedder, codec=codec) as m:
+        doc = m.store_.chunk_rows([target])[target]["doc_key"]
+        assert m.forget(doc)
+        left = m.reinforcements()
+        gone = set(m.store_.chunk_rows([target, base[7][0]]))
+        assert all(set(e["chunk_ids"]) <= gone for e in left)
+        if not gone:
+            assert left == []
+
+
+def test_weights_halve_after_one_half_life(mem):
+    cid = _ranking(mem, QUESTION)[0][0]
+    mem.reinforce(QUESTION, [cid], rate=0.8)
+    created = mem.reinforcements()[0]["created"]
+    assert mem.reinforcement_half_life == 30.0  # the documented default
+    w = lambda days: mem.reinforcements(now=created + days * DAY)[0]["weight"]  # noqa: E731
+    assert w(0) == pytest.approx(0.8)
+    assert w(30) == pytest.approx(0.4)
+    assert w(60) == pytest.approx(0.2)
+    mem.reinforcement_half_life = 2
+    assert w(2) == pytest.approx(0.4) and w(4) == pytest.approx(0.2)
+    mem.reinforcement_half_life = None
+    assert w(1000) == pytest.approx(0.8)
+    # the per-batch schedule: one call halves every weight now; tiny events are dropped
+    assert mem.decay_reinforcements(1) == 1
+    assert w(0) == pytest.approx(0.4)
+    assert mem.decay_reinforcements(6) == 0  # 0.4 / 64 < 0.01
+    assert mem.reinforcements() == []
+    with pytest.raises(ValueError, match="half_life"):
+        mem.reinforcement_half_life = 0
+
+
+def test_two_events_combine_by_the_soft_bound(mem):
+    cid = _ranking(mem, QUESTION)[3][0]
+    mem.reinforce(QUESTION, [cid], rate=0.5)
+    mem.reinforce(QUESTION, [cid], rate=0.5)
+    hit = next(h for h in mem.recall(QUESTION, k=10) if h.chunk_id == cid)
+    assert hit.why["reinforcement"] == pytest.approx(1 - 0.5 * 0.5, abs=1e-4)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(query="", chunk_ids=[1]), dict(query="   ", chunk_ids=[1]), dict(query=None, chunk_ids=[1]),
+    dict(query="q", chunk_ids=[]), dict(query="q", chunk_ids="12"), dict(query="q", chunk_ids=[True]),
+    dict(query="q", chunk_ids=[1.5]), dict(query="q", chunk_ids=5),
+    dict(query="q", chunk_ids=[1], rate=0), dict(query="q", chunk_ids=[1], rate=1),
+    dict(query="q", chunk_ids=[1], rate=-0.5), dict(query="q", chunk_ids=[1], rate=math.nan),
+    dict(query="q", chunk_ids=[1], rate=True)])
+def test_reinforce_bad_input(mem, bad):
+    with pytest.raises(ValueError):
+        mem.reinforce(**bad)
+    assert mem.reinforcements() == []
+
+
+def test_unknown_chunk_is_a_lookup_error_and_stores_nothing(mem):
+    cid = _ranking(mem, QUESTION)[0][0]
+    with pytest.raises(UnknownChunkError, match="999999"):
+        mem.reinforce(QUESTION, [cid, 999999])
+    assert mem.reinforcements() == []
+    with pytest.raises(ValueError):
+        mem.unreinforce("1")
+
+
+def test_read_only_memory_cannot_reinforce(built):
+    folder, embedder, codec = built
+    with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as ro:
+        with pytest.raises(ValueError, match="read-only"):
+            ro.reinforce(QUESTION, [1])
+        assert ro.reinforcements() == []
+
+
+# -- bridges -------------------------------------------------------------------------------
+def test_bridges_paths_and_weights(mem):
+    paths = mem.bridges("Nero", "Domitian", k=5)
+    assert 1 <= len(paths) <= 5
+    strengths = [p["strength"] for p in paths]
+    assert strengths == sorted(strengths, reverse=True)
+    for p in paths:
+        assert p["path"][0] == "nero" and p["path"][-1] == "domitian"
+        assert len(p["weights"]) == len(p["path"]) - 1 <= 3
+        assert len(set(p["path"])) == len(p["path"])
+        assert p["strength"] == pytest.approx(math.prod(p["weights"]), rel=1e-3)
+        for a, b, w in zip(p["path"], p["path"][1:], p["weights"]):  # each edge is an association
+            assoc = {x["concept"]: x["weight"] for x in mem.associations(a, k=10_000)}
+            assert assoc[b] == pytest.approx(w, abs=1e-4)
+    direct = mem.bridges("nerva", "trajan")
+    assert direct[0]["path"] == ["nerva", "trajan"]
+
+
+def test_bridges_bad_input(mem):
+    assert mem.bridges("nerva", "no such concept anywhere") == []
+    for bad in [dict(concept_a="", concept_b="nerva"), dict(concept_a="nerva", concept_b="  "),
+                dict(concept_a="nerva", concept_b="trajan", k=0), dict(concept_a="nerva", concept_b="trajan", k=-1),
+                dict(concept_a="nerva", concept_b="Nerva")]:
+        with pytest.raises(ValueError):
+            mem.bridges(**bad)
