@@ -200,3 +200,59 @@ def test_background_ingest_job_reports_progress(client):
     hits = client.get("/v1/memories/other/recall", params={"q": "Which beacon was lit in 1837?", "k": 3, "mode": "similar"},
                       headers=AUTH).json()["hits"]
     assert "bg37" in [h["doc_id"] for h in hits]
+
+
+def test_reinforce_lifts_a_hit_and_delete_undoes_it(client):
+    def ranking():
+        hits = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 10}, headers=AUTH).json()["hits"]
+        return [(h["chunk_id"], h["score"]) for h in hits]
+
+    before = ranking()
+    target = before[6][0]
+    r = client.post("/v1/memories/sample/reinforce", json={"query": QUESTION, "chunk_ids": [target], "rate": 0.5},
+                    headers=AUTH)
+    assert r.status_code == 201, r.text
+    event = r.json()["event"]
+    after = ranking()
+    assert [c for c, _ in after].index(target) < 6
+    listed = client.get("/v1/memories/sample/reinforcements", headers=AUTH).json()
+    assert [e["id"] for e in listed["events"]] == [event] and listed["half_life_days"] == 30.0
+    assert client.get("/v1/memories/other/reinforcements", headers=AUTH).json()["events"] == []  # per memory
+    assert client.delete(f"/v1/memories/sample/reinforce/{event}", headers=AUTH).status_code == 200
+    assert ranking() == before
+    assert client.delete(f"/v1/memories/sample/reinforce/{event}", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"query": "", "chunk_ids": [1]}, "query"), ({"query": "   ", "chunk_ids": [1]}, "query"),
+    ({"chunk_ids": [1]}, "query"), ({"query": "q", "chunk_ids": []}, "chunk_ids"),
+    ({"query": "q"}, "chunk_ids"), ({"query": "q", "chunk_ids": ["1"]}, "chunk_ids.0"),
+    ({"query": "q", "chunk_ids": [True]}, "chunk_ids.0"), ({"query": "q", "chunk_ids": [1], "rate": 1}, "rate"),
+    ({"query": "q", "chunk_ids": [1], "rate": 0}, "rate"), ({"query": "q", "chunk_ids": [1], "rate": "x"}, "rate")])
+def test_bad_reinforce_is_422_naming_the_field(client, body, field):
+    r = client.post("/v1/memories/sample/reinforce", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert field in [f["field"] for f in r.json()["fields"]]
+
+
+def test_reinforce_unknown_chunk_is_404_and_stores_nothing(client):
+    r = client.post("/v1/memories/sample/reinforce", json={"query": QUESTION, "chunk_ids": [1, 987654]}, headers=AUTH)
+    assert r.status_code == 404 and "987654" in r.json()["error"]
+    assert client.get("/v1/memories/sample/reinforcements", headers=AUTH).json()["events"] == []
+    r = client.post("/v1/memories/nope/reinforce", json={"query": QUESTION, "chunk_ids": [1]}, headers=AUTH)
+    assert r.status_code == 404
+
+
+def test_bridges(client):
+    r = client.get("/v1/memories/sample/bridges", params={"a": "Nero", "b": "Domitian", "k": 4}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    paths = r.json()["paths"]
+    assert 1 <= len(paths) <= 4 and all(p["path"][0] == "nero" and p["path"][-1] == "domitian" for p in paths)
+    assert all(len(p["weights"]) == len(p["path"]) - 1 for p in paths)
+    unknown = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "zzqx"}, headers=AUTH)
+    assert unknown.status_code == 200 and unknown.json()["paths"] == []
+    for params, field in [({"a": "nero"}, "b"), ({"a": "nero", "b": "trajan", "k": 0}, "k")]:
+        bad = client.get("/v1/memories/sample/bridges", params=params, headers=AUTH)
+        assert bad.status_code == 422 and field in [f["field"] for f in bad.json()["fields"]]
+    same = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "Nero"}, headers=AUTH)
+    assert same.status_code == 422 and "same concept" in same.json()["error"]

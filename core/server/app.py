@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
 
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers, why_text
@@ -34,6 +34,12 @@ class DocumentIn(BaseModel):
     title: str = Field(default="", max_length=2000)
     text: str = Field(min_length=1)
     metadata: dict = Field(default_factory=dict)
+
+
+class ReinforceIn(BaseModel):
+    query: str = Field(min_length=1, max_length=4000)
+    chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
+    rate: float = Field(default=0.5, gt=0, lt=1)
 
 
 class RecallIn(BaseModel):
@@ -217,6 +223,52 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
               k: int = Query(10, ge=1, le=50)):
         s = slot(name)
         return {"concept": concept, **_network_call(s, "graph", concept=concept, depth=depth, k=k)}
+
+    @app.get("/v1/memories/{name}/bridges", dependencies=v1)
+    def bridges(name: str, a: str = Query(min_length=1, max_length=200), b: str = Query(min_length=1, max_length=200),
+                k: int = Query(3, ge=1, le=20)):
+        """Strongest association paths (up to 3 edges) between concepts ``a`` and ``b``, weights per edge."""
+        s = slot(name)
+        return {"a": a, "b": b, "paths": _network_call(s, "bridges", concept_a=a, concept_b=b, k=k)}
+
+    # -- learning from use ----------------------------------------------------------------
+    @app.post("/v1/memories/{name}/reinforce", dependencies=v1, status_code=201)
+    def reinforce(name: str, body: ReinforceIn):
+        """Strengthen the query's concepts and codes with the chosen chunks; returns the event id (undo: DELETE)."""
+        s = slot(name)
+        if not body.query.strip():
+            raise RequestValidationError([{"loc": ("body", "query"), "msg": "the question is blank"}])
+        from core.memory.learning import UnknownChunkError
+
+        try:
+            with s.write_lock:
+                eid = s.memory.reinforce(body.query, body.chunk_ids, rate=body.rate)
+        except UnknownChunkError as exc:
+            raise HTTPException(404, str(exc).strip("'\"")) from None
+        except MemoryBusyError as exc:
+            raise _busy(exc) from None
+        except ValueError as exc:
+            raise value_error(exc) from None
+        return {"event": eid, "query": body.query, "chunk_ids": body.chunk_ids, "rate": body.rate}
+
+    @app.delete("/v1/memories/{name}/reinforce/{event_id}", dependencies=v1)
+    def unreinforce(name: str, event_id: int):
+        """Undo one reinforcement event."""
+        s = slot(name)
+        try:
+            with s.write_lock:
+                found = s.memory.unreinforce(event_id)
+        except MemoryBusyError as exc:
+            raise _busy(exc) from None
+        if not found:
+            raise HTTPException(404, f"no reinforcement event {event_id} in memory {name!r}")
+        return {"undone": event_id}
+
+    @app.get("/v1/memories/{name}/reinforcements", dependencies=v1)
+    def reinforcements(name: str):
+        """Every reinforcement event with its current (decayed) weight."""
+        s = slot(name)
+        return {"half_life_days": s.memory.reinforcement_half_life, "events": s.memory.reinforcements()}
 
     return app
 

@@ -11,7 +11,9 @@ log = logging.getLogger("mycelial.server")
 
 
 def _field(loc) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path"):  # where it came from; a field may be named "query"
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
