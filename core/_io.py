@@ -7,8 +7,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
+from numpy.lib import format as npformat
+
+MAX_STATE_BYTES = 16 << 30  # default cap on the arrays of one state .npz; MYCELIAL_MAX_STATE_BYTES overrides
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -80,3 +86,53 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def max_state_bytes() -> int:
+    """The cap on one state file's arrays: ``MYCELIAL_MAX_STATE_BYTES`` or 16 GiB."""
+    raw = os.environ.get("MYCELIAL_MAX_STATE_BYTES")
+    if raw is None:
+        return MAX_STATE_BYTES
+    try:
+        return int(float(raw))
+    except ValueError:
+        raise ValueError(f"MYCELIAL_MAX_STATE_BYTES must be a number of bytes, got {raw!r}") from None
+
+
+def check_npz(path: str | os.PathLike, what: str = "file") -> None:
+    """Check an ``.npz`` before ``np.load`` allocates anything: a zip bomb or a lying header is a ``ValueError``.
+
+    Mycelial writes its ``.npz`` files uncompressed, so no member may inflate beyond the file
+    (plus 1 MiB); every array's declared shape must fit in its member; all arrays together
+    must fit the cap (:func:`max_state_bytes`). Reads only the zip directory and the small
+    ``.npy`` headers.
+    """
+    path = Path(path)
+    size, limit = path.stat().st_size, max_state_bytes()
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{what} {path} is truncated or corrupt: not an .npz archive ({exc})") from None
+    total = 0
+    with zf:
+        for info in zf.infolist():
+            total += info.file_size
+            if info.file_size > 2 * size + (1 << 20):
+                raise ValueError(f"{what} {path}: member {info.filename!r} would inflate {size:,} bytes on disk "
+                                 f"to {info.file_size:,} bytes (a decompression bomb?); refusing to load it")
+            if total > limit:
+                raise ValueError(f"{what} {path} holds {total:,}+ bytes of arrays, over the cap of {limit:,}; "
+                                 f"set MYCELIAL_MAX_STATE_BYTES to raise the limit")
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with zf.open(info) as fh:
+                    version = npformat.read_magic(fh)
+                    read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}[version]
+                    shape, _, dtype = read(fh)
+            except Exception as exc:  # any malformed header: name it, never a raw traceback
+                raise ValueError(f"{what} {path}: member {info.filename!r} has no valid .npy header ({exc})") from None
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > info.file_size:
+                raise ValueError(f"{what} {path}: array {info.filename!r} declares shape {shape} ({need:,} bytes) "
+                                 f"but holds {info.file_size:,} bytes (corrupt or forged)")

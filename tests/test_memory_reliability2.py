@@ -50,3 +50,119 @@ def test_forget_leaves_no_text_key_codes_or_cached_vector(tmp_path, codec):
     with SemanticMemory(folder, embedder=emb, codec=codec, read_only=True) as m:  # still consistent
         assert m.index_.ntotal == m.store_.count_chunks() == 1
         assert m.network_.n_events_ == m.store_.observed_chunks()
+
+
+# -- 5. hostile state files are sized before anything is allocated -----------------------------
+def _network_file(tmp_path):
+    from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
+
+    net = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=16))
+    net.observe(np.array([[1, 2, 3, 4], [1, 2, 5, 6]], dtype=np.uint8), np.array([0, 0]))
+    path = tmp_path / "network.npz"
+    net.save(path)
+    return MycelialReasoning, path
+
+
+def _bomb(path, shape=(2 ** 23,), inflate=64 << 20, like=None):
+    """A zip whose 'keys.npy' inflates from ~64 kB to `inflate` bytes (zeros compress ~1000:1);
+    the other members are copied from the file ``like``."""
+    import zipfile
+
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.int64)) | {"shape": shape}
+    import io
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("keys.npy", "w", force_zip64=True) as fh:
+            fh.write(buf.getvalue())
+            block = bytes(1 << 20)
+            for _ in range(inflate >> 20):
+                fh.write(block)
+        if like is not None:
+            with zipfile.ZipFile(like) as src:
+                for info in src.infolist():
+                    if info.filename != "keys.npy":
+                        zf.writestr(info, src.read(info))
+
+
+def test_network_npz_bomb_is_refused_before_inflating(tmp_path):
+    import time
+    import tracemalloc
+
+    MycelialReasoning, good = _network_file(tmp_path)
+    bomb = tmp_path / "bomb.npz"
+    _bomb(bomb, like=good)
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match="decompression bomb"):
+        MycelialReasoning.load(bomb)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20 and time.perf_counter() - t < 2
+
+
+def test_npz_header_larger_than_its_data_is_refused(tmp_path):
+    import zipfile
+
+    MycelialReasoning, good = _network_file(tmp_path)
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(forged, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "counts.npy":  # same bytes, header claims 2**33 float64
+                data = data.replace(b"'shape': (", b"'shape': (8589934592, ", 1)
+            dst.writestr(info, data)
+    with pytest.raises(ValueError, match="declares shape"):
+        MycelialReasoning.load(forged)
+
+
+def test_state_cap_names_its_variable(tmp_path, monkeypatch):
+    MycelialReasoning, good = _network_file(tmp_path)
+    monkeypatch.setenv("MYCELIAL_MAX_STATE_BYTES", "100")
+    with pytest.raises(ValueError, match="MYCELIAL_MAX_STATE_BYTES"):
+        MycelialReasoning.load(good)
+    monkeypatch.setenv("MYCELIAL_MAX_STATE_BYTES", "100000000")
+    assert MycelialReasoning.load(good).n_events_ == 2
+
+
+def _forged_safetensors(path, hidden_dim):
+    import json
+
+    from safetensors.torch import save_file
+
+    from core.reasoning.mycelial.wrapper import WEIGHTS_DIR, read_card
+
+    card = read_card(WEIGHTS_DIR / "monolith_wiki.safetensors")
+    config = {"model_class": card.get("model_class", "MonolithWiki"),
+              "model_config": {**card["model_config"], "hidden_dim": hidden_dim}}
+    save_file({}, str(path), metadata={"config": json.dumps(config)})
+
+
+def test_safetensors_with_huge_hidden_dim_is_refused_without_allocating(tmp_path):
+    import time
+
+    bad = tmp_path / "evil.safetensors"
+    _forged_safetensors(bad, 10 ** 6)  # Linear(384, 10**6) x 2: ~3 GB of float32 if built
+    assert bad.stat().st_size < 2000
+    t = time.perf_counter()  # building the 3 GB model takes far longer (torch's allocations are not traced)
+    with pytest.raises(ValueError, match="evil.safetensors: model_config asks for"):
+        MycelialVQVAE.load(bad)
+    assert time.perf_counter() - t < 8  # the meta build imports torch's meta kernels once (~3.5 s)
+
+
+def test_cli_malformed_safetensors_is_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+    from core.reasoning.mycelial.wrapper import WEIGHTS_DIR
+
+    cases = {"garbage.safetensors": b"\x00\x01not safetensors at all" * 4,
+             "truncated.safetensors": (WEIGHTS_DIR / "monolith_wiki.safetensors").read_bytes()[:5000]}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    _forged_safetensors(tmp_path / "huge.safetensors", 10 ** 6)
+    for name in [*cases, "huge.safetensors"]:
+        res = CliRunner().invoke(cli, ["encode", "a cat", "--weights", str(tmp_path / name)])
+        assert res.exit_code == 1 and name in res.output and "Traceback" not in res.output, (name, res.output)
+        assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core._io import atomic_write_bytes
+from core._io import atomic_write_bytes, check_npz
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
 
@@ -45,8 +45,10 @@ class StateMixin:
             return {}
         if state.get("store", self.store_.uuid) != self.store_.uuid:
             return {}  # derived files of another memory.sqlite (deleted and re-created): never trust them
-        for part in ("index", "network"):
-            if not isinstance(state.get(part, {}), dict):
+        for part in ("index", "network"):  # only our own generation files, never a path out of the folder
+            entry = state.get(part, {})
+            if (not isinstance(entry, dict) or not isinstance(entry.get("file", f"{part}.0.npz"), str)
+                    or not re.fullmatch(rf"{part}\.\d+\.npz", entry.get("file", f"{part}.0.npz"))):
                 state.pop(part, None)
         return state
 
@@ -58,10 +60,11 @@ class StateMixin:
         self.index_, self._index_mark = None, {"chunk": 0, "forget": 0}
         if "index" in state:
             try:
+                check_npz(self.folder / state["index"]["file"], "index file")  # before np.load allocates
                 self.index_, header = VectorIndex.read(self.folder / state["index"]["file"], self.nprobe,
                                                        self.train_at)
                 self._index_mark = {"chunk": header["last_chunk"], "forget": header["forget_seq"]}
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, OSError):
                 self.index_ = None
         if self.index_ is None:
             self.index_ = VectorIndex(384, None, self.train_at, self.nprobe)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core._io import atomic_open
+from core._io import atomic_open, check_npz
 
 FORMAT = "mycelial-network"
 FORMAT_VERSION = 1
@@ -54,6 +54,7 @@ def _read(path: Path) -> tuple[dict, dict]:
         magic = f.read(4)
     if magic != b"PK\x03\x04":  # np.load would otherwise try to unpickle other files
         raise ValueError(f"{path} is truncated or corrupt: not an .npz (zip) archive")
+    check_npz(path, "network file")  # sizes from the zip directory and .npy headers, before allocating
     try:
         with np.load(path, allow_pickle=False) as z:
             names = set(z.files)
