@@ -1,6 +1,7 @@
 """Learning from use (reinforce, decay, undo, forget) and bridges, on the shipped real sample memory."""
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -175,3 +176,76 @@ def test_bridges_bad_input(mem):
                 dict(concept_a="nerva", concept_b="Nerva")]:
         with pytest.raises(ValueError):
             mem.bridges(**bad)
+
+
+# -- the command line ----------------------------------------------------------------------
+@pytest.fixture
+def folder(built, tmp_path):
+    shutil.copytree(built[0], tmp_path / "c")
+    return str(tmp_path / "c")
+
+
+def _run(*args):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cli_associate_bridges_and_help(folder):
+    from core.cli.associate import COMMANDS
+
+    for command in COMMANDS:
+        assert command.help and "Example:" in command.help
+    r = _run("associate", "Nerva", "--memory", folder, "-k", "3", "--json")
+    assert r.exit_code == 0, r.output
+    assoc = json.loads(r.stdout)
+    assert 1 <= len(assoc) <= 3 and all(0 < a["weight"] <= 1 for a in assoc)
+    r = _run("associate", "Nerva", "--memory", folder, "-k", "3")
+    assert r.exit_code == 0 and assoc[0]["concept"] in r.output.splitlines()[0]
+    r = _run("bridges", "nero", "domitian", "--memory", folder)
+    assert r.exit_code == 0 and r.output.startswith("0.") and "—" in r.output and "→ domitian" in r.output
+    for bad, msg in [(["associate", "  ", "--memory", folder], "non-empty"),
+                     (["bridges", "nero", "", "--memory", folder], "non-empty"),
+                     (["associate", "nero", "--memory", folder + "/nope"], "no memory")]:
+        r = _run(*bad)
+        assert r.exit_code == 1 and msg in r.output and "Traceback" not in r.output
+
+
+def test_cli_reinforce_recall_explain_and_undo(folder):
+    r = _run("recall", QUESTION, "--memory", folder, "-k", "8", "--json")
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)
+    target = hits[6]["chunk_id"]
+    r = _run("reinforce", QUESTION, str(target), "--memory", folder, "--rate", "0.6")
+    assert r.exit_code == 0, r.output
+    eid = int(r.stdout.split()[1].rstrip(":"))
+    r = _run("recall", QUESTION, "--memory", folder, "-k", "8", "--explain")
+    assert r.exit_code == 0, r.output
+    assert "path: query" in r.output and "reinforced 0.600 (learned from use)" in r.output
+    assert "seed passages" in r.output and "score " in r.output
+    assert str(eid) in _run("reinforcements", "--memory", folder).output
+    assert _run("unreinforce", str(eid), "--memory", folder).exit_code == 0
+    r = _run("unreinforce", str(eid), "--memory", folder)
+    assert r.exit_code == 1 and "no reinforcement event" in r.output
+    r = _run("reinforce", QUESTION, "987654", "--memory", folder)
+    assert r.exit_code == 1 and "unknown chunk ids [987654]" in r.output
+    assert _run("reinforce", QUESTION, "x", "--memory", folder).exit_code == 2
+    assert _run("reinforce", QUESTION, "1", "--memory", folder, "--rate", "1").exit_code == 2
+
+
+def test_cli_graph_of_a_concept(folder, tmp_path):
+    import networkx as nx
+
+    out = tmp_path / "fig"
+    r = _run("graph", "--memory", folder, "--concept", "Nerva", "--depth", "2", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    g = nx.read_graphml(out / "nerva.graphml")
+    assert "nerva" in g and "domitian" in g and g.number_of_nodes() > 10
+    assert all(0 < d["weight"] <= 1 for _, _, d in g.edges(data=True))
+    assert (out / "nerva.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "nerva.png").stat().st_size > 20_000
+    for bad, msg in [(["graph", "--memory", folder, "--concept", "zzqx"], "not a concept"),
+                     (["graph", "--memory", folder], "go together"), (["graph"], "NETWORK")]:
+        r = _run(*bad)
+        assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output

@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-_COMMAND_MODULES = ("vqvae", "graph", "memory", "documents", "pipeline", "serve")
+_COMMAND_MODULES = ("vqvae", "graph", "memory", "documents", "pipeline", "serve", "associate")
 
 
 def _version() -> str:

@@ -1,26 +1,44 @@
-"""`mycelial` sub-commands: graph (export a saved Hebbian network)."""
+"""`mycelial graph`: export a saved Hebbian network, or draw a concept's neighbourhood in a memory."""
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import click
 
 
 @click.command("graph")
-@click.argument("network", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("network", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output directory (default: beside NETWORK).")
+              help="Output directory (default: beside NETWORK, or the current folder with --memory).")
 @click.option("--top", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Strongest edges kept in the GraphML file and the picture.")
-def graph(network: Path, out: Path | None, top: int):
-    """Export a saved network: GraphML + PNG of its strongest edges, and a Zipf plot.
-
-    Writes NAME.graphml, NAME.png and NAME_zipf.png, where NAME is the network file's stem.
+              help="Strongest edges kept in the GraphML file and the picture (NETWORK form).")
+@click.option("--memory", "-m", type=click.Path(file_okay=False), default=None,
+              help="Draw the neighbourhood of --concept in this memory instead of a network file.")
+@click.option("--concept", default=None, help="The concept at the centre (with --memory).")
+@click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True, help="Hops from the concept.")
+@click.option("-k", type=click.IntRange(1, 50), default=10, show_default=True,
+              help="Strongest associations kept per node and hop.")
+def graph(network: Path | None, out: Path | None, top: int, memory, concept, depth, k):
+    """Export a saved network (GraphML + PNG of its strongest edges, and a Zipf plot), or
+    draw the neighbourhood of a concept in a memory with concept names (GraphML + PNG).
 
     Example:
 
         mycelial graph memory/network.npz --out figures --top 300
+
+        mycelial graph --memory my_memory --concept "neil peart" --depth 2 --out figures
     """
+    if memory is not None or concept is not None:
+        if network is not None:
+            raise click.UsageError("give either NETWORK or --memory DIR --concept NAME, not both")
+        if memory is None or concept is None:
+            raise click.UsageError("--memory and --concept go together: --memory DIR --concept NAME")
+        _concept_graph(memory, concept, depth, k, Path(".") if out is None else out)
+        return
+    if network is None:
+        raise click.UsageError("give NETWORK (a saved network .npz) or --memory DIR --concept NAME")
     from core.reasoning.mycelial.export import draw_png, write_graphml, zipf_png
     from core.reasoning.mycelial.network import MycelialReasoning
 
@@ -39,6 +57,62 @@ def graph(network: Path, out: Path | None, top: int):
     click.echo(f"{s['num_edges']} edges over {s['active_nodes']} nodes, {s['events']} events")
     for p in paths:
         click.echo(f"wrote {p}")
+
+
+def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
+    from core.cli.memory import _open
+
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+    with _open(memory, read_only=True) as mem:
+        try:
+            g = mem.graph(concept, depth=depth, k=k)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    if not g["nodes"]:
+        raise click.ClickException(f"{concept!r} is not a concept of {memory}; try `mycelial associate` with "
+                                   f"a name or term its documents use")
+    stem = re.sub(r"[^\w.-]+", "_", g["nodes"][0]["label"]).strip("_") or "concept"
+    paths = write_concept_graph(g, out / f"{stem}.graphml", out / f"{stem}.png")
+    click.echo(f"{len(g['nodes'])} concepts, {len(g['edges'])} edges around {g['nodes'][0]['label']!r}")
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int = 0) -> list[Path]:
+    """Write a ``SemanticMemory.graph`` neighbourhood as GraphML and a labelled PNG (both atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    from core._io import atomic_write_bytes
+
+    G = nx.Graph()
+    for n in g["nodes"]:
+        G.add_node(n["id"], label=n["label"], weight=float(n["weight"]))
+    for e in g["edges"]:
+        G.add_edge(e["source"], e["target"], weight=float(e["weight"]))
+    graphml_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(graphml_path, "\n".join(nx.generate_graphml(G)).encode("utf-8"))
+    fig, ax = plt.subplots(figsize=(10, 8))
+    pos = nx.spring_layout(G, weight="weight", seed=seed) if G.number_of_nodes() > 1 else {n: (0, 0) for n in G}
+    root = g["nodes"][0]["id"]
+    sizes = [200 + 1800 * G.nodes[n]["weight"] for n in G]
+    colours = ["#d62728" if n == root else "#1f77b4" for n in G]
+    nx.draw_networkx_edges(G, pos, ax=ax, width=[0.5 + 5 * G.edges[e]["weight"] for e in G.edges], alpha=0.5)
+    nx.draw_networkx_nodes(G, pos, ax=ax, node_size=sizes, node_color=colours, alpha=0.8)
+    nx.draw_networkx_labels(G, pos, {n: G.nodes[n]["label"] for n in G}, ax=ax, font_size=9)
+    nx.draw_networkx_edge_labels(G, pos, {e: f"{G.edges[e]['weight']:.2f}" for e in G.edges}, ax=ax, font_size=7)
+    ax.set_title(f"Concepts around '{G.nodes[root]['label']}' (size = path strength, width = association weight)")
+    ax.axis("off")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(png_path, buf.getvalue())
+    return [graphml_path, png_path]
 
 
 COMMANDS: list = [graph]

@@ -44,7 +44,7 @@ def _print_report(rep) -> None:
                f"{len(errors)} errors, {rep.seconds:.1f}s")
 
 
-def _print_hits(query: str, hits) -> None:
+def _print_hits(query: str, hits, explain: bool = False) -> None:
     click.echo(f"query: {query}")
     for i, h in enumerate(hits, 1):
         text = " ".join(h.text.split())
@@ -62,6 +62,13 @@ def _print_hits(query: str, hits) -> None:
             parts.append("nodes " + " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in why["nodes"][:4]))
         if parts:
             click.echo(f"     why: {'; '.join(parts)}")
+        if h.why_text:
+            click.echo(f"     path: {h.why_text}")
+        if explain:  # the detailed form: score parts, concepts, seed passages, code nodes
+            from core.cli.associate import explain_lines
+
+            for line in explain_lines(h):
+                click.echo(f"       {line}")
 
 
 @click.command("ingest")
@@ -124,8 +131,9 @@ def _read_queries(path):
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False),
               help='JSONL file of {"id", "query"} lines (batch mode).')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per query in batch mode).")
+@click.option("--explain", is_flag=True, help="Also print each hit's score parts, concepts, seed passages and nodes.")
 @EMBEDDER_OPTION
-def recall(query, memory, k, mode, per_document, queries, as_json, embedder):
+def recall(query, memory, k, mode, per_document, queries, as_json, explain, embedder):
     """Recall the chunks that best answer QUERY (or every query of --queries).
 
     Example:
@@ -152,7 +160,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, embedder):
             if as_json:
                 click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
             else:
-                _print_hits(query, hits)
+                _print_hits(query, hits, explain)
             return
         items, problems = _read_queries(queries)
         for p in problems:
@@ -163,7 +171,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, embedder):
                 click.echo(json.dumps({"id": qid, "query": text, "hits": [h.to_dict() for h in hits]},
                                       ensure_ascii=False))
             else:
-                _print_hits(text, hits)
+                _print_hits(text, hits, explain)
 
 
 @click.command("stats")

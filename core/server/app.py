@@ -244,7 +244,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             with s.write_lock:
                 eid = s.memory.reinforce(body.query, body.chunk_ids, rate=body.rate)
         except UnknownChunkError as exc:
-            raise HTTPException(404, str(exc).strip("'\"")) from None
+            raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
         except MemoryBusyError as exc:
             raise _busy(exc) from None
         except ValueError as exc:

@@ -1,0 +1,172 @@
+"""`mycelial associate`, `bridges`, `reinforce`, `unreinforce`, `reinforcements`: read and teach the network."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from core.cli.memory import MEMORY_OPTION, _open
+
+
+def _existing(memory) -> None:
+    if not Path(memory).is_dir():
+        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+
+
+def _call(fn, *args, **kwargs):
+    """Library errors become one-line CLI errors naming the argument."""
+    from core.memory.lock import MemoryBusyError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, LookupError, MemoryBusyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError quotes its text
+        raise click.ClickException(str(msg)) from None
+
+
+@click.command("associate")
+@click.argument("concept")
+@MEMORY_OPTION
+@click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Concepts to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def associate(concept, memory, k, as_json):
+    """List the concepts that go with CONCEPT, strongest first (weight = NPMI of co-mention).
+
+    Example:
+
+        mycelial associate "neil peart" --memory my_memory -k 5
+    """
+    _existing(memory)
+    with _open(memory, read_only=True) as mem:
+        assoc = _call(mem.associations, concept, k=k)
+    if as_json:
+        click.echo(json.dumps(assoc, ensure_ascii=False))
+        return
+    if not assoc:
+        click.echo(f"no associations for {concept!r} (not a concept of this memory, or never named with another)",
+                   err=True)
+    for a in assoc:
+        click.echo(f"{a['weight']:.3f}  {a['concept']}  ({a['chunks']} chunks)")
+
+
+@click.command("bridges")
+@click.argument("concept_a")
+@click.argument("concept_b")
+@MEMORY_OPTION
+@click.option("-k", default=3, show_default=True, type=click.IntRange(1, 100), help="Paths to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def bridges(concept_a, concept_b, memory, k, as_json):
+    """The strongest paths (up to 3 edges) between two concepts, with the weight of each edge.
+
+    Example:
+
+        mycelial bridges nero domitian --memory my_memory
+    """
+    _existing(memory)
+    with _open(memory, read_only=True) as mem:
+        paths = _call(mem.bridges, concept_a, concept_b, k=k)
+    if as_json:
+        click.echo(json.dumps(paths, ensure_ascii=False))
+        return
+    if not paths:
+        click.echo(f"no path between {concept_a!r} and {concept_b!r}", err=True)
+    for p in paths:
+        line = p["path"][0]
+        for w, c in zip(p["weights"], p["path"][1:]):
+            line += f" —{w:.2f}→ {c}"
+        click.echo(f"{p['strength']:.4f}  {line}")
+
+
+@click.command("reinforce")
+@click.argument("query")
+@click.argument("chunk_ids", nargs=-1, required=True, type=int)
+@MEMORY_OPTION
+@click.option("--rate", default=0.5, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Soft-bound rate of this event, in (0, 1).")
+def reinforce(query, chunk_ids, memory, rate):
+    """Teach the memory that CHUNK_IDS answered QUERY (chunk ids from `recall --json`).
+
+    Prints the event id; `mycelial unreinforce ID` undoes it.
+
+    Example:
+
+        mycelial reinforce "which band had Neil Peart as drummer?" 12 40 --memory my_memory
+    """
+    _existing(memory)
+    with _open(memory) as mem:
+        eid = _call(mem.reinforce, query, list(chunk_ids), rate=rate)
+    click.echo(f"reinforcement {eid}: {len(set(chunk_ids))} chunks, rate {rate} (undo: mycelial unreinforce {eid} "
+               f"--memory {memory})")
+
+
+@click.command("unreinforce")
+@click.argument("event_id", type=int)
+@MEMORY_OPTION
+def unreinforce(event_id, memory):
+    """Undo one reinforcement event (its id was printed by `mycelial reinforce`).
+
+    Example:
+
+        mycelial unreinforce 3 --memory my_memory
+    """
+    _existing(memory)
+    with _open(memory) as mem:
+        if not _call(mem.unreinforce, event_id):
+            raise click.ClickException(f"no reinforcement event {event_id} in {memory}; "
+                                       f"list them with `mycelial reinforcements --memory {memory}`")
+    click.echo(f"undid reinforcement {event_id}")
+
+
+@click.command("reinforcements")
+@MEMORY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def reinforcements(memory, as_json):
+    """List reinforcement events with their current (decayed) weight.
+
+    Example:
+
+        mycelial reinforcements --memory my_memory
+    """
+    _existing(memory)
+    with _open(memory, read_only=True) as mem:
+        events = mem.reinforcements()
+        half = mem.reinforcement_half_life
+    if as_json:
+        click.echo(json.dumps(events, ensure_ascii=False))
+        return
+    for e in events:
+        click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "
+                   f"{e['query']}")
+    click.echo(f"{len(events)} events; half-life {half} days" if half else f"{len(events)} events; no decay by age",
+               err=True)
+
+
+def explain_lines(hit) -> list[str]:
+    """The detailed ``why`` of a recall hit, in words (``mycelial recall --explain``)."""
+    why = hit.why or {}
+    lines = []
+    parts = []
+    if why.get("similarity") is not None:
+        parts.append(f"cosine {why['similarity']:.3f}")
+    if why.get("association"):
+        parts.append(f"association mass {why['association']:.4f}")
+    if why.get("reinforcement"):
+        parts.append(f"reinforced {why['reinforcement']:.3f} (learned from use)")
+    if parts:
+        lines.append(f"score {hit.score:.3f} from: " + ", ".join(parts))
+    if why.get("seed_phrases"):
+        lines.append("query names: " + ", ".join(why["seed_phrases"]))
+    if why.get("phrases"):
+        lines.append("concepts carrying activation here: "
+                     + ", ".join(f"{p} ({a:.3f})" for p, a in why["phrases"][:6]))
+    if why.get("seed_chunks"):
+        lines.append("seed passages (best vector hits): " + ", ".join(map(str, why["seed_chunks"])))
+    if why.get("nodes"):
+        lines.append("code nodes: " + ", ".join(f"{n['node'][0]}:{n['node'][1]} ({n['activation']:.2f})"
+                                                 for n in why["nodes"][:4]))
+    return lines
+
+
+COMMANDS: list = [associate, bridges, reinforce, unreinforce, reinforcements]
