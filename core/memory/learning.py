@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 import time
 
 import numpy as np
@@ -104,18 +103,37 @@ class LearningMixin:
         nodes = [f"c:{p}" for p in query_phrases(query, self.graph_.vocab_)]
         return nodes + [f"k:{h}:{int(c)}" for h, c in enumerate(codes)]
 
-    def _chunk_nodes(self, chunk_ids) -> dict[int, list[str]]:
-        """id -> nodes (concepts, then codes) of the chunks that exist."""
-        st = self.store_
-        conn = st._reader
+    def _chunk_nodes(self, chunk_ids) -> dict[int, frozenset]:
+        """id -> nodes (concepts and codes) of the chunks that exist.
+
+        Cached per chunk id: a chunk's text, codes and concepts never change and ids are never
+        reused (a forgotten chunk is just absent from SQLite, so a cached entry is checked there).
+        """
+        cache = self.__dict__.setdefault("_rf_nodes", {})
+        if len(cache) > 200_000:
+            cache.clear()
         ids = sorted({int(c) for c in chunk_ids})
-        out = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
+        todo = [c for c in ids if c not in cache]
+        conn = self.store_._reader
+        for i in range(0, len(todo), 500):
+            part = todo[i:i + 500]
             sql = f"SELECT id, codes, phrases FROM chunks WHERE id IN ({','.join('?' * len(part))})"
             for cid, codes, phrases in conn.execute(sql, part):
                 nodes = [f"c:{p}" for p in (json.loads(phrases) if phrases != "[]" else [])]
-                out[cid] = nodes + [f"k:{h}:{int(c)}" for h, c in enumerate(np.frombuffer(codes, np.uint8))]
+                cache[cid] = frozenset(nodes + [f"k:{h}:{c}" for h, c in enumerate(bytes(codes))])
+        alive = set(ids) - set(todo)
+        if alive:  # cached ids: still in the store? (forget may have removed them)
+            alive = self._existing_chunks(alive)
+        fresh = set(todo)
+        return {c: cache[c] for c in ids if c in cache and (c in alive or c in fresh)}
+
+    def _existing_chunks(self, ids) -> set:
+        ids = sorted(ids)
+        out = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            out.update(r[0] for r in self.store_._reader.execute(
+                f"SELECT id FROM chunks WHERE id IN ({','.join('?' * len(part))})", part))
         return out
 
     # -- the API ------------------------------------------------------------------------
@@ -206,11 +224,12 @@ class LearningMixin:
     # -- recall -------------------------------------------------------------------------
     def _reinforcement_edges(self):
         """Events as (query node sets, chunk node sets, rate, scale, created); cached until the table changes."""
-        rows = self._reinforce_rows()
-        key = tuple((r[0], r[3], r[5]) for r in rows)
+        key = self.store_._reader.execute("SELECT count(*), max(id), total(scale), total(length(chunk_ids))"
+                                          " FROM reinforcements").fetchone()
         cached = getattr(self, "_rf_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
+        rows = self._reinforce_rows()
         nodes = self._chunk_nodes([c for r in rows for c in json.loads(r[3])]) if rows else {}
         events = []
         for eid, _, qn, cids, rate, scale, created in rows:
@@ -251,7 +270,7 @@ class LearningMixin:
         for c, nodes in cand_nodes.items():
             if touched.isdisjoint(nodes):
                 continue
-            b = sum(per_node.get(n, 0.0) for n in set(nodes)) / (len(Q) * len(set(nodes)))
+            b = sum(per_node.get(n, 0.0) for n in nodes) / (len(Q) * len(nodes))
             if b > 0:
                 out[c] = scores[c] + gain * b
                 boost[c] = {"reinforcement": round(b, 4)}
