@@ -92,7 +92,8 @@ def test_reinforcement_survives_reopen_and_forget_drops_it(mem, built):
 
 
 def test_weights_halve_after_one_half_life(mem):
-    cid = _ranking(mem, QUESTION)[0][0]
+    base = _ranking(mem, QUESTION)
+    cid = base[0][0]
     mem.reinforce(QUESTION, [cid], rate=0.8)
     created = mem.reinforcements()[0]["created"]
     assert mem.reinforcement_half_life == 30.0  # the documented default
@@ -107,6 +108,11 @@ def test_weights_halve_after_one_half_life(mem):
     # the per-batch schedule: one call halves every weight now; tiny events are dropped
     assert mem.decay_reinforcements(1) == 1
     assert w(0) == pytest.approx(0.4)
+    boost = lambda: next(h for h in mem.recall(QUESTION, k=5) if h.chunk_id == cid).why["reinforcement"]  # noqa: E731
+    assert boost() == pytest.approx(0.4, abs=1e-4)  # recall reads the decayed weight
+    mem.reinforcement_half_life = 1e-9  # a day's decay in 86 microseconds: the event no longer counts
+    assert _ranking(mem, QUESTION) == base
+    mem.reinforcement_half_life = None
     assert mem.decay_reinforcements(6) == 0  # 0.4 / 64 < 0.01
     assert mem.reinforcements() == []
     with pytest.raises(ValueError, match="half_life"):
