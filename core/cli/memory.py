@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -71,13 +72,42 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
                 click.echo(f"       {line}")
 
 
+@contextmanager
+def _dask_client(workers: int | None, scheduler: str | None):
+    """A Dask client for a parallel ingest: N local worker processes, an existing scheduler, or None (serial)."""
+    if not workers and not scheduler:
+        yield None
+        return
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=5)
+        except (OSError, ValueError, TypeError) as exc:
+            raise click.ClickException(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
+                                       f"`dask scheduler` and `dask worker ADDRESS`, or use --workers N") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @MEMORY_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
 @EMBEDDER_OPTION
-def ingest(paths, memory, quiet, sync, embedder):
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Read, chunk and embed on N local worker processes (a Dask LocalCluster); the memory "
+                   "ends up identical to a serial ingest.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Ingest on an existing Dask cluster, e.g. tcp://host:8786 (its workers must read the files).")
+def ingest(paths, memory, quiet, sync, embedder, workers, scheduler):
     """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
@@ -92,9 +122,11 @@ def ingest(paths, memory, quiet, sync, embedder):
 
     if sync and not any(p != "-" and Path(p).is_dir() for p in paths):
         raise click.UsageError("--sync needs at least one folder among the paths")
-    with _open(memory, embedder=embedder) as mem:
+    if workers and scheduler:
+        raise click.UsageError("give either --workers or --scheduler, not both")
+    with _open(memory, embedder=embedder) as mem, _dask_client(workers, scheduler) as client:
         try:
-            rep = mem.ingest(list(paths), progress=not quiet)
+            rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
     _print_report(rep)

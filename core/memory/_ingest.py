@@ -50,7 +50,7 @@ class IngestMixin:
             else:
                 errors.append(ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
 
-    def ingest(self, source, progress: bool = False) -> IngestReport:
+    def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
         """Read, chunk, embed, encode and store documents; grow the index and the network.
 
         Parameters
@@ -60,12 +60,25 @@ class IngestMixin:
             input, or dicts ``{"id", "text", "title"?, ...metadata}``.
         progress : bool
             Show a tqdm bar of documents.
+        client : dask.distributed.Client, optional
+            Read, chunk, embed and encode on this Dask cluster's workers; this process
+            commits in stream order. The memory ends up identical to a serial ingest
+            (``core.memory.parallel``).
+        partitions : int, optional
+            With ``client``: parts the document stream is cut into for reading and chunking
+            (default ~4 per worker).
 
         Returns
         -------
         IngestReport
             Counts and per-input errors; bad inputs never stop the rest.
         """
+        if client is not None:
+            from core.memory.parallel import ingest_parallel
+
+            return ingest_parallel(self, source, client, partitions=partitions, progress=progress)
+        if partitions is not None:
+            raise ValueError("partitions needs client= (a dask.distributed.Client); leave it out for a serial ingest")
         t0 = time.perf_counter()
         report = IngestReport()
         bar = None
@@ -113,18 +126,19 @@ class IngestMixin:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _ingest_batch(self, batch, report: IngestReport) -> None:
+    def _batch_todo(self, batch) -> tuple[list, list, dict, int]:
+        """(changed documents, their chunk hashes, chunks to embed {hash: text}, unchanged count) of a batch."""
         st = self.store_
-        todo = []
+        todo, unchanged = [], 0
         for rec, chunks in batch:
             chash = _content_hash(rec)
             old = st.document(rec.doc_id)
             if old is not None and old["content_hash"] == chash:
-                report.unchanged += 1
+                unchanged += 1
                 continue
             todo.append((rec, chunks, chash, old is not None))
         if not todo:
-            return
+            return todo, [], {}, unchanged
         # embed only chunks the store does not hold yet
         hashes = [[chunk_hash(c) for c in chunks] for _, chunks, _, _ in todo]
         known = st.chunk_ids_by_hash([h for hs in hashes for h in hs])
@@ -133,6 +147,13 @@ class IngestMixin:
             for h, c in zip(hs, chunks):
                 if h not in known:
                     need.setdefault(h, c)
+        return todo, hashes, need, unchanged
+
+    def _ingest_batch(self, batch, report: IngestReport) -> None:
+        todo, hashes, need, unchanged = self._batch_todo(batch)
+        report.unchanged += unchanged
+        if not todo:
+            return
         vec: dict[bytes, np.ndarray] = {}
         code: dict[bytes, np.ndarray] = {}
         if need:
@@ -142,13 +163,20 @@ class IngestMixin:
             code = dict(zip(need, C))
         self._commit(todo, hashes, vec, code, report)
 
-    def _commit(self, todo, hashes, vec, code, report) -> None:
+    def _commit(self, todo, hashes, vec, code, report, observe=None) -> None:
+        """Store a batch in one transaction, then grow index, graph and network.
+
+        ``observe(added_docs)`` grows the network (default: observe the stored codes);
+        the parallel ingest passes one that merges its workers' deltas.
+        """
         st = self.store_
         heads = self.network_.config.num_heads
         added_docs, new_rows = [], []
         with self._lock:
             forgotten, batch, meta = [], [], []
             with st.atomic():
+                if any(t[3] for t in todo):  # a changed document: keep the stored vectors of the chunks
+                    vec, code = self._kept_chunks(hashes, vec, code)  # it keeps (its forget deletes them)
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
                     if replace:
                         forgotten.append(st.forget(rec.doc_id))
@@ -180,9 +208,24 @@ class IngestMixin:
                 self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float16).astype(np.float32))
                 self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids.max()))
                 self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows])
-            self._observe_docs(added_docs)
+            (observe or self._observe_docs)(added_docs)
             if self.index_.needs_training(st.count_chunks()):
                 self._rebuild_index()
+
+    def _kept_chunks(self, hashes, vec, code) -> tuple[dict, dict]:
+        """``vec``/``code`` plus the stored float16 vector and codes of every stored chunk the batch
+        names but did not embed: forgetting a replaced document deletes the chunks only it held,
+        and its new version must store them again as they were (not as zeros)."""
+        known = self.store_.chunk_ids_by_hash([h for hs in hashes for h in hs if h not in code])
+        if not known:
+            return vec, code
+        by_id = {cid: h for h, cid in known.items()}
+        ids, X = self.store_.embeddings(list(by_id))
+        C = self.store_.codes(ids)
+        vec, code = dict(vec), dict(code)
+        for cid, x, c in zip(ids.tolist(), X, C):
+            vec[by_id[cid]], code[by_id[cid]] = x, c
+        return vec, code
 
     def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
         """Store your own 384-d embeddings as one-chunk documents (ids become doc ids).

@@ -194,9 +194,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self.store_.close()
 
     # -- writes hold the inter-process lock ---------------------------------------------
-    def ingest(self, source, progress: bool = False) -> IngestReport:
+    def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
         with self._writing():
-            return super().ingest(source, progress)
+            return super().ingest(source, progress, client, partitions)
 
     ingest.__doc__ = IngestMixin.ingest.__doc__
 

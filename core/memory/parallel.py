@@ -1,0 +1,379 @@
+"""Parallel and distributed ingest on Dask: workers read, chunk, embed and encode; this process commits.
+
+Why it equals a serial ingest bit for bit
+-----------------------------------------
+A transformer's float output depends (in the last bits) on which texts share its batch, so
+workers embed exactly the batches the serial path would: in phase 1 workers read and chunk
+partitions of the document stream; this process replays the serial loop over them (Unicode
+check, duplicate ids, "no text", batches of ``batch_size`` chunks, unchanged documents,
+chunks the store or an earlier batch already holds) and sends each batch's chunks to embed
+(phase 2), in the serial order of first appearance. A worker returns float16 vectors, codes
+and the network delta (co-activation counts) of the batch's documents whose chunks it encoded
+itself; documents that reuse stored chunks are observed here from the stored codes, as the
+serial path does. Counts are whole numbers, so merging deltas is exact in any order
+(``MycelialReasoning.merge``). Commits run here only, in stream order, under the write lock:
+a worker that dies loses a task that Dask runs again; nothing is committed twice. Before each
+commit the batch is planned again against SQLite; if the plan changed (a replaced document
+deleted a chunk a later batch counted on), that batch is embedded here, serially.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import sys
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.memory.chunking import TARGET_TOKENS, chunk_text
+from core.memory.readers import (MAX_BYTES, SUFFIXES, ReadError, Record, document_id, folder_files, parse_record,
+                                 read_file, read_stream)
+from core.memory.types import IngestReport
+
+__all__ = ["ingest_parallel"]
+
+_MODELS: dict = {}  # per worker process: (model, backend, device, threads) -> a TextEmbedder with its model loaded
+
+
+@dataclass
+class _Parts:
+    """What every worker needs to embed and encode like this memory (scattered once, never mutated)."""
+
+    embedder: object
+    codec: object
+    network: dict
+    max_tokens: int
+
+
+@dataclass
+class _Batch:
+    items: list  # (Record, chunks) in stream order
+    need: list = field(default_factory=list)  # chunk hashes the worker embeds, first appearance order
+    todo: list = field(default_factory=list)  # doc ids of changed documents
+    complete: list = field(default_factory=list)  # per changed document: all its chunks embedded in this batch
+    future: object = None
+
+
+# -- the worker side ----------------------------------------------------------------------
+
+def _embedder_for(emb):
+    """``emb`` (a model-free copy) sharing the model this worker process loaded once for its kind."""
+    from core.embedding import TextEmbedder
+
+    if not isinstance(emb, TextEmbedder):
+        return emb
+    key = (emb.model, emb.backend, emb.device, emb.threads)
+    base = _MODELS.get(key)
+    if base is None:
+        base = copy.copy(emb)
+        _ = base.model_ if emb.backend == "torch" else base.onnx_  # load now, once per worker process
+        _MODELS[key] = base
+    out = copy.copy(emb)
+    for attr in ("_model", "_onnx"):
+        if getattr(base, attr, None) is not None:
+            setattr(out, attr, getattr(base, attr))
+    return out
+
+
+def _capture(records, errors: list):
+    """Interleave the records of a reader with the errors it appended, in the order they happened."""
+    n = 0
+    for rec in records:
+        yield from (("err", e) for e in errors[n:])
+        n = len(errors)
+        yield ("rec", rec)
+    yield from (("err", e) for e in errors[n:])
+
+
+def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
+    """Phase 1 on a worker: read files and chunk records; events in stream order."""
+    t0 = time.perf_counter()
+    events = []
+    for it in items:
+        if it[0] != "file":
+            events.append(it)
+            continue
+        _, open_path, shown, doc_id, meta = it
+        errors: list = []
+        for kind, x in _capture(read_file(Path(open_path), errors, MAX_BYTES), errors):
+            if kind == "err" and x.source == open_path:
+                x.source = shown
+            elif kind == "rec":
+                x.source = shown
+                if not open_path.lower().endswith(".jsonl"):  # file ids are the driver's (its working folder)
+                    x.doc_id, x.meta = doc_id, meta
+            events.append((kind, x))
+    t1 = time.perf_counter()
+    out = []
+    for ev in events:
+        if ev[0] == "rec":
+            rec = ev[1]
+            try:
+                (rec.doc_id + rec.title + rec.text).encode("utf-8")
+                chunks = chunk_text(rec.text, parts.max_tokens, TARGET_TOKENS if rec.merge else None)
+            except UnicodeEncodeError:
+                chunks = None  # reported by the driver, in order
+            ev = ("rec", rec, chunks)
+        out.append(ev)
+    return out, {"read": t1 - t0, "chunk": time.perf_counter() - t1}
+
+
+def _embed_part(parts: _Parts, texts: list, need: list, doc_hashes: list, complete: list) -> dict:
+    """Phase 2 on a worker: embed and encode one serial batch; the network delta of its complete documents."""
+    from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
+
+    t_load = time.perf_counter()
+    embedder, codec, config = _embedder_for(parts.embedder), parts.codec, MycelialConfig.from_dict(parts.network)
+    t0 = time.perf_counter()
+    X = embedder.embed(texts) if texts else np.zeros((0, 384), np.float32)
+    t1 = time.perf_counter()
+    C = codec.encode(X) if texts else np.zeros((0, config.num_heads), np.uint8)
+    t2 = time.perf_counter()
+    pos = {h: i for i, h in enumerate(need)}
+    docs = [hs for hs, full in zip(doc_hashes, complete) if full]
+    delta = None
+    if docs:
+        rows = np.fromiter((pos[h] for hs in docs for h in hs), dtype=np.int64)
+        groups = np.repeat(np.arange(len(docs), dtype=np.int64), [len(hs) for hs in docs])
+        net = MycelialReasoning(config).observe(C[rows], groups)
+        delta = (net.keys_, net.counts_, net.group_counts_, net.node_counts_, int(net.n_events_))
+    return {"X": X.astype(np.float16), "C": C, "delta": delta,
+            "t": {"load": t0 - t_load, "embed": t1 - t0, "encode": t2 - t1, "delta": time.perf_counter() - t2}}
+
+
+# -- the driver side: the stream, as the serial path reads it ----------------------------
+
+def _path_items(raw):
+    """The items of one path argument, as ``readers.read_paths`` visits them (files are read on workers)."""
+    if str(raw) == "-":
+        errors: list = []
+        yield from _capture(read_stream(sys.stdin, errors), errors)
+        return
+    path = Path(raw)
+    if path.is_dir():
+        files, skipped = folder_files(path)
+        if skipped:
+            kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
+            yield ("err", ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
+                                               f"supported: {', '.join(SUFFIXES)}", skipped=True))
+        if not files:
+            yield ("err", ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
+        for f in files:
+            yield ("file", os.path.abspath(f), str(f), *document_id(f, path))
+    elif path.is_file():
+        if path.suffix.lower() not in SUFFIXES:
+            yield ("err", ReadError(str(path), f"unsupported file type {path.suffix!r}; "
+                                               f"expected one of {', '.join(SUFFIXES)}"))
+            return
+        yield ("file", os.path.abspath(path), str(path), *document_id(path))
+    else:
+        yield ("err", ReadError(str(path), "no such file or folder"))
+
+
+def _items(source):
+    """The stream as items ``("file", ...)``, ``("rec", Record)`` or ``("err", ReadError)``, like ``_records``."""
+    if isinstance(source, (str, os.PathLike)):
+        yield from _path_items(source)
+        return
+    if isinstance(source, (dict, Record)):
+        source = [source]
+    for i, item in enumerate(source):
+        if isinstance(item, Record):
+            yield ("rec", item)
+        elif isinstance(item, dict):
+            try:
+                yield ("rec", parse_record(item, "<records>", i + 1))
+            except ValueError as exc:
+                yield ("err", ReadError("<records>", str(exc), i + 1))
+        elif isinstance(item, (str, os.PathLike)):
+            yield from _path_items(item)
+        else:
+            yield ("err", ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
+
+
+def _batches(events, batch_size: int, report: IngestReport):
+    """The serial ingest loop over worker-chunked records: filters in stream order, batches of chunks."""
+    pending, n_pending, seen = [], 0, {}
+    for ev in events:
+        if ev[0] == "err":
+            report.errors.append(ev[1])
+            continue
+        _, rec, chunks = ev
+        where = rec.source or "<records>"
+        try:
+            (rec.doc_id + rec.title + rec.text).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            report.errors.append(ReadError(where, f"not valid Unicode (unpaired surrogate at character "
+                                                  f"{exc.start} of id+title+text); skipped"))
+            continue
+        if rec.doc_id in seen:
+            report.errors.append(ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from "
+                                                  f"{seen[rec.doc_id]}); skipped"))
+            continue
+        seen[rec.doc_id] = where
+        if not chunks:
+            report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))
+            continue
+        pending.append((rec, chunks))
+        n_pending += len(chunks)
+        if n_pending >= batch_size:
+            yield pending
+            pending, n_pending = [], 0
+    if pending:
+        yield pending
+
+
+def _check_args(client, partitions) -> None:
+    if not (hasattr(client, "submit") and hasattr(client, "scatter")):
+        raise ValueError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+    if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, (int, np.integer))
+                                   or partitions < 1):
+        raise ValueError(f"partitions must be a positive integer (or None for ~4 per worker), got {partitions!r}")
+
+
+def _n_workers(client) -> int:
+    n = len(client.scheduler_info().get("workers", {}))
+    if n == 0:
+        client.wait_for_workers(1, timeout=120)
+        n = len(client.scheduler_info().get("workers", {}))
+    return max(n, 1)
+
+
+def ingest_parallel(mem, source, client, partitions: int | None = None, progress: bool = False,
+                    stats: dict | None = None) -> IngestReport:
+    """Ingest ``source`` into ``mem`` with ``client``'s workers; see the module docstring.
+
+    Called by ``SemanticMemory.ingest(source, client=...)`` (which holds the write lock).
+    ``stats``, when given, receives seconds per stage: workers' ``read``, ``chunk``, ``load`` (the
+    model, once per worker process), ``embed``, ``encode``, ``delta`` (summed over tasks) and
+    this process's ``wait``, ``plan``,
+    ``commit`` (SQLite, index, graph, network), ``merge`` (inside commit), ``save``; and
+    counts of ``partitions``, ``batches`` and ``fallback_batches``.
+    """
+    from core.embedding import TextEmbedder
+    from core.reasoning.mycelial import MycelialReasoning
+
+    _check_args(client, partitions)
+    t_start = time.perf_counter()
+    report = IngestReport()
+    st = stats if stats is not None else {}
+    for k in ("read", "chunk", "load", "embed", "encode", "delta", "wait", "plan", "commit", "merge", "save"):
+        st[k] = 0.0
+    st.update(partitions=0, batches=0, fallback_batches=0)
+    n_workers = _n_workers(client)
+    emb = mem._embedder()
+    if isinstance(emb, TextEmbedder):  # a fresh copy: never ship a model the driver has loaded
+        emb = TextEmbedder(model=emb.model, batch_size=emb.batch_size, cache=emb.cache, device=emb.device,
+                           backend=emb.backend, threads=emb.threads)
+    parts = client.scatter(_Parts(emb, mem.codec, mem.network_.config.to_dict(), mem.max_tokens),
+                           broadcast=True, hash=False)
+    items = list(_items(source))
+    n_parts = min(len(items), partitions or 4 * n_workers) or 1
+    size = -(-len(items) // n_parts) if items else 1
+    chunks_of_items = [items[i:i + size] for i in range(0, len(items), size)]
+    st["partitions"] = len(chunks_of_items)
+    tag = uuid.uuid4().hex[:8]
+    reads: deque = deque()
+    read_iter = iter(enumerate(chunks_of_items))
+    inflight: deque = deque()
+    counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="doc", desc="ingest")
+
+    def submit_reads():
+        for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
+            reads.append(client.submit(_read_part, parts, part, key=f"mycelial-read-{tag}-{i}", retries=2))
+
+    def events():
+        submit_reads()
+        while reads:
+            t0 = time.perf_counter()
+            out, t = reads.popleft().result()
+            st["wait"] += time.perf_counter() - t0
+            st["read"] += t["read"]
+            st["chunk"] += t["chunk"]
+            submit_reads()
+            yield from out
+
+    def plan(items_):
+        t0 = time.perf_counter()
+        todo, hashes, need, _ = mem._batch_todo(items_)
+        b = _Batch(items_, [h for h in need if not counted[h]], [t[0].doc_id for t in todo])
+        counted.update(b.need)
+        if todo:
+            wanted = set(b.need)
+            b.complete = [all(h in wanted for h in hs) for hs in hashes]
+            b.future = client.submit(_embed_part, parts, [need[h] for h in b.need], b.need, hashes, b.complete,
+                                     key=f"mycelial-embed-{tag}-{st['batches']}", retries=2, priority=1)
+        st["batches"] += 1
+        st["plan"] += time.perf_counter() - t0
+        return b
+
+    def commit(b: _Batch):
+        res = None
+        if b.future is not None:
+            t0 = time.perf_counter()
+            res = b.future.result()
+            st["wait"] += time.perf_counter() - t0
+            for k, v in res["t"].items():
+                st[k] += v
+            b.future = None
+        t0 = time.perf_counter()
+        counted.subtract(b.need)
+        for h in b.need:
+            if counted[h] <= 0:
+                del counted[h]
+        todo, hashes, need, unchanged = mem._batch_todo(b.items)  # the serial plan, now
+        report.unchanged += unchanged
+        if todo and res is not None and list(need) == b.need and [t[0].doc_id for t in todo] == b.todo:
+            vec, code = dict(zip(b.need, res["X"])), dict(zip(b.need, res["C"]))
+
+            def observe(added_docs):
+                t1 = time.perf_counter()
+                mem._observe_docs([d for d, full in zip(added_docs, b.complete) if not full])
+                if res["delta"] is not None:
+                    keys, n, g, nodes, events_ = res["delta"]
+                    delta = MycelialReasoning(mem.network_.config)
+                    delta.keys_, delta.counts_, delta.group_counts_ = keys, n, g
+                    delta.node_counts_, delta.n_events_ = nodes, events_
+                    mem.network_.merge(delta)
+                if added_docs:
+                    mem._net_mark["doc"] = max(mem._net_mark["doc"], int(added_docs[-1][0]))
+                st["merge"] += time.perf_counter() - t1
+
+            mem._commit(todo, hashes, vec, code, report, observe=observe)
+        elif todo:  # the plan went stale: this batch exactly as the serial path does it
+            st["fallback_batches"] += 1
+            X = mem._embedder().embed(list(need.values())) if need else np.zeros((0, 384), np.float32)
+            C = mem.codec.encode(X) if need else None
+            mem._commit(todo, hashes, dict(zip(need, X)), dict(zip(need, C)) if need else {}, report)
+        st["commit"] += time.perf_counter() - t0
+        if bar is not None:
+            bar.update(len(b.items))
+
+    window = 2 * n_workers + 1
+    try:
+        for items_ in _batches(events(), mem.batch_size, report):
+            inflight.append(plan(items_))
+            while len(inflight) > window:
+                commit(inflight.popleft())
+        while inflight:
+            commit(inflight.popleft())
+    finally:
+        client.cancel([f for f in reads] + [b.future for b in inflight if b.future is not None])
+        if bar is not None:
+            bar.close()
+        if report.documents or report.replaced:
+            t0 = time.perf_counter()
+            mem.save()
+            st["save"] += time.perf_counter() - t0
+    report.seconds = time.perf_counter() - t_start
+    return report

@@ -1,0 +1,194 @@
+"""Parallel ingest on a real Dask LocalCluster (2 worker processes, 1 thread each) equals a serial ingest.
+
+Real Brown and WikiText text, the real model (no embedding cache, so workers really embed),
+real SQLite and FAISS. The cluster is started once for the module: loading the model in the
+workers is the cost.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from core.config import data_dir
+from core.embedding import TextEmbedder
+from core.memory import SemanticMemory
+from core.reasoning.mycelial import MycelialReasoning
+
+BROWN = data_dir() / "brown" / "brown_docs.jsonl"
+BATCH = 8  # chunks per serial batch: several batches, several embed tasks, from ~40 chunks
+
+
+def _brown_paragraphs(n_docs: int = 2) -> list[str]:
+    out = []
+    with open(BROWN) as fh:
+        for line in list(fh)[20:20 + n_docs]:
+            doc = json.loads(line)
+            out += [" ".join(p) for p in doc["paragraphs"] if len(" ".join(p)) > 200]
+    return out
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory, wiki_docs):
+    """Two ingests of one stream: a folder read on workers, records, and every filter of the serial loop."""
+    paras = _brown_paragraphs()
+    root = tmp_path_factory.mktemp("docs")
+    folder = root / "notes"
+    folder.mkdir()
+    for i, d in enumerate(wiki_docs[:3]):
+        suffix = ".md" if i == 1 else ".txt"
+        (folder / f"w{i}{suffix}").write_text(f"# {d.title}\n\n" + "\n\n".join(d.sentences[:6]))
+    (folder / "skip.csv").write_text("a,b\n")
+    (folder / "recs.jsonl").write_text(
+        json.dumps({"id": "j1", "text": paras[0], "title": "jsonl one"}) + "\n{not json\n"
+        + json.dumps({"id": "b15", "text": paras[1]}) + "\n")  # b15 again later: a duplicate id across partitions
+    recs = [{"id": f"b{i}", "text": p, "title": "brown", "n": i} for i, p in enumerate(paras[2:24])]
+    recs[3]["text"] = paras[5] + "\n\n" + paras[6]  # two chunks; edited in round two
+    recs.insert(14, {"id": "again", "text": paras[9]})  # the chunk of b7 again, batches later
+    recs.insert(5, {"id": "empty", "text": "  "})
+    recs.append({"id": "comment", "text": "<!-- only markup -->"})
+    first = [str(folder), *recs, str(root / "missing.txt"), 5]
+    edited = [dict(r) for r in recs]
+    edited[3]["text"] = paras[5] + "\n\n" + "An edited paragraph that replaces the second one of this record."
+    second = [*edited[:10], {"id": "new1", "text": paras[24 % len(paras)] + " (new)"}]
+    return first, second
+
+
+def _memory(folder) -> SemanticMemory:
+    return SemanticMemory(folder, embedder=TextEmbedder(cache=False), batch_size=BATCH)
+
+
+def _snapshot(mem: SemanticMemory, report) -> dict:
+    """Everything a memory holds and saved: SQLite rows, network (live and saved), FAISS bytes, the report."""
+    import faiss
+
+    c = mem.store_._conn
+    state = json.loads((mem.folder / "state.json").read_text())
+    return {
+        "documents": c.execute("SELECT id, doc_key, title, source, meta, content_hash, chunk_ids FROM documents"
+                               " ORDER BY id").fetchall(),
+        "chunks": c.execute("SELECT id, hash, doc_id, position, refs, text, codes, embedding, phrases FROM chunks"
+                            " ORDER BY id").fetchall(),
+        "links": c.execute("SELECT * FROM doc_chunks ORDER BY doc_id, position").fetchall(),
+        "network": copy.deepcopy(mem.network_),  # a copy: the live one goes on learning
+        "saved_network": MycelialReasoning.load(mem.folder / state["network"]["file"]),
+        "index": bytes(faiss.serialize_index(mem.index_.index_)),
+        "report": {k: v for k, v in vars(report).items() if k not in ("seconds", "errors")},
+        "errors": [(str(e), e.skipped) for e in report.errors],
+    }
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    for key in ("documents", "chunks", "links", "index", "report", "errors"):
+        assert a[key] == b[key], key
+    assert a["network"] == b["network"] and a["saved_network"] == b["saved_network"]
+
+
+@pytest.fixture(scope="module")
+def serial(streams, tmp_path_factory):
+    mem = _memory(tmp_path_factory.mktemp("serial") / "m")
+    first = _snapshot(mem, mem.ingest(streams[0]))
+    second = _snapshot(mem, mem.ingest(streams[1]))
+    mem.close()
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+def test_parallel_ingest_equals_serial(client, streams, serial, tmp_path):
+    first, second = serial
+    assert first["report"]["documents"] >= 25 and first["report"]["duplicate_chunks"] >= 1
+    assert len(first["errors"]) == 7  # skipped .csv, bad JSONL line, empty text, dup id, no text, missing, 5
+    mem = _memory(tmp_path / "m")
+    stats: dict = {}
+    from core.memory.parallel import ingest_parallel
+
+    with mem._writing():
+        rep = ingest_parallel(mem, streams[0], client, partitions=5, stats=stats)
+    assert stats["partitions"] == 5 and stats["batches"] >= 4 and stats["embed"] > 0
+    _assert_same(_snapshot(mem, rep), first)
+    # round two: unchanged, replaced (an edited record keeps one chunk) and new documents
+    rep = mem.ingest(streams[1], client=client, partitions=3)
+    assert rep.unchanged == 8 and rep.replaced == 1
+    _assert_same(_snapshot(mem, rep), second)
+    # the chunk the edited record kept was stored again with its vector and codes, not zeros
+    doc = next(d[0] for d in second["documents"] if d[1] == "b3")
+    rows, before = {r[0]: r for r in second["chunks"]}, {r[1]: r for r in first["chunks"]}
+    kept = [rows[cid] for d, _, cid in second["links"] if d == doc and rows[cid][1] in before]
+    assert len(kept) == 1 and np.abs(np.frombuffer(kept[0][7], np.float16)).sum() > 1
+    assert kept[0][6:8] == before[kept[0][1]][6:8]  # codes and float16 embedding
+    mem.close()
+
+
+def test_a_killed_worker_loses_nothing(client, streams, serial, tmp_path):
+    pids = client.run(os.getpid)
+    killed: list = []
+    done = threading.Event()
+
+    def killer():
+        while not done.is_set() and not killed:
+            for worker, keys in client.processing().items():
+                if any(str(k).startswith("mycelial-embed") for k in keys) and worker in pids:
+                    time.sleep(0.3)  # inside the task (embedding), not before it
+                    os.kill(pids[worker], signal.SIGKILL)
+                    killed.append(worker)
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    mem = _memory(tmp_path / "m")
+    thread.start()
+    try:
+        rep = mem.ingest(streams[0], client=client, partitions=4)
+    finally:
+        done.set()
+        thread.join(5)
+    assert killed, "no worker was killed during the ingest"
+    _assert_same(_snapshot(mem, rep), serial[0])
+    mem.close()
+    client.wait_for_workers(2, timeout=120)
+
+
+def test_cli_ingest_on_a_scheduler(client, streams, tmp_path):
+    from core.cli import cli as main
+
+    folder = streams[0][0]
+    res = CliRunner().invoke(main, ["ingest", folder, "--memory", str(tmp_path / "m"), "-q",
+                                    "--scheduler", client.scheduler.address])
+    assert res.exit_code == 0, res.output
+    assert "5 documents ingested" in res.output and "1 errors" in res.output  # w0-w2, j1, b15; a bad line
+
+
+def test_bad_parallel_arguments(client, tmp_path):
+    from core.cli import cli as main
+
+    mem = _memory(tmp_path / "m")
+    with pytest.raises(ValueError, match="partitions needs client"):
+        mem.ingest([{"id": "a", "text": "x y"}], partitions=2)
+    with pytest.raises(ValueError, match="partitions must be a positive integer"):
+        mem.ingest([{"id": "a", "text": "x y"}], client=client, partitions=0)
+    with pytest.raises(ValueError, match="client must be a dask.distributed.Client"):
+        mem.ingest([{"id": "a", "text": "x y"}], client="tcp://127.0.0.1:8786")
+    mem.close()
+    run = CliRunner().invoke
+    res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output
+    res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--workers", "2",
+                     "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code != 0 and "either --workers or --scheduler" in res.output
+    res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in res.output
