@@ -21,7 +21,19 @@ def _version() -> str:
         return "0+unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A missing optional extra (plots, eval) is a one-line error naming the pip command, not a traceback."""
+
+    def invoke(self, ctx):
+        from core._extras import MissingExtraError
+
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=_version(), prog_name="mycelial", message="%(prog)s %(version)s")
 def cli():
     """Mycelial: an associative memory over 4-byte VQ-VAE codes and a Hebbian network.

@@ -81,7 +81,9 @@ def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
 
 def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int = 0) -> list[Path]:
     """Write a ``SemanticMemory.graph`` neighbourhood as GraphML and a labelled PNG (both atomically)."""
-    import matplotlib
+    from core._extras import require
+
+    matplotlib = require("matplotlib", "drawing the concept graph")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -19,6 +19,31 @@ EMBEDDER_OPTION = click.option(
     "--embedder", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
     help="Embedding backend (default: the one the memory was built with; torch for a new memory).")
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "memory" / "sample"
+VERBOSE_OPTION = click.option("--verbose", "-v", count=True, help="Log what the library does (-v info, -vv debug).")
+
+
+def _parse_where(items) -> dict | None:
+    """``("category=news", "lang=en", "lang=fr")`` -> ``{"category": "news", "lang": ["en", "fr"]}``.
+
+    A value that reads as JSON (``year=1961``, ``draft=true``) is taken as that value, else as text.
+    """
+    out: dict = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. --where category=news", param_hint="--where")
+        try:
+            val = json.loads(raw)
+            if isinstance(val, (dict, list)):
+                val = raw
+        except ValueError:
+            val = raw
+        key = key.strip()
+        if key in out:
+            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [val]
+        else:
+            out[key] = val
+    return out or None
 
 
 def _open(folder, read_only: bool = False, embedder: str | None = None):
@@ -65,6 +90,13 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
             click.echo(f"     why: {'; '.join(parts)}")
         if h.why_text:
             click.echo(f"     path: {h.why_text}")
+        meta = {key: v for key, v in h.metadata.items() if key not in ("path", "root")}
+        if meta:
+            click.echo(f"     meta: {json.dumps(meta, ensure_ascii=False)[:160]}")
+        for c in h.context:
+            ctx = " ".join(c["text"].split())
+            side = "before" if c["position"] < h.position else "after"
+            click.echo(f"     {side} [{c['position']}]: {ctx[:160]}{'...' if len(ctx) > 160 else ''}")
         if explain:  # the detailed form: score parts, concepts, seed passages, code nodes
             from core.cli.associate import explain_lines
 
@@ -99,7 +131,7 @@ def _dask_client(workers: int | None, scheduler: str | None):
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @MEMORY_OPTION
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars (neither ingest's nor the model's loading bar).")
 @click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
 @EMBEDDER_OPTION
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
@@ -107,7 +139,8 @@ def _dask_client(workers: int | None, scheduler: str | None):
                    "ends up identical to a serial ingest.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Ingest on an existing Dask cluster, e.g. tcp://host:8786 (its workers must read the files).")
-def ingest(paths, memory, quiet, sync, embedder, workers, scheduler):
+@VERBOSE_OPTION
+def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
@@ -118,8 +151,10 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler):
 
         mycelial ingest notes/ paper.pdf records.jsonl --memory my_memory
     """
+    from core.log import configure_cli
     from core.memory.lock import MemoryBusyError
 
+    configure_cli(verbose, quiet)
     if sync and not any(p != "-" and Path(p).is_dir() for p in paths):
         raise click.UsageError("--sync needs at least one folder among the paths")
     if workers and scheduler:
@@ -164,8 +199,16 @@ def _read_queries(path):
               help='JSONL file of {"id", "query"} lines (batch mode).')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per query in batch mode).")
 @click.option("--explain", is_flag=True, help="Also print each hit's score parts, concepts, seed passages and nodes.")
+@click.option("--context", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Also show the N chunks before and after each hit in its document.")
+@click.option("--where", multiple=True, metavar="KEY=VALUE",
+              help="Only documents whose metadata has KEY=VALUE (repeat: all keys must match; "
+                   "the same key twice: any of its values). Applied before ranking.")
+@click.option("--quiet", "-q", is_flag=True, help="No model loading bar.")
 @EMBEDDER_OPTION
-def recall(query, memory, k, mode, per_document, queries, as_json, explain, embedder):
+@VERBOSE_OPTION
+def recall(query, memory, k, mode, per_document, queries, as_json, explain, context, where, quiet, embedder,
+           verbose):
     """Recall the chunks that best answer QUERY (or every query of --queries).
 
     Example:
@@ -173,9 +216,15 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, embe
         mycelial recall "which emperor adopted Trajan?" --memory my_memory -k 5 --mode hybrid
 
         mycelial recall --queries questions.jsonl --memory my_memory --json
+
+        mycelial recall "election results" --memory my_memory --where category=news --context 1 -q
     """
+    from core.log import configure_cli
+
+    configure_cli(verbose, quiet)
     if (query is None) == (queries is None):
         raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
+    where = _parse_where(where)
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
     import torch
@@ -186,7 +235,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, embe
     with _open(memory, read_only=True, embedder=embedder) as mem:
         if query is not None:
             try:
-                hits = mem.recall(query, k=k, mode=mode, per_document=per_document)
+                hits = mem.recall(query, k=k, mode=mode, per_document=per_document, context=context, where=where)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             if as_json:
@@ -197,7 +246,11 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, embe
         items, problems = _read_queries(queries)
         for p in problems:
             click.echo(f"error: {p}", err=True)
-        results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document) if items else []
+        try:
+            results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
+                                       context=context, where=where) if items else []
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
         for (qid, text), hits in zip(items, results):
             if as_json:
                 click.echo(json.dumps({"id": qid, "query": text, "hits": [h.to_dict() for h in hits]},

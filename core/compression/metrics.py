@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from core.reasoning.vqvae.metrics import code_counts, codebook_usage, zipf_fit
+from core._extras import require
 
 
 # ---------------------------------------------------------------------------- vectors
@@ -52,7 +53,7 @@ def exact_match_rate(hypotheses: Sequence[str], references: Sequence[str]) -> fl
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus BLEU (sacrebleu defaults: 13a tokenisation, 4-grams, 0..100)."""
-    import sacrebleu
+    sacrebleu = require("sacrebleu", "BLEU")
 
     _same_length(hypotheses, references)
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)

@@ -9,6 +9,7 @@ import numpy as np
 
 from core._io import atomic_replace_from
 from core.reasoning.vqvae.metrics import code_counts, zipf_fit
+from core._extras import require
 
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
@@ -28,7 +29,7 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]
 def plot_code_usage(codes: np.ndarray, path: str | os.PathLike, codebook_size: int = 256,
                     title: str = "Code usage") -> None:
     """Rank/frequency of code usage on log-log axes with the fitted power law."""
-    import matplotlib
+    matplotlib = require("matplotlib", "the code usage plot")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -51,7 +52,7 @@ def plot_code_usage(codes: np.ndarray, path: str | os.PathLike, codebook_size: i
 
 def plot_cosine_histogram(cosines: dict[str, np.ndarray], path: str | os.PathLike) -> None:
     """Histogram of reconstruction cosines, one series per method."""
-    import matplotlib
+    matplotlib = require("matplotlib", "the cosine histogram")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

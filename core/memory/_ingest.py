@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -11,8 +12,35 @@ import numpy as np
 from core._validation import check_embeddings
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
 from core.memory.phrases import extract_phrases, title_phrase
-from core.memory.readers import ReadError, Record, parse_record, read_paths
+from core.log import get_logger
+from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
 from core.memory.types import IngestReport
+
+log = get_logger("memory.ingest")
+
+
+def _expected_documents(source) -> int | None:
+    """How many documents ``source`` holds, when that is cheap to know without consuming it
+    (the progress bar's total, hence its ETA): records in a list, files of folders, lines
+    of JSONL files. ``None`` for iterators and stdin."""
+    items = [source] if isinstance(source, (str, os.PathLike, dict, Record)) else source
+    if not isinstance(items, (list, tuple)):
+        return None
+    n = 0
+    for item in items:
+        if isinstance(item, (dict, Record)):
+            n += 1
+            continue
+        if not isinstance(item, (str, os.PathLike)) or str(item) == "-":
+            return None
+        path = Path(item)
+        for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
+            if f.suffix.lower() == ".jsonl":
+                with open(f, "rb") as fh:
+                    n += sum(1 for line in fh if line.strip())
+            elif f.suffix.lower() in SUFFIXES:
+                n += 1
+    return n
 
 
 def _content_hash(rec: Record) -> str:
@@ -59,7 +87,8 @@ class IngestMixin:
             Files (``.txt .md .pdf .jsonl``), folders (recursive), ``"-"`` for standard
             input, or dicts ``{"id", "text", "title"?, ...metadata}``.
         progress : bool
-            Show a tqdm bar of documents.
+            Show a tqdm bar of documents, with a total and an ETA when the number of documents
+            is known beforehand (lists of records, files, folders, JSONL lines).
         client : dask.distributed.Client, optional
             Read, chunk, embed and encode on this Dask cluster's workers; this process
             commits in stream order. The memory ends up identical to a serial ingest
@@ -85,7 +114,7 @@ class IngestMixin:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(unit="doc", desc="ingest")
+            bar = tqdm(total=_expected_documents(source), unit="doc", desc="ingest")
         pending: list[tuple[Record, list[str]]] = []
         n_pending = 0
         seen: dict[str, str] = {}  # doc id -> source: one id twice in one ingest is an error wherever it falls
@@ -113,6 +142,7 @@ class IngestMixin:
                     self._ingest_batch(pending, report)
                     if bar is not None:
                         bar.update(len(pending))
+                        bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
                     pending, n_pending = [], 0
             if pending:
                 self._ingest_batch(pending, report)
@@ -124,6 +154,8 @@ class IngestMixin:
             if report.documents or report.replaced:
                 self.save()
         report.seconds = time.perf_counter() - t0
+        log.info("ingest: %d documents, %d chunks (%d new), %d unchanged, %d errors in %.1fs", report.documents,
+                 report.chunks, report.new_chunks, report.unchanged, len(report.errors), report.seconds)
         return report
 
     def _batch_todo(self, batch) -> tuple[list, list, dict, int]:
@@ -156,12 +188,16 @@ class IngestMixin:
             return
         vec: dict[bytes, np.ndarray] = {}
         code: dict[bytes, np.ndarray] = {}
+        t0 = time.perf_counter()
         if need:
             X = self._embedder().embed(list(need.values()))
             C = self.codec.encode(X)
             vec = dict(zip(need, X))
             code = dict(zip(need, C))
+        t1 = time.perf_counter()
         self._commit(todo, hashes, vec, code, report)
+        log.debug("batch of %d documents: %d chunks, %d embedded (%.2fs), committed in %.2fs", len(todo),
+                 sum(len(h) for h in hashes), len(need), t1 - t0, time.perf_counter() - t1)
 
     def _commit(self, todo, hashes, vec, code, report, observe=None) -> None:
         """Store a batch in one transaction, then grow index, graph and network.

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from core._validation import check_embeddings
+from core.log import get_logger
+from core.memory._hitinfo import allowed_chunks, attach, check_where
 from core.memory.phrases import query_phrases
 from core.memory.types import MODES, Hit
+
+log = get_logger("memory.recall")
 
 
 class RecallMixin:
     """Recall by similarity, association or both; mixed into `SemanticMemory`."""
+
+    exact_filter_max: int = 20_000  # a `where` filter this selective is scored exactly from SQLite
 
     def embed_queries(self, queries) -> np.ndarray:
         if isinstance(queries, str):
@@ -18,7 +24,7 @@ class RecallMixin:
         return self._embedder().embed(list(queries))
 
     def recall(self, query: str, k: int = 10, mode: str = "hybrid", per_document: bool = False,
-               exclude=None, min_score: float | None = None) -> list[Hit]:
+               exclude=None, min_score: float | None = None, context: int = 0, where: dict | None = None) -> list[Hit]:
         """The ``k`` chunks best matching ``query``.
 
         Parameters
@@ -37,19 +43,29 @@ class RecallMixin:
         min_score : float, optional
             Drop hits scoring below this (``similar``/``hybrid`` scores are cosine units,
             e.g. 0.3 keeps answers and drops nonsense for MiniLM).
+        context : int, default 0
+            Attach to each hit the ``context`` chunks before and after it in its document
+            (``Hit.context``; ``Hit.passage`` joins them with the hit's text).
+        where : dict, optional
+            Metadata filter, e.g. ``{"category": "news"}`` or ``{"lang": ["en", "fr"]}`` (any of):
+            only documents whose metadata hold every key with one of its values are ranked.
+            Applied **before** ranking (vector search, associative candidates and seeds are
+            drawn from the matching documents only), so it never leaves fewer than ``k`` hits
+            while matching chunks remain. Every hit carries its document's ``metadata``.
         """
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
         q = self.embed_queries([query])[0]
         return self.recall_vector(q, k, mode, query_text=query, per_document=per_document, exclude=exclude,
-                                  min_score=min_score)
+                                  min_score=min_score, context=context, where=where)
 
     def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False,
-                     min_score: float | None = None):
+                     min_score: float | None = None, context: int = 0, where: dict | None = None):
         """``recall`` for many queries, embedding them in one batch."""
         queries = list(queries)
         Q = self.embed_queries(queries)
-        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, min_score=min_score)
+        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, min_score=min_score,
+                                   context=context, where=where)
                 for q, t in zip(Q, queries)]
 
     def _vector_search(self, q: np.ndarray, n: int, pool: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -75,13 +91,40 @@ class RecallMixin:
         order = np.argsort(-sims, kind="stable")[:n]
         return found[order], sims[order].astype(np.float32)
 
+    def _search(self, q: np.ndarray, n: int, pool: int, allowed: np.ndarray | None):
+        """``_vector_search`` restricted to ``allowed`` chunk ids (sorted), when given.
+
+        A small allowed set is scored exactly from its stored vectors; a large one is read
+        from the index with a pool widened by how rare the allowed chunks are (x4 until
+        ``n`` of them are found or the whole index was read).
+        """
+        if allowed is None:
+            return self._vector_search(q, n, pool)
+        if not len(allowed):
+            return allowed, np.zeros(0, dtype=np.float32)
+        if len(allowed) <= self.exact_filter_max:
+            found, X = self.store_.embeddings(allowed)
+            if not len(found):
+                return found, np.zeros(0, dtype=np.float32)
+            sims = X @ q
+            order = np.lexsort((found, -sims))[:n]
+            return found[order], sims[order].astype(np.float32)
+        total = max(int(self.index_.ntotal), 1)
+        m = min(total, n + 2 * n * total // len(allowed))
+        while True:
+            ids, sims = self._vector_search(q, m, max(m, pool))
+            keep = np.isin(ids, allowed)
+            if keep.sum() >= n or m >= total:
+                return ids[keep][:n], sims[keep][:n]
+            m = min(total, 4 * m)
+
     def _exact_sims(self, q: np.ndarray, ids: np.ndarray) -> dict[int, float]:
         found, X = self.store_.embeddings(ids)
         return dict(zip(found.tolist(), (X @ q).tolist())) if len(found) else {}
 
     def recall_vector(self, q, k: int = 10, mode: str = "hybrid", query_text: str | None = None,
                       per_document: bool = False, exclude=None, explain: bool = True,
-                      min_score: float | None = None) -> list[Hit]:
+                      min_score: float | None = None, context: int = 0, where: dict | None = None) -> list[Hit]:
         """``recall`` from a query embedding (384-d); ``query_text`` adds its phrases as seeds."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -90,14 +133,27 @@ class RecallMixin:
         if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
                                       or not np.isfinite(min_score)):
             raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
+        if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 100:
+            raise ValueError(f"context must be an integer from 0 to 100 (neighbouring chunks per side), got {context!r}")
+        where = check_where(where)
         q = check_embeddings(q, 384, "query")[0]
+        allowed = allowed_chunks(self.store_, where) if where else None
+        hits = self._ranked(q, k, mode, query_text, per_document, exclude, explain, min_score, allowed)
+        attach(self.store_, hits, int(context))
+        log.debug("recall %s k=%d: %d hits%s", mode, k, len(hits),
+                  "" if allowed is None else f" among {len(allowed)} chunks matching {where}")
+        return hits
+
+    def _ranked(self, q, k: int, mode: str, query_text, per_document: bool, exclude, explain: bool,
+                min_score, allowed: np.ndarray | None = None) -> list[Hit]:
+        """The ranking of ``recall_vector`` (arguments checked), over the ``allowed`` chunks if given."""
         if per_document:
-            return self._recall_per_document(q, k, mode, query_text, exclude, explain, min_score)
+            return self._recall_per_document(q, k, mode, query_text, exclude, explain, min_score, allowed)
         cfg = self.recall_config
         excl = set(int(e) for e in exclude) if exclude is not None else set()
         want = 3 * k if per_document else k
         n_cand = want if mode == "similar" else max(cfg.candidates, want)
-        ids, sims = self._vector_search(q, n_cand + len(excl), self.rerank * want)
+        ids, sims = self._search(q, n_cand + len(excl), self.rerank * want, allowed)
         if excl:
             keep = np.asarray([i not in excl for i in ids.tolist()], dtype=bool)
             ids, sims = ids[keep], sims[keep]
@@ -106,6 +162,9 @@ class RecallMixin:
             return self._hits(scores, k, per_document, {i: {"similarity": s} for i, s in scores.items()}
                               if explain else {}, min_score)
         assoc, trace = self._associate(q, query_text, ids, sims, excl, explain)
+        if allowed is not None and assoc:
+            a_ids = np.fromiter(assoc, dtype=np.int64, count=len(assoc))
+            assoc = {int(c): assoc[int(c)] for c in a_ids[np.isin(a_ids, allowed)]}
         sim_of = dict(zip(ids.tolist(), sims.tolist()))
         if mode == "associative":
             scores = assoc
@@ -211,7 +270,7 @@ class RecallMixin:
         return cached[1]
 
     def _recall_per_document(self, q, k: int, mode: str, query_text, exclude, explain: bool,
-                             min_score: float | None = None) -> list[Hit]:
+                             min_score: float | None = None, allowed: np.ndarray | None = None) -> list[Hit]:
         """The best chunk of each of the ``k`` best documents.
 
         One long document can fill any fixed candidate pool, so the pool grows (x4) until it
@@ -219,11 +278,10 @@ class RecallMixin:
         recall hit, so each keeps its ``why``.
         """
         exclude = list(exclude) if exclude is not None else None
-        total = max(1, self.store_.count_chunks())
+        total = max(1, self.store_.count_chunks() if allowed is None else len(allowed))
         n, before = min(3 * k, total), -1
         while True:
-            hits = self.recall_vector(q, n, mode, query_text=query_text, exclude=exclude, explain=explain,
-                                      min_score=min_score)
+            hits = self._ranked(q, n, mode, query_text, False, exclude, explain, min_score, allowed)
             out, seen = [], set()
             for h in hits:
                 if h.doc_id not in seen:

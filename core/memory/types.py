@@ -67,6 +67,19 @@ class Hit:
     why: dict = field(default_factory=dict)
     why_text: str = ""
     """The path that brought this hit, in words ("query → 'neil peart' → this passage (names 'rush')")."""
+    metadata: dict = field(default_factory=dict)
+    """The document's metadata: the extra keys of a JSONL/dict record (``{"category": "news"}``),
+    ``path``/``root`` for files read from disk."""
+    context: list = field(default_factory=list)
+    """With ``recall(..., context=N)``: the up to N chunks before and N after this one in its
+    document, in reading order, as ``{"chunk_id", "position", "text"}`` (this chunk not included)."""
+
+    @property
+    def passage(self) -> str:
+        """This chunk's text widened by its ``context``, in reading order (blank line between chunks)."""
+        before = [c["text"] for c in self.context if c["position"] < self.position]
+        after = [c["text"] for c in self.context if c["position"] > self.position]
+        return "\n\n".join(before + [self.text] + after)
 
     def to_dict(self) -> dict:
         return asdict(self)

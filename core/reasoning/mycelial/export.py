@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core._extras import require
+
 
 def to_networkx(net, min_weight: float = 0.0, top: int | None = None):
     """A ``networkx.Graph`` of ``net``'s edges.
@@ -66,7 +68,7 @@ def write_graphml(net, path, top: int = 200) -> Path:
 
 def draw_png(net, path, top: int = 200, seed: int = 0) -> Path:
     """Draw the ``top`` strongest edges: colour = head, width = weight, size = activations."""
-    import matplotlib
+    matplotlib = require("matplotlib", "drawing the network")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -93,7 +95,7 @@ def draw_png(net, path, top: int = 200, seed: int = 0) -> Path:
 
 def zipf_png(net, path) -> Path:
     """Log-log rank/frequency plot of node activation counts, with a fitted Zipf slope."""
-    import matplotlib
+    matplotlib = require("matplotlib", "the Zipf plot")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

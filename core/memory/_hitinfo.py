@@ -1,0 +1,104 @@
+"""What recall attaches to hits and filters them by: document metadata and neighbouring chunks.
+
+``where`` is a pre-filter: it selects the documents whose metadata match, and recall ranks
+only their chunks (the vector search, the associative candidates and the seeds of the walk
+are all drawn from them), so a selective filter still returns ``k`` hits when the matching
+documents hold ``k`` chunks.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def check_where(where) -> dict | None:
+    """``where`` as ``{key: value or list of values}``; ValueError naming the fix otherwise."""
+    if where is None:
+        return None
+    if not isinstance(where, dict) or not where:
+        raise ValueError(f"where must be a non-empty dict of metadata keys to values, e.g. "
+                         f"{{'category': 'news'}}; got {where!r}")
+    out = {}
+    for key, val in where.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"where keys must be non-empty strings (metadata keys), got {key!r}")
+        vals = list(val) if isinstance(val, (list, tuple, set, frozenset)) else [val]
+        if not vals or not all(isinstance(v, _SCALAR) for v in vals):
+            raise ValueError(f"where[{key!r}] must be a string, number, bool or None, or a non-empty list of "
+                             f"them (any of), got {val!r}")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in vals):
+            raise ValueError(f"where[{key!r}] must be finite, got {val!r}")
+        out[key] = vals
+    return out
+
+
+def _same(a, b) -> bool:
+    """JSON equality that keeps True apart from 1 (both are 1 to Python's ==)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def matches(meta: dict, where: dict) -> bool:
+    """True when every key of ``where`` is in ``meta`` with one of its values."""
+    return all(key in meta and any(_same(meta[key], v) for v in vals) for key, vals in where.items())
+
+
+def allowed_chunks(store, where: dict) -> np.ndarray:
+    """Sorted chunk ids of the documents whose metadata match ``where`` (checked by ``check_where``).
+
+    SQLite narrows the documents to those holding the first key (``json_extract``, no row
+    is parsed in Python otherwise); Python then checks every key with JSON-exact equality.
+    """
+    first = next(iter(where))
+    path = '$."' + first.replace('"', '\\"') + '"'
+    rows = store._reader.execute("SELECT meta, chunk_ids FROM documents WHERE json_type(meta, ?) IS NOT NULL",
+                                 (path,)).fetchall()
+    parts = [np.frombuffer(ids, dtype=np.int64) for meta, ids in rows if matches(json.loads(meta), where)]
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate(parts))
+
+
+def document_metadata(store, doc_keys) -> dict[str, dict]:
+    """doc key -> its metadata dict, in one query."""
+    keys = sorted(set(doc_keys))
+    out: dict[str, dict] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        marks = ",".join("?" * len(part))
+        for key, meta in store._reader.execute(f"SELECT doc_key, meta FROM documents WHERE doc_key IN ({marks})",
+                                               part):
+            m = json.loads(meta or "{}")
+            out[key] = m if isinstance(m, dict) else {}
+    return out
+
+
+def attach(store, hits, context: int = 0) -> None:
+    """Fill ``Hit.metadata`` and, with ``context`` > 0, ``Hit.context`` (neighbours in the document)."""
+    if not hits:
+        return
+    metas = document_metadata(store, [h.doc_id for h in hits])
+    for h in hits:
+        h.metadata = dict(metas.get(h.doc_id, {}))
+    if context <= 0:
+        return
+    want: dict[int, tuple[int, int]] = {}
+    spans = []
+    docs = {}
+    for h in hits:
+        if h.doc_id not in docs:
+            d = store.document(h.doc_id)
+            docs[h.doc_id] = np.asarray(d["chunk_ids"]).tolist() if d is not None else []
+        ids = docs[h.doc_id]
+        lo, hi = max(0, h.position - context), min(len(ids), h.position + context + 1)
+        span = [(p, ids[p]) for p in range(lo, hi) if p != h.position]
+        spans.append(span)
+        for p, c in span:
+            want[c] = (p, c)
+    rows = store.chunk_rows(sorted(want)) if want else {}
+    for h, span in zip(hits, spans):
+        h.context = [{"chunk_id": int(c), "position": int(p), "text": (rows.get(c) or {}).get("text") or ""}
+                     for p, c in span]

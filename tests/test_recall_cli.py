@@ -1,0 +1,80 @@
+"""`mycelial recall --where/--context/-q/-v` and `ingest -v` on a real JSONL memory."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import cli
+from core.datasets import brown_documents
+
+
+@pytest.fixture(scope="module")
+def jsonl_memory(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recallcli")
+    path = folder / "brown.jsonl"
+    brown = brown_documents()
+    docs = [d for cat in ("news", "romance") for d in [x for x in brown if x.meta["category"] == cat][:3]]
+    with open(path, "w", encoding="utf-8") as fh:
+        for d in docs:
+            fh.write(json.dumps({"id": d.doc_id, "text": "\n\n".join(d.sentences[:8]),
+                                 "category": d.meta["category"], "year": 1961}) + "\n")
+    mem = folder / "mem"
+    r = CliRunner().invoke(cli, ["ingest", str(path), "--memory", str(mem), "-q", "-v"])
+    assert r.exit_code == 0, r.output
+    assert "INFO mycelial.memory.ingest: ingest: 6 documents" in r.stderr  # -v: the library's log lines
+    logging.getLogger("mycelial").setLevel(logging.WARNING)
+    return mem, docs
+
+
+def test_recall_where_context_json(jsonl_memory):
+    mem, docs = jsonl_memory
+    romance = {d.doc_id for d in docs if d.meta["category"] == "romance"}
+    r = CliRunner().invoke(cli, ["recall", "the jury said the election was conducted", "--memory", str(mem),
+                                 "--where", "category=romance", "--where", "year=1961", "--context", "1",
+                                 "-k", "4", "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)
+    assert len(hits) == 4 and {h["doc_id"] for h in hits} <= romance
+    assert all(h["metadata"] == {"category": "romance", "year": 1961} for h in hits)
+    for h in hits:
+        assert 1 <= len(h["context"]) <= 2
+        assert {c["position"] for c in h["context"]} <= {h["position"] - 1, h["position"] + 1}
+    # text output shows the metadata and the neighbours
+    r = CliRunner().invoke(cli, ["recall", "the jury said", "--memory", str(mem), "--where", "category=news",
+                                 "--context", "1", "-k", "1", "--mode", "similar"])
+    assert r.exit_code == 0, r.output
+    assert 'meta: {"category": "news", "year": 1961}' in r.stdout
+    assert "after [" in r.stdout or "before [" in r.stdout
+    # a year given as text is not the number 1961: nothing matches
+    r = CliRunner().invoke(cli, ["recall", "jury", "--memory", str(mem), "--where", 'year="1961"', "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+
+
+@pytest.mark.parametrize("args, message", [(["--where", "category"], "KEY=VALUE"),
+                                            (["--where", "=news"], "KEY=VALUE"),
+                                            (["--context", "-1"], "--context")])
+def test_recall_bad_options(jsonl_memory, args, message):
+    mem, _ = jsonl_memory
+    r = CliRunner().invoke(cli, ["recall", "jury", "--memory", str(mem), *args])
+    assert r.exit_code == 2 and message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_quiet_silences_the_model_loading_bar(jsonl_memory):
+    """In a fresh process the model loads (and draws its bar) unless -q is given."""
+    mem, _ = jsonl_memory
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    code = "import sys; from core.cli import main; sys.argv = ['mycelial'] + sys.argv[1:]; main()"
+    args = ["recall", "jury", "--memory", str(mem), "-k", "1", "--json"]
+    loud, quiet = (subprocess.run([sys.executable, "-c", code, *args, *extra], capture_output=True, text=True,
+                                  env=env, timeout=300) for extra in ([], ["-q"]))
+    assert loud.returncode == 0 and quiet.returncode == 0, loud.stderr + quiet.stderr
+    assert "Loading weights" in loud.stderr
+    assert "Loading weights" not in quiet.stderr and quiet.stderr.strip() == ""
+    assert json.loads(quiet.stdout) == json.loads(loud.stdout)
