@@ -166,3 +166,98 @@ def test_cli_malformed_safetensors_is_one_line_error(tmp_path):
         res = CliRunner().invoke(cli, ["encode", "a cat", "--weights", str(tmp_path / name)])
         assert res.exit_code == 1 and name in res.output and "Traceback" not in res.output, (name, res.output)
         assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)
+
+
+# -- 9. damaged or edited state: a clear error naming the file and `mycelial repair`, or a rebuild -----
+@pytest.fixture(scope="module")
+def base_memory(tmp_path_factory, wiki_docs, codec):
+    from _memory_helpers import wiki_records
+
+    folder = tmp_path_factory.mktemp("base") / "m"
+    with SemanticMemory(folder, codec=codec) as m:
+        m.ingest(wiki_records(wiki_docs, n_docs=6, n_sents=10))
+    return folder
+
+
+def _copy(base, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(base, tmp_path / "m"))
+
+
+def _sql(folder, sql, *args):
+    import sqlite3
+
+    with sqlite3.connect(folder / "memory.sqlite") as conn:
+        conn.execute(sql, args)
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    res = CliRunner().invoke(cli, list(args))
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    return res
+
+
+@pytest.mark.parametrize("edit", [
+    "UPDATE chunks SET codes = x'0102' WHERE id = 3",               # codes blob of the wrong length
+    "UPDATE chunks SET phrases = 'not json [' WHERE id = 4",        # phrases not JSON
+    "UPDATE chunks SET phrases = '5' WHERE id = 4",                 # JSON, not a list
+    "UPDATE documents SET chunk_ids = x'010203' WHERE id = 2",      # chunk list not whole int64s
+    "UPDATE chunks SET embedding = x'00' WHERE id = 5",             # embedding of the wrong length
+])
+def test_edited_rows_are_a_clear_error_then_repaired(base_memory, tmp_path, codec, edit):
+    folder = _copy(base_memory, tmp_path)
+    _sql(folder, edit)
+    res = _cli("stats", "-m", str(folder))  # read-only: names the file and the way out
+    assert res.exit_code == 1 and "memory.sqlite" in res.output and f"mycelial repair --memory {folder}" in res.output
+    with pytest.warns(UserWarning, match="damaged columns"):
+        res = _cli("repair", "-m", str(folder))
+    assert res.exit_code == 0, res.output
+    with SemanticMemory(folder, codec=codec, read_only=True) as m:
+        assert m.store_.damaged_chunks(4) == [] and m.store_.damaged_documents() == []
+        assert m.index_.ntotal == m.store_.count_chunks()
+        assert m.network_.n_events_ == m.store_.observed_chunks()
+        assert m.recall("album", k=3)
+
+
+def test_setting_not_json_is_reported_and_rederived(base_memory, tmp_path, codec):
+    folder = _copy(base_memory, tmp_path)
+    _sql(folder, "UPDATE settings SET value = 'garbage{' WHERE key = 'codec'")
+    with pytest.warns(UserWarning, match="setting 'codec' is not valid JSON"):
+        with SemanticMemory(folder, codec=codec) as m:
+            assert m.store_.get_setting("codec")["num_heads"] == 4  # written again
+            assert m.index_.ntotal == m.store_.count_chunks()
+
+
+def test_garbled_sqlite_page_is_a_clear_error_and_repair_says_restore(base_memory, tmp_path):
+    import os
+
+    folder = _copy(base_memory, tmp_path)
+    db = folder / "memory.sqlite"
+    data = bytearray(db.read_bytes())
+    page = len(data) // 4096 - 2
+    data[page * 4096 + 100: page * 4096 + 3000] = os.urandom(2900)
+    db.write_bytes(bytes(data))
+    for cmd in (["stats"], ["recall", "album"], ["repair"]):
+        res = _cli(*cmd, "-m", str(folder))
+        assert res.exit_code == 1 and f"{db} is damaged" in res.output and "restore it from a backup" in res.output
+
+
+def test_state_json_cannot_point_outside_or_at_a_bomb(base_memory, tmp_path, codec):
+    import json
+
+    folder = _copy(base_memory, tmp_path)
+    state = json.loads((folder / "state.json").read_text())
+    outside = tmp_path / "elsewhere.npz"
+    np.savez(outside, a=np.arange(3))
+    _bomb(folder / "index.99.npz")
+    for name in (f"../{outside.name}", str(outside), "index.99.npz"):
+        (folder / "state.json").write_text(json.dumps({**state, "index": {**state["index"], "file": name}}))
+        with SemanticMemory(folder, codec=codec) as m:
+            assert m.index_.ntotal == m.store_.count_chunks() > 0
+        assert outside.is_file()

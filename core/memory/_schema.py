@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,6 +74,58 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 
 
+def damaged_message(path, exc) -> str:
+    """The one message for a damaged database file: name it and the way out."""
+    folder = Path(path).parent if path else "DIR"
+    problem = quick_check(path) if path and Path(path).is_file() else None
+    if problem:  # SQLite itself is damaged: nothing here can rebuild it
+        return (f"{path} is damaged ({exc}; quick_check: {problem[:200]}); restore it from a backup "
+                f"(the sqlite3 shell's `.recover` can salvage rows into a new file)")
+    return (f"{path} is damaged ({exc}); run `mycelial repair --memory {folder}` (it checks the file and "
+            f"rebuilds what can be rebuilt; restore it from a backup if that reports damage)")
+
+
+def quick_check(path) -> str | None:
+    """SQLite's ``quick_check`` of a database file opened read-only: None when sound, else the problem."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return str(exc)
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    return None if rows == ["ok"] else "; ".join(rows)
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose damage errors (a garbled page) become `StoreError` naming the file.
+
+    Only the bare ``sqlite3.DatabaseError`` ("database disk image is malformed", "file is not
+    a database") is translated; locked, integrity and operational errors pass unchanged.
+    """
+
+    store_path = None
+
+    def execute(self, *args):
+        try:
+            return super().execute(*args)
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:
+                raise
+            raise StoreError(damaged_message(self.store_path, exc)) from None
+
+    def executemany(self, *args):
+        try:
+            return super().executemany(*args)
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:
+                raise
+            raise StoreError(damaged_message(self.store_path, exc)) from None
+
+
 class StoreBase:
     """Opens the SQLite file, migrates it, and owns the connections; see :class:`core.memory.store.Store`."""
 
@@ -91,13 +144,16 @@ class StoreBase:
 
     # -- connection -------------------------------------------------------------------
     def _open_conn(self) -> sqlite3.Connection:
+        kw = dict(timeout=60, isolation_level=None, check_same_thread=False, factory=_Connection)
         if self.path is None:
-            return sqlite3.connect(":memory:", timeout=60, isolation_level=None, check_same_thread=False)
+            return sqlite3.connect(":memory:", **kw)
         if not self.read_only:
-            return sqlite3.connect(str(self.path), timeout=60, isolation_level=None, check_same_thread=False)
-        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
-        uri = f"{self.path.resolve().as_uri()}?mode=ro{immutable}"
-        return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(str(self.path), **kw)
+        else:
+            immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro{immutable}", uri=True, **kw)
+        conn.store_path = self.path
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         target = ":memory:" if self.path is None else str(self.path)
@@ -112,9 +168,12 @@ class StoreBase:
                 conn.execute("PRAGMA secure_delete=ON")  # forgotten text is zeroed, not left in free pages
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StoreError) as exc:
             conn.close()
-            raise StoreError(f"{target} is not a SQLite database ({exc})") from None
+            exc = str(exc).split(" is damaged (", 1)[-1].split("); run", 1)[0]
+            raise StoreError(f"{target} is not a SQLite database ({exc}); if it was a memory, run "
+                             f"`mycelial repair --memory {self.path.parent if self.path else target}`, "
+                             f"which checks it (restore it from a backup if that reports damage)") from None
         return conn
 
     @property
@@ -176,8 +235,9 @@ class StoreBase:
         if self.read_only:
             try:
                 done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path} is not a Mycelial store ({exc})") from None
+            except (sqlite3.DatabaseError, StoreError) as exc:
+                raise StoreError(f"{self.path} is not a Mycelial store ({exc}); "
+                                 f"run `mycelial repair --memory {self.path.parent}`") from None
             if done != {name for name, _ in MIGRATIONS}:
                 raise StoreError(f"{self.path} needs migrations {sorted({n for n, _ in MIGRATIONS} - done)} "
                                  f"or was written by a newer version; open it writable once")
@@ -225,8 +285,17 @@ class StoreBase:
 
     # -- settings ---------------------------------------------------------------------
     def get_setting(self, key: str, default=None):
+        """A setting's JSON value; an edited value that is not JSON is reported and treated as unset
+        (every setting can be derived again: a new uuid rebuilds derived state, codec/embedder re-bind)."""
         row = self._reader.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError):
+            warnings.warn(f"{self.path}: setting {key!r} is not valid JSON ({row[0]!r:.60}); treated as unset",
+                          stacklevel=2)
+            return default
 
     def set_setting(self, key: str, value) -> None:
         self._conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))

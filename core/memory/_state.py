@@ -53,10 +53,72 @@ class StateMixin:
         return state
 
     def _load_derived(self) -> None:
-        """Load index and network, then catch them up with the store; rebuild what is missing."""
+        """Load index and network, then catch them up with the store; rebuild what is missing.
+
+        A damaged SQLite page becomes a `StoreError` naming the file and `mycelial repair`.
+        """
+        import sqlite3
+
+        from core.memory._schema import StoreError, damaged_message
+
+        try:
+            fixed = self._check_rows()
+            self._load_derived_from({} if fixed else self._read_state())
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # locked / integrity: not damage
+                raise
+            raise StoreError(damaged_message(self.folder / "memory.sqlite", exc)) from None
+
+    def _check_rows(self) -> bool:
+        """Find chunks/documents whose columns lost their shape; a writable memory recomputes them.
+
+        Codes come again from the stored embedding, an embedding from the chunk text, phrases from
+        the text, a document's chunk list from ``doc_chunks``. Returns True when something was fixed
+        (derived state is then rebuilt); read-only raises `StoreError` pointing at `mycelial repair`.
+        """
+        import warnings
+
+        from core.memory.phrases import extract_phrases, title_phrase
+        from core.memory.store import StoreError
+
+        st, db = self.store_, self.folder / "memory.sqlite"
+        bad, bad_docs = st.damaged_chunks(int(self.codec.num_heads)), st.damaged_documents()
+        if not bad and not bad_docs:
+            return False
+        what = f"{len(bad)} chunk(s) (ids {[r[0] for r in bad[:5]]}) and {len(bad_docs)} document(s)"
+        if self.read_only:
+            raise StoreError(f"{db}: {what} have damaged columns; run `mycelial repair --memory {self.folder}`")
+        with st.atomic():
+            conn = st._conn
+            for cid, codes_ok, emb_ok, phrases_ok in bad:
+                text, emb, title = conn.execute("SELECT c.text, c.embedding, d.title FROM chunks c LEFT JOIN "
+                                                "documents d ON d.id = c.doc_id WHERE c.id = ?", (cid,)).fetchone()
+                if not emb_ok:
+                    if not isinstance(text, str) or not text.strip():
+                        raise StoreError(f"{db}: chunk {cid} has a damaged embedding and no text to embed again; "
+                                         f"forget its document and ingest it again")
+                    emb = self._embedder().embed([text])[0].astype(np.float16).tobytes()
+                codes = (self.codec.encode(np.frombuffer(emb, np.float16).astype(np.float32)[None])[0].tobytes()
+                         if not (codes_ok and emb_ok) else None)
+                phrases = None
+                if not phrases_ok:
+                    found = extract_phrases(text) if isinstance(text, str) else []
+                    tp = title_phrase(title or "")
+                    phrases = json.dumps(([tp] if tp and tp not in found else []) + found, ensure_ascii=False)
+                conn.execute("UPDATE chunks SET embedding = ?, codes = coalesce(?, codes), phrases = "
+                             "coalesce(?, phrases) WHERE id = ?", (emb, codes, phrases, cid))
+            for doc_id in bad_docs:
+                ids = [r[0] for r in conn.execute("SELECT chunk_id FROM doc_chunks WHERE doc_id = ? ORDER BY position",
+                                                  (doc_id,))]
+                conn.execute("UPDATE documents SET chunk_ids = ? WHERE id = ?",
+                             (np.asarray(ids, dtype=np.int64).tobytes(), doc_id))
+        warnings.warn(f"{db}: {what} had damaged columns; recomputed them from the stored embeddings/text "
+                      f"and rebuilt the derived state", stacklevel=3)
+        return True
+
+    def _load_derived_from(self, state: dict) -> None:
         from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
 
-        state = self._read_state()
         self.index_, self._index_mark = None, {"chunk": 0, "forget": 0}
         if "index" in state:
             try:

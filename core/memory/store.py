@@ -262,6 +262,25 @@ class Store(StoreBase):
         return [{"seq": s, "doc_id": d, "codes": np.frombuffer(c, dtype=np.uint8), "removed": _ids(r)}
                 for s, d, c, r in rows]
 
+    def damaged_chunks(self, heads: int, dim: int = 384, limit: int = 1000) -> list[tuple]:
+        """(id, codes ok, embedding ok, phrases ok) of chunks whose columns do not have their shape.
+
+        One scan by blob length and ``json_valid``: an edited or damaged row becomes a clear
+        error or a repair, never a reshape traceback deep in catch-up.
+        """
+        return self._reader.execute(
+            "SELECT id, length(codes) = ?1, length(embedding) = ?2,"
+            " CASE WHEN json_valid(phrases) THEN json_type(phrases) = 'array' ELSE 0 END FROM chunks"
+            " WHERE typeof(codes) != 'blob' OR length(codes) != ?1 OR typeof(embedding) != 'blob'"
+            " OR length(embedding) != ?2 OR NOT CASE WHEN json_valid(phrases) THEN json_type(phrases) = 'array' ELSE 0 END"
+            " LIMIT ?3", (int(heads), 2 * int(dim), int(limit))).fetchall()
+
+    def damaged_documents(self, limit: int = 1000) -> list[int]:
+        """Ids of documents whose chunk-id list is not a whole number of int64 (edited or damaged)."""
+        return [r[0] for r in self._reader.execute(
+            "SELECT id FROM documents WHERE typeof(chunk_ids) != 'blob' OR length(chunk_ids) % 8 != 0 LIMIT ?",
+            (int(limit),))]
+
     def last_ids(self) -> dict:
         """Highest chunk id, document id and forget-log sequence ever used (0 if none)."""
         conn = self._reader
