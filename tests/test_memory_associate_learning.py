@@ -255,3 +255,11 @@ def test_cli_graph_of_a_concept(folder, tmp_path):
                      (["graph", "--memory", folder], "go together"), (["graph"], "NETWORK")]:
         r = _run(*bad)
         assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output
+
+
+def test_query_nodes_from_the_walk_equal_computed_ones(mem):
+    """Recall reuses the walk's query concepts and codes: the same nodes reinforce() stores."""
+    q = mem.embed_queries([RELATED])[0]
+    trace = mem._associate(q, RELATED, *mem._vector_search(q, 20), set(), True)[1]
+    from_trace = [f"c:{p}" for p in trace["seed_phrases"]] + [f"k:{h}:{c}" for h, c in trace["seed_codes"]]
+    assert sorted(from_trace) == sorted(mem._query_nodes(RELATED, q)) and len(from_trace) >= 5

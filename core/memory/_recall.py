@@ -175,7 +175,7 @@ class RecallMixin:
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
             scores = self._fuse(cand, sim_of, assoc, top)
-        scores, boost = self._reinforced(q, query_text, mode, scores)  # learning from use (learning.py)
+        scores, boost = self._reinforced(q, query_text, mode, scores, trace)  # learning from use (learning.py)
         why = {}
         if explain:
             for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:

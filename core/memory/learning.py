@@ -239,14 +239,26 @@ class LearningMixin:
         self._rf_cache = (key, events)
         return events
 
-    def _reinforced(self, q, query_text, mode: str, scores: dict):
-        """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": b}})."""
+    def _reinforced(self, q, query_text, mode: str, scores: dict, trace: dict | None = None):
+        """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": b}}).
+
+        ``trace`` (the walk's explanation) already holds the query's concepts and codes when
+        recall explains; otherwise they are computed here.
+        """
         if mode == "similar" or not scores or query_text is None or not self._reinforce_table():
             return scores, {}
         events = self._reinforcement_edges()
         if not events:
             return scores, {}
-        Q = set(self._query_nodes(query_text, q))
+        qkey = (query_text, np.asarray(q, dtype=np.float32).tobytes())
+        last = getattr(self, "_rf_query", None)  # per-document recall asks again with the same query
+        if last is None or last[0] != qkey:
+            if trace and "seed_codes" in trace and "seed_phrases" in trace:
+                nodes = [f"c:{p}" for p in trace["seed_phrases"]] + [f"k:{h}:{c}" for h, c in trace["seed_codes"]]
+            else:
+                nodes = self._query_nodes(query_text, q)
+            last = self._rf_query = (qkey, frozenset(nodes))
+        Q = last[1]
         now, hl = time.time(), self.reinforcement_half_life
         log_keep: dict[tuple[str, str], float] = {}
         for _, qn, cn, rate, scale, created in events:
@@ -259,18 +271,19 @@ class LearningMixin:
                     log_keep[(a, n)] = log_keep.get((a, n), 0.0) + lk
         if not log_keep:
             return scores, {}
-        touched = {n for _, n in log_keep}
         per_node: dict[str, float] = {}
         for (_, n), lk in log_keep.items():
             per_node[n] = per_node.get(n, 0.0) + (1.0 - math.exp(lk))
+        touched = per_node.keys()
         cand_nodes = self._chunk_nodes(scores)
         top = max(scores.values()) if mode == "associative" else 1.0
         gain = self.reinforce_weight * (top if top > 0 else 1.0)
         out, boost = dict(scores), {}
         for c, nodes in cand_nodes.items():
-            if touched.isdisjoint(nodes):
+            hit = nodes & touched
+            if not hit:
                 continue
-            b = sum(per_node.get(n, 0.0) for n in nodes) / (len(Q) * len(nodes))
+            b = sum(per_node[n] for n in hit) / (len(Q) * len(nodes))
             if b > 0:
                 out[c] = scores[c] + gain * b
                 boost[c] = {"reinforcement": round(b, 4)}
