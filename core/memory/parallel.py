@@ -239,7 +239,11 @@ def _check_args(client, partitions) -> None:
 def _n_workers(client) -> int:
     n = len(client.scheduler_info().get("workers", {}))
     if n == 0:
-        client.wait_for_workers(1, timeout=120)
+        try:
+            client.wait_for_workers(1, timeout=60)
+        except TimeoutError:
+            raise ValueError(f"the Dask cluster at {client.scheduler.address} has no workers after 60 s; "
+                             f"start some with `dask worker {client.scheduler.address}`") from None
         n = len(client.scheduler_info().get("workers", {}))
     return max(n, 1)
 
