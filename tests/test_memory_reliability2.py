@@ -261,3 +261,58 @@ def test_state_json_cannot_point_outside_or_at_a_bomb(base_memory, tmp_path, cod
         with SemanticMemory(folder, codec=codec) as m:
             assert m.index_.ntotal == m.store_.count_chunks() > 0
         assert outside.is_file()
+
+
+# -- 10. smaller: special files, argument bounds, non-UTF-8 queries, terminal escapes ---------------
+def test_special_files_are_reported_not_silently_skipped(tmp_path, codec):
+    import os
+
+    from core.memory.readers import read_paths
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("Rush is a Canadian rock band formed in Toronto in 1968.")
+    os.mkfifo(folder / "pipe.txt")
+    os.symlink(folder / "nowhere.txt", folder / "broken.txt")
+    os.symlink(folder / "loop.txt", folder / "loop.txt")
+    os.symlink("/dev/zero", folder / "zero.txt")
+    errors: list = []
+    recs = list(read_paths(folder, errors))
+    assert [r.doc_id for r in recs] == ["ok.txt"]
+    (msg,) = [e.message for e in errors if e.skipped]
+    for part in ("4 entries", "pipe.txt (is a named pipe", "broken.txt (broken symbolic link",
+                 "loop.txt (cannot be read", "zero.txt (is a device"):
+        assert part in msg, msg
+    for name, why in (("pipe.txt", "named pipe"), ("broken.txt", "broken symbolic link"), ("zero.txt", "device")):
+        errors = []
+        assert list(read_paths(folder / name, errors)) == []  # never blocks on the FIFO
+        assert why in errors[0].message and "no such file" not in errors[0].message
+
+
+def test_encode_decode_bounds(codec):
+    X = np.eye(3, 384, dtype=np.float32)
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            codec.encode(X, batch_size=bad)
+        with pytest.raises(ValueError, match="batch_size"):
+            codec.decode(np.zeros((2, 4), np.uint8), batch_size=bad)
+    with pytest.raises(ValueError, match="candidates must be >= 1 when refine=1"):
+        codec.encode(X, refine=1, candidates=0)
+    assert codec.encode(X, batch_size=1).shape == (3, 4)
+
+
+def test_latin1_queries_file_is_a_clear_cli_error(base_memory, tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_bytes('{"query": "caf\xe9 au lait"}\n'.encode("latin-1"))
+    res = _cli("recall", "-m", str(base_memory), "--queries", str(q))
+    assert res.exit_code == 1 and "is not UTF-8" in res.output and str(q) in res.output
+
+
+def test_terminal_escapes_in_titles_and_text_never_reach_the_terminal(tmp_path, codec):
+    folder = tmp_path / "m"
+    with SemanticMemory(folder, codec=codec) as m:
+        m.ingest([{"id": "esc", "title": "\x1b[2J\x1b]0;pwned\x07Evil \x9b31mtitle",
+                   "text": "The harbour \x1b[31mcommittee\x1b[0m approved the Zanzibar plan in 1998."}])
+    res = _cli("recall", "Zanzibar harbour plan", "-m", str(folder), "-k", "1")
+    assert res.exit_code == 0 and "Evil title" in res.output and "committee approved" in res.output
+    assert not any(c in res.output for c in "\x1b\x07\x9b")

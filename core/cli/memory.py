@@ -175,17 +175,21 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
 
 def _read_queries(path):
     out, problems = [], []
-    with open(path, encoding="utf-8") as fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
-                    raise ValueError('expected {"id": ..., "query": "..."}')
-                out.append((rec.get("id", no), rec["query"]))
-            except ValueError as exc:
-                problems.append(f"{path}:{no}: {exc}")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"--queries {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                   f"save it as UTF-8 JSONL") from None
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
+                raise ValueError('expected {"id": ..., "query": "..."}')
+            out.append((rec.get("id", no), rec["query"]))
+        except ValueError as exc:
+            problems.append(f"{path}:{no}: {exc}")
     return out, problems
 
 

@@ -79,7 +79,8 @@ def damaged_message(path, exc) -> str:
     folder = Path(path).parent if path else "DIR"
     problem = quick_check(path) if path and Path(path).is_file() else None
     if problem:  # SQLite itself is damaged: nothing here can rebuild it
-        return (f"{path} is damaged ({exc}; quick_check: {problem[:200]}); restore it from a backup "
+        problem = " ".join(problem.split())[:160]
+        return (f"{path} is damaged ({exc}; quick_check: {problem}); restore it from a backup "
                 f"(the sqlite3 shell's `.recover` can salvage rows into a new file)")
     return (f"{path} is damaged ({exc}); run `mycelial repair --memory {folder}` (it checks the file and "
             f"rebuilds what can be rebuilt; restore it from a backup if that reports damage)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import stat
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +36,17 @@ class Record:
     meta: dict = field(default_factory=dict)
     source: str = ""
     merge: bool = False
+
+    def __post_init__(self):
+        # terminal escape sequences in a title or text would drive the terminal that prints a hit
+        if isinstance(self.title, str) and _TERMINAL.search(self.title):
+            self.title = _TERMINAL.sub("", self.title)
+        if isinstance(self.text, str) and _TERMINAL.search(self.text):
+            self.text = _TERMINAL.sub("", self.text)
+
+
+# ESC/CSI/OSC sequences, a lone ESC, BEL, DEL and the C1 controls (backspace stays: man overstrike)
+_TERMINAL = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x07\x7f-\x9f]")
 
 
 @dataclass
@@ -214,12 +227,37 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         yield Record(f"stdin-{digest}", text, _markdown_title(text) or "stdin", {}, source, merge=True)
 
 
-def folder_files(folder: Path) -> tuple[list[Path], Counter]:
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a regular file or folder (None when it can).
+
+    A FIFO would block a read forever and a device never ends; links that lead nowhere or
+    in a loop are named as such, not as "no such file".
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if path.is_symlink() else "no such file or folder"
+    except OSError as exc:  # ELOOP, EACCES, ...
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = ("named pipe (FIFO)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "socket" if stat.S_ISSOCK(mode) else "special file")
+    return f"is a {kind}, not a regular file"
+
+
+def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
     """Supported files under ``folder`` (recursively, hidden paths left out) and a count of
-    the unsupported ones by suffix."""
+    the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
+    not regular files (FIFOs, devices, broken or looping links)."""
     files, skipped = [], Counter()
     for p in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in p.relative_to(folder).parts) or not p.is_file():
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if not p.is_file():
+            why = not_a_file(p)
+            if why is not None and special is not None:
+                special.append((p, why))
             continue
         if p.suffix.lower() in SUFFIXES:
             files.append(p)
@@ -247,7 +285,12 @@ def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Reco
             continue
         path = Path(raw)
         if path.is_dir():
-            files, skipped = folder_files(path)
+            special: list = []
+            files, skipped = folder_files(path, special)
+            if special:
+                names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
+                errors.append(ReadError(str(path), f"skipped {len(special)} entries that are not regular files: "
+                                                   f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
             if skipped:
                 kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
                 errors.append(ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
@@ -263,4 +306,4 @@ def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Reco
                 continue
             yield from read_file(path, errors, max_bytes)
         else:
-            errors.append(ReadError(str(path), "no such file or folder"))
+            errors.append(ReadError(str(path), not_a_file(path) or "no such file or folder"))

@@ -257,6 +257,10 @@ class MycelialVQVAE:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
         if pairs and not refine:
             raise ValueError("pairs needs refine >= 1 (the pair search starts from refined codes)")
+        if refine and candidates < 1:  # 0 candidates would silently skip the refinement asked for
+            raise ValueError(f"candidates must be >= 1 when refine={refine}, got {candidates}")
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if model.training:
             model.eval()
         if X.shape[0] <= batch_size and not refine:  # fast path: one vector must stay well under 0.3 ms
@@ -278,6 +282,8 @@ class MycelialVQVAE:
     def decode(self, codes, batch_size: int = 8192) -> np.ndarray:
         """Reconstructed embeddings (n, dim) float32 of ``codes`` (n, num_heads) in [0, codebook_size)."""
         model = self._checked_model()
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         codes = check_codes(codes, self.num_heads, self.codebook_size, "codes")
         if model.training:
             model.eval()
