@@ -6,7 +6,7 @@ the best chunk per passage), for the three recall modes, in one run.
 
 Example:
     python scripts/bench_multihop.py                 # both datasets, default settings
-    python scripts/bench_multihop.py --ablation --wikitext   # + what each part adds, + WikiText P@10
+    python scripts/bench_multihop.py --ablation --wikitext --brown   # + what each part adds, + same-document P@10
     python scripts/bench_multihop.py --grid          # also a small sweep of the fusion knobs
 """
 from __future__ import annotations
@@ -62,63 +62,113 @@ def evaluate(mem: SemanticMemory, questions, Q: np.ndarray, modes=MODES, ks=(2, 
     return out
 
 
-def same_document(workdir: Path, n_queries: int = 300, seed: int = 0) -> dict:
-    """DESIGN.md's second measure: WikiText articles streamed in; a sentence as the query;
-    precision@10 of hits from its own article (the query's own chunk excluded)."""
-    from core.datasets import wikitext_documents
+# Brown: 57k sentences take ~1.5 h to embed on 2 shared cores; 145 texts x 40 sentences (5.8k) keep
+# all 15 categories (fiction, news, essays, learned...) and 39 same-text candidates per query
+BROWN_DOCS, BROWN_SENTS = 10, 40
 
-    docs = wikitext_documents()
-    records = [{"id": f"wt:{i}", "title": d.title, "text": "\n\n".join(d.sentences)} for i, d in enumerate(docs)]
-    mem = SemanticMemory(workdir / "wikitext")
+
+def same_document_records(corpus: str) -> list[dict]:
+    """One record per article (WikiText) or text (Brown: fiction, news, essays...), a sentence
+    per paragraph, so each chunk is one sentence. Brown texts have no titles (their ids, e.g.
+    "ca01", would tie every chunk of a text together through a title phrase), so none is given."""
+    from core.datasets import brown_documents, wikitext_documents
+
+    if corpus == "wikitext":
+        return [{"id": f"wt:{i}", "title": d.title, "text": "\n\n".join(d.sentences)}
+                for i, d in enumerate(wikitext_documents())]
+    if corpus == "brown":  # every category, its first BROWN_DOCS texts, their first BROWN_SENTS sentences
+        per_cat: dict[str, int] = {}
+        out = []
+        for d in brown_documents():
+            per_cat[d.meta["category"]] = per_cat.get(d.meta["category"], 0) + 1
+            if per_cat[d.meta["category"]] <= BROWN_DOCS:
+                out.append({"id": d.doc_id, "title": "", "text": "\n\n".join(d.sentences[:BROWN_SENTS]), **d.meta})
+        return out
+    raise ValueError(f"unknown same-document corpus {corpus!r}")
+
+
+def same_document(workdir: Path, corpus: str = "wikitext", n_queries: int = 300, seed: int = 0,
+                  ablation: bool = False) -> dict:
+    """DESIGN.md's second measure: articles streamed in; a sentence as the query;
+    precision@10 of hits from its own article (the query's own chunk excluded)."""
+    records = same_document_records(corpus)
+    mem = SemanticMemory(workdir / corpus)
     mem.ingest(records)
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(docs), n_queries)
+    picks = rng.choice(len(records), n_queries)
     queries = []
     for a in picks:
-        doc = mem.store_.document(f"wt:{a}")
+        doc = mem.store_.document(records[a]["id"])
         cid = int(rng.choice(doc["chunk_ids"]))
-        queries.append((f"wt:{a}", cid, mem.store_.chunk_rows([cid])[cid]["text"]))
+        queries.append((records[a]["id"], cid, mem.store_.chunk_rows([cid])[cid]["text"]))
     Q = mem.embed_queries([t for _, _, t in queries])
-    out = {}
-    for mode in MODES:
-        prec = []
-        for (doc, cid, text), q in zip(queries, Q):
-            hits = mem.recall_vector(q, 10, mode, query_text=text, exclude=[cid], explain=False)
-            prec.append(np.mean([h.doc_id == doc for h in hits]) if hits else 0.0)
-        out[mode] = {"P@10": float(np.mean(prec))}
+
+    def run(modes=MODES):
+        out = {}
+        for mode in modes:
+            prec = []
+            for (doc, cid, text), q in zip(queries, Q):
+                hits = mem.recall_vector(q, 10, mode, query_text=text, exclude=[cid], explain=False)
+                prec.append(np.mean([h.doc_id == doc for h in hits]) if hits else 0.0)
+            out[mode] = {"P@10": float(np.mean(prec))}
+        return out
+
+    res = {"default": run()}
+    if ablation:
+        base = mem.recall_config
+        for label, change in ABLATIONS:
+            mem.recall_config = dataclasses.replace(base, **change)
+            res[label] = run(("associative", "hybrid"))
+        mem.recall_config = base
     mem.close()
-    return out
+    return res
+
+
+# what each part of association adds (dense = `similar`; full = the defaults)
+ABLATIONS = (("phrase graph only (codes off)", dict(code_weight=0.0)),
+             ("codes only (no phrases)", dict(phrase_weight=0.0, query_phrase_weight=0.0)),
+             ("no query phrases", dict(query_phrase_weight=0.0)))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="hotpotqa,musique")
+    ap.add_argument("--datasets", default="hotpotqa,musique", help="comma-separated; '' for none")
     ap.add_argument("--workdir", default="/tmp/mycelial_bench_multihop")
     ap.add_argument("--grid", action="store_true", help="also sweep a few recall knobs")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--ablation", action="store_true",
                     help="in the same run: phrase graph only (codes off), codes only (no phrases), no query phrases")
     ap.add_argument("--wikitext", action="store_true", help="also the WikiText same-document precision@10")
+    ap.add_argument("--brown", action="store_true", help="also the Brown corpus same-document precision@10")
+    ap.add_argument("--embedder", default=None,
+                    help="embedding backend(s), comma-separated (torch,onnx,onnx-int8): each gets its own "
+                         "memory folder <workdir>/<dataset>-<backend>; default: the default backend")
     args = ap.parse_args()
+    from core.embedding import BACKENDS, TextEmbedder
+
+    backends = args.embedder.split(",") if args.embedder else [None]
+    for b in backends:
+        if b is not None and b not in BACKENDS:
+            ap.error(f"--embedder {b!r}: choose from {', '.join(BACKENDS)}")
     results = {}
-    for name in args.datasets.split(","):
+    for name, backend in [(n, b) for n in args.datasets.split(",") if n for b in backends]:
         records, questions = load_dataset(name)
         t0 = time.perf_counter()
-        mem = SemanticMemory(Path(args.workdir) / name)
+        label = name if backend is None else f"{name}-{backend}"
+        mem = SemanticMemory(Path(args.workdir) / label,
+                             embedder=None if backend is None else TextEmbedder(backend=backend))
         rep = mem.ingest(records)
-        print(f"{name}: {len(records)} passages, {mem.stats()['chunks']} chunks, {len(questions)} questions "
+        print(f"{label}: {len(records)} passages, {mem.stats()['chunks']} chunks, {len(questions)} questions "
               f"(ingest {time.perf_counter() - t0:.1f}s, {rep.new_chunks} new chunks)", flush=True)
         Q = mem.embed_queries([q for _, q, _ in questions])
         res = evaluate(mem, questions, Q)
+        name = label
         results[name] = {"default": res}
         for mode, r in res.items():
             print(f"  {mode:12s} R@2 {r['R@2']:.3f}  R@5 {r['R@5']:.3f}", flush=True)
         if args.ablation:
             base = mem.recall_config
-            # dense = `similar` above; full = the defaults above
-            for label, change in (("phrase graph only (codes off)", dict(code_weight=0.0)),
-                                  ("codes only (no phrases)", dict(phrase_weight=0.0, query_phrase_weight=0.0)),
-                                  ("no query phrases", dict(query_phrase_weight=0.0))):
+            for label, change in ABLATIONS:
                 mem.recall_config = dataclasses.replace(base, **change)
                 r = evaluate(mem, questions, Q, modes=("associative", "hybrid"))
                 results[name][label] = r
@@ -142,18 +192,26 @@ def main() -> None:
             for g, r in rows[:8]:
                 print(f"   grid {g}: R@2 {r['R@2']:.3f} R@5 {r['R@5']:.3f}", flush=True)
         mem.close()
-    if args.wikitext:
-        res = same_document(Path(args.workdir))
-        results["wikitext_same_document"] = res
-        print("wikitext same-document P@10: " + "  ".join(f"{m} {r['P@10']:.3f}" for m, r in res.items()), flush=True)
+    for corpus in [c for c in ("wikitext", "brown") if getattr(args, c)]:
+        res = same_document(Path(args.workdir), corpus, ablation=args.ablation)
+        results[f"{corpus}_same_document"] = res
+        print(f"{corpus} same-document P@10: " + "  ".join(f"{m} {r['P@10']:.3f}" for m, r in res["default"].items()),
+              flush=True)
+        for label, r in res.items():
+            if label != "default":
+                print(f"  {label:28s} assoc {r['associative']['P@10']:.3f} | hybrid {r['hybrid']['P@10']:.3f}",
+                      flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    names = [n for n in results if n != "wikitext_same_document"]
-    gain = np.mean([results[n]["default"]["hybrid"]["R@5"] - results[n]["default"]["similar"]["R@5"] for n in names])
-    print(f"mean R@5 gain of hybrid over similar: {100 * gain:+.1f} points")
-    if "wikitext_same_document" in results:
-        w = results["wikitext_same_document"]
-        print(f"WikiText P@10 hybrid - similar: {100 * (w['hybrid']['P@10'] - w['similar']['P@10']):+.1f} points")
+    names = [n for n in results if not n.endswith("_same_document")]
+    if names:
+        gain = np.mean([results[n]["default"]["hybrid"]["R@5"] - results[n]["default"]["similar"]["R@5"]
+                        for n in names])
+        print(f"mean R@5 gain of hybrid over similar: {100 * gain:+.1f} points")
+    for n in results:
+        if n.endswith("_same_document"):
+            w = results[n]["default"]
+            print(f"{n} P@10 hybrid - similar: {100 * (w['hybrid']['P@10'] - w['similar']['P@10']):+.1f} points")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ mkfs fsck chroot""".split()
 NODE_API = "crypto fs zlib child_process path readline timers url os querystring events".split()
 NODE_DOCS = "BUILDING SECURITY README CONTRIBUTING GOVERNANCE onboarding glossary".split()
 MODES = ("similar", "associative", "hybrid")
+# what each part of association adds (as scripts/bench_multihop.py; dense = `similar`, full = the defaults)
+ABLATIONS = (("phrase graph only (codes off)", dict(code_weight=0.0)),
+             ("codes only (no phrases)", dict(phrase_weight=0.0, query_phrase_weight=0.0)),
+             ("no query phrases", dict(query_phrase_weight=0.0)))
 
 
 def render_corpus(folder: Path) -> dict:
@@ -87,11 +91,11 @@ def chunk_figures(folder: Path) -> dict:
     return out
 
 
-def evaluate(mem, questions, k: int = 10) -> dict:
+def evaluate(mem, questions, k: int = 10, modes=MODES) -> dict:
     texts = [q["q"] for q in questions]
     Q = mem.embed_queries(texts)
     res = {}
-    for mode in MODES:
+    for mode in modes:
         p5, hit5, rr, per_q = [], [], [], []
         t0 = time.perf_counter()
         for q, vec, text in zip(questions, Q, texts):
@@ -115,6 +119,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", help="Keep the rendered corpus and the memory here (default: a temp folder).")
     ap.add_argument("--json", help="Write the results here.")
+    ap.add_argument("--ablation", action="store_true",
+                    help="In the same run: phrase graph only (codes off), codes only (no phrases), no query phrases.")
     args = ap.parse_args()
     questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"]
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="realdocs-"))
@@ -142,16 +148,29 @@ def main() -> None:
         print(f"ingest: {rep.documents} documents, {rep.chunks} chunks, {ingest_s:.0f}s", flush=True)
         torch.set_num_threads(1)
         res = evaluate(mem, questions)
+        ablation = {}
+        if args.ablation:
+            import dataclasses
+
+            base = mem.recall_config
+            for label, change in ABLATIONS:
+                mem.recall_config = dataclasses.replace(base, **change)
+                ablation[label] = evaluate(mem, questions, modes=("associative", "hybrid"))
+            mem.recall_config = base
         stats = mem.stats()
     print(f"\n{len(questions)} questions, {stats['documents']} documents, {stats['chunks']} chunks\n")
     print("| mode | P@5 | Hit@5 | MRR@10 | ms/query |\n|---|---|---|---|---|")
     for mode in MODES:
         r = res[mode]
         print(f"| {mode} | {r['P@5']:.3f} | {r['Hit@5']:.3f} | {r['MRR@10']:.3f} | {r['ms_per_query']} |")
+    for label, rr in ablation.items():
+        for mode, r in rr.items():
+            print(f"| {mode}, {label} | {r['P@5']:.3f} | {r['Hit@5']:.3f} | {r['MRR@10']:.3f} | {r['ms_per_query']} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"corpus": info, "chunks": chunks, "questions": len(questions),
                                                "documents": stats["documents"], "chunks_in_memory": stats["chunks"],
-                                               "ingest_seconds": round(ingest_s, 1), "results": res}, indent=1))
+                                               "ingest_seconds": round(ingest_s, 1), "results": res,
+                                               "ablation": ablation}, indent=1))
 
 
 if __name__ == "__main__":

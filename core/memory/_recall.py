@@ -161,7 +161,10 @@ class RecallMixin:
             scores = dict(zip(ids.tolist(), sims.tolist()))
             return self._hits(scores, k, per_document, {i: {"similarity": s} for i, s in scores.items()}
                               if explain else {}, min_score)
-        assoc, trace = self._associate(q, query_text, ids, sims, excl, explain)
+        # restart (the seeds keep part of their mass) re-adds the vector ranking: associative
+        # needs it, hybrid already has the cosine, so there it would count the seeds twice
+        assoc, trace = self._associate(q, query_text, ids, sims, excl, explain,
+                                       restart=cfg.restart if mode == "associative" else 0.0)
         if allowed is not None and assoc:
             a_ids = np.fromiter(assoc, dtype=np.int64, count=len(assoc))
             assoc = {int(c): assoc[int(c)] for c in a_ids[np.isin(a_ids, allowed)]}
@@ -184,23 +187,31 @@ class RecallMixin:
         return self._hits(scores, k, per_document, why, min_score)
 
     def _fuse(self, cand, sim_of: dict, assoc: dict, top_assoc: float) -> dict:
-        """Hybrid score: cosine, plus at most ``fusion_weight`` of relative association for
-        chunks whose cosine is at least ``fusion_floor`` of the best cosine (evidence added,
-        never substituted: far-off chunks cannot be carried up by a link alone)."""
+        """Hybrid score: cosine + ``fusion_weight`` x top cosine x (association / strongest
+        association), for chunks whose cosine is at least ``fusion_floor`` of the top cosine.
+
+        Evidence added, never substituted: a far-off chunk cannot be carried up by a link
+        alone, and the lift scales with how well the query is answered at all (the top
+        cosine), so a nonsense query's hits stay low and ``min_score`` keeps its meaning:
+        a hybrid score is at most (1 + fusion_weight) x the query's top cosine."""
         cfg = self.recall_config
         top_assoc = top_assoc if top_assoc > 0 else 1.0
         cos_top = max(sim_of.values()) if sim_of else 0.0
-        floor = cfg.fusion_floor * cos_top if cos_top > 0 else np.inf
+        if cos_top <= 0:
+            return {c: sim_of.get(c, 0.0) for c in cand}
+        floor = cfg.fusion_floor * cos_top
+        gain = cfg.fusion_weight * cos_top / top_assoc
         out = {}
         for c in cand:
             s = sim_of.get(c, 0.0)
             a = assoc.get(c, 0.0)
-            out[c] = s + cfg.fusion_weight * a / top_assoc if (a > 0 and s >= floor) else s
+            out[c] = s + gain * a if (a > 0 and s >= floor) else s
         return out
 
-    def _associate(self, q, query_text, ids, sims, excl, explain: bool = True):
+    def _associate(self, q, query_text, ids, sims, excl, explain: bool = True, restart: float | None = None):
         """Association score per chunk id: spreading from seeds through phrases and code nodes."""
         cfg = self.recall_config
+        restart = cfg.restart if restart is None else restart
         g = self.graph_
         m = min(cfg.seed_hits, len(ids))
         seed_ids = ids[:m]
@@ -225,7 +236,7 @@ class RecallMixin:
             rows, scores, trace = g.spread(seed_rows, w, q_ids, node_act, candidate_rows=g.rows_of(ids),
                                            query_phrase_weight=cfg.query_phrase_weight,
                                            phrase_weight=cfg.phrase_weight, df_power=cfg.df_power,
-                                           code_weight=cfg.code_weight, restart=cfg.restart)
+                                           code_weight=cfg.code_weight, restart=restart)
             if len(rows) > 4 * cfg.candidates:  # only the strongest can reach the top
                 top = np.argpartition(-scores, 4 * cfg.candidates)[:4 * cfg.candidates]
                 rows, scores = rows[top], scores[top]

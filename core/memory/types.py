@@ -8,7 +8,11 @@ MODES = ("similar", "associative", "hybrid")
 
 @dataclass
 class RecallConfig:
-    """Knobs of associative and hybrid recall (defaults tuned on HotpotQA/MuSiQue, checked on WikiText).
+    """Knobs of associative and hybrid recall: one set of defaults for every corpus.
+
+    Chosen on the project's five benchmarks together (HotpotQA, MuSiQue, WikiText and Brown
+    same-document, real documentation) so that ``hybrid`` >= ``similar`` on each; no per-corpus
+    settings (see scripts/bench_multihop.py, scripts/bench_realdocs.py).
 
     Parameters
     ----------
@@ -17,23 +21,29 @@ class RecallConfig:
     seed_temperature : float
         Softmax temperature over the seeds' cosine similarities.
     phrase_weight, query_phrase_weight : float
-        Mass passed on by the seeds' phrases and by the phrases the query names.
+        Mass passed on by the seeds' phrases and by the phrases the query names. The query's
+        own phrases weigh little (0.25): a query's 1-3 word n-grams that happen to be concepts
+        ("case", "file") are noisier than the concepts of its best passages (measured: with 2.0,
+        associative fell below similar on every benchmark, e.g. WikiText P@10 .523 vs .642).
     code_weight : float
         Mass passed on by the code nodes activated through the Hebbian network.
     df_power : float
         Division of a node's mass among the chunks holding it (``df ** df_power``).
     restart : float
-        Share of the seed mass the seed chunks keep in ``associative`` mode.
+        Share of the seed mass the seed chunks keep, in ``associative`` mode only (``hybrid``
+        has their cosine already; adding it again would count the seeds twice).
     seed_codes_from_hits : bool
         Seed the Hebbian network with the codes of the seed hits as well as the query's.
     steps : int
         Spreading steps in the Hebbian network.
     fusion_weight : float
-        Most that association can add to a cosine in ``hybrid``: score = cosine +
-        ``fusion_weight`` * (association / strongest association) for chunks whose cosine is
-        at least ``fusion_floor`` x the top cosine; other chunks keep their cosine. The fused
-        score stays in cosine units (comparable across queries, usable with ``min_score``),
-        and a chunk with a tiny cosine can never reach the top on association alone.
+        Most that association can add in ``hybrid``, as a share of the query's top cosine:
+        score = cosine + ``fusion_weight`` * top cosine * (association / strongest association)
+        for chunks whose cosine is at least ``fusion_floor`` x the top cosine; other chunks keep
+        their cosine. The fused score stays in cosine units and never exceeds
+        (1 + ``fusion_weight``) x the top cosine, so it is comparable across queries and usable
+        with ``min_score`` (a query nothing answers keeps low scores), and a chunk with a tiny
+        cosine can never reach the top on association alone.
     fusion_floor : float
         Share of the query's top cosine a chunk needs before association may lift it.
     candidates : int
@@ -43,14 +53,14 @@ class RecallConfig:
     seed_hits: int = 5
     seed_temperature: float = 0.05
     phrase_weight: float = 1.0
-    query_phrase_weight: float = 2.0
+    query_phrase_weight: float = 0.25
     code_weight: float = 0.1
     df_power: float = 0.5
     restart: float = 0.5
     seed_codes_from_hits: bool = True
     steps: int = 2
-    fusion_weight: float = 0.1
-    fusion_floor: float = 0.6
+    fusion_weight: float = 0.5
+    fusion_floor: float = 0.5
     candidates: int = 100
 
 
