@@ -316,3 +316,14 @@ def test_terminal_escapes_in_titles_and_text_never_reach_the_terminal(tmp_path, 
     res = _cli("recall", "Zanzibar harbour plan", "-m", str(folder), "-k", "1")
     assert res.exit_code == 0 and "Evil title" in res.output and "committee approved" in res.output
     assert not any(c in res.output for c in "\x1b\x07\x9b")
+
+
+def test_temporaries_of_a_crashed_save_are_cleaned_and_only_those(base_memory, tmp_path, codec):
+    folder = _copy(base_memory, tmp_path)
+    ours = [".index.7.npz.k2j3h4.tmp", ".network.7.npz.a8f9.tmp", ".state.json.zz1.tmp", ".mycelial.json.q1.tmp"]
+    for name in ours + ["notes.tmp", ".my.json.tmp"]:
+        (folder / name).write_bytes(b"half a file")
+    with SemanticMemory(folder, codec=codec) as m:
+        m.forget("wiki0")  # a write, so a save
+    left = {p.name for p in folder.iterdir()}
+    assert not left & set(ours) and {"notes.tmp", ".my.json.tmp"} <= left

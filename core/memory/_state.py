@@ -12,7 +12,7 @@ from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
 
 # The only files `save` ever deletes: generations it wrote, and temporaries of a crashed save.
-_OWN_FILE = re.compile(r"(index|network)\.(\d+)\.npz|\.(index|network)\.\d+\.npz\..+\.tmp|\.state\.json\..+\.tmp")
+_OWN_FILE = re.compile(r"(index|network)\.(\d+)\.npz|\.(index|network)\.\d+\.npz\..+\.tmp|\.(state|mycelial)\.json\..+\.tmp")
 
 
 class StateMixin:
