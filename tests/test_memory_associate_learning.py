@@ -53,10 +53,10 @@ def test_reinforce_lifts_a_chunk_and_undo_restores_the_ranking_exactly(mem):
     assert hit.why["reinforcement"] == pytest.approx(0.5, abs=1e-4)
     assert hit.score == pytest.approx(dict(before["hybrid"])[target] + mem.reinforce_weight * 0.5, abs=1e-4)
     related = _ranking(mem, RELATED, k=20)
-    if target in dict(before_related):
-        assert _rank(related, target) < _rank(before_related, target)
-    else:
-        assert target in dict(related)  # carried into the top 10 of a related question
+    assert target in dict(related)  # a related question (shared concept 'trajan') reaches it
+    if target in dict(before_related):  # and scores it higher, never ranks it lower
+        assert dict(related)[target] > dict(before_related)[target] + 0.01
+        assert _rank(related, target) <= _rank(before_related, target)
     assert _rank(_ranking(mem, QUESTION, "associative", k=50), target) <= \
         _rank(before["associative"] + [(target, 0)], target)
     assert _ranking(mem, QUESTION, "similar") == before["similar"]  # plain cosine is never touched
