@@ -327,3 +327,19 @@ def test_temporaries_of_a_crashed_save_are_cleaned_and_only_those(base_memory, t
         m.forget("wiki0")  # a write, so a save
     left = {p.name for p in folder.iterdir()}
     assert not left & set(ours) and {"notes.tmp", ".my.json.tmp"} <= left
+
+
+def test_two_creators_of_one_new_memory_do_not_refuse_each_other(tmp_path, codec):
+    """Found by scripts/stress.py: the second of two `mycelial ingest` into a new folder saw the first's
+    write.lock / marker temporary and refused the folder as "not a Mycelial memory"."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "write.lock").write_text("12345")
+    (folder / ".mycelial.json.x1y2.tmp").write_text("{")
+    with SemanticMemory(folder, codec=codec) as m:
+        assert m.store_.count_documents() == 0
+    assert (folder / "mycelial.json").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "thesis.tmp").write_text("mine")
+    with pytest.raises(ValueError, match="is not a Mycelial memory"):
+        SemanticMemory(tmp_path / "other", codec=codec)

@@ -116,7 +116,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                                  f"this version reads {FORMAT}); upgrade Mycelial")
             return
         has_store = (folder / "memory.sqlite").is_file()
-        if not has_store and any(folder.iterdir()):
+        # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
+        if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
+                                 for p in folder.iterdir()):
             raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
                              f"give a new or empty folder so none of its files are touched")
         if not has_store and self.read_only:
