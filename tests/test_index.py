@@ -79,4 +79,4 @@ def test_bad_inputs():
         idx.add([1, 2], np.ones((1, 384), np.float32))
     with pytest.raises(ValueError, match="k must be"):
         idx.search(np.ones((1, 384), np.float32), 0)
-    assert default_factory(10_000) == "OPQ32,IVF512,PQ32"
+    assert default_factory(10_000) == "IVF512,PQ32" and default_factory(50_000) == "OPQ32,IVF1024,PQ32"

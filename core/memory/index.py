@@ -2,15 +2,18 @@
 
 Exact inner-product search (``IDMap2,Flat``) while the memory is small; once it holds
 ``train_at`` vectors, an ``OPQ+IVF+PQ`` index trained on the stored vectors, whose
-candidates the memory re-ranks against the stored float16 embeddings. The index is
-derived state: it can always be rebuilt from the store.
+candidates the memory re-ranks against the stored float16 embeddings. When the memory has
+grown ``growth`` times past the size the index was trained at, it is trained again (IVF
+lists and nprobe follow the size; see ``core.memory._retrain``). The index is derived
+state: it can always be rebuilt from the store.
 """
 from __future__ import annotations
 
 import io
 import json
-import zipfile
 import math
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +22,41 @@ from core._io import atomic_write_bytes
 from core._validation import check_embeddings
 
 EXACT = "IDMap2,Flat"
+OPQ_MIN = 50_000  # smallest memory trained with an OPQ rotation (see default_factory; proven at 50k)
+GROWTH = 8.0  # retrain once the memory holds this many times the vectors the index was trained at
 
 
 def default_factory(n: int, dim: int = 384) -> str:
     """The trained index for ``n`` vectors: OPQ rotation, IVF lists (~4 sqrt n), 32-byte PQ codes.
 
+    Below ``OPQ_MIN`` vectors there is no OPQ rotation: FAISS's OPQ training aborts the
+    process on small samples (seen at 300-2,048 vectors: "invalid cluster assignment"); below
+    10,000 the PQ codes are 4-bit (8-bit PQ training on 256 vectors took 135 s on this machine).
+
     Examples
     --------
     >>> default_factory(1_000_000)
     'OPQ32,IVF2048,PQ32'
+    >>> default_factory(2_048)
+    'IVF256,PQ32x4'
     """
     nlist = int(min(2048, max(64, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
     m = 32 if dim % 32 == 0 else 16
-    return f"OPQ{m},IVF{nlist},PQ{m}"
+    if n >= OPQ_MIN:
+        return f"OPQ{m},IVF{nlist},PQ{m}"
+    return f"IVF{nlist},PQ{m}" if n >= 10_000 else f"IVF{nlist},PQ{m}x4"  # 8-bit PQ wants >= 9,984 points
+
+
+def default_nprobe(factory: str) -> int:
+    """IVF lists visited per query for a factory string: 1/64 of the lists, at least 8.
+
+    Examples
+    --------
+    >>> default_nprobe("OPQ32,IVF2048,PQ32"), default_nprobe("IDMap2,Flat")
+    (32, 0)
+    """
+    m = re.search(r"IVF(\d+)", factory)
+    return 0 if m is None else max(8, int(m.group(1)) // 64)
 
 
 class VectorIndex:
@@ -45,25 +70,32 @@ class VectorIndex:
         :func:`default_factory` of the training-set size.
     train_at : int, default=50_000
         Vectors needed before the exact index is replaced by a trained one.
-    nprobe : int, default=32
-        IVF lists visited per query (trained index only).
+    nprobe : int, optional
+        IVF lists visited per query (trained index only); default :func:`default_nprobe`
+        of the trained factory (grows with the IVF lists).
     opq_iterations : int, default=8
         OPQ rotation/PQ alternations when training (FAISS defaults to 50: minutes at scale).
+    growth : float, default=8.0
+        A trained index holding ``growth`` times the vectors it was trained at asks to be
+        trained again (:meth:`needs_training`); ``0`` never retrains.
 
     Attributes
     ----------
     index_ : faiss.Index
     factory_ : str
         Factory string of ``index_``.
+    trained_on_ : int
+        Vectors the memory held when ``index_`` was trained (0 while exact).
     """
 
-    def __init__(self, dim: int = 384, factory: str | None = None, train_at: int = 50_000, nprobe: int = 32,
-                 opq_iterations: int = 8):
+    def __init__(self, dim: int = 384, factory: str | None = None, train_at: int = 50_000,
+                 nprobe: int | None = None, opq_iterations: int = 8, growth: float = GROWTH):
         self.dim = dim
         self.opq_iterations = opq_iterations
         self.factory = factory
         self.train_at = train_at
         self.nprobe = nprobe
+        self.growth = growth
         self._reset()
 
     def _reset(self) -> None:
@@ -71,6 +103,8 @@ class VectorIndex:
 
         self.index_ = faiss.index_factory(self.dim, EXACT, faiss.METRIC_INNER_PRODUCT)
         self.factory_ = EXACT
+        self.trained_on_ = 0
+        self._removed = None  # ids removed while a retrain is being built (see record_removals)
 
     @property
     def ntotal(self) -> int:
@@ -81,15 +115,28 @@ class VectorIndex:
         return self.factory_ == EXACT
 
     def needs_training(self, n_total: int) -> bool:
-        """True when the exact index should give way to a trained one for ``n_total`` vectors."""
-        return self.is_exact and n_total >= self.train_at
+        """True when the exact index should give way to a trained one for ``n_total`` vectors,
+        or a trained index has been outgrown (``growth`` times its training size)."""
+        if self.is_exact:
+            return n_total >= self.train_at
+        return self.needs_retraining(n_total)
 
-    def train(self, X) -> "VectorIndex":
-        """Replace the index by an empty trained one (``factory`` or the default for len(X))."""
+    def needs_retraining(self, n_total: int) -> bool:
+        """True when this trained index was trained at under ``n_total / growth`` vectors."""
+        return (not self.is_exact and self.growth > 0
+                and n_total >= self.growth * max(self.trained_on_, 1))
+
+    def train(self, X, n_total: int | None = None) -> "VectorIndex":
+        """Replace the index by an empty trained one (``factory`` or the default for ``n_total``).
+
+        ``X`` is the training sample; ``n_total`` the memory's size now (default ``len(X)``),
+        which sizes the IVF lists and is kept as ``trained_on_``.
+        """
         import faiss
 
         X = check_embeddings(X, self.dim, "X")
-        factory = self.factory or default_factory(X.shape[0], self.dim)
+        n_total = int(n_total or X.shape[0])
+        factory = self.factory or default_factory(n_total, self.dim)
         index = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
         if isinstance(index, faiss.IndexPreTransform):  # OPQ: fewer alternations; re-ranking fixes the rest
             for i in range(index.chain.size()):
@@ -98,15 +145,27 @@ class VectorIndex:
                     vt.niter = self.opq_iterations
                     vt.verbose = False
         index.train(X)
-        self.index_, self.factory_ = index, factory
+        self.index_, self.factory_, self.trained_on_ = index, factory, n_total
         self._apply_nprobe()
         return self
+
+    @property
+    def nprobe_(self) -> int:
+        """IVF lists visited per query: ``nprobe`` or the default for the factory."""
+        return int(self.nprobe) if self.nprobe else default_nprobe(self.factory_)
 
     def _apply_nprobe(self) -> None:
         import faiss
 
         if not self.is_exact:
-            faiss.ParameterSpace().set_index_parameter(self.index_, "nprobe", self.nprobe)
+            faiss.ParameterSpace().set_index_parameter(self.index_, "nprobe", self.nprobe_)
+
+    def record_removals(self) -> None:
+        """From now on keep the ids removed (a retrain built beside replays them before its swap)."""
+        self._removed = []
+
+    def removed_since_record(self) -> np.ndarray:
+        return np.concatenate(self._removed) if self._removed else np.zeros(0, dtype=np.int64)
 
     def add(self, ids, X) -> None:
         """Add vectors under the given int64 ids (no validation of duplicates: ids come from SQLite)."""
@@ -120,9 +179,11 @@ class VectorIndex:
         """Remove the ids present; returns how many were removed."""
         import faiss
 
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        ids = np.ascontiguousarray(ids, dtype=np.int64).ravel()
         if not ids.size:
             return 0
+        if self._removed is not None:
+            self._removed.append(ids.copy())
         return int(self.index_.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def search(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,14 +202,19 @@ class VectorIndex:
         import faiss
 
         blob = faiss.serialize_index(self.index_)
-        meta = json.dumps({**header, "factory": self.factory_, "dim": self.dim, "format": 1})
+        meta = json.dumps({**header, "factory": self.factory_, "dim": self.dim, "format": 1,
+                           "trained_on": self.trained_on_})
         buf = io.BytesIO()
         np.savez(buf, index=blob, header=np.frombuffer(meta.encode("utf-8"), dtype=np.uint8))
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod
-    def read(cls, path, nprobe: int = 32, train_at: int = 50_000, factory: str | None = None):
-        """(index, header) from a file written by :meth:`write`; ``ValueError`` if unreadable."""
+    def read(cls, path, nprobe: int | None = None, train_at: int = 50_000, factory: str | None = None,
+             growth: float = GROWTH):
+        """(index, header) from a file written by :meth:`write`; ``ValueError`` if unreadable.
+
+        A trained index written before ``trained_on`` was recorded counts as trained at ``train_at``.
+        """
         import faiss
 
         try:
@@ -157,9 +223,10 @@ class VectorIndex:
                 header = json.loads(bytes(z["header"]).decode("utf-8"))
             if header.get("format") != 1:
                 raise ValueError(f"unknown index format {header.get('format')!r}")
-            self = cls(int(header["dim"]), factory, train_at, nprobe)
+            self = cls(int(header["dim"]), factory, train_at, nprobe, growth=growth)
             self.index_ = faiss.deserialize_index(blob)
             self.factory_ = header["factory"]
+            self.trained_on_ = 0 if self.is_exact else int(header.get("trained_on") or train_at)
         except (OSError, KeyError, ValueError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path}: unreadable vector index ({exc})") from None
         self._apply_nprobe()

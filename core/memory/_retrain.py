@@ -1,0 +1,160 @@
+"""Rebuilding a memory's vector index beside the live one: recall never waits for training.
+
+The new index is trained and filled from the stored float16 vectors while recall keeps
+searching the old one; the swap (and a catch-up with what was committed or removed in
+the meantime) happens under the memory's lock, and ``save`` then persists it atomically
+(``index.<gen>.npz`` + ``state.json``). A crash before the swap leaves the old index file,
+which is still valid: it is caught up on open and the retrain starts again.
+
+An exact index becoming trained (at ``train_at``) and any index that does not match the
+store are rebuilt in the calling thread; a trained index that the memory has outgrown
+(``VectorIndex.needs_retraining``) is rebuilt in a background thread.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+
+import numpy as np
+
+from core.memory.index import VectorIndex
+
+log = logging.getLogger(__name__)
+SAMPLE = 100_000  # training vectors read from the store (OPQ + k-means cost grows with this)
+
+
+def _add_rows(index: VectorIndex, rows) -> int:
+    """Add (id, float16 blob) rows to ``index``; returns the highest id (0 if none)."""
+    if not rows:
+        return 0
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    X = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
+    index.add(ids, X.astype(np.float32))
+    return int(ids[-1])
+
+
+def build_index(mem, cancel: threading.Event | None = None) -> tuple[VectorIndex, dict] | None:
+    """A new index for everything the store holds now, and its marks; None if cancelled."""
+    st = mem.store_
+    n_total = st.count_chunks()
+    forget = st.last_ids()["forget"]
+    index = VectorIndex(384, None, mem.train_at, mem.nprobe)
+    if index.needs_training(n_total):
+        step, sample = max(1, n_total // SAMPLE), []
+        for rows in st.iter_chunks(0, "id, embedding", batch=50_000):
+            sample.extend(r[1] for r in rows[::step])
+            if len(sample) >= SAMPLE or (cancel is not None and cancel.is_set()):
+                break
+        X = np.frombuffer(b"".join(sample[:SAMPLE]), dtype=np.float16).reshape(-1, 384).astype(np.float32)
+        del sample
+        index.train(X, n_total)
+        del X
+    mark = {"chunk": 0, "forget": forget}
+    for rows in st.iter_chunks(0, "id, embedding", batch=50_000):
+        if cancel is not None and cancel.is_set():
+            return None
+        mark["chunk"] = max(mark["chunk"], _add_rows(index, rows))
+    return index, mark
+
+
+def rebuild_index(mem) -> None:
+    """Rebuild ``mem.index_`` from the store: in the background when a trained index has been
+    outgrown (it is caught up and keeps serving; read-only memories keep theirs), else here,
+    swapping the new index in under the lock."""
+    live, st = mem.index_, mem.store_
+    if live.needs_retraining(st.count_chunks()) and live.ntotal:
+        with mem._lock:
+            _catch_up(mem, live)
+        if live.ntotal == st.count_chunks():
+            if not mem.read_only:
+                start_retrain(mem)
+            return
+    stop_retrain(mem, wait=False)  # the caller may hold the lock a running retrain waits for
+    index, mark = build_index(mem)
+    with mem._lock:
+        mem.index_, mem._index_mark = index, mark
+
+
+def _catch_up(mem, live: VectorIndex) -> None:
+    """Replay removals and add newer chunks to the live index (as ``StateMixin._catch_up``)."""
+    st = mem.store_
+    for entry in st.forget_log(mem._index_mark["forget"]):
+        live.remove(entry["removed"])
+        mem._index_mark["forget"] = entry["seq"]
+    for rows in st.iter_chunks(mem._index_mark["chunk"], "id, embedding"):
+        mem._index_mark["chunk"] = max(mem._index_mark["chunk"], _add_rows(live, rows))
+
+
+def start_retrain(mem) -> threading.Thread:
+    """Start (once) the background rebuild of ``mem``'s index; returns its thread."""
+    running = getattr(mem, "_retrain_thread", None)
+    if running is not None and running.is_alive():
+        return running
+    cancel = threading.Event()
+    with mem._lock:
+        live = mem.index_
+        live.record_removals()  # forgets from here on are replayed on the new index before the swap
+    import faiss
+
+    # OpenMP thread counts are per thread: the builder uses the caller's (1 for `mycelial`, tests)
+    threads = faiss.omp_get_max_threads()
+    thread = threading.Thread(target=_retrain, args=(mem, live, cancel, threads), name="mycelial-retrain",
+                              daemon=True)
+    mem._retrain_thread, mem._retrain_cancel = thread, cancel
+    ref = weakref.ref(mem)
+    atexit.register(lambda: (m := ref()) is not None and stop_retrain(m))  # never exit inside FAISS
+    thread.start()
+    return thread
+
+
+def _retrain(mem, live: VectorIndex, cancel: threading.Event, threads: int) -> None:
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    try:
+        built = build_index(mem, cancel)
+        if built is None:
+            return
+        index, mark = built
+        st = mem.store_
+        for rows in st.iter_chunks(mark["chunk"], "id, embedding"):  # most of the catch-up, unlocked
+            mark["chunk"] = max(mark["chunk"], _add_rows(index, rows))
+        with mem._lock:
+            if cancel.is_set() or mem.index_ is not live:
+                return  # closed, or the live index was replaced (rebuilt, reloaded): this one is stale
+            index.remove(live.removed_since_record())
+            for rows in st.iter_chunks(mark["chunk"], "id, embedding"):
+                mark["chunk"] = max(mark["chunk"], _add_rows(index, rows))
+            mark["forget"] = max(mark["forget"], mem._index_mark["forget"])
+            live._removed = None
+            mem.index_, mem._index_mark = index, mark
+    except Exception:  # a failed retrain leaves the old index serving; it is tried again on the next ingest
+        log.exception("retraining the vector index of %s failed", mem.folder)
+        live._removed = None
+        return
+    try:
+        mem.save()  # index.<gen>.npz + state.json, atomically; a crash before this keeps the old file
+    except Exception as exc:  # e.g. the write lock timed out: the swapped index is saved by the next save
+        log.warning("saving the retrained index of %s failed (%s); it is saved on the next save", mem.folder, exc)
+
+
+def stop_retrain(mem, wait: bool = True) -> None:
+    """Cancel a running background retrain (it stops at its next batch) and wait for it."""
+    thread = getattr(mem, "_retrain_thread", None)
+    if thread is None:
+        return
+    mem._retrain_cancel.set()
+    if wait and thread is not threading.current_thread():
+        thread.join()
+    mem._retrain_thread = None
+
+
+def wait_for_retrain(mem, timeout: float | None = None) -> bool:
+    """Block until a running background retrain has swapped in its index; True if none is running."""
+    thread = getattr(mem, "_retrain_thread", None)
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True

@@ -1,0 +1,139 @@
+"""An index that grows: retrained beside the live one at 8x its training size, swapped under the lock."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from core.memory import SemanticMemory
+from core.memory._retrain import wait_for_retrain
+from core.memory.index import GROWTH, VectorIndex, default_nprobe
+
+faiss.omp_set_num_threads(1)
+TRAIN_AT = 256  # trained at 256 vectors, retrained at 8 x 256 = 2048 (real WikiText sentence vectors)
+NPROBE = 64  # of 64-256 IVF lists: the recall bounds test the swap, not the nprobe default
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def vectors(wiki_sample):
+    _, _, X = wiki_sample
+    assert len(X) >= 2048 + 200
+    return X
+
+
+def exact_top(X_index, Q, k=10):
+    return np.argsort(-(Q @ X_index.T), axis=1)[:, :k]
+
+
+def recall_at_10(mem, X_index, Q) -> float:
+    exact = exact_top(X_index, Q)
+    got = [[int(h.doc_id) for h in mem.recall_vector(q, 10, "similar", explain=False)] for q in Q]
+    return float(np.mean([len(set(g) & set(e.tolist())) / 10 for g, e in zip(got, exact)]))
+
+
+def test_needs_training_follows_growth_and_header_keeps_training_size(tmp_path, vectors):
+    idx = VectorIndex(factory="IVF16,PQ8", train_at=300)
+    assert not idx.needs_training(299) and idx.needs_training(300)
+    idx.train(vectors[:300], n_total=400)
+    assert idx.trained_on_ == 400 and idx.nprobe_ == default_nprobe("IVF16") == 8
+    assert not idx.needs_training(int(GROWTH * 400) - 1) and idx.needs_training(int(GROWTH * 400))
+    idx.add(np.arange(300), vectors[:300])
+    idx.write(tmp_path / "i.npz", {"last_chunk": 300, "forget_seq": 0})
+    back, header = VectorIndex.read(tmp_path / "i.npz")
+    assert header["trained_on"] == 400 and back.trained_on_ == 400 and back.needs_training(3200)
+    assert VectorIndex(growth=0).needs_retraining(10**9) is False
+    assert default_nprobe("OPQ32,IVF4096,PQ32") == 64
+
+
+def test_retrain_at_growth_factor_matches_exact_and_reopens(tmp_path, vectors):
+    mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
+    mem.ingest_vectors(range(0, TRAIN_AT), vectors[:TRAIN_AT])
+    first = mem.index_
+    assert not first.is_exact and first.trained_on_ == TRAIN_AT
+    mem.ingest_vectors(range(TRAIN_AT, 2047), vectors[TRAIN_AT:2047])
+    assert mem.index_ is first and getattr(mem, "_retrain_thread", None) is None  # 2047 < 8 x 256
+    mem.ingest_vectors([2047], vectors[2047:2048])
+    assert mem._retrain_thread is not None  # 2048 = 8 x 256: rebuilt in the background
+    assert wait_for_retrain(mem, timeout=120)
+    assert mem.index_ is not first and mem.index_.trained_on_ == 2048 and mem.index_.ntotal == 2048
+    assert "IVF256" in mem.index_.factory_ and "IVF64" in first.factory_  # IVF lists follow the size
+    Q = vectors[2048:2248]
+    assert recall_at_10(mem, vectors[:2048], Q) >= 0.9
+    factory = mem.index_.factory_
+    mem.close()
+    again = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
+    assert again.index_.trained_on_ == 2048 and again.index_.factory_ == factory
+    assert getattr(again, "_retrain_thread", None) is None  # the saved index is current: no retrain on open
+    assert recall_at_10(again, vectors[:2048], Q[:50]) >= 0.9
+    again.close()
+
+
+def test_recall_and_forget_during_retrain(tmp_path, vectors):
+    """A thread recalls without pause while another ingest triggers the retrain; every answer is right."""
+    mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
+    mem.ingest_vectors(range(0, TRAIN_AT), vectors[:TRAIN_AT])  # trained at 256
+    mem.ingest_vectors(range(TRAIN_AT, 2000), vectors[TRAIN_AT:2000])
+    probes = list(range(0, 2000, 37))
+    errors, answered, stop = [], [], threading.Event()
+
+    def recall_loop():
+        while not stop.is_set():
+            for i in probes:
+                hits = mem.recall_vector(vectors[i], 5, "similar", explain=False)
+                # the query is a stored vector (duplicate sentences tie at cosine 1)
+                if not hits or hits[0].score < 0.999 or len(hits) != 5:
+                    errors.append((i, [(h.doc_id, h.score) for h in hits]))
+                answered.append(i)
+
+    t = threading.Thread(target=recall_loop)
+    t.start()
+    try:
+        mem.ingest_vectors(range(2000, 2100), vectors[2000:2100])
+        assert mem._retrain_thread.is_alive()
+        n_before = len(answered)
+        assert mem.forget("5")  # removed while the new index is being built: must not come back
+        assert wait_for_retrain(mem, timeout=120)
+        during = len(answered) - n_before
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors[:3]
+    assert during > 0  # recall answered while the retrain ran (it was not blocked)
+    assert mem.index_.trained_on_ in (2099, 2100)
+    ids = [int(h.doc_id) for h in mem.recall_vector(vectors[5], 20, "similar", explain=False)]
+    assert 5 not in ids and mem.index_.ntotal == 2099
+    mem.close()
+
+
+def test_crash_before_swap_keeps_old_index_usable(tmp_path, vectors):
+    """A process killed while its retrain is being built: the saved (old) index opens and answers."""
+    folder = tmp_path / "m"
+    np.save(tmp_path / "X.npy", vectors[:2048])
+    code = (
+        "import os, sys, numpy as np\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import faiss; faiss.omp_set_num_threads(1)\n"
+        "from core.memory import SemanticMemory\n"
+        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        f"mem = SemanticMemory({str(folder)!r}, train_at={TRAIN_AT}, nprobe={NPROBE})\n"
+        f"mem.ingest_vectors(range({TRAIN_AT}), X[:{TRAIN_AT}])\n"
+        f"mem.ingest_vectors(range({TRAIN_AT}, 2000), X[{TRAIN_AT}:2000])\n"
+        "mem.ingest_vectors(range(2000, 2048), X[2000:])\n"
+        "print('alive', mem._retrain_thread.is_alive(), mem.index_.trained_on_, flush=True)\n"
+        "os._exit(0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"alive True {TRAIN_AT}" in out.stdout  # killed before the swap
+    mem = SemanticMemory(folder, nprobe=NPROBE, train_at=TRAIN_AT, read_only=True)
+    assert mem.index_.trained_on_ == TRAIN_AT and mem.index_.ntotal == 2048  # the old index, caught up
+    assert recall_at_10(mem, vectors[:2048], vectors[2048:2148]) >= 0.8
+    mem.close()
+    mem = SemanticMemory(folder, nprobe=NPROBE, train_at=TRAIN_AT)  # writable: the retrain starts again and completes
+    assert wait_for_retrain(mem, timeout=120) and mem.index_.trained_on_ == 2048
+    mem.close()
