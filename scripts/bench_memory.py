@@ -31,6 +31,18 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def rss_parts_mb() -> dict:
+    """Anonymous vs file-backed resident memory (mapped SQLite pages are file-backed, reclaimable)."""
+    out = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(("RssAnon:", "RssFile:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
@@ -132,7 +144,7 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 
     folder = workdir / f"scale_{n}"
     shutil.rmtree(folder, ignore_errors=True)
     X = synthetic(n)
-    rss0 = rss_mb()
+    rss0, parts0 = rss_mb(), rss_parts_mb()
     mem = SemanticMemory(folder, nprobe=nprobe, rerank=rerank)
     t0 = time.perf_counter()
     mem.ingest_vectors(np.arange(n), X)
@@ -162,6 +174,10 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 
     out["similar_10_recall_at_10"] = float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))
     out["rss_mb"] = rss_mb()
     out["rss_growth_mb"] = out["rss_mb"] - rss0
+    parts = rss_parts_mb()
+    out["rss_growth_per_chunk_b"] = out["rss_growth_mb"] * 2**20 / n
+    out["rss_anon_growth_per_chunk_b"] = (parts.get("RssAnon", 0) - parts0.get("RssAnon", 0)) * 2**20 / n
+    out["rss_file_growth_per_chunk_b"] = (parts.get("RssFile", 0) - parts0.get("RssFile", 0)) * 2**20 / n
     mem.close()
     out["bytes_on_disk_per_chunk"] = folder_bytes(folder) / n
     return out
@@ -207,7 +223,9 @@ def main() -> None:
             a = r[f"recall_{mode}"]
             print(f"  recall {mode}: p50 {a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms, source in top 10 "
                   f"{a['source_found_at_10']:.2f}", flush=True)
-        print(f"  similar 10-recall@10 vs exact: {r['similar_10_recall_at_10']:.3f}", flush=True)
+        print(f"  similar 10-recall@10 vs exact: {r['similar_10_recall_at_10']:.3f}; RSS growth "
+              f"{r['rss_growth_per_chunk_b']:.0f} B/chunk (anonymous {r['rss_anon_growth_per_chunk_b']:.0f}, "
+              f"file-backed {r['rss_file_growth_per_chunk_b']:.0f})", flush=True)
         shutil.rmtree(work / f"scale_{n}", ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
