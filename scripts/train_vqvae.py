@@ -35,6 +35,17 @@ def evaluate(mvq, X_held: np.ndarray, n_queries: int = 1000, n_database: int = 2
     return out
 
 
+def _cached(emb, sentences: list[str]) -> list[str]:
+    """The sentences whose embedding the cache already holds, in order."""
+    from core.embedding import EmbeddingCache
+
+    cache = emb._cache
+    if cache is None:
+        raise ValueError("--cached-only needs the embedding cache (it is disabled)")
+    found = cache.get(emb.cache_model, [EmbeddingCache.key(t) for t in sentences], 384)
+    return [t for t in sentences if EmbeddingCache.key(t) in found]
+
+
 def main(argv=None) -> None:
     from core.config import PROJECT_ROOT
     from core.datasets import SOURCES, split_sentences_by_document
@@ -57,6 +68,9 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     ap.add_argument("--init", help="weights to start from: run only the refit stage (refit_epochs > 0) on "
                     "them; their card's history and training time carry over")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="keep only sentences already in the embedding cache (a short run on a busy "
+                         "machine: no MiniLM forward passes; the card records the counts)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override config fields, e.g. --set epochs=30 seed=1")
     args = ap.parse_args(argv)
@@ -71,6 +85,9 @@ def main(argv=None) -> None:
     train_s, held_s, n_docs = split_sentences_by_document(args.sources, args.held_out, args.max_per_doc)
     print(f"{n_docs} documents: {len(train_s)} training / {len(held_s)} held-out sentences", flush=True)
     emb = TextEmbedder()
+    if args.cached_only:
+        train_s, held_s = _cached(emb, train_s), _cached(emb, held_s)
+        print(f"cached only: {len(train_s)} training / {len(held_s)} held-out sentences", flush=True)
     X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
     n_val = min(5000, X_held.shape[0] // 2)
     val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
@@ -96,7 +113,8 @@ def main(argv=None) -> None:
         "data": {"sources": args.sources, "documents": n_docs, "train_sentences": len(train_s),
                  "held_out_sentences": len(held_s), "held_out_fraction": args.held_out,
                  "split": "whole documents, core.datasets.is_held_out",
-                 "embedder": emb.model, "max_per_doc": args.max_per_doc},
+                 "embedder": emb.model, "max_per_doc": args.max_per_doc,
+                 "cached_only": args.cached_only},
         "train_config": config.to_dict(),
         "training_seconds": round(seconds, 1),
         "storage_dtype": args.dtype,

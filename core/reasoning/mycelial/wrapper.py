@@ -22,6 +22,8 @@ from core.reasoning.vqvae.model_wiki import MonolithWiki
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vqvae" / "weights"
 DEFAULT_WEIGHTS = "monolith_wiki.safetensors"
 LEGACY_WEIGHTS = ("monolith_v13.safetensors", "monolith_v13_trained.pth")
+# bytes per vector -> shipped MonolithWiki weights (heads of 256 codes; 8 and 16 are optional extras)
+BUDGET_WEIGHTS = {4: DEFAULT_WEIGHTS, 8: "monolith_wiki_8b.safetensors", 16: "monolith_wiki_16b.safetensors"}
 MODEL_CLASSES = {"MonolithWiki": MonolithWiki, "MonolithV13": MonolithV13}
 
 
@@ -141,20 +143,37 @@ class MycelialVQVAE:
 
     # -- loading ------------------------------------------------------------------------
     @classmethod
-    def load_default(cls, weights_dir: str | Path | None = None) -> "MycelialVQVAE":
-        """Load the shipped MonolithWiki weights; fall back to MonolithV13.
+    def load_default(cls, weights_dir: str | Path | None = None, bytes: int = 4) -> "MycelialVQVAE":
+        """Load the shipped MonolithWiki weights; fall back to MonolithV13 (4 bytes only).
 
         Parameters
         ----------
         weights_dir : path, optional
             Folder to look in instead of the package's ``vqvae/weights``.
+        bytes : {4, 8, 16}, default=4
+            Code bytes per vector (heads of 256 codes). 8 and 16 load the larger
+            optional models, which trade size for reconstruction quality.
 
         Raises
         ------
+        ValueError
+            ``bytes`` is not a shipped budget.
         FileNotFoundError or ValueError
-            When neither model loads; the message lists what was tried and why it failed.
+            When no model loads; the message lists what was tried and why it failed.
         """
+        if not isinstance(bytes, (int, np.integer)) or isinstance(bytes, bool) or bytes not in BUDGET_WEIGHTS:
+            raise ValueError(f"bytes={bytes!r} is not a shipped budget; choose one of "
+                             f"{sorted(BUDGET_WEIGHTS)}")
         folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+        if bytes != 4:  # no legacy fallback: it would silently change the code width
+            path = folder / BUDGET_WEIGHTS[bytes]
+            try:
+                model = _read_model(path, path.with_suffix(".json"))
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"no {bytes}-byte VQ-VAE weights: {exc}") from None
+            if model.num_heads != bytes:
+                raise ValueError(f"{path} holds {model.num_heads} heads, not the {bytes} its name promises")
+            return cls(model)
         failures = []
         for i, name in enumerate((DEFAULT_WEIGHTS, *LEGACY_WEIGHTS)):
             path = folder / name

@@ -1,0 +1,134 @@
+"""The shipped VQ-VAEs at 4, 8 and 16 bytes against FAISS PQ/OPQ/RQ/LSQ at the same budgets.
+
+A smaller variant of ``bench_vqvae.py`` for a busy machine: only sentences already in the
+embedding cache are used (no MiniLM forward passes). FAISS trains, in the same run, on the
+cached training split of WikiText + passages (the data the 8/16-byte models saw). Two
+evaluation sets: held-out documents of those sources, and Brown, a whole source that no
+model trained on. Ground truth: exact cosine top-100 over the original embeddings.
+
+Example:
+    python scripts/bench_vqvae_budgets.py --bytes 8 16 --out /tmp/budgets.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def cached_embeddings(emb, sentences: list[str]) -> np.ndarray:
+    """Embeddings of the sentences the cache holds (the others are dropped)."""
+    from core.embedding import EmbeddingCache
+
+    keys = [EmbeddingCache.key(t) for t in sentences]
+    found = emb._cache.get(emb.cache_model, keys, 384)
+    rows = [found[k] for k in dict.fromkeys(keys) if k in found]
+    return np.stack(rows).astype(np.float32)
+
+
+def faiss_methods(d: int, m: int) -> dict:
+    import faiss
+
+    return {f"FAISS PQ{m}x8": lambda: faiss.IndexPQ(d, m, 8),
+            f"FAISS OPQ{m},PQ{m}": lambda: faiss.index_factory(d, f"OPQ{m},PQ{m}"),
+            f"FAISS RQ{m}x8": lambda: faiss.IndexResidualQuantizer(d, m, 8),
+            f"FAISS LSQ{m}x8": lambda: faiss.IndexLocalSearchQuantizer(d, m, 8)}
+
+
+def main(argv=None) -> None:
+    import faiss
+    import torch
+
+    from core.datasets import split_sentences_by_document
+    from core.embedding import TextEmbedder
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE
+    from core.reasoning.vqvae import metrics
+    from core._io import atomic_write_text
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bytes", nargs="+", type=int, default=[4, 8, 16], choices=[4, 8, 16])
+    ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--max-train", type=int, default=20000, help="cap on FAISS training vectors")
+    ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out")
+    ap.add_argument("--part", default="all", choices=["all", "faiss", "ours"],
+                    help="run only the FAISS rows or only ours (e.g. FAISS at low priority while ours train)")
+    ap.add_argument("--rows", help="JSON file of rows: rows of an earlier --part are read from it and "
+                                   "included in the table; this run's rows are added to it")
+    ap.add_argument("--out", default="/work/notes/compress2-2-table.md")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+    emb = TextEmbedder()
+    train_s, held_s, _ = split_sentences_by_document(["wikitext", "passages"])
+    brown_tr, brown_held, _ = split_sentences_by_document(["brown"])
+    X_fit = cached_embeddings(emb, train_s)
+    X_fit = X_fit[np.random.default_rng(0).permutation(len(X_fit))[:args.max_train]]
+    sets = {}
+    for name, sents in (("held-out documents (WikiText+passages)", held_s),
+                        ("held-out source (Brown)", brown_tr + brown_held)):
+        X = cached_embeddings(emb, sents)
+        q, db = metrics.query_database_split(len(X), args.queries, None, seed=0)
+        sets[name] = (X[q], X[db], metrics.cosine_knn(X[q], X[db], 100))
+    print(f"FAISS trains on {len(X_fit)}; " + "; ".join(f"{k}: {len(v[0])} queries, {len(v[1])} database"
+                                                     for k, v in sets.items()), flush=True)
+    rows_file = Path(args.rows) if args.rows else None
+    rows = json.loads(rows_file.read_text()) if rows_file and rows_file.is_file() else []
+
+    def record(budget, method, data, R, found, enc_s, n, train_s_):
+        Q, DB, true = sets[data]
+        row = {"bytes": budget, "method": method, "data": data, **metrics.search_quality(true, found),
+               "cos": metrics.mean_cosine(DB, R), "enc_per_s": n / enc_s, "train_s": train_s_}
+        rows.append(row)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+
+    for m in args.bytes:
+        mvq = MycelialVQVAE.load_default(bytes=m) if args.part != "faiss" else None
+        for data, (Q, DB, _) in sets.items() if mvq is not None else ():
+            t = time.perf_counter()
+            codes = mvq.encode(DB)
+            enc = time.perf_counter() - t
+            R = mvq.decode(codes)
+            record(m, f"MonolithWiki {m}x256 (plain encode)", data, R, metrics.cosine_knn(Q, R, 100), enc,
+                   len(DB), None)
+        for name, make in faiss_methods(384, m).items():
+            if name in args.skip or args.part == "ours":
+                continue
+            index = make()
+            t = time.perf_counter()
+            index.train(X_fit)
+            train_s_ = time.perf_counter() - t
+            for data, (Q, DB, _) in sets.items():
+                t = time.perf_counter()
+                codes = index.sa_encode(DB)
+                enc = time.perf_counter() - t
+                R = index.sa_decode(codes)
+                index.reset()
+                index.add(DB)
+                _, I = index.search(Q, 100)
+                record(m, name + " (ADC)", data, R, I, enc, len(DB), train_s_)
+    if rows_file:
+        atomic_write_text(rows_file, json.dumps(rows, indent=1))
+    rows.sort(key=lambda r: (r["bytes"], r["data"], not r["method"].startswith("Monolith"), r["method"]))
+
+    lines = ["| bytes | data | method | R@1 | R@10 | R@100 | 10-recall@10 | recon cos | encode vec/s | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['bytes']} | {r['data']} | {r['method']} | {r['R@1']:.3f} | {r['R@10']:.3f} "
+                     f"| {r['R@100']:.3f} | {r['10-recall@10']:.3f} | {r['cos']:.3f} | {r['enc_per_s']:,.0f} "
+                     f"| {'' if r['train_s'] is None else format(r['train_s'], '.0f')} |")
+    text = (f"Command: `python scripts/bench_vqvae_budgets.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n"
+            f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 1 thread; FAISS trained on {len(X_fit)} "
+            f"cached training sentences; machine shared (timings noisy).\n\n" + "\n".join(lines) + "\n")
+    print(text)
+    atomic_write_text(args.out, text)
+
+
+if __name__ == "__main__":
+    main()
