@@ -60,6 +60,8 @@ def main(argv=None) -> None:
                     help="run only the FAISS rows or only ours (e.g. FAISS at low priority while ours train)")
     ap.add_argument("--rows", help="JSON file of rows: rows of an earlier --part are read from it and "
                                    "included in the table; this run's rows are added to it")
+    ap.add_argument("--sets", help=".npz of the evaluation sets: written on the first run, read on later ones, "
+                                   "so runs compare on the same vectors even when the shared cache changes")
     ap.add_argument("--out", default="/work/notes/compress2-2-table.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -70,12 +72,20 @@ def main(argv=None) -> None:
     brown_tr, brown_held, _ = split_sentences_by_document(["brown"])
     X_fit = cached_embeddings(emb, train_s)
     X_fit = X_fit[np.random.default_rng(0).permutation(len(X_fit))[:args.max_train]]
-    sets = {}
-    for name, sents in (("held-out documents (WikiText+passages)", held_s),
-                        ("held-out source (Brown)", brown_tr + brown_held)):
-        X = cached_embeddings(emb, sents)
-        q, db = metrics.query_database_split(len(X), args.queries, None, seed=0)
-        sets[name] = (X[q], X[db], metrics.cosine_knn(X[q], X[db], 100))
+    names = ("held-out documents (WikiText+passages)", "held-out source (Brown)")
+    if args.sets and Path(args.sets).is_file():
+        with np.load(args.sets) as f:
+            pairs = {name: (f[f"q{i}"], f[f"db{i}"]) for i, name in enumerate(names)}
+    else:
+        pairs = {}
+        for name, sents in zip(names, (held_s, brown_tr + brown_held)):
+            X = cached_embeddings(emb, sents)
+            q, db = metrics.query_database_split(len(X), args.queries, None, seed=0)
+            pairs[name] = (X[q], X[db])
+        if args.sets:
+            np.savez(args.sets, **{f"{k}{i}": pairs[n][j] for i, n in enumerate(names)
+                                   for j, k in enumerate(("q", "db"))})
+    sets = {name: (Q, DB, metrics.cosine_knn(Q, DB, 100)) for name, (Q, DB) in pairs.items()}
     print(f"FAISS trains on {len(X_fit)}; " + "; ".join(f"{k}: {len(v[0])} queries, {len(v[1])} database"
                                                      for k, v in sets.items()), flush=True)
     rows_file = Path(args.rows) if args.rows else None
