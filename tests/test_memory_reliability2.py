@@ -343,3 +343,18 @@ def test_two_creators_of_one_new_memory_do_not_refuse_each_other(tmp_path, codec
     (tmp_path / "other" / "thesis.tmp").write_text("mine")
     with pytest.raises(ValueError, match="is not a Mycelial memory"):
         SemanticMemory(tmp_path / "other", codec=codec)
+
+
+def test_older_memory_read_only_names_the_upgrade_and_repair_upgrades_it(base_memory, tmp_path):
+    """A memory of an older version (a migration not applied): read commands say how to upgrade it."""
+    folder = _copy(base_memory, tmp_path)
+    _sql(folder, "DELETE FROM _migrations WHERE name = '0002_forget_log_minimal'")
+    res = _cli("recall", "Who was he?", "--memory", str(folder), "-q")
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "older version" in out and f"mycelial repair --memory {folder}" in out
+    assert "Traceback" not in out
+    assert _cli("repair", "--memory", str(folder)).exit_code == 0
+    assert _cli("recall", "Who was he?", "--memory", str(folder), "-q").exit_code == 0
+    _sql(folder, "INSERT INTO _migrations VALUES ('9999_from_the_future', 0)")
+    res = _cli("stats", "--memory", str(folder))
+    assert res.exit_code == 1 and "newer version" in res.output

@@ -239,9 +239,14 @@ class StoreBase:
             except (sqlite3.DatabaseError, StoreError) as exc:
                 raise StoreError(f"{self.path} is not a Mycelial store ({exc}); "
                                  f"run `mycelial repair --memory {self.path.parent}`") from None
-            if done != {name for name, _ in MIGRATIONS}:
-                raise StoreError(f"{self.path} needs migrations {sorted({n for n, _ in MIGRATIONS} - done)} "
-                                 f"or was written by a newer version; open it writable once")
+            known = {name for name, _ in MIGRATIONS}
+            if done - known:
+                raise StoreError(f"{self.path} was written by a newer version of Mycelial (migrations "
+                                 f"{sorted(done - known)}); upgrade Mycelial to read it")
+            if done != known:
+                raise StoreError(f"{self.path} was written by an older version of Mycelial and needs "
+                                 f"migrations {sorted(known - done)}, which a read-only open cannot apply; "
+                                 f"upgrade it once with `mycelial repair --memory {self.path.parent}`")
             return
         conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
         done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}

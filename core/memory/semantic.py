@@ -174,8 +174,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             raise ValueError(f"{self.folder} was built with {saved['num_heads']} heads x "
                              f"{saved['codebook_size']} codes; the codec has {heads} x {size}")
         if saved is not None and saved.get("fingerprint") != fingerprint and self.read_only:
-            raise ValueError(f"{self.folder} was encoded by other VQ-VAE weights; open it writable once to "
-                             f"re-encode its chunks")
+            raise ValueError(f"{self.folder} was encoded by other VQ-VAE weights; re-encode its chunks once "
+                             f"with `mycelial repair --memory {self.folder}` (any writing command does it)")
         if saved is not None and saved.get("fingerprint") != fingerprint:
             self._reencode()  # new VQ-VAE weights: codes come again from the stored embeddings
         if (saved is None or saved.get("fingerprint") != fingerprint) and not self.read_only:
