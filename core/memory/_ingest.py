@@ -49,6 +49,24 @@ def _content_hash(rec: Record) -> str:
     return h.hexdigest()
 
 
+def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
+    """Why ``rec`` must be skipped (not valid Unicode, or its id already came in this ingest), else None.
+
+    Records ``rec``'s id in ``seen`` (id -> source) when it is admitted. A non-UTF-8 file name
+    or an unpaired surrogate costs this record only, never the ingest.
+    """
+    where = rec.source or "<records>"
+    try:
+        (rec.doc_id + rec.title + rec.text).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ReadError(where, f"not valid Unicode (unpaired surrogate at character "
+                                f"{exc.start} of id+title+text); skipped")
+    if rec.doc_id in seen:
+        return ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from {seen[rec.doc_id]}); skipped")
+    seen[rec.doc_id] = where
+    return None
+
+
 class IngestMixin:
     """Ingest of documents and of ready-made vectors; mixed into `SemanticMemory`."""
 
@@ -120,18 +138,10 @@ class IngestMixin:
         seen: dict[str, str] = {}  # doc id -> source: one id twice in one ingest is an error wherever it falls
         try:
             for rec in self._records(source, report.errors):
-                where = rec.source or "<records>"
-                try:  # a non-UTF-8 file name or an unpaired surrogate: this record only, not the ingest
-                    (rec.doc_id + rec.title + rec.text).encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    report.errors.append(ReadError(where, f"not valid Unicode (unpaired surrogate at character "
-                                                          f"{exc.start} of id+title+text); skipped"))
+                problem = record_problem(rec, seen)
+                if problem is not None:
+                    report.errors.append(problem)
                     continue
-                if rec.doc_id in seen:
-                    report.errors.append(ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from "
-                                                          f"{seen[rec.doc_id]}); skipped"))
-                    continue
-                seen[rec.doc_id] = where
                 chunks = chunk_text(rec.text, self.max_tokens, TARGET_TOKENS if rec.merge else None)
                 if not chunks:
                     report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.memory._ingest import record_problem
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory.readers import (MAX_BYTES, SUFFIXES, ReadError, Record, document_id, folder_files, parse_record,
                                  read_file, read_stream)
@@ -204,18 +205,10 @@ def _batches(events, batch_size: int, report: IngestReport):
             report.errors.append(ev[1])
             continue
         _, rec, chunks = ev
-        where = rec.source or "<records>"
-        try:
-            (rec.doc_id + rec.title + rec.text).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            report.errors.append(ReadError(where, f"not valid Unicode (unpaired surrogate at character "
-                                                  f"{exc.start} of id+title+text); skipped"))
+        problem = record_problem(rec, seen)
+        if problem is not None:
+            report.errors.append(problem)
             continue
-        if rec.doc_id in seen:
-            report.errors.append(ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from "
-                                                  f"{seen[rec.doc_id]}); skipped"))
-            continue
-        seen[rec.doc_id] = where
         if not chunks:
             report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))
             continue
