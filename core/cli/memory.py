@@ -84,9 +84,7 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
             parts.append(f"assoc {why['association']:.3f}")
         if why.get("phrases"):
             parts.append("via " + ", ".join(p for p, _ in why["phrases"][:4]))
-        if why.get("nodes"):
-            parts.append("nodes " + " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in why["nodes"][:4]))
-        if parts:
+        if parts:  # the code nodes are the same for every hit of a query: --explain lists them
             click.echo(f"     why: {'; '.join(parts)}")
         if h.why_text:
             click.echo(f"     path: {h.why_text}")

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
 
 from core.server.jobs import Jobs
-from core.server.errors import BodyLimit, install_error_handlers, why_text
+from core.server.errors import BodyLimit, install_error_handlers
 from core.server.registry import Registry
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -53,9 +53,7 @@ _DOCS = TypeAdapter(list[DocumentIn])
 
 
 def _hit_json(hit) -> dict:
-    d = hit.to_dict()
-    d["why_text"] = getattr(hit, "why_text", None) or why_text(hit.why)
-    return d
+    return hit.to_dict()  # why_text is a field of Hit
 
 
 def create_app(memories: dict, token: str | None = None, embedder=None, codec=None,

@@ -82,19 +82,3 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
-
-
-def why_text(why: dict) -> str:
-    """The path that brought a hit, in words (cosine, association, phrases and network nodes)."""
-    parts = []
-    if why.get("similarity") is not None:
-        parts.append(f"cosine similarity {why['similarity']:.3f} to the question")
-    if why.get("association"):
-        parts.append(f"association {why['association']:.3f}")
-    if why.get("seed_phrases"):
-        parts.append("the question names " + ", ".join(f"“{p}”" for p in why["seed_phrases"][:4]))
-    if why.get("phrases"):
-        parts.append("reached through " + ", ".join(f"“{p}”" for p, _ in why["phrases"][:4]))
-    if why.get("nodes"):
-        parts.append("network nodes " + " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in why["nodes"][:3]))
-    return "; ".join(parts)

@@ -49,7 +49,8 @@ async function ask(ev) {
   if (!q) return;
   status("asking…");
   try {
-    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${$("mode").value}`);
+    const mode = $("mode").value;
+    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}`);
     const list = $("hits");
     list.replaceChildren();
     for (const h of r.hits) {
@@ -58,10 +59,10 @@ async function ask(ev) {
       const head = el("div", "head", h.title || h.doc_id);
       head.append(el("span", "score", h.score.toFixed(3)));
       const sim = h.why && typeof h.why.similarity === "number" ? h.why.similarity : null;
-      if (sim !== null) {
-        const lift = h.score - sim;
+      if (sim !== null) {  // hybrid = cosine + association lift; other modes rank otherwise
+        const lift = mode === "hybrid" ? h.score - sim : 0;
         head.append(el("span", "parts", `cosine ${sim.toFixed(3)}` +
-                       (Math.abs(lift) >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "")));
+                       (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "")));
       }
       li.append(head, el("div", "text", h.text), el("div", "why", h.why_text || ""));
       const chips = el("div", "concepts");
