@@ -317,7 +317,7 @@ def demo(memory, query, k):
     with _open(memory) as mem:
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
         _print_report(rep)
-        for mode in ("similar", "hybrid"):
+        for mode in MODES:  # the three recall modes, side by side
             click.echo(f"\n== {mode} ==")
             _print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))
 
