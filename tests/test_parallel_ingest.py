@@ -192,3 +192,24 @@ def test_bad_parallel_arguments(client, tmp_path):
     assert res.exit_code != 0 and "either --workers or --scheduler" in res.output
     res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in res.output
+
+
+def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):
+    """Special entries, unsupported files and bad paths give the same report lines on both paths."""
+    from core.memory.parallel import _path_items
+    from core.memory.readers import read_paths
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A real line of text.", encoding="utf-8")
+    (folder / "b.csv").write_text("x,y", encoding="utf-8")
+    os.mkfifo(folder / "pipe")
+    (folder / "gone").symlink_to(tmp_path / "missing")
+    args = [folder, tmp_path / "nothing-here", folder / "b.csv"]
+    serial_errors: list = []
+    serial_ids = [r.doc_id for r in read_paths(args, serial_errors)]
+    items = [it for a in args for it in _path_items(a)]
+    driver_errors = [it[1] for it in items if it[0] == "err"]
+    assert [str(e) for e in driver_errors] == [str(e) for e in serial_errors]
+    assert any("not regular files" in str(e) and "pipe" in str(e) and "gone" in str(e) for e in driver_errors)
+    assert serial_ids == ["a.txt"] and [it[3] for it in items if it[0] == "file"] == ["a.txt"]

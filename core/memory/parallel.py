@@ -32,8 +32,8 @@ import numpy as np
 
 from core.memory._ingest import record_problem
 from core.memory.chunking import TARGET_TOKENS, chunk_text
-from core.memory.readers import (MAX_BYTES, SUFFIXES, ReadError, Record, document_id, folder_files, parse_record,
-                                 read_file, read_stream)
+from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,
+                                 read_stream, scan_folder)
 from core.memory.types import IngestReport
 
 __all__ = ["ingest_parallel"]
@@ -157,23 +157,17 @@ def _path_items(raw):
         return
     path = Path(raw)
     if path.is_dir():
-        files, skipped = folder_files(path)
-        if skipped:
-            kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
-            yield ("err", ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
-                                               f"supported: {', '.join(SUFFIXES)}", skipped=True))
-        if not files:
-            yield ("err", ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
+        files, notes = scan_folder(path)
+        for note in notes:
+            yield ("err", note)
         for f in files:
             yield ("file", os.path.abspath(f), str(f), *document_id(f, path))
-    elif path.is_file():
-        if path.suffix.lower() not in SUFFIXES:
-            yield ("err", ReadError(str(path), f"unsupported file type {path.suffix!r}; "
-                                               f"expected one of {', '.join(SUFFIXES)}"))
-            return
-        yield ("file", os.path.abspath(path), str(path), *document_id(path))
-    else:
-        yield ("err", ReadError(str(path), "no such file or folder"))
+        return
+    problem = path_problem(path)
+    if problem is not None:
+        yield ("err", problem)
+        return
+    yield ("file", os.path.abspath(path), str(path), *document_id(path))
 
 
 def _items(source):

@@ -266,6 +266,34 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
     return files, skipped
 
 
+def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
+    """Supported files of a folder, and the report lines on what was left out: entries that are
+    not regular files, unsupported files (counted by suffix), or a folder with nothing to read."""
+    special: list = []
+    files, skipped = folder_files(path, special)
+    notes = []
+    if special:
+        names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
+        notes.append(ReadError(str(path), f"skipped {len(special)} entries that are not regular files: "
+                                          f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
+    if skipped:
+        kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
+        notes.append(ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
+                                          f"supported: {', '.join(SUFFIXES)}", skipped=True))
+    if not files:
+        notes.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
+    return files, notes
+
+
+def path_problem(path: Path) -> ReadError | None:
+    """Why a path given directly (not a folder) cannot be read, or None for a supported file."""
+    if path.is_file():
+        if path.suffix.lower() not in SUFFIXES:
+            return ReadError(str(path), f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
+        return None
+    return ReadError(str(path), not_a_file(path) or "no such file or folder")
+
+
 def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:
     """Records from files, folders (recursively, supported suffixes only) and ``-`` (stdin).
 
@@ -285,25 +313,13 @@ def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Reco
             continue
         path = Path(raw)
         if path.is_dir():
-            special: list = []
-            files, skipped = folder_files(path, special)
-            if special:
-                names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
-                errors.append(ReadError(str(path), f"skipped {len(special)} entries that are not regular files: "
-                                                   f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
-            if skipped:
-                kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
-                errors.append(ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
-                                                   f"supported: {', '.join(SUFFIXES)}", skipped=True))
-            if not files:
-                errors.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
+            files, notes = scan_folder(path)
+            errors.extend(notes)
             for f in files:
                 yield from read_file(f, errors, max_bytes, root=path)
-        elif path.is_file():
-            if path.suffix.lower() not in SUFFIXES:
-                errors.append(ReadError(str(path), f"unsupported file type {path.suffix!r}; "
-                                                   f"expected one of {', '.join(SUFFIXES)}"))
-                continue
-            yield from read_file(path, errors, max_bytes)
-        else:
-            errors.append(ReadError(str(path), not_a_file(path) or "no such file or folder"))
+            continue
+        problem = path_problem(path)
+        if problem is not None:
+            errors.append(problem)
+            continue
+        yield from read_file(path, errors, max_bytes)
