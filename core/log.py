@@ -21,13 +21,14 @@ def get_logger(name: str) -> logging.Logger:
 
 def quiet_model_bars() -> None:
     """Silence the progress bars Hugging Face libraries draw while loading a model ("Loading weights")."""
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    try:
-        import transformers.utils.logging as tlog
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when transformers is first imported
+    if "transformers" in sys.modules:  # already imported: tell it directly (importing it costs 1-2 s)
+        try:
+            import transformers.utils.logging as tlog
 
-        tlog.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass
+            tlog.disable_progress_bar()
+        except ImportError:  # pragma: no cover - a half-installed transformers
+            pass
 
 
 class _Stderr(logging.Handler):

@@ -124,3 +124,24 @@ def test_memory_records_backend_and_refuses_another(onnx_root, passages, tmp_pat
     assert res.exit_code == 1 and "embedded with backend 'onnx-int8'" in res.output
     assert "Traceback" not in res.output
     assert os.environ["MYCELIAL_CACHE_DIR"] == str(onnx_root[0])
+
+
+def test_checksum_sidecar_skips_rehash_only_while_size_and_mtime_hold(tmp_path):
+    """A checked file is not hashed again on every load (0.15 s of a CLI query); any rewrite is."""
+    from core.embedding_onnx import _commit, _sidecar
+
+    tmp, final = tmp_path / "m.tmp", tmp_path / "m.onnx"
+    tmp.write_bytes(b"x" * 4096)
+    _commit(tmp, final, {})
+    meta = json.loads(_sidecar(final).read_text())
+    assert meta["mtime_ns"] == final.stat().st_mtime_ns and is_valid(final)
+    with open(final, "r+b") as fh:  # same size, other bytes, a later mtime: hashed and refused
+        fh.write(b"y")
+    os.utime(final, ns=(meta["mtime_ns"] + 10**9, meta["mtime_ns"] + 10**9))
+    assert not is_valid(final)
+    final.write_bytes(b"x" * 4096)  # the right bytes again: hashed, valid, stamped with the new mtime
+    del meta["mtime_ns"]
+    _sidecar(final).write_text(json.dumps(meta))  # a sidecar written before stamps existed
+    assert is_valid(final)
+    assert json.loads(_sidecar(final).read_text())["mtime_ns"] == final.stat().st_mtime_ns
+    assert is_valid(final, full=True)

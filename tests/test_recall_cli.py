@@ -66,15 +66,41 @@ def test_recall_bad_options(jsonl_memory, args, message):
     assert "Traceback" not in r.output
 
 
-def test_quiet_silences_the_model_loading_bar(jsonl_memory):
-    """In a fresh process the model loads (and draws its bar) unless -q is given."""
-    mem, _ = jsonl_memory
+_RUN = ("import os, sys\nfrom core.cli import main\nsys.argv = ['mycelial'] + sys.argv[1:]\ntry:\n    main()\n"
+        "finally:\n    open(os.environ['MODULES_OUT'], 'w').write(' '.join(m for m in ('torch', "
+        "'sentence_transformers', 'transformers', 'onnxruntime') if m in sys.modules))\n")
+
+
+def _run(args, tmp_path, name):
+    """The CLI in a fresh process (as a user runs it): (result, heavy modules it imported)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
-    code = "import sys; from core.cli import main; sys.argv = ['mycelial'] + sys.argv[1:]; main()"
-    args = ["recall", "jury", "--memory", str(mem), "-k", "1", "--json"]
-    loud, quiet = (subprocess.run([sys.executable, "-c", code, *args, *extra], capture_output=True, text=True,
-                                  env=env, timeout=300) for extra in ([], ["-q"]))
+    env["MODULES_OUT"] = str(tmp_path / f"{name}.modules")
+    res = subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True, env=env, timeout=300)
+    return res, (tmp_path / f"{name}.modules").read_text().split()
+
+
+def test_quiet_silences_the_model_loading_bar(jsonl_memory, tmp_path):
+    """With --embedder torch the model loads by sentence-transformers (and draws its bar) unless -q is given."""
+    mem, _ = jsonl_memory
+    args = ["recall", "jury", "--memory", str(mem), "-k", "1", "--json", "--embedder", "torch"]
+    (loud, _), (quiet, _) = (_run(args + extra, tmp_path, f"r{i}") for i, extra in enumerate(([], ["-q"])))
     assert loud.returncode == 0 and quiet.returncode == 0, loud.stderr + quiet.stderr
     assert "Loading weights" in loud.stderr
     assert "Loading weights" not in quiet.stderr and quiet.stderr.strip() == ""
     assert json.loads(quiet.stdout) == json.loads(loud.stdout)
+
+
+def test_recall_imports_no_torch_and_matches_torch(jsonl_memory, tmp_path):
+    """A query on a torch memory: numpy query embedding and codes, no torch import, the hits torch gives."""
+    mem, _ = jsonl_memory
+    query = ["recall", "what did the jury say about the election", "--memory", str(mem), "-k", "5", "--json", "-q"]
+    fast, fast_mods = _run(query, tmp_path, "fast")
+    exact, exact_mods = _run(query + ["--embedder", "torch"], tmp_path, "exact")
+    assert fast.returncode == 0 and exact.returncode == 0, fast.stderr + exact.stderr
+    assert fast.stderr == "" and fast_mods == []  # -q: nothing but the answer; no torch, no model library
+    assert "torch" in exact_mods and "sentence_transformers" in exact_mods
+    a, b = json.loads(fast.stdout), json.loads(exact.stdout)
+    assert [h["chunk_id"] for h in a] == [h["chunk_id"] for h in b] and len(a) == 5
+    for x, y in zip(a, b):
+        assert abs(x["score"] - y["score"]) < 1e-4
+        assert x["why"].get("phrases") == y["why"].get("phrases")

@@ -46,7 +46,7 @@ def _parse_where(items) -> dict | None:
     return out or None
 
 
-def _open(folder, read_only: bool = False, embedder: str | None = None):
+def _open(folder, read_only: bool = False, embedder: str | None = None, codec=None):
     """Open a memory; read commands open it read-only (they never write, never wait for a writer)."""
     from core.memory import SemanticMemory
     from core.memory.lock import MemoryBusyError
@@ -56,9 +56,47 @@ def _open(folder, read_only: bool = False, embedder: str | None = None):
         from core.embedding import TextEmbedder
 
         emb = TextEmbedder(backend=embedder) if embedder else None  # None: the memory's recorded backend
-        return SemanticMemory(folder, read_only=read_only, embedder=emb)
+        return SemanticMemory(folder, read_only=read_only, embedder=emb, codec=codec)
     except (ValueError, FileNotFoundError, StoreError, MemoryBusyError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _open_for_queries(folder, embedder: str | None, single: bool):
+    """Open a memory read-only for recall without importing torch or sentence-transformers.
+
+    The shipped VQ-VAE runs in numpy (the same codes as torch) and, unless ``--embedder``
+    names a backend, a torch memory's queries are embedded without torch: one query by a
+    numpy forward pass of the model, a batch by its fp32 ONNX export (exported once, then
+    cached). Both give torch's vectors to float32 rounding (cosine >= 0.9999, tested).
+    """
+    from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+    codec = load_default_numpy()  # None: weights the numpy path can't read; torch loads them
+    try:
+        mem = _open(folder, read_only=True, embedder=embedder, codec=codec)
+    except click.ClickException as exc:
+        if codec is None or "VQ-VAE weights" not in exc.message:
+            raise
+        mem = _open(folder, read_only=True, embedder=embedder)  # the torch codec gives the real verdict
+    emb = mem.embedder
+    if embedder is None and getattr(emb, "backend", None) == "torch" and hasattr(emb, "torch_runtime"):
+        emb.torch_runtime = "numpy" if single else "onnx"
+    if single and getattr(emb, "backend", None) in ("onnx", "onnx-int8"):
+        emb.threads = 1
+    return mem
+
+
+@contextmanager
+def _one_thread_pools(on: bool):
+    """Every BLAS/OpenMP pool at one thread while one query runs: on a shared 2-core machine a
+    second thread only waits for a core (numpy forward of one query: 160 -> 35 ms at load 7)."""
+    if not on:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _print_report(rep) -> None:
@@ -229,12 +267,8 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     where = _parse_where(where)
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
-    import torch
-
-    # Queries are one vector at a time: torch's and FAISS's thread pools only spin against
-    # each other there (measured: hybrid p50 10.9 -> 4.2 ms on a 20k memory with one thread).
-    torch.set_num_threads(1)
-    with _open(memory, read_only=True, embedder=embedder) as mem:
+    single = query is not None
+    with _one_thread_pools(single), _open_for_queries(memory, embedder, single) as mem:
         if query is not None:
             try:
                 hits = mem.recall(query, k=k, mode=mode, per_document=per_document, context=context, where=where)
