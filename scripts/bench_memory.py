@@ -137,27 +137,60 @@ def synthetic(n: int, seed: int = 0, n_clusters: int = 2000) -> np.ndarray:
     return X
 
 
+def resident_parts(mem) -> dict:
+    """Bytes held per structure of the derived state (what RSS per chunk is made of)."""
+    import faiss
+
+    g = mem.graph_
+    graph = sum(a.buf.nbytes for a in (g._ids, g._alive, g._ph_row, g._ph_col) if a is not None)
+    graph += g._codes.buf.nbytes if g._codes is not None else 0
+    built = g._built or {}
+    graph_built = sum(getattr(v, "nbytes", 0) + sum(getattr(getattr(v, a, None), "nbytes", 0)
+                                                      for a in ("data", "indices", "indptr"))
+                      for v in built.values())
+    net = mem.network_
+    network = sum(v.nbytes for v in vars(net).values() if isinstance(v, np.ndarray))
+    return {"index_b": int(faiss.serialize_index(mem.index_.index_).nbytes), "graph_b": int(graph),
+            "graph_built_b": int(graph_built), "network_b": int(network)}
+
+
 def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 16) -> dict:
+    """Ingest ``n`` synthetic vectors, wait for the retrained index, time recall, measure memory.
+
+    RSS growth is counted from after a warm-up memory (torch, the codec, numba and FAISS loaded
+    and compiled), so it is what the ``n`` chunks cost, not the libraries' fixed share.
+    """
     from core.memory import SemanticMemory
     from core.memory._retrain import wait_for_retrain
 
     folder = workdir / f"scale_{n}"
     shutil.rmtree(folder, ignore_errors=True)
     X = synthetic(n)
+    rss_start = rss_mb()
+    warm = SemanticMemory(workdir / "warmup", nprobe=nprobe, rerank=rerank)
+    warm.ingest_vectors([f"w{i}" for i in range(2000)], synthetic(2000, seed=9))
+    warm.recall_vector(X[0], 10, "hybrid")
+    warm.close()
+    shutil.rmtree(workdir / "warmup", ignore_errors=True)
     rss0, parts0 = rss_mb(), rss_parts_mb()
+    trace = {"fixed_libraries_mb": rss0 - rss_start}
     mem = SemanticMemory(folder, nprobe=nprobe, rerank=rerank)
     t0 = time.perf_counter()
     mem.ingest_vectors(np.arange(n), X)
     t_ingest = time.perf_counter() - t0
+    trace["after_ingest"] = rss_parts_mb()
     wait_for_retrain(mem)  # an outgrown index is retrained in the background: measure the swapped one
     t_retrain = time.perf_counter() - t0 - t_ingest
+    trace["after_retrain"] = rss_parts_mb()
     rng = np.random.default_rng(1)
     picks = rng.choice(n, 300, replace=False)
     Q = X[picks] + 0.03 * rng.standard_normal((300, 384)).astype(np.float32)
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
     mem.recall_vector(Q[0], 10, "hybrid")  # builds the in-memory graph once
-    out = {"n": n, "nprobe": nprobe, "rerank": rerank, "ingest_s": t_ingest, "ingest_vectors_per_s": n / t_ingest, "index": mem.index_.factory_,
-           "trained_on": mem.index_.trained_on_, "nprobe_used": mem.index_.nprobe_, "retrain_wait_s": t_retrain}
+    out = {"n": n, "nprobe": nprobe, "rerank": rerank, "ingest_s": t_ingest, "ingest_vectors_per_s": n / t_ingest,
+           "ingest_with_retrain_vectors_per_s": n / (t_ingest + t_retrain), "index": mem.index_.factory_,
+           "trained_on": mem.index_.trained_on_, "nprobe_used": mem.index_.nprobe_, "retrain_wait_s": t_retrain,
+           "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
     for mode in ("similar", "hybrid"):
         ts, found = [], []
         for q, p in zip(Q, picks):
@@ -167,17 +200,19 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 
             found.append(str(p) in [h.doc_id for h in hits])
         out[f"recall_{mode}"] = percentiles(ts)
         out[f"recall_{mode}"]["source_found_at_10"] = float(np.mean(found))
-    # exact neighbours of the query for 10-recall@10 of `similar`
-    sims = Q[:50] @ X.T
-    exact = np.argsort(-sims, axis=1)[:, :10]
-    got = [[int(h.doc_id) for h in mem.recall_vector(q, 10, "similar", explain=False)] for q in Q[:50]]
-    out["similar_10_recall_at_10"] = float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))
+    trace["after_recall"] = rss_parts_mb()
     out["rss_mb"] = rss_mb()
-    out["rss_growth_mb"] = out["rss_mb"] - rss0
     parts = rss_parts_mb()
+    out["rss_growth_mb"] = out["rss_mb"] - rss0
     out["rss_growth_per_chunk_b"] = out["rss_growth_mb"] * 2**20 / n
     out["rss_anon_growth_per_chunk_b"] = (parts.get("RssAnon", 0) - parts0.get("RssAnon", 0)) * 2**20 / n
     out["rss_file_growth_per_chunk_b"] = (parts.get("RssFile", 0) - parts0.get("RssFile", 0)) * 2**20 / n
+    out["resident_per_chunk_b"] = {k: v / n for k, v in resident_parts(mem).items()}
+    out["rss_trace"] = {**trace, "start": parts0}
+    # exact neighbours of the query for 10-recall@10 of `similar` (after the RSS figures: 50 x n scores)
+    exact = np.stack([np.argsort(-(X @ q))[:10] for q in Q[:50]])
+    got = [[int(h.doc_id) for h in mem.recall_vector(q, 10, "similar", explain=False)] for q in Q[:50]]
+    out["similar_10_recall_at_10"] = float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))
     mem.close()
     out["bytes_on_disk_per_chunk"] = folder_bytes(folder) / n
     return out
@@ -192,12 +227,18 @@ def main() -> None:
     ap.add_argument("--nprobe", type=int, default=None, help="IVF lists visited (default: 1/64 of the lists)")
     ap.add_argument("--rerank", type=int, default=16, help="re-ranked candidates = rerank * k")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--log-batches", action="store_true", help="log each ingest_vectors batch's time (linearity)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch and FAISS threads (1, as `mycelial recall` serves: one query at a time)")
     args = ap.parse_args()
     import faiss
     import torch
 
+    if args.log_batches:
+        import logging
+
+        logging.basicConfig(format="%(asctime)s %(message)s")
+        logging.getLogger("mycelial.memory.vectors").setLevel(logging.DEBUG)
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
     work = Path(args.workdir)
@@ -225,7 +266,10 @@ def main() -> None:
                   f"{a['source_found_at_10']:.2f}", flush=True)
         print(f"  similar 10-recall@10 vs exact: {r['similar_10_recall_at_10']:.3f}; RSS growth "
               f"{r['rss_growth_per_chunk_b']:.0f} B/chunk (anonymous {r['rss_anon_growth_per_chunk_b']:.0f}, "
-              f"file-backed {r['rss_file_growth_per_chunk_b']:.0f})", flush=True)
+              f"file-backed {r['rss_file_growth_per_chunk_b']:.0f}); held per chunk: "
+              + ", ".join(f"{k} {v:.0f}" for k, v in r["resident_per_chunk_b"].items())
+              + f"; ingest with retrain {r['ingest_with_retrain_vectors_per_s']:.0f} vectors/s; load {r['loadavg']}",
+              flush=True)
         shutil.rmtree(work / f"scale_{n}", ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

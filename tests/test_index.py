@@ -79,4 +79,5 @@ def test_bad_inputs():
         idx.add([1, 2], np.ones((1, 384), np.float32))
     with pytest.raises(ValueError, match="k must be"):
         idx.search(np.ones((1, 384), np.float32), 0)
-    assert default_factory(10_000) == "IVF512,PQ32" and default_factory(50_000) == "OPQ32,IVF1024,PQ32"
+    assert default_factory(10_000) == "IVF512,PQ64x4fs" and default_factory(50_000) == "IVF1024,PQ64x4fs"
+    assert default_factory(10**7) == "IVF2048,PQ64x4fs" and default_factory(100, 128) == "IVF64,PQ32x4fs"

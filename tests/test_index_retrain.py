@@ -54,12 +54,15 @@ def test_needs_training_follows_growth_and_header_keeps_training_size(tmp_path, 
 def test_retrain_at_growth_factor_matches_exact_and_reopens(tmp_path, vectors):
     mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
     mem.ingest_vectors(range(0, TRAIN_AT), vectors[:TRAIN_AT])
-    first = mem.index_
+    assert mem.index_.is_exact and mem._retrain_thread is not None  # trained beside the exact one
+    assert recall_at_10(mem, vectors[:TRAIN_AT], vectors[2048:2058]) == 1.0  # which answers meanwhile
+    assert wait_for_retrain(mem, timeout=120)
+    first, first_thread = mem.index_, mem._retrain_thread
     assert not first.is_exact and first.trained_on_ == TRAIN_AT
     mem.ingest_vectors(range(TRAIN_AT, 2047), vectors[TRAIN_AT:2047])
-    assert mem.index_ is first and getattr(mem, "_retrain_thread", None) is None  # 2047 < 8 x 256
+    assert mem.index_ is first and mem._retrain_thread is first_thread  # 2047 < 8 x 256: no new build
     mem.ingest_vectors([2047], vectors[2047:2048])
-    assert mem._retrain_thread is not None  # 2048 = 8 x 256: rebuilt in the background
+    assert mem._retrain_thread is not first_thread  # 2048 = 8 x 256: rebuilt in the background
     assert wait_for_retrain(mem, timeout=120)
     assert mem.index_ is not first and mem.index_.trained_on_ == 2048 and mem.index_.ntotal == 2048
     assert "IVF256" in mem.index_.factory_ and "IVF64" in first.factory_  # IVF lists follow the size
@@ -78,6 +81,7 @@ def test_recall_and_forget_during_retrain(tmp_path, vectors):
     """A thread recalls without pause while another ingest triggers the retrain; every answer is right."""
     mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
     mem.ingest_vectors(range(0, TRAIN_AT), vectors[:TRAIN_AT])  # trained at 256
+    assert wait_for_retrain(mem, timeout=120)
     mem.ingest_vectors(range(TRAIN_AT, 2000), vectors[TRAIN_AT:2000])
     probes = list(range(0, 2000, 37))
     errors, answered, stop = [], [], threading.Event()
@@ -123,6 +127,7 @@ def test_crash_before_swap_keeps_old_index_usable(tmp_path, vectors):
         f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
         f"mem = SemanticMemory({str(folder)!r}, train_at={TRAIN_AT}, nprobe={NPROBE})\n"
         f"mem.ingest_vectors(range({TRAIN_AT}), X[:{TRAIN_AT}])\n"
+        "from core.memory._retrain import wait_for_retrain; wait_for_retrain(mem)\n"
         f"mem.ingest_vectors(range({TRAIN_AT}, 2000), X[{TRAIN_AT}:2000])\n"
         "mem.ingest_vectors(range(2000, 2048), X[2000:])\n"
         "print('alive', mem._retrain_thread.is_alive(), mem.index_.trained_on_, flush=True)\n"

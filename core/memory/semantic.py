@@ -203,8 +203,10 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     ingest.__doc__ = IngestMixin.ingest.__doc__
 
     def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
+        from core.memory._vectors import ingest_vectors
+
         with self._writing():
-            return super().ingest_vectors(ids, embeddings, texts, batch_size)
+            return ingest_vectors(self, ids, embeddings, texts, batch_size)  # the batched path
 
     ingest_vectors.__doc__ = IngestMixin.ingest_vectors.__doc__
 

@@ -1,0 +1,113 @@
+"""Ingest of ready-made vectors (``SemanticMemory.ingest_vectors``) in large vectorised batches.
+
+Each document is one chunk, so the per-document work of `ingest` (chunking, stacking one
+row at a time, phrase extraction of an empty title) is skipped: a batch is encoded at
+once, written to SQLite in one transaction (``Store.add_documents``, ``executemany``), then
+added to the index, the passage graph and the network as whole arrays. The result is the
+memory the general `ingest` path gives for the same documents (same chunk ids, codes, rows,
+network events; tests/test_ingest_vectors_fast.py). Derived files are saved once, at the
+end; a crash before that loses nothing committed (the derived state catches up on open).
+Training an outgrown index runs beside the ingest (``core.memory._retrain``).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+
+from core._validation import check_embeddings
+from core.memory.chunking import chunk_hash
+from core.memory._retrain import release_free_memory
+from core.memory.phrases import extract_phrases
+from core.log import get_logger
+from core.memory.types import IngestReport
+
+log = get_logger("memory.vectors")
+
+SOURCE = "<vectors>"
+
+
+def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, list | None]:
+    """Validated (doc ids, float32 vectors, their norms (n, 1), texts or None); ``ValueError`` on bad input.
+
+    The vectors are scaled to unit length batch by batch (a copy of a 1M x 384 input is 1.5 GB)."""
+    X = check_embeddings(embeddings, 384, "embeddings")
+    ids = [str(i) for i in ids]
+    if len(ids) != X.shape[0]:
+        raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique")
+    if texts is not None:
+        texts = list(texts)
+        if len(texts) != len(ids):
+            raise ValueError(f"got {len(texts)} texts for {len(ids)} embeddings")
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros")
+    return ids, X, norms, texts
+
+
+def _hashes(keys: list[str], X: np.ndarray, texts: list | None) -> list[bytes]:
+    """Chunk hashes: of the text when given (identical texts share a chunk), else of id + vector."""
+    if texts is None:
+        return [hashlib.sha1(b"vec\x00" + k.encode() + x.tobytes()).digest() for k, x in zip(keys, X)]
+    return [hashlib.sha1(b"vec\x00" + k.encode() + x.tobytes()).digest() if t is None else chunk_hash(t)
+            for k, x, t in zip(keys, X, texts)]
+
+
+def ingest_vectors(mem, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
+    """See ``SemanticMemory.ingest_vectors``; ``mem`` holds the write lock."""
+    t0 = time.perf_counter()
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    keys, X, norms, texts = prepare(ids, embeddings, texts)
+    report = IngestReport()
+    for s in range(0, len(keys), batch_size):
+        tb = time.perf_counter()
+        _batch(mem, keys[s:s + batch_size], X[s:s + batch_size] / norms[s:s + batch_size],
+               None if texts is None else texts[s:s + batch_size], report)
+        log.debug("ingest_vectors: %d-%d of %d in %.2fs", s, min(s + batch_size, len(keys)), len(keys),
+                  time.perf_counter() - tb)
+    mem.save()
+    release_free_memory()  # the batches' transient rows and arrays
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: IngestReport) -> None:
+    st = mem.store_
+    C = np.asarray(mem.codec.encode(X), dtype=np.uint8)
+    hashes = _hashes(keys, X, texts)
+    # a hash met twice in one batch (identical texts) is stored with the last vector given for it
+    last = {h: j for j, h in enumerate(hashes)}
+    pick = np.fromiter((last[h] for h in hashes), dtype=np.int64, count=len(hashes))
+    X16 = X.astype(np.float16)
+    existing = st.existing_documents(keys)
+    keep = np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
+    report.unchanged += int((~keep).sum())
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        return
+    phrases = [[] if texts is None or not texts[j] else extract_phrases(texts[j]) for j in rows]
+    docs = [(keys[j], "", SOURCE, {}, hashlib.sha1(hashes[j]).hexdigest(), [hashes[j]],
+             [None if texts is None else texts[j]], C[pick[j]:pick[j] + 1], X16[pick[j]:pick[j] + 1], [p])
+            for j, p in zip(rows.tolist(), phrases)]
+    with mem._lock:
+        with st.atomic():
+            out = st.add_documents(docs)
+        chunk_ids = np.fromiter((o[1][0] for o in out), dtype=np.int64, count=len(out))
+        new = np.fromiter((bool(o[2][0]) for o in out), dtype=bool, count=len(out))
+        report.documents += len(out)
+        report.chunks += len(out)
+        report.new_chunks += int(new.sum())
+        report.duplicate_chunks += int((~new).sum())
+        if new.any():
+            src = pick[rows[new]]
+            ids_new = chunk_ids[new]
+            mem.index_.add(ids_new, X16[src].astype(np.float32))
+            mem._index_mark["chunk"] = max(mem._index_mark["chunk"], int(ids_new.max()))
+            mem.graph_.add(ids_new, C[src], [p for p, n in zip(phrases, new) if n])
+        mem._observe_docs([(o[0], o[1]) for o in out])
+        if mem.index_.needs_training(st.count_chunks()):
+            mem._rebuild_index()

@@ -1,0 +1,82 @@
+"""The batched `ingest_vectors` (core.memory._vectors) stores what the per-document path stored."""
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from core.memory import SemanticMemory
+from core.memory._ingest import IngestMixin
+
+
+def _rows(folder):
+    conn = sqlite3.connect(folder / "memory.sqlite")
+    try:
+        chunks = conn.execute("SELECT id, hash, doc_id, position, refs, text, codes, embedding, phrases"
+                              " FROM chunks ORDER BY id").fetchall()
+        docs = conn.execute("SELECT id, doc_key, title, source, meta, content_hash, chunk_ids"
+                            " FROM documents ORDER BY id").fetchall()
+        links = conn.execute("SELECT * FROM doc_chunks ORDER BY doc_id, position").fetchall()
+    finally:
+        conn.close()
+    return chunks, docs, links
+
+
+def _ingest_all(mem, ingest, X, texts):
+    """Three calls: two batches across batch boundaries, then a repeat of known ids plus new ones."""
+    reports = [ingest(mem, range(0, 30), X[:30], texts[:30], batch_size=7),
+               ingest(mem, range(30, 50), X[30:50], None, batch_size=64),
+               ingest(mem, range(25, 60), X[25:60], texts[25:60], batch_size=10)]
+    return [(r.documents, r.chunks, r.new_chunks, r.duplicate_chunks, r.unchanged) for r in reports]
+
+
+def test_batched_path_gives_the_same_memory(tmp_path, wiki_sample):
+    sentences, _, X = wiki_sample
+    texts = list(sentences[:60])
+    texts[5] = texts[3]  # identical texts share one chunk (dedupe across documents)
+    texts[12] = None  # a vector without text
+    X = X[:60].copy()
+    X[20] *= 3.0  # not unit length: normalised on the way in
+    old = SemanticMemory(tmp_path / "old")
+    new = SemanticMemory(tmp_path / "new")
+    rep_old = _ingest_all(old, lambda m, *a, **k: IngestMixin.ingest_vectors(m, *a, **k), X, texts)
+    rep_new = _ingest_all(new, SemanticMemory.ingest_vectors, X, texts)
+    assert rep_new == rep_old
+    assert rep_new[2][4] == 25 and rep_new[0][3] >= 1  # 25 ids already stored; texts[5] shares a chunk
+    a, b = _rows(tmp_path / "old"), _rows(tmp_path / "new")
+    n_chunks = len({t for t in texts if t is not None}) + texts.count(None)
+    assert len(b[0]) == n_chunks < 60 and len(b[1]) == 60
+    assert [r[:6] for r in a[0]] == [r[:6] for r in b[0]]  # ids, hashes, documents, refs, text
+    assert a[0] == b[0] and a[1] == b[1] and a[2] == b[2]  # and codes, float16 vectors, phrases; documents
+    for m in (old, new):
+        assert m.index_.ntotal == n_chunks and len(m.graph_) == n_chunks
+    assert np.array_equal(old.network_._keys, new.network_._keys)
+    assert np.array_equal(old.network_._counts, new.network_._counts)
+    assert old.network_.n_events_ == new.network_.n_events_
+    assert np.array_equal(old.graph_._ids.values, new.graph_._ids.values)
+    assert np.array_equal(old.graph_._codes.values, new.graph_._codes.values)
+    q = X[40] / np.linalg.norm(X[40])
+    assert [h.doc_id for h in old.recall_vector(q, 5, "hybrid")] == [h.doc_id for h in new.recall_vector(q, 5, "hybrid")]
+    old.close()
+    new.close()
+    reopened = SemanticMemory(tmp_path / "new", read_only=True)  # saved derived state matches the store
+    assert reopened.index_.ntotal == n_chunks and reopened.network_.n_events_ == new.network_.n_events_
+    reopened.close()
+
+
+def test_batched_path_leaves_the_input_alone_and_rejects_bad_input(tmp_path, wiki_sample):
+    _, _, X = wiki_sample
+    mem = SemanticMemory(tmp_path / "m")
+    Y = X[:10] * 2.0
+    before = Y.copy()
+    mem.ingest_vectors(range(10), Y, batch_size=3)
+    assert np.array_equal(Y, before)  # scaled batch by batch into copies, never in place
+    with pytest.raises(ValueError, match="unique"):
+        mem.ingest_vectors(["a", "a"], X[:2])
+    with pytest.raises(ValueError, match="all zeros"):
+        mem.ingest_vectors(["z"], np.zeros((1, 384), np.float32))
+    with pytest.raises(ValueError, match="batch_size"):
+        mem.ingest_vectors(["b"], X[:1], batch_size=0)
+    assert mem.store_.count_chunks() == 10
+    mem.close()
