@@ -125,9 +125,14 @@ def same_document(workdir: Path, corpus: str = "wikitext", n_queries: int = 300,
 
 
 # what each part of association adds (dense = `similar`; full = the defaults)
-ABLATIONS = (("phrase graph only (codes off)", dict(code_weight=0.0)),
-             ("codes only (no phrases)", dict(phrase_weight=0.0, query_phrase_weight=0.0)),
-             ("no query phrases", dict(query_phrase_weight=0.0)))
+# "static phrase graph" walks only the chunk-concept incidence (the old PassageGraph: no learned
+# edges, no code nodes); "learned network" adds one step along the network's learned
+# concept-concept edges; "codes only" keeps just the code nodes.
+ABLATIONS = (("static phrase graph", dict(concept_weight=0.0, code_weight=0.0)),
+             ("learned network, concepts only", dict(code_weight=0.0)),
+             ("learned network, codes only", dict(phrase_weight=0.0, query_phrase_weight=0.0, concept_weight=0.0)),
+             ("no query phrases", dict(query_phrase_weight=0.0)),
+             ("learned edges x2 (concept_weight 1.0)", dict(concept_weight=1.0)))
 
 
 def main() -> None:
@@ -137,7 +142,7 @@ def main() -> None:
     ap.add_argument("--grid", action="store_true", help="also sweep a few recall knobs")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--ablation", action="store_true",
-                    help="in the same run: phrase graph only (codes off), codes only (no phrases), no query phrases")
+                    help="in the same run: static phrase graph, learned concepts only, codes only, no query phrases")
     ap.add_argument("--wikitext", action="store_true", help="also the WikiText same-document precision@10")
     ap.add_argument("--brown", action="store_true", help="also the Brown corpus same-document precision@10")
     ap.add_argument("--embedder", default=None,

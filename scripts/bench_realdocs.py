@@ -40,9 +40,11 @@ NODE_API = "crypto fs zlib child_process path readline timers url os querystring
 NODE_DOCS = "BUILDING SECURITY README CONTRIBUTING GOVERNANCE onboarding glossary".split()
 MODES = ("similar", "associative", "hybrid")
 # what each part of association adds (as scripts/bench_multihop.py; dense = `similar`, full = the defaults)
-ABLATIONS = (("phrase graph only (codes off)", dict(code_weight=0.0)),
-             ("codes only (no phrases)", dict(phrase_weight=0.0, query_phrase_weight=0.0)),
-             ("no query phrases", dict(query_phrase_weight=0.0)))
+ABLATIONS = (("static phrase graph", dict(concept_weight=0.0, code_weight=0.0)),
+             ("learned network, concepts only", dict(code_weight=0.0)),
+             ("learned network, codes only", dict(phrase_weight=0.0, query_phrase_weight=0.0, concept_weight=0.0)),
+             ("no query phrases", dict(query_phrase_weight=0.0)),
+             ("learned edges x2 (concept_weight 1.0)", dict(concept_weight=1.0)))
 
 
 def render_corpus(folder: Path) -> dict:

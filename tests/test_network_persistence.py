@@ -168,7 +168,8 @@ def test_file_is_a_plain_zip_of_npy_arrays(net, tmp_path):
     net.save(p)
     with zipfile.ZipFile(p) as z:
         assert sorted(z.namelist()) == sorted(
-            ["header.npy", "keys.npy", "counts.npy", "group_counts.npy", "node_counts.npy"])
+            ["header.npy", "keys.npy", "counts.npy", "group_counts.npy", "node_counts.npy",
+             "cx_keys.npy", "cx_counts.npy", "cx_group_counts.npy", "concept_counts.npy"])
         arr = np.load(io.BytesIO(z.read("header.npy")), allow_pickle=False)
     assert _header(arr)["format"] == "mycelial-network"
 

@@ -77,6 +77,7 @@ def _snapshot(mem: SemanticMemory, report) -> dict:
         "chunks": c.execute("SELECT id, hash, doc_id, position, refs, text, codes, embedding, phrases FROM chunks"
                             " ORDER BY id").fetchall(),
         "links": c.execute("SELECT * FROM doc_chunks ORDER BY doc_id, position").fetchall(),
+        "concepts": c.execute("SELECT id, text, df FROM concepts ORDER BY id").fetchall(),
         "network": copy.deepcopy(mem.network_),  # a copy: the live one goes on learning
         "saved_network": MycelialReasoning.load(mem.folder / state["network"]["file"]),
         "index": bytes(faiss.serialize_index(mem.index_.index_)),
@@ -86,8 +87,9 @@ def _snapshot(mem: SemanticMemory, report) -> dict:
 
 
 def _assert_same(a: dict, b: dict) -> None:
-    for key in ("documents", "chunks", "links", "index", "report", "errors"):
+    for key in ("documents", "chunks", "links", "concepts", "index", "report", "errors"):
         assert a[key] == b[key], key
+    assert a["concepts"] and len(a["network"].cx_keys_)  # concept ids and concept edges, identical
     assert a["network"] == b["network"] and a["saved_network"] == b["saved_network"]
 
 

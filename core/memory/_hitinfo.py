@@ -102,3 +102,37 @@ def attach(store, hits, context: int = 0) -> None:
     for h, span in zip(hits, spans):
         h.context = [{"chunk_id": int(c), "position": int(p), "text": (rows.get(c) or {}).get("text") or ""}
                      for p, c in span]
+
+
+def _why_text(chunk_id: int, info: dict, chunk_phrases: list, sources: dict, seed_titles: dict) -> str:
+    """One readable path per hit: query -> (seed passage ->) phrase -> this passage."""
+    sim = info.get("similarity")
+    cos = f"cosine {sim:.2f}" if sim is not None else ""
+    assoc = info.get("association") or 0.0
+    best = None
+    if assoc > 0:
+        held = [(sources[p][0], p) for p in chunk_phrases if p in sources]
+        if held:
+            best = max(held)[1]
+    if best is None:
+        if assoc > 0 and info.get("nodes"):
+            nodes = " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in info["nodes"][:2])
+            return f"query ≈ this passage ({cos}); query codes → network nodes {nodes} → this passage".replace(" ()", "")
+        return f"query ≈ this passage ({cos})" if cos else "query → this passage"
+    src = sources[best][1]
+    other = next((p for p in chunk_phrases if p != best), None)
+    tail = f"this passage (names '{other}')" if other else "this passage"
+    if isinstance(src, tuple) and src[0] == "edge":  # a learned edge of the network: weight and npmi
+        path = f"query ≈ '{src[1]}' —{src[2]:.2f} (npmi {src[3]:.2f})→ '{best}' (in this passage)"
+    elif src == "query":
+        path = f"query → '{best}' → {tail}"
+    elif src == chunk_id:
+        path = f"query ≈ this passage (names '{best}')"
+    elif src is not None:
+        path = f"query ≈ '{seed_titles.get(src, src)}' → '{best}' → {tail}"
+    else:
+        path = f"query → '{best}' → {tail}"
+    e = (info.get("edges") or [None])[0]
+    if e is not None and "npmi" not in path:  # the learned network edge that also led here
+        path += f"; '{e['from']}' —{e['weight']:.2f} (npmi {e['npmi']:.2f})→ '{e['to']}'"
+    return f"{path} ({cos})" if cos else path

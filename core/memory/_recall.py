@@ -8,7 +8,7 @@ import numpy as np
 
 from core._validation import check_embeddings
 from core.log import get_logger
-from core.memory._hitinfo import allowed_chunks, attach, check_where
+from core.memory._hitinfo import _why_text, allowed_chunks, attach, check_where
 from core.memory.phrases import query_phrases
 from core.memory.types import MODES, Hit
 
@@ -255,8 +255,13 @@ class RecallMixin:
             with self._lock:
                 acts = self.network_.propagate(seed_codes, steps=cfg.steps)
             node_act = acts.max(axis=0)
+        cgraph = None
+        if cfg.concept_weight > 0 and len(self.network_.cx_keys_):
+            with self._lock:
+                cgraph = self.network_.concept_graph()
         with g._lock:
             rows, scores, trace = g.spread(seed_rows, w, q_ids, node_act, candidate_rows=g.rows_of(ids),
+                                           concept_graph=cgraph, concept_weight=cfg.concept_weight,
                                            query_phrase_weight=cfg.query_phrase_weight,
                                            phrase_weight=cfg.phrase_weight, df_power=cfg.df_power,
                                            code_weight=cfg.code_weight, restart=restart)
@@ -273,8 +278,12 @@ class RecallMixin:
                 seed_sets = [(int(cid), set(g.phrases_of_row(int(r)))) for cid, r in
                              zip(g.chunk_ids_at(seed_rows), seed_rows)]
                 sources = {}
+                via = trace.get("via") or {}
                 for i in strong.tolist():
                     src = "query" if i in q_set else next((cid for cid, ps in seed_sets if i in ps), None)
+                    if src is None and i in via:  # reached along a learned edge of the network
+                        a, wt, npmi = via[i]
+                        src = ("edge", g.phrases_[a], round(wt, 2), round(npmi, 2))
                     sources[g.phrases_[i]] = (float(trace["phrase_act"][i]), src)
         assoc = {int(c): float(s) for c, s in zip(chunk_ids, scores) if int(c) not in excl}
         if not explain:
@@ -359,6 +368,10 @@ class RecallMixin:
                 if "phrases" in info:  # keep only the phrases this chunk holds
                     mine = set(r["phrases"])
                     info["phrases"] = [p for p in info["phrases"] if p[0] in mine]
+                edges = [{"from": sources[p][1][1], "to": p, "weight": sources[p][1][2], "npmi": sources[p][1][3]}
+                         for p in r["phrases"] if p in sources and isinstance(sources[p][1], tuple)]
+                if edges:  # the learned network edges that carried activation into this chunk
+                    info["edges"] = edges[:3]
                 text = _why_text(int(c), info, r["phrases"], sources, seed_titles) if info else ""
                 out.append(Hit(r["doc_key"], int(c), float(scores[c]), r["text"] or "", r["title"], r["position"],
                                info, text))
@@ -368,31 +381,3 @@ class RecallMixin:
 
     # -- the rest ---------------------------------------------------------------------
 
-
-def _why_text(chunk_id: int, info: dict, chunk_phrases: list, sources: dict, seed_titles: dict) -> str:
-    """One readable path per hit: query -> (seed passage ->) phrase -> this passage."""
-    sim = info.get("similarity")
-    cos = f"cosine {sim:.2f}" if sim is not None else ""
-    assoc = info.get("association") or 0.0
-    best = None
-    if assoc > 0:
-        held = [(sources[p][0], p) for p in chunk_phrases if p in sources]
-        if held:
-            best = max(held)[1]
-    if best is None:
-        if assoc > 0 and info.get("nodes"):
-            nodes = " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in info["nodes"][:2])
-            return f"query ≈ this passage ({cos}); query codes → network nodes {nodes} → this passage".replace(" ()", "")
-        return f"query ≈ this passage ({cos})" if cos else "query → this passage"
-    src = sources[best][1]
-    other = next((p for p in chunk_phrases if p != best), None)
-    tail = f"this passage (names '{other}')" if other else "this passage"
-    if src == "query":
-        path = f"query → '{best}' → {tail}"
-    elif src == chunk_id:
-        path = f"query ≈ this passage (names '{best}')"
-    elif src is not None:
-        path = f"query ≈ '{seed_titles.get(src, src)}' → '{best}' → {tail}"
-    else:
-        path = f"query → '{best}' → {tail}"
-    return f"{path} ({cos})" if cos else path

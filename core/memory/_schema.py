@@ -70,6 +70,25 @@ MIGRATIONS: list[tuple[str, str]] = [
     """),
     # forget leaves no doc key behind: the log keeps only what replay needs (doc id, codes, removed ids)
     ("0002_forget_log_minimal", "UPDATE forget_log SET doc_key = ''"),
+    # the concept vocabulary: node ids of the network's concept nodes, stable across reopen,
+    # parallel ingest and forget (AUTOINCREMENT: an id is never reused). Existing memories get
+    # their concepts numbered by first appearance (chunk id, then order within the chunk), as
+    # an ingest of the same chunks would number them. The forget log keeps the concept ids of
+    # the forgotten document's chunks (the network unobserves them exactly).
+    ("0003_concepts", """
+        CREATE TABLE concepts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            text TEXT NOT NULL UNIQUE,
+            df INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO concepts (text, df)
+            SELECT j.value, count(*) FROM chunks c,
+                json_each(CASE WHEN json_valid(c.phrases) AND json_type(c.phrases) = 'array'
+                          THEN c.phrases ELSE '[]' END) j
+            WHERE j.type = 'text' AND length(j.value) > 0
+            GROUP BY j.value ORDER BY min(c.id * 65536 + j.key);
+        ALTER TABLE forget_log ADD COLUMN concepts BLOB NOT NULL DEFAULT x''
+    """),
 ]
 
 

@@ -131,7 +131,7 @@ class StateMixin:
         if self.index_ is None:
             self.index_ = VectorIndex(384, None, self.train_at, self.nprobe)
         self.network_, self._net_mark = None, {"doc": 0, "forget": 0}
-        if "network" in state:
+        if "network" in state and state["network"].get("concepts") == 1:  # older files: no concept nodes, rebuild
             try:
                 self.network_ = MycelialReasoning.load(self.folder / state["network"]["file"])
                 self._net_mark = {"doc": state["network"]["last_doc"], "forget": state["network"]["forget_seq"]}
@@ -151,6 +151,13 @@ class StateMixin:
                 self.index_ = VectorIndex(384, None, self.train_at, self.nprobe)
             if self._net_mark["doc"] > last["doc"] or self._net_mark["forget"] > last["forget"]:
                 self._reset_network()
+            # the chunk-concept incidence first: the network's concept events are read from it
+            self.graph_ = PassageGraph(self.network_.num_nodes, int(self.codec.codebook_size))
+            self.graph_.vocab_source = lambda after: self.store_.concepts(after, self.store_._conn)
+            self.graph_.sync_vocab(self.store_.concepts(0))
+            for rows in self.store_.iter_chunks(0, "id, codes, phrases"):
+                self.graph_.add([r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
+                                .reshape(len(rows), -1), [json.loads(r[2]) for r in rows])
             self._catch_up()
             # what the derived state holds, not only its marks: one vector per chunk, one event per occurrence
             if self.index_.ntotal != self.store_.count_chunks():
@@ -160,10 +167,6 @@ class StateMixin:
                 for docs in self.store_.iter_documents(0):
                     self._observe_docs(docs)
                 self._net_mark["forget"] = last["forget"]
-            self.graph_ = PassageGraph(self.network_.num_nodes, int(self.codec.codebook_size))
-            for rows in self.store_.iter_chunks(0, "id, codes, phrases"):
-                self.graph_.add([r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
-                                .reshape(len(rows), -1), [json.loads(r[2]) for r in rows])
         self.save(only_if_changed=True)
 
     def repair(self) -> dict:
@@ -213,8 +216,7 @@ class StateMixin:
         # the network: replay forgotten documents it had seen, observe newer documents
         for entry in st.forget_log(self._net_mark["forget"]):
             if entry["doc_id"] <= self._net_mark["doc"]:
-                codes = entry["codes"].reshape(-1, self.network_.config.num_heads)
-                self.network_.unobserve(codes, np.zeros(len(codes), dtype=np.int64))
+                self._unobserve_entry(entry)
             self._net_mark["forget"] = entry["seq"]
         for docs in st.iter_documents(self._net_mark["doc"]):
             self._observe_docs(docs)
@@ -234,15 +236,30 @@ class StateMixin:
 
         rebuild_index(self)
 
-    def _observe_docs(self, docs) -> None:
-        """Observe whole documents: each chunk's codes co-activate, neighbours at eta_group."""
+    def _observe_docs(self, docs, codes_too: bool = True) -> None:
+        """Observe whole documents: each chunk is one event over its code and concept nodes,
+        neighbours (within ``window``) at eta_group. ``codes_too=False``: only the concept side
+        (the parallel ingest merges its workers' code deltas)."""
         if not docs:
             return
         all_ids = np.concatenate([ids for _, ids in docs])
         codes = self.store_.codes(all_ids)
         groups = np.repeat(np.asarray([d for d, _ in docs], dtype=np.int64), [len(ids) for _, ids in docs])
-        self.network_.observe(codes, groups)
+        if codes_too:
+            self.network_.observe(codes, groups)
+        offsets, concepts = self.graph_.concepts_of(all_ids)
+        self.network_.observe_concepts(codes, offsets, concepts, groups)
         self._net_mark["doc"] = max(self._net_mark["doc"], int(docs[-1][0]))
+
+    def _unobserve_entry(self, entry) -> None:
+        """Take a forgotten document's events out of the network (codes and concepts)."""
+        codes = entry["codes"].reshape(-1, self.network_.config.num_heads)
+        groups = np.zeros(len(codes), dtype=np.int64)
+        self.network_.unobserve(codes, groups)
+        if entry.get("concepts") is not None:
+            offsets, concepts = entry["concepts"]
+            self.network_.unobserve_concepts(codes, offsets, concepts, groups)
+
 
     def save(self, only_if_changed: bool = False) -> None:
         """Write the derived state (index, network) atomically and point state.json at it.
@@ -260,7 +277,7 @@ class StateMixin:
             self.network_.save(self.folder / net_file)
             state = {"gen": gen, "store": self.store_.uuid, "index": {"file": index_file, **self._index_mark},
                      "network": {"file": net_file, "last_doc": self._net_mark["doc"],
-                                 "forget_seq": self._net_mark["forget"]}}
+                                 "forget_seq": self._net_mark["forget"], "concepts": 1}}
             atomic_write_bytes(self._state_path(), json.dumps(state, indent=1).encode())
             self._state_gen, self._saved = gen, self._derived_mark()
             # the saved files include every forget up to these marks: their log entries are no longer needed
@@ -280,9 +297,8 @@ class StateMixin:
             return
         self.index_.remove(info["removed"])
         self.graph_.remove(info["removed"])
-        codes = info["codes"].reshape(-1, self.network_.config.num_heads)
         if info["doc_id"] <= self._net_mark["doc"]:
-            self.network_.unobserve(codes, np.zeros(len(codes), dtype=np.int64))
+            self._unobserve_entry(info)
         self._index_mark["forget"] = max(self._index_mark["forget"], info["seq"])
         self._net_mark["forget"] = max(self._net_mark["forget"], info["seq"])
 

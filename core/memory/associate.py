@@ -8,8 +8,9 @@ the weight is the normalised pointwise mutual information of their chunk co-occu
 
 clipped to [0, 1] and shrunk by ``n_ab / (n_ab + 1)`` so that a single shared chunk does not
 outrank a link seen many times. Hubs (a phrase in most chunks) predict every co-occurrence,
-so their npmi is ~0 and they never crowd the list. Computed from the chunk x phrase
-incidence at call time: one sparse product over the concept's chunks, no N x N structure.
+so their npmi is ~0 and they never crowd the list. Read from the Hebbian network's
+learned concept-concept edges (their co-occurrence counts and the nodes' event counts): the
+associations are the edges the recall walk follows, no N x N structure.
 """
 from __future__ import annotations
 
@@ -30,30 +31,18 @@ class AssociateMixin:
         return self.graph_.vocab_.get(key)
 
     def _neighbours(self, j: int):
-        """(concept ids, weights, shared chunks) of every concept associated with concept ``j``."""
+        """(concept ids, weights, shared events) of every concept linked to concept ``j`` by a
+        learned edge of the network (weight: npmi x n/(n+1), see the module docstring)."""
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
-        g = self.graph_
-        with g._lock:
-            b = g._build()
-            M, MT = b["M"], b["MT"]
-            rows = MT.indices[MT.indptr[j]:MT.indptr[j + 1]]
-            if not len(rows):
-                return empty
-            co = np.asarray(M[rows].sum(axis=0)).ravel()
-            df = b["df"]
-            n = max(float(b["alive"].sum()), 1.0)
-        co[j] = 0
-        cand = np.flatnonzero(co)
-        if not len(cand):
+        with self._lock:
+            indptr, nbr, npmi, _, n_ab = self.network_.concept_graph()
+        if j + 1 >= len(indptr):
             return empty
-        n_ab = co[cand]
-        p_ab = n_ab / n
-        pmi = np.log(p_ab / ((df[j] / n) * (df[cand] / n)))
-        denom = -np.log(p_ab)
-        npmi = np.where(denom > 0, pmi / np.maximum(denom, 1e-12), 1.0)
-        w = np.clip(npmi, 0.0, 1.0) * n_ab / (n_ab + 1.0)
-        keep = w > 0
-        return cand[keep], w[keep], n_ab[keep]
+        lo, hi = indptr[j], indptr[j + 1]
+        cand, s, n = nbr[lo:hi], npmi[lo:hi], n_ab[lo:hi]
+        w = s * n / (n + 1.0)
+        keep = (w > 0) & (n >= 1)
+        return cand[keep], w[keep], n[keep]
 
     def associations(self, concept: str, k: int = 10) -> list[dict]:
         """The ``k`` concepts most specifically associated with ``concept``, strongest first.

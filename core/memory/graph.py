@@ -1,17 +1,19 @@
-"""The passage graph that associative recall walks: chunks linked through phrases and code nodes.
+"""The chunk-node incidence of the Hebbian network: which nodes each chunk activates.
 
-Two kinds of node tie chunks together:
+Every chunk is one event of the network (`core.reasoning.mycelial`) over its nodes:
 
-- **phrase nodes** (capitalised spans and document titles, :mod:`core.memory.phrases`):
-  a chunk that names another chunk's subject is one hop from it, HippoRAG-style;
-- **code nodes** (the 4 x 256 VQ-VAE codes): a chunk is attached to its four codes, and
-  activation reaches them through the Hebbian network.
+- **concept nodes** (names, titles, technical terms, :mod:`core.memory.phrases`), numbered by
+  the memory's SQLite ``concepts`` table; the columns here are those ids, and the network's
+  concept node is ``num_code_nodes + id``;
+- **code nodes** (the 4 x 256 VQ-VAE codes), read from each chunk's codes.
 
-Phrases are an inverted index (phrase -> chunk rows, CSR); code nodes are read from each
-chunk's codes, and pass mass only to the chunks already in the recall pool. A query
-touches only the rows of its seeds, of the phrases they reach and of its candidates,
-never every chunk. The graph is derived state,
-rebuilt from the store when a memory opens and appended to as chunks arrive.
+The network learns the node-node edges (what is mentioned together, more often than chance);
+this module keeps the event side: a node -> chunk inverted index (CSR), so a recall walk
+turns node activations into chunk scores touching only the rows of the active nodes, never
+every chunk. Seeds -> their concepts -> one damped step along the network's learned
+concept-concept edges (`_concept_step`) -> the chunks holding the active concepts
+(HippoRAG-style, without an LLM). Derived state: rebuilt from the store when a memory opens
+and appended to as chunks arrive.
 """
 from __future__ import annotations
 
@@ -67,14 +69,44 @@ class PassageGraph:
         self._ph_row = _Growable(np.int64)
         self._ph_col = _Growable(np.int64)
         self.vocab_: dict[str, int] = {}
+        self.vocab_source = None  # after -> (id, text, ...) rows of the store's concept table
         self.phrases_: list[str] = []
         self._built = None
 
     def __len__(self) -> int:
         return int(self._alive.values.sum())
 
+    def sync_vocab(self, concepts) -> None:
+        """Learn (id, text, ...) rows of the memory's concept table (ids increasing): the
+        columns of the incidence are the network's concept node ids."""
+        for row in concepts:
+            cid, text = int(row[0]), row[1]
+            if cid >= len(self.phrases_):
+                self.phrases_.extend([""] * (cid + 1 - len(self.phrases_)))
+            self.phrases_[cid] = text
+            self.vocab_[text] = cid
+        self._built = None
+
+    @property
+    def last_concept(self) -> int:
+        return len(self.phrases_) - 1 if self.phrases_ else 0
+
+    def concepts_of(self, chunk_ids) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (offsets, concept ids) of chunks (in the order given, repeats allowed; unknown: none)."""
+        rows = self.rows_of(chunk_ids)
+        r = self._ph_row.values
+        start = np.searchsorted(r, rows, side="left")
+        stop = np.searchsorted(r, rows, side="right")
+        stop[rows < 0] = start[rows < 0]
+        lens = stop - start
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        idx = np.repeat(start - offsets[:-1], lens) + np.arange(offsets[-1])
+        return offsets, self._ph_col.values[idx].copy()
+
     def add(self, chunk_ids, codes, phrases) -> None:
-        """Append chunks (ids increasing), their uint8 codes (n, heads) and phrase lists."""
+        """Append chunks (ids increasing), their uint8 codes (n, heads) and phrase lists
+        (texts already in the vocabulary, see `sync_vocab`; others are skipped)."""
         with self._lock:
             codes = np.asarray(codes, dtype=np.uint8)
             if self._codes is None:
@@ -84,12 +116,13 @@ class PassageGraph:
             self._codes.extend(codes)
             self._alive.extend(np.ones(len(codes), dtype=bool))
             rows, cols = [], []
+            if self.vocab_source is not None and any(p not in self.vocab_ for pl in phrases or [] for p in pl):
+                self.sync_vocab(self.vocab_source(self.last_concept))  # concepts the store just numbered
             for i, plist in enumerate(phrases or []):
-                for p in plist:
+                for p in dict.fromkeys(plist):
                     j = self.vocab_.get(p)
                     if j is None:
-                        j = self.vocab_[p] = len(self.phrases_)
-                        self.phrases_.append(p)
+                        continue
                     rows.append(base + i)
                     cols.append(j)
             if rows:
@@ -158,7 +191,7 @@ class PassageGraph:
     def spread(self, seed_rows, seed_weights, query_phrases, node_act, *, candidate_rows=None,
                phrase_weight: float = 1.0,
                query_phrase_weight: float = 1.0, df_power: float = 0.5, code_weight: float = 0.1,
-               restart: float = 0.0, top_nodes: int = 16):
+               restart: float = 0.0, top_nodes: int = 16, concept_graph=None, concept_weight: float = 0.0):
         """One round of personalised spreading: seeds -> phrase/code nodes -> chunks.
 
         Parameters
@@ -183,7 +216,12 @@ class PassageGraph:
         restart : float
             Share of the seed mass the seed chunks keep (personalised PageRank's restart).
         top_nodes : int
-            Code nodes with the highest activation x idf that pass mass on.
+            Code nodes with the highest activation x idf that pass mass on; also the concepts
+            that pass mass along learned edges, and the edges each of them follows.
+        concept_graph : tuple, optional
+            The network's concept-concept edges (`MycelialReasoning.concept_graph`).
+        concept_weight : float
+            Share of a concept's activation passed along its learned edges (by npmi).
 
         Returns
         -------
@@ -203,6 +241,9 @@ class PassageGraph:
             w = g["idf"][query_phrases]
             if w.sum() > 0:
                 phrase_act[query_phrases] += query_phrase_weight * w / w.sum()
+        via = {}
+        if concept_graph is not None and concept_weight > 0 and phrase_act.any():
+            phrase_act, via = _concept_step(phrase_act, concept_graph, g["idf"], concept_weight, top_nodes)
         # sparse accumulation: (row, mass) pairs, summed per row at the end; nothing of size n
         part_rows, part_vals = [], []
         active = np.flatnonzero(phrase_act)
@@ -243,7 +284,7 @@ class PassageGraph:
             rows, scores = rows[keep], scores[keep]
         else:
             rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        return rows, scores, {"phrase_act": phrase_act, "nodes": used_nodes, "node_act": node_act}
+        return rows, scores, {"phrase_act": phrase_act, "nodes": used_nodes, "node_act": node_act, "via": via}
 
     def chunk_ids_at(self, rows) -> np.ndarray:
         return self._build()["ids"][rows]
@@ -251,3 +292,47 @@ class PassageGraph:
     def phrases_of_row(self, row: int) -> list[int]:
         M = self._build()["M"]
         return M.indices[M.indptr[row]:M.indptr[row + 1]].tolist()
+
+
+def _concept_step(act, cgraph, idf, weight: float, top: int):
+    """One damped step over the network's learned concept-concept edges.
+
+    The ``top`` most active concepts each pass ``weight`` x their activation to their ``top``
+    neighbours with the highest npmi x n/(n+1) (more often together than chance, and seen
+    more than once), in proportion to it; hubs (idf 0: too common to associate) neither pass
+    nor receive. Activations above 1 are rescaled into [0, 1]. Returns (activation, via) where
+    ``via[concept] = (source concept, soft-bound weight, npmi)`` of its strongest incoming edge.
+    """
+    indptr, nbr, npmi, w, n_ab = cgraph
+    act = act.copy()
+    n_c = min(len(act), len(indptr) - 1)
+    src = np.flatnonzero(act[:n_c])
+    src = src[np.argsort(-act[src], kind="stable")[:top]]
+    gain = np.zeros(len(act), dtype=np.float32)
+    best = {}
+    for a in src.tolist():
+        lo, hi = indptr[a], indptr[a + 1]
+        if hi == lo or idf[a] <= 0:
+            continue
+        b = nbr[lo:hi]
+        s = npmi[lo:hi] * n_ab[lo:hi] / (n_ab[lo:hi] + 1.0)
+        s = np.where(idf[np.minimum(b, len(idf) - 1)] > 0, s, 0.0)
+        if len(s) > top:
+            keep = np.argpartition(-s, top)[:top]
+            b, s, ww, sn = b[keep], s[keep], w[lo:hi][keep], npmi[lo:hi][keep]
+        else:
+            ww, sn = w[lo:hi], npmi[lo:hi]
+        tot = s.sum()
+        if tot <= 0:
+            continue
+        give = weight * act[a] * s / max(tot, 1.0)
+        gain[b] += give.astype(np.float32)
+        for j in np.flatnonzero(give > 0).tolist():
+            bj = int(b[j])
+            if give[j] > best.get(bj, (0.0,))[0]:
+                best[bj] = (float(give[j]), int(a), float(ww[j]), float(sn[j]))
+    act += gain
+    scale = max(float(act.max()) if len(act) else 0.0, 1.0)  # activations stay in [0, 1]
+    act /= scale
+    via = {b: v[1:] for b, v in best.items() if v[0] / scale >= 0.25 * act[b]}
+    return act, via

@@ -336,6 +336,8 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
                     delta.keys_, delta.counts_, delta.group_counts_ = keys, n, g
                     delta.node_counts_, delta.n_events_ = nodes, events_
                     mem.network_.merge(delta)
+                    # the concept side of the same documents, from the ids SQLite just assigned
+                    mem._observe_docs([d for d, full in zip(added_docs, b.complete) if full], codes_too=False)
                 if added_docs:
                     mem._net_mark["doc"] = max(mem._net_mark["doc"], int(added_docs[-1][0]))
                 st["merge"] += time.perf_counter() - t1

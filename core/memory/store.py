@@ -27,6 +27,15 @@ def _ids(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.int64)
 
 
+def _concept_csr(blob: bytes):
+    """(offsets, concept ids) of a forget-log entry (``[n, offsets (n+1), ids]``); None if written before concepts."""
+    if not blob:
+        return None
+    a = _ids(blob)
+    n = int(a[0])
+    return a[1:n + 2], a[n + 2:]
+
+
 class Store(StoreBase):
     """SQLite store of documents and chunks.
 
@@ -127,7 +136,57 @@ class Store(StoreBase):
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk_rows)
         conn.executemany("INSERT INTO doc_chunks VALUES (?, ?, ?)", link_rows)
         conn.executemany("UPDATE chunks SET refs = refs + 1 WHERE id = ?", refs)
+        self._count_concepts([json.loads(r[7]) for r in chunk_rows], +1)
         return out
+
+    # -- the concept vocabulary -------------------------------------------------------
+    def _count_concepts(self, phrase_lists, sign: int) -> None:
+        """Document frequency of concepts: +1 per new chunk naming one (new concepts numbered in
+        order of first appearance), -1 per deleted chunk; a concept no chunk names any more is
+        deleted (its id is never reused: AUTOINCREMENT), so forget leaves no concept text behind."""
+        df: dict[str, int] = {}
+        for plist in phrase_lists:
+            for p in dict.fromkeys(plist):
+                if isinstance(p, str) and p:
+                    df[p] = df.get(p, 0) + 1
+        if not df:
+            return
+        conn = self._conn
+        if sign > 0:
+            conn.executemany("INSERT OR IGNORE INTO concepts (text, df) VALUES (?, 0)", [(p,) for p in df])
+        conn.executemany("UPDATE concepts SET df = df + ? WHERE text = ?", [(sign * n, p) for p, n in df.items()])
+        if sign < 0:
+            conn.execute("DELETE FROM concepts WHERE df <= 0")
+
+    def concept_ids(self, texts, conn=None) -> dict[str, int]:
+        """text -> concept id of the known concepts among ``texts``."""
+        conn = conn or self._reader
+        texts = list(dict.fromkeys(texts))
+        out: dict[str, int] = {}
+        for start in range(0, len(texts), self.batch_size):
+            part = texts[start:start + self.batch_size]
+            out.update(conn.execute(f"SELECT text, id FROM concepts WHERE text IN ({','.join('?' * len(part))})",
+                                    part).fetchall())
+        return out
+
+    def concepts(self, after: int = 0, conn=None) -> list[tuple[int, str, int]]:
+        """(id, text, document frequency) of the concepts with id > ``after``, in id order
+        (``conn``: e.g. the writing connection, to see its own uncommitted rows)."""
+        return (conn or self._reader).execute("SELECT id, text, df FROM concepts WHERE id > ? ORDER BY id",
+                                    (int(after),)).fetchall()
+
+    def chunk_concepts(self, chunk_ids, conn=None) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (offsets int64 (n+1,), concept ids int64) of the chunks, in the order given (repeats allowed)."""
+        conn = conn or (self._reader if self.read_only else self._conn)
+        phr = dict(self._in_batches(set(int(c) for c in chunk_ids),
+                                    "SELECT id, phrases FROM chunks WHERE id IN ({marks})", conn))
+        lists = [json.loads(phr[int(c)]) if phr.get(int(c), "[]") != "[]" else [] for c in chunk_ids]
+        ids = self.concept_ids([p for pl in lists for p in pl if isinstance(p, str)], conn)
+        rows = [[ids[p] for p in dict.fromkeys(pl) if isinstance(p, str) and p in ids] for pl in lists]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(r) for r in rows])
+        flat = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(offsets[-1]))
+        return offsets, flat
 
     def forget(self, doc_key: str) -> dict | None:
         """Delete a document; chunks no other document references are deleted too.
@@ -144,7 +203,8 @@ class Store(StoreBase):
                 return None
             ids = doc["chunk_ids"]
             codes = self.codes(ids)
-            removed, texts = [], []
+            offsets, concepts = self.chunk_concepts(ids, self._conn)
+            removed, texts, removed_phrases = [], [], []
             conn = self._conn
             for cid in ids:
                 conn.execute("UPDATE chunks SET refs = refs - 1 WHERE id = ?", (int(cid),))
@@ -152,7 +212,9 @@ class Store(StoreBase):
             for cid in dict.fromkeys(int(c) for c in ids):
                 row = conn.execute("SELECT refs, doc_id FROM chunks WHERE id = ?", (cid,)).fetchone()
                 if row[0] <= 0:
-                    texts.append(conn.execute("SELECT text FROM chunks WHERE id = ?", (cid,)).fetchone()[0])
+                    text, phrases = conn.execute("SELECT text, phrases FROM chunks WHERE id = ?", (cid,)).fetchone()
+                    texts.append(text)
+                    removed_phrases.append(json.loads(phrases) if phrases != "[]" else [])
                     conn.execute("DELETE FROM chunks WHERE id = ?", (cid,))
                     removed.append(cid)
                 elif row[1] == doc["id"]:  # hand the chunk to a document that still holds it
@@ -160,11 +222,13 @@ class Store(StoreBase):
                                          (cid,)).fetchone()
                     conn.execute("UPDATE chunks SET doc_id = ?, position = ? WHERE id = ?", (*other, cid))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc["id"],))
+            self._count_concepts(removed_phrases, -1)
             seq = conn.execute(
-                "INSERT INTO forget_log (doc_id, doc_key, codes, removed, created) VALUES (?, ?, ?, ?, ?)",
-                (doc["id"], "", codes.tobytes(), _ids_blob(removed), time.time())).lastrowid
+                "INSERT INTO forget_log (doc_id, doc_key, codes, removed, created, concepts) VALUES (?, ?, ?, ?, ?, ?)",
+                (doc["id"], "", codes.tobytes(), _ids_blob(removed), time.time(),
+                 _ids_blob(np.concatenate([[len(ids)], offsets, concepts])))).lastrowid
         return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64),
-                "texts": [t for t in texts if t]}
+                "texts": [t for t in texts if t], "concepts": (offsets, concepts)}
 
     def prune_forget_log(self, upto_seq: int) -> int:
         """Drop forget-log entries derived state has saved (seq <= ``upto_seq``); returns how many.
@@ -258,9 +322,9 @@ class Store(StoreBase):
 
     def forget_log(self, after_seq: int = 0) -> list[dict]:
         rows = self._reader.execute(
-            "SELECT seq, doc_id, codes, removed FROM forget_log WHERE seq > ? ORDER BY seq", (after_seq,))
-        return [{"seq": s, "doc_id": d, "codes": np.frombuffer(c, dtype=np.uint8), "removed": _ids(r)}
-                for s, d, c, r in rows]
+            "SELECT seq, doc_id, codes, removed, concepts FROM forget_log WHERE seq > ? ORDER BY seq", (after_seq,))
+        return [{"seq": s, "doc_id": d, "codes": np.frombuffer(c, dtype=np.uint8), "removed": _ids(r),
+                 "concepts": _concept_csr(k)} for s, d, c, r, k in rows]
 
     def damaged_chunks(self, heads: int, dim: int = 384, limit: int = 1000) -> list[tuple]:
         """(id, codes ok, embedding ok, phrases ok) of chunks whose columns do not have their shape.

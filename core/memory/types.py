@@ -48,6 +48,10 @@ class RecallConfig:
         Share of the query's top cosine a chunk needs before association may lift it.
     candidates : int
         Vector hits and associative hits considered before fusion.
+    concept_weight : float
+        Share of a concept's activation passed on along the network's learned concept-concept
+        edges (read as npmi: more often together than chance), one damped step; 0 walks only
+        the chunk-concept incidence (the static phrase graph).
     """
 
     seed_hits: int = 5
@@ -62,6 +66,7 @@ class RecallConfig:
     fusion_weight: float = 0.5
     fusion_floor: float = 0.5
     candidates: int = 100
+    concept_weight: float = 0.5
 
 
 @dataclass

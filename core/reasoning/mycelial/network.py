@@ -40,6 +40,7 @@ import numpy as np
 
 from core.reasoning.mycelial import _kernels as K
 from core.reasoning.mycelial._checks import ChecksMixin
+from core.reasoning.mycelial._concepts import ConceptMixin
 from core.reasoning.mycelial._reading import ReadingMixin
 from core.reasoning.mycelial._spreading import SpreadingMixin
 from core.reasoning.mycelial.config import MycelialConfig, _is_real
@@ -73,7 +74,7 @@ def _sort_keys(keys: np.ndarray, n_nodes: int) -> np.ndarray:
     return np.sort(keys)
 
 
-class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin):
+class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin, ConceptMixin):
     """A sparse Hebbian co-activation network over ``num_heads * codebook_size`` code nodes.
 
     Parameters
@@ -126,6 +127,7 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin):
         self.node_counts_ = np.zeros(self.config.num_nodes, dtype=np.int64)
         self.n_events_ = 0
         self.n_decays_ = 0
+        self._reset_concepts()
         self._dirty()
 
     # The edge arrays are read through properties that first merge the pending new edges:
@@ -352,6 +354,7 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin):
             self.keys_ = self.keys_[keep]
             self.counts_ = self.counts_[keep]
             self.group_counts_ = self.group_counts_[keep]
+        self._decay_concepts(float(rate))
         self.n_decays_ += 1
         self._dirty()
         return self
@@ -375,6 +378,7 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin):
             other.keys_, other.counts_, other.group_counts_, 1.0,
         )
         self.node_counts_ = self.node_counts_ + other.node_counts_
+        self._merge_concepts(other)
         self.n_events_ += other.n_events_
         self.n_decays_ = max(self.n_decays_, other.n_decays_)
         self._dirty()
@@ -410,7 +414,8 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin):
                 and np.array_equal(self.counts_, other.counts_)
                 and np.array_equal(self.group_counts_, other.group_counts_)
                 and np.array_equal(self.node_counts_, other.node_counts_)
-                and self.n_events_ == other.n_events_ and self.n_decays_ == other.n_decays_)
+                and self.n_events_ == other.n_events_ and self.n_decays_ == other.n_decays_
+                and self._concepts_equal(other))
 
     __hash__ = None
 

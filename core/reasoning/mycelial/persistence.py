@@ -21,6 +21,9 @@ from core._io import atomic_open, check_npz
 FORMAT = "mycelial-network"
 FORMAT_VERSION = 1
 _ARRAYS = {"keys": np.int64, "counts": np.float64, "group_counts": np.float64, "node_counts": np.int64}
+# the concept nodes' edges and counts (optional: a file written before concept nodes has none)
+_CONCEPT_ARRAYS = {"cx_keys": np.int64, "cx_counts": np.float64, "cx_group_counts": np.float64,
+                   "concept_counts": np.int64}
 
 
 def _digest(a: np.ndarray) -> str:
@@ -33,6 +36,8 @@ def save_network(net, path) -> Path:
     arrays = {
         "keys": net.keys_, "counts": net.counts_,
         "group_counts": net.group_counts_, "node_counts": net.node_counts_,
+        "cx_keys": net.cx_keys_, "cx_counts": net.cx_counts_, "cx_group_counts": net.cx_group_counts_,
+        "concept_counts": net.concept_counts_,
     }
     header = {
         "format": FORMAT,
@@ -62,7 +67,7 @@ def _read(path: Path) -> tuple[dict, dict]:
             if missing:
                 raise ValueError(f"{path} is not a mycelial network file: missing {sorted(missing)}")
             header_bytes = z["header"]
-            arrays = {k: z[k] for k in _ARRAYS}
+            arrays = {k: z[k] for k in list(_ARRAYS) + [c for c in _CONCEPT_ARRAYS if c in names]}
     except FileNotFoundError:
         raise
     except ValueError as exc:
@@ -101,7 +106,9 @@ def load_network(path):
         meta = header["arrays"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: header lacks {exc}") from exc
-    for name, dtype in _ARRAYS.items():
+    for name, dtype in {**_ARRAYS, **_CONCEPT_ARRAYS}.items():
+        if name not in arrays:
+            continue
         a = arrays[name]
         m = meta.get(name, {})
         if a.dtype != dtype or a.ndim != 1 or list(a.shape) != m.get("shape"):
@@ -130,5 +137,30 @@ def load_network(path):
     net.group_counts_ = np.ascontiguousarray(arrays["group_counts"])
     net.node_counts_ = np.ascontiguousarray(arrays["node_counts"])
     net.n_events_, net.n_decays_ = n_events, n_decays
+    if "cx_keys" in arrays:
+        _set_concepts(net, arrays, path)
     net._dirty()
     return net
+
+
+def _set_concepts(net, arrays: dict, path) -> None:
+    """The concept part of a network file, checked like the code part."""
+    from core.reasoning.mycelial._concepts import BASE
+
+    if set(_CONCEPT_ARRAYS) - set(arrays):
+        raise ValueError(f"{path}: concept arrays {sorted(set(_CONCEPT_ARRAYS) - set(arrays))} missing")
+    k = arrays["cx_keys"]
+    if arrays["cx_counts"].shape != k.shape or arrays["cx_group_counts"].shape != k.shape:
+        raise ValueError(f"{path}: concept edge arrays have different lengths")
+    if k.size and (np.any(np.diff(k) <= 0) or k[0] < 0 or np.any(k // BASE >= k % BASE)
+                   or np.any(k % BASE < net.num_nodes)):
+        raise ValueError(f"{path}: concept edge keys are not sorted unique keys with a concept end")
+    for name in ("cx_counts", "cx_group_counts", "concept_counts"):
+        a = arrays[name]
+        if a.size and (not np.isfinite(a).all() or a.min() < 0):
+            raise ValueError(f"{path}: array {name!r} holds negative or non-finite counts")
+    net.cx_keys_ = np.ascontiguousarray(k)
+    net.cx_counts_ = np.ascontiguousarray(arrays["cx_counts"])
+    net.cx_group_counts_ = np.ascontiguousarray(arrays["cx_group_counts"])
+    net.concept_counts_ = np.ascontiguousarray(arrays["concept_counts"])
+    net._cx_csr = None

@@ -1,0 +1,221 @@
+"""Concept nodes of the Hebbian network: an open vocabulary beside the code nodes.
+
+Node ids: ``0 .. num_nodes - 1`` are the code nodes (head x code), ``num_nodes + c`` the
+concept with vocabulary id ``c`` (the memory's SQLite ``concepts`` table). A chunk is one
+event over its code nodes and its concept nodes; edges with a concept end (concept-concept,
+concept-code) live in their own sorted key array (``cx_keys_``, key ``a * 2**31 + b``), with
+the same two soft-bound counts per edge as the code edges, so merge, unobserve and decay are
+as exact as theirs. The code-code edges keep their fixed-width fast path.
+
+Reading the weights
+-------------------
+The stored weight is the soft-bound ``1 - (1 - eta)**n (1 - eta_group)**g``. A walk reads an
+edge through how much more often its ends co-occur than chance: the normalised PMI
+
+    npmi(a, b) = log(p(a, b) / (p(a) p(b))) / -log p(a, b),   p = event counts / events,
+
+clipped to [0, 1]. A hub (a concept in a large share of chunks) predicts every co-occurrence,
+so its npmi is ~0 and it cannot flood the walk.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.reasoning.mycelial import _kernels as K
+from core.reasoning.mycelial._kernels_concepts import KEY_BASE, count_concepts, ragged_pair_keys
+
+BASE = int(KEY_BASE)
+
+
+def check_ragged(offsets, concepts, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR offsets (n_rows + 1, from 0, non-decreasing, ending at len(concepts)) and concept ids >= 0."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64).ravel()
+    concepts = np.ascontiguousarray(concepts, dtype=np.int64).ravel()
+    if offsets.shape[0] != n_rows + 1 or offsets[0] != 0 or offsets[-1] != concepts.shape[0] \
+            or (n_rows and np.any(np.diff(offsets) < 0)):
+        raise ValueError(f"offsets must be {n_rows + 1} non-decreasing values from 0 to len(concepts) "
+                         f"= {concepts.shape[0]}")
+    if concepts.size and (concepts.min() < 0 or concepts.max() >= BASE // 2):
+        raise ValueError(f"concept ids must lie in [0, {BASE // 2}), got {concepts.min()}..{concepts.max()}")
+    return offsets, concepts
+
+
+class ConceptMixin:
+    """Concept nodes and their edges; mixed into `MycelialReasoning`."""
+
+    def _reset_concepts(self) -> None:
+        self.cx_keys_ = np.empty(0, dtype=np.int64)
+        self.cx_counts_ = np.empty(0, dtype=np.float64)
+        self.cx_group_counts_ = np.empty(0, dtype=np.float64)
+        self.concept_counts_ = np.zeros(0, dtype=np.int64)
+        self._cx_csr = None
+
+    def _concept_delta(self, codes, offsets, concepts, groups):
+        c = self.config
+        n_code = self.num_nodes
+        g = groups if groups is not None else np.zeros(codes.shape[0], dtype=np.int64)
+        window = c.window if (groups is not None and c.eta_group > 0) else 0
+        ev, gr = ragged_pair_keys(codes, offsets, concepts + n_code, g, window, c.codebook_size, n_code, BASE)
+        ke, ne = K.run_lengths(np.sort(ev))
+        ge = np.zeros_like(ne)
+        if gr.shape[0]:
+            kg, cg = K.run_lengths(np.sort(gr))
+            ke, ne, ge = K.merge_sorted(ke, ne, ge, kg, np.zeros_like(cg), cg, 1.0)
+        delta = np.zeros(int(concepts.max()) + 1 if concepts.size else 0, dtype=np.int64)
+        count_concepts(concepts, 0, delta, 1)
+        return ke, ne, ge, delta
+
+    def observe_concepts(self, codes, offsets, concepts, groups=None):
+        """Learn the concept side of events: row ``i`` holds the code nodes ``codes[i]`` and the
+        concepts ``concepts[offsets[i]:offsets[i+1]]`` (distinct per row).
+
+        Adds every code-concept and concept-concept pair of a row at ``learning_rate`` and, rows
+        ``i < j <= i + window`` of one group, their cross pairs at ``eta_group``. Pair with
+        ``observe(codes, groups)`` (code-code pairs, event count) for the whole event.
+        """
+        codes = self._check_codes(codes)
+        offsets, concepts = check_ragged(offsets, concepts, codes.shape[0])
+        if groups is not None:
+            groups = self._check_groups(groups, codes.shape[0])
+        keys, n, g, delta = self._concept_delta(codes, offsets, concepts, groups)
+        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = K.merge_sorted(
+            self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, 1.0)
+        self._grow_concepts(len(delta))
+        self.concept_counts_[:len(delta)] += delta
+        self._cx_csr = None
+        return self
+
+    def unobserve_concepts(self, codes, offsets, concepts, groups=None):
+        """Subtract exactly what ``observe_concepts`` with the same arguments added."""
+        codes = self._check_codes(codes)
+        offsets, concepts = check_ragged(offsets, concepts, codes.shape[0])
+        if groups is not None:
+            groups = self._check_groups(groups, codes.shape[0])
+        keys, n, g, delta = self._concept_delta(codes, offsets, concepts, groups)
+        have = np.zeros(len(delta), dtype=np.int64)
+        m = min(len(delta), len(self.concept_counts_))
+        have[:m] = self.concept_counts_[:m]
+        if np.any(delta > have):
+            bad = int(np.flatnonzero(delta > have)[0])
+            raise ValueError(f"cannot unobserve concepts that were not observed: concept {bad} was active "
+                             f"{have[bad]} times, unobserve asks for {delta[bad]}")
+        k, cn, cg = K.merge_sorted(self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, -1.0)
+        np.maximum(cn, 0.0, out=cn)
+        np.maximum(cg, 0.0, out=cg)
+        keep = (cn > 0) | (cg > 0)
+        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = k[keep], cn[keep], cg[keep]
+        self.concept_counts_[:len(delta)] -= delta
+        self._cx_csr = None
+        return self
+
+    def _grow_concepts(self, n: int) -> None:
+        if n > len(self.concept_counts_):
+            grown = np.zeros(max(n, 2 * len(self.concept_counts_)), dtype=np.int64)
+            grown[:len(self.concept_counts_)] = self.concept_counts_
+            self.concept_counts_ = grown
+
+    def _decay_concepts(self, rate: float) -> None:
+        lk, lg = self._log_keep
+        keep = K.decay_counts(self.cx_counts_, self.cx_group_counts_, lk, lg, float(rate),
+                              float(self.config.min_weight))
+        if not keep.all():
+            self.cx_keys_, self.cx_counts_ = self.cx_keys_[keep], self.cx_counts_[keep]
+            self.cx_group_counts_ = self.cx_group_counts_[keep]
+        self._cx_csr = None
+
+    def _merge_concepts(self, other) -> None:
+        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = K.merge_sorted(
+            self.cx_keys_, self.cx_counts_, self.cx_group_counts_,
+            other.cx_keys_, other.cx_counts_, other.cx_group_counts_, 1.0)
+        self._grow_concepts(len(other.concept_counts_))
+        self.concept_counts_[:len(other.concept_counts_)] += other.concept_counts_
+        self._cx_csr = None
+
+    def _concepts_equal(self, other) -> bool:
+        n = max(len(self.concept_counts_), len(other.concept_counts_))
+        a = np.zeros(n, np.int64)
+        b = np.zeros(n, np.int64)
+        a[:len(self.concept_counts_)] = self.concept_counts_
+        b[:len(other.concept_counts_)] = other.concept_counts_
+        return (np.array_equal(a, b) and np.array_equal(self.cx_keys_, other.cx_keys_)
+                and np.array_equal(self.cx_counts_, other.cx_counts_)
+                and np.array_equal(self.cx_group_counts_, other.cx_group_counts_))
+
+    # -- reading ------------------------------------------------------------------------
+    def concept_weights(self) -> np.ndarray:
+        """Soft-bound weight of every concept edge (aligned with ``cx_keys_``)."""
+        lk, lg = self._log_keep
+        return K.weights_from_counts(self.cx_counts_, self.cx_group_counts_, lk, lg)
+
+    def edge_ends(self, keys=None) -> tuple[np.ndarray, np.ndarray]:
+        """Node ids (a < b) of concept edges (code node < num_nodes <= concept node)."""
+        keys = self.cx_keys_ if keys is None else keys
+        return keys // BASE, keys % BASE
+
+    def _node_count(self, nodes: np.ndarray) -> np.ndarray:
+        """Events each node (code or concept) was active in."""
+        out = np.zeros(len(nodes), dtype=np.float64)
+        code = nodes < self.num_nodes
+        out[code] = self.node_counts_[nodes[code]]
+        cid = nodes[~code] - self.num_nodes
+        ok = cid < len(self.concept_counts_)
+        vals = np.zeros(len(cid))
+        vals[ok] = self.concept_counts_[cid[ok]]
+        out[~code] = vals
+        return out
+
+    def npmi(self, a: np.ndarray, b: np.ndarray, n_ab: np.ndarray) -> np.ndarray:
+        """Normalised PMI of co-occurrence counts, clipped to [0, 1]: "more often than chance"."""
+        n = max(float(self.n_events_), 1.0)
+        na, nb = np.maximum(self._node_count(a), 1.0), np.maximum(self._node_count(b), 1.0)
+        n_ab = np.minimum(np.asarray(n_ab, dtype=np.float64), np.minimum(na, nb))
+        p_ab = np.maximum(n_ab, 1e-12) / n
+        pmi = np.log(p_ab * n / na * n / nb)
+        denom = -np.log(p_ab)
+        out = np.where(denom > 1e-12, pmi / np.maximum(denom, 1e-12), 1.0)
+        return np.clip(np.where(n_ab > 0, out, 0.0), 0.0, 1.0)
+
+    def concept_graph(self):
+        """Symmetric CSR over concept ids of the concept-concept edges: (indptr, neighbour ids,
+        npmi, soft-bound weight, co-occurrence count); cached until the network changes."""
+        if self._cx_csr is not None:
+            return self._cx_csr
+        a, b = self.edge_ends()
+        cc = a >= self.num_nodes
+        a, b = a[cc], b[cc]
+        n_ab = self.cx_counts_[cc]
+        w = self.concept_weights()[cc]
+        s = self.npmi(a, b, n_ab)
+        a, b = a - self.num_nodes, b - self.num_nodes
+        n_c = len(self.concept_counts_)
+        src = np.concatenate([a, b])
+        dst = np.concatenate([b, a])
+        order = np.argsort(src, kind="stable")
+        indptr = np.zeros(n_c + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n_c), out=indptr[1:])
+        self._cx_csr = (indptr, dst[order], np.concatenate([s, s])[order], np.concatenate([w, w])[order],
+                        np.concatenate([n_ab, n_ab])[order])
+        return self._cx_csr
+
+    def concept_edge(self, a: int, b: int) -> tuple[float, float] | None:
+        """(soft-bound weight, npmi) of the edge between concepts ``a`` and ``b``, or None."""
+        x, y = sorted((int(a) + self.num_nodes, int(b) + self.num_nodes))
+        key = x * BASE + y
+        i = int(np.searchsorted(self.cx_keys_, key))
+        if i >= len(self.cx_keys_) or self.cx_keys_[i] != key:
+            return None
+        w = float(self.concept_weights()[i])
+        return w, float(self.npmi(np.asarray([x]), np.asarray([y]), self.cx_counts_[i:i + 1])[0])
+
+    def weight_distribution(self) -> dict:
+        """Share of edges at each soft-bound weight level, code edges and concept edges apart."""
+        out = {}
+        for name, w in (("code", self._edge_weights()), ("concept", self.concept_weights())):
+            w = np.asarray(w)
+            out[name] = {"edges": int(len(w)),
+                         "share_ge_0.99": float((w >= 0.99).mean()) if len(w) else 0.0,
+                         "quantiles": {q: round(float(np.quantile(w, q)), 4) for q in (0.5, 0.9, 0.99)}
+                         if len(w) else {}}
+        allw = np.concatenate([self._edge_weights(), self.concept_weights()])
+        out["all"] = {"edges": int(len(allw)), "share_ge_0.99": float((allw >= 0.99).mean()) if len(allw) else 0.0}
+        return out
