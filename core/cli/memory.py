@@ -46,8 +46,15 @@ def _parse_where(items) -> dict | None:
     return out or None
 
 
-def _open(folder, read_only: bool = False, embedder: str | None = None, codec=None):
-    """Open a memory; read commands open it read-only (they never write, never wait for a writer)."""
+def _open(folder, read_only: bool = False, embedder: str | None = None):
+    """Open a memory; read commands open it read-only (they never write, never wait for a writer)
+    and without torch (see `_open_for_queries`)."""
+    if read_only:
+        return _open_for_queries(folder, embedder, single=True)
+    return _open_with(folder, False, embedder)
+
+
+def _open_with(folder, read_only: bool, embedder: str | None, codec=None):
     from core.memory import SemanticMemory
     from core.memory.lock import MemoryBusyError
     from core.memory.store import StoreError
@@ -73,11 +80,11 @@ def _open_for_queries(folder, embedder: str | None, single: bool):
 
     codec = load_default_numpy()  # None: weights the numpy path can't read; torch loads them
     try:
-        mem = _open(folder, read_only=True, embedder=embedder, codec=codec)
+        mem = _open_with(folder, True, embedder, codec)
     except click.ClickException as exc:
         if codec is None or "VQ-VAE weights" not in exc.message:
             raise
-        mem = _open(folder, read_only=True, embedder=embedder)  # the torch codec gives the real verdict
+        mem = _open_with(folder, True, embedder)  # the torch codec gives the real verdict
     emb = mem.embedder
     if embedder is None and getattr(emb, "backend", None) == "torch" and hasattr(emb, "torch_runtime"):
         emb.torch_runtime = "numpy" if single else "onnx"
