@@ -117,12 +117,30 @@ def evaluate(mem, questions, k: int = 10, modes=MODES) -> dict:
     return res
 
 
+def latency(mem, questions, k: int = 10, repeats: int = 3, modes=MODES) -> dict:
+    """Recall latency after embedding (k=10, explanations on, as a user calls it): p50/p99 ms per mode."""
+    texts = [q["q"] for q in questions]
+    Q = mem.embed_queries(texts)
+    for vec, text in zip(Q[:5], texts):  # warm-up: caches, numba, the network's concept graph
+        mem.recall_vector(vec, k, "hybrid", query_text=text)
+    out = {}
+    for mode in modes:
+        ts = []
+        for _ in range(repeats):
+            for vec, text in zip(Q, texts):
+                t0 = time.perf_counter()
+                mem.recall_vector(vec, k, mode, query_text=text)
+                ts.append(1000 * (time.perf_counter() - t0))
+        out[mode] = {"p50_ms": round(float(np.percentile(ts, 50)), 2), "p99_ms": round(float(np.percentile(ts, 99)), 2)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", help="Keep the rendered corpus and the memory here (default: a temp folder).")
     ap.add_argument("--json", help="Write the results here.")
     ap.add_argument("--ablation", action="store_true",
-                    help="In the same run: phrase graph only (codes off), codes only (no phrases), no query phrases.")
+                    help="In the same run: static phrase graph, learned concepts only, codes only, no query phrases.")
     args = ap.parse_args()
     questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"]
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="realdocs-"))
@@ -159,7 +177,9 @@ def main() -> None:
                 mem.recall_config = dataclasses.replace(base, **change)
                 ablation[label] = evaluate(mem, questions, modes=("associative", "hybrid"))
             mem.recall_config = base
+        lat = latency(mem, questions)
         stats = mem.stats()
+    print("latency after embedding (k=10, explanations on): " + json.dumps(lat) + f"; load {os.getloadavg()[0]:.1f}")
     print(f"\n{len(questions)} questions, {stats['documents']} documents, {stats['chunks']} chunks\n")
     print("| mode | P@5 | Hit@5 | MRR@10 | ms/query |\n|---|---|---|---|---|")
     for mode in MODES:
@@ -171,7 +191,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"corpus": info, "chunks": chunks, "questions": len(questions),
                                                "documents": stats["documents"], "chunks_in_memory": stats["chunks"],
-                                               "ingest_seconds": round(ingest_s, 1), "results": res,
+                                               "ingest_seconds": round(ingest_s, 1), "results": res, "latency": lat,
                                                "ablation": ablation}, indent=1))
 
 

@@ -299,40 +299,36 @@ def _concept_step(act, cgraph, idf, weight: float, top: int):
 
     The ``top`` most active concepts each pass ``weight`` x their activation to their ``top``
     neighbours with the highest npmi x n/(n+1) (more often together than chance, and seen
-    more than once), in proportion to it; hubs (idf 0: too common to associate) neither pass
-    nor receive. Activations above 1 are rescaled into [0, 1]. Returns (activation, via) where
-    ``via[concept] = (source concept, soft-bound weight, npmi)`` of its strongest incoming edge.
+    more than once; rows come sorted that way), in proportion to it; hubs (idf 0: too common
+    to associate) neither pass nor receive. Activations above 1 are rescaled into [0, 1].
+    Returns (activation, via) where ``via[concept] = (source concept, soft-bound weight, npmi)``
+    of its strongest incoming edge. Vectorised: no loop over sources or neighbours.
     """
     indptr, nbr, npmi, w, n_ab = cgraph
     act = act.copy()
-    n_c = min(len(act), len(indptr) - 1)
+    n_c = min(len(act), len(indptr) - 1, len(idf))
     src = np.flatnonzero(act[:n_c])
+    src = src[idf[src] > 0]
     src = src[np.argsort(-act[src], kind="stable")[:top]]
-    gain = np.zeros(len(act), dtype=np.float32)
-    best = {}
-    for a in src.tolist():
-        lo, hi = indptr[a], indptr[a + 1]
-        if hi == lo or idf[a] <= 0:
-            continue
-        b = nbr[lo:hi]
-        s = npmi[lo:hi] * n_ab[lo:hi] / (n_ab[lo:hi] + 1.0)
-        s = np.where(idf[np.minimum(b, len(idf) - 1)] > 0, s, 0.0)
-        if len(s) > top:
-            keep = np.argpartition(-s, top)[:top]
-            b, s, ww, sn = b[keep], s[keep], w[lo:hi][keep], npmi[lo:hi][keep]
-        else:
-            ww, sn = w[lo:hi], npmi[lo:hi]
-        tot = s.sum()
-        if tot <= 0:
-            continue
-        give = weight * act[a] * s / max(tot, 1.0)
-        gain[b] += give.astype(np.float32)
-        for j in np.flatnonzero(give > 0).tolist():
-            bj = int(b[j])
-            if give[j] > best.get(bj, (0.0,))[0]:
-                best[bj] = (float(give[j]), int(a), float(ww[j]), float(sn[j]))
-    act += gain
-    scale = max(float(act.max()) if len(act) else 0.0, 1.0)  # activations stay in [0, 1]
+    lo = indptr[src]
+    lens = np.minimum(indptr[src + 1] - lo, top)
+    if not len(src) or not lens.sum():
+        return act, {}
+    starts = np.zeros(len(src), dtype=np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    owner = np.repeat(np.arange(len(src)), lens)
+    idx = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))
+    b = nbr[idx]
+    s = npmi[idx] * n_ab[idx] / (n_ab[idx] + 1.0)
+    s = np.where(idf[np.minimum(b, len(idf) - 1)] > 0, s, 0.0)
+    tot = np.bincount(owner, weights=s, minlength=len(src))
+    give = weight * act[src][owner] * s / np.maximum(tot[owner], 1.0)
+    act += np.bincount(b, weights=give, minlength=len(act))[:len(act)].astype(act.dtype)
+    scale = max(float(act.max()), 1.0)  # activations stay in [0, 1]
     act /= scale
-    via = {b: v[1:] for b, v in best.items() if v[0] / scale >= 0.25 * act[b]}
+    # the strongest incoming edge of each reached concept, kept when it carried >= 1/4 of it
+    order = np.lexsort((-give, b))
+    first = order[np.r_[True, b[order][1:] != b[order][:-1]]]
+    first = first[(give[first] > 0) & (give[first] / scale >= 0.25 * act[b[first]])]
+    via = {int(b[j]): (int(src[owner[j]]), float(w[idx[j]]), float(npmi[idx[j]])) for j in first}
     return act, via

@@ -177,7 +177,8 @@ class ConceptMixin:
 
     def concept_graph(self):
         """Symmetric CSR over concept ids of the concept-concept edges: (indptr, neighbour ids,
-        npmi, soft-bound weight, co-occurrence count); cached until the network changes."""
+        npmi, soft-bound weight, co-occurrence count), each row ordered by npmi x n/(n+1)
+        descending; cached until the network changes."""
         if self._cx_csr is not None:
             return self._cx_csr
         a, b = self.edge_ends()
@@ -190,7 +191,8 @@ class ConceptMixin:
         n_c = len(self.concept_counts_)
         src = np.concatenate([a, b])
         dst = np.concatenate([b, a])
-        order = np.argsort(src, kind="stable")
+        both = np.concatenate([s * n_ab / (n_ab + 1.0)] * 2)
+        order = np.lexsort((-both, src))  # by concept, strongest first: a row's best k are its first k
         indptr = np.zeros(n_c + 1, dtype=np.int64)
         np.cumsum(np.bincount(src, minlength=n_c), out=indptr[1:])
         self._cx_csr = (indptr, dst[order], np.concatenate([s, s])[order], np.concatenate([w, w])[order],
