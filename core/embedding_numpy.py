@@ -53,16 +53,16 @@ class NumpyBertEncoder:
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         w, _ = read_safetensors(model_dir / "model.safetensors")
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+        # views of the memory map: nothing is copied, pages are read as the forward pass touches them
         self.w = {k[len(prefix):]: v for k, v in w.items() if k.startswith(prefix)}
-        # transposed copies of the dense weights (a few MB): x @ W is one contiguous GEMM
-        self.dense = {k: np.ascontiguousarray(v.T, dtype=np.float32) for k, v in self.w.items()
-                      if k.startswith("encoder.") and k.endswith(".weight") and v.ndim == 2}
+        if any(v.dtype != np.float32 for k, v in self.w.items() if k.endswith((".weight", ".bias"))):
+            raise ValueError(f"{model_dir}: the numpy runtime reads float32 weights only")
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.dense[f"{name}.weight"] + self.w[f"{name}.bias"]
+        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
 
     def _forward(self, ids: np.ndarray, types: np.ndarray) -> np.ndarray:
         w, n, eps = self.w, len(ids), self.eps

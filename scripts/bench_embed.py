@@ -3,8 +3,10 @@
 Chunks are cut with the memory's own chunker (up to 128 word pieces) from the shared
 multi-hop passages (HotpotQA, MuSiQue) and WikiText-2 articles, in equal parts, shuffled
 with a fixed seed. Each backend embeds the same chunks with no cache; rounds alternate
-between backends (the machine is shared) and the best round counts. Quality is the
-cosine of each chunk's vector to the fp32 torch vector.
+between backends, odd rounds in reverse order (the machine is shared), and the best round
+counts. Quality is the cosine of each chunk's vector to the fp32 torch vector. ONNX
+backends may carry session options (``onnx-int8:spin``, ``onnx-int8:t1``) to compare them
+in the same run.
 
 Example:
     python scripts/bench_embed.py --chunks 2000 --threads 2 --out results/bench_embed.json
@@ -21,6 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+
+
+def load_avg() -> str:
+    """The 1/5/15-minute load average (the machine is shared: every timing carries it)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def real_chunks(n: int, seed: int = 0) -> list[str]:
@@ -43,18 +53,36 @@ def real_chunks(n: int, seed: int = 0) -> list[str]:
     return out
 
 
+def make_embedder(spec: str, threads: int):
+    """``backend[:spin][:t1]`` -> an uncached TextEmbedder with those ONNX Runtime session options."""
+    from core.embedding import TextEmbedder
+    from core.embedding_onnx import OnnxEncoder
+
+    backend, *opts = spec.split(":")
+    unknown = set(opts) - {"spin", "t1"}
+    if unknown or (opts and backend == "torch"):
+        raise SystemExit(f"bad backend spec {spec!r}: options spin/t1 go with onnx backends only")
+    emb = TextEmbedder(cache=False, backend=backend, threads=1 if "t1" in opts else threads)
+    if "spin" in opts:
+        emb._onnx = OnnxEncoder(emb._model_dir, quantized=backend == "onnx-int8", threads=emb.threads,
+                                spinning=True)
+    return emb
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
-    ap.add_argument("--backends", default="torch,onnx,onnx-int8")
+    ap.add_argument("--backends", default="torch,onnx,onnx-int8",
+                    help="comma-separated; an ONNX backend may carry session options after a colon: "
+                         "onnx-int8:spin (intra-op threads spin-wait, ONNX Runtime's default), "
+                         "onnx-int8:t1 (one intra-op thread), onnx-int8:spin:t1")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 
     import torch
 
-    from core.embedding import TextEmbedder
     from core.memory.chunking import count_tokens
 
     torch.set_num_threads(args.threads)
@@ -66,18 +94,20 @@ def main(argv=None) -> dict:
     embedders, load_s = {}, {}
     for b in backends:
         t0 = time.perf_counter()
-        embedders[b] = TextEmbedder(cache=False, backend=b, threads=args.threads)
+        embedders[b] = make_embedder(b, args.threads)
         embedders[b].embed(texts[:8])  # load (and on first use export) the model
         load_s[b] = time.perf_counter() - t0
     best = {b: float("inf") for b in backends}
     vecs = {}
     for r in range(args.rounds):
-        for b in backends:
+        # ABBA: odd rounds run the backends in reverse, so a load that drifts during the run
+        # favours no backend (the machine is shared; best round per backend counts)
+        for b in backends if r % 2 == 0 else backends[::-1]:
             t0 = time.perf_counter()
             vecs[b] = embedders[b].embed(texts)
             dt = time.perf_counter() - t0
             best[b] = min(best[b], dt)
-            print(f"round {r} {b:10s} {len(texts) / dt:7.1f} chunks/s", flush=True)
+            print(f"round {r} {b:16s} {len(texts) / dt:7.1f} chunks/s  load {load_avg()}", flush=True)
     ref = vecs["torch"] if "torch" in vecs else None
     rows = []
     for b in backends:
@@ -94,6 +124,7 @@ def main(argv=None) -> dict:
               f"{r.get('cos_mean', float('nan')):.4f} | {r.get('cos_min', float('nan')):.4f} | "
               f"{r['first_load_s']:.1f} |")
     result = {"chunks": len(texts), "tokens_mean": float(tokens.mean()), "threads": args.threads,
+              "loadavg": load_avg(),
               "rounds": args.rounds, "machine": platform.processor() or platform.machine(),
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
     if args.out:

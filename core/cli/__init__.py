@@ -33,8 +33,16 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+def _print_version(ctx, _param, value) -> None:
+    """--version, looked up only when asked (importlib.metadata costs ~0.1 s of every command)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"mycelial {_version()}")
+        ctx.exit()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=_version(), prog_name="mycelial", message="%(prog)s %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def cli():
     """Mycelial: an associative memory over 4-byte VQ-VAE codes and a Hebbian network.
 

@@ -251,7 +251,7 @@ def _read_queries(path):
 @click.option("--where", multiple=True, metavar="KEY=VALUE",
               help="Only documents whose metadata has KEY=VALUE (repeat: all keys must match; "
                    "the same key twice: any of its values). Applied before ranking.")
-@click.option("--quiet", "-q", is_flag=True, help="No model loading bar.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but the answer (no loading bars, no notes on stderr).")
 @EMBEDDER_OPTION
 @VERBOSE_OPTION
 def recall(query, memory, k, mode, per_document, queries, as_json, explain, context, where, quiet, embedder,
