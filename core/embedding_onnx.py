@@ -165,6 +165,15 @@ def _quantize(src: Path, out: Path) -> None:
     _commit(tmp, out, {"onnxruntime": onnxruntime.__version__, "exporter": EXPORTER_VERSION})
 
 
+def is_exported(model_dir, quantized: bool, root: Path | None = None) -> bool:
+    """True when the ONNX file for ``model_dir`` is already cached and intact (no export would run)."""
+    try:
+        folder = (Path(root) if root else cache_dir() / "onnx") / cache_key(Path(model_dir))
+    except (ValueError, OSError):
+        return False
+    return is_valid(folder / ("model.int8.onnx" if quantized else "model.onnx"))
+
+
 def exported_model(model_dir, quantized: bool, root: Path | None = None) -> Path:
     """Path of the cached ONNX file for ``model_dir``; exported (and quantized) if missing or corrupt."""
     model_dir = Path(model_dir)

@@ -145,3 +145,12 @@ def test_checksum_sidecar_skips_rehash_only_while_size_and_mtime_hold(tmp_path):
     assert is_valid(final)
     assert json.loads(_sidecar(final).read_text())["mtime_ns"] == final.stat().st_mtime_ns
     assert is_valid(final, full=True)
+
+
+def test_is_exported_tells_without_exporting(onnx_root, tmp_path):
+    from core.embedding_onnx import is_exported
+
+    assert is_exported(default_model_path(), quantized=True) and is_exported(default_model_path(), quantized=False)
+    assert not is_exported(default_model_path(), quantized=False, root=tmp_path)  # an empty cache folder
+    assert not list(tmp_path.iterdir())  # and nothing was exported into it
+    assert not is_exported(tmp_path / "no_model", quantized=False)

@@ -104,3 +104,17 @@ def test_recall_imports_no_torch_and_matches_torch(jsonl_memory, tmp_path):
     for x, y in zip(a, b):
         assert abs(x["score"] - y["score"]) < 1e-4
         assert x["why"].get("phrases") == y["why"].get("phrases")
+
+
+def test_batch_recall_without_a_cached_export_stays_torch_free(jsonl_memory, tmp_path, monkeypatch):
+    """--queries uses the ONNX export only once it is cached; before that numpy, never a 10 s export."""
+    mem, _ = jsonl_memory
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"id": 1, "query": "the jury said"}\n{"id": 2, "query": "a quiet evening at home"}\n')
+    monkeypatch.setenv("MYCELIAL_CACHE_DIR", str(tmp_path / "empty_cache"))
+    res, mods = _run(["recall", "--queries", str(qfile), "--memory", str(mem), "-k", "2", "--json", "-q"],
+                     tmp_path, "batch")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert mods == [] and not (tmp_path / "empty_cache" / "onnx").exists()
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["id"] for r in lines] == [1, 2] and all(len(r["hits"]) == 2 for r in lines)

@@ -73,8 +73,9 @@ def _open_for_queries(folder, embedder: str | None, single: bool):
 
     The shipped VQ-VAE runs in numpy (the same codes as torch) and, unless ``--embedder``
     names a backend, a torch memory's queries are embedded without torch: one query by a
-    numpy forward pass of the model, a batch by its fp32 ONNX export (exported once, then
-    cached). Both give torch's vectors to float32 rounding (cosine >= 0.9999, tested).
+    numpy forward pass of the model, a batch by its fp32 ONNX export when that is already
+    cached (else numpy too). Both give torch's vectors to float32 rounding (cosine >= 0.9999,
+    tested).
     """
     from core.reasoning.mycelial.numpy_codec import load_default_numpy
 
@@ -87,7 +88,12 @@ def _open_for_queries(folder, embedder: str | None, single: bool):
         mem = _open_with(folder, True, embedder)  # the torch codec gives the real verdict
     emb = mem.embedder
     if embedder is None and getattr(emb, "backend", None) == "torch" and hasattr(emb, "torch_runtime"):
-        emb.torch_runtime = "numpy" if single else "onnx"
+        emb.torch_runtime = "numpy"
+        if not single:  # a batch: ONNX Runtime, once its export is cached (exporting needs torch, ~10 s)
+            from core.embedding_onnx import is_exported
+
+            if is_exported(emb._model_dir, quantized=False):
+                emb.torch_runtime = "onnx"
     if single and getattr(emb, "backend", None) in ("onnx", "onnx-int8"):
         emb.threads = 1
     return mem
