@@ -154,7 +154,7 @@ def resident_parts(mem) -> dict:
             "graph_built_b": int(graph_built), "network_b": int(network)}
 
 
-def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 16) -> dict:
+def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int | None = None) -> dict:
     """Ingest ``n`` synthetic vectors, wait for the retrained index, time recall, measure memory.
 
     RSS growth is counted from after a warm-up memory (torch, the codec, numba and FAISS loaded
@@ -167,14 +167,16 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 
     shutil.rmtree(folder, ignore_errors=True)
     X = synthetic(n)
     rss_start = rss_mb()
-    warm = SemanticMemory(workdir / "warmup", nprobe=nprobe, rerank=rerank)
+    opts = {"nprobe": nprobe} | ({"rerank": rerank} if rerank else {})
+    warm = SemanticMemory(workdir / "warmup", **opts)
     warm.ingest_vectors([f"w{i}" for i in range(2000)], synthetic(2000, seed=9))
     warm.recall_vector(X[0], 10, "hybrid")
     warm.close()
     shutil.rmtree(workdir / "warmup", ignore_errors=True)
     rss0, parts0 = rss_mb(), rss_parts_mb()
     trace = {"fixed_libraries_mb": rss0 - rss_start}
-    mem = SemanticMemory(folder, nprobe=nprobe, rerank=rerank)
+    mem = SemanticMemory(folder, **opts)
+    rerank = mem.rerank
     t0 = time.perf_counter()
     mem.ingest_vectors(np.arange(n), X)
     t_ingest = time.perf_counter() - t0
@@ -213,6 +215,23 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int = 
     exact = np.stack([np.argsort(-(X @ q))[:10] for q in Q[:50]])
     got = [[int(h.doc_id) for h in mem.recall_vector(q, 10, "similar", explain=False)] for q in Q[:50]]
     out["similar_10_recall_at_10"] = float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))
+    # how 10-recall@10 and latency move with the lists visited and the re-ranked depth (same memory)
+    sweep, nprobe0, rerank0 = [], mem.index_.nprobe_, mem.rerank
+    for np_mult, rr in ((1, rerank // 2), (1, 2 * rerank), (2, rerank), (4, rerank)):
+        if mem.index_.is_exact:
+            break
+        mem.index_.nprobe, mem.rerank = nprobe0 * np_mult, rr
+        mem.index_._apply_nprobe()
+        ts, got = [], []
+        for q in Q[:50]:
+            t0 = time.perf_counter()
+            got.append([int(h.doc_id) for h in mem.recall_vector(q, 10, "similar", explain=False)])
+            ts.append(time.perf_counter() - t0)
+        sweep.append({"nprobe": nprobe0 * np_mult, "rerank": rr, "similar_p50_ms": percentiles(ts)["p50_ms"],
+                      "recall_at_10": float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))})
+        print(f"  sweep: {sweep[-1]}", flush=True)
+    out["sweep"] = sweep
+    mem.index_.nprobe, mem.rerank = nprobe, rerank0
     mem.close()
     out["bytes_on_disk_per_chunk"] = folder_bytes(folder) / n
     return out
@@ -225,7 +244,7 @@ def main() -> None:
     ap.add_argument("--scale", default="100000,1000000", help="comma-separated sizes ('' to skip)")
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--nprobe", type=int, default=None, help="IVF lists visited (default: 1/64 of the lists)")
-    ap.add_argument("--rerank", type=int, default=16, help="re-ranked candidates = rerank * k")
+    ap.add_argument("--rerank", type=int, default=None, help="re-ranked candidates = rerank * k (default: the memory's)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--log-batches", action="store_true", help="log each ingest_vectors batch's time (linearity)")
     ap.add_argument("--threads", type=int, default=1,
@@ -258,7 +277,7 @@ def main() -> None:
     for n in [int(x) for x in args.scale.split(",") if x]:
         r = bench_scale(work, n, args.nprobe, args.rerank)
         results[f"scale_{n}"] = r
-        print(f"scale {n:,} (synthetic vectors, nprobe {r['nprobe_used']}, rerank {args.rerank}): ingest {r['ingest_vectors_per_s']:.0f} vectors/s, index {r['index']} trained at {r['trained_on']:,} (+{r['retrain_wait_s']:.0f}s retrain wait), "
+        print(f"scale {n:,} (synthetic vectors, nprobe {r['nprobe_used']}, rerank {r['rerank']}): ingest {r['ingest_vectors_per_s']:.0f} vectors/s, index {r['index']} trained at {r['trained_on']:,} (+{r['retrain_wait_s']:.0f}s retrain wait), "
               f"RSS {r['rss_mb']:.0f} MB, {r['bytes_on_disk_per_chunk']:.0f} B/chunk on disk", flush=True)
         for mode in ("similar", "hybrid"):
             a = r[f"recall_{mode}"]

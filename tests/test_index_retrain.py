@@ -142,3 +142,22 @@ def test_crash_before_swap_keeps_old_index_usable(tmp_path, vectors):
     mem = SemanticMemory(folder, nprobe=NPROBE, train_at=TRAIN_AT)  # writable: the retrain starts again and completes
     assert wait_for_retrain(mem, timeout=120) and mem.index_.trained_on_ == 2048
     mem.close()
+
+
+def test_swap_does_not_wait_for_a_writer_of_this_process(tmp_path, vectors):
+    """While an ingest holds the write lock, the builder swaps and ends (the writer's save persists it):
+    a builder blocked on the lock until the ingest ended kept the next retrain from starting."""
+    mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
+    with mem._writing():  # as one long ingest_vectors call: the lock is held across its batches
+        mem.ingest_vectors(range(TRAIN_AT), vectors[:TRAIN_AT])
+        thread = mem._retrain_thread
+        thread.join(timeout=120)
+        assert not thread.is_alive() and not mem.index_.is_exact and mem.index_.trained_on_ == TRAIN_AT
+        mem.ingest_vectors(range(TRAIN_AT, 2048), vectors[TRAIN_AT:2048])
+        assert mem._retrain_thread is not thread  # the next one started within the same writer
+        assert wait_for_retrain(mem, timeout=120) and mem.index_.trained_on_ == 2048
+        mem.save()
+    mem.close()
+    again = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE, read_only=True)
+    assert again.index_.trained_on_ == 2048 and again.index_.ntotal == 2048
+    again.close()

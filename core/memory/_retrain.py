@@ -144,6 +144,9 @@ def _retrain(mem, box: list, cancel: threading.Event, threads: int) -> None:
     faiss.omp_set_num_threads(threads)
     live: VectorIndex = box.pop()
     try:
+        # this thread's read connection scans every row once: through read(), not the memory map
+        # recall uses, which would leave the whole file resident in this process (~950 B a chunk)
+        mem.store_._reader.execute("PRAGMA mmap_size=0")
         built = build_index(mem, cancel)
         if built is None:
             return
@@ -165,7 +168,11 @@ def _retrain(mem, box: list, cancel: threading.Event, threads: int) -> None:
         live._removed = None
         return
     try:
-        mem.save()  # index.<gen>.npz + state.json, atomically; a crash before this keeps the old file
+        # index.<gen>.npz + state.json, atomically; a crash before this keeps the old file. While a
+        # writer of this process holds the lock (an ingest), its own save persists the swapped index:
+        # waiting for it here would keep this thread alive, and the next retrain from starting.
+        if not mem._wlock.held:
+            mem.save()
     except Exception as exc:  # e.g. the write lock timed out: the swapped index is saved by the next save
         log.warning("saving the retrained index of %s failed (%s); it is saved on the next save", mem.folder, exc)
     del live, index
