@@ -93,3 +93,36 @@ def test_network_concept_events_match_the_vocabulary(tmp_path, embedder, codec, 
         mem.forget(recs[2]["id"])
         assert len(mem.network_.cx_keys_) == 0 and mem.network_.concept_counts_.sum() == 0
         assert _table(mem) == []
+
+
+def test_stats_counts_live_concepts_after_forget(tmp_path, embedder, codec, wiki_docs):
+    recs = wiki_records(wiki_docs, n_docs=3, n_sents=5)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        mem.ingest(recs)
+        assert mem.stats()["phrases"] == len(_table(mem))
+        mem.forget(recs[0]["id"])  # forgotten concepts leave holes in the ids
+        live = len(_table(mem))
+        assert live < max(i for i, _, _ in _table(mem))
+        assert mem.stats()["phrases"] == live == len(_recount(mem))
+
+
+def test_repaired_phrases_recount_df_and_the_network(tmp_path, embedder, codec, wiki_docs):
+    recs = wiki_records(wiki_docs, n_docs=3, n_sents=5)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        mem.ingest(recs)
+        cid, old = mem.store_._conn.execute("SELECT id, phrases FROM chunks ORDER BY id LIMIT 1").fetchone()
+        assert json.loads(old)
+    conn = sqlite3.connect(tmp_path / "m" / "memory.sqlite")  # the column damaged, the text edited
+    conn.execute("UPDATE chunks SET phrases = 'not json [', text = 'Quokka Harbour met Zanzibar Marmalade.' "
+                 "WHERE id = ?", (cid,))
+    conn.commit()
+    conn.close()
+    with pytest.warns(UserWarning, match="damaged columns"):
+        mem = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
+    with mem:
+        assert mem.store_.damaged_chunks(4) == []
+        df = {t: d for _, t, d in _table(mem)}
+        assert df == _recount(mem) and "quokka harbour" in df
+        counts = mem.network_.concept_counts_  # the network's events follow the repaired phrases
+        assert {i: int(counts[i]) for i, _, _ in _table(mem)} == {i: d for i, _, d in _table(mem)}
+        assert mem.stats()["phrases"] == len(df)

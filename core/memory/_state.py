@@ -107,6 +107,8 @@ class StateMixin:
                     phrases = json.dumps(([tp] if tp and tp not in found else []) + found, ensure_ascii=False)
                 conn.execute("UPDATE chunks SET embedding = ?, codes = coalesce(?, codes), phrases = "
                              "coalesce(?, phrases) WHERE id = ?", (emb, codes, phrases, cid))
+            if not all(r[3] for r in bad):
+                st.recount_concepts()  # the damaged lists' old counts are unknown: df from the stored chunks
             for doc_id in bad_docs:
                 ids = [r[0] for r in conn.execute("SELECT chunk_id FROM doc_chunks WHERE doc_id = ? ORDER BY position",
                                                   (doc_id,))]

@@ -158,6 +158,19 @@ class Store(StoreBase):
         if sign < 0:
             conn.execute("DELETE FROM concepts WHERE df <= 0")
 
+    def recount_concepts(self) -> None:
+        """df recomputed from every stored chunk's phrase list (after a repair rewrote phrases whose old
+        list is lost): unseen concepts numbered by first appearance, unnamed ones deleted."""
+        conn = self._conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _df (t TEXT PRIMARY KEY, n INTEGER, first INTEGER)")
+        conn.execute("DELETE FROM _df")
+        conn.execute("INSERT INTO _df SELECT j.value, count(DISTINCT c.id), min(c.id * 65536 + j.key) FROM chunks c,"
+                     " json_each(c.phrases) j WHERE json_valid(c.phrases) AND json_type(c.phrases) = 'array'"
+                     " AND j.type = 'text' AND j.value != '' GROUP BY j.value")
+        conn.execute("INSERT OR IGNORE INTO concepts (text, df) SELECT t, 0 FROM _df ORDER BY first")
+        conn.execute("UPDATE concepts SET df = coalesce((SELECT n FROM _df WHERE t = concepts.text), 0)")
+        conn.execute("DELETE FROM concepts WHERE df <= 0")
+
     def concept_ids(self, texts, conn=None) -> dict[str, int]:
         """text -> concept id of the known concepts among ``texts``."""
         conn = conn or self._reader
@@ -363,6 +376,10 @@ class Store(StoreBase):
 
     def count_chunks(self) -> int:
         return self._reader.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def count_concepts(self) -> int:
+        """Live concepts (named by at least one stored chunk; forgotten ids leave holes)."""
+        return self._reader.execute("SELECT count(*) FROM concepts").fetchone()[0]
 
     def count_documents(self) -> int:
         return self._reader.execute("SELECT count(*) FROM documents").fetchone()[0]
