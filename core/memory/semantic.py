@@ -59,9 +59,10 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         Chunks needed before the exact vector index gives way to OPQ+IVF+PQ.
     nprobe : int, optional
         IVF lists visited per query; default 1/64 of the lists (they grow with the memory).
-    rerank : int, default=16
+    rerank : int, default=32
         With a trained index, ``rerank * k`` candidates are re-scored with the stored
-        float16 vectors.
+        float16 vectors. 4-bit fast-scan codes rank the near-ties of a large memory coarsely:
+        at 1M synthetic chunks 10-recall@10 was .904 with 16, .994 with 32 (+0.4 ms p50).
     max_tokens : int, default=128
         Chunk size limit in word pieces.
     batch_size : int, default=256
@@ -79,7 +80,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     """
 
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
-                 train_at: int = 50_000, nprobe: int | None = None, rerank: int = 16,
+                 train_at: int = 50_000, nprobe: int | None = None, rerank: int = 32,
                  max_tokens: int = MAX_TOKENS, batch_size: int = 256, read_only: bool = False):
         self.folder = Path(folder)
         self.read_only = bool(read_only)
