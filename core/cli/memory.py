@@ -96,6 +96,10 @@ def _open_for_queries(folder, embedder: str | None, single: bool):
                 emb.torch_runtime = "onnx"
     if single and getattr(emb, "backend", None) in ("onnx", "onnx-int8"):
         emb.threads = 1
+    if single and (embedder == "torch" or "torch" in sys.modules):  # torch after all: one vector, one thread
+        import torch
+
+        torch.set_num_threads(1)
     return mem
 
 
