@@ -8,6 +8,8 @@ embeddings. Prints a Markdown table and writes it to /work/notes/README_vqvae.md
 Example:
     python scripts/bench_vqvae.py
     python scripts/bench_vqvae.py --max-train 30000 --refine 1x16 --out /tmp/bench.md
+    python scripts/bench_vqvae.py --compare distilled=/tmp/vq/monolith_wiki_distilled.safetensors \
+        --holdout-source brown --database 8000 --queries 500   # a whole corpus no model trained on
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ def main(argv=None) -> None:
     from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR, MycelialVQVAE, read_card
     from core.reasoning.vqvae import metrics
     from core.reasoning.vqvae.train import atomic_write_text
-    from core.datasets import split_sentences_by_document
+    from core.datasets import SOURCES, split_sentences_by_document
+    from core.reasoning.vqvae.data import cached_rows
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", help="model to benchmark (default: the shipped one)")
@@ -82,6 +85,12 @@ def main(argv=None) -> None:
                          "(e.g. the same data as a model trained with Brown); evaluation split unchanged")
     ap.add_argument("--faiss-cache", help="JSON file of FAISS rows, reused when the data split matches")
     ap.add_argument("--faiss-only", action="store_true", help="stop after the FAISS rows")
+    ap.add_argument("--compare", nargs="*", default=[], metavar="LABEL=WEIGHTS",
+                    help="more models scored in the same run (plain and refined encodes)")
+    ap.add_argument("--holdout-source", help="evaluate on every sentence of this corpus instead of held-out "
+                    "documents (a source none of the models or FAISS trained on)")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="use only sentences already in the embedding cache (no MiniLM forward passes)")
     args = ap.parse_args(argv)
 
     import faiss
@@ -96,13 +105,23 @@ def main(argv=None) -> None:
         data["sources"] = args.sources
     train_s, held_s, n_docs = split_sentences_by_document(data["sources"], data["held_out_fraction"],
                                                           data.get("max_per_doc"))
+    if args.holdout_source:
+        if args.holdout_source in data["sources"]:
+            ap.error(f"--holdout-source {args.holdout_source} is one of the training corpora {data['sources']}")
+        held_s = list(dict.fromkeys(s for d in SOURCES[args.holdout_source]() for s in d.sentences))
+        seen = set(held_s)
+        train_s = [s for s in train_s if s not in seen]
     emb = TextEmbedder()
-    X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
+
+    def embed(sentences):
+        return cached_rows(emb, sentences)[1] if args.cached_only else emb.embed(sentences, show_progress=True)
+
+    X_train, X_held = embed(train_s), embed(held_s)
     q_rows, db_rows = metrics.query_database_split(len(X_held), args.queries, args.database, seed=0)
     Q, DB = X_held[q_rows], X_held[db_rows]
     if args.faiss_train_sources:
-        X_train = emb.embed(split_sentences_by_document(args.faiss_train_sources, data["held_out_fraction"],
-                                                        data.get("max_per_doc"))[0], show_progress=True)
+        X_train = embed(split_sentences_by_document(args.faiss_train_sources, data["held_out_fraction"],
+                                                    data.get("max_per_doc"))[0])
     rng = np.random.default_rng(0)
     X_fit = X_train[rng.permutation(len(X_train))[:args.max_train]] if len(X_train) > args.max_train else X_train
     print(f"{n_docs} documents; training split {len(X_train)} (FAISS trains on {len(X_fit)}); "
@@ -119,9 +138,33 @@ def main(argv=None) -> None:
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
+    def score_model(label, mvq_, train_seconds):
+        """Rows of one of our models: plain encode (decoded and latent-ADC search), then refined encodes."""
+        model_ = mvq_.model
+        codes, t_enc = timed(mvq_.encode, DB)
+        R = mvq_.decode(codes)
+        torch.set_num_threads(1)
+        p50 = p50_single(mvq_.encode, DB)
+        torch.set_num_threads(args.threads)
+        record(f"{label} (decoded)", codes, R, metrics.cosine_knn(Q, R, 100), t_enc, p50, train_seconds,
+               "cosine to decoded vectors")
+        with torch.no_grad():
+            zq = model_.quantizer.prepare(model_.encoder(torch.from_numpy(Q))).reshape(len(Q), -1).numpy()
+            books = model_.quantizer.code_vectors.numpy()
+        record(f"{label} (latent ADC)", codes, R, metrics.adc_knn(zq, books, codes, 100), t_enc, p50,
+               train_seconds, "latent distance tables")
+        for setting in args.refine:
+            search, _, pairs = setting.partition("+")
+            sweeps, cands = (int(v) for v in search.split("x"))
+            codes_r, t_enc_r = timed(
+                lambda X: mvq_.encode(X, refine=sweeps, candidates=cands, pairs=int(pairs or 0)), DB)
+            R_r = mvq_.decode(codes_r)
+            record(f"{label} + ICM {setting} (decoded)", codes_r, R_r, metrics.cosine_knn(Q, R_r, 100), t_enc_r,
+                   None, train_seconds, "database codes refined on the decoder")
+
     # -- FAISS quantizers ---------------------------------------------------------------
-    key = {"sources": data["sources"], **({"faiss_train_sources": args.faiss_train_sources}
-                                          if args.faiss_train_sources else {}),
+    key = {"sources": data["sources"], "holdout_source": args.holdout_source, "cached_only": args.cached_only,
+           **({"faiss_train_sources": args.faiss_train_sources} if args.faiss_train_sources else {}),
            "max_per_doc": data.get("max_per_doc"),
            "held_out_fraction": data["held_out_fraction"], "n_train": len(X_train), "n_fit": len(X_fit),
            "n_queries": len(Q), "n_database": len(DB), "threads": args.threads}
@@ -149,34 +192,17 @@ def main(argv=None) -> None:
         return
 
     # -- ours -----------------------------------------------------------------------------
-    model = mvq.model
-    codes, t_enc = timed(mvq.encode, DB)
-    R = mvq.decode(codes)
-    torch.set_num_threads(1)
-    p50 = p50_single(mvq.encode, DB)
-    torch.set_num_threads(args.threads)
-    record("MonolithWiki (decoded)", codes, R, metrics.cosine_knn(Q, R, 100), t_enc, p50,
-           card.get("training_seconds"), "cosine to decoded vectors")
-    with torch.no_grad():
-        zq = model.quantizer.prepare(model.encoder(torch.from_numpy(Q))).reshape(len(Q), -1).numpy()
-        books = model.quantizer.code_vectors.numpy()
-    record("MonolithWiki (latent ADC)", codes, R, metrics.adc_knn(zq, books, codes, 100), t_enc, p50,
-           card.get("training_seconds"), "latent distance tables")
-    for setting in args.refine:
-        search, _, pairs = setting.partition("+")
-        sweeps, cands = (int(v) for v in search.split("x"))
-        codes_r, t_enc_r = timed(
-            lambda X: mvq.encode(X, refine=sweeps, candidates=cands, pairs=int(pairs or 0)), DB)
-        R_r = mvq.decode(codes_r)
-        record(f"MonolithWiki + ICM {setting} (decoded)", codes_r, R_r,
-               metrics.cosine_knn(Q, R_r, 100), t_enc_r, None, card.get("training_seconds"),
-               "database codes refined on the decoder")
-        with torch.no_grad():
-            record(f"MonolithWiki + ICM {setting} (latent ADC)", codes_r, R_r,
-                   metrics.adc_knn(zq, books, codes_r, 100), t_enc_r, None, card.get("training_seconds"),
-                   "latent distance tables")
+    models = [("MonolithWiki", mvq, card)]
+    for item in args.compare:
+        label, _, path = item.partition("=")
+        if not path:
+            ap.error(f"--compare takes LABEL=WEIGHTS, got {item!r}")
+        models.append((label, MycelialVQVAE.load(path), read_card(path)))
+    for label, mvq_, card_ in models:
+        score_model(label, mvq_, card_.get("training_seconds"))
 
     # -- a plain torch matmul of the encoder's shapes (throughput baseline) -------------
+    model = mvq.model
     g = torch.Generator().manual_seed(0)
     cfg = model.config
     W1 = torch.randn(cfg["input_dim"], cfg["hidden_dim"], generator=g)
@@ -214,6 +240,7 @@ def main(argv=None) -> None:
     ratio = mm["enc_per_s"] / ours["enc_per_s"]
     train_used = metrics.codebook_usage(mvq.encode(X_train), 256)[0]
     held = card["held_out"]
+    source_note = f" source {args.holdout_source} (every sentence; none trained on)" if args.holdout_source else ""
     text = f"""# VQ-VAE benchmark (scripts/bench_vqvae.py)
 
 Command: `python scripts/bench_vqvae.py{' ' + ' '.join(argv if argv is not None else sys.argv[1:])}`
@@ -223,7 +250,7 @@ Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.threads} torch
 Data: {n_docs} documents of {', '.join(data['sources'])} ({'all sentences' if not data.get('max_per_doc') else f"first {data['max_per_doc']} sentences"} of each
 document), whole documents held out ({data['held_out_fraction']:.0%} by `is_held_out`).
 Training split {len(X_train)} sentences{' of ' + ', '.join(args.faiss_train_sources) if args.faiss_train_sources else ''} (FAISS quantizers trained on {len(X_fit)} of them);
-held-out: {len(Q)} queries, {len(DB)} database sentences. Ground truth: exact cosine top-100 over the
+held-out{source_note}: {len(Q)} queries, {len(DB)} database sentences. Ground truth: exact cosine top-100 over the
 original MiniLM embeddings. All methods use 4 bytes per vector.
 
 {table}

@@ -1,11 +1,15 @@
 """Train the shipped MonolithWiki on embeddings of the real shared corpora, write weights + card.
 
-Whole documents are held out (``core.datasets.is_held_out``) for the card's figures.
+Whole documents are held out (``core.datasets.is_held_out``) for the card's figures;
+``--holdout-source`` also leaves one corpus out whole (trained on none of it, scored on all of it).
 
 Example:
     python scripts/train_vqvae.py --config core/reasoning/vqvae/weights/monolith_wiki.json  # the shipped recipe
     python scripts/train_vqvae.py --config my.json --out /tmp/vq --sources wikitext
     python scripts/train_vqvae.py --init base/monolith_wiki.safetensors --config my.json  # refit stage only
+    python scripts/train_vqvae.py --sources wikitext passages brown --holdout-source brown --set epochs=20
+    python scripts/train_vqvae.py --init core/reasoning/vqvae/weights/monolith_wiki.safetensors --distill \
+        --name monolith_wiki_distilled --out /tmp/vq   # plain encoder taught the searched codes
 """
 from __future__ import annotations
 
@@ -35,15 +39,57 @@ def evaluate(mvq, X_held: np.ndarray, n_queries: int = 1000, n_database: int = 2
     return out
 
 
-def _cached(emb, sentences: list[str]) -> list[str]:
-    """The sentences whose embedding the cache already holds, in order."""
-    from core.embedding import EmbeddingCache
+def _embed(emb, sentences: list[str], cached_only: bool) -> tuple[list[str], np.ndarray]:
+    """(sentences, embeddings): all of them, or only those already in the embedding cache."""
+    from core.reasoning.vqvae.data import cached_rows
 
-    cache = emb._cache
-    if cache is None:
-        raise ValueError("--cached-only needs the embedding cache (it is disabled)")
-    found = cache.get(emb.cache_model, [EmbeddingCache.key(t) for t in sentences], 384)
-    return [t for t in sentences if EmbeddingCache.key(t) in found]
+    if cached_only:
+        return cached_rows(emb, sentences)
+    return sentences, (emb.embed(sentences, show_progress=True) if sentences else np.zeros((0, 384), np.float32))
+
+
+def _distill(model, X_train: np.ndarray, settings: list[str], targets_file: str | None,
+             max_targets: int | None):
+    """Distil the searched codes into the plain encoder (:mod:`core.reasoning.vqvae.distill`).
+
+    The search (~23 ms a row) runs on at most ``max_targets`` random training rows; the
+    decoder refit uses them all.
+    """
+    import hashlib
+
+    import torch
+
+    from core.reasoning.vqvae.distill import DistillConfig, distill, search_targets
+
+    torch.set_num_threads(1)  # 2 threads ran up to 20x slower on the busy 2-core machine
+    cfg = DistillConfig(**{k: json.loads(v) for k, _, v in (s.partition("=") for s in settings)})
+    if max_targets and len(X_train) > max_targets:
+        X_all = X_train
+        X_train = X_train[np.sort(np.random.default_rng(cfg.seed).permutation(len(X_train))[:max_targets])]
+    else:
+        X_all = X_train
+    # the file keeps the searched rows with their codes: reused whenever model and search match
+    key = hashlib.sha1(json.dumps([cfg.sweeps, cfg.candidates, cfg.pairs]).encode()
+                       + b"".join(p.detach().numpy().tobytes() for p in model.state_dict().values())).hexdigest()
+    targets = None
+    if targets_file and Path(targets_file).is_file():
+        with np.load(targets_file) as f:
+            if str(f["key"]) == key:
+                X_train, targets = f["rows"], torch.from_numpy(f["targets"].astype(np.int64))
+                print(f"search targets of {len(X_train)} rows reused from {targets_file}", flush=True)
+    X = torch.from_numpy(X_train)
+    if targets is None:
+        with torch.no_grad():
+            t = time.time()
+            targets = search_targets(model, X, cfg.sweeps, cfg.candidates, cfg.pairs, progress=True)
+            print(f"search targets: {len(X)} rows in {time.time() - t:.0f} s", flush=True)
+        if targets_file:
+            Path(targets_file).parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(targets_file).with_suffix(".tmp.npz")
+            np.savez(tmp, key=key, rows=X_train, targets=targets.numpy().astype(np.uint16))
+            tmp.replace(targets_file)
+    model, history = distill(model, X, targets, cfg, X_refit=torch.from_numpy(X_all))
+    return model, history, {**cfg.to_dict(), "target_rows": len(X), "refit_rows": len(X_all)}
 
 
 def main(argv=None) -> None:
@@ -52,6 +98,7 @@ def main(argv=None) -> None:
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import MycelialVQVAE, read_card
     from core.reasoning.vqvae import TrainConfig, refit_vqvae, train_vqvae
+    from core.reasoning.vqvae.data import source_holdout_split
     from core.reasoning.vqvae.metrics import model_size
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +120,17 @@ def main(argv=None) -> None:
                          "machine: no MiniLM forward passes; the card records the counts)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override config fields, e.g. --set epochs=30 seed=1")
+    ap.add_argument("--holdout-source", choices=sorted(SOURCES),
+                    help="leave this corpus out whole: train on the other --sources, score the card on all of it")
+    ap.add_argument("--max-train", type=int, default=None,
+                    help="random subset of at most N training sentences (short runs)")
+    ap.add_argument("--distill", action="store_true",
+                    help="with --init: teach the plain encoder the searched codes, then refit the decoder")
+    ap.add_argument("--distill-set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="DistillConfig fields, e.g. epochs=10 pairs=12")
+    ap.add_argument("--distill-rows", type=int, default=None,
+                    help="search targets for at most N random training rows (the decoder refit uses all)")
+    ap.add_argument("--targets", help=".npz cache of the search targets (reused when model and data match)")
     args = ap.parse_args(argv)
 
     cfg = json.loads(Path(args.config).read_text()) if args.config else {}
@@ -82,18 +140,40 @@ def main(argv=None) -> None:
         cfg[key] = json.loads(value) if value[:1] in "0123456789-.tf[{\"" else value
     config = TrainConfig.from_dict(cfg)
 
-    train_s, held_s, n_docs = split_sentences_by_document(args.sources, args.held_out, args.max_per_doc)
-    print(f"{n_docs} documents: {len(train_s)} training / {len(held_s)} held-out sentences", flush=True)
+    if args.distill and not args.init:
+        ap.error("--distill needs --init (the trained model whose search it distils)")
+    if args.holdout_source:
+        train_s, held_s, test_s = source_holdout_split(args.sources, args.holdout_source, args.held_out,
+                                                       args.max_per_doc)
+        n_docs = None
+    else:
+        train_s, held_s, n_docs = split_sentences_by_document(args.sources, args.held_out, args.max_per_doc)
+        test_s = []
+    print(f"{n_docs or 'all'} documents: {len(train_s)} training / {len(held_s)} held-out / "
+          f"{len(test_s)} held-out-source sentences", flush=True)
     emb = TextEmbedder()
-    if args.cached_only:
-        train_s, held_s = _cached(emb, train_s), _cached(emb, held_s)
-        print(f"cached only: {len(train_s)} training / {len(held_s)} held-out sentences", flush=True)
-    X_train, X_held = emb.embed(train_s, show_progress=True), emb.embed(held_s, show_progress=True)
+    train_s, X_train = _embed(emb, train_s, args.cached_only)
+    held_s, X_held = _embed(emb, held_s, args.cached_only)
+    test_s, X_test = _embed(emb, test_s, args.cached_only)
+    if args.max_train and len(X_train) > args.max_train:
+        X_train = X_train[np.sort(np.random.default_rng(config.seed).permutation(len(X_train))[:args.max_train])]
+    print(f"embedded: {len(X_train)} training / {len(X_held)} held-out / {len(X_test)} held-out-source", flush=True)
     n_val = min(5000, X_held.shape[0] // 2)
     val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
 
     t0 = time.time()
-    if args.init:
+    distill_cfg = None
+    if args.distill:
+        model, history, distill_cfg = _distill(MycelialVQVAE.load(args.init).model, X_train, args.distill_set,
+                                               args.targets, args.distill_rows)
+        try:
+            base = read_card(args.init)
+        except FileNotFoundError:
+            base = {}
+        config = TrainConfig.from_dict(base.get("train_config", config.to_dict()))
+        history = base.get("history", []) + history
+        seconds = base.get("training_seconds", 0.0) + time.time() - t0
+    elif args.init:
         model, history = refit_vqvae(MycelialVQVAE.load(args.init).model, X_train, config, X_held[val_rows])
         try:
             base = read_card(args.init)
@@ -110,20 +190,24 @@ def main(argv=None) -> None:
     path = mvq.save(out / f"{args.name}.safetensors", dtype=args.dtype)
     mvq = MycelialVQVAE.load(path)  # score exactly what ships (after float16 rounding)
     card = {
-        "data": {"sources": args.sources, "documents": n_docs, "train_sentences": len(train_s),
+        "data": {"sources": args.sources, "documents": n_docs, "train_sentences": len(X_train),
                  "held_out_sentences": len(held_s), "held_out_fraction": args.held_out,
                  "split": "whole documents, core.datasets.is_held_out",
+                 "holdout_source": args.holdout_source, "max_train": args.max_train,
                  "embedder": emb.model, "max_per_doc": args.max_per_doc,
                  "cached_only": args.cached_only},
         "train_config": config.to_dict(),
+        **({"distill_config": distill_cfg} if distill_cfg else {}),
         "training_seconds": round(seconds, 1),
         "storage_dtype": args.dtype,
         "size": {**model_size(mvq.model), "file_bytes": path.stat().st_size},
         "held_out": evaluate(mvq, X_held),
+        **({"held_out_source": evaluate(mvq, X_test)} if len(X_test) else {}),
         "history": history,
     }
     mvq.save(path, card=card, dtype=args.dtype)
-    print(json.dumps({k: card[k] for k in ("held_out", "size", "training_seconds")}, indent=2))
+    print(json.dumps({k: card[k] for k in ("held_out", "held_out_source", "size", "training_seconds")
+                      if k in card}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""Amortised search (the distilled encoder) and the whole-source hold-out split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.reasoning.mycelial import MycelialVQVAE
+from core.reasoning.vqvae import train_vqvae
+from core.reasoning.vqvae.data import source_holdout_split
+from core.reasoning.vqvae.distill import DistillConfig, agreement, distill, search_targets
+
+TINY = dict(hidden_dim=128, latent_dim=64, codebook_size=32, epochs=4, batch_size=128,
+            kmeans_samples=1500, kmeans_iters=5, num_threads=1)
+FAST = DistillConfig(sweeps=1, candidates=8, pairs=4, epochs=6, learning_rate=1e-3, decoder_epochs=3)
+
+
+@pytest.fixture(scope="module")
+def trained(wiki_sample):
+    """A tiny model trained on real WikiText sentences, its inputs and its searched codes."""
+    X = wiki_sample[2][:1500]
+    torch.set_num_threads(1)
+    model, _ = train_vqvae(X, TINY, progress=False)
+    Xt = torch.from_numpy(X)
+    return model, Xt, search_targets(model, Xt, FAST.sweeps, FAST.candidates, FAST.pairs)
+
+
+def test_distilled_encoder_learns_the_searched_codes(trained):
+    model, X, targets = trained
+    before = agreement(model, X, targets)
+    student, history = distill(model, X, targets, FAST, progress=False)
+    after = agreement(student, X, targets)
+    assert after > before + 0.1, (before, after)
+    assert history[-1]["train_agreement_eval"] == pytest.approx(after)
+    assert agreement(model, X, targets) == before  # the teacher is not changed
+
+
+def test_distilled_codes_in_range_round_trip_and_deterministic(trained, wiki_sample):
+    model, X, targets = trained
+    a, _ = distill(model, X, targets, FAST, progress=False)
+    b, _ = distill(model, X, targets, FAST, progress=False)
+    mvq = MycelialVQVAE(a)
+    held = wiki_sample[2][1500:1800]
+    codes = mvq.encode(held)
+    assert codes.shape == (len(held), TINY["latent_dim"] // 16) and codes.dtype == np.uint8
+    assert codes.max() < TINY["codebook_size"]
+    R = mvq.decode(codes)
+    assert R.shape == held.shape and R.dtype == np.float32 and np.isfinite(R).all()
+    assert np.array_equal(mvq.encode(held), codes)  # encode is deterministic
+    assert np.array_equal(MycelialVQVAE(b).encode(held), codes)  # so is distillation, seed for seed
+    assert np.array_equal(MycelialVQVAE(b).decode(codes), R)
+
+
+def test_distilled_model_saves_and_loads(trained, tmp_path):
+    model, X, targets = trained
+    student, _ = distill(model, X, targets, FAST, progress=False)
+    path = MycelialVQVAE(student).save(tmp_path / "d.safetensors")
+    assert np.array_equal(MycelialVQVAE.load(path).encode(X[:200].numpy()),
+                          MycelialVQVAE(student).encode(X[:200].numpy()))
+
+
+def test_distill_rejects_bad_targets_and_config(trained):
+    model, X, targets = trained
+    with pytest.raises(ValueError, match="targets must have shape"):
+        distill(model, X, targets[:10], FAST, progress=False)
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 31\]"):
+        distill(model, X, targets + 100, FAST, progress=False)
+    with pytest.raises(ValueError, match="candidates=0"):
+        DistillConfig(candidates=0)
+
+
+def test_whole_source_holdout_keeps_every_held_out_sentence_out_of_training():
+    from core.datasets import wikitext_documents
+
+    train, val, test = source_holdout_split(["wikitext", "passages"], "wikitext")
+    wiki = {s for d in wikitext_documents() for s in d.sentences}
+    assert set(test) == wiki and len(test) == len(wiki)
+    assert not wiki & set(train) and not wiki & set(val)
+    assert len(train) > 10 * len(val) / 2 and len(val) > 1000  # passages, split by documents
+    # holding out the passages: WikiText trains, nothing of the passage sets does
+    train2, _, test2 = source_holdout_split(["wikitext", "passages"], "passages")
+    assert not set(train2) & set(test2) and set(train2) <= wiki
+
+
+def test_whole_source_holdout_bad_names():
+    with pytest.raises(ValueError, match="unknown held-out corpus 'reddit'"):
+        source_holdout_split(["wikitext"], "reddit")
+    with pytest.raises(ValueError, match="leaves no training corpus"):
+        source_holdout_split(["wikitext"], "wikitext")
