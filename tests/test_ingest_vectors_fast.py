@@ -1,13 +1,45 @@
 """The batched `ingest_vectors` (core.memory._vectors) stores what the per-document path stored."""
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 import numpy as np
 import pytest
 
 from core.memory import SemanticMemory
-from core.memory._ingest import IngestMixin
+from core.memory.chunking import chunk_hash
+from core.memory.readers import Record
+from core.memory.types import IngestReport
+
+
+def _per_document_ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000):
+    """The reference: the previous ingest_vectors, one document at a time through the text path's _commit."""
+    X = np.asarray(embeddings, dtype=np.float32)
+    ids = [str(i) for i in ids]
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    X = X / norms
+    report = IngestReport()
+    for s in range(0, len(ids), batch_size):
+        part = slice(s, s + batch_size)
+        C = self.codec.encode(X[part])
+        todo, hashes, vec, code = [], [], {}, {}
+        for j, doc in enumerate(ids[part]):
+            text = texts[s + j] if texts is not None else None
+            h = hashlib.sha1(b"vec\x00" + doc.encode() + X[s + j].tobytes()).digest() if text is None \
+                else chunk_hash(text)
+            rec = Record(doc, text or "", "", {}, "<vectors>")
+            todo.append((rec, [text], hashlib.sha1(h).hexdigest(), False))
+            hashes.append([h])
+            vec[h], code[h] = X[s + j], C[j]
+        existing = self.store_.existing_documents(ids[part])
+        if existing:
+            keep = [i for i, t in enumerate(todo) if t[0].doc_id not in existing]
+            report.unchanged += len(todo) - len(keep)
+            todo, hashes = [todo[i] for i in keep], [hashes[i] for i in keep]
+        self._commit(todo, hashes, vec, code, report)
+    self.save()
+    return report
 
 
 def _rows(folder):
@@ -40,7 +72,7 @@ def test_batched_path_gives_the_same_memory(tmp_path, wiki_sample):
     X[20] *= 3.0  # not unit length: normalised on the way in
     old = SemanticMemory(tmp_path / "old")
     new = SemanticMemory(tmp_path / "new")
-    rep_old = _ingest_all(old, lambda m, *a, **k: IngestMixin.ingest_vectors(m, *a, **k), X, texts)
+    rep_old = _ingest_all(old, _per_document_ingest_vectors, X, texts)
     rep_new = _ingest_all(new, SemanticMemory.ingest_vectors, X, texts)
     assert rep_new == rep_old
     assert rep_new[2][4] == 25 and rep_new[0][3] >= 1  # 25 ids already stored; texts[5] shares a chunk

@@ -9,7 +9,6 @@ from typing import Iterable
 
 import numpy as np
 
-from core._validation import check_embeddings
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
 from core.memory.phrases import extract_phrases, title_phrase
 from core.log import get_logger
@@ -272,54 +271,5 @@ class IngestMixin:
         for cid, x, c in zip(ids.tolist(), X, C):
             vec[by_id[cid]], code[by_id[cid]] = x, c
         return vec, code
-
-    def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
-        """Store your own 384-d embeddings as one-chunk documents (ids become doc ids).
-
-        Parameters
-        ----------
-        ids : sequence of str or int, unique
-        embeddings : array-like (n, 384) float
-            Normalised to unit length here (recall uses inner products).
-        texts : sequence of str, optional
-            Stored with the chunks and shown in hits; phrases are extracted from them.
-        """
-        t0 = time.perf_counter()
-        X = check_embeddings(embeddings, 384, "embeddings")
-        ids = [str(i) for i in ids]
-        if len(ids) != X.shape[0]:
-            raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
-        if len(set(ids)) != len(ids):
-            raise ValueError("ids must be unique")
-        if texts is not None:
-            texts = list(texts)
-            if len(texts) != len(ids):
-                raise ValueError(f"got {len(texts)} texts for {len(ids)} embeddings")
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        if (norms == 0).any():
-            raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros")
-        X = X / norms
-        report = IngestReport()
-        for s in range(0, len(ids), batch_size):
-            part = slice(s, s + batch_size)
-            C = self.codec.encode(X[part])
-            todo, hashes, vec, code = [], [], {}, {}
-            for j, doc in enumerate(ids[part]):
-                text = texts[s + j] if texts is not None else None
-                h = hashlib.sha1(b"vec\x00" + doc.encode() + X[s + j].tobytes()).digest() if text is None \
-                    else chunk_hash(text)
-                rec = Record(doc, text or "", "", {}, "<vectors>")
-                todo.append((rec, [text], hashlib.sha1(h).hexdigest(), False))
-                hashes.append([h])
-                vec[h], code[h] = X[s + j], C[j]
-            existing = self.store_.existing_documents(ids[part])
-            if existing:
-                keep = [i for i, t in enumerate(todo) if t[0].doc_id not in existing]
-                report.unchanged += len(todo) - len(keep)
-                todo, hashes = [todo[i] for i in keep], [hashes[i] for i in keep]
-            self._commit(todo, hashes, vec, code, report)
-        self.save()
-        report.seconds = time.perf_counter() - t0
-        return report
 
     # -- forget -----------------------------------------------------------------------

@@ -204,12 +204,22 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     ingest.__doc__ = IngestMixin.ingest.__doc__
 
     def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
+        """Store your own 384-d embeddings as one-chunk documents (ids become doc ids).
+
+        Parameters
+        ----------
+        ids : sequence of str or int, unique
+        embeddings : array-like (n, 384) float
+            Normalised to unit length here (recall uses inner products).
+        texts : sequence of str, optional
+            Stored with the chunks and shown in hits; phrases are extracted from them.
+        batch_size : int, default=50_000
+            Vectors encoded and committed in one SQLite transaction.
+        """
         from core.memory._vectors import ingest_vectors
 
         with self._writing():
-            return ingest_vectors(self, ids, embeddings, texts, batch_size)  # the batched path
-
-    ingest_vectors.__doc__ = IngestMixin.ingest_vectors.__doc__
+            return ingest_vectors(self, ids, embeddings, texts, batch_size)
 
     # -- bounds on recall ---------------------------------------------------------------
     def recall_vector(self, q, k: int = 10, *args, **kwargs):
