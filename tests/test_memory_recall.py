@@ -133,3 +133,25 @@ def test_concepts_beyond_capitalisation():
 def test_lower_case_query_reaches_a_command(mem):
     hits = mem.recall("how do I ignore case with grep?", k=3)
     assert hits[0].doc_id == "grep" and "grep" in hits[0].why["seed_phrases"]
+
+
+def test_query_codes_come_from_the_numpy_codec_with_the_same_codes(tmp_path, wiki_sample):
+    """A memory on the shipped weights encodes one query vector in numpy (no torch call), same codes."""
+    import numpy as np
+
+    from core.reasoning.mycelial.numpy_codec import NumpyVQVAE
+
+    _, _, X = wiki_sample
+    mem = SemanticMemory(tmp_path / "m")
+    try:
+        assert isinstance(mem.query_codec_, NumpyVQVAE)
+        for x in X[:300]:
+            assert np.array_equal(mem.query_codec_.encode(x[None]), mem.codec.encode(x[None]))
+    finally:
+        mem.close()
+    own = MycelialVQVAE.load_default()  # a codec the caller hands in is the one queries use
+    mem = SemanticMemory(tmp_path / "m", codec=own)
+    try:
+        assert mem.query_codec_ is own
+    finally:
+        mem.close()

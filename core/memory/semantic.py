@@ -162,7 +162,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
 
         # one embedding backend per memory: a mismatch is a clear error, never a silent mix
         self.embedder = bind_memory_embedder(self.store_, self.embedder, self.folder, self.read_only)
-        if self.codec is None:
+        default_codec = self.codec is None
+        if default_codec:
             from core.reasoning.mycelial import MycelialVQVAE
 
             self.codec = MycelialVQVAE.load_default()
@@ -170,6 +171,14 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         probe = np.random.default_rng(0).standard_normal((64, 384)).astype(np.float32)
         probe /= np.linalg.norm(probe, axis=1, keepdims=True)
         fingerprint = hashlib.sha1(np.ascontiguousarray(self.codec.encode(probe)).tobytes()).hexdigest()
+        self.query_codec_ = self.codec
+        if default_codec:  # one query vector: numpy's forward takes ~0.2 ms where torch's takes ~1.3 ms
+            from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+            fast = load_default_numpy()
+            if fast is not None and hashlib.sha1(np.ascontiguousarray(fast.encode(probe)).tobytes()).hexdigest() \
+                    == fingerprint:
+                self.query_codec_ = fast
         saved = self.store_.get_setting("codec")
         if saved is not None and (saved["num_heads"], saved["codebook_size"]) != (heads, size):
             raise ValueError(f"{self.folder} was built with {saved['num_heads']} heads x "
