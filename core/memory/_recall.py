@@ -270,10 +270,11 @@ class RecallMixin:
                 rows, scores = rows[top], scores[top]
             chunk_ids = g.chunk_ids_at(rows)
             active_phr = np.flatnonzero(trace["phrase_act"])
-            top_phr = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:8]]
+            by_act = active_phr[np.argsort(-trace["phrase_act"][active_phr])]
+            top_phr = by_act[:8]
             phr = [(g.phrases_[i], round(float(trace["phrase_act"][i]), 4)) for i in top_phr]
             if explain:  # where each strong phrase's activation came from: the query or a seed hit
-                strong = active_phr[np.argsort(-trace["phrase_act"][active_phr])[:64]]
+                strong = by_act[:64]
                 q_set = set(q_ids.tolist())
                 seed_sets = [(int(cid), set(g.phrases_of_row(int(r)))) for cid, r in
                              zip(g.chunk_ids_at(seed_rows), seed_rows)]
@@ -285,7 +286,9 @@ class RecallMixin:
                         a, wt, npmi = via[i]
                         src = ("edge", g.phrases_[a], round(wt, 2), round(npmi, 2))
                     sources[g.phrases_[i]] = (float(trace["phrase_act"][i]), src)
-        assoc = {int(c): float(s) for c, s in zip(chunk_ids, scores) if int(c) not in excl}
+        assoc = dict(zip(chunk_ids.tolist(), scores.tolist()))  # python ints/floats, as int()/float() give
+        if excl:
+            assoc = {c: s for c, s in assoc.items() if c not in excl}
         if not explain:
             return assoc, {}
         size = self.codec.codebook_size

@@ -367,5 +367,6 @@ def _concept_step(act, cgraph, idf, weight: float, top: int):
     order = np.lexsort((-give, b))
     first = order[np.r_[True, b[order][1:] != b[order][:-1]]]
     first = first[(give[first] > 0) & (give[first] / scale >= 0.25 * act[b[first]])]
-    via = {int(b[j]): (int(src[owner[j]]), float(w[idx[j]]), float(npmi[idx[j]])) for j in first}
+    via = {bj: (sj, wj, nj) for bj, sj, wj, nj in  # tolist: the python ints/floats int()/float() give
+           zip(b[first].tolist(), src[owner[first]].tolist(), w[idx[first]].tolist(), npmi[idx[first]].tolist())}
     return act, via
