@@ -55,6 +55,26 @@ def test_onnx_int8_holds_cosine_bound(onnx_root, passages, torch_vecs):
     assert cos.mean() >= 0.99 and cos.min() >= 0.97, (cos.mean(), cos.min())
 
 
+def test_int8_export_is_the_fused_graph_and_matches_torch(onnx_root, passages, torch_vecs):
+    """The int8 file is built from ONNX Runtime's fused BERT graph, and still holds the cosine bar."""
+    import onnx
+
+    _, path = onnx_root
+    ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    assert {"QAttention", "EmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"} <= ops, ops
+    assert not ops & {"Softmax", "Attention"}  # every attention block fused, and all of them int8
+    assert json.loads(path.with_name(path.name + ".json").read_text())["fused"]["Attention"] == 6
+    assert not list(path.parent.glob("*.tmp"))  # the intermediate fused fp32 graph is removed
+    sentences = ["The jury praised the handling of the city election.", "Who wrote the opera Carmen?",
+                 "Photosynthesis turns light into chemical energy in plants.",
+                 "The river flooded the lower town twice in the spring of 1927."]
+    emb = TextEmbedder(cache=False, backend="onnx-int8")
+    cos = (emb.embed(sentences) * TextEmbedder(cache=False).embed(sentences)).sum(axis=1)
+    assert cos.mean() >= 0.99 and cos.min() >= 0.97, cos
+    cos = (emb.embed(passages[:8]) * torch_vecs[:8]).sum(axis=1)
+    assert cos.mean() >= 0.99 and cos.min() >= 0.97, cos
+
+
 def test_order_and_token_batches_do_not_change_vectors(onnx_root, passages):
     """Length-sorted, token-sized batches: each row is its own text's vector, whatever the batching."""
     emb = TextEmbedder(cache=False, backend="onnx")
