@@ -64,7 +64,8 @@ class RecallMixin:
             Chunk ids never to return (e.g. the query's own chunk in evaluations).
         min_score : float, optional
             Drop hits scoring below this (``similar``/``hybrid`` scores are cosine units,
-            e.g. 0.3 keeps answers and drops nonsense for MiniLM).
+            e.g. 0.3 keeps answers and drops nonsense for MiniLM in ``similar``; ``hybrid``
+            adds up to ``fusion_weight`` x the top cosine, so there about 0.6).
         context : int, default 0
             Attach to each hit the ``context`` chunks before and after it in its document
             (``Hit.context``; ``Hit.passage`` joins them with the hit's text).
@@ -195,12 +196,11 @@ class RecallMixin:
         if mode == "associative":
             scores = assoc
         else:
-            top = max(assoc.values()) if assoc else 1.0
             cand = set(sim_of) | set(sorted(assoc, key=assoc.get, reverse=True)[:n_cand])
             missing = [c for c in cand if c not in sim_of]
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
-            scores = self._fuse(cand, sim_of, assoc, top)
+            scores = self._fuse(cand, sim_of, assoc)
         scores, boost = self._reinforced(q, query_text, mode, scores, trace)  # learning from use (learning.py)
         why = {}
         if explain:
@@ -209,26 +209,28 @@ class RecallMixin:
                           **boost.get(c, {})}
         return self._hits(scores, k, per_document, why, min_score)
 
-    def _fuse(self, cand, sim_of: dict, assoc: dict, top_assoc: float) -> dict:
-        """Hybrid score: cosine + ``fusion_weight`` x top cosine x (association / strongest
-        association), for chunks whose cosine is at least ``fusion_floor`` of the top cosine.
+    def _fuse(self, cand, sim_of: dict, assoc: dict) -> dict:
+        """Hybrid score: cosine + top cosine x min(``fusion_weight``, ``fusion_gain`` x association),
+        for chunks whose cosine is at least ``fusion_floor`` of the top cosine.
 
-        Evidence added, never substituted: a far-off chunk cannot be carried up by a link
-        alone, and the lift scales with how well the query is answered at all (the top
-        cosine), so a nonsense query's hits stay low and ``min_score`` keeps its meaning:
-        a hybrid score is at most (1 + fusion_weight) x the query's top cosine."""
+        The association is read in absolute terms, not relative to the strongest one: the walk
+        hands out a fixed mass (the seeds' and the query's concepts, about 1.5), so a chunk
+        holding 1/``fusion_gain`` of it is pointed at as strongly as the network can, while a
+        walk that spreads thin over common concepts (prose with few names) lifts little. Scaling
+        by the strongest association instead gave the weakest walk the full lift (multi-hop
+        R@5 +2.3 points over dense; +9.2 on the same walk read absolutely). Evidence added,
+        never substituted: the lift scales with the top cosine, so a query nothing answers
+        keeps low scores and a hybrid score is at most (1 + fusion_weight) x the top cosine."""
         cfg = self.recall_config
-        top_assoc = top_assoc if top_assoc > 0 else 1.0
         cos_top = max(sim_of.values()) if sim_of else 0.0
         if cos_top <= 0:
             return {c: sim_of.get(c, 0.0) for c in cand}
         floor = cfg.fusion_floor * cos_top
-        gain = cfg.fusion_weight * cos_top / top_assoc
         out = {}
         for c in cand:
             s = sim_of.get(c, 0.0)
             a = assoc.get(c, 0.0)
-            out[c] = s + gain * a if (a > 0 and s >= floor) else s
+            out[c] = s + cos_top * min(cfg.fusion_weight, cfg.fusion_gain * a) if (a > 0 and s >= floor) else s
         return out
 
     def _associate(self, q, query_text, ids, sims, excl, explain: bool = True, restart: float | None = None):
