@@ -257,7 +257,7 @@ class PassageGraph:
             phrase_act, via = _concept_step(phrase_act, concept_graph, g["idf"], concept_weight, top_nodes)
         # sparse accumulation: (row, mass) pairs, summed per row at the end; nothing of size n
         part_rows, part_vals = [], []
-        active = np.flatnonzero(phrase_act)
+        active = np.flatnonzero(phrase_act != 0)  # != 0 first: nonzero on a float array is ~5x slower
         if len(active):
             share = phrase_act[active] / np.maximum(g["df"][active], 1.0) ** df_power
             indptr, indices, data = g["MT_csr"]
@@ -344,7 +344,7 @@ def _concept_step(act, cgraph, idf, weight: float, top: int):
     indptr, nbr, npmi, w, n_ab = cgraph
     act = act.copy()
     n_c = min(len(act), len(indptr) - 1, len(idf))
-    src = np.flatnonzero(act[:n_c])
+    src = np.flatnonzero(act[:n_c] != 0)
     src = src[idf[src] > 0]
     src = src[np.argsort(-act[src], kind="stable")[:top]]
     lo = indptr[src]
