@@ -46,7 +46,7 @@ class RecallConfig:
         (1 + ``fusion_weight``) x the top cosine, so it is comparable across queries and usable
         with ``min_score`` (a query nothing answers keeps low scores).
     fusion_gain : float
-        How the walk's association (a share of the mass the walk hands out, ~[0, 1.25]) turns
+        How the walk's association (the share of its bounded mass a chunk gathers) turns
         into lift: read in absolute terms, so a walk that points hard at a few chunks lifts them
         fully (association >= ``fusion_weight / fusion_gain``) and one that spreads thin lifts
         little. Chosen on the five benchmarks together (gain 3-5, weight 0.75-1 is a plateau).
