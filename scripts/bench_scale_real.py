@@ -129,7 +129,9 @@ def instrument(mem) -> Timers:
     t = Timers()
     t.wrap(type(mem._embedder()), "embed", "embedding (cache reads)")
     t.wrap(ingest_mod, "chunk_text", "chunking")
-    t.wrap(ingest_mod, "extract_phrases", "concept extraction")
+    for name in ("extract_phrases", "document_phrases"):  # per chunk, or per document (key terms)
+        if hasattr(ingest_mod, name):
+            t.wrap(ingest_mod, name, "concept extraction")
     t.wrap(type(mem.codec), "encode", "VQ-VAE encode")
     t.wrap(type(mem.store_), "add_documents", "SQLite add")
     t.wrap(type(mem.index_), "add", "FAISS add")
