@@ -22,11 +22,11 @@ class RecallConfig:
         Softmax temperature over the seeds' cosine similarities.
     phrase_weight, query_phrase_weight : float
         Mass passed on by the seeds' phrases and by the phrases the query names. The query's
-        own phrases weigh less (0.5): a query's 1-3 word n-grams that happen to be concepts
+        own phrases weigh little (0.25): a query's 1-3 word n-grams that happen to be concepts
         ("case", "file") are noisier than the concepts of its best passages (measured: with 2.0,
-        associative fell below similar on every benchmark, e.g. WikiText P@10 .523 vs .642);
-        0.5 rather than 0.25 with the absolute fusion: multi-hop hybrid R@5 +1 point, the
-        others within one query.
+        associative fell below similar on every benchmark, e.g. WikiText P@10 .523 vs .642;
+        0.5 adds ~1 point of multi-hop hybrid R@5 but costs associative 3 points on WikiText
+        and hybrid 0.4-1.3 points on fresh WikiText/Brown queries).
     code_weight : float
         Mass passed on by the code nodes activated through the Hebbian network.
     df_power : float
@@ -64,14 +64,14 @@ class RecallConfig:
     seed_hits: int = 5
     seed_temperature: float = 0.05
     phrase_weight: float = 1.0
-    query_phrase_weight: float = 0.5
+    query_phrase_weight: float = 0.25
     code_weight: float = 0.1
     df_power: float = 0.5
     restart: float = 0.5
     seed_codes_from_hits: bool = True
     steps: int = 2
-    fusion_weight: float = 0.75
-    fusion_gain: float = 3.0
+    fusion_weight: float = 1.0
+    fusion_gain: float = 4.0
     fusion_floor: float = 0.1
     candidates: int = 100
     concept_weight: float = 1.0
