@@ -48,7 +48,7 @@ def test_needs_training_follows_growth_and_header_keeps_training_size(tmp_path, 
     back, header = VectorIndex.read(tmp_path / "i.npz")
     assert header["trained_on"] == 400 and back.trained_on_ == 400 and back.needs_training(3200)
     assert VectorIndex(growth=0).needs_retraining(10**9) is False
-    assert default_nprobe("OPQ32,IVF4096,PQ32") == 64
+    assert default_nprobe("OPQ32,IVF4096,PQ32") == 256 and default_nprobe("IVF1024,PQ64x4fs") == 64
 
 
 def test_retrain_at_growth_factor_matches_exact_and_reopens(tmp_path, vectors):

@@ -47,15 +47,20 @@ def default_factory(n: int, dim: int = 384) -> str:
 
 
 def default_nprobe(factory: str) -> int:
-    """IVF lists visited per query for a factory string: 1/64 of the lists, at least 8.
+    """IVF lists visited per query for a factory string: 1/16 of the lists, at least 8.
+
+    On 100k real sentence embeddings (MiniLM, IVF1024 trained at 50k, re-rank 32 x k) the
+    lists visited, not the re-rank depth, bound `similar`'s 10-recall@10 against exact search:
+    1/64 of the lists .839, 1/32 .899, 1/16 .941, 1/8 .966; re-rank 64 x k with 1/64: .840.
+    Clustered synthetic vectors (.986 at 1/64) hid this. 1/16 costs ~0.1-0.4 ms at 100k.
 
     Examples
     --------
     >>> default_nprobe("IVF2048,PQ64x4fs"), default_nprobe("IDMap2,Flat")
-    (32, 0)
+    (128, 0)
     """
     m = re.search(r"IVF(\d+)", factory)
-    return 0 if m is None else max(8, int(m.group(1)) // 64)
+    return 0 if m is None else max(8, int(m.group(1)) // 16)
 
 
 class VectorIndex:

@@ -58,7 +58,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     train_at : int, default=50_000
         Chunks needed before the exact vector index gives way to OPQ+IVF+PQ.
     nprobe : int, optional
-        IVF lists visited per query; default 1/64 of the lists (they grow with the memory).
+        IVF lists visited per query; default 1/16 of the lists (they grow with the memory).
     rerank : int, default=32
         With a trained index, ``rerank * k`` candidates are re-scored with the stored
         float16 vectors. 4-bit fast-scan codes rank the near-ties of a large memory coarsely:
