@@ -179,6 +179,17 @@ def latency(mem, texts: list[str], kinds: list[str], k: int = 10) -> dict:
     return out
 
 
+def similar_recall_at_10(mem, texts: list[str]) -> float:
+    """10-recall@10 of ``similar`` against exact search over every stored vector (float16 as stored)."""
+    Q = mem.embed_queries(texts)
+    ids, X = mem.store_.embeddings(mem.graph_._ids.values)  # every chunk row (gone ones are not returned)
+    got = []
+    for q in Q:
+        exact = set(ids[np.argpartition(-(X @ q), 10)[:10]].tolist())
+        got.append(len(exact & {h.chunk_id for h in mem.recall_vector(q, 10, "similar", explain=False)}) / 10)
+    return float(np.mean(got))
+
+
 def profile_hybrid(mem, texts: list[str], top: int = 25) -> str:
     import cProfile
     import io
@@ -240,7 +251,8 @@ def run(args) -> dict:
             torch.set_num_threads(1)
             lat = latency(mem, texts, kinds)
             st = mem.stats()
-            r = {"chunks": st["chunks"], "new_chunks": rep.new_chunks, "ingest_s": ingest_s, "engine_own_s": own,
+            rec10 = similar_recall_at_10(mem, texts)
+            r = {"similar_recall_at_10": rec10, "chunks": st["chunks"], "new_chunks": rep.new_chunks, "ingest_s": ingest_s, "engine_own_s": own,
                  "model_s_estimate": model_s, "overhead": own / model_s, "retrain_wait_s": retrain_wait,
                  "parts_s": dict(timers.spent), "latency": lat, "rss_mb": rss_mb(),
                  "index": f"{mem.index_.factory_} trained at {mem.index_.trained_on_}",
@@ -248,7 +260,7 @@ def run(args) -> dict:
             results["points"].append(r)
             print(f"\n{st['chunks']:,} chunks: ingest of {rep.new_chunks:,} new in {ingest_s:.1f}s, engine's own "
                   f"{own:.1f}s = {100 * r['overhead']:.1f}% of the model's {model_s:.0f}s; retrain wait "
-                  f"{retrain_wait:.1f}s; {r['index']}; RSS {r['rss_mb']:.0f} MB; load {r['loadavg']}", flush=True)
+                  f"{retrain_wait:.1f}s; {r['index']} (nprobe {mem.index_.nprobe_}), similar 10-recall@10 vs exact {rec10:.3f}; RSS {r['rss_mb']:.0f} MB; load {r['loadavg']}", flush=True)
             print("  parts: " + ", ".join(f"{k} {v:.1f}s" for k, v in timers.spent.items()), flush=True)
             print("  latency: " + json.dumps({m: {k: round(v, 2) for k, v in d.items()} for m, d in lat.items()}),
                   flush=True)
@@ -259,12 +271,12 @@ def run(args) -> dict:
     print(f"\nmodel alone {rate:.1f} chunks/s; latency after embedding, k=10, explanations on, "
           f"{len(texts)} queries ({len(qs)} questions, {len(held)} held-out sentences), 1 thread\n")
     print("| chunks | ingest overhead (engine own / model) | similar p50 / p99 | associative p50 / p99 "
-          "| hybrid p50 / p99 | RSS MB | load |\n|---|---|---|---|---|---|---|")
+          "| hybrid p50 / p99 | similar 10-recall@10 | RSS MB | load |\n|---|---|---|---|---|---|---|---|")
     for r in results["points"]:
         lat = r["latency"]
         print(f"| {r['chunks']:,} | {100 * r['overhead']:.1f}% ({r['engine_own_s']:.0f} s / {r['model_s_estimate']:.0f} s) | "
               + " | ".join(f"{lat[m]['p50_ms']:.2f} / {lat[m]['p99_ms']:.2f} ms" for m in MODES)
-              + f" | {r['rss_mb']:.0f} | {' '.join(r['loadavg'])} |")
+              + f" | {r['similar_recall_at_10']:.3f} | {r['rss_mb']:.0f} | {' '.join(r['loadavg'])} |")
     return results
 
 
