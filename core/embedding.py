@@ -20,7 +20,7 @@ from core.config import DEFAULT_MODEL, cache_dir
 
 _SQLITE_MAX_VARS = 900
 _CACHE_CHUNK = 2048
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino-int8")
 TORCH_RUNTIMES = ("sentence-transformers", "onnx", "numpy")
 DEFAULT_BACKEND = "torch"
 
@@ -143,11 +143,12 @@ class TextEmbedder:
         ``True`` caches in ``<cache_dir>/embeddings.sqlite``; a path chooses the file;
         ``False`` turns caching off.
     device : str, default="cpu"
-    backend : {"torch", "onnx", "onnx-int8"}, default="torch"
+    backend : {"torch", "onnx", "onnx-int8", "openvino-int8"}, default="torch"
         ``"onnx"`` runs an fp32 ONNX export of the model in ONNX Runtime; ``"onnx-int8"``
         its dynamically int8-quantized copy. Both are exported locally from the packaged
-        weights at first use and cached (see ``core.embedding_onnx``). Cached vectors are
-        kept per backend.
+        weights at first use and cached (see ``core.embedding_onnx``). ``"openvino-int8"``
+        runs a statically int8-quantized copy in OpenVINO (optional extra ``openvino``;
+        ``core.embedding_openvino``). Cached vectors are kept per backend.
     threads : int, optional
         ONNX Runtime intra-op threads (default: its own choice, all cores).
     torch_runtime : {"sentence-transformers", "onnx", "numpy"}, default="sentence-transformers"
@@ -218,7 +219,12 @@ class TextEmbedder:
             if not Path(path).is_dir():
                 raise ValueError(f"backend {self.backend!r} needs a local model folder; {path!r} is not one "
                                  f"(use backend='torch' for hub model names)")
-            self._onnx = OnnxEncoder(path, quantized=self.backend == "onnx-int8", threads=self.threads)
+            if self.backend == "openvino-int8":
+                from core.embedding_openvino import OpenVinoEncoder
+
+                self._onnx = OpenVinoEncoder(path, threads=self.threads)
+            else:
+                self._onnx = OnnxEncoder(path, quantized=self.backend == "onnx-int8", threads=self.threads)
         return self._onnx
 
     @property

@@ -56,8 +56,12 @@ def _weights_file(model_dir: Path) -> Path:
                      f"transformers model folder (use backend='torch' for other models)")
 
 
-def cache_key(model_dir: Path) -> str:
-    """Folder name of the exported files: model name, weights hash, recipe version."""
+def cache_key(model_dir: Path, extra: dict | None = None) -> str:
+    """Folder name of the exported files: model name, weights hash, recipe version.
+
+    ``extra`` adds another backend's recipe (e.g. OpenVINO's) to the ONNX export's, so its
+    files are rebuilt when either changes.
+    """
     w = _weights_file(model_dir)
     st = w.stat()
     # size + first/last MiB: cheap, and changes with any re-trained or swapped weights file
@@ -66,8 +70,8 @@ def cache_key(model_dir: Path) -> str:
         h.update(fh.read(1 << 20))
         fh.seek(max(0, st.st_size - (1 << 20)))
         h.update(fh.read())
-    recipe = json.dumps({"exporter": EXPORTER_VERSION, "opset": OPSET, "quant": QUANT_CONFIG, "fusion": FUSION},
-                        sort_keys=True)
+    recipe = {"exporter": EXPORTER_VERSION, "opset": OPSET, "quant": QUANT_CONFIG, "fusion": FUSION}
+    recipe = json.dumps(recipe | ({"extra": extra} if extra else {}), sort_keys=True)
     h.update(recipe.encode())
     return f"{model_dir.name}-{h.hexdigest()[:16]}"
 
@@ -238,17 +242,13 @@ def session_options(threads: int | None = None, spinning: bool = False):
     return opts
 
 
-class OnnxEncoder:
-    """Tokenize, run the ONNX graph in token-sized batches, mean-pool and normalise."""
+class PooledEncoder:
+    """Tokenize, run a BERT graph in token-sized batches (``_run``), mean-pool and normalise."""
 
-    def __init__(self, model_dir, quantized: bool, max_seq_length: int | None = None,
-                 max_batch_tokens: int = 8192, threads: int | None = None, root: Path | None = None,
-                 spinning: bool = False):
-        import onnxruntime as ort
+    def __init__(self, model_dir, max_seq_length: int | None = None, max_batch_tokens: int = 8192):
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
-        self.path = exported_model(model_dir, quantized, root)
         if max_seq_length is None:
             cfg = model_dir / "sentence_bert_config.json"
             max_seq_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.is_file() else 256
@@ -257,9 +257,11 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
-        self.session = ort.InferenceSession(str(self.path), session_options(threads, spinning),
-                                            providers=["CPUExecutionProvider"])
         self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
+
+    def _run(self, feed: dict) -> np.ndarray:
+        """Last hidden state (batch, tokens, dim) for one padded batch."""
+        raise NotImplementedError
 
     def batches(self, lengths: np.ndarray):
         """Index arrays of texts sorted by length, each batch <= max_batch_tokens padded tokens."""
@@ -273,10 +275,10 @@ class OnnxEncoder:
             yield order[start:end]
             start = end
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def feeds(self, texts: list[str]):
+        """(indices, padded int64 inputs) per batch, shortest texts first."""
         encs = self.tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
         for idx in self.batches(lengths):
             width = int(lengths[idx].max())
             feed = {k: np.zeros((len(idx), width), dtype=np.int64) for k in INPUTS}
@@ -285,9 +287,35 @@ class OnnxEncoder:
                 feed["input_ids"][row, :n] = e.ids
                 feed["attention_mask"][row, :n] = 1
                 feed["token_type_ids"][row, :n] = e.type_ids
-            hidden = self.session.run(None, feed)[0]
-            mask = feed["attention_mask"][:, :, None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            out[idx] = pooled
+            yield idx, feed
+
+    @staticmethod
+    def pool(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Mean over the real tokens, L2-normalised (sentence-transformers' Pooling + Normalize)."""
+        mask = attention_mask[:, :, None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for idx, feed in self.feeds(texts):
+            out[idx] = self.pool(self._run(feed), feed["attention_mask"])
         return out
+
+
+class OnnxEncoder(PooledEncoder):
+    """The ONNX export (fp32 or int8) in ONNX Runtime."""
+
+    def __init__(self, model_dir, quantized: bool, max_seq_length: int | None = None,
+                 max_batch_tokens: int = 8192, threads: int | None = None, root: Path | None = None,
+                 spinning: bool = False):
+        import onnxruntime as ort
+
+        super().__init__(model_dir, max_seq_length, max_batch_tokens)
+        self.path = exported_model(Path(model_dir), quantized, root)
+        self.session = ort.InferenceSession(str(self.path), session_options(threads, spinning),
+                                            providers=["CPUExecutionProvider"])
+
+    def _run(self, feed: dict) -> np.ndarray:
+        return self.session.run(None, feed)[0]

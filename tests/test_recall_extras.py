@@ -23,7 +23,7 @@ def test_pyproject_declares_the_extras_and_setup_installs_them():
     assert not any(d.startswith(("matplotlib", "sacrebleu")) for d in meta["dependencies"])
     assert meta["optional-dependencies"]["plots"] == ["matplotlib>=3.7"]
     assert meta["optional-dependencies"]["eval"] == ["sacrebleu>=2.3"]
-    assert '".[dev,plots,eval]"' in (ROOT / "scripts" / "setup.sh").read_text()
+    assert '".[dev,plots,eval,openvino]"' in (ROOT / "scripts" / "setup.sh").read_text()
 
 
 def test_missing_sacrebleu_names_the_eval_extra(monkeypatch):

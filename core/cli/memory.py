@@ -16,7 +16,7 @@ MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=cli
                              help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
 EMBEDDER_OPTION = click.option(
-    "--embedder", type=click.Choice(["torch", "onnx", "onnx-int8"]), default=None,
+    "--embedder", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino-int8"]), default=None,
     help="Embedding backend (default: the one the memory was built with; torch for a new memory).")
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "memory" / "sample"
 VERBOSE_OPTION = click.option("--verbose", "-v", count=True, help="Log what the library does (-v info, -vv debug).")
@@ -94,7 +94,7 @@ def _open_for_queries(folder, embedder: str | None, single: bool):
 
             if is_exported(emb._model_dir, quantized=False):
                 emb.torch_runtime = "onnx"
-    if single and getattr(emb, "backend", None) in ("onnx", "onnx-int8"):
+    if single and getattr(emb, "backend", None) in ("onnx", "onnx-int8", "openvino-int8"):
         emb.threads = 1
     if single and (embedder == "torch" or "torch" in sys.modules):  # torch after all: one vector, one thread
         import torch

@@ -1,0 +1,118 @@
+"""OpenVINO int8 backend: cosine to torch on real text, the quantized-model cache, memory binding.
+
+The model is quantized once per module into a temporary cache folder, calibrated on 24
+Brown chunks instead of the shipped recipe's 300 (same code path, ~10 s of CPU); the
+cosine bar below holds for both.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.config import data_file
+from core.embedding import TextEmbedder, default_model_path
+from core.embedding_onnx import is_valid
+from core.embedding_openvino import OpenVinoEncoder, is_built, model_folder, quantized_model, recipe
+
+CAL = 24
+
+
+@pytest.fixture(scope="module")
+def ov_root(tmp_path_factory):
+    """A private MYCELIAL_CACHE_DIR holding one quantized model for the whole module."""
+    root = tmp_path_factory.mktemp("mycelial_cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MYCELIAL_CACHE_DIR", str(root))
+    enc = OpenVinoEncoder(default_model_path(), threads=2, calibration_chunks=CAL)
+    yield root, enc
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def texts():
+    """Real text: 4 sentences and 12 MuSiQue passages (20 to 200+ word pieces)."""
+    with open(data_file("multihop_dev/musique_train_corpus.json"), encoding="utf-8") as fh:
+        recs = json.load(fh)[:12]
+    return ["The jury praised the handling of the city election.", "Who wrote the opera Carmen?",
+            "Photosynthesis turns light into chemical energy in plants.",
+            "The river flooded the lower town twice in the spring of 1927."] + \
+        [f"{r['title']}. {r['text']}" for r in recs]
+
+
+def test_int8_holds_cosine_bar_to_torch(ov_root, texts):
+    _, enc = ov_root
+    v = enc.encode(texts)
+    assert v.shape == (len(texts), 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    cos = (v * TextEmbedder(cache=False).embed(texts)).sum(axis=1)
+    assert cos.mean() >= 0.99 and cos.min() >= 0.97, cos
+    # the model really is int8: quantize/dequantize pairs around the MatMuls
+    import openvino as ov
+
+    ops = [op.get_type_name() for op in ov.Core().read_model(str(enc.path)).get_ops()]
+    assert ops.count("FakeQuantize") >= 36, ops.count("FakeQuantize")
+
+
+def test_rows_do_not_depend_on_batch_mates(ov_root, texts):
+    """Static activation scales: a text's vector is the same alone or in a batch of long passages."""
+    _, enc = ov_root
+    whole = enc.encode(texts)
+    alone = np.stack([enc.encode([t])[0] for t in texts[:5]])
+    assert np.abs(alone - whole[:5]).max() < 2e-3
+    assert enc.streams == 2  # batches ran on two streams, out of order; rows still land in place
+    one = OpenVinoEncoder(default_model_path(), threads=1, max_batch_tokens=512, calibration_chunks=CAL)
+    assert one.streams == 1
+    np.testing.assert_allclose(one.encode(texts), whole, atol=2e-3)
+
+
+def test_cache_is_reused_and_keyed_by_recipe(ov_root):
+    root, enc = ov_root
+    before = enc.path.stat().st_mtime_ns
+    assert quantized_model(default_model_path(), calibration_chunks=CAL) == enc.path
+    assert enc.path.stat().st_mtime_ns == before and enc.path.is_relative_to(root)
+    assert is_built(default_model_path(), calibration_chunks=CAL)
+    assert not is_built(default_model_path())  # the shipped recipe (300 chunks) is another file
+    assert model_folder(default_model_path()) != enc.path.parent
+    assert recipe()["calibration"]["chunks"] == 300
+    assert not list(enc.path.parent.glob("*.tmp*"))
+    with pytest.raises(ValueError, match="calibration_chunks"):
+        recipe(0)
+
+
+def test_corrupt_cached_weights_are_rebuilt(ov_root, texts):
+    _, enc = ov_root
+    bin_ = enc.path.with_suffix(".bin")
+    good = bin_.read_bytes()
+    with open(bin_, "r+b") as fh:  # truncated: a crashed copy or a full disk
+        fh.truncate(len(good) // 2)
+    assert not is_valid(bin_) and not is_built(default_model_path(), calibration_chunks=CAL)
+    again = OpenVinoEncoder(default_model_path(), threads=2, calibration_chunks=CAL)
+    assert again.path == enc.path and is_valid(bin_) and bin_.stat().st_size == len(good)
+    np.testing.assert_allclose(again.encode(texts[:4]), enc.encode(texts[:4]), atol=1e-5)
+
+
+def test_memory_records_backend_and_refuses_another(ov_root, texts, tmp_path, monkeypatch):
+    from core.memory import SemanticMemory
+    from core.reasoning.mycelial import MycelialVQVAE
+
+    emb = TextEmbedder(cache=False, backend="openvino-int8")
+    emb._onnx = ov_root[1]  # the module's model (the shipped recipe would calibrate on 300 chunks)
+    codec = MycelialVQVAE.load_default()
+    folder = tmp_path / "mem"
+    with SemanticMemory(folder, embedder=emb, codec=codec) as m:
+        m.ingest([{"id": "p0", "text": texts[4]}, {"id": "p1", "text": texts[5]}], progress=False)
+        assert m.recall(texts[5], k=1, mode="similar")[0].doc_id == "p1"
+    with pytest.raises(ValueError, match="embedded with backend 'openvino-int8'.*--embedder openvino-int8"):
+        SemanticMemory(folder, embedder=TextEmbedder(cache=False, backend="onnx-int8"), codec=codec)
+
+
+def test_missing_openvino_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    from core._extras import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what an install without the extra looks like
+    with pytest.raises(MissingExtraError, match=r"pip install 'mycelial\[openvino\]'"):
+        OpenVinoEncoder(default_model_path(), root=tmp_path)
