@@ -62,6 +62,9 @@ def main(argv=None) -> None:
                                    "included in the table; this run's rows are added to it")
     ap.add_argument("--sets", help=".npz of the evaluation sets: written on the first run, read on later ones, "
                                    "so runs compare on the same vectors even when the shared cache changes")
+    ap.add_argument("--model", nargs="*", default=[], metavar="LABEL=WEIGHTS",
+                    help="more MonolithWiki weights to score beside the shipped ones (budget = their heads), "
+                         "e.g. new8=/tmp/vq/monolith_wiki_8b.safetensors")
     ap.add_argument("--out", default="/work/notes/compress2-2-table.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -98,15 +101,26 @@ def main(argv=None) -> None:
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
-    for m in args.bytes:
-        mvq = MycelialVQVAE.load_default(bytes=m) if args.part != "faiss" else None
-        for data, (Q, DB, _) in sets.items() if mvq is not None else ():
-            t = time.perf_counter()
-            codes = mvq.encode(DB)
-            enc = time.perf_counter() - t
-            R = mvq.decode(codes)
-            record(m, f"MonolithWiki {m}x256 (plain encode)", data, R, metrics.cosine_knn(Q, R, 100), enc,
-                   len(DB), None)
+    extra = {}
+    for item in args.model:
+        label, _, path = item.partition("=")
+        if not path:
+            ap.error(f"--model wants LABEL=WEIGHTS, got {item!r}")
+        mvq = MycelialVQVAE.load(path)
+        extra.setdefault(mvq.num_heads, []).append((f"MonolithWiki {mvq.num_heads}x256 {label} (plain encode)", mvq))
+    for m in sorted(set(args.bytes) | set(extra) if args.part != "faiss" else args.bytes):
+        models = [] if args.part == "faiss" else extra.get(m, [])
+        if args.part != "faiss" and m in args.bytes:
+            models = [(f"MonolithWiki {m}x256 (plain encode)", MycelialVQVAE.load_default(bytes=m))] + models
+        for label, mvq in models:
+            for data, (Q, DB, _) in sets.items():
+                t = time.perf_counter()
+                codes = mvq.encode(DB)
+                enc = time.perf_counter() - t
+                R = mvq.decode(codes)
+                record(m, label, data, R, metrics.cosine_knn(Q, R, 100), enc, len(DB), None)
+        if m not in args.bytes:
+            continue
         for name, make in faiss_methods(384, m).items():
             if name in args.skip or args.part == "ours":
                 continue
