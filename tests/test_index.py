@@ -12,6 +12,7 @@ faiss.omp_set_num_threads(1)  # OpenMP spinning on a shared 2-core machine costs
 
 def test_exact_search_matches_numpy(wiki_sample):
     _, _, X = wiki_sample
+    X = X.astype(np.float16).astype(np.float32)  # as the memory stores and indexes them
     ids = np.arange(100, 100 + len(X), dtype=np.int64)
     idx = VectorIndex()
     idx.add(ids, X)
@@ -81,3 +82,27 @@ def test_bad_inputs():
         idx.search(np.ones((1, 384), np.float32), 0)
     assert default_factory(10_000) == "IVF512,PQ64x4fs" and default_factory(50_000) == "IVF1024,PQ64x4fs"
     assert default_factory(10**7) == "IVF2048,PQ64x4fs" and default_factory(100, 128) == "IVF64,PQ32x4fs"
+
+
+def test_exact_index_keeps_float16_and_equals_a_float32_flat_one(tmp_path, wiki_sample):
+    """fp16 storage loses nothing on the float16-rounded vectors a memory indexes: same ids and
+    scores as a float32 flat index, half its bytes; an exact index saved as Flat still reads as exact."""
+    _, _, X = wiki_sample
+    X = X.astype(np.float16).astype(np.float32)
+    ids = np.arange(len(X), dtype=np.int64)
+    idx = VectorIndex(train_at=10**6)
+    idx.add(ids, X)
+    flat = faiss.index_factory(X.shape[1], "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+    flat.add_with_ids(X, ids)
+    D, I = idx.search(X[:20], 10)
+    Df, If = flat.search(X[:20], 10)
+    np.testing.assert_array_equal(I, If)
+    np.testing.assert_allclose(D, Df, rtol=0, atol=1e-6)
+    assert idx.factory_ == EXACT == "IDMap2,SQfp16"
+    assert faiss.serialize_index(idx.index_).nbytes < 0.6 * faiss.serialize_index(flat).nbytes
+    old = VectorIndex(train_at=10**6)
+    old.index_, old.factory_ = flat, "IDMap2,Flat"
+    old.write(tmp_path / "old.npz", {"last_chunk": len(X), "forget_seq": 0})
+    back, _ = VectorIndex.read(tmp_path / "old.npz", train_at=len(X))
+    assert back.is_exact and back.trained_on_ == 0 and back.needs_training(len(X))
+    np.testing.assert_array_equal(back.search(X[:5], 10)[1], If[:5])
