@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
-from core.memory.phrases import extract_phrases, title_phrase
+from core.memory.phrases import document_phrases
 from core.log import get_logger
 from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
 from core.memory.types import IngestReport
@@ -228,13 +228,7 @@ class IngestMixin:
                         report.replaced += 1
                     codes = np.stack([code[h] if h in code else np.zeros(heads, np.uint8) for h in hs])
                     emb = np.stack([vec[h] if h in vec else np.zeros(384, np.float32) for h in hs])
-                    tphrase = title_phrase(rec.title)
-                    phrases = []
-                    for c in chunks:
-                        p = extract_phrases(c) if c else []
-                        if tphrase and tphrase not in p:
-                            p = [tphrase] + p
-                        phrases.append(p)
+                    phrases = document_phrases(chunks, rec.title)  # key terms need the whole document
                     batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
                     meta.append((emb, codes, phrases))
                 for (doc_id, ids, new), (emb, codes, phrases) in zip(st.add_documents(batch), meta):

@@ -19,7 +19,7 @@ import numpy as np
 from core._validation import check_embeddings
 from core.memory.chunking import chunk_hash
 from core.memory._retrain import release_free_memory
-from core.memory.phrases import extract_phrases
+from core.memory.phrases import document_phrases
 from core.log import get_logger
 from core.memory.types import IngestReport
 
@@ -89,7 +89,7 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
     rows = np.flatnonzero(keep)
     if not len(rows):
         return
-    phrases = [[] if texts is None or not texts[j] else extract_phrases(texts[j]) for j in rows]
+    phrases = [[] if texts is None or not texts[j] else document_phrases([texts[j]])[0] for j in rows]
     docs = [(keys[j], "", SOURCE, {}, hashlib.sha1(hashes[j]).hexdigest(), [hashes[j]],
              [None if texts is None else texts[j]], C[pick[j]:pick[j] + 1], X16[pick[j]:pick[j] + 1], [p])
             for j, p in zip(rows.tolist(), phrases)]

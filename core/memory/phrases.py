@@ -9,7 +9,10 @@ LLM, two kinds of span are a fair stand-in, deterministic and dependency-free:
   man-page boilerplate ("SYNOPSIS") are not names;
 - **technical terms**: identifiers and command names in lower-case text (``createHash``,
   ``ssh-keygen``, ``read_file``, ``sha256``, ``grep(1)``, a command opening its line:
-  ``grep searches files``). How specific each is, is left to the graph's IDF filter.
+  ``grep searches files``). How specific each is, is left to the graph's IDF filter;
+- **key terms** of lower-case prose (:mod:`core.memory.keyterms`): the words and word pairs
+  a document repeats ("grand jury", "compressed archive"), found per document
+  (`document_phrases`), since one chunk alone cannot tell a topic from a passing word.
 
 A query also matches any of its 1-3 word n-grams that the memory already knows as a
 concept (`query_phrases`), so "how do I ignore case with grep?" reaches ``grep``.
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from core.memory.keyterms import document_keyterms, stem
 
 _CONNECT = r"(?:of|the|de|del|della|der|des|di|du|da|do|dos|la|le|les|von|van|den|y|for|on|in|at|&)"
 _CAP = r"(?:[A-Z\u00C0-\u00DE][\w'\u2019\-\.]*)"
@@ -32,6 +37,7 @@ _TERM = re.compile(rf"(?<![\w\-.])(?:{_JOINED}|{_CAMEL}|{_MIXED})(?![\w\-])|(?<!
 _MEASURE = re.compile(r"(?:[a-z]{1,5}-)?\d[\d,.]*(?:s|th|st|nd|rd|m|km|kg|cm|mm|ft|%)?")
 _PREFIXES = frozenset("non pre co re un sub anti self multi semi post mid inter over under well half long short "
                       "high low full part cross".split())
+_CONTRACTION = re.compile(r"I['\u2019](?:m|ll|ve|d)")  # "I'm", "I'll": a pronoun, not a name
 _PAREN = re.compile(r"\s*\([^)]*\)\s*")
 _STOP = frozenset("""
 a an the in on at to of for by with from as and or but if so not no yes this that these those there
@@ -55,7 +61,9 @@ following previously currently typically usually often sometimes always never ag
 yes ok okay copyright license author authors bugs environment files version history overview
 introduction summary contents table figure chapter section page warning important tip caution
 general commands manual user reporting exit status standards conforming availability
+oh ah ahh hey hello hi
 """.split())
+_STOP_ALL = _STOP | _OPENERS
 
 
 def normalize(phrase: str) -> str:
@@ -93,7 +101,7 @@ def extract_phrases(text: str, max_words: int = 6) -> list[str]:
         for part in _split_sentences(m.group(0)):
             words = part.split()
             # a capitalised stop word opening a span ("In 1976", "The Beatles") is not part of it
-            while words and words[0].lower().strip(".'") in _STOP:
+            while words and (words[0].lower().strip(".'") in _STOP or _CONTRACTION.fullmatch(words[0])):
                 words = words[1:]
             if not words or len(words) > max_words:
                 continue
@@ -104,6 +112,21 @@ def extract_phrases(text: str, max_words: int = 6) -> list[str]:
     for p in extract_terms(text):
         out.setdefault(p, None)
     return list(out)
+
+
+def document_phrases(chunks, title: str = "") -> list[list[str]]:
+    """Phrase lists of the chunks of one document, as ingest stores them: the title phrase, each
+    chunk's names and terms, then the document's key terms this chunk holds
+    (`keyterms.document_keyterms`: lower-case words and pairs the document repeats)."""
+    tphrase = title_phrase(title or "")
+    out = []
+    for c, kts in zip(chunks, document_keyterms(chunks, _STOP_ALL)):
+        p = extract_phrases(c) if isinstance(c, str) and c else []
+        if tphrase and tphrase not in p:
+            p = [tphrase] + p
+        p += [t for t in kts if t not in p]
+        out.append(p)
+    return out
 
 
 def _split_sentences(span: str) -> list[str]:
@@ -156,7 +179,8 @@ def extract_terms(text: str) -> list[str]:
 
 def query_phrases(text: str, vocab) -> list[str]:
     """The concepts a query names: its extracted phrases, plus any of its 1-3 word n-grams
-    (stop words and numbers excluded) that ``vocab`` (the memory's concepts) already holds."""
+    (stop words and numbers excluded) that ``vocab`` (the memory's concepts) already holds,
+    as written or with plurals folded (how key terms are stored)."""
     out = dict.fromkeys(extract_phrases(text))
     words = normalize(text).split()
     for n in (3, 2, 1):
@@ -165,6 +189,8 @@ def query_phrases(text: str, vocab) -> list[str]:
             if gram[0] in _STOP or gram[-1] in _STOP:
                 continue
             p = " ".join(gram)
+            if p not in vocab:  # key terms are stored with plurals folded
+                p = " ".join(stem(w) for w in gram)
             if p in vocab and not _is_number(p) and p not in _OPENERS:
                 out.setdefault(p, None)
     return list(out)
