@@ -24,7 +24,8 @@ Edge weight of (query node q, chunk node n): ``w = 1 - prod_e (1 - w_e)`` over t
 hold both, ``w_e = rate * scale * 0.5 ** (age_days / half_life)``. Recall boost of a candidate
 chunk c for a query with nodes Q: ``b(c) = mean over q in Q, n in nodes(c) of w(q, n)`` in [0, 1]
 (1 only when every pair was reinforced to saturation). ``hybrid`` adds
-``reinforce_weight * b(c)`` (cosine units, default 0.1, the same cap as association);
+``reinforce_weight * b(c)`` (cosine units, default 0.2: a fifth of the association's full lift,
+which is ``fusion_weight`` 1.0 x the top cosine);
 ``associative`` adds it relative to the best association; ``similar`` stays plain cosine.
 """
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _is_real(v) -> bool:
 class LearningMixin:
     """``reinforce``, ``unreinforce``, ``reinforcements``, ``decay_reinforcements``; mixed into `SemanticMemory`."""
 
-    reinforce_weight: float = 0.1
+    reinforce_weight: float = 0.2  # was 0.1 when the association's lift was capped at 0.5
 
     # -- storage ------------------------------------------------------------------------
     def _reinforce_table(self, create: bool = False) -> bool:
