@@ -78,7 +78,6 @@ class StateMixin:
         """
         import warnings
 
-        from core.memory.phrases import extract_phrases, title_phrase
         from core.memory.store import StoreError
 
         st, db = self.store_, self.folder / "memory.sqlite"
@@ -89,7 +88,7 @@ class StateMixin:
         if self.read_only:
             raise StoreError(f"{db}: {what} have damaged columns; run `mycelial repair --memory {self.folder}`")
         with st.atomic():
-            conn = st._conn
+            conn, doc_cache = st._conn, {}
             for cid, codes_ok, emb_ok, phrases_ok in bad:
                 text, emb, title = conn.execute("SELECT c.text, c.embedding, d.title FROM chunks c LEFT JOIN "
                                                 "documents d ON d.id = c.doc_id WHERE c.id = ?", (cid,)).fetchone()
@@ -101,10 +100,8 @@ class StateMixin:
                 codes = (self.codec.encode(np.frombuffer(emb, np.float16).astype(np.float32)[None])[0].tobytes()
                          if not (codes_ok and emb_ok) else None)
                 phrases = None
-                if not phrases_ok:
-                    found = extract_phrases(text) if isinstance(text, str) else []
-                    tp = title_phrase(title or "")
-                    phrases = json.dumps(([tp] if tp and tp not in found else []) + found, ensure_ascii=False)
+                if not phrases_ok:  # as ingest extracts them: key terms need the whole document
+                    phrases = json.dumps(_document_phrases_of(conn, cid, doc_cache), ensure_ascii=False)
                 conn.execute("UPDATE chunks SET embedding = ?, codes = coalesce(?, codes), phrases = "
                              "coalesce(?, phrases) WHERE id = ?", (emb, codes, phrases, cid))
             if not all(r[3] for r in bad):
@@ -304,3 +301,21 @@ class StateMixin:
         self._index_mark["forget"] = max(self._index_mark["forget"], info["seq"])
         self._net_mark["forget"] = max(self._net_mark["forget"], info["seq"])
 
+
+def _document_phrases_of(conn, cid: int, cache: dict) -> list[str]:
+    """Chunk ``cid``'s phrases as a clean ingest stores them: `document_phrases` over the chunks of
+    the document that holds it (``chunks.doc_id``, the one whose ingest created it), in order, with its
+    title, so a repaired chunk gets its names *and* the key terms its document repeats."""
+    from core.memory.phrases import document_phrases
+
+    doc_id, position, text = conn.execute("SELECT doc_id, position, text FROM chunks WHERE id = ?", (cid,)).fetchone()
+    if doc_id not in cache:
+        row = conn.execute("SELECT title FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        rows = conn.execute("SELECT dc.position, c.text FROM doc_chunks dc JOIN chunks c ON c.id = dc.chunk_id "
+                            "WHERE dc.doc_id = ? ORDER BY dc.position", (doc_id,)).fetchall()
+        texts = [t for _, t in rows]
+        cache[doc_id] = dict(zip((p for p, _ in rows), document_phrases(texts, row[0] if row else "")))
+    found = cache[doc_id].get(position)
+    if found is None:  # no document lists it (never written so): its own text alone
+        found = document_phrases([text if isinstance(text, str) else None])[0]
+    return found

@@ -136,7 +136,8 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     A paragraph (blank-line separated) longer than the limit is split into packed
     sentences; shorter neighbouring paragraphs are merged while the chunk stays within
     ``target_tokens``, and a heading always starts a new chunk. Whitespace inside a
-    chunk is normalised.
+    chunk is normalised to single spaces, except that a heading keeps its own line (the
+    text under it starts on the next: a name does not run from the heading into the text).
 
     Parameters
     ----------
@@ -170,12 +171,16 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     if clean:
         text = clean_text(text)
     chunks: list[str] = []
-    current, used, head_only = [], 0, False
+    current, used, head_only, lone_head = [], 0, False, False
     for raw in _PARAGRAPH.split(text):
-        para = " ".join(raw.split())
+        first_line, _, rest = raw.strip().partition("\n")
+        heading = bool(_HEADING.match(first_line.strip()))
+        # a heading keeps its line break (to the text below it too): "# Nero\nNero was..." is two names,
+        # not "Nero Nero"; whitespace inside a line is normalised, and the word pieces are the same
+        para = "\n".join(x for x in (" ".join(first_line.split()), " ".join(rest.split())) if x) if heading \
+            else " ".join(raw.split())
         if not para:
             continue
-        heading = bool(_HEADING.match(raw.strip().split("\n", 1)[0].strip()))
         # a small chunk so far (a lone heading, an option name) may fill up to the model's limit
         small = bool(target) and bool(current) and (used < _SMALL or head_only) and not heading
         for piece, n in _paragraph_pieces(para, budget, budget - used - 1 if small else None):
@@ -184,8 +189,12 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
             if current and (heading or used + n + 1 > limit):
                 chunks.append(" ".join(current))
                 current, used = [], 0
-            current.append(piece)
-            used += n + (1 if len(current) > 1 else 0)
+            used += n + (1 if current else 0)
+            if current and lone_head:  # the text under a lone heading starts on the next line
+                current[-1] += "\n" + piece
+            else:
+                current.append(piece)
+            lone_head = heading and piece == para
             head_only, heading = heading, False
     if current:
         chunks.append(" ".join(current))

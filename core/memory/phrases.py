@@ -26,7 +26,8 @@ from core.memory.keyterms import document_keyterms, stem
 
 _CONNECT = r"(?:of|the|de|del|della|der|des|di|du|da|do|dos|la|le|les|von|van|den|y|for|on|in|at|&)"
 _CAP = r"(?:[A-Z\u00C0-\u00DE][\w'\u2019\-\.]*)"
-_SPAN = re.compile(rf"(?<![\w\-.]){_CAP}(?:(?:\s+{_CONNECT}){{0,2}}\s+{_CAP})*")
+# a name does not cross a line break: chunks keep one only after a heading ("# Nero\nNero was ...")
+_SPAN = re.compile(rf"(?<![\w\-.]){_CAP}(?:(?:[^\S\n]+{_CONNECT}){{0,2}}[^\S\n]+{_CAP})*")
 # identifiers: camelCase, snake_case, dotted/hyphenated/with digits; a word before "(" ; a
 # lower-case word opening a line or sentence and followed by lower case (a command: "grep searches")
 _CAMEL = r"[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*"

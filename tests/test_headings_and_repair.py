@@ -1,0 +1,79 @@
+"""A heading is not part of the name under it, and a repaired phrase column equals a clean ingest's."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from _memory_helpers import wiki_records
+
+from core.memory import SemanticMemory
+from core.memory.chunking import chunk_text
+from core.memory.phrases import extract_phrases
+from core.reasoning.mycelial import MycelialVQVAE
+
+SAMPLE = Path(__file__).resolve().parents[1] / "core" / "memory" / "sample"
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return MycelialVQVAE.load_default()
+
+
+def test_a_heading_and_the_name_opening_its_text_are_two_names():
+    # the packaged sample: "# Nero\n\nNero (...) was Roman Emperor" once gave the concept 'nero nero'
+    for name in ("nero", "nerva", "du_fu", "imagism"):
+        first = chunk_text((SAMPLE / f"{name}.md").read_text(encoding="utf-8"))[0]
+        found = extract_phrases(first)
+        assert all(len(set(p.split())) == len(p.split()) for p in found), (name, found)
+        assert found[0] == name.replace("_", " ")
+    # a man page's section name does not join the first word under it ("description grep")
+    man = chunk_text("DESCRIPTION\n       Grep searches the named input FILEs.\n\n"
+                     "## Installation\n\nRun npm install first.")
+    assert [p for c in man for p in extract_phrases(c)] == ["grep", "installation"]  # "Run" opens a sentence
+    # a name wrapped inside one paragraph still spans the line break
+    assert extract_phrases(chunk_text("The drummer was Neil\nPeart, who joined Rush.")[0]) == ["neil peart", "rush"]
+
+
+def test_demo_memory_has_no_heading_names(tmp_path, embedder, codec):
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        mem.ingest([str(SAMPLE / "nero.md"), str(SAMPLE / "nerva.md")])
+        names = [t for (t,) in mem.store_._conn.execute("SELECT text FROM concepts")]
+        assert "nero" in names and "nerva" in names
+        assert not [t for t in names if len(set(t.split())) < len(t.split())]
+        hit = mem.recall("Which emperor adopted Trajan as his successor?", k=2, mode="hybrid")
+        assert "'nero nero'" not in " ".join(h.why_text for h in hit)
+
+
+def _state(mem) -> dict:
+    conn = mem.store_._conn
+    ids = [c for (c,) in conn.execute("SELECT id FROM chunks ORDER BY id")]
+    return {"concepts": conn.execute("SELECT id, text, df FROM concepts ORDER BY id").fetchall(),
+            "phrases": conn.execute("SELECT id, phrases FROM chunks ORDER BY id").fetchall(),
+            "counts": mem.network_.concept_counts_.tolist(),
+            "incidence": [(c, sorted(mem.graph_.phrases_of_row(int(r)))) for c, r in
+                          zip(ids, mem.graph_.rows_of(ids))]}
+
+
+def test_repaired_phrases_keep_the_key_terms_of_a_clean_ingest(tmp_path, embedder, codec, wiki_docs):
+    recs = wiki_records(wiki_docs, n_docs=3, n_sents=12)  # 12 chunks a document: key terms repeat
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        mem.ingest(recs)
+        clean = _state(mem)
+        net = mem.network_
+    lists = [json.loads(p) for _, p in clean["phrases"]]
+    names = [set(extract_phrases(t)) for (t,) in sqlite3.connect(tmp_path / "m" / "memory.sqlite")
+             .execute("SELECT text FROM chunks ORDER BY id")]
+    keyed = [cid for (cid, _), ph, nm in zip(clean["phrases"], lists, names) if set(ph) - nm - {""}]
+    assert len(keyed) >= 6  # chunks holding key terms (or a title), the part a name-only repair lost
+    conn = sqlite3.connect(tmp_path / "m" / "memory.sqlite")  # the phrase columns of those chunks damaged
+    conn.executemany("UPDATE chunks SET phrases = 'not json [' WHERE id = ?", [(c,) for c in keyed[::2]])
+    conn.commit()
+    conn.close()
+    with pytest.warns(UserWarning, match="damaged columns"):
+        mem = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
+    with mem:
+        assert mem.store_.damaged_chunks(4) == []
+        assert _state(mem) == clean  # same phrases, concept ids, df, incidence and network counts
+        assert mem.network_ == net
