@@ -65,12 +65,14 @@ def main(argv=None) -> None:
     ap.add_argument("--model", nargs="*", default=[], metavar="LABEL=WEIGHTS",
                     help="more MonolithWiki weights to score beside the shipped ones (budget = their heads), "
                          "e.g. new8=/tmp/vq/monolith_wiki_8b.safetensors")
+    ap.add_argument("--refine", nargs="*", type=int, default=[], metavar="SWEEPS",
+                    help="also score our models with encode(X, refine=SWEEPS) (beside the plain encoder)")
     ap.add_argument("--out", default="/work/notes/compress2-2-table.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
 
-    emb = TextEmbedder()
+    emb = TextEmbedder(backend="torch")  # the cache keys of the vectors the models and FAISS trained on
     train_s, held_s, _ = split_sentences_by_document(["wikitext", "passages"])
     brown_tr, brown_held, _ = split_sentences_by_document(["brown"])
     X_fit = cached_embeddings(emb, train_s)
@@ -107,18 +109,21 @@ def main(argv=None) -> None:
         if not path:
             ap.error(f"--model wants LABEL=WEIGHTS, got {item!r}")
         mvq = MycelialVQVAE.load(path)
-        extra.setdefault(mvq.num_heads, []).append((f"MonolithWiki {mvq.num_heads}x256 {label} (plain encode)", mvq))
+        extra.setdefault(mvq.num_heads, []).append((f"MonolithWiki {mvq.num_heads}x256 {label}", mvq))
+    if any(r < 1 for r in args.refine):
+        ap.error(f"--refine wants sweeps >= 1, got {args.refine}")
     for m in sorted(set(args.bytes) | set(extra) if args.part != "faiss" else args.bytes):
         models = [] if args.part == "faiss" else extra.get(m, [])
         if args.part != "faiss" and m in args.bytes:
-            models = [(f"MonolithWiki {m}x256 (plain encode)", MycelialVQVAE.load_default(bytes=m))] + models
-        for label, mvq in models:
+            models = [(f"MonolithWiki {m}x256", MycelialVQVAE.load_default(bytes=m))] + models
+        for (label, mvq), refine in ((lm, r) for lm in models for r in [0, *args.refine]):
+            how = f"encode refine={refine}" if refine else "plain encode"
             for data, (Q, DB, _) in sets.items():
                 t = time.perf_counter()
-                codes = mvq.encode(DB)
+                codes = mvq.encode(DB, refine=refine)
                 enc = time.perf_counter() - t
                 R = mvq.decode(codes)
-                record(m, label, data, R, metrics.cosine_knn(Q, R, 100), enc, len(DB), None)
+                record(m, f"{label} ({how})", data, R, metrics.cosine_knn(Q, R, 100), enc, len(DB), None)
         if m not in args.bytes:
             continue
         for name, make in faiss_methods(384, m).items():
