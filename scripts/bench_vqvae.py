@@ -111,7 +111,7 @@ def main(argv=None) -> None:
         held_s = list(dict.fromkeys(s for d in SOURCES[args.holdout_source]() for s in d.sentences))
         seen = set(held_s)
         train_s = [s for s in train_s if s not in seen]
-    emb = TextEmbedder()
+    emb = TextEmbedder(backend="torch")  # the vectors the models and FAISS trained on
 
     def embed(sentences):
         return cached_rows(emb, sentences)[1] if args.cached_only else emb.embed(sentences, show_progress=True)

@@ -60,7 +60,7 @@ def main(argv=None) -> None:
     pairs = int(pairs or 0)
     base = read_card(WEIGHTS_DIR / "monolith_wiki.safetensors")["train_config"]
     config = TrainConfig.from_dict({**base, "epochs": args.epochs, "refit_epochs": 0, "keep_best": False})
-    emb = TextEmbedder()
+    emb = TextEmbedder(backend="torch")  # the vectors the shipped recipe trains on
     rows_file = Path(args.rows)
     rows = json.loads(rows_file.read_text()) if rows_file.is_file() else []
 

@@ -18,7 +18,7 @@ def main() -> None:
     docs = all_documents()
     sentences = [s for d in docs for s in d.sentences]
     print(f"{len(docs)} documents, {len(sentences)} sentences")
-    X = TextEmbedder().embed(sentences, show_progress=True)
+    X = TextEmbedder(backend="torch").embed(sentences, show_progress=True)
     print(f"embedded: {X.shape}")
 
 

@@ -151,7 +151,7 @@ def main(argv=None) -> None:
         test_s = []
     print(f"{n_docs or 'all'} documents: {len(train_s)} training / {len(held_s)} held-out / "
           f"{len(test_s)} held-out-source sentences", flush=True)
-    emb = TextEmbedder()
+    emb = TextEmbedder(backend="torch")  # the shipped models were trained on torch vectors (the cache holds them)
     train_s, X_train = _embed(emb, train_s, args.cached_only)
     held_s, X_held = _embed(emb, held_s, args.cached_only)
     test_s, X_test = _embed(emb, test_s, args.cached_only)
