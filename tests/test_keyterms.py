@@ -122,3 +122,19 @@ def test_extraction_is_cheap(brown_text):
         document_phrases(d, "")
     per_chunk = (time.perf_counter() - t0) / (20 * len(brown_text))
     assert per_chunk < 2e-3
+
+
+def test_code_and_urls_give_no_key_terms():
+    # a fence opened in one chunk closes in a later one; a link's scheme and code keywords repeat
+    # with the markup, not with what the text is about
+    chunks = ["Read the archive index first; see https://example.org/archive.",
+              "```js\nconst archive = open(); const index = read(archive);",
+              "const entries = index.list();\n```\nThe archive index lists every entry.",
+              "Fetch it from http://mirror.example.net/archive with `const` settings.",
+              "An archive index is rebuilt by ``repack index'' after a change."]
+    terms = {t for ts in keyterms.document_keyterms(chunks) for t in ts}
+    assert "archive index" in terms and "index" in terms  # the prose still repeats them
+    assert not {"const", "http", "https", "open", "read"} & terms
+    # "``" is a TeX-style opening quote, not code: the words between it and '' are prose
+    quoted = ["He said ``shaved heads sang'' twice.", "The ``shaved heads returned''.", "Then ``shaved heads left''."]
+    assert "shaved head" in {t for ts in keyterms.document_keyterms(quoted) for t in ts}
