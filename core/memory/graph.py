@@ -236,37 +236,46 @@ class PassageGraph:
             Phrase and code-node activations, for ``why``.
         """
         g = self._build()
-        phrase_act = np.zeros(len(self.phrases_), dtype=np.float32)
-        if len(seed_rows) and len(self.phrases_):
+        n_ph = len(self.phrases_)
+        # phrase activations kept sparse (ascending ids ``ph``, values ``act``): a query touches a
+        # few hundred of the vocabulary's concepts (128k at 100k chunks), and every dense pass
+        # over it cost ~30 us; sums run in the order the dense arrays summed them (same floats)
+        seed_rows = np.asarray(seed_rows, dtype=np.int64)
+        cols = vals = np.zeros(0, dtype=np.int64)
+        if len(seed_rows) and n_ph:
             tot = g["row_tot"][seed_rows].copy()
             tot[tot == 0] = 1.0
             coef = np.asarray(seed_weights, dtype=np.float32) / tot
-            seed_rows = np.asarray(seed_rows, dtype=np.int64)
             cols, pos = _csr_rows(g["Mw_csr"][0], g["Mw_csr"][1], seed_rows)
             owner = np.repeat(np.arange(len(seed_rows)), np.diff(pos))
-            seeded = np.zeros(len(self.phrases_), dtype=np.float32)
-            # float32, summed in the order scipy's Mw[rows].T @ coef sums them
-            np.add.at(seeded, cols, g["Mw_csr"][2][_csr_index(g["Mw_csr"][0], seed_rows, pos)] * coef[owner])
-            phrase_act += phrase_weight * seeded
+            vals = g["Mw_csr"][2][_csr_index(g["Mw_csr"][0], seed_rows, pos)] * coef[owner]
+        query_phrases = np.asarray(query_phrases, dtype=np.int64)
+        ph = np.unique(np.concatenate([cols, query_phrases]))
+        act = np.zeros(len(ph), dtype=np.float32)
+        if len(cols):
+            seeded = np.zeros(len(ph), dtype=np.float32)
+            np.add.at(seeded, np.searchsorted(ph, cols), vals)  # float32, in the order scipy's Mw[rows].T @ coef sums
+            act += phrase_weight * seeded
         if len(query_phrases):
             w = g["idf"][query_phrases]
             if w.sum() > 0:
-                phrase_act[query_phrases] += query_phrase_weight * w / w.sum()
+                act[np.searchsorted(ph, query_phrases)] += query_phrase_weight * w / w.sum()
         via = {}
-        if concept_graph is not None and concept_weight > 0 and phrase_act.any():
-            phrase_act, via = _concept_step(phrase_act, concept_graph, g["idf"], concept_weight, top_nodes)
+        if concept_graph is not None and concept_weight > 0 and act.any():
+            ph, act, via = _concept_step_sparse(ph, act, n_ph, concept_graph, g["idf"], concept_weight, top_nodes)
+        nz = act != 0
+        ph, act = ph[nz], act[nz]
         # sparse accumulation: (row, mass) pairs, summed per row at the end; nothing of size n
         part_rows, part_vals = [], []
-        active = np.flatnonzero(phrase_act != 0)  # != 0 first: nonzero on a float array is ~5x slower
+        active = ph
         if len(active):
-            share = phrase_act[active] / np.maximum(g["df"][active], 1.0) ** df_power
+            share = act / np.maximum(g["df"][active], 1.0) ** df_power
             indptr, indices, data = g["MT_csr"]
             pos = np.concatenate(([0], np.cumsum(indptr[active + 1] - indptr[active])))
             if pos[-1]:
                 idx = _csr_index(indptr, active, pos)
                 part_rows.append(indices[idx])
                 part_vals.append(np.repeat(share, np.diff(pos)) * data[idx])
-        seed_rows = np.asarray(seed_rows, dtype=np.int64)
         used_nodes = np.zeros(0, dtype=np.int64)
         if node_act is not None and code_weight > 0 and self._codes is not None and g["node_df"].any():
             strength = np.asarray(node_act, dtype=np.float32) * g["node_idf"]
@@ -298,7 +307,7 @@ class PassageGraph:
                         np.add.at(acc, inv[:n_s], restart * np.asarray(seed_weights, dtype=np.float32))
                     scores = acc.astype(np.float32)
                     keep = (scores > 0) & g["alive"][pool]
-                    return pool[keep], scores[keep], {"phrase_act": phrase_act, "nodes": used_nodes,
+                    return pool[keep], scores[keep], {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes,
                                                       "node_act": node_act, "via": via}
         if restart > 0 and len(seed_rows):
             part_rows.append(seed_rows)
@@ -310,7 +319,8 @@ class PassageGraph:
             rows, scores = rows[keep], scores[keep]
         else:
             rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        return rows, scores, {"phrase_act": phrase_act, "nodes": used_nodes, "node_act": node_act, "via": via}
+        return rows, scores, {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes, "node_act": node_act,
+                              "via": via}
 
     def chunk_ids_at(self, rows) -> np.ndarray:
         return self._build()["ids"][rows]
@@ -332,25 +342,37 @@ def _csr_rows(indptr, indices, rows):
 
 
 def _concept_step(act, cgraph, idf, weight: float, top: int):
+    """`_concept_step_sparse` on a dense activation vector: (activation, via)."""
+    ids = np.flatnonzero(act != 0)
+    ids, vals, via = _concept_step_sparse(ids, act[ids], len(act), cgraph, idf, weight, top)
+    out = np.zeros_like(act)
+    out[ids] = vals
+    return out, via
+
+
+def _concept_step_sparse(ids, act, n_act: int, cgraph, idf, weight: float, top: int):
     """One damped step over the network's learned concept-concept edges.
 
+    The activation is sparse: concepts ``ids`` (ascending) hold ``act`` (float32), every other
+    one of the ``n_act`` concepts holds 0.
     The ``top`` most active concepts each pass ``weight`` x their activation to their ``top``
     neighbours with the highest npmi x n/(n+1) (more often together than chance, and seen
     more than once; rows come sorted that way), in proportion to it; hubs (idf 0: too common
     to associate) neither pass nor receive. Activations above 1 are rescaled into [0, 1].
-    Returns (activation, via) where ``via[concept] = (source concept, soft-bound weight, npmi)``
-    of its strongest incoming edge. Vectorised: no loop over sources or neighbours.
+    Returns (ids, activation, via) where ``via[concept] = (source concept, soft-bound weight, npmi)``
+    of its strongest incoming edge. Vectorised: no loop over sources or neighbours, nothing
+    the size of the vocabulary; the floats are those of the dense step.
     """
     indptr, nbr, npmi, w, n_ab = cgraph
-    act = act.copy()
-    n_c = min(len(act), len(indptr) - 1, len(idf))
-    src = np.flatnonzero(act[:n_c] != 0)
-    src = src[idf[src] > 0]
-    src = src[np.argsort(-act[src], kind="stable")[:top]]
+    n_c = min(n_act, len(indptr) - 1, len(idf))
+    at = np.flatnonzero((ids < n_c) & (act != 0))
+    at = at[idf[ids[at]] > 0]
+    at = at[np.argsort(-act[at], kind="stable")[:top]]
+    src = ids[at]
     lo = indptr[src]
     lens = np.minimum(indptr[src + 1] - lo, top)
     if not len(src) or not lens.sum():
-        return act, {}
+        return ids, act.copy(), {}
     starts = np.zeros(len(src), dtype=np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
     owner = np.repeat(np.arange(len(src)), lens)
@@ -359,14 +381,20 @@ def _concept_step(act, cgraph, idf, weight: float, top: int):
     s = npmi[idx] * n_ab[idx] / (n_ab[idx] + 1.0)
     s = np.where(idf[np.minimum(b, len(idf) - 1)] > 0, s, 0.0)
     tot = np.bincount(owner, weights=s, minlength=len(src))
-    give = weight * act[src][owner] * s / np.maximum(tot[owner], 1.0)
-    act += np.bincount(b, weights=give, minlength=len(act))[:len(act)].astype(act.dtype)
-    scale = max(float(act.max()), 1.0)  # activations stay in [0, 1]
-    act /= scale
+    give = weight * act[at][owner] * s / np.maximum(tot[owner], 1.0)
+    inside = b < n_act
+    got, to = np.unique(b[inside], return_inverse=True)
+    new_ids = np.union1d(ids, got)
+    out = np.zeros(len(new_ids), dtype=act.dtype)
+    out[np.searchsorted(new_ids, ids)] = act
+    # float64 sums per concept in input order, then float32: what the dense bincount gave
+    out[np.searchsorted(new_ids, got)] += np.bincount(to, weights=give[inside], minlength=len(got)).astype(act.dtype)
+    scale = max(float(out.max()), 1.0)  # activations stay in [0, 1]
+    out /= scale
     # the strongest incoming edge of each reached concept, kept when it carried >= 1/4 of it
     order = np.lexsort((-give, b))
     first = order[np.r_[True, b[order][1:] != b[order][:-1]]]
-    first = first[(give[first] > 0) & (give[first] / scale >= 0.25 * act[b[first]])]
+    first = first[(give[first] > 0) & (give[first] / scale >= 0.25 * out[np.searchsorted(new_ids, b[first])])]
     via = {bj: (sj, wj, nj) for bj, sj, wj, nj in  # tolist: the python ints/floats int()/float() give
            zip(b[first].tolist(), src[owner[first]].tolist(), w[idx[first]].tolist(), npmi[idx[first]].tolist())}
-    return act, via
+    return new_ids, out, via

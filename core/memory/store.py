@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from core.memory._schema import MIGRATIONS, READ_MMAP_BYTES, SQLITE_MAX_VARS, StoreBase, StoreError
+from core.memory._vecfile import forgotten, read_vectors
 
 __all__ = ["Store", "StoreError", "MIGRATIONS", "READ_MMAP_BYTES", "SQLITE_MAX_VARS"]
 
@@ -240,6 +241,7 @@ class Store(StoreBase):
                 "INSERT INTO forget_log (doc_id, doc_key, codes, removed, created, concepts) VALUES (?, ?, ?, ?, ?, ?)",
                 (doc["id"], "", codes.tobytes(), _ids_blob(removed), time.time(),
                  _ids_blob(np.concatenate([[len(ids)], offsets, concepts])))).lastrowid
+        forgotten(self, removed, None if conn.in_transaction else seq)  # committed: the vector file may count it
         return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64),
                 "texts": [t for t in texts if t], "concepts": (offsets, concepts)}
 
@@ -296,6 +298,17 @@ class Store(StoreBase):
             return ids, np.zeros((0, 0), dtype=np.float32)
         X = np.frombuffer(b"".join([rows[c] for c in ids.tolist()]), dtype=np.float16)
         return ids, X.reshape(len(ids), -1).astype(np.float32)
+
+    def close(self) -> None:
+        vf, self._vecfile = getattr(self, "_vecfile", None), None
+        if vf:
+            vf.close()
+        super().close()
+
+    def vectors(self, chunk_ids) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`embeddings` for re-ranking: rows from the memory-mapped ``vectors.f16``
+        (kept up to date from SQLite, see :mod:`core.memory._vecfile`), SQLite for the rest."""
+        return read_vectors(self, chunk_ids)
 
     def chunk_rows(self, chunk_ids) -> dict[int, dict]:
         """id -> {text, doc_key, title, position, codes, phrases} for existing chunks."""

@@ -1,0 +1,116 @@
+"""The memory-mapped vector file re-ranking reads: same rows as SQLite, forgets, crashes, foreign stores."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+
+from core.memory import _vecfile
+from core.memory._vecfile import HEADER
+from core.memory.chunking import chunk_hash
+from core.memory.store import Store
+
+
+def _add(st, key, n, seed):
+    rng = np.random.default_rng(seed)
+    emb = rng.standard_normal((n, 384)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    texts = [f"{key} sentence {i}" for i in range(n)]
+    with st.atomic():
+        st.add_document(key, key, "test", {}, f"h-{key}", [chunk_hash(t) for t in texts], texts,
+                        rng.integers(0, 256, (n, 4)).astype(np.uint8), emb, [[]] * n)
+
+
+def _same(st, ids):
+    a_ids, a = st.vectors(ids)
+    b_ids, b = st.embeddings(ids)
+    np.testing.assert_array_equal(a_ids, b_ids)
+    np.testing.assert_array_equal(a, b)  # bit for bit: the same float16 rows, converted exactly
+    return a_ids
+
+
+def test_rows_equal_sqlite_and_follow_ingest_and_forget(tmp_path):
+    path = tmp_path / "memory.sqlite"
+    with Store(path) as st:
+        _add(st, "a", 30, 0)
+        _add(st, "b", 20, 1)
+        ids = np.asarray([45, 3, 3, 999, 0, 17, 50, -2], dtype=np.int64)  # repeats, unknown and bad ids
+        assert _same(st, ids).tolist() == [45, 3, 3, 17, 50]
+        assert (tmp_path / "vectors.f16").stat().st_size == HEADER + 51 * 768
+        _add(st, "c", 10, 2)  # after the file was made: caught up on the next read
+        assert _same(st, np.arange(1, 61)).tolist() == list(range(1, 61))
+        b_rows = st.embeddings(np.arange(31, 51))[1]
+        st.forget("b")
+        assert _same(st, np.arange(1, 61)).tolist() == list(range(1, 31)) + list(range(51, 61))
+    # the forgotten vectors are gone from the file, not only hidden
+    raw = (tmp_path / "vectors.f16").read_bytes()
+    assert b_rows.astype(np.float16).tobytes()[:768] not in raw
+    assert raw[HEADER + 31 * 768: HEADER + 51 * 768] == bytes(20 * 768)
+
+
+def test_a_crash_before_the_header_moved_and_a_missed_forget_are_repaired(tmp_path):
+    path = tmp_path / "memory.sqlite"
+    with Store(path) as st:
+        _add(st, "a", 30, 0)
+        _add(st, "b", 20, 1)
+        _same(st, [1])
+    # a crash after rows were appended but before the header counted them: garbage past `upto`
+    vf_path = tmp_path / "vectors.f16"
+    with open(vf_path, "r+b") as fh:
+        fh.seek(HEADER + 40 * 768)
+        fh.write(os.urandom(11 * 768))
+        fh.seek(48)
+        fh.write((39).to_bytes(8, "little"))
+    with Store(path) as st:
+        assert _same(st, np.arange(1, 51)).tolist() == list(range(1, 51))
+    # a forget by a process that never opened the file, its log entry pruned before the file saw it
+    os.rename(vf_path, tmp_path / "aside")
+    with Store(path) as st:
+        st.forget("a")
+        st.prune_forget_log(10)
+    os.rename(tmp_path / "aside", vf_path)
+    with Store(path) as st:
+        assert _same(st, np.arange(1, 51)).tolist() == list(range(31, 51))
+    assert vf_path.read_bytes()[HEADER + 768: HEADER + 31 * 768] == bytes(30 * 768)
+
+
+def test_a_file_of_another_store_or_an_older_copy_is_rebuilt(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    with Store(one / "memory.sqlite") as st:
+        _add(st, "a", 20, 0)
+        _same(st, [1])
+    with Store(two / "memory.sqlite") as st:
+        _add(st, "x", 25, 5)
+    shutil.copy(one / "vectors.f16", two / "vectors.f16")  # another store's rows
+    with Store(two / "memory.sqlite") as st:
+        assert _same(st, np.arange(1, 26)).tolist() == list(range(1, 26))
+    # the store restored from a backup older than the file: ids past it hold other vectors now
+    shutil.copy(one / "memory.sqlite", tmp_path / "backup.sqlite")
+    with Store(one / "memory.sqlite") as st:
+        _add(st, "b", 10, 1)
+        _same(st, np.arange(1, 31))
+    shutil.copy(tmp_path / "backup.sqlite", one / "memory.sqlite")
+    for side in ("-wal", "-shm"):
+        (one / f"memory.sqlite{side}").unlink(missing_ok=True)
+    with Store(one / "memory.sqlite") as st:
+        _add(st, "c", 10, 9)  # ids 21-30 again, other vectors
+        assert _same(st, np.arange(1, 31)).tolist() == list(range(1, 31))
+
+
+def test_read_only_store_reads_its_file_and_never_creates_one(tmp_path):
+    path = tmp_path / "memory.sqlite"
+    with Store(path) as st:
+        _add(st, "a", 20, 0)
+    with Store(path, read_only=True) as st:
+        _same(st, np.arange(1, 21))
+        assert _vecfile.vector_file(st) is None
+    assert not (tmp_path / "vectors.f16").exists()
+    with Store(path) as st:
+        _same(st, [1])
+        _add(st, "b", 5, 1)  # not yet in the file: the read-only reader takes them from SQLite
+    with Store(path, read_only=True) as st:
+        assert _vecfile.vector_file(st) is not None
+        assert _same(st, np.arange(1, 26)).tolist() == list(range(1, 26))
