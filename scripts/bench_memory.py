@@ -177,7 +177,7 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int | 
     trace = {"fixed_libraries_mb": rss0 - rss_start}
     mem = SemanticMemory(folder, **opts)
     rerank = mem.rerank
-    t0 = time.perf_counter()
+    t0, t0_wall = time.perf_counter(), time.time()
     mem.ingest_vectors(np.arange(n), X)
     t_ingest = time.perf_counter() - t0
     trace["after_ingest"] = rss_parts_mb()
@@ -192,7 +192,12 @@ def bench_scale(workdir: Path, n: int, nprobe: int | None = None, rerank: int | 
     out = {"n": n, "nprobe": nprobe, "rerank": rerank, "ingest_s": t_ingest, "ingest_vectors_per_s": n / t_ingest,
            "ingest_with_retrain_vectors_per_s": n / (t_ingest + t_retrain), "index": mem.index_.factory_,
            "trained_on": mem.index_.trained_on_, "nprobe_used": mem.index_.nprobe_, "retrain_wait_s": t_retrain,
-           "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+           "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+           # each background training: on what size, started/swapped when (s after the ingest began), holding what
+           "retrains": [{"trained_on": e["n"], "start_s": e["started"] - t0_wall,
+                         "swap_s": None if e["swapped"] is None else e["swapped"] - t0_wall,
+                         "holding_at_swap": e["ntotal"], "build_s": e.get("seconds")}
+                        for e in getattr(mem, "retrain_events_", [])]}
     for mode in ("similar", "hybrid"):
         ts, found = [], []
         for q, p in zip(Q, picks):
@@ -258,6 +263,7 @@ def main() -> None:
 
         logging.basicConfig(format="%(asctime)s %(message)s")
         logging.getLogger("mycelial.memory.vectors").setLevel(logging.DEBUG)
+        logging.getLogger("core.memory._retrain").setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
     work = Path(args.workdir)
@@ -289,6 +295,11 @@ def main() -> None:
               + ", ".join(f"{k} {v:.0f}" for k, v in r["resident_per_chunk_b"].items())
               + f"; ingest with retrain {r['ingest_with_retrain_vectors_per_s']:.0f} vectors/s; load {r['loadavg']}",
               flush=True)
+        for e in r["retrains"]:
+            swap = "never swapped" if e["swap_s"] is None else (
+                f"swapped at {e['swap_s']:.0f}s holding {e['holding_at_swap']:,} ({e['build_s']:.0f}s build)")
+            print(f"  retrain: trained at {e['trained_on']:,}, started {e['start_s']:.0f}s, {swap} "
+                  f"(ingest ended at {r['ingest_s']:.0f}s)", flush=True)
         shutil.rmtree(work / f"scale_{n}", ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

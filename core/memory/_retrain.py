@@ -11,12 +11,19 @@ trained one the memory has outgrown: ``VectorIndex.needs_training``) is rebuilt 
 background thread, so neither recall nor ingest waits for k-means (the exact index keeps
 answering, exactly, meanwhile); an empty index or one that does not match the store is
 rebuilt in the calling thread.
+
+The build thread re-checks growth after each swap and trains again while the swapped index
+is already outgrown (the first training of a 1M ingest started at 50k and swapped in after
+the last batch: nothing retrained it until the next ingest). ``wait_for_retrain`` waits for
+the whole chain; ``close`` lets the build in flight swap and save, and starts no other (an
+index still outgrown is retrained the next time the memory is opened for writing).
 """
 from __future__ import annotations
 
 import atexit
 import logging
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -62,10 +69,16 @@ def _add_rows(index: VectorIndex, rows) -> int:
     return int(ids[-1])
 
 
-def build_index(mem, cancel: threading.Event | None = None) -> tuple[VectorIndex, dict] | None:
-    """A new index for everything the store holds now, and its marks; None if cancelled."""
+def build_index(mem, cancel: threading.Event | None = None, event: dict | None = None
+                ) -> tuple[VectorIndex, dict] | None:
+    """A new index for everything the store holds now, and its marks; None if cancelled.
+
+    ``event["n"]`` gets the size counted (what the index is trained at) before training starts.
+    """
     st = mem.store_
     n_total = st.count_chunks()
+    if event is not None:
+        event["n"] = n_total
     forget = st.last_ids()["forget"]
     index = VectorIndex(384, None, mem.train_at, mem.nprobe)
     if index.needs_training(n_total):
@@ -115,72 +128,116 @@ def _catch_up(mem, live: VectorIndex) -> None:
 
 
 def start_retrain(mem) -> threading.Thread:
-    """Start (once) the background rebuild of ``mem``'s index; returns its thread."""
-    running = getattr(mem, "_retrain_thread", None)
-    if running is not None and running.is_alive():
-        return running
-    cancel = threading.Event()
+    """Start (once) the background rebuild of ``mem``'s index; returns its thread.
+
+    The thread keeps going while the memory has outgrown the index it just swapped in (a chain):
+    an index outgrown during its own training is retrained at once, not on the next ingest.
+    A thread that has decided to end (under the lock) is not reused: a new one starts.
+    """
     with mem._lock:
+        running = getattr(mem, "_retrain_thread", None)
+        if running is not None and running.is_alive() and not mem._retrain_state["ending"]:
+            return running
+        cancel, stop, state = threading.Event(), threading.Event(), {"ending": False}
         live = mem.index_
         live.record_removals()  # forgets from here on are replayed on the new index before the swap
-    import faiss
+        import faiss
 
-    # OpenMP thread counts are per thread: the builder uses the caller's (1 for `mycelial`, tests)
-    threads = faiss.omp_get_max_threads()
-    # the live index goes in a box the builder empties: the thread's own args would keep the
-    # replaced index (and its memory) alive until the thread ends
-    thread = threading.Thread(target=_retrain, args=(mem, [live], cancel, threads), name="mycelial-retrain",
-                              daemon=True)
-    mem._retrain_thread, mem._retrain_cancel = thread, cancel
-    ref = weakref.ref(mem)
-    atexit.register(lambda: (m := ref()) is not None and stop_retrain(m))  # never exit inside FAISS
-    thread.start()
+        # OpenMP thread counts are per thread: the builder uses the caller's (1 for `mycelial`, tests)
+        threads = faiss.omp_get_max_threads()
+        # the live index goes in a box the builder empties: the thread's own args would keep the
+        # replaced index (and its memory) alive until the thread ends
+        thread = threading.Thread(target=_retrain, args=(mem, [live], cancel, stop, state, threads),
+                                  name="mycelial-retrain", daemon=True)
+        mem._retrain_thread, mem._retrain_cancel, mem._retrain_stop = thread, cancel, stop
+        mem._retrain_state = state  # this thread's own: an ending one must not mark its successor
+        if not hasattr(mem, "retrain_events_"):
+            mem.retrain_events_ = []  # one dict per build: when, on what size, when swapped (benchmarks, tests)
+        ref = weakref.ref(mem)
+        atexit.register(lambda: (m := ref()) is not None and stop_retrain(m))  # never exit inside FAISS
+        thread.start()
     return thread
 
 
-def _retrain(mem, box: list, cancel: threading.Event, threads: int) -> None:
+def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, state: dict, threads: int) -> None:
+    """Build, swap and save; again while the swapped index is already outgrown (unless stopped)."""
     import faiss
 
     faiss.omp_set_num_threads(threads)
     live: VectorIndex = box.pop()
+    # this thread's read connection scans every row once: through read(), not the memory map
+    # recall uses, which would leave the whole file resident in this process (~950 B a chunk)
+    mem.store_._reader.execute("PRAGMA mmap_size=0")
     try:
-        # this thread's read connection scans every row once: through read(), not the memory map
-        # recall uses, which would leave the whole file resident in this process (~950 B a chunk)
-        mem.store_._reader.execute("PRAGMA mmap_size=0")
-        built = build_index(mem, cancel)
+        while True:
+            event = {"started": time.time(), "n": None, "trained_on": None, "swapped": None, "ntotal": None}
+            mem.retrain_events_.append(event)
+            if not _build_and_swap(mem, live, cancel, event):
+                return
+            live = None
+            _save_swapped(mem)
+            release_free_memory()  # the replaced index and the builder's reads
+            with mem._lock:  # decided under the lock: an ingest that finds this thread alive relies on it
+                n_total = mem.store_.count_chunks()
+                if cancel.is_set() or stop.is_set() or not mem.index_.needs_training(n_total):
+                    state["ending"] = True
+                    return
+                live = mem.index_
+                live.record_removals()
+            log.info("the index of %s (trained at %d) was outgrown while it trained: %d chunks; training again",
+                     mem.folder, event["trained_on"], n_total)
+    finally:
+        with mem._lock:
+            state["ending"] = True
+            if live is not None and live is mem.index_:
+                live._removed = None  # not swapped out: stop recording its removals
+
+
+def _build_and_swap(mem, live: VectorIndex, cancel: threading.Event, event: dict) -> bool:
+    """One build beside ``live``, swapped in under the lock; False if cancelled, stale or failed."""
+    try:
+        t0 = time.perf_counter()
+        built = build_index(mem, cancel, event)
         if built is None:
-            return
+            return False
         index, mark = built
         st = mem.store_
         for rows in st.iter_chunks(mark["chunk"], "id, embedding"):  # most of the catch-up, unlocked
             mark["chunk"] = max(mark["chunk"], _add_rows(index, rows))
         with mem._lock:
             if cancel.is_set() or mem.index_ is not live:
-                return  # closed, or the live index was replaced (rebuilt, reloaded): this one is stale
+                return False  # closed, or the live index was replaced (rebuilt, reloaded): this one is stale
             index.remove(live.removed_since_record())
             for rows in st.iter_chunks(mark["chunk"], "id, embedding"):
                 mark["chunk"] = max(mark["chunk"], _add_rows(index, rows))
             mark["forget"] = max(mark["forget"], mem._index_mark["forget"])
             live._removed = None
             mem.index_, mem._index_mark = index, mark
+            event.update(swapped=time.time(), ntotal=index.ntotal, trained_on=index.trained_on_,
+                         factory=index.factory_, seconds=time.perf_counter() - t0)
+        log.info("swapped in the index of %s: %s trained at %d, holding %d (%.1f s)", mem.folder,
+                 index.factory_, index.trained_on_, index.ntotal, event["seconds"])
+        return True
     except Exception:  # a failed retrain leaves the old index serving; it is tried again on the next ingest
         log.exception("retraining the vector index of %s failed", mem.folder)
-        live._removed = None
-        return
+        return False
+
+
+def _save_swapped(mem) -> None:
+    """index.<gen>.npz + state.json, atomically (tmp + rename each); a crash before this keeps the old files.
+
+    While a writer of this process holds the lock (an ingest), its own save persists the swapped
+    index: waiting for it here would keep this thread from ending or chaining.
+    """
     try:
-        # index.<gen>.npz + state.json, atomically; a crash before this keeps the old file. While a
-        # writer of this process holds the lock (an ingest), its own save persists the swapped index:
-        # waiting for it here would keep this thread alive, and the next retrain from starting.
         if not mem._wlock.held:
             mem.save()
     except Exception as exc:  # e.g. the write lock timed out: the swapped index is saved by the next save
         log.warning("saving the retrained index of %s failed (%s); it is saved on the next save", mem.folder, exc)
-    del live, index
-    release_free_memory()  # the replaced index and the builder's reads
 
 
 def stop_retrain(mem, wait: bool = True) -> None:
-    """Cancel a running background retrain (it stops at its next batch) and wait for it."""
+    """Cancel a running background retrain (it stops at its next batch, unswapped) and wait for it."""
     thread = getattr(mem, "_retrain_thread", None)
     if thread is None:
         return
@@ -190,10 +247,32 @@ def stop_retrain(mem, wait: bool = True) -> None:
     mem._retrain_thread = None
 
 
+def finish_retrain(mem) -> None:
+    """For ``close``: let the build in flight swap in and save, start no further one.
+
+    An index still outgrown then is saved as it is (whole and valid) and retrained when the
+    memory is next opened for writing.
+    """
+    while True:
+        thread = getattr(mem, "_retrain_thread", None)
+        if thread is None or thread is threading.current_thread():
+            return
+        mem._retrain_stop.set()
+        thread.join()
+        if getattr(mem, "_retrain_thread", None) is thread:
+            return
+
+
 def wait_for_retrain(mem, timeout: float | None = None) -> bool:
-    """Block until a running background retrain has swapped in its index; True if none is running."""
-    thread = getattr(mem, "_retrain_thread", None)
-    if thread is not None and thread is not threading.current_thread():
-        thread.join(timeout)
-        return not thread.is_alive()
-    return True
+    """Block until the background retraining (the whole chain) is done; True if none is running."""
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        thread = getattr(mem, "_retrain_thread", None)
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(None if end is None else max(0.0, end - time.monotonic()))
+        if thread.is_alive():
+            return False
+        if getattr(mem, "_retrain_thread", None) is thread:
+            return True
+        # another retrain started meanwhile (an ingest found this one ending): wait for it too

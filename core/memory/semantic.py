@@ -198,9 +198,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         """Save derived state (if it changed) and close the store."""
         if getattr(self, "store_", None) is None or self.store_._conn is None:
             return
-        from core.memory._retrain import wait_for_retrain
+        from core.memory._retrain import finish_retrain
 
-        wait_for_retrain(self)  # an index being retrained in the background is swapped in and saved first
+        finish_retrain(self)  # the build in flight is swapped in and saved first; no further one starts
         if not self.read_only:
             self.save(only_if_changed=True)
         self.store_.close()
