@@ -19,6 +19,8 @@ its rate measured on ``--model-sample`` chunks without cache in the same run.
 Example:
     python scripts/bench_scale_real.py --prepare               # embed missing chunks into the cache
     python scripts/bench_scale_real.py --chunks 100000 --points 10000,30000,100000 --workdir /tmp/scale
+    python scripts/bench_scale_real.py ... --keep      # also copy the memory at each point to WORKDIR/memory-N
+    python scripts/bench_scale_real.py --reuse --workdir /tmp/scale   # recall only, on those copies
 """
 from __future__ import annotations
 
@@ -268,6 +270,10 @@ def run(args) -> dict:
             print("  parts: " + ", ".join(f"{k} {v:.1f}s" for k, v in timers.spent.items()), flush=True)
             print("  latency: " + json.dumps({m: {k: round(v, 2) for k, v in d.items()} for m, d in lat.items()}),
                   flush=True)
+            if args.keep:  # a copy to time again later (--reuse), e.g. another version of the code
+                mem.save()
+                shutil.rmtree(Path(args.workdir) / f"memory-{st['chunks']}", ignore_errors=True)
+                shutil.copytree(folder, Path(args.workdir) / f"memory-{st['chunks']}")
         if args.profile:
             prof = profile_hybrid(mem, texts)
             print(prof)
@@ -284,6 +290,39 @@ def run(args) -> dict:
     return results
 
 
+def run_reuse(args) -> dict:
+    """Latency and similar's recall on the memories ``--keep`` left in ``--workdir`` (no ingest)."""
+    import torch
+
+    from core.embedding import TextEmbedder
+    from core.memory.semantic import SemanticMemory
+
+    _, held, _ = build_records(args.chunks, args.held_out)
+    qs = questions()
+    texts, kinds = qs + held, ["question"] * len(qs) + ["sentence"] * len(held)
+    torch.set_num_threads(1)
+    folders = sorted(Path(args.workdir).glob("memory-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not folders:
+        raise SystemExit(f"no memory-N folders in {args.workdir}: build them once with --keep")
+    results = {"points": []}
+    print("| chunks | index | similar p50 / p99 | associative p50 / p99 | hybrid p50 / p99 | similar 10-recall@10 "
+          "| vectors.f16 MB | RSS MB | load |\n|---|---|---|---|---|---|---|---|---|", flush=True)
+    for folder in folders:
+        with SemanticMemory(folder, embedder=TextEmbedder(backend="torch")) as mem:
+            lat = latency(mem, texts, kinds)
+            rec10 = similar_recall_at_10(mem, texts)
+            vec = folder / "vectors.f16"
+            r = {"chunks": mem.stats()["chunks"], "index": f"{mem.index_.factory_} (nprobe {mem.index_.nprobe_})",
+                 "latency": lat, "similar_recall_at_10": rec10, "rss_mb": rss_mb(),
+                 "vectors_mb": vec.stat().st_size / 2**20 if vec.exists() else 0.0,
+                 "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+        results["points"].append(r)
+        print(f"| {r['chunks']:,} | {r['index']} | " + " | ".join(f"{lat[m]['p50_ms']:.2f} / {lat[m]['p99_ms']:.2f} ms"
+                                                        for m in MODES)
+              + f" | {rec10:.3f} | {r['vectors_mb']:.0f} | {r['rss_mb']:.0f} | {' '.join(r['loadavg'])} |", flush=True)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", type=int, default=100_000, help="sentence chunks in the final memory")
@@ -294,11 +333,14 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile hybrid recall at the last point")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--prepare", action="store_true", help="only embed the chunks the cache lacks")
+    ap.add_argument("--keep", action="store_true", help="copy the memory at each point to WORKDIR/memory-N")
+    ap.add_argument("--reuse", action="store_true",
+                    help="no ingest: time recall on the WORKDIR/memory-N copies a --keep run left")
     args = ap.parse_args()
     if args.prepare:
         prepare(args.chunks, args.held_out)
         return
-    res = run(args)
+    res = run_reuse(args) if args.reuse else run(args)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
 

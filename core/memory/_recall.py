@@ -352,19 +352,20 @@ class RecallMixin:
         order = sorted(scores, key=lambda c: (-scores[c], c))
         if min_score is not None:
             order = [c for c in order if scores[c] >= min_score]
-        seed_titles = {}
+        seed_titles, seed_ids = {}, []
         srcs = next((w.get("_sources") for w in why.values() if w.get("_sources")), None)
         if srcs:
             seed_ids = sorted({s for _, s in srcs.values() if isinstance(s, int)})
-            seed_titles = {c: r["title"] or r["doc_key"] for c, r in self.store_.chunk_rows(seed_ids).items()}
         out: list[Hit] = []
         seen_docs = set()
         pos = 0
         step = 4 * k if per_document else k  # rows are fetched only for what can be returned
         while len(out) < k and pos < len(order):
             part = order[pos:pos + step]
+            rows = self.store_.chunk_rows(part + seed_ids if pos == 0 else part)  # one query with the seeds' titles
+            if pos == 0:
+                seed_titles = {c: rows[c]["title"] or rows[c]["doc_key"] for c in seed_ids if c in rows}
             pos += len(part)
-            rows = self.store_.chunk_rows(part)
             for c in part:
                 r = rows.get(c)
                 if r is None:  # forgotten since the search
