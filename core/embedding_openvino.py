@@ -1,20 +1,30 @@
-"""OpenVINO backend ("openvino-int8"): the ONNX export, statically quantized to int8 by NNCF.
+"""OpenVINO backend ("openvino-int8", the default): the ONNX export, statically quantized to int8 by NNCF.
 
 Static quantization fixes each activation's int8 scale from calibration text once, instead
 of measuring it per batch as ONNX Runtime's dynamic int8 does; the OpenVINO CPU plugin then
 runs every MatMul and the attention blocks in int8 (VNNI where the CPU has it). On the
-2-core AVX-512-VNNI test machine it is ~1.7x the chunks/s of "onnx-int8" (8.6 vs 15 ms CPU per
-chunk) and closer to the fp32 vectors: cosine .997 mean / .990 min (figures in notes/embed-6.md).
+2-core AVX-512-VNNI test machine it is ~3.4x the chunks/s of torch and ~1.7x "onnx-int8"
+at cosine ~.997 mean / ~.99 min to the fp32 vectors (figures in README section 6).
 
 Built at first use from the cached fp32 ONNX export (``core.embedding_onnx``, no hub
-download), calibrated on chunks of the shared Brown corpus (not the multi-hop corpora the
-benchmarks query), and cached under ``<cache_dir>/openvino/<key>/`` where the key names the
-weights, the ONNX export recipe and ``RECIPE``; each file has a SHA-256 sidecar, a corrupt
-file is rebuilt, and files are written under temporary names and renamed.
+download), calibrated on ``embedding_calibration.txt``, shipped with the package: 300
+chunks (blank-line separated) of original English written for this purpose: news, fiction
+and dialogue, essays, encyclopedic facts with names and dates, questions as typed, chat
+messages, technical notes, code documentation, lists, letters, reviews, long passages;
+4-124 word pieces, mean 69, most packed by the memory's own chunker as a document's would
+be. A build needs no corpus and no network. The
+int8 scales depend on it: editing the file changes its SHA-256, which is part of the cache
+key, so the model is rebuilt. Cached under ``<cache_dir>/openvino/<key>/`` where the key
+names the weights, the ONNX export recipe and the recipe (``recipe()``); each file has a
+SHA-256 sidecar, a corrupt file is rebuilt, and files are written under temporary names and
+renamed. ``BROWN_RECIPE``, the previous calibration on chunks of the shared Brown corpus,
+is kept for benchmarks only (it needs ``MYCELIAL_DATA_DIR``).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
 import os
 import sys
@@ -27,9 +37,15 @@ import numpy as np
 from core.config import cache_dir
 from core.embedding_onnx import PooledEncoder, _commit, cache_key, exported_model, is_valid
 
-# Bump "version" when the recipe changes: the cache key includes all of it.
-RECIPE = {"version": "1", "preset": "mixed", "model_type": "transformer",
-          "calibration": {"corpus": "brown", "chunks": 300, "per_document": 5, "seed": 1, "batch_tokens": 2048}}
+CALIBRATION_FILE = Path(__file__).with_name("embedding_calibration.txt")
+# Bump "version" when the recipe changes: the cache key includes all of it (and recipe() adds
+# the calibration file's SHA-256, so an edited text rebuilds too).
+RECIPE = {"version": "2", "preset": "mixed", "model_type": "transformer",
+          "calibration": {"text": CALIBRATION_FILE.name, "chunks": 300, "batch_tokens": 2048}}
+# The previous recipe (version 1): 300 chunks of the shared Brown corpus. Benchmarks only.
+BROWN_RECIPE = {"version": "1", "preset": "mixed", "model_type": "transformer",
+                "calibration": {"corpus": "brown", "chunks": 300, "per_document": 5, "seed": 1,
+                                "batch_tokens": 2048}}
 _log = logging.getLogger(__name__)
 _build_lock = threading.Lock()
 
@@ -47,38 +63,71 @@ def _require(module: str):
                                 f"install it with: pip install 'mycelial[openvino]'") from exc
 
 
-def calibration_texts(n: int | None = None) -> list[str]:
-    """``n`` real chunks (the memory's chunker) of randomly picked Brown documents, a few from each.
+def shipped_calibration_texts() -> list[str]:
+    """The shipped calibration chunks: the paragraphs (blank-line separated) of ``CALIBRATION_FILE``."""
+    try:
+        text = CALIBRATION_FILE.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FileNotFoundError(f"the openvino-int8 calibration text {CALIBRATION_FILE} is missing "
+                                f"(a broken install? reinstall mycelial)") from exc
+    return [c.strip("\n") for c in text.split("\n\n") if c.strip()]
 
-    Only the picked documents are chunked (chunking all 500 takes ~20-45 s on 2 shared cores).
+
+def _file_sha256(path: Path) -> str:
+    st = path.stat()
+    return _sha256_of(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _sha256_of(path: Path, mtime_ns: int, size: int) -> str:  # once per file version, not per query
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def calibration_texts(n: int | None = None, rec: dict | None = None) -> list[str]:
+    """``n`` calibration chunks of recipe ``rec`` (default: ``recipe()``, the shipped text).
+
+    A ``{"corpus": "brown"}`` recipe takes real chunks (the memory's chunker) of randomly picked
+    Brown documents, a few from each; only the picked documents are chunked.
     """
+    cal = (rec or recipe())["calibration"]
+    n = cal["chunks"] if n is None else int(n)
+    if cal.get("corpus") != "brown":
+        texts = shipped_calibration_texts()
+        if len(texts) < n:
+            raise ValueError(f"{CALIBRATION_FILE} has {len(texts)} chunks; the recipe wants {n}")
+        return [texts[i] for i in (np.arange(n) * len(texts)) // n]  # evenly spread: every register
     from core.datasets import brown_documents
     from core.memory.chunking import chunk_text
 
-    cal = RECIPE["calibration"]
-    n, per_doc = cal["chunks"] if n is None else int(n), cal["per_document"]
     docs = brown_documents()
     rng = np.random.default_rng(cal["seed"])
     out: list[str] = []
     for d in rng.permutation(len(docs)):
         chunks = chunk_text(docs[d].text)
-        out += [chunks[j] for j in sorted(rng.choice(len(chunks), size=min(per_doc, len(chunks)), replace=False))]
+        pick = rng.choice(len(chunks), size=min(cal["per_document"], len(chunks)), replace=False)
+        out += [chunks[j] for j in sorted(pick)]
         if len(out) >= n:
             break
     return out[:n]
 
 
-def recipe(calibration_chunks: int | None = None) -> dict:
-    """RECIPE, with another number of calibration chunks if given (tests calibrate on a few)."""
-    if calibration_chunks is None:
-        return RECIPE
-    if int(calibration_chunks) < 1:
-        raise ValueError(f"calibration_chunks must be >= 1, got {calibration_chunks!r}")
-    return {**RECIPE, "calibration": {**RECIPE["calibration"], "chunks": int(calibration_chunks)}}
+def recipe(calibration_chunks: int | None = None, base: dict | None = None) -> dict:
+    """The build recipe (``base``, default ``RECIPE``), with another number of calibration chunks if
+    given (tests calibrate on a few); the shipped text's recipe carries the file's SHA-256."""
+    rec = RECIPE if base is None else base
+    cal = dict(rec["calibration"])
+    if "text" in cal:
+        cal["sha256"] = _file_sha256(CALIBRATION_FILE)
+    if calibration_chunks is not None:
+        if int(calibration_chunks) < 1:
+            raise ValueError(f"calibration_chunks must be >= 1, got {calibration_chunks!r}")
+        cal["chunks"] = int(calibration_chunks)
+    return {**rec, "calibration": cal}
 
 
-def model_folder(model_dir, root: Path | None = None, calibration_chunks: int | None = None) -> Path:
-    key = cache_key(Path(model_dir), {"openvino": recipe(calibration_chunks)})
+def model_folder(model_dir, root: Path | None = None, calibration_chunks: int | None = None,
+                 base: dict | None = None) -> Path:
+    key = cache_key(Path(model_dir), {"openvino": recipe(calibration_chunks, base)})
     return (Path(root) if root else cache_dir() / "openvino") / key
 
 
@@ -86,7 +135,7 @@ def _quantize(model_dir: Path, onnx_fp32: Path, xml: Path, rec: dict) -> None:
     ov, nncf = _require("openvino"), _require("nncf")
 
     batcher = PooledEncoder(model_dir, max_batch_tokens=rec["calibration"]["batch_tokens"])
-    data = [feed for _, feed in batcher.feeds(calibration_texts(rec["calibration"]["chunks"]))]
+    data = [feed for _, feed in batcher.feeds(calibration_texts(rec=rec))]
     model = ov.Core().read_model(str(onnx_fp32))
     nncf_log = logging.getLogger("nncf")
     level = nncf_log.level
@@ -109,21 +158,22 @@ def _quantize(model_dir: Path, onnx_fp32: Path, xml: Path, rec: dict) -> None:
         tmp.with_suffix(".bin").unlink(missing_ok=True)
 
 
-def is_built(model_dir, root: Path | None = None, calibration_chunks: int | None = None) -> bool:
+def is_built(model_dir, root: Path | None = None, calibration_chunks: int | None = None,
+             base: dict | None = None) -> bool:
     """True when the int8 OpenVINO model for ``model_dir`` is cached and intact (nothing is built)."""
     try:
-        xml = model_folder(model_dir, root, calibration_chunks) / "model.int8.xml"
+        xml = model_folder(model_dir, root, calibration_chunks, base) / "model.int8.xml"
     except (ValueError, OSError):
         return False
     return is_valid(xml.with_suffix(".bin")) and is_valid(xml)
 
 
 def quantized_model(model_dir, root: Path | None = None, onnx_root: Path | None = None,
-                    calibration_chunks: int | None = None) -> Path:
+                    calibration_chunks: int | None = None, base: dict | None = None) -> Path:
     """Path of the cached int8 OpenVINO model (.xml, .bin beside it); built if missing or corrupt."""
     model_dir = Path(model_dir)
-    rec = recipe(calibration_chunks)
-    xml = model_folder(model_dir, root, calibration_chunks) / "model.int8.xml"
+    rec = recipe(calibration_chunks, base)
+    xml = model_folder(model_dir, root, calibration_chunks, base) / "model.int8.xml"
     with _build_lock:
         if is_valid(xml.with_suffix(".bin")) and is_valid(xml):
             return xml
@@ -133,6 +183,31 @@ def quantized_model(model_dir, root: Path | None = None, onnx_root: Path | None 
         _quantize(model_dir, onnx_fp32, xml, rec)
         _log.info("built %s in %.1f s", xml, time.perf_counter() - t0)
     return xml
+
+
+def _compile(ov, xml: Path, config: dict):
+    """The compiled model, through OpenVINO's compiled-model cache beside the model files.
+
+    Compiling the int8 graph costs ~1.5 s of CPU (5-6 s at load 10), loading the cached
+    compiled blob a fifth of that: every process that embeds (a command-line query, a server
+    start) pays it. The cache folder is named by the model's SHA-256, so a rebuilt model never
+    loads another's blob; a cache that cannot be written or read falls back to compiling.
+    """
+    import json
+
+    def core_with(cache: Path | None):
+        core = ov.Core()
+        # read the weights into memory: a memory-mapped file truncated or rewritten in place
+        # (a full disk, a user's cleanup) would crash this process with SIGBUS on the next batch
+        core.set_property({"ENABLE_MMAP": False} | ({"CACHE_DIR": str(cache)} if cache else {}))
+        return core
+
+    try:
+        sha = json.loads(xml.with_suffix(".bin.json").read_text())["sha256"][:16]
+        return core_with(xml.parent / f"compiled-{sha}").compile_model(str(xml), "CPU", config)
+    except Exception as exc:  # noqa: BLE001 - a read-only or damaged cache: compile without it
+        _log.debug("compiled-model cache unusable (%s); compiling", exc)
+    return core_with(None).compile_model(str(xml), "CPU", config)
 
 
 class OpenVinoEncoder(PooledEncoder):
@@ -145,18 +220,14 @@ class OpenVinoEncoder(PooledEncoder):
 
     def __init__(self, model_dir, max_seq_length: int | None = None, max_batch_tokens: int = 8192,
                  threads: int | None = None, root: Path | None = None, onnx_root: Path | None = None,
-                 calibration_chunks: int | None = None):
+                 calibration_chunks: int | None = None, base_recipe: dict | None = None):
         ov = _require("openvino")
         super().__init__(model_dir, max_seq_length, max_batch_tokens)
-        self.path = quantized_model(model_dir, root, onnx_root, calibration_chunks)
+        self.recipe = recipe(calibration_chunks, base_recipe)
+        self.path = quantized_model(model_dir, root, onnx_root, calibration_chunks, base_recipe)
         self.streams = max(1, int(threads or os.cpu_count() or 1))
-        core = ov.Core()
-        # read the weights into memory: a memory-mapped .bin truncated or rewritten in place
-        # (a full disk, a user's cleanup) would crash this process with SIGBUS on the next batch
-        core.set_property({"ENABLE_MMAP": False})
-        model = core.read_model(str(self.path), str(self.path.with_suffix(".bin")))
-        self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": self.streams,
-                                                          "INFERENCE_NUM_THREADS": self.streams})
+        config = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": self.streams, "INFERENCE_NUM_THREADS": self.streams}
+        self.compiled = _compile(ov, self.path, config)
         self._queue = ov.AsyncInferQueue(self.compiled, self.streams)
         self._lock = threading.Lock()  # one encode at a time drives the queue
 

@@ -1,5 +1,8 @@
 """Benchmark: embedding backends side by side on real chunks (torch, onnx, onnx-int8, openvino-int8).
 
+``openvino-int8`` is the shipped recipe (calibrated on ``core/embedding_calibration.txt``),
+``openvino-int8:brown`` the previous one (300 Brown chunks), for comparing the two.
+
 Chunks are cut with the memory's own chunker (up to 128 word pieces) from the shared
 multi-hop passages (HotpotQA, MuSiQue) and WikiText-2 articles, in equal parts, shuffled
 with a fixed seed. Each backend embeds the same chunks with no cache; rounds alternate
@@ -60,9 +63,16 @@ def make_embedder(spec: str, threads: int):
     from core.embedding_onnx import OnnxEncoder
 
     backend, *opts = spec.split(":")
+    if backend == "openvino-int8" and opts == ["brown"]:  # the previous recipe: calibrated on Brown chunks
+        from core.embedding_openvino import BROWN_RECIPE, OpenVinoEncoder
+
+        emb = TextEmbedder(cache=False, backend=backend, threads=threads)
+        emb._onnx = OpenVinoEncoder(emb._model_dir, threads=threads, base_recipe=BROWN_RECIPE)
+        return emb
     unknown = set(opts) - {"spin", "t1"}
     if unknown or (opts and backend in ("torch", "openvino-int8")):
-        raise SystemExit(f"bad backend spec {spec!r}: options spin/t1 go with onnx backends only")
+        raise SystemExit(f"bad backend spec {spec!r}: options spin/t1 go with onnx backends only; "
+                         f"openvino-int8:brown is the Brown-calibrated build")
     emb = TextEmbedder(cache=False, backend=backend, threads=1 if "t1" in opts else threads)
     if "spin" in opts:
         emb._onnx = OnnxEncoder(emb._model_dir, quantized=backend == "onnx-int8", threads=emb.threads,
@@ -79,7 +89,8 @@ def main(argv=None) -> dict:
                     help="comma-separated (torch, onnx, onnx-int8, openvino-int8); an ONNX Runtime backend "
                          "may carry session options after a colon: "
                          "onnx-int8:spin (intra-op threads spin-wait, ONNX Runtime's default), "
-                         "onnx-int8:t1 (one intra-op thread), onnx-int8:spin:t1")
+                         "onnx-int8:t1 (one intra-op thread), onnx-int8:spin:t1; "
+                         "openvino-int8:brown is openvino-int8 calibrated on Brown chunks (the previous recipe)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 

@@ -15,9 +15,9 @@ def test_real_model_gives_unit_norm_semantic_vectors(tmp_path):
 def test_cache_returns_identical_vectors_without_the_model(tmp_path):
     path = tmp_path / "cache.sqlite"
     texts = ["The river flooded the valley.", "The river flooded the valley.", "Bees make honey."]
-    first = TextEmbedder(cache=path).embed(texts)
+    first = TextEmbedder(cache=path, backend="torch").embed(texts)
     np.testing.assert_array_equal(first[0], first[1])
-    cached = TextEmbedder(model="all-MiniLM-L6-v2", cache=path)
+    cached = TextEmbedder(model="all-MiniLM-L6-v2", cache=path, backend="torch")
     cached._model = _NoModel()  # any call to the model would fail: everything must come from the cache
     np.testing.assert_array_equal(cached._cache.get("all-MiniLM-L6-v2", [EmbeddingCache.key(texts[2])], 384)[
         EmbeddingCache.key(texts[2])], first[2])

@@ -29,7 +29,7 @@ def texts():
 
 @pytest.fixture(scope="module")
 def torch_vecs(texts):
-    return TextEmbedder(cache=False).embed(texts)
+    return TextEmbedder(cache=False, backend="torch").embed(texts)
 
 
 def test_numpy_bert_matches_torch_on_real_text(texts, torch_vecs):
@@ -42,12 +42,12 @@ def test_numpy_bert_matches_torch_on_real_text(texts, torch_vecs):
 
 def test_torch_runtime_numpy_is_the_torch_backend_with_its_own_cache_key(texts, torch_vecs, tmp_path):
     db = tmp_path / "c.sqlite"
-    emb = TextEmbedder(cache=db, torch_runtime="numpy")
+    emb = TextEmbedder(cache=db, backend="torch", torch_runtime="numpy")
     assert emb.backend == "torch" and emb.runtime == "numpy" and emb.cache_model == "all-MiniLM-L6-v2|numpy"
     v = emb.embed(texts[-3:])
     assert (v * torch_vecs[-3:]).sum(axis=1).min() >= 0.9999
     # sentence-transformers' own cached vectors are not the numpy ones
-    st = TextEmbedder(cache=db)
+    st = TextEmbedder(cache=db, backend="torch")
     assert st.runtime == "sentence-transformers" and st.cache_model == "all-MiniLM-L6-v2"
     assert st._cache.get(st.cache_model, [st._cache.key(t) for t in texts[-3:]], 384) == {}
     with pytest.raises(ValueError, match="torch_runtime must be one of"):
@@ -64,7 +64,7 @@ def test_other_pooling_falls_back_to_sentence_transformers(tmp_path):
     pooling = json.loads(cfg.read_text())
     cfg.write_text(json.dumps({**pooling, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
     assert not onnx_equivalent(folder)
-    emb = TextEmbedder(model=str(folder), torch_runtime="numpy")
+    emb = TextEmbedder(model=str(folder), backend="torch", torch_runtime="numpy")
     assert emb.runtime == "sentence-transformers" and emb.cache_model == str(folder)
     assert not onnx_equivalent(tmp_path / "missing")
 

@@ -1,8 +1,9 @@
 """OpenVINO int8 backend: cosine to torch on real text, the quantized-model cache, memory binding.
 
-The model is quantized once per module into a temporary cache folder, calibrated on 24
-Brown chunks instead of the shipped recipe's 300 (same code path, ~10 s of CPU); the
-cosine bar below holds for both.
+The model is quantized once per module into a temporary cache folder, calibrated on 24 of
+the shipped calibration text's 300 chunks (same code path, ~10 s of CPU), with
+MYCELIAL_DATA_DIR pointing at an empty folder: a build needs no shared corpus. The cosine
+bar below holds for both.
 """
 from __future__ import annotations
 
@@ -14,20 +15,10 @@ import pytest
 from core.config import data_file
 from core.embedding import TextEmbedder, default_model_path
 from core.embedding_onnx import is_valid
-from core.embedding_openvino import OpenVinoEncoder, is_built, model_folder, quantized_model, recipe
+from core.embedding_openvino import (BROWN_RECIPE, CALIBRATION_FILE, OpenVinoEncoder, calibration_texts, is_built,
+                                     model_folder, quantized_model, recipe)
 
 CAL = 24
-
-
-@pytest.fixture(scope="module")
-def ov_root(tmp_path_factory):
-    """A private MYCELIAL_CACHE_DIR holding one quantized model for the whole module."""
-    root = tmp_path_factory.mktemp("mycelial_cache")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MYCELIAL_CACHE_DIR", str(root))
-    enc = OpenVinoEncoder(default_model_path(), threads=2, calibration_chunks=CAL)
-    yield root, enc
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +32,55 @@ def texts():
         [f"{r['title']}. {r['text']}" for r in recs]
 
 
+@pytest.fixture(scope="module")
+def ov_root(tmp_path_factory, texts):
+    """A private MYCELIAL_CACHE_DIR holding one quantized model for the whole module, built from the
+    shipped calibration text with no shared corpus reachable (MYCELIAL_DATA_DIR is an empty folder)."""
+    root = tmp_path_factory.mktemp("mycelial_cache")
+    mp, no_data = pytest.MonkeyPatch(), pytest.MonkeyPatch()
+    mp.setenv("MYCELIAL_CACHE_DIR", str(root))
+    no_data.setenv("MYCELIAL_DATA_DIR", str(tmp_path_factory.mktemp("no_shared_data")))
+    try:
+        with pytest.raises(FileNotFoundError, match="MYCELIAL_DATA_DIR"):
+            calibration_texts(rec=BROWN_RECIPE)  # the previous recipe needed the corpus
+        enc = OpenVinoEncoder(default_model_path(), threads=2, calibration_chunks=CAL)
+    finally:
+        no_data.undo()
+    yield root, enc
+    mp.undo()
+
+
+def test_shipped_calibration_text_is_the_recipe(ov_root):
+    """The recipe names the packaged text and its SHA-256 (an edited text rebuilds), the build records it."""
+    import hashlib
+
+    _, enc = ov_root
+    cal = recipe()["calibration"]
+    assert cal["text"] == CALIBRATION_FILE.name == "embedding_calibration.txt" and CALIBRATION_FILE.is_file()
+    assert cal["sha256"] == hashlib.sha256(CALIBRATION_FILE.read_bytes()).hexdigest()
+    texts = calibration_texts()
+    assert len(texts) == cal["chunks"] == 300 and len(set(texts)) == 300 and all(t.strip() for t in texts)
+    some = calibration_texts(CAL)  # spread over the whole file, not its first register only
+    assert len(some) == CAL and some[0] == texts[0] and some[-1] in texts[-300 // CAL:]
+    meta = json.loads(enc.path.with_name(enc.path.name + ".json").read_text())
+    assert meta["recipe"]["calibration"] == recipe(CAL)["calibration"] and enc.recipe == recipe(CAL)
+    # the Brown-calibrated builds of the previous recipe live under another key: never reused
+    assert model_folder(default_model_path(), base=BROWN_RECIPE) != model_folder(default_model_path())
+    assert "corpus" not in cal and BROWN_RECIPE["version"] != recipe()["version"]
+    # pyproject ships it in the wheel
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert CALIBRATION_FILE.name in pyproject["tool"]["setuptools"]["package-data"]["core"]
+
+
 def test_int8_holds_cosine_bar_to_torch(ov_root, texts):
     _, enc = ov_root
     v = enc.encode(texts)
     assert v.shape == (len(texts), 384) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
-    cos = (v * TextEmbedder(cache=False).embed(texts)).sum(axis=1)
+    cos = (v * TextEmbedder(cache=False, backend="torch").embed(texts)).sum(axis=1)
     assert cos.mean() >= 0.99 and cos.min() >= 0.97, cos
     # the model really is int8: quantize/dequantize pairs around the MatMuls
     import openvino as ov
@@ -64,7 +98,8 @@ def test_rows_do_not_depend_on_batch_mates(ov_root, texts):
     assert enc.streams == 2  # batches ran on two streams, out of order; rows still land in place
     one = OpenVinoEncoder(default_model_path(), threads=1, max_batch_tokens=512, calibration_chunks=CAL)
     assert one.streams == 1
-    np.testing.assert_allclose(one.encode(texts), whole, atol=2e-3)
+    v1 = one.encode(texts)  # other batches (other padding), one stream: each row is still its own text's
+    assert (v1 * whole).sum(axis=1).min() > 0.9995 and np.abs(v1 - whole).max() < 5e-3
 
 
 def test_cache_is_reused_and_keyed_by_recipe(ov_root):
@@ -75,8 +110,12 @@ def test_cache_is_reused_and_keyed_by_recipe(ov_root):
     assert is_built(default_model_path(), calibration_chunks=CAL)
     assert not is_built(default_model_path())  # the shipped recipe (300 chunks) is another file
     assert model_folder(default_model_path()) != enc.path.parent
-    assert recipe()["calibration"]["chunks"] == 300
+    assert recipe()["calibration"]["chunks"] == 300 and recipe(CAL)["calibration"]["chunks"] == CAL
     assert not list(enc.path.parent.glob("*.tmp*"))
+    # the compiled model is cached too, under the model's SHA-256 (a rebuilt model never loads another's)
+    sha = json.loads(enc.path.with_name("model.int8.bin.json").read_text())["sha256"]
+    assert [p.name for p in enc.path.parent.glob("compiled-*")] == [f"compiled-{sha[:16]}"]
+    assert any(enc.path.parent.glob(f"compiled-{sha[:16]}/*.blob"))
     with pytest.raises(ValueError, match="calibration_chunks"):
         recipe(0)
 

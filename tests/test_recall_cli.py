@@ -25,7 +25,8 @@ def jsonl_memory(tmp_path_factory):
             fh.write(json.dumps({"id": d.doc_id, "text": "\n\n".join(d.sentences[:8]),
                                  "category": d.meta["category"], "year": 1961}) + "\n")
     mem = folder / "mem"
-    r = CliRunner().invoke(cli, ["ingest", str(path), "--memory", str(mem), "-q", "-v"])
+    # a torch memory: the tests below are about its torch-free query path (numpy forward pass)
+    r = CliRunner().invoke(cli, ["ingest", str(path), "--memory", str(mem), "-q", "-v", "--embedder", "torch"])
     assert r.exit_code == 0, r.output
     assert "INFO mycelial.memory.ingest: ingest: 6 documents" in r.stderr  # -v: the library's log lines
     logging.getLogger("mycelial").setLevel(logging.WARNING)

@@ -16,8 +16,9 @@ MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=cli
                              help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
 EMBEDDER_OPTION = click.option(
-    "--embedder", type=click.Choice(["torch", "onnx", "onnx-int8", "openvino-int8"]), default=None,
-    help="Embedding backend (default: the one the memory was built with; torch for a new memory).")
+    "--embedder", type=click.Choice(["openvino-int8", "torch", "onnx", "onnx-int8"]), default=None,
+    help="Embedding backend (default: the one the memory was built with; for a new memory openvino-int8, "
+         "or torch with a warning when the openvino extra is not installed).")
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "memory" / "sample"
 VERBOSE_OPTION = click.option("--verbose", "-v", count=True, help="Log what the library does (-v info, -vv debug).")
 

@@ -39,7 +39,7 @@ class Slot:
 
 
 class Registry:
-    """Open every memory once with one shared TextEmbedder and VQ-VAE codec; close them all on shutdown."""
+    """Open every memory once with a shared VQ-VAE codec and one TextEmbedder per backend; close them on shutdown."""
 
     def __init__(self, memories: dict, embedder=None, codec=None):
         from core.memory import SemanticMemory
@@ -55,19 +55,22 @@ class Registry:
                 raise ValueError(f"memories {folders[real]!r} and {name!r} are the same folder {real}; "
                                  "each memory needs its own folder")
             folders[real] = name
-        if embedder is None:
-            from core.embedding import TextEmbedder
-
-            embedder = TextEmbedder()
         if codec is None:
             from core.reasoning.mycelial import MycelialVQVAE
 
             codec = MycelialVQVAE.load_default()
-        self.embedder, self.codec = embedder, codec
+        self.codec = codec
         self.slots: dict[str, Slot] = {}
+        shared: dict = {}  # (model, backend) -> one TextEmbedder for every memory built with it
         try:
             for name, folder in memories.items():
-                self.slots[name] = Slot(name, SemanticMemory(folder, embedder=embedder, codec=codec))
+                # no embedder given: each memory binds the backend it was built with (an old torch
+                # memory stays torch whatever the default is), one model per backend
+                mem = SemanticMemory(folder, embedder=embedder, codec=codec)
+                if embedder is None:
+                    key = (getattr(mem.embedder, "model", None), getattr(mem.embedder, "backend", None))
+                    mem.embedder = shared.setdefault(key, mem.embedder)
+                self.slots[name] = Slot(name, mem)
         except Exception:
             self.close()
             raise
@@ -80,10 +83,25 @@ class Registry:
         Without this, N concurrent first requests each load the model (measured: 20 clients,
         p50 21 s for the first round instead of sub-second).
         """
-        getattr(self.embedder, "model_", None)
+        for emb in self.embedders:
+            if getattr(emb, "runtime", None) == "sentence-transformers":
+                getattr(emb, "model_", None)
+            elif hasattr(emb, "onnx_"):
+                emb.onnx_
         for slot in self.slots.values():
             if slot.memory.store_.count_chunks():
                 slot.memory.recall("warm up", k=1, mode="hybrid")
+
+    @property
+    def embedders(self) -> list:
+        """The distinct embedders of the served memories (one per backend)."""
+        return list({id(s.memory.embedder): s.memory.embedder for s in self.slots.values()}.values())
+
+    @property
+    def embedder(self):
+        """The embedder when all memories share one (the usual case), else the first memory's."""
+        embs = self.embedders
+        return embs[0] if embs else None
 
     def get(self, name: str) -> Slot | None:
         return self.slots.get(name)
