@@ -30,7 +30,8 @@ def _same(st, ids):
     return a_ids
 
 
-def test_rows_equal_sqlite_and_follow_ingest_and_forget(tmp_path):
+def test_rows_equal_sqlite_and_follow_ingest_and_forget(tmp_path, monkeypatch):
+    monkeypatch.setattr(_vecfile, "STEP", 7)  # catch-up in several slices
     path = tmp_path / "memory.sqlite"
     with Store(path) as st:
         _add(st, "a", 30, 0)

@@ -39,7 +39,7 @@ MAGIC = b"MYCVEC01"
 HEADER = 64  # magic 8 | dim u32 | pad u32 | store uuid 32 | upto i64 (48) | forget mark i64 (56)
 _UPTO, _FORGET = 48, 56
 _F32_OF_F16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)  # exact
-STEP = 65_536  # rows a catch-up writes at most per call (the rest is read from SQLite meanwhile)
+STEP = 65_536  # rows a catch-up reads and writes at a time
 
 
 class VectorFile:
@@ -136,14 +136,15 @@ class VectorFile:
         self._rows = np.frombuffer(self._map, dtype=np.float16, count=n * self.dim, offset=HEADER).reshape(n, self.dim)
 
     # -- writes -----------------------------------------------------------------------
-    def catch_up(self, store, step: int = STEP) -> None:
-        """Bring the file up to ``store`` (at most ``step`` new rows): forgets first, then new chunks."""
+    def catch_up(self, store, step: int | None = None) -> None:
+        """Bring the file up to ``store``: forgets first, then new chunks (all of them: ~1 s a
+        million rows, paid once by the first recall after an ingest)."""
         if not self.writable:
             return
         with self._lock:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                self._catch_up(store, step)
+                self._catch_up(store, step or STEP)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -166,16 +167,18 @@ class VectorFile:
                 self._zero(removed[removed <= upto])
                 fmark = last["forget"]
                 self._set_marks(upto, fmark)
-        top = min(last["chunk"], upto + step)
-        if top > upto:
-            buf = np.zeros((top - upto, self.dim), dtype=np.float16)
-            for cid, blob in _range(store, upto, top):
+        done = upto
+        while done < last["chunk"]:  # in slices of ``step`` rows (bounded buffers)
+            top = min(last["chunk"], done + step)
+            buf = np.zeros((top - done, self.dim), dtype=np.float16)
+            for cid, blob in _range(store, done, top):
                 if isinstance(blob, bytes) and len(blob) == self.row_bytes:  # damaged: read from SQLite
-                    buf[cid - upto - 1] = np.frombuffer(blob, dtype=np.float16)
-            os.pwrite(self._fd, buf.tobytes(), HEADER + (upto + 1) * self.row_bytes)
+                    buf[cid - done - 1] = np.frombuffer(blob, dtype=np.float16)
+            os.pwrite(self._fd, buf.tobytes(), HEADER + (done + 1) * self.row_bytes)
+            done = top
+        if done > upto:
             os.fsync(self._fd)  # rows on disk before the header counts them
-            upto = top
-        self._set_marks(upto, fmark)
+        self._set_marks(done, fmark)
 
     def _still_valid(self, store, upto: int, last_chunk: int) -> bool:
         """False when the store went back (restored from a backup) or its last counted row differs."""
