@@ -7,6 +7,18 @@ concept-code) live in their own sorted key array (``cx_keys_``, key ``a * 2**31 
 the same two soft-bound counts per edge as the code edges, so merge, unobserve and decay are
 as exact as theirs. The code-code edges keep their fixed-width fast path.
 
+Observing without touching every edge
+-------------------------------------
+An ingest observes one batch at a time while the concept edges grow with the memory (2.4M
+at 100k chunks), so merging each batch into the sorted arrays made ingest O(n^2). Observe
+instead adds the counts of edges it already holds in place (a galloping search per key) and
+puts new edges into sorted runs kept in geometrically decreasing sizes (LSM-style: a run
+merges into the one before it once it is at least half its size); the runs merge into the
+main arrays when they reach a quarter of them, and on any read of ``cx_keys_``,
+``cx_counts_``, ``cx_group_counts_`` (recall, save, merge, decay, unobserve). Counts in runs
+are whole numbers (a decay compacts first), so their sums are exact in any order and the
+state read is bit-identical to merging every batch at once.
+
 Reading the weights
 -------------------
 The stored weight is the soft-bound ``1 - (1 - eta)**n (1 - eta_group)**g``. A walk reads an
@@ -18,6 +30,8 @@ clipped to [0, 1]. A hub (a concept in a large share of chunks) predicts every c
 so its npmi is ~0 and it cannot flood the walk.
 """
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -43,12 +57,91 @@ def check_ragged(offsets, concepts, n_rows: int) -> tuple[np.ndarray, np.ndarray
 class ConceptMixin:
     """Concept nodes and their edges; mixed into `MycelialReasoning`."""
 
+    _CX_COMPACT_MIN = 16384  # pending new edges below a quarter of this never force a merge
+
     def _reset_concepts(self) -> None:
+        self._cx_lock = threading.RLock()  # a reader's compaction never interleaves with an observe
+        self._cx_runs = []  # sorted (keys, n, g) of edges not in the main arrays, sizes decreasing
         self.cx_keys_ = np.empty(0, dtype=np.int64)
         self.cx_counts_ = np.empty(0, dtype=np.float64)
         self.cx_group_counts_ = np.empty(0, dtype=np.float64)
         self.concept_counts_ = np.zeros(0, dtype=np.int64)
         self._cx_csr = None
+
+    def __getstate__(self) -> dict:  # copy.deepcopy: the runs merged, the lock not copied
+        self._cx_compact()
+        state = dict(self.__dict__)
+        del state["_cx_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cx_lock = threading.RLock()
+
+    def _cx_compact(self) -> None:
+        """Merge the pending runs into the main arrays (smallest first)."""
+        with self._cx_lock:
+            runs = self._cx_runs
+            if not runs:
+                return
+            k, n, g = runs[-1]
+            for rk, rn, rg in reversed(runs[:-1]):
+                k, n, g = K.merge_sorted(rk, rn, rg, k, n, g, 1.0)
+            self._cx_keys, self._cx_counts, self._cx_group_counts = K.merge_sorted(
+                self._cx_keys, self._cx_counts, self._cx_group_counts, k, n, g, 1.0)
+            self._cx_runs = []
+
+    @property
+    def cx_keys_(self) -> np.ndarray:
+        self._cx_compact()
+        return self._cx_keys
+
+    @cx_keys_.setter
+    def cx_keys_(self, value) -> None:
+        self._cx_runs = []
+        self._cx_keys = value
+
+    @property
+    def cx_counts_(self) -> np.ndarray:
+        self._cx_compact()
+        return self._cx_counts
+
+    @cx_counts_.setter
+    def cx_counts_(self, value) -> None:
+        self._cx_runs = []
+        self._cx_counts = value
+
+    @property
+    def cx_group_counts_(self) -> np.ndarray:
+        self._cx_compact()
+        return self._cx_group_counts
+
+    @cx_group_counts_.setter
+    def cx_group_counts_(self, value) -> None:
+        self._cx_runs = []
+        self._cx_group_counts = value
+
+    def _cx_add(self, keys, n, g) -> None:
+        """Add a sorted delta of whole counts: known edges in place, new ones into the runs."""
+        with self._cx_lock:
+            main = self._cx_keys
+            if main.shape[0] == 0 and not self._cx_runs:
+                self._cx_keys, self._cx_counts, self._cx_group_counts = keys, n, g
+                return
+            if keys.shape[0] * 16 >= main.shape[0]:  # big batch: one sequential walk
+                found = K.add_known(main, self._cx_counts, self._cx_group_counts, keys, n, g)
+            else:
+                found = K.add_known_sparse(main, self._cx_counts, self._cx_group_counts, keys, n, g)
+            if found.all():
+                return
+            new = ~found
+            runs = self._cx_runs
+            runs.append((keys[new], n[new], g[new]))
+            while len(runs) > 1 and 2 * runs[-1][0].shape[0] >= runs[-2][0].shape[0]:
+                b, a = runs.pop(), runs.pop()
+                runs.append(K.merge_sorted(*a, *b, 1.0))
+            if sum(r[0].shape[0] for r in runs) * 4 > max(main.shape[0], self._CX_COMPACT_MIN):
+                self._cx_compact()
 
     def _concept_delta(self, codes, offsets, concepts, groups):
         c = self.config
@@ -78,8 +171,7 @@ class ConceptMixin:
         if groups is not None:
             groups = self._check_groups(groups, codes.shape[0])
         keys, n, g, delta = self._concept_delta(codes, offsets, concepts, groups)
-        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = K.merge_sorted(
-            self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, 1.0)
+        self._cx_add(keys, n, g)
         self._grow_concepts(len(delta))
         self.concept_counts_[:len(delta)] += delta
         self._cx_csr = None
@@ -124,9 +216,12 @@ class ConceptMixin:
         self._cx_csr = None
 
     def _merge_concepts(self, other) -> None:
-        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = K.merge_sorted(
-            self.cx_keys_, self.cx_counts_, self.cx_group_counts_,
-            other.cx_keys_, other.cx_counts_, other.cx_group_counts_, 1.0)
+        k, n, g = other.cx_keys_, other.cx_counts_, other.cx_group_counts_
+        if np.array_equal(n, np.rint(n)) and np.array_equal(g, np.rint(g)):  # whole counts (never decayed)
+            self._cx_add(k.copy(), n.copy(), g.copy())  # e.g. a parallel ingest's delta: no O(edges) merge
+        else:
+            self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = K.merge_sorted(
+                self.cx_keys_, self.cx_counts_, self.cx_group_counts_, k, n, g, 1.0)
         self._grow_concepts(len(other.concept_counts_))
         self.concept_counts_[:len(other.concept_counts_)] += other.concept_counts_
         self._cx_csr = None
