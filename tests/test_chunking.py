@@ -97,3 +97,17 @@ def test_terminal_overstrike_is_removed():
     bold = "".join(f"{c}\b{c}" for c in "NAME")
     under = "".join(f"_\b{c}" for c in "file")
     assert chunk_text(f"{bold}\n       ls - list {under} names") == ["NAME\nls - list file names"]
+
+
+def test_word_cached_counts_equal_the_tokenizer_on_whole_texts():
+    """count_tokens sums per-word counts; the tokenizer on the whole text must agree, also where
+    Python's split and BERT's whitespace differ (controls the normaliser deletes) and on repeats."""
+    from core.memory.chunking import _tokenizer
+
+    texts = ["Nero was emperor.\nHe (37-68 AD) ruled; Rome burned!", "a\x0bb c\x1cd e\x85f", "tab\there nb\u00a0sp",
+             "zero\u200bwidth soft\u00adhyphen", "[MASK] foo[CLS]bar", "Ünïcödé café e\u0301t\u00e9 中文字符",
+             "x" * 150 + " " + "y" * 99, "", "   \n ", bytes(range(1, 256)).decode("latin-1")]
+    want = [len(e.ids) for e in _tokenizer().encode_batch(texts, add_special_tokens=False)]
+    assert count_tokens(texts) == want
+    assert count_tokens(texts[::-1]) == want[::-1]  # now from the word cache
+    assert count_tokens([texts[0] + " " + texts[3]]) == [want[0] + want[3]]

@@ -65,16 +65,37 @@ def _tokenizer():
         return None
 
 
+# Characters Python's str.split() splits on that the BERT normalizer deletes (controls): a text
+# holding one is counted whole, since its whitespace words would not be the tokenizer's.
+_SPLIT_UNSAFE = re.compile(r"[\x0b\x0c\x1c-\x1f\x85]")
+_WORD_PIECES: dict[str, int] = {}  # whitespace word -> word pieces (the tokenizer's own count)
+_WORD_CACHE_MAX = 1 << 19  # words (~75 MB at most); past it, new words are tokenised every time
+
+
 def count_tokens(texts: list[str]) -> list[int]:
     """Word pieces of each text without the two special tokens.
 
     Uses the packaged model's tokenizer; falls back to ``2 * words`` (an upper bound for
-    English prose with WordPiece) if the tokenizer is unavailable.
+    English prose with WordPiece) if the tokenizer is unavailable. The BERT tokenizer splits
+    at whitespace before anything else (normalising, punctuation, WordPiece all work within
+    a word), so a text's count is the sum of its whitespace words' counts: each distinct word
+    is tokenised once and remembered (5-10x faster than tokenising every text on real sentences).
     """
     tok = _tokenizer()
     if tok is None:
         return [2 * len(t.split()) for t in texts]
-    return [len(e.ids) for e in tok.encode_batch(list(texts), add_special_tokens=False)]
+    cache = _WORD_PIECES
+    split = [None if _SPLIT_UNSAFE.search(t) else t.split() for t in texts]
+    missing = list({w for ws in split if ws is not None for w in ws if w not in cache})
+    whole = [t for t, ws in zip(texts, split) if ws is None]
+    if not missing and not whole:
+        return [sum(cache[w] for w in ws) for ws in split]
+    counts = [len(e) for e in tok.encode_batch(missing + whole, add_special_tokens=False)]
+    new = dict(zip(missing, counts))
+    if len(cache) + len(new) <= _WORD_CACHE_MAX:  # entries are never removed (threads may read them)
+        cache.update(new)
+    whole_n = iter(counts[len(missing):])
+    return [next(whole_n) if ws is None else sum(new[w] if w in new else cache[w] for w in ws) for ws in split]
 
 
 def chunk_hash(text: str) -> bytes:
