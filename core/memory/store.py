@@ -108,7 +108,7 @@ class Store(StoreBase):
         next_doc = seqs.get("documents", 0) + 1
         next_chunk = seqs.get("chunks", 0) + 1
         existing = self.chunk_ids_by_hash([h for d in docs for h in d[5]])
-        doc_rows, chunk_rows, link_rows, refs, out = [], [], [], [], []
+        doc_rows, chunk_rows, link_rows, refs, out, new_phrases = [], [], [], [], [], []
         now = time.time()
         for doc_key, title, source, meta, content_hash, hashes, texts, codes, embeddings, phrases in docs:
             doc_id, next_doc = next_doc, next_doc + 1
@@ -122,8 +122,9 @@ class Store(StoreBase):
                     cid, next_chunk = next_chunk, next_chunk + 1
                     existing[h] = cid
                     new[pos] = True
+                    new_phrases.append(phrases[pos] if phrases else [])
                     chunk_rows.append((cid, h, doc_id, pos, texts[pos], codes[pos].tobytes(), emb16[pos].tobytes(),
-                                       json.dumps(phrases[pos], ensure_ascii=False) if phrases else "[]"))
+                                       json.dumps(new_phrases[-1], ensure_ascii=False)))
                 else:
                     refs.append((cid,))
                 ids[pos] = cid
@@ -137,7 +138,7 @@ class Store(StoreBase):
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk_rows)
         conn.executemany("INSERT INTO doc_chunks VALUES (?, ?, ?)", link_rows)
         conn.executemany("UPDATE chunks SET refs = refs + 1 WHERE id = ?", refs)
-        self._count_concepts([json.loads(r[7]) for r in chunk_rows], +1)
+        self._count_concepts(new_phrases, +1)
         return out
 
     # -- the concept vocabulary -------------------------------------------------------
