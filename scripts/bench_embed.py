@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--chunks", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
-    ap.add_argument("--backends", default="torch,onnx,onnx-int8",
+    ap.add_argument("--backends", default="torch,onnx-int8,openvino-int8",
                     help="comma-separated (torch, onnx, onnx-int8, openvino-int8); an ONNX Runtime backend "
                          "may carry session options after a colon: "
                          "onnx-int8:spin (intra-op threads spin-wait, ONNX Runtime's default), "
