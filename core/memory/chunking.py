@@ -85,11 +85,14 @@ def count_tokens(texts: list[str]) -> list[int]:
     if tok is None:
         return [2 * len(t.split()) for t in texts]
     cache = _WORD_PIECES
+    try:  # every word known (the common case once a few documents are in)
+        return [sum(map(cache.__getitem__, t.split())) if not _SPLIT_UNSAFE.search(t) else cache[None]
+                for t in texts]
+    except KeyError:
+        pass
     split = [None if _SPLIT_UNSAFE.search(t) else t.split() for t in texts]
     missing = list({w for ws in split if ws is not None for w in ws if w not in cache})
     whole = [t for t, ws in zip(texts, split) if ws is None]
-    if not missing and not whole:
-        return [sum(cache[w] for w in ws) for ws in split]
     counts = [len(e) for e in tok.encode_batch(missing + whole, add_special_tokens=False)]
     new = dict(zip(missing, counts))
     if len(cache) + len(new) <= _WORD_CACHE_MAX:  # entries are never removed (threads may read them)
