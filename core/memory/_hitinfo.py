@@ -104,6 +104,45 @@ def attach(store, hits, context: int = 0) -> None:
                      for p, c in span]
 
 
+class PhraseSources:
+    """(activation, source) of the walk's strongest phrases, by text, for the ``why`` of hits.
+
+    A source is "query", the id of the seed chunk naming the phrase, ("edge", from phrase,
+    weight, npmi) of the learned edge that carried it, or None. It is worked out only when a
+    returned hit asks (a dozen phrases, not the 64 strongest of every recall); the seeds'
+    phrases are read from the incidence ``M`` the walk used (a rebuilt graph makes new arrays).
+    """
+
+    def __init__(self, names, ids, acts, q_ids, seeds, M, via):
+        self._names, self._q, self._seeds, self._M, self._via = names, q_ids, seeds, M, via
+        self._at = {names[i]: (i, a) for i, a in zip(ids, acts)}
+        self._done: dict = {}
+        self._seed_sets = None
+
+    def __contains__(self, phrase) -> bool:
+        return phrase in self._at
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def seed_ids(self) -> list[int]:
+        return sorted({cid for cid, _ in self._seeds})
+
+    def __getitem__(self, phrase):
+        out = self._done.get(phrase)
+        if out is None:
+            i, act = self._at[phrase]
+            if self._seed_sets is None:
+                ptr, ind = self._M.indptr, self._M.indices
+                self._seed_sets = [(cid, set(ind[ptr[r]:ptr[r + 1]].tolist())) for cid, r in self._seeds]
+            src = "query" if i in self._q else next((cid for cid, ps in self._seed_sets if i in ps), None)
+            if src is None and i in self._via:  # reached along a learned edge of the network
+                a, wt, npmi = self._via[i]
+                src = ("edge", self._names[a], round(wt, 2), round(npmi, 2))
+            out = self._done[phrase] = (act, src)
+        return out
+
+
 def _why_text(chunk_id: int, info: dict, chunk_phrases: list, sources: dict, seed_titles: dict) -> str:
     """One readable path per hit: query -> (seed passage ->) phrase -> this passage."""
     sim = info.get("similarity")

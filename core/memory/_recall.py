@@ -8,7 +8,7 @@ import numpy as np
 
 from core._validation import check_embeddings
 from core.log import get_logger
-from core.memory._hitinfo import _why_text, allowed_chunks, attach, check_where
+from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory.phrases import query_phrases
 from core.memory.types import MODES, Hit
 
@@ -277,17 +277,10 @@ class RecallMixin:
             phr = [(g.phrases_[i], round(a, 4)) for i, a in zip(ph_ids[by_act[:8]].tolist(), ph_act[by_act[:8]].tolist())]
             if explain:  # where each strong phrase's activation came from: the query or a seed hit
                 strong = by_act[:64]
-                q_set = set(q_ids.tolist())
-                seed_sets = [(int(cid), set(g.phrases_of_row(int(r)))) for cid, r in
-                             zip(g.chunk_ids_at(seed_rows), seed_rows)]
-                sources = {}
-                via = trace.get("via") or {}
-                for i, act in zip(ph_ids[strong].tolist(), ph_act[strong].tolist()):
-                    src = "query" if i in q_set else next((cid for cid, ps in seed_sets if i in ps), None)
-                    if src is None and i in via:  # reached along a learned edge of the network
-                        a, wt, npmi = via[i]
-                        src = ("edge", g.phrases_[a], round(wt, 2), round(npmi, 2))
-                    sources[g.phrases_[i]] = (act, src)
+                sources = PhraseSources(g.phrases_, ph_ids[strong].tolist(), ph_act[strong].tolist(),
+                                        set(q_ids.tolist()), list(zip(g.chunk_ids_at(seed_rows).tolist(),
+                                                                      seed_rows.tolist())),
+                                        g._build()["M"], trace.get("via") or {})
         assoc = dict(zip(chunk_ids.tolist(), scores.tolist()))  # python ints/floats, as int()/float() give
         if excl:
             assoc = {c: s for c, s in assoc.items() if c not in excl}
@@ -355,7 +348,7 @@ class RecallMixin:
         seed_titles, seed_ids = {}, []
         srcs = next((w.get("_sources") for w in why.values() if w.get("_sources")), None)
         if srcs:
-            seed_ids = sorted({s for _, s in srcs.values() if isinstance(s, int)})
+            seed_ids = srcs.seed_ids()  # every seed: a superset of the sources asked for below
         out: list[Hit] = []
         seen_docs = set()
         pos = 0
