@@ -8,15 +8,9 @@ from core.reasoning.mycelial import MycelialVQVAE
 
 
 @pytest.fixture(scope="module")
-def mem(tmp_path_factory, wiki_docs):
-    """One long article (153 one-sentence paragraphs) that crowds the top, and 7 short ones.
-
-    Torch vectors, which the scenario was built on: with the openvino-int8 ones the associative
-    per-document loop stops at 1 document of the 2 a full associative recall reaches (its "4x wider
-    pool, no new document" stop; notes/ovdefault-7.md)."""
-    from core.embedding import TextEmbedder
-
-    m = SemanticMemory(tmp_path_factory.mktemp("perdoc") / "mem", embedder=TextEmbedder(backend="torch"),
+def mem(tmp_path_factory, embedder, wiki_docs):
+    """One long article (153 one-sentence paragraphs) that crowds the top, and 7 short ones."""
+    m = SemanticMemory(tmp_path_factory.mktemp("perdoc") / "mem", embedder=embedder,
                        codec=MycelialVQVAE.load_default())
     big = {"id": "big", "title": wiki_docs[1].title, "text": "\n\n".join(wiki_docs[1].sentences)}
     small = [{"id": f"small{i}", "title": wiki_docs[i].title, "text": "\n\n".join(wiki_docs[i].sentences[:3])}

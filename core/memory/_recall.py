@@ -325,7 +325,7 @@ class RecallMixin:
         """
         exclude = list(exclude) if exclude is not None else None
         total = max(1, self.store_.count_chunks() if allowed is None else len(allowed))
-        n, before = min(3 * k, total), -1
+        n, reached = min(3 * k, total), -1
         while True:
             hits = self._ranked(q, n, mode, query_text, False, exclude, explain, min_score, allowed)
             out, seen = [], set()
@@ -333,12 +333,13 @@ class RecallMixin:
                 if h.doc_id not in seen:
                     seen.add(h.doc_id)
                     out.append(h)
-            # similar/hybrid return fewer than n only when nothing is left; association only
-            # reaches linked chunks, so it stops when a 4x wider pool brings no new document
-            spent = len(out) <= before if mode == "associative" else len(hits) < n
+            # similar/hybrid return fewer than n only when nothing is left. Association reaches
+            # only linked chunks, but a wider pool also seeds the walk wider, so a pool that
+            # brings no new document can still lead to one: it stops when no new chunk comes
+            spent = len(hits) <= reached if mode == "associative" else len(hits) < n
             if len(out) >= k or spent or n >= total:
                 return out[:k]
-            n, before = min(4 * n, total), len(out)
+            n, reached = min(4 * n, total), len(hits)
 
     def _hits(self, scores: dict, k: int, per_document: bool, why: dict,
               min_score: float | None = None) -> list[Hit]:
