@@ -138,3 +138,23 @@ def test_code_and_urls_give_no_key_terms():
     # "``" is a TeX-style opening quote, not code: the words between it and '' are prose
     quoted = ["He said ``shaved heads sang'' twice.", "The ``shaved heads returned''.", "Then ``shaved heads left''."]
     assert "shaved head" in {t for ts in keyterms.document_keyterms(quoted) for t in ts}
+
+
+def test_cached_judgements_follow_the_arguments():
+    # words, spans and identifiers are judged once and cached: the cache must not carry one call's
+    # stop set or max_words into another call
+    chunks = ["tar writes the compressed archive.", "list compressed archives first.",
+              "a compressed archive keeps its order.", "nothing else here."]
+    assert keyterms.document_keyterms(chunks)[0] == ["compressed archive", "compressed", "archive"]
+    assert keyterms.document_keyterms(chunks, frozenset({"archive"}))[0] == ["compressed"]
+    assert keyterms.document_keyterms(chunks, {"compressed"})[0] == ["archive"]  # a plain set: no shared cache
+    assert keyterms.document_keyterms(chunks)[0] == ["compressed archive", "compressed", "archive"]
+    text = "The University of Toronto Press and Neil Peart; see crypto.createHash and ssh-keygen."
+    full = extract_phrases(text)
+    assert "university of toronto press" in full and "crypto.createhash" in full
+    short = extract_phrases(text, max_words=3)
+    assert "university of toronto press" not in short and "neil peart" in short
+    assert extract_phrases(text) == full
+    # a plural stem and a pair broken by a capitalised word
+    assert keyterms._candidates("archives archive Tar archives", frozenset()) == {
+        "archive": [3, 7, 0]}

@@ -26,6 +26,7 @@ of them only in a link's ``https://``) were among the 20 most frequent key terms
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 MIN_LEN = 4  # shorter lower-case words are almost all function words or abbreviations
 MIN_DOC_COUNT = 3
@@ -75,18 +76,72 @@ def stem(w: str) -> str:
     return w
 
 
+class _Words(dict):
+    """Token -> its key-term word (stemmed) or None, for one stop set: a token is judged once,
+    not once per occurrence (most of a chunk's tokens are words seen before)."""
+
+    __slots__ = ("stop",)
+
+    def __init__(self, stop):
+        super().__init__()
+        self.stop = stop
+
+    def __missing__(self, tok: str):
+        w = tok.rstrip(".")
+        # [a-z]+ only: ASCII letters, all lower case
+        if len(w) < MIN_LEN or not (w.isascii() and w.isalpha() and w.islower()) \
+                or w in _COMMON or w in self.stop:
+            v = None
+        else:
+            v = stem(w)
+        if len(self) < _CACHE_MAX:  # bounded; entries never removed (safe across threads)
+            self[tok] = v
+        return v
+
+
+_CACHE_MAX = 1 << 19
+_WORDS: dict = {}
+
+
+def _words(stop) -> _Words:
+    try:
+        cache = _WORDS.get(stop)
+    except TypeError:  # an unhashable stop set: no shared cache
+        return _Words(stop)
+    if cache is None:
+        cache = _WORDS.setdefault(stop, _Words(stop)) if len(_WORDS) < 16 else _Words(stop)
+    return cache
+
+
+def _tokens(text: str, stop) -> list:
+    """The text's tokens as key-term words, None for any other token (it breaks pairs)."""
+    return list(map(_words(stop).__getitem__, _TOKEN.findall(text or "")))
+
+
+def _first_positions(toks: list) -> dict:
+    """term -> token index of its first occurrence, for the words and adjacent distinct pairs."""
+    at = [i for i, w in enumerate(toks) if w is not None]
+    first: dict[str, int] = {}
+    if UNIGRAMS:
+        for i in reversed(at):  # the last write is the first occurrence
+            first[toks[i]] = i
+    pairs: dict[str, int] = {}
+    for j in range(len(at) - 2, -1, -1):
+        i = at[j]
+        if at[j + 1] == i + 1:
+            a, b = toks[i], toks[i + 1]
+            if a != b:
+                pairs[f"{a} {b}"] = i
+    first.update(pairs)
+    return first
+
+
 def _candidates(text: str, stop) -> dict:
     """term -> [count, length, -first position] of the text's lower-case words and adjacent pairs.
 
     Capitalised words, numbers, identifiers and punctuation are no key terms and break pairs.
     """
-    toks: list[str | None] = []
-    for m in _TOKEN.finditer(text or ""):
-        w = m.group(0).rstrip(".")
-        if len(w) < MIN_LEN or not _LOWER.fullmatch(w) or w in _COMMON or w in stop:
-            toks.append(None)
-            continue
-        toks.append(stem(w))
+    toks = _tokens(text, stop)
     count: dict[str, list] = {}
     if UNIGRAMS:
         for i, w in enumerate(toks):
@@ -109,16 +164,26 @@ def document_keyterms(chunks, stop=frozenset()) -> list[list[str]]:
     ...                    "a compressed archive keeps its order.", "nothing else here."])[0]
     ['compressed archive', 'compressed', 'archive']
     """
-    per = [_candidates(c, stop) if isinstance(c, str) and c else {} for c in _prose(chunks)]
-    total: dict[str, int] = {}
-    for d in per:
-        for t, e in d.items():
-            total[t] = total.get(t, 0) + (1 if BY_CHUNK else e[0])
     need = max(MIN_DOC_COUNT, MIN_DOC_SHARE * len(chunks))
+    if len(chunks) < need:  # no term can be held by enough chunks
+        return [[] for _ in chunks]
+    # term -> first token index (a term's sort key is its chunk count, length, earliest first;
+    # no two terms of a chunk share a length and a first position, so the order is total)
+    per = [_first_positions(_tokens(c, stop)) if isinstance(c, str) and c else {} for c in _prose(chunks)]
+    if BY_CHUNK:
+        total = Counter()
+        for d in per:
+            total.update(d.keys())
+    else:
+        total = Counter()
+        for c in _prose(chunks):
+            if isinstance(c, str) and c:
+                total.update({t: e[0] for t, e in _candidates(c, stop).items()})
     out = []
     for d in per:
         keep = [t for t in d if total[t] >= need]
-        keep.sort(key=lambda t: (total[t], d[t][1], d[t][2]), reverse=True)
+        if len(keep) > 1:
+            keep.sort(key=lambda t: (total[t], len(t), -d[t]), reverse=True)
         out.append(keep[:MAX_PER_CHUNK])
     return out
 
@@ -131,6 +196,9 @@ def _prose(chunks) -> list:
     for c in chunks:
         if not isinstance(c, str) or not c:
             out.append(c)
+            continue
+        if "`" not in c and "~~~" not in c and "://" not in c:  # no fence, code span or URL
+            out.append("" if code else c)
             continue
         parts = _FENCE.split(c)
         keep = [parts[0] if not code else ""]
