@@ -115,3 +115,17 @@ def test_read_only_store_reads_its_file_and_never_creates_one(tmp_path):
     with Store(path, read_only=True) as st:
         assert _vecfile.vector_file(st) is not None
         assert _same(st, np.arange(1, 26)).tolist() == list(range(1, 26))
+
+
+def test_ingest_writes_the_rows_so_no_recall_pays_for_them(tmp_path):
+    from core.memory import SemanticMemory
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 384)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    with SemanticMemory(tmp_path / "mem") as mem:
+        mem.ingest_vectors(range(200), X[:200])
+        mem.ingest_vectors(range(200, 300), X[200:])
+        vf = _vecfile.vector_file(mem.store_, create=False)
+        assert vf is not None and vf.covered() == mem.stats()["chunks"] == 300  # before any recall
+        _same(mem.store_, np.arange(1, 301))

@@ -11,6 +11,7 @@ import numpy as np
 
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
 from core.memory.phrases import document_phrases
+from core.memory._vecfile import keep_up
 from core.log import get_logger
 from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
 from core.memory.types import IngestReport
@@ -248,6 +249,7 @@ class IngestMixin:
                 self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids.max()))
                 self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows])
             (observe or self._observe_docs)(added_docs)
+            keep_up(st)  # the re-rank's float16 vector file
             if self.index_.needs_training(st.count_chunks()):
                 self._rebuild_index()
 

@@ -138,7 +138,7 @@ class VectorFile:
     # -- writes -----------------------------------------------------------------------
     def catch_up(self, store, step: int | None = None) -> None:
         """Bring the file up to ``store``: forgets first, then new chunks (all of them: ~1 s a
-        million rows, paid once by the first recall after an ingest)."""
+        million rows; ingest calls it after each commit, see ``keep_up``)."""
         if not self.writable:
             return
         with self._lock:
@@ -254,6 +254,14 @@ def vector_file(store, create: bool = True) -> VectorFile | None:
     if vf is not None and vf.writable:
         vf.catch_up(store)  # forgets a crash kept from the file, rows ingested since
     return vf
+
+
+def keep_up(store) -> None:
+    """Write the rows a committed batch added (ingest calls it after its commit), so the first
+    recall after a large ingest does not pay for them (~1 s a million rows)."""
+    vf = vector_file(store)
+    if vf is not None and vf.writable:
+        vf.catch_up(store)
 
 
 def read_vectors(store, chunk_ids) -> tuple[np.ndarray, np.ndarray]:

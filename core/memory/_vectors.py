@@ -20,6 +20,7 @@ from core._validation import check_embeddings
 from core.memory.chunking import chunk_hash
 from core.memory._retrain import release_free_memory
 from core.memory.phrases import document_phrases
+from core.memory._vecfile import keep_up
 from core.log import get_logger
 from core.memory.types import IngestReport
 
@@ -109,5 +110,6 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
             mem._index_mark["chunk"] = max(mem._index_mark["chunk"], int(ids_new.max()))
             mem.graph_.add(ids_new, C[src], [p for p, n in zip(phrases, new) if n])
         mem._observe_docs([(o[0], o[1]) for o in out])
+        keep_up(st)  # the re-rank's float16 vector file
         if mem.index_.needs_training(st.count_chunks()):
             mem._rebuild_index()
