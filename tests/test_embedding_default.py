@@ -110,6 +110,10 @@ def test_new_memory_records_openvino_int8(tmp_path, codec, wiki_docs):
     texts = [t for t, _ in rows]
     ov = TextEmbedder(cache=False).embed(texts)
     torch = TextEmbedder(backend="torch").embed(texts)
-    assert np.abs(stored - ov).max() < 2e-3  # the int8 model's vectors (float16 on disk)
+    # the int8 model's vectors (float16 on disk): OpenVINO's kernels differ in the last bits with the
+    # batch's padded shape (up to 4e-3 on one component in a CI run), so compare by direction
+    to_ov = (stored * ov).sum(axis=1) / np.linalg.norm(stored, axis=1)
+    to_torch = (stored * torch).sum(axis=1) / np.linalg.norm(stored, axis=1)
+    assert to_ov.min() > 0.999 and to_ov.mean() > to_torch.mean(), (to_ov, to_torch)
     cos = (ov * torch).sum(axis=1)
     assert len(texts) >= 3 and cos.min() > 0.97 and not np.allclose(ov, torch, atol=1e-3)
