@@ -248,7 +248,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=30, help="Brown documents for the ingest part")
     ap.add_argument("--scale", default="100000,1000000", help="comma-separated sizes ('' to skip)")
     ap.add_argument("--skip-ingest", action="store_true")
-    ap.add_argument("--nprobe", type=int, default=None, help="IVF lists visited (default: 1/64 of the lists)")
+    ap.add_argument("--nprobe", type=int, default=None, help="IVF lists visited (default: the memory's, 1/16 of the lists)")
     ap.add_argument("--rerank", type=int, default=None, help="re-ranked candidates = rerank * k (default: the memory's)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--log-batches", action="store_true", help="log each ingest_vectors batch's time (linearity)")
