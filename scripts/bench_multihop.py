@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -87,12 +88,20 @@ def same_document_records(corpus: str) -> list[dict]:
     raise ValueError(f"unknown same-document corpus {corpus!r}")
 
 
+def fresh(folder: Path, reuse: bool) -> Path:
+    """``folder``, emptied unless ``reuse``: a memory kept from an earlier run keeps that run's
+    chunks, concepts and embedding backend, so a change to any of them would not show."""
+    if not reuse:
+        shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
 def same_document(workdir: Path, corpus: str = "wikitext", n_queries: int = 300, seed: int = 0,
-                  ablation: bool = False) -> dict:
+                  ablation: bool = False, reuse: bool = False) -> dict:
     """DESIGN.md's second measure: articles streamed in; a sentence as the query;
     precision@10 of hits from its own article (the query's own chunk excluded)."""
     records = same_document_records(corpus)
-    mem = SemanticMemory(workdir / corpus)
+    mem = SemanticMemory(fresh(workdir / corpus, reuse))
     mem.ingest(records)
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(records), n_queries)
@@ -139,6 +148,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="hotpotqa,musique", help="comma-separated; '' for none")
     ap.add_argument("--workdir", default="/tmp/mycelial_bench_multihop")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the memories of an earlier run in --workdir (default: built afresh)")
     ap.add_argument("--grid", action="store_true", help="also sweep a few recall knobs")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--ablation", action="store_true",
@@ -160,7 +171,7 @@ def main() -> None:
         records, questions = load_dataset(name)
         t0 = time.perf_counter()
         label = name if backend is None else f"{name}-{backend}"
-        mem = SemanticMemory(Path(args.workdir) / label,
+        mem = SemanticMemory(fresh(Path(args.workdir) / label, args.reuse),
                              embedder=None if backend is None else TextEmbedder(backend=backend))
         rep = mem.ingest(records)
         print(f"{label}: {len(records)} passages, {mem.stats()['chunks']} chunks, {len(questions)} questions "
@@ -198,7 +209,7 @@ def main() -> None:
                 print(f"   grid {g}: R@2 {r['R@2']:.3f} R@5 {r['R@5']:.3f}", flush=True)
         mem.close()
     for corpus in [c for c in ("wikitext", "brown") if getattr(args, c)]:
-        res = same_document(Path(args.workdir), corpus, ablation=args.ablation)
+        res = same_document(Path(args.workdir), corpus, ablation=args.ablation, reuse=args.reuse)
         results[f"{corpus}_same_document"] = res
         print(f"{corpus} same-document P@10: " + "  ".join(f"{m} {r['P@10']:.3f}" for m, r in res["default"].items()),
               flush=True)
