@@ -53,9 +53,10 @@ def test_needs_training_follows_growth_and_header_keeps_training_size(tmp_path, 
 
 def test_retrain_at_growth_factor_matches_exact_and_reopens(tmp_path, vectors):
     mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
-    mem.ingest_vectors(range(0, TRAIN_AT), vectors[:TRAIN_AT])
-    assert mem.index_.is_exact and mem._retrain_thread is not None  # trained beside the exact one
-    assert recall_at_10(mem, vectors[:TRAIN_AT], vectors[2048:2058]) == 1.0  # which answers meanwhile
+    with mem._lock:  # the build swaps under this lock: a build of 256 rows could finish before the checks
+        mem.ingest_vectors(range(0, TRAIN_AT), vectors[:TRAIN_AT])
+        assert mem.index_.is_exact and mem._retrain_thread is not None  # trained beside the exact one
+        assert recall_at_10(mem, vectors[:TRAIN_AT], vectors[2048:2058]) == 1.0  # which answers meanwhile
     assert wait_for_retrain(mem, timeout=120)
     first, first_thread = mem.index_, mem._retrain_thread
     assert not first.is_exact and first.trained_on_ == TRAIN_AT
