@@ -11,12 +11,13 @@ import numpy as np
 
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
 from core.memory.phrases import document_phrases
-from core.memory._vecfile import keep_up
+from core.memory._vecfile import keep_up, vector_file
 from core.log import get_logger
 from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
 from core.memory.types import IngestReport
 
 log = get_logger("memory.ingest")
+KEEP_UP_ROWS = 4096  # new rows written to the vector file at a time (each write is fsynced: ~7 ms)
 
 
 def _expected_documents(source) -> int | None:
@@ -172,13 +173,13 @@ class IngestMixin:
         """(changed documents, their chunk hashes, chunks to embed {hash: text}, unchanged count) of a batch."""
         st = self.store_
         todo, unchanged = [], 0
+        stored = st.content_hashes([rec.doc_id for rec, _ in batch])
         for rec, chunks in batch:
             chash = _content_hash(rec)
-            old = st.document(rec.doc_id)
-            if old is not None and old["content_hash"] == chash:
+            if rec.doc_id in stored and stored[rec.doc_id] == chash:
                 unchanged += 1
                 continue
-            todo.append((rec, chunks, chash, old is not None))
+            todo.append((rec, chunks, chash, rec.doc_id in stored))
         if not todo:
             return todo, [], {}, unchanged
         # embed only chunks the store does not hold yet
@@ -217,7 +218,7 @@ class IngestMixin:
         """
         st = self.store_
         heads = self.network_.config.num_heads
-        added_docs, new_rows = [], []
+        added_docs, new_rows, obs_codes, old_pos, n_obs = [], [], [], [], 0
         with self._lock:
             forgotten, batch, meta = [], [], []
             with st.atomic():
@@ -234,6 +235,11 @@ class IngestMixin:
                     meta.append((emb, codes, phrases))
                 for (doc_id, ids, new), (emb, codes, phrases) in zip(st.add_documents(batch), meta):
                     added_docs.append((doc_id, ids))
+                    # the network observes the stored codes: this batch's for the chunks it stored,
+                    # SQLite's for the ones it only references (read below, after the commit)
+                    old_pos.extend((np.flatnonzero(~new) + n_obs).tolist())
+                    obs_codes.append(np.ascontiguousarray(codes, dtype=np.uint8))
+                    n_obs += len(ids)
                     for j in np.flatnonzero(new):
                         new_rows.append((int(ids[j]), emb[j], codes[j], phrases[j]))
                     report.documents += 1
@@ -248,8 +254,18 @@ class IngestMixin:
                 self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float16).astype(np.float32))
                 self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids.max()))
                 self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows])
-            (observe or self._observe_docs)(added_docs)
-            keep_up(st)  # the re-rank's float16 vector file
+            if observe is not None:
+                observe(added_docs)
+            elif added_docs:
+                codes = np.concatenate(obs_codes)
+                if old_pos:
+                    old_pos = np.asarray(old_pos, dtype=np.int64)
+                    codes[old_pos] = st.codes(np.concatenate([ids for _, ids in added_docs])[old_pos])
+                self._observe_docs(added_docs, codes=codes)
+            if new_rows:  # the re-rank's float16 vector file: a write + fsync per KEEP_UP_ROWS rows
+                vf = vector_file(st)  # (the last rows when the ingest saves)
+                if vf is not None and int(ids.max()) - vf.covered() >= KEEP_UP_ROWS:
+                    keep_up(st)
             if self.index_.needs_training(st.count_chunks()):
                 self._rebuild_index()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from core._io import atomic_write_bytes, check_npz
+from core.memory._vecfile import keep_up
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
 
@@ -235,14 +236,16 @@ class StateMixin:
 
         rebuild_index(self)
 
-    def _observe_docs(self, docs, codes_too: bool = True) -> None:
+    def _observe_docs(self, docs, codes_too: bool = True, codes=None) -> None:
         """Observe whole documents: each chunk is one event over its code and concept nodes,
         neighbours (within ``window``) at eta_group. ``codes_too=False``: only the concept side
-        (the parallel ingest merges its workers' code deltas)."""
+        (the parallel ingest merges its workers' code deltas). ``codes``: the stored codes of
+        the documents' chunks in that order, when the caller has them (else read from SQLite)."""
         if not docs:
             return
         all_ids = np.concatenate([ids for _, ids in docs])
-        codes = self.store_.codes(all_ids)
+        if codes is None:
+            codes = self.store_.codes(all_ids)
         groups = np.repeat(np.asarray([d for d, _ in docs], dtype=np.int64), [len(ids) for _, ids in docs])
         if codes_too:
             self.network_.observe(codes, groups)
@@ -269,6 +272,7 @@ class StateMixin:
         if self.read_only or (only_if_changed and self._saved == self._derived_mark()):
             return
         with self._writing(), self._lock:
+            keep_up(self.store_)  # the vector file's last rows (ingest writes it KEEP_UP_ROWS at a time)
             gen = self._state_gen + 1
             index_file, net_file = f"index.{gen}.npz", f"network.{gen}.npz"
             self.index_.write(self.folder / index_file,

@@ -80,6 +80,16 @@ class Store(StoreBase):
         return {"id": row[0], "doc_key": row[1], "title": row[2], "source": row[3],
                 "meta": json.loads(row[4]), "content_hash": row[5], "chunk_ids": _ids(row[6])}
 
+    def content_hashes(self, doc_keys) -> dict[str, str]:
+        """doc_key -> content hash of the stored documents among ``doc_keys`` (one query per
+        ``batch_size`` keys: ingest's unchanged-document test)."""
+        keys, out = list(dict.fromkeys(doc_keys)), {}
+        for start in range(0, len(keys), self.batch_size):
+            part = keys[start:start + self.batch_size]
+            out.update(self._reader.execute(f"SELECT doc_key, content_hash FROM documents WHERE doc_key IN "
+                                            f"({','.join('?' * len(part))})", part).fetchall())
+        return out
+
     def add_document(self, doc_key: str, title: str, source: str, meta: dict, content_hash: str,
                      hashes: list[bytes], texts: list, codes: np.ndarray, embeddings: np.ndarray,
                      phrases: list[list[str]]) -> tuple[int, np.ndarray, np.ndarray]:
