@@ -179,6 +179,11 @@ class PassageGraph:
             else:
                 node_df = np.zeros(self.num_nodes, dtype=np.float32)
                 node_idf = np.zeros(self.num_nodes, dtype=np.float32)
+            # concepts per chunk (its degree) and their mean over the chunks that name any: the
+            # walk divides what a chunk receives by (degree / mean) ** df_power (see `spread`)
+            deg = np.diff(M.indptr).astype(np.float32)
+            named = deg[deg > 0]
+            deg_ref = float(named.mean()) if len(named) else 1.0
             Mw = (M @ sparse.diags(idf)).tocsr()  # idf-weighted: what a seed chunk passes to each phrase
             row_tot = np.asarray(Mw.sum(axis=1)).ravel()
             MT = M.T.tocsr()
@@ -187,7 +192,8 @@ class PassageGraph:
                            # (scipy's fancy indexing costs ~0.15 ms a call in checks alone)
                            "Mw_csr": (Mw.indptr.astype(np.int64), Mw.indices.astype(np.int64), Mw.data),
                            "MT_csr": (MT.indptr.astype(np.int64), MT.indices.astype(np.int64), MT.data),
-                           "node_df": node_df, "node_idf": node_idf, "ids": ids, "alive": alive}
+                           "node_df": node_df, "node_idf": node_idf, "ids": ids, "alive": alive,
+                           "deg": deg, "deg_ref": deg_ref}
             return self._built
 
     def phrase_ids(self, phrases) -> np.ndarray:
@@ -217,7 +223,9 @@ class PassageGraph:
             pass on.
         df_power : float
             A phrase's mass is divided by ``df ** df_power`` among the chunks holding it
-            (1 = a random walk, 0 = every holder gets it all).
+            (1 = a random walk, 0 = every holder gets it all), and what a chunk receives by
+            ``(its concept count / the mean count) ** df_power``: the same normalisation on
+            both sides of the chunk-concept incidence.
         restart : float
             Share of the seed mass the seed chunks keep (personalised PageRank's restart).
         top_nodes : int
@@ -274,8 +282,14 @@ class PassageGraph:
             pos = np.concatenate(([0], np.cumsum(indptr[active + 1] - indptr[active])))
             if pos[-1]:
                 idx = _csr_index(indptr, active, pos)
-                part_rows.append(indices[idx])
-                part_vals.append(np.repeat(share, np.diff(pos)) * data[idx])
+                rows_hit = indices[idx]
+                part_rows.append(rows_hit)
+                # symmetric normalisation: a chunk's share divided by its own concept count as a
+                # concept's mass is by its chunk count, so a chunk naming many concepts (an author
+                # list repeated under every page of a family, an option table) cannot gather
+                # evidence by count; relative to the mean count, so a typical chunk keeps its scale
+                norm = (g["deg_ref"] / g["deg"][rows_hit]) ** np.float32(df_power)
+                part_vals.append(np.repeat(share, np.diff(pos)) * data[idx] * norm)
         used_nodes = np.zeros(0, dtype=np.int64)
         if node_act is not None and code_weight > 0 and self._codes is not None and g["node_df"].any():
             strength = np.asarray(node_act, dtype=np.float32) * g["node_idf"]
