@@ -20,6 +20,11 @@ from core.memory._vecfile import forgotten, read_vectors
 __all__ = ["Store", "StoreError", "MIGRATIONS", "READ_MMAP_BYTES", "SQLITE_MAX_VARS"]
 
 
+# json.dumps(x, ensure_ascii=False[, default=str]) without building an encoder per call (the same text)
+_json = json.JSONEncoder(ensure_ascii=False).encode
+_json_meta = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def _ids_blob(ids) -> bytes:
     return np.asarray(ids, dtype=np.int64).tobytes()
 
@@ -134,12 +139,12 @@ class Store(StoreBase):
                     new[pos] = True
                     new_phrases.append(phrases[pos] if phrases else [])
                     chunk_rows.append((cid, h, doc_id, pos, texts[pos], codes[pos].tobytes(), emb16[pos].tobytes(),
-                                       json.dumps(new_phrases[-1], ensure_ascii=False)))
+                                       _json(new_phrases[-1])))
                 else:
                     refs.append((cid,))
                 ids[pos] = cid
                 link_rows.append((doc_id, pos, cid))
-            doc_rows.append((doc_id, doc_key, title, source, json.dumps(meta, ensure_ascii=False, default=str),
+            doc_rows.append((doc_id, doc_key, title, source, _json_meta(meta),
                              content_hash, _ids_blob(ids), now))
             out.append((doc_id, ids, new))
         conn.executemany("INSERT INTO documents (id, doc_key, title, source, meta, content_hash, chunk_ids, created)"
@@ -164,11 +169,16 @@ class Store(StoreBase):
         if not df:
             return
         conn = self._conn
-        if sign > 0:
-            conn.executemany("INSERT OR IGNORE INTO concepts (text, df) VALUES (?, 0)", [(p,) for p in df])
+        if sign > 0:  # new concepts are inserted with their count; known ones updated by id. Every
+            # INSERT OR IGNORE is still made, in order: an ignored one uses up an AUTOINCREMENT id too
+            known = self.concept_ids(df, conn)
+            conn.executemany("INSERT OR IGNORE INTO concepts (text, df) VALUES (?, ?)",
+                             [(p, 0 if p in known else n) for p, n in df.items()])
+            conn.executemany("UPDATE concepts SET df = df + ? WHERE id = ?", [(n, known[p]) for p, n in df.items()
+                                                                               if p in known])
+            return
         conn.executemany("UPDATE concepts SET df = df + ? WHERE text = ?", [(sign * n, p) for p, n in df.items()])
-        if sign < 0:
-            conn.execute("DELETE FROM concepts WHERE df <= 0")
+        conn.execute("DELETE FROM concepts WHERE df <= 0")
 
     def recount_concepts(self) -> None:
         """df recomputed from every stored chunk's phrase list (after a repair rewrote phrases whose old

@@ -1,0 +1,54 @@
+"""Ingest's write path: the network observes the batch's codes from memory, the vector file is
+written a few thousand rows at a time, and SQLite checkpoints its WAL less often; the memory
+must be the one SQLite describes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _memory_helpers import wiki_records
+
+from core.memory import SemanticMemory, _ingest, _vecfile
+from core.reasoning.mycelial import MycelialVQVAE
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return MycelialVQVAE.load_default()
+
+
+def _network_arrays(net) -> dict:
+    return {k: np.array(getattr(net, k)) for k in ("keys_", "counts_", "group_counts_", "node_counts_",
+                                                     "cx_keys_", "cx_counts_", "cx_group_counts_")}
+
+
+def test_network_and_vector_file_equal_what_sqlite_holds(tmp_path, embedder, codec, wiki_docs, monkeypatch):
+    monkeypatch.setattr(_ingest, "KEEP_UP_ROWS", 20)
+    recs = wiki_records(wiki_docs, n_docs=8, n_sents=10)
+    # a record repeating stored sentences (chunks only referenced) and a changed one (replaced)
+    dup = {"id": "dup", "title": "Dup", "text": "\n\n".join(recs[0]["text"].split("\n\n")[:3] + ["A new line."])}
+    changed = dict(recs[2], text=recs[2]["text"] + "\n\nOne more sentence about Paris.")
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, batch_size=16) as mem:
+        writes = []
+        keep_up = _ingest.keep_up
+        monkeypatch.setattr(_ingest, "keep_up", lambda st: (writes.append(st.count_chunks()), keep_up(st)))
+        mem.ingest(recs)
+        mem.ingest([dup])  # no replace in its batch: the referenced chunks' codes come from SQLite
+        mem.ingest([changed])
+        n = mem.stats()["chunks"]
+        assert 0 < len(writes) < n / 16  # batches of ~16 chunks; the file is written every >= 20 rows
+        vf = _vecfile.vector_file(mem.store_, create=False)
+        assert vf.covered() == mem.store_.last_ids()["chunk"]  # every row written once the ingest returns
+        ids = np.arange(1, vf.covered() + 1)
+        a_ids, a = mem.store_.vectors(ids)
+        b_ids, b = mem.store_.embeddings(ids)
+        np.testing.assert_array_equal(a_ids, b_ids)
+        np.testing.assert_array_equal(a, b)
+        assert mem.store_._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # restored
+        live = _network_arrays(mem.network_)
+        assert mem.network_.n_events_ == mem.store_.observed_chunks()
+        mem._reset_network()  # observe every stored document again, codes read from SQLite
+        for docs in mem.store_.iter_documents(0):
+            mem._observe_docs(docs)
+        again = _network_arrays(mem.network_)
+    for k in live:
+        np.testing.assert_array_equal(live[k], again[k], err_msg=k)
