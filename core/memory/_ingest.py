@@ -69,6 +69,21 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
     return None
 
 
+def _retraining(mem) -> bool:
+    """A background build is running and not ending: `rebuild_index` would only return it (after
+    counting the chunks twice and a catch-up of the live index, which `_commit` keeps current)."""
+    thread = getattr(mem, "_retrain_thread", None)
+    return thread is not None and thread.is_alive() and not mem._retrain_state["ending"]
+
+
+def _rows_of(rows: dict, zero: np.ndarray):
+    """hashes -> the stacked rows of ``rows`` ({hash: row}), ``zero`` for a hash it lacks: one
+    gather per document from one matrix per batch (was a np.stack of row views per document)."""
+    at = {h: i for i, h in enumerate(rows)}
+    M = np.stack([*rows.values(), zero])
+    return lambda hs: M[[at.get(h, -1) for h in hs]]
+
+
 class _WalWindow:
     """A larger WAL auto-checkpoint for one ingest: SQLite copies the WAL into the database (and
     fsyncs it) every ``WAL_PAGES`` pages instead of every 1,000 (its default). A batch rewrites
@@ -244,12 +259,12 @@ class IngestMixin:
             with st.atomic():
                 if any(t[3] for t in todo):  # a changed document: keep the stored vectors of the chunks
                     vec, code = self._kept_chunks(hashes, vec, code)  # it keeps (its forget deletes them)
+                code_rows, vec_rows = _rows_of(code, np.zeros(heads, np.uint8)), _rows_of(vec, np.zeros(384, np.float32))
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
                     if replace:
                         forgotten.append(st.forget(rec.doc_id))
                         report.replaced += 1
-                    codes = np.stack([code[h] if h in code else np.zeros(heads, np.uint8) for h in hs])
-                    emb = np.stack([vec[h] if h in vec else np.zeros(384, np.float32) for h in hs])
+                    codes, emb = code_rows(hs), vec_rows(hs)
                     phrases = document_phrases(chunks, rec.title)  # key terms need the whole document
                     batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
                     meta.append((emb, codes, phrases))
@@ -286,7 +301,8 @@ class IngestMixin:
                 vf = vector_file(st)  # (the last rows when the ingest saves)
                 if vf is not None and int(ids.max()) - vf.covered() >= KEEP_UP_ROWS:
                     keep_up(st)
-            if self.index_.needs_training(st.count_chunks()):
+            if not _retraining(self) and self.index_.needs_training(st.last_ids()["chunk"]) \
+                    and self.index_.needs_training(st.count_chunks()):  # the highest id bounds the count
                 self._rebuild_index()
 
     def _kept_chunks(self, hashes, vec, code) -> tuple[dict, dict]:
