@@ -30,7 +30,9 @@ class RecallConfig:
     code_weight : float
         Mass passed on by the code nodes activated through the Hebbian network.
     df_power : float
-        Division of a node's mass among the chunks holding it (``df ** df_power``).
+        Division of a node's mass among the chunks holding it (``df ** df_power``), and of
+        what a chunk receives by its own concept count relative to the mean (same power), so
+        neither a hub concept nor a chunk that names many concepts floods the walk.
     restart : float
         Share of the seed mass the seed chunks keep, in ``associative`` mode only (``hybrid``
         has their cosine already; adding it again would count the seeds twice).
