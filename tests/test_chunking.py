@@ -111,3 +111,17 @@ def test_word_cached_counts_equal_the_tokenizer_on_whole_texts():
     assert count_tokens(texts) == want
     assert count_tokens(texts[::-1]) == want[::-1]  # now from the word cache
     assert count_tokens([texts[0] + " " + texts[3]]) == [want[0] + want[3]]
+
+
+def test_unmerged_paragraphs_that_skip_the_count_still_fit():
+    """Without a target a short ASCII paragraph is kept uncounted (a word piece holds >= 1
+    character); punctuation, one piece per character, is the tightest case of that bound."""
+    for max_tokens in (8, 12, 24):
+        budget = max_tokens - 2
+        for n in range(budget - 2, budget + 3):
+            paras = ["!" * (n - 2) + " !"]  # n characters, n - 1 pieces: cut in two once past the budget
+            paras += ["!" * n, "x" * n, "a." * (n // 2), "\u00e9!" * (n // 2)] if n <= budget else []  # (one word)
+            for para in paras:
+                chunks = chunk_text(f"{para}\n\nok", max_tokens, None)
+                assert max(count_tokens(chunks)) <= budget, (max_tokens, para)
+                assert chunks[-1] == "ok" and "".join(chunks[:-1]).replace(" ", "") == para.replace(" ", "")

@@ -207,7 +207,10 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
             continue
         # a small chunk so far (a lone heading, an option name) may fill up to the model's limit
         small = bool(target) and bool(current) and (used < _SMALL or head_only) and not heading
-        for piece, n in _paragraph_pieces(para, budget, budget - used - 1 if small else None):
+        # unmerged paragraphs need no count when one surely fits: in ASCII text every word piece
+        # holds at least one character (punctuation is a piece of its own, controls are dropped)
+        fits = not target and len(para) <= budget and para.isascii()
+        for piece, n in [(para, 0)] if fits else _paragraph_pieces(para, budget, budget - used - 1 if small else None):
             # +1: the joining space; a heading never ends a chunk, it opens one
             limit = (budget if used < _SMALL or head_only else target) if target else 0
             if current and (heading or used + n + 1 > limit):
