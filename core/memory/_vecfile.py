@@ -138,7 +138,7 @@ class VectorFile:
     # -- writes -----------------------------------------------------------------------
     def catch_up(self, store, step: int | None = None) -> None:
         """Bring the file up to ``store``: forgets first, then new chunks (all of them: ~1 s a
-        million rows; ingest calls it after each commit, see ``keep_up``)."""
+        million rows; ingest keeps it within 4,096 rows, see ``keep_up``)."""
         if not self.writable:
             return
         with self._lock:
