@@ -257,8 +257,8 @@ def vector_file(store, create: bool = True) -> VectorFile | None:
 
 
 def keep_up(store) -> None:
-    """Write the rows a committed batch added (ingest calls it after its commit), so the first
-    recall after a large ingest does not pay for them (~1 s a million rows)."""
+    """Write the rows committed batches added (ingest calls it every ``KEEP_UP_ROWS`` rows and
+    on save), so the first recall after a large ingest does not pay for them (~1 s a million rows)."""
     vf = vector_file(store)
     if vf is not None and vf.writable:
         vf.catch_up(store)
