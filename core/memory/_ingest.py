@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text
+from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
 from core.memory._vecfile import keep_up, vector_file
 from core.log import get_logger
@@ -67,6 +67,19 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
         return ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from {seen[rec.doc_id]}); skipped")
     seen[rec.doc_id] = where
     return None
+
+
+def bind_title_prefix(store, read_only: bool = False) -> bool:
+    """Whether this memory embeds chunks as ``title: chunk`` (recorded once): a new memory does;
+    one that holds chunks and no record was embedded without titles and keeps that, so its
+    vectors never mix the two."""
+    saved = store.get_setting("chunk_embedding")
+    if saved is None:
+        saved = {"title_prefix": store.count_chunks() == 0}
+        if not read_only:
+            with store.atomic():
+                store.set_setting("chunk_embedding", saved)
+    return bool(saved["title_prefix"])
 
 
 def _retraining(mem) -> bool:
@@ -217,14 +230,16 @@ class IngestMixin:
             todo.append((rec, chunks, chash, rec.doc_id in stored))
         if not todo:
             return todo, [], {}, unchanged
-        # embed only chunks the store does not hold yet
-        hashes = [[chunk_hash(c) for c in chunks] for _, chunks, _, _ in todo]
+        # embed only chunks the store does not hold yet; a chunk's identity is what it is embedded as
+        prefix = getattr(self, "title_prefix_", False)
+        texts = [[embedded_text(rec.title, c, prefix) for c in chunks] for rec, chunks, _, _ in todo]
+        hashes = [[chunk_hash(t) for t in ts] for ts in texts]
         known = st.chunk_ids_by_hash([h for hs in hashes for h in hs])
         need: dict[bytes, str] = {}
-        for (_, chunks, _, _), hs in zip(todo, hashes):
-            for h, c in zip(hs, chunks):
+        for ts, hs in zip(texts, hashes):
+            for h, t in zip(hs, ts):
                 if h not in known:
-                    need.setdefault(h, c)
+                    need.setdefault(h, t)
         return todo, hashes, need, unchanged
 
     def _ingest_batch(self, batch, report: IngestReport) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from core._io import atomic_write_bytes, check_npz
 from core.memory._vecfile import keep_up
+from core.memory.chunking import embedded_text
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
 
@@ -97,7 +98,8 @@ class StateMixin:
                     if not isinstance(text, str) or not text.strip():
                         raise StoreError(f"{db}: chunk {cid} has a damaged embedding and no text to embed again; "
                                          f"forget its document and ingest it again")
-                    emb = self._embedder().embed([text])[0].astype(np.float16).tobytes()
+                    emb = self._embedder().embed([embedded_text(title or "", text, self.title_prefix_)])[0]
+                    emb = emb.astype(np.float16).tobytes()
                 codes = (self.codec.encode(np.frombuffer(emb, np.float16).astype(np.float32)[None])[0].tobytes()
                          if not (codes_ok and emb_ok) else None)
                 phrases = None

@@ -101,6 +101,13 @@ def count_tokens(texts: list[str]) -> list[int]:
     return [next(whole_n) if ws is None else sum(new[w] if w in new else cache[w] for w in ws) for ws in split]
 
 
+def embedded_text(title: str, chunk: str, title_prefix: bool = True) -> str:
+    """What a chunk is embedded as: ``title: chunk`` when its document has a title (a chunk
+    loses the context its title gives; dense retrievers index passages this way), else the chunk."""
+    title = " ".join((title or "").split())
+    return f"{title}: {chunk}" if title_prefix and title else chunk
+
+
 def chunk_hash(text: str) -> bytes:
     """Identity of a chunk for deduplication: sha1 of its whitespace-normalised text."""
     return hashlib.sha1(" ".join(text.split()).encode("utf-8")).digest()

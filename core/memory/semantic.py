@@ -159,9 +159,11 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
 
     def _open_store(self) -> None:
         from core.embedding import bind_memory_embedder
+        from core.memory._ingest import bind_title_prefix
 
         # one embedding backend per memory: a mismatch is a clear error, never a silent mix
         self.embedder = bind_memory_embedder(self.store_, self.embedder, self.folder, self.read_only)
+        self.title_prefix_ = bind_title_prefix(self.store_, self.read_only)
         default_codec = self.codec is None
         if default_codec:
             from core.reasoning.mycelial import MycelialVQVAE
