@@ -66,10 +66,10 @@ def build_records(n_chunks: int, held_out: int = 200, seed: int = 0) -> tuple[li
 
 
 def record_chunks(records) -> list[str]:
-    """The chunks ``ingest`` makes of these records (dict records: every paragraph its own chunk)."""
-    from core.memory.chunking import MAX_TOKENS, chunk_text
+    """What ``ingest`` embeds of these records: each paragraph its own chunk, as ``title: chunk``."""
+    from core.memory.chunking import MAX_TOKENS, chunk_text, embedded_text
 
-    return [c for r in records for c in chunk_text(r["text"], MAX_TOKENS, None)]
+    return [embedded_text(r["title"], c) for r in records for c in chunk_text(r["text"], MAX_TOKENS, None)]
 
 
 def questions(limit: int | None = None) -> list[str]:
