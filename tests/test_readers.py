@@ -109,6 +109,9 @@ def test_stdin_text_and_jsonl():
     errors: list = []
     recs = list(read_stream(io.StringIO("Some piped text."), errors))
     assert recs[0].text == "Some piped text." and recs[0].doc_id.startswith("stdin-")
+    # no placeholder title (a title is embedded with every chunk); a Markdown heading is one
+    assert recs[0].title == ""
+    assert list(read_stream(io.StringIO("# Rush\n\nA band."), errors))[0].title == "Rush"
     # each piped document gets its own id (a content hash): a second one no longer replaces the first
     other = list(read_stream(io.StringIO("Other piped text."), errors))[0]
     again = list(read_stream(io.StringIO("Some piped text."), errors))[0]

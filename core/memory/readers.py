@@ -224,7 +224,8 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     else:
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
-        yield Record(f"stdin-{digest}", text, _markdown_title(text) or "stdin", {}, source, merge=True)
+        # no placeholder title: a title is embedded with every chunk and becomes a concept
+        yield Record(f"stdin-{digest}", text, _markdown_title(text), {}, source, merge=True)
 
 
 def not_a_file(path: Path) -> str | None:
