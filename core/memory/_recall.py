@@ -1,7 +1,6 @@
 """Recall: vector search, associative spreading, fusion, and the hits with their explanations."""
 from __future__ import annotations
 
-
 from contextlib import contextmanager
 
 import numpy as np
@@ -9,6 +8,7 @@ import numpy as np
 from core._validation import check_embeddings
 from core.log import get_logger
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
+from core.memory._neighbours import neighboured, with_neighbours
 from core.memory.phrases import query_phrases
 from core.memory.types import MODES, Hit
 
@@ -141,6 +141,16 @@ class RecallMixin:
                 return ids[keep][:n], sims[keep][:n]
             m = min(total, 4 * m)
 
+    def _neighbour_ranked(self, q, ids, sims, n: int, want: int, allowed, excl=()):
+        """The ``n`` best chunks by cosine read with their neighbours (`_neighbours.py`), from
+        twice as many by plain cosine: the blend lowers chunks whose context disagrees, so a
+        chunk just past the plain top ``n`` can rise into it."""
+        if len(ids) >= n:
+            ids, sims = self._search(q, 2 * n, self.rerank * want, allowed)
+        sims = with_neighbours(self.store_, q, ids, sims, self.recall_config.neighbour_weight, excl)
+        order = np.lexsort((ids, -sims))[:n]
+        return ids[order], sims[order]
+
     def _exact_sims(self, q: np.ndarray, ids: np.ndarray) -> dict[int, float]:
         found, X = self.store_.vectors(ids)
         return dict(zip(found.tolist(), (X @ q).tolist())) if len(found) else {}
@@ -178,6 +188,8 @@ class RecallMixin:
         want = 3 * k if per_document else k
         n_cand = want if mode == "similar" else max(cfg.candidates, want)
         ids, sims = self._search(q, n_cand + len(excl), self.rerank * want, allowed)
+        if mode == "similar" and cfg.neighbour_weight > 0:
+            ids, sims = self._neighbour_ranked(q, ids, sims, n_cand + len(excl), want, allowed, excl)
         if excl:
             keep = np.asarray([i not in excl for i in ids.tolist()], dtype=bool)
             ids, sims = ids[keep], sims[keep]
@@ -195,11 +207,12 @@ class RecallMixin:
         sim_of = dict(zip(ids.tolist(), sims.tolist()))
         if mode == "associative":
             scores = assoc
-        else:
+        else:  # the walk was seeded by plain cosines; fusion reads them with their neighbours
             cand = set(sim_of) | set(sorted(assoc, key=assoc.get, reverse=True)[:n_cand])
             missing = [c for c in cand if c not in sim_of]
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
+            sim_of = neighboured(self.store_, q, sim_of, cfg.neighbour_weight, excl)
             scores = self._fuse(cand, sim_of, assoc)
         scores, boost = self._reinforced(q, query_text, mode, scores, trace)  # learning from use (learning.py)
         why = {}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from core.memory._neighbours import NEIGHBOUR_WEIGHT
+
 MODES = ("similar", "associative", "hybrid")
 
 
@@ -61,6 +63,10 @@ class RecallConfig:
         edges (read as npmi: more often together than chance), one damped step; 0 walks only
         the chunk-concept incidence (the static phrase graph). 1.0 with the absolute fusion
         (multi-hop hybrid R@5 +0.6 point over 0.5, the others within one query).
+    neighbour_weight : float
+        Share of the mean cosine of a chunk's adjacent chunks (same document) in its
+        similarity, so that a document's best chunk is not just the luckiest of its many
+        cosines (see :mod:`core.memory._neighbours`); 0 reads each chunk alone.
     """
 
     seed_hits: int = 5
@@ -77,6 +83,7 @@ class RecallConfig:
     fusion_floor: float = 0.1
     candidates: int = 100
     concept_weight: float = 1.0
+    neighbour_weight: float = NEIGHBOUR_WEIGHT
 
 
 @dataclass
