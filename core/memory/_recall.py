@@ -54,14 +54,16 @@ class RecallMixin:
         query : str
         k : int
         mode : {"similar", "associative", "hybrid"}
-            ``similar`` = vector search; ``associative`` = activation spread from the
+            ``similar`` = vector search (a chunk's cosine read with its adjacent chunks',
+            `RecallConfig.neighbour_weight`); ``associative`` = activation spread from the
             query's codes and phrases and its best vector hits through the Hebbian
             network and the passage graph; ``hybrid`` = cosine + a bounded lift from
             association (see `RecallConfig.fusion_weight`), in cosine units.
         per_document : bool
             At most one hit (the best chunk) per document.
         exclude : iterable of int, optional
-            Chunk ids never to return (e.g. the query's own chunk in evaluations).
+            Chunk ids never to return (e.g. the query's own chunk in evaluations); they
+            lend nothing to their neighbours' scores either.
         min_score : float, optional
             Drop hits scoring below this (``similar``/``hybrid`` scores are cosine units,
             e.g. 0.3 keeps answers and drops nonsense for MiniLM in ``similar``; ``hybrid``
