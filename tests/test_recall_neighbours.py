@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.memory import SemanticMemory
-from core.memory._neighbours import NEIGHBOUR_WEIGHT
+from core.memory._neighbours import NEIGHBOUR_WEIGHT, neighbour_rows
 from core.memory.chunking import embedded_text
 from core.reasoning.mycelial import MycelialVQVAE
 
@@ -72,3 +72,42 @@ def test_excluded_chunk_lends_nothing_to_its_neighbours(setup):
     w = NEIGHBOUR_WEIGHT
     assert hits[stray[2]] == pytest.approx((1 - w) * cos[stray[2]] + w * cos[stray[1]], abs=1e-5)
     assert hits[stray[4]] == pytest.approx((1 - w) * cos[stray[4]] + w * cos[stray[5]], abs=1e-5)
+
+
+def _sql_pairs(mem) -> set:
+    """Ground truth from SQLite: chunks stored next to each other (position +-1) in one document."""
+    rows = mem.store_._conn.execute("SELECT a.id, b.id FROM chunks a JOIN chunks b ON a.doc_id = b.doc_id"
+                                    " AND abs(a.position - b.position) = 1").fetchall()
+    return set(rows)
+
+
+def _graph_pairs(mem) -> set:
+    g = mem.graph_
+    every = np.arange(g._ids.n)  # every row, forgotten ones too: those must find no neighbour
+    ids = g.chunk_ids_at(every)
+    i, rows = neighbour_rows(g, every)
+    alive = g._alive.values[i]
+    return set(zip(ids[i[alive]].tolist(), g.chunk_ids_at(rows[alive]).tolist()))
+
+
+def test_neighbours_follow_ingest_forget_replace_and_reopen(tmp_path, embedder, wiki_docs):
+    from tests._memory_helpers import wiki_records
+
+    records = wiki_records(wiki_docs, n_docs=4, n_sents=12)
+    folder = tmp_path / "mem"
+    mem = SemanticMemory(folder, embedder=embedder, codec=MycelialVQVAE.load_default())
+    mem.ingest(records)
+    truth = _sql_pairs(mem)
+    assert len(truth) >= 8  # multi-chunk documents, so there is something to find
+    assert _graph_pairs(mem) == truth
+    mem.forget(records[1]["id"])
+    assert _graph_pairs(mem) == _sql_pairs(mem) and len(_sql_pairs(mem)) < len(truth)
+    changed = dict(records[2], text="\n\n".join(wiki_docs[2].sentences[3:15]))  # a changed document: replaced
+    mem.ingest([changed])
+    assert _graph_pairs(mem) == _sql_pairs(mem)
+    mem.close()
+    mem = SemanticMemory(folder, embedder=embedder, codec=MycelialVQVAE.load_default())
+    try:
+        assert _graph_pairs(mem) == _sql_pairs(mem)
+    finally:
+        mem.close()

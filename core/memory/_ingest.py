@@ -291,7 +291,7 @@ class IngestMixin:
                     obs_codes.append(np.ascontiguousarray(codes, dtype=np.uint8))
                     n_obs += len(ids)
                     for j in np.flatnonzero(new):
-                        new_rows.append((int(ids[j]), emb[j], codes[j], phrases[j]))
+                        new_rows.append((int(ids[j]), emb[j], codes[j], phrases[j], (doc_id, int(j))))
                     report.documents += 1
                     report.chunks += len(ids)
                     report.new_chunks += int(new.sum())
@@ -303,7 +303,8 @@ class IngestMixin:
                 ids = np.asarray([r[0] for r in new_rows], dtype=np.int64)
                 self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float16).astype(np.float32))
                 self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids.max()))
-                self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows])
+                self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows],
+                                [r[4] for r in new_rows])
             if observe is not None:
                 observe(added_docs)
             elif added_docs:

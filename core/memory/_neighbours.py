@@ -18,55 +18,65 @@ import numpy as np
 # and lowers no benchmark; 0.25 gains more (WikiText, Brown, real docs) but costs MuSiQue one gold passage
 NEIGHBOUR_WEIGHT = 0.1
 
-_SQL = ("SELECT c.id, n.chunk_id FROM chunks c JOIN doc_chunks n ON n.doc_id = c.doc_id"
-        " AND n.position IN (c.position - 1, c.position + 1) WHERE c.id IN ({marks})")
+
+def neighbour_rows(graph, rows) -> tuple[np.ndarray, np.ndarray]:
+    """(i, row) pairs: ``row`` is a live chunk stored next to ``rows[i]`` in the same document.
+
+    Chunks of a document are stored in reading order, so a neighbour is one row away with
+    the position one apart: no lookup beyond the two adjacent rows. A chunk a document
+    shares with an earlier one keeps its first place, so it has no neighbours there."""
+    rows = np.asarray(rows, dtype=np.int64)
+    place, alive, n = graph._place.values, graph._alive.values, graph._place.n
+    out_i, out_r = [], []
+    for step in (-1, 1):
+        other = rows + step
+        i = np.flatnonzero((rows >= 0) & (other >= 0) & (other < n))
+        a, b = place[rows[i]], place[other[i]]
+        ok = (a[:, 0] >= 0) & (b[:, 0] == a[:, 0]) & (b[:, 1] == a[:, 1] + step) & alive[other[i]]
+        out_i.append(i[ok])
+        out_r.append(other[i[ok]])
+    return np.concatenate(out_i), np.concatenate(out_r)
 
 
-def neighbour_ids(store, chunk_ids) -> tuple[np.ndarray, np.ndarray]:
-    """(chunk, neighbour) id pairs: the chunks at the positions next to each chunk in its own
-    document (the one it is reported under), read from ``doc_chunks`` by its primary key."""
-    rows = [r for r in store._in_batches(np.asarray(chunk_ids, dtype=np.int64), _SQL) if r[0] != r[1]]
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    a = np.asarray(rows, dtype=np.int64)
-    return a[:, 0], a[:, 1]
-
-
-def with_neighbours(store, q: np.ndarray, ids: np.ndarray, sims: np.ndarray,
-                    weight: float = NEIGHBOUR_WEIGHT, exclude=()) -> np.ndarray:
+def with_neighbours(graph, store, q: np.ndarray, ids: np.ndarray, sims: np.ndarray,
+                    weight: float = NEIGHBOUR_WEIGHT, exclude=(), blend=None) -> np.ndarray:
     """``sims`` of ``ids`` as ``(1 - weight) * cosine + weight * mean cosine of the adjacent
-    chunks``; a chunk without an adjacent chunk keeps its cosine. Neighbours outside ``ids`` are
-    scored from their stored vectors (one read for all of them). ``exclude``d chunks count as
-    absent: they lend nothing (a chunk used as the query would lift its own neighbours)."""
+    chunks`` (`neighbour_rows`: in memory, no SQL); a chunk without an adjacent
+    chunk keeps its cosine. Only the positions ``blend`` (all when None) are blended; the
+    others lend their cosines. Neighbours outside ``ids`` are scored from their stored
+    vectors (one read for all of them). ``exclude``d chunks count as absent: they lend
+    nothing (a chunk used as the query would lift its own neighbours)."""
     if weight <= 0 or not len(ids):
         return sims
-    src, nbr = neighbour_ids(store, ids)
+    ids = np.asarray(ids, dtype=np.int64)
+    mine = np.arange(len(ids)) if blend is None else np.asarray(blend, dtype=np.int64)
+    with graph._lock:
+        src, rows = neighbour_rows(graph, graph.rows_of(ids[mine]))
+        src, nbr = mine[src], graph.chunk_ids_at(rows)
     if len(exclude):
         keep = ~np.isin(nbr, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
         src, nbr = src[keep], nbr[keep]
     if not len(src):
         return sims
-    known = dict(zip(ids.tolist(), sims.tolist()))
-    missing = np.unique(nbr[~np.isin(nbr, ids)])
+    order = np.argsort(ids, kind="stable")  # a neighbour among ``ids`` takes its cosine from ``sims``
+    at = np.minimum(np.searchsorted(ids, nbr, sorter=order), len(ids) - 1)
+    inside = ids[order[at]] == nbr
+    nbr_sim = np.full(len(nbr), np.nan)
+    nbr_sim[inside] = sims[order[at[inside]]]
+    missing = np.unique(nbr[~inside])
     if len(missing):
-        found, X = store.vectors(missing)
-        known.update(zip(found.tolist(), (X @ q).tolist()))
-    keep = np.asarray([n in known for n in nbr.tolist()], dtype=bool)  # a neighbour forgotten meanwhile
-    src, nbr = src[keep], nbr[keep]
-    at = {c: i for i, c in enumerate(ids.tolist())}
-    row = np.asarray([at[c] for c in src.tolist()], dtype=np.int64)
-    total = np.bincount(row, weights=np.asarray([known[n] for n in nbr.tolist()]), minlength=len(ids))
-    count = np.bincount(row, minlength=len(ids))
-    out = sims.astype(np.float64).copy()
+        found, X = store.vectors(missing)  # a neighbour forgotten meanwhile stays NaN: left out
+        pos = np.searchsorted(found, nbr[~inside])
+        ok = pos < len(found)
+        ok[ok] = found[pos[ok]] == nbr[~inside][ok]
+        out_sims = np.full(int((~inside).sum()), np.nan)
+        out_sims[ok] = (X @ q)[pos[ok]]
+        nbr_sim[~inside] = out_sims
+    keep = ~np.isnan(nbr_sim)
+    src, nbr_sim = src[keep], nbr_sim[keep]
+    total = np.bincount(src, weights=nbr_sim, minlength=len(ids))
+    count = np.bincount(src, minlength=len(ids))
+    out = sims.astype(np.float64)  # a copy
     has = count > 0
     out[has] = (1 - weight) * out[has] + weight * total[has] / count[has]
-    return out.astype(np.float32)
-
-
-def neighboured(store, q: np.ndarray, sims: dict, weight: float = NEIGHBOUR_WEIGHT, exclude=()) -> dict:
-    """:func:`with_neighbours` of a {chunk id: cosine} dict."""
-    if weight <= 0 or not sims:
-        return sims
-    ids = np.fromiter(sims, dtype=np.int64, count=len(sims))
-    out = with_neighbours(store, q, ids, np.asarray(list(sims.values()), dtype=np.float32), weight, exclude)
-    return dict(zip(ids.tolist(), out.tolist()))
+    return out.astype(sims.dtype)

@@ -1,6 +1,7 @@
 """Recall: vector search, associative spreading, fusion, and the hits with their explanations."""
 from __future__ import annotations
 
+import heapq
 from contextlib import contextmanager
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from core._validation import check_embeddings
 from core.log import get_logger
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
-from core.memory._neighbours import neighboured, with_neighbours
+from core.memory._neighbours import with_neighbours
 from core.memory.phrases import query_phrases
 from core.memory.types import MODES, Hit
 
@@ -143,16 +144,6 @@ class RecallMixin:
                 return ids[keep][:n], sims[keep][:n]
             m = min(total, 4 * m)
 
-    def _neighbour_ranked(self, q, ids, sims, n: int, want: int, allowed, excl=()):
-        """The ``n`` best chunks by cosine read with their neighbours (`_neighbours.py`), from
-        twice as many by plain cosine: the blend lowers chunks whose context disagrees, so a
-        chunk just past the plain top ``n`` can rise into it."""
-        if len(ids) >= n:
-            ids, sims = self._search(q, 2 * n, self.rerank * want, allowed)
-        sims = with_neighbours(self.store_, q, ids, sims, self.recall_config.neighbour_weight, excl)
-        order = np.lexsort((ids, -sims))[:n]
-        return ids[order], sims[order]
-
     def _exact_sims(self, q: np.ndarray, ids: np.ndarray) -> dict[int, float]:
         found, X = self.store_.vectors(ids)
         return dict(zip(found.tolist(), (X @ q).tolist())) if len(found) else {}
@@ -189,9 +180,16 @@ class RecallMixin:
         excl = set(int(e) for e in exclude) if exclude is not None else set()
         want = 3 * k if per_document else k
         n_cand = want if mode == "similar" else max(cfg.candidates, want)
-        ids, sims = self._search(q, n_cand + len(excl), self.rerank * want, allowed)
+        n_search = n_cand + len(excl)
         if mode == "similar" and cfg.neighbour_weight > 0:
-            ids, sims = self._neighbour_ranked(q, ids, sims, n_cand + len(excl), want, allowed, excl)
+            # read with their neighbours (`_neighbours.py`), from twice as many by plain cosine: the
+            # blend lowers chunks whose context disagrees, so one just past the plain top can rise
+            ids, sims = self._search(q, 2 * n_search, self.rerank * want, allowed)
+            sims = with_neighbours(self.graph_, self.store_, q, ids, sims, cfg.neighbour_weight, excl)
+            order = np.lexsort((ids, -sims))[:n_search]
+            ids, sims = ids[order], sims[order]
+        else:
+            ids, sims = self._search(q, n_search, self.rerank * want, allowed)
         if excl:
             keep = np.asarray([i not in excl for i in ids.tolist()], dtype=bool)
             ids, sims = ids[keep], sims[keep]
@@ -210,12 +208,21 @@ class RecallMixin:
         if mode == "associative":
             scores = assoc
         else:  # the walk was seeded by plain cosines; fusion reads them with their neighbours
-            cand = set(sim_of) | set(sorted(assoc, key=assoc.get, reverse=True)[:n_cand])
+            cand = set(sim_of) | set(heapq.nlargest(n_cand, assoc, key=assoc.get))
             missing = [c for c in cand if c not in sim_of]
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
-            sim_of = neighboured(self.store_, q, sim_of, cfg.neighbour_weight, excl)
-            scores = self._fuse(cand, sim_of, assoc)
+            c_ids = np.fromiter(sim_of, dtype=np.int64, count=len(sim_of))  # a chunk forgotten meanwhile: gone
+            s = np.fromiter(sim_of.values(), dtype=np.float64, count=len(sim_of))
+            a = np.fromiter((assoc.get(c, 0.0) for c in sim_of), dtype=np.float64, count=len(sim_of))
+            fused = self._fused(s, a)
+            if cfg.neighbour_weight > 0:  # only the 4 x want best can reach the top: they alone are re-read
+                m = 4 * want
+                top = np.argpartition(-fused, m)[:m] if len(fused) > m else None
+                s = with_neighbours(self.graph_, self.store_, q, c_ids, s, cfg.neighbour_weight, excl, blend=top)
+                fused = self._fused(s, a)
+                sim_of = dict(zip(c_ids.tolist(), s.tolist()))
+            scores = dict(zip(c_ids.tolist(), fused.tolist()))
         scores, boost = self._reinforced(q, query_text, mode, scores, trace)  # learning from use (learning.py)
         why = {}
         if explain:
@@ -237,17 +244,19 @@ class RecallMixin:
         R@5 +2.3 points over dense; +9.2 on the same walk read absolutely). Evidence added,
         never substituted: the lift scales with the top cosine, so a query nothing answers
         keeps low scores and a hybrid score is at most (1 + fusion_weight) x the top cosine."""
+        ids = list(cand)
+        s = np.fromiter((sim_of.get(c, 0.0) for c in ids), dtype=np.float64, count=len(ids))
+        a = np.fromiter((assoc.get(c, 0.0) for c in ids), dtype=np.float64, count=len(ids))
+        return dict(zip(ids, self._fused(s, a).tolist()))
+
+    def _fused(self, s: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """`_fuse` over arrays: cosines ``s`` and associations ``a`` of the same chunks."""
         cfg = self.recall_config
-        cos_top = max(sim_of.values()) if sim_of else 0.0
+        cos_top = float(s.max()) if len(s) else 0.0
         if cos_top <= 0:
-            return {c: sim_of.get(c, 0.0) for c in cand}
-        floor = cfg.fusion_floor * cos_top
-        out = {}
-        for c in cand:
-            s = sim_of.get(c, 0.0)
-            a = assoc.get(c, 0.0)
-            out[c] = s + cos_top * min(cfg.fusion_weight, cfg.fusion_gain * a) if (a > 0 and s >= floor) else s
-        return out
+            return s.copy()
+        lift = cos_top * np.minimum(cfg.fusion_weight, cfg.fusion_gain * a)
+        return np.where((a > 0) & (s >= cfg.fusion_floor * cos_top), s + lift, s)
 
     def _associate(self, q, query_text, ids, sims, excl, explain: bool = True, restart: float | None = None):
         """Association score per chunk id: spreading from seeds through phrases and code nodes."""

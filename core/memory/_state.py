@@ -157,9 +157,9 @@ class StateMixin:
             self.graph_ = PassageGraph(self.network_.num_nodes, int(self.codec.codebook_size))
             self.graph_.vocab_source = lambda after: self.store_.concepts(after, self.store_._conn)
             self.graph_.sync_vocab(self.store_.concepts(0))
-            for rows in self.store_.iter_chunks(0, "id, codes, phrases"):
+            for rows in self.store_.iter_chunks(0, "id, codes, phrases, doc_id, position"):
                 self.graph_.add([r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
-                                .reshape(len(rows), -1), [json.loads(r[2]) for r in rows])
+                                .reshape(len(rows), -1), [json.loads(r[2]) for r in rows], [r[3:] for r in rows])
             self._catch_up()
             # what the derived state holds, not only its marks: one vector per chunk, one event per occurrence
             if self.index_.ntotal != self.store_.count_chunks():

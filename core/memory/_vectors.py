@@ -108,7 +108,8 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
             ids_new = chunk_ids[new]
             mem.index_.add(ids_new, X16[src].astype(np.float32))
             mem._index_mark["chunk"] = max(mem._index_mark["chunk"], int(ids_new.max()))
-            mem.graph_.add(ids_new, C[src], [p for p, n in zip(phrases, new) if n])
+            mem.graph_.add(ids_new, C[src], [p for p, n in zip(phrases, new) if n],
+                           [(o[0], 0) for o, n in zip(out, new) if n])
         mem._observe_docs([(o[0], o[1]) for o in out])
         keep_up(st)  # the re-rank's float16 vector file
         if mem.index_.needs_training(st.count_chunks()):

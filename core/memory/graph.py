@@ -66,6 +66,7 @@ class PassageGraph:
         self._ids = _Growable(np.int64)
         self._codes = None  # _Growable of uint8 rows, created at the first add
         self._alive = _Growable(np.bool_)
+        self._place = _Growable(np.int64, 2)  # (document id, position) the chunk was stored at; -1 unknown
         self._ph_row = _Growable(np.int64)
         self._ph_col = _Growable(np.int64)
         self.vocab_: dict[str, int] = {}
@@ -104,9 +105,10 @@ class PassageGraph:
         idx = np.repeat(start - offsets[:-1], lens) + np.arange(offsets[-1])
         return offsets, self._ph_col.values[idx].copy()
 
-    def add(self, chunk_ids, codes, phrases) -> None:
-        """Append chunks (ids increasing), their uint8 codes (n, heads) and phrase lists
-        (texts already in the vocabulary, see `sync_vocab`; others are skipped)."""
+    def add(self, chunk_ids, codes, phrases, places=None) -> None:
+        """Append chunks (ids increasing), their uint8 codes (n, heads), phrase lists
+        (texts already in the vocabulary, see `sync_vocab`; others are skipped) and
+        ``places``: (document id, position) of each, for :func:`core.memory._neighbours.neighbour_rows` (None: unknown)."""
         with self._lock:
             codes = np.asarray(codes, dtype=np.uint8)
             if self._codes is None:
@@ -115,6 +117,8 @@ class PassageGraph:
             self._ids.extend(np.asarray(chunk_ids, dtype=np.int64))
             self._codes.extend(codes)
             self._alive.extend(np.ones(len(codes), dtype=bool))
+            self._place.extend(np.full((len(codes), 2), -1, dtype=np.int64) if places is None
+                               else np.asarray(places, dtype=np.int64).reshape(len(codes), 2))
             rows, cols = [], []
             if self.vocab_source is not None and any(p not in self.vocab_ for pl in phrases or [] for p in pl):
                 self.sync_vocab(self.vocab_source(self.last_concept))  # concepts the store just numbered
