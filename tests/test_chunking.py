@@ -125,3 +125,16 @@ def test_unmerged_paragraphs_that_skip_the_count_still_fit():
                 chunks = chunk_text(f"{para}\n\nok", max_tokens, None)
                 assert max(count_tokens(chunks)) <= budget, (max_tokens, para)
                 assert chunks[-1] == "ok" and "".join(chunks[:-1]).replace(" ", "") == para.replace(" ", "")
+
+
+def test_text_without_spaces_is_cut_to_the_model_window():
+    # Chinese (no spaces between words) and a long URL are single whitespace "words" of hundreds of
+    # word pieces: they must still be cut within the limit (CJK at its sentence ends), nothing lost
+    zh = "杜甫是唐代著名的诗人，与李白合称李杜。他的诗歌反映了社会现实，被称为诗史。" * 20
+    url = "https://example.org/" + "segment/" * 150
+    for text in (zh, f"See {url} for the details of the archive."):
+        chunks = chunk_text(text)
+        assert len(chunks) > 1
+        assert max(count_tokens(chunks)) + 2 <= MAX_TOKENS
+        assert "".join("".join(chunks).split()) == "".join(text.split())
+    assert all(c.endswith("。") for c in chunk_text(zh)[:-1])
