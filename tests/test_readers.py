@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +40,18 @@ def test_broken_pdf_is_reported(tmp_path):
     (tmp_path / "x.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf body")
     recs, errors = _read(tmp_path / "x.pdf")
     assert recs == [] and len(errors) == 1 and "x.pdf" in str(errors[0])
+
+
+def test_broken_pdf_prints_nothing_but_its_error(tmp_path):
+    # pypdf logs "invalid pdf header" / "EOF marker not found"; with no logging configured Python's
+    # last-resort handler printed them to the user's terminal beside our one-line error
+    (tmp_path / "x.pdf").write_bytes(b"not a pdf")
+    code = ("import sys; from pathlib import Path; from core.memory.readers import read_paths; e = []; "
+            "list(read_paths([Path(sys.argv[1])], e)); print(len(e))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.pdf")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "1"
+    assert out.stderr == ""
 
 
 def test_jsonl_bad_lines_reported_with_line_numbers_rest_ingested(tmp_path):

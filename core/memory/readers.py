@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import stat
 import sys
@@ -136,6 +137,12 @@ def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterato
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
+    # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
+    pdf_log = logging.getLogger("pypdf")
+    if not pdf_log.handlers:
+        pdf_log.addHandler(logging.NullHandler())
 
     try:
         pages = [page.extract_text() or "" for page in PdfReader(str(path)).pages]
