@@ -19,6 +19,7 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,15 +109,25 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         folder.mkdir(parents=True, exist_ok=True)
         if not self.read_only and not os.access(folder, os.W_OK):
             self.read_only = True
-        if marker.exists():
-            info = read_json(marker, "memory marker")
-            if not isinstance(info, dict) or not isinstance(info.get("format"), int):
-                raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
-            if info["format"] > FORMAT:
-                raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
-                                 f"this version reads {FORMAT}); upgrade Mycelial")
-            return
         has_store = (folder / "memory.sqlite").is_file()
+        if marker.exists():
+            try:
+                info = read_json(marker, "memory marker")
+                if not isinstance(info, dict) or not isinstance(info.get("format"), int):
+                    raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
+            except ValueError as exc:
+                if not has_store:
+                    raise
+                # the store proves the folder is a memory (its own migrations refuse a newer version):
+                # adopt it as one made before the marker existed
+                warnings.warn(f"{exc}; memory.sqlite is beside it, so the folder is opened as a memory"
+                              + ("" if self.read_only else " and the marker is written again"), stacklevel=3)
+                info = None
+            if info is not None:
+                if info["format"] > FORMAT:
+                    raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
+                                     f"this version reads {FORMAT}); upgrade Mycelial")
+                return
         # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
         if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
                                  for p in folder.iterdir()):
