@@ -91,6 +91,13 @@ def test_a_garbled_marker_beside_a_store_is_written_again(tmp_path, embedder, co
         with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as mem:
             assert mem.recall("Who adopted Trajan?", k=1)[0].doc_id.endswith("nerva.md")
     assert b"\x00" in marker.read_bytes()  # a read-only open writes nothing
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    res = CliRunner().invoke(cli, ["stats", "-m", str(folder)])  # the CLI shows it as one line, no source
+    assert res.exit_code == 0 and "Warning: memory marker" in res.output
+    assert "UserWarning" not in res.output and "semantic.py" not in res.output
     with pytest.warns(UserWarning, match="written again"):
         SemanticMemory(folder, embedder=embedder, codec=codec).close()
     assert json.loads(marker.read_text())["format"] >= 1
