@@ -256,3 +256,21 @@ def test_bridges(client):
         assert bad.status_code == 422 and field in [f["field"] for f in bad.json()["fields"]]
     same = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "Nero"}, headers=AUTH)
     assert same.status_code == 422 and "same concept" in same.json()["error"]
+
+
+def test_background_file_upload_is_a_job(client):
+    import time
+
+    # ?background=true on an uploaded file was ignored: a big JSONL or PDF blocked the request to the end
+    lines = "\n".join('{"id": "lamp%d", "text": "Lamp %d of the Quarry Road was mended in %d."}' % (i, i, 1900 + i)
+                      for i in range(6)) + "\n{broken\n"
+    r = client.post("/v1/memories/other/documents", params={"background": "true"}, headers=AUTH,
+                    files={"file": ("lamps.jsonl", lines.encode(), "application/jsonl")})
+    assert r.status_code == 202 and r.json()["total"] == 6, r.text
+    for _ in range(600):
+        job = client.get(r.headers["location"], headers=AUTH).json()
+        if job["status"] != "queued" and job["status"] != "running":
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done" and job["report"]["documents"] == 6
+    assert job["report"]["errors"] == ["lamps.jsonl:7: malformed JSON: Expecting property name enclosed in double quotes"]
