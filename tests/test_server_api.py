@@ -79,6 +79,18 @@ def test_unknown_memory_is_404(client):
     assert r.status_code == 404 and "nope" in r.json()["error"]
 
 
+def test_unknown_route_wrong_method_and_bad_json_answer_in_the_error_format(client):
+    # the router's own 404/405 answered {"detail": ...}, not the documented {"error": ...}
+    r = client.get("/v1/memories/sample/nope", headers=AUTH)
+    assert r.status_code == 404 and "error" in r.json()
+    r = client.put("/v1/memories/sample/recall", headers=AUTH)
+    assert r.status_code == 405 and "error" in r.json()
+    # a body that is not JSON named field "1" with "JSON decode error"; it is the body, with the parser's reason
+    r = client.post("/v1/memories/sample/recall", content=b"{bad", headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body"
+    assert "invalid JSON" in r.json()["error"] and "double quotes" in r.json()["error"]
+
+
 @pytest.mark.parametrize("params, field", [({"q": QUESTION, "k": 0}, "k"), ({"q": QUESTION, "mode": "fuzzy"}, "mode"),
                                            ({"k": 3}, "q"), ({"q": "   "}, "q")])
 def test_bad_recall_input_is_422_naming_the_field(client, params, field):
