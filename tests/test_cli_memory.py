@@ -71,3 +71,14 @@ def test_ingest_reports_errors_and_bad_usage(tmp_path):
     assert r.exit_code == 2 and "either a QUERY or --queries" in r.output
     r = runner.invoke(cli, ["recall", "x", "--memory", str(tmp_path / "nowhere")])
     assert r.exit_code == 1 and "no memory at" in r.output
+
+
+@pytest.mark.parametrize("command", ["recall", "stats", "list", "get", "forget", "repair", "reinforce", "associate"])
+def test_only_ingest_says_it_creates_the_memory(command, tmp_path):
+    # every command's --memory said "(created if missing)"; all but ingest stop with "no memory at ..."
+    runner = CliRunner()
+    assert "created if missing" not in runner.invoke(cli, [command, "--help"]).output
+    assert "created if missing" in runner.invoke(cli, ["ingest", "--help"]).output
+    res = runner.invoke(cli, [command, *{"recall": ["x"], "get": ["x"], "forget": ["x"], "reinforce": ["q", "1"],
+                                         "associate": ["x"]}.get(command, []), "--memory", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no memory at" in res.output and not (tmp_path / "none").exists()

@@ -13,7 +13,9 @@ from pathlib import Path
 import click
 
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
-                             help="Memory folder (created if missing).")
+                             help="Memory folder (made by `mycelial ingest`).")
+NEW_MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
+                                 help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
 EMBEDDER_OPTION = click.option(
     "--embedder", type=click.Choice(["openvino-int8", "torch", "onnx", "onnx-int8"]), default=None,
@@ -184,7 +186,7 @@ def _dask_client(workers: int | None, scheduler: str | None):
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
-@MEMORY_OPTION
+@NEW_MEMORY_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars (neither ingest's nor the model's loading bar).")
 @click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
 @EMBEDDER_OPTION
