@@ -125,3 +125,19 @@ def test_context_brings_neighbours_in_reading_order(mem, brown):
 def test_context_bad_input(mem, bad):
     with pytest.raises(ValueError, match="context"):
         mem.recall("news", context=bad)
+
+
+def test_cli_where_value_matches_the_number_and_the_text():
+    from core.cli.memory import _parse_where
+    from core.memory._hitinfo import matches
+
+    # `--where year=1990` matched {"year": 1990} but not {"year": "1990"} (a JSONL producer's string):
+    # on the command line both are what the user typed
+    year = check_where(_parse_where(["year=1990"]))
+    assert matches({"year": 1990}, year) and matches({"year": "1990"}, year)
+    assert not matches({"year": 1991}, year) and not matches({"year": "1990 "}, year)
+    flag = check_where(_parse_where(["draft=true"]))
+    assert matches({"draft": True}, flag) and matches({"draft": "true"}, flag) and not matches({"draft": 1}, flag)
+    assert check_where(_parse_where(["category=news"])) == {"category": ["news"]}
+    both = check_where(_parse_where(["lang=en", "lang=fr"]))
+    assert matches({"lang": "fr"}, both) and not matches({"lang": "de"}, both)

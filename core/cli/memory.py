@@ -6,6 +6,7 @@ errors become ``click.ClickException`` (a one-line message, exit code 1).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,8 @@ VERBOSE_OPTION = click.option("--verbose", "-v", count=True, help="Log what the 
 def _parse_where(items) -> dict | None:
     """``("category=news", "lang=en", "lang=fr")`` -> ``{"category": "news", "lang": ["en", "fr"]}``.
 
-    A value that reads as JSON (``year=1961``, ``draft=true``) is taken as that value, else as text.
+    A value that reads as a JSON number, bool or null (``year=1961``, ``draft=true``) matches that value
+    or the same text (a producer may have written ``"1961"``); any other value is text.
     """
     out: dict = {}
     for item in items or ():
@@ -37,15 +39,12 @@ def _parse_where(items) -> dict | None:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. --where category=news", param_hint="--where")
         try:
             val = json.loads(raw)
-            if isinstance(val, (dict, list)):
-                val = raw
         except ValueError:
             val = raw
-        key = key.strip()
-        if key in out:
-            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [val]
-        else:
-            out[key] = val
+        if isinstance(val, (dict, list)) or (isinstance(val, float) and not math.isfinite(val)):
+            val = raw  # NaN, Infinity: text
+        vals = [val] if isinstance(val, str) else [val, raw]
+        out.setdefault(key.strip(), []).extend(vals)
     return out or None
 
 
