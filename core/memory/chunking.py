@@ -29,6 +29,8 @@ _SOFT_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(?=[a-z])")  # groff: "par‐\n   
 _MAN_REF = r"[\w.:+-]+\(\d[\w]*\)"
 _MAN_HEADER = re.compile(rf"^\s*({_MAN_REF})\s.*\s\1\s*$", re.M)  # "GZIP(1)  General Commands Manual  GZIP(1)"
 _CJK_END = re.compile(r"(?<=[。！？])")  # Chinese/Japanese sentence ends: no space follows them
+# scripts written without spaces; other long runs (a URL, base64 of an image) stay whole: cut, they were junk chunks
+_NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _HEADING = re.compile(r"^(#{1,6}\s|[A-Z][A-Z0-9 ,/&()-]{2,}$)")  # Markdown heading or man section name
 
 
@@ -115,7 +117,7 @@ def chunk_hash(text: str) -> bytes:
 
 
 def _cut_word(word: str, budget: int) -> list[str]:
-    """Cut one whitespace-free run (Chinese text, a long URL) at word-piece boundaries within ``budget``."""
+    """Cut one whitespace-free run (Chinese text) at word-piece boundaries within ``budget``."""
     tok = _tokenizer()
     if tok is None:
         return [word]
@@ -131,10 +133,11 @@ def _cut_word(word: str, budget: int) -> list[str]:
 
 def _split_long(sentence: str, budget: int) -> list[str]:
     """Cut one over-long sentence at word boundaries into pieces within ``budget``
-    (a single word longer than that at word-piece boundaries)."""
+    (a run of Chinese/Japanese/Korean text longer than that at word-piece boundaries)."""
     words = sentence.split()
-    if any(n > budget for n in count_tokens(words)):
-        words = [p for w in words for p in (_cut_word(w, budget) if count_tokens([w])[0] > budget else [w])]
+    if any(n > budget for n in count_tokens(words)):  # Chinese/Japanese/Korean prose has no spaces to cut at
+        words = [p for w in words for p in (_cut_word(w, budget) if count_tokens([w])[0] > budget
+                                            and _NO_SPACE_SCRIPT.search(w) else [w])]
     pieces, start = [], 0
     while start < len(words):
         # grow greedily by halving the step: O(log n) tokenizer calls per piece
