@@ -141,3 +141,24 @@ def test_cli_where_value_matches_the_number_and_the_text():
     assert check_where(_parse_where(["category=news"])) == {"category": ["news"]}
     both = check_where(_parse_where(["lang=en", "lang=fr"]))
     assert matches({"lang": "fr"}, both) and not matches({"lang": "de"}, both)
+
+
+def test_nan_metadata_is_refused_and_an_older_one_does_not_break_where(tmp_path, embedder):
+    import sqlite3
+
+    # {"score": NaN} was stored as the JSON SQLite refuses: every where= recall of the memory then
+    # failed with "malformed JSON" (a traceback on the command line)
+    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=MycelialVQVAE.load_default())
+    rep = m.ingest([{"id": "a", "text": "The harbour of Oslo freezes in winter.", "category": "news"},
+                    {"id": "b", "text": "The harbour of Bergen is busy.", "category": "news", "score": float("nan")},
+                    {"id": "c", "text": "Rain in Bergen.", "metadata": {"w": [1, float("inf")]}}])
+    assert rep.documents == 1 and len(rep.errors) == 2
+    assert all("NaN or Infinity" in e.message for e in rep.errors)
+    m.close()
+    db = sqlite3.connect(tmp_path / "m" / "memory.sqlite")  # a memory written before the check
+    db.execute("""UPDATE documents SET meta = '{"category": "news", "score": NaN}' WHERE doc_key = 'a'""")
+    db.commit()
+    db.close()
+    with SemanticMemory(tmp_path / "m", embedder=embedder, read_only=True) as m:
+        assert [h.doc_id for h in m.recall("Oslo harbour", k=2, where={"category": "news"})] == ["a"]
+        assert m.recall("Oslo harbour", k=2, where={"other": 1}) == []

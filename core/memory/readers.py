@@ -111,7 +111,21 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
     if isinstance(obj.get("metadata"), dict):
         meta.update(obj["metadata"])
+    try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
+        json.dumps(meta, allow_nan=False, default=str)
+    except ValueError:
+        key = next((k for k, v in meta.items() if _has_nan(v)), "?")
+        raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \
+            from None
     return Record(str(doc_id), obj["text"], title, meta, source)
+
+
+def _has_nan(value) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and any(_has_nan(v) for v in value)
 
 
 def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterator[Record]:
