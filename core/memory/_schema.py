@@ -208,6 +208,8 @@ class StoreBase:
             return self._conn
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self._conn is None:  # closed: a new connection here would never be closed
+                raise ValueError(f"memory store {self.path} is closed; open the memory again")
             conn = self._open_conn()
             conn.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
             self._local.conn = conn

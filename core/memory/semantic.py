@@ -145,6 +145,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         if self.read_only:
             raise ValueError(f"memory {self.folder} is open read-only; open it with read_only=False "
                              f"on a writable folder to change it")
+        if getattr(self, "_closed", False):
+            raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
         first = self._wlock.acquire()
         try:
             if first and self._seen is not None and self._seen != self.store_.last_ids():
@@ -217,6 +219,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         if not self.read_only:
             self.save(only_if_changed=True)
         self.store_.close()
+        self._closed = True
 
     # -- writes hold the inter-process lock ---------------------------------------------
     def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
