@@ -82,3 +82,12 @@ def test_only_ingest_says_it_creates_the_memory(command, tmp_path):
     res = runner.invoke(cli, [command, *{"recall": ["x"], "get": ["x"], "forget": ["x"], "reinforce": ["q", "1"],
                                          "associate": ["x"]}.get(command, []), "--memory", str(tmp_path / "none")])
     assert res.exit_code == 1 and "no memory at" in res.output and not (tmp_path / "none").exists()
+
+
+def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
+    from core.cli.memory import _read_queries
+
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "q1", "query": "rivers\u2028of Austria"}, ensure_ascii=False) + "\n"
+                    + json.dumps({"id": "q2", "query": "Graz"}) + "\n", encoding="utf-8")
+    assert _read_queries(path) == ([("q1", "rivers\u2028of Austria"), ("q2", "Graz")], [])

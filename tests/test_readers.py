@@ -145,3 +145,18 @@ def test_parse_record_rejects_bad_types():
         parse_record({"id": [1], "text": "t"}, "s")
     with pytest.raises(ValueError, match="empty"):
         parse_record({"id": "a", "text": "  "}, "s")
+
+
+def test_jsonl_lines_are_split_at_newlines_only(tmp_path, monkeypatch):
+    # json.dumps(ensure_ascii=False) writes U+2028, U+2029 and U+0085 raw (valid JSON); str.splitlines()
+    # split records there: each became "malformed JSON" and the line numbers after it were wrong
+    rows = [{"id": "a", "text": "Vienna.\u2028Graz."}, {"id": "b", "text": "Linz \u0085 Wels."},
+            {"id": "c", "text": "Salzburg \u2029 Innsbruck."}, {"id": "d"}]
+    body = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+    (tmp_path / "r.jsonl").write_text(body, encoding="utf-8", newline="")
+    recs, errors = _read(tmp_path / "r.jsonl")
+    assert [r.doc_id for r in recs] == ["a", "b", "c"] and recs[0].text == "Vienna.\u2028Graz."
+    assert [(e.line, e.message) for e in errors] == [(4, 'missing "text" (a string)')]
+    monkeypatch.setattr("sys.stdin", io.StringIO(body))
+    recs, errors = _read(["-"])
+    assert [r.doc_id for r in recs] == ["a", "b", "c"] and [e.line for e in errors] == [4]

@@ -231,7 +231,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
 def _read_queries(path):
     out, problems = [], []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON may hold U+2028
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"--queries {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                                    f"save it as UTF-8 JSONL") from None

@@ -129,7 +129,10 @@ def _has_nan(value) -> bool:
 
 
 def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterator[Record]:
-    """Records from JSONL lines; a bad line becomes a ReadError with its 1-based number."""
+    """Records from JSONL lines; a bad line becomes a ReadError with its 1-based number.
+
+    Split a file at ``\n`` only: JSON strings may hold U+2028, U+2029 and U+0085 raw, where
+    ``str.splitlines()`` would cut a record (``\r`` of CRLF is JSON whitespace)."""
     first: dict[str, int] = {}  # id -> line: a repeated id is reported, not silently replaced
     for no, line in enumerate(lines, 1):
         if not line.strip():
@@ -197,7 +200,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         text = _decode(path.read_bytes(), source)
         if suffix == ".jsonl":
-            yield from read_jsonl_lines(text.splitlines(), source, errors)
+            yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         if not text.strip():
             raise ValueError("file holds only whitespace")
@@ -241,7 +244,7 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         errors.append(ReadError(source, "no input"))
         return
     if text.lstrip().startswith("{"):
-        yield from read_jsonl_lines(text.splitlines(), source, errors)
+        yield from read_jsonl_lines(text.split("\n"), source, errors)
     else:
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
