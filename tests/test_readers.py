@@ -160,3 +160,19 @@ def test_jsonl_lines_are_split_at_newlines_only(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(body))
     recs, errors = _read(["-"])
     assert [r.doc_id for r in recs] == ["a", "b", "c"] and [e.line for e in errors] == [4]
+
+
+def test_jsonl_over_the_file_limit_is_read_line_by_line(tmp_path):
+    # a JSONL corpus over the 50 MB file limit was refused whole ("split it"), though its records are
+    # small and read one by one; a bad line in it costs that line only
+    lines = [json.dumps({"id": f"r{i}", "text": f"Record {i} about the river Inn."}) for i in range(40)]
+    body = "\ufeff" + "\n".join(lines[:10]) + "\n{bad\n" + "\n".join(lines[10:]) + "\n"
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(body.encode("utf-8")[:-200] + b"\xff" + body.encode("utf-8")[-200:])
+    recs, errors = _read(path, max_bytes=500)
+    assert len(recs) == 39 and recs[0].doc_id == "r0"
+    assert [e.line for e in errors] == [11, body.encode("utf-8")[:-200].count(b"\n") + 1]
+    assert "UTF-8" in errors[1].message
+    (tmp_path / "big.txt").write_text("x" * 600, encoding="utf-8")
+    recs, errors = _read(tmp_path / "big.txt", max_bytes=500)
+    assert recs == [] and "limit" in errors[0].message

@@ -181,6 +181,19 @@ def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     return rel, ({"path": str(path), "root": str(base)} if root is not None else {"path": str(path)})
 
 
+def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
+    """The lines of a large JSONL file, decoded one by one; a line that is not UTF-8 is reported and
+    read as blank (so the numbers of the lines after it stay right)."""
+    with open(path, "rb") as fh:
+        for no, raw in enumerate(fh, 1):  # binary files split at b"\n" only
+            try:
+                yield (raw[3:] if no == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(ReadError(source, f"not valid UTF-8 (byte {exc.start} of the line); "
+                                                f"re-encode the file as UTF-8", no))
+                yield ""
+
+
 def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None) -> Iterator[Record]:
     """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`."""
     source = str(path)
@@ -189,9 +202,13 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         size = path.stat().st_size
         if size == 0:
             raise ValueError("empty file")
-        if size > max_bytes:
-            raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it")
         suffix = path.suffix.lower()
+        if size > max_bytes and suffix == ".jsonl":  # records are small: read one line at a time
+            yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors)
+            return
+        if size > max_bytes:
+            raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it "
+                             f"(JSONL records have no such limit)")
         if suffix == ".pdf":
             text = _read_pdf(path)
             if not text.strip():
