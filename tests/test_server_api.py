@@ -286,3 +286,28 @@ def test_background_file_upload_is_a_job(client):
         time.sleep(0.1)
     assert job["status"] == "done" and job["report"]["documents"] == 6
     assert job["report"]["errors"] == ["lamps.jsonl:7: malformed JSON: Expecting property name enclosed in double quotes"]
+
+
+def test_the_server_sees_what_another_process_wrote(served, embedder):
+    from core.memory import SemanticMemory
+
+    # another process (here: a second SemanticMemory with its own lock handle) forgets and ingests while the
+    # server runs: the server's recall kept the stale index (k=3 gave 0 hits) until the server wrote itself
+    app, client = served
+    slot = app.state.registry.slots["other"]
+    docs = [{"id": f"isle{i}", "text": f"The isle of Varn {i} has a lighthouse built in {1850 + i}."} for i in range(4)]
+    assert client.post("/v1/memories/other/documents", json=docs, headers=AUTH).status_code == 201
+    q = {"q": "the lighthouse of the isle of Varn", "k": 3, "mode": "similar"}
+    assert {h["doc_id"] for h in client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]} \
+        <= {d["id"] for d in docs}
+    with SemanticMemory(slot.memory.folder, embedder=embedder, codec=app.state.registry.codec) as other:
+        for d in docs[:3]:
+            assert other.forget(d["id"])
+        other.ingest([{"id": "isle9", "text": "The isle of Varn 9 has a lighthouse built in 1859."}])
+    hits = client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]
+    assert len(hits) == min(3, slot.memory.store_.count_chunks()) >= 2
+    assert not {h["doc_id"] for h in hits} & {"isle0", "isle1", "isle2"}
+    assert {"isle3", "isle9"} <= {h["doc_id"] for h in hits}
+    n_docs = slot.memory.store_.count_documents()
+    assert client.get("/v1/memories/other/stats", headers=AUTH).json()["documents"] == n_docs
+    assert slot.memory.index_.ntotal == slot.memory.store_.count_chunks()

@@ -159,6 +159,29 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             finally:
                 self._wlock.release()
 
+    def refresh(self) -> bool:
+        """Catch up with what other processes committed since this object last wrote: for a long-lived
+        reader of a shared folder (the server). Never waits: while another process holds the write lock
+        (it is not done), nothing changes. True when the derived state was reloaded."""
+        from core.memory.lock import MemoryBusyError
+
+        if self.read_only or getattr(self, "_closed", False) or self._seen is None \
+                or self.store_.last_ids() == self._seen:
+            return False
+        try:
+            first = self._wlock.acquire(timeout=0)
+        except MemoryBusyError:
+            return False
+        try:
+            if not first or self.store_.last_ids() == self._seen:
+                return False
+            with self._lock:
+                self._load_derived()
+            self._seen = self.store_.last_ids()
+            return True
+        finally:
+            self._wlock.release()
+
     def _open(self) -> None:
         self._claim_folder()
         if self.read_only:

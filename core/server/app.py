@@ -91,6 +91,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s = registry.get(name)
         if s is None:
             raise HTTPException(404, f"no memory named {name!r}; served: {sorted(registry.slots)}")
+        s.refresh()
         return s
 
     def value_error(exc: ValueError):
