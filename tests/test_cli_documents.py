@@ -86,3 +86,16 @@ def test_odd_file_names_list_one_line_each_and_a_non_utf8_name_is_named(tmp_path
     # a newline or tab in an id or title broke the one-document-a-line, tab-separated output
     assert len(lines) == 2 and all(len(line.split("\t")) == 3 for line in lines)
     assert sorted(line.split("\t")[0] for line in lines) == ["new\\nline.txt", "tab\\there.md"]
+
+
+def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):
+    import shutil
+
+    # an unmounted mount point is an empty folder: `ingest /mnt/notes --sync` forgot every document of it
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    shutil.move(str(docs), str(tmp_path / "elsewhere"))
+    docs.mkdir()
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 1 and "forgets none" in r.output and "forgot " not in r.output
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
