@@ -91,3 +91,10 @@ def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
     path.write_text(json.dumps({"id": "q1", "query": "rivers\u2028of Austria"}, ensure_ascii=False) + "\n"
                     + json.dumps({"id": "q2", "query": "Graz"}) + "\n", encoding="utf-8")
     assert _read_queries(path) == ([("q1", "rivers\u2028of Austria"), ("q2", "Graz")], [])
+
+
+def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
+    # a typo in the path made an empty memory folder (model loaded, files written) before "nothing was ingested"
+    res = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes_typo"), "--memory", str(tmp_path / "mem"), "-q"])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert not (tmp_path / "mem").exists()

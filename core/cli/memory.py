@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -214,6 +215,9 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         raise click.UsageError("--sync needs at least one folder among the paths")
     if workers and scheduler:
         raise click.UsageError("give either --workers or --scheduler, not both")
+    missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
+    if len(missing) == len(paths):  # a typo: create no memory folder for nothing
+        raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
     with _open(memory, embedder=embedder) as mem, _dask_client(workers, scheduler) as client:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
