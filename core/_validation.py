@@ -74,3 +74,16 @@ def check_codes(codes, num_heads: int, codebook_size: int, name: str = "codes") 
             f"{name} must lie in [0, {codebook_size - 1}], got values from {codes.min()} to {codes.max()}"
         )
     return np.ascontiguousarray(codes)
+
+
+def check_query_vector(q, dim: int = 384) -> np.ndarray:
+    """The one query vector at unit length: scores are cosines (the stored vectors are unit length) and
+    hybrid's lift is in cosine units. The embedder's unit vectors pass unchanged (bit for bit)."""
+    Q = check_embeddings(q, dim, "query")
+    if len(Q) != 1:
+        raise ValueError(f"query must be one query vector of shape ({dim},), got shape {Q.shape}; "
+                         f"recall_batch() takes several query texts")
+    norm = float(np.linalg.norm(Q[0].astype(np.float64)))
+    if norm == 0:
+        raise ValueError("query vector is all zeros")
+    return Q[0] if abs(norm - 1.0) <= 1e-3 else (Q[0] / norm).astype(np.float32)

@@ -125,3 +125,18 @@ def test_unmerged_paragraphs_that_skip_the_count_still_fit():
                 chunks = chunk_text(f"{para}\n\nok", max_tokens, None)
                 assert max(count_tokens(chunks)) <= budget, (max_tokens, para)
                 assert chunks[-1] == "ok" and "".join(chunks[:-1]).replace(" ", "") == para.replace(" ", "")
+
+
+def test_text_without_spaces_is_cut_to_the_model_window():
+    # Chinese has no spaces between words: a paragraph was one "word" of 740 word pieces, one chunk whose
+    # text past 128 pieces was never embedded; it is cut within the limit (at its sentence ends), nothing lost
+    zh = "杜甫是唐代著名的诗人，与李白合称李杜。他的诗歌反映了社会现实，被称为诗史。" * 20
+    for text in (zh, zh.replace("。", "")):
+        chunks = chunk_text(text)
+        assert len(chunks) > 1
+        assert max(count_tokens(chunks)) + 2 <= MAX_TOKENS
+        assert "".join("".join(chunks).split()) == "".join(text.split())
+    assert all(c.endswith("。") for c in chunk_text(zh)[:-1])
+    # a base64 blob (an image inlined in Markdown) stays one chunk, not hundreds of junk chunks
+    blob = "![logo](data:image/png;base64," + "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB/+" * 60 + ")"
+    assert any(blob in c for c in chunk_text(f"# Logo\n\n{blob}"))

@@ -68,3 +68,34 @@ def test_stdin_documents_do_not_replace_each_other(tmp_path, wiki_docs):
     r = _run("ingest", "-", "--memory", mem, "-q", "--sync", input="x y z")
     assert r.exit_code == 2 and "--sync needs at least one folder" in r.output
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 2  # checked before ingesting
+
+
+def test_odd_file_names_list_one_line_each_and_a_non_utf8_name_is_named(tmp_path):
+    import os
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "new\nline.txt").write_text("The lighthouse of Vardø stands on an island.", encoding="utf-8")
+    (root / "tab\there.md").write_text("# Tab\tTitle\n\nThe harbour of Tromsø freezes late.", encoding="utf-8")
+    (root / os.fsdecode(b"bad\xffname.txt")).write_text("Kyoto has many temples.", encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = _run("ingest", root, "--memory", mem, "-q")
+    # the name, not "unpaired surrogate at character 3 of id+title+text"
+    assert "file name is not valid UTF-8" in r.output and "2 documents ingested" in r.output
+    lines = _run("list", "--memory", mem).stdout.splitlines()
+    # a newline or tab in an id or title broke the one-document-a-line, tab-separated output
+    assert len(lines) == 2 and all(len(line.split("\t")) == 3 for line in lines)
+    assert sorted(line.split("\t")[0] for line in lines) == ["new\\nline.txt", "tab\\there.md"]
+
+
+def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):
+    import shutil
+
+    # an unmounted mount point is an empty folder: `ingest /mnt/notes --sync` forgot every document of it
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    shutil.move(str(docs), str(tmp_path / "elsewhere"))
+    docs.mkdir()
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 1 and "forgets none" in r.output and "forgot " not in r.output
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4

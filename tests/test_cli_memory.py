@@ -71,3 +71,30 @@ def test_ingest_reports_errors_and_bad_usage(tmp_path):
     assert r.exit_code == 2 and "either a QUERY or --queries" in r.output
     r = runner.invoke(cli, ["recall", "x", "--memory", str(tmp_path / "nowhere")])
     assert r.exit_code == 1 and "no memory at" in r.output
+
+
+@pytest.mark.parametrize("command", ["recall", "stats", "list", "get", "forget", "repair", "reinforce", "associate"])
+def test_only_ingest_says_it_creates_the_memory(command, tmp_path):
+    # every command's --memory said "(created if missing)"; all but ingest stop with "no memory at ..."
+    runner = CliRunner()
+    assert "created if missing" not in runner.invoke(cli, [command, "--help"]).output
+    assert "created if missing" in runner.invoke(cli, ["ingest", "--help"]).output
+    res = runner.invoke(cli, [command, *{"recall": ["x"], "get": ["x"], "forget": ["x"], "reinforce": ["q", "1"],
+                                         "associate": ["x"]}.get(command, []), "--memory", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no memory at" in res.output and not (tmp_path / "none").exists()
+
+
+def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
+    from core.cli.memory import _read_queries
+
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "q1", "query": "rivers\u2028of Austria"}, ensure_ascii=False) + "\n"
+                    + json.dumps({"id": "q2", "query": "Graz"}) + "\n", encoding="utf-8")
+    assert _read_queries(path) == ([("q1", "rivers\u2028of Austria"), ("q2", "Graz")], [])
+
+
+def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
+    # a typo in the path made an empty memory folder (model loaded, files written) before "nothing was ingested"
+    res = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes_typo"), "--memory", str(tmp_path / "mem"), "-q"])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert not (tmp_path / "mem").exists()

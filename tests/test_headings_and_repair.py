@@ -77,3 +77,31 @@ def test_repaired_phrases_keep_the_key_terms_of_a_clean_ingest(tmp_path, embedde
         assert mem.store_.damaged_chunks(4) == []
         assert _state(mem) == clean  # same phrases, concept ids, df, incidence and network counts
         assert mem.network_ == net
+
+
+def test_a_garbled_marker_beside_a_store_is_written_again(tmp_path, embedder, codec):
+    # mycelial.json only says "this folder is a memory"; garbled, it made the memory unopenable, and
+    # `mycelial repair` refused too, though memory.sqlite beside it proves what the folder is
+    folder = tmp_path / "m"
+    with SemanticMemory(folder, embedder=embedder, codec=codec) as mem:
+        mem.ingest([str(SAMPLE / "nerva.md")])
+    marker = folder / "mycelial.json"
+    marker.write_bytes(marker.read_bytes()[:20] + b"\x00" * 40)
+    with pytest.warns(UserWarning, match="mycelial.json is not valid JSON"):
+        with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as mem:
+            assert mem.recall("Who adopted Trajan?", k=1)[0].doc_id.endswith("nerva.md")
+    assert b"\x00" in marker.read_bytes()  # a read-only open writes nothing
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    res = CliRunner().invoke(cli, ["stats", "-m", str(folder)])  # the CLI shows it as one line, no source
+    assert res.exit_code == 0 and "Warning: memory marker" in res.output
+    assert "UserWarning" not in res.output and "semantic.py" not in res.output
+    with pytest.warns(UserWarning, match="written again"):
+        SemanticMemory(folder, embedder=embedder, codec=codec).close()
+    assert json.loads(marker.read_text())["format"] >= 1
+    (tmp_path / "other").mkdir()  # without a store a garbled marker is still refused
+    (tmp_path / "other" / "mycelial.json").write_text("{nope")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        SemanticMemory(tmp_path / "other", embedder=embedder, codec=codec)

@@ -110,5 +110,20 @@ def test_batched_path_leaves_the_input_alone_and_rejects_bad_input(tmp_path, wik
         mem.ingest_vectors(["z"], np.zeros((1, 384), np.float32))
     with pytest.raises(ValueError, match="batch_size"):
         mem.ingest_vectors(["b"], X[:1], batch_size=0)
+    # finite but past float32's range when squared: the norm overflowed and an all-zero vector was stored
+    with pytest.raises(ValueError, match="row 1 .*too large"):
+        mem.ingest_vectors(["h0", "h1"], np.stack([X[0], X[1] * 1e37]))
     assert mem.store_.count_chunks() == 10
+    # a query is one vector, used as a cosine: a batch was cut to its first row, an unscaled one scored 19.6
+    with pytest.raises(ValueError, match="one query vector"):
+        mem.recall_vector(X[:2], k=3)
+    with pytest.raises(ValueError, match="all zeros"):
+        mem.recall_vector(np.zeros(384, np.float32), k=3)
+    for mode in ("similar", "hybrid"):
+        unit = mem.recall_vector(X[0], k=3, mode=mode)
+        big = mem.recall_vector(X[0] * 50.0, k=3, mode=mode)
+        assert [h.chunk_id for h in big] == [h.chunk_id for h in unit]
+        assert [h.score for h in big] == pytest.approx([h.score for h in unit], abs=1e-5)
+    with pytest.raises(ValueError, match="list of query strings"):
+        mem.recall_batch("one question", k=3)  # was 12 queries of one character each
     mem.close()

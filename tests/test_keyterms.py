@@ -158,3 +158,16 @@ def test_cached_judgements_follow_the_arguments():
     # a plural stem and a pair broken by a capitalised word
     assert keyterms._candidates("archives archive Tar archives", frozenset()) == {
         "archive": [3, 7, 0]}
+
+
+def test_decomposed_accents_give_the_same_concepts():
+    import unicodedata
+
+    # text with decomposed accents (macOS file names, text copied from PDFs) split names at each combining
+    # mark: "Zürich" gave the concept 'zu', "Sébastien Côté" gave 'se' and 'co'
+    text = "The bank of Zürich in Switzerland hired Sébastien Côté in 1990."
+    nfd = unicodedata.normalize("NFD", text)
+    assert nfd != text
+    assert extract_phrases(nfd) == extract_phrases(text)
+    assert query_phrases(unicodedata.normalize("NFD", "who hired Sébastien Côté?"), {"sebastien cote"}) == \
+        query_phrases("who hired Sébastien Côté?", {"sebastien cote"}) == ["sebastien cote"]

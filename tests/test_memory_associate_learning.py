@@ -147,6 +147,10 @@ def test_unknown_chunk_is_a_lookup_error_and_stores_nothing(mem):
     assert mem.reinforcements() == []
     with pytest.raises(ValueError):
         mem.unreinforce("1")
+    # ids past SQLite's 64-bit range were an OverflowError (a CLI traceback, an HTTP 500)
+    with pytest.raises(UnknownChunkError, match=str(2 ** 70)):
+        mem.reinforce(QUESTION, [cid, 2 ** 70, -2 ** 64])
+    assert mem.unreinforce(10 ** 22) is False and mem.reinforcements() == []
 
 
 def test_read_only_memory_cannot_reinforce(built):

@@ -320,7 +320,7 @@ def test_bad_records_become_errors_with_file_and_line(tmp_path, embedder, codec)
         assert rep.documents == 3, errors  # a, b, fine.txt
         assert any(e.startswith(f"{jsonl}:2:") and "surrogate" in e for e in errors), errors
         assert any(e.startswith(f"{jsonl}:3:") and "duplicate id 'a' (first on line 1)" in e for e in errors)
-        assert any("surrogate" in e and "caf" in e for e in errors), errors
+        assert any("file name is not valid UTF-8" in e and "caf" in e for e in errors), errors
         assert any("duplicate id 'b'" in e for e in errors), errors
         assert len(errors) == 4
         assert m.store_.document("a") is not None and m.store_.document("b") is not None

@@ -186,3 +186,18 @@ def test_new_codec_weights_reencode_from_stored_embeddings(tmp_path, embedder, c
         assert m.network_.n_events_ == n_rows and m.index_.ntotal == len(ids)
         expected = _fresh_network(m, [r["id"] for r in records[:2]])
         np.testing.assert_array_equal(m.network_.keys_, expected.keys_)
+
+
+def test_a_closed_memory_says_so(tmp_path, embedder, codec):
+    # after close(), ingest died with "'NoneType' object has no attribute 'execute'" and recall quietly
+    # opened new SQLite connections that nothing would close
+    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
+    m.ingest([{"id": "a", "text": "The Danube flows through Vienna."}])
+    m.close()
+    for call in (lambda: m.ingest([{"id": "b", "text": "The Rhine flows through Basel."}]),
+                 lambda: m.recall("Vienna", k=1), lambda: m.forget("a"), lambda: m.stats()):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    m.close()  # closing twice is fine
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, read_only=True) as again:
+        assert again.recall("Vienna", k=1)[0].doc_id == "a"

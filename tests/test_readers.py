@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +40,18 @@ def test_broken_pdf_is_reported(tmp_path):
     (tmp_path / "x.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf body")
     recs, errors = _read(tmp_path / "x.pdf")
     assert recs == [] and len(errors) == 1 and "x.pdf" in str(errors[0])
+
+
+def test_broken_pdf_prints_nothing_but_its_error(tmp_path):
+    # pypdf logs "invalid pdf header" / "EOF marker not found"; with no logging configured Python's
+    # last-resort handler printed them to the user's terminal beside our one-line error
+    (tmp_path / "x.pdf").write_bytes(b"not a pdf")
+    code = ("import sys; from pathlib import Path; from core.memory.readers import read_paths; e = []; "
+            "list(read_paths([Path(sys.argv[1])], e)); print(len(e))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.pdf")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "1"
+    assert out.stderr == ""
 
 
 def test_jsonl_bad_lines_reported_with_line_numbers_rest_ingested(tmp_path):
@@ -129,3 +145,34 @@ def test_parse_record_rejects_bad_types():
         parse_record({"id": [1], "text": "t"}, "s")
     with pytest.raises(ValueError, match="empty"):
         parse_record({"id": "a", "text": "  "}, "s")
+
+
+def test_jsonl_lines_are_split_at_newlines_only(tmp_path, monkeypatch):
+    # json.dumps(ensure_ascii=False) writes U+2028, U+2029 and U+0085 raw (valid JSON); str.splitlines()
+    # split records there: each became "malformed JSON" and the line numbers after it were wrong
+    rows = [{"id": "a", "text": "Vienna.\u2028Graz."}, {"id": "b", "text": "Linz \u0085 Wels."},
+            {"id": "c", "text": "Salzburg \u2029 Innsbruck."}, {"id": "d"}]
+    body = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+    (tmp_path / "r.jsonl").write_text(body, encoding="utf-8", newline="")
+    recs, errors = _read(tmp_path / "r.jsonl")
+    assert [r.doc_id for r in recs] == ["a", "b", "c"] and recs[0].text == "Vienna.\u2028Graz."
+    assert [(e.line, e.message) for e in errors] == [(4, 'missing "text" (a string)')]
+    monkeypatch.setattr("sys.stdin", io.StringIO(body))
+    recs, errors = _read(["-"])
+    assert [r.doc_id for r in recs] == ["a", "b", "c"] and [e.line for e in errors] == [4]
+
+
+def test_jsonl_over_the_file_limit_is_read_line_by_line(tmp_path):
+    # a JSONL corpus over the 50 MB file limit was refused whole ("split it"), though its records are
+    # small and read one by one; a bad line in it costs that line only
+    lines = [json.dumps({"id": f"r{i}", "text": f"Record {i} about the river Inn."}) for i in range(40)]
+    body = "\ufeff" + "\n".join(lines[:10]) + "\n{bad\n" + "\n".join(lines[10:]) + "\n"
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(body.encode("utf-8")[:-200] + b"\xff" + body.encode("utf-8")[-200:])
+    recs, errors = _read(path, max_bytes=500)
+    assert len(recs) == 39 and recs[0].doc_id == "r0"
+    assert [e.line for e in errors] == [11, body.encode("utf-8")[:-200].count(b"\n") + 1]
+    assert "UTF-8" in errors[1].message
+    (tmp_path / "big.txt").write_text("x" * 600, encoding="utf-8")
+    recs, errors = _read(tmp_path / "big.txt", max_bytes=500)
+    assert recs == [] and "limit" in errors[0].message

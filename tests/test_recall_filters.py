@@ -125,3 +125,40 @@ def test_context_brings_neighbours_in_reading_order(mem, brown):
 def test_context_bad_input(mem, bad):
     with pytest.raises(ValueError, match="context"):
         mem.recall("news", context=bad)
+
+
+def test_cli_where_value_matches_the_number_and_the_text():
+    from core.cli.memory import _parse_where
+    from core.memory._hitinfo import matches
+
+    # `--where year=1990` matched {"year": 1990} but not {"year": "1990"} (a JSONL producer's string):
+    # on the command line both are what the user typed
+    year = check_where(_parse_where(["year=1990"]))
+    assert matches({"year": 1990}, year) and matches({"year": "1990"}, year)
+    assert not matches({"year": 1991}, year) and not matches({"year": "1990 "}, year)
+    flag = check_where(_parse_where(["draft=true"]))
+    assert matches({"draft": True}, flag) and matches({"draft": "true"}, flag) and not matches({"draft": 1}, flag)
+    assert check_where(_parse_where(["category=news"])) == {"category": ["news"]}
+    both = check_where(_parse_where(["lang=en", "lang=fr"]))
+    assert matches({"lang": "fr"}, both) and not matches({"lang": "de"}, both)
+
+
+def test_nan_metadata_is_refused_and_an_older_one_does_not_break_where(tmp_path, embedder):
+    import sqlite3
+
+    # {"score": NaN} was stored as the JSON SQLite refuses: every where= recall of the memory then
+    # failed with "malformed JSON" (a traceback on the command line)
+    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=MycelialVQVAE.load_default())
+    rep = m.ingest([{"id": "a", "text": "The harbour of Oslo freezes in winter.", "category": "news"},
+                    {"id": "b", "text": "The harbour of Bergen is busy.", "category": "news", "score": float("nan")},
+                    {"id": "c", "text": "Rain in Bergen.", "metadata": {"w": [1, float("inf")]}}])
+    assert rep.documents == 1 and len(rep.errors) == 2
+    assert all("NaN or Infinity" in e.message for e in rep.errors)
+    m.close()
+    db = sqlite3.connect(tmp_path / "m" / "memory.sqlite")  # a memory written before the check
+    db.execute("""UPDATE documents SET meta = '{"category": "news", "score": NaN}' WHERE doc_key = 'a'""")
+    db.commit()
+    db.close()
+    with SemanticMemory(tmp_path / "m", embedder=embedder, read_only=True) as m:
+        assert [h.doc_id for h in m.recall("Oslo harbour", k=2, where={"category": "news"})] == ["a"]
+        assert m.recall("Oslo harbour", k=2, where={"other": 1}) == []

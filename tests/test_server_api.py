@@ -79,6 +79,18 @@ def test_unknown_memory_is_404(client):
     assert r.status_code == 404 and "nope" in r.json()["error"]
 
 
+def test_unknown_route_wrong_method_and_bad_json_answer_in_the_error_format(client):
+    # the router's own 404/405 answered {"detail": ...}, not the documented {"error": ...}
+    r = client.get("/v1/memories/sample/nope", headers=AUTH)
+    assert r.status_code == 404 and "error" in r.json()
+    r = client.put("/v1/memories/sample/recall", headers=AUTH)
+    assert r.status_code == 405 and "error" in r.json()
+    # a body that is not JSON named field "1" with "JSON decode error"; it is the body, with the parser's reason
+    r = client.post("/v1/memories/sample/recall", content=b"{bad", headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body"
+    assert "invalid JSON" in r.json()["error"] and "double quotes" in r.json()["error"]
+
+
 @pytest.mark.parametrize("params, field", [({"q": QUESTION, "k": 0}, "k"), ({"q": QUESTION, "mode": "fuzzy"}, "mode"),
                                            ({"k": 3}, "q"), ({"q": "   "}, "q")])
 def test_bad_recall_input_is_422_naming_the_field(client, params, field):
@@ -256,3 +268,46 @@ def test_bridges(client):
         assert bad.status_code == 422 and field in [f["field"] for f in bad.json()["fields"]]
     same = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "Nero"}, headers=AUTH)
     assert same.status_code == 422 and "same concept" in same.json()["error"]
+
+
+def test_background_file_upload_is_a_job(client):
+    import time
+
+    # ?background=true on an uploaded file was ignored: a big JSONL or PDF blocked the request to the end
+    lines = "\n".join('{"id": "lamp%d", "text": "Lamp %d of the Quarry Road was mended in %d."}' % (i, i, 1900 + i)
+                      for i in range(6)) + "\n{broken\n"
+    r = client.post("/v1/memories/other/documents", params={"background": "true"}, headers=AUTH,
+                    files={"file": ("lamps.jsonl", lines.encode(), "application/jsonl")})
+    assert r.status_code == 202 and r.json()["total"] == 6, r.text
+    for _ in range(600):
+        job = client.get(r.headers["location"], headers=AUTH).json()
+        if job["status"] != "queued" and job["status"] != "running":
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done" and job["report"]["documents"] == 6
+    assert job["report"]["errors"] == ["lamps.jsonl:7: malformed JSON: Expecting property name enclosed in double quotes"]
+
+
+def test_the_server_sees_what_another_process_wrote(served, embedder):
+    from core.memory import SemanticMemory
+
+    # another process (here: a second SemanticMemory with its own lock handle) forgets and ingests while the
+    # server runs: the server's recall kept the stale index (k=3 gave 0 hits) until the server wrote itself
+    app, client = served
+    slot = app.state.registry.slots["other"]
+    docs = [{"id": f"isle{i}", "text": f"The isle of Varn {i} has a lighthouse built in {1850 + i}."} for i in range(4)]
+    assert client.post("/v1/memories/other/documents", json=docs, headers=AUTH).status_code == 201
+    q = {"q": "the lighthouse of the isle of Varn", "k": 3, "mode": "similar"}
+    assert {h["doc_id"] for h in client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]} \
+        <= {d["id"] for d in docs}
+    with SemanticMemory(slot.memory.folder, embedder=embedder, codec=app.state.registry.codec) as other:
+        for d in docs[:3]:
+            assert other.forget(d["id"])
+        other.ingest([{"id": "isle9", "text": "The isle of Varn 9 has a lighthouse built in 1859."}])
+    hits = client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]
+    assert len(hits) == min(3, slot.memory.store_.count_chunks()) >= 2
+    assert not {h["doc_id"] for h in hits} & {"isle0", "isle1", "isle2"}
+    assert {"isle3", "isle9"} <= {h["doc_id"] for h in hits}
+    n_docs = slot.memory.store_.count_documents()
+    assert client.get("/v1/memories/other/stats", headers=AUTH).json()["documents"] == n_docs
+    assert slot.memory.index_.ntotal == slot.memory.store_.count_chunks()

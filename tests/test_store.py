@@ -48,6 +48,21 @@ def test_newer_store_and_foreign_file_are_refused(tmp_path):
         Store(junk)
 
 
+def test_truncated_store_names_one_way_out(tmp_path):
+    # a truncated memory.sqlite is beyond repair: the message said "restore it from a backup" and then
+    # "run `mycelial repair`" (which gives this same message again), with unbalanced parentheses
+    path = tmp_path / "memory.sqlite"
+    with Store(path) as st:
+        _add(st, "a", ["one"])
+    with open(path, "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(StoreError) as err:
+        Store(path)
+    msg = str(err.value)
+    assert "not a SQLite database" in msg and "restore it from a backup" in msg
+    assert "mycelial repair" not in msg and msg.count("(") == msg.count(")")
+
+
 def test_atomic_rolls_back_and_nests_as_savepoint():
     st = Store(memory=True)
     with pytest.raises(RuntimeError):

@@ -6,6 +6,7 @@ so ``mycelial --help`` stays instant.
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import click
 
@@ -28,9 +29,16 @@ class _Group(click.Group):
         from core._extras import MissingExtraError
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():  # the library's warnings as one line each, no source line
+                warnings.showwarning = _one_line_warning
+                return super().invoke(ctx)
         except MissingExtraError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python's default shows ``semantic.py:99: UserWarning: ...`` plus the code line: noise to a user."""
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _print_version(ctx, _param, value) -> None:

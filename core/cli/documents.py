@@ -14,6 +14,11 @@ def _existing(memory):
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
 
 
+def _cell(text: str) -> str:
+    """One field of the tab-separated listing: a tab or newline in a file name would split its line."""
+    return text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 @click.command("list")
 @MEMORY_OPTION
 @click.option("--prefix", default=None, help="Only ids starting with this (e.g. man/).")
@@ -36,7 +41,7 @@ def list_cmd(memory, prefix, as_json):
         click.echo(json.dumps(docs, ensure_ascii=False))
         return
     for d in docs:
-        click.echo(f"{d['id']}\t{d['chunks']}\t{d['title']}")
+        click.echo(f"{_cell(d['id'])}\t{d['chunks']}\t{_cell(d['title'])}")
     click.echo(f"{len(docs)} documents", err=True)
 
 

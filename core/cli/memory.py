@@ -6,6 +6,8 @@ errors become ``click.ClickException`` (a one-line message, exit code 1).
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +15,9 @@ from pathlib import Path
 import click
 
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
-                             help="Memory folder (created if missing).")
+                             help="Memory folder (made by `mycelial ingest`).")
+NEW_MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
+                                 help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
 EMBEDDER_OPTION = click.option(
     "--embedder", type=click.Choice(["openvino-int8", "torch", "onnx", "onnx-int8"]), default=None,
@@ -26,7 +30,8 @@ VERBOSE_OPTION = click.option("--verbose", "-v", count=True, help="Log what the 
 def _parse_where(items) -> dict | None:
     """``("category=news", "lang=en", "lang=fr")`` -> ``{"category": "news", "lang": ["en", "fr"]}``.
 
-    A value that reads as JSON (``year=1961``, ``draft=true``) is taken as that value, else as text.
+    A value that reads as a JSON number, bool or null (``year=1961``, ``draft=true``) matches that value
+    or the same text (a producer may have written ``"1961"``); any other value is text.
     """
     out: dict = {}
     for item in items or ():
@@ -35,15 +40,12 @@ def _parse_where(items) -> dict | None:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. --where category=news", param_hint="--where")
         try:
             val = json.loads(raw)
-            if isinstance(val, (dict, list)):
-                val = raw
         except ValueError:
             val = raw
-        key = key.strip()
-        if key in out:
-            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [val]
-        else:
-            out[key] = val
+        if isinstance(val, (dict, list)) or (isinstance(val, float) and not math.isfinite(val)):
+            val = raw  # NaN, Infinity: text
+        vals = [val] if isinstance(val, str) else [val, raw]
+        out.setdefault(key.strip(), []).extend(vals)
     return out or None
 
 
@@ -184,7 +186,7 @@ def _dask_client(workers: int | None, scheduler: str | None):
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
-@MEMORY_OPTION
+@NEW_MEMORY_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars (neither ingest's nor the model's loading bar).")
 @click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
 @EMBEDDER_OPTION
@@ -213,6 +215,9 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         raise click.UsageError("--sync needs at least one folder among the paths")
     if workers and scheduler:
         raise click.UsageError("give either --workers or --scheduler, not both")
+    missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
+    if len(missing) == len(paths):  # a typo: create no memory folder for nothing
+        raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
     with _open(memory, embedder=embedder) as mem, _dask_client(workers, scheduler) as client:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
@@ -230,7 +235,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
 def _read_queries(path):
     out, problems = [], []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON may hold U+2028
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"--queries {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                                    f"save it as UTF-8 JSONL") from None

@@ -54,8 +54,9 @@ def allowed_chunks(store, where: dict) -> np.ndarray:
     """
     first = next(iter(where))
     path = '$."' + first.replace('"', '\\"') + '"'
-    rows = store._reader.execute("SELECT meta, chunk_ids FROM documents WHERE json_type(meta, ?) IS NOT NULL",
-                                 (path,)).fetchall()
+    # meta SQLite cannot parse (NaN, written before records were checked) is left to Python's parser
+    rows = store._reader.execute("SELECT meta, chunk_ids FROM documents WHERE CASE WHEN json_valid(meta) "
+                                 "THEN json_type(meta, ?) IS NOT NULL ELSE 1 END", (path,)).fetchall()
     parts = [np.frombuffer(ids, dtype=np.int64) for meta, ids in rows if matches(json.loads(meta), where)]
     if not parts:
         return np.zeros(0, dtype=np.int64)

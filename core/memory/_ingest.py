@@ -61,6 +61,10 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
     try:
         (rec.doc_id + rec.title + rec.text).encode("utf-8")
     except UnicodeEncodeError as exc:
+        bad = rec.doc_id[exc.start:exc.end] if exc.start < len(rec.doc_id) else ""
+        if rec.source and bad and all(0xDC80 <= ord(c) <= 0xDCFF for c in bad):  # os.fsdecode's escaped bytes
+            return ReadError(where, f"file name is not valid UTF-8 (byte 0x{ord(bad[0]) - 0xDC00:02x}); "
+                                    f"rename the file; skipped")
         return ReadError(where, f"not valid Unicode (unpaired surrogate at character "
                                 f"{exc.start} of id+title+text); skipped")
     if rec.doc_id in seen:

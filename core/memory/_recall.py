@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from core._validation import check_embeddings
+from core._validation import check_query_vector
 from core.log import get_logger
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory._fusion import fused, hybrid_scores
@@ -89,6 +89,8 @@ class RecallMixin:
     def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False,
                      min_score: float | None = None, context: int = 0, where: dict | None = None):
         """``recall`` for many queries, embedding them in one batch."""
+        if isinstance(queries, (str, bytes)):  # list("abc") would be three one-letter queries
+            raise ValueError("queries must be a list of query strings; for one query use recall()")
         queries = list(queries)
         Q = self.embed_queries(queries)
         return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, min_score=min_score,
@@ -163,7 +165,7 @@ class RecallMixin:
         if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 100:
             raise ValueError(f"context must be an integer from 0 to 100 (neighbouring chunks per side), got {context!r}")
         where = check_where(where)
-        q = check_embeddings(q, 384, "query")[0]
+        q = check_query_vector(q, 384)
         allowed = allowed_chunks(self.store_, where) if where else None
         with _one_thread():
             hits = self._ranked(q, k, mode, query_text, per_document, exclude, explain, min_score, allowed)

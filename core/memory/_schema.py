@@ -190,6 +190,11 @@ class StoreBase:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except (sqlite3.DatabaseError, StoreError) as exc:
             conn.close()
+            problem = quick_check(self.path) if self.path is not None and self.path.is_file() else None
+            if problem:  # SQLite itself is damaged (or the file never was one): repair cannot rebuild it
+                raise StoreError(f"{target} is not a SQLite database or is damaged ({' '.join(problem.split())[:160]}); "
+                                 f"restore it from a backup (the sqlite3 shell's `.recover` can salvage rows "
+                                 f"into a new file)") from None
             exc = str(exc).split(" is damaged (", 1)[-1].split("); run", 1)[0]
             raise StoreError(f"{target} is not a SQLite database ({exc}); if it was a memory, run "
                              f"`mycelial repair --memory {self.path.parent if self.path else target}`, "
@@ -203,6 +208,8 @@ class StoreBase:
             return self._conn
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self._conn is None:  # closed: a new connection here would never be closed
+                raise ValueError(f"memory store {self.path} is closed; open the memory again")
             conn = self._open_conn()
             conn.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
             self._local.conn = conn

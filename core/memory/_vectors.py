@@ -43,9 +43,14 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
         texts = list(texts)
         if len(texts) != len(ids):
             raise ValueError(f"got {len(texts)} texts for {len(ids)} embeddings")
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if not np.isfinite(norms).all():  # finite values whose squares overflow float32: scaled, they became zeros
+        raise ValueError(f"embeddings row {int(np.flatnonzero(~np.isfinite(norms.ravel()))[0])} is too large to "
+                         f"scale to unit length in float32 (its norm overflows); divide it by its largest value")
     if (norms == 0).any():
-        raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros")
+        raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros "
+                         f"(or too small to scale to unit length in float32)")
     return ids, X, norms, texts
 
 

@@ -28,6 +28,9 @@ _OVERSTRIKE = re.compile(r"[^\n]\x08")  # man's bold/underline for terminals: "N
 _SOFT_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(?=[a-z])")  # groff: "par‐\n   ticular"
 _MAN_REF = r"[\w.:+-]+\(\d[\w]*\)"
 _MAN_HEADER = re.compile(rf"^\s*({_MAN_REF})\s.*\s\1\s*$", re.M)  # "GZIP(1)  General Commands Manual  GZIP(1)"
+_CJK_END = re.compile(r"(?<=[。！？])")  # Chinese/Japanese sentence ends: no space follows them
+# scripts written without spaces; other long runs (a URL, base64 of an image) stay whole: cut, they were junk chunks
+_NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _HEADING = re.compile(r"^(#{1,6}\s|[A-Z][A-Z0-9 ,/&()-]{2,}$)")  # Markdown heading or man section name
 
 
@@ -113,9 +116,28 @@ def chunk_hash(text: str) -> bytes:
     return hashlib.sha1(" ".join(text.split()).encode("utf-8")).digest()
 
 
+def _cut_word(word: str, budget: int) -> list[str]:
+    """Cut one whitespace-free run (Chinese text) at word-piece boundaries within ``budget``."""
+    tok = _tokenizer()
+    if tok is None:
+        return [word]
+    starts = [a for a, _ in tok.encode(word, add_special_tokens=False).offsets]
+    step = budget
+    while True:  # a cut inside a word may re-split its continuation differently: shrink until all fit
+        bounds = [0, *(starts[i] for i in range(step, len(starts), step)), len(word)]
+        pieces = [word[a:b] for a, b in zip(bounds, bounds[1:]) if a < b]
+        if step <= 8 or max(count_tokens(pieces)) <= budget:
+            return pieces
+        step = step * 3 // 4
+
+
 def _split_long(sentence: str, budget: int) -> list[str]:
-    """Cut one over-long sentence at word boundaries into pieces within ``budget``."""
+    """Cut one over-long sentence at word boundaries into pieces within ``budget``
+    (a run of Chinese/Japanese/Korean text longer than that at word-piece boundaries)."""
     words = sentence.split()
+    if any(n > budget for n in count_tokens(words)):  # Chinese/Japanese/Korean prose has no spaces to cut at
+        words = [p for w in words for p in (_cut_word(w, budget) if count_tokens([w])[0] > budget
+                                            and _NO_SPACE_SCRIPT.search(w) else [w])]
     pieces, start = [], 0
     while start < len(words):
         # grow greedily by halving the step: O(log n) tokenizer calls per piece
@@ -137,7 +159,7 @@ def _paragraph_pieces(para: str, budget: int, first: int | None = None) -> list[
     n = count_tokens([para])[0]
     if n <= (budget if first is None else first):
         return [(para, n)]
-    sentences = split_sentences(para) or [para]
+    sentences = [c for s in split_sentences(para) or [para] for c in _CJK_END.split(s) if c]
     counts = count_tokens(sentences)
     out: list[str] = []
     current, used = [], 0

@@ -54,6 +54,10 @@ def sync_folder(mem, folder) -> list[str]:
     root = str(folder.resolve())
     present = {document_id(f, folder)[0] for f in folder_files(folder)[0] if f.suffix.lower() in SUFFIXES}
     gone = [d["id"] for d in list_documents(mem) if d["root"] == root and d["id"] not in present]
+    if gone and not present:  # an unmounted mount point, a folder emptied by mistake: not a deletion
+        raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} file (not mounted? emptied?); --sync would "
+                         f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
+                         f"removes one)")
     for doc_id in gone:
         mem.forget(doc_id)
     return gone

@@ -52,6 +52,7 @@ _TABLE = """CREATE TABLE IF NOT EXISTS reinforcements (
 DAY = 86_400.0
 DEFAULT_HALF_LIFE_DAYS = 30.0
 MIN_WEIGHT = 0.01  # decay_reinforcements drops events below this, like the network's min_weight
+_SQL_MIN, _SQL_MAX = -2 ** 63, 2 ** 63 - 1  # an id outside SQLite's INTEGER was an OverflowError
 
 
 class UnknownChunkError(LookupError):
@@ -113,7 +114,7 @@ class LearningMixin:
         cache = self.__dict__.setdefault("_rf_nodes", {})
         if len(cache) > 200_000:
             cache.clear()
-        ids = sorted({int(c) for c in chunk_ids})
+        ids = sorted({int(c) for c in chunk_ids if _SQL_MIN <= int(c) <= _SQL_MAX})  # others cannot exist
         todo = [c for c in ids if c not in cache]
         conn = self.store_._reader
         for i in range(0, len(todo), 500):
@@ -174,6 +175,8 @@ class LearningMixin:
         """Undo one ``reinforce`` event; False when no event has this id."""
         if isinstance(event_id, bool) or not isinstance(event_id, (int, np.integer)):
             raise ValueError(f"event_id must be an integer returned by reinforce(), got {event_id!r}")
+        if not _SQL_MIN <= int(event_id) <= _SQL_MAX:  # SQLite ids are 64-bit: no such event
+            return False
         with self._writing(), self._lock:
             if not self._reinforce_table():
                 return False

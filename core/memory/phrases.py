@@ -109,6 +109,8 @@ def extract_phrases(text: str, max_words: int = 6) -> list[str]:
     ['neil peart', 'rush', 'toronto']
     """
     out: dict[str, None] = {}
+    if not text.isascii():  # decomposed accents ("Zu\u0308rich": macOS, PDFs) would split names at each mark
+        text = unicodedata.normalize("NFC", text)
     cache = _SPANS if max_words == 6 else {}  # the shared cache holds the default's spans
     for span in _SPAN.findall(text):
         ps = cache.get(span)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import stat
 import sys
@@ -110,11 +111,28 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
     if isinstance(obj.get("metadata"), dict):
         meta.update(obj["metadata"])
+    try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
+        json.dumps(meta, allow_nan=False, default=str)
+    except ValueError:
+        key = next((k for k, v in meta.items() if _has_nan(v)), "?")
+        raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \
+            from None
     return Record(str(doc_id), obj["text"], title, meta, source)
 
 
+def _has_nan(value) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and any(_has_nan(v) for v in value)
+
+
 def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterator[Record]:
-    """Records from JSONL lines; a bad line becomes a ReadError with its 1-based number."""
+    """Records from JSONL lines; a bad line becomes a ReadError with its 1-based number.
+
+    Split a file at ``\n`` only: JSON strings may hold U+2028, U+2029 and U+0085 raw, where
+    ``str.splitlines()`` would cut a record (``\r`` of CRLF is JSON whitespace)."""
     first: dict[str, int] = {}  # id -> line: a repeated id is reported, not silently replaced
     for no, line in enumerate(lines, 1):
         if not line.strip():
@@ -137,6 +155,12 @@ def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
+    # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
+    pdf_log = logging.getLogger("pypdf")
+    if not pdf_log.handlers:
+        pdf_log.addHandler(logging.NullHandler())
+
     try:
         pages = [page.extract_text() or "" for page in PdfReader(str(path)).pages]
     except (PdfReadError, OSError, ValueError, KeyError) as exc:
@@ -157,6 +181,19 @@ def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     return rel, ({"path": str(path), "root": str(base)} if root is not None else {"path": str(path)})
 
 
+def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
+    """The lines of a large JSONL file, decoded one by one; a line that is not UTF-8 is reported and
+    read as blank (so the numbers of the lines after it stay right)."""
+    with open(path, "rb") as fh:
+        for no, raw in enumerate(fh, 1):  # binary files split at b"\n" only
+            try:
+                yield (raw[3:] if no == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(ReadError(source, f"not valid UTF-8 (byte {exc.start} of the line); "
+                                                f"re-encode the file as UTF-8", no))
+                yield ""
+
+
 def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None) -> Iterator[Record]:
     """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`."""
     source = str(path)
@@ -165,9 +202,13 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         size = path.stat().st_size
         if size == 0:
             raise ValueError("empty file")
-        if size > max_bytes:
-            raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it")
         suffix = path.suffix.lower()
+        if size > max_bytes and suffix == ".jsonl":  # records are small: read one line at a time
+            yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors)
+            return
+        if size > max_bytes:
+            raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it "
+                             f"(JSONL records have no such limit)")
         if suffix == ".pdf":
             text = _read_pdf(path)
             if not text.strip():
@@ -176,7 +217,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         text = _decode(path.read_bytes(), source)
         if suffix == ".jsonl":
-            yield from read_jsonl_lines(text.splitlines(), source, errors)
+            yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         if not text.strip():
             raise ValueError("file holds only whitespace")
@@ -220,7 +261,7 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         errors.append(ReadError(source, "no input"))
         return
     if text.lstrip().startswith("{"):
-        yield from read_jsonl_lines(text.splitlines(), source, errors)
+        yield from read_jsonl_lines(text.split("\n"), source, errors)
     else:
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]

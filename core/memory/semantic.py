@@ -19,6 +19,7 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,15 +109,25 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         folder.mkdir(parents=True, exist_ok=True)
         if not self.read_only and not os.access(folder, os.W_OK):
             self.read_only = True
-        if marker.exists():
-            info = read_json(marker, "memory marker")
-            if not isinstance(info, dict) or not isinstance(info.get("format"), int):
-                raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
-            if info["format"] > FORMAT:
-                raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
-                                 f"this version reads {FORMAT}); upgrade Mycelial")
-            return
         has_store = (folder / "memory.sqlite").is_file()
+        if marker.exists():
+            try:
+                info = read_json(marker, "memory marker")
+                if not isinstance(info, dict) or not isinstance(info.get("format"), int):
+                    raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
+            except ValueError as exc:
+                if not has_store:
+                    raise
+                # the store proves the folder is a memory (its own migrations refuse a newer version):
+                # adopt it as one made before the marker existed
+                warnings.warn(f"{exc}; memory.sqlite is beside it, so the folder is opened as a memory"
+                              + ("" if self.read_only else " and the marker is written again"), stacklevel=3)
+                info = None
+            if info is not None:
+                if info["format"] > FORMAT:
+                    raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
+                                     f"this version reads {FORMAT}); upgrade Mycelial")
+                return
         # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
         if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
                                  for p in folder.iterdir()):
@@ -134,6 +145,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         if self.read_only:
             raise ValueError(f"memory {self.folder} is open read-only; open it with read_only=False "
                              f"on a writable folder to change it")
+        if getattr(self, "_closed", False):
+            raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
         first = self._wlock.acquire()
         try:
             if first and self._seen is not None and self._seen != self.store_.last_ids():
@@ -145,6 +158,29 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                     self._seen = self.store_.last_ids()
             finally:
                 self._wlock.release()
+
+    def refresh(self) -> bool:
+        """Catch up with what other processes committed since this object last wrote: for a long-lived
+        reader of a shared folder (the server). Never waits: while another process holds the write lock
+        (it is not done), nothing changes. True when the derived state was reloaded."""
+        from core.memory.lock import MemoryBusyError
+
+        if self.read_only or getattr(self, "_closed", False) or self._seen is None \
+                or self.store_.last_ids() == self._seen:
+            return False
+        try:
+            first = self._wlock.acquire(timeout=0)
+        except MemoryBusyError:
+            return False
+        try:
+            if not first or self.store_.last_ids() == self._seen:
+                return False
+            with self._lock:
+                self._load_derived()
+            self._seen = self.store_.last_ids()
+            return True
+        finally:
+            self._wlock.release()
 
     def _open(self) -> None:
         self._claim_folder()
@@ -206,6 +242,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         if not self.read_only:
             self.save(only_if_changed=True)
         self.store_.close()
+        self._closed = True
 
     # -- writes hold the inter-process lock ---------------------------------------------
     def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:

@@ -91,6 +91,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s = registry.get(name)
         if s is None:
             raise HTTPException(404, f"no memory named {name!r}; served: {sorted(registry.slots)}")
+        s.refresh()
         return s
 
     def value_error(exc: ValueError):
@@ -131,7 +132,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     async def add_documents(name: str, request: Request, background: bool = False):
         """Ingest a JSON list of ``{id, title, text, metadata}`` or an uploaded .txt .md .pdf .jsonl file.
 
-        ``background=true`` (JSON lists): answer 202 with a job at once; poll ``.../jobs/{id}``.
+        ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         """
         s = slot(name)
         ctype = request.headers.get("content-type", "")
@@ -141,6 +142,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             if upload is None or not hasattr(upload, "read"):
                 raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
             data = await upload.read()
+            if background:
+                safe, records, errors = await _run(_file_records, upload.filename or "upload.txt", data)
+                return _submit(s, records, errors)
             return await _run(_ingest_file, s, upload.filename or "upload.txt", data)
         try:
             docs = _DOCS.validate_json(await request.body())
@@ -150,9 +154,12 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
         records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in docs]
         if background:
-            job = jobs.submit(s, records)
-            return JSONResponse(job, status_code=202, headers={"Location": f"/v1/memories/{name}/jobs/{job['id']}"})
+            return _submit(s, records)
         return await _run(_ingest, s, records)
+
+    def _submit(s, records, errors=()):
+        job = jobs.submit(s, records, errors)
+        return JSONResponse(job, status_code=202, headers={"Location": f"/v1/memories/{s.name}/jobs/{job['id']}"})
 
     @app.get("/v1/memories/{name}/jobs/{job_id}", dependencies=v1)
     def job_status(name: str, job_id: str):
@@ -302,6 +309,14 @@ def _ingest(s, records) -> dict:
 
 def _ingest_file(s, filename: str, data: bytes) -> dict:
     """Ingest one uploaded file; text, Markdown and PDF documents get the id ``file:<name>``."""
+    safe, records, errors = _file_records(filename, data)
+    out = _ingest(s, records)
+    out["errors"] = errors + out["errors"]
+    return out
+
+
+def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
+    """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
     from core.memory.readers import read_paths
 
     safe = Path(filename).name or "upload.txt"
@@ -319,6 +334,4 @@ def _ingest_file(s, filename: str, data: bytes) -> dict:
     if not records:
         msg = "; ".join(e.message for e in errors) or "no document in the file"
         raise HTTPException(422, f"invalid request: file {safe}: {msg}")
-    out = _ingest(s, records)
-    out["errors"] = [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors] + out["errors"]
-    return out
+    return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]

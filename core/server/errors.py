@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("mycelial.server")
 
@@ -17,17 +18,27 @@ def _field(loc) -> str:
     return ".".join(parts) or "body"
 
 
+def _error(e: dict) -> dict:
+    """One validation error as {field, message}; a body that is not JSON is the body's fault, with the reason."""
+    if e.get("type") == "json_invalid":
+        reason = (e.get("ctx") or {}).get("error", "")
+        loc = e.get("loc") or ()
+        at = f" (at character {loc[-1]})" if loc and isinstance(loc[-1], int) else ""
+        return {"field": "body", "message": f"invalid JSON: {reason}{at}" if reason else "invalid JSON"}
+    return {"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """422 names the field; any unexpected error is logged here and answered with a bare 500."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+        errors = [_error(e) for e in exc.errors()]
         msg = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"error": f"invalid request: {msg}", "fields": errors}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's 404/405
+    async def _http(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -24,9 +24,10 @@ class Jobs:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
-    def submit(self, slot, records: list) -> dict:
+    def submit(self, slot, records: list, errors=()) -> dict:
+        """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report."""
         job = {"id": f"j{next(self._ids)}", "memory": slot.name, "status": "queued", "total": len(records),
-               "done": 0, "report": {k: 0 for k in _COUNTS} | {"errors": []}, "error": None,
+               "done": 0, "report": {k: 0 for k in _COUNTS} | {"errors": list(errors)}, "error": None,
                "started": time.time(), "seconds": 0.0}
         with self._lock:
             self._jobs[job["id"]] = job

@@ -2,7 +2,7 @@
 
 Writes (ingest, forget) take the memory's write lock, so they are serialised per memory;
 recall never takes it (SemanticMemory guards its derived state with its own RLock), so
-readers run alongside a writer. Memories never share state except the read-only model.
+readers run alongside a writer. A request first catches up with what other processes wrote. Memories never share state except the read-only model.
 """
 from __future__ import annotations
 
@@ -36,6 +36,15 @@ class Slot:
         self.name = name
         self.memory = memory
         self.write_lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Before a request: catch up with another process's writes (a forget there left stale vectors
+        here). Skipped while this server writes the memory itself; never waits."""
+        if self.write_lock.acquire(blocking=False):
+            try:
+                self.memory.refresh()
+            finally:
+                self.write_lock.release()
 
 
 class Registry:
