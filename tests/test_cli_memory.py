@@ -85,7 +85,7 @@ def test_only_ingest_says_it_creates_the_memory(command, tmp_path):
 
 
 def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
-    from core.cli.memory import _read_queries
+    from core.cli.recall import _read_queries
 
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "q1", "query": "rivers\u2028of Austria"}, ensure_ascii=False) + "\n"

@@ -232,92 +232,6 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         raise click.ClickException("nothing was ingested")
 
 
-def _read_queries(path):
-    out, problems = [], []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON may hold U+2028
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"--queries {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                   f"save it as UTF-8 JSONL") from None
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
-                raise ValueError('expected {"id": ..., "query": "..."}')
-            out.append((rec.get("id", no), rec["query"]))
-        except ValueError as exc:
-            problems.append(f"{path}:{no}: {exc}")
-    return out, problems
-
-
-@click.command("recall")
-@click.argument("query", required=False)
-@MEMORY_OPTION
-@click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Hits to return.")
-@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
-@click.option("--per-document", is_flag=True, help="At most one chunk per document.")
-@click.option("--queries", type=click.Path(exists=True, dir_okay=False),
-              help='JSONL file of {"id", "query"} lines (batch mode).')
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per query in batch mode).")
-@click.option("--explain", is_flag=True, help="Also print each hit's score parts, concepts, seed passages and nodes.")
-@click.option("--context", type=click.IntRange(0, 100), default=0, show_default=True,
-              help="Also show the N chunks before and after each hit in its document.")
-@click.option("--where", multiple=True, metavar="KEY=VALUE",
-              help="Only documents whose metadata has KEY=VALUE (repeat: all keys must match; "
-                   "the same key twice: any of its values). Applied before ranking.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but the answer (no loading bars, no notes on stderr).")
-@EMBEDDER_OPTION
-@VERBOSE_OPTION
-def recall(query, memory, k, mode, per_document, queries, as_json, explain, context, where, quiet, embedder,
-           verbose):
-    """Recall the chunks that best answer QUERY (or every query of --queries).
-
-    Example:
-
-        mycelial recall "which emperor adopted Trajan?" --memory my_memory -k 5 --mode hybrid
-
-        mycelial recall --queries questions.jsonl --memory my_memory --json
-
-        mycelial recall "election results" --memory my_memory --where category=news --context 1 -q
-    """
-    from core.log import configure_cli
-
-    configure_cli(verbose, quiet)
-    if (query is None) == (queries is None):
-        raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
-    where = _parse_where(where)
-    if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
-    single = query is not None
-    with _one_thread_pools(single), _open_for_queries(memory, embedder, single) as mem:
-        if query is not None:
-            try:
-                hits = mem.recall(query, k=k, mode=mode, per_document=per_document, context=context, where=where)
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
-            if as_json:
-                click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
-            else:
-                _print_hits(query, hits, explain)
-            return
-        items, problems = _read_queries(queries)
-        for p in problems:
-            click.echo(f"error: {p}", err=True)
-        try:
-            results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
-                                       context=context, where=where) if items else []
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        for (qid, text), hits in zip(items, results):
-            if as_json:
-                click.echo(json.dumps({"id": qid, "query": text, "hits": [h.to_dict() for h in hits]},
-                                      ensure_ascii=False))
-            else:
-                _print_hits(text, hits, explain)
-
-
 @click.command("stats")
 @MEMORY_OPTION
 def stats(memory):
@@ -405,4 +319,4 @@ def repair(memory):
                f"{st['index_vectors']} index vectors, {st['network'].get('events', 0)} network events")
 
 
-COMMANDS: list = [ingest, recall, stats, forget, demo, repair]
+COMMANDS: list = [ingest, stats, forget, demo, repair]
