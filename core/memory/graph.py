@@ -22,6 +22,8 @@ import threading
 import numpy as np
 from scipy import sparse
 
+from core.memory._graph_kernels import pool_scores
+
 
 class _Growable:
     """An append-only int64/float array with amortised doubling."""
@@ -193,7 +195,8 @@ class PassageGraph:
                            "Mw_csr": (Mw.indptr.astype(np.int64), Mw.indices.astype(np.int64), Mw.data),
                            "MT_csr": (MT.indptr.astype(np.int64), MT.indices.astype(np.int64), MT.data),
                            "node_df": node_df, "node_idf": node_idf, "ids": ids, "alive": alive,
-                           "deg": deg, "deg_ref": deg_ref}
+                           "deg": deg, "deg_ref": deg_ref,
+                           "slot": np.full(n, -1, dtype=np.int32)}  # scratch of `pool_scores`, all -1 between calls
             return self._built
 
     def phrase_ids(self, phrases) -> np.ndarray:
@@ -300,10 +303,22 @@ class PassageGraph:
                 share = share / np.maximum(g["node_df"][used_nodes], 1.0) ** df_power
                 node_share = np.zeros(self.num_nodes, dtype=np.float32)
                 node_share[used_nodes] = share
-                pool = [seed_rows] + [r for r in part_rows]
+                cand = np.zeros(0, dtype=np.int64)
                 if candidate_rows is not None:
                     cand = np.asarray(candidate_rows, dtype=np.int64)
-                    pool.append(cand[cand >= 0])
+                    cand = cand[cand >= 0]
+                trace = {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes, "node_act": node_act, "via": via}
+                if self._codes.values.shape[1] < 8:  # the kernel adds heads in order, as numpy does below 8
+                    seed_add = (restart * np.asarray(seed_weights, dtype=np.float32) if restart > 0
+                                else np.zeros(0, dtype=np.float32))
+                    with self._lock:  # the slot scratch array is shared
+                        rows, scores = pool_scores(seed_rows, part_rows[0] if part_rows else cand[:0],
+                                                   part_vals[0] if part_rows else np.zeros(0, dtype=np.float32),
+                                                   cand, self._codes.values, node_share,
+                                                   np.float32(code_weight), self.codebook_size, seed_add,
+                                                   g["alive"], g["slot"])
+                    return rows, scores, trace
+                pool = [seed_rows] + [r for r in part_rows] + [cand]
                 pool, inv = np.unique(np.concatenate(pool), return_inverse=True)
                 if len(pool):
                     # the pool holds every row that gets mass (seeds, phrase rows), so one
@@ -321,8 +336,7 @@ class PassageGraph:
                         np.add.at(acc, inv[:n_s], restart * np.asarray(seed_weights, dtype=np.float32))
                     scores = acc.astype(np.float32)
                     keep = (scores > 0) & g["alive"][pool]
-                    return pool[keep], scores[keep], {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes,
-                                                      "node_act": node_act, "via": via}
+                    return pool[keep], scores[keep], trace
         if restart > 0 and len(seed_rows):
             part_rows.append(seed_rows)
             part_vals.append(restart * np.asarray(seed_weights, dtype=np.float32))

@@ -1,0 +1,49 @@
+"""The walk's numba row sums give numpy's floats bit for bit and leave their scratch clean."""
+import numpy as np
+import pytest
+
+from core.memory._graph_kernels import pool_scores
+
+
+def _numpy_path(seed_rows, rows_hit, vals, cand, codes, node_share, code_weight, size, seed_add, alive):
+    """What `PassageGraph.spread` computed before the kernel (unique, bincount, fancy-indexed sum)."""
+    pool, inv = np.unique(np.concatenate([seed_rows, rows_hit, cand]), return_inverse=True)
+    nodes = codes[pool].astype(np.int64) + np.arange(codes.shape[1], dtype=np.int64) * size
+    n_s = len(seed_rows)
+    acc = np.bincount(inv[n_s:n_s + len(rows_hit)], weights=vals, minlength=len(pool))
+    acc += code_weight * node_share[nodes].sum(axis=1)
+    if len(seed_add):
+        np.add.at(acc, inv[:n_s], seed_add)
+    scores = acc.astype(np.float32)
+    keep = (scores > 0) & alive[pool]
+    return pool[keep], scores[keep]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pool_scores_bit_identical_to_numpy(seed):
+    rng = np.random.default_rng(seed)
+    n, heads, size = 5000, 4, 256
+    codes = rng.integers(0, size, (n, heads)).astype(np.uint8)
+    alive = rng.random(n) > 0.1
+    node_share = np.zeros(heads * size, dtype=np.float32)
+    used = rng.choice(heads * size, 16 if seed < 3 else heads * size, replace=False)  # all nonzero: order shows
+    node_share[used] = (rng.random(len(used)) * 10.0 ** rng.uniform(-6, 0, len(used))).astype(np.float32)
+    seed_rows = rng.choice(n, 5, replace=False).astype(np.int64)
+    rows_hit = rng.integers(0, n, int(rng.integers(0, 6000))).astype(np.int64)  # repeats, like phrases sharing rows
+    vals = (rng.random(len(rows_hit)) * 10.0 ** rng.uniform(-8, 0, len(rows_hit))).astype(np.float32)
+    vals[rng.random(len(vals)) < 0.05] = 0.0
+    cand = rng.choice(n, 100, replace=False).astype(np.int64)
+    seed_add = (0.15 * rng.dirichlet(np.ones(5))).astype(np.float32) if seed % 2 else np.zeros(0, np.float32)
+    slot = np.full(n, -1, dtype=np.int32)
+    want = _numpy_path(seed_rows, rows_hit, vals, cand, codes, node_share, 0.1, size, seed_add, alive)
+    got = pool_scores(seed_rows, rows_hit, vals, cand, codes, node_share, np.float32(0.1), size, seed_add, alive, slot)
+    assert np.array_equal(got[0], want[0])
+    assert got[1].dtype == np.float32 and got[1].tobytes() == want[1].tobytes()
+    assert (slot == -1).all()  # scratch reset for the next query
+
+
+def test_pool_scores_empty_pool():
+    e = np.zeros(0, dtype=np.int64)
+    rows, scores = pool_scores(e, e, np.zeros(0, np.float32), e, np.zeros((3, 4), np.uint8), np.zeros(8, np.float32),
+                               np.float32(0.1), 2, np.zeros(0, np.float32), np.ones(3, bool), np.full(3, -1, np.int32))
+    assert len(rows) == 0 and len(scores) == 0
