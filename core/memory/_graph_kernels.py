@@ -4,7 +4,7 @@ The walk's chunk side used ``np.unique`` (a sort with an inverse) over the ~4k r
 phrases reach, a gather of their codes widened to int64 and a fancy-indexed sum: ~0.4 ms a
 query at 100k chunks, mostly allocation and sorting. Here one pass marks the rows in a
 persistent slot array (one int32 per row, reset before returning), then sums in exactly
-the order and precision numpy did, so the scores are bit-identical.
+the order and precision numpy did (numpy sorts the distinct rows), so the scores are bit-identical.
 """
 from __future__ import annotations
 
@@ -24,21 +24,18 @@ def _mark(rows, slot, pool, m):
 
 
 @njit(cache=True)
-def pool_scores(seed_rows, rows_hit, vals, cand_rows, codes, node_share, code_weight, size,
-                seed_add, alive, slot):
-    """(rows ascending, float32 scores) of every row that gets mass, scores > 0 and alive only.
-
-    A row's score is, in float64 as ``np.bincount``/``np.add.at`` sum: its phrase masses
-    ``vals`` in input order, then ``code_weight`` x the float32 sum of its codes' node shares
-    (heads in order, as numpy's ``sum(axis=1)`` adds fewer than 8 terms), then ``seed_add``
-    (the restart mass) in seed order; rounded to float32. ``slot`` (int32, one per graph
-    row, all -1) is scratch and is all -1 again on return.
-    """
+def _distinct(seed_rows, rows_hit, cand_rows, slot):
+    """The distinct rows of the three arrays, unsorted; marks them in ``slot`` (0)."""
     pool = np.empty(seed_rows.shape[0] + rows_hit.shape[0] + cand_rows.shape[0], dtype=np.int64)
     m = _mark(seed_rows, slot, pool, 0)
     m = _mark(rows_hit, slot, pool, m)
     m = _mark(cand_rows, slot, pool, m)
-    pool = np.sort(pool[:m])
+    return pool[:m]
+
+
+@njit(cache=True)
+def _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size, seed_add, alive, slot):
+    m = pool.shape[0]
     for i in range(m):
         slot[pool[i]] = i
     acc = np.zeros(m, dtype=np.float64)
@@ -65,3 +62,22 @@ def pool_scores(seed_rows, rows_hit, vals, cand_rows, codes, node_share, code_we
             out_scores[k] = sc
             k += 1
     return out_rows[:k], out_scores[:k]
+
+
+def pool_scores(seed_rows, rows_hit, vals, cand_rows, codes, node_share, code_weight, size, seed_add, alive, slot):
+    """(rows ascending, float32 scores) of every row that gets mass, scores > 0 and alive only.
+
+    A row's score is, in float64 as ``np.bincount``/``np.add.at`` sum: its phrase masses
+    ``vals`` in input order, then ``code_weight`` x the float32 sum of its codes' node shares
+    (heads in order, as numpy's ``sum(axis=1)`` adds fewer than 8 terms), then ``seed_add``
+    (the restart mass) in seed order; rounded to float32. ``slot`` (int32, one per graph
+    row, all -1) is scratch and is all -1 again on return. The rows are sorted by numpy
+    (~10x faster than numba's sort on ~4k int64).
+    """
+    pool = _distinct(seed_rows, rows_hit, cand_rows, slot)
+    try:
+        pool = np.sort(pool)
+    except BaseException:
+        slot[pool] = -1
+        raise
+    return _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size, seed_add, alive, slot)
