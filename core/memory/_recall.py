@@ -343,7 +343,9 @@ class RecallMixin:
 
     def _hits(self, scores: dict, k: int, per_document: bool, why: dict,
               min_score: float | None = None) -> list[Hit]:
-        order = sorted(scores, key=lambda c: (-scores[c], c))
+        ids = np.fromiter(scores, dtype=np.int64, count=len(scores))  # best first, ties by id: what
+        vals = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))  # sorted() on (-score, id) gives
+        order = ids[np.lexsort((ids, -vals))].tolist()
         if min_score is not None:
             order = [c for c in order if scores[c] >= min_score]
         seed_titles, seed_ids = {}, []
@@ -373,8 +375,11 @@ class RecallMixin:
                 if "phrases" in info:  # keep only the phrases this chunk holds
                     mine = set(r["phrases"])
                     info["phrases"] = [p for p in info["phrases"] if p[0] in mine]
-                edges = [{"from": sources[p][1][1], "to": p, "weight": sources[p][1][2], "npmi": sources[p][1][3]}
-                         for p in r["phrases"] if p in sources and isinstance(sources[p][1], tuple)]
+                edges = []
+                for p in r["phrases"]:  # one look-up per phrase: each is a method call on PhraseSources
+                    src = sources.get(p)
+                    if src is not None and isinstance(src[1], tuple):
+                        edges.append({"from": src[1][1], "to": p, "weight": src[1][2], "npmi": src[1][3]})
                 if edges:  # the learned network edges that carried activation into this chunk
                     info["edges"] = edges[:3]
                 text = _why_text(int(c), info, r["phrases"], sources, seed_titles) if info else ""
