@@ -22,7 +22,7 @@ import threading
 import numpy as np
 from scipy import sparse
 
-from core.memory._graph_kernels import pool_scores
+from core.memory._recall_kernels import pool_scores
 
 
 class _Growable:

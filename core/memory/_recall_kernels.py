@@ -1,6 +1,6 @@
-"""Numba guts of the passage graph's walk (`PassageGraph.spread`): the per-row sums.
+"""Numba guts of recall: the walk's per-row sums, the re-rank rows' float16 -> float32.
 
-The walk's chunk side used ``np.unique`` (a sort with an inverse) over the ~4k rows the
+`pool_scores` (`PassageGraph.spread`): the walk's chunk side used ``np.unique`` (a sort with an inverse) over the ~4k rows the
 phrases reach, a gather of their codes widened to int64 and a fancy-indexed sum: ~0.4 ms a
 query at 100k chunks, mostly allocation and sorting. Here one pass marks the rows in a
 persistent slot array (one int32 per row, reset before returning), then sums in exactly
@@ -81,3 +81,25 @@ def pool_scores(seed_rows, rows_hit, vals, cand_rows, codes, node_share, code_we
         slot[pool] = -1
         raise
     return _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size, seed_add, alive, slot)
+
+
+@njit(cache=True)
+def f32_rows(rows_u16, ids, f32_of_f16):
+    """(float32 rows ``ids`` of the float16 matrix viewed as uint16, True where a row has a nonzero bit).
+
+    Gather and conversion in one pass through the exact 65,536-entry table (the float32 of
+    every float16): a fancy-indexed copy and ``np.take`` on it read and wrote the rows twice.
+    """
+    d = rows_u16.shape[1]
+    out = np.empty((ids.shape[0], d), dtype=np.float32)
+    have = np.zeros(ids.shape[0], dtype=np.bool_)
+    for k in range(ids.shape[0]):
+        r = rows_u16[ids[k]]
+        o = out[k]
+        bits = np.uint16(0)
+        for j in range(d):
+            h = r[j]
+            bits |= h
+            o[j] = f32_of_f16[h]
+        have[k] = bits != 0
+    return out, have

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from core.memory._graph_kernels import pool_scores
+from core.memory._recall_kernels import f32_rows, pool_scores
 
 
 def _numpy_path(seed_rows, rows_hit, vals, cand, codes, node_share, code_weight, size, seed_add, alive):
@@ -47,3 +47,16 @@ def test_pool_scores_empty_pool():
     rows, scores = pool_scores(e, e, np.zeros(0, np.float32), e, np.zeros((3, 4), np.uint8), np.zeros(8, np.float32),
                                np.float32(0.1), 2, np.zeros(0, np.float32), np.ones(3, bool), np.full(3, -1, np.int32))
     assert len(rows) == 0 and len(scores) == 0
+
+
+def test_f32_rows_exact_for_every_float16_and_flags_zero_rows():
+    from core.memory._vecfile import _F32_OF_F16
+
+    every = np.arange(1 << 16, dtype=np.uint16).reshape(256, 256)  # every float16 bit pattern (nan, inf, subnormals)
+    rows = np.concatenate([every, np.zeros((2, 256), np.uint16)])
+    rows[-1, 7] = 0x8000  # -0.0 only: a nonzero bit, as the file's check on the bits counts it
+    ids = np.array([257, 3, 256, 0, 255, 3], dtype=np.int64)
+    out, have = f32_rows(rows, ids, _F32_OF_F16)
+    want = rows[ids].view(np.float16).astype(np.float32)
+    assert out.dtype == np.float32 and out.view(np.uint32).tobytes() == want.view(np.uint32).tobytes()
+    assert have.tolist() == [True, True, False, True, True, True]
