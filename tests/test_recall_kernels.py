@@ -60,3 +60,41 @@ def test_f32_rows_exact_for_every_float16_and_flags_zero_rows():
     want = rows[ids].view(np.float16).astype(np.float32)
     assert out.dtype == np.float32 and out.view(np.uint32).tobytes() == want.view(np.uint32).tobytes()
     assert have.tolist() == [True, True, False, True, True, True]
+
+
+def _random_step_inputs(rng, n_ph, n_c, n_ab_dtype):
+    rows = [rng.choice(n_c, int(rng.integers(0, 40)), replace=False) for _ in range(n_c)]
+    twins = rng.choice(n_c, 40, replace=False).reshape(20, 2)
+    for a, b in twins:  # identical rows: equal gifts, so the tie rule of `via` shows
+        rows[b] = rows[a]
+    indptr = np.zeros(n_c + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=indptr[1:])
+    nbr = np.concatenate(rows).astype(np.int64)  # some beyond the activation's concepts
+    vals = {c: (rng.random(), rng.random(), rng.integers(1, 50)) for c in range(n_c)}  # per target: twins agree
+    npmi, w, n_ab = (np.array([vals[c][i] for c in nbr]) for i in range(3))
+    n_ab = n_ab.astype(n_ab_dtype)
+    idf = (rng.random(n_ph) * 8).astype(np.float32)
+    idf[rng.random(n_ph) < 0.1] = 0.0  # hubs neither pass nor receive
+    ids = np.unique(np.concatenate([rng.integers(0, n_ph, int(rng.integers(1, 60))), twins[:10].ravel() % n_ph]))
+    act = (rng.random(len(ids)) * 10.0 ** rng.uniform(-4, 0, len(ids))).astype(np.float32)
+    act[rng.random(len(ids)) < 0.1] = 0.0
+    for a, b in twins[:10] % n_ph:
+        act[np.searchsorted(ids, b)] = act[np.searchsorted(ids, a)]
+    return ids.astype(np.int64), act, (indptr, nbr, npmi, w, n_ab), idf
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_concept_step_kernel_bit_identical_to_numpy(seed):
+    from core.memory.graph import _concept_step_numpy, _concept_step_sparse
+
+    rng = np.random.default_rng(seed)
+    n_ph = 400
+    n_c = n_ph if seed % 2 else 300  # the network may know fewer concepts than the graph
+    ids, act, cg, idf = _random_step_inputs(rng, n_ph, n_c, (np.float64, np.float32, np.int64)[seed % 3])
+    weight, top = (1.0, 0.7, 0.3)[seed % 3], (16, 4)[seed % 2]
+    want = _concept_step_numpy(ids, act, n_ph, cg, idf, weight, top)
+    got = _concept_step_sparse(ids, act, n_ph, cg, idf, weight, top)
+    assert np.array_equal(got[0], want[0])
+    assert got[1].dtype == np.float32 and got[1].tobytes() == want[1].tobytes()
+    assert list(got[2].items()) == list(want[2].items())  # same entries, same order, python numbers
+    assert all(type(x) is type(y) for a, b in zip(got[2].items(), want[2].items()) for x, y in zip(a[1], b[1]))

@@ -103,3 +103,117 @@ def f32_rows(rows_u16, ids, f32_of_f16):
             o[j] = f32_of_f16[h]
         have[k] = bits != 0
     return out, have
+
+
+@njit(cache=True)
+def concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf, weight, top):
+    """`graph._concept_step_numpy` for float32 ``act``/``idf`` (``weight`` float32, ``one`` 1 in
+    the dtype numpy adds to ``n_ab``), in the same order and precision: bit-identical.
+
+    Returns (ok, new ids, activation, via's reached ids, sources, weights, npmi); ok False
+    when no concept passes anything (the caller keeps its activation). Many small numpy
+    calls (~25 a query, 0.36 ms at 100k chunks) become one pass over a few hundred edges.
+    """
+    n_c = min(n_act, indptr.shape[0] - 1, idf.shape[0])
+    cand = np.empty(ids.shape[0], dtype=np.int64)
+    m = 0
+    for i in range(ids.shape[0]):
+        if ids[i] < n_c and act[i] != 0 and idf[ids[i]] > 0:
+            cand[m] = i
+            m += 1
+    keys = np.empty(m, dtype=np.float32)
+    for j in range(m):
+        keys[j] = -act[cand[j]]
+    at = cand[:m][np.argsort(keys, kind="mergesort")[:top]]  # stable: ties keep id order
+    k = at.shape[0]
+    lens = np.empty(k, dtype=np.int64)
+    n_e = 0
+    for a in range(k):
+        c = ids[at[a]]
+        lens[a] = min(indptr[c + 1] - indptr[c], top)
+        n_e += lens[a]
+    e_f32 = np.zeros(0, dtype=np.float32)
+    e_i64 = np.zeros(0, dtype=np.int64)
+    e_f64 = np.zeros(0, dtype=np.float64)
+    if k == 0 or n_e == 0:
+        return False, e_i64, e_f32, e_i64, e_i64, e_f64, e_f64
+    owner = np.empty(n_e, dtype=np.int64)
+    idx = np.empty(n_e, dtype=np.int64)
+    b = np.empty(n_e, dtype=np.int64)
+    s = np.empty(n_e, dtype=np.float64)
+    tot = np.zeros(k, dtype=np.float64)
+    last = idf.shape[0] - 1
+    e = 0
+    for a in range(k):
+        lo = indptr[ids[at[a]]]
+        for t in range(lens[a]):
+            p = lo + t
+            owner[e] = a
+            idx[e] = p
+            b[e] = nbr[p]
+            sv = npmi[p] * n_ab[p] / (n_ab[p] + one)
+            if not idf[min(b[e], last)] > 0:
+                sv = 0.0
+            s[e] = sv
+            tot[a] += sv
+            e += 1
+    give = np.empty(n_e, dtype=np.float64)
+    n_in = 0
+    for e in range(n_e):
+        a = owner[e]
+        give[e] = (weight * act[at[a]]) * s[e] / max(tot[a], 1.0)
+        if b[e] < n_act:
+            n_in += 1
+    inside = np.empty(n_in, dtype=np.int64)
+    j = 0
+    for e in range(n_e):
+        if b[e] < n_act:
+            inside[j] = b[e]
+            j += 1
+    got = np.unique(inside)
+    add = np.zeros(got.shape[0], dtype=np.float64)
+    for e in range(n_e):
+        if b[e] < n_act:
+            add[np.searchsorted(got, b[e])] += give[e]
+    new_ids = np.unique(np.concatenate((ids, got)))
+    out = np.zeros(new_ids.shape[0], dtype=np.float32)
+    for i in range(ids.shape[0]):
+        out[np.searchsorted(new_ids, ids[i])] = act[i]
+    for g in range(got.shape[0]):
+        q = np.searchsorted(new_ids, got[g])
+        out[q] = out[q] + np.float32(add[g])
+    scale = max(np.float64(out.max()), 1.0)
+    sc32 = np.float32(scale)
+    for i in range(out.shape[0]):
+        out[i] = out[i] / sc32
+    # via: per reached id (ascending) its strongest edge (first in edge order on ties)
+    ub = np.unique(b)
+    best = np.full(ub.shape[0], -1, dtype=np.int64)
+    for e in range(n_e):
+        u = np.searchsorted(ub, b[e])
+        if best[u] < 0 or give[e] > give[best[u]]:
+            best[u] = e
+    keep = np.zeros(ub.shape[0], dtype=np.bool_)
+    n_v = 0
+    for u in range(ub.shape[0]):
+        f = best[u]
+        q = np.searchsorted(new_ids, b[f])
+        if q >= new_ids.shape[0]:
+            raise IndexError("reached concept beyond the activation")  # as numpy's indexing would
+        if give[f] > 0 and give[f] / scale >= np.float32(0.25) * out[q]:
+            keep[u] = True
+            n_v += 1
+    vb = np.empty(n_v, dtype=np.int64)
+    vs = np.empty(n_v, dtype=np.int64)
+    vw = np.empty(n_v, dtype=np.float64)
+    vn = np.empty(n_v, dtype=np.float64)
+    j = 0
+    for u in range(ub.shape[0]):
+        if keep[u]:
+            f = best[u]
+            vb[j] = b[f]
+            vs[j] = ids[at[owner[f]]]
+            vw[j] = w[idx[f]]
+            vn[j] = npmi[idx[f]]
+            j += 1
+    return True, new_ids, out, vb, vs, vw, vn
