@@ -98,3 +98,49 @@ def test_concept_step_kernel_bit_identical_to_numpy(seed):
     assert got[1].dtype == np.float32 and got[1].tobytes() == want[1].tobytes()
     assert list(got[2].items()) == list(want[2].items())  # same entries, same order, python numbers
     assert all(type(x) is type(y) for a, b in zip(got[2].items(), want[2].items()) for x, y in zip(a[1], b[1]))
+
+
+def _csr(rng, n_rows, n_cols, max_len):
+    lens = rng.integers(0, max_len, n_rows)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    indices = np.concatenate([np.sort(rng.choice(n_cols, n, replace=False)) for n in lens]).astype(np.int64)
+    return indptr, indices, (rng.random(indptr[-1]) * 10.0 ** rng.uniform(-3, 1, indptr[-1])).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_walk_first_steps_bit_identical_to_numpy(seed):
+    from core.memory._recall_kernels import phrase_rows_sqrt, seed_phrases
+    from core.memory.graph import PassageGraph, _csr_index
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_ph = 300, 200
+    Mw = _csr(rng, n_rows, n_ph, 30)
+    row_tot = np.add.reduceat(Mw[2], Mw[0][:-1]) if len(Mw[2]) else np.zeros(n_rows, np.float32)
+    row_tot = np.where(np.diff(Mw[0]) > 0, row_tot, 0).astype(np.float32)  # empty rows: 0, read as 1
+    idf = (rng.random(n_ph) * 5).astype(np.float32)
+    idf[rng.random(n_ph) < 0.2] = 0.0
+    g = {"row_tot": row_tot, "Mw_csr": Mw, "idf": idf}
+    seeds = rng.choice(n_rows, 5, replace=False).astype(np.int64)
+    w = rng.dirichlet(np.ones(5)).astype(np.float32)
+    q = np.unique(rng.integers(0, n_ph, int(rng.integers(0, 12)))).astype(np.int64)
+    want = PassageGraph._seed_phrases_numpy(g, n_ph, seeds, w, q, 1.0 if seed % 2 else 0.7, 0.25)
+    q_add = np.zeros(0, np.float32)
+    if len(q) and idf[q].sum() > 0:
+        q_add = 0.25 * idf[q] / idf[q].sum()
+    got = seed_phrases(seeds, w, row_tot, *Mw, q, q_add, np.float32(1.0 if seed % 2 else 0.7))
+    assert np.array_equal(got[0], want[0]) and got[1].tobytes() == want[1].tobytes()
+
+    MT = _csr(rng, n_ph, n_rows, 60)
+    df = np.diff(MT[0]).astype(np.float32)
+    deg = (rng.integers(1, 30, n_rows)).astype(np.float32)
+    deg_ref = float(rng.uniform(2, 9))
+    active = np.unique(rng.integers(0, n_ph, 40)).astype(np.int64)
+    act = (rng.random(len(active)) * 10.0 ** rng.uniform(-5, 0, len(active))).astype(np.float32)
+    rows, vals = phrase_rows_sqrt(active, act, df, *MT, deg, np.float32(deg_ref))
+    share = act / np.maximum(df[active], 1.0) ** 0.5  # what spread computes for df_power 0.5
+    pos = np.concatenate(([0], np.cumsum(MT[0][active + 1] - MT[0][active])))
+    idx = _csr_index(MT[0], active, pos)
+    norm = (deg_ref / deg[MT[1][idx]]) ** np.float32(0.5)
+    assert np.array_equal(rows, MT[1][idx])
+    assert vals.tobytes() == (np.repeat(share, np.diff(pos)) * MT[2][idx] * norm).tobytes()

@@ -217,3 +217,77 @@ def concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf, weight, 
             vn[j] = npmi[idx[f]]
             j += 1
     return True, new_ids, out, vb, vs, vw, vn
+
+
+@njit(cache=True)
+def seed_phrases(seed_rows, seed_w, row_tot, indptr, indices, data, q_ids, q_add, phrase_weight):
+    """The walk's first step (float32 throughout, as `PassageGraph.spread`'s numpy did):
+    (phrase ids ascending, activation).
+
+    Each seed row passes ``seed_w / row_tot`` x its idf-weighted entries (``row_tot`` 0 read
+    as 1), summed per phrase in entry order, times ``phrase_weight``; then the query's
+    phrases ``q_ids`` get ``q_add`` (gathered, added, written back in order, as numpy's
+    fancy ``+=`` does).
+    """
+    n = 0
+    for s in range(seed_rows.shape[0]):
+        n += indptr[seed_rows[s] + 1] - indptr[seed_rows[s]]
+    cols = np.empty(n, dtype=np.int64)
+    vals = np.empty(n, dtype=np.float32)
+    e = 0
+    for s in range(seed_rows.shape[0]):
+        r = seed_rows[s]
+        t = row_tot[r]
+        if t == 0:
+            t = np.float32(1.0)
+        coef = seed_w[s] / t
+        for p in range(indptr[r], indptr[r + 1]):
+            cols[e] = indices[p]
+            vals[e] = data[p] * coef
+            e += 1
+    ph = np.unique(np.concatenate((cols, q_ids)))
+    act = np.zeros(ph.shape[0], dtype=np.float32)
+    if n:
+        seeded = np.zeros(ph.shape[0], dtype=np.float32)
+        for e in range(n):
+            j = np.searchsorted(ph, cols[e])
+            seeded[j] = seeded[j] + vals[e]
+        for i in range(ph.shape[0]):
+            act[i] = act[i] + phrase_weight * seeded[i]
+    if q_add.shape[0]:
+        at = np.empty(q_ids.shape[0], dtype=np.int64)
+        new = np.empty(q_ids.shape[0], dtype=np.float32)
+        for j in range(q_ids.shape[0]):
+            at[j] = np.searchsorted(ph, q_ids[j])
+            new[j] = act[at[j]] + q_add[j]
+        for j in range(q_ids.shape[0]):
+            act[at[j]] = new[j]
+    return ph, act
+
+
+@njit(cache=True)
+def phrase_rows_sqrt(active, act, df, indptr, indices, data, deg, deg_ref):
+    """(rows, float32 mass) the active phrases pass to their chunks, for ``df_power`` 0.5:
+    ``act / sqrt(max(df, 1))`` x entry x ``sqrt(deg_ref / deg[row])``, entries in phrase order.
+
+    float32 ``x ** 0.5`` is ``sqrt(x)`` (correctly rounded both; numpy gives them equal), so
+    the floats are numpy's.
+    """
+    n = 0
+    for a in range(active.shape[0]):
+        n += indptr[active[a] + 1] - indptr[active[a]]
+    rows = np.empty(n, dtype=np.int64)
+    vals = np.empty(n, dtype=np.float32)
+    e = 0
+    for a in range(active.shape[0]):
+        c = active[a]
+        d = df[c]
+        if d < 1.0:  # np.maximum(df, 1)
+            d = np.float32(1.0)
+        share = act[a] / np.sqrt(d)
+        for p in range(indptr[c], indptr[c + 1]):
+            r = indices[p]
+            rows[e] = r
+            vals[e] = (share * data[p]) * np.sqrt(deg_ref / deg[r])
+            e += 1
+    return rows, vals

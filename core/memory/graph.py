@@ -22,7 +22,7 @@ import threading
 import numpy as np
 from scipy import sparse
 
-from core.memory._recall_kernels import concept_step, pool_scores
+from core.memory._recall_kernels import concept_step, phrase_rows_sqrt, pool_scores, seed_phrases
 
 
 class _Growable:
@@ -252,25 +252,18 @@ class PassageGraph:
         # few hundred of the vocabulary's concepts (128k at 100k chunks), and every dense pass
         # over it cost ~30 us; sums run in the order the dense arrays summed them (same floats)
         seed_rows = np.asarray(seed_rows, dtype=np.int64)
-        cols = vals = np.zeros(0, dtype=np.int64)
-        if len(seed_rows) and n_ph:
-            tot = g["row_tot"][seed_rows].copy()
-            tot[tot == 0] = 1.0
-            coef = np.asarray(seed_weights, dtype=np.float32) / tot
-            cols, pos = _csr_rows(g["Mw_csr"][0], g["Mw_csr"][1], seed_rows)
-            owner = np.repeat(np.arange(len(seed_rows)), np.diff(pos))
-            vals = g["Mw_csr"][2][_csr_index(g["Mw_csr"][0], seed_rows, pos)] * coef[owner]
         query_phrases = np.asarray(query_phrases, dtype=np.int64)
-        ph = np.unique(np.concatenate([cols, query_phrases]))
-        act = np.zeros(len(ph), dtype=np.float32)
-        if len(cols):
-            seeded = np.zeros(len(ph), dtype=np.float32)
-            np.add.at(seeded, np.searchsorted(ph, cols), vals)  # float32, in the order scipy's Mw[rows].T @ coef sums
-            act += phrase_weight * seeded
-        if len(query_phrases):
-            w = g["idf"][query_phrases]
-            if w.sum() > 0:
-                act[np.searchsorted(ph, query_phrases)] += query_phrase_weight * w / w.sum()
+        if g["row_tot"].dtype == np.float32 and g["Mw_csr"][2].dtype == np.float32 and g["idf"].dtype == np.float32:
+            q_add = np.zeros(0, dtype=np.float32)
+            if len(query_phrases):
+                w = g["idf"][query_phrases]
+                if w.sum() > 0:
+                    q_add = query_phrase_weight * w / w.sum()
+            ph, act = seed_phrases(seed_rows if n_ph else seed_rows[:0], np.asarray(seed_weights, dtype=np.float32),
+                                   g["row_tot"], *g["Mw_csr"], query_phrases, q_add, np.float32(phrase_weight))
+        else:
+            ph, act = self._seed_phrases_numpy(g, n_ph, seed_rows, seed_weights, query_phrases, phrase_weight,
+                                               query_phrase_weight)
         via = {}
         if concept_graph is not None and concept_weight > 0 and act.any():
             ph, act, via = _concept_step_sparse(ph, act, n_ph, concept_graph, g["idf"], concept_weight, top_nodes)
@@ -280,19 +273,26 @@ class PassageGraph:
         part_rows, part_vals = [], []
         active = ph
         if len(active):
-            share = act / np.maximum(g["df"][active], 1.0) ** df_power
-            indptr, indices, data = g["MT_csr"]
-            pos = np.concatenate(([0], np.cumsum(indptr[active + 1] - indptr[active])))
-            if pos[-1]:
-                idx = _csr_index(indptr, active, pos)
-                rows_hit = indices[idx]
-                part_rows.append(rows_hit)
-                # symmetric normalisation: a chunk's share divided by its own concept count as a
-                # concept's mass is by its chunk count, so a chunk naming many concepts (an author
-                # list repeated under every page of a family, an option table) cannot gather
-                # evidence by count; relative to the mean count, so a typical chunk keeps its scale
-                norm = (g["deg_ref"] / g["deg"][rows_hit]) ** np.float32(df_power)
-                part_vals.append(np.repeat(share, np.diff(pos)) * data[idx] * norm)
+            if df_power == 0.5 and act.dtype == g["df"].dtype == g["deg"].dtype == g["MT_csr"][2].dtype == np.float32:
+                # float32 x ** 0.5 is sqrt(x) (both correctly rounded): the kernel gives the floats below
+                rows_hit, vals = phrase_rows_sqrt(active, act, g["df"], *g["MT_csr"], g["deg"], np.float32(g["deg_ref"]))
+                if len(rows_hit):
+                    part_rows.append(rows_hit)
+                    part_vals.append(vals)
+            else:
+                share = act / np.maximum(g["df"][active], 1.0) ** df_power
+                indptr, indices, data = g["MT_csr"]
+                pos = np.concatenate(([0], np.cumsum(indptr[active + 1] - indptr[active])))
+                if pos[-1]:
+                    idx = _csr_index(indptr, active, pos)
+                    rows_hit = indices[idx]
+                    part_rows.append(rows_hit)
+                    # symmetric normalisation: a chunk's share divided by its own concept count as a
+                    # concept's mass is by its chunk count, so a chunk naming many concepts (an author
+                    # list repeated under every page of a family, an option table) cannot gather
+                    # evidence by count; relative to the mean count, so a typical chunk keeps its scale
+                    norm = (g["deg_ref"] / g["deg"][rows_hit]) ** np.float32(df_power)
+                    part_vals.append(np.repeat(share, np.diff(pos)) * data[idx] * norm)
         used_nodes = np.zeros(0, dtype=np.int64)
         if node_act is not None and code_weight > 0 and self._codes is not None and g["node_df"].any():
             strength = np.asarray(node_act, dtype=np.float32) * g["node_idf"]
@@ -349,6 +349,30 @@ class PassageGraph:
             rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return rows, scores, {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes, "node_act": node_act,
                               "via": via}
+
+    @staticmethod
+    def _seed_phrases_numpy(g, n_ph, seed_rows, seed_weights, query_phrases, phrase_weight, query_phrase_weight):
+        """`seed_phrases` in numpy (the reference; used for other dtypes)."""
+        cols = vals = np.zeros(0, dtype=np.int64)
+        if len(seed_rows) and n_ph:
+            tot = g["row_tot"][seed_rows].copy()
+            tot[tot == 0] = 1.0
+            coef = np.asarray(seed_weights, dtype=np.float32) / tot
+            cols, pos = _csr_rows(g["Mw_csr"][0], g["Mw_csr"][1], seed_rows)
+            owner = np.repeat(np.arange(len(seed_rows)), np.diff(pos))
+            vals = g["Mw_csr"][2][_csr_index(g["Mw_csr"][0], seed_rows, pos)] * coef[owner]
+        query_phrases = np.asarray(query_phrases, dtype=np.int64)
+        ph = np.unique(np.concatenate([cols, query_phrases]))
+        act = np.zeros(len(ph), dtype=np.float32)
+        if len(cols):
+            seeded = np.zeros(len(ph), dtype=np.float32)
+            np.add.at(seeded, np.searchsorted(ph, cols), vals)  # float32, in the order scipy's Mw[rows].T @ coef sums
+            act += phrase_weight * seeded
+        if len(query_phrases):
+            w = g["idf"][query_phrases]
+            if w.sum() > 0:
+                act[np.searchsorted(ph, query_phrases)] += query_phrase_weight * w / w.sum()
+        return ph, act
 
     def chunk_ids_at(self, rows) -> np.ndarray:
         return self._build()["ids"][rows]
