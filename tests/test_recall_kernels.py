@@ -85,7 +85,8 @@ def _random_step_inputs(rng, n_ph, n_c, n_ab_dtype):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_concept_step_kernel_bit_identical_to_numpy(seed):
-    from core.memory.graph import _concept_step_numpy, _concept_step_sparse
+    from core.memory._walk_numpy import _concept_step_numpy
+    from core.memory.graph import _concept_step_sparse
 
     rng = np.random.default_rng(seed)
     n_ph = 400
@@ -111,7 +112,7 @@ def _csr(rng, n_rows, n_cols, max_len):
 @pytest.mark.parametrize("seed", range(20))
 def test_walk_first_steps_bit_identical_to_numpy(seed):
     from core.memory._recall_kernels import phrase_rows_sqrt, seed_phrases
-    from core.memory.graph import PassageGraph, _csr_index
+    from core.memory._walk_numpy import _csr_index, seed_phrases_numpy
 
     rng = np.random.default_rng(seed)
     n_rows, n_ph = 300, 200
@@ -124,7 +125,7 @@ def test_walk_first_steps_bit_identical_to_numpy(seed):
     seeds = rng.choice(n_rows, 5, replace=False).astype(np.int64)
     w = rng.dirichlet(np.ones(5)).astype(np.float32)
     q = np.unique(rng.integers(0, n_ph, int(rng.integers(0, 12)))).astype(np.int64)
-    want = PassageGraph._seed_phrases_numpy(g, n_ph, seeds, w, q, 1.0 if seed % 2 else 0.7, 0.25)
+    want = seed_phrases_numpy(g, n_ph, seeds, w, q, 1.0 if seed % 2 else 0.7, 0.25)
     q_add = np.zeros(0, np.float32)
     if len(q) and idf[q].sum() > 0:
         q_add = 0.25 * idf[q] / idf[q].sum()
