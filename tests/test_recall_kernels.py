@@ -145,3 +145,43 @@ def test_walk_first_steps_bit_identical_to_numpy(seed):
     norm = (deg_ref / deg[MT[1][idx]]) ** np.float32(0.5)
     assert np.array_equal(rows, MT[1][idx])
     assert vals.tobytes() == (np.repeat(share, np.diff(pos)) * MT[2][idx] * norm).tobytes()
+
+
+def _walk(g, seeds, q_phrases, node_act, cands):
+    rows, scores, _ = g.spread(g.rows_of(seeds), np.full(len(seeds), 1 / len(seeds), np.float32), g.phrase_ids(q_phrases),
+                               node_act, candidate_rows=g.rows_of(cands), query_phrase_weight=0.25, code_weight=0.1)
+    return dict(zip(g.chunk_ids_at(rows).tolist(), scores.tolist()))
+
+
+def test_walk_after_remove_and_add_equals_a_graph_built_without_or_with_them():
+    """The kernels' scratch (``slot``) lives in the built state, rebuilt on add/remove: a graph
+    that lost or gained chunks walks exactly as one built from its current chunks."""
+    from core.memory.graph import PassageGraph
+
+    rng = np.random.default_rng(3)
+    vocab = [f"concept {i}" for i in range(60)]
+    n = 400
+    ids = np.arange(1, n + 1)
+    codes = rng.integers(0, 16, (n, 4)).astype(np.uint8)
+    phrases = [list(rng.choice(vocab, int(rng.integers(0, 6)), replace=False)) for _ in range(n)]
+
+    def build(keep):
+        g = PassageGraph(num_nodes=64, codebook_size=16)
+        g.sync_vocab(list(enumerate(vocab)))
+        g.add(ids[keep], codes[keep], [phrases[i] for i in np.flatnonzero(keep)])
+        return g
+
+    node_act = rng.random(64).astype(np.float32)
+    seeds, q, cands = [5, 17, 40], ["concept 3", "concept 7"], list(range(1, 120, 3))
+    full = np.ones(n, bool)
+    g = build(full)
+    before = _walk(g, seeds, q, node_act, cands)
+    gone = np.zeros(n, bool)
+    gone[rng.choice(np.arange(50, n), 120, replace=False)] = True
+    g.remove(ids[gone])
+    assert _walk(g, seeds, q, node_act, cands) == _walk(build(~gone), seeds, q, node_act, cands) != before
+    g2 = build(np.arange(n) < 250)
+    _walk(g2, seeds, q, node_act, cands)  # built (and its scratch sized) before the rest arrives
+    g2.add(ids[250:], codes[250:], phrases[250:])
+    assert _walk(g2, seeds, q, node_act, cands) == before
+    assert (g._build()["slot"] == -1).all() and len(g2._build()["slot"]) == n
