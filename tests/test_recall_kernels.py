@@ -1,8 +1,8 @@
-"""The walk's numba row sums give numpy's floats bit for bit and leave their scratch clean."""
+"""The walk's numba kernels give numpy's floats bit for bit; their scratch needs no reset."""
 import numpy as np
 import pytest
 
-from core.memory._recall_kernels import f32_rows, pool_scores
+from core.memory._recall_kernels import _distinct, f32_rows, new_scratch, pool_scores
 
 
 def _numpy_path(seed_rows, rows_hit, vals, cand, codes, node_share, code_weight, size, seed_add, alive):
@@ -34,18 +34,25 @@ def test_pool_scores_bit_identical_to_numpy(seed):
     vals[rng.random(len(vals)) < 0.05] = 0.0
     cand = rng.choice(n, 100, replace=False).astype(np.int64)
     seed_add = (0.15 * rng.dirichlet(np.ones(5))).astype(np.float32) if seed % 2 else np.zeros(0, np.float32)
-    slot = np.full(n, -1, dtype=np.int32)
+    scratch = new_scratch(n)
     want = _numpy_path(seed_rows, rows_hit, vals, cand, codes, node_share, 0.1, size, seed_add, alive)
-    got = pool_scores(seed_rows, rows_hit, vals, cand, codes, node_share, np.float32(0.1), size, seed_add, alive, slot)
+    args = (seed_rows, rows_hit, vals, cand, codes, node_share, np.float32(0.1), size, seed_add, alive, scratch)
+    got = pool_scores(*args)
     assert np.array_equal(got[0], want[0])
     assert got[1].dtype == np.float32 and got[1].tobytes() == want[1].tobytes()
-    assert (slot == -1).all()  # scratch reset for the next query
+    # the scratch serves the next query as is, even after a call stopped between its two passes
+    other = rng.integers(0, n, 3000).astype(np.int64)
+    pool_scores(cand, other, np.ones(3000, np.float32), seed_rows, *args[4:])
+    _distinct(seed_rows, rows_hit, cand, scratch[0], scratch[2][0] + 1)
+    scratch[2][0] += 1
+    again = pool_scores(*args)
+    assert np.array_equal(again[0], want[0]) and again[1].tobytes() == want[1].tobytes()
 
 
 def test_pool_scores_empty_pool():
     e = np.zeros(0, dtype=np.int64)
     rows, scores = pool_scores(e, e, np.zeros(0, np.float32), e, np.zeros((3, 4), np.uint8), np.zeros(8, np.float32),
-                               np.float32(0.1), 2, np.zeros(0, np.float32), np.ones(3, bool), np.full(3, -1, np.int32))
+                               np.float32(0.1), 2, np.zeros(0, np.float32), np.ones(3, bool), new_scratch(3))
     assert len(rows) == 0 and len(scores) == 0
 
 
@@ -154,7 +161,7 @@ def _walk(g, seeds, q_phrases, node_act, cands):
 
 
 def test_walk_after_remove_and_add_equals_a_graph_built_without_or_with_them():
-    """The kernels' scratch (``slot``) lives in the built state, rebuilt on add/remove: a graph
+    """The kernels' scratch lives in the built state, rebuilt on add/remove: a graph
     that lost or gained chunks walks exactly as one built from its current chunks."""
     from core.memory.graph import PassageGraph
 
@@ -184,4 +191,4 @@ def test_walk_after_remove_and_add_equals_a_graph_built_without_or_with_them():
     _walk(g2, seeds, q, node_act, cands)  # built (and its scratch sized) before the rest arrives
     g2.add(ids[250:], codes[250:], phrases[250:])
     assert _walk(g2, seeds, q, node_act, cands) == before
-    assert (g._build()["slot"] == -1).all() and len(g2._build()["slot"]) == n
+    assert len(g2._build()["scratch"][0]) == n

@@ -2,9 +2,9 @@
 
 `pool_scores` (`PassageGraph.spread`): the walk's chunk side used ``np.unique`` (a sort with an inverse) over the ~4k rows the
 phrases reach, a gather of their codes widened to int64 and a fancy-indexed sum: ~0.4 ms a
-query at 100k chunks, mostly allocation and sorting. Here one pass marks the rows in a
-persistent slot array (one int32 per row, reset before returning), then sums in exactly
-the order and precision numpy did (numpy sorts the distinct rows), so the scores are bit-identical.
+query at 100k chunks, mostly allocation and sorting. Here one pass marks the rows in
+persistent per-graph scratch arrays, then sums in exactly the order and precision numpy did
+(numpy sorts the distinct rows), so the scores are bit-identical.
 """
 from __future__ import annotations
 
@@ -13,23 +13,23 @@ from numba import njit
 
 
 @njit(cache=True)
-def _mark(rows, slot, pool, m):
+def _mark(rows, stamp, gen, pool, m):
     for t in range(rows.shape[0]):
         r = rows[t]
-        if slot[r] < 0:
-            slot[r] = 0
+        if stamp[r] != gen:
+            stamp[r] = gen
             pool[m] = r
             m += 1
     return m
 
 
 @njit(cache=True)
-def _distinct(seed_rows, rows_hit, cand_rows, slot):
-    """The distinct rows of the three arrays, unsorted; marks them in ``slot`` (0)."""
+def _distinct(seed_rows, rows_hit, cand_rows, stamp, gen):
+    """The distinct rows of the three arrays, unsorted (``stamp[row] = gen`` marks them)."""
     pool = np.empty(seed_rows.shape[0] + rows_hit.shape[0] + cand_rows.shape[0], dtype=np.int64)
-    m = _mark(seed_rows, slot, pool, 0)
-    m = _mark(rows_hit, slot, pool, m)
-    m = _mark(cand_rows, slot, pool, m)
+    m = _mark(seed_rows, stamp, gen, pool, 0)
+    m = _mark(rows_hit, stamp, gen, pool, m)
+    m = _mark(cand_rows, stamp, gen, pool, m)
     return pool[:m]
 
 
@@ -37,7 +37,7 @@ def _distinct(seed_rows, rows_hit, cand_rows, slot):
 def _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size, seed_add, alive, slot):
     m = pool.shape[0]
     for i in range(m):
-        slot[pool[i]] = i
+        slot[pool[i]] = i  # only the pool's rows are read below: no reset needed
     acc = np.zeros(m, dtype=np.float64)
     for t in range(rows_hit.shape[0]):
         acc[slot[rows_hit[t]]] += np.float64(vals[t])
@@ -55,7 +55,6 @@ def _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size,
     k = 0
     for i in range(m):
         p = pool[i]
-        slot[p] = -1
         sc = np.float32(acc[i])
         if sc > 0 and alive[p]:
             out_rows[k] = p
@@ -64,23 +63,26 @@ def _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size,
     return out_rows[:k], out_scores[:k]
 
 
-def pool_scores(seed_rows, rows_hit, vals, cand_rows, codes, node_share, code_weight, size, seed_add, alive, slot):
+def pool_scores(seed_rows, rows_hit, vals, cand_rows, codes, node_share, code_weight, size, seed_add, alive, scratch):
     """(rows ascending, float32 scores) of every row that gets mass, scores > 0 and alive only.
 
     A row's score is, in float64 as ``np.bincount``/``np.add.at`` sum: its phrase masses
     ``vals`` in input order, then ``code_weight`` x the float32 sum of its codes' node shares
     (heads in order, as numpy's ``sum(axis=1)`` adds fewer than 8 terms), then ``seed_add``
-    (the restart mass) in seed order; rounded to float32. ``slot`` (int32, one per graph
-    row, all -1) is scratch and is all -1 again on return. The rows are sorted by numpy
-    (~10x faster than numba's sort on ~4k int64).
+    (the restart mass) in seed order; rounded to float32. ``scratch`` is `new_scratch(rows)`,
+    one per graph, used under its lock: each call marks rows with a new stamp, so nothing
+    is reset and a call interrupted half-way leaves nothing behind. The rows are sorted by
+    numpy (~10x faster than numba's sort on ~4k int64).
     """
-    pool = _distinct(seed_rows, rows_hit, cand_rows, slot)
-    try:
-        pool = np.sort(pool)
-    except BaseException:
-        slot[pool] = -1
-        raise
+    stamp, slot, gen = scratch
+    gen[0] += 1
+    pool = np.sort(_distinct(seed_rows, rows_hit, cand_rows, stamp, gen[0]))
     return _sums(pool, seed_rows, rows_hit, vals, codes, node_share, code_weight, size, seed_add, alive, slot)
+
+
+def new_scratch(n: int):
+    """(stamps, slots, generation) for `pool_scores` over a graph of ``n`` rows."""
+    return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int32), np.zeros(1, dtype=np.int64)
 
 
 @njit(cache=True)
@@ -107,7 +109,7 @@ def f32_rows(rows_u16, ids, f32_of_f16):
 
 @njit(cache=True)
 def concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf, weight, top):
-    """`graph._concept_step_numpy` for float32 ``act``/``idf`` (``weight`` float32, ``one`` 1 in
+    """`_walk_numpy._concept_step_numpy` for float32 ``act``/``idf`` (``weight`` float32, ``one`` 1 in
     the dtype numpy adds to ``n_ab``), in the same order and precision: bit-identical.
 
     Returns (ok, new ids, activation, via's reached ids, sources, weights, npmi); ok False

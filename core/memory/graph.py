@@ -22,7 +22,7 @@ import threading
 import numpy as np
 from scipy import sparse
 
-from core.memory._recall_kernels import concept_step, phrase_rows_sqrt, pool_scores, seed_phrases
+from core.memory._recall_kernels import concept_step, new_scratch, phrase_rows_sqrt, pool_scores, seed_phrases
 from core.memory._walk_numpy import _concept_step_numpy, _csr_index, seed_phrases_numpy
 
 
@@ -197,7 +197,7 @@ class PassageGraph:
                            "MT_csr": (MT.indptr.astype(np.int64), MT.indices.astype(np.int64), MT.data),
                            "node_df": node_df, "node_idf": node_idf, "ids": ids, "alive": alive,
                            "deg": deg, "deg_ref": deg_ref,
-                           "slot": np.full(n, -1, dtype=np.int32)}  # scratch of `pool_scores`, all -1 between calls
+                           "scratch": new_scratch(n)}  # of `pool_scores` (under the lock)
             return self._built
 
     def phrase_ids(self, phrases) -> np.ndarray:
@@ -312,12 +312,12 @@ class PassageGraph:
                 if self._codes.values.shape[1] < 8:  # the kernel adds heads in order, as numpy does below 8
                     seed_add = (restart * np.asarray(seed_weights, dtype=np.float32) if restart > 0
                                 else np.zeros(0, dtype=np.float32))
-                    with self._lock:  # the slot scratch array is shared
+                    with self._lock:  # the scratch arrays are shared
                         rows, scores = pool_scores(seed_rows, part_rows[0] if part_rows else cand[:0],
                                                    part_vals[0] if part_rows else np.zeros(0, dtype=np.float32),
                                                    cand, self._codes.values, node_share,
                                                    np.float32(code_weight), self.codebook_size, seed_add,
-                                                   g["alive"], g["slot"])
+                                                   g["alive"], g["scratch"])
                     return rows, scores, trace
                 pool = [seed_rows] + [r for r in part_rows] + [cand]
                 pool, inv = np.unique(np.concatenate(pool), return_inverse=True)
