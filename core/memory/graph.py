@@ -264,7 +264,7 @@ class PassageGraph:
                                    g["row_tot"], *g["Mw_csr"], query_phrases, q_add, np.float32(phrase_weight))
         else:
             ph, act = seed_phrases_numpy(g, n_ph, seed_rows, seed_weights, query_phrases, phrase_weight,
-                                               query_phrase_weight)
+                                         query_phrase_weight)
         via = {}
         if concept_graph is not None and concept_weight > 0 and act.any():
             ph, act, via = _concept_step_sparse(ph, act, n_ph, concept_graph, g["idf"], concept_weight, top_nodes)
