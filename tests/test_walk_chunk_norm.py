@@ -36,11 +36,12 @@ def test_a_chunk_naming_many_concepts_does_not_gather_by_count():
     rows = [["openssh"], ["openssh"] + [f"author {j}" for j in range(8)], ["scp", "copy"], ["copy"],
             ["author 1", "scp"], ["tar"], ["gzip", "tar"], ["cp", "copy", "source"]]
     g = _graph(rows)
-    for query in (["openssh"], ["copy", "scp"], ["author 1", "openssh"]):
+    queries = (["openssh"], ["copy", "scp"], ["author 1", "openssh"])
+    for query, df_power in [(q, d) for q in queries for d in (0.5, 0.7)]:  # 0.5: the numba kernel; 0.7: numpy
         got_rows, scores, _ = g.spread(np.zeros(0, np.int64), np.zeros(0, np.float32), g.phrase_ids(query), None,
-                                       query_phrase_weight=0.25, df_power=0.5, code_weight=0.0)
+                                       query_phrase_weight=0.25, df_power=df_power, code_weight=0.0)
         got = dict(zip(g.chunk_ids_at(got_rows).tolist(), scores.tolist()))
-        want = _brute(rows, query)
+        want = _brute(rows, query, df_power)
         assert set(got) == set(want)
         for c in want:
             np.testing.assert_allclose(got[c], want[c], rtol=1e-5)

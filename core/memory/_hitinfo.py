@@ -126,6 +126,12 @@ class PhraseSources:
     def __len__(self) -> int:
         return len(self._at)
 
+    def get(self, phrase, default=None):
+        out = self._done.get(phrase)
+        if out is None:
+            return self[phrase] if phrase in self._at else default
+        return out
+
     def seed_ids(self) -> list[int]:
         return sorted({cid for cid, _ in self._seeds})
 
@@ -151,7 +157,7 @@ def _why_text(chunk_id: int, info: dict, chunk_phrases: list, sources: dict, see
     assoc = info.get("association") or 0.0
     best = None
     if assoc > 0:
-        held = [(sources[p][0], p) for p in chunk_phrases if p in sources]
+        held = [(s[0], p) for p in chunk_phrases if (s := sources.get(p)) is not None]
         if held:
             best = max(held)[1]
     if best is None:

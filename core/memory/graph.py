@@ -22,6 +22,9 @@ import threading
 import numpy as np
 from scipy import sparse
 
+from core.memory._recall_kernels import concept_step, new_scratch, phrase_rows_sqrt, pool_scores, seed_phrases
+from core.memory._walk_numpy import _concept_step_numpy, _csr_index, seed_phrases_numpy
+
 
 class _Growable:
     """An append-only int64/float array with amortised doubling."""
@@ -197,7 +200,8 @@ class PassageGraph:
                            "Mw_csr": (Mw.indptr.astype(np.int64), Mw.indices.astype(np.int64), Mw.data),
                            "MT_csr": (MT.indptr.astype(np.int64), MT.indices.astype(np.int64), MT.data),
                            "node_df": node_df, "node_idf": node_idf, "ids": ids, "alive": alive,
-                           "deg": deg, "deg_ref": deg_ref}
+                           "deg": deg, "deg_ref": deg_ref,
+                           "scratch": new_scratch(n)}  # of `pool_scores` (under the lock)
             return self._built
 
     def phrase_ids(self, phrases) -> np.ndarray:
@@ -253,25 +257,18 @@ class PassageGraph:
         # few hundred of the vocabulary's concepts (128k at 100k chunks), and every dense pass
         # over it cost ~30 us; sums run in the order the dense arrays summed them (same floats)
         seed_rows = np.asarray(seed_rows, dtype=np.int64)
-        cols = vals = np.zeros(0, dtype=np.int64)
-        if len(seed_rows) and n_ph:
-            tot = g["row_tot"][seed_rows].copy()
-            tot[tot == 0] = 1.0
-            coef = np.asarray(seed_weights, dtype=np.float32) / tot
-            cols, pos = _csr_rows(g["Mw_csr"][0], g["Mw_csr"][1], seed_rows)
-            owner = np.repeat(np.arange(len(seed_rows)), np.diff(pos))
-            vals = g["Mw_csr"][2][_csr_index(g["Mw_csr"][0], seed_rows, pos)] * coef[owner]
         query_phrases = np.asarray(query_phrases, dtype=np.int64)
-        ph = np.unique(np.concatenate([cols, query_phrases]))
-        act = np.zeros(len(ph), dtype=np.float32)
-        if len(cols):
-            seeded = np.zeros(len(ph), dtype=np.float32)
-            np.add.at(seeded, np.searchsorted(ph, cols), vals)  # float32, in the order scipy's Mw[rows].T @ coef sums
-            act += phrase_weight * seeded
-        if len(query_phrases):
-            w = g["idf"][query_phrases]
-            if w.sum() > 0:
-                act[np.searchsorted(ph, query_phrases)] += query_phrase_weight * w / w.sum()
+        if g["row_tot"].dtype == np.float32 and g["Mw_csr"][2].dtype == np.float32 and g["idf"].dtype == np.float32:
+            q_add = np.zeros(0, dtype=np.float32)
+            if len(query_phrases):
+                w = g["idf"][query_phrases]
+                if w.sum() > 0:
+                    q_add = query_phrase_weight * w / w.sum()
+            ph, act = seed_phrases(seed_rows if n_ph else seed_rows[:0], np.asarray(seed_weights, dtype=np.float32),
+                                   g["row_tot"], *g["Mw_csr"], query_phrases, q_add, np.float32(phrase_weight))
+        else:
+            ph, act = seed_phrases_numpy(g, n_ph, seed_rows, seed_weights, query_phrases, phrase_weight,
+                                         query_phrase_weight)
         via = {}
         if concept_graph is not None and concept_weight > 0 and act.any():
             ph, act, via = _concept_step_sparse(ph, act, n_ph, concept_graph, g["idf"], concept_weight, top_nodes)
@@ -281,19 +278,26 @@ class PassageGraph:
         part_rows, part_vals = [], []
         active = ph
         if len(active):
-            share = act / np.maximum(g["df"][active], 1.0) ** df_power
-            indptr, indices, data = g["MT_csr"]
-            pos = np.concatenate(([0], np.cumsum(indptr[active + 1] - indptr[active])))
-            if pos[-1]:
-                idx = _csr_index(indptr, active, pos)
-                rows_hit = indices[idx]
-                part_rows.append(rows_hit)
-                # symmetric normalisation: a chunk's share divided by its own concept count as a
-                # concept's mass is by its chunk count, so a chunk naming many concepts (an author
-                # list repeated under every page of a family, an option table) cannot gather
-                # evidence by count; relative to the mean count, so a typical chunk keeps its scale
-                norm = (g["deg_ref"] / g["deg"][rows_hit]) ** np.float32(df_power)
-                part_vals.append(np.repeat(share, np.diff(pos)) * data[idx] * norm)
+            if df_power == 0.5 and act.dtype == g["df"].dtype == g["deg"].dtype == g["MT_csr"][2].dtype == np.float32:
+                # float32 x ** 0.5 is sqrt(x) (both correctly rounded): the kernel gives the floats below
+                rows_hit, vals = phrase_rows_sqrt(active, act, g["df"], *g["MT_csr"], g["deg"], np.float32(g["deg_ref"]))
+                if len(rows_hit):
+                    part_rows.append(rows_hit)
+                    part_vals.append(vals)
+            else:
+                share = act / np.maximum(g["df"][active], 1.0) ** df_power
+                indptr, indices, data = g["MT_csr"]
+                pos = np.concatenate(([0], np.cumsum(indptr[active + 1] - indptr[active])))
+                if pos[-1]:
+                    idx = _csr_index(indptr, active, pos)
+                    rows_hit = indices[idx]
+                    part_rows.append(rows_hit)
+                    # symmetric normalisation: a chunk's share divided by its own concept count as a
+                    # concept's mass is by its chunk count, so a chunk naming many concepts (an author
+                    # list repeated under every page of a family, an option table) cannot gather
+                    # evidence by count; relative to the mean count, so a typical chunk keeps its scale
+                    norm = (g["deg_ref"] / g["deg"][rows_hit]) ** np.float32(df_power)
+                    part_vals.append(np.repeat(share, np.diff(pos)) * data[idx] * norm)
         used_nodes = np.zeros(0, dtype=np.int64)
         if node_act is not None and code_weight > 0 and self._codes is not None and g["node_df"].any():
             strength = np.asarray(node_act, dtype=np.float32) * g["node_idf"]
@@ -304,10 +308,22 @@ class PassageGraph:
                 share = share / np.maximum(g["node_df"][used_nodes], 1.0) ** df_power
                 node_share = np.zeros(self.num_nodes, dtype=np.float32)
                 node_share[used_nodes] = share
-                pool = [seed_rows] + [r for r in part_rows]
+                cand = np.zeros(0, dtype=np.int64)
                 if candidate_rows is not None:
                     cand = np.asarray(candidate_rows, dtype=np.int64)
-                    pool.append(cand[cand >= 0])
+                    cand = cand[cand >= 0]
+                trace = {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes, "node_act": node_act, "via": via}
+                if self._codes.values.shape[1] < 8:  # the kernel adds heads in order, as numpy does below 8
+                    seed_add = (restart * np.asarray(seed_weights, dtype=np.float32) if restart > 0
+                                else np.zeros(0, dtype=np.float32))
+                    with self._lock:  # the scratch arrays are shared
+                        rows, scores = pool_scores(seed_rows, part_rows[0] if part_rows else cand[:0],
+                                                   part_vals[0] if part_rows else np.zeros(0, dtype=np.float32),
+                                                   cand, self._codes.values, node_share,
+                                                   np.float32(code_weight), self.codebook_size, seed_add,
+                                                   g["alive"], g["scratch"])
+                    return rows, scores, trace
+                pool = [seed_rows] + [r for r in part_rows] + [cand]
                 pool, inv = np.unique(np.concatenate(pool), return_inverse=True)
                 if len(pool):
                     # the pool holds every row that gets mass (seeds, phrase rows), so one
@@ -325,8 +341,7 @@ class PassageGraph:
                         np.add.at(acc, inv[:n_s], restart * np.asarray(seed_weights, dtype=np.float32))
                     scores = acc.astype(np.float32)
                     keep = (scores > 0) & g["alive"][pool]
-                    return pool[keep], scores[keep], {"phrase_ids": ph, "phrase_act": act, "nodes": used_nodes,
-                                                      "node_act": node_act, "via": via}
+                    return pool[keep], scores[keep], trace
         if restart > 0 and len(seed_rows):
             part_rows.append(seed_rows)
             part_vals.append(restart * np.asarray(seed_weights, dtype=np.float32))
@@ -348,15 +363,18 @@ class PassageGraph:
         return M.indices[M.indptr[row]:M.indptr[row + 1]].tolist()
 
 
-def _csr_index(indptr, rows, pos):
-    """Positions in a CSR's indices/data of the entries of ``rows`` (``pos``: their offsets)."""
-    return np.repeat(indptr[rows] - pos[:-1], np.diff(pos)) + np.arange(pos[-1])
-
-
-def _csr_rows(indptr, indices, rows):
-    """Column ids of the entries of ``rows`` (concatenated) and their offsets."""
-    pos = np.concatenate(([0], np.cumsum(indptr[rows + 1] - indptr[rows])))
-    return indices[_csr_index(indptr, rows, pos)], pos
+def _concept_step_sparse(ids, act, n_act: int, cgraph, idf, weight: float, top: int):
+    """`_walk_numpy._concept_step_numpy` (see there), through one numba pass when the activations are float32
+    (as the walk's are): the same floats, ~25 small numpy calls fewer (0.36 ms a query at 100k)."""
+    indptr, nbr, npmi, w, n_ab = cgraph
+    if act.dtype != np.float32 or idf.dtype != np.float32 or ids.dtype != np.int64:
+        return _concept_step_numpy(ids, act, n_act, cgraph, idf, weight, top)
+    one = n_ab.dtype.type(1.0) if n_ab.dtype.kind == "f" else np.float64(1.0)  # what numpy adds to n_ab
+    ok, new_ids, out, vb, vs, vw, vn = concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf,
+                                                    np.float32(weight), top)
+    if not ok:
+        return ids, act.copy(), {}
+    return new_ids, out, {bj: (sj, wj, nj) for bj, sj, wj, nj in zip(vb.tolist(), vs.tolist(), vw.tolist(), vn.tolist())}
 
 
 def _concept_step(act, cgraph, idf, weight: float, top: int):
@@ -366,53 +384,3 @@ def _concept_step(act, cgraph, idf, weight: float, top: int):
     out = np.zeros_like(act)
     out[ids] = vals
     return out, via
-
-
-def _concept_step_sparse(ids, act, n_act: int, cgraph, idf, weight: float, top: int):
-    """One damped step over the network's learned concept-concept edges.
-
-    The activation is sparse: concepts ``ids`` (ascending) hold ``act`` (float32), every other
-    one of the ``n_act`` concepts holds 0.
-    The ``top`` most active concepts each pass ``weight`` x their activation to their ``top``
-    neighbours with the highest npmi x n/(n+1) (more often together than chance, and seen
-    more than once; rows come sorted that way), in proportion to it; hubs (idf 0: too common
-    to associate) neither pass nor receive. Activations above 1 are rescaled into [0, 1].
-    Returns (ids, activation, via) where ``via[concept] = (source concept, soft-bound weight, npmi)``
-    of its strongest incoming edge. Vectorised: no loop over sources or neighbours, nothing
-    the size of the vocabulary; the floats are those of the dense step.
-    """
-    indptr, nbr, npmi, w, n_ab = cgraph
-    n_c = min(n_act, len(indptr) - 1, len(idf))
-    at = np.flatnonzero((ids < n_c) & (act != 0))
-    at = at[idf[ids[at]] > 0]
-    at = at[np.argsort(-act[at], kind="stable")[:top]]
-    src = ids[at]
-    lo = indptr[src]
-    lens = np.minimum(indptr[src + 1] - lo, top)
-    if not len(src) or not lens.sum():
-        return ids, act.copy(), {}
-    starts = np.zeros(len(src), dtype=np.int64)
-    np.cumsum(lens[:-1], out=starts[1:])
-    owner = np.repeat(np.arange(len(src)), lens)
-    idx = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))
-    b = nbr[idx]
-    s = npmi[idx] * n_ab[idx] / (n_ab[idx] + 1.0)
-    s = np.where(idf[np.minimum(b, len(idf) - 1)] > 0, s, 0.0)
-    tot = np.bincount(owner, weights=s, minlength=len(src))
-    give = weight * act[at][owner] * s / np.maximum(tot[owner], 1.0)
-    inside = b < n_act
-    got, to = np.unique(b[inside], return_inverse=True)
-    new_ids = np.union1d(ids, got)
-    out = np.zeros(len(new_ids), dtype=act.dtype)
-    out[np.searchsorted(new_ids, ids)] = act
-    # float64 sums per concept in input order, then float32: what the dense bincount gave
-    out[np.searchsorted(new_ids, got)] += np.bincount(to, weights=give[inside], minlength=len(got)).astype(act.dtype)
-    scale = max(float(out.max()), 1.0)  # activations stay in [0, 1]
-    out /= scale
-    # the strongest incoming edge of each reached concept, kept when it carried >= 1/4 of it
-    order = np.lexsort((-give, b))
-    first = order[np.r_[True, b[order][1:] != b[order][:-1]]]
-    first = first[(give[first] > 0) & (give[first] / scale >= 0.25 * out[np.searchsorted(new_ids, b[first])])]
-    via = {bj: (sj, wj, nj) for bj, sj, wj, nj in  # tolist: the python ints/floats int()/float() give
-           zip(b[first].tolist(), src[owner[first]].tolist(), w[idx[first]].tolist(), npmi[idx[first]].tolist())}
-    return new_ids, out, via
