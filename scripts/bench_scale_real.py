@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -182,13 +183,18 @@ def latency(mem, texts: list[str], kinds: list[str], k: int = 10) -> dict:
 
 
 def similar_recall_at_10(mem, texts: list[str]) -> float:
-    """10-recall@10 of ``similar`` against exact search over every stored vector (float16 as stored)."""
+    """10-recall@10 of ``similar`` against exact search over every stored vector (float16 as stored):
+    the index's recall, so with plain cosines (``neighbour_weight`` 0; the neighbour read reorders on purpose)."""
     Q = mem.embed_queries(texts)
     ids, X = mem.store_.embeddings(mem.graph_._ids.values)  # every chunk row (gone ones are not returned)
-    got = []
-    for q in Q:
-        exact = set(ids[np.argpartition(-(X @ q), 10)[:10]].tolist())
-        got.append(len(exact & {h.chunk_id for h in mem.recall_vector(q, 10, "similar", explain=False)}) / 10)
+    got, cfg = [], mem.recall_config
+    mem.recall_config = dataclasses.replace(cfg, neighbour_weight=0.0)
+    try:
+        for q in Q:
+            exact = set(ids[np.argpartition(-(X @ q), 10)[:10]].tolist())
+            got.append(len(exact & {h.chunk_id for h in mem.recall_vector(q, 10, "similar", explain=False)}) / 10)
+    finally:
+        mem.recall_config = cfg
     return float(np.mean(got))
 
 

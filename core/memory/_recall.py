@@ -1,7 +1,6 @@
 """Recall: vector search, associative spreading, fusion, and the hits with their explanations."""
 from __future__ import annotations
 
-import heapq
 from contextlib import contextmanager
 
 import numpy as np
@@ -219,7 +218,9 @@ class RecallMixin:
         if mode == "associative":
             scores = assoc
         else:  # the walk was seeded by plain cosines; fusion reads them with their neighbours
-            cand = set(sim_of) | set(heapq.nlargest(n_cand, assoc, key=assoc.get))
+            a_ids = np.fromiter(assoc, dtype=np.int64, count=len(assoc))  # the walk's n_cand strongest (ties: first)
+            a_top = a_ids[np.argsort(-np.fromiter(assoc.values(), dtype=np.float64, count=len(assoc)), kind="stable")[:n_cand]]
+            cand = set(sim_of) | set(a_top.tolist())
             missing = [c for c in cand if c not in sim_of]
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
