@@ -192,7 +192,9 @@ def test_bad_parallel_arguments(client, tmp_path):
     res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--workers", "2",
                      "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code != 0 and "either --workers or --scheduler" in res.output
-    res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--scheduler", "tcp://127.0.0.1:1"])
+    doc = tmp_path / "x.txt"  # a real file: a missing path stops before any scheduler is tried
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in res.output
 
 
