@@ -119,3 +119,17 @@ def test_batch_recall_without_a_cached_export_stays_torch_free(jsonl_memory, tmp
     assert mods == [] and not (tmp_path / "empty_cache" / "onnx").exists()
     lines = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r["id"] for r in lines] == [1, 2] and all(len(r["hits"]) == 2 for r in lines)
+
+
+def test_text_output_names_the_chunk_ids_reinforce_takes(jsonl_memory):
+    mem, _ = jsonl_memory
+    run = CliRunner().invoke
+    query = "the jury said the election was conducted"
+    hits = json.loads(run(cli, ["recall", query, "--memory", str(mem), "-k", "3", "--json", "-q"]).stdout)
+    text = run(cli, ["recall", query, "--memory", str(mem), "-k", "3", "-q"]).stdout
+    heads = [line for line in text.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    assert [line.rsplit("chunk ", 1)[1] for line in heads] == [str(h["chunk_id"]) for h in hits]
+    r = run(cli, ["reinforce", query, str(hits[-1]["chunk_id"]), "--memory", str(mem)])
+    assert r.exit_code == 0, r.output
+    event = r.stdout.split(":")[0].split()[-1]  # "reinforcement 3: 1 chunks, ..."
+    assert run(cli, ["unreinforce", event, "--memory", str(mem)]).exit_code == 0

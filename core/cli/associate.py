@@ -86,7 +86,7 @@ def bridges(concept_a, concept_b, memory, k, as_json):
               type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Soft-bound rate of this event, in (0, 1).")
 def reinforce(query, chunk_ids, memory, rate):
-    """Teach the memory that CHUNK_IDS answered QUERY (chunk ids from `recall --json`).
+    """Teach the memory that CHUNK_IDS answered QUERY (the chunk ids `recall` prints).
 
     Prints the event id; `mycelial unreinforce ID` undoes it.
 
