@@ -335,11 +335,13 @@ def run_bad_inputs(work: Path, memory: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kill-trials", type=int, default=4)
-    ap.add_argument("--docs", type=int, default=8, help="WikiText articles ingested per run")
+    ap.add_argument("--docs", type=int, default=8, help="WikiText articles ingested per run (at least 6)")
     ap.add_argument("--reader-opens", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*", default=None, help="categories to run (default all)")
     args = ap.parse_args(argv)
+    if args.docs < 6:  # the first 3 are ingested alone and the query comes from the 6th
+        ap.error(f"--docs must be at least 6, got {args.docs}")
     rng = random.Random(args.seed)
     only = set(args.only or ["kill9", "writers", "reader", "corrupt", "bad_input"])
     t0 = time.time()
