@@ -8,7 +8,7 @@ import pytest
 
 from core.datasets import brown_documents
 from core.memory import keyterms
-from core.memory.phrases import document_phrases, extract_phrases, query_phrases
+from core.memory.phrases import _lower_words, document_phrases, extract_phrases, query_phrases
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,14 @@ def test_document_keyterms_on_real_prose(brown_text):
 
 def test_names_are_unchanged_and_key_terms_follow(brown_text):
     lists = document_phrases(brown_text, title="")
+    lowered = _lower_words(brown_text)  # words the text also writes in lower case (no names there)
     for sent, plist in zip(brown_text, lists):
-        names = extract_phrases(sent)
+        names = extract_phrases(sent, common=lowered)
         assert plist[:len(names)] == names  # names and identifiers first, as before
         assert len(plist) == len(set(plist))
+    flat = {p for ps in lists for p in ps}
+    assert {"fulton", "atlanta", "hartsfield"} <= flat
+    assert "attorneys" not in flat  # "Attorneys for the mayor said..." opens a sentence; "attorneys" later
     titled = document_phrases(brown_text[:3], title="Atlanta primary (news)")
     assert all(p[0] == "atlanta primary" for p in titled)
 

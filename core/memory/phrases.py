@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from core.memory.keyterms import document_keyterms, stem
+from core.memory.keyterms import MIN_DOC_COUNT, document_keyterms, stem
 
 _CONNECT = r"(?:of|the|de|del|della|der|des|di|du|da|do|dos|la|le|les|von|van|den|y|for|on|in|at|&)"
 _CAP = r"(?:[A-Z\u00C0-\u00DE][\w'\u2019\-\.]*)"
@@ -97,11 +97,13 @@ def title_phrase(title: str) -> str:
     return normalize(_PAREN.sub(" ", title or ""))
 
 
-def extract_phrases(text: str, max_words: int = 6) -> list[str]:
+def extract_phrases(text: str, max_words: int = 6, common=frozenset()) -> list[str]:
     """Distinct normalised capitalised spans of ``text``, in order of first appearance.
 
     Single words that are common sentence openers ("The", "However", "See") and bare
-    numbers are dropped; technical terms (`extract_terms`) are added.
+    numbers are dropped, and so are one-word spans written "Capitalised" whose word (plural
+    folded) is in ``common`` (`document_phrases`: words capitalised only by their place);
+    technical terms (`extract_terms`) are added.
 
     Examples
     --------
@@ -119,6 +121,8 @@ def extract_phrases(text: str, max_words: int = 6) -> list[str]:
             if len(cache) < _CACHE_MAX:  # bounded; entries never removed (safe across threads)
                 cache[span] = ps
         for p in ps:
+            if common and " " not in p and stem(p) in common and _title_word(span, p):
+                continue  # "Append" opening an option's line: a common word, not a name
             out.setdefault(p, None)
     for p in extract_terms(text):
         out.setdefault(p, None)
@@ -150,16 +154,46 @@ def _span_phrases(span: str, max_words: int) -> tuple:
 def document_phrases(chunks, title: str = "") -> list[list[str]]:
     """Phrase lists of the chunks of one document, as ingest stores them: the title phrase, each
     chunk's names and terms, then the document's key terms this chunk holds
-    (`keyterms.document_keyterms`: lower-case words and pairs the document repeats)."""
+    (`keyterms.document_keyterms`: lower-case words and pairs the document repeats).
+
+    A capitalised word is no name when the document writes it in lower case too and never
+    capitalises it after a lower-case word (`_lower_words`): it is capitalised only because a
+    sentence or a line starts there. Manuals open each option's description with a verb
+    ("--append-output=logfile  Append to logfile."), which made 'append' a "name" of 13 chunks
+    in 7 man pages and tied them together; names are capitalised mid-sentence ("joined Rush",
+    "the Commission") or never written in lower case."""
     tphrase = title_phrase(title or "")
+    # read from the document only when it is long enough to have key terms (where such a word can
+    # still become one); a passage of one or two chunks keeps its capitalised words as names
+    common = _lower_words(chunks) if len(chunks) >= MIN_DOC_COUNT else frozenset()
     out = []
     for c, kts in zip(chunks, document_keyterms(chunks, _STOP_ALL)):
-        p = extract_phrases(c) if isinstance(c, str) and c else []
+        p = extract_phrases(c, common=common) if isinstance(c, str) and c else []
         if tphrase and tphrase not in p:
             p = [tphrase] + p
         p += [t for t in kts if t not in p]
         out.append(p)
     return out
+
+
+_LOWER = re.compile(r"(?<![^\W\d_])[a-z]+(?![^\W\d_])")
+# capitalised words right after a plain lower-case word ("joined Rush", "the Commission", "in
+# The Hustler"): capitalised where no sentence or line starts, so capitalised as names
+_MID = re.compile(r"(?<![\w\-=.:/])[a-z]+[ \t]+([A-Z][\w'\-]*(?:[ \t]+[A-Z][\w'\-]*)*)")
+
+
+def _title_word(span: str, p: str) -> bool:
+    """Whether ``span`` writes the one-word phrase ``p`` capitalised ("Append"), not as an
+    acronym or a mixed-case name ("URL", "OpenSSL")."""
+    return any(w.istitle() and w.isalpha() and w.lower() == p for w in span.split())
+
+
+def _lower_words(chunks) -> frozenset:
+    """The words (plurals folded) ``chunks`` write in lower case and never capitalise after a
+    lower-case word: capitalised only where a sentence or a line starts."""
+    text = "\n".join(c for c in chunks if isinstance(c, str) and c)  # one pass: a line ends each chunk
+    mid = {stem(w) for w in " ".join(_MID.findall(text)).lower().split()}
+    return frozenset({stem(w) for w in set(_LOWER.findall(text))} - mid)
 
 
 def _split_sentences(span: str) -> list[str]:
