@@ -192,8 +192,13 @@ def _lower_words(chunks) -> frozenset:
     """The words (plurals folded) ``chunks`` write in lower case and never capitalise after a
     lower-case word: capitalised only where a sentence or a line starts."""
     text = "\n".join(c for c in chunks if isinstance(c, str) and c)  # one pass: a line ends each chunk
-    mid = {stem(w) for w in " ".join(_MID.findall(text)).lower().split()}
-    return frozenset({stem(w) for w in set(_LOWER.findall(text))} - mid)
+    mid = set(" ".join(_MID.findall(text)).lower().split())
+    low = set(_LOWER.findall(text))
+    # stem() changes only words ending in "s"; the plural itself is kept too (harmless: what is
+    # looked up is always a stem)
+    low.update([stem(w) for w in low if w[-1] == "s"])
+    mid.update([stem(w) for w in mid if w[-1] == "s"])
+    return frozenset(low - mid)
 
 
 def _split_sentences(span: str) -> list[str]:
