@@ -5,8 +5,9 @@ LLM, two kinds of span are a fair stand-in, deterministic and dependency-free:
 
 - **names**: capitalised spans ("Neil Peart", "University of Toronto") and document titles;
   a passage that names another passage's subject is linked to it (the second hop of a
-  multi-hop question). Bare numbers and years, sentence openers ("See", "Show") and
-  man-page boilerplate ("SYNOPSIS") are not names;
+  multi-hop question). Bare numbers and years, sentence openers ("See", "Show"),
+  man-page boilerplate ("SYNOPSIS") and words a document capitalises only where a sentence or
+  line starts but also writes in lower case ("Append to logfile.") are not names;
 - **technical terms**: identifiers and command names in lower-case text (``createHash``,
   ``ssh-keygen``, ``read_file``, ``sha256``, ``grep(1)``, a command opening its line:
   ``grep searches files``). How specific each is, is left to the graph's IDF filter;
