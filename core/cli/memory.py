@@ -264,7 +264,7 @@ def forget(doc_id, memory):
     with _open(memory) as mem:
         try:
             found = mem.forget(doc_id)
-        except MemoryBusyError as exc:
+        except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
         if not found:
             raise click.ClickException(f"no document {doc_id!r} in {memory}")

@@ -32,7 +32,7 @@ from core.memory.associate import AssociateMixin
 from core.memory.learning import LearningMixin
 from core._io import atomic_write_bytes, read_json
 from core.memory.chunking import MAX_TOKENS
-from core.memory.lock import WriteLock
+from core.memory.lock import MemoryReadOnlyError, WriteLock
 from core.memory.store import Store
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
@@ -85,6 +85,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                  max_tokens: int = MAX_TOKENS, batch_size: int = 256, read_only: bool = False):
         self.folder = Path(folder)
         self.read_only = bool(read_only)
+        self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
         self.embedder = embedder
         self.codec = codec
         self.network_config = network_config
@@ -108,7 +109,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
         folder.mkdir(parents=True, exist_ok=True)
         if not self.read_only and not os.access(folder, os.W_OK):
-            self.read_only = True
+            self.read_only = self.unwritable = True
         has_store = (folder / "memory.sqlite").is_file()
         if marker.exists():
             try:
@@ -142,9 +143,12 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     @contextmanager
     def _writing(self):
         """Hold the inter-process write lock; first catch up with what other processes committed."""
+        if self.unwritable:  # the user asked to write: the folder is what refuses
+            raise MemoryReadOnlyError(f"memory {self.folder} cannot be changed: its folder is not writable (a "
+                                      f"read-only mount or no write permission); recall, list and stats still answer")
         if self.read_only:
-            raise ValueError(f"memory {self.folder} is open read-only; open it with read_only=False "
-                             f"on a writable folder to change it")
+            raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
+                                      f"on a writable folder to change it")
         if getattr(self, "_closed", False):
             raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
         first = self._wlock.acquire()

@@ -94,6 +94,15 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s.refresh()
         return s
 
+    def writable_slot(name: str):
+        """The slot of a memory this request will change: 403 when its folder is not writable."""
+        s = slot(name)
+        if s.memory.read_only:
+            reason = ("its folder is not writable (a read-only mount or no write permission)"
+                      if s.memory.unwritable else "it is open read-only")
+            raise HTTPException(403, f"memory {name!r} cannot be changed: {reason}; recall and stats still answer")
+        return s
+
     def value_error(exc: ValueError):
         return HTTPException(422, f"invalid request: {exc}")
 
@@ -134,7 +143,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         """
-        s = slot(name)
+        s = writable_slot(name)
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             form = await request.form()
@@ -172,7 +181,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
     def delete_document(name: str, doc_id: str):
-        s = slot(name)
+        s = writable_slot(name)
         try:
             with s.write_lock:
                 found = s.memory.forget(doc_id)
@@ -240,7 +249,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     @app.post("/v1/memories/{name}/reinforce", dependencies=v1, status_code=201)
     def reinforce(name: str, body: ReinforceIn):
         """Strengthen the query's concepts and codes with the chosen chunks; returns the event id (undo: DELETE)."""
-        s = slot(name)
+        s = writable_slot(name)
         if not body.query.strip():
             raise RequestValidationError([{"loc": ("body", "query"), "msg": "the question is blank"}])
         from core.memory.learning import UnknownChunkError
@@ -259,7 +268,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     @app.delete("/v1/memories/{name}/reinforce/{event_id}", dependencies=v1)
     def unreinforce(name: str, event_id: int):
         """Undo one reinforcement event."""
-        s = slot(name)
+        s = writable_slot(name)
         try:
             with s.write_lock:
                 found = s.memory.unreinforce(event_id)
