@@ -146,6 +146,22 @@ def test_file_upload(client):
     assert r.status_code == 422 and ".exe" in r.json()["error"]
 
 
+def test_upload_of_several_files_ingests_each(client):
+    # two `file` fields (curl -F file=@a -F file=@b): only the last was ingested, the others dropped silently
+    files = [("file", ("wren.txt", b"Ida Wren mapped the salt caves of Oskar Fell in 1790.", "text/plain")),
+             ("file", ("moss.md", b"# Moss Lane\n\nMoss Lane in Pellow holds the oldest tannery.", "text/markdown"))]
+    r = client.post("/v1/memories/other/documents", files=files, headers=AUTH)
+    assert r.status_code == 201 and r.json()["documents"] == 2, r.text
+    for q, doc in (("who mapped the salt caves", "file:wren.txt"), ("the oldest tannery of Pellow", "file:moss.md")):
+        hits = client.get("/v1/memories/other/recall", params={"q": q, "k": 1}, headers=AUTH).json()["hits"]
+        assert hits[0]["doc_id"] == doc
+    files.append(("file", ("bad.exe", b"MZ", "application/octet-stream")))  # one bad file refuses the request
+    r = client.post("/v1/memories/other/documents", files=files, headers=AUTH)
+    assert r.status_code == 422 and "bad.exe" in r.json()["error"]
+    for d in ("file:wren.txt", "file:moss.md"):
+        assert client.delete(f"/v1/memories/other/documents/{d}", headers=AUTH).status_code == 200
+
+
 def test_associations_and_graph(client):
     r = client.get("/v1/memories/sample/associations", params={"concept": "Nerva", "k": 5}, headers=AUTH)
     assert r.status_code == 200, r.text

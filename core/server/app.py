@@ -147,14 +147,14 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             form = await request.form()
-            upload = form.get("file")
-            if upload is None or not hasattr(upload, "read"):
+            uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
+            if not uploads:
                 raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
-            data = await upload.read()
+            files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
+            records, errors = await _run(_files_records, files)
             if background:
-                safe, records, errors = await _run(_file_records, upload.filename or "upload.txt", data)
                 return _submit(s, records, errors)
-            return await _run(_ingest_file, s, upload.filename or "upload.txt", data)
+            return await _run(_ingest_records, s, records, errors)
         try:
             docs = _DOCS.validate_json(await request.body())
         except ValidationError as exc:
@@ -316,12 +316,21 @@ def _ingest(s, records) -> dict:
     return out
 
 
-def _ingest_file(s, filename: str, data: bytes) -> dict:
-    """Ingest one uploaded file; text, Markdown and PDF documents get the id ``file:<name>``."""
-    safe, records, errors = _file_records(filename, data)
+def _ingest_records(s, records, errors: list[str]) -> dict:
+    """Ingest uploaded files' records; their read errors open the report."""
     out = _ingest(s, records)
     out["errors"] = errors + out["errors"]
     return out
+
+
+def _files_records(files) -> tuple[list, list[str]]:
+    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
+    records, errors = [], []
+    for filename, data in files:
+        _, recs, errs = _file_records(filename, data)
+        records += recs
+        errors += errs
+    return records, errors
 
 
 def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
@@ -331,7 +340,7 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
     safe = Path(filename).name or "upload.txt"
     suffix = Path(safe).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise HTTPException(422, f"invalid request: file: unsupported type {suffix or safe!r}; "
+        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
                                  f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
     errors: list = []
     with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:

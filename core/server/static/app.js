@@ -166,10 +166,10 @@ async function loadStats() {
 
 async function upload(ev) {
   ev.preventDefault();
-  const f = $("file").files[0];
-  if (!f) return;
+  const files = $("file").files;
+  if (!files.length) return;
   const form = new FormData();
-  form.append("file", f);
+  for (const f of files) form.append("file", f);
   $("upload-result").textContent = "ingesting…";
   try {
     const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
