@@ -173,6 +173,12 @@ def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     the meta, so ``ingest --sync`` can find what disappeared), else relative to the working
     directory, else absolute; always with ``/`` separators."""
     base = (root if root is not None else Path.cwd()).resolve()
+    if root is not None:
+        try:  # a file found in the folder is named by where it lies there, a link by its own name, not
+            rel = path.relative_to(root).as_posix()  # its target's (--sync checks the link; two names, two ids)
+            return rel, {"path": str(path), "root": str(base)}
+        except ValueError:
+            pass
     full = path.resolve()
     try:
         rel = full.relative_to(base).as_posix()
@@ -295,6 +301,10 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
     files, skipped = [], Counter()
     for p in sorted(folder.rglob("*")):
         if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.is_dir() and p.is_symlink():  # rglob does not descend into it (a link may loop back)
+            if special is not None:
+                special.append((p, "link to a folder, not followed"))
             continue
         if not p.is_file():
             why = not_a_file(p)
