@@ -98,3 +98,21 @@ def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
     res = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes_typo"), "--memory", str(tmp_path / "mem"), "-q"])
     assert res.exit_code == 1 and "no such file or folder" in res.output
     assert not (tmp_path / "mem").exists()
+
+
+def test_a_nul_in_a_records_title_or_id_costs_that_record_only(tmp_path):
+    # JSONL from a scraper: "\u0000" in one title made the embedder refuse the whole batch
+    # ("Error: texts[1] contains a NUL byte", nothing ingested; HTTP 500); an id holding one was stored
+    # and could never be typed to `mycelial get` or `forget`
+    lines = ['{"id": "g1", "text": "The ferry to Vask leaves at dawn."}',
+             '{"id": "t1", "title": "Ve\\u0000sk", "text": "The lighthouse of Vask is white."}',
+             '{"id": "n\\u0000l", "text": "The harbour of Pellow freezes late."}',
+             '{"id": "g2", "text": "Orla Finch designed the aqueduct of Tessary."}']
+    src = tmp_path / "scraped.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
+    assert r.exit_code == 0 and "2 documents ingested" in r.output, r.output
+    assert f"{src}:2: \"title\" contains a NUL byte" in r.output and f"{src}:3: \"id\" contains a NUL byte" in r.output
+    listed = CliRunner().invoke(cli, ["list", "--memory", str(mem)]).output
+    assert [line.split("\t")[0] for line in listed.splitlines()[:2]] == ["g1", "g2"]

@@ -67,6 +67,9 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
                                     f"rename the file; skipped")
         return ReadError(where, f"not valid Unicode (unpaired surrogate at character "
                                 f"{exc.start} of id+title+text); skipped")
+    for name, value in (("id", rec.doc_id), ("title", rec.title), ("text", rec.text)):
+        if "\x00" in value:  # one NUL made the embedder refuse the whole batch
+            return ReadError(where, f'"{name}" contains a NUL byte; skipped')
     if rec.doc_id in seen:
         return ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from {seen[rec.doc_id]}); skipped")
     seen[rec.doc_id] = where

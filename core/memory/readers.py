@@ -92,8 +92,6 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
         raise ValueError('missing "text" (a string)')
     if not obj["text"].strip():
         raise ValueError('"text" is empty')
-    if "\x00" in obj["text"]:
-        raise ValueError('"text" contains a NUL byte')
     doc_id = obj.get("id")
     if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
         raise ValueError('missing "id"')
@@ -103,6 +101,8 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if not isinstance(title, str):
         raise ValueError(f'"title" must be a string, got {type(title).__name__}')
     for name, value in (("id", str(doc_id)), ("title", title), ("text", obj["text"])):
+        if "\x00" in value:  # the title is embedded with the text: the model refuses NUL (the whole batch)
+            raise ValueError(f'"{name}" contains a NUL byte')
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
