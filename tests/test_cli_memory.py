@@ -116,3 +116,19 @@ def test_a_nul_in_a_records_title_or_id_costs_that_record_only(tmp_path):
     assert f"{src}:2: \"title\" contains a NUL byte" in r.output and f"{src}:3: \"id\" contains a NUL byte" in r.output
     listed = CliRunner().invoke(cli, ["list", "--memory", str(mem)]).output
     assert [line.split("\t")[0] for line in listed.splitlines()[:2]] == ["g1", "g2"]
+
+
+def test_a_queries_file_with_no_readable_query_is_an_error(demo_memory, tmp_path):
+    # one question a line in plain text: every line was "Expecting value: line 1 column 1 (char 0)" and the
+    # command exited 0 with nothing on stdout, so `recall --queries q.txt --json > out` looked successful
+    folder, _ = demo_memory
+    plain = tmp_path / "q.txt"
+    plain.write_text("Who was Nero's mother?\nWhere are the Olmec heads?\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(plain), "--memory", str(folder), "--json"])
+    assert r.exit_code == 1 and r.stdout == "", r.output
+    assert f"{plain}:1: not JSON (Expecting value at column 1); expected {{" in r.stderr
+    assert f"no query could be read from {plain}" in r.stderr
+    good = tmp_path / "q.jsonl"
+    good.write_text('{"id": "a", "query": "Who was Nero\'s mother?"}\nWho else?\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(good), "--memory", str(folder), "--json", "-k", "1"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["id"] == "a" and f"{good}:2: not JSON" in r.stderr
