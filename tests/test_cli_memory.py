@@ -132,3 +132,19 @@ def test_a_queries_file_with_no_readable_query_is_an_error(demo_memory, tmp_path
     good.write_text('{"id": "a", "query": "Who was Nero\'s mother?"}\nWho else?\n', encoding="utf-8")
     r = CliRunner().invoke(cli, ["recall", "--queries", str(good), "--memory", str(folder), "--json", "-k", "1"])
     assert r.exit_code == 0 and json.loads(r.stdout)["id"] == "a" and f"{good}:2: not JSON" in r.stderr
+
+
+@pytest.mark.parametrize("blocked", ["write.lock", "state.json"])
+def test_a_file_error_while_writing_is_one_line_and_keeps_what_was_committed(tmp_path, blocked):
+    # a full disk, or a folder where one of our files cannot be written (here: a folder in its place),
+    # printed two chained Python tracebacks; the documents committed before it are kept
+    mem = tmp_path / "mem"
+    (tmp_path / "a.txt").write_text("The ferry to Vask leaves the harbour at dawn.", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Orla Finch designed the copper aqueduct of Tessary.", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["ingest", str(tmp_path / "a.txt"), "--memory", str(mem), "-q"]).exit_code == 0
+    (mem / blocked).unlink()
+    (mem / blocked).mkdir()
+    r = CliRunner().invoke(cli, ["ingest", str(tmp_path / "b.txt"), "--memory", str(mem), "-q"])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert "Traceback" not in r.output and "Is a directory" in r.output, r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1, r.output
