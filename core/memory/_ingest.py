@@ -213,6 +213,7 @@ class IngestMixin:
                 self._ingest_batch(pending, report)
                 if bar is not None:
                     bar.update(len(pending))
+                    bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
         finally:
             wal.close()
             if bar is not None:
