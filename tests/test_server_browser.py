@@ -58,6 +58,18 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
             nodes.nth(1).dispatch_event("click")
             expect(page.locator("#concept-name")).to_contain_text(second, timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+            # upload two files at once: both are ingested, a bad line is shown, the selector's count follows
+            before = page.locator("#memory option").first.inner_text()
+            page.set_input_files("#file", [
+                {"name": "wren.md", "mimeType": "text/markdown", "buffer": b"# Ida Wren\n\nIda Wren mapped caves."},
+                {"name": "lamps.jsonl", "mimeType": "application/jsonl",
+                 "buffer": b'{"id": "lamp1", "text": "Lamp one of Quarry Road."}\n{broken\n'}])
+            page.click("#upload button[type=submit]")
+            result = page.locator("#upload-result")
+            expect(result).to_contain_text("2 documents", timeout=30_000)
+            expect(result).to_contain_text("1 errors: lamps.jsonl:2: malformed JSON")
+            n = int(before.split("(")[1].split()[0])
+            expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
             assert not external, external  # everything is served locally
         finally:
             browser.close()
