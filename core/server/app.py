@@ -337,7 +337,7 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
     """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
     from core.memory.readers import read_paths
 
-    safe = Path(filename).name or "upload.txt"
+    safe = _short_name(Path(filename).name or "upload.txt")
     suffix = Path(safe).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
@@ -349,7 +349,20 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
         records = list(read_paths([path], errors))
     if suffix != ".jsonl":
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
+    else:  # a record's id is its own; its source is the uploaded file, not the temporary one
+        records = [replace(r, source=safe) for r in records]
     if not records:
         msg = "; ".join(e.message for e in errors) or "no document in the file"
         raise HTTPException(422, f"invalid request: file {safe}: {msg}")
     return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+
+
+def _short_name(name: str, limit: int = 200) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes, suffix kept: it becomes a temporary file (Linux allows 255
+    bytes; 120 Japanese characters are 360) and the document id."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    suffix = Path(name).suffix[:16]
+    stem = name[:len(name) - len(suffix)] if suffix else name
+    cut = stem.encode("utf-8")[:limit - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
+    return cut + suffix
