@@ -190,8 +190,6 @@ async function loadMemories() {
 }
 
 async function init() {
-  $("token").value = localStorage.getItem("mycelial-token") || "";
-  $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
   try {
     await loadMemories();
     $("memory").onchange = loadStats;
@@ -200,6 +198,9 @@ async function init() {
   } catch (e) { status(e.message, true); }
 }
 
+$("token").value = localStorage.getItem("mycelial-token") || "";
+// once: a listener added by every init() ran init() again, so they doubled with each edit
+$("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
 $("ask").addEventListener("submit", ask);
 $("upload").addEventListener("submit", upload);
 init();
