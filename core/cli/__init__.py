@@ -40,6 +40,8 @@ class _Group(click.Group):
         except MissingExtraError as exc:
             raise click.ClickException(str(exc)) from None
         except (OSError, sqlite3.OperationalError) as exc:
+            if getattr(exc, "errno", None) == errno.EPIPE:  # `mycelial list | head`: click ends it quietly
+                raise
             logging.getLogger("mycelial").debug("stopped by", exc_info=True)  # -vv shows where
             raise click.ClickException(_os_error(exc)) from None
 
