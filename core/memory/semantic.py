@@ -43,6 +43,20 @@ FORMAT = 1
 MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
 
 
+def _check_settings(**values) -> None:
+    """Whole numbers the memory needs; named here, before the folder is touched (``train_at=10`` made
+    every ingest log a failed FAISS training, ``train_at=0`` failed with 'X is an empty batch')."""
+    from core.memory.index import MIN_LISTS
+
+    least = {"train_at": MIN_LISTS, "batch_size": 1, "rerank": 1, "nprobe": 1}
+    for name, value in values.items():
+        if value is None and name == "nprobe":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least[name]:
+            why = " (the vector index trains that many lists)" if name == "train_at" else ""
+            raise ValueError(f"{name} must be a whole number of at least {least[name]}{why}, got {value!r}")
+
+
 class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, LearningMixin):
     """An associative memory in a folder (created if missing, reopened if present).
 
@@ -95,6 +109,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self.rerank = rerank
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        _check_settings(train_at=train_at, batch_size=batch_size, rerank=rerank, nprobe=nprobe)
         self._lock = threading.RLock()
         self._wlock, self._seen, self._saved = None, None, None
         self._open()
