@@ -102,6 +102,20 @@ def test_bad_files_are_reported(tmp_path, content, message):
     assert len(errors) == 1 and message in errors[0].message and errors[0].source == str(p)
 
 
+def test_utf16_text_with_a_byte_order_mark_is_read(tmp_path):
+    # Windows PowerShell 5 writes `Get-Content a.txt > notes.txt` as UTF-16 LE with a BOM: it was
+    # "binary file (NUL bytes); expected UTF-8 text"
+    text = "Caf\u00e9 notes: the cr\u00e8me br\u00fbl\u00e9e of Z\u00fcrich.\r\nSecond line."
+    (tmp_path / "le.txt").write_bytes(text.encode("utf-16"))  # BOM + native (little-endian) order
+    (tmp_path / "be.md").write_bytes(b"\xfe\xff" + ("# Title\n\n" + text).encode("utf-16-be"))
+    (tmp_path / "recs.jsonl").write_bytes('{"id": "r1", "text": "Z\u00fcrich trams"}\n'.encode("utf-16"))
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfe" + "ab".encode("utf-16-le") + b"\x00")  # odd length: not UTF-16
+    recs, errors = _read(tmp_path)
+    by_id = {r.doc_id: r for r in recs}
+    assert by_id["le.txt"].text == text and by_id["be.md"].title == "Title" and by_id["r1"].text == "Z\u00fcrich trams"
+    assert [(e.source, e.message) for e in errors] == [(str(tmp_path / "odd.txt"), "not valid UTF-16 (truncated data)")]
+
+
 def test_non_utf8_names_the_line(tmp_path):
     p = tmp_path / "latin.txt"
     p.write_bytes(b"line one\nline two caf\xe9\n")

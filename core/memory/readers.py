@@ -65,6 +65,11 @@ class ReadError:
 
 
 def _decode(data: bytes, source: str) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
     if b"\x00" in data[:_SNIFF]:
         raise ValueError("binary file (NUL bytes); expected UTF-8 text")
     try:
