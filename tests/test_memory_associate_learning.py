@@ -245,6 +245,25 @@ def test_cli_reinforce_recall_explain_and_undo(folder):
     assert _run("reinforce", QUESTION, "1", "--memory", folder, "--rate", "1").exit_code == 2
 
 
+def test_cli_reinforcements_prints_a_stored_query_as_one_plain_line(folder):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    # a query sent to POST /reinforce by anyone holding the token came back raw on the terminal of whoever ran
+    # `mycelial reinforcements`: escape sequences (clear screen, set the window title) and line breaks
+    r = _run("recall", QUESTION, "--memory", folder, "-k", "1", "--json")
+    chunk = json.loads(r.stdout)[0]["chunk_id"]
+    query = "\x1b[2J\x1b]0;owned\x07who adopted\nTrajan?\tand why\x1b[0m"
+    r = _run("reinforce", query, str(chunk), "--memory", folder)
+    assert r.exit_code == 0, r.output
+    eid = r.stdout.split()[1].rstrip(":")
+    out = CliRunner().invoke(cli, ["reinforcements", "--memory", folder], color=True).stdout  # as on a terminal
+    line = next(x for x in out.splitlines() if x.lstrip().startswith(eid + " "))
+    assert line.endswith("who adopted\\nTrajan?\\tand why") and "\x1b" not in out and "\x07" not in out, out
+    assert _run("unreinforce", eid, "--memory", folder).exit_code == 0
+
+
 def test_cli_graph_of_a_concept(folder, tmp_path):
     import networkx as nx
 
