@@ -148,3 +148,43 @@ def test_a_file_error_while_writing_is_one_line_and_keeps_what_was_committed(tmp
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
     assert "Traceback" not in r.output and "Is a directory" in r.output, r.output
     assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1, r.output
+
+
+def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    # Ctrl-C printed only click's "Aborted!": nothing said that the committed documents are kept and that
+    # running the command again finishes the job
+    sentences = wiki_sample[0][:600]  # embedded (cached) by the fixture: 3 batches of 256 that embed fast
+    src = tmp_path / "sentences.jsonl"
+    src.write_text("".join(json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(sentences)),
+                   encoding="utf-8")
+    mem = tmp_path / "mem"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", "from core.cli import main; main()", "ingest", str(src),
+                             "--memory", str(mem), "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:  # the first batch is committed: interrupt the rest
+        try:
+            with sqlite3.connect(f"file:{mem / 'memory.sqlite'}?mode=ro", uri=True) as db:
+                if db.execute("SELECT count(*) FROM documents").fetchone()[0]:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted: " in out and "run the same command again" in out and "Traceback" not in out, out
+    kept = int(out.split("interrupted: ")[1].split()[0])
+    assert 0 < kept < len(sentences), out
+    r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
+    assert r.exit_code == 0 and f"{len(sentences) - kept} documents ingested" in r.output, r.output
+    assert f"{kept} unchanged" in r.output, r.output

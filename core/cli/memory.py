@@ -223,6 +223,10 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:  # Ctrl-C: what was committed stays (the memory is saved on the way out)
+            click.echo(f"\ninterrupted: {mem.store_.count_documents()} documents are in {memory}; run the same "
+                       f"command again to finish (the stored ones are skipped as unchanged)", err=True)
+            raise SystemExit(130) from None
     _print_report(rep)
     if sync:
         from core.cli.documents import sync_folders
