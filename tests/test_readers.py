@@ -116,6 +116,19 @@ def test_utf16_text_with_a_byte_order_mark_is_read(tmp_path):
     assert [(e.source, e.message) for e in errors] == [(str(tmp_path / "odd.txt"), "not valid UTF-16 (truncated data)")]
 
 
+def test_a_json_array_in_a_jsonl_file_is_one_error(tmp_path):
+    import json
+
+    # a pretty-printed JSON array saved as .jsonl gave one "malformed JSON" error per line (6 a record:
+    # 60,000 lines of errors for 10,000 records), a compact one "expected a JSON object, got list"
+    recs = [{"id": f"r{i}", "text": f"Record {i} about the trams of Lisbon."} for i in range(3)]
+    (tmp_path / "pretty.jsonl").write_text(json.dumps(recs, indent=2), encoding="utf-8")
+    (tmp_path / "compact.jsonl").write_text(json.dumps(recs) + "\n", encoding="utf-8")
+    got, errors = _read(tmp_path)
+    assert got == [] and len(errors) == 2, [str(e) for e in errors]
+    assert all("a JSON array, not JSON Lines" in e.message and "jq -c" in e.message for e in errors)
+
+
 def test_non_utf8_names_the_line(tmp_path):
     p = tmp_path / "latin.txt"
     p.write_bytes(b"line one\nline two caf\xe9\n")

@@ -156,6 +156,13 @@ def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterato
         yield rec
 
 
+def _is_json_array(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except ValueError:
+        return False
+
+
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -228,6 +235,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         text = _decode(path.read_bytes(), source)
         if suffix == ".jsonl":
+            if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
+                raise ValueError("holds a JSON array, not JSON Lines (one object a line); convert it with "
+                                 "`jq -c '.[]' FILE > records.jsonl`")
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         if not text.strip():
