@@ -163,6 +163,9 @@ def test_stdin_text_and_jsonl():
     assert recs[0].doc_id == "1" and errors[0].line == 2
     list(read_stream(io.StringIO("  "), errors))
     assert errors[-1].message == "no input"
+    # `cat records.json | mycelial ingest -`: a JSON array was stored as one text document holding the JSON
+    assert list(read_stream(io.StringIO('[{"id": "a", "text": "x"}]'), errors)) == []
+    assert "a JSON array, not JSON Lines" in errors[-1].message
 
 
 def test_parse_record_rejects_bad_types():

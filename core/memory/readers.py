@@ -156,6 +156,9 @@ def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterato
         yield rec
 
 
+_ARRAY = "holds a JSON array, not JSON Lines (one object a line); convert it with `jq -c '.[]' FILE > records.jsonl`"
+
+
 def _is_json_array(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
@@ -236,8 +239,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         text = _decode(path.read_bytes(), source)
         if suffix == ".jsonl":
             if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
-                raise ValueError("holds a JSON array, not JSON Lines (one object a line); convert it with "
-                                 "`jq -c '.[]' FILE > records.jsonl`")
+                raise ValueError(_ARRAY)
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         if not text.strip():
@@ -280,6 +282,9 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         return
     if not text.strip():
         errors.append(ReadError(source, "no input"))
+        return
+    if text.lstrip().startswith("[") and _is_json_array(text):
+        errors.append(ReadError(source, _ARRAY))
         return
     if text.lstrip().startswith("{"):
         yield from read_jsonl_lines(text.split("\n"), source, errors)
