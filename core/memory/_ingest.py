@@ -321,6 +321,7 @@ class IngestMixin:
                     old_pos = np.asarray(old_pos, dtype=np.int64)
                     codes[old_pos] = st.codes(np.concatenate([ids for _, ids in added_docs])[old_pos])
                 self._observe_docs(added_docs, codes=codes)
+            self._heal_network()  # a forget above found counts it could not take out: the graph is whole now
             if new_rows:  # the re-rank's float16 vector file: a write + fsync per KEEP_UP_ROWS rows
                 vf = vector_file(st)  # (the last rows when the ingest saves)
                 if vf is not None and int(ids.max()) - vf.covered() >= KEEP_UP_ROWS:

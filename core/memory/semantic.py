@@ -326,6 +326,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             if info is None:
                 return False
             self._apply_forget(info)
+            self._heal_network()
             self._forget_reinforcements(info["removed"])  # its chunks leave every reinforcement
             self.save()
             purge = getattr(self.embedder, "forget_texts", None)  # the cached vectors of the removed text
