@@ -153,6 +153,33 @@ def test_unknown_chunk_is_a_lookup_error_and_stores_nothing(mem):
     assert mem.unreinforce(10 ** 22) is False and mem.reinforcements() == []
 
 
+def test_a_reinforcement_follows_its_chunk_when_the_document_is_edited(tmp_path, embedder, built):
+    # re-ingesting an edited document stores its chunks again under new ids: the event kept the old ids,
+    # was still listed at full weight and lifted nothing (one typo fixed elsewhere lost what was learned)
+    _, _, codec = built
+    paras = ["Zebulon Quartz kept the lighthouse of Vask for forty years.",
+             "Storm petrels nest on the cliffs below the lighthouse.",
+             "The ferry from Tessary calls at Vask twice a week."]
+    doc = {"id": "vask", "title": "Vask", "text": "\n\n".join(paras)}
+    other = {"id": "pellow", "title": "Pellow", "text": "The harbour of Pellow freezes late in winter."}
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as m:
+        m.ingest([doc, other])
+        query = "who kept the lighthouse"
+        hit = next(h for h in m.recall(query, k=5) if h.text == paras[0])
+        eid = m.reinforce(query, [hit.chunk_id, m.recall("harbour of Pellow", k=1)[0].chunk_id])
+        assert next(h for h in m.recall(query, k=5) if h.text == paras[0]).why["reinforcement"] > 0
+        m.ingest([dict(doc, text="\n\n".join(paras[:2] + ["The ferry from Tessary calls at Vask every week."]))])
+        now = next(h for h in m.recall(query, k=5) if h.text == paras[0])
+        assert now.chunk_id != hit.chunk_id  # stored again under a new id
+        event = next(e for e in m.reinforcements() if e["id"] == eid)
+        assert now.chunk_id in event["chunk_ids"] and hit.chunk_id not in event["chunk_ids"], event
+        assert now.why.get("reinforcement", 0) > 0, now.why
+        # the reinforced paragraph itself edited: that chunk leaves the event, as on forget
+        m.ingest([dict(doc, text="\n\n".join(["Zebulon Quartz kept the Vask light."] + paras[1:]))])
+        event = next(e for e in m.reinforcements() if e["id"] == eid)
+        assert now.chunk_id not in event["chunk_ids"] and len(event["chunk_ids"]) == 1, event
+
+
 def test_read_only_memory_cannot_reinforce(built):
     folder, embedder, codec = built
     with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as ro:
