@@ -99,3 +99,27 @@ def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):
     r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
     assert r.exit_code == 1 and "forgets none" in r.output and "forgot " not in r.output
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
+
+
+def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs, tmp_path):
+    # a link in the folder to a file elsewhere got the target's absolute path as its id and no root, so
+    # `--sync` never forgot it once the link was removed; a link to a folder was dropped without a word
+    shared = tmp_path / "shared"
+    (shared / "deep").mkdir(parents=True)
+    (shared / "plan.txt").write_text("The ferry to Vask leaves the harbour of Tessary at dawn.", encoding="utf-8")
+    (shared / "deep" / "x.txt").write_text("Orla Finch designed the copper aqueduct of Tessary.", encoding="utf-8")
+    (docs / "plan-link.txt").symlink_to(shared / "plan.txt")
+    (docs / "man" / "kill-again.txt").symlink_to(docs / "man" / "kill.txt")  # a second name inside the folder
+    (docs / "shared-folder").symlink_to(shared, target_is_directory=True)
+    mem = tmp_path / "mem"
+    r = _run("ingest", docs, "--memory", mem, "-q")
+    assert r.exit_code == 0 and "6 documents ingested" in r.output and "0 errors" in r.output, r.output
+    assert "shared-folder (link to a folder, not followed" in r.output, r.output
+    listed = {d["id"]: d for d in json.loads(_run("list", "--memory", mem, "--json").stdout)}
+    assert {"plan-link.txt", "man/kill-again.txt"} <= set(listed), sorted(listed)
+    assert listed["plan-link.txt"]["root"] == str(docs.resolve())
+    (docs / "plan-link.txt").unlink()
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 0 and "forgot plan-link.txt" in r.output and "1 documents forgotten" in r.output, r.output
+    assert "plan-link.txt" not in _run("list", "--memory", mem).stdout
+    assert (shared / "plan.txt").exists()  # the target is the user's: never touched

@@ -27,6 +27,7 @@ def test_every_command_has_help_with_an_example():
 def test_demo_ingests_the_shipped_sample_and_answers(demo_memory):
     _, output = demo_memory
     assert "10 documents ingested" in output and "0 errors" in output
+    assert "skipped" not in output  # the sample's ATTRIBUTION file is the package's business, not the user's
     assert all(f"== {mode} ==" in output for mode in ("similar", "associative", "hybrid"))
     hybrid = output.split("== hybrid ==")[1]
     assert "nerva.md" in hybrid.splitlines()[2]  # first hit: the Nerva article
@@ -98,3 +99,93 @@ def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
     res = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes_typo"), "--memory", str(tmp_path / "mem"), "-q"])
     assert res.exit_code == 1 and "no such file or folder" in res.output
     assert not (tmp_path / "mem").exists()
+
+
+def test_a_nul_in_a_records_title_or_id_costs_that_record_only(tmp_path):
+    # JSONL from a scraper: "\u0000" in one title made the embedder refuse the whole batch
+    # ("Error: texts[1] contains a NUL byte", nothing ingested; HTTP 500); an id holding one was stored
+    # and could never be typed to `mycelial get` or `forget`
+    lines = ['{"id": "g1", "text": "The ferry to Vask leaves at dawn."}',
+             '{"id": "t1", "title": "Ve\\u0000sk", "text": "The lighthouse of Vask is white."}',
+             '{"id": "n\\u0000l", "text": "The harbour of Pellow freezes late."}',
+             '{"id": "g2", "text": "Orla Finch designed the aqueduct of Tessary."}']
+    src = tmp_path / "scraped.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
+    assert r.exit_code == 0 and "2 documents ingested" in r.output, r.output
+    assert f"{src}:2: \"title\" contains a NUL byte" in r.output and f"{src}:3: \"id\" contains a NUL byte" in r.output
+    listed = CliRunner().invoke(cli, ["list", "--memory", str(mem)]).output
+    assert [line.split("\t")[0] for line in listed.splitlines()[:2]] == ["g1", "g2"]
+
+
+def test_a_queries_file_with_no_readable_query_is_an_error(demo_memory, tmp_path):
+    # one question a line in plain text: every line was "Expecting value: line 1 column 1 (char 0)" and the
+    # command exited 0 with nothing on stdout, so `recall --queries q.txt --json > out` looked successful
+    folder, _ = demo_memory
+    plain = tmp_path / "q.txt"
+    plain.write_text("Who was Nero's mother?\nWhere are the Olmec heads?\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(plain), "--memory", str(folder), "--json"])
+    assert r.exit_code == 1 and r.stdout == "", r.output
+    assert f"{plain}:1: not JSON (Expecting value at column 1); expected {{" in r.stderr
+    assert f"no query could be read from {plain}" in r.stderr
+    good = tmp_path / "q.jsonl"
+    good.write_text('{"id": "a", "query": "Who was Nero\'s mother?"}\nWho else?\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(good), "--memory", str(folder), "--json", "-k", "1"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["id"] == "a" and f"{good}:2: not JSON" in r.stderr
+
+
+@pytest.mark.parametrize("blocked", ["write.lock", "state.json"])
+def test_a_file_error_while_writing_is_one_line_and_keeps_what_was_committed(tmp_path, blocked):
+    # a full disk, or a folder where one of our files cannot be written (here: a folder in its place),
+    # printed two chained Python tracebacks; the documents committed before it are kept
+    mem = tmp_path / "mem"
+    (tmp_path / "a.txt").write_text("The ferry to Vask leaves the harbour at dawn.", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Orla Finch designed the copper aqueduct of Tessary.", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["ingest", str(tmp_path / "a.txt"), "--memory", str(mem), "-q"]).exit_code == 0
+    (mem / blocked).unlink()
+    (mem / blocked).mkdir()
+    r = CliRunner().invoke(cli, ["ingest", str(tmp_path / "b.txt"), "--memory", str(mem), "-q"])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert "Traceback" not in r.output and "Is a directory" in r.output, r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1, r.output
+
+
+def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    # Ctrl-C printed only click's "Aborted!": nothing said that the committed documents are kept and that
+    # running the command again finishes the job
+    sentences = wiki_sample[0][:600]  # embedded (cached) by the fixture: 3 batches of 256 that embed fast
+    src = tmp_path / "sentences.jsonl"
+    src.write_text("".join(json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(sentences)),
+                   encoding="utf-8")
+    mem = tmp_path / "mem"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", "from core.cli import main; main()", "ingest", str(src),
+                             "--memory", str(mem), "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:  # the first batch is committed: interrupt the rest
+        try:
+            with sqlite3.connect(f"file:{mem / 'memory.sqlite'}?mode=ro", uri=True) as db:
+                if db.execute("SELECT count(*) FROM documents").fetchone()[0]:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted: " in out and "run the same command again" in out and "Traceback" not in out, out
+    kept = int(out.split("interrupted: ")[1].split()[0])
+    assert 0 < kept < len(sentences), out
+    r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
+    assert r.exit_code == 0 and f"{len(sentences) - kept} documents ingested" in r.output, r.output
+    assert f"{kept} unchanged" in r.output, r.output

@@ -52,3 +52,13 @@ def test_network_and_vector_file_equal_what_sqlite_holds(tmp_path, embedder, cod
         again = _network_arrays(mem.network_)
     for k in live:
         np.testing.assert_array_equal(live[k], again[k], err_msg=k)
+
+
+def test_the_progress_bar_ends_on_the_reports_counts(tmp_path, embedder, codec, wiki_docs, capsys):
+    # the bar's chunks=/new= were set after full batches only: `mycelial ingest` ended on
+    # "6/6 ... chunks=285, new=285" while its report said 402 chunks (the last batch never counted)
+    recs = wiki_records(wiki_docs, n_docs=5, n_sents=6)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, batch_size=16) as mem:
+        rep = mem.ingest(recs, progress=True)
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"{rep.documents}/{rep.documents}" in last and f"chunks={rep.chunks}, new={rep.new_chunks}" in last, last

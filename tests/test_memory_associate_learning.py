@@ -153,6 +153,33 @@ def test_unknown_chunk_is_a_lookup_error_and_stores_nothing(mem):
     assert mem.unreinforce(10 ** 22) is False and mem.reinforcements() == []
 
 
+def test_a_reinforcement_follows_its_chunk_when_the_document_is_edited(tmp_path, embedder, built):
+    # re-ingesting an edited document stores its chunks again under new ids: the event kept the old ids,
+    # was still listed at full weight and lifted nothing (one typo fixed elsewhere lost what was learned)
+    _, _, codec = built
+    paras = ["Zebulon Quartz kept the lighthouse of Vask for forty years.",
+             "Storm petrels nest on the cliffs below the lighthouse.",
+             "The ferry from Tessary calls at Vask twice a week."]
+    doc = {"id": "vask", "title": "Vask", "text": "\n\n".join(paras)}
+    other = {"id": "pellow", "title": "Pellow", "text": "The harbour of Pellow freezes late in winter."}
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as m:
+        m.ingest([doc, other])
+        query = "who kept the lighthouse"
+        hit = next(h for h in m.recall(query, k=5) if h.text == paras[0])
+        eid = m.reinforce(query, [hit.chunk_id, m.recall("harbour of Pellow", k=1)[0].chunk_id])
+        assert next(h for h in m.recall(query, k=5) if h.text == paras[0]).why["reinforcement"] > 0
+        m.ingest([dict(doc, text="\n\n".join(paras[:2] + ["The ferry from Tessary calls at Vask every week."]))])
+        now = next(h for h in m.recall(query, k=5) if h.text == paras[0])
+        assert now.chunk_id != hit.chunk_id  # stored again under a new id
+        event = next(e for e in m.reinforcements() if e["id"] == eid)
+        assert now.chunk_id in event["chunk_ids"] and hit.chunk_id not in event["chunk_ids"], event
+        assert now.why.get("reinforcement", 0) > 0, now.why
+        # the reinforced paragraph itself edited: that chunk leaves the event, as on forget
+        m.ingest([dict(doc, text="\n\n".join(["Zebulon Quartz kept the Vask light."] + paras[1:]))])
+        event = next(e for e in m.reinforcements() if e["id"] == eid)
+        assert now.chunk_id not in event["chunk_ids"] and len(event["chunk_ids"]) == 1, event
+
+
 def test_read_only_memory_cannot_reinforce(built):
     folder, embedder, codec = built
     with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as ro:
@@ -243,6 +270,25 @@ def test_cli_reinforce_recall_explain_and_undo(folder):
     assert r.exit_code == 1 and "unknown chunk ids [987654]" in r.output
     assert _run("reinforce", QUESTION, "x", "--memory", folder).exit_code == 2
     assert _run("reinforce", QUESTION, "1", "--memory", folder, "--rate", "1").exit_code == 2
+
+
+def test_cli_reinforcements_prints_a_stored_query_as_one_plain_line(folder):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    # a query sent to POST /reinforce by anyone holding the token came back raw on the terminal of whoever ran
+    # `mycelial reinforcements`: escape sequences (clear screen, set the window title) and line breaks
+    r = _run("recall", QUESTION, "--memory", folder, "-k", "1", "--json")
+    chunk = json.loads(r.stdout)[0]["chunk_id"]
+    query = "\x1b[2J\x1b]0;owned\x07who adopted\nTrajan?\tand why\x1b[0m"
+    r = _run("reinforce", query, str(chunk), "--memory", folder)
+    assert r.exit_code == 0, r.output
+    eid = r.stdout.split()[1].rstrip(":")
+    out = CliRunner().invoke(cli, ["reinforcements", "--memory", folder], color=True).stdout  # as on a terminal
+    line = next(x for x in out.splitlines() if x.lstrip().startswith(eid + " "))
+    assert line.endswith("who adopted\\nTrajan?\\tand why") and "\x1b" not in out and "\x07" not in out, out
+    assert _run("unreinforce", eid, "--memory", folder).exit_code == 0
 
 
 def test_cli_graph_of_a_concept(folder, tmp_path):

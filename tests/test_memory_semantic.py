@@ -201,3 +201,15 @@ def test_a_closed_memory_says_so(tmp_path, embedder, codec):
     m.close()  # closing twice is fine
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, read_only=True) as again:
         assert again.recall("Vienna", k=1)[0].doc_id == "a"
+
+
+@pytest.mark.parametrize("kw, says", [({"train_at": 0}, "train_at"), ({"train_at": 10}, "train_at"),
+                                      ({"batch_size": 0}, "batch_size"), ({"batch_size": "10"}, "batch_size"),
+                                      ({"rerank": 0}, "rerank"), ({"nprobe": 0}, "nprobe")])
+def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw, says):
+    # train_at=0 failed at the first ingest with "X is an empty batch (shape (0, 384))"; train_at=10 logged a
+    # FAISS traceback ("Number of training points (30) should be at least as large as number of clusters (64)")
+    # at every ingest; batch_size="10" was a TypeError; rerank=0 and nprobe=0 were taken
+    with pytest.raises(ValueError, match=says):
+        SemanticMemory(tmp_path / "m", codec=codec, **kw)
+    assert not (tmp_path / "m").exists()

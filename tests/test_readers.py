@@ -102,6 +102,33 @@ def test_bad_files_are_reported(tmp_path, content, message):
     assert len(errors) == 1 and message in errors[0].message and errors[0].source == str(p)
 
 
+def test_utf16_text_with_a_byte_order_mark_is_read(tmp_path):
+    # Windows PowerShell 5 writes `Get-Content a.txt > notes.txt` as UTF-16 LE with a BOM: it was
+    # "binary file (NUL bytes); expected UTF-8 text"
+    text = "Caf\u00e9 notes: the cr\u00e8me br\u00fbl\u00e9e of Z\u00fcrich.\r\nSecond line."
+    (tmp_path / "le.txt").write_bytes(text.encode("utf-16"))  # BOM + native (little-endian) order
+    (tmp_path / "be.md").write_bytes(b"\xfe\xff" + ("# Title\n\n" + text).encode("utf-16-be"))
+    (tmp_path / "recs.jsonl").write_bytes('{"id": "r1", "text": "Z\u00fcrich trams"}\n'.encode("utf-16"))
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfe" + "ab".encode("utf-16-le") + b"\x00")  # odd length: not UTF-16
+    recs, errors = _read(tmp_path)
+    by_id = {r.doc_id: r for r in recs}
+    assert by_id["le.txt"].text == text and by_id["be.md"].title == "Title" and by_id["r1"].text == "Z\u00fcrich trams"
+    assert [(e.source, e.message) for e in errors] == [(str(tmp_path / "odd.txt"), "not valid UTF-16 (truncated data)")]
+
+
+def test_a_json_array_in_a_jsonl_file_is_one_error(tmp_path):
+    import json
+
+    # a pretty-printed JSON array saved as .jsonl gave one "malformed JSON" error per line (6 a record:
+    # 60,000 lines of errors for 10,000 records), a compact one "expected a JSON object, got list"
+    recs = [{"id": f"r{i}", "text": f"Record {i} about the trams of Lisbon."} for i in range(3)]
+    (tmp_path / "pretty.jsonl").write_text(json.dumps(recs, indent=2), encoding="utf-8")
+    (tmp_path / "compact.jsonl").write_text(json.dumps(recs) + "\n", encoding="utf-8")
+    got, errors = _read(tmp_path)
+    assert got == [] and len(errors) == 2, [str(e) for e in errors]
+    assert all("a JSON array, not JSON Lines" in e.message and "jq -c" in e.message for e in errors)
+
+
 def test_non_utf8_names_the_line(tmp_path):
     p = tmp_path / "latin.txt"
     p.write_bytes(b"line one\nline two caf\xe9\n")
@@ -136,6 +163,9 @@ def test_stdin_text_and_jsonl():
     assert recs[0].doc_id == "1" and errors[0].line == 2
     list(read_stream(io.StringIO("  "), errors))
     assert errors[-1].message == "no input"
+    # `cat records.json | mycelial ingest -`: a JSON array was stored as one text document holding the JSON
+    assert list(read_stream(io.StringIO('[{"id": "a", "text": "x"}]'), errors)) == []
+    assert "a JSON array, not JSON Lines" in errors[-1].message
 
 
 def test_parse_record_rejects_bad_types():

@@ -146,6 +146,45 @@ def test_file_upload(client):
     assert r.status_code == 422 and ".exe" in r.json()["error"]
 
 
+def test_upload_of_several_files_ingests_each(client):
+    # two `file` fields (curl -F file=@a -F file=@b): only the last was ingested, the others dropped silently
+    files = [("file", ("wren.txt", b"Ida Wren mapped the salt caves of Oskar Fell in 1790.", "text/plain")),
+             ("file", ("moss.md", b"# Moss Lane\n\nMoss Lane in Pellow holds the oldest tannery.", "text/markdown"))]
+    r = client.post("/v1/memories/other/documents", files=files, headers=AUTH)
+    assert r.status_code == 201 and r.json()["documents"] == 2, r.text
+    for q, doc in (("who mapped the salt caves", "file:wren.txt"), ("the oldest tannery of Pellow", "file:moss.md")):
+        hits = client.get("/v1/memories/other/recall", params={"q": q, "k": 1}, headers=AUTH).json()["hits"]
+        assert hits[0]["doc_id"] == doc
+    files.append(("file", ("bad.exe", b"MZ", "application/octet-stream")))  # one bad file refuses the request
+    r = client.post("/v1/memories/other/documents", files=files, headers=AUTH)
+    assert r.status_code == 422 and "bad.exe" in r.json()["error"]
+    for d in ("file:wren.txt", "file:moss.md"):
+        assert client.delete(f"/v1/memories/other/documents/{d}", headers=AUTH).status_code == 200
+
+
+def test_upload_with_a_long_file_name(served):
+    from core.memory.documents import list_documents
+
+    # 120 Japanese characters are 360 bytes, past Linux's 255-byte file names: the upload was written to a
+    # temporary file under its own name and answered 500 (OSError: File name too long)
+    app, client = served
+    name = "港" * 120 + ".md"
+    r = client.post("/v1/memories/other/documents", headers=AUTH,
+                    files={"file": (name, "# Harbour\n\nThe harbour of Pellow freezes late.".encode(), "text/markdown")})
+    assert r.status_code == 201 and r.json()["documents"] == 1, r.text
+    hits = client.get("/v1/memories/other/recall", params={"q": "harbour of Pellow", "k": 1}, headers=AUTH).json()
+    doc_id = hits["hits"][0]["doc_id"]
+    assert doc_id.startswith("file:港港") and doc_id.endswith(".md") and len(doc_id.encode()) <= 255, doc_id
+    # a JSONL upload's records name the uploaded file as their source, not the server's temporary path
+    r = client.post("/v1/memories/other/documents", headers=AUTH,
+                    files={"file": ("lamps2.jsonl", b'{"id": "lamp-x", "text": "Lamp X of Quarry Road."}', "x")})
+    assert r.status_code == 201, r.text
+    sources = {d["id"]: d["source"] for d in list_documents(app.state.registry.slots["other"].memory)}
+    assert sources["lamp-x"] == "lamps2.jsonl" and sources[doc_id] == doc_id[len("file:"):]
+    for d in (doc_id, "lamp-x"):
+        assert client.delete(f"/v1/memories/other/documents/{d}", headers=AUTH).status_code == 200
+
+
 def test_associations_and_graph(client):
     r = client.get("/v1/memories/sample/associations", params={"concept": "Nerva", "k": 5}, headers=AUTH)
     assert r.status_code == 200, r.text

@@ -20,6 +20,7 @@ def server(tmp_path_factory, embedder):
     folder = tmp_path_factory.mktemp("browser") / "sample"
     build_sample_memory(folder, embedder, MycelialVQVAE.load_default())
     srv = LiveServer([str(folder)])
+    srv.memory_folder = folder
     yield srv
     srv.stop()
 
@@ -58,7 +59,49 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
             nodes.nth(1).dispatch_event("click")
             expect(page.locator("#concept-name")).to_contain_text(second, timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+            # upload two files at once: both are ingested, a bad line is shown, the selector's count follows
+            before = page.locator("#memory option").first.inner_text()
+            page.set_input_files("#file", [
+                {"name": "wren.md", "mimeType": "text/markdown", "buffer": b"# Ida Wren\n\nIda Wren mapped caves."},
+                {"name": "lamps.jsonl", "mimeType": "application/jsonl",
+                 "buffer": b'{"id": "lamp1", "text": "Lamp one of Quarry Road."}\n{broken\n'}])
+            page.click("#upload button[type=submit]")
+            result = page.locator("#upload-result")
+            expect(result).to_contain_text("2 documents", timeout=30_000)
+            expect(result).to_contain_text("1 errors: lamps.jsonl:2: malformed JSON")
+            n = int(before.split("(")[1].split()[0])
+            expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
             assert not external, external  # everything is served locally
         finally:
             browser.close()
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
+
+
+def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_requests(server):
+    # every init() added another 'change' listener to the token box and each listener ran init():
+    # the listeners doubled with each edit (12 GET /v1/memories for the 3rd and 4th edit, then 24, 48, ...)
+    from _server_helpers import TOKEN
+
+    folder = server.memory_folder
+    srv = LiveServer([str(folder)], token=TOKEN)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            try:
+                page = browser.new_page()
+                listed = []
+                page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/v1/memories") else None)
+                page.goto(srv.url + "/")
+                expect(page.locator("#status")).to_contain_text("needs a token", timeout=30_000)
+                for token in ("wrong", TOKEN, "wrong again", TOKEN):
+                    before = len(listed)
+                    page.fill("#token", token)
+                    page.locator("#token").dispatch_event("change")
+                    expect(page.locator("#status")).to_have_text("ready" if token == TOKEN else
+                                                                 "this server needs a token: enter it above")
+                    page.wait_for_timeout(300)
+                    assert len(listed) - before == 1, (token, listed[before:])
+            finally:
+                browser.close()
+    finally:
+        srv.stop()

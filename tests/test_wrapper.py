@@ -171,6 +171,23 @@ def test_cli_encode_texts_and_npy(tmp_path, wiki_sample, mvq):
     assert res.exit_code != 0 and "384 columns" in res.output
 
 
+def test_cli_npy_that_is_not_an_array_of_numbers_says_what_it_is(tmp_path, wiki_sample):
+    from core.cli import cli
+
+    # a text file given as --npy got numpy's "This file contains pickled (object) data. If you trust the
+    # file you can load it unsafely using the `allow_pickle=` keyword argument or `pickle.load()`"
+    _, _, X = wiki_sample
+    (tmp_path / "lines.txt").write_text("The cat sat on the mat.\n", encoding="utf-8")
+    np.savez(tmp_path / "x.npz", X[:3])
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for name, says in (("lines.txt", "is not a .npy file"), ("x.npz", "is an .npz archive"),
+                       ("obj.npy", "holds Python objects")):
+        for command in (["encode"], ["train", "--out", str(tmp_path / "w")]):
+            res = CliRunner().invoke(cli, [*command, "--npy", str(tmp_path / name)])
+            assert res.exit_code == 1 and says in res.output, (command, name, res.output)
+            assert "pickle" not in res.output and "Traceback" not in res.output, res.output
+
+
 def test_cli_train_tiny(tmp_path, wiki_sample):
     from core.cli import cli
 

@@ -5,7 +5,9 @@ so ``mycelial --help`` stays instant.
 """
 from __future__ import annotations
 
+import errno
 import importlib
+import logging
 import warnings
 
 import click
@@ -23,9 +25,12 @@ def _version() -> str:
 
 
 class _Group(click.Group):
-    """A missing optional extra (plots, eval) is a one-line error naming the pip command, not a traceback."""
+    """A missing optional extra (plots, eval) is a one-line error naming the pip command, not a traceback;
+    so is a file system or disk error (a full disk, a file that cannot be written)."""
 
     def invoke(self, ctx):
+        import sqlite3
+
         from core._extras import MissingExtraError
 
         try:
@@ -34,6 +39,23 @@ class _Group(click.Group):
                 return super().invoke(ctx)
         except MissingExtraError as exc:
             raise click.ClickException(str(exc)) from None
+        except (OSError, sqlite3.OperationalError) as exc:
+            if getattr(exc, "errno", None) == errno.EPIPE:  # `mycelial list | head`: click ends it quietly
+                raise
+            logging.getLogger("mycelial").debug("stopped by", exc_info=True)  # -vv shows where
+            raise click.ClickException(_os_error(exc)) from None
+
+
+def _os_error(exc: Exception) -> str:
+    """``No space left on device: 'm/index.3.npz'``; a full disk says that what was committed is kept."""
+    if isinstance(exc, OSError) and exc.strerror:
+        name = exc.filename2 or exc.filename  # os.replace(tmp, path): the path
+        msg = exc.strerror + (f": {name!r}" if name else "")
+    else:
+        msg = str(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in msg:
+        msg += "; the documents committed before it are kept: free some space and run the command again"
+    return msg
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -136,9 +136,11 @@ def reinforcements(memory, as_json):
     if as_json:
         click.echo(json.dumps(events, ensure_ascii=False))
         return
+    from core.cli.documents import _cell
+
     for e in events:
         click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "
-                   f"{e['query']}")
+                   f"{_cell(e['query'])}")
     click.echo(f"{len(events)} events; half-life {half} days" if half else f"{len(events)} events; no decay by age",
                err=True)
 

@@ -15,8 +15,11 @@ def _existing(memory):
 
 
 def _cell(text: str) -> str:
-    """One field of the tab-separated listing: a tab or newline in a file name would split its line."""
-    return text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
+    and text someone else stored (a reinforced query) must not drive the terminal (escape sequences)."""
+    from core.memory.readers import _TERMINAL
+
+    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 @click.command("list")

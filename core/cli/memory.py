@@ -223,6 +223,10 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:  # Ctrl-C: what was committed stays (the memory is saved on the way out)
+            click.echo(f"\ninterrupted: {mem.store_.count_documents()} documents are in {memory}; run the same "
+                       f"command again to finish (the stored ones are skipped as unchanged)", err=True)
+            raise SystemExit(130) from None
     _print_report(rep)
     if sync:
         from core.cli.documents import sync_folders
@@ -264,7 +268,7 @@ def forget(doc_id, memory):
     with _open(memory) as mem:
         try:
             found = mem.forget(doc_id)
-        except MemoryBusyError as exc:
+        except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
         if not found:
             raise click.ClickException(f"no document {doc_id!r} in {memory}")
@@ -287,6 +291,7 @@ def demo(memory, query, k):
     """
     with _open(memory) as mem:
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
+        rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
         _print_report(rep)
         for mode in MODES:  # the three recall modes, side by side
             click.echo(f"\n== {mode} ==")

@@ -22,11 +22,13 @@ def _read_queries(path):
             continue
         try:
             rec = json.loads(line)
-            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
-                raise ValueError('expected {"id": ..., "query": "..."}')
-            out.append((rec.get("id", no), rec["query"]))
-        except ValueError as exc:
-            problems.append(f"{path}:{no}: {exc}")
+        except json.JSONDecodeError as exc:  # a plain-text question, most often
+            problems.append(f'{path}:{no}: not JSON ({exc.msg} at column {exc.colno}); expected {{"id": ..., "query": "..."}}')
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
+            problems.append(f'{path}:{no}: expected {{"id": ..., "query": "..."}}')
+            continue
+        out.append((rec.get("id", no), rec["query"]))
     return out, problems
 
 
@@ -69,6 +71,13 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
     single = query is not None
+    if not single:  # read before the model loads; a file with no query is an error, not an empty answer
+        items, problems = _read_queries(queries)
+        for p in problems:
+            click.echo(f"error: {p}", err=True)
+        if not items:
+            raise click.ClickException(f'no query could be read from {queries}: one JSON object a line, '
+                                       f'{{"id": ..., "query": "..."}}')
     with _one_thread_pools(single), _open_for_queries(memory, embedder, single) as mem:
         if query is not None:
             try:
@@ -80,12 +89,9 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
             else:
                 _print_hits(query, hits, explain)
             return
-        items, problems = _read_queries(queries)
-        for p in problems:
-            click.echo(f"error: {p}", err=True)
         try:
             results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
-                                       context=context, where=where) if items else []
+                                       context=context, where=where)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         for (qid, text), hits in zip(items, results):

@@ -66,6 +66,9 @@ def serve(memories, host, port, token_file, max_body_mb):
     except (ValueError, FileNotFoundError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     auth = "bearer token required" if token else "no token: local access only"
+    for n, slot in app.state.registry.slots.items():
+        if slot.memory.read_only:
+            click.echo(f"Warning: memory {n!r} is served read-only: its folder is not writable", err=True)
     click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{host}:{port}/ ({auth})",
                err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

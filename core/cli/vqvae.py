@@ -49,10 +49,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
     try:
         if npy_path:
-            path = Path(npy_path)
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} not found")
-            X = np.load(path, allow_pickle=False)
+            X = _load_npy(npy_path)
             texts = None
         else:
             if text_file:
@@ -91,6 +88,28 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         click.echo(text)
 
 
+def _load_npy(path):
+    """One array saved by ``numpy.save``; anything else is named (numpy itself calls a text file
+    "pickled (object) data" and suggests loading it unsafely)."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head[:4] == b"PK\x03\x04":
+        raise ValueError(f"{path} is an .npz archive; give one array saved with numpy.save (.npy)")
+    if head != b"\x93NUMPY":
+        raise ValueError(f"{path} is not a .npy file; save the embeddings with numpy.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickled" in str(exc):
+            raise ValueError(f"{path} holds Python objects, not numbers; save a float array (n, 384)") from None
+        raise ValueError(f"{path}: {exc}") from None
+
+
 @click.command("train")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="TrainConfig JSON (epochs, batch_size, learning_rate, dims, heads, ...).")
@@ -121,9 +140,7 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
     try:
         config = TrainConfig.from_json(config_path) if config_path else TrainConfig()
         if npy_path:
-            if not Path(npy_path).is_file():
-                raise FileNotFoundError(f"{npy_path} not found")
-            X = np.load(npy_path, allow_pickle=False)
+            X = _load_npy(npy_path)
             rows = np.random.default_rng(config.seed).permutation(len(X))
             n_held = max(1, len(X) // 10)
             X_train, X_held = X[rows[n_held:]], X[rows[:n_held]]

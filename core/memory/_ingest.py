@@ -67,6 +67,9 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
                                     f"rename the file; skipped")
         return ReadError(where, f"not valid Unicode (unpaired surrogate at character "
                                 f"{exc.start} of id+title+text); skipped")
+    for name, value in (("id", rec.doc_id), ("title", rec.title), ("text", rec.text)):
+        if "\x00" in value:  # one NUL made the embedder refuse the whole batch
+            return ReadError(where, f'"{name}" contains a NUL byte; skipped')
     if rec.doc_id in seen:
         return ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from {seen[rec.doc_id]}); skipped")
     seen[rec.doc_id] = where
@@ -210,6 +213,7 @@ class IngestMixin:
                 self._ingest_batch(pending, report)
                 if bar is not None:
                     bar.update(len(pending))
+                    bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
         finally:
             wal.close()
             if bar is not None:
@@ -274,12 +278,15 @@ class IngestMixin:
         heads = self.network_.config.num_heads
         added_docs, new_rows, obs_codes, old_pos, n_obs = [], [], [], [], 0
         with self._lock:
-            forgotten, batch, meta = [], [], []
+            forgotten, batch, meta, before, moved = [], [], [], [], {}
+            learned = any(t[3] for t in todo) and self._reinforce_table()
             with st.atomic():
                 if any(t[3] for t in todo):  # a changed document: keep the stored vectors of the chunks
                     vec, code = self._kept_chunks(hashes, vec, code)  # it keeps (its forget deletes them)
                 code_rows, vec_rows = _rows_of(code, np.zeros(heads, np.uint8)), _rows_of(vec, np.zeros(384, np.float32))
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
+                    # a replaced document's kept chunks get new ids: its reinforcements follow them there
+                    before.append(st.chunk_ids_by_hash(hs) if replace and learned else None)
                     if replace:
                         forgotten.append(st.forget(rec.doc_id))
                         report.replaced += 1
@@ -287,7 +294,10 @@ class IngestMixin:
                     phrases = document_phrases(chunks, rec.title)  # key terms need the whole document
                     batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
                     meta.append((emb, codes, phrases))
-                for (doc_id, ids, new), (emb, codes, phrases) in zip(st.add_documents(batch), meta):
+                for (doc_id, ids, new), (emb, codes, phrases), hs, old in zip(st.add_documents(batch), meta,
+                                                                               hashes, before):
+                    if old:
+                        moved.update((old[h], int(i)) for h, i in zip(hs, ids.tolist()) if h in old and old[h] != i)
                     added_docs.append((doc_id, ids))
                     # the network observes the stored codes: this batch's for the chunks it stored,
                     # SQLite's for the ones it only references (read below, after the commit)
@@ -303,6 +313,8 @@ class IngestMixin:
             # committed: now the derived state (replay removals first)
             for f in forgotten:
                 self._apply_forget(f)
+            if learned:
+                self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             if new_rows:
                 ids = np.asarray([r[0] for r in new_rows], dtype=np.int64)
                 self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float16).astype(np.float32))
@@ -317,6 +329,7 @@ class IngestMixin:
                     old_pos = np.asarray(old_pos, dtype=np.int64)
                     codes[old_pos] = st.codes(np.concatenate([ids for _, ids in added_docs])[old_pos])
                 self._observe_docs(added_docs, codes=codes)
+            self._heal_network()  # a forget above found counts it could not take out: the graph is whole now
             if new_rows:  # the re-rank's float16 vector file: a write + fsync per KEEP_UP_ROWS rows
                 vf = vector_file(st)  # (the last rows when the ingest saves)
                 if vf is not None and int(ids.max()) - vf.covered() >= KEEP_UP_ROWS:

@@ -12,6 +12,9 @@ from core.memory._vecfile import keep_up
 from core.memory.chunking import embedded_text
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
+from core.log import get_logger
+
+log = get_logger("memory.state")
 
 # The only files `save` ever deletes: generations it wrote, and temporaries of a crashed save.
 _OWN_FILE = re.compile(r"(index|network)\.(\d+)\.npz|\.(index|network)\.\d+\.npz\..+\.tmp|\.(state|mycelial)\.json\..+\.tmp")
@@ -218,7 +221,11 @@ class StateMixin:
         # the network: replay forgotten documents it had seen, observe newer documents
         for entry in st.forget_log(self._net_mark["forget"]):
             if entry["doc_id"] <= self._net_mark["doc"]:
-                self._unobserve_entry(entry)
+                try:
+                    self._unobserve_entry(entry)
+                except ValueError as exc:  # counts the store does not explain: start over from SQLite
+                    self._rebuild_network(str(exc))
+                    break
             self._net_mark["forget"] = entry["seq"]
         for docs in st.iter_documents(self._net_mark["doc"]):
             self._observe_docs(docs)
@@ -254,6 +261,16 @@ class StateMixin:
         offsets, concepts = self.graph_.concepts_of(all_ids)
         self.network_.observe_concepts(codes, offsets, concepts, groups)
         self._net_mark["doc"] = max(self._net_mark["doc"], int(docs[-1][0]))
+
+    def _rebuild_network(self, why: str) -> None:
+        """The network observed afresh from SQLite, for counts the store does not explain (a network saved
+        by a version that counted a re-numbered concept under its old id); the graph must be complete."""
+        log.warning("%s: rebuilding the network from memory.sqlite (%s)", self.folder, why)
+        self._network_stale = None
+        self._reset_network()
+        for docs in self.store_.iter_documents(0):
+            self._observe_docs(docs)
+        self._net_mark["forget"] = self.store_.last_ids()["forget"]
 
     def _unobserve_entry(self, entry) -> None:
         """Take a forgotten document's events out of the network (codes and concepts)."""
@@ -303,9 +320,18 @@ class StateMixin:
         self.index_.remove(info["removed"])
         self.graph_.remove(info["removed"])
         if info["doc_id"] <= self._net_mark["doc"]:
-            self._unobserve_entry(info)
+            try:
+                self._unobserve_entry(info)
+            except ValueError as exc:  # rebuilt by the caller once the graph holds the batch (`_heal_network`)
+                self._network_stale = str(exc)
         self._index_mark["forget"] = max(self._index_mark["forget"], info["seq"])
         self._net_mark["forget"] = max(self._net_mark["forget"], info["seq"])
+
+
+    def _heal_network(self) -> None:
+        """After a forget or a batch: rebuild the network if a forget found counts it could not take out."""
+        if getattr(self, "_network_stale", None):
+            self._rebuild_network(self._network_stale)
 
 
 def _document_phrases_of(conn, cid: int, cache: dict) -> list[str]:

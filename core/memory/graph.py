@@ -123,8 +123,9 @@ class PassageGraph:
             self._place.extend(np.full((len(codes), 2), -1, dtype=np.int64) if places is None
                                else np.asarray(places, dtype=np.int64).reshape(len(codes), 2))
             rows, cols = [], []
-            if self.vocab_source is not None and any(p not in self.vocab_ for pl in phrases or [] for p in pl):
-                self.sync_vocab(self.vocab_source(self.last_concept))  # concepts the store just numbered
+            if self.vocab_source is not None and phrases:  # concepts the store just numbered, including a text
+                # it deleted (no chunk named it) and numbered anew: the vocabulary must take the new id
+                self.sync_vocab(self.vocab_source(self.last_concept))
             for i, plist in enumerate(phrases or []):
                 for p in dict.fromkeys(plist):
                     j = self.vocab_.get(p)

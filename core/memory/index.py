@@ -29,6 +29,9 @@ EXACT_FACTORIES = (EXACT, "IDMap2,Flat")  # "IDMap2,Flat": exact indexes saved b
 GROWTH = 8.0  # retrain once the memory holds this many times the vectors the index was trained at
 
 
+MIN_LISTS = 64  # IVF lists of the smallest trained index: FAISS needs at least one training vector a list
+
+
 def default_factory(n: int, dim: int = 384) -> str:
     """The trained index for ``n`` vectors: IVF lists (~4 sqrt n) over 4-bit fast-scan PQ codes.
 
@@ -45,7 +48,7 @@ def default_factory(n: int, dim: int = 384) -> str:
     >>> default_factory(2_048)
     'IVF256,PQ64x4fs'
     """
-    nlist = int(min(2048, max(64, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
+    nlist = int(min(2048, max(MIN_LISTS, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
     m = dim // 6 if dim % 6 == 0 and (dim // 6) % 2 == 0 else (32 if dim % 32 == 0 else 16)
     return f"IVF{nlist},PQ{m}x4fs"
 

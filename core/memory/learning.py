@@ -210,19 +210,22 @@ class LearningMixin:
                 c.execute("DELETE FROM reinforcements WHERE rate * scale < ?", (MIN_WEIGHT,))
                 return c.execute("SELECT count(*) FROM reinforcements").fetchone()[0]
 
-    def _forget_reinforcements(self, removed) -> None:
-        """Drop forgotten chunks from every event; an event left with no chunk goes (called by forget)."""
-        gone = {int(c) for c in removed}
+    def _forget_reinforcements(self, removed, moved: dict | None = None) -> None:
+        """Drop forgotten chunks from every event; an event left with no chunk goes (called by forget).
+
+        ``moved`` (old id -> new id): chunks a replaced document stored again; their events follow them.
+        """
+        gone, moved = {int(c) for c in removed}, moved or {}
         if not gone or not self._reinforce_table():
             return
         with self.store_.atomic():
             conn = self.store_._conn
             for eid, cids in conn.execute("SELECT id, chunk_ids FROM reinforcements").fetchall():
                 ids = json.loads(cids)
-                left = [c for c in ids if c not in gone]
+                left = list(dict.fromkeys(moved.get(c, c) for c in ids if c not in gone or c in moved))
                 if not left:
                     conn.execute("DELETE FROM reinforcements WHERE id = ?", (eid,))
-                elif len(left) < len(ids):
+                elif left != ids:
                     conn.execute("UPDATE reinforcements SET chunk_ids = ? WHERE id = ?", (json.dumps(left), eid))
 
     # -- recall -------------------------------------------------------------------------

@@ -21,6 +21,10 @@ class MemoryBusyError(RuntimeError):
     """Another process holds the memory's write lock."""
 
 
+class MemoryReadOnlyError(ValueError):
+    """A write to a memory opened read-only, or whose folder is not writable (a read-only mount)."""
+
+
 def _timeout() -> float:
     raw = os.environ.get("MYCELIAL_LOCK_TIMEOUT")
     if raw is None:

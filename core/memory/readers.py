@@ -65,6 +65,11 @@ class ReadError:
 
 
 def _decode(data: bytes, source: str) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
     if b"\x00" in data[:_SNIFF]:
         raise ValueError("binary file (NUL bytes); expected UTF-8 text")
     try:
@@ -92,8 +97,6 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
         raise ValueError('missing "text" (a string)')
     if not obj["text"].strip():
         raise ValueError('"text" is empty')
-    if "\x00" in obj["text"]:
-        raise ValueError('"text" contains a NUL byte')
     doc_id = obj.get("id")
     if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
         raise ValueError('missing "id"')
@@ -103,6 +106,8 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if not isinstance(title, str):
         raise ValueError(f'"title" must be a string, got {type(title).__name__}')
     for name, value in (("id", str(doc_id)), ("title", title), ("text", obj["text"])):
+        if "\x00" in value:  # the title is embedded with the text: the model refuses NUL (the whole batch)
+            raise ValueError(f'"{name}" contains a NUL byte')
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -151,6 +156,16 @@ def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterato
         yield rec
 
 
+_ARRAY = "holds a JSON array, not JSON Lines (one object a line); convert it with `jq -c '.[]' FILE > records.jsonl`"
+
+
+def _is_json_array(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except ValueError:
+        return False
+
+
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -173,6 +188,12 @@ def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     the meta, so ``ingest --sync`` can find what disappeared), else relative to the working
     directory, else absolute; always with ``/`` separators."""
     base = (root if root is not None else Path.cwd()).resolve()
+    if root is not None:
+        try:  # a file found in the folder is named by where it lies there, a link by its own name, not
+            rel = path.relative_to(root).as_posix()  # its target's (--sync checks the link; two names, two ids)
+            return rel, {"path": str(path), "root": str(base)}
+        except ValueError:
+            pass
     full = path.resolve()
     try:
         rel = full.relative_to(base).as_posix()
@@ -217,6 +238,8 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         text = _decode(path.read_bytes(), source)
         if suffix == ".jsonl":
+            if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
+                raise ValueError(_ARRAY)
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         if not text.strip():
@@ -260,6 +283,9 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     if not text.strip():
         errors.append(ReadError(source, "no input"))
         return
+    if text.lstrip().startswith("[") and _is_json_array(text):
+        errors.append(ReadError(source, _ARRAY))
+        return
     if text.lstrip().startswith("{"):
         yield from read_jsonl_lines(text.split("\n"), source, errors)
     else:
@@ -295,6 +321,10 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
     files, skipped = [], Counter()
     for p in sorted(folder.rglob("*")):
         if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.is_dir() and p.is_symlink():  # rglob does not descend into it (a link may loop back)
+            if special is not None:
+                special.append((p, "link to a folder, not followed"))
             continue
         if not p.is_file():
             why = not_a_file(p)

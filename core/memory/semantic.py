@@ -32,7 +32,7 @@ from core.memory.associate import AssociateMixin
 from core.memory.learning import LearningMixin
 from core._io import atomic_write_bytes, read_json
 from core.memory.chunking import MAX_TOKENS
-from core.memory.lock import WriteLock
+from core.memory.lock import MemoryReadOnlyError, WriteLock
 from core.memory.store import Store
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
@@ -41,6 +41,20 @@ __all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MA
 MARKER = "mycelial.json"
 FORMAT = 1
 MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
+
+
+def _check_settings(**values) -> None:
+    """Whole numbers the memory needs; named here, before the folder is touched (``train_at=10`` made
+    every ingest log a failed FAISS training, ``train_at=0`` failed with 'X is an empty batch')."""
+    from core.memory.index import MIN_LISTS
+
+    least = {"train_at": MIN_LISTS, "batch_size": 1, "rerank": 1, "nprobe": 1}
+    for name, value in values.items():
+        if value is None and name == "nprobe":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least[name]:
+            why = " (the vector index trains that many lists)" if name == "train_at" else ""
+            raise ValueError(f"{name} must be a whole number of at least {least[name]}{why}, got {value!r}")
 
 
 class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, LearningMixin):
@@ -85,6 +99,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                  max_tokens: int = MAX_TOKENS, batch_size: int = 256, read_only: bool = False):
         self.folder = Path(folder)
         self.read_only = bool(read_only)
+        self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
         self.embedder = embedder
         self.codec = codec
         self.network_config = network_config
@@ -94,6 +109,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self.rerank = rerank
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        _check_settings(train_at=train_at, batch_size=batch_size, rerank=rerank, nprobe=nprobe)
         self._lock = threading.RLock()
         self._wlock, self._seen, self._saved = None, None, None
         self._open()
@@ -108,7 +124,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
         folder.mkdir(parents=True, exist_ok=True)
         if not self.read_only and not os.access(folder, os.W_OK):
-            self.read_only = True
+            self.read_only = self.unwritable = True
         has_store = (folder / "memory.sqlite").is_file()
         if marker.exists():
             try:
@@ -142,9 +158,12 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     @contextmanager
     def _writing(self):
         """Hold the inter-process write lock; first catch up with what other processes committed."""
+        if self.unwritable:  # the user asked to write: the folder is what refuses
+            raise MemoryReadOnlyError(f"memory {self.folder} cannot be changed: its folder is not writable (a "
+                                      f"read-only mount or no write permission); recall, list and stats still answer")
         if self.read_only:
-            raise ValueError(f"memory {self.folder} is open read-only; open it with read_only=False "
-                             f"on a writable folder to change it")
+            raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
+                                      f"on a writable folder to change it")
         if getattr(self, "_closed", False):
             raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
         first = self._wlock.acquire()
@@ -307,6 +326,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             if info is None:
                 return False
             self._apply_forget(info)
+            self._heal_network()
             self._forget_reinforcements(info["removed"])  # its chunks leave every reinforcement
             self.save()
             purge = getattr(self.embedder, "forget_texts", None)  # the cached vectors of the removed text

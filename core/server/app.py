@@ -94,6 +94,15 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s.refresh()
         return s
 
+    def writable_slot(name: str):
+        """The slot of a memory this request will change: 403 when its folder is not writable."""
+        s = slot(name)
+        if s.memory.read_only:
+            reason = ("its folder is not writable (a read-only mount or no write permission)"
+                      if s.memory.unwritable else "it is open read-only")
+            raise HTTPException(403, f"memory {name!r} cannot be changed: {reason}; recall and stats still answer")
+        return s
+
     def value_error(exc: ValueError):
         return HTTPException(422, f"invalid request: {exc}")
 
@@ -134,18 +143,18 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         """
-        s = slot(name)
+        s = writable_slot(name)
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             form = await request.form()
-            upload = form.get("file")
-            if upload is None or not hasattr(upload, "read"):
+            uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
+            if not uploads:
                 raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
-            data = await upload.read()
+            files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
+            records, errors = await _run(_files_records, files)
             if background:
-                safe, records, errors = await _run(_file_records, upload.filename or "upload.txt", data)
                 return _submit(s, records, errors)
-            return await _run(_ingest_file, s, upload.filename or "upload.txt", data)
+            return await _run(_ingest_records, s, records, errors)
         try:
             docs = _DOCS.validate_json(await request.body())
         except ValidationError as exc:
@@ -172,7 +181,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
     def delete_document(name: str, doc_id: str):
-        s = slot(name)
+        s = writable_slot(name)
         try:
             with s.write_lock:
                 found = s.memory.forget(doc_id)
@@ -240,7 +249,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     @app.post("/v1/memories/{name}/reinforce", dependencies=v1, status_code=201)
     def reinforce(name: str, body: ReinforceIn):
         """Strengthen the query's concepts and codes with the chosen chunks; returns the event id (undo: DELETE)."""
-        s = slot(name)
+        s = writable_slot(name)
         if not body.query.strip():
             raise RequestValidationError([{"loc": ("body", "query"), "msg": "the question is blank"}])
         from core.memory.learning import UnknownChunkError
@@ -259,7 +268,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     @app.delete("/v1/memories/{name}/reinforce/{event_id}", dependencies=v1)
     def unreinforce(name: str, event_id: int):
         """Undo one reinforcement event."""
-        s = slot(name)
+        s = writable_slot(name)
         try:
             with s.write_lock:
                 found = s.memory.unreinforce(event_id)
@@ -307,22 +316,31 @@ def _ingest(s, records) -> dict:
     return out
 
 
-def _ingest_file(s, filename: str, data: bytes) -> dict:
-    """Ingest one uploaded file; text, Markdown and PDF documents get the id ``file:<name>``."""
-    safe, records, errors = _file_records(filename, data)
+def _ingest_records(s, records, errors: list[str]) -> dict:
+    """Ingest uploaded files' records; their read errors open the report."""
     out = _ingest(s, records)
     out["errors"] = errors + out["errors"]
     return out
+
+
+def _files_records(files) -> tuple[list, list[str]]:
+    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
+    records, errors = [], []
+    for filename, data in files:
+        _, recs, errs = _file_records(filename, data)
+        records += recs
+        errors += errs
+    return records, errors
 
 
 def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
     """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
     from core.memory.readers import read_paths
 
-    safe = Path(filename).name or "upload.txt"
+    safe = _short_name(Path(filename).name or "upload.txt")
     suffix = Path(safe).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise HTTPException(422, f"invalid request: file: unsupported type {suffix or safe!r}; "
+        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
                                  f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
     errors: list = []
     with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
@@ -331,7 +349,20 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
         records = list(read_paths([path], errors))
     if suffix != ".jsonl":
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
+    else:  # a record's id is its own; its source is the uploaded file, not the temporary one
+        records = [replace(r, source=safe) for r in records]
     if not records:
         msg = "; ".join(e.message for e in errors) or "no document in the file"
         raise HTTPException(422, f"invalid request: file {safe}: {msg}")
     return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+
+
+def _short_name(name: str, limit: int = 200) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes, suffix kept: it becomes a temporary file (Linux allows 255
+    bytes; 120 Japanese characters are 360) and the document id."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    suffix = Path(name).suffix[:16]
+    stem = name[:len(name) - len(suffix)] if suffix else name
+    cut = stem.encode("utf-8")[:limit - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
+    return cut + suffix

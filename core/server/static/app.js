@@ -166,32 +166,41 @@ async function loadStats() {
 
 async function upload(ev) {
   ev.preventDefault();
-  const f = $("file").files[0];
-  if (!f) return;
+  const files = $("file").files;
+  if (!files.length) return;
   const form = new FormData();
-  form.append("file", f);
+  for (const f of files) form.append("file", f);
   $("upload-result").textContent = "ingesting…";
   try {
     const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
-    $("upload-result").textContent = `${r.documents} documents, ${r.chunks} chunks, ${r.errors.length} errors`;
+    const errors = r.errors.length ? `: ${r.errors.slice(0, 3).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
+    $("upload-result").textContent = `${r.documents} documents, ${r.chunks} chunks, ${r.errors.length} errors${errors}`;
     loadStats();
+    loadMemories();  // the selector's document counts
   } catch (e) { $("upload-result").textContent = e.message; }
 }
 
+async function loadMemories() {
+  const r = await api("/v1/memories");
+  const sel = $("memory");
+  const chosen = sel.value;
+  sel.replaceChildren();
+  for (const m of r.memories) sel.append(new Option(`${m.name} (${m.documents} docs)`, m.name));
+  if (chosen && r.memories.some((m) => m.name === chosen)) sel.value = chosen;
+}
+
 async function init() {
-  $("token").value = localStorage.getItem("mycelial-token") || "";
-  $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
   try {
-    const r = await api("/v1/memories");
-    const sel = $("memory");
-    sel.replaceChildren();
-    for (const m of r.memories) sel.append(new Option(`${m.name} (${m.documents} docs)`, m.name));
-    sel.onchange = loadStats;
+    await loadMemories();
+    $("memory").onchange = loadStats;
     status("ready");
     loadStats();
   } catch (e) { status(e.message, true); }
 }
 
+$("token").value = localStorage.getItem("mycelial-token") || "";
+// once: a listener added by every init() ran init() again, so they doubled with each edit
+$("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
 $("ask").addEventListener("submit", ask);
 $("upload").addEventListener("submit", upload);
 init();
