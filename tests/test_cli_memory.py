@@ -189,3 +189,18 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
     r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
     assert r.exit_code == 0 and f"{len(sentences) - kept} documents ingested" in r.output, r.output
     assert f"{kept} unchanged" in r.output, r.output
+
+
+def test_recall_with_no_hits_says_why(demo_memory, tmp_path):
+    # `recall "x" --where nokey=1` printed only "query: x": an empty filter and an empty memory looked alike
+    folder, _ = demo_memory
+    r = CliRunner().invoke(cli, ["recall", "Who was Nero?", "--memory", str(folder), "--where", "nokey=1", "-q"])
+    assert r.exit_code == 0 and "no hits: no document's metadata matches --where nokey=1" in r.output, r.output
+    r = CliRunner().invoke(cli, ["recall", "Who was Nero?", "--memory", str(folder), "--where", "nokey=1", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    empty = tmp_path / "empty"
+    assert CliRunner().invoke(cli, ["ingest", "-", "--memory", str(empty), "-q"], input="One note.").exit_code == 0
+    assert CliRunner().invoke(cli, ["forget", json.loads(CliRunner().invoke(
+        cli, ["list", "--memory", str(empty), "--json"]).stdout)[0]["id"], "--memory", str(empty)]).exit_code == 0
+    r = CliRunner().invoke(cli, ["recall", "Who was Nero?", "--memory", str(empty), "-q"])
+    assert r.exit_code == 0 and "no hits: the memory holds no documents" in r.output, r.output

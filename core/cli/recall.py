@@ -67,7 +67,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     configure_cli(verbose, quiet)
     if (query is None) == (queries is None):
         raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
-    where = _parse_where(where)
+    where_args, where = where, _parse_where(where)
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
     single = query is not None
@@ -88,6 +88,11 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                 click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
             else:
                 _print_hits(query, hits, explain)
+                if not hits:  # an empty filter and an empty memory looked alike
+                    why = (f"no document's metadata matches --where {' '.join(where_args)}" if where_args
+                           else "the memory holds no documents" if not mem.store_.count_documents()
+                           else "nothing scored above zero")
+                    click.echo(f"  no hits: {why}")
             return
         try:
             results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
