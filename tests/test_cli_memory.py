@@ -162,12 +162,22 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
 
     # Ctrl-C printed only click's "Aborted!": nothing said that the committed documents are kept and that
     # running the command again finishes the job
-    sentences = wiki_sample[0][:600]  # embedded (cached) by the fixture: 3 batches of 256 that embed fast
+    from core.config import cache_dir
+
+    sentences = wiki_sample[0][:1200]
     src = tmp_path / "sentences.jsonl"
     src.write_text("".join(json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(sentences)),
                    encoding="utf-8")
     mem = tmp_path / "mem"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), OMP_NUM_THREADS="1")
+    # the interrupted process embeds for real (an empty embedding cache; the model exports are shared):
+    # from the shared cache the whole ingest took ~1 s and could end before the signal came
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for export in ("openvino", "onnx"):
+        (cache_dir() / export).mkdir(exist_ok=True)
+        (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), OMP_NUM_THREADS="1",
+               MYCELIAL_CACHE_DIR=str(cache))
     proc = subprocess.Popen([sys.executable, "-c", "from core.cli import main; main()", "ingest", str(src),
                              "--memory", str(mem), "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
