@@ -50,6 +50,8 @@ def main(argv=None) -> None:
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out, e.g. 'FAISS LSQ4x8'")
     ap.add_argument("--quantizers", nargs="+", default=["heads"], choices=["heads", "residual"],
                     help="train one model per quantizer in each rotation (same data, schedule and seed)")
+    ap.add_argument("--residual-set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="TrainConfig overrides for the residual model only, e.g. learning_rate=0.001")
     ap.add_argument("--no-distill", action="store_true", help="leave out the distilled encoder")
     ap.add_argument("--beam", type=int, default=0, help="also score residual models with encode(X, beam=N)")
     ap.add_argument("--sets", help="folder of .npz evaluation sets: written on the first run, read on later ones "
@@ -151,7 +153,9 @@ def main(argv=None) -> None:
                                      *([f"{label} distilled, plain encode"] if distilled else []))):
                 continue
             t = time.perf_counter()
-            model, _ = train_vqvae(X_train, TrainConfig.from_dict({**config.to_dict(), "quantizer": quantizer}),
+            over = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.residual_set)}
+            model, _ = train_vqvae(X_train, TrainConfig.from_dict({**config.to_dict(), "quantizer": quantizer,
+                                                                   **(over if quantizer == "residual" else {})}),
                                    progress=False)
             train_s_ = time.perf_counter() - t
             print(f"{label}: trained in {train_s_:.0f} s", flush=True)
