@@ -147,7 +147,8 @@ def main(argv=None) -> None:
 
         # -- ours, trained here on the same sentences --------------------------------------
         for quantizer in args.quantizers:
-            label = f"MonolithWiki {args.epochs} ep" + ("" if quantizer == "heads" else f" {quantizer}")
+            label = f"MonolithWiki {args.epochs} ep" + ("" if quantizer == "heads" else
+                                                        " ".join([f" {quantizer}", *args.residual_set]).rstrip())
             distilled = quantizer == "heads" and not args.no_distill
             if all(done(m) for m in (f"{label}, plain encode", f"{label}, searched {args.search}",
                                      *([f"{label} distilled, plain encode"] if distilled else []))):

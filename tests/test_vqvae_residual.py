@@ -107,6 +107,14 @@ def test_save_load_round_trip(trained, tmp_path):
     assert not list(tmp_path.glob("*.pt*"))  # safetensors + json only
 
 
+def test_normalized_residual_latent_has_fixed_norm():
+    m = MonolithWiki(**TINY, quantizer="residual", normalize=True, kmeans_init=False).eval()
+    x = torch.from_numpy(_unit(5))
+    _, idx, z_e, _ = m(x)
+    assert torch.allclose(z_e.norm(dim=-1), torch.full((5,), 24 ** 0.5), atol=1e-4)
+    assert torch.equal(idx, m.encode_indices(x))
+
+
 def test_heads_config_unchanged_by_the_option():
     assert "quantizer" not in MonolithWiki(**TINY).config
     assert "quantizer" not in TrainConfig().model_kwargs()
@@ -116,10 +124,8 @@ def test_heads_config_unchanged_by_the_option():
 def test_unsupported_operations_refuse_clearly(trained):
     with pytest.raises(ValueError, match="quantizer must be one of"):
         MonolithWiki(**TINY, quantizer="product")
-    with pytest.raises(ValueError, match="normalize=True is not supported"):
-        MonolithWiki(**TINY, quantizer="residual", normalize=True)
     with pytest.raises(ValueError, match="quantizer='residual' needs"):
-        TrainConfig(quantizer="residual", normalize=True)
+        TrainConfig(quantizer="residual", model="MonolithV13")
     with pytest.raises(ValueError, match="distill supports product-quantizer models"):
         distill(trained, torch.from_numpy(_unit(20)))
     with pytest.raises(ValueError, match="NumpyVQVAE encodes product-quantizer models only"):

@@ -75,8 +75,9 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
 
     Same constructor and state as :class:`OrthogonalProductQuantizer` (``codebooks`` is
     (stages, K, embedding_dim) instead of (heads, K, embedding_dim // heads)); the
-    stages play the role of the heads everywhere codes are stored. ``normalize`` is
-    refused: a residual has no meaningful unit norm.
+    stages play the role of the heads everywhere codes are stored. ``normalize`` scales
+    the whole latent to norm ``sqrt(embedding_dim)`` (:meth:`prepare`; codes stay free:
+    a residual has no meaningful unit norm).
 
     Examples
     --------
@@ -92,13 +93,11 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
                  commitment_weight: float = 0.25, kmeans_init: bool = True,
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
                  ema_update: bool = False, normalize: bool = False):
-        if normalize:
-            raise ValueError("normalize=True is not supported by the residual quantizer "
-                             "(residuals have no meaningful unit norm); use quantizer='heads'")
         # the parent builds (heads, K, embedding_dim // heads) codebooks; build it with one
         # head of full width, then widen the state to one full-width codebook per stage
         super().__init__(1, embedding_dim, num_embeddings, commitment_weight, kmeans_init,
                          dead_code_threshold, usage_decay, ema_update, normalize=False)
+        self.normalize = normalize
         self.num_heads = num_heads
         self.head_dim = embedding_dim
         self.code_size = (num_heads * max(1, (num_embeddings - 1).bit_length()) + 7) // 8
@@ -108,8 +107,17 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
         self.embed_sum = init.clone()
 
     def prepare(self, z: torch.Tensor) -> torch.Tensor:
-        """The latent as the stages see it, shape (n, 1, embedding_dim) (no normalisation)."""
-        return z.reshape(z.shape[0], 1, self.embedding_dim)
+        """The latent as the stages see it, shape (n, 1, embedding_dim); norm ``sqrt(embedding_dim)`` if ``normalize``.
+
+        Why the option: unnormalised, the encoder inflated a common component of the latent
+        (the decoder's LayerNorm doesn't mind the scale; the absolute quantization error
+        stayed ~12 while |z| grew from 19 to 3,000 in 5 epochs on 41.5k sentences), stage 1
+        spent itself on it (4 of 256 codes in use) and the validation cosine fell from .62
+        to .20. The fixed norm stops that; the radius is about the unnormalised latent's
+        norm at the start, so the commitment term keeps its scale.
+        """
+        z = z.reshape(z.shape[0], 1, self.embedding_dim)
+        return F.normalize(z, dim=-1) * self.embedding_dim ** 0.5 if self.normalize else z
 
     @property
     def code_vectors(self) -> torch.Tensor:
@@ -119,7 +127,7 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
     def init_codebook_(self, z: torch.Tensor, num_iters: int = 10,
                        generator: torch.Generator | None = None) -> None:
         """k-means++/Lloyd per stage: stage s on what the k-means centres of stages < s left."""
-        r = z.detach().reshape(z.shape[0], self.embedding_dim).float()
+        r = self.prepare(z.detach().float()).reshape(z.shape[0], self.embedding_dim)
         for s in range(self.num_heads):
             means, _ = kmeans(r[None], self.num_embeddings, num_iters, generator)
             idx = greedy_residual(r, means)[:, 0]
@@ -131,7 +139,7 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
 
     def quantize_indices(self, z: torch.Tensor, beam: int = 1) -> torch.Tensor:
         """Codes (n, stages) of latents ``z`` (n, embedding_dim): greedy, or beam search if ``beam > 1``."""
-        z = z.reshape(z.shape[0], self.embedding_dim)
+        z = self.prepare(z).reshape(z.shape[0], self.embedding_dim)
         return greedy_residual(z, self.codebooks) if beam <= 1 else beam_residual(z, self.codebooks, beam)
 
     def get_codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
@@ -149,7 +157,7 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
         ``r_s`` is ``z`` minus the codes of stages < s in ``indices`` (the greedy codes
         when omitted): the candidates a search tries at each stage.
         """
-        z = z.reshape(z.shape[0], self.embedding_dim)
+        z = self.prepare(z).reshape(z.shape[0], self.embedding_dim)
         greedy, res = greedy_residual(z, self.codebooks, return_residuals=True)
         if indices is not None:
             before = torch.cumsum(self.codebooks[torch.arange(self.num_heads)[None], indices.long()], dim=1)
@@ -160,7 +168,7 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantize ``z`` (n, embedding_dim): (straight-through sum of codes, indices (n, stages), loss)."""
         n = z.shape[0]
-        z = z.reshape(n, self.embedding_dim)
+        z = self.prepare(z).reshape(n, self.embedding_dim)
         if self.training and not bool(self.initted):
             self.init_codebook_(z)
         with torch.no_grad():
