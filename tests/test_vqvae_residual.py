@@ -107,6 +107,21 @@ def test_save_load_round_trip(trained, tmp_path):
     assert not list(tmp_path.glob("*.pt*"))  # safetensors + json only
 
 
+def test_cached_code_norms_follow_loaded_and_trained_codebooks(trained):
+    import copy
+    m = copy.deepcopy(trained).eval()
+    x = torch.from_numpy(_unit(40, seed=6))
+    before = m.encode_indices(x)  # fills the cache
+    other = MonolithWiki(**TINY, quantizer="residual", kmeans_init=False)
+    other.load_state_dict({**m.state_dict(), "quantizer.codebooks": m.quantizer.codebooks.flip(1).clone()})
+    m.load_state_dict(other.state_dict())
+    assert torch.equal(m.encode_indices(x), 15 - before)  # codes re-read from the new books, not stale norms
+    m.train()
+    m(x)  # EMA update of the codebooks in training mode
+    m.eval()
+    assert torch.equal(m.quantizer._code_sq(), m.quantizer.codebooks.pow(2).sum(-1))
+
+
 def test_normalized_residual_latent_has_fixed_norm():
     m = MonolithWiki(**TINY, quantizer="residual", normalize=True, kmeans_init=False).eval()
     x = torch.from_numpy(_unit(5))

@@ -22,13 +22,15 @@ import torch.nn.functional as F
 from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, kmeans
 
 
-def greedy_residual(z: torch.Tensor, codebooks: torch.Tensor, return_residuals: bool = False):
+def greedy_residual(z: torch.Tensor, codebooks: torch.Tensor, return_residuals: bool = False,
+                    sq: torch.Tensor | None = None):
     """Codes (n, stages) of latents ``z`` (n, dim): at each stage the code nearest the residual.
 
     One matmul per stage over all rows (no loop over rows). With ``return_residuals``
     also the (n, stages, dim) inputs of the stages (``z`` minus the codes before).
+    ``sq``: the codes' squared norms (stages, K) if the caller has them.
     """
-    sq = codebooks.pow(2).sum(-1)  # (stages, K)
+    sq = codebooks.pow(2).sum(-1) if sq is None else sq  # (stages, K)
     r = z
     idx, residuals = [], []
     for s in range(codebooks.shape[0]):
@@ -105,6 +107,7 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
         self.codebooks = torch.nn.Parameter(init, requires_grad=not ema_update)
         self.cluster_size = torch.ones(num_heads, num_embeddings)
         self.embed_sum = init.clone()
+        self._sq = None  # cached squared code norms (_code_sq)
 
     def prepare(self, z: torch.Tensor) -> torch.Tensor:
         """The latent as the stages see it, shape (n, 1, embedding_dim); norm ``sqrt(embedding_dim)`` if ``normalize``.
@@ -137,10 +140,33 @@ class ResidualQuantizer(OrthogonalProductQuantizer):
         self.cluster_size.fill_(1.0)
         self.initted.fill_(True)
 
+    def _code_sq(self) -> torch.Tensor:
+        """Squared norms (stages, K) of the codes; cached in eval mode.
+
+        Recomputing them read the 2 MB codebooks on every call (0.4 ms or more of a
+        one-vector encode). The codebooks change only in training mode (EMA, restarts,
+        optimiser steps) or by loading a state, and both drop the cache.
+        """
+        if self.training:
+            return self.codebooks.detach().pow(2).sum(-1)
+        if self._sq is None:
+            self._sq = self.codebooks.detach().pow(2).sum(-1)
+        return self._sq
+
+    def train(self, mode: bool = True):
+        self._sq = None
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._sq = None
+        return super()._load_from_state_dict(*args, **kwargs)
+
     def quantize_indices(self, z: torch.Tensor, beam: int = 1) -> torch.Tensor:
         """Codes (n, stages) of latents ``z`` (n, embedding_dim): greedy, or beam search if ``beam > 1``."""
         z = self.prepare(z).reshape(z.shape[0], self.embedding_dim)
-        return greedy_residual(z, self.codebooks) if beam <= 1 else beam_residual(z, self.codebooks, beam)
+        if beam <= 1:
+            return greedy_residual(z, self.codebooks, sq=self._code_sq())
+        return beam_residual(z, self.codebooks, beam)
 
     def get_codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """The sum of the stages' code vectors (n, embedding_dim) for ``indices`` (n, stages)."""
