@@ -148,11 +148,12 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
         record(f"{label} (decoded)", codes, R, metrics.cosine_knn(Q, R, 100), t_enc, p50, train_seconds,
                "cosine to decoded vectors")
-        with torch.no_grad():
-            zq = model_.quantizer.prepare(model_.encoder(torch.from_numpy(Q))).reshape(len(Q), -1).numpy()
-            books = model_.quantizer.code_vectors.numpy()
-        record(f"{label} (latent ADC)", codes, R, metrics.adc_knn(zq, books, codes, 100), t_enc, p50,
-               train_seconds, "latent distance tables")
+        if getattr(model_.quantizer, "kind", "heads") == "heads":  # residual codes' distances don't split by stage
+            with torch.no_grad():
+                zq = model_.quantizer.prepare(model_.encoder(torch.from_numpy(Q))).reshape(len(Q), -1).numpy()
+                books = model_.quantizer.code_vectors.numpy()
+            record(f"{label} (latent ADC)", codes, R, metrics.adc_knn(zq, books, codes, 100), t_enc, p50,
+                   train_seconds, "latent distance tables")
         for setting in args.refine:
             search, _, pairs = setting.partition("+")
             sweeps, cands = (int(v) for v in search.split("x"))

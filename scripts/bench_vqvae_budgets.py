@@ -67,6 +67,8 @@ def main(argv=None) -> None:
                          "e.g. new8=/tmp/vq/monolith_wiki_8b.safetensors")
     ap.add_argument("--refine", nargs="*", type=int, default=[], metavar="SWEEPS",
                     help="also score our models with encode(X, refine=SWEEPS) (beside the plain encoder)")
+    ap.add_argument("--beam", nargs="*", type=int, default=[], metavar="WIDTH",
+                    help="also score residual-quantizer models with encode(X, beam=WIDTH)")
     ap.add_argument("--out", default="/work/notes/compress2-2-table.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -116,11 +118,14 @@ def main(argv=None) -> None:
         models = [] if args.part == "faiss" else extra.get(m, [])
         if args.part != "faiss" and m in args.bytes:
             models = [(f"MonolithWiki {m}x256", MycelialVQVAE.load_default(bytes=m))] + models
-        for (label, mvq), refine in ((lm, r) for lm in models for r in [0, *args.refine]):
-            how = f"encode refine={refine}" if refine else "plain encode"
+        settings = [(0, 1), *((r, 1) for r in args.refine), *((0, b) for b in args.beam if b > 1)]
+        for (label, mvq), (refine, beam) in ((lm, s) for lm in models for s in settings):
+            if beam > 1 and getattr(mvq.model.quantizer, "kind", "heads") != "residual":
+                continue
+            how = f"encode refine={refine}" if refine else f"encode beam={beam}" if beam > 1 else "plain encode"
             for data, (Q, DB, _) in sets.items():
                 t = time.perf_counter()
-                codes = mvq.encode(DB, refine=refine)
+                codes = mvq.encode(DB, refine=refine, beam=beam)
                 enc = time.perf_counter() - t
                 R = mvq.decode(codes)
                 record(m, f"{label} ({how})", data, R, metrics.cosine_knn(Q, R, 100), enc, len(DB), None)

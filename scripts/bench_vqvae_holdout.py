@@ -48,6 +48,12 @@ def main(argv=None) -> None:
                     help="trained models also scored where their card's sources exclude the held-out corpus")
     ap.add_argument("--extra-only", action="store_true", help="score only the --extra models (on frozen --sets)")
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out, e.g. 'FAISS LSQ4x8'")
+    ap.add_argument("--quantizers", nargs="+", default=["heads"], choices=["heads", "residual"],
+                    help="train one model per quantizer in each rotation (same data, schedule and seed)")
+    ap.add_argument("--residual-set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="TrainConfig overrides for the residual model only, e.g. learning_rate=0.001")
+    ap.add_argument("--no-distill", action="store_true", help="leave out the distilled encoder")
+    ap.add_argument("--beam", type=int, default=0, help="also score residual models with encode(X, beam=N)")
     ap.add_argument("--sets", help="folder of .npz evaluation sets: written on the first run, read on later ones "
                                    "(the shared embedding cache grows while other jobs run)")
     ap.add_argument("--rows", default="/tmp/bench_vqvae_holdout.json", help="rows so far (resumable)")
@@ -106,6 +112,12 @@ def main(argv=None) -> None:
             enc = time.perf_counter() - t
             R = mvq.decode(codes)
             record(f"{label}, plain encode", codes, R, metrics.cosine_knn(Q, R, 100), enc, train_s_)
+            if args.beam > 1 and getattr(mvq.model.quantizer, "kind", "heads") == "residual":
+                t = time.perf_counter()
+                codes = mvq.encode(DB, beam=args.beam)
+                enc = time.perf_counter() - t
+                R = mvq.decode(codes)
+                record(f"{label}, beam {args.beam}", codes, R, metrics.cosine_knn(Q, R, 100), enc, train_s_)
             if searched and not done(f"{label}, searched {args.search}"):
                 t = time.perf_counter()
                 codes = mvq.encode(DB, refine=sweeps, candidates=cands, pairs=pairs)
@@ -134,14 +146,23 @@ def main(argv=None) -> None:
             record(name, None, R, found, enc, train_s_)
 
         # -- ours, trained here on the same sentences --------------------------------------
-        label = f"MonolithWiki {args.epochs} ep"
-        if not all(done(m) for m in (f"{label}, plain encode", f"{label}, searched {args.search}",
-                                     f"{label} distilled, plain encode")):
+        for quantizer in args.quantizers:
+            label = f"MonolithWiki {args.epochs} ep" + ("" if quantizer == "heads" else
+                                                        " ".join([f" {quantizer}", *args.residual_set]).rstrip())
+            distilled = quantizer == "heads" and not args.no_distill
+            if all(done(m) for m in (f"{label}, plain encode", f"{label}, searched {args.search}",
+                                     *([f"{label} distilled, plain encode"] if distilled else []))):
+                continue
             t = time.perf_counter()
-            model, _ = train_vqvae(X_train, config, progress=False)
+            over = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.residual_set)}
+            model, _ = train_vqvae(X_train, TrainConfig.from_dict({**config.to_dict(), "quantizer": quantizer,
+                                                                   **(over if quantizer == "residual" else {})}),
+                                   progress=False)
             train_s_ = time.perf_counter() - t
-            print(f"trained in {train_s_:.0f} s", flush=True)
+            print(f"{label}: trained in {train_s_:.0f} s", flush=True)
             score(label, MycelialVQVAE(model), train_s_)
+            if not distilled:
+                continue
             Xt = torch.from_numpy(X_train)
             pick = torch.from_numpy(np.sort(rng.permutation(len(X_train))[:args.distill_rows]))
             t = time.perf_counter()

@@ -52,6 +52,9 @@ class NumpyVQVAE:
     """
 
     def __init__(self, weights: dict[str, np.ndarray], config: dict):
+        if config.get("quantizer", "heads") != "heads":
+            raise ValueError(f"NumpyVQVAE encodes product-quantizer models only, not quantizer="
+                             f"{config['quantizer']!r}; load it with MycelialVQVAE.load")
         self.weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
         self.config = dict(config)
         self.num_heads = int(config["num_heads"])
@@ -111,6 +114,8 @@ def load_default_numpy(weights_dir: str | Path | None = None) -> NumpyVQVAE | No
         info = json.loads(meta["config"])
         config = info["model_config"]
         if info.get("model_class") != "MonolithWiki" or not isinstance(config, dict):
+            return None
+        if config.get("quantizer", "heads") != "heads":  # residual stages: the torch model encodes them
             return None
         expected = _expected_shapes(config)
         if any(k not in tensors or tensors[k].shape != shape for k, shape in expected.items()):

@@ -179,6 +179,10 @@ def distill(model, X_train: torch.Tensor, targets: torch.Tensor | None = None,
 
     Deterministic for a given ``config.seed`` and thread count; ``model`` is not changed.
     """
+    if getattr(model.quantizer, "kind", "heads") != "heads":
+        raise ValueError("distill supports product-quantizer models (quantizer='heads') only: its code "
+                         "logits are per-head distances to the encoder's latent, which a residual "
+                         "stage's codes are not")
     cfg = config or DistillConfig()
     model = copy.deepcopy(model).eval()
     if targets is None:

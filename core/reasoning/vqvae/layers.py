@@ -195,6 +195,8 @@ class OrthogonalProductQuantizer(nn.Module):
     (torch.Size([8, 512]), torch.Size([8, 4]))
     """
 
+    kind = "heads"
+
     def __init__(self, num_heads: int = 4, embedding_dim: int = 512, num_embeddings: int = 256,
                  commitment_weight: float = 0.25, kmeans_init: bool = True,
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
@@ -282,7 +284,20 @@ class OrthogonalProductQuantizer(nn.Module):
 
     def get_codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """Concatenated code vectors (n, embedding_dim) for ``indices`` (n, heads)."""
-        return gather_codes(self.code_vectors, indices.long()).reshape(indices.shape[0], -1)
+        return self.latent_from_indices(self.code_vectors, indices)
+
+    @staticmethod
+    def latent_from_indices(books: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """The decoder's input (n, embedding_dim) for ``indices`` with codebooks ``books``."""
+        return gather_codes(books, indices.long()).reshape(indices.shape[0], -1)
+
+    def stage_distances(self, z: torch.Tensor, indices: torch.Tensor | None = None):
+        """Nearest codes (n, heads) and ``|z_h - c|^2`` (n, heads, K) of latents ``z`` (n, embedding_dim).
+
+        The candidates a search tries per head; ``indices`` (the current codes) do not
+        change a head's distances here, unlike in the residual quantizer.
+        """
+        return nearest_code(self.prepare(z), self.code_vectors)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantize ``z`` (n, embedding_dim).

@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, indices_to_numpy, nearest_code
+from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, indices_to_numpy
+from core.reasoning.vqvae.residual import ResidualQuantizer
+
+QUANTIZERS = {"heads": OrthogonalProductQuantizer, "residual": ResidualQuantizer}
 
 
 class VQVAEBase(nn.Module):
@@ -72,9 +75,18 @@ class VQVAEBase(nn.Module):
         idx = torch.cat(out) if out else torch.zeros(0, self.num_heads, dtype=torch.long)
         return indices_to_numpy(idx, self.codebook_size)
 
-    def _encode_indices(self, x: torch.Tensor) -> torch.Tensor:
-        """Guts of :meth:`encode_indices` without the autograd guard (the caller holds one)."""
+    def _encode_indices(self, x: torch.Tensor, beam: int = 1) -> torch.Tensor:
+        """Guts of :meth:`encode_indices` without the autograd guard (the caller holds one).
+
+        ``beam > 1``: beam search over the stages of a residual quantizer (a product
+        quantizer's heads are independent, so its nearest codes are already optimal).
+        """
         z_e = self.quantizer.prepare(self.encoder(x)).reshape(x.shape[0], -1)
+        if beam > 1:
+            if getattr(self.quantizer, "kind", "heads") != "residual":
+                raise ValueError(f"beam={beam} needs a residual quantizer; this model's is "
+                                 f"{getattr(self.quantizer, 'kind', 'heads')!r} (its nearest codes are exact)")
+            return self.quantizer.quantize_indices(z_e, beam=beam)
         return self.quantizer.quantize_indices(z_e)
 
     @torch.no_grad()
@@ -88,7 +100,7 @@ class VQVAEBase(nn.Module):
         """Improve codes by coordinate descent on the decoder's reconstruction (ICM).
 
         The encoder picks each head's code from the latent alone; the decoder then
-        judges all four together. Like LSQ's encoder, this sweeps over the heads and
+        judges all four together (for a residual quantizer, read "stage" for "head"). Like LSQ's encoder, this sweeps over the heads and
         replaces one code at a time by the candidate whose *decoded* vector is closest
         to ``x``, with the other codes fixed. Candidates are the ``candidates`` codes
         nearest to the encoder's latent per head. The decoder's first Linear is split
@@ -115,15 +127,23 @@ class VQVAEBase(nn.Module):
             raise ValueError(f"objective must be 'cosine' or 'mse', got {objective!r}")
         q = self.quantizer
         first, rest = self.decoder[0], self.decoder[1:]
-        z = q.prepare(self.encoder(x))  # (n, heads, dim)
+        z = self.encoder(x)
         books = q.code_vectors
-        _, dist = nearest_code(z, books)
+        # candidates: per head, the codes nearest its latent; per residual stage, nearest its residual
+        nearest, dist = q.stage_distances(z, indices)
         m = min(candidates, q.num_embeddings)
         cand = dist.topk(m, dim=-1, largest=False).indices  # (n, heads, m), nearest first
-        idx = cand[..., 0].clone() if indices is None else indices.clone().long()
-        # per-head contribution of every code to the first Linear: (heads, K, hidden)
-        w = first.weight.t().reshape(q.num_heads, q.head_dim, -1)
-        contrib = torch.einsum("hkd,hdo->hko", books, w)
+        residual = getattr(q, "kind", "heads") == "residual"
+        if indices is None:  # the plain encoder's codes (greedy stages for a residual quantizer)
+            indices = nearest if residual else cand[..., 0]
+        idx = indices.clone().long()
+        # per-head contribution of every code to the first Linear: (heads, K, hidden); residual
+        # codes add up before it, so a stage's contribution is the whole Linear of its code
+        if residual:
+            contrib = torch.einsum("hkd,od->hko", books, first.weight)
+        else:
+            w = first.weight.t().reshape(q.num_heads, q.head_dim, -1)
+            contrib = torch.einsum("hkd,hdo->hko", books, w)
         heads = torch.arange(q.num_heads)
         pre = first.bias + contrib[heads[None, :], idx].sum(1)  # (n, hidden)
         x_unit = torch.nn.functional.normalize(x, dim=-1)
@@ -167,7 +187,12 @@ class MonolithWiki(VQVAEBase):
     codebook_size : int, default=256
     dropout : float, default=0.1
     commitment_weight, kmeans_init, dead_code_threshold, usage_decay, ema_update, normalize
-        Passed to :class:`OrthogonalProductQuantizer`.
+        Passed to the quantizer.
+    quantizer : {"heads", "residual"}, default="heads"
+        ``"heads"``: the latent split into ``num_heads`` heads, one codebook each
+        (:class:`OrthogonalProductQuantizer`, the shipped models). ``"residual"``:
+        ``num_heads`` residual stages of full-width codes whose sum the decoder reads
+        (:class:`~core.reasoning.vqvae.residual.ResidualQuantizer`). Codes are (n, num_heads) either way.
 
     Examples
     --------
@@ -181,18 +206,22 @@ class MonolithWiki(VQVAEBase):
                  num_heads: int = 4, codebook_size: int = 256, dropout: float = 0.1,
                  commitment_weight: float = 0.25, kmeans_init: bool = True,
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
-                 ema_update: bool = False, normalize: bool = False):
+                 ema_update: bool = False, normalize: bool = False, quantizer: str = "heads"):
         super().__init__()
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer must be one of {sorted(QUANTIZERS)}, got {quantizer!r}")
         self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, latent_dim=latent_dim,
                            num_heads=num_heads, codebook_size=codebook_size, dropout=dropout,
                            commitment_weight=commitment_weight, kmeans_init=kmeans_init,
                            dead_code_threshold=dead_code_threshold, usage_decay=usage_decay,
                            ema_update=ema_update, normalize=normalize)
+        if quantizer != "heads":  # product-quantizer configs stay as they were saved before the option
+            self.config["quantizer"] = quantizer
         self.encoder = nn.Sequential(
             nn.Linear(input_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.GELU(),
             nn.Dropout(dropout), nn.Linear(hidden_dim, latent_dim),
         )
-        self.quantizer = OrthogonalProductQuantizer(
+        self.quantizer = QUANTIZERS[quantizer](
             num_heads=num_heads, embedding_dim=latent_dim, num_embeddings=codebook_size,
             commitment_weight=commitment_weight, kmeans_init=kmeans_init,
             dead_code_threshold=dead_code_threshold, usage_decay=usage_decay, ema_update=ema_update,

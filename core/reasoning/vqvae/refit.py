@@ -14,8 +14,6 @@ import copy
 
 import torch
 
-from core.reasoning.vqvae.layers import gather_codes
-
 
 @torch.no_grad()
 def search_codes(model, X: torch.Tensor, candidates: int, batch_size: int = 512) -> torch.Tensor:
@@ -84,15 +82,14 @@ def refit(model, X_train: torch.Tensor, config, loss_fn, progress: bool = True) 
             for start in range(0, n, config.batch_size):
                 rows = perm[start:start + config.batch_size]
                 xb = X_train[rows]
-                z = q.prepare(model.encoder(xb))
-                _, nearest, _ = q(z.reshape(len(xb), -1))  # usage counts and dead-code restarts
+                z = q.prepare(model.encoder(xb)).reshape(len(xb), -1)
+                _, nearest, _ = q(z)  # usage counts and dead-code restarts
                 books = q.code_vectors
-                searched = gather_codes(books, codes[rows])
+                searched = q.latent_from_indices(books, codes[rows])
                 # decoder input: the searched codes (gradients reach the codebooks), with a
                 # straight-through path to the encoder
-                recon = model.decoder((searched + z - z.detach()).reshape(len(xb), -1))
-                terms = loss_fn(xb, recon, z.reshape(len(xb), -1),
-                                gather_codes(books, nearest).reshape(len(xb), -1), books)
+                recon = model.decoder(searched + z - z.detach())
+                terms = loss_fn(xb, recon, z, q.latent_from_indices(books, nearest), books)
                 opt.zero_grad(set_to_none=True)
                 terms.total.backward()
                 opt.step()

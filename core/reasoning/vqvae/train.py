@@ -62,7 +62,8 @@ class TrainConfig:
     dead_code_threshold: float = 0.02  # moving-average uses per batch below which a code restarts
     usage_decay: float = 0.99
     ema_update: bool = False
-    normalize: bool = False         # cosine-similarity codebooks (per-head l2-normalised latents)
+    normalize: bool = False         # heads: cosine-similarity codebooks; residual: latent norm fixed to sqrt(dim)
+    quantizer: str = "heads"        # MonolithWiki: "heads" (product) or "residual" (num_heads stages, full width)
     recon_weight: float = 1.0
     cosine_weight: float = 1.0
     codebook_weight: float = 1.0
@@ -101,6 +102,10 @@ class TrainConfig:
                      if getattr(self, name) < 0]
         if self.model not in MODELS:
             problems.append(f"model={self.model!r} must be one of {sorted(MODELS)}")
+        if self.quantizer not in ("heads", "residual"):
+            problems.append(f"quantizer={self.quantizer!r} must be 'heads' or 'residual'")
+        elif self.quantizer == "residual" and self.model != "MonolithWiki":
+            problems.append("quantizer='residual' needs model='MonolithWiki'")
         if self.lr_schedule not in ("onecycle", "constant"):
             problems.append(f"lr_schedule={self.lr_schedule!r} must be 'onecycle' or 'constant'")
         if not 0 <= self.dropout < 1:
@@ -147,6 +152,8 @@ class TrainConfig:
                       kmeans_init=self.kmeans_init, dead_code_threshold=self.dead_code_threshold,
                       usage_decay=self.usage_decay, ema_update=self.ema_update,
                       normalize=self.normalize)
+            if self.quantizer != "heads":
+                kw["quantizer"] = self.quantizer
         return kw
 
 
