@@ -21,18 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-
-
-def p50_single(fn, X: np.ndarray, n: int) -> float:
-    """Median milliseconds of ``fn`` on one vector at a time (after a warm-up)."""
-    for i in range(20):
-        fn(X[i:i + 1])
-    times = []
-    for i in range(min(n, len(X))):
-        t = time.perf_counter()
-        fn(X[i:i + 1])
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e3
+from bench_vqvae import p50_single  # noqa: E402  (scripts/ is the script's own folder)
 
 
 def matmul_baseline(model):
@@ -88,7 +77,7 @@ def main(argv=None) -> None:
             t = time.perf_counter()
             fn(X)
             results[name]["vec_per_s"].append(len(X) / (time.perf_counter() - t))
-            results[name]["p50_ms"].append(p50_single(fn, X, args.single))
+            results[name]["p50_ms"].append(p50_single(fn, X, args.single) * 1e3)
     load = open("/proc/loadavg").read().split()[:3]
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 1 thread; {len(X)} vectors; load {load}")
     print("| encoder | batch vectors/s (median of rounds) | p50 1-vector ms (median of rounds) |\n|---|---|---|")
