@@ -77,3 +77,35 @@ def test_known_chunk_ids_handed_on_store_the_same(tmp_path):
             out.append((ids.tolist(), new.tolist(), st._conn.execute("SELECT id, hash, refs FROM chunks ORDER BY id").fetchall()))
     assert out[0] == out[1]
     assert out[0][0] == [2, 3, 2, 4] and out[0][1] == [False, True, False, True]
+
+
+def test_phrase_lists_are_written_as_json_dumps_writes_them():
+    import json
+
+    from core.memory.store import _phrases_json
+
+    cases = [[], ["neil peart", "rush"], ['q"uote\\back', "ctl\x00\x1f\x7f\n\t", "\u2028é中文", "a\ud800b"],
+             ["x", 3, None], ("tuple", "of str")]
+    for c in cases:
+        assert _phrases_json(c) == json.dumps(c, ensure_ascii=False)
+    assert json.loads(_phrases_json(cases[2])) == cases[2]
+
+
+def test_vector_file_catch_up_copies_each_row_and_leaves_a_damaged_one_zero(tmp_path, monkeypatch):
+    from core.memory import _vecfile
+
+    monkeypatch.setattr(_vecfile, "STEP", 4)  # catch-up in slices, one row damaged in the middle of one
+    with Store(tmp_path / "memory.sqlite") as st:
+        _add(st, "a", [f"s{i}" for i in range(10)], [[]] * 10)
+        rows = np.random.default_rng(1).standard_normal((10, 384)).astype(np.float16)
+        with st.atomic():
+            st._conn.executemany("UPDATE chunks SET embedding = ? WHERE id = ?",
+                                 [(r.tobytes(), i + 1) for i, r in enumerate(rows)])
+            st._conn.execute("UPDATE chunks SET embedding = ? WHERE id = 6", (b"short",))
+        vf = _vecfile.vector_file(st)
+        vf.catch_up(st)
+        got, have = vf.rows(np.arange(1, 11, dtype=np.int64))
+        want = rows.copy()
+        want[5] = 0
+        np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+        assert have.tolist() == [True] * 5 + [False] + [True] * 4

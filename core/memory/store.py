@@ -23,6 +23,15 @@ __all__ = ["Store", "StoreError", "MIGRATIONS", "READ_MMAP_BYTES", "SQLITE_MAX_V
 # json.dumps(x, ensure_ascii=False[, default=str]) without building an encoder per call (the same text)
 _json = json.JSONEncoder(ensure_ascii=False).encode
 _json_meta = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_encode_str = json.encoder.encode_basestring  # what the encoder above writes a str as (C)
+
+
+def _phrases_json(phrases) -> str:
+    """``_json(phrases)`` for a list of str, the same text ~2x faster (a chunk's phrase list: the
+    encoder's two Python frames a call cost more than the strings)."""
+    if type(phrases) is list and all(type(p) is str for p in phrases):
+        return "[" + ", ".join(map(_encode_str, phrases)) + "]"
+    return _json(phrases)
 
 
 def _ids_blob(ids) -> bytes:
@@ -141,7 +150,7 @@ class Store(StoreBase):
                     new[pos] = True
                     new_phrases.append(phrases[pos] if phrases else [])
                     chunk_rows.append((cid, h, doc_id, pos, texts[pos], codes[pos].tobytes(), emb16[pos].tobytes(),
-                                       _json(new_phrases[-1])))
+                                       _phrases_json(new_phrases[-1])))
                 else:
                     refs.append((cid,))
                 ids[pos] = cid
