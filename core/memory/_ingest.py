@@ -96,11 +96,14 @@ def _retraining(mem) -> bool:
     return thread is not None and thread.is_alive() and not mem._retrain_state["ending"]
 
 
-def _rows_of(rows: dict, zero: np.ndarray):
+def _rows_of(rows: dict, zero: np.ndarray, dtype=None):
     """hashes -> the stacked rows of ``rows`` ({hash: row}), ``zero`` for a hash it lacks: one
-    gather per document from one matrix per batch (was a np.stack of row views per document)."""
+    gather per document from one matrix per batch (was a np.stack of row views per document),
+    converted to ``dtype`` once."""
     at = {h: i for i, h in enumerate(rows)}
     M = np.stack([*rows.values(), zero])
+    if dtype is not None:
+        M = M.astype(dtype)
     return lambda hs: M[[at.get(h, -1) for h in hs]]
 
 
@@ -225,8 +228,9 @@ class IngestMixin:
                  report.chunks, report.new_chunks, report.unchanged, len(report.errors), report.seconds)
         return report
 
-    def _batch_todo(self, batch) -> tuple[list, list, dict, int]:
-        """(changed documents, their chunk hashes, chunks to embed {hash: text}, unchanged count) of a batch."""
+    def _batch_todo(self, batch) -> tuple[list, list, dict, int, dict]:
+        """(changed documents, their chunk hashes, chunks to embed {hash: text}, unchanged count,
+        stored chunk ids {hash: id} of those hashes) of a batch."""
         st = self.store_
         todo, unchanged = [], 0
         stored = st.content_hashes([rec.doc_id for rec, _ in batch])
@@ -237,7 +241,7 @@ class IngestMixin:
                 continue
             todo.append((rec, chunks, chash, rec.doc_id in stored))
         if not todo:
-            return todo, [], {}, unchanged
+            return todo, [], {}, unchanged, {}
         # embed only chunks the store does not hold yet; a chunk's identity is what it is embedded as
         prefix = getattr(self, "title_prefix_", False)
         texts = [[embedded_text(rec.title, c, prefix) for c in chunks] for rec, chunks, _, _ in todo]
@@ -248,10 +252,10 @@ class IngestMixin:
             for h, t in zip(hs, ts):
                 if h not in known:
                     need.setdefault(h, t)
-        return todo, hashes, need, unchanged
+        return todo, hashes, need, unchanged, known
 
     def _ingest_batch(self, batch, report: IngestReport) -> None:
-        todo, hashes, need, unchanged = self._batch_todo(batch)
+        todo, hashes, need, unchanged, known = self._batch_todo(batch)
         report.unchanged += unchanged
         if not todo:
             return
@@ -264,15 +268,18 @@ class IngestMixin:
             vec = dict(zip(need, X))
             code = dict(zip(need, C))
         t1 = time.perf_counter()
-        self._commit(todo, hashes, vec, code, report)
+        self._commit(todo, hashes, vec, code, report, known=known)
         log.debug("batch of %d documents: %d chunks, %d embedded (%.2fs), committed in %.2fs", len(todo),
                  sum(len(h) for h in hashes), len(need), t1 - t0, time.perf_counter() - t1)
 
-    def _commit(self, todo, hashes, vec, code, report, observe=None) -> None:
+    def _commit(self, todo, hashes, vec, code, report, observe=None, known=None) -> None:
         """Store a batch in one transaction, then grow index, graph and network.
 
         ``observe(added_docs)`` grows the network (default: observe the stored codes);
-        the parallel ingest passes one that merges its workers' deltas.
+        the parallel ingest passes one that merges its workers' deltas. ``known``: the stored
+        chunk ids of ``hashes`` ({hash: id}, `_batch_todo` read them under the write lock),
+        so the store need not look them up again; ignored when a document is replaced (its
+        forget deletes chunks).
         """
         st = self.store_
         heads = self.network_.config.num_heads
@@ -283,7 +290,10 @@ class IngestMixin:
             with st.atomic():
                 if any(t[3] for t in todo):  # a changed document: keep the stored vectors of the chunks
                     vec, code = self._kept_chunks(hashes, vec, code)  # it keeps (its forget deletes them)
-                code_rows, vec_rows = _rows_of(code, np.zeros(heads, np.uint8)), _rows_of(vec, np.zeros(384, np.float32))
+                    known = None
+                # float16 (as stored) once a batch: SQLite, the index and the vector file take these rows
+                code_rows, vec_rows = _rows_of(code, np.zeros(heads, np.uint8)), _rows_of(vec, np.zeros(384, np.float32),
+                                                                                          np.float16)
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
                     # a replaced document's kept chunks get new ids: its reinforcements follow them there
                     before.append(st.chunk_ids_by_hash(hs) if replace and learned else None)
@@ -294,7 +304,7 @@ class IngestMixin:
                     phrases = document_phrases(chunks, rec.title)  # key terms need the whole document
                     batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
                     meta.append((emb, codes, phrases))
-                for (doc_id, ids, new), (emb, codes, phrases), hs, old in zip(st.add_documents(batch), meta,
+                for (doc_id, ids, new), (emb, codes, phrases), hs, old in zip(st.add_documents(batch, known), meta,
                                                                                hashes, before):
                     if old:
                         moved.update((old[h], int(i)) for h, i in zip(hs, ids.tolist()) if h in old and old[h] != i)
@@ -317,7 +327,7 @@ class IngestMixin:
                 self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             if new_rows:
                 ids = np.asarray([r[0] for r in new_rows], dtype=np.int64)
-                self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float16).astype(np.float32))
+                self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float32))
                 self._index_mark["chunk"] = max(self._index_mark["chunk"], int(ids.max()))
                 self.graph_.add(ids, np.stack([r[2] for r in new_rows]), [r[3] for r in new_rows],
                                 [r[4] for r in new_rows])

@@ -177,9 +177,12 @@ class VectorFile:
         while done < last["chunk"]:  # in slices of ``step`` rows (bounded buffers)
             top = min(last["chunk"], done + step)
             buf = np.zeros((top - done, self.dim), dtype=np.float16)
-            for cid, blob in _range(store, done, top):
-                if isinstance(blob, bytes) and len(blob) == self.row_bytes:  # damaged: read from SQLite
-                    buf[cid - done - 1] = np.frombuffer(blob, dtype=np.float16)
+            # one copy of every well-formed row (a damaged one stays zero: read from SQLite)
+            ok = [(cid, blob) for cid, blob in _range(store, done, top)
+                  if isinstance(blob, bytes) and len(blob) == self.row_bytes]
+            if ok:
+                at = np.fromiter((cid for cid, _ in ok), dtype=np.int64, count=len(ok)) - (done + 1)
+                buf[at] = np.frombuffer(b"".join([blob for _, blob in ok]), dtype=np.float16).reshape(len(ok), self.dim)
             os.pwrite(self._fd, buf.tobytes(), HEADER + (done + 1) * self.row_bytes)
             done = top
         if done > upto:

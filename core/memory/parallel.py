@@ -296,7 +296,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
 
     def plan(items_):
         t0 = time.perf_counter()
-        todo, hashes, need, _ = mem._batch_todo(items_)
+        todo, hashes, need, _, _ = mem._batch_todo(items_)
         b = _Batch(items_, [h for h in need if not counted[h]], [t[0].doc_id for t in todo])
         counted.update(b.need)
         if todo:
@@ -322,7 +322,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         for h in b.need:
             if counted[h] <= 0:
                 del counted[h]
-        todo, hashes, need, unchanged = mem._batch_todo(b.items)  # the serial plan, now
+        todo, hashes, need, unchanged, _ = mem._batch_todo(b.items)  # the serial plan, now
         report.unchanged += unchanged
         if todo and res is not None and list(need) == b.need and [t[0].doc_id for t in todo] == b.todo:
             vec, code = dict(zip(b.need, res["X"])), dict(zip(b.need, res["C"]))
