@@ -327,7 +327,6 @@ class StateMixin:
         self._index_mark["forget"] = max(self._index_mark["forget"], info["seq"])
         self._net_mark["forget"] = max(self._net_mark["forget"], info["seq"])
 
-
     def _heal_network(self) -> None:
         """After a forget or a batch: rebuild the network if a forget found counts it could not take out."""
         if getattr(self, "_network_stale", None):
