@@ -210,6 +210,10 @@ def _compile(ov, xml: Path, config: dict):
     return core_with(None).compile_model(str(xml), "CPU", config)
 
 
+def _no_callback(request, userdata) -> None:
+    """What the queue calls between encodes (it holds no reference to an encoder)."""
+
+
 class OpenVinoEncoder(PooledEncoder):
     """The int8 model in OpenVINO's CPU plugin: ``threads`` streams of one thread each.
 
@@ -239,19 +243,25 @@ class OpenVinoEncoder(PooledEncoder):
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         errors: list[BaseException] = []
+        pool = self.pool  # the callback must not hold the encoder: the queue (C++) keeps it, a cycle
+        # Python's collector cannot see (an encoder and its 116 MB model were never freed), and the
+        # encoder's last reference dropped in OpenVINO's thread would end the queue from its own thread
 
         def done(request, userdata):
             idx, mask = userdata
             try:
-                out[idx] = self.pool(request.get_output_tensor(0).data, mask)
+                out[idx] = pool(request.get_output_tensor(0).data, mask)
             except BaseException as exc:  # raised in OpenVINO's thread: re-raised below
                 errors.append(exc)
 
         with self._lock:
             self._queue.set_callback(done)
-            for idx, feed in self.feeds(texts):
-                self._queue.start_async(feed, (idx, feed["attention_mask"]))
-            self._queue.wait_all()
+            try:
+                for idx, feed in self.feeds(texts):
+                    self._queue.start_async(feed, (idx, feed["attention_mask"]))
+            finally:
+                self._queue.wait_all()
+                self._queue.set_callback(_no_callback)  # nor ``out`` until the next encode
         if errors:
             raise errors[0]
         return out
