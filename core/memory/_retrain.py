@@ -69,14 +69,22 @@ def _add_rows(index: VectorIndex, rows) -> int:
     return int(ids[-1])
 
 
-def build_index(mem, cancel: threading.Event | None = None, event: dict | None = None
-                ) -> tuple[VectorIndex, dict] | None:
+def snapshot(st) -> tuple[int, int]:
+    """(chunks, highest chunk id) the store holds now: what a build trains on. Taken where the
+    build is decided (under the memory's lock), not when its thread gets to it, so the index
+    does not depend on how many more batches an ingest committed meanwhile."""
+    return st.count_chunks(), st.last_ids()["chunk"]
+
+
+def build_index(mem, cancel: threading.Event | None = None, event: dict | None = None,
+                upto: tuple[int, int] | None = None) -> tuple[VectorIndex, dict] | None:
     """A new index for everything the store holds now, and its marks; None if cancelled.
 
-    ``event["n"]`` gets the size counted (what the index is trained at) before training starts.
+    Trained on the chunks of ``upto`` (a `snapshot`; default: now), then filled with every
+    stored chunk. ``event["n"]`` gets the size it is trained at before training starts.
     """
     st = mem.store_
-    n_total = st.count_chunks()
+    n_total, last = upto if upto is not None else snapshot(st)
     if event is not None:
         event["n"] = n_total
     forget = st.last_ids()["forget"]
@@ -84,8 +92,11 @@ def build_index(mem, cancel: threading.Event | None = None, event: dict | None =
     if index.needs_training(n_total):
         step, sample = max(1, n_total // SAMPLE), []
         for rows in st.iter_chunks(0, "id, embedding", batch=50_000):
+            past = rows[-1][0] > last  # committed after the snapshot
+            if past:
+                rows = [r for r in rows if r[0] <= last]
             sample.extend(r[1] for r in rows[::step])
-            if len(sample) >= SAMPLE or (cancel is not None and cancel.is_set()):
+            if past or len(sample) >= SAMPLE or (cancel is not None and cancel.is_set()):
                 break
         X = np.frombuffer(b"".join(sample[:SAMPLE]), dtype=np.float16).reshape(-1, 384).astype(np.float32)
         del sample
@@ -147,7 +158,7 @@ def start_retrain(mem) -> threading.Thread:
         threads = faiss.omp_get_max_threads()
         # the live index goes in a box the builder empties: the thread's own args would keep the
         # replaced index (and its memory) alive until the thread ends
-        thread = threading.Thread(target=_retrain, args=(mem, [live], cancel, stop, state, threads),
+        thread = threading.Thread(target=_retrain, args=(mem, [live], cancel, stop, state, threads, snapshot(mem.store_)),
                                   name="mycelial-retrain", daemon=True)
         mem._retrain_thread, mem._retrain_cancel, mem._retrain_stop = thread, cancel, stop
         mem._retrain_state = state  # this thread's own: an ending one must not mark its successor
@@ -159,7 +170,8 @@ def start_retrain(mem) -> threading.Thread:
     return thread
 
 
-def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, state: dict, threads: int) -> None:
+def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, state: dict, threads: int,
+             upto: tuple[int, int]) -> None:
     """Build, swap and save; again while the swapped index is already outgrown (unless stopped)."""
     import faiss
 
@@ -172,13 +184,14 @@ def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, sta
         while True:
             event = {"started": time.time(), "n": None, "trained_on": None, "swapped": None, "ntotal": None}
             mem.retrain_events_.append(event)
-            if not _build_and_swap(mem, live, cancel, event):
+            if not _build_and_swap(mem, live, cancel, event, upto):
                 return
             live = None
             _save_swapped(mem)
             release_free_memory()  # the replaced index and the builder's reads
             with mem._lock:  # decided under the lock: an ingest that finds this thread alive relies on it
-                n_total = mem.store_.count_chunks()
+                upto = snapshot(mem.store_)
+                n_total = upto[0]
                 if cancel.is_set() or stop.is_set() or not mem.index_.needs_training(n_total):
                     state["ending"] = True
                     return
@@ -193,11 +206,12 @@ def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, sta
                 live._removed = None  # not swapped out: stop recording its removals
 
 
-def _build_and_swap(mem, live: VectorIndex, cancel: threading.Event, event: dict) -> bool:
-    """One build beside ``live``, swapped in under the lock; False if cancelled, stale or failed."""
+def _build_and_swap(mem, live: VectorIndex, cancel: threading.Event, event: dict, upto: tuple[int, int]) -> bool:
+    """One build beside ``live`` (trained on ``upto``), swapped in under the lock; False if cancelled,
+    stale or failed."""
     try:
         t0 = time.perf_counter()
-        built = build_index(mem, cancel, event)
+        built = build_index(mem, cancel, event, upto)
         if built is None:
             return False
         index, mark = built
