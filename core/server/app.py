@@ -113,6 +113,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def index():
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():  # browsers ask for it on every page load; an SVG (every current browser reads it)
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/healthz")
     def healthz():
         """Liveness: no auth, no memory access."""
