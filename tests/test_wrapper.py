@@ -188,6 +188,25 @@ def test_cli_npy_that_is_not_an_array_of_numbers_says_what_it_is(tmp_path, wiki_
             assert "pickle" not in res.output and "Traceback" not in res.output, res.output
 
 
+def test_cli_encode_file_rows_stay_on_their_lines(tmp_path, wiki_sample, mvq):
+    from core.cli import cli
+
+    # blank lines were skipped, so row 3 of the plain output was the code of line 4
+    sentences, _, X = wiki_sample
+    (tmp_path / "s.txt").write_text(f"{sentences[0]}\n\n  \n{sentences[1]}\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt")])
+    assert res.exit_code == 0, res.output
+    want = [" ".join(map(str, c)) for c in mvq.encode(X[:2]).tolist()]
+    assert res.stdout.split("\n") == [want[0], "", "", want[1], ""]
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt"), "--json"])
+    assert [(r["line"], r["text"]) for r in json.loads(res.stdout)] == [(1, sentences[0]), (4, sentences[1])]
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt"), "-o", str(tmp_path / "c.npy")])
+    assert res.exit_code == 1 and "lines 2, 3 are blank" in res.output and not (tmp_path / "c.npy").exists()
+    (tmp_path / "blank.txt").write_text("\n \n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "blank.txt")])
+    assert res.exit_code == 1 and "every line is blank" in res.output, res.output
+
+
 def test_cli_train_tiny(tmp_path, wiki_sample):
     from core.cli import cli
 
