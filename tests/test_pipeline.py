@@ -204,6 +204,21 @@ def test_decode_keeps_similarity_result_when_llm_fails_or_works(run):
 def test_missing_artifacts_say_which_stage_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the earlier pipeline stage"):
         run_decode(small_config(tmp_path), env={})
+    # the CLI named `python scripts/pipeline.py, then scripts/decode.py`, not the commands the user runs
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(small_config(tmp_path).to_dict()))
+    for command, says in (("decode", "`mycelial pipeline`, then `mycelial decode`"),
+                          ("evaluate", "`mycelial pipeline`, then `mycelial decode`")):
+        res = CliRunner().invoke(cli, [command, "--config", str(cfg)])
+        assert res.exit_code == 1 and says in res.output and "scripts/" not in res.output, res.output
+    (tmp_path / "artifacts").mkdir()
+    for name in ("pipeline.json", "items.json", "reference.json"):
+        (tmp_path / "artifacts" / name).write_text("{}")
+    for name in ("test_embeddings.npy", "reference_embeddings.npy"):
+        np.save(tmp_path / "artifacts" / name, np.zeros((2, 384), np.float32))
+    res = CliRunner().invoke(cli, ["evaluate", "--config", str(cfg)])
+    assert res.exit_code == 1 and "decoded.json not found" in res.output, res.output
+    assert "run the earlier pipeline stage first: `mycelial decode` with the same --config" in res.output
 
 
 def test_cli_commands_have_examples_and_report_bad_config(tmp_path):

@@ -32,9 +32,14 @@ def load_json(path):
     return json.loads(existing(path).read_text(encoding="utf-8"))
 
 
+_DECODE_WRITES = ("decoded.json", "decoded_vectors.npy")
+
+
 def existing(path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first "
-                                f"(python scripts/pipeline.py, then scripts/decode.py)")
+        stage = "decode" if path.name in _DECODE_WRITES else "pipeline"
+        then = "" if stage == "decode" else ", then `mycelial decode`"
+        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first: `mycelial {stage}`{then} "
+                                f"with the same --config (it writes {path.name} to artifacts_dir {path.parent})")
     return path
