@@ -221,6 +221,39 @@ def test_missing_artifacts_say_which_stage_to_run(tmp_path):
     assert "run the earlier pipeline stage first: `mycelial decode` with the same --config" in res.output
 
 
+def test_damaged_artifacts_name_the_file_and_the_stage(run, tmp_path):
+    # a truncated or overwritten artifact gave "Expecting ':' delimiter ..." (no file named), numpy's advice
+    # to unpickle the file, or a FAISS/safetensors traceback
+    import shutil
+
+    cfg, _ = run
+    art = tmp_path / "artifacts"
+    shutil.copytree(cfg.artifacts, art)
+    good = {p.name: p.read_bytes() for p in art.iterdir() if p.is_file()}
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({**cfg.to_dict(), "artifacts_dir": str(art)}))
+    pipe = json.loads(good["pipeline.json"])
+    cases = [("pipeline.json", b"{\"method\": ", "opq_pq", "not valid JSON"),
+             ("opq_codes.npy", b"\x80\x04garbage" * 20, "opq_pq", "not a .npy array of numbers"),
+             ("opq_pq.index", good["opq_pq.index"][:len(good["opq_pq.index"]) // 2], "opq_pq", "read error"),
+             ("codes.npy", good["codes.npy"][:len(good["codes.npy"]) // 2], "vqvae", "Failed to read all data"),
+             ("vqvae.safetensors", good["vqvae.safetensors"][:1000], "vqvae", "deserializing")]
+    for name, data, method, detail in cases:
+        for n, b in good.items():
+            (art / n).write_bytes(b)
+        (art / "pipeline.json").write_text(json.dumps({**pipe, "method": method}))
+        (art / name).write_bytes(data)
+        res = CliRunner().invoke(cli, ["decode", "--config", str(config)])
+        assert res.exit_code == 1, (name, res.output)
+        assert f"{art / name} is damaged" in res.output and detail in res.output, (name, res.output)
+        assert "`mycelial pipeline` again" in res.output and "pickle" not in res.output, res.output
+    for n, b in good.items():
+        (art / n).write_bytes(b)
+    (art / "decoded.json").write_text("{")
+    res = CliRunner().invoke(cli, ["evaluate", "--config", str(config)])
+    assert res.exit_code == 1 and "decoded.json is damaged" in res.output and "`mycelial decode` again" in res.output
+
+
 def test_cli_commands_have_examples_and_report_bad_config(tmp_path):
     runner = CliRunner()
     for name in ("pipeline", "decode", "evaluate"):
