@@ -263,3 +263,19 @@ def test_cli_commands_have_examples_and_report_bad_config(tmp_path):
     bad.write_text(json.dumps({"pq_M": 7}))
     res = runner.invoke(cli, ["pipeline", "--config", str(bad)])
     assert res.exit_code != 0 and "pq_M" in res.output
+
+
+def test_pipeline_names_a_bad_data_file_or_artifacts_dir(tmp_path):
+    # a binary data_path was "'utf-8' codec can't decode byte ..." (no file), a text file without WikiText
+    # headings "no sentences found in [PosixPath(...)]", an artifacts_dir that is a file "File exists: ..."
+    (tmp_path / "bin.raw").write_bytes(b"= T =\n\xd0\xff\xfe binary\n")
+    (tmp_path / "notes.txt").write_text("The cat sat on the mat today.\nDogs bark at night in town.\n")
+    (tmp_path / "afile").write_text("")
+    cases = [(dict(data_path=str(tmp_path / "bin.raw")), "data file " + str(tmp_path / "bin.raw") + " is not UTF-8"),
+             (dict(data_path=str(tmp_path / "notes.txt")), "no WikiText article found in " + str(tmp_path / "notes.txt")),
+             (dict(artifacts_dir=str(tmp_path / "afile")), "artifacts_dir " + str(tmp_path / "afile") + " is a file")]
+    for kw, says in cases:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps(small_config(tmp_path, **kw).to_dict()))
+        res = CliRunner().invoke(cli, ["pipeline", "--config", str(cfg)])
+        assert res.exit_code == 1 and says in res.output and "Traceback" not in res.output, res.output
