@@ -196,6 +196,10 @@ def test_bad_parallel_arguments(client, tmp_path):
     doc.write_text("A sentence to ingest.", encoding="utf-8")
     res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in res.output
+    # the scheduler is reached before the memory opens: a typo left a new, empty memory folder behind
+    res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "new"), "--scheduler", "garbage"])
+    assert res.exit_code == 1 and "cannot reach the Dask scheduler at garbage" in res.output
+    assert not (tmp_path / "new").exists()
 
 
 def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):

@@ -218,7 +218,8 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
-    with _open(memory, embedder=embedder) as mem, _dask_client(workers, scheduler) as client:
+    # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
+    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
