@@ -221,3 +221,32 @@ def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):
     assert [str(e) for e in driver_errors] == [str(e) for e in serial_errors]
     assert any("not regular files" in str(e) and "pipe" in str(e) and "gone" in str(e) for e in driver_errors)
     assert serial_ids == ["a.txt"] and [it[3] for it in items if it[0] == "file"] == ["a.txt"]
+
+
+def test_a_task_failing_on_its_worker_names_the_worker(tmp_path):
+    # a worker whose environment cannot load the model (here: its cache folder is a file) made the CLI print
+    # "Error: Not a directory: '/dev/null/x'", as if the path were on this machine
+    import uuid
+
+    from distributed import Client, LocalCluster
+
+    from core.cli import cli as main
+    from core.memory.parallel import WorkerError
+
+    (tmp_path / "afile").write_text("")
+    bad_cache = str(tmp_path / "afile" / "cache")
+    tag = uuid.uuid4().hex  # texts no embedding cache holds: the worker must load its model
+    recs = [{"id": f"r{i}", "text": f"Record {i} of run {tag} about the tide mill of Pellow."} for i in range(3)]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env={"MYCELIAL_CACHE_DIR": bad_cache}) as cluster, Client(cluster) as c:
+        mem = _memory(tmp_path / "m")
+        with pytest.raises(WorkerError, match=r"a Dask worker failed while embedding .* Not a directory") as info:
+            mem.ingest(recs, client=c)
+        assert isinstance(info.value.__cause__, OSError)
+        assert mem.store_.count_documents() == 0
+        mem.close()
+        (tmp_path / "recs.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+        res = CliRunner().invoke(main, ["ingest", str(tmp_path / "recs.jsonl"), "--memory", str(tmp_path / "m"),
+                                        "-q", "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 1 and "a Dask worker failed while embedding" in res.output, res.output
+    assert "in the worker's environment" in res.output and "run the same command again" in res.output

@@ -209,6 +209,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     """
     from core.log import configure_cli
     from core.memory.lock import MemoryBusyError
+    from core.memory.parallel import WorkerError
 
     configure_cli(verbose, quiet)
     if sync and not any(p != "-" and Path(p).is_dir() for p in paths):
@@ -224,6 +225,10 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
+        except WorkerError as exc:
+            raise click.ClickException(f"{exc}; {mem.store_.count_documents()} documents are in {memory}: fix "
+                                       f"the workers and run the same command again (the stored ones are "
+                                       f"skipped as unchanged)") from None
         except KeyboardInterrupt:  # Ctrl-C: what was committed stays (the memory is saved on the way out)
             click.echo(f"\ninterrupted: {mem.store_.count_documents()} documents are in {memory}; run the same "
                        f"command again to finish (the stored ones are skipped as unchanged)", err=True)

@@ -36,7 +36,24 @@ from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, pars
                                  read_stream, scan_folder)
 from core.memory.types import IngestReport
 
-__all__ = ["ingest_parallel"]
+__all__ = ["WorkerError", "ingest_parallel"]
+
+
+class WorkerError(RuntimeError):
+    """A task failed on a Dask worker after its retries; the batches committed before it are kept.
+
+    Its message names the worker's exception (the original is ``__cause__``): the exception was
+    raised in the worker's environment (its files, caches, model), not this process's.
+    """
+
+
+def _result(future, what: str):
+    try:
+        return future.result()
+    except Exception as exc:  # re-raised here by distributed as if local: say where it happened
+        raise WorkerError(f"a Dask worker failed while {what} (after 2 retries): {type(exc).__name__}: {exc}; "
+                          f"it ran in the worker's environment (its files, cache folder, model), not "
+                          f"this process's") from exc
 
 _MODELS: dict = {}  # per worker process: (model, backend, device, threads) -> a TextEmbedder with its model loaded
 
@@ -244,7 +261,8 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     model, once per worker process), ``embed``, ``encode``, ``delta`` (summed over tasks) and
     this process's ``wait``, ``plan``,
     ``commit`` (SQLite, index, graph, network), ``merge`` (inside commit), ``save``; and
-    counts of ``partitions``, ``batches`` and ``fallback_batches``.
+    counts of ``partitions``, ``batches`` and ``fallback_batches``. A task that fails on its
+    worker (after two retries) raises ``WorkerError``; the batches committed before it stay.
     """
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial import MycelialReasoning
@@ -287,7 +305,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         submit_reads()
         while reads:
             t0 = time.perf_counter()
-            out, t = reads.popleft().result()
+            out, t = _result(reads.popleft(), "reading and chunking documents")
             st["wait"] += time.perf_counter() - t0
             st["read"] += t["read"]
             st["chunk"] += t["chunk"]
@@ -312,7 +330,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         res = None
         if b.future is not None:
             t0 = time.perf_counter()
-            res = b.future.result()
+            res = _result(b.future, "embedding and encoding chunks")
             st["wait"] += time.perf_counter() - t0
             for k, v in res["t"].items():
                 st[k] += v
