@@ -250,3 +250,26 @@ def test_a_task_failing_on_its_worker_names_the_worker(tmp_path):
                                         "-q", "--scheduler", cluster.scheduler_address])
     assert res.exit_code == 1 and "a Dask worker failed while embedding" in res.output, res.output
     assert "in the worker's environment" in res.output and "run the same command again" in res.output
+
+
+def test_cli_workers_takes_no_fixed_port(tmp_path):
+    # `ingest --workers N` while another ingest (or anything) held port 8787 printed distributed's
+    # "Port 8787 is already in use. Perhaps you already have a cluster running? Hosting the HTTP server ..."
+    import socket
+
+    from core.cli import cli as main
+
+    (tmp_path / "r.jsonl").write_text(json.dumps({"id": "w1", "text": "Ida Wren mapped the caves of Orla."}) + "\n")
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    try:
+        res = CliRunner().invoke(main, ["ingest", str(tmp_path / "r.jsonl"), "--memory", str(tmp_path / "m"),
+                                        "-q", "--workers", "1"])
+    finally:
+        holder.close()
+    assert res.exit_code == 0 and "1 documents ingested" in res.output, res.output
+    assert "8787" not in res.output and "already in use" not in res.output, res.output

@@ -179,7 +179,9 @@ def _dask_client(workers: int | None, scheduler: str | None):
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
+    # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
