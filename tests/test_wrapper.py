@@ -250,3 +250,20 @@ def test_refined_encoding_improves_reconstruction(mvq, wiki_sample):
         mvq.encode(X[:2], pairs=4)
     with pytest.raises(ValueError, match="pairs must be an int"):
         mvq.encode(X[:2], refine=1, pairs=2.5)
+
+
+def test_load_names_what_a_weights_path_is(tmp_path, mvq):
+    # `--weights notes.txt` said "VQ-VAE weights notes.txt/model.safetensors not found"; a folder of named
+    # weights did not say which files it holds; the model card (.json) was taken for a folder
+    from core.cli import cli
+
+    mvq.save(tmp_path / "w" / "mine.safetensors")
+    X = np.ones((1, 384), np.float32) / np.sqrt(384)
+    assert np.array_equal(MycelialVQVAE.load(tmp_path / "w" / "mine.json").encode(X), mvq.encode(X))
+    with pytest.raises(FileNotFoundError, match="no model.safetensors in .*w; it holds mine.safetensors"):
+        MycelialVQVAE.load(tmp_path / "w")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match="notes.txt is not a weights file"):
+        MycelialVQVAE.load(tmp_path / "notes.txt")
+    res = CliRunner().invoke(cli, ["encode", "hello", "--weights", str(tmp_path / "notes.txt")])
+    assert res.exit_code == 1 and "is not a weights file" in res.output, res.output
