@@ -267,3 +267,20 @@ def test_load_names_what_a_weights_path_is(tmp_path, mvq):
         MycelialVQVAE.load(tmp_path / "notes.txt")
     res = CliRunner().invoke(cli, ["encode", "hello", "--weights", str(tmp_path / "notes.txt")])
     assert res.exit_code == 1 and "is not a weights file" in res.output, res.output
+
+
+def test_cli_train_npy_errors_name_the_files_rows(tmp_path, wiki_sample):
+    # a NaN in row 5 was reported "X_train contains NaN or inf (first at row 1422 ...)": a row of the
+    # shuffled split; 10 rows said "X_train has 9 rows; need at least codebook_size=256"
+    from core.cli import cli
+
+    _, _, X = wiki_sample
+    bad = X[:300].copy()
+    bad[5, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    np.save(tmp_path / "few.npy", X[:10])
+    for name, says in (("nan.npy", "nan.npy contains NaN or inf (first at row 5, column 3)"),
+                       ("few.npy", "few.npy has 10 rows; training needs at least 284")):
+        res = CliRunner().invoke(cli, ["train", "--npy", str(tmp_path / name), "--out", str(tmp_path / "w")])
+        assert res.exit_code == 1 and says in res.output and "X_train" not in res.output, res.output
+    assert not (tmp_path / "w").exists()

@@ -170,9 +170,18 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
     try:
         config = TrainConfig.from_json(config_path) if config_path else TrainConfig()
         if npy_path:
-            X = _load_npy(npy_path)
-            rows = np.random.default_rng(config.seed).permutation(len(X))
+            from core._validation import check_embeddings
+
+            # checked before the shuffle: a NaN's row number is then the file's row, not a shuffled one
+            X = check_embeddings(_load_npy(npy_path), config.input_dim, name=str(npy_path))
             n_held = max(1, len(X) // 10)
+            if len(X) - n_held < config.codebook_size:
+                need = next(n for n in range(config.codebook_size, 10 * config.codebook_size)
+                            if n - max(1, n // 10) >= config.codebook_size)
+                raise ValueError(f"{npy_path} has {len(X)} rows; training needs at least {need}: "
+                                 f"codebook_size={config.codebook_size} codes per head, after 1 row in 10 is "
+                                 f"held out for the card's figures")
+            rows = np.random.default_rng(config.seed).permutation(len(X))
             X_train, X_held = X[rows[n_held:]], X[rows[:n_held]]
         else:
             from core import datasets
