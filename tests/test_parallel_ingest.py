@@ -185,6 +185,12 @@ def test_bad_parallel_arguments(client, tmp_path):
         mem.ingest([{"id": "a", "text": "x y"}], client=client, partitions=0)
     with pytest.raises(ValueError, match="client must be a dask.distributed.Client"):
         mem.ingest([{"id": "a", "text": "x y"}], client="tcp://127.0.0.1:8786")
+    from distributed import Client
+
+    closed = Client(client.scheduler.address)
+    closed.close()  # was AttributeError: 'NoneType' object has no attribute 'scatter'
+    with pytest.raises(ValueError, match="the Dask client is closed"):
+        mem.ingest([{"id": "a", "text": "x y"}], client=closed)
     mem.close()
     run = CliRunner().invoke
     res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--workers", "0"])

@@ -235,6 +235,9 @@ def _batches(events, batch_size: int, report: IngestReport):
 def _check_args(client, partitions) -> None:
     if not (hasattr(client, "submit") and hasattr(client, "scatter")):
         raise ValueError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+    if getattr(client, "status", None) in ("closing", "closed"):  # else: "'NoneType' object has no attribute 'scatter'"
+        raise ValueError("the Dask client is closed; open a new one (distributed.Client(...)) or leave client out "
+                         "for a serial ingest")
     if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, (int, np.integer))
                                    or partitions < 1):
         raise ValueError(f"partitions must be a positive integer (or None for ~4 per worker), got {partitions!r}")
