@@ -279,3 +279,29 @@ def test_pipeline_names_a_bad_data_file_or_artifacts_dir(tmp_path):
         cfg.write_text(json.dumps(small_config(tmp_path, **kw).to_dict()))
         res = CliRunner().invoke(cli, ["pipeline", "--config", str(cfg)])
         assert res.exit_code == 1 and says in res.output and "Traceback" not in res.output, res.output
+
+
+def test_an_interrupted_run_never_passes_for_a_complete_one(run, tmp_path):
+    # Ctrl-C in a second run left the first run's pipeline.json (and decoded.json) beside the second run's
+    # new codes and items: decode/evaluate then mixed two runs without a word (same sizes, other sentences)
+    import shutil
+
+    cfg, _ = run
+    art = tmp_path / "artifacts"
+    shutil.copytree(cfg.artifacts, art)
+    (art / "decoded.json").write_text(json.dumps({"summary": {}, "items": []}))
+    second = small_config(tmp_path, seed=1)
+
+    def interrupt(msg):
+        if msg.startswith("loaded"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(second, progress=False, log=interrupt)
+    assert not (art / "pipeline.json").exists() and not (art / "decoded.json").exists()
+    assert (art / "codes.npy").exists()  # the rest is overwritten by the next complete run
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(second.to_dict()))
+    for command in ("decode", "evaluate"):
+        res = CliRunner().invoke(cli, [command, "--config", str(config)])
+        assert res.exit_code == 1 and "pipeline.json not found" in res.output, res.output

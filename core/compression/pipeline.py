@@ -151,6 +151,10 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
         raise ValueError(f"artifacts_dir {out} is a file; give a folder (created if missing)")
     corpus = load_corpus(config, log)
     out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
+    # pipeline.json is written last, as the mark of a complete run, and decode's files belong to the previous
+    # run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two runs
+    for stale in ("pipeline.json", "decoded.json", "decoded_vectors.npy"):
+        (out / stale).unlink(missing_ok=True)
     n, n_test = len(corpus.sentences), int(corpus.is_test.sum())
     log(f"loaded {n} sentences from {len(set(corpus.doc_ids))} articles "
         f"({', '.join(p.name for p in wikitext_files(config))}); "
