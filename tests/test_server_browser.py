@@ -105,7 +105,7 @@ def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
             expect(hits.first).to_contain_text("Ida Wren")
             expect(page.locator("#graph circle")).to_have_count(0)
             expect(page.locator("#neighbours li")).to_have_count(0)
-            expect(page.locator("#stats")).to_contain_text("documents1")
+            expect(page.locator("#stats dd").first).to_have_text("1")
         finally:
             browser.close()
     import httpx
@@ -114,6 +114,28 @@ def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml"), icon
     assert b"<svg" in icon.content
     assert not failed, failed
+
+
+def test_a_slow_answer_for_the_previous_memory_does_not_replace_the_chosen_ones_stats(server):
+    held = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/v1/memories/sample/stats", lambda route: held.append(route))  # answered later
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.wait_for_timeout(200)
+            assert held, "the page did not ask the sample's stats"
+            page.select_option("#memory", "other")
+            documents = page.locator("#stats dd").first  # "documents1" would also match the sample's 10+
+            expect(documents).to_have_text("1", timeout=30_000)
+            for route in held:
+                route.fulfill(response=route.fetch())  # the sample's real answer arrives last
+            page.wait_for_timeout(500)
+            expect(documents).to_have_text("1")
+        finally:
+            browser.close()
 
 
 def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_requests(server):

@@ -161,7 +161,9 @@ function drawGraph(g) {
 
 async function loadStats() {
   try {
+    const chosen = $("memory").value;
     const s = await api(`/v1/memories/${memory()}/stats`);
+    if ($("memory").value !== chosen) return;  // a slow answer for the memory chosen before
     const dl = $("stats");
     dl.replaceChildren();
     const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
