@@ -279,3 +279,15 @@ def test_cli_workers_takes_no_fixed_port(tmp_path):
         holder.close()
     assert res.exit_code == 0 and "1 documents ingested" in res.output, res.output
     assert "8787" not in res.output and "already in use" not in res.output, res.output
+
+
+def test_a_file_the_worker_does_not_see_is_named_as_such(tmp_path):
+    # a worker on another machine (no shared file system) reported "[Errno 2] No such file or directory:
+    # '/home/me/notes/a.txt'" for a file that is right there on the user's machine
+    from core.memory.parallel import _Parts, _read_part
+
+    parts = _Parts(None, None, {}, 256)
+    events, _ = _read_part(parts, [("file", str(tmp_path / "gone" / "a.txt"), "notes/a.txt", "a.txt", {})])
+    assert len(events) == 1 and events[0][0] == "err"
+    err = str(events[0][1])
+    assert err.startswith("notes/a.txt: not found on the Dask worker") and "shared file system" in err, err

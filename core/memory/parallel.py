@@ -98,6 +98,15 @@ def _embedder_for(emb):
     return out
 
 
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):  # not on a worker
+        return "(none)"
+
+
 def _capture(records, errors: list):
     """Interleave the records of a reader with the errors it appended, in the order they happened."""
     n = 0
@@ -118,6 +127,12 @@ def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
             continue
         _, open_path, shown, doc_id, meta = it
         errors: list = []
+        if not os.path.lexists(open_path):  # the driver found it: this worker sees other files
+            events.append(("err", ReadError(shown, f"not found on the Dask worker {_worker_address()} at "
+                                                   f"{open_path}: the workers must see this machine's files "
+                                                   f"at the same path (a shared file system), or ingest "
+                                                   f"without --scheduler")))
+            continue
         for kind, x in _capture(read_file(Path(open_path), errors, MAX_BYTES), errors):
             if kind == "err" and x.source == open_path:
                 x.source = shown
