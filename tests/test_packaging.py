@@ -51,7 +51,8 @@ def test_every_data_file_of_the_packages_is_in_the_wheel():
     # `mycelial serve` failed at start (StaticFiles: directory does not exist)
     from fnmatch import fnmatch
 
-    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    package_data = meta["tool"]["setuptools"]["package-data"]
     missing = []
     for top in ("core", "mycelial"):
         for f in sorted((ROOT / top).rglob("*")):

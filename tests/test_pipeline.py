@@ -271,9 +271,10 @@ def test_pipeline_names_a_bad_data_file_or_artifacts_dir(tmp_path):
     (tmp_path / "bin.raw").write_bytes(b"= T =\n\xd0\xff\xfe binary\n")
     (tmp_path / "notes.txt").write_text("The cat sat on the mat today.\nDogs bark at night in town.\n")
     (tmp_path / "afile").write_text("")
-    cases = [(dict(data_path=str(tmp_path / "bin.raw")), "data file " + str(tmp_path / "bin.raw") + " is not UTF-8"),
-             (dict(data_path=str(tmp_path / "notes.txt")), "no WikiText article found in " + str(tmp_path / "notes.txt")),
-             (dict(artifacts_dir=str(tmp_path / "afile")), "artifacts_dir " + str(tmp_path / "afile") + " is a file")]
+    binary, notes, afile = (str(tmp_path / n) for n in ("bin.raw", "notes.txt", "afile"))
+    cases = [(dict(data_path=binary), f"data file {binary} is not UTF-8"),
+             (dict(data_path=notes), f"no WikiText article found in {notes}"),
+             (dict(artifacts_dir=afile), f"artifacts_dir {afile} is a file")]
     for kw, says in cases:
         cfg = tmp_path / "c.json"
         cfg.write_text(json.dumps(small_config(tmp_path, **kw).to_dict()))
