@@ -341,3 +341,18 @@ def test_unwritable_folder_opens_read_only_and_answers(tmp_path, embedder, codec
         with pytest.raises(ValueError, match="read-only"):
             m.ingest(records[3:4])
     assert _files(folder) == before
+
+
+def test_a_folder_of_documents_given_as_a_memory_says_ingest_it_first(tmp_path, embedder, codec):
+    # `mycelial serve --memory notes/` said only "not a Mycelial memory ... give a new or empty folder"
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "vask.txt").write_text("Zebulon Quartz kept the Vask light.", encoding="utf-8")
+    before = _files(notes)
+    for command in (["serve", "--memory", str(notes), "--port", "1"], ["recall", "who", "--memory", str(notes)]):
+        r = CliRunner().invoke(cli, command)
+        assert r.exit_code == 1 and "holds documents (vask.txt)" in r.output, r.output
+        assert f"mycelial ingest {notes} --memory notes-memory" in r.output, r.output
+    with pytest.raises(ValueError, match="make a memory of them first"):
+        _open(notes, embedder, codec)
+    assert _files(notes) == before

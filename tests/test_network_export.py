@@ -62,3 +62,26 @@ def test_graph_command_reports_bad_files(tmp_path):
 def test_graph_command_has_help_with_example():
     res = CliRunner().invoke(cli, ["graph", "--help"])
     assert res.exit_code == 0 and "Example:" in res.output
+
+
+def test_graph_command_on_a_memory_folder_or_its_sqlite_says_what_to_type(net, tmp_path):
+    # `mycelial graph mem` was "File 'mem' is a directory", `mycelial graph mem/memory.sqlite`
+    # "truncated or corrupt: not an .npz (zip) archive" (a healthy SQLite file called damaged)
+    import sqlite3
+
+    mem = tmp_path / "mem"
+    mem.mkdir()
+    (mem / "mycelial.json").write_text('{"format": 1, "kind": "mycelial-memory"}\n', encoding="utf-8")
+    with sqlite3.connect(mem / "memory.sqlite") as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    net.save(mem / "network.3.npz")
+    for arg, what in ((mem, "is a memory folder"), (mem / "memory.sqlite", "is a memory's SQLite store")):
+        res = CliRunner().invoke(cli, ["graph", str(arg)])
+        assert res.exit_code == 1, res.output
+        assert what in res.output and "corrupt" not in res.output, res.output
+        assert f"mycelial graph --memory {mem} --concept NAME" in res.output
+        assert f"mycelial graph {mem / 'network.3.npz'}" in res.output
+    (tmp_path / "docs").mkdir()
+    res = CliRunner().invoke(cli, ["graph", str(tmp_path / "docs")])
+    assert res.exit_code == 1 and "is a folder, not a saved network" in res.output, res.output

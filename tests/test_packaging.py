@@ -46,6 +46,26 @@ def test_version_license_and_typed_marker():
     assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["core"]
 
 
+def test_every_data_file_of_the_packages_is_in_the_wheel():
+    # core/server/static (the web page) was not in package-data: a wheel install had no page and
+    # `mycelial serve` failed at start (StaticFiles: directory does not exist)
+    from fnmatch import fnmatch
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    package_data = meta["tool"]["setuptools"]["package-data"]
+    missing = []
+    for top in ("core", "mycelial"):
+        for f in sorted((ROOT / top).rglob("*")):
+            if not f.is_file() or f.suffix in (".py", ".pyc") or "__pycache__" in f.parts:
+                continue
+            rel = f.relative_to(ROOT)
+            if not any(rel.is_relative_to(Path(*pkg.split("."))) and
+                       any(fnmatch(str(rel.relative_to(Path(*pkg.split(".")))), pat) for pat in pats)
+                       for pkg, pats in package_data.items()):
+                missing.append(str(rel))
+    assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
+
+
 def test_pipeline_without_data_names_the_variable_and_leaves_no_artifacts(tmp_path, monkeypatch):
     import json
 

@@ -185,6 +185,12 @@ def test_bad_parallel_arguments(client, tmp_path):
         mem.ingest([{"id": "a", "text": "x y"}], client=client, partitions=0)
     with pytest.raises(ValueError, match="client must be a dask.distributed.Client"):
         mem.ingest([{"id": "a", "text": "x y"}], client="tcp://127.0.0.1:8786")
+    from distributed import Client
+
+    closed = Client(client.scheduler.address)
+    closed.close()  # was AttributeError: 'NoneType' object has no attribute 'scatter'
+    with pytest.raises(ValueError, match="the Dask client is closed"):
+        mem.ingest([{"id": "a", "text": "x y"}], client=closed)
     mem.close()
     run = CliRunner().invoke
     res = run(main, ["ingest", "x.txt", "--memory", str(tmp_path / "m"), "--workers", "0"])
@@ -196,6 +202,10 @@ def test_bad_parallel_arguments(client, tmp_path):
     doc.write_text("A sentence to ingest.", encoding="utf-8")
     res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in res.output
+    # the scheduler is reached before the memory opens: a typo left a new, empty memory folder behind
+    res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "new"), "--scheduler", "garbage"])
+    assert res.exit_code == 1 and "cannot reach the Dask scheduler at garbage" in res.output
+    assert not (tmp_path / "new").exists()
 
 
 def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):
@@ -217,3 +227,67 @@ def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):
     assert [str(e) for e in driver_errors] == [str(e) for e in serial_errors]
     assert any("not regular files" in str(e) and "pipe" in str(e) and "gone" in str(e) for e in driver_errors)
     assert serial_ids == ["a.txt"] and [it[3] for it in items if it[0] == "file"] == ["a.txt"]
+
+
+def test_a_task_failing_on_its_worker_names_the_worker(tmp_path):
+    # a worker whose environment cannot load the model (here: its cache folder is a file) made the CLI print
+    # "Error: Not a directory: '/dev/null/x'", as if the path were on this machine
+    import uuid
+
+    from distributed import Client, LocalCluster
+
+    from core.cli import cli as main
+    from core.memory.parallel import WorkerError
+
+    (tmp_path / "afile").write_text("")
+    bad_cache = str(tmp_path / "afile" / "cache")
+    tag = uuid.uuid4().hex  # texts no embedding cache holds: the worker must load its model
+    recs = [{"id": f"r{i}", "text": f"Record {i} of run {tag} about the tide mill of Pellow."} for i in range(3)]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env={"MYCELIAL_CACHE_DIR": bad_cache}) as cluster, Client(cluster) as c:
+        mem = _memory(tmp_path / "m")
+        with pytest.raises(WorkerError, match=r"a Dask worker failed while embedding .* Not a directory") as info:
+            mem.ingest(recs, client=c)
+        assert isinstance(info.value.__cause__, OSError)
+        assert mem.store_.count_documents() == 0
+        mem.close()
+        (tmp_path / "recs.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+        res = CliRunner().invoke(main, ["ingest", str(tmp_path / "recs.jsonl"), "--memory", str(tmp_path / "m"),
+                                        "-q", "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 1 and "a Dask worker failed while embedding" in res.output, res.output
+    assert "in the worker's environment" in res.output and "run the same command again" in res.output
+
+
+def test_cli_workers_takes_no_fixed_port(tmp_path):
+    # `ingest --workers N` while another ingest (or anything) held port 8787 printed distributed's
+    # "Port 8787 is already in use. Perhaps you already have a cluster running? Hosting the HTTP server ..."
+    import socket
+
+    from core.cli import cli as main
+
+    (tmp_path / "r.jsonl").write_text(json.dumps({"id": "w1", "text": "Ida Wren mapped the caves of Orla."}) + "\n")
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    try:
+        res = CliRunner().invoke(main, ["ingest", str(tmp_path / "r.jsonl"), "--memory", str(tmp_path / "m"),
+                                        "-q", "--workers", "1"])
+    finally:
+        holder.close()
+    assert res.exit_code == 0 and "1 documents ingested" in res.output, res.output
+    assert "8787" not in res.output and "already in use" not in res.output, res.output
+
+
+def test_a_file_the_worker_does_not_see_is_named_as_such(tmp_path):
+    # a worker on another machine (no shared file system) reported "[Errno 2] No such file or directory:
+    # '/home/me/notes/a.txt'" for a file that is right there on the user's machine
+    from core.memory.parallel import _Parts, _read_part
+
+    parts = _Parts(None, None, {}, 256)
+    events, _ = _read_part(parts, [("file", str(tmp_path / "gone" / "a.txt"), "notes/a.txt", "a.txt", {})])
+    assert len(events) == 1 and events[0][0] == "err"
+    err = str(events[0][1])
+    assert err.startswith("notes/a.txt: not found on the Dask worker") and "shared file system" in err, err

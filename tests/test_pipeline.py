@@ -204,6 +204,54 @@ def test_decode_keeps_similarity_result_when_llm_fails_or_works(run):
 def test_missing_artifacts_say_which_stage_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the earlier pipeline stage"):
         run_decode(small_config(tmp_path), env={})
+    # the CLI named `python scripts/pipeline.py, then scripts/decode.py`, not the commands the user runs
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(small_config(tmp_path).to_dict()))
+    for command, says in (("decode", "`mycelial pipeline`, then `mycelial decode`"),
+                          ("evaluate", "`mycelial pipeline`, then `mycelial decode`")):
+        res = CliRunner().invoke(cli, [command, "--config", str(cfg)])
+        assert res.exit_code == 1 and says in res.output and "scripts/" not in res.output, res.output
+    (tmp_path / "artifacts").mkdir()
+    for name in ("pipeline.json", "items.json", "reference.json"):
+        (tmp_path / "artifacts" / name).write_text("{}")
+    for name in ("test_embeddings.npy", "reference_embeddings.npy"):
+        np.save(tmp_path / "artifacts" / name, np.zeros((2, 384), np.float32))
+    res = CliRunner().invoke(cli, ["evaluate", "--config", str(cfg)])
+    assert res.exit_code == 1 and "decoded.json not found" in res.output, res.output
+    assert "run the earlier pipeline stage first: `mycelial decode` with the same --config" in res.output
+
+
+def test_damaged_artifacts_name_the_file_and_the_stage(run, tmp_path):
+    # a truncated or overwritten artifact gave "Expecting ':' delimiter ..." (no file named), numpy's advice
+    # to unpickle the file, or a FAISS/safetensors traceback
+    import shutil
+
+    cfg, _ = run
+    art = tmp_path / "artifacts"
+    shutil.copytree(cfg.artifacts, art)
+    good = {p.name: p.read_bytes() for p in art.iterdir() if p.is_file()}
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({**cfg.to_dict(), "artifacts_dir": str(art)}))
+    pipe = json.loads(good["pipeline.json"])
+    cases = [("pipeline.json", b"{\"method\": ", "opq_pq", "not valid JSON"),
+             ("opq_codes.npy", b"\x80\x04garbage" * 20, "opq_pq", "not a .npy array of numbers"),
+             ("opq_pq.index", good["opq_pq.index"][:len(good["opq_pq.index"]) // 2], "opq_pq", "read error"),
+             ("codes.npy", good["codes.npy"][:len(good["codes.npy"]) // 2], "vqvae", "Failed to read all data"),
+             ("vqvae.safetensors", good["vqvae.safetensors"][:1000], "vqvae", "deserializing")]
+    for name, data, method, detail in cases:
+        for n, b in good.items():
+            (art / n).write_bytes(b)
+        (art / "pipeline.json").write_text(json.dumps({**pipe, "method": method}))
+        (art / name).write_bytes(data)
+        res = CliRunner().invoke(cli, ["decode", "--config", str(config)])
+        assert res.exit_code == 1, (name, res.output)
+        assert f"{art / name} is damaged" in res.output and detail in res.output, (name, res.output)
+        assert "`mycelial pipeline` again" in res.output and "pickle" not in res.output, res.output
+    for n, b in good.items():
+        (art / n).write_bytes(b)
+    (art / "decoded.json").write_text("{")
+    res = CliRunner().invoke(cli, ["evaluate", "--config", str(config)])
+    assert res.exit_code == 1 and "decoded.json is damaged" in res.output and "`mycelial decode` again" in res.output
 
 
 def test_cli_commands_have_examples_and_report_bad_config(tmp_path):
@@ -215,3 +263,46 @@ def test_cli_commands_have_examples_and_report_bad_config(tmp_path):
     bad.write_text(json.dumps({"pq_M": 7}))
     res = runner.invoke(cli, ["pipeline", "--config", str(bad)])
     assert res.exit_code != 0 and "pq_M" in res.output
+
+
+def test_pipeline_names_a_bad_data_file_or_artifacts_dir(tmp_path):
+    # a binary data_path was "'utf-8' codec can't decode byte ..." (no file), a text file without WikiText
+    # headings "no sentences found in [PosixPath(...)]", an artifacts_dir that is a file "File exists: ..."
+    (tmp_path / "bin.raw").write_bytes(b"= T =\n\xd0\xff\xfe binary\n")
+    (tmp_path / "notes.txt").write_text("The cat sat on the mat today.\nDogs bark at night in town.\n")
+    (tmp_path / "afile").write_text("")
+    binary, notes, afile = (str(tmp_path / n) for n in ("bin.raw", "notes.txt", "afile"))
+    cases = [(dict(data_path=binary), f"data file {binary} is not UTF-8"),
+             (dict(data_path=notes), f"no WikiText article found in {notes}"),
+             (dict(artifacts_dir=afile), f"artifacts_dir {afile} is a file")]
+    for kw, says in cases:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps(small_config(tmp_path, **kw).to_dict()))
+        res = CliRunner().invoke(cli, ["pipeline", "--config", str(cfg)])
+        assert res.exit_code == 1 and says in res.output and "Traceback" not in res.output, res.output
+
+
+def test_an_interrupted_run_never_passes_for_a_complete_one(run, tmp_path):
+    # Ctrl-C in a second run left the first run's pipeline.json (and decoded.json) beside the second run's
+    # new codes and items: decode/evaluate then mixed two runs without a word (same sizes, other sentences)
+    import shutil
+
+    cfg, _ = run
+    art = tmp_path / "artifacts"
+    shutil.copytree(cfg.artifacts, art)
+    (art / "decoded.json").write_text(json.dumps({"summary": {}, "items": []}))
+    second = small_config(tmp_path, seed=1)
+
+    def interrupt(msg):
+        if msg.startswith("loaded"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(second, progress=False, log=interrupt)
+    assert not (art / "pipeline.json").exists() and not (art / "decoded.json").exists()
+    assert (art / "codes.npy").exists()  # the rest is overwritten by the next complete run
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(second.to_dict()))
+    for command in ("decode", "evaluate"):
+        res = CliRunner().invoke(cli, [command, "--config", str(config)])
+        assert res.exit_code == 1 and "pipeline.json not found" in res.output, res.output

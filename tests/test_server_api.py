@@ -109,6 +109,21 @@ def test_bad_documents_are_422_naming_the_field(client):
     assert r.status_code == 422
 
 
+def test_integer_ids_are_taken_as_the_cli_takes_them(client):
+    # {"id": 5} was a 422 over HTTP while the same JSONL line ingests on the CLI (as id "5")
+    doc = {"id": 5, "text": "Marta Ilsen rebuilt the tide mill of Pellow in the spring of 1902."}
+    r = client.post("/v1/memories/other/documents", json=[doc], headers=AUTH)
+    assert r.status_code == 201 and r.json()["documents"] == 1, r.text
+    hits = client.get("/v1/memories/other/recall", params={"q": "who rebuilt the tide mill", "k": 1},
+                      headers=AUTH).json()["hits"]
+    assert hits[0]["doc_id"] == "5"
+    assert client.delete("/v1/memories/other/documents/5", headers=AUTH).status_code == 200
+    for bad in (True, 5.0, None, ["5"]):  # as the CLI: a bool, a float or a list is no id
+        r = client.post("/v1/memories/other/documents", json=[{**doc, "id": bad}], headers=AUTH)
+        assert r.status_code == 422 and "0.id" in r.json()["error"], (bad, r.text)
+        assert bad is None or "string or integer" in r.text, r.text
+
+
 def test_body_over_limit_is_413(client):
     big = [{"id": f"d{i}", "text": "word " * 2000} for i in range(30)]  # ~300 kB > 256 kB
     r = client.post("/v1/memories/other/documents", json=big, headers=AUTH)

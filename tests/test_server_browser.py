@@ -7,6 +7,7 @@ import pytest
 from _server_helpers import QUESTION, LiveServer, build_sample_memory
 from playwright.sync_api import expect, sync_playwright
 
+from core.memory import SemanticMemory
 from core.reasoning.mycelial import MycelialVQVAE
 
 CHROMIUM = "/usr/bin/chromium"
@@ -18,8 +19,12 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder):
     folder = tmp_path_factory.mktemp("browser") / "sample"
-    build_sample_memory(folder, embedder, MycelialVQVAE.load_default())
-    srv = LiveServer([str(folder)])
+    codec = MycelialVQVAE.load_default()
+    build_sample_memory(folder, embedder, codec)
+    other = folder.parent / "other"  # a second memory, listed after the sample
+    with SemanticMemory(other, embedder=embedder, codec=codec) as mem:
+        mem.ingest([{"id": "wren", "title": "Ida Wren", "text": "Ida Wren mapped the limestone caves of Orla."}])
+    srv = LiveServer([str(folder), str(other)])
     srv.memory_folder = folder
     yield srv
     srv.stop()
@@ -75,6 +80,62 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
         finally:
             browser.close()
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
+
+
+def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
+    # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
+    failed = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.fill("#q", QUESTION)
+            page.click("#ask button[type=submit]")
+            hits = page.locator("#hits li.hit")
+            expect(hits.first).to_contain_text("Nerva", timeout=30_000)
+            hits.first.locator("button.concept").first.click()
+            expect(page.locator("#graph circle").first).to_be_visible(timeout=30_000)
+            page.select_option("#memory", "other")
+            # the question is asked again of the chosen memory; nothing of the sample stays
+            expect(page.locator("#status")).to_have_text("1 hits", timeout=30_000)
+            expect(hits).to_have_count(1)
+            expect(hits.first).to_contain_text("Ida Wren")
+            expect(page.locator("#graph circle")).to_have_count(0)
+            expect(page.locator("#neighbours li")).to_have_count(0)
+            expect(page.locator("#stats dd").first).to_have_text("1")
+        finally:
+            browser.close()
+    import httpx
+
+    icon = httpx.get(server.url + "/favicon.ico", timeout=10)
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml"), icon
+    assert b"<svg" in icon.content
+    assert not failed, failed
+
+
+def test_a_slow_answer_for_the_previous_memory_does_not_replace_the_chosen_ones_stats(server):
+    held = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/v1/memories/sample/stats", lambda route: held.append(route))  # answered later
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.wait_for_timeout(200)
+            assert held, "the page did not ask the sample's stats"
+            page.select_option("#memory", "other")
+            documents = page.locator("#stats dd").first  # "documents1" would also match the sample's 10+
+            expect(documents).to_have_text("1", timeout=30_000)
+            for route in held:
+                route.fulfill(response=route.fetch())  # the sample's real answer arrives last
+            page.wait_for_timeout(500)
+            expect(documents).to_have_text("1")
+        finally:
+            browser.close()
 
 
 def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_requests(server):

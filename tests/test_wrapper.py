@@ -188,6 +188,25 @@ def test_cli_npy_that_is_not_an_array_of_numbers_says_what_it_is(tmp_path, wiki_
             assert "pickle" not in res.output and "Traceback" not in res.output, res.output
 
 
+def test_cli_encode_file_rows_stay_on_their_lines(tmp_path, wiki_sample, mvq):
+    from core.cli import cli
+
+    # blank lines were skipped, so row 3 of the plain output was the code of line 4
+    sentences, _, X = wiki_sample
+    (tmp_path / "s.txt").write_text(f"{sentences[0]}\n\n  \n{sentences[1]}\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt")])
+    assert res.exit_code == 0, res.output
+    want = [" ".join(map(str, c)) for c in mvq.encode(X[:2]).tolist()]
+    assert res.stdout.split("\n") == [want[0], "", "", want[1], ""]
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt"), "--json"])
+    assert [(r["line"], r["text"]) for r in json.loads(res.stdout)] == [(1, sentences[0]), (4, sentences[1])]
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt"), "-o", str(tmp_path / "c.npy")])
+    assert res.exit_code == 1 and "lines 2, 3 are blank" in res.output and not (tmp_path / "c.npy").exists()
+    (tmp_path / "blank.txt").write_text("\n \n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "blank.txt")])
+    assert res.exit_code == 1 and "every line is blank" in res.output, res.output
+
+
 def test_cli_train_tiny(tmp_path, wiki_sample):
     from core.cli import cli
 
@@ -231,3 +250,37 @@ def test_refined_encoding_improves_reconstruction(mvq, wiki_sample):
         mvq.encode(X[:2], pairs=4)
     with pytest.raises(ValueError, match="pairs must be an int"):
         mvq.encode(X[:2], refine=1, pairs=2.5)
+
+
+def test_load_names_what_a_weights_path_is(tmp_path, mvq):
+    # `--weights notes.txt` said "VQ-VAE weights notes.txt/model.safetensors not found"; a folder of named
+    # weights did not say which files it holds; the model card (.json) was taken for a folder
+    from core.cli import cli
+
+    mvq.save(tmp_path / "w" / "mine.safetensors")
+    X = np.ones((1, 384), np.float32) / np.sqrt(384)
+    assert np.array_equal(MycelialVQVAE.load(tmp_path / "w" / "mine.json").encode(X), mvq.encode(X))
+    with pytest.raises(FileNotFoundError, match="no model.safetensors in .*w; it holds mine.safetensors"):
+        MycelialVQVAE.load(tmp_path / "w")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match="notes.txt is not a weights file"):
+        MycelialVQVAE.load(tmp_path / "notes.txt")
+    res = CliRunner().invoke(cli, ["encode", "hello", "--weights", str(tmp_path / "notes.txt")])
+    assert res.exit_code == 1 and "is not a weights file" in res.output, res.output
+
+
+def test_cli_train_npy_errors_name_the_files_rows(tmp_path, wiki_sample):
+    # a NaN in row 5 was reported "X_train contains NaN or inf (first at row 1422 ...)": a row of the
+    # shuffled split; 10 rows said "X_train has 9 rows; need at least codebook_size=256"
+    from core.cli import cli
+
+    _, _, X = wiki_sample
+    bad = X[:300].copy()
+    bad[5, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    np.save(tmp_path / "few.npy", X[:10])
+    for name, says in (("nan.npy", "nan.npy contains NaN or inf (first at row 5, column 3)"),
+                       ("few.npy", "few.npy has 10 rows; training needs at least 284")):
+        res = CliRunner().invoke(cli, ["train", "--npy", str(tmp_path / name), "--out", str(tmp_path / "w")])
+        assert res.exit_code == 1 and says in res.output and "X_train" not in res.output, res.output
+    assert not (tmp_path / "w").exists()

@@ -9,7 +9,7 @@ import click
 
 
 @click.command("graph")
-@click.argument("network", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("network", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output directory (default: beside NETWORK, or the current folder with --memory).")
 @click.option("--top", type=click.IntRange(min=1), default=200, show_default=True,
@@ -42,6 +42,7 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
     from core.reasoning.mycelial.export import draw_png, write_graphml, zipf_png
     from core.reasoning.mycelial.network import MycelialReasoning
 
+    _not_a_network(network)
     try:
         net = MycelialReasoning.load(network)
     except (FileNotFoundError, ValueError) as exc:
@@ -57,6 +58,28 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
     click.echo(f"{s['num_edges']} edges over {s['active_nodes']} nodes, {s['events']} events")
     for p in paths:
         click.echo(f"wrote {p}")
+
+
+def _not_a_network(path: Path) -> None:
+    """A memory folder or its SQLite file given as NETWORK: say what it is and what to type."""
+    folder = path if path.is_dir() else path.parent
+    is_memory = (folder / "memory.sqlite").is_file() or (folder / "mycelial.json").is_file()
+    if path.is_dir():
+        what = "a memory folder" if is_memory else "a folder"
+    elif path.is_file():
+        with open(path, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\0":
+                return
+        what = "a memory's SQLite store" if is_memory else "an SQLite database"
+    else:
+        return
+    hint = ""
+    if is_memory:
+        files = sorted(folder.glob("network.*.npz"), key=lambda p: p.stat().st_mtime)
+        hint = f": draw a concept's neighbourhood with `mycelial graph --memory {folder} --concept NAME`"
+        if files:
+            hint += f", or export the memory's network with `mycelial graph {files[-1]}`"
+    raise click.ClickException(f"{path} is {what}, not a saved network (.npz){hint}")
 
 
 def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:

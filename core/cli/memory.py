@@ -179,7 +179,9 @@ def _dask_client(workers: int | None, scheduler: str | None):
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
+    # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
@@ -209,6 +211,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     """
     from core.log import configure_cli
     from core.memory.lock import MemoryBusyError
+    from core.memory.parallel import WorkerError
 
     configure_cli(verbose, quiet)
     if sync and not any(p != "-" and Path(p).is_dir() for p in paths):
@@ -218,11 +221,16 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
-    with _open(memory, embedder=embedder) as mem, _dask_client(workers, scheduler) as client:
+    # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
+    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
+        except WorkerError as exc:
+            raise click.ClickException(f"{exc}; {mem.store_.count_documents()} documents are in {memory}: fix "
+                                       f"the workers and run the same command again (the stored ones are "
+                                       f"skipped as unchanged)") from None
         except KeyboardInterrupt:  # Ctrl-C: what was committed stays (the memory is saved on the way out)
             click.echo(f"\ninterrupted: {mem.store_.count_documents()} documents are in {memory}; run the same "
                        f"command again to finish (the stored ones are skipped as unchanged)", err=True)

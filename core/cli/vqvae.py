@@ -18,7 +18,9 @@ def _load_codec(weights):
 @click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
               help="A .npy file of float embeddings (n, 384) instead of texts.")
 @click.option("--file", "text_file", type=click.Path(dir_okay=False),
-              help="A UTF-8 text file, one text per line.")
+              help="A UTF-8 text file, one text per line. Rows stay aligned with the lines: a blank "
+                   "line gives an empty row (JSON records carry the line number; a .npy output "
+                   "refuses blank lines).")
 @click.option("--weights", type=click.Path(), help="Weights to use (default: the shipped model).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Write the codes here: .npy (uint8 array) or anything else (text/JSON).")
@@ -47,16 +49,15 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     sources = sum(bool(s) for s in (texts, npy_path, text_file))
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
+    lines = None  # --file: the file's lines, so each output row stays on its line
     try:
         if npy_path:
             X = _load_npy(npy_path)
             texts = None
         else:
             if text_file:
-                path = Path(text_file)
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path} not found")
-                texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+                lines = _read_lines(Path(text_file), npy_out=bool(output and output.endswith(".npy")))
+                texts = [t for t in lines if t]
             from core.embedding import TextEmbedder
 
             X = TextEmbedder().embed(list(texts))
@@ -73,12 +74,19 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         atomic_write_bytes(output, buf.getvalue())
         click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)
         return
+    plain = [" ".join(str(int(v)) for v in row) for row in codes]
     if as_json:
         rows = [{"codes": c.tolist(), **({"text": t} if texts else {})}
                 for c, t in zip(codes, texts or [None] * len(codes))]
+        if lines is not None:  # blank lines have no record: the line number keeps the link to the file
+            for row, n in zip(rows, (i + 1 for i, t in enumerate(lines) if t)):
+                row["line"] = n
         text = json.dumps(rows, ensure_ascii=False, indent=None)
     else:
-        text = "\n".join(" ".join(str(int(v)) for v in row) for row in codes)
+        if lines is not None:  # an empty row for a blank line: row i is line i (paste, diff)
+            it = iter(plain)
+            plain = [next(it) if t else "" for t in lines]
+        text = "\n".join(plain)
     if output:
         from core._io import atomic_write_text
 
@@ -86,6 +94,28 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)
     else:
         click.echo(text)
+
+
+def _read_lines(path: Path, npy_out: bool) -> list[str]:
+    """The stripped lines of a text file ('' for a blank line); a file of blank lines is an error."""
+    from core.memory.readers import _decode
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        lines = [line.strip() for line in _decode(path.read_bytes(), str(path)).splitlines()]
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if not any(lines):
+        raise ValueError(f"{path} holds no text: every line is blank")
+    blank = [i + 1 for i, t in enumerate(lines) if not t]
+    if npy_out and blank:
+        shown = ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else "")
+        which = f"lines {shown} are" if len(blank) > 1 else f"line {shown} is"
+        raise ValueError(f"{path}: {which} blank and a .npy row cannot be empty, so rows would no "
+                         f"longer match lines; remove blank lines first (grep -v '^[[:space:]]*$' {path}) "
+                         f"or write text/JSON, which keeps an empty row")
+    return lines
 
 
 def _load_npy(path):
@@ -140,9 +170,18 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
     try:
         config = TrainConfig.from_json(config_path) if config_path else TrainConfig()
         if npy_path:
-            X = _load_npy(npy_path)
-            rows = np.random.default_rng(config.seed).permutation(len(X))
+            from core._validation import check_embeddings
+
+            # checked before the shuffle: a NaN's row number is then the file's row, not a shuffled one
+            X = check_embeddings(_load_npy(npy_path), config.input_dim, name=str(npy_path))
             n_held = max(1, len(X) // 10)
+            if len(X) - n_held < config.codebook_size:
+                need = next(n for n in range(config.codebook_size, 10 * config.codebook_size)
+                            if n - max(1, n // 10) >= config.codebook_size)
+                raise ValueError(f"{npy_path} has {len(X)} rows; training needs at least {need}: "
+                                 f"codebook_size={config.codebook_size} codes per head, after 1 row in 10 is "
+                                 f"held out for the card's figures")
+            rows = np.random.default_rng(config.seed).permutation(len(X))
             X_train, X_held = X[rows[n_held:]], X[rows[:n_held]]
         else:
             from core import datasets

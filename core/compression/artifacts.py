@@ -1,12 +1,13 @@
 """Artifacts of the compression pipeline: arrays as ``.npy``, summaries as JSON, written atomically.
 
 Nothing is pickled: arrays are read back with ``allow_pickle=False``. A missing file names
-the stage that writes it.
+the stage that writes it; a damaged one (truncated, overwritten) names the file and that stage.
 """
 from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,13 @@ def save_npy(path, array: np.ndarray) -> None:
 
 
 def load_npy(path) -> np.ndarray:
-    return np.load(existing(path), allow_pickle=False)
+    path = existing(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        # numpy calls a damaged file "pickled (object) data" and suggests unpickling it
+        detail = "not a .npy array of numbers" if "pickle" in str(exc) else str(exc)
+        raise damaged(path, detail) from None
 
 
 def save_json(path, obj) -> None:
@@ -29,12 +36,44 @@ def save_json(path, obj) -> None:
 
 
 def load_json(path):
-    return json.loads(existing(path).read_text(encoding="utf-8"))
+    path = existing(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise damaged(path, f"not valid JSON: {exc}") from None
+
+
+def read_index(path):
+    """A FAISS index file of the run; a damaged one is a ``ValueError`` naming it (FAISS raises RuntimeError)."""
+    import faiss
+
+    path = existing(path)
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        m = re.search(r"\.cpp:\d+: (?:Error: )?(.*)", str(exc))  # FAISS prefixes its C++ function and line
+        raise damaged(path, (m.group(1) if m else str(exc)).strip()[:200]) from None
+
+
+def stage_of(path: Path) -> str:
+    """The CLI command that writes this artifact."""
+    return "decode" if path.name in _DECODE_WRITES else "pipeline"
+
+
+def damaged(path: Path, detail: str) -> ValueError:
+    """The error for an artifact that exists but cannot be read (truncated, overwritten, foreign)."""
+    return ValueError(f"{path} is damaged ({detail}); run `mycelial {stage_of(path)}` again with the same "
+                      f"--config to write it anew")
+
+
+_DECODE_WRITES = ("decoded.json", "decoded_vectors.npy")
 
 
 def existing(path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first "
-                                f"(python scripts/pipeline.py, then scripts/decode.py)")
+        stage = stage_of(path)
+        then = "" if stage == "decode" else ", then `mycelial decode`"
+        raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first: `mycelial {stage}`{then} "
+                                f"with the same --config (it writes {path.name} to artifacts_dir {path.parent})")
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from core._io import atomic_write_bytes
-from core.compression.artifacts import existing
+from core.compression.artifacts import damaged, existing
 from core.compression.config import PipelineConfig
 
 
@@ -48,13 +48,18 @@ def save_vqvae(model, tconf, folder: Path) -> None:
 
 def load_vqvae(folder: Path):
     """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load
 
     from core.reasoning.vqvae.train import TrainConfig, build_model
 
     tconf = TrainConfig.from_json(existing(folder / "vqvae_train_config.json"))
     model = build_model(tconf)
-    model.load_state_dict(load(existing(folder / "vqvae.safetensors").read_bytes()))
+    path = existing(folder / "vqvae.safetensors")
+    try:
+        model.load_state_dict(load(path.read_bytes()))
+    except (SafetensorError, RuntimeError, ValueError) as exc:  # truncated, overwritten, or another model's
+        raise damaged(path, str(exc).strip().splitlines()[0][:200]) from None
     return model.eval()
 
 

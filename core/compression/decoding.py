@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.compression.artifacts import existing, load_json, load_npy, save_json, save_npy
+from core.compression.artifacts import load_json, load_npy, read_index, save_json, save_npy
 from core.compression.codecs import check_codes, load_vqvae, opq_decode, single_thread, vqvae_decode
 from core.compression.config import PipelineConfig
 
@@ -110,10 +110,8 @@ def decode_vectors(out, method: str) -> tuple[np.ndarray, np.ndarray]:
         check_codes(codes, model.num_heads, model.codebook_size, out / "codes.npy")
         return codes, vqvae_decode(model, codes)
     if method == "opq_pq":
-        import faiss
-
         codes = load_npy(out / "opq_codes.npy")
-        return codes, opq_decode(faiss.read_index(str(existing(out / "opq_pq.index"))), codes)
+        return codes, opq_decode(read_index(out / "opq_pq.index"), codes)
     raise ValueError(f"pipeline.json names method {method!r}; expected 'vqvae' or 'opq_pq'; re-run the pipeline")
 
 

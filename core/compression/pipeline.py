@@ -86,12 +86,18 @@ class Corpus:
 def load_sentences(config: PipelineConfig, log: Callable = print) -> tuple[list[str], list[str]]:
     """Read and sentence-split the WikiText file(s); keep a seeded sample of ``sample_size``."""
     sentences, doc_ids = [], []
-    for path in wikitext_files(config):
-        for doc in read_wikitext(path):
-            sentences += doc.sentences
-            doc_ids += [doc.doc_id] * len(doc.sentences)
+    files = wikitext_files(config)
+    for path in files:
+        try:
+            for doc in read_wikitext(path):
+                sentences += doc.sentences
+                doc_ids += [doc.doc_id] * len(doc.sentences)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"data file {path} is not UTF-8 text (byte {exc.start}); expected a WikiText "
+                             f"file") from None
     if not sentences:
-        raise ValueError(f"no sentences found in {wikitext_files(config)}")
+        raise ValueError(f"no WikiText article found in {', '.join(map(str, files))}: expected "
+                         f"' = Title = ' heading lines, each followed by the article's paragraphs")
     if len(sentences) > config.sample_size:
         rng = np.random.default_rng(config.seed)
         keep = np.sort(rng.choice(len(sentences), config.sample_size, replace=False))
@@ -141,8 +147,14 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     out = config.artifacts
     timings, t0 = {}, time.perf_counter()
 
+    if out.exists() and not out.is_dir():  # mkdir's "File exists" named no setting
+        raise ValueError(f"artifacts_dir {out} is a file; give a folder (created if missing)")
     corpus = load_corpus(config, log)
     out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
+    # pipeline.json is written last, as the mark of a complete run, and decode's files belong to the previous
+    # run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two runs
+    for stale in ("pipeline.json", "decoded.json", "decoded_vectors.npy"):
+        (out / stale).unlink(missing_ok=True)
     n, n_test = len(corpus.sentences), int(corpus.is_test.sum())
     log(f"loaded {n} sentences from {len(set(corpus.doc_ids))} articles "
         f"({', '.join(p.name for p in wikitext_files(config))}); "

@@ -140,12 +140,15 @@ class StateMixin:
             try:
                 self.network_ = MycelialReasoning.load(self.folder / state["network"]["file"])
                 self._net_mark = {"doc": state["network"]["last_doc"], "forget": state["network"]["forget_seq"]}
+                if self.network_.concept_space_ not in (None, self.store_.uuid):  # another store's ids
+                    self.network_, self._net_mark = None, {"doc": 0, "forget": 0}
             except (ValueError, OSError, KeyError):
                 self.network_ = None
         if self.network_ is None:
             cfg = self.network_config or MycelialConfig(num_heads=self.codec.num_heads,
                                                         codebook_size=self.codec.codebook_size)
             self.network_ = MycelialReasoning(cfg)
+        self.network_.concept_space_ = self.store_.uuid  # its concept ids are this store's ids
         self._state_gen = int(state.get("gen", 0))
         loaded = "index" in state and "network" in state and self._index_mark["chunk"] + self._net_mark["doc"] > 0
         self._saved = self._derived_mark() if loaded else None
@@ -198,6 +201,7 @@ class StateMixin:
         cfg = self.network_config or MycelialConfig(num_heads=self.codec.num_heads,
                                                     codebook_size=self.codec.codebook_size)
         self.network_, self._net_mark = MycelialReasoning(cfg), {"doc": 0, "forget": 0}
+        self.network_.concept_space_ = self.store_.uuid
 
     def _derived_mark(self) -> tuple:
         """What the saved derived files would record: save only when this changed."""

@@ -36,7 +36,24 @@ from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, pars
                                  read_stream, scan_folder)
 from core.memory.types import IngestReport
 
-__all__ = ["ingest_parallel"]
+__all__ = ["WorkerError", "ingest_parallel"]
+
+
+class WorkerError(RuntimeError):
+    """A task failed on a Dask worker after its retries; the batches committed before it are kept.
+
+    Its message names the worker's exception (the original is ``__cause__``): the exception was
+    raised in the worker's environment (its files, caches, model), not this process's.
+    """
+
+
+def _result(future, what: str):
+    try:
+        return future.result()
+    except Exception as exc:  # re-raised here by distributed as if local: say where it happened
+        raise WorkerError(f"a Dask worker failed while {what} (after 2 retries): {type(exc).__name__}: {exc}; "
+                          f"it ran in the worker's environment (its files, cache folder, model), not "
+                          f"this process's") from exc
 
 _MODELS: dict = {}  # per worker process: (model, backend, device, threads) -> a TextEmbedder with its model loaded
 
@@ -81,6 +98,15 @@ def _embedder_for(emb):
     return out
 
 
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):  # not on a worker
+        return "(none)"
+
+
 def _capture(records, errors: list):
     """Interleave the records of a reader with the errors it appended, in the order they happened."""
     n = 0
@@ -101,6 +127,12 @@ def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
             continue
         _, open_path, shown, doc_id, meta = it
         errors: list = []
+        if not os.path.lexists(open_path):  # the driver found it: this worker sees other files
+            events.append(("err", ReadError(shown, f"not found on the Dask worker {_worker_address()} at "
+                                                   f"{open_path}: the workers must see this machine's files "
+                                                   f"at the same path (a shared file system), or ingest "
+                                                   f"without --scheduler")))
+            continue
         for kind, x in _capture(read_file(Path(open_path), errors, MAX_BYTES), errors):
             if kind == "err" and x.source == open_path:
                 x.source = shown
@@ -218,6 +250,9 @@ def _batches(events, batch_size: int, report: IngestReport):
 def _check_args(client, partitions) -> None:
     if not (hasattr(client, "submit") and hasattr(client, "scatter")):
         raise ValueError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+    if getattr(client, "status", None) in ("closing", "closed"):  # else: "'NoneType' object has no attribute 'scatter'"
+        raise ValueError("the Dask client is closed; open a new one (distributed.Client(...)) or leave client out "
+                         "for a serial ingest")
     if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, (int, np.integer))
                                    or partitions < 1):
         raise ValueError(f"partitions must be a positive integer (or None for ~4 per worker), got {partitions!r}")
@@ -244,7 +279,8 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     model, once per worker process), ``embed``, ``encode``, ``delta`` (summed over tasks) and
     this process's ``wait``, ``plan``,
     ``commit`` (SQLite, index, graph, network), ``merge`` (inside commit), ``save``; and
-    counts of ``partitions``, ``batches`` and ``fallback_batches``.
+    counts of ``partitions``, ``batches`` and ``fallback_batches``. A task that fails on its
+    worker (after two retries) raises ``WorkerError``; the batches committed before it stay.
     """
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial import MycelialReasoning
@@ -287,7 +323,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         submit_reads()
         while reads:
             t0 = time.perf_counter()
-            out, t = reads.popleft().result()
+            out, t = _result(reads.popleft(), "reading and chunking documents")
             st["wait"] += time.perf_counter() - t0
             st["read"] += t["read"]
             st["chunk"] += t["chunk"]
@@ -312,7 +348,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         res = None
         if b.future is not None:
             t0 = time.perf_counter()
-            res = b.future.result()
+            res = _result(b.future, "embedding and encoding chunks")
             st["wait"] += time.perf_counter() - t0
             for k, v in res["t"].items():
                 st[k] += v

@@ -150,6 +150,15 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
         if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
                                  for p in folder.iterdir()):
+            from core.memory.readers import SUFFIXES
+
+            docs = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+            if docs:  # `serve --memory notes/`: the user meant the documents
+                mem = f"{folder.name}-memory"
+                raise ValueError(f"{folder} holds documents ({', '.join(docs[:2])}{', ...' if len(docs) > 2 else ''}), "
+                                 f"not a Mycelial memory (no {MARKER} or memory.sqlite): to recall or serve them, "
+                                 f"make a memory of them first: `mycelial ingest {folder} --memory {mem}`, "
+                                 f"then use --memory {mem}")
             raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
                              f"give a new or empty folder so none of its files are touched")
         if not has_store and self.read_only:

@@ -11,13 +11,13 @@ import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError
 
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
@@ -29,8 +29,15 @@ UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 Mode = Literal["similar", "associative", "hybrid"]
 
 
+def _doc_id(value):
+    """An integer id is taken as its decimal string, as a JSONL line's ``"id": 5`` is on the CLI."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"must be a string or integer, got {type(value).__name__}")
+    return str(value)
+
+
 class DocumentIn(BaseModel):
-    id: str = Field(min_length=1, max_length=512)
+    id: Annotated[str, BeforeValidator(_doc_id)] = Field(min_length=1, max_length=512)
     title: str = Field(default="", max_length=2000)
     text: str = Field(min_length=1)
     metadata: dict = Field(default_factory=dict)
@@ -112,6 +119,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     @app.get("/", include_in_schema=False)
     def index():
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():  # browsers ask for it on every page load; an SVG (every current browser reads it)
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz")
     def healthz():

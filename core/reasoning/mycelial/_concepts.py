@@ -226,6 +226,22 @@ class ConceptMixin:
         self.concept_counts_[:len(other.concept_counts_)] += other.concept_counts_
         self._cx_csr = None
 
+    def _has_concepts(self) -> bool:
+        """Whether any concept node was counted (so the concept id space matters)."""
+        return bool(self.concept_counts_.any() or self.cx_keys_.size)
+
+    def _check_concept_space(self, other) -> None:
+        """Refuse to merge concept counts numbered by another memory's store (before any change)."""
+        if not other._has_concepts():
+            return
+        if self._has_concepts() and other.concept_space_ != self.concept_space_:
+            raise ValueError(
+                f"cannot merge networks of different concept spaces ({self.concept_space_!r} vs "
+                f"{other.concept_space_!r}): concept ids are the ids of one memory's store, so the networks "
+                f"of two memories would mix unrelated concepts; merge only networks of the same memory")
+        if self.concept_space_ is None:
+            self.concept_space_ = other.concept_space_
+
     def _concepts_equal(self, other) -> bool:
         n = max(len(self.concept_counts_), len(other.concept_counts_))
         a = np.zeros(n, np.int64)

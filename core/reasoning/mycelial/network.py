@@ -114,6 +114,10 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin, ConceptMixin)
         self.config = config if config is not None else MycelialConfig()
         if not isinstance(self.config, MycelialConfig):
             raise ValueError(f"config must be a MycelialConfig, got {type(self.config).__name__}")
+        # Concept node ids are ids of one memory's SQLite store: the owner names that id space
+        # here (a memory sets its store's uuid; saved in the file) so ``merge`` can refuse to mix
+        # two memories' concepts. None: not owned by a memory (no claim about the ids).
+        self.concept_space_: str | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -364,6 +368,9 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin, ConceptMixin)
 
         Two networks that observed disjoint streams, merged, equal one network that observed
         both (when no decay ran); see the module docstring for decay. Returns ``self``.
+        Concept nodes are numbered per memory, so when both networks hold concept counts their
+        ``concept_space_`` must be equal (the networks of two memories raise ``ValueError``);
+        a network without concept counts merges into any network.
         """
         if not isinstance(other, MycelialReasoning):
             raise ValueError(f"can only merge a MycelialReasoning, got {type(other).__name__}")
@@ -373,6 +380,7 @@ class MycelialReasoning(ChecksMixin, SpreadingMixin, ReadingMixin, ConceptMixin)
                 raise ValueError(
                     f"cannot merge networks with different {name}: {getattr(a, name)} vs {getattr(b, name)}"
                 )
+        self._check_concept_space(other)
         self.keys_, self.counts_, self.group_counts_ = K.merge_sorted(
             self.keys_, self.counts_, self.group_counts_,
             other.keys_, other.counts_, other.group_counts_, 1.0,

@@ -2,7 +2,8 @@
 
 The file is a zip (``np.savez``) holding the arrays ``keys``, ``counts``, ``group_counts``,
 ``node_counts`` and ``header``: the UTF-8 JSON header as uint8 bytes, with the format
-name and version, the config, the counters and a SHA-256 of every array. Loading uses
+name and version, the config, the counters, the concept id space (the owning memory's
+store uuid; absent in older files) and a SHA-256 of every array. Loading uses
 ``np.load(allow_pickle=False)``, checks all of it and builds the network only at the end,
 so a truncated, corrupt or wrong-version file raises ``ValueError`` and never half-loads.
 Writes go to a temporary file in the same directory, are fsynced and renamed into place.
@@ -45,6 +46,7 @@ def save_network(net, path) -> Path:
         "config": net.config.to_dict(),
         "n_events": int(net.n_events_),
         "n_decays": int(net.n_decays_),
+        "concept_space": net.concept_space_,
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": _digest(v)}
                    for k, v in arrays.items()},
     }
@@ -106,6 +108,9 @@ def load_network(path):
         meta = header["arrays"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: header lacks {exc}") from exc
+    space = header.get("concept_space")  # absent in files written before it: unknown
+    if space is not None and not isinstance(space, str):
+        raise ValueError(f"{path}: header's concept_space is {type(space).__name__}, expected a string or null")
     for name, dtype in {**_ARRAYS, **_CONCEPT_ARRAYS}.items():
         if name not in arrays:
             continue
@@ -137,6 +142,7 @@ def load_network(path):
     net.group_counts_ = np.ascontiguousarray(arrays["group_counts"])
     net.node_counts_ = np.ascontiguousarray(arrays["node_counts"])
     net.n_events_, net.n_decays_ = n_events, n_decays
+    net.concept_space_ = space
     if "cx_keys" in arrays:
         _set_concepts(net, arrays, path)
     net._dirty()

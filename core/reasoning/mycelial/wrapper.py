@@ -195,7 +195,17 @@ class MycelialVQVAE:
         path = Path(path)
         if path.suffix == ".pth":
             return cls(_read_model(path))
+        if path.suffix == ".json" and path.with_suffix(".safetensors").is_file():  # the card given for its weights
+            path = path.with_suffix(".safetensors")
+        if path.is_file() and path.suffix != ".safetensors":
+            raise ValueError(f"{path} is not a weights file: give a .safetensors file (its .json beside it) "
+                             f"or a folder holding model.safetensors")
         weights, config = _paths(path)
+        if path.is_dir() and not weights.is_file():
+            found = sorted(p.name for p in path.glob("*.safetensors"))
+            if found:
+                raise FileNotFoundError(f"no model.safetensors in {path}; it holds {', '.join(found[:5])}: "
+                                        f"give one of them, e.g. {path / found[0]}")
         return cls(_read_model(weights, config))
 
     def save(self, path: str | Path, card: dict | None = None, dtype: str = "float32") -> Path:

@@ -43,14 +43,19 @@ function conceptsOf(hit) {
   return out.slice(0, 6);
 }
 
+let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
+
 async function ask(ev) {
-  ev.preventDefault();
+  if (ev) ev.preventDefault();
   const q = $("q").value.trim();
   if (!q) return;
   status("asking…");
   try {
     const mode = $("mode").value;
+    const chosen = $("memory").value;
     const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}`);
+    if ($("memory").value !== chosen) return;  // another memory was chosen meanwhile: its answer follows
+    asked = q;
     const list = $("hits");
     list.replaceChildren();
     for (const h of r.hits) {
@@ -82,7 +87,9 @@ async function ask(ev) {
 async function showConcept(concept) {
   $("concept-name").textContent = "around “" + concept + "”";
   try {
+    const chosen = $("memory").value;
     const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
+    if ($("memory").value !== chosen) return;
     drawGraph(g);
     const ul = $("neighbours");
     ul.replaceChildren();
@@ -154,7 +161,9 @@ function drawGraph(g) {
 
 async function loadStats() {
   try {
+    const chosen = $("memory").value;
     const s = await api(`/v1/memories/${memory()}/stats`);
+    if ($("memory").value !== chosen) return;  // a slow answer for the memory chosen before
     const dl = $("stats");
     dl.replaceChildren();
     const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
@@ -189,10 +198,22 @@ async function loadMemories() {
   if (chosen && r.memories.some((m) => m.name === chosen)) sel.value = chosen;
 }
 
+function memoryChosen() {
+  // nothing of the previous memory stays on the page: its hits, concept graph and upload result
+  $("hits").replaceChildren();
+  $("graph").replaceChildren();
+  $("neighbours").replaceChildren();
+  $("concept-name").textContent = "";
+  $("upload-result").textContent = "";
+  status("ready");
+  loadStats();
+  if (asked && $("q").value.trim()) ask();
+}
+
 async function init() {
   try {
     await loadMemories();
-    $("memory").onchange = loadStats;
+    $("memory").onchange = memoryChosen;
     status("ready");
     loadStats();
   } catch (e) { status(e.message, true); }
