@@ -9,6 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
+from core.memory._ahead import EmbedAhead
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
 from core.memory._vecfile import keep_up, vector_file
@@ -107,6 +108,12 @@ def _rows_of(rows: dict, zero: np.ndarray, dtype=None):
     return lambda hs: M[[at.get(h, -1) for h in hs]]
 
 
+def _progress(bar, documents: int, report: IngestReport) -> None:
+    if bar is not None and documents:
+        bar.update(documents)
+        bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
+
+
 class _WalWindow:
     """A larger WAL auto-checkpoint for one ingest: SQLite copies the WAL into the database (and
     fsyncs it) every ``WAL_PAGES`` pages instead of every 1,000 (its default). A batch rewrites
@@ -194,6 +201,8 @@ class IngestMixin:
         n_pending = 0
         seen: dict[str, str] = {}  # doc id -> source: one id twice in one ingest is an error wherever it falls
         wal = _WalWindow(self.store_._conn)
+        self._embedder()  # loaded here, not in the thread that embeds ahead
+        ahead = EmbedAhead(self, report)
         try:
             for rec in self._records(source, report.errors):
                 problem = record_problem(rec, seen)
@@ -207,17 +216,13 @@ class IngestMixin:
                 pending.append((rec, chunks))
                 n_pending += len(chunks)
                 if n_pending >= self.batch_size:
-                    self._ingest_batch(pending, report)
-                    if bar is not None:
-                        bar.update(len(pending))
-                        bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
+                    _progress(bar, ahead.push(pending), report)
                     pending, n_pending = [], 0
             if pending:
-                self._ingest_batch(pending, report)
-                if bar is not None:
-                    bar.update(len(pending))
-                    bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
+                _progress(bar, ahead.push(pending), report)
+            _progress(bar, ahead.flush(), report)
         finally:
+            ahead.close()
             wal.close()
             if bar is not None:
                 bar.close()
@@ -253,24 +258,6 @@ class IngestMixin:
                 if h not in known:
                     need.setdefault(h, t)
         return todo, hashes, need, unchanged, known
-
-    def _ingest_batch(self, batch, report: IngestReport) -> None:
-        todo, hashes, need, unchanged, known = self._batch_todo(batch)
-        report.unchanged += unchanged
-        if not todo:
-            return
-        vec: dict[bytes, np.ndarray] = {}
-        code: dict[bytes, np.ndarray] = {}
-        t0 = time.perf_counter()
-        if need:
-            X = self._embedder().embed(list(need.values()))
-            C = self.codec.encode(X)
-            vec = dict(zip(need, X))
-            code = dict(zip(need, C))
-        t1 = time.perf_counter()
-        self._commit(todo, hashes, vec, code, report, known=known)
-        log.debug("batch of %d documents: %d chunks, %d embedded (%.2fs), committed in %.2fs", len(todo),
-                 sum(len(h) for h in hashes), len(need), t1 - t0, time.perf_counter() - t1)
 
     def _commit(self, todo, hashes, vec, code, report, observe=None, known=None) -> None:
         """Store a batch in one transaction, then grow index, graph and network.

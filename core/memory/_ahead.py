@@ -1,0 +1,93 @@
+"""Embed the next batch while this one commits: the model's streams and the engine's thread overlap.
+
+One batch after another, a core idled while the engine committed a batch (concepts, SQLite, the
+network: one Python thread) and the model waited for it. Here a background thread embeds and
+encodes batch k+1 while this thread commits batch k. Each batch still embeds exactly the chunks
+the serial loop would, in its order: the plan is made against the store plus the chunks of the
+batch in flight (which its commit will add), and made again at commit; a plan that changed (a
+replaced document deleted a chunk this batch counted on) is embedded anew, here. A transformer's
+last bits depend on its batch, so this is what keeps the memory identical to a serial ingest.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Flight:
+    batch: list
+    keys: list  # chunk hashes sent to the model, in order
+    thread: threading.Thread | None = None
+    out: dict = field(default_factory=dict)  # "X", "C" or "error"
+
+
+class EmbedAhead:
+    """Commits batches in order, each one's embedding computed while the previous one committed.
+
+    ``push(batch)`` starts the batch's embedding and commits the one before; ``flush()`` commits
+    the last; ``close()`` (always, e.g. on Ctrl-C) waits for an embedding in flight without
+    committing it, so no model call outlives the ingest.
+    """
+
+    def __init__(self, mem, report):
+        self.mem, self.report = mem, report
+        self.flight: _Flight | None = None
+
+    def push(self, batch) -> int:
+        """Start ``batch``; commit the batch before it. Returns the documents committed (0 or its size)."""
+        prev = self.flight
+        self.flight = self._start(batch, set(prev.keys) if prev is not None else set())
+        return self._commit(prev) if prev is not None else 0
+
+    def flush(self) -> int:
+        prev, self.flight = self.flight, None
+        return self._commit(prev) if prev is not None else 0
+
+    def close(self) -> None:
+        flight, self.flight = self.flight, None
+        if flight is not None and flight.thread is not None:
+            flight.thread.join()
+
+    def _start(self, batch, in_flight: set) -> _Flight:
+        todo, _, need, _, _ = self.mem._batch_todo(batch)
+        keys = [h for h in need if h not in in_flight] if todo else []
+        flight = _Flight(batch, keys)
+        if keys:
+            texts = [need[h] for h in keys]
+            flight.thread = threading.Thread(target=self._embed, args=(texts, flight.out), name="mycelial-embed",
+                                             daemon=True)
+            flight.thread.start()
+        return flight
+
+    def _embed(self, texts: list, out: dict) -> None:
+        try:
+            out["X"] = self.mem._embedder().embed(texts)
+            out["C"] = self.mem.codec.encode(out["X"])
+        except BaseException as exc:  # re-raised in the ingesting thread
+            out["error"] = exc
+
+    def _result(self, flight: _Flight) -> dict:
+        """The flight's vectors and codes, once its thread is done (the time the engine waits for the model)."""
+        if flight.thread is not None:
+            flight.thread.join()
+        if "error" in flight.out:
+            raise flight.out["error"]
+        return flight.out
+
+    def _commit(self, flight: _Flight) -> int:
+        out = self._result(flight)
+        mem = self.mem
+        todo, hashes, need, unchanged, known = mem._batch_todo(flight.batch)  # the serial plan, now
+        self.report.unchanged += unchanged
+        if not todo:
+            return len(flight.batch)
+        if list(need) == flight.keys:
+            vec = dict(zip(flight.keys, out["X"])) if need else {}
+            code = dict(zip(flight.keys, out["C"])) if need else {}
+        else:  # the store changed under the plan: embed what the serial loop would, now
+            X = mem._embedder().embed(list(need.values())) if need else None
+            vec = dict(zip(need, X)) if need else {}
+            code = dict(zip(need, mem.codec.encode(X))) if need else {}
+        mem._commit(todo, hashes, vec, code, self.report, known=known)
+        return len(flight.batch)

@@ -1,0 +1,67 @@
+"""Embedding the next batch while one commits stores what one batch after another stores: the same
+chunks embedded in the same calls, the same rows, the same network, even when the store changes
+under a plan (a replaced document deletes a chunk the next batch counted on) or a batch names a
+chunk the batch in flight adds."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import numpy as np
+
+from core.embedding import TextEmbedder
+from core.memory import SemanticMemory
+
+
+def _watched(calls: list) -> TextEmbedder:
+    """The real model, no cache (a vector depends on its batch mates in the last bits); each call's texts kept."""
+    emb = TextEmbedder(cache=False)
+    embed = emb.embed
+
+    def watched(texts, *a, **kw):
+        calls.append((list(texts), threading.current_thread() is threading.main_thread()))
+        return embed(texts, *a, **kw)
+
+    emb.embed = watched
+    return emb
+
+
+def _content(folder) -> tuple:
+    with sqlite3.connect(f"file:{folder / 'memory.sqlite'}?mode=ro", uri=True) as db:
+        chunks = db.execute("SELECT id, hash, doc_id, position, refs, text, codes, embedding FROM chunks ORDER BY id").fetchall()
+        docs = db.execute("SELECT id, doc_key, content_hash FROM documents ORDER BY id").fetchall()
+        concepts = db.execute("SELECT id, text, df FROM concepts ORDER BY id").fetchall()
+    return chunks, docs, concepts
+
+
+def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wiki_docs):
+    s = [d.sentences[1] for d in wiki_docs[:8]]
+    before = [{"id": "A", "text": f"{s[0]}\n\n{s[1]}"}]
+    # batches of 2 chunks: A's new version deletes s0 (only A held it), which B (the next batch,
+    # planned before A commits) counted as stored; D names s5, which C (in flight) adds
+    stream = [{"id": "A", "text": f"{s[2]}\n\n{s[1]}"}, {"id": "B", "text": f"{s[0]}\n\n{s[3]}"},
+              {"id": "C", "text": f"{s[4]}\n\n{s[5]}"}, {"id": "D", "text": f"{s[5]}\n\n{s[6]}"}]
+    runs = {}
+    for name, parts in (("ahead", [stream]), ("one_by_one", [[r] for r in stream])):
+        calls: list = []
+        with SemanticMemory(tmp_path / name, embedder=_watched(calls), batch_size=2) as mem:
+            mem.ingest(before)
+            calls.clear()
+            reports = [mem.ingest(p) for p in parts]
+            net = mem.network_
+            runs[name] = (calls, _content(tmp_path / name), net.keys_.copy(), net.counts_.copy(),
+                          net.cx_keys_.copy(), net.concept_counts_.copy(), mem.index_.ntotal,
+                          sum(r.replaced for r in reports), sum(r.new_chunks for r in reports))
+    (calls_a, *rest_a), (calls_1, *rest_1) = runs["ahead"], runs["one_by_one"]
+    assert any(not main for _, main in calls_a)  # embedded ahead, in the background thread
+    texts = lambda calls: [t for t, _ in calls]  # noqa: E731
+    assert texts(calls_1) == [[s[2]], [s[0], s[3]], [s[4], s[5]], [s[6]]]
+    # ahead: B's plan [s3] is embedded anew as [s0, s3] once A's commit deleted s0; D's omits s5
+    assert texts(calls_a) == [[s[2]], [s[3]], [s[4], s[5]], [s[0], s[3]], [s[6]]]
+    chunks_a, chunks_1 = rest_a[0][0], rest_1[0][0]
+    assert len(chunks_a) == 7 and [c[5] for c in chunks_a] == [c[5] for c in chunks_1]
+    assert rest_a[0] == rest_1[0]  # every row, byte for byte: vectors, codes, ids, refs, concepts
+    for x, y in zip(rest_a[1:6], rest_1[1:6]):
+        assert np.array_equal(x, y)
+    # A replaced (its chunks s2, s1 stored anew), then s0 again and s3, s4 and s5, s6
+    assert rest_a[6:] == rest_1[6:] == [1, 7]
