@@ -223,8 +223,8 @@ class OpenVinoEncoder(PooledEncoder):
 
     Batches hold at most 2,048 padded tokens (ONNX Runtime's 8,192 suit one session of two
     threads): an ingest batch of 256 chunks is ~7,500 tokens, one or two 8,192-token batches,
-    which left a stream idle most of the call; in pools of 256 / 1,024 chunks the model ran
-    1.3x / 1.2x faster with 2,048 (see the README's embedding section).
+    which left a stream idle most of the call; in ingests of 256 / 1,024-chunk batches the model
+    ran 1.45x / 1.08x faster with 2,048 (a loaded run; the README's embedding section).
     """
 
     def __init__(self, model_dir, max_seq_length: int | None = None, max_batch_tokens: int = 2048,

@@ -43,6 +43,7 @@ FORMAT = 1
 MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
 BATCH_SIZE = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's batch_size)
 
+
 def _check_settings(**values) -> None:
     """Whole numbers the memory needs; named here, before the folder is touched (``train_at=10`` made
     every ingest log a failed FAISS training, ``train_at=0`` failed with 'X is an empty batch')."""
