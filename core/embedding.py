@@ -342,6 +342,20 @@ class TextEmbedder:
         cache = self._cache
         return cache.delete([EmbeddingCache.key(t) for t in texts]) if cache is not None else 0
 
+    def load(self) -> "TextEmbedder":
+        """Load the model now, in this thread (it loads on first use otherwise). Ingest loads it
+        before embedding in a background thread: loading beside other work raced on the
+        process's C locale (a library sets and restores it), which ended as "C" and turned
+        Python's default text encoding to ASCII for the rest of the process."""
+        runtime = self.runtime
+        if runtime == "onnx":
+            self.onnx_
+        elif runtime == "numpy":
+            self.numpy_
+        else:
+            self.model_
+        return self
+
     def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
         runtime = self.runtime
         if runtime != "sentence-transformers":

@@ -4,6 +4,7 @@ under a plan (a replaced document deletes a chunk the next batch counted on) or 
 chunk the batch in flight adds."""
 from __future__ import annotations
 
+import locale
 import sqlite3
 import threading
 
@@ -42,6 +43,7 @@ def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wi
     stream = [{"id": "A", "text": f"{s[2]}\n\n{s[1]}"}, {"id": "B", "text": f"{s[0]}\n\n{s[3]}"},
               {"id": "C", "text": f"{s[4]}\n\n{s[5]}"}, {"id": "D", "text": f"{s[5]}\n\n{s[6]}"}]
     runs = {}
+    before_locale = locale.setlocale(locale.LC_CTYPE)
     for name, parts in (("ahead", [stream]), ("one_by_one", [[r] for r in stream])):
         calls: list = []
         with SemanticMemory(tmp_path / name, embedder=_watched(calls), batch_size=2) as mem:
@@ -52,6 +54,9 @@ def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wi
             runs[name] = (calls, _content(tmp_path / name), net.keys_.copy(), net.counts_.copy(),
                           net.cx_keys_.copy(), net.concept_counts_.copy(), mem.index_.ntotal,
                           sum(r.replaced for r in reports), sum(r.new_chunks for r in reports))
+    # the model loads in this thread: loading it beside the commit raced on the C locale, left "C"
+    # (Python's default text encoding then ASCII for the rest of the process)
+    assert locale.setlocale(locale.LC_CTYPE) == before_locale
     (calls_a, *rest_a), (calls_1, *rest_1) = runs["ahead"], runs["one_by_one"]
     assert any(not main for _, main in calls_a)  # embedded ahead, in the background thread
     texts = lambda calls: [t for t, _ in calls]  # noqa: E731

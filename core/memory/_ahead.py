@@ -33,6 +33,7 @@ class EmbedAhead:
     def __init__(self, mem, report):
         self.mem, self.report = mem, report
         self.flight: _Flight | None = None
+        self.loaded = False
 
     def push(self, batch) -> int:
         """Start ``batch``; commit the batch before it. Returns the documents committed (0 or its size)."""
@@ -55,6 +56,10 @@ class EmbedAhead:
         flight = _Flight(batch, keys)
         if keys:
             texts = [need[h] for h in keys]
+            load = getattr(self.mem._embedder(), "load", None)
+            if load is not None and not self.loaded:  # here, not beside this thread's work (`TextEmbedder.load`)
+                load()
+                self.loaded = True
             flight.thread = threading.Thread(target=self._embed, args=(texts, flight.out), name="mycelial-embed",
                                              daemon=True)
             flight.thread.start()
