@@ -57,7 +57,7 @@ class EmbedAhead:
         if keys:
             texts = [need[h] for h in keys]
             load = getattr(self.mem._embedder(), "load", None)
-            if load is not None and not self.loaded:  # here, not beside this thread's work (`TextEmbedder.load`)
+            if load is not None and not self.loaded:  # in this thread, before any embed beside it (`TextEmbedder.load`)
                 load()
                 self.loaded = True
             flight.thread = threading.Thread(target=self._embed, args=(texts, flight.out), name="mycelial-embed",
