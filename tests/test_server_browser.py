@@ -1,6 +1,7 @@
 """The web page in a real browser: Playwright driving Debian's headless chromium against `mycelial serve`."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@contextmanager
+def _page(**kwargs):
+    """A new page in Debian's chromium (headless); the browser is closed afterwards."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield browser.new_page(**kwargs)
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -33,81 +45,71 @@ def server(tmp_path_factory, embedder):
 def test_page_answers_the_demo_question_and_shows_neighbours(server):
     assert Path(CHROMIUM).exists(), "Debian chromium is missing: run scripts/setup.sh (apt-get install chromium)"
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            external = []
-            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
-            page.goto(server.url + "/")
-            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            expect(page.locator("#stats")).to_contain_text("network edges")
-            page.fill("#q", QUESTION)
-            page.select_option("#mode", "hybrid")
-            page.click("#ask button[type=submit]")
-            hits = page.locator("#hits li.hit")
-            expect(hits.first).to_be_visible(timeout=30_000)
-            titles = hits.locator(".head").all_inner_texts()
-            assert any("Nerva" in t for t in titles[:3]), titles
-            nerva = hits.filter(has_text="Nerva").first
-            expect(nerva.locator(".why")).to_contain_text("cosine")
-            # the score is shown in its parts: cosine (+ association lift)
-            expect(nerva.locator(".parts")).to_contain_text("cosine 0.")
-            nerva.locator("button.concept").first.click()
-            neighbours = page.locator("#neighbours li.neighbour")
-            expect(neighbours.first).to_be_visible(timeout=30_000)
-            assert neighbours.count() >= 2
-            nodes = page.locator("#graph circle")
-            assert nodes.count() >= 3
-            # clicking a node re-centres the view on that concept
-            second = nodes.nth(1).get_attribute("data-concept")
-            nodes.nth(1).dispatch_event("click")
-            expect(page.locator("#concept-name")).to_contain_text(second, timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
-            # upload two files at once: both are ingested, a bad line is shown, the selector's count follows
-            before = page.locator("#memory option").first.inner_text()
-            page.set_input_files("#file", [
-                {"name": "wren.md", "mimeType": "text/markdown", "buffer": b"# Ida Wren\n\nIda Wren mapped caves."},
-                {"name": "lamps.jsonl", "mimeType": "application/jsonl",
-                 "buffer": b'{"id": "lamp1", "text": "Lamp one of Quarry Road."}\n{broken\n'}])
-            page.click("#upload button[type=submit]")
-            result = page.locator("#upload-result")
-            expect(result).to_contain_text("2 documents", timeout=30_000)
-            expect(result).to_contain_text("1 errors: lamps.jsonl:2: malformed JSON")
-            n = int(before.split("(")[1].split()[0])
-            expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
-            assert not external, external  # everything is served locally
-        finally:
-            browser.close()
+    with _page(viewport={"width": 1280, "height": 900}) as page:
+        external = []
+        page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        expect(page.locator("#stats")).to_contain_text("network edges")
+        page.fill("#q", QUESTION)
+        page.select_option("#mode", "hybrid")
+        page.click("#ask button[type=submit]")
+        hits = page.locator("#hits li.hit")
+        expect(hits.first).to_be_visible(timeout=30_000)
+        titles = hits.locator(".head").all_inner_texts()
+        assert any("Nerva" in t for t in titles[:3]), titles
+        nerva = hits.filter(has_text="Nerva").first
+        expect(nerva.locator(".why")).to_contain_text("cosine")
+        # the score is shown in its parts: cosine (+ association lift)
+        expect(nerva.locator(".parts")).to_contain_text("cosine 0.")
+        nerva.locator("button.concept").first.click()
+        neighbours = page.locator("#neighbours li.neighbour")
+        expect(neighbours.first).to_be_visible(timeout=30_000)
+        assert neighbours.count() >= 2
+        nodes = page.locator("#graph circle")
+        assert nodes.count() >= 3
+        # clicking a node re-centres the view on that concept
+        second = nodes.nth(1).get_attribute("data-concept")
+        nodes.nth(1).dispatch_event("click")
+        expect(page.locator("#concept-name")).to_contain_text(second, timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+        # upload two files at once: both are ingested, a bad line is shown, the selector's count follows
+        before = page.locator("#memory option").first.inner_text()
+        page.set_input_files("#file", [
+            {"name": "wren.md", "mimeType": "text/markdown", "buffer": b"# Ida Wren\n\nIda Wren mapped caves."},
+            {"name": "lamps.jsonl", "mimeType": "application/jsonl",
+             "buffer": b'{"id": "lamp1", "text": "Lamp one of Quarry Road."}\n{broken\n'}])
+        page.click("#upload button[type=submit]")
+        result = page.locator("#upload-result")
+        expect(result).to_contain_text("2 documents", timeout=30_000)
+        expect(result).to_contain_text("1 errors: lamps.jsonl:2: malformed JSON")
+        n = int(before.split("(")[1].split()[0])
+        expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
+        assert not external, external  # everything is served locally
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
 
 
 def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
     # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
     failed = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
-            page.goto(server.url + "/")
-            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            page.fill("#q", QUESTION)
-            page.click("#ask button[type=submit]")
-            hits = page.locator("#hits li.hit")
-            expect(hits.first).to_contain_text("Nerva", timeout=30_000)
-            hits.first.locator("button.concept").first.click()
-            expect(page.locator("#graph circle").first).to_be_visible(timeout=30_000)
-            page.select_option("#memory", "other")
-            # the question is asked again of the chosen memory; nothing of the sample stays
-            expect(page.locator("#status")).to_have_text("1 hits", timeout=30_000)
-            expect(hits).to_have_count(1)
-            expect(hits.first).to_contain_text("Ida Wren")
-            expect(page.locator("#graph circle")).to_have_count(0)
-            expect(page.locator("#neighbours li")).to_have_count(0)
-            expect(page.locator("#stats dd").first).to_have_text("1")
-        finally:
-            browser.close()
+    with _page() as page:
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.click("#ask button[type=submit]")
+        hits = page.locator("#hits li.hit")
+        expect(hits.first).to_contain_text("Nerva", timeout=30_000)
+        hits.first.locator("button.concept").first.click()
+        expect(page.locator("#graph circle").first).to_be_visible(timeout=30_000)
+        page.select_option("#memory", "other")
+        # the question is asked again of the chosen memory; nothing of the sample stays
+        expect(page.locator("#status")).to_have_text("1 hits", timeout=30_000)
+        expect(hits).to_have_count(1)
+        expect(hits.first).to_contain_text("Ida Wren")
+        expect(page.locator("#graph circle")).to_have_count(0)
+        expect(page.locator("#neighbours li")).to_have_count(0)
+        expect(page.locator("#stats dd").first).to_have_text("1")
     import httpx
 
     icon = httpx.get(server.url + "/favicon.ico", timeout=10)
@@ -118,24 +120,19 @@ def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
 
 def test_a_slow_answer_for_the_previous_memory_does_not_replace_the_chosen_ones_stats(server):
     held = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.route("**/v1/memories/sample/stats", lambda route: held.append(route))  # answered later
-            page.goto(server.url + "/")
-            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            page.wait_for_timeout(200)
-            assert held, "the page did not ask the sample's stats"
-            page.select_option("#memory", "other")
-            documents = page.locator("#stats dd").first  # "documents1" would also match the sample's 10+
-            expect(documents).to_have_text("1", timeout=30_000)
-            for route in held:
-                route.fulfill(response=route.fetch())  # the sample's real answer arrives last
-            page.wait_for_timeout(500)
-            expect(documents).to_have_text("1")
-        finally:
-            browser.close()
+    with _page() as page:
+        page.route("**/v1/memories/sample/stats", lambda route: held.append(route))  # answered later
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.wait_for_timeout(200)
+        assert held, "the page did not ask the sample's stats"
+        page.select_option("#memory", "other")
+        documents = page.locator("#stats dd").first  # "documents1" would also match the sample's 10+
+        expect(documents).to_have_text("1", timeout=30_000)
+        for route in held:
+            route.fulfill(response=route.fetch())  # the sample's real answer arrives last
+        page.wait_for_timeout(500)
+        expect(documents).to_have_text("1")
 
 
 def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_requests(server):
@@ -146,23 +143,18 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
     folder = server.memory_folder
     srv = LiveServer([str(folder)], token=TOKEN)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            try:
-                page = browser.new_page()
-                listed = []
-                page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/v1/memories") else None)
-                page.goto(srv.url + "/")
-                expect(page.locator("#status")).to_contain_text("needs a token", timeout=30_000)
-                for token in ("wrong", TOKEN, "wrong again", TOKEN):
-                    before = len(listed)
-                    page.fill("#token", token)
-                    page.locator("#token").dispatch_event("change")
-                    expect(page.locator("#status")).to_have_text("ready" if token == TOKEN else
-                                                                 "this server needs a token: enter it above")
-                    page.wait_for_timeout(300)
-                    assert len(listed) - before == 1, (token, listed[before:])
-            finally:
-                browser.close()
+        with _page() as page:
+            listed = []
+            page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/v1/memories") else None)
+            page.goto(srv.url + "/")
+            expect(page.locator("#status")).to_contain_text("needs a token", timeout=30_000)
+            for token in ("wrong", TOKEN, "wrong again", TOKEN):
+                before = len(listed)
+                page.fill("#token", token)
+                page.locator("#token").dispatch_event("change")
+                expect(page.locator("#status")).to_have_text("ready" if token == TOKEN else
+                                                             "this server needs a token: enter it above")
+                page.wait_for_timeout(300)
+                assert len(listed) - before == 1, (token, listed[before:])
     finally:
         srv.stop()
