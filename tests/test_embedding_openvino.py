@@ -102,6 +102,33 @@ def test_rows_do_not_depend_on_batch_mates(ov_root, texts):
     assert (v1 * whole).sum(axis=1).min() > 0.9995 and np.abs(v1 - whole).max() < 5e-3
 
 
+def test_a_query_does_not_wait_for_a_long_encode(ov_root, texts):
+    """A one-batch encode (a query) runs on its own request: served beside an ingest it used to wait
+    for the whole ingest call's lock (p50 1.5 s); now it waits for a stream's batch at most. Both
+    results equal the same encodes run alone (the two requests never share an output)."""
+    import threading
+    import time
+
+    _, enc = ov_root
+    long = texts[4:] * 40  # 480 passages, ~50 batches of 2,048 tokens
+    query = texts[1]
+    expected_long, expected_query = enc.encode(long), enc.encode([query])
+    finished = {}
+
+    def ingest():
+        finished["long"] = (enc.encode(long), time.perf_counter())
+
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    time.sleep(0.2)  # the long encode holds the queue
+    got = enc.encode([query])
+    finished["query"] = time.perf_counter()
+    worker.join()
+    assert finished["query"] < finished["long"][1], "the query waited for the long encode"
+    np.testing.assert_allclose(got, expected_query, atol=1e-6)
+    np.testing.assert_allclose(finished["long"][0], expected_long, atol=1e-6)
+
+
 def test_a_dropped_encoder_is_freed(ov_root, texts):
     """The async queue's callback held the encoder: every TextEmbedder made and dropped kept its
     model (116 MB) for the life of the process."""
