@@ -1,0 +1,99 @@
+"""Reading a VQ-VAE model file: safetensors weights + their JSON config, or a legacy ``.pth``.
+
+``MycelialVQVAE`` loads every model through ``_read_model``. It is kept apart from the codec
+because it is the one place that trusts a file on disk: it never unpickles, it names the file
+and the reason when something is wrong, and it compares a config's tensor shapes with the
+file's before building the model, so a forged config cannot allocate a huge one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.reasoning.vqvae.model import MonolithV13, load_legacy_state
+from core.reasoning.vqvae.model_wiki import MonolithWiki
+
+MODEL_CLASSES = {"MonolithWiki": MonolithWiki, "MonolithV13": MonolithV13}
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights file, JSON file) for a ``.safetensors`` path or a folder."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return path, path.with_suffix(".json")
+    return path / "model.safetensors", path / "config.json"
+
+
+def _read_model(weights: Path, config_path: Path | None = None):
+    """Build the model a weights file describes; raise with the reason when it can't."""
+    if not weights.is_file():
+        raise FileNotFoundError(f"VQ-VAE weights {weights} not found")
+    if weights.suffix == ".pth":  # legacy checkpoint: the seed's default MonolithV13
+        model = MonolithV13()
+        missing, unexpected = model.load_state_dict(load_legacy_state(weights), strict=False)
+        if [k for k in missing if not k.endswith(("initted", "cluster_size", "embed_sum"))] or unexpected:
+            raise ValueError(f"{weights} is not a MonolithV13 checkpoint "
+                             f"(missing {missing}, unexpected {unexpected})")
+        return model.eval()
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # SafetensorError is a bare Exception subclass
+        raise ValueError(f"{weights} is not a valid safetensors file ({exc})") from exc
+    try:
+        if "config" in meta:
+            info = json.loads(meta["config"])
+        elif config_path is not None and config_path.is_file():
+            info = json.loads(config_path.read_text(encoding="utf-8"))
+        else:
+            raise ValueError(f"{weights} carries no model config (no metadata, no {config_path})")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{weights}: its model config is not valid JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{weights}: its model config is not a JSON object")
+    cls_name = info.get("model_class")
+    if cls_name not in MODEL_CLASSES:
+        raise ValueError(f"{weights}: unknown model_class {cls_name!r}; expected one of {sorted(MODEL_CLASSES)}")
+    _check_shapes(weights, MODEL_CLASSES[cls_name], info.get("model_config"))
+    model = MODEL_CLASSES[cls_name](**info["model_config"])
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # SafetensorError / RuntimeError of a damaged file: name it
+        raise ValueError(f"{weights}: weights do not load ({str(exc).splitlines()[0]})") from None
+    return model.eval()
+
+
+def _check_shapes(weights: Path, cls, config) -> None:
+    """Build the model on torch's meta device (no memory) and compare its tensor shapes with the file's.
+
+    A forged config (a 260-byte file claiming a huge ``hidden_dim``) would otherwise allocate
+    the model it describes (160 GB) before the weights are found missing.
+    """
+    from safetensors import safe_open
+
+    if not isinstance(config, dict):
+        raise ValueError(f"{weights}: model_config is not a JSON object")
+    with safe_open(str(weights), framework="pt") as fh:  # the header is bounded by the file's size
+        found = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    # fast path: no two sizes of the config multiply past the file's elements (then the model is
+    # about as large as the file); only a suspicious config pays for the meta build (~3 s first time)
+    sizes = [int(v) for v in config.values() if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    elements = sum(int(np.prod(shape, dtype=np.int64)) for shape in found.values())
+    if len(sizes) < 2 or max(a * b for i, a in enumerate(sizes) for b in sizes[i + 1:]) <= 4 * elements:
+        return
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in cls(**config).state_dict().items()}
+    except Exception as exc:  # bad arguments of any kind: name the file
+        raise ValueError(f"{weights}: model_config {config} does not build a {cls.__name__} ({exc})") from None
+    for name, shape in expected.items():
+        if found.get(name) != shape:
+            raise ValueError(f"{weights}: model_config asks for {name} of shape {shape}, the file holds "
+                             f"{found.get(name, 'no such tensor')} (corrupt or mismatched weights)")
