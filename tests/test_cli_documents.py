@@ -101,6 +101,39 @@ def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
 
 
+def _unreadable(folder, monkeypatch):
+    """chmod 000; root reads through that, so for root os.scandir answers as the kernel does for a user."""
+    import os
+
+    folder.chmod(0)
+    if os.geteuid() == 0:
+        real = os.scandir
+
+        def scandir(path="."):
+            if os.path.abspath(path) == str(folder):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_sync_keeps_the_documents_of_a_folder_it_cannot_read(docs, tmp_path, monkeypatch):
+    # `chmod 000 notes/man`, then `ingest notes --sync`: rglob skipped the folder without a word and
+    # --sync forgot man/gzip.txt, man/kill.txt and man/tar.txt as if their files had been deleted
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    _unreadable(docs / "man", monkeypatch)
+    try:
+        r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+        assert r.exit_code == 0 and "forgot " not in r.output and "0 documents forgotten" in r.output, r.output
+        assert "man (folder cannot be read (Permission denied)" in r.output, r.output
+        r = _run("ingest", docs / "man", "--memory", mem, "-q")
+        assert r.exit_code == 1 and "man: folder cannot be read (Permission denied)" in r.output, r.output
+    finally:
+        (docs / "man").chmod(0o755)
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
+
+
 def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs, tmp_path):
     # a link in the folder to a file elsewhere got the target's absolute path as its id and no root, so
     # `--sync` never forgot it once the link was removed; a link to a folder was dropped without a word

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import stat
 import sys
@@ -314,6 +315,15 @@ def not_a_file(path: Path) -> str | None:
     return f"is a {kind}, not a regular file"
 
 
+def unreadable_folder(folder: Path) -> str | None:
+    """Why a folder cannot be listed, else None (rglob skips it silently: `--sync` forgot its documents)."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror}); its files are left out"
+
+
 def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
     """Supported files under ``folder`` (recursively, hidden paths left out) and a count of
     the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
@@ -327,7 +337,7 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
                 special.append((p, "link to a folder, not followed"))
             continue
         if not p.is_file():
-            why = not_a_file(p)
+            why = not_a_file(p) or (unreadable_folder(p) if p.is_dir() else None)
             if why is not None and special is not None:
                 special.append((p, why))
             continue
@@ -341,6 +351,8 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
 def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     """Supported files of a folder, and the report lines on what was left out: entries that are
     not regular files, unsupported files (counted by suffix), or a folder with nothing to read."""
+    if (why := unreadable_folder(path)) is not None:
+        return [], [ReadError(str(path), why)]
     special: list = []
     files, skipped = folder_files(path, special)
     notes = []
