@@ -162,6 +162,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                                  f"then use --memory {mem}")
             raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
                              f"give a new or empty folder so none of its files are touched")
+        if not has_store and self.unwritable:  # `mycelial ingest` itself was told to run `mycelial ingest`
+            raise MemoryReadOnlyError(f"cannot make a memory in {folder}: the folder is not writable (no write "
+                                      f"permission or a read-only mount); give a folder you can write")
         if not has_store and self.read_only:
             raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
         if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
