@@ -62,3 +62,18 @@ def test_the_progress_bar_ends_on_the_reports_counts(tmp_path, embedder, codec, 
         rep = mem.ingest(recs, progress=True)
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert f"{rep.documents}/{rep.documents}" in last and f"chunks={rep.chunks}, new={rep.new_chunks}" in last, last
+
+
+def test_the_progress_bar_shows_chunk_counts_in_full(capsys):
+    # `mycelial ingest` of a 5 MB file ended on "chunks=1e+4, new=2690": tqdm shortens a number
+    # whose 3-digit form is shorter, so 10,009 chunks read as ten thousand
+    from tqdm import tqdm
+
+    from core.memory._ingest import _progress
+    from core.memory.types import IngestReport
+
+    bar = tqdm(total=8, unit="doc", desc="ingest")
+    _progress(bar, 5, IngestReport(chunks=10009, new_chunks=20000))
+    bar.close()
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "chunks=10009, new=20000" in last, last

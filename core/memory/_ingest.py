@@ -111,7 +111,8 @@ def _rows_of(rows: dict, zero: np.ndarray, dtype=None):
 def _progress(bar, documents: int, report: IngestReport) -> None:
     if bar is not None and documents:
         bar.update(documents)
-        bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
+        # as text: tqdm shortens numbers, so 10,009 chunks showed as "chunks=1e+4"
+        bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), refresh=False)
 
 
 class _WalWindow:
