@@ -149,6 +149,19 @@ def test_ingest_recall_forget_and_isolation(client):
     assert all(h["doc_id"] != "zeb-1" for h in hits)
 
 
+def test_extra_keys_of_a_posted_document_are_its_metadata_as_in_jsonl(client):
+    # POST [{"id", "text", "category": "news"}] stored no category (the key was dropped without a word)
+    # while the same line uploaded as a .jsonl file, or given to mem.ingest(), kept it as metadata
+    doc = {"id": "meta-1", "text": "Idris Vane rang the harbour bell of Tessary at noon.", "category": "news",
+           "year": 1990, "metadata": {"lang": "en"}}
+    r = client.post("/v1/memories/other/documents", json=[doc], headers=AUTH)
+    assert r.status_code == 201, r.text
+    hits = client.get("/v1/memories/other/recall", params={"q": "who rang the harbour bell", "k": 1, "mode": "similar"},
+                      headers=AUTH).json()["hits"]
+    assert hits[0]["doc_id"] == "meta-1" and hits[0]["metadata"] == {"category": "news", "year": 1990, "lang": "en"}
+    assert client.delete("/v1/memories/other/documents/meta-1", headers=AUTH).status_code == 200
+
+
 def test_file_upload(client):
     text = b"# Orla Finch\n\nOrla Finch designed the copper aqueduct of Tessary in 1821.\n"
     r = client.post("/v1/memories/other/documents", files={"file": ("orla.md", text, "text/markdown")}, headers=AUTH)

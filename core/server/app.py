@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
@@ -37,6 +37,9 @@ def _doc_id(value):
 
 
 class DocumentIn(BaseModel):
+    """Keys besides id/title/text/metadata are metadata, as in a JSONL line (they were dropped without a word)."""
+    model_config = ConfigDict(extra="allow")
+
     id: Annotated[str, BeforeValidator(_doc_id)] = Field(min_length=1, max_length=512)
     title: str = Field(default="", max_length=2000)
     text: str = Field(min_length=1)
@@ -172,7 +175,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise RequestValidationError(exc.errors()) from None
         if not docs:
             raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
-        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in docs]
+        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": {**(d.model_extra or {}), **d.metadata}}
+                   for d in docs]
         if background:
             return _submit(s, records)
         return await _run(_ingest, s, records)
