@@ -162,6 +162,21 @@ def test_extra_keys_of_a_posted_document_are_its_metadata_as_in_jsonl(client):
     assert client.delete("/v1/memories/other/documents/meta-1", headers=AUTH).status_code == 200
 
 
+def test_a_query_parameter_the_route_does_not_take_is_422(client):
+    # recall?q=...&where=category=news answered 200 with unfiltered hits (where= is not an HTTP parameter),
+    # and a typo such as mdoe=similar was ignored as quietly
+    r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "where": "category=news"}, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.json()["fields"] == [{"field": "where", "message": "unknown parameter; this route takes k, mode, "
+                                                                  "per_document, q"}]
+    r = client.get("/v1/memories/sample/associations", params={"concept": "nerva", "mdoe": "x"}, headers=AUTH)
+    assert r.status_code == 422 and "mdoe: unknown parameter" in r.json()["error"]
+    assert client.get("/v1/memories", params={"x": 1}).status_code == 401  # the token is still asked first
+    r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 2, "mode": "similar",
+                                                         "per_document": "true"}, headers=AUTH)
+    assert r.status_code == 200 and len(r.json()["hits"]) == 2
+
+
 def test_file_upload(client):
     text = b"# Orla Finch\n\nOrla Finch designed the copper aqueduct of Tessary in 1821.\n"
     r = client.post("/v1/memories/other/documents", files={"file": ("orla.md", text, "text/markdown")}, headers=AUTH)

@@ -97,6 +97,16 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
 
+    def known_params(request: Request) -> None:
+        """422 for a query parameter the route does not take: `recall?q=...&where=category=news` answered
+        unfiltered hits as if filtered, and a typo (`mdoe=similar`) was as quiet."""
+        route = request.scope.get("route")
+        takes = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", ())}
+        unknown = [k for k in request.query_params if k not in takes]
+        if route is not None and unknown:
+            raise RequestValidationError([{"loc": ("query", k), "msg": "unknown parameter; this route takes "
+                                           + (", ".join(sorted(takes)) or "none")} for k in unknown])
+
     def slot(name: str):
         s = registry.get(name)
         if s is None:
@@ -133,7 +143,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"status": "ok", "memories": len(registry.slots)}
 
     # -- memories -------------------------------------------------------------------------
-    v1 = [Depends(auth)]
+    v1 = [Depends(auth), Depends(known_params)]
 
     @app.get("/v1/memories", dependencies=v1)
     def list_memories():
