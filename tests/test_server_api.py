@@ -175,6 +175,8 @@ def test_a_query_parameter_the_route_does_not_take_is_422(client):
     r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 2, "mode": "similar",
                                                          "per_document": "true"}, headers=AUTH)
     assert r.status_code == 200 and len(r.json()["hits"]) == 2
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION], "where": {"a": 1}}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
 
 
 def test_file_upload(client):

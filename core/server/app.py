@@ -47,12 +47,14 @@ class DocumentIn(BaseModel):
 
 
 class ReinforceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (a misspelt "chunks") is named, not dropped
     query: str = Field(min_length=1, max_length=4000)
     chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
     rate: float = Field(default=0.5, gt=0, lt=1)
 
 
 class RecallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # {"queries", "where": ...} answered unfiltered hits
     queries: list[str] = Field(min_length=1, max_length=256)
     k: int = Field(default=10, ge=1, le=100)
     mode: Mode = "hybrid"
