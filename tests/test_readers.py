@@ -71,6 +71,17 @@ def test_jsonl_bad_lines_reported_with_line_numbers_rest_ingested(tmp_path):
     assert str(errors[0]).startswith(str(tmp_path / "r.jsonl") + ":2:")
 
 
+def test_metadata_that_is_not_an_object_is_an_error_not_dropped():
+    # {"id", "text", "metadata": "news"} was stored with no metadata and no word (the string was dropped)
+    with pytest.raises(ValueError, match='"metadata" must be a JSON object of keys and values, got str'):
+        parse_record({"id": "a", "text": "x", "metadata": "news"}, "r.jsonl", 1)
+    with pytest.raises(ValueError, match="got list"):
+        parse_record({"id": "a", "text": "x", "metadata": ["news"]}, "r.jsonl", 1)
+    assert parse_record({"id": "a", "text": "x", "year": 1, "metadata": None}, "r.jsonl", 1).meta == {"year": 1}
+    assert parse_record({"id": "a", "text": "x", "year": 1, "metadata": {"k": 2}}, "r.jsonl", 1).meta == \
+        {"year": 1, "k": 2}
+
+
 def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
     (tmp_path / "sub" / "deeper" / "n.md").write_text("Deep note.", encoding="utf-8")

@@ -115,8 +115,9 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
             raise ValueError(f'"{name}" holds an unpaired surrogate ({value[exc.start]!r} at character '
                              f"{exc.start}); it is not valid Unicode text") from None
     meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
-    if isinstance(obj.get("metadata"), dict):
-        meta.update(obj["metadata"])
+    if not isinstance(obj.get("metadata") or {}, dict):  # was dropped without a word
+        raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(obj["metadata"]).__name__}')
+    meta.update(obj.get("metadata") or {})
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
         json.dumps(meta, allow_nan=False, default=str)
     except ValueError:
