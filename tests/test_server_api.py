@@ -179,6 +179,21 @@ def test_a_query_parameter_the_route_does_not_take_is_422(client):
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
 
 
+def test_a_json_body_with_a_byte_order_mark_or_in_utf16_is_read(client):
+    # a docs.json saved by PowerShell 5 (UTF-8 with a BOM, or UTF-16) and sent with curl --data-binary @docs.json:
+    # POST .../recall took it (json.loads reads BOMs) but POST .../documents said "invalid JSON: expected
+    # value at line 1 column 1"
+    import json
+
+    body = json.dumps([{"id": "bom-1", "text": "Pell Marrow tuned the organ of Quillan chapel."}])
+    for enc, data in (("utf-8-sig", body.encode("utf-8-sig")), ("utf-16", body.encode("utf-16"))):
+        r = client.post("/v1/memories/other/documents", content=data, headers={**AUTH, "content-type": "application/json"})
+        assert r.status_code == 201 and r.json()["documents"] + r.json()["unchanged"] == 1, (enc, r.text)
+    r = client.post("/v1/memories/other/documents", content=b"\xff\xfe[\x00\xd8", headers=AUTH)
+    assert r.status_code == 422 and "not valid utf-16" in r.json()["error"], r.text
+    assert client.delete("/v1/memories/other/documents/bom-1", headers=AUTH).status_code == 200
+
+
 def test_file_upload(client):
     text = b"# Orla Finch\n\nOrla Finch designed the copper aqueduct of Tessary in 1821.\n"
     r = client.post("/v1/memories/other/documents", files={"file": ("orla.md", text, "text/markdown")}, headers=AUTH)

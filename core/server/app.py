@@ -182,7 +182,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                 return _submit(s, records, errors)
             return await _run(_ingest_records, s, records, errors)
         try:
-            docs = _DOCS.validate_json(await request.body())
+            docs = _DOCS.validate_json(_utf8(await request.body()))
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         if not docs:
@@ -312,6 +312,20 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"half_life_days": s.memory.reinforcement_half_life, "events": s.memory.reinforcements()}
 
     return app
+
+
+def _utf8(body: bytes) -> bytes:
+    """A JSON body with a byte-order mark or in UTF-16/32 (PowerShell 5 writes such files) as UTF-8, as
+    json.loads reads it for the other routes (this one answered 'invalid JSON ... at line 1 column 1')."""
+    import json
+
+    enc = json.detect_encoding(body)
+    if enc == "utf-8":
+        return body
+    try:
+        return body.decode(enc).encode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason})"}]) from None
 
 
 async def _run(fn, *args):
