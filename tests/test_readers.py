@@ -82,6 +82,24 @@ def test_metadata_that_is_not_an_object_is_an_error_not_dropped():
         {"year": 1, "k": 2}
 
 
+def test_markdown_front_matter_is_neither_text_nor_hides_the_title(tmp_path):
+    # a Jekyll/Hugo/Obsidian note: its front matter became a chunk of its own ("--- title: Copper Aqueduct
+    # tags: [history] ---", embedded and mined for concepts) and the file's stem became the title
+    (tmp_path / "aq.md").write_text("---\ntitle: \"Copper Aqueduct\"\ntags: [history]\n---\n\n# The aqueduct\n\n"
+                                    "Orla Finch designed it in 1821.\n", encoding="utf-8")
+    (tmp_path / "bell.md").write_text("---\nlayout: post\n---\n# Harbour bell\nVask rings it.\n", encoding="utf-8")
+    (tmp_path / "rule.md").write_text("---\nSome prose\n---\nMore.\n", encoding="utf-8")  # rules, not YAML
+    (tmp_path / "only.md").write_text("---\ntitle: Empty\n---\n", encoding="utf-8")
+    recs, errors = _read(tmp_path)
+    by_id = {r.doc_id: r for r in recs}
+    assert by_id["aq.md"].title == "Copper Aqueduct" and by_id["aq.md"].text.strip().startswith("# The aqueduct")
+    assert by_id["bell.md"].title == "Harbour bell" and "layout" not in by_id["bell.md"].text
+    assert by_id["rule.md"].text.startswith("---\nSome prose") and by_id["rule.md"].title == "rule"
+    assert [e.message for e in errors if not e.skipped] == ["Markdown file holds only its front matter"]
+    piped = list(read_stream(io.StringIO((tmp_path / "aq.md").read_text(encoding="utf-8")), []))
+    assert piped[0].title == "Copper Aqueduct" and "tags:" not in piped[0].text
+
+
 def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
     (tmp_path / "sub" / "deeper" / "n.md").write_text("Deep note.", encoding="utf-8")

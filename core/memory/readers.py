@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from core.memory._markdown import markdown_parts
+
 SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
 _SNIFF = 8192
@@ -78,16 +80,6 @@ def _decode(data: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
-
-
-def _markdown_title(text: str) -> str:
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("#"):
-            return s.lstrip("#").strip()
-        if s:
-            return ""
-    return ""
 
 
 def parse_record(obj, source: str, line: int | None = None) -> Record:
@@ -246,7 +238,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         if not text.strip():
             raise ValueError("file holds only whitespace")
-        title = _markdown_title(text) if suffix == ".md" else ""
+        title, text = markdown_parts(text) if suffix == ".md" else ("", text)
+        if not text.strip():
+            raise ValueError("Markdown file holds only its front matter")
         yield Record(doc_id, text, title or path.stem, meta, source, merge=True)
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
@@ -294,7 +288,8 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
         # no placeholder title: a title is embedded with every chunk and becomes a concept
-        yield Record(f"stdin-{digest}", text, _markdown_title(text), {}, source, merge=True)
+        title, body = markdown_parts(text)
+        yield Record(f"stdin-{digest}", body if body.strip() else text, title, {}, source, merge=True)
 
 
 def not_a_file(path: Path) -> str | None:
