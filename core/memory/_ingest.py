@@ -39,8 +39,11 @@ def _expected_documents(source) -> int | None:
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
             if f.suffix.lower() == ".jsonl":
-                with open(f, "rb") as fh:
-                    n += sum(1 for line in fh if line.strip())
+                try:  # an unreadable file is the reader's to report: it stopped the whole ingest here
+                    with open(f, "rb") as fh:
+                        n += sum(1 for line in fh if line.strip())
+                except OSError:
+                    pass
             elif f.suffix.lower() in SUFFIXES:
                 n += 1
     return n
