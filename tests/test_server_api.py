@@ -129,6 +129,10 @@ def test_body_over_limit_is_413(client):
     r = client.post("/v1/memories/other/documents", json=big, headers=AUTH)
     assert r.status_code == 413 and "limit" in r.json()["error"]
     assert client.get("/v1/memories/other/stats", headers=AUTH).json()["documents"] == 0
+    # one uploaded file over the limit was told to "send fewer documents per request"
+    r = client.post("/v1/memories/other/documents", files={"file": ("big.txt", b"word " * 60_000, "text/plain")},
+                    headers=AUTH)
+    assert r.status_code == 413 and "--max-body-mb" in r.json()["error"] and "split a large file" in r.json()["error"]
 
 
 def test_ingest_recall_forget_and_isolation(client):
