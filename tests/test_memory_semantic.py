@@ -213,3 +213,17 @@ def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw
     with pytest.raises(ValueError, match=says):
         SemanticMemory(tmp_path / "m", codec=codec, **kw)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("kw, says", [({"embedder": "torch"}, r"embedder must be a TextEmbedder, e\.g\. "
+                                                               r"TextEmbedder\(backend='torch'\), got str"),
+                                      ({"codec": "weights/"}, "codec must be a MycelialVQVAE"),
+                                      ({"recall_config": {"fusion_weight": 0.5}},
+                                       r"RecallConfig\(\*\*\{'fusion_weight': 0.5\}\)")])
+def test_wrong_kinds_of_parts_are_named_before_the_folder_is_touched(tmp_path, kw, says):
+    # SemanticMemory(d, embedder="torch") opened unchecked (a string has no backend to compare with the memory's)
+    # and failed at the first recall: "'str' object has no attribute 'embed'"; codec="weights/" and
+    # recall_config={...} were AttributeErrors ('num_heads', 'candidates')
+    with pytest.raises(TypeError, match=says):
+        SemanticMemory(tmp_path / "m", **kw)
+    assert not (tmp_path / "m").exists()

@@ -58,6 +58,21 @@ def _check_settings(**values) -> None:
             raise ValueError(f"{name} must be a whole number of at least {least[name]}{why}, got {value!r}")
 
 
+def _check_parts(embedder, codec, recall_config) -> None:
+    """The objects a memory is given, named before the folder is touched: ``embedder="torch"`` opened the
+    memory unchecked (a string has no backend to compare) and failed at the first recall with
+    "'str' object has no attribute 'embed'"."""
+    if embedder is not None and not callable(getattr(embedder, "embed", None)):
+        hint = f"TextEmbedder(backend={embedder!r})" if isinstance(embedder, str) else "TextEmbedder()"
+        raise TypeError(f"embedder must be a TextEmbedder, e.g. {hint}, got {type(embedder).__name__}")
+    if codec is not None and (not callable(getattr(codec, "encode", None)) or not hasattr(codec, "num_heads")):
+        raise TypeError(f"codec must be a MycelialVQVAE, e.g. MycelialVQVAE.load_default(), got {type(codec).__name__}")
+    if recall_config is not None and not isinstance(recall_config, RecallConfig):
+        raise TypeError(f"recall_config must be a RecallConfig, e.g. RecallConfig(**{recall_config!r}), "
+                        f"got {type(recall_config).__name__}" if isinstance(recall_config, dict) else
+                        f"recall_config must be a RecallConfig, got {type(recall_config).__name__}")
+
+
 class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, LearningMixin):
     """An associative memory in a folder (created if missing, reopened if present).
 
@@ -101,6 +116,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
                  train_at: int = 50_000, nprobe: int | None = None, rerank: int = 32,
                  max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, read_only: bool = False):
+        _check_parts(embedder, codec, recall_config)
         self.folder = Path(folder)
         self.read_only = bool(read_only)
         self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
