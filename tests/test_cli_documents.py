@@ -134,6 +134,22 @@ def test_sync_keeps_the_documents_of_a_folder_it_cannot_read(docs, tmp_path, mon
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
 
 
+def test_sync_of_a_moved_folder_says_its_documents_came_from_the_old_place(docs, tmp_path):
+    import shutil
+
+    # `mv notes notes2; rm notes2/man/tar.txt; ingest notes2 --sync`: "4 unchanged" (ids are relative) and
+    # "0 documents forgotten", every run: the documents keep the old root, and --sync checks only its own
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    moved = tmp_path / "notes2"
+    shutil.move(str(docs), str(moved))
+    (moved / "man" / "tar.txt").unlink()
+    r = _run("ingest", moved, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 1 and "3 unchanged" in r.output, r.output
+    assert f"were ingested from {docs.resolve()}, which is gone (moved or renamed?)" in r.output, r.output
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4  # nothing forgotten
+
+
 def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs, tmp_path):
     # a link in the folder to a file elsewhere got the target's absolute path as its id and no root, so
     # `--sync` never forgot it once the link was removed; a link to a folder was dropped without a word

@@ -58,8 +58,15 @@ def sync_folder(mem, folder) -> list[str]:
     special: list = []
     present = {document_id(f, folder)[0] for f in folder_files(folder, special)[0] if f.suffix.lower() in SUFFIXES}
     closed = tuple(p.relative_to(folder).as_posix() + "/" for p, _ in special if p.is_dir())
-    gone = [d["id"] for d in list_documents(mem)
-            if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
+    docs = list_documents(mem)
+    gone = [d["id"] for d in docs if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
+    moved = {d["root"] for d in docs if d["id"] in present and d["root"] not in (None, root)} \
+        if not any(d["root"] == root for d in docs) else set()
+    moved = sorted(r for r in moved if not Path(r).is_dir())
+    if moved:  # `mv notes notes2`: its documents keep their old root and --sync from notes2 forgot none, quietly
+        raise ValueError(f"the documents of {folder}'s files were ingested from {moved[0]}, which is gone (moved or "
+                         f"renamed?): --sync checks only documents ingested from the folder given, so it forgets "
+                         f"none; forget a deleted file's document with `mycelial forget ID`")
     if gone and not present:  # an unmounted mount point, a folder emptied by mistake: not a deletion
         raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} file (not mounted? emptied?); --sync would "
                          f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
