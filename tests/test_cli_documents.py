@@ -150,6 +150,34 @@ def test_sync_of_a_moved_folder_says_its_documents_came_from_the_old_place(docs,
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4  # nothing forgotten
 
 
+def test_sync_saves_the_derived_state_once_for_all_it_forgets(docs, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from core.memory import SemanticMemory
+
+    # `ingest --sync` after 500 files were deleted forgot them one by one, saving the index and the network
+    # (and checkpointing SQLite) after each: 103 s for 500 of 2,000 small documents, 14 s with one save
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    gen = json.loads((mem / "state.json").read_text())["gen"]
+    for name in ("kill", "gzip", "tar"):
+        (docs / "man" / f"{name}.txt").unlink()
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 0 and "3 documents forgotten" in r.output, r.output
+    assert json.loads((mem / "state.json").read_text())["gen"] == gen + 1
+    with SemanticMemory(mem, read_only=True) as m:
+        assert [d for d, in m.store_._conn.execute("SELECT doc_key FROM documents")] == ["guide.md"]
+        assert m.index_.ntotal == m.store_.count_chunks()
+        live = m.network_
+    shutil.copytree(mem, tmp_path / "copy")
+    with SemanticMemory(tmp_path / "copy") as m:  # the network equals one rebuilt from SQLite, bit for bit
+        m.repair()
+        for k in ("keys_", "counts_", "node_counts_", "cx_keys_", "cx_counts_"):
+            np.testing.assert_array_equal(getattr(live, k), getattr(m.network_, k), err_msg=k)
+
+
 def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs, tmp_path):
     # a link in the folder to a file elsewhere got the target's absolute path as its id and no root, so
     # `--sync` never forgot it once the link was removed; a link to a folder was dropped without a word

@@ -353,19 +353,31 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         its forget-log entry is dropped once derived state is saved, and the embedding
         cache entries of its removed chunks are purged. Returns False when no document has this id.
         """
+        return bool(self._forget_many([doc_id]))
+
+    def _forget_many(self, doc_ids) -> list[str]:
+        """Forget each of ``doc_ids`` (the ids found), saving derived state, purging the cache and
+        checkpointing once: `ingest --sync` after 500 files were deleted saved the index and network
+        500 times (0.06 s each for 2,000 documents)."""
         with self._writing(), self._lock:
-            info = self.store_.forget(str(doc_id))
-            if info is None:
-                return False
-            self._apply_forget(info)
-            self._heal_network()
-            self._forget_reinforcements(info["removed"])  # its chunks leave every reinforcement
+            done, texts = [], []
+            for doc_id in doc_ids:
+                info = self.store_.forget(str(doc_id))
+                if info is None:
+                    continue
+                self._apply_forget(info)
+                self._heal_network()
+                self._forget_reinforcements(info["removed"])  # its chunks leave every reinforcement
+                done.append(str(doc_id))
+                texts += info["texts"]
+            if not done:
+                return done
             self.save()
             purge = getattr(self.embedder, "forget_texts", None)  # the cached vectors of the removed text
-            if purge is not None and info["texts"]:
-                purge(info["texts"])
+            if purge is not None and texts:
+                purge(texts)
             self.store_.checkpoint()
-            return True
+            return done
 
     # -- recall -----------------------------------------------------------------------
     def reconstruct(self, codes, k: int = 5) -> list[list[Hit]]:
