@@ -158,3 +158,29 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
                 assert len(listed) - before == 1, (token, listed[before:])
     finally:
         srv.stop()
+
+
+def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server):
+    # a hit holding a long URL or title ran out of its panel across the network panel (the page scrolled
+    # 3,896 px sideways); at a phone's 420 px the side panels lay over the hits and covered the Ask button
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    doc = {"id": "long-url", "title": "Averyveryverylongtitlewithoutanyspaces" * 4,
+           "text": "The harbour bell of Vask rang at noon. https://example.com/" + "a" * 400 + " end of the note."}
+    assert httpx.post(server.url + "/v1/memories/sample/documents", json=[doc], headers=headers,
+                      timeout=60).status_code == 201
+    try:
+        for width in (1280, 420):
+            with _page(viewport={"width": width, "height": 900}) as page:
+                page.goto(server.url + "/")
+                expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+                page.fill("#q", "harbour bell of Vask rang at noon")
+                page.click("#ask button[type=submit]", timeout=5_000)  # not covered by another panel
+                expect(page.locator("#hits li.hit").first).to_contain_text("example.com", timeout=30_000)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                hits, aside = page.locator("#hits").bounding_box(), page.locator("aside").bounding_box()
+                assert hits["x"] + hits["width"] <= aside["x"] or hits["y"] + hits["height"] <= aside["y"] \
+                    or aside["y"] + aside["height"] <= hits["y"], (width, hits, aside)  # side by side or stacked
+    finally:
+        httpx.delete(server.url + "/v1/memories/sample/documents/long-url", timeout=60)
