@@ -62,6 +62,8 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
         expect(nerva.locator(".why")).to_contain_text("cosine")
         # the score is shown in its parts: cosine (+ association lift)
         expect(nerva.locator(".parts")).to_contain_text("cosine 0.")
+        chips = nerva.locator("button.concept").all_inner_texts()  # the title "Nerva" and the concept "nerva"
+        assert len({c.lower() for c in chips}) == len(chips) and "Nerva" in chips, chips  # were two buttons
         nerva.locator("button.concept").first.click()
         neighbours = page.locator("#neighbours li.neighbour")
         expect(neighbours.first).to_be_visible(timeout=30_000)
