@@ -167,3 +167,31 @@ def test_why_edges_exist_in_the_network(tmp_path, embedder, wiki_docs):
         with pytest.raises(ValueError):
             mem.associations(name, k=0)
         assert mem.associations("no such concept anywhere", k=3) == []
+
+
+def test_a_chunk_that_is_one_huge_token_names_at_most_128_concepts(tmp_path, embedder):
+    # a 5 MB base64 line stays one chunk: it named 112,128 "terms", whose 6.3e9 concept pairs failed with
+    # MemoryError at its ingest and then at every open (the catch-up observes it again): no command reached it
+    import base64
+
+    from core.memory.chunking import chunk_text
+    from core.memory.phrases import document_phrases
+
+    blob = base64.b64encode(np.random.default_rng(0).bytes(30_000)).decode()
+    chunks = chunk_text(blob, 128, 96)
+    assert len(chunks) == 1
+    phrases = document_phrases(chunks, "blob")[0]
+    assert len(phrases) == 128 and phrases[0] == "blob"
+
+    # a memory that stored such a chunk before the cap: the network counts the first 128 of a row,
+    # observing and forgetting alike, so the counts stay exact
+    net = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=256))
+    codes = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.uint8)
+    concepts = np.concatenate([np.arange(1000), np.arange(1000, 1005)])
+    offsets = np.array([0, 1000, 1005])
+    net.observe(codes)
+    net.observe_concepts(codes, offsets, concepts)
+    assert np.flatnonzero(net.concept_counts_).tolist() == list(range(128)) + list(range(1000, 1005))
+    assert net.cx_keys_.shape[0] < 200 * 200
+    net.unobserve_concepts(codes, offsets, concepts)
+    assert not net.concept_counts_.any() and not np.asarray(net.cx_counts_).any()
