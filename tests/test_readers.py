@@ -42,6 +42,20 @@ def test_broken_pdf_is_reported(tmp_path):
     assert recs == [] and len(errors) == 1 and "x.pdf" in str(errors[0])
 
 
+def test_a_password_protected_pdf_says_so(tmp_path):
+    # was "unreadable PDF (File has not been decrypted)", as if the file were damaged
+    from pypdf import PdfReader, PdfWriter
+
+    write_pdf(tmp_path / "p.pdf", ["The Danube flows east."])
+    w = PdfWriter()
+    for page in PdfReader(tmp_path / "p.pdf").pages:
+        w.add_page(page)
+    w.encrypt(user_password="secret", owner_password="owner")
+    w.write(tmp_path / "locked.pdf")
+    recs, errors = _read(tmp_path / "locked.pdf")
+    assert recs == [] and len(errors) == 1 and "PDF is password-protected" in errors[0].message, errors
+
+
 def test_broken_pdf_prints_nothing_but_its_error(tmp_path):
     # pypdf logs "invalid pdf header" / "EOF marker not found"; with no logging configured Python's
     # last-resort handler printed them to the user's terminal beside our one-line error

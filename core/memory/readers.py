@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import stat
@@ -19,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
 
 SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
-_SNIFF = 8192
 
 
 @dataclass
@@ -65,21 +64,6 @@ class ReadError:
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
         return f"{where}: {self.message}"
-
-
-def _decode(data: bytes, source: str) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
-    if b"\x00" in data[:_SNIFF]:
-        raise ValueError("binary file (NUL bytes); expected UTF-8 text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
 
 
 def parse_record(obj, source: str, line: int | None = None) -> Record:
@@ -158,23 +142,6 @@ def _is_json_array(text: str) -> bool:
         return isinstance(json.loads(text), list)
     except ValueError:
         return False
-
-
-def _read_pdf(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
-    # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
-    pdf_log = logging.getLogger("pypdf")
-    if not pdf_log.handlers:
-        pdf_log.addHandler(logging.NullHandler())
-
-    try:
-        pages = [page.extract_text() or "" for page in PdfReader(str(path)).pages]
-    except (PdfReadError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"unreadable PDF ({exc})") from None
-    return "\n\n".join(p.strip() for p in pages if p.strip())
 
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
