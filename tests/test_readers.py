@@ -56,6 +56,17 @@ def test_a_password_protected_pdf_says_so(tmp_path):
     assert recs == [] and len(errors) == 1 and "PDF is password-protected" in errors[0].message, errors
 
 
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path):
+    # was "binary file (NUL bytes); expected UTF-8 text" for a text file written as UTF-16 without a BOM
+    (tmp_path / "le.txt").write_bytes("Die Straße führt nach München.".encode("utf-16-le"))
+    (tmp_path / "be.txt").write_bytes("Plain text about rivers.".encode("utf-16-be"))
+    (tmp_path / "bin.txt").write_bytes(bytes(range(256)) * 4)
+    _, errors = _read(tmp_path)
+    by = {e.source.rsplit("/", 1)[-1]: e.message for e in errors}
+    assert "UTF-16 text without a byte order mark" in by["le.txt"] and "UTF-16LE" in by["le.txt"], by
+    assert "UTF-16BE" in by["be.txt"] and by["bin.txt"] == "binary file (NUL bytes); expected UTF-8 text", by
+
+
 def test_broken_pdf_prints_nothing_but_its_error(tmp_path):
     # pypdf logs "invalid pdf header" / "EOF marker not found"; with no logging configured Python's
     # last-resort handler printed them to the user's terminal beside our one-line error

@@ -15,6 +15,11 @@ def decode_text(data: bytes, source: str) -> str:
         except UnicodeDecodeError as exc:
             raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
     if b"\x00" in data[:_SNIFF]:
+        head = data[:_SNIFF - _SNIFF % 2]
+        for order, nuls, text in (("LE", head[1::2], head[0::2]), ("BE", head[0::2], head[1::2])):
+            if len(head) >= 4 and nuls.count(0) >= 0.9 * len(nuls) and text.count(0) <= 0.1 * len(text):
+                raise ValueError(f"UTF-16 text without a byte order mark, it seems; re-encode it as UTF-8 "
+                                 f"(iconv -f UTF-16{order} -t UTF-8 in.txt > out.txt)")
         raise ValueError("binary file (NUL bytes); expected UTF-8 text")
     try:
         return data.decode("utf-8-sig")
