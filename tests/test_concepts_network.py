@@ -195,3 +195,21 @@ def test_a_chunk_that_is_one_huge_token_names_at_most_128_concepts(tmp_path, emb
     assert net.cx_keys_.shape[0] < 200 * 200
     net.unobserve_concepts(codes, offsets, concepts)
     assert not net.concept_counts_.any() and not np.asarray(net.cx_counts_).any()
+
+
+def test_a_technical_term_that_associations_lists_can_be_looked_up(tmp_path, embedder):
+    # associations("sha256") listed "os.path.join", but associations("os.path.join"), graph() and the web page's
+    # button of it found nothing: the lookup normalised it to "os path join" while terms are stored as written
+    # (README's own example concepts: crypto.createHash, grep(1))
+    texts = ["Call crypto.createHash with sha256 to hash the file. The grep(1) manual lists options. Use "
+             "os.path.join for paths.", "crypto.createHash returns a Hash object; os.path.join joins path parts. "
+             "See grep(1) for regular expressions.", "Node.js exposes crypto.createHash and crypto.randomBytes."]
+    with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
+        mem.ingest([{"id": f"t{i}", "text": t} for i, t in enumerate(texts)])
+        listed = [a["concept"] for a in mem.associations("sha256", k=5)]
+        assert "os.path.join" in listed, listed
+        for name in ("os.path.join", "OS.Path.Join", "grep(1)"):
+            assert mem.associations(name, k=5), name
+            assert len(mem.graph(name)["nodes"]) > 1, name
+        assert mem.graph("crypto.createHash")["nodes"][0]["label"] == "crypto.createhash"
+        assert mem.associations("no such thing") == []
