@@ -213,3 +213,8 @@ def test_a_technical_term_that_associations_lists_can_be_looked_up(tmp_path, emb
             assert len(mem.graph(name)["nodes"]) > 1, name
         assert mem.graph("crypto.createHash")["nodes"][0]["label"] == "crypto.createhash"
         assert mem.associations("no such thing") == []
+        # the page's first button of a hit is its title: "Gordon Douglas (director)" is stored as "gordon douglas"
+        mem.ingest([{"id": "gd", "title": "Ida Wren (cartographer)", "text": "Ida Wren mapped the salt caves of "
+                     "Oskar Fell. Ida Wren later mapped the limestone caves of Orla with Pell Marrow."},
+                    {"id": "gd2", "title": "Pell Marrow", "text": "Pell Marrow tuned the organ of Quillan chapel."}])
+        assert mem.graph("Ida Wren (cartographer)")["nodes"][0]["label"] == "ida wren"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.memory.phrases import extract_terms, normalize
+from core.memory.phrases import extract_terms, normalize, title_phrase
 
 
 class AssociateMixin:
@@ -29,8 +29,9 @@ class AssociateMixin:
         if key in vocab:
             return vocab[key]
         # a technical term is stored as written, lower-cased ("crypto.createhash", "os.path.join"): normalising
-        # made it "crypto createhash", so the concepts associations() lists (and the page's buttons) led nowhere
-        for alt in (" ".join(concept.lower().split()), *extract_terms(concept)[:1]):
+        # made it "crypto createhash", so the concepts associations() lists (and the page's buttons) led nowhere;
+        # a title is stored without its parenthesis ("Gordon Douglas (director)" -> "gordon douglas")
+        for alt in (" ".join(concept.lower().split()), *extract_terms(concept)[:1], title_phrase(concept)):
             if alt in vocab:
                 return vocab[alt]
         if not key:
