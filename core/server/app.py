@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hmac
 import sys
-import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,10 +20,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, T
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
 from core.server.registry import Registry
+from core.server.uploads import files_records, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
-UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
+CONCEPT_MAX = 200
 Mode = Literal["similar", "associative", "hybrid"]
 
 
@@ -177,12 +176,12 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             if not uploads:
                 raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
             files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
-            records, errors = await _run(_files_records, files)
+            records, errors = await _run(files_records, files)
             if background:
                 return _submit(s, records, errors)
             return await _run(_ingest_records, s, records, errors)
         try:
-            docs = _DOCS.validate_json(_utf8(await request.body()))
+            docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         if not docs:
@@ -255,18 +254,20 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise value_error(exc) from None
 
     @app.get("/v1/memories/{name}/associations", dependencies=v1)
-    def associations(name: str, concept: str = Query(min_length=1, max_length=200), k: int = Query(10, ge=1, le=100)):
+    def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
+                     k: int = Query(10, ge=1, le=100)):
         s = slot(name)
         return {"concept": concept, "associations": _network_call(s, "associations", concept=concept, k=k)}
 
     @app.get("/v1/memories/{name}/graph", dependencies=v1)
-    def graph(name: str, concept: str = Query(min_length=1, max_length=200), depth: int = Query(1, ge=1, le=3),
+    def graph(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX), depth: int = Query(1, ge=1, le=3),
               k: int = Query(10, ge=1, le=50)):
         s = slot(name)
         return {"concept": concept, **_network_call(s, "graph", concept=concept, depth=depth, k=k)}
 
     @app.get("/v1/memories/{name}/bridges", dependencies=v1)
-    def bridges(name: str, a: str = Query(min_length=1, max_length=200), b: str = Query(min_length=1, max_length=200),
+    def bridges(name: str, a: str = Query(min_length=1, max_length=CONCEPT_MAX),
+                b: str = Query(min_length=1, max_length=CONCEPT_MAX),
                 k: int = Query(3, ge=1, le=20)):
         """Strongest association paths (up to 3 edges) between concepts ``a`` and ``b``, weights per edge."""
         s = slot(name)
@@ -314,20 +315,6 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     return app
 
 
-def _utf8(body: bytes) -> bytes:
-    """A JSON body with a byte-order mark or in UTF-16/32 (PowerShell 5 writes such files) as UTF-8, as
-    json.loads reads it for the other routes (this one answered 'invalid JSON ... at line 1 column 1')."""
-    import json
-
-    enc = json.detect_encoding(body)
-    if enc == "utf-8":
-        return body
-    try:
-        return body.decode(enc).encode("utf-8", "surrogatepass")
-    except UnicodeDecodeError as exc:
-        raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason})"}]) from None
-
-
 async def _run(fn, *args):
     from starlette.concurrency import run_in_threadpool
 
@@ -362,48 +349,3 @@ def _ingest_records(s, records, errors: list[str]) -> dict:
     out = _ingest(s, records)
     out["errors"] = errors + out["errors"]
     return out
-
-
-def _files_records(files) -> tuple[list, list[str]]:
-    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
-    records, errors = [], []
-    for filename, data in files:
-        _, recs, errs = _file_records(filename, data)
-        records += recs
-        errors += errs
-    return records, errors
-
-
-def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
-    """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
-    from core.memory.readers import read_paths
-
-    safe = _short_name(Path(filename).name or "upload.txt")
-    suffix = Path(safe).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
-                                 f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
-    errors: list = []
-    with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
-        path = Path(tmp) / safe
-        path.write_bytes(data)
-        records = list(read_paths([path], errors))
-    if suffix != ".jsonl":
-        records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
-    else:  # a record's id is its own; its source is the uploaded file, not the temporary one
-        records = [replace(r, source=safe) for r in records]
-    if not records:
-        msg = "; ".join(e.message for e in errors) or "no document in the file"
-        raise HTTPException(422, f"invalid request: file {safe}: {msg}")
-    return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
-
-
-def _short_name(name: str, limit: int = 200) -> str:
-    """``name`` cut to ``limit`` UTF-8 bytes, suffix kept: it becomes a temporary file (Linux allows 255
-    bytes; 120 Japanese characters are 360) and the document id."""
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    suffix = Path(name).suffix[:16]
-    stem = name[:len(name) - len(suffix)] if suffix else name
-    cut = stem.encode("utf-8")[:limit - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
-    return cut + suffix
