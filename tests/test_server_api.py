@@ -198,6 +198,23 @@ def test_a_json_body_with_a_byte_order_mark_or_in_utf16_is_read(client):
     assert client.delete("/v1/memories/other/documents/bom-1", headers=AUTH).status_code == 200
 
 
+def test_a_url_concept_longer_than_200_characters_can_be_asked_for(client):
+    # a URL is a concept (a term); the page's button for one past 200 characters answered 422
+    # "concept: String should have at most 200 characters"
+    url = "https://docs.example.org/guides/" + "tessary-harbour-" * 16 + "bell"
+    doc = {"id": "url-1", "text": f"The harbour bell of Tessary is described at {url} in full. Vask rings it."}
+    assert client.post("/v1/memories/other/documents", json=[doc], headers=AUTH).status_code == 201
+    try:
+        concept = url.split("//", 1)[1].lower()
+        assert len(concept) > 200
+        r = client.get("/v1/memories/other/graph", params={"concept": concept}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["nodes"][0]["label"] == concept, r.text
+        r = client.get("/v1/memories/other/associations", params={"concept": concept}, headers=AUTH)
+        assert r.status_code == 200, r.text
+    finally:
+        client.delete("/v1/memories/other/documents/url-1", headers=AUTH)
+
+
 def test_file_upload(client):
     text = b"# Orla Finch\n\nOrla Finch designed the copper aqueduct of Tessary in 1821.\n"
     r = client.post("/v1/memories/other/documents", files={"file": ("orla.md", text, "text/markdown")}, headers=AUTH)

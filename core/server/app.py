@@ -24,7 +24,7 @@ from core.server.uploads import files_records, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
-CONCEPT_MAX = 200
+CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
 Mode = Literal["similar", "associative", "hybrid"]
 
 
