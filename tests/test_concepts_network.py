@@ -218,3 +218,20 @@ def test_a_technical_term_that_associations_lists_can_be_looked_up(tmp_path, emb
                      "Oskar Fell. Ida Wren later mapped the limestone caves of Orla with Pell Marrow."},
                     {"id": "gd2", "title": "Pell Marrow", "text": "Pell Marrow tuned the organ of Quillan chapel."}])
         assert mem.graph("Ida Wren (cartographer)")["nodes"][0]["label"] == "ida wren"
+
+
+def test_graph_of_a_url_concept_writes_files_with_short_names(tmp_path):
+    # `mycelial graph --memory M --concept <a 300-character URL>`: "Error: File name too long"
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    url = "https://docs.example.org/guides/" + "tessary-harbour-" * 16 + "bell"
+    mem = str(tmp_path / "m")
+    lines = "".join(f'{{"id": "u{i}", "text": "The bell of Tessary, see {url} ({i})."}}\n' for i in range(2))
+    assert CliRunner().invoke(cli, ["ingest", "-", "--memory", mem, "-q"], input=lines).exit_code == 0
+    r = CliRunner().invoke(cli, ["graph", "--memory", mem, "--concept", url.split("//")[1], "--out",
+                                 str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert len(names) == 2 and all(len(n.encode()) <= 130 for n in names) and names[0].startswith("docs.example"), names
