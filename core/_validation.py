@@ -87,3 +87,18 @@ def check_query_vector(q, dim: int = 384) -> np.ndarray:
     if norm == 0:
         raise ValueError("query vector is all zeros")
     return Q[0] if abs(norm - 1.0) <= 1e-3 else (Q[0] / norm).astype(np.float32)
+
+
+def check_ids(values, name: str) -> list[int] | None:
+    """Chunk ids a caller gives (None stays None): a string was iterated (``exclude="12"`` left out chunks
+    1 and 2) and a None among them raised a bare TypeError from int()."""
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a list of chunk ids (integers), e.g. [12, 40]; got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must hold chunk ids (integers), e.g. [12, 40]; got {v!r}")
+        out.append(int(v))
+    return out

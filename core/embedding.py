@@ -150,12 +150,22 @@ class EmbeddingCache:
         conn = self._conn
         conn.execute("PRAGMA secure_delete=ON")
         with conn:
-            for start in range(0, len(unique), _SQLITE_MAX_VARS):
-                chunk = unique[start:start + _SQLITE_MAX_VARS]
-                n += conn.execute(f"DELETE FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})",
-                                  chunk).rowcount
+            for model in self._models():  # by primary key (model, key): `key IN` alone scanned every vector
+                for start in range(0, len(unique), _SQLITE_MAX_VARS):
+                    chunk = unique[start:start + _SQLITE_MAX_VARS]
+                    n += conn.execute(f"DELETE FROM embeddings WHERE model = ? AND key IN "
+                                      f"({','.join('?' * len(chunk))})", [model, *chunk]).rowcount
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL's old page images held the vectors too
         return n
+
+    def _models(self) -> list[str]:
+        """The models with vectors here, one primary-key seek each (a cache holds a few; a forget by key
+        alone read the whole table: 0.13 s a forget with a 1.7 GB cache in the page cache, more from disk)."""
+        models: list[str] = []
+        while row := self._conn.execute("SELECT model FROM embeddings WHERE model > ? ORDER BY model LIMIT 1",
+                                        (models[-1] if models else "",)).fetchone():
+            models.append(row[0])
+        return models
 
     def put(self, model: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors)]

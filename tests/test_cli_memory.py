@@ -218,3 +218,14 @@ def test_recall_with_no_hits_says_why(demo_memory, tmp_path):
         cli, ["list", "--memory", str(empty), "--json"]).stdout)[0]["id"], "--memory", str(empty)]).exit_code == 0
     r = CliRunner().invoke(cli, ["recall", "Who was Nero?", "--memory", str(empty), "-q"])
     assert r.exit_code == 0 and "no hits: the memory holds no documents" in r.output, r.output
+
+
+def test_recall_prints_no_empty_brackets_for_an_untitled_record(tmp_path):
+    # a JSONL record without a title was listed as "  1. 0.970  u1  []  chunk 1"
+    runner = CliRunner()
+    mem = str(tmp_path / "m")
+    line = '{"id": "u1", "text": "Idris Vane rang the harbour bell of Tessary at noon."}\n'
+    assert runner.invoke(cli, ["ingest", "-", "--memory", mem, "-q"], input=line).exit_code == 0
+    r = runner.invoke(cli, ["recall", "who rang the harbour bell", "--memory", mem, "-q", "-k", "1"])
+    first = [x for x in r.stdout.splitlines() if x.strip().startswith("1.")][0]
+    assert first.split()[2:] == ["u1", "chunk", first.split()[-1]] and "[]" not in r.stdout, r.stdout

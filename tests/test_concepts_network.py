@@ -167,3 +167,71 @@ def test_why_edges_exist_in_the_network(tmp_path, embedder, wiki_docs):
         with pytest.raises(ValueError):
             mem.associations(name, k=0)
         assert mem.associations("no such concept anywhere", k=3) == []
+
+
+def test_a_chunk_that_is_one_huge_token_names_at_most_128_concepts(tmp_path, embedder):
+    # a 5 MB base64 line stays one chunk: it named 112,128 "terms", whose 6.3e9 concept pairs failed with
+    # MemoryError at its ingest and then at every open (the catch-up observes it again): no command reached it
+    import base64
+
+    from core.memory.chunking import chunk_text
+    from core.memory.phrases import document_phrases
+
+    blob = base64.b64encode(np.random.default_rng(0).bytes(30_000)).decode()
+    chunks = chunk_text(blob, 128, 96)
+    assert len(chunks) == 1
+    phrases = document_phrases(chunks, "blob")[0]
+    assert len(phrases) == 128 and phrases[0] == "blob"
+
+    # a memory that stored such a chunk before the cap: the network counts the first 128 of a row,
+    # observing and forgetting alike, so the counts stay exact
+    net = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=256))
+    codes = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.uint8)
+    concepts = np.concatenate([np.arange(1000), np.arange(1000, 1005)])
+    offsets = np.array([0, 1000, 1005])
+    net.observe(codes)
+    net.observe_concepts(codes, offsets, concepts)
+    assert np.flatnonzero(net.concept_counts_).tolist() == list(range(128)) + list(range(1000, 1005))
+    assert net.cx_keys_.shape[0] < 200 * 200
+    net.unobserve_concepts(codes, offsets, concepts)
+    assert not net.concept_counts_.any() and not np.asarray(net.cx_counts_).any()
+
+
+def test_a_technical_term_that_associations_lists_can_be_looked_up(tmp_path, embedder):
+    # associations("sha256") listed "os.path.join", but associations("os.path.join"), graph() and the web page's
+    # button of it found nothing: the lookup normalised it to "os path join" while terms are stored as written
+    # (README's own example concepts: crypto.createHash, grep(1))
+    texts = ["Call crypto.createHash with sha256 to hash the file. The grep(1) manual lists options. Use "
+             "os.path.join for paths.", "crypto.createHash returns a Hash object; os.path.join joins path parts. "
+             "See grep(1) for regular expressions.", "Node.js exposes crypto.createHash and crypto.randomBytes."]
+    with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
+        mem.ingest([{"id": f"t{i}", "text": t} for i, t in enumerate(texts)])
+        listed = [a["concept"] for a in mem.associations("sha256", k=5)]
+        assert "os.path.join" in listed, listed
+        for name in ("os.path.join", "OS.Path.Join", "grep(1)"):
+            assert mem.associations(name, k=5), name
+            assert len(mem.graph(name)["nodes"]) > 1, name
+        assert mem.graph("crypto.createHash")["nodes"][0]["label"] == "crypto.createhash"
+        assert mem.associations("no such thing") == []
+        # the page's first button of a hit is its title: "Gordon Douglas (director)" is stored as "gordon douglas"
+        mem.ingest([{"id": "gd", "title": "Ida Wren (cartographer)", "text": "Ida Wren mapped the salt caves of "
+                     "Oskar Fell. Ida Wren later mapped the limestone caves of Orla with Pell Marrow."},
+                    {"id": "gd2", "title": "Pell Marrow", "text": "Pell Marrow tuned the organ of Quillan chapel."}])
+        assert mem.graph("Ida Wren (cartographer)")["nodes"][0]["label"] == "ida wren"
+
+
+def test_graph_of_a_url_concept_writes_files_with_short_names(tmp_path):
+    # `mycelial graph --memory M --concept <a 300-character URL>`: "Error: File name too long"
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    url = "https://docs.example.org/guides/" + "tessary-harbour-" * 16 + "bell"
+    mem = str(tmp_path / "m")
+    lines = "".join(f'{{"id": "u{i}", "text": "The bell of Tessary, see {url} ({i})."}}\n' for i in range(2))
+    assert CliRunner().invoke(cli, ["ingest", "-", "--memory", mem, "-q"], input=lines).exit_code == 0
+    r = CliRunner().invoke(cli, ["graph", "--memory", mem, "--concept", url.split("//")[1], "--out",
+                                 str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert len(names) == 2 and all(len(n.encode()) <= 130 for n in names) and names[0].startswith("docs.example"), names

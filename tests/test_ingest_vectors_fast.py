@@ -110,6 +110,9 @@ def test_batched_path_leaves_the_input_alone_and_rejects_bad_input(tmp_path, wik
         mem.ingest_vectors(["z"], np.zeros((1, 384), np.float32))
     with pytest.raises(ValueError, match="batch_size"):
         mem.ingest_vectors(["b"], X[:1], batch_size=0)
+    for bad in (None, 1.5, True, " "):  # None was stored as the document "None"
+        with pytest.raises(ValueError, match="ids must be non-empty strings or integers"):
+            mem.ingest_vectors(["ok", bad], X[:2])
     # finite but past float32's range when squared: the norm overflowed and an all-zero vector was stored
     with pytest.raises(ValueError, match="row 1 .*too large"):
         mem.ingest_vectors(["h0", "h1"], np.stack([X[0], X[1] * 1e37]))

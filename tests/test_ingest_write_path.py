@@ -62,3 +62,49 @@ def test_the_progress_bar_ends_on_the_reports_counts(tmp_path, embedder, codec, 
         rep = mem.ingest(recs, progress=True)
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert f"{rep.documents}/{rep.documents}" in last and f"chunks={rep.chunks}, new={rep.new_chunks}" in last, last
+
+
+def test_the_progress_bar_shows_chunk_counts_in_full(capsys):
+    # `mycelial ingest` of a 5 MB file ended on "chunks=1e+4, new=2690": tqdm shortens a number
+    # whose 3-digit form is shorter, so 10,009 chunks read as ten thousand
+    from tqdm import tqdm
+
+    from core.memory._ingest import _progress
+    from core.memory.types import IngestReport
+
+    bar = tqdm(total=8, unit="doc", desc="ingest")
+    _progress(bar, 5, IngestReport(chunks=10009, new_chunks=20000))
+    bar.close()
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "chunks=10009, new=20000" in last, last
+
+
+def test_an_unreadable_jsonl_file_does_not_stop_an_ingest_with_a_progress_bar(tmp_path, embedder, codec, monkeypatch):
+    # `mycelial ingest notes` (the bar is on by default) with one unreadable .jsonl in notes: counting its lines
+    # for the bar's total raised, so the command said only "Error: Permission denied: 'notes/r.jsonl'" and
+    # ingested nothing; with -q (no bar) the rest was ingested and the file reported
+    import builtins
+    import os
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("Pell Marrow tuned the organ of Quillan chapel.", encoding="utf-8")
+    locked = notes / "r.jsonl"
+    locked.write_text('{"id": "r1", "text": "record one"}\n', encoding="utf-8")
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads through chmod 000: the file answers as it does for a user
+        def refuse(path, *args, **kwargs):
+            if str(path) == str(locked):
+                raise PermissionError(13, "Permission denied", str(path))
+            return builtins.open(path, *args, **kwargs)
+
+        monkeypatch.setattr(_ingest, "open", refuse, raising=False)  # where the bar counts JSONL lines
+    try:
+        with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+            rep = mem.ingest(notes, progress=True)
+            assert mem.store_.document("a.txt") is not None
+    finally:
+        locked.chmod(0o644)
+    if os.geteuid() != 0:  # (root's reader still reads r.jsonl: only the count was refused above)
+        assert rep.documents == 1 and [e.source for e in rep.errors] == [str(locked)], rep.errors
+        assert "Permission denied" in rep.errors[0].message

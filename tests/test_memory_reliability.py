@@ -343,6 +343,19 @@ def test_unwritable_folder_opens_read_only_and_answers(tmp_path, embedder, codec
     assert _files(folder) == before
 
 
+def test_a_new_memory_in_an_unwritable_folder_says_the_folder_is_not_writable(tmp_path, embedder, codec,
+                                                                              monkeypatch):
+    # `mycelial ingest notes --memory shared` into an empty folder owned by someone else said
+    # "no memory at shared; create one with `mycelial ingest PATH --memory shared`": the command it was
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode & os.W_OK else real(p, mode, **kw))
+    with pytest.raises(ValueError, match="cannot make a memory in .*shared: the folder is not writable"):
+        _open(folder, embedder, codec)
+    assert list(folder.iterdir()) == []
+
+
 def test_a_folder_of_documents_given_as_a_memory_says_ingest_it_first(tmp_path, embedder, codec):
     # `mycelial serve --memory notes/` said only "not a Mycelial memory ... give a new or empty folder"
     notes = tmp_path / "notes"

@@ -213,3 +213,30 @@ def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw
     with pytest.raises(ValueError, match=says):
         SemanticMemory(tmp_path / "m", codec=codec, **kw)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("kw, says", [({"embedder": "torch"}, r"embedder must be a TextEmbedder, e\.g\. "
+                                                               r"TextEmbedder\(backend='torch'\), got str"),
+                                      ({"codec": "weights/"}, "codec must be a MycelialVQVAE"),
+                                      ({"recall_config": {"fusion_weight": 0.5}},
+                                       r"RecallConfig\(\*\*\{'fusion_weight': 0.5\}\)")])
+def test_wrong_kinds_of_parts_are_named_before_the_folder_is_touched(tmp_path, kw, says):
+    # SemanticMemory(d, embedder="torch") opened unchecked (a string has no backend to compare with the memory's)
+    # and failed at the first recall: "'str' object has no attribute 'embed'"; codec="weights/" and
+    # recall_config={...} were AttributeErrors ('num_heads', 'candidates')
+    with pytest.raises(TypeError, match=says):
+        SemanticMemory(tmp_path / "m", **kw)
+    assert not (tmp_path / "m").exists()
+
+
+def test_exclude_takes_chunk_ids_only(mem, wiki_docs):
+    # exclude="12" was iterated as "1", "2" (chunks 1 and 2 left out without a word); [None] was a bare
+    # "TypeError: int() argument must be ... not 'NoneType'"
+    query = wiki_docs[2].sentences[3]
+    for bad in ("12", [None], [1.5], 7):
+        with pytest.raises(ValueError, match="exclude must"):
+            mem.recall(query, k=3, exclude=bad)
+    first = mem.recall(query, k=1, mode="similar")[0]
+    for ok in ([first.chunk_id], np.array([first.chunk_id]), (first.chunk_id,)):
+        assert mem.recall(query, k=1, mode="similar", exclude=ok)[0].chunk_id != first.chunk_id
+        assert mem.recall(query, k=1, mode="similar", exclude=ok, per_document=True)[0].chunk_id != first.chunk_id

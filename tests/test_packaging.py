@@ -46,6 +46,18 @@ def test_version_license_and_typed_marker():
     assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["core"]
 
 
+def test_python_dash_m_mycelial_runs_the_command(tmp_path):
+    # after scripts/quickstart.sh the venv's bin/ is not on PATH; `.venv/bin/python -m mycelial --version`
+    # said "No module named mycelial.__main__; 'mycelial' is a package and cannot be directly executed"
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "mycelial", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("mycelial "), out.stderr
+    out = subprocess.run([sys.executable, "-m", "mycelial", "recall"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=120)
+    assert out.returncode == 2 and "Usage: python -m mycelial recall" in out.stderr, out.stderr
+
+
 def test_every_data_file_of_the_packages_is_in_the_wheel():
     # core/server/static (the web page) was not in package-data: a wheel install had no page and
     # `mycelial serve` failed at start (StaticFiles: directory does not exist)

@@ -42,6 +42,31 @@ def test_broken_pdf_is_reported(tmp_path):
     assert recs == [] and len(errors) == 1 and "x.pdf" in str(errors[0])
 
 
+def test_a_password_protected_pdf_says_so(tmp_path):
+    # was "unreadable PDF (File has not been decrypted)", as if the file were damaged
+    from pypdf import PdfReader, PdfWriter
+
+    write_pdf(tmp_path / "p.pdf", ["The Danube flows east."])
+    w = PdfWriter()
+    for page in PdfReader(tmp_path / "p.pdf").pages:
+        w.add_page(page)
+    w.encrypt(user_password="secret", owner_password="owner")
+    w.write(tmp_path / "locked.pdf")
+    recs, errors = _read(tmp_path / "locked.pdf")
+    assert recs == [] and len(errors) == 1 and "PDF is password-protected" in errors[0].message, errors
+
+
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path):
+    # was "binary file (NUL bytes); expected UTF-8 text" for a text file written as UTF-16 without a BOM
+    (tmp_path / "le.txt").write_bytes("Die Straße führt nach München.".encode("utf-16-le"))
+    (tmp_path / "be.txt").write_bytes("Plain text about rivers.".encode("utf-16-be"))
+    (tmp_path / "bin.txt").write_bytes(bytes(range(256)) * 4)
+    _, errors = _read(tmp_path)
+    by = {e.source.rsplit("/", 1)[-1]: e.message for e in errors}
+    assert "UTF-16 text without a byte order mark" in by["le.txt"] and "UTF-16LE" in by["le.txt"], by
+    assert "UTF-16BE" in by["be.txt"] and by["bin.txt"] == "binary file (NUL bytes); expected UTF-8 text", by
+
+
 def test_broken_pdf_prints_nothing_but_its_error(tmp_path):
     # pypdf logs "invalid pdf header" / "EOF marker not found"; with no logging configured Python's
     # last-resort handler printed them to the user's terminal beside our one-line error
@@ -69,6 +94,35 @@ def test_jsonl_bad_lines_reported_with_line_numbers_rest_ingested(tmp_path):
     assert [e.line for e in errors] == [2, 3, 5, 6]
     assert "malformed JSON" in errors[0].message and '"text"' in errors[1].message
     assert str(errors[0]).startswith(str(tmp_path / "r.jsonl") + ":2:")
+
+
+def test_metadata_that_is_not_an_object_is_an_error_not_dropped():
+    # {"id", "text", "metadata": "news"} was stored with no metadata and no word (the string was dropped)
+    with pytest.raises(ValueError, match='"metadata" must be a JSON object of keys and values, got str'):
+        parse_record({"id": "a", "text": "x", "metadata": "news"}, "r.jsonl", 1)
+    with pytest.raises(ValueError, match="got list"):
+        parse_record({"id": "a", "text": "x", "metadata": ["news"]}, "r.jsonl", 1)
+    assert parse_record({"id": "a", "text": "x", "year": 1, "metadata": None}, "r.jsonl", 1).meta == {"year": 1}
+    assert parse_record({"id": "a", "text": "x", "year": 1, "metadata": {"k": 2}}, "r.jsonl", 1).meta == \
+        {"year": 1, "k": 2}
+
+
+def test_markdown_front_matter_is_neither_text_nor_hides_the_title(tmp_path):
+    # a Jekyll/Hugo/Obsidian note: its front matter became a chunk of its own ("--- title: Copper Aqueduct
+    # tags: [history] ---", embedded and mined for concepts) and the file's stem became the title
+    (tmp_path / "aq.md").write_text("---\ntitle: \"Copper Aqueduct\"\ntags: [history]\n---\n\n# The aqueduct\n\n"
+                                    "Orla Finch designed it in 1821.\n", encoding="utf-8")
+    (tmp_path / "bell.md").write_text("---\nlayout: post\n---\n# Harbour bell\nVask rings it.\n", encoding="utf-8")
+    (tmp_path / "rule.md").write_text("---\nSome prose\n---\nMore.\n", encoding="utf-8")  # rules, not YAML
+    (tmp_path / "only.md").write_text("---\ntitle: Empty\n---\n", encoding="utf-8")
+    recs, errors = _read(tmp_path)
+    by_id = {r.doc_id: r for r in recs}
+    assert by_id["aq.md"].title == "Copper Aqueduct" and by_id["aq.md"].text.strip().startswith("# The aqueduct")
+    assert by_id["bell.md"].title == "Harbour bell" and "layout" not in by_id["bell.md"].text
+    assert by_id["rule.md"].text.startswith("---\nSome prose") and by_id["rule.md"].title == "rule"
+    assert [e.message for e in errors if not e.skipped] == ["Markdown file holds only its front matter"]
+    piped = list(read_stream(io.StringIO((tmp_path / "aq.md").read_text(encoding="utf-8")), []))
+    assert piped[0].title == "Copper Aqueduct" and "tags:" not in piped[0].text
 
 
 def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):

@@ -129,6 +129,10 @@ def test_body_over_limit_is_413(client):
     r = client.post("/v1/memories/other/documents", json=big, headers=AUTH)
     assert r.status_code == 413 and "limit" in r.json()["error"]
     assert client.get("/v1/memories/other/stats", headers=AUTH).json()["documents"] == 0
+    # one uploaded file over the limit was told to "send fewer documents per request"
+    r = client.post("/v1/memories/other/documents", files={"file": ("big.txt", b"word " * 60_000, "text/plain")},
+                    headers=AUTH)
+    assert r.status_code == 413 and "--max-body-mb" in r.json()["error"] and "split a large file" in r.json()["error"]
 
 
 def test_ingest_recall_forget_and_isolation(client):
@@ -147,6 +151,68 @@ def test_ingest_recall_forget_and_isolation(client):
     assert client.delete("/v1/memories/other/documents/zeb-1", headers=AUTH).status_code == 404
     hits = client.get("/v1/memories/other/recall", params=q, headers=AUTH).json()["hits"]
     assert all(h["doc_id"] != "zeb-1" for h in hits)
+
+
+def test_extra_keys_of_a_posted_document_are_its_metadata_as_in_jsonl(client):
+    # POST [{"id", "text", "category": "news"}] stored no category (the key was dropped without a word)
+    # while the same line uploaded as a .jsonl file, or given to mem.ingest(), kept it as metadata
+    doc = {"id": "meta-1", "text": "Idris Vane rang the harbour bell of Tessary at noon.", "category": "news",
+           "year": 1990, "metadata": {"lang": "en"}}
+    r = client.post("/v1/memories/other/documents", json=[doc], headers=AUTH)
+    assert r.status_code == 201, r.text
+    hits = client.get("/v1/memories/other/recall", params={"q": "who rang the harbour bell", "k": 1, "mode": "similar"},
+                      headers=AUTH).json()["hits"]
+    assert hits[0]["doc_id"] == "meta-1" and hits[0]["metadata"] == {"category": "news", "year": 1990, "lang": "en"}
+    assert client.delete("/v1/memories/other/documents/meta-1", headers=AUTH).status_code == 200
+
+
+def test_a_query_parameter_the_route_does_not_take_is_422(client):
+    # recall?q=...&where=category=news answered 200 with unfiltered hits (where= is not an HTTP parameter),
+    # and a typo such as mdoe=similar was ignored as quietly
+    r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "where": "category=news"}, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.json()["fields"] == [{"field": "where", "message": "unknown parameter; this route takes k, mode, "
+                                                                  "per_document, q"}]
+    r = client.get("/v1/memories/sample/associations", params={"concept": "nerva", "mdoe": "x"}, headers=AUTH)
+    assert r.status_code == 422 and "mdoe: unknown parameter" in r.json()["error"]
+    assert client.get("/v1/memories", params={"x": 1}).status_code == 401  # the token is still asked first
+    r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 2, "mode": "similar",
+                                                         "per_document": "true"}, headers=AUTH)
+    assert r.status_code == 200 and len(r.json()["hits"]) == 2
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION], "where": {"a": 1}}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
+
+
+def test_a_json_body_with_a_byte_order_mark_or_in_utf16_is_read(client):
+    # a docs.json saved by PowerShell 5 (UTF-8 with a BOM, or UTF-16) and sent with curl --data-binary @docs.json:
+    # POST .../recall took it (json.loads reads BOMs) but POST .../documents said "invalid JSON: expected
+    # value at line 1 column 1"
+    import json
+
+    body = json.dumps([{"id": "bom-1", "text": "Pell Marrow tuned the organ of Quillan chapel."}])
+    for enc, data in (("utf-8-sig", body.encode("utf-8-sig")), ("utf-16", body.encode("utf-16"))):
+        r = client.post("/v1/memories/other/documents", content=data, headers={**AUTH, "content-type": "application/json"})
+        assert r.status_code == 201 and r.json()["documents"] + r.json()["unchanged"] == 1, (enc, r.text)
+    r = client.post("/v1/memories/other/documents", content=b"\xff\xfe[\x00\xd8", headers=AUTH)
+    assert r.status_code == 422 and "not valid utf-16" in r.json()["error"], r.text
+    assert client.delete("/v1/memories/other/documents/bom-1", headers=AUTH).status_code == 200
+
+
+def test_a_url_concept_longer_than_200_characters_can_be_asked_for(client):
+    # a URL is a concept (a term); the page's button for one past 200 characters answered 422
+    # "concept: String should have at most 200 characters"
+    url = "https://docs.example.org/guides/" + "tessary-harbour-" * 16 + "bell"
+    doc = {"id": "url-1", "text": f"The harbour bell of Tessary is described at {url} in full. Vask rings it."}
+    assert client.post("/v1/memories/other/documents", json=[doc], headers=AUTH).status_code == 201
+    try:
+        concept = url.split("//", 1)[1].lower()
+        assert len(concept) > 200
+        r = client.get("/v1/memories/other/graph", params={"concept": concept}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["nodes"][0]["label"] == concept, r.text
+        r = client.get("/v1/memories/other/associations", params={"concept": concept}, headers=AUTH)
+        assert r.status_code == 200, r.text
+    finally:
+        client.delete("/v1/memories/other/documents/url-1", headers=AUTH)
 
 
 def test_file_upload(client):

@@ -62,6 +62,8 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
         expect(nerva.locator(".why")).to_contain_text("cosine")
         # the score is shown in its parts: cosine (+ association lift)
         expect(nerva.locator(".parts")).to_contain_text("cosine 0.")
+        chips = nerva.locator("button.concept").all_inner_texts()  # the title "Nerva" and the concept "nerva"
+        assert len({c.lower() for c in chips}) == len(chips) and "Nerva" in chips, chips  # were two buttons
         nerva.locator("button.concept").first.click()
         neighbours = page.locator("#neighbours li.neighbour")
         expect(neighbours.first).to_be_visible(timeout=30_000)
@@ -158,3 +160,29 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
                 assert len(listed) - before == 1, (token, listed[before:])
     finally:
         srv.stop()
+
+
+def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server):
+    # a hit holding a long URL or title ran out of its panel across the network panel (the page scrolled
+    # 3,896 px sideways); at a phone's 420 px the side panels lay over the hits and covered the Ask button
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    doc = {"id": "long-url", "title": "Averyveryverylongtitlewithoutanyspaces" * 4,
+           "text": "The harbour bell of Vask rang at noon. https://example.com/" + "a" * 400 + " end of the note."}
+    assert httpx.post(server.url + "/v1/memories/sample/documents", json=[doc], headers=headers,
+                      timeout=60).status_code == 201
+    try:
+        for width in (1280, 420):
+            with _page(viewport={"width": width, "height": 900}) as page:
+                page.goto(server.url + "/")
+                expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+                page.fill("#q", "harbour bell of Vask rang at noon")
+                page.click("#ask button[type=submit]", timeout=5_000)  # not covered by another panel
+                expect(page.locator("#hits li.hit").first).to_contain_text("example.com", timeout=30_000)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                hits, aside = page.locator("#hits").bounding_box(), page.locator("aside").bounding_box()
+                assert hits["x"] + hits["width"] <= aside["x"] or hits["y"] + hits["height"] <= aside["y"] \
+                    or aside["y"] + aside["height"] <= hits["y"], (width, hits, aside)  # side by side or stacked
+    finally:
+        httpx.delete(server.url + "/v1/memories/sample/documents/long-url", timeout=60)

@@ -95,7 +95,9 @@ def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
     if not g["nodes"]:
         raise click.ClickException(f"{concept!r} is not a concept of {memory}; try `mycelial associate` with "
                                    f"a name or term its documents use")
-    stem = re.sub(r"[^\w.-]+", "_", g["nodes"][0]["label"]).strip("_") or "concept"
+    stem = re.sub(r"[^\w.-]+", "_", g["nodes"][0]["label"]).strip("_")
+    # at most 120 bytes: a URL concept made 'File name too long' (a file name holds at most 255 bytes)
+    stem = stem.encode("utf-8")[:120].decode("utf-8", "ignore").strip("_.") or "concept"
     paths = write_concept_graph(g, out / f"{stem}.graphml", out / f"{stem}.png")
     click.echo(f"{len(g['nodes'])} concepts, {len(g['edges'])} edges around {g['nodes'][0]['label']!r}")
     for p in paths:

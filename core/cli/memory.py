@@ -132,7 +132,8 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
     click.echo(f"query: {query}")
     for i, h in enumerate(hits, 1):
         text = " ".join(h.text.split())
-        click.echo(f"{i:3d}. {h.score:.3f}  {h.doc_id}  [{h.title}]  chunk {h.chunk_id}")  # what reinforce takes
+        title = f"  [{h.title}]" if h.title else ""  # a JSONL record without a title showed "[]"
+        click.echo(f"{i:3d}. {h.score:.3f}  {h.doc_id}{title}  chunk {h.chunk_id}")  # what reinforce takes
         click.echo(f"     {text[:160]}{'...' if len(text) > 160 else ''}")
         why = h.why
         parts = []

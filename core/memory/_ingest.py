@@ -39,8 +39,11 @@ def _expected_documents(source) -> int | None:
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
             if f.suffix.lower() == ".jsonl":
-                with open(f, "rb") as fh:
-                    n += sum(1 for line in fh if line.strip())
+                try:  # an unreadable file is the reader's to report: it stopped the whole ingest here
+                    with open(f, "rb") as fh:
+                        n += sum(1 for line in fh if line.strip())
+                except OSError:
+                    pass
             elif f.suffix.lower() in SUFFIXES:
                 n += 1
     return n
@@ -111,7 +114,8 @@ def _rows_of(rows: dict, zero: np.ndarray, dtype=None):
 def _progress(bar, documents: int, report: IngestReport) -> None:
     if bar is not None and documents:
         bar.update(documents)
-        bar.set_postfix(chunks=report.chunks, new=report.new_chunks, refresh=False)
+        # as text: tqdm shortens numbers, so 10,009 chunks showed as "chunks=1e+4"
+        bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), refresh=False)
 
 
 class _WalWindow:

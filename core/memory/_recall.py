@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from core._validation import check_query_vector
+from core._validation import check_ids, check_query_vector
 from core.log import get_logger
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory._fusion import fused, hybrid_scores
@@ -171,7 +171,7 @@ class RecallMixin:
             raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
         if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 100:
             raise ValueError(f"context must be an integer from 0 to 100 (neighbouring chunks per side), got {context!r}")
-        where = check_where(where)
+        where, exclude = check_where(where), check_ids(exclude, "exclude")
         q = check_query_vector(q, 384)
         allowed = allowed_chunks(self.store_, where) if where else None
         with _one_thread():

@@ -34,6 +34,10 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
 
     The vectors are scaled to unit length batch by batch (a copy of a 1M x 384 input is 1.5 GB)."""
     X = check_embeddings(embeddings, 384, "embeddings")
+    ids = list(ids)
+    for j, i in enumerate(ids):  # None was stored as the document "None", 1.5 as "1.5"
+        if isinstance(i, bool) or not isinstance(i, (str, int, np.integer)) or (isinstance(i, str) and not i.strip()):
+            raise ValueError(f"ids must be non-empty strings or integers (as a record's id), got {i!r} at position {j}")
     ids = [str(i) for i in ids]
     if len(ids) != X.shape[0]:
         raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.memory.phrases import normalize
+from core.memory.phrases import extract_terms, normalize, title_phrase
 
 
 class AssociateMixin:
@@ -25,10 +25,18 @@ class AssociateMixin:
     def _concept_id(self, concept) -> int | None:
         if not isinstance(concept, str) or not concept.strip():
             raise ValueError("concept must be a non-empty string, e.g. 'neil peart'")
-        key = normalize(concept)
+        key, vocab = normalize(concept), self.graph_.vocab_
+        if key in vocab:
+            return vocab[key]
+        # a technical term is stored as written, lower-cased ("crypto.createhash", "os.path.join"): normalising
+        # made it "crypto createhash", so the concepts associations() lists (and the page's buttons) led nowhere;
+        # a title is stored without its parenthesis ("Gordon Douglas (director)" -> "gordon douglas")
+        for alt in (" ".join(concept.lower().split()), *extract_terms(concept)[:1], title_phrase(concept)):
+            if alt in vocab:
+                return vocab[alt]
         if not key:
             raise ValueError(f"concept {concept!r} has no words left after normalisation; pass a name or term")
-        return self.graph_.vocab_.get(key)
+        return None
 
     def _neighbours(self, j: int):
         """(concept ids, weights, shared events) of every concept linked to concept ``j`` by a

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.memory.readers import SUFFIXES, document_id, folder_files
+from core.memory.readers import SUFFIXES, document_id, folder_files, unreadable_folder
 
 
 def list_documents(mem, prefix: str | None = None) -> list[dict]:
@@ -46,18 +46,30 @@ def get_document(mem, doc_id: str) -> dict | None:
 def sync_folder(mem, folder) -> list[str]:
     """Forget the documents ingested from ``folder`` whose file is no longer there.
 
-    Only documents whose recorded root is this folder are touched; returns their ids.
+    Only documents whose recorded root is this folder are touched; returns their ids. Documents
+    under a subfolder that cannot be read (no permission) are kept: their files may well be there.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"--sync needs a folder; {folder} is not one")
+    if (why := unreadable_folder(folder)) is not None:
+        raise ValueError(f"{folder}: {why}; --sync forgets none of its documents")
     root = str(folder.resolve())
-    present = {document_id(f, folder)[0] for f in folder_files(folder)[0] if f.suffix.lower() in SUFFIXES}
-    gone = [d["id"] for d in list_documents(mem) if d["root"] == root and d["id"] not in present]
+    special: list = []
+    present = {document_id(f, folder)[0] for f in folder_files(folder, special)[0] if f.suffix.lower() in SUFFIXES}
+    closed = tuple(p.relative_to(folder).as_posix() + "/" for p, _ in special if p.is_dir())
+    docs = list_documents(mem)
+    gone = [d["id"] for d in docs if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
+    moved = {d["root"] for d in docs if d["id"] in present and d["root"] not in (None, root)} \
+        if not any(d["root"] == root for d in docs) else set()
+    moved = sorted(r for r in moved if not Path(r).is_dir())
+    if moved:  # `mv notes notes2`: its documents keep their old root and --sync from notes2 forgot none, quietly
+        raise ValueError(f"the documents of {folder}'s files were ingested from {moved[0]}, which is gone (moved or "
+                         f"renamed?): --sync checks only documents ingested from the folder given, so it forgets "
+                         f"none; forget a deleted file's document with `mycelial forget ID`")
     if gone and not present:  # an unmounted mount point, a folder emptied by mistake: not a deletion
         raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} file (not mounted? emptied?); --sync would "
                          f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
                          f"removes one)")
-    for doc_id in gone:
-        mem.forget(doc_id)
+    mem._forget_many(gone)  # one save of the derived state, not one per document
     return gone

@@ -152,6 +152,11 @@ def _span_phrases(span: str, max_words: int) -> tuple:
     return tuple(out)
 
 
+# a chunk of <= 128 word pieces names fewer (at most 42 in 19k chunks of real text); a chunk that is one huge
+# token (a 5 MB base64 line: 112,128 "terms") keeps the first ones, as its vector is of its start
+MAX_PHRASES = 128
+
+
 def document_phrases(chunks, title: str = "") -> list[list[str]]:
     """Phrase lists of the chunks of one document, as ingest stores them: the title phrase, each
     chunk's names and terms, then the document's key terms this chunk holds
@@ -173,7 +178,7 @@ def document_phrases(chunks, title: str = "") -> list[list[str]]:
         if tphrase and tphrase not in p:
             p = [tphrase] + p
         p += [t for t in kts if t not in p]
-        out.append(p)
+        out.append(p[:MAX_PHRASES])
     return out
 
 

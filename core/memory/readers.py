@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
+import os
 import re
 import stat
 import sys
@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
+from core.memory._markdown import markdown_parts
+
 SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
-_SNIFF = 8192
 
 
 @dataclass
@@ -64,31 +66,6 @@ class ReadError:
         return f"{where}: {self.message}"
 
 
-def _decode(data: bytes, source: str) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
-    if b"\x00" in data[:_SNIFF]:
-        raise ValueError("binary file (NUL bytes); expected UTF-8 text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
-
-
-def _markdown_title(text: str) -> str:
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("#"):
-            return s.lstrip("#").strip()
-        if s:
-            return ""
-    return ""
-
-
 def parse_record(obj, source: str, line: int | None = None) -> Record:
     """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata)."""
     if not isinstance(obj, dict):
@@ -114,8 +91,9 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
             raise ValueError(f'"{name}" holds an unpaired surrogate ({value[exc.start]!r} at character '
                              f"{exc.start}); it is not valid Unicode text") from None
     meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
-    if isinstance(obj.get("metadata"), dict):
-        meta.update(obj["metadata"])
+    if not isinstance(obj.get("metadata") or {}, dict):  # was dropped without a word
+        raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(obj["metadata"]).__name__}')
+    meta.update(obj.get("metadata") or {})
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
         json.dumps(meta, allow_nan=False, default=str)
     except ValueError:
@@ -164,23 +142,6 @@ def _is_json_array(text: str) -> bool:
         return isinstance(json.loads(text), list)
     except ValueError:
         return False
-
-
-def _read_pdf(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
-    # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
-    pdf_log = logging.getLogger("pypdf")
-    if not pdf_log.handlers:
-        pdf_log.addHandler(logging.NullHandler())
-
-    try:
-        pages = [page.extract_text() or "" for page in PdfReader(str(path)).pages]
-    except (PdfReadError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"unreadable PDF ({exc})") from None
-    return "\n\n".join(p.strip() for p in pages if p.strip())
 
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
@@ -244,7 +205,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         if not text.strip():
             raise ValueError("file holds only whitespace")
-        title = _markdown_title(text) if suffix == ".md" else ""
+        title, text = markdown_parts(text) if suffix == ".md" else ("", text)
+        if not text.strip():
+            raise ValueError("Markdown file holds only its front matter")
         yield Record(doc_id, text, title or path.stem, meta, source, merge=True)
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
@@ -292,7 +255,8 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
         # no placeholder title: a title is embedded with every chunk and becomes a concept
-        yield Record(f"stdin-{digest}", text, _markdown_title(text), {}, source, merge=True)
+        title, body = markdown_parts(text)
+        yield Record(f"stdin-{digest}", body if body.strip() else text, title, {}, source, merge=True)
 
 
 def not_a_file(path: Path) -> str | None:
@@ -314,6 +278,15 @@ def not_a_file(path: Path) -> str | None:
     return f"is a {kind}, not a regular file"
 
 
+def unreadable_folder(folder: Path) -> str | None:
+    """Why a folder cannot be listed, else None (rglob skips it silently: `--sync` forgot its documents)."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror}); its files are left out"
+
+
 def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
     """Supported files under ``folder`` (recursively, hidden paths left out) and a count of
     the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
@@ -327,7 +300,7 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
                 special.append((p, "link to a folder, not followed"))
             continue
         if not p.is_file():
-            why = not_a_file(p)
+            why = not_a_file(p) or (unreadable_folder(p) if p.is_dir() else None)
             if why is not None and special is not None:
                 special.append((p, why))
             continue
@@ -341,6 +314,8 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
 def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     """Supported files of a folder, and the report lines on what was left out: entries that are
     not regular files, unsupported files (counted by suffix), or a folder with nothing to read."""
+    if (why := unreadable_folder(path)) is not None:
+        return [], [ReadError(str(path), why)]
     special: list = []
     files, skipped = folder_files(path, special)
     notes = []

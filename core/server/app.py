@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hmac
 import sys
-import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,15 +15,16 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
 from core.server.registry import Registry
+from core.server.uploads import files_records, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
-UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
+CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
 Mode = Literal["similar", "associative", "hybrid"]
 
 
@@ -37,6 +36,9 @@ def _doc_id(value):
 
 
 class DocumentIn(BaseModel):
+    """Keys besides id/title/text/metadata are metadata, as in a JSONL line (they were dropped without a word)."""
+    model_config = ConfigDict(extra="allow")
+
     id: Annotated[str, BeforeValidator(_doc_id)] = Field(min_length=1, max_length=512)
     title: str = Field(default="", max_length=2000)
     text: str = Field(min_length=1)
@@ -44,12 +46,14 @@ class DocumentIn(BaseModel):
 
 
 class ReinforceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field (a misspelt "chunks") is named, not dropped
     query: str = Field(min_length=1, max_length=4000)
     chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
     rate: float = Field(default=0.5, gt=0, lt=1)
 
 
 class RecallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # {"queries", "where": ...} answered unfiltered hits
     queries: list[str] = Field(min_length=1, max_length=256)
     k: int = Field(default=10, ge=1, le=100)
     mode: Mode = "hybrid"
@@ -94,6 +98,16 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
 
+    def known_params(request: Request) -> None:
+        """422 for a query parameter the route does not take: `recall?q=...&where=category=news` answered
+        unfiltered hits as if filtered, and a typo (`mdoe=similar`) was as quiet."""
+        route = request.scope.get("route")
+        takes = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", ())}
+        unknown = [k for k in request.query_params if k not in takes]
+        if route is not None and unknown:
+            raise RequestValidationError([{"loc": ("query", k), "msg": "unknown parameter; this route takes "
+                                           + (", ".join(sorted(takes)) or "none")} for k in unknown])
+
     def slot(name: str):
         s = registry.get(name)
         if s is None:
@@ -130,7 +144,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"status": "ok", "memories": len(registry.slots)}
 
     # -- memories -------------------------------------------------------------------------
-    v1 = [Depends(auth)]
+    v1 = [Depends(auth), Depends(known_params)]
 
     @app.get("/v1/memories", dependencies=v1)
     def list_memories():
@@ -162,17 +176,18 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             if not uploads:
                 raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
             files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
-            records, errors = await _run(_files_records, files)
+            records, errors = await _run(files_records, files)
             if background:
                 return _submit(s, records, errors)
             return await _run(_ingest_records, s, records, errors)
         try:
-            docs = _DOCS.validate_json(await request.body())
+            docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         if not docs:
             raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
-        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in docs]
+        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": {**(d.model_extra or {}), **d.metadata}}
+                   for d in docs]
         if background:
             return _submit(s, records)
         return await _run(_ingest, s, records)
@@ -239,18 +254,20 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise value_error(exc) from None
 
     @app.get("/v1/memories/{name}/associations", dependencies=v1)
-    def associations(name: str, concept: str = Query(min_length=1, max_length=200), k: int = Query(10, ge=1, le=100)):
+    def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
+                     k: int = Query(10, ge=1, le=100)):
         s = slot(name)
         return {"concept": concept, "associations": _network_call(s, "associations", concept=concept, k=k)}
 
     @app.get("/v1/memories/{name}/graph", dependencies=v1)
-    def graph(name: str, concept: str = Query(min_length=1, max_length=200), depth: int = Query(1, ge=1, le=3),
+    def graph(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX), depth: int = Query(1, ge=1, le=3),
               k: int = Query(10, ge=1, le=50)):
         s = slot(name)
         return {"concept": concept, **_network_call(s, "graph", concept=concept, depth=depth, k=k)}
 
     @app.get("/v1/memories/{name}/bridges", dependencies=v1)
-    def bridges(name: str, a: str = Query(min_length=1, max_length=200), b: str = Query(min_length=1, max_length=200),
+    def bridges(name: str, a: str = Query(min_length=1, max_length=CONCEPT_MAX),
+                b: str = Query(min_length=1, max_length=CONCEPT_MAX),
                 k: int = Query(3, ge=1, le=20)):
         """Strongest association paths (up to 3 edges) between concepts ``a`` and ``b``, weights per edge."""
         s = slot(name)
@@ -332,48 +349,3 @@ def _ingest_records(s, records, errors: list[str]) -> dict:
     out = _ingest(s, records)
     out["errors"] = errors + out["errors"]
     return out
-
-
-def _files_records(files) -> tuple[list, list[str]]:
-    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
-    records, errors = [], []
-    for filename, data in files:
-        _, recs, errs = _file_records(filename, data)
-        records += recs
-        errors += errs
-    return records, errors
-
-
-def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
-    """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
-    from core.memory.readers import read_paths
-
-    safe = _short_name(Path(filename).name or "upload.txt")
-    suffix = Path(safe).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
-                                 f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
-    errors: list = []
-    with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
-        path = Path(tmp) / safe
-        path.write_bytes(data)
-        records = list(read_paths([path], errors))
-    if suffix != ".jsonl":
-        records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
-    else:  # a record's id is its own; its source is the uploaded file, not the temporary one
-        records = [replace(r, source=safe) for r in records]
-    if not records:
-        msg = "; ".join(e.message for e in errors) or "no document in the file"
-        raise HTTPException(422, f"invalid request: file {safe}: {msg}")
-    return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
-
-
-def _short_name(name: str, limit: int = 200) -> str:
-    """``name`` cut to ``limit`` UTF-8 bytes, suffix kept: it becomes a temporary file (Linux allows 255
-    bytes; 120 Japanese characters are 360) and the document id."""
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    suffix = Path(name).suffix[:16]
-    stem = name[:len(name) - len(suffix)] if suffix else name
-    cut = stem.encode("utf-8")[:limit - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
-    return cut + suffix

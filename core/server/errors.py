@@ -84,8 +84,9 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send):
-        body = (f'{{"error": "request body over the {self.max_bytes:,}-byte limit; '
-                f'send fewer documents per request"}}').encode()
+        # an upload of one big file cannot be "fewer documents": name the file split and the server's option
+        body = (f'{{"error": "request body over the {self.max_bytes:,}-byte limit (the server\'s --max-body-mb); '
+                f'send fewer documents per request, or split a large file"}}').encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -54,6 +54,20 @@ def check_ragged(offsets, concepts, n_rows: int) -> tuple[np.ndarray, np.ndarray
     return offsets, concepts
 
 
+MAX_ROW_CONCEPTS = 128  # a chunk of <= 128 word pieces names fewer; only one huge token (a 5 MB base64 line) more
+
+
+def cap_rows(offsets: np.ndarray, concepts: np.ndarray, cap: int = MAX_ROW_CONCEPTS):
+    """The first ``cap`` concepts of each row (CSR). A 5 MB base64 line stays one chunk and named 112,128
+    "terms": their 6.3e9 concept pairs failed with MemoryError at its ingest and then at every open of
+    the memory (the catch-up observes it again), so no command could reach it."""
+    lengths = np.diff(offsets)
+    if lengths.size == 0 or lengths.max() <= cap:
+        return offsets, concepts
+    keep = np.arange(concepts.shape[0]) - np.repeat(offsets[:-1], lengths) < cap
+    return np.concatenate([[0], np.cumsum(np.minimum(lengths, cap))]).astype(np.int64), concepts[keep]
+
+
 class ConceptMixin:
     """Concept nodes and their edges; mixed into `MycelialReasoning`."""
 
@@ -144,6 +158,7 @@ class ConceptMixin:
                 self._cx_compact()
 
     def _concept_delta(self, codes, offsets, concepts, groups):
+        offsets, concepts = cap_rows(offsets, concepts)  # observe and unobserve alike: the counts stay exact
         c = self.config
         n_code = self.num_nodes
         g = groups if groups is not None else np.zeros(codes.shape[0], dtype=np.int64)

@@ -36,7 +36,8 @@ function el(tag, cls, text) {
 
 function conceptsOf(hit) {
   const out = [];
-  const add = (c) => { if (c && !out.includes(c)) out.push(c); };
+  // concepts are lower-case: the title "Nerva" and the concept "nerva" are one button, not two
+  const add = (c) => { if (c && !out.some((o) => o.toLowerCase() === c.toLowerCase())) out.push(c); };
   add(hit.title);
   for (const p of (hit.why.phrases || [])) add(p[0]);
   for (const p of (hit.why.seed_phrases || [])) add(p);

@@ -1,0 +1,49 @@
+"""Decoding a text file's bytes and extracting a PDF's text (the readers' file formats)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+_SNIFF = 8192  # bytes looked at for NULs (a binary file)
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """A text file's bytes as str: UTF-8 (a BOM dropped) or UTF-16 with its BOM; ValueError naming the problem."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
+    if b"\x00" in data[:_SNIFF]:
+        head = data[:_SNIFF - _SNIFF % 2]
+        for order, nuls, text in (("LE", head[1::2], head[0::2]), ("BE", head[0::2], head[1::2])):
+            if len(head) >= 4 and nuls.count(0) >= 0.9 * len(nuls) and text.count(0) <= 0.1 * len(text):
+                raise ValueError(f"UTF-16 text without a byte order mark, it seems; re-encode it as UTF-8 "
+                                 f"(iconv -f UTF-16{order} -t UTF-8 in.txt > out.txt)")
+        raise ValueError("binary file (NUL bytes); expected UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
+
+
+def read_pdf(path: Path) -> str:
+    """A PDF's text, page by page; ValueError for a damaged or password-protected one."""
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
+    # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
+    pdf_log = logging.getLogger("pypdf")
+    if not pdf_log.handlers:
+        pdf_log.addHandler(logging.NullHandler())
+
+    try:
+        pages = [page.extract_text() or "" for page in PdfReader(str(path)).pages]
+    except FileNotDecryptedError:  # was "unreadable PDF (File has not been decrypted)"
+        raise ValueError("PDF is password-protected; save a copy without the password (e.g. `qpdf --decrypt "
+                         "--password=PW in.pdf out.pdf`) and ingest that") from None
+    except (PdfReadError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"unreadable PDF ({exc})") from None
+    return "\n\n".join(p.strip() for p in pages if p.strip())

@@ -1,0 +1,71 @@
+"""Request bodies the documents route reads: a JSON body in any Unicode encoding json.loads reads, and
+uploaded files turned into records (named by the client's file name, cut to what a file system takes)."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+
+UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
+
+
+def utf8_body(body: bytes) -> bytes:
+    """A JSON body with a byte-order mark or in UTF-16/32 (PowerShell 5 writes such files) as UTF-8, as
+    json.loads reads it for the other routes (this one answered 'invalid JSON ... at line 1 column 1')."""
+    import json
+
+    enc = json.detect_encoding(body)
+    if enc == "utf-8":
+        return body
+    try:
+        return body.decode(enc).encode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason})"}]) from None
+
+
+def files_records(files) -> tuple[list, list[str]]:
+    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
+    records, errors = [], []
+    for filename, data in files:
+        _, recs, errs = _file_records(filename, data)
+        records += recs
+        errors += errs
+    return records, errors
+
+
+def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
+    """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
+    from core.memory.readers import read_paths
+
+    safe = _short_name(Path(filename).name or "upload.txt")
+    suffix = Path(safe).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
+                                 f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
+    errors: list = []
+    with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(data)
+        records = list(read_paths([path], errors))
+    if suffix != ".jsonl":
+        records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
+    else:  # a record's id is its own; its source is the uploaded file, not the temporary one
+        records = [replace(r, source=safe) for r in records]
+    if not records:
+        msg = "; ".join(e.message for e in errors) or "no document in the file"
+        raise HTTPException(422, f"invalid request: file {safe}: {msg}")
+    return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+
+
+def _short_name(name: str, limit: int = 200) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes, suffix kept: it becomes a temporary file (Linux allows 255
+    bytes; 120 Japanese characters are 360) and the document id."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    suffix = Path(name).suffix[:16]
+    stem = name[:len(name) - len(suffix)] if suffix else name
+    cut = stem.encode("utf-8")[:limit - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
+    return cut + suffix
