@@ -10,6 +10,7 @@ Example:
     python scripts/train_vqvae.py --sources wikitext passages brown --holdout-source brown --set epochs=20
     python scripts/train_vqvae.py --init core/reasoning/vqvae/weights/monolith_wiki.safetensors --distill \
         --name monolith_wiki_distilled --out /tmp/vq   # plain encoder taught the searched codes
+    python scripts/train_vqvae.py --cached-only --extra-npy windows.npy --set epochs=20  # augmented rows
 """
 from __future__ import annotations
 
