@@ -10,6 +10,7 @@ Example:
     python scripts/train_vqvae.py --sources wikitext passages brown --holdout-source brown --set epochs=20
     python scripts/train_vqvae.py --init core/reasoning/vqvae/weights/monolith_wiki.safetensors --distill \
         --name monolith_wiki_distilled --out /tmp/vq   # plain encoder taught the searched codes
+    python scripts/train_vqvae.py --cached-only --extra-npy windows.npy --set epochs=20  # augmented rows
 """
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def main(argv=None) -> None:
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import MycelialVQVAE, read_card
     from core.reasoning.vqvae import TrainConfig, refit_vqvae, train_vqvae
-    from core.reasoning.vqvae.data import source_holdout_split
+    from core.reasoning.vqvae.data import source_holdout_split, with_extra_rows
     from core.reasoning.vqvae.metrics import model_size
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,6 +125,9 @@ def main(argv=None) -> None:
                     help="leave this corpus out whole: train on the other --sources, score the card on all of it")
     ap.add_argument("--max-train", type=int, default=None,
                     help="random subset of at most N training sentences (short runs)")
+    ap.add_argument("--extra-npy", nargs="+", default=[], metavar="FILE",
+                    help="float32 .npy files of shape (n, 384) appended to the training rows only "
+                         "(augmentation: vectors of extra texts cut from the training documents, mixtures)")
     ap.add_argument("--distill", action="store_true",
                     help="with --init: teach the plain encoder the searched codes, then refit the decoder")
     ap.add_argument("--distill-set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -157,6 +161,8 @@ def main(argv=None) -> None:
     test_s, X_test = _embed(emb, test_s, args.cached_only)
     if args.max_train and len(X_train) > args.max_train:
         X_train = X_train[np.sort(np.random.default_rng(config.seed).permutation(len(X_train))[:args.max_train])]
+    n_sentences = len(X_train)
+    X_train, extra = with_extra_rows(X_train, args.extra_npy)
     print(f"embedded: {len(X_train)} training / {len(X_held)} held-out / {len(X_test)} held-out-source", flush=True)
     n_val = min(5000, X_held.shape[0] // 2)
     val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
@@ -190,7 +196,8 @@ def main(argv=None) -> None:
     path = mvq.save(out / f"{args.name}.safetensors", dtype=args.dtype)
     mvq = MycelialVQVAE.load(path)  # score exactly what ships (after float16 rounding)
     card = {
-        "data": {"sources": args.sources, "documents": n_docs, "train_sentences": len(X_train),
+        "data": {"sources": args.sources, "documents": n_docs, "train_sentences": n_sentences,
+                 **({"extra_rows": extra} if extra else {}),
                  "held_out_sentences": len(held_s), "held_out_fraction": args.held_out,
                  "split": "whole documents, core.datasets.is_held_out",
                  "holdout_source": args.holdout_source, "max_train": args.max_train,

@@ -56,3 +56,25 @@ def cached_rows(emb, sentences: list[str]) -> tuple[list[str], np.ndarray]:
     if not keep:
         return [], np.zeros((0, 384), dtype=np.float32)
     return [t for t, _ in keep], np.stack([v for _, v in keep]).astype(np.float32)
+
+
+def with_extra_rows(X_train: np.ndarray, files, dim: int = 384) -> tuple[np.ndarray, list[dict]]:
+    """``X_train`` with the rows of each ``.npy`` file appended (training only, never evaluation).
+
+    For augmentation runs (issue 16): vectors of extra texts cut from the training documents,
+    or mixtures of training rows. Each file must hold a finite float array of shape (n, dim);
+    pickled objects are refused. Returns the rows and, per file, its path and row count (for the card).
+    """
+    from core._validation import check_embeddings
+
+    parts, record = [X_train], []
+    for path in files or []:
+        try:
+            X = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"extra training rows {path!r}: not a readable .npy array ({exc})") from exc
+        if X.ndim != 2 or X.shape[1] != dim:
+            raise ValueError(f"extra training rows {path!r}: shape {X.shape}, expected (n, {dim})")
+        parts.append(check_embeddings(X, dim, f"extra training rows {path!r}"))
+        record.append({"file": str(path), "rows": int(X.shape[0])})
+    return (np.concatenate(parts) if len(parts) > 1 else X_train), record
