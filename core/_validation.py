@@ -102,3 +102,11 @@ def check_ids(values, name: str) -> list[int] | None:
             raise ValueError(f"{name} must hold chunk ids (integers), e.g. [12, 40]; got {v!r}")
         out.append(int(v))
     return out
+
+
+def check_flags(**flags) -> None:
+    """True/False arguments, named: a string is truthy, so ``per_document="no"`` grouped hits by document
+    and ``read_only="no"`` opened the memory read-only."""
+    for name, flag in flags.items():
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")

@@ -160,6 +160,11 @@ def test_ingest_vectors_reconstruct_and_bad_inputs(tmp_path, embedder, codec, wi
             m.recall("   ")
         with pytest.raises(ValueError, match="k must be"):
             m.recall("x", k=0)
+        with pytest.raises(ValueError, match="per_document must be True or False, got 'no'"):
+            m.recall("x", per_document="no")  # a string is truthy: it grouped hits by document
+        with pytest.raises(ValueError, match="explain must be True or False"):
+            m.recall_vector(X[7], explain=None)
+        assert len(m.recall_vector(X[7], k=3, per_document=np.bool_(True))) <= 3
 
 
 def test_folder_that_is_a_file(tmp_path, embedder, codec):
@@ -205,7 +210,8 @@ def test_a_closed_memory_says_so(tmp_path, embedder, codec):
 
 @pytest.mark.parametrize("kw, says", [({"train_at": 0}, "train_at"), ({"train_at": 10}, "train_at"),
                                       ({"batch_size": 0}, "batch_size"), ({"batch_size": "10"}, "batch_size"),
-                                      ({"rerank": 0}, "rerank"), ({"nprobe": 0}, "nprobe")])
+                                      ({"rerank": 0}, "rerank"), ({"nprobe": 0}, "nprobe"),
+                                      ({"read_only": "no"}, "read_only must be True or False")])
 def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw, says):
     # train_at=0 failed at the first ingest with "X is an empty batch (shape (0, 384))"; train_at=10 logged a
     # FAISS traceback ("Number of training points (30) should be at least as large as number of clusters (64)")

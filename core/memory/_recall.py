@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from core._validation import check_ids, check_query_vector
+from core._validation import check_flags, check_ids, check_query_vector
 from core.log import get_logger
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory._fusion import fused, hybrid_scores
@@ -169,6 +169,7 @@ class RecallMixin:
         if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
                                       or not np.isfinite(min_score)):
             raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
+        check_flags(per_document=per_document, explain=explain)
         if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 100:
             raise ValueError(f"context must be an integer from 0 to 100 (neighbouring chunks per side), got {context!r}")
         where, exclude = check_where(where), check_ids(exclude, "exclude")

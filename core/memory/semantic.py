@@ -31,6 +31,7 @@ from core.memory._state import StateMixin
 from core.memory.associate import AssociateMixin
 from core.memory.learning import LearningMixin
 from core._io import atomic_write_bytes, read_json
+from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import MemoryReadOnlyError, WriteLock
 from core.memory.store import Store
@@ -90,6 +91,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                  max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, read_only: bool = False):
         _check_parts(embedder, codec, recall_config)
         self.folder = Path(folder)
+        check_flags(read_only=read_only)
         self.read_only = bool(read_only)
         self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
         self.embedder = embedder
