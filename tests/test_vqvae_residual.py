@@ -148,3 +148,27 @@ def test_unsupported_operations_refuse_clearly(trained):
     heads = MycelialVQVAE(MonolithWiki(**TINY, kmeans_init=False))
     with pytest.raises(ValueError, match="beam=4 needs a residual quantizer"):
         heads.encode(_unit(3), beam=4)
+
+
+def test_latent_norm_bounds_the_latent_and_round_trips(tmp_path):
+    """The BatchNorm option: a latent of unit variance however the encoder scales; saved and loaded with its stats."""
+    cfg = dict(TINY, epochs=3, kmeans_samples=600, ema_update=True, commitment_weight=1.0,
+               keep_best=False, quantizer="residual", latent_norm=True)
+    model, _ = train_vqvae(_unit(600), cfg, progress=False)
+    model.eval()
+    assert model.config["latent_norm"] is True and "latent_norm" not in MonolithWiki(**TINY).config
+    bn = model.encoder[-1]
+    assert isinstance(bn, torch.nn.BatchNorm1d) and int(bn.num_batches_tracked) > 0
+    with torch.no_grad():
+        model.encoder[0].weight.mul_(1000.0)  # an encoder that inflates its output...
+        model.encoder.train()
+        z = model.encoder(torch.from_numpy(_unit(256, seed=3)))
+    assert torch.allclose(z.var(0, unbiased=False), torch.ones(24), atol=1e-2)  # ...still gives unit variance
+    model, _ = train_vqvae(_unit(600), cfg, progress=False)
+    mvq = MycelialVQVAE(model.eval())
+    back = MycelialVQVAE.load(mvq.save(tmp_path / "bn.safetensors"))
+    X = _unit(30, seed=4)
+    assert np.array_equal(back.encode(X), mvq.encode(X))
+    assert torch.equal(back.model.encoder[-1].running_var, model.encoder[-1].running_var)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        NumpyVQVAE({}, dict(TINY, latent_norm=True))

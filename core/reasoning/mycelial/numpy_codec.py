@@ -55,6 +55,8 @@ class NumpyVQVAE:
         if config.get("quantizer", "heads") != "heads":
             raise ValueError(f"NumpyVQVAE encodes product-quantizer models only, not quantizer="
                              f"{config['quantizer']!r}; load it with MycelialVQVAE.load")
+        if config.get("latent_norm"):
+            raise ValueError("NumpyVQVAE has no BatchNorm: a latent_norm model encodes with MycelialVQVAE.load")
         self.weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
         self.config = dict(config)
         self.num_heads = int(config["num_heads"])
@@ -115,7 +117,7 @@ def load_default_numpy(weights_dir: str | Path | None = None) -> NumpyVQVAE | No
         config = info["model_config"]
         if info.get("model_class") != "MonolithWiki" or not isinstance(config, dict):
             return None
-        if config.get("quantizer", "heads") != "heads":  # residual stages: the torch model encodes them
+        if config.get("quantizer", "heads") != "heads" or config.get("latent_norm"):  # the torch model encodes them
             return None
         expected = _expected_shapes(config)
         if any(k not in tensors or tensors[k].shape != shape for k, shape in expected.items()):

@@ -193,6 +193,10 @@ class MonolithWiki(VQVAEBase):
         (:class:`OrthogonalProductQuantizer`, the shipped models). ``"residual"``:
         ``num_heads`` residual stages of full-width codes whose sum the decoder reads
         (:class:`~core.reasoning.vqvae.residual.ResidualQuantizer`). Codes are (n, num_heads) either way.
+    latent_norm : bool, default=False
+        Ends the encoder with an affine-free BatchNorm, so the latent keeps zero mean and unit
+        variance per dimension: the residual quantizer then trains without the blow-up of a common
+        latent component that made it diverge (experimental, issue 16; scores below the heads).
 
     Examples
     --------
@@ -206,7 +210,8 @@ class MonolithWiki(VQVAEBase):
                  num_heads: int = 4, codebook_size: int = 256, dropout: float = 0.1,
                  commitment_weight: float = 0.25, kmeans_init: bool = True,
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
-                 ema_update: bool = False, normalize: bool = False, quantizer: str = "heads"):
+                 ema_update: bool = False, normalize: bool = False, quantizer: str = "heads",
+                 latent_norm: bool = False):
         super().__init__()
         if quantizer not in QUANTIZERS:
             raise ValueError(f"quantizer must be one of {sorted(QUANTIZERS)}, got {quantizer!r}")
@@ -217,9 +222,12 @@ class MonolithWiki(VQVAEBase):
                            ema_update=ema_update, normalize=normalize)
         if quantizer != "heads":  # product-quantizer configs stay as they were saved before the option
             self.config["quantizer"] = quantizer
+        if latent_norm:
+            self.config["latent_norm"] = True
         self.encoder = nn.Sequential(
             nn.Linear(input_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.GELU(),
             nn.Dropout(dropout), nn.Linear(hidden_dim, latent_dim),
+            *([nn.BatchNorm1d(latent_dim, affine=False)] if latent_norm else []),
         )
         self.quantizer = QUANTIZERS[quantizer](
             num_heads=num_heads, embedding_dim=latent_dim, num_embeddings=codebook_size,

@@ -63,6 +63,7 @@ class TrainConfig:
     usage_decay: float = 0.99
     ema_update: bool = False
     normalize: bool = False         # heads: cosine-similarity codebooks; residual: latent norm fixed to sqrt(dim)
+    latent_norm: bool = False       # MonolithWiki: affine-free BatchNorm on the encoder's latent
     quantizer: str = "heads"        # MonolithWiki: "heads" (product) or "residual" (num_heads stages, full width)
     recon_weight: float = 1.0
     cosine_weight: float = 1.0
@@ -154,6 +155,8 @@ class TrainConfig:
                       normalize=self.normalize)
             if self.quantizer != "heads":
                 kw["quantizer"] = self.quantizer
+            if self.latent_norm:
+                kw["latent_norm"] = True
         return kw
 
 
