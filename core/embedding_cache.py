@@ -73,10 +73,12 @@ class EmbeddingCache:
         unique = list(dict.fromkeys(keys))
         _lookup(self._conn, model, unique, dim, found)
         missing = [k for k in unique if k not in found]
-        if missing and self._seed_conn is not None:
+        if missing and self.seed is not None:
             try:
-                _lookup(self._seed_conn, model, missing, dim, found)
-            except sqlite3.Error:  # a seed being rebuilt or not a cache: the vectors are computed instead
+                seed = self._seed_conn
+                if seed is not None:
+                    _lookup(seed, model, missing, dim, found)
+            except sqlite3.Error:  # an unreadable seed or not a cache: the vectors are computed instead
                 pass
         return found
 

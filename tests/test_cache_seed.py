@@ -48,3 +48,13 @@ def test_a_forget_purges_the_memory_cache_and_never_the_seed(tmp_path, monkeypat
     assert own.get(emb.cache_model, [key(seeded), key(fresh)], 384) == {}  # the memory's cache is purged
     assert _rows(seed) == 1  # the seed kept its vector (it was deleted from ~/.cache/mycelial before)
     np.testing.assert_array_equal(EmbeddingCache(seed).get(emb.cache_model, [key(seeded)], 384)[key(seeded)], X[300])
+
+
+def test_an_unreadable_seed_is_a_miss_not_an_error(tmp_path):
+    key = EmbeddingCache.key("a text")
+    (tmp_path / "notes.txt").write_text("not a cache")
+    for seed in (tmp_path / "notes.txt", tmp_path / "missing.sqlite", tmp_path):
+        cache = EmbeddingCache(tmp_path / "own.sqlite", seed=seed)
+        assert cache.get("m", [key], 4) == {}
+        cache.put("m", [key], np.ones((1, 4), np.float32))
+        assert list(cache.get("m", [key], 4)) == [key] and cache.delete([key]) == 1
