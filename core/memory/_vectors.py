@@ -22,7 +22,7 @@ from core._validation import check_embeddings
 from core.memory.chunking import chunk_hash
 from core.memory._retrain import release_free_memory
 from core.memory.phrases import document_phrases
-from core.memory._vecfile import keep_up
+from core.memory._vecfile import forgotten as zero_rows, keep_up
 from core.log import get_logger
 from core.memory.types import IngestReport
 
@@ -134,15 +134,16 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
         # one transaction: a replaced document's forget (logged for exact replay) and its new row,
         # so a crash leaves the old version or the new one (text ingest's replace, `_commit`)
         with st.atomic():
-            forgotten = [st.forget(keys[j]) for j in np.flatnonzero(replace).tolist()]
+            forgotten = [st.forget(keys[j], zero_vectors=False) for j in np.flatnonzero(replace).tolist()]
+            if forgotten:  # their rows of the re-rank's vector file, with one fsync (the log replays them too)
+                zero_rows(st, np.concatenate([f["removed"] for f in forgotten]), None)
             mem._forget_reinforcements([c for f in forgotten for c in f["removed"]])
             if forgotten and texts is not None:
                 _own_chunks(st, keys, X, texts, hashes, pick, np.flatnonzero(replace))
             out = st.add_documents([(keys[j], "", SOURCE, {}, hashlib.sha1(hashes[j]).hexdigest(), [hashes[j]],
                                      [None if texts is None else texts[j]], C[pick[j]:pick[j] + 1],
                                      X16[pick[j]:pick[j] + 1], [p]) for j, p in zip(rows.tolist(), phrases)])
-        for f in forgotten:  # committed: derived state replays the removals first
-            mem._apply_forget(f)
+        mem._apply_forgets(forgotten)  # committed: derived state replays the removals first
         report.replaced += len(forgotten)
         chunk_ids = np.fromiter((o[1][0] for o in out), dtype=np.int64, count=len(out))
         new = np.fromiter((bool(o[2][0]) for o in out), dtype=bool, count=len(out))
