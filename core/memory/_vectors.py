@@ -134,7 +134,7 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
         # one transaction: a replaced document's forget (logged for exact replay) and its new row,
         # so a crash leaves the old version or the new one (text ingest's replace, `_commit`)
         with st.atomic():
-            forgotten = [st.forget(keys[j], zero_vectors=False) for j in np.flatnonzero(replace).tolist()]
+            forgotten = [f for j in np.flatnonzero(replace).tolist() if (f := st.forget(keys[j], zero_vectors=False))]
             if forgotten:  # their rows of the re-rank's vector file, with one fsync (the log replays them too)
                 zero_rows(st, np.concatenate([f["removed"] for f in forgotten]), None)
             mem._forget_reinforcements([c for f in forgotten for c in f["removed"]])
