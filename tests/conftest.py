@@ -1,11 +1,39 @@
-"""Shared fixtures: real sentences from ../shared/data and their (cached) embeddings."""
+"""Shared fixtures: real sentences from ../shared/data and their (cached) embeddings.
+
+The suite embeds through a private cache folder (``MYCELIAL_CACHE_DIR``, made here before anything
+embeds, inherited by the CLI, server and Dask processes the tests start), seeded read-only by the
+developer's cache (``MYCELIAL_CACHE_SEED``): a test that forgets a document purges the private copy,
+never the developer's vectors (scripts such as VQ-VAE training with --cached-only rely on them).
+The model exports (``onnx/``, ``openvino/``) are linked, not rebuilt.
+"""
 from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 
-from core.datasets import wikitext_documents
-from core.embedding import TextEmbedder
+from core.config import cache_dir
+
+
+def _private_cache() -> None:
+    shared = cache_dir()  # the developer's (their MYCELIAL_CACHE_DIR, else ~/.cache/mycelial)
+    private = tempfile.mkdtemp(prefix="mycelial-test-cache-")
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    for export in ("onnx", "openvino"):
+        (shared / export).mkdir(exist_ok=True)
+        os.symlink(shared / export, os.path.join(private, export), target_is_directory=True)
+    os.environ.setdefault("MYCELIAL_CACHE_SEED", str(shared / "embeddings.sqlite"))
+    os.environ["MYCELIAL_CACHE_DIR"] = private
+
+
+_private_cache()
+
+from core.datasets import wikitext_documents  # noqa: E402  (after the cache is chosen)
+from core.embedding import TextEmbedder  # noqa: E402
 
 
 @pytest.fixture(scope="session")

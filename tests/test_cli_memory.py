@@ -179,6 +179,7 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
         (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), OMP_NUM_THREADS="1",
                MYCELIAL_CACHE_DIR=str(cache))
+    env.pop("MYCELIAL_CACHE_SEED", None)  # conftest's seed would lend it the vectors
     # a shell's background job (CI under nohup ... &) starts with SIGINT ignored, and Python then leaves it
     # ignored: the child takes Ctrl-C back, as a terminal's foreground command has it
     boot = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from core.cli import main; main()"

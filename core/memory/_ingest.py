@@ -312,8 +312,7 @@ class IngestMixin:
                     report.new_chunks += int(new.sum())
                     report.duplicate_chunks += int((~new).sum())
             # committed: now the derived state (replay removals first)
-            for f in forgotten:
-                self._apply_forget(f)
+            self._apply_forgets(forgotten)  # at once: FAISS's remove_ids scans its whole id map per call
             if learned:
                 self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             if new_rows:

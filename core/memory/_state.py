@@ -278,12 +278,31 @@ class StateMixin:
 
     def _unobserve_entry(self, entry) -> None:
         """Take a forgotten document's events out of the network (codes and concepts)."""
-        codes = entry["codes"].reshape(-1, self.network_.config.num_heads)
-        groups = np.zeros(len(codes), dtype=np.int64)
+        self._unobserve_entries([entry])
+
+    def _unobserve_entries(self, entries) -> None:
+        """Take forgotten documents' events out of the network in one call: each document its own
+        group, so the same windows are subtracted as one call per document would (the counts add)."""
+        heads = self.network_.config.num_heads
+        codes = [e["codes"].reshape(-1, heads) for e in entries]
+        groups = np.repeat(np.arange(len(codes), dtype=np.int64), [len(c) for c in codes])
+        codes = np.concatenate(codes)
         self.network_.unobserve(codes, groups)
-        if entry.get("concepts") is not None:
-            offsets, concepts = entry["concepts"]
-            self.network_.unobserve_concepts(codes, offsets, concepts, groups)
+        with_concepts = [e for e in entries if e.get("concepts") is not None]
+        if len(with_concepts) < len(entries):  # log entries written before concepts: one by one
+            for e, g in zip(entries, np.split(np.arange(len(groups)), np.cumsum([len(e["codes"]) // heads
+                                                                                for e in entries])[:-1])):
+                if e.get("concepts") is not None:
+                    self.network_.unobserve_concepts(codes[g], *e["concepts"], np.zeros(len(g), np.int64))
+            return
+        offsets, concepts, base = [], [], 0
+        for e in entries:
+            off, con = e["concepts"]
+            offsets.append(np.asarray(off[:-1], dtype=np.int64) + base)
+            concepts.append(np.asarray(con, dtype=np.int64))
+            base += len(con)
+        offsets.append(np.asarray([base], dtype=np.int64))
+        self.network_.unobserve_concepts(codes, np.concatenate(offsets), np.concatenate(concepts), groups)
 
 
     def save(self, only_if_changed: bool = False) -> None:
@@ -319,17 +338,26 @@ class StateMixin:
 
 
     def _apply_forget(self, info) -> None:
-        if info is None:
+        self._apply_forgets([info])
+
+    def _apply_forgets(self, infos) -> None:
+        """Replay committed forgets on the derived state; the index and graph drop all their chunks
+        at once (FAISS's remove_ids scans the whole id map: 3.7 ms a call at 20k chunks)."""
+        infos = [info for info in infos if info is not None]  # a document already gone
+        if not infos:
             return
-        self.index_.remove(info["removed"])
-        self.graph_.remove(info["removed"])
-        if info["doc_id"] <= self._net_mark["doc"]:
+        removed = np.concatenate([info["removed"] for info in infos])
+        self.index_.remove(removed)
+        self.graph_.remove(removed)
+        seen = [info for info in infos if info["doc_id"] <= self._net_mark["doc"]]
+        if seen:
             try:
-                self._unobserve_entry(info)
+                self._unobserve_entries(seen)
             except ValueError as exc:  # rebuilt by the caller once the graph holds the batch (`_heal_network`)
                 self._network_stale = str(exc)
-        self._index_mark["forget"] = max(self._index_mark["forget"], info["seq"])
-        self._net_mark["forget"] = max(self._net_mark["forget"], info["seq"])
+        seq = max(info["seq"] for info in infos)
+        self._index_mark["forget"] = max(self._index_mark["forget"], seq)
+        self._net_mark["forget"] = max(self._net_mark["forget"], seq)
 
     def _heal_network(self) -> None:
         """After a forget or a batch: rebuild the network if a forget found counts it could not take out."""

@@ -3,7 +3,7 @@
 Split from :mod:`core.memory.store` (which keeps the writes) so each file has one job. Reads run
 on the thread's reader connection (WAL: the last committed snapshot), never the writer's, except
 where the writer's own uncommitted rows must be seen (``codes`` on a writable store,
-``existing_documents``).
+``existing_documents``, ``document_vectors``).
 """
 from __future__ import annotations
 
@@ -143,6 +143,21 @@ class StoreReads:
             part = keys[start:start + self.batch_size]
             marks = ",".join("?" * len(part))
             out.update(r[0] for r in self._conn.execute(f"SELECT doc_key FROM documents WHERE doc_key IN ({marks})", part))
+        return out
+
+    def document_vectors(self, doc_keys) -> dict[str, bytes | None]:
+        """doc_key -> float16 embedding bytes of the stored documents among ``doc_keys`` that hold one
+        chunk (None for a document of several): `ingest_vectors` tells a changed vector from a repeat."""
+        keys = [str(k) for k in doc_keys]
+        out: dict[str, bytes | None] = {}
+        for start in range(0, len(keys), self.batch_size):
+            part = keys[start:start + self.batch_size]
+            marks = ",".join("?" * len(part))
+            for key, n, emb in self._conn.execute(
+                    f"SELECT d.doc_key, length(d.chunk_ids), c.embedding FROM documents d"
+                    f" LEFT JOIN doc_chunks dc ON dc.doc_id = d.id AND dc.position = 0"
+                    f" LEFT JOIN chunks c ON c.id = dc.chunk_id WHERE d.doc_key IN ({marks})", part):
+                out[key] = bytes(emb) if n == 8 and emb is not None else None
         return out
 
     def count_chunks(self) -> int:

@@ -7,7 +7,9 @@ added to the index, the passage graph and the network as whole arrays. The resul
 memory the general `ingest` path gives for the same documents (same chunk ids, codes, rows,
 network events; tests/test_ingest_vectors_fast.py). Derived files are saved once, at the
 end; a crash before that loses nothing committed (the derived state catches up on open).
-Training an outgrown index runs beside the ingest (``core.memory._retrain``).
+Training an outgrown index runs beside the ingest (``core.memory._retrain``). A known id with a
+moved vector is replaced (forget + store in one transaction, as `ingest` replaces an edited
+document); the same vector again is left as it is.
 """
 from __future__ import annotations
 
@@ -20,13 +22,16 @@ from core._validation import check_embeddings
 from core.memory.chunking import chunk_hash
 from core.memory._retrain import release_free_memory
 from core.memory.phrases import document_phrases
-from core.memory._vecfile import keep_up
+from core.memory._vecfile import forgotten as zero_rows, keep_up
 from core.log import get_logger
 from core.memory.types import IngestReport
 
 log = get_logger("memory.vectors")
 
 SOURCE = "<vectors>"
+# A known id whose vector moved more than this in some component (unit length) is replaced: float16
+# storage rounds a component by at most 2.4e-4, so a repeat of the same vector stays "unchanged".
+VECTOR_ATOL = 1e-3
 
 
 def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, list | None]:
@@ -85,6 +90,33 @@ def ingest_vectors(mem, ids, embeddings, texts=None, batch_size: int = 50_000) -
     return report
 
 
+def changed_rows(stored: dict, keys: list[str], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to store, rows that replace a stored document) of a batch: a known id is replaced when
+    its vector moved more than ``VECTOR_ATOL`` in any component from the stored float16 copy (or the
+    document holds several chunks, a text ingest's); within that it is a repeat, left as it is."""
+    known = np.fromiter((k in stored for k in keys), dtype=bool, count=len(keys))
+    replace = np.zeros(len(keys), dtype=bool)
+    rows = np.flatnonzero(known)
+    if len(rows):
+        single = [j for j in rows.tolist() if stored[keys[j]] is not None]
+        replace[rows] = True  # several chunks: replaced unless compared equal below
+        if single:
+            old = np.frombuffer(b"".join(stored[keys[j]] for j in single), dtype=np.float16)
+            old = old.reshape(len(single), -1).astype(np.float32)
+            replace[single] = np.abs(old - X[single]).max(axis=1) > VECTOR_ATOL
+    return np.flatnonzero(~known | replace), replace
+
+
+def _own_chunks(st, keys, X, texts, hashes, pick, replaced) -> None:
+    """A replaced document whose text another document still holds would reference that chunk, and
+    its old vector: it gets a chunk of its own (hashed by id + vector, as a vector without text)."""
+    held = st.chunk_ids_by_hash([hashes[j] for j in replaced.tolist() if texts[j] is not None])
+    for j in replaced.tolist():
+        if texts[j] is not None and hashes[j] in held:
+            hashes[j] = hashlib.sha1(b"vec\x00" + keys[j].encode() + X[j].tobytes()).digest()
+            pick[j] = j
+
+
 def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: IngestReport) -> None:
     st = mem.store_
     C = np.asarray(mem.codec.encode(X), dtype=np.uint8)
@@ -93,19 +125,26 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
     last = {h: j for j, h in enumerate(hashes)}
     pick = np.fromiter((last[h] for h in hashes), dtype=np.int64, count=len(hashes))
     X16 = X.astype(np.float16)
-    existing = st.existing_documents(keys)
-    keep = np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
-    report.unchanged += int((~keep).sum())
-    rows = np.flatnonzero(keep)
+    rows, replace = changed_rows(st.document_vectors(keys), keys, X)
+    report.unchanged += len(keys) - len(rows)
     if not len(rows):
         return
     phrases = [[] if texts is None or not texts[j] else document_phrases([texts[j]])[0] for j in rows]
-    docs = [(keys[j], "", SOURCE, {}, hashlib.sha1(hashes[j]).hexdigest(), [hashes[j]],
-             [None if texts is None else texts[j]], C[pick[j]:pick[j] + 1], X16[pick[j]:pick[j] + 1], [p])
-            for j, p in zip(rows.tolist(), phrases)]
     with mem._lock:
+        # one transaction: a replaced document's forget (logged for exact replay) and its new row,
+        # so a crash leaves the old version or the new one (text ingest's replace, `_commit`)
         with st.atomic():
-            out = st.add_documents(docs)
+            forgotten = [f for j in np.flatnonzero(replace).tolist() if (f := st.forget(keys[j], zero_vectors=False))]
+            if forgotten:  # their rows of the re-rank's vector file, with one fsync (the log replays them too)
+                zero_rows(st, np.concatenate([f["removed"] for f in forgotten]), None)
+            mem._forget_reinforcements([c for f in forgotten for c in f["removed"]])
+            if forgotten and texts is not None:
+                _own_chunks(st, keys, X, texts, hashes, pick, np.flatnonzero(replace))
+            out = st.add_documents([(keys[j], "", SOURCE, {}, hashlib.sha1(hashes[j]).hexdigest(), [hashes[j]],
+                                     [None if texts is None else texts[j]], C[pick[j]:pick[j] + 1],
+                                     X16[pick[j]:pick[j] + 1], [p]) for j, p in zip(rows.tolist(), phrases)])
+        mem._apply_forgets(forgotten)  # committed: derived state replays the removals first
+        report.replaced += len(forgotten)
         chunk_ids = np.fromiter((o[1][0] for o in out), dtype=np.int64, count=len(out))
         new = np.fromiter((bool(o[2][0]) for o in out), dtype=bool, count=len(out))
         report.documents += len(out)
@@ -120,6 +159,7 @@ def _batch(mem, keys: list[str], X: np.ndarray, texts: list | None, report: Inge
             mem.graph_.add(ids_new, C[src], [p for p, n in zip(phrases, new) if n],
                            [(o[0], 0) for o, n in zip(out, new) if n])
         mem._observe_docs([(o[0], o[1]) for o in out])
+        mem._heal_network()  # a forget above found counts it could not take out: the graph is whole now
         keep_up(st)  # the re-rank's float16 vector file
         if mem.index_.needs_training(st.count_chunks()):
             mem._rebuild_index()

@@ -279,6 +279,12 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def ingest_vectors(self, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
         """Store your own 384-d embeddings as one-chunk documents (ids become doc ids).
 
+        A known id whose vector moved (a component by more than ``VECTOR_ATOL`` = 1e-3 at unit
+        length) is replaced as `ingest` replaces an edited document: the old chunk leaves SQLite,
+        the index and the network exactly, in the same transaction that stores the new one
+        (``IngestReport.replaced``); the same vector again is ``unchanged``. The new version is
+        stored as given (its text, or none).
+
         Parameters
         ----------
         ids : sequence of str or int, unique

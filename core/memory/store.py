@@ -220,13 +220,14 @@ class Store(StoreReads, StoreBase):
         flat = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(offsets[-1]))
         return offsets, flat
 
-    def forget(self, doc_key: str) -> dict | None:
+    def forget(self, doc_key: str, zero_vectors: bool = True) -> dict | None:
         """Delete a document; chunks no other document references are deleted too.
 
         Writes a forget-log entry (the document's codes in order and the removed chunk
         ids; no key or text) in the same transaction, so derived state can replay it exactly;
         the entry is pruned once derived state is saved. The returned ``texts`` of removed
-        chunks let the caller purge them from the embedding cache.
+        chunks let the caller purge them from the embedding cache. ``zero_vectors=False``: the caller
+        zeroes the removed rows of the vector file itself (once for many forgets: each is an fsync).
         Returns ``None`` when no such document exists.
         """
         with self.atomic():
@@ -259,7 +260,8 @@ class Store(StoreReads, StoreBase):
                 "INSERT INTO forget_log (doc_id, doc_key, codes, removed, created, concepts) VALUES (?, ?, ?, ?, ?, ?)",
                 (doc["id"], "", codes.tobytes(), _ids_blob(removed), time.time(),
                  _ids_blob(np.concatenate([[len(ids)], offsets, concepts])))).lastrowid
-        forgotten(self, removed, None if conn.in_transaction else seq)  # committed: the vector file may count it
+        if zero_vectors:
+            forgotten(self, removed, None if conn.in_transaction else seq)  # committed: the vector file may count it
         return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64),
                 "texts": [t for t in texts if t], "concepts": (offsets, concepts)}
 

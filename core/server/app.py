@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, T
 
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
+from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
 from core.server.uploads import files_records, utf8_body
 
@@ -61,10 +62,6 @@ class RecallIn(BaseModel):
 
 
 _DOCS = TypeAdapter(list[DocumentIn])
-
-
-def _hit_json(hit) -> dict:
-    return hit.to_dict()  # why_text is a field of Hit
 
 
 def create_app(memories: dict, token: str | None = None, embedder=None, codec=None,
@@ -212,7 +209,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             with s.write_lock:
                 found = s.memory.forget(doc_id)
         except MemoryBusyError as exc:
-            raise _busy(exc) from None
+            raise _busy(exc, s) from None
         if not found:
             raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
         return {"deleted": doc_id}
@@ -228,7 +225,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
         except ValueError as exc:
             raise value_error(exc) from None
-        return {"query": q, "mode": mode, "hits": [_hit_json(h) for h in hits]}
+        return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
 
     @app.post("/v1/memories/{name}/recall", dependencies=v1)
     def recall_batch(name: str, body: RecallIn):
@@ -240,7 +237,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
         except ValueError as exc:
             raise value_error(exc) from None
-        return {"mode": body.mode, "results": [{"query": q, "hits": [_hit_json(h) for h in hits]}
+        return {"mode": body.mode, "results": [{"query": q, "hits": public_hits(s.memory.store_, hits)}
                                                for q, hits in zip(body.queries, results)]}
 
     # -- the network ----------------------------------------------------------------------
@@ -288,7 +285,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         except UnknownChunkError as exc:
             raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
         except MemoryBusyError as exc:
-            raise _busy(exc) from None
+            raise _busy(exc, s) from None
         except ValueError as exc:
             raise value_error(exc) from None
         return {"event": eid, "query": body.query, "chunk_ids": body.chunk_ids, "rate": body.rate}
@@ -301,7 +298,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             with s.write_lock:
                 found = s.memory.unreinforce(event_id)
         except MemoryBusyError as exc:
-            raise _busy(exc) from None
+            raise _busy(exc, s) from None
         if not found:
             raise HTTPException(404, f"no reinforcement event {event_id} in memory {name!r}")
         return {"undone": event_id}
@@ -328,8 +325,8 @@ except ImportError:  # pragma: no cover - older SemanticMemory without the lock
         pass
 
 
-def _busy(exc) -> HTTPException:
-    return HTTPException(503, f"memory busy, retry later: {exc}", headers={"Retry-After": "5"})
+def _busy(exc, s) -> HTTPException:
+    return HTTPException(503, f"memory busy, retry later: {without_folder(str(exc), s)}", headers={"Retry-After": "5"})
 
 
 def _ingest(s, records) -> dict:
@@ -337,7 +334,7 @@ def _ingest(s, records) -> dict:
         with s.write_lock:
             rep = s.memory.ingest(records)
     except MemoryBusyError as exc:
-        raise _busy(exc) from None
+        raise _busy(exc, s) from None
     out = rep.to_dict()
     if rep.errors and not rep.documents and not rep.unchanged:
         raise HTTPException(422, "nothing was ingested: " + "; ".join(out["errors"][:5]))

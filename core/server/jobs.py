@@ -11,6 +11,8 @@ import threading
 import time
 from collections import OrderedDict
 
+from core.server.public import without_folder
+
 log = logging.getLogger("mycelial.server")
 _COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced")
 
@@ -51,7 +53,7 @@ class Jobs:
             job["status"] = "done"
         except Exception as exc:  # noqa: BLE001 - reported through the job, logged here
             log.exception("ingest job %s failed", job["id"])
-            job["status"], job["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            job["status"], job["error"] = "failed", without_folder(f"{type(exc).__name__}: {exc}", slot)
         job["seconds"] = round(time.time() - job["started"], 3)
 
     def get(self, memory: str, job_id: str) -> dict | None:
