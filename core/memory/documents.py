@@ -13,22 +13,48 @@ import numpy as np
 from core.memory.readers import SUFFIXES, document_id, folder_files, unreadable_folder
 
 
-def list_documents(mem, prefix: str | None = None) -> list[dict]:
+def _after(prefix: str) -> str | None:
+    """The least string above every string starting with ``prefix`` (None: no bound), so a prefix
+    is an index range of ``doc_key`` (SQLite compares UTF-8 bytes: code point order)."""
+    while prefix:
+        c = ord(prefix[-1]) + 1
+        if c <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= c <= 0xDFFF else c)
+        prefix = prefix[:-1]
+    return None
+
+
+def _prefix_where(prefix: str | None) -> tuple[str, tuple]:
+    if not prefix:
+        return "", ()
+    upper = _after(prefix)
+    return (" WHERE doc_key >= ? AND doc_key < ?", (prefix, upper)) if upper else (" WHERE doc_key >= ?", (prefix,))
+
+
+def count_documents(mem, prefix: str | None = None) -> int:
+    """How many documents :func:`list_documents` lists for ``prefix``."""
+    where, args = _prefix_where(prefix)
+    return mem.store_._reader.execute("SELECT count(*) FROM documents" + where, args).fetchone()[0]
+
+
+def list_documents(mem, prefix: str | None = None, limit: int | None = None, offset: int = 0,
+                   with_meta: bool = False) -> list[dict]:
     """``{"id", "title", "chunks", "source", "root"}`` of every document, sorted by id.
 
-    ``prefix`` keeps ids starting with it (``"man/"``).
+    ``prefix`` keeps ids starting with it (``"man/"``; a range of the id index); ``limit`` and
+    ``offset`` take one page of that order; ``with_meta`` adds each one's metadata (``"meta"``).
     """
-    sql = "SELECT doc_key, title, source, meta, length(chunk_ids) FROM documents"
-    args: tuple = ()
-    if prefix:
-        sql += " WHERE substr(doc_key, 1, ?) = ?"
-        args = (len(prefix), prefix)
-    rows = mem.store_._reader.execute(sql + " ORDER BY doc_key", args).fetchall()
+    where, args = _prefix_where(prefix)
+    sql = "SELECT doc_key, title, source, meta, length(chunk_ids) FROM documents" + where + " ORDER BY doc_key"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        args += (int(limit), int(offset))
     out = []
-    for key, title, source, meta, nbytes in rows:
+    for key, title, source, meta, nbytes in mem.store_._reader.execute(sql, args).fetchall():
         m = json.loads(meta or "{}")
+        m = m if isinstance(m, dict) else {}
         out.append({"id": key, "title": title, "chunks": int(nbytes) // 8, "source": source,
-                    "root": m.get("root") if isinstance(m, dict) else None})
+                    "root": m.get("root"), **({"meta": m} if with_meta else {})})
     return out
 
 
