@@ -6,6 +6,7 @@ relative to it, so ``sync_folder`` can tell which of them vanished from the fold
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,37 @@ def get_document(mem, doc_id: str) -> dict | None:
     rows = mem.store_.chunk_rows(sorted(set(ids)))
     return {"id": doc["doc_key"], "title": doc["title"], "source": doc["source"], "meta": doc["meta"],
             "chunks": [{"chunk_id": c, "text": (rows.get(c) or {}).get("text") or ""} for c in ids]}
+
+
+def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tuple[str, str]]]:
+    """What to record for the unchanged files among ``recs`` ((record, content hash) pairs) that were
+    stored from another place which is gone (`mv notes notes2` then `ingest notes2`): ``(doc_key, source,
+    meta)`` rows, and {old root: (new root, path prefix)} of whole folders gone (their other documents,
+    files deleted since, move too, so ``--sync`` of the new folder forgets them).
+
+    A file still present at its recorded place is left as it was (a copy ingested from a second folder
+    does not take the documents away from the first one's ``--sync``).
+    """
+    files = {rec.doc_id: (rec, chash) for rec, chash in recs
+             if isinstance(rec.meta.get("path"), str) and rec.source == rec.meta["path"]}
+    rows, roots, keys = [], {}, list(files)
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        for key, stored_hash, source, meta in store._conn.execute(
+                f"SELECT doc_key, content_hash, source, meta FROM documents WHERE doc_key IN "
+                f"({','.join('?' * len(part))})", part):
+            rec, chash = files[key]
+            old, new = json.loads(meta or "{}"), rec.meta
+            if stored_hash != chash or not isinstance(old, dict) or not isinstance(old.get("path"), str) \
+                    or source != old["path"] or (old["path"], old.get("root")) == (new["path"], new.get("root")):
+                continue
+            root = old.get("root") if isinstance(old.get("root"), str) else None
+            if os.path.lexists(Path(root) / key if root else Path(old["path"])):
+                continue
+            rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
+            if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
+                roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
+    return rows, roots
 
 
 def sync_folder(mem, folder) -> list[str]:
