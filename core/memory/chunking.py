@@ -19,6 +19,7 @@ from functools import lru_cache
 from core.text import split_sentences
 
 MAX_TOKENS = 128
+MAX_READ = 256  # word pieces the packaged model reads (its max_seq_length): a longer chunk is cut there
 TARGET_TOKENS = 96  # small paragraphs are merged until a chunk would pass this many word pieces
 _SPECIAL = 2  # [CLS] and [SEP]
 _SMALL = 16  # word pieces: a chunk this small joins the next piece even past the target
