@@ -233,3 +233,34 @@ def test_a_five_megabyte_run_stays_one_chunk_and_is_never_tokenised_whole(monkey
     blob = base64.b64encode(random.Random(1).randbytes(3_750_000)).decode()
     assert chunk_text(f"Intro line.\n\n{blob}\n\nOutro line.") == ["Intro line.", blob, "Outro line."]
     assert 0 < spy.longest <= chunking._WINDOW
+
+
+def test_text_without_sentence_ends_cuts_as_the_whole_text_tokenizer_would(wiki_docs, monkeypatch):
+    # _split_long packs words by their summed counts in one pass; the reference is the old search with every
+    # window tokenised whole (what _SPLIT_UNSAFE text takes), on real articles and a Chinese run
+    import re
+
+    import core.memory.chunking as chunking
+
+    rnd = __import__("random").Random(2)
+    texts = [re.sub(r"[.!?;:]", "", " ".join(d.sentences[:120])) for d in wiki_docs[:2]]
+    texts.append("".join(rnd.choice("東京は日本の首都である大阪京都한국어서울ひらがなカタカナ") for _ in range(6000)))
+    texts.append(texts[0].replace(" the ", " \u200b the "))  # zero-width words hold no piece
+    new = [chunk_text(t, m) for t in texts for m in (128, 64)]
+    monkeypatch.setattr(chunking, "_SPLIT_UNSAFE", re.compile(""))
+    old = [chunk_text(t, m) for t in texts for m in (128, 64)]
+    assert new == old and len(new[4]) > 40
+
+
+def test_a_long_chinese_run_is_never_tokenised_whole(monkeypatch):
+    # a 1 MB run without sentence ends was tokenised whole to find its cuts: 10.3 s and ~600 MB
+    import core.memory.chunking as chunking
+
+    run = ("東京は日本の首都である大阪" * 2000)[:24000]
+    before = chunk_text(run)
+    spy = _Longest(chunking._tokenizer())
+    monkeypatch.setattr(chunking, "_tokenizer", lambda: spy)
+    assert chunk_text(run) == before and "".join(before) == run
+    assert 0 < spy.longest <= chunking._WINDOW
+    monkeypatch.setattr(chunking, "_LONG_WORD", 1 << 40)  # the whole run tokenised: the same cuts
+    assert chunk_text(run) == before
