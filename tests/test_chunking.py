@@ -178,7 +178,8 @@ def _runs():
 
 def test_long_runs_are_counted_in_windows_exactly():
     # a 5 MB base64 line was tokenised whole: 14-27 s and ~1 GB for one count (the chunk stays the same)
-    from core.memory.chunking import _LONG_CAP, _LONG_WORD, _tokenizer
+    from core.memory._longruns import _LONG_CAP
+    from core.memory.chunking import _LONG_WORD, _tokenizer
 
     tok = _tokenizer()
     for run in _runs():

@@ -23,7 +23,8 @@ def served(tmp_path_factory, embedder):
     (notes / "man").mkdir(parents=True)
     (notes / "man" / "kill.txt").write_text("kill sends a signal to a process.", encoding="utf-8")
     (notes / "mills.md").write_text(LONG, encoding="utf-8")
-    (notes / "recs.jsonl").write_text('{"id": "j1", "text": "A lamp on Quarry Road.", "lamp": "gas"}\n', encoding="utf-8")
+    (notes / "recs.jsonl").write_text('{"id": "j1", "text": "A lamp on Quarry Road.", "lamp": "gas"}\n',
+                                      encoding="utf-8")
     lone = tmp / "lone.txt"
     lone.write_text("A lone note about the harbour of Pellow.", encoding="utf-8")
     folder = tmp / "mem"
