@@ -160,3 +160,108 @@ def test_a_long_paragraph_without_sentence_ends_is_cut_in_linear_time(wiki_docs)
     # a zero-width word holds no word piece: a piece may hold more words than the budget
     zw = " ".join(["\u200b"] * 300 + ["word"] * 300)
     assert [len(c.split()) for c in chunk_text(zw, 64, 48)] == [362, 62, 62, 62, 52]  # as before
+
+
+def _runs():
+    """Whitespace-free runs past the long-word length: base64, a URL, punctuation only, one [UNK]-long letter
+    run, accents, CJK (BMP and astral), astral punctuation, control characters."""
+    import base64
+    import random
+
+    rnd = random.Random(5)
+    return [base64.b64encode(rnd.randbytes(6000)).decode(), "https://ex.org/" + "/".join(
+                f"{rnd.choice(['seg', 'Überweg', '東京', 'x' * 150])}{i}" for i in range(600)),
+            "=" * 4500, "a" * 9000, "".join(rnd.choice("éèêaAbİß\u0301-_.") for _ in range(5000)),
+            ("x" * 1500 + "\U00020001") * 4, ("y" * 1300 + "\U0001039F" + "\U0001F642" * 400) * 3,
+            ("\x00" * 500 + "abc" * 50 + ".") * 8, "k" * 1030 + ",abc" * 1000]
+
+
+def test_long_runs_are_counted_in_windows_exactly():
+    # a 5 MB base64 line was tokenised whole: 14-27 s and ~1 GB for one count (the chunk stays the same)
+    from core.memory._longruns import _LONG_CAP
+    from core.memory.chunking import _LONG_WORD, _tokenizer
+
+    tok = _tokenizer()
+    for run in _runs():
+        assert len(run) > _LONG_WORD
+        full = len(tok.encode(run, add_special_tokens=False))
+        got = count_tokens([run])[0]
+        assert got == full if full <= _LONG_CAP else got > _LONG_CAP, (run[:40], full, got)
+        assert count_tokens([f"see {run} here"])[0] == got + 2
+
+
+def test_chunks_with_long_runs_are_those_of_the_whole_word_count(wiki_docs, monkeypatch):
+    import core.memory.chunking as chunking
+
+    runs = _runs()
+    texts = []
+    for i, doc in enumerate(wiki_docs[:6]):
+        paras = [" ".join(doc.sentences[j:j + 3]) for j in range(0, min(len(doc.sentences), 30), 3)]
+        paras.insert(len(paras) // 2, runs[i])  # a blob as a paragraph, another inside a sentence
+        paras[1] += f" (data: {runs[-1 - i]}) and so on."
+        texts.append("\n\n".join(paras))
+    new = [chunk_text(t) for t in texts] + [chunk_text(t, max_tokens=64, target_tokens=None) for t in texts]
+    monkeypatch.setattr(chunking, "_LONG_WORD", 1 << 40)  # every word tokenised whole, as before
+    old = [chunk_text(t) for t in texts] + [chunk_text(t, max_tokens=64, target_tokens=None) for t in texts]
+    assert new == old
+    assert sum(len(c) for c in new) > 50
+
+
+class _Longest:
+    """The real tokenizer, noting the longest text it is given."""
+
+    def __init__(self, tok):
+        self.tok, self.longest = tok, 0
+
+    def encode(self, text, **kw):
+        self.longest = max(self.longest, len(text))
+        return self.tok.encode(text, **kw)
+
+    def encode_batch(self, texts, **kw):
+        self.longest = max([self.longest, *map(len, texts)])
+        return self.tok.encode_batch(texts, **kw)
+
+
+def test_a_five_megabyte_run_stays_one_chunk_and_is_never_tokenised_whole(monkeypatch):
+    # the tokenizer was given the whole 5 MB run: 14-27 s and ~1 GB to learn it holds more than 126 pieces
+    import base64
+    import random
+
+    import core.memory.chunking as chunking
+
+    spy = _Longest(chunking._tokenizer())
+    monkeypatch.setattr(chunking, "_tokenizer", lambda: spy)
+    blob = base64.b64encode(random.Random(1).randbytes(3_750_000)).decode()
+    assert chunk_text(f"Intro line.\n\n{blob}\n\nOutro line.") == ["Intro line.", blob, "Outro line."]
+    assert 0 < spy.longest <= chunking._WINDOW
+
+
+def test_text_without_sentence_ends_cuts_as_the_whole_text_tokenizer_would(wiki_docs, monkeypatch):
+    # _split_long packs words by their summed counts in one pass; the reference is the old search with every
+    # window tokenised whole (what _SPLIT_UNSAFE text takes), on real articles and a Chinese run
+    import re
+
+    import core.memory.chunking as chunking
+
+    rnd = __import__("random").Random(2)
+    texts = [re.sub(r"[.!?;:]", "", " ".join(d.sentences[:120])) for d in wiki_docs[:2]]
+    texts.append("".join(rnd.choice("東京は日本の首都である大阪京都한국어서울ひらがなカタカナ") for _ in range(6000)))
+    texts.append(texts[0].replace(" the ", " \u200b the "))  # zero-width words hold no piece
+    new = [chunk_text(t, m) for t in texts for m in (128, 64)]
+    monkeypatch.setattr(chunking, "_SPLIT_UNSAFE", re.compile(""))
+    old = [chunk_text(t, m) for t in texts for m in (128, 64)]
+    assert new == old and len(new[4]) > 40
+
+
+def test_a_long_chinese_run_is_never_tokenised_whole(monkeypatch):
+    # a 1 MB run without sentence ends was tokenised whole to find its cuts: 10.3 s and ~600 MB
+    import core.memory.chunking as chunking
+
+    run = ("東京は日本の首都である大阪" * 2000)[:24000]
+    before = chunk_text(run)
+    spy = _Longest(chunking._tokenizer())
+    monkeypatch.setattr(chunking, "_tokenizer", lambda: spy)
+    assert chunk_text(run) == before and "".join(before) == run
+    assert 0 < spy.longest <= chunking._WINDOW
+    monkeypatch.setattr(chunking, "_LONG_WORD", 1 << 40)  # the whole run tokenised: the same cuts
+    assert chunk_text(run) == before

@@ -134,20 +134,42 @@ def test_sync_keeps_the_documents_of_a_folder_it_cannot_read(docs, tmp_path, mon
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
 
 
-def test_sync_of_a_moved_folder_says_its_documents_came_from_the_old_place(docs, tmp_path):
+def test_a_moved_folder_records_its_new_place_and_sync_of_it_forgets_deleted_files(docs, tmp_path):
     import shutil
 
-    # `mv notes notes2; rm notes2/man/tar.txt; ingest notes2 --sync`: "4 unchanged" (ids are relative) and
-    # "0 documents forgotten", every run: the documents keep the old root, and --sync checks only its own
+    # `mv notes notes2; rm notes2/man/tar.txt; ingest notes2 --sync`: "3 unchanged", the documents kept
+    # root=notes, and --sync of notes2 forgot none, every run (then refused, naming the old place). Now the
+    # folder's 4 documents move (tar.txt too: its folder is gone) and --sync forgets tar.txt
     mem = tmp_path / "mem"
     assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
     moved = tmp_path / "notes2"
     shutil.move(str(docs), str(moved))
     (moved / "man" / "tar.txt").unlink()
     r = _run("ingest", moved, "--memory", mem, "-q", "--sync")
-    assert r.exit_code == 1 and "3 unchanged" in r.output, r.output
-    assert f"were ingested from {docs.resolve()}, which is gone (moved or renamed?)" in r.output, r.output
-    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4  # nothing forgotten
+    assert r.exit_code == 0, r.output
+    assert "3 unchanged, 4 moved (their new place recorded), 0 replaced" in r.output, r.output
+    assert "forgot man/tar.txt (no longer in" in r.output and "1 documents forgotten" in r.output, r.output
+    listed = json.loads(_run("list", "--memory", mem, "--json").stdout)
+    assert [d["id"] for d in listed] == ["guide.md", "man/gzip.txt", "man/kill.txt"]
+    assert {d["root"] for d in listed} == {str(moved.resolve())}
+    assert {d["source"] for d in listed} == {str(moved / d["id"]) for d in listed}
+    r = _run("ingest", moved, "--memory", mem, "-q", "--sync")  # once recorded, a plain repeat
+    assert "3 unchanged, 0 replaced" in r.output and "0 documents forgotten" in r.output, r.output
+
+
+def test_a_copy_of_a_folder_leaves_the_documents_with_the_folder_still_there(docs, tmp_path):
+    import shutil
+
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(docs, copy)
+    r = _run("ingest", copy, "--memory", mem, "-q")
+    assert "4 unchanged, 0 replaced" in r.output, r.output  # the original is where it was: nothing moved
+    assert {d["root"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)} == {str(docs.resolve())}
+    (docs / "man" / "gzip.txt").unlink()
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert "forgot man/gzip.txt" in r.output and "1 documents forgotten" in r.output, r.output
 
 
 def test_sync_saves_the_derived_state_once_for_all_it_forgets(docs, tmp_path):

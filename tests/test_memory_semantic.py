@@ -211,11 +211,18 @@ def test_a_closed_memory_says_so(tmp_path, embedder, codec):
 @pytest.mark.parametrize("kw, says", [({"train_at": 0}, "train_at"), ({"train_at": 10}, "train_at"),
                                       ({"batch_size": 0}, "batch_size"), ({"batch_size": "10"}, "batch_size"),
                                       ({"rerank": 0}, "rerank"), ({"nprobe": 0}, "nprobe"),
-                                      ({"read_only": "no"}, "read_only must be True or False")])
+                                      ({"read_only": "no"}, "read_only must be True or False"),
+                                      ({"max_tokens": 0}, r"max_tokens must be a whole number from 7 to 256 \(word "
+                                                          r"pieces a chunk may hold.*got 0"),
+                                      ({"max_tokens": 10000}, "the model reads at most 256.*got 10000"),
+                                      ({"max_tokens": -5}, "max_tokens"), ({"max_tokens": 6}, "got 6"),
+                                      ({"max_tokens": "128"}, "max_tokens"), ({"max_tokens": 128.0}, "max_tokens"),
+                                      ({"max_tokens": True}, "max_tokens")])
 def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw, says):
     # train_at=0 failed at the first ingest with "X is an empty batch (shape (0, 384))"; train_at=10 logged a
     # FAISS traceback ("Number of training points (30) should be at least as large as number of clusters (64)")
-    # at every ingest; batch_size="10" was a TypeError; rerank=0 and nprobe=0 were taken
+    # at every ingest; batch_size="10" was a TypeError; rerank=0 and nprobe=0 were taken; max_tokens=0 made the
+    # folder and failed at the first ingest ("max_tokens=0 is too small"), "128" with a TypeError there
     with pytest.raises(ValueError, match=says):
         SemanticMemory(tmp_path / "m", codec=codec, **kw)
     assert not (tmp_path / "m").exists()
@@ -225,11 +232,15 @@ def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw
                                                                r"TextEmbedder\(backend='torch'\), got str"),
                                       ({"codec": "weights/"}, "codec must be a MycelialVQVAE"),
                                       ({"recall_config": {"fusion_weight": 0.5}},
-                                       r"RecallConfig\(\*\*\{'fusion_weight': 0.5\}\)")])
+                                       r"RecallConfig\(\*\*\{'fusion_weight': 0.5\}\)"),
+                                      ({"network_config": {"num_heads": 4}},
+                                       r"network_config must be a MycelialConfig, e\.g\. MycelialConfig\(\*\*\{'num_heads': 4\}\)"),
+                                      ({"network_config": "x"}, "network_config must be a MycelialConfig, got str")])
 def test_wrong_kinds_of_parts_are_named_before_the_folder_is_touched(tmp_path, kw, says):
     # SemanticMemory(d, embedder="torch") opened unchecked (a string has no backend to compare with the memory's)
     # and failed at the first recall: "'str' object has no attribute 'embed'"; codec="weights/" and
-    # recall_config={...} were AttributeErrors ('num_heads', 'candidates')
+    # recall_config={...} were AttributeErrors ('num_heads', 'candidates'); network_config={...} made the folder and
+    # its SQLite store, then failed with "config must be a MycelialConfig, got dict"
     with pytest.raises(TypeError, match=says):
         SemanticMemory(tmp_path / "m", **kw)
     assert not (tmp_path / "m").exists()

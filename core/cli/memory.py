@@ -124,7 +124,8 @@ def _print_report(rep) -> None:
     for err in rep.errors:
         click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {err}", err=True)
     click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
-               f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, {rep.replaced} replaced, "
+               f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, "
+               f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
                f"{len(errors)} errors, {rep.seconds:.1f}s")
 
 

@@ -85,6 +85,8 @@ class EmbedAhead:
         mem = self.mem
         todo, hashes, need, unchanged, known = mem._batch_todo(flight.batch)  # the serial plan, now
         self.report.unchanged += unchanged
+        if unchanged:
+            mem._relocate(flight.batch, self.report)
         if not todo:
             return len(flight.batch)
         if list(need) == flight.keys:

@@ -263,6 +263,16 @@ class IngestMixin:
                     need.setdefault(h, t)
         return todo, hashes, need, unchanged, known
 
+    def _relocate(self, batch, report) -> None:
+        """Record the new place of the batch's unchanged files that moved (`mv notes notes2`): ``--sync``
+        of the new folder then finds them (they kept the old root, so it refused)."""
+        from core.memory.documents import moved_files
+
+        with self._lock:
+            rows, roots = moved_files(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch])
+            if rows:
+                report.moved += self.store_.relocate(rows, roots)
+
     def _commit(self, todo, hashes, vec, code, report, observe=None, known=None) -> None:
         """Store a batch in one transaction, then grow index, graph and network.
 

@@ -16,9 +16,11 @@ import hashlib
 import re
 from functools import lru_cache
 
+from core.memory._longruns import _WINDOW, _long_count, _next_boundary
 from core.text import split_sentences
 
 MAX_TOKENS = 128
+MAX_READ = 256  # word pieces the packaged model reads (its max_seq_length): a longer chunk is cut there
 TARGET_TOKENS = 96  # small paragraphs are merged until a chunk would pass this many word pieces
 _SPECIAL = 2  # [CLS] and [SEP]
 _SMALL = 16  # word pieces: a chunk this small joins the next piece even past the target
@@ -80,6 +82,12 @@ _WORD_CACHE_MAX = 1 << 19  # words (~75 MB at most); past it, new words are toke
 _FEW = 16  # texts to tokenise below which count_tokens calls the tokenizer once per text
 
 
+# A whitespace-free run longer than this (a base64 image, a minified file) is counted in windows, and only
+# until it is surely longer than any chunk (core/memory/_longruns.py): tokenised whole, one 5 MB run took
+# 14-27 s and ~1 GB.
+_LONG_WORD = 4096  # characters; a word of real text is far shorter (a long URL: ~2,000)
+
+
 def count_tokens(texts: list[str]) -> list[int]:
     """Word pieces of each text without the two special tokens.
 
@@ -100,6 +108,9 @@ def count_tokens(texts: list[str]) -> list[int]:
         pass
     split = [None if _SPLIT_UNSAFE.search(t) else t.split() for t in texts]
     missing = list({w for ws in split if ws is not None for w in ws if w not in cache})
+    long = {w: _long_count(tok, w) for w in missing if len(w) > _LONG_WORD}  # counted in windows, not kept
+    if long:
+        missing = [w for w in missing if w not in long]
     whole = [t for t, ws in zip(texts, split) if ws is None]
     todo = missing + whole
     # a few words (the usual miss of one sentence) cost less one by one than through the batch
@@ -111,6 +122,7 @@ def count_tokens(texts: list[str]) -> list[int]:
     if len(cache) + len(new) <= _WORD_CACHE_MAX:  # entries are never removed (threads may read them)
         cache.update(new)
     whole_n = iter(counts[len(missing):])
+    new.update(long)
     return [next(whole_n) if ws is None else sum(new[w] if w in new else cache[w] for w in ws) for ws in split]
 
 
@@ -138,12 +150,33 @@ def _bound(para: str) -> int:
     return sum([get(w) or len(w) for w in para.split()])
 
 
+def _token_starts(tok, word: str) -> list[int]:
+    """Where each word piece of ``word`` starts; a run over ``_LONG_WORD`` characters is tokenised in
+    windows cut at pre-token starts (as :func:`_long_word_pieces`): the same starts, memory bounded."""
+    if len(word) <= _LONG_WORD:
+        return [a for a, _ in tok.encode(word, add_special_tokens=False).offsets]
+    starts: list[int] = []
+    base, size = 0, len(word)
+    while base < size:
+        end = min(size, base + _WINDOW)
+        enc = tok.encode(word[base:end], add_special_tokens=False)
+        ids, offsets = enc.word_ids, enc.offsets
+        k = len(ids) if end == size or not ids else ids.index(ids[-1])
+        if k == 0:  # one pre-token fills the window: one [UNK] up to the next punctuation
+            starts.append(base + offsets[0][0])
+            base = _next_boundary(word, end)
+            continue
+        starts.extend(base + a for a, _ in offsets[:k])
+        base = end if k == len(ids) else base + max(1, offsets[k][0])
+    return starts
+
+
 def _cut_word(word: str, budget: int) -> list[str]:
     """Cut one whitespace-free run (Chinese text) at word-piece boundaries within ``budget``."""
     tok = _tokenizer()
     if tok is None:
         return [word]
-    starts = [a for a, _ in tok.encode(word, add_special_tokens=False).offsets]
+    starts = _token_starts(tok, word)
     step = budget
     while True:  # a cut inside a word may re-split its continuation differently: shrink until all fit
         bounds = [0, *(starts[i] for i in range(step, len(starts), step)), len(word)]
@@ -157,9 +190,24 @@ def _split_long(sentence: str, budget: int) -> list[str]:
     """Cut one over-long sentence at word boundaries into pieces within ``budget``
     (a run of Chinese/Japanese/Korean text longer than that at word-piece boundaries)."""
     words = sentence.split()
-    if any(n > budget for n in count_tokens(words)):  # Chinese/Japanese/Korean prose has no spaces to cut at
-        words = [p for w in words for p in (_cut_word(w, budget) if count_tokens([w])[0] > budget
-                                            and _NO_SPACE_SCRIPT.search(w) else [w])]
+    counts = count_tokens(words)
+    if any(n > budget for n in counts):  # Chinese/Japanese/Korean prose has no spaces to cut at
+        cut = [_cut_word(w, budget) if n > budget and _NO_SPACE_SCRIPT.search(w) else None
+               for w, n in zip(words, counts)]
+        if any(cut):
+            words = [p for w, c in zip(words, cut) for p in (c or [w])]
+            counts = count_tokens(words)
+    if not _SPLIT_UNSAFE.search(sentence):
+        # a text's count is the sum of its words' (count_tokens): take words while the sum fits, one at
+        # least; the same pieces as the search below, in one pass (it joined and re-split up to ~2 x budget
+        # words per probe: 1 MB of Chinese without sentence ends spent ~3 s there)
+        pieces, start, used = [], 0, 0
+        for i, n in enumerate(counts):
+            if i > start and used + n > budget:
+                pieces.append(" ".join(words[start:i]))
+                start, used = i, 0
+            used += n
+        return pieces + [" ".join(words[start:])] if words else pieces
     pieces, start = [], 0
     while start < len(words):
         # grow greedily by halving the step: O(log n) tokenizer calls per piece, each on at most ~2 x budget

@@ -6,6 +6,7 @@ relative to it, so ``sync_folder`` can tell which of them vanished from the fold
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +14,48 @@ import numpy as np
 from core.memory.readers import SUFFIXES, document_id, folder_files, unreadable_folder
 
 
-def list_documents(mem, prefix: str | None = None) -> list[dict]:
+def _after(prefix: str) -> str | None:
+    """The least string above every string starting with ``prefix`` (None: no bound), so a prefix
+    is an index range of ``doc_key`` (SQLite compares UTF-8 bytes: code point order)."""
+    while prefix:
+        c = ord(prefix[-1]) + 1
+        if c <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= c <= 0xDFFF else c)
+        prefix = prefix[:-1]
+    return None
+
+
+def _prefix_where(prefix: str | None) -> tuple[str, tuple]:
+    if not prefix:
+        return "", ()
+    upper = _after(prefix)
+    return (" WHERE doc_key >= ? AND doc_key < ?", (prefix, upper)) if upper else (" WHERE doc_key >= ?", (prefix,))
+
+
+def count_documents(mem, prefix: str | None = None) -> int:
+    """How many documents :func:`list_documents` lists for ``prefix``."""
+    where, args = _prefix_where(prefix)
+    return mem.store_._reader.execute("SELECT count(*) FROM documents" + where, args).fetchone()[0]
+
+
+def list_documents(mem, prefix: str | None = None, limit: int | None = None, offset: int = 0,
+                   with_meta: bool = False) -> list[dict]:
     """``{"id", "title", "chunks", "source", "root"}`` of every document, sorted by id.
 
-    ``prefix`` keeps ids starting with it (``"man/"``).
+    ``prefix`` keeps ids starting with it (``"man/"``; a range of the id index); ``limit`` and
+    ``offset`` take one page of that order; ``with_meta`` adds each one's metadata (``"meta"``).
     """
-    sql = "SELECT doc_key, title, source, meta, length(chunk_ids) FROM documents"
-    args: tuple = ()
-    if prefix:
-        sql += " WHERE substr(doc_key, 1, ?) = ?"
-        args = (len(prefix), prefix)
-    rows = mem.store_._reader.execute(sql + " ORDER BY doc_key", args).fetchall()
+    where, args = _prefix_where(prefix)
+    sql = "SELECT doc_key, title, source, meta, length(chunk_ids) FROM documents" + where + " ORDER BY doc_key"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        args += (int(limit), int(offset))
     out = []
-    for key, title, source, meta, nbytes in rows:
+    for key, title, source, meta, nbytes in mem.store_._reader.execute(sql, args).fetchall():
         m = json.loads(meta or "{}")
+        m = m if isinstance(m, dict) else {}
         out.append({"id": key, "title": title, "chunks": int(nbytes) // 8, "source": source,
-                    "root": m.get("root") if isinstance(m, dict) else None})
+                    "root": m.get("root"), **({"meta": m} if with_meta else {})})
     return out
 
 
@@ -41,6 +68,37 @@ def get_document(mem, doc_id: str) -> dict | None:
     rows = mem.store_.chunk_rows(sorted(set(ids)))
     return {"id": doc["doc_key"], "title": doc["title"], "source": doc["source"], "meta": doc["meta"],
             "chunks": [{"chunk_id": c, "text": (rows.get(c) or {}).get("text") or ""} for c in ids]}
+
+
+def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tuple[str, str]]]:
+    """What to record for the unchanged files among ``recs`` ((record, content hash) pairs) that were
+    stored from another place which is gone (`mv notes notes2` then `ingest notes2`): ``(doc_key, source,
+    meta)`` rows, and {old root: (new root, path prefix)} of whole folders gone (their other documents,
+    files deleted since, move too, so ``--sync`` of the new folder forgets them).
+
+    A file still present at its recorded place is left as it was (a copy ingested from a second folder
+    does not take the documents away from the first one's ``--sync``).
+    """
+    files = {rec.doc_id: (rec, chash) for rec, chash in recs
+             if isinstance(rec.meta.get("path"), str) and rec.source == rec.meta["path"]}
+    rows, roots, keys = [], {}, list(files)
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        for key, stored_hash, source, meta in store._conn.execute(
+                f"SELECT doc_key, content_hash, source, meta FROM documents WHERE doc_key IN "
+                f"({','.join('?' * len(part))})", part):
+            rec, chash = files[key]
+            old, new = json.loads(meta or "{}"), rec.meta
+            if stored_hash != chash or not isinstance(old, dict) or not isinstance(old.get("path"), str) \
+                    or source != old["path"] or (old["path"], old.get("root")) == (new["path"], new.get("root")):
+                continue
+            root = old.get("root") if isinstance(old.get("root"), str) else None
+            if os.path.lexists(Path(root) / key if root else Path(old["path"])):
+                continue
+            rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
+            if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
+                roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
+    return rows, roots
 
 
 def sync_folder(mem, folder) -> list[str]:

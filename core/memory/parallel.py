@@ -249,6 +249,8 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
                 del counted[h]
         todo, hashes, need, unchanged, _ = mem._batch_todo(b.items)  # the serial plan, now
         report.unchanged += unchanged
+        if unchanged:
+            mem._relocate(b.items, report)
         if todo and res is not None and list(need) == b.need and [t[0].doc_id for t in todo] == b.todo:
             vec, code = dict(zip(b.need, res["X"])), dict(zip(b.need, res["C"]))
 

@@ -68,7 +68,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         float16 vectors. 4-bit fast-scan codes rank the near-ties of a large memory coarsely:
         at 1M synthetic chunks 10-recall@10 was .904 with 16, .994 with 32 (+0.4 ms p50).
     max_tokens : int, default=128
-        Chunk size limit in word pieces.
+        Chunk size limit in word pieces, 7 to 256 (what the model reads).
     batch_size : int, default=1024
         Chunks embedded and committed per transaction during ingest. Larger batches keep both
         of the model's streams busy and commit (fsync) less often: 256 -> 1,024 made a 100k-chunk
@@ -89,7 +89,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
                  train_at: int = 50_000, nprobe: int | None = None, rerank: int = 32,
                  max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, read_only: bool = False):
-        _check_parts(embedder, codec, recall_config)
+        _check_parts(embedder, codec, recall_config, network_config)
         self.folder = Path(folder)
         check_flags(read_only=read_only)
         self.read_only = bool(read_only)
@@ -103,7 +103,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self.rerank = rerank
         self.max_tokens = max_tokens
         self.batch_size = batch_size
-        _check_settings(train_at=train_at, batch_size=batch_size, rerank=rerank, nprobe=nprobe)
+        _check_settings(train_at=train_at, batch_size=batch_size, rerank=rerank, nprobe=nprobe,
+                        max_tokens=max_tokens)
         self._lock = threading.RLock()
         self._wlock, self._seen, self._saved = None, None, None
         self._open()

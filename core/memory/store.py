@@ -91,6 +91,22 @@ class Store(StoreReads, StoreBase):
                                             f"({','.join('?' * len(part))})", part).fetchall())
         return out
 
+    def relocate(self, rows, roots: dict | None = None) -> int:
+        """Record the new place of moved files, in one transaction: ``(doc_key, source, meta)`` rows,
+        then every other file document of each gone folder in ``roots`` ({old root: (new root, path
+        prefix)}). `mv notes notes2; ingest notes2` kept root=notes, so ``--sync`` of notes2 could not
+        find its documents. Returns how many documents changed."""
+        conn = self._conn
+        with self.atomic():
+            n = conn.executemany("UPDATE documents SET source = ?, meta = ? WHERE doc_key = ?",
+                                 [(source, _json_meta(meta), key) for key, source, meta in rows]).rowcount
+            for old, (new, prefix) in (roots or {}).items():
+                n += conn.execute(
+                    "UPDATE documents SET source = ?1 || doc_key, meta = json_set(meta, '$.root', ?2, '$.path', ?1 ||"
+                    " doc_key) WHERE json_valid(meta) AND json_extract(meta, '$.root') = ?3"
+                    " AND source = json_extract(meta, '$.path')", (prefix, new, old)).rowcount
+        return n
+
     def add_document(self, doc_key: str, title: str, source: str, meta: dict, content_hash: str,
                      hashes: list[bytes], texts: list, codes: np.ndarray, embeddings: np.ndarray,
                      phrases: list[list[str]]) -> tuple[int, np.ndarray, np.ndarray]:

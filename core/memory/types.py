@@ -127,6 +127,7 @@ class IngestReport:
     duplicate_chunks: int = 0
     unchanged: int = 0
     replaced: int = 0
+    moved: int = 0  # documents whose recorded file place changed: unchanged files found elsewhere, their folder's others
     errors: list = field(default_factory=list)
     seconds: float = 0.0
 

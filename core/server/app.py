@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
+from core.server.documents import document_routes
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
 from core.server.public import public_hits, without_folder
@@ -201,6 +202,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if job is None:
             raise HTTPException(404, f"no job {job_id!r} for memory {name!r}")
         return job
+
+    document_routes(app, v1, slot)  # GET: list (paginated) and one document's chunks
 
     @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
     def delete_document(name: str, doc_id: str):

@@ -1,0 +1,58 @@
+"""GET routes of what a served memory holds: its documents a page at a time, and one document's chunks.
+
+The CLI had `mycelial list` and `mycelial get`; over HTTP both paths were a 405, so a program serving a
+memory could not see what it held. A file's metadata is shown as hits show it (no server path:
+:func:`core.server.public.file_metadata`), and a document's source is named by its kind, never its path.
+"""
+from __future__ import annotations
+
+from fastapi import HTTPException, Query
+
+LIST_MAX = 1000
+
+
+def source_kind(source: str, meta: dict) -> str:
+    """``file`` (read from a file or uploaded as one), ``jsonl`` (a record of a JSONL file), ``stdin`` (piped
+    text) or ``records`` (given as records): the source itself may be a path of the server's disk."""
+    if isinstance(meta.get("path"), str) and source == meta["path"]:
+        return "file"
+    if source == "<stdin>":
+        return "stdin"
+    if source.lower().endswith(".jsonl"):
+        return "jsonl"
+    return "records"
+
+
+def public_metadata(doc_id: str, source: str, meta: dict) -> dict:
+    from core.server.public import file_metadata
+
+    return file_metadata(doc_id, meta) if source_kind(source, meta) == "file" else meta
+
+
+def document_routes(app, dependencies, slot) -> None:
+    """Register ``GET /v1/memories/{name}/documents`` and ``GET .../documents/{doc_id:path}`` on ``app``;
+    ``slot(name)`` is the served memory (404 for an unknown name)."""
+    from core.memory.documents import count_documents, get_document, list_documents
+
+    @app.get("/v1/memories/{name}/documents", dependencies=dependencies)
+    def list_docs(name: str, limit: int = Query(100, ge=1, le=LIST_MAX), offset: int = Query(0, ge=0),
+                  prefix: str = Query("", max_length=512)):
+        """Documents sorted by id, ``limit`` at a time from ``offset``: id, title, chunks, kind; ``total``
+        counts every document (with ``prefix``: every id starting with it)."""
+        mem = slot(name).memory
+        total = count_documents(mem, prefix)
+        rows = list_documents(mem, prefix, limit, offset, with_meta=True) if offset < total else []
+        return {"total": total, "offset": offset, "limit": limit,
+                "documents": [{"id": d["id"], "title": d["title"], "chunks": d["chunks"],
+                               "kind": source_kind(d["source"] or "", d["meta"])} for d in rows]}
+
+    @app.get("/v1/memories/{name}/documents/{doc_id:path}", dependencies=dependencies)
+    def get_doc(name: str, doc_id: str):
+        """One document: title, kind, metadata and its chunks' texts in reading order."""
+        doc = get_document(slot(name).memory, doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
+        meta = doc["meta"] if isinstance(doc["meta"], dict) else {}
+        source = doc["source"] or ""
+        return {"id": doc["id"], "title": doc["title"], "kind": source_kind(source, meta),
+                "metadata": public_metadata(doc["id"], source, meta), "chunks": doc["chunks"]}

@@ -1,0 +1,59 @@
+"""A moved folder: `mv notes notes2; ingest notes2` found its documents unchanged but kept root=notes, so
+``--sync`` of notes2 could never forget a file deleted from it. Real folders, store and model."""
+from __future__ import annotations
+
+import shutil
+
+from core.memory import SemanticMemory
+from core.memory.documents import list_documents, sync_folder
+from core.reasoning.mycelial import MycelialVQVAE
+
+TEXTS = {"a.txt": "The tide mill of Pellow grinds corn.", "sub/b.md": "# Wrens\n\nWrens nest in the ivy.",
+         "sub/c.txt": "Lamps on Quarry Road burn gas.", "d.txt": "The harbour freezes late."}
+
+
+def _folder(root):
+    for name, text in TEXTS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_moved_folder_records_its_new_place_in_every_batch_then_sync_forgets(tmp_path, embedder):
+    notes = _folder(tmp_path / "notes")
+    codec = MycelialVQVAE.load_default()
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec, batch_size=1) as mem:  # a batch a file
+        assert mem.ingest(str(notes)).documents == 4
+        moved = tmp_path / "notes2"
+        shutil.move(str(notes), str(moved))
+        (moved / "sub" / "c.txt").unlink()
+        rep = mem.ingest(str(moved))
+        assert (rep.documents, rep.unchanged, rep.replaced, rep.moved) == (0, 3, 0, 4), rep.to_dict()
+        docs = {d["id"]: d for d in list_documents(mem, with_meta=True)}
+        assert {d["root"] for d in docs.values()} == {str(moved.resolve())}
+        assert {k: d["meta"]["path"] for k, d in docs.items()} == {k: str(moved / k) for k in TEXTS}
+        assert {k: d["source"] for k, d in docs.items()} == {k: str(moved / k) for k in TEXTS}
+        assert sync_folder(mem, moved) == ["sub/c.txt"]  # was [] (or refused: "ingested from .../notes")
+        assert mem.ingest(str(moved)).moved == 0
+        assert mem.stats()["documents"] == 3
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec) as mem:  # committed
+        assert {d["root"] for d in list_documents(mem)} == {str(moved.resolve())}
+
+
+def test_a_file_moved_by_itself_and_a_copy(tmp_path, embedder, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    codec = MycelialVQVAE.load_default()
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "n.txt").write_text("A note on wrens.", encoding="utf-8")
+    notes = _folder(tmp_path / "notes")
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec) as mem:
+        mem.ingest(["x/n.txt", str(notes)])
+        shutil.copytree(notes, tmp_path / "copy")
+        rep = mem.ingest(str(tmp_path / "copy"))  # the original is still there: its documents stay its own
+        assert (rep.unchanged, rep.moved) == (4, 0)
+        assert {d["root"] for d in list_documents(mem) if d["id"] in TEXTS} == {str(notes.resolve())}
+        shutil.rmtree(tmp_path / "copy")
+        (tmp_path / "y").mkdir()
+        shutil.move("x/n.txt", "y/n.txt")
+        rep = mem.ingest("y/n.txt")  # a new id (ids of single files are their path): not a move
+        assert (rep.documents, rep.moved) == (1, 0)
