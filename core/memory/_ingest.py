@@ -321,10 +321,10 @@ class IngestMixin:
                     report.chunks += len(ids)
                     report.new_chunks += int(new.sum())
                     report.duplicate_chunks += int((~new).sum())
+                if learned:  # in this transaction: a crash after the commit left events naming gone chunks
+                    self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             # committed: now the derived state (replay removals first)
             self._apply_forgets(forgotten)  # at once: FAISS's remove_ids scans its whole id map per call
-            if learned:
-                self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             if new_rows:
                 ids = np.asarray([r[0] for r in new_rows], dtype=np.int64)
                 self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float32))

@@ -337,27 +337,36 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         return bool(self._forget_many([doc_id]))
 
     def _forget_many(self, doc_ids) -> list[str]:
-        """Forget each of ``doc_ids`` (the ids found), saving derived state, purging the cache and
-        checkpointing once: `ingest --sync` after 500 files were deleted saved the index and network
-        500 times (0.06 s each for 2,000 documents)."""
+        """Forget each of ``doc_ids`` (the ids found, in order) in one transaction, their chunks
+        leaving every reinforcement in it too; then the index and graph drop all their chunks at
+        once, the network takes out each document's events, and derived state is saved, the cache
+        purged and SQLite checkpointed once. The result is the memory one-by-one forgets leave
+        (tests/test_forget_atomic.py); `ingest --sync` of 500 deleted files paid a FAISS scan, a
+        vector-file fsync and a commit per document."""
+        from core.memory._vecfile import forgotten as zero_rows
+
+        st = self.store_
         with self._writing(), self._lock:
-            done, texts = [], []
-            for doc_id in doc_ids:
-                info = self.store_.forget(str(doc_id))
-                if info is None:
-                    continue
-                self._apply_forget(info)
-                self._heal_network()
-                self._forget_reinforcements(info["removed"])  # its chunks leave every reinforcement
-                done.append(str(doc_id))
-                texts += info["texts"]
+            done, infos = [], []
+            with st.atomic():  # all or none: a crash or a failing statement leaves every document
+                for doc_id in doc_ids:
+                    info = st.forget(str(doc_id), zero_vectors=False)  # each its own forget-log entry
+                    if info is not None:
+                        done.append(str(doc_id))
+                        infos.append(info)
+                removed = np.concatenate([info["removed"] for info in infos] or [np.zeros(0, np.int64)])
+                self._forget_reinforcements(removed)  # its chunks leave every reinforcement, in this commit
             if not done:
                 return done
+            zero_rows(st, removed, None)  # the re-rank's vector file: one fsync (save's catch-up moves its mark)
+            self._apply_forgets(infos)
+            self._heal_network()
             self.save()
             purge = getattr(self.embedder, "forget_texts", None)  # the cached vectors of the removed text
+            texts = [t for info in infos for t in info["texts"]]
             if purge is not None and texts:
                 purge(texts)
-            self.store_.checkpoint()
+            st.checkpoint()
             return done
 
     # -- recall -----------------------------------------------------------------------
