@@ -186,3 +186,45 @@ def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server):
                     or aside["y"] + aside["height"] <= hits["y"], (width, hits, aside)  # side by side or stacked
     finally:
         httpx.delete(server.url + "/v1/memories/sample/documents/long-url", timeout=60)
+
+
+def test_documents_panel_counts_pages_and_opens_a_document(server):
+    # the page could not show what a memory holds (the document routes existed over HTTP only)
+    import httpx
+
+    notes = [{"id": f"note-{i:02d}", "title": f"Note {i:02d}", "text": f"Harbour note {i}: the ferry leaves at {i + 6}."}
+             for i in range(11)]
+    url = server.url + "/v1/memories/other/documents"
+    assert httpx.post(url, json=notes, timeout=60).status_code == 201
+    try:
+        with _page() as page:
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.select_option("#memory", "other")
+            docs = page.locator("#doc-list li.doc")
+            expect(page.locator("#doc-count")).to_have_text("(12)", timeout=30_000)
+            expect(docs).to_have_count(10)
+            expect(docs.first).to_contain_text("Note 00")
+            expect(page.locator("#doc-range")).to_have_text("1–10 of 12")
+            expect(page.locator("#doc-prev")).to_be_disabled()
+            page.click("#doc-next")
+            expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
+            assert docs.locator(".doc-title").all_inner_texts() == ["Note 10", "Ida Wren"]
+            expect(page.locator("#doc-next")).to_be_disabled()
+            docs.filter(has_text="Ida Wren").locator(".doc-title").click()
+            view = page.locator("#doc-view")
+            expect(view.locator("h3")).to_have_text("Ida Wren", timeout=30_000)
+            expect(view.locator("li.chunk")).to_have_text(["Ida Wren mapped the limestone caves of Orla."])
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "serve_documents.png"), full_page=True)
+            page.click("#doc-prev")
+            expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+            page.select_option("#memory", "sample")  # nothing of the other memory stays
+            expect(view.locator("li.chunk")).to_have_count(0)
+            total = httpx.get(server.url + "/v1/memories/sample/documents?limit=1", timeout=30).json()["total"]
+            expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
+            docs.first.locator(".doc-title").click()  # a file's id is a path: it opens too
+            expect(view.locator("li.chunk").first).to_be_visible(timeout=30_000)
+    finally:
+        for n in notes:
+            httpx.delete(f"{url}/{n['id']}", timeout=60)

@@ -174,6 +174,53 @@ async function loadStats() {
   } catch (e) { status(e.message, true); }
 }
 
+const DOC_PAGE = 10;  // documents listed at a time
+let docOffset = 0;
+
+async function loadDocuments(offset) {
+  // what the memory holds, a page at a time (sorted by id); a title opens the document's chunks
+  try {
+    const chosen = $("memory").value;
+    const r = await api(`/v1/memories/${memory()}/documents?limit=${DOC_PAGE}&offset=${offset}`);
+    if ($("memory").value !== chosen) return;  // a slow answer for the memory chosen before
+    if (offset > 0 && offset >= r.total) return loadDocuments(Math.max(0, r.total - DOC_PAGE));
+    docOffset = offset;
+    $("doc-count").textContent = `(${r.total})`;
+    const list = $("doc-list");
+    list.replaceChildren();
+    list.start = offset + 1;
+    for (const d of r.documents) {
+      const li = el("li", "doc");
+      const b = el("button", "doc-title", d.title || d.id);
+      b.type = "button";
+      b.title = d.id;
+      b.addEventListener("click", () => showDocument(d.id));
+      li.append(b, el("span", "doc-meta", ` ${d.chunks} chunk${d.chunks === 1 ? "" : "s"}, ${d.kind}`));
+      list.append(li);
+    }
+    $("doc-range").textContent = r.total ? `${offset + 1}–${offset + r.documents.length} of ${r.total}` : "no documents";
+    $("doc-prev").disabled = offset === 0;
+    $("doc-next").disabled = offset + r.documents.length >= r.total;
+  } catch (e) { status(e.message, true); }
+}
+
+async function showDocument(id) {
+  try {
+    const chosen = $("memory").value;
+    const d = await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`);
+    if ($("memory").value !== chosen) return;
+    const view = $("doc-view");
+    view.replaceChildren(el("h3", "", d.title || d.id), el("div", "doc-meta", `${d.id} · ${d.kind}`));
+    const ol = el("ol", "chunks");
+    for (const c of d.chunks) {
+      const li = el("li", "chunk", c.text);
+      li.dataset.chunkId = c.chunk_id;
+      ol.append(li);
+    }
+    view.append(ol);
+  } catch (e) { status(e.message, true); }
+}
+
 async function upload(ev) {
   ev.preventDefault();
   const files = $("file").files;
@@ -186,6 +233,7 @@ async function upload(ev) {
     const errors = r.errors.length ? `: ${r.errors.slice(0, 3).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
     $("upload-result").textContent = `${r.documents} documents, ${r.chunks} chunks, ${r.errors.length} errors${errors}`;
     loadStats();
+    loadDocuments(docOffset);
     loadMemories();  // the selector's document counts
   } catch (e) { $("upload-result").textContent = e.message; }
 }
@@ -206,8 +254,10 @@ function memoryChosen() {
   $("neighbours").replaceChildren();
   $("concept-name").textContent = "";
   $("upload-result").textContent = "";
+  $("doc-view").replaceChildren();
   status("ready");
   loadStats();
+  loadDocuments(0);
   if (asked && $("q").value.trim()) ask();
 }
 
@@ -217,6 +267,7 @@ async function init() {
     $("memory").onchange = memoryChosen;
     status("ready");
     loadStats();
+    loadDocuments(0);
   } catch (e) { status(e.message, true); }
 }
 
@@ -225,4 +276,6 @@ $("token").value = localStorage.getItem("mycelial-token") || "";
 $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
 $("ask").addEventListener("submit", ask);
 $("upload").addEventListener("submit", upload);
+$("doc-prev").addEventListener("click", () => loadDocuments(Math.max(0, docOffset - DOC_PAGE)));
+$("doc-next").addEventListener("click", () => loadDocuments(docOffset + DOC_PAGE));
 init();
