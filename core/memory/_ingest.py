@@ -12,7 +12,7 @@ import numpy as np
 from core.memory._ahead import EmbedAhead
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
-from core.memory._vecfile import keep_up, vector_file
+from core.memory._vecfile import forgotten as zero_rows, keep_up, vector_file
 from core.log import get_logger
 from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
 from core.memory.types import IngestReport
@@ -299,7 +299,7 @@ class IngestMixin:
                     # a replaced document's kept chunks get new ids: its reinforcements follow them there
                     before.append(st.chunk_ids_by_hash(hs) if replace and learned else None)
                     if replace:
-                        forgotten.append(st.forget(rec.doc_id))
+                        forgotten.append(st.forget(rec.doc_id, zero_vectors=False))  # zeroed below, at once
                         report.replaced += 1
                     codes, emb = code_rows(hs), vec_rows(hs)
                     phrases = document_phrases(chunks, rec.title)  # key terms need the whole document
@@ -321,6 +321,8 @@ class IngestMixin:
                     report.chunks += len(ids)
                     report.new_chunks += int(new.sum())
                     report.duplicate_chunks += int((~new).sum())
+                if any(forgotten):  # their rows of the re-rank's vector file, one fsync (the log replays them too)
+                    zero_rows(st, np.concatenate([f["removed"] for f in forgotten if f]), None)
                 if learned:  # in this transaction: a crash after the commit left events naming gone chunks
                     self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             # committed: now the derived state (replay removals first)
