@@ -199,3 +199,18 @@ def test_forgetting_many_at_once_equals_forgetting_them_one_by_one(tmp_path, emb
             SemanticMemory(tmp_path / "b", embedder=embedder, codec=codec) as many:  # as saved
         assert many.network_ == one.network_ and _snapshot(many) == _snapshot(one)
         assert not many.store_.forget_log() and _dead_ids(many) == []
+
+
+def test_a_writable_open_drops_the_dead_ids_an_older_crash_left(tmp_path, embedder, codec):
+    folder = tmp_path / "m"
+    with SemanticMemory(folder, embedder=embedder, codec=codec) as m:
+        m.ingest([DOC, OTHER])
+        alive = _chunk_by_text(m, "vask", PARAS[0])
+        keep, gone = m.reinforce(QUERY, [alive]), m.reinforce(QUERY, [alive])
+        with m.store_.atomic():  # what a kill between the forget's commit and the events' update left
+            m.store_._conn.execute("UPDATE reinforcements SET chunk_ids = ? WHERE id = ?", (f"[{alive}, 999]", keep))
+            m.store_._conn.execute("UPDATE reinforcements SET chunk_ids = '[998, 999]' WHERE id = ?", (gone,))
+    with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as ro:  # reads write nothing
+        assert [e["chunk_ids"] for e in ro.reinforcements()] == [[alive, 999], [998, 999]]
+    with SemanticMemory(folder, embedder=embedder, codec=codec) as m:  # was: both kept their dead ids
+        assert [(e["id"], e["chunk_ids"]) for e in m.reinforcements()] == [(keep, [alive])]

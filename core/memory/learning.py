@@ -228,6 +228,25 @@ class LearningMixin:
                 elif left != ids:
                     conn.execute("UPDATE reinforcements SET chunk_ids = ? WHERE id = ?", (json.dumps(left), eid))
 
+    def _drop_dead_reinforcements(self) -> int:
+        """On a writable open: events naming chunks that no longer exist lose those ids (an event left
+        with none goes). A crash between a forget's commit and the events' update left such ids, before
+        both shared one transaction. Returns how many ids were dropped."""
+        if not self._reinforce_table():
+            return 0
+        named = set()
+        for (cids,) in self.store_._reader.execute("SELECT chunk_ids FROM reinforcements"):
+            try:
+                named.update(c for c in json.loads(cids) if isinstance(c, int) and _SQL_MIN <= c <= _SQL_MAX)
+            except (TypeError, ValueError):  # an edited row: left as it is (recall ignores what it cannot read)
+                continue
+        dead = named - self._existing_chunks(named) if named else set()
+        try:
+            self._forget_reinforcements(dead)
+        except (TypeError, ValueError):  # another row cannot be read: opening must not fail on it
+            return 0
+        return len(dead)
+
     # -- recall -------------------------------------------------------------------------
     def _reinforcement_edges(self):
         """Events as (query node sets, chunk node sets, rate, scale, created); cached until the table changes."""

@@ -257,6 +257,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                 self.store_.set_setting("codec", {"num_heads": heads, "codebook_size": size,
                                                   "fingerprint": fingerprint})
         self._load_derived()
+        if not self.read_only:
+            self._drop_dead_reinforcements()  # ids an older version's crash left in events
 
     def close(self) -> None:
         """Save derived state (if it changed) and close the store."""
