@@ -352,10 +352,11 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             done, infos = [], []
             with st.atomic():  # all or none: a crash or a failing statement leaves every document
                 for doc_id in doc_ids:
-                    info = st.forget(str(doc_id), zero_vectors=False)  # each its own forget-log entry
+                    info = st.forget(str(doc_id), zero_vectors=False, prune_concepts=False)  # own log entry
                     if info is not None:
                         done.append(str(doc_id))
                         infos.append(info)
+                st.prune_concepts()  # once: it scans the concepts table
                 removed = np.concatenate([info["removed"] for info in infos] or [np.zeros(0, np.int64)])
                 self._forget_reinforcements(removed)  # its chunks leave every reinforcement, in this commit
             if not done:

@@ -171,7 +171,7 @@ class Store(StoreReads, StoreBase):
         return out
 
     # -- the concept vocabulary -------------------------------------------------------
-    def _count_concepts(self, phrase_lists, sign: int) -> None:
+    def _count_concepts(self, phrase_lists, sign: int, prune: bool = True) -> None:
         """Document frequency of concepts: +1 per new chunk naming one (new concepts numbered in
         order of first appearance), -1 per deleted chunk; a concept no chunk names any more is
         deleted (its id is never reused: AUTOINCREMENT), so forget leaves no concept text behind."""
@@ -191,7 +191,12 @@ class Store(StoreReads, StoreBase):
                              " ON CONFLICT(text) DO UPDATE SET df = df + excluded.df", list(df.items()))
             return
         conn.executemany("UPDATE concepts SET df = df + ? WHERE text = ?", [(sign * n, p) for p, n in df.items()])
-        conn.execute("DELETE FROM concepts WHERE df <= 0")
+        if prune:  # a scan of the table: a batch of forgets prunes once, at its end (``prune_concepts``)
+            self.prune_concepts()
+
+    def prune_concepts(self) -> None:
+        """Delete the concepts no chunk names any more (call inside :meth:`atomic`)."""
+        self._conn.execute("DELETE FROM concepts WHERE df <= 0")
 
     def recount_concepts(self) -> None:
         """df recomputed from every stored chunk's phrase list (after a repair rewrote phrases whose old
@@ -236,7 +241,7 @@ class Store(StoreReads, StoreBase):
         flat = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(offsets[-1]))
         return offsets, flat
 
-    def forget(self, doc_key: str, zero_vectors: bool = True) -> dict | None:
+    def forget(self, doc_key: str, zero_vectors: bool = True, prune_concepts: bool = True) -> dict | None:
         """Delete a document; chunks no other document references are deleted too.
 
         Writes a forget-log entry (the document's codes in order and the removed chunk
@@ -244,6 +249,9 @@ class Store(StoreReads, StoreBase):
         the entry is pruned once derived state is saved. The returned ``texts`` of removed
         chunks let the caller purge them from the embedding cache. ``zero_vectors=False``: the caller
         zeroes the removed rows of the vector file itself (once for many forgets: each is an fsync).
+        ``prune_concepts=False``: the caller runs :meth:`prune_concepts` once, in the same transaction,
+        after a batch that only forgets (a concept at df 0 is named by no chunk, so no later forget of
+        the batch looks it up; an ingest in the transaction would revive its old id).
         Returns ``None`` when no such document exists.
         """
         with self.atomic():
@@ -271,7 +279,7 @@ class Store(StoreReads, StoreBase):
                                          (cid,)).fetchone()
                     conn.execute("UPDATE chunks SET doc_id = ?, position = ? WHERE id = ?", (*other, cid))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc["id"],))
-            self._count_concepts(removed_phrases, -1)
+            self._count_concepts(removed_phrases, -1, prune_concepts)
             seq = conn.execute(
                 "INSERT INTO forget_log (doc_id, doc_key, codes, removed, created, concepts) VALUES (?, ?, ?, ?, ?, ?)",
                 (doc["id"], "", codes.tobytes(), _ids_blob(removed), time.time(),
