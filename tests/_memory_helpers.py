@@ -1,5 +1,24 @@
-"""Helpers shared by the memory tests: a tiny real PDF writer and small real corpora."""
+"""Helpers shared by the memory tests: a tiny real PDF writer, small real corpora, a crash harness."""
 from __future__ import annotations
+
+# Python source for a child process that opens the memory at sys.argv[1] and dies (exit 70) at the first
+# SQL statement after the COMMIT of a transaction that wrote a forget-log entry: after the durable
+# commit, before any derived file is saved. Append the call to run (it ends with os._exit(0)).
+KILL_AFTER_FORGET_COMMIT = """
+import json, os, sys
+import numpy as np
+from core.memory import SemanticMemory
+mem = SemanticMemory(sys.argv[1])
+seen = {"logged": False, "committed": False}
+def trace(sql):
+    if seen["committed"]:
+        os._exit(70)
+    if sql.startswith("INSERT INTO forget_log"):
+        seen["logged"] = True
+    elif seen["logged"] and sql == "COMMIT":
+        seen["committed"] = True
+mem.store_._conn.set_trace_callback(trace)
+"""
 
 
 def write_pdf(path, pages: list[str]) -> None:

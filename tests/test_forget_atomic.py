@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _memory_helpers import KILL_AFTER_FORGET_COMMIT
 from core.memory import SemanticMemory
 from core.memory.documents import sync_folder
 from core.reasoning.mycelial import MycelialVQVAE
@@ -29,19 +30,7 @@ EDITED = dict(DOC, text="\n\n".join(PARAS[:2] + ["The ferry from Tessary calls a
 QUERY = "who kept the lighthouse"
 
 # dies at the first statement after the commit that wrote a forget-log entry: before anything else runs
-CHILD = textwrap.dedent("""
-    import json, os, sys
-    from core.memory import SemanticMemory
-    mem = SemanticMemory(sys.argv[1])
-    seen = {"logged": False, "committed": False}
-    def trace(sql):
-        if seen["committed"]:
-            os._exit(70)
-        if sql.startswith("INSERT INTO forget_log"):
-            seen["logged"] = True
-        elif seen["logged"] and sql == "COMMIT":
-            seen["committed"] = True
-    mem.store_._conn.set_trace_callback(trace)
+CHILD = KILL_AFTER_FORGET_COMMIT + textwrap.dedent("""
     if sys.argv[2] == "ingest":
         mem.ingest([json.loads(sys.argv[3])])
     else:

@@ -14,25 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _memory_helpers import KILL_AFTER_FORGET_COMMIT
 from core.memory import SemanticMemory
 from core.memory._vectors import VECTOR_ATOL
 from core.reasoning.mycelial import MycelialVQVAE
 
 # dies at the first statement after the commit of the replacing transaction: before any derived save
-CHILD = textwrap.dedent("""
-    import os, sys
-    import numpy as np
-    from core.memory import SemanticMemory
-    mem = SemanticMemory(sys.argv[1])
-    seen = {"logged": False, "committed": False}
-    def trace(sql):
-        if seen["committed"]:
-            os._exit(70)
-        if sql.startswith("INSERT INTO forget_log"):
-            seen["logged"] = True
-        elif seen["logged"] and sql == "COMMIT":
-            seen["committed"] = True
-    mem.store_._conn.set_trace_callback(trace)
+CHILD = KILL_AFTER_FORGET_COMMIT + textwrap.dedent("""
     mem.ingest_vectors(["5"], np.load(sys.argv[2]))
     os._exit(0)
 """)
