@@ -222,3 +222,27 @@ def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs
     assert r.exit_code == 0 and "forgot plan-link.txt" in r.output and "1 documents forgotten" in r.output, r.output
     assert "plan-link.txt" not in _run("list", "--memory", mem).stdout
     assert (shared / "plan.txt").exists()  # the target is the user's: never touched
+
+
+def test_forget_takes_several_ids_all_or_none(docs, tmp_path):
+    from core.memory import SemanticMemory
+
+    # `mycelial forget` took one id: removing 3 files' documents meant 3 runs, 3 saves of the derived state
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    gen = json.loads((mem / "state.json").read_text())["gen"]
+    r = _run("forget", "man/kill.txt", "man/nope.txt", "man/tar.txt", "gone.md", "--memory", mem)
+    assert r.exit_code == 1 and "'man/nope.txt', 'gone.md'" in r.output and "forgot none of the 4" in r.output
+    assert "forgot man/" not in r.output and "Traceback" not in r.output
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4  # nothing forgotten
+    r = _run("forget", "man/kill.txt", "man/tar.txt", "man/kill.txt", "--memory", mem)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines() == ["forgot man/kill.txt", "forgot man/tar.txt", "2 documents forgotten"]
+    assert json.loads((mem / "state.json").read_text())["gen"] == gen + 1  # one save for both
+    assert [d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)] == ["guide.md",
+                                                                                          "man/gzip.txt"]
+    with SemanticMemory(mem, read_only=True) as m:
+        assert m.index_.ntotal == m.store_.count_chunks()
+    r = _run("forget", "man/kill.txt", "--memory", mem)  # one id: the message it always gave
+    assert r.exit_code == 1 and f"no document 'man/kill.txt' in {mem}" in r.output
+    assert "ID [ID ...]" in _run("forget", "--help").output and "all or none" in _run("forget", "--help").output

@@ -262,27 +262,45 @@ def stats(memory):
 
 
 @click.command("forget")
-@click.argument("doc_id")
+@click.argument("doc_ids", metavar="ID [ID ...]", nargs=-1, required=True)
 @MEMORY_OPTION
-def forget(doc_id, memory):
-    """Remove a document from the store, the vector index and the Hebbian network.
+def forget(doc_ids, memory):
+    """Remove documents from the store, the vector index and the Hebbian network.
+
+    Several ids are forgotten in one transaction, all or none: if any id names no
+    document, the command forgets nothing, names the unknown ids and exits with 1.
 
     Example:
 
         mycelial forget notes/old.md --memory my_memory
+
+        mycelial forget man/kill.txt man/tar.txt --memory my_memory
     """
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
     from core.memory.lock import MemoryBusyError
 
+    ids = list(dict.fromkeys(doc_ids))  # an id given twice is forgotten once
     with _open(memory) as mem:
         try:
-            found = mem.forget(doc_id)
+            if len(ids) == 1:
+                if not mem.forget(ids[0]):
+                    raise click.ClickException(f"no document {ids[0]!r} in {memory}")
+                done = ids
+            else:
+                unknown = [i for i in ids if mem.store_.document(i) is None]
+                if unknown:
+                    raise click.ClickException(
+                        f"no document {', '.join(map(repr, unknown))} in {memory}; forgot none of the {len(ids)} "
+                        f"ids (`mycelial list --memory {memory}` shows the ids)")
+                done = mem._forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
-        if not found:
-            raise click.ClickException(f"no document {doc_id!r} in {memory}")
-    click.echo(f"forgot {doc_id}")
+    for doc_id in done:
+        click.echo(f"forgot {doc_id}")
+    if len(ids) > 1:
+        gone = len(ids) - len(done)  # forgotten by another writer between the check and the forget
+        click.echo(f"{len(done)} documents forgotten" + (f" ({gone} already gone)" if gone else ""))
 
 
 @click.command("demo")
