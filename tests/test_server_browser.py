@@ -91,6 +91,44 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
 
 
+def test_a_question_draws_the_top_hits_first_concept_without_a_click(server):
+    # the network panel stayed empty after a question until a concept was clicked
+    with _page() as page:
+        graphs = []
+        page.on("request", lambda r: graphs.append(r.url) if "/graph?" in r.url else None)
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.click("#ask button[type=submit]")
+        hits = page.locator("#hits li.hit")
+        expect(hits.first).to_be_visible(timeout=30_000)
+        first = hits.first.locator("button.concept").first.inner_text()
+        expect(page.locator("#concept-name")).to_have_text(f"around “{first}”", timeout=30_000)
+        expect(page.locator("#graph circle.root")).to_have_count(1)
+        assert page.locator("#graph circle").count() >= 3
+        expect(page.locator("#neighbours li.neighbour").first).to_be_visible()
+        expect(page.locator("#network .hint")).to_be_visible()  # the hint stays
+        assert len(graphs) == 1, graphs
+        # a node the user clicks while the next answer is pending is not replaced by the automatic drawing
+        second = hits.first.locator("button.concept").nth(1).inner_text()
+        hits.first.locator("button.concept").nth(1).click()
+        expect(page.locator("#concept-name")).to_have_text(f"around “{second}”", timeout=30_000)
+        held: list = []
+        page.route("**/recall?**", lambda route: held.append(route))  # the answer is held back
+        page.click("#ask button[type=submit]")
+        page.wait_for_timeout(300)
+        assert held, "the page did not ask again"
+        clicked = page.locator("#graph circle").nth(1).get_attribute("data-concept")
+        page.locator("#graph circle").nth(1).dispatch_event("click")  # clicked while the answer is pending
+        expect(page.locator("#concept-name")).to_have_text(f"around “{clicked}”", timeout=30_000)
+        count = len(graphs)
+        held[0].fulfill(response=held[0].fetch())
+        expect(page.locator("#status")).to_contain_text("hits", timeout=30_000)
+        page.wait_for_timeout(500)
+        expect(page.locator("#concept-name")).to_have_text(f"around “{clicked}”")
+        assert len(graphs) == count, graphs[count:]
+
+
 def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
     # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
     failed = []
@@ -109,8 +147,11 @@ def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
         expect(page.locator("#status")).to_have_text("1 hits", timeout=30_000)
         expect(hits).to_have_count(1)
         expect(hits.first).to_contain_text("Ida Wren")
-        expect(page.locator("#graph circle")).to_have_count(0)
-        expect(page.locator("#neighbours li")).to_have_count(0)
+        # the graph drawn is the other memory's (its top hit's concept), not the sample's
+        expect(page.locator("#concept-name")).to_contain_text("Ida Wren", timeout=30_000)
+        expect(page.locator("#neighbours li")).not_to_contain_text(["Nerva"])
+        assert all("nerva" not in (c.get_attribute("data-concept") or "").lower()
+                   for c in page.locator("#graph circle").all())
         expect(page.locator("#stats dd").first).to_have_text("1")
     import httpx
 

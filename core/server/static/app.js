@@ -45,12 +45,15 @@ function conceptsOf(hit) {
 }
 
 let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
+let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
+let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
 
 async function ask(ev) {
   if (ev) ev.preventDefault();
   const q = $("q").value.trim();
   if (!q) return;
   status("asking…");
+  clicked = false;
   try {
     const mode = $("mode").value;
     const chosen = $("memory").value;
@@ -75,22 +78,31 @@ async function ask(ev) {
       for (const c of conceptsOf(h)) {
         const b = el("button", "concept", c);
         b.type = "button";
-        b.addEventListener("click", () => showConcept(c));
+        b.addEventListener("click", () => pickConcept(c));
         chips.append(b);
       }
       li.append(chips);
       list.append(li);
     }
     status(`${r.hits.length} hits`);
+    // the panel stayed empty until a click: draw the top hit's first concept, as its click would
+    const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
+    if (first && !clicked) showConcept(first, true);
   } catch (e) { status(e.message, true); }
 }
 
-async function showConcept(concept) {
+function pickConcept(concept) {
+  clicked = true;
+  showConcept(concept);
+}
+
+async function showConcept(concept, automatic) {
+  const seq = ++graphSeq;
   $("concept-name").textContent = "around “" + concept + "”";
   try {
     const chosen = $("memory").value;
     const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
-    if ($("memory").value !== chosen) return;
+    if ($("memory").value !== chosen || seq !== graphSeq) return;
     drawGraph(g);
     const ul = $("neighbours");
     ul.replaceChildren();
@@ -102,7 +114,10 @@ async function showConcept(concept) {
       ul.append(li);
     }
     if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
-  } catch (e) { status(e.message, true); }
+  } catch (e) {
+    if (!automatic) status(e.message, true);  // a drawing nobody asked for reports no error
+    else if (seq === graphSeq) { $("graph").replaceChildren(); $("neighbours").replaceChildren(); $("concept-name").textContent = ""; }
+  }
 }
 
 function drawGraph(g) {
@@ -152,7 +167,7 @@ function drawGraph(g) {
     const title = document.createElementNS(SVG, "title");
     title.textContent = `${n.label} (${n.weight.toFixed(2)})`;
     c.append(title);
-    c.addEventListener("click", () => showConcept(n.id));
+    c.addEventListener("click", () => pickConcept(n.id));
     const t = document.createElementNS(SVG, "text");
     t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
     t.textContent = n.label;
