@@ -269,3 +269,46 @@ def test_documents_panel_counts_pages_and_opens_a_document(server):
     finally:
         for n in notes:
             httpx.delete(f"{url}/{n['id']}", timeout=60)
+
+
+def test_documents_panel_filters_by_id_prefix(server):
+    # the panel paged through every title, 10 at a time: finding one document among hundreds meant paging
+    import httpx
+
+    notes = [{"id": f"{kind}-{i:02d}", "title": f"{kind.title()} {i:02d}", "text": f"Harbour {kind} {i}: bell at {i}."}
+             for kind in ("ferry", "tide") for i in range(12)]
+    url = server.url + "/v1/memories/other/documents"
+    assert httpx.post(url, json=notes, timeout=60).status_code == 201
+    try:
+        with _page() as page:
+            asked = []
+            page.on("request", lambda r: asked.append(r.url) if "/documents?" in r.url else None)
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.select_option("#memory", "other")
+            docs = page.locator("#doc-list li.doc")
+            expect(page.locator("#doc-count")).to_have_text("(25)", timeout=30_000)
+            before = len(asked)
+            page.locator("#doc-prefix").press_sequentially("tide-1", delay=20)
+            expect(page.locator("#doc-count")).to_have_text("(2)", timeout=30_000)
+            assert docs.locator(".doc-title").all_inner_texts() == ["Tide 10", "Tide 11"]
+            expect(page.locator("#doc-range")).to_have_text("1–2 of 2")
+            assert len(asked) - before == 1 and asked[-1].endswith("prefix=tide-1"), asked[before:]
+            page.fill("#doc-prefix", "tide")  # a filter of 12: pages of it
+            expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+            page.click("#doc-next")
+            expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
+            page.fill("#doc-prefix", "nothing/")
+            expect(page.locator("#doc-range")).to_have_text("no id starts with “nothing/”", timeout=30_000)
+            expect(docs).to_have_count(0)
+            page.fill("#doc-prefix", "")
+            expect(page.locator("#doc-count")).to_have_text("(25)", timeout=30_000)
+            page.fill("#doc-prefix", "tide")
+            expect(page.locator("#doc-count")).to_have_text("(12)", timeout=30_000)
+            page.select_option("#memory", "sample")  # another memory: the filter is cleared
+            expect(page.locator("#doc-prefix")).to_have_value("")
+            total = httpx.get(server.url + "/v1/memories/sample/documents?limit=1", timeout=30).json()["total"]
+            expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
+    finally:
+        for n in notes:
+            httpx.delete(f"{url}/{n['id']}", timeout=60)

@@ -191,13 +191,17 @@ async function loadStats() {
 
 const DOC_PAGE = 10;  // documents listed at a time
 let docOffset = 0;
+let docSeq = 0;  // the newest list request: a slower answer for an older filter does not replace it
 
 async function loadDocuments(offset) {
   // what the memory holds, a page at a time (sorted by id); a title opens the document's chunks
   try {
     const chosen = $("memory").value;
-    const r = await api(`/v1/memories/${memory()}/documents?limit=${DOC_PAGE}&offset=${offset}`);
-    if ($("memory").value !== chosen) return;  // a slow answer for the memory chosen before
+    const prefix = $("doc-prefix").value;  // ids starting with it (the route's prefix=)
+    const seq = ++docSeq;
+    const r = await api(`/v1/memories/${memory()}/documents?limit=${DOC_PAGE}&offset=${offset}` +
+                        `&prefix=${encodeURIComponent(prefix)}`);
+    if ($("memory").value !== chosen || seq !== docSeq) return;  // a slow answer for an earlier choice
     if (offset > 0 && offset >= r.total) return loadDocuments(Math.max(0, r.total - DOC_PAGE));
     docOffset = offset;
     $("doc-count").textContent = `(${r.total})`;
@@ -213,7 +217,8 @@ async function loadDocuments(offset) {
       li.append(b, el("span", "doc-meta", ` ${d.chunks} chunk${d.chunks === 1 ? "" : "s"}, ${d.kind}`));
       list.append(li);
     }
-    $("doc-range").textContent = r.total ? `${offset + 1}–${offset + r.documents.length} of ${r.total}` : "no documents";
+    $("doc-range").textContent = r.total ? `${offset + 1}–${offset + r.documents.length} of ${r.total}`
+      : (prefix ? `no id starts with “${prefix}”` : "no documents");
     $("doc-prev").disabled = offset === 0;
     $("doc-next").disabled = offset + r.documents.length >= r.total;
   } catch (e) { status(e.message, true); }
@@ -270,6 +275,7 @@ function memoryChosen() {
   $("concept-name").textContent = "";
   $("upload-result").textContent = "";
   $("doc-view").replaceChildren();
+  $("doc-prefix").value = "";
   status("ready");
   loadStats();
   loadDocuments(0);
@@ -293,4 +299,9 @@ $("ask").addEventListener("submit", ask);
 $("upload").addEventListener("submit", upload);
 $("doc-prev").addEventListener("click", () => loadDocuments(Math.max(0, docOffset - DOC_PAGE)));
 $("doc-next").addEventListener("click", () => loadDocuments(docOffset + DOC_PAGE));
+let prefixTimer = 0;
+$("doc-prefix").addEventListener("input", () => {  // a request per pause in typing, not per key
+  clearTimeout(prefixTimer);
+  prefixTimer = setTimeout(() => loadDocuments(0), 250);
+});
 init();
