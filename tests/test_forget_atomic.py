@@ -142,11 +142,14 @@ def test_forgetting_several_ids_is_all_or_nothing(tmp_path, embedder, codec):
     mem.store_._conn.execute("CREATE TEMP TRIGGER boom BEFORE DELETE ON documents WHEN old.doc_key = 'd3' "
                              "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
     with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
-        mem._forget_many(["d0", "d1", "d3"])
+        mem.forget_many(["d0", "d1", "d3"])
     assert mem.store_.count_documents() == mem.index_.ntotal == 5  # was: d0 and d1 gone, d3 kept
     mem.store_._conn.execute("DROP TRIGGER boom")
-    assert mem._forget_many(["d0", "nope", "d1", "d3", "d1"]) == ["d0", "d1", "d3"]
+    assert mem.forget_many(["d0", "nope", "d1", "d3", "d1"]) == ["d0", "d1", "d3"]
     assert mem.store_.count_documents() == mem.index_.ntotal == 2
+    with pytest.raises(TypeError, match=r"forget\('d2'\)"):  # a lone id, not its letters
+        mem.forget_many("d2")
+    assert mem.store_.count_documents() == 2
     mem.close()
 
 
@@ -181,7 +184,7 @@ def test_forgetting_many_at_once_equals_forgetting_them_one_by_one(tmp_path, emb
         assert [d for d in gone if one.forget(d)] == gone[:-1]
         net_one, snap_one = one.network_, _snapshot(one)
     with SemanticMemory(tmp_path / "b", embedder=embedder, codec=codec) as many:
-        assert many._forget_many(gone) == gone[:-1]
+        assert many.forget_many(gone) == gone[:-1]
         assert many.network_ == net_one
         assert _snapshot(many) == snap_one
     with SemanticMemory(tmp_path / "a", embedder=embedder, codec=codec) as one, \

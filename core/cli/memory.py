@@ -293,7 +293,7 @@ def forget(doc_ids, memory):
                     raise click.ClickException(
                         f"no document {', '.join(map(repr, unknown))} in {memory}; forgot none of the {len(ids)} "
                         f"ids (`mycelial list --memory {memory}` shows the ids)")
-                done = mem._forget_many(ids)  # one transaction, one save of the derived state
+                done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
     for doc_id in done:

@@ -129,5 +129,5 @@ def sync_folder(mem, folder) -> list[str]:
         raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} file (not mounted? emptied?); --sync would "
                          f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
                          f"removes one)")
-    mem._forget_many(gone)  # one save of the derived state, not one per document
+    mem.forget_many(gone)  # one save of the derived state, not one per document
     return gone

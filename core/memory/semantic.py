@@ -336,15 +336,18 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         its forget-log entry is dropped once derived state is saved, and the embedding
         cache entries of its removed chunks are purged. Returns False when no document has this id.
         """
-        return bool(self._forget_many([doc_id]))
+        return bool(self.forget_many([doc_id]))
 
-    def _forget_many(self, doc_ids) -> list[str]:
-        """Forget each of ``doc_ids`` (the ids found, in order) in one transaction, their chunks
-        leaving every reinforcement in it too; then the index and graph drop all their chunks at
-        once, the network takes out each document's events, and derived state is saved, the cache
-        purged and SQLite checkpointed once. The result is the memory one-by-one forgets leave
-        (tests/test_forget_atomic.py); `ingest --sync` of 500 deleted files paid a FAISS scan, a
-        vector-file fsync and a commit per document."""
+    def forget_many(self, doc_ids) -> list[str]:
+        """Forget several documents in one transaction, all or none; returns the ids found (in order).
+
+        Their chunks leave every reinforcement in it too; then the index and graph drop them at once,
+        the network takes out each document's events, and derived state is saved, the cache purged and
+        SQLite checkpointed once: the memory one-by-one forgets leave, without a FAISS scan, a
+        vector-file fsync and a commit per document (`ingest --sync` of 500 deleted files)."""
+        if isinstance(doc_ids, (str, bytes)):  # a lone id would be forgotten letter by letter
+            raise TypeError(f"forget_many takes a list of ids, got the {type(doc_ids).__name__} {doc_ids!r}: "
+                            f"use forget({doc_ids!r}) or forget_many([{doc_ids!r}])")
         from core.memory._vecfile import forgotten as zero_rows
 
         st = self.store_
