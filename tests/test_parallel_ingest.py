@@ -165,6 +165,39 @@ def test_a_killed_worker_loses_nothing(client, streams, serial, tmp_path):
     client.wait_for_workers(2, timeout=120)
 
 
+def test_the_only_worker_killed_takes_the_scattered_parts_and_loses_nothing(streams, serial, tmp_path):
+    # with one worker, killing it lost the scattered parts the tasks read ("cancelled for reason: already
+    # forgotten", a WorkerError once in CI): the ingest now reads/embeds those batches here and scatters again
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        pid = next(iter(c.run(os.getpid).values()))
+        killed: list = []
+        done = threading.Event()
+
+        def killer():
+            while not done.is_set() and not killed:
+                if any(str(k).startswith("mycelial-embed") for keys in c.processing().values() for k in keys):
+                    time.sleep(0.3)
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=killer, daemon=True)
+        mem = _memory(tmp_path / "m")
+        thread.start()
+        try:
+            rep = mem.ingest(streams[0], client=c, partitions=4)
+        finally:
+            done.set()
+            thread.join(5)
+        assert killed, "the worker was not killed during the ingest"
+        _assert_same(_snapshot(mem, rep), serial[0])
+        mem.close()
+
+
 def test_cli_ingest_on_a_scheduler(client, streams, tmp_path):
     from core.cli import cli as main
 

@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from collections import Counter, deque
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,9 +51,15 @@ class WorkerError(RuntimeError):
     """
 
 
-def _result(future, what: str):
+def _result(future, what: str, lost=None):
+    """The task's result; ``lost()`` instead when it was cancelled because a killed worker took the
+    scattered parts it reads with it (no retry can run it then; seen once in CI)."""
     try:
         return future.result()
+    except CancelledError:
+        if lost is None:
+            raise
+        return lost()
     except Exception as exc:  # re-raised here by distributed as if local: say where it happened
         raise WorkerError(f"a Dask worker failed while {what} (after 2 retries): {type(exc).__name__}: {exc}; "
                           f"it ran in the worker's environment (its files, cache folder, model), not "
@@ -186,8 +193,14 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     if isinstance(emb, TextEmbedder):  # a fresh copy: never ship a model the driver has loaded
         emb = TextEmbedder(model=emb.model, batch_size=emb.batch_size, cache=emb.cache, device=emb.device,
                            backend=emb.backend, threads=emb.threads)
-    parts = client.scatter(_Parts(emb, mem.codec, mem.network_.config.to_dict(), mem.max_tokens),
-                           broadcast=True, hash=False)
+    local_parts = _Parts(emb, mem.codec, mem.network_.config.to_dict(), mem.max_tokens)
+    shared = {"parts": client.scatter(local_parts, broadcast=True, hash=False)}
+
+    def rescatter() -> None:
+        """The scattered parts died with a worker: scatter them again for the tasks still to submit."""
+        if shared["parts"].status != "finished":
+            shared["parts"] = client.scatter(local_parts, broadcast=True, hash=False)
+
     items = list(_items(source))
     n_parts = min(len(items), partitions or 4 * n_workers) or 1
     size = -(-len(items) // n_parts) if items else 1
@@ -206,13 +219,16 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
-            reads.append(client.submit(_read_part, parts, part, key=f"mycelial-read-{tag}-{i}", retries=2))
+            reads.append((client.submit(_read_part, shared["parts"], part, key=f"mycelial-read-{tag}-{i}",
+                                        retries=2), part))
 
     def events():
         submit_reads()
         while reads:
             t0 = time.perf_counter()
-            out, t = _result(reads.popleft(), "reading and chunking documents")
+            future, part = reads.popleft()
+            out, t = _result(future, "reading and chunking documents",  # lost: read here
+                             lost=lambda: (rescatter(), _read_part(local_parts, part))[1])
             st["wait"] += time.perf_counter() - t0
             st["read"] += t["read"]
             st["chunk"] += t["chunk"]
@@ -227,7 +243,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         if todo:
             wanted = set(b.need)
             b.complete = [all(h in wanted for h in hs) for hs in hashes]
-            b.future = client.submit(_embed_part, parts, [need[h] for h in b.need], b.need, hashes, b.complete,
+            b.future = client.submit(_embed_part, shared["parts"], [need[h] for h in b.need], b.need, hashes, b.complete,
                                      key=f"mycelial-embed-{tag}-{st['batches']}", retries=2, priority=1)
         st["batches"] += 1
         st["plan"] += time.perf_counter() - t0
@@ -237,9 +253,9 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         res = None
         if b.future is not None:
             t0 = time.perf_counter()
-            res = _result(b.future, "embedding and encoding chunks")
+            res = _result(b.future, "embedding and encoding chunks", lost=rescatter)  # lost: the serial path below
             st["wait"] += time.perf_counter() - t0
-            for k, v in res["t"].items():
+            for k, v in (res["t"] if res is not None else {}).items():
                 st[k] += v
             b.future = None
         t0 = time.perf_counter()
@@ -288,7 +304,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         while inflight:
             commit(inflight.popleft())
     finally:
-        client.cancel([f for f in reads] + [b.future for b in inflight if b.future is not None])
+        client.cancel([f for f, _ in reads] + [b.future for b in inflight if b.future is not None])
         if bar is not None:
             bar.close()
         if report.documents or report.replaced:
