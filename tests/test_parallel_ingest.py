@@ -136,7 +136,9 @@ def test_parallel_ingest_equals_serial(client, streams, serial, tmp_path):
     mem.close()
 
 
-def test_a_killed_worker_loses_nothing(client, streams, serial, tmp_path):
+def _ingest_killing_a_worker(client, streams, tmp_path) -> tuple:
+    """Ingest ``streams[0]`` while a thread SIGKILLs the first worker seen running an embed task
+    (0.3 s into it, inside the embedding); returns (memory, report, killed workers)."""
     pids = client.run(os.getpid)
     killed: list = []
     done = threading.Event()
@@ -145,7 +147,7 @@ def test_a_killed_worker_loses_nothing(client, streams, serial, tmp_path):
         while not done.is_set() and not killed:
             for worker, keys in client.processing().items():
                 if any(str(k).startswith("mycelial-embed") for k in keys) and worker in pids:
-                    time.sleep(0.3)  # inside the task (embedding), not before it
+                    time.sleep(0.3)
                     os.kill(pids[worker], signal.SIGKILL)
                     killed.append(worker)
                     return
@@ -159,6 +161,11 @@ def test_a_killed_worker_loses_nothing(client, streams, serial, tmp_path):
     finally:
         done.set()
         thread.join(5)
+    return mem, rep, killed
+
+
+def test_a_killed_worker_loses_nothing(client, streams, serial, tmp_path):
+    mem, rep, killed = _ingest_killing_a_worker(client, streams, tmp_path)
     assert killed, "no worker was killed during the ingest"
     _assert_same(_snapshot(mem, rep), serial[0])
     mem.close()
@@ -172,27 +179,7 @@ def test_the_only_worker_killed_takes_the_scattered_parts_and_loses_nothing(stre
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as c:
-        pid = next(iter(c.run(os.getpid).values()))
-        killed: list = []
-        done = threading.Event()
-
-        def killer():
-            while not done.is_set() and not killed:
-                if any(str(k).startswith("mycelial-embed") for keys in c.processing().values() for k in keys):
-                    time.sleep(0.3)
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                    return
-                time.sleep(0.05)
-
-        thread = threading.Thread(target=killer, daemon=True)
-        mem = _memory(tmp_path / "m")
-        thread.start()
-        try:
-            rep = mem.ingest(streams[0], client=c, partitions=4)
-        finally:
-            done.set()
-            thread.join(5)
+        mem, rep, killed = _ingest_killing_a_worker(c, streams, tmp_path)
         assert killed, "the worker was not killed during the ingest"
         _assert_same(_snapshot(mem, rep), serial[0])
         mem.close()
