@@ -42,22 +42,12 @@ def p50_single(fn, X: np.ndarray, n: int = 500) -> float:
     return float(np.median(times))
 
 
-def faiss_methods(d: int):
-    import faiss
-
-    return {
-        "FAISS PQ4x8": lambda: faiss.IndexPQ(d, 4, 8),
-        "FAISS OPQ4,PQ4": lambda: faiss.index_factory(d, "OPQ4,PQ4"),
-        "FAISS RQ4x8": lambda: faiss.IndexResidualQuantizer(d, 4, 8),
-        "FAISS LSQ4x8": lambda: faiss.IndexLocalSearchQuantizer(d, 4, 8),
-    }
-
-
 def main(argv=None) -> None:
     import torch
 
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR, MycelialVQVAE, read_card
+    from core.compression.codecs import faiss_quantizers
     from core.reasoning.vqvae import metrics
     from core.reasoning.vqvae.train import atomic_write_text
     from core.datasets import SOURCES, split_sentences_by_document
@@ -174,7 +164,7 @@ def main(argv=None) -> None:
     if cached and cached["key"] == key:
         rows.extend(cached["rows"])
         print(f"FAISS rows reused from {cache}", flush=True)
-    for name, make in faiss_methods(DB.shape[1]).items():
+    for name, make in faiss_quantizers(DB.shape[1], 4).items():
         if name in args.skip or any(r["method"] == name for r in rows):
             continue
         index = make()

@@ -32,15 +32,6 @@ def cached_embeddings(emb, sentences: list[str]) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
-def faiss_methods(d: int, m: int) -> dict:
-    import faiss
-
-    return {f"FAISS PQ{m}x8": lambda: faiss.IndexPQ(d, m, 8),
-            f"FAISS OPQ{m},PQ{m}": lambda: faiss.index_factory(d, f"OPQ{m},PQ{m}"),
-            f"FAISS RQ{m}x8": lambda: faiss.IndexResidualQuantizer(d, m, 8),
-            f"FAISS LSQ{m}x8": lambda: faiss.IndexLocalSearchQuantizer(d, m, 8)}
-
-
 def main(argv=None) -> None:
     import faiss
     import torch
@@ -48,6 +39,7 @@ def main(argv=None) -> None:
     from core.datasets import split_sentences_by_document
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import MycelialVQVAE
+    from core.compression.codecs import faiss_quantizers
     from core.reasoning.vqvae import metrics
     from core._io import atomic_write_text
 
@@ -131,7 +123,7 @@ def main(argv=None) -> None:
                 record(m, f"{label} ({how})", data, R, metrics.cosine_knn(Q, R, 100), enc, len(DB), None)
         if m not in args.bytes:
             continue
-        for name, make in faiss_methods(384, m).items():
+        for name, make in faiss_quantizers(384, m).items():
             if name in args.skip or args.part == "ours":
                 continue
             index = make()

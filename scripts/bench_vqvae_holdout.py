@@ -30,6 +30,7 @@ def main(argv=None) -> None:
     import torch
 
     from core._io import atomic_write_text
+    from core.compression.codecs import faiss_quantizers
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import WEIGHTS_DIR, MycelialVQVAE, read_card
     from core.reasoning.vqvae import TrainConfig, metrics, train_vqvae
@@ -126,10 +127,7 @@ def main(argv=None) -> None:
                 record(f"{label}, searched {args.search}", codes, R, metrics.cosine_knn(Q, R, 100), enc, train_s_)
 
         # -- FAISS, same training sentences ------------------------------------------------
-        makers = {"FAISS PQ4x8": lambda: faiss.IndexPQ(384, 4, 8),
-                  "FAISS OPQ4,PQ4": lambda: faiss.index_factory(384, "OPQ4,PQ4"),
-                  "FAISS RQ4x8": lambda: faiss.IndexResidualQuantizer(384, 4, 8),
-                  "FAISS LSQ4x8": lambda: faiss.IndexLocalSearchQuantizer(384, 4, 8)}
+        makers = faiss_quantizers(384, 4)
         for name, make in makers.items():
             if done(name):
                 continue
