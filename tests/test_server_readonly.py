@@ -52,6 +52,7 @@ def test_server_refuses_writes_to_an_unwritable_memory_with_403(unwritable, embe
             client.post("/v1/memories/ro/documents", params={"background": "true"}, json=[{"id": "n", "text": "x"}]),
             client.post("/v1/memories/ro/documents", files={"file": ("n.txt", b"A new note.", "text/plain")}),
             client.delete("/v1/memories/ro/documents/vask"),
+            client.post("/v1/memories/ro/forget", json={"ids": ["vask", "tessary"]}),
             client.post("/v1/memories/ro/reinforce", json={"query": "lighthouse", "chunk_ids": [1]}),
             client.delete("/v1/memories/ro/reinforce/1"),
         ]

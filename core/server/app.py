@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, T
 from core.server.documents import document_routes
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
+from core.server.forget import forget_routes
 from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
 from core.server.uploads import files_records, utf8_body
@@ -216,6 +217,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if not found:
             raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
         return {"deleted": doc_id}
+
+    forget_routes(app, v1, writable_slot, MemoryBusyError, _busy)  # POST .../forget {"ids": [...]}: many at once
 
     # -- recall ---------------------------------------------------------------------------
     @app.get("/v1/memories/{name}/recall", dependencies=v1)

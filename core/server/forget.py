@@ -1,0 +1,50 @@
+"""POST /v1/memories/{name}/forget: forget many documents in one request, as `mycelial forget ID [ID ...]` does.
+
+Over HTTP a client cleaning up 500 documents sent 500 DELETEs, each its own transaction, save of the
+derived state and checkpoint; a crash halfway left half of them. Here they go in one
+:meth:`SemanticMemory.forget_many` transaction: all the found ones, or none.
+
+An id that names no document is reported in ``missing``, not refused: a client retrying a request whose
+answer it lost gets 200 and every id in ``missing``, not a 404 for work already done (the CLI, which a
+person reruns by hand, refuses instead). An id given twice is forgotten and listed once, as on the CLI.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+FORGET_MAX = 1000  # ids per request, as reinforce's chunk_ids and a documents page
+ID_MAX = 4096  # a file's id is its relative path (the CLI ingests paths longer than ingest's 512 over HTTP)
+
+
+def _id(value):
+    """A string; an integer is its decimal string, as ingest takes ``{"id": 5}`` (stored as "5")."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"must be a string or integer document id, got {type(value).__name__}")
+    return str(value)
+
+
+class ForgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # {"id": [...]} or {"doc_ids": [...]} is named, not an empty forget
+    # the constraints before the validator: after it, pydantic words a string's length in "items"
+    ids: list[Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX), BeforeValidator(_id)]] = Field(
+        min_length=1, max_length=FORGET_MAX)
+
+
+def forget_routes(app, dependencies, writable_slot, busy_error, busy) -> None:
+    """Register ``POST /v1/memories/{name}/forget`` on ``app``. ``writable_slot(name)`` is the memory to change
+    (404 unknown, 403 read-only); ``busy(exc, slot)`` answers ``busy_error`` (another process holds the lock)."""
+
+    @app.post("/v1/memories/{name}/forget", dependencies=dependencies)
+    def forget_documents(name: str, body: ForgetIn):
+        """Forget ``{"ids": [...]}`` (1-1000) in one transaction: ``forgotten`` (request order) and ``missing``."""
+        ids = list(dict.fromkeys(body.ids))  # an id given twice is forgotten once
+        s = writable_slot(name)
+        try:
+            with s.write_lock:
+                done = s.memory.forget_many(ids)
+        except busy_error as exc:
+            raise busy(exc, s) from None
+        gone = set(done)
+        return {"forgotten": [i for i in ids if i in gone], "missing": [i for i in ids if i not in gone]}
