@@ -118,7 +118,7 @@ def main() -> None:
     out["serial"] = {"seconds": wall_s, "chunks": rep_s.chunks, "chunks_per_s": rep_s.chunks / wall_s,
                      "stages": st_s, "load": load()}
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       silence_logs=40) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
         client.run(_warm_worker)

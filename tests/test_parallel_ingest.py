@@ -106,7 +106,7 @@ def serial(streams, tmp_path_factory):
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -177,7 +177,7 @@ def test_the_only_worker_killed_takes_the_scattered_parts_and_loses_nothing(stre
     # forgotten", a WorkerError once in CI): the ingest now reads/embeds those batches here and scatters again
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as c:
         mem, rep, killed = _ingest_killing_a_worker(c, streams, tmp_path)
         assert killed, "the worker was not killed during the ingest"
@@ -263,7 +263,7 @@ def test_a_task_failing_on_its_worker_names_the_worker(tmp_path):
     bad_cache = str(tmp_path / "afile" / "cache")
     tag = uuid.uuid4().hex  # texts no embedding cache holds: the worker must load its model
     recs = [{"id": f"r{i}", "text": f"Record {i} of run {tag} about the tide mill of Pellow."} for i in range(3)]
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       env={"MYCELIAL_CACHE_DIR": bad_cache}) as cluster, Client(cluster) as c:
         mem = _memory(tmp_path / "m")
         with pytest.raises(WorkerError, match=r"a Dask worker failed while embedding .* Not a directory") as info:
