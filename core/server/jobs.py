@@ -14,7 +14,7 @@ from collections import OrderedDict
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
-_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced")
+_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced", "moved")  # as ingest's
 
 
 class Jobs:
