@@ -78,17 +78,22 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         # server compared Latin-1: a token like "pässwort" never matched from curl
         raise ValueError("the bearer token must be printable ASCII characters (an HTTP header carries it)")
     registry = Registry(dict(memories), embedder=embedder, codec=codec)
+    jobs = Jobs()
 
     @asynccontextmanager
     async def lifespan(app):
         yield
+        n, left = jobs.running()
+        if n:
+            print(f"mycelial serve: waiting for {n} background ingest jobs ({left} documents left)",
+                  file=sys.stderr, flush=True)
+        await _run(jobs.wait)  # accepted background ingests finish before their memories close
         registry.close()
         print(f"mycelial serve: saved and closed {len(registry.slots)} memories", file=sys.stderr, flush=True)
 
     app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
                   description="An associative memory: ingest documents, recall by similarity and association.")
-    app.state.registry = registry
-    jobs = app.state.jobs = Jobs()
+    app.state.registry, app.state.jobs = registry, jobs
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
 
