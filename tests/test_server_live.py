@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -104,3 +105,24 @@ def test_sigterm_lets_a_running_background_ingest_finish(tmp_path, embedder, cod
         assert mem.stats()["documents"] == len(docs)  # was 32 of 400
     out = srv.proc.stdout.read().decode()
     assert "waiting for 1 background ingest jobs" in out and "saved and closed 1 memories" in out, out
+
+
+def test_a_failed_background_job_is_in_the_server_log(tmp_path, embedder, codec, monkeypatch):
+    # the job's traceback went to the "mycelial" logger's NullHandler: the operator saw nothing
+    monkeypatch.setenv("MYCELIAL_LOCK_TIMEOUT", "0.2")  # read when the memory opens: a busy memory answers soon
+    srv = LiveServer([f"m={tmp_path / 'm'}"])
+    try:
+        with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as other, other._writing():
+            r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"}, timeout=60,
+                           json=[{"id": "b1", "text": "The bell of Orrin chapel was recast in 1702."}])
+            assert r.status_code == 202, r.text
+            for _ in range(300):
+                job = httpx.get(srv.url + r.headers["location"], timeout=60).json()
+                if job["status"] == "failed":
+                    break
+                time.sleep(0.1)
+        assert job["status"] == "failed" and "MemoryBusyError" in job["error"], job
+    finally:
+        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    out = srv.proc.stdout.read().decode()
+    assert f"ingest job {job['id']} failed" in out and "Traceback" in out, out
