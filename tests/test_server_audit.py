@@ -113,3 +113,17 @@ def test_a_background_job_reports_every_count_of_an_ingest_report(client):
     assert job["status"] == "done" and job["report"]["unchanged"] == 1, job
     assert set(job["report"]) == set(sync.json()) - {"seconds"}
     assert client.delete("/v1/memories/sample/documents/job-1", headers=AUTH).status_code == 200
+
+
+def test_a_lone_surrogate_in_jsonl_metadata_is_reported_and_the_other_records_stored(client):
+    # json.loads reads "\ud800"; the store could not encode it: 500, and the batch's good records were lost too
+    lines = [r'{"id": "sur-1", "text": "The clockmaker of Verrin Lane mended the abbey clock.", "note": "a \ud800"}',
+             r'{"id": "sur-2", "text": "The glassblower of Verrin Lane made lamps.", "\udc00key": 1}',
+             r'{"id": "sur-3", "text": "The cooper of Verrin Lane made barrels.", "note": "a\u0000b"}']
+    r = _upload(client, "sur.jsonl", lines)
+    assert r.status_code == 201, r.text
+    assert r.json()["documents"] == 1 and len(r.json()["errors"]) == 2, r.text
+    assert all("unpaired surrogate" in e for e in r.json()["errors"]), r.text
+    doc = client.get("/v1/memories/sample/documents/sur-3", headers=AUTH)
+    assert doc.status_code == 200 and doc.json()["metadata"] == {"note": "a\x00b"}, doc.text
+    assert client.delete("/v1/memories/sample/documents/sur-3", headers=AUTH).status_code == 200

@@ -97,7 +97,10 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
         raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
-        json.dumps(meta, allow_nan=False, default=str)
+        json.dumps(meta, allow_nan=False, default=str, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a JSONL "\ud800": the store failed to write the batch (HTTP 500, none stored)
+        near = exc.object[max(0, exc.start - 24):exc.start + 1]
+        raise ValueError(f"metadata holds an unpaired surrogate ({near!r}); it is not valid Unicode text") from None
     except ValueError:
         key = next((k for k, v in meta.items() if _has_nan(v)), "?")
         raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \
@@ -114,11 +117,10 @@ def _depth(value) -> int:
     while stack:
         v, d = stack.pop()
         items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else None
-        if items is None:
-            continue
-        deepest = max(deepest, d)
-        if d <= META_DEPTH:  # deeper than the limit is enough to know
-            stack.extend((x, d + 1) for x in items)
+        if items is not None:
+            deepest = max(deepest, d)
+            if d <= META_DEPTH:  # deeper than the limit is enough to know
+                stack.extend((x, d + 1) for x in items)
     return deepest
 
 
