@@ -127,3 +127,12 @@ def test_a_lone_surrogate_in_jsonl_metadata_is_reported_and_the_other_records_st
     doc = client.get("/v1/memories/sample/documents/sur-3", headers=AUTH)
     assert doc.status_code == 200 and doc.json()["metadata"] == {"note": "a\x00b"}, doc.text
     assert client.delete("/v1/memories/sample/documents/sur-3", headers=AUTH).status_code == 200
+
+
+def test_an_upload_whose_file_name_holds_a_nul_is_422(client):
+    # the name became the temporary file's: "embedded null byte", HTTP 500
+    body = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="a\x00b.txt"\r\nContent-Type: text/plain'
+            b'\r\n\r\nThe ropewalk of Dunmore made cables.\r\n--B--\r\n')
+    r = client.post("/v1/memories/sample/documents", content=body,
+                    headers={**AUTH, "content-type": "multipart/form-data; boundary=B"})
+    assert r.status_code == 422 and "NUL" in r.json()["error"], r.text
