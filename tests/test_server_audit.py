@@ -136,3 +136,13 @@ def test_an_upload_whose_file_name_holds_a_nul_is_422(client):
     r = client.post("/v1/memories/sample/documents", content=body,
                     headers={**AUTH, "content-type": "multipart/form-data; boundary=B"})
     assert r.status_code == 422 and "NUL" in r.json()["error"], r.text
+
+
+def test_a_token_file_with_a_byte_order_mark_gives_the_token_without_it(tmp_path):
+    # Windows Notepad saves "UTF-8 with BOM": the BOM was part of the token, so every request was a 401
+    from core.cli.serve import _token
+
+    path = tmp_path / "token.txt"
+    path.write_bytes("\ufeff".encode() + TOKEN.encode() + b"\r\n")
+    assert _token(path) == TOKEN
+    create_app({"m": tmp_path / "m"}, token=_token(path)).state.registry.close()

@@ -12,7 +12,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def _token(token_file) -> str | None:
     """The bearer token: --token-file wins over MYCELIAL_TOKEN; None when neither is set."""
     if token_file is not None:
-        text = Path(token_file).read_text(encoding="utf-8").strip()
+        text = Path(token_file).read_text(encoding="utf-8-sig").strip()  # Notepad's BOM is not the token's
         if not text:
             raise click.ClickException(f"--token-file {token_file} is empty; put the token on its first line")
         return text.splitlines()[0].strip()
