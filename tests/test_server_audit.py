@@ -20,7 +20,7 @@ def client(tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp("audit")
     codec = MycelialVQVAE.load_default()
     build_sample_memory(root / "sample", embedder, codec)
-    app = create_app({"sample": root / "sample"}, token=TOKEN, embedder=embedder, codec=codec)
+    app = create_app({"sample": root / "sample"}, token=TOKEN, embedder=embedder, codec=codec, max_body=256 * 1024)
     with TestClient(app) as c:
         yield c
 
@@ -146,3 +146,17 @@ def test_a_token_file_with_a_byte_order_mark_gives_the_token_without_it(tmp_path
     path.write_bytes("\ufeff".encode() + TOKEN.encode() + b"\r\n")
     assert _token(path) == TOKEN
     create_app({"m": tmp_path / "m"}, token=_token(path)).state.registry.close()
+
+
+@pytest.mark.parametrize("path", ["recall", "forget", "reinforce", "documents"])
+def test_a_chunked_body_over_the_limit_is_413_on_every_route(client, path):
+    # without a Content-Length the limit trips while FastAPI reads a route's JSON body: it answered its
+    # 400 "There was an error parsing the body" (the documents route, reading the body itself, said 413)
+    def chunks():
+        yield b'{"queries": ["' if path == "recall" else b'{"ids": ["' if path == "forget" else b'{"query": "'
+        for _ in range(300):
+            yield b"x" * 1024
+
+    r = client.post(f"/v1/memories/sample/{path}", content=chunks(), headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert "--max-body-mb" in r.json()["error"] and "split a large file" in r.json()["error"]
