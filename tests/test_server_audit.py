@@ -160,3 +160,14 @@ def test_a_chunked_body_over_the_limit_is_413_on_every_route(client, path):
     r = client.post(f"/v1/memories/sample/{path}", content=chunks(), headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 413, r.text
     assert "--max-body-mb" in r.json()["error"] and "split a large file" in r.json()["error"]
+
+
+@pytest.mark.parametrize("body, ctype, words", [
+    (b'{"queries": ' + b"[" * 100000 + b"]" * 100000 + b"}", "application/json", "nested too deeply"),
+    ('{"queries": ["café"]}'.encode("latin-1"), "application/json; charset=latin-1", "not valid utf-8"),
+])
+def test_a_json_body_too_deep_or_not_utf8_is_422_as_on_the_documents_route(client, body, ctype, words):
+    # FastAPI answered 400 "There was an error parsing the body" without the reason, and without fields
+    r = client.post("/v1/memories/sample/recall", content=body, headers={**AUTH, "content-type": ctype})
+    assert r.status_code == 422, r.text
+    assert words in r.json()["error"] and r.json()["fields"][0]["field"] == "body", r.text

@@ -40,6 +40,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's 404/405
     async def _http(request: Request, exc: StarletteHTTPException):
+        cause = exc.__cause__  # FastAPI's 400 "There was an error parsing the body" hides why; the documents
+        if exc.status_code == 400 and isinstance(cause, (RecursionError, UnicodeDecodeError)):  # route says 422
+            why = "invalid JSON: nested too deeply" if isinstance(cause, RecursionError) else \
+                f"not valid {cause.encoding} text ({cause.reason} at byte {cause.start})"
+            return await _invalid(request, RequestValidationError([{"loc": ("body",), "msg": why}]))
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
