@@ -171,3 +171,14 @@ def test_a_json_body_too_deep_or_not_utf8_is_422_as_on_the_documents_route(clien
     r = client.post("/v1/memories/sample/recall", content=body, headers={**AUTH, "content-type": ctype})
     assert r.status_code == 422, r.text
     assert words in r.json()["error"] and r.json()["fields"][0]["field"] == "body", r.text
+
+
+def test_reinforce_answers_the_chunk_ids_it_stored(client):
+    # [c, c] was echoed as given while the event stored [c]
+    hit = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 1}, headers=AUTH).json()["hits"][0]
+    c = hit["chunk_id"]
+    r = client.post("/v1/memories/sample/reinforce", json={"query": QUESTION, "chunk_ids": [c, c]}, headers=AUTH)
+    assert r.status_code == 201 and r.json()["chunk_ids"] == [c], r.text
+    events = client.get("/v1/memories/sample/reinforcements", headers=AUTH).json()["events"]
+    assert [e["chunk_ids"] for e in events if e["id"] == r.json()["event"]] == [[c]]
+    assert client.delete(f"/v1/memories/sample/reinforce/{r.json()['event']}", headers=AUTH).status_code == 200

@@ -312,7 +312,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise _busy(exc, s) from None
         except ValueError as exc:
             raise value_error(exc) from None
-        return {"event": eid, "query": body.query, "chunk_ids": body.chunk_ids, "rate": body.rate}
+        # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]
+        return {"event": eid, "query": body.query, "chunk_ids": list(dict.fromkeys(body.chunk_ids)), "rate": body.rate}
 
     @app.delete("/v1/memories/{name}/reinforce/{event_id}", dependencies=v1)
     def unreinforce(name: str, event_id: int):
