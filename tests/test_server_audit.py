@@ -73,7 +73,8 @@ def test_a_json_body_sent_as_a_form_is_415_naming_the_content_type(client, path,
         r = client.post(f"/v1/memories/sample/{path}", content=json.dumps(body).encode(),
                         headers={**AUTH, **({"content-type": ctype} if ctype else {})})
         assert r.status_code == 415, r.text
-        assert "Content-Type: application/json" in r.json()["error"] and (ctype or "no Content-Type") in r.json()["error"]
+        error = r.json()["error"]
+        assert "Content-Type: application/json" in error and (ctype or "no Content-Type") in error
     assert client.get("/v1/memories/sample/documents", headers=AUTH).json()["total"] == before
     r = client.post(f"/v1/memories/sample/{path}", content=json.dumps(body).encode(),
                     headers={**AUTH, "content-type": "application/json; charset=utf-8"})
@@ -157,7 +158,8 @@ def test_a_chunked_body_over_the_limit_is_413_on_every_route(client, path):
         for _ in range(300):
             yield b"x" * 1024
 
-    r = client.post(f"/v1/memories/sample/{path}", content=chunks(), headers={**AUTH, "content-type": "application/json"})
+    r = client.post(f"/v1/memories/sample/{path}", content=chunks(),
+                    headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 413, r.text
     assert "--max-body-mb" in r.json()["error"] and "split a large file" in r.json()["error"]
 

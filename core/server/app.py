@@ -163,6 +163,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     # -- memories -------------------------------------------------------------------------
     v1 = [Depends(auth), Depends(known_params)]
+    v1_json = v1 + [Depends(json_body)]  # the routes whose body is a JSON model
 
     @app.get("/v1/memories", dependencies=v1)
     def list_memories():
@@ -237,7 +238,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
         return {"deleted": doc_id}
 
-    forget_routes(app, v1 + [Depends(json_body)], writable_slot, MemoryBusyError, _busy)  # POST .../forget {"ids": [...]}: many at once
+    # POST .../forget {"ids": [...]}: many at once
+    forget_routes(app, v1_json, writable_slot, MemoryBusyError, _busy)
 
     # -- recall ---------------------------------------------------------------------------
     @app.get("/v1/memories/{name}/recall", dependencies=v1)
@@ -250,8 +252,6 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         except ValueError as exc:
             raise value_error(exc) from None
         return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
-
-    v1_json = v1 + [Depends(json_body)]
 
     @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
     def recall_batch(name: str, body: RecallIn):
