@@ -184,3 +184,15 @@ def test_reinforce_answers_the_chunk_ids_it_stored(client):
     events = client.get("/v1/memories/sample/reinforcements", headers=AUTH).json()["events"]
     assert [e["chunk_ids"] for e in events if e["id"] == r.json()["event"]] == [[c]]
     assert client.delete(f"/v1/memories/sample/reinforce/{r.json()['event']}", headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["recall", "forget", "reinforce", "documents"])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+def test_without_the_token_a_bad_body_is_401_not_a_complaint_about_the_body(client, path, headers):
+    # the token was a route dependency, checked after FastAPI parsed the JSON body: malformed JSON sent
+    # without the token was answered 422 "invalid JSON" (and the body parsed for anyone)
+    for body in (b"{bad", b"[" * 5000, b"x" * (300 * 1024)):
+        r = client.post(f"/v1/memories/sample/{path}", content=body,
+                        headers={**headers, "content-type": "application/json"})
+        assert r.status_code == 401 and "bearer token" in r.json()["error"], r.text
+        assert r.headers["www-authenticate"] == "Bearer"

@@ -5,7 +5,6 @@ concurrently, writes to one memory wait for each other (its write lock).
 """
 from __future__ import annotations
 
-import hmac
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
+from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
@@ -96,15 +96,11 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     app.state.registry, app.state.jobs = registry, jobs
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BearerAuth, token=token)  # outermost: 401 before a body is read (or is over the limit)
 
-    def auth(request: Request) -> None:
-        if token is None:
-            return
-        got = request.headers.get("authorization", "")
-        scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+    def auth(request: Request) -> None:  # also per route, whatever path reached it
+        if not bearer_ok(token, request.headers.get("authorization", "")):
+            raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
     def known_params(request: Request) -> None:
         """422 for a query parameter the route does not take: `recall?q=...&where=category=news` answered
