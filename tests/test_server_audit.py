@@ -196,3 +196,13 @@ def test_without_the_token_a_bad_body_is_401_not_a_complaint_about_the_body(clie
                         headers={**headers, "content-type": "application/json"})
         assert r.status_code == 401 and "bearer token" in r.json()["error"], r.text
         assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_an_upload_with_a_capitalised_multipart_type_is_read_as_an_upload(client):
+    # media types are case-insensitive: "Multipart/Form-Data" was read as a JSON body ("invalid JSON")
+    body = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="holm.txt"\r\nContent-Type: text/plain'
+            b'\r\n\r\nThe tannery of Holm used oak bark.\r\n--B--\r\n')
+    r = client.post("/v1/memories/sample/documents", content=body,
+                    headers={**AUTH, "content-type": "Multipart/Form-Data; boundary=B"})
+    assert r.status_code == 201 and r.json()["documents"] == 1, r.text
+    assert client.delete("/v1/memories/sample/documents/file:holm.txt", headers=AUTH).status_code == 200

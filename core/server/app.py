@@ -184,7 +184,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         """
         s = writable_slot(name)
-        ctype = request.headers.get("content-type", "")
+        ctype = request.headers.get("content-type", "").strip().lower()  # a media type is case-insensitive
         if ctype.startswith("multipart/form-data"):
             form = await request.form()
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
