@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -81,3 +82,47 @@ def test_kill_9_loses_no_committed_document(tmp_path, embedder, codec):
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
         hits = mem.recall("charter of Ulm", k=1)
         assert hits and hits[0].doc_id == "k1"
+
+
+def test_sigterm_lets_a_running_background_ingest_finish(tmp_path, embedder, codec):
+    # SIGTERM closed the memory under a running job: the job failed and the rest of its accepted (202)
+    # documents were lost without a word (a job's status lives only in the server process)
+    import json
+
+    from core.config import data_file
+
+    passages = json.loads(data_file("multihop_dev/2wikimultihopqa_corpus.json").read_text(encoding="utf-8"))
+    docs = [{"id": f"p{i}", "title": p["title"], "text": p["text"]} for i, p in enumerate(passages[2000:2400])]
+    srv = LiveServer([f"m={tmp_path / 'm'}"])
+    try:
+        r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"}, json=docs, timeout=60)
+        assert r.status_code == 202, r.text
+        job = httpx.get(srv.url + r.headers["location"], timeout=60).json()
+        assert job["status"] in ("queued", "running") and job["done"] < len(docs), job  # still ingesting
+    finally:
+        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        assert mem.stats()["documents"] == len(docs)  # was 32 of 400
+    out = srv.proc.stdout.read().decode()
+    assert "waiting for 1 background ingest jobs" in out and "saved and closed 1 memories" in out, out
+
+
+def test_a_failed_background_job_is_in_the_server_log(tmp_path, embedder, codec, monkeypatch):
+    # the job's traceback went to the "mycelial" logger's NullHandler: the operator saw nothing
+    monkeypatch.setenv("MYCELIAL_LOCK_TIMEOUT", "0.2")  # read when the memory opens: a busy memory answers soon
+    srv = LiveServer([f"m={tmp_path / 'm'}"])
+    try:
+        with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as other, other._writing():
+            r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"}, timeout=60,
+                           json=[{"id": "b1", "text": "The bell of Orrin chapel was recast in 1702."}])
+            assert r.status_code == 202, r.text
+            for _ in range(300):
+                job = httpx.get(srv.url + r.headers["location"], timeout=60).json()
+                if job["status"] == "failed":
+                    break
+                time.sleep(0.1)
+        assert job["status"] == "failed" and "MemoryBusyError" in job["error"], job
+    finally:
+        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    out = srv.proc.stdout.read().decode()
+    assert f"ingest job {job['id']} failed" in out and "Traceback" in out, out

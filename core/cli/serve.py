@@ -12,7 +12,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def _token(token_file) -> str | None:
     """The bearer token: --token-file wins over MYCELIAL_TOKEN; None when neither is set."""
     if token_file is not None:
-        text = Path(token_file).read_text(encoding="utf-8").strip()
+        text = Path(token_file).read_text(encoding="utf-8-sig").strip()  # Notepad's BOM is not the token's
         if not text:
             raise click.ClickException(f"--token-file {token_file} is empty; put the token on its first line")
         return text.splitlines()[0].strip()
@@ -39,8 +39,10 @@ def serve(memories, host, port, token_file, max_body_mb):
 
         curl "http://127.0.0.1:8470/v1/memories/notes/recall?q=who+adopted+Trajan&k=5"
     """
+    from core.log import configure_cli
     from core.server.registry import parse_memory_spec
 
+    configure_cli()  # warnings and errors to stderr: a failed background job's traceback went to a NullHandler
     token = _token(token_file)
     if token is None and host not in LOOPBACK:
         raise click.ClickException(f"--host {host} would expose the memories without auth; set MYCELIAL_TOKEN "

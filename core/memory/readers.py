@@ -94,13 +94,34 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if not isinstance(obj.get("metadata") or {}, dict):  # was dropped without a word
         raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(obj["metadata"]).__name__}')
     meta.update(obj.get("metadata") or {})
+    if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
+        raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
-        json.dumps(meta, allow_nan=False, default=str)
+        json.dumps(meta, allow_nan=False, default=str, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a JSONL "\ud800": the store failed to write the batch (HTTP 500, none stored)
+        near = exc.object[max(0, exc.start - 24):exc.start + 1]
+        raise ValueError(f"metadata holds an unpaired surrogate ({near!r}); it is not valid Unicode text") from None
     except ValueError:
         key = next((k for k, v in meta.items() if _has_nan(v)), "?")
         raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \
             from None
     return Record(str(doc_id), obj["text"], title, meta, source)
+
+
+META_DEPTH = 128  # levels of lists and objects in a record's metadata (serde_json's default limit)
+
+
+def _depth(value) -> int:
+    """How deeply ``value`` nests lists and dicts (a dict of scalars is 1), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else None
+        if items is not None:
+            deepest = max(deepest, d)
+            if d <= META_DEPTH:  # deeper than the limit is enough to know
+                stack.extend((x, d + 1) for x in items)
+    return deepest
 
 
 def _has_nan(value) -> bool:
@@ -122,6 +143,9 @@ def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterato
             continue
         try:
             rec = parse_record(json.loads(line), source, no)
+        except RecursionError:  # json.loads of a line nested ~1000 deep: was an unhandled error (HTTP 500)
+            errors.append(ReadError(source, "malformed JSON: nested too deeply", no))
+            continue
         except (ValueError, TypeError) as exc:
             msg = f"malformed JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             errors.append(ReadError(source, msg, no))
@@ -140,7 +164,7 @@ _ARRAY = "holds a JSON array, not JSON Lines (one object a line); convert it wit
 def _is_json_array(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

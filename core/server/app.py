@@ -5,7 +5,6 @@ concurrently, writes to one memory wait for each other (its write lock).
 """
 from __future__ import annotations
 
-import hmac
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
+from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
@@ -73,29 +73,34 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     Memories open now (so a bad folder fails at start, not on the first request) with one
     shared embedder and codec; they are saved and closed when the app shuts down.
     """
+    if token is not None and not (token.isascii() and token.isprintable()):
+        # an HTTP header carries it: curl sends UTF-8 bytes, a browser Latin-1 (or refuses), and the
+        # server compared Latin-1: a token like "pässwort" never matched from curl
+        raise ValueError("the bearer token must be printable ASCII characters (an HTTP header carries it)")
     registry = Registry(dict(memories), embedder=embedder, codec=codec)
+    jobs = Jobs()
 
     @asynccontextmanager
     async def lifespan(app):
         yield
+        n, left = jobs.running()
+        if n:
+            print(f"mycelial serve: waiting for {n} background ingest jobs ({left} documents left)",
+                  file=sys.stderr, flush=True)
+        await _run(jobs.wait)  # accepted background ingests finish before their memories close
         registry.close()
         print(f"mycelial serve: saved and closed {len(registry.slots)} memories", file=sys.stderr, flush=True)
 
     app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
                   description="An associative memory: ingest documents, recall by similarity and association.")
-    app.state.registry = registry
-    jobs = app.state.jobs = Jobs()
+    app.state.registry, app.state.jobs = registry, jobs
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BearerAuth, token=token)  # outermost: 401 before a body is read (or is over the limit)
 
-    def auth(request: Request) -> None:
-        if token is None:
-            return
-        got = request.headers.get("authorization", "")
-        scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+    def auth(request: Request) -> None:  # also per route, whatever path reached it
+        if not bearer_ok(token, request.headers.get("authorization", "")):
+            raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
     def known_params(request: Request) -> None:
         """422 for a query parameter the route does not take: `recall?q=...&where=category=news` answered
@@ -106,6 +111,16 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if route is not None and unknown:
             raise RequestValidationError([{"loc": ("query", k), "msg": "unknown parameter; this route takes "
                                            + (", ".join(sorted(takes)) or "none")} for k in unknown])
+
+    def json_body(request: Request) -> None:
+        """415 for a JSON route's body sent as a form or text: `curl -d '{"queries": [...]}'` (a form) was
+        answered "body: Input should be a valid dictionary", though the body is one (so was a body without a
+        type: FastAPI reads only a JSON-typed body, which a cross-site form cannot send)."""
+        ctype = request.headers.get("content-type")
+        main, _, sub = (ctype or "").split(";")[0].strip().lower().partition("/")
+        if main != "application" or not (sub == "json" or sub.endswith("+json")):  # what FastAPI parses
+            got = repr(ctype) if ctype else "no Content-Type"
+            raise HTTPException(415, f"send the body as JSON with 'Content-Type: application/json' (got {got})")
 
     def slot(name: str):
         s = registry.get(name)
@@ -144,6 +159,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     # -- memories -------------------------------------------------------------------------
     v1 = [Depends(auth), Depends(known_params)]
+    v1_json = v1 + [Depends(json_body)]  # the routes whose body is a JSON model
 
     @app.get("/v1/memories", dependencies=v1)
     def list_memories():
@@ -168,7 +184,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         """
         s = writable_slot(name)
-        ctype = request.headers.get("content-type", "")
+        ctype = request.headers.get("content-type", "").strip().lower()  # a media type is case-insensitive
         if ctype.startswith("multipart/form-data"):
             form = await request.form()
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
@@ -218,27 +234,26 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
         return {"deleted": doc_id}
 
-    forget_routes(app, v1, writable_slot, MemoryBusyError, _busy)  # POST .../forget {"ids": [...]}: many at once
+    # POST .../forget {"ids": [...]}: many at once
+    forget_routes(app, v1_json, writable_slot, MemoryBusyError, _busy)
 
     # -- recall ---------------------------------------------------------------------------
     @app.get("/v1/memories/{name}/recall", dependencies=v1)
     def recall(name: str, q: str = Query(min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
                mode: Mode = "hybrid", per_document: bool = False):
         s = slot(name)
-        if not q.strip():
-            raise RequestValidationError([{"loc": ("query", "q"), "msg": "the question is blank"}])
+        _check_question(("query", "q"), q)
         try:
             hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
         except ValueError as exc:
             raise value_error(exc) from None
         return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
 
-    @app.post("/v1/memories/{name}/recall", dependencies=v1)
+    @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
     def recall_batch(name: str, body: RecallIn):
         s = slot(name)
         for i, q in enumerate(body.queries):
-            if not q.strip():
-                raise RequestValidationError([{"loc": ("body", "queries", i), "msg": "the question is blank"}])
+            _check_question(("body", "queries", i), q)
         try:
             results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
         except ValueError as exc:
@@ -277,12 +292,11 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"a": a, "b": b, "paths": _network_call(s, "bridges", concept_a=a, concept_b=b, k=k)}
 
     # -- learning from use ----------------------------------------------------------------
-    @app.post("/v1/memories/{name}/reinforce", dependencies=v1, status_code=201)
+    @app.post("/v1/memories/{name}/reinforce", dependencies=v1_json, status_code=201)
     def reinforce(name: str, body: ReinforceIn):
         """Strengthen the query's concepts and codes with the chosen chunks; returns the event id (undo: DELETE)."""
         s = writable_slot(name)
-        if not body.query.strip():
-            raise RequestValidationError([{"loc": ("body", "query"), "msg": "the question is blank"}])
+        _check_question(("body", "query"), body.query)
         from core.memory.learning import UnknownChunkError
 
         try:
@@ -294,7 +308,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise _busy(exc, s) from None
         except ValueError as exc:
             raise value_error(exc) from None
-        return {"event": eid, "query": body.query, "chunk_ids": body.chunk_ids, "rate": body.rate}
+        # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]
+        return {"event": eid, "query": body.query, "chunk_ids": list(dict.fromkeys(body.chunk_ids)), "rate": body.rate}
 
     @app.delete("/v1/memories/{name}/reinforce/{event_id}", dependencies=v1)
     def unreinforce(name: str, event_id: int):
@@ -316,6 +331,23 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"half_life_days": s.memory.reinforcement_half_life, "events": s.memory.reinforcements()}
 
     return app
+
+
+def _check_question(loc: tuple, text: str) -> None:
+    """422 naming the field for a question the model cannot embed: a NUL or a lone surrogate answered
+    a 422 without ``fields`` naming "texts[0]" (the embedder's words), not ``q``."""
+    msg = None
+    if not text.strip():
+        msg = "the question is blank"
+    elif "\x00" in text:
+        msg = "the question contains a NUL character"
+    else:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"the question holds an unpaired surrogate at character {exc.start}; it is not valid Unicode text"
+    if msg:
+        raise RequestValidationError([{"loc": loc, "msg": msg}])
 
 
 async def _run(fn, *args):

@@ -1,6 +1,7 @@
 """Error responses without stack traces, a request body size limit, and hits in words."""
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -39,6 +40,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's 404/405
     async def _http(request: Request, exc: StarletteHTTPException):
+        cause = exc.__cause__  # FastAPI's 400 "There was an error parsing the body" hides why; the documents
+        if exc.status_code == 400 and isinstance(cause, (RecursionError, UnicodeDecodeError)):  # route says 422
+            why = "invalid JSON: nested too deeply" if isinstance(cause, RecursionError) else \
+                f"not valid {cause.encoding} text ({cause.reason} at byte {cause.start})"
+            return await _invalid(request, RequestValidationError([{"loc": ("body",), "msg": why}]))
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -68,7 +74,7 @@ class BodyLimit:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge()
+                    raise _TooLarge(self.max_bytes)
             return msg
 
         async def tracking_send(msg):
@@ -84,13 +90,21 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send):
-        # an upload of one big file cannot be "fewer documents": name the file split and the server's option
-        body = (f'{{"error": "request body over the {self.max_bytes:,}-byte limit (the server\'s --max-body-mb); '
-                f'send fewer documents per request, or split a large file"}}').encode()
+        body = json.dumps({"error": _too_large(self.max_bytes)}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large(max_bytes: int) -> str:
+    # an upload of one big file cannot be "fewer documents": name the file split and the server's option
+    return (f"request body over the {max_bytes:,}-byte limit (the server's --max-body-mb); send fewer documents "
+            "per request, or split a large file")
+
+
+class _TooLarge(StarletteHTTPException):
+    """An HTTPException, so FastAPI passes it on while reading a route's JSON body: as a plain exception a
+    chunked body over the limit became its 400 "There was an error parsing the body"."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, _too_large(max_bytes))

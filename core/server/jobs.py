@@ -14,7 +14,7 @@ from collections import OrderedDict
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
-_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced")
+_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced", "moved")  # as ingest's
 
 
 class Jobs:
@@ -25,6 +25,7 @@ class Jobs:
         self._jobs: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._threads: list[threading.Thread] = []
 
     def submit(self, slot, records: list, errors=()) -> dict:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report."""
@@ -35,8 +36,26 @@ class Jobs:
             self._jobs[job["id"]] = job
             while len(self._jobs) > self.keep:
                 self._jobs.popitem(last=False)
-        threading.Thread(target=self._run, args=(slot, records, job), daemon=True, name=f"ingest-{job['id']}").start()
+        thread = threading.Thread(target=self._run, args=(slot, records, job), daemon=True, name=f"ingest-{job['id']}")
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return self.view(job)
+
+    def running(self) -> tuple[int, int]:
+        """(jobs still running, documents they have left)."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running")]
+        return len(jobs), sum(j["total"] - j["done"] for j in jobs)
+
+    def wait(self) -> None:
+        """Wait for every running job to finish. Before closing the memories at shutdown: a SIGTERM closed
+        them under a running job, which failed, and the rest of its accepted (202) documents were lost
+        without a word (a job's status lives only in this process)."""
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join()
 
     def _run(self, slot, records, job) -> None:
         job["status"] = "running"

@@ -41,6 +41,8 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
     from core.memory.readers import read_paths
 
     safe = _short_name(Path(filename).name or "upload.txt")
+    if "\x00" in safe:  # no file system takes it: writing the temporary file raised (HTTP 500)
+        raise HTTPException(422, f"invalid request: file name {safe!r} holds a NUL character")
     suffix = Path(safe).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
