@@ -55,8 +55,9 @@ def _content_hash(rec: Record) -> str:
     return h.hexdigest()
 
 
-def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
-    """Why ``rec`` must be skipped (not valid Unicode, or its id already came in this ingest), else None.
+def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError | None:
+    """Why ``rec`` must be skipped (not valid Unicode, its id already came in this ingest, or it names
+    another file's document in ``store``), else None.
 
     Records ``rec``'s id in ``seen`` (id -> source) when it is admitted. A non-UTF-8 file name
     or an unpaired surrogate costs this record only, never the ingest.
@@ -76,6 +77,12 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
             return ReadError(where, f'"{name}" contains a NUL byte; skipped')
     if rec.doc_id in seen:
         return ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from {seen[rec.doc_id]}); skipped")
+    if store is not None:
+        from core.memory.documents import other_file
+
+        if (place := other_file(store, rec, _content_hash(rec))) is not None:
+            return ReadError(where, f"id {rec.doc_id!r} already names the document of {place}, which is still "
+                                    f"there; skipped (`mycelial forget {rec.doc_id}` first to replace it by this file)")
     seen[rec.doc_id] = where
     return None
 
@@ -209,7 +216,7 @@ class IngestMixin:
         ahead = EmbedAhead(self, report)
         try:
             for rec in self._records(source, report.errors):
-                problem = record_problem(rec, seen)
+                problem = record_problem(rec, seen, self.store_)
                 if problem is not None:
                     report.errors.append(problem)
                     continue
