@@ -230,3 +230,14 @@ def test_recall_prints_no_empty_brackets_for_an_untitled_record(tmp_path):
     r = runner.invoke(cli, ["recall", "who rang the harbour bell", "--memory", mem, "-q", "-k", "1"])
     first = [x for x in r.stdout.splitlines() if x.strip().startswith("1.")][0]
     assert first.split()[2:] == ["u1", "chunk", first.split()[-1]] and "[]" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("command", [["forget", "x"], ["repair"], ["reinforce", "q", "1"], ["unreinforce", "1"]])
+def test_a_writing_command_on_an_empty_folder_makes_no_memory(command, tmp_path):
+    # an empty folder (an unmounted disk's mount point) became a new memory: `repair` said "rebuilt ...:
+    # 0 documents", `forget` "no document 'x'", and the folder was left holding a memory's files
+    empty = tmp_path / "mnt"
+    empty.mkdir()
+    res = CliRunner().invoke(cli, [*command, "--memory", str(empty)])
+    assert res.exit_code == 1 and "no memory at" in res.output and "empty folder" in res.output, res.output
+    assert list(empty.iterdir()) == []

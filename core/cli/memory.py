@@ -49,11 +49,16 @@ def _parse_where(items) -> dict | None:
     return out or None
 
 
-def _open(folder, read_only: bool = False, embedder: str | None = None):
+def _open(folder, read_only: bool = False, embedder: str | None = None, create: bool = False):
     """Open a memory; read commands open it read-only (they never write, never wait for a writer)
-    and without torch (see `_open_for_queries`)."""
+    and without torch (see `_open_for_queries`). Only ``create`` (ingest, demo) makes a new memory:
+    `forget` or `repair` on an empty folder (an unmounted disk) made one and said "0 documents"."""
     if read_only:
         return _open_for_queries(folder, embedder, single=True)
+    path = Path(folder)
+    if not create and not (path.is_dir() and any(path.iterdir())):
+        raise click.ClickException(f"no memory at {folder}{' (an empty folder)' if path.is_dir() else ''}; "
+                                   f"create one with `mycelial ingest PATH --memory {folder}`")
     return _open_with(folder, False, embedder)
 
 
@@ -224,7 +229,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
     # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
-    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder) as mem:
+    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
@@ -317,7 +322,7 @@ def demo(memory, query, k):
 
         mycelial demo --query "Who was Nero's mother?" --memory /tmp/demo
     """
-    with _open(memory) as mem:
+    with _open(memory, create=True) as mem:
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
         rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
         _print_report(rep)
