@@ -246,3 +246,19 @@ def test_forget_takes_several_ids_all_or_none(docs, tmp_path):
     r = _run("forget", "man/kill.txt", "--memory", mem)  # one id: the message it always gave
     assert r.exit_code == 1 and f"no document 'man/kill.txt' in {mem}" in r.output
     assert "ID [ID ...]" in _run("forget", "--help").output and "all or none" in _run("forget", "--help").output
+
+
+def test_recall_and_get_print_no_terminal_escapes_from_ids(tmp_path):
+    # `list` removed them, but `recall` and `get` printed a stored id raw: a file or record named with
+    # ESC ] 0;...BEL retitled the terminal (OSC 52 would write the clipboard)
+    evil = "n\x1b]0;pwned\x07\x1b[2Jote"
+    (tmp_path / "r.jsonl").write_text(json.dumps({"id": evil, "text": "Wrens nest in the ivy of Pellow.",
+                                                  "tag": "t\x9b2J"}) + "\n", encoding="utf-8")
+    mem = tmp_path / "mem"
+    assert _run("ingest", tmp_path / "r.jsonl", "--memory", mem, "-q").exit_code == 0
+    runner = CliRunner()
+    outputs = [runner.invoke(cli, ["recall", "wrens", "--memory", str(mem), "-q"], color=True).stdout,
+               runner.invoke(cli, ["get", evil, "--memory", str(mem)], color=True).stdout]
+    for out in outputs:
+        assert "note" in out and not any(c in out for c in "\x1b\x07\x9b"), repr(out)
+    assert json.loads(_run("list", "--memory", mem, "--json").stdout)[0]["id"] == evil  # the id itself is kept

@@ -136,7 +136,7 @@ def reinforcements(memory, as_json):
     if as_json:
         click.echo(json.dumps(events, ensure_ascii=False))
         return
-    from core.cli.documents import _cell
+    from core.cli.memory import _cell
 
     for e in events:
         click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "

@@ -6,20 +6,12 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import MEMORY_OPTION, _open
+from core.cli.memory import MEMORY_OPTION, _cell, _open
 
 
 def _existing(memory):
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
-
-
-def _cell(text: str) -> str:
-    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
-    and text someone else stored (a reinforced query) must not drive the terminal (escape sequences)."""
-    from core.memory.readers import _TERMINAL
-
-    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 @click.command("list")
@@ -70,7 +62,8 @@ def get_cmd(doc_id, memory, as_json):
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return
-    click.echo(f"id: {doc['id']}\ntitle: {doc['title']}\nsource: {doc['source']}\nchunks: {len(doc['chunks'])}")
+    click.echo(f"id: {_cell(doc['id'])}\ntitle: {_cell(doc['title'])}\nsource: {_cell(doc['source'])}\n"
+               f"chunks: {len(doc['chunks'])}")
     for i, c in enumerate(doc["chunks"]):
         click.echo(f"\n[{i}] {c['text']}")
 
@@ -89,7 +82,7 @@ def sync_folders(memory, paths) -> None:
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             for doc_id in gone:
-                click.echo(f"forgot {doc_id} (no longer in {folder})")
+                click.echo(f"forgot {_cell(doc_id)} (no longer in {folder})")
             click.echo(f"sync {folder}: {len(gone)} documents forgotten")
 
 

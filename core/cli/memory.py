@@ -124,6 +124,15 @@ def _one_thread_pools(on: bool):
         yield
 
 
+def _cell(text: str) -> str:
+    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
+    and text someone else stored (a file name, a record id, a reinforced query) must not drive the
+    terminal (escape sequences: an OSC sets the window title or the clipboard)."""
+    from core.memory.readers import _TERMINAL
+
+    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _print_report(rep) -> None:
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     for err in rep.errors:
@@ -138,8 +147,8 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
     click.echo(f"query: {query}")
     for i, h in enumerate(hits, 1):
         text = " ".join(h.text.split())
-        title = f"  [{h.title}]" if h.title else ""  # a JSONL record without a title showed "[]"
-        click.echo(f"{i:3d}. {h.score:.3f}  {h.doc_id}{title}  chunk {h.chunk_id}")  # what reinforce takes
+        title = f"  [{_cell(h.title)}]" if h.title else ""  # a JSONL record without a title showed "[]"
+        click.echo(f"{i:3d}. {h.score:.3f}  {_cell(h.doc_id)}{title}  chunk {h.chunk_id}")  # what reinforce takes
         click.echo(f"     {text[:160]}{'...' if len(text) > 160 else ''}")
         why = h.why
         parts = []
@@ -155,7 +164,7 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
             click.echo(f"     path: {h.why_text}")
         meta = {key: v for key, v in h.metadata.items() if key not in ("path", "root")}
         if meta:
-            click.echo(f"     meta: {json.dumps(meta, ensure_ascii=False)[:160]}")
+            click.echo(f"     meta: {_cell(json.dumps(meta, ensure_ascii=False))[:160]}")
         for c in h.context:
             ctx = " ".join(c["text"].split())
             side = "before" if c["position"] < h.position else "after"
