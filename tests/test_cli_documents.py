@@ -262,3 +262,14 @@ def test_recall_and_get_print_no_terminal_escapes_from_ids(tmp_path):
     for out in outputs:
         assert "note" in out and not any(c in out for c in "\x1b\x07\x9b"), repr(out)
     assert json.loads(_run("list", "--memory", mem, "--json").stdout)[0]["id"] == evil  # the id itself is kept
+
+
+def test_ingest_reports_a_file_name_without_its_terminal_escapes(tmp_path):
+    # a downloaded folder's file named with ESC ] 0;... BEL retitled the terminal through "error: <path>: ..."
+    folder = tmp_path / "dl"
+    folder.mkdir()
+    (folder / "b\x1b]0;pwned\x07.txt").write_bytes(b"a\x00b")
+    (folder / "ok.txt").write_text("Wrens nest in the ivy.", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["ingest", str(folder), "--memory", str(tmp_path / "mem"), "-q"], color=True)
+    assert r.exit_code == 0 and "binary file" in r.stderr and "b.txt" in r.stderr, r.output
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr, repr(r.stderr)

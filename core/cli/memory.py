@@ -136,7 +136,7 @@ def _cell(text: str) -> str:
 def _print_report(rep) -> None:
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     for err in rep.errors:
-        click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {err}", err=True)
+        click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {_cell(str(err))}", err=True)
     click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
                f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, "
                f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
