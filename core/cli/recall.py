@@ -12,11 +12,12 @@ from core.cli.memory import (EMBEDDER_OPTION, MEMORY_OPTION, MODES, VERBOSE_OPTI
 
 def _read_queries(path):
     out, problems = [], []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON may hold U+2028
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"--queries {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                   f"save it as UTF-8 JSONL") from None
+    from core.memory._files import decode_text
+
+    try:  # as ingest reads a file: UTF-8 with or without a BOM (Notepad's), or UTF-16 with its BOM
+        lines = decode_text(Path(path).read_bytes(), str(path)).split("\n")  # not splitlines(): JSON may hold U+2028
+    except ValueError as exc:
+        raise click.ClickException(f"--queries {path}: {exc}") from None
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
