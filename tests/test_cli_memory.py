@@ -234,6 +234,12 @@ def test_recall_with_no_hits_says_why(demo_memory, tmp_path):
         cli, ["list", "--memory", str(empty), "--json"]).stdout)[0]["id"], "--memory", str(empty)]).exit_code == 0
     r = CliRunner().invoke(cli, ["recall", "Who was Nero?", "--memory", str(empty), "-q"])
     assert r.exit_code == 0 and "no hits: the memory holds no documents" in r.output, r.output
+    queries = tmp_path / "q.jsonl"  # --queries printed only "query: Who was Nero?"
+    queries.write_text('{"id": 1, "query": "Who was Nero?"}\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(queries), "--memory", str(folder), "--where", "nokey=1"])
+    assert r.exit_code == 0 and "no hits: no document's metadata matches --where nokey=1" in r.output, r.output
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(queries), "--memory", str(empty), "-q"])
+    assert r.exit_code == 0 and "no hits: the memory holds no documents" in r.output, r.output
 
 
 def test_recall_prints_no_empty_brackets_for_an_untitled_record(tmp_path):

@@ -33,6 +33,15 @@ def _read_queries(path):
     return out, problems
 
 
+def _say_why_no_hits(mem, hits, where_args) -> None:
+    """An empty filter and an empty memory looked alike: say which it is."""
+    if not hits:
+        why = (f"no document's metadata matches --where {' '.join(where_args)}" if where_args
+               else "the memory holds no documents" if not mem.store_.count_documents()
+               else "nothing scored above zero")
+        click.echo(f"  no hits: {why}")
+
+
 @click.command("recall")
 @click.argument("query", required=False)
 @MEMORY_OPTION
@@ -89,11 +98,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                 click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
             else:
                 _print_hits(query, hits, explain)
-                if not hits:  # an empty filter and an empty memory looked alike
-                    why = (f"no document's metadata matches --where {' '.join(where_args)}" if where_args
-                           else "the memory holds no documents" if not mem.store_.count_documents()
-                           else "nothing scored above zero")
-                    click.echo(f"  no hits: {why}")
+                _say_why_no_hits(mem, hits, where_args)
             return
         try:
             results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
@@ -106,6 +111,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                                       ensure_ascii=False))
             else:
                 _print_hits(text, hits, explain)
+                _say_why_no_hits(mem, hits, where_args)  # --queries printed only "query: ..." for each
 
 
 COMMANDS = [recall]
