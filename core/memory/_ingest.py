@@ -80,7 +80,7 @@ def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError |
     if store is not None:
         from core.memory.documents import other_file
 
-        if (place := other_file(store, rec, _content_hash(rec))) is not None:
+        if (place := other_file(store, rec, _content_hash)) is not None:
             return ReadError(where, f"id {rec.doc_id!r} already names the document of {place}, which is still "
                                     f"there; skipped (`mycelial forget {rec.doc_id}` first to replace it by this file)")
     seen[rec.doc_id] = where

@@ -133,16 +133,17 @@ def sync_folder(mem, folder) -> list[str]:
     return gone
 
 
-def other_file(store, rec, chash: str) -> str | None:
+def other_file(store, rec, content_hash) -> str | None:
     """The place of another file, still there, whose document already has ``rec``'s id (two folders
     both holding ``notes.txt``), else None. ``rec`` would replace that document although nobody
     edited it. Only file ids are checked: a record's id is its producer's key, meant to be updated.
+    ``content_hash(rec)`` is called only for a stored id.
     """
     path = rec.meta.get("path")
     if not isinstance(path, str) or rec.source != path:
         return None
     doc = store.document(rec.doc_id)
-    if doc is None or doc["content_hash"] == chash or not isinstance(doc["meta"], dict):
+    if doc is None or doc["content_hash"] == content_hash(rec) or not isinstance(doc["meta"], dict):
         return None  # new, or unchanged (a copy: the original keeps it, `moved_files`)
     old = doc["meta"].get("path")
     if not isinstance(old, str) or doc["source"] != old:
