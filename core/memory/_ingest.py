@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Iterable
@@ -82,7 +83,7 @@ def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError |
 
         if (place := other_file(store, rec, _content_hash)) is not None:
             return ReadError(where, f"id {rec.doc_id!r} already names the document of {place}, which is still "
-                                    f"there; skipped (`mycelial forget {rec.doc_id}` first to replace it by this file)")
+                                    f"there; skipped (`mycelial forget {shlex.quote(rec.doc_id)}` first to replace it by this file)")
     seen[rec.doc_id] = where
     return None
 
