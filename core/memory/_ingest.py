@@ -83,7 +83,8 @@ def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError |
 
         if (place := other_file(store, rec, _content_hash)) is not None:
             return ReadError(where, f"id {rec.doc_id!r} already names the document of {place}, which is still "
-                                    f"there; skipped (`mycelial forget {shlex.quote(rec.doc_id)}` first to replace it by this file)")
+                                    f"there; skipped (`mycelial forget {shlex.quote(rec.doc_id)}` first to "
+                                    f"replace it by this file)")
     seen[rec.doc_id] = where
     return None
 
