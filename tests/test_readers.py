@@ -229,6 +229,12 @@ def test_parse_record_rejects_bad_types():
         parse_record({"id": [1], "text": "t"}, "s")
     with pytest.raises(ValueError, match="empty"):
         parse_record({"id": "a", "text": "  "}, "s")
+    with pytest.raises(ValueError, match=r'"text" must be a string, got list; join its paragraphs'):
+        parse_record({"id": "a", "text": ["Graz.", "Linz."]}, "s")  # said 'missing "text"'
+    with pytest.raises(ValueError, match=r'"text" must be a string, got int$'):
+        parse_record({"id": "a", "text": 7}, "s")
+    with pytest.raises(ValueError, match='missing "text"'):
+        parse_record({"id": "a", "text": None}, "s")
 
 
 def test_jsonl_lines_are_split_at_newlines_only(tmp_path, monkeypatch):

@@ -70,8 +70,11 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata)."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    if "text" not in obj or not isinstance(obj["text"], str):
+    if obj.get("text") is None:
         raise ValueError('missing "text" (a string)')
+    if not isinstance(obj["text"], str):  # it said "missing" of a list of paragraphs too
+        hint = '; join its paragraphs with blank lines ("\\n\\n")' if isinstance(obj["text"], list) else ""
+        raise ValueError(f'"text" must be a string, got {type(obj["text"]).__name__}{hint}')
     if not obj["text"].strip():
         raise ValueError('"text" is empty')
     doc_id = obj.get("id")
