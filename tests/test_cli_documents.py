@@ -273,3 +273,17 @@ def test_ingest_reports_a_file_name_without_its_terminal_escapes(tmp_path):
     r = CliRunner().invoke(cli, ["ingest", str(folder), "--memory", str(tmp_path / "mem"), "-q"], color=True)
     assert r.exit_code == 0 and "binary file" in r.stderr and "b.txt" in r.stderr, r.output
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr, repr(r.stderr)
+
+
+@pytest.mark.parametrize("args", [["get", "caf\udce9.txt"], ["list", "--prefix", "caf\udce9"],
+                                  ["recall", "caf\udce9", "-q"], ["forget", "caf\udce9.txt"],
+                                  ["recall", "x", "--where", "caf\udce9=x"], ["reinforce", "caf\udce9", "1"]])
+def test_an_argument_that_is_not_utf8_is_one_clear_error(args, tmp_path):
+    # a Latin-1 terminal's bytes reach Python's argv as lone surrogates: `get` and `list --prefix` printed a
+    # UnicodeEncodeError traceback, the others "'utf-8' codec can't encode character '\udce9'"
+    mem = tmp_path / "mem"
+    assert _run("ingest", "-", "--memory", mem, "-q", input="Wrens nest in the ivy.").exit_code == 0
+    r = CliRunner().invoke(cli, [*args, "--memory", str(mem)])
+    assert r.exit_code == 2 and r.exception is not None and isinstance(r.exception, SystemExit), r.output
+    assert "'caf\\xe9" in r.output and "is not valid UTF-8 (byte 0xe9 at character 3)" in r.output, r.output
+    assert "Traceback" not in r.output and "codec" not in r.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import MEMORY_OPTION, _cell, _open
+from core.cli.memory import MEMORY_OPTION, TEXT, _cell, _open
 
 
 def _existing(memory):
@@ -16,7 +16,7 @@ def _existing(memory):
 
 @click.command("list")
 @MEMORY_OPTION
-@click.option("--prefix", default=None, help="Only ids starting with this (e.g. man/).")
+@click.option("--prefix", default=None, type=TEXT, help="Only ids starting with this (e.g. man/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
 def list_cmd(memory, prefix, as_json):
     """List the documents of a memory: id, chunk count, title.
@@ -41,7 +41,7 @@ def list_cmd(memory, prefix, as_json):
 
 
 @click.command("get")
-@click.argument("doc_id")
+@click.argument("doc_id", type=TEXT)
 @MEMORY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the document and its chunks as JSON.")
 def get_cmd(doc_id, memory, as_json):

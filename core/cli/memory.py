@@ -14,6 +14,27 @@ from pathlib import Path
 
 import click
 
+
+class _Utf8Text(click.ParamType):
+    """A query, id or prefix typed on the command line. Bytes that are not UTF-8 (a Latin-1 terminal,
+    a pasted Latin-1 file name) reach Python as lone surrogates, and the first encode of them raised:
+    a traceback from `get` and `list --prefix`, "codec can't encode character" from the others."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            byte = f" (byte 0x{code - 0xDC00:02x} at character {exc.start})" if 0xDC80 <= code <= 0xDCFF else ""
+            shown = repr(value.encode("utf-8", "surrogateescape" if byte else "backslashreplace"))[1:]  # 'a\xff'
+            self.fail(f"{shown} is not valid UTF-8{byte}; "
+                      f"set the terminal to UTF-8 (e.g. LANG=C.UTF-8)", param, ctx)
+        return value
+
+
+TEXT = _Utf8Text()
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
                              help="Memory folder (made by `mycelial ingest`).")
 NEW_MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
@@ -276,7 +297,7 @@ def stats(memory):
 
 
 @click.command("forget")
-@click.argument("doc_ids", metavar="ID [ID ...]", nargs=-1, required=True)
+@click.argument("doc_ids", metavar="ID [ID ...]", nargs=-1, required=True, type=TEXT)
 @MEMORY_OPTION
 def forget(doc_ids, memory):
     """Remove documents from the store, the vector index and the Hebbian network.

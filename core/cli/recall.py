@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import (EMBEDDER_OPTION, MEMORY_OPTION, MODES, VERBOSE_OPTION, _one_thread_pools,
+from core.cli.memory import (EMBEDDER_OPTION, MEMORY_OPTION, MODES, TEXT, VERBOSE_OPTION, _one_thread_pools,
                              _open_for_queries, _parse_where, _print_hits)
 
 
@@ -43,7 +43,7 @@ def _say_why_no_hits(mem, hits, where_args) -> None:
 
 
 @click.command("recall")
-@click.argument("query", required=False)
+@click.argument("query", required=False, type=TEXT)
 @MEMORY_OPTION
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Hits to return.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
@@ -54,7 +54,7 @@ def _say_why_no_hits(mem, hits, where_args) -> None:
 @click.option("--explain", is_flag=True, help="Also print each hit's score parts, concepts, seed passages and nodes.")
 @click.option("--context", type=click.IntRange(0, 100), default=0, show_default=True,
               help="Also show the N chunks before and after each hit in its document.")
-@click.option("--where", multiple=True, metavar="KEY=VALUE",
+@click.option("--where", multiple=True, metavar="KEY=VALUE", type=TEXT,
               help="Only documents whose metadata has KEY=VALUE (repeat: all keys must match; "
                    "the same key twice: any of its values). Applied before ranking.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but the answer (no loading bars, no notes on stderr).")
