@@ -287,3 +287,25 @@ def test_an_argument_that_is_not_utf8_is_one_clear_error(args, tmp_path):
     assert r.exit_code == 2 and r.exception is not None and isinstance(r.exception, SystemExit), r.output
     assert "'caf\\xe9" in r.output and "is not valid UTF-8 (byte 0xe9 at character 3)" in r.output, r.output
     assert "Traceback" not in r.output and "codec" not in r.output
+
+
+def test_a_non_utf8_folder_or_a_surrogate_in_metadata_costs_those_records_only(tmp_path):
+    # a folder whose own name is not UTF-8 (its files' source and root), or one JSONL record with "\ud800" in
+    # its metadata, failed the whole ingest at the INSERT: "Error: 'utf-8' codec can't encode character"
+    import os
+
+    bad = tmp_path / os.fsdecode(b"caf\xe9")
+    bad.mkdir()
+    (bad / "a.txt").write_text("The lighthouse of Vardø stands on an island.", encoding="utf-8")
+    good = tmp_path / "good.txt"
+    good.write_text("Kyoto has many temples.", encoding="utf-8")
+    recs = tmp_path / "r.jsonl"
+    recs.write_text('{"id": "s1", "text": "Graz.", "note": "x \\ud800"}\n{"id": "s2", "text": "Linz."}\n',
+                    encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = _run("ingest", bad, good, recs, "--memory", mem, "-q")
+    assert r.exit_code == 0 and "2 documents ingested" in r.output and "2 errors" in r.output, r.output
+    assert "a.txt: path is not valid UTF-8 (byte 0xe9); rename it; skipped" in r.output, r.output
+    assert "r.jsonl:1: metadata 'note' holds an unpaired surrogate" in r.output, r.output
+    ids = sorted(d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout))
+    assert ids == sorted([good.resolve().as_posix(), "s2"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import time
@@ -73,6 +74,13 @@ def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError |
                                     f"rename the file; skipped")
         return ReadError(where, f"not valid Unicode (unpaired surrogate at character "
                                 f"{exc.start} of id+title+text); skipped")
+    try:  # the folder's own name (a non-UTF-8 folder: every file's source and root) failed the whole batch
+        (rec.source or "").encode("utf-8")
+        json.dumps(rec.meta, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(exc.object[exc.start])
+        return ReadError(where, f"path is not valid UTF-8 (byte 0x{code - 0xDC00:02x}); rename it; skipped"
+                         if 0xDC80 <= code <= 0xDCFF else "metadata is not valid Unicode (unpaired surrogate); skipped")
     for name, value in (("id", rec.doc_id), ("title", rec.title), ("text", rec.text)):
         if "\x00" in value:  # one NUL made the embedder refuse the whole batch
             return ReadError(where, f'"{name}" contains a NUL byte; skipped')

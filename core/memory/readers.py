@@ -97,6 +97,12 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if not isinstance(obj.get("metadata") or {}, dict):  # was dropped without a word
         raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(obj["metadata"]).__name__}')
     meta.update(obj.get("metadata") or {})
+    for key, value in meta.items():  # an unpaired surrogate here failed the whole ingest at its INSERT
+        try:
+            json.dumps({key: value}, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"metadata {ascii(key)} holds an unpaired surrogate; it is not valid Unicode text") \
+                from None
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
         json.dumps(meta, allow_nan=False, default=str)
     except ValueError:
