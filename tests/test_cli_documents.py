@@ -246,3 +246,66 @@ def test_forget_takes_several_ids_all_or_none(docs, tmp_path):
     r = _run("forget", "man/kill.txt", "--memory", mem)  # one id: the message it always gave
     assert r.exit_code == 1 and f"no document 'man/kill.txt' in {mem}" in r.output
     assert "ID [ID ...]" in _run("forget", "--help").output and "all or none" in _run("forget", "--help").output
+
+
+def test_recall_and_get_print_no_terminal_escapes_from_ids(tmp_path):
+    # `list` removed them, but `recall` and `get` printed a stored id raw: a file or record named with
+    # ESC ] 0;...BEL retitled the terminal (OSC 52 would write the clipboard)
+    evil = "n\x1b]0;pwned\x07\x1b[2Jote"
+    (tmp_path / "r.jsonl").write_text(json.dumps({"id": evil, "text": "Wrens nest in the ivy of Pellow.",
+                                                  "tag": "t\x9b2J"}) + "\n", encoding="utf-8")
+    mem = tmp_path / "mem"
+    assert _run("ingest", tmp_path / "r.jsonl", "--memory", mem, "-q").exit_code == 0
+    runner = CliRunner()
+    outputs = [runner.invoke(cli, ["recall", "wrens", "--memory", str(mem), "-q"], color=True).stdout,
+               runner.invoke(cli, ["get", evil, "--memory", str(mem)], color=True).stdout]
+    for out in outputs:
+        assert "note" in out and not any(c in out for c in "\x1b\x07\x9b"), repr(out)
+    assert json.loads(_run("list", "--memory", mem, "--json").stdout)[0]["id"] == evil  # the id itself is kept
+
+
+def test_ingest_reports_a_file_name_without_its_terminal_escapes(tmp_path):
+    # a downloaded folder's file named with ESC ] 0;... BEL retitled the terminal through "error: <path>: ..."
+    folder = tmp_path / "dl"
+    folder.mkdir()
+    (folder / "b\x1b]0;pwned\x07.txt").write_bytes(b"a\x00b")
+    (folder / "ok.txt").write_text("Wrens nest in the ivy.", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["ingest", str(folder), "--memory", str(tmp_path / "mem"), "-q"], color=True)
+    assert r.exit_code == 0 and "binary file" in r.stderr and "b.txt" in r.stderr, r.output
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr, repr(r.stderr)
+
+
+@pytest.mark.parametrize("args", [["get", "caf\udce9.txt"], ["list", "--prefix", "caf\udce9"],
+                                  ["recall", "caf\udce9", "-q"], ["forget", "caf\udce9.txt"],
+                                  ["recall", "x", "--where", "caf\udce9=x"], ["reinforce", "caf\udce9", "1"]])
+def test_an_argument_that_is_not_utf8_is_one_clear_error(args, tmp_path):
+    # a Latin-1 terminal's bytes reach Python's argv as lone surrogates: `get` and `list --prefix` printed a
+    # UnicodeEncodeError traceback, the others "'utf-8' codec can't encode character '\udce9'"
+    mem = tmp_path / "mem"
+    assert _run("ingest", "-", "--memory", mem, "-q", input="Wrens nest in the ivy.").exit_code == 0
+    r = CliRunner().invoke(cli, [*args, "--memory", str(mem)])
+    assert r.exit_code == 2 and r.exception is not None and isinstance(r.exception, SystemExit), r.output
+    assert "'caf\\xe9" in r.output and "is not valid UTF-8 (byte 0xe9 at character 3)" in r.output, r.output
+    assert "Traceback" not in r.output and "codec" not in r.output
+
+
+def test_a_non_utf8_folder_or_a_surrogate_in_metadata_costs_those_records_only(tmp_path):
+    # a folder whose own name is not UTF-8 (its files' source and root), or one JSONL record with "\ud800" in
+    # its metadata, failed the whole ingest at the INSERT: "Error: 'utf-8' codec can't encode character"
+    import os
+
+    bad = tmp_path / os.fsdecode(b"caf\xe9")
+    bad.mkdir()
+    (bad / "a.txt").write_text("The lighthouse of Vardø stands on an island.", encoding="utf-8")
+    good = tmp_path / "good.txt"
+    good.write_text("Kyoto has many temples.", encoding="utf-8")
+    recs = tmp_path / "r.jsonl"
+    recs.write_text('{"id": "s1", "text": "Graz.", "note": "x \\ud800"}\n{"id": "s2", "text": "Linz."}\n',
+                    encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = _run("ingest", bad, good, recs, "--memory", mem, "-q")
+    assert r.exit_code == 0 and "2 documents ingested" in r.output and "2 errors" in r.output, r.output
+    assert "a.txt: path is not valid UTF-8 (byte 0xe9); rename it; skipped" in r.output, r.output
+    assert "r.jsonl:1: metadata 'note' holds an unpaired surrogate" in r.output, r.output
+    ids = sorted(d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout))
+    assert ids == sorted([good.resolve().as_posix(), "s2"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -92,6 +93,20 @@ def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
     path.write_text(json.dumps({"id": "q1", "query": "rivers\u2028of Austria"}, ensure_ascii=False) + "\n"
                     + json.dumps({"id": "q2", "query": "Graz"}) + "\n", encoding="utf-8")
     assert _read_queries(path) == ([("q1", "rivers\u2028of Austria"), ("q2", "Graz")], [])
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_queries_file_with_a_byte_order_mark_keeps_its_first_query(tmp_path, encoding):
+    # Notepad's UTF-8 BOM made line 1 "not JSON (Unexpected UTF-8 BOM (decode using utf-8-sig))" and its
+    # query was dropped; a UTF-16 file (PowerShell's `>`) was refused, though ingest reads both
+    from core.cli.recall import _read_queries
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "q1", "query": "Graz"}\n{"id": "q2", "query": "Linz"}\n', encoding=encoding)
+    assert _read_queries(path) == ([("q1", "Graz"), ("q2", "Linz")], [])
+    path.write_bytes(b'{"id": 1, "query": "caf\xe9"}\n')
+    with pytest.raises(click.ClickException, match=r"q.jsonl: not valid UTF-8 \(byte 23, line 1\)"):
+        _read_queries(path)
 
 
 def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
@@ -219,6 +234,12 @@ def test_recall_with_no_hits_says_why(demo_memory, tmp_path):
         cli, ["list", "--memory", str(empty), "--json"]).stdout)[0]["id"], "--memory", str(empty)]).exit_code == 0
     r = CliRunner().invoke(cli, ["recall", "Who was Nero?", "--memory", str(empty), "-q"])
     assert r.exit_code == 0 and "no hits: the memory holds no documents" in r.output, r.output
+    queries = tmp_path / "q.jsonl"  # --queries printed only "query: Who was Nero?"
+    queries.write_text('{"id": 1, "query": "Who was Nero?"}\n', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(queries), "--memory", str(folder), "--where", "nokey=1"])
+    assert r.exit_code == 0 and "no hits: no document's metadata matches --where nokey=1" in r.output, r.output
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(queries), "--memory", str(empty), "-q"])
+    assert r.exit_code == 0 and "no hits: the memory holds no documents" in r.output, r.output
 
 
 def test_recall_prints_no_empty_brackets_for_an_untitled_record(tmp_path):
@@ -230,3 +251,14 @@ def test_recall_prints_no_empty_brackets_for_an_untitled_record(tmp_path):
     r = runner.invoke(cli, ["recall", "who rang the harbour bell", "--memory", mem, "-q", "-k", "1"])
     first = [x for x in r.stdout.splitlines() if x.strip().startswith("1.")][0]
     assert first.split()[2:] == ["u1", "chunk", first.split()[-1]] and "[]" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("command", [["forget", "x"], ["repair"], ["reinforce", "q", "1"], ["unreinforce", "1"]])
+def test_a_writing_command_on_an_empty_folder_makes_no_memory(command, tmp_path):
+    # an empty folder (an unmounted disk's mount point) became a new memory: `repair` said "rebuilt ...:
+    # 0 documents", `forget` "no document 'x'", and the folder was left holding a memory's files
+    empty = tmp_path / "mnt"
+    empty.mkdir()
+    res = CliRunner().invoke(cli, [*command, "--memory", str(empty)])
+    assert res.exit_code == 1 and "no memory at" in res.output and "empty folder" in res.output, res.output
+    assert list(empty.iterdir()) == []

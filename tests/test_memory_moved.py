@@ -57,3 +57,26 @@ def test_a_file_moved_by_itself_and_a_copy(tmp_path, embedder, monkeypatch):
         shutil.move("x/n.txt", "y/n.txt")
         rep = mem.ingest("y/n.txt")  # a new id (ids of single files are their path): not a move
         assert (rep.documents, rep.moved) == (1, 0)
+
+
+def test_a_second_folder_with_the_same_file_name_does_not_replace_the_first_ones_document(tmp_path, embedder):
+    """`ingest projA; ingest projB`, both holding notes.txt: B's file silently replaced A's document ("1 replaced")
+    while A's file was still there. It is refused with its reason; once A's file is gone it replaces as before."""
+    codec = MycelialVQVAE.load_default()
+    a, b = tmp_path / "projA", tmp_path / "projB"
+    for folder, text in ((a, "The tide mill of Pellow grinds corn."), (b, "Lamps on Quarry Road burn gas.")):
+        folder.mkdir()
+        (folder / "notes.txt").write_text(text, encoding="utf-8")
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec) as mem:
+        assert mem.ingest(str(a)).documents == 1
+        rep = mem.ingest([str(b), {"id": "r1", "text": "Wrens nest in the ivy."}])
+        assert (rep.documents, rep.replaced) == (1, 0), rep.to_dict()  # the record; not B's notes.txt
+        assert len(rep.errors) == 1 and "projA" in str(rep.errors[0]) and "mycelial forget" in str(rep.errors[0])
+        assert mem.store_.document("notes.txt")["source"] == str(a / "notes.txt")
+        assert "Pellow" in mem.recall("tide mill", k=1)[0].text
+        (a / "notes.txt").write_text("The tide mill of Pellow grinds barley.", encoding="utf-8")
+        assert mem.ingest(str(a)).replaced == 1  # an edit of its own file still replaces it
+        shutil.rmtree(a)
+        rep = mem.ingest(str(b))  # A is gone: B's file takes the id (a moved folder, edited)
+        assert (rep.replaced, rep.errors) == (1, []), rep.to_dict()
+        assert mem.store_.document("notes.txt")["source"] == str(b / "notes.txt")

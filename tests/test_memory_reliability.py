@@ -369,3 +369,16 @@ def test_a_folder_of_documents_given_as_a_memory_says_ingest_it_first(tmp_path, 
     with pytest.raises(ValueError, match="make a memory of them first"):
         _open(notes, embedder, codec)
     assert _files(notes) == before
+
+
+def test_the_working_folder_of_documents_given_as_a_memory_suggests_a_usable_name(tmp_path, monkeypatch):
+    # `mycelial list --memory .` in a notes folder suggested `--memory -memory`, which click reads as an option
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "vask.txt").write_text("Zebulon Quartz kept the Vask light.", encoding="utf-8")
+    monkeypatch.chdir(notes)
+    for folder in (".", "sub/.."):
+        (notes / "sub").mkdir(exist_ok=True)
+        r = CliRunner().invoke(cli, ["recall", "who", "--memory", folder])
+        assert r.exit_code == 1 and "holds documents (vask.txt" in r.output, r.output
+        assert f"--memory {tmp_path / 'notes-memory'}`" in r.output and "-memory -memory" not in r.output, r.output

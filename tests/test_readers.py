@@ -229,6 +229,12 @@ def test_parse_record_rejects_bad_types():
         parse_record({"id": [1], "text": "t"}, "s")
     with pytest.raises(ValueError, match="empty"):
         parse_record({"id": "a", "text": "  "}, "s")
+    with pytest.raises(ValueError, match=r'"text" must be a string, got list; join its paragraphs'):
+        parse_record({"id": "a", "text": ["Graz.", "Linz."]}, "s")  # said 'missing "text"'
+    with pytest.raises(ValueError, match=r'"text" must be a string, got int$'):
+        parse_record({"id": "a", "text": 7}, "s")
+    with pytest.raises(ValueError, match='missing "text"'):
+        parse_record({"id": "a", "text": None}, "s")
 
 
 def test_jsonl_lines_are_split_at_newlines_only(tmp_path, monkeypatch):
@@ -260,3 +266,20 @@ def test_jsonl_over_the_file_limit_is_read_line_by_line(tmp_path):
     (tmp_path / "big.txt").write_text("x" * 600, encoding="utf-8")
     recs, errors = _read(tmp_path / "big.txt", max_bytes=500)
     assert recs == [] and "limit" in errors[0].message
+
+
+@pytest.mark.parametrize("front, title", [
+    ("title: 'It''s Rome'", "It's Rome"),  # was "It''s Rome"
+    ('title: "Say \\"ave\\""', 'Say "ave"'),  # was 'Say \\"ave\\"'
+    ("title: >\n  The folded\n  title", "The folded title"),  # was ">"
+    ("title: |-\n  Literal", "Literal"),  # was "|-"
+    ("title: Rome # draft", "Rome"),  # a YAML comment
+    ("title: C# in Rome", "C# in Rome"),
+    ('title: "Nero: the last"\r\ntags: [a]', "Nero: the last"),  # CRLF
+    ("title: Plain", "Plain"),
+])
+def test_front_matter_title_is_read_as_yaml_reads_it(front, title):
+    from core.memory._markdown import markdown_parts
+
+    text = f"---\n{front}\n---\nBody about the Senate.\n"
+    assert markdown_parts(text) == (title, "Body about the Senate.\n")

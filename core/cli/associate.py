@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import MEMORY_OPTION, _open
+from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
 def _existing(memory) -> None:
@@ -79,7 +79,7 @@ def bridges(concept_a, concept_b, memory, k, as_json):
 
 
 @click.command("reinforce")
-@click.argument("query")
+@click.argument("query", type=TEXT)
 @click.argument("chunk_ids", nargs=-1, required=True, type=int)
 @MEMORY_OPTION
 @click.option("--rate", default=0.5, show_default=True,
@@ -136,7 +136,7 @@ def reinforcements(memory, as_json):
     if as_json:
         click.echo(json.dumps(events, ensure_ascii=False))
         return
-    from core.cli.documents import _cell
+    from core.cli.memory import _cell
 
     for e in events:
         click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "

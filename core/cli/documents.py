@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import MEMORY_OPTION, _open
+from core.cli.memory import MEMORY_OPTION, TEXT, _cell, _open
 
 
 def _existing(memory):
@@ -14,17 +14,9 @@ def _existing(memory):
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
 
 
-def _cell(text: str) -> str:
-    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
-    and text someone else stored (a reinforced query) must not drive the terminal (escape sequences)."""
-    from core.memory.readers import _TERMINAL
-
-    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 @click.command("list")
 @MEMORY_OPTION
-@click.option("--prefix", default=None, help="Only ids starting with this (e.g. man/).")
+@click.option("--prefix", default=None, type=TEXT, help="Only ids starting with this (e.g. man/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
 def list_cmd(memory, prefix, as_json):
     """List the documents of a memory: id, chunk count, title.
@@ -49,7 +41,7 @@ def list_cmd(memory, prefix, as_json):
 
 
 @click.command("get")
-@click.argument("doc_id")
+@click.argument("doc_id", type=TEXT)
 @MEMORY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the document and its chunks as JSON.")
 def get_cmd(doc_id, memory, as_json):
@@ -70,7 +62,8 @@ def get_cmd(doc_id, memory, as_json):
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return
-    click.echo(f"id: {doc['id']}\ntitle: {doc['title']}\nsource: {doc['source']}\nchunks: {len(doc['chunks'])}")
+    click.echo(f"id: {_cell(doc['id'])}\ntitle: {_cell(doc['title'])}\nsource: {_cell(doc['source'])}\n"
+               f"chunks: {len(doc['chunks'])}")
     for i, c in enumerate(doc["chunks"]):
         click.echo(f"\n[{i}] {c['text']}")
 
@@ -89,7 +82,7 @@ def sync_folders(memory, paths) -> None:
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             for doc_id in gone:
-                click.echo(f"forgot {doc_id} (no longer in {folder})")
+                click.echo(f"forgot {_cell(doc_id)} (no longer in {folder})")
             click.echo(f"sync {folder}: {len(gone)} documents forgotten")
 
 

@@ -14,6 +14,27 @@ from pathlib import Path
 
 import click
 
+
+class _Utf8Text(click.ParamType):
+    """A query, id or prefix typed on the command line. Bytes that are not UTF-8 (a Latin-1 terminal,
+    a pasted Latin-1 file name) reach Python as lone surrogates, and the first encode of them raised:
+    a traceback from `get` and `list --prefix`, "codec can't encode character" from the others."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            byte = f" (byte 0x{code - 0xDC00:02x} at character {exc.start})" if 0xDC80 <= code <= 0xDCFF else ""
+            shown = repr(value.encode("utf-8", "surrogateescape" if byte else "backslashreplace"))[1:]  # 'a\xff'
+            self.fail(f"{shown} is not valid UTF-8{byte}; "
+                      f"set the terminal to UTF-8 (e.g. LANG=C.UTF-8)", param, ctx)
+        return value
+
+
+TEXT = _Utf8Text()
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
                              help="Memory folder (made by `mycelial ingest`).")
 NEW_MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
@@ -49,11 +70,16 @@ def _parse_where(items) -> dict | None:
     return out or None
 
 
-def _open(folder, read_only: bool = False, embedder: str | None = None):
+def _open(folder, read_only: bool = False, embedder: str | None = None, create: bool = False):
     """Open a memory; read commands open it read-only (they never write, never wait for a writer)
-    and without torch (see `_open_for_queries`)."""
+    and without torch (see `_open_for_queries`). Only ``create`` (ingest, demo) makes a new memory:
+    `forget` or `repair` on an empty folder (an unmounted disk) made one and said "0 documents"."""
     if read_only:
         return _open_for_queries(folder, embedder, single=True)
+    path = Path(folder)
+    if not create and not (path.is_dir() and any(path.iterdir())):
+        raise click.ClickException(f"no memory at {folder}{' (an empty folder)' if path.is_dir() else ''}; "
+                                   f"create one with `mycelial ingest PATH --memory {folder}`")
     return _open_with(folder, False, embedder)
 
 
@@ -119,10 +145,19 @@ def _one_thread_pools(on: bool):
         yield
 
 
+def _cell(text: str) -> str:
+    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
+    and text someone else stored (a file name, a record id, a reinforced query) must not drive the
+    terminal (escape sequences: an OSC sets the window title or the clipboard)."""
+    from core.memory.readers import _TERMINAL
+
+    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _print_report(rep) -> None:
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     for err in rep.errors:
-        click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {err}", err=True)
+        click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {_cell(str(err))}", err=True)
     click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
                f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, "
                f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
@@ -133,8 +168,8 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
     click.echo(f"query: {query}")
     for i, h in enumerate(hits, 1):
         text = " ".join(h.text.split())
-        title = f"  [{h.title}]" if h.title else ""  # a JSONL record without a title showed "[]"
-        click.echo(f"{i:3d}. {h.score:.3f}  {h.doc_id}{title}  chunk {h.chunk_id}")  # what reinforce takes
+        title = f"  [{_cell(h.title)}]" if h.title else ""  # a JSONL record without a title showed "[]"
+        click.echo(f"{i:3d}. {h.score:.3f}  {_cell(h.doc_id)}{title}  chunk {h.chunk_id}")  # what reinforce takes
         click.echo(f"     {text[:160]}{'...' if len(text) > 160 else ''}")
         why = h.why
         parts = []
@@ -150,7 +185,7 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
             click.echo(f"     path: {h.why_text}")
         meta = {key: v for key, v in h.metadata.items() if key not in ("path", "root")}
         if meta:
-            click.echo(f"     meta: {json.dumps(meta, ensure_ascii=False)[:160]}")
+            click.echo(f"     meta: {_cell(json.dumps(meta, ensure_ascii=False))[:160]}")
         for c in h.context:
             ctx = " ".join(c["text"].split())
             side = "before" if c["position"] < h.position else "after"
@@ -224,7 +259,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
     # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
-    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder) as mem:
+    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
         except (MemoryBusyError, ValueError) as exc:
@@ -262,7 +297,7 @@ def stats(memory):
 
 
 @click.command("forget")
-@click.argument("doc_ids", metavar="ID [ID ...]", nargs=-1, required=True)
+@click.argument("doc_ids", metavar="ID [ID ...]", nargs=-1, required=True, type=TEXT)
 @MEMORY_OPTION
 def forget(doc_ids, memory):
     """Remove documents from the store, the vector index and the Hebbian network.
@@ -317,7 +352,7 @@ def demo(memory, query, k):
 
         mycelial demo --query "Who was Nero's mother?" --memory /tmp/demo
     """
-    with _open(memory) as mem:
+    with _open(memory, create=True) as mem:
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
         rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
         _print_report(rep)

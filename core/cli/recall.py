@@ -6,17 +6,18 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import (EMBEDDER_OPTION, MEMORY_OPTION, MODES, VERBOSE_OPTION, _one_thread_pools,
+from core.cli.memory import (EMBEDDER_OPTION, MEMORY_OPTION, MODES, TEXT, VERBOSE_OPTION, _one_thread_pools,
                              _open_for_queries, _parse_where, _print_hits)
 
 
 def _read_queries(path):
     out, problems = [], []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON may hold U+2028
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"--queries {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                   f"save it as UTF-8 JSONL") from None
+    from core.memory._files import decode_text
+
+    try:  # as ingest reads a file: UTF-8 with or without a BOM (Notepad's), or UTF-16 with its BOM
+        lines = decode_text(Path(path).read_bytes(), str(path)).split("\n")  # not splitlines(): JSON may hold U+2028
+    except ValueError as exc:
+        raise click.ClickException(f"--queries {path}: {exc}") from None
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -32,8 +33,17 @@ def _read_queries(path):
     return out, problems
 
 
+def _say_why_no_hits(mem, hits, where_args) -> None:
+    """An empty filter and an empty memory looked alike: say which it is."""
+    if not hits:
+        why = (f"no document's metadata matches --where {' '.join(where_args)}" if where_args
+               else "the memory holds no documents" if not mem.store_.count_documents()
+               else "nothing scored above zero")
+        click.echo(f"  no hits: {why}")
+
+
 @click.command("recall")
-@click.argument("query", required=False)
+@click.argument("query", required=False, type=TEXT)
 @MEMORY_OPTION
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Hits to return.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
@@ -44,7 +54,7 @@ def _read_queries(path):
 @click.option("--explain", is_flag=True, help="Also print each hit's score parts, concepts, seed passages and nodes.")
 @click.option("--context", type=click.IntRange(0, 100), default=0, show_default=True,
               help="Also show the N chunks before and after each hit in its document.")
-@click.option("--where", multiple=True, metavar="KEY=VALUE",
+@click.option("--where", multiple=True, metavar="KEY=VALUE", type=TEXT,
               help="Only documents whose metadata has KEY=VALUE (repeat: all keys must match; "
                    "the same key twice: any of its values). Applied before ranking.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but the answer (no loading bars, no notes on stderr).")
@@ -88,11 +98,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                 click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
             else:
                 _print_hits(query, hits, explain)
-                if not hits:  # an empty filter and an empty memory looked alike
-                    why = (f"no document's metadata matches --where {' '.join(where_args)}" if where_args
-                           else "the memory holds no documents" if not mem.store_.count_documents()
-                           else "nothing scored above zero")
-                    click.echo(f"  no hits: {why}")
+                _say_why_no_hits(mem, hits, where_args)
             return
         try:
             results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
@@ -105,6 +111,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                                       ensure_ascii=False))
             else:
                 _print_hits(text, hits, explain)
+                _say_why_no_hits(mem, hits, where_args)  # --queries printed only "query: ..." for each
 
 
 COMMANDS = [recall]

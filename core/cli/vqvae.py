@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from core.cli.memory import TEXT
+
 
 def _load_codec(weights):
     from core.reasoning.mycelial.wrapper import MycelialVQVAE
@@ -14,7 +16,7 @@ def _load_codec(weights):
 
 
 @click.command("encode")
-@click.argument("texts", nargs=-1)
+@click.argument("texts", nargs=-1, type=TEXT)
 @click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
               help="A .npy file of float embeddings (n, 384) instead of texts.")
 @click.option("--file", "text_file", type=click.Path(dir_okay=False),

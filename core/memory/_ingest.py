@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Iterable
@@ -55,8 +57,9 @@ def _content_hash(rec: Record) -> str:
     return h.hexdigest()
 
 
-def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
-    """Why ``rec`` must be skipped (not valid Unicode, or its id already came in this ingest), else None.
+def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError | None:
+    """Why ``rec`` must be skipped (not valid Unicode, its id already came in this ingest, or it names
+    another file's document in ``store``), else None.
 
     Records ``rec``'s id in ``seen`` (id -> source) when it is admitted. A non-UTF-8 file name
     or an unpaired surrogate costs this record only, never the ingest.
@@ -71,11 +74,25 @@ def record_problem(rec: Record, seen: dict[str, str]) -> ReadError | None:
                                     f"rename the file; skipped")
         return ReadError(where, f"not valid Unicode (unpaired surrogate at character "
                                 f"{exc.start} of id+title+text); skipped")
+    try:  # the folder's own name (a non-UTF-8 folder: every file's source and root) failed the whole batch
+        (rec.source or "").encode("utf-8")
+        json.dumps(rec.meta, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(exc.object[exc.start])
+        return ReadError(where, f"path is not valid UTF-8 (byte 0x{code - 0xDC00:02x}); rename it; skipped"
+                         if 0xDC80 <= code <= 0xDCFF else "metadata is not valid Unicode (unpaired surrogate); skipped")
     for name, value in (("id", rec.doc_id), ("title", rec.title), ("text", rec.text)):
         if "\x00" in value:  # one NUL made the embedder refuse the whole batch
             return ReadError(where, f'"{name}" contains a NUL byte; skipped')
     if rec.doc_id in seen:
         return ReadError(where, f"duplicate id {rec.doc_id!r} in this ingest (first from {seen[rec.doc_id]}); skipped")
+    if store is not None:
+        from core.memory.documents import other_file
+
+        if (place := other_file(store, rec, _content_hash)) is not None:
+            return ReadError(where, f"id {rec.doc_id!r} already names the document of {place}, which is still "
+                                    f"there; skipped (`mycelial forget {shlex.quote(rec.doc_id)}` first to "
+                                    f"replace it by this file)")
     seen[rec.doc_id] = where
     return None
 
@@ -209,7 +226,7 @@ class IngestMixin:
         ahead = EmbedAhead(self, report)
         try:
             for rec in self._records(source, report.errors):
-                problem = record_problem(rec, seen)
+                problem = record_problem(rec, seen, self.store_)
                 if problem is not None:
                     report.errors.append(problem)
                     continue

@@ -6,11 +6,12 @@ concepts, and it hid the ``#`` heading, so the file's stem became the title.
 """
 from __future__ import annotations
 
+import json
 import re
 
 # the opening fence, lines whose first is a YAML key, the closing fence (--- or ...)
 _FRONT = re.compile(r"\A---[ \t]*\r?\n([A-Za-z_][\w-]*[ \t]*:.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
+_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$((?:\r?\n[ \t]+.*$)*)", re.M)  # the value, indented lines after it
 
 
 def markdown_parts(text: str) -> tuple[str, str]:
@@ -19,9 +20,25 @@ def markdown_parts(text: str) -> tuple[str, str]:
     title, m = "", _FRONT.match(text)
     if m is not None:
         t = _TITLE.search(m.group(1))
-        title = t.group(1).strip("'\"").strip() if t else ""
+        title = _scalar(t.group(1), t.group(2)) if t else ""
         text = text[m.end():]
     return title or _heading(text), text
+
+
+def _scalar(value: str, more: str) -> str:
+    """A YAML scalar as text: 'It''s' was kept as "It''s", "say \\"hi\\"" with its backslashes, and a
+    folded or literal block (``title: >`` and indented lines) as ">"."""
+    value = value.strip()  # a CRLF file's "\r"
+    if value[:1] in (">", "|", ""):
+        return " ".join(line.strip() for line in more.splitlines() if line.strip())
+    if len(value) > 1 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'").strip()
+    if len(value) > 1 and value[0] == value[-1] == '"':
+        try:
+            return str(json.loads(value)).strip()  # YAML's double-quoted escapes are JSON's (and a few more)
+        except ValueError:
+            return value[1:-1].strip()
+    return re.split(r"[ \t]+#", value, maxsplit=1)[0].strip("'\"").strip()  # a plain scalar ends at " #"
 
 
 def _heading(text: str) -> str:

@@ -131,3 +131,26 @@ def sync_folder(mem, folder) -> list[str]:
                          f"removes one)")
     mem.forget_many(gone)  # one save of the derived state, not one per document
     return gone
+
+
+def other_file(store, rec, content_hash) -> str | None:
+    """The place of another file, still there, whose document already has ``rec``'s id (two folders
+    both holding ``notes.txt``), else None. ``rec`` would replace that document although nobody
+    edited it. Only file ids are checked: a record's id is its producer's key, meant to be updated.
+    ``content_hash(rec)`` is called only for a stored id.
+    """
+    path = rec.meta.get("path")
+    if not isinstance(path, str) or rec.source != path:
+        return None
+    doc = store.document(rec.doc_id)
+    if doc is None or doc["content_hash"] == content_hash(rec) or not isinstance(doc["meta"], dict):
+        return None  # new, or unchanged (a copy: the original keeps it, `moved_files`)
+    old = doc["meta"].get("path")
+    if not isinstance(old, str) or doc["source"] != old:
+        return None
+    root = doc["meta"].get("root")
+    place = Path(root) / rec.doc_id if isinstance(root, str) else Path(old)
+    try:
+        return None if os.path.samefile(place, path) else str(place)
+    except OSError:  # gone (moved, deleted): this file takes its id, as an edit after `mv` does
+        return None

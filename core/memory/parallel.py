@@ -119,7 +119,7 @@ def _items(source):
             yield ("err", ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
 
 
-def _batches(events, batch_size: int, report: IngestReport):
+def _batches(events, batch_size: int, report: IngestReport, store):
     """The serial ingest loop over worker-chunked records: filters in stream order, batches of chunks."""
     pending, n_pending, seen = [], 0, {}
     for ev in events:
@@ -127,7 +127,7 @@ def _batches(events, batch_size: int, report: IngestReport):
             report.errors.append(ev[1])
             continue
         _, rec, chunks = ev
-        problem = record_problem(rec, seen)
+        problem = record_problem(rec, seen, store)
         if problem is not None:
             report.errors.append(problem)
             continue
@@ -297,7 +297,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
 
     window = 2 * n_workers + 1
     try:
-        for items_ in _batches(events(), mem.batch_size, report):
+        for items_ in _batches(events(), mem.batch_size, report, mem.store_):
             inflight.append(plan(items_))
             while len(inflight) > window:
                 commit(inflight.popleft())

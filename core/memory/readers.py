@@ -70,8 +70,11 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata)."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    if "text" not in obj or not isinstance(obj["text"], str):
+    if obj.get("text") is None:
         raise ValueError('missing "text" (a string)')
+    if not isinstance(obj["text"], str):  # it said "missing" of a list of paragraphs too
+        hint = '; join its paragraphs with blank lines ("\\n\\n")' if isinstance(obj["text"], list) else ""
+        raise ValueError(f'"text" must be a string, got {type(obj["text"]).__name__}{hint}')
     if not obj["text"].strip():
         raise ValueError('"text" is empty')
     doc_id = obj.get("id")
@@ -96,11 +99,14 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     meta.update(obj.get("metadata") or {})
     if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
         raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
+    for key, value in meta.items():  # an unpaired surrogate here failed the whole batch at its INSERT (HTTP 500)
+        try:
+            json.dumps({key: value}, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"metadata {ascii(key)} holds an unpaired surrogate; it is not valid Unicode text") \
+                from None
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
-        json.dumps(meta, allow_nan=False, default=str, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # a JSONL "\ud800": the store failed to write the batch (HTTP 500, none stored)
-        near = exc.object[max(0, exc.start - 24):exc.start + 1]
-        raise ValueError(f"metadata holds an unpaired surrogate ({near!r}); it is not valid Unicode text") from None
+        json.dumps(meta, allow_nan=False, default=str)
     except ValueError:
         key = next((k for k, v in meta.items() if _has_nan(v)), "?")
         raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \

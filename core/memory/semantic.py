@@ -146,7 +146,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
 
             docs = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
             if docs:  # `serve --memory notes/`: the user meant the documents
-                mem = f"{folder.name}-memory"
+                mem = (f"{folder.name}-memory" if folder.name not in ("", ".", "..")  # `.` said "-memory", an option
+                       else str(folder.resolve().parent / f"{folder.resolve().name or 'mycelial'}-memory"))
                 raise ValueError(f"{folder} holds documents ({', '.join(docs[:2])}{', ...' if len(docs) > 2 else ''}), "
                                  f"not a Mycelial memory (no {MARKER} or memory.sqlite): to recall or serve them, "
                                  f"make a memory of them first: `mycelial ingest {folder} --memory {mem}`, "
