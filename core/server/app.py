@@ -6,7 +6,7 @@ concurrently, writes to one memory wait for each other (its write lock).
 from __future__ import annotations
 
 import sys
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -225,17 +225,14 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
     def delete_document(name: str, doc_id: str):
         s = writable_slot(name)
-        try:
-            with s.write_lock:
-                found = s.memory.forget(doc_id)
-        except MemoryBusyError as exc:
-            raise _busy(exc, s) from None
+        with writing(s):
+            found = s.memory.forget(doc_id)
         if not found:
             raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
         return {"deleted": doc_id}
 
     # POST .../forget {"ids": [...]}: many at once
-    forget_routes(app, v1_json, writable_slot, MemoryBusyError, _busy)
+    forget_routes(app, v1_json, writable_slot, writing)
 
     # -- recall ---------------------------------------------------------------------------
     @app.get("/v1/memories/{name}/recall", dependencies=v1)
@@ -300,12 +297,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         from core.memory.learning import UnknownChunkError
 
         try:
-            with s.write_lock:
+            with writing(s):
                 eid = s.memory.reinforce(body.query, body.chunk_ids, rate=body.rate)
         except UnknownChunkError as exc:
             raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
-        except MemoryBusyError as exc:
-            raise _busy(exc, s) from None
         except ValueError as exc:
             raise value_error(exc) from None
         # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]
@@ -315,11 +310,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def unreinforce(name: str, event_id: int):
         """Undo one reinforcement event."""
         s = writable_slot(name)
-        try:
-            with s.write_lock:
-                found = s.memory.unreinforce(event_id)
-        except MemoryBusyError as exc:
-            raise _busy(exc, s) from None
+        with writing(s):
+            found = s.memory.unreinforce(event_id)
         if not found:
             raise HTTPException(404, f"no reinforcement event {event_id} in memory {name!r}")
         return {"undone": event_id}
@@ -367,12 +359,19 @@ def _busy(exc, s) -> HTTPException:
     return HTTPException(503, f"memory busy, retry later: {without_folder(str(exc), s)}", headers={"Retry-After": "5"})
 
 
-def _ingest(s, records) -> dict:
+@contextmanager
+def writing(s):
+    """The served memory's write lock; another process holding the folder's lock is a 503 with Retry-After."""
     try:
         with s.write_lock:
-            rep = s.memory.ingest(records)
+            yield
     except MemoryBusyError as exc:
         raise _busy(exc, s) from None
+
+
+def _ingest(s, records) -> dict:
+    with writing(s):
+        rep = s.memory.ingest(records)
     out = rep.to_dict()
     if rep.errors and not rep.documents and not rep.unchanged:
         raise HTTPException(422, "nothing was ingested: " + "; ".join(out["errors"][:5]))

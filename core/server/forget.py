@@ -32,19 +32,16 @@ class ForgetIn(BaseModel):
         min_length=1, max_length=FORGET_MAX)
 
 
-def forget_routes(app, dependencies, writable_slot, busy_error, busy) -> None:
+def forget_routes(app, dependencies, writable_slot, writing) -> None:
     """Register ``POST /v1/memories/{name}/forget`` on ``app``. ``writable_slot(name)`` is the memory to change
-    (404 unknown, 403 read-only); ``busy(exc, slot)`` answers ``busy_error`` (another process holds the lock)."""
+    (404 unknown, 403 read-only); ``writing(slot)`` holds its write lock (503 while another process holds it)."""
 
     @app.post("/v1/memories/{name}/forget", dependencies=dependencies)
     def forget_documents(name: str, body: ForgetIn):
         """Forget ``{"ids": [...]}`` (1-1000) in one transaction: ``forgotten`` (request order) and ``missing``."""
         ids = list(dict.fromkeys(body.ids))  # an id given twice is forgotten once
         s = writable_slot(name)
-        try:
-            with s.write_lock:
-                done = s.memory.forget_many(ids)
-        except busy_error as exc:
-            raise busy(exc, s) from None
+        with writing(s):
+            done = s.memory.forget_many(ids)
         gone = set(done)
         return {"forgotten": [i for i in ids if i in gone], "missing": [i for i in ids if i not in gone]}
