@@ -305,7 +305,7 @@ def test_latin1_queries_file_is_a_clear_cli_error(base_memory, tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_bytes('{"query": "caf\xe9 au lait"}\n'.encode("latin-1"))
     res = _cli("recall", "-m", str(base_memory), "--queries", str(q))
-    assert res.exit_code == 1 and "is not UTF-8" in res.output and str(q) in res.output
+    assert res.exit_code == 1 and "not valid UTF-8" in res.output and str(q) in res.output
 
 
 def test_terminal_escapes_in_titles_and_text_never_reach_the_terminal(tmp_path, codec):
