@@ -32,6 +32,20 @@ def test_healthz_needs_no_token(client):
     assert r.status_code == 200 and r.json() == {"status": "ok", "memories": 2}
 
 
+def test_head_answers_as_get_without_a_body(client):
+    # `curl -I /healthz`, as uptime monitors probe, was a 405: FastAPI routes answer only their declared methods
+    get, head = client.get("/healthz"), client.head("/healthz")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] != "0"
+    assert head.headers["content-type"] == get.headers["content-type"] == "application/json"
+    assert client.head("/v1/memories").status_code == 401  # the token is still checked
+    ok = client.head("/v1/memories", headers=AUTH)
+    assert ok.status_code == 200 and ok.content == b"" and int(ok.headers["content-length"]) > 0
+    assert client.head("/v1/memories/nope/stats", headers=AUTH).status_code == 404
+    assert client.head("/").status_code == 200  # the page
+    assert client.head("/v1/memories/sample/forget", headers=AUTH).status_code == 405  # POST-only stays so
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
 def test_missing_or_wrong_token_is_401(client, headers):
     r = client.get("/v1/memories", headers=headers)

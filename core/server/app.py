@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, T
 
 from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
+from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
 from core.server.errors import BodyLimit, install_error_handlers
 from core.server.forget import forget_routes
@@ -96,7 +97,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     app.state.registry, app.state.jobs = registry, jobs
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body)
-    app.add_middleware(BearerAuth, token=token)  # outermost: 401 before a body is read (or is over the limit)
+    app.add_middleware(BearerAuth, token=token)  # outside the body limit: 401 before a body is read
+    app.add_middleware(HeadAsGet)  # `curl -I .../healthz` (uptime monitors) was a 405
 
     def auth(request: Request) -> None:  # also per route, whatever path reached it
         if not bearer_ok(token, request.headers.get("authorization", "")):
