@@ -1,6 +1,7 @@
 """A served memory built from the shipped sample (core/memory/sample), shared by the server tests."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 SAMPLE = Path(__file__).resolve().parent.parent / "core" / "memory" / "sample"
@@ -15,6 +16,23 @@ def build_sample_memory(folder, embedder, codec) -> None:
     with SemanticMemory(folder, embedder=embedder, codec=codec) as mem:
         rep = mem.ingest(sorted(str(p) for p in SAMPLE.iterdir() if p.suffix in (".md", ".jsonl")))
     assert rep.documents >= 10 and not rep.errors, rep.to_dict()
+
+
+@contextmanager
+def sample_client(root, embedder, others=(), max_body: int = 256 * 1024):
+    """(app, TestClient) over the sample built at ``root/sample`` (and empty memories named ``others``),
+    served with the test token."""
+    from fastapi.testclient import TestClient
+
+    from core.reasoning.mycelial import MycelialVQVAE
+    from core.server import create_app
+
+    codec = MycelialVQVAE.load_default()
+    build_sample_memory(root / "sample", embedder, codec)
+    memories = {"sample": root / "sample", **{name: root / name for name in others}}
+    app = create_app(memories, token=TOKEN, embedder=embedder, codec=codec, max_body=max_body)
+    with TestClient(app) as client:
+        yield app, client
 
 
 def free_port() -> int:

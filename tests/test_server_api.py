@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from _server_helpers import QUESTION, TOKEN, build_sample_memory
+from _server_helpers import QUESTION, TOKEN, sample_client
 from fastapi.testclient import TestClient
 
 from core.reasoning.mycelial import MycelialVQVAE
@@ -13,13 +13,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("served")
-    codec = MycelialVQVAE.load_default()
-    build_sample_memory(root / "sample", embedder, codec)
-    app = create_app({"sample": root / "sample", "other": root / "other"}, token=TOKEN,
-                     embedder=embedder, codec=codec, max_body=256 * 1024)
-    with TestClient(app) as client:
-        yield app, client
+    with sample_client(tmp_path_factory.mktemp("served"), embedder, others=["other"]) as app_client:
+        yield app_client
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ import json
 import time
 
 import pytest
-from _server_helpers import QUESTION, TOKEN, build_sample_memory
-from fastapi.testclient import TestClient
+from _server_helpers import QUESTION, TOKEN, sample_client
 
-from core.reasoning.mycelial import MycelialVQVAE
 from core.server import create_app
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -17,11 +15,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("audit")
-    codec = MycelialVQVAE.load_default()
-    build_sample_memory(root / "sample", embedder, codec)
-    app = create_app({"sample": root / "sample"}, token=TOKEN, embedder=embedder, codec=codec, max_body=256 * 1024)
-    with TestClient(app) as c:
+    with sample_client(tmp_path_factory.mktemp("audit"), embedder) as (_, c):
         yield c
 
 
