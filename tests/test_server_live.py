@@ -107,22 +107,53 @@ def test_sigterm_lets_a_running_background_ingest_finish(tmp_path, embedder, cod
     assert "waiting for 1 background ingest jobs" in out and "saved and closed 1 memories" in out, out
 
 
-def test_a_failed_background_job_is_in_the_server_log(tmp_path, embedder, codec, monkeypatch):
-    # the job's traceback went to the "mycelial" logger's NullHandler: the operator saw nothing
-    monkeypatch.setenv("MYCELIAL_LOCK_TIMEOUT", "0.2")  # read when the memory opens: a busy memory answers soon
+def _poll_job(srv, location, until, tries=300):
+    for _ in range(tries):
+        job = httpx.get(srv.url + location, timeout=60).json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.1)
+    return job
+
+
+def test_a_background_job_waits_for_another_writer_then_finishes(tmp_path, embedder, codec, monkeypatch):
+    # a batch that found the folder locked by another process failed the whole job after the lock
+    # timeout: documents accepted with 202 were lost while a `mycelial ingest` ran in a terminal
+    monkeypatch.setenv("MYCELIAL_LOCK_TIMEOUT", "0.2")  # read when the memory opens: each try gives up soon
+    srv = LiveServer([f"m={tmp_path / 'm'}"])
+    try:
+        with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as other:
+            with other._writing():
+                r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"}, timeout=60,
+                               json=[{"id": "b1", "text": "The bell of Orrin chapel was recast in 1702."}])
+                assert r.status_code == 202, r.text
+                job = _poll_job(srv, r.headers["location"], ("waiting", "failed", "done"))
+                assert job["status"] == "waiting" and "pid" in job["waiting_for"], job
+                time.sleep(0.6)  # several tries, all refused
+                assert httpx.get(srv.url + r.headers["location"], timeout=60).json()["status"] == "waiting"
+            job = _poll_job(srv, r.headers["location"], ("failed", "done"))
+            assert job["status"] == "done" and job["report"]["documents"] == 1 and job["waiting_for"] is None, job
+    finally:
+        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        assert mem.stats()["documents"] == 1
+
+
+def test_a_job_still_waiting_at_shutdown_fails_in_the_server_log(tmp_path, embedder, codec, monkeypatch):
+    # the job's traceback went to the "mycelial" logger's NullHandler: the operator saw nothing; a job
+    # waiting for another process's lock must not hold the shutdown forever, and says what it left
+    monkeypatch.setenv("MYCELIAL_LOCK_TIMEOUT", "0.2")
     srv = LiveServer([f"m={tmp_path / 'm'}"])
     try:
         with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as other, other._writing():
             r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"}, timeout=60,
                            json=[{"id": "b1", "text": "The bell of Orrin chapel was recast in 1702."}])
             assert r.status_code == 202, r.text
-            for _ in range(300):
-                job = httpx.get(srv.url + r.headers["location"], timeout=60).json()
-                if job["status"] == "failed":
-                    break
-                time.sleep(0.1)
-        assert job["status"] == "failed" and "MemoryBusyError" in job["error"], job
+            job = _poll_job(srv, r.headers["location"], ("waiting", "failed", "done"))
+            assert job["status"] == "waiting", job
+            assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     finally:
-        assert srv.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+        srv.stop(signal.SIGTERM)
     out = srv.proc.stdout.read().decode()
     assert f"ingest job {job['id']} failed" in out and "Traceback" in out, out
+    assert "after 0 of 1 documents; send the rest again" in out, out

@@ -215,7 +215,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     @app.get("/v1/memories/{name}/jobs/{job_id}", dependencies=v1)
     def job_status(name: str, job_id: str):
-        """A background ingest: status (queued, running, done, failed), done/total documents, report."""
+        """A background ingest: status (queued, running, waiting for another process's lock, done, failed), done/total, report."""
         slot(name)
         job = jobs.get(name, job_id)
         if job is None:

@@ -1,7 +1,9 @@
 """Background ingest jobs: the client gets a job id at once and polls its progress.
 
 A job ingests its records in batches, taking the memory's write lock per batch, so recall
-and other writers interleave with a long ingest instead of waiting for all of it.
+and other writers interleave with a long ingest instead of waiting for all of it. A batch that
+finds the folder locked by another process (a `mycelial ingest` in a terminal) waits and tries
+again: the job's documents were accepted (202) and live only in this process.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from core.memory.lock import MemoryBusyError
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
@@ -26,11 +29,12 @@ class Jobs:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def submit(self, slot, records: list, errors=()) -> dict:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report."""
         job = {"id": f"j{next(self._ids)}", "memory": slot.name, "status": "queued", "total": len(records),
-               "done": 0, "report": {k: 0 for k in _COUNTS} | {"errors": list(errors)}, "error": None,
+               "done": 0, "waiting_for": None, "report": {k: 0 for k in _COUNTS} | {"errors": list(errors)}, "error": None,
                "started": time.time(), "seconds": 0.0}
         with self._lock:
             self._jobs[job["id"]] = job
@@ -45,13 +49,15 @@ class Jobs:
     def running(self) -> tuple[int, int]:
         """(jobs still running, documents they have left)."""
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running")]
+            jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running", "waiting")]
         return len(jobs), sum(j["total"] - j["done"] for j in jobs)
 
     def wait(self) -> None:
         """Wait for every running job to finish. Before closing the memories at shutdown: a SIGTERM closed
         them under a running job, which failed, and the rest of its accepted (202) documents were lost
-        without a word (a job's status lives only in this process)."""
+        without a word (a job's status lives only in this process). A job waiting for another process's
+        lock stops waiting and fails, naming what it ingested: that process may hold the lock for hours."""
+        self._stopping.set()
         with self._lock:
             threads = list(self._threads)
         for t in threads:
@@ -62,8 +68,7 @@ class Jobs:
         try:
             for i in range(0, len(records), self.batch):
                 part = records[i:i + self.batch]
-                with slot.write_lock:
-                    rep = slot.memory.ingest(part)
+                rep = self._ingest_waiting(slot, part, job)
                 for k in _COUNTS:
                     job["report"][k] += getattr(rep, k)
                 job["report"]["errors"] += [str(e) for e in rep.errors]
@@ -74,6 +79,23 @@ class Jobs:
             log.exception("ingest job %s failed", job["id"])
             job["status"], job["error"] = "failed", without_folder(f"{type(exc).__name__}: {exc}", slot)
         job["seconds"] = round(time.time() - job["started"], 3)
+
+    def _ingest_waiting(self, slot, part: list, job: dict):
+        """Ingest one batch, waiting while another process holds the folder's lock (status "waiting")."""
+        while True:
+            try:
+                with slot.write_lock:
+                    rep = slot.memory.ingest(part)
+                job["status"], job["waiting_for"] = "running", None
+                return rep
+            except MemoryBusyError as exc:
+                if self._stopping.is_set():
+                    raise MemoryBusyError(f"the server stopped while this job waited for the memory's lock, "
+                                          f"after {job['done']} of {job['total']} documents; send the rest "
+                                          f"again: {exc}") from None
+                job["status"], job["waiting_for"] = "waiting", without_folder(str(exc), slot)
+                log.info("ingest job %s waits: %s", job["id"], exc)
+                self._stopping.wait(1.0)
 
     def get(self, memory: str, job_id: str) -> dict | None:
         with self._lock:
