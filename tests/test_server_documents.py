@@ -71,6 +71,10 @@ def test_list_pages_through_every_document_by_id(served):
     assert recs["total"] == 12 and [d["id"] for d in recs["documents"]] == ["r09", "r10", "r11"]
     assert _get(url, "/v1/memories/m/documents", prefix="zz").json() == {
         "total": 0, "offset": 0, "limit": 100, "documents": []}
+    slash = httpx.get(url + "/v1/memories/m/documents/", params={"prefix": "r", "limit": 3}, timeout=60)
+    # was a 404 "no document ''"
+    assert slash.status_code == 200, slash.text
+    assert [d["id"] for d in slash.json()["documents"]] == ["r00", "r01", "r02"]
 
 
 def test_get_shows_chunks_in_order_and_no_server_path(served):

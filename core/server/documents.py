@@ -35,6 +35,7 @@ def document_routes(app, dependencies, slot) -> None:
     from core.memory.documents import count_documents, get_document, list_documents
 
     @app.get("/v1/memories/{name}/documents", dependencies=dependencies)
+    @app.get("/v1/memories/{name}/documents/", dependencies=dependencies, include_in_schema=False)  # was a 404
     def list_docs(name: str, limit: int = Query(100, ge=1, le=LIST_MAX), offset: int = Query(0, ge=0),
                   prefix: str = Query("", max_length=512)):
         """Documents sorted by id, ``limit`` at a time from ``offset``: id, title, chunks, kind; ``total``
