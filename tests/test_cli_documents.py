@@ -309,3 +309,31 @@ def test_a_non_utf8_folder_or_a_surrogate_in_metadata_costs_those_records_only(t
     assert "r.jsonl:1: metadata 'note' holds an unpaired surrogate" in r.output, r.output
     ids = sorted(d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout))
     assert ids == sorted([good.resolve().as_posix(), "s2"])
+
+
+def test_sync_forgets_the_records_of_a_deleted_jsonl_file_and_of_deleted_lines(docs, tmp_path):
+    import os
+
+    # records of a JSONL file in the folder kept no trace of it: after `rm notes/a.jsonl` (or deleting a
+    # line), `ingest notes --sync` forgot none of its records, every run
+    line = '{{"id": "{}", "text": "The ferry to Pellow ran {} times a day in summer."}}\n'
+    (docs / "a.jsonl").write_text(line.format("r1", 1) + line.format("r2", 2), encoding="utf-8")
+    (docs / "man" / "b.jsonl").write_text(line.format("r3", 3) + line.format("r4", 4), encoding="utf-8")
+    (docs / "c.jsonl").write_text(line.format("r5", 5) + line.format("r6", 6), encoding="utf-8")
+    mem = tmp_path / "mem"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # a relative folder, then --sync from another working directory: the same files
+    try:
+        assert _run("ingest", "docs", "--memory", mem, "-q").exit_code == 0
+    finally:
+        os.chdir(cwd)
+    (docs / "a.jsonl").unlink()
+    (docs / "man" / "b.jsonl").write_text(line.format("r3", 3), encoding="utf-8")
+    (docs / "c.jsonl").write_text(line.format("r5", 5) + "{not json\n", encoding="utf-8")  # r6 may be that line
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 0, r.output
+    assert "forgot r1 " in r.output and "forgot r2 " in r.output and "forgot r4 " in r.output
+    held = {d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)}
+    assert held == {"man/kill.txt", "man/gzip.txt", "man/tar.txt", "guide.md", "r3", "r5", "r6"}
+    assert json.loads(_run("get", "r3", "--memory", mem, "--json").stdout)["source"] == str(
+        (docs / "man" / "b.jsonl").resolve())

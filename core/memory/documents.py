@@ -102,7 +102,8 @@ def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tup
 
 
 def sync_folder(mem, folder) -> list[str]:
-    """Forget the documents ingested from ``folder`` whose file is no longer there.
+    """Forget the documents ingested from ``folder`` whose file is no longer there, and the records of
+    its JSONL files that left them (the file deleted, or the line).
 
     Only documents whose recorded root is this folder are touched; returns their ids. Documents
     under a subfolder that cannot be read (no permission) are kept: their files may well be there.
@@ -118,6 +119,7 @@ def sync_folder(mem, folder) -> list[str]:
     closed = tuple(p.relative_to(folder).as_posix() + "/" for p, _ in special if p.is_dir())
     docs = list_documents(mem)
     gone = [d["id"] for d in docs if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
+    gone += _gone_records(docs, folder, root, closed)
     moved = {d["root"] for d in docs if d["id"] in present and d["root"] not in (None, root)} \
         if not any(d["root"] == root for d in docs) else set()
     moved = sorted(r for r in moved if not Path(r).is_dir())
@@ -130,6 +132,33 @@ def sync_folder(mem, folder) -> list[str]:
                          f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
                          f"removes one)")
     mem.forget_many(gone)  # one save of the derived state, not one per document
+    return gone
+
+
+def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple) -> list[str]:
+    """Ids of records read from a JSONL file of ``folder`` (their source is its absolute path) whose
+    file is gone or no longer holds their id. A file with a line it cannot read keeps all its records:
+    the missing id may be on that line."""
+    from core.memory.readers import read_file
+
+    by_file: dict[str, list[str]] = {}
+    for d in docs:
+        src = d["source"]
+        if d["root"] is None and isinstance(src, str) and src.lower().endswith(".jsonl") \
+                and src.startswith(root.rstrip(os.sep) + os.sep):
+            by_file.setdefault(src, []).append(d["id"])
+    gone = []
+    for src, ids in by_file.items():
+        rel = Path(src).relative_to(root)
+        if rel.as_posix().startswith(closed):
+            continue
+        if not (folder / rel).is_file():
+            gone += ids
+            continue
+        errors: list = []
+        held = {rec.doc_id for rec in read_file(folder / rel, errors)}
+        if not errors:
+            gone += [i for i in ids if i not in held]
     return gone
 
 

@@ -14,7 +14,7 @@ import re
 import stat
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
@@ -207,7 +207,14 @@ def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
 
 
 def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None) -> Iterator[Record]:
-    """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`."""
+    """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`.
+
+    A JSONL file's records keep their own ids; read from a folder, their source is the file's absolute
+    path (the folder resolved), so ``ingest --sync`` can tell when the file or a line of it is gone."""
+    if root is not None and path.suffix.lower() == ".jsonl":
+        where = str(root.resolve() / path.relative_to(root))
+        yield from (replace(rec, source=where) for rec in read_file(path, errors, max_bytes))
+        return
     source = str(path)
     doc_id, meta = document_id(path, root)
     try:
