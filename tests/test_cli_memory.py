@@ -116,6 +116,29 @@ def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
     assert not (tmp_path / "mem").exists()
 
 
+def test_an_ingest_that_stores_nothing_leaves_no_new_memory_folder(tmp_path):
+    # a folder of unsupported files, or empty piped input: "nothing was ingested", and a new, empty memory
+    # folder was left behind (SQLite, index, network), which later commands took for a real memory
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.rst").write_text("Not read.", encoding="utf-8")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["ingest", str(tmp_path / "docs"), "--memory", str(tmp_path / "mem"), "-q"])
+    assert res.exit_code == 1 and "nothing was ingested; no memory was made at" in res.output
+    assert not (tmp_path / "mem").exists()
+    res = runner.invoke(cli, ["ingest", "-", "--memory", str(tmp_path / "mem"), "-q"], input="")
+    assert res.exit_code == 1 and not (tmp_path / "mem").exists()
+    # an existing memory stays, and so does a new folder someone put another file in
+    (tmp_path / "docs" / "a.txt").write_text("Lichens are symbioses of fungi and algae.", encoding="utf-8")
+    assert runner.invoke(cli, ["ingest", str(tmp_path / "docs"), "--memory", str(tmp_path / "mem"), "-q"]).exit_code == 0
+    res = runner.invoke(cli, ["ingest", "-", "--memory", str(tmp_path / "mem"), "-q"], input="")
+    assert res.exit_code == 1 and "no memory was made" not in res.output
+    assert json.loads(runner.invoke(cli, ["stats", "--memory", str(tmp_path / "mem")]).stdout)["documents"] == 1
+    from core.cli._fresh import remove_new_empty_memory
+
+    (tmp_path / "mem" / "mine.txt").write_text("keep me", encoding="utf-8")
+    assert not remove_new_empty_memory(tmp_path / "mem") and (tmp_path / "mem" / "memory.sqlite").exists()
+
+
 def test_a_nul_in_a_records_title_or_id_costs_that_record_only(tmp_path):
     # JSONL from a scraper: "\u0000" in one title made the embedder refuse the whole batch
     # ("Error: texts[1] contains a NUL byte", nothing ingested; HTTP 500); an id holding one was stored

@@ -258,10 +258,12 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
+    fresh = not os.path.lexists(memory)
     # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
     with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
         try:
             rep = mem.ingest(list(paths), progress=not quiet, client=client)
+            fresh = fresh and mem.store_.count_documents() == 0
         except (MemoryBusyError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         except WorkerError as exc:
@@ -278,7 +280,10 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
 
         sync_folders(memory, paths)
     if rep.errors and not rep.documents and not rep.unchanged:
-        raise click.ClickException("nothing was ingested")
+        from core.cli._fresh import remove_new_empty_memory
+
+        gone = fresh and remove_new_empty_memory(memory)
+        raise click.ClickException("nothing was ingested" + (f"; no memory was made at {memory}" if gone else ""))
 
 
 @click.command("stats")
