@@ -192,6 +192,16 @@ def test_a_query_parameter_the_route_does_not_take_is_422(client):
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
 
 
+def test_a_query_parameter_given_twice_is_422(client):
+    # recall?q=rivers&q=Graz answered for "Graz" alone (the last value won, quietly); so did k=3&k=50
+    r = client.get("/v1/memories/sample/recall", params=[("q", "rivers"), ("q", QUESTION), ("k", "3")], headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.json()["fields"] == [{"field": "q", "message": "given 2 times; give it once"}]
+    r = client.get("/v1/memories/sample/documents", params=[("limit", "2"), ("limit", "5")], headers=AUTH)
+    assert r.status_code == 422 and "limit: given 2 times" in r.json()["error"]
+    assert client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 3}, headers=AUTH).status_code == 200
+
+
 def test_a_json_body_with_a_byte_order_mark_or_in_utf16_is_read(client):
     # a docs.json saved by PowerShell 5 (UTF-8 with a BOM, or UTF-16) and sent with curl --data-binary @docs.json:
     # POST .../recall took it (json.loads reads BOMs) but POST .../documents said "invalid JSON: expected

@@ -113,6 +113,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if route is not None and unknown:
             raise RequestValidationError([{"loc": ("query", k), "msg": "unknown parameter; this route takes "
                                            + (", ".join(sorted(takes)) or "none")} for k in unknown])
+        twice = [k for k in dict.fromkeys(request.query_params) if len(request.query_params.getlist(k)) > 1]
+        if twice:  # `recall?q=rivers&q=Graz` answered for "Graz" alone: the last one won, quietly
+            raise RequestValidationError([{"loc": ("query", k), "msg": f"given {len(request.query_params.getlist(k))} "
+                                           "times; give it once"} for k in twice])
 
     def json_body(request: Request) -> None:
         """415 for a JSON route's body sent as a form or text: `curl -d '{"queries": [...]}'` (a form) was
