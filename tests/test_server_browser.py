@@ -315,3 +315,40 @@ def test_documents_panel_filters_by_id_prefix(server):
     finally:
         for n in notes:
             httpx.delete(f"{url}/{n['id']}", timeout=60)
+
+
+def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server):
+    # the page could read a document but not remove it: DELETE existed over HTTP only
+    import httpx
+
+    url = server.url + "/v1/memories/other/documents"
+    notes = [{"id": "gone-1", "title": "Gull Rock", "text": "Gull Rock light was switched off in 1950."},
+             {"id": "kept-1", "title": "Seal Point", "text": "Seal Point keeps its bell."}]
+    assert httpx.post(url, json=notes, timeout=60).status_code == 201
+    try:
+        with _page() as page:
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.select_option("#memory", "other")
+            page.fill("#doc-prefix", "gone-")
+            docs = page.locator("#doc-list li.doc")
+            expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
+            docs.first.locator(".doc-title").click()
+            view = page.locator("#doc-view")
+            expect(view.locator("h3")).to_have_text("Gull Rock", timeout=30_000)
+            dialogs = []
+            page.once("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # "cancel": nothing goes
+            view.locator(".doc-forget").click()
+            expect(view.locator("h3")).to_have_text("Gull Rock")
+            assert dialogs and "gone-1" in dialogs[0]
+            assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 200
+            page.once("dialog", lambda d: d.accept())
+            view.locator(".doc-forget").click()
+            expect(page.locator("#status")).to_have_text("forgot gone-1", timeout=30_000)
+            expect(page.locator("#doc-count")).to_have_text("(0)", timeout=30_000)
+            expect(view.locator("h3")).to_have_count(0)
+            assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 404
+            assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
+    finally:
+        for n in notes:
+            httpx.delete(f"{url}/{n['id']}", timeout=60)

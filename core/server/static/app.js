@@ -230,7 +230,10 @@ async function showDocument(id) {
     const d = await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`);
     if ($("memory").value !== chosen) return;
     const view = $("doc-view");
-    view.replaceChildren(el("h3", "", d.title || d.id), el("div", "doc-meta", `${d.id} · ${d.kind}`));
+    const forget = el("button", "doc-forget", "forget this document");
+    forget.type = "button";
+    forget.addEventListener("click", () => forgetDocument(d.id));
+    view.replaceChildren(el("h3", "", d.title || d.id), el("div", "doc-meta", `${d.id} · ${d.kind}`), forget);
     const ol = el("ol", "chunks");
     for (const c of d.chunks) {
       const li = el("li", "chunk", c.text);
@@ -238,6 +241,22 @@ async function showDocument(id) {
       ol.append(li);
     }
     view.append(ol);
+  } catch (e) { status(e.message, true); }
+}
+
+async function forgetDocument(id) {
+  // the page could read a document but not remove it (DELETE existed over HTTP only); asks first
+  if (!confirm(`Forget “${id}”? Its text, vectors and links leave the memory for good.`)) return;
+  try {
+    const chosen = $("memory").value;
+    await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`, { method: "DELETE" });
+    if ($("memory").value !== chosen) return;
+    $("doc-view").replaceChildren();
+    status(`forgot ${id}`);
+    loadStats();
+    loadDocuments(docOffset);
+    loadMemories();  // the selector's document counts
+    if (asked && $("q").value.trim()) ask();  // its hits leave the answer
   } catch (e) { status(e.message, true); }
 }
 
