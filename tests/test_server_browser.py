@@ -28,6 +28,20 @@ def _page(**kwargs):
             browser.close()
 
 
+@contextmanager
+def _posted(server, notes):
+    """``notes`` stored in the server's "other" memory for the block (its documents URL), then forgotten."""
+    import httpx
+
+    url = server.url + "/v1/memories/other/documents"
+    assert httpx.post(url, json=notes, timeout=60).status_code == 201
+    try:
+        yield url
+    finally:
+        for n in notes:
+            httpx.delete(f"{url}/{n['id']}", timeout=60)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder):
     folder = tmp_path_factory.mktemp("browser") / "sample"
@@ -238,40 +252,34 @@ def test_documents_panel_counts_pages_and_opens_a_document(server):
 
     notes = [{"id": f"note-{i:02d}", "title": f"Note {i:02d}", "text": f"Harbour note {i}: the ferry leaves at {i + 6}."}
              for i in range(11)]
-    url = server.url + "/v1/memories/other/documents"
-    assert httpx.post(url, json=notes, timeout=60).status_code == 201
-    try:
-        with _page() as page:
-            page.goto(server.url + "/")
-            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            page.select_option("#memory", "other")
-            docs = page.locator("#doc-list li.doc")
-            expect(page.locator("#doc-count")).to_have_text("(12)", timeout=30_000)
-            expect(docs).to_have_count(10)
-            expect(docs.first).to_contain_text("Note 00")
-            expect(page.locator("#doc-range")).to_have_text("1–10 of 12")
-            expect(page.locator("#doc-prev")).to_be_disabled()
-            page.click("#doc-next")
-            expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
-            assert docs.locator(".doc-title").all_inner_texts() == ["Note 10", "Ida Wren"]
-            expect(page.locator("#doc-next")).to_be_disabled()
-            docs.filter(has_text="Ida Wren").locator(".doc-title").click()
-            view = page.locator("#doc-view")
-            expect(view.locator("h3")).to_have_text("Ida Wren", timeout=30_000)
-            expect(view.locator("li.chunk")).to_have_text(["Ida Wren mapped the limestone caves of Orla."])
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "serve_documents.png"), full_page=True)
-            page.click("#doc-prev")
-            expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
-            page.select_option("#memory", "sample")  # nothing of the other memory stays
-            expect(view.locator("li.chunk")).to_have_count(0)
-            total = httpx.get(server.url + "/v1/memories/sample/documents?limit=1", timeout=30).json()["total"]
-            expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
-            docs.first.locator(".doc-title").click()  # a file's id is a path: it opens too
-            expect(view.locator("li.chunk").first).to_be_visible(timeout=30_000)
-    finally:
-        for n in notes:
-            httpx.delete(f"{url}/{n['id']}", timeout=60)
+    with _posted(server, notes), _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        docs = page.locator("#doc-list li.doc")
+        expect(page.locator("#doc-count")).to_have_text("(12)", timeout=30_000)
+        expect(docs).to_have_count(10)
+        expect(docs.first).to_contain_text("Note 00")
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12")
+        expect(page.locator("#doc-prev")).to_be_disabled()
+        page.click("#doc-next")
+        expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
+        assert docs.locator(".doc-title").all_inner_texts() == ["Note 10", "Ida Wren"]
+        expect(page.locator("#doc-next")).to_be_disabled()
+        docs.filter(has_text="Ida Wren").locator(".doc-title").click()
+        view = page.locator("#doc-view")
+        expect(view.locator("h3")).to_have_text("Ida Wren", timeout=30_000)
+        expect(view.locator("li.chunk")).to_have_text(["Ida Wren mapped the limestone caves of Orla."])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve_documents.png"), full_page=True)
+        page.click("#doc-prev")
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+        page.select_option("#memory", "sample")  # nothing of the other memory stays
+        expect(view.locator("li.chunk")).to_have_count(0)
+        total = httpx.get(server.url + "/v1/memories/sample/documents?limit=1", timeout=30).json()["total"]
+        expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
+        docs.first.locator(".doc-title").click()  # a file's id is a path: it opens too
+        expect(view.locator("li.chunk").first).to_be_visible(timeout=30_000)
 
 
 def test_documents_panel_filters_by_id_prefix(server):
@@ -280,75 +288,63 @@ def test_documents_panel_filters_by_id_prefix(server):
 
     notes = [{"id": f"{kind}-{i:02d}", "title": f"{kind.title()} {i:02d}", "text": f"Harbour {kind} {i}: bell at {i}."}
              for kind in ("ferry", "tide") for i in range(12)]
-    url = server.url + "/v1/memories/other/documents"
-    assert httpx.post(url, json=notes, timeout=60).status_code == 201
-    try:
-        with _page() as page:
-            asked = []
-            page.on("request", lambda r: asked.append(r.url) if "/documents?" in r.url else None)
-            page.goto(server.url + "/")
-            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            page.select_option("#memory", "other")
-            docs = page.locator("#doc-list li.doc")
-            expect(page.locator("#doc-count")).to_have_text("(25)", timeout=30_000)
-            before = len(asked)
-            page.locator("#doc-prefix").press_sequentially("tide-1", delay=20)
-            expect(page.locator("#doc-count")).to_have_text("(2)", timeout=30_000)
-            assert docs.locator(".doc-title").all_inner_texts() == ["Tide 10", "Tide 11"]
-            expect(page.locator("#doc-range")).to_have_text("1–2 of 2")
-            assert len(asked) - before == 1 and asked[-1].endswith("prefix=tide-1"), asked[before:]
-            page.fill("#doc-prefix", "tide")  # a filter of 12: pages of it
-            expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
-            page.click("#doc-next")
-            expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
-            page.fill("#doc-prefix", "nothing/")
-            expect(page.locator("#doc-range")).to_have_text("no id starts with “nothing/”", timeout=30_000)
-            expect(docs).to_have_count(0)
-            page.fill("#doc-prefix", "")
-            expect(page.locator("#doc-count")).to_have_text("(25)", timeout=30_000)
-            page.fill("#doc-prefix", "tide")
-            expect(page.locator("#doc-count")).to_have_text("(12)", timeout=30_000)
-            page.select_option("#memory", "sample")  # another memory: the filter is cleared
-            expect(page.locator("#doc-prefix")).to_have_value("")
-            total = httpx.get(server.url + "/v1/memories/sample/documents?limit=1", timeout=30).json()["total"]
-            expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
-    finally:
-        for n in notes:
-            httpx.delete(f"{url}/{n['id']}", timeout=60)
+    with _posted(server, notes), _page() as page:
+        asked = []
+        page.on("request", lambda r: asked.append(r.url) if "/documents?" in r.url else None)
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        docs = page.locator("#doc-list li.doc")
+        expect(page.locator("#doc-count")).to_have_text("(25)", timeout=30_000)
+        before = len(asked)
+        page.locator("#doc-prefix").press_sequentially("tide-1", delay=20)
+        expect(page.locator("#doc-count")).to_have_text("(2)", timeout=30_000)
+        assert docs.locator(".doc-title").all_inner_texts() == ["Tide 10", "Tide 11"]
+        expect(page.locator("#doc-range")).to_have_text("1–2 of 2")
+        assert len(asked) - before == 1 and asked[-1].endswith("prefix=tide-1"), asked[before:]
+        page.fill("#doc-prefix", "tide")  # a filter of 12: pages of it
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+        page.click("#doc-next")
+        expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
+        page.fill("#doc-prefix", "nothing/")
+        expect(page.locator("#doc-range")).to_have_text("no id starts with “nothing/”", timeout=30_000)
+        expect(docs).to_have_count(0)
+        page.fill("#doc-prefix", "")
+        expect(page.locator("#doc-count")).to_have_text("(25)", timeout=30_000)
+        page.fill("#doc-prefix", "tide")
+        expect(page.locator("#doc-count")).to_have_text("(12)", timeout=30_000)
+        page.select_option("#memory", "sample")  # another memory: the filter is cleared
+        expect(page.locator("#doc-prefix")).to_have_value("")
+        total = httpx.get(server.url + "/v1/memories/sample/documents?limit=1", timeout=30).json()["total"]
+        expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
 
 
 def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server):
     # the page could read a document but not remove it: DELETE existed over HTTP only
     import httpx
 
-    url = server.url + "/v1/memories/other/documents"
     notes = [{"id": "gone-1", "title": "Gull Rock", "text": "Gull Rock light was switched off in 1950."},
              {"id": "kept-1", "title": "Seal Point", "text": "Seal Point keeps its bell."}]
-    assert httpx.post(url, json=notes, timeout=60).status_code == 201
-    try:
-        with _page() as page:
-            page.goto(server.url + "/")
-            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-            page.select_option("#memory", "other")
-            page.fill("#doc-prefix", "gone-")
-            docs = page.locator("#doc-list li.doc")
-            expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
-            docs.first.locator(".doc-title").click()
-            view = page.locator("#doc-view")
-            expect(view.locator("h3")).to_have_text("Gull Rock", timeout=30_000)
-            dialogs = []
-            page.once("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # "cancel": nothing goes
-            view.locator(".doc-forget").click()
-            expect(view.locator("h3")).to_have_text("Gull Rock")
-            assert dialogs and "gone-1" in dialogs[0]
-            assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 200
-            page.once("dialog", lambda d: d.accept())
-            view.locator(".doc-forget").click()
-            expect(page.locator("#status")).to_have_text("forgot gone-1", timeout=30_000)
-            expect(page.locator("#doc-count")).to_have_text("(0)", timeout=30_000)
-            expect(view.locator("h3")).to_have_count(0)
-            assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 404
-            assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
-    finally:
-        for n in notes:
-            httpx.delete(f"{url}/{n['id']}", timeout=60)
+    with _posted(server, notes) as url, _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        page.fill("#doc-prefix", "gone-")
+        docs = page.locator("#doc-list li.doc")
+        expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
+        docs.first.locator(".doc-title").click()
+        view = page.locator("#doc-view")
+        expect(view.locator("h3")).to_have_text("Gull Rock", timeout=30_000)
+        dialogs = []
+        page.once("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # "cancel": nothing goes
+        view.locator(".doc-forget").click()
+        expect(view.locator("h3")).to_have_text("Gull Rock")
+        assert dialogs and "gone-1" in dialogs[0]
+        assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 200
+        page.once("dialog", lambda d: d.accept())
+        view.locator(".doc-forget").click()
+        expect(page.locator("#status")).to_have_text("forgot gone-1", timeout=30_000)
+        expect(page.locator("#doc-count")).to_have_text("(0)", timeout=30_000)
+        expect(view.locator("h3")).to_have_count(0)
+        assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 404
+        assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
