@@ -77,6 +77,23 @@ def eval_sets(emb, n: int = 3500):
     return emb.embed(docs), emb.embed(brown), train_s
 
 
+def experiment_data():
+    """(shipped training config, documents set, Brown set, training rows, validation rows), one thread set.
+
+    The training sentences of WikiText-2 and the passage sets, 2,000 of them kept for the per-epoch
+    validation figure, embedded by torch (the vectors the shipped models were trained on)."""
+    from core.config import PROJECT_ROOT
+    from core.embedding import TextEmbedder
+
+    torch.set_num_threads(1)
+    card = json.loads((PROJECT_ROOT / "core/reasoning/vqvae/weights/monolith_wiki.json").read_text())
+    emb = TextEmbedder(backend="torch")
+    docs, brown, train_s = eval_sets(emb)
+    X = emb.embed(train_s).astype(np.float32)
+    perm = np.random.default_rng(0).permutation(len(X))
+    return card["train_config"], docs, brown, X[perm[2000:]], X[perm[:2000]]
+
+
 def scores(model, X: np.ndarray, n_queries: int = 500) -> dict:
     """Plain-encode R@10 and reconstruction cosine: queries are exact, the database decoded."""
     from core.reasoning.vqvae import metrics
@@ -89,25 +106,17 @@ def scores(model, X: np.ndarray, n_queries: int = 500) -> dict:
 
 
 def main(argv=None) -> None:
-    from core.config import PROJECT_ROOT
-    from core.embedding import TextEmbedder
     from core.reasoning.vqvae import train_vqvae
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", nargs="+", type=int, default=[10], help="epochs of each pair of arms (1 warm-up)")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(1)
-    card = json.loads((PROJECT_ROOT / "core/reasoning/vqvae/weights/monolith_wiki.json").read_text())
-    emb = TextEmbedder(backend="torch")  # the vectors the shipped models were trained on
-    docs, brown, train_s = eval_sets(emb)
-    X = emb.embed(train_s).astype(np.float32)
-    perm = np.random.default_rng(0).permutation(len(X))
-    X_val, X_train = X[perm[:2000]], X[perm[2000:]]
+    shipped, docs, brown, X_train, X_val = experiment_data()
     print(f"{len(X_train)} training sentences; sets of {len(docs)} (documents) and {len(brown)} (Brown)", flush=True)
     rows = []
     for epochs in args.epochs:
-        config = {**card["train_config"], "epochs": epochs, "warmup_epochs": 1, "refit_epochs": 0}
+        config = {**shipped, "epochs": epochs, "warmup_epochs": 1, "refit_epochs": 0}
         for arm in ("shipped decoder", "+ linear skip"):
             t = time.time()
             if arm == "shipped decoder":
