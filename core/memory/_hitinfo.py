@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from core.memory._checks import plain
+
 _SCALAR = (str, int, float, bool, type(None))
 
 
@@ -26,7 +28,7 @@ def check_where(where) -> dict | None:
     for key, val in where.items():
         if not isinstance(key, str) or not key:
             raise ValueError(f"where keys must be non-empty strings (metadata keys), got {key!r}")
-        vals = list(val) if isinstance(val, (list, tuple, set, frozenset)) else [val]
+        vals = plain(list(val) if isinstance(val, (list, tuple, set, frozenset, np.ndarray)) else [val])  # np.int64(1)
         if not vals or not all(isinstance(v, _SCALAR) for v in vals):
             raise ValueError(f"where[{key!r}] must be a string, number, bool or None, or a non-empty list of "
                              f"them (any of), got {val!r}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from core.memory._checks import plain
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
 
@@ -77,7 +78,7 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
         raise ValueError(f'"text" must be a string, got {type(obj["text"]).__name__}{hint}')
     if not obj["text"].strip():
         raise ValueError('"text" is empty')
-    doc_id = obj.get("id")
+    doc_id = plain(obj.get("id"))  # np.int64(7) (a DataFrame's row) is an integer id
     if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
         raise ValueError('missing "id"')
     if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
@@ -99,6 +100,7 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     meta.update(obj.get("metadata") or {})
     if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
         raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
+    meta = plain(meta)  # numpy values as JSON numbers, not their str() (where={"year": 1990} found none)
     for key, value in meta.items():  # an unpaired surrogate here failed the whole batch at its INSERT (HTTP 500)
         try:
             json.dumps({key: value}, ensure_ascii=False, default=str).encode("utf-8")

@@ -21,7 +21,6 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +34,7 @@ from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import MemoryReadOnlyError, WriteLock
 from core.memory.store import Store
+from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _check_k, check_source
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
@@ -42,7 +42,6 @@ __all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MA
 
 MARKER = "mycelial.json"
 FORMAT = 1
-MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
 BATCH_SIZE = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's batch_size)
 
 
@@ -90,7 +89,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                  train_at: int = 50_000, nprobe: int | None = None, rerank: int = 32,
                  max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, read_only: bool = False):
         _check_parts(embedder, codec, recall_config, network_config)
-        self.folder = Path(folder)
+        self.folder = check_folder(folder)
         check_flags(read_only=read_only)
         self.read_only = bool(read_only)
         self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
@@ -275,6 +274,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
 
     # -- writes hold the inter-process lock ---------------------------------------------
     def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
+        check_source(source)
+        check_flags(progress=progress)
         with self._writing():
             return super().ingest(source, progress, client, partitions)
 
@@ -324,6 +325,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     recall_batch.__doc__ = RecallMixin.recall_batch.__doc__
 
     def __enter__(self):
+        if getattr(self, "_closed", False):  # a second `with mem:` entered, then every call said "store is closed"
+            raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
         return self
 
     def __exit__(self, *exc):
@@ -351,14 +354,15 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                             f"use forget({doc_ids!r}) or forget_many([{doc_ids!r}])")
         from core.memory._vecfile import forgotten as zero_rows
 
+        doc_ids = check_doc_ids(doc_ids)
         st = self.store_
         with self._writing(), self._lock:
             done, infos = [], []
             with st.atomic():  # all or none: a crash or a failing statement leaves every document
                 for doc_id in doc_ids:
-                    info = st.forget(str(doc_id), zero_vectors=False, prune_concepts=False)  # own log entry
+                    info = st.forget(doc_id, zero_vectors=False, prune_concepts=False)  # own log entry
                     if info is not None:
-                        done.append(str(doc_id))
+                        done.append(doc_id)
                         infos.append(info)
                 st.prune_concepts()  # once: it scans the concepts table
                 removed = np.concatenate([info["removed"] for info in infos] or [np.zeros(0, np.int64)])
@@ -393,10 +397,3 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                 "network": {k: v for k, v in net.items() if isinstance(v, (int, float, str))},
                 "bytes_on_disk": disk}
 
-
-def _check_k(k) -> None:
-    """k is a positive int up to MAX_K (bool is not a count; huge k would allocate gigabytes)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if k > MAX_K:
-        raise ValueError(f"k={k} exceeds the recall cap of {MAX_K}; page through results with exclude= instead")

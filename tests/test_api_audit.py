@@ -1,0 +1,109 @@
+"""The Python API under a demanding first afternoon: bad arguments are named (ValueError/TypeError) and
+change nothing; valid ones (numpy scalars, a DataFrame row's ids) work. Real SQLite, FAISS and model."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from core.memory import RecallConfig, SemanticMemory
+from core.reasoning.mycelial import MycelialVQVAE
+
+DOCS = [
+    {"id": "rush", "title": "Rush", "text": "Rush were a Canadian rock band formed in Toronto. Neil Peart was "
+                                            "their drummer and lyricist; Geddy Lee sang and played bass."},
+    {"id": "nero", "title": "Nero", "text": "Nero was Roman emperor after Claudius. His mother Agrippina "
+                                            "arranged his adoption; Seneca was his tutor in Rome."},
+    {"id": "None", "text": "A record whose id is the word None: the harbour committee of Zanzibar met."},
+    {"id": "quokka", "text": "Quokkas live on Rottnest Island near Perth, in Western Australia."},
+]
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return MycelialVQVAE.load_default()
+
+
+@pytest.fixture(scope="module")
+def mem(tmp_path_factory, embedder, codec):
+    m = SemanticMemory(tmp_path_factory.mktemp("audit") / "m", embedder=embedder, codec=codec)
+    m.ingest(DOCS)
+    yield m
+    m.close()
+
+
+def _state(m) -> tuple:
+    s = m.stats()
+    return s["documents"], s["chunks"], s["index_vectors"], s["network"]["events"]
+
+
+def test_ingest_refuses_bytes_and_non_iterables_naming_the_source(mem):
+    # b"..." was iterated byte by byte (one "expected a path, dict or Record, got int" per byte); None and 5
+    # failed with "'NoneType' object is not iterable"; progress="no" showed a bar
+    before = _state(mem)
+    for bad in (b"Rush were a band", None, 5):
+        with pytest.raises(TypeError, match=r"source must be a path, a list of paths or an iterable of records"):
+            mem.ingest(bad)
+    with pytest.raises(ValueError, match="progress must be True or False, got 'no'"):
+        mem.ingest([{"id": "p", "text": "a progress flag given as a word"}], progress="no")
+    assert _state(mem) == before and mem.recall("who drummed for Rush?", k=1)[0].doc_id == "rush"
+
+
+def test_a_dataframe_rows_numpy_id_and_metadata_are_ingested_as_numbers(mem):
+    # np.int64 ids were refused ('"id" must be a string or integer, got int64'); np.int64 metadata was stored as the
+    # string "1990", so where={"year": 1990} matched nothing; where={"year": np.int64(1990)} was refused
+    rep = mem.ingest([{"id": np.int64(77), "text": "The lighthouse keeper of Zanzibar retired after forty years.",
+                       "year": np.int64(1990), "ok": np.bool_(True), "score": np.float32(0.5)}])
+    assert rep.documents == 1 and not rep.errors, rep
+    for year in (1990, np.int64(1990)):
+        hits = mem.recall("lighthouse keeper", k=3, where={"year": year})
+        assert [h.doc_id for h in hits] == ["77"], hits
+    assert hits[0].metadata == {"year": 1990, "ok": True, "score": 0.5}
+    assert mem.forget(77)
+
+
+def test_forget_refuses_what_is_not_a_document_id(mem):
+    # forget(None) forgot the document "None" (str(None)); forget(b"rush") and forget(["rush"]) looked up
+    # "b'rush'" and "['rush']" and said False; forget_many(["rush", None]) forgot "rush" and ignored None
+    before = _state(mem)
+    for bad in (None, b"rush", ["rush"], 1.5):
+        with pytest.raises(TypeError, match="a document id is a string"):
+            mem.forget(bad)
+    with pytest.raises(TypeError, match="got NoneType None"):
+        mem.forget_many(["rush", None])
+    with pytest.raises(TypeError, match="doc_ids must be a list of document ids, got NoneType"):
+        mem.forget_many(None)
+    with pytest.raises(ValueError, match="unpaired surrogate"):  # was a UnicodeEncodeError inside SQLite
+        mem.forget("rush\ud800")
+    assert _state(mem) == before and mem.store_.document("None") is not None
+    assert mem.forget_many([]) == []
+
+
+def test_the_folder_argument_is_checked_and_a_tilde_is_home(tmp_path, monkeypatch, embedder, codec):
+    # None failed inside pathlib ("expected str, bytes or os.PathLike object"); "" meant the working directory;
+    # "~/mem" made a folder named "~" in the working directory
+    with pytest.raises(TypeError, match="folder must be a path .* got NoneType"):
+        SemanticMemory(None, embedder=embedder, codec=codec)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    with pytest.raises(ValueError, match="folder must name a folder, got an empty path"):
+        SemanticMemory("", embedder=embedder, codec=codec)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with SemanticMemory("~/mem", embedder=embedder, codec=codec) as m:
+        assert m.folder == tmp_path / "home" / "mem"
+    assert (tmp_path / "home" / "mem" / "mycelial.json").is_file() and list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_closed_memory_refuses_a_second_with(tmp_path, embedder, codec):
+    # the second `with mem:` entered, and every call in it failed with "memory store ... is closed"
+    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
+    with m:
+        m.ingest(DOCS[:1])
+    with pytest.raises(ValueError, match=r"is closed; open it again with SemanticMemory\("):
+        with m:
+            pass
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as again:
+        assert again.stats()["documents"] == 1
