@@ -64,6 +64,28 @@ def test_a_dataframe_rows_numpy_id_and_metadata_are_ingested_as_numbers(mem):
     assert mem.forget(77)
 
 
+def test_ingest_vectors_refuses_a_string_of_ids_or_texts_and_bad_items(mem):
+    # ids="abc" stored three documents 'a', 'b', 'c'; texts="abc" gave them the texts 'a', 'b', 'c'; texts=[1, 2, 3]
+    # failed in the chunker ("'int' object has no attribute 'split'"); a lone surrogate was a UnicodeEncodeError;
+    # batch_size="5" a TypeError from '<'
+    X = np.random.default_rng(3).standard_normal((3, 384)).astype(np.float32)
+    before = _state(mem)
+    cases = [(("abc", X), {}, TypeError, "ids must be a list .* got str 'abc'"),
+             ((None, X), {}, TypeError, "ids must be a list"),
+             ((["v1", "v2", "v3"], X), {"texts": "abc"}, TypeError, "texts must be a list .* got str"),
+             ((["v1", "v2", "v3"], X), {"texts": [1, 2, 3]}, ValueError, "texts must hold strings .* got int 1"),
+             ((["v1", "v2\ud800", "v3"], X), {}, ValueError, r"ids\[1\] holds an unpaired surrogate"),
+             ((["v1", "v2", "v3"], X), {"texts": ["x", None, "y\udc80"]}, ValueError, r"texts\[2\] holds an unpaired"),
+             ((["v1", "v2", "v3"], X), {"batch_size": "5"}, ValueError, "batch_size must be a whole number"),
+             ((["v1", "v2", "v3"], X), {"batch_size": 1.5}, ValueError, "batch_size must be a whole number")]
+    for args, kwargs, exc, message in cases:
+        with pytest.raises(exc, match=message):
+            mem.ingest_vectors(*args, **kwargs)
+    assert _state(mem) == before
+    assert mem.ingest_vectors(["v1", "v2", "v3"], X, texts=["x", None, "y"], batch_size=np.int64(2)).documents == 3
+    assert mem.forget_many(["v1", "v2", "v3"]) == ["v1", "v2", "v3"] and _state(mem)[:3] == before[:3]
+
+
 def test_forget_refuses_what_is_not_a_document_id(mem):
     # forget(None) forgot the document "None" (str(None)); forget(b"rush") and forget(["rush"]) looked up
     # "b'rush'" and "['rush']" and said False; forget_many(["rush", None]) forgot "rush" and ignored None
