@@ -86,6 +86,42 @@ def test_ingest_vectors_refuses_a_string_of_ids_or_texts_and_bad_items(mem):
     assert mem.forget_many(["v1", "v2", "v3"]) == ["v1", "v2", "v3"] and _state(mem)[:3] == before[:3]
 
 
+def test_a_query_with_a_lone_surrogate_is_named(mem, embedder):
+    # recall, recall_batch and reinforce failed in the embedding cache: "'utf-8' codec can't encode character"
+    with pytest.raises(ValueError, match=r"^query holds an unpaired surrogate \('\\ud800' at character 4\)"):
+        mem.recall("Rush\ud800 drummer")
+    with pytest.raises(ValueError, match=r"^queries\[1\] holds an unpaired surrogate"):
+        mem.recall_batch(["Rush", "Nero\udc80"])
+    with pytest.raises(ValueError, match=r"^query \(the question the chunks answered\) holds an unpaired"):
+        mem.reinforce("who\ud800", [mem.recall("Rush", k=1)[0].chunk_id])
+    with pytest.raises(ValueError, match=r"texts\[0\] holds an unpaired surrogate"):
+        embedder.embed(["a\ud800b"])
+    assert mem.reinforcements() == []
+
+
+def test_recall_takes_numpy_numbers_and_names_a_bad_query_text(mem):
+    # min_score=np.float32(0.3) (a score read back from numpy) was "must be a finite number"; query_text=5 an
+    # AttributeError ('isascii'); exclude=[10**20] an OverflowError inside numpy
+    plain = [h.chunk_id for h in mem.recall("Neil Peart drummer", k=5, min_score=0.3)]
+    assert plain and [h.chunk_id for h in mem.recall("Neil Peart drummer", k=5, min_score=np.float32(0.3))] == plain
+    q = mem.embed_queries(["Neil Peart drummer"])[0]
+    for bad in (5, b"Rush"):
+        with pytest.raises(ValueError, match="query_text must be a non-empty string"):
+            mem.recall_vector(q, k=2, query_text=bad)
+    assert [h.chunk_id for h in mem.recall("Neil Peart drummer", k=5, min_score=0.3, exclude=[10 ** 20])] == plain
+
+
+def test_recall_batch_checks_its_queries_and_mode_before_embedding(mem):
+    # None and 5 were "'NoneType' object is not iterable"; a mode typo passed when the list was empty (and was
+    # found only after every query had been embedded)
+    for bad in (None, 5):
+        with pytest.raises(ValueError, match="queries must be a list of query strings"):
+            mem.recall_batch(bad)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        mem.recall_batch([], mode="hybird")
+    assert [len(h) for h in mem.recall_batch(("Rush", "Nero"), k=1)] == [1, 1]
+
+
 def test_forget_refuses_what_is_not_a_document_id(mem):
     # forget(None) forgot the document "None" (str(None)); forget(b"rush") and forget(["rush"]) looked up
     # "b'rush'" and "['rush']" and said False; forget_many(["rush", None]) forgot "rush" and ignored None
@@ -101,6 +137,21 @@ def test_forget_refuses_what_is_not_a_document_id(mem):
         mem.forget("rush\ud800")
     assert _state(mem) == before and mem.store_.document("None") is not None
     assert mem.forget_many([]) == []
+
+
+def test_bridges_width_is_a_whole_number(mem):
+    # width=-1 cut the strongest associates' list short of its last one, 2.5 was read as 2, None a TypeError
+    for bad in (-1, 2.5, None, True):
+        with pytest.raises(ValueError, match="width must be a whole number of at least 0"):
+            mem.bridges("rush", "nero", width=bad)
+    assert isinstance(mem.bridges("rush", "nero", width=0), list)
+
+
+def test_reinforcements_now_is_a_time(mem):
+    with pytest.raises(ValueError, match="now must be a time in seconds"):  # was "could not convert string to float"
+        mem.reinforcements(now="yesterday")
+    with pytest.raises(ValueError, match="now must be a time in seconds"):  # NaN: every event at its full weight
+        mem.reinforcements(now=math.nan)
 
 
 def test_the_folder_argument_is_checked_and_a_tilde_is_home(tmp_path, monkeypatch, embedder, codec):

@@ -119,6 +119,9 @@ class AssociateMixin:
         a, b = self._concept_id(concept_a), self._concept_id(concept_b)
         if a is not None and a == b:
             raise ValueError(f"concept_a and concept_b are the same concept ({concept_a!r}); give two concepts")
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 0:
+            raise ValueError(f"width must be a whole number of at least 0 (associates of concept_a tried as 3-edge "
+                             f"paths' first step), got {width!r}")  # -1 cut the list short of its last, 2.5 was 2
         if a is None or b is None:
             return []
         ca, wa, _ = self._neighbours(a)

@@ -146,8 +146,9 @@ class LearningMixin:
         in (0, 1) is the soft-bound rate of this event (0.5: one confirmation weighs half).
         Unknown chunk ids raise `UnknownChunkError` (a ``LookupError``) before anything is stored.
         """
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("query must be a non-empty string (the question the chunks answered)")
+        from core.memory._checks import check_text
+
+        check_text(query, "query (the question the chunks answered)")  # a lone surrogate failed in the embedder
         if isinstance(chunk_ids, (str, bytes)) or not hasattr(chunk_ids, "__iter__"):
             raise ValueError(f"chunk_ids must be a list of chunk ids (ints), got {chunk_ids!r}")
         ids = list(chunk_ids)
@@ -186,6 +187,8 @@ class LearningMixin:
 
     def reinforcements(self, now: float | None = None) -> list[dict]:
         """Every event with its current ``weight`` (after decay, at time ``now``, default now)."""
+        if now is not None and not _is_real(now):  # "x" failed in float(); NaN gave every event its full weight
+            raise ValueError(f"now must be a time in seconds (time.time()) or None, got {now!r}")
         now = time.time() if now is None else float(now)
         hl = self.reinforcement_half_life
         out = []
