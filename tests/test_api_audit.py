@@ -154,6 +154,23 @@ def test_reinforcements_now_is_a_time(mem):
         mem.reinforcements(now=math.nan)
 
 
+def test_recall_config_refuses_knobs_that_cannot_work():
+    # fusion_weight=nan ranked unrelated passages first in hybrid; candidates=0 made associative recall return
+    # nothing; seed_temperature=0 divided by zero; candidates="5" failed inside a comparison during recall
+    for kwargs, message in [({"fusion_weight": math.nan}, "fusion_weight must be a finite number of at least 0"),
+                            ({"candidates": 0}, "candidates must be a whole number of at least 1"),
+                            ({"candidates": "5"}, "candidates must be a whole number"),
+                            ({"seed_hits": -1}, "seed_hits must be a whole number of at least 0"),
+                            ({"seed_temperature": 0}, "seed_temperature must be a positive number"),
+                            ({"neighbour_weight": 2.0}, "neighbour_weight must be a number from 0 to 1"),
+                            ({"seed_codes_from_hits": "no"}, "seed_codes_from_hits must be True or False")]:
+        with pytest.raises(ValueError, match=f"RecallConfig.{message}"):
+            RecallConfig(**kwargs)
+    with pytest.raises(ValueError, match="RecallConfig.restart"):
+        dataclasses.replace(RecallConfig(), restart=-0.5)
+    assert dataclasses.replace(RecallConfig(), neighbour_weight=0.0, fusion_weight=0.0).candidates == 100
+
+
 def test_the_folder_argument_is_checked_and_a_tilde_is_home(tmp_path, monkeypatch, embedder, codec):
     # None failed inside pathlib ("expected str, bytes or os.PathLike object"); "" meant the working directory;
     # "~/mem" made a folder named "~" in the working directory
