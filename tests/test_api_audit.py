@@ -86,6 +86,29 @@ def test_ingest_vectors_refuses_a_string_of_ids_or_texts_and_bad_items(mem):
     assert mem.forget_many(["v1", "v2", "v3"]) == ["v1", "v2", "v3"] and _state(mem)[:3] == before[:3]
 
 
+def test_ingest_vectors_names_a_repeated_id(mem):
+    # "ids must be unique" left the user to search their ids (1 and "1" are one document id)
+    X = np.random.default_rng(4).standard_normal((3, 384)).astype(np.float32)
+    before = _state(mem)
+    with pytest.raises(ValueError, match="ids must be unique: '1' is at positions 0 and 2"):
+        mem.ingest_vectors([1, "u2", "1"], X)
+    assert _state(mem) == before
+
+
+def test_a_record_object_is_checked_like_a_dict_record(mem):
+    # a Record given directly skipped the dict's checks: an int id or a None title failed the whole ingest
+    # ("unsupported operand type(s) for +: 'int' and 'str'"), an empty id was stored as the document ""
+    from mycelial import Record
+
+    before = _state(mem)
+    rep = mem.ingest([Record("", "A record with an empty id about the Zanzibar lighthouse.", ""),
+                      Record("r-none", None, ""),
+                      Record(42, "Record forty-two names the lighthouse of Pemba island.", None)])
+    assert [(e.line, e.message) for e in rep.errors] == [(1, 'missing "id"'), (2, 'missing "text" (a string)')], rep
+    assert rep.documents == 1 and mem.store_.document("42") is not None and mem.store_.document("") is None
+    assert mem.forget(42) and _state(mem) == before
+
+
 def test_a_query_with_a_lone_surrogate_is_named(mem, embedder):
     # recall, recall_batch and reinforce failed in the embedding cache: "'utf-8' codec can't encode character"
     with pytest.raises(ValueError, match=r"^query holds an unpaired surrogate \('\\ud800' at character 4\)"):

@@ -140,3 +140,18 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+def check_record(rec):
+    """A `Record` given to ``ingest`` as it is, checked as a dict record is: an int id, a None title or
+    text failed the whole ingest ("can only concatenate str (not "NoneType") to str"), and an empty id
+    was stored. Well-formed records (every file's) pass untouched; ValueError names what is wrong."""
+    if isinstance(rec.doc_id, str) and rec.doc_id.strip() and isinstance(rec.text, str) \
+            and isinstance(rec.title, str) and isinstance(rec.meta, dict):
+        return rec
+    import dataclasses
+
+    from core.memory.readers import parse_record
+
+    fixed = parse_record({"id": rec.doc_id, "text": rec.text, "title": rec.title, "metadata": rec.meta}, rec.source)
+    return dataclasses.replace(rec, doc_id=fixed.doc_id, title=fixed.title, meta=fixed.meta)

@@ -12,6 +12,7 @@ from typing import Iterable
 import numpy as np
 
 from core.memory._ahead import EmbedAhead
+from core.memory._checks import check_record
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
 from core.memory._vecfile import forgotten as zero_rows, keep_up, vector_file
@@ -170,7 +171,10 @@ class IngestMixin:
             source = [source]
         for i, item in enumerate(source):
             if isinstance(item, Record):
-                yield item
+                try:
+                    yield check_record(item)
+                except ValueError as exc:
+                    errors.append(ReadError(item.source or "<records>", str(exc), i + 1))
             elif isinstance(item, dict):
                 try:
                     yield parse_record(item, "<records>", i + 1)

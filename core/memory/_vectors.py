@@ -50,8 +50,10 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
     _unicode(ids, "ids")
     if len(ids) != X.shape[0]:
         raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
-    if len(set(ids)) != len(ids):
-        raise ValueError("ids must be unique")
+    if len(set(ids)) != len(ids):  # named: "ids must be unique" left a search through 1M ids (1 and "1" are one id)
+        first: dict[str, int] = {}
+        j, i = next((j, i) for j, i in enumerate(ids) if first.setdefault(i, j) != j)
+        raise ValueError(f"ids must be unique: {i!r} is at positions {first[i]} and {j}")
     if texts is not None:
         texts = list(texts)
         if len(texts) != len(ids):
