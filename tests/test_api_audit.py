@@ -220,3 +220,20 @@ def test_a_closed_memory_refuses_a_second_with(tmp_path, embedder, codec):
             pass
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as again:
         assert again.stats()["documents"] == 1
+
+
+def test_a_read_only_memory_catches_up_at_refresh(tmp_path, embedder, codec):
+    # refresh() returned False on a read_only=True memory, so it never recalled what another object or process
+    # wrote after it opened (its index and network stayed as they were at open)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as writer:
+        writer.ingest(DOCS)
+        reader = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, read_only=True)
+        assert reader.refresh() is False  # nothing new
+        writer.ingest([{"id": "pemba", "text": "The lighthouse of Pemba island was lit again in 1998."}])
+        assert reader.refresh() is True
+        assert reader.recall("Pemba lighthouse", k=1)[0].doc_id == "pemba"
+        assert reader.stats()["index_vectors"] == writer.stats()["index_vectors"]
+        writer.forget("pemba")
+        assert reader.refresh() is True and "pemba" not in [h.doc_id for h in reader.recall("Pemba lighthouse", k=3)]
+        assert reader.stats()["index_vectors"] == writer.stats()["index_vectors"]
+        reader.close()

@@ -20,7 +20,7 @@ from core.memory.phrases import extract_terms, normalize, title_phrase
 
 
 class AssociateMixin:
-    """``associations`` and ``graph``; mixed into `SemanticMemory`."""
+    """``associations``, ``graph``, ``bridges`` and ``reconstruct`` (codes to chunks); mixed into `SemanticMemory`."""
 
     def _concept_id(self, concept) -> int | None:
         if not isinstance(concept, str) or not concept.strip():
@@ -51,6 +51,12 @@ class AssociateMixin:
         w = s * n / (n + 1.0)
         keep = (w > 0) & (n >= 1)
         return cand[keep], w[keep], n[keep]
+
+    def reconstruct(self, codes, k: int = 5) -> list:
+        """Decode codes with the VQ-VAE and return, per row, the stored chunks nearest the decoded vector."""
+        decoded = self.codec.decode(codes)
+        decoded = decoded / np.maximum(np.linalg.norm(decoded, axis=1, keepdims=True), 1e-12)
+        return [self.recall_vector(v, k, "similar") for v in decoded]
 
     def associations(self, concept: str, k: int = 10) -> list[dict]:
         """The ``k`` concepts most specifically associated with ``concept``, strongest first.

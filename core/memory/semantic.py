@@ -188,12 +188,17 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def refresh(self) -> bool:
         """Catch up with what other processes committed since this object last wrote: for a long-lived
         reader of a shared folder (the server). Never waits: while another process holds the write lock
-        (it is not done), nothing changes. True when the derived state was reloaded."""
+        (it is not done), nothing changes; read-only, it reloads in memory as opening does (it never did: what
+        was written after it opened stayed unrecalled). True when the derived state was reloaded."""
         from core.memory.lock import MemoryBusyError
 
-        if self.read_only or getattr(self, "_closed", False) or self._seen is None \
-                or self.store_.last_ids() == self._seen:
+        if getattr(self, "_closed", False) or self._seen is None or self.store_.last_ids() == self._seen:
             return False
+        if self.read_only:
+            with self._lock:
+                self._seen = self.store_.last_ids()  # before: a commit landing during the load is seen next time
+                self._load_derived()
+            return True
         try:
             first = self._wlock.acquire(timeout=0)
         except MemoryBusyError:
@@ -212,6 +217,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self._claim_folder()
         if self.read_only:
             self.store_ = Store(self.folder / "memory.sqlite", read_only=True)
+            self._seen = self.store_.last_ids()  # what refresh() compares with
             self._open_store()
             return
         self._wlock = WriteLock(self.folder)
@@ -381,11 +387,6 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             return done
 
     # -- recall -----------------------------------------------------------------------
-    def reconstruct(self, codes, k: int = 5) -> list[list[Hit]]:
-        """Decode codes with the VQ-VAE and return, per row, the stored chunks nearest the decoded vector."""
-        decoded = self.codec.decode(codes)
-        decoded = decoded / np.maximum(np.linalg.norm(decoded, axis=1, keepdims=True), 1e-12)
-        return [self.recall_vector(v, k, "similar") for v in decoded]
 
     def stats(self) -> dict:
         """Counts of documents and chunks, index kind, network size, bytes on disk."""
