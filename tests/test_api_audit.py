@@ -220,6 +220,18 @@ def test_a_closed_memory_refuses_a_second_with(tmp_path, embedder, codec):
             pass
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as again:
         assert again.stats()["documents"] == 1
+        assert again.associations("neil peart")
+
+
+def test_associations_graph_and_bridges_of_a_closed_memory_say_it_is_closed(tmp_path, embedder, codec):
+    # they answered from the network left in memory after close(), while recall and stats said "store is closed"
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as m:
+        m.ingest(DOCS[:2])
+        assert m.associations("neil peart")
+    for call in (lambda: m.associations("neil peart"), lambda: m.graph("neil peart"),
+                 lambda: m.bridges("neil peart", "geddy lee")):
+        with pytest.raises(ValueError, match=r"is closed; open it again with SemanticMemory\("):
+            call()
 
 
 def test_a_read_only_memory_catches_up_at_refresh(tmp_path, embedder, codec):

@@ -2,6 +2,7 @@
 and its methods' arguments, checked before anything is read or written (named, nothing changed)."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -92,6 +93,12 @@ def check_source(source) -> None:
                         f"'id' and 'text'), got {type(source).__name__} {source!r}")
 
 
+def is_real(value) -> bool:
+    """A finite number, numpy's included (``np.float32`` is no ``float``), never a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and (isinstance(value, (int, np.integer)) or math.isfinite(value))
+
+
 def check_text(value, name: str) -> str:
     """A text argument the model embeds (a query): non-empty str, no NUL, valid Unicode (an unpaired
     surrogate failed in the embedding cache with a UnicodeEncodeError)."""
@@ -155,3 +162,10 @@ def check_record(rec):
 
     fixed = parse_record({"id": rec.doc_id, "text": rec.text, "title": rec.title, "metadata": rec.meta}, rec.source)
     return dataclasses.replace(rec, doc_id=fixed.doc_id, title=fixed.title, meta=fixed.meta)
+
+
+def check_open(mem) -> None:
+    """A closed memory says so, for every call: associations, graph and bridges answered from the network
+    left in memory after close() while recall and stats said "store is closed"."""
+    if getattr(mem, "_closed", False):
+        raise ValueError(f"memory {mem.folder} is closed; open it again with SemanticMemory({str(mem.folder)!r})")

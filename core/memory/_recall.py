@@ -7,7 +7,7 @@ import numpy as np
 
 from core._validation import check_flags, check_ids, check_query_vector
 from core.log import get_logger
-from core.memory._checks import check_text
+from core.memory._checks import check_text, is_real
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory._fusion import fused, hybrid_scores
 from core.memory._neighbours import with_neighbours
@@ -96,7 +96,7 @@ class RecallMixin:
                      min_score: float | None = None, context: int = 0, where: dict | None = None):
         """``recall`` for many queries, embedding them in one batch."""
         if isinstance(queries, (str, bytes)) or not hasattr(queries, "__iter__"):  # list("abc"): three queries
-            raise ValueError(f"queries must be a list of query strings; for one query use recall(); got {queries!r:.80}")
+            raise ValueError(f"queries must be a list of query strings (for one, use recall()); got {queries!r:.80}")
         if mode not in MODES:  # before a long batch is embedded for nothing
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         queries = [check_text(t, f"queries[{i}]") for i, t in enumerate(queries)]
@@ -167,8 +167,7 @@ class RecallMixin:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float, np.integer, np.floating))
-                                      or not np.isfinite(min_score)):
+        if min_score is not None and not is_real(min_score):  # np.float32(0.3) (a score read back) was refused
             raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
         check_flags(per_document=per_document, explain=explain)
         query_text = None if query_text is None else check_text(query_text, "query_text")

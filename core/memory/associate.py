@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.memory._checks import check_open
 from core.memory.phrases import extract_terms, normalize, title_phrase
 
 
@@ -23,6 +24,7 @@ class AssociateMixin:
     """``associations``, ``graph``, ``bridges`` and ``reconstruct`` (codes to chunks); mixed into `SemanticMemory`."""
 
     def _concept_id(self, concept) -> int | None:
+        check_open(self)
         if not isinstance(concept, str) or not concept.strip():
             raise ValueError("concept must be a non-empty string, e.g. 'neil peart'")
         key, vocab = normalize(concept), self.graph_.vocab_

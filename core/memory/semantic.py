@@ -34,7 +34,7 @@ from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import MemoryReadOnlyError, WriteLock
 from core.memory.store import Store
-from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _check_k, check_source
+from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _check_k, check_open, check_source
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
@@ -171,8 +171,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         if self.read_only:
             raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
                                       f"on a writable folder to change it")
-        if getattr(self, "_closed", False):
-            raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
+        check_open(self)
         first = self._wlock.acquire()
         try:
             if first and self._seen is not None and self._seen != self.store_.last_ids():
@@ -331,8 +330,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     recall_batch.__doc__ = RecallMixin.recall_batch.__doc__
 
     def __enter__(self):
-        if getattr(self, "_closed", False):  # a second `with mem:` entered, then every call said "store is closed"
-            raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
+        check_open(self)  # a second `with mem:` entered, then every call said "store is closed"
         return self
 
     def __exit__(self, *exc):
