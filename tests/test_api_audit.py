@@ -109,6 +109,18 @@ def test_a_record_object_is_checked_like_a_dict_record(mem):
     assert mem.forget(42) and _state(mem) == before
 
 
+def test_where_finds_metadata_keys_holding_a_quote_a_backslash_or_a_newline(mem):
+    # SQLite's JSON path `$."a\\"b"` matches no document: where={'a"b': 'v'} (or a backslash, a newline) found
+    # nothing although the documents hold the key, silently
+    keys = ['say "hi"', "C:\\notes", "two\nlines", "plain.dotted"]
+    mem.ingest([{"id": f"odd{i}", "text": f"Odd key {i}: the lighthouse log of Pemba.", k: "v"}
+                for i, k in enumerate(keys)])
+    for i, k in enumerate(keys):
+        assert [h.doc_id for h in mem.recall("lighthouse log", k=3, where={k: "v"})] == [f"odd{i}"], k
+    assert [h.doc_id for h in mem.recall("lighthouse log", k=3, where={k: "v" for k in keys[:2]})] == []
+    assert mem.forget_many([f"odd{i}" for i in range(len(keys))]) == [f"odd{i}" for i in range(len(keys))]
+
+
 def test_a_query_with_a_lone_surrogate_is_named(mem, embedder):
     # recall, recall_batch and reinforce failed in the embedding cache: "'utf-8' codec can't encode character"
     with pytest.raises(ValueError, match=r"^query holds an unpaired surrogate \('\\ud800' at character 4\)"):
