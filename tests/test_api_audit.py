@@ -143,6 +143,7 @@ def test_recall_takes_numpy_numbers_and_names_a_bad_query_text(mem):
     for bad in (5, b"Rush"):
         with pytest.raises(ValueError, match="query_text must be a non-empty string"):
             mem.recall_vector(q, k=2, query_text=bad)
+    assert len(mem.recall_vector(q, k=2, query_text="")) == 2  # no phrases, as before
     assert [h.chunk_id for h in mem.recall("Neil Peart drummer", k=5, min_score=0.3, exclude=[10 ** 20])] == plain
 
 

@@ -170,7 +170,8 @@ class RecallMixin:
         if min_score is not None and not is_real(min_score):  # np.float32(0.3) (a score read back) was refused
             raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
         check_flags(per_document=per_document, explain=explain)
-        query_text = None if query_text is None else check_text(query_text, "query_text")
+        if query_text is not None and (not isinstance(query_text, str) or query_text.strip()):  # "" = no phrases
+            query_text = check_text(query_text, "query_text")
         if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 100:
             raise ValueError(f"context must be an integer from 0 to 100 (neighbouring chunks per side), got {context!r}")
         where, exclude = check_where(where), check_ids(exclude, "exclude")
