@@ -51,6 +51,18 @@ def test_ingest_refuses_bytes_and_non_iterables_naming_the_source(mem):
     assert _state(mem) == before and mem.recall("who drummed for Rush?", k=1)[0].doc_id == "rush"
 
 
+def test_an_empty_path_is_an_error_not_the_working_directory(mem, tmp_path, monkeypatch):
+    # Path("") is Path("."): ingest("") (an empty variable) read every file under the working directory, recursively
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "diary.txt").write_text("Dear diary, the Pemba lighthouse keeper came to tea today.")
+    monkeypatch.chdir(tmp_path)
+    before = _state(mem)
+    for source in ("", [""], ["  "]):
+        rep = mem.ingest(source)
+        assert [e.message for e in rep.errors] == ["empty path; give '.' to mean the working directory"], rep
+        assert rep.documents == 0 and _state(mem) == before
+
+
 def test_a_dataframe_rows_numpy_id_and_metadata_are_ingested_as_numbers(mem):
     # np.int64 ids were refused ('"id" must be a string or integer, got int64'); np.int64 metadata was stored as the
     # string "1990", so where={"year": 1990} matched nothing; where={"year": np.int64(1990)} was refused

@@ -99,6 +99,16 @@ def is_real(value) -> bool:
         and (isinstance(value, (int, np.integer)) or math.isfinite(value))
 
 
+def empty_path(raw):
+    """A ReadError for ``""`` (Path("."): ``ingest("")``, an empty variable, read the whole working directory,
+    recursively), else None."""
+    if isinstance(raw, str) and not raw.strip():
+        from core.memory.readers import ReadError
+
+        return ReadError(repr(raw), "empty path; give '.' to mean the working directory")
+    return None
+
+
 def check_text(value, name: str) -> str:
     """A text argument the model embeds (a query): non-empty str, no NUL, valid Unicode (an unpaired
     surrogate failed in the embedding cache with a UnicodeEncodeError)."""

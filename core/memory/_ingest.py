@@ -37,7 +37,7 @@ def _expected_documents(source) -> int | None:
         if isinstance(item, (dict, Record)):
             n += 1
             continue
-        if not isinstance(item, (str, os.PathLike)) or str(item) == "-":
+        if not isinstance(item, (str, os.PathLike)) or str(item) == "-" or not str(item).strip():  # "": not the cwd
             return None
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:

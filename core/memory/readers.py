@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from core.memory._checks import plain
+from core.memory._checks import empty_path, plain
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
 
@@ -374,21 +374,17 @@ def path_problem(path: Path) -> ReadError | None:
 
 
 def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:
-    """Records from files, folders (recursively, supported suffixes only) and ``-`` (stdin).
-
-    Parameters
-    ----------
-    paths : str, Path or iterable of them
-    errors : list
-        Receives a :class:`ReadError` for each problem; reading continues.
-    max_bytes : int
-        Files larger than this are reported and skipped.
-    """
+    """Records from files, folders (recursively, supported suffixes only) and ``-`` (stdin) of ``paths``
+    (a str, Path or iterable of them). ``errors`` receives a :class:`ReadError` for each problem (a file
+    over ``max_bytes`` too); reading continues."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for raw in paths:
         if str(raw) == "-":
             yield from read_stream(sys.stdin, errors)
+            continue
+        if (problem := empty_path(raw)) is not None:
+            errors.append(problem)
             continue
         path = Path(raw)
         if path.is_dir():
