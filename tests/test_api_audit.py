@@ -63,6 +63,24 @@ def test_an_empty_path_is_an_error_not_the_working_directory(mem, tmp_path, monk
         assert rep.documents == 0 and _state(mem) == before
 
 
+def test_sync_of_an_empty_path_forgets_nothing(tmp_path, monkeypatch, embedder, codec):
+    # `mycelial ingest "" notes/ --sync` synced the working directory: "" forgot the documents of its deleted files
+    from core.memory.documents import sync_folder
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name in ("a", "b"):
+        (notes / f"{name}.txt").write_text(f"Note {name}: the Pemba lighthouse was painted {name}-white.")
+    monkeypatch.chdir(notes)
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as m:
+        assert m.ingest(".").documents == 2
+        (notes / "b.txt").unlink()
+        with pytest.raises(ValueError, match="--sync needs a folder; an empty path is not one"):
+            sync_folder(m, "")
+        assert m.stats()["documents"] == 2
+        assert sync_folder(m, ".") == ["b.txt"]
+
+
 def test_a_dataframe_rows_numpy_id_and_metadata_are_ingested_as_numbers(mem):
     # np.int64 ids were refused ('"id" must be a string or integer, got int64'); np.int64 metadata was stored as the
     # string "1990", so where={"year": 1990} matched nothing; where={"year": np.int64(1990)} was refused

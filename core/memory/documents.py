@@ -107,6 +107,8 @@ def sync_folder(mem, folder) -> list[str]:
     Only documents whose recorded root is this folder are touched; returns their ids. Documents
     under a subfolder that cannot be read (no permission) are kept: their files may well be there.
     """
+    if isinstance(folder, str) and not folder.strip():  # Path("") is the working directory: synced it instead
+        raise ValueError("--sync needs a folder; an empty path is not one (give '.' for the working directory)")
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"--sync needs a folder; {folder} is not one")
