@@ -94,6 +94,22 @@ def test_a_dataframe_rows_numpy_id_and_metadata_are_ingested_as_numbers(mem):
     assert mem.forget(77)
 
 
+def test_a_record_whose_metadata_alone_changed_is_updated(mem):
+    # the content hash covers text and title only: the record was counted unchanged and kept its old metadata,
+    # so where={"category": "new"} found nothing after the user corrected it and ingested it again
+    rec = {"id": "meta-edit", "text": "The Pemba lighthouse logbook of 1990, page one.", "category": "old"}
+    assert mem.ingest([rec]).documents == 1
+    saved = sorted(p.name for p in mem.folder.glob("*.npz"))
+    rep = mem.ingest([{**rec, "category": "new", "year": np.int64(1990)}])
+    assert (rep.documents, rep.replaced, rep.unchanged, rep.chunks) == (1, 1, 0, 0), rep
+    hits = mem.recall("Pemba lighthouse logbook", k=1, where={"category": "new"})
+    assert [h.doc_id for h in hits] == ["meta-edit"] and hits[0].metadata == {"category": "new", "year": 1990}
+    assert sorted(p.name for p in mem.folder.glob("*.npz")) == saved  # no chunk changed: no derived file rewritten
+    rep = mem.ingest([{**rec, "category": "new", "year": 1990}])
+    assert (rep.documents, rep.unchanged) == (0, 1), rep
+    assert mem.forget("meta-edit")
+
+
 def test_ingest_vectors_refuses_a_string_of_ids_or_texts_and_bad_items(mem):
     # ids="abc" stored three documents 'a', 'b', 'c'; texts="abc" gave them the texts 'a', 'b', 'c'; texts=[1, 2, 3]
     # failed in the chunker ("'int' object has no attribute 'split'"); a lone surrogate was a UnicodeEncodeError;

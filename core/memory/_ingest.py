@@ -252,7 +252,7 @@ class IngestMixin:
             if bar is not None:
                 bar.close()
             if report.documents or report.replaced:
-                self.save()
+                self.save(only_if_changed=True)  # a record whose metadata alone changed leaves the files as they are
         report.seconds = time.perf_counter() - t0
         log.info("ingest: %d documents, %d chunks (%d new), %d unchanged, %d errors in %.1fs", report.documents,
                  report.chunks, report.new_chunks, report.unchanged, len(report.errors), report.seconds)
@@ -287,12 +287,16 @@ class IngestMixin:
     def _relocate(self, batch, report) -> None:
         """Record the new place of the batch's unchanged files that moved (`mv notes notes2`): ``--sync``
         of the new folder then finds them (they kept the old root, so it refused)."""
-        from core.memory.documents import moved_files
+        from core.memory.documents import changed_metadata, moved_files
 
         with self._lock:
             rows, roots = moved_files(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch])
             if rows:
                 report.moved += self.store_.relocate(rows, roots)
+            if edited := changed_metadata(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch]):
+                n = self.store_.relocate(edited)  # a record's new metadata: an edit, counted as `ingest` counts one
+                report.unchanged, report.documents, report.replaced = (report.unchanged - n, report.documents + n,
+                                                                      report.replaced + n)
 
     def _commit(self, todo, hashes, vec, code, report, observe=None, known=None) -> None:
         """Store a batch in one transaction, then grow index, graph and network.
