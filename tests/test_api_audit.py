@@ -221,6 +221,18 @@ def test_forget_refuses_what_is_not_a_document_id(mem):
     assert mem.forget_many([]) == []
 
 
+def test_hits_given_for_ids_are_named_with_the_field_to_take(mem):
+    # reinforce(query, hits) printed every hit whole (text, why) in "got [Hit(...)]" without saying what to pass;
+    # forget_many(hits) looked up str(hit) and said nothing was found
+    hits = mem.recall("who drummed for Rush?", k=2)
+    with pytest.raises(ValueError, match=r"\[h\.chunk_id for h in hits\]\), got \[Hit\(") as info:
+        mem.reinforce("who drummed for Rush?", hits)
+    assert len(str(info.value)) < 400
+    with pytest.raises(TypeError, match="take hit.doc_id"):
+        mem.forget_many(hits)
+    assert mem.reinforcements() == [] and mem.store_.document("rush") is not None
+
+
 def test_bridges_width_is_a_whole_number(mem):
     # width=-1 cut the strongest associates' list short of its last one, 2.5 was read as 2, None a TypeError
     for bad in (-1, 2.5, None, True):

@@ -134,8 +134,10 @@ def check_doc_ids(doc_ids, name: str = "doc_ids") -> list[str]:
         if isinstance(d, os.PathLike):
             d = os.fspath(d)
         if isinstance(d, bool) or not isinstance(d, (str, int, np.integer)):
-            raise TypeError(f"a document id is a string (or a record's integer id), got "
-                            f"{type(d).__name__} {d!r:.80}" + ("; decode it first" if isinstance(d, bytes) else ""))
+            hint = ("; decode it first" if isinstance(d, bytes) else
+                    "; take hit.doc_id" if type(d).__name__ == "Hit" else "")
+            raise TypeError(f"a document id is a string (or a record's integer id), got {type(d).__name__} "
+                            f"{d!r:.80}{hint}")
         d = str(int(d)) if not isinstance(d, str) else d
         try:
             d.encode("utf-8")

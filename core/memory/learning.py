@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from core.memory.phrases import query_phrases
+from core.memory.types import Hit
 
 _TABLE = """CREATE TABLE IF NOT EXISTS reinforcements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -150,10 +151,11 @@ class LearningMixin:
 
         check_text(query, "query (the question the chunks answered)")  # a lone surrogate failed in the embedder
         if isinstance(chunk_ids, (str, bytes)) or not hasattr(chunk_ids, "__iter__"):
-            raise ValueError(f"chunk_ids must be a list of chunk ids (ints), got {chunk_ids!r}")
+            raise ValueError(f"chunk_ids must be a list of chunk ids (ints), got {chunk_ids!r:.200}")
         ids = list(chunk_ids)
         if not ids or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in ids):
-            raise ValueError(f"chunk_ids must be a non-empty list of integer chunk ids, got {ids!r}")
+            hint = " (take each hit's: [h.chunk_id for h in hits])" if any(isinstance(c, Hit) for c in ids) else ""
+            raise ValueError(f"chunk_ids must be a non-empty list of integer chunk ids{hint}, got {ids!r:.200}")
         if not _is_real(rate) or not 0 < rate < 1:
             raise ValueError(f"rate must be a number in (0, 1), e.g. 0.5; got {rate!r}")
         ids = list(dict.fromkeys(int(c) for c in ids))
