@@ -51,6 +51,14 @@ def test_ingest_refuses_bytes_and_non_iterables_naming_the_source(mem):
     assert _state(mem) == before and mem.recall("who drummed for Rush?", k=1)[0].doc_id == "rush"
 
 
+def test_text_given_as_the_source_is_told_to_be_a_record(mem):
+    # ingest("Rush were ...") read the sentence as a path: "no such file or folder", and no word of records
+    rep = mem.ingest("Rush were a Canadian rock band from Toronto.")
+    assert [e.message for e in rep.errors] == ["no such file or folder; to ingest text, pass records: "
+                                               "ingest([{'id': 'note-1', 'text': ...}])"], rep
+    assert [e.message for e in mem.ingest("no_such_notes/").errors] == ["no such file or folder"]
+
+
 def test_an_empty_path_is_an_error_not_the_working_directory(mem, tmp_path, monkeypatch):
     # Path("") is Path("."): ingest("") (an empty variable) read every file under the working directory, recursively
     (tmp_path / "private").mkdir()

@@ -166,6 +166,9 @@ class IngestMixin:
     def _records(self, source, errors: list) -> Iterable[Record]:
         if isinstance(source, (str, os.PathLike)):
             yield from read_paths([source], errors)
+            if isinstance(source, str) and len(source.split()) > 2 and errors and errors[-1].source == source \
+                    and errors[-1].message == "no such file or folder":  # ingest("Rush were a band"): text, not a path
+                errors[-1].message += "; to ingest text, pass records: ingest([{'id': 'note-1', 'text': ...}])"
             return
         if isinstance(source, (dict, Record)):
             source = [source]
