@@ -95,6 +95,11 @@ def check_texts(texts, name: str = "texts") -> list[str]:
             raise ValueError(f"{name}[{i}] is empty or whitespace only")
         if "\x00" in t:
             raise ValueError(f"{name}[{i}] contains a NUL byte (binary data?)")
+        try:  # failed in the embedding cache's hashing with a bare UnicodeEncodeError
+            t.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{name}[{i}] holds an unpaired surrogate at character {exc.start}; "
+                             f"it is not valid Unicode text") from None
     return texts
 
 

@@ -1,5 +1,10 @@
-"""`SemanticMemory`'s arguments, checked before its folder is touched (a bad one named, never half a memory)."""
+"""`SemanticMemory`'s arguments, checked before its folder is touched (a bad one named, never half a memory),
+and its methods' arguments, checked before anything is read or written (named, nothing changed)."""
 from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -48,3 +53,131 @@ def check_parts(embedder, codec, recall_config, network_config=None) -> None:
         raise TypeError(f"recall_config must be a RecallConfig, e.g. RecallConfig(**{recall_config!r}), "
                         f"got {type(recall_config).__name__}" if isinstance(recall_config, dict) else
                         f"recall_config must be a RecallConfig, got {type(recall_config).__name__}")
+
+
+MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
+
+
+def check_k(k) -> None:
+    """k is a positive int up to MAX_K (bool is not a count; huge k would allocate gigabytes)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > MAX_K:
+        raise ValueError(f"k={k} exceeds the recall cap of {MAX_K}; page through results with exclude= instead")
+
+
+def check_folder(folder) -> Path:
+    """The memory's folder as a Path: ``None`` failed inside pathlib without naming the argument, ``""``
+    meant the working directory, and ``"~/mem"`` made a folder named ``~`` in it."""
+    if isinstance(folder, (bytes, bytearray)):
+        folder = os.fsdecode(bytes(folder))
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a path (str or pathlib.Path), got {type(folder).__name__} {folder!r}")
+    if not str(os.fspath(folder)).strip():
+        raise ValueError("folder must name a folder, got an empty path (use '.' for the working directory)")
+    return Path(folder).expanduser()
+
+
+def check_source(source) -> None:
+    """``ingest``'s source before the write lock: bytes were iterated as ints (one error per byte),
+    ``None`` and a number failed with "'NoneType' object is not iterable"."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise TypeError(f"source must be a path, a list of paths or an iterable of records, got "
+                        f"{type(source).__name__}; decode it first: ingest([{{'id': ..., 'text': data.decode()}}])")
+    if isinstance(source, (str, os.PathLike, dict)) or hasattr(source, "__iter__"):
+        return
+    from core.memory.readers import Record
+
+    if not isinstance(source, Record):
+        raise TypeError(f"source must be a path, a list of paths or an iterable of records (dicts with "
+                        f"'id' and 'text'), got {type(source).__name__} {source!r}")
+
+
+def is_real(value) -> bool:
+    """A finite number, numpy's included (``np.float32`` is no ``float``), never a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and (isinstance(value, (int, np.integer)) or math.isfinite(value))
+
+
+def empty_path(raw):
+    """A ReadError for ``""`` (Path("."): ``ingest("")``, an empty variable, read the whole working directory,
+    recursively), else None."""
+    if isinstance(raw, str) and not raw.strip():
+        from core.memory.readers import ReadError
+
+        return ReadError(repr(raw), "empty path; give '.' to mean the working directory")
+    return None
+
+
+def check_text(value, name: str) -> str:
+    """A text argument the model embeds (a query): non-empty str, no NUL, valid Unicode (an unpaired
+    surrogate failed in the embedding cache with a UnicodeEncodeError)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r:.80}")
+    if "\x00" in value:
+        raise ValueError(f"{name} contains a NUL byte (binary data?)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} holds an unpaired surrogate ({value[exc.start]!r} at character {exc.start}); "
+                         f"it is not valid Unicode text") from None
+    return value
+
+
+def check_doc_ids(doc_ids, name: str = "doc_ids") -> list[str]:
+    """Document ids to forget, as stored (str; an int as a record's id; a path as a file's): ``None``,
+    ``b"a.txt"`` or a list were turned into "None", "b'a.txt'", "['a.txt']" and reported as not found."""
+    if isinstance(doc_ids, (str, bytes)) or not hasattr(doc_ids, "__iter__"):
+        raise TypeError(f"{name} must be a list of document ids, got {type(doc_ids).__name__} {doc_ids!r:.80}")
+    out = []
+    for d in doc_ids:
+        if isinstance(d, os.PathLike):
+            d = os.fspath(d)
+        if isinstance(d, bool) or not isinstance(d, (str, int, np.integer)):
+            hint = ("; decode it first" if isinstance(d, bytes) else
+                    "; take hit.doc_id" if type(d).__name__ == "Hit" else "")
+            raise TypeError(f"a document id is a string (or a record's integer id), got {type(d).__name__} "
+                            f"{d!r:.80}{hint}")
+        d = str(int(d)) if not isinstance(d, str) else d
+        try:
+            d.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"document id {d!r:.80} holds an unpaired surrogate; no document has such an id") from None
+        out.append(d)
+    return out
+
+
+def plain(value):
+    """``value`` with numpy scalars and arrays as Python numbers and lists (recursively): metadata of
+    ``np.int64(1990)`` was stored as the string "1990", so ``where={"year": 1990}`` matched nothing."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def check_record(rec):
+    """A `Record` given to ``ingest`` as it is, checked as a dict record is: an int id, a None title or
+    text failed the whole ingest ("can only concatenate str (not "NoneType") to str"), and an empty id
+    was stored. Well-formed records (every file's) pass untouched; ValueError names what is wrong."""
+    if isinstance(rec.doc_id, str) and rec.doc_id.strip() and isinstance(rec.text, str) \
+            and isinstance(rec.title, str) and isinstance(rec.meta, dict):
+        return rec
+    import dataclasses
+
+    from core.memory.readers import parse_record
+
+    fixed = parse_record({"id": rec.doc_id, "text": rec.text, "title": rec.title, "metadata": rec.meta}, rec.source)
+    return dataclasses.replace(rec, doc_id=fixed.doc_id, title=fixed.title, meta=fixed.meta)
+
+
+def check_open(mem) -> None:
+    """A closed memory says so, for every call: associations, graph and bridges answered from the network
+    left in memory after close() while recall and stats said "store is closed"."""
+    if getattr(mem, "_closed", False):
+        raise ValueError(f"memory {mem.folder} is closed; open it again with SemanticMemory({str(mem.folder)!r})")

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from core.memory._checks import plain
+
 _SCALAR = (str, int, float, bool, type(None))
 
 
@@ -26,7 +28,7 @@ def check_where(where) -> dict | None:
     for key, val in where.items():
         if not isinstance(key, str) or not key:
             raise ValueError(f"where keys must be non-empty strings (metadata keys), got {key!r}")
-        vals = list(val) if isinstance(val, (list, tuple, set, frozenset)) else [val]
+        vals = plain(list(val) if isinstance(val, (list, tuple, set, frozenset, np.ndarray)) else [val])  # np.int64(1)
         if not vals or not all(isinstance(v, _SCALAR) for v in vals):
             raise ValueError(f"where[{key!r}] must be a string, number, bool or None, or a non-empty list of "
                              f"them (any of), got {val!r}")
@@ -49,14 +51,16 @@ def matches(meta: dict, where: dict) -> bool:
 def allowed_chunks(store, where: dict) -> np.ndarray:
     """Sorted chunk ids of the documents whose metadata match ``where`` (checked by ``check_where``).
 
-    SQLite narrows the documents to those holding the first key (``json_extract``, no row
-    is parsed in Python otherwise); Python then checks every key with JSON-exact equality.
+    SQLite narrows the documents to those holding one key (``json_type``, no row is parsed in
+    Python otherwise); Python then checks every key with JSON-exact equality.
     """
-    first = next(iter(where))
-    path = '$."' + first.replace('"', '\\"') + '"'
+    # a key JSON escapes (a quote, a backslash, a control character) has no SQLite path that finds it (`$."a\\"b"`
+    # matched no document, so where={'a"b': 'v'} found nothing): such keys are checked in Python only
+    first = next((k for k in where if not any(c in '"\\' or c < " " for c in k)), None)
     # meta SQLite cannot parse (NaN, written before records were checked) is left to Python's parser
-    rows = store._reader.execute("SELECT meta, chunk_ids FROM documents WHERE CASE WHEN json_valid(meta) "
-                                 "THEN json_type(meta, ?) IS NOT NULL ELSE 1 END", (path,)).fetchall()
+    rows = store._reader.execute("SELECT meta, chunk_ids FROM documents WHERE ?1 IS NULL OR CASE WHEN json_valid(meta) "
+                                 "THEN json_type(meta, ?1) IS NOT NULL ELSE 1 END",
+                                 (None if first is None else f'$."{first}"',)).fetchall()
     parts = [np.frombuffer(ids, dtype=np.int64) for meta, ids in rows if matches(json.loads(meta), where)]
     if not parts:
         return np.zeros(0, dtype=np.int64)

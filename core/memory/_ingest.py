@@ -12,6 +12,7 @@ from typing import Iterable
 import numpy as np
 
 from core.memory._ahead import EmbedAhead
+from core.memory._checks import check_record
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
 from core.memory._vecfile import forgotten as zero_rows, keep_up, vector_file
@@ -36,7 +37,7 @@ def _expected_documents(source) -> int | None:
         if isinstance(item, (dict, Record)):
             n += 1
             continue
-        if not isinstance(item, (str, os.PathLike)) or str(item) == "-":
+        if not isinstance(item, (str, os.PathLike)) or str(item) == "-" or not str(item).strip():  # "": not the cwd
             return None
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
@@ -165,12 +166,18 @@ class IngestMixin:
     def _records(self, source, errors: list) -> Iterable[Record]:
         if isinstance(source, (str, os.PathLike)):
             yield from read_paths([source], errors)
+            if isinstance(source, str) and len(source.split()) > 2 and errors and errors[-1].source == source \
+                    and errors[-1].message == "no such file or folder":  # ingest("Rush were a band"): text, not a path
+                errors[-1].message += "; to ingest text, pass records: ingest([{'id': 'note-1', 'text': ...}])"
             return
         if isinstance(source, (dict, Record)):
             source = [source]
         for i, item in enumerate(source):
             if isinstance(item, Record):
-                yield item
+                try:
+                    yield check_record(item)
+                except ValueError as exc:
+                    errors.append(ReadError(item.source or "<records>", str(exc), i + 1))
             elif isinstance(item, dict):
                 try:
                     yield parse_record(item, "<records>", i + 1)
@@ -248,7 +255,7 @@ class IngestMixin:
             if bar is not None:
                 bar.close()
             if report.documents or report.replaced:
-                self.save()
+                self.save(only_if_changed=True)  # a record whose metadata alone changed leaves the files as they are
         report.seconds = time.perf_counter() - t0
         log.info("ingest: %d documents, %d chunks (%d new), %d unchanged, %d errors in %.1fs", report.documents,
                  report.chunks, report.new_chunks, report.unchanged, len(report.errors), report.seconds)
@@ -283,12 +290,16 @@ class IngestMixin:
     def _relocate(self, batch, report) -> None:
         """Record the new place of the batch's unchanged files that moved (`mv notes notes2`): ``--sync``
         of the new folder then finds them (they kept the old root, so it refused)."""
-        from core.memory.documents import moved_files
+        from core.memory.documents import changed_metadata, moved_files
 
         with self._lock:
             rows, roots = moved_files(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch])
             if rows:
                 report.moved += self.store_.relocate(rows, roots)
+            if edited := changed_metadata(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch]):
+                n = self.store_.relocate(edited)  # a record's new metadata: an edit, counted as `ingest` counts one
+                report.unchanged, report.documents, report.replaced = (report.unchanged - n, report.documents + n,
+                                                                      report.replaced + n)
 
     def _commit(self, todo, hashes, vec, code, report, observe=None, known=None) -> None:
         """Store a batch in one transaction, then grow index, graph and network.

@@ -7,6 +7,7 @@ import numpy as np
 
 from core._validation import check_flags, check_ids, check_query_vector
 from core.log import get_logger
+from core.memory._checks import check_text, is_real
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory._fusion import fused, hybrid_scores
 from core.memory._neighbours import with_neighbours
@@ -87,18 +88,18 @@ class RecallMixin:
             drawn from the matching documents only), so it never leaves fewer than ``k`` hits
             while matching chunks remain. Every hit carries its document's ``metadata``.
         """
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("query must be a non-empty string")
-        q = self.embed_queries([query])[0]
+        q = self.embed_queries([check_text(query, "query")])[0]
         return self.recall_vector(q, k, mode, query_text=query, per_document=per_document, exclude=exclude,
                                   min_score=min_score, context=context, where=where)
 
     def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False,
                      min_score: float | None = None, context: int = 0, where: dict | None = None):
         """``recall`` for many queries, embedding them in one batch."""
-        if isinstance(queries, (str, bytes)):  # list("abc") would be three one-letter queries
-            raise ValueError("queries must be a list of query strings; for one query use recall()")
-        queries = list(queries)
+        if isinstance(queries, (str, bytes)) or not hasattr(queries, "__iter__"):  # list("abc"): three queries
+            raise ValueError(f"queries must be a list of query strings (for one, use recall()); got {queries!r:.80}")
+        if mode not in MODES:  # before a long batch is embedded for nothing
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        queries = [check_text(t, f"queries[{i}]") for i, t in enumerate(queries)]
         Q = self.embed_queries(queries)
         return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, min_score=min_score,
                                    context=context, where=where)
@@ -166,10 +167,11 @@ class RecallMixin:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
-                                      or not np.isfinite(min_score)):
+        if min_score is not None and not is_real(min_score):  # np.float32(0.3) (a score read back) was refused
             raise ValueError(f"min_score must be a finite number or None, got {min_score!r}")
         check_flags(per_document=per_document, explain=explain)
+        if query_text is not None and (not isinstance(query_text, str) or query_text.strip()):  # "" = no phrases
+            query_text = check_text(query_text, "query_text")
         if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 100:
             raise ValueError(f"context must be an integer from 0 to 100 (neighbouring chunks per side), got {context!r}")
         where, exclude = check_where(where), check_ids(exclude, "exclude")

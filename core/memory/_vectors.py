@@ -39,19 +39,30 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
 
     The vectors are scaled to unit length batch by batch (a copy of a 1M x 384 input is 1.5 GB)."""
     X = check_embeddings(embeddings, 384, "embeddings")
+    for name, seq in (("ids", ids), ("texts", texts)):  # "abc" was three documents 'a', 'b', 'c'; a dict its keys
+        if (seq is not None or name == "ids") and (isinstance(seq, (str, bytes, dict)) or not hasattr(seq, "__iter__")):
+            raise TypeError(f"{name} must be a list (one per embedding row), got {type(seq).__name__} {seq!r:.80}")
     ids = list(ids)
     for j, i in enumerate(ids):  # None was stored as the document "None", 1.5 as "1.5"
         if isinstance(i, bool) or not isinstance(i, (str, int, np.integer)) or (isinstance(i, str) and not i.strip()):
             raise ValueError(f"ids must be non-empty strings or integers (as a record's id), got {i!r} at position {j}")
     ids = [str(i) for i in ids]
+    _unicode(ids, "ids")
     if len(ids) != X.shape[0]:
         raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
-    if len(set(ids)) != len(ids):
-        raise ValueError("ids must be unique")
+    if len(set(ids)) != len(ids):  # named: "ids must be unique" left a search through 1M ids (1 and "1" are one id)
+        first: dict[str, int] = {}
+        j, i = next((j, i) for j, i in enumerate(ids) if first.setdefault(i, j) != j)
+        raise ValueError(f"ids must be unique: {i!r} is at positions {first[i]} and {j}")
     if texts is not None:
         texts = list(texts)
         if len(texts) != len(ids):
             raise ValueError(f"got {len(texts)} texts for {len(ids)} embeddings")
+        for j, t in enumerate(texts):  # an int failed in the chunker ("'int' object has no attribute 'split'")
+            if t is not None and not isinstance(t, str):
+                raise ValueError(f"texts must hold strings (or None for no text), got {type(t).__name__} "
+                                 f"{t!r:.80} at position {j}")
+        _unicode(texts, "texts")
     with np.errstate(over="ignore", under="ignore"):
         norms = np.linalg.norm(X, axis=1, keepdims=True)
     if not np.isfinite(norms).all():  # finite values whose squares overflow float32: scaled, they became zeros
@@ -61,6 +72,16 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
         raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros "
                          f"(or too small to scale to unit length in float32)")
     return ids, X, norms, texts
+
+
+def _unicode(values: list, name: str) -> None:
+    """An unpaired surrogate failed at hashing or chunking with a UnicodeEncodeError: named here instead."""
+    for j, v in enumerate(values):
+        try:
+            v is None or v.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{name}[{j}] holds an unpaired surrogate ({v[exc.start]!r} at character {exc.start}); "
+                             f"it is not valid Unicode text") from None
 
 
 def _hashes(keys: list[str], X: np.ndarray, texts: list | None) -> list[bytes]:
@@ -74,8 +95,8 @@ def _hashes(keys: list[str], X: np.ndarray, texts: list | None) -> list[bytes]:
 def ingest_vectors(mem, ids, embeddings, texts=None, batch_size: int = 50_000) -> IngestReport:
     """See ``SemanticMemory.ingest_vectors``; ``mem`` holds the write lock."""
     t0 = time.perf_counter()
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")  # "5": a TypeError
     keys, X, norms, texts = prepare(ids, embeddings, texts)
     report = IngestReport()
     for s in range(0, len(keys), batch_size):

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.memory._checks import check_open
 from core.memory.phrases import extract_terms, normalize, title_phrase
 
 
 class AssociateMixin:
-    """``associations`` and ``graph``; mixed into `SemanticMemory`."""
+    """``associations``, ``graph``, ``bridges`` and ``reconstruct`` (codes to chunks); mixed into `SemanticMemory`."""
 
     def _concept_id(self, concept) -> int | None:
+        check_open(self)
         if not isinstance(concept, str) or not concept.strip():
             raise ValueError("concept must be a non-empty string, e.g. 'neil peart'")
         key, vocab = normalize(concept), self.graph_.vocab_
@@ -51,6 +53,12 @@ class AssociateMixin:
         w = s * n / (n + 1.0)
         keep = (w > 0) & (n >= 1)
         return cand[keep], w[keep], n[keep]
+
+    def reconstruct(self, codes, k: int = 5) -> list:
+        """Decode codes with the VQ-VAE and return, per row, the stored chunks nearest the decoded vector."""
+        decoded = self.codec.decode(codes)
+        decoded = decoded / np.maximum(np.linalg.norm(decoded, axis=1, keepdims=True), 1e-12)
+        return [self.recall_vector(v, k, "similar") for v in decoded]
 
     def associations(self, concept: str, k: int = 10) -> list[dict]:
         """The ``k`` concepts most specifically associated with ``concept``, strongest first.
@@ -119,6 +127,9 @@ class AssociateMixin:
         a, b = self._concept_id(concept_a), self._concept_id(concept_b)
         if a is not None and a == b:
             raise ValueError(f"concept_a and concept_b are the same concept ({concept_a!r}); give two concepts")
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 0:
+            raise ValueError(f"width must be a whole number of at least 0 (associates of concept_a tried as 3-edge "
+                             f"paths' first step), got {width!r}")  # -1 cut the list short of its last, 2.5 was 2
         if a is None or b is None:
             return []
         ca, wa, _ = self._neighbours(a)

@@ -70,6 +70,32 @@ def get_document(mem, doc_id: str) -> dict | None:
             "chunks": [{"chunk_id": c, "text": (rows.get(c) or {}).get("text") or ""} for c in ids]}
 
 
+def changed_metadata(store, recs) -> list[tuple[str, str, dict]]:
+    """``(doc_key, stored source, new meta)`` of the records among ``recs`` ((record, content hash) pairs)
+    whose text and title are stored unchanged but whose metadata changed: the content hash leaves metadata
+    out, so such a record was counted unchanged and kept its old metadata (``where=`` then missed it).
+    Files are left to `moved_files` (their metadata is their place)."""
+    from core.memory.store import _json_meta
+
+    recs = {rec.doc_id: (rec, chash) for rec, chash in recs
+            if not (isinstance(rec.meta.get("path"), str) and rec.source == rec.meta["path"])}
+    rows, keys = [], list(recs)
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        for key, stored_hash, source, meta in store._conn.execute(
+                f"SELECT doc_key, content_hash, source, meta FROM documents WHERE doc_key IN "
+                f"({','.join('?' * len(part))})", part):
+            rec, chash = recs[key]
+            new = json.loads(_json_meta(rec.meta))  # as it would be stored (tuples as lists, others as str)
+            try:
+                old = json.loads(meta or "{}")
+            except ValueError:
+                old = None
+            if stored_hash == chash and json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):
+                rows.append((key, source, new))  # sorted dumps: True and 1 differ, key order does not
+    return rows
+
+
 def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tuple[str, str]]]:
     """What to record for the unchanged files among ``recs`` ((record, content hash) pairs) that were
     stored from another place which is gone (`mv notes notes2` then `ingest notes2`): ``(doc_key, source,
@@ -108,6 +134,8 @@ def sync_folder(mem, folder) -> list[str]:
     Only documents whose recorded root is this folder are touched; returns their ids. Documents
     under a subfolder that cannot be read (no permission) are kept: their files may well be there.
     """
+    if isinstance(folder, str) and not folder.strip():  # Path("") is the working directory: synced it instead
+        raise ValueError("--sync needs a folder; an empty path is not one (give '.' for the working directory)")
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"--sync needs a folder; {folder} is not one")

@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from core.memory.phrases import query_phrases
+from core.memory.types import Hit
 
 _TABLE = """CREATE TABLE IF NOT EXISTS reinforcements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -146,13 +147,15 @@ class LearningMixin:
         in (0, 1) is the soft-bound rate of this event (0.5: one confirmation weighs half).
         Unknown chunk ids raise `UnknownChunkError` (a ``LookupError``) before anything is stored.
         """
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("query must be a non-empty string (the question the chunks answered)")
+        from core.memory._checks import check_text
+
+        check_text(query, "query (the question the chunks answered)")  # a lone surrogate failed in the embedder
         if isinstance(chunk_ids, (str, bytes)) or not hasattr(chunk_ids, "__iter__"):
-            raise ValueError(f"chunk_ids must be a list of chunk ids (ints), got {chunk_ids!r}")
+            raise ValueError(f"chunk_ids must be a list of chunk ids (ints), got {chunk_ids!r:.200}")
         ids = list(chunk_ids)
         if not ids or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in ids):
-            raise ValueError(f"chunk_ids must be a non-empty list of integer chunk ids, got {ids!r}")
+            hint = " (take each hit's: [h.chunk_id for h in hits])" if any(isinstance(c, Hit) for c in ids) else ""
+            raise ValueError(f"chunk_ids must be a non-empty list of integer chunk ids{hint}, got {ids!r:.200}")
         if not _is_real(rate) or not 0 < rate < 1:
             raise ValueError(f"rate must be a number in (0, 1), e.g. 0.5; got {rate!r}")
         ids = list(dict.fromkeys(int(c) for c in ids))
@@ -186,6 +189,8 @@ class LearningMixin:
 
     def reinforcements(self, now: float | None = None) -> list[dict]:
         """Every event with its current ``weight`` (after decay, at time ``now``, default now)."""
+        if now is not None and not _is_real(now):  # "x" failed in float(); NaN gave every event its full weight
+            raise ValueError(f"now must be a time in seconds (time.time()) or None, got {now!r}")
         now = time.time() if now is None else float(now)
         hl = self.reinforcement_half_life
         out = []

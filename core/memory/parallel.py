@@ -35,6 +35,7 @@ import numpy as np
 from core.memory import _parallel_worker
 from core.memory._ingest import record_problem
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
+from core.memory._checks import empty_path
 from core.memory.readers import ReadError, Record, document_id, parse_record, path_problem, read_stream, scan_folder
 from core.memory.types import IngestReport
 
@@ -82,6 +83,9 @@ def _path_items(raw):
     if str(raw) == "-":
         errors: list = []
         yield from _capture(read_stream(sys.stdin, errors), errors)
+        return
+    if (problem := empty_path(raw)) is not None:
+        yield ("err", problem)
         return
     path = Path(raw)
     if path.is_dir():

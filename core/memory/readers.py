@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from core.memory._checks import empty_path, plain
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
 
@@ -77,7 +78,7 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
         raise ValueError(f'"text" must be a string, got {type(obj["text"]).__name__}{hint}')
     if not obj["text"].strip():
         raise ValueError('"text" is empty')
-    doc_id = obj.get("id")
+    doc_id = plain(obj.get("id"))  # np.int64(7) (a DataFrame's row) is an integer id
     if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
         raise ValueError('missing "id"')
     if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
@@ -99,6 +100,7 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     meta.update(obj.get("metadata") or {})
     if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
         raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
+    meta = plain(meta)  # numpy values as JSON numbers, not their str() (where={"year": 1990} found none)
     for key, value in meta.items():  # an unpaired surrogate here failed the whole batch at its INSERT (HTTP 500)
         try:
             json.dumps({key: value}, ensure_ascii=False, default=str).encode("utf-8")
@@ -379,21 +381,17 @@ def path_problem(path: Path) -> ReadError | None:
 
 
 def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:
-    """Records from files, folders (recursively, supported suffixes only) and ``-`` (stdin).
-
-    Parameters
-    ----------
-    paths : str, Path or iterable of them
-    errors : list
-        Receives a :class:`ReadError` for each problem; reading continues.
-    max_bytes : int
-        Files larger than this are reported and skipped.
-    """
+    """Records from files, folders (recursively, supported suffixes only) and ``-`` (stdin) of ``paths``
+    (a str, Path or iterable of them). ``errors`` receives a :class:`ReadError` for each problem (a file
+    over ``max_bytes`` too); reading continues."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for raw in paths:
         if str(raw) == "-":
             yield from read_stream(sys.stdin, errors)
+            continue
+        if (problem := empty_path(raw)) is not None:
+            errors.append(problem)
             continue
         path = Path(raw)
         if path.is_dir():

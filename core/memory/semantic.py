@@ -21,7 +21,6 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +34,7 @@ from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import MemoryReadOnlyError, WriteLock
 from core.memory.store import Store
+from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _check_k, check_open, check_source
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
@@ -42,7 +42,6 @@ __all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MA
 
 MARKER = "mycelial.json"
 FORMAT = 1
-MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query
 BATCH_SIZE = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's batch_size)
 
 
@@ -90,7 +89,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                  train_at: int = 50_000, nprobe: int | None = None, rerank: int = 32,
                  max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, read_only: bool = False):
         _check_parts(embedder, codec, recall_config, network_config)
-        self.folder = Path(folder)
+        self.folder = check_folder(folder)
         check_flags(read_only=read_only)
         self.read_only = bool(read_only)
         self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
@@ -172,8 +171,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         if self.read_only:
             raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
                                       f"on a writable folder to change it")
-        if getattr(self, "_closed", False):
-            raise ValueError(f"memory {self.folder} is closed; open it again with SemanticMemory({str(self.folder)!r})")
+        check_open(self)
         first = self._wlock.acquire()
         try:
             if first and self._seen is not None and self._seen != self.store_.last_ids():
@@ -189,12 +187,17 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def refresh(self) -> bool:
         """Catch up with what other processes committed since this object last wrote: for a long-lived
         reader of a shared folder (the server). Never waits: while another process holds the write lock
-        (it is not done), nothing changes. True when the derived state was reloaded."""
+        (it is not done), nothing changes; read-only, it reloads in memory as opening does (it never did: what
+        was written after it opened stayed unrecalled). True when the derived state was reloaded."""
         from core.memory.lock import MemoryBusyError
 
-        if self.read_only or getattr(self, "_closed", False) or self._seen is None \
-                or self.store_.last_ids() == self._seen:
+        if getattr(self, "_closed", False) or self._seen is None or self.store_.last_ids() == self._seen:
             return False
+        if self.read_only:
+            with self._lock:
+                self._seen = self.store_.last_ids()  # before: a commit landing during the load is seen next time
+                self._load_derived()
+            return True
         try:
             first = self._wlock.acquire(timeout=0)
         except MemoryBusyError:
@@ -213,6 +216,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self._claim_folder()
         if self.read_only:
             self.store_ = Store(self.folder / "memory.sqlite", read_only=True)
+            self._seen = self.store_.last_ids()  # what refresh() compares with
             self._open_store()
             return
         self._wlock = WriteLock(self.folder)
@@ -275,6 +279,8 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
 
     # -- writes hold the inter-process lock ---------------------------------------------
     def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
+        check_source(source)
+        check_flags(progress=progress)
         with self._writing():
             return super().ingest(source, progress, client, partitions)
 
@@ -324,6 +330,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     recall_batch.__doc__ = RecallMixin.recall_batch.__doc__
 
     def __enter__(self):
+        check_open(self)  # a second `with mem:` entered, then every call said "store is closed"
         return self
 
     def __exit__(self, *exc):
@@ -351,14 +358,15 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                             f"use forget({doc_ids!r}) or forget_many([{doc_ids!r}])")
         from core.memory._vecfile import forgotten as zero_rows
 
+        doc_ids = check_doc_ids(doc_ids)
         st = self.store_
         with self._writing(), self._lock:
             done, infos = [], []
             with st.atomic():  # all or none: a crash or a failing statement leaves every document
                 for doc_id in doc_ids:
-                    info = st.forget(str(doc_id), zero_vectors=False, prune_concepts=False)  # own log entry
+                    info = st.forget(doc_id, zero_vectors=False, prune_concepts=False)  # own log entry
                     if info is not None:
-                        done.append(str(doc_id))
+                        done.append(doc_id)
                         infos.append(info)
                 st.prune_concepts()  # once: it scans the concepts table
                 removed = np.concatenate([info["removed"] for info in infos] or [np.zeros(0, np.int64)])
@@ -377,11 +385,6 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             return done
 
     # -- recall -----------------------------------------------------------------------
-    def reconstruct(self, codes, k: int = 5) -> list[list[Hit]]:
-        """Decode codes with the VQ-VAE and return, per row, the stored chunks nearest the decoded vector."""
-        decoded = self.codec.decode(codes)
-        decoded = decoded / np.maximum(np.linalg.norm(decoded, axis=1, keepdims=True), 1e-12)
-        return [self.recall_vector(v, k, "similar") for v in decoded]
 
     def stats(self) -> dict:
         """Counts of documents and chunks, index kind, network size, bytes on disk."""
@@ -393,10 +396,3 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                 "network": {k: v for k, v in net.items() if isinstance(v, (int, float, str))},
                 "bytes_on_disk": disk}
 
-
-def _check_k(k) -> None:
-    """k is a positive int up to MAX_K (bool is not a count; huge k would allocate gigabytes)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if k > MAX_K:
-        raise ValueError(f"k={k} exceeds the recall cap of {MAX_K}; page through results with exclude= instead")

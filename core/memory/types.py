@@ -1,7 +1,10 @@
 """The small value types of a memory: recall knobs, hits, ingest reports."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from core.memory._neighbours import NEIGHBOUR_WEIGHT
 
@@ -84,6 +87,27 @@ class RecallConfig:
     candidates: int = 100
     concept_weight: float = 1.0
     neighbour_weight: float = NEIGHBOUR_WEIGHT
+
+    def __post_init__(self) -> None:
+        """Every knob named when it cannot work (also through ``dataclasses.replace``): ``fusion_weight=nan``
+        ranked unrelated passages first in hybrid, ``candidates=0`` made associative recall return nothing,
+        ``seed_temperature=0`` divided by zero, ``candidates="5"`` failed inside a comparison."""
+        lows = {"seed_hits": 0, "steps": 0, "candidates": 1}
+        for name, value in vars(self).items():
+            if name == "seed_codes_from_hits":
+                ok, want = isinstance(value, (bool, np.bool_)), "True or False"
+            elif name in lows:
+                ok = not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= lows[name]
+                want = f"a whole number of at least {lows[name]}"
+            else:
+                share = name in ("restart", "neighbour_weight")
+                ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+                    and math.isfinite(value) and (value > 0 if name == "seed_temperature" else
+                                                  0 <= value <= 1 if share else value >= 0)
+                want = ("a positive number" if name == "seed_temperature" else
+                        "a number from 0 to 1" if share else "a finite number of at least 0")
+            if not ok:
+                raise ValueError(f"RecallConfig.{name} must be {want}, got {value!r}")
 
 
 @dataclass
