@@ -33,11 +33,15 @@ def _read_model(weights: Path, config_path: Path | None = None):
         raise FileNotFoundError(f"VQ-VAE weights {weights} not found")
     if weights.suffix == ".pth":  # legacy checkpoint: the seed's default MonolithV13
         model = MonolithV13()
-        missing, unexpected = model.load_state_dict(load_legacy_state(weights), strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(load_legacy_state(weights), strict=False)
+        except RuntimeError as exc:  # tensors of other shapes: torch lists every one
+            raise ValueError(f"{weights} is not a MonolithV13 checkpoint "
+                             f"({str(exc).strip().splitlines()[-1].strip()[:300]})") from None
         if [k for k in missing if not k.endswith(("initted", "cluster_size", "embed_sum"))] or unexpected:
             raise ValueError(f"{weights} is not a MonolithV13 checkpoint "
                              f"(missing {missing}, unexpected {unexpected})")
-        return model.eval()
+        return _finite(model, weights).eval()
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -58,16 +62,28 @@ def _read_model(weights: Path, config_path: Path | None = None):
     if not isinstance(info, dict):
         raise ValueError(f"{weights}: its model config is not a JSON object")
     cls_name = info.get("model_class")
-    if cls_name not in MODEL_CLASSES:
+    if not isinstance(cls_name, str) or cls_name not in MODEL_CLASSES:
         raise ValueError(f"{weights}: unknown model_class {cls_name!r}; expected one of {sorted(MODEL_CLASSES)}")
     _check_shapes(weights, MODEL_CLASSES[cls_name], info.get("model_config"))
-    model = MODEL_CLASSES[cls_name](**info["model_config"])
+    try:  # a foreign or edited config: an unknown key, a negative or non-integer size
+        model = MODEL_CLASSES[cls_name](**info["model_config"])
+    except Exception as exc:
+        raise ValueError(f"{weights}: model_config {info['model_config']} does not build a {cls_name} "
+                         f"({type(exc).__name__}: {str(exc).strip()[:200]})") from None
     try:
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # SafetensorError / RuntimeError of a damaged file: name it
         raise ValueError(f"{weights}: weights do not load ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    return _finite(model, weights).eval()
+
+
+def _finite(model, weights: Path):
+    """A NaN or inf weight (a damaged file) made every code 0 and every decoded vector NaN, silently."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{weights}: tensor {name} holds NaN or inf values (damaged weights)")
+    return model
 
 
 def _check_shapes(weights: Path, cls, config) -> None:

@@ -64,7 +64,17 @@ def load_legacy_state(path: str | Path) -> dict:
     Accepts a bare state dict or one wrapped as ``{"model_state_dict": ...}``; renames
     the seed's buffer names to the current ones.
     """
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:  # torch's own message suggests weights_only=False, i.e. unpickling the file
+        if "weights only" in str(exc).lower():
+            why = "it holds Python objects besides tensors, which are refused since loading them can run code"
+        else:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            why = f"not a file torch.save wrote: {type(exc).__name__} {first}".strip()
+        raise ValueError(f"{path} is not a PyTorch checkpoint of plain tensors ({why})") from None
     if isinstance(state, dict) and "model_state_dict" in state:
         state = state["model_state_dict"]
     if not isinstance(state, dict):
