@@ -14,7 +14,10 @@ class NotFittedError(ValueError, AttributeError):
 
 def _as_numpy(x):
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if str(getattr(x, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16: .numpy() raised TypeError
+            x = x.float()
+        x = x.numpy()
     return x
 
 
@@ -42,6 +45,12 @@ def check_embeddings(X, dim: int | None = None, name: str = "embeddings") -> np.
         raise ValueError(f"{name} is an empty batch (shape {X.shape}); pass at least one vector")
     if dim is not None and X.shape[1] != dim:
         raise ValueError(f"{name} must have {dim} columns, got shape {X.shape}")
+    if X.dtype.itemsize > 4 and np.issubdtype(X.dtype, np.floating) and np.isfinite(X).all():
+        big = np.abs(X) > np.finfo(np.float32).max  # finite here, inf as float32: say so, not "NaN or inf"
+        if big.any():
+            bad = np.argwhere(big)[0]
+            raise ValueError(f"{name} holds {float(X[bad[0], bad[1]])!r} (row {bad[0]}, column {bad[1]}), beyond "
+                             f"float32's range; embeddings are float32 (unit-length rows)")
     X = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
@@ -59,9 +68,12 @@ def check_codes(codes, num_heads: int, codebook_size: int, name: str = "codes") 
     if codes.dtype == object or not (np.issubdtype(codes.dtype, np.integer) or codes.dtype == bool):
         if np.issubdtype(codes.dtype, np.floating) and codes.size and np.isfinite(codes).all() \
                 and np.all(codes == np.round(codes)):
+            _check_code_range(codes, codebook_size, name)  # before the cast: 1e20 wrapped to -2**63
             codes = codes.astype(np.int64)
         else:
             raise ValueError(f"{name} must be integers, got dtype {codes.dtype}")
+    elif codes.dtype == np.uint64 and codes.size:
+        _check_code_range(codes, codebook_size, name)  # 2**63 + 5 wrapped to a negative int64
     if codes.ndim == 1:
         codes = codes[None, :]
     if codes.ndim != 2 or codes.shape[1] != num_heads:
@@ -69,11 +81,20 @@ def check_codes(codes, num_heads: int, codebook_size: int, name: str = "codes") 
     if codes.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (shape {codes.shape})")
     codes = codes.astype(np.int64, copy=False)
-    if codes.min() < 0 or codes.max() >= codebook_size:
-        raise ValueError(
-            f"{name} must lie in [0, {codebook_size - 1}], got values from {codes.min()} to {codes.max()}"
-        )
+    _check_code_range(codes, codebook_size, name)
     return np.ascontiguousarray(codes)
+
+
+def _check_code_range(codes: np.ndarray, codebook_size: int, name: str) -> None:
+    lo, hi = codes.min(), codes.max()
+    if lo < 0 or hi >= codebook_size:
+        raise ValueError(f"{name} must lie in [0, {codebook_size - 1}], got values from "
+                         f"{_num(lo)} to {_num(hi)}")
+
+
+def _num(v) -> str:
+    """A code value as a person reads it: 1e+20 (float), 9223372036854775813 (uint64), 256."""
+    return repr(float(v)) if isinstance(v, np.floating) and abs(float(v)) >= 2 ** 53 else str(int(v))
 
 
 def check_query_vector(q, dim: int = 384) -> np.ndarray:
