@@ -25,12 +25,31 @@ DEFAULT_WEIGHTS = "monolith_wiki.safetensors"
 LEGACY_WEIGHTS = ("monolith_v13.safetensors", "monolith_v13_trained.pth")
 # bytes per vector -> shipped MonolithWiki weights (heads of 256 codes; 8 and 16 are optional extras)
 BUDGET_WEIGHTS = {4: DEFAULT_WEIGHTS, 8: "monolith_wiki_8b.safetensors", 16: "monolith_wiki_16b.safetensors"}
+MAX_ABS = 1e15  # |value| of an embedding; from ~1e19 float32 overflows inside the encoder
+MAX_REFINE = 100  # ICM sweeps; on 200 random vectors no code changed after the 4th
 MODEL_CLASSES = _model_file.MODEL_CLASSES  # kept importable from here; the file reader owns it
 
 
 def read_card(path: str | Path) -> dict:
     """The JSON card saved beside a model (:meth:`MycelialVQVAE.save`): config, data, metrics."""
     return read_json(_paths(path)[1], "model card")
+
+
+def _user_path(path) -> Path:
+    """A path as a shell user means it: ``~`` is the home folder (it made a folder named ``~``), and an
+    empty path is an error (it was the working folder)."""
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
+    if str(path) == "":
+        raise ValueError("path is empty; give a .safetensors file or a model folder")
+    return Path(path).expanduser()
+
+
+def _json_value(v):
+    """numpy numbers and arrays in a model card (metrics are often numpy scalars) as JSON values."""
+    if isinstance(v, (np.generic, np.ndarray)):
+        return v.tolist()
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 
 def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -113,7 +132,7 @@ class MycelialVQVAE:
     @classmethod
     def load(cls, path: str | Path) -> "MycelialVQVAE":
         """Load a model saved by :meth:`save` (a ``.safetensors`` file or a folder), or a legacy ``.pth``."""
-        path = Path(path)
+        path = _user_path(path)
         if path.suffix == ".pth":
             return cls(_read_model(path))
         if path.suffix == ".json" and path.with_suffix(".safetensors").is_file():  # the card given for its weights
@@ -146,15 +165,23 @@ class MycelialVQVAE:
         """
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        if card is not None and not isinstance(card, dict):
+            raise TypeError(f"card must be a dict of extra JSON entries, got {type(card).__name__}")
         from safetensors.torch import save
 
         model = self._checked_model()
-        weights, config_path = _paths(path)
+        weights, config_path = _paths(_user_path(path))
         info = {"model_class": type(model).__name__, "model_config": model.config}
+        # the card is serialised before anything is written: a value JSON cannot hold used to fail
+        # after the weights were replaced, leaving them beside the previous model's card
+        try:
+            card_text = json.dumps({**info, **{k: v for k, v in (card or {}).items() if k not in info}}, indent=2, default=_json_value) + "\n"
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"card cannot be written as JSON: {exc}") from None
         tensors = {k: (v.half() if dtype == "float16" and v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in model.state_dict().items()}
         atomic_write_bytes(weights, save(tensors, metadata={"config": json.dumps(info)}))
-        atomic_write_text(config_path, json.dumps({**info, **(card or {})}, indent=2) + "\n")
+        atomic_write_text(config_path, card_text)
         return weights
 
     # -- properties ---------------------------------------------------------------------
@@ -205,10 +232,18 @@ class MycelialVQVAE:
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
+        big = float(np.abs(X).max())
+        if big > MAX_ABS:  # the encoder's LayerNorm squares them: inf, then NaN, then codes 0 0 0 0, silently
+            row = int(np.argmax(np.abs(X).max(axis=1)))
+            raise ValueError(f"embeddings hold a value of {big:.3g} (row {row}); the codec reads unit-length "
+                             f"rows and values beyond {MAX_ABS:g} overflow it: normalise them first")
         for name, value in (("refine", refine), ("candidates", candidates), ("pairs", pairs), ("beam", beam)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
         beam = max(1, int(beam))
+        if refine > MAX_REFINE:  # the sweeps have no stop of their own: refine=10**9 never returned
+            raise ValueError(f"refine must be at most {MAX_REFINE}, got {refine!r}; the codes stop "
+                             f"changing after a few sweeps (2 is the README's setting)")
         if pairs and not refine:
             raise ValueError("pairs needs refine >= 1 (the pair search starts from refined codes)")
         if refine and candidates < 1:  # 0 candidates would silently skip the refinement asked for
