@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from core.reasoning.mycelial import _kernels as K
-from core.reasoning.mycelial.config import _is_int, _is_real
+from core.reasoning.mycelial.config import _is_real, check_steps
 
 # propagate switches to a dense float32 weight matrix (at most 16 MB) when the graph has at
 # least N*N/8 stored entries: contiguous rows vectorise, CSR gathers do not.
@@ -40,8 +40,7 @@ class SpreadingMixin:
         steps = c.propagation_steps if steps is None else steps
         damping = c.damping if damping is None else damping
         threshold = c.activation_threshold if threshold is None else threshold
-        if not _is_int(steps) or steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        check_steps(steps)
         for name, v, hi_ok in (("damping", damping, False), ("threshold", threshold, True)):
             if not _is_real(v) or not math.isfinite(v) or v < 0 or v > 1 or (v == 1 and not hi_ok):
                 raise ValueError(f"{name} must lie in [0, 1{']' if hi_ok else ')'}, got {v!r}")

@@ -17,6 +17,19 @@ def _is_real(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+MAX_STEPS = 1000  # spreading steps; activations stop changing within about 100
+
+
+def check_steps(steps, name: str = "steps") -> int:
+    """Spreading steps, 0 to ``MAX_STEPS``: the loop has no stop of its own, so steps=10**9 never returned."""
+    if not _is_int(steps) or steps < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {steps!r}")
+    if steps > MAX_STEPS:
+        raise ValueError(f"{name} must be at most {MAX_STEPS}, got {steps!r}; activations settle "
+                         f"within about 100 steps (the default is 3)")
+    return int(steps)
+
+
 @dataclass(frozen=True)
 class MycelialConfig:
     """Parameters of a ``MycelialReasoning`` network, checked on construction.
@@ -80,6 +93,7 @@ class MycelialConfig:
             v = getattr(self, name)
             if not _is_int(v) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        check_steps(self.propagation_steps, "propagation_steps")
         ranges = {
             "learning_rate": (0.0, 1.0, False, False),
             "decay_rate": (0.0, 1.0, False, True),

@@ -27,13 +27,22 @@ _CONCEPT_ARRAYS = {"cx_keys": np.int64, "cx_counts": np.float64, "cx_group_count
                    "concept_counts": np.int64}
 
 
+def _user_path(path) -> Path:
+    """``~`` is the home folder (save made a folder named ``~``); an empty path is an error, not ``.``."""
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
+    if str(path) == "":
+        raise ValueError("path is empty; give a file name such as network.npz")
+    return Path(path).expanduser()
+
+
 def _digest(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
 def save_network(net, path) -> Path:
     """Write ``net`` to ``path`` atomically (temp file, fsync, rename). Returns the path."""
-    path = Path(path)
+    path = _user_path(path)
     arrays = {
         "keys": net.keys_, "counts": net.counts_,
         "group_counts": net.group_counts_, "node_counts": net.node_counts_,
@@ -91,7 +100,7 @@ def load_network(path):
     """Read a network written by ``save_network``; raises ``ValueError`` on any inconsistency."""
     from core.reasoning.mycelial.network import MycelialConfig, MycelialReasoning
 
-    path = Path(path)
+    path = _user_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no network file at {path}")
     header, arrays = _read(path)
