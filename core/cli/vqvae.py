@@ -151,7 +151,8 @@ def _load_npy(path):
               help="Train on these embeddings (n, 384) instead of the shared corpora.")
 @click.option("--sources", default="wikitext,passages,brown", show_default=True,
               help="Comma-separated shared corpora to embed and train on.")
-@click.option("--max-per-doc", type=int, default=None, help="Use only the first N sentences of each document.")
+@click.option("--max-per-doc", type=click.IntRange(min=1), default=None,
+              help="Use only the first N sentences of each document.")
 def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
     """Train a VQ-VAE and write its weights and metrics card to a folder.
 
