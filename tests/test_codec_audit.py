@@ -1,0 +1,169 @@
+"""A user's first afternoon with the codec, the network and their CLI commands: bad input.
+
+Each test is one thing that went wrong before: a hang, a crash from deep inside torch, a
+silently wrong result, a half-written model, or a message naming the wrong value.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import save_file
+
+from core.reasoning.mycelial import MycelialConfig, MycelialReasoning, MycelialVQVAE
+
+
+@pytest.fixture(scope="module")
+def mvq():
+    return MycelialVQVAE.load_default()
+
+
+@pytest.fixture(scope="module")
+def X():
+    x = np.random.default_rng(0).standard_normal((3, 384)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _cli():
+    from core.cli import cli
+
+    return cli
+
+
+# -- loading model files ---------------------------------------------------------------------
+
+def test_pickled_pth_is_refused_without_advice_to_unpickle(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pth")
+    (tmp_path / "plain.pth").write_bytes(pickle.dumps(3))  # a pickle that is no torch file
+    (tmp_path / "text.pth").write_text("hello")
+    for name in ("evil.pth", "plain.pth", "text.pth"):
+        with pytest.raises(ValueError, match="not a PyTorch checkpoint of plain tensors") as e:
+            MycelialVQVAE.load(tmp_path / name)
+        assert "weights_only" not in str(e.value) and name in str(e.value)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_foreign_model_config_is_named_with_the_file(tmp_path):
+    configs = {"kwarg": {"bogus": 1}, "negative": {"hidden_dim": -5, "latent_dim": 7},
+               "text": {"hidden_dim": "big"}}
+    for name, cfg in configs.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file({"a": torch.zeros(3)}, path,
+                  metadata={"config": json.dumps({"model_class": "MonolithWiki", "model_config": cfg})})
+        with pytest.raises(ValueError, match="does not build a MonolithWiki") as e:
+            MycelialVQVAE.load(path)
+        assert str(path) in str(e.value)
+    path = tmp_path / "cls.safetensors"
+    save_file({"a": torch.zeros(3)}, path, metadata={"config": json.dumps({"model_class": ["x"]})})
+    with pytest.raises(ValueError, match="unknown model_class"):
+        MycelialVQVAE.load(path)
+
+
+def test_nan_weights_are_refused_not_encoded_as_zeros(mvq, tmp_path):
+    state = {k: torch.full_like(v, float("nan")) if k == "decoder.4.bias" else v
+             for k, v in mvq.model.state_dict().items()}
+    info = {"model_class": "MonolithWiki", "model_config": mvq.model.config}
+    save_file(state, tmp_path / "nan.safetensors", metadata={"config": json.dumps(info)})
+    with pytest.raises(ValueError, match="decoder.4.bias holds NaN or inf"):
+        MycelialVQVAE.load(tmp_path / "nan.safetensors")
+
+
+def test_load_and_save_expand_home_and_refuse_empty(mvq, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    mvq.save("~/m.safetensors")
+    assert (tmp_path / "m.safetensors").is_file() and not (tmp_path / "~").exists()
+    assert MycelialVQVAE.load("~/m.safetensors").num_heads == 4
+    with pytest.raises(ValueError, match="path is empty"):
+        MycelialVQVAE.load("")
+    net = MycelialReasoning(MycelialConfig())
+    net.save("~/n.npz")
+    assert (tmp_path / "n.npz").is_file() and not (tmp_path / "~").exists()
+    assert MycelialReasoning.load("~/n.npz") == net
+
+
+# -- saving ----------------------------------------------------------------------------------
+
+def test_save_with_a_bad_card_writes_nothing(mvq, tmp_path):
+    mvq.save(tmp_path / "m.safetensors", card={"note": "first"})
+    before = (tmp_path / "m.safetensors").read_bytes(), (tmp_path / "m.json").read_text()
+    with pytest.raises(TypeError, match="card"):
+        mvq.save(tmp_path / "m.safetensors", card={"x": object()}, dtype="float16")
+    with pytest.raises(TypeError, match="card must be a dict"):
+        mvq.save(tmp_path / "other.safetensors", card="hello")
+    assert ((tmp_path / "m.safetensors").read_bytes(), (tmp_path / "m.json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+    # numpy numbers, the usual metrics, are written as JSON numbers
+    mvq.save(tmp_path / "n.safetensors", card={"cosine": np.float32(0.5), "used": np.arange(2)})
+    card = json.loads((tmp_path / "n.json").read_text())
+    assert card["cosine"] == 0.5 and card["used"] == [0, 1] and card["model_class"] == "MonolithWiki"
+
+
+# -- encode / decode -------------------------------------------------------------------------
+
+def test_refine_has_a_ceiling_instead_of_hanging(mvq, X):
+    with pytest.raises(ValueError, match="refine must be at most 100"):
+        mvq.encode(X, refine=10 ** 9)
+    assert np.array_equal(mvq.encode(X, refine=100), mvq.encode(X, refine=100))
+
+
+def test_huge_values_are_refused_not_coded_as_zeros(mvq, X):
+    with pytest.raises(ValueError, match="normalise them first"):
+        mvq.encode(X * np.float32(1e30))
+    with pytest.raises(ValueError, match=r"1e\+300 .*beyond float32's range"):
+        mvq.encode(np.full((1, 384), 1e300))
+    assert np.array_equal(mvq.encode(X * np.float32(1e3)), mvq.encode(X * np.float32(1e3)))
+
+
+def test_bfloat16_tensor_encodes_like_float32(mvq, X):
+    t = torch.from_numpy(X).bfloat16()
+    assert np.array_equal(mvq.encode(t), mvq.encode(t.float().numpy()))
+
+
+def test_out_of_range_codes_are_named_by_their_value(mvq):
+    with pytest.raises(ValueError, match=r"from 0 to 9223372036854775813"):
+        mvq.decode(np.array([[2 ** 63 + 5, 0, 0, 0]], dtype=np.uint64))
+    with pytest.raises(ValueError, match=r"from 0 to 1e\+20"):
+        mvq.decode(np.array([[1e20, 0, 0, 0]]))
+    with pytest.raises(ValueError, match=r"from 0 to 256"):
+        mvq.decode(np.array([[256.0, 0, 0, 0]]))
+
+
+# -- the network -----------------------------------------------------------------------------
+
+def test_spreading_steps_have_a_ceiling_instead_of_hanging():
+    net = MycelialReasoning(MycelialConfig())
+    net.observe(np.random.default_rng(1).integers(0, 256, (200, 4)))
+    for call in (net.propagate, net.reason):
+        with pytest.raises(ValueError, match="steps must be at most 1000"):
+            call(np.array([1, 2, 3, 4]), steps=10 ** 9)
+    with pytest.raises(ValueError, match="propagation_steps must be at most 1000"):
+        MycelialConfig(propagation_steps=10 ** 9)
+    assert net.propagate(np.array([1, 2, 3, 4]), steps=1000).shape == (1024,)
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+def test_cli_encode_with_a_pickled_pth_is_one_error_line(tmp_path):
+    (tmp_path / "p.pth").write_bytes(pickle.dumps(3))
+    np.save(tmp_path / "x.npy", np.eye(2, 384, dtype=np.float32))
+    r = CliRunner().invoke(_cli(), ["encode", "--weights", str(tmp_path / "p.pth"), "--npy",
+                                    str(tmp_path / "x.npy")])
+    assert r.exit_code == 1 and not isinstance(r.exception, RuntimeError), r.output
+    assert "not a PyTorch checkpoint" in r.output
+
+
+def test_cli_train_refuses_a_max_per_doc_below_one():
+    for value in ("-1", "0"):  # -1 dropped each document's last sentence; 0 meant "all"
+        r = CliRunner().invoke(_cli(), ["train", "--out", "never", "--sources", "nope",
+                                        "--max-per-doc", value])
+        assert r.exit_code == 2 and "--max-per-doc" in r.output, r.output
