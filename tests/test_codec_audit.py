@@ -167,3 +167,22 @@ def test_cli_train_refuses_a_max_per_doc_below_one():
         r = CliRunner().invoke(_cli(), ["train", "--out", "never", "--sources", "nope",
                                         "--max-per-doc", value])
         assert r.exit_code == 2 and "--max-per-doc" in r.output, r.output
+
+
+def test_pipeline_json_of_another_shape_is_named_damaged(tmp_path):
+    from core.compression.artifacts import load_json
+
+    art = tmp_path / "art"
+    art.mkdir()
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"artifacts_dir": str(art)}))
+    (art / "pipeline.json").write_text("[1]")
+    r = CliRunner().invoke(_cli(), ["decode", "--config", str(config)])
+    assert r.exit_code == 1 and "pipeline.json is damaged (a JSON list" in r.output, r.output
+    (art / "pipeline.json").write_text('{"method": "opq_pq"}')
+    (art / "decoded.json").write_text('{"items": [], "summary": {}}')
+    r = CliRunner().invoke(_cli(), ["evaluate", "--config", str(config)])
+    assert r.exit_code == 1 and "pipeline.json is damaged (no 'methods'" in r.output, r.output
+    (art / "items.json").write_text('{"x": 1}')
+    with pytest.raises(ValueError, match=r"items.json is damaged \(no 'sentences' entry\).*mycelial pipeline"):
+        load_json(art / "items.json", ("sentences",))

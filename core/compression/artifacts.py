@@ -35,12 +35,25 @@ def save_json(path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def load_json(path):
+def load_json(path, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON object the pipeline wrote, holding ``keys``; valid JSON of another shape (``[1]``, an
+    object without ``sentences``) is damaged too (it was an AttributeError/KeyError deep in a stage)."""
     path = existing(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise damaged(path, f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise damaged(path, f"a JSON {type(obj).__name__}, not the object the pipeline writes")
+    return require_keys(path, obj, keys)
+
+
+def require_keys(path, obj: dict, keys: tuple[str, ...]) -> dict:
+    """``obj`` (read from ``path``) when it holds every key; else the damaged-artifact error."""
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise damaged(Path(path), f"no {', '.join(map(repr, missing))} {'entries' if len(missing) > 1 else 'entry'}")
+    return obj
 
 
 def read_index(path):

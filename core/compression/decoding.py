@@ -124,8 +124,8 @@ def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log
     pipe = load_json(out / "pipeline.json")
     method = pipe.get("method", "vqvae")
     codes, R = decode_vectors(out, method)
-    items = load_json(out / "items.json")
-    reference = load_json(out / "reference.json")
+    items = load_json(out / "items.json", ("sentences", "reference_index"))
+    reference = load_json(out / "reference.json", ("sentences",))
     E = load_npy(out / "reference_embeddings.npy")
     if len(items["sentences"]) != codes.shape[0] or E.shape[0] != len(reference["sentences"]):
         raise ValueError(f"artifacts in {out} are inconsistent (items vs codes vs reference); re-run the pipeline")

@@ -84,16 +84,18 @@ def _shipped_held_out_fraction() -> float:
 
 def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     """Score a decoded pipeline run; writes ``metrics.json``, ``metrics.md`` and two PNG plots."""
-    from core.compression.artifacts import load_json, load_npy, save_json
+    from core.compression.artifacts import load_json, load_npy, require_keys, save_json
     from core.compression.codecs import single_thread
     from core.compression.decoding import decode_vectors
 
     single_thread()
     out = config.artifacts
     pipe = load_json(out / "pipeline.json")
-    decoded = load_json(out / "decoded.json")
-    items = load_json(out / "items.json")
-    reference = load_json(out / "reference.json")
+    decoded = load_json(out / "decoded.json", ("items", "summary"))
+    # after decoded.json: a run without it (pipeline.json of a test, or interrupted) says `mycelial decode`
+    require_keys(out / "pipeline.json", pipe, ("methods", "compression_ratio", "compression_ratio_with_model"))
+    items = load_json(out / "items.json", ("sentences", "doc_ids"))
+    reference = load_json(out / "reference.json", ("sentences", "is_test"))
     X = load_npy(out / "test_embeddings.npy")
     R = load_npy(out / "decoded_vectors.npy")
     E = load_npy(out / "reference_embeddings.npy")
