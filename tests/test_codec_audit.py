@@ -186,3 +186,24 @@ def test_pipeline_json_of_another_shape_is_named_damaged(tmp_path):
     (art / "items.json").write_text('{"x": 1}')
     with pytest.raises(ValueError, match=r"items.json is damaged \(no 'sentences' entry\).*mycelial pipeline"):
         load_json(art / "items.json", ("sentences",))
+
+
+def test_graph_export_never_leaves_a_half_written_file(tmp_path, monkeypatch):
+    import networkx as nx
+
+    from core.reasoning.mycelial.export import write_graphml
+
+    net = MycelialReasoning(MycelialConfig())
+    net.observe(np.random.default_rng(2).integers(0, 256, (50, 4)))
+    path = write_graphml(net, tmp_path / "n.graphml")
+    before = path.read_bytes()
+    real = nx.write_graphml
+
+    def interrupted(g, target, *a, **kw):  # networkx's writer stopped part-way (Ctrl-C, a full disk)
+        real(g, target, *a, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nx, "write_graphml", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_graphml(net, path, top=3)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["n.graphml"]

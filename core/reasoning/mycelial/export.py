@@ -5,11 +5,13 @@ matplotlib's Agg backend so they work without a display.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from core._extras import require
+from core._io import atomic_write_bytes
 
 
 def to_networkx(net, min_weight: float = 0.0, top: int | None = None):
@@ -61,8 +63,9 @@ def write_graphml(net, path, top: int = 200) -> Path:
     g = to_networkx(net, top=top)
     g = nx.relabel_nodes(g, {n: f"h{n[0]}:c{n[1]}" for n in g.nodes})
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nx.write_graphml(g, path)
+    buf = io.BytesIO()  # written whole, then renamed: Ctrl-C mid-write left a truncated file in its place
+    nx.write_graphml(g, buf)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -119,8 +122,11 @@ def _save(fig, path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.tight_layout()
+        fig.savefig(buf, format=path.suffix[1:] or "png", dpi=100)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path
