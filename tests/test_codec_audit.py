@@ -85,6 +85,8 @@ def test_load_and_save_expand_home_and_refuse_empty(mvq, tmp_path, monkeypatch):
     assert MycelialVQVAE.load("~/m.safetensors").num_heads == 4
     with pytest.raises(ValueError, match="path is empty"):
         MycelialVQVAE.load("")
+    mvq.save("~/w/monolith_wiki.safetensors")
+    assert MycelialVQVAE.load_default(weights_dir="~/w").num_heads == 4
     net = MycelialReasoning(MycelialConfig())
     net.save("~/n.npz")
     assert (tmp_path / "n.npz").is_file() and not (tmp_path / "~").exists()

@@ -104,7 +104,7 @@ class MycelialVQVAE:
         if not isinstance(bytes, (int, np.integer)) or isinstance(bytes, bool) or bytes not in BUDGET_WEIGHTS:
             raise ValueError(f"bytes={bytes!r} is not a shipped budget; choose one of "
                              f"{sorted(BUDGET_WEIGHTS)}")
-        folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+        folder = _user_path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
         if bytes != 4:  # no legacy fallback: it would silently change the code width
             path = folder / BUDGET_WEIGHTS[bytes]
             try:
