@@ -257,6 +257,9 @@ class MycelialVQVAE:
                 return np.ascontiguousarray(model._encode_indices(torch.from_numpy(X), beam).numpy(), dtype=np.uint8)
         if refine:  # candidates x hidden activations per row
             batch_size = min(batch_size, 512 if not pairs else max(16, 65536 // (pairs + 1) ** 2))
+            if pairs:  # rows x (p+1)^2 trials x hidden floats: 16 rows at pairs=candidates=256 were 4.3 GB
+                p = min(int(pairs), int(candidates), self.codebook_size)
+                batch_size = min(batch_size, max(1, 65536 // (p + 1) ** 2) if p > 63 else batch_size)
         out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
         with torch.inference_mode():
             for s in range(0, X.shape[0], batch_size):
