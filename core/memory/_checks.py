@@ -109,18 +109,24 @@ def empty_path(raw):
     return None
 
 
+def unicode_problem(value: str) -> str | None:
+    """Why the model cannot embed ``value`` (a NUL byte, an unpaired surrogate), else None."""
+    if "\x00" in value:
+        return "contains a NUL byte"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds an unpaired surrogate ({value[exc.start]!r} at character {exc.start}); it is not valid Unicode text"
+    return None
+
+
 def check_text(value, name: str) -> str:
     """A text argument the model embeds (a query): non-empty str, no NUL, valid Unicode (an unpaired
     surrogate failed in the embedding cache with a UnicodeEncodeError)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} must be a non-empty string, got {value!r:.80}")
-    if "\x00" in value:
-        raise ValueError(f"{name} contains a NUL byte (binary data?)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"{name} holds an unpaired surrogate ({value[exc.start]!r} at character {exc.start}); "
-                         f"it is not valid Unicode text") from None
+    if (why := unicode_problem(value)) is not None:
+        raise ValueError(f"{name} {why}" + (" (binary data?)" if "NUL" in why else ""))
     return value
 
 

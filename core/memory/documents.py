@@ -79,21 +79,25 @@ def changed_metadata(store, recs) -> list[tuple[str, str, dict]]:
 
     recs = {rec.doc_id: (rec, chash) for rec, chash in recs
             if not (isinstance(rec.meta.get("path"), str) and rec.source == rec.meta["path"])}
-    rows, keys = [], list(recs)
+    rows = []
+    for key, stored_hash, source, meta in _stored(store, list(recs)):
+        rec, chash = recs[key]
+        new = json.loads(_json_meta(rec.meta))  # as it would be stored (tuples as lists, others as str)
+        try:
+            old = json.loads(meta or "{}")
+        except ValueError:
+            old = None
+        if stored_hash == chash and json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):
+            rows.append((key, source, new))  # sorted dumps: True and 1 differ, key order does not
+    return rows
+
+
+def _stored(store, keys: list[str]):
+    """``(doc_key, content_hash, source, meta)`` of the stored documents among ``keys``, 500 a query."""
     for start in range(0, len(keys), 500):
         part = keys[start:start + 500]
-        for key, stored_hash, source, meta in store._conn.execute(
-                f"SELECT doc_key, content_hash, source, meta FROM documents WHERE doc_key IN "
-                f"({','.join('?' * len(part))})", part):
-            rec, chash = recs[key]
-            new = json.loads(_json_meta(rec.meta))  # as it would be stored (tuples as lists, others as str)
-            try:
-                old = json.loads(meta or "{}")
-            except ValueError:
-                old = None
-            if stored_hash == chash and json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):
-                rows.append((key, source, new))  # sorted dumps: True and 1 differ, key order does not
-    return rows
+        yield from store._conn.execute(f"SELECT doc_key, content_hash, source, meta FROM documents WHERE doc_key "
+                                       f"IN ({','.join('?' * len(part))})", part)
 
 
 def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tuple[str, str]]]:
@@ -107,23 +111,19 @@ def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tup
     """
     files = {rec.doc_id: (rec, chash) for rec, chash in recs
              if isinstance(rec.meta.get("path"), str) and rec.source == rec.meta["path"]}
-    rows, roots, keys = [], {}, list(files)
-    for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
-        for key, stored_hash, source, meta in store._conn.execute(
-                f"SELECT doc_key, content_hash, source, meta FROM documents WHERE doc_key IN "
-                f"({','.join('?' * len(part))})", part):
-            rec, chash = files[key]
-            old, new = json.loads(meta or "{}"), rec.meta
-            if stored_hash != chash or not isinstance(old, dict) or not isinstance(old.get("path"), str) \
-                    or source != old["path"] or (old["path"], old.get("root")) == (new["path"], new.get("root")):
-                continue
-            root = old.get("root") if isinstance(old.get("root"), str) else None
-            if os.path.lexists(Path(root) / key if root else Path(old["path"])):
-                continue
-            rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
-            if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
-                roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
+    rows, roots = [], {}
+    for key, stored_hash, source, meta in _stored(store, list(files)):
+        rec, chash = files[key]
+        old, new = json.loads(meta or "{}"), rec.meta
+        if stored_hash != chash or not isinstance(old, dict) or not isinstance(old.get("path"), str) \
+                or source != old["path"] or (old["path"], old.get("root")) == (new["path"], new.get("root")):
+            continue
+        root = old.get("root") if isinstance(old.get("root"), str) else None
+        if os.path.lexists(Path(root) / key if root else Path(old["path"])):
+            continue
+        rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
+        if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
+            roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
     return rows, roots
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from core.memory._checks import empty_path, plain
+from core.memory._checks import empty_path, plain, unicode_problem
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
 
@@ -87,13 +87,9 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if not isinstance(title, str):
         raise ValueError(f'"title" must be a string, got {type(title).__name__}')
     for name, value in (("id", str(doc_id)), ("title", title), ("text", obj["text"])):
-        if "\x00" in value:  # the title is embedded with the text: the model refuses NUL (the whole batch)
-            raise ValueError(f'"{name}" contains a NUL byte')
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f'"{name}" holds an unpaired surrogate ({value[exc.start]!r} at character '
-                             f"{exc.start}); it is not valid Unicode text") from None
+        # the title is embedded with the text: the model refuses NUL (the whole batch)
+        if (why := unicode_problem(value)) is not None:
+            raise ValueError(f'"{name}" {why}')
     meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
     if not isinstance(obj.get("metadata") or {}, dict):  # was dropped without a word
         raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(obj["metadata"]).__name__}')
