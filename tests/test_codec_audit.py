@@ -37,7 +37,6 @@ def _cli():
 
 # -- loading model files ---------------------------------------------------------------------
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch on the hostile file it refuses
 def test_pickled_pth_is_refused_without_advice_to_unpickle(tmp_path):
     class Evil:
         def __reduce__(self):

@@ -51,6 +51,43 @@ def test_monolith_v13_legacy_checkpoint_loads(tmp_path):
     assert torch.equal(fresh.encode_indices(x), m.encode_indices(x))
 
 
+def _same(x, y) -> bool:
+    if isinstance(y, torch.Tensor):
+        return isinstance(x, torch.Tensor) and x.dtype == y.dtype and x.shape == y.shape and torch.equal(x, y.detach())
+    if isinstance(y, dict):
+        return isinstance(x, dict) and set(x) == set(y) and all(_same(x[k], y[k]) for k in y)
+    if isinstance(y, (list, tuple)):
+        return type(x) is type(y) and len(x) == len(y) and all(_same(p, q) for p, q in zip(x, y))
+    return x == y
+
+
+def test_legacy_checkpoint_is_read_without_unpickling_as_torch_reads_it(tmp_path):
+    # torch.load(weights_only=True) still runs an (allow-listed) unpickler over a file a user hands us;
+    # the opcode reader builds the same tensors: dtypes, views, transposes, scalars, parameters
+    import os
+
+    from core.reasoning.vqvae._pth import read_pth_state
+
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    obj = {"model_state_dict": MonolithV13().state_dict(),
+           "extra": {"half": torch.randn(3, 5).half(), "bf16": torch.randn(7).bfloat16(), "t": base.t(),
+                     "view": base[1:, 2:4], "long": torch.arange(5), "bool": torch.tensor([True, False]),
+                     "scalar": torch.tensor(3.5), "empty": torch.zeros(0, 4), "param": torch.nn.Parameter(torch.ones(2)),
+                     "plain": [1, 2.5, "x", None, True, (1, 2)]}}
+    torch.save(obj, tmp_path / "all.pth")
+    assert _same(read_pth_state(tmp_path / "all.pth"), torch.load(tmp_path / "all.pth", weights_only=True))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    torch.save({"w": torch.ones(2), "x": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match=r"evil.pth is not a PyTorch checkpoint of plain tensors \(it names "
+                                         r"'posix.system'"):
+        load_legacy_state(tmp_path / "evil.pth")
+    assert not (tmp_path / "ran").exists()
+
+
 def test_legacy_loader_refuses_non_state_dict(tmp_path):
     torch.save([1, 2, 3], tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="state dict"):

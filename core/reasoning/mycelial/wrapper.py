@@ -2,8 +2,8 @@
 
 It loads the MonolithWiki weights shipped inside the package (offline, read-only), falls
 back to the legacy MonolithV13 when those are missing or broken, and later also carries
-the Hebbian ``network`` that the codes feed. Weights are read with safetensors (or
-``torch.load(weights_only=True)`` for legacy ``.pth`` files): nothing is ever unpickled;
+the Hebbian ``network`` that the codes feed. Weights are read with safetensors (legacy ``.pth`` files
+by parsing their pickle opcodes, :mod:`core.reasoning.vqvae._pth`): nothing is ever unpickled;
 the reading and checking of a model file is in ``_model_file.py``.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+import torch  # noqa: F401 - the class docstring's example
 from torch import nn
 
 from core.reasoning.vqvae.layers import OrthogonalProductQuantizer
@@ -59,22 +59,20 @@ _LEGACY_KEYS = {"quantizer.inited": "quantizer.initted"}
 
 
 def load_legacy_state(path: str | Path) -> dict:
-    """Read a legacy ``.pth`` checkpoint without unpickling arbitrary objects.
+    """Read a legacy ``.pth`` checkpoint without unpickling it (:mod:`._pth` parses the opcodes).
 
     Accepts a bare state dict or one wrapped as ``{"model_state_dict": ...}``; renames
     the seed's buffer names to the current ones.
     """
+    from core.reasoning.vqvae._pth import read_pth_state
+
     try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        state = read_pth_state(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
-    except Exception as exc:  # torch's own message suggests weights_only=False, i.e. unpickling the file
-        if "weights only" in str(exc).lower():
-            why = "it holds Python objects besides tensors, which are refused since loading them can run code"
-        else:
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            why = f"not a file torch.save wrote: {type(exc).__name__} {first}".strip()
-        raise ValueError(f"{path} is not a PyTorch checkpoint of plain tensors ({why})") from None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"{path} is not a PyTorch checkpoint of plain tensors ({first or type(exc).__name__})") from None
     if isinstance(state, dict) and "model_state_dict" in state:
         state = state["model_state_dict"]
     if not isinstance(state, dict):
