@@ -93,16 +93,18 @@ class RecallMixin:
                                   min_score=min_score, context=context, where=where)
 
     def recall_batch(self, queries, k: int = 10, mode: str = "hybrid", per_document: bool = False,
-                     min_score: float | None = None, context: int = 0, where: dict | None = None):
-        """``recall`` for many queries, embedding them in one batch."""
+                     exclude=None, min_score: float | None = None, context: int = 0, where: dict | None = None):
+        """``recall`` for many queries, embedding them in one batch; the same arguments as ``recall``
+        (``exclude`` applies to every query)."""
         if isinstance(queries, (str, bytes)) or not hasattr(queries, "__iter__"):  # list("abc"): three queries
             raise ValueError(f"queries must be a list of query strings (for one, use recall()); got {queries!r:.80}")
         if mode not in MODES:  # before a long batch is embedded for nothing
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        exclude = check_ids(exclude, "exclude")  # once (a generator would be spent by the first query)
         queries = [check_text(t, f"queries[{i}]") for i, t in enumerate(queries)]
         Q = self.embed_queries(queries)
-        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, min_score=min_score,
-                                   context=context, where=where)
+        return [self.recall_vector(q, k, mode, query_text=t, per_document=per_document, exclude=exclude,
+                                   min_score=min_score, context=context, where=where)
                 for q, t in zip(Q, queries)]
 
     def _vector_search(self, q: np.ndarray, n: int, pool: int = 0) -> tuple[np.ndarray, np.ndarray]:
