@@ -51,3 +51,36 @@ def test_recall_batch_takes_exclude_as_recall_does(mem):
             [[h.chunk_id for h in mem.recall(t, k=3, mode=mode, exclude=first)] for t in q]
     with pytest.raises(ValueError, match="exclude must be a list of chunk ids"):
         mem.recall_batch(q, exclude="12")
+
+
+def test_recall_config_is_checked_when_set_not_at_the_next_query(mem):
+    # mem.recall_config = {...} and cfg.fusion_weight = nan were taken: the first failed inside the next recall
+    # ("'dict' object has no attribute 'candidates'"), the second ranked by NaN without a word
+    base = mem.recall_config
+    before = [h.chunk_id for h in mem.recall("who drummed for Rush?", k=3)]
+    for bad, err, message in (({"fusion_weight": 0.5}, TypeError, r"RecallConfig\(\*\*\{'fusion_weight': 0.5\}\)"),
+                              ("hybrid", TypeError, "recall_config must be a RecallConfig, got str")):
+        with pytest.raises(err, match=message):
+            mem.recall_config = bad
+        assert mem.recall_config is base
+    for name, value, message in (("fusion_weight", float("nan"), "a finite number of at least 0"),
+                                 ("phrase_weight", -1.0, "a finite number of at least 0"),
+                                 ("candidates", "50", "a whole number of at least 1"),
+                                 ("restart", 1.5, "a number from 0 to 1"),
+                                 ("seed_temperature", 0.0, "a positive number"),
+                                 ("seed_codes_from_hits", "yes", "True or False")):
+        with pytest.raises(ValueError, match=f"RecallConfig.{name} must be {message}"):
+            setattr(mem.recall_config, name, value)
+    with pytest.raises(AttributeError, match="RecallConfig has no knob 'candiates'"):
+        mem.recall_config.candiates = 50
+    assert mem.recall_config == RecallConfig()
+    assert [h.chunk_id for h in mem.recall("who drummed for Rush?", k=3)] == before
+    # what worked still works: a new config, a replaced one, a knob set to a good value, None for the defaults
+    import dataclasses
+
+    mem.recall_config = dataclasses.replace(base, neighbour_weight=0.0)
+    mem.recall_config.candidates = np.int64(50)
+    assert mem.recall_config.candidates == 50 and mem.recall_config.neighbour_weight == 0.0
+    mem.recall_config = None
+    assert mem.recall_config == RecallConfig()
+    assert [h.chunk_id for h in mem.recall("who drummed for Rush?", k=3)] == before

@@ -7,12 +7,12 @@ import numpy as np
 
 from core._validation import check_flags, check_ids, check_query_vector
 from core.log import get_logger
-from core.memory._checks import check_text, is_real
+from core.memory._checks import check_parts, check_text, is_real
 from core.memory._hitinfo import PhraseSources, _why_text, allowed_chunks, attach, check_where
 from core.memory._fusion import fused, hybrid_scores
 from core.memory._neighbours import with_neighbours
 from core.memory.phrases import query_phrases
-from core.memory.types import MODES, Hit
+from core.memory.types import MODES, Hit, RecallConfig
 
 log = get_logger("memory.recall")
 
@@ -49,6 +49,18 @@ class RecallMixin:
     """Recall by similarity, association or both; mixed into `SemanticMemory`."""
 
     exact_filter_max: int = 20_000  # a `where` filter this selective is scored exactly from SQLite
+
+    @property
+    def recall_config(self) -> RecallConfig:
+        """The recall knobs (`RecallConfig`); ``None`` sets the defaults."""
+        return self._recall_config
+
+    @recall_config.setter
+    def recall_config(self, value) -> None:
+        # checked here, not at the next query: a dict or a string failed deep in a recall
+        # ("'dict' object has no attribute 'candidates'")
+        check_parts(None, None, value)
+        self._recall_config = RecallConfig() if value is None else value
 
     def embed_queries(self, queries) -> np.ndarray:
         if isinstance(queries, str):

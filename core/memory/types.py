@@ -92,22 +92,39 @@ class RecallConfig:
         """Every knob named when it cannot work (also through ``dataclasses.replace``): ``fusion_weight=nan``
         ranked unrelated passages first in hybrid, ``candidates=0`` made associative recall return nothing,
         ``seed_temperature=0`` divided by zero, ``candidates="5"`` failed inside a comparison."""
-        lows = {"seed_hits": 0, "steps": 0, "candidates": 1}
         for name, value in vars(self).items():
-            if name == "seed_codes_from_hits":
-                ok, want = isinstance(value, (bool, np.bool_)), "True or False"
-            elif name in lows:
-                ok = not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= lows[name]
-                want = f"a whole number of at least {lows[name]}"
-            else:
-                share = name in ("restart", "neighbour_weight")
-                ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
-                    and math.isfinite(value) and (value > 0 if name == "seed_temperature" else
-                                                  0 <= value <= 1 if share else value >= 0)
-                want = ("a positive number" if name == "seed_temperature" else
-                        "a number from 0 to 1" if share else "a finite number of at least 0")
-            if not ok:
-                raise ValueError(f"RecallConfig.{name} must be {want}, got {value!r}")
+            _check_knob(name, value)
+
+    def __setattr__(self, name: str, value) -> None:
+        """A knob set later is checked as one given to the constructor: ``cfg.fusion_weight = float("nan")``
+        was taken and failed (or ranked nonsense) only at the next query; an unknown name (a typo,
+        ``cfg.candiates = 50``) was kept as a new attribute that nothing reads."""
+        if name not in self.__dataclass_fields__:
+            raise AttributeError(f"RecallConfig has no knob {name!r}; the knobs are "
+                                 f"{', '.join(self.__dataclass_fields__)}")
+        _check_knob(name, value)
+        object.__setattr__(self, name, value)
+
+
+_LOWS = {"seed_hits": 0, "steps": 0, "candidates": 1}
+
+
+def _check_knob(name: str, value) -> None:
+    """``ValueError`` naming the knob when ``value`` cannot work for it."""
+    if name == "seed_codes_from_hits":
+        ok, want = isinstance(value, (bool, np.bool_)), "True or False"
+    elif name in _LOWS:
+        ok = not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= _LOWS[name]
+        want = f"a whole number of at least {_LOWS[name]}"
+    else:
+        share = name in ("restart", "neighbour_weight")
+        ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+            and math.isfinite(value) and (value > 0 if name == "seed_temperature" else
+                                          0 <= value <= 1 if share else value >= 0)
+        want = ("a positive number" if name == "seed_temperature" else
+                "a number from 0 to 1" if share else "a finite number of at least 0")
+    if not ok:
+        raise ValueError(f"RecallConfig.{name} must be {want}, got {value!r}")
 
 
 @dataclass
