@@ -84,3 +84,20 @@ def test_recall_config_is_checked_when_set_not_at_the_next_query(mem):
     mem.recall_config = None
     assert mem.recall_config == RecallConfig()
     assert [h.chunk_id for h in mem.recall("who drummed for Rush?", k=3)] == before
+
+
+def test_ingest_vectors_refuses_a_nul_in_an_id_before_writing(mem, embedder):
+    # ingest([{"id": "a\x00b", ...}]) was refused, ingest_vectors(["a\x00b"], X) stored a document no
+    # command line or URL can name
+    X = embedder.embed(["a vector for an id with a NUL", "and one for a good id"])
+    before = _state(mem)
+    for bad, message in (("a\x00b", r"ids\[0\] contains a NUL byte"),
+                         ("a\udc80", r"ids\[0\] holds an unpaired surrogate \('\\udc80' at character 1\)"),
+                         ("", "ids must be non-empty strings or integers"),
+                         ("  ", "ids must be non-empty strings or integers"),
+                         (b"v", "ids must be non-empty strings or integers"),
+                         (None, "ids must be non-empty strings or integers")):
+        with pytest.raises(ValueError, match=message):
+            mem.ingest_vectors([bad, "good"], X)
+    assert _state(mem) == before and mem.store_.document("good") is None
+    assert mem.ingest_vectors(["a b", "good"], X).documents == 2

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from core._validation import check_embeddings
+from core.memory._checks import unicode_problem
 from core.memory.chunking import chunk_hash
 from core.memory._retrain import release_free_memory
 from core.memory.phrases import document_phrases
@@ -47,7 +48,9 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
         if isinstance(i, bool) or not isinstance(i, (str, int, np.integer)) or (isinstance(i, str) and not i.strip()):
             raise ValueError(f"ids must be non-empty strings or integers (as a record's id), got {i!r} at position {j}")
     ids = [str(i) for i in ids]
-    _unicode(ids, "ids")
+    for j, i in enumerate(ids):  # a NUL was stored (the record path refuses it: no command or URL can name it)
+        if (why := unicode_problem(i)) is not None:
+            raise ValueError(f"ids[{j}] {why}")
     if len(ids) != X.shape[0]:
         raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
     if len(set(ids)) != len(ids):  # named: "ids must be unique" left a search through 1M ids (1 and "1" are one id)
