@@ -14,7 +14,7 @@ from core.config import data_file
 from core.embedding import TextEmbedder, default_model_path, onnx_equivalent
 from core.embedding_numpy import NumpyBertEncoder
 from core.reasoning.mycelial import MycelialVQVAE
-from core.reasoning.mycelial.numpy_codec import WEIGHTS_DIR, load_default_numpy
+from core.reasoning.mycelial.numpy_codec import WEIGHTS_DIR, load_default_numpy, load_numpy
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,29 @@ def test_numpy_codec_declines_other_or_damaged_weights(tmp_path):
     bad = tmp_path / "monolith_wiki.safetensors"
     bad.write_bytes((WEIGHTS_DIR / "monolith_wiki.safetensors").read_bytes()[:5000])  # truncated
     assert load_default_numpy(tmp_path) is None
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_numpy_codec_refuses_nan_or_inf_weights_naming_the_file(tmp_path, value):
+    # a damaged weights file loaded: every code came out 0 and every decoded vector NaN, without a word
+    src = WEIGHTS_DIR / "monolith_wiki.safetensors"
+    raw = bytearray(src.read_bytes())
+    header = 8 + int.from_bytes(raw[:8], "little")
+    info = json.loads(raw[8:header])["decoder.4.weight"]
+    assert info["dtype"] == "F16"  # as shipped
+    at = header + info["data_offsets"][0] + 2 * 1000
+    raw[at:at + 2] = np.float16(value).tobytes()
+    bad = tmp_path / "monolith_wiki.safetensors"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=rf"^{bad}: tensor decoder.4.weight holds NaN or inf values \(damaged"):
+        load_numpy(bad)
+    assert load_default_numpy(tmp_path) is None  # the memory's fallback: the torch loader says why, naming it
+    with pytest.raises(FileNotFoundError, match=rf"{bad}: {bad}: tensor decoder.4.weight holds NaN or inf"):
+        MycelialVQVAE.load_default(tmp_path)
+    assert load_numpy(src).encode(np.eye(2, 384, dtype=np.float32)).shape == (2, 4)  # the shipped file loads
+    with pytest.raises(ValueError, match=rf"^{src.parent / 'monolith_v13.safetensors'}: NumpyVQVAE reads "
+                                         rf"MonolithWiki weights only"):
+        load_numpy(src.parent / "monolith_v13.safetensors")
 
 
 def test_safetensors_reader_checks_the_file(tmp_path):

@@ -58,6 +58,9 @@ class NumpyVQVAE:
         if config.get("latent_norm"):
             raise ValueError("NumpyVQVAE has no BatchNorm: a latent_norm model encodes with MycelialVQVAE.load")
         self.weights = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+        for k, v in self.weights.items():  # a damaged file made every code 0 and every decoded vector NaN
+            if not np.isfinite(v).all():
+                raise ValueError(f"tensor {k} holds NaN or inf values (damaged weights)")
         self.config = dict(config)
         self.num_heads = int(config["num_heads"])
         self.codebook_size = int(config["codebook_size"])
@@ -104,24 +107,45 @@ def _expected_shapes(c: dict) -> dict[str, tuple]:
             "decoder.4.weight": (i, h), "decoder.4.bias": (i,), "quantizer.codebooks": (heads, k, lat // heads)}
 
 
+def load_numpy(path: str | Path) -> NumpyVQVAE:
+    """The MonolithWiki weights in the safetensors file ``path`` as a :class:`NumpyVQVAE`.
+
+    Every reason the file cannot serve (not safetensors, another model, missing or misshapen
+    tensors, NaN or inf weights) is a ``ValueError`` naming the file; a missing file is a
+    ``FileNotFoundError``.
+    """
+    path = Path(path)
+    tensors, meta = read_safetensors(path)
+    try:
+        info = json.loads(meta["config"])
+        config = info["model_config"]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: no MonolithWiki model config in its metadata") from None
+    if not isinstance(info, dict) or info.get("model_class") != "MonolithWiki" or not isinstance(config, dict):
+        raise ValueError(f"{path}: NumpyVQVAE reads MonolithWiki weights only")
+    if config.get("quantizer", "heads") != "heads" or config.get("latent_norm"):  # the torch model encodes them
+        raise ValueError(f"{path}: a residual or latent_norm model; load it with MycelialVQVAE.load")
+    try:
+        expected = _expected_shapes(config)
+    except KeyError as exc:
+        raise ValueError(f"{path}: model config lacks {exc}") from None
+    for k, shape in expected.items():
+        if k not in tensors or tensors[k].shape != shape:
+            raise ValueError(f"{path}: tensor {k} should have shape {shape}, the file holds "
+                             f"{tensors[k].shape if k in tensors else 'no such tensor'}")
+    try:
+        return NumpyVQVAE({k: tensors[k] for k in expected}, config)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
 def load_default_numpy(weights_dir: str | Path | None = None) -> NumpyVQVAE | None:
     """The shipped 4-byte MonolithWiki weights as a :class:`NumpyVQVAE`, or None when they don't load here.
 
     None (never an exception) means: use ``MycelialVQVAE.load_default()``, which reports
-    the reason and falls back to the legacy model when it must.
+    the reason and falls back to the legacy model when it must (:func:`load_numpy` raises it).
     """
-    path = Path(weights_dir or WEIGHTS_DIR) / DEFAULT_WEIGHTS
     try:
-        tensors, meta = read_safetensors(path)
-        info = json.loads(meta["config"])
-        config = info["model_config"]
-        if info.get("model_class") != "MonolithWiki" or not isinstance(config, dict):
-            return None
-        if config.get("quantizer", "heads") != "heads" or config.get("latent_norm"):  # the torch model encodes them
-            return None
-        expected = _expected_shapes(config)
-        if any(k not in tensors or tensors[k].shape != shape for k, shape in expected.items()):
-            return None
-        return NumpyVQVAE({k: tensors[k] for k in expected}, config)
+        return load_numpy(Path(weights_dir or WEIGHTS_DIR) / DEFAULT_WEIGHTS)
     except Exception:  # missing, damaged or foreign file: the torch loader says why
         return None
