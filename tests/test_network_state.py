@@ -270,3 +270,23 @@ def test_unobserve_one_document_out_of_a_mixed_batch():
     want.observe(codes[:20], groups=groups[:20]).observe(codes[40:], groups=groups[40:])
     # group pairs only join rows of one group, so the other blocks are untouched
     assert net == want
+
+
+def test_a_network_merged_into_itself_is_refused_and_unchanged():
+    # net.merge(net) doubled every count and the event total: merge is exact for disjoint streams only
+    import copy
+
+    codes, groups = stream(7, 40)
+    cfg = dict(num_heads=4, codebook_size=32, window=2, eta_group=0.05)
+    net = MycelialReasoning(MycelialConfig(**cfg)).observe(codes, groups=groups)
+    before = (net.keys_.copy(), net.counts_.copy(), net.group_counts_.copy(), net.node_counts_.copy(), net.n_events_)
+    with pytest.raises(ValueError, match="cannot merge a network into itself"):
+        net.merge(net)
+    for a, b in zip(before, (net.keys_, net.counts_, net.group_counts_, net.node_counts_, net.n_events_)):
+        np.testing.assert_array_equal(a, b)
+    # counting the stream twice is said with a copy: the network that observed it twice
+    twice = MycelialReasoning(MycelialConfig(**cfg)).observe(codes, groups=groups).observe(codes, groups=groups)
+    merged = net.merge(copy.deepcopy(net))
+    assert merged.n_events_ == twice.n_events_ == 2 * before[4]
+    np.testing.assert_array_equal(merged.counts_, twice.counts_)
+    np.testing.assert_array_equal(merged.weights().toarray(), twice.weights().toarray())

@@ -186,10 +186,14 @@ class MycelialReasoning(LearningMixin, ChecksMixin, SpreadingMixin, ReadingMixin
         both (when no decay ran); see the module docstring for decay. Returns ``self``.
         Concept nodes are numbered per memory, so when both networks hold concept counts their
         ``concept_space_`` must be equal (the networks of two memories raise ``ValueError``);
-        a network without concept counts merges into any network.
+        a network without concept counts merges into any network. A network merged into
+        itself raises ``ValueError`` (its counts would double).
         """
         if not isinstance(other, MycelialReasoning):
             raise ValueError(f"can only merge a MycelialReasoning, got {type(other).__name__}")
+        if other is self:  # doubled every count: the same stream is not a disjoint one
+            raise ValueError("cannot merge a network into itself: merge adds the counts of a disjoint stream; "
+                             "to count this network's stream twice, merge a copy (net.merge(copy.deepcopy(net)))")
         a, b = self.config, other.config
         for name in ("num_heads", "codebook_size", "learning_rate", "eta_group"):
             if getattr(a, name) != getattr(b, name):
