@@ -21,13 +21,27 @@ def _as_numpy(x):
     return x
 
 
+def unmasked(x, name: str):
+    """``x``, or the data of a numpy masked array none of whose values is masked. A masked value is
+    refused: numpy hands every function the raw data beneath the mask (the hidden values were encoded)."""
+    if not isinstance(x, np.ma.MaskedArray):
+        return x
+    mask = np.ma.getmaskarray(x)
+    if mask.any():
+        where = np.argwhere(mask)[0].tolist()
+        at = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {tuple(where)}"
+        raise ValueError(f"{name} is a masked array with {int(mask.sum())} masked value(s) (first at {at}); "
+                         f"the mask would be ignored: fill them ({name}.filled(...)) or drop their rows")
+    return x.data
+
+
 def check_embeddings(X, dim: int | None = None, name: str = "embeddings") -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 array of shape (n, dim).
 
     A single vector of shape (dim,) is promoted to (1, dim). Raises ``ValueError`` for
-    a wrong rank or dimension, an empty batch, a non-float dtype, or NaN/inf values.
+    a wrong rank or dimension, an empty batch, a non-float dtype, NaN/inf or masked values.
     """
-    X = _as_numpy(X)
+    X = unmasked(_as_numpy(X), name)
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
@@ -63,8 +77,7 @@ def check_codes(codes, num_heads: int, codebook_size: int, name: str = "codes") 
 
     A single row of shape (num_heads,) is promoted to (1, num_heads).
     """
-    codes = _as_numpy(codes)
-    codes = np.asarray(codes)
+    codes = np.asarray(unmasked(_as_numpy(codes), name))
     if codes.dtype == object or not (np.issubdtype(codes.dtype, np.integer) or codes.dtype == bool):
         if np.issubdtype(codes.dtype, np.floating) and codes.size and np.isfinite(codes).all() \
                 and np.all(codes == np.round(codes)):

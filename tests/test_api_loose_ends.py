@@ -101,3 +101,36 @@ def test_ingest_vectors_refuses_a_nul_in_an_id_before_writing(mem, embedder):
             mem.ingest_vectors([bad, "good"], X)
     assert _state(mem) == before and mem.store_.document("good") is None
     assert mem.ingest_vectors(["a b", "good"], X).documents == 2
+
+
+def test_masked_values_are_refused_not_encoded_from_beneath_the_mask(mem, embedder, codec):
+    # numpy gives every function a masked array's raw data: the hidden values were encoded and stored
+    from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
+    from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+    X = embedder.embed(["a vector with a hidden value", "and a clean one"])
+    mask = np.zeros(X.shape, dtype=bool)
+    mask[1, 7] = True
+    M = np.ma.masked_array(X, mask=mask)
+    before = _state(mem)
+    message = r"is a masked array with 1 masked value\(s\) \(first at row 1, column 7\); the mask would be ignored"
+    with pytest.raises(ValueError, match="^embeddings " + message):
+        mem.ingest_vectors(["m1", "m2"], M)
+    with pytest.raises(ValueError, match=r"^query is a masked array"):
+        mem.recall_vector(np.ma.masked_array(X[0], mask=mask[1]), k=1)
+    assert _state(mem) == before and mem.store_.document("m1") is None
+    for c in (codec, load_default_numpy()):
+        with pytest.raises(ValueError, match="^embeddings " + message):
+            c.encode(M)
+        codes = c.encode(X)
+        with pytest.raises(ValueError, match=r"^codes is a masked array with 1 masked value\(s\) \(first at row 0"):
+            c.decode(np.ma.masked_array(codes, mask=[[False, True, False, False], [False] * 4]))
+    net = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=256))
+    with pytest.raises(ValueError, match=r"^codes is a masked array"):
+        net.observe(np.ma.masked_array(codes, mask=[[False] * 4, [True] + [False] * 3]))
+    with pytest.raises(ValueError, match=r"^groups is a masked array"):
+        net.observe(codes, groups=np.ma.masked_array([0, 1], mask=[False, True]))
+    assert net.n_events_ == 0
+    # a masked array none of whose values is masked is its data
+    assert mem.ingest_vectors(["m1", "m2"], np.ma.masked_array(X)).documents == 2
+    np.testing.assert_array_equal(codec.encode(np.ma.masked_array(X, mask=False)), codec.encode(X))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core._validation import unmasked
 from core.reasoning.mycelial.config import _is_int
 
 
@@ -15,6 +16,7 @@ class ChecksMixin:
         c = self.config
         if hasattr(codes, "detach") and hasattr(codes, "cpu"):  # torch.Tensor
             codes = codes.detach().cpu().numpy()
+        codes = unmasked(codes, name)  # a masked array is an ndarray: its hidden codes were observed
         arr = np.asarray(codes) if not isinstance(codes, np.ndarray) else codes
         if arr.dtype.kind in "iu" and arr.ndim in (1, 2):
             if arr.ndim == 1:
@@ -35,7 +37,7 @@ class ChecksMixin:
 
     @staticmethod
     def _check_groups(groups, n: int) -> np.ndarray:
-        g = np.asarray(groups)
+        g = np.asarray(unmasked(groups, "groups"))
         if g.ndim != 1 or g.shape[0] != n:
             raise ValueError(f"groups must have shape ({n},) (one id per row of codes), got {g.shape}")
         if g.dtype.kind not in "iu":
