@@ -136,3 +136,18 @@ def check_npz(path: str | os.PathLike, what: str = "file") -> None:
             if need > info.file_size:
                 raise ValueError(f"{what} {path}: array {info.filename!r} declares shape {shape} ({need:,} bytes) "
                                  f"but holds {info.file_size:,} bytes (corrupt or forged)")
+
+
+def folder_bytes(folder: str | os.PathLike) -> int:
+    """Bytes of the files directly in ``folder`` (links followed). The writes above list a temporary
+    file that is renamed or removed a moment later: one that vanishes between the listing and its
+    size is not counted (``stats()`` raised FileNotFoundError while another process saved)."""
+    total = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file():
+                    total += entry.stat().st_size
+            except FileNotFoundError:
+                continue
+    return total

@@ -134,3 +134,36 @@ def test_masked_values_are_refused_not_encoded_from_beneath_the_mask(mem, embedd
     # a masked array none of whose values is masked is its data
     assert mem.ingest_vectors(["m1", "m2"], np.ma.masked_array(X)).documents == 2
     np.testing.assert_array_equal(codec.encode(np.ma.masked_array(X, mask=False)), codec.encode(X))
+
+
+def test_stats_while_another_process_writes_files_beside_it(mem):
+    # stats() listed the folder, then took each file's size: a temporary file renamed or removed in
+    # between (another process saving its state) was a FileNotFoundError (~1 call in 200 here)
+    import subprocess
+    import sys
+    import time
+
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import os, sys\n"
+        "d, n = sys.argv[1], 0\n"
+        "while True:  # an atomic write: a temporary file, then renamed over the target\n"
+        "    tmp = os.path.join(d, 'scratch.%d.tmp' % (n % 64))\n"
+        "    with open(tmp, 'wb') as fh:\n"
+        "        fh.write(b'x' * (n % 4096))\n"
+        "    os.replace(tmp, os.path.join(d, 'scratch.bin')) if n % 2 else os.unlink(tmp)\n"
+        "    n += 1\n"), str(mem.folder)])
+    try:
+        while not (mem.folder / "scratch.bin").exists():
+            time.sleep(0.01)
+        calls, end = 0, time.monotonic() + 4
+        while time.monotonic() < end or calls < 500:
+            s = mem.stats()
+            assert s["bytes_on_disk"] > (mem.folder / "memory.sqlite").stat().st_size
+            calls += 1
+    finally:
+        writer.kill()
+        writer.wait()
+    (mem.folder / "scratch.bin").unlink()
+    for p in mem.folder.glob("scratch.*.tmp"):
+        p.unlink()
+    assert s["documents"] == mem.stats()["documents"]

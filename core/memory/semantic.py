@@ -29,7 +29,7 @@ from core.memory._recall import RecallMixin
 from core.memory._state import StateMixin
 from core.memory.associate import AssociateMixin
 from core.memory.learning import LearningMixin
-from core._io import atomic_write_bytes, read_json
+from core._io import atomic_write_bytes, folder_bytes, read_json
 from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import MemoryReadOnlyError, WriteLock
@@ -389,7 +389,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def stats(self) -> dict:
         """Counts of documents and chunks, index kind, network size, bytes on disk."""
         net = self.network_.stats()
-        disk = sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        disk = folder_bytes(self.folder)  # files may come and go while another process writes
         return {"folder": str(self.folder), "documents": self.store_.count_documents(),
                 "chunks": self.store_.count_chunks(), "index": self.index_.factory_,
                 "index_vectors": self.index_.ntotal, "phrases": self.store_.count_concepts(),
