@@ -41,7 +41,7 @@ _EXPORTS = {
     "Hit": "core.memory.types",
     "IngestReport": "core.memory.types",
     "MODES": "core.memory.types",
-    "Record": "core.memory.readers",
+    "Record": "core.memory.records",
     "chunk_text": "core.memory.chunking",
     "TextEmbedder": "core.embedding",
     "MycelialVQVAE": "core.reasoning.mycelial",
