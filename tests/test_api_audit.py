@@ -130,6 +130,8 @@ def test_ingest_vectors_refuses_a_string_of_ids_or_texts_and_bad_items(mem):
              ((["v1", "v2", "v3"], X), {"texts": [1, 2, 3]}, ValueError, "texts must hold strings .* got int 1"),
              ((["v1", "v2\ud800", "v3"], X), {}, ValueError, r"ids\[1\] holds an unpaired surrogate"),
              ((["v1", "v2", "v3"], X), {"texts": ["x", None, "y\udc80"]}, ValueError, r"texts\[2\] holds an unpaired"),
+             # a NUL in a text was stored (a record's text with one is refused)
+             ((["v1", "v2", "v3"], X), {"texts": ["x\x00y", None, "z"]}, ValueError, r"texts\[0\] contains a NUL"),
              ((["v1", "v2", "v3"], X), {"batch_size": "5"}, ValueError, "batch_size must be a whole number"),
              ((["v1", "v2", "v3"], X), {"batch_size": 1.5}, ValueError, "batch_size must be a whole number")]
     for args, kwargs, exc, message in cases:

@@ -149,7 +149,7 @@ def _cell(text: str) -> str:
     """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
     and text someone else stored (a file name, a record id, a reinforced query) must not drive the
     terminal (escape sequences: an OSC sets the window title or the clipboard)."""
-    from core.memory.readers import _TERMINAL
+    from core.memory.records import _TERMINAL
 
     return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 

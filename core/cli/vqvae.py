@@ -100,7 +100,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
 
 def _read_lines(path: Path, npy_out: bool) -> list[str]:
     """The stripped lines of a text file ('' for a blank line); a file of blank lines is an error."""
-    from core.memory.readers import _decode
+    from core.memory._files import decode_text as _decode
 
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")

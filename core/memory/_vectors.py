@@ -65,7 +65,8 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
             if t is not None and not isinstance(t, str):
                 raise ValueError(f"texts must hold strings (or None for no text), got {type(t).__name__} "
                                  f"{t!r:.80} at position {j}")
-        _unicode(texts, "texts")
+            if t is not None and (why := unicode_problem(t)) is not None:  # a NUL was stored (the record path refuses it)
+                raise ValueError(f"texts[{j}] {why}")
     with np.errstate(over="ignore", under="ignore"):
         norms = np.linalg.norm(X, axis=1, keepdims=True)
     if not np.isfinite(norms).all():  # finite values whose squares overflow float32: scaled, they became zeros
@@ -75,16 +76,6 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
         raise ValueError(f"embeddings row {int(np.flatnonzero(norms.ravel() == 0)[0])} is all zeros "
                          f"(or too small to scale to unit length in float32)")
     return ids, X, norms, texts
-
-
-def _unicode(values: list, name: str) -> None:
-    """An unpaired surrogate failed at hashing or chunking with a UnicodeEncodeError: named here instead."""
-    for j, v in enumerate(values):
-        try:
-            v is None or v.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"{name}[{j}] holds an unpaired surrogate ({v[exc.start]!r} at character {exc.start}); "
-                             f"it is not valid Unicode text") from None
 
 
 def _hashes(keys: list[str], X: np.ndarray, texts: list | None) -> list[bytes]:

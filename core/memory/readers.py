@@ -20,9 +20,12 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
-# the records (records.py), imported from here by the rest of the package
-from core.memory.records import _TERMINAL, META_DEPTH, ReadError, Record, parse_record  # noqa: F401
-from core.memory.records import read_jsonl_lines
+from core.memory.records import ReadError, Record, parse_record, read_jsonl_lines
+
+# Record, ReadError and parse_record live in records.py; the rest of the package imports them from here too
+__all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "document_id", "folder_files",
+           "not_a_file", "parse_record", "path_problem", "read_file", "read_paths", "read_stream", "scan_folder",
+           "unreadable_folder"]
 
 SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
