@@ -199,7 +199,20 @@ def test_huge_file_missing_path_and_unsupported_type(tmp_path):
     msgs = [e.message for e in errors]
     assert "over the 1,000-byte limit" in msgs[0]
     assert msgs[1] == "no such file or folder"
-    assert "unsupported file type '.docx'" in msgs[2]
+    assert "unsupported file type '.docx'" in msgs[2] and "jq" not in msgs[2]
+
+
+def test_a_file_of_another_schema_is_told_what_it_holds(tmp_path):
+    # Brown's {"doc_id", "category", "paragraphs"} said only 'missing "text" (a string)' on each of 500 lines,
+    # and a .json array of records only "unsupported file type" (the .jsonl array error names the jq fix)
+    (tmp_path / "brown.jsonl").write_text(json.dumps({"doc_id": "ca01", "category": "news", "paragraphs": [["A."]]}))
+    (tmp_path / "corpus.json").write_text(json.dumps([{"id": "a", "text": "Graz."}]))
+    recs, errors = _read([tmp_path / "brown.jsonl", tmp_path / "corpus.json"])
+    assert recs == []
+    assert errors[0].message == 'missing "text" (a string); the object has "doc_id", "category", "paragraphs"'
+    assert errors[1].message.startswith("unsupported file type '.json'") and "jq -c '.[]'" in errors[1].message
+    with pytest.raises(ValueError, match=r'^missing "text" \(a string\)$'):  # no hint when only text is missing
+        parse_record({"id": "a", "title": "T"}, "s")
 
 
 def test_stdin_text_and_jsonl():

@@ -30,7 +30,8 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
 SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
 
-_ARRAY = "holds a JSON array, not JSON Lines (one object a line); convert it with `jq -c '.[]' FILE > records.jsonl`"
+_JQ = "convert it with `jq -c '.[]' FILE > records.jsonl`"
+_ARRAY = f"holds a JSON array, not JSON Lines (one object a line); {_JQ}"
 
 
 def _is_json_array(text: str) -> bool:
@@ -239,7 +240,9 @@ def path_problem(path: Path) -> ReadError | None:
     """Why a path given directly (not a folder) cannot be read, or None for a supported file."""
     if path.is_file():
         if path.suffix.lower() not in SUFFIXES:
-            return ReadError(str(path), f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
+            hint = f" (records in a JSON array: {_JQ})" if path.suffix.lower() == ".json" else ""
+            return ReadError(str(path), f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}"
+                                        f"{hint}")
         return None
     return ReadError(str(path), not_a_file(path) or "no such file or folder")
 

@@ -58,7 +58,11 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     if obj.get("text") is None:
-        raise ValueError('missing "text" (a string)')
+        other = [k for k in obj if k not in ("id", "text", "title", "metadata")]
+        # a file of another schema ({"doc_id", "paragraphs"}) said only this on every line
+        hint = f"; the object has {', '.join(json.dumps(k) for k in other[:8])}{' ...' if len(other) > 8 else ''}" \
+            if other and "text" not in obj else ""
+        raise ValueError(f'missing "text" (a string){hint}')
     if not isinstance(obj["text"], str):  # it said "missing" of a list of paragraphs too
         hint = '; join its paragraphs with blank lines ("\\n\\n")' if isinstance(obj["text"], list) else ""
         raise ValueError(f'"text" must be a string, got {type(obj["text"]).__name__}{hint}')
