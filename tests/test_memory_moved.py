@@ -80,3 +80,30 @@ def test_a_second_folder_with_the_same_file_name_does_not_replace_the_first_ones
         rep = mem.ingest(str(b))  # A is gone: B's file takes the id (a moved folder, edited)
         assert (rep.replaced, rep.errors) == (1, []), rep.to_dict()
         assert mem.store_.document("notes.txt")["source"] == str(b / "notes.txt")
+
+
+def test_a_moved_folder_s_jsonl_records_follow_it_and_sync_of_it_forgets_them(tmp_path, embedder):
+    """JSONL records name their file by its absolute path: after `mv notes notes2` they kept the old one, so
+    ``--sync`` of notes2 forgot none of them (their file deleted, or their line), and a copy took none."""
+    import json
+
+    notes = _folder(tmp_path / "notes")
+    (notes / "sub" / "r.jsonl").write_text("\n".join(json.dumps(r) for r in (
+        {"id": "r1", "text": "Graz lies on the Mur."}, {"id": "r2", "text": "Linz lies on the Danube."})))
+    (notes / "gone.jsonl").write_text(json.dumps({"id": "r3", "text": "Innsbruck lies in Tyrol."}))
+    codec = MycelialVQVAE.load_default()
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec) as mem:
+        assert mem.ingest(str(notes)).documents == 7
+        shutil.copytree(notes, tmp_path / "copy")  # the original is still there: a copy moves nothing
+        assert mem.ingest(str(tmp_path / "copy")).moved == 0
+        assert mem.store_.document("r1")["source"] == str(notes.resolve() / "sub" / "r.jsonl")
+        shutil.rmtree(tmp_path / "copy")
+        moved = tmp_path / "notes2"
+        shutil.move(str(notes), str(moved))
+        (moved / "gone.jsonl").unlink()  # deleted after the move: its record follows the folder all the same
+        rep = mem.ingest(str(moved))
+        assert (rep.documents, rep.unchanged, rep.moved) == (0, 6, 7), rep.to_dict()
+        assert mem.store_.document("r3")["source"] == str(moved.resolve() / "gone.jsonl")
+        (moved / "sub" / "r.jsonl").write_text(json.dumps({"id": "r1", "text": "Graz lies on the Mur."}))
+        assert sorted(sync_folder(mem, moved)) == ["r2", "r3"]  # was []: the records named notes/
+        assert {d["id"] for d in list_documents(mem)} == set(TEXTS) | {"r1"}

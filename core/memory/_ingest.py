@@ -293,9 +293,9 @@ class IngestMixin:
         from core.memory.documents import changed_metadata, moved_files
 
         with self._lock:
-            rows, roots = moved_files(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch])
+            rows, roots, dirs = moved_files(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch])
             if rows:
-                report.moved += self.store_.relocate(rows, roots)
+                report.moved += self.store_.relocate(rows, roots, dirs)
             if edited := changed_metadata(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch]):
                 n = self.store_.relocate(edited)  # a record's new metadata: an edit, counted as `ingest` counts one
                 report.unchanged, report.documents, report.replaced = (report.unchanged - n, report.documents + n,

@@ -100,11 +100,12 @@ def _stored(store, keys: list[str]):
                                        f"IN ({','.join('?' * len(part))})", part)
 
 
-def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tuple[str, str]]]:
+def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tuple[str, str]], dict[str, str]]:
     """What to record for the unchanged files among ``recs`` ((record, content hash) pairs) that were
     stored from another place which is gone (`mv notes notes2` then `ingest notes2`): ``(doc_key, source,
-    meta)`` rows, and {old root: (new root, path prefix)} of whole folders gone (their other documents,
-    files deleted since, move too, so ``--sync`` of the new folder forgets them).
+    meta)`` rows, {old root: (new root, path prefix)} of whole folders gone (their other documents,
+    files deleted since, move too, so ``--sync`` of the new folder forgets them), and {old folder/: new
+    folder/} for the records of JSONL files there (their source is their file's absolute path).
 
     A file still present at its recorded place is left as it was (a copy ingested from a second folder
     does not take the documents away from the first one's ``--sync``).
@@ -124,7 +125,34 @@ def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tup
         rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
         if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
             roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
-    return rows, roots
+    dirs = {old.rstrip(os.sep) + os.sep: new.rstrip(os.sep) + os.sep for old, (new, _) in roots.items()
+            if os.path.isabs(old) and os.path.isabs(new)}
+    rows += _moved_records(store, [(rec, chash) for rec, chash in recs if rec.doc_id not in files], dirs)
+    return rows, roots, dirs
+
+
+def _moved_records(store, recs, dirs: dict[str, str]) -> list[tuple[str, str, dict]]:
+    """``(doc_key, source, meta)`` of the unchanged JSONL records among ``recs`` whose stored file is gone
+    and which now come from another one (`mv notes notes2`: they kept the old path, so ``--sync`` of
+    notes2 never forgot them); adds to ``dirs`` the folder that moved, so the records of its JSONL files
+    deleted since move too. A record whose old file is still there is left (a copy of the file)."""
+    recs = {rec.doc_id: (rec, chash) for rec, chash in recs
+            if isinstance(rec.source, str) and rec.source.lower().endswith(".jsonl") and os.path.isabs(rec.source)}
+    rows = []
+    for key, stored_hash, source, meta in _stored(store, list(recs)):
+        rec, chash = recs[key]
+        if stored_hash != chash or not isinstance(source, str) or source == rec.source \
+                or not source.lower().endswith(".jsonl") or not os.path.isabs(source) or os.path.lexists(source):
+            continue
+        rows.append((key, rec.source, json.loads(meta or "{}")))
+        old, new = Path(source).parts, Path(rec.source).parts
+        tail = 0  # the path both end with (sub/x.jsonl of notes/sub/x.jsonl -> notes2/sub/x.jsonl)
+        while tail < min(len(old), len(new)) - 1 and old[-tail - 1] == new[-tail - 1]:
+            tail += 1
+        old_dir, new_dir = str(Path(*old[:len(old) - tail])), str(Path(*new[:len(new) - tail]))
+        if tail and not os.path.lexists(old_dir):
+            dirs.setdefault(old_dir.rstrip(os.sep) + os.sep, new_dir.rstrip(os.sep) + os.sep)
+    return rows
 
 
 def sync_folder(mem, folder) -> list[str]:

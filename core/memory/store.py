@@ -91,11 +91,12 @@ class Store(StoreReads, StoreBase):
                                             f"({','.join('?' * len(part))})", part).fetchall())
         return out
 
-    def relocate(self, rows, roots: dict | None = None) -> int:
+    def relocate(self, rows, roots: dict | None = None, dirs: dict | None = None) -> int:
         """Record the new place of moved files, in one transaction: ``(doc_key, source, meta)`` rows,
         then every other file document of each gone folder in ``roots`` ({old root: (new root, path
-        prefix)}). `mv notes notes2; ingest notes2` kept root=notes, so ``--sync`` of notes2 could not
-        find its documents. Returns how many documents changed."""
+        prefix)}), then the source of every JSONL record under a gone folder in ``dirs`` ({old/: new/}).
+        `mv notes notes2; ingest notes2` kept root=notes, so ``--sync`` of notes2 could not find its
+        documents. Returns how many documents changed."""
         conn = self._conn
         with self.atomic():
             n = conn.executemany("UPDATE documents SET source = ?, meta = ? WHERE doc_key = ?",
@@ -105,6 +106,11 @@ class Store(StoreReads, StoreBase):
                     "UPDATE documents SET source = ?1 || doc_key, meta = json_set(meta, '$.root', ?2, '$.path', ?1 ||"
                     " doc_key) WHERE json_valid(meta) AND json_extract(meta, '$.root') = ?3"
                     " AND source = json_extract(meta, '$.path')", (prefix, new, old)).rowcount
+            for old, new in (dirs or {}).items():  # records are no files: their meta has no path of its own
+                n += conn.execute(
+                    "UPDATE documents SET source = ?2 || substr(source, length(?1) + 1) WHERE substr(source, 1, "
+                    "length(?1)) = ?1 AND lower(source) LIKE '%.jsonl' AND NOT (json_valid(meta) AND "
+                    "json_extract(meta, '$.path') IS source)", (old, new)).rowcount
         return n
 
     def add_document(self, doc_key: str, title: str, source: str, meta: dict, content_hash: str,
