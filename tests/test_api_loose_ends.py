@@ -7,35 +7,11 @@ import inspect
 import numpy as np
 import pytest
 
-from core.memory import RecallConfig, SemanticMemory
+from core.memory import RecallConfig
 from core.memory._recall import RecallMixin
-from core.reasoning.mycelial import MycelialVQVAE
 
-DOCS = [
-    {"id": "rush", "title": "Rush", "text": "Rush were a Canadian rock band formed in Toronto. Neil Peart was "
-                                            "their drummer and lyricist; Geddy Lee sang and played bass."},
-    {"id": "nero", "title": "Nero", "text": "Nero was Roman emperor after Claudius. His mother Agrippina "
-                                            "arranged his adoption; Seneca was his tutor in Rome."},
-    {"id": "quokka", "text": "Quokkas live on Rottnest Island near Perth, in Western Australia."},
-]
-
-
-@pytest.fixture(scope="module")
-def codec():
-    return MycelialVQVAE.load_default()
-
-
-@pytest.fixture(scope="module")
-def mem(tmp_path_factory, embedder, codec):
-    m = SemanticMemory(tmp_path_factory.mktemp("loose") / "m", embedder=embedder, codec=codec)
-    m.ingest(DOCS)
-    yield m
-    m.close()
-
-
-def _state(m) -> tuple:
-    s = m.stats()
-    return s["documents"], s["chunks"], s["index_vectors"], s["network"]["events"]
+# the audit's memory (its four records, one of them the id "None"), a fresh one for this module
+from test_api_audit import _state, codec, mem  # noqa: E402,F401  (pytest fixtures)
 
 
 def test_recall_batch_takes_exclude_as_recall_does(mem):
