@@ -171,6 +171,28 @@ def test_cli_train_refuses_a_max_per_doc_below_one():
         assert r.exit_code == 2 and "--max-per-doc" in r.output, r.output
 
 
+def test_cli_train_never_overwrites_a_folders_own_config_or_weights(tmp_path, wiki_sample):
+    # `train --out myproject` trained, then replaced the project's own config.json with its card
+    _, _, X = wiki_sample
+    np.save(tmp_path / "x.npy", X[:1200])
+    (tmp_path / "cfg.json").write_text(json.dumps(
+        {"hidden_dim": 64, "latent_dim": 64, "epochs": 2, "kmeans_samples": 500, "kmeans_iters": 2}))
+    args = ["train", "--config", str(tmp_path / "cfg.json"), "--npy", str(tmp_path / "x.npy"), "--out"]
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, data in (("config.json", b'{"name": "my app", "debug": true}\n'), ("model.safetensors", b"mine")):
+        (project / name).write_bytes(data)
+        r = CliRunner().invoke(_cli(), args + [str(project)])
+        assert r.exit_code == 1 and "nothing was trained: give --out a new or empty folder" in r.output, r.output
+        assert str(project / name) in r.output and (project / name).read_bytes() == data
+        (project / name).unlink()
+    out = tmp_path / "weights"
+    for _ in range(2):  # a folder an earlier `train` wrote is written again
+        r = CliRunner().invoke(_cli(), args + [str(out)])
+        assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["train_config"]["epochs"] == 2
+
+
 def test_pipeline_json_of_another_shape_is_named_damaged(tmp_path):
     from core.compression.artifacts import load_json
 

@@ -142,6 +142,25 @@ def _load_npy(path):
         raise ValueError(f"{path}: {exc}") from None
 
 
+def _check_out(out_dir) -> None:
+    """`train --out DIR` writes DIR/model.safetensors and DIR/config.json: a folder whose files of those
+    names are not an earlier `train`'s (a project's own config.json) is refused; they were overwritten."""
+    weights, card = Path(out_dir) / "model.safetensors", Path(out_dir) / "config.json"
+    mine = False
+    if card.exists() or card.is_symlink():
+        try:
+            info = json.loads(card.read_text(encoding="utf-8"))
+            mine = isinstance(info, dict) and "model_class" in info and "model_config" in info
+        except (OSError, ValueError):
+            pass
+        if not mine:
+            raise click.ClickException(f"{card} exists and is not a VQ-VAE card written by `mycelial train`; "
+                                       f"nothing was trained: give --out a new or empty folder")
+    if (weights.exists() or weights.is_symlink()) and not mine:
+        raise click.ClickException(f"{weights} exists without the config.json `mycelial train` writes beside "
+                                   f"it; nothing was trained: give --out a new or empty folder")
+
+
 @click.command("train")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="TrainConfig JSON (epochs, batch_size, learning_rate, dims, heads, ...).")
@@ -165,6 +184,7 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
 
         mycelial train --out tiny --npy embeddings.npy
     """
+    _check_out(out_dir)  # before the training, not after it
     import numpy as np
 
     from core.reasoning.mycelial.wrapper import MycelialVQVAE
