@@ -114,6 +114,9 @@ def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
     res = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes_typo"), "--memory", str(tmp_path / "mem"), "-q"])
     assert res.exit_code == 1 and "no such file or folder" in res.output
     assert not (tmp_path / "mem").exists()
+    res = CliRunner().invoke(cli, ["ingest", "", "--memory", str(tmp_path / "mem"), "-q"])  # said ": no such ..."
+    assert res.exit_code == 1 and "Error: '': no such file or folder; nothing was ingested" in res.output, res.output
+    assert not (tmp_path / "mem").exists()
 
 
 def test_an_ingest_that_stores_nothing_leaves_no_new_memory_folder(tmp_path):

@@ -164,6 +164,15 @@ def test_cli_encode_with_a_pickled_pth_is_one_error_line(tmp_path):
     assert "not a PyTorch checkpoint" in r.output
 
 
+def test_cli_encode_and_train_name_a_path_that_is_no_regular_file(tmp_path):
+    # /dev/null given as --file/--npy said "/dev/null not found"
+    for args in (["encode", "--file", "/dev/null"], ["encode", "--npy", os.devnull],
+                 ["train", "--out", str(tmp_path / "w"), "--npy", os.devnull]):
+        r = CliRunner().invoke(_cli(), args)
+        assert r.exit_code == 1 and "is not a regular file (a folder, device or FIFO)" in r.output, r.output
+    assert not (tmp_path / "w").exists()
+
+
 def test_cli_train_refuses_a_max_per_doc_below_one():
     for value in ("-1", "0"):  # -1 dropped each document's last sentence; 0 meant "all"
         r = CliRunner().invoke(_cli(), ["train", "--out", "never", "--sources", "nope",

@@ -259,7 +259,8 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         raise click.UsageError("give either --workers or --scheduler, not both")
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
-        raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
+        raise click.ClickException(f"{', '.join(p or repr(p) for p in missing)}: no such file or folder; "
+                                   f"nothing was ingested")  # '' named as '' (it printed ": no such ...")
     fresh = not os.path.lexists(memory)
     kept = None
     try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory

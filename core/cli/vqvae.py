@@ -102,8 +102,7 @@ def _read_lines(path: Path, npy_out: bool) -> list[str]:
     """The stripped lines of a text file ('' for a blank line); a file of blank lines is an error."""
     from core.memory.readers import _decode
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
+    _regular_file(path)
     try:
         lines = [line.strip() for line in _decode(path.read_bytes(), str(path)).splitlines()]
     except ValueError as exc:
@@ -120,14 +119,21 @@ def _read_lines(path: Path, npy_out: bool) -> list[str]:
     return lines
 
 
+def _regular_file(path: Path) -> None:
+    """/dev/null or a folder said "not found"."""
+    if not path.is_file():
+        if path.exists():
+            raise ValueError(f"{path} is not a regular file (a folder, device or FIFO); give a file")
+        raise FileNotFoundError(f"{path} not found")
+
+
 def _load_npy(path):
     """One array saved by ``numpy.save``; anything else is named (numpy itself calls a text file
     "pickled (object) data" and suggests loading it unsafely)."""
     import numpy as np
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
+    _regular_file(path)
     with open(path, "rb") as fh:
         head = fh.read(6)
     if head[:4] == b"PK\x03\x04":
