@@ -173,6 +173,19 @@ def test_cli_encode_and_train_name_a_path_that_is_no_regular_file(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+def test_cli_encode_never_writes_its_codes_over_its_input(tmp_path):
+    # `encode --npy x.npy -o x.npy` replaced the user's embeddings with their codes
+    X = np.eye(3, 384, dtype=np.float32)
+    np.save(tmp_path / "x.npy", X)
+    (tmp_path / "s.txt").write_text("a cat\na dog\n", encoding="utf-8")
+    x, s = str(tmp_path / "x.npy"), str(tmp_path / "s.txt")
+    for args in (["--npy", x, "-o", x], ["--file", s, "-o", str(tmp_path / "." / "s.txt")], ["--file", s, "-o", s]):
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        r = CliRunner().invoke(_cli(), ["encode", *args])
+        assert r.exit_code == 2 and "is the input file" in r.output, r.output
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def test_cli_train_refuses_a_max_per_doc_below_one():
     for value in ("-1", "0"):  # -1 dropped each document's last sentence; 0 meant "all"
         r = CliRunner().invoke(_cli(), ["train", "--out", "never", "--sources", "nope",

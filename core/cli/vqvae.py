@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -51,6 +52,10 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     sources = sum(bool(s) for s in (texts, npy_path, text_file))
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
+    source = npy_path or text_file
+    if output and source and os.path.exists(output) and os.path.samefile(output, source):
+        raise click.UsageError(f"--output {output} is the input file: its codes would replace it; write them "
+                               f"to another file")  # `--npy x.npy -o x.npy` replaced the embeddings
     lines = None  # --file: the file's lines, so each output row stays on its line
     try:
         if npy_path:
