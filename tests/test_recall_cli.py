@@ -135,3 +135,10 @@ def test_text_output_names_the_chunk_ids_reinforce_takes(jsonl_memory):
     assert r.exit_code == 0, r.output
     event = r.stdout.split(":")[0].split()[-1]  # "reinforcement 3: 1 chunks, ..."
     assert run(cli, ["unreinforce", event, "--memory", str(mem)]).exit_code == 0
+
+
+def test_recall_help_describes_the_embedder_a_query_can_use():
+    # recall shared ingest's text: "for a new memory openvino-int8, or torch with a warning ..." (a query makes no
+    # memory, and a memory refuses any backend but its own)
+    out = " ".join(CliRunner().invoke(cli, ["recall", "--help"]).output.split())
+    assert "new memory" not in out and "another is refused" in out, out
