@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from core.config import DEFAULT_MODEL, cache_dir, cache_seed
 from core.embedding_cache import EmbeddingCache
@@ -268,7 +267,11 @@ class TextEmbedder:
                 first_text.setdefault(k, t)
             # Write to the cache chunk by chunk, so an interrupted run keeps what it computed.
             chunks = range(0, len(missing), _CACHE_CHUNK)
-            for start in tqdm(chunks, desc="embedding", unit="chunk", disable=not show_progress or len(chunks) < 2):
+            bar = show_progress and len(chunks) > 1
+            if bar:  # imported only then: tqdm.auto imports asyncio (~0.05 s of every command-line query)
+                from tqdm.auto import tqdm
+
+            for start in tqdm(chunks, desc="embedding", unit="chunk") if bar else chunks:
                 part = missing[start:start + _CACHE_CHUNK]
                 new = self._encode([first_text[k] for k in part], show_progress and len(chunks) < 2)
                 cache.put(self.cache_model, part, new)

@@ -60,10 +60,10 @@ def _version() -> str:
         return "0+unknown"
 
 
-__version__ = _version()
-
-
 def __getattr__(name: str):
+    if name == "__version__":  # looked up when asked: importlib.metadata cost every `python -m mycelial` ~0.1 s
+        globals()[name] = value = _version()
+        return value
     if name in _EXPORTS:
         value = getattr(import_module(_EXPORTS[name]), name)
         globals()[name] = value

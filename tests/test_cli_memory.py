@@ -114,6 +114,9 @@ def test_ingest_of_only_missing_paths_creates_no_memory(tmp_path):
     res = CliRunner().invoke(cli, ["ingest", str(tmp_path / "notes_typo"), "--memory", str(tmp_path / "mem"), "-q"])
     assert res.exit_code == 1 and "no such file or folder" in res.output
     assert not (tmp_path / "mem").exists()
+    res = CliRunner().invoke(cli, ["ingest", "", "--memory", str(tmp_path / "mem"), "-q"])  # said ": no such ..."
+    assert res.exit_code == 1 and "Error: '': no such file or folder; nothing was ingested" in res.output, res.output
+    assert not (tmp_path / "mem").exists()
 
 
 def test_an_ingest_that_stores_nothing_leaves_no_new_memory_folder(tmp_path):
@@ -242,6 +245,35 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
     r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
     assert r.exit_code == 0 and f"{len(sentences) - kept} documents ingested" in r.output, r.output
     assert f"{kept} unchanged" in r.output, r.output
+
+
+def test_ctrl_c_while_a_new_memory_opens_leaves_no_memory_and_says_so(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    # Ctrl-C while the new memory or the model loaded (the first seconds) printed click's "Aborted!", exited 1
+    # and left a new memory folder holding nothing; a Ctrl-C in the ingest before its first commit said
+    # "0 documents are in M" and left it too
+    src = tmp_path / "a.txt"
+    src.write_text("The emperor Nerva adopted Trajan as his successor in the year 97.\n", encoding="utf-8")
+    mem = tmp_path / "mem"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), OMP_NUM_THREADS="1")
+    boot = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from core.cli import main; main()"
+    proc = subprocess.Popen([sys.executable, "-c", boot, "ingest", str(src), "--memory", str(mem), "-q"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (mem / "memory.sqlite").exists():
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)  # the memory is being made: the model is not loaded yet
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert f"interrupted: nothing was ingested; no memory was made at {mem}" in out, out
+    assert "Traceback" not in out and "Aborted!" not in out, out
+    assert not mem.exists() and src.exists(), out
 
 
 def test_recall_with_no_hits_says_why(demo_memory, tmp_path):

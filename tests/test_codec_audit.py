@@ -164,11 +164,55 @@ def test_cli_encode_with_a_pickled_pth_is_one_error_line(tmp_path):
     assert "not a PyTorch checkpoint" in r.output
 
 
+def test_cli_encode_and_train_name_a_path_that_is_no_regular_file(tmp_path):
+    # /dev/null given as --file/--npy said "/dev/null not found"
+    for args in (["encode", "--file", "/dev/null"], ["encode", "--npy", os.devnull],
+                 ["train", "--out", str(tmp_path / "w"), "--npy", os.devnull]):
+        r = CliRunner().invoke(_cli(), args)
+        assert r.exit_code == 1 and "is not a regular file (a folder, device or FIFO)" in r.output, r.output
+    assert not (tmp_path / "w").exists()
+
+
+def test_cli_encode_never_writes_its_codes_over_its_input(tmp_path):
+    # `encode --npy x.npy -o x.npy` replaced the user's embeddings with their codes
+    X = np.eye(3, 384, dtype=np.float32)
+    np.save(tmp_path / "x.npy", X)
+    (tmp_path / "s.txt").write_text("a cat\na dog\n", encoding="utf-8")
+    x, s = str(tmp_path / "x.npy"), str(tmp_path / "s.txt")
+    for args in (["--npy", x, "-o", x], ["--file", s, "-o", str(tmp_path / "." / "s.txt")], ["--file", s, "-o", s]):
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        r = CliRunner().invoke(_cli(), ["encode", *args])
+        assert r.exit_code == 2 and "is the input file" in r.output, r.output
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def test_cli_train_refuses_a_max_per_doc_below_one():
     for value in ("-1", "0"):  # -1 dropped each document's last sentence; 0 meant "all"
         r = CliRunner().invoke(_cli(), ["train", "--out", "never", "--sources", "nope",
                                         "--max-per-doc", value])
         assert r.exit_code == 2 and "--max-per-doc" in r.output, r.output
+
+
+def test_cli_train_never_overwrites_a_folders_own_config_or_weights(tmp_path, wiki_sample):
+    # `train --out myproject` trained, then replaced the project's own config.json with its card
+    _, _, X = wiki_sample
+    np.save(tmp_path / "x.npy", X[:1200])
+    (tmp_path / "cfg.json").write_text(json.dumps(
+        {"hidden_dim": 64, "latent_dim": 64, "epochs": 2, "kmeans_samples": 500, "kmeans_iters": 2}))
+    args = ["train", "--config", str(tmp_path / "cfg.json"), "--npy", str(tmp_path / "x.npy"), "--out"]
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, data in (("config.json", b'{"name": "my app", "debug": true}\n'), ("model.safetensors", b"mine")):
+        (project / name).write_bytes(data)
+        r = CliRunner().invoke(_cli(), args + [str(project)])
+        assert r.exit_code == 1 and "nothing was trained: give --out a new or empty folder" in r.output, r.output
+        assert str(project / name) in r.output and (project / name).read_bytes() == data
+        (project / name).unlink()
+    out = tmp_path / "weights"
+    for _ in range(2):  # a folder an earlier `train` wrote is written again
+        r = CliRunner().invoke(_cli(), args + [str(out)])
+        assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["train_config"]["epochs"] == 2
 
 
 def test_pipeline_json_of_another_shape_is_named_damaged(tmp_path):

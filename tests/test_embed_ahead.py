@@ -70,3 +70,40 @@ def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wi
         assert np.array_equal(x, y)
     # A replaced (its chunks s2, s1 stored anew), then s0 again and s3, s4 and s5, s6
     assert rest_a[6:] == rest_1[6:] == [1, 7]
+
+
+def test_ctrl_c_while_a_commit_waits_leaves_no_embedding_running(tmp_path, wiki_sample):
+    # Ctrl-C in the wait for the last batch's vectors (flush) dropped that flight before close() looked for it,
+    # and an interrupted Thread.join marks a running thread as stopped: its thread went on in the model while
+    # the interpreter shut down, and `mycelial ingest` died of "FATAL: exception not rethrown" (SIGABRT, exit
+    # 134) right after saying what it kept
+    import signal
+    import sys
+    import time
+
+    sentences = wiki_sample[0][:900]  # one batch (< batch_size): push starts it, flush waits for it
+    mem = SemanticMemory(tmp_path / "m", embedder=TextEmbedder(cache=False))
+    embedding = []
+
+    def interrupt_once_embedding():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            embedding.extend(t.ident for t in threading.enumerate() if t.name == "mycelial-embed" and t.is_alive())
+            if embedding:
+                time.sleep(0.05)  # the main thread waits for it now; a terminal's Ctrl-C wakes that wait
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=interrupt_once_embedding, daemon=True)
+    watcher.start()
+    try:
+        mem.ingest([{"id": f"s{i}", "text": t} for i, t in enumerate(sentences)])
+        raise AssertionError("the ingest ended before the interrupt")
+    except KeyboardInterrupt:
+        running = set(embedding) & set(sys._current_frames())  # the OS thread, whatever threading believes
+    watcher.join()
+    assert embedding and not running, "an embedding thread outlived the interrupted ingest"
+    mem.close()
+    with SemanticMemory(tmp_path / "m", read_only=True) as again:  # nothing half-stored
+        assert again.stats()["documents"] == again.stats()["chunks"] == 0

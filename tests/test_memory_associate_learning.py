@@ -305,6 +305,13 @@ def test_cli_graph_of_a_concept(folder, tmp_path):
                      (["graph", "--memory", folder], "go together"), (["graph"], "NETWORK")]:
         r = _run(*bad)
         assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output
+    # its own files are written again; a user's nerva.png in the folder (./ by default) is never replaced
+    assert _run("graph", "--memory", folder, "--concept", "Nerva", "--out", str(out)).exit_code == 0
+    (out / "nerva.png").write_bytes(b"my own picture")
+    before = (out / "nerva.graphml").read_bytes()
+    r = _run("graph", "--memory", folder, "--concept", "Nerva", "--depth", "2", "--out", str(out))
+    assert r.exit_code == 1 and f"{out / 'nerva.png'} exists and was not written by `mycelial graph`" in r.output
+    assert (out / "nerva.png").read_bytes() == b"my own picture" and (out / "nerva.graphml").read_bytes() == before
 
 
 def test_query_nodes_from_the_walk_equal_computed_ones(mem):

@@ -71,6 +71,8 @@ def test_non_memory_folder_is_refused_and_untouched(tmp_path, embedder, codec):
     assert _files(folder) == before
     r = CliRunner().invoke(cli, ["stats", "--memory", str(folder)])
     assert r.exit_code == 1 and "is not a Mycelial memory" in r.output and "Traceback" not in r.output
+    # a read command makes no memory: it said "give a new or empty folder so none of its files are touched"
+    assert "give the folder a memory was made in" in r.output and "new or empty" not in r.output, r.output
     assert _files(folder) == before
 
 

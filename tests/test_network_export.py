@@ -50,6 +50,23 @@ def test_graph_command_writes_graphml_png_and_zipf(net, tmp_path):
     assert "wrote" in res.output
 
 
+def test_graph_command_replaces_its_own_files_never_a_users(net, tmp_path):
+    path = tmp_path / "net.npz"
+    net.save(path)
+    fig = tmp_path / "fig"
+    for _ in range(2):  # a second run replaces what the first wrote
+        assert CliRunner().invoke(cli, ["graph", str(path), "--out", str(fig), "--top", "25"]).exit_code == 0
+    assert nx.read_graphml(fig / "net.graphml").number_of_edges() == 25  # the mark is an XML comment
+    for name in ("net.graphml", "net_zipf.png"):  # a file of the user's of a name it writes: nothing is written
+        (fig / name).write_bytes(b"the user's own file")
+        stamps = {p.name: p.stat().st_mtime_ns for p in fig.iterdir()}
+        res = CliRunner().invoke(cli, ["graph", str(path), "--out", str(fig), "--top", "25"])
+        assert res.exit_code == 1 and f"{fig / name} exists and was not written by `mycelial graph`" in res.output
+        assert (fig / name).read_bytes() == b"the user's own file"
+        assert {p.name: p.stat().st_mtime_ns for p in fig.iterdir()} == stamps
+        (fig / name).unlink()
+
+
 def test_graph_command_reports_bad_files(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")

@@ -58,6 +58,20 @@ def test_python_dash_m_mycelial_runs_the_command(tmp_path):
     assert out.returncode == 2 and "Usage: python -m mycelial recall" in out.stderr, out.stderr
 
 
+def test_import_mycelial_looks_up_its_version_only_when_asked():
+    # `python -m mycelial ...` imports the package: its eager __version__ (importlib.metadata scanning the
+    # installed distributions) cost every command ~0.05-0.1 s
+    code = ("import sys, mycelial; before = 'importlib.metadata' in sys.modules; "
+            "print(before, mycelial.__version__, '__version__' in dir(mycelial))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert out.returncode == 0, out.stderr
+    before, version, listed = out.stdout.split()
+    assert before == "False" and listed == "True", out.stdout
+    assert version in (meta["project"]["version"], "0+unknown"), out.stdout
+
+
 def test_every_data_file_of_the_packages_is_in_the_wheel():
     # core/server/static (the web page) was not in package-data: a wheel install had no page and
     # `mycelial serve` failed at start (StaticFiles: directory does not exist)

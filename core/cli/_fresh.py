@@ -1,4 +1,4 @@
-"""An ingest that made a new memory folder and stored nothing leaves no folder behind.
+"""An ingest that made a new memory folder and stored nothing (an error, or Ctrl-C) leaves no folder behind.
 
 `mycelial ingest typo/ --memory notes` said "nothing was ingested" and still left an empty memory
 `notes/` (SQLite file, index, network): the next `recall` found "a memory" holding nothing.
@@ -6,7 +6,11 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
+
+import click
 
 # the files a memory writes into its own folder (SQLite with its journals, derived state, lock)
 _OWN = re.compile(r"memory\.sqlite(-wal|-shm|-journal)?|(index|network)\.\d+\.npz|mycelial\.json|state\.json"
@@ -30,3 +34,32 @@ def remove_new_empty_memory(folder) -> bool:
     except OSError:
         return False
     return True
+
+
+def interrupted(memory, fresh: bool, kept: int | None):
+    """Ctrl-C during `mycelial ingest`: say what the memory holds now, exit 130 (a shell's code for SIGINT).
+
+    ``kept`` is the count the open memory gave; None when the interrupt came while it opened or closed.
+    A memory this command made that holds nothing is removed, as after an ingest that stored nothing.
+    """
+    if kept is None:
+        kept = _documents(memory)
+    if fresh and not kept and (not Path(memory).exists() or remove_new_empty_memory(memory)):
+        click.echo(f"\ninterrupted: nothing was ingested; no memory was made at {memory}", err=True)
+    else:
+        held = f"{kept} documents are" if kept is not None else "what was committed is"
+        click.echo(f"\ninterrupted: {held} in {memory}; run the same command again to finish (the stored ones "
+                   f"are skipped as unchanged)", err=True)
+    raise SystemExit(130)
+
+
+def _documents(folder) -> int | None:
+    """Documents committed in ``folder`` (0 without a store, None when it cannot be read)."""
+    db = Path(folder) / "memory.sqlite"
+    if not db.is_file():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    except sqlite3.Error:  # no table yet (interrupted while it was made), or damaged
+        return None

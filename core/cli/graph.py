@@ -49,6 +49,7 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
         raise click.ClickException(str(exc)) from exc
     out = network.parent if out is None else out
     stem = network.stem
+    _not_theirs([out / f"{stem}.graphml", out / f"{stem}.png", out / f"{stem}_zipf.png"])
     paths = [
         write_graphml(net, out / f"{stem}.graphml", top=top),
         draw_png(net, out / f"{stem}.png", top=top),
@@ -58,6 +59,17 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
     click.echo(f"{s['num_edges']} edges over {s['active_nodes']} nodes, {s['events']} events")
     for p in paths:
         click.echo(f"wrote {p}")
+
+
+def _not_theirs(paths: list[Path]) -> None:
+    """Refuse, before anything is drawn, to replace a file of a name this command writes that it did not write
+    (`graph --memory M --concept nero` writes ./nero.png: a user's own nero.png was silently replaced)."""
+    from core.reasoning.mycelial.export import is_marked
+
+    for p in paths:
+        if (p.exists() or p.is_symlink()) and not is_marked(p):
+            raise click.ClickException(f"{p} exists and was not written by `mycelial graph`; nothing was written: "
+                                       f"move it, or give another folder with --out")
 
 
 def _not_a_network(path: Path) -> None:
@@ -98,6 +110,7 @@ def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
     stem = re.sub(r"[^\w.-]+", "_", g["nodes"][0]["label"]).strip("_")
     # at most 120 bytes: a URL concept made 'File name too long' (a file name holds at most 255 bytes)
     stem = stem.encode("utf-8")[:120].decode("utf-8", "ignore").strip("_.") or "concept"
+    _not_theirs([out / f"{stem}.graphml", out / f"{stem}.png"])
     paths = write_concept_graph(g, out / f"{stem}.graphml", out / f"{stem}.png")
     click.echo(f"{len(g['nodes'])} concepts, {len(g['edges'])} edges around {g['nodes'][0]['label']!r}")
     for p in paths:
@@ -115,6 +128,7 @@ def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int =
     import networkx as nx
 
     from core._io import atomic_write_bytes
+    from core.reasoning.mycelial.export import MARK, marked_graphml
 
     G = nx.Graph()
     for n in g["nodes"]:
@@ -122,7 +136,7 @@ def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int =
     for e in g["edges"]:
         G.add_edge(e["source"], e["target"], weight=float(e["weight"]))
     graphml_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(graphml_path, "\n".join(nx.generate_graphml(G)).encode("utf-8"))
+    atomic_write_bytes(graphml_path, marked_graphml("\n".join(nx.generate_graphml(G)).encode("utf-8")))
     fig, ax = plt.subplots(figsize=(10, 8))
     pos = nx.spring_layout(G, weight="weight", seed=seed) if G.number_of_nodes() > 1 else {n: (0, 0) for n in G}
     root = g["nodes"][0]["id"]
@@ -136,7 +150,7 @@ def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int =
     ax.axis("off")
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": MARK})
     plt.close(fig)
     atomic_write_bytes(png_path, buf.getvalue())
     return [graphml_path, png_path]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from core.cli._fresh import interrupted, remove_new_empty_memory
+
 
 class _Utf8Text(click.ParamType):
     """A query, id or prefix typed on the command line. Bytes that are not UTF-8 (a Latin-1 terminal,
@@ -257,31 +259,33 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         raise click.UsageError("give either --workers or --scheduler, not both")
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
-        raise click.ClickException(f"{', '.join(missing)}: no such file or folder; nothing was ingested")
+        raise click.ClickException(f"{', '.join(p or repr(p) for p in missing)}: no such file or folder; "
+                                   f"nothing was ingested")  # '' named as '' (it printed ": no such ...")
     fresh = not os.path.lexists(memory)
-    # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
-    with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
-        try:
-            rep = mem.ingest(list(paths), progress=not quiet, client=client)
-            fresh = fresh and mem.store_.count_documents() == 0
-        except (MemoryBusyError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except WorkerError as exc:
-            raise click.ClickException(f"{exc}; {mem.store_.count_documents()} documents are in {memory}: fix "
-                                       f"the workers and run the same command again (the stored ones are "
-                                       f"skipped as unchanged)") from None
-        except KeyboardInterrupt:  # Ctrl-C: what was committed stays (the memory is saved on the way out)
-            click.echo(f"\ninterrupted: {mem.store_.count_documents()} documents are in {memory}; run the same "
-                       f"command again to finish (the stored ones are skipped as unchanged)", err=True)
-            raise SystemExit(130) from None
+    kept = None
+    try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
+        # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
+        with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
+            try:
+                rep = mem.ingest(list(paths), progress=not quiet, client=client)
+                fresh = fresh and mem.store_.count_documents() == 0
+            except (MemoryBusyError, ValueError) as exc:
+                raise click.ClickException(str(exc)) from None
+            except WorkerError as exc:
+                raise click.ClickException(f"{exc}; {mem.store_.count_documents()} documents are in {memory}: "
+                                           f"fix the workers and run the same command again (the stored ones "
+                                           f"are skipped as unchanged)") from None
+            except KeyboardInterrupt:  # what was committed stays (the memory is saved on the way out)
+                kept = mem.store_.count_documents()
+                raise
+    except KeyboardInterrupt:
+        interrupted(memory, fresh, kept)
     _print_report(rep)
     if sync:
         from core.cli.documents import sync_folders
 
         sync_folders(memory, paths)
     if rep.errors and not rep.documents and not rep.unchanged:
-        from core.cli._fresh import remove_new_empty_memory
-
         gone = fresh and remove_new_empty_memory(memory)
         raise click.ClickException("nothing was ingested" + (f"; no memory was made at {memory}" if gone else ""))
 

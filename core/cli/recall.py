@@ -6,8 +6,16 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import (EMBEDDER_OPTION, MEMORY_OPTION, MODES, TEXT, VERBOSE_OPTION, _one_thread_pools,
+from core.cli.memory import (MEMORY_OPTION, MODES, TEXT, VERBOSE_OPTION, _one_thread_pools,
                              _open_for_queries, _parse_where, _print_hits)
+
+
+# not ingest's option text: a query never makes a memory, and a memory refuses a backend other than its own
+EMBEDDER_OPTION = click.option(
+    "--embedder", type=click.Choice(["openvino-int8", "torch", "onnx", "onnx-int8"]), default=None,
+    help="Embedding backend of the queries: the one the memory was built with (the default; another is "
+         "refused). On a torch memory, `torch` embeds with torch itself instead of its numpy port "
+         "(the same vectors to float32 rounding; slower to start).")
 
 
 def _read_queries(path):

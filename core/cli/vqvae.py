@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -51,6 +52,10 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     sources = sum(bool(s) for s in (texts, npy_path, text_file))
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
+    source = npy_path or text_file
+    if output and source and os.path.exists(output) and os.path.samefile(output, source):
+        raise click.UsageError(f"--output {output} is the input file: its codes would replace it; write them "
+                               f"to another file")  # `--npy x.npy -o x.npy` replaced the embeddings
     lines = None  # --file: the file's lines, so each output row stays on its line
     try:
         if npy_path:
@@ -102,8 +107,7 @@ def _read_lines(path: Path, npy_out: bool) -> list[str]:
     """The stripped lines of a text file ('' for a blank line); a file of blank lines is an error."""
     from core.memory._files import decode_text as _decode
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
+    _regular_file(path)
     try:
         lines = [line.strip() for line in _decode(path.read_bytes(), str(path)).splitlines()]
     except ValueError as exc:
@@ -120,14 +124,21 @@ def _read_lines(path: Path, npy_out: bool) -> list[str]:
     return lines
 
 
+def _regular_file(path: Path) -> None:
+    """/dev/null or a folder said "not found"."""
+    if not path.is_file():
+        if path.exists():
+            raise ValueError(f"{path} is not a regular file (a folder, device or FIFO); give a file")
+        raise FileNotFoundError(f"{path} not found")
+
+
 def _load_npy(path):
     """One array saved by ``numpy.save``; anything else is named (numpy itself calls a text file
     "pickled (object) data" and suggests loading it unsafely)."""
     import numpy as np
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
+    _regular_file(path)
     with open(path, "rb") as fh:
         head = fh.read(6)
     if head[:4] == b"PK\x03\x04":
@@ -140,6 +151,25 @@ def _load_npy(path):
         if "allow_pickle" in str(exc) or "pickled" in str(exc):
             raise ValueError(f"{path} holds Python objects, not numbers; save a float array (n, 384)") from None
         raise ValueError(f"{path}: {exc}") from None
+
+
+def _check_out(out_dir) -> None:
+    """`train --out DIR` writes DIR/model.safetensors and DIR/config.json: a folder whose files of those
+    names are not an earlier `train`'s (a project's own config.json) is refused; they were overwritten."""
+    weights, card = Path(out_dir) / "model.safetensors", Path(out_dir) / "config.json"
+    mine = False
+    if card.exists() or card.is_symlink():
+        try:
+            info = json.loads(card.read_text(encoding="utf-8"))
+            mine = isinstance(info, dict) and "model_class" in info and "model_config" in info
+        except (OSError, ValueError):
+            pass
+        if not mine:
+            raise click.ClickException(f"{card} exists and is not a VQ-VAE card written by `mycelial train`; "
+                                       f"nothing was trained: give --out a new or empty folder")
+    if (weights.exists() or weights.is_symlink()) and not mine:
+        raise click.ClickException(f"{weights} exists without the config.json `mycelial train` writes beside "
+                                   f"it; nothing was trained: give --out a new or empty folder")
 
 
 @click.command("train")
@@ -165,6 +195,7 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
 
         mycelial train --out tiny --npy embeddings.npy
     """
+    _check_out(out_dir)  # before the training, not after it
     import numpy as np
 
     from core.reasoning.mycelial.wrapper import MycelialVQVAE

@@ -20,6 +20,9 @@ class _Flight:
     keys: list  # chunk hashes sent to the model, in order
     thread: threading.Thread | None = None
     out: dict = field(default_factory=dict)  # "X", "C" or "error"
+    # set when the thread is done; waited on instead of Thread.join: a join that Ctrl-C interrupts marks
+    # a thread still running as stopped (CPython 3.11's bpo-45274 handling), so a second join returns at once
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class EmbedAhead:
@@ -34,6 +37,9 @@ class EmbedAhead:
         self.mem, self.report = mem, report
         self.flight: _Flight | None = None
         self.loaded = False
+        # every flight started: Ctrl-C in a commit's wait dropped that flight, and its thread went on in the
+        # model while the interpreter shut down ("FATAL: exception not rethrown", SIGABRT, exit 134)
+        self.started: list[_Flight] = []
 
     def push(self, batch) -> int:
         """Start ``batch``; commit the batch before it. Returns the documents committed (0 or its size)."""
@@ -46,9 +52,10 @@ class EmbedAhead:
         return self._commit(prev) if prev is not None else 0
 
     def close(self) -> None:
-        flight, self.flight = self.flight, None
-        if flight is not None and flight.thread is not None:
-            flight.thread.join()
+        self.flight = None
+        for flight in self.started:  # also a flight whose commit was interrupted while it waited
+            flight.done.wait()
+        self.started.clear()
 
     def _start(self, batch, in_flight: set) -> _Flight:
         todo, _, need, _, _ = self.mem._batch_todo(batch)
@@ -60,22 +67,27 @@ class EmbedAhead:
             if load is not None and not self.loaded:  # in this thread, before any embed beside it (`TextEmbedder.load`)
                 load()
                 self.loaded = True
-            flight.thread = threading.Thread(target=self._embed, args=(texts, flight.out), name="mycelial-embed",
+            flight.thread = threading.Thread(target=self._embed, args=(texts, flight), name="mycelial-embed",
                                              daemon=True)
+            self.started = [f for f in self.started if not f.done.is_set()]
+            self.started.append(flight)
             flight.thread.start()
         return flight
 
-    def _embed(self, texts: list, out: dict) -> None:
+    def _embed(self, texts: list, flight: _Flight) -> None:
+        out = flight.out
         try:
             out["X"] = self.mem._embedder().embed(texts)
             out["C"] = self.mem.codec.encode(out["X"])
         except BaseException as exc:  # re-raised in the ingesting thread
             out["error"] = exc
+        finally:
+            flight.done.set()
 
     def _result(self, flight: _Flight) -> dict:
         """The flight's vectors and codes, once its thread is done (the time the engine waits for the model)."""
         if flight.thread is not None:
-            flight.thread.join()
+            flight.done.wait()
         if "error" in flight.out:
             raise flight.out["error"]
         return flight.out

@@ -152,7 +152,9 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                                  f"make a memory of them first: `mycelial ingest {folder} --memory {mem}`, "
                                  f"then use --memory {mem}")
             raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
-                             f"give a new or empty folder so none of its files are touched")
+                             + ("give the folder a memory was made in (`mycelial ingest PATH --memory DIR` makes one)"
+                                if self.read_only else  # `recall` was told to give a new folder it would not make
+                                "give a new or empty folder so none of its files are touched"))
         if not has_store and self.unwritable:  # `mycelial ingest` itself was told to run `mycelial ingest`
             raise MemoryReadOnlyError(f"cannot make a memory in {folder}: the folder is not writable (no write "
                                       f"permission or a read-only mount); give a folder you can write")

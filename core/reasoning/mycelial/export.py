@@ -13,6 +13,27 @@ import numpy as np
 from core._extras import require
 from core._io import atomic_write_bytes
 
+# in every file written here (a PNG's Software text, a GraphML comment): `mycelial graph` replaces only its own
+# files of a name it writes, never a user's `nero.png` in the folder it writes to
+MARK = "mycelial graph"
+
+
+def marked_graphml(data: bytes) -> bytes:
+    """GraphML bytes with the mark as a comment after the XML declaration."""
+    head, sep, rest = data.partition(b"\n")
+    if not head.startswith(b"<?xml"):
+        return f"<!-- {MARK} -->\n".encode() + data
+    return head + sep + f"<!-- {MARK} -->\n".encode() + rest
+
+
+def is_marked(path) -> bool:
+    """True when ``path`` is a file these writers made (the mark sits in its first bytes)."""
+    try:
+        with open(path, "rb") as fh:
+            return MARK.encode() in fh.read(4096)
+    except OSError:
+        return False
+
 
 def to_networkx(net, min_weight: float = 0.0, top: int | None = None):
     """A ``networkx.Graph`` of ``net``'s edges.
@@ -65,7 +86,7 @@ def write_graphml(net, path, top: int = 200) -> Path:
     path = Path(path)
     buf = io.BytesIO()  # written whole, then renamed: Ctrl-C mid-write left a truncated file in its place
     nx.write_graphml(g, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, marked_graphml(buf.getvalue()))
     return path
 
 
@@ -125,7 +146,8 @@ def _save(fig, path) -> Path:
     buf = io.BytesIO()
     try:
         fig.tight_layout()
-        fig.savefig(buf, format=path.suffix[1:] or "png", dpi=100)
+        fmt = path.suffix[1:].lower() or "png"
+        fig.savefig(buf, format=fmt, dpi=100, metadata={"Software": MARK} if fmt == "png" else None)
     finally:
         plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
