@@ -53,7 +53,7 @@ def test_relative_ids_list_get_forget_and_sync(docs, tmp_path):
     _run("ingest", docs, "--memory", mem, "-q")
     assert "man/tar.txt" in _run("list", "--memory", mem).stdout
     r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
-    assert r.exit_code == 0 and "forgot man/tar.txt" in r.output and "1 documents forgotten" in r.output
+    assert r.exit_code == 0 and "forgot man/tar.txt" in r.output and "1 document forgotten" in r.output
     ids = [d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)]
     assert ids == ["guide.md", "man/gzip.txt", "man/kill.txt"]  # kill.txt came back with the re-ingest
 
@@ -62,7 +62,7 @@ def test_stdin_documents_do_not_replace_each_other(tmp_path, wiki_docs):
     mem = tmp_path / "mem"
     for i in (0, 1):
         r = _run("ingest", "-", "--memory", mem, "-q", input="\n\n".join(wiki_docs[i].sentences[:3]))
-        assert r.exit_code == 0 and "1 documents ingested" in r.output and "0 replaced" in r.output, r.output
+        assert r.exit_code == 0 and "1 document ingested" in r.output and "0 replaced" in r.output, r.output
     ids = [d["id"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)]
     assert len(ids) == 2 and all(i.startswith("stdin-") for i in ids)
     r = _run("ingest", "-", "--memory", mem, "-q", "--sync", input="x y z")
@@ -148,7 +148,7 @@ def test_a_moved_folder_records_its_new_place_and_sync_of_it_forgets_deleted_fil
     r = _run("ingest", moved, "--memory", mem, "-q", "--sync")
     assert r.exit_code == 0, r.output
     assert "3 unchanged, 4 moved (their new place recorded), 0 replaced" in r.output, r.output
-    assert "forgot man/tar.txt (no longer in" in r.output and "1 documents forgotten" in r.output, r.output
+    assert "forgot man/tar.txt (no longer in" in r.output and "1 document forgotten" in r.output, r.output
     listed = json.loads(_run("list", "--memory", mem, "--json").stdout)
     assert [d["id"] for d in listed] == ["guide.md", "man/gzip.txt", "man/kill.txt"]
     assert {d["root"] for d in listed} == {str(moved.resolve())}
@@ -169,7 +169,7 @@ def test_a_copy_of_a_folder_leaves_the_documents_with_the_folder_still_there(doc
     assert {d["root"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)} == {str(docs.resolve())}
     (docs / "man" / "gzip.txt").unlink()
     r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
-    assert "forgot man/gzip.txt" in r.output and "1 documents forgotten" in r.output, r.output
+    assert "forgot man/gzip.txt" in r.output and "1 document forgotten" in r.output, r.output
 
 
 def test_sync_saves_the_derived_state_once_for_all_it_forgets(docs, tmp_path):
@@ -219,7 +219,7 @@ def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs
     assert listed["plan-link.txt"]["root"] == str(docs.resolve())
     (docs / "plan-link.txt").unlink()
     r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
-    assert r.exit_code == 0 and "forgot plan-link.txt" in r.output and "1 documents forgotten" in r.output, r.output
+    assert r.exit_code == 0 and "forgot plan-link.txt" in r.output and "1 document forgotten" in r.output, r.output
     assert "plan-link.txt" not in _run("list", "--memory", mem).stdout
     assert (shared / "plan.txt").exists()  # the target is the user's: never touched
 

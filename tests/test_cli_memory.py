@@ -65,7 +65,7 @@ def test_ingest_reports_errors_and_bad_usage(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
     r = runner.invoke(cli, ["ingest", str(tmp_path / "a.txt"), str(tmp_path / "bad.jsonl"), "--memory",
                             str(tmp_path / "m"), "-q"])
-    assert r.exit_code == 0 and "1 documents ingested" in r.output
+    assert r.exit_code == 0 and "1 document ingested" in r.output
     assert "bad.jsonl:1: missing \"text\"" in r.stderr
     r = runner.invoke(cli, ["ingest", str(tmp_path / "missing.txt"), "--memory", str(tmp_path / "m2"), "-q"])
     assert r.exit_code == 1 and "nothing was ingested" in r.output
@@ -317,3 +317,18 @@ def test_a_writing_command_on_an_empty_folder_makes_no_memory(command, tmp_path)
     res = CliRunner().invoke(cli, [*command, "--memory", str(empty)])
     assert res.exit_code == 1 and "no memory at" in res.output and "empty folder" in res.output, res.output
     assert list(empty.iterdir()) == []
+
+
+def test_one_problem_on_many_lines_is_shown_three_times_then_counted(tmp_path):
+    # a JSONL file of another schema printed one 'missing "text"' line for each of its lines (Brown: 500)
+    rows = [{"id": "ok", "text": "Lichens are symbioses of fungi and algae."}]
+    rows += [{"doc_id": f"d{i}", "paragraphs": [["A sentence."]]} for i in range(10)]
+    (tmp_path / "other.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{oops\n")
+    r = CliRunner().invoke(cli, ["ingest", str(tmp_path / "other.jsonl"), "--memory", str(tmp_path / "m"), "-q"])
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    same = [ln for ln in lines if 'missing "text"' in ln]
+    assert [ln.split(":")[2] for ln in same] == ["2", "3", "4"], lines
+    assert f"error: {tmp_path / 'other.jsonl'}: 7 more lines with the same problem (lines 5-11)" in lines
+    assert any(":12: malformed JSON" in ln for ln in lines)  # another problem is still shown
+    assert "1 document ingested (1 chunk: 1 new, 0 duplicates)" in r.output and "11 errors" in r.output

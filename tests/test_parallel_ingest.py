@@ -192,7 +192,7 @@ def test_cli_ingest_on_a_scheduler(client, streams, tmp_path):
     res = CliRunner().invoke(main, ["ingest", folder, "--memory", str(tmp_path / "m"), "-q",
                                     "--scheduler", client.scheduler.address])
     assert res.exit_code == 0, res.output
-    assert "5 documents ingested" in res.output and "1 errors" in res.output  # w0-w2, j1, b15; a bad line
+    assert "5 documents ingested" in res.output and "1 error" in res.output  # w0-w2, j1, b15; a bad line
 
 
 def test_bad_parallel_arguments(client, tmp_path):
@@ -297,7 +297,7 @@ def test_cli_workers_takes_no_fixed_port(tmp_path):
                                         "-q", "--workers", "1"])
     finally:
         holder.close()
-    assert res.exit_code == 0 and "1 documents ingested" in res.output, res.output
+    assert res.exit_code == 0 and "1 document ingested" in res.output, res.output
     assert "8787" not in res.output and "already in use" not in res.output, res.output
 
 

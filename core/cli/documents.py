@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import MEMORY_OPTION, TEXT, _cell, _open
+from core.cli.memory import MEMORY_OPTION, TEXT, _cell, _open, count
 
 
 def _existing(memory):
@@ -37,7 +37,7 @@ def list_cmd(memory, prefix, as_json):
         return
     for d in docs:
         click.echo(f"{_cell(d['id'])}\t{d['chunks']}\t{_cell(d['title'])}")
-    click.echo(f"{len(docs)} documents", err=True)
+    click.echo(count(len(docs), "document"), err=True)
 
 
 @click.command("get")
@@ -83,7 +83,7 @@ def sync_folders(memory, paths) -> None:
                 raise click.ClickException(str(exc)) from None
             for doc_id in gone:
                 click.echo(f"forgot {_cell(doc_id)} (no longer in {folder})")
-            click.echo(f"sync {folder}: {len(gone)} documents forgotten")
+            click.echo(f"sync {folder}: {count(len(gone), 'document')} forgotten")
 
 
 COMMANDS: list = [list_cmd, get_cmd]

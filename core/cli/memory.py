@@ -156,14 +156,37 @@ def _cell(text: str) -> str:
     return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+def count(n: int, noun: str) -> str:
+    """``1 document``, ``2 documents``: a summary line said "1 documents"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted
+
+
+def _print_errors(errors) -> None:
+    """One line an error, but one file's lines with the same problem (a JSONL file of another schema: 50,000
+    lines of 'missing "text"') are shown three times, then counted in one line."""
+    seen: dict[tuple, list] = {}
+    for err in errors:
+        seen.setdefault((err.source, err.message, getattr(err, "skipped", False), err.line is None), []).append(err)
+    for (source, message, skipped, _), group in seen.items():
+        kind = "skipped" if skipped else "error"
+        for err in group[:SAME_PROBLEM_SHOWN if len(group) > SAME_PROBLEM_SHOWN + 1 else None]:
+            click.echo(f"{kind}: {_cell(str(err))}", err=True)
+        if len(group) > SAME_PROBLEM_SHOWN + 1:
+            rest = group[SAME_PROBLEM_SHOWN:]
+            click.echo(f"{kind}: {_cell(source)}: {count(len(rest), 'more line')} with the same problem "
+                       f"(lines {rest[0].line}-{rest[-1].line})", err=True)
+
+
 def _print_report(rep) -> None:
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
-    for err in rep.errors:
-        click.echo(f"{'skipped' if getattr(err, 'skipped', False) else 'error'}: {_cell(str(err))}", err=True)
-    click.echo(f"{rep.documents} documents ingested ({rep.chunks} chunks: {rep.new_chunks} new, "
-               f"{rep.duplicate_chunks} duplicates), {rep.unchanged} unchanged, "
+    _print_errors(rep.errors)
+    click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks} new, "
+               f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged} unchanged, "
                f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
-               f"{len(errors)} errors, {rep.seconds:.1f}s")
+               f"{count(len(errors), 'error')}, {rep.seconds:.1f}s")
 
 
 def _print_hits(query: str, hits, explain: bool = False) -> None:
@@ -344,7 +367,7 @@ def forget(doc_ids, memory):
         click.echo(f"forgot {doc_id}")
     if len(ids) > 1:
         gone = len(ids) - len(done)  # forgotten by another writer between the check and the forget
-        click.echo(f"{len(done)} documents forgotten" + (f" ({gone} already gone)" if gone else ""))
+        click.echo(f"{count(len(done), 'document')} forgotten" + (f" ({gone} already gone)" if gone else ""))
 
 
 @click.command("demo")
@@ -392,7 +415,7 @@ def repair(memory):
             st = mem.repair()
         except (MemoryBusyError, StoreError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"rebuilt {memory}: {st['documents']} documents, {st['chunks']} chunks, "
+    click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
                f"{st['index_vectors']} index vectors, {st['network'].get('events', 0)} network events")
 
 
