@@ -20,10 +20,11 @@ from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
-from core.server.errors import BodyLimit, install_error_handlers
+from core.server.errors import BodyLimit, Invalid, ingest_error_field, install_error_handlers
 from core.server.forget import forget_routes
 from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
+from core.server.schema import install_openapi
 from core.server.uploads import files_records, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -96,6 +97,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                   description="An associative memory: ingest documents, recall by similarity and association.")
     app.state.registry, app.state.jobs = registry, jobs
     install_error_handlers(app)
+    install_openapi(app)  # the errors it really answers, in their one shape
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(BearerAuth, token=token)  # outside the body limit: 401 before a body is read
     app.add_middleware(HeadAsGet)  # `curl -I .../healthz` (uptime monitors) was a 405
@@ -144,8 +146,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise HTTPException(403, f"memory {name!r} cannot be changed: {reason}; recall and stats still answer")
         return s
 
-    def value_error(exc: ValueError):
-        return HTTPException(422, f"invalid request: {exc}")
+    def value_error(exc: ValueError, field: str):
+        """The engine's refusal of an input, named as the field it came from (it had no ``fields``)."""
+        return Invalid([(field, str(exc))], f"invalid request: {exc}")
 
     # -- the page -------------------------------------------------------------------------
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -249,7 +252,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         try:
             hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
         except ValueError as exc:
-            raise value_error(exc) from None
+            raise value_error(exc, "q") from None
         return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
 
     @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
@@ -260,31 +263,35 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         try:
             results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
         except ValueError as exc:
-            raise value_error(exc) from None
+            raise value_error(exc, "queries") from None
         return {"mode": body.mode, "results": [{"query": q, "hits": public_hits(s.memory.store_, hits)}
                                                for q, hits in zip(body.queries, results)]}
 
     # -- the network ----------------------------------------------------------------------
-    def _network_call(s, method: str, **kw):
+    def _network_call(s, method: str, fields: dict, **kw):
+        """``fields``: the HTTP parameter of each concept argument, to name the one the engine refused."""
         fn = getattr(s.memory, method, None)
         if fn is None:
             raise HTTPException(501, f"this version of SemanticMemory has no {method}(); update Mycelial")
         try:
             return fn(**kw)
         except ValueError as exc:
-            raise value_error(exc) from None
+            named = [f for arg, f in fields.items() if repr(kw[arg]) in str(exc)]
+            raise value_error(exc, named[0] if named else next(iter(fields.values()))) from None
 
     @app.get("/v1/memories/{name}/associations", dependencies=v1)
     def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
                      k: int = Query(10, ge=1, le=100)):
         s = slot(name)
-        return {"concept": concept, "associations": _network_call(s, "associations", concept=concept, k=k)}
+        return {"concept": concept,
+                "associations": _network_call(s, "associations", {"concept": "concept"}, concept=concept, k=k)}
 
     @app.get("/v1/memories/{name}/graph", dependencies=v1)
     def graph(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX), depth: int = Query(1, ge=1, le=3),
               k: int = Query(10, ge=1, le=50)):
         s = slot(name)
-        return {"concept": concept, **_network_call(s, "graph", concept=concept, depth=depth, k=k)}
+        return {"concept": concept,
+                **_network_call(s, "graph", {"concept": "concept"}, concept=concept, depth=depth, k=k)}
 
     @app.get("/v1/memories/{name}/bridges", dependencies=v1)
     def bridges(name: str, a: str = Query(min_length=1, max_length=CONCEPT_MAX),
@@ -292,7 +299,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                 k: int = Query(3, ge=1, le=20)):
         """Strongest association paths (up to 3 edges) between concepts ``a`` and ``b``, weights per edge."""
         s = slot(name)
-        return {"a": a, "b": b, "paths": _network_call(s, "bridges", concept_a=a, concept_b=b, k=k)}
+        paths = _network_call(s, "bridges", {"concept_a": "a", "concept_b": "b"}, concept_a=a, concept_b=b, k=k)
+        return {"a": a, "b": b, "paths": paths}
 
     # -- learning from use ----------------------------------------------------------------
     @app.post("/v1/memories/{name}/reinforce", dependencies=v1_json, status_code=201)
@@ -308,7 +316,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         except UnknownChunkError as exc:
             raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
         except ValueError as exc:
-            raise value_error(exc) from None
+            raise value_error(exc, "query") from None
         # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]
         return {"event": eid, "query": body.query, "chunk_ids": list(dict.fromkeys(body.chunk_ids)), "rate": body.rate}
 
@@ -380,7 +388,8 @@ def _ingest(s, records) -> dict:
         rep = s.memory.ingest(records)
     out = rep.to_dict()
     if rep.errors and not rep.documents and not rep.unchanged:
-        raise HTTPException(422, "nothing was ingested: " + "; ".join(out["errors"][:5]))
+        raise Invalid([ingest_error_field(e) for e in out["errors"][:100]],
+                      "nothing was ingested: " + "; ".join(out["errors"][:5]))
     return out
 
 

@@ -6,8 +6,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
+
+from core.server.errors import Invalid
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 
@@ -26,13 +27,25 @@ def utf8_body(body: bytes) -> bytes:
         raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason})"}]) from None
 
 
+class _Refused(ValueError):
+    """An uploaded file that gives no document."""
+
+
 def files_records(files) -> tuple[list, list[str]]:
-    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
-    records, errors = [], []
+    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming every file with no document
+    (field ``file``), and then none is ingested: it named the first one only, so a user fixed one file a try."""
+    records, errors, refused = [], [], []
     for filename, data in files:
-        _, recs, errs = _file_records(filename, data)
+        try:
+            _, recs, errs = _file_records(filename, data)
+        except _Refused as exc:
+            refused.append(("file", str(exc)))
+            continue
         records += recs
         errors += errs
+    if refused:
+        tail = f"; none of the {len(files)} files was ingested" if len(files) > 1 else ""
+        raise Invalid(refused, "invalid request: " + "; ".join(f"file {m}" for _, m in refused) + tail)
     return records, errors
 
 
@@ -42,11 +55,10 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
 
     safe = _short_name(Path(filename).name or "upload.txt")
     if "\x00" in safe:  # no file system takes it: writing the temporary file raised (HTTP 500)
-        raise HTTPException(422, f"invalid request: file name {safe!r} holds a NUL character")
+        raise _Refused(f"{safe!r}: the file name holds a NUL character")
     suffix = Path(safe).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
-                                 f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
+        raise _Refused(f"{safe}: unsupported type {suffix or safe!r}; expected one of {', '.join(UPLOAD_SUFFIXES)}")
     errors: list = []
     with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
         path = Path(tmp) / safe
@@ -58,7 +70,7 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
         records = [replace(r, source=safe) for r in records]
     if not records:
         msg = "; ".join(e.message for e in errors) or "no document in the file"
-        raise HTTPException(422, f"invalid request: file {safe}: {msg}")
+        raise _Refused(f"{safe}: {msg}")
     return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
 
 

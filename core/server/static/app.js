@@ -11,14 +11,20 @@ async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   const token = localStorage.getItem("mycelial-token");
   if (token) headers["Authorization"] = "Bearer " + token;
-  const res = await fetch(path, Object.assign({}, options, { headers }));
+  let res;
+  try {
+    res = await fetch(path, Object.assign({}, options, { headers }));
+  } catch (e) {  // said "Failed to fetch" (the browser's words) when the server was stopped or unreachable
+    throw new Error(`cannot reach the server (${e.message}); is mycelial serve still running?`);
+  }
   let body = null;
-  try { body = await res.json(); } catch (e) { body = { error: res.statusText }; }
+  // an answer that is not JSON (a proxy's error page) is named by its status: it said "Bad Gateway" alone
+  try { body = await res.json(); } catch (e) { body = { error: `HTTP ${res.status} ${res.statusText}`.trim() }; }
   if (res.status === 401) {
     $("token-box").hidden = false;
     throw new Error("this server needs a token: enter it above");
   }
-  if (!res.ok) throw new Error((body && body.error) || res.statusText);
+  if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
   return body;
 }
 
@@ -47,6 +53,7 @@ function conceptsOf(hit) {
 let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
 let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
+let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
 async function ask(ev) {
   if (ev) ev.preventDefault();
@@ -84,7 +91,12 @@ async function ask(ev) {
       li.append(chips);
       list.append(li);
     }
-    status(`${r.hits.length} hits`);
+    if (!r.hits.length) {  // the list stayed blank under "0 hits": say why, and what to do
+      list.append(el("li", "hint no-hits", memoryDocuments === 0
+        ? "this memory holds no documents yet: add some under Upload"
+        : `nothing in this memory matched “${q}”; try other words or another mode`));
+    }
+    status(r.hits.length === 1 ? "1 hit" : `${r.hits.length} hits`);
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
     if (first && !clicked) showConcept(first, true);
@@ -180,6 +192,7 @@ async function loadStats() {
     const chosen = $("memory").value;
     const s = await api(`/v1/memories/${memory()}/stats`);
     if ($("memory").value !== chosen) return;  // a slow answer for the memory chosen before
+    memoryDocuments = s.documents;
     const dl = $("stats");
     dl.replaceChildren();
     const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
@@ -267,6 +280,7 @@ async function upload(ev) {
   const form = new FormData();
   for (const f of files) form.append("file", f);
   $("upload-result").textContent = "ingesting…";
+  $("upload-result").className = "";
   try {
     const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
     const errors = r.errors.length ? `: ${r.errors.slice(0, 3).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
@@ -274,7 +288,10 @@ async function upload(ev) {
     loadStats();
     loadDocuments(docOffset);
     loadMemories();  // the selector's document counts
-  } catch (e) { $("upload-result").textContent = e.message; }
+  } catch (e) {  // in the error colour, as the status line's errors (it looked like a result)
+    $("upload-result").textContent = e.message;
+    $("upload-result").className = "error";
+  }
 }
 
 async function loadMemories() {

@@ -1,0 +1,151 @@
+"""Every error answer in one shape, {"error", "fields"}, and an OpenAPI schema that says so.
+
+Before: 422s raised inside routes (uploads, "nothing was ingested", the engine's value errors) had no
+``fields``; 401, 404, 405 and 413 were a bare ``{"error"}``; the router's 404/405 said "Not Found" /
+"Method Not Allowed" alone; the schema described FastAPI's ``{"detail"}`` 422, which is never sent, and no
+other error. TestClient over a real memory (the shipped sample, real model and store).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from _server_helpers import QUESTION, TOKEN, sample_client
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {**AUTH, "content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, embedder):
+    with sample_client(tmp_path_factory.mktemp("errors"), embedder, others=("scratch",)) as (_, c):
+        yield c
+
+
+def _shape(r, status: int) -> list[str]:
+    """Assert ``r`` is an error of ``status`` in the one shape; its fields' names."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "fields"} and isinstance(body["error"], str) and body["error"], body
+    assert all(set(f) == {"field", "message"} for f in body["fields"]), body
+    if status == 422:
+        assert body["fields"], body  # a 422 always names what was wrong
+    else:
+        assert body["fields"] == [], body
+    return [f["field"] for f in body["fields"]]
+
+
+def _count(client) -> int:
+    return client.get("/v1/memories/scratch/stats", headers=AUTH).json()["documents"]
+
+
+def test_every_kind_of_error_answer_has_error_and_fields(client):
+    _shape(client.get("/v1/memories/sample/stats"), 401)  # the token middleware
+    _shape(client.get("/v1/memories/nope/stats", headers=AUTH), 404)
+    _shape(client.get("/v1/memories/sample/documents/no-such-doc", headers=AUTH), 404)
+    _shape(client.get("/v1/nothing", headers=AUTH), 404)
+    _shape(client.put("/v1/memories/sample/recall", headers=AUTH), 405)
+    _shape(client.post("/v1/memories/sample/recall", content=b"x" * (300 * 1024), headers=JSON), 413)
+    _shape(client.post("/v1/memories/sample/forget", content=b'{"ids": ["a"]}', headers=AUTH), 415)
+    assert _shape(client.get("/v1/memories/sample/recall", params={"k": 0, "q": QUESTION}, headers=AUTH), 422) == ["k"]
+
+
+def test_an_upload_refused_names_every_bad_file_in_fields_and_ingests_none(client):
+    before = _count(client)
+    files = [("file", ("good.txt", b"The weir of Ashby Staithe was rebuilt in oak.", "text/plain")),
+             ("file", ("blob.txt", bytes(range(256)) * 4, "text/plain")),
+             ("file", ("latin.txt", "caf\xe9 au lait".encode("latin-1"), "text/plain")),
+             ("file", ("tool.exe", b"MZ", "application/octet-stream"))]
+    r = client.post("/v1/memories/scratch/documents", files=files, headers=AUTH)
+    assert _shape(r, 422) == ["file", "file", "file"]  # was one file named, and no fields
+    messages = [f["message"] for f in r.json()["fields"]]
+    assert messages[0].startswith("blob.txt: binary file") and messages[1].startswith("latin.txt: not valid UTF-8")
+    assert messages[2].startswith("tool.exe: unsupported type '.exe'")
+    assert "none of the 4 files was ingested" in r.json()["error"]
+    assert _count(client) == before
+    r = client.post("/v1/memories/scratch/documents", files=[files[1]], headers=AUTH)  # one file: its words kept
+    assert _shape(r, 422) == ["file"] and r.json()["error"].startswith("invalid request: file blob.txt: binary")
+    r = client.post("/v1/memories/scratch/documents", params={"background": "true"}, files=[files[3]], headers=AUTH)
+    assert _shape(r, 422) == ["file"]
+    assert _count(client) == before
+
+
+def test_nothing_ingested_names_each_documents_field_by_its_place_in_the_list(client):
+    before = _count(client)
+    docs = [{"id": "nul\x00id", "text": "The lighthouse of Orla burned whale oil."},
+            {"id": "blank", "text": "   "},
+            {"id": "t", "title": "a\x00b", "text": "The ferry of Orla ran at dawn."}]
+    r = client.post("/v1/memories/scratch/documents", json=docs, headers=AUTH)
+    assert _shape(r, 422) == ["0.id", "1.text", "2.title"], r.text  # had no fields
+    assert r.json()["error"].startswith("nothing was ingested: <records>:1: \"id\" contains a NUL byte")
+    assert _count(client) == before
+
+
+@pytest.mark.parametrize("path, params, field", [
+    ("associations", {"concept": "\x00"}, "concept"),
+    ("graph", {"concept": "\x00"}, "concept"),
+    ("bridges", {"a": "nerva", "b": "\x00"}, "b"),
+    ("bridges", {"a": "\x00", "b": "nerva"}, "a"),
+])
+def test_the_engines_refusal_of_a_value_names_the_parameter(client, path, params, field):
+    r = client.get(f"/v1/memories/sample/{path}", params=params, headers=AUTH)
+    assert _shape(r, 422) == [field]  # "invalid request: concept '\x00' has no words left ..." without fields
+    assert "no words left" in r.json()["fields"][0]["message"]
+
+
+def test_unknown_routes_and_methods_are_answered_in_words(client):
+    r = client.get("/v1/memories/sample/recal", params={"q": "x"}, headers=AUTH)
+    assert r.json()["error"] == "no route GET /v1/memories/sample/recal; the routes are listed at /openapi.json"
+    r = client.put("/v1/memories/sample/documents", headers=AUTH)  # was "Method Not Allowed" alone
+    assert r.json()["error"] == "PUT is not allowed on /v1/memories/sample/documents; it takes POST"
+    assert r.headers["allow"] == "POST"
+
+
+def test_a_lone_surrogate_escape_in_a_posted_document_is_named_as_such(client):
+    # the JSON parser said "unexpected end of hex escape", which is not what is wrong
+    r = client.post("/v1/memories/scratch/documents", content=rb'[{"id": "s", "text": "Orla \ud800 mill"}]',
+                    headers=JSON)
+    assert _shape(r, 422) == ["body"]
+    assert "unpaired surrogate" in r.json()["error"] and "(at line 1 column" in r.json()["error"], r.text
+
+
+def test_openapi_describes_every_route_and_the_errors_it_answers(client):
+    from fastapi.routing import APIRoute
+
+    schema = client.get("/openapi.json").json()
+    text = json.dumps(schema)
+    assert "HTTPValidationError" not in text and '"detail"' not in text  # a shape the server never sends
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["error", "fields"]
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    routes = [(m.lower(), r.path.replace(":path", "")) for r in client.app.routes if isinstance(r, APIRoute) and r.include_in_schema
+              for m in r.methods]
+    assert len(routes) >= 17
+    for method, path in routes:
+        op = schema["paths"][path][method]
+        responses = op["responses"]
+        if not path.startswith("/v1"):
+            continue
+        want = {"401", "422"} | ({"404"} if "{name}" in path else set())
+        assert want <= set(responses), (method, path, sorted(responses))
+        for code, resp in responses.items():
+            if code[0] in "45":
+                assert resp["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert op["security"] == [{"bearer": []}]
+    docs = schema["paths"]["/v1/memories/{name}/documents"]["post"]["responses"]
+    assert {"201", "202", "403", "413", "503"} <= set(docs) and "Location" in docs["202"]["headers"]
+    assert "415" in schema["paths"]["/v1/memories/{name}/recall"]["post"]["responses"]
+    assert "503" in schema["paths"]["/v1/memories/{name}/forget"]["post"]["responses"]
+    assert "403" not in schema["paths"]["/v1/memories/{name}/recall"]["post"]["responses"]  # a read
+
+
+def test_real_error_answers_have_what_the_schemas_error_requires(client):
+    error = client.get("/openapi.json").json()["components"]["schemas"]["Error"]
+    item = error["properties"]["fields"]["items"]
+    answers = [client.get("/v1/memories/sample/stats"),
+               client.get("/v1/memories/nope/stats", headers=AUTH),
+               client.post("/v1/memories/scratch/documents", json=[{"id": "x", "text": " "}], headers=AUTH),
+               client.post("/v1/memories/sample/recall", content=b"{bad", headers=JSON)]
+    for r in answers:
+        assert r.status_code >= 400 and set(r.json()) == set(error["properties"]) == set(error["required"])
+        assert all(set(f) == set(item["required"]) for f in r.json()["fields"])
