@@ -20,12 +20,12 @@ from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
-from core.server.errors import BodyLimit, Invalid, ingest_error_field, install_error_handlers
+from core.server.errors import BodyLimit, Invalid, check_question, ingest_error_field, install_error_handlers
 from core.server.forget import forget_routes
 from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
 from core.server.schema import install_openapi
-from core.server.uploads import files_records, utf8_body
+from core.server.uploads import files_records, multipart_form, no_file_field, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
@@ -54,7 +54,7 @@ class ReinforceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field (a misspelt "chunks") is named, not dropped
     query: str = Field(min_length=1, max_length=4000)
     chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
-    rate: float = Field(default=0.5, gt=0, lt=1)
+    rate: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)  # NaN was "should be less than 1"
 
 
 class RecallIn(BaseModel):
@@ -195,10 +195,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s = writable_slot(name)
         ctype = request.headers.get("content-type", "").strip().lower()  # a media type is case-insensitive
         if ctype.startswith("multipart/form-data"):
-            form = await request.form()
+            form = await multipart_form(request)
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
             if not uploads:
-                raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
+                raise Invalid([("file", no_file_field(form))])
             files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
             records, errors = await _run(files_records, files)
             if background:
@@ -248,7 +248,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def recall(name: str, q: str = Query(min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
                mode: Mode = "hybrid", per_document: bool = False):
         s = slot(name)
-        _check_question(("query", "q"), q)
+        check_question(("query", "q"), q)
         try:
             hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
         except ValueError as exc:
@@ -259,7 +259,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def recall_batch(name: str, body: RecallIn):
         s = slot(name)
         for i, q in enumerate(body.queries):
-            _check_question(("body", "queries", i), q)
+            check_question(("body", "queries", i), q)
         try:
             results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
         except ValueError as exc:
@@ -307,7 +307,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def reinforce(name: str, body: ReinforceIn):
         """Strengthen the query's concepts and codes with the chosen chunks; returns the event id (undo: DELETE)."""
         s = writable_slot(name)
-        _check_question(("body", "query"), body.query)
+        check_question(("body", "query"), body.query)
         from core.memory.learning import UnknownChunkError
 
         try:
@@ -337,23 +337,6 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"half_life_days": s.memory.reinforcement_half_life, "events": s.memory.reinforcements()}
 
     return app
-
-
-def _check_question(loc: tuple, text: str) -> None:
-    """422 naming the field for a question the model cannot embed: a NUL or a lone surrogate answered
-    a 422 without ``fields`` naming "texts[0]" (the embedder's words), not ``q``."""
-    msg = None
-    if not text.strip():
-        msg = "the question is blank"
-    elif "\x00" in text:
-        msg = "the question contains a NUL character"
-    else:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            msg = f"the question holds an unpaired surrogate at character {exc.start}; it is not valid Unicode text"
-    if msg:
-        raise RequestValidationError([{"loc": loc, "msg": msg}])
 
 
 async def _run(fn, *args):

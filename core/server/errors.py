@@ -49,6 +49,23 @@ def ingest_error_field(error: str) -> tuple[str, str]:
     return f"{int(m[1]) - 1}" + (f".{key[1]}" if key else ""), m[2]
 
 
+def check_question(loc: tuple, text: str) -> None:
+    """422 naming the field for a question the model cannot embed: a NUL or a lone surrogate answered
+    a 422 without ``fields`` naming "texts[0]" (the embedder's words), not ``q``."""
+    msg = None
+    if not text.strip():
+        msg = "the question is blank"
+    elif "\x00" in text:
+        msg = "the question contains a NUL character"
+    else:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"the question holds an unpaired surrogate at character {exc.start}; it is not valid Unicode text"
+    if msg:
+        raise RequestValidationError([{"loc": loc, "msg": msg}])
+
+
 def _field(loc) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path"):  # where it came from; a field may be named "query"
@@ -107,11 +124,12 @@ def install_error_handlers(app: FastAPI) -> None:
 def _router_words(request: Request, exc: StarletteHTTPException) -> str:
     """The router's bare "Not Found" / "Method Not Allowed" in words a first-time caller can act on."""
     path = request.url.path
+    method = "HEAD" if request.scope.get("mycelial.head") else request.method
     if exc.status_code == 404 and exc.detail == "Not Found":
-        return f"no route {request.method} {path}; the routes are listed at /openapi.json"
+        return f"no route {method} {path}; the routes are listed at /openapi.json"
     if exc.status_code == 405 and exc.detail == "Method Not Allowed":
         allow = (exc.headers or {}).get("Allow", "")
-        return f"{request.method} is not allowed on {path}" + (f"; it takes {allow}" if allow else "")
+        return f"{method} is not allowed on {path}" + (f"; it takes {allow}" if allow else "")
     return str(exc.detail)
 
 

@@ -31,6 +31,30 @@ class _Refused(ValueError):
     """An uploaded file that gives no document."""
 
 
+async def multipart_form(request):
+    """The request's multipart form; a body it cannot parse is a 422 naming ``body`` (Starlette answered
+    400 "Missing boundary in multipart." with no field, a status the API does not otherwise use)."""
+    from starlette.exceptions import HTTPException
+
+    try:
+        return await request.form()
+    except HTTPException as exc:
+        if exc.status_code != 400:  # the body limit's 413 passes
+            raise
+        raise Invalid([("body", f"not a readable multipart/form-data body: {exc.detail} "
+                                "(curl -F file=@notes.md sends one)")]) from None
+
+
+def no_file_field(form) -> str:
+    """Why a multipart body gave no file: other fields came, or none did (a body cut short before its closing
+    boundary gives no field at all; it was told "a file field is required" as if the field were missing)."""
+    if len(form):
+        return (f"a field named 'file' holding a file is required (curl -F file=@notes.md); got "
+                f"{', '.join(sorted(set(form.keys())))}")
+    return ("a field named 'file' holding a file is required; no complete field came (a body cut short "
+            "before its closing boundary?)")
+
+
 def files_records(files) -> tuple[list, list[str]]:
     """Records and read errors of uploaded (filename, bytes) pairs; 422 naming every file with no document
     (field ``file``), and then none is ingested: it named the first one only, so a user fixed one file a try."""
