@@ -428,3 +428,31 @@ def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server):
         page.click("#ask button[type=submit]")
         expect(page.locator("#status")).to_have_text("1 hit", timeout=30_000)
         expect(page.locator("#status")).not_to_have_class("error")
+
+
+def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server):
+    # a base64 line or URL longer than the model's window stays one chunk (200k characters here): its hit
+    # filled the page for screens on end
+    blob = "QUJD" * 5000
+    notes = [{"id": "blob-1", "title": "Blob of Orla", "text": "The blob of Orla: " + blob}]
+    with _posted(server, notes), _page(viewport={"width": 1280, "height": 900}) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        page.fill("#q", "the blob of Orla")
+        page.click("#ask button[type=submit]")
+        text = page.locator("#hits li.hit[data-doc-id=\"blob-1\"] .text")
+        more = text.locator("button.more")
+        expect(more).to_have_text("show all 20,018 characters", timeout=30_000)
+        assert len(text.inner_text()) < 1300
+        # the blob is a concept too: its button shows 60 characters and holds the rest in its tooltip
+        chip = page.locator("#hits li.hit[data-doc-id=\"blob-1\"] button.concept").filter(has_text="QUJD").first
+        assert len(chip.inner_text()) == 60 and len(chip.get_attribute("title")) > 10_000
+        assert page.evaluate("document.documentElement.scrollHeight") < 3000
+        more.click()
+        expect(more).to_have_count(0)
+        assert blob in text.inner_text()
+        page.fill("#doc-prefix", "blob-")
+        expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
+        page.locator("#doc-list .doc-title").first.click()
+        expect(page.locator("#doc-view li.chunk button.more")).to_have_count(1, timeout=30_000)

@@ -48,6 +48,9 @@ async def multipart_form(request):
 def no_file_field(form) -> str:
     """Why a multipart body gave no file: other fields came, or none did (a body cut short before its closing
     boundary gives no field at all; it was told "a file field is required" as if the field were missing)."""
+    if "file" in form:  # a part without filename= is read as text: curl -F 'file=<notes.md', or filename*= alone
+        return ("the 'file' field came as text, not a file: its part has no filename= (curl -F file=@notes.md sends "
+                "one; a filename*= alone is not read)")
     if len(form):
         return (f"a field named 'file' holding a file is required (curl -F file=@notes.md); got "
                 f"{', '.join(sorted(set(form.keys())))}")

@@ -40,6 +40,23 @@ function el(tag, cls, text) {
   return e;
 }
 
+const CLAMP = 1200;  // characters of a hit or chunk shown at first: a 200k-character base64 chunk filled pages
+
+// a concept can be one huge token (a base64 line names itself): its button, label and list entry filled the page
+const LABEL = 60;
+function short(text) { return text.length > LABEL ? text.slice(0, LABEL - 1) + "…" : text; }
+
+function clampedText(tag, cls, text) {
+  const e = el(tag, cls);
+  if (text.length <= CLAMP) { e.textContent = text; return e; }
+  const shown = el("span", "", text.slice(0, CLAMP) + "…");
+  const more = el("button", "more", `show all ${text.length.toLocaleString("en")} characters`);
+  more.type = "button";
+  more.addEventListener("click", () => { shown.textContent = text; more.remove(); });
+  e.append(shown, " ", more);
+  return e;
+}
+
 function conceptsOf(hit) {
   const out = [];
   // concepts are lower-case: the title "Nerva" and the concept "nerva" are one button, not two
@@ -80,10 +97,11 @@ async function ask(ev) {
         head.append(el("span", "parts", `cosine ${sim.toFixed(3)}` +
                        (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "")));
       }
-      li.append(head, el("div", "text", h.text), el("div", "why", h.why_text || ""));
+      li.append(head, clampedText("div", "text", h.text), el("div", "why", h.why_text || ""));
       const chips = el("div", "concepts");
       for (const c of conceptsOf(h)) {
-        const b = el("button", "concept", c);
+        const b = el("button", "concept", short(c));
+        if (c.length > LABEL) b.title = c;
         b.type = "button";
         b.addEventListener("click", () => pickConcept(c));
         chips.append(b);
@@ -110,7 +128,7 @@ function pickConcept(concept) {
 
 async function showConcept(concept, automatic) {
   const seq = ++graphSeq;
-  $("concept-name").textContent = "around “" + concept + "”";
+  $("concept-name").textContent = "around “" + short(concept) + "”";
   try {
     const chosen = $("memory").value;
     const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
@@ -122,7 +140,7 @@ async function showConcept(concept, automatic) {
     for (const e of g.edges) {
       if (e.source !== root && e.target !== root) continue;
       const other = e.source === root ? e.target : e.source;
-      const li = el("li", "neighbour", `${other} (${e.weight.toFixed(2)})`);
+      const li = el("li", "neighbour", `${short(other)} (${e.weight.toFixed(2)})`);
       ul.append(li);
     }
     if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
@@ -182,7 +200,7 @@ function drawGraph(g) {
     c.addEventListener("click", () => pickConcept(n.id));
     const t = document.createElementNS(SVG, "text");
     t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
-    t.textContent = n.label;
+    t.textContent = short(n.label);
     svg.append(c, t);
   }
 }
@@ -249,7 +267,7 @@ async function showDocument(id) {
     view.replaceChildren(el("h3", "", d.title || d.id), el("div", "doc-meta", `${d.id} · ${d.kind}`), forget);
     const ol = el("ol", "chunks");
     for (const c of d.chunks) {
-      const li = el("li", "chunk", c.text);
+      const li = clampedText("li", "chunk", c.text);
       li.dataset.chunkId = c.chunk_id;
       ol.append(li);
     }
