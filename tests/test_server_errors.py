@@ -187,3 +187,18 @@ def test_head_on_a_route_without_get_names_head(client):
     get = client.get("/v1/memories/sample/forget", headers=AUTH)
     assert get.json()["error"] == "GET is not allowed on /v1/memories/sample/forget; it takes POST"
     assert r.headers["content-length"] == str(len(get.content) + 1)  # "HEAD" is one letter longer
+
+
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded", "text/markdown", None])
+def test_a_file_posted_as_the_documents_body_is_told_how_to_upload_it(client, ctype):
+    # `curl -d @notes.md .../documents` (a form) was answered "invalid JSON: expected value at line 1 column 1"
+    before = _count(client)
+    headers = {**AUTH, **({"content-type": ctype} if ctype else {})}
+    r = client.post("/v1/memories/scratch/documents", content=b"# Notes\n\nThe weir of Orla.", headers=headers)
+    assert _shape(r, 422) == ["body"]
+    error = r.json()["error"]
+    assert "invalid JSON" in error and "curl -F file=@notes.md" in error, error
+    assert (f"came as '{ctype}'" if ctype else "came without a Content-Type") in error, error
+    r = client.post("/v1/memories/scratch/documents", content=b"# Notes", headers=JSON)  # sent as JSON: no hint
+    assert _shape(r, 422) == ["body"] and "curl -F" not in r.json()["error"]
+    assert _count(client) == before

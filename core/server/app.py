@@ -25,7 +25,7 @@ from core.server.forget import forget_routes
 from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
 from core.server.schema import install_openapi
-from core.server.uploads import files_records, multipart_form, no_file_field, utf8_body
+from core.server.uploads import files_records, multipart_form, no_file_field, not_json, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
@@ -207,7 +207,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         try:
             docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+            raise not_json(exc.errors(), ctype) from None
         if not docs:
             raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
         records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": {**(d.model_extra or {}), **d.metadata}}

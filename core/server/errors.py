@@ -73,7 +73,7 @@ def _field(loc) -> str:
     return ".".join(parts) or "body"
 
 
-def _error(e: dict) -> dict:
+def validation_error(e: dict) -> dict:
     """One validation error as {field, message}; a body that is not JSON is the body's fault, with the reason."""
     if e.get("type") == "json_invalid":
         reason = _json_reason((e.get("ctx") or {}).get("error", ""))
@@ -98,7 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        errors = [_error(e) for e in exc.errors()]
+        errors = [validation_error(e) for e in exc.errors()]
         msg = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse(error_body(f"invalid request: {msg}", errors), status_code=422)
 
