@@ -44,6 +44,7 @@ const CLAMP = 1200;  // characters of a hit or chunk shown at first: a 200k-char
 
 // a concept can be one huge token (a base64 line names itself): its button, label and list entry filled the page
 const LABEL = 60;
+const CONCEPT_MAX = 2000;  // as the server's CONCEPT_MAX
 function short(text) { return text.length > LABEL ? text.slice(0, LABEL - 1) + "…" : text; }
 
 function clampedText(tag, cls, text) {
@@ -60,7 +61,10 @@ function clampedText(tag, cls, text) {
 function conceptsOf(hit) {
   const out = [];
   // concepts are lower-case: the title "Nerva" and the concept "nerva" are one button, not two
-  const add = (c) => { if (c && !out.some((o) => o.toLowerCase() === c.toLowerCase())) out.push(c); };
+  // a concept longer than the server's concept parameter takes (2,000) would answer its click with a 422
+  const add = (c) => {
+    if (c && c.length <= CONCEPT_MAX && !out.some((o) => o.toLowerCase() === c.toLowerCase())) out.push(c);
+  };
   add(hit.title);
   for (const p of (hit.why.phrases || [])) add(p[0]);
   for (const p of (hit.why.seed_phrases || [])) add(p);
