@@ -202,3 +202,21 @@ def test_a_file_posted_as_the_documents_body_is_told_how_to_upload_it(client, ct
     r = client.post("/v1/memories/scratch/documents", content=b"# Notes", headers=JSON)  # sent as JSON: no hint
     assert _shape(r, 422) == ["body"] and "curl -F" not in r.json()["error"]
     assert _count(client) == before
+
+
+def test_nothing_ingested_from_an_upload_names_its_unreadable_lines_too(client):
+    # the file's malformed line was left out of the 422: only the record refused at ingest was named
+    data = b'{broken\n{"id": "s", "text": "<!-- the weir of Orla -->"}\n'  # no text after chunking: refused at ingest
+    r = client.post("/v1/memories/scratch/documents", files={"file": ("weir.jsonl", data, "application/jsonl")},
+                    headers=AUTH)
+    assert _shape(r, 422) == ["file", "file"], r.text
+    messages = [f["message"] for f in r.json()["fields"]]
+    assert messages[0].startswith("weir.jsonl:1: malformed JSON") and "no text after chunking" in messages[1], messages
+    assert r.json()["error"].startswith("nothing was ingested: weir.jsonl:1: malformed JSON")
+    # a file none of whose lines is read: each line named with its number (they were joined without one)
+    data = b'{broken\n{"id": "nul\\u0000", "text": "The weir of Orla."}\n'
+    r = client.post("/v1/memories/scratch/documents", files={"file": ("weir.jsonl", data, "application/jsonl")},
+                    headers=AUTH)
+    assert _shape(r, 422) == ["file", "file"], r.text
+    messages = [f["message"] for f in r.json()["fields"]]
+    assert messages[0].startswith("weir.jsonl:1: malformed JSON") and messages[1].startswith("weir.jsonl:2: "), messages

@@ -203,7 +203,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             records, errors = await _run(files_records, files)
             if background:
                 return _submit(s, records, errors)
-            return await _run(_ingest_records, s, records, errors)
+            return await _run(_ingest, s, records, errors)
         try:
             docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
@@ -366,18 +366,14 @@ def writing(s):
         raise _busy(exc, s) from None
 
 
-def _ingest(s, records) -> dict:
+def _ingest(s, records, read_errors=()) -> dict:
+    """Ingest ``records``; ``read_errors`` (an uploaded file's unreadable lines) open the report, and the 422 of
+    an ingest that stored nothing (they were left out of it: only the records' errors were named)."""
     with writing(s):
         rep = s.memory.ingest(records)
     out = rep.to_dict()
+    out["errors"] = list(read_errors) + out["errors"]
     if rep.errors and not rep.documents and not rep.unchanged:
         raise Invalid([ingest_error_field(e) for e in out["errors"][:100]],
                       "nothing was ingested: " + "; ".join(out["errors"][:5]))
-    return out
-
-
-def _ingest_records(s, records, errors: list[str]) -> dict:
-    """Ingest uploaded files' records; their read errors open the report."""
-    out = _ingest(s, records)
-    out["errors"] = errors + out["errors"]
     return out

@@ -78,7 +78,7 @@ def files_records(files) -> tuple[list, list[str]]:
         try:
             _, recs, errs = _file_records(filename, data)
         except _Refused as exc:
-            refused.append(("file", str(exc)))
+            refused += [("file", m) for m in exc.args]
             continue
         records += recs
         errors += errs
@@ -107,9 +107,9 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]
-    if not records:
-        msg = "; ".join(e.message for e in errors) or "no document in the file"
-        raise _Refused(f"{safe}: {msg}")
+    if not records:  # each unreadable line with its number (they were joined without one)
+        raise _Refused(*([f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+                         or [f"{safe}: no document in the file"]))
     return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
 
 
