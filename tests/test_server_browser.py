@@ -98,7 +98,7 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
         page.click("#upload button[type=submit]")
         result = page.locator("#upload-result")
         expect(result).to_contain_text("2 documents", timeout=30_000)
-        expect(result).to_contain_text("1 errors: lamps.jsonl:2: malformed JSON")
+        expect(result).to_contain_text("1 error: lamps.jsonl:2: malformed JSON")
         n = int(before.split("(")[1].split()[0])
         expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
         assert not external, external  # everything is served locally
@@ -464,3 +464,26 @@ def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server):
         expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
         page.locator("#doc-list .doc-title").first.click()
         expect(page.locator("#doc-view li.chunk button.more")).to_have_count(1, timeout=30_000)
+
+
+def test_a_file_uploaded_again_is_reported_unchanged(server):
+    # the second upload said "0 documents, 0 chunks, 0 errors", as if the file had been lost
+    import httpx
+
+    page_file = {"name": "heron.md", "mimeType": "text/markdown", "buffer": b"# Heron\n\nThe heron of Orla nests."}
+    with _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        result = page.locator("#upload-result")
+        try:
+            page.set_input_files("#file", [page_file])
+            page.click("#upload button[type=submit]")
+            expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors", timeout=30_000)
+            page.click("#upload button[type=submit]")
+            expect(result).to_have_text("0 documents ingested, 0 chunks, 1 unchanged, 0 errors", timeout=30_000)
+            page.set_input_files("#file", [{**page_file, "buffer": b"# Heron\n\nThe heron of Orla nests twice."}])
+            page.click("#upload button[type=submit]")
+            expect(result).to_contain_text("1 replaced", timeout=30_000)
+        finally:
+            httpx.delete(server.url + "/v1/memories/other/documents/file:heron.md", timeout=60)

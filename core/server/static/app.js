@@ -28,6 +28,8 @@ async function api(path, options = {}) {
   return body;
 }
 
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+
 function status(msg, isError) {
   $("status").textContent = msg;
   $("status").className = isError ? "error" : "";
@@ -306,7 +308,12 @@ async function upload(ev) {
   try {
     const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
     const errors = r.errors.length ? `: ${r.errors.slice(0, 3).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
-    $("upload-result").textContent = `${r.documents} documents, ${r.chunks} chunks, ${r.errors.length} errors${errors}`;
+    // a file sent again said "0 documents, 0 chunks": it is there, unchanged (or replaced by the new version)
+    const parts = [plural(r.documents, "document") + " ingested", plural(r.chunks, "chunk")];
+    if (r.replaced) parts.push(`${r.replaced} replaced`);
+    if (r.unchanged) parts.push(`${r.unchanged} unchanged`);
+    parts.push(plural(r.errors.length, "error"));
+    $("upload-result").textContent = parts.join(", ") + errors;
     loadStats();
     loadDocuments(docOffset);
     loadMemories();  // the selector's document counts
