@@ -238,3 +238,22 @@ def test_a_background_job_that_stores_nothing_fails_as_the_synchronous_route_ref
         time.sleep(0.1)
     assert job["status"] == "failed" and job["error"].startswith("nothing was ingested: <records>:1:"), job
     assert job["report"]["documents"] == 0 and len(job["report"]["errors"]) == 2
+
+
+def test_path_traversal_in_names_ids_and_file_names_reaches_no_file(client, tmp_path):
+    # names are looked up, never joined to a path: each answer is the memory's own or a 404 naming it
+    r = client.get("/v1/memories/%2E%2E/stats", headers=AUTH)
+    assert _shape(r, 404) == [] and "no memory named '..'" in r.json()["error"]
+    assert _shape(client.get("/v1/memories/sample/jobs/..%2F..%2Fx", headers=AUTH), 404) == []
+    doc = {"id": "../../etc/passwd", "text": "The lock keeper of Orla kept a ledger."}
+    assert client.post("/v1/memories/scratch/documents", json=[doc], headers=AUTH).status_code == 201
+    got = client.get("/v1/memories/scratch/documents/..%2F..%2Fetc%2Fpasswd", headers=AUTH).json()
+    assert got["id"] == doc["id"] and [c["text"] for c in got["chunks"]] == [doc["text"]]
+    assert client.delete("/v1/memories/scratch/documents/..%2F..%2Fetc%2Fpasswd", headers=AUTH).status_code == 200
+    name = "../../" + str(tmp_path).lstrip("/") + "/evil.txt"  # an upload's file name is its last part only
+    r = client.post("/v1/memories/scratch/documents", files={"file": (name, b"The evil weir of Orla.", "text/plain")},
+                    headers=AUTH)
+    assert r.status_code == 201 and not (tmp_path / "evil.txt").exists(), r.text
+    listed = client.get("/v1/memories/scratch/documents", params={"prefix": "file:"}, headers=AUTH).json()
+    assert [d["id"] for d in listed["documents"]] == ["file:evil.txt"]
+    assert client.delete("/v1/memories/scratch/documents/file:evil.txt", headers=AUTH).status_code == 200
