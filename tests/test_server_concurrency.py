@@ -87,3 +87,23 @@ def test_two_ingests_a_job_and_readers_on_one_memory(tmp_path, embedder, codec):
     with SemanticMemory(tmp_path / "sample", embedder=embedder, codec=codec) as mem:
         st = mem.stats()
         assert st["documents"] == before + 101 and st["index_vectors"] == st["chunks"], st
+
+
+def test_a_client_hanging_up_mid_body_leaves_no_traceback_and_nothing_stored(tmp_path):
+    # a cancelled upload (the body cut by the client) logged our "unhandled error" traceback and uvicorn's
+    # "Exception in ASGI application" one, as if the server had failed
+    import socket
+
+    srv = LiveServer([f"m={tmp_path / 'm'}"])
+    try:
+        for ctype in ("application/json", "multipart/form-data; boundary=XX"):
+            with socket.create_connection(("127.0.0.1", srv.port)) as s:
+                s.sendall(f"POST /v1/memories/m/documents HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                          f"Content-Length: 100000\r\n\r\n".encode() + b'--XX\r\n[{"id": "a", "text": "The weir')
+                time.sleep(0.5)
+        time.sleep(0.5)
+        assert httpx.get(srv.url + "/v1/memories/m/stats", timeout=60).json()["documents"] == 0
+    finally:
+        srv.stop()
+    log = srv.proc.stdout.read().decode()
+    assert "Traceback" not in log and "unhandled error" not in log, log

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("mycelial.server")
 
@@ -114,6 +115,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"not valid {cause.encoding} text ({cause.reason} at byte {cause.start})"
             return await _invalid(request, RequestValidationError([{"loc": ("body",), "msg": why}]))
         return error_json(_router_words(request, exc), exc.status_code, exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect):
+        # a client that hangs up mid-body (a cancelled upload) left two tracebacks in the server log, ours and
+        # uvicorn's "Exception in ASGI application", as if the server had failed; nothing was stored
+        log.info("%s %s: the client closed the connection before sending its whole body", request.method,
+                 request.url.path)
+        return error_json("the client closed the connection before sending its whole body", 400)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
