@@ -257,3 +257,12 @@ def test_path_traversal_in_names_ids_and_file_names_reaches_no_file(client, tmp_
     listed = client.get("/v1/memories/scratch/documents", params={"prefix": "file:"}, headers=AUTH).json()
     assert [d["id"] for d in listed["documents"]] == ["file:evil.txt"]
     assert client.delete("/v1/memories/scratch/documents/file:evil.txt", headers=AUTH).status_code == 200
+
+
+def test_a_batch_question_is_held_to_the_length_a_get_question_is(client):
+    # GET's q and reinforce's query take 4,000 characters; a batch query took 1 MB (embedded, echoed back whole)
+    long = "which emperor adopted Trajan? " * 140  # 4,200 characters
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION, long]}, headers=AUTH)
+    assert _shape(r, 422) == ["queries.1"] and "at most 4000 characters" in r.json()["error"], r.text
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION, long[:4000]]}, headers=AUTH)
+    assert r.status_code == 200 and len(r.json()["results"]) == 2

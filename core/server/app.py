@@ -14,7 +14,8 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter,
+                      ValidationError)
 
 from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
@@ -29,6 +30,7 @@ from core.server.uploads import files_records, multipart_form, no_file_field, no
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
+QUESTION_MAX = 4000  # characters of a question (the model reads its first 256 word pieces)
 CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
 Mode = Literal["similar", "associative", "hybrid"]
 
@@ -52,14 +54,15 @@ class DocumentIn(BaseModel):
 
 class ReinforceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field (a misspelt "chunks") is named, not dropped
-    query: str = Field(min_length=1, max_length=4000)
+    query: str = Field(min_length=1, max_length=QUESTION_MAX)
     chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
     rate: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)  # NaN was "should be less than 1"
 
 
 class RecallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # {"queries", "where": ...} answered unfiltered hits
-    queries: list[str] = Field(min_length=1, max_length=256)
+    # each as GET's q and reinforce's query: a 1 MB question was embedded (1.7 s) and echoed back whole
+    queries: list[Annotated[str, StringConstraints(max_length=QUESTION_MAX)]] = Field(min_length=1, max_length=256)
     k: int = Field(default=10, ge=1, le=100)
     mode: Mode = "hybrid"
     per_document: bool = False
@@ -245,7 +248,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     # -- recall ---------------------------------------------------------------------------
     @app.get("/v1/memories/{name}/recall", dependencies=v1)
-    def recall(name: str, q: str = Query(min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
+    def recall(name: str, q: str = Query(min_length=1, max_length=QUESTION_MAX), k: int = Query(10, ge=1, le=100),
                mode: Mode = "hybrid", per_document: bool = False):
         s = slot(name)
         check_question(("query", "q"), q)
