@@ -266,3 +266,15 @@ def test_a_batch_question_is_held_to_the_length_a_get_question_is(client):
     assert _shape(r, 422) == ["queries.1"] and "at most 4000 characters" in r.json()["error"], r.text
     r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION, long[:4000]]}, headers=AUTH)
     assert r.status_code == 200 and len(r.json()["results"]) == 2
+
+
+def test_a_long_name_or_id_in_a_404_is_cut(client):
+    # a 5,000-character id came back whole in the error
+    long = "x" * 5000
+    for r in (client.get(f"/v1/memories/sample/documents/{long}", headers=AUTH),
+              client.delete(f"/v1/memories/sample/documents/{long}", headers=AUTH),
+              client.get(f"/v1/memories/sample/jobs/{long}", headers=AUTH),
+              client.get(f"/v1/memories/{long}/stats", headers=AUTH)):
+        assert _shape(r, 404) == [] and len(r.json()["error"]) < 400 and "(5,000 characters)" in r.json()["error"]
+    r = client.get("/v1/memories/sample/documents/short-id", headers=AUTH)
+    assert r.json()["error"] == "no document 'short-id' in memory 'sample'"

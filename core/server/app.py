@@ -21,7 +21,8 @@ from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
-from core.server.errors import BodyLimit, Invalid, check_question, ingest_error_field, install_error_handlers
+from core.server.errors import (BodyLimit, Invalid, check_question, ingest_error_field, install_error_handlers,
+                                shown)
 from core.server.forget import forget_routes
 from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
@@ -136,7 +137,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def slot(name: str):
         s = registry.get(name)
         if s is None:
-            raise HTTPException(404, f"no memory named {name!r}; served: {sorted(registry.slots)}")
+            raise HTTPException(404, f"no memory named {shown(name)}; served: {sorted(registry.slots)}")
         s.refresh()
         return s
 
@@ -229,7 +230,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         slot(name)
         job = jobs.get(name, job_id)
         if job is None:
-            raise HTTPException(404, f"no job {job_id!r} for memory {name!r}")
+            raise HTTPException(404, f"no job {shown(job_id)} for memory {name!r}")
         return job
 
     document_routes(app, v1, slot)  # GET: list (paginated) and one document's chunks
@@ -240,7 +241,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         with writing(s):
             found = s.memory.forget(doc_id)
         if not found:
-            raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
         return {"deleted": doc_id}
 
     # POST .../forget {"ids": [...]}: many at once

@@ -26,6 +26,12 @@ def error_body(message: str, fields=()) -> dict:
     return {"error": message, "fields": [dict(f) for f in fields]}
 
 
+def shown(value: str, limit: int = 200) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters: a 5,000-character id was echoed whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(value):,} characters)"
+
+
 def error_json(message: str, status: int, headers=None) -> JSONResponse:
     return JSONResponse(error_body(message), status_code=status, headers=headers)
 
