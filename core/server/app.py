@@ -320,8 +320,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         except UnknownChunkError as exc:
             raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
         except ValueError as exc:
-            field = next((f for f in ("chunk_ids", "rate") if str(exc).startswith(f)), "query")  # its own words
-            raise value_error(exc, field) from None
+            raise value_error(exc, "query") from None
         # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]
         return {"event": eid, "query": body.query, "chunk_ids": list(dict.fromkeys(body.chunk_ids)), "rate": body.rate}
 
