@@ -118,7 +118,7 @@ async function ask(ev) {
     if (!r.hits.length) {  // the list stayed blank under "0 hits": say why, and what to do
       list.append(el("li", "hint no-hits", memoryDocuments === 0
         ? "this memory holds no documents yet: add some under Upload"
-        : `nothing in this memory matched “${q}”; try other words or another mode`));
+        : `nothing in this memory matched “${short(q)}”; try other words or another mode`));
     }
     status(r.hits.length === 1 ? "1 hit" : `${r.hits.length} hits`);
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
