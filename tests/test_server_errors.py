@@ -282,3 +282,13 @@ def test_a_long_name_or_id_in_a_404_is_cut(client):
         assert _shape(r, 404) == [] and len(r.json()["error"]) < 400 and "(5,000 characters)" in r.json()["error"]
     r = client.get("/v1/memories/sample/documents/short-id", headers=AUTH)
     assert r.json()["error"] == "no document 'short-id' in memory 'sample'"
+
+
+@pytest.mark.parametrize("path, body", [("recall", {"queries": []}), ("forget", {"ids": []}),
+                                        ("reinforce", {"query": ""}), ("documents", [])])
+def test_an_unknown_memory_is_404_before_its_body_is_judged(client, path, body):
+    # a bad body sent to a memory that does not exist was a 422 about the body; fixed, it was then the 404
+    r = client.post(f"/v1/memories/nope/{path}", json=body, headers=AUTH)
+    assert _shape(r, 404) == [] and "no memory named 'nope'" in r.json()["error"], r.text
+    r = client.get("/v1/memories/nope/recall", params={"k": 0}, headers=AUTH)
+    assert _shape(r, 404) == [], r.text

@@ -171,7 +171,14 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"status": "ok", "memories": len(registry.slots)}
 
     # -- memories -------------------------------------------------------------------------
-    v1 = [Depends(auth), Depends(known_params)]
+    def known_memory(request: Request) -> None:
+        """404 for an unknown memory before the body is judged: POST .../nope/recall with a body to fix was a
+        422 about the body, then, once fixed, the 404."""
+        name = request.path_params.get("name")
+        if name is not None and registry.get(name) is None:
+            raise HTTPException(404, f"no memory named {shown(name)}; served: {sorted(registry.slots)}")
+
+    v1 = [Depends(auth), Depends(known_memory), Depends(known_params)]
     v1_json = v1 + [Depends(json_body)]  # the routes whose body is a JSON model
 
     @app.get("/v1/memories", dependencies=v1)
