@@ -292,3 +292,28 @@ def test_an_unknown_memory_is_404_before_its_body_is_judged(client, path, body):
     assert _shape(r, 404) == [] and "no memory named 'nope'" in r.json()["error"], r.text
     r = client.get("/v1/memories/nope/recall", params={"k": 0}, headers=AUTH)
     assert _shape(r, 404) == [], r.text
+
+
+def test_a_memory_whose_folder_vanished_is_503_naming_the_memory_not_its_folder(tmp_path, embedder):
+    # deleted or unmounted under the server: stats and every write answered "internal server error"
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from core.reasoning.mycelial import MycelialVQVAE
+    from core.server import create_app
+
+    app = create_app({"gone": tmp_path / "gone"}, embedder=embedder, codec=MycelialVQVAE.load_default())
+    client = TestClient(app)
+    doc = {"id": "a", "text": "The weir of Orla was rebuilt in oak."}
+    assert client.post("/v1/memories/gone/documents", json=[doc]).status_code == 201
+    shutil.rmtree(tmp_path / "gone")
+    for r in (client.get("/v1/memories/gone/stats"),
+              client.post("/v1/memories/gone/documents", json=[{**doc, "id": "b"}]),
+              client.delete("/v1/memories/gone/documents/a")):
+        assert _shape(r, 503) == [] and "memory 'gone' is unavailable: its folder is missing" in r.json()["error"]
+        assert str(tmp_path) not in r.text
+    try:
+        app.state.registry.close()
+    except OSError:
+        pass  # its derived state has nowhere to go

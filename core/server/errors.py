@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -129,6 +130,22 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("%s %s: the client closed the connection before sending its whole body", request.method,
                  request.url.path)
         return error_json("the client closed the connection before sending its whole body", 400)
+
+    async def _folder_error(request: Request, exc: Exception):
+        # a served memory's folder deleted, moved or unmounted under the server: stats and every write answered
+        # "internal server error", with two tracebacks in the log (ours and uvicorn's: Exception re-raises)
+        name = request.path_params.get("name")
+        registry = getattr(request.app.state, "registry", None)
+        slot = registry.get(name) if registry is not None and isinstance(name, str) else None
+        if slot is not None and not slot.memory.folder.is_dir():
+            log.error("memory %r: its folder %s is missing (%s: %s)", name, slot.memory.folder, type(exc).__name__, exc)
+            return error_json(f"memory {name!r} is unavailable: its folder is missing (deleted, moved or on a disk "
+                              "that was unmounted); put it back, or restart the server without it", 503)
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_json("internal server error (details are in the server log)", 500)
+
+    app.add_exception_handler(OSError, _folder_error)  # the files of its folder, or SQLite's "unable to open"
+    app.add_exception_handler(sqlite3.Error, _folder_error)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
