@@ -30,7 +30,8 @@ _WHY = {
     "413": "request body over the server's --max-body-mb",
     "415": "the body was not sent with Content-Type: application/json",
     "422": "invalid input; `fields` names each field at fault",
-    "503": "another process holds the memory's write lock; retry after Retry-After seconds",
+    "503": "another process holds the memory's write lock (a write; retry after Retry-After seconds), or the "
+           "memory's folder went missing under the server",
 }
 _JSON_BODY = {("post", "/v1/memories/{name}/recall"), ("post", "/v1/memories/{name}/forget"),
               ("post", "/v1/memories/{name}/reinforce")}
@@ -40,13 +41,13 @@ def _errors(method: str, path: str) -> list[str]:
     """The error statuses ``method path`` can answer."""
     codes = ["401", "422"]
     if "{name}" in path:
-        codes.append("404")
+        codes += ["404", "503"]
     if method in ("post", "put", "patch"):
         codes.append("413")
     if (method, path) in _JSON_BODY:
         codes.append("415")
     if method == "delete" or (method == "post" and not path.endswith("/recall")):  # the writes
-        codes += ["403", "503"]
+        codes.append("403")
     return sorted(codes)
 
 
