@@ -395,7 +395,8 @@ def test_an_empty_memory_says_why_no_hit_came(server):
         page.fill("#q", "which emperor adopted Trajan?")
         page.click("#ask button[type=submit]")
         expect(page.locator("#status")).to_have_text("0 hits", timeout=30_000)
-        expect(page.locator("#hits li.no-hits")).to_have_text("this memory holds no documents yet: add some under Upload")
+        hint = "this memory holds no documents yet: add some under Upload"
+        expect(page.locator("#hits li.no-hits")).to_have_text(hint)
         expect(page.locator("#hits li.hit")).to_have_count(0)
 
 

@@ -122,8 +122,8 @@ def test_openapi_describes_every_route_and_the_errors_it_answers(client):
     refs = set(re.findall(r"#/components/schemas/(\w+)", text))
     assert refs <= set(schema["components"]["schemas"]), refs  # no $ref left dangling by the removed schemas
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    routes = [(m.lower(), r.path.replace(":path", "")) for r in client.app.routes if isinstance(r, APIRoute) and r.include_in_schema
-              for m in r.methods]
+    routes = [(m.lower(), r.path.replace(":path", "")) for r in client.app.routes
+              if isinstance(r, APIRoute) and r.include_in_schema for m in r.methods]
     assert len(routes) >= 17
     for method, path in routes:
         op = schema["paths"][path][method]
@@ -169,7 +169,8 @@ def test_a_multipart_body_that_cannot_be_read_is_422_naming_the_body_or_the_file
     assert _shape(r, 422) == ["file"] and "no complete field came" in r.json()["error"], r.text
     r = client.post(url, files={"upload": ("a.txt", b"The weir of Orla.", "text/plain")}, headers=AUTH)
     assert _shape(r, 422) == ["file"] and "got upload" in r.json()["error"], r.text
-    star = b"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''caf%C3%A9.txt\r\n\r\nOrla.\r\n--XX--\r\n"
+    star = (b"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''caf%C3%A9.txt\r\n\r\n"
+            b"Orla.\r\n--XX--\r\n")
     r = client.post(url, content=star, headers={**AUTH, "content-type": "multipart/form-data; boundary=XX"})
     assert _shape(r, 422) == ["file"] and "came as text, not a file" in r.json()["error"], r.text
     assert _count(client) == before

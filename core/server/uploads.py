@@ -49,12 +49,13 @@ def not_json(errors: list, ctype: str) -> Exception:
     """The 422 of a documents body that is not a valid JSON list. Sent as something else (`curl -d @notes.md`, a
     form, text), it says how to upload a file: it said "invalid JSON: expected value at line 1 column 1" alone."""
     main = ctype.split(";")[0].strip()
-    if main == "application/json" or main.endswith("+json") or not any(e.get("type") == "json_invalid" for e in errors):
+    sent_as_json = main == "application/json" or main.endswith("+json")
+    if sent_as_json or not any(e.get("type") == "json_invalid" for e in errors):
         return RequestValidationError(errors)
     came = f"came as {main!r}" if main else "came without a Content-Type"
     why = validation_error(errors[0])["message"]
-    return Invalid([("body", f"{why}; this body {came}: the route reads a JSON list of documents "
-                             "(Content-Type: application/json) or files as multipart/form-data (curl -F file=@notes.md)")])
+    return Invalid([("body", f"{why}; this body {came}: the route reads a JSON list of documents (Content-Type: "
+                             "application/json) or files as multipart/form-data (curl -F file=@notes.md)")])
 
 
 def no_file_field(form) -> str:
