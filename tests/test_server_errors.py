@@ -318,3 +318,28 @@ def test_a_memory_whose_folder_vanished_is_503_naming_the_memory_not_its_folder(
         app.state.registry.close()
     except OSError:
         pass  # its derived state has nowhere to go
+
+
+@pytest.mark.parametrize("blocked", ["write.lock", "state.json"])
+def test_a_file_of_the_memory_that_cannot_be_written_is_named_by_its_cause(tmp_path, embedder, blocked):
+    # as on the CLI (a full disk, or here a folder in the file's place): the answer was "internal server error"
+    from fastapi.testclient import TestClient
+
+    from core.reasoning.mycelial import MycelialVQVAE
+    from core.server import create_app
+
+    app = create_app({"m": tmp_path / "m"}, embedder=embedder, codec=MycelialVQVAE.load_default())
+    client = TestClient(app)
+    doc = {"id": "a", "text": "The weir of Orla was rebuilt in oak."}
+    assert client.post("/v1/memories/m/documents", json=[doc]).status_code == 201
+    (tmp_path / "m" / blocked).unlink()
+    (tmp_path / "m" / blocked).mkdir()
+    r = client.post("/v1/memories/m/documents", json=[{**doc, "id": "b", "text": "The mill of Orla ground rye."}])
+    assert _shape(r, 500) == [] and str(tmp_path) not in r.text, r.text
+    assert r.json()["error"].startswith("memory 'm' could not use one of its files: Is a directory; what was "
+                                        "committed before it is kept"), r.text
+    assert client.get("/v1/memories/m/documents/a").status_code == 200
+    try:
+        app.state.registry.close()
+    except OSError:
+        pass  # its state file is still a folder

@@ -142,6 +142,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_json(f"memory {name!r} is unavailable: its folder is missing (deleted, moved or on a disk "
                               "that was unmounted); put it back, or restart the server without it", 503)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if slot is not None and isinstance(exc, OSError) and exc.strerror:  # the cause in words, not its path
+            return error_json(f"memory {name!r} could not use one of its files: {exc.strerror}; what was committed "
+                              "before it is kept (the server log names the file)", 500)
         return error_json("internal server error (details are in the server log)", 500)
 
     app.add_exception_handler(OSError, _folder_error)  # the files of its folder, or SQLite's "unable to open"
