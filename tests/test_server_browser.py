@@ -50,7 +50,7 @@ def server(tmp_path_factory, embedder):
     other = folder.parent / "other"  # a second memory, listed after the sample
     with SemanticMemory(other, embedder=embedder, codec=codec) as mem:
         mem.ingest([{"id": "wren", "title": "Ida Wren", "text": "Ida Wren mapped the limestone caves of Orla."}])
-    srv = LiveServer([str(folder), str(other)])
+    srv = LiveServer([str(folder), str(other), str(folder.parent / "empty")])  # "empty": a memory with nothing
     srv.memory_folder = folder
     yield srv
     srv.stop()
@@ -98,7 +98,7 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
         page.click("#upload button[type=submit]")
         result = page.locator("#upload-result")
         expect(result).to_contain_text("2 documents", timeout=30_000)
-        expect(result).to_contain_text("1 errors: lamps.jsonl:2: malformed JSON")
+        expect(result).to_contain_text("1 error: lamps.jsonl:2: malformed JSON")
         n = int(before.split("(")[1].split()[0])
         expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
         assert not external, external  # everything is served locally
@@ -161,7 +161,7 @@ def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
         expect(page.locator("#graph circle").first).to_be_visible(timeout=30_000)
         page.select_option("#memory", "other")
         # the question is asked again of the chosen memory; nothing of the sample stays
-        expect(page.locator("#status")).to_have_text("1 hits", timeout=30_000)
+        expect(page.locator("#status")).to_have_text("1 hit", timeout=30_000)
         expect(hits).to_have_count(1)
         expect(hits.first).to_contain_text("Ida Wren")
         # the graph drawn is the other memory's (its top hit's concept), not the sample's
@@ -348,3 +348,143 @@ def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server):
         expect(view.locator("h3")).to_have_count(0)
         assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 404
         assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
+
+
+def test_html_in_a_document_is_shown_as_text_and_never_run(server):
+    # ids, titles, texts and metadata are the client's: the page writes them with textContent only
+    notes = [{"id": "<img src=x onerror=window.pwned=1>", "title": "<script>window.pwned=2</script> Kiln & <b>Co</b>",
+              "text": "The kiln of Marrow Lane <script>window.pwned=3</script> fired bricks "
+                      "<img src=x onerror=\"window.pwned=4\"> for the chapel of Saint Osk.",
+              "metadata": {"note": "<svg onload=window.pwned=5>"}}]
+    with _posted(server, notes) as url, _page() as page:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))  # the forget confirmation is accepted
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        page.fill("#q", "the kiln of Marrow Lane <script>")
+        page.click("#ask button[type=submit]")
+        hit = page.locator("#hits li.hit").first
+        expect(hit.locator(".head")).to_contain_text("<script>window.pwned=2</script> Kiln & <b>Co</b>", timeout=30_000)
+        expect(hit.locator(".text")).to_contain_text('<img src=x onerror="window.pwned=4">')
+        page.fill("#doc-prefix", "<img")
+        expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
+        page.locator("#doc-list .doc-title").first.click()
+        view = page.locator("#doc-view")
+        expect(view.locator(".doc-meta")).to_contain_text("<img src=x onerror=window.pwned=1>", timeout=30_000)
+        expect(view.locator("li.chunk")).to_contain_text(["<script>window.pwned=3</script>"])
+        assert page.locator("main script, main img, main b, #graph foreignObject").count() == 0
+        assert page.evaluate("window.pwned") is None and not dialogs
+        view.locator(".doc-forget").click()  # its id (spaces, '<', '=') is a URL path segment
+        expect(page.locator("#doc-count")).to_have_text("(0)", timeout=30_000)
+        expect(page.locator("#hits")).not_to_contain_text("Kiln", timeout=30_000)  # asked again without it
+        assert len(dialogs) == 1 and page.evaluate("window.pwned") is None
+    import httpx
+
+    assert httpx.get(url, params={"prefix": "<img"}, timeout=30).json()["total"] == 0
+
+
+def test_an_empty_memory_says_why_no_hit_came(server):
+    # "0 hits" over a blank list: nothing said the memory held no documents, nor what to do
+    with _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "empty")
+        expect(page.locator("#doc-range")).to_have_text("no documents", timeout=30_000)
+        expect(page.locator("#stats dd").first).to_have_text("0")
+        page.fill("#q", "which emperor adopted Trajan?")
+        page.click("#ask button[type=submit]")
+        expect(page.locator("#status")).to_have_text("0 hits", timeout=30_000)
+        hint = "this memory holds no documents yet: add some under Upload"
+        expect(page.locator("#hits li.no-hits")).to_have_text(hint)
+        expect(page.locator("#hits li.hit")).to_have_count(0)
+
+
+def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server):
+    # an upload refused looked like a result (not in the error colour); a stopped server said "Failed to
+    # fetch"; a proxy's HTML error page said its status text alone
+    with _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        page.set_input_files("#file", [{"name": "tool.exe", "mimeType": "application/octet-stream", "buffer": b"MZ"}])
+        page.click("#upload button[type=submit]")
+        result = page.locator("#upload-result")
+        expect(result).to_contain_text("file tool.exe: unsupported type '.exe'", timeout=30_000)
+        expect(result).to_have_class("error")
+        page.fill("#q", "x" * 4001)  # the server's 422, named
+        page.click("#ask button[type=submit]")
+        expect(page.locator("#status")).to_contain_text("invalid request: q: String should have at most 4000")
+        expect(page.locator("#status")).to_have_class("error")
+        page.fill("#q", "Ida Wren")
+        page.route("**/recall?**", lambda route: route.abort())
+        page.click("#ask button[type=submit]")
+        expect(page.locator("#status")).to_contain_text("cannot reach the server", timeout=30_000)
+        page.unroute("**/recall?**")
+        page.route("**/recall?**", lambda route: route.fulfill(status=502, content_type="text/html",
+                                                                body="<html><h1>502 Bad Gateway</h1></html>"))
+        page.click("#ask button[type=submit]")
+        expect(page.locator("#status")).to_contain_text("HTTP 502", timeout=30_000)
+        page.unroute("**/recall?**")
+        page.click("#ask button[type=submit]")
+        expect(page.locator("#status")).to_have_text("1 hit", timeout=30_000)
+        expect(page.locator("#status")).not_to_have_class("error")
+
+
+def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server):
+    # a base64 line or URL longer than the model's window stays one chunk (200k characters here): its hit
+    # filled the page for screens on end
+    blob = "QUJD" * 5000
+    url = "orla_weir_" * 30 + "open()"  # a 306-character identifier: a concept
+    notes = [{"id": "blob-1", "title": "Blob of Orla", "text": "The blob of Orla: " + blob},
+             {"id": "url-1", "title": "Weir of Orla", "text": f"Call {url} to open the weir of Orla."}]
+    with _posted(server, notes), _page(viewport={"width": 1280, "height": 900}) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        page.fill("#q", "the blob of Orla")
+        page.click("#ask button[type=submit]")
+        text = page.locator("#hits li.hit[data-doc-id=\"blob-1\"] .text")
+        more = text.locator("button.more")
+        expect(more).to_have_text("show all 20,018 characters", timeout=30_000)
+        assert len(text.inner_text()) < 1300
+        # the blob is a concept too, longer than the graph route takes: no button (its click was a 422)
+        expect(page.locator("#hits li.hit[data-doc-id=\"blob-1\"] button.concept")).not_to_contain_text(["qujd"])
+        # a long identifier's button shows 60 characters and holds the rest in its tooltip; its click draws it
+        chip = page.locator("#hits li.hit[data-doc-id=\"url-1\"] button.concept").filter(has_text="orla_weir_")
+        expect(chip).to_have_count(1)
+        assert len(chip.inner_text()) == 60 and len(chip.get_attribute("title")) > 300
+        chip.click()
+        expect(page.locator("#concept-name")).to_have_text(f"around “{chip.inner_text()}”", timeout=30_000)
+        expect(page.locator("#status")).not_to_have_class("error")
+        assert page.evaluate("document.documentElement.scrollHeight") < 3000
+        more.click()
+        expect(more).to_have_count(0)
+        assert blob in text.inner_text()
+        page.fill("#doc-prefix", "blob-")
+        expect(page.locator("#doc-count")).to_have_text("(1)", timeout=30_000)
+        page.locator("#doc-list .doc-title").first.click()
+        expect(page.locator("#doc-view li.chunk button.more")).to_have_count(1, timeout=30_000)
+
+
+def test_a_file_uploaded_again_is_reported_unchanged(server):
+    # the second upload said "0 documents, 0 chunks, 0 errors", as if the file had been lost
+    import httpx
+
+    page_file = {"name": "heron.md", "mimeType": "text/markdown", "buffer": b"# Heron\n\nThe heron of Orla nests."}
+    with _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        result = page.locator("#upload-result")
+        try:
+            page.set_input_files("#file", [page_file])
+            page.click("#upload button[type=submit]")
+            expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors", timeout=30_000)
+            page.click("#upload button[type=submit]")
+            expect(result).to_have_text("0 documents ingested, 0 chunks, 1 unchanged, 0 errors", timeout=30_000)
+            page.set_input_files("#file", [{**page_file, "buffer": b"# Heron\n\nThe heron of Orla nests twice."}])
+            page.click("#upload button[type=submit]")
+            expect(result).to_contain_text("1 replaced", timeout=30_000)
+        finally:
+            httpx.delete(server.url + "/v1/memories/other/documents/file:heron.md", timeout=60)

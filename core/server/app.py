@@ -14,20 +14,24 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter,
+                      ValidationError)
 
 from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
-from core.server.errors import BodyLimit, install_error_handlers
+from core.server.errors import (BodyLimit, Invalid, check_question, ingest_error_field, install_error_handlers,
+                                shown)
 from core.server.forget import forget_routes
 from core.server.public import public_hits, without_folder
 from core.server.registry import Registry
-from core.server.uploads import files_records, utf8_body
+from core.server.schema import install_openapi
+from core.server.uploads import files_records, multipart_form, no_file_field, not_json, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
+QUESTION_MAX = 4000  # characters of a question (the model reads its first 256 word pieces)
 CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
 Mode = Literal["similar", "associative", "hybrid"]
 
@@ -51,14 +55,15 @@ class DocumentIn(BaseModel):
 
 class ReinforceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field (a misspelt "chunks") is named, not dropped
-    query: str = Field(min_length=1, max_length=4000)
+    query: str = Field(min_length=1, max_length=QUESTION_MAX)
     chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
-    rate: float = Field(default=0.5, gt=0, lt=1)
+    rate: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)  # NaN was "should be less than 1"
 
 
 class RecallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # {"queries", "where": ...} answered unfiltered hits
-    queries: list[str] = Field(min_length=1, max_length=256)
+    # each as GET's q and reinforce's query: a 1 MB question was embedded (1.7 s) and echoed back whole
+    queries: list[Annotated[str, StringConstraints(max_length=QUESTION_MAX)]] = Field(min_length=1, max_length=256)
     k: int = Field(default=10, ge=1, le=100)
     mode: Mode = "hybrid"
     per_document: bool = False
@@ -96,6 +101,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                   description="An associative memory: ingest documents, recall by similarity and association.")
     app.state.registry, app.state.jobs = registry, jobs
     install_error_handlers(app)
+    install_openapi(app)  # the errors it really answers, in their one shape
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(BearerAuth, token=token)  # outside the body limit: 401 before a body is read
     app.add_middleware(HeadAsGet)  # `curl -I .../healthz` (uptime monitors) was a 405
@@ -131,7 +137,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def slot(name: str):
         s = registry.get(name)
         if s is None:
-            raise HTTPException(404, f"no memory named {name!r}; served: {sorted(registry.slots)}")
+            raise HTTPException(404, f"no memory named {shown(name)}; served: {sorted(registry.slots)}")
         s.refresh()
         return s
 
@@ -144,8 +150,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise HTTPException(403, f"memory {name!r} cannot be changed: {reason}; recall and stats still answer")
         return s
 
-    def value_error(exc: ValueError):
-        return HTTPException(422, f"invalid request: {exc}")
+    def value_error(exc: ValueError, field: str):
+        """The engine's refusal of an input, named as the field it came from (it had no ``fields``)."""
+        return Invalid([(field, str(exc))], f"invalid request: {exc}")
 
     # -- the page -------------------------------------------------------------------------
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -164,7 +171,14 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"status": "ok", "memories": len(registry.slots)}
 
     # -- memories -------------------------------------------------------------------------
-    v1 = [Depends(auth), Depends(known_params)]
+    def known_memory(request: Request) -> None:
+        """404 for an unknown memory before the body is judged: POST .../nope/recall with a body to fix was a
+        422 about the body, then, once fixed, the 404."""
+        name = request.path_params.get("name")
+        if name is not None and registry.get(name) is None:
+            raise HTTPException(404, f"no memory named {shown(name)}; served: {sorted(registry.slots)}")
+
+    v1 = [Depends(auth), Depends(known_memory), Depends(known_params)]
     v1_json = v1 + [Depends(json_body)]  # the routes whose body is a JSON model
 
     @app.get("/v1/memories", dependencies=v1)
@@ -192,19 +206,19 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s = writable_slot(name)
         ctype = request.headers.get("content-type", "").strip().lower()  # a media type is case-insensitive
         if ctype.startswith("multipart/form-data"):
-            form = await request.form()
+            form = await multipart_form(request)
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
             if not uploads:
-                raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file field is required"}])
+                raise Invalid([("file", no_file_field(form))])
             files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
             records, errors = await _run(files_records, files)
             if background:
                 return _submit(s, records, errors)
-            return await _run(_ingest_records, s, records, errors)
+            return await _run(_ingest, s, records, errors)
         try:
             docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+            raise not_json(exc.errors(), ctype) from None
         if not docs:
             raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
         records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": {**(d.model_extra or {}), **d.metadata}}
@@ -223,7 +237,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         slot(name)
         job = jobs.get(name, job_id)
         if job is None:
-            raise HTTPException(404, f"no job {job_id!r} for memory {name!r}")
+            raise HTTPException(404, f"no job {shown(job_id)} for memory {name!r}")
         return job
 
     document_routes(app, v1, slot)  # GET: list (paginated) and one document's chunks
@@ -234,7 +248,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         with writing(s):
             found = s.memory.forget(doc_id)
         if not found:
-            raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
         return {"deleted": doc_id}
 
     # POST .../forget {"ids": [...]}: many at once
@@ -242,49 +256,53 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     # -- recall ---------------------------------------------------------------------------
     @app.get("/v1/memories/{name}/recall", dependencies=v1)
-    def recall(name: str, q: str = Query(min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
+    def recall(name: str, q: str = Query(min_length=1, max_length=QUESTION_MAX), k: int = Query(10, ge=1, le=100),
                mode: Mode = "hybrid", per_document: bool = False):
         s = slot(name)
-        _check_question(("query", "q"), q)
+        check_question(("query", "q"), q)
         try:
             hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
         except ValueError as exc:
-            raise value_error(exc) from None
+            raise value_error(exc, "q") from None
         return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
 
     @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
     def recall_batch(name: str, body: RecallIn):
         s = slot(name)
         for i, q in enumerate(body.queries):
-            _check_question(("body", "queries", i), q)
+            check_question(("body", "queries", i), q)
         try:
             results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
         except ValueError as exc:
-            raise value_error(exc) from None
+            raise value_error(exc, "queries") from None
         return {"mode": body.mode, "results": [{"query": q, "hits": public_hits(s.memory.store_, hits)}
                                                for q, hits in zip(body.queries, results)]}
 
     # -- the network ----------------------------------------------------------------------
-    def _network_call(s, method: str, **kw):
+    def _network_call(s, method: str, fields: dict, **kw):
+        """``fields``: the HTTP parameter of each concept argument, to name the one the engine refused."""
         fn = getattr(s.memory, method, None)
         if fn is None:
             raise HTTPException(501, f"this version of SemanticMemory has no {method}(); update Mycelial")
         try:
             return fn(**kw)
         except ValueError as exc:
-            raise value_error(exc) from None
+            named = [f for arg, f in fields.items() if repr(kw[arg]) in str(exc)]
+            raise value_error(exc, named[0] if named else next(iter(fields.values()))) from None
 
     @app.get("/v1/memories/{name}/associations", dependencies=v1)
     def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
                      k: int = Query(10, ge=1, le=100)):
         s = slot(name)
-        return {"concept": concept, "associations": _network_call(s, "associations", concept=concept, k=k)}
+        return {"concept": concept,
+                "associations": _network_call(s, "associations", {"concept": "concept"}, concept=concept, k=k)}
 
     @app.get("/v1/memories/{name}/graph", dependencies=v1)
     def graph(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX), depth: int = Query(1, ge=1, le=3),
               k: int = Query(10, ge=1, le=50)):
         s = slot(name)
-        return {"concept": concept, **_network_call(s, "graph", concept=concept, depth=depth, k=k)}
+        return {"concept": concept,
+                **_network_call(s, "graph", {"concept": "concept"}, concept=concept, depth=depth, k=k)}
 
     @app.get("/v1/memories/{name}/bridges", dependencies=v1)
     def bridges(name: str, a: str = Query(min_length=1, max_length=CONCEPT_MAX),
@@ -292,14 +310,15 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                 k: int = Query(3, ge=1, le=20)):
         """Strongest association paths (up to 3 edges) between concepts ``a`` and ``b``, weights per edge."""
         s = slot(name)
-        return {"a": a, "b": b, "paths": _network_call(s, "bridges", concept_a=a, concept_b=b, k=k)}
+        paths = _network_call(s, "bridges", {"concept_a": "a", "concept_b": "b"}, concept_a=a, concept_b=b, k=k)
+        return {"a": a, "b": b, "paths": paths}
 
     # -- learning from use ----------------------------------------------------------------
     @app.post("/v1/memories/{name}/reinforce", dependencies=v1_json, status_code=201)
     def reinforce(name: str, body: ReinforceIn):
         """Strengthen the query's concepts and codes with the chosen chunks; returns the event id (undo: DELETE)."""
         s = writable_slot(name)
-        _check_question(("body", "query"), body.query)
+        check_question(("body", "query"), body.query)
         from core.memory.learning import UnknownChunkError
 
         try:
@@ -308,7 +327,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         except UnknownChunkError as exc:
             raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
         except ValueError as exc:
-            raise value_error(exc) from None
+            raise value_error(exc, "query") from None
         # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]
         return {"event": eid, "query": body.query, "chunk_ids": list(dict.fromkeys(body.chunk_ids)), "rate": body.rate}
 
@@ -329,23 +348,6 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         return {"half_life_days": s.memory.reinforcement_half_life, "events": s.memory.reinforcements()}
 
     return app
-
-
-def _check_question(loc: tuple, text: str) -> None:
-    """422 naming the field for a question the model cannot embed: a NUL or a lone surrogate answered
-    a 422 without ``fields`` naming "texts[0]" (the embedder's words), not ``q``."""
-    msg = None
-    if not text.strip():
-        msg = "the question is blank"
-    elif "\x00" in text:
-        msg = "the question contains a NUL character"
-    else:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            msg = f"the question holds an unpaired surrogate at character {exc.start}; it is not valid Unicode text"
-    if msg:
-        raise RequestValidationError([{"loc": loc, "msg": msg}])
 
 
 async def _run(fn, *args):
@@ -375,17 +377,14 @@ def writing(s):
         raise _busy(exc, s) from None
 
 
-def _ingest(s, records) -> dict:
+def _ingest(s, records, read_errors=()) -> dict:
+    """Ingest ``records``; ``read_errors`` (an uploaded file's unreadable lines) open the report, and the 422 of
+    an ingest that stored nothing (they were left out of it: only the records' errors were named)."""
     with writing(s):
         rep = s.memory.ingest(records)
     out = rep.to_dict()
+    out["errors"] = list(read_errors) + out["errors"]
     if rep.errors and not rep.documents and not rep.unchanged:
-        raise HTTPException(422, "nothing was ingested: " + "; ".join(out["errors"][:5]))
-    return out
-
-
-def _ingest_records(s, records, errors: list[str]) -> dict:
-    """Ingest uploaded files' records; their read errors open the report."""
-    out = _ingest(s, records)
-    out["errors"] = errors + out["errors"]
+        raise Invalid([ingest_error_field(e) for e in out["errors"][:100]],
+                      "nothing was ingested: " + "; ".join(out["errors"][:5]))
     return out

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Query
 
+from core.server.errors import shown
+
 LIST_MAX = 1000
 
 
@@ -52,7 +54,7 @@ def document_routes(app, dependencies, slot) -> None:
         """One document: title, kind, metadata and its chunks' texts in reading order."""
         doc = get_document(slot(name).memory, doc_id)
         if doc is None:
-            raise HTTPException(404, f"no document {doc_id!r} in memory {name!r}")
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
         meta = doc["meta"] if isinstance(doc["meta"], dict) else {}
         source = doc["source"] or ""
         return {"id": doc["id"], "title": doc["title"], "kind": source_kind(source, meta),

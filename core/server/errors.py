@@ -1,15 +1,77 @@
-"""Error responses without stack traces, a request body size limit, and hits in words."""
+"""Error answers without stack traces, in one shape, and a request body size limit.
+
+Every error the server answers is ``{"error": text, "fields": [{"field", "message"}, ...]}``: ``fields``
+names what the client sent wrong (a 422 always names at least one: a parameter, ``body``, ``file`` or a
+document's ``0.text``) and is empty when no field is at fault (401, 404, 405, 413, 415, 500, 503). Some 422s
+raised inside routes (uploads, "nothing was ingested", the engine's value errors) had no ``fields``, and the
+401/413/404/405 answers were bare ``{"error"}``: a client had to branch on the status to read them.
+"""
 from __future__ import annotations
 
 import json
 import logging
+import re
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("mycelial.server")
+
+
+def error_body(message: str, fields=()) -> dict:
+    """The one JSON shape of every error answer (see the module docstring)."""
+    return {"error": message, "fields": [dict(f) for f in fields]}
+
+
+def shown(value: str, limit: int = 200) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters: a 5,000-character id was echoed whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(value):,} characters)"
+
+
+def error_json(message: str, status: int, headers=None) -> JSONResponse:
+    return JSONResponse(error_body(message), status_code=status, headers=headers)
+
+
+class Invalid(Exception):
+    """A 422 raised inside a route with its own wording and the fields at fault: ``fields`` is a list of
+    (field, message) pairs, ``message`` the whole error (default: "invalid request: field: message; ...")."""
+
+    def __init__(self, fields, message: str | None = None):
+        self.fields = [{"field": f, "message": m} for f, m in fields]
+        self.message = message or "invalid request: " + "; ".join(f"{f}: {m}" for f, m in fields)
+        super().__init__(self.message)
+
+
+def ingest_error_field(error: str) -> tuple[str, str]:
+    """(field, message) of one ingest error: a posted document's ("<records>:2: "text" ..." -> "1.text", its index
+    in the list, as validation names it), else the uploaded file's (``file``)."""
+    m = re.match(r'<records>:(\d+): (.*)', error, re.S)
+    if m is None:
+        return "file", error
+    key = re.match(r'"(id|title|text)"', m[2])
+    return f"{int(m[1]) - 1}" + (f".{key[1]}" if key else ""), m[2]
+
+
+def check_question(loc: tuple, text: str) -> None:
+    """422 naming the field for a question the model cannot embed: a NUL or a lone surrogate answered
+    a 422 without ``fields`` naming "texts[0]" (the embedder's words), not ``q``."""
+    msg = None
+    if not text.strip():
+        msg = "the question is blank"
+    elif "\x00" in text:
+        msg = "the question contains a NUL character"
+    else:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"the question holds an unpaired surrogate at character {exc.start}; it is not valid Unicode text"
+    if msg:
+        raise RequestValidationError([{"loc": loc, "msg": msg}])
 
 
 def _field(loc) -> str:
@@ -19,14 +81,24 @@ def _field(loc) -> str:
     return ".".join(parts) or "body"
 
 
-def _error(e: dict) -> dict:
+def validation_error(e: dict) -> dict:
     """One validation error as {field, message}; a body that is not JSON is the body's fault, with the reason."""
     if e.get("type") == "json_invalid":
-        reason = (e.get("ctx") or {}).get("error", "")
+        reason = _json_reason((e.get("ctx") or {}).get("error", ""))
         loc = e.get("loc") or ()
         at = f" (at character {loc[-1]})" if loc and isinstance(loc[-1], int) else ""
         return {"field": "body", "message": f"invalid JSON: {reason}{at}" if reason else "invalid JSON"}
     return {"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")}
+
+
+def _json_reason(reason: str) -> str:
+    """The JSON parser's words for a ``\\ud800`` escape without its pair ("unexpected end of hex escape",
+    "lone leading surrogate") said nothing of what was wrong with a document's text."""
+    if "surrogate" in reason or "end of hex escape" in reason:
+        at = f" ({reason[reason.find(' at line') + 1:]})" if " at line" in reason else ""
+        return ("a \\u escape names an unpaired surrogate (\\ud800-\\udfff without its pair), which is not "
+                "text; send the character itself or its valid pair" + at)
+    return reason
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -34,9 +106,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        errors = [_error(e) for e in exc.errors()]
+        errors = [validation_error(e) for e in exc.errors()]
         msg = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse({"error": f"invalid request: {msg}", "fields": errors}, status_code=422)
+        return JSONResponse(error_body(f"invalid request: {msg}", errors), status_code=422)
+
+    @app.exception_handler(Invalid)
+    async def _invalid_here(request: Request, exc: Invalid):
+        return JSONResponse(error_body(exc.message, exc.fields), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and the router's 404/405
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -45,12 +121,51 @@ def install_error_handlers(app: FastAPI) -> None:
             why = "invalid JSON: nested too deeply" if isinstance(cause, RecursionError) else \
                 f"not valid {cause.encoding} text ({cause.reason} at byte {cause.start})"
             return await _invalid(request, RequestValidationError([{"loc": ("body",), "msg": why}]))
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return error_json(_router_words(request, exc), exc.status_code, exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect):
+        # a client that hangs up mid-body (a cancelled upload) left two tracebacks in the server log, ours and
+        # uvicorn's "Exception in ASGI application", as if the server had failed; nothing was stored
+        log.info("%s %s: the client closed the connection before sending its whole body", request.method,
+                 request.url.path)
+        return error_json("the client closed the connection before sending its whole body", 400)
+
+    async def _folder_error(request: Request, exc: Exception):
+        # a served memory's folder deleted, moved or unmounted under the server: stats and every write answered
+        # "internal server error", with two tracebacks in the log (ours and uvicorn's: Exception re-raises)
+        name = request.path_params.get("name")
+        registry = getattr(request.app.state, "registry", None)
+        slot = registry.get(name) if registry is not None and isinstance(name, str) else None
+        if slot is not None and not slot.memory.folder.is_dir():
+            log.error("memory %r: its folder %s is missing (%s: %s)", name, slot.memory.folder, type(exc).__name__, exc)
+            return error_json(f"memory {name!r} is unavailable: its folder is missing (deleted, moved or on a disk "
+                              "that was unmounted); put it back, or restart the server without it", 503)
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if slot is not None and isinstance(exc, OSError) and exc.strerror:  # the cause in words, not its path
+            return error_json(f"memory {name!r} could not use one of its files: {exc.strerror}; what was committed "
+                              "before it is kept (the server log names the file)", 500)
+        return error_json("internal server error (details are in the server log)", 500)
+
+    app.add_exception_handler(OSError, _folder_error)  # the files of its folder, or SQLite's "unable to open"
+    app.add_exception_handler(sqlite3.Error, _folder_error)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal server error (details are in the server log)"}, status_code=500)
+        return error_json("internal server error (details are in the server log)", 500)
+
+
+def _router_words(request: Request, exc: StarletteHTTPException) -> str:
+    """The router's bare "Not Found" / "Method Not Allowed" in words a first-time caller can act on."""
+    path = request.url.path
+    method = "HEAD" if request.scope.get("mycelial.head") else request.method
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return f"no route {method} {path}; the routes are listed at /openapi.json"
+    if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+        allow = (exc.headers or {}).get("Allow", "")
+        return f"{method} is not allowed on {path}" + (f"; it takes {allow}" if allow else "")
+    return str(exc.detail)
 
 
 class BodyLimit:
@@ -90,7 +205,7 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send):
-        body = json.dumps({"error": _too_large(self.max_bytes)}).encode()
+        body = json.dumps(error_body(_too_large(self.max_bytes))).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

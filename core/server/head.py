@@ -22,4 +22,5 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        # marked: a 405 names the HEAD the client sent ("GET is not allowed" answered `curl -I` on a POST route)
+        await self.app({**scope, "method": "GET", "mycelial.head": True}, receive, without_body)

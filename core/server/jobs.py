@@ -74,7 +74,11 @@ class Jobs:
                 job["report"]["errors"] += [str(e) for e in rep.errors]
                 job["done"] += len(part)
                 job["seconds"] = round(time.time() - job["started"], 3)
-            job["status"] = "done"
+            rep = job["report"]
+            if rep["errors"] and not (rep["documents"] or rep["unchanged"]):  # as the synchronous route's 422
+                job["status"], job["error"] = "failed", "nothing was ingested: " + "; ".join(rep["errors"][:5])
+            else:
+                job["status"] = "done"
         except Exception as exc:  # noqa: BLE001 - reported through the job, logged here
             log.exception("ingest job %s failed", job["id"])
             job["status"], job["error"] = "failed", without_folder(f"{type(exc).__name__}: {exc}", slot)

@@ -6,8 +6,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
+
+from core.server.errors import Invalid, validation_error
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 
@@ -26,13 +27,65 @@ def utf8_body(body: bytes) -> bytes:
         raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason})"}]) from None
 
 
+class _Refused(ValueError):
+    """An uploaded file that gives no document."""
+
+
+async def multipart_form(request):
+    """The request's multipart form; a body it cannot parse is a 422 naming ``body`` (Starlette answered
+    400 "Missing boundary in multipart." with no field, a status the API does not otherwise use)."""
+    from starlette.exceptions import HTTPException
+
+    try:
+        return await request.form()
+    except HTTPException as exc:
+        if exc.status_code != 400:  # the body limit's 413 passes
+            raise
+        raise Invalid([("body", f"not a readable multipart/form-data body: {exc.detail} "
+                                "(curl -F file=@notes.md sends one)")]) from None
+
+
+def not_json(errors: list, ctype: str) -> Exception:
+    """The 422 of a documents body that is not a valid JSON list. Sent as something else (`curl -d @notes.md`, a
+    form, text), it says how to upload a file: it said "invalid JSON: expected value at line 1 column 1" alone."""
+    main = ctype.split(";")[0].strip()
+    sent_as_json = main == "application/json" or main.endswith("+json")
+    if sent_as_json or not any(e.get("type") == "json_invalid" for e in errors):
+        return RequestValidationError(errors)
+    came = f"came as {main!r}" if main else "came without a Content-Type"
+    why = validation_error(errors[0])["message"]
+    return Invalid([("body", f"{why}; this body {came}: the route reads a JSON list of documents (Content-Type: "
+                             "application/json) or files as multipart/form-data (curl -F file=@notes.md)")])
+
+
+def no_file_field(form) -> str:
+    """Why a multipart body gave no file: other fields came, or none did (a body cut short before its closing
+    boundary gives no field at all; it was told "a file field is required" as if the field were missing)."""
+    if "file" in form:  # a part without filename= is read as text: curl -F 'file=<notes.md', or filename*= alone
+        return ("the 'file' field came as text, not a file: its part has no filename= (curl -F file=@notes.md sends "
+                "one; a filename*= alone is not read)")
+    if len(form):
+        return (f"a field named 'file' holding a file is required (curl -F file=@notes.md); got "
+                f"{', '.join(sorted(set(form.keys())))}")
+    return ("a field named 'file' holding a file is required; no complete field came (a body cut short "
+            "before its closing boundary?)")
+
+
 def files_records(files) -> tuple[list, list[str]]:
-    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming the first file with no document."""
-    records, errors = [], []
+    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming every file with no document
+    (field ``file``), and then none is ingested: it named the first one only, so a user fixed one file a try."""
+    records, errors, refused = [], [], []
     for filename, data in files:
-        _, recs, errs = _file_records(filename, data)
+        try:
+            _, recs, errs = _file_records(filename, data)
+        except _Refused as exc:
+            refused += [("file", m) for m in exc.args]
+            continue
         records += recs
         errors += errs
+    if refused:
+        tail = f"; none of the {len(files)} files was ingested" if len(files) > 1 else ""
+        raise Invalid(refused, "invalid request: " + "; ".join(f"file {m}" for _, m in refused) + tail)
     return records, errors
 
 
@@ -42,11 +95,10 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
 
     safe = _short_name(Path(filename).name or "upload.txt")
     if "\x00" in safe:  # no file system takes it: writing the temporary file raised (HTTP 500)
-        raise HTTPException(422, f"invalid request: file name {safe!r} holds a NUL character")
+        raise _Refused(f"{safe!r}: the file name holds a NUL character")
     suffix = Path(safe).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise HTTPException(422, f"invalid request: file {safe}: unsupported type {suffix or safe!r}; "
-                                 f"expected one of {', '.join(UPLOAD_SUFFIXES)}")
+        raise _Refused(f"{safe}: unsupported type {suffix or safe!r}; expected one of {', '.join(UPLOAD_SUFFIXES)}")
     errors: list = []
     with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
         path = Path(tmp) / safe
@@ -56,9 +108,9 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]
-    if not records:
-        msg = "; ".join(e.message for e in errors) or "no document in the file"
-        raise HTTPException(422, f"invalid request: file {safe}: {msg}")
+    if not records:  # each unreadable line with its number (they were joined without one)
+        raise _Refused(*([f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+                         or [f"{safe}: no document in the file"]))
     return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
 
 

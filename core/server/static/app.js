@@ -11,16 +11,24 @@ async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   const token = localStorage.getItem("mycelial-token");
   if (token) headers["Authorization"] = "Bearer " + token;
-  const res = await fetch(path, Object.assign({}, options, { headers }));
+  let res;
+  try {
+    res = await fetch(path, Object.assign({}, options, { headers }));
+  } catch (e) {  // said "Failed to fetch" (the browser's words) when the server was stopped or unreachable
+    throw new Error(`cannot reach the server (${e.message}); is mycelial serve still running?`);
+  }
   let body = null;
-  try { body = await res.json(); } catch (e) { body = { error: res.statusText }; }
+  // an answer that is not JSON (a proxy's error page) is named by its status: it said "Bad Gateway" alone
+  try { body = await res.json(); } catch (e) { body = { error: `HTTP ${res.status} ${res.statusText}`.trim() }; }
   if (res.status === 401) {
     $("token-box").hidden = false;
     throw new Error("this server needs a token: enter it above");
   }
-  if (!res.ok) throw new Error((body && body.error) || res.statusText);
+  if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
   return body;
 }
+
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
 
 function status(msg, isError) {
   $("status").textContent = msg;
@@ -34,10 +42,31 @@ function el(tag, cls, text) {
   return e;
 }
 
+const CLAMP = 1200;  // characters of a hit or chunk shown at first: a 200k-character base64 chunk filled pages
+
+// a concept can be one huge token (a base64 line names itself): its button, label and list entry filled the page
+const LABEL = 60;
+const CONCEPT_MAX = 2000;  // as the server's CONCEPT_MAX
+function short(text) { return text.length > LABEL ? text.slice(0, LABEL - 1) + "…" : text; }
+
+function clampedText(tag, cls, text) {
+  const e = el(tag, cls);
+  if (text.length <= CLAMP) { e.textContent = text; return e; }
+  const shown = el("span", "", text.slice(0, CLAMP) + "…");
+  const more = el("button", "more", `show all ${text.length.toLocaleString("en")} characters`);
+  more.type = "button";
+  more.addEventListener("click", () => { shown.textContent = text; more.remove(); });
+  e.append(shown, " ", more);
+  return e;
+}
+
 function conceptsOf(hit) {
   const out = [];
   // concepts are lower-case: the title "Nerva" and the concept "nerva" are one button, not two
-  const add = (c) => { if (c && !out.some((o) => o.toLowerCase() === c.toLowerCase())) out.push(c); };
+  // a concept longer than the server's concept parameter takes (2,000) would answer its click with a 422
+  const add = (c) => {
+    if (c && c.length <= CONCEPT_MAX && !out.some((o) => o.toLowerCase() === c.toLowerCase())) out.push(c);
+  };
   add(hit.title);
   for (const p of (hit.why.phrases || [])) add(p[0]);
   for (const p of (hit.why.seed_phrases || [])) add(p);
@@ -47,6 +76,7 @@ function conceptsOf(hit) {
 let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
 let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
+let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
 async function ask(ev) {
   if (ev) ev.preventDefault();
@@ -73,10 +103,11 @@ async function ask(ev) {
         head.append(el("span", "parts", `cosine ${sim.toFixed(3)}` +
                        (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "")));
       }
-      li.append(head, el("div", "text", h.text), el("div", "why", h.why_text || ""));
+      li.append(head, clampedText("div", "text", h.text), el("div", "why", h.why_text || ""));
       const chips = el("div", "concepts");
       for (const c of conceptsOf(h)) {
-        const b = el("button", "concept", c);
+        const b = el("button", "concept", short(c));
+        if (c.length > LABEL) b.title = c;
         b.type = "button";
         b.addEventListener("click", () => pickConcept(c));
         chips.append(b);
@@ -84,7 +115,12 @@ async function ask(ev) {
       li.append(chips);
       list.append(li);
     }
-    status(`${r.hits.length} hits`);
+    if (!r.hits.length) {  // the list stayed blank under "0 hits": say why, and what to do
+      list.append(el("li", "hint no-hits", memoryDocuments === 0
+        ? "this memory holds no documents yet: add some under Upload"
+        : `nothing in this memory matched “${short(q)}”; try other words or another mode`));
+    }
+    status(r.hits.length === 1 ? "1 hit" : `${r.hits.length} hits`);
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
     if (first && !clicked) showConcept(first, true);
@@ -98,7 +134,7 @@ function pickConcept(concept) {
 
 async function showConcept(concept, automatic) {
   const seq = ++graphSeq;
-  $("concept-name").textContent = "around “" + concept + "”";
+  $("concept-name").textContent = "around “" + short(concept) + "”";
   try {
     const chosen = $("memory").value;
     const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
@@ -110,7 +146,7 @@ async function showConcept(concept, automatic) {
     for (const e of g.edges) {
       if (e.source !== root && e.target !== root) continue;
       const other = e.source === root ? e.target : e.source;
-      const li = el("li", "neighbour", `${other} (${e.weight.toFixed(2)})`);
+      const li = el("li", "neighbour", `${short(other)} (${e.weight.toFixed(2)})`);
       ul.append(li);
     }
     if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
@@ -170,7 +206,7 @@ function drawGraph(g) {
     c.addEventListener("click", () => pickConcept(n.id));
     const t = document.createElementNS(SVG, "text");
     t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
-    t.textContent = n.label;
+    t.textContent = short(n.label);
     svg.append(c, t);
   }
 }
@@ -180,6 +216,7 @@ async function loadStats() {
     const chosen = $("memory").value;
     const s = await api(`/v1/memories/${memory()}/stats`);
     if ($("memory").value !== chosen) return;  // a slow answer for the memory chosen before
+    memoryDocuments = s.documents;
     const dl = $("stats");
     dl.replaceChildren();
     const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
@@ -236,7 +273,7 @@ async function showDocument(id) {
     view.replaceChildren(el("h3", "", d.title || d.id), el("div", "doc-meta", `${d.id} · ${d.kind}`), forget);
     const ol = el("ol", "chunks");
     for (const c of d.chunks) {
-      const li = el("li", "chunk", c.text);
+      const li = clampedText("li", "chunk", c.text);
       li.dataset.chunkId = c.chunk_id;
       ol.append(li);
     }
@@ -267,14 +304,23 @@ async function upload(ev) {
   const form = new FormData();
   for (const f of files) form.append("file", f);
   $("upload-result").textContent = "ingesting…";
+  $("upload-result").className = "";
   try {
     const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
     const errors = r.errors.length ? `: ${r.errors.slice(0, 3).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
-    $("upload-result").textContent = `${r.documents} documents, ${r.chunks} chunks, ${r.errors.length} errors${errors}`;
+    // a file sent again said "0 documents, 0 chunks": it is there, unchanged (or replaced by the new version)
+    const parts = [plural(r.documents, "document") + " ingested", plural(r.chunks, "chunk")];
+    if (r.replaced) parts.push(`${r.replaced} replaced`);
+    if (r.unchanged) parts.push(`${r.unchanged} unchanged`);
+    parts.push(plural(r.errors.length, "error"));
+    $("upload-result").textContent = parts.join(", ") + errors;
     loadStats();
     loadDocuments(docOffset);
     loadMemories();  // the selector's document counts
-  } catch (e) { $("upload-result").textContent = e.message; }
+  } catch (e) {  // in the error colour, as the status line's errors (it looked like a result)
+    $("upload-result").textContent = e.message;
+    $("upload-result").className = "error";
+  }
 }
 
 async function loadMemories() {
