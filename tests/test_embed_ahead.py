@@ -95,6 +95,9 @@ def test_ctrl_c_while_a_commit_waits_leaves_no_embedding_running(tmp_path, wiki_
                 return
             time.sleep(0.002)
 
+    # a process started in the background by a shell without job control ignores SIGINT (nohup, `cmd &` in a
+    # script): Python then installs no KeyboardInterrupt handler, and the test passed alone but failed under CI
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher = threading.Thread(target=interrupt_once_embedding, daemon=True)
     watcher.start()
     try:
@@ -102,6 +105,8 @@ def test_ctrl_c_while_a_commit_waits_leaves_no_embedding_running(tmp_path, wiki_
         raise AssertionError("the ingest ended before the interrupt")
     except KeyboardInterrupt:
         running = set(embedding) & set(sys._current_frames())  # the OS thread, whatever threading believes
+    finally:
+        signal.signal(signal.SIGINT, handler)
     watcher.join()
     assert embedding and not running, "an embedding thread outlived the interrupted ingest"
     mem.close()
