@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from contextlib import contextmanager
@@ -25,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from try_vqvae_loop import refined_cosine  # noqa: E402
-from try_vqvae_skip import experiment_data, scores  # noqa: E402
+from try_vqvae_loop import measured, print_table  # noqa: E402
+from try_vqvae_skip import experiment_data  # noqa: E402
 
 
 def stretch_penalty(model, idx: torch.Tensor, generator: torch.Generator, near: int = 8) -> torch.Tensor:
@@ -106,19 +105,9 @@ def main(argv=None) -> None:
         for weight in args.weight:
             t = time.time()
             with isometric_decoders(weight):
-                model, hist = train_vqvae(X_train, config, X_val=X_val, progress=False)
-            model.eval()
-            rows.append({"epochs": epochs, "weight": weight, "docs": scores(model, docs),
-                         "brown": scores(model, brown),
-                         "refined": [refined_cosine(model, docs), refined_cosine(model, brown)],
-                         "train_s": round(time.time() - t)})
-            print(json.dumps(rows[-1]), flush=True)
-    print("\n| epochs | stretch weight | documents R@10 / cos / refine=1 cos | Brown R@10 / cos / refine=1 cos |"
-          " train s |\n|---|---|---|---|---|")
-    for r in rows:
-        d, b, (rd, rb) = r["docs"], r["brown"], r["refined"]
-        print(f"| {r['epochs']} | {r['weight']} | {d['R@10']:.3f} / {d['cos']:.4f} / {rd:.4f} "
-              f"| {b['R@10']:.3f} / {b['cos']:.4f} / {rb:.4f} | {r['train_s']} |")
+                model, _ = train_vqvae(X_train, config, X_val=X_val, progress=False)
+            rows.append(measured(model, docs, brown, epochs=epochs, weight=weight, train_s=round(time.time() - t)))
+    print_table(rows, "weight", "stretch weight")
 
 
 if __name__ == "__main__":

@@ -100,16 +100,26 @@ def main(argv=None) -> None:
             else:
                 with search_in_the_loop(args.candidates):
                     model, _ = train_vqvae(X_train, config, X_val=X_val, progress=False)
-            model.eval()
-            rows.append({"epochs": epochs, "arm": arm, "docs": scores(model, docs), "brown": scores(model, brown),
-                         "refined": [refined_cosine(model, docs), refined_cosine(model, brown)],
-                         "train_s": round(time.time() - t)})
-            print(json.dumps(rows[-1]), flush=True)
-    print("\n| epochs | training | documents R@10 / cos / refine=1 cos | Brown R@10 / cos / refine=1 cos | train s |"
+            rows.append(measured(model, docs, brown, epochs=epochs, arm=arm, train_s=round(time.time() - t)))
+    print_table(rows, "arm", "training")
+
+
+def measured(model, docs, brown, **labels) -> dict:
+    """One row of an ablation: ``labels``, then plain R@10 / cosine and ``refine=1``'s cosine on both sets (printed)."""
+    model.eval()
+    row = {**labels, "docs": scores(model, docs), "brown": scores(model, brown),
+           "refined": [refined_cosine(model, docs), refined_cosine(model, brown)]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def print_table(rows: list, label: str, heading: str) -> None:
+    """The rows of :func:`measured` as the README's table, ``label`` the column that tells the arms apart."""
+    print(f"\n| epochs | {heading} | documents R@10 / cos / refine=1 cos | Brown R@10 / cos / refine=1 cos | train s |"
           "\n|---|---|---|---|---|")
     for r in rows:
         d, b, (rd, rb) = r["docs"], r["brown"], r["refined"]
-        print(f"| {r['epochs']} | {r['arm']} | {d['R@10']:.3f} / {d['cos']:.4f} / {rd:.4f} "
+        print(f"| {r['epochs']} | {r[label]} | {d['R@10']:.3f} / {d['cos']:.4f} / {rd:.4f} "
               f"| {b['R@10']:.3f} / {b['cos']:.4f} / {rb:.4f} | {r['train_s']} |")
 
 

@@ -35,6 +35,18 @@ def sample_client(root, embedder, others=(), max_body: int = 256 * 1024):
         yield app, client
 
 
+def finished_job(get, location: str, headers=None, tries: int = 300, pause: float = 0.1) -> dict:
+    """The job at ``location`` once it is done or failed (``get``: a TestClient's or httpx's get)."""
+    import time
+
+    for _ in range(tries):
+        job = get(location, headers=headers or {}).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(pause)
+    raise AssertionError(f"job {location} still {job['status']} after {tries * pause:.0f} s")
+
+
 def free_port() -> int:
     import socket
 

@@ -3,10 +3,9 @@ different shape. TestClient over a real memory (the shipped sample, real model a
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from _server_helpers import QUESTION, TOKEN, sample_client
+from _server_helpers import QUESTION, TOKEN, finished_job, sample_client
 
 from core.server import create_app
 
@@ -100,11 +99,7 @@ def test_a_background_job_reports_every_count_of_an_ingest_report(client):
     assert sync.status_code == 201, sync.text
     r = client.post("/v1/memories/sample/documents", params={"background": "true"}, json=[doc], headers=AUTH)
     assert r.status_code == 202, r.text
-    for _ in range(300):
-        job = client.get(r.headers["location"], headers=AUTH).json()
-        if job["status"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
+    job = finished_job(client.get, r.headers["location"], AUTH)
     assert job["status"] == "done" and job["report"]["unchanged"] == 1, job
     assert set(job["report"]) == set(sync.json()) - {"seconds"}
     assert client.delete("/v1/memories/sample/documents/job-1", headers=AUTH).status_code == 200

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from _server_helpers import LiveServer, build_sample_memory
+from _server_helpers import LiveServer, build_sample_memory, finished_job
 
 from core.memory import SemanticMemory
 
@@ -67,11 +67,8 @@ def test_two_ingests_a_job_and_readers_on_one_memory(tmp_path, embedder, codec):
             t.start()
         for t in writers:
             t.join()
-        for _ in range(600):
-            state = httpx.get(srv.url + job.headers["location"], timeout=60).json()
-            if state["status"] in ("done", "failed"):
-                break
-            time.sleep(0.2)
+        state = finished_job(lambda loc, headers: httpx.get(srv.url + loc, headers=headers, timeout=60),
+                             job.headers["location"], tries=600, pause=0.2)
         stop.set()
         for t in readers:
             t.join()

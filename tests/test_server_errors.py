@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _server_helpers import QUESTION, TOKEN, sample_client
+from _server_helpers import QUESTION, TOKEN, finished_job, sample_client
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JSON = {**AUTH, "content-type": "application/json"}
@@ -230,17 +230,11 @@ def test_nothing_ingested_from_an_upload_names_its_unreadable_lines_too(client):
 def test_a_background_job_that_stores_nothing_fails_as_the_synchronous_route_refuses(client):
     # the same documents answered 422 "nothing was ingested" synchronously, and "done" as a job: a client
     # polling for "done" took it for success
-    import time
-
     docs = [{"id": "blank-1", "text": "   "}, {"id": "blank-2", "text": "\n"}]
     assert _shape(client.post("/v1/memories/scratch/documents", json=docs, headers=AUTH), 422) == ["0.text", "1.text"]
     r = client.post("/v1/memories/scratch/documents", params={"background": "true"}, json=docs, headers=AUTH)
     assert r.status_code == 202, r.text
-    for _ in range(300):
-        job = client.get(r.headers["location"], headers=AUTH).json()
-        if job["status"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
+    job = finished_job(client.get, r.headers["location"], AUTH)
     assert job["status"] == "failed" and job["error"].startswith("nothing was ingested: <records>:1:"), job
     assert job["report"]["documents"] == 0 and len(job["report"]["errors"]) == 2
 
