@@ -114,8 +114,10 @@ def bind_title_prefix(store, read_only: bool = False) -> bool:
 def _retraining(mem) -> bool:
     """A background build is running and not ending: `rebuild_index` would only return it (after
     counting the chunks twice and a catch-up of the live index, which `_commit` keeps current)."""
+    from core.memory._retrain import retrain_alive
+
     thread = getattr(mem, "_retrain_thread", None)
-    return thread is not None and thread.is_alive() and not mem._retrain_state["ending"]
+    return retrain_alive(thread) and not mem._retrain_state["ending"]
 
 
 def _rows_of(rows: dict, zero: np.ndarray, dtype=None):

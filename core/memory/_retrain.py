@@ -147,7 +147,7 @@ def start_retrain(mem) -> threading.Thread:
     """
     with mem._lock:
         running = getattr(mem, "_retrain_thread", None)
-        if running is not None and running.is_alive() and not mem._retrain_state["ending"]:
+        if retrain_alive(running) and not mem._retrain_state["ending"]:
             return running
         cancel, stop, state = threading.Event(), threading.Event(), {"ending": False}
         live = mem.index_
@@ -158,8 +158,11 @@ def start_retrain(mem) -> threading.Thread:
         threads = faiss.omp_get_max_threads()
         # the live index goes in a box the builder empties: the thread's own args would keep the
         # replaced index (and its memory) alive until the thread ends
-        thread = threading.Thread(target=_retrain, args=(mem, [live], cancel, stop, state, threads, snapshot(mem.store_)),
+        thread = threading.Thread(target=_retrain_then_mark, args=(mem, [live], cancel, stop, state, threads,
+                                                                   snapshot(mem.store_)),
                                   name="mycelial-retrain", daemon=True)
+        thread.done = state["done"] = threading.Event()
+        thread.cancel = cancel
         mem._retrain_thread, mem._retrain_cancel, mem._retrain_stop = thread, cancel, stop
         mem._retrain_state = state  # this thread's own: an ending one must not mark its successor
         if not hasattr(mem, "retrain_events_"):
@@ -168,6 +171,46 @@ def start_retrain(mem) -> threading.Thread:
         atexit.register(lambda: (m := ref()) is not None and stop_retrain(m))  # never exit inside FAISS
         thread.start()
     return thread
+
+
+def _retrain_then_mark(mem, box, cancel, stop, state: dict, threads: int, upto) -> None:
+    try:
+        _retrain(mem, box, cancel, stop, state, threads, upto)
+    finally:
+        state["done"].set()
+
+
+def retrain_alive(thread: threading.Thread | None) -> bool:
+    """Whether ``thread`` (a retrain's) still runs: ``is_alive()`` said no after a join Ctrl-C interrupted."""
+    if thread is None:
+        return False
+    done = getattr(thread, "done", None)
+    return not done.is_set() if done is not None else thread.is_alive()
+
+
+def _wait_done(thread: threading.Thread, timeout: float | None = None) -> bool:
+    """Wait for ``thread`` to end; True when it has. Not ``Thread.join``: a join that Ctrl-C interrupts marks
+    a thread still running as stopped (CPython 3.11, bpo-45274), so every later join (``close``, the exit
+    hook) returned at once and the process could exit inside FAISS. A second Ctrl-C here is held until the
+    build stops at its next batch (it is cancelled first), then raised."""
+    done = getattr(thread, "done", None)
+    if done is None:  # not a retrain thread of ours
+        thread.join(timeout)
+        return not thread.is_alive()
+    interrupted = None
+    while True:
+        try:
+            ended = done.wait(timeout)
+            break
+        except KeyboardInterrupt as exc:
+            if interrupted is None:
+                log.warning("interrupted: waiting for the background index build to stop, so that the process "
+                            "does not exit inside FAISS (what was committed is kept)")
+            interrupted = interrupted or exc
+            thread.cancel.set()
+    if interrupted is not None:
+        raise interrupted
+    return ended
 
 
 def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, state: dict, threads: int,
@@ -257,7 +300,7 @@ def stop_retrain(mem, wait: bool = True) -> None:
         return
     mem._retrain_cancel.set()
     if wait and thread is not threading.current_thread():
-        thread.join()
+        _wait_done(thread)
     mem._retrain_thread = None
 
 
@@ -272,7 +315,7 @@ def finish_retrain(mem) -> None:
         if thread is None or thread is threading.current_thread():
             return
         mem._retrain_stop.set()
-        thread.join()
+        _wait_done(thread)
         if getattr(mem, "_retrain_thread", None) is thread:
             return
 
@@ -284,8 +327,7 @@ def wait_for_retrain(mem, timeout: float | None = None) -> bool:
         thread = getattr(mem, "_retrain_thread", None)
         if thread is None or thread is threading.current_thread():
             return True
-        thread.join(None if end is None else max(0.0, end - time.monotonic()))
-        if thread.is_alive():
+        if not _wait_done(thread, None if end is None else max(0.0, end - time.monotonic())):
             return False
         if getattr(mem, "_retrain_thread", None) is thread:
             return True
