@@ -197,6 +197,18 @@ def test_a_chunk_that_is_one_huge_token_names_at_most_128_concepts(tmp_path, emb
     assert not net.concept_counts_.any() and not np.asarray(net.cx_counts_).any()
 
 
+def test_no_concept_is_longer_than_1000_characters():
+    # a 24,000-character capitalised token was a "name" and a 15,000-character identifier a "term": one concept
+    # each, shown whole in the graph and on the web page; the longest in 50k chunks of real text is 108
+    from core.memory.phrases import MAX_CONCEPT_CHARS, document_phrases
+
+    text = "The blob " + "QwErTy" * 4000 + " was pasted by Ada Lovelace. " + "ab_cd" * 3000
+    assert document_phrases([text], "Notes")[0] == ["notes", "ada lovelace"]
+    url = "developer.mozilla.org/en-us/docs/web/javascript/reference/global_objects/number/max_safe_integer"
+    assert url in document_phrases([f"See {url} for the limit."], "")[0]  # a long real one stays
+    assert MAX_CONCEPT_CHARS == 1000
+
+
 def test_a_technical_term_that_associations_lists_can_be_looked_up(tmp_path, embedder):
     # associations("sha256") listed "os.path.join", but associations("os.path.join"), graph() and the web page's
     # button of it found nothing: the lookup normalised it to "os path join" while terms are stored as written

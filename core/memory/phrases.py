@@ -155,6 +155,10 @@ def _span_phrases(span: str, max_words: int) -> tuple:
 # a chunk of <= 128 word pieces names fewer (at most 42 in 19k chunks of real text); a chunk that is one huge
 # token (a 5 MB base64 line: 112,128 "terms") keeps the first ones, as its vector is of its start
 MAX_PHRASES = 128
+# characters of one concept: the longest in 50k chunks of real text is 108 (a URL, a film's title), and a long
+# URL of a few hundred stays one; a base64 line or a minified script was one "concept" of up to 200,000
+# characters (in the graph, on the web page, in every association list)
+MAX_CONCEPT_CHARS = 1000
 
 
 def document_phrases(chunks, title: str = "") -> list[list[str]]:
@@ -178,7 +182,7 @@ def document_phrases(chunks, title: str = "") -> list[list[str]]:
         if tphrase and tphrase not in p:
             p = [tphrase] + p
         p += [t for t in kts if t not in p]
-        out.append(p[:MAX_PHRASES])
+        out.append([x for x in p if len(x) <= MAX_CONCEPT_CHARS][:MAX_PHRASES])
     return out
 
 
