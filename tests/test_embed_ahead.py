@@ -76,39 +76,47 @@ def test_ctrl_c_while_a_commit_waits_leaves_no_embedding_running(tmp_path, wiki_
     # Ctrl-C in the wait for the last batch's vectors (flush) dropped that flight before close() looked for it,
     # and an interrupted Thread.join marks a running thread as stopped: its thread went on in the model while
     # the interpreter shut down, and `mycelial ingest` died of "FATAL: exception not rethrown" (SIGABRT, exit
-    # 134) right after saying what it kept
-    import signal
+    # 134) right after saying what it kept. In a process of its own, which must then exit cleanly: a SIGINT
+    # sent inside the test process crashed it once, after other tests.
+    import json
+    import subprocess
     import sys
-    import time
+    from pathlib import Path
 
-    sentences = wiki_sample[0][:900]  # one batch (< batch_size): push starts it, flush waits for it
-    mem = SemanticMemory(tmp_path / "m", embedder=TextEmbedder(cache=False))
-    embedding = []
-
-    def interrupt_once_embedding():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            embedding.extend(t.ident for t in threading.enumerate() if t.name == "mycelial-embed" and t.is_alive())
-            if embedding:
-                time.sleep(0.05)  # the main thread waits for it now; a terminal's Ctrl-C wakes that wait
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-                return
-            time.sleep(0.002)
-
-    # a process started in the background by a shell without job control ignores SIGINT (nohup, `cmd &` in a
-    # script): Python then installs no KeyboardInterrupt handler, and the test passed alone but failed under CI
-    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
-    watcher = threading.Thread(target=interrupt_once_embedding, daemon=True)
-    watcher.start()
-    try:
-        mem.ingest([{"id": f"s{i}", "text": t} for i, t in enumerate(sentences)])
-        raise AssertionError("the ingest ended before the interrupt")
-    except KeyboardInterrupt:
-        running = set(embedding) & set(sys._current_frames())  # the OS thread, whatever threading believes
-    finally:
-        signal.signal(signal.SIGINT, handler)
-    watcher.join()
-    assert embedding and not running, "an embedding thread outlived the interrupted ingest"
-    mem.close()
-    with SemanticMemory(tmp_path / "m", read_only=True) as again:  # nothing half-stored
-        assert again.stats()["documents"] == again.stats()["chunks"] == 0
+    (tmp_path / "s.json").write_text(json.dumps(wiki_sample[0][:900]))  # one batch: push starts it, flush waits
+    code = """
+import json, signal, sys, threading, time
+from core.embedding import TextEmbedder
+from core.memory import SemanticMemory
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a process started under nohup ignores SIGINT
+folder = sys.argv[1]
+sentences = json.load(open(folder + "/s.json"))
+mem = SemanticMemory(folder + "/m", embedder=TextEmbedder(cache=False))
+embedding = []
+def interrupt_once_embedding():
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        embedding.extend(t.ident for t in threading.enumerate() if t.name == "mycelial-embed" and t.is_alive())
+        if embedding:
+            time.sleep(0.05)  # the main thread waits for it now; a terminal's Ctrl-C wakes that wait
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            return
+        time.sleep(0.002)
+watcher = threading.Thread(target=interrupt_once_embedding, daemon=True)
+watcher.start()
+try:
+    mem.ingest([{"id": f"s{i}", "text": t} for i, t in enumerate(sentences)])
+    print("the ingest ended before the interrupt")
+except KeyboardInterrupt:
+    running = set(embedding) & set(sys._current_frames())  # the OS thread, whatever threading believes
+    print("interrupted", bool(embedding), bool(running))
+watcher.join()
+mem.close()
+with SemanticMemory(folder + "/m", read_only=True) as again:  # nothing half-stored
+    print(again.stats()["documents"], again.stats()["chunks"])
+"""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=root,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]  # was 134 (SIGABRT) on the way out
+    assert out.stdout.split("\n")[:2] == ["interrupted True False", "0 0"], out.stdout + out.stderr[-2000:]
