@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from try_vqvae_loop import measured, print_table  # noqa: E402
-from try_vqvae_skip import experiment_data  # noqa: E402
+from try_vqvae_loop import run_ablation  # noqa: E402
 
 
 @contextmanager
@@ -60,24 +58,12 @@ def slower_encoder(scale: float, warmup_epochs: int, steps_per_epoch: int):
 
 
 def main(argv=None) -> None:
-    from core.reasoning.vqvae import train_vqvae
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", nargs="+", type=int, default=[10], help="epochs of each run (1 warm-up)")
     ap.add_argument("--scale", nargs="+", type=float, default=[1.0, 0.3], help="encoder LR scales (1: shipped)")
     args = ap.parse_args(argv)
-
-    shipped, docs, brown, X_train, X_val = experiment_data()
-    steps = -(-len(X_train) // shipped["batch_size"])
-    rows = []
-    for epochs in args.epochs:
-        config = {**shipped, "epochs": epochs, "warmup_epochs": 1, "refit_epochs": 0}
-        for scale in args.scale:
-            t = time.time()
-            with slower_encoder(scale, 1, steps):
-                model, _ = train_vqvae(X_train, config, X_val=X_val, progress=False)
-            rows.append(measured(model, docs, brown, epochs=epochs, scale=scale, train_s=round(time.time() - t)))
-    print_table(rows, "scale", "encoder LR scale")
+    run_ablation(args.scale, lambda scale, n, config: slower_encoder(scale, 1, -(-n // config["batch_size"])),
+                 "scale", "encoder LR scale", args.epochs)
 
 
 if __name__ == "__main__":

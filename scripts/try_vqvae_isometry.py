@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from try_vqvae_loop import measured, print_table  # noqa: E402
-from try_vqvae_skip import experiment_data  # noqa: E402
+from try_vqvae_loop import run_ablation  # noqa: E402
 
 
 def stretch_penalty(model, idx: torch.Tensor, generator: torch.Generator, near: int = 8) -> torch.Tensor:
@@ -91,23 +89,11 @@ def isometric_decoders(weight: float):
 
 
 def main(argv=None) -> None:
-    from core.reasoning.vqvae import train_vqvae
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", nargs="+", type=int, default=[10], help="epochs of each run (1 warm-up)")
     ap.add_argument("--weight", nargs="+", type=float, default=[0.0, 0.1], help="penalty weights (0: shipped)")
     args = ap.parse_args(argv)
-
-    shipped, docs, brown, X_train, X_val = experiment_data()
-    rows = []
-    for epochs in args.epochs:
-        config = {**shipped, "epochs": epochs, "warmup_epochs": 1, "refit_epochs": 0}
-        for weight in args.weight:
-            t = time.time()
-            with isometric_decoders(weight):
-                model, _ = train_vqvae(X_train, config, X_val=X_val, progress=False)
-            rows.append(measured(model, docs, brown, epochs=epochs, weight=weight, train_s=round(time.time() - t)))
-    print_table(rows, "weight", "stretch weight")
+    run_ablation(args.weight, lambda w, n, config: isometric_decoders(w), "weight", "stretch weight", args.epochs)
 
 
 if __name__ == "__main__":

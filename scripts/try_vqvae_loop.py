@@ -104,6 +104,25 @@ def main(argv=None) -> None:
     print_table(rows, "arm", "training")
 
 
+def run_ablation(values, arm, label: str, heading: str, epochs_list) -> list:
+    """Train the shipped recipe (no refit) once per epochs x value inside ``arm(value, n_train, config)`` (a
+    context manager), measure each model and print the table; the rows are returned."""
+    from core.reasoning.vqvae import train_vqvae
+
+    shipped, docs, brown, X_train, X_val = experiment_data()
+    rows = []
+    for epochs in epochs_list:
+        config = {**shipped, "epochs": epochs, "warmup_epochs": 1, "refit_epochs": 0}
+        for value in values:
+            t = time.time()
+            with arm(value, len(X_train), config):
+                model, _ = train_vqvae(X_train, config, X_val=X_val, progress=False)
+            rows.append(measured(model, docs, brown, epochs=epochs, **{label: value},
+                                 train_s=round(time.time() - t)))
+    print_table(rows, label, heading)
+    return rows
+
+
 def measured(model, docs, brown, **labels) -> dict:
     """One row of an ablation: ``labels``, then plain R@10 / cosine and ``refine=1``'s cosine on both sets (printed)."""
     model.eval()

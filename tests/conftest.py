@@ -61,3 +61,15 @@ def wiki_sample(wiki_docs, embedder):
             article.append(i)
     X = embedder.embed(sentences)
     return sentences, np.asarray(article), X
+
+
+@pytest.fixture
+def tiny_train(tmp_path, wiki_sample) -> list[str]:
+    """`mycelial train` arguments for a 2-epoch model of 1,200 real sentence vectors, up to ``--out``
+    (the caller appends the folder): x.npy and cfg.json are written in ``tmp_path``."""
+    import json
+
+    np.save(tmp_path / "x.npy", wiki_sample[2][:1200])
+    (tmp_path / "cfg.json").write_text(json.dumps(
+        {"hidden_dim": 64, "latent_dim": 64, "epochs": 2, "kmeans_samples": 500, "kmeans_iters": 2}))
+    return ["train", "--config", str(tmp_path / "cfg.json"), "--npy", str(tmp_path / "x.npy"), "--out"]

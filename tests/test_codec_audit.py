@@ -193,13 +193,9 @@ def test_cli_train_refuses_a_max_per_doc_below_one():
         assert r.exit_code == 2 and "--max-per-doc" in r.output, r.output
 
 
-def test_cli_train_never_overwrites_a_folders_own_config_or_weights(tmp_path, wiki_sample):
+def test_cli_train_never_overwrites_a_folders_own_config_or_weights(tmp_path, tiny_train):
     # `train --out myproject` trained, then replaced the project's own config.json with its card
-    _, _, X = wiki_sample
-    np.save(tmp_path / "x.npy", X[:1200])
-    (tmp_path / "cfg.json").write_text(json.dumps(
-        {"hidden_dim": 64, "latent_dim": 64, "epochs": 2, "kmeans_samples": 500, "kmeans_iters": 2}))
-    args = ["train", "--config", str(tmp_path / "cfg.json"), "--npy", str(tmp_path / "x.npy"), "--out"]
+    args = tiny_train
     project = tmp_path / "project"
     project.mkdir()
     for name, data in (("config.json", b'{"name": "my app", "debug": true}\n'), ("model.safetensors", b"mine")):

@@ -207,15 +207,11 @@ def test_cli_encode_file_rows_stay_on_their_lines(tmp_path, wiki_sample, mvq):
     assert res.exit_code == 1 and "every line is blank" in res.output, res.output
 
 
-def test_cli_train_tiny(tmp_path, wiki_sample):
+def test_cli_train_tiny(tmp_path, wiki_sample, tiny_train):
     from core.cli import cli
 
-    _, _, X = wiki_sample
-    np.save(tmp_path / "x.npy", X[:1200])
-    (tmp_path / "cfg.json").write_text(json.dumps(
-        {"hidden_dim": 64, "latent_dim": 64, "epochs": 2, "kmeans_samples": 500, "kmeans_iters": 2}))
-    res = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / "cfg.json"),
-                                   "--out", str(tmp_path / "out"), "--npy", str(tmp_path / "x.npy")])
+    X = wiki_sample[2]
+    res = CliRunner().invoke(cli, tiny_train + [str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     back = MycelialVQVAE.load(tmp_path / "out")
     assert back.encode(X[:5]).shape == (5, 4)
