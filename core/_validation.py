@@ -145,3 +145,26 @@ def check_flags(**flags) -> None:
     for name, flag in flags.items():
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {flag!r}")
+
+
+EXCLUDE_MAX = 10_000  # chunk ids one HTTP request or command may leave out (a URL or a command line of them)
+
+
+def parse_chunk_ids(values, most: int = EXCLUDE_MAX) -> list[int]:
+    """Chunk ids typed as text, for ``exclude`` over HTTP and on the command line: each value one id or
+    several comma-separated (``12,40``); empty pieces are ignored. ValueError names the first bad piece
+    (the caller names the parameter)."""
+    import re
+
+    out = []
+    for value in values:
+        for piece in str(value).split(","):
+            piece = piece.strip()
+            if not piece:
+                continue
+            if not re.fullmatch(r"[+-]?[0-9]{1,30}", piece):  # 10,000 digits: int() refuses them
+                raise ValueError(f"{piece!r:.80} is not a chunk id (an integer; several are comma-separated: 12,40)")
+            out.append(int(piece))
+    if len(out) > most:
+        raise ValueError(f"at most {most:,} chunk ids, got {len(out):,}")
+    return out

@@ -180,8 +180,8 @@ def test_a_query_parameter_the_route_does_not_take_is_422(client):
     # and a typo such as mdoe=similar was ignored as quietly
     r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "where": "category=news"}, headers=AUTH)
     assert r.status_code == 422, r.text
-    assert r.json()["fields"] == [{"field": "where", "message": "unknown parameter; this route takes k, mode, "
-                                                                  "per_document, q"}]
+    assert r.json()["fields"] == [{"field": "where", "message": "unknown parameter; this route takes exclude, k, "
+                                                                  "mode, per_document, q"}]
     r = client.get("/v1/memories/sample/associations", params={"concept": "nerva", "mdoe": "x"}, headers=AUTH)
     assert r.status_code == 422 and "mdoe: unknown parameter" in r.json()["error"]
     assert client.get("/v1/memories", params={"x": 1}).status_code == 401  # the token is still asked first

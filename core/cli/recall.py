@@ -41,6 +41,16 @@ def _read_queries(path):
     return out, problems
 
 
+def _parse_exclude(values) -> list[int] | None:
+    """``--exclude 12,40 --exclude 7`` -> [12, 40, 7]; a piece that is no chunk id is a usage error (exit 2)."""
+    from core._validation import parse_chunk_ids
+
+    try:
+        return parse_chunk_ids(values) or None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--exclude") from None
+
+
 def _say_why_no_hits(mem, hits, where_args) -> None:
     """An empty filter and an empty memory looked alike: say which it is."""
     if not hits:
@@ -65,11 +75,14 @@ def _say_why_no_hits(mem, hits, where_args) -> None:
 @click.option("--where", multiple=True, metavar="KEY=VALUE", type=TEXT,
               help="Only documents whose metadata has KEY=VALUE (repeat: all keys must match; "
                    "the same key twice: any of its values). Applied before ranking.")
+@click.option("--exclude", multiple=True, metavar="CHUNK_ID[,CHUNK_ID...]", type=TEXT,
+              help="Leave these chunk ids out of the hits (every query's; repeat or separate with commas). "
+                   "A hit's chunk id is printed after its document id.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but the answer (no loading bars, no notes on stderr).")
 @EMBEDDER_OPTION
 @VERBOSE_OPTION
-def recall(query, memory, k, mode, per_document, queries, as_json, explain, context, where, quiet, embedder,
-           verbose):
+def recall(query, memory, k, mode, per_document, queries, as_json, explain, context, where, exclude, quiet,
+           embedder, verbose):
     """Recall the chunks that best answer QUERY (or every query of --queries).
 
     Example:
@@ -86,6 +99,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     if (query is None) == (queries is None):
         raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
     where_args, where = where, _parse_where(where)
+    exclude = _parse_exclude(exclude)
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
     single = query is not None
@@ -99,7 +113,8 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     with _one_thread_pools(single), _open_for_queries(memory, embedder, single) as mem:
         if query is not None:
             try:
-                hits = mem.recall(query, k=k, mode=mode, per_document=per_document, context=context, where=where)
+                hits = mem.recall(query, k=k, mode=mode, per_document=per_document, context=context, where=where,
+                                  exclude=exclude)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             if as_json:
@@ -110,7 +125,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
             return
         try:
             results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
-                                       context=context, where=where)
+                                       context=context, where=where, exclude=exclude)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         for (qid, text), hits in zip(items, results):

@@ -8,13 +8,13 @@ from __future__ import annotations
 import sys
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter,
                       ValidationError)
 
 from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
@@ -24,16 +24,15 @@ from core.server.jobs import Jobs
 from core.server.errors import (BodyLimit, Invalid, check_question, ingest_error_field, install_error_handlers,
                                 shown)
 from core.server.forget import forget_routes
-from core.server.public import public_hits, without_folder
+from core.server.public import without_folder
+from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
 from core.server.registry import Registry
 from core.server.schema import install_openapi
 from core.server.uploads import files_records, multipart_form, no_file_field, not_json, utf8_body
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
-QUESTION_MAX = 4000  # characters of a question (the model reads its first 256 word pieces)
 CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
-Mode = Literal["similar", "associative", "hybrid"]
 
 
 def _doc_id(value):
@@ -58,15 +57,6 @@ class ReinforceIn(BaseModel):
     query: str = Field(min_length=1, max_length=QUESTION_MAX)
     chunk_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
     rate: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)  # NaN was "should be less than 1"
-
-
-class RecallIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # {"queries", "where": ...} answered unfiltered hits
-    # each as GET's q and reinforce's query: a 1 MB question was embedded (1.7 s) and echoed back whole
-    queries: list[Annotated[str, StringConstraints(max_length=QUESTION_MAX)]] = Field(min_length=1, max_length=256)
-    k: int = Field(default=10, ge=1, le=100)
-    mode: Mode = "hybrid"
-    per_document: bool = False
 
 
 _DOCS = TypeAdapter(list[DocumentIn])
@@ -119,7 +109,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if route is not None and unknown:
             raise RequestValidationError([{"loc": ("query", k), "msg": "unknown parameter; this route takes "
                                            + (", ".join(sorted(takes)) or "none")} for k in unknown])
-        twice = [k for k in dict.fromkeys(request.query_params) if len(request.query_params.getlist(k)) > 1]
+        twice = [k for k in dict.fromkeys(request.query_params)
+                 if len(request.query_params.getlist(k)) > 1 and k not in REPEATABLE]
         if twice:  # `recall?q=rivers&q=Graz` answered for "Graz" alone: the last one won, quietly
             raise RequestValidationError([{"loc": ("query", k), "msg": f"given {len(request.query_params.getlist(k))} "
                                            "times; give it once"} for k in twice])
@@ -254,29 +245,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     # POST .../forget {"ids": [...]}: many at once
     forget_routes(app, v1_json, writable_slot, writing)
 
-    # -- recall ---------------------------------------------------------------------------
-    @app.get("/v1/memories/{name}/recall", dependencies=v1)
-    def recall(name: str, q: str = Query(min_length=1, max_length=QUESTION_MAX), k: int = Query(10, ge=1, le=100),
-               mode: Mode = "hybrid", per_document: bool = False):
-        s = slot(name)
-        check_question(("query", "q"), q)
-        try:
-            hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document)
-        except ValueError as exc:
-            raise value_error(exc, "q") from None
-        return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
-
-    @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
-    def recall_batch(name: str, body: RecallIn):
-        s = slot(name)
-        for i, q in enumerate(body.queries):
-            check_question(("body", "queries", i), q)
-        try:
-            results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document)
-        except ValueError as exc:
-            raise value_error(exc, "queries") from None
-        return {"mode": body.mode, "results": [{"query": q, "hits": public_hits(s.memory.store_, hits)}
-                                               for q, hits in zip(body.queries, results)]}
+    recall_routes(app, v1, v1_json, slot, value_error)  # GET one question, POST a batch
 
     # -- the network ----------------------------------------------------------------------
     def _network_call(s, method: str, fields: dict, **kw):
