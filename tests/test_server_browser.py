@@ -488,3 +488,23 @@ def test_a_file_uploaded_again_is_reported_unchanged(server):
             expect(result).to_contain_text("1 replaced", timeout=30_000)
         finally:
             httpx.delete(server.url + "/v1/memories/other/documents/file:heron.md", timeout=60)
+
+
+def test_an_empty_file_uploaded_is_reported_skipped(server):
+    # an empty file was refused (a 422 in the error colour, "file empty.txt: empty file") with the files sent beside it
+    import httpx
+
+    note = {"name": "owl.md", "mimeType": "text/markdown", "buffer": b"# Owl\n\nThe owl of Orla hunts at dusk."}
+    with _page() as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        result = page.locator("#upload-result")
+        try:
+            page.set_input_files("#file", [note, {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""}])
+            page.click("#upload button[type=submit]")
+            expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors, skipped 1 empty file (empty.txt)",
+                                        timeout=30_000)
+            expect(result).not_to_have_class("error")
+        finally:
+            httpx.delete(server.url + "/v1/memories/other/documents/file:owl.md", timeout=60)

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from core.cli._fresh import interrupted, remove_new_empty_memory
+from core.cli._report import _cell, count, print_report  # noqa: F401 (_cell, count: other commands')
 
 
 class _Utf8Text(click.ParamType):
@@ -147,48 +148,6 @@ def _one_thread_pools(on: bool):
         yield
 
 
-def _cell(text: str) -> str:
-    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
-    and text someone else stored (a file name, a record id, a reinforced query) must not drive the
-    terminal (escape sequences: an OSC sets the window title or the clipboard)."""
-    from core.memory.records import _TERMINAL
-
-    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def count(n: int, noun: str) -> str:
-    """``1 document``, ``2 documents``: a summary line said "1 documents"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted
-
-
-def _print_errors(errors) -> None:
-    """One line an error, but one file's lines with the same problem (a JSONL file of another schema: 50,000
-    lines of 'missing "text"') are shown three times, then counted in one line."""
-    seen: dict[tuple, list] = {}
-    for err in errors:
-        seen.setdefault((err.source, err.message, getattr(err, "skipped", False), err.line is None), []).append(err)
-    for (source, message, skipped, _), group in seen.items():
-        kind = "skipped" if skipped else "error"
-        for err in group[:SAME_PROBLEM_SHOWN if len(group) > SAME_PROBLEM_SHOWN + 1 else None]:
-            click.echo(f"{kind}: {_cell(str(err))}", err=True)
-        if len(group) > SAME_PROBLEM_SHOWN + 1:
-            rest = group[SAME_PROBLEM_SHOWN:]
-            click.echo(f"{kind}: {_cell(source)}: {count(len(rest), 'more line')} with the same problem "
-                       f"(lines {rest[0].line}-{rest[-1].line})", err=True)
-
-
-def _print_report(rep) -> None:
-    errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
-    _print_errors(rep.errors)
-    click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks} new, "
-               f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged} unchanged, "
-               f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
-               f"{count(len(errors), 'error')}, {rep.seconds:.1f}s")
-
-
 def _print_hits(query: str, hits, explain: bool = False) -> None:
     click.echo(f"query: {query}")
     for i, h in enumerate(hits, 1):
@@ -303,14 +262,18 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
                 raise
     except KeyboardInterrupt:
         interrupted(memory, fresh, kept)
-    _print_report(rep)
+    print_report(rep)
     if sync:
         from core.cli.documents import sync_folders
 
         sync_folders(memory, paths)
-    if rep.errors and not rep.documents and not rep.unchanged:
-        gone = fresh and remove_new_empty_memory(memory)
+    if rep.documents or rep.unchanged:
+        return
+    gone = fresh and remove_new_empty_memory(memory)
+    if any(not getattr(e, "skipped", False) for e in rep.errors):  # skips alone (empty files) are no failure
         raise click.ClickException("nothing was ingested" + (f"; no memory was made at {memory}" if gone else ""))
+    if gone:
+        click.echo(f"nothing to store; no memory was made at {memory}", err=True)
 
 
 @click.command("stats")
@@ -387,7 +350,7 @@ def demo(memory, query, k):
     with _open(memory, create=True) as mem:
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
         rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
-        _print_report(rep)
+        print_report(rep)
         for mode in MODES:  # the three recall modes, side by side
             click.echo(f"\n== {mode} ==")
             _print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))

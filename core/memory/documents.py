@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.memory.readers import SUFFIXES, document_id, folder_files, unreadable_folder
+from core.memory.readers import SUFFIXES, document_id, folder_files, is_blank, unreadable_folder
 
 
 def _after(prefix: str) -> str | None:
@@ -171,9 +171,11 @@ def sync_folder(mem, folder) -> list[str]:
         raise ValueError(f"{folder}: {why}; --sync forgets none of its documents")
     root = str(folder.resolve())
     special: list = []
-    present = {document_id(f, folder)[0] for f in folder_files(folder, special)[0] if f.suffix.lower() in SUFFIXES}
+    files = {document_id(f, folder)[0]: f for f in folder_files(folder, special)[0] if f.suffix.lower() in SUFFIXES}
     closed = tuple(p.relative_to(folder).as_posix() + "/" for p, _ in special if p.is_dir())
     docs = list_documents(mem)
+    # a file emptied since its ingest holds nothing now (ingest skips it): its document goes as a deleted one's
+    present = {i for i, f in files.items() if not is_blank(f)}
     gone = [d["id"] for d in docs if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
     gone += _gone_records(docs, folder, root, closed)
     moved = {d["root"] for d in docs if d["id"] in present and d["root"] not in (None, root)} \
@@ -184,7 +186,8 @@ def sync_folder(mem, folder) -> list[str]:
                          f"renamed?): --sync checks only documents ingested from the folder given, so it forgets "
                          f"none; forget a deleted file's document with `mycelial forget ID`")
     if gone and not present:  # an unmounted mount point, a folder emptied by mistake: not a deletion
-        raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} file (not mounted? emptied?); --sync would "
+        what = "file with text" if files else "file"  # every file emptied (truncated by a tool?) counts too
+        raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} {what} (not mounted? emptied?); --sync would "
                          f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
                          f"removes one)")
     mem.forget_many(gone)  # one save of the derived state, not one per document
@@ -213,7 +216,7 @@ def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple) -> l
             continue
         errors: list = []
         held = {rec.doc_id for rec in read_file(folder / rel, errors)}
-        if not errors:
+        if not any(not e.skipped for e in errors):  # emptied (a skip): it holds none of them now
             gone += [i for i in ids if i not in held]
     return gone
 

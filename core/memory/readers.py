@@ -1,9 +1,10 @@
 """Turn paths, folders, standard input and record streams into :class:`Record` objects.
 
-Readers never stop a whole ingest for one bad input: each problem (missing path, empty,
-binary or non-UTF-8 file, a file over the size limit, a malformed JSONL line) becomes a
+Readers never stop a whole ingest for one bad input: each problem (missing path, binary or
+non-UTF-8 file, a file over the size limit, a malformed JSONL line) becomes a
 :class:`ReadError` naming the file and line, appended to the caller's ``errors`` list,
-and reading goes on with the rest.
+and reading goes on with the rest. An empty file (0 bytes, or only whitespace) holds nothing to
+store: it is a skip (``skipped=True``), not an error (it failed an ingest of nothing else).
 """
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
-from core.memory.records import ReadError, Record, parse_record, read_jsonl_lines
+from core.memory.records import EMPTY_FILE, ReadError, Record, parse_record, read_jsonl_lines
 
 # Record, ReadError and parse_record live in records.py; the rest of the package imports them from here too
 __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "document_id", "folder_files",
-           "not_a_file", "parse_record", "path_problem", "read_file", "read_paths", "read_stream", "scan_folder",
-           "unreadable_folder"]
+           "is_blank", "not_a_file", "parse_record", "path_problem", "read_file", "read_paths", "read_stream",
+           "scan_folder", "unreadable_folder"]
 
 SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
@@ -87,7 +88,8 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
     try:
         size = path.stat().st_size
         if size == 0:
-            raise ValueError("empty file")
+            errors.append(ReadError(source, f"{EMPTY_FILE} (0 bytes); nothing to store", skipped=True))
+            return
         suffix = path.suffix.lower()
         if size > max_bytes and suffix == ".jsonl":  # records are small: read one line at a time
             yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors)
@@ -102,19 +104,39 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             yield Record(doc_id, text, path.stem, meta, source, merge=True)
             return
         text = _decode(path.read_bytes(), source)
+        if not text.strip():  # a JSONL file's too: it gave no record and no word
+            errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
+            return
         if suffix == ".jsonl":
             if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
                 raise ValueError(_ARRAY)
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
-        if not text.strip():
-            raise ValueError("file holds only whitespace")
         title, text = markdown_parts(text) if suffix == ".md" else ("", text)
         if not text.strip():
             raise ValueError("Markdown file holds only its front matter")
         yield Record(doc_id, text, title or path.stem, meta, source, merge=True)
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
+
+
+def is_blank(path: Path) -> bool:
+    """Does the file hold nothing to store, as `read_file` judges (0 bytes, or only whitespace)? ``ingest
+    --sync`` forgets the documents of a file emptied since its ingest. Reads a text file's start only,
+    unless that start holds no visible ASCII character (whitespace, or UTF-16 or non-Latin text)."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return True
+        if size > MAX_BYTES or path.suffix.lower() == ".pdf":
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if not head.startswith((b"\xff\xfe", b"\xfe\xff")) and any(0x21 <= b <= 0x7E for b in head):
+            return False
+        return not _decode(path.read_bytes(), str(path)).strip()
+    except (OSError, ValueError):  # unreadable, binary, not UTF-8: an error of the ingest, not an empty file
+        return False
 
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # standard input; MYCELIAL_MAX_INPUT_BYTES raises it

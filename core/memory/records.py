@@ -53,6 +53,14 @@ class ReadError:
         return f"{where}: {self.message}"
 
 
+EMPTY_FILE = "empty file"  # the start of an empty file's skip message (0 bytes, or only whitespace)
+
+
+def is_empty_file(err) -> bool:
+    """Is ``err`` the skip of an empty file? (counted apart in a summary: "skipped 2 empty files")"""
+    return bool(getattr(err, "skipped", False)) and str(getattr(err, "message", "")).startswith(EMPTY_FILE)
+
+
 def parse_record(obj, source: str, line: int | None = None) -> Record:
     """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata)."""
     if not isinstance(obj, dict):

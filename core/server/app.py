@@ -202,10 +202,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             if not uploads:
                 raise Invalid([("file", no_file_field(form))])
             files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
-            records, errors = await _run(files_records, files)
+            records, errors, skipped = await _run(files_records, files)
             if background:
-                return _submit(s, records, errors)
-            return await _run(_ingest, s, records, errors)
+                return _submit(s, records, errors, skipped)
+            return await _run(_ingest, s, records, errors, skipped)
         try:
             docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
@@ -218,8 +218,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             return _submit(s, records)
         return await _run(_ingest, s, records)
 
-    def _submit(s, records, errors=()):
-        job = jobs.submit(s, records, errors)
+    def _submit(s, records, errors=(), skipped=()):
+        job = jobs.submit(s, records, errors, skipped)
         return JSONResponse(job, status_code=202, headers={"Location": f"/v1/memories/{s.name}/jobs/{job['id']}"})
 
     @app.get("/v1/memories/{name}/jobs/{job_id}", dependencies=v1)
@@ -346,13 +346,20 @@ def writing(s):
         raise _busy(exc, s) from None
 
 
-def _ingest(s, records, read_errors=()) -> dict:
+def _ingest(s, records, read_errors=(), skipped=()) -> dict:
     """Ingest ``records``; ``read_errors`` (an uploaded file's unreadable lines) open the report, and the 422 of
-    an ingest that stored nothing (they were left out of it: only the records' errors were named)."""
-    with writing(s):
-        rep = s.memory.ingest(records)
+    an ingest that stored nothing (they were left out of it: only the records' errors were named). ``skipped``:
+    the uploaded files that were empty (nothing to store; alone, a 201 storing nothing)."""
+    from core.memory.types import IngestReport
+
+    if records:
+        with writing(s):
+            rep = s.memory.ingest(records)
+    else:
+        rep = IngestReport()
     out = rep.to_dict()
     out["errors"] = list(read_errors) + out["errors"]
+    out["skipped"] = list(skipped)
     if rep.errors and not rep.documents and not rep.unchanged:
         raise Invalid([ingest_error_field(e) for e in out["errors"][:100]],
                       "nothing was ingested: " + "; ".join(out["errors"][:5]))

@@ -31,11 +31,12 @@ class Jobs:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
-    def submit(self, slot, records: list, errors=()) -> dict:
-        """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report."""
+    def submit(self, slot, records: list, errors=(), skipped=()) -> dict:
+        """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report, ``skipped``
+        names the empty files."""
+        report = {k: 0 for k in _COUNTS} | {"errors": list(errors), "skipped": list(skipped)}
         job = {"id": f"j{next(self._ids)}", "memory": slot.name, "status": "queued", "total": len(records),
-               "done": 0, "waiting_for": None, "report": {k: 0 for k in _COUNTS} | {"errors": list(errors)}, "error": None,
-               "started": time.time(), "seconds": 0.0}
+               "done": 0, "waiting_for": None, "report": report, "error": None, "started": time.time(), "seconds": 0.0}
         with self._lock:
             self._jobs[job["id"]] = job
             while len(self._jobs) > self.keep:

@@ -71,26 +71,29 @@ def no_file_field(form) -> str:
             "before its closing boundary?)")
 
 
-def files_records(files) -> tuple[list, list[str]]:
-    """Records and read errors of uploaded (filename, bytes) pairs; 422 naming every file with no document
-    (field ``file``), and then none is ingested: it named the first one only, so a user fixed one file a try."""
-    records, errors, refused = [], [], []
+def files_records(files) -> tuple[list, list[str], list[str]]:
+    """Records, read errors and skips (empty files) of uploaded (filename, bytes) pairs; 422 naming every file
+    with no document (field ``file``), and then none is ingested: it named the first one only, so a user fixed
+    one file a try. An empty file is skipped, not refused: it refused the request's other files too."""
+    records, errors, skipped, refused = [], [], [], []
     for filename, data in files:
         try:
-            _, recs, errs = _file_records(filename, data)
+            _, recs, errs, skips = _file_records(filename, data)
         except _Refused as exc:
             refused += [("file", m) for m in exc.args]
             continue
         records += recs
         errors += errs
+        skipped += skips
     if refused:
         tail = f"; none of the {len(files)} files was ingested" if len(files) > 1 else ""
         raise Invalid(refused, "invalid request: " + "; ".join(f"file {m}" for _, m in refused) + tail)
-    return records, errors
+    return records, errors, skipped
 
 
-def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
-    """(safe name, records, read errors as text) of one uploaded file; 422 when it holds no document."""
+def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], list[str]]:
+    """(safe name, records, read errors and skips as text) of one uploaded file; 422 when it holds no document
+    and is not empty."""
     from core.memory.readers import read_paths
 
     safe = _short_name(Path(filename).name or "upload.txt")
@@ -108,10 +111,12 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str]]:
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]
-    if not records:  # each unreadable line with its number (they were joined without one)
-        raise _Refused(*([f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
-                         or [f"{safe}: no document in the file"]))
-    return safe, records, [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+    shown = [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+    skips = [m for m, e in zip(shown, errors) if e.skipped]
+    shown = [m for m, e in zip(shown, errors) if not e.skipped]
+    if not records and not skips:  # each unreadable line with its number (they were joined without one)
+        raise _Refused(*(shown or [f"{safe}: no document in the file"]))
+    return safe, records, shown, skips
 
 
 def _short_name(name: str, limit: int = 200) -> str:

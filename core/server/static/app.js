@@ -313,6 +313,10 @@ async function upload(ev) {
     if (r.replaced) parts.push(`${r.replaced} replaced`);
     if (r.unchanged) parts.push(`${r.unchanged} unchanged`);
     parts.push(plural(r.errors.length, "error"));
+    const skipped = (r.skipped || []).map((m) => m.replace(/: empty file[^]*$/, ""));  // its file's name
+    if (skipped.length)  // an empty file stores nothing: "0 documents ingested" alone said not why
+      parts.push(`skipped ${plural(skipped.length, "empty file")} (${skipped.slice(0, 3).join(", ")}`
+                 + `${skipped.length > 3 ? ", …" : ""})`);
     $("upload-result").textContent = parts.join(", ") + errors;
     loadStats();
     loadDocuments(docOffset);

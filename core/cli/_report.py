@@ -1,0 +1,59 @@
+"""What `mycelial ingest` and `demo` print of an ingest: its problems one a line (repeats counted) and the
+summary line; and the one-field-a-line cleaning every listing uses."""
+from __future__ import annotations
+
+import click
+
+
+def _cell(text: str) -> str:
+    """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
+    and text someone else stored (a file name, a record id, a reinforced query) must not drive the
+    terminal (escape sequences: an OSC sets the window title or the clipboard)."""
+    from core.memory.records import _TERMINAL
+
+    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def count(n: int, noun: str) -> str:
+    """``1 document``, ``2 documents``: a summary line said "1 documents"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted
+
+
+def print_errors(errors) -> None:
+    """One line an error, but one file's lines with the same problem (a JSONL file of another schema: 50,000
+    lines of 'missing "text"') are shown three times, then counted in one line; so are empty files."""
+    from core.memory.records import is_empty_file
+
+    empty = [e for e in errors if is_empty_file(e)]
+    hidden = {id(e) for e in empty[SAME_PROBLEM_SHOWN:]} if len(empty) > SAME_PROBLEM_SHOWN + 1 else set()
+    seen: dict[tuple, list] = {}
+    for err in errors:
+        if id(err) in hidden:  # a folder of 200 empty placeholder files: three named, the rest counted
+            continue
+        seen.setdefault((err.source, err.message, getattr(err, "skipped", False), err.line is None), []).append(err)
+    for (source, message, skipped, _), group in seen.items():
+        kind = "skipped" if skipped else "error"
+        for err in group[:SAME_PROBLEM_SHOWN if len(group) > SAME_PROBLEM_SHOWN + 1 else None]:
+            click.echo(f"{kind}: {_cell(str(err))}", err=True)
+        if len(group) > SAME_PROBLEM_SHOWN + 1:
+            rest = group[SAME_PROBLEM_SHOWN:]
+            click.echo(f"{kind}: {_cell(source)}: {count(len(rest), 'more line')} with the same problem "
+                       f"(lines {rest[0].line}-{rest[-1].line})", err=True)
+    if hidden:
+        click.echo(f"skipped: {count(len(hidden), 'more empty file')}", err=True)
+
+
+def print_report(rep) -> None:
+    from core.memory.records import is_empty_file
+
+    errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
+    empty = sum(map(is_empty_file, rep.errors))  # not errors: they failed an ingest of nothing else
+    print_errors(rep.errors)
+    click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks} new, "
+               f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged} unchanged, "
+               f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
+               f"{count(len(errors), 'error')}, {'skipped ' + count(empty, 'empty file') + ', ' if empty else ''}"
+               f"{rep.seconds:.1f}s")
