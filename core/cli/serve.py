@@ -57,7 +57,6 @@ def serve(memories, host, port, token_file, max_body_mb):
             raise click.ClickException(f"two memories are named {name!r}; name one with --memory NAME=DIR")
         named[name] = folder
     import torch
-    import uvicorn
 
     from core.memory.store import StoreError
     from core.server import create_app
@@ -73,6 +72,13 @@ def serve(memories, host, port, token_file, max_body_mb):
             click.echo(f"Warning: memory {n!r} is served read-only: its folder is not writable", err=True)
     click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{host}:{port}/ ({auth})",
                err=True)
+    run(app, host, port)
+
+
+def run(app, host: str, port: int) -> None:
+    """Serve ``app`` with uvicorn as `mycelial serve` does (its log: warnings and errors, to stderr)."""
+    import uvicorn
+
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 

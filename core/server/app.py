@@ -21,8 +21,8 @@ from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
-from core.server.errors import (BodyLimit, Invalid, check_question, ingest_error_field, install_error_handlers,
-                                shown)
+from core.server.errors import (BodyLimit, Crashes, Invalid, check_question, ingest_error_field,
+                                install_error_handlers, shown)
 from core.server.forget import forget_routes
 from core.server.public import without_folder
 from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
@@ -94,6 +94,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     install_openapi(app)  # the errors it really answers, in their one shape
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(BearerAuth, token=token)  # outside the body limit: 401 before a body is read
+    app.add_middleware(Crashes)  # an unexpected error: one log entry and a 500 (inside HeadAsGet: no body on HEAD)
     app.add_middleware(HeadAsGet)  # `curl -I .../healthz` (uptime monitors) was a 405
 
     def auth(request: Request) -> None:  # also per route, whatever path reached it

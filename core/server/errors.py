@@ -102,7 +102,8 @@ def _json_reason(reason: str) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """422 names the field; any unexpected error is logged here and answered with a bare 500."""
+    """422 names the field; a memory's folder or file that fails is a 503 or a 500 naming the cause (an
+    unexpected error is `Crashes`'s)."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -149,11 +150,40 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(OSError, _folder_error)  # the files of its folder, or SQLite's "unable to open"
     app.add_exception_handler(sqlite3.Error, _folder_error)
+    # any other error: the `Crashes` middleware (a handler for Exception answered, then Starlette re-raised it
+    # and uvicorn logged it again: two tracebacks for one failure)
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_json("internal server error (details are in the server log)", 500)
+
+class Crashes:
+    """ASGI middleware: an unexpected error is logged once, with its traceback, and answered with a 500 in the
+    one shape. Starlette calls a handler of ``Exception`` and then re-raises, so uvicorn logged every 500 a
+    second time ("Exception in ASGI application"). Once the answer has started only the server can end the
+    connection: the error goes on to uvicorn, which logs it (then this logs nothing)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(msg):
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            body = json.dumps(error_body("internal server error (details are in the server log)")).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
 
 def _router_words(request: Request, exc: StarletteHTTPException) -> str:
