@@ -109,3 +109,12 @@ def test_cli_refuses_an_exclude_that_is_no_chunk_id_as_a_usage_error(served, val
     assert r.exit_code == 2, r.output
     assert "Invalid value for --exclude: " in r.output and "is not a chunk id" in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_cli_says_why_no_hits_when_exclude_left_out_every_scored_chunk(served):
+    folder, _ = served
+    r = _cli(QUESTION, "--memory", str(folder), "-k", "10000", "--mode", "similar", "--json")
+    every = _ids(json.loads(r.stdout))
+    r = _cli(QUESTION, "--memory", str(folder), "-k", "10000", "--mode", "similar", "--exclude", ",".join(map(str, every)))
+    assert r.exit_code == 0, r.output
+    assert "no hits: nothing outside --exclude scored above zero" in r.output, r.output

@@ -51,11 +51,12 @@ def _parse_exclude(values) -> list[int] | None:
         raise click.BadParameter(str(exc), param_hint="--exclude") from None
 
 
-def _say_why_no_hits(mem, hits, where_args) -> None:
-    """An empty filter and an empty memory looked alike: say which it is."""
+def _say_why_no_hits(mem, hits, where_args, exclude=None) -> None:
+    """An empty filter, an empty memory and an exclusion of every hit looked alike: say which it is."""
     if not hits:
         why = (f"no document's metadata matches --where {' '.join(where_args)}" if where_args
                else "the memory holds no documents" if not mem.store_.count_documents()
+               else "nothing outside --exclude scored above zero" if exclude
                else "nothing scored above zero")
         click.echo(f"  no hits: {why}")
 
@@ -121,7 +122,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                 click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
             else:
                 _print_hits(query, hits, explain)
-                _say_why_no_hits(mem, hits, where_args)
+                _say_why_no_hits(mem, hits, where_args, exclude)
             return
         try:
             results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
@@ -134,7 +135,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                                       ensure_ascii=False))
             else:
                 _print_hits(text, hits, explain)
-                _say_why_no_hits(mem, hits, where_args)  # --queries printed only "query: ..." for each
+                _say_why_no_hits(mem, hits, where_args, exclude)  # --queries printed only "query: ..." for each
 
 
 COMMANDS = [recall]
