@@ -9,12 +9,17 @@ _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False
 
 def _run(stage, config_path) -> None:
     """Load the config and run one stage; known errors become a clean CLI error."""
+    from core._extras import MissingExtraError
     from core.compression.config import load_config
 
     try:
         stage(load_config(config_path))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, MissingExtraError) as exc:
         raise click.ClickException(str(exc))
+    except OSError as exc:  # scripts/*.py call the command without the `mycelial` group, which says this
+        from core.cli import _os_error
+
+        raise click.ClickException(_os_error(exc)) from None
 
 
 @click.command("pipeline")

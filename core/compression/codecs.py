@@ -46,14 +46,27 @@ def save_vqvae(model, tconf, folder: Path) -> None:
     tconf.to_json(folder / "vqvae_train_config.json")
 
 
-def load_vqvae(folder: Path):
-    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled)."""
+def load_vqvae(folder: Path, config: PipelineConfig | None = None):
+    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled).
+
+    With ``config`` (the run's), ``vqvae_train_config.json`` must be the one it implies: an edited
+    ``hidden_dim`` of 10**6 would otherwise build a model of gigabytes before the weights are read.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     from core.reasoning.vqvae.train import TrainConfig, build_model
 
-    tconf = TrainConfig.from_json(existing(folder / "vqvae_train_config.json"))
+    card = existing(folder / "vqvae_train_config.json")
+    try:
+        tconf = TrainConfig.from_json(card)
+    except ValueError as exc:
+        raise damaged(card, str(exc).replace(f"training config {card} is ", "")[:300]) from None
+    if config is not None:
+        want, got = train_config(config).to_dict(), tconf.to_dict()
+        differ = [k for k in want if got.get(k) != want[k]]
+        if differ:
+            raise damaged(card, f"{differ[0]}={got.get(differ[0])!r} where the run's config gives {want[differ[0]]!r}")
     model = build_model(tconf)
     path = existing(folder / "vqvae.safetensors")
     try:

@@ -10,6 +10,7 @@ impossible combination is a ``ValueError`` that names the key.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields
@@ -24,6 +25,7 @@ SPLITS = ("train", "validation", "test", "all")
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 METHODS = ("auto", "vqvae", "opq_pq")
 MAX_CODEBOOK = 65_536
+MAX_SEED = 2**64 - 1
 
 
 @dataclass
@@ -110,16 +112,16 @@ class PipelineConfig:
         for key in _positive_ints:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64 bits ("Overflow when unpacking long long")
+            raise ValueError(f"seed must lie in [0, 2**64 - 1], got {self.seed}")
         if not _DEVICE.match(self.device):
             raise ValueError(f"device must be 'cpu', 'auto', 'mps', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.dataset_split not in SPLITS:
             raise ValueError(f"dataset_split must be one of {SPLITS}, got {self.dataset_split!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {self.test_fraction}")
-        if not self.vqvae_learning_rate > 0.0 or self.vqvae_learning_rate != self.vqvae_learning_rate:
-            raise ValueError(f"vqvae_learning_rate must be > 0, got {self.vqvae_learning_rate}")
+        if not 0.0 < self.vqvae_learning_rate < math.inf:  # Infinity (JSON accepts it) trained into NaN weights
+            raise ValueError(f"vqvae_learning_rate must be a finite number > 0, got {self.vqvae_learning_rate}")
         if not 2 <= self.vqvae_num_embeddings <= MAX_CODEBOOK:
             raise ValueError(
                 f"vqvae_num_embeddings must lie in [2, {MAX_CODEBOOK}] (codes are uint8 up to 256, "

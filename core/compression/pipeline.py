@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from core._io import atomic_replace_from
-from core.compression.artifacts import save_json, save_npy
+from core.compression.artifacts import MARKER, foreign_file, mark, save_json, save_npy
 from core.compression.codecs import (build_opq_index, opq_decode, opq_encode, resolve_device, save_vqvae,
                                      single_thread, train_config, vqvae_decode, vqvae_encode)
 from core.compression.config import PipelineConfig
@@ -130,6 +130,20 @@ def split_by_article(doc_ids: list[str], test_fraction: float, seed: int) -> np.
     return np.isin(ids, chosen)
 
 
+def _enough_to_train(config: PipelineConfig, corpus: Corpus) -> None:
+    """The config checks ``sample_size``; the data may hold fewer sentences than that (a FAISS RuntimeError
+    after the training, or an abort)."""
+    n_train = int((~corpus.is_test).sum())
+    need = max(config.embedding_dimension, config.vqvae_num_embeddings)
+    if n_train < need:
+        # FAISS's OPQ rotation aborts the process (SIGABRT, "munmap_chunk(): invalid pointer") below d rows
+        why = (f"vqvae_num_embeddings={config.vqvae_num_embeddings} codes a head" if need > config.embedding_dimension
+               else f"FAISS's OPQ training aborts the process on fewer rows than the {need} dimensions")
+        raise ValueError(f"{', '.join(map(str, wikitext_files(config)))} gave {len(corpus.sentences)} sentences, "
+                         f"{n_train} for training once test_fraction={config.test_fraction} held out whole "
+                         f"articles; need at least {need} ({why}): give more data (data_path, dataset_split)")
+
+
 def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
     sentences, doc_ids = load_sentences(config, log)
     return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed))
@@ -149,8 +163,17 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
 
     if out.exists() and not out.is_dir():  # mkdir's "File exists" named no setting
         raise ValueError(f"artifacts_dir {out} is a file; give a folder (created if missing)")
+    foreign = foreign_file(out)   # before the embedding, not after it
+    if foreign is not None:
+        raise ValueError(f"{foreign} exists and was not written by `mycelial pipeline` (artifacts_dir {out} has no "
+                         f"{MARKER}); nothing was written: set artifacts_dir to a new or empty folder")
     corpus = load_corpus(config, log)
-    out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
+    _enough_to_train(config, corpus)  # before the embedding; FAISS raised a RuntimeError after the training
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
+        mark(out)
+    except OSError as exc:
+        raise ValueError(f"artifacts_dir {out} cannot be written: {exc.strerror or exc}") from None
     # pipeline.json is written last, as the mark of a complete run, and decode's files belong to the previous
     # run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two runs
     for stale in ("pipeline.json", "decoded.json", "decoded_vectors.npy"):
