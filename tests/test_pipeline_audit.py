@@ -192,3 +192,44 @@ def test_too_little_data_is_refused_before_the_embedding(tmp_path):
     assert res.returncode == 1 and "for training once test_fraction=0.2 held out whole articles; need at least " \
         "384" in res.stderr, res.stderr[-2000:]
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_encode_keeps_codes_past_255_of_a_512_code_model(tmp_path):
+    # MycelialVQVAE.encode (and `mycelial encode --weights`) cast every code to uint8: code 300 became 44
+    import torch
+
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE
+    from core.reasoning.vqvae.model_wiki import MonolithWiki
+
+    torch.manual_seed(0)
+    model = MonolithWiki(hidden_dim=64, latent_dim=32, num_heads=4, codebook_size=512).eval()
+    X = np.random.default_rng(0).standard_normal((1500, 384)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    model.quantizer.init_codebook_(model.encoder(torch.from_numpy(X)).detach(), num_iters=1)
+    want = model.encode_indices(torch.from_numpy(X)).numpy()
+    assert want.max() > 255
+    mvq = MycelialVQVAE(model)
+    for kw in ({}, {"batch_size": 100}):
+        codes = mvq.encode(X, **kw)
+        assert codes.dtype == np.uint16 and np.array_equal(codes, want), kw
+    mvq.save(tmp_path / "m512")
+    np.save(tmp_path / "x.npy", X[:200])
+    res = CliRunner().invoke(cli, ["encode", "--npy", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "m512"),
+                                   "-o", str(tmp_path / "c.npy")])
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(np.load(tmp_path / "c.npy"), want[:200])
+
+
+def test_paths_take_the_home_folder_and_refuse_empty_ones(tmp_path, monkeypatch):
+    # artifacts_dir "~/runs" made a folder named "~" in the working folder; "" wrote into the working folder
+    from core.compression.pipeline import wikitext_files
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "w.raw").write_text(" = T = \n\n Text here .\n")
+    cfg = PipelineConfig(artifacts_dir="~/runs", data_path="~/w.raw")
+    assert cfg.artifacts == tmp_path / "runs" and wikitext_files(cfg) == [tmp_path / "w.raw"]
+    for key in ("artifacts_dir", "data_path"):
+        with pytest.raises(ValueError, match=f"{key} is empty"):
+            PipelineConfig(**{key: " "})
+    res = CliRunner().invoke(cli, ["decode", "--config", ""])      # "config file . not found"
+    assert res.exit_code == 2 and "--config is empty" in res.output, res.output

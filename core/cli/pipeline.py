@@ -12,6 +12,8 @@ def _run(stage, config_path) -> None:
     from core._extras import MissingExtraError
     from core.compression.config import load_config
 
+    if config_path is not None and not config_path.strip():  # it read as ".": "config file . not found"
+        raise click.UsageError("--config is empty; give a JSON file, or leave the option out for vqvae_config.json")
     try:
         stage(load_config(config_path))
     except (ValueError, FileNotFoundError, MissingExtraError) as exc:

@@ -114,6 +114,10 @@ class PipelineConfig:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64 bits ("Overflow when unpacking long long")
             raise ValueError(f"seed must lie in [0, 2**64 - 1], got {self.seed}")
+        for key in ("artifacts_dir", "data_path"):  # "" was the working folder
+            if getattr(self, key) is not None and not getattr(self, key).strip():
+                raise ValueError(f"{key} is empty; give a folder{' or file' if key == 'data_path' else ''}"
+                                 f"{' (or null for the default)' if key == 'data_path' else ''}")
         if not _DEVICE.match(self.device):
             raise ValueError(f"device must be 'cpu', 'auto', 'mps', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.dataset_split not in SPLITS:
@@ -170,7 +174,7 @@ class PipelineConfig:
 
     @property
     def artifacts(self) -> Path:
-        return Path(self.artifacts_dir)
+        return Path(self.artifacts_dir).expanduser()  # "~/runs" made a folder named "~"
 
     @property
     def code_bytes(self) -> int:

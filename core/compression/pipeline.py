@@ -53,7 +53,7 @@ def wikitext_files(config: PipelineConfig) -> list[Path]:
     ``data_path`` may be a file (read as is) or a folder in the standard layout
     (``wiki.train.raw`` / ``wiki.valid.tokens`` ...; raw preferred over tokens).
     """
-    path = Path(config.data_path) if config.data_path else data_dir() / "wikitext2"
+    path = Path(config.data_path).expanduser() if config.data_path else data_dir() / "wikitext2"
     if path.is_file():
         return [path]
     if not path.is_dir():
