@@ -233,3 +233,18 @@ def test_paths_take_the_home_folder_and_refuse_empty_ones(tmp_path, monkeypatch)
             PipelineConfig(**{key: " "})
     res = CliRunner().invoke(cli, ["decode", "--config", ""])      # "config file . not found"
     assert res.exit_code == 2 and "--config is empty" in res.output, res.output
+
+
+def test_a_vqvae_too_big_for_the_machine_is_refused_before_the_embedding(tmp_path):
+    # vqvae_hidden_dim 10**9 (a typo) embedded, then died allocating the model; 4,096 codes x 64 heads ran
+    # the k-means seeding into ~23 GB
+    from core.compression.pipeline import _fits_in_memory
+
+    cfg = _write(tmp_path / "c.json", _config(tmp_path, vqvae_hidden_dim=10**9))
+    res = CliRunner().invoke(cli, ["pipeline", "--config", cfg])
+    assert res.exit_code == 1 and "the VQ-VAE would need about" in res.output and "vqvae_hidden_dim" in res.output, \
+        (res.output, res.exception)
+    assert not (tmp_path / "artifacts").exists()
+    _fits_in_memory(PipelineConfig(vqvae_num_embeddings=512), 8000, total=20 * 2**30)
+    with pytest.raises(ValueError, match="k-means of 64 heads x 8,000 samples x 4,096 codes"):
+        _fits_in_memory(PipelineConfig(vqvae_num_embeddings=4096), 8000, total=20 * 2**30)

@@ -27,6 +27,7 @@ Both methods are always built and measured in the same run; ``compression_method
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,39 @@ def _enough_to_train(config: PipelineConfig, corpus: Corpus) -> None:
                          f"articles; need at least {need} ({why}): give more data (data_path, dataset_split)")
 
 
+def _fits_in_memory(config: PipelineConfig, n_train: int, total: int | None = None) -> None:
+    """Refuse a VQ-VAE this machine cannot hold: a typo (``vqvae_hidden_dim`` 1024000) or 4,096 codes x 64
+    heads went on to embed, then died allocating (a torch traceback, or the kernel killed the process).
+
+    The k-means seeding holds ~3 (heads, samples, codes) float tensors (1.7 GB measured at 64 x 8,000 x
+    256); training holds the weights 4 times (weights, gradients, Adam's two moments).
+    """
+    d, h, e, k, heads = (config.embedding_dimension, config.vqvae_hidden_dim, config.vqvae_embedding_dim,
+                         config.vqvae_num_embeddings, config.vqvae_num_heads)
+    samples = min(n_train, train_config(config).kmeans_samples)
+    kmeans = 3 * 4 * heads * samples * k
+    weights = 4 * 4 * (2 * (d * h + h * e) + k * e)
+    total = total or _available_memory()
+    if kmeans + weights > total:
+        raise ValueError(
+            f"the VQ-VAE would need about {(kmeans + weights) / 2**30:.1f} GB ({kmeans / 2**30:.1f} GB for the k-means "
+            f"of {heads} heads x {samples:,} samples x {k:,} codes, {weights / 2**30:.1f} GB for training "
+            f"{config.vqvae_hidden_dim:,}/{config.vqvae_embedding_dim:,}-wide layers), more than the "
+            f"{total / 2**30:.1f} GB available: lower vqvae_num_embeddings, vqvae_num_heads or vqvae_hidden_dim")
+
+
+def _available_memory() -> int:
+    """Bytes the kernel says a new allocation can take (MemAvailable), else the machine's memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
     sentences, doc_ids = load_sentences(config, log)
     return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed))
@@ -169,6 +203,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
                          f"{MARKER}); nothing was written: set artifacts_dir to a new or empty folder")
     corpus = load_corpus(config, log)
     _enough_to_train(config, corpus)  # before the embedding; FAISS raised a RuntimeError after the training
+    _fits_in_memory(config, int((~corpus.is_test).sum()))
     try:
         out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
         mark(out)
