@@ -56,14 +56,17 @@ def test_train_config_refuses_non_finite_numbers(value):
         TrainConfig(learning_rate=value)
 
 
-def test_two_epochs_of_one_batch_train():
-    # batch_size >= the training rows with 2 epochs: 2 steps in all, and OneCycleLR divided by zero
+def test_two_epochs_of_one_batch_train(capsys):
+    # batch_size >= the training rows with 2 epochs: 2 steps in all, and OneCycleLR divided by zero; without
+    # validation rows (the pipeline's case) the bar said val_cos=nan at every epoch
     X = np.random.default_rng(0).standard_normal((300, 384)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     config = TrainConfig(hidden_dim=32, latent_dim=16, num_heads=2, codebook_size=16, epochs=2, batch_size=1000,
                          kmeans_samples=300, kmeans_iters=2)
-    model, history = train_vqvae(X, config, progress=False)
+    model, history = train_vqvae(X, config, progress=True)
     assert len(history) == 2
+    err = capsys.readouterr().err
+    assert "loss=" in err and "nan" not in err, err
 
 
 # ---------------------------------------------------------------------------- whose folder

@@ -306,8 +306,9 @@ def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
             if config.keep_best and record["val_cosine"] > best[0]:
                 best = (record["val_cosine"], copy.deepcopy(model.state_dict()))
         history.append(record)
+        # no val_cos without validation rows (the pipeline's bar said val_cos=nan for every epoch)
         bar.set_postfix(loss=f"{record['train_total']:.4f}",
-                        val_cos=f"{record.get('val_cosine', float('nan')):.4f}")
+                        **({"val_cos": f"{record['val_cosine']:.4f}"} if "val_cosine" in record else {}))
     if best[1] is not None:
         model.load_state_dict(best[1])
     if config.refit_epochs:
