@@ -43,6 +43,7 @@ def _write(path, cfg: PipelineConfig):
 @pytest.mark.parametrize("values,key", [
     ({"vqvae_learning_rate": math.inf}, "vqvae_learning_rate"),   # trained into NaN, then a torch traceback
     ({"seed": 2**64}, "seed"),                                    # "Overflow when unpacking long long"
+    ({"decode_neighbours": 10**9}, "decode_neighbours"),          # every reference sentence in every LLM prompt
 ])
 def test_config_refuses_what_training_cannot_take(values, key):
     with pytest.raises(ValueError, match=key):

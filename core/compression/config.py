@@ -26,6 +26,7 @@ _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 METHODS = ("auto", "vqvae", "opq_pq")
 MAX_CODEBOOK = 65_536
 MAX_SEED = 2**64 - 1
+MAX_NEIGHBOURS = 100
 
 
 @dataclass
@@ -68,7 +69,8 @@ class PipelineConfig:
         Where the stages write and read their files (relative to the working folder).
     seed : int, default=0
     decode_neighbours : int, default=5
-        Nearest reference sentences shown to the LLM when one is configured.
+        Nearest reference sentences shown to the LLM when one is configured, at most 100 (10**9 put
+        every reference sentence in every prompt, and a 150 MB ``decoded.json``).
     opq_iterations : int, default=10
         Alternations of the OPQ rotation training (FAISS's default is 50; 10 keeps the
         default run within minutes on a loaded 2-core machine).
@@ -118,6 +120,9 @@ class PipelineConfig:
             if getattr(self, key) is not None and not getattr(self, key).strip():
                 raise ValueError(f"{key} is empty; give a folder{' or file' if key == 'data_path' else ''}"
                                  f"{' (or null for the default)' if key == 'data_path' else ''}")
+        if self.decode_neighbours > MAX_NEIGHBOURS:  # each is in every LLM prompt and in decoded.json
+            raise ValueError(f"decode_neighbours must be at most {MAX_NEIGHBOURS}, got {self.decode_neighbours} "
+                             f"(a paid LLM would read that many sentences for every item)")
         if not _DEVICE.match(self.device):
             raise ValueError(f"device must be 'cpu', 'auto', 'mps', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.dataset_split not in SPLITS:
