@@ -18,10 +18,11 @@ def _run(stage, config_path) -> None:
         stage(load_config(config_path))
     except (ValueError, FileNotFoundError, MissingExtraError) as exc:
         raise click.ClickException(str(exc))
-    except OSError as exc:  # scripts/*.py call the command without the `mycelial` group, which says this
-        from core.cli import _os_error
-
-        raise click.ClickException(_os_error(exc)) from None
+    except OSError as exc:  # scripts/*.py call the command without the `mycelial` group: a traceback there
+        name = exc.filename2 or exc.filename
+        what = (exc.strerror or str(exc)) + (f": {name!r}" if name else "")
+        raise click.ClickException(f"{what}; every file is written whole or not at all, so those already "
+                                   f"written are intact: fix the cause and run the command again") from None
 
 
 @click.command("pipeline")
