@@ -252,3 +252,14 @@ def test_a_vqvae_too_big_for_the_machine_is_refused_before_the_embedding(tmp_pat
     _fits_in_memory(PipelineConfig(vqvae_num_embeddings=512), 8000, total=20 * 2**30)
     with pytest.raises(ValueError, match="k-means of 64 heads x 8,000 samples x 4,096 codes"):
         _fits_in_memory(PipelineConfig(vqvae_num_embeddings=4096), 8000, total=20 * 2**30)
+
+
+def test_config_file_with_a_byte_order_mark_loads_and_a_repeated_key_is_refused(tmp_path):
+    # Notepad's BOM was "not valid JSON: Unexpected UTF-8 BOM"; a key given twice silently took the last value
+    from core.compression.config import load_config
+
+    (tmp_path / "bom.json").write_bytes(b'\xef\xbb\xbf{"sample_size": 2000}')
+    assert load_config(tmp_path / "bom.json").sample_size == 2000
+    (tmp_path / "dup.json").write_text('{"vqvae_epochs": 20, "seed": 1, "vqvae_epochs": 2}')
+    with pytest.raises(ValueError, match="gives key 'vqvae_epochs' more than once"):
+        load_config(tmp_path / "dup.json")
