@@ -263,3 +263,23 @@ def test_config_file_with_a_byte_order_mark_loads_and_a_repeated_key_is_refused(
     (tmp_path / "dup.json").write_text('{"vqvae_epochs": 20, "seed": 1, "vqvae_epochs": 2}')
     with pytest.raises(ValueError, match="gives key 'vqvae_epochs' more than once"):
         load_config(tmp_path / "dup.json")
+
+
+def test_a_second_stage_on_the_same_folder_is_refused_while_one_runs(run, tmp_path):
+    # two runs in two terminals with the default artifacts/ interleaved their files
+    import fcntl
+
+    from core.compression.artifacts import LOCK
+
+    art = tmp_path / "artifacts"
+    shutil.copytree(run.artifacts, art)
+    config = _write(tmp_path / "c.json", PipelineConfig(**{**run.to_dict(), "artifacts_dir": str(art)}))
+    before = {p.name: p.stat().st_mtime_ns for p in art.iterdir()}
+    with open(art / LOCK, "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)   # as the running stage's process holds it
+        for stage in ("pipeline", "decode", "evaluate"):
+            res = CliRunner().invoke(cli, [stage, "--config", config], env={"SEMANTIC_RECON_BACKEND": ""})
+            assert res.exit_code == 1 and "another pipeline stage is running in" in res.output, (stage, res.output)
+    assert {p.name: p.stat().st_mtime_ns for p in art.iterdir()} == before
+    res = CliRunner().invoke(cli, ["decode", "--config", config], env={"SEMANTIC_RECON_BACKEND": ""})
+    assert res.exit_code == 0, res.output                   # the lock goes with its holder

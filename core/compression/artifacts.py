@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,29 @@ def _earlier_run(out: Path) -> bool:
         if isinstance(obj, dict) and all(k in obj for k in keys):
             return True
     return False
+
+
+@contextmanager
+def exclusive(out: Path, stage: str):
+    """Hold ``out`` for one stage: a second ``mycelial pipeline|decode|evaluate`` on the same folder is refused
+    (two runs in two terminals with the default ``artifacts/`` interleaved their files). The lock is the
+    kernel's (``flock``): it goes with the process, however it ends. A folder that does not exist is not
+    locked (the stage reports its missing files)."""
+    if not out.is_dir():
+        yield
+        return
+    import fcntl
+
+    fh = open(out / LOCK, "a+b")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another pipeline stage is running in {out} (it holds {out / LOCK}); wait for it "
+                             f"to end, or give this run another artifacts_dir; nothing was done by `{stage}`") from None
+        yield
+    finally:
+        fh.close()
+
+
+LOCK = ".mycelial-pipeline.lock"

@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from core.compression import checks
-from core.compression.artifacts import damaged, load_json, load_npy, read_index, save_json, save_npy
+from core.compression.artifacts import damaged, exclusive, load_json, load_npy, read_index, save_json, save_npy
 from core.compression.codecs import check_codes, load_vqvae, opq_decode, single_thread, vqvae_decode
 from core.compression.config import PipelineConfig
 
@@ -124,6 +124,11 @@ def decode_vectors(out, method: str, config: PipelineConfig | None = None) -> tu
 def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log: Callable = print,
                llm_max_items: int | None = 200) -> dict:
     """Decode the compressed test items of a pipeline run; writes ``decoded.json`` and ``decoded_vectors.npy``."""
+    with exclusive(config.artifacts, "decode"):
+        return _decode(config, env, log, llm_max_items)
+
+
+def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | None) -> dict:
     single_thread()
     out = config.artifacts
     t0 = time.perf_counter()

@@ -84,6 +84,13 @@ def _shipped_held_out_fraction() -> float:
 
 def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     """Score a decoded pipeline run; writes ``metrics.json``, ``metrics.md`` and two PNG plots."""
+    from core.compression.artifacts import exclusive
+
+    with exclusive(config.artifacts, "evaluate"):
+        return _evaluate(config, log, bertscore)
+
+
+def _evaluate(config, log, bertscore: bool) -> dict:
     from core.compression import checks
     from core.compression.artifacts import damaged, load_json, load_npy, require_keys, save_json
     from core.compression.codecs import single_thread

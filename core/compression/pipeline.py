@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from core._io import atomic_replace_from
-from core.compression.artifacts import MARKER, foreign_file, mark, save_json, save_npy
+from core.compression.artifacts import MARKER, exclusive, foreign_file, mark, save_json, save_npy
 from core.compression.codecs import (build_opq_index, opq_decode, opq_encode, resolve_device, save_vqvae,
                                      single_thread, train_config, vqvae_decode, vqvae_encode)
 from core.compression.config import PipelineConfig
@@ -186,11 +186,6 @@ def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
 # ---------------------------------------------------------------------------- stage
 def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = print) -> dict:
     """Embed, split, train, compress and index; returns (and writes) the run summary."""
-    import faiss
-
-    from core.embedding import TextEmbedder
-    from core.reasoning.vqvae.train import train_vqvae
-
     single_thread()
     out = config.artifacts
     timings, t0 = {}, time.perf_counter()
@@ -209,6 +204,18 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
         mark(out)
     except OSError as exc:
         raise ValueError(f"artifacts_dir {out} cannot be written: {exc.strerror or exc}") from None
+    with exclusive(out, "pipeline"):
+        return _build(config, corpus, progress, log, timings, t0)
+
+
+def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable, timings: dict, t0: float) -> dict:
+    """The run proper, in a folder this process holds."""
+    import faiss
+
+    from core.embedding import TextEmbedder
+    from core.reasoning.vqvae.train import train_vqvae
+
+    out = config.artifacts
     # pipeline.json is written last, as the mark of a complete run, and decode's files belong to the previous
     # run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two runs
     for stale in ("pipeline.json", "decoded.json", "decoded_vectors.npy"):
