@@ -283,3 +283,17 @@ def test_a_second_stage_on_the_same_folder_is_refused_while_one_runs(run, tmp_pa
     assert {p.name: p.stat().st_mtime_ns for p in art.iterdir()} == before
     res = CliRunner().invoke(cli, ["decode", "--config", config], env={"SEMANTIC_RECON_BACKEND": ""})
     assert res.exit_code == 0, res.output                   # the lock goes with its holder
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:3", "mps"])
+def test_a_device_this_machine_lacks_is_refused(tmp_path, device):
+    # device "cuda" on a machine without CUDA ran the whole run on the CPU, the note saying "used for embedding"
+    import torch
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.startswith("cuda") and cuda > index or device == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"this machine has {device}")
+    res = CliRunner().invoke(cli, ["pipeline", "--config", _write(tmp_path / "c.json", _config(tmp_path, device=device))])
+    assert res.exit_code == 1 and f"device={device!r} but torch" in res.output, (res.output, res.exception)
+    assert not (tmp_path / "artifacts").exists()

@@ -15,11 +15,20 @@ from core.compression.config import PipelineConfig
 
 
 def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
+    """The torch device ``device`` names; one this machine lacks is a ``ValueError`` (``device: "cuda"``
+    on a machine without CUDA ran on the CPU without a word)."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            raise ValueError(f"device={device!r} but torch sees {count} CUDA device(s) here; use 'cpu' or 'auto'")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' but torch has no MPS (Apple GPU) backend here; use 'cpu' or 'auto'")
+    return device
 
 
 def train_config(config: PipelineConfig):

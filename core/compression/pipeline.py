@@ -196,6 +196,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     if foreign is not None:
         raise ValueError(f"{foreign} exists and was not written by `mycelial pipeline` (artifacts_dir {out} has no "
                          f"{MARKER}); nothing was written: set artifacts_dir to a new or empty folder")
+    resolve_device(config.device)  # before the data and the embedding
     corpus = load_corpus(config, log)
     _enough_to_train(config, corpus)  # before the embedding; FAISS raised a RuntimeError after the training
     _fits_in_memory(config, int((~corpus.is_test).sum()))
@@ -227,7 +228,8 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    X = TextEmbedder(device=resolve_device(config.device)).embed(corpus.sentences, show_progress=progress)
+    embedder = TextEmbedder(device=resolve_device(config.device))
+    X = embedder.embed(corpus.sentences, show_progress=progress)
     if X.shape[1] != config.embedding_dimension:
         raise ValueError(f"the embedder gives {X.shape[1]}-d vectors but embedding_dimension="
                          f"{config.embedding_dimension}")
@@ -236,9 +238,11 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
 
     t = time.perf_counter()
     tconf = train_config(config)
-    if config.device not in ("cpu", "auto"):
+    if resolve_device(config.device) != "cpu":  # the note said "used for embedding" of the CPU-only backends too
+        used = ("used for embedding only" if embedder.backend == "torch" else
+                f"not used: the {embedder.backend} embedding backend runs on the CPU (only 'torch' takes a device)")
         log(f"note: VQ-VAE training runs on the CPU (train_vqvae has no device option); device="
-            f"{config.device} is used for embedding only")
+            f"{config.device} is {used}")
     model, history = train_vqvae(X_train, tconf, progress=progress)
     timings["train"] = time.perf_counter() - t
 
