@@ -9,12 +9,20 @@ _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False
 
 def _run(stage, config_path) -> None:
     """Load the config and run one stage; known errors become a clean CLI error."""
+    from core._extras import MissingExtraError
     from core.compression.config import load_config
 
+    if config_path is not None and not config_path.strip():  # it read as ".": "config file . not found"
+        raise click.UsageError("--config is empty; give a JSON file, or leave the option out for vqvae_config.json")
     try:
         stage(load_config(config_path))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, MissingExtraError) as exc:
         raise click.ClickException(str(exc))
+    except OSError as exc:  # scripts/*.py call the command without the `mycelial` group: a traceback there
+        name = exc.filename2 or exc.filename
+        what = (exc.strerror or str(exc)) + (f": {name!r}" if name else "")
+        raise click.ClickException(f"{what}; every file is written whole or not at all, so those already "
+                                   f"written are intact: fix the cause and run the command again") from None
 
 
 @click.command("pipeline")

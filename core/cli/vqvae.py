@@ -26,7 +26,8 @@ def _load_codec(weights):
                    "refuses blank lines).")
 @click.option("--weights", type=click.Path(), help="Weights to use (default: the shipped model).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write the codes here: .npy (uint8 array) or anything else (text/JSON).")
+              help="Write the codes here: .npy (uint8 array; uint16 for a model of more than 256 codes a head) "
+                   "or anything else (text/JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of plain rows.")
 @click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True,
               help="ICM sweeps that improve the codes on the decoder (slower; for databases).")

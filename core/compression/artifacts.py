@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,69 @@ def existing(path) -> Path:
         raise FileNotFoundError(f"{path} not found; run the earlier pipeline stage first: `mycelial {stage}`{then} "
                                 f"with the same --config (it writes {path.name} to artifacts_dir {path.parent})")
     return path
+
+
+# ---------------------------------------------------------------------------- whose folder
+MARKER = ".mycelial-pipeline"
+PIPELINE_WRITES = ("codes.npy", "opq_codes.npy", "opq_pq.index", "vqvae.safetensors", "vqvae_train_config.json",
+                   "test_embeddings.npy", "items.json", "reference.json", "reference_embeddings.npy",
+                   "pipeline.json")
+EVALUATE_WRITES = ("metrics.json", "metrics.md", "code_usage.png", "cosine_hist.png")
+
+
+def foreign_file(out: Path) -> Path | None:
+    """A file in ``out`` that a stage would replace but no pipeline run wrote (``artifacts/metrics.json``
+    of another project was overwritten without a word); None when the folder is a run's or holds none.
+
+    A run's folder carries :data:`MARKER`; folders of runs made before it are known by their
+    ``pipeline.json`` or ``vqvae_train_config.json``.
+    """
+    if (out / MARKER).is_file() or _earlier_run(out):
+        return None
+    for name in PIPELINE_WRITES + _DECODE_WRITES + EVALUATE_WRITES:
+        if (out / name).exists() or (out / name).is_symlink():
+            return out / name
+    return None
+
+
+def mark(out: Path) -> None:
+    """Mark ``out`` as a pipeline run's folder: its files are the stages' to replace."""
+    if not (out / MARKER).is_file():
+        atomic_write_bytes(out / MARKER, b'{"written_by": "mycelial pipeline"}\n')
+
+
+def _earlier_run(out: Path) -> bool:
+    for name, keys in (("pipeline.json", ("methods", "config")), ("vqvae_train_config.json", ("model", "codebook_size"))):
+        try:
+            obj = json.loads((out / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(obj, dict) and all(k in obj for k in keys):
+            return True
+    return False
+
+
+@contextmanager
+def exclusive(out: Path, stage: str):
+    """Hold ``out`` for one stage: a second ``mycelial pipeline|decode|evaluate`` on the same folder is refused
+    (two runs in two terminals with the default ``artifacts/`` interleaved their files). The lock is the
+    kernel's (``flock``): it goes with the process, however it ends. A folder that does not exist is not
+    locked (the stage reports its missing files)."""
+    if not out.is_dir():
+        yield
+        return
+    import fcntl
+
+    fh = open(out / LOCK, "a+b")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another pipeline stage is running in {out} (it holds {out / LOCK}); wait for it "
+                             f"to end, or give this run another artifacts_dir; nothing was done by `{stage}`") from None
+        yield
+    finally:
+        fh.close()
+
+
+LOCK = ".mycelial-pipeline.lock"

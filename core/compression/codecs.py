@@ -15,11 +15,20 @@ from core.compression.config import PipelineConfig
 
 
 def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
+    """The torch device ``device`` names; one this machine lacks is a ``ValueError`` (``device: "cuda"``
+    on a machine without CUDA ran on the CPU without a word)."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            raise ValueError(f"device={device!r} but torch sees {count} CUDA device(s) here; use 'cpu' or 'auto'")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' but torch has no MPS (Apple GPU) backend here; use 'cpu' or 'auto'")
+    return device
 
 
 def train_config(config: PipelineConfig):
@@ -46,14 +55,27 @@ def save_vqvae(model, tconf, folder: Path) -> None:
     tconf.to_json(folder / "vqvae_train_config.json")
 
 
-def load_vqvae(folder: Path):
-    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled)."""
+def load_vqvae(folder: Path, config: PipelineConfig | None = None):
+    """The VQ-VAE a pipeline run trained, in eval mode (safetensors: nothing is unpickled).
+
+    With ``config`` (the run's), ``vqvae_train_config.json`` must be the one it implies: an edited
+    ``hidden_dim`` of 10**6 would otherwise build a model of gigabytes before the weights are read.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     from core.reasoning.vqvae.train import TrainConfig, build_model
 
-    tconf = TrainConfig.from_json(existing(folder / "vqvae_train_config.json"))
+    card = existing(folder / "vqvae_train_config.json")
+    try:
+        tconf = TrainConfig.from_json(card)
+    except ValueError as exc:
+        raise damaged(card, str(exc).replace(f"training config {card} is ", "")[:300]) from None
+    if config is not None:
+        want, got = train_config(config).to_dict(), tconf.to_dict()
+        differ = [k for k in want if got.get(k) != want[k]]
+        if differ:
+            raise damaged(card, f"{differ[0]}={got.get(differ[0])!r} where the run's config gives {want[differ[0]]!r}")
     model = build_model(tconf)
     path = existing(folder / "vqvae.safetensors")
     try:

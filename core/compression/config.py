@@ -10,12 +10,13 @@ impossible combination is a ``ValueError`` that names the key.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from core._io import read_json
 from core.config import EMBEDDING_DIM, PROJECT_ROOT
 
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "vqvae_config.json"
@@ -24,6 +25,8 @@ SPLITS = ("train", "validation", "test", "all")
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 METHODS = ("auto", "vqvae", "opq_pq")
 MAX_CODEBOOK = 65_536
+MAX_SEED = 2**64 - 1
+MAX_NEIGHBOURS = 100
 
 
 @dataclass
@@ -66,7 +69,8 @@ class PipelineConfig:
         Where the stages write and read their files (relative to the working folder).
     seed : int, default=0
     decode_neighbours : int, default=5
-        Nearest reference sentences shown to the LLM when one is configured.
+        Nearest reference sentences shown to the LLM when one is configured, at most 100 (10**9 put
+        every reference sentence in every prompt, and a 150 MB ``decoded.json``).
     opq_iterations : int, default=10
         Alternations of the OPQ rotation training (FAISS's default is 50; 10 keeps the
         default run within minutes on a loaded 2-core machine).
@@ -110,16 +114,23 @@ class PipelineConfig:
         for key in _positive_ints:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64 bits ("Overflow when unpacking long long")
+            raise ValueError(f"seed must lie in [0, 2**64 - 1], got {self.seed}")
+        for key in ("artifacts_dir", "data_path"):  # "" was the working folder
+            if getattr(self, key) is not None and not getattr(self, key).strip():
+                raise ValueError(f"{key} is empty; give a folder{' or file' if key == 'data_path' else ''}"
+                                 f"{' (or null for the default)' if key == 'data_path' else ''}")
+        if self.decode_neighbours > MAX_NEIGHBOURS:  # each is in every LLM prompt and in decoded.json
+            raise ValueError(f"decode_neighbours must be at most {MAX_NEIGHBOURS}, got {self.decode_neighbours} "
+                             f"(a paid LLM would read that many sentences for every item)")
         if not _DEVICE.match(self.device):
             raise ValueError(f"device must be 'cpu', 'auto', 'mps', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.dataset_split not in SPLITS:
             raise ValueError(f"dataset_split must be one of {SPLITS}, got {self.dataset_split!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {self.test_fraction}")
-        if not self.vqvae_learning_rate > 0.0 or self.vqvae_learning_rate != self.vqvae_learning_rate:
-            raise ValueError(f"vqvae_learning_rate must be > 0, got {self.vqvae_learning_rate}")
+        if not 0.0 < self.vqvae_learning_rate < math.inf:  # Infinity (JSON accepts it) trained into NaN weights
+            raise ValueError(f"vqvae_learning_rate must be a finite number > 0, got {self.vqvae_learning_rate}")
         if not 2 <= self.vqvae_num_embeddings <= MAX_CODEBOOK:
             raise ValueError(
                 f"vqvae_num_embeddings must lie in [2, {MAX_CODEBOOK}] (codes are uint8 up to 256, "
@@ -168,7 +179,7 @@ class PipelineConfig:
 
     @property
     def artifacts(self) -> Path:
-        return Path(self.artifacts_dir)
+        return Path(self.artifacts_dir).expanduser()  # "~/runs" made a folder named "~"
 
     @property
     def code_bytes(self) -> int:
@@ -215,4 +226,30 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
         if not DEFAULT_CONFIG_PATH.is_file():
             return PipelineConfig()
         path = DEFAULT_CONFIG_PATH
-    return PipelineConfig.from_dict(read_json(path, "config file"))
+    return PipelineConfig.from_dict(_read(Path(path).expanduser()))
+
+
+def _read(path: Path):
+    """The file's JSON. A byte order mark (Notepad writes one) is fine; a key given twice is an error
+    (``"vqvae_epochs": 20, ..., "vqvae_epochs": 2`` silently trained 2 epochs)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"config file {path} is not valid JSON: {exc}") from None
+    except _DuplicateKey as exc:
+        raise ValueError(f"config file {path} gives key {exc} more than once; keep one") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(repr(key))
+        seen[key] = value
+    return seen

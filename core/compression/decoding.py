@@ -20,7 +20,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from core.compression.artifacts import load_json, load_npy, read_index, save_json, save_npy
+from core.compression import checks
+from core.compression.artifacts import damaged, exclusive, load_json, load_npy, read_index, save_json, save_npy
 from core.compression.codecs import check_codes, load_vqvae, opq_decode, single_thread, vqvae_decode
 from core.compression.config import PipelineConfig
 
@@ -102,38 +103,50 @@ def llm_decode(neighbour_texts: list[list[str]], env: Mapping[str, str] | None =
     return result
 
 
-def decode_vectors(out, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``method`` (``vqvae`` or ``opq_pq``) as written by the pipeline, and their vectors."""
+def decode_vectors(out, method: str, config: PipelineConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``method`` (``vqvae`` or ``opq_pq``) as written by the pipeline, and their vectors;
+    ``config``, the run's, is what the VQ-VAE's card must match."""
     if method == "vqvae":
-        model = load_vqvae(out)
+        model = load_vqvae(out, config)
         codes = load_npy(out / "codes.npy")
         check_codes(codes, model.num_heads, model.codebook_size, out / "codes.npy")
         return codes, vqvae_decode(model, codes)
     if method == "opq_pq":
         codes = load_npy(out / "opq_codes.npy")
-        return codes, opq_decode(read_index(out / "opq_pq.index"), codes)
+        index = read_index(out / "opq_pq.index")
+        if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != index.sa_code_size():
+            raise damaged(out / "opq_codes.npy", f"expected uint8 codes of shape (n, {index.sa_code_size()}) "
+                                                 f"for {out / 'opq_pq.index'}, got {codes.dtype} {codes.shape}")
+        return codes, opq_decode(index, codes)
     raise ValueError(f"pipeline.json names method {method!r}; expected 'vqvae' or 'opq_pq'; re-run the pipeline")
 
 
 def run_decode(config: PipelineConfig, env: Mapping[str, str] | None = None, log: Callable = print,
                llm_max_items: int | None = 200) -> dict:
     """Decode the compressed test items of a pipeline run; writes ``decoded.json`` and ``decoded_vectors.npy``."""
+    with exclusive(config.artifacts, "decode"):
+        return _decode(config, env, log, llm_max_items)
+
+
+def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | None) -> dict:
     single_thread()
     out = config.artifacts
     t0 = time.perf_counter()
     pipe = load_json(out / "pipeline.json")
+    checks.same_run_config(out / "pipeline.json", pipe, config)
     method = pipe.get("method", "vqvae")
-    codes, R = decode_vectors(out, method)
+    codes, R = decode_vectors(out, method, config)
     items = load_json(out / "items.json", ("sentences", "reference_index"))
     reference = load_json(out / "reference.json", ("sentences",))
-    E = load_npy(out / "reference_embeddings.npy")
-    if len(items["sentences"]) != codes.shape[0] or E.shape[0] != len(reference["sentences"]):
-        raise ValueError(f"artifacts in {out} are inconsistent (items vs codes vs reference); re-run the pipeline")
-
-    exclude = np.asarray(items["reference_index"], np.int64)
+    refs = checks.strings(out / "reference.json", reference, "sentences")
+    E = checks.vectors(out / "reference_embeddings.npy", load_npy(out / "reference_embeddings.npy"),
+                       R.shape[1], len(refs))
+    codes_file = out / ("codes.npy" if method == "vqvae" else "opq_codes.npy")
+    checks.same_rows(out / "items.json", len(checks.strings(out / "items.json", items, "sentences")),
+                     codes_file, codes.shape[0])
+    exclude = checks.indices(out / "items.json", items, "reference_index", codes.shape[0], len(refs))
     k = max(1, config.decode_neighbours)
     idx, score, self_score = similarity_decode(R, E, exclude, k)
-    refs = reference["sentences"]
     neighbours = [[refs[j] for j in row] for row in idx]
     env = os.environ if env is None else env
     llm = llm_decode(neighbours, env, max_items=llm_max_items, log=log)

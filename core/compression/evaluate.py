@@ -84,7 +84,15 @@ def _shipped_held_out_fraction() -> float:
 
 def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     """Score a decoded pipeline run; writes ``metrics.json``, ``metrics.md`` and two PNG plots."""
-    from core.compression.artifacts import load_json, load_npy, require_keys, save_json
+    from core.compression.artifacts import exclusive
+
+    with exclusive(config.artifacts, "evaluate"):
+        return _evaluate(config, log, bertscore)
+
+
+def _evaluate(config, log, bertscore: bool) -> dict:
+    from core.compression import checks
+    from core.compression.artifacts import damaged, load_json, load_npy, require_keys, save_json
     from core.compression.codecs import single_thread
     from core.compression.decoding import decode_vectors
 
@@ -94,23 +102,32 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     decoded = load_json(out / "decoded.json", ("items", "summary"))
     # after decoded.json: a run without it (pipeline.json of a test, or interrupted) says `mycelial decode`
     require_keys(out / "pipeline.json", pipe, ("methods", "compression_ratio", "compression_ratio_with_model"))
+    checks.same_run_config(out / "pipeline.json", pipe, config)
+    per = pipe["methods"]
+    if not (isinstance(per, dict) and all(isinstance(per.get(m), dict) for m in ("vqvae", "opq_pq"))):
+        raise damaged(out / "pipeline.json", "its 'methods' entry lacks 'vqvae' or 'opq_pq'")
+    require_keys(out / "pipeline.json", per["vqvae"], ("code_dtype", "bytes_per_item", "compression_ratio"))
+    require_keys(out / "pipeline.json", per["opq_pq"], ("compression_ratio",))
+    codes, R_vq = decode_vectors(out, "vqvae", config)
+    opq_codes, R_opq = decode_vectors(out, "opq_pq")
+    n = codes.shape[0]
+    checks.same_rows(out / "opq_codes.npy", opq_codes.shape[0], out / "codes.npy", n)
     items = load_json(out / "items.json", ("sentences", "doc_ids"))
+    checks.strings(out / "items.json", items, "doc_ids", n)
     reference = load_json(out / "reference.json", ("sentences", "is_test"))
-    X = load_npy(out / "test_embeddings.npy")
-    R = load_npy(out / "decoded_vectors.npy")
+    dim = R_vq.shape[1]
+    X = checks.vectors(out / "test_embeddings.npy", load_npy(out / "test_embeddings.npy"), dim, n)
+    R = checks.vectors(out / "decoded_vectors.npy", load_npy(out / "decoded_vectors.npy"), dim, n)
     E = load_npy(out / "reference_embeddings.npy")
-    X_train = np.ascontiguousarray(E[~np.asarray(reference["is_test"], bool)])
-    records = decoded["items"]
+    E = checks.vectors(out / "reference_embeddings.npy", E, dim, len(checks.strings(
+        out / "reference.json", reference, "sentences")))
+    X_train = np.ascontiguousarray(E[~checks.flags(out / "reference.json", reference, "is_test", E.shape[0])])
+    records = checks.decoded_records(out / "decoded.json", decoded, n, E.shape[0])
     method = pipe.get("method", "vqvae")
     if decoded["summary"].get("method", "vqvae") != method:
         raise ValueError(f"decoded.json was made with method {decoded['summary'].get('method')!r} but "
                          f"pipeline.json says {method!r}; re-run the decode stage")
-    codes, R_vq = decode_vectors(out, "vqvae")
-    opq_codes, R_opq = decode_vectors(out, "opq_pq")
-    if not (len(records) == X.shape[0] == R.shape[0] == codes.shape[0] == opq_codes.shape[0]):
-        raise ValueError(f"artifacts in {out} are inconsistent; re-run the pipeline and decode stages")
     heads, K, M = codes.shape[1], config.vqvae_num_embeddings, config.pq_M
-    per = pipe["methods"]
 
     # both methods of this run, from their own code files; text figures for the chosen one
     stats = code_statistics(codes, K)
@@ -147,6 +164,9 @@ def run_evaluate(config, log=print, bertscore: bool = True) -> dict:
     rows = [main, pq_row if method == "vqvae" else vq_row]
     hist = {f"VQ-VAE {per['vqvae']['bytes_per_item']} B": cos_vq, f"OPQ+PQ {M} B": cos_pq}
     for budget in sorted({per["vqvae"]["bytes_per_item"], 4} - {M}):
+        if X.shape[1] % budget:  # FAISS PQ splits the vector in equal parts (5 heads: a RuntimeError at the end)
+            log(f"note: no FAISS OPQ{budget},PQ{budget} row: {budget} bytes do not divide the {X.shape[1]} dimensions")
+            continue
         row, c = _vector_row(f"FAISS OPQ{budget},PQ{budget}", budget, X,
                              _opq_roundtrip(X_train, X, budget, config.opq_iterations))
         rows.append(row)

@@ -27,6 +27,7 @@ Both methods are always built and measured in the same run; ``compression_method
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from core._io import atomic_replace_from
-from core.compression.artifacts import save_json, save_npy
+from core.compression.artifacts import MARKER, exclusive, foreign_file, mark, save_json, save_npy
 from core.compression.codecs import (build_opq_index, opq_decode, opq_encode, resolve_device, save_vqvae,
                                      single_thread, train_config, vqvae_decode, vqvae_encode)
 from core.compression.config import PipelineConfig
@@ -53,7 +54,7 @@ def wikitext_files(config: PipelineConfig) -> list[Path]:
     ``data_path`` may be a file (read as is) or a folder in the standard layout
     (``wiki.train.raw`` / ``wiki.valid.tokens`` ...; raw preferred over tokens).
     """
-    path = Path(config.data_path) if config.data_path else data_dir() / "wikitext2"
+    path = Path(config.data_path).expanduser() if config.data_path else data_dir() / "wikitext2"
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -130,6 +131,53 @@ def split_by_article(doc_ids: list[str], test_fraction: float, seed: int) -> np.
     return np.isin(ids, chosen)
 
 
+def _enough_to_train(config: PipelineConfig, corpus: Corpus) -> None:
+    """The config checks ``sample_size``; the data may hold fewer sentences than that (a FAISS RuntimeError
+    after the training, or an abort)."""
+    n_train = int((~corpus.is_test).sum())
+    need = max(config.embedding_dimension, config.vqvae_num_embeddings)
+    if n_train < need:
+        # FAISS's OPQ rotation aborts the process (SIGABRT, "munmap_chunk(): invalid pointer") below d rows
+        why = (f"vqvae_num_embeddings={config.vqvae_num_embeddings} codes a head" if need > config.embedding_dimension
+               else f"FAISS's OPQ training aborts the process on fewer rows than the {need} dimensions")
+        raise ValueError(f"{', '.join(map(str, wikitext_files(config)))} gave {len(corpus.sentences)} sentences, "
+                         f"{n_train} for training once test_fraction={config.test_fraction} held out whole "
+                         f"articles; need at least {need} ({why}): give more data (data_path, dataset_split)")
+
+
+def _fits_in_memory(config: PipelineConfig, n_train: int, total: int | None = None) -> None:
+    """Refuse a VQ-VAE this machine cannot hold: a typo (``vqvae_hidden_dim`` 1024000) or 4,096 codes x 64
+    heads went on to embed, then died allocating (a torch traceback, or the kernel killed the process).
+
+    The k-means seeding holds ~3 (heads, samples, codes) float tensors (1.7 GB measured at 64 x 8,000 x
+    256); training holds the weights 4 times (weights, gradients, Adam's two moments).
+    """
+    d, h, e, k, heads = (config.embedding_dimension, config.vqvae_hidden_dim, config.vqvae_embedding_dim,
+                         config.vqvae_num_embeddings, config.vqvae_num_heads)
+    samples = min(n_train, train_config(config).kmeans_samples)
+    kmeans = 3 * 4 * heads * samples * k
+    weights = 4 * 4 * (2 * (d * h + h * e) + k * e)
+    total = total or _available_memory()
+    if kmeans + weights > total:
+        raise ValueError(
+            f"the VQ-VAE would need about {(kmeans + weights) / 2**30:.1f} GB ({kmeans / 2**30:.1f} GB for the k-means "
+            f"of {heads} heads x {samples:,} samples x {k:,} codes, {weights / 2**30:.1f} GB for training "
+            f"{config.vqvae_hidden_dim:,}/{config.vqvae_embedding_dim:,}-wide layers), more than the "
+            f"{total / 2**30:.1f} GB available: lower vqvae_num_embeddings, vqvae_num_heads or vqvae_hidden_dim")
+
+
+def _available_memory() -> int:
+    """Bytes the kernel says a new allocation can take (MemAvailable), else the machine's memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
     sentences, doc_ids = load_sentences(config, log)
     return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed))
@@ -138,19 +186,37 @@ def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
 # ---------------------------------------------------------------------------- stage
 def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = print) -> dict:
     """Embed, split, train, compress and index; returns (and writes) the run summary."""
-    import faiss
-
-    from core.embedding import TextEmbedder
-    from core.reasoning.vqvae.train import train_vqvae
-
     single_thread()
     out = config.artifacts
     timings, t0 = {}, time.perf_counter()
 
     if out.exists() and not out.is_dir():  # mkdir's "File exists" named no setting
         raise ValueError(f"artifacts_dir {out} is a file; give a folder (created if missing)")
+    foreign = foreign_file(out)   # before the embedding, not after it
+    if foreign is not None:
+        raise ValueError(f"{foreign} exists and was not written by `mycelial pipeline` (artifacts_dir {out} has no "
+                         f"{MARKER}); nothing was written: set artifacts_dir to a new or empty folder")
+    resolve_device(config.device)  # before the data and the embedding
     corpus = load_corpus(config, log)
-    out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
+    _enough_to_train(config, corpus)  # before the embedding; FAISS raised a RuntimeError after the training
+    _fits_in_memory(config, int((~corpus.is_test).sum()))
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # after the data is found: a failed run leaves no empty folder
+        mark(out)
+    except OSError as exc:
+        raise ValueError(f"artifacts_dir {out} cannot be written: {exc.strerror or exc}") from None
+    with exclusive(out, "pipeline"):
+        return _build(config, corpus, progress, log, timings, t0)
+
+
+def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable, timings: dict, t0: float) -> dict:
+    """The run proper, in a folder this process holds."""
+    import faiss
+
+    from core.embedding import TextEmbedder
+    from core.reasoning.vqvae.train import train_vqvae
+
+    out = config.artifacts
     # pipeline.json is written last, as the mark of a complete run, and decode's files belong to the previous
     # run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two runs
     for stale in ("pipeline.json", "decoded.json", "decoded_vectors.npy"):
@@ -162,7 +228,8 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    X = TextEmbedder(device=resolve_device(config.device)).embed(corpus.sentences, show_progress=progress)
+    embedder = TextEmbedder(device=resolve_device(config.device))
+    X = embedder.embed(corpus.sentences, show_progress=progress)
     if X.shape[1] != config.embedding_dimension:
         raise ValueError(f"the embedder gives {X.shape[1]}-d vectors but embedding_dimension="
                          f"{config.embedding_dimension}")
@@ -171,9 +238,11 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, log: Callable = 
 
     t = time.perf_counter()
     tconf = train_config(config)
-    if config.device not in ("cpu", "auto"):
+    if resolve_device(config.device) != "cpu":  # the note said "used for embedding" of the CPU-only backends too
+        used = ("used for embedding only" if embedder.backend == "torch" else
+                f"not used: the {embedder.backend} embedding backend runs on the CPU (only 'torch' takes a device)")
         log(f"note: VQ-VAE training runs on the CPU (train_vqvae has no device option); device="
-            f"{config.device} is used for embedding only")
+            f"{config.device} is {used}")
     model, history = train_vqvae(X_train, tconf, progress=progress)
     timings["train"] = time.perf_counter() - t
 

@@ -19,6 +19,7 @@ from core._io import atomic_write_bytes, atomic_write_text, read_json
 from core._validation import NotFittedError, check_codes, check_embeddings
 from core.reasoning.mycelial import _model_file
 from core.reasoning.mycelial._model_file import _paths, _read_model
+from core.reasoning.vqvae.layers import code_dtype
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vqvae" / "weights"
 DEFAULT_WEIGHTS = "monolith_wiki.safetensors"
@@ -228,7 +229,7 @@ class MycelialVQVAE:
 
         Returns
         -------
-        ndarray of shape (n, num_heads), dtype uint8
+        ndarray of shape (n, num_heads), dtype uint8 (uint16 for codebooks past 256 codes)
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
@@ -252,15 +253,17 @@ class MycelialVQVAE:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if model.training:
             model.eval()
+        # uint16 past 256 codes: a 512-code model's code 300 was stored as 44 without a word
+        dtype = code_dtype(self.codebook_size)
         if X.shape[0] <= batch_size and not refine:  # fast path: one vector must stay well under 0.3 ms
             with torch.inference_mode():
-                return np.ascontiguousarray(model._encode_indices(torch.from_numpy(X), beam).numpy(), dtype=np.uint8)
+                return np.ascontiguousarray(model._encode_indices(torch.from_numpy(X), beam).numpy(), dtype=dtype)
         if refine:  # candidates x hidden activations per row
             batch_size = min(batch_size, 512 if not pairs else max(16, 65536 // (pairs + 1) ** 2))
             if pairs:  # rows x (p+1)^2 trials x hidden floats: 16 rows at pairs=candidates=256 were 4.3 GB
                 p = min(int(pairs), int(candidates), self.codebook_size)
                 batch_size = min(batch_size, max(1, 65536 // (p + 1) ** 2) if p > 63 else batch_size)
-        out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
+        out = np.empty((X.shape[0], self.num_heads), dtype=dtype)
         with torch.inference_mode():
             for s in range(0, X.shape[0], batch_size):
                 xb = torch.from_numpy(X[s:s + batch_size])
@@ -329,7 +332,7 @@ class MycelialVQVAE:
         """
         codes = self.encode(X)
         refined, activation = self._checked_network().reason(codes, steps=steps)
-        return refined.astype(np.uint8), activation
+        return refined.astype(code_dtype(self.codebook_size)), activation
 
     def full_pipeline(self, X, observe: bool = True, steps: int | None = None) -> dict:
         """Embeddings -> codes -> (observe) -> reason -> decoded vectors, in one call.
@@ -343,7 +346,7 @@ class MycelialVQVAE:
         X = check_embeddings(X, self.dim, "embeddings")
         codes = self.observe(X) if observe else self.encode(X)
         refined, activation = self._checked_network().reason(codes, steps=steps)
-        refined = refined.astype(np.uint8)
+        refined = refined.astype(code_dtype(self.codebook_size))
         recon, refined_recon = self.decode(codes), self.decode(refined)
         return {
             "codes": codes,

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, fields
 
@@ -89,6 +90,9 @@ class TrainConfig:
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
             if isinstance(value, bool) and f.type != "bool" or not isinstance(value, expected):
                 problems.append(f"{f.name}={value!r} should be {f.type}")
+        problems += [f"{f.name}={getattr(self, f.name)!r} must be a finite number" for f in fields(self)
+                     if f.type == "float" and isinstance(getattr(self, f.name), (int, float))
+                     and not math.isfinite(getattr(self, f.name))]  # NaN passed `<= 0`
         if problems:
             raise ValueError("bad TrainConfig value(s): " + "; ".join(problems))
         positive = ["input_dim", "hidden_dim", "latent_dim", "num_heads", "codebook_size", "epochs",
@@ -260,8 +264,9 @@ def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     n = X_train.shape[0]
     steps_per_epoch = (n + config.batch_size - 1) // config.batch_size
-    if config.lr_schedule == "onecycle":
-        total = config.epochs * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+    # OneCycleLR divides by zero at 2 steps in all (2 epochs of one batch: batch_size >= the rows)
+    if config.lr_schedule == "onecycle" and total > 2:
         # pct_start below 2 steps makes OneCycleLR divide by zero on tiny runs
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total,
                                                     pct_start=min(0.5, max(0.1, 2.5 / total)))
@@ -301,8 +306,9 @@ def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
             if config.keep_best and record["val_cosine"] > best[0]:
                 best = (record["val_cosine"], copy.deepcopy(model.state_dict()))
         history.append(record)
+        # no val_cos without validation rows (the pipeline's bar said val_cos=nan for every epoch)
         bar.set_postfix(loss=f"{record['train_total']:.4f}",
-                        val_cos=f"{record.get('val_cosine', float('nan')):.4f}")
+                        **({"val_cos": f"{record['val_cosine']:.4f}"} if "val_cosine" in record else {}))
     if best[1] is not None:
         model.load_state_dict(best[1])
     if config.refit_epochs:
