@@ -307,7 +307,30 @@ def test_a_file_the_worker_does_not_see_is_named_as_such(tmp_path):
     from core.memory.parallel import _Parts, _read_part
 
     parts = _Parts(None, None, {}, 256)
-    events, _ = _read_part(parts, [("file", str(tmp_path / "gone" / "a.txt"), "notes/a.txt", "a.txt", {})])
+    events, _ = _read_part(parts, [("file", str(tmp_path / "gone" / "a.txt"), "notes/a.txt", "a.txt", {},
+                                     "notes/a.txt")])
     assert len(events) == 1 and events[0][0] == "err"
     err = str(events[0][1])
     assert err.startswith("notes/a.txt: not found on the Dask worker") and "shared file system" in err, err
+
+
+def test_workers_read_a_folder_as_the_serial_reader_does(tmp_path, monkeypatch):
+    # a folder given by a relative path: the records of its JSONL file named their file relatively on the
+    # parallel path ("notes/r.jsonl", the serial path its absolute path), so --sync never forgot them
+    from core.memory.parallel import _Parts, _path_items, _read_part
+    from core.memory.readers import read_paths
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("Ida Wren mapped the caves of Orla.", encoding="utf-8")
+    (folder / "sub" / "r.jsonl").write_text(json.dumps({"id": "r1", "text": "The tide mill of Pellow."}) + "\n{bad\n",
+                                            encoding="utf-8")
+    (tmp_path / "top.jsonl").write_text(json.dumps({"id": "t1", "text": "Orla lies west."}) + "\n", encoding="utf-8")
+    args = ["notes", "top.jsonl"]
+    errors: list = []
+    serial = [(r.doc_id, r.source, r.meta) for r in read_paths(args, errors)]
+    events, _ = _read_part(_Parts(None, None, {}, 256), [it for a in args for it in _path_items(a)])
+    parallel = [(e[1].doc_id, e[1].source, e[1].meta) for e in events if e[0] == "rec"]
+    assert parallel == serial and serial[1][1] == str(folder / "sub" / "r.jsonl"), parallel
+    assert [str(e[1]) for e in events if e[0] == "err"] == [str(e) for e in errors] and len(errors) == 1

@@ -92,14 +92,15 @@ def _path_items(raw):
         files, notes = scan_folder(path)
         for note in notes:
             yield ("err", note)
-        for f in files:
-            yield ("file", os.path.abspath(f), str(f), *document_id(f, path))
+        for f in files:  # a JSONL file's records name it by its absolute path, as read_file does (--sync)
+            source = str(path.resolve() / f.relative_to(path)) if f.suffix.lower() == ".jsonl" else str(f)
+            yield ("file", os.path.abspath(f), str(f), *document_id(f, path), source)
         return
     problem = path_problem(path)
     if problem is not None:
         yield ("err", problem)
         return
-    yield ("file", os.path.abspath(path), str(path), *document_id(path))
+    yield ("file", os.path.abspath(path), str(path), *document_id(path), str(path))
 
 
 def _items(source):
