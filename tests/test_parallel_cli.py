@@ -1,0 +1,93 @@
+"""`mycelial ingest --workers N | --scheduler ADDRESS`: the Dask side of the command line (core/cli/_dask.py).
+
+Real sockets on 127.0.0.1 and a real one-worker LocalCluster; no model is loaded by these tests.
+"""
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import cli as main
+
+
+def _server(reply: bytes | None):
+    """A TCP server on 127.0.0.1 that is no Dask scheduler: it answers ``reply`` (or nothing) and keeps the line open."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held: list = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if reply is not None:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, held
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4],
+                         ids=["silent", "http"])
+def test_a_port_where_no_scheduler_answers_is_a_quick_error(tmp_path, monkeypatch, reply):
+    # the dashboard's port (or any web server): `Client(address, timeout=5)` waited forever for a handshake,
+    # and a service that answered with other bytes ended in "MemoryError: Unable to allocate 3.07 EiB"
+    import core.cli._dask
+
+    monkeypatch.setattr(core.cli._dask, "CONNECT_SECONDS", 1.0)  # the deadline (5 s) is not what is tested
+    sock, held = _server(reply)
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    t0 = time.monotonic()
+    try:
+        res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q",
+                                        "--scheduler", address])
+    finally:
+        sock.close()
+        for conn in held:
+            conn.close()
+    assert res.exit_code == 1 and f"cannot reach the Dask scheduler at {address}" in res.output, res.output
+    assert "Traceback" not in res.output and time.monotonic() - t0 < 8
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_worker_counts_and_addresses_are_usage_errors(tmp_path):
+    # `--scheduler ''` ingested serially without a word; `--workers 100000` sat starting processes
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    run = CliRunner().invoke
+    for args, says in ((["--scheduler", ""], "--scheduler needs an address"),
+                       (["--scheduler", "  "], "--scheduler needs an address"),
+                       (["--workers", "100000"], "for more, start workers on other machines"),
+                       (["--workers", "-1"], "--workers"), (["--workers", "1.5"], "--workers"),
+                       (["--workers", "two"], "--workers")):
+        t0 = time.monotonic()
+        res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q", *args])
+        assert res.exit_code == 2 and says in res.output, (args, res.output)
+        assert time.monotonic() - t0 < 5 and not (tmp_path / "m").exists(), args
+
+
+def test_local_workers_ignore_ctrl_c(tmp_path):
+    # Ctrl-C in a terminal reaches every process of the group: each worker printed a KeyboardInterrupt
+    # traceback and died ("lost scattered data" from the scheduler); now the driver alone stops them.
+    # And a Ctrl-C that landed in the scheduler's garbage-collection callback here was "Exception ignored"
+    import gc
+
+    from core.cli._dask import dask_client
+
+    with dask_client(1, None) as client:
+        ignored = client.run(lambda: signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+        callbacks = [repr(cb) for cb in gc.callbacks]
+    assert list(ignored.values()) == [True], ignored
+    assert not any("GCDiagnosis" in cb for cb in callbacks), callbacks
