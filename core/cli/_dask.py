@@ -79,8 +79,14 @@ def dask_setup(worker) -> None:
 
 
 @contextmanager
-def dask_client(workers: int | None, scheduler: str | None):
-    """A Dask client for a parallel ingest: N local worker processes, an existing scheduler, or None (serial)."""
+def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
+    """A Dask client for a parallel ingest: N local worker processes, an existing scheduler, or None (serial).
+
+    The local cluster logs only CRITICAL (ERROR with -v): what the ingest cannot recover from reaches the
+    user as an error of its own, and distributed's ERROR lines were about what it recovers from ("Removing
+    worker ... caused the cluster to lose scattered data, which can't be recovered" for a killed worker
+    whose batches were then embedded here) or, after Ctrl-C, about the cluster being torn down.
+    """
     if not workers and scheduler is None:
         yield None
         return
@@ -102,6 +108,12 @@ def dask_client(workers: int | None, scheduler: str | None):
     # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
     # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                      silence_logs=logging.ERROR, preload=[__name__]) as cluster, Client(cluster) as client:
+                      silence_logs=logging.ERROR if verbose else logging.CRITICAL, preload=[__name__]) as cluster, \
+            Client(cluster) as client:
         disable_gc_diagnosis(force=True)
-        yield client
+        try:
+            yield client
+        except KeyboardInterrupt:  # the scheduler here, cut off mid-scatter: "Task exception was never retrieved"
+            for name in ("distributed", "asyncio"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            raise

@@ -224,7 +224,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     kept = None
     try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
         # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
-        with dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
+        with dask_client(workers, scheduler, verbose) as client, _open(memory, embedder=embedder, create=True) as mem:
             try:
                 rep = mem.ingest(list(paths), progress=not quiet, client=client)
                 fresh = fresh and mem.store_.count_documents() == 0
