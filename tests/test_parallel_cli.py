@@ -118,3 +118,19 @@ def test_the_local_cluster_leaves_ctrl_c_to_this_process_and_logs_no_recovered_e
     assert out["ignored"] == [True] and out["removed"], out
     assert not any("GCDiagnosis" in cb for cb in out["callbacks"]), out
     assert "scattered data" not in res.stderr and "ERROR" not in res.stderr, res.stderr
+
+
+def test_a_scheduler_without_workers_leaves_no_new_memory(tmp_path, monkeypatch):
+    # "the Dask cluster at ... has no workers after 60 s" left the new, empty memory folder it had made
+    from distributed import LocalCluster
+
+    import core.memory.parallel
+
+    monkeypatch.setattr(core.memory.parallel, "WAIT_FOR_WORKERS", 0.5, raising=False)
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    with LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster:
+        res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "new"), "-q",
+                                        "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 1 and "has no workers after" in res.output, res.output
+    assert f"no memory was made at {tmp_path / 'new'}" in res.output and not (tmp_path / "new").exists()

@@ -274,8 +274,14 @@ def test_a_task_failing_on_its_worker_names_the_worker(tmp_path):
         (tmp_path / "recs.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
         res = CliRunner().invoke(main, ["ingest", str(tmp_path / "recs.jsonl"), "--memory", str(tmp_path / "m"),
                                         "-q", "--scheduler", cluster.scheduler_address])
+        new = CliRunner().invoke(main, ["ingest", str(tmp_path / "recs.jsonl"), "--memory", str(tmp_path / "new"),
+                                        "-q", "--scheduler", cluster.scheduler_address])
     assert res.exit_code == 1 and "a Dask worker failed while embedding" in res.output, res.output
     assert "in the worker's environment" in res.output and "run the same command again" in res.output
+    assert "0 documents are in" in res.output and (tmp_path / "m").is_dir()  # made before this command: kept
+    # a new memory that the failure left empty is removed (it stayed behind)
+    assert new.exit_code == 1 and "a Dask worker failed while embedding" in new.output, new.output
+    assert f"no memory was made at {tmp_path / 'new'}" in new.output and not (tmp_path / "new").exists()
 
 
 def test_cli_workers_takes_no_fixed_port(tmp_path):

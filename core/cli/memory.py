@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from core.cli._fresh import interrupted, remove_new_empty_memory
+from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._report import _cell, count, print_report  # noqa: F401 (_cell, count: other commands')
 
 
@@ -221,24 +221,24 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         raise click.ClickException(f"{', '.join(p or repr(p) for p in missing)}: no such file or folder; "
                                    f"nothing was ingested")  # '' named as '' (it printed ": no such ...")
     fresh = not os.path.lexists(memory)
-    kept = None
+    kept = failure = None
     try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
         # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
         with dask_client(workers, scheduler, verbose) as client, _open(memory, embedder=embedder, create=True) as mem:
             try:
                 rep = mem.ingest(list(paths), progress=not quiet, client=client)
                 fresh = fresh and mem.store_.count_documents() == 0
-            except (MemoryBusyError, ValueError) as exc:
+            except MemoryBusyError as exc:
                 raise click.ClickException(str(exc)) from None
-            except WorkerError as exc:
-                raise click.ClickException(f"{exc}; {mem.store_.count_documents()} documents are in {memory}: "
-                                           f"fix the workers and run the same command again (the stored ones "
-                                           f"are skipped as unchanged)") from None
+            except (ValueError, WorkerError) as exc:  # said once the memory is closed (a new empty one goes)
+                failure, kept = exc, mem.store_.count_documents()
             except KeyboardInterrupt:  # what was committed stays (the memory is saved on the way out)
                 kept = mem.store_.count_documents()
                 raise
     except KeyboardInterrupt:
         interrupted(memory, fresh, kept)
+    if failure is not None:
+        ingest_failed(memory, fresh, kept, failure)
     print_report(rep)
     if sync:
         from core.cli.documents import sync_folders

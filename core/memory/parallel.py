@@ -159,13 +159,17 @@ def _check_args(client, partitions) -> None:
         raise ValueError(f"partitions must be a positive integer (or None for ~4 per worker), got {partitions!r}")
 
 
+WAIT_FOR_WORKERS = 60.0  # seconds a cluster without workers is given to get one
+
+
 def _n_workers(client) -> int:
     n = len(client.scheduler_info().get("workers", {}))
     if n == 0:
         try:
-            client.wait_for_workers(1, timeout=60)
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
         except TimeoutError:
-            raise ValueError(f"the Dask cluster at {client.scheduler.address} has no workers after 60 s; "
+            raise ValueError(f"the Dask cluster at {client.scheduler.address} has no workers after "
+                             f"{WAIT_FOR_WORKERS:g} s; "
                              f"start some with `dask worker {client.scheduler.address}`") from None
         n = len(client.scheduler_info().get("workers", {}))
     return max(n, 1)
