@@ -133,4 +133,5 @@ def test_a_scheduler_without_workers_leaves_no_new_memory(tmp_path, monkeypatch)
         res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "new"), "-q",
                                         "--scheduler", cluster.scheduler_address])
     assert res.exit_code == 1 and "has no workers after" in res.output, res.output
+    assert "has no workers yet; waiting up to 0.5 s" in res.output  # the wait said nothing for a minute
     assert f"no memory was made at {tmp_path / 'new'}" in res.output and not (tmp_path / "new").exists()

@@ -38,9 +38,11 @@ from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_pa
 from core.memory._checks import empty_path
 from core.memory.readers import ReadError, Record, document_id, parse_record, path_problem, read_stream, scan_folder
 from core.memory.types import IngestReport
+from core.log import get_logger
 
 __all__ = ["WorkerError", "ingest_parallel"]
 
+log = get_logger("memory.parallel")
 _embedder_for = _parallel_worker._embedder_for  # scripts/bench_parallel_ingest.py imports it from here
 
 
@@ -164,7 +166,9 @@ WAIT_FOR_WORKERS = 60.0  # seconds a cluster without workers is given to get one
 
 def _n_workers(client) -> int:
     n = len(client.scheduler_info().get("workers", {}))
-    if n == 0:
+    if n == 0:  # a silent minute looked like a hang
+        log.warning(f"the Dask cluster at {client.scheduler.address} has no workers yet; waiting up to "
+                    f"{WAIT_FOR_WORKERS:g} s for one")
         try:
             client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
         except TimeoutError:
