@@ -75,7 +75,10 @@ def dask_setup(worker) -> None:
     """Preload of the local cluster's workers (run in the worker's main thread): ignore SIGINT."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (a future distributed): a noisy Ctrl-C, not a worker that fails
+        pass
 
 
 @contextmanager
