@@ -62,7 +62,7 @@ def _probe(address: str) -> None:
         if str(exc):
             raise click.ClickException(f"{start} ({exc}); {advice}") from None
         raise click.ClickException(f"{start}: something listens there but does not answer as a Dask scheduler "
-                                   f"(no handshake in {CONNECT_SECONDS:.0f} s; the dashboard's port 8787? a "
+                                   f"(no handshake in {CONNECT_SECONDS + 1:.0f} s; the dashboard's port 8787? a "
                                    f"scheduler listens on 8786 unless told otherwise)") from None
     except (OSError, ValueError, TypeError) as exc:
         raise click.ClickException(f"{start} ({exc}); {advice}") from None
