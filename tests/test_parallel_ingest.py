@@ -340,3 +340,13 @@ def test_workers_read_a_folder_as_the_serial_reader_does(tmp_path, monkeypatch):
     parallel = [(e[1].doc_id, e[1].source, e[1].meta) for e in events if e[0] == "rec"]
     assert parallel == serial and serial[1][1] == str(folder / "sub" / "r.jsonl"), parallel
     assert [str(e[1]) for e in events if e[0] == "err"] == [str(e) for e in errors] and len(errors) == 1
+
+
+def test_the_progress_bar_has_a_total(client, tmp_path, capsys):
+    # the parallel bar counted documents without a total (no ETA), where the serial one has both
+    mem = _memory(tmp_path / "m")
+    mem.ingest([{"id": f"p{i}", "text": f"Ida Wren mapped cave {i} of the Orla coast."} for i in range(3)],
+               client=client, progress=True)
+    mem.close()
+    err = capsys.readouterr().err
+    assert "3/3" in err and "chunks=3" in err, err

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from core.memory import _parallel_worker
-from core.memory._ingest import record_problem
+from core.memory._ingest import _expected_documents, _progress, record_problem
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
 from core.memory.readers import ReadError, Record, document_id, parse_record, path_problem, read_stream, scan_folder
@@ -228,7 +228,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(unit="doc", desc="ingest")
+        bar = tqdm(total=_expected_documents(source), unit="doc", desc="ingest")  # a total and an ETA, as serially
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
@@ -305,8 +305,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
             C = mem.codec.encode(X) if need else None
             mem._commit(todo, hashes, dict(zip(need, X)), dict(zip(need, C)) if need else {}, report)
         st["commit"] += time.perf_counter() - t0
-        if bar is not None:
-            bar.update(len(b.items))
+        _progress(bar, len(b.items), report)
 
     window = 2 * n_workers + 1
     try:
