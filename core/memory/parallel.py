@@ -36,7 +36,8 @@ from core.memory import _parallel_worker
 from core.memory._ingest import _expected_documents, _progress, record_problem
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
-from core.memory.readers import ReadError, Record, document_id, parse_record, path_problem, read_stream, scan_folder
+from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,
+                                  read_stream, scan_folder)
 from core.memory.types import IngestReport
 from core.log import get_logger
 
@@ -80,6 +81,49 @@ class _Batch:
 
 # -- the driver side: the stream, as the serial path reads it ----------------------------
 
+BIG_JSONL = MAX_BYTES  # a larger JSONL file is read here, line by line as serially, and sent on in parts
+PART_CHARS = 4_000_000  # text in one part of such a file (a worker read it whole: 60 MB peaked at 246 MB)
+
+
+def _file_item(f: Path, root: Path | None):
+    """The item of one file: read on a worker, or ("jsonl", ...) for a JSONL file too large to read whole."""
+    try:
+        big = f.suffix.lower() == ".jsonl" and f.stat().st_size > BIG_JSONL
+    except OSError:  # the worker reports it
+        big = False
+    if big:
+        return ("jsonl", f, root)
+    if root is None:
+        return ("file", os.path.abspath(f), str(f), *document_id(f), str(f))
+    # a JSONL file's records name it by its absolute path, as read_file does (--sync)
+    source = str(root.resolve() / f.relative_to(root)) if f.suffix.lower() == ".jsonl" else str(f)
+    return ("file", os.path.abspath(f), str(f), *document_id(f, root), source)
+
+
+def _split(parts):
+    """The parts to read, in stream order; a part is cut at a large JSONL file, which is read here with the
+    serial reader (its records, errors and line numbers as a serial ingest gives them) into parts of about
+    PART_CHARS characters of text, made as they are sent: a file of any size, a bounded memory."""
+    for part in parts:
+        run: list = []
+        for it in part:
+            if it[0] != "jsonl":
+                run.append(it)
+                continue
+            if run:
+                yield run
+                run = []
+            errors: list = []
+            size = 0
+            for ev in _capture(read_file(it[1], errors, BIG_JSONL, root=it[2]), errors):
+                run.append(ev)
+                size += len(ev[1].text) if ev[0] == "rec" else 0
+                if size >= PART_CHARS:
+                    yield run
+                    run, size = [], 0
+        if run:
+            yield run
+
 def _path_items(raw):
     """The items of one path argument, as ``readers.read_paths`` visits them (files are read on workers)."""
     if str(raw) == "-":
@@ -94,15 +138,14 @@ def _path_items(raw):
         files, notes = scan_folder(path)
         for note in notes:
             yield ("err", note)
-        for f in files:  # a JSONL file's records name it by its absolute path, as read_file does (--sync)
-            source = str(path.resolve() / f.relative_to(path)) if f.suffix.lower() == ".jsonl" else str(f)
-            yield ("file", os.path.abspath(f), str(f), *document_id(f, path), source)
+        for f in files:
+            yield _file_item(f, path)
         return
     problem = path_problem(path)
     if problem is not None:
         yield ("err", problem)
         return
-    yield ("file", os.path.abspath(path), str(path), *document_id(path), str(path))
+    yield _file_item(path, None)
 
 
 def _items(source):
@@ -218,10 +261,9 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     n_parts = min(len(items), partitions or 4 * n_workers) or 1
     size = -(-len(items) // n_parts) if items else 1
     chunks_of_items = [items[i:i + size] for i in range(0, len(items), size)]
-    st["partitions"] = len(chunks_of_items)
     tag = uuid.uuid4().hex[:8]
     reads: deque = deque()
-    read_iter = iter(enumerate(chunks_of_items))
+    read_iter = iter(enumerate(_split(chunks_of_items)))
     inflight: deque = deque()
     counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
     bar = None
@@ -232,6 +274,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
+            st["partitions"] = i + 1
             reads.append((client.submit(_read_part, shared["parts"], part, key=f"mycelial-read-{tag}-{i}",
                                         retries=2), part))
 
