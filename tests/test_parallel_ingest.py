@@ -274,8 +274,14 @@ def test_a_task_failing_on_its_worker_names_the_worker(tmp_path):
         (tmp_path / "recs.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
         res = CliRunner().invoke(main, ["ingest", str(tmp_path / "recs.jsonl"), "--memory", str(tmp_path / "m"),
                                         "-q", "--scheduler", cluster.scheduler_address])
+        new = CliRunner().invoke(main, ["ingest", str(tmp_path / "recs.jsonl"), "--memory", str(tmp_path / "new"),
+                                        "-q", "--scheduler", cluster.scheduler_address])
     assert res.exit_code == 1 and "a Dask worker failed while embedding" in res.output, res.output
     assert "in the worker's environment" in res.output and "run the same command again" in res.output
+    assert "0 documents are in" in res.output and (tmp_path / "m").is_dir()  # made before this command: kept
+    # a new memory that the failure left empty is removed (it stayed behind)
+    assert new.exit_code == 1 and "a Dask worker failed while embedding" in new.output, new.output
+    assert f"no memory was made at {tmp_path / 'new'}" in new.output and not (tmp_path / "new").exists()
 
 
 def test_cli_workers_takes_no_fixed_port(tmp_path):
@@ -307,7 +313,95 @@ def test_a_file_the_worker_does_not_see_is_named_as_such(tmp_path):
     from core.memory.parallel import _Parts, _read_part
 
     parts = _Parts(None, None, {}, 256)
-    events, _ = _read_part(parts, [("file", str(tmp_path / "gone" / "a.txt"), "notes/a.txt", "a.txt", {})])
+    events, _ = _read_part(parts, [("file", str(tmp_path / "gone" / "a.txt"), "notes/a.txt", "a.txt", {},
+                                     "notes/a.txt")])
     assert len(events) == 1 and events[0][0] == "err"
     err = str(events[0][1])
     assert err.startswith("notes/a.txt: not found on the Dask worker") and "shared file system" in err, err
+
+
+def test_workers_read_a_folder_as_the_serial_reader_does(tmp_path, monkeypatch):
+    # a folder given by a relative path: the records of its JSONL file named their file relatively on the
+    # parallel path ("notes/r.jsonl", the serial path its absolute path), so --sync never forgot them
+    from core.memory.parallel import _Parts, _path_items, _read_part
+    from core.memory.readers import read_paths
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("Ida Wren mapped the caves of Orla.", encoding="utf-8")
+    (folder / "sub" / "r.jsonl").write_text(json.dumps({"id": "r1", "text": "The tide mill of Pellow."}) + "\n{bad\n",
+                                            encoding="utf-8")
+    (tmp_path / "top.jsonl").write_text(json.dumps({"id": "t1", "text": "Orla lies west."}) + "\n", encoding="utf-8")
+    args = ["notes", "top.jsonl"]
+    errors: list = []
+    serial = [(r.doc_id, r.source, r.meta) for r in read_paths(args, errors)]
+    events, _ = _read_part(_Parts(None, None, {}, 256), [it for a in args for it in _path_items(a)])
+    parallel = [(e[1].doc_id, e[1].source, e[1].meta) for e in events if e[0] == "rec"]
+    assert parallel == serial and serial[1][1] == str(folder / "sub" / "r.jsonl"), parallel
+    assert [str(e[1]) for e in events if e[0] == "err"] == [str(e) for e in errors] and len(errors) == 1
+
+
+def test_the_progress_bar_has_a_total(client, tmp_path, capsys):
+    # the parallel bar counted documents without a total (no ETA), where the serial one has both
+    mem = _memory(tmp_path / "m")
+    mem.ingest([{"id": f"p{i}", "text": f"Ida Wren mapped cave {i} of the Orla coast."} for i in range(3)],
+               client=client, progress=True)
+    mem.close()
+    err = capsys.readouterr().err
+    assert "3/3" in err and "chunks=3" in err, err
+
+
+def _jsonl_lines(n: int) -> list[str]:
+    lines = [json.dumps({"id": f"r{i}", "text": f"Record {i}: Ida Wren mapped the tide mill of Pellow. " * 3})
+             for i in range(n)]
+    lines[5] = "{not json"
+    lines[9] = json.dumps({"id": "r3", "text": "An id the file already gave."})
+    return lines
+
+
+def test_a_large_jsonl_file_is_read_here_in_parts_as_serially(tmp_path, monkeypatch):
+    # a JSONL file was one task: a worker read it whole and sent all its records back at once (60 MB peaked
+    # at 246 MB there, twice the serial reader's, and the driver held them all too); now a file over
+    # BIG_JSONL is read here, line by line with the serial reader, and sent in parts of ~PART_CHARS
+    import core.memory.parallel as par
+    from core.memory.parallel import _Parts, _path_items, _read_part, _split
+    from core.memory.readers import read_paths
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(par, "BIG_JSONL", 1000)
+    monkeypatch.setattr(par, "PART_CHARS", 600)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Orla lies west of Pellow.", encoding="utf-8")
+    raw = ("\n".join(_jsonl_lines(30)) + "\n").encode().replace(b"Record 20:", b"Record \xff20:")  # not UTF-8
+    (folder / "big.jsonl").write_bytes(raw)
+    (folder / "z.txt").write_text("The last note.", encoding="utf-8")
+    args = ["notes", "notes/big.jsonl"]
+    errors: list = []
+    serial = [(r.doc_id, r.source, r.meta, r.text) for r in read_paths(args, errors, max_bytes=1000)]
+    items = [it for a in args for it in _path_items(a)]
+    assert [it[0] for it in items] == ["file", "jsonl", "file", "jsonl"]
+    parts = list(_split([items[:2], items[2:]]))
+    events = [ev for part in parts for ev in _read_part(_Parts(None, None, {}, 256), part)[0]]
+    assert [(e[1].doc_id, e[1].source, e[1].meta, e[1].text) for e in events if e[0] == "rec"] == serial
+    assert [str(e[1]) for e in events if e[0] == "err"] == [str(e) for e in errors] and len(errors) == 6
+    assert len(parts) >= 10 and max(sum(len(e[1].text) for e in p if e[0] == "rec") for p in parts) < 800
+
+
+def test_a_large_jsonl_file_ingests_as_serially(client, tmp_path, monkeypatch):
+    import core.memory.parallel as par
+
+    monkeypatch.setattr(par, "BIG_JSONL", 500)
+    monkeypatch.setattr(par, "PART_CHARS", 400)
+    (tmp_path / "big.jsonl").write_text("\n".join(_jsonl_lines(12)) + "\n", encoding="utf-8")
+    mem = _memory(tmp_path / "serial")
+    serial = _snapshot(mem, mem.ingest(str(tmp_path / "big.jsonl")))
+    mem.close()
+    mem = _memory(tmp_path / "parallel")
+    stats: dict = {}
+    with mem._writing():
+        rep = par.ingest_parallel(mem, str(tmp_path / "big.jsonl"), client, stats=stats)
+    assert stats["partitions"] >= 3 and len(serial["errors"]) == 2
+    _assert_same(_snapshot(mem, rep), serial)
+    mem.close()

@@ -53,6 +53,20 @@ def interrupted(memory, fresh: bool, kept: int | None):
     raise SystemExit(130)
 
 
+def ingest_failed(memory, fresh: bool, kept: int, exc: Exception):
+    """`mycelial ingest` stopped by ``exc`` (a ValueError, or a WorkerError of a parallel ingest) with ``kept``
+    documents in the closed memory: one line; a memory this command made that holds nothing is removed
+    (a Dask cluster without workers left one behind after its 60 s wait)."""
+    from core.memory.parallel import WorkerError
+
+    gone = fresh and not kept and remove_new_empty_memory(memory)
+    if not isinstance(exc, WorkerError):
+        raise click.ClickException(f"{exc}" + (f"; no memory was made at {memory}" if gone else ""))
+    held = f"nothing was ingested; no memory was made at {memory}" if gone else f"{kept} documents are in {memory}"
+    raise click.ClickException(f"{exc}; {held}: fix the workers and run the same command again (the stored ones "
+                               f"are skipped as unchanged)")
+
+
 def _documents(folder) -> int | None:
     """Documents committed in ``folder`` (0 without a store, None when it cannot be read)."""
     db = Path(folder) / "memory.sqlite"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from core.cli._fresh import interrupted, remove_new_empty_memory
+from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._report import _cell, count, print_report  # noqa: F401 (_cell, count: other commands')
 
 
@@ -181,32 +181,6 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
                 click.echo(f"       {line}")
 
 
-@contextmanager
-def _dask_client(workers: int | None, scheduler: str | None):
-    """A Dask client for a parallel ingest: N local worker processes, an existing scheduler, or None (serial)."""
-    if not workers and not scheduler:
-        yield None
-        return
-    import logging
-
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout=5)
-        except (OSError, ValueError, TypeError) as exc:
-            raise click.ClickException(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
-                                       f"`dask scheduler` and `dask worker ADDRESS`, or use --workers N") from None
-        with client:
-            yield client
-        return
-    # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
-    # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        yield client
-
-
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @NEW_MEMORY_OPTION
@@ -230,38 +204,41 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
 
         mycelial ingest notes/ paper.pdf records.jsonl --memory my_memory
     """
+    from core.cli._dask import check_scheduler, check_workers, dask_client
     from core.log import configure_cli
     from core.memory.lock import MemoryBusyError
     from core.memory.parallel import WorkerError
 
     configure_cli(verbose, quiet)
+    check_workers(workers)
+    check_scheduler(scheduler)
     if sync and not any(p != "-" and Path(p).is_dir() for p in paths):
         raise click.UsageError("--sync needs at least one folder among the paths")
-    if workers and scheduler:
+    if workers and scheduler is not None:
         raise click.UsageError("give either --workers or --scheduler, not both")
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]  # a broken link: the reader says so
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(p or repr(p) for p in missing)}: no such file or folder; "
                                    f"nothing was ingested")  # '' named as '' (it printed ": no such ...")
     fresh = not os.path.lexists(memory)
-    kept = None
+    kept = failure = None
     try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
         # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
-        with _dask_client(workers, scheduler) as client, _open(memory, embedder=embedder, create=True) as mem:
+        with dask_client(workers, scheduler, verbose) as client, _open(memory, embedder=embedder, create=True) as mem:
             try:
                 rep = mem.ingest(list(paths), progress=not quiet, client=client)
                 fresh = fresh and mem.store_.count_documents() == 0
-            except (MemoryBusyError, ValueError) as exc:
+            except MemoryBusyError as exc:
                 raise click.ClickException(str(exc)) from None
-            except WorkerError as exc:
-                raise click.ClickException(f"{exc}; {mem.store_.count_documents()} documents are in {memory}: "
-                                           f"fix the workers and run the same command again (the stored ones "
-                                           f"are skipped as unchanged)") from None
+            except (ValueError, WorkerError) as exc:  # said once the memory is closed (a new empty one goes)
+                failure, kept = exc, mem.store_.count_documents()
             except KeyboardInterrupt:  # what was committed stays (the memory is saved on the way out)
                 kept = mem.store_.count_documents()
                 raise
     except KeyboardInterrupt:
         interrupted(memory, fresh, kept)
+    if failure is not None:
+        ingest_failed(memory, fresh, kept, failure)
     print_report(rep)
     if sync:
         from core.cli.documents import sync_folders

@@ -78,7 +78,7 @@ def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
         if it[0] != "file":
             events.append(it)
             continue
-        _, open_path, shown, doc_id, meta = it
+        _, open_path, shown, doc_id, meta, source = it  # shown: in errors; source: the records' (driver's)
         errors: list = []
         if not os.path.lexists(open_path):  # the driver found it: this worker sees other files
             events.append(("err", ReadError(shown, f"not found on the Dask worker {_worker_address()} at "
@@ -90,7 +90,7 @@ def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
             if kind == "err" and x.source == open_path:
                 x.source = shown
             elif kind == "rec":
-                x.source = shown
+                x.source = source
                 if not open_path.lower().endswith(".jsonl"):  # file ids are the driver's (its working folder)
                     x.doc_id, x.meta = doc_id, meta
             events.append((kind, x))

@@ -33,14 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from core.memory import _parallel_worker
-from core.memory._ingest import record_problem
+from core.memory._ingest import _expected_documents, _progress, record_problem
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
-from core.memory.readers import ReadError, Record, document_id, parse_record, path_problem, read_stream, scan_folder
+from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,
+                                  read_stream, scan_folder)
 from core.memory.types import IngestReport
+from core.log import get_logger
 
 __all__ = ["WorkerError", "ingest_parallel"]
 
+log = get_logger("memory.parallel")
 _embedder_for = _parallel_worker._embedder_for  # scripts/bench_parallel_ingest.py imports it from here
 
 
@@ -78,6 +81,49 @@ class _Batch:
 
 # -- the driver side: the stream, as the serial path reads it ----------------------------
 
+BIG_JSONL = MAX_BYTES  # a larger JSONL file is read here, line by line as serially, and sent on in parts
+PART_CHARS = 4_000_000  # text in one part of such a file (a worker read it whole: 60 MB peaked at 246 MB)
+
+
+def _file_item(f: Path, root: Path | None):
+    """The item of one file: read on a worker, or ("jsonl", ...) for a JSONL file too large to read whole."""
+    try:
+        big = f.suffix.lower() == ".jsonl" and f.stat().st_size > BIG_JSONL
+    except OSError:  # the worker reports it
+        big = False
+    if big:
+        return ("jsonl", f, root)
+    if root is None:
+        return ("file", os.path.abspath(f), str(f), *document_id(f), str(f))
+    # a JSONL file's records name it by its absolute path, as read_file does (--sync)
+    source = str(root.resolve() / f.relative_to(root)) if f.suffix.lower() == ".jsonl" else str(f)
+    return ("file", os.path.abspath(f), str(f), *document_id(f, root), source)
+
+
+def _split(parts):
+    """The parts to read, in stream order; a part is cut at a large JSONL file, which is read here with the
+    serial reader (its records, errors and line numbers as a serial ingest gives them) into parts of about
+    PART_CHARS characters of text, made as they are sent: a file of any size, a bounded memory."""
+    for part in parts:
+        run: list = []
+        for it in part:
+            if it[0] != "jsonl":
+                run.append(it)
+                continue
+            if run:
+                yield run
+                run = []
+            errors: list = []
+            size = 0
+            for ev in _capture(read_file(it[1], errors, BIG_JSONL, root=it[2]), errors):
+                run.append(ev)
+                size += len(ev[1].text) if ev[0] == "rec" else 0
+                if size >= PART_CHARS:
+                    yield run
+                    run, size = [], 0
+        if run:
+            yield run
+
 def _path_items(raw):
     """The items of one path argument, as ``readers.read_paths`` visits them (files are read on workers)."""
     if str(raw) == "-":
@@ -93,13 +139,13 @@ def _path_items(raw):
         for note in notes:
             yield ("err", note)
         for f in files:
-            yield ("file", os.path.abspath(f), str(f), *document_id(f, path))
+            yield _file_item(f, path)
         return
     problem = path_problem(path)
     if problem is not None:
         yield ("err", problem)
         return
-    yield ("file", os.path.abspath(path), str(path), *document_id(path))
+    yield _file_item(path, None)
 
 
 def _items(source):
@@ -158,13 +204,19 @@ def _check_args(client, partitions) -> None:
         raise ValueError(f"partitions must be a positive integer (or None for ~4 per worker), got {partitions!r}")
 
 
+WAIT_FOR_WORKERS = 60.0  # seconds a cluster without workers is given to get one
+
+
 def _n_workers(client) -> int:
     n = len(client.scheduler_info().get("workers", {}))
-    if n == 0:
+    if n == 0:  # a silent minute looked like a hang
+        log.warning(f"the Dask cluster at {client.scheduler.address} has no workers yet; waiting up to "
+                    f"{WAIT_FOR_WORKERS:g} s for one")
         try:
-            client.wait_for_workers(1, timeout=60)
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
         except TimeoutError:
-            raise ValueError(f"the Dask cluster at {client.scheduler.address} has no workers after 60 s; "
+            raise ValueError(f"the Dask cluster at {client.scheduler.address} has no workers after "
+                             f"{WAIT_FOR_WORKERS:g} s; "
                              f"start some with `dask worker {client.scheduler.address}`") from None
         n = len(client.scheduler_info().get("workers", {}))
     return max(n, 1)
@@ -209,20 +261,20 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     n_parts = min(len(items), partitions or 4 * n_workers) or 1
     size = -(-len(items) // n_parts) if items else 1
     chunks_of_items = [items[i:i + size] for i in range(0, len(items), size)]
-    st["partitions"] = len(chunks_of_items)
     tag = uuid.uuid4().hex[:8]
     reads: deque = deque()
-    read_iter = iter(enumerate(chunks_of_items))
+    read_iter = iter(enumerate(_split(chunks_of_items)))
     inflight: deque = deque()
     counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(unit="doc", desc="ingest")
+        bar = tqdm(total=_expected_documents(source), unit="doc", desc="ingest")  # a total and an ETA, as serially
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
+            st["partitions"] = i + 1
             reads.append((client.submit(_read_part, shared["parts"], part, key=f"mycelial-read-{tag}-{i}",
                                         retries=2), part))
 
@@ -296,8 +348,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
             C = mem.codec.encode(X) if need else None
             mem._commit(todo, hashes, dict(zip(need, X)), dict(zip(need, C)) if need else {}, report)
         st["commit"] += time.perf_counter() - t0
-        if bar is not None:
-            bar.update(len(b.items))
+        _progress(bar, len(b.items), report)
 
     window = 2 * n_workers + 1
     try:

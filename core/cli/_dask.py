@@ -1,0 +1,122 @@
+"""The Dask client of `mycelial ingest --workers N` (a local cluster) or `--scheduler ADDRESS` (an existing one).
+
+Why not just ``Client(address, timeout=5)``: its timeout covers the TCP connect, not the handshake
+after it, so an address where something else listens (the dashboard's port 8787, any web server)
+waited forever, and a service that answered with other bytes ended in a MemoryError traceback
+("Unable to allocate 3.07 EiB"). The address is probed first, with one deadline for both.
+Why the workers of the local cluster ignore SIGINT: Ctrl-C in a terminal reaches the whole process
+group, and each worker printed a KeyboardInterrupt traceback and died (the scheduler then logged the
+scattered parts lost); this process stops them itself on its way out. And the scheduler in this process
+hooks a callback into every full garbage collection (timing it with a psutil call): a Ctrl-C landing
+there was "Exception ignored in GCDiagnosis._gc_callback", and the ingest went on to the end (1 in 5
+tries): that callback is removed.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import click
+
+CONNECT_SECONDS = 5.0
+WORKERS_PER_CORE = 4  # a local worker is a process with its own model: more only compete for the cores
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: int | None) -> None:
+    """Refuse a local cluster of more worker processes than this machine can run (100,000 hung, starting them)."""
+    cap = WORKERS_PER_CORE * _cores()
+    if workers is not None and workers > cap:
+        raise click.UsageError(f"--workers {workers}: this machine has {_cores()} cores, so at most {cap} local "
+                               f"workers (each is a process that loads its own model); for more, start workers "
+                               f"on other machines and give --scheduler ADDRESS")
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    if scheduler is not None and not scheduler.strip():  # "" ingested serially, silently
+        raise click.UsageError("--scheduler needs an address, e.g. tcp://host:8786 (got an empty one)")
+
+
+def _probe(address: str) -> None:
+    """Connect to ``address`` and complete the Dask handshake within CONNECT_SECONDS, else a ClickException."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake():
+        comm = await connect(address, timeout=CONNECT_SECONDS, **Security().get_connection_args("client"))
+        await comm.close()
+
+    start = f"cannot reach the Dask scheduler at {address}"
+    advice = "start one with `dask scheduler` and `dask worker ADDRESS`, or use --workers N"
+    try:
+        asyncio.run(asyncio.wait_for(handshake(), CONNECT_SECONDS + 1))
+    except asyncio.TimeoutError as exc:  # the connect's own timeout says so in its message; this one is silent
+        if str(exc):
+            raise click.ClickException(f"{start} ({exc}); {advice}") from None
+        raise click.ClickException(f"{start}: something listens there but does not answer as a Dask scheduler "
+                                   f"(no handshake in {CONNECT_SECONDS + 1:.0f} s; the dashboard's port 8787? a "
+                                   f"scheduler listens on 8786 unless told otherwise)") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise click.ClickException(f"{start} ({exc}); {advice}") from None
+    except Exception as exc:  # bytes that are not Dask's: a MemoryError for a forged frame size, a decode error
+        raise click.ClickException(f"{start}: the service there is not a Dask scheduler (its answer gave "
+                                   f"{type(exc).__name__}); check the address and port") from None
+
+
+def dask_setup(worker) -> None:
+    """Preload of the local cluster's workers (run in the worker's main thread): ignore SIGINT."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (a future distributed): a noisy Ctrl-C, not a worker that fails
+        pass
+
+
+@contextmanager
+def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
+    """A Dask client for a parallel ingest: N local worker processes, an existing scheduler, or None (serial).
+
+    The local cluster logs only CRITICAL (ERROR with -v): what the ingest cannot recover from reaches the
+    user as an error of its own, and distributed's ERROR lines were about what it recovers from ("Removing
+    worker ... caused the cluster to lose scattered data, which can't be recovered" for a killed worker
+    whose batches were then embedded here) or, after Ctrl-C, about the cluster being torn down.
+    """
+    if not workers and scheduler is None:
+        yield None
+        return
+    import logging
+
+    from distributed import Client, LocalCluster
+    from distributed.gc import disable_gc_diagnosis
+
+    if scheduler is not None:
+        _probe(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_SECONDS)
+        except (OSError, ValueError, TypeError) as exc:
+            raise click.ClickException(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
+                                       f"`dask scheduler` and `dask worker ADDRESS`, or use --workers N") from None
+        with client:
+            yield client
+        return
+    # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
+    # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                      silence_logs=logging.ERROR if verbose else logging.CRITICAL, preload=[__name__]) as cluster, \
+            Client(cluster) as client:
+        disable_gc_diagnosis(force=True)
+        try:
+            yield client
+        except KeyboardInterrupt:  # the scheduler here, cut off mid-scatter: "Task exception was never retrieved"
+            for name in ("distributed", "asyncio"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            raise

@@ -1,0 +1,137 @@
+"""`mycelial ingest --workers N | --scheduler ADDRESS`: the Dask side of the command line (core/cli/_dask.py).
+
+Real sockets on 127.0.0.1 and a real one-worker LocalCluster; no model is loaded by these tests.
+"""
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import cli as main
+
+
+def _server(reply: bytes | None):
+    """A TCP server on 127.0.0.1 that is no Dask scheduler: it answers `reply` (or nothing) and keeps the line open."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held: list = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if reply is not None:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, held
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4],
+                         ids=["silent", "http"])
+def test_a_port_where_no_scheduler_answers_is_a_quick_error(tmp_path, monkeypatch, reply):
+    # the dashboard's port (or any web server): `Client(address, timeout=5)` waited forever for a handshake,
+    # and a service that answered with other bytes ended in "MemoryError: Unable to allocate 3.07 EiB"
+    import core.cli._dask
+
+    monkeypatch.setattr(core.cli._dask, "CONNECT_SECONDS", 1.0)  # the deadline (5 s) is not what is tested
+    sock, held = _server(reply)
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    t0 = time.monotonic()
+    try:
+        res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q",
+                                        "--scheduler", address])
+    finally:
+        sock.close()
+        for conn in held:
+            conn.close()
+    assert res.exit_code == 1 and f"cannot reach the Dask scheduler at {address}" in res.output, res.output
+    assert "Traceback" not in res.output and time.monotonic() - t0 < 8
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_worker_counts_and_addresses_are_usage_errors(tmp_path):
+    # `--scheduler ''` ingested serially without a word; `--workers 100000` sat starting processes
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    run = CliRunner().invoke
+    for args, says in ((["--scheduler", ""], "--scheduler needs an address"),
+                       (["--scheduler", "  "], "--scheduler needs an address"),
+                       (["--workers", "100000"], "for more, start workers on other machines"),
+                       (["--workers", "-1"], "--workers"), (["--workers", "1.5"], "--workers"),
+                       (["--workers", "two"], "--workers")):
+        t0 = time.monotonic()
+        res = run(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q", *args])
+        assert res.exit_code == 2 and says in res.output, (args, res.output)
+        assert time.monotonic() - t0 < 5 and not (tmp_path / "m").exists(), args
+
+
+_KILL_A_WORKER = """
+import gc, json, os, signal, time
+from core.cli._dask import dask_client
+if __name__ == "__main__":
+    with dask_client(1, None) as client:
+        ignored = list(client.run(lambda: signal.getsignal(signal.SIGINT) is signal.SIG_IGN).values())
+        callbacks = [repr(cb) for cb in gc.callbacks]
+        held = client.scatter([1, 2, 3], broadcast=True, hash=False)
+        (address, pid), = client.run(os.getpid).items()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while address in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        print(json.dumps({"ignored": ignored, "callbacks": callbacks,
+                          "removed": address not in client.scheduler_info()["workers"]}))
+"""
+
+
+def test_the_local_cluster_leaves_ctrl_c_to_this_process_and_logs_no_recovered_error(tmp_path):
+    # Ctrl-C in a terminal reaches every process of the group: each worker printed a KeyboardInterrupt
+    # traceback and died ("lost scattered data" from the scheduler); now the driver alone stops them.
+    # A Ctrl-C that landed in the scheduler's garbage-collection callback here was "Exception ignored";
+    # a killed worker logged "... lose scattered data, which can't be recovered" (the ingest recovers it).
+    # In a process of its own: distributed's log handler writes to the stderr it found first.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "kill_a_worker.py"
+    script.write_text(_KILL_A_WORKER)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["ignored"] == [True] and out["removed"], out
+    assert not any("GCDiagnosis" in cb for cb in out["callbacks"]), out
+    assert "scattered data" not in res.stderr and "ERROR" not in res.stderr, res.stderr
+
+
+def test_a_scheduler_without_workers_leaves_no_new_memory(tmp_path, monkeypatch):
+    # "the Dask cluster at ... has no workers after 60 s" left the new, empty memory folder it had made
+    from distributed import LocalCluster
+
+    import core.memory.parallel
+
+    monkeypatch.setattr(core.memory.parallel, "WAIT_FOR_WORKERS", 0.5, raising=False)
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    with LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as cluster:
+        res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "new"), "-q",
+                                        "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 1 and "has no workers after" in res.output, res.output
+    assert "has no workers yet; waiting up to 0.5 s" in res.output  # the wait said nothing for a minute
+    assert f"no memory was made at {tmp_path / 'new'}" in res.output and not (tmp_path / "new").exists()
