@@ -47,6 +47,7 @@ RECIPE = {"version": "2", "preset": "mixed", "model_type": "transformer",
 BROWN_RECIPE = {"version": "1", "preset": "mixed", "model_type": "transformer",
                 "calibration": {"corpus": "brown", "chunks": 300, "per_document": 5, "seed": 1,
                                 "batch_tokens": 2048}}
+MAX_COMPILED_BLOBS = 8  # compiled models kept per int8 model (~59 MB each); see prune_blobs
 _log = logging.getLogger(__name__)
 _build_lock = threading.Lock()
 
@@ -203,12 +204,40 @@ def _compile(ov, xml: Path, config: dict):
         core.set_property({"ENABLE_MMAP": False} | ({"CACHE_DIR": str(cache)} if cache else {}))
         return core
 
+    # OpenVINO names a blob by the model file's path as given: reached through a symlink (a linked
+    # cache folder, as the test suite's), every new path wrote another 59 MB blob (440 of them, 26 GB)
+    xml = xml.resolve()
     try:
         sha = json.loads(xml.with_suffix(".bin.json").read_text())["sha256"][:16]
-        return core_with(xml.parent / f"compiled-{sha}").compile_model(str(xml), "CPU", config)
+        folder = xml.parent / f"compiled-{sha}"
+        compiled = core_with(folder).compile_model(str(xml), "CPU", config)
+        prune_blobs(folder)
+        return compiled
     except Exception as exc:  # noqa: BLE001 - a read-only or damaged cache: compile without it
         _log.debug("compiled-model cache unusable (%s); compiling", exc)
     return core_with(None).compile_model(str(xml), "CPU", config)
+
+
+def prune_blobs(folder: Path, keep: int = MAX_COMPILED_BLOBS) -> int:
+    """Delete all but the ``keep`` most recently used compiled blobs of ``folder``; returns how many went.
+
+    One blob per compile config (streams, threads) is all a machine needs, but OpenVINO never
+    deletes one: a blob of a config no longer used, or one half-written by a killed process,
+    stayed for good. A blob being read by another process stays readable (its open file)."""
+    blobs = []
+    for path in folder.glob("*.blob"):
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # another process pruned it
+            continue
+        blobs.append((max(st.st_mtime, st.st_atime), path))
+    blobs.sort(reverse=True)
+    gone = 0
+    for _, path in blobs[keep:]:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            gone += 1
+    return gone
 
 
 def _no_callback(request, userdata) -> None:

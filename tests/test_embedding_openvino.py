@@ -161,6 +161,38 @@ def test_cache_is_reused_and_keyed_by_recipe(ov_root):
         recipe(0)
 
 
+def test_a_model_reached_through_a_symlink_reuses_its_compiled_blob(ov_root, tmp_path):
+    """OpenVINO names a compiled blob by the model's path as given: every linked cache folder (the test
+    suite links the developer's) wrote another 59 MB blob beside the model; 440 of them filled 26 GB."""
+    _, enc = ov_root
+    exports = enc.path.parent.parent
+    blobs = lambda: sorted(p.name for p in enc.path.parent.glob("compiled-*/*.blob"))  # noqa: E731
+    before = blobs()
+    assert before
+    for name in ("link_a", "link_b"):
+        (tmp_path / name).symlink_to(exports, target_is_directory=True)
+        linked = OpenVinoEncoder(default_model_path(), threads=2, calibration_chunks=CAL, root=tmp_path / name)
+        assert linked.path.resolve() == enc.path.resolve()
+    assert blobs() == before
+
+
+def test_compiled_blobs_are_pruned_to_the_most_recently_used(tmp_path):
+    """OpenVINO never deletes a blob (a config no longer used, one half-written by a killed process)."""
+    import os
+
+    from core.embedding_openvino import prune_blobs
+
+    for i in range(11):
+        blob = tmp_path / f"{i}.blob"
+        blob.write_bytes(b"x")
+        os.utime(blob, (1_000_000 + i, 1_000_000 + i))
+    os.utime(tmp_path / "0.blob", (2_000_000, 1_000_000))  # the oldest written, but read last: kept
+    (tmp_path / "model.int8.xml").write_text("<not a blob/>")
+    assert prune_blobs(tmp_path, keep=8) == 3
+    assert sorted(p.name for p in tmp_path.glob("*.blob")) == sorted(f"{i}.blob" for i in (0, *range(4, 11)))
+    assert (tmp_path / "model.int8.xml").exists()
+
+
 def test_corrupt_cached_weights_are_rebuilt(ov_root, texts):
     _, enc = ov_root
     bin_ = enc.path.with_suffix(".bin")
