@@ -467,44 +467,41 @@ def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server):
         expect(page.locator("#doc-view li.chunk button.more")).to_have_count(1, timeout=30_000)
 
 
-def test_a_file_uploaded_again_is_reported_unchanged(server):
-    # the second upload said "0 documents, 0 chunks, 0 errors", as if the file had been lost
+@contextmanager
+def _upload_form(server, doc_id: str):
+    """The page ready on memory "other" and its upload result; the uploaded document ``doc_id`` is forgotten after."""
     import httpx
 
-    page_file = {"name": "heron.md", "mimeType": "text/markdown", "buffer": b"# Heron\n\nThe heron of Orla nests."}
     with _page() as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "other")
-        result = page.locator("#upload-result")
         try:
-            page.set_input_files("#file", [page_file])
-            page.click("#upload button[type=submit]")
-            expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors", timeout=30_000)
-            page.click("#upload button[type=submit]")
-            expect(result).to_have_text("0 documents ingested, 0 chunks, 1 unchanged, 0 errors", timeout=30_000)
-            page.set_input_files("#file", [{**page_file, "buffer": b"# Heron\n\nThe heron of Orla nests twice."}])
-            page.click("#upload button[type=submit]")
-            expect(result).to_contain_text("1 replaced", timeout=30_000)
+            yield page, page.locator("#upload-result")
         finally:
-            httpx.delete(server.url + "/v1/memories/other/documents/file:heron.md", timeout=60)
+            httpx.delete(f"{server.url}/v1/memories/other/documents/{doc_id}", timeout=60)
+
+
+def test_a_file_uploaded_again_is_reported_unchanged(server):
+    # the second upload said "0 documents, 0 chunks, 0 errors", as if the file had been lost
+    page_file = {"name": "heron.md", "mimeType": "text/markdown", "buffer": b"# Heron\n\nThe heron of Orla nests."}
+    with _upload_form(server, "file:heron.md") as (page, result):
+        page.set_input_files("#file", [page_file])
+        page.click("#upload button[type=submit]")
+        expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors", timeout=30_000)
+        page.click("#upload button[type=submit]")
+        expect(result).to_have_text("0 documents ingested, 0 chunks, 1 unchanged, 0 errors", timeout=30_000)
+        page.set_input_files("#file", [{**page_file, "buffer": b"# Heron\n\nThe heron of Orla nests twice."}])
+        page.click("#upload button[type=submit]")
+        expect(result).to_contain_text("1 replaced", timeout=30_000)
 
 
 def test_an_empty_file_uploaded_is_reported_skipped(server):
     # an empty file was refused (a 422 in the error colour, "file empty.txt: empty file") with the files sent beside it
-    import httpx
-
     note = {"name": "owl.md", "mimeType": "text/markdown", "buffer": b"# Owl\n\nThe owl of Orla hunts at dusk."}
-    with _page() as page:
-        page.goto(server.url + "/")
-        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-        page.select_option("#memory", "other")
-        result = page.locator("#upload-result")
-        try:
-            page.set_input_files("#file", [note, {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""}])
-            page.click("#upload button[type=submit]")
-            expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors, skipped 1 empty file (empty.txt)",
-                                        timeout=30_000)
-            expect(result).not_to_have_class("error")
-        finally:
-            httpx.delete(server.url + "/v1/memories/other/documents/file:owl.md", timeout=60)
+    with _upload_form(server, "file:owl.md") as (page, result):
+        page.set_input_files("#file", [note, {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""}])
+        page.click("#upload button[type=submit]")
+        expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors, skipped 1 empty file (empty.txt)",
+                                    timeout=30_000)
+        expect(result).not_to_have_class("error")

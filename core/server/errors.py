@@ -166,24 +166,29 @@ class Crashes:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = False
-
-        async def tracking_send(msg):
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
+        sent = _Tracked(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, sent)
         except Exception:
-            if started:
+            if sent.started:
                 raise
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             body = json.dumps(error_body("internal server error (details are in the server log)")).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+
+
+class _Tracked:
+    """An ASGI ``send`` that remembers whether the answer has started: after that, no other answer can be sent."""
+
+    def __init__(self, send):
+        self.send, self.started = send, False
+
+    async def __call__(self, msg):
+        if msg["type"] == "http.response.start":
+            self.started = True
+        await self.send(msg)
 
 
 def _router_words(request: Request, exc: StarletteHTTPException) -> str:
@@ -211,7 +216,7 @@ class BodyLimit:
             if k == b"content-length" and v.isdigit() and int(v) > self.max_bytes:
                 return await self._reject(send)
         seen = 0
-        started = False
+        sent = _Tracked(send)
 
         async def limited_receive():
             nonlocal seen
@@ -222,16 +227,10 @@ class BodyLimit:
                     raise _TooLarge(self.max_bytes)
             return msg
 
-        async def tracking_send(msg):
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, sent)
         except _TooLarge:
-            if not started:
+            if not sent.started:
                 await self._reject(send)
 
     async def _reject(self, send):
