@@ -293,7 +293,7 @@ class Store(StoreReads, StoreBase):
         if zero_vectors:
             forgotten(self, removed, None if conn.in_transaction else seq)  # committed: the vector file may count it
         return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64),
-                "texts": [t for t in texts if t], "concepts": (offsets, concepts)}
+                "texts": [t for t in texts if t], "title": doc["title"], "concepts": (offsets, concepts)}
 
     def prune_forget_log(self, upto_seq: int) -> int:
         """Drop forget-log entries derived state has saved (seq <= ``upto_seq``); returns how many.
@@ -314,8 +314,8 @@ class Store(StoreReads, StoreBase):
         return not busy
 
     def _document_w(self, doc_key):
-        row = self._conn.execute("SELECT id, chunk_ids FROM documents WHERE doc_key = ?", (doc_key,)).fetchone()
-        return None if row is None else {"id": row[0], "chunk_ids": _ids(row[1])}
+        row = self._conn.execute("SELECT id, chunk_ids, title FROM documents WHERE doc_key = ?", (doc_key,)).fetchone()
+        return None if row is None else {"id": row[0], "chunk_ids": _ids(row[1]), "title": row[2] or ""}
 
     def close(self) -> None:
         vf, self._vecfile = getattr(self, "_vecfile", None), None

@@ -1,0 +1,90 @@
+"""A memory used for weeks keeps its disk use proportional to what it holds.
+
+Forgetting and editing files must take the removed text out of the embedding cache (it is keyed by
+the embedded ``title: chunk``), queries must not pile up in it, and the vector file must give back
+the blocks of removed chunks (ids are never reused).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from core.embedding import TextEmbedder
+from core.embedding_cache import EmbeddingCache
+from core.memory import SemanticMemory
+from core.memory.chunking import embedded_text
+
+
+@pytest.fixture
+def cached(tmp_path):
+    """A memory whose embedder writes to a cache file of this test alone (no seed)."""
+    path = tmp_path / "emb.sqlite"
+    emb = TextEmbedder(cache=path)
+    return SemanticMemory(tmp_path / "mem", embedder=emb), path
+
+
+def _keys(path) -> set[bytes]:
+    with sqlite3.connect(path) as conn:
+        return {k for (k,) in conn.execute("SELECT key FROM embeddings")}
+
+
+def _doc(wiki_docs, i, start=0, n=8):
+    d = wiki_docs[i]
+    return {"id": f"w{i}", "title": d.title, "text": "\n\n".join(d.sentences[start:start + n])}
+
+
+
+def test_forget_purges_the_titled_chunks_vectors(cached, wiki_docs):
+    mem, path = cached
+    rec = _doc(wiki_docs, 3)
+    mem.ingest([rec])
+    held = _keys(path)
+    assert held  # the chunks were embedded as "title: chunk"
+    mem.forget(rec["id"])
+    assert _keys(path) == set(), "a forgotten document's embeddings stayed in the cache"
+
+
+def test_queries_are_not_kept_in_the_cache(cached, wiki_docs):
+    mem, path = cached
+    mem.ingest([_doc(wiki_docs, 4)])
+    before = _keys(path)
+    for q in ("which emperor adopted Trajan", "a Canadian rock band", "tropical storm landfall"):
+        assert mem.recall(q, k=3)
+    assert _keys(path) == before
+    assert EmbeddingCache.key("a Canadian rock band") not in _keys(path)
+
+
+def test_reingest_of_an_edited_document_purges_only_its_removed_text(cached, wiki_docs):
+    mem, path = cached
+    v1 = _doc(wiki_docs, 5, 0, 8)
+    mem.ingest([v1])
+    v2 = dict(v1, text="\n\n".join(wiki_docs[5].sentences[4:12]))  # 4 sentences kept, 4 new, 4 gone
+    mem.ingest([v2])
+    held = {embedded_text(h.title, h.text) for h in mem.recall(v1["title"], k=50) if h.doc_id == v1["id"]}
+    assert held and _keys(path) == {EmbeddingCache.key(t) for t in held}, \
+        "the edited-out chunks' embeddings stayed in the cache (or kept ones were purged)"
+    mem.forget(v1["id"])
+    assert _keys(path) == set()
+
+
+def _disk(path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def test_vector_file_gives_back_the_blocks_of_removed_chunks(cached, wiki_docs):
+    mem, _ = cached
+    big = _doc(wiki_docs, 6, 0, 60)
+    mem.ingest([big, _doc(wiki_docs, 7, 0, 4)])
+    vf = mem.folder / "vectors.f16"
+    full = _disk(vf)
+    assert full >= 40 * 768
+    mem.forget(big["id"])
+    assert _disk(vf) <= 16 * 1024, f"{_disk(vf)} bytes on disk for {mem.stats()['chunks']} chunks"
+    for n in (20, 30):  # edits: every version's chunks get new ids
+        mem.ingest([_doc(wiki_docs, 8, 0, n)])
+        mem.ingest([_doc(wiki_docs, 8, 2, n)])
+    live = mem.stats()["chunks"]
+    assert os.stat(vf).st_size > 100 * 768  # the apparent size counts every id ever made
+    assert _disk(vf) <= live * 768 + 4 * 4096 * 4
