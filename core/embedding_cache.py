@@ -55,6 +55,8 @@ class EmbeddingCache:
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=60)
+            # a new file gives the pages a purge frees back (see `delete`); an older one keeps them for reuse
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings ("
@@ -95,6 +97,8 @@ class EmbeddingCache:
                     chunk = unique[start:start + _SQLITE_MAX_VARS]
                     n += conn.execute(f"DELETE FROM embeddings WHERE model = ? AND key IN "
                                       f"({','.join('?' * len(chunk))})", [model, *chunk]).rowcount
+        if n:
+            conn.executescript("PRAGMA incremental_vacuum")  # run to the end (execute frees one page); a file made before keeps them
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL's old page images held the vectors too
         return n
 

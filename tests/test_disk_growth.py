@@ -88,3 +88,25 @@ def test_vector_file_gives_back_the_blocks_of_removed_chunks(cached, wiki_docs):
     live = mem.stats()["chunks"]
     assert os.stat(vf).st_size > 100 * 768  # the apparent size counts every id ever made
     assert _disk(vf) <= live * 768 + 4 * 4096 * 4
+
+
+def test_embedding_cache_file_shrinks_when_purged(tmp_path, wiki_sample):
+    sentences, _, X = wiki_sample
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    keys = list(dict.fromkeys(EmbeddingCache.key(s) for s in sentences))[:1000]
+    cache.put("m", keys, X[:1000])
+    full = os.path.getsize(cache.path)
+    assert cache.delete(keys[:900]) == 900
+    assert os.path.getsize(cache.path) < full / 3, "purged vectors' pages stayed in the cache file"
+    assert len(cache.get("m", keys, X.shape[1])) == 100
+
+
+def test_repair_returns_sqlite_free_pages(cached, wiki_docs):
+    mem, _ = cached
+    mem.ingest([_doc(wiki_docs, i, 0, 30) for i in range(10, 16)])
+    db = mem.folder / "memory.sqlite"
+    mem.forget_many([f"w{i}" for i in range(10, 15)])
+    before = os.path.getsize(db)
+    st = mem.repair()
+    assert st["freed_bytes"] > 0 and os.path.getsize(db) < before * 0.6, (before, os.path.getsize(db))
+    assert st["documents"] == 1 and mem.recall(wiki_docs[15].title, k=3)[0].doc_id == "w15"

@@ -180,7 +180,8 @@ class StateMixin:
     def repair(self) -> dict:
         """Check SQLite, then rebuild every derived file (index, network, graph) from it; returns stats.
 
-        The way out of damaged or edited derived files: SQLite is the source of truth.
+        The way out of damaged or edited derived files: SQLite is the source of truth. SQLite's free
+        pages go back to the file system first (``freed_bytes`` in the answer).
         """
         from core.memory.store import StoreError
 
@@ -188,12 +189,13 @@ class StateMixin:
             check = self.store_._conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise StoreError(f"{self.folder / 'memory.sqlite'} is damaged ({check}); restore it from a backup")
+            freed = self.store_.compact()  # the free pages forgets and edits left
             for p in list(self.folder.iterdir()):
                 if _OWN_FILE.fullmatch(p.name) or p.name == "state.json":
                     p.unlink()
             self._state_gen = 0
             self._load_derived()
-        return self.stats()
+        return {**self.stats(), "freed_bytes": freed}
 
     def _reset_network(self) -> None:
         from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
