@@ -110,3 +110,36 @@ def test_repair_returns_sqlite_free_pages(cached, wiki_docs):
     st = mem.repair()
     assert st["freed_bytes"] > 0 and os.path.getsize(db) < before * 0.6, (before, os.path.getsize(db))
     assert st["documents"] == 1 and mem.recall(wiki_docs[15].title, k=3)[0].doc_id == "w15"
+
+
+_KILL_AT_TMP = """
+import os, signal, sys, threading, time
+folder, prefix = sys.argv[1], sys.argv[2]
+def watch():  # SIGKILL this process as soon as it has a temporary of `prefix` open in the folder
+    while True:
+        if os.path.isdir(folder) and any(n.startswith(prefix) and n.endswith(".tmp") for n in os.listdir(folder)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.0002)
+threading.Thread(target=watch, daemon=True).start()
+from core.memory import SemanticMemory
+SemanticMemory(folder)
+os._exit(3)
+"""
+
+
+@pytest.mark.parametrize("prefix", [".vectors.f16.", ".network.1.npz."])
+def test_temporaries_of_a_killed_writer_go_at_the_next_open(tmp_path, prefix):
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "mem"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    run = subprocess.run([sys.executable, "-c", _KILL_AT_TMP, str(folder), prefix], env=env, timeout=120)
+    assert run.returncode == -signal.SIGKILL
+    assert [p.name for p in folder.iterdir() if p.name.startswith(prefix)]  # the crash left one
+    SemanticMemory(folder, read_only=True).stats()  # a reader touches nothing
+    with SemanticMemory(folder) as mem:
+        assert mem.stats()["documents"] == 0
+    left = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert left == [], f"left behind after a writable open: {left}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from core._io import atomic_write_bytes, check_npz
-from core.memory._vecfile import keep_up
+from core.memory._vecfile import keep_up, stale_tmp
 from core.memory.chunking import embedded_text
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
@@ -332,7 +332,7 @@ class StateMixin:
             if done and self.store_.prune_forget_log(done):
                 self.store_.checkpoint()
             for p in self.folder.iterdir():  # older generations we wrote; never any other file
-                if _OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file):
+                if (_OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file)) or stale_tmp(p.name):
                     try:
                         p.unlink()
                     except OSError:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import re
 import struct
 import threading
 from pathlib import Path
@@ -44,6 +45,24 @@ HEADER = 64  # magic 8 | dim u32 | pad u32 | store uuid 32 | upto i64 (48) | for
 _UPTO, _FORGET = 48, 56
 _F32_OF_F16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)  # exact
 STEP = 65_536  # rows a catch-up reads and writes at a time
+
+# the vector file's creation temporary (64 bytes) of a process killed before it linked it in place
+_TMP = re.compile(r"\.vectors\.f16\.(\d+)\.\d+\.tmp")
+
+
+def stale_tmp(name: str) -> bool:
+    """``name`` is the creation temporary (`_create`) of a process gone: the memory's save deletes it."""
+    m = _TMP.fullmatch(name)
+    if not m:
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return False
+
 
 
 class VectorFile:
