@@ -143,3 +143,16 @@ def test_temporaries_of_a_killed_writer_go_at_the_next_open(tmp_path, prefix):
         assert mem.stats()["documents"] == 0
     left = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
     assert left == [], f"left behind after a writable open: {left}"
+
+
+def test_a_pipeline_stage_deletes_temporaries_a_killed_stage_left(tmp_path):
+    from core.compression.artifacts import exclusive
+
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    left = [".opq_pq.index.tmp", ".code_usage.png.tmp.png", ".codes.npy.k2x9ab_q.tmp", ".pipeline.json.0a1b2c3d.tmp"]
+    mine = [".notes.md.tmp", "results.tmp", ".opq_pq.index.bak", "codes.npy"]
+    for name in left + mine:
+        (out / name).write_bytes(b"x" * 100)
+    with exclusive(out, "evaluate"):
+        assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".mycelial-pipeline")) == sorted(mine)
