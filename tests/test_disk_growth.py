@@ -156,3 +156,39 @@ def test_a_pipeline_stage_deletes_temporaries_a_killed_stage_left(tmp_path):
         (out / name).write_bytes(b"x" * 100)
     with exclusive(out, "evaluate"):
         assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".mycelial-pipeline")) == sorted(mine)
+
+
+
+def test_a_model_build_deletes_the_temporaries_of_a_killed_one(tmp_path, embedder):
+    """A kill -9 (the OOM killer: the int8 build peaks at 1.2 GB) left model.PID.tmp (90 MB) for good."""
+    import subprocess
+    import sys
+    import time
+
+    from core.config import cache_dir
+    from core.embedding_openvino import model_folder, quantized_model
+
+    model_dir = embedder._model_dir  # a property
+    built = model_folder(model_dir, cache_dir() / "openvino")
+    if not (built / "model.int8.xml").is_file():
+        pytest.skip("the int8 model is not built in this cache")
+    folder = model_folder(model_dir, tmp_path)  # the built model, linked: nothing to build
+    folder.mkdir(parents=True)
+    for name in ("model.int8.xml", "model.int8.bin"):
+        (folder / name).symlink_to(built / name)
+        (folder / f"{name}.json").write_bytes((built / f"{name}.json").read_bytes())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a process that has ended
+    left = [f"model.int8.{dead}.tmp.xml", f"model.int8.{dead}.tmp.bin", f"model.int8.xml.{dead}.tmp"]
+    kept = [f"model.int8.{os.getpid()}.tmp.xml", "notes.tmp"]
+    old = time.time() - 3600
+    for name in left + kept:
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (old, old))
+    (folder / f"model.int8.{dead}.tmp.bin2").write_bytes(b"x")
+    fresh = folder / f"model.{dead}.tmp"  # minutes old: perhaps a process of another PID namespace
+    fresh.write_bytes(b"x")
+    assert quantized_model(model_dir, root=tmp_path) == folder / "model.int8.xml"
+    model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json"}
+    assert sorted(p.name for p in folder.iterdir() if p.name not in model) == \
+        sorted(kept + [fresh.name, f"model.int8.{dead}.tmp.bin2"])
