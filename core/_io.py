@@ -146,8 +146,9 @@ def folder_bytes(folder: str | os.PathLike) -> int:
     with os.scandir(folder) as entries:
         for entry in entries:
             try:
-                if entry.is_file():
-                    total += entry.stat().st_size
+                if entry.is_file():  # the blocks of a sparse file (the vector file's punched rows), not its length
+                    st = entry.stat()
+                    total += min(st.st_size, getattr(st, "st_blocks", st.st_size) * 512)
             except FileNotFoundError:
                 continue
     return total

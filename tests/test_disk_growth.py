@@ -88,6 +88,8 @@ def test_vector_file_gives_back_the_blocks_of_removed_chunks(cached, wiki_docs):
     live = mem.stats()["chunks"]
     assert os.stat(vf).st_size > 100 * 768  # the apparent size counts every id ever made
     assert _disk(vf) <= live * 768 + 4 * 4096 * 4
+    apparent = sum(p.stat().st_size for p in mem.folder.iterdir() if p.is_file())
+    assert mem.stats()["bytes_on_disk"] < apparent - os.stat(vf).st_size / 2  # stats counts the blocks
 
 
 def test_embedding_cache_file_shrinks_when_purged(tmp_path, wiki_sample):
