@@ -146,8 +146,46 @@ def folder_bytes(folder: str | os.PathLike) -> int:
     with os.scandir(folder) as entries:
         for entry in entries:
             try:
-                if entry.is_file():
-                    total += entry.stat().st_size
+                if entry.is_file():  # the blocks of a sparse file (the vector file's punched rows), not its length
+                    st = entry.stat()
+                    total += min(st.st_size, getattr(st, "st_blocks", st.st_size) * 512)
             except FileNotFoundError:
                 continue
     return total
+
+
+_PID_TMP = None
+
+
+def sweep_dead_temporaries(folder: str | os.PathLike, min_age_s: float = 600.0) -> list[str]:
+    """Delete ``NAME.PID.tmp``-style temporaries (``.PID.tmp``, ``.PID.fused.tmp``, ``.PID.tmp.xml/.bin``) in
+    ``folder`` whose process is gone and that are ``min_age_s`` old: a model export killed halfway (the OOM
+    killer, Ctrl-C twice) left its 90 MB ``model.PID.tmp`` in the cache for good. The age guards a process
+    of another PID namespace sharing the cache. Returns the names deleted."""
+    import re
+    import time
+
+    global _PID_TMP
+    _PID_TMP = _PID_TMP or re.compile(r".+\.(\d+)\.(?:fused\.)?tmp(?:\.xml|\.bin)?")
+    gone, now = [], time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return gone
+    for e in entries:
+        m = _PID_TMP.fullmatch(e.name)
+        if not m or not e.is_file(follow_symlinks=False):
+            continue
+        try:
+            if now - e.stat().st_mtime < min_age_s:
+                continue
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(e.path)
+                gone.append(e.name)
+            except OSError:
+                pass
+        except (OSError, OverflowError, ValueError):
+            pass
+    return gone

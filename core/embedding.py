@@ -249,8 +249,11 @@ class TextEmbedder:
             self._cache_obj = EmbeddingCache(path, cache_seed() if self.cache is True else None)
         return self._cache_obj
 
-    def embed(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Return float32 array (len(texts), dim) of unit-norm embeddings."""
+    def embed(self, texts: Sequence[str], show_progress: bool = False, store: bool = True) -> np.ndarray:
+        """Return float32 array (len(texts), dim) of unit-norm embeddings.
+
+        ``store=False`` reads the cache but writes no new vector (queries: each one asked was kept
+        for ever, ~1.6 kB a query in a cache that only forgetting a document ever shrank)."""
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -274,7 +277,8 @@ class TextEmbedder:
             for start in tqdm(chunks, desc="embedding", unit="chunk") if bar else chunks:
                 part = missing[start:start + _CACHE_CHUNK]
                 new = self._encode([first_text[k] for k in part], show_progress and len(chunks) < 2)
-                cache.put(self.cache_model, part, new)
+                if store:
+                    cache.put(self.cache_model, part, new)
                 found.update(zip(part, new))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 

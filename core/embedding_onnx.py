@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core._io import sweep_dead_temporaries
 from core.config import cache_dir
 
 # Bump when the export or quantization recipe changes: the cache key includes it.
@@ -153,13 +154,16 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     import warnings
 
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        # The legacy TorchScript exporter: no onnxscript needed, and exact to ~3e-6 here.
-        torch.onnx.export(_Hidden(model), tuple(enc[k] for k in INPUTS), str(tmp), input_names=list(INPUTS),
-                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET,
-                          dynamo=False)
-    _commit(tmp, out, {"torch": torch.__version__, "exporter": EXPORTER_VERSION})
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            # The legacy TorchScript exporter: no onnxscript needed, and exact to ~3e-6 here.
+            torch.onnx.export(_Hidden(model), tuple(enc[k] for k in INPUTS), str(tmp), input_names=list(INPUTS),
+                              output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET,
+                              dynamo=False)
+        _commit(tmp, out, {"torch": torch.__version__, "exporter": EXPORTER_VERSION})
+    finally:
+        tmp.unlink(missing_ok=True)  # an interrupted export left it in the cache
 
 
 def _fuse(src: Path, out: Path, model_dir: Path) -> dict:
@@ -188,6 +192,9 @@ def _quantize(src: Path, out: Path, model_dir: Path) -> None:
         # fused ops are in the com.microsoft domain, where shape inference gives no type: float
         quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, **QUANT_CONFIG)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # an interrupted quantization left it in the cache
+        raise
     finally:
         root.removeFilter(hint)
         fused.unlink(missing_ok=True)
@@ -211,6 +218,7 @@ def exported_model(model_dir, quantized: bool, root: Path | None = None) -> Path
     fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
     want = int8 if quantized else fp32
     with _export_lock:
+        sweep_dead_temporaries(folder)  # of an export killed halfway (90 MB each)
         if is_valid(want):
             return want
         folder.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core._io import sweep_dead_temporaries
 from core.config import cache_dir
 from core.embedding_onnx import PooledEncoder, _commit, cache_key, exported_model, is_valid
 
@@ -177,6 +178,7 @@ def quantized_model(model_dir, root: Path | None = None, onnx_root: Path | None 
     rec = recipe(calibration_chunks, base)
     xml = model_folder(model_dir, root, calibration_chunks, base) / "model.int8.xml"
     with _build_lock:
+        sweep_dead_temporaries(xml.parent)  # of a build killed halfway (a scan of a few files)
         if is_valid(xml.with_suffix(".bin")) and is_valid(xml):
             return xml
         xml.parent.mkdir(parents=True, exist_ok=True)

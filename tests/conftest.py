@@ -21,13 +21,34 @@ from core.config import cache_dir
 
 def _private_cache() -> None:
     shared = cache_dir()  # the developer's (their MYCELIAL_CACHE_DIR, else ~/.cache/mycelial)
-    private = tempfile.mkdtemp(prefix="mycelial-test-cache-")
+    _sweep_private_caches()
+    private = tempfile.mkdtemp(prefix=f"mycelial-test-cache-{os.getpid()}-")
     atexit.register(shutil.rmtree, private, ignore_errors=True)
     for export in ("onnx", "openvino"):
         (shared / export).mkdir(exist_ok=True)
         os.symlink(shared / export, os.path.join(private, export), target_is_directory=True)
     os.environ.setdefault("MYCELIAL_CACHE_SEED", str(shared / "embeddings.sqlite"))
     os.environ["MYCELIAL_CACHE_DIR"] = private
+
+
+
+def _sweep_private_caches() -> None:
+    """Remove the private caches of test sessions that were killed (atexit never ran): each held the
+    vectors its session embedded (a few MB), and they piled up in the temporary folder. Only those
+    named by a process that is gone."""
+    import glob
+    import re
+
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "mycelial-test-cache-*-*")):
+        m = re.fullmatch(r"mycelial-test-cache-(\d+)-\w+", os.path.basename(path))
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)  # its model links are links: the shared exports stay
+        except (OSError, OverflowError):
+            pass
 
 
 _private_cache()

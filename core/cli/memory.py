@@ -336,10 +336,11 @@ def demo(memory, query, k):
 @click.command("repair")
 @MEMORY_OPTION
 def repair(memory):
-    """Check memory.sqlite and rebuild the derived files (index, network) from it.
+    """Check memory.sqlite, return its free pages, rebuild the derived files (index, network) from it.
 
-    For derived files that were damaged, edited or written by an older version; the
-    documents themselves live in SQLite and are kept.
+    For derived files that were damaged, edited or written by an older version, and to shrink
+    memory.sqlite after forgetting much (SQLite reuses free pages but never gives them back by
+    itself); the documents themselves live in SQLite and are kept.
 
     Example:
 
@@ -356,7 +357,8 @@ def repair(memory):
         except (MemoryBusyError, StoreError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
-               f"{st['index_vectors']} index vectors, {st['network'].get('events', 0)} network events")
+               f"{st['index_vectors']} index vectors, {st['network'].get('events', 0)} network events"
+               + (f"; {st['freed_bytes'] / 1e6:.1f} MB of free SQLite pages returned" if st.get("freed_bytes") else ""))
 
 
 COMMANDS: list = [ingest, stats, forget, demo, repair]

@@ -151,9 +151,26 @@ def exclusive(out: Path, stage: str):
         except BlockingIOError:
             raise ValueError(f"another pipeline stage is running in {out} (it holds {out / LOCK}); wait for it "
                              f"to end, or give this run another artifacts_dir; nothing was done by `{stage}`") from None
+        sweep(out)  # held: no other stage is writing here
         yield
     finally:
         fh.close()
+
+
+def sweep(out: Path) -> list[str]:
+    """Delete the temporaries of a stage that was killed while writing (``.opq_pq.index.tmp``, a plot's
+    ``.code_usage.png.tmp.png``, ``.codes.npy.XXXXXXXX.tmp``): they stayed beside the artifacts. Only
+    temporaries of the files a stage writes, never another file; returns their names."""
+    names = PIPELINE_WRITES + _DECODE_WRITES + EVALUATE_WRITES + (MARKER,)
+    gone = []
+    for p in out.iterdir():
+        if p.name.endswith((".tmp", ".tmp.png")) and any(p.name.startswith(f".{n}.") for n in names) and p.is_file():
+            try:
+                p.unlink()
+                gone.append(p.name)
+            except OSError:
+                pass
+    return gone
 
 
 LOCK = ".mycelial-pipeline.lock"

@@ -268,8 +268,11 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
     save_npy(out / "opq_codes.npy", opq_codes)
     index_path = out / "opq_pq.index"
     tmp = index_path.with_name(f".{index_path.name}.tmp")
-    faiss.write_index(index, str(tmp))          # the trained codec only; the items' codes are opq_codes.npy
-    atomic_replace_from(tmp, index_path)
+    try:
+        faiss.write_index(index, str(tmp))      # the trained codec only; the items' codes are opq_codes.npy
+        atomic_replace_from(tmp, index_path)
+    finally:
+        tmp.unlink(missing_ok=True)             # interrupted (Ctrl-C, full disk): it stayed beside the artifacts
     timings["faiss"] = time.perf_counter() - t
 
     methods = _byte_counts(out, n_test, config)

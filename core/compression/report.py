@@ -73,7 +73,10 @@ def _save(fig, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    atomic_replace_from(tmp, path)
+    try:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=110)
+        atomic_replace_from(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)  # an interrupted save left it

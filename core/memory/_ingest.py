@@ -15,6 +15,7 @@ from core.memory._ahead import EmbedAhead
 from core.memory._checks import check_record
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
+from core.memory._purge import purge_cached
 from core.memory._vecfile import forgotten as zero_rows, keep_up, vector_file
 from core.log import get_logger
 from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
@@ -357,6 +358,7 @@ class IngestMixin:
                     self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
             # committed: now the derived state (replay removals first)
             self._apply_forgets(forgotten)  # at once: FAISS's remove_ids scans its whole id map per call
+            purge_cached(self, forgotten, todo)  # an edited file's removed text leaves the embedding cache
             if new_rows:
                 ids = np.asarray([r[0] for r in new_rows], dtype=np.int64)
                 self.index_.add(ids, np.stack([r[1] for r in new_rows]).astype(np.float32))

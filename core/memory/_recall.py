@@ -65,7 +65,10 @@ class RecallMixin(AssociationMixin):
     def embed_queries(self, queries) -> np.ndarray:
         if isinstance(queries, str):
             queries = [queries]
-        return self._embedder().embed(list(queries))
+        from core.embedding import TextEmbedder
+
+        emb = self._embedder()  # queries are not kept in the embedding cache (a custom embedder: its own embed)
+        return emb.embed(list(queries), store=False) if isinstance(emb, TextEmbedder) else emb.embed(list(queries))
 
     def recall(self, query: str, k: int = 10, mode: str = "hybrid", per_document: bool = False,
                exclude=None, min_score: float | None = None, context: int = 0, where: dict | None = None) -> list[Hit]:

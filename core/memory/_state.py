@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from core._io import atomic_write_bytes, check_npz
-from core.memory._vecfile import keep_up
+from core.memory._vecfile import keep_up, stale_tmp
 from core.memory.chunking import embedded_text
 from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
@@ -180,7 +180,8 @@ class StateMixin:
     def repair(self) -> dict:
         """Check SQLite, then rebuild every derived file (index, network, graph) from it; returns stats.
 
-        The way out of damaged or edited derived files: SQLite is the source of truth.
+        The way out of damaged or edited derived files: SQLite is the source of truth. SQLite's free
+        pages go back to the file system first (``freed_bytes`` in the answer).
         """
         from core.memory.store import StoreError
 
@@ -188,12 +189,13 @@ class StateMixin:
             check = self.store_._conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise StoreError(f"{self.folder / 'memory.sqlite'} is damaged ({check}); restore it from a backup")
+            freed = self.store_.compact()  # the free pages forgets and edits left
             for p in list(self.folder.iterdir()):
                 if _OWN_FILE.fullmatch(p.name) or p.name == "state.json":
                     p.unlink()
             self._state_gen = 0
             self._load_derived()
-        return self.stats()
+        return {**self.stats(), "freed_bytes": freed}
 
     def _reset_network(self) -> None:
         from core.reasoning.mycelial import MycelialConfig, MycelialReasoning
@@ -330,7 +332,7 @@ class StateMixin:
             if done and self.store_.prune_forget_log(done):
                 self.store_.checkpoint()
             for p in self.folder.iterdir():  # older generations we wrote; never any other file
-                if _OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file):
+                if (_OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file)) or stale_tmp(p.name):
                     try:
                         p.unlink()
                     except OSError:

@@ -15,7 +15,9 @@ id on disk), and every row it cannot vouch for is read from SQLite instead:
   store is not the one the file was built from (uuid, a lower last id, a different last
   row), every row is written again. The file never shrinks, so another process's map of it
   stays valid.
-- an all-zero row (a gap, a forgotten or damaged embedding) is read from SQLite.
+- an all-zero row (a gap, a forgotten or damaged embedding) is read from SQLite; the blocks
+  that hold only such rows are punched out (`_holes`): the file's apparent size grows with
+  every chunk id ever made, its disk use only with the live rows.
 
 Writers serialise on an ``flock`` of the file (processes) and a lock (threads); readers
 take no lock. A read-only store only reads the file when it exists and is its own.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import re
 import struct
 import threading
 from pathlib import Path
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from core.log import get_logger
+from core.memory._holes import punch_zero_blocks
 from core.memory._recall_kernels import f32_rows
 
 log = get_logger("memory.vectors")
@@ -41,6 +45,24 @@ HEADER = 64  # magic 8 | dim u32 | pad u32 | store uuid 32 | upto i64 (48) | for
 _UPTO, _FORGET = 48, 56
 _F32_OF_F16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)  # exact
 STEP = 65_536  # rows a catch-up reads and writes at a time
+
+# the vector file's creation temporary (64 bytes) of a process killed before it linked it in place
+_TMP = re.compile(r"\.vectors\.f16\.(\d+)\.\d+\.tmp")
+
+
+def stale_tmp(name: str) -> bool:
+    """``name`` is the creation temporary (`_create`) of a process gone: the memory's save deletes it."""
+    m = _TMP.fullmatch(name)
+    if not m:
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return False
+
 
 
 class VectorFile:
@@ -183,7 +205,10 @@ class VectorFile:
             if ok:
                 at = np.fromiter((cid for cid, _ in ok), dtype=np.int64, count=len(ok)) - (done + 1)
                 buf[at] = np.frombuffer(b"".join([blob for _, blob in ok]), dtype=np.float16).reshape(len(ok), self.dim)
-            os.pwrite(self._fd, buf.tobytes(), HEADER + (done + 1) * self.row_bytes)
+            data = buf.tobytes()
+            os.pwrite(self._fd, data, HEADER + (done + 1) * self.row_bytes)
+            if len(ok) < top - done:  # gaps (forgotten chunks): their whole zero blocks take no disk
+                punch_zero_blocks(self._fd, HEADER + (done + 1) * self.row_bytes, 0, data)
             done = top
         if done > upto:
             os.fsync(self._fd)  # rows on disk before the header counts them
@@ -203,10 +228,16 @@ class VectorFile:
 
     def _zero(self, ids: np.ndarray) -> None:
         zero = bytes(self.row_bytes)
-        for cid in np.unique(ids).tolist():
+        ids = np.unique(ids)
+        for cid in ids.tolist():
             os.pwrite(self._fd, zero, HEADER + cid * self.row_bytes)
         if len(ids):
             os.fsync(self._fd)
+            # the blocks now all zeros go back to the file system (ids are never reused: else the
+            # file kept 768 B a chunk ever removed); runs of consecutive ids are checked at once
+            for run in np.split(ids, np.flatnonzero(np.diff(ids) != 1) + 1):
+                punch_zero_blocks(self._fd, HEADER + int(run[0]) * self.row_bytes,
+                                  HEADER + (int(run[-1]) + 1) * self.row_bytes)
 
     def zero(self, ids, seq: int | None) -> None:
         """Zero the rows of chunks forgotten by forget-log entry ``seq``; moves the forget mark

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from core.memory._ingest import IngestMixin
+from core.memory._purge import purge_cached
 from core.memory._recall import RecallMixin
 from core.memory._state import StateMixin
 from core.memory.associate import AssociateMixin
@@ -379,10 +380,7 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
             self._apply_forgets(infos)
             self._heal_network()
             self.save()
-            purge = getattr(self.embedder, "forget_texts", None)  # the cached vectors of the removed text
-            texts = [t for info in infos for t in info["texts"]]
-            if purge is not None and texts:
-                purge(texts)
+            purge_cached(self, infos)  # the cached vectors of the removed text
             st.checkpoint()
             return done
 

@@ -293,7 +293,7 @@ class Store(StoreReads, StoreBase):
         if zero_vectors:
             forgotten(self, removed, None if conn.in_transaction else seq)  # committed: the vector file may count it
         return {"seq": seq, "doc_id": doc["id"], "codes": codes, "removed": np.asarray(removed, dtype=np.int64),
-                "texts": [t for t in texts if t], "concepts": (offsets, concepts)}
+                "texts": [t for t in texts if t], "title": doc["title"], "concepts": (offsets, concepts)}
 
     def prune_forget_log(self, upto_seq: int) -> int:
         """Drop forget-log entries derived state has saved (seq <= ``upto_seq``); returns how many.
@@ -313,9 +313,26 @@ class Store(StoreReads, StoreBase):
         busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         return not busy
 
+    def compact(self) -> int:
+        """Give SQLite's free pages back to the file system (VACUUM, then a truncating checkpoint).
+
+        Deleted rows leave free pages that later inserts reuse, so the file stays at its largest
+        size: forgetting 36 of 40 articles left memory.sqlite at 8.1 MB with 82% of it free.
+        Rewrites the live rows (ids are INTEGER PRIMARY KEYs: kept). Returns the bytes freed."""
+        conn = self._conn
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if not free or conn.in_transaction:
+            return 0
+        before = self.path.stat().st_size if self.path is not None else 0
+        conn.execute("VACUUM")
+        self.checkpoint()
+        after = self.path.stat().st_size if self.path is not None else 0
+        return max(0, before - after) if self.path is not None else free * page
+
     def _document_w(self, doc_key):
-        row = self._conn.execute("SELECT id, chunk_ids FROM documents WHERE doc_key = ?", (doc_key,)).fetchone()
-        return None if row is None else {"id": row[0], "chunk_ids": _ids(row[1])}
+        row = self._conn.execute("SELECT id, chunk_ids, title FROM documents WHERE doc_key = ?", (doc_key,)).fetchone()
+        return None if row is None else {"id": row[0], "chunk_ids": _ids(row[1]), "title": row[2] or ""}
 
     def close(self) -> None:
         vf, self._vecfile = getattr(self, "_vecfile", None), None

@@ -1,0 +1,198 @@
+"""A memory used for weeks keeps its disk use proportional to what it holds.
+
+Forgetting and editing files must take the removed text out of the embedding cache (it is keyed by
+the embedded ``title: chunk``), queries must not pile up in it, and the vector file must give back
+the blocks of removed chunks (ids are never reused).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from core.embedding import TextEmbedder
+from core.embedding_cache import EmbeddingCache
+from core.memory import SemanticMemory
+from core.memory.chunking import embedded_text
+
+
+@pytest.fixture
+def cached(tmp_path):
+    """A memory whose embedder writes to a cache file of this test alone (no seed)."""
+    path = tmp_path / "emb.sqlite"
+    emb = TextEmbedder(cache=path)
+    return SemanticMemory(tmp_path / "mem", embedder=emb), path
+
+
+def _keys(path) -> set[bytes]:
+    with sqlite3.connect(path) as conn:
+        return {k for (k,) in conn.execute("SELECT key FROM embeddings")}
+
+
+def _doc(wiki_docs, i, start=0, n=8):
+    d = wiki_docs[i]
+    return {"id": f"w{i}", "title": d.title, "text": "\n\n".join(d.sentences[start:start + n])}
+
+
+
+def test_forget_purges_the_titled_chunks_vectors(cached, wiki_docs):
+    mem, path = cached
+    rec = _doc(wiki_docs, 3)
+    mem.ingest([rec])
+    held = _keys(path)
+    assert held  # the chunks were embedded as "title: chunk"
+    mem.forget(rec["id"])
+    assert _keys(path) == set(), "a forgotten document's embeddings stayed in the cache"
+
+
+def test_queries_are_not_kept_in_the_cache(cached, wiki_docs):
+    mem, path = cached
+    mem.ingest([_doc(wiki_docs, 4)])
+    before = _keys(path)
+    for q in ("which emperor adopted Trajan", "a Canadian rock band", "tropical storm landfall"):
+        assert mem.recall(q, k=3)
+    assert _keys(path) == before
+    assert EmbeddingCache.key("a Canadian rock band") not in _keys(path)
+
+
+def test_reingest_of_an_edited_document_purges_only_its_removed_text(cached, wiki_docs):
+    mem, path = cached
+    v1 = _doc(wiki_docs, 5, 0, 8)
+    mem.ingest([v1])
+    v2 = dict(v1, text="\n\n".join(wiki_docs[5].sentences[4:12]))  # 4 sentences kept, 4 new, 4 gone
+    mem.ingest([v2])
+    held = {embedded_text(h.title, h.text) for h in mem.recall(v1["title"], k=50) if h.doc_id == v1["id"]}
+    assert held and _keys(path) == {EmbeddingCache.key(t) for t in held}, \
+        "the edited-out chunks' embeddings stayed in the cache (or kept ones were purged)"
+    mem.forget(v1["id"])
+    assert _keys(path) == set()
+
+
+def _disk(path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def test_vector_file_gives_back_the_blocks_of_removed_chunks(cached, wiki_docs):
+    mem, _ = cached
+    big = _doc(wiki_docs, 6, 0, 60)
+    mem.ingest([big, _doc(wiki_docs, 7, 0, 4)])
+    vf = mem.folder / "vectors.f16"
+    full = _disk(vf)
+    assert full >= 40 * 768
+    mem.forget(big["id"])
+    assert _disk(vf) <= 16 * 1024, f"{_disk(vf)} bytes on disk for {mem.stats()['chunks']} chunks"
+    for n in (20, 30):  # edits: every version's chunks get new ids
+        mem.ingest([_doc(wiki_docs, 8, 0, n)])
+        mem.ingest([_doc(wiki_docs, 8, 2, n)])
+    live = mem.stats()["chunks"]
+    assert os.stat(vf).st_size > 100 * 768  # the apparent size counts every id ever made
+    assert _disk(vf) <= live * 768 + 4 * 4096 * 4
+    apparent = sum(p.stat().st_size for p in mem.folder.iterdir() if p.is_file())
+    assert mem.stats()["bytes_on_disk"] < apparent - os.stat(vf).st_size / 2  # stats counts the blocks
+
+
+def test_embedding_cache_file_shrinks_when_purged(tmp_path, wiki_sample):
+    sentences, _, X = wiki_sample
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    keys = list(dict.fromkeys(EmbeddingCache.key(s) for s in sentences))[:1000]
+    cache.put("m", keys, X[:1000])
+    cache._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rows in the file, not the WAL
+    full = os.path.getsize(cache.path)
+    assert full < 2_200 * 1000, f"{full / 1000:.0f} bytes a 384-d vector"  # 4.7 kB with 4 kB pages (overflow)
+    assert cache.delete(keys[:900]) == 900
+    assert os.path.getsize(cache.path) < full / 3, "purged vectors' pages stayed in the cache file"
+    assert len(cache.get("m", keys, X.shape[1])) == 100
+
+
+def test_repair_returns_sqlite_free_pages(cached, wiki_docs):
+    mem, _ = cached
+    mem.ingest([_doc(wiki_docs, i, 0, 30) for i in range(10, 16)])
+    db = mem.folder / "memory.sqlite"
+    mem.forget_many([f"w{i}" for i in range(10, 15)])
+    before = os.path.getsize(db)
+    st = mem.repair()
+    assert st["freed_bytes"] > 0 and os.path.getsize(db) < before * 0.6, (before, os.path.getsize(db))
+    assert st["documents"] == 1 and mem.recall(wiki_docs[15].title, k=3)[0].doc_id == "w15"
+
+
+_KILL_AT_TMP = """
+import os, signal, sys, threading, time
+folder, prefix = sys.argv[1], sys.argv[2]
+def watch():  # SIGKILL this process as soon as it has a temporary of `prefix` open in the folder
+    while True:
+        if os.path.isdir(folder) and any(n.startswith(prefix) and n.endswith(".tmp") for n in os.listdir(folder)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.0002)
+threading.Thread(target=watch, daemon=True).start()
+from core.memory import SemanticMemory
+SemanticMemory(folder)
+os._exit(3)
+"""
+
+
+@pytest.mark.parametrize("prefix", [".vectors.f16.", ".network.1.npz."])
+def test_temporaries_of_a_killed_writer_go_at_the_next_open(tmp_path, prefix):
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "mem"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    run = subprocess.run([sys.executable, "-c", _KILL_AT_TMP, str(folder), prefix], env=env, timeout=120)
+    assert run.returncode == -signal.SIGKILL
+    assert [p.name for p in folder.iterdir() if p.name.startswith(prefix)]  # the crash left one
+    SemanticMemory(folder, read_only=True).stats()  # a reader touches nothing
+    with SemanticMemory(folder) as mem:
+        assert mem.stats()["documents"] == 0
+    left = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert left == [], f"left behind after a writable open: {left}"
+
+
+def test_a_pipeline_stage_deletes_temporaries_a_killed_stage_left(tmp_path):
+    from core.compression.artifacts import exclusive
+
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    left = [".opq_pq.index.tmp", ".code_usage.png.tmp.png", ".codes.npy.k2x9ab_q.tmp", ".pipeline.json.0a1b2c3d.tmp"]
+    mine = [".notes.md.tmp", "results.tmp", ".opq_pq.index.bak", "codes.npy"]
+    for name in left + mine:
+        (out / name).write_bytes(b"x" * 100)
+    with exclusive(out, "evaluate"):
+        assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".mycelial-pipeline")) == sorted(mine)
+
+
+
+def test_a_model_build_deletes_the_temporaries_of_a_killed_one(tmp_path, embedder):
+    """A kill -9 (the OOM killer: the int8 build peaks at 1.2 GB) left model.PID.tmp (90 MB) for good."""
+    import subprocess
+    import sys
+    import time
+
+    from core.config import cache_dir
+    from core.embedding_openvino import model_folder, quantized_model
+
+    model_dir = embedder._model_dir  # a property
+    built = model_folder(model_dir, cache_dir() / "openvino")
+    if not (built / "model.int8.xml").is_file():
+        pytest.skip("the int8 model is not built in this cache")
+    folder = model_folder(model_dir, tmp_path)  # the built model, linked: nothing to build
+    folder.mkdir(parents=True)
+    for name in ("model.int8.xml", "model.int8.bin"):
+        (folder / name).symlink_to(built / name)
+        (folder / f"{name}.json").write_bytes((built / f"{name}.json").read_bytes())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a process that has ended
+    left = [f"model.int8.{dead}.tmp.xml", f"model.int8.{dead}.tmp.bin", f"model.int8.xml.{dead}.tmp"]
+    kept = [f"model.int8.{os.getpid()}.tmp.xml", "notes.tmp"]
+    old = time.time() - 3600
+    for name in left + kept:
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (old, old))
+    (folder / f"model.int8.{dead}.tmp.bin2").write_bytes(b"x")
+    fresh = folder / f"model.{dead}.tmp"  # minutes old: perhaps a process of another PID namespace
+    fresh.write_bytes(b"x")
+    assert quantized_model(model_dir, root=tmp_path) == folder / "model.int8.xml"
+    model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json"}
+    assert sorted(p.name for p in folder.iterdir() if p.name not in model) == \
+        sorted(kept + [fresh.name, f"model.int8.{dead}.tmp.bin2"])
