@@ -117,7 +117,8 @@ def _evaluate(config, log, bertscore: bool) -> dict:
     reference = load_json(out / "reference.json", ("sentences", "is_test"))
     dim = R_vq.shape[1]
     X = checks.vectors(out / "test_embeddings.npy", load_npy(out / "test_embeddings.npy"), dim, n)
-    R = checks.vectors(out / "decoded_vectors.npy", load_npy(out / "decoded_vectors.npy"), dim, n)
+    # the decode stage's vectors are checked (a damaged file is named), not scored: R_vq is decoded from the codes
+    checks.vectors(out / "decoded_vectors.npy", load_npy(out / "decoded_vectors.npy"), dim, n)
     E = load_npy(out / "reference_embeddings.npy")
     E = checks.vectors(out / "reference_embeddings.npy", E, dim, len(checks.strings(
         out / "reference.json", reference, "sentences")))
