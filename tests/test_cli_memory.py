@@ -92,7 +92,7 @@ def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "q1", "query": "rivers\u2028of Austria"}, ensure_ascii=False) + "\n"
                     + json.dumps({"id": "q2", "query": "Graz"}) + "\n", encoding="utf-8")
-    assert _read_queries(path) == ([("q1", "rivers\u2028of Austria"), ("q2", "Graz")], [])
+    assert _read_queries(path) == ([("q1", "rivers\u2028of Austria", ()), ("q2", "Graz", ())], [])
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
@@ -103,7 +103,7 @@ def test_queries_file_with_a_byte_order_mark_keeps_its_first_query(tmp_path, enc
 
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": "q1", "query": "Graz"}\n{"id": "q2", "query": "Linz"}\n', encoding=encoding)
-    assert _read_queries(path) == ([("q1", "Graz"), ("q2", "Linz")], [])
+    assert _read_queries(path) == ([("q1", "Graz", ()), ("q2", "Linz", ())], [])
     path.write_bytes(b'{"id": 1, "query": "caf\xe9"}\n')
     with pytest.raises(click.ClickException, match=r"q.jsonl: not valid UTF-8 \(byte 23, line 1\)"):
         _read_queries(path)

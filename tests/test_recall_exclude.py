@@ -118,3 +118,35 @@ def test_cli_says_why_no_hits_when_exclude_left_out_every_scored_chunk(served):
     r = _cli(QUESTION, "--memory", str(folder), "-k", "10000", "--mode", "similar", "--exclude", ",".join(map(str, every)))
     assert r.exit_code == 0, r.output
     assert "no hits: nothing outside --exclude scored above zero" in r.output, r.output
+
+
+def test_a_queries_line_leaves_out_its_own_exclude_beside_the_global_one(served, tmp_path):
+    # a line's "exclude" was ignored (unknown keys were): an evaluation could not leave out each question's own passage
+    folder, _ = served
+    r = _cli(QUESTION, "--memory", str(folder), "-k", "4", "--mode", "similar", "--json")
+    first = _ids(json.loads(r.stdout))
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("\n".join(json.dumps(x) for x in (
+        {"id": "own", "query": QUESTION, "exclude": [first[0], first[1]]},
+        {"id": "none", "query": QUESTION},
+        {"id": "text", "query": QUESTION, "exclude": f"{first[2]}"})) + "\n", encoding="utf-8")
+    r = _cli("--queries", str(queries), "--memory", str(folder), "-k", "4", "--mode", "similar", "--json",
+             "--exclude", str(first[3]))
+    assert r.exit_code == 0, r.output
+    got = {x["id"]: _ids(x["hits"]) for x in map(json.loads, r.stdout.splitlines())}
+    assert list(got) == ["own", "none", "text"] and all(len(h) == 4 for h in got.values())
+    assert not {first[0], first[1], first[3]} & set(got["own"]) and first[2] in got["own"]
+    assert got["none"][:3] == first[:3] and first[3] not in got["none"]
+    assert not {first[2], first[3]} & set(got["text"]) and first[0] in got["text"]
+
+
+@pytest.mark.parametrize("value", [["abc"], [True], {"a": 1}, 1.5, [[1]]])
+def test_a_queries_line_with_a_bad_exclude_is_named_and_skipped(served, tmp_path, value):
+    folder, _ = served
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"id": "bad", "query": QUESTION, "exclude": value}) + "\n"
+                       + json.dumps({"id": "good", "query": QUESTION}) + "\n", encoding="utf-8")
+    r = _cli("--queries", str(queries), "--memory", str(folder), "-k", "2", "--mode", "similar", "--json")
+    assert r.exit_code == 0, r.output
+    assert f'{queries}:1: "exclude": ' in r.stderr and "Traceback" not in r.output
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["good"]

@@ -37,8 +37,37 @@ def _read_queries(path):
         if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
             problems.append(f'{path}:{no}: expected {{"id": ..., "query": "..."}}')
             continue
-        out.append((rec.get("id", no), rec["query"]))
+        try:  # this question's own chunk ids to leave out (its source passage), beside --exclude's
+            own = _line_exclude(rec.get("exclude", []))
+        except ValueError as exc:
+            problems.append(f'{path}:{no}: "exclude": {exc}')
+            continue
+        out.append((rec.get("id", no), rec["query"], own))
     return out, problems
+
+
+def _line_exclude(value) -> tuple[int, ...]:
+    """A line's ``"exclude"``: a list of chunk ids (or one id, or "12,40"), as a sorted tuple."""
+    from core._validation import parse_chunk_ids
+
+    if isinstance(value, bool) or not isinstance(value, (list, int, str)):
+        raise ValueError(f"expected a list of chunk ids such as [12, 40], got {json.dumps(value)[:80]}")
+    values = value if isinstance(value, list) else [value]
+    if any(isinstance(v, bool) or not isinstance(v, (int, str)) for v in values):
+        raise ValueError(f"expected a list of chunk ids such as [12, 40], got {json.dumps(value)[:80]}")
+    return tuple(sorted(set(parse_chunk_ids(values))))
+
+
+def _recall_lines(mem, items, exclude, **kwargs) -> list:
+    """Hits of every ``(id, query, own exclude)`` line, in order: one batch per distinct exclude set."""
+    groups: dict = {}
+    for i, (_, _, own) in enumerate(items):
+        groups.setdefault(tuple(sorted(set(exclude or ()) | set(own))), []).append(i)
+    results: list = [None] * len(items)
+    for ids, rows in groups.items():
+        for i, hits in zip(rows, mem.recall_batch([items[i][1] for i in rows], exclude=list(ids) or None, **kwargs)):
+            results[i] = hits
+    return results
 
 
 def _parse_exclude(values) -> list[int] | None:
@@ -68,7 +97,8 @@ def _say_why_no_hits(mem, hits, where_args, exclude=None) -> None:
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("--per-document", is_flag=True, help="At most one chunk per document.")
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False),
-              help='JSONL file of {"id", "query"} lines (batch mode).')
+              help='JSONL file of {"id", "query"} lines (batch mode); a line\'s "exclude": [chunk ids] leaves '
+                   'those out of its own hits.')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per query in batch mode).")
 @click.option("--explain", is_flag=True, help="Also print each hit's score parts, concepts, seed passages and nodes.")
 @click.option("--context", type=click.IntRange(0, 100), default=0, show_default=True,
@@ -125,17 +155,18 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                 _say_why_no_hits(mem, hits, where_args, exclude)
             return
         try:
-            results = mem.recall_batch([q for _, q in items], k=k, mode=mode, per_document=per_document,
-                                       context=context, where=where, exclude=exclude)
+            results = _recall_lines(mem, items, exclude, k=k, mode=mode, per_document=per_document,
+                                    context=context, where=where)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        for (qid, text), hits in zip(items, results):
+        for (qid, text, own), hits in zip(items, results):
             if as_json:
                 click.echo(json.dumps({"id": qid, "query": text, "hits": [h.to_dict() for h in hits]},
                                       ensure_ascii=False))
             else:
                 _print_hits(text, hits, explain)
-                _say_why_no_hits(mem, hits, where_args, exclude)  # --queries printed only "query: ..." for each
+                # --queries printed only "query: ..." for each
+                _say_why_no_hits(mem, hits, where_args, exclude or list(own))
 
 
 COMMANDS = [recall]
