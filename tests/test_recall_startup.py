@@ -67,6 +67,12 @@ def test_one_query_skips_the_converter_and_the_exit_collection_with_the_same_hit
     assert json.loads(out) == json.loads(json.dumps(expected, ensure_ascii=False))
 
 
+def test_every_read_only_command_skips_the_exit_collection(ov_memory, tmp_path):
+    """stats, get, associate, graph open the memory as recall does (`_open_for_queries`)."""
+    out, state = _cli(["stats", "--memory", str(ov_memory)], tmp_path)
+    assert json.loads(out)["documents"] == 4 and state["frozen"] > 0
+
+
 def test_the_converter_still_imports_after_the_runtime():
     """The import block is lifted at once: a later ``import openvino.tools.ovc`` (a build's tools) works."""
     code = ("import sys\nfrom core.embedding_openvino import _runtime\nov = _runtime()\n"

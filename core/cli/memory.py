@@ -100,6 +100,22 @@ def _open_with(folder, read_only: bool, embedder: str | None, codec=None):
         raise click.ClickException(str(exc)) from None
 
 
+def _no_collection_at_exit() -> None:
+    """Leave the objects alive at exit to the OS instead of the cyclic collector.
+
+    At interpreter exit the collector walks every object numba, llvmlite and OpenVINO made
+    (hundreds of thousands) and runs their finalizers: ~0.3-0.4 s of CPU after a one-shot
+    query's answer was printed. ``gc.freeze()`` in an exit hook takes them out of its
+    reach; objects are still freed by reference counting, and a read-only command has closed
+    its memory and has nothing else to flush. Registered once a process; it runs only at exit,
+    so a caller running the command in-process (tests, CliRunner) is unaffected until then."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)  # once: another command in this process registers it again
+    atexit.register(gc.freeze)
+
+
 def _open_for_queries(folder, embedder: str | None, single: bool):
     """Open a memory read-only for recall without importing torch or sentence-transformers.
 
@@ -111,6 +127,7 @@ def _open_for_queries(folder, embedder: str | None, single: bool):
     """
     from core.reasoning.mycelial.numpy_codec import load_default_numpy
 
+    _no_collection_at_exit()  # every read-only command (recall, stats, get, associate, graph) opens here
     codec = load_default_numpy()  # None: weights the numpy path can't read; torch loads them
     try:
         mem = _open_with(folder, True, embedder, codec)

@@ -80,22 +80,6 @@ def _parse_exclude(values) -> list[int] | None:
         raise click.BadParameter(str(exc), param_hint="--exclude") from None
 
 
-def _no_collection_at_exit() -> None:
-    """Leave the objects alive at exit to the OS instead of the cyclic collector.
-
-    At interpreter exit the collector walks every object numba, llvmlite and OpenVINO made
-    (hundreds of thousands) and runs their finalizers: ~0.3-0.4 s of CPU after a one-shot
-    query's answer was printed. ``gc.freeze()`` in an exit hook takes them out of its
-    reach; objects are still freed by reference counting, and a read-only recall has closed
-    its memory and has nothing else to flush. Registered once a process; it runs only at exit,
-    so a caller running the command in-process (tests, CliRunner) is unaffected until then."""
-    import atexit
-    import gc
-
-    atexit.unregister(gc.freeze)  # once: another recall in this process registers it again
-    atexit.register(gc.freeze)
-
-
 def _say_why_no_hits(mem, hits, where_args, exclude=None) -> None:
     """An empty filter, an empty memory and an exclusion of every hit looked alike: say which it is."""
     if not hits:
@@ -143,7 +127,6 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     from core.log import configure_cli
 
     configure_cli(verbose, quiet)
-    _no_collection_at_exit()
     if (query is None) == (queries is None):
         raise click.UsageError("give either a QUERY or --queries FILE.jsonl")
     where_args, where = where, _parse_where(where)
