@@ -79,9 +79,12 @@ def _read_model(weights: Path, config_path: Path | None = None):
 
 
 def _finite(model, weights: Path):
-    """A NaN or inf weight (a damaged file) made every code 0 and every decoded vector NaN, silently."""
+    """A NaN or inf weight (a damaged file) made every code 0 and every decoded vector NaN, silently.
+
+    Checked in numpy: ``torch.isfinite`` took 20-50 ms a tensor on a loaded machine (0.33 s of a
+    memory's open), numpy well under 1 ms."""
     for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if tensor.is_floating_point() and not np.isfinite(tensor.detach().cpu().numpy()).all():
             raise ValueError(f"{weights}: tensor {name} holds NaN or inf values (damaged weights)")
     return model
 
