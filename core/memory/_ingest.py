@@ -146,12 +146,14 @@ class IngestMixin(CommitMixin):
                 _progress(bar, ahead.push(pending), report)
             _progress(bar, ahead.flush(), report)
         finally:
-            ahead.close()
-            wal.close()
-            if bar is not None:
-                bar.close()
-            if report.documents or report.replaced:
-                self.save(only_if_changed=True)  # a record whose metadata alone changed leaves the files as they are
+            try:
+                ahead.close()  # a second Ctrl-C waits here (held until the embedding ends): then save all the same
+            finally:
+                wal.close()
+                if bar is not None:
+                    bar.close()
+                if report.documents or report.replaced:
+                    self.save(only_if_changed=True)  # a record whose metadata alone changed leaves the files as they are
         report.seconds = time.perf_counter() - t0
         log.info("ingest: %d documents, %d chunks (%d new), %d unchanged, %d errors in %.1fs", report.documents,
                  report.chunks, report.new_chunks, report.unchanged, len(report.errors), report.seconds)
