@@ -127,6 +127,7 @@ class Timers:
 
 def instrument(mem) -> Timers:
     """Time the ingest's parts: embedder, chunking, concept extraction, encode, SQLite, FAISS, graph, network."""
+    import core.memory._commit as commit_mod
     import core.memory._ingest as ingest_mod
     from core.memory.semantic import SemanticMemory
 
@@ -137,8 +138,8 @@ def instrument(mem) -> Timers:
     t.wrap(EmbedAhead, "_result", "waiting for the embedding")  # the batch embedded ahead, in another thread
     t.wrap(ingest_mod, "chunk_text", "chunking")
     for name in ("extract_phrases", "document_phrases"):  # per chunk, or per document (key terms)
-        if hasattr(ingest_mod, name):
-            t.wrap(ingest_mod, name, "concept extraction")
+        if hasattr(commit_mod, name):
+            t.wrap(commit_mod, name, "concept extraction")
     t.wrap(type(mem.codec), "encode", "VQ-VAE encode")
     t.wrap(type(mem.store_), "add_documents", "SQLite add")
     t.wrap(type(mem.index_), "add", "FAISS add")

@@ -192,7 +192,9 @@ def test_a_file_error_while_writing_is_one_line_and_keeps_what_was_committed(tmp
     assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1, r.output
 
 
-def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
+def _ingest_interrupted(tmp_path, wiki_sample, again: float | None = None):
+    """`mycelial ingest` of 2,400 sentences in a process of its own, Ctrl-C'd once the first batch is committed
+    (and ``again`` seconds later); returns (exit code, output, source, memory)."""
     import os
     import signal
     import sqlite3
@@ -201,8 +203,6 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
     import time
     from pathlib import Path
 
-    # Ctrl-C printed only click's "Aborted!": nothing said that the committed documents are kept and that
-    # running the command again finishes the job
     from core.config import cache_dir
 
     sentences = wiki_sample[0][:2400]  # the first batch (1,024 chunks) commits, the rest takes seconds more
@@ -237,14 +237,42 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
             pass
         time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
+    if again is not None:
+        time.sleep(again)
+        proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out
+    return proc.returncode, out, src, mem
+
+
+def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
+    # Ctrl-C printed only click's "Aborted!": nothing said that the committed documents are kept and that
+    # running the command again finishes the job
+    code, out, src, mem = _ingest_interrupted(tmp_path, wiki_sample)
+    assert code == 130, out
     assert "interrupted: " in out and "run the same command again" in out and "Traceback" not in out, out
     kept = int(out.split("interrupted: ")[1].split()[0])
-    assert 0 < kept < len(sentences), out
+    n = len(src.read_text(encoding="utf-8").splitlines())
+    assert 0 < kept < n, out
     r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
-    assert r.exit_code == 0 and f"{len(sentences) - kept} documents ingested" in r.output, r.output
+    assert r.exit_code == 0 and f"{n - kept} documents ingested" in r.output, r.output
     assert f"{kept} unchanged" in r.output, r.output
+
+
+def test_a_second_ctrl_c_waits_for_the_batch_being_embedded_then_exits_130(tmp_path, wiki_sample):
+    """The second Ctrl-C came while the ingest waited for the batch embedding ahead to end (the first had stopped
+    a commit): raised at once, the process exited with that thread in the model and died of "FATAL: exception
+    not rethrown" (SIGABRT: exit -6 here, 134 in a shell). It is held until the batch is done now; the memory
+    is saved as after one Ctrl-C."""
+    from core.memory import SemanticMemory
+    from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+    code, out, src, mem = _ingest_interrupted(tmp_path, wiki_sample, again=0.05)
+    assert code == 130 and "FATAL" not in out and "Traceback" not in out, out
+    assert "waiting for the batch being embedded" in out and "run the same command again" in out, out
+    kept = int(out.rsplit("interrupted: ", 1)[1].split()[0])  # the last: the warning begins with it too
+    assert not [p.name for p in mem.iterdir() if p.name.endswith(".tmp")], out  # every file written whole
+    with SemanticMemory(mem, codec=load_default_numpy(), read_only=True) as ro:  # whole: no chunk twice or missing
+        assert ro.store_.count_documents() == kept and ro.index_.ntotal == ro.store_.count_chunks() > 0
 
 
 def test_ctrl_c_while_a_new_memory_opens_leaves_no_memory_and_says_so(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import faiss
@@ -219,3 +220,74 @@ print(retrain_alive(other), other.start() or retrain_alive(other), _wait_done(ot
     assert out.returncode == 0, out.stderr
     # cancelled, and the interrupt came only once the build had stopped
     assert out.stdout.split("\n")[:2] == ["interrupted True True False", "False True True"], out.stdout + out.stderr
+
+
+CLOSE_CHILD = """
+import atexit, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a process started under nohup ignores SIGINT
+import faiss, numpy as np
+faiss.omp_set_num_threads(1)
+from core.memory import SemanticMemory
+from core.reasoning.mycelial.numpy_codec import load_default_numpy  # no torch: a faster child
+
+X = np.load(sys.argv[2])
+builder = {}
+def gone(end=time.monotonic):  # registered first, so it runs last: after the memory's own exit hook
+    limit = end() + 0.5  # a build that has set its event is only leaving its thread
+    while os.path.exists("/proc/self/task/%d" % builder["id"]) and end() < limit:
+        time.sleep(0.005)
+    print("builder running at exit:", os.path.exists("/proc/self/task/%d" % builder["id"]), flush=True)
+atexit.register(gone)
+mem = SemanticMemory(sys.argv[1], codec=load_default_numpy(), train_at=len(X))
+mem.ingest_vectors(range(len(X)), X)  # the exact index is full: its training starts in the background
+builder["id"] = mem._retrain_thread.native_id
+while not (mem.retrain_events_ and mem.retrain_events_[0].get("n")):
+    time.sleep(0.002)
+print("closing", flush=True)
+try:
+    mem.close()  # waits for the build in flight
+    print("closed", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    raise
+"""
+
+
+def test_ctrl_c_twice_in_close_waits_for_the_build_and_the_memory_reopens(tmp_path, vectors):
+    """A real memory closed while its index trains, Ctrl-C'd twice in that wait. Before the wait was on the
+    build's event, the interrupted `Thread.join` returned and the exit hook's join returned at once: the
+    process exited with the build still inside FAISS (exit -2, the builder's thread alive past every hook)."""
+    import os
+    import signal
+
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs /proc to see the builder's thread at exit")
+    X = vectors[:2048]
+    np.save(tmp_path / "x.npy", X)
+    folder = tmp_path / "m"
+    child = subprocess.Popen([sys.executable, "-c", CLOSE_CHILD, str(folder), str(tmp_path / "x.npy")], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "closing", child.stderr.read()[-2000:]
+        for _ in range(2):  # the second while the first is held until the build stops
+            time.sleep(0.05)
+            child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == -signal.SIGINT, err[-2000:]  # an uncaught KeyboardInterrupt; no SIGABRT (-6)
+    assert out.split("\n")[:2] == ["interrupted", "builder running at exit: False"], out + err[-2000:]
+    assert "FATAL" not in err and "Fatal Python error" not in err, err[-2000:]
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]  # every file written whole
+    from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+    codec = load_default_numpy()
+    ro = SemanticMemory(folder, codec=codec, train_at=len(X), nprobe=NPROBE, read_only=True)
+    assert ro.store_.count_chunks() == ro.index_.ntotal == len(X)  # the ingest's exact index, saved by it
+    assert [ro.recall_vector(X[i], 1, "similar", explain=False)[0].doc_id for i in range(0, 2048, 256)] == \
+        [str(i) for i in range(0, 2048, 256)]
+    ro.close()
+    rw = SemanticMemory(folder, codec=codec, train_at=len(X), nprobe=NPROBE)  # writable: the cancelled build runs again
+    assert wait_for_retrain(rw, timeout=120) and rw.index_.trained_on_ == len(X) and rw.index_.ntotal == len(X)
+    rw.close()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from _memory_helpers import wiki_records
 
-from core.memory import SemanticMemory, _ingest, _vecfile
+from core.memory import SemanticMemory, _commit, _ingest_progress, _vecfile
 from core.reasoning.mycelial import MycelialVQVAE
 
 
@@ -22,15 +22,15 @@ def _network_arrays(net) -> dict:
 
 
 def test_network_and_vector_file_equal_what_sqlite_holds(tmp_path, embedder, codec, wiki_docs, monkeypatch):
-    monkeypatch.setattr(_ingest, "KEEP_UP_ROWS", 20)
+    monkeypatch.setattr(_commit, "KEEP_UP_ROWS", 20)
     recs = wiki_records(wiki_docs, n_docs=8, n_sents=10)
     # a record repeating stored sentences (chunks only referenced) and a changed one (replaced)
     dup = {"id": "dup", "title": "Dup", "text": "\n\n".join(recs[0]["text"].split("\n\n")[:3] + ["A new line."])}
     changed = dict(recs[2], text=recs[2]["text"] + "\n\nOne more sentence about Paris.")
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, batch_size=16) as mem:
         writes = []
-        keep_up = _ingest.keep_up
-        monkeypatch.setattr(_ingest, "keep_up", lambda st: (writes.append(st.count_chunks()), keep_up(st)))
+        keep_up = _commit.keep_up
+        monkeypatch.setattr(_commit, "keep_up", lambda st: (writes.append(st.count_chunks()), keep_up(st)))
         mem.ingest(recs)
         mem.ingest([dup])  # no replace in its batch: the referenced chunks' codes come from SQLite
         mem.ingest([changed])
@@ -69,7 +69,7 @@ def test_the_progress_bar_shows_chunk_counts_in_full(capsys):
     # whose 3-digit form is shorter, so 10,009 chunks read as ten thousand
     from tqdm import tqdm
 
-    from core.memory._ingest import _progress
+    from core.memory._ingest_progress import _progress
     from core.memory.types import IngestReport
 
     bar = tqdm(total=8, unit="doc", desc="ingest")
@@ -98,7 +98,7 @@ def test_an_unreadable_jsonl_file_does_not_stop_an_ingest_with_a_progress_bar(tm
                 raise PermissionError(13, "Permission denied", str(path))
             return builtins.open(path, *args, **kwargs)
 
-        monkeypatch.setattr(_ingest, "open", refuse, raising=False)  # where the bar counts JSONL lines
+        monkeypatch.setattr(_ingest_progress, "open", refuse, raising=False)  # where the bar counts JSONL lines
     try:
         with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
             rep = mem.ingest(notes, progress=True)

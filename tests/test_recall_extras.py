@@ -86,7 +86,7 @@ def test_library_logs_to_the_mycelial_logger_only_when_asked(tmp_path, embedder)
 def test_ingest_progress_bar_has_a_total(tmp_path, embedder, capsys):
     """The bar's total (documents in folders, JSONL lines) is known up front, so tqdm shows an ETA."""
     from core.memory import SemanticMemory
-    from core.memory._ingest import _expected_documents
+    from core.memory._ingest_progress import _expected_documents
     from core.reasoning.mycelial import MycelialVQVAE
 
     (tmp_path / "docs" / "sub").mkdir(parents=True)

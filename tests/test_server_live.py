@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -157,3 +158,58 @@ def test_a_job_still_waiting_at_shutdown_fails_in_the_server_log(tmp_path, embed
     out = srv.proc.stdout.read().decode()
     assert f"ingest job {job['id']} failed" in out and "Traceback" in out, out
     assert "after 0 of 1 documents; send the rest again" in out, out
+
+
+def test_ctrl_c_twice_stops_a_running_job_after_its_batch_and_saves_the_memory(tmp_path, embedder, codec):
+    """Two Ctrl-C's in quick succession: uvicorn skipped the app's shutdown (no wait for the jobs, no close)
+    and the process exited with a job's thread in the model: SIGABRT (-6, "terminate called without an active
+    exception"). The job ends after the batch it is in now, and the memory is saved and closed."""
+    import json
+    import os
+
+    from core.config import cache_dir, data_file
+    from _server_helpers import free_port
+
+    passages = json.loads(data_file("multihop_dev/2wikimultihopqa_corpus.json").read_text(encoding="utf-8"))
+    docs = [{"id": f"p{i}", "title": p["title"], "text": p["text"]} for i, p in enumerate(passages[2000:2400])]
+    cache = tmp_path / "cache"  # embedded for real (the model exports are shared): from a warm cache it ended first
+    cache.mkdir()
+    for export in ("openvino", "onnx"):
+        (cache_dir() / export).mkdir(exist_ok=True)
+        (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MYCELIAL_CACHE_DIR=str(cache))
+    env.pop("MYCELIAL_CACHE_SEED", None)
+    env.pop("MYCELIAL_TOKEN", None)
+    port = free_port()
+    # a process started under nohup (CI) ignores SIGINT: the child takes Ctrl-C back, as in a terminal
+    boot = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from core.cli import main; main()"
+    proc = subprocess.Popen([sys.executable, "-c", boot, "serve", "--port", str(port), "--memory",
+                             f"m={tmp_path / 'm'}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=str(Path(__file__).resolve().parent.parent))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        r = httpx.post(url + "/v1/memories/m/documents", params={"background": "true"}, json=docs, timeout=60)
+        assert r.status_code == 202, r.text
+        for _ in range(3000):  # a batch committed, the next one embedding
+            if httpx.get(url + r.headers["location"], timeout=60).json()["done"]:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode >= 0 and "terminate called" not in out and "FATAL" not in out, out[-3000:]
+    assert "send the rest again" in out and "saved and closed 1 memories" in out, out[-3000:]
+    assert not [p.name for p in (tmp_path / "m").iterdir() if p.name.endswith(".tmp")]
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, read_only=True) as mem:
+        n = mem.store_.count_documents()
+        assert 0 < n < len(docs) and n % 32 == 0  # whole batches of the job
+        assert mem.index_.ntotal == mem.store_.count_chunks()

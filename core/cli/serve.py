@@ -79,7 +79,14 @@ def run(app, host: str, port: int) -> None:
     """Serve ``app`` with uvicorn as `mycelial serve` does (its log: warnings and errors, to stderr)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    finally:  # a second Ctrl-C: uvicorn skipped the app's shutdown (jobs still running, memories open)
+        registry = app.state.registry
+        if not getattr(registry, "_closed", False):
+            app.state.jobs.wait(now=True)  # each job ends after its batch (a Ctrl-C here is held until then)
+            registry.close()
+            click.echo(f"mycelial serve: stopped; saved and closed {len(registry.slots)} memories", err=True)
 
 
 COMMANDS: list = [serve]

@@ -13,6 +13,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from core._waiting import wait_holding_interrupt
+from core.log import get_logger
+
+log = get_logger("memory.ingest")
+
+
+def _say_why_it_waits(first: bool) -> None:
+    if first:
+        log.warning("interrupted: waiting for the batch being embedded (a few seconds), so that the process "
+                    "does not exit inside the model (what was committed is kept)")
+
 
 @dataclass
 class _Flight:
@@ -52,10 +63,19 @@ class EmbedAhead:
         return self._commit(prev) if prev is not None else 0
 
     def close(self) -> None:
+        """Wait for every flight started, also one whose commit was interrupted while it waited. A Ctrl-C
+        here (the second of an ingest: the first stopped a commit) is held until they are done, then raised:
+        raised at once, the process exited with a thread in the model (SIGABRT, exit 134)."""
         self.flight = None
-        for flight in self.started:  # also a flight whose commit was interrupted while it waited
-            flight.done.wait()
+        held = None
+        for flight in self.started:
+            try:
+                wait_holding_interrupt(flight.done, on_interrupt=_say_why_it_waits)
+            except KeyboardInterrupt as exc:  # raised once this flight was done: wait for the others too
+                held = held or exc
         self.started.clear()
+        if held is not None:
+            raise held
 
     def _start(self, batch, in_flight: set) -> _Flight:
         todo, _, need, _, _ = self.mem._batch_todo(batch)

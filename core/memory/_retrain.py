@@ -193,24 +193,20 @@ def _wait_done(thread: threading.Thread, timeout: float | None = None) -> bool:
     a thread still running as stopped (CPython 3.11, bpo-45274), so every later join (``close``, the exit
     hook) returned at once and the process could exit inside FAISS. A second Ctrl-C here is held until the
     build stops at its next batch (it is cancelled first), then raised."""
+    from core._waiting import wait_holding_interrupt
+
     done = getattr(thread, "done", None)
     if done is None:  # not a retrain thread of ours
         thread.join(timeout)
         return not thread.is_alive()
-    interrupted = None
-    while True:
-        try:
-            ended = done.wait(timeout)
-            break
-        except KeyboardInterrupt as exc:
-            if interrupted is None:
-                log.warning("interrupted: waiting for the background index build to stop, so that the process "
-                            "does not exit inside FAISS (what was committed is kept)")
-            interrupted = interrupted or exc
-            thread.cancel.set()
-    if interrupted is not None:
-        raise interrupted
-    return ended
+
+    def interrupted(first: bool) -> None:
+        if first:
+            log.warning("interrupted: waiting for the background index build to stop, so that the process "
+                        "does not exit inside FAISS (what was committed is kept)")
+        thread.cancel.set()
+
+    return wait_holding_interrupt(done, timeout, interrupted)
 
 
 def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, state: dict, threads: int,

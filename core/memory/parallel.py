@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from core.memory import _parallel_worker
-from core.memory._ingest import _expected_documents, _progress, record_problem
+from core.memory._admit import record_problem
+from core.memory._ingest_progress import _expected_documents, _progress
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
 from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,

@@ -16,37 +16,34 @@ log), so a crash at any point loses no committed document.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-import time
-import warnings
-from contextlib import contextmanager
 
 import numpy as np
 
+from core.memory._folder import FolderMixin
+from core.memory._forget import ForgetMixin
 from core.memory._ingest import IngestMixin
-from core.memory._purge import purge_cached
 from core.memory._recall import RecallMixin
 from core.memory._state import StateMixin
+from core.memory._writing import WritingMixin
 from core.memory.associate import AssociateMixin
 from core.memory.learning import LearningMixin
-from core._io import atomic_write_bytes, folder_bytes, read_json
+from core._io import folder_bytes
 from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
-from core.memory.lock import MemoryReadOnlyError, WriteLock
+from core.memory.lock import WriteLock
 from core.memory.store import Store
-from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _check_k, check_open, check_source
+from core.memory._checks import MAX_K, check_folder, check_k as _check_k, check_open, check_source
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
 __all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MAX_K"]
 
-MARKER = "mycelial.json"
-FORMAT = 1
 BATCH_SIZE = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's batch_size)
 
 
-class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, LearningMixin):
+class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestMixin, RecallMixin,
+                     AssociateMixin, LearningMixin):
     """An associative memory in a folder (created if missing, reopened if present).
 
     Parameters
@@ -110,111 +107,6 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
         self._open()
 
     # -- opening, derived state -------------------------------------------------------
-    def _claim_folder(self) -> None:
-        """Create, adopt or refuse the folder: a memory owns only folders it created (``mycelial.json``)."""
-        folder, marker = self.folder, self.folder / MARKER
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"memory folder {folder} exists and is not a folder")
-        if not folder.exists() and self.read_only:
-            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
-        folder.mkdir(parents=True, exist_ok=True)
-        if not self.read_only and not os.access(folder, os.W_OK):
-            self.read_only = self.unwritable = True
-        has_store = (folder / "memory.sqlite").is_file()
-        if marker.exists():
-            try:
-                info = read_json(marker, "memory marker")
-                if not isinstance(info, dict) or not isinstance(info.get("format"), int):
-                    raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
-            except ValueError as exc:
-                if not has_store:
-                    raise
-                # the store proves the folder is a memory (its own migrations refuse a newer version):
-                # adopt it as one made before the marker existed
-                warnings.warn(f"{exc}; memory.sqlite is beside it, so the folder is opened as a memory"
-                              + ("" if self.read_only else " and the marker is written again"), stacklevel=3)
-                info = None
-            if info is not None:
-                if info["format"] > FORMAT:
-                    raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
-                                     f"this version reads {FORMAT}); upgrade Mycelial")
-                return
-        # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
-        if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
-                                 for p in folder.iterdir()):
-            from core.memory.readers import SUFFIXES
-
-            docs = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
-            if docs:  # `serve --memory notes/`: the user meant the documents
-                mem = (f"{folder.name}-memory" if folder.name not in ("", ".", "..")  # `.` said "-memory", an option
-                       else str(folder.resolve().parent / f"{folder.resolve().name or 'mycelial'}-memory"))
-                raise ValueError(f"{folder} holds documents ({', '.join(docs[:2])}{', ...' if len(docs) > 2 else ''}), "
-                                 f"not a Mycelial memory (no {MARKER} or memory.sqlite): to recall or serve them, "
-                                 f"make a memory of them first: `mycelial ingest {folder} --memory {mem}`, "
-                                 f"then use --memory {mem}")
-            raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
-                             + ("give the folder a memory was made in (`mycelial ingest PATH --memory DIR` makes one)"
-                                if self.read_only else  # `recall` was told to give a new folder it would not make
-                                "give a new or empty folder so none of its files are touched"))
-        if not has_store and self.unwritable:  # `mycelial ingest` itself was told to run `mycelial ingest`
-            raise MemoryReadOnlyError(f"cannot make a memory in {folder}: the folder is not writable (no write "
-                                      f"permission or a read-only mount); give a folder you can write")
-        if not has_store and self.read_only:
-            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
-        if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
-            atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
-                                        f'"created": {time.time():.0f}}}\n').encode())
-
-    @contextmanager
-    def _writing(self):
-        """Hold the inter-process write lock; first catch up with what other processes committed."""
-        if self.unwritable:  # the user asked to write: the folder is what refuses
-            raise MemoryReadOnlyError(f"memory {self.folder} cannot be changed: its folder is not writable (a "
-                                      f"read-only mount or no write permission); recall, list and stats still answer")
-        if self.read_only:
-            raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
-                                      f"on a writable folder to change it")
-        check_open(self)
-        first = self._wlock.acquire()
-        try:
-            if first and self._seen is not None and self._seen != self.store_.last_ids():
-                self._load_derived()  # another process wrote since this object last looked
-            yield
-        finally:
-            try:
-                if first and getattr(self, "store_", None) is not None and self.store_._conn is not None:
-                    self._seen = self.store_.last_ids()
-            finally:
-                self._wlock.release()
-
-    def refresh(self) -> bool:
-        """Catch up with what other processes committed since this object last wrote: for a long-lived
-        reader of a shared folder (the server). Never waits: while another process holds the write lock
-        (it is not done), nothing changes; read-only, it reloads in memory as opening does (it never did: what
-        was written after it opened stayed unrecalled). True when the derived state was reloaded."""
-        from core.memory.lock import MemoryBusyError
-
-        if getattr(self, "_closed", False) or self._seen is None or self.store_.last_ids() == self._seen:
-            return False
-        if self.read_only:
-            with self._lock:
-                self._seen = self.store_.last_ids()  # before: a commit landing during the load is seen next time
-                self._load_derived()
-            return True
-        try:
-            first = self._wlock.acquire(timeout=0)
-        except MemoryBusyError:
-            return False
-        try:
-            if not first or self.store_.last_ids() == self._seen:
-                return False
-            with self._lock:
-                self._load_derived()
-            self._seen = self.store_.last_ids()
-            return True
-        finally:
-            self._wlock.release()
-
     def _open(self) -> None:
         self._claim_folder()
         if self.read_only:
@@ -339,51 +231,6 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
     def __exit__(self, *exc):
         self.close()
 
-    # -- ingest -----------------------------------------------------------------------
-    def forget(self, doc_id: str) -> bool:
-        """Remove a document from the store, the index and (exactly) from the network.
-
-        Leaves no trace: its text is zeroed in SQLite (``secure_delete``, WAL checkpointed),
-        its forget-log entry is dropped once derived state is saved, and the embedding
-        cache entries of its removed chunks are purged. Returns False when no document has this id.
-        """
-        return bool(self.forget_many([doc_id]))
-
-    def forget_many(self, doc_ids) -> list[str]:
-        """Forget several documents in one transaction, all or none; returns the ids found (in order).
-
-        Their chunks leave every reinforcement in it too; then the index and graph drop them at once,
-        the network takes out each document's events, and derived state is saved, the cache purged and
-        SQLite checkpointed once: the memory one-by-one forgets leave, without a FAISS scan, a
-        vector-file fsync and a commit per document (`ingest --sync` of 500 deleted files)."""
-        if isinstance(doc_ids, (str, bytes)):  # a lone id would be forgotten letter by letter
-            raise TypeError(f"forget_many takes a list of ids, got the {type(doc_ids).__name__} {doc_ids!r}: "
-                            f"use forget({doc_ids!r}) or forget_many([{doc_ids!r}])")
-        from core.memory._vecfile import forgotten as zero_rows
-
-        doc_ids = check_doc_ids(doc_ids)
-        st = self.store_
-        with self._writing(), self._lock:
-            done, infos = [], []
-            with st.atomic():  # all or none: a crash or a failing statement leaves every document
-                for doc_id in doc_ids:
-                    info = st.forget(doc_id, zero_vectors=False, prune_concepts=False)  # own log entry
-                    if info is not None:
-                        done.append(doc_id)
-                        infos.append(info)
-                st.prune_concepts()  # once: it scans the concepts table
-                removed = np.concatenate([info["removed"] for info in infos] or [np.zeros(0, np.int64)])
-                self._forget_reinforcements(removed)  # its chunks leave every reinforcement, in this commit
-            if not done:
-                return done
-            zero_rows(st, removed, None)  # the re-rank's vector file: one fsync (save's catch-up moves its mark)
-            self._apply_forgets(infos)
-            self._heal_network()
-            self.save()
-            purge_cached(self, infos)  # the cached vectors of the removed text
-            st.checkpoint()
-            return done
-
     # -- recall -----------------------------------------------------------------------
 
     def stats(self) -> dict:
@@ -395,4 +242,3 @@ class SemanticMemory(StateMixin, IngestMixin, RecallMixin, AssociateMixin, Learn
                 "index_vectors": self.index_.ntotal, "phrases": self.store_.count_concepts(),
                 "network": {k: v for k, v in net.items() if isinstance(v, (int, float, str))},
                 "bytes_on_disk": disk}
-

@@ -30,6 +30,7 @@ class Jobs:
         self._ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._stop_now = threading.Event()  # a second Ctrl-C: jobs end after the batch they are in
 
     def submit(self, slot, records: list, errors=(), skipped=()) -> dict:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report, ``skipped``
@@ -42,6 +43,7 @@ class Jobs:
             while len(self._jobs) > self.keep:
                 self._jobs.popitem(last=False)
         thread = threading.Thread(target=self._run, args=(slot, records, job), daemon=True, name=f"ingest-{job['id']}")
+        thread.done = threading.Event()  # waited on, not joined: see `wait`
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
@@ -53,21 +55,53 @@ class Jobs:
             jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running", "waiting")]
         return len(jobs), sum(j["total"] - j["done"] for j in jobs)
 
-    def wait(self) -> None:
+    def wait(self, now: bool = False) -> None:
         """Wait for every running job to finish. Before closing the memories at shutdown: a SIGTERM closed
         them under a running job, which failed, and the rest of its accepted (202) documents were lost
         without a word (a job's status lives only in this process). A job waiting for another process's
-        lock stops waiting and fails, naming what it ingested: that process may hold the lock for hours."""
+        lock stops waiting and fails, naming what it ingested: that process may hold the lock for hours.
+
+        ``now`` (or Ctrl-C during the wait): jobs end after the batch they are in. Waited on each job's
+        event with the interrupt held, not ``Thread.join``: uvicorn skips the app's shutdown on a second
+        Ctrl-C, and the process exited with a job's thread in the model (SIGABRT, "terminate called
+        without an active exception")."""
+        from core._waiting import wait_holding_interrupt
+
         self._stopping.set()
+        if now:
+            self._stop_now.set()
         with self._lock:
             threads = list(self._threads)
+
+        def stop_now(first: bool) -> None:
+            if first and not self._stop_now.is_set():
+                log.warning("interrupted: background ingest jobs stop after the batch they are in")
+            self._stop_now.set()
+
+        held = None
         for t in threads:
-            t.join()
+            try:
+                wait_holding_interrupt(t.done, on_interrupt=stop_now)
+            except KeyboardInterrupt as exc:  # raised once this job was done: wait for the others too
+                held = held or exc
+        if held is not None:
+            raise held
 
     def _run(self, slot, records, job) -> None:
+        try:
+            self._run_batches(slot, records, job)
+        finally:
+            threading.current_thread().done.set()
+
+    def _run_batches(self, slot, records, job) -> None:
         job["status"] = "running"
         try:
             for i in range(0, len(records), self.batch):
+                if self._stop_now.is_set():
+                    job["status"], job["error"] = "failed", (f"the server was stopped after {job['done']} of "
+                                                             f"{job['total']} documents of this job; send the rest again")
+                    log.warning("ingest job %s: %s", job["id"], job["error"])
+                    return
                 part = records[i:i + self.batch]
                 rep = self._ingest_waiting(slot, part, job)
                 for k in _COUNTS:

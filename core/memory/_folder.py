@@ -1,0 +1,72 @@
+"""A memory's folder: created, adopted or refused. A memory owns only folders it made (``mycelial.json``),
+so no command ever deletes or overwrites files of a folder that holds something else."""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+from core._io import atomic_write_bytes, read_json
+from core.memory.lock import MemoryReadOnlyError
+
+MARKER = "mycelial.json"
+FORMAT = 1
+
+
+class FolderMixin:
+    """``_claim_folder`` for `SemanticMemory` (its ``folder``, ``read_only`` and ``unwritable``)."""
+
+    def _claim_folder(self) -> None:
+        """Create, adopt or refuse the folder: a memory owns only folders it created (``mycelial.json``)."""
+        folder, marker = self.folder, self.folder / MARKER
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"memory folder {folder} exists and is not a folder")
+        if not folder.exists() and self.read_only:
+            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not self.read_only and not os.access(folder, os.W_OK):
+            self.read_only = self.unwritable = True
+        has_store = (folder / "memory.sqlite").is_file()
+        if marker.exists():
+            try:
+                info = read_json(marker, "memory marker")
+                if not isinstance(info, dict) or not isinstance(info.get("format"), int):
+                    raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
+            except ValueError as exc:
+                if not has_store:
+                    raise
+                # the store proves the folder is a memory (its own migrations refuse a newer version):
+                # adopt it as one made before the marker existed
+                warnings.warn(f"{exc}; memory.sqlite is beside it, so the folder is opened as a memory"
+                              + ("" if self.read_only else " and the marker is written again"), stacklevel=3)
+                info = None
+            if info is not None:
+                if info["format"] > FORMAT:
+                    raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
+                                     f"this version reads {FORMAT}); upgrade Mycelial")
+                return
+        # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
+        if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
+                                 for p in folder.iterdir()):
+            from core.memory.readers import SUFFIXES
+
+            docs = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+            if docs:  # `serve --memory notes/`: the user meant the documents
+                mem = (f"{folder.name}-memory" if folder.name not in ("", ".", "..")  # `.` said "-memory", an option
+                       else str(folder.resolve().parent / f"{folder.resolve().name or 'mycelial'}-memory"))
+                raise ValueError(f"{folder} holds documents ({', '.join(docs[:2])}{', ...' if len(docs) > 2 else ''}), "
+                                 f"not a Mycelial memory (no {MARKER} or memory.sqlite): to recall or serve them, "
+                                 f"make a memory of them first: `mycelial ingest {folder} --memory {mem}`, "
+                                 f"then use --memory {mem}")
+            raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
+                             + ("give the folder a memory was made in (`mycelial ingest PATH --memory DIR` makes one)"
+                                if self.read_only else  # `recall` was told to give a new folder it would not make
+                                "give a new or empty folder so none of its files are touched"))
+        if not has_store and self.unwritable:  # `mycelial ingest` itself was told to run `mycelial ingest`
+            raise MemoryReadOnlyError(f"cannot make a memory in {folder}: the folder is not writable (no write "
+                                      f"permission or a read-only mount); give a folder you can write")
+        if not has_store and self.read_only:
+            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
+        if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
+            atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
+                                        f'"created": {time.time():.0f}}}\n').encode())

@@ -1,0 +1,42 @@
+"""The ingest's progress bar: its total when it is cheap to know beforehand (an ETA), and its updates."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.memory.readers import SUFFIXES, Record, folder_files
+from core.memory.types import IngestReport
+
+
+def _expected_documents(source) -> int | None:
+    """How many documents ``source`` holds, when that is cheap to know without consuming it
+    (the progress bar's total, hence its ETA): records in a list, files of folders, lines
+    of JSONL files. ``None`` for iterators and stdin."""
+    items = [source] if isinstance(source, (str, os.PathLike, dict, Record)) else source
+    if not isinstance(items, (list, tuple)):
+        return None
+    n = 0
+    for item in items:
+        if isinstance(item, (dict, Record)):
+            n += 1
+            continue
+        if not isinstance(item, (str, os.PathLike)) or str(item) == "-" or not str(item).strip():  # "": not the cwd
+            return None
+        path = Path(item)
+        for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
+            if f.suffix.lower() == ".jsonl":
+                try:  # an unreadable file is the reader's to report: it stopped the whole ingest here
+                    with open(f, "rb") as fh:
+                        n += sum(1 for line in fh if line.strip())
+                except OSError:
+                    pass
+            elif f.suffix.lower() in SUFFIXES:
+                n += 1
+    return n
+
+
+def _progress(bar, documents: int, report: IngestReport) -> None:
+    if bar is not None and documents:
+        bar.update(documents)
+        # as text: tqdm shortens numbers, so 10,009 chunks showed as "chunks=1e+4"
+        bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), refresh=False)

@@ -1,0 +1,62 @@
+"""Writes hold the inter-process write lock, and first catch up with what other processes committed;
+a long-lived reader catches up (``refresh``) without ever waiting for a writer."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from core.memory._checks import check_open
+from core.memory.lock import MemoryReadOnlyError
+
+
+class WritingMixin:
+    """``_writing`` and ``refresh`` for `SemanticMemory`."""
+
+    @contextmanager
+    def _writing(self):
+        """Hold the inter-process write lock; first catch up with what other processes committed."""
+        if self.unwritable:  # the user asked to write: the folder is what refuses
+            raise MemoryReadOnlyError(f"memory {self.folder} cannot be changed: its folder is not writable (a "
+                                      f"read-only mount or no write permission); recall, list and stats still answer")
+        if self.read_only:
+            raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
+                                      f"on a writable folder to change it")
+        check_open(self)
+        first = self._wlock.acquire()
+        try:
+            if first and self._seen is not None and self._seen != self.store_.last_ids():
+                self._load_derived()  # another process wrote since this object last looked
+            yield
+        finally:
+            try:
+                if first and getattr(self, "store_", None) is not None and self.store_._conn is not None:
+                    self._seen = self.store_.last_ids()
+            finally:
+                self._wlock.release()
+
+    def refresh(self) -> bool:
+        """Catch up with what other processes committed since this object last wrote: for a long-lived
+        reader of a shared folder (the server). Never waits: while another process holds the write lock
+        (it is not done), nothing changes; read-only, it reloads in memory as opening does (it never did: what
+        was written after it opened stayed unrecalled). True when the derived state was reloaded."""
+        from core.memory.lock import MemoryBusyError
+
+        if getattr(self, "_closed", False) or self._seen is None or self.store_.last_ids() == self._seen:
+            return False
+        if self.read_only:
+            with self._lock:
+                self._seen = self.store_.last_ids()  # before: a commit landing during the load is seen next time
+                self._load_derived()
+            return True
+        try:
+            first = self._wlock.acquire(timeout=0)
+        except MemoryBusyError:
+            return False
+        try:
+            if not first or self.store_.last_ids() == self._seen:
+                return False
+            with self._lock:
+                self._load_derived()
+            self._seen = self.store_.last_ids()
+            return True
+        finally:
+            self._wlock.release()
