@@ -1,4 +1,4 @@
-"""Sentence splitting and WikiText detokenisation: small, dependency-free, deterministic."""
+"""Sentence splitting, WikiText detokenisation and counted nouns: small, dependency-free, deterministic."""
 from __future__ import annotations
 
 import re
@@ -40,3 +40,8 @@ def detokenize_wikitext(line: str) -> str:
     for pattern, repl in _WIKITEXT_FIXES:
         line = pattern.sub(repl, line)
     return line.strip()
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 document``, ``2 documents`` (``plural`` for nouns without an -s one): a summary line said "1 documents"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"

@@ -105,7 +105,7 @@ def test_sigterm_lets_a_running_background_ingest_finish(tmp_path, embedder, cod
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
         assert mem.stats()["documents"] == len(docs)  # was 32 of 400
     out = srv.proc.stdout.read().decode()
-    assert "waiting for 1 background ingest jobs" in out and "saved and closed 1 memories" in out, out
+    assert "waiting for 1 background ingest job" in out and "saved and closed 1 memory" in out, out
 
 
 def _poll_job(srv, location, until, tries=300):
@@ -207,7 +207,7 @@ def test_ctrl_c_twice_stops_a_running_job_after_its_batch_and_saves_the_memory(t
     finally:
         proc.kill()
     assert proc.returncode >= 0 and "terminate called" not in out and "FATAL" not in out, out[-3000:]
-    assert "send the rest again" in out and "saved and closed 1 memories" in out, out[-3000:]
+    assert "send the rest again" in out and "saved and closed 1 memory" in out, out[-3000:]
     assert not [p.name for p in (tmp_path / "m").iterdir() if p.name.endswith(".tmp")]
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, read_only=True) as mem:
         n = mem.store_.count_documents()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from core.text import count  # noqa: F401 (the commands import it from here)
+
 
 def _cell(text: str) -> str:
     """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
@@ -12,11 +14,6 @@ def _cell(text: str) -> str:
     from core.memory.records import _TERMINAL
 
     return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def count(n: int, noun: str) -> str:
-    """``1 document``, ``2 documents``: a summary line said "1 documents"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from core.text import count
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -86,7 +88,7 @@ def run(app, host: str, port: int) -> None:
         if not getattr(registry, "_closed", False):
             app.state.jobs.wait(now=True)  # each job ends after its batch (a Ctrl-C here is held until then)
             registry.close()
-            click.echo(f"mycelial serve: stopped; saved and closed {len(registry.slots)} memories", err=True)
+            click.echo(f"mycelial serve: stopped; saved and closed {count(len(registry.slots), 'memory', 'memories')}", err=True)
 
 
 COMMANDS: list = [serve]

@@ -29,6 +29,7 @@ from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
 from core.server.registry import Registry
 from core.server.schema import install_openapi
 from core.server.uploads import files_records, multipart_form, no_file_field, not_json, utf8_body
+from core.text import count
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
@@ -81,11 +82,11 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         yield
         n, left = jobs.running()
         if n:
-            print(f"mycelial serve: waiting for {n} background ingest jobs ({left} documents left)",
+            print(f"mycelial serve: waiting for {count(n, 'background ingest job')} ({count(left, 'document')} left)",
                   file=sys.stderr, flush=True)
         await _run(jobs.wait)  # accepted background ingests finish before their memories close
         registry.close()
-        print(f"mycelial serve: saved and closed {len(registry.slots)} memories", file=sys.stderr, flush=True)
+        print(f"mycelial serve: saved and closed {count(len(registry.slots), 'memory', 'memories')}", file=sys.stderr, flush=True)
 
     app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
                   description="An associative memory: ingest documents, recall by similarity and association.")
