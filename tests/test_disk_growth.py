@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
+import numpy as np
 import pytest
 
 from core.embedding import TextEmbedder
@@ -194,3 +195,60 @@ def test_a_model_build_deletes_the_temporaries_of_a_killed_one(tmp_path, embedde
     model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json"}
     assert sorted(p.name for p in folder.iterdir() if p.name not in model) == \
         sorted(kept + [fresh.name, f"model.int8.{dead}.tmp.bin2"])
+
+
+def _cache_rows(path) -> dict[bytes, int]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT key, used FROM embeddings"))
+
+
+def test_embedding_cache_keeps_the_most_recently_used_under_its_cap(tmp_path, wiki_sample):
+    """Months of ingests: the cache had no cap; over it, one put deletes the least recently used tenth."""
+    _, _, X = wiki_sample
+    keys = [EmbeddingCache.key(f"chunk {i}") for i in range(140)]
+    cache = EmbeddingCache(tmp_path / "c.sqlite", max_vectors=100)
+    cache.put("m", keys[:100], X[:100])
+    assert len(_cache_rows(cache.path)) == 100
+    with sqlite3.connect(cache.path) as conn:  # a month passes
+        conn.execute("UPDATE embeddings SET used = used - 30 * 86400")
+    read = keys[50:100]
+    assert len(cache.get("m", read, X.shape[1])) == 50  # read today: stamped again
+    cache.put("m", keys[100:140], X[100:140])
+    held = _cache_rows(cache.path)
+    assert len(held) == 90, len(held)  # down to 90% of the cap in one delete
+    assert set(read) | set(keys[100:140]) <= set(held), "a recently used vector was evicted"
+    np.testing.assert_array_equal(cache.get("m", [keys[120]], X.shape[1])[keys[120]], X[120])
+    stamps = _cache_rows(cache.path)
+    cache.get("m", read, X.shape[1])  # read again the same day: a pure read, nothing restamped
+    assert _cache_rows(cache.path) == stamps
+
+
+def test_embedding_cache_cap_comes_from_the_environment(tmp_path, monkeypatch, wiki_sample):
+    _, _, X = wiki_sample
+    monkeypatch.setenv("MYCELIAL_CACHE_MAX_VECTORS", "20")
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    for i in range(0, 100, 10):
+        cache.put("m", [EmbeddingCache.key(f"t{j}") for j in range(i, i + 10)], X[i:i + 10])
+    assert len(_cache_rows(cache.path)) <= 20
+    monkeypatch.setenv("MYCELIAL_CACHE_MAX_VECTORS", "0")  # no cap
+    assert EmbeddingCache(tmp_path / "d.sqlite").max_vectors is None
+    monkeypatch.setenv("MYCELIAL_CACHE_MAX_VECTORS", "1e6")
+    with pytest.raises(ValueError, match="MYCELIAL_CACHE_MAX_VECTORS"):
+        EmbeddingCache(tmp_path / "e.sqlite")
+
+
+def test_an_embedding_cache_of_an_older_version_gains_the_cap(tmp_path, wiki_sample):
+    """A file without the ``used`` column: its rows count as least recently used and go first."""
+    _, _, X = wiki_sample
+    path = tmp_path / "old.sqlite"
+    old = [EmbeddingCache.key(f"old {i}") for i in range(30)]
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE embeddings (model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
+                     " PRIMARY KEY (model, key)) WITHOUT ROWID")
+        conn.executemany("INSERT INTO embeddings VALUES ('m', ?, ?)", [(k, X[i].tobytes()) for i, k in enumerate(old)])
+    cache = EmbeddingCache(path, max_vectors=40)
+    assert len(cache.get("m", old[:5], X.shape[1])) == 5  # read: stamped now
+    new = [EmbeddingCache.key(f"new {i}") for i in range(20)]
+    cache.put("m", new, X[30:50])
+    held = set(_cache_rows(path))
+    assert len(held) == 36 and set(new) | set(old[:5]) <= held
