@@ -16,6 +16,7 @@ from core.memory._checks import check_record
 from core.memory.chunking import TARGET_TOKENS, chunk_hash, chunk_text, embedded_text
 from core.memory.phrases import document_phrases
 from core.memory._purge import purge_cached
+from core.memory._schema import truncate_wal
 from core.memory._vecfile import forgotten as zero_rows, keep_up, vector_file
 from core.log import get_logger
 from core.memory.readers import SUFFIXES, ReadError, Record, folder_files, parse_record, read_paths
@@ -153,7 +154,7 @@ class _WalWindow:
 
     def close(self) -> None:
         self.conn.execute(f"PRAGMA wal_autocheckpoint={int(self.old)}")
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # what the window deferred (never waits)
+        truncate_wal(self.conn)  # what the window deferred, and the WAL file back to 0 bytes (never waits)
 
 
 class IngestMixin:
