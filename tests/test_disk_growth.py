@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,7 +193,7 @@ def test_a_model_build_deletes_the_temporaries_of_a_killed_one(tmp_path, embedde
     fresh = folder / f"model.{dead}.tmp"  # minutes old: perhaps a process of another PID namespace
     fresh.write_bytes(b"x")
     assert quantized_model(model_dir, root=tmp_path) == folder / "model.int8.xml"
-    model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json"}
+    model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json", "in-use.lock"}
     assert sorted(p.name for p in folder.iterdir() if p.name not in model) == \
         sorted(kept + [fresh.name, f"model.int8.{dead}.tmp.bin2"])
 
@@ -278,3 +279,59 @@ def test_a_finished_ingest_truncates_the_wal_without_waiting_for_readers(cached,
     mem.close()
     assert _wal(mem) == 0, "closing the writer left the WAL while another connection was open"
     reader.close()
+
+
+_HOLD = """
+import sys
+from pathlib import Path
+from core._exports import hold
+hold(Path(sys.argv[1]))
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_export_folders_an_export_replaced_go_unless_used(tmp_path, embedder):
+    """An ONNX/OpenVINO folder of an earlier recipe or weights (87 MB, 23 MB + blobs) stayed for good."""
+    import subprocess
+    import sys
+    import time
+
+    from core.config import cache_dir
+    from core.embedding_onnx import cache_key, exported_model
+
+    model_dir = Path(embedder._model_dir)
+    shared = exported_model(model_dir, quantized=False, root=cache_dir() / "onnx")  # exported if no test did
+    root = tmp_path / "onnx"
+    current = root / cache_key(model_dir)
+    current.mkdir(parents=True)
+    (current / "model.onnx").symlink_to(shared)
+    (current / "model.onnx.json").write_bytes((shared.parent / "model.onnx.json").read_bytes())
+    name = model_dir.name
+    stale, held, recent = (root / f"{name}-{h * 16}" for h in "012")
+    other = root / f"other-{'3' * 16}"  # another model's
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    halfway = root / f".{name}-{'4' * 16}.{dead}.removing"  # a removal killed halfway
+    for folder in (stale, held, recent, other, halfway):
+        (folder / "compiled-0").mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"x" * 1000)
+        (folder / "compiled-0" / "a.blob").write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(held)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        month = time.time() - 30 * 86_400
+        for folder in (stale, held, other, halfway):  # unused for a month (the held one by its stamps too)
+            for path in [folder, *folder.rglob("*")]:
+                os.utime(path, (month, month), follow_symlinks=False)
+        week = time.time() - 2 * 86_400
+        for path in [recent, *recent.rglob("*")]:
+            os.utime(path, (week, week))
+        assert exported_model(model_dir, quantized=False, root=root) == current / "model.onnx"
+        left = sorted(p.name for p in root.iterdir())
+        assert left == sorted([current.name, held.name, recent.name, other.name]), left
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
