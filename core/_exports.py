@@ -28,28 +28,34 @@ _pruned: set[str] = set()
 
 
 def hold(folder: Path) -> None:
-    """Mark ``folder`` in use by this process (a shared flock, kept until the process ends); makes it."""
+    """Mark ``folder`` in use by this process (a shared flock, kept until the process ends); makes it.
+
+    Best effort: a cache this process cannot write (a shared read-only one) is used unmarked, kept by
+    its week of last use like an older version's."""
     key = str(folder)
     if key in _held:
-        os.utime(folder / IN_USE)
+        with contextlib.suppress(OSError):
+            os.utime(folder / IN_USE)
         return
     for _ in range(5):  # a folder renamed away between the open and the lock is made again
-        folder.mkdir(parents=True, exist_ok=True)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(folder / IN_USE, os.O_RDWR | os.O_CREAT, 0o666)
         except FileNotFoundError:
             continue
+        except OSError:  # read-only
+            return
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits only for a removal under way
         try:
             same = os.stat(folder / IN_USE).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
             same = False
         if same:
-            os.utime(folder / IN_USE)
+            with contextlib.suppress(OSError):
+                os.utime(folder / IN_USE)
             _held[key] = fd
             return
         os.close(fd)
-    raise OSError(f"could not mark the model folder {folder} in use (it kept being removed)")
 
 
 def _last_use(folder: Path) -> float:

@@ -19,7 +19,6 @@ from pathlib import Path
 SQLITE_MAX_VARS = 900
 
 
-
 def truncate_wal(conn: sqlite3.Connection) -> bool:
     """Checkpoint the WAL and truncate it to 0 bytes, without waiting: a writer that finishes gives back
     the WAL its ingest grew (9.8 MB after 6.5k chunks stayed while the memory, or a reader elsewhere,
@@ -27,14 +26,16 @@ def truncate_wal(conn: sqlite3.Connection) -> bool:
     readers are never blocked. Never inside a transaction (a checkpoint then does nothing)."""
     if conn.in_transaction:
         return False
-    wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute("PRAGMA busy_timeout=0")
     try:
-        return conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
-    except sqlite3.OperationalError:  # busy or locked: the WAL stays for the next checkpoint
+        wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            return conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+    except sqlite3.Error:  # busy, locked or damaged: the WAL stays for the next checkpoint
         return False
-    finally:
-        conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+
 
 class StoreError(RuntimeError):
     """The store file is not a Mycelial memory or was written by a newer version."""
