@@ -35,6 +35,20 @@ def cache_seed() -> Path | None:
     return Path(env) if env else None
 
 
+DEFAULT_CACHE_MAX_VECTORS = 1_000_000  # ~1.9 GB of 384-d vectors (1.9 kB each on 16 kB pages)
+
+
+def cache_max_vectors() -> int:
+    """Vectors the embedding cache keeps (``MYCELIAL_CACHE_MAX_VECTORS``, 0 = no cap): the least recently
+    used go beyond it. A bad value is an error naming the variable, never a silent default."""
+    env = os.environ.get("MYCELIAL_CACHE_MAX_VECTORS", "").strip()
+    if not env:
+        return DEFAULT_CACHE_MAX_VECTORS
+    if not env.isdigit():
+        raise ValueError(f"MYCELIAL_CACHE_MAX_VECTORS must be a whole number of vectors (0: no cap), got {env!r}")
+    return int(env)
+
+
 def data_file(relative: str) -> Path:
     """A file of the shared data, with an error that says how to point at it."""
     path = data_dir() / relative

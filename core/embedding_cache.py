@@ -2,6 +2,11 @@
 
 Its own module because it is storage, not embedding: :class:`~core.embedding.TextEmbedder` reads
 and fills it, forgetting a document purges from it, and benchmarks read it directly.
+
+It holds at most ``max_vectors`` (``MYCELIAL_CACHE_MAX_VECTORS``, default 1M, ~1.9 GB of 384-d
+vectors): a put over the cap deletes the least recently used tenth in one statement. Each row
+keeps when it was last put or read (``used``, seconds; a read restamps a row at most once a day,
+so a warm lookup stays a pure read); without a cap the cache of a user who ingests for months only ever grew.
 """
 from __future__ import annotations
 
@@ -9,36 +14,52 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from core.config import cache_max_vectors
+
 _SQLITE_MAX_VARS = 900
+_KEEP = 0.9  # an eviction leaves this share of the cap: one delete per tenth of the cap put, not per put
+_RESTAMP_S = 86_400  # a read stamps a row again once its stamp is this old: LRU to the day
 
 
-def _lookup(conn, model: str, keys: list[bytes], dim: int, found: dict) -> None:
+def _lookup(conn, model: str, keys: list[bytes], dim: int, found: dict, stale: list | None = None) -> None:
+    """Fill ``found``; ``stale`` (when given) gets the keys last stamped over a day ago."""
+    old = time.time() - _RESTAMP_S
+    used = ", used" if stale is not None else ", 0"
     for start in range(0, len(keys), _SQLITE_MAX_VARS):
         chunk = keys[start:start + _SQLITE_MAX_VARS]
         marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({marks})", [model, *chunk])
-        for key, blob in rows:
+        rows = conn.execute(f"SELECT key, vector{used} FROM embeddings WHERE model = ? AND key IN ({marks})",
+                            [model, *chunk])
+        for key, blob, stamp in rows:
             vec = np.frombuffer(blob, dtype=np.float32)
             if vec.shape[0] == dim:  # a vector of another size is a stale entry: recompute
                 found[key] = vec
+                if stale is not None and stamp < old:
+                    stale.append(key)
 
 
 class EmbeddingCache:
     """SQLite table of (model, sha1) -> float32 vector; safe to share between processes.
 
+    ``max_vectors``: the cap (default ``MYCELIAL_CACHE_MAX_VECTORS``; 0 = none).
+
     ``seed``: another cache file read (``mode=ro``) for the vectors this one lacks; it is never
     written or purged, so forgetting removes a text's vectors from this file only.
     """
 
-    def __init__(self, path: str | os.PathLike, seed: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike, seed: str | os.PathLike | None = None,
+                 max_vectors: int | None = None):
         self.path = Path(path)
         self.seed = None if seed is None or Path(seed).resolve() == self.path.resolve() else Path(seed)
+        self.max_vectors = (cache_max_vectors() if max_vectors is None else max_vectors) or None  # 0: no cap
         self._local = threading.local()
+        self._rows: int | None = None  # rows at the last count plus this process's puts since (an upper bound)
 
     @property
     def _seed_conn(self) -> sqlite3.Connection | None:
@@ -66,6 +87,13 @@ class EmbeddingCache:
                 " model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
                 " PRIMARY KEY (model, key)) WITHOUT ROWID"
             )
+            if "used" not in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}:
+                try:  # a file of an older version: its rows count as least recently used
+                    conn.execute("ALTER TABLE embeddings ADD COLUMN used INTEGER NOT NULL DEFAULT 0")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+            conn.execute("CREATE INDEX IF NOT EXISTS embeddings_used ON embeddings (used)")
             self._local.conn = conn
         return conn
 
@@ -75,8 +103,10 @@ class EmbeddingCache:
 
     def get(self, model: str, keys: Sequence[bytes], dim: int) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
-        unique = list(dict.fromkeys(keys))
-        _lookup(self._conn, model, unique, dim, found)
+        unique, stale = list(dict.fromkeys(keys)), []
+        _lookup(self._conn, model, unique, dim, found, stale)
+        if stale:
+            self._touch(model, stale)
         missing = [k for k in unique if k not in found]
         if missing and self.seed is not None:
             try:
@@ -114,9 +144,49 @@ class EmbeddingCache:
             models.append(row[0])
         return models
 
+    def _touch(self, model: str, keys: list[bytes]) -> None:
+        """Stamp these rows used now (once a day a row: the next lookups are reads only)."""
+        conn, now = self._conn, int(time.time())
+        try:
+            with conn:
+                for start in range(0, len(keys), _SQLITE_MAX_VARS):
+                    chunk = keys[start:start + _SQLITE_MAX_VARS]
+                    conn.execute(f"UPDATE embeddings SET used = ? WHERE model = ? AND key IN "
+                                 f"({','.join('?' * len(chunk))})", [now, model, *chunk])
+        except sqlite3.OperationalError:  # a read-only or busy file: the vectors were read all the same
+            pass
+
     def put(self, model: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vectors)]
-        with self._conn:
+        now = int(time.time())
+        rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes(), now)
+                for k, v in zip(keys, vectors)]
+        with self._conn:  # the rows and any eviction they cause commit together
             self._conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (model, key, vector) VALUES (?, ?, ?)", rows
+                "INSERT OR REPLACE INTO embeddings (model, key, vector, used) VALUES (?, ?, ?, ?)", rows
             )
+            if rows:
+                self._evict(len(rows), len(rows[0][2]))
+
+    def _evict(self, added: int, row_bytes: int) -> int:
+        """Over the cap: delete the least recently used rows down to ``_KEEP`` of it; returns rows deleted.
+
+        The count (a scan of the small ``used`` index) runs only when the file could hold more rows
+        than the cap (each row takes at least its vector's bytes) and this process's tally is over it."""
+        cap, conn = self.max_vectors, self._conn
+        if cap is None:
+            return 0
+        if self._rows is not None:
+            self._rows += added
+            if self._rows <= cap:
+                return 0
+        pages = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+        if pages < cap * row_bytes:
+            return 0
+        self._rows = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        if self._rows <= cap:
+            return 0
+        n = self._rows - int(cap * _KEEP)
+        gone = conn.execute("DELETE FROM embeddings WHERE (model, key) IN "
+                            "(SELECT model, key FROM embeddings ORDER BY used LIMIT ?)", (n,)).rowcount
+        self._rows -= gone
+        return gone

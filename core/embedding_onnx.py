@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core._exports import hold, prune_stale
 from core._io import sweep_dead_temporaries
 from core.config import cache_dir
 
@@ -218,16 +219,16 @@ def exported_model(model_dir, quantized: bool, root: Path | None = None) -> Path
     fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
     want = int8 if quantized else fp32
     with _export_lock:
+        hold(folder)  # in use by this process: another version's prune_stale leaves it
         sweep_dead_temporaries(folder)  # of an export killed halfway (90 MB each)
-        if is_valid(want):
-            return want
-        folder.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        if not is_valid(fp32):
-            _export_fp32(model_dir, fp32)
-        if quantized:
-            _quantize(fp32, int8, model_dir)
-        _log.info("exported %s in %.1f s", want, time.perf_counter() - t0)
+        if not is_valid(want):
+            t0 = time.perf_counter()
+            if not is_valid(fp32):
+                _export_fp32(model_dir, fp32)
+            if quantized:
+                _quantize(fp32, int8, model_dir)
+            _log.info("exported %s in %.1f s", want, time.perf_counter() - t0)
+        prune_stale(folder)  # the folders of earlier recipes or weights of this model, unused for a week
     return want
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core._exports import hold, prune_stale
 from core._io import sweep_dead_temporaries
 from core.config import cache_dir
 from core.embedding_onnx import PooledEncoder, _commit, cache_key, exported_model, is_valid
@@ -196,14 +197,14 @@ def quantized_model(model_dir, root: Path | None = None, onnx_root: Path | None 
     rec = recipe(calibration_chunks, base)
     xml = model_folder(model_dir, root, calibration_chunks, base) / "model.int8.xml"
     with _build_lock:
+        hold(xml.parent)  # in use by this process: another version's prune_stale leaves it
         sweep_dead_temporaries(xml.parent)  # of a build killed halfway (a scan of a few files)
-        if is_valid(xml.with_suffix(".bin")) and is_valid(xml):
-            return xml
-        xml.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        onnx_fp32 = exported_model(model_dir, quantized=False, root=onnx_root)
-        _quantize(model_dir, onnx_fp32, xml, rec)
-        _log.info("built %s in %.1f s", xml, time.perf_counter() - t0)
+        if not (is_valid(xml.with_suffix(".bin")) and is_valid(xml)):
+            t0 = time.perf_counter()
+            onnx_fp32 = exported_model(model_dir, quantized=False, root=onnx_root)
+            _quantize(model_dir, onnx_fp32, xml, rec)
+            _log.info("built %s in %.1f s", xml, time.perf_counter() - t0)
+        prune_stale(xml.parent)  # the folders of earlier recipes or weights of this model, unused for a week
     return xml
 
 

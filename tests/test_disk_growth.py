@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.embedding import TextEmbedder
@@ -191,6 +193,145 @@ def test_a_model_build_deletes_the_temporaries_of_a_killed_one(tmp_path, embedde
     fresh = folder / f"model.{dead}.tmp"  # minutes old: perhaps a process of another PID namespace
     fresh.write_bytes(b"x")
     assert quantized_model(model_dir, root=tmp_path) == folder / "model.int8.xml"
-    model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json"}
+    model = {"model.int8.xml", "model.int8.bin", "model.int8.xml.json", "model.int8.bin.json", "in-use.lock"}
     assert sorted(p.name for p in folder.iterdir() if p.name not in model) == \
         sorted(kept + [fresh.name, f"model.int8.{dead}.tmp.bin2"])
+
+
+def _cache_rows(path) -> dict[bytes, int]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT key, used FROM embeddings"))
+
+
+def test_embedding_cache_keeps_the_most_recently_used_under_its_cap(tmp_path, wiki_sample):
+    """Months of ingests: the cache had no cap; over it, one put deletes the least recently used tenth."""
+    _, _, X = wiki_sample
+    keys = [EmbeddingCache.key(f"chunk {i}") for i in range(140)]
+    cache = EmbeddingCache(tmp_path / "c.sqlite", max_vectors=100)
+    cache.put("m", keys[:100], X[:100])
+    assert len(_cache_rows(cache.path)) == 100
+    with sqlite3.connect(cache.path) as conn:  # a month passes
+        conn.execute("UPDATE embeddings SET used = used - 30 * 86400")
+    read = keys[50:100]
+    assert len(cache.get("m", read, X.shape[1])) == 50  # read today: stamped again
+    cache.put("m", keys[100:140], X[100:140])
+    held = _cache_rows(cache.path)
+    assert len(held) == 90, len(held)  # down to 90% of the cap in one delete
+    assert set(read) | set(keys[100:140]) <= set(held), "a recently used vector was evicted"
+    np.testing.assert_array_equal(cache.get("m", [keys[120]], X.shape[1])[keys[120]], X[120])
+    stamps = _cache_rows(cache.path)
+    cache.get("m", read, X.shape[1])  # read again the same day: a pure read, nothing restamped
+    assert _cache_rows(cache.path) == stamps
+
+
+def test_embedding_cache_cap_comes_from_the_environment(tmp_path, monkeypatch, wiki_sample):
+    _, _, X = wiki_sample
+    monkeypatch.setenv("MYCELIAL_CACHE_MAX_VECTORS", "20")
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    for i in range(0, 100, 10):
+        cache.put("m", [EmbeddingCache.key(f"t{j}") for j in range(i, i + 10)], X[i:i + 10])
+    assert len(_cache_rows(cache.path)) <= 20
+    monkeypatch.setenv("MYCELIAL_CACHE_MAX_VECTORS", "0")  # no cap
+    assert EmbeddingCache(tmp_path / "d.sqlite").max_vectors is None
+    monkeypatch.setenv("MYCELIAL_CACHE_MAX_VECTORS", "1e6")
+    with pytest.raises(ValueError, match="MYCELIAL_CACHE_MAX_VECTORS"):
+        EmbeddingCache(tmp_path / "e.sqlite")
+
+
+def test_an_embedding_cache_of_an_older_version_gains_the_cap(tmp_path, wiki_sample):
+    """A file without the ``used`` column: its rows count as least recently used and go first."""
+    _, _, X = wiki_sample
+    path = tmp_path / "old.sqlite"
+    old = [EmbeddingCache.key(f"old {i}") for i in range(30)]
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE embeddings (model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
+                     " PRIMARY KEY (model, key)) WITHOUT ROWID")
+        conn.executemany("INSERT INTO embeddings VALUES ('m', ?, ?)", [(k, X[i].tobytes()) for i, k in enumerate(old)])
+    cache = EmbeddingCache(path, max_vectors=40)
+    assert len(cache.get("m", old[:5], X.shape[1])) == 5  # read: stamped now
+    new = [EmbeddingCache.key(f"new {i}") for i in range(20)]
+    cache.put("m", new, X[30:50])
+    held = set(_cache_rows(path))
+    assert len(held) == 36 and set(new) | set(old[:5]) <= held
+
+
+def _wal(mem) -> int:
+    wal = mem.folder / "memory.sqlite-wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_a_finished_ingest_truncates_the_wal_without_waiting_for_readers(cached, wiki_docs):
+    """The WAL kept the size an ingest grew it to (9.8 MB after 6.5k chunks) until a forget or repair."""
+    import time
+
+    mem, _ = cached
+    reader = sqlite3.connect(mem.folder / "memory.sqlite", timeout=0)  # another process's, idle
+    reader.execute("SELECT count(*) FROM chunks").fetchone()
+    mem.ingest([_doc(wiki_docs, i, 0, 20) for i in range(20, 23)])
+    assert _wal(mem) == 0, f"{_wal(mem)} bytes of WAL left by a finished ingest"
+    reader.execute("BEGIN")  # a reader holding its snapshot: the ingest must not wait for it
+    held = reader.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    t0 = time.perf_counter()
+    mem.ingest([_doc(wiki_docs, 23, 0, 20)])
+    assert time.perf_counter() - t0 < 30 and _wal(mem) > 0  # left for the next checkpoint
+    assert reader.execute("SELECT count(*) FROM chunks").fetchone()[0] == held  # its snapshot, intact
+    reader.execute("COMMIT")
+    mem.close()
+    assert _wal(mem) == 0, "closing the writer left the WAL while another connection was open"
+    reader.close()
+
+
+_HOLD = """
+import sys
+from pathlib import Path
+from core._exports import hold
+hold(Path(sys.argv[1]))
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_export_folders_an_export_replaced_go_unless_used(tmp_path, embedder):
+    """An ONNX/OpenVINO folder of an earlier recipe or weights (87 MB, 23 MB + blobs) stayed for good."""
+    import subprocess
+    import sys
+    import time
+
+    from core.config import cache_dir
+    from core.embedding_onnx import cache_key, exported_model
+
+    model_dir = Path(embedder._model_dir)
+    shared = exported_model(model_dir, quantized=False, root=cache_dir() / "onnx")  # exported if no test did
+    root = tmp_path / "onnx"
+    current = root / cache_key(model_dir)
+    current.mkdir(parents=True)
+    (current / "model.onnx").symlink_to(shared)
+    (current / "model.onnx.json").write_bytes((shared.parent / "model.onnx.json").read_bytes())
+    name = model_dir.name
+    stale, held, recent = (root / f"{name}-{h * 16}" for h in "012")
+    other = root / f"other-{'3' * 16}"  # another model's
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    halfway = root / f".{name}-{'4' * 16}.{dead}.removing"  # a removal killed halfway
+    for folder in (stale, held, recent, other, halfway):
+        (folder / "compiled-0").mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"x" * 1000)
+        (folder / "compiled-0" / "a.blob").write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(held)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        month = time.time() - 30 * 86_400
+        for folder in (stale, held, other, halfway):  # unused for a month (the held one by its stamps too)
+            for path in [folder, *folder.rglob("*")]:
+                os.utime(path, (month, month), follow_symlinks=False)
+        week = time.time() - 2 * 86_400
+        for path in [recent, *recent.rglob("*")]:
+            os.utime(path, (week, week))
+        assert exported_model(model_dir, quantized=False, root=root) == current / "model.onnx"
+        left = sorted(p.name for p in root.iterdir())
+        assert left == sorted([current.name, held.name, recent.name, other.name]), left
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)

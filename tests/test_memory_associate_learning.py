@@ -127,6 +127,21 @@ def test_two_events_combine_by_the_soft_bound(mem):
     assert hit.why["reinforcement"] == pytest.approx(1 - 0.5 * 0.5, abs=1e-4)
 
 
+
+def test_repeated_confirmations_are_walked_once_with_the_same_boost(mem):
+    """Each reinforce is a row (undo takes its id), but recall walked every event's node pairs: 5,000
+    confirmations of one answer made a recall 28x slower (7 -> 200 ms). Events of the same nodes are one group."""
+    ranking = _ranking(mem, QUESTION)
+    cid, other = ranking[3][0], ranking[5][0]
+    for _ in range(300):
+        mem.reinforce(QUESTION, [cid], rate=0.01)
+    assert len(mem.reinforcements()) == 300 and len(mem._reinforcement_edges()) == 1
+    why = {h.chunk_id: h.why.get("reinforcement") for h in mem.recall(QUESTION, k=10)}
+    assert why[cid] == pytest.approx(1 - 0.99 ** 300, abs=1e-4)  # the soft bound over every event
+    mem.reinforce(QUESTION, [other], rate=0.5)
+    assert len(mem._reinforcement_edges()) == 2  # one per distinct (query nodes, chunk nodes)
+
+
 @pytest.mark.parametrize("bad", [
     dict(query="", chunk_ids=[1]), dict(query="   ", chunk_ids=[1]), dict(query=None, chunk_ids=[1]),
     dict(query="q", chunk_ids=[]), dict(query="q", chunk_ids="12"), dict(query="q", chunk_ids=[True]),

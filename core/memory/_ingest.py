@@ -11,6 +11,7 @@ from core.memory._checks import check_record
 from core.memory._commit import CommitMixin
 from core.memory._ingest_progress import _expected_documents, _progress
 from core.memory.chunking import TARGET_TOKENS, chunk_text
+from core.memory._schema import truncate_wal
 from core.log import get_logger
 from core.memory.readers import ReadError, Record, parse_record, read_paths
 from core.memory.types import IngestReport
@@ -46,7 +47,7 @@ class _WalWindow:
 
     def close(self) -> None:
         self.conn.execute(f"PRAGMA wal_autocheckpoint={int(self.old)}")
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # what the window deferred (never waits)
+        truncate_wal(self.conn)  # what the window deferred, and the WAL file back to 0 bytes (never waits)
 
 
 class IngestMixin(CommitMixin):

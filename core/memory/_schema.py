@@ -19,6 +19,24 @@ from pathlib import Path
 SQLITE_MAX_VARS = 900
 
 
+def truncate_wal(conn: sqlite3.Connection) -> bool:
+    """Checkpoint the WAL and truncate it to 0 bytes, without waiting: a writer that finishes gives back
+    the WAL its ingest grew (9.8 MB after 6.5k chunks stayed while the memory, or a reader elsewhere,
+    was open). A reader's snapshot in the WAL makes it do what it can (False; the next one retries);
+    readers are never blocked. Never inside a transaction (a checkpoint then does nothing)."""
+    if conn.in_transaction:
+        return False
+    try:
+        wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            return conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+    except sqlite3.Error:  # busy, locked or damaged: the WAL stays for the next checkpoint
+        return False
+
+
 class StoreError(RuntimeError):
     """The store file is not a Mycelial memory or was written by a newer version."""
 
@@ -222,6 +240,8 @@ class StoreBase:
         self._readers.clear()
         self._local = threading.local()
         if self._conn is not None:
+            if self.path is not None and not self.read_only:
+                truncate_wal(self._conn)  # SQLite deletes the WAL at close only when no other process reads
             self._conn.close()
             self._conn = None
 
