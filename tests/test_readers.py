@@ -141,7 +141,7 @@ def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
     recs, errors = _read(tmp_path)
     assert sorted(r.text for r in recs) == ["Deep note.", "Top note."]
     # the unsupported file is counted and reported, as skipped (not an error)
-    assert [(e.skipped, e.message.split(";")[0]) for e in errors] == [(True, "skipped 1 unsupported files (.png 1)")]
+    assert [(e.skipped, e.message.split(";")[0]) for e in errors] == [(True, "skipped 1 unsupported file (.png 1)")]
     # ids are relative to the ingested folder, which the meta records
     assert sorted(r.doc_id for r in recs) == ["sub/deeper/n.md", "top.txt"]
     assert {r.meta["root"] for r in recs} == {str(tmp_path.resolve())}

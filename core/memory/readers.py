@@ -260,11 +260,13 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     notes = []
     if special:
         names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
-        notes.append(ReadError(str(path), f"skipped {len(special)} entries that are not regular files: "
+        what = "entry that is not a regular file" if len(special) == 1 else "entries that are not regular files"
+        notes.append(ReadError(str(path), f"skipped {len(special)} {what}: "  # it said "1 entries"
                                           f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
     if skipped:
         kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
-        notes.append(ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
+        n = sum(skipped.values())
+        notes.append(ReadError(str(path), f"skipped {n} unsupported file{'' if n == 1 else 's'} ({kinds}); "
                                           f"supported: {', '.join(SUFFIXES)}", skipped=True))
     if not files:
         notes.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
