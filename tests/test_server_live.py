@@ -104,7 +104,7 @@ def test_sigterm_lets_a_running_background_ingest_finish(tmp_path, embedder, cod
     with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
         assert mem.stats()["documents"] == len(docs)  # was 32 of 400
     out = srv.proc.stdout.read().decode()
-    assert "waiting for 1 background ingest jobs" in out and "saved and closed 1 memories" in out, out
+    assert "waiting for 1 background ingest job (" in out and "saved and closed 1 memory\n" in out, out  # "1 jobs"
 
 
 def _poll_job(srv, location, until, tries=300):

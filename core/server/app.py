@@ -81,11 +81,13 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         yield
         n, left = jobs.running()
         if n:
-            print(f"mycelial serve: waiting for {n} background ingest jobs ({left} documents left)",
+            jobs_, docs = "job" if n == 1 else "jobs", "document" if left == 1 else "documents"  # "1 ... jobs"
+            print(f"mycelial serve: waiting for {n} background ingest {jobs_} ({left} {docs} left)",
                   file=sys.stderr, flush=True)
         await _run(jobs.wait)  # accepted background ingests finish before their memories close
         registry.close()
-        print(f"mycelial serve: saved and closed {len(registry.slots)} memories", file=sys.stderr, flush=True)
+        m = len(registry.slots)
+        print(f"mycelial serve: saved and closed {m} {'memory' if m == 1 else 'memories'}", file=sys.stderr, flush=True)
 
     app = FastAPI(title="Mycelial", version="0.1.0", lifespan=lifespan,
                   description="An associative memory: ingest documents, recall by similarity and association.")
