@@ -30,7 +30,7 @@ def test_relative_ids_list_get_forget_and_sync(docs, tmp_path):
     r = _run("ingest", docs, "--memory", mem, "-q")
     assert r.exit_code == 0, r.output
     assert "4 documents ingested" in r.output and "0 errors" in r.output
-    assert "skipped 1 unsupported files (.rst 1)" in r.output  # reported, not silently dropped
+    assert "skipped 1 unsupported file (.rst 1)" in r.output  # reported, not silently dropped ("1 files")
 
     r = _run("list", "--memory", mem, "--json")
     listed = json.loads(r.stdout)
@@ -214,6 +214,7 @@ def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs
     r = _run("ingest", docs, "--memory", mem, "-q")
     assert r.exit_code == 0 and "6 documents ingested" in r.output and "0 errors" in r.output, r.output
     assert "shared-folder (link to a folder, not followed" in r.output, r.output
+    assert "skipped 1 entry that is not a regular file: shared-folder" in r.output  # "1 entries"
     listed = {d["id"]: d for d in json.loads(_run("list", "--memory", mem, "--json").stdout)}
     assert {"plan-link.txt", "man/kill-again.txt"} <= set(listed), sorted(listed)
     assert listed["plan-link.txt"]["root"] == str(docs.resolve())

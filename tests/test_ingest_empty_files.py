@@ -1,6 +1,7 @@
-"""An empty file (0 bytes, or only whitespace) is a skip with its reason, not an error: it made `mycelial ingest`
-of a folder holding nothing else exit 1 ("nothing was ingested"), and an HTTP upload of it a 422 that refused the
-request's other files too. `ingest --sync` forgets the documents of a file emptied since (they stayed for good)."""
+"""An empty file (0 bytes, only whitespace, a note's front matter alone) or stdin is a skip with its reason, not
+an error: it made `mycelial ingest` of a folder holding nothing else exit 1 ("nothing was ingested"), and an HTTP
+upload of it a 422 that refused the request's other files too. `ingest --sync` forgets the documents of a file
+emptied since (they stayed for good)."""
 from __future__ import annotations
 
 import json
@@ -62,6 +63,37 @@ def test_a_folder_of_only_empty_files_stores_nothing_and_exits_0(tmp_path):
     assert r.exit_code == 1 and "1 error, skipped 1 empty file" in r.output and "nothing was ingested" in r.output
 
 
+def test_a_note_of_only_front_matter_and_empty_stdin_are_skipped_too(tmp_path, wiki_docs):
+    # a note made from an Obsidian/Hugo template is as empty as a blank file: it was an error (exit 1 alone);
+    # `: | mycelial ingest -` said "no input" and exited 1, while the same empty file given by its path exits 0
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "new.md").write_text("---\ntitle: Untitled\ntags: []\n---\n\n", encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = _run("ingest", tmp_path / "notes", "--memory", mem, "-q")
+    assert r.exit_code == 0, r.output
+    assert f"skipped: {tmp_path / 'notes' / 'new.md'}: empty file (only front matter); nothing to store" in r.output
+    assert "0 errors, skipped 1 empty file, " in r.output and not mem.exists()
+    (tmp_path / "real.txt").write_text(wiki_docs[0].sentences[0], encoding="utf-8")
+    assert _run("ingest", tmp_path / "real.txt", "--memory", mem, "-q").exit_code == 0
+    for piped, why in [("", "0 bytes"), (" \n\n", "only whitespace"), ("---\ntitle: x\n---\n", "only front matter")]:
+        r = CliRunner().invoke(cli, ["ingest", "-", "--memory", str(mem), "-q"], input=piped)
+        assert r.exit_code == 0, r.output
+        assert f"skipped: <stdin>: empty input ({why}); nothing to store" in r.output
+        assert "0 errors, skipped 1 empty file, " in r.output
+    assert len(_ids(mem)) == 1  # the front matter was stored as the text "--- title: x ---"
+
+
+def test_sync_forgets_a_note_emptied_to_its_front_matter(notes, tmp_path):
+    mem = tmp_path / "mem"
+    (notes / "d.md").write_text("---\ntitle: Dee\n---\nSome text about lichens.\n", encoding="utf-8")
+    assert _run("ingest", notes, "--memory", mem, "-q").exit_code == 0
+    (notes / "d.md").write_text("---\ntitle: Dee\n---\n", encoding="utf-8")
+    (notes / "b.md").write_text("---\ntitle: Bee\n---\n" + "x" * 5000, encoding="utf-8")  # text after the head
+    r = _run("ingest", notes, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 0 and "forgot d.md" in r.output and "1 document forgotten" in r.output, r.output
+    assert _ids(mem) == ["a.txt", "b.md", "c.txt", "r0", "r1"]
+
+
 def test_many_empty_files_are_named_three_times_then_counted(tmp_path, wiki_docs):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "real.txt").write_text(wiki_docs[0].sentences[0], encoding="utf-8")
@@ -121,6 +153,10 @@ def test_an_empty_upload_is_skipped_and_the_others_are_ingested(client, wiki_doc
     assert rep["documents"] == 1 and rep["errors"] == []
     assert rep["skipped"] == ["empty.txt: empty file (0 bytes); nothing to store",
                               "blank.md: empty file (only whitespace); nothing to store"]
+    # a note of only front matter too: it was a 422 refusing the request's other files
+    r = client.post("/v1/memories/m/documents", files=[("file", ("new.md", b"---\ntitle: x\n---\n")),
+                                                       ("file", ("notes.txt", text))])
+    assert r.status_code == 201 and r.json()["skipped"] == ["new.md: empty file (only front matter); nothing to store"]
     r = client.post("/v1/memories/m/documents", files=[("file", ("empty.txt", b""))])  # alone: nothing stored
     assert r.status_code == 201 and r.json()["documents"] == 0 and len(r.json()["skipped"]) == 1, r.text
     assert [d["id"] for d in client.get("/v1/memories/m/documents").json()["documents"]] == ["file:notes.txt"]

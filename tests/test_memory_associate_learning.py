@@ -256,6 +256,11 @@ def test_cli_associate_bridges_and_help(folder):
     assert 1 <= len(assoc) <= 3 and all(0 < a["weight"] <= 1 for a in assoc)
     r = _run("associate", "Nerva", "--memory", folder, "-k", "3")
     assert r.exit_code == 0 and assoc[0]["concept"] in r.output.splitlines()[0]
+    assoc = json.loads(_run("associate", "Nerva", "--memory", folder, "-k", "200", "--json").stdout)
+    lines = _run("associate", "Nerva", "--memory", folder, "-k", "200").stdout.splitlines()
+    assert any(a["chunks"] == 1 for a in assoc) and len(lines) == len(assoc)
+    for a, line in zip(assoc, lines):  # it said "(1 chunks)"
+        assert line.endswith(f"({a['chunks']} chunk{'' if a['chunks'] == 1 else 's'})"), line
     r = _run("bridges", "nero", "domitian", "--memory", folder)
     assert r.exit_code == 0 and r.output.startswith("0.") and "—" in r.output and "→ domitian" in r.output
     for bad, msg in [(["associate", "  ", "--memory", folder], "non-empty"),
@@ -277,7 +282,8 @@ def test_cli_reinforce_recall_explain_and_undo(folder):
     assert r.exit_code == 0, r.output
     assert "path: query" in r.output and "reinforced 0.600 (learned from use)" in r.output
     assert "seed passages" in r.output and "score " in r.output
-    assert str(eid) in _run("reinforcements", "--memory", folder).output
+    r = _run("reinforcements", "--memory", folder)
+    assert str(eid) in r.output and "\n1 event; half-life" in r.output, r.output  # it said "1 events"
     assert _run("unreinforce", str(eid), "--memory", folder).exit_code == 0
     r = _run("unreinforce", str(eid), "--memory", folder)
     assert r.exit_code == 1 and "no reinforcement event" in r.output

@@ -120,9 +120,15 @@ def test_markdown_front_matter_is_neither_text_nor_hides_the_title(tmp_path):
     assert by_id["aq.md"].title == "Copper Aqueduct" and by_id["aq.md"].text.strip().startswith("# The aqueduct")
     assert by_id["bell.md"].title == "Harbour bell" and "layout" not in by_id["bell.md"].text
     assert by_id["rule.md"].text.startswith("---\nSome prose") and by_id["rule.md"].title == "rule"
-    assert [e.message for e in errors if not e.skipped] == ["Markdown file holds only its front matter"]
+    # a note made from a template holds only its front matter: skipped as an empty file (it was an error)
+    assert [e.message for e in errors if e.skipped] == ["empty file (only front matter); nothing to store"]
+    assert [e for e in errors if not e.skipped] == [] and "only.md" not in by_id
     piped = list(read_stream(io.StringIO((tmp_path / "aq.md").read_text(encoding="utf-8")), []))
     assert piped[0].title == "Copper Aqueduct" and "tags:" not in piped[0].text
+    # piped, it was stored as the text "--- title: Empty ---"
+    errors = []
+    assert list(read_stream(io.StringIO((tmp_path / "only.md").read_text(encoding="utf-8")), errors)) == []
+    assert [(e.message, e.skipped) for e in errors] == [("empty input (only front matter); nothing to store", True)]
 
 
 def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
@@ -135,7 +141,7 @@ def test_folder_is_recursive_and_skips_other_suffixes(tmp_path):
     recs, errors = _read(tmp_path)
     assert sorted(r.text for r in recs) == ["Deep note.", "Top note."]
     # the unsupported file is counted and reported, as skipped (not an error)
-    assert [(e.skipped, e.message.split(";")[0]) for e in errors] == [(True, "skipped 1 unsupported files (.png 1)")]
+    assert [(e.skipped, e.message.split(";")[0]) for e in errors] == [(True, "skipped 1 unsupported file (.png 1)")]
     # ids are relative to the ingested folder, which the meta records
     assert sorted(r.doc_id for r in recs) == ["sub/deeper/n.md", "top.txt"]
     assert {r.meta["root"] for r in recs} == {str(tmp_path.resolve())}
@@ -228,8 +234,10 @@ def test_stdin_text_and_jsonl():
     assert other.doc_id != recs[0].doc_id and again.doc_id == recs[0].doc_id
     recs = list(read_stream(io.StringIO('{"id": 1, "text": "x"}\n{bad\n'), errors))
     assert recs[0].doc_id == "1" and errors[0].line == 2
-    list(read_stream(io.StringIO("  "), errors))
-    assert errors[-1].message == "no input"
+    list(read_stream(io.StringIO("  "), errors))  # skipped as an empty file is (it was an error)
+    assert errors[-1].message == "empty input (only whitespace); nothing to store" and errors[-1].skipped
+    list(read_stream(io.StringIO(""), errors))
+    assert errors[-1].message == "empty input (0 bytes); nothing to store" and errors[-1].skipped
     # `cat records.json | mycelial ingest -`: a JSON array was stored as one text document holding the JSON
     assert list(read_stream(io.StringIO('[{"id": "a", "text": "x"}]'), errors)) == []
     assert "a JSON array, not JSON Lines" in errors[-1].message

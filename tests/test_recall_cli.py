@@ -51,7 +51,14 @@ def test_recall_where_context_json(jsonl_memory):
                                  "--context", "1", "-k", "1", "--mode", "similar"])
     assert r.exit_code == 0, r.output
     assert 'meta: {"category": "news", "year": 1961}' in r.stdout
-    assert "after [" in r.stdout or "before [" in r.stdout
+    # the neighbours are named by chunk id, as the hit is ("chunk 60" above "after [60]", its position, read as itself)
+    args = ["recall", "the jury said", "--memory", str(mem), "--where", "category=news", "--context", "1", "-k", "1",
+            "--mode", "similar"]
+    hit = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)[0]
+    assert f"chunk {hit['chunk_id']}" in r.stdout and hit["context"]
+    for c in hit["context"]:
+        side = "before" if c["position"] < hit["position"] else "after"
+        assert f"     {side} (chunk {c['chunk_id']}): " in r.stdout, r.stdout
     # a year given as text is not the number 1961: nothing matches
     r = CliRunner().invoke(cli, ["recall", "jury", "--memory", str(mem), "--where", 'year="1961"', "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout) == []

@@ -209,6 +209,14 @@ def test_a_file_posted_as_the_documents_body_is_told_how_to_upload_it(client, ct
     assert _count(client) == before
 
 
+@pytest.mark.parametrize("route", ["documents", "recall", "reinforce", "forget"])
+def test_an_empty_body_is_called_empty(client, route):
+    # it was "body: Field required" on three routes and "invalid JSON: EOF while parsing a value at line 1
+    # column 0" on the documents route
+    r = client.post(f"/v1/memories/scratch/{route}", content=b"", headers=JSON)
+    assert _shape(r, 422) == ["body"] and r.json()["fields"][0]["message"] == "the body is empty", r.text
+
+
 def test_nothing_ingested_from_an_upload_names_its_unreadable_lines_too(client):
     # the file's malformed line was left out of the 422: only the record refused at ingest was named
     data = b'{broken\n{"id": "s", "text": "<!-- the weir of Orla -->"}\n'  # no text after chunking: refused at ingest

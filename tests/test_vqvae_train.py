@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,9 @@ def test_config_json_round_trip(tmp_path):
 def test_config_names_unknown_and_bad_keys(tmp_path):
     with pytest.raises(ValueError, match=r"unknown TrainConfig key\(s\) \['epoch', 'lr'\]"):
         TrainConfig.from_dict({"epoch": 3, "lr": 0.1})
+    # the repository's vqvae_config.json, the file at hand, named 16 unknown keys and no reason
+    with pytest.raises(ValueError, match=r"this is a `mycelial pipeline --config` file \(vqvae_config.json\)"):
+        TrainConfig.from_json(Path(__file__).parent.parent / "vqvae_config.json")
     with pytest.raises(ValueError, match="batch_size=0 must be > 0"):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="epochs='10' should be int"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from core.cli._report import count
 from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
@@ -47,7 +48,7 @@ def associate(concept, memory, k, as_json):
         click.echo(f"no associations for {concept!r} (not a concept of this memory, or never named with another)",
                    err=True)
     for a in assoc:
-        click.echo(f"{a['weight']:.3f}  {a['concept']}  ({a['chunks']} chunks)")
+        click.echo(f"{a['weight']:.3f}  {a['concept']}  ({count(a['chunks'], 'chunk')})")  # said "(1 chunks)"
 
 
 @click.command("bridges")
@@ -141,8 +142,8 @@ def reinforcements(memory, as_json):
     for e in events:
         click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "
                    f"{_cell(e['query'])}")
-    click.echo(f"{len(events)} events; half-life {half} days" if half else f"{len(events)} events; no decay by age",
-               err=True)
+    n = count(len(events), "event")  # "1 events"
+    click.echo(f"{n}; half-life {half} days" if half else f"{n}; no decay by age", err=True)
 
 
 def explain_lines(hit) -> list[str]:

@@ -56,7 +56,10 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
         zipf_png(net, out / f"{stem}_zipf.png"),
     ]
     s = net.stats()
-    click.echo(f"{s['num_edges']} edges over {s['active_nodes']} nodes, {s['events']} events")
+    from core.cli._report import count
+
+    click.echo(f"{count(s['num_edges'], 'edge')} over {count(s['active_nodes'], 'node')}, "
+               f"{count(s['events'], 'event')}")
     for p in paths:
         click.echo(f"wrote {p}")
 

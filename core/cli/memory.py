@@ -190,7 +190,8 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
         for c in h.context:
             ctx = " ".join(c["text"].split())
             side = "before" if c["position"] < h.position else "after"
-            click.echo(f"     {side} [{c['position']}]: {ctx[:160]}{'...' if len(ctx) > 160 else ''}")
+            # its chunk id, as the hit's line shows one: "chunk 60" above "after [60]" (a position) read as itself
+            click.echo(f"     {side} (chunk {c['chunk_id']}): {ctx[:160]}{'...' if len(ctx) > 160 else ''}")
         if explain:  # the detailed form: score parts, concepts, seed passages, code nodes
             from core.cli.associate import explain_lines
 

@@ -3,8 +3,9 @@
 Readers never stop a whole ingest for one bad input: each problem (missing path, binary or
 non-UTF-8 file, a file over the size limit, a malformed JSONL line) becomes a
 :class:`ReadError` naming the file and line, appended to the caller's ``errors`` list,
-and reading goes on with the rest. An empty file (0 bytes, or only whitespace) holds nothing to
-store: it is a skip (``skipped=True``), not an error (it failed an ingest of nothing else).
+and reading goes on with the rest. An empty file (0 bytes, only whitespace, a Markdown note's front matter
+alone) or standard input holds nothing to store: it is a skip (``skipped=True``), not an error (it failed an
+ingest of nothing else).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
-from core.memory.records import EMPTY_FILE, ReadError, Record, parse_record, read_jsonl_lines
+from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
 
 # Record, ReadError and parse_record live in records.py; the rest of the package imports them from here too
 __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "document_id", "folder_files",
@@ -113,17 +114,19 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         title, text = markdown_parts(text) if suffix == ".md" else ("", text)
-        if not text.strip():
-            raise ValueError("Markdown file holds only its front matter")
+        if not text.strip():  # a note made from a template: as empty as a blank file (it was an error)
+            errors.append(ReadError(source, f"{EMPTY_FILE} (only front matter); nothing to store", skipped=True))
+            return
         yield Record(doc_id, text, title or path.stem, meta, source, merge=True)
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
 
 
 def is_blank(path: Path) -> bool:
-    """Does the file hold nothing to store, as `read_file` judges (0 bytes, or only whitespace)? ``ingest
-    --sync`` forgets the documents of a file emptied since its ingest. Reads a text file's start only,
-    unless that start holds no visible ASCII character (whitespace, or UTF-16 or non-Latin text)."""
+    """Does the file hold nothing to store, as `read_file` judges (0 bytes, only whitespace, a note's front
+    matter alone)? ``ingest --sync`` forgets the documents of a file emptied since its ingest. Reads a text
+    file's start only, unless that start holds no visible ASCII character (whitespace, or UTF-16 or non-Latin
+    text) or is a Markdown note's front matter without text after it."""
     try:
         size = path.stat().st_size
         if size == 0:
@@ -132,6 +135,12 @@ def is_blank(path: Path) -> bool:
             return False
         with open(path, "rb") as fh:
             head = fh.read(4096)
+        if path.suffix.lower() == ".md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
+            start = head.decode("utf-8-sig", "replace")
+            body = markdown_parts(start)[1]
+            if body is not start and body.strip():  # the block closed within the head, text after it
+                return False
+            return not markdown_parts(_decode(path.read_bytes(), str(path)))[1].strip()
         if not head.startswith((b"\xff\xfe", b"\xfe\xff")) and any(0x21 <= b <= 0x7E for b in head):
             return False
         return not _decode(path.read_bytes(), str(path)).strip()
@@ -169,8 +178,9 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
         return
-    if not text.strip():
-        errors.append(ReadError(source, "no input"))
+    if not text.strip():  # skipped as an empty file is (it was an error: `: | mycelial ingest -` exited 1)
+        errors.append(ReadError(source, f"{EMPTY_INPUT} ({'0 bytes' if not text else 'only whitespace'}); "
+                                        f"nothing to store", skipped=True))
         return
     if text.lstrip().startswith("[") and _is_json_array(text):
         errors.append(ReadError(source, _ARRAY))
@@ -182,7 +192,10 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
         # no placeholder title: a title is embedded with every chunk and becomes a concept
         title, body = markdown_parts(text)
-        yield Record(f"stdin-{digest}", body if body.strip() else text, title, {}, source, merge=True)
+        if not body.strip():  # only front matter: it was stored as text ("--- title: x ---")
+            errors.append(ReadError(source, f"{EMPTY_INPUT} (only front matter); nothing to store", skipped=True))
+            return
+        yield Record(f"stdin-{digest}", body, title, {}, source, merge=True)
 
 
 def not_a_file(path: Path) -> str | None:
@@ -247,11 +260,13 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     notes = []
     if special:
         names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
-        notes.append(ReadError(str(path), f"skipped {len(special)} entries that are not regular files: "
+        what = "entry that is not a regular file" if len(special) == 1 else "entries that are not regular files"
+        notes.append(ReadError(str(path), f"skipped {len(special)} {what}: "  # it said "1 entries"
                                           f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
     if skipped:
         kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
-        notes.append(ReadError(str(path), f"skipped {sum(skipped.values())} unsupported files ({kinds}); "
+        n = sum(skipped.values())
+        notes.append(ReadError(str(path), f"skipped {n} unsupported file{'' if n == 1 else 's'} ({kinds}); "
                                           f"supported: {', '.join(SUFFIXES)}", skipped=True))
     if not files:
         notes.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))

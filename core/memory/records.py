@@ -53,12 +53,14 @@ class ReadError:
         return f"{where}: {self.message}"
 
 
-EMPTY_FILE = "empty file"  # the start of an empty file's skip message (0 bytes, or only whitespace)
+EMPTY_FILE = "empty file"  # the start of an empty file's skip message (0 bytes, only whitespace or front matter)
+EMPTY_INPUT = "empty input"  # the same of standard input
 
 
 def is_empty_file(err) -> bool:
-    """Is ``err`` the skip of an empty file? (counted apart in a summary: "skipped 2 empty files")"""
-    return bool(getattr(err, "skipped", False)) and str(getattr(err, "message", "")).startswith(EMPTY_FILE)
+    """Is ``err`` the skip of an empty file (or stdin)? (counted apart in a summary: "skipped 2 empty files")"""
+    return bool(getattr(err, "skipped", False)) and str(getattr(err, "message", "")).startswith((EMPTY_FILE,
+                                                                                                 EMPTY_INPUT))
 
 
 def parse_record(obj, source: str, line: int | None = None) -> Record:

@@ -83,6 +83,9 @@ def _field(loc) -> str:
 
 def validation_error(e: dict) -> dict:
     """One validation error as {field, message}; a body that is not JSON is the body's fault, with the reason."""
+    if e.get("type") == "missing" and tuple(e.get("loc") or ()) == ("body",) or e.get("type") == "json_invalid" \
+            and str((e.get("ctx") or {}).get("error", "")).startswith("EOF while parsing a value at line 1 column 0"):
+        return {"field": "body", "message": "the body is empty"}  # "Field required", "invalid JSON: EOF while ..."
     if e.get("type") == "json_invalid":
         reason = _json_reason((e.get("ctx") or {}).get("error", ""))
         loc = e.get("loc") or ()

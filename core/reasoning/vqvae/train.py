@@ -135,8 +135,10 @@ class TrainConfig:
             raise ValueError(f"a TrainConfig must be a JSON object, got {type(data).__name__}")
         valid = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown TrainConfig key(s) {unknown}; valid keys: {valid}")
+        if unknown:  # the repository's vqvae_config.json is the compression pipeline's: it is the one at hand
+            hint = "; this is a `mycelial pipeline --config` file (vqvae_config.json), not a training config" \
+                if {"vqvae_epochs", "artifacts_dir"} & set(unknown) else ""
+            raise ValueError(f"unknown TrainConfig key(s) {unknown}{hint}; valid keys: {valid}")
         return cls(**data)
 
     @classmethod
