@@ -39,7 +39,7 @@ def recall_at_10(mem, X_index, Q) -> float:
 
 
 def test_needs_training_follows_growth_and_header_keeps_training_size(tmp_path, vectors):
-    idx = VectorIndex(factory="IVF16,PQ8", train_at=300)
+    idx = VectorIndex(factory="IVF16,PQ8x4fs", train_at=300)  # 8-bit PQ: ~30 s of polysemous training
     assert not idx.needs_training(299) and idx.needs_training(300)
     idx.train(vectors[:300], n_total=400)
     assert idx.trained_on_ == 400 and idx.nprobe_ == default_nprobe("IVF16") == 8

@@ -79,31 +79,54 @@ _RUN = ("import os, sys\nfrom core.cli import main\nsys.argv = ['mycelial'] + sy
         "'sentence_transformers', 'transformers', 'onnxruntime', 'tqdm', 'asyncio') if m in sys.modules))\n")
 
 
-def _run(args, tmp_path, name):
-    """The CLI in a fresh process (as a user runs it): (result, heavy modules it imported)."""
+def _start(args, tmp_path, name):
+    """The CLI in a fresh process (as a user runs it), started: :func:`_finish` waits for it."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
     env["MODULES_OUT"] = str(tmp_path / f"{name}.modules")
-    res = subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True, env=env, timeout=300)
-    return res, (tmp_path / f"{name}.modules").read_text().split()
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    return proc, args, tmp_path / f"{name}.modules"
 
 
-def test_quiet_silences_the_model_loading_bar(jsonl_memory, tmp_path):
-    """With --embedder torch the model loads by sentence-transformers (and draws its bar) unless -q is given."""
+def _finish(started):
+    """(result, heavy modules it imported) of a process :func:`_start` began."""
+    proc, args, modules = started
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), modules.read_text().split()
+
+
+def _run(args, tmp_path, name):
+    return _finish(_start(args, tmp_path, name))
+
+
+QUERY = ["recall", "what did the jury say about the election", "-k", "5", "--json"]
+
+
+@pytest.fixture(scope="module")
+def torch_recalls(jsonl_memory, tmp_path_factory):
+    """QUERY with ``--embedder torch``, loud and with -q: two processes side by side (each imports torch and
+    loads the model, ~10 s), shared by the two tests below."""
     mem, _ = jsonl_memory
-    args = ["recall", "jury", "--memory", str(mem), "-k", "1", "--json", "--embedder", "torch"]
-    (loud, _), (quiet, _) = (_run(args + extra, tmp_path, f"r{i}") for i, extra in enumerate(([], ["-q"])))
+    tmp = tmp_path_factory.mktemp("torch_recalls")
+    args = QUERY + ["--memory", str(mem), "--embedder", "torch"]
+    loud, quiet = _start(args, tmp, "loud"), _start(args + ["-q"], tmp, "quiet")
+    return _finish(loud), _finish(quiet)
+
+
+def test_quiet_silences_the_model_loading_bar(torch_recalls):
+    """With --embedder torch the model loads by sentence-transformers (and draws its bar) unless -q is given."""
+    (loud, _), (quiet, _) = torch_recalls
     assert loud.returncode == 0 and quiet.returncode == 0, loud.stderr + quiet.stderr
     assert "Loading weights" in loud.stderr
     assert "Loading weights" not in quiet.stderr and quiet.stderr.strip() == ""
     assert json.loads(quiet.stdout) == json.loads(loud.stdout)
 
 
-def test_recall_imports_no_torch_and_matches_torch(jsonl_memory, tmp_path):
+def test_recall_imports_no_torch_and_matches_torch(jsonl_memory, torch_recalls, tmp_path):
     """A query on a torch memory: numpy query embedding and codes, no torch import, the hits torch gives."""
     mem, _ = jsonl_memory
-    query = ["recall", "what did the jury say about the election", "--memory", str(mem), "-k", "5", "--json", "-q"]
-    fast, fast_mods = _run(query, tmp_path, "fast")
-    exact, exact_mods = _run(query + ["--embedder", "torch"], tmp_path, "exact")
+    fast, fast_mods = _run(QUERY + ["--memory", str(mem), "-q"], tmp_path, "fast")
+    _, (exact, exact_mods) = torch_recalls  # the same query with --embedder torch -q
     assert fast.returncode == 0 and exact.returncode == 0, fast.stderr + exact.stderr
     # -q: nothing but the answer; no torch, no model library, no progress bar library (tqdm.auto imports asyncio:
     # ~0.05 s of every query)

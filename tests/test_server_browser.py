@@ -17,15 +17,26 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-@contextmanager
-def _page(**kwargs):
-    """A new page in Debian's chromium (headless); the browser is closed afterwards."""
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (headless), launched once for the module: a launch per test cost ~1-3 s each."""
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
-            yield browser.new_page(**kwargs)
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@contextmanager
+def _page(browser, **kwargs):
+    """A new page in its own browser context (no cookies, storage or cache shared with another test),
+    closed afterwards with its context."""
+    page = browser.new_page(**kwargs)
+    try:
+        yield page
+    finally:
+        page.close()
 
 
 @contextmanager
@@ -56,10 +67,10 @@ def server(tmp_path_factory, embedder):
     srv.stop()
 
 
-def test_page_answers_the_demo_question_and_shows_neighbours(server):
+def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
     assert Path(CHROMIUM).exists(), "Debian chromium is missing: run scripts/setup.sh (apt-get install chromium)"
     ARTIFACTS.mkdir(exist_ok=True)
-    with _page(viewport={"width": 1280, "height": 900}) as page:
+    with _page(browser, viewport={"width": 1280, "height": 900}) as page:
         external = []
         page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server.url) else None)
         page.goto(server.url + "/")
@@ -105,9 +116,9 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server):
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
 
 
-def test_a_question_draws_the_top_hits_first_concept_without_a_click(server):
+def test_a_question_draws_the_top_hits_first_concept_without_a_click(server, browser):
     # the network panel stayed empty after a question until a concept was clicked
-    with _page() as page:
+    with _page(browser) as page:
         graphs = []
         page.on("request", lambda r: graphs.append(r.url) if "/graph?" in r.url else None)
         page.goto(server.url + "/")
@@ -146,10 +157,10 @@ def test_a_question_draws_the_top_hits_first_concept_without_a_click(server):
         assert len(graphs) == count, graphs[count:]
 
 
-def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
+def test_choosing_another_memory_clears_the_previous_memorys_answers(server, browser):
     # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
     failed = []
-    with _page() as page:
+    with _page(browser) as page:
         page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
@@ -178,9 +189,9 @@ def test_choosing_another_memory_clears_the_previous_memorys_answers(server):
     assert not failed, failed
 
 
-def test_a_slow_answer_for_the_previous_memory_does_not_replace_the_chosen_ones_stats(server):
+def test_a_slow_answer_for_the_previous_memory_does_not_replace_the_chosen_ones_stats(server, browser):
     held = []
-    with _page() as page:
+    with _page(browser) as page:
         page.route("**/v1/memories/sample/stats", lambda route: held.append(route))  # answered later
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
@@ -195,7 +206,7 @@ def test_a_slow_answer_for_the_previous_memory_does_not_replace_the_chosen_ones_
         expect(documents).to_have_text("1")
 
 
-def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_requests(server):
+def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_requests(server, browser):
     # every init() added another 'change' listener to the token box and each listener ran init():
     # the listeners doubled with each edit (12 GET /v1/memories for the 3rd and 4th edit, then 24, 48, ...)
     from _server_helpers import TOKEN
@@ -203,7 +214,7 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
     folder = server.memory_folder
     srv = LiveServer([str(folder)], token=TOKEN)
     try:
-        with _page() as page:
+        with _page(browser) as page:
             listed = []
             page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/v1/memories") else None)
             page.goto(srv.url + "/")
@@ -220,7 +231,7 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
         srv.stop()
 
 
-def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server):
+def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server, browser):
     # a hit holding a long URL or title ran out of its panel across the network panel (the page scrolled
     # 3,896 px sideways); at a phone's 420 px the side panels lay over the hits and covered the Ask button
     import httpx
@@ -232,7 +243,7 @@ def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server):
                       timeout=60).status_code == 201
     try:
         for width in (1280, 420):
-            with _page(viewport={"width": width, "height": 900}) as page:
+            with _page(browser, viewport={"width": width, "height": 900}) as page:
                 page.goto(server.url + "/")
                 expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
                 page.fill("#q", "harbour bell of Vask rang at noon")
@@ -246,13 +257,13 @@ def test_long_words_wrap_and_a_narrow_window_stacks_the_panels(server):
         httpx.delete(server.url + "/v1/memories/sample/documents/long-url", timeout=60)
 
 
-def test_documents_panel_counts_pages_and_opens_a_document(server):
+def test_documents_panel_counts_pages_and_opens_a_document(server, browser):
     # the page could not show what a memory holds (the document routes existed over HTTP only)
     import httpx
 
     notes = [{"id": f"note-{i:02d}", "title": f"Note {i:02d}", "text": f"Harbour note {i}: the ferry leaves at {i + 6}."}
              for i in range(11)]
-    with _posted(server, notes), _page() as page:
+    with _posted(server, notes), _page(browser) as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "other")
@@ -282,13 +293,13 @@ def test_documents_panel_counts_pages_and_opens_a_document(server):
         expect(view.locator("li.chunk").first).to_be_visible(timeout=30_000)
 
 
-def test_documents_panel_filters_by_id_prefix(server):
+def test_documents_panel_filters_by_id_prefix(server, browser):
     # the panel paged through every title, 10 at a time: finding one document among hundreds meant paging
     import httpx
 
     notes = [{"id": f"{kind}-{i:02d}", "title": f"{kind.title()} {i:02d}", "text": f"Harbour {kind} {i}: bell at {i}."}
              for kind in ("ferry", "tide") for i in range(12)]
-    with _posted(server, notes), _page() as page:
+    with _posted(server, notes), _page(browser) as page:
         asked = []
         page.on("request", lambda r: asked.append(r.url) if "/documents?" in r.url else None)
         page.goto(server.url + "/")
@@ -319,13 +330,13 @@ def test_documents_panel_filters_by_id_prefix(server):
         expect(page.locator("#doc-count")).to_have_text(f"({total})", timeout=30_000)
 
 
-def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server):
+def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server, browser):
     # the page could read a document but not remove it: DELETE existed over HTTP only
     import httpx
 
     notes = [{"id": "gone-1", "title": "Gull Rock", "text": "Gull Rock light was switched off in 1950."},
              {"id": "kept-1", "title": "Seal Point", "text": "Seal Point keeps its bell."}]
-    with _posted(server, notes) as url, _page() as page:
+    with _posted(server, notes) as url, _page(browser) as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "other")
@@ -350,13 +361,13 @@ def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server):
         assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
 
 
-def test_html_in_a_document_is_shown_as_text_and_never_run(server):
+def test_html_in_a_document_is_shown_as_text_and_never_run(server, browser):
     # ids, titles, texts and metadata are the client's: the page writes them with textContent only
     notes = [{"id": "<img src=x onerror=window.pwned=1>", "title": "<script>window.pwned=2</script> Kiln & <b>Co</b>",
               "text": "The kiln of Marrow Lane <script>window.pwned=3</script> fired bricks "
                       "<img src=x onerror=\"window.pwned=4\"> for the chapel of Saint Osk.",
               "metadata": {"note": "<svg onload=window.pwned=5>"}}]
-    with _posted(server, notes) as url, _page() as page:
+    with _posted(server, notes) as url, _page(browser) as page:
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))  # the forget confirmation is accepted
         page.goto(server.url + "/")
@@ -384,9 +395,9 @@ def test_html_in_a_document_is_shown_as_text_and_never_run(server):
     assert httpx.get(url, params={"prefix": "<img"}, timeout=30).json()["total"] == 0
 
 
-def test_an_empty_memory_says_why_no_hit_came(server):
+def test_an_empty_memory_says_why_no_hit_came(server, browser):
     # "0 hits" over a blank list: nothing said the memory held no documents, nor what to do
-    with _page() as page:
+    with _page(browser) as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "empty")
@@ -400,10 +411,10 @@ def test_an_empty_memory_says_why_no_hit_came(server):
         expect(page.locator("#hits li.hit")).to_have_count(0)
 
 
-def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server):
+def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server, browser):
     # an upload refused looked like a result (not in the error colour); a stopped server said "Failed to
     # fetch"; a proxy's HTML error page said its status text alone
-    with _page() as page:
+    with _page(browser) as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "other")
@@ -431,14 +442,14 @@ def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server):
         expect(page.locator("#status")).not_to_have_class("error")
 
 
-def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server):
+def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server, browser):
     # a base64 line or URL longer than the model's window stays one chunk (200k characters here): its hit
     # filled the page for screens on end
     blob = "QUJD" * 5000
     url = "orla_weir_" * 30 + "open()"  # a 306-character identifier: a concept
     notes = [{"id": "blob-1", "title": "Blob of Orla", "text": "The blob of Orla: " + blob},
              {"id": "url-1", "title": "Weir of Orla", "text": f"Call {url} to open the weir of Orla."}]
-    with _posted(server, notes), _page(viewport={"width": 1280, "height": 900}) as page:
+    with _posted(server, notes), _page(browser, viewport={"width": 1280, "height": 900}) as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "other")
@@ -468,11 +479,11 @@ def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server):
 
 
 @contextmanager
-def _upload_form(server, doc_id: str):
+def _upload_form(server, browser, doc_id: str):
     """The page ready on memory "other" and its upload result; the uploaded document ``doc_id`` is forgotten after."""
     import httpx
 
-    with _page() as page:
+    with _page(browser) as page:
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         page.select_option("#memory", "other")
@@ -482,10 +493,10 @@ def _upload_form(server, doc_id: str):
             httpx.delete(f"{server.url}/v1/memories/other/documents/{doc_id}", timeout=60)
 
 
-def test_a_file_uploaded_again_is_reported_unchanged(server):
+def test_a_file_uploaded_again_is_reported_unchanged(server, browser):
     # the second upload said "0 documents, 0 chunks, 0 errors", as if the file had been lost
     page_file = {"name": "heron.md", "mimeType": "text/markdown", "buffer": b"# Heron\n\nThe heron of Orla nests."}
-    with _upload_form(server, "file:heron.md") as (page, result):
+    with _upload_form(server, browser, "file:heron.md") as (page, result):
         page.set_input_files("#file", [page_file])
         page.click("#upload button[type=submit]")
         expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors", timeout=30_000)
@@ -496,10 +507,10 @@ def test_a_file_uploaded_again_is_reported_unchanged(server):
         expect(result).to_contain_text("1 replaced", timeout=30_000)
 
 
-def test_an_empty_file_uploaded_is_reported_skipped(server):
+def test_an_empty_file_uploaded_is_reported_skipped(server, browser):
     # an empty file was refused (a 422 in the error colour, "file empty.txt: empty file") with the files sent beside it
     note = {"name": "owl.md", "mimeType": "text/markdown", "buffer": b"# Owl\n\nThe owl of Orla hunts at dusk."}
-    with _upload_form(server, "file:owl.md") as (page, result):
+    with _upload_form(server, browser, "file:owl.md") as (page, result):
         page.set_input_files("#file", [note, {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""}])
         page.click("#upload button[type=submit]")
         expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors, skipped 1 empty file (empty.txt)",
