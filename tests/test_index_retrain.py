@@ -52,6 +52,16 @@ def test_needs_training_follows_growth_and_header_keeps_training_size(tmp_path, 
     assert default_nprobe("OPQ32,IVF4096,PQ32") == 256 and default_nprobe("IVF1024,PQ64x4fs") == 64
 
 
+def test_a_given_8_bit_pq_factory_trains_without_polysemous_training(vectors):
+    """index_factory turns polysemous training on for 8-bit PQ: 30-37 s of IVF16,PQ8 on 300 vectors, for a
+    Hamming-search reordering the memory never runs."""
+    import faiss
+
+    idx = VectorIndex(factory="IVF16,PQ8", train_at=300).train(vectors[:300])
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(idx.index_))
+    assert isinstance(ivf, faiss.IndexIVFPQ) and not ivf.do_polysemous_training and idx.index_.is_trained
+
+
 def test_retrain_at_growth_factor_matches_exact_and_reopens(tmp_path, vectors):
     mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
     with mem._lock:  # the build swaps under this lock: a build of 256 rows could finish before the checks
