@@ -7,6 +7,10 @@ It holds at most ``max_vectors`` (``MYCELIAL_CACHE_MAX_VECTORS``, default 1M, ~1
 vectors): a put over the cap deletes the least recently used tenth in one statement. Each row
 keeps when it was last put or read (``used``, seconds; a read restamps a row at most once a day,
 so a warm lookup stays a pure read); without a cap the cache of a user who ingests for months only ever grew.
+
+A file this process cannot write (a read-only mount, another user's file) is read all the same: an older
+one without ``used`` gets no stamps, and puts are skipped with one warning (the vectors are still returned),
+as a stamp that cannot be written is skipped.
 """
 from __future__ import annotations
 
@@ -21,10 +25,19 @@ from typing import Sequence
 import numpy as np
 
 from core.config import cache_max_vectors
+from core.log import get_logger
+
+log = get_logger("embedding")
 
 _SQLITE_MAX_VARS = 900
 _KEEP = 0.9  # an eviction leaves this share of the cap: one delete per tenth of the cap put, not per put
 _RESTAMP_S = 86_400  # a read stamps a row again once its stamp is this old: LRU to the day
+_SQLITE_READONLY = 8  # the primary result code of every "attempt to write a readonly database"
+
+
+def _read_only(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; the message before
+    return code & 0xFF == _SQLITE_READONLY if code is not None else "readonly database" in str(exc)
 
 
 def _lookup(conn, model: str, keys: list[bytes], dim: int, found: dict, stale: list | None = None) -> None:
@@ -60,6 +73,8 @@ class EmbeddingCache:
         self.max_vectors = (cache_max_vectors() if max_vectors is None else max_vectors) or None  # 0: no cap
         self._local = threading.local()
         self._rows: int | None = None  # rows at the last count plus this process's puts since (an upper bound)
+        self._lru = True  # False: an older file that could not be given its `used` column (not writable)
+        self._warned = False  # a put to a file that cannot be written is skipped with one warning
 
     @property
     def _seed_conn(self) -> sqlite3.Connection | None:
@@ -87,13 +102,18 @@ class EmbeddingCache:
                 " model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
                 " PRIMARY KEY (model, key)) WITHOUT ROWID"
             )
-            if "used" not in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}:
-                try:  # a file of an older version: its rows count as least recently used
-                    conn.execute("ALTER TABLE embeddings ADD COLUMN used INTEGER NOT NULL DEFAULT 0")
-                except sqlite3.OperationalError as exc:  # another process added it first
-                    if "duplicate column" not in str(exc):
-                        raise
-            conn.execute("CREATE INDEX IF NOT EXISTS embeddings_used ON embeddings (used)")
+            try:
+                if "used" not in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}:
+                    try:  # a file of an older version: its rows count as least recently used
+                        conn.execute("ALTER TABLE embeddings ADD COLUMN used INTEGER NOT NULL DEFAULT 0")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
+                conn.execute("CREATE INDEX IF NOT EXISTS embeddings_used ON embeddings (used)")
+            except sqlite3.OperationalError as exc:  # not writable: embedding failed where it used to read
+                if not _read_only(exc):
+                    raise
+                self._lru = "used" in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}
             self._local.conn = conn
         return conn
 
@@ -103,8 +123,9 @@ class EmbeddingCache:
 
     def get(self, model: str, keys: Sequence[bytes], dim: int) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
-        unique, stale = list(dict.fromkeys(keys)), []
-        _lookup(self._conn, model, unique, dim, found, stale)
+        conn = self._conn
+        unique, stale = list(dict.fromkeys(keys)), ([] if self._lru else None)
+        _lookup(conn, model, unique, dim, found, stale)
         if stale:
             self._touch(model, stale)
         missing = [k for k in unique if k not in found]
@@ -160,12 +181,24 @@ class EmbeddingCache:
         now = int(time.time())
         rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes(), now)
                 for k, v in zip(keys, vectors)]
-        with self._conn:  # the rows and any eviction they cause commit together
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (model, key, vector, used) VALUES (?, ?, ?, ?)", rows
-            )
-            if rows:
-                self._evict(len(rows), len(rows[0][2]))
+        conn = self._conn
+        try:
+            with conn:  # the rows and any eviction they cause commit together
+                if self._lru:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO embeddings (model, key, vector, used) VALUES (?, ?, ?, ?)", rows)
+                else:  # only a file that cannot be written lacks the column: this raises "readonly" below
+                    conn.executemany("INSERT OR REPLACE INTO embeddings (model, key, vector) VALUES (?, ?, ?)",
+                                     [r[:3] for r in rows])
+                if rows:
+                    self._evict(len(rows), len(rows[0][2]))
+        except sqlite3.OperationalError as exc:
+            if not _read_only(exc):  # a busy file past its timeout, a full disk: said, not hidden
+                raise
+            if not self._warned:
+                self._warned = True
+                log.warning("the embedding cache %s cannot be written (%s): its vectors are read, new ones "
+                            "are computed and not kept", self.path, exc)
 
     def _evict(self, added: int, row_bytes: int) -> int:
         """Over the cap: delete the least recently used rows down to ``_KEEP`` of it; returns rows deleted.
@@ -173,7 +206,7 @@ class EmbeddingCache:
         The count (a scan of the small ``used`` index) runs only when the file could hold more rows
         than the cap (each row takes at least its vector's bytes) and this process's tally is over it."""
         cap, conn = self.max_vectors, self._conn
-        if cap is None:
+        if cap is None or not self._lru:
             return 0
         if self._rows is not None:
             self._rows += added

@@ -101,6 +101,23 @@ def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):
     assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
 
 
+def test_sync_of_a_folder_with_no_documents_says_only_the_refusal(docs, tmp_path):
+    # `ingest empty/ --sync` printed the folder's error, then "sync empty: 0 documents forgotten", then
+    # "Error: nothing was ingested": the sync line read as if the refused run had done its work
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    mem = tmp_path / "mem"
+    r = _run("ingest", empty, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 1 and "forgotten" not in r.output
+    assert r.output.strip().splitlines()[-1] == f"Error: nothing was ingested; no memory was made at {mem}"
+    assert not mem.exists()
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0  # a memory that holds other documents
+    r = _run("ingest", empty, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 1 and "forgotten" not in r.output
+    assert r.output.strip().splitlines()[-1] == "Error: nothing was ingested; --sync forgot nothing"
+    assert len(json.loads(_run("list", "--memory", mem, "--json").stdout)) == 4
+
+
 def _unreadable(folder, monkeypatch):
     """chmod 000; root reads through that, so for root os.scandir answers as the kernel does for a user."""
     import os

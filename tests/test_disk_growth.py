@@ -255,6 +255,63 @@ def test_an_embedding_cache_of_an_older_version_gains_the_cap(tmp_path, wiki_sam
     assert len(held) == 36 and set(new) | set(old[:5]) <= held
 
 
+def _read_only_file(path: Path, tmp_path: Path):
+    """``path`` made read-only for this process (its folder stays writable, as for another user's file in a
+    shared folder): a read-only bind mount of the file as root (permissions do not stop root), else 0444."""
+    import contextlib
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return contextlib.nullcontext()
+    real = tmp_path / "real.sqlite"
+    shutil.move(path, real)
+    path.touch()
+    if subprocess.run(["mount", "--bind", str(real), str(path)], capture_output=True).returncode != 0:
+        pytest.skip("no bind mount here")
+    if subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(path)], check=True)
+        pytest.skip("no read-only bind mount here")
+    unmount = contextlib.ExitStack()
+    unmount.callback(subprocess.run, ["umount", "--lazy", str(path)], check=True)  # lazy: a connection left open
+    return unmount
+
+
+def test_an_older_embedding_cache_that_cannot_be_written_is_still_read(tmp_path, wiki_sample, caplog):
+    """Adding ``used`` (ALTER TABLE) to another user's or a read-only mount's older cache raised "attempt to
+    write a readonly database" on the first lookup: embedding failed where it used to read the file."""
+    _, _, X = wiki_sample
+    path = tmp_path / "old.sqlite"
+    old = [EmbeddingCache.key(f"old {i}") for i in range(30)]
+    with sqlite3.connect(path) as conn:  # as an older version left it: WAL, no `used`
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE embeddings (model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
+                     " PRIMARY KEY (model, key)) WITHOUT ROWID")
+        conn.executemany("INSERT INTO embeddings VALUES ('m', ?, ?)", [(k, X[i].tobytes()) for i, k in enumerate(old)])
+    conn.close()
+    with _read_only_file(path, tmp_path):
+        conn = sqlite3.connect(path)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the file really is read-only
+            conn.execute("DELETE FROM embeddings")
+        conn.close()
+        cache = EmbeddingCache(path, max_vectors=10)  # over its cap: no eviction is tried either
+        got = cache.get("m", old, X.shape[1])
+        assert len(got) == 30 and np.array_equal(got[old[7]], X[7])
+        new = [EmbeddingCache.key(f"new {i}") for i in range(4)]
+        with caplog.at_level("WARNING", logger="mycelial.embedding"):
+            cache.put("m", new[:2], X[30:32])  # skipped, said once
+            cache.put("m", new[2:], X[32:34])
+        said = [r.getMessage() for r in caplog.records if r.name == "mycelial.embedding"]
+        assert len(said) == 1 and "cannot be written" in said[0] and str(path) in said[0]
+        assert cache.get("m", new, X.shape[1]) == {} and len(cache.get("m", old, X.shape[1])) == 30
+        with sqlite3.connect(path) as conn:
+            assert "used" not in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}
+            assert conn.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 30
+        conn.close()
+        cache._conn.close()
+
+
 def _wal(mem) -> int:
     wal = mem.folder / "memory.sqlite-wal"
     return wal.stat().st_size if wal.exists() else 0

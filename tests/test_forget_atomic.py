@@ -206,3 +206,30 @@ def test_a_writable_open_drops_the_dead_ids_an_older_crash_left(tmp_path, embedd
         assert [e["chunk_ids"] for e in ro.reinforcements()] == [[alive, 999], [998, 999]]
     with SemanticMemory(folder, embedder=embedder, codec=codec) as m:  # was: both kept their dead ids
         assert [(e["id"], e["chunk_ids"]) for e in m.reinforcements()] == [(keep, [alive])]
+
+
+def test_a_forget_beside_a_reader_in_a_read_transaction_does_not_wait_for_it(tmp_path, wiki_sample):
+    # the checkpoint waited out SQLite's 60 s busy timeout for the reader, twice (the save's and the
+    # forget's): the forget took 122 s, holding the write lock; now it leaves the WAL for the next checkpoint
+    import time
+
+    _, _, X = wiki_sample
+    secret = "Zebulon Quartz hid the key under the ninth stone"
+    folder = tmp_path / "m"
+    mem = SemanticMemory(folder)
+    mem.ingest_vectors([str(i) for i in range(8)], X[:8], texts=[f"{secret} {i}." if i == 3 else f"note {i}."
+                                                                  for i in range(8)])
+    assert any(secret.encode() in f.read_bytes() for f in folder.glob("memory.sqlite*"))
+    reader = sqlite3.connect(folder / "memory.sqlite", timeout=0)  # another process's, in a read transaction
+    reader.execute("BEGIN")
+    held = reader.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    t0 = time.perf_counter()
+    assert mem.forget("3")
+    assert time.perf_counter() - t0 < 10
+    assert reader.execute("SELECT count(*) FROM chunks").fetchone()[0] == held == 8  # its snapshot, intact
+    reader.execute("COMMIT")
+    assert [h.doc_id for h in mem.recall_vector(X[3], k=8, mode="similar")].count("3") == 0
+    mem.close()  # the checkpoint the reader kept from finishing: no trace of the text in the file or a WAL
+    for f in folder.glob("memory.sqlite*"):
+        assert secret.encode() not in f.read_bytes(), f.name
+    reader.close()

@@ -301,3 +301,26 @@ def test_ctrl_c_twice_in_close_waits_for_the_build_and_the_memory_reopens(tmp_pa
     rw = SemanticMemory(folder, codec=codec, train_at=len(X), nprobe=NPROBE)  # writable: the cancelled build runs again
     assert wait_for_retrain(rw, timeout=120) and rw.index_.trained_on_ == len(X) and rw.index_.ntotal == len(X)
     rw.close()
+
+
+def test_the_retrain_warns_through_the_mycelial_logger_the_cli_formats(tmp_path, vectors, capsys):
+    # its warnings went to `core.memory._retrain`, outside `mycelial`: the CLI showed them only through
+    # Python's last-resort handler, as a bare message with no level or logger name
+    import shutil
+
+    from core.log import configure_cli
+    from core.memory._retrain import _save_swapped
+
+    mem = SemanticMemory(tmp_path / "m", train_at=TRAIN_AT, nprobe=NPROBE)
+    mem.ingest_vectors(range(10), vectors[:10])
+    mem.save()
+    configure_cli()
+    capsys.readouterr()
+    shutil.rmtree(tmp_path / "m")  # the save of the swapped index fails: it is retried on the next save
+    _save_swapped(mem)
+    err = capsys.readouterr().err
+    assert err.startswith(f"WARNING mycelial.memory.index: saving the retrained index of {tmp_path / 'm'} failed")
+    try:
+        mem.close()
+    except OSError:
+        pass

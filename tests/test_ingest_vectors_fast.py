@@ -119,6 +119,10 @@ def test_batched_path_leaves_the_input_alone_and_rejects_bad_input(tmp_path, wik
         mem.ingest_vectors(["z"], np.zeros((1, 384), np.float32))
     with pytest.raises(ValueError, match="batch_size"):
         mem.ingest_vectors(["b"], X[:1], batch_size=0)
+    with pytest.raises(ValueError, match=r"^got 1 id for 2 embeddings$"):  # it said "1 ids"
+        mem.ingest_vectors(["c"], X[:2])
+    with pytest.raises(ValueError, match=r"^got 1 text for 2 embeddings$"):
+        mem.ingest_vectors(["c", "d"], X[:2], texts=["one"])
     for bad in (None, 1.5, True, " "):  # None was stored as the document "None"
         with pytest.raises(ValueError, match="ids must be non-empty strings or integers"):
             mem.ingest_vectors(["ok", bad], X[:2])

@@ -304,3 +304,27 @@ def test_front_matter_title_is_read_as_yaml_reads_it(front, title):
 
     text = f"---\n{front}\n---\nBody about the Senate.\n"
     assert markdown_parts(text) == (title, "Body about the Senate.\n")
+
+
+def test_a_json_object_file_is_told_the_jq_that_keeps_its_keys(tmp_path):
+    # a corpus keyed by id ({"d1": {...}}) was told `jq -c '.[]'`, the array fix, which drops the ids
+    corpus = {"d1": {"title": "Graz", "text": "Graz lies on the Mur."}, "d2": {"text": "Wien lies on the Danube."}}
+    (tmp_path / "corpus.json").write_text(json.dumps(corpus, indent=2), encoding="utf-8")
+    (tmp_path / "list.json").write_bytes(b"\xef\xbb\xbf \n" + json.dumps([{"id": "a", "text": "Graz."}]).encode())
+    big = tmp_path / "big.json"  # 8 GB, sparse: the hint reads its head only
+    with open(big, "wb") as f:
+        f.write(b'{"x": "')
+        f.truncate(8 << 30)
+    _, errors = _read([tmp_path / "corpus.json", tmp_path / "list.json", big])
+    obj, arr, huge = (e.message for e in errors)
+    assert "JSON object" in obj and "to_entries[] | {id: .key} + .value" in obj and "'.[]'" not in obj
+    assert "JSON array" in arr and "jq -c '.[]'" in arr
+    assert huge == obj.replace(str(tmp_path / "corpus.json"), str(big))
+    jq = __import__("shutil").which("jq")
+    if jq is None:
+        return
+    command = obj.split("`")[1].replace("FILE > records.jsonl", str(tmp_path / "corpus.json"))
+    out = subprocess.run(command, shell=True, capture_output=True, text=True, check=True).stdout
+    (tmp_path / "records.jsonl").write_text(out, encoding="utf-8")
+    recs, errors = _read([tmp_path / "records.jsonl"])
+    assert errors == [] and [(r.doc_id, r.title) for r in recs] == [("d1", "Graz"), ("d2", "")]

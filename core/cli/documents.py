@@ -68,13 +68,15 @@ def get_cmd(doc_id, memory, as_json):
         click.echo(f"\n[{i}] {c['text']}")
 
 
-def sync_folders(memory, paths) -> None:
-    """`ingest --sync`: forget the documents of each folder in ``paths`` whose file is gone."""
+def sync_folders(memory, paths, say_none: bool = True) -> int:
+    """`ingest --sync`: forget the documents of each folder in ``paths`` whose file is gone; returns how
+    many. ``say_none=False``: no "0 documents forgotten" line (the caller refuses the run)."""
     from core.memory.documents import sync_folder
 
     folders = [p for p in paths if p != "-" and Path(p).is_dir()]
     if not folders:
         raise click.ClickException("--sync needs at least one folder among the paths")
+    total = 0
     with _open(memory) as mem:
         for folder in folders:
             try:
@@ -83,7 +85,10 @@ def sync_folders(memory, paths) -> None:
                 raise click.ClickException(str(exc)) from None
             for doc_id in gone:
                 click.echo(f"forgot {_cell(doc_id)} (no longer in {folder})")
-            click.echo(f"sync {folder}: {count(len(gone), 'document')} forgotten")
+            total += len(gone)
+            if gone or say_none:
+                click.echo(f"sync {folder}: {count(len(gone), 'document')} forgotten")
+    return total
 
 
 COMMANDS: list = [list_cmd, get_cmd]

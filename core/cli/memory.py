@@ -258,15 +258,20 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
     if failure is not None:
         ingest_failed(memory, fresh, kept, failure)
     print_report(rep)
-    if sync:
+    empty = not (rep.documents or rep.unchanged)
+    failed = empty and any(not getattr(e, "skipped", False) for e in rep.errors)  # skips alone are no failure
+    forgot = 0
+    if sync and not (empty and fresh):  # a new empty memory has nothing to forget
         from core.cli.documents import sync_folders
 
-        sync_folders(memory, paths)
-    if rep.documents or rep.unchanged:
+        # a failed run says its refusal only: "sync X: 0 documents forgotten" read as if it had done its work
+        forgot = sync_folders(memory, paths, say_none=not failed)
+    if not empty:
         return
     gone = fresh and remove_new_empty_memory(memory)
-    if any(not getattr(e, "skipped", False) for e in rep.errors):  # skips alone (empty files) are no failure
-        raise click.ClickException("nothing was ingested" + (f"; no memory was made at {memory}" if gone else ""))
+    if failed:
+        raise click.ClickException("nothing was ingested" + (f"; no memory was made at {memory}" if gone else "")
+                                   + ("; --sync forgot nothing" if sync and not gone and not forgot else ""))
     if gone:
         click.echo(f"nothing to store; no memory was made at {memory}", err=True)
 

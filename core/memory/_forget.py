@@ -13,9 +13,10 @@ class ForgetMixin:
     def forget(self, doc_id: str) -> bool:
         """Remove a document from the store, the index and (exactly) from the network.
 
-        Leaves no trace: its text is zeroed in SQLite (``secure_delete``, WAL checkpointed),
-        its forget-log entry is dropped once derived state is saved, and the embedding
-        cache entries of its removed chunks are purged. Returns False when no document has this id.
+        Leaves no trace: its text is zeroed in SQLite (``secure_delete``, WAL checkpointed without
+        waiting: a reader's open snapshot defers that to the next checkpoint or the close), its
+        forget-log entry is dropped once derived state is saved, and the embedding cache entries of
+        its removed chunks are purged. Returns False when no document has this id.
         """
         return bool(self.forget_many([doc_id]))
 

@@ -21,16 +21,16 @@ index still outgrown is retrained the next time the memory is opened for writing
 from __future__ import annotations
 
 import atexit
-import logging
 import threading
 import time
 import weakref
 
 import numpy as np
 
+from core.log import get_logger
 from core.memory.index import VectorIndex
 
-log = logging.getLogger(__name__)
+log = get_logger("memory.index")  # mycelial.*: the CLI formats and shows its warnings
 SAMPLE = 100_000  # training vectors read from the store (OPQ + k-means cost grows with this)
 
 

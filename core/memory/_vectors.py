@@ -25,6 +25,7 @@ from core.memory._retrain import release_free_memory
 from core.memory.phrases import document_phrases
 from core.memory._vecfile import forgotten as zero_rows, keep_up
 from core.log import get_logger
+from core.text import count
 from core.memory.types import IngestReport
 
 log = get_logger("memory.vectors")
@@ -52,7 +53,7 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
         if (why := unicode_problem(i)) is not None:
             raise ValueError(f"ids[{j}] {why}")
     if len(ids) != X.shape[0]:
-        raise ValueError(f"got {len(ids)} ids for {X.shape[0]} embeddings")
+        raise ValueError(f"got {count(len(ids), 'id')} for {count(X.shape[0], 'embedding')}")  # "1 ids"
     if len(set(ids)) != len(ids):  # named: "ids must be unique" left a search through 1M ids (1 and "1" are one id)
         first: dict[str, int] = {}
         j, i = next((j, i) for j, i in enumerate(ids) if first.setdefault(i, j) != j)
@@ -60,7 +61,7 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
     if texts is not None:
         texts = list(texts)
         if len(texts) != len(ids):
-            raise ValueError(f"got {len(texts)} texts for {len(ids)} embeddings")
+            raise ValueError(f"got {count(len(texts), 'text')} for {count(len(ids), 'embedding')}")
         for j, t in enumerate(texts):  # an int failed in the chunker ("'int' object has no attribute 'split'")
             if t is not None and not isinstance(t, str):
                 raise ValueError(f"texts must hold strings (or None for no text), got {type(t).__name__} "

@@ -273,11 +273,33 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     return files, notes
 
 
+# a corpus keyed by id ({"doc1": {"text": ...}}): `.[]` would drop the ids
+_JQ_OBJECT = ("convert its entries with `jq -c 'to_entries[] | {id: .key} + .value' FILE > records.jsonl` "
+              "(values that are plain text: `{id: .key, text: .value}`)")
+
+
+def _json_hint(path: Path) -> str:
+    """The jq fix for a .json file, told by its first character (an array or an object); a big file is
+    not loaded for a hint."""
+    try:
+        with open(path, "rb") as f:
+            head = b""
+            while not head and (chunk := f.read(4096)):
+                head = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")  # a BOM and whitespace before the value
+    except OSError:
+        return ""
+    if head[:1] == b"[":
+        return f" (records in a JSON array: {_JQ})"
+    if head[:1] == b"{":
+        return f" (a JSON object: {_JQ_OBJECT})"
+    return ""
+
+
 def path_problem(path: Path) -> ReadError | None:
     """Why a path given directly (not a folder) cannot be read, or None for a supported file."""
     if path.is_file():
         if path.suffix.lower() not in SUFFIXES:
-            hint = f" (records in a JSON array: {_JQ})" if path.suffix.lower() == ".json" else ""
+            hint = _json_hint(path) if path.suffix.lower() == ".json" else ""
             return ReadError(str(path), f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}"
                                         f"{hint}")
         return None

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from core.memory._schema import MIGRATIONS, READ_MMAP_BYTES, SQLITE_MAX_VARS, StoreBase, StoreError
+from core.memory._schema import MIGRATIONS, READ_MMAP_BYTES, SQLITE_MAX_VARS, StoreBase, StoreError, truncate_wal
 from core.memory._store_reads import StoreReads, _ids
 from core.memory._vecfile import forgotten
 
@@ -308,10 +308,11 @@ class Store(StoreReads, StoreBase):
     def checkpoint(self) -> bool:
         """Copy the WAL into the database and truncate it (old page images of forgotten rows go too).
 
-        Returns False when a reader's snapshot kept SQLite from finishing (tried again next time).
+        Never waits: returns False when a reader's snapshot kept SQLite from finishing (the next
+        checkpoint, at the latest the writer's close, does it). Waiting out the 60 s busy timeout per
+        checkpoint held a forget 122 s beside a reader in a read transaction (its lock, too).
         """
-        busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        return not busy
+        return truncate_wal(self._conn)
 
     def compact(self) -> int:
         """Give SQLite's free pages back to the file system (VACUUM, then a truncating checkpoint).
