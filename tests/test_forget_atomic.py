@@ -233,3 +233,30 @@ def test_a_forget_beside_a_reader_in_a_read_transaction_does_not_wait_for_it(tmp
     for f in folder.glob("memory.sqlite*"):
         assert secret.encode() not in f.read_bytes(), f.name
     reader.close()
+
+
+def test_a_forget_beside_a_short_read_leaves_no_trace_before_the_memory_closes(tmp_path, wiki_sample):
+    # a recall in flight (a server's) holds its snapshot for milliseconds: the forget's checkpoint waits
+    # that out (up to a second) instead of leaving the forgotten text in the WAL until the next one
+    import threading
+    import time
+
+    _, _, X = wiki_sample
+    secret = "Zebulon Quartz hid the key under the ninth stone"
+    folder = tmp_path / "m"
+    mem = SemanticMemory(folder)
+    mem.ingest_vectors([str(i) for i in range(8)], X[:8], texts=[f"{secret} {i}." if i == 3 else f"note {i}."
+                                                                  for i in range(8)])
+    reader = sqlite3.connect(folder / "memory.sqlite", timeout=0, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM chunks").fetchone()
+    ends = threading.Timer(0.3, lambda: reader.execute("COMMIT"))
+    ends.start()
+    t0 = time.perf_counter()
+    assert mem.forget("3")
+    assert time.perf_counter() - t0 < 10
+    ends.join()
+    for f in folder.glob("memory.sqlite*"):  # the memory still open: the checkpoint finished all the same
+        assert secret.encode() not in f.read_bytes(), f.name
+    mem.close()
+    reader.close()

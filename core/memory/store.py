@@ -305,14 +305,21 @@ class Store(StoreReads, StoreBase):
             n = self._conn.execute("DELETE FROM forget_log WHERE seq <= ?", (int(upto_seq),)).rowcount
         return n
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self, patience: float = 1.0) -> bool:
         """Copy the WAL into the database and truncate it (old page images of forgotten rows go too).
 
-        Never waits: returns False when a reader's snapshot kept SQLite from finishing (the next
-        checkpoint, at the latest the writer's close, does it). Waiting out the 60 s busy timeout per
-        checkpoint held a forget 122 s beside a reader in a read transaction (its lock, too).
+        Retries for at most ``patience`` seconds: a recall in flight (a server's reader) holds its
+        snapshot for milliseconds, and a forget's checkpoint should not leave the forgotten text in the
+        WAL for it. Then gives up: returns False when a reader's snapshot kept SQLite from finishing
+        (the next checkpoint, at the latest the writer's close, does it). Waiting out the 60 s busy
+        timeout per checkpoint held a forget 122 s beside a reader in a read transaction (its lock, too).
         """
-        return truncate_wal(self._conn)
+        give_up = time.monotonic() + patience
+        while not truncate_wal(self._conn):
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(0.02)
+        return True
 
     def compact(self) -> int:
         """Give SQLite's free pages back to the file system (VACUUM, then a truncating checkpoint).
