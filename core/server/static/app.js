@@ -264,7 +264,8 @@ async function loadDocuments(offset) {
 async function showDocument(id) {
   try {
     const chosen = $("memory").value;
-    const d = await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`);
+    // the id goes in the query: a browser resolves a path segment "." or ".." (even %2E%2E) before sending
+    const d = await api(`/v1/memories/${memory()}/document?id=${encodeURIComponent(id)}`);
     if ($("memory").value !== chosen) return;
     const view = $("doc-view");
     const forget = el("button", "doc-forget", "forget this document");
@@ -286,7 +287,10 @@ async function forgetDocument(id) {
   if (!confirm(`Forget “${id}”? Its text, vectors and links leave the memory for good.`)) return;
   try {
     const chosen = $("memory").value;
-    await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`, { method: "DELETE" });
+    // POST .../forget, not DELETE .../documents/ID: an id "." or ".." in the path never reached the server
+    const r = await api(`/v1/memories/${memory()}/forget`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ids: [id] }) });
+    if (r.missing.length) throw new Error(`no document “${id}” in this memory (forgotten meanwhile?)`);
     if ($("memory").value !== chosen) return;
     $("doc-view").replaceChildren();
     status(`forgot ${id}`);
