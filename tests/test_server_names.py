@@ -142,3 +142,51 @@ def test_the_page_uploads_files_with_utf8_names(server):
         assert sorted(_ids(server)) == ["file:naïve.md", "file:日本.txt"]
     finally:
         _forget(server, _ids(server))
+
+
+def _focused(page) -> str:
+    return page.evaluate("(e => e.id || e.getAttribute('data-concept') && 'node:' + e.getAttribute('data-concept')"
+                         " || e.className + ':' + e.textContent)(document.activeElement)")
+
+
+def _tab_to(page, want, most: int = 30) -> str:
+    """Tab until the focused element matches ``want`` (a predicate on _focused); its description."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if want(now := _focused(page)):
+            return now
+    raise AssertionError(f"Tab never reached it; last: {now}")
+
+
+def test_a_phone_wide_page_is_used_by_keyboard_alone(server):
+    # at 375 px the Ask button stood 27 px out of the window (the page scrolled sideways); a concept chosen under
+    # a hit was drawn out of view, below the hits; a graph node could not be reached without a mouse
+    notes = [{"id": f"e{i}", "title": t, "text": x} for i, (t, x) in enumerate([
+        ("Trajan", "Trajan was adopted by Nerva as his successor. Nerva ruled Rome briefly."),
+        ("Nerva", "Nerva adopted Trajan. Nerva was emperor of Rome after Domitian."),
+        ("Hadrian", "Hadrian followed Trajan as emperor of Rome and built a wall in Britain.")])]
+    assert httpx.post(server.url + "/v1/memories/m/documents", json=notes, timeout=60).status_code == 201
+    try:
+        with sync_playwright() as p:
+            browser, page = _page(p, server, viewport={"width": 375, "height": 700})
+            try:
+                assert page.evaluate("document.documentElement.scrollWidth") <= 375
+                _tab_to(page, lambda f: f == "q", most=3)  # the memory selector, then the question
+                page.keyboard.type("Which emperor adopted Trajan?")
+                page.keyboard.press("Enter")
+                expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 375
+                chip = _tab_to(page, lambda f: f.startswith("concept:"), most=5).split(":", 1)[1]
+                page.keyboard.press("Enter")
+                expect(page.locator("#concept-name")).to_have_text(f"around “{chip}”", timeout=30_000)
+                expect(page.locator("#graph circle")).not_to_have_count(0)
+                expect(page.locator("#graph")).to_be_in_viewport(ratio=1, timeout=10_000)  # the drawing, in view
+                node = _tab_to(page, lambda f: f.startswith("node:") and f != f"node:{chip}")[5:]
+                page.keyboard.press("Enter")
+                expect(page.locator("#concept-name")).to_have_text(f"around “{node}”", timeout=30_000)
+                assert _focused(page) == f"node:{node}"  # the new centre keeps the keyboard's place
+                expect(page.locator("#status")).not_to_have_class("error")
+            finally:
+                browser.close()
+    finally:
+        _forget(server, [n["id"] for n in notes])

@@ -109,7 +109,7 @@ async function ask(ev) {
         const b = el("button", "concept", short(c));
         if (c.length > LABEL) b.title = c;
         b.type = "button";
-        b.addEventListener("click", () => pickConcept(c));
+        b.addEventListener("click", () => pickConcept(c, true));
         chips.append(b);
       }
       li.append(chips);
@@ -127,9 +127,14 @@ async function ask(ev) {
   } catch (e) { status(e.message, true); }
 }
 
-function pickConcept(concept) {
+function pickConcept(concept, fromHit, byKey) {
   clicked = true;
-  showConcept(concept);
+  showConcept(concept).then(() => {
+    // a narrow window stacks the network under the hits: a chip's click changed nothing in view
+    if (fromHit && $("concept-name").textContent) $("network").scrollIntoView({ block: "nearest" });
+    // the redraw removed the focused node: focus goes on to the new centre, not back to the page's top
+    if (byKey) $("graph").querySelector("circle.root")?.focus();
+  });
 }
 
 async function showConcept(concept, automatic) {
@@ -204,6 +209,13 @@ function drawGraph(g) {
     title.textContent = `${n.label} (${n.weight.toFixed(2)})`;
     c.append(title);
     c.addEventListener("click", () => pickConcept(n.id));
+    // by keyboard too: Tab reaches a node, Enter or Space re-centres on it (it took a mouse)
+    c.setAttribute("tabindex", "0");
+    c.setAttribute("role", "button");
+    c.setAttribute("aria-label", `${n.label}: show what goes with it`);
+    c.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickConcept(n.id, false, true); }
+    });
     const t = document.createElementNS(SVG, "text");
     t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
     t.textContent = short(n.label);
