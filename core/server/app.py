@@ -28,7 +28,8 @@ from core.server.public import without_folder
 from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
 from core.server.registry import Registry
 from core.server.schema import install_openapi
-from core.server.uploads import files_records, multipart_form, no_file_field, not_json, utf8_body
+from core.server.uploads import (files_records, multipart_form, no_file_field, not_json, upload_name,
+                                 utf8_body)
 from core.text import count
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -203,7 +204,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
             if not uploads:
                 raise Invalid([("file", no_file_field(form))])
-            files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
+            files = [(upload_name(u, request.headers.get("content-type", "")), await u.read()) for u in uploads]
             records, errors, skipped = await _run(files_records, files)
             if background:
                 return _submit(s, records, errors, skipped)

@@ -32,9 +32,20 @@ def public_metadata(doc_id: str, source: str, meta: dict) -> dict:
 
 
 def document_routes(app, dependencies, slot) -> None:
-    """Register ``GET /v1/memories/{name}/documents`` and ``GET .../documents/{doc_id:path}`` on ``app``;
-    ``slot(name)`` is the served memory (404 for an unknown name)."""
+    """Register ``GET /v1/memories/{name}/documents``, ``GET .../documents/{doc_id:path}`` and
+    ``GET .../document?id=`` on ``app``; ``slot(name)`` is the served memory (404 for an unknown name)."""
     from core.memory.documents import count_documents, get_document, list_documents
+
+    from core.server.forget import ID_MAX
+
+    def one_document(name: str, doc_id: str) -> dict:
+        doc = get_document(slot(name).memory, doc_id)
+        if doc is None:
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
+        meta = doc["meta"] if isinstance(doc["meta"], dict) else {}
+        source = doc["source"] or ""
+        return {"id": doc["id"], "title": doc["title"], "kind": source_kind(source, meta),
+                "metadata": public_metadata(doc["id"], source, meta), "chunks": doc["chunks"]}
 
     @app.get("/v1/memories/{name}/documents", dependencies=dependencies)
     @app.get("/v1/memories/{name}/documents/", dependencies=dependencies, include_in_schema=False)  # was a 404
@@ -52,10 +63,11 @@ def document_routes(app, dependencies, slot) -> None:
     @app.get("/v1/memories/{name}/documents/{doc_id:path}", dependencies=dependencies)
     def get_doc(name: str, doc_id: str):
         """One document: title, kind, metadata and its chunks' texts in reading order."""
-        doc = get_document(slot(name).memory, doc_id)
-        if doc is None:
-            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
-        meta = doc["meta"] if isinstance(doc["meta"], dict) else {}
-        source = doc["source"] or ""
-        return {"id": doc["id"], "title": doc["title"], "kind": source_kind(source, meta),
-                "metadata": public_metadata(doc["id"], source, meta), "chunks": doc["chunks"]}
+        return one_document(name, doc_id)
+
+    @app.get("/v1/memories/{name}/document", dependencies=dependencies)
+    def get_doc_by_query(name: str, id: str = Query(min_length=1, max_length=ID_MAX,
+                                                    description="the document's id, any id (also `.` or `..`)")):
+        """One document, as ``.../documents/{doc_id}``, its id in the query: a browser resolves a path segment
+        `.` or `..` (even written `%2E%2E`) before the request leaves, so such an id could not be opened."""
+        return one_document(name, id)

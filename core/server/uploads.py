@@ -71,6 +71,29 @@ def no_file_field(form) -> str:
             "before its closing boundary?)")
 
 
+def upload_name(upload, content_type: str) -> str | bytes:
+    """The client's name of an uploaded file, or its raw bytes when they are not text in the body's charset
+    (UTF-8 unless the Content-Type says otherwise). Starlette read such a name as Latin-1, a guess: a Cyrillic
+    Windows (CP1251) name 'При.txt' sent by curl was stored as the id 'file:Ïðè.txt', a name no file had."""
+    import codecs
+
+    from starlette.formparsers import parse_options_header
+
+    raw = next((v for k, v in upload.headers.raw if k.lower() == b"content-disposition"), None)
+    name = parse_options_header(raw)[1].get(b"filename") if raw is not None else None
+    if name is None:
+        return upload.filename or "upload.txt"
+    charset = parse_options_header(content_type)[1].get(b"charset", b"utf-8").decode("latin-1")
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        codec = "utf-8"  # Starlette fell back to Latin-1, which reads any bytes
+    try:
+        return name.decode(codec) or "upload.txt"
+    except UnicodeDecodeError:
+        return bytes(name)
+
+
 def files_records(files) -> tuple[list, list[str], list[str]]:
     """Records, read errors and skips (empty files) of uploaded (filename, bytes) pairs; 422 naming every file
     with no document (field ``file``), and then none is ingested: it named the first one only, so a user fixed
@@ -96,6 +119,14 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], lis
     and is not empty."""
     from core.memory.readers import read_paths
 
+    if isinstance(filename, bytes):  # as the CLI reports a file whose name is not UTF-8 (`mycelial ingest`)
+        filename = filename.rsplit(b"/", 1)[-1].rsplit(b"\\", 1)[-1]  # as Path(name).name below
+        bad = filename.decode("utf-8", "backslashreplace")
+        try:
+            filename.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            byte = filename[exc.start]
+        raise _Refused(f"{bad}: the file name is not valid UTF-8 (byte 0x{byte:02x}); rename the file")
     safe = _short_name(Path(filename).name or "upload.txt")
     if "\x00" in safe:  # no file system takes it: writing the temporary file raised (HTTP 500)
         raise _Refused(f"{safe!r}: the file name holds a NUL character")

@@ -109,7 +109,7 @@ async function ask(ev) {
         const b = el("button", "concept", short(c));
         if (c.length > LABEL) b.title = c;
         b.type = "button";
-        b.addEventListener("click", () => pickConcept(c));
+        b.addEventListener("click", () => pickConcept(c, true));
         chips.append(b);
       }
       li.append(chips);
@@ -127,9 +127,14 @@ async function ask(ev) {
   } catch (e) { status(e.message, true); }
 }
 
-function pickConcept(concept) {
+function pickConcept(concept, fromHit, byKey) {
   clicked = true;
-  showConcept(concept);
+  showConcept(concept).then(() => {
+    // a narrow window stacks the network under the hits: a chip's click changed nothing in view
+    if (fromHit && $("concept-name").textContent) $("network").scrollIntoView({ block: "nearest" });
+    // the redraw removed the focused node: focus goes on to the new centre, not back to the page's top
+    if (byKey) $("graph").querySelector("circle.root")?.focus();
+  });
 }
 
 async function showConcept(concept, automatic) {
@@ -204,6 +209,13 @@ function drawGraph(g) {
     title.textContent = `${n.label} (${n.weight.toFixed(2)})`;
     c.append(title);
     c.addEventListener("click", () => pickConcept(n.id));
+    // by keyboard too: Tab reaches a node, Enter or Space re-centres on it (it took a mouse)
+    c.setAttribute("tabindex", "0");
+    c.setAttribute("role", "button");
+    c.setAttribute("aria-label", `${n.label}: show what goes with it`);
+    c.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickConcept(n.id, false, true); }
+    });
     const t = document.createElementNS(SVG, "text");
     t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
     t.textContent = short(n.label);
@@ -264,7 +276,8 @@ async function loadDocuments(offset) {
 async function showDocument(id) {
   try {
     const chosen = $("memory").value;
-    const d = await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`);
+    // the id goes in the query: a browser resolves a path segment "." or ".." (even %2E%2E) before sending
+    const d = await api(`/v1/memories/${memory()}/document?id=${encodeURIComponent(id)}`);
     if ($("memory").value !== chosen) return;
     const view = $("doc-view");
     const forget = el("button", "doc-forget", "forget this document");
@@ -286,7 +299,10 @@ async function forgetDocument(id) {
   if (!confirm(`Forget “${id}”? Its text, vectors and links leave the memory for good.`)) return;
   try {
     const chosen = $("memory").value;
-    await api(`/v1/memories/${memory()}/documents/${encodeURIComponent(id)}`, { method: "DELETE" });
+    // POST .../forget, not DELETE .../documents/ID: an id "." or ".." in the path never reached the server
+    const r = await api(`/v1/memories/${memory()}/forget`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ids: [id] }) });
+    if (r.missing.length) throw new Error(`no document “${id}” in this memory (forgotten meanwhile?)`);
     if ($("memory").value !== chosen) return;
     $("doc-view").replaceChildren();
     status(`forgot ${id}`);
