@@ -25,6 +25,7 @@ import numpy as np
 from core._exports import hold, prune_stale
 from core._io import sweep_dead_temporaries
 from core.config import cache_dir
+from core.log import get_logger
 
 # Bump when the export or quantization recipe changes: the cache key includes it.
 EXPORTER_VERSION = "2"
@@ -38,7 +39,7 @@ QUANT_CONFIG = {"per_channel": True, "reduce_range": True, "op_types_to_quantize
 # left fp32 was slower (0.92x). Figures in notes/fused-5.md. Heads and width: config.json.
 FUSION = {"model_type": "bert", "opt_level": 0}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_log = logging.getLogger(__name__)
+_log = get_logger("embedding.onnx")  # mycelial.*: `mycelial -v` formats and shows its info lines
 _export_lock = threading.Lock()
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from core._exports import hold, prune_stale
 from core._io import sweep_dead_temporaries
 from core.config import cache_dir
+from core.log import get_logger
 from core.embedding_onnx import PooledEncoder, _commit, cache_key, exported_model, is_valid
 
 CALIBRATION_FILE = Path(__file__).with_name("embedding_calibration.txt")
@@ -50,7 +51,7 @@ BROWN_RECIPE = {"version": "1", "preset": "mixed", "model_type": "transformer",
                 "calibration": {"corpus": "brown", "chunks": 300, "per_document": 5, "seed": 1,
                                 "batch_tokens": 2048}}
 MAX_COMPILED_BLOBS = 8  # compiled models kept per int8 model (~59 MB each); see prune_blobs
-_log = logging.getLogger(__name__)
+_log = get_logger("embedding.openvino")  # mycelial.*: `mycelial -v` formats and shows its info lines
 _build_lock = threading.Lock()
 
 

@@ -355,3 +355,17 @@ def test_sync_forgets_the_records_of_a_deleted_jsonl_file_and_of_deleted_lines(d
     assert held == {"man/kill.txt", "man/gzip.txt", "man/tar.txt", "guide.md", "r3", "r5", "r6"}
     assert json.loads(_run("get", "r3", "--memory", mem, "--json").stdout)["source"] == str(
         (docs / "man" / "b.jsonl").resolve())
+
+
+def test_a_non_utf8_file_name_is_shown_as_the_upload_error_shows_it(tmp_path):
+    # the CLI showed the byte as Python's surrogate escape ("caf\udce9.txt"), the HTTP upload as "caf\xe9.txt"
+    import os
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / os.fsdecode(b"caf\xe9.txt")).write_text("Kyoto has many temples.", encoding="utf-8")
+    (root / "ok.txt").write_text("Paris is a city on the Seine.", encoding="utf-8")
+    r = _run("ingest", root, "--memory", tmp_path / "mem", "-q")
+    line = next(x for x in r.output.splitlines() if "not valid UTF-8" in x)
+    assert "caf\\xe9.txt: file name is not valid UTF-8 (byte 0xe9)" in line, line
+    assert "\udce9" not in r.output

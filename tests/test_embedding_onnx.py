@@ -174,3 +174,23 @@ def test_is_exported_tells_without_exporting(onnx_root, tmp_path):
     assert not is_exported(default_model_path(), quantized=False, root=tmp_path)  # an empty cache folder
     assert not list(tmp_path.iterdir())  # and nothing was exported into it
     assert not is_exported(tmp_path / "no_model", quantized=False)
+
+
+def test_an_export_logs_through_the_mycelial_logger_the_cli_formats(onnx_root, capsys):
+    # `core.embedding_onnx` was outside `mycelial`: `mycelial -v` did not show "exported ..." as its own lines
+    import logging
+
+    from core.log import LOGGER, configure_cli
+
+    _, path = onnx_root
+    level = LOGGER.level
+    configure_cli(verbose=1)
+    try:
+        capsys.readouterr()
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a crashed copy: exported again
+        exported_model(default_model_path(), quantized=True)
+        err = capsys.readouterr().err
+    finally:
+        LOGGER.setLevel(level or logging.NOTSET)
+    assert "INFO mycelial.embedding.onnx: fused operators before quantization: " in err, err
+    assert f"INFO mycelial.embedding.onnx: exported {path} in " in err, err

@@ -228,3 +228,27 @@ def test_missing_openvino_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "openvino", None)  # what an install without the extra looks like
     with pytest.raises(MissingExtraError, match=r"pip install 'mycelial\[openvino\]'"):
         OpenVinoEncoder(default_model_path(), root=tmp_path)
+
+
+def test_a_compile_logs_through_the_mycelial_logger_the_cli_formats(ov_root, tmp_path, capsys):
+    # `core.embedding_openvino` was outside `mycelial`: `mycelial -vv` did not show its lines as its own
+    import logging
+    import shutil
+
+    import openvino as ov
+
+    from core.embedding_openvino import _compile
+    from core.log import LOGGER, configure_cli
+
+    _, enc = ov_root
+    for suffix in (".xml", ".bin"):  # no checksum sidecar: the compiled-model cache is not used
+        shutil.copy(enc.path.with_suffix(suffix), tmp_path / f"model.int8{suffix}")
+    level = LOGGER.level
+    configure_cli(verbose=2)
+    try:
+        capsys.readouterr()
+        _compile(ov, tmp_path / "model.int8.xml", {})
+        err = capsys.readouterr().err
+    finally:
+        LOGGER.setLevel(level or logging.NOTSET)
+    assert "DEBUG mycelial.embedding.openvino: compiled-model cache unusable (" in err, err

@@ -2,6 +2,8 @@
 summary line; and the one-field-a-line cleaning every listing uses."""
 from __future__ import annotations
 
+import re
+
 import click
 
 from core.text import count  # noqa: F401 (the commands import it from here)
@@ -10,10 +12,16 @@ from core.text import count  # noqa: F401 (the commands import it from here)
 def _cell(text: str) -> str:
     """One field of a one-record-a-line listing: a tab or newline in a file name would split its line,
     and text someone else stored (a file name, a record id, a reinforced query) must not drive the
-    terminal (escape sequences: an OSC sets the window title or the clipboard)."""
+    terminal (escape sequences: an OSC sets the window title or the clipboard). A byte of a non-UTF-8 file
+    name (os.fsdecode's U+DC80-U+DCFF) is shown as ``\\xe9``, as the HTTP upload error shows it, not as the
+    ``\\udce9`` stderr's backslashreplace made of it."""
     from core.memory.records import _TERMINAL
 
-    return _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    text = _TERMINAL.sub("", text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return _ESCAPED_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted
