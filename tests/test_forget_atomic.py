@@ -208,18 +208,26 @@ def test_a_writable_open_drops_the_dead_ids_an_older_crash_left(tmp_path, embedd
         assert [(e["id"], e["chunk_ids"]) for e in m.reinforcements()] == [(keep, [alive])]
 
 
+SECRET = "Zebulon Quartz hid the key under the ninth stone"
+
+
+def _memory_with_a_secret(tmp_path, X):
+    """A memory of 8 notes, the fourth (id "3") naming ``SECRET``; returns (memory, folder)."""
+    folder = tmp_path / "m"
+    mem = SemanticMemory(folder)
+    mem.ingest_vectors([str(i) for i in range(8)], X[:8], texts=[f"{SECRET} {i}." if i == 3 else f"note {i}."
+                                                                  for i in range(8)])
+    return mem, folder
+
+
 def test_a_forget_beside_a_reader_in_a_read_transaction_does_not_wait_for_it(tmp_path, wiki_sample):
     # the checkpoint waited out SQLite's 60 s busy timeout for the reader, twice (the save's and the
     # forget's): the forget took 122 s, holding the write lock; now it leaves the WAL for the next checkpoint
     import time
 
-    _, _, X = wiki_sample
-    secret = "Zebulon Quartz hid the key under the ninth stone"
-    folder = tmp_path / "m"
-    mem = SemanticMemory(folder)
-    mem.ingest_vectors([str(i) for i in range(8)], X[:8], texts=[f"{secret} {i}." if i == 3 else f"note {i}."
-                                                                  for i in range(8)])
-    assert any(secret.encode() in f.read_bytes() for f in folder.glob("memory.sqlite*"))
+    X = wiki_sample[2]
+    mem, folder = _memory_with_a_secret(tmp_path, X)
+    assert any(SECRET.encode() in f.read_bytes() for f in folder.glob("memory.sqlite*"))
     reader = sqlite3.connect(folder / "memory.sqlite", timeout=0)  # another process's, in a read transaction
     reader.execute("BEGIN")
     held = reader.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -231,7 +239,7 @@ def test_a_forget_beside_a_reader_in_a_read_transaction_does_not_wait_for_it(tmp
     assert [h.doc_id for h in mem.recall_vector(X[3], k=8, mode="similar")].count("3") == 0
     mem.close()  # the checkpoint the reader kept from finishing: no trace of the text in the file or a WAL
     for f in folder.glob("memory.sqlite*"):
-        assert secret.encode() not in f.read_bytes(), f.name
+        assert SECRET.encode() not in f.read_bytes(), f.name
     reader.close()
 
 
@@ -241,12 +249,8 @@ def test_a_forget_beside_a_short_read_leaves_no_trace_before_the_memory_closes(t
     import threading
     import time
 
-    _, _, X = wiki_sample
-    secret = "Zebulon Quartz hid the key under the ninth stone"
-    folder = tmp_path / "m"
-    mem = SemanticMemory(folder)
-    mem.ingest_vectors([str(i) for i in range(8)], X[:8], texts=[f"{secret} {i}." if i == 3 else f"note {i}."
-                                                                  for i in range(8)])
+    X = wiki_sample[2]
+    mem, folder = _memory_with_a_secret(tmp_path, X)
     reader = sqlite3.connect(folder / "memory.sqlite", timeout=0, check_same_thread=False)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM chunks").fetchone()
@@ -257,6 +261,6 @@ def test_a_forget_beside_a_short_read_leaves_no_trace_before_the_memory_closes(t
     assert time.perf_counter() - t0 < 10
     ends.join()
     for f in folder.glob("memory.sqlite*"):  # the memory still open: the checkpoint finished all the same
-        assert secret.encode() not in f.read_bytes(), f.name
+        assert SECRET.encode() not in f.read_bytes(), f.name
     mem.close()
     reader.close()
