@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--brown-skip", type=int, default=0,
                     help="Brown: skip the first N texts of each category (10: texts 11-20, a second sample)")
     ap.add_argument("--embedder", default=None,
-                    help="embedding backend(s), comma-separated (torch,onnx,onnx-int8): each gets its own "
+                    help="embedding backend(s), comma-separated (torch,onnx,onnx-int8,openvino-int8): each gets its own "
                          "memory folder <workdir>/<dataset>-<backend>; default: the default backend")
     args = ap.parse_args()
     from core.embedding import BACKENDS, TextEmbedder
