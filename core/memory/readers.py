@@ -23,6 +23,7 @@ from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
+from core.text import count
 
 # Record, ReadError and parse_record live in records.py; the rest of the package imports them from here too
 __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "document_id", "folder_files",
@@ -260,13 +261,13 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     notes = []
     if special:
         names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
-        what = "entry that is not a regular file" if len(special) == 1 else "entries that are not regular files"
-        notes.append(ReadError(str(path), f"skipped {len(special)} {what}: "  # it said "1 entries"
+        what = count(len(special), "entry that is not a regular file", "entries that are not regular files")
+        notes.append(ReadError(str(path), f"skipped {what}: "  # it said "1 entries"
                                           f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
     if skipped:
         kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
-        notes.append(ReadError(str(path), f"skipped {n} unsupported file{'' if n == 1 else 's'} ({kinds}); "
+        notes.append(ReadError(str(path), f"skipped {count(n, 'unsupported file')} ({kinds}); "
                                           f"supported: {', '.join(SUFFIXES)}", skipped=True))
     if not files:
         notes.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
