@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from core._sqlite_ro import folder_writable, read_only_uri, stamp as file_stamp, writer_appeared
 from core.config import cache_max_vectors
 from core.log import get_logger
 
@@ -88,6 +89,13 @@ class EmbeddingCache:
     @property
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        opened = getattr(self._local, "immutable", None)
+        if conn is not None and opened and writer_appeared(self.path, opened):
+            conn.close()  # a writer started: immutable reads would miss its vectors (and see torn pages)
+            conn = self._local.conn = None
+        if conn is None and self.path.is_file() and not (os.access(self.path, os.W_OK)
+                                                         and folder_writable(self.path)):
+            conn = self._local.conn = self._read_only_conn()
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=60)
@@ -116,6 +124,28 @@ class EmbeddingCache:
                 self._lru = "used" in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}
             self._local.conn = conn
         return conn
+
+    def _read_only_conn(self) -> sqlite3.Connection:
+        """A file this process cannot write, opened ``mode=ro`` (see core._sqlite_ro): ``PRAGMA
+        auto_vacuum`` on it raised "attempt to write a readonly database" before any lookup. One it
+        cannot read at all is replaced by an empty in-memory table, said once: it is only a cache."""
+        self._local.immutable = None
+        try:
+            uri, immutable = read_only_uri(self.path)
+            conn = sqlite3.connect(uri, uri=True, timeout=60)
+            self._lru = "used" in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}
+            self._local.immutable = file_stamp(self.path) if immutable else None
+            return conn
+        except sqlite3.OperationalError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("the embedding cache %s cannot be read here (%s): vectors are computed and not kept",
+                            self.path, exc)
+            conn = sqlite3.connect(":memory:")
+            conn.execute("CREATE TABLE embeddings (model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
+                         " used INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (model, key)) WITHOUT ROWID")
+            self._lru = False
+            return conn
 
     @staticmethod
     def key(text: str) -> bytes:

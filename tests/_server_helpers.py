@@ -56,9 +56,11 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``mycelial serve`` as a real process on 127.0.0.1 (uvicorn), stopped with SIGTERM or SIGKILL."""
+    """``mycelial serve`` as a real process on 127.0.0.1 (uvicorn), stopped with SIGTERM or SIGKILL;
+    ``prefix``: a command to start it under (``setpriv`` for a reader without root's overrides)."""
 
-    def __init__(self, memories: list[str], token: str | None = None, timeout: float = 120.0):
+    def __init__(self, memories: list[str], token: str | None = None, timeout: float = 120.0,
+                 prefix: list | None = None):
         import os
         import subprocess
         import sys
@@ -72,7 +74,7 @@ class LiveServer:
         env.pop("MYCELIAL_TOKEN", None)
         if token:
             env["MYCELIAL_TOKEN"] = token
-        args = [sys.executable, "-c", "from core.cli import main; main()", "serve", "--port", str(self.port)]
+        args = list(prefix or []) + [sys.executable, "-c", "from core.cli import main; main()", "serve", "--port", str(self.port)]
         for m in memories:
             args += ["--memory", m]
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -255,61 +255,97 @@ def test_an_embedding_cache_of_an_older_version_gains_the_cap(tmp_path, wiki_sam
     assert len(held) == 36 and set(new) | set(old[:5]) <= held
 
 
-def _read_only_file(path: Path, tmp_path: Path):
-    """``path`` made read-only for this process (its folder stays writable, as for another user's file in a
-    shared folder): a read-only bind mount of the file as root (permissions do not stop root), else 0444."""
-    import contextlib
-    import shutil
-    import subprocess
-
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        return contextlib.nullcontext()
-    real = tmp_path / "real.sqlite"
-    shutil.move(path, real)
-    path.touch()
-    if subprocess.run(["mount", "--bind", str(real), str(path)], capture_output=True).returncode != 0:
-        pytest.skip("no bind mount here")
-    if subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
-        subprocess.run(["umount", str(path)], check=True)
-        pytest.skip("no read-only bind mount here")
-    unmount = contextlib.ExitStack()
-    unmount.callback(subprocess.run, ["umount", "--lazy", str(path)], check=True)  # lazy: a connection left open
-    return unmount
+# A reader of the cache in its own process (see tests/_unwritable.py): prints what it read and said.
+_CACHE_READER = """
+import json, logging, sys
+import numpy as np
+from core.embedding_cache import EmbeddingCache
+path, X = sys.argv[1], np.load(sys.argv[2])
+said = []
+handler = logging.Handler()
+handler.emit = lambda record: said.append(record.getMessage())
+logging.getLogger("mycelial.embedding").addHandler(handler)
+old = [EmbeddingCache.key(f"old {i}") for i in range(30)]
+new = [EmbeddingCache.key(f"new {i}") for i in range(4)]
+cache = EmbeddingCache(path, max_vectors=10)  # over its cap: no eviction is tried either
+got = cache.get("m", old, X.shape[1])
+cache.put("m", new[:2], X[30:32])  # skipped, said once
+cache.put("m", new[2:], X[32:34])
+print(json.dumps({"old": len(got), "same": bool(np.array_equal(got[old[7]], X[7])), "said": said,
+                  "new": len(cache.get("m", new, X.shape[1])), "again": len(cache.get("m", old, X.shape[1]))}))
+"""
 
 
-def test_an_older_embedding_cache_that_cannot_be_written_is_still_read(tmp_path, wiki_sample, caplog):
-    """Adding ``used`` (ALTER TABLE) to another user's or a read-only mount's older cache raised "attempt to
-    write a readonly database" on the first lookup: embedding failed where it used to read the file."""
-    _, _, X = wiki_sample
-    path = tmp_path / "old.sqlite"
+def _older_cache(path: Path, X) -> list[bytes]:
+    """A cache file as an older version left it: WAL, no ``used`` column, 30 vectors."""
     old = [EmbeddingCache.key(f"old {i}") for i in range(30)]
-    with sqlite3.connect(path) as conn:  # as an older version left it: WAL, no `used`
+    with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("CREATE TABLE embeddings (model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
                      " PRIMARY KEY (model, key)) WITHOUT ROWID")
         conn.executemany("INSERT INTO embeddings VALUES ('m', ?, ?)", [(k, X[i].tobytes()) for i, k in enumerate(old)])
     conn.close()
-    with _read_only_file(path, tmp_path):
-        conn = sqlite3.connect(path)
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the file really is read-only
-            conn.execute("DELETE FROM embeddings")
-        conn.close()
-        cache = EmbeddingCache(path, max_vectors=10)  # over its cap: no eviction is tried either
-        got = cache.get("m", old, X.shape[1])
-        assert len(got) == 30 and np.array_equal(got[old[7]], X[7])
-        new = [EmbeddingCache.key(f"new {i}") for i in range(4)]
-        with caplog.at_level("WARNING", logger="mycelial.embedding"):
-            cache.put("m", new[:2], X[30:32])  # skipped, said once
-            cache.put("m", new[2:], X[32:34])
-        said = [r.getMessage() for r in caplog.records if r.name == "mycelial.embedding"]
-        assert len(said) == 1 and "cannot be written" in said[0] and str(path) in said[0]
-        assert cache.get("m", new, X.shape[1]) == {} and len(cache.get("m", old, X.shape[1])) == 30
-        with sqlite3.connect(path) as conn:
-            assert "used" not in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}
-            assert conn.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 30
-        conn.close()
-        cache._conn.close()
+    return old
+
+
+def _read_cache_in_every_view(place: Path, file_name: str, tmp_path: Path, X) -> None:
+    """Run the cache reader on ``place`` (the file, or its folder) through every unwritable view."""
+    import json
+
+    from _unwritable import unwritable_views
+
+    np.save(tmp_path / "X.npy", X[:40])
+    with unwritable_views(place, tmp_path) as views:
+        for view in views:
+            path = view.path / file_name if place.is_dir() else view.path
+            r = view.run(["-c", _CACHE_READER, str(path), str(tmp_path / "X.npy")])
+            assert r.returncode == 0, (view.label, r.stderr[-2000:])
+            out = json.loads(r.stdout)
+            assert out["old"] == 30 and out["same"] and out["again"] == 30, (view.label, out)
+            assert out["new"] == 0, (view.label, out)
+            assert len(out["said"]) == 1 and "cannot be written" in out["said"][0], (view.label, out)
+            assert str(path) in out["said"][0], (view.label, out)
+
+
+def test_an_older_embedding_cache_that_cannot_be_written_is_still_read(tmp_path, wiki_sample):
+    """Adding ``used`` (ALTER TABLE) to another user's or a read-only mount's older cache raised "attempt to
+    write a readonly database" on the first lookup: embedding failed where it used to read the file.
+    The file alone is unwritable here (its folder is not), as another user's file in a shared folder;
+    read by a real process in every unwritable view this machine has (it skipped without mount rights)."""
+    _, _, X = wiki_sample
+    path = tmp_path / "old.sqlite"
+    _older_cache(path, X)
+    _read_cache_in_every_view(path, path.name, tmp_path, X)
+    with sqlite3.connect(path) as conn:
+        assert "used" not in {r[1] for r in conn.execute("PRAGMA table_info(embeddings)")}
+        assert conn.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 30
+    conn.close()
+
+
+@pytest.mark.parametrize("owner", ["closed", "killed"])
+def test_an_embedding_cache_in_an_unwritable_folder_is_read(tmp_path, wiki_sample, owner):
+    """Another user's ``~/.cache/mycelial`` (or one on a read-only mount): its ``PRAGMA auto_vacuum`` raised
+    "attempt to write a readonly database" (or "unable to open database file") before any lookup, so
+    `mycelial recall` stopped with that line. ``killed``: the owner's process died with a vector committed
+    in the WAL (its -wal and -shm left beside the file), which must be read."""
+    import shutil
+
+    _, _, X = wiki_sample
+    live = tmp_path / "live"
+    old = [EmbeddingCache.key(f"old {i}") for i in range(30)]
+    made = EmbeddingCache(live / "embeddings.sqlite")  # this version's file (auto_vacuum, `used`)
+    made.put("m", old[:29], X[:29])
+    made._conn.close()
+    owner_conn = sqlite3.connect(live / "embeddings.sqlite", isolation_level=None)
+    owner_conn.execute("PRAGMA wal_autocheckpoint=0")
+    owner_conn.execute("INSERT INTO embeddings (model, key, vector) VALUES ('m', ?, ?)", (old[29], X[29].tobytes()))
+    if owner == "closed":
+        owner_conn.close()
+    folder = tmp_path / "cache"
+    shutil.copytree(live, folder)  # while open: the files a killed process leaves
+    owner_conn.close()
+    assert (folder / "embeddings.sqlite-wal").exists() == (owner == "killed")
+    _read_cache_in_every_view(folder, "embeddings.sqlite", tmp_path, X)
 
 
 def _wal(mem) -> int:

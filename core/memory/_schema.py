@@ -7,7 +7,6 @@ settings table; a damaged file becomes a `StoreError` naming it and the way out.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -15,6 +14,8 @@ import uuid
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+from core._sqlite_ro import UnreadableWal, cannot_open_message, read_only_uri, stamp, writer_appeared
 
 SQLITE_MAX_VARS = 900
 
@@ -146,6 +147,7 @@ class _Connection(sqlite3.Connection):
     """
 
     store_path = None
+    immutable = None  # opened `immutable=1`: the file's stamp then (see core._sqlite_ro)
 
     def execute(self, *args):
         try:
@@ -185,12 +187,17 @@ class StoreBase:
         kw = dict(timeout=60, isolation_level=None, check_same_thread=False, factory=_Connection)
         if self.path is None:
             return sqlite3.connect(":memory:", **kw)
+        immutable = False
         if not self.read_only:
             conn = sqlite3.connect(str(self.path), **kw)
-        else:
-            immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro{immutable}", uri=True, **kw)
+        else:  # see core._sqlite_ro: immutable only while no writer is open and nothing is in the WAL
+            try:
+                uri, immutable = read_only_uri(self.path)
+            except UnreadableWal as exc:
+                raise StoreError(str(exc)) from None
+            conn = sqlite3.connect(uri, uri=True, **kw)
         conn.store_path = self.path
+        conn.immutable = stamp(self.path) if immutable else None
         return conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -208,6 +215,8 @@ class StoreBase:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except (sqlite3.DatabaseError, StoreError) as exc:
             conn.close()
+            if self.read_only and "unable to open" in str(exc):  # the file is there: its -wal/-shm are not
+                raise StoreError(cannot_open_message(self.path, exc)) from None
             problem = quick_check(self.path) if self.path is not None and self.path.is_file() else None
             if problem:  # SQLite itself is damaged (or the file never was one): repair cannot rebuild it
                 raise StoreError(f"{target} is not a SQLite database or is damaged ({' '.join(problem.split())[:160]}); "
@@ -225,6 +234,10 @@ class StoreBase:
         if self.path is None:
             return self._conn
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.immutable and writer_appeared(self.path, conn.immutable):
+            self._readers.remove(conn)  # a writer started: immutable reads would miss its commits
+            conn.close()
+            conn = None
         if conn is None:
             if self._conn is None:  # closed: a new connection here would never be closed
                 raise ValueError(f"memory store {self.path} is closed; open the memory again")
