@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core._sqlite_ro import UnreadableWal, cannot_open_message, read_only_uri, stamp, writer_appeared
+from core.memory._names import rename_to_nfc
 
 SQLITE_MAX_VARS = 900
 
@@ -324,6 +325,7 @@ class StoreBase:
         if self.get_setting("store_uuid") is None:
             with self.atomic():
                 self.set_setting("store_uuid", uuid.uuid4().hex)
+        rename_to_nfc(self)  # names an older version stored decomposed (core.memory._names)
 
     @property
     def uuid(self) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.memory._names import nfc
 from core.memory.readers import SUFFIXES, document_id, folder_files, is_blank, unreadable_folder
 
 
@@ -28,6 +29,7 @@ def _after(prefix: str) -> str | None:
 def _prefix_where(prefix: str | None) -> tuple[str, tuple]:
     if not prefix:
         return "", ()
+    prefix = nfc(prefix)  # ids are NFC (core.memory._names)
     upper = _after(prefix)
     return (" WHERE doc_key >= ? AND doc_key < ?", (prefix, upper)) if upper else (" WHERE doc_key >= ?", (prefix,))
 
@@ -172,7 +174,7 @@ def sync_folder(mem, folder) -> list[str]:
     root = str(folder.resolve())
     special: list = []
     files = {document_id(f, folder)[0]: f for f in folder_files(folder, special)[0] if f.suffix.lower() in SUFFIXES}
-    closed = tuple(p.relative_to(folder).as_posix() + "/" for p, _ in special if p.is_dir())
+    closed = tuple(nfc(p.relative_to(folder).as_posix()) + "/" for p, _ in special if p.is_dir())
     docs = list_documents(mem)
     # a file emptied since its ingest holds nothing now (ingest skips it): its document goes as a deleted one's
     present = {i for i, f in files.items() if not is_blank(f)}

@@ -22,6 +22,7 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
+from core.memory._names import nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
 from core.text import count
 
@@ -47,7 +48,12 @@ def _is_json_array(text: str) -> bool:
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
     the meta, so ``ingest --sync`` can find what disappeared), else relative to the working
-    directory, else absolute; always with ``/`` separators."""
+    directory, else absolute; always with ``/`` separators, in Unicode NFC (core.memory._names)."""
+    doc_id, meta = _document_id(path, root)
+    return nfc(doc_id), meta
+
+
+def _document_id(path: Path, root: Path | None) -> tuple[str, dict]:
     base = (root if root is not None else Path.cwd()).resolve()
     if root is not None:
         try:  # a file found in the folder is named by where it lies there, a link by its own name, not
@@ -103,7 +109,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             text = _read_pdf(path)
             if not text.strip():
                 raise ValueError("PDF has no extractable text (scanned images?)")
-            yield Record(doc_id, text, path.stem, meta, source, merge=True)
+            yield Record(doc_id, text, nfc(path.stem), meta, source, merge=True)
             return
         text = _decode(path.read_bytes(), source)
         if not text.strip():  # a JSONL file's too: it gave no record and no word
@@ -118,7 +124,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if not text.strip():  # a note made from a template: as empty as a blank file (it was an error)
             errors.append(ReadError(source, f"{EMPTY_FILE} (only front matter); nothing to store", skipped=True))
             return
-        yield Record(doc_id, text, title or path.stem, meta, source, merge=True)
+        yield Record(doc_id, text, title or nfc(path.stem), meta, source, merge=True)
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
 

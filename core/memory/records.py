@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -28,6 +29,8 @@ class Record:
     merge: bool = False
 
     def __post_init__(self):
+        if isinstance(self.doc_id, str) and not self.doc_id.isascii():  # one form of a name (core.memory._names)
+            self.doc_id = unicodedata.normalize("NFC", self.doc_id)
         # terminal escape sequences in a title or text would drive the terminal that prints a hit
         if isinstance(self.title, str) and _TERMINAL.search(self.title):
             self.title = _TERMINAL.sub("", self.title)

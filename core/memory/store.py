@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from core.memory._schema import MIGRATIONS, READ_MMAP_BYTES, SQLITE_MAX_VARS, StoreBase, StoreError, truncate_wal
+from core.memory._names import stored_key
 from core.memory._store_reads import StoreReads, _ids
 from core.memory._vecfile import forgotten
 
@@ -73,6 +74,8 @@ class Store(StoreReads, StoreBase):
         return found
 
     def document(self, doc_key: str) -> dict | None:
+        """The document ``doc_key`` names, in any Unicode form (core.memory._names)."""
+        doc_key = stored_key(self, doc_key, self._reader)
         row = self._reader.execute(
             "SELECT id, doc_key, title, source, meta, content_hash, chunk_ids FROM documents WHERE doc_key = ?",
             (doc_key,)).fetchone()
@@ -339,6 +342,7 @@ class Store(StoreReads, StoreBase):
         return max(0, before - after) if self.path is not None else free * page
 
     def _document_w(self, doc_key):
+        doc_key = stored_key(self, doc_key, self._conn)
         row = self._conn.execute("SELECT id, chunk_ids, title FROM documents WHERE doc_key = ?", (doc_key,)).fetchone()
         return None if row is None else {"id": row[0], "chunk_ids": _ids(row[1]), "title": row[2] or ""}
 

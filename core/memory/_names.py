@@ -1,0 +1,60 @@
+"""Document names are one Unicode form (NFC), whatever form they were typed or listed in.
+
+macOS hands out file names decomposed (NFD: "e" + U+0301), most keyboards and Linux tools composed
+(NFC: "é"): the same name ingested both ways made two documents, and `forget`/`get` with the other
+form found neither. New names are NFC (:class:`~core.memory.records.Record`); a memory written before
+keeps every document: a writable open renames its stored names to NFC once (:func:`rename_to_nfc`),
+and a lookup tries the exact name, then its NFC form, then, in a memory not renamed yet (read-only),
+the stored name of the same NFC form (:func:`stored_key`).
+"""
+from __future__ import annotations
+
+import unicodedata
+
+from core.log import get_logger
+
+log = get_logger("memory")
+
+_DONE = "doc_keys_nfc"  # the setting saying the stored names were renamed
+_NON_ASCII = "SELECT id, doc_key FROM documents WHERE doc_key GLOB '*[^ -~]*'"
+
+
+def nfc(name: str) -> str:
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def rename_to_nfc(store) -> int:
+    """Rename the stored names that are not NFC (a writable open, once); returns how many. A name whose
+    NFC form names another document already (both made by an older version) is kept, and said."""
+    if store.get_setting(_DONE):
+        return 0
+    conn, renamed = store._conn, 0
+    with store.atomic():
+        rows = [(i, k, nfc(k)) for i, k in conn.execute(_NON_ASCII).fetchall() if nfc(k) != k]
+        for doc_id, key, new in rows:
+            if conn.execute("SELECT 1 FROM documents WHERE doc_key = ?", (new,)).fetchone():
+                log.warning("documents %r and %r are one name in two Unicode forms; both kept (forget one by the "
+                            "name `mycelial list` shows)", key, new)
+                continue
+            conn.execute("UPDATE documents SET doc_key = ? WHERE id = ?", (new, doc_id))
+            renamed += 1
+        store.set_setting(_DONE, True)
+    if renamed:
+        log.info("%d document names renamed to Unicode NFC", renamed)
+    return renamed
+
+
+def stored_key(store, key: str, conn) -> str:
+    """The stored name ``key`` means: itself when stored, else its NFC form, else (a memory not renamed
+    yet) the stored name with that NFC form; the NFC form when none is stored."""
+    if key.isascii():
+        return key
+    form = nfc(key)
+    for k in dict.fromkeys((key, form)):
+        if conn.execute("SELECT 1 FROM documents WHERE doc_key = ?", (k,)).fetchone():
+            return k
+    if not store.get_setting(_DONE):
+        for _, k in conn.execute(_NON_ASCII):
+            if nfc(k) == form:
+                return k
+    return form
