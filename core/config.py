@@ -24,7 +24,11 @@ def cache_dir() -> Path:
     """Folder for derived, re-computable state such as embeddings (``MYCELIAL_CACHE_DIR``)."""
     env = os.environ.get("MYCELIAL_CACHE_DIR")
     path = Path(env) if env else Path.home() / ".cache" / "mycelial"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a service user whose home is not writable: "Permission denied: '~/.cache'" alone
+        raise type(exc)(exc.errno, f"{exc.strerror} (making the cache folder for embeddings and model exports; "
+                                   f"set MYCELIAL_CACHE_DIR to a folder this user can write)", str(path)) from None
     return path
 
 

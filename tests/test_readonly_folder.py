@@ -123,3 +123,18 @@ def _served_late(servers, views):
         assert hits["hits"][0]["doc_id"] == "brindle", (view.label, hits)
         r = httpx.post(f"{server.url}/v1/memories/shared/documents", json=[{"id": "x", "text": "A note."}])
         assert r.status_code == 403 and "not writable" in r.json()["error"], (view.label, r.text)
+
+
+def test_a_reader_whose_home_cannot_hold_the_cache_is_told_what_to_set(tmp_path, embedder, codec):
+    # a service user with an unwritable home got "Permission denied: '.../.cache'" and nothing else
+    folder = tmp_path / "shared"
+    _memory(folder, embedder, codec)
+    home = tmp_path / "home"
+    home.mkdir()
+    with unwritable_views(home, tmp_path) as views:
+        for view in views:
+            r = view.mycelial("recall", ASK, "--memory", str(folder), "-k", "1",
+                              env={"HOME": str(view.path), "MYCELIAL_CACHE_DIR": ""})
+            assert r.returncode == 1 and "Traceback" not in r.stderr, (view.label, r.stderr)
+            assert "set MYCELIAL_CACHE_DIR to a folder this user can write" in r.stderr, (view.label, r.stderr)
+            assert f"{view.path}/.cache/mycelial" in r.stderr, (view.label, r.stderr)
