@@ -169,7 +169,19 @@ class EmbeddingCache:
         return found
 
     def delete(self, keys: Sequence[bytes]) -> int:
-        """Remove these texts' vectors under every model (forget), zeroed on disk; returns rows deleted."""
+        """Remove these texts' vectors under every model (forget), zeroed on disk; returns rows deleted.
+        A file this process cannot write keeps them, said (a forget that had committed ended in "attempt
+        to write a readonly database", exit 1)."""
+        try:
+            return self._delete(keys)
+        except sqlite3.OperationalError as exc:
+            if not _read_only(exc):
+                raise
+            log.warning("the embedding cache %s cannot be written (%s): the forgotten text's vectors stay in "
+                        "it until its owner deletes the file", self.path, exc)
+            return 0
+
+    def _delete(self, keys: Sequence[bytes]) -> int:
         unique, n = list(dict.fromkeys(keys)), 0
         if not unique or not self.path.is_file():
             return 0

@@ -348,6 +348,42 @@ def test_an_embedding_cache_in_an_unwritable_folder_is_read(tmp_path, wiki_sampl
     _read_cache_in_every_view(folder, "embeddings.sqlite", tmp_path, X)
 
 
+_FORGET_BESIDE_A_READ_ONLY_CACHE = """
+import json, logging, sys
+from core.embedding import TextEmbedder
+from core.memory import SemanticMemory
+said = []
+handler = logging.Handler()
+handler.emit = lambda record: said.append(record.getMessage())
+logging.getLogger("mycelial.embedding").addHandler(handler)
+with SemanticMemory(sys.argv[2], embedder=TextEmbedder(cache=sys.argv[1])) as mem:
+    mem.ingest([{"id": "a", "text": "Zebulon Quartz kept the lighthouse of Vask and counted storm petrels."},
+                {"id": "b", "text": "Orla Finch designed the copper aqueduct of Tessary in 1821."}])
+    print(json.dumps({"forgot": mem.forget("a"), "documents": mem.stats()["documents"], "said": said}))
+"""
+
+
+def test_a_forget_beside_an_embedding_cache_it_cannot_write_succeeds_and_says_so(tmp_path, wiki_sample):
+    """Purging the cache after a committed forget raised "attempt to write a readonly database": `mycelial
+    forget` said Error and exited 1 though the document was gone."""
+    import json
+
+    from _unwritable import unwritable_views
+
+    _, _, X = wiki_sample
+    cache = EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite")
+    cache.put("m", [EmbeddingCache.key("x")], X[:1])
+    cache._conn.close()
+    with unwritable_views(tmp_path / "cache", tmp_path) as views:
+        for i, view in enumerate(views):
+            r = view.run(["-c", _FORGET_BESIDE_A_READ_ONLY_CACHE, str(view.path / "embeddings.sqlite"),
+                          str(tmp_path / f"mem{i}")])
+            assert r.returncode == 0, (view.label, r.stderr[-2000:])
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+            assert out["forgot"] is True and out["documents"] == 1, (view.label, out)
+            assert any("forgotten text's vectors stay" in m for m in out["said"]), (view.label, out)
+
+
 def _wal(mem) -> int:
     wal = mem.folder / "memory.sqlite-wal"
     return wal.stat().st_size if wal.exists() else 0
