@@ -118,3 +118,13 @@ def test_two_documents_an_older_version_made_of_one_name_are_both_kept(tmp_path,
             assert get_document(mem, NFD)["chunks"][0]["text"] == TEXT  # each by its exact form
             assert get_document(mem, NFC)["chunks"][0]["text"] == OTHER
             assert mem.forget(NFD) and _ids(mem) == [NFC]
+
+
+def test_vectors_ingested_under_either_form_are_one_document(tmp_path, embedder, codec):
+    with _open(tmp_path / "v", embedder, codec) as mem:
+        X = embedder.embed([TEXT, OTHER])
+        mem.ingest_vectors([NFD], X[:1], texts=[TEXT])
+        rep = mem.ingest_vectors([NFC], X[:1], texts=[TEXT])
+        assert rep.unchanged == 1 and _ids(mem) == [NFC]
+        with pytest.raises(ValueError, match="ids must be unique"):  # one name twice in one call
+            mem.ingest_vectors([NFC, NFD], X, texts=[TEXT, OTHER])

@@ -20,6 +20,7 @@ import numpy as np
 
 from core._validation import check_embeddings
 from core.memory._checks import unicode_problem
+from core.memory._names import nfc
 from core.memory.chunking import chunk_hash
 from core.memory._retrain import release_free_memory
 from core.memory.phrases import document_phrases
@@ -52,6 +53,7 @@ def prepare(ids, embeddings, texts) -> tuple[list[str], np.ndarray, np.ndarray, 
     for j, i in enumerate(ids):  # a NUL was stored (the record path refuses it: no command or URL can name it)
         if (why := unicode_problem(i)) is not None:
             raise ValueError(f"ids[{j}] {why}")
+    ids = [nfc(i) for i in ids]  # one form of a name, as a record's (core.memory._names)
     if len(ids) != X.shape[0]:
         raise ValueError(f"got {count(len(ids), 'id')} for {count(X.shape[0], 'embedding')}")  # "1 ids"
     if len(set(ids)) != len(ids):  # named: "ids must be unique" left a search through 1M ids (1 and "1" are one id)
