@@ -145,8 +145,12 @@ def test_ctrl_c_while_the_index_trains_takes_effect_at_once(tmp_path, untrained,
     while _training_children(tmp) and time.monotonic() < end:  # an orphan sees its stdin close
         time.sleep(0.02)
     assert not _training_children(tmp), text
-    if where == "killed":
+    if where == "killed":  # its sample is left behind, and removed by the next training on this machine
         assert proc.returncode == -signal.SIGKILL
+        from core.memory._train_child import sweep
+
+        assert [p.name.split("-")[2] for p in tmp.iterdir()] == [str(proc.pid)]
+        assert sweep(tmp) == 1 and list(tmp.iterdir()) == []
     else:
         assert proc.returncode == 130 and text.endswith("interrupted\n"), text
         assert took < 3, f"{took:.1f} s from Ctrl-C to exit; {text}"  # it was the rest of the training: 5-10 s

@@ -34,7 +34,8 @@ def train_in_child(X: np.ndarray, factory: str, n_total: int, opq_iterations: in
 
     root = str(Path(core.__file__).resolve().parent.parent)  # the child imports the same `core`
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    with tempfile.TemporaryDirectory(prefix="mycelial-train-") as tmp:
+    sweep(tempfile.gettempdir())
+    with tempfile.TemporaryDirectory(prefix=f"mycelial-train-{os.getpid()}-") as tmp:
         np.save(os.path.join(tmp, "x.npy"), np.ascontiguousarray(X, dtype=np.float32))
         out = os.path.join(tmp, "index.faiss")
         proc = subprocess.Popen([sys.executable, "-m", "core.memory._train_child", tmp, factory, str(n_total),
@@ -58,6 +59,27 @@ def train_in_child(X: np.ndarray, factory: str, n_total: int, opq_iterations: in
                                f"(exit status {proc.returncode})")
         with open(out, "rb") as f:
             return f.read()
+
+
+def sweep(folder) -> int:
+    """Remove the training folders (their samples: 77 MB at 50k vectors) of processes that are gone (`kill -9`
+    while they trained); returns how many."""
+    import re
+    import shutil
+
+    gone = 0
+    for path in Path(folder).glob("mycelial-train-*-*"):
+        m = re.fullmatch(r"mycelial-train-(\d+)-\w+", path.name)
+        if m is None or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            gone += 1
+        except (OSError, OverflowError):  # alive under another user, or no such number
+            pass
+    return gone
 
 
 def _main(argv: list[str]) -> None:
