@@ -42,6 +42,7 @@ def interrupted(memory, fresh: bool, kept: int | None):
     ``kept`` is the count the open memory gave; None when the interrupt came while it opened or closed.
     A memory this command made that holds nothing is removed, as after an ingest that stored nothing.
     """
+    _ignore_further_interrupts()
     if kept is None:
         kept = _documents(memory)
     if fresh and not kept and (not Path(memory).exists() or remove_new_empty_memory(memory)):
@@ -51,6 +52,23 @@ def interrupted(memory, fresh: bool, kept: int | None):
         click.echo(f"\ninterrupted: {held} in {memory}; run the same command again to finish (the stored ones "
                    f"are skipped as unchanged)", err=True)
     raise SystemExit(130)
+
+
+def _ignore_further_interrupts() -> None:
+    """From here on the memory is closed and the process only reports and exits: a further Ctrl-C is ignored.
+
+    It used to land in the interpreter's exit (an exit hook's traceback, or the process killed by SIGINT:
+    status -2, not 130) or half-way through the removal of an empty new memory. The cyclic collector is
+    also kept out of the exit (as for the read commands): it took 0.4-2.5 s after the message.
+    """
+    import signal
+    import threading
+
+    from core.cli.memory import _no_collection_at_exit
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _no_collection_at_exit()
 
 
 def ingest_failed(memory, fresh: bool, kept: int, exc: Exception):

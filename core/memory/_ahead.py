@@ -19,10 +19,26 @@ from core.log import get_logger
 log = get_logger("memory.ingest")
 
 
-def _say_why_it_waits(first: bool) -> None:
-    if first:
-        log.warning("interrupted: waiting for the batch being embedded (a few seconds), so that the process "
-                    "does not exit inside the model (what was committed is kept)")
+def _say_why_it_waits() -> None:
+    log.warning("interrupted: waiting for the batch being embedded (a few seconds), so that the process "
+                "does not exit inside the model (what was committed is kept)")
+
+
+class _Why:
+    """What ``close`` says while it waits for a flight: why, once (at the first Ctrl-C, or at the one that
+    comes in the wait), and that a further Ctrl-C was held. Before, the first Ctrl-C waited silently."""
+
+    def __init__(self, said: bool = False):
+        self.said, self.held = said, False
+
+    def __call__(self, first: bool) -> None:
+        if not self.said:
+            self.said = True
+            _say_why_it_waits()
+        elif not self.held:
+            self.held = True
+            log.warning("interrupted again: still waiting for the batch being embedded; the process exits once "
+                        "it is done")
 
 
 @dataclass
@@ -62,15 +78,19 @@ class EmbedAhead:
         prev, self.flight = self.flight, None
         return self._commit(prev) if prev is not None else 0
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
         """Wait for every flight started, also one whose commit was interrupted while it waited. A Ctrl-C
         here (the second of an ingest: the first stopped a commit) is held until they are done, then raised:
-        raised at once, the process exited with a thread in the model (SIGABRT, exit 134)."""
+        raised at once, the process exited with a thread in the model (SIGABRT, exit 134). ``interrupted``
+        (by a first Ctrl-C): say at once why the exit waits, when a flight is still running."""
         self.flight = None
         held = None
+        why = _Why()
+        if interrupted and not all(f.done.is_set() for f in self.started):
+            why(True)
         for flight in self.started:
             try:
-                wait_holding_interrupt(flight.done, on_interrupt=_say_why_it_waits)
+                wait_holding_interrupt(flight.done, on_interrupt=why)
             except KeyboardInterrupt as exc:  # raised once this flight was done: wait for the others too
                 held = held or exc
         self.started.clear()
@@ -107,6 +127,8 @@ class EmbedAhead:
     def _result(self, flight: _Flight) -> dict:
         """The flight's vectors and codes, once its thread is done (the time the engine waits for the model)."""
         if flight.thread is not None:
+            if not flight.done.is_set():  # -vv: where a Ctrl-C lands in a running embedding (tests wait for it)
+                log.debug("waiting for the model to embed a batch of %d chunks", len(flight.keys))
             flight.done.wait()
         if "error" in flight.out:
             raise flight.out["error"]

@@ -128,6 +128,7 @@ class IngestMixin(CommitMixin):
         wal = _WalWindow(self.store_._conn)
         self._embedder()  # loaded here, not in the thread that embeds ahead
         ahead = EmbedAhead(self, report)
+        interrupted = False
         try:
             for rec in self._records(source, report.errors):
                 problem = record_problem(rec, seen, self.store_)
@@ -146,9 +147,12 @@ class IngestMixin(CommitMixin):
             if pending:
                 _progress(bar, ahead.push(pending), report)
             _progress(bar, ahead.flush(), report)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             try:
-                ahead.close()  # a second Ctrl-C waits here (held until the embedding ends): then save all the same
+                ahead.close(interrupted)  # a second Ctrl-C waits here (held until the embedding ends): then save
             finally:
                 wal.close()
                 if bar is not None:

@@ -17,6 +17,10 @@ is already outgrown (the first training of a 1M ingest started at 50k and swappe
 the last batch: nothing retrained it until the next ingest). ``wait_for_retrain`` waits for
 the whole chain; ``close`` lets the build in flight swap and save, and starts no other (an
 index still outgrown is retrained the next time the memory is opened for writing).
+
+A cancelled build (``stop_retrain``; a memory left by Ctrl-C, see ``SemanticMemory.__exit__``) stops
+at once even inside k-means: a sample of ``CHILD_AT`` vectors or more trains in a child process
+(``core.memory._train_child``), which is killed.
 """
 from __future__ import annotations
 
@@ -98,10 +102,14 @@ def build_index(mem, cancel: threading.Event | None = None, event: dict | None =
             sample.extend(r[1] for r in rows[::step])
             if past or len(sample) >= SAMPLE or (cancel is not None and cancel.is_set()):
                 break
+        if cancel is not None and cancel.is_set():  # not trained on the part read so far
+            return None
         X = np.frombuffer(b"".join(sample[:SAMPLE]), dtype=np.float16).reshape(-1, 384).astype(np.float32)
         del sample
-        index.train(X, n_total)
+        trained = index.train(X, n_total, cancel)
         del X
+        if trained is None:  # cancelled: the child training it was killed
+            return None
     mark = {"chunk": 0, "forget": forget}
     for rows in st.iter_chunks(0, "id, embedding", batch=50_000):
         if cancel is not None and cancel.is_set():
@@ -223,6 +231,7 @@ def _retrain(mem, box: list, cancel: threading.Event, stop: threading.Event, sta
         while True:
             event = {"started": time.time(), "n": None, "trained_on": None, "swapped": None, "ntotal": None}
             mem.retrain_events_.append(event)
+            log.info("training the index of %s on %d chunks in the background", mem.folder, upto[0])
             if not _build_and_swap(mem, live, cancel, event, upto):
                 return
             live = None

@@ -137,17 +137,29 @@ class VectorIndex:
         return (not self.is_exact and self.growth > 0
                 and n_total >= self.growth * max(self.trained_on_, 1))
 
-    def train(self, X, n_total: int | None = None) -> "VectorIndex":
-        """Replace the index by an empty trained one (``factory`` or the default for ``n_total``).
+    def train(self, X, n_total: int | None = None, cancel=None, in_child: bool | None = None):
+        """Replace the index by an empty trained one (``factory`` or the default for ``n_total``); returns self.
 
         ``X`` is the training sample; ``n_total`` the memory's size now (default ``len(X)``),
-        which sizes the IVF lists and is kept as ``trained_on_``.
+        which sizes the IVF lists and is kept as ``trained_on_``. A sample of ``CHILD_AT`` rows or
+        more (``in_child`` forces it either way) is trained in a child process, which Ctrl-C or
+        the ``cancel`` event (a ``threading.Event``) stops at once: then it returns None, the index unchanged.
         """
         import faiss
+
+        from core.memory._train_child import CHILD_AT, train_in_child
 
         X = check_embeddings(X, self.dim, "X")
         n_total = int(n_total or X.shape[0])
         factory = self.factory or default_factory(n_total, self.dim)
+        if in_child or (in_child is None and X.shape[0] >= CHILD_AT):
+            blob = train_in_child(X, factory, n_total, self.opq_iterations, faiss.omp_get_max_threads(), cancel)
+            if blob is None:
+                return None
+            index = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8))
+            self.index_, self.factory_, self.trained_on_ = index, factory, n_total
+            self._apply_nprobe()
+            return self
         index = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
         if isinstance(index, faiss.IndexPreTransform):  # OPQ: fewer alternations; re-ranking fixes the rest
             for i in range(index.chain.size()):

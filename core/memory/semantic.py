@@ -228,8 +228,10 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         check_open(self)  # a second `with mem:` entered, then every call said "store is closed"
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and hasattr(self, "_retrain_cancel"):
+            self._retrain_cancel.set()  # Ctrl-C: the build in flight stops (close waits for that, not for the
+        self.close()  # whole build); it runs again on the next writable open
 
     # -- recall -----------------------------------------------------------------------
 
