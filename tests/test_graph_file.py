@@ -265,3 +265,21 @@ def test_repair_deletes_and_rewrites_the_graph_file(tmp_path, records, embedder)
         mem.repair()
         after = graph_entry(folder)["file"]
     assert after != before and (folder / after).is_file() and not (folder / before).exists()
+
+
+def test_a_graph_that_is_not_the_stores_is_never_saved(tmp_path, records, embedder):
+    """The write checks the live rows against SQLite's chunk ids: a graph holding a row SQLite does not
+    (here added by hand) leaves no graph file, and the next open rebuilds; other saves are not forced."""
+    folder = tmp_path / "m"
+    with SemanticMemory(folder, embedder=embedder) as mem:
+        mem.ingest(records[:3])
+        ref = answers(mem)
+        g = mem.graph_
+        g.add([int(g._ids.values[-1]) + 1000], g._codes.values[:1], [[]], [(-1, -1)])
+        mem.save()
+        assert graph_entry(folder) is None and mem._graph_file is None
+        files = sorted(p.name for p in folder.glob("*.npz"))
+        mem.save(only_if_changed=True)
+        assert sorted(p.name for p in folder.glob("*.npz")) == files  # not rewritten again and again
+    with SemanticMemory(folder, embedder=embedder, read_only=True) as mem:
+        assert not mem._graph_file and answers(mem) == ref

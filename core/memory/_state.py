@@ -314,8 +314,10 @@ class StateMixin:
         A read-only memory never writes; ``only_if_changed`` skips a save that would
         rewrite identical state (reads never write).
         """
+        # _graph_file: False while the loaded state has no usable graph file (one is written even if
+        # nothing else changed); the saved entry, or None when the last save could not write one
         if self.read_only or (only_if_changed and self._saved == self._derived_mark()
-                                                     and getattr(self, "_graph_file", False)):
+                                                     and getattr(self, "_graph_file", False) is not False):
             return
         with self._writing(), self._lock:
             keep_up(self.store_)  # the vector file's last rows (ingest writes it KEEP_UP_ROWS at a time)
@@ -332,7 +334,7 @@ class StateMixin:
                 state["graph"] = {"file": graph_file, "key": graph_key}
             atomic_write_bytes(self._state_path(), json.dumps(state, indent=1).encode())
             self._state_gen, self._saved = gen, self._derived_mark()
-            self._graph_file = state.get("graph", False)
+            self._graph_file = state.get("graph")
             # the saved files include every forget up to these marks: their log entries are no longer needed
             done = min(self._index_mark["forget"], self._net_mark["forget"])
             if done and self.store_.prune_forget_log(done):
