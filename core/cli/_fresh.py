@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 # the files a memory writes into its own folder (SQLite with its journals, derived state, lock)
-_OWN = re.compile(r"memory\.sqlite(-wal|-shm|-journal)?|(index|network)\.\d+\.npz|mycelial\.json|state\.json"
+_OWN = re.compile(r"memory\.sqlite(-wal|-shm|-journal)?|(index|network|graph)\.\d+\.npz|mycelial\.json|state\.json"
                   r"|vectors\.f16|write\.lock")
 
 

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from core._io import atomic_write_bytes, check_npz
+from core.memory._graphfile import write_graph
 from core.memory._vecfile import keep_up, stale_tmp
 from core.memory.chunking import embedded_text
-from core.memory.graph import PassageGraph
 from core.memory.index import VectorIndex
 from core.log import get_logger
 
 log = get_logger("memory.state")
 
 # The only files `save` ever deletes: generations it wrote, and temporaries of a crashed save.
-_OWN_FILE = re.compile(r"(index|network)\.(\d+)\.npz|\.(index|network)\.\d+\.npz\..+\.tmp|\.(state|mycelial)\.json\..+\.tmp")
+_OWN_FILE = re.compile(r"(index|network|graph)\.(\d+)\.npz|\.(index|network|graph)\.\d+\.npz\..+\.tmp"
+                       r"|\.(state|mycelial)\.json\..+\.tmp")
 
 
 class StateMixin:
@@ -160,12 +161,7 @@ class StateMixin:
             if self._net_mark["doc"] > last["doc"] or self._net_mark["forget"] > last["forget"]:
                 self._reset_network()
             # the chunk-concept incidence first: the network's concept events are read from it
-            self.graph_ = PassageGraph(self.network_.num_nodes, int(self.codec.codebook_size))
-            self.graph_.vocab_source = lambda after: self.store_.concepts(after, self.store_._conn)
-            self.graph_.sync_vocab(self.store_.concepts(0))
-            for rows in self.store_.iter_chunks(0, "id, codes, phrases, doc_id, position"):
-                self.graph_.add([r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
-                                .reshape(len(rows), -1), [json.loads(r[2]) for r in rows], [r[3:] for r in rows])
+            self._load_graph(state.get("graph"))
             self._catch_up()
             # what the derived state holds, not only its marks: one vector per chunk, one event per occurrence
             if self.index_.ntotal != self.store_.count_chunks():
@@ -176,6 +172,11 @@ class StateMixin:
                     self._observe_docs(docs)
                 self._net_mark["forget"] = last["forget"]
         self.save(only_if_changed=True)
+
+    def _load_graph(self, entry) -> None:
+        from core.memory._graphfile import load_graph
+
+        self.graph_, self._graph_file = load_graph(self, entry)
 
     def repair(self) -> dict:
         """Check SQLite, then rebuild every derived file (index, network, graph) from it; returns stats.
@@ -308,31 +309,39 @@ class StateMixin:
 
 
     def save(self, only_if_changed: bool = False) -> None:
-        """Write the derived state (index, network) atomically and point state.json at it.
+        """Write the derived state (index, network, passage graph) atomically and point state.json at it.
 
         A read-only memory never writes; ``only_if_changed`` skips a save that would
         rewrite identical state (reads never write).
         """
-        if self.read_only or (only_if_changed and self._saved == self._derived_mark()):
+        # _graph_file: False while the loaded state has no usable graph file (one is written even if
+        # nothing else changed); the saved entry, or None when the last save could not write one
+        if self.read_only or (only_if_changed and self._saved == self._derived_mark()
+                                                     and getattr(self, "_graph_file", False) is not False):
             return
         with self._writing(), self._lock:
             keep_up(self.store_)  # the vector file's last rows (ingest writes it KEEP_UP_ROWS at a time)
             gen = self._state_gen + 1
-            index_file, net_file = f"index.{gen}.npz", f"network.{gen}.npz"
+            index_file, net_file, graph_file = f"index.{gen}.npz", f"network.{gen}.npz", f"graph.{gen}.npz"
             self.index_.write(self.folder / index_file,
                               {"last_chunk": self._index_mark["chunk"], "forget_seq": self._index_mark["forget"]})
             self.network_.save(self.folder / net_file)
+            graph_key = write_graph(self.graph_, self.folder / graph_file, self.store_)
             state = {"gen": gen, "store": self.store_.uuid, "index": {"file": index_file, **self._index_mark},
                      "network": {"file": net_file, "last_doc": self._net_mark["doc"],
                                  "forget_seq": self._net_mark["forget"], "concepts": 1}}
+            if graph_key is not None:
+                state["graph"] = {"file": graph_file, "key": graph_key}
             atomic_write_bytes(self._state_path(), json.dumps(state, indent=1).encode())
             self._state_gen, self._saved = gen, self._derived_mark()
+            self._graph_file = state.get("graph")
             # the saved files include every forget up to these marks: their log entries are no longer needed
             done = min(self._index_mark["forget"], self._net_mark["forget"])
             if done and self.store_.prune_forget_log(done):
                 self.store_.checkpoint()
             for p in self.folder.iterdir():  # older generations we wrote; never any other file
-                if (_OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file)) or stale_tmp(p.name):
+                if (_OWN_FILE.fullmatch(p.name) and p.name not in (index_file, net_file, graph_file)) \
+                        or stale_tmp(p.name):
                     try:
                         p.unlink()
                     except OSError:

@@ -12,8 +12,9 @@ this module keeps the event side: a node -> chunk inverted index (CSR), so a rec
 turns node activations into chunk scores touching only the rows of the active nodes, never
 every chunk. Seeds -> their concepts -> one damped step along the network's learned
 concept-concept edges (`_concept_step`) -> the chunks holding the active concepts
-(HippoRAG-style, without an LLM). Derived state: rebuilt from the store when a memory opens
-and appended to as chunks arrive.
+(HippoRAG-style, without an LLM). Derived state: read from ``graph.N.npz`` when a memory opens
+and that file was saved for the store as it is (`_graphfile`), else rebuilt from the store;
+appended to as chunks arrive.
 """
 from __future__ import annotations
 
