@@ -201,7 +201,7 @@ class StoreBase:
                 conn.execute("PRAGMA journal_mode=WAL")
                 # FULL: the WAL is fsynced at every commit, so a committed ingest survives a power
                 # cut (NORMAL may lose the last commits, leaving derived state ahead of SQLite).
-                # One fsync per batch of 256 chunks: no measurable ingest cost.
+                # One fsync per ingest batch of 1,024 chunks: ~9 ms more than NORMAL (README), ~0.1% of its embedding.
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA secure_delete=ON")  # forgotten text is zeroed, not left in free pages
             conn.execute("PRAGMA foreign_keys=ON")
