@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core._exports import hold, prune_stale
+from core._exports import STALE_DAYS, hold, prune_stale
 from core._io import sweep_dead_temporaries
 from core.config import cache_dir
 from core.log import get_logger
@@ -50,7 +51,7 @@ RECIPE = {"version": "2", "preset": "mixed", "model_type": "transformer",
 BROWN_RECIPE = {"version": "1", "preset": "mixed", "model_type": "transformer",
                 "calibration": {"corpus": "brown", "chunks": 300, "per_document": 5, "seed": 1,
                                 "batch_tokens": 2048}}
-MAX_COMPILED_BLOBS = 8  # compiled models kept per int8 model (~59 MB each); see prune_blobs
+MAX_COMPILED_BLOBS = 2  # compiled models kept per int8 model (~59 MB each); see prune_blobs
 _log = get_logger("embedding.openvino")  # mycelial.*: `mycelial -v` formats and shows its info lines
 _build_lock = threading.Lock()
 
@@ -234,18 +235,24 @@ def _compile(ov, xml: Path, config: dict):
         folder = xml.parent / f"compiled-{sha}"
         compiled = core_with(folder).compile_model(str(xml), "CPU", config)
         prune_blobs(folder)
+        _drop_other_builds(folder)
         return compiled
     except Exception as exc:  # noqa: BLE001 - a read-only or damaged cache: compile without it
         _log.debug("compiled-model cache unusable (%s); compiling", exc)
     return core_with(None).compile_model(str(xml), "CPU", config)
 
 
-def prune_blobs(folder: Path, keep: int = MAX_COMPILED_BLOBS) -> int:
-    """Delete all but the ``keep`` most recently used compiled blobs of ``folder``; returns how many went.
+def prune_blobs(folder: Path, keep: int = MAX_COMPILED_BLOBS, days: float = STALE_DAYS) -> int:
+    """Delete the compiled blobs of ``folder`` beyond the ``keep`` most recently used, and any but the
+    most recent unused for ``days``; returns how many went.
 
-    One blob per compile config (streams, threads) is all a machine needs, but OpenVINO never
-    deletes one: a blob of a config no longer used, or one half-written by a killed process,
-    stayed for good. A blob being read by another process stays readable (its open file)."""
+    OpenVINO names a blob by the model's path and the compile options that change the compiled code
+    (not the streams or threads, nor the batch shapes: one blob serves every ingest and query), and
+    never deletes one. What piled up was blobs no run will load again: of paths no longer used (a
+    symlinked cache folder, before the path was resolved: 8 kept, 453 MB) or of other options or
+    OpenVINO versions. Last use is max(mtime, atime); a blob in use whose atime was not updated
+    (noatime) is compiled and written again at worst. A blob being read by another process stays
+    readable (its open file)."""
     blobs = []
     for path in folder.glob("*.blob"):
         try:
@@ -254,12 +261,23 @@ def prune_blobs(folder: Path, keep: int = MAX_COMPILED_BLOBS) -> int:
             continue
         blobs.append((max(st.st_mtime, st.st_atime), path))
     blobs.sort(reverse=True)
+    old = time.time() - days * 86_400
     gone = 0
-    for _, path in blobs[keep:]:
+    for i, (used, path) in enumerate(blobs):
+        if i == 0 or (i < keep and used > old):
+            continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             gone += 1
     return gone
+
+
+def _drop_other_builds(folder: Path) -> None:
+    """Remove the ``compiled-<sha>`` folders beside ``folder`` of earlier builds of the model file: their
+    blobs are keyed to weights that are no longer there (a rebuild with another NNCF), never loaded again."""
+    for other in folder.parent.glob("compiled-*"):
+        if other.name != folder.name and other.is_dir() and not other.is_symlink():
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _no_callback(request, userdata) -> None:

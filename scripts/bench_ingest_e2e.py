@@ -2,7 +2,7 @@
 
 What a user waits for: ``SemanticMemory.ingest`` of ``--chunks`` sentence chunks of the shared
 corpora (as ``bench_scale_real.py`` builds them) into a new memory, the default embedder
-computing every vector. Each setting is ``batch_size`` (chunks per transaction, the pool the
+computing every vector. Each setting is ``chunks_per_commit`` (chunks per transaction, the pool the
 model embeds at once) and the OpenVINO batch cap in padded tokens. Every round also embeds the
 same chunks with the model alone, in the same pools; the ingest's overhead is its wall time over
 that (the engine embeds the next batch while it commits one, so the time inside the embedder no
@@ -55,7 +55,7 @@ def ingest_once(records, batch_size: int, batch_tokens: int, workdir: Path) -> d
 
     folder = workdir / "memory"
     shutil.rmtree(folder, ignore_errors=True)
-    with SemanticMemory(folder, embedder=_embedder(batch_tokens), batch_size=batch_size) as mem:
+    with SemanticMemory(folder, embedder=_embedder(batch_tokens), chunks_per_commit=batch_size) as mem:
         t0 = time.perf_counter()
         rep = mem.ingest(records)
         wall = time.perf_counter() - t0
@@ -69,14 +69,14 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=8000)
-    ap.add_argument("--settings", default="256:8192,1024:2048", help="batch_size:batch_tokens, comma-separated")
+    ap.add_argument("--settings", default="256:8192,1024:2048", help="chunks_per_commit:batch_tokens, comma-separated")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     settings = [tuple(int(x) for x in s.split(":")) for s in args.settings.split(",") if s]
     if not settings or any(len(s) != 2 or min(s) < 1 for s in settings):
-        ap.error("--settings takes batch_size:batch_tokens pairs of positive integers, e.g. 256:8192,1024:2048")
+        ap.error("--settings takes chunks_per_commit:batch_tokens pairs of positive integers, e.g. 256:8192,1024:2048")
     records, _, total = scale.build_records(args.chunks, held_out=0, seed=1)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ingest_e2e_"))
     texts = scale.record_chunks(records)
@@ -90,7 +90,7 @@ def main() -> None:
             print(f"round {r} batch {b} tokens {t}: {out['chunks_per_s']:.0f} chunks/s, wall {out['wall_s']:.1f}s; "
                   f"the model alone {model_s:.1f}s: overhead {100 * out['overhead']:.1f}% (load {out['load']:.1f})",
                   flush=True)
-    print(f"\n{total:,} chunks, {args.rounds} rounds, medians\n\n| batch_size : OpenVINO batch tokens | chunks/s | "
+    print(f"\n{total:,} chunks, {args.rounds} rounds, medians\n\n| chunks_per_commit : OpenVINO batch tokens | chunks/s | "
           "ingest wall s | model alone s | overhead (wall / model - 1) |\n|---|---|---|---|---|")
     for key, rs in runs.items():
         med = {k: float(np.median([x[k] for x in rs])) for k in ("chunks_per_s", "wall_s", "model_s", "overhead")}

@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=200)
     ap.add_argument("--paragraphs", type=int, default=6, help="paragraphs kept per Brown document")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=256, help="chunks per batch (the memory's batch_size)")
+    ap.add_argument("--batch-size", type=int, default=256, help="chunks per batch (the memory's chunks_per_commit)")
     ap.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = ap.parse_args()
     if args.docs < 1 or args.workers < 1 or args.paragraphs < 1:
@@ -109,7 +109,7 @@ def main() -> None:
     emb_s = TextEmbedder(cache=False)
     with SemanticMemory(tmp / "warm", embedder=emb_s) as w:
         w.ingest(warm_docs)
-    mem_s = SemanticMemory(tmp / "serial", embedder=emb_s, batch_size=args.batch_size)
+    mem_s = SemanticMemory(tmp / "serial", embedder=emb_s, chunks_per_commit=args.batch_size)
     st_s = instrument(mem_s)
     t0 = time.perf_counter()
     rep_s = mem_s.ingest(str(folder))
@@ -123,7 +123,7 @@ def main() -> None:
         t0 = time.perf_counter()
         client.run(_warm_worker)
         warm = time.perf_counter() - t0
-        mem_p = SemanticMemory(tmp / "parallel", embedder=TextEmbedder(cache=False), batch_size=args.batch_size)
+        mem_p = SemanticMemory(tmp / "parallel", embedder=TextEmbedder(cache=False), chunks_per_commit=args.batch_size)
         st_p = instrument(mem_p)
         stats: dict = {}
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.datasets import brown_documents  # noqa: E402
 from core.embedding import TextEmbedder  # noqa: E402
-from core.memory.semantic import BATCH_SIZE  # noqa: E402
+from core.memory.semantic import CHUNKS_PER_COMMIT as BATCH_SIZE  # noqa: E402
 
 
 def one_round(emb: TextEmbedder, texts: list[str], queries: list[str], wait_for_ingest: bool) -> dict:

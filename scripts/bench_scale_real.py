@@ -154,7 +154,7 @@ def model_rate(texts: list[str]) -> float:
     """Chunks/s of the embedding model alone (no cache), default backend, as ingest calls it: in
     pools of the memory's default batch size (the model is faster in larger pools)."""
     from core.embedding import TextEmbedder
-    from core.memory.semantic import BATCH_SIZE
+    from core.memory.semantic import CHUNKS_PER_COMMIT as BATCH_SIZE
 
     emb = TextEmbedder(cache=False)
     emb.embed(texts[:32])  # load and warm up outside the timing

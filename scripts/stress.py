@@ -79,7 +79,7 @@ def cli(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
 
 INGEST = ("import sys; from core.memory import SemanticMemory; from core.embedding import TextEmbedder\n"
           "emb = TextEmbedder(); emb.model_  # loaded before the store exists: kills land in the ingest itself\n"
-          "with SemanticMemory(sys.argv[1], embedder=emb, batch_size=32) as m: m.ingest(sys.argv[2])")
+          "with SemanticMemory(sys.argv[1], embedder=emb, chunks_per_commit=32) as m: m.ingest(sys.argv[2])")
 
 
 def _ingest_proc(folder: Path, data: Path, cache: Path) -> subprocess.Popen:

@@ -93,11 +93,33 @@ def _distill(model, X_train: np.ndarray, settings: list[str], targets_file: str 
     return model, history, {**cfg.to_dict(), "target_rows": len(X), "refit_rows": len(X_all)}
 
 
+def on_init(init: str, stage: str, run):
+    """Run ``stage`` ("distill" or "refit") on the ``--init`` weights: (model, history, extra, timing, init card).
+
+    ``run(model)`` returns (model, history, extra). The card's ``training_seconds`` stays the whole cost of
+    the weights (the init model's plus this stage's); ``stage_seconds`` is this stage's own, and
+    ``init_training_seconds`` the init card's. The sum alone hid the stage's time, and counted an init
+    without a card as 0 s: then ``training_seconds`` is null (unknown), never this stage's time alone."""
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE, read_card
+
+    t0 = time.time()
+    model, history, extra = run(MycelialVQVAE.load(init).model)
+    own = time.time() - t0
+    try:
+        base = read_card(init)
+    except FileNotFoundError:
+        base = {}
+    before = base.get("training_seconds")
+    timing = {"training_seconds": None if before is None else round(before + own, 1),
+              "stage": stage, "stage_seconds": round(own, 1), "init_training_seconds": before}
+    return model, base.get("history", []) + history, extra, timing, base
+
+
 def main(argv=None) -> None:
     from core.config import PROJECT_ROOT
     from core.datasets import SOURCES, split_sentences_by_document
     from core.embedding import TextEmbedder
-    from core.reasoning.mycelial.wrapper import MycelialVQVAE, read_card
+    from core.reasoning.mycelial.wrapper import MycelialVQVAE
     from core.reasoning.vqvae import TrainConfig, refit_vqvae, train_vqvae
     from core.reasoning.vqvae.data import source_holdout_split, with_extra_rows
     from core.reasoning.vqvae.metrics import model_size
@@ -115,7 +137,7 @@ def main(argv=None) -> None:
     ap.add_argument("--held-out", type=float, default=0.15, help="fraction of documents held out")
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     ap.add_argument("--init", help="weights to start from: run only the refit stage (refit_epochs > 0) on "
-                    "them; their card's history and training time carry over")
+                    "them; their card's history carries over, their training time is kept beside this stage's")
     ap.add_argument("--cached-only", action="store_true",
                     help="keep only sentences already in the embedding cache (a short run on a busy "
                          "machine: no MiniLM forward passes; the card records the counts)")
@@ -167,29 +189,18 @@ def main(argv=None) -> None:
     n_val = min(5000, X_held.shape[0] // 2)
     val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
 
-    t0 = time.time()
-    distill_cfg = None
+    distill_cfg, timing = None, {}
     if args.distill:
-        model, history, distill_cfg = _distill(MycelialVQVAE.load(args.init).model, X_train, args.distill_set,
-                                               args.targets, args.distill_rows)
-        try:
-            base = read_card(args.init)
-        except FileNotFoundError:
-            base = {}
+        model, history, distill_cfg, timing, base = on_init(
+            args.init, "distill", lambda m: _distill(m, X_train, args.distill_set, args.targets, args.distill_rows))
         config = TrainConfig.from_dict(base.get("train_config", config.to_dict()))
-        history = base.get("history", []) + history
-        seconds = base.get("training_seconds", 0.0) + time.time() - t0
     elif args.init:
-        model, history = refit_vqvae(MycelialVQVAE.load(args.init).model, X_train, config, X_held[val_rows])
-        try:
-            base = read_card(args.init)
-        except FileNotFoundError:
-            base = {}
-        history = base.get("history", []) + history
-        seconds = base.get("training_seconds", 0.0) + time.time() - t0
+        model, history, _, timing, base = on_init(
+            args.init, "refit", lambda m: (*refit_vqvae(m, X_train, config, X_held[val_rows]), None))
     else:
+        t0 = time.time()
         model, history = train_vqvae(X_train, config, X_held[val_rows])
-        seconds = time.time() - t0
+        timing = {"training_seconds": round(time.time() - t0, 1)}
 
     out = Path(args.out)
     mvq = MycelialVQVAE(model)
@@ -205,7 +216,7 @@ def main(argv=None) -> None:
                  "cached_only": args.cached_only},
         "train_config": config.to_dict(),
         **({"distill_config": distill_cfg} if distill_cfg else {}),
-        "training_seconds": round(seconds, 1),
+        **timing,
         "storage_dtype": args.dtype,
         "size": {**model_size(mvq.model), "file_bytes": path.stat().st_size},
         "held_out": evaluate(mvq, X_held),
@@ -213,7 +224,7 @@ def main(argv=None) -> None:
         "history": history,
     }
     mvq.save(path, card=card, dtype=args.dtype)
-    print(json.dumps({k: card[k] for k in ("held_out", "held_out_source", "size", "training_seconds")
+    print(json.dumps({k: card[k] for k in ("held_out", "held_out_source", "size", "training_seconds", "stage_seconds")
                       if k in card}, indent=2))
 
 

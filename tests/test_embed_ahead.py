@@ -46,7 +46,7 @@ def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wi
     before_locale = locale.setlocale(locale.LC_CTYPE)
     for name, parts in (("ahead", [stream]), ("one_by_one", [[r] for r in stream])):
         calls: list = []
-        with SemanticMemory(tmp_path / name, embedder=_watched(calls), batch_size=2) as mem:
+        with SemanticMemory(tmp_path / name, embedder=_watched(calls), chunks_per_commit=2) as mem:
             mem.ingest(before)
             calls.clear()
             reports = [mem.ingest(p) for p in parts]

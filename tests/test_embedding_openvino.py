@@ -179,18 +179,62 @@ def test_a_model_reached_through_a_symlink_reuses_its_compiled_blob(ov_root, tmp
 def test_compiled_blobs_are_pruned_to_the_most_recently_used(tmp_path):
     """OpenVINO never deletes a blob (a config no longer used, one half-written by a killed process)."""
     import os
+    import time
 
-    from core.embedding_openvino import prune_blobs
+    from core.embedding_openvino import MAX_COMPILED_BLOBS, prune_blobs
 
+    now = time.time()
     for i in range(11):
         blob = tmp_path / f"{i}.blob"
         blob.write_bytes(b"x")
-        os.utime(blob, (1_000_000 + i, 1_000_000 + i))
-    os.utime(tmp_path / "0.blob", (2_000_000, 1_000_000))  # the oldest written, but read last: kept
+        os.utime(blob, (now - 3600 + i, now - 3600 + i))
+    os.utime(tmp_path / "0.blob", (now, now - 3600))  # the oldest written, but read last: kept
     (tmp_path / "model.int8.xml").write_text("<not a blob/>")
     assert prune_blobs(tmp_path, keep=8) == 3
     assert sorted(p.name for p in tmp_path.glob("*.blob")) == sorted(f"{i}.blob" for i in (0, *range(4, 11)))
     assert (tmp_path / "model.int8.xml").exists()
+    # the default keeps two (one blob serves every stream count and batch; two for a second config)
+    assert MAX_COMPILED_BLOBS == 2 and prune_blobs(tmp_path) == 6
+    assert sorted(p.name for p in tmp_path.glob("*.blob")) == ["0.blob", "10.blob"]
+
+
+def test_a_blob_unused_for_a_week_goes_but_the_last_used_stays(tmp_path):
+    """Under the count a blob stayed for good: the 8 of paths no longer used (453 MB) were never removed."""
+    import os
+    import time
+
+    from core.embedding_openvino import prune_blobs
+
+    week = 7 * 86_400
+    for name, age in (("recent", 60), ("stale", week + 60)):
+        (tmp_path / f"{name}.blob").write_bytes(b"x")
+        os.utime(tmp_path / f"{name}.blob", (time.time() - age,) * 2)
+    assert prune_blobs(tmp_path) == 1 and [p.name for p in tmp_path.glob("*.blob")] == ["recent.blob"]
+    os.utime(tmp_path / "recent.blob", (time.time() - 2 * week,) * 2)  # the last used stays, however old
+    assert prune_blobs(tmp_path) == 0 and (tmp_path / "recent.blob").exists()
+
+
+def test_one_blob_serves_every_stream_count_and_batch_and_old_builds_go(ov_root, texts, tmp_path):
+    """Real compiles through the cache: 1 and 2 streams, batches of 1 to 300 texts, a model rebuilt with
+    other bytes (its ``compiled-<sha>`` folder can never be loaded again: it went only with the export)."""
+    import shutil
+
+    _, enc = ov_root
+    folder = tmp_path / "openvino" / enc.path.parent.name
+    folder.mkdir(parents=True)
+    for f in enc.path.parent.glob("model.int8.*"):
+        shutil.copy2(f, folder / f.name)
+    stale = folder / "compiled-0123456789abcdef"
+    stale.mkdir()
+    (stale / "1.blob").write_bytes(b"x" * 1000)
+    for threads in (1, 2, 1):
+        e = OpenVinoEncoder(default_model_path(), threads=threads, calibration_chunks=CAL, root=tmp_path / "openvino")
+        for n in (1, 7, 64, 300):
+            assert e.encode((texts * 20)[:n]).shape == (n, 384)
+        del e
+    compiled = sorted(p.name for p in folder.glob("compiled-*"))
+    assert compiled == [next(enc.path.parent.glob("compiled-*")).name], compiled
+    assert len(list(folder.glob("compiled-*/*.blob"))) == 1
 
 
 def test_corrupt_cached_weights_are_rebuilt(ov_root, texts):

@@ -27,7 +27,7 @@ def test_network_and_vector_file_equal_what_sqlite_holds(tmp_path, embedder, cod
     # a record repeating stored sentences (chunks only referenced) and a changed one (replaced)
     dup = {"id": "dup", "title": "Dup", "text": "\n\n".join(recs[0]["text"].split("\n\n")[:3] + ["A new line."])}
     changed = dict(recs[2], text=recs[2]["text"] + "\n\nOne more sentence about Paris.")
-    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, batch_size=16) as mem:
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, chunks_per_commit=16) as mem:
         writes = []
         keep_up = _commit.keep_up
         monkeypatch.setattr(_commit, "keep_up", lambda st: (writes.append(st.count_chunks()), keep_up(st)))
@@ -58,7 +58,7 @@ def test_the_progress_bar_ends_on_the_reports_counts(tmp_path, embedder, codec, 
     # the bar's chunks=/new= were set after full batches only: `mycelial ingest` ended on
     # "6/6 ... chunks=285, new=285" while its report said 402 chunks (the last batch never counted)
     recs = wiki_records(wiki_docs, n_docs=5, n_sents=6)
-    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, batch_size=16) as mem:
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, chunks_per_commit=16) as mem:
         rep = mem.ingest(recs, progress=True)
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert f"{rep.documents}/{rep.documents}" in last and f"chunks={rep.chunks}, new={rep.new_chunks}" in last, last

@@ -12,7 +12,7 @@ from core.reasoning.mycelial import MycelialVQVAE
 def test_recall_while_ingesting(tmp_path, wiki_docs, embedder):
     records = wiki_records(wiki_docs, n_docs=30, n_sents=6)
     embedder.embed([s for r in records for s in r["text"].split("\n\n")])  # warm the cache
-    mem = SemanticMemory(tmp_path / "m", embedder=embedder, codec=MycelialVQVAE.load_default(), batch_size=6)
+    mem = SemanticMemory(tmp_path / "m", embedder=embedder, codec=MycelialVQVAE.load_default(), chunks_per_commit=6)
     mem.ingest(records[:2])
     errors, results = [], []
 

@@ -18,7 +18,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     from core.memory import SemanticMemory
     records = json.load(open(sys.argv[2]))
-    mem = SemanticMemory(sys.argv[1], batch_size=8)
+    mem = SemanticMemory(sys.argv[1], chunks_per_commit=8)
     def stream():
         for r in records:
             print("committed", mem.store_.count_documents(), flush=True)

@@ -22,7 +22,7 @@ def _folder(root):
 def test_moved_folder_records_its_new_place_in_every_batch_then_sync_forgets(tmp_path, embedder):
     notes = _folder(tmp_path / "notes")
     codec = MycelialVQVAE.load_default()
-    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec, batch_size=1) as mem:  # a batch a file
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec, chunks_per_commit=1) as mem:  # a batch a file
         assert mem.ingest(str(notes)).documents == 4
         moved = tmp_path / "notes2"
         shutil.move(str(notes), str(moved))

@@ -209,7 +209,7 @@ def test_a_closed_memory_says_so(tmp_path, embedder, codec):
 
 
 @pytest.mark.parametrize("kw, says", [({"train_at": 0}, "train_at"), ({"train_at": 10}, "train_at"),
-                                      ({"batch_size": 0}, "batch_size"), ({"batch_size": "10"}, "batch_size"),
+                                      ({"chunks_per_commit": 0}, "chunks_per_commit"), ({"chunks_per_commit": "10"}, "chunks_per_commit"),
                                       ({"rerank": 0}, "rerank"), ({"nprobe": 0}, "nprobe"),
                                       ({"read_only": "no"}, "read_only must be True or False"),
                                       ({"max_tokens": 0}, r"max_tokens must be a whole number from 7 to 256 \(word "
@@ -221,7 +221,7 @@ def test_a_closed_memory_says_so(tmp_path, embedder, codec):
 def test_bad_settings_are_named_before_the_folder_is_touched(tmp_path, codec, kw, says):
     # train_at=0 failed at the first ingest with "X is an empty batch (shape (0, 384))"; train_at=10 logged a
     # FAISS traceback ("Number of training points (30) should be at least as large as number of clusters (64)")
-    # at every ingest; batch_size="10" was a TypeError; rerank=0 and nprobe=0 were taken; max_tokens=0 made the
+    # at every ingest; batch_size="10" (now chunks_per_commit) was a TypeError; rerank=0 and nprobe=0 were taken; max_tokens=0 made the
     # folder and failed at the first ingest ("max_tokens=0 is too small"), "128" with a TypeError there
     with pytest.raises(ValueError, match=says):
         SemanticMemory(tmp_path / "m", codec=codec, **kw)

@@ -22,7 +22,7 @@ WRITER = textwrap.dedent("""
     import json, sys
     from core.memory import SemanticMemory
     records = json.load(open(sys.argv[2]))
-    with SemanticMemory(sys.argv[1], batch_size=4) as mem:
+    with SemanticMemory(sys.argv[1], chunks_per_commit=4) as mem:
         rep = mem.ingest(records)
     print(rep.documents, flush=True)
 """)

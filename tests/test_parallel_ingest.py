@@ -62,7 +62,7 @@ def streams(tmp_path_factory, wiki_docs):
 
 
 def _memory(folder) -> SemanticMemory:
-    return SemanticMemory(folder, embedder=TextEmbedder(cache=False), batch_size=BATCH)
+    return SemanticMemory(folder, embedder=TextEmbedder(cache=False), chunks_per_commit=BATCH)
 
 
 def _snapshot(mem: SemanticMemory, report) -> dict:

@@ -103,9 +103,9 @@ def test_reopen_keeps_everything_and_reads_from_other_threads(tmp_path):
     import threading
 
     path = tmp_path / "s.sqlite"
-    with Store(path, batch_size=2) as st:
+    with Store(path, rows_per_statement=2) as st:
         _add(st, "a", ["x", "y", "z"])
-    with Store(path, batch_size=2) as st:
+    with Store(path, rows_per_statement=2) as st:
         assert st.count_chunks() == 3 and st.document("a")["meta"] == {"k": "a"}
         rows = [r for batch in st.iter_chunks(0, "id, text", batch=2) for r in batch]
         assert [r[1] for r in rows] == ["x", "y", "z"]
@@ -116,9 +116,9 @@ def test_reopen_keeps_everything_and_reads_from_other_threads(tmp_path):
         assert seen == [3]
 
 
-def test_batch_size_is_clamped():
-    assert Store(memory=True, batch_size=10**9).batch_size == 900
-    assert Store(memory=True, batch_size=0).batch_size == 1
+def test_rows_per_statement_is_clamped():
+    assert Store(memory=True, rows_per_statement=10**9).rows_per_statement == 900
+    assert Store(memory=True, rows_per_statement=0).rows_per_statement == 1
 
 
 def test_unique_doc_key():
@@ -130,7 +130,7 @@ def test_unique_doc_key():
 
 
 def test_embeddings_keep_the_order_given_with_repeats_and_missing_ids(tmp_path):
-    with Store(tmp_path / "e.sqlite", batch_size=2) as st:  # file-backed: mapped reads, several batches
+    with Store(tmp_path / "e.sqlite", rows_per_statement=2) as st:  # file-backed: mapped reads, several batches
         (_, ids, _), emb, _ = _add(st, "a", ["one", "two", "three"])
         st.forget("a")
         (_, ids_b, _), emb_b, _ = _add(st, "b", ["four", "five", "six"], seed=3)

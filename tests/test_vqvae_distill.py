@@ -69,6 +69,39 @@ def test_distill_rejects_bad_targets_and_config(trained):
         DistillConfig(candidates=0)
 
 
+def _train_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "train_vqvae.py"
+    spec = importlib.util.spec_from_file_location("train_vqvae_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_distilled_card_keeps_the_init_time_beside_its_own(trained, tmp_path):
+    """``train_vqvae.py --distill --init`` wrote training_seconds = init's + distillation's under one name
+    (the stage's own time was lost), and an init without a card counted as 0 s."""
+    model, X, _ = trained
+    init = MycelialVQVAE(model).save(tmp_path / "init.safetensors",
+                                     card={"training_seconds": 5000.0, "history": [{"epoch": 1}], "train_config": TINY})
+    script = _train_script()
+    settings = ["sweeps=1", "candidates=8", "pairs=4", "epochs=2", "decoder_epochs=1"]
+    student, history, extra, timing, base = script.on_init(
+        str(init), "distill", lambda m: script._distill(m, X.numpy(), settings, None, 300))
+    own = timing["stage_seconds"]
+    assert 0 < own < 600 and timing["stage"] == "distill" and timing["init_training_seconds"] == 5000.0
+    assert timing["training_seconds"] == round(5000.0 + own, 1)
+    assert history[0] == {"epoch": 1} and len(history) > 1 and extra["target_rows"] == 300
+    assert base["train_config"] == TINY and isinstance(student, type(model))
+    # weights whose card has no training time: unknown, not 0 s; the stage's own is still recorded
+    bare = MycelialVQVAE(model).save(tmp_path / "bare.safetensors")
+    _, _, _, timing, _ = script.on_init(str(bare), "refit", lambda m: (m, [], None))
+    assert timing["training_seconds"] is None and timing["init_training_seconds"] is None
+    assert timing["stage"] == "refit" and timing["stage_seconds"] >= 0
+
+
 def test_whole_source_holdout_keeps_every_held_out_sentence_out_of_training():
     from core.datasets import wikitext_documents
 

@@ -19,7 +19,7 @@ def check_settings(**values) -> None:
 
     # max_tokens=0 made the folder, then failed at the first ingest ("max_tokens=0 is too small"); 10000 was
     # taken, and the model cut every chunk past its 256 word pieces without a word
-    least = {"train_at": MIN_LISTS, "batch_size": 1, "rerank": 1, "nprobe": 1, "max_tokens": _SPECIAL + 5}
+    least = {"train_at": MIN_LISTS, "chunks_per_commit": 1, "rows_per_statement": 1, "rerank": 1, "nprobe": 1, "max_tokens": _SPECIAL + 5}
     most = {"max_tokens": MAX_READ}
     whys = {"train_at": " (the vector index trains that many lists)",
             "max_tokens": f" (word pieces a chunk may hold, [CLS] and [SEP] included; the model reads at most "
@@ -31,6 +31,22 @@ def check_settings(**values) -> None:
                 or value > most.get(name, value):
             span = f"from {least[name]} to {most[name]}" if name in most else f"of at least {least[name]}"
             raise ValueError(f"{name} must be a whole number {span}{whys.get(name, '')}, got {value!r}")
+
+
+def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """A DeprecationWarning pointing at the caller's line (``stacklevel`` counts this function as 1)."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=stacklevel)
+
+
+def renamed(old: str, old_value, new: str, new_value, default):
+    """The value of a parameter given under its former name (a DeprecationWarning); both given differently: an error."""
+    if new_value != default and new_value != old_value:
+        raise TypeError(f"{old} is the former name of {new}: give only {new} (got {old}={old_value!r}, "
+                        f"{new}={new_value!r})")
+    deprecated(old, new, stacklevel=4)
+    return old_value
 
 
 def check_parts(embedder, codec, recall_config, network_config=None) -> None:

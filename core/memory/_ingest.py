@@ -141,7 +141,7 @@ class IngestMixin(CommitMixin):
                     continue
                 pending.append((rec, chunks))
                 n_pending += len(chunks)
-                if n_pending >= self.batch_size:
+                if n_pending >= self.chunks_per_commit:
                     _progress(bar, ahead.push(pending), report)
                     pending, n_pending = [], 0
             if pending:

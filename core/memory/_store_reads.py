@@ -30,13 +30,13 @@ def _concept_csr(blob: bytes):
 
 class StoreReads:
     """The read verbs of :class:`~core.memory.store.Store` (a mixin: it needs ``_reader``, ``_conn``,
-    ``read_only`` and ``batch_size`` from :class:`~core.memory._schema.StoreBase`)."""
+    ``read_only`` and ``rows_per_statement`` from :class:`~core.memory._schema.StoreBase`)."""
 
     def _in_batches(self, ids, sql: str, conn=None):
         conn = conn or self._reader
         ids = ids.tolist() if isinstance(ids, np.ndarray) else [int(i) for i in ids]
-        for start in range(0, len(ids), self.batch_size):
-            part = ids[start:start + self.batch_size]
+        for start in range(0, len(ids), self.rows_per_statement):
+            part = ids[start:start + self.rows_per_statement]
             yield from conn.execute(sql.format(marks=",".join("?" * len(part))), part)
 
     def codes(self, chunk_ids) -> np.ndarray:
@@ -139,8 +139,8 @@ class StoreReads:
         """The subset of ``doc_keys`` already stored."""
         keys = [str(k) for k in doc_keys]
         out: set[str] = set()
-        for start in range(0, len(keys), self.batch_size):
-            part = keys[start:start + self.batch_size]
+        for start in range(0, len(keys), self.rows_per_statement):
+            part = keys[start:start + self.rows_per_statement]
             marks = ",".join("?" * len(part))
             out.update(r[0] for r in self._conn.execute(f"SELECT doc_key FROM documents WHERE doc_key IN ({marks})", part))
         return out
@@ -150,8 +150,8 @@ class StoreReads:
         chunk (None for a document of several): `ingest_vectors` tells a changed vector from a repeat."""
         keys = [str(k) for k in doc_keys]
         out: dict[str, bytes | None] = {}
-        for start in range(0, len(keys), self.batch_size):
-            part = keys[start:start + self.batch_size]
+        for start in range(0, len(keys), self.rows_per_statement):
+            part = keys[start:start + self.rows_per_statement]
             marks = ",".join("?" * len(part))
             for key, n, emb in self._conn.execute(
                     f"SELECT d.doc_key, length(d.chunk_ids), c.embedding FROM documents d"

@@ -5,7 +5,7 @@ Why it equals a serial ingest bit for bit
 A transformer's float output depends (in the last bits) on which texts share its batch, so
 workers embed exactly the batches the serial path would: in phase 1 workers read and chunk
 partitions of the document stream; this process replays the serial loop over them (Unicode
-check, duplicate ids, "no text", batches of ``batch_size`` chunks, unchanged documents,
+check, duplicate ids, "no text", batches of ``chunks_per_commit`` chunks, unchanged documents,
 chunks the store or an earlier batch already holds) and sends each batch's chunks to embed
 (phase 2), in the serial order of first appearance. A worker returns float16 vectors, codes
 and the network delta (co-activation counts) of the batch's documents whose chunks it encoded
@@ -353,7 +353,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
 
     window = 2 * n_workers + 1
     try:
-        for items_ in _batches(events(), mem.batch_size, report, mem.store_):
+        for items_ in _batches(events(), mem.chunks_per_commit, report, mem.store_):
             inflight.append(plan(items_))
             while len(inflight) > window:
                 commit(inflight.popleft())

@@ -35,11 +35,13 @@ from core.memory.lock import WriteLock
 from core.memory.store import Store
 from core.memory._checks import MAX_K, check_folder, check_k as _check_k, check_open, check_source
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
+from core.memory._checks import deprecated as _deprecated, renamed as _renamed
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
 
 __all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MAX_K"]
 
-BATCH_SIZE = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's batch_size)
+CHUNKS_PER_COMMIT = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's chunks_per_commit)
+BATCH_SIZE = CHUNKS_PER_COMMIT  # its former name, kept for scripts that import it
 
 
 class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestMixin, RecallMixin,
@@ -66,8 +68,10 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         at 1M synthetic chunks 10-recall@10 was .904 with 16, .994 with 32 (+0.4 ms p50).
     max_tokens : int, default=128
         Chunk size limit in word pieces, 7 to 256 (what the model reads).
-    batch_size : int, default=1024
-        Chunks embedded and committed per transaction during ingest. Larger batches keep both
+    chunks_per_commit : int, default=1024
+        Chunks embedded and committed per transaction during ingest (formerly ``batch_size``, still
+        accepted by keyword with a DeprecationWarning: the store's own ``rows_per_statement`` had the
+        same name and meant rows per SQL statement). Larger batches keep both
         of the model's streams busy and commit (fsync) less often: 256 -> 1,024 made a 100k-chunk
         ingest's model and engine faster (README, section 4); a crash loses at most one batch's
         work, which the next ingest of the same input redoes.
@@ -85,7 +89,8 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
 
     def __init__(self, folder, embedder=None, codec=None, network_config=None, recall_config=None,
                  train_at: int = 50_000, nprobe: int | None = None, rerank: int = 32,
-                 max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE, read_only: bool = False):
+                 max_tokens: int = MAX_TOKENS, chunks_per_commit: int = CHUNKS_PER_COMMIT, read_only: bool = False,
+                 batch_size: int | None = None):
         _check_parts(embedder, codec, recall_config, network_config)
         self.folder = check_folder(folder)
         check_flags(read_only=read_only)
@@ -99,12 +104,27 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         self.nprobe = nprobe
         self.rerank = rerank
         self.max_tokens = max_tokens
-        self.batch_size = batch_size
-        _check_settings(train_at=train_at, batch_size=batch_size, rerank=rerank, nprobe=nprobe,
+        if batch_size is not None:
+            chunks_per_commit = _renamed("batch_size", batch_size, "chunks_per_commit", chunks_per_commit,
+                                         CHUNKS_PER_COMMIT)
+        self.chunks_per_commit = chunks_per_commit
+        _check_settings(train_at=train_at, chunks_per_commit=chunks_per_commit, rerank=rerank, nprobe=nprobe,
                         max_tokens=max_tokens)
         self._lock = threading.RLock()
         self._wlock, self._seen, self._saved = None, None, None
         self._open()
+
+    @property
+    def batch_size(self) -> int:
+        """Deprecated name of ``chunks_per_commit``."""
+        _deprecated("SemanticMemory.batch_size", "chunks_per_commit")
+        return self.chunks_per_commit
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        _deprecated("SemanticMemory.batch_size", "chunks_per_commit")
+        _check_settings(chunks_per_commit=value)
+        self.chunks_per_commit = value
 
     # -- opening, derived state -------------------------------------------------------
     def _open(self) -> None:

@@ -51,8 +51,9 @@ class Store(StoreReads, StoreBase):
     read_only : bool, default=False
         Open with ``mode=ro`` (never writes; on a folder that cannot be written, also
         ``immutable=1``, since SQLite could not create the WAL index there).
-    batch_size : int, default=500
-        Rows per statement for bulk reads; clamped to SQLite's variable limit.
+    rows_per_statement : int, default=500
+        Keys bound per ``IN (...)`` statement of bulk reads; clamped to SQLite's variable limit
+        (formerly ``batch_size``, still accepted by keyword with a DeprecationWarning).
 
     Examples
     --------
@@ -66,8 +67,8 @@ class Store(StoreReads, StoreBase):
         """Ids of chunks already stored, keyed by hash (dedupe before embedding)."""
         found: dict[bytes, int] = {}
         unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), self.batch_size):
-            part = unique[start:start + self.batch_size]
+        for start in range(0, len(unique), self.rows_per_statement):
+            part = unique[start:start + self.rows_per_statement]
             marks = ",".join("?" * len(part))
             for h, cid in self._conn.execute(f"SELECT hash, id FROM chunks WHERE hash IN ({marks})", part):
                 found[bytes(h)] = cid
@@ -86,10 +87,10 @@ class Store(StoreReads, StoreBase):
 
     def content_hashes(self, doc_keys) -> dict[str, str]:
         """doc_key -> content hash of the stored documents among ``doc_keys`` (one query per
-        ``batch_size`` keys: ingest's unchanged-document test)."""
+        ``rows_per_statement`` keys: ingest's unchanged-document test)."""
         keys, out = list(dict.fromkeys(doc_keys)), {}
-        for start in range(0, len(keys), self.batch_size):
-            part = keys[start:start + self.batch_size]
+        for start in range(0, len(keys), self.rows_per_statement):
+            part = keys[start:start + self.rows_per_statement]
             out.update(self._reader.execute(f"SELECT doc_key, content_hash FROM documents WHERE doc_key IN "
                                             f"({','.join('?' * len(part))})", part).fetchall())
         return out
@@ -225,8 +226,8 @@ class Store(StoreReads, StoreBase):
         conn = conn or self._reader
         texts = list(dict.fromkeys(texts))
         out: dict[str, int] = {}
-        for start in range(0, len(texts), self.batch_size):
-            part = texts[start:start + self.batch_size]
+        for start in range(0, len(texts), self.rows_per_statement):
+            part = texts[start:start + self.rows_per_statement]
             out.update(conn.execute(f"SELECT text, id FROM concepts WHERE text IN ({','.join('?' * len(part))})",
                                     part).fetchall())
         return out
