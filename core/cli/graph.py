@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -91,9 +92,10 @@ def _not_a_network(path: Path) -> None:
     hint = ""
     if is_memory:
         files = sorted(folder.glob("network.*.npz"), key=lambda p: p.stat().st_mtime)
-        hint = f": draw a concept's neighbourhood with `mycelial graph --memory {folder} --concept NAME`"
+        hint = (f": draw a concept's neighbourhood with "
+                f"`mycelial graph --memory {shlex.quote(str(folder))} --concept NAME`")
         if files:
-            hint += f", or export the memory's network with `mycelial graph {files[-1]}`"
+            hint += f", or export the memory's network with `mycelial graph {shlex.quote(str(files[-1]))}`"
     raise click.ClickException(f"{path} is {what}, not a saved network (.npz){hint}")
 
 
@@ -101,7 +103,8 @@ def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
     from core.cli.memory import _open
 
     if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+        raise click.ClickException(f"no memory at {memory}; create one with "
+                                   f"`mycelial ingest PATH --memory {shlex.quote(str(memory))}`")
     with _open(memory, read_only=True) as mem:
         try:
             g = mem.graph(concept, depth=depth, k=k)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,7 +83,7 @@ def _open(folder, read_only: bool = False, embedder: str | None = None, create: 
     path = Path(folder)
     if not create and not (path.is_dir() and any(path.iterdir())):
         raise click.ClickException(f"no memory at {folder}{' (an empty folder)' if path.is_dir() else ''}; "
-                                   f"create one with `mycelial ingest PATH --memory {folder}`")
+                                   f"create one with `mycelial ingest PATH --memory {shlex.quote(str(folder))}`")
     return _open_with(folder, False, embedder)
 
 
@@ -315,14 +316,15 @@ def forget(doc_ids, memory):
         try:
             if len(ids) == 1:
                 if not mem.forget(ids[0]):
-                    raise click.ClickException(f"no document {ids[0]!r} in {memory}")
+                    raise click.ClickException(f"no document {ids[0]!r} in {memory}; `mycelial list --memory "
+                                               f"{shlex.quote(str(memory))}` shows the ids")
                 done = ids
             else:
                 unknown = [i for i in ids if mem.store_.document(i) is None]
                 if unknown:
                     raise click.ClickException(
                         f"no document {', '.join(map(repr, unknown))} in {memory}; forgot none of the {len(ids)} "
-                        f"ids (`mycelial list --memory {memory}` shows the ids)")
+                        f"ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
                 done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None

@@ -1,0 +1,55 @@
+"""The commands an error or a note tells the user to type work when pasted into a shell."""
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import cli
+
+
+def _hint(output: str) -> list[str]:
+    """The first `mycelial ...` command quoted in backticks (or after 'undo: '), split as a shell would."""
+    text = output.split("`mycelial ", 1)[1].split("`", 1)[0] if "`mycelial " in output \
+        else output.split("undo: mycelial ", 1)[1].rsplit(")", 1)[0]
+    return shlex.split(text)
+
+
+@pytest.fixture(scope="module")
+def spaced_memory(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hints") / "my notes ü"
+    r = CliRunner().invoke(cli, ["ingest", "-", "--memory", str(folder), "-q"],
+                           input="Neil Peart was the drummer of Rush, a Canadian rock band.")
+    assert r.exit_code == 0, r.output
+    return folder
+
+
+def test_a_memory_path_with_a_space_is_quoted_in_the_undo_command(spaced_memory):
+    # `reinforce` printed "(undo: mycelial unreinforce 1 --memory /tmp/.../my notes ü)": pasted, it named "/tmp/.../my"
+    r = CliRunner().invoke(cli, ["reinforce", "who drummed for Rush?", "1", "--memory", str(spaced_memory)])
+    assert r.exit_code == 0, r.output
+    argv = _hint(r.output)
+    assert argv[-2:] == ["--memory", str(spaced_memory)], argv
+    again = CliRunner().invoke(cli, argv)
+    assert again.exit_code == 0 and "undid reinforcement" in again.output, again.output
+    r = CliRunner().invoke(cli, argv)  # the same event again: its hint names the folder whole too
+    assert r.exit_code == 1 and _hint(r.output) == ["reinforcements", "--memory", str(spaced_memory)], r.output
+
+
+def test_hints_naming_a_memory_quote_it(spaced_memory, tmp_path):
+    r = CliRunner().invoke(cli, ["get", "nothere", "--memory", str(spaced_memory)])
+    assert r.exit_code == 1 and _hint(r.output) == ["list", "--memory", str(spaced_memory)], r.output
+    r = CliRunner().invoke(cli, ["forget", "nothere", "--memory", str(spaced_memory)])
+    assert r.exit_code == 1 and _hint(r.output) == ["list", "--memory", str(spaced_memory)], r.output
+    r = CliRunner().invoke(cli, ["forget", "nothere", "gone", "--memory", str(spaced_memory)])
+    assert r.exit_code == 1 and _hint(r.output) == ["list", "--memory", str(spaced_memory)], r.output
+    missing = tmp_path / "no such memory"
+    for command in (["recall", "x"], ["list"], ["associate", "x"], ["get", "x"]):
+        r = CliRunner().invoke(cli, [*command, "--memory", str(missing)])
+        assert r.exit_code == 1 and _hint(r.output) == ["ingest", "PATH", "--memory", str(missing)], (command,
+                                                                                                      r.output)
+    r = CliRunner().invoke(cli, ["graph", str(spaced_memory)])  # a memory folder given as NETWORK
+    assert r.exit_code == 1 and _hint(r.output)[:3] == ["graph", "--memory", str(spaced_memory)], r.output
+    assert json.loads(CliRunner().invoke(cli, ["stats", "--memory", str(spaced_memory)]).stdout)["documents"] == 1
