@@ -27,7 +27,7 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
 
     Example:
 
-        mycelial graph memory/network.npz --out figures --top 300
+        mycelial graph network.npz --out figures --top 300
 
         mycelial graph --memory my_memory --concept "neil peart" --depth 2 --out figures
     """
@@ -77,16 +77,20 @@ def _not_theirs(paths: list[Path]) -> None:
 
 
 def _not_a_network(path: Path) -> None:
-    """A memory folder or its SQLite file given as NETWORK: say what it is and what to type."""
+    """A memory folder or its SQLite file given as NETWORK, or a missing file in a memory folder
+    (`graph my_memory/network.npz`: a memory's file is network.N.npz): say what it is and what to type."""
     folder = path if path.is_dir() else path.parent
     is_memory = (folder / "memory.sqlite").is_file() or (folder / "mycelial.json").is_file()
     if path.is_dir():
-        what = "a memory folder" if is_memory else "a folder"
+        what = f"{path} is {'a memory folder' if is_memory else 'a folder'}, not a saved network (.npz)"
     elif path.is_file():
         with open(path, "rb") as fh:
             if fh.read(16) != b"SQLite format 3\0":
                 return
-        what = "a memory's SQLite store" if is_memory else "an SQLite database"
+        kind = "a memory's SQLite store" if is_memory else "an SQLite database"
+        what = f"{path} is {kind}, not a saved network (.npz)"
+    elif is_memory and not path.is_symlink():
+        what = f"no network file at {path}; its folder is a memory"
     else:
         return
     hint = ""
@@ -96,7 +100,7 @@ def _not_a_network(path: Path) -> None:
                 f"`mycelial graph --memory {shlex.quote(str(folder))} --concept NAME`")
         if files:
             hint += f", or export the memory's network with `mycelial graph {shlex.quote(str(files[-1]))}`"
-    raise click.ClickException(f"{path} is {what}, not a saved network (.npz){hint}")
+    raise click.ClickException(f"{what}{hint}")
 
 
 def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
