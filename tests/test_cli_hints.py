@@ -1,4 +1,5 @@
-"""The commands an error or a note tells the user to type work when pasted into a shell."""
+"""What the commands tell the user to type works when pasted into a shell, and what a shell leaves unexpanded
+(`--memory=~/m`) reaches the memory the user meant."""
 from __future__ import annotations
 
 import json
@@ -53,3 +54,17 @@ def test_hints_naming_a_memory_quote_it(spaced_memory, tmp_path):
     r = CliRunner().invoke(cli, ["graph", str(spaced_memory)])  # a memory folder given as NETWORK
     assert r.exit_code == 1 and _hint(r.output)[:3] == ["graph", "--memory", str(spaced_memory)], r.output
     assert json.loads(CliRunner().invoke(cli, ["stats", "--memory", str(spaced_memory)]).stdout)["documents"] == 1
+
+
+def test_a_memory_given_as_tilde_after_an_equals_sign_is_found_by_every_command(tmp_path, monkeypatch):
+    # `--memory=~/m` reaches the command unexpanded (the shell expands no ~ after `=`): ingest made $HOME/m (the
+    # library expands ~) and `list`, `recall`, `get`, `stats` then said "no memory at ~/m"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    r = CliRunner().invoke(cli, ["ingest", "-", "--memory=~/m", "-q"], input="Geddy Lee sang for Rush.")
+    assert r.exit_code == 0 and (tmp_path / "m" / "memory.sqlite").is_file(), r.output
+    assert not (tmp_path / "~").exists()
+    r = CliRunner().invoke(cli, ["list", "--memory=~/m", "--json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)) == 1, r.output
+    for command in (["stats"], ["recall", "who sang for Rush?", "-q"], ["associate", "rush"]):
+        r = CliRunner().invoke(cli, [*command, "--memory=~/m"])
+        assert r.exit_code == 0 and "no memory" not in r.output, (command, r.output)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from core.cli.memory import user_path
+
 
 @click.command("graph")
 @click.argument("network", required=False, type=click.Path(path_type=Path))
@@ -15,7 +17,7 @@ import click
               help="Output directory (default: beside NETWORK, or the current folder with --memory).")
 @click.option("--top", type=click.IntRange(min=1), default=200, show_default=True,
               help="Strongest edges kept in the GraphML file and the picture (NETWORK form).")
-@click.option("--memory", "-m", type=click.Path(file_okay=False), default=None,
+@click.option("--memory", "-m", type=click.Path(file_okay=False), default=None, callback=user_path,
               help="Draw the neighbourhood of --concept in this memory instead of a network file.")
 @click.option("--concept", default=None, help="The concept at the centre (with --memory).")
 @click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True, help="Hops from the concept.")

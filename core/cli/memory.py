@@ -39,10 +39,18 @@ class _Utf8Text(click.ParamType):
 
 
 TEXT = _Utf8Text()
+
+
+def user_path(ctx, param, value):
+    """``--memory=~/m`` reaches us unexpanded (the shell expands no ``~`` after ``=``): ingest made ~/m (the
+    library expands it) and every other command said "no memory at ~/m"."""
+    return os.path.expanduser(value) if isinstance(value, str) else value
+
+
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
-                             help="Memory folder (made by `mycelial ingest`).")
+                             callback=user_path, help="Memory folder (made by `mycelial ingest`).")
 NEW_MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
-                                 help="Memory folder (created if missing).")
+                                 callback=user_path, help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
 EMBEDDER_OPTION = click.option(
     "--embedder", type=click.Choice(["openvino-int8", "torch", "onnx", "onnx-int8"]), default=None,
@@ -337,7 +345,7 @@ def forget(doc_ids, memory):
 
 @click.command("demo")
 @click.option("--memory", "-m", default="mycelial_demo_memory", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the demo memory.")
+              callback=user_path, help="Folder for the demo memory.")
 @click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True)
 @click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100))
 def demo(memory, query, k):
