@@ -68,3 +68,18 @@ def test_a_memory_given_as_tilde_after_an_equals_sign_is_found_by_every_command(
     for command in (["stats"], ["recall", "who sang for Rush?", "-q"], ["associate", "rush"]):
         r = CliRunner().invoke(cli, [*command, "--memory=~/m"])
         assert r.exit_code == 0 and "no memory" not in r.output, (command, r.output)
+
+
+def test_a_memory_kept_inside_the_ingested_folder_is_not_read_as_documents(tmp_path):
+    # `ingest notes --memory notes/mem` said "skipped 9 unsupported files (.npz 2, .json 2, .sqlite 1, ...)" on every
+    # run after the first: the memory's own files
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "rush.txt").write_text("Neil Peart was the drummer of Rush.", encoding="utf-8")
+    for _ in range(2):
+        r = CliRunner().invoke(cli, ["ingest", str(notes), "--memory", str(notes / "mem"), "-q", "--sync"])
+        assert r.exit_code == 0 and "unsupported" not in r.output and "skipped" not in r.output, r.output
+    assert (notes / "mem" / "memory.sqlite").is_file()
+    (notes / "mem" / "stray.txt").write_text("Not a note of mine.", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["ingest", str(notes), "--memory", str(notes / "mem"), "-q"])
+    assert r.exit_code == 0 and "1 unchanged" in r.output and "0 documents ingested" in r.output, r.output

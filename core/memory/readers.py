@@ -255,16 +255,25 @@ def unreadable_folder(folder: Path) -> str | None:
 
 
 def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
-    """Supported files under ``folder`` (recursively, hidden paths left out) and a count of
+    """Supported files under ``folder`` (recursively, hidden paths and memory folders left out) and a count of
     the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
     not regular files (FIFOs, devices, broken or looping links)."""
+    from core.memory._folder import MARKER
+
     files, skipped = [], Counter()
+    memories: list[Path] = []  # `ingest notes --memory notes/mem`: its own files were "9 unsupported files"
     for p in sorted(folder.rglob("*")):
         if any(part.startswith(".") for part in p.relative_to(folder).parts):
             continue
-        if p.is_dir() and p.is_symlink():  # rglob does not descend into it (a link may loop back)
+        if memories and any(m in p.parents for m in memories):
+            continue
+        is_dir = p.is_dir()
+        if is_dir and p.is_symlink():  # rglob does not descend into it (a link may loop back)
             if special is not None:
                 special.append((p, "link to a folder, not followed"))
+            continue
+        if is_dir and (p / MARKER).is_file() and (p / "memory.sqlite").is_file():
+            memories.append(p)
             continue
         if not p.is_file():
             why = not_a_file(p) or (unreadable_folder(p) if p.is_dir() else None)
