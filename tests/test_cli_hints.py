@@ -83,3 +83,12 @@ def test_a_memory_kept_inside_the_ingested_folder_is_not_read_as_documents(tmp_p
     (notes / "mem" / "stray.txt").write_text("Not a note of mine.", encoding="utf-8")
     r = CliRunner().invoke(cli, ["ingest", str(notes), "--memory", str(notes / "mem"), "-q"])
     assert r.exit_code == 0 and "1 unchanged" in r.output and "0 documents ingested" in r.output, r.output
+
+
+def test_the_demo_does_not_add_its_sample_to_a_memory_of_other_documents(spaced_memory):
+    # `mycelial demo --memory my_memory` ingested the shipped sample (10 Wikipedia documents) among the user's own
+    before = CliRunner().invoke(cli, ["list", "--memory", str(spaced_memory), "--json"]).stdout
+    r = CliRunner().invoke(cli, ["demo", "--memory", str(spaced_memory), "-k", "1"])
+    assert r.exit_code == 1 and "holds other documents ('stdin-" in r.output and "nothing" not in r.output, r.output
+    assert _hint(r.output) == ["demo", "--memory", f"{spaced_memory}-demo"], r.output
+    assert CliRunner().invoke(cli, ["list", "--memory", str(spaced_memory), "--json"]).stdout == before

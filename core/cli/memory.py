@@ -17,6 +17,7 @@ import click
 
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._report import _cell, count, print_report  # noqa: F401 (_cell, count: other commands')
+from core.cli._sample import refuse_other_documents
 
 
 class _Utf8Text(click.ParamType):
@@ -358,6 +359,7 @@ def demo(memory, query, k):
         mycelial demo --query "Who was Nero's mother?" --memory /tmp/demo
     """
     with _open(memory, create=True) as mem:
+        refuse_other_documents(mem, memory, SAMPLE_DIR)
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
         rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
         print_report(rep)
