@@ -100,8 +100,8 @@ def reinforce(query, chunk_ids, memory, rate):
     _existing(memory)
     with _open(memory) as mem:
         eid = _call(mem.reinforce, query, list(chunk_ids), rate=rate)
-    click.echo(f"reinforcement {eid}: {len(set(chunk_ids))} chunks, rate {rate} (undo: mycelial unreinforce {eid} "
-               f"--memory {shlex.quote(str(memory))})")
+    click.echo(f"reinforcement {eid}: {count(len(set(chunk_ids)), 'chunk')}, rate {rate} "
+               f"(undo: mycelial unreinforce {eid} --memory {shlex.quote(str(memory))})")
 
 
 @click.command("unreinforce")
