@@ -92,3 +92,29 @@ def test_the_demo_does_not_add_its_sample_to_a_memory_of_other_documents(spaced_
     assert r.exit_code == 1 and "holds other documents ('stdin-" in r.output and "nothing" not in r.output, r.output
     assert _hint(r.output) == ["demo", "--memory", f"{spaced_memory}-demo"], r.output
     assert CliRunner().invoke(cli, ["list", "--memory", str(spaced_memory), "--json"]).stdout == before
+
+
+def test_ingest_of_stdin_typed_at_a_terminal_says_how_to_end_it(tmp_path):
+    # `mycelial ingest - --memory m` without a pipe waited for text in silence, like a hang
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "mycelial", "ingest", "-", "--memory", str(tmp_path / "m"), "-q"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    try:
+        time.sleep(0.5)
+        os.write(master, b"Alex Lifeson played guitar in Rush.\n")
+        os.write(master, b"\x04")  # Ctrl-D on a line of its own: end of input
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        os.close(master)
+    assert proc.returncode == 0, err.decode()
+    assert "from the terminal" in err.decode() and "Ctrl-D" in err.decode(), err.decode()
+    assert b"1 document ingested" in out + err

@@ -192,6 +192,12 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     At most ``MYCELIAL_MAX_INPUT_BYTES`` (64 MB) are read: stdin is held in memory whole.
     """
     limit = _max_input_bytes()
+    if _is_terminal(fh):  # `mycelial ingest -` typed without a pipe waited in silence
+        from core.log import get_logger
+
+        get_logger("memory.ingest").warning("reading the text to ingest from the terminal: paste or type it, then "
+                                            "Ctrl-D on a line of its own (or pipe it: cat notes.md | mycelial "
+                                            "ingest - ...)")
     buf = getattr(fh, "buffer", None)
     data = buf.read(limit + 1) if buf is not None else fh.read(limit + 1)
     if len(data) > limit:
@@ -224,6 +230,13 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
             errors.append(ReadError(source, f"{EMPTY_INPUT} (only front matter); nothing to store", skipped=True))
             return
         yield Record(f"stdin-{digest}", body, title, {}, source, merge=True)
+
+
+def _is_terminal(fh) -> bool:
+    try:
+        return bool(fh.isatty())
+    except (AttributeError, ValueError, OSError):  # a closed or custom stream
+        return False
 
 
 def not_a_file(path: Path) -> str | None:
