@@ -47,7 +47,7 @@ def test_hints_naming_a_memory_quote_it(spaced_memory, tmp_path):
     r = CliRunner().invoke(cli, ["forget", "nothere", "gone", "--memory", str(spaced_memory)])
     assert r.exit_code == 1 and _hint(r.output) == ["list", "--memory", str(spaced_memory)], r.output
     missing = tmp_path / "no such memory"
-    for command in (["recall", "x"], ["list"], ["associate", "x"], ["get", "x"]):
+    for command in (["recall", "x"], ["list"], ["associate", "x"], ["get", "x"], ["stats"]):
         r = CliRunner().invoke(cli, [*command, "--memory", str(missing)])
         assert r.exit_code == 1 and _hint(r.output) == ["ingest", "PATH", "--memory", str(missing)], (command,
                                                                                                       r.output)

@@ -295,8 +295,6 @@ def stats(memory):
 
         mycelial stats --memory my_memory
     """
-    if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}")
     with _open(memory, read_only=True) as mem:
         click.echo(json.dumps(mem.stats(), indent=2))
 
