@@ -118,3 +118,12 @@ def test_ingest_of_stdin_typed_at_a_terminal_says_how_to_end_it(tmp_path):
     assert proc.returncode == 0, err.decode()
     assert "from the terminal" in err.decode() and "Ctrl-D" in err.decode(), err.decode()
     assert b"1 document ingested" in out + err
+
+
+def test_a_query_from_a_queries_file_is_echoed_without_terminal_escapes(spaced_memory, tmp_path):
+    # the echoed "query: ..." line printed a --queries line's escape sequences raw (an OSC sets the window title)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"id": 1, "query": "who \x1b]0;pwned\x07drummed\nfor Rush?"}) + "\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "--queries", str(queries), "--memory", str(spaced_memory), "-k", "1", "-q"])
+    assert r.exit_code == 0 and "\x1b" not in r.output and "\x07" not in r.output, repr(r.output)
+    assert "query: who drummed\\nfor Rush?" in r.output, repr(r.output)

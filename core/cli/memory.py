@@ -176,7 +176,7 @@ def _one_thread_pools(on: bool):
 
 
 def _print_hits(query: str, hits, explain: bool = False) -> None:
-    click.echo(f"query: {query}")
+    click.echo(f"query: {_cell(query)}")  # a --queries file is text from elsewhere
     for i, h in enumerate(hits, 1):
         text = " ".join(h.text.split())
         title = f"  [{_cell(h.title)}]" if h.title else ""  # a JSONL record without a title showed "[]"
