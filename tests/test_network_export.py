@@ -102,3 +102,16 @@ def test_graph_command_on_a_memory_folder_or_its_sqlite_says_what_to_type(net, t
     (tmp_path / "docs").mkdir()
     res = CliRunner().invoke(cli, ["graph", str(tmp_path / "docs")])
     assert res.exit_code == 1 and "is a folder, not a saved network" in res.output, res.output
+
+
+def test_graph_of_network_npz_in_a_memory_folder_names_its_versioned_file(net, tmp_path):
+    # `graph --help`'s example `mycelial graph memory/network.npz` said only "no network file at
+    # memory/network.npz": a memory keeps its network as network.N.npz
+    mem = tmp_path / "my memory"
+    mem.mkdir()
+    (mem / "mycelial.json").write_text('{"format": 1, "kind": "mycelial-memory"}\n', encoding="utf-8")
+    net.save(mem / "network.3.npz")
+    res = CliRunner().invoke(cli, ["graph", str(mem / "network.npz")])
+    assert res.exit_code == 1 and f"no network file at {mem / 'network.npz'}; its folder is a memory" in res.output
+    assert f"`mycelial graph '{mem / 'network.3.npz'}'`" in res.output, res.output
+    assert "memory/network.npz" not in CliRunner().invoke(cli, ["graph", "--help"]).output

@@ -189,6 +189,23 @@ def test_a_json_array_in_a_jsonl_file_is_one_error(tmp_path):
     assert all("a JSON array, not JSON Lines" in e.message and "jq -c" in e.message for e in errors)
 
 
+def test_a_pretty_printed_json_object_in_a_jsonl_file_is_one_error(tmp_path):
+    # a .json renamed .jsonl (HotpotQA's corpus: 6,129 errors) or one pretty-printed record gave a
+    # "malformed JSON" error a line
+    corpus = {"d1": {"title": "Graz", "text": "Graz lies on the Mur."}, "d2": {"text": "Wien lies on the Danube."}}
+    (tmp_path / "corpus.jsonl").write_text(json.dumps(corpus, indent=2), encoding="utf-8")
+    (tmp_path / "record.jsonl").write_text(json.dumps(corpus["d1"] | {"id": "g"}, indent=2), encoding="utf-8")
+    (tmp_path / "ok.jsonl").write_text('{"id": "w",\n"text": "x"}\n{"id": "v", "text": "Vaduz."}\n', encoding="utf-8")
+    got, errors = _read(sorted(tmp_path.iterdir()))
+    msgs = [e.message for e in errors]
+    assert [r.doc_id for r in got] == ["v"] and len(msgs) == 4, msgs  # real JSONL keeps its line errors
+    assert msgs[0].startswith("holds one JSON object over several lines") and "to_entries[]" in msgs[0], msgs
+    assert msgs[1].startswith("malformed JSON") and msgs[2].startswith("malformed JSON"), msgs
+    assert msgs[3].startswith("holds one JSON object over several lines") and "jq -c . FILE" in msgs[3], msgs
+    assert list(read_stream(io.StringIO(json.dumps(corpus["d1"], indent=2)), errors)) == []
+    assert errors[-1].message.startswith("holds one JSON object over several lines")
+
+
 def test_non_utf8_names_the_line(tmp_path):
     p = tmp_path / "latin.txt"
     p.write_bytes(b"line one\nline two caf\xe9\n")

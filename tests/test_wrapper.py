@@ -158,6 +158,9 @@ def test_cli_encode_texts_and_npy(tmp_path, wiki_sample, mvq):
     res = runner.invoke(cli, ["encode", "--npy", str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.npy")])
     assert res.exit_code == 0, res.output
     assert np.array_equal(np.load(tmp_path / "c.npy"), mvq.encode(X[:30]))
+    assert "wrote 30 rows of codes to" in res.stderr  # "wrote 30 codes": each row is 4
+    res = runner.invoke(cli, ["encode", sentences[0], "-o", str(tmp_path / "one.txt")])
+    assert res.exit_code == 0 and "wrote 1 row of codes to" in res.stderr, res.output
     res = runner.invoke(cli, ["encode", "--npy", str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.npy"),
                               "--refine", "1", "--candidates", "8", "--pairs", "4"])
     assert res.exit_code == 0, res.output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -12,7 +13,8 @@ from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 def _existing(memory) -> None:
     if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+        raise click.ClickException(f"no memory at {memory}; create one with "
+                                   f"`mycelial ingest PATH --memory {shlex.quote(str(memory))}`")
 
 
 def _call(fn, *args, **kwargs):
@@ -98,8 +100,8 @@ def reinforce(query, chunk_ids, memory, rate):
     _existing(memory)
     with _open(memory) as mem:
         eid = _call(mem.reinforce, query, list(chunk_ids), rate=rate)
-    click.echo(f"reinforcement {eid}: {len(set(chunk_ids))} chunks, rate {rate} (undo: mycelial unreinforce {eid} "
-               f"--memory {memory})")
+    click.echo(f"reinforcement {eid}: {count(len(set(chunk_ids)), 'chunk')}, rate {rate} "
+               f"(undo: mycelial unreinforce {eid} --memory {shlex.quote(str(memory))})")
 
 
 @click.command("unreinforce")
@@ -116,7 +118,7 @@ def unreinforce(event_id, memory):
     with _open(memory) as mem:
         if not _call(mem.unreinforce, event_id):
             raise click.ClickException(f"no reinforcement event {event_id} in {memory}; "
-                                       f"list them with `mycelial reinforcements --memory {memory}`")
+                                       f"list them with `mycelial reinforcements --memory {shlex.quote(str(memory))}`")
     click.echo(f"undid reinforcement {event_id}")
 
 

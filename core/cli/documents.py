@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -11,7 +12,8 @@ from core.cli.memory import MEMORY_OPTION, TEXT, _cell, _open, count
 
 def _existing(memory):
     if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+        raise click.ClickException(f"no memory at {memory}; create one with "
+                                   f"`mycelial ingest PATH --memory {shlex.quote(str(memory))}`")
 
 
 @click.command("list")
@@ -57,8 +59,8 @@ def get_cmd(doc_id, memory, as_json):
     with _open(memory, read_only=True) as mem:
         doc = get_document(mem, doc_id)
     if doc is None:
-        raise click.ClickException(f"no document {doc_id!r} in {memory}; `mycelial list --memory {memory}` "
-                                   "shows the ids")
+        raise click.ClickException(f"no document {doc_id!r} in {memory}; "
+                                   f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return

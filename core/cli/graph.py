@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from pathlib import Path
 
 import click
+
+from core.cli.memory import user_path
 
 
 @click.command("graph")
@@ -14,7 +17,7 @@ import click
               help="Output directory (default: beside NETWORK, or the current folder with --memory).")
 @click.option("--top", type=click.IntRange(min=1), default=200, show_default=True,
               help="Strongest edges kept in the GraphML file and the picture (NETWORK form).")
-@click.option("--memory", "-m", type=click.Path(file_okay=False), default=None,
+@click.option("--memory", "-m", type=click.Path(file_okay=False), default=None, callback=user_path,
               help="Draw the neighbourhood of --concept in this memory instead of a network file.")
 @click.option("--concept", default=None, help="The concept at the centre (with --memory).")
 @click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True, help="Hops from the concept.")
@@ -26,7 +29,7 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
 
     Example:
 
-        mycelial graph memory/network.npz --out figures --top 300
+        mycelial graph network.npz --out figures --top 300
 
         mycelial graph --memory my_memory --concept "neil peart" --depth 2 --out figures
     """
@@ -76,32 +79,38 @@ def _not_theirs(paths: list[Path]) -> None:
 
 
 def _not_a_network(path: Path) -> None:
-    """A memory folder or its SQLite file given as NETWORK: say what it is and what to type."""
+    """A memory folder or its SQLite file given as NETWORK, or a missing file in a memory folder
+    (`graph my_memory/network.npz`: a memory's file is network.N.npz): say what it is and what to type."""
     folder = path if path.is_dir() else path.parent
     is_memory = (folder / "memory.sqlite").is_file() or (folder / "mycelial.json").is_file()
     if path.is_dir():
-        what = "a memory folder" if is_memory else "a folder"
+        what = f"{path} is {'a memory folder' if is_memory else 'a folder'}, not a saved network (.npz)"
     elif path.is_file():
         with open(path, "rb") as fh:
             if fh.read(16) != b"SQLite format 3\0":
                 return
-        what = "a memory's SQLite store" if is_memory else "an SQLite database"
+        kind = "a memory's SQLite store" if is_memory else "an SQLite database"
+        what = f"{path} is {kind}, not a saved network (.npz)"
+    elif is_memory and not path.is_symlink():
+        what = f"no network file at {path}; its folder is a memory"
     else:
         return
     hint = ""
     if is_memory:
         files = sorted(folder.glob("network.*.npz"), key=lambda p: p.stat().st_mtime)
-        hint = f": draw a concept's neighbourhood with `mycelial graph --memory {folder} --concept NAME`"
+        hint = (f": draw a concept's neighbourhood with "
+                f"`mycelial graph --memory {shlex.quote(str(folder))} --concept NAME`")
         if files:
-            hint += f", or export the memory's network with `mycelial graph {files[-1]}`"
-    raise click.ClickException(f"{path} is {what}, not a saved network (.npz){hint}")
+            hint += f", or export the memory's network with `mycelial graph {shlex.quote(str(files[-1]))}`"
+    raise click.ClickException(f"{what}{hint}")
 
 
 def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
     from core.cli.memory import _open
 
     if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+        raise click.ClickException(f"no memory at {memory}; create one with "
+                                   f"`mycelial ingest PATH --memory {shlex.quote(str(memory))}`")
     with _open(memory, read_only=True) as mem:
         try:
             g = mem.graph(concept, depth=depth, k=k)

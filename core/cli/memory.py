@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ import click
 
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._report import _cell, count, print_report  # noqa: F401 (_cell, count: other commands')
+from core.cli._sample import refuse_other_documents
 
 
 class _Utf8Text(click.ParamType):
@@ -38,10 +40,18 @@ class _Utf8Text(click.ParamType):
 
 
 TEXT = _Utf8Text()
+
+
+def user_path(ctx, param, value):
+    """``--memory=~/m`` reaches us unexpanded (the shell expands no ``~`` after ``=``): ingest made ~/m (the
+    library expands it) and every other command said "no memory at ~/m"."""
+    return os.path.expanduser(value) if isinstance(value, str) else value
+
+
 MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
-                             help="Memory folder (made by `mycelial ingest`).")
+                             callback=user_path, help="Memory folder (made by `mycelial ingest`).")
 NEW_MEMORY_OPTION = click.option("--memory", "-m", "memory", required=True, type=click.Path(file_okay=False),
-                                 help="Memory folder (created if missing).")
+                                 callback=user_path, help="Memory folder (created if missing).")
 MODES = ("similar", "associative", "hybrid")
 EMBEDDER_OPTION = click.option(
     "--embedder", type=click.Choice(["openvino-int8", "torch", "onnx", "onnx-int8"]), default=None,
@@ -82,7 +92,7 @@ def _open(folder, read_only: bool = False, embedder: str | None = None, create: 
     path = Path(folder)
     if not create and not (path.is_dir() and any(path.iterdir())):
         raise click.ClickException(f"no memory at {folder}{' (an empty folder)' if path.is_dir() else ''}; "
-                                   f"create one with `mycelial ingest PATH --memory {folder}`")
+                                   f"create one with `mycelial ingest PATH --memory {shlex.quote(str(folder))}`")
     return _open_with(folder, False, embedder)
 
 
@@ -166,7 +176,7 @@ def _one_thread_pools(on: bool):
 
 
 def _print_hits(query: str, hits, explain: bool = False) -> None:
-    click.echo(f"query: {query}")
+    click.echo(f"query: {_cell(query)}")  # a --queries file is text from elsewhere
     for i, h in enumerate(hits, 1):
         text = " ".join(h.text.split())
         title = f"  [{_cell(h.title)}]" if h.title else ""  # a JSONL record without a title showed "[]"
@@ -285,8 +295,6 @@ def stats(memory):
 
         mycelial stats --memory my_memory
     """
-    if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}")
     with _open(memory, read_only=True) as mem:
         click.echo(json.dumps(mem.stats(), indent=2))
 
@@ -315,14 +323,15 @@ def forget(doc_ids, memory):
         try:
             if len(ids) == 1:
                 if not mem.forget(ids[0]):
-                    raise click.ClickException(f"no document {ids[0]!r} in {memory}")
+                    raise click.ClickException(f"no document {ids[0]!r} in {memory}; `mycelial list --memory "
+                                               f"{shlex.quote(str(memory))}` shows the ids")
                 done = ids
             else:
                 unknown = [i for i in ids if mem.store_.document(i) is None]
                 if unknown:
                     raise click.ClickException(
                         f"no document {', '.join(map(repr, unknown))} in {memory}; forgot none of the {len(ids)} "
-                        f"ids (`mycelial list --memory {memory}` shows the ids)")
+                        f"ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
                 done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
@@ -335,7 +344,7 @@ def forget(doc_ids, memory):
 
 @click.command("demo")
 @click.option("--memory", "-m", default="mycelial_demo_memory", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the demo memory.")
+              callback=user_path, help="Folder for the demo memory.")
 @click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True)
 @click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100))
 def demo(memory, query, k):
@@ -348,6 +357,7 @@ def demo(memory, query, k):
         mycelial demo --query "Who was Nero's mother?" --memory /tmp/demo
     """
     with _open(memory, create=True) as mem:
+        refuse_other_documents(mem, memory, SAMPLE_DIR)
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
         rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
         print_report(rep)

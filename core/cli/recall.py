@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -132,7 +133,8 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     where_args, where = where, _parse_where(where)
     exclude = _parse_exclude(exclude)
     if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}; create one with `mycelial ingest PATH --memory {memory}`")
+        raise click.ClickException(f"no memory at {memory}; create one with "
+                                   f"`mycelial ingest PATH --memory {shlex.quote(str(memory))}`")
     single = query is not None
     if not single:  # read before the model loads; a file with no query is an error, not an empty answer
         items, problems = _read_queries(queries)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from core.cli.memory import TEXT
+from core.text import count
 
 
 def _load_codec(weights):
@@ -80,7 +81,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         buf = io.BytesIO()
         np.save(buf, codes, allow_pickle=False)
         atomic_write_bytes(output, buf.getvalue())
-        click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)
+        click.echo(f"wrote {count(codes.shape[0], 'row')} of codes to {output}", err=True)  # "1 codes": 4 a row
         return
     plain = [" ".join(str(int(v)) for v in row) for row in codes]
     if as_json:
@@ -99,7 +100,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         from core._io import atomic_write_text
 
         atomic_write_text(output, text + "\n")
-        click.echo(f"wrote {codes.shape[0]} codes to {output}", err=True)
+        click.echo(f"wrote {count(codes.shape[0], 'row')} of codes to {output}", err=True)  # "1 codes": 4 a row
     else:
         click.echo(text)
 

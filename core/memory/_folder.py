@@ -3,6 +3,7 @@ so no command ever deletes or overwrites files of a folder that holds something 
 from __future__ import annotations
 
 import os
+import shlex
 import time
 import warnings
 
@@ -22,7 +23,8 @@ class FolderMixin:
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"memory folder {folder} exists and is not a folder")
         if not folder.exists() and self.read_only:
-            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
+            raise FileNotFoundError(f"no memory at {folder}; create one with "
+                                    f"`mycelial ingest PATH --memory {shlex.quote(str(folder))}`")
         folder.mkdir(parents=True, exist_ok=True)
         if not self.read_only and not os.access(folder, os.W_OK):
             self.read_only = self.unwritable = True
@@ -56,8 +58,9 @@ class FolderMixin:
                        else str(folder.resolve().parent / f"{folder.resolve().name or 'mycelial'}-memory"))
                 raise ValueError(f"{folder} holds documents ({', '.join(docs[:2])}{', ...' if len(docs) > 2 else ''}), "
                                  f"not a Mycelial memory (no {MARKER} or memory.sqlite): to recall or serve them, "
-                                 f"make a memory of them first: `mycelial ingest {folder} --memory {mem}`, "
-                                 f"then use --memory {mem}")
+                                 f"make a memory of them first: "
+                                 f"`mycelial ingest {shlex.quote(str(folder))} --memory {shlex.quote(mem)}`, "
+                                 f"then use --memory {shlex.quote(mem)}")
             raise ValueError(f"{folder} is not a Mycelial memory (no {MARKER} or memory.sqlite) and is not empty; "
                              + ("give the folder a memory was made in (`mycelial ingest PATH --memory DIR` makes one)"
                                 if self.read_only else  # `recall` was told to give a new folder it would not make
@@ -66,7 +69,8 @@ class FolderMixin:
             raise MemoryReadOnlyError(f"cannot make a memory in {folder}: the folder is not writable (no write "
                                       f"permission or a read-only mount); give a folder you can write")
         if not has_store and self.read_only:
-            raise FileNotFoundError(f"no memory at {folder}; create one with `mycelial ingest PATH --memory {folder}`")
+            raise FileNotFoundError(f"no memory at {folder}; create one with "
+                                    f"`mycelial ingest PATH --memory {shlex.quote(str(folder))}`")
         if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
             atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
                                         f'"created": {time.time():.0f}}}\n').encode())

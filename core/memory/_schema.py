@@ -7,6 +7,7 @@ settings table; a damaged file becomes a `StoreError` naming it and the way out.
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import threading
 import time
@@ -121,7 +122,8 @@ def damaged_message(path, exc) -> str:
         problem = " ".join(problem.split())[:160]
         return (f"{path} is damaged ({exc}; quick_check: {problem}); restore it from a backup "
                 f"(the sqlite3 shell's `.recover` can salvage rows into a new file)")
-    return (f"{path} is damaged ({exc}); run `mycelial repair --memory {folder}` (it checks the file and "
+    return (f"{path} is damaged ({exc}); run `mycelial repair --memory {shlex.quote(str(folder))}` "
+            f"(it checks the file and "
             f"rebuilds what can be rebuilt; restore it from a backup if that reports damage)")
 
 
@@ -238,7 +240,8 @@ class StoreBase:
                                  f"into a new file)") from None
             exc = str(exc).split(" is damaged (", 1)[-1].split("); run", 1)[0]
             raise StoreError(f"{target} is not a SQLite database ({exc}); if it was a memory, run "
-                             f"`mycelial repair --memory {self.path.parent if self.path else target}`, "
+                             f"`mycelial repair --memory "
+                             f"{shlex.quote(str(self.path.parent if self.path else target))}`, "
                              f"which checks it (restore it from a backup if that reports damage)") from None
         return conn
 
@@ -311,7 +314,7 @@ class StoreBase:
                 done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
             except (sqlite3.DatabaseError, StoreError) as exc:
                 raise StoreError(f"{self.path} is not a Mycelial store ({exc}); "
-                                 f"run `mycelial repair --memory {self.path.parent}`") from None
+                                 f"run `mycelial repair --memory {shlex.quote(str(self.path.parent))}`") from None
             known = {name for name, _ in MIGRATIONS}
             if done - known:
                 raise StoreError(f"{self.path} was written by a newer version of Mycelial (migrations "
@@ -319,7 +322,8 @@ class StoreBase:
             if done != known:
                 raise StoreError(f"{self.path} was written by an older version of Mycelial and needs "
                                  f"migrations {sorted(known - done)}, which a read-only open cannot apply; "
-                                 f"upgrade it once with `mycelial repair --memory {self.path.parent}`")
+                                 f"upgrade it once with "
+                                 f"`mycelial repair --memory {shlex.quote(str(self.path.parent))}`")
             return
         conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
         done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}

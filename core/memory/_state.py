@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,8 @@ class StateMixin:
             return False
         what = f"{len(bad)} chunk(s) (ids {[r[0] for r in bad[:5]]}) and {len(bad_docs)} document(s)"
         if self.read_only:
-            raise StoreError(f"{db}: {what} have damaged columns; run `mycelial repair --memory {self.folder}`")
+            raise StoreError(f"{db}: {what} have damaged columns; "
+                             f"run `mycelial repair --memory {shlex.quote(str(self.folder))}`")
         with st.atomic():
             conn, doc_cache = st._conn, {}
             for cid, codes_ok, emb_ok, phrases_ok in bad:

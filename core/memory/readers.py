@@ -45,6 +45,28 @@ def _is_json_array(text: str) -> bool:
         return False
 
 
+def _one_object_problem(text: str) -> str | None:
+    """A pretty-printed JSON object given as JSONL (a .json renamed .jsonl) made one error a line (6,129 for
+    HotpotQA's corpus): say what it is, once. None when the first line is JSON of its own."""
+    head = text.lstrip()
+    if not head.startswith("{"):
+        return None
+    try:
+        json.loads(head.split("\n", 1)[0])
+        return None
+    except (ValueError, RecursionError):
+        pass
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    fix = ("convert it with `jq -c . FILE > records.jsonl`" if isinstance(value.get("text"), str)
+           else _JQ_OBJECT)
+    return f"holds one JSON object over several lines, not JSON Lines (one object a line); {fix}"
+
+
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
     the meta, so ``ingest --sync`` can find what disappeared), else relative to the working
@@ -118,6 +140,8 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if suffix == ".jsonl":
             if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
                 raise ValueError(_ARRAY)
+            if (problem := _one_object_problem(text)) is not None:
+                raise ValueError(problem)
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
         title, text = markdown_parts(text) if suffix == ".md" else ("", text)
@@ -174,6 +198,12 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     At most ``MYCELIAL_MAX_INPUT_BYTES`` (64 MB) are read: stdin is held in memory whole.
     """
     limit = _max_input_bytes()
+    if _is_terminal(fh):  # `mycelial ingest -` typed without a pipe waited in silence
+        from core.log import get_logger
+
+        get_logger("memory.ingest").warning("reading the text to ingest from the terminal: paste or type it, then "
+                                            "Ctrl-D on a line of its own (or pipe it: cat notes.md | mycelial "
+                                            "ingest - ...)")
     buf = getattr(fh, "buffer", None)
     data = buf.read(limit + 1) if buf is not None else fh.read(limit + 1)
     if len(data) > limit:
@@ -192,6 +222,9 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
     if text.lstrip().startswith("[") and _is_json_array(text):
         errors.append(ReadError(source, _ARRAY))
         return
+    if (problem := _one_object_problem(text)) is not None:
+        errors.append(ReadError(source, problem))
+        return
     if text.lstrip().startswith("{"):
         yield from read_jsonl_lines(text.split("\n"), source, errors)
     else:
@@ -203,6 +236,13 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
             errors.append(ReadError(source, f"{EMPTY_INPUT} (only front matter); nothing to store", skipped=True))
             return
         yield Record(f"stdin-{digest}", body, title, {}, source, merge=True)
+
+
+def _is_terminal(fh) -> bool:
+    try:
+        return bool(fh.isatty())
+    except (AttributeError, ValueError, OSError):  # a closed or custom stream
+        return False
 
 
 def not_a_file(path: Path) -> str | None:
@@ -234,16 +274,25 @@ def unreadable_folder(folder: Path) -> str | None:
 
 
 def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
-    """Supported files under ``folder`` (recursively, hidden paths left out) and a count of
+    """Supported files under ``folder`` (recursively, hidden paths and memory folders left out) and a count of
     the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
     not regular files (FIFOs, devices, broken or looping links)."""
+    from core.memory._folder import MARKER
+
     files, skipped = [], Counter()
+    memories: list[Path] = []  # `ingest notes --memory notes/mem`: its own files were "9 unsupported files"
     for p in sorted(folder.rglob("*")):
         if any(part.startswith(".") for part in p.relative_to(folder).parts):
             continue
-        if p.is_dir() and p.is_symlink():  # rglob does not descend into it (a link may loop back)
+        if memories and any(m in p.parents for m in memories):
+            continue
+        is_dir = p.is_dir()
+        if is_dir and p.is_symlink():  # rglob does not descend into it (a link may loop back)
             if special is not None:
                 special.append((p, "link to a folder, not followed"))
+            continue
+        if is_dir and (p / MARKER).is_file() and (p / "memory.sqlite").is_file():
+            memories.append(p)
             continue
         if not p.is_file():
             why = not_a_file(p) or (unreadable_folder(p) if p.is_dir() else None)

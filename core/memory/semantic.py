@@ -16,6 +16,7 @@ log), so a crash at any point loses no committed document.
 from __future__ import annotations
 
 import hashlib
+import shlex
 import threading
 
 import numpy as np
@@ -169,7 +170,8 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
                              f"{saved['codebook_size']} codes; the codec has {heads} x {size}")
         if saved is not None and saved.get("fingerprint") != fingerprint and self.read_only:
             raise ValueError(f"{self.folder} was encoded by other VQ-VAE weights; re-encode its chunks once "
-                             f"with `mycelial repair --memory {self.folder}` (any writing command does it)")
+                             f"with `mycelial repair --memory {shlex.quote(str(self.folder))}` "
+                             f"(any writing command does it)")
         if saved is not None and saved.get("fingerprint") != fingerprint:
             self._reencode()  # new VQ-VAE weights: codes come again from the stored embeddings
         if (saved is None or saved.get("fingerprint") != fingerprint) and not self.read_only:
