@@ -293,6 +293,27 @@ def test_documents_panel_counts_pages_and_opens_a_document(server, browser):
         expect(view.locator("li.chunk").first).to_be_visible(timeout=30_000)
 
 
+def test_paging_documents_by_keyboard_keeps_the_focus_on_the_pager(server, browser):
+    # Enter on "next" to the last page disabled the focused button: the focus fell to the page's body, and
+    # the next Enter did nothing (so at "previous" to the first page)
+    notes = [{"id": f"page-{i:02d}", "title": f"Page {i:02d}", "text": f"Harbour page {i}: the tide is at {i}."}
+             for i in range(11)]
+    focused = "document.activeElement.id"
+    with _posted(server, notes), _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+        page.focus("#doc-next")
+        page.keyboard.press("Enter")
+        expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
+        expect(page.locator("#doc-next")).to_be_disabled()
+        assert page.evaluate(focused) == "doc-prev"
+        page.keyboard.press("Enter")  # on "previous", back to the first page
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+        assert page.evaluate(focused) == "doc-next"
+
+
 def test_documents_panel_filters_by_id_prefix(server, browser):
     # the panel paged through every title, 10 at a time: finding one document among hundreds meant paging
     import httpx

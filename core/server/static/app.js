@@ -268,8 +268,15 @@ async function loadDocuments(offset) {
     }
     $("doc-range").textContent = r.total ? `${offset + 1}–${offset + r.documents.length} of ${r.total}`
       : (prefix ? `no id starts with “${prefix}”` : "no documents");
+    const had = document.activeElement;
     $("doc-prev").disabled = offset === 0;
     $("doc-next").disabled = offset + r.documents.length >= r.total;
+    // Enter on "next" to the last page (or "previous" to the first) disabled the focused button and
+    // dropped the keyboard's focus on the page: it goes to the other button (or the filter)
+    if (had && had.disabled) {
+      const other = had === $("doc-next") ? $("doc-prev") : $("doc-next");
+      (other.disabled ? $("doc-prefix") : other).focus();
+    }
   } catch (e) { status(e.message, true); }
 }
 
