@@ -463,6 +463,43 @@ def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server, brow
         expect(page.locator("#status")).not_to_have_class("error")
 
 
+_CONTRAST = """(e) => {  // WCAG contrast of an element's text on its background (its own, else its header's)
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 4).map(Number);
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  let bg = rgb(getComputedStyle(e).backgroundColor);
+  if (bg.length === 4 && bg[3] === 0) bg = rgb(getComputedStyle(e.closest("header")).backgroundColor);
+  const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(bg)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_an_error_far_down_the_page_is_shown_in_view_and_legibly(server, browser):
+    # the status line sat at the top of the page: a forget refused (503, another process writing) far down a
+    # phone's page changed nothing in view; and its red on the header's navy had a contrast of 1.9:1
+    import json
+
+    busy = json.dumps({"error": "memory busy, retry later: another process holds the lock", "fields": []})
+    with _page(browser, viewport={"width": 375, "height": 700}) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.keyboard.press("Enter")
+        expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+        page.locator("#doc-list .doc-title").first.click()
+        forget = page.locator("#doc-view .doc-forget")
+        expect(forget).to_be_visible(timeout=30_000)
+        page.on("dialog", lambda d: d.accept())
+        page.route("**/forget", lambda route: route.fulfill(status=503, content_type="application/json", body=busy,
+                                                             headers={"Retry-After": "5"}))
+        forget.click()
+        status = page.locator("#status")
+        expect(status).to_have_text("memory busy, retry later: another process holds the lock", timeout=30_000)
+        assert page.evaluate("scrollY") > 1000  # far down the page
+        expect(status).to_be_in_viewport()
+        assert status.evaluate(_CONTRAST) >= 4.5
+
+
 def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server, browser):
     # a base64 line or URL longer than the model's window stays one chunk (200k characters here): its hit
     # filled the page for screens on end
