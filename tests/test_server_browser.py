@@ -219,12 +219,14 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
             page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/v1/memories") else None)
             page.goto(srv.url + "/")
             expect(page.locator("#status")).to_contain_text("needs a token", timeout=30_000)
+            assert page.evaluate("document.activeElement.id") == "token"  # a keyboard types it at once
+            # a wrong token said "this server needs a token: enter it above", under the token entered
             for token in ("wrong", TOKEN, "wrong again", TOKEN):
                 before = len(listed)
                 page.fill("#token", token)
                 page.locator("#token").dispatch_event("change")
                 expect(page.locator("#status")).to_have_text("ready" if token == TOKEN else
-                                                             "this server needs a token: enter it above")
+                                                             "the server refused this token: check the one above")
                 page.wait_for_timeout(300)
                 assert len(listed) - before == 1, (token, listed[before:])
     finally:

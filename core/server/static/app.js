@@ -21,8 +21,10 @@ async function api(path, options = {}) {
   // an answer that is not JSON (a proxy's error page) is named by its status: it said "Bad Gateway" alone
   try { body = await res.json(); } catch (e) { body = { error: `HTTP ${res.status} ${res.statusText}`.trim() }; }
   if (res.status === 401) {
-    $("token-box").hidden = false;
-    throw new Error("this server needs a token: enter it above");
+    // a wrong token was answered "needs a token: enter it above", under the token just entered
+    if ($("token-box").hidden) { $("token-box").hidden = false; $("token").focus(); }  // typing goes there
+    throw new Error(token ? "the server refused this token: check the one above"
+                          : "this server needs a token: enter it above");
   }
   if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
   return body;
