@@ -407,6 +407,9 @@ def test_bridges(client):
         assert bad.status_code == 422 and field in [f["field"] for f in bad.json()["fields"]]
     same = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "Nero"}, headers=AUTH)
     assert same.status_code == 422 and "same concept" in same.json()["error"]
+    # named by the engine's arguments ("concept_a and concept_b ..."), which the client never sent
+    words = "a and b are the same concept ('nero'); give two concepts"
+    assert same.json()["fields"] == [{"field": "a", "message": words}]
 
 
 def test_background_file_upload_is_a_job(client):

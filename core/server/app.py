@@ -260,7 +260,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             return fn(**kw)
         except ValueError as exc:
             named = [f for arg, f in fields.items() if repr(kw[arg]) in str(exc)]
-            raise value_error(exc, named[0] if named else next(iter(fields.values()))) from None
+            words = str(exc)
+            for arg, f in fields.items():  # "concept_a and concept_b are the same concept": the client sent a, b
+                words = words.replace(arg, f)
+            raise value_error(ValueError(words), named[0] if named else next(iter(fields.values()))) from None
 
     @app.get("/v1/memories/{name}/associations", dependencies=v1)
     def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
