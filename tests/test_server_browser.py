@@ -376,10 +376,13 @@ def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server, brow
         assert dialogs and "gone-1" in dialogs[0]
         assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 200
         page.once("dialog", lambda d: d.accept())
-        view.locator(".doc-forget").click()
+        view.locator(".doc-forget").focus()  # by keyboard this time
+        page.keyboard.press("Enter")
         expect(page.locator("#status")).to_have_text("forgot gone-1", timeout=30_000)
         expect(page.locator("#doc-count")).to_have_text("(0)", timeout=30_000)
         expect(view.locator("h3")).to_have_count(0)
+        # the focused button left with the view: the focus fell on the page's body
+        assert page.evaluate("document.activeElement.id") == "doc-prefix"
         assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 404
         assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
 

@@ -313,7 +313,9 @@ async function forgetDocument(id) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ids: [id] }) });
     if (r.missing.length) throw new Error(`no document “${id}” in this memory (forgotten meanwhile?)`);
     if ($("memory").value !== chosen) return;
+    const hadFocus = $("doc-view").contains(document.activeElement);
     $("doc-view").replaceChildren();
+    if (hadFocus) $("doc-prefix").focus();  // the focused button went with the view: the keyboard's place was lost
     status(`forgot ${id}`);
     loadStats();
     loadDocuments(docOffset);
