@@ -570,6 +570,19 @@ def test_a_file_uploaded_again_is_reported_unchanged(server, browser):
         expect(result).to_contain_text("1 replaced", timeout=30_000)
 
 
+def test_ingest_without_a_file_says_to_choose_one(server, browser):
+    # pressing Ingest (by Enter, say) before choosing a file did nothing, without a word
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.focus("#upload button[type=submit]")
+        page.keyboard.press("Enter")
+        result = page.locator("#upload-result")
+        expect(result).to_have_text("choose one or more files (.txt .md .pdf .jsonl) first")
+        expect(result).to_have_class("error")
+        assert page.evaluate("document.activeElement.id") == "file"
+
+
 def test_an_empty_file_uploaded_is_reported_skipped(server, browser):
     # an empty file was refused (a 422 in the error colour, "file empty.txt: empty file") with the files sent beside it
     note = {"name": "owl.md", "mimeType": "text/markdown", "buffer": b"# Owl\n\nThe owl of Orla hunts at dusk."}

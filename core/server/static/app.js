@@ -327,7 +327,12 @@ async function forgetDocument(id) {
 async function upload(ev) {
   ev.preventDefault();
   const files = $("file").files;
-  if (!files.length) return;
+  if (!files.length) {  // Ingest without a file did nothing, without a word
+    $("upload-result").textContent = "choose one or more files (.txt .md .pdf .jsonl) first";
+    $("upload-result").className = "error";
+    $("file").focus();
+    return;
+  }
   const form = new FormData();
   for (const f of files) form.append("file", f);
   $("upload-result").textContent = "ingesting…";
