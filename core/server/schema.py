@@ -30,6 +30,8 @@ _WHY = {
     "413": "request body over the server's --max-body-mb",
     "415": "the body was not sent with Content-Type: application/json",
     "422": "invalid input; `fields` names each field at fault",
+    "500": "one of the memory's files could not be written (a full disk: \"No space left on device\"), named by "
+           "its cause; what was committed before is kept",
     "503": "another process holds the memory's write lock (a write; retry after Retry-After seconds), or the "
            "memory's folder went missing under the server",
 }
@@ -47,7 +49,7 @@ def _errors(method: str, path: str) -> list[str]:
     if (method, path) in _JSON_BODY:
         codes.append("415")
     if method == "delete" or (method == "post" and not path.endswith("/recall")):  # the writes
-        codes.append("403")
+        codes += ["403", "500"]  # the 500 of a full disk was in the README, not in the schema
     return sorted(codes)
 
 
