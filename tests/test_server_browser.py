@@ -505,6 +505,21 @@ def test_an_error_far_down_the_page_is_shown_in_view_and_legibly(server, browser
         assert status.evaluate(_CONTRAST) >= 4.5
 
 
+def test_a_question_that_fails_leaves_no_hits_of_the_question_before(server, browser):
+    # the previous question's hits stayed under the error, as if they were this question's answer
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.keyboard.press("Enter")
+        expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+        page.route("**/recall?**", lambda route: route.abort())
+        page.fill("#q", "Who built the aqueduct?")
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_contain_text("cannot reach the server", timeout=30_000)
+        expect(page.locator("#hits li.hit")).to_have_count(0)
+
+
 def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server, browser):
     # a base64 line or URL longer than the model's window stays one chunk (200k characters here): its hit
     # filled the page for screens on end

@@ -126,7 +126,11 @@ async function ask(ev) {
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
     if (first && !clicked) showConcept(first, true);
-  } catch (e) { status(e.message, true); }
+  } catch (e) {
+    status(e.message, true);
+    // the previous question's hits stayed under the error, as if they answered this one
+    if (q !== asked) { $("hits").replaceChildren(); asked = ""; }
+  }
 }
 
 function pickConcept(concept, fromHit, byKey) {
