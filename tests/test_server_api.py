@@ -389,6 +389,7 @@ def test_bad_reinforce_is_422_naming_the_field(client, body, field):
 def test_reinforce_unknown_chunk_is_404_and_stores_nothing(client):
     r = client.post("/v1/memories/sample/reinforce", json={"query": QUESTION, "chunk_ids": [1, 987654]}, headers=AUTH)
     assert r.status_code == 404 and "987654" in r.json()["error"]
+    assert r.json()["fields"] == [{"field": "chunk_ids", "message": r.json()["error"]}]  # was [], "no field at fault"
     assert client.get("/v1/memories/sample/reinforcements", headers=AUTH).json()["events"] == []
     r = client.post("/v1/memories/nope/reinforce", json={"query": QUESTION, "chunk_ids": [1]}, headers=AUTH)
     assert r.status_code == 404
