@@ -192,6 +192,14 @@ def test_a_query_parameter_the_route_does_not_take_is_422(client):
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
 
 
+@pytest.mark.parametrize("extra, field", [({"k": True}, "k"), ({"k": "5"}, "k"), ({"per_document": "yes"}, "per_document"),
+                                          ({"per_document": 1}, "per_document")])
+def test_batch_recall_takes_json_types_as_they_are(client, extra, field):
+    # {"k": true} answered one hit per question and {"per_document": "yes"} was taken as true, without a word
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION], **extra}, headers=AUTH)
+    assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == [field], r.text
+
+
 def test_a_query_parameter_given_twice_is_422(client):
     # recall?q=rivers&q=Graz answered for "Graz" alone (the last value won, quietly); so did k=3&k=50
     r = client.get("/v1/memories/sample/recall", params=[("q", "rivers"), ("q", QUESTION), ("k", "3")], headers=AUTH)
