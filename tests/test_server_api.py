@@ -192,6 +192,14 @@ def test_a_query_parameter_the_route_does_not_take_is_422(client):
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
 
 
+@pytest.mark.parametrize("extra, field", [({"k": True}, "k"), ({"k": "5"}, "k"), ({"per_document": "yes"}, "per_document"),
+                                          ({"per_document": 1}, "per_document")])
+def test_batch_recall_takes_json_types_as_they_are(client, extra, field):
+    # {"k": true} answered one hit per question and {"per_document": "yes"} was taken as true, without a word
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION], **extra}, headers=AUTH)
+    assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == [field], r.text
+
+
 def test_a_query_parameter_given_twice_is_422(client):
     # recall?q=rivers&q=Graz answered for "Graz" alone (the last value won, quietly); so did k=3&k=50
     r = client.get("/v1/memories/sample/recall", params=[("q", "rivers"), ("q", QUESTION), ("k", "3")], headers=AUTH)
@@ -389,6 +397,7 @@ def test_bad_reinforce_is_422_naming_the_field(client, body, field):
 def test_reinforce_unknown_chunk_is_404_and_stores_nothing(client):
     r = client.post("/v1/memories/sample/reinforce", json={"query": QUESTION, "chunk_ids": [1, 987654]}, headers=AUTH)
     assert r.status_code == 404 and "987654" in r.json()["error"]
+    assert r.json()["fields"] == [{"field": "chunk_ids", "message": r.json()["error"]}]  # was [], "no field at fault"
     assert client.get("/v1/memories/sample/reinforcements", headers=AUTH).json()["events"] == []
     r = client.post("/v1/memories/nope/reinforce", json={"query": QUESTION, "chunk_ids": [1]}, headers=AUTH)
     assert r.status_code == 404
@@ -407,6 +416,9 @@ def test_bridges(client):
         assert bad.status_code == 422 and field in [f["field"] for f in bad.json()["fields"]]
     same = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "Nero"}, headers=AUTH)
     assert same.status_code == 422 and "same concept" in same.json()["error"]
+    # named by the engine's arguments ("concept_a and concept_b ..."), which the client never sent
+    words = "a and b are the same concept ('nero'); give two concepts"
+    assert same.json()["fields"] == [{"field": "a", "message": words}]
 
 
 def test_background_file_upload_is_a_job(client):

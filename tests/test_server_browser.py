@@ -219,12 +219,14 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
             page.on("request", lambda r: listed.append(r.url) if r.url.endswith("/v1/memories") else None)
             page.goto(srv.url + "/")
             expect(page.locator("#status")).to_contain_text("needs a token", timeout=30_000)
+            assert page.evaluate("document.activeElement.id") == "token"  # a keyboard types it at once
+            # a wrong token said "this server needs a token: enter it above", under the token entered
             for token in ("wrong", TOKEN, "wrong again", TOKEN):
                 before = len(listed)
                 page.fill("#token", token)
                 page.locator("#token").dispatch_event("change")
                 expect(page.locator("#status")).to_have_text("ready" if token == TOKEN else
-                                                             "this server needs a token: enter it above")
+                                                             "the server refused this token: check the one above")
                 page.wait_for_timeout(300)
                 assert len(listed) - before == 1, (token, listed[before:])
     finally:
@@ -293,6 +295,27 @@ def test_documents_panel_counts_pages_and_opens_a_document(server, browser):
         expect(view.locator("li.chunk").first).to_be_visible(timeout=30_000)
 
 
+def test_paging_documents_by_keyboard_keeps_the_focus_on_the_pager(server, browser):
+    # Enter on "next" to the last page disabled the focused button: the focus fell to the page's body, and
+    # the next Enter did nothing (so at "previous" to the first page)
+    notes = [{"id": f"page-{i:02d}", "title": f"Page {i:02d}", "text": f"Harbour page {i}: the tide is at {i}."}
+             for i in range(11)]
+    focused = "document.activeElement.id"
+    with _posted(server, notes), _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+        page.focus("#doc-next")
+        page.keyboard.press("Enter")
+        expect(page.locator("#doc-range")).to_have_text("11–12 of 12", timeout=30_000)
+        expect(page.locator("#doc-next")).to_be_disabled()
+        assert page.evaluate(focused) == "doc-prev"
+        page.keyboard.press("Enter")  # on "previous", back to the first page
+        expect(page.locator("#doc-range")).to_have_text("1–10 of 12", timeout=30_000)
+        assert page.evaluate(focused) == "doc-next"
+
+
 def test_documents_panel_filters_by_id_prefix(server, browser):
     # the panel paged through every title, 10 at a time: finding one document among hundreds meant paging
     import httpx
@@ -353,10 +376,13 @@ def test_a_document_is_forgotten_from_its_view_after_a_confirmation(server, brow
         assert dialogs and "gone-1" in dialogs[0]
         assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 200
         page.once("dialog", lambda d: d.accept())
-        view.locator(".doc-forget").click()
+        view.locator(".doc-forget").focus()  # by keyboard this time
+        page.keyboard.press("Enter")
         expect(page.locator("#status")).to_have_text("forgot gone-1", timeout=30_000)
         expect(page.locator("#doc-count")).to_have_text("(0)", timeout=30_000)
         expect(view.locator("h3")).to_have_count(0)
+        # the focused button left with the view: the focus fell on the page's body
+        assert page.evaluate("document.activeElement.id") == "doc-prefix"
         assert httpx.get(f"{url}/gone-1", timeout=30).status_code == 404
         assert httpx.get(f"{url}/kept-1", timeout=30).status_code == 200
 
@@ -442,6 +468,58 @@ def test_errors_of_the_server_and_of_the_network_are_shown_in_words(server, brow
         expect(page.locator("#status")).not_to_have_class("error")
 
 
+_CONTRAST = """(e) => {  // WCAG contrast of an element's text on its background (its own, else its header's)
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 4).map(Number);
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  let bg = rgb(getComputedStyle(e).backgroundColor);
+  if (bg.length === 4 && bg[3] === 0) bg = rgb(getComputedStyle(e.closest("header")).backgroundColor);
+  const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(bg)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_an_error_far_down_the_page_is_shown_in_view_and_legibly(server, browser):
+    # the status line sat at the top of the page: a forget refused (503, another process writing) far down a
+    # phone's page changed nothing in view; and its red on the header's navy had a contrast of 1.9:1
+    import json
+
+    busy = json.dumps({"error": "memory busy, retry later: another process holds the lock", "fields": []})
+    with _page(browser, viewport={"width": 375, "height": 700}) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.keyboard.press("Enter")
+        expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+        page.locator("#doc-list .doc-title").first.click()
+        forget = page.locator("#doc-view .doc-forget")
+        expect(forget).to_be_visible(timeout=30_000)
+        page.on("dialog", lambda d: d.accept())
+        page.route("**/forget", lambda route: route.fulfill(status=503, content_type="application/json", body=busy,
+                                                             headers={"Retry-After": "5"}))
+        forget.click()
+        status = page.locator("#status")
+        expect(status).to_have_text("memory busy, retry later: another process holds the lock", timeout=30_000)
+        assert page.evaluate("scrollY") > 1000  # far down the page
+        expect(status).to_be_in_viewport()
+        assert status.evaluate(_CONTRAST) >= 4.5
+
+
+def test_a_question_that_fails_leaves_no_hits_of_the_question_before(server, browser):
+    # the previous question's hits stayed under the error, as if they were this question's answer
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.keyboard.press("Enter")
+        expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+        page.route("**/recall?**", lambda route: route.abort())
+        page.fill("#q", "Who built the aqueduct?")
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_contain_text("cannot reach the server", timeout=30_000)
+        expect(page.locator("#hits li.hit")).to_have_count(0)
+
+
 def test_a_huge_chunk_is_shown_cut_with_a_button_for_the_rest(server, browser):
     # a base64 line or URL longer than the model's window stays one chunk (200k characters here): its hit
     # filled the page for screens on end
@@ -505,6 +583,19 @@ def test_a_file_uploaded_again_is_reported_unchanged(server, browser):
         page.set_input_files("#file", [{**page_file, "buffer": b"# Heron\n\nThe heron of Orla nests twice."}])
         page.click("#upload button[type=submit]")
         expect(result).to_contain_text("1 replaced", timeout=30_000)
+
+
+def test_ingest_without_a_file_says_to_choose_one(server, browser):
+    # pressing Ingest (by Enter, say) before choosing a file did nothing, without a word
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.focus("#upload button[type=submit]")
+        page.keyboard.press("Enter")
+        result = page.locator("#upload-result")
+        expect(result).to_have_text("choose one or more files (.txt .md .pdf .jsonl) first")
+        expect(result).to_have_class("error")
+        assert page.evaluate("document.activeElement.id") == "file"
 
 
 def test_an_empty_file_uploaded_is_reported_skipped(server, browser):

@@ -141,6 +141,12 @@ def test_openapi_describes_every_route_and_the_errors_it_answers(client):
     assert "415" in schema["paths"]["/v1/memories/{name}/recall"]["post"]["responses"]
     assert "503" in schema["paths"]["/v1/memories/{name}/forget"]["post"]["responses"]
     assert "403" not in schema["paths"]["/v1/memories/{name}/recall"]["post"]["responses"]  # a read
+    # a write that cannot reach the disk (full, or a file in the way) is a 500 naming its cause
+    writes = [("post", "documents"), ("post", "forget"), ("delete", "documents/{doc_id}"), ("post", "reinforce")]
+    for method, path in writes:
+        answers = schema["paths"]["/v1/memories/{name}/" + path][method]["responses"]
+        assert "full disk" in answers["500"]["description"], (method, path)
+    assert "500" not in schema["paths"]["/v1/memories/{name}/recall"]["get"]["responses"]
 
 
 def test_real_error_answers_have_what_the_schemas_error_requires(client):

@@ -213,3 +213,23 @@ def test_ctrl_c_twice_stops_a_running_job_after_its_batch_and_saves_the_memory(t
         n = mem.store_.count_documents()
         assert 0 < n < len(docs) and n % 32 == 0  # whole batches of the job
         assert mem.index_.ntotal == mem.store_.count_chunks()
+
+
+def test_a_job_id_from_before_a_restart_names_no_job_of_the_new_server(tmp_path):
+    # job ids counted from j1 in every server run: after a restart the old Location answered the new run's
+    # first job, and a client read its "done" as its own job's (cut short by the stop)
+    locations = []
+    for run in range(2):
+        srv = LiveServer([f"m={tmp_path / 'm'}"])
+        try:
+            r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"},
+                           json=[{"id": f"r{run}", "text": f"Run {run} lit the lamp of Ulm."}], timeout=60)
+            assert r.status_code == 202, r.text
+            locations.append(r.headers["location"])
+            assert _poll_job(srv, locations[-1], ("done", "failed"))["status"] == "done"
+            if run:
+                assert locations[0] != locations[1]
+                old = httpx.get(srv.url + locations[0], timeout=60)
+                assert old.status_code == 404, old.text
+        finally:
+            srv.stop()

@@ -21,7 +21,7 @@ from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
-from core.server.errors import (BodyLimit, Crashes, Invalid, check_question, ingest_error_field,
+from core.server.errors import (BodyLimit, Crashes, Invalid, check_question, error_body, ingest_error_field,
                                 install_error_handlers, shown)
 from core.server.forget import forget_routes
 from core.server.public import without_folder
@@ -260,7 +260,10 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             return fn(**kw)
         except ValueError as exc:
             named = [f for arg, f in fields.items() if repr(kw[arg]) in str(exc)]
-            raise value_error(exc, named[0] if named else next(iter(fields.values()))) from None
+            words = str(exc)
+            for arg, f in fields.items():  # "concept_a and concept_b are the same concept": the client sent a, b
+                words = words.replace(arg, f)
+            raise value_error(ValueError(words), named[0] if named else next(iter(fields.values()))) from None
 
     @app.get("/v1/memories/{name}/associations", dependencies=v1)
     def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
@@ -296,8 +299,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         try:
             with writing(s):
                 eid = s.memory.reinforce(body.query, body.chunk_ids, rate=body.rate)
-        except UnknownChunkError as exc:
-            raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
+        except UnknownChunkError as exc:  # the client sent them: named in fields, which were [] ("no field at fault")
+            words = str(exc.args[0] if exc.args else exc)
+            return JSONResponse(error_body(words, [{"field": "chunk_ids", "message": words}]), status_code=404)
         except ValueError as exc:
             raise value_error(exc, "query") from None
         # as stored (an id given twice once): the answer echoed [7, 7] where GET .../reinforcements said [7]

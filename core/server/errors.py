@@ -2,9 +2,10 @@
 
 Every error the server answers is ``{"error": text, "fields": [{"field", "message"}, ...]}``: ``fields``
 names what the client sent wrong (a 422 always names at least one: a parameter, ``body``, ``file`` or a
-document's ``0.text``) and is empty when no field is at fault (401, 404, 405, 413, 415, 500, 503). Some 422s
-raised inside routes (uploads, "nothing was ingested", the engine's value errors) had no ``fields``, and the
-401/413/404/405 answers were bare ``{"error"}``: a client had to branch on the status to read them.
+document's ``0.text``) and is empty when no field is at fault (401, 404, 405, 413, 415, 500, 503; reinforce's
+404 for chunk ids it does not know names ``chunk_ids``). Some 422s raised inside routes (uploads, "nothing was
+ingested", the engine's value errors) had no ``fields``, and the 401/413/404/405 answers were bare
+``{"error"}``: a client had to branch on the status to read them.
 """
 from __future__ import annotations
 

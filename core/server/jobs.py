@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +29,9 @@ class Jobs:
         self._jobs: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # a restarted server counted from j1 again: a client polling the job it was given before the restart
+        # read another client's job (its "done") as its own, whose documents the stop had cut short
+        self._boot = secrets.token_hex(4)  # this server run
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stop_now = threading.Event()  # a second Ctrl-C: jobs end after the batch they are in
@@ -36,7 +40,7 @@ class Jobs:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report, ``skipped``
         names the empty files."""
         report = {k: 0 for k in _COUNTS} | {"errors": list(errors), "skipped": list(skipped)}
-        job = {"id": f"j{next(self._ids)}", "memory": slot.name, "status": "queued", "total": len(records),
+        job = {"id": f"j{next(self._ids)}-{self._boot}", "memory": slot.name, "status": "queued", "total": len(records),
                "done": 0, "waiting_for": None, "report": report, "error": None, "started": time.time(), "seconds": 0.0}
         with self._lock:
             self._jobs[job["id"]] = job

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from core._validation import EXCLUDE_MAX, parse_chunk_ids
 from core.server.errors import Invalid, check_question
@@ -24,9 +24,10 @@ class RecallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # {"queries", "where": ...} answered unfiltered hits
     # each as GET's q and reinforce's query: a 1 MB question was embedded (1.7 s) and echoed back whole
     queries: list[Annotated[str, StringConstraints(max_length=QUESTION_MAX)]] = Field(min_length=1, max_length=256)
-    k: int = Field(default=10, ge=1, le=100)
+    # strict, as reinforce's chunk_ids: {"k": true} answered one hit, {"per_document": "no"} was False, quietly
+    k: StrictInt = Field(default=10, ge=1, le=100)
     mode: Mode = "hybrid"
-    per_document: bool = False
+    per_document: StrictBool = False
     exclude: list[StrictInt] = Field(default_factory=list, max_length=EXCLUDE_MAX,
                                      description="chunk ids never to return, for every query")
 

@@ -30,6 +30,8 @@ _WHY = {
     "413": "request body over the server's --max-body-mb",
     "415": "the body was not sent with Content-Type: application/json",
     "422": "invalid input; `fields` names each field at fault",
+    "500": "one of the memory's files could not be written (a full disk: \"No space left on device\"), named by "
+           "its cause; what was committed before is kept",
     "503": "another process holds the memory's write lock (a write; retry after Retry-After seconds), or the "
            "memory's folder went missing under the server",
 }
@@ -47,8 +49,25 @@ def _errors(method: str, path: str) -> list[str]:
     if (method, path) in _JSON_BODY:
         codes.append("415")
     if method == "delete" or (method == "post" and not path.endswith("/recall")):  # the writes
-        codes.append("403")
+        codes += ["403", "500"]  # the 500 of a full disk was in the README, not in the schema
     return sorted(codes)
+
+
+def _answers(schema: dict) -> None:
+    """Each route's success answer by its model (:mod:`core.server.shapes`): every one was ``{}``, any JSON."""
+    from pydantic.json_schema import models_json_schema
+
+    from core.server.shapes import SHAPES
+
+    models = list(dict.fromkeys(SHAPES.values()))
+    _, defs = models_json_schema([(m, "serialization") for m in models], ref_template="#/components/schemas/{model}")
+    for d in defs["$defs"].values():
+        d.pop("additionalProperties", None)  # the tests' strictness, not a promise: a field may be added
+    schema["components"]["schemas"].update(defs["$defs"])
+    for (method, path, code), model in SHAPES.items():
+        op = schema["paths"][path][method]  # a route renamed without its shape fails here, at the first request
+        answer = op["responses"].setdefault(code, {"description": "Successful Response"})
+        answer["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
 
 
 def install_openapi(app) -> None:
@@ -78,8 +97,8 @@ def install_openapi(app) -> None:
                     code_503["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
                 if method == "post" and path == "/v1/memories/{name}/documents":
                     responses["202"] = {"description": "background=true: the job, polled at its Location",
-                                        "headers": {"Location": {"schema": {"type": "string"}}},
-                                        "content": {"application/json": {"schema": {"type": "object"}}}}
+                                        "headers": {"Location": {"schema": {"type": "string"}}}}
+        _answers(schema)  # the 202's content too
         app.openapi_schema = schema
         return schema
 

@@ -21,8 +21,10 @@ async function api(path, options = {}) {
   // an answer that is not JSON (a proxy's error page) is named by its status: it said "Bad Gateway" alone
   try { body = await res.json(); } catch (e) { body = { error: `HTTP ${res.status} ${res.statusText}`.trim() }; }
   if (res.status === 401) {
-    $("token-box").hidden = false;
-    throw new Error("this server needs a token: enter it above");
+    // a wrong token was answered "needs a token: enter it above", under the token just entered
+    if ($("token-box").hidden) { $("token-box").hidden = false; $("token").focus(); }  // typing goes there
+    throw new Error(token ? "the server refused this token: check the one above"
+                          : "this server needs a token: enter it above");
   }
   if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
   return body;
@@ -124,7 +126,11 @@ async function ask(ev) {
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
     if (first && !clicked) showConcept(first, true);
-  } catch (e) { status(e.message, true); }
+  } catch (e) {
+    status(e.message, true);
+    // the previous question's hits stayed under the error, as if they answered this one
+    if (q !== asked) { $("hits").replaceChildren(); asked = ""; }
+  }
 }
 
 function pickConcept(concept, fromHit, byKey) {
@@ -268,8 +274,15 @@ async function loadDocuments(offset) {
     }
     $("doc-range").textContent = r.total ? `${offset + 1}–${offset + r.documents.length} of ${r.total}`
       : (prefix ? `no id starts with “${prefix}”` : "no documents");
+    const had = document.activeElement;
     $("doc-prev").disabled = offset === 0;
     $("doc-next").disabled = offset + r.documents.length >= r.total;
+    // Enter on "next" to the last page (or "previous" to the first) disabled the focused button and
+    // dropped the keyboard's focus on the page: it goes to the other button (or the filter)
+    if (had && had.disabled) {
+      const other = had === $("doc-next") ? $("doc-prev") : $("doc-next");
+      (other.disabled ? $("doc-prefix") : other).focus();
+    }
   } catch (e) { status(e.message, true); }
 }
 
@@ -304,7 +317,9 @@ async function forgetDocument(id) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ids: [id] }) });
     if (r.missing.length) throw new Error(`no document “${id}” in this memory (forgotten meanwhile?)`);
     if ($("memory").value !== chosen) return;
+    const hadFocus = $("doc-view").contains(document.activeElement);
     $("doc-view").replaceChildren();
+    if (hadFocus) $("doc-prefix").focus();  // the focused button went with the view: the keyboard's place was lost
     status(`forgot ${id}`);
     loadStats();
     loadDocuments(docOffset);
@@ -316,7 +331,12 @@ async function forgetDocument(id) {
 async function upload(ev) {
   ev.preventDefault();
   const files = $("file").files;
-  if (!files.length) return;
+  if (!files.length) {  // Ingest without a file did nothing, without a word
+    $("upload-result").textContent = "choose one or more files (.txt .md .pdf .jsonl) first";
+    $("upload-result").className = "error";
+    $("file").focus();
+    return;
+  }
   const form = new FormData();
   for (const f of files) form.append("file", f);
   $("upload-result").textContent = "ingesting…";
