@@ -84,6 +84,20 @@ def test_unobserve_of_unseen_events_fails_before_changing_anything():
     assert net == snapshot
 
 
+def test_unobserve_of_unseen_events_of_seen_nodes_fails_before_changing_anything():
+    # every node of [[0, 1, 3]] was active, but never together: the node check passed, the missing
+    # edges clamped at zero and node counts and events dropped, silently (also a wrong group layout)
+    net = MycelialReasoning(MycelialConfig(**CFG)).observe([[0, 1, 2], [4, 4, 3], [0, 1, 2]], groups=[5, 6, 5])
+    snapshot = MycelialReasoning(MycelialConfig(**CFG)).observe([[0, 1, 2], [4, 4, 3], [0, 1, 2]], groups=[5, 6, 5])
+    with pytest.raises(ValueError, match=r"not observed: edge \(0, 0\)-\(2, 3\) was counted 0 times"):
+        net.unobserve([[0, 1, 3]])
+    with pytest.raises(ValueError, match="not observed: edge"):
+        net.unobserve([[0, 1, 2], [4, 4, 3]], groups=[5, 5])  # the rows, grouped as they never were
+    assert net == snapshot
+    net.unobserve([[0, 1, 2], [4, 4, 3], [0, 1, 2]], groups=[5, 6, 5])
+    assert net == MycelialReasoning(MycelialConfig(**CFG))
+
+
 def test_unobserve_after_decay_clamps_at_zero():
     net = MycelialReasoning(MycelialConfig(**CFG, min_weight=0.0))
     net.observe([[0, 1, 2]] * 4).decay(0.5)
