@@ -53,6 +53,15 @@ def _json_value(v):
     raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 
+def _budget_of(model) -> int:
+    """Bytes a vector of the model's codes take (heads x 1 byte, 2 past 256 codes)."""
+    return model.num_heads * np.dtype(code_dtype(model.codebook_size)).itemsize
+
+
+def _heads(model) -> str:
+    return f"{model.num_heads} heads of {model.codebook_size} codes ({_budget_of(model)} bytes a vector)"
+
+
 def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
@@ -112,8 +121,8 @@ class MycelialVQVAE:
                 model = _read_model(path, path.with_suffix(".json"))
             except FileNotFoundError as exc:
                 raise FileNotFoundError(f"no {bytes}-byte VQ-VAE weights: {exc}") from None
-            if model.num_heads != bytes:
-                raise ValueError(f"{path} holds {model.num_heads} heads, not the {bytes} its name promises")
+            if _budget_of(model) != bytes:
+                raise ValueError(f"{path} holds {_heads(model)}, not the {bytes} bytes its name promises")
             return cls(model)
         failures = []
         for i, name in enumerate((DEFAULT_WEIGHTS, *LEGACY_WEIGHTS)):
@@ -122,6 +131,9 @@ class MycelialVQVAE:
                 model = _read_model(path, path.with_suffix(".json"))
             except Exception as exc:  # every reason is reported below
                 failures.append(f"{path}: {exc}")
+                continue
+            if _budget_of(model) != 4:  # an 8-head model under the 4-byte name gave 8-byte codes, silently
+                failures.append(f"{path}: holds {_heads(model)}, not the 4 bytes its name promises")
                 continue
             if i > 0:
                 warnings.warn(f"MonolithWiki weights did not load ({failures[0]}); "
