@@ -77,6 +77,22 @@ def test_nan_weights_are_refused_not_encoded_as_zeros(mvq, tmp_path):
         MycelialVQVAE.load(tmp_path / "nan.safetensors")
 
 
+def test_weights_of_other_shapes_or_integer_weights_name_the_tensor(mvq, tmp_path):
+    # the message was torch's first line alone ("Error(s) in loading state_dict for MonolithWiki:"),
+    # and integer weights were cast into the float model and loaded without a word
+    info = {"model_class": "MonolithWiki", "model_config": mvq.model.config}
+    state = mvq.model.state_dict()
+    bad = {"shape": {**state, "decoder.0.bias": torch.zeros(3, 3)},
+           "missing": {k: v for k, v in state.items() if k != "decoder.0.bias"},
+           "int": {k: v.to(torch.int32) if v.is_floating_point() else v for k, v in state.items()}}
+    want = {"shape": r"size mismatch for decoder.0.bias: .*\[3, 3\]", "missing": r"Missing key.*decoder.0.bias",
+            "int": r"tensor decoder.0.bias is torch.int32, the model's is torch.float32"}
+    for name, tensors in bad.items():
+        save_file(tensors, tmp_path / f"{name}.safetensors", metadata={"config": json.dumps(info)})
+        with pytest.raises(ValueError, match=want[name]):
+            MycelialVQVAE.load(tmp_path / f"{name}.safetensors")
+
+
 def test_load_and_save_expand_home_and_refuse_empty(mvq, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
