@@ -1,6 +1,7 @@
 """Merge, unobserve, determinism, the 65,536-node configuration and bad inputs."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -60,6 +61,19 @@ def test_merge_rejects_incompatible_networks():
         a.merge(MycelialReasoning(MycelialConfig(**CFG, learning_rate=0.2)))
     with pytest.raises(ValueError, match="MycelialReasoning"):
         a.merge("not a network")
+
+
+def test_merge_refuses_group_counts_of_another_window():
+    # group counts made over window 5 merged into a window-2 network: forgetting that document
+    # afterwards (over window 2) left counts behind, so forget no longer equalled never having seen it
+    codes, groups = stream(4, 30, 3, 5)
+    a = MycelialReasoning(MycelialConfig(**CFG))
+    wide = MycelialReasoning(MycelialConfig(**{**CFG, "window": 5}))
+    with pytest.raises(ValueError, match="different window: 2 vs 5"):
+        a.merge(copy.deepcopy(wide).observe(codes, groups=groups))
+    assert a == MycelialReasoning(MycelialConfig(**CFG))
+    a.merge(wide.observe(codes))  # no group counts: the window does not matter
+    assert a == MycelialReasoning(MycelialConfig(**CFG)).observe(codes)
 
 
 @settings(max_examples=40, deadline=None)
