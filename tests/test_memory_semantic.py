@@ -246,6 +246,19 @@ def test_wrong_kinds_of_parts_are_named_before_the_folder_is_touched(tmp_path, k
     assert not (tmp_path / "m").exists()
 
 
+def test_a_codec_of_more_than_256_codes_is_refused_before_the_folder_is_touched(tmp_path, embedder):
+    # a memory stores one byte a code: a 512-code codec's code 463 was stored as 207, silently
+    import torch
+
+    from core.reasoning.vqvae import MonolithWiki
+
+    torch.manual_seed(0)
+    wide = MycelialVQVAE(MonolithWiki(input_dim=384, hidden_dim=32, latent_dim=32, codebook_size=512))
+    with pytest.raises(ValueError, match="codec has 512 codes a head; a memory stores one byte a code"):
+        SemanticMemory(tmp_path / "m", embedder=embedder, codec=wide)
+    assert not (tmp_path / "m").exists()
+
+
 def test_exclude_takes_chunk_ids_only(mem, wiki_docs):
     # exclude="12" was iterated as "1", "2" (chunks 1 and 2 left out without a word); [None] was a bare
     # "TypeError: int() argument must be ... not 'NoneType'"

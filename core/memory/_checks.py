@@ -42,6 +42,9 @@ def check_parts(embedder, codec, recall_config, network_config=None) -> None:
         raise TypeError(f"embedder must be a TextEmbedder, e.g. {hint}, got {type(embedder).__name__}")
     if codec is not None and (not callable(getattr(codec, "encode", None)) or not hasattr(codec, "num_heads")):
         raise TypeError(f"codec must be a MycelialVQVAE, e.g. MycelialVQVAE.load_default(), got {type(codec).__name__}")
+    if codec is not None and int(getattr(codec, "codebook_size", 256)) > 256:  # stored as uint8: 463 became 207
+        raise ValueError(f"codec has {codec.codebook_size} codes a head; a memory stores one byte a code, so its "
+                         f"codec must have at most 256 (uint16 codes work with the codec and network on their own)")
     if network_config is not None:  # a dict made the folder and its SQLite store, then failed
         from core.reasoning.mycelial import MycelialConfig
 
