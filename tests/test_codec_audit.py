@@ -142,6 +142,21 @@ def test_huge_values_are_refused_not_coded_as_zeros(mvq, X):
     assert np.array_equal(mvq.encode(X * np.float32(1e3)), mvq.encode(X * np.float32(1e3)))
 
 
+def test_the_value_check_does_not_copy_a_large_batch(mvq):
+    # the |value| <= 1e15 check took np.abs of the whole batch: a second copy of it at the peak
+    import tracemalloc
+
+    X = np.tile(np.eye(8, 384, dtype=np.float32), (2500, 1))  # 30 MB
+    mvq.encode(X[:2])
+    tracemalloc.start()
+    try:
+        mvq.encode(X, batch_size=X.shape[0])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes // 2, peak  # the finiteness mask (a quarter) and the codes
+
+
 def test_bfloat16_tensor_encodes_like_float32(mvq, X):
     t = torch.from_numpy(X).bfloat16()
     assert np.array_equal(mvq.encode(t), mvq.encode(t.float().numpy()))

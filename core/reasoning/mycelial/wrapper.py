@@ -245,7 +245,7 @@ class MycelialVQVAE:
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
-        big = float(np.abs(X).max())
+        big = max(float(X.max()), -float(X.min()))  # np.abs(X) copied the whole batch just to check it
         if big > MAX_ABS:  # the encoder's LayerNorm squares them: inf, then NaN, then codes 0 0 0 0, silently
             row = int(np.argmax(np.abs(X).max(axis=1)))
             raise ValueError(f"embeddings hold a value of {big:.3g} (row {row}); the codec reads unit-length "
