@@ -45,6 +45,14 @@ def test_save_is_atomic_and_leaves_no_temp_files(net, tmp_path):
     assert MycelialReasoning.load(p) == net
 
 
+def test_save_to_a_folder_names_the_folder_and_writes_nothing(net, tmp_path):
+    # the rename failed with "Is a directory: '<parent>/.x.tmp' -> '<folder>'", naming a temp file
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"out is a folder; give a file name such as .*out/network\.npz"):
+        net.save(tmp_path / "out")
+    assert sorted(x.name for x in tmp_path.rglob("*")) == ["out"]
+
+
 def test_save_keeps_the_exact_path(net, tmp_path):
     p = tmp_path / "network.mycelial"  # np.savez would append .npz to a name
     net.save(p)

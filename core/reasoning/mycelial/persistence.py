@@ -43,6 +43,8 @@ def _digest(a: np.ndarray) -> str:
 def save_network(net, path) -> Path:
     """Write ``net`` to ``path`` atomically (temp file, fsync, rename). Returns the path."""
     path = _user_path(path)
+    if path.is_dir():  # the rename said "[Errno 21] Is a directory: '/tmp/.x.tmp' -> '/tmp/x'"
+        raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'network.npz'}")
     arrays = {
         "keys": net.keys_, "counts": net.counts_,
         "group_counts": net.group_counts_, "node_counts": net.node_counts_,
