@@ -126,6 +126,18 @@ def test_save_with_a_bad_card_writes_nothing(mvq, tmp_path):
     assert card["cosine"] == 0.5 and card["used"] == [0, 1] and card["model_class"] == "MonolithWiki"
 
 
+def test_float16_save_of_weights_beyond_its_range_writes_nothing(tmp_path):
+    # a weight of 1e5 was written as inf, and the file then failed to load as "damaged weights"
+    big = MycelialVQVAE.load_default()
+    with torch.no_grad():
+        big.model.decoder[4].bias[0] = 1e5
+    with pytest.raises(ValueError, match=r"tensor decoder.4.bias does not fit float16"):
+        big.save(tmp_path / "m.safetensors", dtype="float16")
+    assert list(tmp_path.iterdir()) == []
+    big.save(tmp_path / "m.safetensors")
+    assert MycelialVQVAE.load(tmp_path / "m.safetensors").model.decoder[4].bias[0] == 1e5
+
+
 # -- encode / decode -------------------------------------------------------------------------
 
 def test_refine_has_a_ceiling_instead_of_hanging(mvq, X):

@@ -193,6 +193,10 @@ class MycelialVQVAE:
             raise TypeError(f"card cannot be written as JSON: {exc}") from None
         tensors = {k: (v.half() if dtype == "float16" and v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in model.state_dict().items()}
+        for k, v in tensors.items():  # beyond float16's 65504 the file held inf, and load called it damaged
+            if v.is_floating_point() and not np.isfinite(v.numpy()).all():  # numpy: see _model_file._finite
+                raise ValueError(f"tensor {k} does not fit {dtype} (values beyond its range or NaN); "
+                                 f"save it as float32")
         atomic_write_bytes(weights, save(tensors, metadata={"config": json.dumps(info)}))
         atomic_write_text(config_path, card_text)
         return weights
