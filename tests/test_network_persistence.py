@@ -171,6 +171,27 @@ def test_inconsistent_header_is_rejected(net, tmp_path):
         MycelialReasoning.load(bad)
 
 
+@pytest.mark.parametrize("field, value, says", [
+    ("n_events", "abc", "n_events is 'abc'"), ("n_events", -5, "n_events is -5"), ("n_decays", -1, "n_decays is -1"),
+    ("n_decays", 1.5, "n_decays is 1.5"), ("arrays", None, "arrays entry is not a JSON object")])
+def test_header_counters_of_another_kind_are_named_with_the_file(net, tmp_path, field, value, says):
+    # the checksums cover the arrays only: "abc" raised int()'s message without the file, -5 events and
+    # -1 decays were taken as they were, arrays=None was an AttributeError
+    p, bad = tmp_path / "net.npz", tmp_path / "bad.npz"
+    net.save(p)
+
+    def edit(name, a):
+        if name != "header":
+            return a
+        h = _header(a)
+        h[field] = value
+        return _encode(h)
+
+    _rewrite(p, bad, edit)
+    with pytest.raises(ValueError, match=f"bad.npz: header's {says}"):
+        MycelialReasoning.load(bad)
+
+
 def test_file_is_a_plain_zip_of_npy_arrays(net, tmp_path):
     p = tmp_path / "net.npz"
     net.save(p)
