@@ -112,6 +112,18 @@ def test_unobserve_of_unseen_events_of_seen_nodes_fails_before_changing_anything
     assert net == MycelialReasoning(MycelialConfig(**CFG))
 
 
+def test_unobserve_subtracts_in_place_without_rebuilding_the_edges():
+    # every forget rebuilt all edge arrays through a merge (3.0 ms CPU at 523k edges for a 20-row document);
+    # the counts are now subtracted where they are, and only edges left at zero are cut out
+    codes, groups = stream(8, 400)
+    net = MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=32)).observe(codes, groups=groups)
+    net.observe(codes[:20], groups=groups[:20])  # seen twice: forgetting once leaves every edge
+    keys, counts = net.keys_, net.counts_
+    net.unobserve(codes[:20], groups=groups[:20])
+    assert net.keys_ is keys and net.counts_ is counts
+    assert net == MycelialReasoning(MycelialConfig(num_heads=4, codebook_size=32)).observe(codes, groups=groups)
+
+
 def test_unobserve_after_decay_clamps_at_zero():
     net = MycelialReasoning(MycelialConfig(**CFG, min_weight=0.0))
     net.observe([[0, 1, 2]] * 4).decay(0.5)

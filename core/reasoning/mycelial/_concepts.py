@@ -37,7 +37,7 @@ import numpy as np
 
 from core.reasoning.mycelial import _kernels as K
 from core.reasoning.mycelial._kernels_concepts import KEY_BASE, count_concepts, ragged_pair_keys
-from core.reasoning.mycelial._learning import first_short
+from core.reasoning.mycelial._learning import first_short, subtract_known
 
 BASE = int(KEY_BASE)
 
@@ -214,11 +214,16 @@ class ConceptMixin:
             raise ValueError(f"cannot unobserve concepts that were not observed: the edge of {end} and concept "
                              f"{b - self.num_nodes} was counted fewer times than unobserve asks for "
                              f"({n[short]:g}, {g[short]:g} in groups)")
-        k, cn, cg = K.merge_sorted(self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, -1.0)
-        np.maximum(cn, 0.0, out=cn)
-        np.maximum(cg, 0.0, out=cg)
-        keep = (cn > 0) | (cg > 0)
-        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = k[keep], cn[keep], cg[keep]
+        if self.n_decays_ == 0 and keys.shape[0]:  # every pair is there with enough counts (checked above)
+            with self._cx_lock:
+                self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = subtract_known(
+                    self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g)
+        else:
+            k, cn, cg = K.merge_sorted(self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, -1.0)
+            np.maximum(cn, 0.0, out=cn)
+            np.maximum(cg, 0.0, out=cg)
+            keep = (cn > 0) | (cg > 0)
+            self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = k[keep], cn[keep], cg[keep]
         self.concept_counts_[:len(delta)] -= delta
         self._cx_csr = None
         return self
