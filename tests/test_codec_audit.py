@@ -77,6 +77,22 @@ def test_nan_weights_are_refused_not_encoded_as_zeros(mvq, tmp_path):
         MycelialVQVAE.load(tmp_path / "nan.safetensors")
 
 
+def test_weights_of_other_shapes_or_integer_weights_name_the_tensor(mvq, tmp_path):
+    # the message was torch's first line alone ("Error(s) in loading state_dict for MonolithWiki:"),
+    # and integer weights were cast into the float model and loaded without a word
+    info = {"model_class": "MonolithWiki", "model_config": mvq.model.config}
+    state = mvq.model.state_dict()
+    bad = {"shape": {**state, "decoder.0.bias": torch.zeros(3, 3)},
+           "missing": {k: v for k, v in state.items() if k != "decoder.0.bias"},
+           "int": {k: v.to(torch.int32) if v.is_floating_point() else v for k, v in state.items()}}
+    want = {"shape": r"size mismatch for decoder.0.bias: .*\[3, 3\]", "missing": r"Missing key.*decoder.0.bias",
+            "int": r"tensor decoder.0.bias is torch.int32, the model's is torch.float32"}
+    for name, tensors in bad.items():
+        save_file(tensors, tmp_path / f"{name}.safetensors", metadata={"config": json.dumps(info)})
+        with pytest.raises(ValueError, match=want[name]):
+            MycelialVQVAE.load(tmp_path / f"{name}.safetensors")
+
+
 def test_load_and_save_expand_home_and_refuse_empty(mvq, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
@@ -110,6 +126,18 @@ def test_save_with_a_bad_card_writes_nothing(mvq, tmp_path):
     assert card["cosine"] == 0.5 and card["used"] == [0, 1] and card["model_class"] == "MonolithWiki"
 
 
+def test_float16_save_of_weights_beyond_its_range_writes_nothing(tmp_path):
+    # a weight of 1e5 was written as inf, and the file then failed to load as "damaged weights"
+    big = MycelialVQVAE.load_default()
+    with torch.no_grad():
+        big.model.decoder[4].bias[0] = 1e5
+    with pytest.raises(ValueError, match=r"tensor decoder.4.bias does not fit float16"):
+        big.save(tmp_path / "m.safetensors", dtype="float16")
+    assert list(tmp_path.iterdir()) == []
+    big.save(tmp_path / "m.safetensors")
+    assert MycelialVQVAE.load(tmp_path / "m.safetensors").model.decoder[4].bias[0] == 1e5
+
+
 # -- encode / decode -------------------------------------------------------------------------
 
 def test_refine_has_a_ceiling_instead_of_hanging(mvq, X):
@@ -124,6 +152,21 @@ def test_huge_values_are_refused_not_coded_as_zeros(mvq, X):
     with pytest.raises(ValueError, match=r"1e\+300 .*beyond float32's range"):
         mvq.encode(np.full((1, 384), 1e300))
     assert np.array_equal(mvq.encode(X * np.float32(1e3)), mvq.encode(X * np.float32(1e3)))
+
+
+def test_the_value_check_does_not_copy_a_large_batch(mvq):
+    # the |value| <= 1e15 check took np.abs of the whole batch: a second copy of it at the peak
+    import tracemalloc
+
+    X = np.tile(np.eye(8, 384, dtype=np.float32), (2500, 1))  # 30 MB
+    mvq.encode(X[:2])
+    tracemalloc.start()
+    try:
+        mvq.encode(X, batch_size=X.shape[0])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes // 2, peak  # the finiteness mask (a quarter) and the codes
 
 
 def test_bfloat16_tensor_encodes_like_float32(mvq, X):

@@ -78,6 +78,11 @@ def test_merge_unobserve_and_save_are_exact(tmp_path):
     assert whole == first
     with pytest.raises(ValueError, match="not observed"):
         first.unobserve_concepts(codes[:1], [0, 1], [99])  # a concept never observed
+    # two seen concepts that never met: their counts passed the check, their pair clamped at zero
+    seen = np.unique(flat[:offsets[cut]]) + first.num_nodes
+    pair = next((int(x), int(y)) for x, y in itertools.combinations(seen, 2) if x * BASE + y not in first.cx_keys_)
+    with pytest.raises(ValueError, match="concepts that were not observed: the edge of"):
+        first.unobserve_concepts(codes[:1], [0, 2], [p - first.num_nodes for p in pair])
     assert whole == first  # nothing changed by the refused call
     before = whole.concept_weights().copy()
     whole.decay(0.5)

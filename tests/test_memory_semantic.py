@@ -246,6 +246,40 @@ def test_wrong_kinds_of_parts_are_named_before_the_folder_is_touched(tmp_path, k
     assert not (tmp_path / "m").exists()
 
 
+def test_a_codec_of_more_than_256_codes_is_refused_before_the_folder_is_touched(tmp_path, embedder):
+    # a memory stores one byte a code: a 512-code codec's code 463 was stored as 207, silently
+    import torch
+
+    from core.reasoning.vqvae import MonolithWiki
+
+    torch.manual_seed(0)
+    wide = MycelialVQVAE(MonolithWiki(input_dim=384, hidden_dim=32, latent_dim=32, codebook_size=512))
+    with pytest.raises(ValueError, match="codec has 512 codes a head; a memory stores one byte a code"):
+        SemanticMemory(tmp_path / "m", embedder=embedder, codec=wide)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_network_config_of_other_sizes_than_the_codec_is_refused_and_healed(tmp_path, embedder, codec, wiki_sample):
+    # MycelialConfig(num_heads=8) beside the 4-byte codec: the first ingest committed its chunks, then failed to
+    # observe them ("codes must have shape (n, 8)"), and so did every later open of the folder, with or without it
+    X = wiki_sample[2][:40]
+    with pytest.raises(ValueError, match="network_config has 8 heads x 256 codes but the codec has 4 x 256"):
+        SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, network_config=MycelialConfig(num_heads=8))
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(ValueError, match="network_config has 4 heads x 128 codes"):  # the default codec
+        SemanticMemory(tmp_path / "d", embedder=embedder, network_config=MycelialConfig(codebook_size=128))
+    # a folder an older version left with such a network saved: reopened, the network is rebuilt from SQLite
+    with SemanticMemory(tmp_path / "old", embedder=embedder, codec=codec) as m:
+        m.network_config = MycelialConfig(num_heads=8)  # as the older version took it
+        m._reset_network()
+        with pytest.raises(ValueError, match=r"codes must have shape \(n, 8\)"):
+            m.ingest_vectors([f"v{i}" for i in range(40)], X)
+    with SemanticMemory(tmp_path / "old", embedder=embedder, codec=codec) as m:
+        assert m.network_.config.num_heads == 4 and m.network_.n_events_ == 40
+        m.ingest_vectors(["w"], X[:1] * -1)
+        assert m.network_.n_events_ == 41
+
+
 def test_exclude_takes_chunk_ids_only(mem, wiki_docs):
     # exclude="12" was iterated as "1", "2" (chunks 1 and 2 left out without a word); [None] was a bare
     # "TypeError: int() argument must be ... not 'NoneType'"

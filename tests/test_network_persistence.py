@@ -45,6 +45,14 @@ def test_save_is_atomic_and_leaves_no_temp_files(net, tmp_path):
     assert MycelialReasoning.load(p) == net
 
 
+def test_save_to_a_folder_names_the_folder_and_writes_nothing(net, tmp_path):
+    # the rename failed with "Is a directory: '<parent>/.x.tmp' -> '<folder>'", naming a temp file
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"out is a folder; give a file name such as .*out/network\.npz"):
+        net.save(tmp_path / "out")
+    assert sorted(x.name for x in tmp_path.rglob("*")) == ["out"]
+
+
 def test_save_keeps_the_exact_path(net, tmp_path):
     p = tmp_path / "network.mycelial"  # np.savez would append .npz to a name
     net.save(p)
@@ -160,6 +168,27 @@ def test_inconsistent_header_is_rejected(net, tmp_path):
 
     _rewrite(p, bad, shrink)
     with pytest.raises(ValueError, match="node_counts"):
+        MycelialReasoning.load(bad)
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("n_events", "abc", "n_events is 'abc'"), ("n_events", -5, "n_events is -5"), ("n_decays", -1, "n_decays is -1"),
+    ("n_decays", 1.5, "n_decays is 1.5"), ("arrays", None, "arrays entry is not a JSON object")])
+def test_header_counters_of_another_kind_are_named_with_the_file(net, tmp_path, field, value, says):
+    # the checksums cover the arrays only: "abc" raised int()'s message without the file, -5 events and
+    # -1 decays were taken as they were, arrays=None was an AttributeError
+    p, bad = tmp_path / "net.npz", tmp_path / "bad.npz"
+    net.save(p)
+
+    def edit(name, a):
+        if name != "header":
+            return a
+        h = _header(a)
+        h[field] = value
+        return _encode(h)
+
+    _rewrite(p, bad, edit)
+    with pytest.raises(ValueError, match=f"bad.npz: header's {says}"):
         MycelialReasoning.load(bad)
 
 

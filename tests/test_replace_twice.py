@@ -55,10 +55,11 @@ def test_a_network_counting_stale_concept_ids_is_rebuilt_not_fatal(tmp_path, emb
         m.ingest([{"id": "vask", "text": "\n\n".join(PARAS)},
                   {"id": "pellow", "text": "The harbour of Pellow freezes late in winter."}])
         net, graph = m.network_, m.graph_
-        ids = np.asarray(graph._ids.values)
+        docs = [d for batch in m.store_.iter_documents(0) for d in batch]
+        ids = np.concatenate([i for _, i in docs])
         codes = m.store_.codes(ids)
         offsets, concepts = graph.concepts_of(ids)
-        groups = np.zeros(len(ids), dtype=np.int64)
+        groups = np.repeat([d for d, _ in docs], [len(i) for _, i in docs])  # as the memory observed them
         net.unobserve_concepts(codes, offsets, concepts, groups)  # the same events under other concept ids
         net.observe_concepts(codes, offsets, concepts + 1000, groups)
         m.network_ = net

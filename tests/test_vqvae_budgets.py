@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -76,4 +77,14 @@ def test_bad_budget_names_the_choices(bad):
 
 def test_missing_budget_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no 8-byte VQ-VAE weights.*monolith_wiki_8b.safetensors"):
+        MycelialVQVAE.load_default(tmp_path, bytes=8)
+
+
+def test_a_budget_file_holding_another_width_is_refused(tmp_path):
+    # the 8-byte weights under the 4-byte name loaded silently and coded 8 bytes a vector
+    shutil.copy(WEIGHTS_DIR / BUDGET_WEIGHTS[8], tmp_path / BUDGET_WEIGHTS[4])
+    shutil.copy(WEIGHTS_DIR / BUDGET_WEIGHTS[4], tmp_path / BUDGET_WEIGHTS[8])
+    with pytest.raises(FileNotFoundError, match=r"holds 8 heads of 256 codes \(8 bytes a vector\), not the 4 bytes"):
+        MycelialVQVAE.load_default(tmp_path)
+    with pytest.raises(ValueError, match=r"holds 4 heads of 256 codes \(4 bytes a vector\), not the 8 bytes"):
         MycelialVQVAE.load_default(tmp_path, bytes=8)

@@ -47,6 +47,11 @@ def test_train_rejects_bad_data():
         train_vqvae(np.zeros((500, 10), np.float32), TrainConfig(**TINY), progress=False)
     with pytest.raises(ValueError, match="codebook_size=256"):
         train_vqvae(np.ones((100, 384), np.float32), TrainConfig(**TINY), progress=False)
+    # encode refuses values beyond 1e15; training on them ran to the end at a loss of ~1e33
+    with pytest.raises(ValueError, match="X_train holds a value of 1e\\+18"):
+        train_vqvae(np.full((500, 384), 1e18, np.float32), TrainConfig(**TINY), progress=False)
+    with pytest.raises(ValueError, match="X_val holds a value of 1e\\+16"):
+        train_vqvae(np.ones((500, 384), np.float32), TrainConfig(**TINY), np.full((5, 384), -1e16), progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,9 @@ def check_parts(embedder, codec, recall_config, network_config=None) -> None:
         raise TypeError(f"embedder must be a TextEmbedder, e.g. {hint}, got {type(embedder).__name__}")
     if codec is not None and (not callable(getattr(codec, "encode", None)) or not hasattr(codec, "num_heads")):
         raise TypeError(f"codec must be a MycelialVQVAE, e.g. MycelialVQVAE.load_default(), got {type(codec).__name__}")
+    if codec is not None and int(getattr(codec, "codebook_size", 256)) > 256:  # stored as uint8: 463 became 207
+        raise ValueError(f"codec has {codec.codebook_size} codes a head; a memory stores one byte a code, so its "
+                         f"codec must have at most 256 (uint16 codes work with the codec and network on their own)")
     if network_config is not None:  # a dict made the folder and its SQLite store, then failed
         from core.reasoning.mycelial import MycelialConfig
 
@@ -65,10 +68,22 @@ def check_parts(embedder, codec, recall_config, network_config=None) -> None:
             raise TypeError(f"network_config must be a MycelialConfig, e.g. MycelialConfig(**{network_config!r}), "
                             f"got {type(network_config).__name__}" if isinstance(network_config, dict) else
                             f"network_config must be a MycelialConfig, got {type(network_config).__name__}")
+        check_network_sizes(network_config, codec)
     if recall_config is not None and not isinstance(recall_config, RecallConfig):
         raise TypeError(f"recall_config must be a RecallConfig, e.g. RecallConfig(**{recall_config!r}), "
                         f"got {type(recall_config).__name__}" if isinstance(recall_config, dict) else
                         f"recall_config must be a RecallConfig, got {type(recall_config).__name__}")
+
+
+def check_network_sizes(network_config, codec) -> None:
+    """A network of other heads or codes than the codec's: the first ingest committed its chunks and then failed
+    to observe them ("codes must have shape (n, 8)"), and so did every later open of the folder."""
+    if network_config is None or codec is None:
+        return
+    want = (int(codec.num_heads), int(codec.codebook_size))
+    if (network_config.num_heads, network_config.codebook_size) != want:
+        raise ValueError(f"network_config has {network_config.num_heads} heads x {network_config.codebook_size} "
+                         f"codes but the codec has {want[0]} x {want[1]}; the network's nodes are the codec's codes")
 
 
 MAX_K = 10_000  # recall(k=...) cap: k floats of scores and hits are allocated per query

@@ -145,6 +145,9 @@ class StateMixin:
                 self._net_mark = {"doc": state["network"]["last_doc"], "forget": state["network"]["forget_seq"]}
                 if self.network_.concept_space_ not in (None, self.store_.uuid):  # another store's ids
                     self.network_, self._net_mark = None, {"doc": 0, "forget": 0}
+                elif (self.network_.config.num_heads, self.network_.config.codebook_size) != (
+                        self.codec.num_heads, self.codec.codebook_size):  # saved beside a codec it never fitted
+                    self.network_, self._net_mark = None, {"doc": 0, "forget": 0}
             except (ValueError, OSError, KeyError):
                 self.network_ = None
         if self.network_ is None:

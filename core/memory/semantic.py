@@ -35,6 +35,7 @@ from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import WriteLock
 from core.memory.store import Store
 from core.memory._checks import MAX_K, check_folder, check_k as _check_k, check_open, check_source
+from core.memory._checks import check_network_sizes
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory._checks import deprecated as _deprecated, renamed as _renamed
 from core.memory.types import MODES, Hit, IngestReport, RecallConfig
@@ -153,6 +154,7 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
 
             self.codec = MycelialVQVAE.load_default()
         heads, size = int(self.codec.num_heads), int(self.codec.codebook_size)
+        check_network_sizes(self.network_config, self.codec)  # the default codec is known only now
         probe = np.random.default_rng(0).standard_normal((64, 384)).astype(np.float32)
         probe /= np.linalg.norm(probe, axis=1, keepdims=True)
         fingerprint = hashlib.sha1(np.ascontiguousarray(self.codec.encode(probe)).tobytes()).hexdigest()

@@ -37,6 +37,7 @@ import numpy as np
 
 from core.reasoning.mycelial import _kernels as K
 from core.reasoning.mycelial._kernels_concepts import KEY_BASE, count_concepts, ragged_pair_keys
+from core.reasoning.mycelial._learning import first_short, subtract_known
 
 BASE = int(KEY_BASE)
 
@@ -206,11 +207,23 @@ class ConceptMixin:
             bad = int(np.flatnonzero(delta > have)[0])
             raise ValueError(f"cannot unobserve concepts that were not observed: concept {bad} was active "
                              f"{have[bad]} times, unobserve asks for {delta[bad]}")
-        k, cn, cg = K.merge_sorted(self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, -1.0)
-        np.maximum(cn, 0.0, out=cn)
-        np.maximum(cg, 0.0, out=cg)
-        keep = (cn > 0) | (cg > 0)
-        self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = k[keep], cn[keep], cg[keep]
+        short = first_short(self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g) if self.n_decays_ == 0 else -1
+        if short >= 0:  # whole counts: a pair counted fewer times than asked was never observed that often
+            a, b = (int(v[0]) for v in self.edge_ends(keys[short:short + 1]))
+            end = (f"code node {self._hc(a)}" if a < self.num_nodes else f"concept {a - self.num_nodes}")
+            raise ValueError(f"cannot unobserve concepts that were not observed: the edge of {end} and concept "
+                             f"{b - self.num_nodes} was counted fewer times than unobserve asks for "
+                             f"({n[short]:g}, {g[short]:g} in groups)")
+        if self.n_decays_ == 0 and keys.shape[0]:  # every pair is there with enough counts (checked above)
+            with self._cx_lock:
+                self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = subtract_known(
+                    self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g)
+        else:
+            k, cn, cg = K.merge_sorted(self.cx_keys_, self.cx_counts_, self.cx_group_counts_, keys, n, g, -1.0)
+            np.maximum(cn, 0.0, out=cn)
+            np.maximum(cg, 0.0, out=cg)
+            keep = (cn > 0) | (cg > 0)
+            self.cx_keys_, self.cx_counts_, self.cx_group_counts_ = k[keep], cn[keep], cg[keep]
         self.concept_counts_[:len(delta)] -= delta
         self._cx_csr = None
         return self

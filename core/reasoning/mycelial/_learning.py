@@ -40,6 +40,36 @@ def _scratch(cells: int) -> np.ndarray:
     return buf
 
 
+def first_short(skeys, sn, sg, keys, n, g) -> int:
+    """Index of the first delta edge stored with fewer counts than ``n``/``g`` ask for, or -1.
+
+    With whole counts (no decay yet) such an edge was never observed that often: unobserving it
+    clamped at zero and took other events' counts, silently, whenever every node had been seen.
+    """
+    if keys.shape[0] == 0:
+        return -1
+    if skeys.shape[0] == 0:
+        return 0
+    pos = np.minimum(np.searchsorted(skeys, keys), skeys.shape[0] - 1)
+    short = (skeys[pos] != keys) | (sn[pos] < n) | (sg[pos] < g)
+    return int(np.argmax(short)) if short.any() else -1
+
+
+def subtract_known(skeys, sn, sg, keys, n, g):
+    """``skeys``/``sn``/``sg`` less a delta whose every key they hold with enough counts (``first_short``).
+
+    Subtracts in place and removes the edges left at zero: the merge it replaces rebuilt every
+    edge array for a document's few hundred keys (3.0 -> 0.17 ms CPU a forget at 523k edges).
+    """
+    pos = np.searchsorted(skeys, keys)
+    sn[pos] -= n
+    sg[pos] -= g
+    gone = pos[(sn[pos] == 0) & (sg[pos] == 0)]
+    if gone.shape[0] == 0:
+        return skeys, sn, sg
+    return np.delete(skeys, gone), np.delete(sn, gone), np.delete(sg, gone)
+
+
 def _sort_keys(keys: np.ndarray, n_nodes: int) -> np.ndarray:
     """Sorted copy of edge keys: radix sort for large arrays, ``np.sort`` for small ones."""
     if keys.shape[0] >= 100_000:
@@ -168,8 +198,8 @@ class LearningMixin:
         of one call, so pass a document's rows as they were laid out when observed: a
         document observed as one contiguous block (alone or inside a bigger batch) is
         removed exactly by ``unobserve(its_rows, groups=its_ids)``. Raises ``ValueError`` when
-        the events were never observed (a node's activation count would turn negative),
-        before changing anything.
+        the events were never observed (a node's activation count, or before any decay an
+        edge's count, would turn negative), before changing anything.
         """
         codes = self._check_codes(codes)
         if groups is not None:
@@ -182,7 +212,21 @@ class LearningMixin:
                 f"cannot unobserve codes that were not observed: node {self._hc(bad)} was active "
                 f"{self.node_counts_[bad]} times, unobserve asks for {node_delta[bad]}"
             )
-        self._apply(keys, n, g, -1.0)
+        bad = first_short(self.keys_, self.counts_, self.group_counts_, keys, n, g) if self.n_decays_ == 0 else -1
+        if bad >= 0:
+            a, b = divmod(int(keys[bad]), self.num_nodes)
+            i = min(int(np.searchsorted(self._keys, keys[bad])), max(self._keys.shape[0] - 1, 0))
+            have = ((self._counts[i], self._group_counts[i]) if self._keys.shape[0] and self._keys[i] == keys[bad]
+                    else (0.0, 0.0))
+            raise ValueError(
+                f"cannot unobserve codes that were not observed: edge {self._hc(a)}-{self._hc(b)} was counted "
+                f"{have[0]:g} times ({have[1]:g} in groups), unobserve asks for {n[bad]:g} ({g[bad]:g}); "
+                f"pass the rows and groups as they were observed")
+        if self.n_decays_ == 0 and keys.shape[0]:  # every edge is there with enough counts (checked above)
+            self.keys_, self.counts_, self.group_counts_ = subtract_known(
+                self._keys, self._counts, self._group_counts, keys, n, g)
+        else:
+            self._apply(keys, n, g, -1.0)
         self.node_counts_ -= node_delta
         self.n_events_ -= int(codes.shape[0])
         self._dirty()

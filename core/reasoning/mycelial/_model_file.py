@@ -72,9 +72,16 @@ def _read_model(weights: Path, config_path: Path | None = None):
                          f"({type(exc).__name__}: {str(exc).strip()[:200]})") from None
     try:
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+        own = model.state_dict()
+        for k, v in state.items():  # integer weights were cast into the float model without a word
+            if k in own and own[k].is_floating_point() != v.is_floating_point():
+                raise ValueError(f"tensor {k} is {v.dtype}, the model's is {own[k].dtype}")
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # SafetensorError / RuntimeError of a damaged file: name it
-        raise ValueError(f"{weights}: weights do not load ({str(exc).splitlines()[0]})") from None
+        # torch's first line only named the class; the tensors and shapes are on the lines below it
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = "; ".join(lines[1:] if len(lines) > 1 else lines)
+        raise ValueError(f"{weights}: weights do not load ({why[:400]})") from None
     return _finite(model, weights).eval()
 
 

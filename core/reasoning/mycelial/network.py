@@ -180,7 +180,7 @@ class MycelialReasoning(LearningMixin, ChecksMixin, SpreadingMixin, ReadingMixin
     # ------------------------------------------------------------------ combining networks
 
     def merge(self, other: "MycelialReasoning") -> "MycelialReasoning":
-        """Add the counts of ``other`` (same heads, codes and rates) into this network.
+        """Add the counts of ``other`` (same heads, codes and rates; same window when it holds group counts).
 
         Two networks that observed disjoint streams, merged, equal one network that observed
         both (when no decay ran); see the module docstring for decay. Returns ``self``.
@@ -200,6 +200,10 @@ class MycelialReasoning(LearningMixin, ChecksMixin, SpreadingMixin, ReadingMixin
                 raise ValueError(
                     f"cannot merge networks with different {name}: {getattr(a, name)} vs {getattr(b, name)}"
                 )
+        if a.window != b.window and (other.group_counts_.any() or other.cx_group_counts_.any()):
+            # its group counts joined rows up to its own window apart: forget (with ours) could not take them out
+            raise ValueError(f"cannot merge networks with different window: {a.window} vs {b.window} "
+                             f"(the other network holds group co-activations counted over its window)")
         self._check_concept_space(other)
         self.keys_, self.counts_, self.group_counts_ = K.merge_sorted(
             self.keys_, self.counts_, self.group_counts_,

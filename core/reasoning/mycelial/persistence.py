@@ -43,6 +43,8 @@ def _digest(a: np.ndarray) -> str:
 def save_network(net, path) -> Path:
     """Write ``net`` to ``path`` atomically (temp file, fsync, rename). Returns the path."""
     path = _user_path(path)
+    if path.is_dir():  # the rename said "[Errno 21] Is a directory: '/tmp/.x.tmp' -> '/tmp/x'"
+        raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'network.npz'}")
     arrays = {
         "keys": net.keys_, "counts": net.counts_,
         "group_counts": net.group_counts_, "node_counts": net.node_counts_,
@@ -113,10 +115,18 @@ def load_network(path):
         )
     try:
         config = MycelialConfig.from_dict(header["config"])
-        n_events, n_decays = int(header["n_events"]), int(header["n_decays"])
+        n_events, n_decays = header["n_events"], header["n_decays"]
         meta = header["arrays"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: header lacks {exc}") from exc
+    except ValueError as exc:  # a config that is no MycelialConfig
+        raise ValueError(f"{path}: header's config: {exc}") from None
+    # the checksums cover the arrays, not the header: "abc" raised from int() without the file, -5 was taken
+    for name, v in (("n_events", n_events), ("n_decays", n_decays)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{path}: header's {name} is {v!r}, expected a whole number >= 0")
+    if not isinstance(meta, dict) or not all(isinstance(m, dict) for m in meta.values()):
+        raise ValueError(f"{path}: header's arrays entry is not a JSON object of objects")
     space = header.get("concept_space")  # absent in files written before it: unknown
     if space is not None and not isinstance(space, str):
         raise ValueError(f"{path}: header's concept_space is {type(space).__name__}, expected a string or null")

@@ -53,6 +53,15 @@ def _json_value(v):
     raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 
+def _budget_of(model) -> int:
+    """Bytes a vector of the model's codes take (heads x 1 byte, 2 past 256 codes)."""
+    return model.num_heads * np.dtype(code_dtype(model.codebook_size)).itemsize
+
+
+def _heads(model) -> str:
+    return f"{model.num_heads} heads of {model.codebook_size} codes ({_budget_of(model)} bytes a vector)"
+
+
 def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
@@ -112,8 +121,8 @@ class MycelialVQVAE:
                 model = _read_model(path, path.with_suffix(".json"))
             except FileNotFoundError as exc:
                 raise FileNotFoundError(f"no {bytes}-byte VQ-VAE weights: {exc}") from None
-            if model.num_heads != bytes:
-                raise ValueError(f"{path} holds {model.num_heads} heads, not the {bytes} its name promises")
+            if _budget_of(model) != bytes:
+                raise ValueError(f"{path} holds {_heads(model)}, not the {bytes} bytes its name promises")
             return cls(model)
         failures = []
         for i, name in enumerate((DEFAULT_WEIGHTS, *LEGACY_WEIGHTS)):
@@ -122,6 +131,9 @@ class MycelialVQVAE:
                 model = _read_model(path, path.with_suffix(".json"))
             except Exception as exc:  # every reason is reported below
                 failures.append(f"{path}: {exc}")
+                continue
+            if _budget_of(model) != 4:  # an 8-head model under the 4-byte name gave 8-byte codes, silently
+                failures.append(f"{path}: holds {_heads(model)}, not the 4 bytes its name promises")
                 continue
             if i > 0:
                 warnings.warn(f"MonolithWiki weights did not load ({failures[0]}); "
@@ -181,6 +193,10 @@ class MycelialVQVAE:
             raise TypeError(f"card cannot be written as JSON: {exc}") from None
         tensors = {k: (v.half() if dtype == "float16" and v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in model.state_dict().items()}
+        for k, v in tensors.items():  # beyond float16's 65504 the file held inf, and load called it damaged
+            if v.is_floating_point() and not np.isfinite(v.numpy()).all():  # numpy: see _model_file._finite
+                raise ValueError(f"tensor {k} does not fit {dtype} (values beyond its range or NaN); "
+                                 f"save it as float32")
         atomic_write_bytes(weights, save(tensors, metadata={"config": json.dumps(info)}))
         atomic_write_text(config_path, card_text)
         return weights
@@ -233,7 +249,7 @@ class MycelialVQVAE:
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
-        big = float(np.abs(X).max())
+        big = max(float(X.max()), -float(X.min()))  # np.abs(X) copied the whole batch just to check it
         if big > MAX_ABS:  # the encoder's LayerNorm squares them: inf, then NaN, then codes 0 0 0 0, silently
             row = int(np.argmax(np.abs(X).max(axis=1)))
             raise ValueError(f"embeddings hold a value of {big:.3g} (row {row}); the codec reads unit-length "

@@ -213,6 +213,17 @@ def _threads(n: int):
         torch.set_num_threads(previous)
 
 
+def _check_scale(X: np.ndarray, name: str) -> np.ndarray:
+    """Values the codec's encode refuses (beyond 1e15) trained a model of garbage at a loss of 1e33, without a word."""
+    from core.reasoning.mycelial.wrapper import MAX_ABS
+
+    big = max(float(X.max()), -float(X.min()))
+    if big > MAX_ABS:
+        raise ValueError(f"{name} holds a value of {big:.3g}; the codec reads unit-length rows and values beyond "
+                         f"{MAX_ABS:g} overflow it: normalise them first")
+    return X
+
+
 def train_vqvae(X_train, config: TrainConfig | dict | None = None, X_val=None, progress: bool = True):
     """Train a VQ-VAE on sentence embeddings.
 
@@ -243,12 +254,12 @@ def train_vqvae(X_train, config: TrainConfig | dict | None = None, X_val=None, p
         config = TrainConfig()
     elif isinstance(config, dict):
         config = TrainConfig.from_dict(config)
-    X_train = torch.from_numpy(check_embeddings(X_train, config.input_dim, "X_train"))
+    X_train = torch.from_numpy(_check_scale(check_embeddings(X_train, config.input_dim, "X_train"), "X_train"))
     if X_train.shape[0] < config.codebook_size:
         raise ValueError(f"X_train has {X_train.shape[0]} rows; need at least "
                          f"codebook_size={config.codebook_size} to initialise the codebooks")
     if X_val is not None:
-        X_val = torch.from_numpy(check_embeddings(X_val, config.input_dim, "X_val"))
+        X_val = torch.from_numpy(_check_scale(check_embeddings(X_val, config.input_dim, "X_val"), "X_val"))
 
     with _threads(config.num_threads):
         return _train(X_train, X_val, config, progress)
@@ -337,8 +348,8 @@ def refit_vqvae(model, X_train, config: TrainConfig | dict, X_val=None, progress
     config = TrainConfig.from_dict(config) if isinstance(config, dict) else config
     if config.refit_epochs <= 0:
         raise ValueError(f"refit_epochs={config.refit_epochs} must be > 0 to refit")
-    X_train = torch.from_numpy(check_embeddings(X_train, config.input_dim, "X_train"))
+    X_train = torch.from_numpy(_check_scale(check_embeddings(X_train, config.input_dim, "X_train"), "X_train"))
     if X_val is not None:
-        X_val = torch.from_numpy(check_embeddings(X_val, config.input_dim, "X_val"))
+        X_val = torch.from_numpy(_check_scale(check_embeddings(X_val, config.input_dim, "X_val"), "X_val"))
     with _threads(config.num_threads):
         return model, _refit(model, X_train, X_val, config, _loss(config), progress, first_epoch=config.epochs)
