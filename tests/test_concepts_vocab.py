@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import numpy as np
 import pytest
 from _memory_helpers import wiki_records
 

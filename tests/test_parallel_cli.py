@@ -4,7 +4,6 @@ Real sockets on 127.0.0.1 and a real one-worker LocalCluster; no model is loaded
 """
 from __future__ import annotations
 
-import signal
 import socket
 import threading
 import time
