@@ -7,8 +7,10 @@ that exits while a thread of its own is inside native code (FAISS, the embedding
 """
 from __future__ import annotations
 
+import signal
 import threading
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 def wait_holding_interrupt(done: threading.Event, timeout: float | None = None,
@@ -30,3 +32,32 @@ def wait_holding_interrupt(done: threading.Event, timeout: float | None = None,
     if interrupted is not None:
         raise interrupted
     return ended
+
+
+@contextmanager
+def interrupts_held(on_interrupt: Callable[[bool], None] | None = None) -> Iterator[None]:
+    """Hold every Ctrl-C that comes inside the block and raise one KeyboardInterrupt after it.
+
+    ``wait_holding_interrupt`` holds only the interrupts that land in its wait: one that lands a statement
+    before (while a message saying why the process waits is being written) escaped at once. Here the SIGINT
+    handler itself records it, so nothing in the block is cut short. Only in the main thread with Python's
+    default handler in place (elsewhere no KeyboardInterrupt arrives, or someone else handles SIGINT).
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    came: list[int] = []
+
+    def hold(signum, frame) -> None:
+        if on_interrupt is not None:
+            on_interrupt(not came)
+        came.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if came:
+        raise KeyboardInterrupt

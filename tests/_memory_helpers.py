@@ -53,3 +53,20 @@ def wiki_records(wiki_docs, n_docs: int = 6, n_sents: int = 12) -> list[dict]:
     """Real WikiText articles as records; sentences as paragraphs so chunks hit the embedding cache."""
     return [{"id": f"wiki{i}", "title": d.title, "text": "\n\n".join(d.sentences[:n_sents])}
             for i, d in enumerate(wiki_docs[:n_docs])]
+
+
+def wait_first_document(proc, mem, seconds: float) -> None:
+    """Poll the memory at `mem` (read-only) until its first document is committed, `proc` ends or time runs out:
+    the point where a Ctrl-C interrupts an ingest that has something to keep."""
+    import sqlite3
+    import time
+
+    end = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < end:
+        try:
+            with sqlite3.connect(f"file:{mem / 'memory.sqlite'}?mode=ro", uri=True) as db:
+                if db.execute("SELECT count(*) FROM documents").fetchone()[0]:
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)

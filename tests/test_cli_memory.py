@@ -198,12 +198,11 @@ def _ingest_interrupted(tmp_path, wiki_sample):
     returns (exit code, output, source, memory). (A second Ctrl-C: tests/test_ctrl_c.py.)"""
     import os
     import signal
-    import sqlite3
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
+    from _memory_helpers import wait_first_document
     from core.config import cache_dir
 
     sentences = wiki_sample[0][:2400]  # the first batch (1,024 chunks) commits, the rest takes seconds more
@@ -228,15 +227,7 @@ def _ingest_interrupted(tmp_path, wiki_sample):
     proc = subprocess.Popen([sys.executable, "-c", boot, "ingest", str(src),
                              "--memory", str(mem), "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:  # the first batch is committed: interrupt the rest
-        try:
-            with sqlite3.connect(f"file:{mem / 'memory.sqlite'}?mode=ro", uri=True) as db:
-                if db.execute("SELECT count(*) FROM documents").fetchone()[0]:
-                    break
-        except sqlite3.Error:
-            pass
-        time.sleep(0.005)
+    wait_first_document(proc, mem, 240)  # the first batch is committed: interrupt the rest
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     return proc.returncode, out, src, mem

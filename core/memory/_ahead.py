@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from core._waiting import wait_holding_interrupt
+from core._waiting import interrupts_held, wait_holding_interrupt
 from core.log import get_logger
 
 log = get_logger("memory.ingest")
@@ -86,14 +86,15 @@ class EmbedAhead:
         self.flight = None
         held = None
         why = _Why()
-        if interrupted and not all(f.done.is_set() for f in self.started):
-            why(True)
-        for flight in self.started:
-            try:
-                wait_holding_interrupt(flight.done, on_interrupt=why)
-            except KeyboardInterrupt as exc:  # raised once this flight was done: wait for the others too
-                held = held or exc
-        self.started.clear()
+        with interrupts_held(why):  # also one that comes while the first message is being written
+            if interrupted and not all(f.done.is_set() for f in self.started):
+                why(True)
+            for flight in self.started:
+                try:
+                    wait_holding_interrupt(flight.done, on_interrupt=why)
+                except KeyboardInterrupt as exc:  # raised once this flight was done: wait for the others too
+                    held = held or exc
+            self.started.clear()
         if held is not None:
             raise held
 

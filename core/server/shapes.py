@@ -40,19 +40,6 @@ class Stats(_Shape):
     bytes_on_disk: int
 
 
-class IngestReport(_Shape):
-    documents: int
-    chunks: int
-    new_chunks: int
-    duplicate_chunks: int
-    unchanged: int
-    replaced: int
-    moved: int
-    errors: list[str]
-    seconds: float
-    skipped: list[str]
-
-
 class JobReport(_Shape):
     documents: int
     chunks: int
@@ -63,6 +50,11 @@ class JobReport(_Shape):
     moved: int
     errors: list[str]
     skipped: list[str]
+
+
+class IngestReport(JobReport):
+    """A synchronous ingest's answer: a job's report and the seconds it took."""
+    seconds: float
 
 
 class Job(_Shape):
