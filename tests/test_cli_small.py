@@ -69,3 +69,26 @@ def test_train_on_one_row_says_1_row(tmp_path):
     np.save(tmp_path / "one.npy", np.full((1, 384), 384 ** -0.5, np.float32))
     r = _run("train", "--npy", str(tmp_path / "one.npy"), "--out", str(tmp_path / "out"))
     assert r.returncode == 1 and "one.npy has 1 row; training needs at least" in r.stderr, r.stderr
+
+
+# 2. nothing found: exit 1, as grep (and `graph --concept` for an unknown concept)
+
+def test_associate_and_bridges_exit_1_when_they_find_nothing(lone):
+    for command in (["associate", "zzzz"], ["associate", "quetzalcoatl"], ["bridges", "zzzz", "yyyy"]):
+        r = _run(*command, "--memory", str(lone))
+        assert r.returncode == 1 and r.stdout == "" and r.stderr.startswith("no "), (command, r.stderr)
+        r = _run(*command, "--memory", str(lone), "--json")
+        assert r.returncode == 1 and r.stdout == "[]\n", (command, r.stdout, r.stderr)
+    r = _run("graph", "--memory", str(lone), "--concept", "zzzz")
+    assert r.returncode == 1, r.stderr
+
+
+def test_associate_exits_0_when_it_finds_something(tmp_path):
+    folder = tmp_path / "m"
+    r = _run("ingest", "-", "--memory", str(folder), "-q",
+             input="Neil Peart was the drummer of Rush, a Canadian rock band.\n")
+    assert r.returncode == 0, r.stderr
+    r = _run("associate", "neil peart", "--memory", str(folder))
+    assert r.returncode == 0 and "rush" in r.stdout.lower(), r.stdout + r.stderr
+    r = _run("bridges", "neil peart", "rush", "--memory", str(folder), "--json")
+    assert r.returncode == 0 and r.stdout.startswith("[{"), r.stdout + r.stderr
