@@ -92,3 +92,16 @@ def test_associate_exits_0_when_it_finds_something(tmp_path):
     assert r.returncode == 0 and "rush" in r.stdout.lower(), r.stdout + r.stderr
     r = _run("bridges", "neil peart", "rush", "--memory", str(folder), "--json")
     assert r.returncode == 0 and r.stdout.startswith("[{"), r.stdout + r.stderr
+
+
+# 3. a closed pipe (`mycelial list | head -1`): status 141, as a tool SIGPIPE ends, and nothing on stderr
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])  # the write fails in the command, or in the last flush
+@pytest.mark.parametrize("command", [["list"], ["recall", "weather", "-q"], ["stats"]])
+def test_a_closed_pipe_ends_the_command_quietly_with_141(lone, command, unbuffered):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": unbuffered}
+    proc = subprocess.Popen([sys.executable, "-c", "from core.cli import main; main()", *command, "--memory",
+                             str(lone)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdout.close()  # the reader is gone before the command writes (it takes >1 s to import)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == "", (proc.returncode, err)  # was 1, or 120 and a BrokenPipeError
