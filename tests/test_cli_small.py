@@ -105,3 +105,18 @@ def test_a_closed_pipe_ends_the_command_quietly_with_141(lone, command, unbuffer
     proc.stdout.close()  # the reader is gone before the command writes (it takes >1 s to import)
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141 and err == "", (proc.returncode, err)  # was 1, or 120 and a BrokenPipeError
+
+
+# 4. a memory path that cannot be a folder: one line naming it and why
+
+@pytest.mark.parametrize("where, why", [("/proc/mycelial-x", "/proc cannot hold new folders"),
+                                        ("/proc/mycelial-x/m", "/proc cannot hold new folders"),
+                                        ("FILE/m", "FILE is a file, not a folder")])
+def test_a_memory_path_that_cannot_be_made_names_it_and_why(tmp_path, where, why):
+    if where.startswith("/proc") and not Path("/proc/self").is_dir():
+        pytest.skip("no /proc")
+    (tmp_path / "a.txt").write_text("hello\n")
+    folder, why = where.replace("FILE", str(tmp_path / "a.txt")), why.replace("FILE", str(tmp_path / "a.txt"))
+    r = _run("ingest", "-", "--memory", folder, "-q", input="Neil Peart was the drummer of Rush.\n")
+    # it said "Error: [Errno 2] No such file or directory: '/proc/mycelial-x'"
+    assert r.returncode == 1 and r.stderr == f"Error: cannot make the memory folder {folder}: {why}\n", r.stderr
