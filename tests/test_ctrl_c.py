@@ -249,7 +249,7 @@ def test_a_second_ctrl_c_waits_for_the_batch_being_embedded_then_exits_130(tmp_p
     assert "interrupted again: still waiting for the batch being embedded" in text, text  # it came in the wait
     assert proc.returncode == 130, text
     assert "FATAL" not in text and "Traceback" not in text and "run the same command again" in text, text
-    assert "interrupted: 1 documents are in" in text, text
+    assert "interrupted: 1 document is in" in text, text  # it said "1 documents are"
     _whole(mem, 1)
 
 

@@ -40,10 +40,31 @@ class _Group(click.Group):
         except MissingExtraError as exc:
             raise click.ClickException(str(exc)) from None
         except (OSError, sqlite3.OperationalError) as exc:
-            if getattr(exc, "errno", None) == errno.EPIPE:  # `mycelial list | head`: click ends it quietly
-                raise
+            if getattr(exc, "errno", None) == errno.EPIPE:  # `mycelial list | head -1`
+                _closed_pipe()
             logging.getLogger("mycelial").debug("stopped by", exc_info=True)  # -vv shows where
             raise click.ClickException(_os_error(exc)) from None
+
+
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `seq 1000000 | head -1`'s seq
+
+
+def _closed_pipe():
+    """The reader of stdout went away: stop quietly with 141, as a tool killed by SIGPIPE does.
+
+    Click's own handling exited 1, like a real error; and output still buffered when the process
+    ended gave "Exception ignored ... BrokenPipeError" on stderr. As the Python docs advise
+    (signal, "Note on SIGPIPE"), stdout is pointed at /dev/null so nothing is written to the pipe again.
+    """
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test runner's): nothing left to flush to a pipe
+        pass
+    raise SystemExit(SIGPIPE_STATUS)
 
 
 def _os_error(exc: Exception) -> str:
@@ -90,4 +111,12 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    cli()
+    import sys
+
+    try:
+        try:
+            cli()
+        finally:  # output still buffered meets the closed pipe here, not in the interpreter's exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _closed_pipe()

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import click
 
+from core.text import count
+
 CONNECT_SECONDS = 5.0
 WORKERS_PER_CORE = 4  # a local worker is a process with its own model: more only compete for the cores
 
@@ -33,9 +35,9 @@ def check_workers(workers: int | None) -> None:
     """Refuse a local cluster of more worker processes than this machine can run (100,000 hung, starting them)."""
     cap = WORKERS_PER_CORE * _cores()
     if workers is not None and workers > cap:
-        raise click.UsageError(f"--workers {workers}: this machine has {_cores()} cores, so at most {cap} local "
-                               f"workers (each is a process that loads its own model); for more, start workers "
-                               f"on other machines and give --scheduler ADDRESS")
+        raise click.UsageError(f"--workers {workers}: this machine has {count(_cores(), 'core')}, so at most "
+                               f"{cap} local workers (each is a process that loads its own model); for more, start "
+                               f"workers on other machines and give --scheduler ADDRESS")
 
 
 def check_scheduler(scheduler: str | None) -> None:

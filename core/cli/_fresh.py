@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from core.text import count
+
 # the files a memory writes into its own folder (SQLite with its journals, derived state, lock)
 _OWN = re.compile(r"memory\.sqlite(-wal|-shm|-journal)?|(index|network|graph)\.\d+\.npz|mycelial\.json|state\.json"
                   r"|vectors\.f16|write\.lock")
@@ -48,7 +50,7 @@ def interrupted(memory, fresh: bool, kept: int | None):
     if fresh and not kept and (not Path(memory).exists() or remove_new_empty_memory(memory)):
         click.echo(f"\ninterrupted: nothing was ingested; no memory was made at {memory}", err=True)
     else:
-        held = f"{kept} documents are" if kept is not None else "what was committed is"
+        held = _held(kept) if kept is not None else "what was committed is"
         click.echo(f"\ninterrupted: {held} in {memory}; run the same command again to finish (the stored ones "
                    f"are skipped as unchanged)", err=True)
     raise SystemExit(130)
@@ -80,9 +82,14 @@ def ingest_failed(memory, fresh: bool, kept: int, exc: Exception):
     gone = fresh and not kept and remove_new_empty_memory(memory)
     if not isinstance(exc, WorkerError):
         raise click.ClickException(f"{exc}" + (f"; no memory was made at {memory}" if gone else ""))
-    held = f"nothing was ingested; no memory was made at {memory}" if gone else f"{kept} documents are in {memory}"
+    held = f"nothing was ingested; no memory was made at {memory}" if gone else f"{_held(kept)} in {memory}"
     raise click.ClickException(f"{exc}; {held}: fix the workers and run the same command again (the stored ones "
                                f"are skipped as unchanged)")
+
+
+def _held(n: int) -> str:
+    """``1 document is``, ``2 documents are``: Ctrl-C after one document said "1 documents are"."""
+    return f"{count(n, 'document')} {'is' if n == 1 else 'are'}"
 
 
 def _documents(folder) -> int | None:

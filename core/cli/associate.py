@@ -45,12 +45,12 @@ def associate(concept, memory, k, as_json):
         assoc = _call(mem.associations, concept, k=k)
     if as_json:
         click.echo(json.dumps(assoc, ensure_ascii=False))
-        return
-    if not assoc:
+    elif not assoc:
         click.echo(f"no associations for {concept!r} (not a concept of this memory, or never named with another)",
                    err=True)
-    for a in assoc:
+    for a in () if as_json else assoc:
         click.echo(f"{a['weight']:.3f}  {a['concept']}  ({count(a['chunks'], 'chunk')})")  # said "(1 chunks)"
+    _found(assoc)
 
 
 @click.command("bridges")
@@ -71,14 +71,22 @@ def bridges(concept_a, concept_b, memory, k, as_json):
         paths = _call(mem.bridges, concept_a, concept_b, k=k)
     if as_json:
         click.echo(json.dumps(paths, ensure_ascii=False))
-        return
-    if not paths:
+    elif not paths:
         click.echo(f"no path between {concept_a!r} and {concept_b!r}", err=True)
-    for p in paths:
+    for p in () if as_json else paths:
         line = p["path"][0]
         for w, c in zip(p["weights"], p["path"][1:]):
             line += f" —{w:.2f}→ {c}"
         click.echo(f"{p['strength']:.4f}  {line}")
+    _found(paths)
+
+
+def _found(results: list) -> None:
+    """Exit 1 when nothing was found, as grep does (and `graph` for an unknown concept): a script can test it.
+
+    `associate` and `bridges` exited 0 with nothing found, printed or as `[]`."""
+    if not results:
+        raise SystemExit(1)
 
 
 @click.command("reinforce")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from core.cli.memory import user_path
+from core.text import count
 
 
 @click.command("graph")
@@ -59,8 +60,6 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
         zipf_png(net, out / f"{stem}_zipf.png"),
     ]
     s = net.stats()
-    from core.cli._report import count
-
     click.echo(f"{count(s['num_edges'], 'edge')} over {count(s['active_nodes'], 'node')}, "
                f"{count(s['events'], 'event')}")
     for p in paths:
@@ -124,7 +123,8 @@ def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
     stem = stem.encode("utf-8")[:120].decode("utf-8", "ignore").strip("_.") or "concept"
     _not_theirs([out / f"{stem}.graphml", out / f"{stem}.png"])
     paths = write_concept_graph(g, out / f"{stem}.graphml", out / f"{stem}.png")
-    click.echo(f"{len(g['nodes'])} concepts, {len(g['edges'])} edges around {g['nodes'][0]['label']!r}")
+    around = g["nodes"][0]["label"]
+    click.echo(f"{count(len(g['nodes']), 'concept')}, {count(len(g['edges']), 'edge')} around {around!r}")
     for p in paths:
         click.echo(f"wrote {p}")
 

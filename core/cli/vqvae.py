@@ -214,7 +214,7 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
             if len(X) - n_held < config.codebook_size:
                 need = next(n for n in range(config.codebook_size, 10 * config.codebook_size)
                             if n - max(1, n // 10) >= config.codebook_size)
-                raise ValueError(f"{npy_path} has {len(X)} rows; training needs at least {need}: "
+                raise ValueError(f"{npy_path} has {count(len(X), 'row')}; training needs at least {need}: "
                                  f"codebook_size={config.codebook_size} codes per head, after 1 row in 10 is "
                                  f"held out for the card's figures")
             rows = np.random.default_rng(config.seed).permutation(len(X))

@@ -2,6 +2,7 @@
 so no command ever deletes or overwrites files of a folder that holds something else."""
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import time
@@ -25,7 +26,10 @@ class FolderMixin:
         if not folder.exists() and self.read_only:
             raise FileNotFoundError(f"no memory at {folder}; create one with "
                                     f"`mycelial ingest PATH --memory {shlex.quote(str(folder))}`")
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(_cannot_make(folder, exc)) from exc
         if not self.read_only and not os.access(folder, os.W_OK):
             self.read_only = self.unwritable = True
         has_store = (folder / "memory.sqlite").is_file()
@@ -74,3 +78,18 @@ class FolderMixin:
         if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
             atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
                                         f'"created": {time.time():.0f}}}\n').encode())
+
+
+def _cannot_make(folder, exc: OSError) -> str:
+    """``cannot make the memory folder /proc/x: /proc cannot hold new folders``: the raw errno said only
+    "[Errno 2] No such file or directory: '/proc/x'" of a parent that exists."""
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        why = f"{parent} is a file, not a folder"
+    elif exc.errno == errno.ENOENT:  # /proc, /sys: the parent is there and takes no new folder
+        why = f"{parent} cannot hold new folders"
+    else:
+        why = f"{exc.strerror or exc} in {parent}"
+    return f"cannot make the memory folder {folder}: {why}"
