@@ -32,6 +32,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +281,22 @@ def _drop_other_builds(folder: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
+def _drain_at_exit() -> None:
+    """Drain every live encoder before the interpreter finalises (``atexit``, before module teardown).
+
+    Left to finalisation, OpenVINO's threads tried to take the GIL of an interpreter shutting
+    down; CPython ends such a thread with ``pthread_exit``, whose unwinding through OpenVINO's
+    C++ frames called ``std::terminate``: "terminate called without an active exception",
+    SIGABRT, exit 134 (3 in 6 runs of a script embedding 3 batches)."""
+    for enc in list(_live):
+        enc.drain()
+
+
+_live: "weakref.WeakSet[OpenVinoEncoder]" = weakref.WeakSet()
+_exit_hook = False
+_DRAIN_S = 0.05  # the tail is microseconds once the GIL is free
+
+
 def _no_callback(request, userdata) -> None:
     """What the queue calls between encodes (it holds no reference to an encoder)."""
 
@@ -314,6 +331,24 @@ class OpenVinoEncoder(PooledEncoder):
         self._lock = threading.Lock()  # one encode at a time drives the queue
         self._solo = self.compiled.create_infer_request()  # one-batch encodes (queries) skip the queue
         self._solo_lock = threading.Lock()
+        self._queued = False  # set once the queue ran a batch: only then has drain() anything to wait for
+        global _exit_hook
+        if not _exit_hook:  # once a process
+            import atexit
+
+            atexit.register(_drain_at_exit)
+            _exit_hook = True
+        _live.add(self)
+
+    def drain(self) -> None:
+        """Wait for the requests in flight, then give the GIL away a moment so that OpenVINO's threads
+        finish the Python tail of their callbacks (gdb showed one still taking the GIL after ``wait_all``
+        returned). Nothing is freed:
+        freeing the compiled model here joins those threads with the GIL held, a hang."""
+        with self._lock, self._solo_lock:
+            if self._queued:  # a query's process (one-batch encodes, no queue) exits without the wait
+                self._queue.wait_all()
+                time.sleep(_DRAIN_S)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -341,6 +376,7 @@ class OpenVinoEncoder(PooledEncoder):
                 errors.append(exc)
 
         with self._lock:
+            self._queued = True
             self._queue.set_callback(done)
             try:
                 for idx, feed in itertools.chain((b for b in (first, second) if b is not None), feeds):
