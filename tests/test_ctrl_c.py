@@ -284,10 +284,16 @@ def test_a_ctrl_c_between_the_statements_of_a_held_block_waits_for_its_end():
     from core._waiting import interrupts_held
 
     said, done = [], []
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_held(said.append):
-            signal.raise_signal(signal.SIGINT)  # handled at the next statement: still inside the block
-            done.append("the rest of the block")
-            signal.raise_signal(signal.SIGINT)
-    assert done == ["the rest of the block"] and said == [True, False]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    # a background job (CI under nohup ... &) starts with SIGINT ignored: take Ctrl-C back, as a terminal's
+    # foreground command has it
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_held(said.append):
+                signal.raise_signal(signal.SIGINT)  # handled at the next statement: still inside the block
+                done.append("the rest of the block")
+                signal.raise_signal(signal.SIGINT)
+        assert done == ["the rest of the block"] and said == [True, False]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, before)
