@@ -70,3 +70,20 @@ def wait_first_document(proc, mem, seconds: float) -> None:
         except sqlite3.Error:
             pass
         time.sleep(0.005)
+
+
+def untrained_memory(folder, wiki_sample, n: int):
+    """Build at ``folder`` a memory of ``n`` vectors whose exact index is not trained (its train_at was higher):
+    the next writable open with ``train_at <= n`` trains it in the background. Real WikiText sentence vectors,
+    each repeated with a little noise (no two alike). Returns the unit vectors, row i stored as doc ``i``."""
+    import numpy as np
+
+    from core.memory import SemanticMemory
+    from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+    base = wiki_sample[2][:2000]
+    X = np.repeat(base, -(-n // len(base)), axis=0)[:n]
+    X = X + np.random.default_rng(0).normal(0, 0.02, X.shape).astype(np.float32)
+    with SemanticMemory(folder, codec=load_default_numpy(), train_at=10**7) as mem:
+        mem.ingest_vectors(range(len(X)), X)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)

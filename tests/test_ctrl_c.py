@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from _memory_helpers import wait_first_document
+from _memory_helpers import untrained_memory, wait_first_document
 from core.cli import cli
 from core.memory import SemanticMemory
 from core.memory._retrain import stop_retrain
@@ -88,14 +88,9 @@ except KeyboardInterrupt:
 
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory, wiki_sample):
-    """A memory of N_TRAIN vectors whose exact index has not been trained (its train_at was higher).
-    Real WikiText sentence vectors, each taken 15 times with a little noise (no two alike)."""
-    X = np.repeat(wiki_sample[2][:2000], N_TRAIN // 2000, axis=0)
-    X = X + np.random.default_rng(0).normal(0, 0.02, X.shape).astype(np.float32)
+    """A memory of N_TRAIN vectors whose exact index has not been trained (its train_at was higher)."""
     folder = tmp_path_factory.mktemp("train") / "mem"
-    with SemanticMemory(folder, codec=load_default_numpy(), train_at=10**6) as mem:
-        mem.ingest_vectors(range(len(X)), X)
-    return folder, X / np.linalg.norm(X, axis=1, keepdims=True)
+    return folder, untrained_memory(folder, wiki_sample, N_TRAIN)
 
 
 def _training_children(tmp: Path) -> list[int]:
