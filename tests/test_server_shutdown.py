@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _memory_helpers import untrained_memory
+from _memory_helpers import running, training_children, untrained_memory
 from _server_helpers import LiveServer
 from core.memory import SemanticMemory
 from core.memory._retrain import stop_retrain
@@ -21,21 +21,6 @@ N = 100_000  # past the default train_at (50k): served, it starts training (~9 s
 def untrained(tmp_path_factory, wiki_sample):
     folder = tmp_path_factory.mktemp("serve-train") / "mem"
     return folder, untrained_memory(folder, wiki_sample, N)
-
-
-def _training_child(pid: int) -> list[int]:
-    """The training children (``core.memory._train_child``) of process ``pid``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if not proc.name.isdigit():
-                continue
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == pid and b"core.memory._train_child" in (proc / "cmdline").read_bytes():
-                found.append(int(proc.name))
-        except (OSError, ValueError, IndexError):
-            pass
-    return found
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -52,10 +37,10 @@ def test_serve_stops_within_seconds_while_an_index_trains(tmp_path, untrained, m
     server = LiveServer([str(folder)])
     try:
         end = time.monotonic() + 60
-        while not _training_child(server.proc.pid) and server.proc.poll() is None and time.monotonic() < end:
+        while not training_children(server.proc.pid) and server.proc.poll() is None and time.monotonic() < end:
             time.sleep(0.01)  # the build reads its sample, then trains in a child
-        assert _training_child(server.proc.pid), "no training child seen"
-        child = _training_child(server.proc.pid)
+        assert training_children(server.proc.pid), "no training child seen"
+        child = training_children(server.proc.pid)
         time.sleep(0.5)  # inside k-means
         t0 = time.monotonic()
         server.proc.send_signal(sig)
@@ -69,9 +54,9 @@ def test_serve_stops_within_seconds_while_an_index_trains(tmp_path, untrained, m
     assert took < 4, f"{took:.1f} s from {sig.name} to exit; {text}"  # it was the rest of the build
     assert "Traceback" not in text and "saved and closed 1 memory" in text, text
     end = time.monotonic() + 5
-    while any(Path(f"/proc/{p}").exists() for p in child) and time.monotonic() < end:
+    while running(child) and time.monotonic() < end:
         time.sleep(0.02)
-    assert not any(Path(f"/proc/{p}").exists() for p in child)
+    assert not running(child)
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]  # every file written whole
     with SemanticMemory(folder, codec=load_default_numpy(), read_only=True) as ro:
         assert ro.store_.count_chunks() == ro.index_.ntotal == N and ro.index_.is_exact
