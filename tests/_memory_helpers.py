@@ -70,3 +70,51 @@ def wait_first_document(proc, mem, seconds: float) -> None:
         except sqlite3.Error:
             pass
         time.sleep(0.005)
+
+
+def untrained_memory(folder, wiki_sample, n: int):
+    """Build at ``folder`` a memory of ``n`` vectors whose exact index is not trained (its train_at was higher):
+    the next writable open with ``train_at <= n`` trains it in the background. Real WikiText sentence vectors,
+    each repeated with a little noise (no two alike). Returns the unit vectors, row i stored as doc ``i``."""
+    import numpy as np
+
+    from core.memory import SemanticMemory
+    from core.reasoning.mycelial.numpy_codec import load_default_numpy
+
+    base = wiki_sample[2][:2000]
+    X = np.repeat(base, -(-n // len(base)), axis=0)[:n]
+    X = X + np.random.default_rng(0).normal(0, 0.02, X.shape).astype(np.float32)
+    with SemanticMemory(folder, codec=load_default_numpy(), train_at=10**7) as mem:
+        mem.ingest_vectors(range(len(X)), X)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def training_children(pid: int) -> list[int]:
+    """The processes training an index (``core.memory._train_child``) that process ``pid`` started (needs /proc)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit():
+                continue
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and b"core.memory._train_child" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def running(pids) -> list[int]:
+    """Those of ``pids`` still running (not gone, not a zombie waiting to be reaped)."""
+    from pathlib import Path
+
+    alive = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(pid)
+        except (OSError, IndexError):
+            pass
+    return alive

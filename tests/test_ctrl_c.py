@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from _memory_helpers import wait_first_document
+from _memory_helpers import running, training_children, untrained_memory, wait_first_document
 from core.cli import cli
 from core.memory import SemanticMemory
 from core.memory._retrain import stop_retrain
@@ -88,26 +88,9 @@ except KeyboardInterrupt:
 
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory, wiki_sample):
-    """A memory of N_TRAIN vectors whose exact index has not been trained (its train_at was higher).
-    Real WikiText sentence vectors, each taken 15 times with a little noise (no two alike)."""
-    X = np.repeat(wiki_sample[2][:2000], N_TRAIN // 2000, axis=0)
-    X = X + np.random.default_rng(0).normal(0, 0.02, X.shape).astype(np.float32)
+    """A memory of N_TRAIN vectors whose exact index has not been trained (its train_at was higher)."""
     folder = tmp_path_factory.mktemp("train") / "mem"
-    with SemanticMemory(folder, codec=load_default_numpy(), train_at=10**6) as mem:
-        mem.ingest_vectors(range(len(X)), X)
-    return folder, X / np.linalg.norm(X, axis=1, keepdims=True)
-
-
-def _training_children(tmp: Path) -> list[int]:
-    """Processes training an index in a temporary folder under ``tmp`` (their argv names it)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and str(tmp).encode() in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
-            pass
-    return pids
+    return folder, untrained_memory(folder, wiki_sample, N_TRAIN)
 
 
 @pytest.mark.parametrize("where", ["working", "closing", "killed"])
@@ -121,7 +104,7 @@ def test_ctrl_c_while_the_index_trains_takes_effect_at_once(tmp_path, untrained,
     base, X = untrained
     folder = tmp_path / "mem"
     shutil.copytree(base, folder)
-    tmp = tmp_path / "tmp"  # the training child's temporary folder goes here: found, and checked for leftovers
+    tmp = tmp_path / "tmp"  # the training sample went through a file here (77 MB at 50k): none now
     tmp.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp)}
     proc = subprocess.Popen([sys.executable, "-c", TRAINING_CHILD, str(folder), where, str(N_TRAIN)], cwd=ROOT,
@@ -130,10 +113,12 @@ def test_ctrl_c_while_the_index_trains_takes_effect_at_once(tmp_path, untrained,
     try:
         assert out.until("training"), out.rest()
         end = time.monotonic() + 60
-        while not _training_children(tmp) and proc.poll() is None and time.monotonic() < end:
+        while not training_children(proc.pid) and proc.poll() is None and time.monotonic() < end:
             time.sleep(0.01)  # the build reads its sample, then starts k-means in a child
-        assert _training_children(tmp), out.rest()
+        child = training_children(proc.pid)
+        assert child, out.rest()
         time.sleep(0.5)  # well inside k-means (5-10 s)
+        assert list(tmp.iterdir()) == []  # the sample is streamed to the child: nothing written to /tmp
         t0 = time.monotonic()
         proc.send_signal(signal.SIGKILL if where == "killed" else signal.SIGINT)
         proc.wait(timeout=60)
@@ -142,19 +127,15 @@ def test_ctrl_c_while_the_index_trains_takes_effect_at_once(tmp_path, untrained,
     finally:
         proc.kill()
     end = time.monotonic() + 5
-    while _training_children(tmp) and time.monotonic() < end:  # an orphan sees its stdin close
-        time.sleep(0.02)
-    assert not _training_children(tmp), text
-    if where == "killed":  # its sample is left behind, and removed by the next training on this machine
+    while running(child) and time.monotonic() < end:
+        time.sleep(0.02)  # an orphan sees its stdin close
+    assert not running(child), text
+    assert list(tmp.iterdir()) == [], text
+    if where == "killed":
         assert proc.returncode == -signal.SIGKILL
-        from core.memory._train_child import sweep
-
-        assert [p.name.split("-")[2] for p in tmp.iterdir()] == [str(proc.pid)]
-        assert sweep(tmp) == 1 and list(tmp.iterdir()) == []
     else:
         assert proc.returncode == 130 and text.endswith("interrupted\n"), text
         assert took < 3, f"{took:.1f} s from Ctrl-C to exit; {text}"  # it was the rest of the training: 5-10 s
-        assert list(tmp.iterdir()) == [], text  # the sample handed to the child is removed
     assert "Traceback" not in text and "FATAL" not in text, text
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]  # every file written whole
     with SemanticMemory(folder, codec=load_default_numpy(), read_only=True) as ro:
@@ -169,6 +150,20 @@ def test_ctrl_c_while_the_index_trains_takes_effect_at_once(tmp_path, untrained,
     assert rw.retrain_events_[0]["n"] == N_TRAIN
     stop_retrain(rw)
     rw.close()
+
+
+def test_sweep_removes_the_samples_older_versions_left_in_tmp(tmp_path):
+    """Before the sample went through a pipe, a process killed while it trained left its sample (77 MB at 50k
+    vectors) in /tmp: the next training removes those of processes that are gone, and no other."""
+    from core.memory._train_child import sweep
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for pid in (dead.pid, os.getpid(), os.getppid()):
+        (tmp_path / f"mycelial-train-{pid}-abc").mkdir()
+        (tmp_path / f"mycelial-train-{pid}-abc" / "x.npy").write_bytes(b"0")
+    assert sweep(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"mycelial-train-{p}-abc" for p in (os.getpid(), os.getppid()))
 
 
 def test_an_index_trained_in_a_child_is_the_one_trained_here(wiki_sample):

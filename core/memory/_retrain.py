@@ -309,6 +309,15 @@ def stop_retrain(mem, wait: bool = True) -> None:
     mem._retrain_thread = None
 
 
+def cancel_retrain(mem) -> None:
+    """Cancel the build in flight without waiting (Ctrl-C, a server's shutdown): ``close`` then waits only for it
+    to stop (its training child is killed), not for the rest of the build; the memory keeps its current index,
+    and the build starts again on the next writable open."""
+    cancel = getattr(mem, "_retrain_cancel", None)
+    if cancel is not None:
+        cancel.set()
+
+
 def finish_retrain(mem) -> None:
     """For ``close``: let the build in flight swap in and save, start no further one.
 

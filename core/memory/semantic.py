@@ -253,9 +253,11 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         return self
 
     def __exit__(self, exc_type, *exc):
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and hasattr(self, "_retrain_cancel"):
-            self._retrain_cancel.set()  # Ctrl-C: the build in flight stops (close waits for that, not for the
-        self.close()  # whole build); it runs again on the next writable open
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            from core.memory._retrain import cancel_retrain
+
+            cancel_retrain(self)  # Ctrl-C: close waits for the build in flight to stop, not for the whole build
+        self.close()
 
     # -- recall -----------------------------------------------------------------------
 

@@ -116,7 +116,16 @@ class Registry:
         return self.slots.get(name)
 
     def close(self) -> None:
-        """Save each memory's derived state and close its store (waits for a running write)."""
+        """Save each memory's derived state and close its store (waits for a running write).
+
+        An index build in flight is cancelled first (all memories at once), so shutdown does not wait for the
+        rest of a training (minutes at scale): the memory keeps the index it served, and the build starts again
+        when the memory is next opened for writing.
+        """
+        from core.memory._retrain import cancel_retrain
+
+        for slot in self.slots.values():
+            cancel_retrain(slot.memory)
         for slot in self.slots.values():
             with slot.write_lock:
                 slot.memory.close()
