@@ -282,23 +282,17 @@ def _drop_other_builds(folder: Path) -> None:
 
 
 def _drain_at_exit() -> None:
-    """Drain every live encoder before the interpreter finalises (``atexit``, before module teardown).
+    """Wait for every live encoder's encode in flight before the interpreter finalises (``atexit``).
 
-    Left to finalisation, OpenVINO's threads tried to take the GIL of an interpreter shutting
-    down; CPython ends such a thread with ``pthread_exit``, whose unwinding through OpenVINO's
-    C++ frames called ``std::terminate``: "terminate called without an active exception",
-    SIGABRT, exit 134 (3 in 6 runs of a script embedding 3 batches)."""
+    OpenVINO's threads never run Python (``encode`` sets no callback), so once an encode returns
+    nothing of OpenVINO needs the GIL; what is left is an encode of another thread (a daemon
+    thread's batch) still waiting for its requests: it finishes before the interpreter goes."""
     for enc in list(_live):
         enc.drain()
 
 
 _live: "weakref.WeakSet[OpenVinoEncoder]" = weakref.WeakSet()
 _exit_hook = False
-_DRAIN_S = 0.05  # the tail is microseconds once the GIL is free
-
-
-def _no_callback(request, userdata) -> None:
-    """What the queue calls between encodes (it holds no reference to an encoder)."""
 
 
 class OpenVinoEncoder(PooledEncoder):
@@ -331,7 +325,6 @@ class OpenVinoEncoder(PooledEncoder):
         self._lock = threading.Lock()  # one encode at a time drives the queue
         self._solo = self.compiled.create_infer_request()  # one-batch encodes (queries) skip the queue
         self._solo_lock = threading.Lock()
-        self._queued = False  # set once the queue ran a batch: only then has drain() anything to wait for
         global _exit_hook
         if not _exit_hook:  # once a process
             import atexit
@@ -341,14 +334,10 @@ class OpenVinoEncoder(PooledEncoder):
         _live.add(self)
 
     def drain(self) -> None:
-        """Wait for the requests in flight, then give the GIL away a moment so that OpenVINO's threads
-        finish the Python tail of their callbacks (gdb showed one still taking the GIL after ``wait_all``
-        returned). Nothing is freed:
-        freeing the compiled model here joins those threads with the GIL held, a hang."""
+        """Wait for the encodes in flight: each holds its lock until its requests are done and read.
+        Nothing is freed."""
         with self._lock, self._solo_lock:
-            if self._queued:  # a query's process (one-batch encodes, no queue) exits without the wait
-                self._queue.wait_all()
-                time.sleep(_DRAIN_S)
+            pass
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -363,27 +352,31 @@ class OpenVinoEncoder(PooledEncoder):
                 self._solo.infer(feed)
                 out[idx] = self.pool(self._solo.get_output_tensor(0).data, feed["attention_mask"])
             return out
-        errors: list[BaseException] = []
-        pool = self.pool  # the callback must not hold the encoder: the queue (C++) keeps it, a cycle
-        # Python's collector cannot see (an encoder and its 116 MB model were never freed), and the
-        # encoder's last reference dropped in OpenVINO's thread would end the queue from its own thread
+        # No Python callback (``set_callback``): OpenVINO's threads then never take the GIL, so none
+        # can be caught by the interpreter's finalisation ("terminate called without an active
+        # exception", exit 134). Each batch's request is read here once it is the next one idle.
+        queue = self._queue
+        pending: list = [None] * len(queue)  # per request: (idx, mask) of the batch it runs
 
-        def done(request, userdata):
-            idx, mask = userdata
-            try:
-                out[idx] = pool(request.get_output_tensor(0).data, mask)
-            except BaseException as exc:  # raised in OpenVINO's thread: re-raised below
-                errors.append(exc)
+        def collect(i: int) -> None:
+            idx, mask = pending[i]
+            pending[i] = None
+            out[idx] = self.pool(queue[i].get_output_tensor(0).data, mask)
 
         with self._lock:
-            self._queued = True
-            self._queue.set_callback(done)
             try:
                 for idx, feed in itertools.chain((b for b in (first, second) if b is not None), feeds):
-                    self._queue.start_async(feed, (idx, feed["attention_mask"]))
+                    i = queue.get_idle_request_id()  # the request start_async takes next (it waits)
+                    if pending[i] is not None:
+                        collect(i)
+                    tag = (idx, feed["attention_mask"])
+                    queue.start_async(feed, tag)
+                    if queue.userdata[i] is not tag:  # never seen: the queue took another request
+                        raise RuntimeError("openvino's AsyncInferQueue started a batch on an unexpected request")
+                    pending[i] = tag
             finally:
-                self._queue.wait_all()
-                self._queue.set_callback(_no_callback)  # nor ``out`` until the next encode
-        if errors:
-            raise errors[0]
+                queue.wait_all()
+            for i in range(len(queue)):
+                if pending[i] is not None:
+                    collect(i)
         return out
