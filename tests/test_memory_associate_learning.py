@@ -283,7 +283,15 @@ def test_cli_reinforce_recall_explain_and_undo(folder):
     assert "path: query" in r.output and "reinforced 0.600 (learned from use)" in r.output
     assert "seed passages" in r.output and "score " in r.output
     r = _run("reinforcements", "--memory", folder)
-    assert str(eid) in r.output and "\n1 event; half-life" in r.output, r.output  # it said "1 events"
+    assert str(eid) in r.output and "\n1 event; half-life 30 days" in r.output, r.output  # "1 events", "30.0 days"
+    with SemanticMemory(folder) as m:
+        m.reinforcement_half_life = 1
+    try:
+        r = _run("reinforcements", "--memory", folder)
+        assert "half-life 1 day\n" in r.output, r.output  # it said "1 days"
+    finally:
+        with SemanticMemory(folder) as m:
+            m.reinforcement_half_life = 30.0
     assert _run("unreinforce", str(eid), "--memory", folder).exit_code == 0
     r = _run("unreinforce", str(eid), "--memory", folder)
     assert r.exit_code == 1 and "no reinforcement event" in r.output

@@ -153,7 +153,8 @@ def reinforcements(memory, as_json):
         click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "
                    f"{_cell(e['query'])}")
     n = count(len(events), "event")  # "1 events"
-    click.echo(f"{n}; half-life {half} days" if half else f"{n}; no decay by age", err=True)
+    days = f"{half:g} day" + ("" if half == 1 else "s")  # a half-life of 1 said "1 days"
+    click.echo(f"{n}; half-life {days}" if half else f"{n}; no decay by age", err=True)
 
 
 def explain_lines(hit) -> list[str]:
