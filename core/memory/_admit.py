@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from dataclasses import replace
 
 from core.memory.readers import ReadError, Record
 
@@ -14,11 +15,23 @@ def _content_hash(rec: Record) -> str:
     return h.hexdigest()
 
 
+def kept_title(rec: Record, store) -> None:
+    """Give ``rec`` the title its stored document has when that is the file name as written (``Du_Fu``, stored
+    before names became readable titles) and the text is unchanged: the readable title changed the content hash,
+    so an unchanged file was re-embedded whole by the next ingest or ``--sync``. It takes "Du Fu" when edited."""
+    if not rec.name or rec.name == rec.title:
+        return
+    stored = store.content_hashes([rec.doc_id]).get(rec.doc_id)
+    if stored is not None and stored != _content_hash(rec) and stored == _content_hash(replace(rec, title=rec.name)):
+        rec.title = rec.name
+
+
 def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError | None:
     """Why ``rec`` must be skipped (not valid Unicode, its id already came in this ingest, or it names
     another file's document in ``store``), else None.
 
-    Records ``rec``'s id in ``seen`` (id -> source) when it is admitted. A non-UTF-8 file name
+    Records ``rec``'s id in ``seen`` (id -> source) when it is admitted, and gives it its stored title
+    when that is its file name as written (`kept_title`). A non-UTF-8 file name
     or an unpaired surrogate costs this record only, never the ingest.
     """
     where = rec.source or "<records>"
@@ -46,6 +59,7 @@ def record_problem(rec: Record, seen: dict[str, str], store=None) -> ReadError |
     if store is not None:
         from core.memory.documents import other_file
 
+        kept_title(rec, store)
         if (place := other_file(store, rec, _content_hash)) is not None:
             return ReadError(where, f"id {rec.doc_id!r} already names the document of {place}, which is still "
                                     f"there; skipped (`mycelial forget {shlex.quote(rec.doc_id)}` first to "

@@ -58,3 +58,23 @@ def stored_key(store, key: str, conn) -> str:
             if nfc(k) == form:
                 return k
     return form
+
+
+def name_title(stem: str) -> str:
+    """A file's name as its title, when the file has none of its own: ``Du_Fu`` -> ``Du Fu``.
+
+    Wikipedia-style names write spaces as ``_`` (and URLs as ``%20``): the title ``Du_Fu`` gave the concept
+    ``du_fu``, which the query "Du Fu" never reached, and was shown so. Runs of ``_`` are one space, ends
+    trimmed; ``%XX`` escapes are decoded when they are UTF-8 and no control character. Hyphens and dots
+    stay (``v1.2``). A name of only ``_`` stays as written. The id is the file's path, untouched."""
+    from urllib.parse import unquote
+
+    name = nfc(stem).replace("_", " ")  # first: an escaped %5F is an underscore meant
+    if "%" in name:
+        try:
+            decoded = unquote(name, errors="strict")
+        except UnicodeDecodeError:
+            decoded = name
+        if not any(unicodedata.category(c) == "Cc" for c in decoded):  # %00 (NUL), %0A: not a title
+            name = nfc(decoded)
+    return " ".join(name.split()) or nfc(stem)

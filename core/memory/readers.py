@@ -22,7 +22,7 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._markdown import markdown_parts
-from core.memory._names import nfc
+from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
 from core.text import count
 
@@ -131,7 +131,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             text = _read_pdf(path)
             if not text.strip():
                 raise ValueError("PDF has no extractable text (scanned images?)")
-            yield Record(doc_id, text, nfc(path.stem), meta, source, merge=True)
+            yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
             return
         text = _decode(path.read_bytes(), source)
         if not text.strip():  # a JSONL file's too: it gave no record and no word
@@ -148,7 +148,10 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if not text.strip():  # a note made from a template: as empty as a blank file (it was an error)
             errors.append(ReadError(source, f"{EMPTY_FILE} (only front matter); nothing to store", skipped=True))
             return
-        yield Record(doc_id, text, title or nfc(path.stem), meta, source, merge=True)
+        if title:
+            yield Record(doc_id, text, title, meta, source, merge=True)
+        else:  # titled by its name: Du_Fu.txt is "Du Fu"
+            yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
     except (ValueError, OSError) as exc:
         errors.append(ReadError(source, str(exc)))
 

@@ -19,6 +19,8 @@ class Record:
 
     ``merge``: small paragraphs may share a chunk (files and piped text, whose blank lines
     are layout); a JSONL/dict record's paragraphs are its producer's units and stay apart.
+    ``name``: a memory made before file names became readable titles stored it as the title
+    (`_admit.kept_title` keeps that title for an unchanged file).
     """
 
     doc_id: str
@@ -27,6 +29,7 @@ class Record:
     meta: dict = field(default_factory=dict)
     source: str = ""
     merge: bool = False
+    name: str = ""  # the file name the title was made from (``Du_Fu`` of "Du Fu"), "" for a title of its own
 
     def __post_init__(self):
         if isinstance(self.doc_id, str) and not self.doc_id.isascii():  # one form of a name (core.memory._names)
