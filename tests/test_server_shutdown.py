@@ -50,7 +50,7 @@ def test_serve_stops_within_seconds_while_an_index_trains(tmp_path, untrained, m
         server.stop(signal.SIGKILL)
     text = server.proc.stdout.read().decode()
     print(f"serve exited {took:.2f} s after {sig.name}")
-    assert server.proc.returncode in (0, -sig, 128 + sig), text  # uvicorn raises the signal again once shut down
+    assert server.proc.returncode == (0 if sig == signal.SIGTERM else 130), text  # it was -15 after SIGTERM
     assert took < 4, f"{took:.1f} s from {sig.name} to exit; {text}"  # it was the rest of the build
     assert "Traceback" not in text and "saved and closed 1 memory" in text, text
     end = time.monotonic() + 5

@@ -78,17 +78,46 @@ def serve(memories, host, port, token_file, max_body_mb):
 
 
 def run(app, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn as `mycelial serve` does (its log: warnings and errors, to stderr)."""
+    """Serve ``app`` with uvicorn as `mycelial serve` does (its log: warnings and errors, to stderr).
+
+    A stop by SIGTERM returns (exit 0); by Ctrl-C (SIGINT) it exits 130, as the other commands do. Uvicorn
+    raises the signal that stopped it again once shut down: the process died by it (status -15), so the
+    handlers in place then only note it. Once the memories are closed further signals are ignored: Python
+    restores the default handlers as it finalises, and a Ctrl-C there killed the process (status -2)."""
+    import signal
+    import threading
+
     import uvicorn
 
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           timeout_graceful_shutdown=10))
+    came: list[int] = []
+
+    def note(signum, frame) -> None:  # uvicorn's own handlers serve in between
+        came.append(signum)
+        server.should_exit = True  # one before uvicorn took the signals: it stops once started
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, note)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+        server.run()
     finally:  # a second Ctrl-C: uvicorn skipped the app's shutdown (jobs still running, memories open)
         registry = app.state.registry
         if not getattr(registry, "_closed", False):
             app.state.jobs.wait(now=True)  # each job ends after its batch (a Ctrl-C here is held until then)
             registry.close()
             click.echo(f"mycelial serve: stopped; saved and closed {count(len(registry.slots), 'memory', 'memories')}", err=True)
+    from core.cli.memory import _no_collection_at_exit
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    _no_collection_at_exit()  # the memories are closed: the collector's walk at exit cost ~1 s (it died by the signal)
+    if signal.SIGINT in came:
+        raise SystemExit(130)
+    if not server.started:  # as uvicorn.run: the app's startup failed
+        raise SystemExit(3)
 
 
 COMMANDS: list = [serve]
