@@ -183,3 +183,37 @@ def test_a_link_to_a_file_read_in_the_same_folder_is_not_read_twice(tmp_path):
     assert sorted(r.doc_id for r in recs) == ["BSD", "GPL-3"]
     assert [e.message for e in errors] == ["skipped 1 entry that is not a regular file: GPL (link to GPL-3, read "
                                            "under that name)"]
+
+
+_READ = ("import json, sys; from core.memory.readers import read_paths; errors = []; "
+         "ids = [r.doc_id for r in read_paths([sys.argv[1]], errors)]; "
+         "print(json.dumps([ids, [[e.message, e.skipped] for e in errors]]))")
+
+
+def test_a_subfolder_and_files_the_user_cannot_read_are_reported_and_the_rest_is_read(tmp_path):
+    """As a user, not root: a subfolder without read permission stopped the whole ingest ("Error: Permission
+    denied: '.../sub/mycelial.json'", from the check for a memory folder inside)."""
+    import subprocess
+    import sys
+
+    from _unwritable import NO_DAC, REPO
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text("Readable notes about lichens.", encoding="utf-8")
+    (tmp_path / "d" / "README").write_text("A readme only its owner reads.", encoding="utf-8")
+    (tmp_path / "d" / "NEWS.gz").write_bytes(gzip.compress(b"News only its owner reads."))
+    (tmp_path / "d" / "sub" / "x.txt").write_text("hidden", encoding="utf-8")
+    for p in ("README", "NEWS.gz", "sub"):
+        (tmp_path / "d" / p).chmod(0)
+    try:
+        out = subprocess.run([*NO_DAC, sys.executable, "-c", _READ, str(tmp_path / "d")], capture_output=True,
+                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        for p in ("README", "NEWS.gz", "sub"):
+            (tmp_path / "d" / p).chmod(0o755)
+    assert out.returncode == 0, out.stderr
+    ids, errors = json.loads(out.stdout)
+    assert ids == ["a.txt"]
+    assert errors == [["skipped 1 entry that is not a regular file: sub (folder cannot be read (Permission denied); "
+                       "its files are left out)", True],
+                      ["cannot be read (Permission denied)", False], ["cannot be read (Permission denied)", False]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import stat
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -223,3 +224,38 @@ def linked_twin(link: Path, folder: Path) -> str | None:
     if any(part.startswith(".") for part in rel.parts) or not target.is_file() or kind(target) is None:
         return None
     return rel.as_posix()
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a regular file or folder (None when it can).
+
+    A FIFO would block a read forever and a device never ends; links that lead nowhere or
+    in a loop are named as such, not as "no such file".
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if path.is_symlink() else "no such file or folder"
+    except OSError as exc:  # ELOOP, EACCES, ...
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = ("named pipe (FIFO)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "socket" if stat.S_ISSOCK(mode) else "special file")
+    return f"is a {kind}, not a regular file"
+
+
+def unreadable_folder(folder: Path) -> str | None:
+    """Why a folder cannot be listed, else None (rglob skips it silently: `--sync` forgot its documents)."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror}); its files are left out"
+
+
+def is_memory(p: Path, marker: str) -> bool:
+    try:  # a subfolder a user cannot read raised PermissionError here: `ingest` of its parent stopped whole
+        return (p / marker).is_file() and (p / "memory.sqlite").is_file()
+    except OSError:
+        return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 from collections import Counter
 from dataclasses import replace
@@ -21,8 +20,8 @@ from typing import IO, Iterator
 
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
-from core.memory._formats import READS, SUFFIXES, content_bytes, file_title, head_bytes, html_parts, kind, \
-    linked_twin, skip_label
+from core.memory._formats import READS, SUFFIXES, content_bytes, file_title, head_bytes, html_parts, is_memory, kind, \
+    linked_twin, not_a_file, skip_label, unreadable_folder
 from core.memory._markdown import markdown_parts
 from core.memory._names import nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -154,8 +153,10 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         title = title or file_title(path)
         yield Record(doc_id, text, nfc(title), meta, source, merge=True)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
+    except OSError as exc:  # it said "[Errno 13] Permission denied: '/the/path/again'"
+        errors.append(ReadError(source, f"cannot be read ({exc.strerror})" if exc.strerror else str(exc)))
 
 
 def is_blank(path: Path) -> bool:
@@ -250,34 +251,6 @@ def _is_terminal(fh) -> bool:
         return False
 
 
-def not_a_file(path: Path) -> str | None:
-    """Why ``path`` cannot be read as a regular file or folder (None when it can).
-
-    A FIFO would block a read forever and a device never ends; links that lead nowhere or
-    in a loop are named as such, not as "no such file".
-    """
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "broken symbolic link (its target does not exist)" if path.is_symlink() else "no such file or folder"
-    except OSError as exc:  # ELOOP, EACCES, ...
-        return f"cannot be read ({exc.strerror})"
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    kind = ("named pipe (FIFO)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "socket" if stat.S_ISSOCK(mode) else "special file")
-    return f"is a {kind}, not a regular file"
-
-
-def unreadable_folder(folder: Path) -> str | None:
-    """Why a folder cannot be listed, else None (rglob skips it silently: `--sync` forgot its documents)."""
-    try:
-        with os.scandir(folder):
-            return None
-    except OSError as exc:
-        return f"folder cannot be read ({exc.strerror}); its files are left out"
-
-
 def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
     """Supported files under ``folder`` (recursively, hidden paths and memory folders left out) and a count of
     the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
@@ -296,7 +269,7 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
             if special is not None:
                 special.append((p, "link to a folder, not followed"))
             continue
-        if is_dir and (p / MARKER).is_file() and (p / "memory.sqlite").is_file():
+        if is_dir and is_memory(p, MARKER):
             memories.append(p)
             continue
         if not p.is_file():
