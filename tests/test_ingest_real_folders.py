@@ -217,3 +217,31 @@ def test_a_subfolder_and_files_the_user_cannot_read_are_reported_and_the_rest_is
     assert errors == [["skipped 1 entry that is not a regular file: sub (folder cannot be read (Permission denied); "
                        "its files are left out)", True],
                       ["cannot be read (Permission denied)", False], ["cannot be read (Permission denied)", False]]
+
+
+def test_a_wheels_install_records_are_not_read_its_metadata_and_license_are(tmp_path):
+    info = tmp_path / "site" / "click-8.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "RECORD").write_text("click/__init__.py,sha256=abc,3058\n" * 50, encoding="utf-8")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nGenerator: bdist_wheel\n", encoding="utf-8")
+    (info / "INSTALLER").write_text("pip\n", encoding="utf-8")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: click\n\nClick is a command line toolkit.\n",
+                                   encoding="utf-8")
+    (info / "LICENSE").write_text("Copyright 2014 Pallets. BSD-3-Clause.\n", encoding="utf-8")
+    recs, errors = _read(tmp_path / "site")
+    assert {r.doc_id: r.title for r in recs} == {"click-8.1.dist-info/LICENSE": "click-8.1.dist-info LICENSE",
+                                                 "click-8.1.dist-info/METADATA": "click-8.1.dist-info METADATA"}
+    assert [e.message.split(";")[0] for e in errors] == ["skipped 3 unsupported files (INSTALLER 1, RECORD 1, WHEEL 1)"]
+
+
+def test_an_html_page_is_read_in_the_encoding_it_declares(tmp_path):
+    """libxslt's manual in /usr/share/doc is ISO-8859-1 and says so: 6 pages were 'not valid UTF-8' errors."""
+    (tmp_path / "docs").mkdir()
+    page = ('<?xml version="1.0" encoding="ISO-8859-1"?>\n<html><head><meta http-equiv="Content-Type" '
+            'content="text/html; charset=ISO-8859-1"><title>Daniel Veillard</title></head>'
+            '<body><p>Merci \xe0 Fran\xe7ois.</p></body></html>')
+    (tmp_path / "docs" / "news.html").write_bytes(page.encode("latin-1"))
+    (tmp_path / "docs" / "plain.txt").write_bytes("Fran\xe7ois".encode("latin-1"))  # text declares nothing
+    recs, errors = _read(tmp_path / "docs")
+    assert [(r.title, r.text) for r in recs] == [("Daniel Veillard", "Merci \xe0 Fran\xe7ois.")]
+    assert [e.message.split(" (")[0] for e in errors] == ["not valid UTF-8"]

@@ -43,6 +43,11 @@ def inner_suffix(path: Path) -> str:
 _VERSIONED = re.compile(r".*\d\.\d+")  # LGPL-2.1, Apache-2.0: a version, not a suffix (ls.1 is a man page)
 
 
+# a wheel's install records (PEP 376/427): 105 RECORD files of one venv's site-packages were 4.3 MB of
+# "path,sha256=...,size" lines, about 10,000 chunks of hashes
+_MACHINE = {"RECORD", "WHEEL", "INSTALLER", "REQUESTED", "zip-safe"}
+
+
 def _sniffed(path: Path) -> bool:
     """A name that says nothing of the format (no suffix, ``README.Debian``, ``LGPL-2.1``): read only when
     it is text."""
@@ -66,7 +71,7 @@ def kind(path: Path) -> str | None:
         return suffix[1:]
     if suffix in PLAIN + TEXT:
         return "text"
-    if _sniffed(path) and looks_like_text(path):
+    if _sniffed(path) and inner_name(path) not in _MACHINE and looks_like_text(path):
         return "text"
     return None
 
@@ -74,6 +79,8 @@ def kind(path: Path) -> str | None:
 def skip_label(path: Path) -> str:
     """How an unread file is counted in the summary: its suffix (``.png``, ``.1.gz``), or "binary" for a
     file whose name did not say and whose start is not UTF-8 text."""
+    if inner_name(path) in _MACHINE:
+        return inner_name(path)
     if _sniffed(path):
         return "not UTF-8 text"
     suffix = inner_suffix(path)
@@ -180,6 +187,21 @@ class _Text(HTMLParser):
             self.parts.append(data)
             if self.in_h1 and self.first_h1 is not None:
                 self.first_h1.append(data)
+
+
+_CHARSET = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The encoding an HTML page declares in its first 2 KB (``<meta charset>``, ``<?xml encoding?>``), when
+    Python knows it: libxslt's manual is ISO-8859-1 and says so, and was refused as "not valid UTF-8"."""
+    import codecs
+
+    m = _CHARSET.search(data[:2048])
+    try:
+        return codecs.lookup(m.group(1).decode("ascii")).name if m else None
+    except LookupError:
+        return None
 
 
 def html_parts(text: str) -> tuple[str, str]:

@@ -20,8 +20,8 @@ from typing import IO, Iterator
 
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
-from core.memory._formats import READS, SUFFIXES, content_bytes, file_title, head_bytes, html_parts, is_memory, kind, \
-    linked_twin, not_a_file, skip_label, unreadable_folder
+from core.memory._formats import (READS, SUFFIXES, content_bytes, declared_charset, file_title, head_bytes, html_parts,
+                                  is_memory, kind, linked_twin, not_a_file, skip_label, unreadable_folder)
 from core.memory._markdown import markdown_parts
 from core.memory._names import nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -135,7 +135,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
                 raise ValueError("PDF has no extractable text (scanned images?)")
             yield Record(doc_id, text, nfc(path.stem), meta, source, merge=True)
             return
-        text = _decode(content_bytes(path, max_bytes), source)
+        text = _decode_as(what, content_bytes(path, max_bytes), source)
         if not text.strip():  # a JSONL file's too: it gave no record and no word
             errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
             return
@@ -159,6 +159,15 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         errors.append(ReadError(source, f"cannot be read ({exc.strerror})" if exc.strerror else str(exc)))
 
 
+def _decode_as(what: str, data: bytes, source: str) -> str:
+    try:
+        return _decode(data, source)
+    except ValueError:  # an HTML page in the encoding it declares
+        if what != "html" or (charset := declared_charset(data)) in (None, "utf-8"):
+            raise
+        return data.decode(charset, "replace")
+
+
 def is_blank(path: Path) -> bool:
     """Does the file hold nothing to store, as `read_file` judges (0 bytes, only whitespace, a note's front
     matter alone)? ``ingest --sync`` forgets the documents of a file emptied since its ingest. Reads a text
@@ -179,7 +188,7 @@ def is_blank(path: Path) -> bool:
                 return False
             return not markdown_parts(_decode(content_bytes(path, MAX_BYTES), str(path)))[1].strip()
         if what == "html":
-            return not html_parts(_decode(content_bytes(path, MAX_BYTES), str(path)))[1].strip()
+            return not html_parts(_decode_as(what, content_bytes(path, MAX_BYTES), str(path)))[1].strip()
         if not head.startswith((b"\xff\xfe", b"\xfe\xff")) and any(0x21 <= b <= 0x7E for b in head):
             return False
         return not _decode(content_bytes(path, MAX_BYTES), str(path)).strip()
