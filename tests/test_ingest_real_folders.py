@@ -228,9 +228,14 @@ def test_a_wheels_install_records_are_not_read_its_metadata_and_license_are(tmp_
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: click\n\nClick is a command line toolkit.\n",
                                    encoding="utf-8")
     (info / "LICENSE").write_text("Copyright 2014 Pallets. BSD-3-Clause.\n", encoding="utf-8")
+    (info / "licenses").mkdir()  # pillow's: titled "licenses LICENSE"
+    (info / "licenses" / "COPYING").write_text("MIT-CMU\n", encoding="utf-8")
+    (info / "README.rst").write_text("Click\n=====\n\nComposable command line interfaces.\n", encoding="utf-8")
     recs, errors = _read(tmp_path / "site")
     assert {r.doc_id: r.title for r in recs} == {"click-8.1.dist-info/LICENSE": "click-8.1.dist-info LICENSE",
-                                                 "click-8.1.dist-info/METADATA": "click-8.1.dist-info METADATA"}
+                                                 "click-8.1.dist-info/METADATA": "click-8.1.dist-info METADATA",
+                                                 "click-8.1.dist-info/README.rst": "click-8.1.dist-info README",
+                                                 "click-8.1.dist-info/licenses/COPYING": "click-8.1.dist-info COPYING"}
     assert [e.message.split(";")[0] for e in errors] == ["skipped 3 unsupported files (INSTALLER 1, RECORD 1, WHEEL 1)"]
 
 

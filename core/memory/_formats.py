@@ -225,15 +225,20 @@ def file_title(path: Path) -> str:
     return generic_title(path) or (name if _sniffed(path) else Path(name).stem)
 
 
+# folders named for what they hold, not whose it is: pillow's licenses/LICENSE was titled "licenses LICENSE"
+_GENERIC_FOLDERS = {"licenses", "license", "licensing", "doc", "docs", "documentation", "html", "txt", "text"}
+
+
 def generic_title(path: Path) -> str | None:
     """``bash README`` for ``bash/README.gz``: 60 package folders each hold a ``README`` and a ``copyright``,
     and a title is embedded with every chunk. None for a file whose own name is its title (notes.txt, and
-    README.md, as before)."""
+    README.md and LICENSE.txt, as before: their titles are kept)."""
     name = inner_name(path)
-    if _DOC_NAME.fullmatch(name) is None or not (_sniffed(path) or is_gzip(path)):
+    if _DOC_NAME.fullmatch(name) is None or not (_sniffed(path) or is_gzip(path) or inner_suffix(path) == ".rst"):
         return None
-    folder = Path(os.path.abspath(path)).parent.name  # the link's folder, not its target's; the same on a worker
-    return f"{folder} {name}" if folder else None
+    folders = Path(os.path.abspath(path)).parent.parts[1:]  # the link's, not its target's; the same on a worker
+    owner = next((f for f in reversed(folders) if f.lower() not in _GENERIC_FOLDERS), "")
+    return f"{owner} {Path(name).stem if inner_suffix(path) == '.rst' else name}" if owner else None
 
 
 def linked_twin(link: Path, folder: Path) -> str | None:
