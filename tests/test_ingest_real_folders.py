@@ -39,6 +39,8 @@ def doc(tmp_path):
     (root / "curl" / "NEWS").write_text("curl 8.0 adds HTTP/3.\n", encoding="utf-8")
     (root / "LGPL-2.1").write_text("GNU Lesser General Public License, version 2.1\n", encoding="utf-8")
     (root / "ls.1").write_text(".TH LS 1\n.SH NAME\nls\n", encoding="utf-8")  # troff, not read
+    (root / "c89.1").write_text(".TH C89 1\n", encoding="utf-8")  # nor this one (/etc/alternatives)
+    (root / "eed8c118.0").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")  # /etc/ssl/certs
     (root / "curl" / "guide.md.gz").write_bytes(gzip.compress(b"# Using curl\n\nFetch a URL with curl URL.\n"))
     (root / "curl" / "notes.rst").write_text("Notes\n=====\n\nLibcurl is thread safe.\n", encoding="utf-8")
     (root / "curl" / "index.html").write_text(
@@ -69,7 +71,7 @@ def test_gzipped_and_suffixless_text_html_and_rst_of_a_folder_are_read(doc):
     assert text == "# Overview\n\ncurl transfers data with URLs.\n\n## Bugs\n\nReport them on GitHub."
     # the rest counted in one line, by what they are; nothing is an error
     assert [e.message.split(";")[0] for e in errors] == [
-        "skipped 4 unsupported files (not UTF-8 text 1, .1.gz 1, .png 1, .1 1)"]
+        "skipped 6 unsupported files (.1 2, not UTF-8 text 1, .1.gz 1, .png 1, .0 1)"]
     assert all(e.skipped for e in errors)
 
 
@@ -153,7 +155,7 @@ def test_cli_ingest_sync_and_again_of_a_doc_folder(doc, tmp_path):
     r = _run("ingest", doc, "--memory", mem, "-q")
     assert r.exit_code == 0, r.output
     assert "9 documents ingested" in r.output and " 0 errors" in r.output, r.output
-    assert "skipped 4 unsupported files (not UTF-8 text 1, .1.gz 1, .png 1, .1 1)" in r.output
+    assert "skipped 6 unsupported files (.1 2, not UTF-8 text 1, .1.gz 1, .png 1, .0 1)" in r.output
     listed = {d["id"]: d["title"] for d in json.loads(_run("list", "--memory", mem, "--json").stdout)}
     assert listed["bash/README.gz"] == "bash README" and listed["curl/index.html"] == "curl & libcurl"
     # the same folder again: nothing re-embedded

@@ -40,7 +40,8 @@ def inner_suffix(path: Path) -> str:
     return Path(inner_name(path)).suffix.lower()
 
 
-_VERSIONED = re.compile(r".*\d\.\d+")  # LGPL-2.1, Apache-2.0: a version, not a suffix (ls.1 is a man page)
+# LGPL-2.1, Apache-2.0: a version, not a suffix; not ls.1 or c89.1 (man pages), nor eed8c118.0 (a certificate link)
+_VERSIONED = re.compile(r"[A-Za-z][\w.+]*[-_]v?\d+(\.\d+)+")
 
 
 # a wheel's install records (PEP 376/427): 105 RECORD files of one venv's site-packages were 4.3 MB of
