@@ -29,7 +29,7 @@ def test_every_command_has_help_with_an_example():
 def test_demo_ingests_the_shipped_sample_and_answers(demo_memory):
     _, output = demo_memory
     assert "10 documents ingested" in output and "0 errors" in output
-    assert "skipped" not in output  # the sample's ATTRIBUTION file is the package's business, not the user's
+    assert "skipped" not in output  # the sample's ATTRIBUTION.license: the package's business
     assert all(f"== {mode} ==" in output for mode in ("similar", "associative", "hybrid"))
     hybrid = output.split("== hybrid ==")[1]
     assert "nerva.md" in hybrid.splitlines()[2]  # first hit: the Nerva article

@@ -56,8 +56,8 @@ def doc(tmp_path):
 def test_gzipped_and_suffixless_text_html_and_rst_of_a_folder_are_read(doc):
     recs, errors = _read(doc)
     got = {r.doc_id: (r.title, r.text) for r in recs}
-    assert sorted(got) == ["LGPL-2.1", "bash/README.Debian", "bash/README.gz", "bash/changelog.Debian.gz", "bash/copyright",
-                           "curl/NEWS", "curl/guide.md.gz", "curl/index.html", "curl/notes.rst"]
+    assert sorted(got) == ["LGPL-2.1", "bash/README.Debian", "bash/README.gz", "bash/changelog.Debian.gz",
+                           "bash/copyright", "curl/NEWS", "curl/guide.md.gz", "curl/index.html", "curl/notes.rst"]
     assert got["bash/README.gz"] == ("bash README", "Bash is the GNU Project's shell.\n\nReport bugs with the "
                                                    "bashbug command.\n")
     assert got["bash/copyright"][0] == "bash copyright" and "GPL-3+" in got["bash/copyright"][1]
@@ -73,6 +73,8 @@ def test_gzipped_and_suffixless_text_html_and_rst_of_a_folder_are_read(doc):
     assert [e.message.split(";")[0] for e in errors] == [
         "skipped 6 unsupported files (.1 2, not UTF-8 text 1, .1.gz 1, .png 1, .0 1)"]
     assert all(e.skipped for e in errors)
+    assert errors[0].message.endswith("; the 3 .1-.9 files look like man pages (troff, not read): save one as text "
+                                      "with `man -l FILE | col -b > FILE.txt`")
 
 
 def test_a_suffixless_binary_or_latin1_file_given_by_its_path_is_one_clear_error(doc, tmp_path):

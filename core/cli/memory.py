@@ -359,7 +359,7 @@ def demo(memory, query, k):
     with _open(memory, create=True) as mem:
         refuse_other_documents(mem, memory, SAMPLE_DIR)
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
-        rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
+        rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION.license
         print_report(rep)
         for mode in MODES:  # the three recall modes, side by side
             click.echo(f"\n== {mode} ==")

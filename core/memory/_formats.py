@@ -88,6 +88,16 @@ def skip_label(path: Path) -> str:
     return (suffix + ".gz" if is_gzip(path) else suffix) or "no suffix"
 
 
+_MAN = re.compile(r"\.[1-9][a-z]*(\.gz)?")
+
+
+def man_hint(skipped) -> str:
+    """A hint for the skipped manual pages (``ls.1.gz``: troff, 17,904 in /usr/share/man/man1), else ""."""
+    n = sum(k for label, k in skipped.items() if _MAN.fullmatch(label))
+    return (f"; the {n:,} .1-.9 files look like man pages (troff, not read): save one as text with "
+            f"`man -l FILE | col -b > FILE.txt`") if n else ""
+
+
 def looks_like_text(path: Path) -> bool:
     """Its first 8 KB (decompressed for a .gz) hold no NUL and are UTF-8 (or UTF-16 with its mark). An
     unreadable file counts as text, so its reading error is reported rather than the file silently left out."""
