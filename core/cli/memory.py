@@ -222,7 +222,8 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
               help="Ingest on an existing Dask cluster, e.g. tcp://host:8786 (its workers must read the files).")
 @VERBOSE_OPTION
 def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
-    """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
+    """Ingest files (.txt .md .rst .html .pdf .jsonl, text without a suffix such as README, any of them
+    gzipped), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
     Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
