@@ -254,3 +254,9 @@ def test_an_html_page_is_read_in_the_encoding_it_declares(tmp_path):
     recs, errors = _read(tmp_path / "docs")
     assert [(r.title, r.text) for r in recs] == [("Daniel Veillard", "Merci \xe0 Fran\xe7ois.")]
     assert [e.message.split(" (")[0] for e in errors] == ["not valid UTF-8"]
+
+
+def test_an_archive_given_by_its_path_names_its_whole_type(tmp_path):
+    (tmp_path / "src.tar.gz").write_bytes(gzip.compress(b"ustar archive bytes"))
+    recs, errors = _read(tmp_path / "src.tar.gz")
+    assert recs == [] and errors[0].message.startswith("unsupported file type '.tar.gz'; expected .txt, .md,")

@@ -348,7 +348,7 @@ def path_problem(path: Path) -> ReadError | None:
     if path.is_file():
         if kind(path) is None:
             hint = _json_hint(path) if path.suffix.lower() == ".json" else ""
-            what = (f"file type {path.suffix!r}" if skip_label(path) != "not UTF-8 text"
+            what = (f"file type {skip_label(path)!r}" if skip_label(path) != "not UTF-8 text"
                     else "file: its start is not UTF-8 text")
             return ReadError(str(path), f"unsupported {what}; expected {READS}{hint}")
         return None
