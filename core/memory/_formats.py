@@ -78,8 +78,8 @@ def kind(path: Path) -> str | None:
 
 
 def skip_label(path: Path) -> str:
-    """How an unread file is counted in the summary: its suffix (``.png``, ``.1.gz``), or "binary" for a
-    file whose name did not say and whose start is not UTF-8 text."""
+    """How an unread file is counted in the summary: its suffix (``.png``, ``.1.gz``), its name (``RECORD``), or
+    "not UTF-8 text" for a file whose name did not say and whose start is binary or another encoding."""
     if inner_name(path) in _MACHINE:
         return inner_name(path)
     if _sniffed(path):
