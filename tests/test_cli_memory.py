@@ -29,7 +29,7 @@ def test_every_command_has_help_with_an_example():
 def test_demo_ingests_the_shipped_sample_and_answers(demo_memory):
     _, output = demo_memory
     assert "10 documents ingested" in output and "0 errors" in output
-    assert "skipped" not in output  # the sample's ATTRIBUTION file is the package's business, not the user's
+    assert "skipped" not in output  # the sample's ATTRIBUTION.license: the package's business
     assert all(f"== {mode} ==" in output for mode in ("similar", "associative", "hybrid"))
     hybrid = output.split("== hybrid ==")[1]
     assert "nerva.md" in hybrid.splitlines()[2]  # first hit: the Nerva article
@@ -124,7 +124,7 @@ def test_an_ingest_that_stores_nothing_leaves_no_new_memory_folder(tmp_path):
     # a folder of unsupported files, or empty piped input: "nothing was ingested", and a new, empty memory
     # folder was left behind (SQLite, index, network), which later commands took for a real memory
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "notes.rst").write_text("Not read.", encoding="utf-8")
+    (tmp_path / "docs" / "notes.docx").write_bytes(b"PK\x03\x04 not read")
     runner = CliRunner()
     res = runner.invoke(cli, ["ingest", str(tmp_path / "docs"), "--memory", str(tmp_path / "mem"), "-q"])
     assert res.exit_code == 1 and "nothing was ingested; no memory was made at" in res.output

@@ -92,7 +92,7 @@ def test_ingest_progress_bar_has_a_total(tmp_path, embedder, capsys):
     (tmp_path / "docs" / "sub").mkdir(parents=True)
     (tmp_path / "docs" / "a.md").write_text("# A\n\nTar saves many files into one archive.")
     (tmp_path / "docs" / "sub" / "b.txt").write_text("Gzip compresses one file.")
-    (tmp_path / "docs" / "skip.rst").write_text("not read")
+    (tmp_path / "docs" / "skip.png").write_bytes(b"\x89PNG\r\n\x1a\n not read")
     lines = [json.dumps({"id": f"j{i}", "text": f"Record {i} about the grep command."}) for i in range(3)]
     (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n\n")
     src = [str(tmp_path / "docs"), str(tmp_path / "r.jsonl")]

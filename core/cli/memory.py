@@ -222,7 +222,8 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
               help="Ingest on an existing Dask cluster, e.g. tcp://host:8786 (its workers must read the files).")
 @VERBOSE_OPTION
 def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
-    """Ingest files (.txt .md .pdf .jsonl), folders (recursive) or - (stdin) into a memory.
+    """Ingest files (.txt .md .rst .html .pdf .jsonl, text without a suffix such as README, any of them
+    gzipped), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
     Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
@@ -359,7 +360,7 @@ def demo(memory, query, k):
     with _open(memory, create=True) as mem:
         refuse_other_documents(mem, memory, SAMPLE_DIR)
         rep = mem.ingest([str(SAMPLE_DIR)], progress=sys.stderr.isatty())
-        rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION
+        rep.errors = [e for e in rep.errors if not getattr(e, "skipped", False)]  # the sample's ATTRIBUTION.license
         print_report(rep)
         for mode in MODES:  # the three recall modes, side by side
             click.echo(f"\n== {mode} ==")

@@ -91,8 +91,8 @@ class IngestMixin(CommitMixin):
         Parameters
         ----------
         source : path, list of paths, or iterable of records
-            Files (``.txt .md .pdf .jsonl``), folders (recursive), ``"-"`` for standard
-            input, or dicts ``{"id", "text", "title"?, ...metadata}``.
+            Files (``.txt .md .rst .html .pdf .jsonl``, text without a suffix, gzipped too), folders
+            (recursive), ``"-"`` for standard input, or dicts ``{"id", "text", "title"?, ...metadata}``.
         progress : bool
             Show a tqdm bar of documents, with a total and an ETA when the number of documents
             is known beforehand (lists of records, files, folders, JSONL lines).

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.memory.readers import SUFFIXES, Record, folder_files
+from core.memory._formats import kind
+from core.memory.readers import Record, folder_files
 from core.memory.types import IngestReport
 
 
@@ -24,13 +25,14 @@ def _expected_documents(source) -> int | None:
             return None
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
-            if f.suffix.lower() == ".jsonl":
+            what = kind(f)
+            if what == "jsonl":
                 try:  # an unreadable file is the reader's to report: it stopped the whole ingest here
                     with open(f, "rb") as fh:
                         n += sum(1 for line in fh if line.strip())
                 except OSError:
                     pass
-            elif f.suffix.lower() in SUFFIXES:
+            elif what is not None:
                 n += 1
     return n
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.memory._names import nfc
-from core.memory.readers import SUFFIXES, document_id, folder_files, is_blank, unreadable_folder
+from core.memory.readers import document_id, folder_files, is_blank, unreadable_folder
 
 
 def _after(prefix: str) -> str | None:
@@ -173,7 +173,7 @@ def sync_folder(mem, folder) -> list[str]:
         raise ValueError(f"{folder}: {why}; --sync forgets none of its documents")
     root = str(folder.resolve())
     special: list = []
-    files = {document_id(f, folder)[0]: f for f in folder_files(folder, special)[0] if f.suffix.lower() in SUFFIXES}
+    files = {document_id(f, folder)[0]: f for f in folder_files(folder, special)[0]}
     closed = tuple(nfc(p.relative_to(folder).as_posix()) + "/" for p, _ in special if p.is_dir())
     docs = list_documents(mem)
     # a file emptied since its ingest holds nothing now (ingest skips it): its document goes as a deleted one's
@@ -189,7 +189,7 @@ def sync_folder(mem, folder) -> list[str]:
                          f"none; forget a deleted file's document with `mycelial forget ID`")
     if gone and not present:  # an unmounted mount point, a folder emptied by mistake: not a deletion
         what = "file with text" if files else "file"  # every file emptied (truncated by a tool?) counts too
-        raise ValueError(f"{folder} holds no {', '.join(SUFFIXES)} {what} (not mounted? emptied?); --sync would "
+        raise ValueError(f"{folder} holds no {what} to read (not mounted? emptied?); --sync would "
                          f"forget all {len(gone)} of its documents, so it forgets none (`mycelial forget ID` "
                          f"removes one)")
     mem.forget_many(gone)  # one save of the derived state, not one per document

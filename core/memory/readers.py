@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 from collections import Counter
 from dataclasses import replace
@@ -21,6 +20,8 @@ from typing import IO, Iterator
 
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
+from core.memory._formats import (READS, SUFFIXES, content_bytes, declared_charset, file_title, head_bytes, html_parts,
+                                  is_memory, kind, linked_twin, man_hint, not_a_file, skip_label, unreadable_folder)
 from core.memory._markdown import markdown_parts
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -31,7 +32,6 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
            "is_blank", "not_a_file", "parse_record", "path_problem", "read_file", "read_paths", "read_stream",
            "scan_folder", "unreadable_folder"]
 
-SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
 
 _JQ = "convert it with `jq -c '.[]' FILE > records.jsonl`"
@@ -120,40 +120,55 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if size == 0:
             errors.append(ReadError(source, f"{EMPTY_FILE} (0 bytes); nothing to store", skipped=True))
             return
-        suffix = path.suffix.lower()
-        if size > max_bytes and suffix == ".jsonl":  # records are small: read one line at a time
+        what = kind(path)
+        if what is None:  # given directly (path_problem said why) or changed since the folder was listed
+            raise ValueError(f"not a file ingest reads ({skip_label(path)})")
+        if size > max_bytes and what == "jsonl":  # records are small: read one line at a time
             yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors)
             return
         if size > max_bytes:
             raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it "
                              f"(JSONL records have no such limit)")
-        if suffix == ".pdf":
+        if what == "pdf":
             text = _read_pdf(path)
             if not text.strip():
                 raise ValueError("PDF has no extractable text (scanned images?)")
             yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
             return
-        text = _decode(path.read_bytes(), source)
+        text = _decode_as(what, content_bytes(path, max_bytes), source)
         if not text.strip():  # a JSONL file's too: it gave no record and no word
             errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
             return
-        if suffix == ".jsonl":
+        if what == "jsonl":
             if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
                 raise ValueError(_ARRAY)
             if (problem := _one_object_problem(text)) is not None:
                 raise ValueError(problem)
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
-        title, text = markdown_parts(text) if suffix == ".md" else ("", text)
+        title, text = markdown_parts(text) if what == "md" else html_parts(text) if what == "html" else ("", text)
         if not text.strip():  # a note made from a template: as empty as a blank file (it was an error)
-            errors.append(ReadError(source, f"{EMPTY_FILE} (only front matter); nothing to store", skipped=True))
+            why = "only front matter" if what == "md" else "no text outside its tags" if what == "html" else "?"
+            errors.append(ReadError(source, f"{EMPTY_FILE} ({why}); nothing to store", skipped=True))
             return
-        if title:
-            yield Record(doc_id, text, title, meta, source, merge=True)
-        else:  # titled by its name: Du_Fu.txt is "Du Fu"
-            yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
-    except (ValueError, OSError) as exc:
+        if not title:  # titled by its name: Du_Fu.txt is "Du Fu", bash/README.gz is "bash README"
+            name = nfc(file_title(path))
+            yield Record(doc_id, text, name_title(name), meta, source, merge=True, name=name)
+            return
+        yield Record(doc_id, text, nfc(title), meta, source, merge=True)
+    except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
+    except OSError as exc:  # it said "[Errno 13] Permission denied: '/the/path/again'"
+        errors.append(ReadError(source, f"cannot be read ({exc.strerror})" if exc.strerror else str(exc)))
+
+
+def _decode_as(what: str, data: bytes, source: str) -> str:
+    try:
+        return _decode(data, source)
+    except ValueError:  # an HTML page in the encoding it declares
+        if what != "html" or (charset := declared_charset(data)) in (None, "utf-8"):
+            raise
+        return data.decode(charset, "replace")
 
 
 def is_blank(path: Path) -> bool:
@@ -165,19 +180,21 @@ def is_blank(path: Path) -> bool:
         size = path.stat().st_size
         if size == 0:
             return True
-        if size > MAX_BYTES or path.suffix.lower() == ".pdf":
+        what = kind(path)
+        if size > MAX_BYTES or what in ("pdf", None):
             return False
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-        if path.suffix.lower() == ".md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
+        head = head_bytes(path, 4096)
+        if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
             start = head.decode("utf-8-sig", "replace")
             body = markdown_parts(start)[1]
             if body is not start and body.strip():  # the block closed within the head, text after it
                 return False
-            return not markdown_parts(_decode(path.read_bytes(), str(path)))[1].strip()
+            return not markdown_parts(_decode(content_bytes(path, MAX_BYTES), str(path)))[1].strip()
+        if what == "html":
+            return not html_parts(_decode_as(what, content_bytes(path, MAX_BYTES), str(path)))[1].strip()
         if not head.startswith((b"\xff\xfe", b"\xfe\xff")) and any(0x21 <= b <= 0x7E for b in head):
             return False
-        return not _decode(path.read_bytes(), str(path)).strip()
+        return not _decode(content_bytes(path, MAX_BYTES), str(path)).strip()
     except (OSError, ValueError):  # unreadable, binary, not UTF-8: an error of the ingest, not an empty file
         return False
 
@@ -186,8 +203,6 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024  # standard input; MYCELIAL_MAX_INPUT_BYTES r
 
 
 def _max_input_bytes() -> int:
-    import os
-
     raw = os.environ.get("MYCELIAL_MAX_INPUT_BYTES", "")
     try:
         return int(raw) if raw else MAX_INPUT_BYTES
@@ -248,34 +263,6 @@ def _is_terminal(fh) -> bool:
         return False
 
 
-def not_a_file(path: Path) -> str | None:
-    """Why ``path`` cannot be read as a regular file or folder (None when it can).
-
-    A FIFO would block a read forever and a device never ends; links that lead nowhere or
-    in a loop are named as such, not as "no such file".
-    """
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "broken symbolic link (its target does not exist)" if path.is_symlink() else "no such file or folder"
-    except OSError as exc:  # ELOOP, EACCES, ...
-        return f"cannot be read ({exc.strerror})"
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    kind = ("named pipe (FIFO)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "socket" if stat.S_ISSOCK(mode) else "special file")
-    return f"is a {kind}, not a regular file"
-
-
-def unreadable_folder(folder: Path) -> str | None:
-    """Why a folder cannot be listed, else None (rglob skips it silently: `--sync` forgot its documents)."""
-    try:
-        with os.scandir(folder):
-            return None
-    except OSError as exc:
-        return f"folder cannot be read ({exc.strerror}); its files are left out"
-
-
 def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path], Counter]:
     """Supported files under ``folder`` (recursively, hidden paths and memory folders left out) and a count of
     the unsupported ones by suffix; ``special`` receives (path, reason) of entries that are
@@ -294,7 +281,7 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
             if special is not None:
                 special.append((p, "link to a folder, not followed"))
             continue
-        if is_dir and (p / MARKER).is_file() and (p / "memory.sqlite").is_file():
+        if is_dir and is_memory(p, MARKER):
             memories.append(p)
             continue
         if not p.is_file():
@@ -302,10 +289,14 @@ def folder_files(folder: Path, special: list | None = None) -> tuple[list[Path],
             if why is not None and special is not None:
                 special.append((p, why))
             continue
-        if p.suffix.lower() in SUFFIXES:
+        if p.is_symlink() and (twin := linked_twin(p, folder)) is not None:
+            if special is not None:  # GPL -> GPL-3 in common-licenses: every hit came twice, under two ids
+                special.append((p, f"link to {twin}, read under that name"))
+            continue
+        if kind(p) is not None:
             files.append(p)
         else:
-            skipped[p.suffix.lower()] += 1
+            skipped[skip_label(p)] += 1
     return files, skipped
 
 
@@ -326,9 +317,10 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
         notes.append(ReadError(str(path), f"skipped {count(n, 'unsupported file')} ({kinds}); "
-                                          f"supported: {', '.join(SUFFIXES)}", skipped=True))
+                                          f"read: {READS}{man_hint(skipped)}", skipped=True))
     if not files:
-        notes.append(ReadError(str(path), f"folder holds no {', '.join(SUFFIXES)} files"))
+        notes.append(ReadError(str(path), "folder holds no file to read" + ("" if skipped or special  # said above
+                                                                          else f" ({READS})")))
     return files, notes
 
 
@@ -357,10 +349,11 @@ def _json_hint(path: Path) -> str:
 def path_problem(path: Path) -> ReadError | None:
     """Why a path given directly (not a folder) cannot be read, or None for a supported file."""
     if path.is_file():
-        if path.suffix.lower() not in SUFFIXES:
+        if kind(path) is None:
             hint = _json_hint(path) if path.suffix.lower() == ".json" else ""
-            return ReadError(str(path), f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}"
-                                        f"{hint}")
+            what = (f"file type {skip_label(path)!r}" if skip_label(path) != "not UTF-8 text"
+                    else "file: its start is not UTF-8 text")
+            return ReadError(str(path), f"unsupported {what}; expected {READS}{hint}")
         return None
     return ReadError(str(path), not_a_file(path) or "no such file or folder")
 

@@ -1,0 +1,299 @@
+"""Which files of a folder hold text to read, and how to get their text.
+
+Real folders are not our benchmark: /usr/share/doc holds 1,890 ``.gz`` files, 1,075 files without a suffix
+(``copyright``, ``README``), 242 ``.html`` and 62 ``.rst`` of its 4,530 files, and ingest read only ``.txt``
+and ``.md`` (7 of 230 files of 65 package folders). A gzip file is read through a bounded decompression (a
+gzip bomb is refused, never inflated), a file without a suffix or named like a document (``README.Debian``,
+``NEWS``) only when its start is UTF-8 text, HTML as its text without tags.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import stat
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+PLAIN = (".txt", ".md", ".pdf", ".jsonl")  # read whatever their start looks like (a bad one is an error)
+TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
+SUFFIXES = PLAIN + TEXT
+READS = ".txt, .md, .rst, .html, .pdf, .jsonl or text without a suffix (README), gzipped too"  # in messages
+_SNIFF = 8192
+# names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
+_DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
+                       r"bugs|history|notice|contributing|contributors|credits|faq|upgrading|metadata)"
+                       r"([._-][^/]*)?", re.I)
+
+
+def is_gzip(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def inner_name(path: Path) -> str:
+    """The name of the file a ``.gz`` holds (``NEWS.Debian.gz`` -> ``NEWS.Debian``), else the name."""
+    return path.name[:-3] if is_gzip(path) else path.name
+
+
+def inner_suffix(path: Path) -> str:
+    return Path(inner_name(path)).suffix.lower()
+
+
+# LGPL-2.1, Apache-2.0: a version, not a suffix; not ls.1 or c89.1 (man pages), nor eed8c118.0 (a certificate link)
+_VERSIONED = re.compile(r"[A-Za-z][\w.+]*[-_]v?\d+(\.\d+)+")
+
+
+# a wheel's install records (PEP 376/427): 105 RECORD files of one venv's site-packages were 4.3 MB of
+# "path,sha256=...,size" lines, about 10,000 chunks of hashes
+_MACHINE = {"RECORD", "WHEEL", "INSTALLER", "REQUESTED", "zip-safe"}
+
+
+def _sniffed(path: Path) -> bool:
+    """A name that says nothing of the format (no suffix, ``README.Debian``, ``LGPL-2.1``): read only when
+    it is text."""
+    name = inner_name(path)
+    suffix = Path(name).suffix.lower()
+    return suffix not in PLAIN + TEXT and (suffix == "" or _DOC_NAME.fullmatch(name) is not None
+                                           or _VERSIONED.fullmatch(name) is not None)
+
+
+def kind(path: Path) -> str | None:
+    """What ``read_file`` reads ``path`` as: "jsonl", "pdf", "md", "html" or "text"; None when it is not read
+    (see :func:`skip_label`). Looks into the file only for a name that does not say (its first 8 KB)."""
+    suffix = inner_suffix(path)
+    if is_gzip(path) and suffix in (".pdf", ".jsonl"):
+        return None
+    if suffix in (".md", ".markdown"):
+        return "md"
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix in (".pdf", ".jsonl"):
+        return suffix[1:]
+    if suffix in PLAIN + TEXT:
+        return "text"
+    if _sniffed(path) and inner_name(path) not in _MACHINE and looks_like_text(path):
+        return "text"
+    return None
+
+
+def skip_label(path: Path) -> str:
+    """How an unread file is counted in the summary: its suffix (``.png``, ``.1.gz``), its name (``RECORD``), or
+    "not UTF-8 text" for a file whose name did not say and whose start is binary or another encoding."""
+    if inner_name(path) in _MACHINE:
+        return inner_name(path)
+    if _sniffed(path):
+        return "not UTF-8 text"
+    suffix = inner_suffix(path)
+    return (suffix + ".gz" if is_gzip(path) else suffix) or "no suffix"
+
+
+_MAN = re.compile(r"\.[1-9][a-z]*(\.gz)?")
+
+
+def man_hint(skipped) -> str:
+    """A hint for the skipped manual pages (``ls.1.gz``: troff, 17,904 in /usr/share/man/man1), else ""."""
+    n = sum(k for label, k in skipped.items() if _MAN.fullmatch(label))
+    return (f"; the {n:,} .1-.9 files look like man pages (troff, not read): save one as text with "
+            f"`man -l FILE | col -b > FILE.txt`") if n else ""
+
+
+def looks_like_text(path: Path) -> bool:
+    """Its first 8 KB (decompressed for a .gz) hold no NUL and are UTF-8 (or UTF-16 with its mark). An
+    unreadable file counts as text, so its reading error is reported rather than the file silently left out."""
+    try:
+        head = head_bytes(path, _SNIFF)
+    except (OSError, ValueError):
+        return True
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return len(head) == _SNIFF and exc.start >= len(head) - 3  # a character cut by the 8 KB
+    return True
+
+
+def head_bytes(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of the file's content (decompressed for a .gz)."""
+    if is_gzip(path):
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read(n)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise ValueError(_damaged(exc)) from None
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def _damaged(exc: Exception) -> str:
+    return f"damaged gzip file ({exc or 'it ends too early'}); check it with `gzip -t`"
+
+
+def content_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, decompressed for a .gz, at most ``max_bytes`` (ValueError beyond): a gzip file is
+    inflated in bounded steps, so a gzip bomb (10 GB of zeros in 10 MB) costs ``max_bytes`` of memory at most."""
+    if not is_gzip(path):
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(_damaged(exc)) from None
+    if len(data) > max_bytes:
+        raise ValueError(f"decompresses to more than {max_bytes:,} bytes, the limit for one file (a gzip bomb?); "
+                         f"not read: decompress it yourself and split it")
+    return data
+
+
+_BLOCK = {"p", "div", "br", "li", "tr", "pre", "section", "article", "table", "dl", "dt", "dd", "ul", "ol",
+          "blockquote", "hr", "header", "footer", "main", "nav", "aside", "figure", "form", "td", "th"}
+_HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_HIDDEN = {"script", "style", "noscript", "template", "svg"}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.hidden = 0
+        self.in_title = False
+        self.first_h1: list[str] | None = None
+        self.in_h1 = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif tag == "title":
+            self.in_title = True
+        elif tag in _HEAD:  # a Markdown heading: the chunker opens a chunk at it
+            self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
+            if tag == "h1" and self.first_h1 is None:
+                self.first_h1, self.in_h1 = [], True
+        elif tag in _BLOCK:
+            self.parts.append("\n\n" if tag in ("p", "div", "pre", "section", "article", "table") else "\n")
+
+    def handle_endtag(self, tag):
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag == "title":
+            self.in_title = False
+        elif tag in _HEAD:
+            self.parts.append("\n\n")
+            self.in_h1 = False
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title.append(data)
+        elif not self.hidden:
+            if any(p == "\n\n" or p.endswith("# ") for p in self.parts[-1:]) and data.strip():
+                data = data.lstrip()
+            if self.parts and self.parts[-1].endswith("# "):  # a heading stays on one line
+                data = " ".join(data.split())
+            self.parts.append(data)
+            if self.in_h1 and self.first_h1 is not None:
+                self.first_h1.append(data)
+
+
+_CHARSET = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The encoding an HTML page declares in its first 2 KB (``<meta charset>``, ``<?xml encoding?>``), when
+    Python knows it: libxslt's manual is ISO-8859-1 and says so, and was refused as "not valid UTF-8"."""
+    import codecs
+
+    m = _CHARSET.search(data[:2048])
+    try:
+        return codecs.lookup(m.group(1).decode("ascii")).name if m else None
+    except LookupError:
+        return None
+
+
+def html_parts(text: str) -> tuple[str, str]:
+    """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
+    as Markdown ``#`` lines; scripts and styles dropped, entities decoded."""
+    parser = _Text()
+    parser.feed(text)
+    parser.close()
+    body = "".join(parser.parts)
+    lines = [" ".join(line.split()) if not line.lstrip().startswith("#") else line.strip()
+             for line in body.split("\n")]
+    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    body = re.sub(r"^#+ *$\n?", "", body, flags=re.M)  # an empty heading (an anchor only)
+    title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.first_h1 or []).split())
+    return title, body
+
+
+def file_title(path: Path) -> str:
+    """The title of a file whose text names none: ``bash README`` (below), ``LGPL-2.1``, else its stem."""
+    name = inner_name(path)
+    return generic_title(path) or (name if _sniffed(path) else Path(name).stem)
+
+
+# folders named for what they hold, not whose it is: pillow's licenses/LICENSE was titled "licenses LICENSE"
+_GENERIC_FOLDERS = {"licenses", "license", "licensing", "doc", "docs", "documentation", "html", "txt", "text"}
+
+
+def generic_title(path: Path) -> str | None:
+    """``bash README`` for ``bash/README.gz``: 60 package folders each hold a ``README`` and a ``copyright``,
+    and a title is embedded with every chunk. None for a file whose own name is its title (notes.txt, and
+    README.md and LICENSE.txt, as before: their titles are kept)."""
+    name = inner_name(path)
+    if _DOC_NAME.fullmatch(name) is None or not (_sniffed(path) or is_gzip(path) or inner_suffix(path) == ".rst"):
+        return None
+    folders = Path(os.path.abspath(path)).parent.parts[1:]  # the link's, not its target's; the same on a worker
+    owner = next((f for f in reversed(folders) if f.lower() not in _GENERIC_FOLDERS), "")
+    return f"{owner} {Path(name).stem if inner_suffix(path) == '.rst' else name}" if owner else None
+
+
+def linked_twin(link: Path, folder: Path) -> str | None:
+    """The folder-relative name of the file a link leads to, when that file is read in the same walk."""
+    try:
+        target, top = link.resolve(), folder.resolve()
+        rel = target.relative_to(top)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    if any(part.startswith(".") for part in rel.parts) or not target.is_file() or kind(target) is None:
+        return None
+    return rel.as_posix()
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a regular file or folder (None when it can).
+
+    A FIFO would block a read forever and a device never ends; links that lead nowhere or
+    in a loop are named as such, not as "no such file".
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if path.is_symlink() else "no such file or folder"
+    except OSError as exc:  # ELOOP, EACCES, ...
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = ("named pipe (FIFO)" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "socket" if stat.S_ISSOCK(mode) else "special file")
+    return f"is a {kind}, not a regular file"
+
+
+def unreadable_folder(folder: Path) -> str | None:
+    """Why a folder cannot be listed, else None (rglob skips it silently: `--sync` forgot its documents)."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror}); its files are left out"
+
+
+def is_memory(p: Path, marker: str) -> bool:
+    try:  # a subfolder a user cannot read raised PermissionError here: `ingest` of its parent stopped whole
+        return (p / marker).is_file() and (p / "memory.sqlite").is_file()
+    except OSError:
+        return False
