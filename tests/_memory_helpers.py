@@ -83,7 +83,7 @@ def untrained_memory(folder, wiki_sample, n: int):
 
     base = wiki_sample[2][:2000]
     X = np.repeat(base, -(-n // len(base)), axis=0)[:n]
-    X = X + np.random.default_rng(0).normal(0, 0.02, X.shape).astype(np.float32)
+    X += 0.02 * np.random.default_rng(0).standard_normal(X.shape, dtype=np.float32)  # float32 draws: 2x faster at 100k
     with SemanticMemory(folder, codec=load_default_numpy(), train_at=10**7) as mem:
         mem.ingest_vectors(range(len(X)), X)
     return X / np.linalg.norm(X, axis=1, keepdims=True)

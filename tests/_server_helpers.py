@@ -35,7 +35,7 @@ def sample_client(root, embedder, others=(), max_body: int = 256 * 1024):
         yield app, client
 
 
-def finished_job(get, location: str, headers=None, tries: int = 300, pause: float = 0.1) -> dict:
+def finished_job(get, location: str, headers=None, tries: int = 600, pause: float = 0.05) -> dict:
     """The job at ``location`` once it is done or failed (``get``: a TestClient's or httpx's get)."""
     import time
 
@@ -87,7 +87,7 @@ class LiveServer:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
-                time.sleep(0.2)
+                time.sleep(0.05)  # a refused connection answers at once: the start is seen within 50 ms
         self.stop()
         raise RuntimeError("server did not answer /healthz in time")
 

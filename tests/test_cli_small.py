@@ -19,6 +19,17 @@ def _run(*args, input=None, prefix=(), **kw):
                           capture_output=True, text=True, env=env, timeout=120, **kw)
 
 
+def _ingest_here(folder, text: str) -> None:
+    """Build a memory in this process with the same `ingest -` command: a setup step, not what is checked
+    (a fresh process paid ~3 s of imports and model load for it); the commands under test run as processes."""
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    r = CliRunner().invoke(cli, ["ingest", "-", "--memory", str(folder), "-q"], input=text)
+    assert r.exit_code == 0, r.output
+
+
 def _py(code: str):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -28,9 +39,7 @@ def _py(code: str):
 def lone(tmp_path_factory):
     """A memory of one document naming one concept, which co-occurs with nothing."""
     folder = tmp_path_factory.mktemp("small") / "m"
-    r = _run("ingest", "-", "--memory", str(folder), "-q",
-             input="the weather was fine and Quetzalcoatl slept all day.\n")
-    assert r.returncode == 0, r.stderr
+    _ingest_here(folder, "the weather was fine and Quetzalcoatl slept all day.\n")
     return folder
 
 
@@ -85,9 +94,7 @@ def test_associate_and_bridges_exit_1_when_they_find_nothing(lone):
 
 def test_associate_exits_0_when_it_finds_something(tmp_path):
     folder = tmp_path / "m"
-    r = _run("ingest", "-", "--memory", str(folder), "-q",
-             input="Neil Peart was the drummer of Rush, a Canadian rock band.\n")
-    assert r.returncode == 0, r.stderr
+    _ingest_here(folder, "Neil Peart was the drummer of Rush, a Canadian rock band.\n")
     r = _run("associate", "neil peart", "--memory", str(folder))
     assert r.returncode == 0 and "rush" in r.stdout.lower(), r.stdout + r.stderr
     r = _run("bridges", "neil peart", "rush", "--memory", str(folder), "--json")

@@ -99,14 +99,36 @@ def test_second_load_reuses_cached_export(onnx_root):
     assert path.is_relative_to(root)
 
 
-def test_corrupt_cached_file_is_re_exported(onnx_root, passages):
+@pytest.fixture(scope="module")
+def reexported(onnx_root):
+    """The int8 export truncated to half (a crashed copy or a full disk) and exported again with `mycelial -v`
+    logging on, once for the module: (path, its size before, valid once truncated, path returned, stderr).
+    The two tests below read this one re-export (each made its own: ~5 s apiece)."""
+    import contextlib
+    import io
+    import logging
+
+    from core.log import LOGGER, configure_cli
+
     _, path = onnx_root
-    good = path.read_bytes()
-    with open(path, "r+b") as fh:  # truncate to half: a crashed copy or a full disk
-        fh.truncate(len(good) // 2)
-    assert not is_valid(path)
-    again = exported_model(default_model_path(), quantized=True)
-    assert again == path and is_valid(path) and path.stat().st_size == len(good)
+    good = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.truncate(good // 2)
+    valid = is_valid(path)
+    level, err = LOGGER.level, io.StringIO()
+    configure_cli(verbose=1)
+    try:
+        with contextlib.redirect_stderr(err):  # the CLI's handler writes to the sys.stderr of the moment
+            again = exported_model(default_model_path(), quantized=True)
+    finally:
+        LOGGER.setLevel(level or logging.NOTSET)
+    return path, good, valid, again, err.getvalue()
+
+
+def test_corrupt_cached_file_is_re_exported(reexported, passages):
+    path, good, valid, again, _ = reexported
+    assert not valid
+    assert again == path and is_valid(path) and path.stat().st_size == good
     v = TextEmbedder(cache=False, backend="onnx-int8").embed(passages[:4])
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
 
@@ -176,21 +198,8 @@ def test_is_exported_tells_without_exporting(onnx_root, tmp_path):
     assert not is_exported(tmp_path / "no_model", quantized=False)
 
 
-def test_an_export_logs_through_the_mycelial_logger_the_cli_formats(onnx_root, capsys):
+def test_an_export_logs_through_the_mycelial_logger_the_cli_formats(reexported):
     # `core.embedding_onnx` was outside `mycelial`: `mycelial -v` did not show "exported ..." as its own lines
-    import logging
-
-    from core.log import LOGGER, configure_cli
-
-    _, path = onnx_root
-    level = LOGGER.level
-    configure_cli(verbose=1)
-    try:
-        capsys.readouterr()
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a crashed copy: exported again
-        exported_model(default_model_path(), quantized=True)
-        err = capsys.readouterr().err
-    finally:
-        LOGGER.setLevel(level or logging.NOTSET)
+    path, *_, err = reexported  # a crashed copy, exported again
     assert "INFO mycelial.embedding.onnx: fused operators before quantization: " in err, err
     assert f"INFO mycelial.embedding.onnx: exported {path} in " in err, err

@@ -30,6 +30,26 @@ def records(wiki_docs, embedder):
     return recs
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, records, embedder):
+    """``built(n, tmp_path)``: a copy at ``tmp_path / "m"`` of a closed memory of ``records[:n]`` (each base
+    ingested once for the module; a test writes only its copy) and the answers the live memory gave."""
+    import shutil
+
+    bases = {}
+
+    def copy(n, tmp_path):
+        if n not in bases:
+            folder = tmp_path_factory.mktemp(f"base{n}") / "m"
+            with SemanticMemory(folder, embedder=embedder) as mem:
+                mem.ingest(records[:n])
+                bases[n] = folder, answers(mem)
+        folder, ref = bases[n]
+        return Path(shutil.copytree(folder, tmp_path / "m")), ref
+
+    return copy
+
+
 def answers(mem) -> list:
     """Ranked (doc id, chunk id, score) of every query and mode: what must not change."""
     out = []
@@ -129,10 +149,8 @@ def child(folder, what, arg, op, payload) -> int:
 
 
 @pytest.mark.parametrize("op", ["ingest", "forget"])
-def test_a_write_by_another_process_that_did_not_save_is_rebuilt(tmp_path, records, embedder, op):
-    folder = tmp_path / "m"
-    with SemanticMemory(folder, embedder=embedder) as mem:
-        mem.ingest(records[:6])
+def test_a_write_by_another_process_that_did_not_save_is_rebuilt(tmp_path, records, embedder, built, op):
+    folder, _ = built(6, tmp_path)
     old = graph_entry(folder)
     payload = json.dumps(records[6:8]) if op == "ingest" else records[2]["id"]
     assert child(folder, "die-at-save", "", op, payload) == 70
@@ -151,10 +169,8 @@ def test_a_write_by_another_process_that_did_not_save_is_rebuilt(tmp_path, recor
             assert_same_graph(mem, ref)
 
 
-def test_a_write_by_another_process_that_saved_is_read(tmp_path, records, embedder):
-    folder = tmp_path / "m"
-    with SemanticMemory(folder, embedder=embedder) as mem:
-        mem.ingest(records[:6])
+def test_a_write_by_another_process_that_saved_is_read(tmp_path, records, embedder, built):
+    folder, _ = built(6, tmp_path)
     old = graph_entry(folder)
     assert child(folder, "-", "", "forget", records[1]["id"]) == 0
     assert graph_entry(folder) != old
@@ -215,11 +231,8 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_a_damaged_graph_file_is_rebuilt_not_a_crash(tmp_path, records, embedder, damage):
-    folder = tmp_path / "m"
-    with SemanticMemory(folder, embedder=embedder) as mem:
-        mem.ingest(records[:5])
-        ref = answers(mem)
+def test_a_damaged_graph_file_is_rebuilt_not_a_crash(tmp_path, embedder, built, damage):
+    folder, ref = built(5, tmp_path)  # ref: what the live memory answered
     entry = graph_entry(folder)
     DAMAGE[damage](folder / entry["file"])
     with SemanticMemory(folder, embedder=embedder, read_only=True) as mem:
@@ -233,12 +246,10 @@ def test_a_damaged_graph_file_is_rebuilt_not_a_crash(tmp_path, records, embedder
 
 
 @pytest.mark.parametrize("dies_at", ["graph.", "state.json"])
-def test_a_crash_while_saving_keeps_a_consistent_memory(tmp_path, records, embedder, dies_at):
+def test_a_crash_while_saving_keeps_a_consistent_memory(tmp_path, records, embedder, built, dies_at):
     """Killed with the new graph file written but not renamed (or renamed, but state.json not): the
     temporary is never read, the state before points at a file whose key is stale; all rebuilt."""
-    folder = tmp_path / "m"
-    with SemanticMemory(folder, embedder=embedder) as mem:
-        mem.ingest(records[:5])
+    folder, _ = built(5, tmp_path)
     old = graph_entry(folder)
     assert child(folder, "die-at-rename", dies_at, "ingest", json.dumps(records[5:7])) == 70
     assert graph_entry(folder) == old

@@ -68,7 +68,7 @@ def test_two_ingests_a_job_and_readers_on_one_memory(tmp_path, embedder, codec):
         for t in writers:
             t.join()
         state = finished_job(lambda loc, headers: httpx.get(srv.url + loc, headers=headers, timeout=60),
-                             job.headers["location"], tries=600, pause=0.2)
+                             job.headers["location"], tries=2400, pause=0.05)  # 120 s, as before
         stop.set()
         for t in readers:
             t.join()

@@ -108,12 +108,12 @@ def test_sigterm_lets_a_running_background_ingest_finish(tmp_path, embedder, cod
     assert "waiting for 1 background ingest job" in out and "saved and closed 1 memory" in out, out
 
 
-def _poll_job(srv, location, until, tries=300):
-    for _ in range(tries):
+def _poll_job(srv, location, until, tries=600):
+    for _ in range(tries):  # 30 s at most
         job = httpx.get(srv.url + location, timeout=60).json()
         if job["status"] in until:
             return job
-        time.sleep(0.1)
+        time.sleep(0.05)
     return job
 
 

@@ -6,6 +6,8 @@ stored as mojibake (CP1251 `При.txt` became the id `file:Ïðè.txt`).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import httpx
 import pytest
 from _server_helpers import LiveServer
@@ -30,12 +32,27 @@ def _forget(server, ids) -> None:
     assert r.status_code == 200, r.text
 
 
-def _page(p, server, **kwargs):
-    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (headless), launched once for the module (a launch per test cost 1-3 s)."""
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def _page(browser, server, **kwargs):
+    """The page, ready, in a browser context of its own (no cookies, storage or cache shared), closed after."""
     page = browser.new_page(**kwargs)
-    page.goto(server.url + "/")
-    expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-    return browser, page
+    try:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        yield page
+    finally:
+        page.close()
 
 
 def test_a_dot_id_is_read_by_the_query_form_and_every_other_id_by_both(server):
@@ -63,26 +80,22 @@ def test_a_dot_id_is_read_by_the_query_form_and_every_other_id_by_both(server):
         _forget(server, [d["id"] for d in docs])
 
 
-def test_the_page_opens_and_forgets_a_document_whose_id_is_dot_dot(server):
+def test_the_page_opens_and_forgets_a_document_whose_id_is_dot_dot(server, browser):
     assert httpx.post(server.url + "/v1/memories/m/documents", json=DOTS, timeout=60).status_code == 201
     try:
-        with sync_playwright() as p:
-            browser, page = _page(p, server)
-            try:
-                docs = page.locator("#doc-list li.doc")
-                expect(docs).to_have_count(2, timeout=30_000)
-                view = page.locator("#doc-view")
-                for d in DOTS:
-                    docs.locator(".doc-title[title='%s']" % d["id"]).click()
-                    expect(view.locator("h3")).to_have_text(d["title"], timeout=30_000)
-                    expect(view.locator("li.chunk")).to_have_text([d["text"]])
-                page.once("dialog", lambda dlg: dlg.accept())
-                view.locator(".doc-forget").click()  # the view shows "..": its DELETE path would have been resolved
-                expect(page.locator("#status")).to_have_text("forgot ..", timeout=30_000)
-                expect(docs).to_have_count(1, timeout=30_000)
-                expect(page.locator("#status")).not_to_have_class("error")
-            finally:
-                browser.close()
+        with _page(browser, server) as page:
+            docs = page.locator("#doc-list li.doc")
+            expect(docs).to_have_count(2, timeout=30_000)
+            view = page.locator("#doc-view")
+            for d in DOTS:
+                docs.locator(".doc-title[title='%s']" % d["id"]).click()
+                expect(view.locator("h3")).to_have_text(d["title"], timeout=30_000)
+                expect(view.locator("li.chunk")).to_have_text([d["text"]])
+            page.once("dialog", lambda dlg: dlg.accept())
+            view.locator(".doc-forget").click()  # the view shows "..": its DELETE path would have been resolved
+            expect(page.locator("#status")).to_have_text("forgot ..", timeout=30_000)
+            expect(docs).to_have_count(1, timeout=30_000)
+            expect(page.locator("#status")).not_to_have_class("error")
         listed = httpx.get(server.url + "/v1/memories/m/documents", timeout=30).json()["documents"]
         assert [d["id"] for d in listed] == ["."]
     finally:
@@ -127,17 +140,13 @@ def test_utf8_upload_names_are_kept_and_a_name_that_is_not_utf8_is_refused_namin
         _forget(server, _ids(server))
 
 
-def test_the_page_uploads_files_with_utf8_names(server):
-    with sync_playwright() as p:
-        browser, page = _page(p, server)
-        try:
-            page.set_input_files("#file", [
-                {"name": "naïve.md", "mimeType": "text/markdown", "buffer": b"# Naive\n\nA naive note about Brae."},
-                {"name": "日本.txt", "mimeType": "text/plain", "buffer": "日本の港。".encode()}])
-            page.click("#upload button[type=submit]")
-            expect(page.locator("#upload-result")).to_contain_text("2 documents", timeout=30_000)
-        finally:
-            browser.close()
+def test_the_page_uploads_files_with_utf8_names(server, browser):
+    with _page(browser, server) as page:
+        page.set_input_files("#file", [
+            {"name": "naïve.md", "mimeType": "text/markdown", "buffer": b"# Naive\n\nA naive note about Brae."},
+            {"name": "日本.txt", "mimeType": "text/plain", "buffer": "日本の港。".encode()}])
+        page.click("#upload button[type=submit]")
+        expect(page.locator("#upload-result")).to_contain_text("2 documents", timeout=30_000)
     try:
         assert sorted(_ids(server)) == ["file:naïve.md", "file:日本.txt"]
     finally:
@@ -158,7 +167,7 @@ def _tab_to(page, want, most: int = 30) -> str:
     raise AssertionError(f"Tab never reached it; last: {now}")
 
 
-def test_a_phone_wide_page_is_used_by_keyboard_alone(server):
+def test_a_phone_wide_page_is_used_by_keyboard_alone(server, browser):
     # at 375 px the Ask button stood 27 px out of the window (the page scrolled sideways); a concept chosen under
     # a hit was drawn out of view, below the hits; a graph node could not be reached without a mouse
     notes = [{"id": f"e{i}", "title": t, "text": x} for i, (t, x) in enumerate([
@@ -167,26 +176,22 @@ def test_a_phone_wide_page_is_used_by_keyboard_alone(server):
         ("Hadrian", "Hadrian followed Trajan as emperor of Rome and built a wall in Britain.")])]
     assert httpx.post(server.url + "/v1/memories/m/documents", json=notes, timeout=60).status_code == 201
     try:
-        with sync_playwright() as p:
-            browser, page = _page(p, server, viewport={"width": 375, "height": 700})
-            try:
-                assert page.evaluate("document.documentElement.scrollWidth") <= 375
-                _tab_to(page, lambda f: f == "q", most=3)  # the memory selector, then the question
-                page.keyboard.type("Which emperor adopted Trajan?")
-                page.keyboard.press("Enter")
-                expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
-                assert page.evaluate("document.documentElement.scrollWidth") <= 375
-                chip = _tab_to(page, lambda f: f.startswith("concept:"), most=5).split(":", 1)[1]
-                page.keyboard.press("Enter")
-                expect(page.locator("#concept-name")).to_have_text(f"around “{chip}”", timeout=30_000)
-                expect(page.locator("#graph circle")).not_to_have_count(0)
-                expect(page.locator("#graph")).to_be_in_viewport(ratio=1, timeout=10_000)  # the drawing, in view
-                node = _tab_to(page, lambda f: f.startswith("node:") and f != f"node:{chip}")[5:]
-                page.keyboard.press("Enter")
-                expect(page.locator("#concept-name")).to_have_text(f"around “{node}”", timeout=30_000)
-                assert _focused(page) == f"node:{node}"  # the new centre keeps the keyboard's place
-                expect(page.locator("#status")).not_to_have_class("error")
-            finally:
-                browser.close()
+        with _page(browser, server, viewport={"width": 375, "height": 700}) as page:
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            _tab_to(page, lambda f: f == "q", most=3)  # the memory selector, then the question
+            page.keyboard.type("Which emperor adopted Trajan?")
+            page.keyboard.press("Enter")
+            expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            chip = _tab_to(page, lambda f: f.startswith("concept:"), most=5).split(":", 1)[1]
+            page.keyboard.press("Enter")
+            expect(page.locator("#concept-name")).to_have_text(f"around “{chip}”", timeout=30_000)
+            expect(page.locator("#graph circle")).not_to_have_count(0)
+            expect(page.locator("#graph")).to_be_in_viewport(ratio=1, timeout=10_000)  # the drawing, in view
+            node = _tab_to(page, lambda f: f.startswith("node:") and f != f"node:{chip}")[5:]
+            page.keyboard.press("Enter")
+            expect(page.locator("#concept-name")).to_have_text(f"around “{node}”", timeout=30_000)
+            assert _focused(page) == f"node:{node}"  # the new centre keeps the keyboard's place
+            expect(page.locator("#status")).not_to_have_class("error")
     finally:
         _forget(server, [n["id"] for n in notes])
