@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -58,16 +59,17 @@ def serve(memories, host, port, token_file, max_body_mb):
         if name in named:
             raise click.ClickException(f"two memories are named {name!r}; name one with --memory NAME=DIR")
         named[name] = folder
-    import torch
-
     from core.memory.store import StoreError
     from core.server import create_app
 
-    torch.set_num_threads(1)  # one query at a time per thread: thread pools only fight (see recall)
     try:
         app = create_app(named, token=token, max_body=int(max_body_mb * 1024 * 1024))
     except (ValueError, FileNotFoundError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
+    if "torch" in sys.modules:  # a torch memory's model (loaded at warm-up): one query at a time per thread,
+        import torch  # thread pools only fight (see recall); the codec is numpy's, torch is not imported for it
+
+        torch.set_num_threads(1)
     auth = "bearer token required" if token else "no token: local access only"
     for n, slot in app.state.registry.slots.items():
         if slot.memory.read_only:

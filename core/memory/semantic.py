@@ -46,6 +46,13 @@ CHUNKS_PER_COMMIT = 1024  # chunks embedded and committed per ingest transaction
 BATCH_SIZE = CHUNKS_PER_COMMIT  # its former name, kept for scripts that import it
 
 
+def codec_fingerprint(codec) -> str:
+    """The codes ``codec`` gives 64 fixed random unit vectors, hashed: other weights, other codes."""
+    probe = np.random.default_rng(0).standard_normal((64, 384)).astype(np.float32)
+    probe /= np.linalg.norm(probe, axis=1, keepdims=True)
+    return hashlib.sha1(np.ascontiguousarray(codec.encode(probe)).tobytes()).hexdigest()
+
+
 class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestMixin, RecallMixin,
                      AssociateMixin, LearningMixin):
     """An associative memory in a folder (created if missing, reopened if present).
@@ -55,8 +62,8 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
     folder : str or Path
     embedder : TextEmbedder, optional
         Default ``TextEmbedder()`` (all-MiniLM-L6-v2, cached).
-    codec : MycelialVQVAE, optional
-        Default ``MycelialVQVAE.load_default()`` (the shipped weights).
+    codec : MycelialVQVAE or NumpyVQVAE, optional
+        Default: the shipped weights in numpy (`load_default_codec`), the same codes as torch's.
     network_config : MycelialConfig, optional
         For a new memory; a reopened memory keeps its saved network.
     recall_config : RecallConfig, optional
@@ -150,23 +157,20 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         self.title_prefix_ = bind_title_prefix(self.store_, self.read_only)
         default_codec = self.codec is None
         if default_codec:
-            from core.reasoning.mycelial import MycelialVQVAE
+            from core.reasoning.mycelial.numpy_codec import load_default_codec
 
-            self.codec = MycelialVQVAE.load_default()
+            self.codec = load_default_codec()
         heads, size = int(self.codec.num_heads), int(self.codec.codebook_size)
         check_network_sizes(self.network_config, self.codec)  # the default codec is known only now
-        probe = np.random.default_rng(0).standard_normal((64, 384)).astype(np.float32)
-        probe /= np.linalg.norm(probe, axis=1, keepdims=True)
-        fingerprint = hashlib.sha1(np.ascontiguousarray(self.codec.encode(probe)).tobytes()).hexdigest()
-        self.query_codec_ = self.codec
-        if default_codec:  # one query vector: numpy's forward takes ~0.2 ms where torch's takes ~1.3 ms
-            from core.reasoning.mycelial.numpy_codec import load_default_numpy
-
-            fast = load_default_numpy()
-            if fast is not None and hashlib.sha1(np.ascontiguousarray(fast.encode(probe)).tobytes()).hexdigest() \
-                    == fingerprint:
-                self.query_codec_ = fast
+        fingerprint = codec_fingerprint(self.codec)
         saved = self.store_.get_setting("codec")
+        if default_codec and saved is not None and saved.get("fingerprint") != fingerprint:
+            from core.reasoning.mycelial import MycelialVQVAE  # numpy rounded a probe apart from torch here
+
+            torch_codec = MycelialVQVAE.load_default()
+            if codec_fingerprint(torch_codec) == saved.get("fingerprint"):
+                self.codec, fingerprint = torch_codec, saved["fingerprint"]
+        self.query_codec_ = self.codec
         if saved is not None and (saved["num_heads"], saved["codebook_size"]) != (heads, size):
             raise ValueError(f"{self.folder} was built with {saved['num_heads']} heads x "
                              f"{saved['codebook_size']} codes; the codec has {heads} x {size}")

@@ -65,9 +65,9 @@ class Registry:
                                  "each memory needs its own folder")
             folders[real] = name
         if codec is None:
-            from core.reasoning.mycelial import MycelialVQVAE
+            from core.reasoning.mycelial.numpy_codec import load_default_codec
 
-            codec = MycelialVQVAE.load_default()
+            codec = load_default_codec()
         self.codec = codec
         self.slots: dict[str, Slot] = {}
         shared: dict = {}  # (model, backend) -> one TextEmbedder for every memory built with it
