@@ -94,3 +94,12 @@ def tiny_train(tmp_path, wiki_sample) -> list[str]:
     (tmp_path / "cfg.json").write_text(json.dumps(
         {"hidden_dim": 64, "latent_dim": 64, "epochs": 2, "kmeans_samples": 500, "kmeans_iters": 2}))
     return ["train", "--config", str(tmp_path / "cfg.json"), "--npy", str(tmp_path / "x.npy"), "--out"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, launched once for the module that asks for it (a launch per test cost 1-3 s)."""
+    from _browser import chromium
+
+    with chromium() as launched:
+        yield launched

@@ -6,26 +6,13 @@ from pathlib import Path
 
 import pytest
 from _server_helpers import QUESTION, LiveServer, build_sample_memory
-from playwright.sync_api import expect, sync_playwright
+from _browser import CHROMIUM
+from playwright.sync_api import expect
 
 from core.memory import SemanticMemory
 from core.reasoning.mycelial import MycelialVQVAE
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium (headless), launched once for the module: a launch per test cost ~1-3 s each."""
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @contextmanager

@@ -11,11 +11,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from _server_helpers import LiveServer
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 DOTS = [{"id": ".", "title": "Dot note", "text": "The dot note names the lighthouse of Brae."},
         {"id": "..", "title": "Dot dot note", "text": "The dot dot note names the ferry of Skerry."}]
 
@@ -30,17 +27,6 @@ def server(tmp_path_factory):
 def _forget(server, ids) -> None:
     r = httpx.post(server.url + "/v1/memories/m/forget", json={"ids": ids}, timeout=60)
     assert r.status_code == 200, r.text
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium (headless), launched once for the module (a launch per test cost 1-3 s)."""
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @contextmanager
