@@ -94,6 +94,8 @@ _MAN = re.compile(r"\.[1-9][a-z]*(\.gz)?")
 def man_hint(skipped) -> str:
     """A hint for the skipped manual pages (``ls.1.gz``: troff, 17,904 in /usr/share/man/man1), else ""."""
     n = sum(k for label, k in skipped.items() if _MAN.fullmatch(label))
+    if n == 1 and len(skipped) == 1:  # one file given (or uploaded): "the 1 .1-.9 files look like"
+        return "; it looks like a man page (troff, not read): save it as text with `man -l FILE | col -b > FILE.txt`"
     return (f"; the {n:,} .1-.9 files look like man pages (troff, not read): save one as text with "
             f"`man -l FILE | col -b > FILE.txt`") if n else ""
 
@@ -230,10 +232,11 @@ def html_parts(text: str) -> tuple[str, str]:
     return title, body
 
 
-def file_title(path: Path) -> str:
-    """The title of a file whose text names none: ``bash README`` (below), ``LGPL-2.1``, else its stem."""
+def file_title(path: Path, folders: bool = True) -> str:
+    """The title of a file whose text names none: ``bash README`` (below), ``LGPL-2.1``, else its stem.
+    ``folders=False``: its folder names it not (an upload, written to a temporary folder): ``README``."""
     name = inner_name(path)
-    return generic_title(path) or (name if _sniffed(path) else Path(name).stem)
+    return (generic_title(path) if folders else None) or (name if _sniffed(path) else Path(name).stem)
 
 
 # folders named for what they hold, not whose it is: pillow's licenses/LICENSE was titled "licenses LICENSE"

@@ -30,7 +30,7 @@ from core.text import count
 # Record, ReadError and parse_record live in records.py; the rest of the package imports them from here too
 __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "document_id", "folder_files",
            "is_blank", "not_a_file", "parse_record", "path_problem", "read_file", "read_paths", "read_stream",
-           "scan_folder", "unreadable_folder"]
+           "scan_folder", "unreadable_folder", "unsupported"]
 
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
 
@@ -104,11 +104,13 @@ def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
                 yield ""
 
 
-def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None) -> Iterator[Record]:
+def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None, *,
+              folder_title: bool = True) -> Iterator[Record]:
     """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`.
 
     A JSONL file's records keep their own ids; read from a folder, their source is the file's absolute
-    path (the folder resolved), so ``ingest --sync`` can tell when the file or a line of it is gone."""
+    path (the folder resolved), so ``ingest --sync`` can tell when the file or a line of it is gone.
+    ``folder_title=False``: the file's folder is not its (an upload's temporary one), see ``file_title``."""
     if root is not None and path.suffix.lower() == ".jsonl":
         where = str(root.resolve() / path.relative_to(root))
         yield from (replace(rec, source=where) for rec in read_file(path, errors, max_bytes))
@@ -152,7 +154,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             errors.append(ReadError(source, f"{EMPTY_FILE} ({why}); nothing to store", skipped=True))
             return
         if not title:  # titled by its name: Du_Fu.txt is "Du Fu", bash/README.gz is "bash README"
-            name = nfc(file_title(path))
+            name = nfc(file_title(path, folder_title))
             yield Record(doc_id, text, name_title(name), meta, source, merge=True, name=name)
             return
         yield Record(doc_id, text, nfc(title), meta, source, merge=True)
@@ -349,13 +351,20 @@ def _json_hint(path: Path) -> str:
 def path_problem(path: Path) -> ReadError | None:
     """Why a path given directly (not a folder) cannot be read, or None for a supported file."""
     if path.is_file():
-        if kind(path) is None:
-            hint = _json_hint(path) if path.suffix.lower() == ".json" else ""
-            what = (f"file type {skip_label(path)!r}" if skip_label(path) != "not UTF-8 text"
-                    else "file: its start is not UTF-8 text")
-            return ReadError(str(path), f"unsupported {what}; expected {READS}{hint}")
-        return None
+        why = unsupported(path)
+        return ReadError(str(path), why) if why is not None else None
     return ReadError(str(path), not_a_file(path) or "no such file or folder")
+
+
+def unsupported(path: Path, noun: str = "file type") -> str | None:
+    """Why a file is not read, and what is read (its type called ``noun``), or None when it is read: a file
+    given to `ingest` or uploaded to the server (one set of rules)."""
+    if kind(path) is not None:
+        return None
+    label = skip_label(path)
+    hint = _json_hint(path) if path.suffix.lower() == ".json" else man_hint(Counter([label]))
+    what = f"{noun} {label!r}" if label != "not UTF-8 text" else "file: its start is not UTF-8 text"
+    return f"unsupported {what}; expected {READS}{hint}"
 
 
 def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:

@@ -1,5 +1,9 @@
 """Request bodies the documents route reads: a JSON body in any Unicode encoding json.loads reads, and
-uploaded files turned into records (named by the client's file name, cut to what a file system takes)."""
+uploaded files turned into records (named by the client's file name, cut to what a file system takes).
+
+An upload is read as `mycelial ingest` reads that file (core.memory.readers): the same kinds (.rst, .html,
+gzipped, README without a suffix), text and title; a file ingest skips is refused saying why. It accepted
+.txt .md .pdf .jsonl only: a README.gz the CLI read was "unsupported type '.gz'"."""
 from __future__ import annotations
 
 import tempfile
@@ -9,8 +13,6 @@ from pathlib import Path
 from fastapi.exceptions import RequestValidationError
 
 from core.server.errors import Invalid, validation_error
-
-UPLOAD_SUFFIXES = (".txt", ".md", ".pdf", ".jsonl")
 
 
 def utf8_body(body: bytes) -> bytes:
@@ -117,7 +119,7 @@ def files_records(files) -> tuple[list, list[str], list[str]]:
 def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], list[str]]:
     """(safe name, records, read errors and skips as text) of one uploaded file; 422 when it holds no document
     and is not empty."""
-    from core.memory.readers import read_paths
+    from core.memory.readers import read_file, unsupported
 
     if isinstance(filename, bytes):  # as the CLI reports a file whose name is not UTF-8 (`mycelial ingest`)
         filename = filename.rsplit(b"/", 1)[-1].rsplit(b"\\", 1)[-1]  # as Path(name).name below
@@ -127,18 +129,19 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], lis
         except UnicodeDecodeError as exc:
             byte = filename[exc.start]
         raise _Refused(f"{bad}: the file name is not valid UTF-8 (byte 0x{byte:02x}); rename the file")
-    safe = _short_name(Path(filename).name or "upload.txt")
+    name = Path(filename).name  # "..": Path's name of a parent; written to, it raised IsADirectoryError (a 500)
+    safe = _short_name(name if name not in ("", "..") else "upload.txt")
     if "\x00" in safe:  # no file system takes it: writing the temporary file raised (HTTP 500)
         raise _Refused(f"{safe!r}: the file name holds a NUL character")
-    suffix = Path(safe).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise _Refused(f"{safe}: unsupported type {suffix or safe!r}; expected one of {', '.join(UPLOAD_SUFFIXES)}")
     errors: list = []
-    with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:  # kind() may read its start (README)
         path = Path(tmp) / safe
         path.write_bytes(data)
-        records = list(read_paths([path], errors))
-    if suffix != ".jsonl":
+        if (why := unsupported(path, "type")) is not None:  # a binary, a man page, an image, a .jsonl.gz
+            raise _Refused(f"{safe}: {why}")
+        # the temporary folder is not the file's: bash/README.gz uploaded is "README", not "mycelial-upload-x README"
+        records = list(read_file(path, errors, folder_title=False))
+    if Path(safe).suffix.lower() != ".jsonl":
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]
@@ -156,6 +159,8 @@ def _short_name(name: str, limit: int = 200) -> str:
     if len(name.encode("utf-8")) <= limit:
         return name
     suffix = Path(name).suffix[:16]
+    if suffix.lower() == ".gz" and len(inner := Path(name[:-3]).suffix) <= 12:  # .txt.gz: read as text
+        suffix = inner + suffix
     stem = name[:len(name) - len(suffix)] if suffix else name
     cut = stem.encode("utf-8")[:limit - len(suffix.encode("utf-8"))].decode("utf-8", "ignore")
     return cut + suffix
