@@ -43,5 +43,6 @@ def detokenize_wikitext(line: str) -> str:
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 document``, ``2 documents`` (``plural`` for nouns without an -s one): a summary line said "1 documents"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+    """``1 document``, ``2 documents`` (``plural`` for nouns without an -s one): a summary line said "1 documents".
+    Thousands are separated (``14,949 chunks``): a summary of a large folder read "14949 chunks"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"

@@ -241,12 +241,12 @@ def test_ctrl_c_during_ingest_says_what_is_kept(tmp_path, wiki_sample):
     assert code == 130, out
     assert "interrupted: " in out and "run the same command again" in out and "Traceback" not in out, out
     # the last "interrupted:" line counts what is kept (a first one may say that it waits for a batch)
-    kept = int(re.findall(r"interrupted: (\d+) documents? (?:is|are) in", out)[-1])
+    kept = int(re.findall(r"interrupted: ([\d,]+) documents? (?:is|are) in", out)[-1].replace(",", ""))  # "1,024"
     n = len(src.read_text(encoding="utf-8").splitlines())
     assert 0 < kept < n, out
     r = CliRunner().invoke(cli, ["ingest", str(src), "--memory", str(mem), "-q"])
-    assert r.exit_code == 0 and f"{n - kept} documents ingested" in r.output, r.output
-    assert f"{kept} unchanged" in r.output, r.output
+    assert r.exit_code == 0 and f"{n - kept:,} documents ingested" in r.output, r.output
+    assert f"{kept:,} unchanged" in r.output, r.output
 
 
 def test_ctrl_c_while_a_new_memory_opens_leaves_no_memory_and_says_so(tmp_path):

@@ -57,8 +57,8 @@ def print_report(rep) -> None:
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     empty = sum(map(is_empty_file, rep.errors))  # not errors: they failed an ingest of nothing else
     print_errors(rep.errors)
-    click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks} new, "
-               f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged} unchanged, "
-               f"{f'{rep.moved} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced} replaced, "
+    click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks:,} new, "
+               f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged:,} unchanged, "
+               f"{f'{rep.moved:,} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced:,} replaced, "
                f"{count(len(errors), 'error')}, {'skipped ' + count(empty, 'empty file') + ', ' if empty else ''}"
                f"{rep.seconds:.1f}s")

@@ -70,9 +70,14 @@ def get_cmd(doc_id, memory, as_json):
         click.echo(f"\n[{i}] {c['text']}")
 
 
-def sync_folders(memory, paths, say_none: bool = True) -> int:
+FORGOT_SHOWN = 10  # forgotten documents named one a line, each kind; the rest are counted (-v names them all)
+
+
+def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0) -> int:
     """`ingest --sync`: forget the documents of each folder in ``paths`` whose file is gone; returns how
-    many. ``say_none=False``: no "0 documents forgotten" line (the caller refuses the run)."""
+    many. ``say_none=False``: no "0 documents forgotten" line (the caller refuses the run). Files deleted
+    are told apart from files still there but now skipped; past ``FORGOT_SHOWN`` of each they are counted
+    (500 deleted files were 500 lines), unless ``verbose``."""
     from core.memory.documents import sync_folder
 
     folders = [p for p in paths if p != "-" and Path(p).is_dir()]
@@ -81,16 +86,28 @@ def sync_folders(memory, paths, say_none: bool = True) -> int:
     total = 0
     with _open(memory) as mem:
         for folder in folders:
+            skipped: dict = {}
             try:
-                gone = sync_folder(mem, folder)
+                gone = sync_folder(mem, folder, skipped)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
-            for doc_id in gone:
-                click.echo(f"forgot {_cell(doc_id)} (no longer in {folder})")
+            deleted = [(i, f"no longer in {folder}") for i in gone if i not in skipped]
+            _forgot(deleted, f"no longer in {folder}", verbose)
+            _forgot([(i, f"now skipped: {skipped[i]}") for i in gone if i in skipped], "still there, now skipped",
+                    verbose)
             total += len(gone)
             if gone or say_none:
-                click.echo(f"sync {folder}: {count(len(gone), 'document')} forgotten")
+                click.echo(f"sync {folder}: {count(len(gone), 'document')} forgotten"
+                           + (f" ({len(skipped):,} still in it, now skipped)" if skipped else ""))
     return total
+
+
+def _forgot(lines: list[tuple[str, str]], why: str, verbose: int) -> None:
+    shown = lines if verbose or len(lines) <= FORGOT_SHOWN + 1 else lines[:FORGOT_SHOWN]  # never "1 more"
+    for doc_id, reason in shown:
+        click.echo(f"forgot {_cell(doc_id)} ({_cell(reason)})")
+    if len(shown) < len(lines):
+        click.echo(f"forgot {count(len(lines) - len(shown), 'more document')} {_cell(why)} (-v names them all)")
 
 
 COMMANDS: list = [list_cmd, get_cmd]

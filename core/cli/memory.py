@@ -227,7 +227,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
 
     Bad inputs are reported with their file and line; the rest is still ingested.
     Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
-    documents of that folder whose files were deleted since the last ingest.
+    documents of that folder whose files were deleted or are now skipped (ten named, -v: all).
 
     Example:
 
@@ -276,7 +276,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         from core.cli.documents import sync_folders
 
         # a failed run says its refusal only: "sync X: 0 documents forgotten" read as if it had done its work
-        forgot = sync_folders(memory, paths, say_none=not failed)
+        forgot = sync_folders(memory, paths, say_none=not failed, verbose=verbose)
     if not empty:
         return
     gone = fresh and remove_new_empty_memory(memory)

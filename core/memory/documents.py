@@ -157,12 +157,15 @@ def _moved_records(store, recs, dirs: dict[str, str]) -> list[tuple[str, str, di
     return rows
 
 
-def sync_folder(mem, folder) -> list[str]:
+def sync_folder(mem, folder, skipped: dict | None = None) -> list[str]:
     """Forget the documents ingested from ``folder`` whose file is no longer there, and the records of
     its JSONL files that left them (the file deleted, or the line).
 
     Only documents whose recorded root is this folder are touched; returns their ids. Documents
     under a subfolder that cannot be read (no permission) are kept: their files may well be there.
+    ``skipped`` receives {id: why} of those forgotten although their file is still there, now skipped
+    (emptied, a link to a file read under another name, a kind no longer read): the CLI said "no longer
+    in the folder" of a file the user could see there.
     """
     if isinstance(folder, str) and not folder.strip():  # Path("") is the working directory: synced it instead
         raise ValueError("--sync needs a folder; an empty path is not one (give '.' for the working directory)")
@@ -179,7 +182,9 @@ def sync_folder(mem, folder) -> list[str]:
     # a file emptied since its ingest holds nothing now (ingest skips it): its document goes as a deleted one's
     present = {i for i, f in files.items() if not is_blank(f)}
     gone = [d["id"] for d in docs if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
-    gone += _gone_records(docs, folder, root, closed)
+    if skipped is not None:
+        skipped.update(_still_there(folder, gone, dict(special)))
+    gone += _gone_records(docs, folder, root, closed, skipped)
     moved = {d["root"] for d in docs if d["id"] in present and d["root"] not in (None, root)} \
         if not any(d["root"] == root for d in docs) else set()
     moved = sorted(r for r in moved if not Path(r).is_dir())
@@ -196,11 +201,33 @@ def sync_folder(mem, folder) -> list[str]:
     return gone
 
 
-def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple) -> list[str]:
+def _still_there(folder: Path, ids: list[str], special: dict) -> dict[str, str]:
+    """{id: why it is skipped now} of the files among ``ids`` (forgotten by ``sync_folder``) still in ``folder``."""
+    from core.memory._formats import kind, skip_label
+
+    out = {}
+    for doc_id in ids:
+        path = folder / doc_id
+        if not os.path.lexists(path):
+            continue
+        if path in special:
+            out[doc_id] = special[path]
+        elif not path.is_file():
+            continue  # a folder now holds its name: the file itself is gone
+        elif kind(path) is None:
+            label = skip_label(path)  # ".pl", "RECORD", "not UTF-8 text", as the skip line counts them
+            out[doc_id] = label if label == "not UTF-8 text" else f"{label} files are not read"
+        elif is_blank(path):
+            out[doc_id] = "empty file"
+    return out
+
+
+def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple, skipped: dict | None = None) -> list[str]:
     """Ids of records read from a JSONL file of ``folder`` (their source is its absolute path) whose
     file is gone or no longer holds their id. A file with a line it cannot read keeps all its records:
-    the missing id may be on that line."""
+    the missing id may be on that line. ``skipped`` receives {id: "empty file"} of an emptied file's records."""
     from core.memory.readers import read_file
+    from core.memory.records import is_empty_file
 
     by_file: dict[str, list[str]] = {}
     for d in docs:
@@ -220,6 +247,8 @@ def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple) -> l
         held = {rec.doc_id for rec in read_file(folder / rel, errors)}
         if not any(not e.skipped for e in errors):  # emptied (a skip): it holds none of them now
             gone += [i for i in ids if i not in held]
+            if skipped is not None and any(map(is_empty_file, errors)):
+                skipped.update((i, "empty file") for i in ids if i not in held)
     return gone
 
 

@@ -316,7 +316,7 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         notes.append(ReadError(str(path), f"skipped {what}: "  # it said "1 entries"
                                           f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
     if skipped:
-        kinds = ", ".join(f"{suf or 'no suffix'} {n}" for suf, n in skipped.most_common(6))
+        kinds = ", ".join(f"{suf or 'no suffix'} {n:,}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
         notes.append(ReadError(str(path), f"skipped {count(n, 'unsupported file')} ({kinds}); "
                                           f"read: {READS}{man_hint(skipped)}", skipped=True))
