@@ -27,7 +27,7 @@ def mirror_exports(shared: Path, private: Path) -> None:
         if not source.is_dir():
             continue  # built in the private cache the first time a test needs it, and not kept
         for dirpath, dirs, files in os.walk(source):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            dirs[:] = [d for d in dirs if not d.startswith((".", "compiled-"))]  # blobs: keyed by their path
             target = private / export / os.path.relpath(dirpath, source)
             target.mkdir(parents=True, exist_ok=True)
             for name in files:
