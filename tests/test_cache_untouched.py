@@ -81,3 +81,20 @@ def test_a_writer_that_starts_after_the_seed_was_opened_is_seen(tmp_path):
                    env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert {k: float(v[0]) for k, v in cache.get("m", [KEY("a"), KEY("b")], 4).items()} == {KEY("a"): 1.0,
                                                                                           KEY("b"): 5.0}
+
+
+def test_the_private_cache_reaches_the_developers_exports_by_hard_links_only():
+    """Symlinked exports made every session write there: in-use.lock stamped by each process, OpenVINO's
+    59 MB blobs compiled in and pruned out of the developer's openvino/ folder."""
+    from conftest import DEV_CACHE
+
+    private = os.environ["MYCELIAL_CACHE_DIR"]
+    dev = os.path.realpath(DEV_CACHE)
+    for dirpath, dirs, files in os.walk(private):
+        for name in dirs + files:
+            path = os.path.join(dirpath, name)
+            assert not os.path.realpath(path).startswith(dev + os.sep), path
+    for export in ("onnx", "openvino"):
+        for source in (DEV_CACHE / export).glob("*/*.json"):  # the models' sidecars: their twins share an inode
+            twin = os.path.join(private, os.path.relpath(source, DEV_CACHE))
+            assert os.path.samefile(source, twin) or os.stat(twin).st_mtime_ns == os.stat(source).st_mtime_ns
