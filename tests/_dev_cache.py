@@ -11,6 +11,7 @@ names them, so such a change is reported as theirs or ours, not silently passed.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -33,10 +34,17 @@ def mirror_exports(shared: Path, private: Path) -> None:
             for name in files:
                 if name == IN_USE or name.startswith("."):
                     continue
-                try:
-                    os.link(os.path.join(dirpath, name), target / name)
-                except OSError:  # another file system (or no links there): a copy, stamps kept
-                    shutil.copy2(os.path.join(dirpath, name), target / name)
+                _link(os.path.join(dirpath, name), target / name)
+
+
+def _link(source: str, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileNotFoundError:  # pruned by a run of the developer's meanwhile
+        pass
+    except OSError:  # another file system (or no links there): a copy, stamps kept
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy2(source, target)
 
 
 def stamps(folder: Path) -> dict[str, tuple[int, int]]:
