@@ -37,15 +37,19 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def read_only_uri(path: Path) -> tuple[str, bool]:
-    """The ``file:`` URI to open ``path`` read-only, and whether it is ``immutable``."""
+def read_only_uri(path: Path, untouched: bool = False) -> tuple[str, bool]:
+    """The ``file:`` URI to open ``path`` read-only, and whether it is ``immutable``.
+
+    ``untouched``: a file this process must not change at all (another's cache lent as a seed) is read
+    as if its folder could not be written, ``readonly_shm`` too: ``mode=ro`` alone still made an empty
+    ``-wal`` and a ``-shm`` beside it and wrote the ``-shm``'s index (a test run touched ~/.cache/mycelial)."""
     path = Path(path)
     uri = f"{path.resolve().as_uri()}?mode=ro"
-    if folder_writable(path):
+    if folder_writable(path) and not untouched:
         return uri, False  # SQLite makes the -shm it needs; a writer is seen as usual
     wal, shm = _size(Path(f"{path}-wal")), _size(Path(f"{path}-shm"))
     if wal is not None and shm is not None:
-        return uri, False
+        return uri + ("&readonly_shm=1" if untouched else ""), False  # a writer's -shm mapped read-only
     if wal:
         raise UnreadableWal(
             f"{path}-wal holds changes not yet in {path.name}, and its -shm index is missing from a folder "

@@ -79,11 +79,19 @@ class EmbeddingCache:
 
     @property
     def _seed_conn(self) -> sqlite3.Connection | None:
+        """The seed opened so that nothing beside it is made or written (see ``read_only_uri``): ``mode=ro``
+        made its ``-wal``/``-shm``; reopened when a writer appears beside an ``immutable`` one."""
         if self.seed is None or not self.seed.is_file():
             return None
         conn = getattr(self._local, "seed", None)
+        opened = getattr(self._local, "seed_immutable", None)
+        if conn is not None and opened and writer_appeared(self.seed, opened):
+            conn.close()
+            conn = None
         if conn is None:
-            conn = self._local.seed = sqlite3.connect(f"{self.seed.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            uri, immutable = read_only_uri(self.seed, untouched=True)
+            conn = self._local.seed = sqlite3.connect(uri, uri=True, timeout=60)
+            self._local.seed_immutable = file_stamp(self.seed) if immutable else None
         return conn
 
     @property

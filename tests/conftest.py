@@ -4,7 +4,8 @@ The suite embeds through a private cache folder (``MYCELIAL_CACHE_DIR``, made he
 embeds, inherited by the CLI, server and Dask processes the tests start), seeded read-only by the
 developer's cache (``MYCELIAL_CACHE_SEED``): a test that forgets a document purges the private copy,
 never the developer's vectors (scripts such as VQ-VAE training with --cached-only rely on them).
-The model exports (``onnx/``, ``openvino/``) are linked, not rebuilt.
+The model exports (``onnx/``, ``openvino/``) are hard-linked, not rebuilt (see tests/_dev_cache.py), and
+the session fails at its end if any file in the developer's cache changed while it ran.
 """
 from __future__ import annotations
 
@@ -12,24 +13,25 @@ import atexit
 import os
 import shutil
 import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.config import cache_dir
+from _dev_cache import changes, mirror_exports, other_users, stamps
+
+# the developer's cache (their MYCELIAL_CACHE_DIR, else ~/.cache/mycelial; not made here when missing)
+DEV_CACHE = Path(os.environ.get("MYCELIAL_CACHE_DIR") or Path.home() / ".cache" / "mycelial")
 
 
 def _private_cache() -> None:
-    shared = cache_dir()  # the developer's (their MYCELIAL_CACHE_DIR, else ~/.cache/mycelial)
     _sweep_private_caches()
     private = tempfile.mkdtemp(prefix=f"mycelial-test-cache-{os.getpid()}-")
     atexit.register(shutil.rmtree, private, ignore_errors=True)
-    for export in ("onnx", "openvino"):
-        (shared / export).mkdir(exist_ok=True)
-        os.symlink(shared / export, os.path.join(private, export), target_is_directory=True)
-    os.environ.setdefault("MYCELIAL_CACHE_SEED", str(shared / "embeddings.sqlite"))
+    mirror_exports(DEV_CACHE, Path(private))
+    os.environ.setdefault("MYCELIAL_CACHE_SEED", str(DEV_CACHE / "embeddings.sqlite"))
     os.environ["MYCELIAL_CACHE_DIR"] = private
-
 
 
 def _sweep_private_caches() -> None:
@@ -46,12 +48,31 @@ def _sweep_private_caches() -> None:
         try:
             os.kill(int(m.group(1)), 0)
         except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)  # its model links are links: the shared exports stay
+            shutil.rmtree(path, ignore_errors=True)  # its exports are hard links: the developer's stay
         except (OSError, OverflowError):
             pass
 
 
+_DEV_CACHE_AT_START = stamps(DEV_CACHE)
 _private_cache()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _developer_cache_untouched():
+    """Fail the session when a file in the developer's cache changed while it ran: a test, CLI, server or
+    worker process that ignored MYCELIAL_CACHE_DIR, or a seed read that wrote. Only a warning when
+    another process had that folder open at the start or the end (it may have made the change)."""
+    users = other_users(DEV_CACHE)
+    yield
+    changed = changes(_DEV_CACHE_AT_START, stamps(DEV_CACHE))
+    if not changed:
+        return
+    said = f"the developer's cache {DEV_CACHE} changed during the test session:\n  " + "\n  ".join(changed)
+    users += other_users(DEV_CACHE)
+    if users:
+        warnings.warn(f"{said}\nother processes had it open, so it may be theirs:\n  " + "\n  ".join(users))
+    else:
+        pytest.fail(f"{said}\n(no other process had it open: a test process wrote there)", pytrace=False)
 
 from core.datasets import wikitext_documents  # noqa: E402  (after the cache is chosen)
 from core.embedding import TextEmbedder  # noqa: E402
