@@ -6,6 +6,7 @@ Ctrl-C's status depended on the handler it found (0 here). A real server on 127.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -88,3 +89,43 @@ def test_a_ctrl_c_while_serve_exits_keeps_status_130(tmp_path):
     text = "".join(seen) + proc.stdout.read()
     assert proc.returncode == 130, text
     assert "Traceback" not in text, text
+
+
+def _has_open(pid: int, name: str) -> bool:
+    fd = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd / f).endswith(name) for f in os.listdir(fd))
+    except OSError:  # a descriptor closed while listed
+        return False
+
+
+def test_ctrl_c_while_serve_opens_its_memories_exits_130_and_keeps_them(tmp_path):
+    """Ctrl-C before serving said "Aborted!" (exit 1) and left the memories it had opened unclosed. Sent once
+    the memory's SQLite file is open (the memory opening, the model loading and warming up: ~1-2 s)."""
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    folder = tmp_path / "m"
+    made = CliRunner().invoke(cli, ["ingest", str(ROOT / "core" / "memory" / "sample" / "nerva.md"),
+                                    "--memory", str(folder), "--quiet"])
+    assert made.exit_code == 0, made.output
+    proc = subprocess.Popen([sys.executable, "-c", BOOT, "serve", "--port", str(free_port()), "--memory", str(folder)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _has_open(proc.pid, "memory.sqlite") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, proc.stdout.read()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    text = proc.stdout.read()
+    assert proc.returncode == 130, text
+    assert "interrupted: stopped while opening m; nothing was served" in text and "Traceback" not in text, text
+    listed = CliRunner().invoke(cli, ["list", "--memory", str(folder), "--json"])
+    assert [Path(d["id"]).name for d in json.loads(listed.stdout)] == ["nerva.md"]
+    again = CliRunner().invoke(cli, ["ingest", str(ROOT / "core" / "memory" / "sample" / "du_fu.md"),
+                                     "--memory", str(folder), "--quiet"])  # no lock left behind
+    assert again.exit_code == 0, again.output

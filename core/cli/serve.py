@@ -66,6 +66,8 @@ def serve(memories, host, port, token_file, max_body_mb):
         app = create_app(named, token=token, max_body=int(max_body_mb * 1024 * 1024))
     except (ValueError, FileNotFoundError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # it said "Aborted!" (exit 1); the memories opened so far are closed
+        _stopped_while_opening(named)
     if "torch" in sys.modules:  # a torch memory's model (loaded at warm-up): one query at a time per thread,
         import torch  # thread pools only fight (see recall); the codec is numpy's, torch is not imported for it
 
@@ -77,6 +79,15 @@ def serve(memories, host, port, token_file, max_body_mb):
     click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{host}:{port}/ ({auth})",
                err=True)
     run(app, host, port)
+
+
+def _stopped_while_opening(named: dict) -> None:
+    """Ctrl-C before serving: say so and exit 130, as `mycelial ingest` does; further Ctrl-Cs are ignored."""
+    from core.cli._fresh import _ignore_further_interrupts
+
+    _ignore_further_interrupts()
+    click.echo(f"\ninterrupted: stopped while opening {', '.join(named)}; nothing was served", err=True)
+    raise SystemExit(130)
 
 
 def run(app, host: str, port: int) -> None:

@@ -80,11 +80,11 @@ class Registry:
                     key = (getattr(mem.embedder, "model", None), getattr(mem.embedder, "backend", None))
                     mem.embedder = shared.setdefault(key, mem.embedder)
                 self.slots[name] = Slot(name, mem)
-        except Exception:
+            self._closed = False
+            self._warm_up()
+        except BaseException:  # a bad folder, or Ctrl-C while they open: those opened are closed again
             self.close()
             raise
-        self._closed = False
-        self._warm_up()
 
     def _warm_up(self) -> None:
         """Load the model and build each memory's lazy structures now, before the first request.
