@@ -267,7 +267,7 @@ def test_a_ctrl_c_after_the_interrupted_message_keeps_exit_status_130(tmp_path, 
         proc.kill()
     assert proc.returncode == 130, text
     assert "Traceback" not in text and "Aborted" not in text and "run the same command again" in text, text
-    kept = int(text.rsplit("interrupted: ", 1)[1].split()[0])
+    kept = int(text.rsplit("interrupted: ", 1)[1].split()[0].replace(",", ""))  # "1,024 documents"
     assert 0 < kept < len(src.read_text(encoding="utf-8").splitlines()), text
     _whole(mem, kept)
 
