@@ -260,3 +260,16 @@ def test_an_archive_given_by_its_path_names_its_whole_type(tmp_path):
     (tmp_path / "src.tar.gz").write_bytes(gzip.compress(b"ustar archive bytes"))
     recs, errors = _read(tmp_path / "src.tar.gz")
     assert recs == [] and errors[0].message.startswith("unsupported file type '.tar.gz'; expected .txt, .md,")
+
+
+def test_gzipped_jsonl_and_pdf_are_named_with_how_to_read_them(tmp_path):
+    # "gzipped too" in the line of what is read, and records.jsonl.gz counted as unsupported beside it: no way on
+    (tmp_path / "records.jsonl.gz").write_bytes(gzip.compress(b'{"id": "a", "text": "Nerva adopted Trajan."}\n'))
+    (tmp_path / "notes.txt").write_text("Du Fu was a poet of the Tang dynasty.\n", encoding="utf-8")
+    recs, errors = _read(tmp_path)
+    assert [r.doc_id for r in recs] == ["notes.txt"]
+    assert errors[0].skipped and "(.jsonl.gz 1)" in errors[0].message
+    assert errors[0].message.endswith("; .jsonl.gz files are read only decompressed: `gunzip -k FILE` first")
+    recs, errors = _read(tmp_path / "records.jsonl.gz")
+    assert recs == [] and errors[0].message.startswith("unsupported file type '.jsonl.gz'")
+    assert errors[0].message.endswith("`gunzip -k FILE` first")

@@ -100,6 +100,14 @@ def man_hint(skipped) -> str:
             f"`man -l FILE | col -b > FILE.txt`") if n else ""
 
 
+def gz_hint(skipped) -> str:
+    """A hint for gzipped JSONL or PDF files (read only decompressed; a record stream is split by offsets), else ""."""
+    labels = sorted(label for label in skipped if label in (".jsonl.gz", ".pdf.gz"))
+    if not labels:
+        return ""
+    return f"; {' and '.join(labels)} files are read only decompressed: `gunzip -k FILE` first"
+
+
 def looks_like_text(path: Path) -> bool:
     """Its first 8 KB (decompressed for a .gz) hold no NUL and are UTF-8 (or UTF-16 with its mark). An
     unreadable file counts as text, so its reading error is reported rather than the file silently left out."""

@@ -21,7 +21,8 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, SUFFIXES, content_bytes, declared_charset, file_title, head_bytes, html_parts,
-                                  is_memory, kind, linked_twin, man_hint, not_a_file, skip_label, unreadable_folder)
+                                  gz_hint, is_memory, kind, linked_twin, man_hint, not_a_file, skip_label,
+                                  unreadable_folder)
 from core.memory._markdown import markdown_parts
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -319,7 +320,7 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         kinds = ", ".join(f"{suf or 'no suffix'} {n:,}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
         notes.append(ReadError(str(path), f"skipped {count(n, 'unsupported file')} ({kinds}); "
-                                          f"read: {READS}{man_hint(skipped)}", skipped=True))
+                                          f"read: {READS}{man_hint(skipped)}{gz_hint(skipped)}", skipped=True))
     if not files:
         notes.append(ReadError(str(path), "folder holds no file to read" + ("" if skipped or special  # said above
                                                                           else f" ({READS})")))
@@ -362,7 +363,7 @@ def unsupported(path: Path, noun: str = "file type") -> str | None:
     if kind(path) is not None:
         return None
     label = skip_label(path)
-    hint = _json_hint(path) if path.suffix.lower() == ".json" else man_hint(Counter([label]))
+    hint = _json_hint(path) if path.suffix.lower() == ".json" else man_hint(Counter([label])) + gz_hint([label])
     what = f"{noun} {label!r}" if label != "not UTF-8 text" else "file: its start is not UTF-8 text"
     return f"unsupported {what}; expected {READS}{hint}"
 
