@@ -64,6 +64,11 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
         page.goto(server.url + "/")
         expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
         expect(page.locator("#stats")).to_contain_text("network edges")
+        import httpx
+
+        edges = httpx.get(server.url + "/v1/memories/sample/stats", timeout=30).json()["network"]["num_edges"]
+        assert edges >= 1000  # the sample's ~1,050: its count reads with a separator, as the CLI prints it
+        expect(page.locator("#stats dt:text-is('network edges') + dd")).to_have_text(f"{edges:,}")
         page.fill("#q", QUESTION)
         page.select_option("#mode", "hybrid")
         page.click("#ask button[type=submit]")

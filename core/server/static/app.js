@@ -30,7 +30,9 @@ async function api(path, options = {}) {
   return body;
 }
 
-function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+// counts read as the CLI prints them: "14,949 chunks" (it read "14949")
+function num(n) { return typeof n === "number" ? n.toLocaleString("en-US") : String(n); }
+function plural(n, word) { return `${num(n)} ${word}${n === 1 ? "" : "s"}`; }
 
 function status(msg, isError) {
   $("status").textContent = msg;
@@ -240,7 +242,7 @@ async function loadStats() {
     const rows = [["documents", s.documents], ["chunks", s.chunks], ["concepts", s.phrases],
                   ["index", s.index], ["network nodes", s.network && s.network.active_nodes], ["network edges", s.network && s.network.num_edges],
                   ["on disk", (s.bytes_on_disk / 1e6).toFixed(2) + " MB"]];
-    for (const [k, v] of rows) if (v !== undefined) dl.append(el("dt", "", k), el("dd", "", String(v)));
+    for (const [k, v] of rows) if (v !== undefined) dl.append(el("dt", "", k), el("dd", "", num(v)));
   } catch (e) { status(e.message, true); }
 }
 
@@ -269,10 +271,10 @@ async function loadDocuments(offset) {
       b.type = "button";
       b.title = d.id;
       b.addEventListener("click", () => showDocument(d.id));
-      li.append(b, el("span", "doc-meta", ` ${d.chunks} chunk${d.chunks === 1 ? "" : "s"}, ${d.kind}`));
+      li.append(b, el("span", "doc-meta", ` ${plural(d.chunks, "chunk")}, ${d.kind}`));
       list.append(li);
     }
-    $("doc-range").textContent = r.total ? `${offset + 1}–${offset + r.documents.length} of ${r.total}`
+    $("doc-range").textContent = r.total ? `${num(offset + 1)}–${num(offset + r.documents.length)} of ${num(r.total)}`
       : (prefix ? `no id starts with “${prefix}”` : "no documents");
     const had = document.activeElement;
     $("doc-prev").disabled = offset === 0;
@@ -368,7 +370,7 @@ async function loadMemories() {
   const sel = $("memory");
   const chosen = sel.value;
   sel.replaceChildren();
-  for (const m of r.memories) sel.append(new Option(`${m.name} (${m.documents} docs)`, m.name));
+  for (const m of r.memories) sel.append(new Option(`${m.name} (${num(m.documents)} docs)`, m.name));
   if (chosen && r.memories.some((m) => m.name === chosen)) sel.value = chosen;
 }
 
