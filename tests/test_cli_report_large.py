@@ -52,6 +52,13 @@ def test_the_summary_and_skip_lines_separate_thousands(ingested):
     assert "skipped: 997 more empty files" in r.output, r.output
 
 
+def test_repair_separates_thousands(ingested):
+    r = _run("repair", "--memory", ingested[0])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"rebuilt .*: 1,030 documents, (1,0\d\d) chunks, \1 index vectors, \d{1,3}(,\d{3})* network "
+                     r"events", r.output), r.output  # "1046 index vectors, 2092 network events"
+
+
 def test_sync_names_ten_counts_the_rest_and_tells_deleted_from_now_skipped(doc, ingested):
     mem = ingested[0]
     for i in range(25):  # deleted for real

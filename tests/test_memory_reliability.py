@@ -295,7 +295,7 @@ def test_cli_repair_rebuilds_derived_state_from_sqlite(tmp_path, embedder, codec
     (folder / "notes.npz").write_bytes(b"user file")
     r = CliRunner().invoke(cli, ["repair", "--memory", str(folder)])
     assert r.exit_code == 0, r.output
-    assert f"{len(records)} documents, {n_chunks} chunks, {n_chunks} index vectors" in r.output
+    assert f"{len(records):,} documents, {n_chunks:,} chunks, {n_chunks:,} index vectors" in r.output
     assert (folder / "notes.npz").read_bytes() == b"user file"
     assert len(list(folder.glob("index.*.npz"))) == 1
     r = CliRunner().invoke(cli, ["repair", "--memory", str(tmp_path / "none")])

@@ -391,7 +391,7 @@ def repair(memory):
         except (MemoryBusyError, StoreError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
-               f"{st['index_vectors']} index vectors, {st['network'].get('events', 0)} network events"
+               f"{st['index_vectors']:,} index vectors, {st['network'].get('events', 0):,} network events"
                + (f"; {st['freed_bytes'] / 1e6:.1f} MB of free SQLite pages returned" if st.get("freed_bytes") else ""))
 
 

@@ -160,6 +160,7 @@ class IngestMixin(CommitMixin):
                 if report.documents or report.replaced:
                     self.save(only_if_changed=True)  # a record whose metadata alone changed leaves the files as they are
         report.seconds = time.perf_counter() - t0
-        log.info("ingest: %d documents, %d chunks (%d new), %d unchanged, %d errors in %.1fs", report.documents,
-                 report.chunks, report.new_chunks, report.unchanged, len(report.errors), report.seconds)
+        log.info("ingest: %s documents, %s chunks (%s new), %s unchanged, %s errors in %.1fs", *map("{:,}".format, (
+                 report.documents, report.chunks, report.new_chunks, report.unchanged, len(report.errors))),
+                 report.seconds)
         return report
