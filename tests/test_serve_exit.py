@@ -129,3 +129,20 @@ def test_ctrl_c_while_serve_opens_its_memories_exits_130_and_keeps_them(tmp_path
     again = CliRunner().invoke(cli, ["ingest", str(ROOT / "core" / "memory" / "sample" / "du_fu.md"),
                                      "--memory", str(folder), "--quiet"])  # no lock left behind
     assert again.exit_code == 0, again.output
+
+
+def test_two_quick_ctrl_cs_exit_130_without_a_traceback(tmp_path):
+    """A second Ctrl-C within uvicorn's tick forces its exit: it skips the app's shutdown and cancels it, and
+    Starlette logged the CancelledError as a failed shutdown (a traceback). The memories are still saved."""
+    proc, _ = _serve(tmp_path / "m")
+    try:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    text = proc.stdout.read()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "CancelledError" not in text, text
+    assert "saved and closed 1 memory" in text, text

@@ -1,6 +1,7 @@
 """`mycelial serve`: the HTTP API and web page over one or more memory folders."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -90,6 +91,13 @@ def _stopped_while_opening(named: dict) -> None:
     raise SystemExit(130)
 
 
+def _not_a_forced_exit(record) -> bool:
+    """Drop the lifespan's "failure" of a second Ctrl-C: uvicorn then skips the app's shutdown and cancels it, and
+    Starlette reports the CancelledError as a failed shutdown (a traceback); `run` closes the memories itself."""
+    return not (record.levelno >= logging.ERROR and isinstance(record.msg, str)
+                and record.msg.rstrip().endswith("asyncio.exceptions.CancelledError"))
+
+
 def run(app, host: str, port: int) -> None:
     """Serve ``app`` with uvicorn as `mycelial serve` does (its log: warnings and errors, to stderr).
 
@@ -104,6 +112,7 @@ def run(app, host: str, port: int) -> None:
 
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            timeout_graceful_shutdown=10))
+    logging.getLogger("uvicorn.error").addFilter(_not_a_forced_exit)
     came: list[int] = []
 
     def note(signum, frame) -> None:  # uvicorn's own handlers serve in between
