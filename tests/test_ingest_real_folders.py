@@ -262,14 +262,16 @@ def test_an_archive_given_by_its_path_names_its_whole_type(tmp_path):
     assert recs == [] and errors[0].message.startswith("unsupported file type '.tar.gz'; expected .txt, .md,")
 
 
-def test_gzipped_jsonl_and_pdf_are_named_with_how_to_read_them(tmp_path):
-    # "gzipped too" in the line of what is read, and records.jsonl.gz counted as unsupported beside it: no way on
+def test_a_gzipped_pdf_is_named_with_how_to_read_it_and_gzipped_jsonl_is_read(tmp_path):
+    # "gzipped too" in the line of what is read, and paper.pdf.gz counted as unsupported beside it: no way on.
+    # records.jsonl.gz is read as records.jsonl (tests/test_ingest_jsonl_gz.py); it was refused as the PDF is
     (tmp_path / "records.jsonl.gz").write_bytes(gzip.compress(b'{"id": "a", "text": "Nerva adopted Trajan."}\n'))
+    (tmp_path / "paper.pdf.gz").write_bytes(gzip.compress(b"%PDF-1.4"))
     (tmp_path / "notes.txt").write_text("Du Fu was a poet of the Tang dynasty.\n", encoding="utf-8")
     recs, errors = _read(tmp_path)
-    assert [r.doc_id for r in recs] == ["notes.txt"]
-    assert errors[0].skipped and "(.jsonl.gz 1)" in errors[0].message
-    assert errors[0].message.endswith("; .jsonl.gz files are read only decompressed: `gunzip -k FILE` first")
-    recs, errors = _read(tmp_path / "records.jsonl.gz")
-    assert recs == [] and errors[0].message.startswith("unsupported file type '.jsonl.gz'")
+    assert sorted(r.doc_id for r in recs) == ["a", "notes.txt"]
+    assert errors[0].skipped and "(.pdf.gz 1)" in errors[0].message
+    assert errors[0].message.endswith("; .pdf.gz files are read only decompressed: `gunzip -k FILE` first")
+    recs, errors = _read(tmp_path / "paper.pdf.gz")
+    assert recs == [] and errors[0].message.startswith("unsupported file type '.pdf.gz'")
     assert errors[0].message.endswith("`gunzip -k FILE` first")

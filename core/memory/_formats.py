@@ -31,6 +31,15 @@ def is_gzip(path: Path) -> bool:
     return path.suffix.lower() == ".gz"
 
 
+JSONL = (".jsonl", ".jsonl.gz")  # read the same way, the gzipped one streamed (core.memory._jsonl)
+
+
+def is_jsonl(name) -> bool:
+    """Is this file (a path, or a record's source) a JSONL file, plain or gzipped? The one test of it: the
+    reader, ``--sync``, moved folders, parallel ingest, the store and the server all ask it."""
+    return os.fspath(name).lower().endswith(JSONL)
+
+
 def inner_name(path: Path) -> str:
     """The name of the file a ``.gz`` holds (``NEWS.Debian.gz`` -> ``NEWS.Debian``), else the name."""
     return path.name[:-3] if is_gzip(path) else path.name
@@ -62,7 +71,7 @@ def kind(path: Path) -> str | None:
     """What ``read_file`` reads ``path`` as: "jsonl", "pdf", "md", "html" or "text"; None when it is not read
     (see :func:`skip_label`). Looks into the file only for a name that does not say (its first 8 KB)."""
     suffix = inner_suffix(path)
-    if is_gzip(path) and suffix in (".pdf", ".jsonl"):
+    if is_gzip(path) and suffix == ".pdf":
         return None
     if suffix in (".md", ".markdown"):
         return "md"
@@ -101,11 +110,8 @@ def man_hint(skipped) -> str:
 
 
 def gz_hint(skipped) -> str:
-    """A hint for gzipped JSONL or PDF files (read only decompressed; a record stream is split by offsets), else ""."""
-    labels = sorted(label for label in skipped if label in (".jsonl.gz", ".pdf.gz"))
-    if not labels:
-        return ""
-    return f"; {' and '.join(labels)} files are read only decompressed: `gunzip -k FILE` first"
+    """A hint for gzipped PDF files (pypdf reads a file, not a stream: read only decompressed), else ""."""
+    return "; .pdf.gz files are read only decompressed: `gunzip -k FILE` first" if ".pdf.gz" in skipped else ""
 
 
 def looks_like_text(path: Path) -> bool:
@@ -133,12 +139,12 @@ def head_bytes(path: Path, n: int) -> bytes:
             with gzip.open(path, "rb") as fh:
                 return fh.read(n)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-            raise ValueError(_damaged(exc)) from None
+            raise ValueError(damaged_message(exc)) from None
     with open(path, "rb") as fh:
         return fh.read(n)
 
 
-def _damaged(exc: Exception) -> str:
+def damaged_message(exc: Exception) -> str:
     return f"damaged gzip file ({exc or 'it ends too early'}); check it with `gzip -t`"
 
 
@@ -151,7 +157,7 @@ def content_bytes(path: Path, max_bytes: int) -> bytes:
         with gzip.open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise ValueError(_damaged(exc)) from None
+        raise ValueError(damaged_message(exc)) from None
     if len(data) > max_bytes:
         raise ValueError(f"decompresses to more than {max_bytes:,} bytes, the limit for one file (a gzip bomb?); "
                          f"not read: decompress it yourself and split it")

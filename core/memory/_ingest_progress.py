@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.memory._formats import kind
+from core.memory._formats import is_gzip, kind
 from core.memory.readers import Record, folder_files
 from core.memory.types import IngestReport
 
@@ -12,7 +12,7 @@ from core.memory.types import IngestReport
 def _expected_documents(source) -> int | None:
     """How many documents ``source`` holds, when that is cheap to know without consuming it
     (the progress bar's total, hence its ETA): records in a list, files of folders, lines
-    of JSONL files. ``None`` for iterators and stdin."""
+    of JSONL files. ``None`` for iterators, stdin and gzipped JSONL files."""
     items = [source] if isinstance(source, (str, os.PathLike, dict, Record)) else source
     if not isinstance(items, (list, tuple)):
         return None
@@ -26,6 +26,8 @@ def _expected_documents(source) -> int | None:
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
             what = kind(f)
+            if what == "jsonl" and is_gzip(f):  # its lines are known only by inflating it all (a bomb too)
+                return None
             if what == "jsonl":
                 try:  # an unreadable file is the reader's to report: it stopped the whole ingest here
                     with open(f, "rb") as fh:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.memory._formats import is_jsonl
 from core.memory._names import nfc
 from core.memory.readers import document_id, folder_files, is_blank, unreadable_folder
 
@@ -139,12 +140,12 @@ def _moved_records(store, recs, dirs: dict[str, str]) -> list[tuple[str, str, di
     notes2 never forgot them); adds to ``dirs`` the folder that moved, so the records of its JSONL files
     deleted since move too. A record whose old file is still there is left (a copy of the file)."""
     recs = {rec.doc_id: (rec, chash) for rec, chash in recs
-            if isinstance(rec.source, str) and rec.source.lower().endswith(".jsonl") and os.path.isabs(rec.source)}
+            if isinstance(rec.source, str) and is_jsonl(rec.source) and os.path.isabs(rec.source)}
     rows = []
     for key, stored_hash, source, meta in _stored(store, list(recs)):
         rec, chash = recs[key]
         if stored_hash != chash or not isinstance(source, str) or source == rec.source \
-                or not source.lower().endswith(".jsonl") or not os.path.isabs(source) or os.path.lexists(source):
+                or not is_jsonl(source) or not os.path.isabs(source) or os.path.lexists(source):
             continue
         rows.append((key, rec.source, json.loads(meta or "{}")))
         old, new = Path(source).parts, Path(rec.source).parts
@@ -232,7 +233,7 @@ def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple, skip
     by_file: dict[str, list[str]] = {}
     for d in docs:
         src = d["source"]
-        if d["root"] is None and isinstance(src, str) and src.lower().endswith(".jsonl") \
+        if d["root"] is None and isinstance(src, str) and is_jsonl(src) \
                 and src.startswith(root.rstrip(os.sep) + os.sep):
             by_file.setdefault(src, []).append(d["id"])
     gone = []

@@ -37,6 +37,7 @@ from core.memory._admit import record_problem
 from core.memory._ingest_progress import _expected_documents, _progress
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
+from core.memory._formats import is_gzip, is_jsonl
 from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,
                                   read_stream, scan_folder)
 from core.memory.types import IngestReport
@@ -87,9 +88,10 @@ PART_CHARS = 4_000_000  # text in one part of such a file (a worker read it whol
 
 
 def _file_item(f: Path, root: Path | None):
-    """The item of one file: read on a worker, or ("jsonl", ...) for a JSONL file too large to read whole."""
+    """The item of one file: read on a worker, or ("jsonl", ...) for a JSONL file too large to read whole or
+    gzipped (a gzip stream cannot be cut at byte offsets, nor its size known before it is read)."""
     try:
-        big = f.suffix.lower() == ".jsonl" and f.stat().st_size > BIG_JSONL
+        big = is_jsonl(f) and (is_gzip(f) or f.stat().st_size > BIG_JSONL)
     except OSError:  # the worker reports it
         big = False
     if big:
@@ -97,7 +99,7 @@ def _file_item(f: Path, root: Path | None):
     if root is None:
         return ("file", os.path.abspath(f), str(f), *document_id(f), str(f))
     # a JSONL file's records name it by its absolute path, as read_file does (--sync)
-    source = str(root.resolve() / f.relative_to(root)) if f.suffix.lower() == ".jsonl" else str(f)
+    source = str(root.resolve() / f.relative_to(root)) if is_jsonl(f) else str(f)
     return ("file", os.path.abspath(f), str(f), *document_id(f, root), source)
 
 
@@ -116,7 +118,8 @@ def _split(parts):
                 run = []
             errors: list = []
             size = 0
-            for ev in _capture(read_file(it[1], errors, BIG_JSONL, root=it[2]), errors):
+            limit = MAX_BYTES if is_gzip(it[1]) else BIG_JSONL  # a gzipped one: its line limit, as serially
+            for ev in _capture(read_file(it[1], errors, limit, root=it[2]), errors):
                 run.append(ev)
                 size += len(ev[1].text) if ev[0] == "rec" else 0
                 if size >= PART_CHARS:

@@ -10,7 +10,6 @@ ingest of nothing else).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from collections import Counter
@@ -21,8 +20,9 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, SUFFIXES, content_bytes, declared_charset, file_title, head_bytes, html_parts,
-                                  gz_hint, is_memory, kind, linked_twin, man_hint, not_a_file, skip_label,
-                                  unreadable_folder)
+                                  gz_hint, is_gzip, is_jsonl, is_memory, kind, linked_twin, man_hint, not_a_file,
+                                  skip_label, unreadable_folder)
+from core.memory._jsonl import JQ, JQ_OBJECT, decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import markdown_parts
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -34,39 +34,6 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
            "scan_folder", "unreadable_folder", "unsupported"]
 
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
-
-_JQ = "convert it with `jq -c '.[]' FILE > records.jsonl`"
-_ARRAY = f"holds a JSON array, not JSON Lines (one object a line); {_JQ}"
-
-
-def _is_json_array(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), list)
-    except (ValueError, RecursionError):
-        return False
-
-
-def _one_object_problem(text: str) -> str | None:
-    """A pretty-printed JSON object given as JSONL (a .json renamed .jsonl) made one error a line (6,129 for
-    HotpotQA's corpus): say what it is, once. None when the first line is JSON of its own."""
-    head = text.lstrip()
-    if not head.startswith("{"):
-        return None
-    try:
-        json.loads(head.split("\n", 1)[0])
-        return None
-    except (ValueError, RecursionError):
-        pass
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict):
-        return None
-    fix = ("convert it with `jq -c . FILE > records.jsonl`" if isinstance(value.get("text"), str)
-           else _JQ_OBJECT)
-    return f"holds one JSON object over several lines, not JSON Lines (one object a line); {fix}"
-
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
@@ -93,16 +60,9 @@ def _document_id(path: Path, root: Path | None) -> tuple[str, dict]:
 
 
 def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
-    """The lines of a large JSONL file, decoded one by one; a line that is not UTF-8 is reported and
-    read as blank (so the numbers of the lines after it stay right)."""
+    """The lines of a large JSONL file, decoded one by one (see ``_jsonl.decoded_lines``)."""
     with open(path, "rb") as fh:
-        for no, raw in enumerate(fh, 1):  # binary files split at b"\n" only
-            try:
-                yield (raw[3:] if no == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                errors.append(ReadError(source, f"not valid UTF-8 (byte {exc.start} of the line); "
-                                                f"re-encode the file as UTF-8", no))
-                yield ""
+        yield from decoded_lines(fh, source, errors)
 
 
 def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None, *,
@@ -112,7 +72,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
     A JSONL file's records keep their own ids; read from a folder, their source is the file's absolute
     path (the folder resolved), so ``ingest --sync`` can tell when the file or a line of it is gone.
     ``folder_title=False``: the file's folder is not its (an upload's temporary one), see ``file_title``."""
-    if root is not None and path.suffix.lower() == ".jsonl":
+    if root is not None and is_jsonl(path):
         where = str(root.resolve() / path.relative_to(root))
         yield from (replace(rec, source=where) for rec in read_file(path, errors, max_bytes))
         return
@@ -126,6 +86,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         what = kind(path)
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed
             raise ValueError(f"not a file ingest reads ({skip_label(path)})")
+        if what == "jsonl" and is_gzip(path):  # streamed, whatever its size (gzip holds no size to trust)
+            yield from read_gz_jsonl(path, source, errors, max_bytes)
+            return
         if size > max_bytes and what == "jsonl":  # records are small: read one line at a time
             yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors)
             return
@@ -143,9 +106,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
             return
         if what == "jsonl":
-            if text.lstrip().startswith("[") and _is_json_array(text):  # one error, not one a line
-                raise ValueError(_ARRAY)
-            if (problem := _one_object_problem(text)) is not None:
+            if (problem := whole_text_problem(text)) is not None:  # one error, not one a line
                 raise ValueError(problem)
             yield from read_jsonl_lines(text.split("\n"), source, errors)
             return
@@ -240,10 +201,7 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         errors.append(ReadError(source, f"{EMPTY_INPUT} ({'0 bytes' if not text else 'only whitespace'}); "
                                         f"nothing to store", skipped=True))
         return
-    if text.lstrip().startswith("[") and _is_json_array(text):
-        errors.append(ReadError(source, _ARRAY))
-        return
-    if (problem := _one_object_problem(text)) is not None:
+    if (problem := whole_text_problem(text)) is not None:
         errors.append(ReadError(source, problem))
         return
     if text.lstrip().startswith("{"):
@@ -327,11 +285,6 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
     return files, notes
 
 
-# a corpus keyed by id ({"doc1": {"text": ...}}): `.[]` would drop the ids
-_JQ_OBJECT = ("convert its entries with `jq -c 'to_entries[] | {id: .key} + .value' FILE > records.jsonl` "
-              "(values that are plain text: `{id: .key, text: .value}`)")
-
-
 def _json_hint(path: Path) -> str:
     """The jq fix for a .json file, told by its first character (an array or an object); a big file is
     not loaded for a hint."""
@@ -343,9 +296,9 @@ def _json_hint(path: Path) -> str:
     except OSError:
         return ""
     if head[:1] == b"[":
-        return f" (records in a JSON array: {_JQ})"
+        return f" (records in a JSON array: {JQ})"
     if head[:1] == b"{":
-        return f" (a JSON object: {_JQ_OBJECT})"
+        return f" (a JSON object: {JQ_OBJECT})"
     return ""
 
 

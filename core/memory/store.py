@@ -14,9 +14,13 @@ import time
 import numpy as np
 
 from core.memory._schema import MIGRATIONS, READ_MMAP_BYTES, SQLITE_MAX_VARS, StoreBase, StoreError, truncate_wal
+from core.memory._formats import JSONL
 from core.memory._names import stored_key
 from core.memory._store_reads import StoreReads, _ids
 from core.memory._vecfile import forgotten
+
+# the records of a JSONL file, plain or gzipped: _formats.is_jsonl in SQL
+_JSONL_LIKE = " OR ".join(f"lower(source) LIKE '%{suffix}'" for suffix in JSONL)
 
 __all__ = ["Store", "StoreError", "MIGRATIONS", "READ_MMAP_BYTES", "SQLITE_MAX_VARS"]
 
@@ -113,7 +117,7 @@ class Store(StoreReads, StoreBase):
             for old, new in (dirs or {}).items():  # records are no files: their meta has no path of its own
                 n += conn.execute(
                     "UPDATE documents SET source = ?2 || substr(source, length(?1) + 1) WHERE substr(source, 1, "
-                    "length(?1)) = ?1 AND lower(source) LIKE '%.jsonl' AND NOT (json_valid(meta) AND "
+                    f"length(?1)) = ?1 AND ({_JSONL_LIKE}) AND NOT (json_valid(meta) AND "
                     "json_extract(meta, '$.path') IS source)", (old, new)).rowcount
         return n
 

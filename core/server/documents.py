@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Query
 
+from core.memory._formats import is_jsonl
 from core.server.errors import shown
 
 LIST_MAX = 1000
@@ -20,7 +21,7 @@ def source_kind(source: str, meta: dict) -> str:
         return "file"
     if source == "<stdin>":
         return "stdin"
-    if source.lower().endswith(".jsonl"):
+    if is_jsonl(source):
         return "jsonl"
     return "records"
 

@@ -119,6 +119,7 @@ def files_records(files) -> tuple[list, list[str], list[str]]:
 def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], list[str]]:
     """(safe name, records, read errors and skips as text) of one uploaded file; 422 when it holds no document
     and is not empty."""
+    from core.memory._formats import is_jsonl
     from core.memory.readers import read_file, unsupported
 
     if isinstance(filename, bytes):  # as the CLI reports a file whose name is not UTF-8 (`mycelial ingest`)
@@ -137,11 +138,11 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], lis
     with tempfile.TemporaryDirectory(prefix="mycelial-upload-") as tmp:  # kind() may read its start (README)
         path = Path(tmp) / safe
         path.write_bytes(data)
-        if (why := unsupported(path, "type")) is not None:  # a binary, a man page, an image, a .jsonl.gz
+        if (why := unsupported(path, "type")) is not None:  # a binary, a man page, an image, a .pdf.gz
             raise _Refused(f"{safe}: {why}")
         # the temporary folder is not the file's: bash/README.gz uploaded is "README", not "mycelial-upload-x README"
         records = list(read_file(path, errors, folder_title=False))
-    if Path(safe).suffix.lower() != ".jsonl":
+    if not is_jsonl(safe):
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]

@@ -1,0 +1,162 @@
+"""JSONL files: the checks of a small file's whole text, and the streamed lines of a large or gzipped one.
+
+A gzipped JSONL file (``records.jsonl.gz``: corpora come gzipped) is read as the same ``.jsonl`` would be,
+but streamed: JSONL has no size limit, so it is never inflated whole. Its lines are cut from 1 MB steps of
+the decompressed stream, so memory is bounded by the longest line: a line longer than the one-file limit (a
+gzip bomb of one line, 10 GB of ``a`` in 10 MB) is one error once that limit is passed, not an unbounded
+``readline``. A file damaged mid-stream gives its records before the damage, then one error naming
+``gzip -t`` (the cut line is dropped: it would be a second, "malformed JSON", error).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+from core.memory._files import decode_text
+from core.memory._formats import damaged_message
+from core.memory.records import EMPTY_FILE, ReadError, Record, read_jsonl_lines
+
+STEP = 1 << 20  # decompressed bytes read at a time
+SMALL = 16 << 20  # a gzipped text up to this is read whole and checked, as a plain JSONL file up to 50 MB is
+
+JQ = "convert it with `jq -c '.[]' FILE > records.jsonl`"
+ARRAY = f"holds a JSON array, not JSON Lines (one object a line); {JQ}"
+# a corpus keyed by id ({"doc1": {"text": ...}}): `.[]` would drop the ids
+JQ_OBJECT = ("convert its entries with `jq -c 'to_entries[] | {id: .key} + .value' FILE > records.jsonl` "
+             "(values that are plain text: `{id: .key, text: .value}`)")
+
+
+def is_json_array(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except (ValueError, RecursionError):
+        return False
+
+
+def one_object_problem(text: str) -> str | None:
+    """A pretty-printed JSON object given as JSONL (a .json renamed .jsonl) made one error a line (6,129 for
+    HotpotQA's corpus): say what it is, once. None when the first line is JSON of its own."""
+    head = text.lstrip()
+    if not head.startswith("{"):
+        return None
+    try:
+        json.loads(head.split("\n", 1)[0])
+        return None
+    except (ValueError, RecursionError):
+        pass
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    fix = "convert it with `jq -c . FILE > records.jsonl`" if isinstance(value.get("text"), str) else JQ_OBJECT
+    return f"holds one JSON object over several lines, not JSON Lines (one object a line); {fix}"
+
+
+def whole_text_problem(text: str) -> str | None:
+    """Why a whole JSONL text is one error rather than one a line (a JSON array, a pretty-printed object)."""
+    if text.lstrip().startswith("[") and is_json_array(text):
+        return ARRAY
+    return one_object_problem(text)
+
+
+def decoded_lines(lines, source: str, errors: list) -> Iterator[str]:
+    """Raw lines decoded one by one; a line that is not UTF-8 is reported and read as blank (so the numbers
+    of the lines after it stay right). A LineError of ``lines`` ends them, reported."""
+    no = 0
+    try:
+        for no, raw in enumerate(lines, 1):  # binary files split at b"\n" only
+            try:
+                yield (raw[3:] if no == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(ReadError(source, f"not valid UTF-8 (byte {exc.start} of the line); "
+                                                f"re-encode the file as UTF-8", no))
+                yield ""
+    except LineError as exc:
+        errors.append(ReadError(source, str(exc), exc.line))
+
+
+def read_gz_jsonl(path: Path, source: str, errors: list, max_bytes: int) -> Iterator[Record]:
+    """The records of a gzipped JSONL file: a text up to ``SMALL`` bytes whole (its array or object checked,
+    its encoding decoded, as a plain file's), a larger one streamed; ValueError when the whole text is one error."""
+    lines = gz_lines(path, max_bytes)
+    head: list[bytes] = []
+    size = 0
+    try:
+        for line in lines:
+            head.append(line)
+            size += len(line)
+            if size > min(SMALL, max_bytes):
+                break
+        else:
+            text = decode_text(b"".join(head), source)
+            if not text.strip():  # as a plain file of whitespace: a skip
+                errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
+                return
+            if (problem := whole_text_problem(text)) is not None:
+                raise ValueError(problem)
+            yield from read_jsonl_lines(text.split("\n"), source, errors)
+            return
+    except LineError as exc:  # within the head: its lines, then the error
+        yield from read_jsonl_lines(decoded_lines(_chain(head, (), exc), source, errors), source, errors)
+        return
+    yield from read_jsonl_lines(decoded_lines(_chain(head, lines), source, errors), source, errors)
+
+
+def _chain(head: list[bytes], rest, error: Exception | None = None) -> Iterator[bytes]:
+    """The head's lines, let go of as they are read, then ``error`` or the rest."""
+    queue = deque(head)
+    head.clear()
+    while queue:
+        yield queue.popleft()
+    if error is not None:
+        raise error
+    yield from rest
+
+
+class LineError(ValueError):
+    """Reading stopped at line ``line`` (too long, or the gzip stream is damaged there)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def gz_lines(path: Path, max_line: int) -> Iterator[bytes]:
+    """The lines of a gzip file's content (each ending in ``\\n`` but maybe the last); LineError after the
+    lines read when one is longer than ``max_line`` bytes or the stream is damaged."""
+    no = 1
+    pending: list[bytes] = []  # the pieces of the line not yet ended
+    held = 0
+    with gzip.open(path, "rb") as fh:
+        while True:
+            try:  # read1: one step of the decompressor; what it gave before a damaged spot comes first
+                data = fh.read1(STEP)
+            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                raise LineError(damaged_message(exc), no) from None
+            if not data:
+                break
+            start = 0
+            while (end := data.find(b"\n", start)) != -1:
+                if held + end + 1 - start > max_line:
+                    raise _too_long(no, max_line)
+                piece = data[start:end + 1]
+                yield b"".join(pending) + piece if pending else piece
+                pending, held, start, no = [], 0, end + 1, no + 1
+            if start < len(data):
+                pending.append(data[start:])
+                held += len(data) - start
+                if held > max_line:
+                    raise _too_long(no, max_line)
+    if pending:
+        yield b"".join(pending)
+
+
+def _too_long(no: int, max_line: int) -> LineError:
+    return LineError(f"line is longer than {max_line:,} bytes, the limit for one file (a gzip bomb?); reading "
+                     f"stopped there: decompress the file and check that line", no)
