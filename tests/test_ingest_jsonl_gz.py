@@ -9,10 +9,10 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import tracemalloc
 import zlib
 
 import httpx
+from _peak import traced_peak
 
 from core.config import data_file
 from core.memory.readers import ReadError, read_file, read_paths
@@ -96,12 +96,7 @@ def test_a_one_line_gzip_bomb_is_one_error_in_bounded_memory(tmp_path):
     (tmp_path / "docs").mkdir()
     _bomb(tmp_path / "docs" / "bomb.jsonl.gz", 200 << 20)
     (tmp_path / "docs" / "a.jsonl.gz").write_bytes(gzip.compress(_jsonl(_passages(3))))
-    tracemalloc.start()
-    try:
-        recs, errors = _read(tmp_path / "docs", max_bytes=1 << 20)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (recs, errors), peak = traced_peak(lambda: _read(tmp_path / "docs", max_bytes=1 << 20))
     assert [r.doc_id for r in recs] == [p["id"] for p in _passages(3)]
     assert len(errors) == 1 and errors[0].source.endswith("bomb.jsonl.gz") and errors[0].line == 1
     assert errors[0].message.startswith("line is longer than 1,048,576 bytes, the limit for one file (a gzip bomb?)")

@@ -6,10 +6,10 @@ import gzip
 import json
 import os
 import threading
-import tracemalloc
 import zlib
 
 import pytest
+from _peak import traced_peak
 from click.testing import CliRunner
 
 from core.cli import cli
@@ -98,12 +98,7 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory_and_the_rest_is_read(tmp_path)
     (tmp_path / "docs").mkdir()
     _bomb(tmp_path / "docs" / "README.gz", 200 << 20)  # 200 MB of text in 200 KB: its start looks like a README
     (tmp_path / "docs" / "a.txt").write_text("Lichens are fungi and algae.", encoding="utf-8")
-    tracemalloc.start()
-    try:
-        recs, errors = _read(tmp_path / "docs", max_bytes=1 << 20)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (recs, errors), peak = traced_peak(lambda: _read(tmp_path / "docs", max_bytes=1 << 20))
     assert [r.doc_id for r in recs] == ["a.txt"]
     assert len(errors) == 1 and not errors[0].skipped and errors[0].source.endswith("README.gz")
     assert errors[0].message.startswith("decompresses to more than 1,048,576 bytes, the limit for one file "

@@ -91,6 +91,19 @@ def test_a_ctrl_c_while_serve_exits_keeps_status_130(tmp_path):
     assert "Traceback" not in text, text
 
 
+def _ctrl_c(proc: subprocess.Popen, again_after: float | None = None) -> str:
+    """Ctrl-C (twice, ``again_after`` seconds apart, when given); what the process printed once it exited."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        if again_after is not None:
+            time.sleep(again_after)
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    return proc.stdout.read()
+
+
 def _has_open(pid: int, name: str) -> bool:
     fd = Path(f"/proc/{pid}/fd")
     try:
@@ -112,16 +125,11 @@ def test_ctrl_c_while_serve_opens_its_memories_exits_130_and_keeps_them(tmp_path
     assert made.exit_code == 0, made.output
     proc = subprocess.Popen([sys.executable, "-c", BOOT, "serve", "--port", str(free_port()), "--memory", str(folder)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _has_open(proc.pid, "memory.sqlite") and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert proc.poll() is None, proc.stdout.read()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
-    text = proc.stdout.read()
+    deadline = time.monotonic() + 60
+    while not _has_open(proc.pid, "memory.sqlite") and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, proc.stdout.read()
+    text = _ctrl_c(proc)
     assert proc.returncode == 130, text
     assert "interrupted: stopped while opening m; nothing was served" in text and "Traceback" not in text, text
     listed = CliRunner().invoke(cli, ["list", "--memory", str(folder), "--json"])
@@ -135,14 +143,7 @@ def test_two_quick_ctrl_cs_exit_130_without_a_traceback(tmp_path):
     """A second Ctrl-C within uvicorn's tick forces its exit: it skips the app's shutdown and cancels it, and
     Starlette logged the CancelledError as a failed shutdown (a traceback). The memories are still saved."""
     proc, _ = _serve(tmp_path / "m")
-    try:
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
-    text = proc.stdout.read()
+    text = _ctrl_c(proc, again_after=0.02)
     assert proc.returncode == 130, text
     assert "Traceback" not in text and "CancelledError" not in text, text
     assert "saved and closed 1 memory" in text, text
