@@ -373,6 +373,19 @@ def test_a_folder_of_documents_given_as_a_memory_says_ingest_it_first(tmp_path, 
     assert _files(notes) == before
 
 
+
+def test_a_folder_of_gzipped_or_suffixless_documents_given_as_a_memory_says_ingest_it_first(tmp_path):
+    # only .txt .md .pdf .jsonl were seen as documents: a package's doc folder got "give a new or empty folder"
+    import gzip
+
+    docs = tmp_path / "bash"
+    docs.mkdir()
+    (docs / "README.gz").write_bytes(gzip.compress(b"Bash is the GNU Project's shell.\n"))
+    (docs / "copyright").write_text("Files: *\nCopyright: 1987-2022 Free Software Foundation\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["recall", "who", "--memory", str(docs)])
+    assert r.exit_code == 1 and "holds documents (README.gz, copyright)" in r.output, r.output
+
+
 def test_the_working_folder_of_documents_given_as_a_memory_suggests_a_usable_name(tmp_path, monkeypatch):
     # `mycelial list --memory .` in a notes folder suggested `--memory -memory`, which click reads as an option
     notes = tmp_path / "notes"

@@ -54,9 +54,10 @@ class FolderMixin:
         # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
         if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
                                  for p in folder.iterdir()):
-            from core.memory.readers import SUFFIXES
+            from core.memory._formats import kind
 
-            docs = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+            # what ingest reads (README.gz, a suffixless LICENSE too); its first 8 KB only where the name says nothing
+            docs = sorted(p.name for p in folder.iterdir() if p.is_file() and kind(p) is not None)
             if docs:  # `serve --memory notes/`: the user meant the documents
                 mem = (f"{folder.name}-memory" if folder.name not in ("", ".", "..")  # `.` said "-memory", an option
                        else str(folder.resolve().parent / f"{folder.resolve().name or 'mycelial'}-memory"))
