@@ -135,23 +135,24 @@ def test_lower_case_query_reaches_a_command(mem):
     assert hits[0].doc_id == "grep" and "grep" in hits[0].why["seed_phrases"]
 
 
-def test_query_codes_come_from_the_numpy_codec_with_the_same_codes(tmp_path, wiki_sample):
-    """A memory on the shipped weights encodes one query vector in numpy (no torch call), same codes."""
+def test_a_memory_encodes_with_the_numpy_codec_giving_torchs_codes(tmp_path, wiki_sample):
+    """A memory on the shipped weights encodes in numpy (no torch import for it): the codes of torch's codec."""
     import numpy as np
 
     from core.reasoning.mycelial.numpy_codec import NumpyVQVAE
 
     _, _, X = wiki_sample
+    torch_codec = MycelialVQVAE.load_default()
     mem = SemanticMemory(tmp_path / "m")
     try:
-        assert isinstance(mem.query_codec_, NumpyVQVAE)
-        for x in X[:300]:
-            assert np.array_equal(mem.query_codec_.encode(x[None]), mem.codec.encode(x[None]))
+        assert isinstance(mem.codec, NumpyVQVAE)
+        assert np.array_equal(mem.codec.encode(X[:300]), torch_codec.encode(X[:300]))
+        for x in X[:50]:  # one query vector at a time: numpy's own loop, not BLAS
+            assert np.array_equal(mem.codec.encode(x[None]), torch_codec.encode(x[None]))
     finally:
         mem.close()
-    own = MycelialVQVAE.load_default()  # a codec the caller hands in is the one queries use
-    mem = SemanticMemory(tmp_path / "m", codec=own)
+    mem = SemanticMemory(tmp_path / "m", codec=torch_codec)  # a codec the caller hands in is the one used
     try:
-        assert mem.query_codec_ is own
+        assert mem.codec is torch_codec
     finally:
         mem.close()

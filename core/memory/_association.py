@@ -26,7 +26,7 @@ class AssociationMixin:
         q_phr = query_phrases(query_text, g.vocab_) if query_text else []
         q_ids = g.phrase_ids(q_phr)
         # the Hebbian network: query codes (and the seeds' codes) spread activation
-        q_codes = self.query_codec_.encode(q[None, :])
+        q_codes = self.codec.encode(q[None, :])
         seed_codes = q_codes
         node_act = None
         if cfg.code_weight > 0 and self.network_.n_events_ > 0:

@@ -102,7 +102,7 @@ class LearningMixin:
     def _query_nodes(self, query: str, q_vec=None) -> list[str]:
         if q_vec is None:
             q_vec = self.embed_queries([query])[0]
-        codes = np.asarray(self.query_codec_.encode(np.asarray(q_vec, dtype=np.float32)[None, :]))[0]
+        codes = np.asarray(self.codec.encode(np.asarray(q_vec, dtype=np.float32)[None, :]))[0]
         nodes = [f"c:{p}" for p in query_phrases(query, self.graph_.vocab_)]
         return nodes + [f"k:{h}:{int(c)}" for h, c in enumerate(codes)]
 

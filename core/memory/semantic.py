@@ -170,7 +170,6 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
             torch_codec = MycelialVQVAE.load_default()
             if codec_fingerprint(torch_codec) == saved.get("fingerprint"):
                 self.codec, fingerprint = torch_codec, saved["fingerprint"]
-        self.query_codec_ = self.codec
         if saved is not None and (saved["num_heads"], saved["codebook_size"]) != (heads, size):
             raise ValueError(f"{self.folder} was built with {saved['num_heads']} heads x "
                              f"{saved['codebook_size']} codes; the codec has {heads} x {size}")
