@@ -127,3 +127,17 @@ def test_a_query_from_a_queries_file_is_echoed_without_terminal_escapes(spaced_m
     r = CliRunner().invoke(cli, ["recall", "--queries", str(queries), "--memory", str(spaced_memory), "-k", "1", "-q"])
     assert r.exit_code == 0 and "\x1b" not in r.output and "\x07" not in r.output, repr(r.output)
     assert "query: who drummed\\nfor Rush?" in r.output, repr(r.output)
+
+
+@pytest.mark.parametrize("typed, ours", [("query", "recall"), ("search", "recall"), ("add", "ingest"),
+                                         ("rm", "forget"), ("ls", "list"), ("status", "stats")])
+def test_a_command_named_in_other_words_names_ours(typed, ours):
+    # `mycelial query "x" --memory m` said "No such command 'query'." and nothing more
+    r = CliRunner().invoke(cli, [typed, "x", "--memory", "m"])
+    assert r.exit_code == 2 and f"No such command '{typed}'. Did you mean '{ours}'?" in r.output, r.output
+    assert cli.get_command(None, ours) is not None  # the suggestion is a real command
+
+
+def test_an_unknown_command_of_no_other_words_is_the_plain_usage_error():
+    r = CliRunner().invoke(cli, ["frobnicate"])
+    assert r.exit_code == 2 and "No such command 'frobnicate'." in r.output and "Did you mean" not in r.output

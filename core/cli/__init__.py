@@ -45,6 +45,25 @@ class _Group(click.Group):
             logging.getLogger("mycelial").debug("stopped by", exc_info=True)  # -vv shows where
             raise click.ClickException(_os_error(exc)) from None
 
+    def resolve_command(self, ctx, args):
+        """An unknown command that names one of ours in other words (``query``, ``add``) says which.
+
+        Click only suggests names spelled alike: ``mycelial query`` said "No such command 'query'"
+        and nothing more, though ``recall`` is what was meant."""
+        name = args[0] if args else ""
+        if name in _OTHER_WORDS and self.get_command(ctx, name) is None and not ctx.resilient_parsing:
+            ours = _OTHER_WORDS[name]
+            raise click.UsageError(f"No such command {name!r}. Did you mean {ours!r}? ({ours}: "
+                                   f"{self.get_command(ctx, ours).get_short_help_str(50)})", ctx)
+        return super().resolve_command(ctx, args)
+
+
+# what people type for our commands (git, pip, sqlite and search tools' words)
+_OTHER_WORDS = {"query": "recall", "search": "recall", "ask": "recall", "find": "recall",
+                "add": "ingest", "import": "ingest", "load": "ingest", "index": "ingest",
+                "remove": "forget", "delete": "forget", "rm": "forget",
+                "ls": "list", "show": "get", "cat": "get", "server": "serve", "info": "stats", "status": "stats"}
+
 
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `seq 1000000 | head -1`'s seq
 
