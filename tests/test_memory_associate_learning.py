@@ -280,7 +280,7 @@ def test_cli_reinforce_recall_explain_and_undo(folder):
     eid = int(r.stdout.split()[1].rstrip(":"))
     r = _run("recall", QUESTION, "--memory", folder, "-k", "8", "--explain")
     assert r.exit_code == 0, r.output
-    assert "path: query" in r.output and "reinforced 0.600 (learned from use)" in r.output
+    assert "path: query" in r.output and "reinforcement weight 0.600 (learned from use)" in r.output
     assert "seed passages" in r.output and "score " in r.output
     r = _run("reinforcements", "--memory", folder)
     assert str(eid) in r.output and "\n1 event; half-life 30 days" in r.output, r.output  # "1 events", "30.0 days"

@@ -172,3 +172,40 @@ def test_recall_help_describes_the_embedder_a_query_can_use():
     # memory, and a memory refuses any backend but its own)
     out = " ".join(CliRunner().invoke(cli, ["recall", "--help"]).output.split())
     assert "new memory" not in out and "another is refused" in out, out
+
+
+def _why_sums(text: str) -> list[tuple[float, float]]:
+    """(printed score, the sum its `why:` line shows) per hit: `cosine A + association B (+ reinforcement C)`."""
+    lines, out = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if line[:5].strip().rstrip(".").isdigit():
+            score = float(line.split()[1])
+            why = next(w for w in lines[i + 1:] if w.strip().startswith("why: ")).strip()[5:].split(";")[0]
+            if why.startswith("association"):  # associative: the association is the score; the cosine in brackets
+                out.append((score, float(why.split()[1])))
+                continue
+            out.append((score, sum(float(part.split()[-1]) for part in why.split(" + "))))
+    return out
+
+
+def test_the_why_line_adds_up_to_the_score_in_every_mode(jsonl_memory):
+    # hybrid printed "1.269 ... why: cos 0.634; assoc 1.307": the raw association, not the 0.634 it added
+    mem, _ = jsonl_memory
+    run = CliRunner().invoke
+    query = "the jury said the election was conducted"
+    for mode in ("hybrid", "similar", "associative"):
+        text = run(cli, ["recall", query, "--memory", str(mem), "-k", "4", "-q", "--mode", mode]).stdout
+        sums = _why_sums(text)
+        assert len(sums) == 4 and all(abs(s - t) <= 0.0021 for s, t in sums), (mode, text)
+        if mode == "hybrid":
+            assert "+ association" in text, text  # some hit was lifted (this query names Brown's news)
+    hits = json.loads(run(cli, ["recall", query, "--memory", str(mem), "-k", "4", "--json", "-q"]).stdout)
+    for h in hits:  # the data the line is made of: score = cosine + lift in hybrid
+        assert abs(h["score"] - h["why"]["similarity"] - h["why"]["lift"]) < 1e-6, h["why"]
+    r = run(cli, ["reinforce", query, str(hits[-1]["chunk_id"]), "--memory", str(mem)])
+    event = r.stdout.split(":")[0].split()[-1]
+    try:
+        text = run(cli, ["recall", query, "--memory", str(mem), "-k", "4", "-q"]).stdout
+        assert "+ reinforcement" in text and all(abs(s - t) <= 0.0031 for s, t in _why_sums(text)), text
+    finally:
+        assert run(cli, ["unreinforce", event, "--memory", str(mem)]).exit_code == 0

@@ -161,15 +161,17 @@ def explain_lines(hit) -> list[str]:
     """The detailed ``why`` of a recall hit, in words (``mycelial recall --explain``)."""
     why = hit.why or {}
     lines = []
-    parts = []
-    if why.get("similarity") is not None:
-        parts.append(f"cosine {why['similarity']:.3f}")
+    from core.cli.memory import _score_parts
+
+    if summed := _score_parts(hit.score, why):
+        lines.append(f"score {hit.score:.3f} = {summed}")
+    parts = []  # the raw values the sum is made of
     if why.get("association"):
         parts.append(f"association mass {why['association']:.4f}")
     if why.get("reinforcement"):
-        parts.append(f"reinforced {why['reinforcement']:.3f} (learned from use)")
+        parts.append(f"reinforcement weight {why['reinforcement']:.3f} (learned from use)")
     if parts:
-        lines.append(f"score {hit.score:.3f} from: " + ", ".join(parts))
+        lines.append(", ".join(parts))
     if why.get("seed_phrases"):
         lines.append("query names: " + ", ".join(why["seed_phrases"]))
     if why.get("phrases"):

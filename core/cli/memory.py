@@ -175,6 +175,24 @@ def _one_thread_pools(on: bool):
         yield
 
 
+def _score_parts(score: float, why: dict) -> str:
+    """The score as the sum it is: ``cosine 0.634 + association 0.634`` in hybrid (the lift association
+    added), ``association 1.645 (cosine 0.653)`` in associative, ``cosine 0.634`` in similar; what a
+    reinforcement added (``why["reinforcement"]`` is its raw weight) is the rest of the score."""
+    sim, assoc, lift = (why.get(k) for k in ("similarity", "association", "lift"))
+    if lift is not None:
+        base, out = sim + lift, f"cosine {sim:.3f}" + (f" + association {lift:.3f}" if lift >= 0.0005 else "")
+    elif assoc:
+        base, out = assoc, f"association {assoc:.3f}"
+    elif sim is not None:
+        base, out = sim, f"cosine {sim:.3f}"
+    else:
+        return ""
+    rest = score - base
+    out += f" + reinforcement {rest:.3f}" if why.get("reinforcement") and rest >= 0.0005 else ""
+    return out + (f" (cosine {sim:.3f})" if lift is None and assoc and sim is not None else "")
+
+
 def _print_hits(query: str, hits, explain: bool = False) -> None:
     click.echo(f"query: {_cell(query)}")  # a --queries file is text from elsewhere
     for i, h in enumerate(hits, 1):
@@ -183,11 +201,7 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
         click.echo(f"{i:3d}. {h.score:.3f}  {_cell(h.doc_id)}{title}  chunk {h.chunk_id}")  # what reinforce takes
         click.echo(f"     {text[:160]}{'...' if len(text) > 160 else ''}")
         why = h.why
-        parts = []
-        if why.get("similarity") is not None:
-            parts.append(f"cos {why['similarity']:.3f}")
-        if why.get("association"):
-            parts.append(f"assoc {why['association']:.3f}")
+        parts = [p] if (p := _score_parts(h.score, why)) else []
         if why.get("phrases"):
             parts.append("via " + ", ".join(p for p, _ in why["phrases"][:4]))
         if parts:  # the code nodes are the same for every hit of a query: --explain lists them

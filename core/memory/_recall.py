@@ -245,11 +245,15 @@ class RecallMixin(AssociationMixin):
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
             scores, sim_of = hybrid_scores(self, q, sim_of, assoc, want, excl)
+        fused_of = scores if mode == "hybrid" else {}  # score = cosine + lift (+ reinforcement, below)
         scores, boost = self._reinforced(q, query_text, mode, scores, trace)  # learning from use (learning.py)
         why = {}
         if explain:
             for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:
-                why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **trace,
+                # "lift": what association added to the cosine, the part of the score a reader can add up
+                # (the raw association, 1.31, beside a score of cos .63 + 1.27 read as a sum that was not one)
+                lift = {"lift": fused_of[c] - sim_of[c]} if c in fused_of and sim_of.get(c) is not None else {}
+                why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **lift, **trace,
                           **boost.get(c, {})}
         return self._hits(scores, k, per_document, why, min_score)
 

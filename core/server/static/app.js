@@ -102,10 +102,15 @@ async function ask(ev) {
       const head = el("div", "head", h.title || h.doc_id);
       head.append(el("span", "score", h.score.toFixed(3)));
       const sim = h.why && typeof h.why.similarity === "number" ? h.why.similarity : null;
-      if (sim !== null) {  // hybrid = cosine + association lift; other modes rank otherwise
-        const lift = mode === "hybrid" ? h.score - sim : 0;
-        head.append(el("span", "parts", `cosine ${sim.toFixed(3)}` +
-                       (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "")));
+      if (sim !== null) {  // hybrid = cosine + association lift (+ reinforcement); other modes rank otherwise
+        const lift = typeof h.why.lift === "number" ? h.why.lift : 0;
+        const assoc = typeof h.why.lift !== "number" && h.why.association > 0 ? h.why.association : 0;
+        // what a reinforcement added is the rest of the score (why.reinforcement is its raw weight)
+        const boost = h.why.reinforcement ? h.score - (assoc || sim + lift) : 0;
+        head.append(el("span", "parts", (assoc ? `association ${assoc.toFixed(3)} (cosine ${sim.toFixed(3)})`
+                                                 : `cosine ${sim.toFixed(3)}`) +
+                       (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "") +
+                       (boost >= 0.0005 ? ` + reinforcement ${boost.toFixed(3)}` : "")));
       }
       li.append(head, clampedText("div", "text", h.text), el("div", "why", h.why_text || ""));
       const chips = el("div", "concepts");
