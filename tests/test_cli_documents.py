@@ -44,6 +44,15 @@ def test_relative_ids_list_get_forget_and_sync(docs, tmp_path):
     assert got["id"] == "man/kill.txt" and got["chunks"][0]["text"].startswith("Robert Boulter")
     r = _run("get", "man/nope.txt", "--memory", mem)
     assert r.exit_code == 1 and "no document 'man/nope.txt'" in r.output and "Traceback" not in r.output
+    assert "did you mean" not in r.output  # no document is named like it
+    # a file name without its folder or suffix, or a title in other case: the id is named, nothing is done
+    r = _run("get", "kill", "--memory", mem)
+    assert r.exit_code == 1 and "no document 'kill' in" in r.output and "did you mean 'man/kill.txt' (kill)?" in r.output
+    r = _run("forget", "GUIDE", "--memory", mem)
+    assert r.exit_code == 1 and "did you mean 'guide.md' (Guide)?" in r.output, r.output
+    r = _run("forget", "guide.md", "tar", "--memory", mem)
+    assert r.exit_code == 1 and "no document 'tar'" in r.output and "did you mean 'man/tar.txt'" in r.output
+    assert "forgot none of the 2 ids" in r.output and "guide.md" in _run("list", "--memory", mem).stdout
 
     r = _run("forget", "man/kill.txt", "--memory", mem)
     assert r.exit_code == 0 and "forgot man/kill.txt" in r.output

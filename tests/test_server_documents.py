@@ -111,3 +111,12 @@ def test_get_shows_chunks_in_order_and_no_server_path(served):
 def test_bad_requests_are_named(served, path, params, status, words):
     r = _get(served[0], path, **params)
     assert r.status_code == status and words in r.json()["error"], r.text
+
+
+def test_a_name_that_is_no_id_is_a_404_naming_the_documents_meant(served):
+    url, _, _ = served
+    r = _get(url, "/v1/memories/m/documents/Record 3")  # a title, not the id
+    assert r.status_code == 404 and "did you mean 'r03' (Record 3)?" in r.json()["error"], r.text
+    r = httpx.delete(url + "/v1/memories/m/documents/kill", timeout=60)  # a file name without folder and suffix
+    assert r.status_code == 404 and "did you mean 'man/kill.txt' (kill)?" in r.json()["error"], r.text
+    assert _get(url, "/v1/memories/m/documents/man/kill.txt").status_code == 200  # nothing was guessed or deleted

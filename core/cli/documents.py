@@ -56,10 +56,13 @@ def get_cmd(doc_id, memory, as_json):
     _existing(memory)
     from core.memory.documents import get_document
 
+    from core.memory._did_you_mean import did_you_mean
+
     with _open(memory, read_only=True) as mem:
         doc = get_document(mem, doc_id)
+        hint = did_you_mean(mem, doc_id) if doc is None else ""
     if doc is None:
-        raise click.ClickException(f"no document {doc_id!r} in {memory}; "
+        raise click.ClickException(f"no document {doc_id!r} in {memory}{hint or ';'} "
                                    f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))

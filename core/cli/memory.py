@@ -331,6 +331,7 @@ def forget(doc_ids, memory):
     """
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
+    from core.memory._did_you_mean import did_you_mean
     from core.memory.lock import MemoryBusyError
 
     ids = list(dict.fromkeys(doc_ids))  # an id given twice is forgotten once
@@ -338,14 +339,15 @@ def forget(doc_ids, memory):
         try:
             if len(ids) == 1:
                 if not mem.forget(ids[0]):
-                    raise click.ClickException(f"no document {ids[0]!r} in {memory}; `mycelial list --memory "
-                                               f"{shlex.quote(str(memory))}` shows the ids")
+                    raise click.ClickException(f"no document {ids[0]!r} in {memory}{did_you_mean(mem, ids[0]) or ';'} "
+                                               f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
                 done = ids
             else:
                 unknown = [i for i in ids if mem.store_.document(i) is None]
                 if unknown:
+                    hint = did_you_mean(mem, unknown[0]) if len(unknown) == 1 else ""
                     raise click.ClickException(
-                        f"no document {', '.join(map(repr, unknown))} in {memory}; forgot none of the {len(ids)} "
+                        f"no document {', '.join(map(repr, unknown))} in {memory}{hint or ';'} forgot none of the {len(ids)} "
                         f"ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
                 done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter,
                       ValidationError)
 
+from core.memory._did_you_mean import did_you_mean
 from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
@@ -244,8 +245,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         s = writable_slot(name)
         with writing(s):
             found = s.memory.forget(doc_id)
+            hint = "" if found else did_you_mean(s.memory, doc_id)
         if not found:
-            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}{hint}")
         return {"deleted": doc_id}
 
     # POST .../forget {"ids": [...]}: many at once

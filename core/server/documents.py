@@ -35,14 +35,16 @@ def public_metadata(doc_id: str, source: str, meta: dict) -> dict:
 def document_routes(app, dependencies, slot) -> None:
     """Register ``GET /v1/memories/{name}/documents``, ``GET .../documents/{doc_id:path}`` and
     ``GET .../document?id=`` on ``app``; ``slot(name)`` is the served memory (404 for an unknown name)."""
+    from core.memory._did_you_mean import did_you_mean
     from core.memory.documents import count_documents, get_document, list_documents
 
     from core.server.forget import ID_MAX
 
     def one_document(name: str, doc_id: str) -> dict:
-        doc = get_document(slot(name).memory, doc_id)
+        mem = slot(name).memory
+        doc = get_document(mem, doc_id)
         if doc is None:
-            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}")
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}{did_you_mean(mem, doc_id)}")
         meta = doc["meta"] if isinstance(doc["meta"], dict) else {}
         source = doc["source"] or ""
         return {"id": doc["id"], "title": doc["title"], "kind": source_kind(source, meta),

@@ -1,0 +1,44 @@
+"""The documents a user may have meant by a name that is no document id (``nerva`` for ``nerva.md``)."""
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+SCAN = 200  # candidate rows read for a hint: an error path, never a full listing
+
+
+def _stem(doc_id: str) -> str:
+    """``man/kill.txt.gz`` -> ``kill``: the file name a user types without its folder and suffixes."""
+    name = PurePosixPath(doc_id).name
+    return name.split(".", 1)[0] if not name.startswith(".") else name
+
+
+def likely_ids(mem, name: str, n: int = 3) -> list[tuple[str, str]]:
+    """Up to ``n`` (id, title) of documents named like ``name``, best first: the same title or file
+    name (any case, suffixes dropped), then ids that end with it, then ids that hold it.
+
+    Only a hint for an error message ("did you mean 'nerva.md'?"): nothing is ever chosen for the user."""
+    want = " ".join(str(name).split()).casefold()
+    if not want:
+        return []
+    # ids holding the name: only for 3 characters or more ('_' or 'a' is in half the ids)
+    like = "%" + want.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if len(want) >= 3 else ""
+    rows = mem.store_._reader.execute(
+        "SELECT doc_key, title FROM documents WHERE lower(title) = ? OR lower(doc_key) LIKE ? ESCAPE '\\' "
+        "ORDER BY lower(title) = ? DESC, doc_key LIMIT ?", (want, like, want, SCAN)).fetchall()
+
+    def rank(row) -> int:
+        key, title = row[0].casefold(), (row[1] or "").casefold()
+        if want in (title, _stem(key)):
+            return 0
+        return 1 if key.endswith(want) else 2
+
+    return [(key, title or "") for key, title in sorted(rows, key=rank)[:n]]
+
+
+def did_you_mean(mem, name: str) -> str:
+    """``; did you mean 'nerva.md' (Nerva)?`` or ``""``: the tail of a "no document" message."""
+    found = likely_ids(mem, name)
+    if not found:
+        return ""
+    shown = [repr(key) + (f" ({title})" if title and title != key else "") for key, title in found]
+    return "; did you mean " + (", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]) + "?"
