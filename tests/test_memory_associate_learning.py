@@ -349,3 +349,16 @@ def test_query_nodes_from_the_walk_equal_computed_ones(mem):
     trace = mem._associate(q, RELATED, *mem._vector_search(q, 20), set(), True)[1]
     from_trace = [f"c:{p}" for p in trace["seed_phrases"]] + [f"k:{h}:{c}" for h, c in trace["seed_codes"]]
     assert sorted(from_trace) == sorted(mem._query_nodes(RELATED, q)) and len(from_trace) >= 5
+
+
+def test_an_unknown_concept_names_the_concepts_like_it(folder):
+    # it said "no associations for 'emperors' (not a concept of this memory, or never named with another)"
+    r = _run("associate", "emperors", "--memory", folder)
+    assert r.exit_code == 1, r.output
+    assert "no associations for 'emperors' (not a concept of this memory; like it: emperor" in r.output, r.output
+    like = r.output.split("like it: ")[1].rstrip(")\n").split(", ")
+    assert 1 <= len(like) <= 5 and all("emperor" in c for c in like), like  # not 'romantic' for 'roman'
+    r = _run("bridges", "Nero", "xyzzy plugh", "--memory", folder)
+    assert r.exit_code == 1 and r.output.strip() == \
+        "no path between 'Nero' and 'xyzzy plugh' ('xyzzy plugh': not a concept of this memory)", r.output
+    assert json.loads(_run("associate", "emperors", "--memory", folder, "--json").stdout) == []  # data unchanged

@@ -43,10 +43,11 @@ def associate(concept, memory, k, as_json):
     _existing(memory)
     with _open(memory, read_only=True) as mem:
         assoc = _call(mem.associations, concept, k=k)
+        why = _unknown(mem, concept) if not assoc else ""
     if as_json:
         click.echo(json.dumps(assoc, ensure_ascii=False))
     elif not assoc:
-        click.echo(f"no associations for {concept!r} (not a concept of this memory, or never named with another)",
+        click.echo(f"no associations for {concept!r} ({why or 'never named with another concept in one chunk'})",
                    err=True)
     for a in () if as_json else assoc:
         click.echo(f"{a['weight']:.3f}  {a['concept']}  ({count(a['chunks'], 'chunk')})")  # said "(1 chunks)"
@@ -69,16 +70,29 @@ def bridges(concept_a, concept_b, memory, k, as_json):
     _existing(memory)
     with _open(memory, read_only=True) as mem:
         paths = _call(mem.bridges, concept_a, concept_b, k=k)
+        why = "; ".join(f"{c!r}: {w}" for c in dict.fromkeys((concept_a, concept_b)) if (w := _unknown(mem, c))) \
+            if not paths else ""
     if as_json:
         click.echo(json.dumps(paths, ensure_ascii=False))
     elif not paths:
-        click.echo(f"no path between {concept_a!r} and {concept_b!r}", err=True)
+        click.echo(f"no path between {concept_a!r} and {concept_b!r}" + (f" ({why})" if why else ""), err=True)
     for p in () if as_json else paths:
         line = p["path"][0]
         for w, c in zip(p["weights"], p["path"][1:]):
             line += f" —{w:.2f}→ {c}"
         click.echo(f"{p['strength']:.4f}  {line}")
     _found(paths)
+
+
+def _unknown(mem, concept: str) -> str:
+    """Why ``concept`` leads nowhere when it is no concept of the memory, with the concepts it may mean
+    (``not a concept of this memory; like it: emperor, roman emperor``); "" for a known concept."""
+    from core.memory._did_you_mean import likely_concepts
+
+    if mem._concept_id(concept) is not None:
+        return ""
+    like = likely_concepts(mem, concept)
+    return "not a concept of this memory" + (f"; like it: {', '.join(like)}" if like else "")
 
 
 def _found(results: list) -> None:

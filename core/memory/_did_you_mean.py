@@ -42,3 +42,29 @@ def did_you_mean(mem, name: str) -> str:
         return ""
     shown = [repr(key) + (f" ({title})" if title and title != key else "") for key, title in found]
     return "; did you mean " + (", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]) + "?"
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def likely_concepts(mem, name: str, n: int = 5) -> list[str]:
+    """Up to ``n`` concepts of the memory that share a word with ``name`` (``emperors`` -> ``emperor``,
+    ``roman emperor``): the most words shared first, then the most chunks naming them."""
+    from core.memory.phrases import normalize
+
+    words = {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in normalize(str(name)).split() if len(w) >= 3}
+    if not words:
+        return []
+    words = sorted(words)
+    rows = mem.store_._reader.execute(
+        "SELECT text, df FROM concepts WHERE df > 0 AND (" + " OR ".join(
+            "(' ' || text) LIKE ? ESCAPE '\\'" for _ in words) + ") ORDER BY df DESC, text LIMIT ?",
+        [f"% {_like(w)}%" for w in words] + [SCAN]).fetchall()
+
+    def shared(text: str) -> int:  # a word, or it with an ending ('emperor' in 'emperors', not 'roman' in 'romantic')
+        have = text.split()
+        return sum(any(h.startswith(w) and len(h) - len(w) <= 2 for h in have) for w in words)
+
+    ranked = sorted(((shared(text), text) for text, _ in rows), key=lambda r: -r[0])
+    return [text for k, text in ranked if k][:n]
