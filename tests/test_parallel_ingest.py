@@ -405,3 +405,26 @@ def test_a_large_jsonl_file_ingests_as_serially(client, tmp_path, monkeypatch):
     assert stats["partitions"] >= 3 and len(serial["errors"]) == 2
     _assert_same(_snapshot(mem, rep), serial)
     mem.close()
+
+
+def test_fields_reach_the_workers(client, tmp_path):
+    # `ingest --fields text=paragraphs,id=doc_id`: the workers read a folder's .jsonl, the driver its .jsonl.gz
+    # and the dict records; each with the mapping, as serially (without it Brown's lines are all errors)
+    import gzip
+
+    with open(BROWN) as fh:
+        rows = [json.loads(line) for line in list(fh)[40:43]]
+    rows = [{**r, "paragraphs": r["paragraphs"][:2]} for r in rows]
+    folder = tmp_path / "brown"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    (folder / "b.jsonl.gz").write_bytes(gzip.compress((json.dumps(rows[2]) + "\n").encode()))
+    source = [str(folder), {"doc_id": "d1", "paragraphs": ["Ida Wren mapped the caves of the Orla coast."]}]
+    fields = {"text": "paragraphs", "id": "doc_id"}
+    mem = _memory(tmp_path / "serial")
+    serial = _snapshot(mem, mem.ingest(source, fields=fields))
+    mem.close()
+    assert serial["report"]["documents"] == 4 and serial["errors"] == [], serial["errors"]
+    mem = _memory(tmp_path / "parallel")
+    _assert_same(_snapshot(mem, mem.ingest(source, client=client, fields=fields)), serial)
+    mem.close()

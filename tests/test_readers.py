@@ -232,7 +232,8 @@ def test_a_file_of_another_schema_is_told_what_it_holds(tmp_path):
     (tmp_path / "corpus.json").write_text(json.dumps([{"id": "a", "text": "Graz."}]))
     recs, errors = _read([tmp_path / "brown.jsonl", tmp_path / "corpus.json"])
     assert recs == []
-    assert errors[0].message == 'missing "text" (a string); the object has "doc_id", "category", "paragraphs"'
+    assert errors[0].message == ('missing "text" (a string); the object has "doc_id", "category", "paragraphs" '
+                                 '(name the keys with --fields text=KEY,id=KEY)')
     assert errors[1].message.startswith("unsupported file type '.json'") and "jq -c '.[]'" in errors[1].message
     with pytest.raises(ValueError, match=r'^missing "text" \(a string\)$'):  # no hint when only text is missing
         parse_record({"id": "a", "title": "T"}, "s")
@@ -267,9 +268,9 @@ def test_parse_record_rejects_bad_types():
         parse_record({"id": [1], "text": "t"}, "s")
     with pytest.raises(ValueError, match="empty"):
         parse_record({"id": "a", "text": "  "}, "s")
-    with pytest.raises(ValueError, match=r'"text" must be a string, got list; join its paragraphs'):
-        parse_record({"id": "a", "text": ["Graz.", "Linz."]}, "s")  # said 'missing "text"'
-    with pytest.raises(ValueError, match=r'"text" must be a string, got int$'):
+    # a list of paragraphs is text now (it said 'missing "text"', then "join its paragraphs")
+    assert parse_record({"id": "a", "text": ["Graz.", "Linz."]}, "s").text == "Graz.\n\nLinz."
+    with pytest.raises(ValueError, match=r'"text" must be a string, a list of paragraphs .*, got int$'):
         parse_record({"id": "a", "text": 7}, "s")
     with pytest.raises(ValueError, match='missing "text"'):
         parse_record({"id": "a", "text": None}, "s")

@@ -76,11 +76,11 @@ def get_cmd(doc_id, memory, as_json):
 FORGOT_SHOWN = 10  # forgotten documents named one a line, each kind; the rest are counted (-v names them all)
 
 
-def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0) -> int:
+def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0, fields=None) -> int:
     """`ingest --sync`: forget the documents of each folder in ``paths`` whose file is gone; returns how
     many. ``say_none=False``: no "0 documents forgotten" line (the caller refuses the run). Files deleted
     are told apart from files still there but now skipped; past ``FORGOT_SHOWN`` of each they are counted
-    (500 deleted files were 500 lines), unless ``verbose``."""
+    (500 deleted files were 500 lines), unless ``verbose``. ``fields``: the ingest's record keys (`--fields`)."""
     from core.memory.documents import sync_folder
 
     folders = [p for p in paths if p != "-" and Path(p).is_dir()]
@@ -91,7 +91,7 @@ def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0) -> int:
         for folder in folders:
             skipped: dict = {}
             try:
-                gone = sync_folder(mem, folder, skipped)
+                gone = sync_folder(mem, folder, skipped, fields)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             deleted = [(i, f"no longer in {folder}") for i in gone if i not in skipped]

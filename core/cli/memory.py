@@ -42,6 +42,18 @@ class _Utf8Text(click.ParamType):
 TEXT = _Utf8Text()
 
 
+def record_fields(ctx, param, value):
+    """``--fields text=paragraphs,id=doc_id`` as `records.Fields` (None when not given); a bad spec is a usage error."""
+    if value is None:
+        return None
+    from core.memory.records import Fields
+
+    try:
+        return Fields.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("fields: "), ctx, param) from None
+
+
 def user_path(ctx, param, value):
     """``--memory=~/m`` reaches us unexpanded (the shell expands no ``~`` after ``=``): ingest made ~/m (the
     library expands it) and every other command said "no memory at ~/m"."""
@@ -228,6 +240,9 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
 @NEW_MEMORY_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars (neither ingest's nor the model's loading bar).")
 @click.option("--sync", is_flag=True, help="Also forget documents of the given folders whose files are gone.")
+@click.option("--fields", default=None, metavar="ROLE=KEY,...", callback=record_fields,
+              help="The keys of a JSON record's text, id and title when they are not text, id, title, e.g. "
+                   "text=paragraphs,id=doc_id (every other key is metadata).")
 @EMBEDDER_OPTION
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Read, chunk and embed on N local worker processes (a Dask LocalCluster); the memory "
@@ -235,17 +250,21 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Ingest on an existing Dask cluster, e.g. tcp://host:8786 (its workers must read the files).")
 @VERBOSE_OPTION
-def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
+def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, verbose):
     """Ingest files (.txt .md .rst .html .pdf .jsonl, text without a suffix such as README, any of them
     gzipped), folders (recursive) or - (stdin) into a memory.
 
     Bad inputs are reported with their file and line; the rest is still ingested.
+    A JSONL record is {"id", "text", "title"?, ...metadata}; its text may be a list of
+    paragraphs (strings or lists of sentences); `--fields` names other keys.
     Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
     documents of that folder whose files were deleted or are now skipped (ten named, -v: all).
 
     Example:
 
         mycelial ingest notes/ paper.pdf records.jsonl --memory my_memory
+
+        mycelial ingest brown.jsonl --fields text=paragraphs,id=doc_id -m brown
     """
     from core.cli._dask import check_scheduler, check_workers, dask_client
     from core.log import configure_cli
@@ -269,7 +288,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
         with dask_client(workers, scheduler, verbose) as client, _open(memory, embedder=embedder, create=True) as mem:
             try:
-                rep = mem.ingest(list(paths), progress=not quiet, client=client)
+                rep = mem.ingest(list(paths), progress=not quiet, client=client, fields=fields)
                 fresh = fresh and mem.store_.count_documents() == 0
             except MemoryBusyError as exc:
                 raise click.ClickException(str(exc)) from None
@@ -290,7 +309,7 @@ def ingest(paths, memory, quiet, sync, embedder, workers, scheduler, verbose):
         from core.cli.documents import sync_folders
 
         # a failed run says its refusal only: "sync X: 0 documents forgotten" read as if it had done its work
-        forgot = sync_folders(memory, paths, say_none=not failed, verbose=verbose)
+        forgot = sync_folders(memory, paths, say_none=not failed, verbose=verbose, fields=fields)
     if not empty:
         return
     gone = fresh and remove_new_empty_memory(memory)

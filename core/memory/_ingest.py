@@ -14,6 +14,7 @@ from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory._schema import truncate_wal
 from core.log import get_logger
 from core.memory.readers import ReadError, Record, parse_record, read_paths
+from core.memory.records import Fields
 from core.memory.types import IngestReport
 
 log = get_logger("memory.ingest")
@@ -60,9 +61,9 @@ class IngestMixin(CommitMixin):
             self.embedder = TextEmbedder()
         return self.embedder
 
-    def _records(self, source, errors: list) -> Iterable[Record]:
+    def _records(self, source, errors: list, fields: Fields | None = None) -> Iterable[Record]:
         if isinstance(source, (str, os.PathLike)):
-            yield from read_paths([source], errors)
+            yield from read_paths([source], errors, fields=fields)
             if isinstance(source, str) and len(source.split()) > 2 and errors and errors[-1].source == source \
                     and errors[-1].message == "no such file or folder":  # ingest("Rush were a band"): text, not a path
                 errors[-1].message += "; to ingest text, pass records: ingest([{'id': 'note-1', 'text': ...}])"
@@ -77,15 +78,16 @@ class IngestMixin(CommitMixin):
                     errors.append(ReadError(item.source or "<records>", str(exc), i + 1))
             elif isinstance(item, dict):
                 try:
-                    yield parse_record(item, "<records>", i + 1)
+                    yield parse_record(item, "<records>", i + 1, fields)
                 except ValueError as exc:
                     errors.append(ReadError("<records>", str(exc), i + 1))
             elif isinstance(item, (str, os.PathLike)):
-                yield from read_paths([item], errors)
+                yield from read_paths([item], errors, fields=fields)
             else:
                 errors.append(ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
 
-    def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
+    def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None,
+               fields=None) -> IngestReport:
         """Read, chunk, embed, encode and store documents; grow the index and the network.
 
         Parameters
@@ -103,16 +105,21 @@ class IngestMixin(CommitMixin):
         partitions : int, optional
             With ``client``: parts the document stream is cut into for reading and chunking
             (default ~4 per worker).
+        fields : dict, optional
+            The keys of a record's roles when they are not ``text``, ``id`` and ``title``, e.g.
+            ``{"text": "paragraphs", "id": "doc_id"}`` (every other key is metadata); for JSONL files,
+            standard input and dicts. ValueError for an unknown role or two roles on one key.
 
         Returns
         -------
         IngestReport
             Counts and per-input errors; bad inputs never stop the rest.
         """
+        fields = Fields.of(fields)
         if client is not None:
             from core.memory.parallel import ingest_parallel
 
-            return ingest_parallel(self, source, client, partitions=partitions, progress=progress)
+            return ingest_parallel(self, source, client, partitions=partitions, progress=progress, fields=fields)
         if partitions is not None:
             raise ValueError("partitions needs client= (a dask.distributed.Client); leave it out for a serial ingest")
         t0 = time.perf_counter()
@@ -130,7 +137,7 @@ class IngestMixin(CommitMixin):
         ahead = EmbedAhead(self, report)
         interrupted = False
         try:
-            for rec in self._records(source, report.errors):
+            for rec in self._records(source, report.errors, fields):
                 problem = record_problem(rec, seen, self.store_)
                 if problem is not None:
                     report.errors.append(problem)

@@ -81,9 +81,10 @@ def decoded_lines(lines, source: str, errors: list) -> Iterator[str]:
         errors.append(ReadError(source, str(exc), exc.line))
 
 
-def read_gz_jsonl(path: Path, source: str, errors: list, max_bytes: int) -> Iterator[Record]:
+def read_gz_jsonl(path: Path, source: str, errors: list, max_bytes: int, fields=None) -> Iterator[Record]:
     """The records of a gzipped JSONL file: a text up to ``SMALL`` bytes whole (its array or object checked,
-    its encoding decoded, as a plain file's), a larger one streamed; ValueError when the whole text is one error."""
+    its encoding decoded, as a plain file's), a larger one streamed; ValueError when the whole text is one error.
+    ``fields``: the record keys (`records.Fields`)."""
     lines = gz_lines(path, max_bytes)
     head: list[bytes] = []
     size = 0
@@ -100,12 +101,12 @@ def read_gz_jsonl(path: Path, source: str, errors: list, max_bytes: int) -> Iter
                 return
             if (problem := whole_text_problem(text)) is not None:
                 raise ValueError(problem)
-            yield from read_jsonl_lines(text.split("\n"), source, errors)
+            yield from read_jsonl_lines(text.split("\n"), source, errors, fields)
             return
     except LineError as exc:  # within the head: its lines, then the error
-        yield from read_jsonl_lines(decoded_lines(_chain(head, (), exc), source, errors), source, errors)
+        yield from read_jsonl_lines(decoded_lines(_chain(head, (), exc), source, errors), source, errors, fields)
         return
-    yield from read_jsonl_lines(decoded_lines(_chain(head, lines), source, errors), source, errors)
+    yield from read_jsonl_lines(decoded_lines(_chain(head, lines), source, errors), source, errors, fields)
 
 
 def _chain(head: list[bytes], rest, error: Exception | None = None) -> Iterator[bytes]:

@@ -19,6 +19,7 @@ import numpy as np
 from core.memory._formats import is_jsonl
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory.readers import MAX_BYTES, ReadError, read_file
+from core.memory.records import DEFAULT_FIELDS, Fields
 
 _MODELS: dict = {}  # per worker process: (model, backend, device, threads) -> a TextEmbedder with its model loaded
 
@@ -31,6 +32,7 @@ class _Parts:
     codec: object
     network: dict
     max_tokens: int
+    fields: Fields = DEFAULT_FIELDS  # the keys of JSONL records (`records.Fields`)
 
 
 def _embedder_for(emb):
@@ -87,7 +89,7 @@ def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
                                                    f"at the same path (a shared file system), or ingest "
                                                    f"without --scheduler")))
             continue
-        for kind, x in _capture(read_file(Path(open_path), errors, MAX_BYTES), errors):
+        for kind, x in _capture(read_file(Path(open_path), errors, MAX_BYTES, fields=parts.fields), errors):
             if kind == "err" and x.source == open_path:
                 x.source = shown
             elif kind == "rec":

@@ -14,6 +14,7 @@ import numpy as np
 from core.memory._formats import is_jsonl
 from core.memory._names import nfc
 from core.memory.readers import document_id, folder_files, is_blank, unreadable_folder
+from core.memory.records import Fields
 
 
 def _after(prefix: str) -> str | None:
@@ -158,7 +159,7 @@ def _moved_records(store, recs, dirs: dict[str, str]) -> list[tuple[str, str, di
     return rows
 
 
-def sync_folder(mem, folder, skipped: dict | None = None) -> list[str]:
+def sync_folder(mem, folder, skipped: dict | None = None, fields=None) -> list[str]:
     """Forget the documents ingested from ``folder`` whose file is no longer there, and the records of
     its JSONL files that left them (the file deleted, or the line).
 
@@ -166,7 +167,8 @@ def sync_folder(mem, folder, skipped: dict | None = None) -> list[str]:
     under a subfolder that cannot be read (no permission) are kept: their files may well be there.
     ``skipped`` receives {id: why} of those forgotten although their file is still there, now skipped
     (emptied, a link to a file read under another name, a kind no longer read): the CLI said "no longer
-    in the folder" of a file the user could see there.
+    in the folder" of a file the user could see there. ``fields``: the record keys its JSONL files were
+    ingested with (`records.Fields`): with others no line is read, and every JSONL file keeps its records.
     """
     if isinstance(folder, str) and not folder.strip():  # Path("") is the working directory: synced it instead
         raise ValueError("--sync needs a folder; an empty path is not one (give '.' for the working directory)")
@@ -175,6 +177,7 @@ def sync_folder(mem, folder, skipped: dict | None = None) -> list[str]:
         raise ValueError(f"--sync needs a folder; {folder} is not one")
     if (why := unreadable_folder(folder)) is not None:
         raise ValueError(f"{folder}: {why}; --sync forgets none of its documents")
+    fields = Fields.of(fields)  # a bad mapping forgets nothing
     root = str(folder.resolve())
     special: list = []
     files = {document_id(f, folder)[0]: f for f in folder_files(folder, special)[0]}
@@ -185,7 +188,7 @@ def sync_folder(mem, folder, skipped: dict | None = None) -> list[str]:
     gone = [d["id"] for d in docs if d["root"] == root and d["id"] not in present and not d["id"].startswith(closed)]
     if skipped is not None:
         skipped.update(_still_there(folder, gone, dict(special)))
-    gone += _gone_records(docs, folder, root, closed, skipped)
+    gone += _gone_records(docs, folder, root, closed, skipped, fields)
     moved = {d["root"] for d in docs if d["id"] in present and d["root"] not in (None, root)} \
         if not any(d["root"] == root for d in docs) else set()
     moved = sorted(r for r in moved if not Path(r).is_dir())
@@ -223,7 +226,8 @@ def _still_there(folder: Path, ids: list[str], special: dict) -> dict[str, str]:
     return out
 
 
-def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple, skipped: dict | None = None) -> list[str]:
+def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple, skipped: dict | None = None,
+                  fields=None) -> list[str]:
     """Ids of records read from a JSONL file of ``folder`` (their source is its absolute path) whose
     file is gone or no longer holds their id. A file with a line it cannot read keeps all its records:
     the missing id may be on that line. ``skipped`` receives {id: "empty file"} of an emptied file's records."""
@@ -245,7 +249,7 @@ def _gone_records(docs: list[dict], folder: Path, root: str, closed: tuple, skip
             gone += ids
             continue
         errors: list = []
-        held = {rec.doc_id for rec in read_file(folder / rel, errors)}
+        held = {rec.doc_id for rec in read_file(folder / rel, errors, fields=fields)}
         if not any(not e.skipped for e in errors):  # emptied (a skip): it holds none of them now
             gone += [i for i in ids if i not in held]
             if skipped is not None and any(map(is_empty_file, errors)):

@@ -38,6 +38,7 @@ from core.memory._ingest_progress import _expected_documents, _progress
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
 from core.memory._formats import is_gzip, is_jsonl
+from core.memory.records import Fields
 from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,
                                   read_stream, scan_folder)
 from core.memory.types import IngestReport
@@ -103,7 +104,7 @@ def _file_item(f: Path, root: Path | None):
     return ("file", os.path.abspath(f), str(f), *document_id(f, root), source)
 
 
-def _split(parts):
+def _split(parts, fields=None):
     """The parts to read, in stream order; a part is cut at a large JSONL file, which is read here with the
     serial reader (its records, errors and line numbers as a serial ingest gives them) into parts of about
     PART_CHARS characters of text, made as they are sent: a file of any size, a bounded memory."""
@@ -119,7 +120,7 @@ def _split(parts):
             errors: list = []
             size = 0
             limit = MAX_BYTES if is_gzip(it[1]) else BIG_JSONL  # a gzipped one: its line limit, as serially
-            for ev in _capture(read_file(it[1], errors, limit, root=it[2]), errors):
+            for ev in _capture(read_file(it[1], errors, limit, root=it[2], fields=fields), errors):
                 run.append(ev)
                 size += len(ev[1].text) if ev[0] == "rec" else 0
                 if size >= PART_CHARS:
@@ -128,11 +129,11 @@ def _split(parts):
         if run:
             yield run
 
-def _path_items(raw):
+def _path_items(raw, fields=None):
     """The items of one path argument, as ``readers.read_paths`` visits them (files are read on workers)."""
     if str(raw) == "-":
         errors: list = []
-        yield from _capture(read_stream(sys.stdin, errors), errors)
+        yield from _capture(read_stream(sys.stdin, errors, fields=fields), errors)
         return
     if (problem := empty_path(raw)) is not None:
         yield ("err", problem)
@@ -152,10 +153,10 @@ def _path_items(raw):
     yield _file_item(path, None)
 
 
-def _items(source):
+def _items(source, fields=None):
     """The stream as items ``("file", ...)``, ``("rec", Record)`` or ``("err", ReadError)``, like ``_records``."""
     if isinstance(source, (str, os.PathLike)):
-        yield from _path_items(source)
+        yield from _path_items(source, fields)
         return
     if isinstance(source, (dict, Record)):
         source = [source]
@@ -164,11 +165,11 @@ def _items(source):
             yield ("rec", item)
         elif isinstance(item, dict):
             try:
-                yield ("rec", parse_record(item, "<records>", i + 1))
+                yield ("rec", parse_record(item, "<records>", i + 1, fields))
             except ValueError as exc:
                 yield ("err", ReadError("<records>", str(exc), i + 1))
         elif isinstance(item, (str, os.PathLike)):
-            yield from _path_items(item)
+            yield from _path_items(item, fields)
         else:
             yield ("err", ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
 
@@ -227,7 +228,7 @@ def _n_workers(client) -> int:
 
 
 def ingest_parallel(mem, source, client, partitions: int | None = None, progress: bool = False,
-                    stats: dict | None = None) -> IngestReport:
+                    stats: dict | None = None, fields=None) -> IngestReport:
     """Ingest ``source`` into ``mem`` with ``client``'s workers; see the module docstring.
 
     Called by ``SemanticMemory.ingest(source, client=...)`` (which holds the write lock).
@@ -237,6 +238,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     ``commit`` (SQLite, index, graph, network), ``merge`` (inside commit), ``save``; and
     counts of ``partitions``, ``batches`` and ``fallback_batches``. A task that fails on its
     worker (after two retries) raises ``WorkerError``; the batches committed before it stay.
+    ``fields``: the keys of JSONL and dict records (`records.Fields`), sent to the workers with the parts.
     """
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial import MycelialReasoning
@@ -253,7 +255,8 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     if isinstance(emb, TextEmbedder):  # a fresh copy: never ship a model the driver has loaded
         emb = TextEmbedder(model=emb.model, batch_size=emb.batch_size, cache=emb.cache, device=emb.device,
                            backend=emb.backend, threads=emb.threads)
-    local_parts = _Parts(emb, mem.codec, mem.network_.config.to_dict(), mem.max_tokens)
+    fields = Fields.of(fields)
+    local_parts = _Parts(emb, mem.codec, mem.network_.config.to_dict(), mem.max_tokens, fields)
     shared = {"parts": client.scatter(local_parts, broadcast=True, hash=False)}
 
     def rescatter() -> None:
@@ -261,13 +264,13 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         if shared["parts"].status != "finished":
             shared["parts"] = client.scatter(local_parts, broadcast=True, hash=False)
 
-    items = list(_items(source))
+    items = list(_items(source, fields))
     n_parts = min(len(items), partitions or 4 * n_workers) or 1
     size = -(-len(items) // n_parts) if items else 1
     chunks_of_items = [items[i:i + size] for i in range(0, len(items), size)]
     tag = uuid.uuid4().hex[:8]
     reads: deque = deque()
-    read_iter = iter(enumerate(_split(chunks_of_items)))
+    read_iter = iter(enumerate(_split(chunks_of_items, fields)))
     inflight: deque = deque()
     counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
     bar = None

@@ -66,15 +66,16 @@ def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
 
 
 def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None, *,
-              folder_title: bool = True) -> Iterator[Record]:
+              folder_title: bool = True, fields=None) -> Iterator[Record]:
     """Records of one file (one for text/PDF, one per line for JSONL); ids as in :func:`document_id`.
 
     A JSONL file's records keep their own ids; read from a folder, their source is the file's absolute
     path (the folder resolved), so ``ingest --sync`` can tell when the file or a line of it is gone.
-    ``folder_title=False``: the file's folder is not its (an upload's temporary one), see ``file_title``."""
+    ``folder_title=False``: the file's folder is not its (an upload's temporary one), see ``file_title``.
+    ``fields``: the keys of a JSONL record's text, id and title (`records.Fields`)."""
     if root is not None and is_jsonl(path):
         where = str(root.resolve() / path.relative_to(root))
-        yield from (replace(rec, source=where) for rec in read_file(path, errors, max_bytes))
+        yield from (replace(rec, source=where) for rec in read_file(path, errors, max_bytes, fields=fields))
         return
     source = str(path)
     doc_id, meta = document_id(path, root)
@@ -87,10 +88,10 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed
             raise ValueError(f"not a file ingest reads ({skip_label(path)})")
         if what == "jsonl" and is_gzip(path):  # streamed, whatever its size (gzip holds no size to trust)
-            yield from read_gz_jsonl(path, source, errors, max_bytes)
+            yield from read_gz_jsonl(path, source, errors, max_bytes, fields)
             return
         if size > max_bytes and what == "jsonl":  # records are small: read one line at a time
-            yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors)
+            yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors, fields)
             return
         if size > max_bytes:
             raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it "
@@ -108,7 +109,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if what == "jsonl":
             if (problem := whole_text_problem(text)) is not None:  # one error, not one a line
                 raise ValueError(problem)
-            yield from read_jsonl_lines(text.split("\n"), source, errors)
+            yield from read_jsonl_lines(text.split("\n"), source, errors, fields)
             return
         title, text = markdown_parts(text) if what == "md" else html_parts(text) if what == "html" else ("", text)
         if not text.strip():  # a note made from a template: as empty as a blank file (it was an error)
@@ -174,8 +175,9 @@ def _max_input_bytes() -> int:
         raise ValueError(f"MYCELIAL_MAX_INPUT_BYTES must be a number of bytes, got {raw!r}") from None
 
 
-def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[Record]:
-    """Standard input: JSONL when the first non-blank character is ``{``, else one text document.
+def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None) -> Iterator[Record]:
+    """Standard input: JSONL when the first non-blank character is ``{`` (its keys named by ``fields``),
+    else one text document.
 
     At most ``MYCELIAL_MAX_INPUT_BYTES`` (64 MB) are read: stdin is held in memory whole.
     """
@@ -205,7 +207,7 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>") -> Iterator[
         errors.append(ReadError(source, problem))
         return
     if text.lstrip().startswith("{"):
-        yield from read_jsonl_lines(text.split("\n"), source, errors)
+        yield from read_jsonl_lines(text.split("\n"), source, errors, fields)
     else:
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
@@ -321,15 +323,15 @@ def unsupported(path: Path, noun: str = "file type") -> str | None:
     return f"unsupported {what}; expected {READS}{hint}"
 
 
-def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Record]:
+def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES, fields=None) -> Iterator[Record]:
     """Records from files, folders (recursively, supported suffixes only) and ``-`` (stdin) of ``paths``
     (a str, Path or iterable of them). ``errors`` receives a :class:`ReadError` for each problem (a file
-    over ``max_bytes`` too); reading continues."""
+    over ``max_bytes`` too); reading continues. ``fields``: the keys of JSONL records (`records.Fields`)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for raw in paths:
         if str(raw) == "-":
-            yield from read_stream(sys.stdin, errors)
+            yield from read_stream(sys.stdin, errors, fields=fields)
             continue
         if (problem := empty_path(raw)) is not None:
             errors.append(problem)
@@ -339,10 +341,10 @@ def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES) -> Iterator[Reco
             files, notes = scan_folder(path)
             errors.extend(notes)
             for f in files:
-                yield from read_file(f, errors, max_bytes, root=path)
+                yield from read_file(f, errors, max_bytes, root=path, fields=fields)
             continue
         problem = path_problem(path)
         if problem is not None:
             errors.append(problem)
             continue
-        yield from read_file(path, errors, max_bytes)
+        yield from read_file(path, errors, max_bytes, fields=fields)

@@ -1,5 +1,6 @@
 """Records: a document to ingest (:class:`Record`), an input problem (:class:`ReadError`), and the
-checks that turn a JSON object or a JSONL line into a record (`parse_record`, `read_jsonl_lines`).
+checks that turn a JSON object or a JSONL line into a record (`parse_record`, `read_jsonl_lines`), and the
+record keys of another schema (:class:`Fields`, `ingest --fields`).
 
 Files, folders and standard input become records in :mod:`core.memory.readers`.
 """
@@ -69,37 +70,40 @@ def is_empty_file(err) -> bool:
                                                                                                  EMPTY_INPUT))
 
 
-def parse_record(obj, source: str, line: int | None = None) -> Record:
-    """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata)."""
+def parse_record(obj, source: str, line: int | None = None, fields: "Fields | dict | str | None" = None) -> Record:
+    """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata).
+
+    ``fields`` names other keys for those roles (:class:`Fields`); the text may be a list of paragraphs."""
+    f = Fields.of(fields)
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    if obj.get("text") is None:
-        other = [k for k in obj if k not in ("id", "text", "title", "metadata")]
+    roles = (f.id, f.text, f.title, "metadata")
+    if obj.get(f.text) is None:
+        other = [k for k in obj if k not in roles]
         # a file of another schema ({"doc_id", "paragraphs"}) said only this on every line
         hint = f"; the object has {', '.join(json.dumps(k) for k in other[:8])}{' ...' if len(other) > 8 else ''}" \
-            if other and "text" not in obj else ""
-        raise ValueError(f'missing "text" (a string){hint}')
-    if not isinstance(obj["text"], str):  # it said "missing" of a list of paragraphs too
-        hint = '; join its paragraphs with blank lines ("\\n\\n")' if isinstance(obj["text"], list) else ""
-        raise ValueError(f'"text" must be a string, got {type(obj["text"]).__name__}{hint}')
-    if not obj["text"].strip():
-        raise ValueError('"text" is empty')
-    doc_id = plain(obj.get("id"))  # np.int64(7) (a DataFrame's row) is an integer id
+               f" (name the keys with --fields text=KEY,id=KEY)" if other and f.text not in obj else ""
+        raise ValueError(f'missing "{f.text}" (a string){hint}')
+    text = joined_text(obj[f.text], f.text)
+    if not text.strip():
+        raise ValueError(f'"{f.text}" is empty')
+    doc_id = plain(obj.get(f.id))  # np.int64(7) (a DataFrame's row) is an integer id
     if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
-        raise ValueError('missing "id"')
+        raise ValueError(f'missing "{f.id}"')
     if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
-        raise ValueError(f'"id" must be a string or integer, got {type(doc_id).__name__}')
-    title = obj.get("title") or ""
+        raise ValueError(f'"{f.id}" must be a string or integer, got {type(doc_id).__name__}')
+    title = obj.get(f.title) or ""
     if not isinstance(title, str):
-        raise ValueError(f'"title" must be a string, got {type(title).__name__}')
-    for name, value in (("id", str(doc_id)), ("title", title), ("text", obj["text"])):
+        raise ValueError(f'"{f.title}" must be a string, got {type(title).__name__}')
+    for name, value in ((f.id, str(doc_id)), (f.title, title), (f.text, text)):
         # the title is embedded with the text: the model refuses NUL (the whole batch)
         if (why := unicode_problem(value)) is not None:
             raise ValueError(f'"{name}" {why}')
-    meta = {k: v for k, v in obj.items() if k not in ("id", "text", "title", "metadata")}
-    if not isinstance(obj.get("metadata") or {}, dict):  # was dropped without a word
-        raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(obj["metadata"]).__name__}')
-    meta.update(obj.get("metadata") or {})
+    meta = {k: v for k, v in obj.items() if k not in roles}
+    extra = obj.get("metadata") if "metadata" not in (f.id, f.text, f.title) else None
+    if not isinstance(extra or {}, dict):  # was dropped without a word
+        raise ValueError(f'"metadata" must be a JSON object of keys and values, got {type(extra).__name__}')
+    meta.update(extra or {})
     if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
         raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
     meta = plain(meta)  # numpy values as JSON numbers, not their str() (where={"year": 1990} found none)
@@ -115,7 +119,104 @@ def parse_record(obj, source: str, line: int | None = None) -> Record:
         key = next((k for k, v in meta.items() if _has_nan(v)), "?")
         raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \
             from None
-    return Record(str(doc_id), obj["text"], title, meta, source)
+    return Record(str(doc_id), text, title, meta, source)
+
+
+TEXT_FORMS = "a string, a list of paragraphs (strings) or a list of paragraphs of sentences (lists of strings)"
+
+
+def joined_text(value, key: str = "text") -> str:
+    """A record's text: a string as it is; paragraphs (a list of strings) joined with a blank line, and
+    paragraphs of sentences (lists of strings) with one space first (Brown's ``paragraphs``); blank ones left out."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):  # it said "missing" of a list of paragraphs once
+        raise ValueError(f'"{key}" must be {TEXT_FORMS}, got {type(value).__name__}')
+    paragraphs = []
+    for i, para in enumerate(value):
+        if isinstance(para, list):
+            for j, sentence in enumerate(para):
+                if not isinstance(sentence, str):
+                    raise ValueError(f'"{key}"[{i}][{j}] is {_a(sentence)}; "{key}" must be {TEXT_FORMS}')
+            para = " ".join(s for s in para if s.strip())
+        elif not isinstance(para, str):
+            raise ValueError(f'"{key}"[{i}] is {_a(para)}; "{key}" must be {TEXT_FORMS}')
+        if para.strip():
+            paragraphs.append(para)
+    return "\n\n".join(paragraphs)
+
+
+def _a(value) -> str:
+    """The JSON name of ``value``'s type, with its article ("a list", "an object", "a number")."""
+    name = {dict: "object", list: "list", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+    return name if name == "null" else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+ROLES = ("text", "id", "title")
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which keys of a JSON record hold its text, id and title (``--fields text=paragraphs,id=doc_id``).
+
+    A file of another schema ({"doc_id", "category", "paragraphs"}) was 500 errors. With a mapping the
+    mapped keys are the roles and every other key (one named "text" too) is metadata."""
+
+    text: str = "text"
+    id: str = "id"
+    title: str = "title"
+
+    def __post_init__(self):
+        for role in ROLES:
+            key = getattr(self, role)
+            if not isinstance(key, str) or not key.strip():
+                raise ValueError(f"fields: {role} needs a key (the name of a record's key), got {key!r}")
+        seen: dict[str, str] = {}
+        for role in ROLES:
+            key = getattr(self, role)
+            if key in seen:
+                raise ValueError(f'fields: {seen[key]} and {role} both name the key "{key}"; give each role '
+                                 f'its own key (a role not given keeps its default: text=text,id=id,title=title)')
+            seen[key] = role
+
+    @classmethod
+    def of(cls, value) -> "Fields":
+        """``value`` as Fields: None (the defaults), a Fields, a dict {role: key} or a spec string."""
+        if value is None:
+            return DEFAULT_FIELDS
+        if isinstance(value, Fields):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        if not isinstance(value, dict):
+            raise ValueError(f"fields must be a dict of roles to keys, e.g. {{'text': 'paragraphs', 'id': 'doc_id'}}, "
+                             f"got {type(value).__name__}")
+        unknown = [r for r in value if r not in ROLES]
+        if unknown:
+            raise ValueError(f"fields: unknown role {unknown[0]!r}; the roles are {', '.join(ROLES)}")
+        return cls(**value)
+
+    @classmethod
+    def parse(cls, spec: str) -> "Fields":
+        """``"text=paragraphs,id=doc_id"`` (roles not given keep their default key)."""
+        given: dict[str, str] = {}
+        for part in spec.split(","):
+            role, sep, key = (x.strip() for x in part.partition("="))
+            if not sep or not role:
+                raise ValueError(f"fields: {part.strip()!r} is not ROLE=KEY; e.g. text=paragraphs,id=doc_id "
+                                 f"(roles: {', '.join(ROLES)})")
+            if role not in ROLES:
+                raise ValueError(f"fields: unknown role {role!r}; the roles are {', '.join(ROLES)}")
+            if not key:
+                raise ValueError(f"fields: {role}= names no key; e.g. {role}=KEY")
+            if role in given:
+                raise ValueError(f"fields: {role} is given twice ({role}={given[role]} and {role}={key})")
+            given[role] = key
+        return cls(**given)
+
+
+DEFAULT_FIELDS = Fields()
 
 
 META_DEPTH = 128  # levels of lists and objects in a record's metadata (serde_json's default limit)
@@ -142,17 +243,18 @@ def _has_nan(value) -> bool:
     return isinstance(value, (list, tuple)) and any(_has_nan(v) for v in value)
 
 
-def read_jsonl_lines(lines: Iterable[str], source: str, errors: list) -> Iterator[Record]:
+def read_jsonl_lines(lines: Iterable[str], source: str, errors: list, fields=None) -> Iterator[Record]:
     """Records from JSONL lines; a bad line becomes a ReadError with its 1-based number.
 
     Split a file at ``\n`` only: JSON strings may hold U+2028, U+2029 and U+0085 raw, where
-    ``str.splitlines()`` would cut a record (``\r`` of CRLF is JSON whitespace)."""
+    ``str.splitlines()`` would cut a record (``\r`` of CRLF is JSON whitespace). ``fields``: see `parse_record`."""
+    fields = Fields.of(fields)
     first: dict[str, int] = {}  # id -> line: a repeated id is reported, not silently replaced
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            rec = parse_record(json.loads(line), source, no)
+            rec = parse_record(json.loads(line), source, no, fields)
         except RecursionError:  # json.loads of a line nested ~1000 deep: was an unhandled error (HTTP 500)
             errors.append(ReadError(source, "malformed JSON: nested too deeply", no))
             continue

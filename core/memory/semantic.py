@@ -33,6 +33,7 @@ from core._io import folder_bytes
 from core._validation import check_flags
 from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import WriteLock
+from core.memory.records import Fields
 from core.memory.store import Store
 from core.memory._checks import MAX_K, check_folder, check_k as _check_k, check_open, check_source
 from core.memory._checks import check_network_sizes
@@ -200,11 +201,13 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         self._closed = True
 
     # -- writes hold the inter-process lock ---------------------------------------------
-    def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None) -> IngestReport:
+    def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None,
+               fields=None) -> IngestReport:
         check_source(source)
         check_flags(progress=progress)
+        fields = Fields.of(fields)  # a bad mapping is refused before the write lock is taken
         with self._writing():
-            return super().ingest(source, progress, client, partitions)
+            return super().ingest(source, progress, client, partitions, fields)
 
     ingest.__doc__ = IngestMixin.ingest.__doc__
 
