@@ -161,7 +161,7 @@ def reinforcements(memory, as_json):
     if as_json:
         click.echo(json.dumps(events, ensure_ascii=False))
         return
-    from core.cli.memory import _cell
+    from core.cli._report import _cell
 
     for e in events:
         click.echo(f"{e['id']:5d}  weight {e['weight']:.3f}  chunks {' '.join(map(str, e['chunk_ids']))}  "
@@ -169,34 +169,6 @@ def reinforcements(memory, as_json):
     n = count(len(events), "event")  # "1 events"
     days = f"{half:g} day" + ("" if half == 1 else "s")  # a half-life of 1 said "1 days"
     click.echo(f"{n}; half-life {days}" if half else f"{n}; no decay by age", err=True)
-
-
-def explain_lines(hit) -> list[str]:
-    """The detailed ``why`` of a recall hit, in words (``mycelial recall --explain``)."""
-    why = hit.why or {}
-    lines = []
-    from core.cli.memory import _score_parts
-
-    if summed := _score_parts(hit.score, why):
-        lines.append(f"score {hit.score:.3f} = {summed}")
-    parts = []  # the raw values the sum is made of
-    if why.get("association"):
-        parts.append(f"association mass {why['association']:.4f}")
-    if why.get("reinforcement"):
-        parts.append(f"reinforcement weight {why['reinforcement']:.3f} (learned from use)")
-    if parts:
-        lines.append(", ".join(parts))
-    if why.get("seed_phrases"):
-        lines.append("query names: " + ", ".join(why["seed_phrases"]))
-    if why.get("phrases"):
-        lines.append("concepts carrying activation here: "
-                     + ", ".join(f"{p} ({a:.3f})" for p, a in why["phrases"][:6]))
-    if why.get("seed_chunks"):
-        lines.append("seed passages (best vector hits): " + ", ".join(map(str, why["seed_chunks"])))
-    if why.get("nodes"):
-        lines.append("code nodes: " + ", ".join(f"{n['node'][0]}:{n['node'][1]} ({n['activation']:.2f})"
-                                                 for n in why["nodes"][:4]))
-    return lines
 
 
 COMMANDS: list = [associate, bridges, reinforce, unreinforce, reinforcements]

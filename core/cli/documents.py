@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import MEMORY_OPTION, TEXT, _cell, _open, count
+from core.cli._report import _cell, count
+from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
 def _existing(memory):

@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
-from core.cli._report import _cell, count, print_report  # noqa: F401 (_cell, count: other commands')
+from core.cli._hits import print_hits
+from core.cli._report import count, print_report
 from core.cli._sample import refuse_other_documents
 
 
@@ -187,54 +188,6 @@ def _one_thread_pools(on: bool):
         yield
 
 
-def _score_parts(score: float, why: dict) -> str:
-    """The score as the sum it is: ``cosine 0.634 + association 0.634`` in hybrid (the lift association
-    added), ``association 1.645 (cosine 0.653)`` in associative, ``cosine 0.634`` in similar; what a
-    reinforcement added (``why["reinforcement"]`` is its raw weight) is the rest of the score."""
-    sim, assoc, lift = (why.get(k) for k in ("similarity", "association", "lift"))
-    if lift is not None:
-        base, out = sim + lift, f"cosine {sim:.3f}" + (f" + association {lift:.3f}" if lift >= 0.0005 else "")
-    elif assoc:
-        base, out = assoc, f"association {assoc:.3f}"
-    elif sim is not None:
-        base, out = sim, f"cosine {sim:.3f}"
-    else:
-        return ""
-    rest = score - base
-    out += f" + reinforcement {rest:.3f}" if why.get("reinforcement") and rest >= 0.0005 else ""
-    return out + (f" (cosine {sim:.3f})" if lift is None and assoc and sim is not None else "")
-
-
-def _print_hits(query: str, hits, explain: bool = False) -> None:
-    click.echo(f"query: {_cell(query)}")  # a --queries file is text from elsewhere
-    for i, h in enumerate(hits, 1):
-        text = " ".join(h.text.split())
-        title = f"  [{_cell(h.title)}]" if h.title else ""  # a JSONL record without a title showed "[]"
-        click.echo(f"{i:3d}. {h.score:.3f}  {_cell(h.doc_id)}{title}  chunk {h.chunk_id}")  # what reinforce takes
-        click.echo(f"     {text[:160]}{'...' if len(text) > 160 else ''}")
-        why = h.why
-        parts = [p] if (p := _score_parts(h.score, why)) else []
-        if why.get("phrases"):
-            parts.append("via " + ", ".join(p for p, _ in why["phrases"][:4]))
-        if parts:  # the code nodes are the same for every hit of a query: --explain lists them
-            click.echo(f"     why: {'; '.join(parts)}")
-        if h.why_text:
-            click.echo(f"     path: {h.why_text}")
-        meta = {key: v for key, v in h.metadata.items() if key not in ("path", "root")}
-        if meta:
-            click.echo(f"     meta: {_cell(json.dumps(meta, ensure_ascii=False))[:160]}")
-        for c in h.context:
-            ctx = " ".join(c["text"].split())
-            side = "before" if c["position"] < h.position else "after"
-            # its chunk id, as the hit's line shows one: "chunk 60" above "after [60]" (a position) read as itself
-            click.echo(f"     {side} (chunk {c['chunk_id']}): {ctx[:160]}{'...' if len(ctx) > 160 else ''}")
-        if explain:  # the detailed form: score parts, concepts, seed passages, code nodes
-            from core.cli.associate import explain_lines
-
-            for line in explain_lines(h):
-                click.echo(f"       {line}")
-
-
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @NEW_MEMORY_OPTION
@@ -399,7 +352,7 @@ def demo(memory, query, k):
         print_report(rep)
         for mode in MODES:  # the three recall modes, side by side
             click.echo(f"\n== {mode} ==")
-            _print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))
+            print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))
 
 
 @click.command("repair")

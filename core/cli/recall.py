@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
+from core.cli._hits import print_hits
 from core.cli.memory import (MEMORY_OPTION, MODES, TEXT, VERBOSE_OPTION, _one_thread_pools,
-                             _open_for_queries, _parse_where, _print_hits)
+                             _open_for_queries, _parse_where)
 
 
 # not ingest's option text: a query never makes a memory, and a memory refuses a backend other than its own
@@ -153,7 +154,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
             if as_json:
                 click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
             else:
-                _print_hits(query, hits, explain)
+                print_hits(query, hits, explain)
                 _say_why_no_hits(mem, hits, where_args, exclude)
             return
         try:
@@ -166,7 +167,7 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
                 click.echo(json.dumps({"id": qid, "query": text, "hits": [h.to_dict() for h in hits]},
                                       ensure_ascii=False))
             else:
-                _print_hits(text, hits, explain)
+                print_hits(text, hits, explain)
                 # --queries printed only "query: ..." for each
                 _say_why_no_hits(mem, hits, where_args, exclude or list(own))
 
