@@ -107,6 +107,17 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
         expect(result).to_contain_text("1 error: lamps.jsonl:2: malformed JSON")
         n = int(before.split("(")[1].split()[0])
         expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
+        # Brown's records {"doc_id", "category", "paragraphs"}: the error says where their keys go, the box takes them
+        from core.config import data_file
+
+        with open(data_file("brown/brown_docs.jsonl"), "rb") as fh:
+            brown = b"".join(next(fh) for _ in range(2))
+        page.set_input_files("#file", [{"name": "brown.jsonl", "mimeType": "application/jsonl", "buffer": brown}])
+        page.click("#upload button[type=submit]")
+        expect(result).to_contain_text("name the keys in the JSONL keys box: text=KEY,id=KEY", timeout=30_000)
+        page.fill("#fields", "text=paragraphs,id=doc_id")
+        page.click("#upload button[type=submit]")
+        expect(result).to_contain_text("2 documents ingested", timeout=30_000)
         assert not external, external  # everything is served locally
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
 

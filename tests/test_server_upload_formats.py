@@ -155,3 +155,33 @@ def test_a_long_gzipped_name_is_cut_keeping_both_suffixes(served):
     doc = [d for d in httpx.get(server.url + "/v1/memories/up/documents", params={"prefix": "file:港"},
                                 timeout=60).json()["documents"]]
     assert len(doc) == 1 and doc[0]["id"].endswith("港.md.gz") and doc[0]["title"] == "Harbour of Pellow", doc
+
+
+def _brown_lines(n: int = 3) -> bytes:
+    """The first ``n`` records of the shared Brown file as they are: {"doc_id", "category", "paragraphs"}."""
+    from core.config import data_file
+
+    with open(data_file("brown/brown_docs.jsonl"), "rb") as fh:
+        return b"".join(next(fh) for _ in range(n))
+
+
+def test_an_uploaded_jsonl_of_another_schema_takes_the_fields_parameter(served):
+    server, _ = served
+    data, url = _brown_lines(), server.url + "/v1/memories/up/documents"
+    before = _total(server)
+    r = _post(server, [("brown.jsonl", data)])  # without the mapping: every line says which parameter to give
+    assert r.status_code == 422 and "(name the keys with ?fields=text=KEY,id=KEY)" in r.text, r.text
+    assert "--fields" not in r.text and _total(server) == before
+    for spec, words in [("text=paragraphs,oops", "'oops' is not ROLE=KEY"), ("body=x", "unknown role 'body'"),
+                        ("text=a,id=a", 'both name the key "a"')]:
+        r = httpx.post(url, params={"fields": spec}, files=[("file", ("brown.jsonl", data, "application/jsonl"))],
+                       timeout=60)
+        assert r.status_code == 422 and r.json()["fields"][0]["field"] == "fields" and words in r.json()["error"], r.text
+    r = httpx.post(url, params={"fields": "text=paragraphs"}, json=[{"id": "x", "text": "A posted list."}], timeout=60)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "fields", r.text  # a list has its own schema
+    r = httpx.post(url, params={"fields": "text=paragraphs,id=doc_id"},
+                   files=[("file", ("brown.jsonl", data, "application/jsonl"))], timeout=300)
+    assert r.status_code == 201 and r.json()["documents"] == 3, r.text
+    doc = httpx.get(server.url + "/v1/memories/up/document", params={"id": "ca01"}, timeout=60).json()
+    assert doc["metadata"] == {"category": "news"} and doc["chunks"][0]["text"].startswith("The Fulton County")
+    assert _total(server) == before + 3

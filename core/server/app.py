@@ -29,8 +29,8 @@ from core.server.public import without_folder
 from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
 from core.server.registry import Registry
 from core.server.schema import install_openapi
-from core.server.uploads import (files_records, multipart_form, no_file_field, not_json, upload_name,
-                                 utf8_body)
+from core.server.uploads import (files_records, multipart_form, no_file_field, not_json, record_fields,
+                                 upload_name, utf8_body)
 from core.text import count
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -193,23 +193,28 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                   "application/json": {"schema": {"type": "array", "items": DocumentIn.model_json_schema()}},
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "file": {"type": "string", "format": "binary"}}}}}}})
-    async def add_documents(name: str, request: Request, background: bool = False):
+    async def add_documents(name: str, request: Request, background: bool = False, fields: str | None = None):
         """Ingest a JSON list of ``{id, title, text, metadata}`` or uploaded files (``file`` fields).
 
         A file is read as `mycelial ingest` reads it: .txt .md .rst .html .pdf .jsonl, text without a suffix
         (README), gzipped too; one it skips (a binary, a man page) is a 422 naming it and why.
 
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
+        ``fields=text=paragraphs,id=doc_id``: an uploaded JSONL file's keys of another schema (`ingest --fields`).
         """
         s = writable_slot(name)
+        mapping = record_fields(fields)
         ctype = request.headers.get("content-type", "").strip().lower()  # a media type is case-insensitive
+        if mapping is not None and not ctype.startswith("multipart/form-data"):  # a posted list has its schema
+            raise Invalid([("fields", "applies to uploaded JSONL files; a posted list's documents are "
+                                      "{id, title, text, metadata}")])
         if ctype.startswith("multipart/form-data"):
             form = await multipart_form(request)
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
             if not uploads:
                 raise Invalid([("file", no_file_field(form))])
             files = [(upload_name(u, request.headers.get("content-type", "")), await u.read()) for u in uploads]
-            records, errors, skipped = await _run(files_records, files)
+            records, errors, skipped = await _run(files_records, files, mapping)
             if background:
                 return _submit(s, records, errors, skipped)
             return await _run(_ingest, s, records, errors, skipped)

@@ -96,14 +96,27 @@ def upload_name(upload, content_type: str) -> str | bytes:
         return bytes(name)
 
 
-def files_records(files) -> tuple[list, list[str], list[str]]:
+def record_fields(spec: str | None):
+    """The ``fields`` parameter (``text=paragraphs,id=doc_id``) as `records.Fields`, None when not given;
+    a bad one is a 422 naming ``fields``."""
+    if spec is None:
+        return None
+    from core.memory.records import Fields
+
+    try:
+        return Fields.parse(spec)
+    except ValueError as exc:
+        raise Invalid([("fields", str(exc).removeprefix("fields: "))]) from None
+
+
+def files_records(files, fields=None) -> tuple[list, list[str], list[str]]:
     """Records, read errors and skips (empty files) of uploaded (filename, bytes) pairs; 422 naming every file
     with no document (field ``file``), and then none is ingested: it named the first one only, so a user fixed
     one file a try. An empty file is skipped, not refused: it refused the request's other files too."""
     records, errors, skipped, refused = [], [], [], []
     for filename, data in files:
         try:
-            _, recs, errs, skips = _file_records(filename, data)
+            _, recs, errs, skips = _file_records(filename, data, fields)
         except _Refused as exc:
             refused += [("file", m) for m in exc.args]
             continue
@@ -116,7 +129,7 @@ def files_records(files) -> tuple[list, list[str], list[str]]:
     return records, errors, skipped
 
 
-def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], list[str]]:
+def _file_records(filename: str, data: bytes, fields=None) -> tuple[str, list, list[str], list[str]]:
     """(safe name, records, read errors and skips as text) of one uploaded file; 422 when it holds no document
     and is not empty."""
     from core.memory._formats import is_jsonl
@@ -141,12 +154,14 @@ def _file_records(filename: str, data: bytes) -> tuple[str, list, list[str], lis
         if (why := unsupported(path, "type")) is not None:  # a binary, a man page, an image, a .pdf.gz
             raise _Refused(f"{safe}: {why}")
         # the temporary folder is not the file's: bash/README.gz uploaded is "README", not "mycelial-upload-x README"
-        records = list(read_file(path, errors, folder_title=False))
+        records = list(read_file(path, errors, folder_title=False, fields=fields))
     if not is_jsonl(safe):
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]
+    # the library's hint names the CLI's option; here it is this route's parameter
     shown = [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
+    shown = [m.replace("(name the keys with --fields ", "(name the keys with ?fields=") for m in shown]
     skips = [m for m, e in zip(shown, errors) if e.skipped]
     shown = [m for m, e in zip(shown, errors) if not e.skipped]
     if not records and not skips:  # each unreadable line with its number (they were joined without one)

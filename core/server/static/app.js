@@ -349,8 +349,10 @@ async function upload(ev) {
   $("upload-result").textContent = "ingesting…";
   $("upload-result").className = "";
   try {
-    const r = await api(`/v1/memories/${memory()}/documents`, { method: "POST", body: form });
-    const errors = r.errors.length ? `: ${r.errors.slice(0, 3).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
+    const keys = $("fields").value.trim();  // JSONL records of another schema: text=paragraphs,id=doc_id
+    const r = await api(`/v1/memories/${memory()}/documents` + (keys ? `?fields=${encodeURIComponent(keys)}` : ""),
+                        { method: "POST", body: form });
+    const errors = r.errors.length ? `: ${r.errors.slice(0, 3).map(onPage).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
     // a file sent again said "0 documents, 0 chunks": it is there, unchanged (or replaced by the new version)
     const parts = [plural(r.documents, "document") + " ingested", plural(r.chunks, "chunk")];
     if (r.replaced) parts.push(`${r.replaced} replaced`);
@@ -365,10 +367,13 @@ async function upload(ev) {
     loadDocuments(docOffset);
     loadMemories();  // the selector's document counts
   } catch (e) {  // in the error colour, as the status line's errors (it looked like a result)
-    $("upload-result").textContent = e.message;
+    $("upload-result").textContent = onPage(e.message);
     $("upload-result").className = "error";
   }
 }
+
+// the server's hint names its parameter; on this page the keys go in the box beside Ingest
+const onPage = (msg) => msg.replaceAll("name the keys with ?fields=", "name the keys in the JSONL keys box: ");
 
 async function loadMemories() {
   const r = await api("/v1/memories");
