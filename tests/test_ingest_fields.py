@@ -121,6 +121,11 @@ def test_dict_records_with_fields(brown, tmp_path):
             with pytest.raises(ValueError, match="fields"):
                 mem.ingest(rows, fields=bad)
         assert mem.store_.count_documents() == 2
+        # records titled but without ids ({"title", "text"}, as 2WikiMultihopQA's): the title is the id too
+        rep = mem.ingest([{"title": "Graz", "text": "Graz is a city."}, {"title": "Graz", "text": "Again."}],
+                         fields={"id": "title"})
+        assert rep.documents == 1 and "duplicate id 'Graz'" in rep.errors[0].message, rep.to_dict()
+        assert get_document(mem, "Graz")["title"] == "Graz"
 
 
 @pytest.mark.parametrize("spec, said", [

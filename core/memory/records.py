@@ -172,13 +172,11 @@ class Fields:
             key = getattr(self, role)
             if not isinstance(key, str) or not key.strip():
                 raise ValueError(f"fields: {role} needs a key (the name of a record's key), got {key!r}")
-        seen: dict[str, str] = {}
-        for role in ROLES:
-            key = getattr(self, role)
-            if key in seen:
-                raise ValueError(f'fields: {seen[key]} and {role} both name the key "{key}"; give each role '
-                                 f'its own key (a role not given keeps its default: text=text,id=id,title=title)')
-            seen[key] = role
+        # a title may be the id too ({"title", "text"} records: id=title); the text is neither
+        for role in ("id", "title"):
+            if getattr(self, role) == self.text:
+                raise ValueError(f'fields: text and {role} both name the key "{self.text}"; give the text its own '
+                                 f'key (a role not given keeps its default: text=text,id=id,title=title)')
 
     @classmethod
     def of(cls, value) -> "Fields":
