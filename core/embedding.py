@@ -249,16 +249,21 @@ class TextEmbedder:
             self._cache_obj = EmbeddingCache(path, cache_seed() if self.cache is True else None)
         return self._cache_obj
 
-    def embed(self, texts: Sequence[str], show_progress: bool = False, store: bool = True) -> np.ndarray:
+    def embed(self, texts: Sequence[str], show_progress: bool = False, store: bool = True,
+              on_progress=None) -> np.ndarray:
         """Return float32 array (len(texts), dim) of unit-norm embeddings.
 
         ``store=False`` reads the cache but writes no new vector (queries: each one asked was kept
-        for ever, ~1.6 kB a query in a cache that only forgetting a document ever shrank)."""
+        for ever, ~1.6 kB a query in a cache that only forgetting a document ever shrank).
+        ``on_progress(done, total)``: the texts the model embedded so far of those it has to (not cached),
+        before the first piece and after each (an ingest's bar says how far a long document is)."""
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         cache = self._cache
-        if cache is None:
+        if cache is None:  # one call: pieces would change the model's batches, hence the vectors' last bits
+            if on_progress is not None:
+                on_progress(0, len(texts))
             return self._encode(texts, show_progress)
         keys = [EmbeddingCache.key(t) for t in texts]
         dim = self.dim
@@ -275,11 +280,15 @@ class TextEmbedder:
                 from tqdm.auto import tqdm
 
             for start in tqdm(chunks, desc="embedding", unit="chunk") if bar else chunks:
+                if on_progress is not None:
+                    on_progress(start, len(missing))
                 part = missing[start:start + _CACHE_CHUNK]
                 new = self._encode([first_text[k] for k in part], show_progress and len(chunks) < 2)
                 if store:
                     cache.put(self.cache_model, part, new)
                 found.update(zip(part, new))
+            if on_progress is not None:
+                on_progress(len(missing), len(missing))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     def forget_texts(self, texts: Sequence[str]) -> int:

@@ -120,3 +120,27 @@ with SemanticMemory(folder + "/m", read_only=True) as again:  # nothing half-sto
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]  # was 134 (SIGABRT) on the way out
     assert out.stdout.split("\n")[:2] == ["interrupted True False", "0 0"], out.stdout + out.stderr[-2000:]
+
+
+def test_a_long_batch_shows_on_the_bar_how_far_its_embedding_is(tmp_path, wiki_docs, monkeypatch, capsys):
+    # one document of many chunks is one batch: the bar stood at 0/1, nothing moving, while it embedded
+    import uuid
+
+    import core.embedding
+    import core.memory._ahead
+
+    monkeypatch.setattr(core.embedding, "_CACHE_CHUNK", 16)  # cache pieces of 16 chunks, not 2,048
+    monkeypatch.setattr(core.memory._ahead, "WAIT_TICK", 0.002)
+    tag = uuid.uuid4().hex[:8]  # texts no cache holds: the model embeds them all
+    text = "\n\n".join(f"{s} ({tag})" for d in wiki_docs[:16] for s in d.sentences[:6])
+    emb = TextEmbedder()
+    said = []
+    assert emb.embed([f"a ({tag})", f"b ({tag})"], on_progress=lambda *a: said.append(a)).shape == (2, 384)
+    assert said == [(0, 2), (2, 2)]
+    with SemanticMemory(tmp_path / "m", embedder=emb) as mem:
+        rep = mem.ingest({"id": "long", "text": text}, progress=True)
+    err = capsys.readouterr().err
+    steps = sorted({int(part.split("/")[0].replace(",", "")) for part in err.split("embedding=")[1:]})
+    assert rep.chunks > 48 and steps and steps[0] < rep.chunks, (rep.chunks, steps)  # seen before the end
+    assert all(s % 16 == 0 or s == rep.chunks for s in steps), steps  # counted by the cache's pieces
+    assert f"chunks={rep.chunks}" in err.rsplit("embedding=", 1)[1]  # the commit's update follows it

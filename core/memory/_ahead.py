@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 from core._waiting import interrupts_held, wait_holding_interrupt
+from core.embedding import TextEmbedder
 from core.log import get_logger
 
 log = get_logger("memory.ingest")
@@ -50,6 +51,10 @@ class _Flight:
     # set when the thread is done; waited on instead of Thread.join: a join that Ctrl-C interrupts marks
     # a thread still running as stopped (CPython 3.11's bpo-45274 handling), so a second join returns at once
     done: threading.Event = field(default_factory=threading.Event)
+    progress: tuple = (0, 0)  # (chunks embedded, chunks to embed) as the model thread last said
+
+
+WAIT_TICK = 0.5  # seconds between the progress bar's updates while a long batch embeds
 
 
 class EmbedAhead:
@@ -60,8 +65,9 @@ class EmbedAhead:
     committing it, so no model call outlives the ingest.
     """
 
-    def __init__(self, mem, report):
+    def __init__(self, mem, report, on_wait=None):
         self.mem, self.report = mem, report
+        self.on_wait = on_wait  # (embedded, to embed) every WAIT_TICK while a commit waits for its batch
         self.flight: _Flight | None = None
         self.loaded = False
         # every flight started: Ctrl-C in a commit's wait dropped that flight, and its thread went on in the
@@ -118,7 +124,11 @@ class EmbedAhead:
     def _embed(self, texts: list, flight: _Flight) -> None:
         out = flight.out
         try:
-            out["X"] = self.mem._embedder().embed(texts)
+            emb = self.mem._embedder()
+            if isinstance(emb, TextEmbedder):  # a custom embedder's embed takes the texts alone
+                out["X"] = emb.embed(texts, on_progress=lambda done, total: setattr(flight, "progress", (done, total)))
+            else:
+                out["X"] = emb.embed(texts)
             out["C"] = self.mem.codec.encode(out["X"])
         except BaseException as exc:  # re-raised in the ingesting thread
             out["error"] = exc
@@ -130,7 +140,10 @@ class EmbedAhead:
         if flight.thread is not None:
             if not flight.done.is_set():  # -vv: where a Ctrl-C lands in a running embedding (tests wait for it)
                 log.debug("waiting for the model to embed a batch of %d chunks", len(flight.keys))
-            flight.done.wait()
+            # one document of 20k chunks is one batch: the bar stood at 0/1 for a minute, saying nothing
+            while not flight.done.wait(WAIT_TICK):
+                if self.on_wait is not None and flight.progress[1]:
+                    self.on_wait(*flight.progress)
         if "error" in flight.out:
             raise flight.out["error"]
         return flight.out

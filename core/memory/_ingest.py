@@ -9,7 +9,7 @@ from core.memory._admit import record_problem
 from core.memory._ahead import EmbedAhead
 from core.memory._checks import check_record
 from core.memory._commit import CommitMixin
-from core.memory._ingest_progress import _expected_documents, _progress
+from core.memory._ingest_progress import _embedding_wait, _expected_documents, _progress
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory._schema import truncate_wal
 from core.log import get_logger
@@ -134,7 +134,7 @@ class IngestMixin(CommitMixin):
         seen: dict[str, str] = {}  # doc id -> source: one id twice in one ingest is an error wherever it falls
         wal = _WalWindow(self.store_._conn)
         self._embedder()  # loaded here, not in the thread that embeds ahead
-        ahead = EmbedAhead(self, report)
+        ahead = EmbedAhead(self, report, on_wait=_embedding_wait(bar, report))
         interrupted = False
         try:
             for rec in self._records(source, report.errors, fields):

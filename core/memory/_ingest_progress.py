@@ -44,3 +44,15 @@ def _progress(bar, documents: int, report: IngestReport) -> None:
         bar.update(documents)
         # as text: tqdm shortens numbers, so 10,009 chunks showed as "chunks=1e+4"
         bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), refresh=False)
+
+
+def _embedding_wait(bar, report: IngestReport):
+    """What the bar shows while a commit waits for a long batch's embedding: ``embedding=4,096/19,925``
+    chunks (None without a bar). The next commit's update drops it."""
+    if bar is None:
+        return None
+
+    def show(done: int, total: int) -> None:
+        bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), embedding=f"{done:,}/{total:,}")
+
+    return show
