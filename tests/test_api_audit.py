@@ -160,7 +160,8 @@ def test_a_record_object_is_checked_like_a_dict_record(mem):
     rep = mem.ingest([Record("", "A record with an empty id about the Zanzibar lighthouse.", ""),
                       Record("r-none", None, ""),
                       Record(42, "Record forty-two names the lighthouse of Pemba island.", None)])
-    assert [(e.line, e.message) for e in rep.errors] == [(1, 'missing "id"'), (2, 'missing "text" (a string)')], rep
+    assert [(e.line, e.message) for e in rep.errors] == [
+        (1, 'missing "id"'), (2, 'missing "text" (a string or a list of paragraphs)')], rep
     assert rep.documents == 1 and mem.store_.document("42") is not None and mem.store_.document("") is None
     assert mem.forget(42) and _state(mem) == before
 

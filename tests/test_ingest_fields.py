@@ -88,8 +88,8 @@ def test_readers_apply_the_mapping_to_every_kind_of_jsonl_input(brown, tmp_path)
     # without the mapping: one error a line, each naming the keys and the option
     recs = list(read_paths(tmp_path / "all.jsonl", errors))
     assert recs == [] and len(errors) == 4
-    assert errors[0].message == ('missing "text" (a string); the object has "doc_id", "category", "paragraphs" '
-                                 '(name the keys with --fields text=KEY,id=KEY)')
+    assert errors[0].message == ('missing "text" (a string or a list of paragraphs); the object has "doc_id", '
+                                 '"category", "paragraphs" (name the keys with --fields text=KEY,id=KEY)')
     errors = []
     list(read_paths(tmp_path / "all.jsonl", errors, fields={"text": "paragraphs", "id": "docid"}))
     assert [e.message for e in errors] == ['missing "docid"'] * 4  # the key actually used

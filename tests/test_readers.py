@@ -232,10 +232,11 @@ def test_a_file_of_another_schema_is_told_what_it_holds(tmp_path):
     (tmp_path / "corpus.json").write_text(json.dumps([{"id": "a", "text": "Graz."}]))
     recs, errors = _read([tmp_path / "brown.jsonl", tmp_path / "corpus.json"])
     assert recs == []
-    assert errors[0].message == ('missing "text" (a string); the object has "doc_id", "category", "paragraphs" '
-                                 '(name the keys with --fields text=KEY,id=KEY)')
+    assert errors[0].message == ('missing "text" (a string or a list of paragraphs); the object has "doc_id", '
+                                 '"category", "paragraphs" (name the keys with --fields text=KEY,id=KEY)')
     assert errors[1].message.startswith("unsupported file type '.json'") and "jq -c '.[]'" in errors[1].message
-    with pytest.raises(ValueError, match=r'^missing "text" \(a string\)$'):  # no hint when only text is missing
+    # no hint when only the text is missing
+    with pytest.raises(ValueError, match=r'^missing "text" \(a string or a list of paragraphs\)$'):
         parse_record({"id": "a", "title": "T"}, "s")
 
 
@@ -285,7 +286,7 @@ def test_jsonl_lines_are_split_at_newlines_only(tmp_path, monkeypatch):
     (tmp_path / "r.jsonl").write_text(body, encoding="utf-8", newline="")
     recs, errors = _read(tmp_path / "r.jsonl")
     assert [r.doc_id for r in recs] == ["a", "b", "c"] and recs[0].text == "Vienna.\u2028Graz."
-    assert [(e.line, e.message) for e in errors] == [(4, 'missing "text" (a string)')]
+    assert [(e.line, e.message) for e in errors] == [(4, 'missing "text" (a string or a list of paragraphs)')]
     monkeypatch.setattr("sys.stdin", io.StringIO(body))
     recs, errors = _read(["-"])
     assert [r.doc_id for r in recs] == ["a", "b", "c"] and [e.line for e in errors] == [4]

@@ -83,7 +83,7 @@ def parse_record(obj, source: str, line: int | None = None, fields: "Fields | di
         # a file of another schema ({"doc_id", "paragraphs"}) said only this on every line
         hint = f"; the object has {', '.join(json.dumps(k) for k in other[:8])}{' ...' if len(other) > 8 else ''}" \
                f" (name the keys with --fields text=KEY,id=KEY)" if other and f.text not in obj else ""
-        raise ValueError(f'missing "{f.text}" (a string){hint}')
+        raise ValueError(f'missing "{f.text}" (a string or a list of paragraphs){hint}')
     text = joined_text(obj[f.text], f.text)
     if not text.strip():
         raise ValueError(f'"{f.text}" is empty')
