@@ -12,6 +12,11 @@ def _stem(doc_id: str) -> str:
     return name.split(".", 1)[0] if not name.startswith(".") else name
 
 
+def _like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (ESCAPE '\\'): ``_`` and ``%`` are wildcards there."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def likely_ids(mem, name: str, n: int = 3) -> list[tuple[str, str]]:
     """Up to ``n`` (id, title) of documents named like ``name``, best first: the same title or file
     name (any case, suffixes dropped), then ids that end with it, then ids that hold it.
@@ -21,7 +26,7 @@ def likely_ids(mem, name: str, n: int = 3) -> list[tuple[str, str]]:
     if not want:
         return []
     # ids holding the name: only for 3 characters or more ('_' or 'a' is in half the ids)
-    like = "%" + want.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if len(want) >= 3 else ""
+    like = f"%{_like(want)}%" if len(want) >= 3 else ""
     rows = mem.store_._reader.execute(
         "SELECT doc_key, title FROM documents WHERE lower(title) = ? OR lower(doc_key) LIKE ? ESCAPE '\\' "
         "ORDER BY lower(title) = ? DESC, doc_key LIMIT ?", (want, like, want, SCAN)).fetchall()
@@ -42,10 +47,6 @@ def did_you_mean(mem, name: str) -> str:
         return ""
     shown = [repr(key) + (f" ({title})" if title and title != key else "") for key, title in found]
     return "; did you mean " + (", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]) + "?"
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def likely_concepts(mem, name: str, n: int = 5) -> list[str]:
