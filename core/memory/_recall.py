@@ -250,8 +250,8 @@ class RecallMixin(AssociationMixin):
         why = {}
         if explain:
             for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:
-                # "lift": what association added to the cosine, the part of the score a reader can add up
-                # (the raw association, 1.31, beside a score of cos .63 + 1.27 read as a sum that was not one)
+                # "lift": what association added to the cosine, so a reader can add the score up (the CLI
+                # printed the raw association, 1.31, beside a score of 1.27 = cosine .63 + a lift of .63)
                 lift = {"lift": fused_of[c] - sim_of[c]} if c in fused_of and sim_of.get(c) is not None else {}
                 why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **lift, **trace,
                           **boost.get(c, {})}
