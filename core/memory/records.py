@@ -70,6 +70,11 @@ def is_empty_file(err) -> bool:
                                                                                                  EMPTY_INPUT))
 
 
+# how a reader names the keys of another schema: the CLI's words; the HTTP route and the web page put theirs
+FIELDS_OPTION = "--fields "
+FIELDS_HINT = f"name the keys with {FIELDS_OPTION}text=KEY,id=KEY"
+
+
 def parse_record(obj, source: str, line: int | None = None, fields: "Fields | dict | str | None" = None) -> Record:
     """Validate one JSON object (``id``, ``text``, optional ``title``; the rest is metadata).
 
@@ -82,7 +87,7 @@ def parse_record(obj, source: str, line: int | None = None, fields: "Fields | di
         other = [k for k in obj if k not in roles]
         # a file of another schema ({"doc_id", "paragraphs"}) said only this on every line
         hint = f"; the object has {', '.join(json.dumps(k) for k in other[:8])}{' ...' if len(other) > 8 else ''}" \
-               f" (name the keys with --fields text=KEY,id=KEY)" if other and f.text not in obj else ""
+               f" ({FIELDS_HINT})" if other and f.text not in obj else ""
         raise ValueError(f'missing "{f.text}" (a string or a list of paragraphs){hint}')
     text = joined_text(obj[f.text], f.text)
     if not text.strip():

@@ -134,6 +134,7 @@ def _file_records(filename: str, data: bytes, fields=None) -> tuple[str, list, l
     and is not empty."""
     from core.memory._formats import is_jsonl
     from core.memory.readers import read_file, unsupported
+    from core.memory.records import FIELDS_HINT, FIELDS_OPTION
 
     if isinstance(filename, bytes):  # as the CLI reports a file whose name is not UTF-8 (`mycelial ingest`)
         filename = filename.rsplit(b"/", 1)[-1].rsplit(b"\\", 1)[-1]  # as Path(name).name below
@@ -161,7 +162,7 @@ def _file_records(filename: str, data: bytes, fields=None) -> tuple[str, list, l
         records = [replace(r, source=safe) for r in records]
     # the library's hint names the CLI's option; here it is this route's parameter
     shown = [f"{safe}:{e.line}: {e.message}" if e.line else f"{safe}: {e.message}" for e in errors]
-    shown = [m.replace("(name the keys with --fields ", "(name the keys with ?fields=") for m in shown]
+    shown = [m.replace(FIELDS_HINT, FIELDS_HINT.replace(FIELDS_OPTION, "?fields=")) for m in shown]
     skips = [m for m, e in zip(shown, errors) if e.skipped]
     shown = [m for m, e in zip(shown, errors) if not e.skipped]
     if not records and not skips:  # each unreadable line with its number (they were joined without one)
