@@ -334,3 +334,17 @@ def test_one_problem_on_many_lines_is_shown_three_times_then_counted(tmp_path):
     assert f"error: {tmp_path / 'other.jsonl'}: 7 more lines with the same problem (lines 5-11)" in lines
     assert any(":12: malformed JSON" in ln for ln in lines)  # another problem is still shown
     assert "1 document ingested (1 chunk: 1 new, 0 duplicates)" in r.output and "11 errors" in r.output
+
+
+def test_repeated_ids_of_a_one_line_json_are_one_problem_counted_as_records(tmp_path):
+    # MuSiQue's corpus with --fields id=title printed 126 "duplicate id" lines, one an id, and a one-line
+    # JSON file's count said "lines 1-1"
+    rows = [{"id": f"t{i}", "text": f"Passage {i} on the tide mills of Pellow."} for i in range(6)]
+    (tmp_path / "c.json").write_text(json.dumps(rows + rows[:5]), encoding="utf-8")
+    r = CliRunner().invoke(cli, ["ingest", str(tmp_path / "c.json"), "--memory", str(tmp_path / "m"), "-q"])
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    assert [ln.split(": ", 2)[2] for ln in lines if "duplicate id" in ln] == [
+        f"duplicate id 't{i}' (first on this line); skipped" for i in range(3)], lines
+    assert f"error: {tmp_path / 'c.json'}: 2 more records with the same problem (line 1)" in lines
+    assert "6 documents ingested" in r.output and "5 errors" in r.output

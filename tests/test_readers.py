@@ -226,15 +226,19 @@ def test_huge_file_missing_path_and_unsupported_type(tmp_path):
 
 
 def test_a_file_of_another_schema_is_told_what_it_holds(tmp_path):
-    # Brown's {"doc_id", "category", "paragraphs"} said only 'missing "text" (a string)' on each of 500 lines,
-    # and a .json array of records only "unsupported file type" (the .jsonl array error names the jq fix)
+    # Brown's {"doc_id", "category", "paragraphs"} said only 'missing "text" (a string)' on each of 500 lines;
+    # 2WikiMultihopQA's {"title", "text"} only 'missing "id"'
     (tmp_path / "brown.jsonl").write_text(json.dumps({"doc_id": "ca01", "category": "news", "paragraphs": [["A."]]}))
-    (tmp_path / "corpus.json").write_text(json.dumps([{"id": "a", "text": "Graz."}]))
-    recs, errors = _read([tmp_path / "brown.jsonl", tmp_path / "corpus.json"])
+    (tmp_path / "wiki.jsonl").write_text(json.dumps({"title": "Graz", "text": "Graz lies on the Mur."}))
+    recs, errors = _read([tmp_path / "brown.jsonl", tmp_path / "wiki.jsonl"])
     assert recs == []
     assert errors[0].message == ('missing "text" (a string or a list of paragraphs); the object has "doc_id", '
                                  '"category", "paragraphs" (name the keys with --fields text=KEY,id=KEY)')
-    assert errors[1].message.startswith("unsupported file type '.json'") and "jq -c '.[]'" in errors[1].message
+    assert errors[1].message == 'missing "id"; the object has "title" (name the keys with --fields text=KEY,id=KEY)'
+    recs, errors = _read([tmp_path / "wiki.jsonl"], fields="id=title")
+    assert errors == [] and [(r.doc_id, r.title) for r in recs] == [("Graz", "Graz")]
+    with pytest.raises(ValueError, match=r'^missing "id"$'):  # nothing else to name
+        parse_record({"text": "x"}, "s")
     # no hint when only the text is missing
     with pytest.raises(ValueError, match=r'^missing "text" \(a string or a list of paragraphs\)$'):
         parse_record({"id": "a", "title": "T"}, "s")
@@ -325,20 +329,22 @@ def test_front_matter_title_is_read_as_yaml_reads_it(front, title):
     assert markdown_parts(text) == (title, "Body about the Senate.\n")
 
 
-def test_a_json_object_file_is_told_the_jq_that_keeps_its_keys(tmp_path):
-    # a corpus keyed by id ({"d1": {...}}) was told `jq -c '.[]'`, the array fix, which drops the ids
+def test_a_json_file_over_the_limit_is_told_the_jq_that_keeps_its_keys(tmp_path):
+    # a corpus keyed by id ({"d1": {...}}) must not be told `jq -c '.[]'`, the array fix, which drops the ids
     corpus = {"d1": {"title": "Graz", "text": "Graz lies on the Mur."}, "d2": {"text": "Wien lies on the Danube."}}
     (tmp_path / "corpus.json").write_text(json.dumps(corpus, indent=2), encoding="utf-8")
-    (tmp_path / "list.json").write_bytes(b"\xef\xbb\xbf \n" + json.dumps([{"id": "a", "text": "Graz."}]).encode())
+    (tmp_path / "list.json").write_bytes(b"\xef\xbb\xbf \n" + json.dumps([{"id": "a", "text": "Graz."}] * 9).encode())
     big = tmp_path / "big.json"  # 8 GB, sparse: the hint reads its head only
     with open(big, "wb") as f:
         f.write(b'{"x": "')
         f.truncate(8 << 30)
-    _, errors = _read([tmp_path / "corpus.json", tmp_path / "list.json", big])
+    _, errors = _read([tmp_path / "corpus.json", tmp_path / "list.json", big], max_bytes=100)
     obj, arr, huge = (e.message for e in errors)
-    assert "JSON object" in obj and "to_entries[] | {id: .key} + .value" in obj and "'.[]'" not in obj
-    assert "JSON array" in arr and "jq -c '.[]'" in arr
-    assert huge == obj.replace(str(tmp_path / "corpus.json"), str(big))
+    size = (tmp_path / "corpus.json").stat().st_size
+    assert obj.startswith(f"file is {size} bytes, over the 100-byte limit of a JSON file (read whole)"), obj
+    assert "to_entries[] | {id: .key} + .value" in obj and "'.[]'" not in obj
+    assert "jq -c '.[]'" in arr and "to_entries" not in arr
+    assert huge.startswith(f"file is {8 << 30:,} bytes") and huge.endswith(obj.split("none: ")[1])
     jq = __import__("shutil").which("jq")
     if jq is None:
         return

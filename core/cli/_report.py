@@ -27,9 +27,16 @@ _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted
 
 
+def _problem(message: str) -> str:
+    """What one error shares with others of its kind: its message, but of a repeated id the kind alone
+    (MuSiQue's corpus with --fields id=title printed 126 lines, one an id)."""
+    return "duplicate id" if message.startswith("duplicate id ") else message
+
+
 def print_errors(errors) -> None:
     """One line an error, but one file's lines with the same problem (a JSONL file of another schema: 50,000
     lines of 'missing "text"') are shown three times, then counted in one line; so are empty files."""
+    from core.memory._formats import is_json
     from core.memory.records import is_empty_file
 
     empty = [e for e in errors if is_empty_file(e)]
@@ -38,15 +45,18 @@ def print_errors(errors) -> None:
     for err in errors:
         if id(err) in hidden:  # a folder of 200 empty placeholder files: three named, the rest counted
             continue
-        seen.setdefault((err.source, err.message, getattr(err, "skipped", False), err.line is None), []).append(err)
+        seen.setdefault((err.source, _problem(err.message), getattr(err, "skipped", False), err.line is None),
+                        []).append(err)
     for (source, message, skipped, _), group in seen.items():
         kind = "skipped" if skipped else "error"
         for err in group[:SAME_PROBLEM_SHOWN if len(group) > SAME_PROBLEM_SHOWN + 1 else None]:
             click.echo(f"{kind}: {_cell(str(err))}", err=True)
         if len(group) > SAME_PROBLEM_SHOWN + 1:
             rest = group[SAME_PROBLEM_SHOWN:]
-            click.echo(f"{kind}: {_cell(source)}: {count(len(rest), 'more line')} with the same problem "
-                       f"(lines {rest[0].line}-{rest[-1].line})", err=True)
+            # a JSON file's records may share a line (one-line JSON: "lines 1-1")
+            what = "more record" if is_json(source) else "more line"
+            where = f"line {rest[0].line}" if rest[0].line == rest[-1].line else f"lines {rest[0].line}-{rest[-1].line}"
+            click.echo(f"{kind}: {_cell(source)}: {count(len(rest), what)} with the same problem ({where})", err=True)
     if hidden:
         click.echo(f"skipped: {count(len(hidden), 'more empty file')}", err=True)
 

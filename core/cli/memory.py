@@ -209,7 +209,9 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
 
     Bad inputs are reported with their file and line; the rest is still ingested.
     A JSONL record is {"id", "text", "title"?, ...metadata}; its text may be a list of
-    paragraphs (strings or lists of sentences); `--fields` names other keys.
+    paragraphs (strings or lists of sentences); `--fields` names other keys. A .json file
+    named here (not in a folder) is read too: a list of records, one record, or an object
+    of records or texts keyed by id.
     Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
     documents of that folder whose files were deleted or are now skipped (ten named, -v: all).
 
@@ -218,6 +220,8 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
         mycelial ingest notes/ paper.pdf records.jsonl --memory my_memory
 
         mycelial ingest brown.jsonl --fields text=paragraphs,id=doc_id -m brown
+
+        mycelial ingest hotpotqa_corpus.json -m hotpot
     """
     from core.cli._dask import check_scheduler, check_workers, dask_client
     from core.log import configure_cli

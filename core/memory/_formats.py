@@ -20,6 +20,7 @@ PLAIN = (".txt", ".md", ".pdf", ".jsonl")  # read whatever their start looks lik
 TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
 SUFFIXES = PLAIN + TEXT
 READS = ".txt, .md, .rst, .html, .pdf, .jsonl or text without a suffix (README), gzipped too"  # in messages
+READS_NAMED = READS.replace(".jsonl or", ".jsonl, .json or")  # a file given by name or uploaded
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -38,6 +39,19 @@ def is_jsonl(name) -> bool:
     """Is this file (a path, or a record's source) a JSONL file, plain or gzipped? The one test of it: the
     reader, ``--sync``, moved folders, parallel ingest, the store and the server all ask it."""
     return os.fspath(name).lower().endswith(JSONL)
+
+
+JSON = (".json", ".json.gz")  # read given by name only (core.memory._json): a folder's are configuration
+
+
+def is_json(name) -> bool:
+    return os.fspath(name).lower().endswith(JSON)
+
+
+def has_own_ids(name) -> bool:
+    """Does this file (a path, or a record's source) hold records with ids of their own (JSONL, JSON), rather than
+    being one document named by its path?"""
+    return is_jsonl(name) or is_json(name)
 
 
 def inner_name(path: Path) -> str:
@@ -107,6 +121,13 @@ def man_hint(skipped) -> str:
         return "; it looks like a man page (troff, not read): save it as text with `man -l FILE | col -b > FILE.txt`"
     return (f"; the {n:,} .1-.9 files look like man pages (troff, not read): save one as text with "
             f"`man -l FILE | col -b > FILE.txt`") if n else ""
+
+
+def json_hint(skipped) -> str:
+    """A hint for the skipped .json files of a folder (read when named), else ""."""
+    n = skipped.get(".json", 0) + skipped.get(".json.gz", 0)
+    return ("; .json files are read when named (`mycelial ingest FILE.json`: a list of records, or an object of "
+            "them keyed by id), not found in a folder, where they are mostly configuration") if n else ""
 
 
 def gz_hint(skipped) -> str:

@@ -24,7 +24,7 @@ STEP = 1 << 20  # decompressed bytes read at a time
 SMALL = 16 << 20  # a gzipped text up to this is read whole and checked, as a plain JSONL file up to 50 MB is
 
 JQ = "convert it with `jq -c '.[]' FILE > records.jsonl`"
-ARRAY = f"holds a JSON array, not JSON Lines (one object a line); {JQ}"
+ARRAY = f"holds a JSON array, not JSON Lines (one object a line); {JQ}, or name it .json (read as JSON)"
 # a corpus keyed by id ({"doc1": {"text": ...}}): `.[]` would drop the ids
 JQ_OBJECT = ("convert its entries with `jq -c 'to_entries[] | {id: .key} + .value' FILE > records.jsonl` "
              "(values that are plain text: `{id: .key, text: .value}`)")
@@ -55,7 +55,8 @@ def one_object_problem(text: str) -> str | None:
     if not isinstance(value, dict):
         return None
     fix = "convert it with `jq -c . FILE > records.jsonl`" if isinstance(value.get("text"), str) else JQ_OBJECT
-    return f"holds one JSON object over several lines, not JSON Lines (one object a line); {fix}"
+    return (f"holds one JSON object over several lines, not JSON Lines (one object a line); {fix}, or name it .json "
+            f"(read as JSON)")
 
 
 def whole_text_problem(text: str) -> str | None:

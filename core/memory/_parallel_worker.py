@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.memory._formats import is_jsonl
+from core.memory._formats import has_own_ids
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory.readers import MAX_BYTES, ReadError, read_file
 from core.memory.records import DEFAULT_FIELDS, Fields
@@ -94,7 +94,7 @@ def _read_part(parts: _Parts, items: list) -> tuple[list, dict]:
                 x.source = shown
             elif kind == "rec":
                 x.source = source
-                if not is_jsonl(open_path):  # file ids are the driver's (its working folder)
+                if not has_own_ids(open_path):  # file ids are the driver's (its working folder)
                     x.doc_id, x.meta = doc_id, meta
             events.append((kind, x))
     t1 = time.perf_counter()

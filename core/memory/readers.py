@@ -19,10 +19,11 @@ from typing import IO, Iterator
 
 from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
-from core.memory._formats import (READS, SUFFIXES, content_bytes, declared_charset, file_title, head_bytes, html_parts,
-                                  gz_hint, is_gzip, is_jsonl, is_memory, kind, linked_twin, man_hint, not_a_file,
-                                  skip_label, unreadable_folder)
-from core.memory._jsonl import JQ, JQ_OBJECT, decoded_lines, read_gz_jsonl, whole_text_problem
+from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
+                                  head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
+                                  kind, linked_twin, man_hint, not_a_file, skip_label, unreadable_folder)
+from core.memory._json import read_json
+from core.memory._jsonl import decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import markdown_parts
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -83,6 +84,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         size = path.stat().st_size
         if size == 0:
             errors.append(ReadError(source, f"{EMPTY_FILE} (0 bytes); nothing to store", skipped=True))
+            return
+        if is_json(path):  # given by name: a folder's are not listed
+            yield from read_json(path, source, errors, max_bytes, fields)
             return
         what = kind(path)
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed
@@ -280,28 +284,12 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         kinds = ", ".join(f"{suf or 'no suffix'} {n:,}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
         notes.append(ReadError(str(path), f"skipped {count(n, 'unsupported file')} ({kinds}); "
-                                          f"read: {READS}{man_hint(skipped)}{gz_hint(skipped)}", skipped=True))
+                                          f"read: {READS}{man_hint(skipped)}{gz_hint(skipped)}{json_hint(skipped)}",
+                                          skipped=True))
     if not files:
         notes.append(ReadError(str(path), "folder holds no file to read" + ("" if skipped or special  # said above
                                                                           else f" ({READS})")))
     return files, notes
-
-
-def _json_hint(path: Path) -> str:
-    """The jq fix for a .json file, told by its first character (an array or an object); a big file is
-    not loaded for a hint."""
-    try:
-        with open(path, "rb") as f:
-            head = b""
-            while not head and (chunk := f.read(4096)):
-                head = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")  # a BOM and whitespace before the value
-    except OSError:
-        return ""
-    if head[:1] == b"[":
-        return f" (records in a JSON array: {JQ})"
-    if head[:1] == b"{":
-        return f" (a JSON object: {JQ_OBJECT})"
-    return ""
 
 
 def path_problem(path: Path) -> ReadError | None:
@@ -315,12 +303,12 @@ def path_problem(path: Path) -> ReadError | None:
 def unsupported(path: Path, noun: str = "file type") -> str | None:
     """Why a file is not read, and what is read (its type called ``noun``), or None when it is read: a file
     given to `ingest` or uploaded to the server (one set of rules)."""
-    if kind(path) is not None:
+    if kind(path) is not None or is_json(path):
         return None
     label = skip_label(path)
-    hint = _json_hint(path) if path.suffix.lower() == ".json" else man_hint(Counter([label])) + gz_hint([label])
+    hint = man_hint(Counter([label])) + gz_hint([label])
     what = f"{noun} {label!r}" if label != "not UTF-8 text" else "file: its start is not UTF-8 text"
-    return f"unsupported {what}; expected {READS}{hint}"
+    return f"unsupported {what}; expected {READS_NAMED}{hint}"
 
 
 def read_paths(paths, errors: list, max_bytes: int = MAX_BYTES, fields=None) -> Iterator[Record]:

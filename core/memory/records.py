@@ -81,20 +81,19 @@ def parse_record(obj, source: str, line: int | None = None, fields: "Fields | di
     ``fields`` names other keys for those roles (:class:`Fields`); the text may be a list of paragraphs."""
     f = Fields.of(fields)
     if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        raise ValueError(f"expected a JSON object (a record with an id and a text), got {_a(obj)}")
     roles = (f.id, f.text, f.title, "metadata")
     if obj.get(f.text) is None:
-        other = [k for k in obj if k not in roles]
         # a file of another schema ({"doc_id", "paragraphs"}) said only this on every line
-        hint = f"; the object has {', '.join(json.dumps(k) for k in other[:8])}{' ...' if len(other) > 8 else ''}" \
-               f" ({FIELDS_HINT})" if other and f.text not in obj else ""
+        hint = _keys_hint(obj, roles) if f.text not in obj else ""
         raise ValueError(f'missing "{f.text}" (a string or a list of paragraphs){hint}')
     text = joined_text(obj[f.text], f.text)
     if not text.strip():
         raise ValueError(f'"{f.text}" is empty')
     doc_id = plain(obj.get(f.id))  # np.int64(7) (a DataFrame's row) is an integer id
     if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
-        raise ValueError(f'missing "{f.id}"')
+        # records without ids ({"title", "text"}: 2WikiMultihopQA's and MuSiQue's corpora) said only this
+        raise ValueError(f'missing "{f.id}"' + (_keys_hint(obj, (f.id, f.text, "metadata")) if f.id not in obj else ""))
     if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
         raise ValueError(f'"{f.id}" must be a string or integer, got {type(doc_id).__name__}')
     title = obj.get(f.title) or ""
@@ -127,6 +126,13 @@ def parse_record(obj, source: str, line: int | None = None, fields: "Fields | di
     return Record(str(doc_id), text, title, meta, source)
 
 
+def _keys_hint(obj: dict, roles) -> str:
+    """What a record missing a role's key holds instead, and how to name it: "" when it holds nothing else."""
+    other = [k for k in obj if k not in roles]
+    return (f"; the object has {', '.join(json.dumps(k) for k in other[:8])}{' ...' if len(other) > 8 else ''}"
+            f" ({FIELDS_HINT})") if other else ""
+
+
 TEXT_FORMS = "a string, a list of paragraphs (strings) or a list of paragraphs of sentences (lists of strings)"
 
 
@@ -153,7 +159,7 @@ def joined_text(value, key: str = "text") -> str:
 
 def _a(value) -> str:
     """The JSON name of ``value``'s type, with its article ("a list", "an object", "a number")."""
-    name = {dict: "object", list: "list", bool: "boolean", int: "number", float: "number",
+    name = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number",
             type(None): "null"}.get(type(value), type(value).__name__)
     return name if name == "null" else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
@@ -251,23 +257,36 @@ def read_jsonl_lines(lines: Iterable[str], source: str, errors: list, fields=Non
 
     Split a file at ``\n`` only: JSON strings may hold U+2028, U+2029 and U+0085 raw, where
     ``str.splitlines()`` would cut a record (``\r`` of CRLF is JSON whitespace). ``fields``: see `parse_record`."""
-    fields = Fields.of(fields)
-    first: dict[str, int] = {}  # id -> line: a repeated id is reported, not silently replaced
+    return records_of(_parsed_lines(lines, source, errors), source, errors, fields)
+
+
+def _parsed_lines(lines: Iterable[str], source: str, errors: list) -> Iterator[tuple[int, object]]:
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            rec = parse_record(json.loads(line), source, no, fields)
+            yield no, json.loads(line)
         except RecursionError:  # json.loads of a line nested ~1000 deep: was an unhandled error (HTTP 500)
             errors.append(ReadError(source, "malformed JSON: nested too deeply", no))
-            continue
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             msg = f"malformed JSON: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             errors.append(ReadError(source, msg, no))
+
+
+def records_of(objects: Iterable[tuple[int, object]], source: str, errors: list, fields=None) -> Iterator[Record]:
+    """Records of parsed JSON values with the line each starts on (JSONL lines, a JSON file's items); a value
+    that is no record, or repeats an id, becomes a ReadError of its line (a repeated id is not silently replaced)."""
+    fields = Fields.of(fields)
+    first: dict[str, int] = {}  # id -> line
+    for no, obj in objects:
+        try:
+            rec = parse_record(obj, source, no, fields)
+        except (ValueError, TypeError) as exc:
+            errors.append(ReadError(source, str(exc), no))
             continue
         if rec.doc_id in first:
-            errors.append(ReadError(source, f"duplicate id {rec.doc_id!r} (first on line {first[rec.doc_id]}); "
-                                            f"skipped", no))
+            where = f"line {first[rec.doc_id]}" if first[rec.doc_id] != no else "this line"  # one-line JSON
+            errors.append(ReadError(source, f"duplicate id {rec.doc_id!r} (first on {where}); skipped", no))
             continue
         first[rec.doc_id] = no
         yield rec

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Query
 
-from core.memory._formats import is_jsonl
+from core.memory._formats import is_json, is_jsonl
 from core.server.errors import shown
 
 LIST_MAX = 1000
 
 
 def source_kind(source: str, meta: dict) -> str:
-    """``file`` (read from a file or uploaded as one), ``jsonl`` (a record of a JSONL file), ``stdin`` (piped
-    text) or ``records`` (given as records): the source itself may be a path of the server's disk."""
+    """``file`` (read from a file or uploaded as one), ``jsonl`` or ``json`` (a record of such a file), ``stdin``
+    (piped text) or ``records`` (given as records): the source itself may be a path of the server's disk."""
     if isinstance(meta.get("path"), str) and source == meta["path"]:
         return "file"
     if source == "<stdin>":
         return "stdin"
     if is_jsonl(source):
         return "jsonl"
+    if is_json(source):
+        return "json"
     return "records"
 
 

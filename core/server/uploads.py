@@ -132,7 +132,7 @@ def files_records(files, fields=None) -> tuple[list, list[str], list[str]]:
 def _file_records(filename: str, data: bytes, fields=None) -> tuple[str, list, list[str], list[str]]:
     """(safe name, records, read errors and skips as text) of one uploaded file; 422 when it holds no document
     and is not empty."""
-    from core.memory._formats import is_jsonl
+    from core.memory._formats import has_own_ids
     from core.memory.readers import read_file, unsupported
     from core.memory.records import FIELDS_HINT, FIELDS_OPTION
 
@@ -156,7 +156,7 @@ def _file_records(filename: str, data: bytes, fields=None) -> tuple[str, list, l
             raise _Refused(f"{safe}: {why}")
         # the temporary folder is not the file's: bash/README.gz uploaded is "README", not "mycelial-upload-x README"
         records = list(read_file(path, errors, folder_title=False, fields=fields))
-    if not is_jsonl(safe):
+    if not has_own_ids(safe):
         records = [replace(r, doc_id=f"file:{safe}", source=safe, meta={"path": safe}) for r in records]
     else:  # a record's id is its own; its source is the uploaded file, not the temporary one
         records = [replace(r, source=safe) for r in records]
