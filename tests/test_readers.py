@@ -353,3 +353,21 @@ def test_a_json_file_over_the_limit_is_told_the_jq_that_keeps_its_keys(tmp_path)
     (tmp_path / "records.jsonl").write_text(out, encoding="utf-8")
     recs, errors = _read([tmp_path / "records.jsonl"])
     assert errors == [] and [(r.doc_id, r.title) for r in recs] == [("d1", "Graz"), ("d2", "")]
+
+
+def test_a_huge_line_of_a_large_jsonl_file_is_one_error_in_bounded_memory(tmp_path):
+    # a JSONL file over the one-file limit was split by iterating it: a line of 100 MB (a dump without newlines)
+    # was read into memory whole, and one of several GB took the machine down
+    from _peak import traced_peak
+
+    path = tmp_path / "dump.jsonl"
+    with open(path, "wb") as fh:
+        fh.write(b'{"id": "a", "text": "Before the long line."}\n')
+        for _ in range(100):
+            fh.write(b"x" * (1 << 20))
+        fh.write(b'\n{"id": "b", "text": "After it."}\n' + b'{"id": "c", "text": "' + b"y" * 900 + b'"}\n')
+    (recs, errors), peak = traced_peak(lambda: _read(path, max_bytes=1 << 20))
+    assert [r.doc_id for r in recs] == ["a", "b", "c"]  # a line up to the limit is read
+    assert [(e.line, e.message) for e in errors] == [
+        (2, "line is longer than 1,048,576 bytes, the limit for one record; skipped")]
+    assert peak < 8 << 20, peak

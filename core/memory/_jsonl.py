@@ -82,6 +82,23 @@ def decoded_lines(lines, source: str, errors: list) -> Iterator[str]:
         errors.append(ReadError(source, str(exc), exc.line))
 
 
+def bounded_lines(fh, max_line: int, source: str, errors: list) -> Iterator[bytes]:
+    """The lines of a binary file, each of at most ``max_line`` bytes: a longer one is reported and read as
+    blank, passed over in ``STEP`` pieces. A JSONL file over the one-file limit was split by iterating it, so one
+    line of several GB (a dump without newlines) was read into memory whole."""
+    no = 0
+    while line := fh.readline(max_line + 1):
+        no += 1
+        if len(line) <= max_line or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := fh.readline(STEP)) and not rest.endswith(b"\n"):
+            pass
+        errors.append(ReadError(source, f"line is longer than {max_line:,} bytes, the limit for one record; "
+                                        f"skipped", no))
+        yield b""
+
+
 def read_gz_jsonl(path: Path, source: str, errors: list, max_bytes: int, fields=None) -> Iterator[Record]:
     """The records of a gzipped JSONL file: a text up to ``SMALL`` bytes whole (its array or object checked,
     its encoding decoded, as a plain file's), a larger one streamed; ValueError when the whole text is one error.

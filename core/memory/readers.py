@@ -23,7 +23,7 @@ from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, d
                                   head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
                                   kind, linked_twin, man_hint, not_a_file, skip_label, unreadable_folder)
 from core.memory._json import read_json
-from core.memory._jsonl import decoded_lines, read_gz_jsonl, whole_text_problem
+from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import markdown_parts
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
@@ -60,10 +60,11 @@ def _document_id(path: Path, root: Path | None) -> tuple[str, dict]:
     return rel, ({"path": str(path), "root": str(base)} if root is not None else {"path": str(path)})
 
 
-def _jsonl_stream(path: Path, source: str, errors: list) -> Iterator[str]:
-    """The lines of a large JSONL file, decoded one by one (see ``_jsonl.decoded_lines``)."""
+def _jsonl_stream(path: Path, source: str, errors: list, max_line: int) -> Iterator[str]:
+    """The lines of a large JSONL file, decoded one by one (see ``_jsonl.decoded_lines``), each of at most
+    ``max_line`` bytes."""
     with open(path, "rb") as fh:
-        yield from decoded_lines(fh, source, errors)
+        yield from decoded_lines(bounded_lines(fh, max_line, source, errors), source, errors)
 
 
 def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path | None = None, *,
@@ -95,7 +96,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             yield from read_gz_jsonl(path, source, errors, max_bytes, fields)
             return
         if size > max_bytes and what == "jsonl":  # records are small: read one line at a time
-            yield from read_jsonl_lines(_jsonl_stream(path, source, errors), source, errors, fields)
+            yield from read_jsonl_lines(_jsonl_stream(path, source, errors, max_bytes), source, errors, fields)
             return
         if size > max_bytes:
             raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it "
