@@ -206,11 +206,22 @@ def test_a_pretty_printed_json_object_in_a_jsonl_file_is_one_error(tmp_path):
     assert errors[-1].message.startswith("holds one JSON object over several lines")
 
 
-def test_non_utf8_names_the_line(tmp_path):
-    p = tmp_path / "latin.txt"
-    p.write_bytes(b"line one\nline two caf\xe9\n")
-    _, errors = _read(p)
-    assert "line 2" in errors[0].message
+def test_non_utf8_names_the_line_and_the_word_as_windows_1252_reads_it(tmp_path):
+    # 15 files of /usr/share/doc are Latin-1 (ed's AUTHORS: "François"); the error named a byte alone
+    (tmp_path / "latin.txt").write_bytes("line one\nline two by François Pinard\n".encode("latin-1"))
+    (tmp_path / "odd.txt").write_bytes(b"line one\nbytes \x81\x8d here\n")  # no Windows-1252 text either
+    (tmp_path / "r.jsonl").write_bytes('{"id": "a", "text": "Müller"}\n'.encode("cp1252"))
+    lines = "".join(f'{{"id": "b{i}", "text": "x"}}\n' for i in range(50)) + '{"id": "c", "text": "Sören"}\n'
+    (tmp_path / "big.jsonl").write_bytes(lines.encode("latin-1"))  # over max_bytes: read a line at a time
+    _, errors = _read(sorted(tmp_path.iterdir()), max_bytes=1000)
+    assert [(e.source.rsplit("/", 1)[1], e.line, e.message) for e in errors] == [
+        ("big.jsonl", 51, "not valid UTF-8 (byte 22 of the line: 'Sören' if it is Windows-1252 or Latin-1); "
+                          "re-encode the file as UTF-8"),
+        ("latin.txt", None, "not valid UTF-8 (byte 25, line 2: 'François' if it is Windows-1252 or Latin-1); "
+                            "re-encode the file as UTF-8: iconv -f CP1252 -t UTF-8 in.txt > out.txt"),
+        ("odd.txt", None, "not valid UTF-8 (byte 15, line 2); re-encode the file as UTF-8"),
+        ("r.jsonl", None, "not valid UTF-8 (byte 22, line 1: 'Müller' if it is Windows-1252 or Latin-1); "
+                          "re-encode the file as UTF-8: iconv -f CP1252 -t UTF-8 in.txt > out.txt")]
 
 
 def test_huge_file_missing_path_and_unsupported_type(tmp_path):

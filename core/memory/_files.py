@@ -25,7 +25,23 @@ def decode_text(data: bytes, source: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
+        word = legacy_word(data, exc.start)
+        if word is None:
+            raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
+        raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}: {word!r} if it is Windows-1252 or Latin-1); "
+                         f"re-encode the file as UTF-8: iconv -f CP1252 -t UTF-8 in.txt > out.txt") from None
+
+
+def legacy_word(data: bytes, at: int) -> str | None:
+    """The word around byte ``at`` as Windows-1252 reads it (Latin-1 text reads alike: 'café'), None when those
+    bytes are no such text: an error naming only a byte left the user to guess the file's encoding."""
+    start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at)) + 1
+    ends = [i for i in (data.find(b" ", at), data.find(b"\n", at)) if i != -1]
+    try:
+        word = data[max(start, at - 40):min(ends + [len(data), at + 40])].decode("cp1252").strip(" \t\r\"'`{}[](),;:.")
+    except UnicodeDecodeError:
+        return None
+    return word if word.isprintable() else None
 
 
 def read_pdf(path: Path) -> str:

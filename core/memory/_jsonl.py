@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
-from core.memory._files import decode_text
+from core.memory._files import decode_text, legacy_word
 from core.memory._formats import damaged_message
 from core.memory.records import EMPTY_FILE, ReadError, Record, read_jsonl_lines
 
@@ -75,7 +75,9 @@ def decoded_lines(lines, source: str, errors: list) -> Iterator[str]:
             try:
                 yield (raw[3:] if no == 1 and raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
             except UnicodeDecodeError as exc:
-                errors.append(ReadError(source, f"not valid UTF-8 (byte {exc.start} of the line); "
+                word = legacy_word(raw, exc.start)
+                seen = f": {word!r} if it is Windows-1252 or Latin-1" if word is not None else ""
+                errors.append(ReadError(source, f"not valid UTF-8 (byte {exc.start} of the line{seen}); "
                                                 f"re-encode the file as UTF-8", no))
                 yield ""
     except LineError as exc:
