@@ -403,6 +403,22 @@ def test_reinforce_unknown_chunk_is_404_and_stores_nothing(client):
     assert r.status_code == 404
 
 
+def test_an_unknown_concept_is_named_with_the_concepts_like_it(client):
+    # `emperors` answered 200 with nothing, as a known concept without associations does: a typo looked like
+    # a lonely concept. The CLI said "not a concept of this memory; like it: emperor, ..."
+    for route, params in (("associations", {"concept": "Emperors"}), ("graph", {"concept": "Emperors"})):
+        r = client.get(f"/v1/memories/sample/{route}", params=params, headers=AUTH)
+        assert r.status_code == 200, r.text
+        like = r.json()["unknown"]["concept"]
+        assert 1 <= len(like) <= 5 and "emperor" in like and all("emperor" in c for c in like), like
+        known = client.get(f"/v1/memories/sample/{route}", params={"concept": like[0]}, headers=AUTH).json()
+        assert known["unknown"] == {} and (known.get("associations") or known.get("nodes")), known
+    r = client.get("/v1/memories/sample/bridges", params={"a": "nerva", "b": "zzqx"}, headers=AUTH).json()
+    assert r["paths"] == [] and r["unknown"] == {"b": []}  # nothing like it: named, with no suggestion
+    r = client.get("/v1/memories/sample/associations", params={"concept": "nerva"}, headers=AUTH).json()
+    assert r["unknown"] == {} and r["associations"]
+
+
 def test_bridges(client):
     r = client.get("/v1/memories/sample/bridges", params={"a": "Nero", "b": "Domitian", "k": 4}, headers=AUTH)
     assert r.status_code == 200, r.text

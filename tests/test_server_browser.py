@@ -163,6 +163,30 @@ def test_a_question_draws_the_top_hits_first_concept_without_a_click(server, bro
         assert len(graphs) == count, graphs[count:]
 
 
+def test_a_concept_typed_is_drawn_and_an_unknown_one_offers_those_like_it(server, browser):
+    # the network was reached only through a hit's concepts; an unknown concept (a plural, a typo) said
+    # "no associations for this concept yet", as a known concept without associations does
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#concept", "Emperors")
+        page.press("#concept", "Enter")
+        unknown = page.locator("#neighbours li.unknown")
+        expect(unknown).to_contain_text("“Emperors” is not a concept of this memory; like it:", timeout=30_000)
+        like = unknown.locator("button.concept")
+        assert 1 <= like.count() <= 5 and "emperor" in like.all_inner_texts(), like.all_inner_texts()
+        expect(page.locator("#graph circle")).to_have_count(0)
+        like.get_by_text("emperor", exact=True).click()
+        expect(page.locator("#concept-name")).to_have_text("around “emperor”", timeout=30_000)
+        expect(page.locator("#graph circle.root")).to_have_count(1)
+        expect(page.locator("#neighbours li.neighbour").first).to_be_visible()
+        expect(page.locator("#neighbours li.unknown")).to_have_count(0)
+        page.fill("#concept", "nerva")
+        page.click("#concept-form button[type=submit]")
+        expect(page.locator("#concept-name")).to_have_text("around “nerva”", timeout=30_000)
+        expect(page.locator("#graph circle.root")).to_have_attribute("data-concept", "nerva")
+
+
 def test_choosing_another_memory_clears_the_previous_memorys_answers(server, browser):
     # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
     failed = []

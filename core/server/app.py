@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +22,7 @@ from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
 from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
+from core.server.network import network_routes
 from core.server.errors import (BodyLimit, Crashes, Invalid, check_question, error_body, ingest_error_field,
                                 install_error_handlers, shown)
 from core.server.forget import forget_routes
@@ -35,7 +36,6 @@ from core.text import count
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 20 * 1024 * 1024
-CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
 
 
 def _doc_id(value):
@@ -260,43 +260,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     recall_routes(app, v1, v1_json, slot, value_error)  # GET one question, POST a batch
 
-    # -- the network ----------------------------------------------------------------------
-    def _network_call(s, method: str, fields: dict, **kw):
-        """``fields``: the HTTP parameter of each concept argument, to name the one the engine refused."""
-        fn = getattr(s.memory, method, None)
-        if fn is None:
-            raise HTTPException(501, f"this version of SemanticMemory has no {method}(); update Mycelial")
-        try:
-            return fn(**kw)
-        except ValueError as exc:
-            named = [f for arg, f in fields.items() if repr(kw[arg]) in str(exc)]
-            words = str(exc)
-            for arg, f in fields.items():  # "concept_a and concept_b are the same concept": the client sent a, b
-                words = words.replace(arg, f)
-            raise value_error(ValueError(words), named[0] if named else next(iter(fields.values()))) from None
-
-    @app.get("/v1/memories/{name}/associations", dependencies=v1)
-    def associations(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX),
-                     k: int = Query(10, ge=1, le=100)):
-        s = slot(name)
-        return {"concept": concept,
-                "associations": _network_call(s, "associations", {"concept": "concept"}, concept=concept, k=k)}
-
-    @app.get("/v1/memories/{name}/graph", dependencies=v1)
-    def graph(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX), depth: int = Query(1, ge=1, le=3),
-              k: int = Query(10, ge=1, le=50)):
-        s = slot(name)
-        return {"concept": concept,
-                **_network_call(s, "graph", {"concept": "concept"}, concept=concept, depth=depth, k=k)}
-
-    @app.get("/v1/memories/{name}/bridges", dependencies=v1)
-    def bridges(name: str, a: str = Query(min_length=1, max_length=CONCEPT_MAX),
-                b: str = Query(min_length=1, max_length=CONCEPT_MAX),
-                k: int = Query(3, ge=1, le=20)):
-        """Strongest association paths (up to 3 edges) between concepts ``a`` and ``b``, weights per edge."""
-        s = slot(name)
-        paths = _network_call(s, "bridges", {"concept_a": "a", "concept_b": "b"}, concept_a=a, concept_b=b, k=k)
-        return {"a": a, "b": b, "paths": paths}
+    network_routes(app, v1, slot, value_error)  # associations, graph, bridges
 
     # -- learning from use ----------------------------------------------------------------
     @app.post("/v1/memories/{name}/reinforce", dependencies=v1_json, status_code=201)

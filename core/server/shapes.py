@@ -145,6 +145,7 @@ class Association(_Shape):
 class Associations(_Shape):
     concept: str
     associations: list[Association]
+    unknown: dict[str, list[str]]  # parameter -> concepts like it, of each concept the memory does not know
 
 
 class Node(_Shape):
@@ -163,6 +164,7 @@ class Graph(_Shape):
     concept: str
     nodes: list[Node]
     edges: list[Edge]
+    unknown: dict[str, list[str]]  # parameter -> concepts like it, of each concept the memory does not know
 
 
 class Path(_Shape):
@@ -175,6 +177,7 @@ class Bridges(_Shape):
     a: str
     b: str
     paths: list[Path]
+    unknown: dict[str, list[str]]  # parameter -> concepts like it, of each concept the memory does not know
 
 
 class Reinforced(_Shape):

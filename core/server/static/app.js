@@ -167,7 +167,18 @@ async function showConcept(concept, automatic) {
       const li = el("li", "neighbour", `${short(other)} (${e.weight.toFixed(2)})`);
       ul.append(li);
     }
-    if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
+    const like = (g.unknown || {}).concept;
+    if (like) {  // a typo ("emperors") answered like a lonely concept: "no associations for this concept yet"
+      const li = el("li", "hint unknown", `“${short(concept)}” is not a concept of this memory` +
+                    (like.length ? "; like it: " : ""));
+      for (const c of like) {
+        const b = el("button", "concept", short(c));
+        b.type = "button";
+        b.addEventListener("click", () => pickConcept(c));
+        li.append(b);
+      }
+      ul.append(li);
+    } else if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
   } catch (e) {
     if (!automatic) status(e.message, true);  // a drawing nobody asked for reports no error
     else if (seq === graphSeq) { $("graph").replaceChildren(); $("neighbours").replaceChildren(); $("concept-name").textContent = ""; }
@@ -413,6 +424,11 @@ $("token").value = localStorage.getItem("mycelial-token") || "";
 // once: a listener added by every init() ran init() again, so they doubled with each edit
 $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
 $("ask").addEventListener("submit", ask);
+$("concept-form").addEventListener("submit", (ev) => {  // the network was reached only through a hit's concepts
+  ev.preventDefault();
+  const c = $("concept").value.trim();
+  if (c) pickConcept(c);
+});
 $("upload").addEventListener("submit", upload);
 $("doc-prev").addEventListener("click", () => loadDocuments(Math.max(0, docOffset - DOC_PAGE)));
 $("doc-next").addEventListener("click", () => loadDocuments(docOffset + DOC_PAGE));
