@@ -106,7 +106,8 @@ def test_queries_file_with_a_byte_order_mark_keeps_its_first_query(tmp_path, enc
     path.write_text('{"id": "q1", "query": "Graz"}\n{"id": "q2", "query": "Linz"}\n', encoding=encoding)
     assert _read_queries(path) == ([("q1", "Graz", ()), ("q2", "Linz", ())], [])
     path.write_bytes(b'{"id": 1, "query": "caf\xe9"}\n')
-    with pytest.raises(click.ClickException, match=r"q.jsonl: not valid UTF-8 \(byte 23, line 1\)"):
+    with pytest.raises(click.ClickException,
+                       match=r"q.jsonl: not valid UTF-8 \(byte 23, line 1: 'caf\xe9' if it is Windows-1252 or Latin-1\)"):
         _read_queries(path)
 
 

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 
 import numpy as np
+import pytest
 
 from core.embedding import TextEmbedder
 from core.memory import SemanticMemory
@@ -144,3 +145,62 @@ def test_a_long_batch_shows_on_the_bar_how_far_its_embedding_is(tmp_path, wiki_d
     assert rep.chunks > 48 and steps and steps[0] < rep.chunks, (rep.chunks, steps)  # seen before the end
     assert all(s % 16 == 0 or s == rep.chunks for s in steps), steps  # counted by the cache's pieces
     assert f"chunks={rep.chunks}" in err.rsplit("embedding=", 1)[1]  # the commit's update follows it
+
+
+def _long_text(wiki_docs, tag: str) -> str:
+    return "\n\n".join(f"{s} ({tag})" for d in wiki_docs[:16] for s in d.sentences[:6])
+
+
+def test_a_progress_callable_hears_the_embedding_and_the_commits(tmp_path, wiki_docs, monkeypatch):
+    # ingest(progress=) was a bar or nothing: a program (the server's jobs) could not follow a long batch
+    import uuid
+
+    import core.embedding
+    import core.memory._ahead
+
+    monkeypatch.setattr(core.embedding, "_CACHE_CHUNK", 16)
+    monkeypatch.setattr(core.memory._ahead, "WAIT_TICK", 0.002)
+    calls = []
+    with SemanticMemory(tmp_path / "m", embedder=TextEmbedder()) as mem:
+        rep = mem.ingest([{"id": "long", "text": _long_text(wiki_docs, uuid.uuid4().hex[:8])},
+                          {"id": "short", "text": "The tide mill of Pellow grinds corn."}],
+                         progress=lambda *a: calls.append(a))
+        with pytest.raises(ValueError, match="progress must be True or False"):
+            mem.ingest([{"id": "x", "text": "y"}], progress="yes")
+    waits = [c[2] for c in calls if c[2] is not None]
+    assert waits and all(0 <= d <= t for d, t in waits) and min(d for d, _ in waits) < rep.chunks, waits
+    assert calls[-1] == (2, rep.chunks, None) and rep.documents == 2  # the last commit's
+
+
+def test_a_background_job_shows_its_batch_embedding(tmp_path, wiki_docs, monkeypatch):
+    # one large uploaded document is one batch of a job: it stood at done 0 of 1 until all was embedded
+    import uuid
+
+    from fastapi.testclient import TestClient
+
+    import core.embedding
+    import core.memory._ahead
+    import core.server.jobs as jobs
+    from _server_helpers import finished_job
+    from core.server import create_app
+
+    monkeypatch.setattr(core.embedding, "_CACHE_CHUNK", 16)
+    monkeypatch.setattr(core.memory._ahead, "WAIT_TICK", 0.002)
+    seen = []
+
+    def spied(job, embedding):  # the real one, and what it left in the job
+        real(job, embedding)
+        seen.append(jobs.Jobs.view(job)["embedding"])
+
+    real = jobs._embedding
+    monkeypatch.setattr(jobs, "_embedding", spied)
+    app = create_app({"m": tmp_path / "m"}, embedder=TextEmbedder())
+    with TestClient(app) as client:
+        r = client.post("/v1/memories/m/documents?background=true",
+                        json=[{"id": "long", "text": _long_text(wiki_docs, uuid.uuid4().hex[:8])}])
+        assert r.status_code == 202 and r.json()["embedding"] is None, r.text
+        job = finished_job(client.get, r.headers["Location"])
+    assert job["status"] == "done" and job["embedding"] is None and job["report"]["chunks"] > 48, job
+    shown = [e for e in seen if e is not None]
+    assert shown and all(set(e) == {"done", "total"} and e["done"] <= e["total"] for e in shown), seen
+    assert min(e["done"] for e in shown) < job["report"]["chunks"]

@@ -638,3 +638,32 @@ def test_an_empty_file_uploaded_is_reported_skipped(server, browser):
         expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors, skipped 1 empty file (empty.txt)",
                                     timeout=30_000)
         expect(result).not_to_have_class("error")
+
+
+def test_an_upload_shows_its_job_s_progress_then_its_report(server, browser, wiki_docs):
+    # the page waited on one request, saying "ingesting…" for as long as a large file took, with no sign of progress
+    import json
+
+    import httpx
+
+    recs = [{"id": f"w{i}", "text": " ".join(d.sentences[:3])} for i, d in enumerate(wiki_docs[:40])]
+    body = "\n".join(json.dumps(r) for r in recs).encode()
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.select_option("#memory", "other")
+        try:
+            page.evaluate("""() => { window.shown = []; new MutationObserver(() =>
+                window.shown.push(document.getElementById('upload-result').textContent))
+                .observe(document.getElementById('upload-result'), {childList: true, characterData: true,
+                                                                    subtree: true}); }""")
+            page.set_input_files("#file", [{"name": "w.jsonl", "mimeType": "application/jsonl", "buffer": body}])
+            page.click("#upload button[type=submit]")
+            expect(page.locator("#upload-result")).to_contain_text("40 documents ingested", timeout=60_000)
+            shown = page.evaluate("window.shown")
+            assert "ingesting… 0 of 40 documents" in shown, shown  # the job, as it was accepted
+            said = page.evaluate("""() => jobText({status: "running", done: 0, total: 1,
+                                                   embedding: {done: 2048, total: 2719}})""")
+            assert said == "ingesting… 0 of 1 document, embedding 2,048 of 2,719 chunks"
+        finally:
+            httpx.post(server.url + "/v1/memories/other/forget", json={"ids": [r["id"] for r in recs]}, timeout=60)

@@ -9,7 +9,7 @@ from core.memory._admit import record_problem
 from core.memory._ahead import EmbedAhead
 from core.memory._checks import check_record
 from core.memory._commit import CommitMixin
-from core.memory._ingest_progress import _embedding_wait, _expected_documents, _progress
+from core.memory._ingest_progress import _embedding_wait, _progress, progress_bar
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory._schema import truncate_wal
 from core.log import get_logger
@@ -95,9 +95,12 @@ class IngestMixin(CommitMixin):
         source : path, list of paths, or iterable of records
             Files (``.txt .md .rst .html .pdf .jsonl``, text without a suffix, gzipped too), folders
             (recursive), ``"-"`` for standard input, or dicts ``{"id", "text", "title"?, ...metadata}``.
-        progress : bool
+        progress : bool or callable
             Show a tqdm bar of documents, with a total and an ETA when the number of documents
-            is known beforehand (lists of records, files, folders, JSONL lines).
+            is known beforehand (lists of records, files, folders, JSONL lines). A callable is called
+            instead, ``fn(documents, chunks, embedding)``: the documents and chunks stored so far after
+            each commit, and every half second while a long batch embeds, with ``embedding`` =
+            (chunks embedded, chunks to embed) of that batch (None otherwise).
         client : dask.distributed.Client, optional
             Read, chunk, embed and encode on this Dask cluster's workers; this process
             commits in stream order. The memory ends up identical to a serial ingest
@@ -124,11 +127,7 @@ class IngestMixin(CommitMixin):
             raise ValueError("partitions needs client= (a dask.distributed.Client); leave it out for a serial ingest")
         t0 = time.perf_counter()
         report = IngestReport()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=_expected_documents(source), unit="doc", desc="ingest")
+        bar = progress_bar(progress, source)
         pending: list[tuple[Record, list[str]]] = []
         n_pending = 0
         seen: dict[str, str] = {}  # doc id -> source: one id twice in one ingest is an error wherever it falls

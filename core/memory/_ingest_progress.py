@@ -39,8 +39,35 @@ def _expected_documents(source) -> int | None:
     return n
 
 
+class Reported:
+    """A progress callable given to ``ingest(progress=fn)`` in place of the bar: ``fn(documents, chunks,
+    embedding)`` after each commit (the documents and chunks done so far) and, while a long batch embeds,
+    every half second with ``embedding`` = (chunks embedded, chunks to embed) of that batch (else None). The
+    server's background jobs report a large upload's embedding with it: a 2,719-chunk file stood at 0/1."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.documents = fn, 0
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(progress, source):
+    """The ingest's bar: a tqdm bar for True, a `Reported` for a callable, None for False."""
+    if callable(progress):
+        return Reported(progress)
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=_expected_documents(source), unit="doc", desc="ingest")
+
+
 def _progress(bar, documents: int, report: IngestReport) -> None:
-    if bar is not None and documents:
+    if isinstance(bar, Reported):
+        bar.documents += documents
+        bar.fn(bar.documents, report.chunks, None)
+    elif bar is not None and documents:
         bar.update(documents)
         # as text: tqdm shortens numbers, so 10,009 chunks showed as "chunks=1e+4"
         bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), refresh=False)
@@ -51,6 +78,8 @@ def _embedding_wait(bar, report: IngestReport):
     chunks (None without a bar). The next commit's update drops it."""
     if bar is None:
         return None
+    if isinstance(bar, Reported):
+        return lambda done, total: bar.fn(bar.documents, report.chunks, (done, total))
 
     def show(done: int, total: int) -> None:
         bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), embedding=f"{done:,}/{total:,}")

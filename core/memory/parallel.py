@@ -34,7 +34,7 @@ import numpy as np
 
 from core.memory import _parallel_worker
 from core.memory._admit import record_problem
-from core.memory._ingest_progress import _expected_documents, _progress
+from core.memory._ingest_progress import _progress, progress_bar
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
 from core.memory._formats import is_gzip, is_jsonl
@@ -273,11 +273,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     read_iter = iter(enumerate(_split(chunks_of_items, fields)))
     inflight: deque = deque()
     counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=_expected_documents(source), unit="doc", desc="ingest")  # a total and an ETA, as serially
+    bar = progress_bar(progress, source)  # a total and an ETA, as serially
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):

@@ -204,7 +204,8 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
     def ingest(self, source, progress: bool = False, client=None, partitions: int | None = None,
                fields=None) -> IngestReport:
         check_source(source)
-        check_flags(progress=progress)
+        if not callable(progress):
+            check_flags(progress=progress)
         fields = Fields.of(fields)  # a bad mapping is refused before the write lock is taken
         with self._writing():
             return super().ingest(source, progress, client, partitions, fields)

@@ -57,12 +57,18 @@ class IngestReport(JobReport):
     seconds: float
 
 
+class Embedding(_Shape):
+    done: int
+    total: int
+
+
 class Job(_Shape):
     id: str
     memory: str
     status: str  # queued, running, waiting, done, failed
     total: int
     done: int
+    embedding: Embedding | None  # while a batch embeds: its chunks embedded and to embed
     waiting_for: str | None
     error: str | None
     started: float
