@@ -96,6 +96,27 @@ def test_a_malformed_json_file_stores_nothing_and_names_the_line(tmp_path):
         ("same_line.json", 1, "duplicate id 'k' (first on this line); skipped", False)]
 
 
+def test_piped_json_is_read_as_a_named_json_file(tmp_path):
+    # `cat corpus.json | mycelial ingest -` was told to convert it with jq, or to name it .json: stdin has no name
+    import io
+
+    from core.memory.readers import read_stream
+
+    corpus = {"d1": {"title": "Graz", "text": "Graz lies on the Mur."}, "d2": ["Wien lies", "on the Danube."]}
+    for text, want in ((json.dumps(corpus, indent=2), [("d1", "Graz"), ("d2", "d2")]),
+                       (json.dumps([{"id": "a", "text": "A.", "title": "T"}]), [("a", "T")]),
+                       (json.dumps({"id": "x", "text": "One record."}, indent=1), [("x", "")]),
+                       ('{"id": "j", "text": "JSONL"}\n{"id": "k", "text": "two"}\n', [("j", ""), ("k", "")])):
+        errors: list = []
+        recs = list(read_stream(io.StringIO(text), errors))
+        assert errors == [] and [(r.doc_id, r.title) for r in recs] == want, (text, errors)
+    errors = []
+    assert [r.doc_id for r in read_stream(io.StringIO("[1, 2"), errors)][0].startswith("stdin-")  # text: not JSON
+    recs = list(read_stream(io.StringIO(json.dumps([{"title": "Graz", "text": "x"}], indent=1)), errors))
+    assert recs == [] and [(e.line, e.message) for e in errors] == [
+        (2, 'missing "id"; the object has "title" (name the keys with --fields text=KEY,id=KEY)')]
+
+
 def test_gzipped_bom_and_utf16_json_files(tmp_path):
     recs = [{"id": "z", "text": "Z\u00fcrich trams."}]
     (tmp_path / "a.json.gz").write_bytes(gzip.compress(json.dumps(recs).encode()))

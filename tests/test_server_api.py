@@ -1,6 +1,8 @@
 """The HTTP API through FastAPI's TestClient over real memories (the shipped sample, real model)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from _server_helpers import QUESTION, TOKEN, sample_client
 from fastapi.testclient import TestClient
@@ -310,7 +312,10 @@ def test_page_and_openapi_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="ask"' in page.text
     assert "http" not in page.text.replace("http://www.w3.org", "")  # no CDN
-    assert client.get("/static/app.js").status_code == 200
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assert scripts == ["/static/upload.js", "/static/app.js"]  # every one the page loads is served
+    for script in scripts:
+        assert client.get(script).status_code == 200, script
     assert "/v1/memories/{name}/recall" in client.get("/openapi.json").json()["paths"]
 
 

@@ -36,6 +36,12 @@ def read_json(path: Path, source: str, errors: list, max_bytes: int, fields=None
     if not text.strip():
         errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
         return
+    yield from json_records(text, source, errors, fields)
+
+
+def json_records(text: str, source: str, errors: list, fields=None) -> Iterator[Record]:
+    """Records of a JSON text that is not blank (a file's, or piped: `cat corpus.json | mycelial ingest -`)."""
+    fields = Fields.of(fields)
     opening = text[_SPACE.match(text).end():][:1]
     try:
         items = list(members(text))

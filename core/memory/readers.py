@@ -22,7 +22,7 @@ from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
                                   head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
                                   kind, linked_twin, man_hint, not_a_file, skip_label, unreadable_folder)
-from core.memory._json import read_json
+from core.memory._json import json_records, read_json
 from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import markdown_parts
 from core.memory._names import name_title, nfc
@@ -181,8 +181,8 @@ def _max_input_bytes() -> int:
 
 
 def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None) -> Iterator[Record]:
-    """Standard input: JSONL when the first non-blank character is ``{`` (its keys named by ``fields``),
-    else one text document.
+    """Standard input: JSONL when the first non-blank character is ``{`` (its keys named by ``fields``), JSON
+    when it is one JSON array or object over several lines (as a named .json file), else one text document.
 
     At most ``MYCELIAL_MAX_INPUT_BYTES`` (64 MB) are read: stdin is held in memory whole.
     """
@@ -208,8 +208,8 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
         errors.append(ReadError(source, f"{EMPTY_INPUT} ({'0 bytes' if not text else 'only whitespace'}); "
                                         f"nothing to store", skipped=True))
         return
-    if (problem := whole_text_problem(text)) is not None:
-        errors.append(ReadError(source, problem))
+    if whole_text_problem(text) is not None:  # piped JSON has no name to be told by (a file's says JSONL)
+        yield from json_records(text, source, errors, fields)
         return
     if text.lstrip().startswith("{"):
         yield from read_jsonl_lines(text.split("\n"), source, errors, fields)

@@ -346,69 +346,6 @@ async function forgetDocument(id) {
   } catch (e) { status(e.message, true); }
 }
 
-async function upload(ev) {
-  ev.preventDefault();
-  const files = $("file").files;
-  if (!files.length) {  // Ingest without a file did nothing, without a word
-    $("upload-result").textContent = "choose one or more files (.txt .md .rst .html .pdf .jsonl .json, README, gzipped too) first";
-    $("upload-result").className = "error";
-    $("file").focus();
-    return;
-  }
-  const form = new FormData();
-  for (const f of files) form.append("file", f);
-  $("upload-result").textContent = "ingesting…";
-  $("upload-result").className = "";
-  const seq = ++uploadSeq;
-  try {
-    const keys = $("fields").value.trim();  // JSONL records of another schema: text=paragraphs,id=doc_id
-    const chosen = memory();
-    // a background job, followed: "ingesting…" stood for minutes over a large file, with no sign of progress
-    let job = await api(`/v1/memories/${chosen}/documents?background=true` +
-                        (keys ? `&fields=${encodeURIComponent(keys)}` : ""), { method: "POST", body: form });
-    while (["queued", "running", "waiting"].includes(job.status)) {
-      if (seq !== uploadSeq) return;  // another memory was chosen, or another upload began
-      $("upload-result").textContent = jobText(job);
-      await new Promise((done) => setTimeout(done, JOB_POLL));
-      job = await api(`/v1/memories/${chosen}/jobs/${job.id}`);
-    }
-    if (seq !== uploadSeq) return;
-    if (job.status === "failed") throw new Error(job.error);
-    const r = job.report;
-    const errors = r.errors.length ? `: ${r.errors.slice(0, 3).map(onPage).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
-    // a file sent again said "0 documents, 0 chunks": it is there, unchanged (or replaced by the new version)
-    const parts = [plural(r.documents, "document") + " ingested", plural(r.chunks, "chunk")];
-    if (r.replaced) parts.push(`${r.replaced} replaced`);
-    if (r.unchanged) parts.push(`${r.unchanged} unchanged`);
-    parts.push(plural(r.errors.length, "error"));
-    const skipped = (r.skipped || []).map((m) => m.replace(/: empty file[^]*$/, ""));  // its file's name
-    if (skipped.length)  // an empty file stores nothing: "0 documents ingested" alone said not why
-      parts.push(`skipped ${plural(skipped.length, "empty file")} (${skipped.slice(0, 3).join(", ")}`
-                 + `${skipped.length > 3 ? ", …" : ""})`);
-    $("upload-result").textContent = parts.join(", ") + errors;
-    loadStats();
-    loadDocuments(docOffset);
-    loadMemories();  // the selector's document counts
-  } catch (e) {  // in the error colour, as the status line's errors (it looked like a result)
-    if (seq !== uploadSeq) return;
-    $("upload-result").textContent = onPage(e.message);
-    $("upload-result").className = "error";
-  }
-}
-
-let uploadSeq = 0;  // the newest upload: an older one's job stops writing the result
-const JOB_POLL = 400;  // ms between looks at an upload's job
-
-function jobText(job) {
-  if (job.status === "waiting") return `waiting for the memory (${job.waiting_for || "another writer holds it"})…`;
-  const docs = `${num(job.done)} of ${plural(job.total, "document")}`;
-  const e = job.embedding;
-  return e ? `ingesting… ${docs}, embedding ${num(e.done)} of ${plural(e.total, "chunk")}` : `ingesting… ${docs}`;
-}
-
-// the server's hint names its parameter; on this page the keys go in the box beside Ingest
-const onPage = (msg) => msg.replaceAll("name the keys with ?fields=", "name the keys in the JSONL keys box: ");
-
 async function loadMemories() {
   const r = await api("/v1/memories");
   const sel = $("memory");
