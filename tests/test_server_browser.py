@@ -187,6 +187,32 @@ def test_a_concept_typed_is_drawn_and_an_unknown_one_offers_those_like_it(server
         expect(page.locator("#graph circle.root")).to_have_attribute("data-concept", "nerva")
 
 
+def test_paths_from_the_drawn_concept_to_another_are_shown_as_buttons(server, browser):
+    # bridges (how one concept leads to another) were on the CLI and the API only
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#concept", "nero")
+        page.press("#concept", "Enter")
+        expect(page.locator("#graph circle.root")).to_have_attribute("data-concept", "nero", timeout=30_000)
+        page.fill("#bridge-to", "Domitians")  # not a concept: those like it are offered
+        page.press("#bridge-to", "Enter")
+        unknown = page.locator("#paths li.unknown")
+        expect(unknown).to_contain_text("“Domitians” is not a concept of this memory; like it:", timeout=30_000)
+        unknown.locator("button.concept").get_by_text("domitian", exact=True).click()
+        paths = page.locator("#paths li.path")
+        expect(paths.first).to_be_visible(timeout=30_000)
+        assert 1 <= paths.count() <= 3
+        for i in range(paths.count()):
+            names = paths.nth(i).locator("button.concept").all_inner_texts()
+            assert names[0] == "nero" and names[-1] == "domitian" and 2 <= len(names) <= 4, names
+            assert paths.nth(i).locator(".link").count() == len(names) - 1
+        expect(page.locator("#bridge-to")).to_have_value("domitian")
+        paths.first.locator("button.concept").last.click()  # a concept of a path draws it
+        expect(page.locator("#graph circle.root")).to_have_attribute("data-concept", "domitian", timeout=30_000)
+        expect(page.locator("#paths li")).to_have_count(0)  # paths start from the drawn concept: cleared
+
+
 def test_choosing_another_memory_clears_the_previous_memorys_answers(server, browser):
     # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
     failed = []

@@ -79,7 +79,6 @@ function conceptsOf(hit) {
 
 let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
-let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
 let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
 async function ask(ev) {
@@ -114,13 +113,7 @@ async function ask(ev) {
       }
       li.append(head, clampedText("div", "text", h.text), el("div", "why", h.why_text || ""));
       const chips = el("div", "concepts");
-      for (const c of conceptsOf(h)) {
-        const b = el("button", "concept", short(c));
-        if (c.length > LABEL) b.title = c;
-        b.type = "button";
-        b.addEventListener("click", () => pickConcept(c, true));
-        chips.append(b);
-      }
+      for (const c of conceptsOf(h)) chips.append(conceptButton(c, () => pickConcept(c, true)));
       li.append(chips);
       list.append(li);
     }
@@ -137,113 +130,6 @@ async function ask(ev) {
     status(e.message, true);
     // the previous question's hits stayed under the error, as if they answered this one
     if (q !== asked) { $("hits").replaceChildren(); asked = ""; }
-  }
-}
-
-function pickConcept(concept, fromHit, byKey) {
-  clicked = true;
-  showConcept(concept).then(() => {
-    // a narrow window stacks the network under the hits: a chip's click changed nothing in view
-    if (fromHit && $("concept-name").textContent) $("network").scrollIntoView({ block: "nearest" });
-    // the redraw removed the focused node: focus goes on to the new centre, not back to the page's top
-    if (byKey) $("graph").querySelector("circle.root")?.focus();
-  });
-}
-
-async function showConcept(concept, automatic) {
-  const seq = ++graphSeq;
-  $("concept-name").textContent = "around “" + short(concept) + "”";
-  try {
-    const chosen = $("memory").value;
-    const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
-    if ($("memory").value !== chosen || seq !== graphSeq) return;
-    drawGraph(g);
-    const ul = $("neighbours");
-    ul.replaceChildren();
-    const root = g.nodes.length ? g.nodes[0].id : concept;
-    for (const e of g.edges) {
-      if (e.source !== root && e.target !== root) continue;
-      const other = e.source === root ? e.target : e.source;
-      const li = el("li", "neighbour", `${short(other)} (${e.weight.toFixed(2)})`);
-      ul.append(li);
-    }
-    const like = (g.unknown || {}).concept;
-    if (like) {  // a typo ("emperors") answered like a lonely concept: "no associations for this concept yet"
-      const li = el("li", "hint unknown", `“${short(concept)}” is not a concept of this memory` +
-                    (like.length ? "; like it: " : ""));
-      for (const c of like) {
-        const b = el("button", "concept", short(c));
-        b.type = "button";
-        b.addEventListener("click", () => pickConcept(c));
-        li.append(b);
-      }
-      ul.append(li);
-    } else if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
-  } catch (e) {
-    if (!automatic) status(e.message, true);  // a drawing nobody asked for reports no error
-    else if (seq === graphSeq) { $("graph").replaceChildren(); $("neighbours").replaceChildren(); $("concept-name").textContent = ""; }
-  }
-}
-
-function drawGraph(g) {
-  const svg = $("graph");
-  svg.replaceChildren();
-  if (!g.nodes.length) return;
-  const root = g.nodes[0].id;
-  // rings by hop distance from the root (breadth-first over the edges)
-  const adj = new Map(g.nodes.map((n) => [n.id, []]));
-  for (const e of g.edges) { adj.get(e.source)?.push(e.target); adj.get(e.target)?.push(e.source); }
-  const hop = new Map([[root, 0]]);
-  const queue = [root];
-  while (queue.length) {
-    const u = queue.shift();
-    for (const v of adj.get(u) || []) if (!hop.has(v)) { hop.set(v, hop.get(u) + 1); queue.push(v); }
-  }
-  const rings = new Map();
-  for (const n of g.nodes) {
-    const h = hop.get(n.id) ?? 2;
-    if (!rings.has(h)) rings.set(h, []);
-    rings.get(h).push(n);
-  }
-  const pos = new Map();
-  for (const [h, ns] of rings) {
-    ns.forEach((n, i) => {
-      const a = (2 * Math.PI * i) / ns.length + h * 0.4;
-      const r = h === 0 ? 0 : 110 * h;
-      pos.set(n.id, [r * Math.cos(a), 0.8 * r * Math.sin(a)]);
-    });
-  }
-  for (const e of g.edges) {
-    const [a, b] = [pos.get(e.source), pos.get(e.target)];
-    if (!a || !b) continue;
-    const line = document.createElementNS(SVG, "line");
-    line.setAttribute("x1", a[0]); line.setAttribute("y1", a[1]);
-    line.setAttribute("x2", b[0]); line.setAttribute("y2", b[1]);
-    line.setAttribute("stroke-width", (0.5 + 5 * e.weight).toFixed(2));
-    svg.append(line);
-  }
-  for (const n of g.nodes) {
-    const [x, y] = pos.get(n.id);
-    const c = document.createElementNS(SVG, "circle");
-    c.setAttribute("cx", x); c.setAttribute("cy", y);
-    c.setAttribute("r", (5 + 12 * Math.sqrt(n.weight)).toFixed(1));
-    if (n.id === root) c.setAttribute("class", "root");
-    c.dataset.concept = n.id;
-    const title = document.createElementNS(SVG, "title");
-    title.textContent = `${n.label} (${n.weight.toFixed(2)})`;
-    c.append(title);
-    c.addEventListener("click", () => pickConcept(n.id));
-    // by keyboard too: Tab reaches a node, Enter or Space re-centres on it (it took a mouse)
-    c.setAttribute("tabindex", "0");
-    c.setAttribute("role", "button");
-    c.setAttribute("aria-label", `${n.label}: show what goes with it`);
-    c.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickConcept(n.id, false, true); }
-    });
-    const t = document.createElementNS(SVG, "text");
-    t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
-    t.textContent = short(n.label);
-    svg.append(c, t);
   }
 }
 
@@ -361,6 +247,8 @@ function memoryChosen() {
   $("graph").replaceChildren();
   $("neighbours").replaceChildren();
   $("concept-name").textContent = "";
+  $("paths").replaceChildren();
+  shownConcept = "";
   $("upload-result").textContent = "";
   uploadSeq++;  // a running upload's job goes on in the server; its result is not this memory's
   $("doc-view").replaceChildren();
@@ -389,6 +277,11 @@ $("concept-form").addEventListener("submit", (ev) => {  // the network was reach
   ev.preventDefault();
   const c = $("concept").value.trim();
   if (c) pickConcept(c);
+});
+$("bridge-form").addEventListener("submit", (ev) => {  // bridges were on the CLI and the API only
+  ev.preventDefault();
+  const c = $("bridge-to").value.trim();
+  if (c) showPaths(c);
 });
 $("upload").addEventListener("submit", upload);
 $("doc-prev").addEventListener("click", () => loadDocuments(Math.max(0, docOffset - DOC_PAGE)));

@@ -1,0 +1,149 @@
+// The network panel: a concept's neighbourhood drawn in SVG, its neighbours listed, and the paths from it to
+// another concept (the bridges route). Declarations only: app.js, loaded last, wires the forms.
+
+let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
+let shownConcept = "";  // the concept drawn: where the paths start
+
+// "“emperors” is not a concept of this memory; like it: [emperor] [roman emperor]", a button each
+function unknownItem(concept, like, pick) {
+  const li = el("li", "hint unknown", `“${short(concept)}” is not a concept of this memory` +
+                (like.length ? "; like it: " : ""));
+  for (const c of like) li.append(conceptButton(c, () => pick(c)));
+  return li;
+}
+
+function conceptButton(c, onClick) {
+  const b = el("button", "concept", short(c));
+  if (c.length > LABEL) b.title = c;
+  b.type = "button";
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// how the drawn concept leads to another: up to three paths of up to three links, each concept a button
+async function showPaths(target) {
+  const from = shownConcept;
+  const list = $("paths");
+  list.replaceChildren();
+  if (!from) { list.append(el("li", "hint", "draw a concept first: the paths start from it")); return; }
+  try {
+    const r = await api(`/v1/memories/${memory()}/bridges?a=${encodeURIComponent(from)}` +
+                        `&b=${encodeURIComponent(target)}&k=3`);
+    if (from !== shownConcept) return;
+    for (const [param, like] of Object.entries(r.unknown || {})) {
+      list.append(unknownItem(param === "a" ? from : target, like,
+                              param === "a" ? pickConcept : (c) => { $("bridge-to").value = c; showPaths(c); }));
+    }
+    for (const p of r.paths) {
+      const li = el("li", "path");
+      p.path.forEach((c, i) => {
+        if (i) li.append(el("span", "link", ` —${p.weights[i - 1].toFixed(2)}→ `));
+        li.append(conceptButton(c, () => pickConcept(c)));
+      });
+      list.append(li);
+    }
+    if (!r.paths.length && !Object.keys(r.unknown || {}).length)
+      list.append(el("li", "hint", `no path of up to three links from “${short(from)}” to “${short(target)}”`));
+  } catch (e) { status(e.message, true); }
+}
+
+function pickConcept(concept, fromHit, byKey) {
+  clicked = true;
+  showConcept(concept).then(() => {
+    // a narrow window stacks the network under the hits: a chip's click changed nothing in view
+    if (fromHit && $("concept-name").textContent) $("network").scrollIntoView({ block: "nearest" });
+    // the redraw removed the focused node: focus goes on to the new centre, not back to the page's top
+    if (byKey) $("graph").querySelector("circle.root")?.focus();
+  });
+}
+
+async function showConcept(concept, automatic) {
+  const seq = ++graphSeq;
+  shownConcept = concept;
+  $("paths").replaceChildren();
+  $("concept-name").textContent = "around “" + short(concept) + "”";
+  try {
+    const chosen = $("memory").value;
+    const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
+    if ($("memory").value !== chosen || seq !== graphSeq) return;
+    drawGraph(g);
+    const ul = $("neighbours");
+    ul.replaceChildren();
+    const root = g.nodes.length ? g.nodes[0].id : concept;
+    for (const e of g.edges) {
+      if (e.source !== root && e.target !== root) continue;
+      const other = e.source === root ? e.target : e.source;
+      const li = el("li", "neighbour", `${short(other)} (${e.weight.toFixed(2)})`);
+      ul.append(li);
+    }
+    const like = (g.unknown || {}).concept;
+    // a typo ("emperors") answered like a lonely concept: "no associations for this concept yet"
+    if (like) ul.append(unknownItem(concept, like, pickConcept));
+    else if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
+  } catch (e) {
+    if (!automatic) status(e.message, true);  // a drawing nobody asked for reports no error
+    else if (seq === graphSeq) { $("graph").replaceChildren(); $("neighbours").replaceChildren(); $("concept-name").textContent = ""; }
+  }
+}
+
+function drawGraph(g) {
+  const svg = $("graph");
+  svg.replaceChildren();
+  if (!g.nodes.length) return;
+  const root = g.nodes[0].id;
+  // rings by hop distance from the root (breadth-first over the edges)
+  const adj = new Map(g.nodes.map((n) => [n.id, []]));
+  for (const e of g.edges) { adj.get(e.source)?.push(e.target); adj.get(e.target)?.push(e.source); }
+  const hop = new Map([[root, 0]]);
+  const queue = [root];
+  while (queue.length) {
+    const u = queue.shift();
+    for (const v of adj.get(u) || []) if (!hop.has(v)) { hop.set(v, hop.get(u) + 1); queue.push(v); }
+  }
+  const rings = new Map();
+  for (const n of g.nodes) {
+    const h = hop.get(n.id) ?? 2;
+    if (!rings.has(h)) rings.set(h, []);
+    rings.get(h).push(n);
+  }
+  const pos = new Map();
+  for (const [h, ns] of rings) {
+    ns.forEach((n, i) => {
+      const a = (2 * Math.PI * i) / ns.length + h * 0.4;
+      const r = h === 0 ? 0 : 110 * h;
+      pos.set(n.id, [r * Math.cos(a), 0.8 * r * Math.sin(a)]);
+    });
+  }
+  for (const e of g.edges) {
+    const [a, b] = [pos.get(e.source), pos.get(e.target)];
+    if (!a || !b) continue;
+    const line = document.createElementNS(SVG, "line");
+    line.setAttribute("x1", a[0]); line.setAttribute("y1", a[1]);
+    line.setAttribute("x2", b[0]); line.setAttribute("y2", b[1]);
+    line.setAttribute("stroke-width", (0.5 + 5 * e.weight).toFixed(2));
+    svg.append(line);
+  }
+  for (const n of g.nodes) {
+    const [x, y] = pos.get(n.id);
+    const c = document.createElementNS(SVG, "circle");
+    c.setAttribute("cx", x); c.setAttribute("cy", y);
+    c.setAttribute("r", (5 + 12 * Math.sqrt(n.weight)).toFixed(1));
+    if (n.id === root) c.setAttribute("class", "root");
+    c.dataset.concept = n.id;
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${n.label} (${n.weight.toFixed(2)})`;
+    c.append(title);
+    c.addEventListener("click", () => pickConcept(n.id));
+    // by keyboard too: Tab reaches a node, Enter or Space re-centres on it (it took a mouse)
+    c.setAttribute("tabindex", "0");
+    c.setAttribute("role", "button");
+    c.setAttribute("aria-label", `${n.label}: show what goes with it`);
+    c.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickConcept(n.id, false, true); }
+    });
+    const t = document.createElementNS(SVG, "text");
+    t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
+    t.textContent = short(n.label);
+    svg.append(c, t);
+  }
+}
