@@ -92,7 +92,8 @@ def test_readers_apply_the_mapping_to_every_kind_of_jsonl_input(brown, tmp_path)
                                  '"category", "paragraphs" (name the keys with --fields text=KEY,id=KEY)')
     errors = []
     list(read_paths(tmp_path / "all.jsonl", errors, fields={"text": "paragraphs", "id": "docid"}))
-    assert [e.message for e in errors] == ['missing "docid"'] * 4  # the key actually used
+    assert [e.message for e in errors] == ['missing "docid"; the object has "doc_id", "category" (name the keys with '
+                                           '--fields text=KEY,id=KEY)'] * 4  # the key actually used, and the typo
 
 
 def test_dict_records_with_fields(brown, tmp_path):
