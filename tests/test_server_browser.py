@@ -213,6 +213,24 @@ def test_paths_from_the_drawn_concept_to_another_are_shown_as_buttons(server, br
         expect(page.locator("#paths li")).to_have_count(0)  # paths start from the drawn concept: cleared
 
 
+def test_one_hit_per_document_on_request(server, browser):
+    # the sample's question gave 5 chunks of Nerva among its 8 hits; the API's per_document had no switch here
+    with _page(browser) as page:
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+        page.fill("#q", QUESTION)
+        page.click("#ask button[type=submit]")
+        hits = page.locator("#hits li.hit")
+        expect(hits.first).to_be_visible(timeout=30_000)
+        ids = [hits.nth(i).get_attribute("data-doc-id") for i in range(hits.count())]
+        assert len(set(ids)) < len(ids), ids  # several chunks of one document
+        page.check("#per-document")  # asks again at once
+        expect(page.locator("#status")).to_have_text("8 hits", timeout=30_000)
+        expect(hits).to_have_count(8)
+        ids = [hits.nth(i).get_attribute("data-doc-id") for i in range(8)]
+        assert len(set(ids)) == 8 and ids[0].endswith("nerva.md"), ids
+
+
 def test_choosing_another_memory_clears_the_previous_memorys_answers(server, browser):
     # the page kept the sample's hits and concept graph under the other memory's name; /favicon.ico was a 404
     failed = []

@@ -90,7 +90,9 @@ async function ask(ev) {
   try {
     const mode = $("mode").value;
     const chosen = $("memory").value;
-    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}`);
+    // one hit a document on request: the sample's question gave 5 chunks of Nerva among 8 hits
+    const perDoc = $("per-document").checked ? "&per_document=true" : "";
+    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}${perDoc}`);
     if ($("memory").value !== chosen) return;  // another memory was chosen meanwhile: its answer follows
     asked = q;
     const list = $("hits");
@@ -273,6 +275,7 @@ $("token").value = localStorage.getItem("mycelial-token") || "";
 // once: a listener added by every init() ran init() again, so they doubled with each edit
 $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
 $("ask").addEventListener("submit", ask);
+$("per-document").addEventListener("change", () => { if (asked && $("q").value.trim()) ask(); });
 $("concept-form").addEventListener("submit", (ev) => {  // the network was reached only through a hit's concepts
   ev.preventDefault();
   const c = $("concept").value.trim();
