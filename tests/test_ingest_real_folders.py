@@ -82,7 +82,10 @@ def test_a_suffixless_binary_or_latin1_file_given_by_its_path_is_one_clear_error
     recs, errors = _read([doc / "curl" / "curl-bin", tmp_path / "latin", doc / "bash" / "copyright"])
     assert [r.doc_id for r in recs] == [str((doc / "bash" / "copyright").resolve())]
     assert [r.title for r in recs] == ["bash copyright"]
-    assert [e.message.split(";")[0] for e in errors] == ["unsupported file: its start is not UTF-8 text"] * 2
+    # named, the binary is told it is binary, the Latin-1 file the word it misreads and the fix
+    assert [e.message.split(";")[0] for e in errors] == [
+        "unsupported file: its start is binary (NUL bytes)",
+        "not valid UTF-8 (byte 3, line 1: 'Café' if it is Windows-1252 or Latin-1)"]
 
 
 def _bomb(path, size):
@@ -270,3 +273,26 @@ def test_a_gzipped_pdf_is_named_with_how_to_read_it_and_gzipped_jsonl_is_read(tm
     recs, errors = _read(tmp_path / "paper.pdf.gz")
     assert recs == [] and errors[0].message.startswith("unsupported file type '.pdf.gz'")
     assert errors[0].message.endswith("`gunzip -k FILE` first")
+
+
+def test_text_of_a_suffix_ingest_does_not_know_is_read_when_named(tmp_path):
+    # the shared WikiText files (wiki.test.raw, wiki.valid.tokens) were refused by name: "unsupported file type
+    # '.raw'"; a folder still leaves such files out (source code, data, configuration)
+    from core.config import data_file
+    from core.memory._ingest_progress import _expected_documents
+
+    raw = data_file("wikitext2/wiki.test.raw")
+    (tmp_path / "notes.log").write_text("The tide mill of Pellow grinds corn.\n", encoding="utf-8")
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = pellow\n", encoding="utf-8")
+    for name, data in (("tool.exe", b"MZ"), ("x.docx", b"PK"), ("page.xml", b"<a>x</a>"), ("ls.1", b".TH LS 1")):
+        (tmp_path / name).write_bytes(data)  # their types say they are no prose, whatever their start
+    recs, errors = _read([raw, tmp_path / "notes.log", tmp_path / "setup.cfg"])
+    assert errors == [] and [r.title for r in recs] == ["wiki.test", "notes", "setup"]
+    assert recs[0].text == raw.read_bytes().decode("utf-8") and recs[0].merge
+    assert _expected_documents([str(raw), str(tmp_path / "notes.log")]) == 2
+    recs, errors = _read([tmp_path / n for n in ("tool.exe", "x.docx", "page.xml", "ls.1")])
+    assert recs == [] and [e.message.split(";")[0] for e in errors] == [
+        "unsupported file type '.exe'", "unsupported file type '.docx'", "unsupported file type '.xml'",
+        "unsupported file type '.1'"]
+    recs, errors = _read(raw.parent)  # a folder: .raw and .tokens files are not read
+    assert recs == [] and "(.raw 1, .tokens 1)" in errors[0].message and errors[0].skipped

@@ -104,7 +104,7 @@ def test_what_the_text_holds_comes_through(served):
 def _bad_files() -> dict:
     readme = (DOC / "bash/README.gz").read_bytes()
     return {
-        "ls": (Path("/bin/ls").read_bytes(), "ls: unsupported file: its start is not UTF-8 text; expected .txt, .md"),
+        "ls": (Path("/bin/ls").read_bytes(), "ls: unsupported file: its start is binary (NUL bytes); expected .txt, .md"),
         "README.gz": (readme[:len(readme) // 2], "README.gz: damaged gzip file (Compressed file ended before"),
         "ls.1.gz": (Path("/usr/share/man/man1/ls.1.gz").read_bytes(), "ls.1.gz: unsupported type '.1.gz'; expected"),
         "zeros.txt.gz": (gzip.compress(b"0" * (50 * 1024 * 1024 + 1), 1), "zeros.txt.gz: decompresses to more than "
@@ -124,7 +124,7 @@ def test_a_file_ingest_skips_is_refused_naming_it_and_why_and_nothing_is_stored(
     assert [f["field"] for f in body["fields"]] == ["file"] and body["fields"][0]["message"].startswith(start)
     assert body["error"].startswith(f"invalid request: file {start}") and "none of the 2 files" in body["error"]
     hint = {"README.gz": "gzip -t", "ls.1.gz": "man -l FILE | col -b > FILE.txt", "zeros.txt.gz": "gzip bomb",
-            "ls": "text without a suffix (README), gzipped too"}[name]
+            "ls": "or other UTF-8 text, gzipped too"}[name]
     assert hint in body["error"]
     assert _total(server) == before
 
@@ -134,7 +134,7 @@ def test_an_unsupported_type_says_what_is_read(served):
     r = _post(server, [("tool.exe", b"MZ")])
     assert r.status_code == 422
     assert r.json()["fields"][0]["message"] == ("tool.exe: unsupported type '.exe'; expected .txt, .md, .rst, .html, "
-                                                ".pdf, .jsonl, .json or text without a suffix (README), gzipped too")
+                                                ".pdf, .jsonl, .json or other UTF-8 text, gzipped too")
 
 
 def test_an_upload_named_dot_dot_is_read_as_one_without_a_name(served):

@@ -20,7 +20,7 @@ PLAIN = (".txt", ".md", ".pdf", ".jsonl")  # read whatever their start looks lik
 TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
 SUFFIXES = PLAIN + TEXT
 READS = ".txt, .md, .rst, .html, .pdf, .jsonl or text without a suffix (README), gzipped too"  # in messages
-READS_NAMED = READS.replace(".jsonl or", ".jsonl, .json or")  # a file given by name or uploaded
+READS_NAMED = ".txt, .md, .rst, .html, .pdf, .jsonl, .json or other UTF-8 text, gzipped too"  # a file named or uploaded
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -100,6 +100,40 @@ def kind(path: Path) -> str | None:
     return None
 
 
+# binary or markup formats Python's own type table does not name (it is used without the system's, whose
+# contents vary from machine to machine)
+_NOT_PROSE = {".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub", ".rtf", ".sqlite", ".db", ".7z", ".rar",
+              ".jar", ".whl", ".apk", ".dmg", ".iso", ".woff", ".woff2", ".ttf", ".otf"}
+_TYPES = None
+
+
+def named_kind(path: Path) -> str | None:
+    """What ``read_file`` reads a file named by the user (or uploaded) as: its :func:`kind`, or "text" for a suffix
+    ingest does not know (``wiki.test.raw``, ``notes.log``, ``setup.cfg``) when its type is text or unknown and its
+    start is UTF-8 text. Named, it was refused ("unsupported file type '.raw'") though the user asked for it; in a
+    folder such a file stays unread (source code, data, configuration)."""
+    if (what := kind(path)) is not None:
+        return what
+    return "text" if maybe_text(path) and looks_like_text(path, utf8=False) else None
+
+
+def maybe_text(path: Path) -> bool:
+    """Does a suffix ingest does not know leave the file to its content (a type that is text, or none known)?
+    ``.docx``, ``.exe``, ``.png``, man pages (``.1``) and wheels' ``RECORD`` files do not."""
+    global _TYPES
+    suffix = inner_suffix(path)
+    if suffix in _NOT_PROSE or _MAN.fullmatch(suffix) or inner_name(path) in _MACHINE:
+        return False
+    if not suffix:
+        return True
+    if _TYPES is None:
+        import mimetypes
+
+        _TYPES = mimetypes.MimeTypes()  # its own table only: the same answer on every machine
+    mime = _TYPES.guess_type("x" + suffix)[0]
+    return mime is None or (mime.startswith("text/") and mime != "text/xml")
+
+
 def skip_label(path: Path) -> str:
     """How an unread file is counted in the summary: its suffix (``.png``, ``.1.gz``), its name (``RECORD``), or
     "not UTF-8 text" for a file whose name did not say and whose start is binary or another encoding."""
@@ -135,9 +169,10 @@ def gz_hint(skipped) -> str:
     return "; .pdf.gz files are read only decompressed: `gunzip -k FILE` first" if ".pdf.gz" in skipped else ""
 
 
-def looks_like_text(path: Path) -> bool:
+def looks_like_text(path: Path, utf8: bool = True) -> bool:
     """Its first 8 KB (decompressed for a .gz) hold no NUL and are UTF-8 (or UTF-16 with its mark). An
-    unreadable file counts as text, so its reading error is reported rather than the file silently left out."""
+    unreadable file counts as text, so its reading error is reported rather than the file silently left out.
+    ``utf8=False``: no NUL is enough (a file named by the user: its Latin-1 is told with the fix, as a .txt's)."""
     try:
         head = head_bytes(path, _SNIFF)
     except (OSError, ValueError):
@@ -146,6 +181,8 @@ def looks_like_text(path: Path) -> bool:
         return True
     if b"\x00" in head:
         return False
+    if not utf8:
+        return True
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:

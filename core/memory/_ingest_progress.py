@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.memory._formats import is_gzip, is_json, kind
+from core.memory._formats import is_gzip, is_json, kind, named_kind
 from core.memory.readers import Record, folder_files
 from core.memory.types import IngestReport
 
@@ -25,7 +25,7 @@ def _expected_documents(source) -> int | None:
             return None
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
-            what = kind(f)
+            what = kind(f) if path.is_dir() else named_kind(f)
             if (what == "jsonl" and is_gzip(f)) or is_json(f):  # known only by inflating (a bomb too) or parsing it all
                 return None
             if what == "jsonl":

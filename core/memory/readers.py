@@ -21,7 +21,8 @@ from core.memory._checks import empty_path
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
                                   head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
-                                  kind, linked_twin, man_hint, not_a_file, skip_label, unreadable_folder)
+                                  kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
+                                  unreadable_folder)
 from core.memory._json import json_records, read_json
 from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import markdown_parts
@@ -89,7 +90,7 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if is_json(path):  # given by name: a folder's are not listed
             yield from read_json(path, source, errors, max_bytes, fields)
             return
-        what = kind(path)
+        what = kind(path) if root is not None else named_kind(path)
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed
             raise ValueError(f"not a file ingest reads ({skip_label(path)})")
         if what == "jsonl" and is_gzip(path):  # streamed, whatever its size (gzip holds no size to trust)
@@ -304,8 +305,10 @@ def path_problem(path: Path) -> ReadError | None:
 def unsupported(path: Path, noun: str = "file type") -> str | None:
     """Why a file is not read, and what is read (its type called ``noun``), or None when it is read: a file
     given to `ingest` or uploaded to the server (one set of rules)."""
-    if kind(path) is not None or is_json(path):
+    if named_kind(path) is not None or is_json(path):
         return None
+    if maybe_text(path):  # left to its content, and that is binary (a .dat of bytes, a program)
+        return f"unsupported file: its start is binary (NUL bytes); expected {READS_NAMED}"
     label = skip_label(path)
     hint = man_hint(Counter([label])) + gz_hint([label])
     what = f"{noun} {label!r}" if label != "not UTF-8 text" else "file: its start is not UTF-8 text"
