@@ -16,7 +16,7 @@ def docs(tmp_path, wiki_docs):
     for i, name in enumerate(["kill", "gzip", "tar"]):
         (root / "man" / f"{name}.txt").write_text("\n\n".join(wiki_docs[i].sentences[:4]), encoding="utf-8")
     (root / "guide.md").write_text("# Guide\n\n" + "\n\n".join(wiki_docs[5].sentences[:4]), encoding="utf-8")
-    (root / "notes.docx").write_bytes(b"PK\x03\x04 not read")
+    (root / "notes.xlsx").write_bytes(b"PK\x03\x04 not read")
     return root
 
 
@@ -30,7 +30,7 @@ def test_relative_ids_list_get_forget_and_sync(docs, tmp_path):
     r = _run("ingest", docs, "--memory", mem, "-q")
     assert r.exit_code == 0, r.output
     assert "4 documents ingested" in r.output and "0 errors" in r.output
-    assert "skipped 1 unsupported file (.docx 1)" in r.output  # reported, not silently dropped ("1 files")
+    assert "skipped 1 unsupported file (.xlsx 1)" in r.output  # reported, not silently dropped ("1 files")
 
     r = _run("list", "--memory", mem, "--json")
     listed = json.loads(r.stdout)

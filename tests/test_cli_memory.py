@@ -125,7 +125,7 @@ def test_an_ingest_that_stores_nothing_leaves_no_new_memory_folder(tmp_path):
     # a folder of unsupported files, or empty piped input: "nothing was ingested", and a new, empty memory
     # folder was left behind (SQLite, index, network), which later commands took for a real memory
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "notes.docx").write_bytes(b"PK\x03\x04 not read")
+    (tmp_path / "docs" / "notes.xlsx").write_bytes(b"PK\x03\x04 not read")
     runner = CliRunner()
     res = runner.invoke(cli, ["ingest", str(tmp_path / "docs"), "--memory", str(tmp_path / "mem"), "-q"])
     assert res.exit_code == 1 and "nothing was ingested; no memory was made at" in res.output

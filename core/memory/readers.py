@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from core.memory._checks import empty_path
+from core.memory._docx import read_docx
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
                                   head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
@@ -108,6 +109,16 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
                 raise ValueError("PDF has no extractable text (scanned images?)")
             yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
             return
+        if what == "docx":
+            title, text = read_docx(path, max_bytes)
+            if not text.strip():  # a template, or text only in shapes and images
+                errors.append(ReadError(source, f"{EMPTY_FILE} (a Word document with no paragraph of text); "
+                                                f"nothing to store", skipped=True))
+                return
+            name = nfc(path.stem)
+            yield Record(doc_id, text, nfc(title) if title else name_title(name), meta, source, merge=True,
+                         name="" if title else name)
+            return
         text = _decode_as(what, content_bytes(path, max_bytes), source)
         if not text.strip():  # a JSONL file's too: it gave no record and no word
             errors.append(ReadError(source, f"{EMPTY_FILE} (only whitespace); nothing to store", skipped=True))
@@ -152,7 +163,7 @@ def is_blank(path: Path) -> bool:
         if size == 0:
             return True
         what = kind(path)
-        if size > MAX_BYTES or what in ("pdf", None):
+        if size > MAX_BYTES or what in ("pdf", "docx", None):
             return False
         head = head_bytes(path, 4096)
         if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
