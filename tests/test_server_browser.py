@@ -122,17 +122,23 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
     assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
 
 
+def _asked(page, server):
+    """The page ready, the sample's question asked; its hits (the first one shown)."""
+    page.goto(server.url + "/")
+    expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+    page.fill("#q", QUESTION)
+    page.click("#ask button[type=submit]")
+    hits = page.locator("#hits li.hit")
+    expect(hits.first).to_be_visible(timeout=30_000)
+    return hits
+
+
 def test_a_question_draws_the_top_hits_first_concept_without_a_click(server, browser):
     # the network panel stayed empty after a question until a concept was clicked
     with _page(browser) as page:
         graphs = []
         page.on("request", lambda r: graphs.append(r.url) if "/graph?" in r.url else None)
-        page.goto(server.url + "/")
-        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-        page.fill("#q", QUESTION)
-        page.click("#ask button[type=submit]")
-        hits = page.locator("#hits li.hit")
-        expect(hits.first).to_be_visible(timeout=30_000)
+        hits = _asked(page, server)
         first = hits.first.locator("button.concept").first.inner_text()
         expect(page.locator("#concept-name")).to_have_text(f"around “{first}”", timeout=30_000)
         expect(page.locator("#graph circle.root")).to_have_count(1)
@@ -163,14 +169,19 @@ def test_a_question_draws_the_top_hits_first_concept_without_a_click(server, bro
         assert len(graphs) == count, graphs[count:]
 
 
+def _type_concept(page, server, concept: str) -> None:
+    """The page ready, ``concept`` typed in the network panel's box and sent with Enter."""
+    page.goto(server.url + "/")
+    expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+    page.fill("#concept", concept)
+    page.press("#concept", "Enter")
+
+
 def test_a_concept_typed_is_drawn_and_an_unknown_one_offers_those_like_it(server, browser):
     # the network was reached only through a hit's concepts; an unknown concept (a plural, a typo) said
     # "no associations for this concept yet", as a known concept without associations does
     with _page(browser) as page:
-        page.goto(server.url + "/")
-        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-        page.fill("#concept", "Emperors")
-        page.press("#concept", "Enter")
+        _type_concept(page, server, "Emperors")
         unknown = page.locator("#neighbours li.unknown")
         expect(unknown).to_contain_text("“Emperors” is not a concept of this memory; like it:", timeout=30_000)
         like = unknown.locator("button.concept")
@@ -190,10 +201,7 @@ def test_a_concept_typed_is_drawn_and_an_unknown_one_offers_those_like_it(server
 def test_paths_from_the_drawn_concept_to_another_are_shown_as_buttons(server, browser):
     # bridges (how one concept leads to another) were on the CLI and the API only
     with _page(browser) as page:
-        page.goto(server.url + "/")
-        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-        page.fill("#concept", "nero")
-        page.press("#concept", "Enter")
+        _type_concept(page, server, "nero")
         expect(page.locator("#graph circle.root")).to_have_attribute("data-concept", "nero", timeout=30_000)
         page.fill("#bridge-to", "Domitians")  # not a concept: those like it are offered
         page.press("#bridge-to", "Enter")
@@ -216,12 +224,7 @@ def test_paths_from_the_drawn_concept_to_another_are_shown_as_buttons(server, br
 def test_one_hit_per_document_on_request(server, browser):
     # the sample's question gave 5 chunks of Nerva among its 8 hits; the API's per_document had no switch here
     with _page(browser) as page:
-        page.goto(server.url + "/")
-        expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
-        page.fill("#q", QUESTION)
-        page.click("#ask button[type=submit]")
-        hits = page.locator("#hits li.hit")
-        expect(hits.first).to_be_visible(timeout=30_000)
+        hits = _asked(page, server)
         ids = [hits.nth(i).get_attribute("data-doc-id") for i in range(hits.count())]
         assert len(set(ids)) < len(ids), ids  # several chunks of one document
         page.check("#per-document")  # asks again at once
