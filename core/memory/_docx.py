@@ -4,8 +4,8 @@ A .docx is a zip of XML (Office Open XML). Read with the standard library: ``wor
 (``w:p``) and their runs' text (``w:t``, tabs and breaks), the heading level from the paragraph's style
 (``Heading 1`` .. ``Heading 6``, ``Title``), and the title from ``docProps/core.xml`` (else the first heading
 of level 1).
-Word files were counted as "unsupported" in a folder and refused by name. A member is inflated in bounded
-steps (a zip bomb costs the one-file limit at most) and XML with a DTD is refused (entity expansion).
+Word files were counted as "unsupported" in a folder and refused by name. Members are read as
+`core.memory._zipxml` reads them (bounded, no DTD).
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import re
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
+
+from core.memory._zipxml import member, parse_xml
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
@@ -23,42 +25,21 @@ def read_docx(path: Path, max_bytes: int) -> tuple[str, str]:
     """(title, text) of a Word document; ValueError for a damaged one or one that is not a .docx."""
     try:
         with zipfile.ZipFile(path) as zf:
-            body = _member(zf, "word/document.xml", max_bytes)
+            body = member(zf, "word/document.xml", max_bytes)
             if body is None:
                 raise ValueError("no word/document.xml: not a Word document (.docx), or a damaged one")
-            core = _member(zf, "docProps/core.xml", max_bytes)
+            core = member(zf, "docProps/core.xml", max_bytes)
     except zipfile.BadZipFile as exc:
         raise ValueError(f"not a readable .docx (a zip of XML): {exc}") from None
-    lines = list(_paragraphs(_xml(body)))
+    lines = list(_paragraphs(parse_xml(body, ".docx")))
     title = _core_title(core) or next((line[2:] for line in lines if line.startswith("# ")), "")
     return title, "\n\n".join(lines)
-
-
-def _member(zf: zipfile.ZipFile, name: str, max_bytes: int) -> bytes | None:
-    try:
-        info = zf.getinfo(name)
-    except KeyError:
-        return None
-    with zf.open(info) as fh:  # the size a zip states is not trusted: read at most one byte past the limit
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"{name} inflates to more than {max_bytes:,} bytes, the limit for one file (a zip bomb?)")
-    return data
-
-
-def _xml(data: bytes):
-    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
-        raise ValueError("its XML declares a DTD or entities, which Word never writes; not read")
-    try:
-        return ElementTree.fromstring(data)
-    except ElementTree.ParseError as exc:
-        raise ValueError(f"damaged .docx: its XML does not parse ({exc})") from None
 
 
 def _core_title(core: bytes | None) -> str:
     if core is None:
         return ""
-    node = _xml(core).find(f"{_DC}title")
+    node = parse_xml(core, ".docx").find(f"{_DC}title")
     return " ".join((node.text or "").split()) if node is not None else ""
 
 

@@ -16,11 +16,11 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-PLAIN = (".txt", ".md", ".pdf", ".docx", ".jsonl")  # read whatever their start looks like (a bad one is an error)
+PLAIN = (".txt", ".md", ".pdf", ".docx", ".epub", ".jsonl")  # read whatever their start (a bad one is an error)
 TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
 SUFFIXES = PLAIN + TEXT
-READS = ".txt, .md, .rst, .html, .pdf, .docx, .jsonl or text without a suffix (README), gzipped too"  # in messages
-READS_NAMED = ".txt, .md, .rst, .html, .pdf, .docx, .jsonl, .json or other UTF-8 text, gzipped too"  # named/uploaded
+READS = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .jsonl or text without a suffix (README), gzipped too"  # messages
+READS_NAMED = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .jsonl, .json or other UTF-8 text, gzipped too"  # named
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -85,13 +85,13 @@ def kind(path: Path) -> str | None:
     """What ``read_file`` reads ``path`` as: "jsonl", "pdf", "md", "html" or "text"; None when it is not read
     (see :func:`skip_label`). Looks into the file only for a name that does not say (its first 8 KB)."""
     suffix = inner_suffix(path)
-    if is_gzip(path) and suffix in (".pdf", ".docx"):  # read from a file, not a stream
+    if is_gzip(path) and suffix in (".pdf", ".docx", ".epub"):  # read from a file, not a stream
         return None
     if suffix in (".md", ".markdown"):
         return "md"
     if suffix in (".html", ".htm"):
         return "html"
-    if suffix in (".pdf", ".docx", ".jsonl"):
+    if suffix in (".pdf", ".docx", ".epub", ".jsonl"):
         return suffix[1:]
     if suffix in PLAIN + TEXT:
         return "text"
@@ -102,7 +102,7 @@ def kind(path: Path) -> str | None:
 
 # binary or markup formats Python's own type table does not name (it is used without the system's, whose
 # contents vary from machine to machine)
-_NOT_PROSE = {".doc", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub", ".rtf", ".sqlite", ".db", ".7z", ".rar",
+_NOT_PROSE = {".doc", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".rtf", ".sqlite", ".db", ".7z", ".rar",
               ".jar", ".whl", ".apk", ".dmg", ".iso", ".woff", ".woff2", ".ttf", ".otf"}
 _TYPES = None
 

@@ -19,6 +19,7 @@ from typing import IO, Iterator
 
 from core.memory._checks import empty_path
 from core.memory._docx import read_docx
+from core.memory._epub import read_epub
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
                                   head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
@@ -37,6 +38,7 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
            "scan_folder", "unreadable_folder", "unsupported"]
 
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
+_BOOK = {"docx": "Word document", "epub": "e-book"}
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
@@ -109,10 +111,10 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
                 raise ValueError("PDF has no extractable text (scanned images?)")
             yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
             return
-        if what == "docx":
-            title, text = read_docx(path, max_bytes)
-            if not text.strip():  # a template, or text only in shapes and images
-                errors.append(ReadError(source, f"{EMPTY_FILE} (a Word document with no paragraph of text); "
+        if what in ("docx", "epub"):
+            title, text = (read_docx if what == "docx" else read_epub)(path, max_bytes)
+            if not text.strip():  # a template, text only in shapes and images, a book of pictures
+                errors.append(ReadError(source, f"{EMPTY_FILE} (a {_BOOK[what]} with no paragraph of text); "
                                                 f"nothing to store", skipped=True))
                 return
             name = nfc(path.stem)
@@ -163,7 +165,7 @@ def is_blank(path: Path) -> bool:
         if size == 0:
             return True
         what = kind(path)
-        if size > MAX_BYTES or what in ("pdf", "docx", None):
+        if size > MAX_BYTES or what in ("pdf", "docx", "epub", None):
             return False
         head = head_bytes(path, 4096)
         if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?

@@ -1,14 +1,16 @@
-"""Word documents (.docx) are read: paragraphs, headings as Markdown lines, tables a row a line, the title from
-the document's properties. They were counted as "unsupported" in a folder and refused by name.
+"""Word documents (.docx) and e-books (.epub) are read: paragraphs and chapters, headings as Markdown lines,
+a Word table a row a line, the title from the document's own metadata. They were counted as "unsupported" in a
+folder and refused by name.
 
-The documents are made by python-docx (a real .docx producer) from real WikiText articles; real model, SQLite,
-FAISS for the end-to-end part.
+The files are made by python-docx and EbookLib (real .docx and .epub writers, dev dependencies) from real
+WikiText articles; real model, SQLite, FAISS for the end-to-end part.
 """
 from __future__ import annotations
 
 import zipfile
 
 import docx  # python-docx, a dev dependency: it writes the test documents
+from ebooklib import epub  # EbookLib, a dev dependency: it writes the test books
 
 from core.memory.readers import ReadError, read_paths
 
@@ -50,17 +52,18 @@ def test_a_word_document_gives_its_paragraphs_headings_and_tables(tmp_path, wiki
     assert recs[0].title == "plain notes"
 
 
-def test_a_folder_reads_its_word_documents(tmp_path, wiki_docs):
+def test_a_folder_reads_its_word_documents_and_e_books(tmp_path, wiki_docs):
     from core.memory._ingest_progress import _expected_documents
 
     (tmp_path / "docs").mkdir()
     _word(tmp_path / "docs" / "a.docx", wiki_docs[1])
     (tmp_path / "docs" / "b.txt").write_text(" ".join(wiki_docs[2].sentences[:3]), encoding="utf-8")
     (tmp_path / "docs" / "c.xlsx").write_bytes(b"PK\x03\x04")
+    _book(tmp_path / "docs" / "d.epub", wiki_docs[9:11])
     recs, errors = _read(tmp_path / "docs")
-    assert [r.doc_id for r in recs] == ["a.docx", "b.txt"]
+    assert [r.doc_id for r in recs] == ["a.docx", "b.txt", "d.epub"]
     assert [e.message.split(";")[0] for e in errors] == ["skipped 1 unsupported file (.xlsx 1)"]
-    assert _expected_documents([str(tmp_path / "docs")]) == 2
+    assert _expected_documents([str(tmp_path / "docs")]) == 3
 
 
 def test_a_bad_word_document_is_one_clear_error_in_bounded_memory(tmp_path, wiki_docs):
@@ -85,7 +88,7 @@ def test_a_bad_word_document_is_one_clear_error_in_bounded_memory(tmp_path, wiki
     got = {e.source.rsplit("/", 1)[1]: e.message for e in errors}
     assert got["cut.docx"].startswith("not a readable .docx (a zip of XML)")
     assert got["other.docx"] == "no word/document.xml: not a Word document (.docx), or a damaged one"
-    assert got["dtd.docx"] == "its XML declares a DTD or entities, which Word never writes; not read"
+    assert got["dtd.docx"] == "its XML declares a DTD or entities, which no .docx needs; not read"
     assert got["bomb.docx"].startswith("word/document.xml inflates to more than 8,388,608 bytes")
     assert got["empty.docx"] == "empty file (a Word document with no paragraph of text); nothing to store"
     assert [e.skipped for e in errors] == [False, False, False, False, True]
@@ -105,3 +108,52 @@ def test_a_word_document_is_recalled_and_uploaded(tmp_path, wiki_docs, embedder)
         assert hits[0].title == a.title and a.sentences[2][:60] in hits[0].text
     recs, errors, skipped = files_records([("essay.docx", path.read_bytes())])
     assert [(r.doc_id, r.title) for r in recs] == [("file:essay.docx", a.title)] and not errors and not skipped
+
+
+def _book(path, articles, title: str | None = "Articles"):
+    """An .epub of one chapter an article (its title a heading, three sentences), with EPUB 3's nav page."""
+    book = epub.EpubBook()
+    book.set_identifier("mycelial-test")
+    if title is not None:
+        book.set_title(title)
+    book.set_language("en")
+    chapters = []
+    for i, a in enumerate(articles):
+        c = epub.EpubHtml(title=a.title, file_name=f"c{i}.xhtml", lang="en")
+        c.content = f"<h1>{a.title}</h1><p>{' '.join(a.sentences[:3])}</p><script>ignored()</script>"
+        book.add_item(c)
+        chapters.append(c)
+    book.toc = tuple(chapters)
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *chapters]
+    epub.write_epub(str(path), book)
+    return path
+
+
+def test_an_e_book_gives_its_chapters_in_reading_order(tmp_path, wiki_docs):
+    arts = wiki_docs[5:8]
+    recs, errors = _read(_book(tmp_path / "articles.epub", arts))
+    assert errors == [] and len(recs) == 1 and recs[0].title == "Articles" and recs[0].merge
+    want = [part for a in arts for part in (f"# {a.title}", " ".join(a.sentences[:3]))]
+    assert recs[0].text.split("\n\n") == want  # no table of contents, no script
+    recs, _ = _read(_book(tmp_path / "no_title.epub", arts[:1], title=None))
+    assert recs[0].title == "no title"
+
+
+def test_a_bad_e_book_is_one_clear_error(tmp_path, wiki_docs):
+    good = _book(tmp_path / "good.epub", wiki_docs[8:9]).read_bytes()
+    (tmp_path / "cut.epub").write_bytes(good[:len(good) // 2])
+    with zipfile.ZipFile(tmp_path / "other.epub", "w") as zf:
+        zf.writestr("mimetype", "application/epub+zip")
+    with zipfile.ZipFile(tmp_path / "good.epub") as src, zipfile.ZipFile(tmp_path / "drm.epub", "w") as zf:
+        for info in src.infolist():
+            zf.writestr(info, src.read(info))
+        zf.writestr("META-INF/encryption.xml", '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+                    'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:CipherData>'
+                    '<enc:CipherReference URI="EPUB/c0.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>')
+    recs, errors = _read([tmp_path / n for n in ("cut.epub", "other.epub", "drm.epub")])
+    got = {e.source.rsplit("/", 1)[1]: e.message for e in errors}
+    assert recs == [] and got["cut.epub"].startswith("not a readable .epub (a zip of XHTML)"), got
+    assert got["other.epub"] == "no META-INF/container.xml naming its package: not an EPUB, or a damaged one"
+    assert got["drm.epub"] == "its chapters are encrypted (DRM); not read"

@@ -1,0 +1,31 @@
+"""Reading zip-of-XML documents (.docx, .epub) safely: a member inflated in bounded steps (the size a zip
+states is not trusted, so a zip bomb costs the one-file limit at most), and XML with a DTD or entities refused
+(entity expansion, "billion laughs"; Word and EPUB containers never need one)."""
+from __future__ import annotations
+
+import zipfile
+from xml.etree import ElementTree
+
+
+def member(zf: zipfile.ZipFile, name: str, max_bytes: int) -> bytes | None:
+    """The bytes of member ``name`` (None when the zip has none); ValueError past ``max_bytes``."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        return None
+    with zf.open(info) as fh:  # the size a zip states is not trusted: read at most one byte past the limit
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{name} inflates to more than {max_bytes:,} bytes, the limit for one file (a zip bomb?)")
+    return data
+
+
+def parse_xml(data: bytes, kind: str):
+    """The element tree of a member's XML; ValueError naming the ``kind`` of document (".docx") when it is damaged
+    or declares a DTD."""
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+        raise ValueError(f"its XML declares a DTD or entities, which no {kind} needs; not read")
+    try:
+        return ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        raise ValueError(f"damaged {kind}: its XML does not parse ({exc})") from None
