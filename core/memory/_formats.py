@@ -119,7 +119,7 @@ def named_kind(path: Path) -> str | None:
 
 def maybe_text(path: Path) -> bool:
     """Does a suffix ingest does not know leave the file to its content (a type that is text, or none known)?
-    ``.docx``, ``.exe``, ``.png``, man pages (``.1``) and wheels' ``RECORD`` files do not."""
+    ``.xlsx``, ``.exe``, ``.png``, man pages (``.1``) and wheels' ``RECORD`` files do not."""
     global _TYPES
     suffix = inner_suffix(path)
     if suffix in _NOT_PROSE or _MAN.fullmatch(suffix) or inner_name(path) in _MACHINE:
