@@ -157,3 +157,14 @@ def test_a_bad_e_book_is_one_clear_error(tmp_path, wiki_docs):
     assert recs == [] and got["cut.epub"].startswith("not a readable .epub (a zip of XHTML)"), got
     assert got["other.epub"] == "no META-INF/container.xml naming its package: not an EPUB, or a damaged one"
     assert got["drm.epub"] == "its chapters are encrypted (DRM); not read"
+
+
+def test_a_gzipped_word_document_or_e_book_names_gunzip(tmp_path, wiki_docs):
+    import gzip
+
+    (tmp_path / "a.docx.gz").write_bytes(gzip.compress(_word(tmp_path / "a.docx", wiki_docs[0]).read_bytes()))
+    (tmp_path / "b.epub.gz").write_bytes(gzip.compress(_book(tmp_path / "b.epub", wiki_docs[1:2]).read_bytes()))
+    recs, errors = _read([tmp_path / "a.docx.gz", tmp_path / "b.epub.gz"])
+    assert recs == [] and [e.message.split("; ")[0] for e in errors] == [
+        "unsupported file type '.docx.gz'", "unsupported file type '.epub.gz'"]
+    assert all(e.message.endswith("files are read only decompressed: `gunzip -k FILE` first") for e in errors)

@@ -122,8 +122,8 @@ def maybe_text(path: Path) -> bool:
     ``.xlsx``, ``.exe``, ``.png``, man pages (``.1``) and wheels' ``RECORD`` files do not."""
     global _TYPES
     suffix = inner_suffix(path)
-    if suffix in _NOT_PROSE or _MAN.fullmatch(suffix) or inner_name(path) in _MACHINE:
-        return False
+    if suffix in SUFFIXES or suffix in _NOT_PROSE or _MAN.fullmatch(suffix) or inner_name(path) in _MACHINE:
+        return False  # a known suffix kind() refused (a .pdf.gz) is not left to the content
     if not suffix:
         return True
     if _TYPES is None:
@@ -165,8 +165,9 @@ def json_hint(skipped) -> str:
 
 
 def gz_hint(skipped) -> str:
-    """A hint for gzipped PDF files (pypdf reads a file, not a stream: read only decompressed), else ""."""
-    return "; .pdf.gz files are read only decompressed: `gunzip -k FILE` first" if ".pdf.gz" in skipped else ""
+    """A hint for gzipped PDF, Word and EPUB files (read from a file, not a stream: only decompressed), else ""."""
+    kinds = [k for k in (".pdf.gz", ".docx.gz", ".epub.gz") if k in skipped]
+    return f"; {', '.join(kinds)} files are read only decompressed: `gunzip -k FILE` first" if kinds else ""
 
 
 def looks_like_text(path: Path, utf8: bool = True) -> bool:
