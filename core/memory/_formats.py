@@ -16,11 +16,11 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-PLAIN = (".txt", ".md", ".pdf", ".docx", ".epub", ".jsonl")  # read whatever their start (a bad one is an error)
+PLAIN = (".txt", ".md", ".pdf", ".docx", ".epub", ".eml", ".jsonl")  # read whatever their start (a bad one is an error)
 TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
 SUFFIXES = PLAIN + TEXT
-READS = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .jsonl or text without a suffix (README), gzipped too"  # messages
-READS_NAMED = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .jsonl, .json or other UTF-8 text, gzipped too"  # named
+READS = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .eml, .jsonl or text without a suffix (README), gzipped too"
+READS_NAMED = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .eml, .jsonl, .json or other UTF-8 text, gzipped too"
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -91,7 +91,7 @@ def kind(path: Path) -> str | None:
         return "md"
     if suffix in (".html", ".htm"):
         return "html"
-    if suffix in (".pdf", ".docx", ".epub", ".jsonl"):
+    if suffix in (".pdf", ".docx", ".epub", ".eml", ".jsonl"):
         return suffix[1:]
     if suffix in PLAIN + TEXT:
         return "text"

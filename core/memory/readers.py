@@ -19,6 +19,7 @@ from typing import IO, Iterator
 
 from core.memory._checks import empty_path
 from core.memory._docx import read_docx
+from core.memory._eml import read_eml
 from core.memory._epub import read_epub
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
@@ -111,6 +112,12 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
                 raise ValueError("PDF has no extractable text (scanned images?)")
             yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
             return
+        if what == "eml":
+            title, text = read_eml(content_bytes(path, max_bytes))
+            name = nfc(path.stem)
+            yield Record(doc_id, text, nfc(title) if title else name_title(name), meta, source, merge=True,
+                         name="" if title else name)
+            return
         if what in ("docx", "epub"):
             title, text = (read_docx if what == "docx" else read_epub)(path, max_bytes)
             if not text.strip():  # a template, text only in shapes and images, a book of pictures
@@ -165,7 +172,7 @@ def is_blank(path: Path) -> bool:
         if size == 0:
             return True
         what = kind(path)
-        if size > MAX_BYTES or what in ("pdf", "docx", "epub", None):
+        if size > MAX_BYTES or what in ("pdf", "docx", "epub", "eml", None):
             return False
         head = head_bytes(path, 4096)
         if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
