@@ -1,8 +1,8 @@
-"""Word documents (.docx) and e-books (.epub) are read: paragraphs and chapters, headings as Markdown lines,
-a Word table a row a line, the title from the document's own metadata. They were counted as "unsupported" in a
-folder and refused by name.
+"""Word documents (.docx), OpenDocument texts (.odt) and e-books (.epub) are read: paragraphs and chapters,
+headings as Markdown lines, a table a row a line, the title from the document's own metadata. They were counted
+as "unsupported" in a folder and refused by name.
 
-The files are made by python-docx and EbookLib (real .docx and .epub writers, dev dependencies) from real
+The files are made by python-docx, odfpy and EbookLib (real writers of those formats, dev dependencies) from real
 WikiText articles; real model, SQLite, FAISS for the end-to-end part.
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ import zipfile
 
 import docx  # python-docx, a dev dependency: it writes the test documents
 from ebooklib import epub  # EbookLib, a dev dependency: it writes the test books
+from odf import dc as odf_dc, table as odf_table, text as odf_text  # odfpy, a dev dependency: the .odt files
+from odf.opendocument import OpenDocumentText
 
 from core.memory.readers import ReadError, read_paths
 
@@ -168,3 +170,49 @@ def test_a_gzipped_word_document_or_e_book_names_gunzip(tmp_path, wiki_docs):
     assert recs == [] and [e.message.split("; ")[0] for e in errors] == [
         "unsupported file type '.docx.gz'", "unsupported file type '.epub.gz'"]
     assert all(e.message.endswith("files are read only decompressed: `gunzip -k FILE` first") for e in errors)
+
+
+def _odt(path, article, title: str | None = None):
+    """An .odt of ``article``: a heading, a paragraph with a space element and a footnote, a list, a table."""
+    doc = OpenDocumentText()
+    if title is not None:
+        doc.meta.addElement(odf_dc.Title(text=title))
+    doc.text.addElement(odf_text.H(outlinelevel=1, text=article.title))
+    para = odf_text.P(text=article.sentences[0])
+    para.addElement(odf_text.S(c=1))
+    para.addText(article.sentences[1])
+    note = odf_text.Note(noteclass="footnote")
+    body = odf_text.NoteBody()
+    body.addElement(odf_text.P(text="A footnote."))
+    note.addElement(body)
+    para.addElement(note)
+    doc.text.addElement(para)
+    items = odf_text.List()
+    for sentence in article.sentences[2:4]:
+        item = odf_text.ListItem()
+        item.addElement(odf_text.P(text=sentence))
+        items.addElement(item)
+    doc.text.addElement(items)
+    grid = odf_table.Table()
+    row = odf_table.TableRow()
+    for cell_text in ("name", article.title):
+        cell = odf_table.TableCell()
+        cell.addElement(odf_text.P(text=cell_text))
+        row.addElement(cell)
+    grid.addElement(row)
+    doc.text.addElement(grid)
+    doc.text.addElement(odf_text.H(outlinelevel=2, text="Details"))
+    doc.save(str(path))
+    return path
+
+
+def test_an_opendocument_text_gives_its_paragraphs_lists_and_tables(tmp_path, wiki_docs):
+    a = wiki_docs[12]
+    recs, errors = _read([_odt(tmp_path / "a.odt", a, title="Notes"), _odt(tmp_path / "b.odt", a)])
+    assert errors == [] and [r.title for r in recs] == ["Notes", a.title] and recs[0].merge
+    assert recs[0].text.split("\n\n") == [f"# {a.title}", f"{a.sentences[0]} {a.sentences[1]}", a.sentences[2],
+                                            a.sentences[3], f"name | {a.title}", "## Details"]  # no footnote
+    with zipfile.ZipFile(tmp_path / "other.odt", "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+    recs, errors = _read(tmp_path / "other.odt")
+    assert recs == [] and errors[0].message == "no content.xml: not an OpenDocument text (.odt), or a damaged one"

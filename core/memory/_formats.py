@@ -16,11 +16,13 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-PLAIN = (".txt", ".md", ".pdf", ".docx", ".epub", ".eml", ".jsonl")  # read whatever their start (a bad one is an error)
+PLAIN = (".txt", ".md", ".pdf", ".docx", ".odt", ".epub", ".eml", ".jsonl")  # read whatever their start
 TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
 SUFFIXES = PLAIN + TEXT
-READS = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .eml, .jsonl or text without a suffix (README), gzipped too"
-READS_NAMED = ".txt, .md, .rst, .html, .pdf, .docx, .epub, .eml, .jsonl, .json or other UTF-8 text, gzipped too"
+READS = (".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .jsonl or text without a suffix (README), gzipped "
+         "too")  # in messages
+READS_NAMED = ".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .jsonl, .json or other UTF-8 text, gzipped too"
+NO_GZ = (".pdf", ".docx", ".odt", ".epub")  # read from a file (seeking in it): not inside a .gz
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -85,13 +87,13 @@ def kind(path: Path) -> str | None:
     """What ``read_file`` reads ``path`` as: "jsonl", "pdf", "md", "html" or "text"; None when it is not read
     (see :func:`skip_label`). Looks into the file only for a name that does not say (its first 8 KB)."""
     suffix = inner_suffix(path)
-    if is_gzip(path) and suffix in (".pdf", ".docx", ".epub"):  # read from a file, not a stream
+    if is_gzip(path) and suffix in NO_GZ:  # read from a file, not a stream
         return None
     if suffix in (".md", ".markdown"):
         return "md"
     if suffix in (".html", ".htm"):
         return "html"
-    if suffix in (".pdf", ".docx", ".epub", ".eml", ".jsonl"):
+    if suffix in (".pdf", ".docx", ".odt", ".epub", ".eml", ".jsonl"):
         return suffix[1:]
     if suffix in PLAIN + TEXT:
         return "text"
@@ -102,7 +104,7 @@ def kind(path: Path) -> str | None:
 
 # binary or markup formats Python's own type table does not name (it is used without the system's, whose
 # contents vary from machine to machine)
-_NOT_PROSE = {".doc", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".rtf", ".sqlite", ".db", ".7z", ".rar",
+_NOT_PROSE = {".doc", ".xlsx", ".pptx", ".ods", ".odp", ".rtf", ".sqlite", ".db", ".7z", ".rar",
               ".jar", ".whl", ".apk", ".dmg", ".iso", ".woff", ".woff2", ".ttf", ".otf"}
 _TYPES = None
 
@@ -166,7 +168,7 @@ def json_hint(skipped) -> str:
 
 def gz_hint(skipped) -> str:
     """A hint for gzipped PDF, Word and EPUB files (read from a file, not a stream: only decompressed), else ""."""
-    kinds = [k for k in (".pdf.gz", ".docx.gz", ".epub.gz") if k in skipped]
+    kinds = [k + ".gz" for k in NO_GZ if k + ".gz" in skipped]
     return f"; {', '.join(kinds)} files are read only decompressed: `gunzip -k FILE` first" if kinds else ""
 
 

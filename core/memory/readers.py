@@ -21,6 +21,7 @@ from core.memory._checks import empty_path
 from core.memory._docx import read_docx
 from core.memory._eml import read_eml
 from core.memory._epub import read_epub
+from core.memory._odt import read_odt
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
                                   head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
@@ -39,7 +40,7 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
            "scan_folder", "unreadable_folder", "unsupported"]
 
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
-_BOOK = {"docx": "Word document", "epub": "e-book"}
+_BOOK = {"docx": "Word document", "odt": "text document", "epub": "e-book"}  # read from a zip of XML
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
@@ -118,8 +119,8 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             yield Record(doc_id, text, nfc(title) if title else name_title(name), meta, source, merge=True,
                          name="" if title else name)
             return
-        if what in ("docx", "epub"):
-            title, text = (read_docx if what == "docx" else read_epub)(path, max_bytes)
+        if what in _BOOK:
+            title, text = {"docx": read_docx, "odt": read_odt, "epub": read_epub}[what](path, max_bytes)
             if not text.strip():  # a template, text only in shapes and images, a book of pictures
                 errors.append(ReadError(source, f"{EMPTY_FILE} (a {_BOOK[what]} with no paragraph of text); "
                                                 f"nothing to store", skipped=True))
@@ -172,7 +173,7 @@ def is_blank(path: Path) -> bool:
         if size == 0:
             return True
         what = kind(path)
-        if size > MAX_BYTES or what in ("pdf", "docx", "epub", "eml", None):
+        if size > MAX_BYTES or what in ("pdf", "eml", None, *_BOOK):
             return False
         head = head_bytes(path, 4096)
         if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?

@@ -1,0 +1,67 @@
+"""OpenDocument text (``.odt``, LibreOffice's and Google Docs' export): paragraphs, headings as Markdown ``#`` lines
+at their outline level, lists an item a line, tables a row a line; the title from ``meta.xml``'s ``dc:title``
+(else the first heading of level 1). Members are read as `core.memory._zipxml` reads them (bounded, no DTD).
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from core.memory._zipxml import member, parse_xml
+
+_T = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_SPACES = {f"{_T}s", f"{_T}tab", f"{_T}line-break"}  # empty elements that stand for white space
+_NESTED = {f"{_T}list", f"{_T}list-item", f"{_T}list-header", f"{_T}section"}  # blocks that hold blocks
+
+
+def read_odt(path: Path, max_bytes: int) -> tuple[str, str]:
+    """(title, text) of an OpenDocument text; ValueError for a damaged one or one that is not an .odt."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            content = member(zf, "content.xml", max_bytes)
+            if content is None:
+                raise ValueError("no content.xml: not an OpenDocument text (.odt), or a damaged one")
+            meta = member(zf, "meta.xml", max_bytes)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not a readable .odt (a zip of XML): {exc}") from None
+    body = parse_xml(content, ".odt").find(f"{_OFFICE}body/{_OFFICE}text")
+    lines = [line for line in _blocks(body if body is not None else []) if line.strip(" |#\n")]
+    node = parse_xml(meta, ".odt").find(f"{_OFFICE}meta/{_DC}title") if meta is not None else None
+    title = " ".join((node.text or "").split()) if node is not None else ""
+    return title or next((line[2:] for line in lines if line.startswith("# ")), ""), "\n\n".join(lines)
+
+
+def _blocks(parent):
+    for el in parent:
+        if el.tag == f"{_T}h":
+            level = el.get(f"{_T}outline-level", "1")
+            level = min(max(int(level), 1), 6) if level.isdigit() else 1
+            yield f"{'#' * level} {_text(el)}"
+        elif el.tag == f"{_T}p":
+            yield _text(el)
+        elif el.tag == f"{_TABLE}table":
+            yield "\n".join(" | ".join(" ".join(_text(p) for p in cell.iter(f"{_T}p")).strip()
+                                       for cell in row.iter(f"{_TABLE}table-cell"))
+                            for row in el.iter(f"{_TABLE}table-row"))
+        elif el.tag in _NESTED:
+            yield from _blocks(el)
+
+
+def _text(el) -> str:
+    """An element's text on one line: spans followed, ``text:s``/tabs/line breaks as spaces, notes left out."""
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        parts.append(node.text or "")
+        for child in node:
+            if child.tag in _SPACES:
+                parts.append(" ")
+            elif child.tag != f"{_T}note":  # a footnote's body would cut the sentence it is in
+                walk(child)
+            parts.append(child.tail or "")
+
+    walk(el)
+    return " ".join("".join(parts).split())
