@@ -10,11 +10,10 @@ Word files were counted as "unsupported" in a folder and refused by name. Member
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from core.memory._zipxml import member, parse_xml
+from core.memory._zipxml import parse_xml, two_members
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
@@ -23,14 +22,7 @@ _HEADING = re.compile(r"(?:heading|berschrift|titre|titolo|encabezado)\s*([1-6])
 
 def read_docx(path: Path, max_bytes: int) -> tuple[str, str]:
     """(title, text) of a Word document; ValueError for a damaged one or one that is not a .docx."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            body = member(zf, "word/document.xml", max_bytes)
-            if body is None:
-                raise ValueError("no word/document.xml: not a Word document (.docx), or a damaged one")
-            core = member(zf, "docProps/core.xml", max_bytes)
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"not a readable .docx (a zip of XML): {exc}") from None
+    body, core = two_members(path, ".docx", "a Word document", "word/document.xml", "docProps/core.xml", max_bytes)
     lines = list(_paragraphs(parse_xml(body, ".docx")))
     title = _core_title(core) or next((line[2:] for line in lines if line.startswith("# ")), "")
     return title, "\n\n".join(lines)

@@ -4,10 +4,9 @@ at their outline level, lists an item a line, tables a row a line; the title fro
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
-from core.memory._zipxml import member, parse_xml
+from core.memory._zipxml import parse_xml, two_members
 
 _T = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -19,14 +18,7 @@ _NESTED = {f"{_T}list", f"{_T}list-item", f"{_T}list-header", f"{_T}section"}  #
 
 def read_odt(path: Path, max_bytes: int) -> tuple[str, str]:
     """(title, text) of an OpenDocument text; ValueError for a damaged one or one that is not an .odt."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            content = member(zf, "content.xml", max_bytes)
-            if content is None:
-                raise ValueError("no content.xml: not an OpenDocument text (.odt), or a damaged one")
-            meta = member(zf, "meta.xml", max_bytes)
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"not a readable .odt (a zip of XML): {exc}") from None
+    content, meta = two_members(path, ".odt", "an OpenDocument text", "content.xml", "meta.xml", max_bytes)
     body = parse_xml(content, ".odt").find(f"{_OFFICE}body/{_OFFICE}text")
     lines = [line for line in _blocks(body if body is not None else []) if line.strip(" |#\n")]
     node = parse_xml(meta, ".odt").find(f"{_OFFICE}meta/{_DC}title") if meta is not None else None

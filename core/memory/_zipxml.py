@@ -1,10 +1,23 @@
-"""Reading zip-of-XML documents (.docx, .epub) safely: a member inflated in bounded steps (the size a zip
+"""Reading zip-of-XML documents (.docx, .odt, .epub) safely: a member inflated in bounded steps (the size a zip
 states is not trusted, so a zip bomb costs the one-file limit at most), and XML with a DTD or entities refused
 (entity expansion, "billion laughs"; Word and EPUB containers never need one)."""
 from __future__ import annotations
 
 import zipfile
 from xml.etree import ElementTree
+
+
+def two_members(path, kind: str, what: str, main: str, optional: str, max_bytes: int) -> tuple[bytes, bytes | None]:
+    """The bytes of member ``main`` of the ``kind`` file at ``path`` (a ``what``: "a Word document") and of
+    ``optional`` (None when missing); ValueError for a file that is no zip or has no ``main``."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            body = member(zf, main, max_bytes)
+            if body is None:
+                raise ValueError(f"no {main}: not {what} ({kind}), or a damaged one")
+            return body, member(zf, optional, max_bytes)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not a readable {kind} (a zip of XML): {exc}") from None
 
 
 def member(zf: zipfile.ZipFile, name: str, max_bytes: int) -> bytes | None:
