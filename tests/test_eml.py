@@ -59,3 +59,55 @@ def test_a_folder_reads_its_messages_and_a_file_that_is_none_is_one_error(tmp_pa
     assert [r.doc_id for r in recs] == ["a.eml"] and [r.title for r in recs] == [wiki_docs[3].title]
     assert [(e.source.rsplit("/", 1)[1], e.message) for e in errors] == [
         ("b.eml", "no From, Subject, Date or Message-ID header: not an e-mail message")]
+
+
+def _mailbox(path, articles, extra=()):
+    """An mbox written by the standard library: one message an article (the second without a Message-ID, one
+    body line starting 'From ', which mbox quotes), then ``extra`` messages."""
+    import mailbox
+
+    box = mailbox.mbox(path)
+    for i, a in enumerate(articles):
+        msg = _message(a.title)
+        if i != 1:
+            msg["Message-ID"] = f"<m{i}@example.org>"
+        msg.set_content(" ".join(a.sentences[:2]) + ("\nFrom the archive." if i == 0 else ""))
+        box.add(msg)
+    for msg in extra:
+        box.add(msg)
+    box.close()
+    return path
+
+
+def test_a_mailbox_gives_a_record_a_message_with_its_message_id(tmp_path, wiki_docs, embedder):
+    from core.memory import SemanticMemory
+    from core.memory._ingest_progress import _expected_documents
+
+    arts = wiki_docs[20:23]
+    dup = _message("again")
+    dup["Message-ID"] = "<m0@example.org>"
+    dup.set_content("The first message, saved twice.")
+    big = _message("big")
+    big.set_content("x" * 5000)
+    path = _mailbox(tmp_path / "mail.mbox", arts, extra=(dup, big))
+    recs, errors = _read(path, max_bytes=4000)
+    assert [(r.doc_id, r.title) for r in recs] == [("m0@example.org", arts[0].title), ("mail.mbox#2", arts[1].title),
+                                                   ("m2@example.org", arts[2].title)]
+    assert recs[0].text.endswith(" ".join(arts[0].sentences[:2]) + "\nFrom the archive.")  # unquoted
+    assert recs[1].meta == {"mailbox": "mail.mbox", "message": 2} and all(r.merge for r in recs)
+    assert [e.message for e in errors] == [
+        "message 4: duplicate id 'm0@example.org' (first as message 1); skipped",
+        "message 5 is over the 4,000-byte limit of one message; skipped"]
+    assert _expected_documents([str(path)]) is None
+    (tmp_path / "none.mbox").write_text("no message here\n", encoding="utf-8")
+    assert _read(tmp_path / "none.mbox")[1][0].message == ("no message: a mailbox's messages each begin with a line "
+                                                           "'From ...'")
+    (tmp_path / "box").mkdir()
+    (tmp_path / "box" / "mail.mbox").write_bytes(path.read_bytes())
+    assert "; .mbox files are read when named" in _read(tmp_path / "box")[1][0].message  # not in a folder
+    # new mail: the file ingested again adds the new message, the others unchanged
+    with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
+        assert mem.ingest(str(path)).documents == 4  # the big one too, under the real limit
+        _mailbox(path, [], extra=[_message("new")])
+        rep = mem.ingest(str(path))
+        assert (rep.documents, rep.unchanged) == (1, 4), rep.to_dict()

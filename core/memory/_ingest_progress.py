@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.memory._formats import is_gzip, is_json, kind, named_kind
+from core.memory._formats import has_own_ids, is_gzip, kind, named_kind
 from core.memory.readers import Record, folder_files
 from core.memory.types import IngestReport
 
@@ -26,7 +26,7 @@ def _expected_documents(source) -> int | None:
         path = Path(item)
         for f in folder_files(path)[0] if path.is_dir() else [path] if path.is_file() else []:
             what = kind(f) if path.is_dir() else named_kind(f)
-            if (what == "jsonl" and is_gzip(f)) or is_json(f):  # known only by inflating (a bomb too) or parsing it all
+            if (what == "jsonl" and is_gzip(f)) or has_own_ids(f) and what != "jsonl":  # known only by reading it all
                 return None
             if what == "jsonl":
                 try:  # an unreadable file is the reader's to report: it stopped the whole ingest here

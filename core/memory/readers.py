@@ -21,10 +21,11 @@ from core.memory._checks import empty_path
 from core.memory._docx import read_docx
 from core.memory._eml import read_eml
 from core.memory._epub import read_epub
+from core.memory._mbox import read_mbox
 from core.memory._odt import read_odt
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
-                                  head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_memory, json_hint,
+                                  head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_mbox, is_memory, json_hint,
                                   kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
                                   unreadable_folder)
 from core.memory._json import json_records, read_json
@@ -94,6 +95,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         if is_json(path):  # given by name: a folder's are not listed
             yield from read_json(path, source, errors, max_bytes, fields)
+            return
+        if is_mbox(path):  # given by name too
+            yield from read_mbox(path, source, errors, max_bytes)
             return
         what = kind(path) if root is not None else named_kind(path)
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed
@@ -326,7 +330,7 @@ def path_problem(path: Path) -> ReadError | None:
 def unsupported(path: Path, noun: str = "file type") -> str | None:
     """Why a file is not read, and what is read (its type called ``noun``), or None when it is read: a file
     given to `ingest` or uploaded to the server (one set of rules)."""
-    if named_kind(path) is not None or is_json(path):
+    if named_kind(path) is not None or is_json(path) or is_mbox(path):
         return None
     if maybe_text(path):  # left to its content, and that is binary (a .dat of bytes, a program)
         return f"unsupported file: its start is binary (NUL bytes); expected {READS_NAMED}"
