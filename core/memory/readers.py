@@ -41,7 +41,8 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
            "scan_folder", "unreadable_folder", "unsupported"]
 
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
-_BOOK = {"docx": "Word document", "odt": "text document", "epub": "e-book"}  # read from a zip of XML
+# documents with a title of their own, if any (their metadata, a subject line)
+_BOOK = {"docx": "Word document", "odt": "text document", "epub": "e-book", "eml": "e-mail message"}
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
@@ -117,14 +118,8 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
                 raise ValueError("PDF has no extractable text (scanned images?)")
             yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
             return
-        if what == "eml":
-            title, text = read_eml(content_bytes(path, max_bytes))
-            name = nfc(path.stem)
-            yield Record(doc_id, text, nfc(title) if title else name_title(name), meta, source, merge=True,
-                         name="" if title else name)
-            return
         if what in _BOOK:
-            title, text = {"docx": read_docx, "odt": read_odt, "epub": read_epub}[what](path, max_bytes)
+            title, text = _titled(what, path, max_bytes)
             if not text.strip():  # a template, text only in shapes and images, a book of pictures
                 errors.append(ReadError(source, f"{EMPTY_FILE} (a {_BOOK[what]} with no paragraph of text); "
                                                 f"nothing to store", skipped=True))
@@ -158,6 +153,13 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         errors.append(ReadError(source, f"cannot be read ({exc.strerror})" if exc.strerror else str(exc)))
 
 
+def _titled(what: str, path: Path, max_bytes: int) -> tuple[str, str]:
+    """(title, text) of a document of `_BOOK`'s kinds."""
+    if what == "eml":
+        return read_eml(content_bytes(path, max_bytes))
+    return {"docx": read_docx, "odt": read_odt, "epub": read_epub}[what](path, max_bytes)
+
+
 def _decode_as(what: str, data: bytes, source: str) -> str:
     try:
         return _decode(data, source)
@@ -177,7 +179,7 @@ def is_blank(path: Path) -> bool:
         if size == 0:
             return True
         what = kind(path)
-        if size > MAX_BYTES or what in ("pdf", "eml", None, *_BOOK):
+        if size > MAX_BYTES or what in ("pdf", None, *_BOOK):
             return False
         head = head_bytes(path, 4096)
         if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
