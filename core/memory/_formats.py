@@ -21,8 +21,8 @@ TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside 
 SUFFIXES = PLAIN + TEXT
 READS = (".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .jsonl or text without a suffix (README), gzipped "
          "too")  # in messages
-READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .mbox, .jsonl, .json or other UTF-8 text, "
-               "gzipped too")  # a file named or uploaded
+READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .mbox, .jsonl, .json, .csv or other UTF-8 "
+               "text, gzipped too")  # a file named or uploaded
 NO_GZ = (".pdf", ".docx", ".odt", ".epub")  # read from a file (seeking in it): not inside a .gz
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
@@ -56,10 +56,15 @@ def is_mbox(name) -> bool:
     return os.fspath(name).lower().endswith(".mbox")
 
 
+def is_csv(name) -> bool:
+    """A table of records (read by name only, core.memory._csv)."""
+    return os.fspath(name).lower().endswith((".csv", ".tsv"))
+
+
 def has_own_ids(name) -> bool:
-    """Does this file (a path, or a record's source) hold records with ids of their own (JSONL, JSON, a mailbox),
-    rather than being one document named by its path?"""
-    return is_jsonl(name) or is_json(name) or is_mbox(name)
+    """Does this file (a path, or a record's source) hold records with ids of their own (JSONL, JSON, a mailbox,
+    CSV), rather than being one document named by its path?"""
+    return is_jsonl(name) or is_json(name) or is_mbox(name) or is_csv(name)
 
 
 def inner_name(path: Path) -> str:
@@ -165,13 +170,16 @@ def man_hint(skipped) -> str:
             f"`man -l FILE | col -b > FILE.txt`") if n else ""
 
 
-def json_hint(skipped) -> str:
-    """A hint for the skipped .json files and mailboxes of a folder (read when named), else ""."""
+def named_hint(skipped) -> str:
+    """A hint for the skipped files of a folder that are read when named (.json, .mbox, .csv), else ""."""
     n = skipped.get(".json", 0) + skipped.get(".json.gz", 0)
     json = ("; .json files are read when named (`mycelial ingest FILE.json`: a list of records, or an object of "
             "them keyed by id), not found in a folder, where they are mostly configuration") if n else ""
-    return json + ("; .mbox files are read when named (`mycelial ingest mail.mbox`: a record a message)"
-                   if skipped.get(".mbox") else "")
+    mbox = "; .mbox files are read when named (`mycelial ingest mail.mbox`: a record a message)" \
+        if skipped.get(".mbox") else ""
+    table = "; .csv and .tsv files are read when named (`mycelial ingest notes.csv`: a record a row)" \
+        if skipped.get(".csv") or skipped.get(".tsv") else ""
+    return json + mbox + table
 
 
 def gz_hint(skipped) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from core.memory._checks import empty_path
+from core.memory._csv import read_csv
 from core.memory._docx import read_docx
 from core.memory._eml import read_eml
 from core.memory._epub import read_epub
@@ -25,7 +26,8 @@ from core.memory._mbox import read_mbox
 from core.memory._odt import read_odt
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
-                                  head_bytes, html_parts, gz_hint, is_gzip, is_json, is_jsonl, is_mbox, is_memory, json_hint,
+                                  head_bytes, html_parts, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl, is_mbox,
+                                  is_memory, named_hint,
                                   kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
                                   unreadable_folder)
 from core.memory._json import json_records, read_json
@@ -99,6 +101,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         if is_mbox(path):  # given by name too
             yield from read_mbox(path, source, errors, max_bytes)
+            return
+        if is_csv(path):  # given by name too
+            yield from read_csv(path, source, errors, max_bytes, fields)
             return
         what = kind(path) if root is not None else named_kind(path)
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed
@@ -313,7 +318,7 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         kinds = ", ".join(f"{suf or 'no suffix'} {n:,}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
         notes.append(ReadError(str(path), f"skipped {count(n, 'unsupported file')} ({kinds}); "
-                                          f"read: {READS}{man_hint(skipped)}{gz_hint(skipped)}{json_hint(skipped)}",
+                                          f"read: {READS}{man_hint(skipped)}{gz_hint(skipped)}{named_hint(skipped)}",
                                           skipped=True))
     if not files:
         notes.append(ReadError(str(path), "folder holds no file to read" + ("" if skipped or special  # said above
@@ -332,7 +337,7 @@ def path_problem(path: Path) -> ReadError | None:
 def unsupported(path: Path, noun: str = "file type") -> str | None:
     """Why a file is not read, and what is read (its type called ``noun``), or None when it is read: a file
     given to `ingest` or uploaded to the server (one set of rules)."""
-    if named_kind(path) is not None or is_json(path) or is_mbox(path):
+    if named_kind(path) is not None or has_own_ids(path):
         return None
     if maybe_text(path):  # left to its content, and that is binary (a .dat of bytes, a program)
         return f"unsupported file: its start is binary (NUL bytes); expected {READS_NAMED}"

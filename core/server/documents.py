@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Query
 
-from core.memory._formats import is_json, is_jsonl, is_mbox
+from core.memory._formats import is_csv, is_json, is_jsonl, is_mbox
 from core.server.errors import shown
 
 LIST_MAX = 1000
 
 
 def source_kind(source: str, meta: dict) -> str:
-    """``file`` (read from a file or uploaded as one), ``jsonl``, ``json`` or ``mbox`` (a record of such a file), ``stdin``
+    """``file`` (read from a file or uploaded as one), ``jsonl``, ``json``, ``mbox`` or ``csv`` (a record of such a file), ``stdin``
     (piped text) or ``records`` (given as records): the source itself may be a path of the server's disk."""
     if isinstance(meta.get("path"), str) and source == meta["path"]:
         return "file"
@@ -27,6 +27,8 @@ def source_kind(source: str, meta: dict) -> str:
         return "json"
     if is_mbox(source):
         return "mbox"
+    if is_csv(source):
+        return "csv"
     return "records"
 
 
