@@ -114,7 +114,7 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
             brown = b"".join(next(fh) for _ in range(2))
         page.set_input_files("#file", [{"name": "brown.jsonl", "mimeType": "application/jsonl", "buffer": brown}])
         page.click("#upload button[type=submit]")
-        expect(result).to_contain_text("name the keys in the JSONL keys box: text=KEY,id=KEY", timeout=30_000)
+        expect(result).to_contain_text("name the keys in the record keys box: text=KEY,id=KEY", timeout=30_000)
         page.fill("#fields", "text=paragraphs,id=doc_id")
         page.click("#upload button[type=submit]")
         expect(result).to_contain_text("2 documents ingested", timeout=30_000)

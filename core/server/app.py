@@ -201,14 +201,15 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         naming it and why.
 
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
-        ``fields=text=paragraphs,id=doc_id``: an uploaded JSONL file's keys of another schema (`ingest --fields`).
+        ``fields=text=paragraphs,id=doc_id``: an uploaded JSONL, JSON or CSV file's keys of another schema
+        (`ingest --fields`).
         """
         s = writable_slot(name)
         mapping = record_fields(fields)
         ctype = request.headers.get("content-type", "").strip().lower()  # a media type is case-insensitive
         if mapping is not None and not ctype.startswith("multipart/form-data"):  # a posted list has its schema
-            raise Invalid([("fields", "applies to uploaded JSONL files; a posted list's documents are "
-                                      "{id, title, text, metadata}")])
+            raise Invalid([("fields", "applies to uploaded record files (JSONL, JSON, CSV); a posted list's documents "
+                                      "are {id, title, text, metadata}")])
         if ctype.startswith("multipart/form-data"):
             form = await multipart_form(request)
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b

@@ -63,4 +63,4 @@ function jobText(job) {
 }
 
 // the server's hint names its parameter; on this page the keys go in the box beside Ingest
-const onPage = (msg) => msg.replaceAll("name the keys with ?fields=", "name the keys in the JSONL keys box: ");
+const onPage = (msg) => msg.replaceAll("name the keys with ?fields=", "name the keys in the record keys box: ");
