@@ -103,7 +103,7 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
              "buffer": b'{"id": "lamp1", "text": "Lamp one of Quarry Road."}\n{broken\n'}])
         page.click("#upload button[type=submit]")
         result = page.locator("#upload-result")
-        expect(result).to_contain_text("2 documents", timeout=30_000)
+        expect(result).to_contain_text("2 documents ingested", timeout=30_000)
         expect(result).to_contain_text("1 error: lamps.jsonl:2: malformed JSON")
         n = int(before.split("(")[1].split()[0])
         expect(page.locator("#memory option").first).to_have_text(before.replace(f"({n} docs)", f"({n + 2} docs)"))
