@@ -15,7 +15,11 @@ from core.memory._formats import html_parts
 
 def read_eml(data: bytes) -> tuple[str, str]:
     """(title, text) of one message; ValueError when it holds no header a message has."""
-    msg = BytesParser(policy=policy.default).parsebytes(data)
+    return message_parts(BytesParser(policy=policy.default).parsebytes(data))
+
+
+def message_parts(msg) -> tuple[str, str]:
+    """(title, text) of a parsed message (`read_eml`; a mailbox's messages keep theirs for the Message-ID)."""
     if not any(msg.get(h) for h in ("From", "Subject", "Date", "Message-ID")):
         raise ValueError("no From, Subject, Date or Message-ID header: not an e-mail message")
     subject = " ".join(str(msg.get("Subject", "")).split())

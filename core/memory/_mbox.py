@@ -8,11 +8,12 @@ again after new mail arrived adds the new messages and leaves the others unchang
 """
 from __future__ import annotations
 
-from email.parser import BytesHeaderParser
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Iterator
 
-from core.memory._eml import read_eml
+from core.memory._eml import message_parts
 from core.memory.records import ReadError, Record
 
 
@@ -25,12 +26,13 @@ def read_mbox(path: Path, source: str, errors: list, max_bytes: int) -> Iterator
             errors.append(ReadError(source, f"message {n} is over the {max_bytes:,}-byte limit of one message; "
                                             f"skipped"))
             continue
+        msg = BytesParser(policy=policy.default).parsebytes(data)  # parsed once: its text and its Message-ID
         try:
-            title, text = read_eml(data)
+            title, text = message_parts(msg)
         except ValueError as exc:
             errors.append(ReadError(source, f"message {n}: {exc}"))
             continue
-        msg_id = " ".join(str(BytesHeaderParser().parsebytes(data).get("Message-ID", "")).split()).strip("<>")
+        msg_id = " ".join(str(msg.get("Message-ID", "")).split()).strip("<>")
         msg_id = msg_id or f"{path.name}#{n}"
         if msg_id in first:  # a message saved twice
             errors.append(ReadError(source, f"message {n}: duplicate id {msg_id!r} (first as message {first[msg_id]}); "
