@@ -204,7 +204,7 @@ def _one_thread_pools(on: bool):
               help="Ingest on an existing Dask cluster, e.g. tcp://host:8786 (its workers must read the files).")
 @VERBOSE_OPTION
 def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, verbose):
-    """Ingest files (.txt .md .rst .html .pdf .docx .odt .epub .eml .jsonl, text without a suffix such as
+    """Ingest files (.txt .md .rst .html .pdf .docx .pptx .odt .odp .epub .eml .jsonl, text without a suffix such as
     README, any of them gzipped), folders (recursive) or - (stdin) into a memory. A file named here is read
     as text whatever its suffix (wiki.test.raw, notes.log) unless it is binary or of a type that is no prose
     (.exe, .xlsx, .png).

@@ -16,14 +16,15 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-PLAIN = (".txt", ".md", ".pdf", ".docx", ".odt", ".epub", ".eml", ".jsonl")  # read whatever their start
+# read whatever their start
+PLAIN = (".txt", ".md", ".pdf", ".docx", ".pptx", ".odt", ".odp", ".epub", ".eml", ".jsonl")
 TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside .gz (with .txt and .md)
 SUFFIXES = PLAIN + TEXT
-READS = (".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .jsonl or text without a suffix (README), gzipped "
-         "too")  # in messages
-READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .odt, .epub, .eml, .mbox, .jsonl, .json, .csv or other UTF-8 "
-               "text, gzipped too")  # a file named or uploaded
-NO_GZ = (".pdf", ".docx", ".odt", ".epub")  # read from a file (seeking in it): not inside a .gz
+READS = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .jsonl or text without a suffix "
+         "(README), gzipped too")  # in messages
+READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .mbox, .jsonl, .json, .csv or "
+               "other UTF-8 text, gzipped too")  # a file named or uploaded
+NO_GZ = (".pdf", ".docx", ".pptx", ".odt", ".odp", ".epub")  # read from a file (seeking in it): not inside a .gz
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -104,7 +105,7 @@ def kind(path: Path) -> str | None:
         return "md"
     if suffix in (".html", ".htm"):
         return "html"
-    if suffix in (".pdf", ".docx", ".odt", ".epub", ".eml", ".jsonl"):
+    if suffix in (".pdf", ".docx", ".pptx", ".odt", ".odp", ".epub", ".eml", ".jsonl"):
         return suffix[1:]
     if suffix in PLAIN + TEXT:
         return "text"
@@ -115,7 +116,7 @@ def kind(path: Path) -> str | None:
 
 # binary or markup formats Python's own type table does not name (it is used without the system's, whose
 # contents vary from machine to machine)
-_NOT_PROSE = {".doc", ".xlsx", ".pptx", ".ods", ".odp", ".rtf", ".sqlite", ".db", ".7z", ".rar",
+_NOT_PROSE = {".doc", ".xlsx", ".ods", ".rtf", ".sqlite", ".db", ".7z", ".rar",
               ".jar", ".whl", ".apk", ".dmg", ".iso", ".woff", ".woff2", ".ttf", ".otf"}
 _TYPES = None
 

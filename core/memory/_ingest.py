@@ -93,8 +93,8 @@ class IngestMixin(CommitMixin):
         Parameters
         ----------
         source : path, list of paths, or iterable of records
-            Files (``.txt .md .rst .html .pdf .docx .odt .epub .eml .jsonl``, text without a suffix, gzipped too), folders
-            (recursive), ``"-"`` for standard input, or dicts ``{"id", "text", "title"?, ...metadata}``.
+            Files (``.txt .md .rst .html .pdf .docx .pptx .odt .odp .epub .eml .jsonl``, text without a suffix, gzipped
+            too), folders (recursive), ``"-"`` for standard input, or dicts ``{"id", "text", "title"?, ...metadata}``.
         progress : bool or callable
             Show a tqdm bar of documents, with a total and an ETA when the number of documents
             is known beforehand (lists of records, files, folders, JSONL lines). A callable is called

@@ -1,6 +1,8 @@
 """OpenDocument text (``.odt``, LibreOffice's and Google Docs' export): paragraphs, headings as Markdown ``#`` lines
 at their outline level, lists an item a line, tables a row a line; the title from ``meta.xml``'s ``dc:title``
-(else the first heading of level 1). Members are read as `core.memory._zipxml` reads them (bounded, no DTD).
+(else the first heading of level 1). OpenDocument presentations (``.odp``, Impress's) alike, a slide at a time: its
+title frame as a ``#`` line, its other frames' text, then its speaker notes (date, footer and page number frames
+left out). Members are read as `core.memory._zipxml` reads them (bounded, no DTD).
 """
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ from core.memory._zipxml import parse_xml, two_members
 _T = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
+_CLASS = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}class"
+_NOTES = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}notes"
+_LEFT_OUT = {"date-time", "footer", "header", "page-number", "page"}  # the same words on every slide; a thumbnail
 _DC = "{http://purl.org/dc/elements/1.1/}"
 _SPACES = {f"{_T}s", f"{_T}tab", f"{_T}line-break"}  # empty elements that stand for white space
-_NESTED = {f"{_T}list", f"{_T}list-item", f"{_T}list-header", f"{_T}section"}  # blocks that hold blocks
+_NESTED = {f"{_T}list", f"{_T}list-item", f"{_T}list-header", f"{_T}section", f"{_DRAW}text-box"}  # hold blocks
 
 
 def read_odt(path: Path, max_bytes: int) -> tuple[str, str]:
@@ -21,9 +27,43 @@ def read_odt(path: Path, max_bytes: int) -> tuple[str, str]:
     content, meta = two_members(path, ".odt", "an OpenDocument text", "content.xml", "meta.xml", max_bytes)
     body = parse_xml(content, ".odt").find(f"{_OFFICE}body/{_OFFICE}text")
     lines = [line for line in _blocks(body if body is not None else []) if line.strip(" |#\n")]
-    node = parse_xml(meta, ".odt").find(f"{_OFFICE}meta/{_DC}title") if meta is not None else None
-    title = " ".join((node.text or "").split()) if node is not None else ""
+    title = _meta_title(meta, ".odt")
     return title or next((line[2:] for line in lines if line.startswith("# ")), ""), "\n\n".join(lines)
+
+
+def read_odp(path: Path, max_bytes: int) -> tuple[str, str]:
+    """(title, text) of an OpenDocument presentation; ValueError for a damaged one or one that is not an .odp."""
+    content, meta = two_members(path, ".odp", "an OpenDocument presentation", "content.xml", "meta.xml", max_bytes)
+    body = parse_xml(content, ".odp").find(f"{_OFFICE}body/{_OFFICE}presentation")
+    slides, first_title = [], ""
+    for page in (body.iter(f"{_DRAW}page") if body is not None else ()):
+        title, blocks = "", []
+        for shape in _shapes(page):
+            text = "\n".join(line for line in _blocks(shape) if line.strip(" |#\n"))
+            if not text:
+                continue
+            if shape.get(_CLASS) == "title" and not title:
+                title = " ".join(text.split())
+            else:
+                blocks.append(text)
+        first_title = first_title or title
+        if lines := ([f"# {title}"] if title else []) + blocks:
+            slides.append("\n\n".join(lines))
+    return _meta_title(meta, ".odp") or first_title, "\n\n".join(slides)
+
+
+def _shapes(parent):
+    """A slide's frames and shapes in order, groups and the notes page opened, those of `_LEFT_OUT` left out."""
+    for el in parent:
+        if el.tag in (f"{_DRAW}g", _NOTES):
+            yield from _shapes(el)
+        elif el.tag.startswith(_DRAW) and el.get(_CLASS) not in _LEFT_OUT:
+            yield el
+
+
+def _meta_title(meta: bytes | None, kind: str) -> str:
+    node = parse_xml(meta, kind).find(f"{_OFFICE}meta/{_DC}title") if meta is not None else None
+    return " ".join((node.text or "").split()) if node is not None else ""
 
 
 def _blocks(parent):

@@ -1,6 +1,6 @@
-"""Reading zip-of-XML documents (.docx, .odt, .epub) safely: a member inflated in bounded steps (the size a zip
-states is not trusted, so a zip bomb costs the one-file limit at most), and XML with a DTD or entities refused
-(entity expansion, "billion laughs"; Word and EPUB containers never need one)."""
+"""Reading zip-of-XML documents (.docx, .pptx, .odt, .odp, .epub) safely: a member inflated in bounded steps (the
+size a zip states is not trusted, so a zip bomb costs the one-file limit at most), and XML with a DTD or entities
+refused (entity expansion, "billion laughs"; Office, OpenDocument and EPUB containers never need one)."""
 from __future__ import annotations
 
 import zipfile

@@ -23,7 +23,8 @@ from core.memory._docx import read_docx
 from core.memory._eml import read_eml
 from core.memory._epub import read_epub
 from core.memory._mbox import read_mbox
-from core.memory._odt import read_odt
+from core.memory._odt import read_odp, read_odt
+from core.memory._pptx import read_pptx
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
                                   head_bytes, html_parts, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl, is_mbox,
@@ -44,7 +45,8 @@ __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "d
 
 MAX_BYTES = 50 * 1024 * 1024  # one file; larger inputs should be split or sent as JSONL
 # documents with a title of their own, if any (their metadata, a subject line)
-_BOOK = {"docx": "Word document", "odt": "text document", "epub": "e-book", "eml": "e-mail message"}
+_BOOK = {"docx": "Word document", "pptx": "presentation", "odt": "text document", "odp": "presentation",
+         "epub": "e-book", "eml": "e-mail message"}
 
 def document_id(path: Path, root: Path | None = None) -> tuple[str, dict]:
     """(id, meta) of a file: its path relative to the ingested folder ``root`` (recorded in
@@ -162,7 +164,8 @@ def _titled(what: str, path: Path, max_bytes: int) -> tuple[str, str]:
     """(title, text) of a document of `_BOOK`'s kinds."""
     if what == "eml":
         return read_eml(content_bytes(path, max_bytes))
-    return {"docx": read_docx, "odt": read_odt, "epub": read_epub}[what](path, max_bytes)
+    read = {"docx": read_docx, "pptx": read_pptx, "odt": read_odt, "odp": read_odp, "epub": read_epub}[what]
+    return read(path, max_bytes)
 
 
 def _decode_as(what: str, data: bytes, source: str) -> str:

@@ -196,8 +196,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     async def add_documents(name: str, request: Request, background: bool = False, fields: str | None = None):
         """Ingest a JSON list of ``{id, title, text, metadata}`` or uploaded files (``file`` fields).
 
-        A file is read as `mycelial ingest` reads a file named to it: .txt .md .rst .html .pdf .docx .odt .epub
-        .eml .mbox .jsonl .json .csv or other text, gzipped too; one it refuses (a binary, a man page) is a 422
+        A file is read as `mycelial ingest` reads a file named to it: .txt .md .rst .html .pdf .docx .pptx .odt .odp
+        .epub .eml .mbox .jsonl .json .csv or other text, gzipped too; one it refuses (a binary, a man page) is a 422
         naming it and why.
 
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.

@@ -5,8 +5,8 @@ async function upload(ev) {
   ev.preventDefault();
   const files = $("file").files;
   if (!files.length) {  // Ingest without a file did nothing, without a word
-    $("upload-result").textContent = "choose one or more files (.txt .md .rst .html .pdf .docx .odt .epub .eml .mbox "
-      + ".jsonl .json .csv or other text, gzipped too) first";
+    $("upload-result").textContent = "choose one or more files (.txt .md .rst .html .pdf .docx .pptx .odt .odp .epub "
+      + ".eml .mbox .jsonl .json .csv or other text, gzipped too) first";
     $("upload-result").className = "error";
     $("file").focus();
     return;
