@@ -65,7 +65,7 @@ def test_a_query_naming_the_file_reaches_it_through_its_title(tmp_path, embedder
         assert "du fu" in mem.graph_.vocab_ and "du_fu" not in mem.graph_.vocab_
         hit = mem.recall("Du Fu", k=1, mode="associative")[0]
         assert (hit.doc_id, hit.title) == ("Du_Fu.txt", "Du Fu")
-        assert "'du fu'" in hit.why_text, hit.why_text  # through the concept, not the vector alone
+        assert "'Du Fu'" in hit.why_text, hit.why_text  # through the concept, not the vector alone
         assert "tang" in [a["concept"] for a in mem.associations("Li Bai")]
     listed = json.loads(_run("list", "--memory", mem_dir, "--json").stdout)
     assert [(d["id"], d["title"]) for d in listed] == [("Du_Fu.txt", "Du Fu"), ("Li_Bai.md", "Li Bai"),

@@ -105,7 +105,7 @@ def test_why_text_names_the_path(mem):
     hits = mem.recall(QUERY, k=4, mode="hybrid")
     assert all(h.why_text for h in hits)
     rush = next(h for h in hits if h.doc_id == "rush")
-    assert "'neil peart'" in rush.why_text and rush.why_text.startswith("query")
+    assert "'Neil Peart'" in rush.why_text and rush.why_text.startswith("query")
     assert len({h.why_text for h in hits}) == len(hits)  # different hits, different paths
     s = mem.recall(QUERY, k=2, mode="similar")[0]
     assert s.why_text.startswith("query ≈ this passage (cosine")

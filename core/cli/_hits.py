@@ -6,6 +6,7 @@ import json
 import click
 
 from core.cli._report import _cell
+from core.memory.phrases import written_as
 
 
 def _score_parts(score: float, why: dict) -> str:
@@ -36,7 +37,7 @@ def print_hits(query: str, hits, explain: bool = False) -> None:
         why = h.why
         parts = [p] if (p := _score_parts(h.score, why)) else []
         if why.get("phrases"):
-            parts.append("via " + ", ".join(p for p, _ in why["phrases"][:4]))
+            parts.append("via " + ", ".join(written_as(p, h.text, h.title or "") for p, _ in why["phrases"][:4]))
         if parts:  # the code nodes are the same for every hit of a query: --explain lists them
             click.echo(f"     why: {'; '.join(parts)}")
         if h.why_text:
@@ -50,12 +51,13 @@ def print_hits(query: str, hits, explain: bool = False) -> None:
             # its chunk id, as the hit's line shows one: "chunk 60" above "after [60]" (a position) read as itself
             click.echo(f"     {side} (chunk {c['chunk_id']}): {ctx[:160]}{'...' if len(ctx) > 160 else ''}")
         if explain:  # the detailed form: score parts, concepts, seed passages, code nodes
-            for line in explain_lines(h):
+            for line in explain_lines(h, query):
                 click.echo(f"       {line}")
 
 
-def explain_lines(hit) -> list[str]:
-    """The detailed ``why`` of a recall hit, in words (``mycelial recall --explain``)."""
+def explain_lines(hit, query: str = "") -> list[str]:
+    """The detailed ``why`` of a recall hit, in words (``mycelial recall --explain``); concepts as the query or
+    the passage writes them."""
     why = hit.why or {}
     lines = []
     if summed := _score_parts(hit.score, why):
@@ -68,10 +70,10 @@ def explain_lines(hit) -> list[str]:
     if parts:
         lines.append(", ".join(parts))
     if why.get("seed_phrases"):
-        lines.append("query names: " + ", ".join(why["seed_phrases"]))
+        lines.append("query names: " + ", ".join(written_as(p, query) for p in why["seed_phrases"]))
     if why.get("phrases"):
-        lines.append("concepts carrying activation here: "
-                     + ", ".join(f"{p} ({a:.3f})" for p, a in why["phrases"][:6]))
+        lines.append("concepts carrying activation here: " + ", ".join(
+            f"{written_as(p, hit.text, hit.title or '')} ({a:.3f})" for p, a in why["phrases"][:6]))
     if why.get("seed_chunks"):
         lines.append("seed passages (best vector hits): " + ", ".join(map(str, why["seed_chunks"])))
     if why.get("nodes"):

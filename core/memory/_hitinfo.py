@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from core.memory._checks import plain
+from core.memory.phrases import written_as
 
 _SCALAR = (str, int, float, bool, type(None))
 
@@ -154,35 +155,40 @@ class PhraseSources:
         return out
 
 
-def _why_text(chunk_id: int, info: dict, chunk_phrases: list, sources: dict, seed_titles: dict) -> str:
-    """One readable path per hit: query -> (seed passage ->) phrase -> this passage."""
+def _why_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict) -> str:
+    """One readable path per hit: query -> (seed passage ->) concept -> this passage.
+
+    ``row`` is the hit's chunk (its text, title, document and concepts), ``seeds`` a seed chunk's (label,
+    document). Concepts are shown as this passage writes them ("Géza von Cziffra", not 'geza von cziffra'), or
+    folded when it does not."""
     sim = info.get("similarity")
     cos = f"cosine {sim:.2f}" if sim is not None else ""
     assoc = info.get("association") or 0.0
-    best = None
-    if assoc > 0:
-        held = [(s[0], p) for p in chunk_phrases if (s := sources.get(p)) is not None]
-        if held:
-            best = max(held)[1]
-    if best is None:
+    held = [(s[0], p) for p in row["phrases"] if (s := sources.get(p)) is not None] if assoc > 0 else []
+    if not held:
         if assoc > 0 and info.get("nodes"):
             nodes = " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in info["nodes"][:2])
             return f"query ≈ this passage ({cos}); query codes → network nodes {nodes} → this passage".replace(" ()", "")
         return f"query ≈ this passage ({cos})" if cos else "query → this passage"
+
+    def shown(phrase: str) -> str:
+        return written_as(phrase, row["text"] or "", row["title"] or "")
+
+    best = max(held)[1]
     src = sources[best][1]
-    other = next((p for p in chunk_phrases if p != best), None)
-    tail = f"this passage (names '{other}')" if other else "this passage"
     if isinstance(src, tuple) and src[0] == "edge":  # a learned edge of the network: weight and npmi
-        path = f"query ≈ '{src[1]}' —{src[2]:.2f} (npmi {src[3]:.2f})→ '{best}' (in this passage)"
-    elif src == "query":
-        path = f"query → '{best}' → {tail}"
+        edge = f"—{src[2]:.2f} (npmi {src[3]:.2f})→"
+        path = f"query ≈ '{shown(src[1])}' {edge} '{shown(best)}' (in this passage)"
     elif src == chunk_id:
-        path = f"query ≈ this passage (names '{best}')"
-    elif src is not None:
-        path = f"query ≈ '{seed_titles.get(src, src)}' → '{best}' → {tail}"
+        path = f"query ≈ this passage (names '{shown(best)}')"
+    elif src is not None and src != "query":
+        label, doc = seeds.get(src, (src, None))
+        start = "another passage of this document" if doc == row["doc_key"] else f"'{label}'"
+        path = f"query ≈ {start} → '{shown(best)}' → this passage"
     else:
-        path = f"query → '{best}' → {tail}"
-    e = (info.get("edges") or [None])[0]
-    if e is not None and "npmi" not in path:  # the learned network edge that also led here
-        path += f"; '{e['from']}' —{e['weight']:.2f} (npmi {e['npmi']:.2f})→ '{e['to']}'"
+        path = f"query → '{shown(best)}' → this passage"
+    edges = [e for e in info.get("edges") or () if e["to"] != best]
+    if edges and "npmi" not in path:  # the strongest other learned edge that led into this passage
+        e = max(edges, key=lambda e: sources[e["to"]][0])
+        path += f"; '{shown(e['from'])}' —{e['weight']:.2f} (npmi {e['npmi']:.2f})→ '{shown(e['to'])}'"
     return f"{path} ({cos})" if cos else path

@@ -297,7 +297,7 @@ class RecallMixin(AssociationMixin):
         order = ids[np.lexsort((ids, -vals))].tolist()
         if min_score is not None:
             order = [c for c in order if scores[c] >= min_score]
-        seed_titles, seed_ids = {}, []
+        seeds, seed_ids = {}, []
         srcs = next((w.get("_sources") for w in why.values() if w.get("_sources")), None)
         if srcs:
             seed_ids = srcs.seed_ids()  # every seed: a superset of the sources asked for below
@@ -309,7 +309,8 @@ class RecallMixin(AssociationMixin):
             part = order[pos:pos + step]
             rows = self.store_.chunk_rows(part + seed_ids if pos == 0 else part)  # one query with the seeds' titles
             if pos == 0:
-                seed_titles = {c: rows[c]["title"] or rows[c]["doc_key"] for c in seed_ids if c in rows}
+                seeds = {c: (rows[c]["title"] or rows[c]["doc_key"], rows[c]["doc_key"])  # label, document
+                         for c in seed_ids if c in rows}
             pos += len(part)
             for c in part:
                 r = rows.get(c)
@@ -331,7 +332,7 @@ class RecallMixin(AssociationMixin):
                         edges.append({"from": src[1][1], "to": p, "weight": src[1][2], "npmi": src[1][3]})
                 if edges:  # the learned network edges that carried activation into this chunk
                     info["edges"] = edges[:3]
-                text = _why_text(int(c), info, r["phrases"], sources, seed_titles) if info else ""
+                text = _why_text(int(c), info, r, sources, seeds) if info else ""
                 out.append(Hit(r["doc_key"], int(c), float(scores[c]), r["text"] or "", r["title"], r["position"],
                                info, text))
                 if len(out) >= k:

@@ -74,14 +74,7 @@ _STOP_ALL = _STOP | _OPENERS
 
 def normalize(phrase: str) -> str:
     """Lower case, accents folded, possessive and leading article dropped, spaces collapsed."""
-    if phrase.isascii():  # NFKD and the combining marks change nothing
-        s = phrase.lower()
-    else:
-        s = unicodedata.normalize("NFKD", phrase)
-        s = "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
-    s = _POSSESSIVE.sub("", s)
-    s = _NON_WORD.sub(" ", s)
-    words = s.split()
+    words = _folded(phrase)
     while words and words[0] in ("the", "a", "an"):
         words = words[1:]
     while words and words[-1] in _STOP:
@@ -89,8 +82,42 @@ def normalize(phrase: str) -> str:
     return " ".join(words)
 
 
+def _folded(text: str) -> list[str]:
+    """The words of ``text`` lower-cased, accents folded, possessives dropped, punctuation as spaces."""
+    if text.isascii():  # NFKD and the combining marks change nothing
+        s = text.lower()
+    else:
+        s = unicodedata.normalize("NFKD", text)
+        s = "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
+    return _NON_WORD.sub(" ", _POSSESSIVE.sub("", s)).split()
+
+
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
 _NON_WORD = re.compile(r"[^\w\s&-]")
+_EDGE_PUNCT = "\"'\u2018\u2019\u201c\u201d()[]{},;:!?"
+
+
+def written_as(phrase: str, text: str, title: str = "") -> str:
+    """How ``text`` (else its document's ``title``) writes the concept ``phrase``: "Géza von Cziffra" for
+    'geza von cziffra', "Neil Peart" for 'neil peart'; the phrase itself when neither holds it. Concepts are
+    stored folded, so one name is one concept; a person reads them better as written."""
+    want = phrase.split()
+    if not want:
+        return phrase
+    tokens, where = [], []  # folded tokens, and the index of the text's word each comes from
+    words = text.split()
+    for i, w in enumerate(words):
+        for t in _folded(w):
+            tokens.append(t)
+            where.append(i)
+    n = len(want)
+    for i in range(len(tokens) - n + 1):
+        if tokens[i] == want[0] and tokens[i:i + n] == want:
+            shown = " ".join(words[where[i]:where[i + n - 1] + 1]).strip(_EDGE_PUNCT)
+            if shown.endswith(".") and "." not in shown[:-1]:  # a sentence's full stop, not "U.S."
+                shown = shown[:-1].rstrip(_EDGE_PUNCT)
+            return _POSSESSIVE.sub("", shown) if not phrase.endswith("s") else shown
+    return _PAREN.sub(" ", title).strip() if title and title_phrase(title) == phrase else phrase
 
 
 def title_phrase(title: str) -> str:

@@ -1,0 +1,60 @@
+"""The path a hit's ``why_text`` reads is one a person can follow: concepts as the passage writes them ("Géza von
+Cziffra", not the folded 'geza von cziffra'), no concept that is not on the path, and a seed passage of the hit's own
+document named as such (it read "query ≈ 'Nero' → 'nero' → this passage").
+
+Real HotpotQA passages and WikiText articles, the real model, SQLite and FAISS."""
+from __future__ import annotations
+
+import json
+import re
+
+from core.datasets import data_file
+from core.memory import SemanticMemory
+from core.memory.phrases import normalize, written_as
+
+
+def test_a_concept_is_shown_as_the_text_writes_it():
+    text = 'Third from the Right is a 1950 film directed by Géza von Cziffra and starring Peter van Eyck.'
+    assert written_as("geza von cziffra", text) == "Géza von Cziffra"
+    assert written_as("neil peart", "In 1974 Neil Peart's lyrics changed.") == "Neil Peart"  # no possessive
+    assert written_as("rush", 'He joined "Rush".') == "Rush"  # no quotes or full stop
+    assert written_as("u s", "the U.S. Army") == "U.S."  # an abbreviation keeps its dots
+    assert written_as("lilu", "A demon of the night.", title="Lilu (mythology)") == "Lilu"  # the title names it
+    assert written_as("tornado", "no such word here") == "tornado"  # else the concept itself
+    for phrase in ("geza von cziffra", "neil peart", "rush", "u s"):  # what is shown names the same concept
+        assert normalize(written_as(phrase, text + " In 1974 Neil Peart's Rush. the U.S. Army")) == phrase
+
+
+def _hotpot(titles):
+    with open(data_file("multihop_dev/hotpotqa_train_corpus.json"), encoding="utf-8") as fh:
+        corpus = json.load(fh)
+    return [{"id": t, "title": t, "text": " ".join(corpus[t])} for t in titles]
+
+
+def test_paths_show_names_as_written_and_only_concepts_on_the_path(tmp_path, embedder):
+    titles = ["Géza von Cziffra", "Kriminaltango (film)", "Third from the Right", "Peter schießt den Vogel ab",
+              "The Legs of Dolores", "Two Dollar Radio", "Grace Krilanovich"]
+    with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
+        mem.ingest(_hotpot(titles))
+        hits = [h for q in ("films by Géza von Cziffra", "Which Hungarian director made Kriminaltango?")
+                for h in mem.recall(q, k=5, mode="hybrid")]
+    paths = [h.why_text for h in hits]
+    assert any("'Géza von Cziffra'" in p for p in paths), paths
+    assert not any("geza" in p or "west german" in p for p in paths), paths  # 'West German' as written
+    for h in hits:  # every concept a path names is one of the walk's or the hit's, not a passing one
+        named = set(re.findall(r"'([^'→]+)'", h.why_text))
+        known = {p for p, _ in h.why.get("phrases", [])} | set(h.why.get("seed_phrases", [])) | {h.title}
+        known |= {e["from"] for e in h.why.get("edges", [])}
+        assert {normalize(n) for n in named} <= {normalize(k) for k in known} | set(map(normalize, titles)), (
+            h.why_text, h.why)
+
+
+def test_a_seed_passage_of_the_same_document_is_named_so(tmp_path, embedder, wiki_docs):
+    with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
+        mem.ingest([{"id": d.title, "title": d.title, "text": " ".join(d.sentences[:40])} for d in wiki_docs[:4]])
+        a = wiki_docs[0]
+        hits = mem.recall(a.sentences[5], k=8, mode="hybrid")
+    own = [h for h in hits if h.title == a.title]
+    assert len(own) >= 2, [h.title for h in hits]
+    assert not any(h.why_text.startswith(f"query ≈ '{a.title}'") for h in own), [h.why_text for h in own]
+    assert any("query ≈ another passage of this document → " in h.why_text for h in own), [h.why_text for h in own]
