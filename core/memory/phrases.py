@@ -168,15 +168,21 @@ def _span_phrases(span: str, max_words: int) -> tuple:
     for part in _split_sentences(span):
         words = part.split()
         # a capitalised stop word opening a span ("In 1976", "The Beatles") is not part of it
-        while words and (words[0].lower().strip(".'") in _STOP or _CONTRACTION.fullmatch(words[0])):
-            words = words[1:]
+        lead = ""
+        while words and ((w := words[0].lower().strip(".'")) in _STOP or _CONTRACTION.fullmatch(words[0])):
+            lead, words = w, words[1:]
         if not words or len(words) > max_words:
             continue
         p = normalize(" ".join(words))
         if len(p) < 2 or p in _STOP or p in _OPENERS or _is_number(p):
             continue
         out.append(p)
+        if lead in _COUNTING and len(words) < max_words:  # "Two Dollar Radio", "One Direction": a name's word
+            out.append(f"{lead} {p}")  # too, as its title says it (and "Two Germans" still gives 'germans')
     return tuple(out)
+
+
+_COUNTING = frozenset("one two three four five six seven eight nine ten first second third".split())
 
 
 # a chunk of <= 128 word pieces names fewer (at most 42 in 19k chunks of real text); a chunk that is one huge
