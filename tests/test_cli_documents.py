@@ -368,6 +368,27 @@ def test_sync_forgets_the_records_of_a_deleted_jsonl_file_and_of_deleted_lines(d
         (docs / "man" / "b.jsonl").resolve())
 
 
+def test_sync_keeps_records_whose_own_metadata_names_the_folder(docs, tmp_path):
+    # `mycelial list --json` gives every file's "root": ingested back as records (an export, a CRM's rows with a
+    # "path" column), their metadata was taken for a file's place, and `ingest docs --sync` forgot them
+    mem = tmp_path / "mem"
+    assert _run("ingest", docs, "--memory", mem, "-q").exit_code == 0
+    listed = json.loads(_run("list", "--memory", mem, "--json").stdout)
+    back = [{"id": f"copy/{d['id']}", "text": json.loads(_run("get", d["id"], "--memory", mem, "--json").stdout)[
+        "chunks"][0]["text"], "root": d["root"], "path": str(docs / d["id"])} for d in listed]
+    (tmp_path / "export.jsonl").write_text("".join(json.dumps(b) + "\n" for b in back), encoding="utf-8")
+    assert _run("ingest", tmp_path / "export.jsonl", "--memory", mem, "-q").exit_code == 0
+    (docs / "guide.md").unlink()
+    r = _run("ingest", docs, "--memory", mem, "-q", "--sync")
+    assert r.exit_code == 0 and "forgot guide.md" in r.output and "copy/" not in r.output, r.output
+    held = json.loads(_run("list", "--memory", mem, "--json").stdout)
+    assert sorted(d["id"] for d in held) == sorted(["man/gzip.txt", "man/kill.txt", "man/tar.txt"]
+                                                   + [b["id"] for b in back])
+    assert all(d["root"] is None for d in held if d["id"].startswith("copy/"))  # a record is no file of a folder
+    got = json.loads(_run("get", "copy/guide.md", "--memory", mem, "--json").stdout)
+    assert got["meta"]["root"] == str(docs.resolve())  # its own metadata, kept as given
+
+
 def test_a_non_utf8_file_name_is_shown_as_the_upload_error_shows_it(tmp_path):
     # the CLI showed the byte as Python's surrogate escape ("caf\udce9.txt"), the HTTP upload as "caf\xe9.txt"
     import os

@@ -59,8 +59,17 @@ def list_documents(mem, prefix: str | None = None, limit: int | None = None, off
         m = json.loads(meta or "{}")
         m = m if isinstance(m, dict) else {}
         out.append({"id": key, "title": title, "chunks": int(nbytes) // 8, "source": source,
-                    "root": m.get("root"), **({"meta": m} if with_meta else {})})
+                    "root": folder_of(m, source), **({"meta": m} if with_meta else {})})
     return out
+
+
+def folder_of(meta: dict, source) -> str | None:
+    """The folder a file's document was read from (``meta["root"]``), None for any other document. A file's
+    meta is its path (its source) and folder; a record's meta is its producer's: a JSONL record holding
+    ``"root": "/home/me/notes"`` (a `mycelial list --json` export ingested back) was taken for a file of that
+    folder, and ``ingest notes --sync`` forgot it."""
+    root = meta.get("root")
+    return root if isinstance(root, str) and isinstance(source, str) and meta.get("path") == source else None
 
 
 def get_document(mem, doc_id: str) -> dict | None:
