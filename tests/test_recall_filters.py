@@ -162,3 +162,22 @@ def test_nan_metadata_is_refused_and_an_older_one_does_not_break_where(tmp_path,
     with SemanticMemory(tmp_path / "m", embedder=embedder, read_only=True) as m:
         assert [h.doc_id for h in m.recall("Oslo harbour", k=2, where={"category": "news"})] == ["a"]
         assert m.recall("Oslo harbour", k=2, where={"other": 1}) == []
+
+
+@pytest.mark.parametrize("mode", ["similar", "hybrid", "associative"])
+def test_a_chunk_two_documents_share_is_credited_to_the_one_where_matches(tmp_path, embedder, brown, mode):
+    # one text in two documents is one stored chunk, credited to the first: `where={"category": "adventure"}`
+    # returned it as the news document's, and per document the second document never came back
+    news, fiction = brown[0], brown[3]
+    shared = " ".join(news.sentences[:3])
+    with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
+        mem.ingest([{"id": "a", "text": shared, "category": "news"},
+                    {"id": "b", "text": shared, "category": "adventure"},
+                    {"id": "c", "text": " ".join(fiction.sentences[:3]), "category": "adventure"}])
+        assert mem.stats()["chunks"] == 2
+        for per_document in (False, True):
+            hits = mem.recall(news.sentences[1], k=3, mode=mode, where={"category": "adventure"},
+                              per_document=per_document, context=1)
+            assert hits and all(h.metadata["category"] == "adventure" for h in hits), [h.doc_id for h in hits]
+            assert hits[0].doc_id == "b" and hits[0].text == shared and hits[0].position == 0
+        assert mem.recall(news.sentences[1], k=1, mode=mode, where={"category": "news"})[0].doc_id == "a"

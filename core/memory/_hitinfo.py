@@ -82,6 +82,29 @@ def document_metadata(store, doc_keys) -> dict[str, dict]:
     return out
 
 
+def credit_matching(store, hits, where: dict, per_document: bool) -> list:
+    """``hits`` with each one credited to a document that matches ``where``. The same text in two documents is
+    one stored chunk, credited to the first: `recall(where={"cat": "beta"})` returned it as document A's,
+    ``{"cat": "alpha"}``, though B, which matches, holds it too. Per document, a document comes once."""
+    metas = document_metadata(store, [h.doc_id for h in hits])
+    wrong = {h.chunk_id for h in hits if not matches(metas.get(h.doc_id, {}), where)}
+    if wrong:
+        sql = ("SELECT dc.chunk_id, d.doc_key, d.title, d.meta, dc.position FROM doc_chunks dc JOIN documents d "
+               "ON d.id = dc.doc_id WHERE dc.chunk_id IN ({marks}) ORDER BY d.id, dc.position")
+        owner = {}
+        for cid, key, title, meta, pos in store._in_batches(sorted(wrong), sql):
+            m = json.loads(meta or "{}")
+            if cid not in owner and isinstance(m, dict) and matches(m, where):
+                owner[cid] = (key, title, pos)
+        for h in hits:
+            if h.chunk_id in owner:
+                h.doc_id, h.title, h.position = owner[h.chunk_id]
+    if not per_document:
+        return hits
+    seen: set = set()
+    return [h for h in hits if not (h.doc_id in seen or seen.add(h.doc_id))]
+
+
 def attach(store, hits, context: int = 0) -> None:
     """Fill ``Hit.metadata`` and, with ``context`` > 0, ``Hit.context`` (neighbours in the document)."""
     if not hits:

@@ -9,7 +9,7 @@ from core._validation import check_flags, check_ids, check_query_vector
 from core.log import get_logger
 from core.memory._association import AssociationMixin
 from core.memory._checks import check_parts, check_text, is_real
-from core.memory._hitinfo import _why_text, allowed_chunks, attach, check_where
+from core.memory._hitinfo import _why_text, allowed_chunks, attach, check_where, credit_matching
 from core.memory._fusion import fused, hybrid_scores
 from core.memory._neighbours import with_neighbours
 from core.memory.types import MODES, Hit, RecallConfig
@@ -196,6 +196,8 @@ class RecallMixin(AssociationMixin):
         allowed = allowed_chunks(self.store_, where) if where else None
         with _one_thread():
             hits = self._ranked(q, k, mode, query_text, per_document, exclude, explain, min_score, allowed)
+        if where:
+            hits = credit_matching(self.store_, hits, where, per_document)
         attach(self.store_, hits, int(context))
         log.debug("recall %s k=%d: %d hits%s", mode, k, len(hits),
                   "" if allowed is None else f" among {len(allowed)} chunks matching {where}")

@@ -139,7 +139,7 @@ class Hit:
     position: int = 0
     why: dict = field(default_factory=dict)
     why_text: str = ""
-    """The path that brought this hit, in words ("query → 'neil peart' → this passage (names 'rush')")."""
+    """The path that brought this hit, in words ("query → 'Neil Peart' → this passage")."""
     metadata: dict = field(default_factory=dict)
     """The document's metadata: the extra keys of a JSONL/dict record (``{"category": "news"}``),
     ``path``/``root`` for files read from disk."""
