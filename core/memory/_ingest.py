@@ -13,6 +13,7 @@ from core.memory._ingest_progress import _embedding_wait, _progress, progress_ba
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory._schema import truncate_wal
 from core.log import get_logger
+from core.memory._overlap import without_overlaps
 from core.memory.readers import ReadError, Record, parse_record, read_paths
 from core.memory.records import Fields
 from core.memory.types import IngestReport
@@ -70,6 +71,9 @@ class IngestMixin(CommitMixin):
             return
         if isinstance(source, (dict, Record)):
             source = [source]
+        if isinstance(source, (list, tuple)):
+            source, notes = without_overlaps(source)
+            errors.extend(notes)
         for i, item in enumerate(source):
             if isinstance(item, Record):
                 try:

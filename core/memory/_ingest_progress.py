@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.memory._overlap import without_overlaps
 from core.memory._formats import has_own_ids, is_gzip, kind, named_kind
 from core.memory.readers import Record, folder_files
 from core.memory.types import IngestReport
@@ -16,6 +17,7 @@ def _expected_documents(source) -> int | None:
     items = [source] if isinstance(source, (str, os.PathLike, dict, Record)) else source
     if not isinstance(items, (list, tuple)):
         return None
+    items = without_overlaps(items)[0]  # what is read: a folder given twice is read once
     n = 0
     for item in items:
         if isinstance(item, (dict, Record)):

@@ -38,6 +38,7 @@ from core.memory._ingest_progress import _progress, progress_bar
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
 from core.memory._formats import is_gzip, is_jsonl
+from core.memory._overlap import without_overlaps
 from core.memory.records import Fields
 from core.memory.readers import (MAX_BYTES, ReadError, Record, document_id, parse_record, path_problem, read_file,
                                   read_stream, scan_folder)
@@ -160,6 +161,9 @@ def _items(source, fields=None):
         return
     if isinstance(source, (dict, Record)):
         source = [source]
+    if isinstance(source, (list, tuple)):
+        source, notes = without_overlaps(source)
+        yield from (("err", note) for note in notes)
     for i, item in enumerate(source):
         if isinstance(item, Record):
             yield ("rec", item)
