@@ -180,18 +180,53 @@ def test_extra_keys_of_a_posted_document_are_its_metadata_as_in_jsonl(client):
 def test_a_query_parameter_the_route_does_not_take_is_422(client):
     # recall?q=...&where=category=news answered 200 with unfiltered hits (where= is not an HTTP parameter),
     # and a typo such as mdoe=similar was ignored as quietly
-    r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "where": "category=news"}, headers=AUTH)
+    r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "filter": "category=news"}, headers=AUTH)
     assert r.status_code == 422, r.text
-    assert r.json()["fields"] == [{"field": "where", "message": "unknown parameter; this route takes exclude, k, "
-                                                                  "mode, per_document, q"}]
+    assert r.json()["fields"] == [{"field": "filter", "message": "unknown parameter; this route takes context, "
+                                                                   "exclude, k, min_score, mode, per_document, q, where"}]
     r = client.get("/v1/memories/sample/associations", params={"concept": "nerva", "mdoe": "x"}, headers=AUTH)
     assert r.status_code == 422 and "mdoe: unknown parameter" in r.json()["error"]
     assert client.get("/v1/memories", params={"x": 1}).status_code == 401  # the token is still asked first
     r = client.get("/v1/memories/sample/recall", params={"q": QUESTION, "k": 2, "mode": "similar",
                                                          "per_document": "true"}, headers=AUTH)
     assert r.status_code == 200 and len(r.json()["hits"]) == 2
-    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION], "where": {"a": 1}}, headers=AUTH)
-    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
+    r = client.post("/v1/memories/sample/recall", json={"queries": [QUESTION], "filter": {"a": 1}}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "filter", r.text
+
+
+def test_recall_filters_by_metadata_brings_context_and_drops_weak_hits(client):
+    # where, context and min_score were the engine's and the CLI's, refused over HTTP as unknown parameters
+    from core.datasets import brown_documents
+
+    brown = brown_documents()
+    docs = [d for cat in ("news", "religion") for d in brown if d.meta["category"] == cat][::3][:2] + \
+        [d for d in brown if d.meta["category"] == "religion"][:2]
+    posted = [{"id": f"brown-{d.doc_id}", "text": "\n\n".join(d.sentences[:9]), "category": d.meta["category"]}
+              for d in docs]
+    assert client.post("/v1/memories/other/documents", json=posted, headers=AUTH).status_code == 201
+    try:
+        url, q = "/v1/memories/other/recall", docs[0].sentences[4]
+        for cat in ("news", "religion"):
+            got = client.get(url, params={"q": q, "k": 5, "where": f"category={cat}"}, headers=AUTH).json()["hits"]
+            assert got and all(h["metadata"]["category"] == cat for h in got), got
+            body = {"queries": [q], "k": 5, "where": {"category": [cat]}, "context": 1}
+            batch = client.post(url, json=body, headers=AUTH).json()["results"][0]["hits"]
+            assert [h["chunk_id"] for h in batch] == [h["chunk_id"] for h in got]
+            assert all(h["context"] and all(c["text"] for c in h["context"]) for h in batch)
+        got = client.get(url, params={"q": q, "k": 5, "context": 2}, headers=AUTH).json()["hits"]
+        assert all(0 < len(h["context"]) <= 4 for h in got)
+        top = got[0]["score"]
+        kept = client.get(url, params={"q": q, "k": 5, "min_score": top - 1e-6}, headers=AUTH).json()["hits"]
+        assert [h["chunk_id"] for h in kept] == [h["chunk_id"] for h in got if h["score"] >= top - 1e-6]
+        for params, field in (({"where": "category"}, "where"), ({"min_score": "nan"}, "min_score"),
+                              ({"context": 11}, "context")):
+            r = client.get(url, params={"q": q, **params}, headers=AUTH)
+            assert r.status_code == 422 and r.json()["fields"][0]["field"] == field, r.text
+        r = client.post(url, json={"queries": [q], "where": {"category": {"a": 1}}}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
+    finally:
+        for d in posted:
+            client.delete(f"/v1/memories/other/documents/{d['id']}", headers=AUTH)
 
 
 @pytest.mark.parametrize("extra, field", [({"k": True}, "k"), ({"k": "5"}, "k"), ({"per_document": "yes"}, "per_document"),

@@ -6,7 +6,6 @@ errors become ``click.ClickException`` (a one-line message, exit code 1).
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import sys
@@ -19,6 +18,7 @@ from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
 from core.cli._report import count, print_report
 from core.cli._sample import refuse_other_documents
+from core.memory._hitinfo import where_of
 
 
 class _Utf8Text(click.ParamType):
@@ -75,25 +75,11 @@ VERBOSE_OPTION = click.option("--verbose", "-v", count=True, help="Log what the 
 
 
 def _parse_where(items) -> dict | None:
-    """``("category=news", "lang=en", "lang=fr")`` -> ``{"category": "news", "lang": ["en", "fr"]}``.
-
-    A value that reads as a JSON number, bool or null (``year=1961``, ``draft=true``) matches that value
-    or the same text (a producer may have written ``"1961"``); any other value is text.
-    """
-    out: dict = {}
-    for item in items or ():
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. --where category=news", param_hint="--where")
-        try:
-            val = json.loads(raw)
-        except ValueError:
-            val = raw
-        if isinstance(val, (dict, list)) or (isinstance(val, float) and not math.isfinite(val)):
-            val = raw  # NaN, Infinity: text
-        vals = [val] if isinstance(val, str) else [val, raw]
-        out.setdefault(key.strip(), []).extend(vals)
-    return out or None
+    """``--where`` options as the ``where`` of recall (see `core.memory._hitinfo.where_of`)."""
+    try:
+        return where_of(items)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--where") from None
 
 
 def _open(folder, read_only: bool = False, embedder: str | None = None, create: bool = False):

@@ -39,6 +39,30 @@ def check_where(where) -> dict | None:
     return out
 
 
+def where_of(items) -> dict | None:
+    """``("category=news", "lang=en", "lang=fr")`` -> ``{"category": "news", "lang": ["en", "fr"]}``: the
+    ``where`` of ``mycelial recall --where`` and of ``GET .../recall?where=``; ValueError for an item that is
+    not KEY=VALUE.
+
+    A value that reads as a JSON number, bool or null (``year=1961``, ``draft=true``) matches that value
+    or the same text (a producer may have written ``"1961"``); any other value is text.
+    """
+    out: dict = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item!r}: expected KEY=VALUE, e.g. category=news")
+        try:
+            val = json.loads(raw)
+        except ValueError:
+            val = raw
+        if isinstance(val, (dict, list)) or (isinstance(val, float) and not math.isfinite(val)):
+            val = raw  # NaN, Infinity: text
+        vals = [val] if isinstance(val, str) else [val, raw]
+        out.setdefault(key.strip(), []).extend(vals)
+    return out or None
+
+
 def _same(a, b) -> bool:
     """JSON equality that keeps True apart from 1 (both are 1 to Python's ==)."""
     return a == b and isinstance(a, bool) == isinstance(b, bool)

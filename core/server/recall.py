@@ -2,22 +2,28 @@
 
 ``exclude`` leaves chunk ids out of the hits, as ``recall(exclude=)`` does in Python (a client paging
 through results, or an evaluation leaving out the question's own passage): over HTTP the engine's
-argument had no way in. GET takes it as ``exclude=12,40`` or ``exclude=12&exclude=40``.
+argument had no way in. GET takes it as ``exclude=12,40`` or ``exclude=12&exclude=40``. ``where``
+(metadata filter), ``context`` (neighbouring chunks) and ``min_score`` are the engine's and the CLI's too
+(they were refused as unknown parameters): GET takes ``where=category=news`` (repeatable, as ``--where``),
+POST ``{"where": {"category": "news"}}``.
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from core._validation import EXCLUDE_MAX, parse_chunk_ids
+from core.memory._hitinfo import check_where, where_of
 from core.server.errors import Invalid, check_question
 from core.server.public import public_hits
 
 QUESTION_MAX = 4000  # characters of a question (the model reads its first 256 word pieces)
 Mode = Literal["similar", "associative", "hybrid"]
-REPEATABLE = frozenset({"exclude"})  # query parameters that may be given more than once (a list)
+REPEATABLE = frozenset({"exclude", "where"})  # query parameters that may be given more than once (a list)
+CONTEXT_MAX = 10  # neighbouring chunks a side: 100 hits x 2 x 10 chunks of text is the largest answer
 
 
 class RecallIn(BaseModel):
@@ -30,6 +36,20 @@ class RecallIn(BaseModel):
     per_document: StrictBool = False
     exclude: list[StrictInt] = Field(default_factory=list, max_length=EXCLUDE_MAX,
                                      description="chunk ids never to return, for every query")
+    where: dict | None = Field(None, description='metadata filter, e.g. {"category": "news"} or '
+                                                 '{"lang": ["en", "fr"]} (any of)')
+    context: StrictInt = Field(0, ge=0, le=CONTEXT_MAX, description="neighbouring chunks a side for each hit")
+    min_score: float | None = Field(None, description="hits scoring below it are left out")
+
+
+def _checked(where, min_score) -> dict | None:
+    """``where`` as the engine takes it and ``min_score`` checked: a 422 naming the field otherwise."""
+    if min_score is not None and not math.isfinite(min_score):  # ?min_score=nan kept every hit, quietly
+        raise Invalid([("min_score", f"must be a finite number, got {min_score!r}")])
+    try:
+        return check_where(where)
+    except ValueError as exc:
+        raise Invalid([("where", str(exc))]) from None
 
 
 def recall_routes(app, v1, v1_json, slot, value_error) -> None:
@@ -40,7 +60,11 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
     def recall(name: str, q: str = Query(min_length=1, max_length=QUESTION_MAX), k: int = Query(10, ge=1, le=100),
                mode: Mode = "hybrid", per_document: bool = False,
                exclude: list[str] = Query([], description="chunk ids never to return: `exclude=12,40` or "
-                                                            "`exclude=12&exclude=40`")):
+                                                            "`exclude=12&exclude=40`"),
+               where: list[str] = Query([], description="metadata filter KEY=VALUE, repeatable: "
+                                                          "`where=category=news&where=lang=en`"),
+               context: int = Query(0, ge=0, le=CONTEXT_MAX, description="neighbouring chunks a side"),
+               min_score: float | None = Query(None, description="hits scoring below it are left out")):
         s = slot(name)
         check_question(("query", "q"), q)
         try:
@@ -48,7 +72,13 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
         except ValueError as exc:
             raise Invalid([("exclude", str(exc))]) from None
         try:
-            hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document, exclude=excluded)
+            filters = where_of(where)
+        except ValueError as exc:
+            raise Invalid([("where", str(exc))]) from None
+        filters = _checked(filters, min_score)
+        try:
+            hits = s.memory.recall(q, k=k, mode=mode, per_document=per_document, exclude=excluded, context=context,
+                                   where=filters, min_score=min_score)
         except ValueError as exc:
             raise value_error(exc, "q") from None
         return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
@@ -58,9 +88,11 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
         s = slot(name)
         for i, q in enumerate(body.queries):
             check_question(("body", "queries", i), q)
+        where = _checked(body.where, body.min_score)
         try:
             results = s.memory.recall_batch(body.queries, k=body.k, mode=body.mode, per_document=body.per_document,
-                                            exclude=body.exclude)
+                                            exclude=body.exclude, where=where, context=body.context,
+                                            min_score=body.min_score)
         except ValueError as exc:
             raise value_error(exc, "queries") from None
         return {"mode": body.mode, "results": [{"query": q, "hits": public_hits(s.memory.store_, hits)}
