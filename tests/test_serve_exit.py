@@ -147,3 +147,27 @@ def test_two_quick_ctrl_cs_exit_130_without_a_traceback(tmp_path):
     assert proc.returncode == 130, text
     assert "Traceback" not in text and "CancelledError" not in text, text
     assert "saved and closed 1 memory" in text, text
+
+
+def test_serve_says_when_a_memory_it_serves_is_new_and_names_a_near_one(tmp_path):
+    # `serve --memory my_memroy` (a typo) served a new, empty memory without a word: every recall answered no hits
+    proc, url = _serve(tmp_path / "my_memory")
+    try:
+        r = httpx.post(url + "/v1/memories/my_memory/documents", timeout=120,
+                       json=[{"id": "n1", "text": "The emperor Nerva adopted Trajan as his successor."}])
+        assert r.status_code in (200, 201), r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    first = proc.stdout.read()
+    assert f"note: memory 'my_memory' is new and empty ({tmp_path / 'my_memory'} held no memory)" in first, first
+    proc, url = _serve(tmp_path / "my_memroy")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    typo = proc.stdout.read()
+    assert (f"note: memory 'my_memroy' is new and empty ({tmp_path / 'my_memroy'} held no memory); did you mean "
+            f"{tmp_path / 'my_memory'}?") in typo, typo
+    proc, url = _serve(tmp_path / "my_memory")  # an existing memory: no note
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert "note:" not in proc.stdout.read()

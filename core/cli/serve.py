@@ -63,6 +63,7 @@ def serve(memories, host, port, token_file, max_body_mb):
     from core.memory.store import StoreError
     from core.server import create_app
 
+    new = {n: f for n, f in named.items() if not _holds_a_memory(Path(f))}
     try:
         app = create_app(named, token=token, max_body=int(max_body_mb * 1024 * 1024))
     except (ValueError, FileNotFoundError, StoreError) as exc:
@@ -77,9 +78,30 @@ def serve(memories, host, port, token_file, max_body_mb):
     for n, slot in app.state.registry.slots.items():
         if slot.memory.read_only:
             click.echo(f"Warning: memory {n!r} is served read-only: its folder is not writable", err=True)
+    for n, f in new.items():  # `--memory notes=my_memroy` served a new, empty memory without a word
+        click.echo(f"note: memory {n!r} is new and empty ({f} held no memory){_like_it(Path(f))}", err=True)
     click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{host}:{port}/ ({auth})",
                err=True)
     run(app, host, port)
+
+
+def _holds_a_memory(folder: Path) -> bool:
+    from core.memory._folder import MARKER
+    from core.memory._formats import is_memory
+
+    return is_memory(folder, MARKER)
+
+
+def _like_it(folder: Path) -> str:
+    """"; did you mean my_memory?" when a memory folder beside ``folder`` has a name close to its name."""
+    import difflib
+
+    try:
+        near = [p.name for p in folder.absolute().parent.iterdir() if p != folder and _holds_a_memory(p)]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(folder.name, near, n=1, cutoff=0.75)
+    return f"; did you mean {folder.parent / close[0]}?" if close else ""
 
 
 def _stopped_while_opening(named: dict) -> None:
