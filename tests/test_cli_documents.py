@@ -401,3 +401,21 @@ def test_a_non_utf8_file_name_is_shown_as_the_upload_error_shows_it(tmp_path):
     line = next(x for x in r.output.splitlines() if "not valid UTF-8" in x)
     assert "caf\\xe9.txt: file name is not valid UTF-8 (byte 0xe9)" in line, line
     assert "\udce9" not in r.output
+
+
+def test_a_record_replacing_another_files_document_is_named(docs, tmp_path):
+    # two exports both numbering their rows from 1: the second replaced the first's rows, reported as "1 replaced"
+    mem = tmp_path / "mem"
+    a, b = tmp_path / "expA.jsonl", tmp_path / "expB.jsonl"
+    a.write_text('{"id": 1, "text": "Invoices for the Berlin office are due in May."}\n'
+                 '{"id": 2, "text": "Payroll runs on the last Friday."}\n', encoding="utf-8")
+    b.write_text('{"id": 1, "text": "A kayak trip along the Norwegian fjords."}\n'
+                 '{"id": "guide.md", "text": "A record that takes the id of a file."}\n', encoding="utf-8")
+    assert _run("ingest", docs, a, "--memory", mem, "-q").exit_code == 0
+    r = _run("ingest", b, "--memory", mem, "-q")
+    assert r.exit_code == 0 and "2 replaced" in r.output, r.output
+    assert f"note: 1 document of {a} replaced by {b}'s with the same id" in r.output, r.output
+    assert f"note: 1 document of {docs / 'guide.md'} replaced by {b}'s with the same id" in r.output, r.output
+    a.write_text('{"id": 2, "text": "Payroll runs on the first Friday."}\n', encoding="utf-8")  # its own edit
+    r = _run("ingest", a, "--memory", mem, "-q")
+    assert "1 replaced" in r.output and "note:" not in r.output, r.output

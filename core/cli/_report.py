@@ -72,3 +72,7 @@ def print_report(rep) -> None:
                f"{f'{rep.moved:,} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced:,} replaced, "
                f"{count(len(errors), 'error')}, {'skipped ' + count(empty, 'empty file') + ', ' if empty else ''}"
                f"{rep.seconds:.1f}s")
+    for (was, now), n in sorted(rep.replaced_across.items()):  # "1 replaced" alone: a record took a file's id
+        click.echo(f"note: {count(n, 'document')} of {_cell(was)} replaced by {_cell(now)}'s with the same "
+                   f"{'id' if n == 1 else 'ids'} (a record's id is its update key; give each source its own ids, "
+                   f"e.g. a prefix, to keep both)", err=True)

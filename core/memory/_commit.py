@@ -1,6 +1,8 @@
 """Committing a batch of an ingest: plan what to embed, store it in one transaction, grow the derived state."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from core.memory._admit import _content_hash
@@ -102,6 +104,7 @@ class CommitMixin:
                     # a replaced document's kept chunks get new ids: its reinforcements follow them there
                     before.append(st.chunk_ids_by_hash(hs) if replace and learned else None)
                     if replace:
+                        _note_across(st, rec, report)
                         forgotten.append(st.forget(rec.doc_id, zero_vectors=False))  # zeroed below, at once
                         report.replaced += 1
                     codes, emb = code_rows(hs), vec_rows(hs)
@@ -168,3 +171,22 @@ class CommitMixin:
         for cid, x, c in zip(ids.tolist(), X, C):
             vec[by_id[cid]], code[by_id[cid]] = x, c
         return vec, code
+
+
+def _note_across(store, rec, report) -> None:
+    """Count in ``report.replaced_across`` a document ``rec`` replaces that came from another file, still there: a
+    record's id is its update key, so an export numbering its rows from 1 replaced another one's rows, and a record
+    a file's document, reported as "replaced" alone."""
+    row = store._conn.execute("SELECT source FROM documents WHERE doc_key = ?", (rec.doc_id,)).fetchone()
+    was = row[0] if row else ""
+    if was and was != rec.source and os.path.isfile(was) and not _same_file(was, rec.source):
+        key = (was, rec.source or "<records>")
+        report.replaced_across[key] = report.replaced_across.get(key, 0) + 1
+
+
+def _same_file(a: str, b: str) -> bool:
+    """One file under two names (read by its relative name, then from its folder by its absolute one)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False

@@ -171,9 +171,14 @@ class IngestReport:
     moved: int = 0  # documents whose recorded file place changed: unchanged files found elsewhere, their folder's others
     errors: list = field(default_factory=list)
     seconds: float = 0.0
+    # {(source it came from, source it was replaced from): documents} among ``replaced``, where the first file is
+    # still there: two exports both numbering their rows from 1, a record taking a file's id
+    replaced_across: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["errors"] = [str(e) for e in self.errors]
+        d["replaced_across"] = [{"was_from": was, "now_from": now, "documents": n}
+                                for (was, now), n in self.replaced_across.items()]
         return d
 

@@ -341,6 +341,7 @@ def _ingest(s, records, read_errors=(), skipped=()) -> dict:
     else:
         rep = IngestReport()
     out = rep.to_dict()
+    del out["replaced_across"]  # files of the server's disk, named by their paths: not a client's to read
     out["errors"] = list(read_errors) + out["errors"]
     out["skipped"] = list(skipped)
     if rep.errors and not rep.documents and not rep.unchanged:
