@@ -349,3 +349,22 @@ def test_repeated_ids_of_a_one_line_json_are_one_problem_counted_as_records(tmp_
         f"duplicate id 't{i}' (first on this line); skipped" for i in range(3)], lines
     assert f"error: {tmp_path / 'c.json'}: 2 more records with the same problem (line 1)" in lines
     assert "6 documents ingested" in r.output and "5 errors" in r.output
+
+
+def test_a_where_that_matches_nothing_names_the_keys_or_values_there(tmp_path):
+    # `--where Category=news` (the key's case) matched nothing and said no more
+    from core.datasets import brown_documents
+
+    docs = [d for d in brown_documents() if d.meta["category"] in ("news", "religion")][::20][:3]
+    path = tmp_path / "brown.jsonl"
+    path.write_text("".join(json.dumps({"id": d.doc_id, "text": " ".join(d.sentences[:4]),
+                                        "category": d.meta["category"]}) + "\n" for d in docs), encoding="utf-8")
+    mem = tmp_path / "mem"
+    assert CliRunner().invoke(cli, ["ingest", str(path), "--memory", str(mem), "-q"]).exit_code == 0
+    ask = ["recall", docs[0].sentences[1], "--memory", str(mem), "-q", "--where"]
+    r = CliRunner().invoke(cli, [*ask, "Category=news"])
+    assert "no hits: no document's metadata matches --where Category=news; the documents' metadata keys: " \
+           "category" in r.output, r.output
+    r = CliRunner().invoke(cli, [*ask, "category=sports"])
+    cats = ", ".join(sorted({d.meta["category"] for d in docs}))
+    assert f"no hits: no document's metadata matches --where category=sports; 'category' holds {cats}" in r.output
