@@ -58,3 +58,11 @@ def test_a_seed_passage_of_the_same_document_is_named_so(tmp_path, embedder, wik
     assert len(own) >= 2, [h.title for h in hits]
     assert not any(h.why_text.startswith(f"query ≈ '{a.title}'") for h in own), [h.why_text for h in own]
     assert any("query ≈ another passage of this document → " in h.why_text for h in own), [h.why_text for h in own]
+    # --explain named the seed passages by chunk id alone ("seed passages: 904, 903, ..."): their titles come too
+    assert all(len(h.why["seed_titles"]) == len(h.why["seed_chunks"]) and a.title in h.why["seed_titles"]
+               for h in hits), [h.why.get("seed_titles") for h in hits]
+    from core.cli._hits import explain_lines
+
+    line = next(x for x in explain_lines(own[0]) if x.startswith("seed passages"))
+    title, chunk = own[0].why["seed_titles"][0], own[0].why["seed_chunks"][0]
+    assert title and f"{title} (chunk {chunk})" in line, line

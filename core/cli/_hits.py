@@ -75,7 +75,9 @@ def explain_lines(hit, query: str = "") -> list[str]:
         lines.append("concepts carrying activation here: " + ", ".join(
             f"{written_as(p, hit.text, hit.title or '')} ({a:.3f})" for p, a in why["phrases"][:6]))
     if why.get("seed_chunks"):
-        lines.append("seed passages (best vector hits): " + ", ".join(map(str, why["seed_chunks"])))
+        titles = why.get("seed_titles") or [""] * len(why["seed_chunks"])
+        lines.append("seed passages (best vector hits): " + ", ".join(
+            f"{_cell(t)} (chunk {c})" if t else f"chunk {c}" for c, t in zip(why["seed_chunks"], titles)))
     if why.get("nodes"):
         lines.append("code nodes: " + ", ".join(f"{n['node'][0]}:{n['node'][1]} ({n['activation']:.2f})"
                                                  for n in why["nodes"][:4]))

@@ -324,6 +324,8 @@ class RecallMixin(AssociationMixin):
                     seen_docs.add(r["doc_key"])
                 info = dict(why.get(c, {}))
                 sources = info.pop("_sources", None) or {}
+                if info.get("seed_chunks"):  # what the ids are, for a reader (`--explain`)
+                    info["seed_titles"] = [seeds[s][0] if s in seeds else "" for s in info["seed_chunks"]]
                 if "phrases" in info:  # keep only the phrases this chunk holds
                     mine = set(r["phrases"])
                     info["phrases"] = [p for p in info["phrases"] if p[0] in mine]
