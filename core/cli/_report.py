@@ -69,10 +69,16 @@ def print_report(rep) -> None:
     print_errors(rep.errors)
     click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks:,} new, "
                f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged:,} unchanged, "
-               f"{f'{rep.moved:,} moved (their new place recorded), ' if rep.moved else ''}{rep.replaced:,} replaced, "
+               f"{f'{rep.moved:,} moved (their new place recorded{_gone(rep.moved_gone)}), ' if rep.moved else ''}"
+               f"{rep.replaced:,} replaced, "
                f"{count(len(errors), 'error')}, {'skipped ' + count(empty, 'empty file') + ', ' if empty else ''}"
                f"{rep.seconds:.1f}s")
     for (was, now), n in sorted(rep.replaced_across.items()):  # "1 replaced" alone: a record took a file's id
         click.echo(f"note: {count(n, 'document')} of {_cell(was)} replaced by {_cell(now)}'s with the same "
                    f"{'id' if n == 1 else 'ids'} (a record's id is its update key; give each source its own ids, "
                    f"e.g. a prefix, to keep both)", err=True)
+
+
+def _gone(n: int) -> str:
+    """Of the moved documents, those whose file the moved folder no longer holds."""
+    return f"; {n:,} of them no longer there: --sync forgets {'it' if n == 1 else 'them'}" if n else ""

@@ -73,6 +73,7 @@ class CommitMixin:
             rows, roots, dirs = moved_files(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch])
             if rows:
                 report.moved += self.store_.relocate(rows, roots, dirs)
+                report.moved_gone += _gone_from(self.store_, [new for new, _ in roots.values()])
             if edited := changed_metadata(self.store_, [(rec, _content_hash(rec)) for rec, _ in batch]):
                 n = self.store_.relocate(edited)  # a record's new metadata: an edit, counted as `ingest` counts one
                 report.unchanged, report.documents, report.replaced = (report.unchanged - n, report.documents + n,
@@ -190,3 +191,14 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
+
+
+def _gone_from(store, roots: list[str]) -> int:
+    """How many file documents of the folders ``roots`` name a file that is not there (deleted before the folder
+    moved: their place moves with the folder, and "4 moved" said nothing of them)."""
+    n = 0
+    for root in roots:
+        rows = store._conn.execute("SELECT source FROM documents WHERE json_valid(meta) AND json_extract(meta, "
+                                   "'$.root') = ? AND source = json_extract(meta, '$.path')", (root,)).fetchall()
+        n += sum(1 for (source,) in rows if not os.path.lexists(source))
+    return n

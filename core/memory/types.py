@@ -169,6 +169,7 @@ class IngestReport:
     unchanged: int = 0
     replaced: int = 0
     moved: int = 0  # documents whose recorded file place changed: unchanged files found elsewhere, their folder's others
+    moved_gone: int = 0  # of those, the files a moved folder no longer holds (deleted since): --sync forgets them
     errors: list = field(default_factory=list)
     seconds: float = 0.0
     # {(source it came from, source it was replaced from): documents} among ``replaced``, where the first file is

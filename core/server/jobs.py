@@ -18,7 +18,8 @@ from core.memory.lock import MemoryBusyError
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
-_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced", "moved")  # as ingest's
+_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced", "moved",
+           "moved_gone")  # as ingest's
 
 
 def _embedding(job: dict, embedding) -> None:
