@@ -284,15 +284,15 @@ def test_text_of_a_suffix_ingest_does_not_know_is_read_when_named(tmp_path):
     raw = data_file("wikitext2/wiki.test.raw")
     (tmp_path / "notes.log").write_text("The tide mill of Pellow grinds corn.\n", encoding="utf-8")
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = pellow\n", encoding="utf-8")
-    for name, data in (("tool.exe", b"MZ"), ("x.xlsx", b"PK"), ("page.xml", b"<a>x</a>"), ("ls.1", b".TH LS 1")):
+    for name, data in (("tool.exe", b"MZ"), ("x.ods", b"PK"), ("page.xml", b"<a>x</a>"), ("ls.1", b".TH LS 1")):
         (tmp_path / name).write_bytes(data)  # their types say they are no prose, whatever their start
     recs, errors = _read([raw, tmp_path / "notes.log", tmp_path / "setup.cfg"])
     assert errors == [] and [r.title for r in recs] == ["wiki.test", "notes", "setup"]
     assert recs[0].text == raw.read_bytes().decode("utf-8") and recs[0].merge
     assert _expected_documents([str(raw), str(tmp_path / "notes.log")]) == 2
-    recs, errors = _read([tmp_path / n for n in ("tool.exe", "x.xlsx", "page.xml", "ls.1")])
+    recs, errors = _read([tmp_path / n for n in ("tool.exe", "x.ods", "page.xml", "ls.1")])
     assert recs == [] and [e.message.split(";")[0] for e in errors] == [
-        "unsupported file type '.exe'", "unsupported file type '.xlsx'", "unsupported file type '.xml'",
+        "unsupported file type '.exe'", "unsupported file type '.ods'", "unsupported file type '.xml'",
         "unsupported file type '.1'"]
     recs, errors = _read(raw.parent)  # a folder: .raw and .tokens files are not read
     assert recs == [] and "(.raw 1, .tokens 1)" in errors[0].message and errors[0].skipped

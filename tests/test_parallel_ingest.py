@@ -237,10 +237,10 @@ def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):
     folder.mkdir()
     (folder / "a.txt").write_text("A real line of text.", encoding="utf-8")
     (folder / "b.csv").write_text("x,y", encoding="utf-8")  # skipped in the folder (read when named)
-    (folder / "c.xlsx").write_bytes(b"PK\x03\x04")  # refused, named too
+    (folder / "c.ods").write_bytes(b"PK\x03\x04")  # refused, named too
     os.mkfifo(folder / "pipe")
     (folder / "gone").symlink_to(tmp_path / "missing")
-    args = [folder, tmp_path / "nothing-here", folder / "c.xlsx"]
+    args = [folder, tmp_path / "nothing-here", folder / "c.ods"]
     serial_errors: list = []
     serial_ids = [r.doc_id for r in read_paths(args, serial_errors)]
     items = [it for a in args for it in _path_items(a)]

@@ -226,13 +226,13 @@ def test_non_utf8_names_the_line_and_the_word_as_windows_1252_reads_it(tmp_path)
 def test_huge_file_missing_path_and_unsupported_type(tmp_path):
     big = tmp_path / "big.txt"
     big.write_text("word " * 1000, encoding="utf-8")
-    (tmp_path / "x.xlsx").write_bytes(b"PK")
-    recs, errors = _read([big, tmp_path / "missing.md", tmp_path / "x.xlsx"], max_bytes=1000)
+    (tmp_path / "x.ods").write_bytes(b"PK")
+    recs, errors = _read([big, tmp_path / "missing.md", tmp_path / "x.ods"], max_bytes=1000)
     assert recs == []
     msgs = [e.message for e in errors]
     assert "over the 1,000-byte limit" in msgs[0]
     assert msgs[1] == "no such file or folder"
-    assert "unsupported file type '.xlsx'" in msgs[2] and "jq" not in msgs[2]
+    assert "unsupported file type '.ods'" in msgs[2] and "jq" not in msgs[2]
 
 
 def test_a_file_of_another_schema_is_told_what_it_holds(tmp_path):

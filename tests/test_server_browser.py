@@ -672,7 +672,7 @@ def test_ingest_without_a_file_says_to_choose_one(server, browser):
         page.keyboard.press("Enter")
         result = page.locator("#upload-result")
         expect(result).to_have_text("choose one or more files (.txt .md .rst .html .pdf .docx .pptx .odt .odp .epub "
-                                    ".eml .mbox .jsonl .json .csv or other text, gzipped too) first")
+                                    ".eml .mbox .jsonl .json .csv .xlsx or other text, gzipped too) first")
         expect(result).to_have_class("error")
         assert page.evaluate("document.activeElement.id") == "file"
 

@@ -135,7 +135,7 @@ def test_an_unsupported_type_says_what_is_read(served):
     assert r.status_code == 422
     assert r.json()["fields"][0]["message"] == (
         "tool.exe: unsupported type '.exe'; expected .txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, "
-        ".eml, .mbox, .jsonl, .json, .csv or other UTF-8 text, gzipped too")
+        ".eml, .mbox, .jsonl, .json, .csv, .xlsx or other UTF-8 text, gzipped too")
 
 
 def test_an_upload_named_dot_dot_is_read_as_one_without_a_name(served):

@@ -200,7 +200,7 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
     paragraphs (strings or lists of sentences); `--fields` names other keys. A .json file
     named here (not in a folder) is read too: a list of records, one record, or an object
     of records or texts keyed by id; so are a mailbox (.mbox), a record a message, and a
-    table (.csv, .tsv), a record a row under its header.
+    table (.csv, .tsv, .xlsx), a record a row under its header.
     Files of a folder get ids relative to it (`man/kill.txt`); `--sync` forgets the
     documents of that folder whose files were deleted or are now skipped (ten named, -v: all).
 

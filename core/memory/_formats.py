@@ -22,8 +22,8 @@ TEXT = (".rst", ".text", ".markdown", ".html", ".htm")  # read too; also inside 
 SUFFIXES = PLAIN + TEXT
 READS = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .jsonl or text without a suffix "
          "(README), gzipped too")  # in messages
-READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .mbox, .jsonl, .json, .csv or "
-               "other UTF-8 text, gzipped too")  # a file named or uploaded
+READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .mbox, .jsonl, .json, .csv, "
+               ".xlsx or other UTF-8 text, gzipped too")  # a file named or uploaded
 NO_GZ = (".pdf", ".docx", ".pptx", ".odt", ".odp", ".epub")  # read from a file (seeking in it): not inside a .gz
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
@@ -62,10 +62,15 @@ def is_csv(name) -> bool:
     return os.fspath(name).lower().endswith((".csv", ".tsv"))
 
 
+def is_xlsx(name) -> bool:
+    """An Excel workbook: tables of records (read by name only, core.memory._xlsx)."""
+    return os.fspath(name).lower().endswith(".xlsx")
+
+
 def has_own_ids(name) -> bool:
     """Does this file (a path, or a record's source) hold records with ids of their own (JSONL, JSON, a mailbox,
-    CSV), rather than being one document named by its path?"""
-    return is_jsonl(name) or is_json(name) or is_mbox(name) or is_csv(name)
+    CSV, a workbook), rather than being one document named by its path?"""
+    return is_jsonl(name) or is_json(name) or is_mbox(name) or is_csv(name) or is_xlsx(name)
 
 
 def inner_name(path: Path) -> str:
@@ -116,7 +121,7 @@ def kind(path: Path) -> str | None:
 
 # binary or markup formats Python's own type table does not name (it is used without the system's, whose
 # contents vary from machine to machine)
-_NOT_PROSE = {".doc", ".xlsx", ".ods", ".rtf", ".sqlite", ".db", ".7z", ".rar",
+_NOT_PROSE = {".doc", ".ods", ".rtf", ".sqlite", ".db", ".7z", ".rar",
               ".jar", ".whl", ".apk", ".dmg", ".iso", ".woff", ".woff2", ".ttf", ".otf"}
 _TYPES = None
 
@@ -172,14 +177,14 @@ def man_hint(skipped) -> str:
 
 
 def named_hint(skipped) -> str:
-    """A hint for the skipped files of a folder that are read when named (.json, .mbox, .csv), else ""."""
+    """A hint for the skipped files of a folder that are read when named (.json, .mbox, .csv, .xlsx), else ""."""
     n = skipped.get(".json", 0) + skipped.get(".json.gz", 0)
     json = ("; .json files are read when named (`mycelial ingest FILE.json`: a list of records, or an object of "
             "them keyed by id), not found in a folder, where they are mostly configuration") if n else ""
     mbox = "; .mbox files are read when named (`mycelial ingest mail.mbox`: a record a message)" \
         if skipped.get(".mbox") else ""
-    table = "; .csv and .tsv files are read when named (`mycelial ingest notes.csv`: a record a row)" \
-        if skipped.get(".csv") or skipped.get(".tsv") else ""
+    table = "; .csv, .tsv and .xlsx files are read when named (`mycelial ingest notes.csv`: a record a row)" \
+        if skipped.get(".csv") or skipped.get(".tsv") or skipped.get(".xlsx") else ""
     return json + mbox + table
 
 

@@ -10,16 +10,14 @@ unless PowerPoint's default "PowerPoint Presentation"), else its first slide's t
 """
 from __future__ import annotations
 
-import posixpath
 import zipfile
 from pathlib import Path
 
-from core.memory._zipxml import member, parse_xml
+from core.memory._zipxml import Package
 
 _P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 _NOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide"
 _LEFT_OUT = {"dt", "ftr", "hdr", "sldNum", "sldImg"}  # date, footer, header, slide number, a notes page's slide
@@ -31,26 +29,13 @@ def read_pptx(path: Path, max_bytes: int) -> tuple[str, str]:
     """(title, text) of a presentation; ValueError for a damaged one or one that is not a .pptx."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return _Deck(zf, max_bytes).read()
+            return _Deck(zf, max_bytes, ".pptx").read()
     except zipfile.BadZipFile as exc:
         raise ValueError(f"not a readable .pptx (a zip of XML): {exc}") from None
 
 
-class _Deck:
-    """One open presentation, its members read within one budget of ``max_bytes`` for the whole deck."""
-
-    def __init__(self, zf: zipfile.ZipFile, max_bytes: int):
-        self.zf, self.left = zf, max_bytes
-
-    def member(self, name: str):
-        data = member(self.zf, name, self.left)
-        if data is not None:
-            self.left -= len(data)
-        return data
-
-    def xml(self, name: str):
-        data = self.member(name)
-        return parse_xml(data, ".pptx") if data is not None else None
+class _Deck(Package):
+    """One open presentation, its members read within one budget for the whole deck."""
 
     def read(self) -> tuple[str, str]:
         pres = self.xml("ppt/presentation.xml")
@@ -76,19 +61,6 @@ class _Deck:
         node = core.find(f"{_DC}title") if core is not None else None
         own = " ".join((node.text or "").split()) if node is not None else ""
         return (own if own != _DEFAULT_TITLE else "") or first_title, "\n\n".join(slides)
-
-    def relations(self, part: str) -> dict[str, tuple[str, str]]:
-        """{relationship id: (type, member name)} of ``part`` (its ``_rels/NAME.rels``; empty when it has none)."""
-        folder, name = posixpath.split(part)
-        rels = self.xml(posixpath.join(folder, "_rels", name + ".rels"))
-        out = {}
-        for rel in (rels.iter(f"{_REL}Relationship") if rels is not None else ()):
-            target = rel.get("Target", "")
-            if rel.get("TargetMode") == "External" or not target:
-                continue
-            full = target.lstrip("/") if target.startswith("/") else posixpath.join(folder, target)
-            out[rel.get("Id")] = (rel.get("Type", ""), posixpath.normpath(full))
-        return out
 
 
 def _slide_text(root) -> tuple[str, list[str]]:

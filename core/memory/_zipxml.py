@@ -3,8 +3,11 @@ size a zip states is not trusted, so a zip bomb costs the one-file limit at most
 refused (entity expansion, "billion laughs"; Office, OpenDocument and EPUB containers never need one)."""
 from __future__ import annotations
 
+import posixpath
 import zipfile
 from xml.etree import ElementTree
+
+_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 def two_members(path, kind: str, what: str, main: str, optional: str, max_bytes: int) -> tuple[bytes, bytes | None]:
@@ -42,3 +45,35 @@ def parse_xml(data: bytes, kind: str):
         return ElementTree.fromstring(data)
     except ElementTree.ParseError as exc:
         raise ValueError(f"damaged {kind}: its XML does not parse ({exc})") from None
+
+
+class Package:
+    """An open Office Open XML file (.pptx, .xlsx): its members read within one budget of ``max_bytes`` for the
+    whole file (a hundred members of 1 MB each are the one-file limit too), their XML parsed as `parse_xml` does,
+    and their relationships (``_rels/NAME.rels``) resolved to member names."""
+
+    def __init__(self, zf: zipfile.ZipFile, max_bytes: int, kind: str):
+        self.zf, self.left, self.kind = zf, max_bytes, kind
+
+    def member(self, name: str) -> bytes | None:
+        data = member(self.zf, name, self.left)
+        if data is not None:
+            self.left -= len(data)
+        return data
+
+    def xml(self, name: str):
+        data = self.member(name)
+        return parse_xml(data, self.kind) if data is not None else None
+
+    def relations(self, part: str) -> dict[str, tuple[str, str]]:
+        """{relationship id: (type, member name)} of ``part`` (empty when it has none)."""
+        folder, name = posixpath.split(part)
+        rels = self.xml(posixpath.join(folder, "_rels", name + ".rels"))
+        out = {}
+        for rel in (rels.iter(f"{_REL}Relationship") if rels is not None else ()):
+            target = rel.get("Target", "")
+            if rel.get("TargetMode") == "External" or not target:
+                continue
+            full = target.lstrip("/") if target.startswith("/") else posixpath.join(folder, target)
+            out[rel.get("Id")] = (rel.get("Type", ""), posixpath.normpath(full))
+        return out

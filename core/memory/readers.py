@@ -25,9 +25,10 @@ from core.memory._epub import read_epub
 from core.memory._mbox import read_mbox
 from core.memory._odt import read_odp, read_odt
 from core.memory._pptx import read_pptx
+from core.memory._xlsx import read_xlsx
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
 from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
-                                  head_bytes, html_parts, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl, is_mbox,
+                                  head_bytes, html_parts, gz_hint, has_own_ids, is_csv, is_xlsx, is_gzip, is_json, is_jsonl, is_mbox,
                                   is_memory, named_hint,
                                   kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
                                   unreadable_folder)
@@ -106,6 +107,9 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             return
         if is_csv(path):  # given by name too
             yield from read_csv(path, source, errors, max_bytes, fields)
+            return
+        if is_xlsx(path):  # given by name too
+            yield from read_xlsx(path, source, errors, max_bytes, fields)
             return
         what = kind(path) if root is not None else named_kind(path)
         if what is None:  # given directly (path_problem said why) or changed since the folder was listed

@@ -197,8 +197,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         """Ingest a JSON list of ``{id, title, text, metadata}`` or uploaded files (``file`` fields).
 
         A file is read as `mycelial ingest` reads a file named to it: .txt .md .rst .html .pdf .docx .pptx .odt .odp
-        .epub .eml .mbox .jsonl .json .csv or other text, gzipped too; one it refuses (a binary, a man page) is a 422
-        naming it and why.
+        .epub .eml .mbox .jsonl .json .csv .xlsx or other text, gzipped too; one it refuses (a binary, a man page) is
+        a 422 naming it and why.
 
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         ``fields=text=paragraphs,id=doc_id``: an uploaded JSONL, JSON or CSV file's keys of another schema

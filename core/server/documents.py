@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Query
 
-from core.memory._formats import is_csv, is_json, is_jsonl, is_mbox
+from core.memory._formats import is_csv, is_json, is_jsonl, is_mbox, is_xlsx
 from core.server.errors import shown
 
 LIST_MAX = 1000
@@ -29,6 +29,8 @@ def source_kind(source: str, meta: dict) -> str:
         return "mbox"
     if is_csv(source):
         return "csv"
+    if is_xlsx(source):
+        return "xlsx"
     return "records"
 
 

@@ -6,7 +6,7 @@ async function upload(ev) {
   const files = $("file").files;
   if (!files.length) {  // Ingest without a file did nothing, without a word
     $("upload-result").textContent = "choose one or more files (.txt .md .rst .html .pdf .docx .pptx .odt .odp .epub "
-      + ".eml .mbox .jsonl .json .csv or other text, gzipped too) first";
+      + ".eml .mbox .jsonl .json .csv .xlsx or other text, gzipped too) first";
     $("upload-result").className = "error";
     $("file").focus();
     return;
