@@ -95,6 +95,11 @@ def test_odd_file_names_list_one_line_each_and_a_non_utf8_name_is_named(tmp_path
     # a newline or tab in an id or title broke the one-document-a-line, tab-separated output
     assert len(lines) == 2 and all(len(line.split("\t")) == 3 for line in lines)
     assert sorted(line.split("\t")[0] for line in lines) == ["new\\nline.txt", "tab\\there.md"]
+    # the ids as listed can be pasted back: `get 'new\nline.txt'` said "no document"
+    got = json.loads(_run("get", "new\\nline.txt", "--memory", mem, "--json").stdout)
+    assert got["id"] == "new\nline.txt" and "Vardø" in got["chunks"][0]["text"]
+    r = _run("forget", "tab\\there.md", "new\\nline.txt", "--memory", mem)
+    assert r.exit_code == 0 and _run("list", "--memory", mem).stdout == "", r.output
 
 
 def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):

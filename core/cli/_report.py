@@ -22,6 +22,16 @@ def _cell(text: str) -> str:
 
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_UNESCAPE = {"\\t": "\t", "\\n": "\n", "\\r": "\r"}
+
+
+def as_stored(store, doc_id: str) -> str:
+    """The stored id that ``doc_id`` names as ``list`` shows it (`_cell`): ``new\\nline.txt`` for a file named with
+    a newline. `get` and `forget` of the id as shown said "no document"; an id stored so is taken first."""
+    if "\\" not in doc_id or store.document(doc_id) is not None:
+        return doc_id
+    raw = re.sub(r"\\[tnr]", lambda m: _UNESCAPE[m.group()], doc_id)
+    return raw if raw != doc_id and store.document(raw) is not None else doc_id
 
 
 SAME_PROBLEM_SHOWN = 3  # lines of one file shown with one problem; the rest are counted

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from core.cli._report import _cell, count
+from core.cli._report import _cell, as_stored, count
 from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
@@ -60,7 +60,7 @@ def get_cmd(doc_id, memory, as_json):
     from core.memory._did_you_mean import did_you_mean
 
     with _open(memory, read_only=True) as mem:
-        doc = get_document(mem, doc_id)
+        doc = get_document(mem, as_stored(mem.store_, doc_id))
         hint = did_you_mean(mem, doc_id) if doc is None else ""
     if doc is None:
         raise click.ClickException(f"no document {doc_id!r} in {memory}{hint or ';'} "

@@ -16,7 +16,7 @@ import click
 
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
-from core.cli._report import count, print_report
+from core.cli._report import as_stored, count, print_report
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
 
@@ -299,8 +299,8 @@ def forget(doc_ids, memory):
     from core.memory._did_you_mean import did_you_mean
     from core.memory.lock import MemoryBusyError
 
-    ids = list(dict.fromkeys(doc_ids))  # an id given twice is forgotten once
     with _open(memory) as mem:
+        ids = list(dict.fromkeys(as_stored(mem.store_, i) for i in doc_ids))  # an id given twice is forgotten once
         try:
             if len(ids) == 1:
                 if not mem.forget(ids[0]):
