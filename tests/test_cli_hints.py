@@ -141,3 +141,19 @@ def test_a_command_named_in_other_words_names_ours(typed, ours):
 def test_an_unknown_command_of_no_other_words_is_the_plain_usage_error():
     r = CliRunner().invoke(cli, ["frobnicate"])
     assert r.exit_code == 2 and "No such command 'frobnicate'." in r.output and "Did you mean" not in r.output
+
+
+def test_a_name_starting_with_a_dash_is_told_to_go_after_double_dash(tmp_path):
+    # `mycelial get -leading-dash.txt` said "No such option '-l'." and no more
+    (tmp_path / "-leading-dash.txt").write_text("The ferry to Pellow runs twice a day.", encoding="utf-8")
+    mem = tmp_path / "mem"
+    r = CliRunner().invoke(cli, ["ingest", "--memory", str(mem), "-q", "--", str(tmp_path / "-leading-dash.txt")])
+    assert r.exit_code == 0, r.output
+    doc_id = json.loads(CliRunner().invoke(cli, ["list", "--memory", str(mem), "--json"]).stdout)[0]["id"]
+    name = doc_id.rsplit("/", 1)[-1]
+    r = CliRunner().invoke(cli, ["get", name, "--memory", str(mem)])
+    assert r.exit_code == 2 and f"No such option '-l'. A name that starts with '-' goes after `--`: mycelial get ... " \
+                                f"-- {name}" in r.output, r.output
+    assert CliRunner().invoke(cli, ["get", "--memory", str(mem), "--", doc_id]).exit_code == 0
+    r = CliRunner().invoke(cli, ["recall", "x", "--modee", "similar"])  # a mistyped option keeps click's hint
+    assert "Did you mean '--mode'?" in r.output and "goes after" not in r.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import shlex
 import warnings
 
 import click
@@ -33,10 +34,18 @@ class _Group(click.Group):
 
         from core._extras import MissingExtraError
 
+        words = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click empties them before parsing a command's
         try:
             with warnings.catch_warnings():  # the library's warnings as one line each, no source line
                 warnings.showwarning = _one_line_warning
                 return super().invoke(ctx)
+        except click.NoSuchOption as exc:  # `get -leading-dash.txt` said "No such option: -l" and no more
+            word = next((a for a in words if a.startswith(exc.option_name)
+                         and len(a) > len(exc.option_name) and not a.startswith("--")), None)
+            if word is not None:
+                exc.message += (f" A name that starts with '-' goes after `--`: mycelial {words[0]} ... -- "
+                                f"{shlex.quote(word)}")
+            raise
         except MissingExtraError as exc:
             raise click.ClickException(str(exc)) from None
         except (OSError, sqlite3.OperationalError) as exc:
