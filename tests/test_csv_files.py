@@ -63,7 +63,7 @@ def test_a_folder_leaves_tables_out_and_a_latin1_table_is_one_error(tmp_path, wi
     (tmp_path / "data" / "n.txt").write_text(wiki_docs[38].sentences[0], encoding="utf-8")
     recs, errors = _read(tmp_path / "data")
     assert [r.doc_id for r in recs] == ["n.txt"]
-    assert "; .csv and .tsv files are read when named (`mycelial ingest notes.csv`: a record a row)" \
+    assert "; .csv, .tsv and .xlsx files are read when named (`mycelial ingest notes.csv`: a record a row)" \
         in errors[0].message
     assert _expected_documents([str(tmp_path / "data" / "t.csv")]) is None
     (tmp_path / "latin.csv").write_bytes("id,text\nl1,Caf\u00e9 notes\n".encode("latin-1"))

@@ -48,6 +48,7 @@ class JobReport(_Shape):
     unchanged: int
     replaced: int
     moved: int
+    moved_gone: int  # of the moved, files their moved folder no longer holds (--sync forgets them)
     errors: list[str]
     skipped: list[str]
 
