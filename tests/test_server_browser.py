@@ -1,6 +1,7 @@
 """The web page in a real browser: Playwright driving Debian's headless chromium against `mycelial serve`."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -232,6 +233,27 @@ def test_one_hit_per_document_on_request(server, browser):
         expect(hits).to_have_count(8)
         ids = [hits.nth(i).get_attribute("data-doc-id") for i in range(8)]
         assert len(set(ids)) == 8 and ids[0].endswith("nerva.md"), ids
+
+
+def test_hits_are_filtered_by_metadata_on_request(server, browser):
+    # recall's where had no way in from the page (nor over HTTP): a memory of records could not be narrowed
+    with _page(browser) as page:
+        hits = _asked(page, server)
+        ids = [hits.nth(i).get_attribute("data-doc-id") for i in range(hits.count())]
+        assert any(i.endswith(".md") for i in ids), ids  # the sample's files beside its records
+        page.fill("#where", "source=WikiText-2 (wiki.test.raw)")
+        page.press("#where", "Enter")  # asks again at once
+        expect(hits.first).not_to_have_attribute("data-doc-id", ids[0], timeout=30_000)
+        expect(page.locator("#status")).to_have_text(re.compile(r"^\d+ hits?$"))
+        ids = [hits.nth(i).get_attribute("data-doc-id") for i in range(hits.count())]
+        assert ids and all(i.startswith("wiki:") for i in ids), ids  # the records, whose metadata says so
+        page.fill("#where", "source=nowhere")
+        page.press("#where", "Enter")
+        expect(page.locator("#hits li.no-hits")).to_have_text(
+            "no document's metadata matches source=nowhere (keys and values match exactly)", timeout=30_000)
+        page.fill("#where", "source")  # no "=": the server's 422, in words
+        page.press("#where", "Enter")
+        expect(page.locator("#status")).to_contain_text("expected KEY=VALUE", timeout=30_000)
 
 
 def test_choosing_another_memory_clears_the_previous_memorys_answers(server, browser):

@@ -81,6 +81,10 @@ let asked = "";  // the question whose hits are shown: asked again when another 
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
 let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
+function filters() {
+  return $("where").value.split(";").map((w) => w.trim()).filter(Boolean);
+}
+
 async function ask(ev) {
   if (ev) ev.preventDefault();
   const q = $("q").value.trim();
@@ -92,7 +96,9 @@ async function ask(ev) {
     const chosen = $("memory").value;
     // one hit a document on request: the sample's question gave 5 chunks of Nerva among 8 hits
     const perDoc = $("per-document").checked ? "&per_document=true" : "";
-    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}${perDoc}`);
+    const where = filters();  // metadata filters, "category=news; lang=en" (the CLI's --where)
+    const only = where.map((w) => `&where=${encodeURIComponent(w)}`).join("");
+    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}${perDoc}${only}`);
     if ($("memory").value !== chosen) return;  // another memory was chosen meanwhile: its answer follows
     asked = q;
     const list = $("hits");
@@ -122,6 +128,7 @@ async function ask(ev) {
     if (!r.hits.length) {  // the list stayed blank under "0 hits": say why, and what to do
       list.append(el("li", "hint no-hits", memoryDocuments === 0
         ? "this memory holds no documents yet: add some under Upload"
+        : where.length ? `no document's metadata matches ${where.join("; ")} (keys and values match exactly)`
         : `nothing in this memory matched “${short(q)}”; try other words or another mode`));
     }
     status(r.hits.length === 1 ? "1 hit" : `${r.hits.length} hits`);
@@ -276,6 +283,7 @@ $("token").value = localStorage.getItem("mycelial-token") || "";
 $("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
 $("ask").addEventListener("submit", ask);
 $("per-document").addEventListener("change", () => { if (asked && $("q").value.trim()) ask(); });
+$("where").addEventListener("change", () => { if ($("q").value.trim()) ask(); });  // Enter, or leaving the box
 $("concept-form").addEventListener("submit", (ev) => {  // the network was reached only through a hit's concepts
   ev.preventDefault();
   const c = $("concept").value.trim();
