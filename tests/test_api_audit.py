@@ -102,6 +102,32 @@ def test_a_dataframe_rows_numpy_id_and_metadata_are_ingested_as_numbers(mem):
     assert mem.forget(77)
 
 
+def test_metadata_json_cannot_hold_is_one_error_and_the_other_records_are_stored(mem):
+    # a tuple key failed the whole ingest (a TypeError from json.dumps; the good record before it was lost too);
+    # a set, bytes or an object were stored as their str() ("{1, 2}", "b'x'", an object's memory address)
+    import datetime
+
+    from core.memory.records import Record
+
+    good = {"id": "meta-good", "text": "The Pemba ferry timetable of 1961, its first page.",
+            "when": datetime.date(1961, 5, 1), "nested": {"tags": ("ferry", np.int64(3))}}
+    bad = [{"id": "meta-tuple", "text": "A Pemba ferry ticket.", (1, 2): "t"},
+           {"id": "meta-set", "text": "A Pemba ferry ticket.", "tags": {1, 2}},
+           {"id": "meta-bytes", "text": "A Pemba ferry ticket.", "metadata": {"raw": b"xx"}},
+           {"id": "meta-deep", "text": "A Pemba ferry ticket.", "nested": {1: "x"}},
+           Record(doc_id="meta-rec", text="A Pemba ferry ticket.", meta={"obj": object()})]
+    before = _state(mem)
+    rep = mem.ingest([bad[0], good, *bad[1:]])
+    assert rep.documents == 1 and len(rep.errors) == 5, rep
+    said = " | ".join(str(e) for e in rep.errors)
+    for part in ("key (1, 2) is tuple", "'tags' holds a set", "'raw' holds a bytes", "key 1 is int",
+                 "'obj' holds a object"):
+        assert part in said, said
+    hit = mem.recall("Pemba ferry timetable", k=1, where={"when": "1961-05-01"})[0]
+    assert hit.doc_id == "meta-good" and hit.metadata == {"when": "1961-05-01", "nested": {"tags": ["ferry", 3]}}
+    assert mem.forget("meta-good") and _state(mem) == before
+
+
 def test_a_record_whose_metadata_alone_changed_is_updated(mem):
     # the content hash covers text and title only: the record was counted unchanged and kept its old metadata,
     # so where={"category": "new"} found nothing after the user corrected it and ingested it again

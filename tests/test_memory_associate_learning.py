@@ -49,9 +49,13 @@ def test_reinforce_lifts_a_chunk_and_undo_restores_the_ranking_exactly(mem):
     after = _ranking(mem, QUESTION)
     assert _rank(after, target) < 6, (before["hybrid"], after)
     hit = next(h for h in mem.recall(QUESTION, k=10) if h.chunk_id == target)
-    # every query node x chunk node pair got one event of rate 0.5: the boost is exactly the rate
-    assert hit.why["reinforcement"] == pytest.approx(0.5, abs=1e-4)
+    # every query node x chunk node pair got one event of rate 0.5: the weight is exactly the rate; the score
+    # is the sum why names, and the path says what use added
+    assert hit.why["reinforcement_weight"] == pytest.approx(0.5, abs=1e-4)
+    assert hit.why["reinforcement"] == pytest.approx(mem.reinforce_weight * 0.5, abs=1e-4)
     assert hit.score == pytest.approx(dict(before["hybrid"])[target] + mem.reinforce_weight * 0.5, abs=1e-4)
+    assert hit.score == pytest.approx(hit.why["similarity"] + hit.why["lift"] + hit.why["reinforcement"], abs=1e-4)
+    assert hit.why_text.endswith(f"; reinforced by use +{hit.why['reinforcement']:.2f}"), hit.why_text
     related = _ranking(mem, RELATED, k=20)
     assert target in dict(related)  # a related question (shared concept 'trajan') reaches it
     if target in dict(before_related):  # and scores it higher, never ranks it lower
@@ -108,7 +112,7 @@ def test_weights_halve_after_one_half_life(mem):
     # the per-batch schedule: one call halves every weight now; tiny events are dropped
     assert mem.decay_reinforcements(1) == 1
     assert w(0) == pytest.approx(0.4)
-    boost = lambda: next(h for h in mem.recall(QUESTION, k=5) if h.chunk_id == cid).why["reinforcement"]  # noqa: E731
+    boost = lambda: next(h for h in mem.recall(QUESTION, k=5) if h.chunk_id == cid).why["reinforcement_weight"]  # noqa: E731
     assert boost() == pytest.approx(0.4, abs=1e-4)  # recall reads the decayed weight
     mem.reinforcement_half_life = 1e-9  # a day's decay in 86 microseconds: the event no longer counts
     assert _ranking(mem, QUESTION) == base
@@ -124,7 +128,7 @@ def test_two_events_combine_by_the_soft_bound(mem):
     mem.reinforce(QUESTION, [cid], rate=0.5)
     mem.reinforce(QUESTION, [cid], rate=0.5)
     hit = next(h for h in mem.recall(QUESTION, k=10) if h.chunk_id == cid)
-    assert hit.why["reinforcement"] == pytest.approx(1 - 0.5 * 0.5, abs=1e-4)
+    assert hit.why["reinforcement_weight"] == pytest.approx(1 - 0.5 * 0.5, abs=1e-4)
 
 
 
@@ -136,7 +140,7 @@ def test_repeated_confirmations_are_walked_once_with_the_same_boost(mem):
     for _ in range(300):
         mem.reinforce(QUESTION, [cid], rate=0.01)
     assert len(mem.reinforcements()) == 300 and len(mem._reinforcement_edges()) == 1
-    why = {h.chunk_id: h.why.get("reinforcement") for h in mem.recall(QUESTION, k=10)}
+    why = {h.chunk_id: h.why.get("reinforcement_weight") for h in mem.recall(QUESTION, k=10)}
     assert why[cid] == pytest.approx(1 - 0.99 ** 300, abs=1e-4)  # the soft bound over every event
     mem.reinforce(QUESTION, [other], rate=0.5)
     assert len(mem._reinforcement_edges()) == 2  # one per distinct (query nodes, chunk nodes)

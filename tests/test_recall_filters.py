@@ -168,16 +168,21 @@ def test_nan_metadata_is_refused_and_an_older_one_does_not_break_where(tmp_path,
 def test_a_chunk_two_documents_share_is_credited_to_the_one_where_matches(tmp_path, embedder, brown, mode):
     # one text in two documents is one stored chunk, credited to the first: `where={"category": "adventure"}`
     # returned it as the news document's, and per document the second document never came back
+    # (and a document holding it and a chunk of its own came twice, so per document gave fewer than k)
     news, fiction = brown[0], brown[3]
     shared = " ".join(news.sentences[:3])
     with SemanticMemory(tmp_path / "m", embedder=embedder) as mem:
         mem.ingest([{"id": "a", "text": shared, "category": "news"},
-                    {"id": "b", "text": shared, "category": "adventure"},
-                    {"id": "c", "text": " ".join(fiction.sentences[:3]), "category": "adventure"}])
-        assert mem.stats()["chunks"] == 2
+                    {"id": "b", "text": [shared, " ".join(news.sentences[3:6])], "category": "adventure"},
+                    {"id": "c", "text": " ".join(fiction.sentences[:3]), "category": "adventure"},
+                    {"id": "d", "text": " ".join(brown[4].sentences[:3]), "category": "adventure"}])
+        assert mem.stats()["chunks"] == 4
         for per_document in (False, True):
             hits = mem.recall(news.sentences[1], k=3, mode=mode, where={"category": "adventure"},
                               per_document=per_document, context=1)
             assert hits and all(h.metadata["category"] == "adventure" for h in hits), [h.doc_id for h in hits]
             assert hits[0].doc_id == "b" and hits[0].text == shared and hits[0].position == 0
+            if per_document:
+                docs = [h.doc_id for h in hits]
+                assert len(set(docs)) == len(docs) and (mode == "associative" or sorted(docs) == ["b", "c", "d"])
         assert mem.recall(news.sentences[1], k=1, mode=mode, where={"category": "news"})[0].doc_id == "a"

@@ -12,7 +12,7 @@ from core.memory.phrases import written_as
 def _score_parts(score: float, why: dict) -> str:
     """The score as the sum it is: ``cosine 0.634 + association 0.634`` in hybrid (the lift association
     added), ``association 1.645 (cosine 0.653)`` in associative, ``cosine 0.634`` in similar; what a
-    reinforcement added (``why["reinforcement"]`` is its raw weight) is the rest of the score."""
+    reinforcement added (``why["reinforcement"]``) is the rest of the score."""
     sim, assoc, lift = (why.get(k) for k in ("similarity", "association", "lift"))
     if lift is not None:
         base, out = sim + lift, f"cosine {sim:.3f}" + (f" + association {lift:.3f}" if lift >= 0.0005 else "")
@@ -65,8 +65,8 @@ def explain_lines(hit, query: str = "") -> list[str]:
     parts = []  # the raw values the sum is made of
     if why.get("association"):
         parts.append(f"association mass {why['association']:.4f}")
-    if why.get("reinforcement"):
-        parts.append(f"reinforcement weight {why['reinforcement']:.3f} (learned from use)")
+    if why.get("reinforcement_weight"):
+        parts.append(f"reinforcement weight {why['reinforcement_weight']:.3f} (learned from use)")
     if parts:
         lines.append(", ".join(parts))
     if why.get("seed_phrases"):

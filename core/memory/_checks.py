@@ -2,6 +2,8 @@
 and its methods' arguments, checked before anything is read or written (named, nothing changed)."""
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
 import os
 from pathlib import Path
@@ -198,15 +200,37 @@ def plain(value):
     return value
 
 
+def json_metadata(value, name: str = "metadata"):
+    """``value`` as JSON data: numpy values as numbers and lists (see `plain`), dates as ISO text. A key that is
+    not a string, or a value JSON has no form for (a set, bytes, an object), is a ValueError naming it: a tuple
+    key failed the whole ingest, and a set, bytes or an object were stored as their str() ("{1, 2}", "b'x'",
+    an object's memory address)."""
+    if isinstance(value, (str, int, float, type(None))):  # bool is an int
+        return value
+    if isinstance(value, (np.generic, np.ndarray)):
+        return json_metadata(value.tolist(), name)  # np.str_ is a str: above
+    if isinstance(value, dict):
+        out = {}
+        for key, v in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{name} key {key!r} is {type(key).__name__}: metadata keys must be strings")
+            out[key] = json_metadata(v, f"metadata {key!r}" if name == "metadata" else name)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [json_metadata(v, name) for v in value]
+    if isinstance(value, (datetime.date, datetime.time)):  # a DataFrame's Timestamp too
+        return value.isoformat()
+    raise ValueError(f"{name} holds a {type(value).__name__}, which JSON cannot store; use a string, number, "
+                     f"boolean, null, list or object")
+
+
 def check_record(rec):
     """A `Record` given to ``ingest`` as it is, checked as a dict record is: an int id, a None title or
     text failed the whole ingest ("can only concatenate str (not "NoneType") to str"), and an empty id
-    was stored. Well-formed records (every file's) pass untouched; ValueError names what is wrong."""
+    was stored. ValueError names what is wrong."""
     if isinstance(rec.doc_id, str) and rec.doc_id.strip() and isinstance(rec.text, str) \
             and isinstance(rec.title, str) and isinstance(rec.meta, dict):
-        return rec
-    import dataclasses
-
+        return dataclasses.replace(rec, meta=json_metadata(rec.meta))  # a set or a tuple key refused
     from core.memory.readers import parse_record
 
     fixed = parse_record({"id": rec.doc_id, "text": rec.text, "title": rec.title, "metadata": rec.meta}, rec.source)

@@ -106,10 +106,10 @@ def document_metadata(store, doc_keys) -> dict[str, dict]:
     return out
 
 
-def credit_matching(store, hits, where: dict, per_document: bool) -> list:
+def credit_matching(store, hits, where: dict) -> list:
     """``hits`` with each one credited to a document that matches ``where``. The same text in two documents is
     one stored chunk, credited to the first: `recall(where={"cat": "beta"})` returned it as document A's,
-    ``{"cat": "alpha"}``, though B, which matches, holds it too. Per document, a document comes once."""
+    ``{"cat": "alpha"}``, though B, which matches, holds it too."""
     metas = document_metadata(store, [h.doc_id for h in hits])
     wrong = {h.chunk_id for h in hits if not matches(metas.get(h.doc_id, {}), where)}
     if wrong:
@@ -123,10 +123,7 @@ def credit_matching(store, hits, where: dict, per_document: bool) -> list:
         for h in hits:
             if h.chunk_id in owner:
                 h.doc_id, h.title, h.position = owner[h.chunk_id]
-    if not per_document:
-        return hits
-    seen: set = set()
-    return [h for h in hits if not (h.doc_id in seen or seen.add(h.doc_id))]
+    return hits
 
 
 def attach(store, hits, context: int = 0) -> None:
@@ -203,7 +200,15 @@ class PhraseSources:
 
 
 def _why_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict) -> str:
-    """One readable path per hit: query -> (seed passage ->) concept -> this passage.
+    """One readable path per hit: query -> (seed passage ->) concept -> this passage, and what use added (a
+    reinforcement's share of the score was in no word of it)."""
+    text = _path_text(chunk_id, info, row, sources, seeds)
+    added = info.get("reinforcement") or 0.0
+    return f"{text}; reinforced by use +{added:.2f}" if added >= 0.005 else text
+
+
+def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict) -> str:
+    """The path of `_why_text`: query -> (seed passage ->) concept -> this passage.
 
     ``row`` is the hit's chunk (its text, title, document and concepts), ``seeds`` a seed chunk's (label,
     document). Concepts are shown as this passage writes them ("Géza von Cziffra", not 'geza von cziffra'), or

@@ -195,19 +195,20 @@ class RecallMixin(AssociationMixin):
         q = check_query_vector(q, 384)
         allowed = allowed_chunks(self.store_, where) if where else None
         with _one_thread():
-            hits = self._ranked(q, k, mode, query_text, per_document, exclude, explain, min_score, allowed)
-        if where:
-            hits = credit_matching(self.store_, hits, where, per_document)
+            hits = self._ranked(q, k, mode, query_text, per_document, exclude, explain, min_score, allowed, where)
+        if where and not per_document:  # per document, credited before the documents are counted
+            hits = credit_matching(self.store_, hits, where)
         attach(self.store_, hits, int(context))
         log.debug("recall %s k=%d: %d hits%s", mode, k, len(hits),
                   "" if allowed is None else f" among {len(allowed)} chunks matching {where}")
         return hits
 
     def _ranked(self, q, k: int, mode: str, query_text, per_document: bool, exclude, explain: bool,
-                min_score, allowed: np.ndarray | None = None) -> list[Hit]:
-        """The ranking of ``recall_vector`` (arguments checked), over the ``allowed`` chunks if given."""
+                min_score, allowed: np.ndarray | None = None, where: dict | None = None) -> list[Hit]:
+        """The ranking of ``recall_vector`` (arguments checked), over the ``allowed`` chunks (those of documents
+        matching ``where``) if given."""
         if per_document:
-            return self._recall_per_document(q, k, mode, query_text, exclude, explain, min_score, allowed)
+            return self._recall_per_document(q, k, mode, query_text, exclude, explain, min_score, allowed, where)
         cfg = self.recall_config
         excl = set(int(e) for e in exclude) if exclude is not None else set()
         want = 3 * k if per_document else k
@@ -267,7 +268,8 @@ class RecallMixin(AssociationMixin):
         return dict(zip(ids, fused(self.recall_config, s, a).tolist()))
 
     def _recall_per_document(self, q, k: int, mode: str, query_text, exclude, explain: bool,
-                             min_score: float | None = None, allowed: np.ndarray | None = None) -> list[Hit]:
+                             min_score: float | None = None, allowed: np.ndarray | None = None,
+                             where: dict | None = None) -> list[Hit]:
         """The best chunk of each of the ``k`` best documents.
 
         One long document can fill any fixed candidate pool, so the pool grows (x4) until it
@@ -279,6 +281,8 @@ class RecallMixin(AssociationMixin):
         n, reached = min(3 * k, total), -1
         while True:
             hits = self._ranked(q, n, mode, query_text, False, exclude, explain, min_score, allowed)
+            if where:  # a chunk two documents share counts for the one that matches, not for its first owner
+                hits = credit_matching(self.store_, hits, where)
             out, seen = [], set()
             for h in hits:
                 if h.doc_id not in seen:

@@ -274,7 +274,8 @@ class LearningMixin:
         return events
 
     def _reinforced(self, q, query_text, mode: str, scores: dict, trace: dict | None = None):
-        """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": b}}).
+        """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": what it added to the
+        score, "reinforcement_weight": its learned weight b}}): the score is a sum a reader can check.
 
         ``trace`` (the walk's explanation) already holds the query's concepts and codes when
         recall explains; otherwise they are computed here.
@@ -320,7 +321,7 @@ class LearningMixin:
             b = sum(per_node[n] for n in hit) / (len(Q) * len(nodes))
             if b > 0:
                 out[c] = scores[c] + gain * b
-                boost[c] = {"reinforcement": round(b, 4)}
+                boost[c] = {"reinforcement": round(gain * b, 4), "reinforcement_weight": round(b, 4)}
         return out, boost
 
 

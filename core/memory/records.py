@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from core.memory._checks import plain, unicode_problem
+from core.memory._checks import json_metadata, plain, unicode_problem
 
 @dataclass
 class Record:
@@ -110,15 +110,16 @@ def parse_record(obj, source: str, line: int | None = None, fields: "Fields | di
     meta.update(extra or {})
     if _depth(meta) > META_DEPTH:  # a hit's metadata is copied and encoded recursively: one such record
         raise ValueError(f"metadata nested more than {META_DEPTH} levels deep")  # was a 500 on every recall
-    meta = plain(meta)  # numpy values as JSON numbers, not their str() (where={"year": 1990} found none)
+    # numpy values as JSON numbers, not their str() (where={"year": 1990} found none); a set or a tuple key refused
+    meta = json_metadata(meta)
     for key, value in meta.items():  # an unpaired surrogate here failed the whole batch at its INSERT (HTTP 500)
         try:
-            json.dumps({key: value}, ensure_ascii=False, default=str).encode("utf-8")
+            json.dumps({key: value}, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"metadata {ascii(key)} holds an unpaired surrogate; it is not valid Unicode text") \
                 from None
     try:  # SQLite's JSON functions refuse NaN: one such value broke every where= recall of the memory
-        json.dumps(meta, allow_nan=False, default=str)
+        json.dumps(meta, allow_nan=False)
     except ValueError:
         key = next((k for k, v in meta.items() if _has_nan(v)), "?")
         raise ValueError(f'metadata "{key}" holds NaN or Infinity, which JSON cannot store; use null or a string') \

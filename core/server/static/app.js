@@ -112,7 +112,7 @@ async function ask(ev) {
       if (sim !== null) {  // hybrid = cosine + association lift (+ reinforcement); other modes rank otherwise
         const lift = typeof h.why.lift === "number" ? h.why.lift : 0;
         const assoc = typeof h.why.lift !== "number" && h.why.association > 0 ? h.why.association : 0;
-        // what a reinforcement added is the rest of the score (why.reinforcement is its raw weight)
+        // what a reinforcement added is the rest of the score (why.reinforcement; its weight: reinforcement_weight)
         const boost = h.why.reinforcement ? h.score - (assoc || sim + lift) : 0;
         head.append(el("span", "parts", (assoc ? `association ${assoc.toFixed(3)} (cosine ${sim.toFixed(3)})`
                                                  : `cosine ${sim.toFixed(3)}`) +
