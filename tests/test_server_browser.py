@@ -325,7 +325,7 @@ def test_page_asks_for_the_token_and_entering_it_again_does_not_multiply_request
                 page.fill("#token", token)
                 page.locator("#token").dispatch_event("change")
                 expect(page.locator("#status")).to_have_text("ready" if token == TOKEN else
-                                                             "the server refused this token: check the one above")
+                                                             "the server refused this token: check the one in the token box")
                 page.wait_for_timeout(300)
                 assert len(listed) - before == 1, (token, listed[before:])
     finally:

@@ -70,6 +70,17 @@ def test_an_upload_refused_names_every_bad_file_in_fields_and_ingests_none(clien
     assert _count(client) == before
 
 
+def test_a_file_of_many_bad_records_is_refused_in_a_message_of_five(client):
+    # 300 Brown lines without --fields: a 51 KB message of 300 "missing text", which the page showed whole
+    lines = b"".join(json.dumps({"doc_id": f"d{i}", "paragraphs": [["A sentence."]]}).encode() + b"\n"
+                     for i in range(300))
+    r = client.post("/v1/memories/scratch/documents", files=[("file", ("brown.jsonl", lines, "text/plain"))],
+                    headers=AUTH)
+    assert _shape(r, 422) == ["file"] * 100
+    said = r.json()["error"]
+    assert len(said) < 2000 and said.count('missing "text"') == 5 and said.endswith("; and 295 more"), said
+
+
 def test_nothing_ingested_names_each_documents_field_by_its_place_in_the_list(client):
     before = _count(client)
     docs = [{"id": "nul\x00id", "text": "The lighthouse of Orla burned whale oil."},
@@ -97,8 +108,11 @@ def test_unknown_routes_and_methods_are_answered_in_words(client):
     r = client.get("/v1/memories/sample/recal", params={"q": "x"}, headers=AUTH)
     assert r.json()["error"] == "no route GET /v1/memories/sample/recal; the routes are listed at /openapi.json"
     r = client.put("/v1/memories/sample/documents", headers=AUTH)  # was "Method Not Allowed" alone
-    assert r.json()["error"] == "PUT is not allowed on /v1/memories/sample/documents; it takes POST"
-    assert r.headers["allow"] == "POST"
+    assert r.json()["error"] == "PUT is not allowed on /v1/memories/sample/documents; it takes GET, HEAD, POST"
+    assert r.headers["allow"] == "GET, HEAD, POST"  # it named the first route's POST alone (GET lists them)
+    for path, allow in (("recall", "GET, HEAD, POST"), ("documents/ca01", "DELETE, GET, HEAD"), ("forget", "POST")):
+        r = client.patch(f"/v1/memories/sample/{path}", headers=AUTH)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (path, r.headers)
 
 
 def test_a_lone_surrogate_escape_in_a_posted_document_is_named_as_such(client):

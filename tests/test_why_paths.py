@@ -21,6 +21,8 @@ def test_a_concept_is_shown_as_the_text_writes_it():
     assert written_as("u s", "the U.S. Army") == "U.S."  # an abbreviation keeps its dots
     assert written_as("lilu", "A demon of the night.", title="Lilu (mythology)") == "Lilu"  # the title names it
     assert written_as("tornado", "no such word here") == "tornado"  # else the concept itself
+    blob = "II7V1/rA9jH4" + "x/Q+" * 10_000  # a word it is a piece of: the 40,000-character run was shown whole
+    assert written_as("ii7v1", f"Dump of the archive {blob} ends here.") == "ii7v1"
     for phrase in ("geza von cziffra", "neil peart", "rush", "u s"):  # what is shown names the same concept
         assert normalize(written_as(phrase, text + " In 1974 Neil Peart's Rush. the U.S. Army")) == phrase
 

@@ -10,7 +10,6 @@ import click
 
 from core.text import count
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _token(token_file) -> str | None:
@@ -47,8 +46,10 @@ def serve(memories, host, port, token_file, max_body_mb):
     from core.server.registry import parse_memory_spec
 
     configure_cli()  # warnings and errors to stderr: a failed background job's traceback went to a NullHandler
+    from core.server.origin import LOOPBACK_HOSTS
+
     token = _token(token_file)
-    if token is None and host not in LOOPBACK:
+    if token is None and host not in LOOPBACK_HOSTS:
         raise click.ClickException(f"--host {host} would expose the memories without auth; set MYCELIAL_TOKEN "
                                    "or --token-file, or bind to 127.0.0.1")
     named = {}
@@ -65,7 +66,8 @@ def serve(memories, host, port, token_file, max_body_mb):
 
     new = {n: f for n, f in named.items() if not _holds_a_memory(Path(f))}
     try:
-        app = create_app(named, token=token, max_body=int(max_body_mb * 1024 * 1024))
+        app = create_app(named, token=token, max_body=int(max_body_mb * 1024 * 1024),
+                         loopback_only=host in LOOPBACK_HOSTS)
     except (ValueError, FileNotFoundError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # it said "Aborted!" (exit 1); the memories opened so far are closed

@@ -116,6 +116,8 @@ def written_as(phrase: str, text: str, title: str = "") -> str:
             shown = " ".join(words[where[i]:where[i + n - 1] + 1]).strip(_EDGE_PUNCT)
             if shown.endswith(".") and "." not in shown[:-1]:  # a sentence's full stop, not "U.S."
                 shown = shown[:-1].rstrip(_EDGE_PUNCT)
+            if len(shown) > 2 * len(phrase) + 20:  # a word it is only a piece of: 'ii7v1' of a 40,000-character
+                return phrase  # base64 run showed the whole run (the page's why line was 26,589 px tall)
             return _POSSESSIVE.sub("", shown) if not phrase.endswith("s") else shown
     return _PAREN.sub(" ", title).strip() if title and title_phrase(title) == phrase else phrase
 

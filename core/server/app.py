@@ -23,6 +23,7 @@ from core.server.documents import document_routes
 from core.server.head import HeadAsGet
 from core.server.jobs import Jobs
 from core.server.network import network_routes
+from core.server.origin import SameOrigin
 from core.server.errors import (BodyLimit, Crashes, Invalid, check_question, error_body, ingest_error_field,
                                 install_error_handlers, shown)
 from core.server.forget import forget_routes
@@ -66,8 +67,9 @@ _DOCS = TypeAdapter(list[DocumentIn])
 
 
 def create_app(memories: dict, token: str | None = None, embedder=None, codec=None,
-               max_body: int = MAX_BODY) -> FastAPI:
+               max_body: int = MAX_BODY, loopback_only: bool = False) -> FastAPI:
     """The app serving ``memories`` ({name: folder}); every /v1 route needs ``token`` when one is given.
+    ``loopback_only`` (a server bound to 127.0.0.1): it answers only to loopback names (`origin.py`).
 
     Memories open now (so a bad folder fails at start, not on the first request) with one
     shared embedder and codec; they are saved and closed when the app shuts down.
@@ -99,6 +101,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     app.add_middleware(BearerAuth, token=token)  # outside the body limit: 401 before a body is read
     app.add_middleware(Crashes)  # an unexpected error: one log entry and a 500 (inside HeadAsGet: no body on HEAD)
     app.add_middleware(HeadAsGet)  # `curl -I .../healthz` (uptime monitors) was a 405
+    app.add_middleware(SameOrigin, loopback_only=loopback_only)  # other web pages' writes, rebinding, framing
 
     def auth(request: Request) -> None:  # also per route, whatever path reached it
         if not bearer_ok(token, request.headers.get("authorization", "")):

@@ -126,7 +126,11 @@ def install_error_handlers(app: FastAPI) -> None:
             why = "invalid JSON: nested too deeply" if isinstance(cause, RecursionError) else \
                 f"not valid {cause.encoding} text ({cause.reason} at byte {cause.start})"
             return await _invalid(request, RequestValidationError([{"loc": ("body",), "msg": why}]))
-        return error_json(_router_words(request, exc), exc.status_code, exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+            headers = {**(headers or {}), "Allow": _allowed(request)}
+            exc.headers = headers
+        return error_json(_router_words(request, exc), exc.status_code, headers)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, exc: ClientDisconnect):
@@ -193,6 +197,21 @@ class _Tracked:
         if msg["type"] == "http.response.start":
             self.started = True
         await self.send(msg)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route takes on this path: the router's 405 named only the first route's (`PUT .../recall`
+    said "it takes GET", though POST, a batch, is taken too), HEAD as GET's (`head.py`)."""
+    from starlette.routing import Match
+
+    scope = {**request.scope, "method": "GET"}
+    methods = set()
+    for route in request.app.router.routes:
+        if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+            methods |= set(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def _router_words(request: Request, exc: StarletteHTTPException) -> str:

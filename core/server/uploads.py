@@ -123,9 +123,10 @@ def files_records(files, fields=None) -> tuple[list, list[str], list[str]]:
         records += recs
         errors += errs
         skipped += skips
-    if refused:
+    if refused:  # a file of 300 bad lines made a 51 KB message (and the page showed it whole): five, then a count
         tail = f"; none of the {len(files)} files was ingested" if len(files) > 1 else ""
-        raise Invalid(refused, "invalid request: " + "; ".join(f"file {m}" for _, m in refused) + tail)
+        more = f"; and {len(refused) - 5:,} more" if len(refused) > 5 else ""
+        raise Invalid(refused[:100], "invalid request: " + "; ".join(f"file {m}" for _, m in refused[:5]) + more + tail)
     return records, errors, skipped
 
 

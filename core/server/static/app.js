@@ -7,9 +7,17 @@ const SVG = "http://www.w3.org/2000/svg";
 
 function memory() { return encodeURIComponent($("memory").value); }
 
+// a header carries the token: one with "€" made every fetch throw, read as "cannot reach the server", and the
+// token box (shown by a 401 only) stayed hidden, so the page was locked until its storage was cleared by hand
+const TOKEN_CHARS = /^[\x20-\x7e]*$/;
+
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   const token = localStorage.getItem("mycelial-token");
+  if (token && !TOKEN_CHARS.test(token)) {
+    $("token-box").hidden = false;
+    throw new Error("a token is printable ASCII (letters, digits, punctuation): enter it again in the token box");
+  }
   if (token) headers["Authorization"] = "Bearer " + token;
   let res;
   try {
@@ -23,8 +31,8 @@ async function api(path, options = {}) {
   if (res.status === 401) {
     // a wrong token was answered "needs a token: enter it above", under the token just entered
     if ($("token-box").hidden) { $("token-box").hidden = false; $("token").focus(); }  // typing goes there
-    throw new Error(token ? "the server refused this token: check the one above"
-                          : "this server needs a token: enter it above");
+    throw new Error(token ? "the server refused this token: check the one in the token box"
+                          : "this server needs a token: enter it in the token box");
   }
   if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
   return body;
@@ -78,6 +86,8 @@ function conceptsOf(hit) {
 }
 
 let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
+let askSeq = 0;  // the newest question: a slower answer to an older one does not replace its hits
+const WHY_MAX = 400;  // characters of a hit's path shown
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
 let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
@@ -91,6 +101,7 @@ async function ask(ev) {
   if (!q) return;
   status("asking…");
   clicked = false;
+  const seq = ++askSeq;
   try {
     const mode = $("mode").value;
     const chosen = $("memory").value;
@@ -99,15 +110,18 @@ async function ask(ev) {
     const where = filters();  // metadata filters, "category=news; lang=en" (the CLI's --where)
     const only = where.map((w) => `&where=${encodeURIComponent(w)}`).join("");
     const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}${perDoc}${only}`);
-    if ($("memory").value !== chosen) return;  // another memory was chosen meanwhile: its answer follows
+    // another memory was chosen meanwhile (its answer follows), or another question asked: a slow answer to
+    // "Du Fu" replaced the hits of the question asked after it
+    if ($("memory").value !== chosen || seq !== askSeq) return;
     asked = q;
     const list = $("hits");
     list.replaceChildren();
     for (const h of r.hits) {
       const li = el("li", "hit");
       li.dataset.docId = h.doc_id;
-      const head = el("div", "head", h.title || h.doc_id);
-      head.append(el("span", "score", h.score.toFixed(3)));
+      // isolated: a title ending in a right-to-left mark drew the score after it backwards ("748.0 enisoc")
+      const head = el("div", "head");
+      head.append(el("bdi", "", h.title || h.doc_id), el("span", "score", h.score.toFixed(3)));
       const sim = h.why && typeof h.why.similarity === "number" ? h.why.similarity : null;
       if (sim !== null) {  // hybrid = cosine + association lift (+ reinforcement); other modes rank otherwise
         const lift = typeof h.why.lift === "number" ? h.why.lift : 0;
@@ -119,7 +133,9 @@ async function ask(ev) {
                        (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "") +
                        (boost >= 0.0005 ? ` + reinforcement ${boost.toFixed(3)}` : "")));
       }
-      li.append(head, clampedText("div", "text", h.text), el("div", "why", h.why_text || ""));
+      const why = h.why_text || "";
+      li.append(head, clampedText("div", "text", h.text),
+                el("div", "why", why.length > WHY_MAX ? why.slice(0, WHY_MAX - 1) + "…" : why));
       const chips = el("div", "concepts");
       for (const c of conceptsOf(h)) chips.append(conceptButton(c, () => pickConcept(c, true)));
       li.append(chips);
@@ -136,9 +152,12 @@ async function ask(ev) {
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
     if (first && !clicked) showConcept(first, true);
   } catch (e) {
+    if (seq !== askSeq) return;  // a newer question is on its way
     status(e.message, true);
-    // the previous question's hits stayed under the error, as if they answered this one
-    if (q !== asked) { $("hits").replaceChildren(); asked = ""; }
+    // the previous answer's hits stayed under the error, as if they answered this one (the same words with
+    // a filter that failed, or another mode, too)
+    $("hits").replaceChildren();
+    asked = "";
   }
 }
 
@@ -199,12 +218,15 @@ async function loadDocuments(offset) {
   } catch (e) { status(e.message, true); }
 }
 
+let docViewSeq = 0;  // the newest document opened: a slower answer for one clicked before does not replace it
+
 async function showDocument(id) {
+  const seq = ++docViewSeq;
   try {
     const chosen = $("memory").value;
     // the id goes in the query: a browser resolves a path segment "." or ".." (even %2E%2E) before sending
     const d = await api(`/v1/memories/${memory()}/document?id=${encodeURIComponent(id)}`);
-    if ($("memory").value !== chosen) return;
+    if ($("memory").value !== chosen || seq !== docViewSeq) return;
     const view = $("doc-view");
     const forget = el("button", "doc-forget", "forget this document");
     forget.type = "button";
@@ -280,7 +302,16 @@ async function init() {
 
 $("token").value = localStorage.getItem("mycelial-token") || "";
 // once: a listener added by every init() ran init() again, so they doubled with each edit
-$("token").addEventListener("change", () => { localStorage.setItem("mycelial-token", $("token").value); init(); });
+$("token").addEventListener("change", () => {
+  const token = $("token").value.trim();
+  if (!TOKEN_CHARS.test(token)) {  // kept out of storage: every request would fail with it
+    status("a token is printable ASCII (letters, digits, punctuation); this one is not", true);
+    $("token").focus();
+    return;
+  }
+  localStorage.setItem("mycelial-token", token);
+  init();
+});
 $("ask").addEventListener("submit", ask);
 $("per-document").addEventListener("change", () => { if (asked && $("q").value.trim()) ask(); });
 $("where").addEventListener("change", () => { if ($("q").value.trim()) ask(); });  // Enter, or leaving the box

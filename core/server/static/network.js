@@ -30,6 +30,7 @@ async function showPaths(target) {
     const r = await api(`/v1/memories/${memory()}/bridges?a=${encodeURIComponent(from)}` +
                         `&b=${encodeURIComponent(target)}&k=3`);
     if (from !== shownConcept) return;
+    clearError();
     for (const [param, like] of Object.entries(r.unknown || {})) {
       list.append(unknownItem(param === "a" ? from : target, like,
                               param === "a" ? pickConcept : (c) => { $("bridge-to").value = c; showPaths(c); }));
@@ -57,8 +58,12 @@ function pickConcept(concept, fromHit, byKey) {
   });
 }
 
+// a network panel's error in the status line stayed red over the answers that followed
+function clearError() { if ($("status").className === "error") status("ready"); }
+
 async function showConcept(concept, automatic) {
   const seq = ++graphSeq;
+  const before = [shownConcept, $("concept-name").textContent];
   shownConcept = concept;
   $("paths").replaceChildren();
   $("concept-name").textContent = "around “" + short(concept) + "”";
@@ -66,6 +71,7 @@ async function showConcept(concept, automatic) {
     const chosen = $("memory").value;
     const g = await api(`/v1/memories/${memory()}/graph?concept=${encodeURIComponent(concept)}&depth=2&k=6`);
     if ($("memory").value !== chosen || seq !== graphSeq) return;
+    clearError();
     drawGraph(g);
     const ul = $("neighbours");
     ul.replaceChildren();
@@ -81,8 +87,11 @@ async function showConcept(concept, automatic) {
     if (like) ul.append(unknownItem(concept, like, pickConcept));
     else if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
   } catch (e) {
-    if (!automatic) status(e.message, true);  // a drawing nobody asked for reports no error
-    else if (seq === graphSeq) { $("graph").replaceChildren(); $("neighbours").replaceChildren(); $("concept-name").textContent = ""; }
+    if (!automatic) {  // a drawing nobody asked for reports no error
+      status(e.message, true);
+      // the heading named the refused concept ("the") over the graph still drawn, and paths started from it
+      if (seq === graphSeq) [shownConcept, $("concept-name").textContent] = before;
+    } else if (seq === graphSeq) { $("graph").replaceChildren(); $("neighbours").replaceChildren(); $("concept-name").textContent = ""; }
   }
 }
 

@@ -47,7 +47,8 @@ async function upload(ev) {
     loadMemories();  // the selector's document counts
   } catch (e) {  // in the error colour, as the status line's errors (it looked like a result)
     if (seq !== uploadSeq) return;
-    $("upload-result").textContent = onPage(e.message);
+    const said = onPage(e.message);  // a file of 300 bad lines wrote 55,000 characters here
+    $("upload-result").textContent = said.length > 1000 ? said.slice(0, 999) + "…" : said;
     $("upload-result").className = "error";
   }
 }

@@ -1,0 +1,111 @@
+"""The web page shows the answer to what was asked last, and only that: races between answers, failed
+requests, a refused concept, a token it cannot send, a title that turns the text around. Real chromium,
+real `mycelial serve`."""
+from __future__ import annotations
+
+import pytest
+from _server_helpers import QUESTION, LiveServer, build_sample_memory
+from playwright.sync_api import expect
+
+from core.memory import SemanticMemory
+from core.reasoning.mycelial import MycelialVQVAE
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, embedder):
+    root = tmp_path_factory.mktemp("page_state")
+    codec = MycelialVQVAE.load_default()
+    build_sample_memory(root / "sample", embedder, codec)
+    with SemanticMemory(root / "bidi", embedder=embedder, codec=codec) as mem:
+        mem.ingest([{"id": "zep", "title": f"Quarterly report {RLO}",
+                     "text": "The zeppelin Hindenburg crossed the Atlantic in 1936, carrying mail and passengers."}])
+    srv = LiveServer([str(root / "sample"), str(root / "bidi")])
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.url + "/")
+    expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+    yield page
+    page.close()
+
+
+def _ask(page, question: str) -> None:
+    page.fill("#q", question)
+    page.click("#ask button[type=submit]")
+
+
+def test_a_slow_answer_to_an_earlier_question_does_not_replace_the_later_ones(page):
+    # a slow answer to "Du Fu" replaced the hits of the question asked after it, under that question
+    held = []
+    page.route("**/recall?q=Which%20emperor*", lambda route: held.append(route))
+    _ask(page, QUESTION)
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    _ask(page, "Domitian")
+    first = page.locator("#hits li.hit .head").first
+    expect(first).to_be_visible(timeout=30_000)
+    shown = page.locator("#hits li.hit .head").all_inner_texts()
+    held[0].fulfill(response=held[0].fetch())  # the first question's real answer arrives last
+    page.wait_for_timeout(700)
+    assert page.locator("#hits li.hit .head").all_inner_texts() == shown
+    expect(page.locator("#status")).to_have_text(f"{len(shown)} hits")
+
+
+def test_a_failed_filter_leaves_no_hits_of_the_unfiltered_question(page):
+    # the same question with a malformed filter: the unfiltered hits stayed under the error, read as filtered
+    _ask(page, QUESTION)
+    expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+    page.fill("#where", "category")
+    page.locator("#where").press("Enter")
+    expect(page.locator("#status")).to_contain_text("KEY=VALUE", timeout=30_000)
+    expect(page.locator("#status")).to_have_class("error")
+    expect(page.locator("#hits li.hit")).to_have_count(0)
+
+
+def test_a_token_a_header_cannot_carry_is_refused_and_never_stored(page, server):
+    # "tok€n" was stored, every fetch then threw ("cannot reach the server"), and the token box stayed hidden
+    page.evaluate("document.getElementById('token-box').hidden = false")
+    page.fill("#token", "tok€n")
+    page.locator("#token").dispatch_event("change")
+    expect(page.locator("#status")).to_contain_text("printable ASCII")
+    assert page.evaluate("localStorage.getItem('mycelial-token')") is None
+    page.evaluate("localStorage.setItem('mycelial-token', 'tok€n')")  # stored by an older page
+    page.reload()
+    expect(page.locator("#status")).to_contain_text("printable ASCII", timeout=30_000)
+    expect(page.locator("#token")).to_be_visible()
+    page.fill("#token", "")
+    page.locator("#token").dispatch_event("change")
+    expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+
+
+def test_a_refused_concept_leaves_the_drawn_one_named_and_a_later_answer_clears_the_error(page):
+    page.fill("#concept", "nerva")
+    page.locator("#concept").press("Enter")
+    expect(page.locator("#graph circle.root")).to_have_count(1, timeout=30_000)
+    page.fill("#concept", "the")  # no words left after normalisation: a 422
+    page.locator("#concept").press("Enter")
+    expect(page.locator("#status")).to_have_class("error", timeout=30_000)
+    expect(page.locator("#concept-name")).to_contain_text("nerva")  # it read 'around "the"' over nerva's graph
+    page.fill("#bridge-to", "trajan")
+    page.locator("#bridge-to").press("Enter")  # the paths start from nerva, the concept drawn
+    expect(page.locator("#paths li.path").first).to_contain_text("nerva", timeout=30_000)
+    expect(page.locator("#status")).not_to_have_class("error")  # the red error stayed over the answers after it
+
+
+def test_a_title_ending_in_a_right_to_left_override_leaves_the_score_readable(page):
+    # the score after the title was drawn backwards: "748.0 enisoc 596.1" for a score of 1.695
+    page.select_option("#memory", "bidi")
+    _ask(page, "zeppelin airship Hindenburg")
+    score = page.locator("#hits li.hit .head .score").first
+    expect(score).to_be_visible(timeout=30_000)
+    lefts = score.evaluate("""(e) => {
+        const t = e.firstChild, r = document.createRange(), x = [];
+        for (const i of [0, t.length - 1]) { r.setStart(t, i); r.setEnd(t, i + 1); x.push(r.getBoundingClientRect().left); }
+        return x; }""")
+    assert lefts[0] < lefts[1], lefts  # its first digit is drawn left of its last
