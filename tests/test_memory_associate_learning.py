@@ -347,12 +347,27 @@ def test_cli_graph_of_a_concept(folder, tmp_path):
     assert (out / "nerva.png").read_bytes() == b"my own picture" and (out / "nerva.graphml").read_bytes() == before
 
 
-def test_query_nodes_from_the_walk_equal_computed_ones(mem):
-    """Recall reuses the walk's query concepts and codes: the same nodes reinforce() stores."""
-    q = mem.embed_queries([RELATED])[0]
-    trace = mem._associate(q, RELATED, *mem._vector_search(q, 20), set(), True)[1]
-    from_trace = [f"c:{p}" for p in trace["seed_phrases"]] + [f"k:{h}:{c}" for h, c in trace["seed_codes"]]
-    assert sorted(from_trace) == sorted(mem._query_nodes(RELATED, q)) and len(from_trace) >= 5
+def test_the_walk_names_the_known_concepts_and_recall_reads_the_nodes_reinforce_stores(mem):
+    """The walk's ``seed_phrases`` are the memory's concepts the query names: the page offered "vienna opera
+    alice bob" as a concept to draw. Recall reuses the walk's codes and reads every query node reinforce()
+    stores (a phrase not yet a concept too), with and without an explanation."""
+    query = RELATED + " Vienna Opera Alice Bob"
+    q = mem.embed_queries([query])[0]
+    trace = mem._associate(q, query, *mem._vector_search(q, 20), set(), True)[1]
+    stored = mem._query_nodes(query, q)
+    assert "c:vienna opera alice bob" in stored and "vienna opera alice bob" not in trace["seed_phrases"]
+    assert trace["seed_phrases"] and {f"c:{p}" for p in trace["seed_phrases"]} < set(stored)
+    assert all(p in mem.graph_.vocab_ for p in trace["seed_phrases"])
+    assert sorted(f"k:{h}:{c}" for h, c in trace["seed_codes"]) == sorted(n for n in stored if n.startswith("k:"))
+    cid = _ranking(mem, query)[4][0]
+    eid = mem.reinforce(query, [cid], rate=0.5)
+    try:
+        explained = next(h for h in mem.recall(query, k=10) if h.chunk_id == cid)
+        plain = next(h for h in mem.recall_vector(q, k=10, query_text=query, explain=False) if h.chunk_id == cid)
+        assert explained.why["reinforcement_weight"] == pytest.approx(0.5, abs=1e-4)
+        assert plain.score == pytest.approx(explained.score, abs=1e-6)
+    finally:
+        mem.unreinforce(eid)
 
 
 def test_an_unknown_concept_names_the_concepts_like_it(folder):

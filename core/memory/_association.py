@@ -72,7 +72,10 @@ class AssociationMixin:
         if len(nodes) >= 2:  # the Hebbian weights between the strongest carrying nodes
             a, b = nodes[0]["node"], nodes[1]["node"]
             nodes[0]["weight_to_next"] = round(self._network_weight(a[0] * size + a[1], b[0] * size + b[1]), 4)
-        trace = {"seed_codes": qc, "seed_phrases": q_phr, "seed_chunks": [int(s) for s in seed_ids],
+        # the concepts of the memory the query names: a phrase it is not ("vienna opera alice bob") was offered as a
+        # concept to draw on the page, whose click said "not a concept of this memory"
+        known = [p for p in q_phr if p in g.vocab_]
+        trace = {"seed_codes": qc, "seed_phrases": known, "seed_chunks": [int(s) for s in seed_ids],
                  "phrases": phr, "nodes": nodes, "_sources": sources}
         return assoc, trace
 

@@ -288,8 +288,9 @@ class LearningMixin:
         qkey = (query_text, np.asarray(q, dtype=np.float32).tobytes())
         last = getattr(self, "_rf_query", None)  # per-document recall asks again with the same query
         if last is None or last[0] != qkey:
-            if trace and "seed_codes" in trace and "seed_phrases" in trace:
-                nodes = [f"c:{p}" for p in trace["seed_phrases"]] + [f"k:{h}:{c}" for h, c in trace["seed_codes"]]
+            if trace and "seed_codes" in trace:  # its seed_phrases are the known concepts only: an event holds all
+                nodes = [f"c:{p}" for p in query_phrases(query_text, self.graph_.vocab_)] + \
+                        [f"k:{h}:{c}" for h, c in trace["seed_codes"]]
             else:
                 nodes = self._query_nodes(query_text, q)
             last = self._rf_query = (qkey, frozenset(nodes))
