@@ -76,6 +76,42 @@ def test_non_memory_folder_is_refused_and_untouched(tmp_path, embedder, codec):
     assert _files(folder) == before
 
 
+@pytest.mark.parametrize("what", ["database", "link", "text", "empty"])
+def test_a_folder_holding_another_programs_memory_sqlite_is_refused_and_untouched(tmp_path, embedder, codec, what):
+    # a memory.sqlite was proof enough: our tables were added to a user's database, its state.json and write.lock
+    # overwritten and its index.7.npz deleted
+    import sqlite3
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    db = tmp_path / "contacts.sqlite" if what == "link" else folder / "memory.sqlite"
+    if what == "text":
+        db.write_text("not a database at all, just notes\n" * 200)
+    elif what == "empty":
+        db.write_bytes(b"")
+    else:
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        conn.execute("INSERT INTO contacts VALUES ('Bob', '555')")
+        conn.commit()
+        conn.close()
+    if what == "link":
+        (folder / "memory.sqlite").symlink_to(db)
+    (folder / "state.json").write_text('{"my": "settings"}')
+    (folder / "write.lock").write_text("mine")
+    np.savez(folder / "index.7.npz", a=np.arange(3))
+    before, db_bytes = _files(folder), db.read_bytes()
+    with pytest.raises(ValueError, match="is not a Mycelial memory: its memory.sqlite"):
+        _open(folder, embedder, codec)
+    for args in (["stats"], ["ingest", str(db)], ["repair"], ["forget", "x"]):
+        r = CliRunner().invoke(cli, [*args, "--memory", str(folder)])
+        assert r.exit_code != 0 and "is not a Mycelial memory" in r.output and "Traceback" not in r.output, r.output
+    assert _files(folder) == before and db.read_bytes() == db_bytes
+    said = str(pytest.raises(ValueError, _open, folder, embedder, codec).value)
+    assert {"database": "(its tables: contacts)", "link": "(its tables: contacts)", "text": "is not a database",
+            "empty": "is an empty database"}[what] in said, said
+
+
 def test_old_memory_without_marker_is_adopted(tmp_path, embedder, codec, records):
     folder = tmp_path / "old"
     with _open(folder, embedder, codec) as m:

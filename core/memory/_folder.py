@@ -32,14 +32,14 @@ class FolderMixin:
             raise OSError(_cannot_make(folder, exc)) from exc
         if not self.read_only and not os.access(folder, os.W_OK):
             self.read_only = self.unwritable = True
-        has_store = (folder / "memory.sqlite").is_file()
+        store = folder / "memory.sqlite"
         if marker.exists():
             try:
                 info = read_json(marker, "memory marker")
                 if not isinstance(info, dict) or not isinstance(info.get("format"), int):
                     raise ValueError(f"memory marker {marker} is damaged (expected {{\"format\": {FORMAT}, ...}})")
             except ValueError as exc:
-                if not has_store:
+                if foreign_store(store) is not None:
                     raise
                 # the store proves the folder is a memory (its own migrations refuse a newer version):
                 # adopt it as one made before the marker existed
@@ -51,6 +51,13 @@ class FolderMixin:
                     raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
                                      f"this version reads {FORMAT}); upgrade Mycelial")
                 return
+        # a memory made before the marker existed is adopted by its store; a user's own memory.sqlite (another
+        # program's database) was taken for one: our tables added to it, its state.json and *.npz overwritten
+        foreign = foreign_store(store)
+        has_store = foreign is None
+        if foreign:
+            raise ValueError(f"{folder} is not a Mycelial memory: its memory.sqlite {foreign}, and there is no "
+                             f"{MARKER}; give a new or empty folder so none of its files are touched")
         # a concurrent creator's write.lock / marker temporary do not make the folder someone else's
         if not has_store and any(p.name != "write.lock" and not p.name.startswith(f".{MARKER}.")
                                  for p in folder.iterdir()):
@@ -79,6 +86,28 @@ class FolderMixin:
         if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
             atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
                                         f'"created": {time.time():.0f}}}\n').encode())
+
+
+def foreign_store(path) -> str | None:
+    """None when ``path`` is a Mycelial store (its ``_migrations``, ``documents`` and ``chunks`` tables); else
+    what it is, in words ("" when there is no file). Read through a read-only connection: nothing is written."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if not path.is_file():
+        return ""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        try:
+            tables = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"is not a database Mycelial can read ({exc})"
+    if {"_migrations", "documents", "chunks"} <= set(tables):
+        return None
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    return f"is another program's database (its tables: {shown})" if tables else "is an empty database"
 
 
 def _cannot_make(folder, exc: OSError) -> str:
