@@ -40,6 +40,28 @@ def test_moved_folder_records_its_new_place_in_every_batch_then_sync_forgets(tmp
         assert {d["root"] for d in list_documents(mem)} == {str(moved.resolve())}
 
 
+def test_a_folder_gone_is_not_taken_for_moved_by_one_file_another_folder_shares(tmp_path, embedder):
+    # A unmounted (or renamed), B holding one file the same as A's: all of A's documents were moved to B and
+    # `ingest B --sync` forgot the two B never held
+    codec = MycelialVQVAE.load_default()
+    a, b = _folder(tmp_path / "A"), tmp_path / "B"
+    b.mkdir()
+    shutil.copy(a / "a.txt", b / "a.txt")
+    (b / "e.txt").write_text("Eels run up the Pellow stream in May.", encoding="utf-8")
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec) as mem:
+        assert mem.ingest(str(a)).documents == 4
+        assert mem.ingest(str(b)).documents == 1  # a.txt: A's file is there, its document stays A's
+        shutil.move(str(a), str(tmp_path / "A_away"))
+        rep = mem.ingest(str(b))
+        assert rep.moved == 1, rep.to_dict()  # a.txt alone
+        assert sync_folder(mem, b) == []
+        roots = {d["id"]: d["root"] for d in list_documents(mem)}
+        assert roots == {"a.txt": str(b.resolve()), "e.txt": str(b.resolve()), "sub/b.md": str(a.resolve()),
+                         "sub/c.txt": str(a.resolve()), "d.txt": str(a.resolve())}, roots
+        rep = mem.ingest(str(tmp_path / "A_away"))  # A found again: its documents follow it
+        assert rep.moved == 3 and rep.documents == 0, rep.to_dict()
+
+
 def test_a_file_moved_by_itself_and_a_copy(tmp_path, embedder, monkeypatch):
     monkeypatch.chdir(tmp_path)
     codec = MycelialVQVAE.load_default()

@@ -138,10 +138,21 @@ def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tup
         rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
         if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
             roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
+    roots = {old: new for old, new in roots.items() if _folder_moved(store, old, new[1])}
     dirs = {old.rstrip(os.sep) + os.sep: new.rstrip(os.sep) + os.sep for old, (new, _) in roots.items()
             if os.path.isabs(old) and os.path.isabs(new)}
     rows += _moved_records(store, [(rec, chash) for rec, chash in recs if rec.doc_id not in files], dirs)
     return rows, roots, dirs
+
+
+def _folder_moved(store, old_root: str, new_prefix: str) -> bool:
+    """Did the folder ``old_root`` (gone) move to where ``new_prefix`` points? When at least half of its documents'
+    files are there. One shared file was taken for proof: `ingest B --sync` with folder A unmounted moved all of A's
+    documents to B (one README.md the same in both) and forgot those B does not hold."""
+    keys = [k for (k,) in store._conn.execute("SELECT doc_key FROM documents WHERE json_extract(meta, '$.root') = ?",
+                                              (old_root,))]
+    there = sum(os.path.lexists(new_prefix + k) for k in keys)
+    return 2 * there >= len(keys)
 
 
 def _moved_records(store, recs, dirs: dict[str, str]) -> list[tuple[str, str, dict]]:
