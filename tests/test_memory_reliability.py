@@ -194,6 +194,22 @@ def test_deleted_sqlite_with_derived_files_kept_starts_clean(tmp_path, embedder,
         assert {h.doc_id for h in hits} == {records[5]["id"]}
 
 
+def test_an_emptied_sqlite_is_named_lost_not_sent_to_repair(tmp_path, embedder, codec, records):
+    # "is not a Mycelial store ... run `mycelial repair`", and repair rebuilt an empty memory without a word
+    folder = tmp_path / "m"
+    with _open(folder, embedder, codec) as m:
+        m.ingest(records[:2])
+    for name in ("memory.sqlite-wal", "memory.sqlite-shm"):
+        (folder / name).unlink(missing_ok=True)
+    (folder / "memory.sqlite").write_bytes(b"")
+    before = _files(folder)
+    for cmd in (["stats"], ["list"], ["recall", "anything"]):
+        r = CliRunner().invoke(cli, [*cmd, "--memory", str(folder)])
+        assert r.exit_code == 1 and "is empty (0 bytes): the documents it held are gone" in r.output, r.output
+        assert "restore memory.sqlite from a backup" in r.output and "Traceback" not in r.output
+    assert _files(folder) == before
+
+
 def test_derived_state_ahead_of_sqlite_is_rebuilt(tmp_path, embedder, codec, records):
     """The WAL lost after the index saw a commit: no stale vector may answer for another document."""
     folder = tmp_path / "m"

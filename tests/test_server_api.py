@@ -177,6 +177,18 @@ def test_extra_keys_of_a_posted_document_are_its_metadata_as_in_jsonl(client):
     assert client.delete("/v1/memories/other/documents/meta-1", headers=AUTH).status_code == 200
 
 
+def test_a_posted_documents_text_may_be_paragraphs_as_in_jsonl(client):
+    doc = {"id": "paras-1", "text": [["Idris Vane rang the bell.", "It was noon."], "The gulls rose over Tessary."]}
+    r = client.post("/v1/memories/other/documents", json=[doc], headers=AUTH)
+    assert r.status_code == 201, r.text
+    got = client.get("/v1/memories/other/documents/paras-1", headers=AUTH).json()
+    assert " ".join(c["text"] for c in got["chunks"]) == "Idris Vane rang the bell. It was noon. The gulls rose over Tessary."
+    r = client.post("/v1/memories/other/documents", json=[{"id": "paras-2", "text": [["ok"], 5]}], headers=AUTH)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "0.text", r.text
+    assert '"text"[1] is a number' in r.json()["fields"][0]["message"]
+    assert client.delete("/v1/memories/other/documents/paras-1", headers=AUTH).status_code == 200
+
+
 def test_a_query_parameter_the_route_does_not_take_is_422(client):
     # recall?q=...&where=category=news answered 200 with unfiltered hits (where= is not an HTTP parameter),
     # and a typo such as mdoe=similar was ignored as quietly

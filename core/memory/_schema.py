@@ -313,8 +313,14 @@ class StoreBase:
             try:
                 done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
             except (sqlite3.DatabaseError, StoreError) as exc:
+                folder = shlex.quote(str(self.path.parent))
+                if self.path.stat().st_size == 0:  # repair was advised, and rebuilt an empty memory without a word
+                    raise StoreError(f"{self.path} is empty (0 bytes): the documents it held are gone, and the index "
+                                     f"and network files cannot give their text back; restore memory.sqlite from a "
+                                     f"backup (`mycelial repair --memory {folder}` would start the memory empty)") \
+                        from None
                 raise StoreError(f"{self.path} is not a Mycelial store ({exc}); "
-                                 f"run `mycelial repair --memory {shlex.quote(str(self.path.parent))}`") from None
+                                 f"run `mycelial repair --memory {folder}`") from None
             known = {name for name, _ in MIGRATIONS}
             if done - known:
                 raise StoreError(f"{self.path} was written by a newer version of Mycelial (migrations "

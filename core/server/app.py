@@ -46,13 +46,21 @@ def _doc_id(value):
     return str(value)
 
 
+def _paragraphs(value):
+    """A text given as paragraphs (a list of strings, or of lists of sentences) joined as a JSONL line's are:
+    the CLI and Python took Brown's ``paragraphs``, the API answered "Input should be a valid string"."""
+    from core.memory.records import joined_text
+
+    return joined_text(value) if isinstance(value, list) else value
+
+
 class DocumentIn(BaseModel):
     """Keys besides id/title/text/metadata are metadata, as in a JSONL line (they were dropped without a word)."""
     model_config = ConfigDict(extra="allow")
 
     id: Annotated[str, BeforeValidator(_doc_id)] = Field(min_length=1, max_length=512)
     title: str = Field(default="", max_length=2000)
-    text: str = Field(min_length=1)
+    text: Annotated[str, BeforeValidator(_paragraphs)] = Field(min_length=1)
     metadata: dict = Field(default_factory=dict)
 
 
