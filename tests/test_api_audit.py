@@ -128,6 +128,25 @@ def test_metadata_json_cannot_hold_is_one_error_and_the_other_records_are_stored
     assert mem.forget("meta-good") and _state(mem) == before
 
 
+def test_documents_and_document_list_and_read_what_the_memory_holds(mem):
+    # the CLI and HTTP listed and read documents; Python had to import them from a private module
+    ids = [d["id"] for d in mem.documents()]
+    assert ids == sorted(ids) and {"rush", "nero", "None", "quokka"} <= set(ids)
+    assert [d["id"] for d in mem.documents(prefix="n")] == ["nero"]
+    page = mem.documents(limit=2, offset=1, with_meta=True)
+    assert [d["id"] for d in page] == ids[1:3] and all("meta" in d for d in page)
+    doc = mem.document("rush")
+    assert doc["title"] == "Rush" and " ".join(c["text"] for c in doc["chunks"]) == DOCS[0]["text"]
+    assert mem.document("no such id") is None
+    for bad in (dict(limit=0), dict(offset=-1), dict(limit=True), dict(with_meta="yes")):
+        with pytest.raises(ValueError):
+            mem.documents(**bad)
+    with pytest.raises(TypeError):
+        mem.documents(prefix=5)
+    with pytest.raises(TypeError):
+        mem.document(None)
+
+
 def test_a_record_whose_metadata_alone_changed_is_updated(mem):
     # the content hash covers text and title only: the record was counted unchanged and kept its old metadata,
     # so where={"category": "new"} found nothing after the user corrected it and ingested it again

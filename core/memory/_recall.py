@@ -82,7 +82,8 @@ class RecallMixin(AssociationMixin):
             ``similar`` = vector search (a chunk's cosine read with its adjacent chunks',
             `RecallConfig.neighbour_weight`); ``associative`` = activation spread from the
             query's codes and phrases and its best vector hits through the Hebbian
-            network and the passage graph; ``hybrid`` = cosine + a bounded lift from
+            network and the passage graph (it returns only the chunks the walk reaches: fewer
+            than ``k`` when few are linked); ``hybrid`` = cosine + a bounded lift from
             association (see `RecallConfig.fusion_weight`), in cosine units.
         per_document : bool
             At most one hit (the best chunk) per document.
@@ -100,8 +101,8 @@ class RecallMixin(AssociationMixin):
             Metadata filter, e.g. ``{"category": "news"}`` or ``{"lang": ["en", "fr"]}`` (any of):
             only documents whose metadata hold every key with one of its values are ranked.
             Applied **before** ranking (vector search, associative candidates and seeds are
-            drawn from the matching documents only), so it never leaves fewer than ``k`` hits
-            while matching chunks remain. Every hit carries its document's ``metadata``.
+            drawn from the matching documents only), so ``similar`` and ``hybrid`` never leave fewer
+            than ``k`` hits while matching chunks remain. Every hit carries its document's ``metadata``.
         """
         q = self.embed_queries([check_text(query, "query")])[0]
         return self.recall_vector(q, k, mode, query_text=query, per_document=per_document, exclude=exclude,

@@ -35,7 +35,7 @@ from core.memory.chunking import MAX_TOKENS
 from core.memory.lock import WriteLock
 from core.memory.records import Fields
 from core.memory.store import Store
-from core.memory._checks import MAX_K, check_folder, check_k as _check_k, check_open, check_source
+from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _check_k, check_open, check_source
 from core.memory._checks import check_network_sizes
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory._checks import deprecated as _deprecated, renamed as _renamed
@@ -265,6 +265,34 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
 
             cancel_retrain(self)  # Ctrl-C: close waits for the build in flight to stop, not for the whole build
         self.close()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def documents(self, prefix: str | None = None, limit: int | None = None, offset: int = 0,
+                  with_meta: bool = False) -> list[dict]:
+        """``{"id", "title", "chunks", "source", "root"}`` of the documents, sorted by id (`mycelial list`):
+        ``prefix`` keeps ids starting with it, ``limit``/``offset`` take a page, ``with_meta`` adds ``"meta"``.
+        The CLI and HTTP listed them; Python had to import ``list_documents`` from a private module."""
+        from core.memory.documents import list_documents
+
+        check_open(self)
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string or None, got {type(prefix).__name__}")
+        for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < least):
+                raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
+        check_flags(with_meta=with_meta)
+        return list_documents(self, prefix, limit, int(offset), with_meta)
+
+    def document(self, doc_id) -> dict | None:
+        """One document (`mycelial get`): ``{"id", "title", "source", "meta", "chunks": [{"chunk_id", "text"}]}``
+        with its chunks in reading order; ``None`` when the memory holds no such id."""
+        from core.memory.documents import get_document
+
+        check_open(self)
+        (key,) = check_doc_ids([doc_id], "doc_id")
+        return get_document(self, key)
 
     # -- recall -----------------------------------------------------------------------
 
