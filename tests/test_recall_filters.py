@@ -33,7 +33,7 @@ def mem(tmp_path_factory, embedder, brown):
         for i, d in enumerate(brown):
             fh.write(json.dumps({"id": d.doc_id, "text": "\n\n".join(d.sentences[:N_SENTS]),
                                  "category": d.meta["category"], "rank": i, "fiction": d.meta["category"] ==
-                                 "adventure"}) + "\n")
+                                 "adventure", "tags": [f"r{i}", "even" if i % 2 == 0 else "odd"]}) + "\n")
     m = SemanticMemory(folder / "mem", embedder=embedder, codec=MycelialVQVAE.load_default())
     rep = m.ingest([str(path)])
     assert rep.documents == len(brown) and not rep.errors
@@ -78,6 +78,10 @@ def test_where_any_of_bool_per_document_and_no_match(mem, brown):
     assert mem.recall(q, k=5, where={"fiction": 1}) == []
     assert len(mem.recall(q, k=5, where={"fiction": True}, mode="similar")) == 5
     assert mem.recall(q, k=5, where={"no_such_key": "x"}) == []
+    # a list of tags matches by any of its items (it matched nothing)
+    hits = mem.recall(q, k=9, where={"tags": "even"}, mode="similar", per_document=True)
+    assert {h.doc_id for h in hits} == {d.doc_id for i, d in enumerate(brown) if i % 2 == 0}
+    assert {h.doc_id for h in mem.recall(q, k=3, where={"tags": ["r3", "nope"]})} == {brown[3].doc_id}
 
 
 def test_where_through_the_index_matches_exact_scoring(mem, brown):

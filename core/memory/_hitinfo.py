@@ -69,8 +69,10 @@ def _same(a, b) -> bool:
 
 
 def matches(meta: dict, where: dict) -> bool:
-    """True when every key of ``where`` is in ``meta`` with one of its values."""
-    return all(key in meta and any(_same(meta[key], v) for v in vals) for key, vals in where.items())
+    """True when every key of ``where`` is in ``meta`` with one of its values; a list in ``meta`` (``"tags":
+    ["x", "y"]``) matches when one of its items does (it matched nothing: a filter value is never a list)."""
+    return all(key in meta and any(_same(m, v) for m in (meta[key] if isinstance(meta[key], list) else (meta[key],))
+                                   for v in vals) for key, vals in where.items())
 
 
 def allowed_chunks(store, where: dict) -> np.ndarray:
