@@ -96,6 +96,19 @@ def test_queries_file_keeps_a_query_holding_a_line_separator(tmp_path):
     assert _read_queries(path) == ([("q1", "rivers\u2028of Austria", ()), ("q2", "Graz", ())], [])
 
 
+def test_queries_file_notes_an_id_that_repeats_and_answers_both(tmp_path):
+    # two lines under one id were answered without a word: a reader keyed by id kept one of them
+    from core.cli.recall import _read_queries
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "q1", "query": "Graz"}\n{"id": 7, "query": "Linz"}\n{"id": "q1", "query": "Wels"}\n'
+                    'Steyr\n', encoding="utf-8")
+    items, problems = _read_queries(path)
+    assert [q for _, q, _ in items] == ["Graz", "Linz", "Wels"]
+    assert problems[0] == f'note: {path}:3: id "q1" repeats line 1; both lines are answered'
+    assert problems[1].startswith(f"error: {path}:4: not JSON")
+
+
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
 def test_queries_file_with_a_byte_order_mark_keeps_its_first_query(tmp_path, encoding):
     # Notepad's UTF-8 BOM made line 1 "not JSON (Unexpected UTF-8 BOM (decode using utf-8-sig))" and its

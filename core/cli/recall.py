@@ -21,7 +21,7 @@ EMBEDDER_OPTION = click.option(
 
 
 def _read_queries(path):
-    out, problems = [], []
+    out, problems, first = [], [], {}
     from core.memory._files import decode_text
 
     try:  # as ingest reads a file: UTF-8 with or without a BOM (Notepad's), or UTF-16 with its BOM
@@ -34,17 +34,22 @@ def _read_queries(path):
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:  # a plain-text question, most often
-            problems.append(f'{path}:{no}: not JSON ({exc.msg} at column {exc.colno}); expected {{"id": ..., "query": "..."}}')
+            problems.append(f'error: {path}:{no}: not JSON ({exc.msg} at column {exc.colno}); expected {{"id": ..., "query": "..."}}')
             continue
         if not isinstance(rec, dict) or not isinstance(rec.get("query"), str) or not rec["query"].strip():
-            problems.append(f'{path}:{no}: expected {{"id": ..., "query": "..."}}')
+            problems.append(f'error: {path}:{no}: expected {{"id": ..., "query": "..."}}')
             continue
         try:  # this question's own chunk ids to leave out (its source passage), beside --exclude's
             own = _line_exclude(rec.get("exclude", []))
         except ValueError as exc:
-            problems.append(f'{path}:{no}: "exclude": {exc}')
+            problems.append(f'error: {path}:{no}: "exclude": {exc}')
             continue
-        out.append((rec.get("id", no), rec["query"], own))
+        qid = rec.get("id", no)
+        key = json.dumps(qid, sort_keys=True)
+        if key in first:  # answered twice under one id: a reader keyed by id kept one of them, without a word
+            problems.append(f"note: {path}:{no}: id {key[:80]} repeats line {first[key]}; both lines are answered")
+        first.setdefault(key, no)
+        out.append((qid, rec["query"], own))
     return out, problems
 
 
@@ -157,8 +162,8 @@ def recall(query, memory, k, mode, per_document, queries, as_json, explain, cont
     single = query is not None
     if not single:  # read before the model loads; a file with no query is an error, not an empty answer
         items, problems = _read_queries(queries)
-        for p in problems:
-            click.echo(f"error: {p}", err=True)
+        for p in problems:  # "error: ..." for a line skipped, "note: ..." for one answered
+            click.echo(p, err=True)
         if not items:
             raise click.ClickException(f'no query could be read from {queries}: one JSON object a line, '
                                        f'{{"id": ..., "query": "..."}}')
