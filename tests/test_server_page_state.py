@@ -109,3 +109,33 @@ def test_a_title_ending_in_a_right_to_left_override_leaves_the_score_readable(pa
         for (const i of [0, t.length - 1]) { r.setStart(t, i); r.setEnd(t, i + 1); x.push(r.getBoundingClientRect().left); }
         return x; }""")
     assert lefts[0] < lefts[1], lefts  # its first digit is drawn left of its last
+
+
+def test_the_question_is_in_the_address_so_reload_back_and_a_link_bring_it_again(page, server, browser):
+    # a reload, Back, or a link sent to someone came back to an empty page
+    _ask(page, QUESTION)
+    expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+    first = page.locator("#hits li.hit .head").all_inner_texts()
+    assert "q=Which+emperor" in page.url and "memory=sample" in page.url, page.url
+    page.select_option("#mode", "similar")
+    _ask(page, "zeppelin")
+    expect(page.locator("#q")).to_have_value("zeppelin")
+    expect(page.locator("#status")).to_have_text("8 hits", timeout=30_000)
+    assert "mode=similar" in page.url
+    page.reload()
+    expect(page.locator("#status")).to_have_text("8 hits", timeout=30_000)
+    expect(page.locator("#q")).to_have_value("zeppelin")
+    expect(page.locator("#mode")).to_have_value("similar")
+    page.go_back()
+    expect(page.locator("#q")).to_have_value(QUESTION, timeout=30_000)
+    expect(page.locator("#mode")).to_have_value("hybrid")
+    expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
+    assert page.locator("#hits li.hit .head").all_inner_texts() == first
+    other = browser.new_page()  # a link to another memory's question
+    try:
+        other.goto(server.url + "/?memory=bidi&q=Hindenburg+zeppelin&per_document=true")
+        expect(other.locator("#memory")).to_have_value("bidi", timeout=30_000)
+        expect(other.locator("#per-document")).to_be_checked()
+        expect(other.locator("#hits li.hit .head").first).to_contain_text("Quarterly report", timeout=30_000)
+    finally:
+        other.close()

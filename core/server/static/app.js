@@ -91,6 +91,26 @@ const WHY_MAX = 400;  // characters of a hit's path shown
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
 let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
+// the question in the address: a reload, Back, or a link sent to someone lost it (the page came back empty)
+function questionURL() {
+  const p = new URLSearchParams({ memory: $("memory").value, q: $("q").value.trim() });
+  if ($("mode").value !== "hybrid") p.set("mode", $("mode").value);
+  if ($("per-document").checked) p.set("per_document", "true");
+  if ($("where").value.trim()) p.set("where", $("where").value.trim());
+  return "?" + p.toString();
+}
+
+function fromURL() {
+  const p = new URLSearchParams(location.search);
+  const m = p.get("memory");
+  if (m !== null && [...$("memory").options].some((o) => o.value === m)) $("memory").value = m;
+  $("q").value = p.get("q") || "";
+  const mode = p.get("mode");
+  $("mode").value = ["similar", "associative"].includes(mode) ? mode : "hybrid";
+  $("per-document").checked = p.get("per_document") === "true";
+  $("where").value = p.get("where") || "";
+}
+
 function filters() {
   return $("where").value.split(";").map((w) => w.trim()).filter(Boolean);
 }
@@ -148,6 +168,7 @@ async function ask(ev) {
         : `nothing in this memory matched “${short(q)}”; try other words or another mode`));
     }
     status(r.hits.length === 1 ? "1 hit" : `${r.hits.length} hits`);
+    if (questionURL() !== location.search) history.pushState(null, "", questionURL());  // Back returns to it
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
     if (first && !clicked) showConcept(first, true);
@@ -294,11 +315,22 @@ async function init() {
   try {
     await loadMemories();
     $("memory").onchange = memoryChosen;
+    fromURL();
     status("ready");
     loadStats();
     loadDocuments(0);
+    if ($("q").value.trim()) ask();
   } catch (e) { status(e.message, true); }
 }
+
+window.addEventListener("popstate", () => {  // Back and Forward: the question of that address, answered again
+  const before = $("memory").value;
+  fromURL();
+  asked = "";
+  if ($("memory").value !== before) memoryChosen();
+  if ($("q").value.trim()) ask();
+  else { $("hits").replaceChildren(); status("ready"); }
+});
 
 $("token").value = localStorage.getItem("mycelial-token") || "";
 // once: a listener added by every init() ran init() again, so they doubled with each edit
