@@ -157,3 +157,21 @@ def test_a_name_starting_with_a_dash_is_told_to_go_after_double_dash(tmp_path):
     assert CliRunner().invoke(cli, ["get", "--memory", str(mem), "--", doc_id]).exit_code == 0
     r = CliRunner().invoke(cli, ["recall", "x", "--modee", "similar"])  # a mistyped option keeps click's hint
     assert "Did you mean '--mode'?" in r.output and "goes after" not in r.output
+
+
+@pytest.mark.parametrize("args, said", [
+    (["recall", "x", "-m", "a", "--memory", "b"], "-m/--memory is given 2 times (a, b): give it once"),
+    (["recall", "x", "-k5", "-k", "6", "-m", "a"], "-k is given 2 times (5, 6): give it once"),
+    (["get", "doc", "--memory=a", "--memory=b c"], "--memory is given 2 times (a, 'b c'): give it once"),
+])
+def test_an_option_of_one_value_given_twice_is_a_usage_error(tmp_path, args, said):
+    # click kept the last: `recall -m notes -m papers` asked papers alone, without a word
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2 and said in r.output, r.output
+
+
+def test_options_that_take_several_values_and_words_after_the_double_dash_are_not_counted(tmp_path):
+    r = CliRunner().invoke(cli, ["recall", "x", "--where", "a=1", "--where", "b=2", "-m", str(tmp_path / "none")])
+    assert r.exit_code == 1 and "no memory at" in r.output, r.output
+    r = CliRunner().invoke(cli, ["get", "-m", str(tmp_path / "none"), "--", "-m"])
+    assert r.exit_code == 1 and "given" not in r.output, r.output

@@ -35,6 +35,9 @@ class _Group(click.Group):
         from core._extras import MissingExtraError
 
         words = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # click empties them before parsing a command's
+        cmd = self.get_command(ctx, words[0]) if words else None
+        if cmd is not None and (twice := _repeated_option(cmd, words[1:])):
+            raise click.UsageError(twice, ctx)
         try:
             with warnings.catch_warnings():  # the library's warnings as one line each, no source line
                 warnings.showwarning = _one_line_warning
@@ -65,6 +68,31 @@ class _Group(click.Group):
             raise click.UsageError(f"No such command {name!r}. Did you mean {ours!r}? ({ours}: "
                                    f"{self.get_command(ctx, ours).get_short_help_str(50)})", ctx)
         return super().resolve_command(ctx, args)
+
+
+def _repeated_option(cmd: click.Command, args: list[str]) -> str | None:
+    """"--memory is given twice (a, b): give it once" for an option that takes one value: click kept the last,
+    so `recall -m notes -m papers` asked papers alone, without a word (the HTTP API refuses a repeated parameter)."""
+    single = {o: p for p in cmd.params if isinstance(p, click.Option) and not (p.multiple or p.count or p.is_flag)
+              for o in p.opts}
+    seen: dict[str, list] = {}
+    i = 0
+    while i < len(args) and args[i] != "--":
+        word = args[i]
+        name, value = word.partition("=")[0], word.partition("=")[2] if "=" in word else None
+        if name not in single and not word.startswith("--") and word[:2] in single:  # -k5
+            name, value = word[:2], word[2:]
+        if name in single:
+            if value is None:
+                i += 1
+                value = args[i] if i < len(args) else ""
+            seen.setdefault(single[name].name, []).append((name, value))
+        i += 1
+    for given in seen.values():
+        if len(given) > 1:
+            names = "/".join(dict.fromkeys(n for n, _ in given))
+            return f"{names} is given {len(given)} times ({', '.join(shlex.quote(v) for _, v in given)}): give it once"
+    return None
 
 
 # what people type for our commands (git, pip, sqlite and search tools' words)
