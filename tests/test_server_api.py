@@ -189,6 +189,14 @@ def test_a_posted_documents_text_may_be_paragraphs_as_in_jsonl(client):
     assert client.delete("/v1/memories/other/documents/paras-1", headers=AUTH).status_code == 200
 
 
+def test_a_query_string_that_is_not_utf8_is_422_not_a_question_of_replacement_marks(client):
+    r = client.get("/v1/memories/sample/recall?q=%FF%FE", headers=AUTH)  # was answered as the question "\ufffd\ufffd"
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "query_string", r.text
+    assert "not valid UTF-8 (byte 0xff)" in r.json()["error"]
+    r = client.get("/v1/memories/sample/recall?q=caf%C3%A9+%E2%82%AC&k=1", headers=AUTH)  # UTF-8: as before
+    assert r.status_code == 200 and r.json()["query"] == "café €", r.text
+
+
 def test_a_query_parameter_the_route_does_not_take_is_422(client):
     # recall?q=...&where=category=news answered 200 with unfiltered hits (where= is not an HTTP parameter),
     # and a typo such as mdoe=similar was ignored as quietly

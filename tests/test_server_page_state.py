@@ -139,3 +139,22 @@ def test_the_question_is_in_the_address_so_reload_back_and_a_link_bring_it_again
         expect(other.locator("#hits li.hit .head").first).to_contain_text("Quarterly report", timeout=30_000)
     finally:
         other.close()
+
+
+def test_graph_labels_stay_inside_the_drawing_and_are_legible_on_a_phone(browser, server):
+    # labels on the right ran off the drawing's edge ("archduke ferdinand" cut); at 375 px they were 5 px tall
+    for width in (1280, 375):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        try:
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+            page.fill("#concept", "nerva")
+            page.locator("#concept").press("Enter")
+            expect(page.locator("#graph circle.root")).to_have_count(1, timeout=30_000)
+            boxes = page.eval_on_selector_all("#graph text", "ts => ts.map(t => { const b = t.getBBox(); "
+                                                             "return [b.x, b.x + b.width]; })")
+            assert len(boxes) >= 5 and all(-300 <= lo and hi <= 300 for lo, hi in boxes), boxes
+            shown = page.eval_on_selector_all("#graph text", "ts => ts.map(t => t.getBoundingClientRect().height)")
+            assert min(shown) >= 9, (width, shown)  # pixels on the screen
+        finally:
+            page.close()

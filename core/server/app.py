@@ -118,6 +118,13 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     def known_params(request: Request) -> None:
         """422 for a query parameter the route does not take: `recall?q=...&where=category=news` answered
         unfiltered hits as if filtered, and a typo (`mdoe=similar`) was as quiet."""
+        from urllib.parse import unquote_to_bytes
+
+        try:  # Starlette decodes with replacement: `recall?q=%FF%FE` was answered as the question "\ufffd\ufffd"
+            unquote_to_bytes(request.scope.get("query_string", b"").replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RequestValidationError([{"loc": ("query", "query_string"), "msg": f"not valid UTF-8 (byte {exc.object[exc.start]:#x}"
+                                           f"); percent-encode the UTF-8 bytes of the text"}]) from None
         route = request.scope.get("route")
         takes = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", ())}
         unknown = [k for k in request.query_params if k not in takes]

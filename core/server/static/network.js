@@ -151,7 +151,9 @@ function drawGraph(g) {
       if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickConcept(n.id, false, true); }
     });
     const t = document.createElementNS(SVG, "text");
-    t.setAttribute("x", x + 8); t.setAttribute("y", y - 8);
+    // right of the node, or left of it on the drawing's right side (labels there ran off its edge, cut)
+    t.setAttribute("x", x > 100 ? x - 8 : x + 8); t.setAttribute("y", y - 8);
+    if (x > 100) t.setAttribute("text-anchor", "end");
     t.textContent = short(n.label);
     svg.append(c, t);
   }
