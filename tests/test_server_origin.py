@@ -102,3 +102,20 @@ def test_no_page_may_frame_the_server(server):
         r = httpx.get(server.url + path, timeout=30)
         assert r.headers["x-frame-options"] == "DENY", path
         assert r.headers["content-security-policy"] == "frame-ancestors 'none'", path
+
+
+def test_a_server_with_a_token_takes_a_proxys_host_and_origin(tmp_path):
+    # behind a proxy (TLS, a domain) a token server sees the proxy's Host and the page's Origin; the token, which
+    # a page elsewhere does not hold, is what guards it
+    srv = LiveServer([f"m={tmp_path / 'm'}"], token="tok-3f9a")
+    try:
+        auth = {"Authorization": "Bearer tok-3f9a", "Host": "mem.example.com", "Origin": "https://mem.example.com"}
+        r = httpx.post(srv.url + "/v1/memories/m/documents", json=[NOTE], headers=auth, timeout=120)
+        assert r.status_code == 201, r.text
+        r = httpx.post(srv.url + "/v1/memories/m/forget", json={"ids": ["wren"]}, headers={**auth, "Origin": "null"},
+                       timeout=30)
+        assert r.status_code == 200 and r.headers["x-frame-options"] == "DENY", r.text
+        r = httpx.post(srv.url + "/v1/memories/m/forget", json={"ids": ["wren"]}, headers={"Origin": "null"}, timeout=30)
+        assert r.status_code == 401, r.text
+    finally:
+        srv.stop()

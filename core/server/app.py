@@ -109,7 +109,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
     app.add_middleware(BearerAuth, token=token)  # outside the body limit: 401 before a body is read
     app.add_middleware(Crashes)  # an unexpected error: one log entry and a 500 (inside HeadAsGet: no body on HEAD)
     app.add_middleware(HeadAsGet)  # `curl -I .../healthz` (uptime monitors) was a 405
-    app.add_middleware(SameOrigin, loopback_only=loopback_only)  # other web pages' writes, rebinding, framing
+    # other web pages' writes, rebinding, framing; a token is no ambient credential (a page elsewhere has none),
+    # and a proxy in front of a token server may send its own Host and Origin
+    app.add_middleware(SameOrigin, checked=token is None, loopback_only=loopback_only)
 
     def auth(request: Request) -> None:  # also per route, whatever path reached it
         if not bearer_ok(token, request.headers.get("authorization", "")):

@@ -6,7 +6,9 @@ document, and a page on a domain re-pointed at 127.0.0.1 (DNS rebinding) is same
 could read and forget everything. So a request that changes something and comes from another origin (its
 ``Origin`` names another host, or ``Sec-Fetch-Site: cross-site``) is a 403; a server bound to a loopback address
 answers only to loopback names in ``Host`` (403 otherwise); and no page may frame this one (clickjacking).
-Clients that are not browsers (curl, httpx) send no ``Origin`` and pass as before.
+Clients that are not browsers (curl, httpx) send no ``Origin`` and pass as before. A server with a token needs
+neither check (a page elsewhere does not hold the token: it is no cookie), and a proxy in front of it may send
+its own ``Host`` and ``Origin``.
 """
 from __future__ import annotations
 
@@ -48,16 +50,16 @@ def refusal(method: str, headers: dict, loopback_only: bool) -> str | None:
 
 class SameOrigin:
     """ASGI middleware: 403 (the error shape of every answer) for the requests `refusal` names, before anything
-    reads the body; every answer says no page may frame it."""
+    reads the body, when ``checked`` (a server without a token); every answer says no page may frame it."""
 
-    def __init__(self, app, loopback_only: bool = False):
-        self.app, self.loopback_only = app, loopback_only
+    def __init__(self, app, checked: bool = True, loopback_only: bool = False):
+        self.app, self.checked, self.loopback_only = app, checked, loopback_only
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        why = refusal(scope["method"], headers, self.loopback_only)
+        why = refusal(scope["method"], headers, self.loopback_only) if self.checked else None
         if why is not None:
             body = json.dumps(error_body(why)).encode()
             await send({"type": "http.response.start", "status": 403, "headers": [
