@@ -23,7 +23,7 @@ def test_counts_come_from_the_model_tokenizer():
 def test_paragraphs_kept_apart_without_a_target_and_sentences_are_packed():
     text = "Alpha one. Alpha two.\n\nBeta one.\n \nGamma."
     assert chunk_text(text, target_tokens=None) == ["Alpha one. Alpha two.", "Beta one.", "Gamma."]
-    assert chunk_text(text) == ["Alpha one. Alpha two. Beta one. Gamma."]
+    assert chunk_text(text) == ["Alpha one. Alpha two.\nBeta one.\nGamma."]  # merged, a line each
 
 
 def test_small_paragraphs_merge_up_to_the_target_and_headings_open_chunks():
@@ -265,3 +265,22 @@ def test_a_long_chinese_run_is_never_tokenised_whole(monkeypatch):
     assert 0 < spy.longest <= chunking._WINDOW
     monkeypatch.setattr(chunking, "_LONG_WORD", 1 << 40)  # the whole run tokenised: the same cuts
     assert chunk_text(run) == before
+
+
+def test_lines_ended_on_purpose_stay_lines_and_their_names_become_concepts():
+    # joined into one line, a list of people was one name ('alice smith bob jones carol white'), or none
+    from core.memory.phrases import extract_phrases
+
+    listed = ("Attendees of the planning meeting in the library:\nAlice Smith\nBob Jones\nCarol White\n"
+              "New York Times\nThe meeting ended at noon after a short discussion.\n")
+    (chunk,) = chunk_text(listed)
+    assert chunk.split("\n")[1:4] == ["Bob Jones", "Carol White", "New York Times"]
+    assert {"alice smith", "bob jones", "carol white", "new york times"} <= set(extract_phrases(chunk))
+    docx_like = "Attendees:\n\nAlice Smith\n\nBob Jones\n\nThe meeting ended at noon."  # a paragraph each
+    assert {"alice smith", "bob jones"} <= set(extract_phrases(chunk_text(docx_like)[0]))
+    # a paragraph wrapped at a width reads as one line, a lone long word (a URL) past the width too
+    wrapped = ("The emperor Nerva adopted Trajan as his successor in the year 97, a choice\n"
+               "that surprised the Senate and the army alike; see\n"
+               "https://example.org/a/very/long/address/that/runs/past/the/width/of/the/text/x\n"
+               "for Trajan was then the governor of Upper Germany, with no claim by birth.")
+    assert chunk_text(wrapped) == [" ".join(wrapped.split())]

@@ -264,8 +264,9 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     A paragraph (blank-line separated) longer than the limit is split into packed
     sentences; shorter neighbouring paragraphs are merged while the chunk stays within
     ``target_tokens``, and a heading always starts a new chunk. Whitespace inside a
-    chunk is normalised to single spaces, except that a heading keeps its own line (the
-    text under it starts on the next: a name does not run from the heading into the text).
+    chunk is normalised to single spaces, except that a heading, each merged paragraph and
+    each line ended on purpose (`_lines_kept`) keep their own line: a name does not run from
+    one into the next. The word pieces, so the vectors, are the same.
 
     Parameters
     ----------
@@ -286,7 +287,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     Examples
     --------
     >>> chunk_text("One. Two.\\n\\nThree.")
-    ['One. Two. Three.']
+    ['One. Two.\\nThree.']
     >>> chunk_text("One. Two.\\n\\nThree.", target_tokens=None)
     ['One. Two.', 'Three.']
     """
@@ -306,7 +307,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
         # a heading keeps its line break (to the text below it too): "# Nero\nNero was..." is two names,
         # not "Nero Nero"; whitespace inside a line is normalised, and the word pieces are the same
         para = "\n".join(x for x in (" ".join(first_line.split()), " ".join(rest.split())) if x) if heading \
-            else " ".join(raw.split())
+            else _lines_kept(raw)
         if not para:
             continue
         # a small chunk so far (a lone heading, an option name) may fill up to the model's limit
@@ -318,7 +319,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
             # +1: the joining space; a heading never ends a chunk, it opens one
             limit = (budget if used < _SMALL or head_only else target) if target else 0
             if current and (heading or used + n + 1 > limit):
-                chunks.append(" ".join(current))
+                chunks.append("\n".join(current))
                 current, used = [], 0
             used += n + (1 if current else 0)
             if current and lone_head:  # the text under a lone heading starts on the next line
@@ -327,6 +328,23 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
                 current.append(piece)
             lone_head = heading and piece == para
             head_only, heading = heading, False
-    if current:
-        chunks.append(" ".join(current))
+    if current:  # paragraphs merged keep a line each: "... the library:" "Alice Smith" "Bob Jones" read as one
+        chunks.append("\n".join(current))  # name ('alice smith bob jones'), and the people were no concepts
     return chunks
+
+
+def _lines_kept(paragraph: str) -> str:
+    """``paragraph`` with its whitespace normalised, keeping the line breaks that were made on purpose: a line
+    the next line's first word would have fitted on was ended by its writer (a list of names, an address), not
+    by wrapping at the paragraph's width. Joined into one line, "Alice Smith", "Bob Jones" and "Carol White"
+    were one name, so none of them became a concept; a wrapped paragraph still reads as one line."""
+    lines = [" ".join(x.split()) for x in paragraph.strip().split("\n")]
+    lines = [x for x in lines if x]
+    if len(lines) < 2:
+        return lines[0] if lines else ""
+    # the width it was wrapped at, at least: a lone long word (a URL) runs past it
+    width = max((len(x) for x in lines if " " in x), default=0) or max(len(x) for x in lines)
+    out = lines[0]
+    for before, line in zip(lines, lines[1:]):
+        out += ("\n" if len(before) + 1 + len(line.split(" ", 1)[0]) <= width else " ") + line
+    return out
