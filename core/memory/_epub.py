@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote
 
 from core.memory._formats import html_parts
 from core.memory._zipxml import member, parse_xml
@@ -43,19 +44,24 @@ def _book(zf: zipfile.ZipFile, max_bytes: int) -> tuple[str, str]:
     items = {i.get("id"): i for i in package.iter(f"{_OPF}item")}
     encrypted = set(_encrypted(zf, max_bytes))
     base = posixpath.dirname(opf_path)
-    chapters, left = [], max_bytes
+    chapters, missing, left = [], [], max_bytes
     for ref in package.iter(f"{_OPF}itemref"):
         item = items.get(ref.get("idref"))
         if item is None or item.get("media-type") not in _PAGES or "nav" in item.get("properties", "").split():
             continue  # the table of contents is the chapters' titles again
-        name = posixpath.normpath(posixpath.join(base, item.get("href", "")))
+        name = posixpath.normpath(posixpath.join(base, unquote(item.get("href", "")).split("#")[0]))
         if name in encrypted:
             raise ValueError("its chapters are encrypted (DRM); not read")
         data = member(zf, name, left)
-        if data is None:
+        if data is None:  # was skipped without a word: 12 of 20 chunks stored, 0 errors
+            missing.append(name)
             continue
         left -= len(data)
         chapters.append(html_parts(data.decode("utf-8", "replace"))[1])
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ValueError(f"damaged .epub: {len(missing)} of the chapters its reading order names are not in the file "
+                         f"({shown}); nothing of it was stored")
     return title, "\n\n".join(c for c in chapters if c.strip())
 
 

@@ -132,7 +132,8 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
         if what in _BOOK:
             title, text = _titled(what, path, max_bytes)
             if not text.strip():  # a template, text only in shapes and images, a book of pictures
-                errors.append(ReadError(source, f"{EMPTY_FILE} (a {_BOOK[what]} with no paragraph of text); "
+                article = "an" if _BOOK[what][0] in "aeiou" else "a"  # "a e-book", "a e-mail message"
+                errors.append(ReadError(source, f"{EMPTY_FILE} ({article} {_BOOK[what]} with no paragraph of text); "
                                                 f"nothing to store", skipped=True))
                 return
             name = nfc(path.stem)
