@@ -54,6 +54,8 @@ def test_recall_json_batch_stats_forget(demo_memory, tmp_path):
     assert "q.jsonl:2:" in r.stderr
     r = runner.invoke(cli, ["stats", "--memory", str(folder)])
     assert json.loads(r.stdout)["documents"] == 10
+    one = runner.invoke(cli, ["stats", "--memory", str(folder), "--json"]).stdout  # was "No such option"
+    assert one.count("\n") == 1 and json.loads(one) == json.loads(r.stdout)
     r = runner.invoke(cli, ["forget", "wiki:tatwine", "--memory", str(folder)])
     assert r.exit_code == 0 and "forgot" in r.output
     r = runner.invoke(cli, ["forget", "wiki:tatwine", "--memory", str(folder)])

@@ -268,7 +268,9 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
 
 @click.command("stats")
 @MEMORY_OPTION
-def stats(memory):
+@click.option("--json", "as_json", is_flag=True,
+              help="The same JSON on one line (`stats --json`, as other commands take, was 'No such option').")
+def stats(memory, as_json):
     """Print the counts of a memory as JSON (documents, chunks, index, network, bytes on disk).
 
     Example:
@@ -276,7 +278,7 @@ def stats(memory):
         mycelial stats --memory my_memory
     """
     with _open(memory, read_only=True) as mem:
-        click.echo(json.dumps(mem.stats(), indent=2))
+        click.echo(json.dumps(mem.stats(), indent=None if as_json else 2))
 
 
 @click.command("forget")
