@@ -377,6 +377,9 @@ def test_an_unknown_concept_names_the_concepts_like_it(folder):
     assert "no associations for 'emperors' (not a concept of this memory; like it: emperor" in r.output, r.output
     like = r.output.split("like it: ")[1].rstrip(")\n").split(", ")
     assert 1 <= len(like) <= 5 and all("emperor" in c for c in like), like  # not 'romantic' for 'roman'
+    for typo, meant in (("emperro", "emperor"), ("trajann", "trajan"), ("dom itian", "domitian")):
+        r = _run("associate", typo, "--memory", folder)  # only plurals were offered; a typo got no hint
+        assert r.exit_code == 1 and f"like it: {meant}" in r.output, r.output
     r = _run("bridges", "Nero", "xyzzy plugh", "--memory", folder)
     assert r.exit_code == 1 and r.output.strip() == \
         "no path between 'Nero' and 'xyzzy plugh' ('xyzzy plugh': not a concept of this memory)", r.output

@@ -50,13 +50,14 @@ def did_you_mean(mem, name: str) -> str:
 
 
 def likely_concepts(mem, name: str, n: int = 5) -> list[str]:
-    """Up to ``n`` concepts of the memory that share a word with ``name`` (``emperors`` -> ``emperor``,
-    ``roman emperor``): the most words shared first, then the most chunks naming them."""
+    """Up to ``n`` concepts of the memory spelt like ``name`` (`_spelt_alike`), then those that share a word with
+    it (``emperors`` -> ``emperor``, ``roman emperor``): the most words shared first, then the most chunks naming
+    them."""
     from core.memory.phrases import normalize
 
     words = {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in normalize(str(name)).split() if len(w) >= 3}
     if not words:
-        return []
+        return _spelt_alike(mem, normalize(str(name)), n)
     words = sorted(words)
     rows = mem.store_._reader.execute(
         "SELECT text, df FROM concepts WHERE df > 0 AND (" + " OR ".join(
@@ -68,4 +69,21 @@ def likely_concepts(mem, name: str, n: int = 5) -> list[str]:
         return sum(any(h.startswith(w) and len(h) - len(w) <= 2 for h in have) for w in words)
 
     ranked = sorted(((shared(text), text) for text, _ in rows), key=lambda r: -r[0])
-    return [text for k, text in ranked if k][:n]
+    alike = _spelt_alike(mem, normalize(str(name)), n)  # first: 'dom itian' is domitian, not 'domus aurea'
+    return (alike + [text for k, text in ranked if k and text not in alike])[:n]
+
+
+def _spelt_alike(mem, key: str, n: int) -> list[str]:
+    """Concepts spelt within a letter or two of ``key``, spaces aside (``poemz`` -> ``poem``, ``du fuu`` and
+    ``dufu`` -> ``du fu``): only plurals were offered, and a typo got no hint. Candidates start with the same
+    three letters (an error path: one scan of the concepts, ``SCAN`` rows at most)."""
+    from difflib import SequenceMatcher
+
+    flat = key.replace(" ", "")
+    if len(flat) < 3:
+        return []
+    rows = mem.store_._reader.execute(
+        "SELECT text FROM concepts WHERE df > 0 AND replace(text, ' ', '') LIKE ? ESCAPE '\\' "
+        "ORDER BY df DESC, text LIMIT ?", (_like(flat[:3]) + "%", SCAN)).fetchall()
+    scored = [(SequenceMatcher(None, flat, text.replace(" ", "")).ratio(), text) for (text,) in rows]
+    return [text for r, text in sorted(scored, key=lambda s: -s[0]) if r >= 0.8][:n]
