@@ -157,17 +157,18 @@ def test_percentages_are_shown_as_excel_shows_them_and_other_numbers_as_stored(t
         "plain": "7"}
 
 
-def test_a_duplicate_id_on_another_sheet_names_both_sheets_and_rows(tmp_path):
-    docs = _texts(3)
+def test_a_duplicate_id_on_another_sheet_names_both_sheets_and_rows(tmp_path, wiki_docs):
+    a = wiki_docs[45]
     book = xlsxwriter.Workbook(str(tmp_path / "two.xlsx"))
-    for name, rows in (("Projects", [docs[0], docs[1]]), ("Notes", [docs[2], docs[0]])):
+    for name, ids in (("Projects", ["p1", "p2"]), ("Notes", ["n1", "p1"])):
         sheet = book.add_worksheet(name)
         sheet.write_row(0, 0, ["id", "text"])
-        for i, d in enumerate(rows, 1):
-            sheet.write_row(i, 0, [d.doc_id, d.sentences[0]])
+        for i, key in enumerate(ids, 1):
+            sheet.write_row(i, 0, [key, a.sentences[i]])
     book.close()
     recs, errors = _read(tmp_path / "two.xlsx")
-    assert [r.doc_id for r in recs] == [docs[0].doc_id, docs[1].doc_id, docs[2].doc_id]
-    # it was "duplicate id ... in this ingest (first from two.xlsx)", naming neither sheet nor row
+    assert [(r.doc_id, r.text) for r in recs] == [("p1", a.sentences[1]), ("p2", a.sentences[2]),
+                                                  ("n1", a.sentences[1])]
+    # it was "duplicate id 'p1' in this ingest (first from two.xlsx)", naming neither sheet nor row
     assert [(e.line, e.message) for e in errors] == [
-        (3, f"sheet 'Notes': duplicate id {docs[0].doc_id!r} (first on sheet 'Projects', row 2); skipped")]
+        (3, "sheet 'Notes': duplicate id 'p1' (first on sheet 'Projects', row 2); skipped")]
