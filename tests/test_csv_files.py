@@ -68,10 +68,11 @@ def test_a_folder_leaves_tables_out_and_a_latin1_table_is_one_error(tmp_path, wi
     assert _expected_documents([str(tmp_path / "data" / "t.csv")]) is None
     (tmp_path / "latin.csv").write_bytes("id,text\nl1,Caf\u00e9 notes\n".encode("latin-1"))
     recs, errors = _read(tmp_path / "latin.csv")
-    assert recs == [] and errors[0].message.startswith("not valid UTF-8 (invalid continuation byte) after line")
+    assert recs == [] and errors[0].message.startswith("not valid UTF-8 (byte 14, line 2: 'Café' if it is")
     (tmp_path / "empty.csv").write_text("\n\n", encoding="utf-8")
-    recs, errors = _read(tmp_path / "empty.csv")
-    assert errors[0].message == "empty file (only whitespace); nothing to store"
+    (tmp_path / "spaces.csv").write_text("  \n", encoding="utf-8")  # it gave no record and no word
+    recs, errors = _read([tmp_path / "empty.csv", tmp_path / "spaces.csv"])
+    assert [e.message for e in errors] == ["empty file (only whitespace); nothing to store"] * 2
 
 
 def test_an_uploaded_table_keeps_its_ids(tmp_path, wiki_docs):
@@ -82,3 +83,60 @@ def test_an_uploaded_table_keeps_its_ids(tmp_path, wiki_docs):
     recs, errors, skipped = files_records([("t.csv", path.read_bytes())])
     assert [(r.doc_id, r.source, r.meta) for r in recs] == [("u1", "t.csv", {"year": "2001"})]
     assert not errors and not skipped and source_kind("t.csv", recs[0].meta) == "csv"
+
+
+def test_a_gzipped_table_gives_a_record_a_row_streamed(tmp_path, wiki_docs):
+    import gzip
+
+    arts = wiki_docs[40:44]
+    rows = [[f"g{i}", a.title, a.sentences[0], str(2000 + i)] for i, a in enumerate(arts)]
+    for name, delimiter, part in (("data.csv.gz", ",", rows[:2]), ("data.tsv.gz", "\t", rows[2:])):
+        with gzip.open(tmp_path / name, "wt", encoding="utf-8", newline="") as fh:
+            csv.writer(fh, delimiter=delimiter).writerows([HEADER, *part])
+    recs, errors = _read([tmp_path / "data.csv.gz", tmp_path / "data.tsv.gz"])
+    # it was one text document of all its rows, titled "data"
+    assert errors == [] and [(r.doc_id, r.title, r.text, r.meta) for r in recs] == [(i, t, x, {"year": y})
+                                                                                  for i, t, x, y in rows]
+    many = [[f"m{i}", "", " ".join(wiki_docs[i % 100].sentences[:3]), ""] for i in range(3000)]
+    with gzip.open(tmp_path / "cut.csv.gz", "wt", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *many])
+    data = (tmp_path / "cut.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(data[:len(data) // 2])
+    recs, errors = _read(tmp_path / "cut.csv.gz")  # the rows before the damage are kept
+    assert 0 < len(recs) < 3000 and [r.doc_id for r in recs] == [f"m{i}" for i in range(len(recs))]
+    assert [e.message for e in errors] == ["damaged gzip file (Compressed file ended before the end-of-stream "
+                                           "marker was reached); check it with `gzip -t`"]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv.gz").write_bytes((tmp_path / "data.csv.gz").read_bytes())
+    recs, errors = _read(tmp_path / "data")  # in a folder: data, as a .csv
+    assert recs == [] and "; .csv, .tsv and .xlsx files are read when named" in errors[0].message, errors
+
+
+def test_a_gzipped_workbook_is_told_to_gunzip_it(tmp_path):
+    import gzip
+    import zipfile
+
+    from core.memory._formats import READS_NAMED
+
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    (tmp_path / "book.xlsx.gz").write_bytes(gzip.compress((tmp_path / "book.xlsx").read_bytes()))
+    recs, errors = _read(tmp_path / "book.xlsx.gz")
+    # it said "its start is binary (NUL bytes); expected ... .xlsx or other UTF-8 text, gzipped too"
+    assert recs == [] and [e.message for e in errors] == [
+        f"unsupported file type '.xlsx.gz'; expected {READS_NAMED}; .xlsx.gz files are read only decompressed: "
+        f"`gunzip -k FILE` first"]
+
+
+def test_a_utf16_table_is_read_and_a_windows_1252_one_names_its_line(tmp_path, wiki_docs):
+    a = wiki_docs[44]
+    with open(tmp_path / "unicode.csv", "w", encoding="utf-16", newline="") as fh:  # Excel's "Unicode Text"
+        csv.writer(fh, delimiter="\t").writerows([["id", "text"], ["z1", "Zürich, 日本: " + a.sentences[0]]])
+    recs, errors = _read(tmp_path / "unicode.csv")
+    # it was "not valid UTF-8 (invalid start byte) after line 0"
+    assert errors == [] and [(r.doc_id, r.text) for r in recs] == [("z1", "Zürich, 日本: " + a.sentences[0])]
+    (tmp_path / "cp1252.csv").write_bytes("id,text\nw1,plain words\nw2,Café crème\n".encode("cp1252"))
+    recs, errors = _read(tmp_path / "cp1252.csv")
+    assert recs == [] and [e.message for e in errors] == [  # it said "after line 0"
+        "not valid UTF-8 (byte 29, line 3: 'Café' if it is Windows-1252 or Latin-1); re-encode the file as UTF-8: "
+        "iconv -f CP1252 -t UTF-8 in.csv > out.csv"]

@@ -111,3 +111,46 @@ def test_a_mailbox_gives_a_record_a_message_with_its_message_id(tmp_path, wiki_d
         _mailbox(path, [], extra=[_message("new")])
         rep = mem.ingest(str(path))
         assert (rep.documents, rep.unchanged) == (1, 4), rep.to_dict()
+
+
+def test_a_forwarded_message_is_read_as_a_quoted_block_after_the_body(tmp_path, wiki_docs):
+    from email.mime.message import MIMEMessage
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    a = wiki_docs[40]
+    inner = _message(a.title, sender="Otto Lind <otto@example.org>")
+    inner.set_content(f"{a.sentences[0]}\n\n{a.sentences[1]}")
+    inner.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="minutes.pdf")
+    outer = MIMEMultipart()
+    outer["Subject"], outer["From"], outer["To"] = f"Fwd: {a.title}", "Ida Wren <ida@example.org>", "me@example.org"
+    outer.attach(MIMEText("See the forwarded message below.", "plain"))
+    outer.attach(MIMEMessage(inner))
+    (tmp_path / "fwd.eml").write_bytes(outer.as_bytes())
+    recs, errors = _read(tmp_path / "fwd.eml")
+    assert errors == [] and recs[0].title == f"Fwd: {a.title}"
+    # it was dropped: neither its words nor its name were stored
+    assert recs[0].text == ("From: Ida Wren <ida@example.org>; To: me@example.org\n\n"
+                            "See the forwarded message below.\n\n"
+                            f"> Forwarded message: {a.title}\n"
+                            "> From: Otto Lind <otto@example.org>; To: notes@example.org; "
+                            "Date: Thu, 03 Dec 2026 10:00:00 +0000\n\n"
+                            f"> {a.sentences[0]}\n\n> {a.sentences[1]}\n\n> Attachments: minutes.pdf")
+
+
+def test_undeclared_8bit_text_is_utf8_when_valid_else_windows_1252(tmp_path):
+    cp1252 = (b"From: Jos\xe9 Mart\xednez <jose@example.org>\nTo: me@example.org\nSubject: Caf\xe9 \xe0 Paris\n"
+              b"Date: Sat, 05 Oct 2024 12:00:00 +0000\nContent-Type: text/plain\n\n"
+              b"A body without a charset: caf\xe9 cr\xe8me, \x93quoted\x94.\n")
+    (tmp_path / "cp1252.eml").write_bytes(cp1252)
+    (tmp_path / "utf8.eml").write_bytes("From: Jürg Kälin <jk@example.org>\nSubject: Grüezi Zürich\n"
+                                        "MIME-Version: 1.0\nContent-Type: text/plain\n"
+                                        "Content-Transfer-Encoding: 8bit\n\nDer Bäcker am Üetliberg.\n"
+                                        .encode("utf-8"))
+    recs, errors = _read([tmp_path / "cp1252.eml", tmp_path / "utf8.eml"])
+    assert errors == []
+    # both were stored with U+FFFD in place of every such letter, without a word
+    assert [(r.title, r.text) for r in recs] == [
+        ("Café à Paris", "From: José Martínez <jose@example.org>; To: me@example.org; "
+                         "Date: Sat, 05 Oct 2024 12:00:00 +0000\n\nA body without a charset: café crème, “quoted”."),
+        ("Grüezi Zürich", "From: Jürg Kälin <jk@example.org>\n\nDer Bäcker am Üetliberg.")]

@@ -104,3 +104,71 @@ def test_a_workbook_is_recalled_uploaded_and_left_unread_in_a_folder(tmp_path, e
         assert hit.doc_id == docs[2].doc_id and hit.metadata["added"] == "2024-05-03"
     recs, errors, skipped = files_records([("texts.xlsx", path.read_bytes())])
     assert [r.doc_id for r in recs] == [d.doc_id for d in docs] and len(errors) == 1 and not skipped
+
+
+def _formatted(path, cells, date_1904=False):
+    """A sheet "Cells" of rows (id, value, format): each value written as XlsxWriter writes it (a date, a time,
+    a duration as Excel's number of days) under its number format (a code, or a built-in format's number)."""
+    book = xlsxwriter.Workbook(str(path), {"date_1904": date_1904})
+    sheet = book.add_worksheet("Cells")
+    sheet.write_row(0, 0, ["id", "text", "shown"])
+    for i, (key, value, code) in enumerate(cells, 1):
+        sheet.write_row(i, 0, [key, f"cell {key}"])
+        style = book.add_format({"num_format": code})
+        if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
+            sheet.write_datetime(i, 2, value, style)
+        else:
+            sheet.write_number(i, 2, value, style)
+    book.close()
+    return path
+
+
+def _shown(path) -> dict:
+    recs, errors = _read(path)
+    assert errors == []
+    return {r.doc_id: r.meta["shown"] for r in recs}
+
+
+def test_dates_and_times_are_shown_by_their_format_rounded_to_the_second(tmp_path):
+    half_past_two = datetime.datetime(2024, 6, 15, 14, 30)  # stored as 45458.604166666664: a hair below 14:30
+    cells = [("datetime", half_past_two, "yyyy-mm-dd hh:mm"), ("seconds", half_past_two, "yyyy-mm-dd hh:mm:ss"),
+             ("date", half_past_two, "dd/mm/yyyy"), ("iso", datetime.date(2024, 5, 1), "yyyy-mm-dd"),
+             ("builtin", datetime.date(2024, 5, 2), 14), ("time", datetime.time(14, 30), "hh:mm"),
+             ("early", datetime.date(1900, 1, 15), "yyyy-mm-dd"), ("march", datetime.date(1900, 3, 1), "yyyy-mm-dd"),
+             ("late", datetime.datetime(2023, 12, 31, 23, 59, 59, 600000), "yyyy-mm-dd hh:mm:ss"),
+             ("hours", datetime.timedelta(hours=36, minutes=15), "[h]:mm")]
+    # they were 2024-06-15 14:29:59 (cut, not rounded) thrice, 1899-12-30 14:30:00, 1900-01-14 (Excel's
+    # 29 February 1900 counted before March), 2023-12-31 23:59:59 and 1900-01-01 12:15:00
+    assert _shown(_formatted(tmp_path / "dates.xlsx", cells)) == {
+        "datetime": "2024-06-15 14:30", "seconds": "2024-06-15 14:30:00", "date": "2024-06-15",
+        "iso": "2024-05-01", "builtin": "2024-05-02", "time": "14:30", "early": "1900-01-15", "march": "1900-03-01",
+        "late": "2024-01-01 00:00:00", "hours": "36:15"}
+    cells = [("datetime", half_past_two, "yyyy-mm-dd hh:mm"), ("time", datetime.time(9, 5), "hh:mm"),
+             ("early", datetime.date(1904, 1, 15), "yyyy-mm-dd"), ("before", datetime.date(1900, 1, 15), "yyyy-mm-dd")]
+    assert _shown(_formatted(tmp_path / "mac.xlsx", cells, date_1904=True)) == {  # time was 1904-01-01 09:05:00
+        "datetime": "2024-06-15 14:30", "time": "09:05", "early": "1904-01-15", "before": "1900-01-15"}
+
+
+def test_percentages_are_shown_as_excel_shows_them_and_other_numbers_as_stored(tmp_path):
+    cells = [("tenths", 0.25, "0.0%"), ("whole", 0.5, "0%"), ("half", 0.125, "0%"), ("builtin", 0.03333, 10),
+             ("red", -0.075, "[Red]0.0%"), ("money", 1234.5, "$#,##0.00"), ("plain", 7, "0.00")]
+    assert _shown(_formatted(tmp_path / "shares.xlsx", cells)) == {  # they were 0.25, 0.5, 0.125, 0.03333, -0.075
+        "tenths": "25.0%", "whole": "50%", "half": "13%", "builtin": "3.33%", "red": "-7.5%", "money": "1234.5",
+        "plain": "7"}
+
+
+def test_a_duplicate_id_on_another_sheet_names_both_sheets_and_rows(tmp_path, wiki_docs):
+    a = wiki_docs[45]
+    book = xlsxwriter.Workbook(str(tmp_path / "two.xlsx"))
+    for name, ids in (("Projects", ["p1", "p2"]), ("Notes", ["n1", "p1"])):
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, ["id", "text"])
+        for i, key in enumerate(ids, 1):
+            sheet.write_row(i, 0, [key, a.sentences[i]])
+    book.close()
+    recs, errors = _read(tmp_path / "two.xlsx")
+    assert [(r.doc_id, r.text) for r in recs] == [("p1", a.sentences[1]), ("p2", a.sentences[2]),
+                                                  ("n1", a.sentences[1])]
+    # it was "duplicate id 'p1' in this ingest (first from two.xlsx)", naming neither sheet nor row
+    assert [(e.line, e.message) for e in errors] == [
+        (3, "sheet 'Notes': duplicate id 'p1' (first on sheet 'Projects', row 2); skipped")]

@@ -1,16 +1,23 @@
 """E-mail messages (``.eml``): the subject as title, the sender and date as the first line, the body as text.
 
 A saved message was refused by name ("unsupported file type '.eml'") and counted as unsupported in a folder.
-The body is the message's text/plain part, else its text/html part read as an HTML page is; attachments are
-left out (their names are listed at the end, so a search for one finds its message). Parsed with the standard
-library's e-mail parser, which decodes MIME words, transfer encodings and charsets.
+The body is the message's text/plain part, else its text/html part read as an HTML page is; a forwarded message
+(an attached ``message/rfc822`` part) follows as a quoted block; other attachments are left out (their names are
+listed at the end, so a search for one finds its message). Parsed with the standard library's e-mail parser,
+which decodes MIME words, transfer encodings and charsets; 8-bit text that declares no charset is UTF-8 when it
+is valid, else Windows-1252, as most mailers mean it.
 """
 from __future__ import annotations
 
+import re
 from email import policy
 from email.parser import BytesParser
 
 from core.memory._formats import html_parts
+
+_HEAD = ("From", "To", "Date")
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a raw 8-bit byte of a header, as the parser keeps it
+_DEPTH = 3  # forwarded messages read inside one another; a deeper one is left out
 
 
 def read_eml(data: bytes) -> tuple[str, str]:
@@ -20,18 +27,76 @@ def read_eml(data: bytes) -> tuple[str, str]:
 
 def message_parts(msg) -> tuple[str, str]:
     """(title, text) of a parsed message (`read_eml`; a mailbox's messages keep theirs for the Message-ID)."""
+    subject, head, rest = _pieces(msg, 0)
+    return subject, "\n\n".join(p for p in [head, *rest] if p)
+
+
+def _pieces(msg, depth: int) -> tuple[str, str, list[str]]:
+    """(subject, sender line, [body, forwarded messages, attachments line]) of a message ``depth`` forwards in."""
     if not any(msg.get(h) for h in ("From", "Subject", "Date", "Message-ID")):
         raise ValueError("no From, Subject, Date or Message-ID header: not an e-mail message")
-    subject = " ".join(str(msg.get("Subject", "")).split())
-    head = "; ".join(f"{h}: {' '.join(str(msg[h]).split())}" for h in ("From", "To", "Date") if msg.get(h))
+    head = "; ".join(f"{h}: {_header(msg, h)}" for h in _HEAD if msg.get(h))
+    # a message that is only a wrapper of another (message/rfc822 at its top) has no parts to iterate
+    attached = [msg] if msg.get_content_type() == "message/rfc822" else list(msg.iter_attachments())
+    # a forwarded message was dropped: neither its words nor its name were stored
+    forwarded = [_forwarded(p.get_content(), depth) for p in attached
+                 if p.get_content_type() == "message/rfc822" and depth < _DEPTH]
+    files = [p.get_filename() for p in attached if p.get_filename()]
+    rest = [_body(msg).strip(), *forwarded] + ([f"Attachments: {', '.join(files)}"] if files else [])
+    return _header(msg, "Subject"), head, rest
+
+
+def _body(msg) -> str:
+    """The text of the message's plain body, else of its HTML one as a page's; "" when it has neither."""
     body = msg.get_body(preferencelist=("plain", "html"))
-    text = ""
-    if body is not None:
+    if body is None:
+        return ""
+    try:
+        content = _content(body)
+    except (LookupError, UnicodeError, ValueError) as exc:  # an unknown charset, a broken encoding
+        raise ValueError(f"its body cannot be decoded ({exc})") from None
+    return html_parts(content)[1] if body.get_content_subtype() == "html" else content
+
+
+def _content(part) -> str:
+    """A text part's content; 8-bit bytes under no charset (or "us-ascii") are read as `_guessed` reads them:
+    the standard library put U+FFFD in place of each ('caf\\ufffd')."""
+    charset = part.get_param("charset")
+    if charset is None or str(charset).lower() in ("us-ascii", "ascii"):
+        data = part.get_payload(decode=True) or b""
+        if not data.isascii():
+            return _guessed(data)
+    return part.get_content()
+
+
+def _header(msg, name: str) -> str:
+    """A header's value on one line; its raw 8-bit bytes (no MIME words) read as `_guessed` reads them."""
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
+    if isinstance(raw, str) and _ESCAPED.search(raw):  # it was 'Jos\ufffd <jose@example.org>'
+        value = msg.policy.header_fetch_parse(name, _guessed(raw.encode("ascii", "surrogateescape")))
+    else:
+        value = msg.get(name, "")
+    return " ".join(str(value).split())
+
+
+def _guessed(data: bytes) -> str:
+    """Text that does not say its encoding: UTF-8 when it is valid, else Windows-1252 (Latin-1 for the five
+    bytes it leaves undefined), as most mailers mean it."""
+    for encoding in ("utf-8", "cp1252"):
         try:
-            content = body.get_content()
-        except (LookupError, UnicodeError, ValueError) as exc:  # an unknown charset, a broken encoding
-            raise ValueError(f"its body cannot be decoded ({exc})") from None
-        text = html_parts(content)[1] if body.get_content_subtype() == "html" else content
-    files = [p.get_filename() for p in msg.iter_attachments() if p.get_filename()]
-    parts = [head, text.strip()] + ([f"Attachments: {', '.join(files)}"] if files else [])
-    return subject, "\n\n".join(p for p in parts if p)
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _forwarded(inner, depth: int) -> str:
+    """A forwarded message (an attached ``message/rfc822`` part) as a quoted block: its subject and sender
+    line, then its body, each line after ``> `` (paragraphs stay apart)."""
+    try:
+        subject, head, rest = _pieces(inner, depth + 1)
+    except ValueError:  # no header: its body alone
+        subject, head, rest = "", "", [_body(inner).strip()]
+    top = "\n".join(p for p in (f"Forwarded message: {subject}" if subject else "Forwarded message", head) if p)
+    block = "\n\n".join(p for p in [top, *rest] if p)
+    return "\n".join(f"> {line}" if line.strip() else "" for line in block.split("\n"))

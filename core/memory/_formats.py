@@ -24,7 +24,7 @@ READS = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .
          "(README), gzipped too")  # in messages
 READS_NAMED = (".txt, .md, .rst, .html, .pdf, .docx, .pptx, .odt, .odp, .epub, .eml, .mbox, .jsonl, .json, .csv, "
                ".xlsx or other UTF-8 text, gzipped too")  # a file named or uploaded
-NO_GZ = (".pdf", ".docx", ".pptx", ".odt", ".odp", ".epub")  # read from a file (seeking in it): not inside a .gz
+NO_GZ = (".pdf", ".docx", ".pptx", ".odt", ".odp", ".epub", ".xlsx")  # read from a file (seeking in it): not in a .gz
 _SNIFF = 8192
 # names of documents whatever follows a dot (README.Debian, NEWS.Debian.gz, LICENSE.APACHE2, changelog.Debian.gz)
 _DOC_NAME = re.compile(r"(readme|news|changes|changelog|copying|copyright|licen[cs]e|authors|todo|install|thanks|"
@@ -58,8 +58,8 @@ def is_mbox(name) -> bool:
 
 
 def is_csv(name) -> bool:
-    """A table of records (read by name only, core.memory._csv)."""
-    return os.fspath(name).lower().endswith((".csv", ".tsv"))
+    """A table of records, gzipped too (read by name only, core.memory._csv)."""
+    return os.fspath(name).lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz"))
 
 
 def is_xlsx(name) -> bool:
@@ -141,8 +141,8 @@ def maybe_text(path: Path) -> bool:
     ``.xlsx``, ``.exe``, ``.png``, man pages (``.1``) and wheels' ``RECORD`` files do not."""
     global _TYPES
     suffix = inner_suffix(path)
-    if suffix in SUFFIXES or suffix in _NOT_PROSE or _MAN.fullmatch(suffix) or inner_name(path) in _MACHINE:
-        return False  # a known suffix kind() refused (a .pdf.gz) is not left to the content
+    if suffix in SUFFIXES + NO_GZ or suffix in _NOT_PROSE or _MAN.fullmatch(suffix) or inner_name(path) in _MACHINE:
+        return False  # a known suffix kind() refused (a .pdf.gz, an .xlsx.gz) is not left to the content
     if not suffix:
         return True
     if _TYPES is None:
@@ -184,7 +184,7 @@ def named_hint(skipped) -> str:
     mbox = "; .mbox files are read when named (`mycelial ingest mail.mbox`: a record a message)" \
         if skipped.get(".mbox") else ""
     table = "; .csv, .tsv and .xlsx files are read when named (`mycelial ingest notes.csv`: a record a row)" \
-        if skipped.get(".csv") or skipped.get(".tsv") or skipped.get(".xlsx") else ""
+        if any(skipped.get(k) for k in (".csv", ".tsv", ".xlsx", ".csv.gz", ".tsv.gz")) else ""
     return json + mbox + table
 
 

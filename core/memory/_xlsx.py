@@ -5,42 +5,39 @@ other columns).
 An .xlsx is a zip of XML (Office Open XML): ``xl/workbook.xml`` lists the sheets, each sheet's cells are numbers,
 booleans, formula results or strings (most in ``xl/sharedStrings.xml``). Read with the standard library: a cell
 shows what Excel shows for it, a date as ``2024-05-01`` (its number formatted as a date: Excel stores days since
-1900) and a boolean as ``TRUE``. A row's number is its line in errors; a sheet after the first is named in them.
+1900), a time as ``14:30``, a percentage as ``25.0%`` (`core.memory._numfmt`) and a boolean as ``TRUE``. A row's
+number is its line in errors; a sheet after the first is named in them, and both places of a repeated id.
 In a folder, workbooks stay unread (data, as .csv files). Members are read as `core.memory._zipxml` reads them
 (bounded, the whole workbook within the one-file limit, no DTD).
 """
 from __future__ import annotations
 
-import datetime
 import re
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
+from core.memory._numfmt import BUILTIN, Shown, show, shown_as
 from core.memory._zipxml import Package
-from core.memory.records import EMPTY_FILE, ReadError, Record, records_of
+from core.memory.records import EMPTY_FILE, Fields, ReadError, Record, parse_record
 
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_DATE_IDS = set(range(14, 23)) | {45, 46, 47}  # Excel's built-in date and time formats
-_QUOTED = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')  # literal text and colours in a format code: no date letters
 _CELL = re.compile(r"([A-Z]+)(\d+)")
 
 
 def read_xlsx(path: Path, source: str, errors: list, max_bytes: int, fields=None) -> Iterator[Record]:
     """Records of a workbook's rows; a bad row is an error naming its row (and sheet), a damaged file one error."""
+    fields = Fields.of(fields)
     try:
         with zipfile.ZipFile(path) as zf:
             book = _Book(zf, max_bytes, ".xlsx")
-            sheets = book.sheets()
+            first: dict[str, tuple[str, int]] = {}  # id -> (sheet, row) of its record
             rows = 0
-            for i, (name, member) in enumerate(sheets):
-                found: list = []
+            for i, (name, member) in enumerate(book.sheets()):
                 table = list(book.rows(member))
                 rows += len(table)
-                yield from records_of(_records(table), source, found, fields)
-                errors.extend(e if i == 0 else ReadError(e.source, f"sheet {name!r}: {e.message}", e.line, e.skipped)
-                              for e in found)
+                yield from _sheet_records(table, name, i == 0, first, source, errors, fields)
             if not rows:
                 errors.append(ReadError(source, f"{EMPTY_FILE} (a workbook with no row); nothing to store",
                                         skipped=True))
@@ -48,6 +45,27 @@ def read_xlsx(path: Path, source: str, errors: list, max_bytes: int, fields=None
         errors.append(ReadError(source, f"not a readable .xlsx (a zip of XML): {exc}"))
     except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
+
+
+def _sheet_records(table, sheet: str, is_first: bool, first: dict, source: str, errors: list,
+                   fields: Fields) -> Iterator[Record]:
+    """Records of one sheet's rows; an error names the row, and the sheet after the first. An id met before,
+    on this sheet or an earlier one (``first``), is an error naming where: across sheets, it was told by the
+    ingest alone ("duplicate id 'p1' in this ingest"), naming neither sheet nor row."""
+    said = "" if is_first else f"sheet {sheet!r}: "
+    for no, row in _records(table):
+        try:
+            rec = parse_record(row, source, no, fields)
+        except (ValueError, TypeError) as exc:
+            errors.append(ReadError(source, said + str(exc), no))
+            continue
+        if rec.doc_id in first:
+            where, line = first[rec.doc_id]
+            at = f"row {line}" if where == sheet else f"sheet {where!r}, row {line}"
+            errors.append(ReadError(source, f"{said}duplicate id {rec.doc_id!r} (first on {at}); skipped", no))
+            continue
+        first[rec.doc_id] = (sheet, no)
+        yield rec
 
 
 def _records(table) -> Iterator[tuple[int, dict]]:
@@ -81,11 +99,10 @@ class _Book(Package):
             raise ValueError("no xl/workbook.xml: not an Excel workbook (.xlsx), or a damaged one")
         targets = self.relations("xl/workbook.xml")
         pr = book.find(f"{_S}workbookPr")
-        self.epoch = datetime.date(1904, 1, 1) if pr is not None and pr.get("date1904") in ("1", "true") \
-            else datetime.date(1899, 12, 30)  # 1900 system: Excel counts a 29 February 1900 that never was
+        self.date1904 = pr is not None and pr.get("date1904") in ("1", "true")
         self.strings = self._shared_strings(next((t for kind, t in targets.values()
                                                   if kind.endswith("/sharedStrings")), None))
-        self.dates = self._date_styles(next((t for kind, t in targets.values() if kind.endswith("/styles")), None))
+        self.shown = self._styles(next((t for kind, t in targets.values() if kind.endswith("/styles")), None))
         return [(s.get("name", ""), targets[s.get(f"{_R}id")][1]) for s in book.iter(f"{_S}sheet")
                 if s.get(f"{_R}id") in targets]
 
@@ -93,16 +110,17 @@ class _Book(Package):
         root = self.xml(name) if name else None
         return [_text(si) for si in root.iter(f"{_S}si")] if root is not None else []
 
-    def _date_styles(self, name: str | None) -> set[int]:
-        """Indexes of the cell styles whose number format is a date or a time."""
+    def _styles(self, name: str | None) -> dict[int, Shown]:
+        """{cell style index: how its number format shows a number} of the styles of a date, a time or a
+        percentage (a percentage was shown as its fraction: 0.25 for 25%)."""
         root = self.xml(name) if name else None
         if root is None:
-            return set()
-        custom = {int(f.get("numFmtId", -1)) for f in root.iter(f"{_S}numFmt")
-                  if re.search(r"[dmyhs]", _QUOTED.sub("", f.get("formatCode", "")), re.I)}
+            return {}
+        codes = {**BUILTIN, **{int(f.get("numFmtId", -1)): f.get("formatCode", "") for f in root.iter(f"{_S}numFmt")}}
         xfs = root.find(f"{_S}cellXfs")
-        return {i for i, xf in enumerate(xfs if xfs is not None else [])
-                if int(xf.get("numFmtId", 0)) in _DATE_IDS | custom}
+        styles = {i: shown_as(codes.get(int(xf.get("numFmtId", 0)), "")) for i, xf in
+                  enumerate(xfs if xfs is not None else [])}
+        return {i: how for i, how in styles.items() if how is not None}
 
     def rows(self, name: str) -> Iterator[tuple[int, dict[int, str]]]:
         """(row number, {column index: cell as shown}) of a sheet's rows with a cell."""
@@ -129,19 +147,11 @@ class _Book(Package):
             return self.strings[i] if 0 <= i < len(self.strings) else ""
         if kind == "b":
             return "TRUE" if raw == "1" else "FALSE" if raw == "0" else raw
-        if kind == "n" and raw and int(c.get("s", 0)) in self.dates:
-            return self._date(raw)
+        if kind == "n" and raw and (how := self.shown.get(int(c.get("s", 0)))) is not None:
+            return show(raw, how, self.date1904)
         if kind == "n" and raw.endswith(".0"):
             return raw[:-2]
         return raw  # a number as stored, a formula's text result ("str"), an error ("#DIV/0!")
-
-    def _date(self, raw: str) -> str:
-        try:
-            days = float(raw)
-            when = datetime.datetime.combine(self.epoch, datetime.time()) + datetime.timedelta(days=days)
-        except (ValueError, OverflowError):
-            return raw
-        return when.date().isoformat() if days == int(days) else when.isoformat(sep=" ", timespec="seconds")
 
 
 def _column(letters: str) -> int:
