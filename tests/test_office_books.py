@@ -216,3 +216,23 @@ def test_an_opendocument_text_gives_its_paragraphs_lists_and_tables(tmp_path, wi
         zf.writestr("mimetype", "application/vnd.oasis.opendocument.text")
     recs, errors = _read(tmp_path / "other.odt")
     assert recs == [] and errors[0].message == "no content.xml: not an OpenDocument text (.odt), or a damaged one"
+
+
+def test_an_opendocument_comment_is_left_out_of_its_sentence(tmp_path):
+    # the comment was put into the sentence, its author glued: "Commented textBobReviewer note continues."
+    from odf import office as odf_office
+
+    doc = OpenDocumentText()
+    para = odf_text.P(text="Commented text")
+    note = odf_office.Annotation(name="c1")
+    note.addElement(odf_dc.Creator(text="Bob"))
+    note.addElement(odf_dc.Date(text="2024-05-01T10:00:00"))
+    note.addElement(odf_text.P(text="Reviewer note"))
+    para.addElement(note)
+    para.addText(" continues")
+    para.addElement(odf_office.AnnotationEnd(name="c1"))
+    para.addText(".")
+    doc.text.addElement(para)
+    doc.save(str(tmp_path / "commented.odt"))
+    recs, errors = _read(tmp_path / "commented.odt")
+    assert errors == [] and recs[0].text == "Commented text continues."

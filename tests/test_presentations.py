@@ -204,3 +204,28 @@ def test_a_folder_reads_its_presentations_and_they_are_recalled_and_uploaded(tmp
                                            ("b.odp", (tmp_path / "talks" / "b.odp").read_bytes())])
     assert [(r.doc_id, r.title) for r in recs] == [("file:a.pptx", "Talk A"), ("file:b.odp", "Talk B")]
     assert not errors and not skipped
+
+
+def test_hidden_slides_are_left_out(tmp_path):
+    # a hidden slide (PowerPoint's "Hide Slide", Impress's "Hide Slide") was read as if shown
+    deck = pptx.Presentation()
+    for words in ("Hidden opener", "Shown one", "Hidden middle", "Shown two"):
+        slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+        slide.shapes.title.text = words
+        if words.startswith("Hidden"):
+            slide._element.set("show", "0")
+    deck.save(tmp_path / "hidden.pptx")
+    doc = OpenDocumentPresentation()
+    layout = odf_style.PageLayout(name="PM1")
+    doc.automaticstyles.addElement(layout)
+    master = odf_style.MasterPage(name="Default", pagelayoutname=layout)
+    doc.masterstyles.addElement(master)
+    for words in ("Hidden opener", "Shown one", "Hidden middle", "Shown two"):
+        page = odf_draw.Page(name=words, masterpagename=master)
+        if words.startswith("Hidden"):
+            page.setAttrNS(PRESENTATIONNS, "visibility", "hidden")
+        doc.presentation.addElement(page)
+        _frame(page, "title").addElement(odf_text.P(text=words))
+    doc.save(str(tmp_path / "hidden.odp"))
+    recs, errors = _read([tmp_path / "hidden.pptx", tmp_path / "hidden.odp"])
+    assert errors == [] and [(r.title, r.text) for r in recs] == [("Shown one", "# Shown one\n\n# Shown two")] * 2

@@ -1,8 +1,9 @@
 """OpenDocument text (``.odt``, LibreOffice's and Google Docs' export): paragraphs, headings as Markdown ``#`` lines
 at their outline level, lists an item a line, tables a row a line; the title from ``meta.xml``'s ``dc:title``
-(else the first heading of level 1). OpenDocument presentations (``.odp``, Impress's) alike, a slide at a time: its
-title frame as a ``#`` line, its other frames' text, then its speaker notes (date, footer and page number frames
-left out). Members are read as `core.memory._zipxml` reads them (bounded, no DTD).
+(else the first heading of level 1); footnotes and comments left out. OpenDocument presentations (``.odp``,
+Impress's) alike, a shown slide at a time: its title frame as a ``#`` line, its other frames' text, then its speaker
+notes (date, footer and page number frames left out). Members are read as `core.memory._zipxml` reads them
+(bounded, no DTD).
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
 _CLASS = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}class"
 _NOTES = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}notes"
+_VISIBILITY = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}visibility"
 _LEFT_OUT = {"date-time", "footer", "header", "page-number", "page"}  # the same words on every slide; a thumbnail
 _DC = "{http://purl.org/dc/elements/1.1/}"
 _SPACES = {f"{_T}s", f"{_T}tab", f"{_T}line-break"}  # empty elements that stand for white space
+_ASIDE = {f"{_T}note", f"{_OFFICE}annotation"}  # a footnote's or a comment's body would cut its sentence
 _NESTED = {f"{_T}list", f"{_T}list-item", f"{_T}list-header", f"{_T}section", f"{_DRAW}text-box"}  # hold blocks
 
 
@@ -37,6 +40,8 @@ def read_odp(path: Path, max_bytes: int) -> tuple[str, str]:
     body = parse_xml(content, ".odp").find(f"{_OFFICE}body/{_OFFICE}presentation")
     slides, first_title = [], ""
     for page in (body.iter(f"{_DRAW}page") if body is not None else ()):
+        if page.get(_VISIBILITY) == "hidden":  # Impress's "Hide Slide": it was read as if shown
+            continue
         title, blocks = "", []
         for shape in _shapes(page):
             text = "\n".join(line for line in _blocks(shape) if line.strip(" |#\n"))
@@ -83,7 +88,8 @@ def _blocks(parent):
 
 
 def _text(el) -> str:
-    """An element's text on one line: spans followed, ``text:s``/tabs/line breaks as spaces, notes left out."""
+    """An element's text on one line: spans followed, ``text:s``/tabs/line breaks as spaces, footnotes and comments
+    left out (a comment was put into the sentence, its author and date glued to it)."""
     parts: list[str] = []
 
     def walk(node) -> None:
@@ -91,7 +97,7 @@ def _text(el) -> str:
         for child in node:
             if child.tag in _SPACES:
                 parts.append(" ")
-            elif child.tag != f"{_T}note":  # a footnote's body would cut the sentence it is in
+            elif child.tag not in _ASIDE:
                 walk(child)
             parts.append(child.tail or "")
 

@@ -4,9 +4,9 @@ Markdown ``#`` line (so chunks open at slides), its text boxes a paragraph a lin
 
 A .pptx is a zip of XML (Office Open XML): ``ppt/presentation.xml`` lists the slides by relationship id, each
 slide's ``.rels`` names its notes page. Read with the standard library; the date, footer and slide number
-placeholders are left out (the same words on every slide). The title is the deck's own (``docProps/core.xml``,
-unless PowerPoint's default "PowerPoint Presentation"), else its first slide's title. Members are read as
-`core.memory._zipxml` reads them (bounded, the whole deck within the one-file limit, no DTD).
+placeholders are left out (the same words on every slide), and so are hidden slides. The title is the deck's own
+(``docProps/core.xml``, unless PowerPoint's default "PowerPoint Presentation"), else its first slide's title.
+Members are read as `core.memory._zipxml` reads them (bounded, the whole deck within the one-file limit, no DTD).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ _DC = "{http://purl.org/dc/elements/1.1/}"
 _NOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide"
 _LEFT_OUT = {"dt", "ftr", "hdr", "sldNum", "sldImg"}  # date, footer, header, slide number, a notes page's slide
 _TITLES = {"title", "ctrTitle"}
+_HIDDEN = {"0", "false"}  # <p:sld show="0">: PowerPoint's "Hide Slide"
 _DEFAULT_TITLE = "PowerPoint Presentation"
 
 
@@ -46,7 +47,7 @@ class _Deck(Package):
         for ref in pres.iter(f"{_P}sldId"):
             name = targets.get(ref.get(f"{_R}id"), ("", ""))[1]
             slide = self.xml(name) if name else None
-            if slide is None:
+            if slide is None or slide.get("show") in _HIDDEN:  # a hidden slide was read as if shown
                 continue
             title, blocks = _slide_text(slide)
             notes = next((t for kind, t in self.relations(name).values() if kind == _NOTES), None)

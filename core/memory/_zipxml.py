@@ -13,12 +13,18 @@ _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 def two_members(path, kind: str, what: str, main: str, optional: str, max_bytes: int) -> tuple[bytes, bytes | None]:
     """The bytes of member ``main`` of the ``kind`` file at ``path`` (a ``what``: "a Word document") and of
     ``optional`` (None when missing); ValueError for a file that is no zip or has no ``main``."""
+    body, other = members(path, kind, what, main, (optional,), max_bytes)
+    return body, other
+
+
+def members(path, kind: str, what: str, main: str, optional: tuple[str, ...], max_bytes: int) -> list[bytes | None]:
+    """The bytes of member ``main`` and of each of ``optional`` (None when missing), as `two_members`."""
     try:
         with zipfile.ZipFile(path) as zf:
             body = member(zf, main, max_bytes)
             if body is None:
                 raise ValueError(f"no {main}: not {what} ({kind}), or a damaged one")
-            return body, member(zf, optional, max_bytes)
+            return [body, *(member(zf, name, max_bytes) for name in optional)]
     except zipfile.BadZipFile as exc:
         raise ValueError(f"not a readable {kind} (a zip of XML): {exc}") from None
 
