@@ -284,3 +284,12 @@ def test_lines_ended_on_purpose_stay_lines_and_their_names_become_concepts():
                "https://example.org/a/very/long/address/that/runs/past/the/width/of/the/text/x\n"
                "for Trajan was then the governor of Upper Germany, with no claim by birth.")
     assert chunk_text(wrapped) == [" ".join(wrapped.split())]
+    by_hand = ("This is GNU Bash, version 5.2. Bash is the GNU Project's Bourne\n"  # lines of 62 to 71 columns
+               "Again SHell, a complete implementation of the POSIX shell spec,\n"
+               "large Unix-style man page.  The man page is the definitive description\nof the shell's features.")
+    assert chunk_text(by_hand) == [" ".join(by_hand.split())]
+    assert chunk_text("Alice Smith\nBob Jones\nCarol White") == ["Alice Smith\nBob Jones\nCarol White"]  # a list alone
+    items = ("- no hard dependency on gtk-update-icon-cache any more, as asked in bug 739290 by Debian\n"
+             "- missing icons needed for the High Contrast theme added, with the ones of the old theme\n"
+             "- updated translations")
+    assert chunk_text(items) == [items]  # items of full lines too

@@ -335,16 +335,22 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
 
 def _lines_kept(paragraph: str) -> str:
     """``paragraph`` with its whitespace normalised, keeping the line breaks that were made on purpose: a line
-    the next line's first word would have fitted on was ended by its writer (a list of names, an address), not
-    by wrapping at the paragraph's width. Joined into one line, "Alice Smith", "Bob Jones" and "Carol White"
-    were one name, so none of them became a concept; a wrapped paragraph still reads as one line."""
+    that would still be short with the next line's first word on it (within 3/4 of the width the paragraph was
+    wrapped at, 60 columns at least) was ended by its writer (a list of names, an address), not by wrapping.
+    Joined into one line, "Alice Smith", "Bob Jones" and "Carol White" were one name, so none of them became a
+    concept. A wrapped paragraph still reads as one line, a hand-wrapped one too (bash's README: lines of 62 to 71
+    columns)."""
     lines = [" ".join(x.split()) for x in paragraph.strip().split("\n")]
     lines = [x for x in lines if x]
     if len(lines) < 2:
         return lines[0] if lines else ""
-    # the width it was wrapped at, at least: a lone long word (a URL) runs past it
-    width = max((len(x) for x in lines if " " in x), default=0) or max(len(x) for x in lines)
+    # the width it was wrapped at, at least (a lone long word, a URL, runs past it)
+    short = 0.75 * max(60, max((len(x) for x in lines if " " in x), default=0))
     out = lines[0]
-    for before, line in zip(lines, lines[1:]):
-        out += ("\n" if len(before) + 1 + len(line.split(" ", 1)[0]) <= width else " ") + line
+    for before, line in zip(lines, lines[1:]):  # a list item opens its own line whatever its length
+        kept = len(before) + 1 + len(line.split(" ", 1)[0]) <= short or _ITEM.match(line)
+        out += ("\n" if kept else " ") + line
     return out
+
+
+_ITEM = re.compile(r"([-*+\u2022]|\d{1,3}[.)])\s")
