@@ -10,7 +10,7 @@ from __future__ import annotations
 from email import policy
 from email.parser import BytesParser
 
-from core.memory._formats import html_parts
+from core.memory._html import html_parts
 
 
 def read_eml(data: bytes) -> tuple[str, str]:

@@ -27,11 +27,12 @@ from core.memory._odt import read_odp, read_odt
 from core.memory._pptx import read_pptx
 from core.memory._xlsx import read_xlsx
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
-from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
-                                  head_bytes, html_parts, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl,
+from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, file_title,
+                                  head_bytes, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl,
                                   is_mbox, is_memory, is_xlsx, named_hint,
                                   kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
                                   unreadable_folder)
+from core.memory._html import declared_charset, html_parts
 from core.memory._json import json_records, read_json
 from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import markdown_parts

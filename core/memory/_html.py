@@ -1,0 +1,90 @@
+"""An HTML page as text: its title, and its visible text with headings as Markdown ``#`` lines.
+
+Read with the standard library's ``HTMLParser`` (no DOM): HTML files of a folder, an e-mail's HTML body, an
+e-book's chapters. Moved out of ``_formats.py`` (which chooses what to read, not how).
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+_BLOCK = {"p", "div", "br", "li", "tr", "pre", "section", "article", "table", "dl", "dt", "dd", "ul", "ol",
+          "blockquote", "hr", "header", "footer", "main", "nav", "aside", "figure", "form", "td", "th"}
+_HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_HIDDEN = {"script", "style", "noscript", "template", "svg"}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.hidden = 0
+        self.in_title = False
+        self.first_h1: list[str] | None = None
+        self.in_h1 = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif tag == "title":
+            self.in_title = True
+        elif tag in _HEAD:  # a Markdown heading: the chunker opens a chunk at it
+            self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
+            if tag == "h1" and self.first_h1 is None:
+                self.first_h1, self.in_h1 = [], True
+        elif tag in _BLOCK:
+            self.parts.append("\n\n" if tag in ("p", "div", "pre", "section", "article", "table") else "\n")
+
+    def handle_endtag(self, tag):
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag == "title":
+            self.in_title = False
+        elif tag in _HEAD:
+            self.parts.append("\n\n")
+            self.in_h1 = False
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title.append(data)
+        elif not self.hidden:
+            if any(p == "\n\n" or p.endswith("# ") for p in self.parts[-1:]) and data.strip():
+                data = data.lstrip()
+            if self.parts and self.parts[-1].endswith("# "):  # a heading stays on one line
+                data = " ".join(data.split())
+            self.parts.append(data)
+            if self.in_h1 and self.first_h1 is not None:
+                self.first_h1.append(data)
+
+
+_CHARSET = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The encoding an HTML page declares in its first 2 KB (``<meta charset>``, ``<?xml encoding?>``), when
+    Python knows it: libxslt's manual is ISO-8859-1 and says so, and was refused as "not valid UTF-8"."""
+    import codecs
+
+    m = _CHARSET.search(data[:2048])
+    try:
+        return codecs.lookup(m.group(1).decode("ascii")).name if m else None
+    except LookupError:
+        return None
+
+
+def html_parts(text: str) -> tuple[str, str]:
+    """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
+    as Markdown ``#`` lines; scripts and styles dropped, entities decoded."""
+    parser = _Text()
+    parser.feed(text)
+    parser.close()
+    body = "".join(parser.parts)
+    lines = [" ".join(line.split()) if not line.lstrip().startswith("#") else line.strip()
+             for line in body.split("\n")]
+    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    body = re.sub(r"^#+ *$\n?", "", body, flags=re.M)  # an empty heading (an anchor only)
+    title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.first_h1 or []).split())
+    return title, body
