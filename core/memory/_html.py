@@ -12,6 +12,7 @@ _BLOCK = {"p", "div", "br", "li", "tr", "pre", "section", "article", "table", "d
           "blockquote", "hr", "header", "footer", "main", "nav", "aside", "figure", "form", "td", "th"}
 _HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HIDDEN = {"script", "style", "noscript", "template", "svg"}
+_CODE = "\x00"  # opens a line of a <pre> in the parser's output (NUL bytes of the page are dropped first)
 
 
 class _Text(HTMLParser):
@@ -23,6 +24,8 @@ class _Text(HTMLParser):
         self.in_title = False
         self.first_h1: list[str] | None = None
         self.in_h1 = False
+        self.pre = 0  # open <pre> elements
+        self.line_start = True  # the next text of a <pre> opens a line
 
     def handle_starttag(self, tag, attrs):
         if tag in _HIDDEN:
@@ -35,6 +38,8 @@ class _Text(HTMLParser):
                 self.first_h1, self.in_h1 = [], True
         elif tag in _BLOCK:
             self.parts.append("\n\n" if tag in ("p", "div", "pre", "section", "article", "table") else "\n")
+            self.pre += tag == "pre"
+            self.line_start = True
 
     def handle_endtag(self, tag):
         if tag in _HIDDEN:
@@ -46,11 +51,17 @@ class _Text(HTMLParser):
             self.in_h1 = False
         elif tag in _BLOCK:
             self.parts.append("\n")
+            self.pre = max(0, self.pre - (tag == "pre"))
+            self.line_start = True
 
     def handle_data(self, data):
         if self.in_title:
             self.title.append(data)
-        elif not self.hidden:
+        elif self.hidden:
+            return
+        elif self.pre:
+            self._code(data)
+        else:
             if any(p == "\n\n" or p.endswith("# ") for p in self.parts[-1:]) and data.strip():
                 data = data.lstrip()
             if self.parts and self.parts[-1].endswith("# "):  # a heading stays on one line
@@ -58,6 +69,19 @@ class _Text(HTMLParser):
             self.parts.append(data)
             if self.in_h1 and self.first_h1 is not None:
                 self.first_h1.append(data)
+
+    def _code(self, data: str) -> None:
+        """Text of a ``<pre>``: each line marked, to be indented as code (its "# comment" was a heading)."""
+        out = []
+        for i, piece in enumerate(data.split("\n")):
+            if i:
+                out.append("\n")
+                self.line_start = True
+            if piece and self.line_start:
+                out.append(_CODE)
+                self.line_start = False
+            out.append(piece)
+        self.parts.append("".join(out))
 
 
 _CHARSET = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
@@ -75,16 +99,23 @@ def declared_charset(data: bytes) -> str | None:
         return None
 
 
+def _line(line: str) -> str:
+    """A line of the page's text: whitespace normalised, but a heading's kept after its ``#`` and a line of
+    code indented 4 spaces, so that the chunker reads its ``# comment`` as code (CommonMark's rule)."""
+    if line.startswith(_CODE):
+        code = line.replace(_CODE, "").rstrip()
+        return "    " + code if code.strip() else ""
+    return line.strip() if line.lstrip().startswith("#") else " ".join(line.split())
+
+
 def html_parts(text: str) -> tuple[str, str]:
     """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
     as Markdown ``#`` lines; scripts and styles dropped, entities decoded."""
     parser = _Text()
-    parser.feed(text)
+    parser.feed(text.replace(_CODE, ""))
     parser.close()
-    body = "".join(parser.parts)
-    lines = [" ".join(line.split()) if not line.lstrip().startswith("#") else line.strip()
-             for line in body.split("\n")]
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    body = "\n".join(_line(line) for line in "".join(parser.parts).split("\n"))
+    body = re.sub(r"\n{3,}", "\n\n", body).strip("\n")  # (a first line of code keeps its indent)
     body = re.sub(r"^#+ *$\n?", "", body, flags=re.M)  # an empty heading (an anchor only)
     title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.first_h1 or []).split())
     return title, body

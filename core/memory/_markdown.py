@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from core.memory._markdown_text import markdown_text
+
 # the opening fence, lines whose first is a YAML key, the closing fence (--- or ...)
 _FRONT = re.compile(r"\A---[ \t]*\r?\n([A-Za-z_][\w-]*[ \t]*:.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
 _TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$((?:\r?\n[ \t]+.*$)*)", re.M)  # the value, indented lines after it
@@ -16,12 +18,14 @@ _TITLE = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$((?:\r?\n[ \t]+.*$)*)", re.
 
 def markdown_parts(text: str) -> tuple[str, str]:
     """(title, body): ``body`` is ``text`` without a leading front matter block; the title is its
-    ``title:`` value (quotes removed), else the first line's ``#`` heading, else ""."""
+    ``title:`` value (quotes removed), else the first line's ``#`` heading, else "". Code is indented as code
+    (core.memory._markdown_text)."""
     title, m = "", _FRONT.match(text)
     if m is not None:
         t = _TITLE.search(m.group(1))
         title = _scalar(t.group(1), t.group(2)) if t else ""
         text = text[m.end():]
+    text = markdown_text(text)
     return title or _heading(text), text
 
 
@@ -42,9 +46,11 @@ def _scalar(value: str, more: str) -> str:
 
 
 def _heading(text: str) -> str:
+    """The first line's ``#`` heading; a line of code (indented 4) is none: a note opening with a fenced
+    ``# clone the repository`` was titled "clone the repository"."""
     for line in text.splitlines():
         s = line.strip()
-        if s.startswith("#"):
+        if s.startswith("#") and len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip()) < 4:
             return s.lstrip("#").strip()
         if s:
             return ""
