@@ -35,3 +35,28 @@ def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
     rec = _read(tmp_path / "first.html")
     assert rec.text == "    # Only a comment\n    make all\n\nBody para."
     assert chunk_text(rec.text) == ["# Only a comment make all Body para."]
+
+
+def test_blocks_are_lines_and_a_table_row_is_one(tmp_path):
+    # a <summary>, <figcaption> or <address> ran into the text beside it ("How do I reset my password?Open
+    # settings"), and a table lost its rows and cells ("City Pop Paris 2.1M", each cell a paragraph); an empty
+    # cell is left out, a cell's <p> (Sphinx's, Word's HTML) breaks no row
+    (tmp_path / "faq.html").write_text(
+        "<html><head><title>FAQ</title></head><body><h1>FAQ</h1>\n"
+        "<details><summary>How do I reset my password?</summary>Open settings and click reset.</details>\n"
+        "<details><summary>Can I export data?</summary><p>Yes, use the export button.</p></details>\n"
+        "<dl><dt>Term</dt><dd>Its definition.</dd></dl>\n"
+        '<figure><img src="p.png" alt="A photo"><figcaption>The harbour at dawn.</figcaption></figure>\n'
+        "<p>Contact us<address>12 Main Street</address></p>\n"
+        "<table><caption>Cities</caption>\n<tr><th>City</th><th>Pop</th></tr>\n<tr><td>Paris</td><td>2.1M</td></tr>\n"
+        "<tr><td> Lyon\n</td><td></td><td><p>0.5M</p></td></tr>\n</table>\n"
+        "<p>After the table.</p></body></html>\n", encoding="utf-8")
+    rec = _read(tmp_path / "faq.html")
+    assert rec.text == ("# FAQ\n\nHow do I reset my password?\nOpen settings and click reset.\n\nCan I export data?\n\n"
+                        "Yes, use the export button.\n\nTerm\n\nIts definition.\n\nThe harbour at dawn.\n\n"
+                        "Contact us\n12 Main Street\n\nCities\n\nCity | Pop\nParis | 2.1M\nLyon | 0.5M\n\n"
+                        "After the table.")
+    assert chunk_text(rec.text) == [
+        "# FAQ\nHow do I reset my password? Open settings and click reset. Can I export data? Yes, use the export "
+        "button. Term Its definition. The harbour at dawn. Contact us 12 Main Street Cities City | Pop Paris | 2.1M "
+        "Lyon | 0.5M After the table."]

@@ -8,11 +8,45 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+# a line of their own (a paragraph: _PARAGRAPH); summary, figcaption, address... ran into the text beside them
+# ("How do I reset my password?Open settings"); table cells are joined on their row's line instead (_Table)
 _BLOCK = {"p", "div", "br", "li", "tr", "pre", "section", "article", "table", "dl", "dt", "dd", "ul", "ol",
-          "blockquote", "hr", "header", "footer", "main", "nav", "aside", "figure", "form", "td", "th"}
+          "blockquote", "hr", "header", "footer", "main", "nav", "aside", "figure", "form", "address", "caption",
+          "center", "details", "dialog", "fieldset", "figcaption", "hgroup", "legend", "menu", "search", "summary"}
+_PARAGRAPH = {"p", "div", "pre", "section", "article", "table", "details"}
+_CELL = {"td", "th"}
 _HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HIDDEN = {"script", "style", "noscript", "template", "svg"}
 _CODE = "\x00"  # opens a line of a <pre> in the parser's output (NUL bytes of the page are dropped first)
+
+
+class _Table:
+    """The state of one table's row: a row is a line, its cells joined by " | " (a Word table's: it read "City
+    Pop Paris 2.1M"). A ``<p>`` around a cell's text (Sphinx's, Word's HTML) breaks no row: a block inside a
+    cell breaks its line only between two of its texts (a layout table's paragraphs)."""
+
+    def __init__(self) -> None:
+        self.in_cell = False
+        self.row_text = False  # the row holds text: a next cell's opens with " | "
+        self.cell_text = False  # the cell holds text: a block in it breaks the line before its next text
+        self.pending = ""  # that break
+
+    def new_row(self) -> None:
+        self.in_cell = self.row_text = self.cell_text = False
+        self.pending = ""
+
+    def new_cell(self) -> None:
+        self.in_cell, self.cell_text, self.pending = True, False, ""
+
+    def block(self, sep: str) -> None:
+        if self.cell_text and len(sep) > len(self.pending):
+            self.pending = sep
+
+    def before_text(self, last: str) -> str:
+        """What goes before a text of the cell, the part before it being ``last``."""
+        sep = self.pending or (" | " if self.row_text and not self.cell_text else "")
+        self.pending, self.cell_text, self.row_text = "", True, True
+        return "" if sep == " | " and last.endswith(("\n", "# ")) else sep
 
 
 class _Text(HTMLParser):
@@ -26,6 +60,7 @@ class _Text(HTMLParser):
         self.in_h1 = False
         self.pre = 0  # open <pre> elements
         self.line_start = True  # the next text of a <pre> opens a line
+        self.tables: list[_Table] = []  # the open tables, the innermost last
 
     def handle_starttag(self, tag, attrs):
         if tag in _HIDDEN:
@@ -33,13 +68,21 @@ class _Text(HTMLParser):
         elif tag == "title":
             self.in_title = True
         elif tag in _HEAD:  # a Markdown heading: the chunker opens a chunk at it
+            if self._in_cell():  # its own lines (a layout table's)
+                self.tables[-1].before_text("\n")
             self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
             if tag == "h1" and self.first_h1 is None:
                 self.first_h1, self.in_h1 = [], True
+        elif tag in _CELL:
+            if self.tables:
+                self.tables[-1].new_cell()
         elif tag in _BLOCK:
-            self.parts.append("\n\n" if tag in ("p", "div", "pre", "section", "article", "table") else "\n")
+            if tag == "tr" and self.tables:
+                self.tables[-1].new_row()
+            self._break("\n\n" if tag in _PARAGRAPH else "\n", tag)
             self.pre += tag == "pre"
-            self.line_start = True
+            if tag == "table":
+                self.tables.append(_Table())
 
     def handle_endtag(self, tag):
         if tag in _HIDDEN:
@@ -49,10 +92,25 @@ class _Text(HTMLParser):
         elif tag in _HEAD:
             self.parts.append("\n\n")
             self.in_h1 = False
+        elif tag in _CELL or tag == "tr":  # rows are lines, not paragraphs
+            if self.tables:
+                self.tables[-1].in_cell = False
         elif tag in _BLOCK:
-            self.parts.append("\n")
+            if tag == "table" and self.tables:
+                self.tables.pop()
+            self._break("\n", tag)
             self.pre = max(0, self.pre - (tag == "pre"))
-            self.line_start = True
+
+    def _break(self, sep: str, tag: str) -> None:
+        """A block's line break; inside a table's cell, kept for the cell's next text (see _Table)."""
+        self.line_start = True
+        if self._in_cell() and not self.pre and tag not in ("pre", "table"):
+            self.tables[-1].block(sep)
+        else:
+            self.parts.append(sep)
+
+    def _in_cell(self) -> bool:
+        return bool(self.tables) and self.tables[-1].in_cell
 
     def handle_data(self, data):
         if self.in_title:
@@ -61,7 +119,13 @@ class _Text(HTMLParser):
             return
         elif self.pre:
             self._code(data)
+        elif self.tables and not (self.tables[-1].in_cell or data.strip()):
+            return  # the source's line breaks between rows and cells
         else:
+            if self._in_cell():  # a cell's text stays on its row's line
+                data = re.sub(r"\s+", " ", data)
+                if data.strip():
+                    self.parts.append(self.tables[-1].before_text(self.parts[-1] if self.parts else "\n"))
             if any(p == "\n\n" or p.endswith("# ") for p in self.parts[-1:]) and data.strip():
                 data = data.lstrip()
             if self.parts and self.parts[-1].endswith("# "):  # a heading stays on one line
@@ -105,6 +169,7 @@ def _line(line: str) -> str:
     if line.startswith(_CODE):
         code = line.replace(_CODE, "").rstrip()
         return "    " + code if code.strip() else ""
+    line = line.replace(_CODE, "")  # a <pre> inside a table's cell
     return line.strip() if line.lstrip().startswith("#") else " ".join(line.split())
 
 
