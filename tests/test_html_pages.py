@@ -60,3 +60,33 @@ def test_blocks_are_lines_and_a_table_row_is_one(tmp_path):
         "# FAQ\nHow do I reset my password? Open settings and click reset. Can I export data? Yes, use the export "
         "button. Term Its definition. The harbour at dawn. Contact us 12 Main Street Cities City | Pop Paris | 2.1M "
         "Lyon | 0.5M After the table."]
+
+
+def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
+    # hidden elements (hidden, aria-hidden="true", style="display:none"), the <nav> menus and the <footer> were
+    # stored with the article; <header> and <aside> stay (a title, real notes); "until-found" is searchable text
+    (tmp_path / "news.html").write_text(
+        "<!doctype html><html><head><title>Harbour news</title></head><body>\n"
+        '<header><a href="/">Harbour Times</a><nav><ul><li><a href="/">Home</a></li><li>Sports</li></ul></nav>'
+        "</header>\n<main><h1>The bell rings again</h1>\n<p>Vask rang the harbour bell at noon.</p>\n"
+        "<p hidden>Draft: do not publish.</p>\n"
+        '<div style="color: red; display: none">A hidden promo.</div>\n<span aria-hidden="true">★</span>\n'
+        "<p>The bell was cast in 1821.\n<p hidden>An unclosed hidden paragraph.\n<div>Shown after it.</div>\n"
+        "<ul><li hidden>Gone item<li>Kept item</ul>\n"
+        '<details><summary>More</summary><div hidden="until-found">Found by search.</div></details>\n</main>\n'
+        "<aside>Related: the lighthouse keeper's notes.</aside>\n"
+        '<footer>© 2024 Harbour Times. <a href="/privacy">Privacy</a></footer>\n</body></html>\n', encoding="utf-8")
+    rec = _read(tmp_path / "news.html")
+    assert (rec.title, rec.text) == ("Harbour news", (
+        "Harbour Times\n\n# The bell rings again\n\nVask rang the harbour bell at noon.\n\nThe bell was cast in "
+        "1821.\n\nShown after it.\n\nKept item\n\nMore\n\nFound by search.\n\nRelated: the lighthouse keeper's notes."))
+    assert chunk_text(rec.text) == [
+        "Harbour Times",
+        "# The bell rings again\nVask rang the harbour bell at noon. The bell was cast in 1821. Shown after it. "
+        "Kept item More Found by search. Related: the lighthouse keeper's notes."]
+    # a page of menus and fine print only keeps them: it was stored so, and storing nothing would lose it
+    (tmp_path / "map.html").write_text(
+        '<html><head><title>Site map</title></head><body><nav><a href="/a">Alpha guide</a> <a href="/b">Beta '
+        "guide</a></nav><footer>Contact: harbour@example.org</footer></body></html>", encoding="utf-8")
+    rec = _read(tmp_path / "map.html")
+    assert (rec.title, rec.text) == ("Site map", "Alpha guide Beta guide\n\nContact: harbour@example.org")

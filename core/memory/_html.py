@@ -18,6 +18,24 @@ _CELL = {"td", "th"}
 _HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HIDDEN = {"script", "style", "noscript", "template", "svg"}
 _CODE = "\x00"  # opens a line of a <pre> in the parser's output (NUL bytes of the page are dropped first)
+# a site's menus and fine print, the same on every page: left out (unless they are all the page holds)
+_BOILERPLATE = frozenset({"nav", "footer"})
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+# start tags that end an element whose end tag may be left out (<p hidden>x<div>shown</div>): HTML's rules
+_ENDS = {"li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "tr": {"tr"}, "td": {"td", "th"}, "th": {"td", "th"},
+         "option": {"option"},
+         "p": {"address", "article", "aside", "blockquote", "details", "dialog", "div", "dl", "fieldset",
+               "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup",
+               "hr", "main", "menu", "nav", "ol", "p", "pre", "search", "section", "table", "ul"}}
+_DISPLAY_NONE = re.compile(r"(?:^|;)\s*display\s*:\s*none\b", re.I)
+
+
+def _hides(attrs) -> bool:
+    """Does an element say it is not shown (``hidden``, ``aria-hidden="true"``, ``style="display:none"``)? Its
+    text was stored. ``hidden="until-found"`` is shown when searched for: kept."""
+    a = {k: (v or "") for k, v in attrs}
+    return ("hidden" in a and a["hidden"].strip().lower() != "until-found") or \
+        a.get("aria-hidden", "").strip().lower() == "true" or _DISPLAY_NONE.search(a.get("style", "")) is not None
 
 
 class _Table:
@@ -50,8 +68,10 @@ class _Table:
 
 
 class _Text(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, left_out: frozenset = _BOILERPLATE) -> None:
         super().__init__(convert_charrefs=True)
+        self.left_out = left_out  # elements whose text is left out, with hidden ones
+        self.skipped: list[str] = []  # the element left out and the elements open inside it
         self.parts: list[str] = []
         self.title: list[str] = []
         self.hidden = 0
@@ -63,7 +83,11 @@ class _Text(HTMLParser):
         self.tables: list[_Table] = []  # the open tables, the innermost last
 
     def handle_starttag(self, tag, attrs):
-        if tag in _HIDDEN:
+        if self.skipped and self._skips(tag):
+            return
+        if tag not in _VOID and (tag in self.left_out or _hides(attrs)):
+            self.skipped = [tag]
+        elif tag in _HIDDEN:
             self.hidden += 1
         elif tag == "title":
             self.in_title = True
@@ -84,7 +108,28 @@ class _Text(HTMLParser):
             if tag == "table":
                 self.tables.append(_Table())
 
+    def _skips(self, tag: str) -> bool:
+        """Is this start tag inside the element left out? It may end it instead (``<p hidden>x<div>``)."""
+        if tag in _ENDS.get(self.skipped[0], ()) and (len(self.skipped) == 1 or self.skipped[0] == "p"):
+            self.skipped = []
+            return False
+        if tag not in _VOID:
+            self.skipped.append(tag)
+        return True
+
+    def _skips_end(self, tag: str) -> bool:
+        """Is this end tag inside the element left out (or its own)? The end of an element around it ends it."""
+        if tag in _VOID:
+            return True
+        if tag not in self.skipped:
+            self.skipped = []
+            return False
+        del self.skipped[len(self.skipped) - 1 - self.skipped[::-1].index(tag):]
+        return True
+
     def handle_endtag(self, tag):
+        if self.skipped and self._skips_end(tag):
+            return
         if tag in _HIDDEN:
             self.hidden = max(0, self.hidden - 1)
         elif tag == "title":
@@ -113,6 +158,8 @@ class _Text(HTMLParser):
         return bool(self.tables) and self.tables[-1].in_cell
 
     def handle_data(self, data):
+        if self.skipped:
+            return
         if self.in_title:
             self.title.append(data)
         elif self.hidden:
@@ -175,8 +222,14 @@ def _line(line: str) -> str:
 
 def html_parts(text: str) -> tuple[str, str]:
     """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
-    as Markdown ``#`` lines; scripts and styles dropped, entities decoded."""
-    parser = _Text()
+    as Markdown ``#`` lines; scripts, styles, hidden elements, ``<nav>`` and ``<footer>`` dropped (a page of
+    nothing else keeps its ``<nav>`` and ``<footer>``), entities decoded."""
+    title, body = _parts(text, _BOILERPLATE)
+    return (title, body) if body.strip() else _parts(text, frozenset())
+
+
+def _parts(text: str, left_out: frozenset) -> tuple[str, str]:
+    parser = _Text(left_out)
     parser.feed(text.replace(_CODE, ""))
     parser.close()
     body = "\n".join(_line(line) for line in "".join(parser.parts).split("\n"))
