@@ -35,7 +35,8 @@ from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, f
 from core.memory._html import declared_charset, html_parts
 from core.memory._json import json_records, read_json
 from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
-from core.memory._markdown import markdown_parts
+from core.memory._markdown import front_matter, markdown_parts
+from core.memory._markdown_text import markdown_text
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
 from core.text import count
@@ -195,10 +196,9 @@ def is_blank(path: Path) -> bool:
         if size > MAX_BYTES or what in ("pdf", None, *_BOOK):
             return False
         head = head_bytes(path, 4096)
-        if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
-            start = head.decode("utf-8-sig", "replace")
-            body = markdown_parts(start)[1]
-            if body is not start and body.strip():  # the block closed within the head, text after it
+        if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith((b"---", b"+++")):  # text after it?
+            front = front_matter(head.decode("utf-8-sig", "replace"))
+            if front is not None and markdown_text(front[1]).strip():  # closed within the head, text after it
                 return False
             return not markdown_parts(_decode(content_bytes(path, MAX_BYTES), str(path)))[1].strip()
         if what == "html":
