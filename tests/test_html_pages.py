@@ -1,8 +1,11 @@
 """HTML pages read as their text (core.memory._html): the reader's output and the chunks stored from it."""
 from __future__ import annotations
 
+import io
+import json
+
 from core.memory.chunking import chunk_text
-from core.memory.readers import ReadError, read_paths
+from core.memory.readers import ReadError, read_paths, read_stream
 
 
 def _read(path):
@@ -90,3 +93,26 @@ def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
         "guide</a></nav><footer>Contact: harbour@example.org</footer></body></html>", encoding="utf-8")
     rec = _read(tmp_path / "map.html")
     assert (rec.title, rec.text) == ("Site map", "Alpha guide Beta guide\n\nContact: harbour@example.org")
+
+
+def test_a_page_piped_to_ingest_is_read_as_a_page(tmp_path):
+    # `curl URL | mycelial ingest -` stored the page's markup as text, untitled
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    page = ("\ufeff\n  <!DOCTYPE html>\n<html><head><title>Harbour &amp; bell</title><style>p {color: red}</style>"
+            "</head><body><nav>Home</nav><h1>The bell</h1><p>Vask rang the harbour bell at noon.</p>"
+            "<script>track()</script></body></html>\n")
+    mem = str(tmp_path / "mem")
+    r = CliRunner().invoke(cli, ["ingest", "-", "--memory", mem, "-q"], input=page.encode("utf-8"))
+    assert r.exit_code == 0 and "1 document ingested" in r.output, r.output
+    doc_id = json.loads(CliRunner().invoke(cli, ["list", "--memory", mem, "--json"]).stdout)[0]["id"]
+    got = json.loads(CliRunner().invoke(cli, ["get", doc_id, "--memory", mem, "--json"]).stdout)
+    assert (got["title"], [c["text"] for c in got["chunks"]]) == (
+        "Harbour & bell", ["# The bell\nVask rang the harbour bell at noon."])
+    # in the charset it declares, as an HTML file is (it was "not valid UTF-8")
+    latin = '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><body><p>Cr\xe8me br\xfbl\xe9e.</p>'
+    errors: list[ReadError] = []
+    recs = list(read_stream(io.TextIOWrapper(io.BytesIO(latin.encode("latin-1"))), errors))
+    assert errors == [] and [(r.title, r.text) for r in recs] == [("Café", "Crème brûlée.")]

@@ -220,6 +220,12 @@ def _line(line: str) -> str:
     return line.strip() if line.lstrip().startswith("#") else " ".join(line.split())
 
 
+def looks_like_html(text: str) -> bool:
+    """Does piped text open as an HTML page (``<!doctype html``, ``<html``; after whitespace or a byte order mark)?
+    `curl URL | mycelial ingest -` stored the page's markup as text."""
+    return text[:1024].lstrip("\ufeff \t\r\n")[:14].lower().startswith(("<!doctype html", "<html"))
+
+
 def html_parts(text: str) -> tuple[str, str]:
     """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
     as Markdown ``#`` lines; scripts, styles, hidden elements, ``<nav>`` and ``<footer>`` dropped (a page of

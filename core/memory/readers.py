@@ -32,7 +32,7 @@ from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, f
                                   is_mbox, is_memory, is_xlsx, named_hint,
                                   kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
                                   unreadable_folder)
-from core.memory._html import declared_charset, html_parts
+from core.memory._html import declared_charset, html_parts, looks_like_html
 from core.memory._json import json_records, read_json
 from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
 from core.memory._markdown import front_matter, markdown_parts
@@ -240,8 +240,9 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
         errors.append(ReadError(source, f"input is larger than {limit} bytes; split it, or set "
                                         f"MYCELIAL_MAX_INPUT_BYTES to raise the limit"))
         return
-    try:
-        text = _decode(data, source) if isinstance(data, bytes) else data
+    try:  # a piped page is read in the charset it declares, as an HTML file is
+        text = data if isinstance(data, str) else \
+            _decode_as("html" if looks_like_html(data[:64].decode("latin-1")) else "text", data, source)
     except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
         return
@@ -258,9 +259,11 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
         # no placeholder title: a title is embedded with every chunk and becomes a concept
-        title, body = markdown_parts(text)
-        if not body.strip():  # only front matter: it was stored as text ("--- title: x ---")
-            errors.append(ReadError(source, f"{EMPTY_INPUT} (only front matter); nothing to store", skipped=True))
+        page = looks_like_html(text)  # `curl URL | mycelial ingest -`: its markup was stored as text
+        title, body = html_parts(text) if page else markdown_parts(text)
+        if not body.strip():  # only front matter (it was stored as text: "--- title: x ---"), or only tags
+            why = "no text outside its tags" if page else "only front matter"
+            errors.append(ReadError(source, f"{EMPTY_INPUT} ({why}); nothing to store", skipped=True))
             return
         yield Record(f"stdin-{digest}", body, title, {}, source, merge=True)
 
