@@ -116,3 +116,15 @@ def test_a_page_piped_to_ingest_is_read_as_a_page(tmp_path):
     errors: list[ReadError] = []
     recs = list(read_stream(io.TextIOWrapper(io.BytesIO(latin.encode("latin-1"))), errors))
     assert errors == [] and [(r.title, r.text) for r in recs] == [("Café", "Crème brûlée.")]
+
+
+def test_an_inline_svg_title_is_not_the_page_title(tmp_path):
+    # an icon's <svg><title> was read into the page's: "Harbour newsClose"; with no <title>, it was the title
+    (tmp_path / "icons.html").write_text(
+        "<html><head><title>Harbour news</title></head><body><button><svg><title>Close</title><path d='M0'/></svg>"
+        "</button><h1>The bell</h1><p>Vask rang it.</p></body></html>", encoding="utf-8")
+    (tmp_path / "untitled.html").write_text(
+        "<html><body><svg><title>Menu</title></svg><h1>The bell</h1><p>Vask rang it.</p></body></html>",
+        encoding="utf-8")
+    assert [(r.title, r.text) for r in (_read(tmp_path / "icons.html"), _read(tmp_path / "untitled.html"))] == [
+        ("Harbour news", "# The bell\n\nVask rang it."), ("The bell", "# The bell\n\nVask rang it.")]

@@ -1,7 +1,9 @@
 """An HTML page as text: its title, and its visible text with headings as Markdown ``#`` lines.
 
 Read with the standard library's ``HTMLParser`` (no DOM): HTML files of a folder, an e-mail's HTML body, an
-e-book's chapters. Moved out of ``_formats.py`` (which chooses what to read, not how).
+e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a table row a line of ``cell | cell``, a
+``<pre>`` indented as code; scripts, styles, hidden elements and the site's ``<nav>`` and ``<footer>`` are left
+out. Moved out of ``_formats.py`` (which chooses what to read, not how).
 """
 from __future__ import annotations
 
@@ -89,8 +91,8 @@ class _Text(HTMLParser):
             self.skipped = [tag]
         elif tag in _HIDDEN:
             self.hidden += 1
-        elif tag == "title":
-            self.in_title = True
+        elif tag == "title":  # not an inline <svg>'s (an icon's name): the page's title read "Harbour newsClose"
+            self.in_title = not self.hidden
         elif tag in _HEAD:  # a Markdown heading: the chunker opens a chunk at it
             if self._in_cell():  # its own lines (a layout table's)
                 self.tables[-1].before_text("\n")
