@@ -13,7 +13,7 @@ import re
 from email import policy
 from email.parser import BytesParser
 
-from core.memory._formats import html_parts
+from core.memory._html import html_parts
 
 _HEAD = ("From", "To", "Date")
 _ESCAPED = re.compile("[\udc80-\udcff]")  # a raw 8-bit byte of a header, as the parser keeps it

@@ -1,7 +1,7 @@
 """E-books (``.epub``): their chapters' text in reading order, headings as Markdown ``#`` lines.
 
 An EPUB is a zip: ``META-INF/container.xml`` names the package file (OPF), whose manifest lists the chapters
-(XHTML) and whose spine gives their order; each chapter is read as an HTML page is (`_formats.html_parts`). The
+(XHTML) and whose spine gives their order; each chapter is read as an HTML page is (`_html.html_parts`). The
 title is the package's ``dc:title``. Members are read as `core.memory._zipxml` reads them (bounded, no DTD), and
 the chapters together at most the one-file limit.
 """
@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import unquote
 
-from core.memory._formats import html_parts
+from core.memory._html import html_parts
 from core.memory._zipxml import member, parse_xml
 
 _CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"

@@ -4,7 +4,7 @@ Real folders are not our benchmark: /usr/share/doc holds 1,890 ``.gz`` files, 1,
 (``copyright``, ``README``), 242 ``.html`` and 62 ``.rst`` of its 4,530 files, and ingest read only ``.txt``
 and ``.md`` (7 of 230 files of 65 package folders). A gzip file is read through a bounded decompression (a
 gzip bomb is refused, never inflated), a file without a suffix or named like a document (``README.Debian``,
-``NEWS``) only when its start is UTF-8 text, HTML as its text without tags.
+``NEWS``) only when its start is UTF-8 text, HTML as its text without tags (core.memory._html).
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import os
 import re
 import stat
 import zlib
-from html.parser import HTMLParser
 from pathlib import Path
 
 # read whatever their start
@@ -245,88 +244,6 @@ def content_bytes(path: Path, max_bytes: int) -> bytes:
         raise ValueError(f"decompresses to more than {max_bytes:,} bytes, the limit for one file (a gzip bomb?); "
                          f"not read: decompress it yourself and split it")
     return data
-
-
-_BLOCK = {"p", "div", "br", "li", "tr", "pre", "section", "article", "table", "dl", "dt", "dd", "ul", "ol",
-          "blockquote", "hr", "header", "footer", "main", "nav", "aside", "figure", "form", "td", "th"}
-_HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
-_HIDDEN = {"script", "style", "noscript", "template", "svg"}
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self.hidden = 0
-        self.in_title = False
-        self.first_h1: list[str] | None = None
-        self.in_h1 = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _HIDDEN:
-            self.hidden += 1
-        elif tag == "title":
-            self.in_title = True
-        elif tag in _HEAD:  # a Markdown heading: the chunker opens a chunk at it
-            self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
-            if tag == "h1" and self.first_h1 is None:
-                self.first_h1, self.in_h1 = [], True
-        elif tag in _BLOCK:
-            self.parts.append("\n\n" if tag in ("p", "div", "pre", "section", "article", "table") else "\n")
-
-    def handle_endtag(self, tag):
-        if tag in _HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag == "title":
-            self.in_title = False
-        elif tag in _HEAD:
-            self.parts.append("\n\n")
-            self.in_h1 = False
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if self.in_title:
-            self.title.append(data)
-        elif not self.hidden:
-            if any(p == "\n\n" or p.endswith("# ") for p in self.parts[-1:]) and data.strip():
-                data = data.lstrip()
-            if self.parts and self.parts[-1].endswith("# "):  # a heading stays on one line
-                data = " ".join(data.split())
-            self.parts.append(data)
-            if self.in_h1 and self.first_h1 is not None:
-                self.first_h1.append(data)
-
-
-_CHARSET = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
-
-
-def declared_charset(data: bytes) -> str | None:
-    """The encoding an HTML page declares in its first 2 KB (``<meta charset>``, ``<?xml encoding?>``), when
-    Python knows it: libxslt's manual is ISO-8859-1 and says so, and was refused as "not valid UTF-8"."""
-    import codecs
-
-    m = _CHARSET.search(data[:2048])
-    try:
-        return codecs.lookup(m.group(1).decode("ascii")).name if m else None
-    except LookupError:
-        return None
-
-
-def html_parts(text: str) -> tuple[str, str]:
-    """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
-    as Markdown ``#`` lines; scripts and styles dropped, entities decoded."""
-    parser = _Text()
-    parser.feed(text)
-    parser.close()
-    body = "".join(parser.parts)
-    lines = [" ".join(line.split()) if not line.lstrip().startswith("#") else line.strip()
-             for line in body.split("\n")]
-    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    body = re.sub(r"^#+ *$\n?", "", body, flags=re.M)  # an empty heading (an anchor only)
-    title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.first_h1 or []).split())
-    return title, body
 
 
 def file_title(path: Path, folders: bool = True) -> str:

@@ -36,6 +36,15 @@ _NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\
 _HEADING = re.compile(r"^(#{1,6}\s|[A-Z][A-Z0-9 ,/&()-]{2,}$)")  # Markdown heading or man section name
 
 
+def _code_line(raw: str, first_line: str) -> bool:
+    """Is a paragraph's ``#`` first line indented 4 columns or more: code, not a heading (CommonMark's rule; the
+    HTML and Markdown readers indent code so)? A shell comment of a ``<pre>`` or a fenced block opened a chunk."""
+    if not first_line.startswith("#"):
+        return False
+    lead = raw[:len(raw) - len(raw.lstrip())]
+    return len(lead[lead.rfind("\n") + 1:].expandtabs(4)) >= 4
+
+
 def clean_text(text: str) -> str:
     """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens.
 
@@ -303,7 +312,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     current, used, head_only, lone_head = [], 0, False, False
     for raw in _PARAGRAPH.split(text):
         first_line, _, rest = raw.strip().partition("\n")
-        heading = bool(_HEADING.match(first_line.strip()))
+        heading = bool(_HEADING.match(first_line.strip())) and not _code_line(raw, first_line)
         # a heading keeps its line break (to the text below it too): "# Nero\nNero was..." is two names,
         # not "Nero Nero"; whitespace inside a line is normalised, and the word pieces are the same
         para = "\n".join(x for x in (" ".join(first_line.split()), " ".join(rest.split())) if x) if heading \

@@ -27,14 +27,16 @@ from core.memory._odt import read_odp, read_odt
 from core.memory._pptx import read_pptx
 from core.memory._xlsx import read_xlsx
 from core.memory._files import decode_text as _decode, read_pdf as _read_pdf
-from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, declared_charset, file_title,
-                                  head_bytes, html_parts, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl,
+from core.memory._formats import (READS, READS_NAMED, SUFFIXES, content_bytes, file_title,
+                                  head_bytes, gz_hint, has_own_ids, is_csv, is_gzip, is_json, is_jsonl,
                                   is_mbox, is_memory, is_xlsx, named_hint,
                                   kind, linked_twin, man_hint, maybe_text, named_kind, not_a_file, skip_label,
                                   unreadable_folder)
+from core.memory._html import declared_charset, html_parts, looks_like_html
 from core.memory._json import json_records, read_json
 from core.memory._jsonl import bounded_lines, decoded_lines, read_gz_jsonl, whole_text_problem
-from core.memory._markdown import markdown_parts
+from core.memory._markdown import front_matter, markdown_parts
+from core.memory._markdown_text import markdown_text
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
 from core.text import count
@@ -195,10 +197,9 @@ def is_blank(path: Path) -> bool:
         if size > MAX_BYTES or what in ("pdf", None, *_BOOK):
             return False
         head = head_bytes(path, 4096)
-        if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith(b"---"):  # text after it?
-            start = head.decode("utf-8-sig", "replace")
-            body = markdown_parts(start)[1]
-            if body is not start and body.strip():  # the block closed within the head, text after it
+        if what == "md" and head.removeprefix(b"\xef\xbb\xbf").startswith((b"---", b"+++")):  # text after it?
+            front = front_matter(head.decode("utf-8-sig", "replace"))
+            if front is not None and markdown_text(front[1]).strip():  # closed within the head, text after it
                 return False
             return not markdown_parts(_decode(content_bytes(path, MAX_BYTES), str(path)))[1].strip()
         if what == "html":
@@ -240,8 +241,9 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
         errors.append(ReadError(source, f"input is larger than {limit} bytes; split it, or set "
                                         f"MYCELIAL_MAX_INPUT_BYTES to raise the limit"))
         return
-    try:
-        text = _decode(data, source) if isinstance(data, bytes) else data
+    try:  # a piped page is read in the charset it declares, as an HTML file is
+        text = data if isinstance(data, str) else \
+            _decode_as("html" if looks_like_html(data[:64].decode("latin-1")) else "text", data, source)
     except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
         return
@@ -258,9 +260,11 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
         # a content hash, so a second piped document does not replace the first
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
         # no placeholder title: a title is embedded with every chunk and becomes a concept
-        title, body = markdown_parts(text)
-        if not body.strip():  # only front matter: it was stored as text ("--- title: x ---")
-            errors.append(ReadError(source, f"{EMPTY_INPUT} (only front matter); nothing to store", skipped=True))
+        page = looks_like_html(text)  # `curl URL | mycelial ingest -`: its markup was stored as text
+        title, body = html_parts(text) if page else markdown_parts(text)
+        if not body.strip():  # only front matter (it was stored as text: "--- title: x ---"), or only tags
+            why = "no text outside its tags" if page else "only front matter"
+            errors.append(ReadError(source, f"{EMPTY_INPUT} ({why}); nothing to store", skipped=True))
             return
         yield Record(f"stdin-{digest}", body, title, {}, source, merge=True)
 

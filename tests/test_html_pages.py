@@ -1,0 +1,130 @@
+"""HTML pages read as their text (core.memory._html): the reader's output and the chunks stored from it."""
+from __future__ import annotations
+
+import io
+import json
+
+from core.memory.chunking import chunk_text
+from core.memory.readers import ReadError, read_paths, read_stream
+
+
+def _read(path):
+    errors: list[ReadError] = []
+    recs = list(read_paths(path, errors))
+    assert errors == [] and len(recs) == 1
+    return recs[0]
+
+
+def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
+    # a "# install the packages" line of a <pre> was a heading: it opened a chunk, on a line of its own
+    (tmp_path / "setup.html").write_text(
+        "<html><head><title>Setup notes</title></head><body><h1>Setup notes</h1>\n"
+        "<p>Run the following script on the server to prepare it.</p>\n"
+        "<pre><code># install the packages\napt-get install -y nginx\n\n# enable the site\n"
+        "ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n</code></pre>\n"
+        "<p>Then restart nginx.</p></body></html>\n", encoding="utf-8")
+    rec = _read(tmp_path / "setup.html")
+    assert rec.text == ("# Setup notes\n\nRun the following script on the server to prepare it.\n\n"
+                        "    # install the packages\n    apt-get install -y nginx\n\n    # enable the site\n"
+                        "    ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n\nThen restart nginx.")
+    assert chunk_text(rec.text) == [
+        "# Setup notes\nRun the following script on the server to prepare it. # install the packages apt-get "
+        "install -y nginx # enable the site ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/ "
+        "Then restart nginx."]
+    # a page opening with highlighted code (a <span> a token): no heading either
+    (tmp_path / "first.html").write_text(
+        '<html><body><pre>\n<span class="c"># Only a comment</span>\n<span class="k">make</span> all\n</pre>'
+        "<p>Body para.</p></body></html>", encoding="utf-8")
+    rec = _read(tmp_path / "first.html")
+    assert rec.text == "    # Only a comment\n    make all\n\nBody para."
+    assert chunk_text(rec.text) == ["# Only a comment make all Body para."]
+
+
+def test_blocks_are_lines_and_a_table_row_is_one(tmp_path):
+    # a <summary>, <figcaption> or <address> ran into the text beside it ("How do I reset my password?Open
+    # settings"), and a table lost its rows and cells ("City Pop Paris 2.1M", each cell a paragraph); an empty
+    # cell is left out, a cell's <p> (Sphinx's, Word's HTML) breaks no row
+    (tmp_path / "faq.html").write_text(
+        "<html><head><title>FAQ</title></head><body><h1>FAQ</h1>\n"
+        "<details><summary>How do I reset my password?</summary>Open settings and click reset.</details>\n"
+        "<details><summary>Can I export data?</summary><p>Yes, use the export button.</p></details>\n"
+        "<dl><dt>Term</dt><dd>Its definition.</dd></dl>\n"
+        '<figure><img src="p.png" alt="A photo"><figcaption>The harbour at dawn.</figcaption></figure>\n'
+        "<p>Contact us<address>12 Main Street</address></p>\n"
+        "<table><caption>Cities</caption>\n<tr><th>City</th><th>Pop</th></tr>\n<tr><td>Paris</td><td>2.1M</td></tr>\n"
+        "<tr><td> Lyon\n</td><td></td><td><p>0.5M</p></td></tr>\n</table>\n"
+        "<p>After the table.</p></body></html>\n", encoding="utf-8")
+    rec = _read(tmp_path / "faq.html")
+    assert rec.text == ("# FAQ\n\nHow do I reset my password?\nOpen settings and click reset.\n\nCan I export data?\n\n"
+                        "Yes, use the export button.\n\nTerm\n\nIts definition.\n\nThe harbour at dawn.\n\n"
+                        "Contact us\n12 Main Street\n\nCities\n\nCity | Pop\nParis | 2.1M\nLyon | 0.5M\n\n"
+                        "After the table.")
+    assert chunk_text(rec.text) == [
+        "# FAQ\nHow do I reset my password? Open settings and click reset. Can I export data? Yes, use the export "
+        "button. Term Its definition. The harbour at dawn. Contact us 12 Main Street Cities City | Pop Paris | 2.1M "
+        "Lyon | 0.5M After the table."]
+
+
+def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
+    # hidden elements (hidden, aria-hidden="true", style="display:none"), the <nav> menus and the <footer> were
+    # stored with the article; <header> and <aside> stay (a title, real notes); "until-found" is searchable text
+    (tmp_path / "news.html").write_text(
+        "<!doctype html><html><head><title>Harbour news</title></head><body>\n"
+        '<header><a href="/">Harbour Times</a><nav><ul><li><a href="/">Home</a></li><li>Sports</li></ul></nav>'
+        "</header>\n<main><h1>The bell rings again</h1>\n<p>Vask rang the harbour bell at noon.</p>\n"
+        "<p hidden>Draft: do not publish.</p>\n"
+        '<div style="color: red; display: none">A hidden promo.</div>\n<span aria-hidden="true">★</span>\n'
+        "<p>The bell was cast in 1821.\n<p hidden>An unclosed hidden paragraph.\n<div>Shown after it.</div>\n"
+        "<ul><li hidden>Gone item<li>Kept item</ul>\n"
+        '<details><summary>More</summary><div hidden="until-found">Found by search.</div></details>\n</main>\n'
+        "<aside>Related: the lighthouse keeper's notes.</aside>\n"
+        '<footer>© 2024 Harbour Times. <a href="/privacy">Privacy</a></footer>\n</body></html>\n', encoding="utf-8")
+    rec = _read(tmp_path / "news.html")
+    assert (rec.title, rec.text) == ("Harbour news", (
+        "Harbour Times\n\n# The bell rings again\n\nVask rang the harbour bell at noon.\n\nThe bell was cast in "
+        "1821.\n\nShown after it.\n\nKept item\n\nMore\n\nFound by search.\n\nRelated: the lighthouse keeper's notes."))
+    assert chunk_text(rec.text) == [
+        "Harbour Times",
+        "# The bell rings again\nVask rang the harbour bell at noon. The bell was cast in 1821. Shown after it. "
+        "Kept item More Found by search. Related: the lighthouse keeper's notes."]
+    # a page of menus and fine print only keeps them: it was stored so, and storing nothing would lose it
+    (tmp_path / "map.html").write_text(
+        '<html><head><title>Site map</title></head><body><nav><a href="/a">Alpha guide</a> <a href="/b">Beta '
+        "guide</a></nav><footer>Contact: harbour@example.org</footer></body></html>", encoding="utf-8")
+    rec = _read(tmp_path / "map.html")
+    assert (rec.title, rec.text) == ("Site map", "Alpha guide Beta guide\n\nContact: harbour@example.org")
+
+
+def test_a_page_piped_to_ingest_is_read_as_a_page(tmp_path):
+    # `curl URL | mycelial ingest -` stored the page's markup as text, untitled
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    page = ("\ufeff\n  <!DOCTYPE html>\n<html><head><title>Harbour &amp; bell</title><style>p {color: red}</style>"
+            "</head><body><nav>Home</nav><h1>The bell</h1><p>Vask rang the harbour bell at noon.</p>"
+            "<script>track()</script></body></html>\n")
+    mem = str(tmp_path / "mem")
+    r = CliRunner().invoke(cli, ["ingest", "-", "--memory", mem, "-q"], input=page.encode("utf-8"))
+    assert r.exit_code == 0 and "1 document ingested" in r.output, r.output
+    doc_id = json.loads(CliRunner().invoke(cli, ["list", "--memory", mem, "--json"]).stdout)[0]["id"]
+    got = json.loads(CliRunner().invoke(cli, ["get", doc_id, "--memory", mem, "--json"]).stdout)
+    assert (got["title"], [c["text"] for c in got["chunks"]]) == (
+        "Harbour & bell", ["# The bell\nVask rang the harbour bell at noon."])
+    # in the charset it declares, as an HTML file is (it was "not valid UTF-8")
+    latin = '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><body><p>Cr\xe8me br\xfbl\xe9e.</p>'
+    errors: list[ReadError] = []
+    recs = list(read_stream(io.TextIOWrapper(io.BytesIO(latin.encode("latin-1"))), errors))
+    assert errors == [] and [(r.title, r.text) for r in recs] == [("Café", "Crème brûlée.")]
+
+
+def test_an_inline_svg_title_is_not_the_page_title(tmp_path):
+    # an icon's <svg><title> was read into the page's: "Harbour newsClose"; with no <title>, it was the title
+    (tmp_path / "icons.html").write_text(
+        "<html><head><title>Harbour news</title></head><body><button><svg><title>Close</title><path d='M0'/></svg>"
+        "</button><h1>The bell</h1><p>Vask rang it.</p></body></html>", encoding="utf-8")
+    (tmp_path / "untitled.html").write_text(
+        "<html><body><svg><title>Menu</title></svg><h1>The bell</h1><p>Vask rang it.</p></body></html>",
+        encoding="utf-8")
+    assert [(r.title, r.text) for r in (_read(tmp_path / "icons.html"), _read(tmp_path / "untitled.html"))] == [
+        ("Harbour news", "# The bell\n\nVask rang it."), ("The bell", "# The bell\n\nVask rang it.")]
