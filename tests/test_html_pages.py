@@ -28,8 +28,8 @@ def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
                         "    # install the packages\n    apt-get install -y nginx\n\n    # enable the site\n"
                         "    ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n\nThen restart nginx.")
     assert chunk_text(rec.text) == [
-        "# Setup notes\nRun the following script on the server to prepare it. # install the packages apt-get "
-        "install -y nginx # enable the site ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/ "
+        "# Setup notes\nRun the following script on the server to prepare it.\n# install the packages\napt-get "
+        "install -y nginx\n# enable the site\nln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n"
         "Then restart nginx."]
     # a page opening with highlighted code (a <span> a token): no heading either
     (tmp_path / "first.html").write_text(
@@ -37,7 +37,7 @@ def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
         "<p>Body para.</p></body></html>", encoding="utf-8")
     rec = _read(tmp_path / "first.html")
     assert rec.text == "    # Only a comment\n    make all\n\nBody para."
-    assert chunk_text(rec.text) == ["# Only a comment make all Body para."]
+    assert chunk_text(rec.text) == ["# Only a comment\nmake all\nBody para."]
 
 
 def test_blocks_are_lines_and_a_table_row_is_one(tmp_path):
@@ -60,9 +60,9 @@ def test_blocks_are_lines_and_a_table_row_is_one(tmp_path):
                         "Contact us\n12 Main Street\n\nCities\n\nCity | Pop\nParis | 2.1M\nLyon | 0.5M\n\n"
                         "After the table.")
     assert chunk_text(rec.text) == [
-        "# FAQ\nHow do I reset my password? Open settings and click reset. Can I export data? Yes, use the export "
-        "button. Term Its definition. The harbour at dawn. Contact us 12 Main Street Cities City | Pop Paris | 2.1M "
-        "Lyon | 0.5M After the table."]
+        "# FAQ\nHow do I reset my password?\nOpen settings and click reset.\nCan I export data?\nYes, use the export "
+        "button.\nTerm\nIts definition.\nThe harbour at dawn.\nContact us\n12 Main Street\nCities\nCity | Pop\n"
+        "Paris | 2.1M\nLyon | 0.5M\nAfter the table."]
 
 
 def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
@@ -85,8 +85,8 @@ def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
         "1821.\n\nShown after it.\n\nKept item\n\nMore\n\nFound by search.\n\nRelated: the lighthouse keeper's notes."))
     assert chunk_text(rec.text) == [
         "Harbour Times",
-        "# The bell rings again\nVask rang the harbour bell at noon. The bell was cast in 1821. Shown after it. "
-        "Kept item More Found by search. Related: the lighthouse keeper's notes."]
+        "# The bell rings again\nVask rang the harbour bell at noon.\nThe bell was cast in 1821.\nShown after it.\n"
+        "Kept item\nMore\nFound by search.\nRelated: the lighthouse keeper's notes."]
     # a page of menus and fine print only keeps them: it was stored so, and storing nothing would lose it
     (tmp_path / "map.html").write_text(
         '<html><head><title>Site map</title></head><body><nav><a href="/a">Alpha guide</a> <a href="/b">Beta '
