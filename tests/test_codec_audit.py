@@ -229,6 +229,43 @@ def test_cli_encode_never_writes_its_codes_over_its_input(tmp_path):
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def _tiny_weights(path):
+    """A 2-head, 4-code model saved at ``path`` (a .safetensors file or a folder): loads in milliseconds."""
+    from core.reasoning.vqvae.model_wiki import MonolithWiki
+
+    torch.manual_seed(0)
+    model = MonolithWiki(hidden_dim=16, latent_dim=8, num_heads=2, codebook_size=4, kmeans_init=False)
+    return MycelialVQVAE(model.eval()).save(path)
+
+
+def test_cli_encode_never_writes_its_codes_over_its_weights_or_their_card(tmp_path, monkeypatch):
+    # `encode hello --weights W.safetensors -o W.safetensors` exited 0: the model became a 30-byte text file
+    np.save(tmp_path / "x.npy", np.eye(2, 384, dtype=np.float32))
+    w, card = _tiny_weights(tmp_path / "W.safetensors"), tmp_path / "W.json"
+    folder = tmp_path / "f"
+    _tiny_weights(folder)
+    (tmp_path / "link").symlink_to(w)
+    os.link(card, tmp_path / "hard.json")
+    cases = [(w, w), (w, card), (w, tmp_path / "link"), (w, tmp_path / "hard.json"), (card, w),
+             (folder, folder / "config.json"), (folder, folder / "model.safetensors")]
+    for weights, out in cases:
+        before = {p: p.read_bytes() for p in (*tmp_path.iterdir(), *folder.iterdir()) if p.is_file()}
+        r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "--weights", str(weights),
+                                        "-o", str(out)])
+        assert r.exit_code == 2 and "is the input file (--weights" in r.output, (weights, out, r.output)
+        assert {p: p.read_bytes() for p in before} == before
+    r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "--weights", str(w),
+                                    "-o", str(tmp_path / "codes.txt")])
+    assert r.exit_code == 0 and len((tmp_path / "codes.txt").read_text().splitlines()) == 2, r.output
+    # without --weights the shipped model is the input (here a stand-in folder)
+    from core.reasoning.mycelial import wrapper
+
+    monkeypatch.setattr(wrapper, "WEIGHTS_DIR", tmp_path / "shipped")
+    shipped = _tiny_weights(tmp_path / "shipped" / wrapper.DEFAULT_WEIGHTS)
+    r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "-o", str(shipped)])
+    assert r.exit_code == 2 and "is the input file (the shipped weights" in r.output, r.output
+
+
 def test_cli_train_refuses_a_max_per_doc_below_one():
     for value in ("-1", "0"):  # -1 dropped each document's last sentence; 0 meant "all"
         r = CliRunner().invoke(_cli(), ["train", "--out", "never", "--sources", "nope",

@@ -54,10 +54,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     sources = sum(bool(s) for s in (texts, npy_path, text_file))
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
-    source = npy_path or text_file
-    if output and source and os.path.exists(output) and os.path.samefile(output, source):
-        raise click.UsageError(f"--output {output} is the input file: its codes would replace it; write them "
-                               f"to another file")  # `--npy x.npy -o x.npy` replaced the embeddings
+    _refuse_output_over_input(output, _inputs(npy_path, text_file, weights))
     lines = None  # --file: the file's lines, so each output row stays on its line
     try:
         if npy_path:
@@ -103,6 +100,34 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         click.echo(f"wrote {count(codes.shape[0], 'row')} of codes to {output}", err=True)  # "1 codes": 4 a row
     else:
         click.echo(text)
+
+
+def _inputs(npy_path, text_file, weights) -> list[tuple[str, Path]]:
+    """(option, path) of every file `encode` reads: --npy or --file, and the weights with their JSON card
+    (the shipped ones when no --weights is given)."""
+    from core.reasoning.mycelial._model_file import _paths
+    from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR
+
+    found = [(opt, Path(p)) for opt, p in (("--npy", npy_path), ("--file", text_file)) if p]
+    w = Path(weights).expanduser() if weights else WEIGHTS_DIR / DEFAULT_WEIGHTS
+    if w.suffix == ".json":  # load takes the card for its weights
+        w = w.with_suffix(".safetensors")
+    opt = "--weights" if weights else "the shipped weights"
+    found += [(opt, p) for p in dict.fromkeys((w, *(() if w.suffix == ".pth" else _paths(w))))]
+    return found
+
+
+def _refuse_output_over_input(output, inputs: list[tuple[str, Path]]) -> None:
+    """-o naming a file the command reads, by any name (a symlink, a hard link, ``./x``): a usage error.
+
+    `--npy x.npy -o x.npy` replaced the embeddings; `--weights W.safetensors -o W.safetensors` turned the
+    model into a 30-byte text file of codes (exit 0)."""
+    if not output or not os.path.exists(output):
+        return
+    for opt, path in inputs:
+        if path.exists() and os.path.samefile(output, path):
+            raise click.UsageError(f"--output {output} is the input file ({opt} {path}): its codes would "
+                                   f"replace it; write them to another file")
 
 
 def _read_lines(path: Path, npy_out: bool) -> list[str]:
