@@ -34,7 +34,8 @@ def _read_model(weights: Path, config_path: Path | None = None):
     if weights.suffix == ".pth":  # legacy checkpoint: the seed's default MonolithV13
         model = MonolithV13()
         try:
-            missing, unexpected = model.load_state_dict(load_legacy_state(weights), strict=False)
+            own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+            missing, unexpected = model.load_state_dict(load_legacy_state(weights, own), strict=False)
         except RuntimeError as exc:  # tensors of other shapes: torch lists every one
             raise ValueError(f"{weights} is not a MonolithV13 checkpoint "
                              f"({str(exc).strip().splitlines()[-1].strip()[:300]})") from None
