@@ -12,6 +12,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _tiny_codec import tiny_weights
 from click.testing import CliRunner
 from safetensors.torch import save_file
 
@@ -229,21 +230,12 @@ def test_cli_encode_never_writes_its_codes_over_its_input(tmp_path):
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
-def _tiny_weights(path):
-    """A 2-head, 4-code model saved at ``path`` (a .safetensors file or a folder): loads in milliseconds."""
-    from core.reasoning.vqvae.model_wiki import MonolithWiki
-
-    torch.manual_seed(0)
-    model = MonolithWiki(hidden_dim=16, latent_dim=8, num_heads=2, codebook_size=4, kmeans_init=False)
-    return MycelialVQVAE(model.eval()).save(path)
-
-
 def test_cli_encode_never_writes_its_codes_over_its_weights_or_their_card(tmp_path, monkeypatch):
     # `encode hello --weights W.safetensors -o W.safetensors` exited 0: the model became a 30-byte text file
     np.save(tmp_path / "x.npy", np.eye(2, 384, dtype=np.float32))
-    w, card = _tiny_weights(tmp_path / "W.safetensors"), tmp_path / "W.json"
+    w, card = tiny_weights(tmp_path / "W.safetensors"), tmp_path / "W.json"
     folder = tmp_path / "f"
-    _tiny_weights(folder)
+    tiny_weights(folder)
     (tmp_path / "link").symlink_to(w)
     os.link(card, tmp_path / "hard.json")
     cases = [(w, w), (w, card), (w, tmp_path / "link"), (w, tmp_path / "hard.json"), (card, w),
@@ -261,7 +253,7 @@ def test_cli_encode_never_writes_its_codes_over_its_weights_or_their_card(tmp_pa
     from core.reasoning.mycelial import wrapper
 
     monkeypatch.setattr(wrapper, "WEIGHTS_DIR", tmp_path / "shipped")
-    shipped = _tiny_weights(tmp_path / "shipped" / wrapper.DEFAULT_WEIGHTS)
+    shipped = tiny_weights(tmp_path / "shipped" / wrapper.DEFAULT_WEIGHTS)
     r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "-o", str(shipped)])
     assert r.exit_code == 2 and "is the input file (the shipped weights" in r.output, r.output
 

@@ -136,7 +136,7 @@ def _read_lines(path: Path, npy_out: bool) -> list[str]:
 
     _regular_file(path)
     try:
-        lines = [line.strip() for line in _decode(path.read_bytes(), str(path)).splitlines()]
+        lines = [line.strip() for line in split_lines(_decode(path.read_bytes(), str(path)))]
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     if not any(lines):
@@ -149,6 +149,16 @@ def _read_lines(path: Path, npy_out: bool) -> list[str]:
                          f"longer match lines; remove blank lines first (grep -v '^[[:space:]]*$' {path}) "
                          f"or write text/JSON, which keeps an empty row")
     return lines
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` as ``wc -l``, ``paste`` and ``diff`` count them: split at "\n" only (a "\r" before it
+    dropped, the newline ending the last line ends no extra line). str.splitlines also broke at a form feed,
+    \v, \x1c-\x1e, \x85 and U+2028, so rows no longer matched the file's lines."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _regular_file(path: Path) -> None:
