@@ -32,3 +32,24 @@ def test_file_rows_are_its_newline_separated_lines(tmp_path, weights):
         (1, "page one\fpage two"), (2, "vt\vx fs\x1cgs\x1drs\x1ert"), (3, "nel\x85ls\u2028end"), (5, "last")]
     res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "s.txt"), "--weights", weights])
     assert res.exit_code == 0 and len(res.stdout.split("\n")) == 5 + 1, res.stdout   # 5 lines, then the last "\n"
+
+
+def test_dash_reads_standard_input_a_line_a_row(weights, monkeypatch):
+    # `encode -` encoded the text "-" (one row), as `--file -` said "- not found"
+    text = "a cat\nthe dog\n\nmice\n"
+    for args in (["-"], ["--file", "-"]):
+        res = CliRunner().invoke(cli, ["encode", *args, "--weights", weights, "--json"], input=text)
+        assert res.exit_code == 0, res.output
+        assert [(r["line"], r["text"]) for r in json.loads(res.stdout)] == [(1, "a cat"), (2, "the dog"), (4, "mice")]
+    plain = CliRunner().invoke(cli, ["encode", "-", "--weights", weights], input=text)
+    rows = plain.stdout.split("\n")
+    assert plain.exit_code == 0 and len(rows) == 4 + 1 and rows[2] == "" and all(rows[:2] + rows[3:4]), rows
+    res = CliRunner().invoke(cli, ["encode", "x", "-", "--weights", weights], input=text)
+    assert res.exit_code == 2 and "give it alone" in res.output, res.output
+    res = CliRunner().invoke(cli, ["encode", "-", "--weights", weights], input="\n \n")
+    assert res.exit_code == 1 and "standard input holds no text" in res.output, res.output
+    import core.cli._codec_input as codec_input   # a terminal says how to end the input, as `ingest -` does
+
+    monkeypatch.setattr(codec_input, "_is_terminal", lambda fh: True)
+    res = CliRunner().invoke(cli, ["encode", "-", "--weights", weights], input="a cat\n")
+    assert res.exit_code == 0 and "then Ctrl-D on a line of its own" in res.stderr, res.output
