@@ -43,6 +43,13 @@ class _Utf8Text(click.ParamType):
 TEXT = _Utf8Text()
 
 
+def _not_blank(value: str, param, ctx) -> str:
+    """An empty or blank text is a usage error before any work (`demo --query ""` ingested, then a traceback)."""
+    if not value.strip():
+        raise click.BadParameter(f"{value!r} is {'empty' if not value else 'blank'}", ctx, param)
+    return value
+
+
 def record_fields(ctx, param, value):
     """``--fields text=paragraphs,id=doc_id`` as `records.Fields` (None when not given); a bad spec is a usage error."""
     if value is None:
@@ -327,7 +334,8 @@ def forget(doc_ids, memory):
 @click.command("demo")
 @click.option("--memory", "-m", default="mycelial_demo_memory", show_default=True, type=click.Path(file_okay=False),
               callback=user_path, help="Folder for the demo memory.")
-@click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True)
+@click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True, type=TEXT,
+              callback=lambda ctx, param, value: _not_blank(value, param, ctx))
 @click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100))
 def demo(memory, query, k):
     """Ingest the small real sample shipped with the package (WikiText-2 excerpts) and recall.
