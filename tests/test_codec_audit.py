@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 from core.reasoning.mycelial import MycelialConfig, MycelialReasoning, MycelialVQVAE
+from core.reasoning.mycelial.wrapper import read_card
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,27 @@ def test_save_with_a_bad_card_writes_nothing(mvq, tmp_path):
     mvq.save(tmp_path / "n.safetensors", card={"cosine": np.float32(0.5), "used": np.arange(2)})
     card = json.loads((tmp_path / "n.json").read_text())
     assert card["cosine"] == 0.5 and card["used"] == [0, 1] and card["model_class"] == "MonolithWiki"
+
+
+def test_save_never_replaces_a_json_or_weights_file_that_is_not_a_models(tmp_path):
+    # save(folder) replaced a project's own config.json, save("results.safetensors") a results.json, silently
+    tiny = MycelialVQVAE.load(tiny_weights(tmp_path / "tiny.safetensors"))
+    project = tmp_path / "project"
+    project.mkdir()
+    cases = [(project, project / "config.json", b'{"name": "my app"}'),
+             (tmp_path / "results.safetensors", tmp_path / "results.json", b'{"accuracy": 0.9}'),
+             (tmp_path / "bare", tmp_path / "bare" / "model.safetensors", b"mine")]   # weights without a card
+    for target, theirs, data in cases:
+        theirs.parent.mkdir(exist_ok=True)
+        theirs.write_bytes(data)
+        before = {p: p.read_bytes() for p in theirs.parent.iterdir() if p.is_file()}
+        with pytest.raises(FileExistsError, match=f"{theirs} exists .*; nothing was written"):
+            tiny.save(target)
+        assert {p: p.read_bytes() for p in theirs.parent.iterdir() if p.is_file()} == before
+    for target in (tmp_path / "again", tmp_path / "again.safetensors"):   # a model's own files are replaced
+        tiny.save(target, card={"n": 1})
+        tiny.save(target, card={"n": 2})
+        assert read_card(target)["n"] == 2
 
 
 def test_float16_save_of_weights_beyond_its_range_writes_nothing(tmp_path):

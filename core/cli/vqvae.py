@@ -142,20 +142,11 @@ def _refuse_output_over_input(output, inputs: list[tuple[str, Path]]) -> None:
 def _check_out(out_dir) -> None:
     """`train --out DIR` writes DIR/model.safetensors and DIR/config.json: a folder whose files of those
     names are not an earlier `train`'s (a project's own config.json) is refused; they were overwritten."""
-    weights, card = Path(out_dir) / "model.safetensors", Path(out_dir) / "config.json"
-    mine = False
-    if card.exists() or card.is_symlink():
-        try:
-            info = json.loads(card.read_text(encoding="utf-8"))
-            mine = isinstance(info, dict) and "model_class" in info and "model_config" in info
-        except (OSError, ValueError):
-            pass
-        if not mine:
-            raise click.ClickException(f"{card} exists and is not a VQ-VAE card written by `mycelial train`; "
-                                       f"nothing was trained: give --out a new or empty folder")
-    if (weights.exists() or weights.is_symlink()) and not mine:
-        raise click.ClickException(f"{weights} exists without the config.json `mycelial train` writes beside "
-                                   f"it; nothing was trained: give --out a new or empty folder")
+    from core.reasoning.mycelial._model_file import _paths, foreign_file
+
+    foreign = foreign_file(*_paths(Path(out_dir).expanduser()))
+    if foreign is not None:
+        raise click.ClickException(f"{foreign}; nothing was trained: give --out a new or empty folder")
 
 
 @click.command("train")
