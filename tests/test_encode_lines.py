@@ -53,3 +53,18 @@ def test_dash_reads_standard_input_a_line_a_row(weights, monkeypatch):
     monkeypatch.setattr(codec_input, "_is_terminal", lambda fh: True)
     res = CliRunner().invoke(cli, ["encode", "-", "--weights", weights], input="a cat\n")
     assert res.exit_code == 0 and "then Ctrl-D on a line of its own" in res.stderr, res.output
+
+
+def test_paths_take_tilde_for_the_home_folder(tmp_path, weights, monkeypatch):
+    # -o '~/codes.txt' (quoted, or after `=`, the shell expands no ~) wrote ./~/codes.txt
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    (home / "s.txt").write_text("a cat\nthe dog\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", "~/s.txt", "--weights", weights, "-o", "~/codes.txt"])
+    assert res.exit_code == 0, res.output
+    assert len((home / "codes.txt").read_text().splitlines()) == 2 and list(work.iterdir()) == []
+    res = CliRunner().invoke(cli, ["encode", "--file", "~/s.txt", "--weights", weights, "--output=~/s.txt"])
+    assert res.exit_code == 2 and "is the input file" in res.output, res.output

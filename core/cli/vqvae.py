@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from core.cli._codec_input import STDIN, load_npy, read_lines
-from core.cli.memory import TEXT
+from core.cli.memory import TEXT, user_path
 from core.text import count
 
 
@@ -20,14 +20,14 @@ def _load_codec(weights):
 
 @click.command("encode")
 @click.argument("texts", nargs=-1, type=TEXT)
-@click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
+@click.option("--npy", "npy_path", type=click.Path(dir_okay=False), callback=user_path,
               help="A .npy file of float embeddings (n, 384) instead of texts.")
-@click.option("--file", "text_file", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--file", "text_file", type=click.Path(dir_okay=False, allow_dash=True), callback=user_path,
               help="A UTF-8 text file (- for standard input), one text per line. Rows stay aligned with the lines: "
                    "a blank line gives an empty row (JSON records carry the line number; a .npy output "
                    "refuses blank lines).")
-@click.option("--weights", type=click.Path(), help="Weights to use (default: the shipped model).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
+@click.option("--weights", type=click.Path(), callback=user_path, help="Weights to use (default: the shipped model).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=user_path,
               help="Write the codes here: .npy (uint8 array; uint16 for a model of more than 256 codes a head) "
                    "or anything else (text/JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of plain rows.")
@@ -118,7 +118,7 @@ def _inputs(npy_path, text_file, weights) -> list[tuple[str, Path]]:
     from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR
 
     found = [(opt, Path(p)) for opt, p in (("--npy", npy_path), ("--file", text_file)) if p and p != STDIN]
-    w = Path(weights).expanduser() if weights else WEIGHTS_DIR / DEFAULT_WEIGHTS
+    w = Path(weights) if weights else WEIGHTS_DIR / DEFAULT_WEIGHTS
     if w.suffix == ".json":  # load takes the card for its weights
         w = w.with_suffix(".safetensors")
     opt = "--weights" if weights else "the shipped weights"
@@ -144,17 +144,17 @@ def _check_out(out_dir) -> None:
     names are not an earlier `train`'s (a project's own config.json) is refused; they were overwritten."""
     from core.reasoning.mycelial._model_file import _paths, foreign_file
 
-    foreign = foreign_file(*_paths(Path(out_dir).expanduser()))
+    foreign = foreign_file(*_paths(Path(out_dir)))
     if foreign is not None:
         raise click.ClickException(f"{foreign}; nothing was trained: give --out a new or empty folder")
 
 
 @click.command("train")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=user_path,
               help="TrainConfig JSON (epochs, batch_size, learning_rate, dims, heads, ...).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=user_path,
               help="Output folder for model.safetensors and config.json (the metrics card).")
-@click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
+@click.option("--npy", "npy_path", type=click.Path(dir_okay=False), callback=user_path,
               help="Train on these embeddings (n, 384) instead of the shared corpora.")
 @click.option("--sources", default="wikitext,passages,brown", show_default=True,
               help="Comma-separated shared corpora to embed and train on.")
