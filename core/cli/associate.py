@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from core.cli._report import count
-from core.cli.memory import CONCEPT, MEMORY_OPTION, TEXT, _open
+from core.cli._params import CONCEPT
+from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
 def _existing(memory) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import CONCEPT, user_path
+from core.cli._params import CONCEPT
+from core.cli.memory import user_path
 from core.text import count
 
 
