@@ -1,23 +1,20 @@
 """`mycelial encode` reads its texts as a user's tools count them: row i is line i of the file or of stdin.
 
-A tiny codec and a stand-in for the sentence model keep each test well under a second.
+A tiny codec (a real model of 2 heads x 4 codes) keeps the tests quick; the sentence model is the real one.
 """
 from __future__ import annotations
 
 import json
 
 import pytest
-from _tiny_codec import HashEmbedder, tiny_weights
+from _tiny_codec import tiny_weights
 from click.testing import CliRunner
 
 from core.cli import cli
 
 
 @pytest.fixture
-def weights(tmp_path, monkeypatch):
-    import core.embedding
-
-    monkeypatch.setattr(core.embedding, "TextEmbedder", HashEmbedder)
+def weights(tmp_path):
     return str(tiny_weights(tmp_path / "w.safetensors"))
 
 
