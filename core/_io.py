@@ -67,6 +67,33 @@ def read_json(path: str | os.PathLike, what: str = "file"):
         raise ValueError(f"{what} {path} is not valid JSON: {exc}") from exc
 
 
+def read_config(path: str | os.PathLike, what: str = "config file"):
+    """Parse a JSON config a user wrote: a byte order mark (Notepad writes one) is fine; a key given twice is a
+    ``ValueError`` naming it (``"epochs": 20, ..., "epochs": 2`` silently trained 2 epochs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what} {path} is not valid JSON: {exc}") from None
+    except _DuplicateKey as exc:
+        raise ValueError(f"{what} {path} gives key {exc} more than once; keep one") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(repr(key))
+        seen[key] = value
+    return seen
+
+
 def atomic_replace_from(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Fsync a file another library wrote (FAISS, matplotlib) at ``tmp`` and rename it over ``path``."""
     with open(tmp, "rb") as fh:

@@ -39,6 +39,7 @@ def cache_seed() -> Path | None:
     return Path(env) if env else None
 
 
+CONCEPT_MAX = 2000  # characters of a concept a query names: a URL is a concept and often longer than 200
 DEFAULT_CACHE_MAX_VECTORS = 1_000_000  # ~1.9 GB of 384-d vectors (1.9 kB each on 16 kB pages)
 
 

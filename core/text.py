@@ -42,6 +42,12 @@ def detokenize_wikitext(line: str) -> str:
     return line.strip()
 
 
+def text_key(text: str) -> str:
+    """A text as exact match compares it: whitespace-normalised (the decode stage leaves out an item's copies
+    by this key, so the two agree)."""
+    return " ".join(text.split())
+
+
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 document``, ``2 documents`` (``plural`` for nouns without an -s one): a summary line said "1 documents".
     Thousands are separated (``14,949 chunks``): a summary of a large folder read "14949 chunks"."""

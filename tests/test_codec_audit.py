@@ -12,10 +12,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _tiny_codec import tiny_weights
 from click.testing import CliRunner
 from safetensors.torch import save_file
 
 from core.reasoning.mycelial import MycelialConfig, MycelialReasoning, MycelialVQVAE
+from core.reasoning.mycelial.wrapper import read_card
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +128,27 @@ def test_save_with_a_bad_card_writes_nothing(mvq, tmp_path):
     assert card["cosine"] == 0.5 and card["used"] == [0, 1] and card["model_class"] == "MonolithWiki"
 
 
+def test_save_never_replaces_a_json_or_weights_file_that_is_not_a_models(tmp_path):
+    # save(folder) replaced a project's own config.json, save("results.safetensors") a results.json, silently
+    tiny = MycelialVQVAE.load(tiny_weights(tmp_path / "tiny.safetensors"))
+    project = tmp_path / "project"
+    project.mkdir()
+    cases = [(project, project / "config.json", b'{"name": "my app"}'),
+             (tmp_path / "results.safetensors", tmp_path / "results.json", b'{"accuracy": 0.9}'),
+             (tmp_path / "bare", tmp_path / "bare" / "model.safetensors", b"mine")]   # weights without a card
+    for target, theirs, data in cases:
+        theirs.parent.mkdir(exist_ok=True)
+        theirs.write_bytes(data)
+        before = {p: p.read_bytes() for p in theirs.parent.iterdir() if p.is_file()}
+        with pytest.raises(FileExistsError, match=f"{theirs} exists .*; nothing was written"):
+            tiny.save(target)
+        assert {p: p.read_bytes() for p in theirs.parent.iterdir() if p.is_file()} == before
+    for target in (tmp_path / "again", tmp_path / "again.safetensors"):   # a model's own files are replaced
+        tiny.save(target, card={"n": 1})
+        tiny.save(target, card={"n": 2})
+        assert read_card(target)["n"] == 2
+
+
 def test_float16_save_of_weights_beyond_its_range_writes_nothing(tmp_path):
     # a weight of 1e5 was written as inf, and the file then failed to load as "damaged weights"
     big = MycelialVQVAE.load_default()
@@ -227,6 +250,34 @@ def test_cli_encode_never_writes_its_codes_over_its_input(tmp_path):
         r = CliRunner().invoke(_cli(), ["encode", *args])
         assert r.exit_code == 2 and "is the input file" in r.output, r.output
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_cli_encode_never_writes_its_codes_over_its_weights_or_their_card(tmp_path, monkeypatch):
+    # `encode hello --weights W.safetensors -o W.safetensors` exited 0: the model became a 30-byte text file
+    np.save(tmp_path / "x.npy", np.eye(2, 384, dtype=np.float32))
+    w, card = tiny_weights(tmp_path / "W.safetensors"), tmp_path / "W.json"
+    folder = tmp_path / "f"
+    tiny_weights(folder)
+    (tmp_path / "link").symlink_to(w)
+    os.link(card, tmp_path / "hard.json")
+    cases = [(w, w), (w, card), (w, tmp_path / "link"), (w, tmp_path / "hard.json"), (card, w),
+             (folder, folder / "config.json"), (folder, folder / "model.safetensors")]
+    for weights, out in cases:
+        before = {p: p.read_bytes() for p in (*tmp_path.iterdir(), *folder.iterdir()) if p.is_file()}
+        r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "--weights", str(weights),
+                                        "-o", str(out)])
+        assert r.exit_code == 2 and "is the input file (--weights" in r.output, (weights, out, r.output)
+        assert {p: p.read_bytes() for p in before} == before
+    r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "--weights", str(w),
+                                    "-o", str(tmp_path / "codes.txt")])
+    assert r.exit_code == 0 and len((tmp_path / "codes.txt").read_text().splitlines()) == 2, r.output
+    # without --weights the shipped model is the input (here a stand-in folder)
+    from core.reasoning.mycelial import wrapper
+
+    monkeypatch.setattr(wrapper, "WEIGHTS_DIR", tmp_path / "shipped")
+    shipped = tiny_weights(tmp_path / "shipped" / wrapper.DEFAULT_WEIGHTS)
+    r = CliRunner().invoke(_cli(), ["encode", "--npy", str(tmp_path / "x.npy"), "-o", str(shipped)])
+    assert r.exit_code == 2 and "is the input file (the shipped weights" in r.output, r.output
 
 
 def test_cli_train_refuses_a_max_per_doc_below_one():

@@ -12,9 +12,9 @@ from _fake_llm import FakeServer
 
 from core.cli import cli
 from core.config import data_file
-from core.compression.decoding import llm_decode, run_decode, similarity_decode
+from core.compression.decoding import copies_of, llm_decode, run_decode, similarity_decode
 from core.compression.evaluate import run_evaluate
-from core.compression.metrics import row_cosines
+from core.compression.metrics import exact_match_rate, row_cosines
 from core.compression.artifacts import load_npy
 from core.compression.config import PipelineConfig
 from core.compression.pipeline import load_sentences, run_pipeline, split_by_article, wikitext_files
@@ -75,6 +75,20 @@ def test_similarity_decode_leaves_the_item_out():
     assert idx[1, 0] == 1 and np.isnan(self_score[1])    # nothing left out for item 1
     assert self_score[0] == pytest.approx(1 / np.sqrt(1.01), rel=1e-5)
     assert score[0, 0] == pytest.approx(0.1 / np.sqrt(1.01), rel=1e-5)
+
+
+def test_similarity_decode_leaves_out_the_copies_of_the_items_text():
+    # a sentence that occurs twice in the corpus was "reconstructed" exactly from its copy: all 4 exact
+    # matches of the README's 2,029 items were such copies
+    refs = ["The cat sat.", "A dog ran.", "The  cat sat. ", "Rain fell."]
+    E = np.eye(4, dtype=np.float32)
+    E[2] = E[0]                                            # the copy has the same embedding
+    own = np.array([0, 3])
+    copies = copies_of(["The cat sat.", "Rain fell."], refs, own)
+    assert [c.tolist() for c in copies] == [[2], []]
+    idx, score, _ = similarity_decode(E[[0, 3]] + 0.1 * E[[1, 1]], E, own, k=2, copies=copies)
+    assert not {0, 2} & set(idx[0]) and idx[0, 0] == 1 and 3 not in idx[1]
+    assert exact_match_rate([refs[j] for j in idx[:, 0]], ["The cat sat.", "Rain fell."]) == 0.0
 
 
 def test_llm_decode_without_key_says_so_once():
@@ -152,6 +166,8 @@ def test_decode_and_evaluate(run):
     assert result["n_items"] == summary["n_test"] == len(decoded["items"])
     for rec, own in zip(decoded["items"], items["reference_index"]):
         assert rec["similarity_index"] != own and own not in rec["neighbours"]
+        assert " ".join(rec["similarity_text"].split()) != " ".join(rec["original"].split())   # nor a copy of it
+    assert "items_with_copies" in decoded["summary"]
     assert [r["llm_text"] for r in decoded["items"][:2]] == [items_first_guess, None]
     assert 0.0 <= result["identification_rate"] <= 1.0
 

@@ -85,6 +85,21 @@ def test_pipeline_refuses_a_folder_holding_someone_elses_files(tmp_path):
     assert foreign_file(art) is None
 
 
+def test_pipeline_writes_only_into_a_new_empty_or_run_folder(tmp_path):
+    # a user's folder holding notes.txt was written into and marked as the pipeline's own
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    (art / "notes.txt").write_text("mine")
+    (art / "drafts").mkdir()
+    res = CliRunner().invoke(cli, ["pipeline", "--config", _write(tmp_path / "c.json", _config(tmp_path))])
+    assert res.exit_code == 1 and f"{art / 'drafts'} exists and was not written by" in res.output, res.output
+    assert "nothing was written: set artifacts_dir to a new or empty folder" in res.output
+    assert sorted(p.name for p in art.iterdir()) == ["drafts", "notes.txt"]
+    for p in art.iterdir():
+        (p.unlink if p.is_file() else p.rmdir)()
+    assert foreign_file(art) is None and foreign_file(tmp_path / "new") is None
+
+
 # ---------------------------------------------------------------------------- one small run
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

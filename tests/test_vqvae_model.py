@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _peak import traced_peak
 from torch import nn
 
 from core.reasoning.vqvae import metrics
@@ -86,6 +87,40 @@ def test_legacy_checkpoint_is_read_without_unpickling_as_torch_reads_it(tmp_path
                                          r"'posix.system'"):
         load_legacy_state(tmp_path / "evil.pth")
     assert not (tmp_path / "ran").exists()
+
+
+def test_legacy_loader_refuses_a_view_larger_than_its_storage_before_copying(tmp_path):
+    # a 1.5 KB file of zeros(1).expand(60000, 60000) made the loader copy 13.4 GiB; 3000 x 3000 here (36 MB)
+    torch.save({"w": torch.zeros(1).expand(3000, 3000)}, tmp_path / "bomb.pth")
+    torch.save({"w": torch.zeros(4, 1).expand(4, 8)}, tmp_path / "rows.pth")   # stride 0 along one axis
+
+    def load(name):
+        with pytest.raises(ValueError, match="9,000,000 elements views a storage of 1 |32 elements views a storage of 4 "):
+            load_legacy_state(tmp_path / name)
+
+    assert traced_peak(lambda: load("bomb.pth"))[1] < 1 << 20
+    load("rows.pth")
+
+
+def test_legacy_loader_compares_shapes_before_reading_a_tensor(tmp_path):
+    # a tensor of another shape was copied out in full, then refused by load_state_dict
+    state = MonolithV13().state_dict()
+    state["encoder.0.weight"] = torch.zeros(4000, 1000)   # 16 MB
+    torch.save(state, tmp_path / "wrong.pth")
+    expected = {k: tuple(v.shape) for k, v in MonolithV13().state_dict().items()}
+
+    from core.reasoning.mycelial import MycelialVQVAE
+
+    def load():
+        with pytest.raises(ValueError, match=r"wrong.pth is not a MonolithV13 checkpoint \(tensor encoder.0.weight "
+                                             r"has shape \(4000, 1000\), the model's is \(256, 384\)\)"):
+            MycelialVQVAE.load(tmp_path / "wrong.pth")
+
+    assert traced_peak(load)[1] < 4 << 20   # the tensor: 16 MB
+    state["extra"] = state.pop("encoder.0.weight")
+    torch.save(state, tmp_path / "extra.pth")
+    with pytest.raises(ValueError, match=r"not a MonolithV13 checkpoint \(unexpected \['extra'\]\)"):
+        load_legacy_state(tmp_path / "extra.pth", expected)
 
 
 def test_legacy_loader_refuses_non_state_dict(tmp_path):

@@ -42,6 +42,37 @@ def test_config_names_unknown_and_bad_keys(tmp_path):
         TrainConfig.from_json(tmp_path / "missing.json")
 
 
+def test_config_refuses_a_key_given_twice_and_names_the_key_of_a_bad_seed_or_codebook(tmp_path):
+    # the last "epochs" won silently; seed -1 said numpy's "expected non-negative integer", 2**64 torch's
+    # "Overflow when unpacking long long"; codebook_size 1 failed once the data was read, naming num_embeddings
+    (tmp_path / "twice.json").write_text('\ufeff{"epochs": 20, "seed": 1, "epochs": 2}', encoding="utf-8")
+    with pytest.raises(ValueError, match="training config .*twice.json gives key 'epochs' more than once"):
+        TrainConfig.from_json(tmp_path / "twice.json")
+    for values, says in (({"seed": -1}, r"seed=-1 must lie in \[0, 2\*\*64 - 1\]"),
+                         ({"seed": 2**64}, r"seed=18446744073709551616 must lie in"),
+                         ({"codebook_size": 1}, r"codebook_size=1 must lie in \[2, 65536\]")):
+        with pytest.raises(ValueError, match=says):
+            TrainConfig.from_dict(values)
+    assert TrainConfig(seed=2**64 - 1, codebook_size=2).seed == 2**64 - 1
+    (tmp_path / "bom.json").write_text('\ufeff{"epochs": 3}', encoding="utf-8")   # Notepad's byte order mark
+    assert TrainConfig.from_json(tmp_path / "bom.json").epochs == 3
+
+
+def test_cli_train_refuses_its_config_before_reading_data(tmp_path):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    for name, text, says in (("twice.json", '{"seed": 1, "seed": 2}', "gives key 'seed' more than once"),
+                             ("neg.json", '{"seed": -1}', "seed=-1 must lie in"),
+                             ("one.json", '{"codebook_size": 1}', "codebook_size=1 must lie in")):
+        (tmp_path / name).write_text(text)
+        r = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / name), "--npy", str(tmp_path / "none.npy"),
+                                     "--out", str(tmp_path / "out")])
+        assert r.exit_code == 1 and says in r.output and "none.npy" not in r.output, r.output
+        assert not (tmp_path / "out").exists()
+
+
 def test_train_rejects_bad_data():
     with pytest.raises(ValueError, match="384 columns"):
         train_vqvae(np.zeros((500, 10), np.float32), TrainConfig(**TINY), progress=False)

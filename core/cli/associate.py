@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from core.cli._report import count
+from core.cli._params import CONCEPT
 from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
@@ -29,7 +30,7 @@ def _call(fn, *args, **kwargs):
 
 
 @click.command("associate")
-@click.argument("concept")
+@click.argument("concept", type=CONCEPT)
 @MEMORY_OPTION
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Concepts to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
@@ -55,8 +56,8 @@ def associate(concept, memory, k, as_json):
 
 
 @click.command("bridges")
-@click.argument("concept_a")
-@click.argument("concept_b")
+@click.argument("concept_a", type=CONCEPT)
+@click.argument("concept_b", type=CONCEPT)
 @MEMORY_OPTION
 @click.option("-k", default=3, show_default=True, type=click.IntRange(1, 100), help="Paths to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from core.cli._params import CONCEPT
 from core.cli.memory import user_path
 from core.text import count
 
@@ -20,7 +21,7 @@ from core.text import count
               help="Strongest edges kept in the GraphML file and the picture (NETWORK form).")
 @click.option("--memory", "-m", type=click.Path(file_okay=False), default=None, callback=user_path,
               help="Draw the neighbourhood of --concept in this memory instead of a network file.")
-@click.option("--concept", default=None, help="The concept at the centre (with --memory).")
+@click.option("--concept", default=None, type=CONCEPT, help="The concept at the centre (with --memory).")
 @click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True, help="Hops from the concept.")
 @click.option("-k", type=click.IntRange(1, 50), default=10, show_default=True,
               help="Strongest associations kept per node and hop.")

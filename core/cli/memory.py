@@ -16,31 +16,10 @@ import click
 
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
+from core.cli._params import TEXT, not_blank
 from core.cli._report import as_stored, count, print_report
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
-
-
-class _Utf8Text(click.ParamType):
-    """A query, id or prefix typed on the command line. Bytes that are not UTF-8 (a Latin-1 terminal,
-    a pasted Latin-1 file name) reach Python as lone surrogates, and the first encode of them raised:
-    a traceback from `get` and `list --prefix`, "codec can't encode character" from the others."""
-
-    name = "text"
-
-    def convert(self, value, param, ctx):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            code = ord(value[exc.start])
-            byte = f" (byte 0x{code - 0xDC00:02x} at character {exc.start})" if 0xDC80 <= code <= 0xDCFF else ""
-            shown = repr(value.encode("utf-8", "surrogateescape" if byte else "backslashreplace"))[1:]  # 'a\xff'
-            self.fail(f"{shown} is not valid UTF-8{byte}; "
-                      f"set the terminal to UTF-8 (e.g. LANG=C.UTF-8)", param, ctx)
-        return value
-
-
-TEXT = _Utf8Text()
 
 
 def record_fields(ctx, param, value):
@@ -329,7 +308,8 @@ def forget(doc_ids, memory):
 @click.command("demo")
 @click.option("--memory", "-m", default="mycelial_demo_memory", show_default=True, type=click.Path(file_okay=False),
               callback=user_path, help="Folder for the demo memory.")
-@click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True)
+@click.option("--query", default="Which emperor adopted Trajan as his successor?", show_default=True, type=TEXT,
+              callback=lambda ctx, param, value: not_blank(value, param, ctx))
 @click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100))
 def demo(memory, query, k):
     """Ingest the small real sample shipped with the package (WikiText-2 excerpts) and recall.

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from core.cli.memory import TEXT
+from core.cli._codec_input import STDIN, load_npy, read_lines
+from core.cli.memory import TEXT, user_path
 from core.text import count
 
 
@@ -19,14 +20,14 @@ def _load_codec(weights):
 
 @click.command("encode")
 @click.argument("texts", nargs=-1, type=TEXT)
-@click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
+@click.option("--npy", "npy_path", type=click.Path(dir_okay=False), callback=user_path,
               help="A .npy file of float embeddings (n, 384) instead of texts.")
-@click.option("--file", "text_file", type=click.Path(dir_okay=False),
-              help="A UTF-8 text file, one text per line. Rows stay aligned with the lines: a blank "
-                   "line gives an empty row (JSON records carry the line number; a .npy output "
+@click.option("--file", "text_file", type=click.Path(dir_okay=False, allow_dash=True), callback=user_path,
+              help="A UTF-8 text file (- for standard input), one text per line. Rows stay aligned with the lines: "
+                   "a blank line gives an empty row (JSON records carry the line number; a .npy output "
                    "refuses blank lines).")
-@click.option("--weights", type=click.Path(), help="Weights to use (default: the shipped model).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
+@click.option("--weights", type=click.Path(), callback=user_path, help="Weights to use (default: the shipped model).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=user_path,
               help="Write the codes here: .npy (uint8 array; uint16 for a model of more than 256 codes a head) "
                    "or anything else (text/JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of plain rows.")
@@ -39,6 +40,8 @@ def _load_codec(weights):
 def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, candidates, pairs):
     """Turn texts (or embeddings) into 4-byte VQ-VAE codes, one row of 4 numbers each.
 
+    TEXTS given as - are read from standard input, one a line (as --file -).
+
     Example:
 
         mycelial encode "The cat sat on the mat." "Photosynthesis needs light."
@@ -47,6 +50,8 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
 
         mycelial encode --file sentences.txt --json --refine 1
 
+        cut -f2 table.tsv | mycelial encode - -o codes.txt
+
         mycelial encode --npy database.npy -o codes.npy --refine 2 --candidates 32 --pairs 12
     """
     import numpy as np
@@ -54,18 +59,19 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     sources = sum(bool(s) for s in (texts, npy_path, text_file))
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
-    source = npy_path or text_file
-    if output and source and os.path.exists(output) and os.path.samefile(output, source):
-        raise click.UsageError(f"--output {output} is the input file: its codes would replace it; write them "
-                               f"to another file")  # `--npy x.npy -o x.npy` replaced the embeddings
+    if STDIN in texts:  # `encode -` encoded the text "-"; it reads standard input, as `ingest -` does
+        if len(texts) > 1:
+            raise click.UsageError("- reads the texts from standard input, one a line: give it alone")
+        texts, text_file = (), STDIN
+    _refuse_output_over_input(output, _inputs(npy_path, text_file, weights))
     lines = None  # --file: the file's lines, so each output row stays on its line
     try:
         if npy_path:
-            X = _load_npy(npy_path)
+            X = load_npy(npy_path)
             texts = None
         else:
             if text_file:
-                lines = _read_lines(Path(text_file), npy_out=bool(output and output.endswith(".npy")))
+                lines = read_lines(text_file, npy_out=bool(output and output.endswith(".npy")))
                 texts = [t for t in lines if t]
             from core.embedding import TextEmbedder
 
@@ -105,81 +111,50 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         click.echo(text)
 
 
-def _read_lines(path: Path, npy_out: bool) -> list[str]:
-    """The stripped lines of a text file ('' for a blank line); a file of blank lines is an error."""
-    from core.memory._files import decode_text as _decode
+def _inputs(npy_path, text_file, weights) -> list[tuple[str, Path]]:
+    """(option, path) of every file `encode` reads: --npy or --file, and the weights with their JSON card
+    (the shipped ones when no --weights is given)."""
+    from core.reasoning.mycelial._model_file import _paths
+    from core.reasoning.mycelial.wrapper import DEFAULT_WEIGHTS, WEIGHTS_DIR
 
-    _regular_file(path)
-    try:
-        lines = [line.strip() for line in _decode(path.read_bytes(), str(path)).splitlines()]
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    if not any(lines):
-        raise ValueError(f"{path} holds no text: every line is blank")
-    blank = [i + 1 for i, t in enumerate(lines) if not t]
-    if npy_out and blank:
-        shown = ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else "")
-        which = f"lines {shown} are" if len(blank) > 1 else f"line {shown} is"
-        raise ValueError(f"{path}: {which} blank and a .npy row cannot be empty, so rows would no "
-                         f"longer match lines; remove blank lines first (grep -v '^[[:space:]]*$' {path}) "
-                         f"or write text/JSON, which keeps an empty row")
-    return lines
+    found = [(opt, Path(p)) for opt, p in (("--npy", npy_path), ("--file", text_file)) if p and p != STDIN]
+    w = Path(weights) if weights else WEIGHTS_DIR / DEFAULT_WEIGHTS
+    if w.suffix == ".json":  # load takes the card for its weights
+        w = w.with_suffix(".safetensors")
+    opt = "--weights" if weights else "the shipped weights"
+    found += [(opt, p) for p in dict.fromkeys((w, *(() if w.suffix == ".pth" else _paths(w))))]
+    return found
 
 
-def _regular_file(path: Path) -> None:
-    """/dev/null or a folder said "not found"."""
-    if not path.is_file():
-        if path.exists():
-            raise ValueError(f"{path} is not a regular file (a folder, device or FIFO); give a file")
-        raise FileNotFoundError(f"{path} not found")
+def _refuse_output_over_input(output, inputs: list[tuple[str, Path]]) -> None:
+    """-o naming a file the command reads, by any name (a symlink, a hard link, ``./x``): a usage error.
 
-
-def _load_npy(path):
-    """One array saved by ``numpy.save``; anything else is named (numpy itself calls a text file
-    "pickled (object) data" and suggests loading it unsafely)."""
-    import numpy as np
-
-    path = Path(path)
-    _regular_file(path)
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    if head[:4] == b"PK\x03\x04":
-        raise ValueError(f"{path} is an .npz archive; give one array saved with numpy.save (.npy)")
-    if head != b"\x93NUMPY":
-        raise ValueError(f"{path} is not a .npy file; save the embeddings with numpy.save")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickled" in str(exc):
-            raise ValueError(f"{path} holds Python objects, not numbers; save a float array (n, 384)") from None
-        raise ValueError(f"{path}: {exc}") from None
+    `--npy x.npy -o x.npy` replaced the embeddings; `--weights W.safetensors -o W.safetensors` turned the
+    model into a 30-byte text file of codes (exit 0)."""
+    if not output or not os.path.exists(output):
+        return
+    for opt, path in inputs:
+        if path.exists() and os.path.samefile(output, path):
+            raise click.UsageError(f"--output {output} is the input file ({opt} {path}): its codes would "
+                                   f"replace it; write them to another file")
 
 
 def _check_out(out_dir) -> None:
     """`train --out DIR` writes DIR/model.safetensors and DIR/config.json: a folder whose files of those
     names are not an earlier `train`'s (a project's own config.json) is refused; they were overwritten."""
-    weights, card = Path(out_dir) / "model.safetensors", Path(out_dir) / "config.json"
-    mine = False
-    if card.exists() or card.is_symlink():
-        try:
-            info = json.loads(card.read_text(encoding="utf-8"))
-            mine = isinstance(info, dict) and "model_class" in info and "model_config" in info
-        except (OSError, ValueError):
-            pass
-        if not mine:
-            raise click.ClickException(f"{card} exists and is not a VQ-VAE card written by `mycelial train`; "
-                                       f"nothing was trained: give --out a new or empty folder")
-    if (weights.exists() or weights.is_symlink()) and not mine:
-        raise click.ClickException(f"{weights} exists without the config.json `mycelial train` writes beside "
-                                   f"it; nothing was trained: give --out a new or empty folder")
+    from core.reasoning.mycelial._model_file import _paths, foreign_file
+
+    foreign = foreign_file(*_paths(Path(out_dir)))
+    if foreign is not None:
+        raise click.ClickException(f"{foreign}; nothing was trained: give --out a new or empty folder")
 
 
 @click.command("train")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), callback=user_path,
               help="TrainConfig JSON (epochs, batch_size, learning_rate, dims, heads, ...).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=user_path,
               help="Output folder for model.safetensors and config.json (the metrics card).")
-@click.option("--npy", "npy_path", type=click.Path(dir_okay=False),
+@click.option("--npy", "npy_path", type=click.Path(dir_okay=False), callback=user_path,
               help="Train on these embeddings (n, 384) instead of the shared corpora.")
 @click.option("--sources", default="wikitext,passages,brown", show_default=True,
               help="Comma-separated shared corpora to embed and train on.")
@@ -209,7 +184,7 @@ def train_cmd(config_path, out_dir, npy_path, sources, max_per_doc):
             from core._validation import check_embeddings
 
             # checked before the shuffle: a NaN's row number is then the file's row, not a shuffled one
-            X = check_embeddings(_load_npy(npy_path), config.input_dim, name=str(npy_path))
+            X = check_embeddings(load_npy(npy_path), config.input_dim, name=str(npy_path))
             n_held = max(1, len(X) // 10)
             if len(X) - n_held < config.codebook_size:
                 need = next(n for n in range(config.codebook_size, 10 * config.codebook_size)

@@ -102,8 +102,10 @@ EVALUATE_WRITES = ("metrics.json", "metrics.md", "code_usage.png", "cosine_hist.
 
 
 def foreign_file(out: Path) -> Path | None:
-    """A file in ``out`` that a stage would replace but no pipeline run wrote (``artifacts/metrics.json``
-    of another project was overwritten without a word); None when the folder is a run's or holds none.
+    """A file in ``out`` when the folder is neither new, empty nor a run's: one a stage would replace
+    (``artifacts/metrics.json`` of another project was overwritten without a word) first, else any
+    (a user's ``notes.txt``: the run wrote beside it and marked the folder its own). None when the
+    folder is a run's, empty or missing.
 
     A run's folder carries :data:`MARKER`; folders of runs made before it are known by their
     ``pipeline.json`` or ``vqvae_train_config.json``.
@@ -113,7 +115,9 @@ def foreign_file(out: Path) -> Path | None:
     for name in PIPELINE_WRITES + _DECODE_WRITES + EVALUATE_WRITES:
         if (out / name).exists() or (out / name).is_symlink():
             return out / name
-    return None
+    if not out.is_dir():
+        return None
+    return next((p for p in sorted(out.iterdir()) if p.name != LOCK), None)
 
 
 def mark(out: Path) -> None:

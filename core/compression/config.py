@@ -10,13 +10,13 @@ impossible combination is a ``ValueError`` that names the key.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from core._io import read_config
 from core.config import EMBEDDING_DIM, PROJECT_ROOT
 
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "vqvae_config.json"
@@ -230,26 +230,5 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
 
 
 def _read(path: Path):
-    """The file's JSON. A byte order mark (Notepad writes one) is fine; a key given twice is an error
-    (``"vqvae_epochs": 20, ..., "vqvae_epochs": 2`` silently trained 2 epochs)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"config file {path} is not valid JSON: {exc}") from None
-    except _DuplicateKey as exc:
-        raise ValueError(f"config file {path} gives key {exc} more than once; keep one") from None
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _unique_keys(pairs: list) -> dict:
-    seen = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(repr(key))
-        seen[key] = value
-    return seen
+    """The file's JSON (a BOM is fine, a key given twice is an error): :func:`core._io.read_config`."""
+    return read_config(path, "config file")

@@ -1,9 +1,9 @@
 """Decode stage: compressed codes -> vectors -> text, by similarity matching and optionally an LLM.
 
 Similarity matching maps each decoded vector to the nearest sentence of a reference set
-(every sampled sentence, training and test) **with the item itself left out**: a
-compressed item cannot be "reconstructed" by looking up its own original. Exact matches
-can then only come from sentences that occur twice in the corpus. How often the item
+(every sampled sentence, training and test) **with the item itself left out**, and every
+copy of its text: a compressed item cannot be "reconstructed" by looking up its own original
+(exact matches came only from sentences that occur twice in the corpus). How often the item
 itself *would* have been the nearest sentence is reported separately
 (``identification_rate``): it says how well the codes identify a sentence in a known
 collection.
@@ -24,11 +24,24 @@ from core.compression import checks
 from core.compression.artifacts import damaged, exclusive, load_json, load_npy, read_index, save_json, save_npy
 from core.compression.codecs import check_codes, load_vqvae, opq_decode, single_thread, vqvae_decode
 from core.compression.config import PipelineConfig
+from core.text import text_key
 
 MAX_CONSECUTIVE_LLM_FAILURES = 3
 
 
-def similarity_decode(R: np.ndarray, E: np.ndarray, exclude: np.ndarray, k: int = 5, block: int = 1024):
+def copies_of(items: list[str], refs: list[str], own: np.ndarray) -> list[np.ndarray]:
+    """For each item, the reference rows other than its own whose text is the item's (whitespace aside).
+
+    Decoding to such a copy is no reconstruction: leaving out the item's own row only, a sentence that
+    occurs twice in the corpus was "reconstructed" exactly (all 4 exact matches of 2,029 items were)."""
+    rows: dict[str, list[int]] = {}
+    for j, text in enumerate(refs):
+        rows.setdefault(text_key(text), []).append(j)
+    return [np.array([j for j in rows.get(text_key(t), ()) if j != own[i]], np.int64) for i, t in enumerate(items)]
+
+
+def similarity_decode(R: np.ndarray, E: np.ndarray, exclude: np.ndarray, k: int = 5, block: int = 1024,
+                      copies: list[np.ndarray] | None = None):
     """Nearest reference rows of each decoded vector, leaving out row ``exclude[i]`` for item ``i``.
 
     Parameters
@@ -37,6 +50,8 @@ def similarity_decode(R: np.ndarray, E: np.ndarray, exclude: np.ndarray, k: int 
     E : ndarray (N, d), reference embeddings
     exclude : int ndarray (n,), the reference row of each item itself (-1: none)
     k : int, neighbours to return
+    copies : list of n int ndarrays, optional
+        Further rows left out for each item: the copies of its text (:func:`copies_of`).
 
     Returns
     -------
@@ -46,7 +61,8 @@ def similarity_decode(R: np.ndarray, E: np.ndarray, exclude: np.ndarray, k: int 
     """
     Rn = R / np.maximum(np.linalg.norm(R, axis=1, keepdims=True), 1e-12)
     En = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
-    k = min(k, E.shape[0] - 1)
+    most = max((len(c) for c in copies), default=0) if copies is not None else 0
+    k = max(1, min(k, E.shape[0] - 1 - most))
     idx = np.empty((R.shape[0], k), np.int64)
     score = np.empty((R.shape[0], k), np.float32)
     self_score = np.full(R.shape[0], np.nan, np.float32)
@@ -57,6 +73,8 @@ def similarity_decode(R: np.ndarray, E: np.ndarray, exclude: np.ndarray, k: int 
         has = ex >= 0
         self_score[s:s + block][has] = S[rows[has], ex[has]]
         S[rows[has], ex[has]] = -np.inf
+        for i, c in enumerate(copies[s:s + block] if copies is not None else ()):
+            S[i, c] = -np.inf
         part = np.argpartition(-S, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
         idx[s:s + block] = np.take_along_axis(part, order, axis=1)
@@ -145,8 +163,9 @@ def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | Non
     checks.same_rows(out / "items.json", len(checks.strings(out / "items.json", items, "sentences")),
                      codes_file, codes.shape[0])
     exclude = checks.indices(out / "items.json", items, "reference_index", codes.shape[0], len(refs))
+    copies = copies_of(items["sentences"], refs, exclude)
     k = max(1, config.decode_neighbours)
-    idx, score, self_score = similarity_decode(R, E, exclude, k)
+    idx, score, self_score = similarity_decode(R, E, exclude, k, copies=copies)
     neighbours = [[refs[j] for j in row] for row in idx]
     env = os.environ if env is None else env
     llm = llm_decode(neighbours, env, max_items=llm_max_items, log=log)
@@ -166,13 +185,14 @@ def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | Non
     save_npy(out / "decoded_vectors.npy", R)
     identified = float(np.mean(self_score >= score[:, 0]))
     summary = {"method": method, "n_items": len(records), "reference_size": len(refs), "neighbours": k,
-               "identification_rate": identified,
+               "identification_rate": identified, "items_with_copies": sum(len(c) > 0 for c in copies),
                "llm": {k_: v for k_, v in llm.items() if k_ not in ("texts", "errors")},
                "seconds": round(time.perf_counter() - t0, 2)}
     save_json(out / "decoded.json", {"summary": summary, "items": records})
     log(f"method: {method} (from pipeline.json: {pipe.get('method_reason', 'no reason recorded')})")
     log(f"decoded {len(records)} items ({method} codes); similarity matching against {len(refs)} reference sentences "
-        f"(the item itself left out); the item itself would have been nearest for {identified:.1%}")
+        f"(the item itself and copies of its text left out: {summary['items_with_copies']} items had one); the item "
+        f"itself would have been nearest for {identified:.1%}")
     for r in records[:3]:
         log(f"  original: {r['original']}\n  decoded : {r['similarity_text']}"
             + (f"\n  LLM     : {r['llm_text']}" if r["llm_text"] else ""))

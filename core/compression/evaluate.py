@@ -214,8 +214,8 @@ def _report(metrics: dict, rows: list[dict]) -> str:
              "their codes file as written (VQ-VAE codes take 1 byte each up to 256 codes a head, 2 bytes "
              f"(uint16) above); {metrics['compression_ratio_with_model']:.2f}x for the method if its decoder "
              "(VQ-VAE weights or OPQ index) is counted too. Other rows: 1536 / bytes per item.",
-             f"- text figures: similarity reconstruction (nearest reference sentence, the item itself left out); "
-             f"BERTScore with {metrics['bertscore_model']}.",
+             "- text figures: similarity reconstruction (nearest reference sentence, the item itself and copies of its "
+             f"text left out); BERTScore with {metrics['bertscore_model']}.",
              f"- cosine of the original embedding with the embedding of the reconstructed sentence: "
              f"{metrics['sentence_cosine']:.3f}.",
              f"- LLM: {metrics['llm_note']}"]

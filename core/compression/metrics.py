@@ -19,6 +19,7 @@ import numpy as np
 
 from core.reasoning.vqvae.metrics import code_counts, codebook_usage, zipf_fit
 from core._extras import require
+from core.text import text_key
 
 
 # ---------------------------------------------------------------------------- vectors
@@ -41,14 +42,10 @@ def code_statistics(codes: np.ndarray, codebook_size: int = 256) -> dict:
 
 
 # ---------------------------------------------------------------------------- text
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
 def exact_match_rate(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Share of hypotheses equal to their reference (whitespace-normalised)."""
     _same_length(hypotheses, references)
-    return float(np.mean([_norm(h) == _norm(r) for h, r in zip(hypotheses, references)]))
+    return float(np.mean([text_key(h) == text_key(r) for h, r in zip(hypotheses, references)]))
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Query
 
-CONCEPT_MAX = 2000  # a URL is a concept (a term) and often longer than 200 characters: its page button was a 422
+from core.config import CONCEPT_MAX  # a URL is a concept and often longer than 200 characters: its page button was a 422
 
 
 def unknown_concepts(mem, **concepts) -> dict[str, list[str]]:

@@ -27,6 +27,26 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return path / "model.safetensors", path / "config.json"
 
 
+def foreign_file(weights: Path, card: Path) -> str | None:
+    """Why writing ``weights`` and ``card`` would replace a file that is not a saved model's own (a project's
+    ``config.json``, a ``results.json`` beside ``results.safetensors``); None when both are new or a model's.
+
+    A card is a model's when it is a JSON object naming ``model_class`` and ``model_config``; weights are a
+    model's only beside such a card."""
+    mine = False
+    if card.exists() or card.is_symlink():
+        try:
+            info = json.loads(card.read_text(encoding="utf-8"))
+            mine = isinstance(info, dict) and "model_class" in info and "model_config" in info
+        except (OSError, ValueError):
+            pass
+        if not mine:
+            return f"{card} exists and is not a VQ-VAE model card (MycelialVQVAE.save and `mycelial train` write those)"
+    if (weights.exists() or weights.is_symlink()) and not mine:
+        return f"{weights} exists without the model card ({card.name}) saved beside it"
+    return None
+
+
 def _read_model(weights: Path, config_path: Path | None = None):
     """Build the model a weights file describes; raise with the reason when it can't."""
     if not weights.is_file():
@@ -34,7 +54,8 @@ def _read_model(weights: Path, config_path: Path | None = None):
     if weights.suffix == ".pth":  # legacy checkpoint: the seed's default MonolithV13
         model = MonolithV13()
         try:
-            missing, unexpected = model.load_state_dict(load_legacy_state(weights), strict=False)
+            own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+            missing, unexpected = model.load_state_dict(load_legacy_state(weights, own), strict=False)
         except RuntimeError as exc:  # tensors of other shapes: torch lists every one
             raise ValueError(f"{weights} is not a MonolithV13 checkpoint "
                              f"({str(exc).strip().splitlines()[-1].strip()[:300]})") from None

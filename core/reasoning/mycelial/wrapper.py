@@ -175,6 +175,12 @@ class MycelialVQVAE:
             Storage precision; float16 halves the file and loads back as float32.
 
         Both files are written atomically. Returns the weights path.
+
+        Raises
+        ------
+        FileExistsError
+            When either file exists and is not a saved model's (a project's own ``config.json``):
+            it was replaced without a word. Nothing is written.
         """
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
@@ -184,6 +190,9 @@ class MycelialVQVAE:
 
         model = self._checked_model()
         weights, config_path = _paths(_user_path(path))
+        foreign = _model_file.foreign_file(weights, config_path)
+        if foreign is not None:
+            raise FileExistsError(f"{foreign}; nothing was written: save to a new file or folder")
         info = {"model_class": type(model).__name__, "model_config": model.config}
         # the card is serialised before anything is written: a value JSON cannot hold used to fail
         # after the weights were replaced, leaving them beside the previous model's card

@@ -9,6 +9,7 @@ refused before anything is called.
 """
 from __future__ import annotations
 
+import math
 import pickletools
 import zipfile
 from pathlib import Path
@@ -24,20 +25,66 @@ _MARK = object()
 
 
 class _Storage:
-    def __init__(self, kind: str, data: np.ndarray):
-        self.kind, self.data = kind, data
+    """A storage member of the archive: its length is known from the zip directory, its bytes are read
+    only when a tensor over it is copied out."""
+
+    def __init__(self, kind: str, archive: zipfile.ZipFile, name: str):
+        self.kind, self._archive, self._name, self._data = kind, archive, name, None
+        self.dtype = np.dtype(_STORAGES[kind])
+        self.size = archive.getinfo(name).file_size // self.dtype.itemsize
+
+    @property
+    def data(self) -> np.ndarray:
+        if self._data is None:
+            raw = self._archive.read(self._name)
+            self._data = np.frombuffer(raw, dtype=self.dtype, count=len(raw) // self.dtype.itemsize)
+        return self._data
 
 
-def _tensor(storage: _Storage, offset: int, size: tuple, stride: tuple, *_ignored) -> torch.Tensor:
-    flat = storage.data
-    empty = any(s == 0 for s in size)
+class LazyTensor:
+    """A tensor as the file describes it (storage, offset, shape, strides), copied out only by
+    :meth:`materialize`: a caller compares ``shape`` with the model's before anything is allocated."""
+
+    def __init__(self, storage: _Storage, offset: int, size: tuple, stride: tuple):
+        self.storage, self.offset, self.shape, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def materialize(self) -> torch.Tensor:
+        flat, item = self.storage.data, self.storage.data.itemsize
+        view = np.lib.stride_tricks.as_strided(flat[self.offset:], shape=self.shape,
+                                               strides=[st * item for st in self.stride])
+        out = torch.from_numpy(np.array(view))
+        return out.view(torch.bfloat16) if self.storage.kind == "BFloat16Storage" else out
+
+
+def _tensor(storage: _Storage, offset: int, size: tuple, stride: tuple, *_ignored) -> LazyTensor:
+    """Check a tensor's view against its storage; the copy waits for :meth:`LazyTensor.materialize`.
+
+    A view may not hold more elements than its storage from its offset on: a 1.5 KB file's
+    ``zeros(1).expand(60000, 60000)`` (stride 0) was copied in full, 13.4 GiB, before any shape check."""
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, *size, *stride))
+    if not (ints and isinstance(storage, _Storage) and len(size) == len(stride)):
+        raise ValueError("a tensor of malformed offset, sizes or strides")
+    if offset < 0 or any(s < 0 for s in size) or any(st < 0 for st in stride):
+        raise ValueError("a tensor of negative offset, sizes or strides")
+    numel = math.prod(size)
     last = offset + sum((s - 1) * st for s, st in zip(size, stride))
-    if offset < 0 or any(st < 0 for st in stride) or (not empty and last >= flat.size):
+    if numel and last >= storage.size:
         raise ValueError("a tensor reaches past its storage")
-    item = flat.itemsize
-    view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=[st * item for st in stride])
-    out = torch.from_numpy(np.array(view))
-    return out.view(torch.bfloat16) if storage.kind == "BFloat16Storage" else out
+    if numel > storage.size - offset:
+        raise ValueError(f"a tensor of {numel:,} elements views a storage of {storage.size - offset:,} (a stride-0 "
+                         f"or overlapping view, as expand() makes); a state dict saves each element")
+    return LazyTensor(storage, offset, size, stride)
+
+
+def materialize(obj):
+    """``obj`` with every :class:`LazyTensor` in it (dicts, lists, tuples) copied out as a tensor."""
+    if isinstance(obj, LazyTensor):
+        return obj.materialize()
+    if isinstance(obj, dict):
+        return {k: materialize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(materialize(v) for v in obj)
+    return obj
 
 
 def _call(name: str, args: tuple):
@@ -50,14 +97,23 @@ def _call(name: str, args: tuple):
     return _tensor(*args)
 
 
-def read_pth_state(path: str | Path):
+def read_pth_state(path: str | Path, prepare=None):
     """The object a ``torch.save`` zip holds, built only from dicts, lists, tuples, numbers, strings
-    and tensors; ``ValueError`` for anything else (names outside the allow-list, other opcodes)."""
+    and tensors; ``ValueError`` for anything else (names outside the allow-list, other opcodes).
+
+    ``prepare``, when given, receives that object with each tensor a :class:`LazyTensor` (its shape
+    known, nothing read) and returns what is to be copied out: a caller checks shapes there.
+    """
+    path = Path(path)
     try:
-        archive = zipfile.ZipFile(Path(path))
+        archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise ValueError("not a zip archive torch.save writes (an old or foreign format)") from None
+    size, storages = path.stat().st_size, {}
     with archive:
+        for info in archive.infolist():  # torch.save stores members uncompressed
+            if info.file_size > size:
+                raise ValueError(f"member {info.filename} inflates beyond the file's {size:,} bytes")
         names = archive.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(pkl) != 1:
@@ -71,11 +127,12 @@ def read_pth_state(path: str | Path):
                     and isinstance(pid[1], tuple) and pid[1][0] == "global" and pid[1][1] in _STORAGES):
                 raise ValueError(f"unexpected persistent id {pid!r:.80}")
             kind, key = pid[1][1], str(pid[2])
-            raw = archive.read(f"{prefix}data/{key}")
-            dtype = np.dtype(_STORAGES[kind])
-            return _Storage(kind, np.frombuffer(raw, dtype=dtype, count=len(raw) // dtype.itemsize))
+            if (kind, key) not in storages:  # tensors sharing a storage name it once each: read it once
+                storages[kind, key] = _Storage(kind, archive, f"{prefix}data/{key}")
+            return storages[kind, key]
 
-        return _run(archive.read(pkl[0]), storage)
+        state = _run(archive.read(pkl[0]), storage)
+        return materialize(state if prepare is None else prepare(state))
 
 
 def _run(data: bytes, storage):

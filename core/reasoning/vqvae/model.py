@@ -58,23 +58,53 @@ class MonolithV13(VQVAEBase):
 _LEGACY_KEYS = {"quantizer.inited": "quantizer.initted"}
 
 
-def load_legacy_state(path: str | Path) -> dict:
+def load_legacy_state(path: str | Path, expected: dict | None = None) -> dict:
     """Read a legacy ``.pth`` checkpoint without unpickling it (:mod:`._pth` parses the opcodes).
 
     Accepts a bare state dict or one wrapped as ``{"model_state_dict": ...}``; renames
-    the seed's buffer names to the current ones.
+    the seed's buffer names to the current ones. ``expected`` (name -> shape, a model's
+    state dict) is compared with the file's tensors before any is read: a key it lacks
+    or a shape of its own is a ``ValueError`` naming the tensor.
     """
     from core.reasoning.vqvae._pth import read_pth_state
 
+    def prepare(state):
+        state = _state_dict(path, state)
+        if expected is not None:
+            _check_expected(path, state, expected)
+        return state
+
     try:
-        state = read_pth_state(path)
+        return read_pth_state(path, prepare)
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise ValueError(f"{path} is not a PyTorch checkpoint of plain tensors ({first or type(exc).__name__})") from None
+
+
+class _Refused(Exception):
+    """A readable file that is not the state dict asked for (not "not a PyTorch checkpoint")."""
+
+
+def _state_dict(path, state) -> dict:
     if isinstance(state, dict) and "model_state_dict" in state:
         state = state["model_state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__})")
+        raise _Refused(f"{path} does not hold a state dict (found {type(state).__name__})")
     return {_LEGACY_KEYS.get(k, k): v for k, v in state.items()}
+
+
+def _check_expected(path, state: dict, expected: dict) -> None:
+    """Names and shapes before the copy: the file's tensors were copied out first, whatever their size."""
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        raise _Refused(f"{path} is not a MonolithV13 checkpoint (unexpected {unexpected[:10]})")
+    for k, v in state.items():
+        if not hasattr(v, "shape"):
+            raise _Refused(f"{path} is not a MonolithV13 checkpoint ({k} is a {type(v).__name__}, not a tensor)")
+        if tuple(v.shape) != tuple(expected[k]):
+            raise _Refused(f"{path} is not a MonolithV13 checkpoint (tensor {k} has shape {tuple(v.shape)}, "
+                           f"the model's is {tuple(expected[k])})")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from core._io import atomic_write_text, read_json
+from core._io import atomic_write_text, read_config
 from core._validation import check_embeddings
 from core.reasoning.vqvae.loss import VQVAELoss
 from core.reasoning.vqvae.model import MonolithV13
@@ -26,6 +26,7 @@ from core.reasoning.vqvae.model_wiki import MonolithWiki
 from core.reasoning.vqvae.refit import refit
 
 MODELS = {"MonolithWiki": MonolithWiki, "MonolithV13": MonolithV13}
+MAX_SEED = 2**64 - 1  # torch's generators take 64 bits
 
 
 @dataclass
@@ -119,9 +120,11 @@ class TrainConfig:
             problems.append(f"usage_decay={self.usage_decay!r} must be in (0, 1)")
         if self.latent_dim % self.num_heads:
             problems.append(f"latent_dim={self.latent_dim} must be divisible by num_heads={self.num_heads}")
-        if self.codebook_size > 65_536:
-            problems.append(f"codebook_size={self.codebook_size} must be <= 65536 (codes are uint8 "
+        if not 2 <= self.codebook_size <= 65_536:  # 1 failed after the data was read, naming num_embeddings
+            problems.append(f"codebook_size={self.codebook_size} must lie in [2, 65536] (codes are uint8 "
                             f"up to 256, uint16 up to 65536)")
+        if not 0 <= self.seed <= MAX_SEED:  # -1: numpy's "expected non-negative integer"; 2**64: torch's "Overflow"
+            problems.append(f"seed={self.seed} must lie in [0, 2**64 - 1]")
         if self.warmup_epochs >= self.epochs:
             problems.append(f"warmup_epochs={self.warmup_epochs} must be < epochs={self.epochs}")
         if problems:
@@ -143,7 +146,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "TrainConfig":
-        return cls.from_dict(read_json(path, "training config"))
+        return cls.from_dict(read_config(path, "training config"))  # a key given twice: the last was kept silently
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
