@@ -111,7 +111,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--batch", type=int, default=4, help="documents per ingest request")
     ap.add_argument("--no-ingest", action="store_true", help="recall only (the baseline without a writer)")
-    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench_server.json"))
+    ap.add_argument("--out", default=str(ROOT / "bench_results" / "bench_server.json"))  # artifacts/: the pipeline's
     args = ap.parse_args()
     if args.clients < 1 or args.seconds <= 0 or args.batch < 1:
         raise SystemExit("--clients, --seconds and --batch must be positive")

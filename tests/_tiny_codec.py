@@ -1,10 +1,6 @@
 """A codec small enough for fast CLI tests: a real 2-head, 4-code model."""
 from __future__ import annotations
 
-import zlib
-
-import numpy as np
-
 
 def tiny_weights(path):
     """A 2-head, 4-code MonolithWiki saved at ``path`` (a .safetensors file or a folder); loads in milliseconds."""

@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from core.memory import SemanticMemory
 from core.reasoning.mycelial import MycelialVQVAE
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+# not artifacts/: that is the compression pipeline's folder, which refuses one holding files of others
+ARTIFACTS = Path(__file__).resolve().parent.parent / "screenshots"
 
 
 @contextmanager
