@@ -4,15 +4,10 @@ from __future__ import annotations
 import io
 import json
 
+from _memory_helpers import read_one
+
 from core.memory.chunking import chunk_text
-from core.memory.readers import ReadError, read_paths, read_stream
-
-
-def _read(path):
-    errors: list[ReadError] = []
-    recs = list(read_paths(path, errors))
-    assert errors == [] and len(recs) == 1
-    return recs[0]
+from core.memory.readers import ReadError, read_stream
 
 
 def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
@@ -23,7 +18,7 @@ def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
         "<pre><code># install the packages\napt-get install -y nginx\n\n# enable the site\n"
         "ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n</code></pre>\n"
         "<p>Then restart nginx.</p></body></html>\n", encoding="utf-8")
-    rec = _read(tmp_path / "setup.html")
+    rec = read_one(tmp_path / "setup.html")
     assert rec.text == ("# Setup notes\n\nRun the following script on the server to prepare it.\n\n"
                         "    # install the packages\n    apt-get install -y nginx\n\n    # enable the site\n"
                         "    ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n\nThen restart nginx.")
@@ -35,7 +30,7 @@ def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
     (tmp_path / "first.html").write_text(
         '<html><body><pre>\n<span class="c"># Only a comment</span>\n<span class="k">make</span> all\n</pre>'
         "<p>Body para.</p></body></html>", encoding="utf-8")
-    rec = _read(tmp_path / "first.html")
+    rec = read_one(tmp_path / "first.html")
     assert rec.text == "    # Only a comment\n    make all\n\nBody para."
     assert chunk_text(rec.text) == ["# Only a comment\nmake all\nBody para."]
 
@@ -54,7 +49,7 @@ def test_blocks_are_lines_and_a_table_row_is_one(tmp_path):
         "<table><caption>Cities</caption>\n<tr><th>City</th><th>Pop</th></tr>\n<tr><td>Paris</td><td>2.1M</td></tr>\n"
         "<tr><td> Lyon\n</td><td></td><td><p>0.5M</p></td></tr>\n</table>\n"
         "<p>After the table.</p></body></html>\n", encoding="utf-8")
-    rec = _read(tmp_path / "faq.html")
+    rec = read_one(tmp_path / "faq.html")
     assert rec.text == ("# FAQ\n\nHow do I reset my password?\nOpen settings and click reset.\n\nCan I export data?\n\n"
                         "Yes, use the export button.\n\nTerm\n\nIts definition.\n\nThe harbour at dawn.\n\n"
                         "Contact us\n12 Main Street\n\nCities\n\nCity | Pop\nParis | 2.1M\nLyon | 0.5M\n\n"
@@ -79,7 +74,7 @@ def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
         '<details><summary>More</summary><div hidden="until-found">Found by search.</div></details>\n</main>\n'
         "<aside>Related: the lighthouse keeper's notes.</aside>\n"
         '<footer>© 2024 Harbour Times. <a href="/privacy">Privacy</a></footer>\n</body></html>\n', encoding="utf-8")
-    rec = _read(tmp_path / "news.html")
+    rec = read_one(tmp_path / "news.html")
     assert (rec.title, rec.text) == ("Harbour news", (
         "Harbour Times\n\n# The bell rings again\n\nVask rang the harbour bell at noon.\n\nThe bell was cast in "
         "1821.\n\nShown after it.\n\nKept item\n\nMore\n\nFound by search.\n\nRelated: the lighthouse keeper's notes."))
@@ -91,7 +86,7 @@ def test_hidden_elements_menus_and_fine_print_are_left_out(tmp_path):
     (tmp_path / "map.html").write_text(
         '<html><head><title>Site map</title></head><body><nav><a href="/a">Alpha guide</a> <a href="/b">Beta '
         "guide</a></nav><footer>Contact: harbour@example.org</footer></body></html>", encoding="utf-8")
-    rec = _read(tmp_path / "map.html")
+    rec = read_one(tmp_path / "map.html")
     assert (rec.title, rec.text) == ("Site map", "Alpha guide Beta guide\n\nContact: harbour@example.org")
 
 
@@ -126,5 +121,5 @@ def test_an_inline_svg_title_is_not_the_page_title(tmp_path):
     (tmp_path / "untitled.html").write_text(
         "<html><body><svg><title>Menu</title></svg><h1>The bell</h1><p>Vask rang it.</p></body></html>",
         encoding="utf-8")
-    assert [(r.title, r.text) for r in (_read(tmp_path / "icons.html"), _read(tmp_path / "untitled.html"))] == [
+    assert [(r.title, r.text) for r in (read_one(tmp_path / "icons.html"), read_one(tmp_path / "untitled.html"))] == [
         ("Harbour news", "# The bell\n\nVask rang it."), ("The bell", "# The bell\n\nVask rang it.")]

@@ -2,15 +2,10 @@
 and the chunks stored from it."""
 from __future__ import annotations
 
+from _memory_helpers import read_one
+
 from core.memory.chunking import chunk_text
 from core.memory.readers import ReadError, is_blank, read_paths
-
-
-def _read(path):
-    errors: list[ReadError] = []
-    recs = list(read_paths(path, errors))
-    assert errors == [] and len(recs) == 1
-    return recs[0]
 
 
 def test_code_in_a_note_never_opens_a_chunk(tmp_path):
@@ -20,7 +15,7 @@ def test_code_in_a_note_never_opens_a_chunk(tmp_path):
         "# Install Guide\n\nRun these commands on a fresh machine.\n\n```bash\n# Update the package index first\n"
         "sudo apt-get update\n\n# Install the dependencies\nsudo apt-get install -y build-essential\n```\n\n"
         "After that the tool is ready.\n", encoding="utf-8")
-    rec = _read(tmp_path / "install.md")
+    rec = read_one(tmp_path / "install.md")
     assert rec.title == "Install Guide"
     assert rec.text == ("# Install Guide\n\nRun these commands on a fresh machine.\n\n"
                         "    # Update the package index first\n    sudo apt-get update\n\n"
@@ -31,11 +26,11 @@ def test_code_in_a_note_never_opens_a_chunk(tmp_path):
         "update\n# Install the dependencies\nsudo apt-get install -y build-essential\nAfter that the tool is ready."]
     (tmp_path / "indented.md").write_text("Intro without heading.\n\n    # indented code comment\n    make all\n\n"
                                           "More text.\n", encoding="utf-8")
-    rec = _read(tmp_path / "indented.md")
+    rec = read_one(tmp_path / "indented.md")
     assert chunk_text(rec.text) == ["Intro without heading.\n# indented code comment\nmake all\nMore text."]
     (tmp_path / "clone.md").write_text("~~~\n# clone the repository\ngit clone https://x/y.git\n~~~\n\n"
                                        "Some intro text.\n", encoding="utf-8")
-    rec = _read(tmp_path / "clone.md")
+    rec = read_one(tmp_path / "clone.md")
     assert (rec.title, rec.text) == ("clone", "    # clone the repository\n    git clone https://x/y.git\n\n"
                                               "Some intro text.\n")
     assert chunk_text(rec.text) == ["# clone the repository\ngit clone https://x/y.git\nSome intro text."]
@@ -52,7 +47,7 @@ def test_markup_is_not_stored(tmp_path):
         "| Budget review | **Alice** | 2024-07-15 |\n| Hiring plan | Bob | |\n\n"
         "```python\ndef compute_budget(x):\n    return x * 2\n```\n\nSee [the guide][guide].\n\n"
         "[guide]: https://example.com/guide\n", encoding="utf-8")
-    rec = _read(tmp_path / "q3.md")
+    rec = read_one(tmp_path / "q3.md")
     assert rec.title == "Meeting Notes: Q3 Planning"
     assert rec.text == (
         "\nIntro with bold, em, strong, italic, `inline_code()`, a link text and an image alt text of image. "
@@ -70,7 +65,7 @@ def test_underlined_headings_are_headings(tmp_path):
     # "Harbour Guide\n=====" (setext) was a line of text: no chunk opened at it, and the note had no title
     (tmp_path / "guide.md").write_text("Harbour Guide\n=============\n\nThe bell rings at noon.\n\nOpening hours\n"
                                        "-------------\n\nNine to five.\n", encoding="utf-8")
-    rec = _read(tmp_path / "guide.md")
+    rec = read_one(tmp_path / "guide.md")
     assert (rec.title, rec.text) == ("Harbour Guide", "# Harbour Guide\n\nThe bell rings at noon.\n\n"
                                                       "## Opening hours\n\nNine to five.\n")
     assert chunk_text(rec.text) == ["# Harbour Guide\nThe bell rings at noon.", "## Opening hours\nNine to five."]
@@ -85,7 +80,7 @@ def test_toml_front_matter_and_a_list_title(tmp_path):
     (tmp_path / "lists.md").write_text("---\ntitle:\n  - a\n  - b\ndate: 2024-01-01\n---\n\nBody with a list "
                                        "title.\n", encoding="utf-8")
     (tmp_path / "flow.md").write_text("---\ntitle: [a, b]\n---\n# Flow heading\n\nBody.\n", encoding="utf-8")
-    got = {p: (r.title, r.text) for p in ("hugo.md", "lists.md", "flow.md") for r in [_read(tmp_path / p)]}
+    got = {p: (r.title, r.text) for p in ("hugo.md", "lists.md", "flow.md") for r in [read_one(tmp_path / p)]}
     assert got == {"hugo.md": ('Hugo "TOML" Title', "\nHugo body text about static sites.\n"),
                    "lists.md": ("lists", "\nBody with a list title.\n"),
                    "flow.md": ("Flow heading", "# Flow heading\n\nBody.\n")}
