@@ -22,18 +22,18 @@ def test_code_in_a_note_never_opens_a_chunk(tmp_path):
                         "    # Install the dependencies\n    sudo apt-get install -y build-essential\n\n"
                         "After that the tool is ready.\n")
     assert chunk_text(rec.text) == [  # merged paragraphs keep a line each (chunking.py)
-        "# Install Guide\nRun these commands on a fresh machine.\n# Update the package index first\nsudo apt-get "
-        "update\n# Install the dependencies\nsudo apt-get install -y build-essential\nAfter that the tool is ready."]
+        "# Install Guide\nRun these commands on a fresh machine.\n# Update the package index first sudo apt-get "
+        "update\n# Install the dependencies sudo apt-get install -y build-essential\nAfter that the tool is ready."]
     (tmp_path / "indented.md").write_text("Intro without heading.\n\n    # indented code comment\n    make all\n\n"
                                           "More text.\n", encoding="utf-8")
     rec = read_one(tmp_path / "indented.md")
-    assert chunk_text(rec.text) == ["Intro without heading.\n# indented code comment\nmake all\nMore text."]
+    assert chunk_text(rec.text) == ["Intro without heading.\n# indented code comment make all\nMore text."]
     (tmp_path / "clone.md").write_text("~~~\n# clone the repository\ngit clone https://x/y.git\n~~~\n\n"
                                        "Some intro text.\n", encoding="utf-8")
     rec = read_one(tmp_path / "clone.md")
     assert (rec.title, rec.text) == ("clone", "    # clone the repository\n    git clone https://x/y.git\n\n"
                                               "Some intro text.\n")
-    assert chunk_text(rec.text) == ["# clone the repository\ngit clone https://x/y.git\nSome intro text."]
+    assert chunk_text(rec.text) == ["# clone the repository git clone https://x/y.git\nSome intro text."]
 
 
 def test_markup_is_not_stored(tmp_path):
@@ -58,7 +58,7 @@ def test_markup_is_not_stored(tmp_path):
         "Intro with bold, em, strong, italic, `inline_code()`, a link text and an image alt text of image. "
         "A snake_case_name, 2 * 3 * 4, and escaped *stars*.",
         "## Decisions\nItem | Owner | Due\nBudget review | Alice | 2024-07-15\nHiring plan | Bob\n"
-        "def compute_budget(x):\nreturn x * 2\nSee the guide."]
+        "def compute_budget(x): return x * 2\nSee the guide."]
 
 
 def test_underlined_headings_are_headings(tmp_path):

@@ -267,11 +267,11 @@ def test_cli_associate_bridges_and_help(folder):
         assert line.endswith(f"({a['chunks']} chunk{'' if a['chunks'] == 1 else 's'})"), line
     r = _run("bridges", "nero", "domitian", "--memory", folder)
     assert r.exit_code == 0 and r.output.startswith("0.") and "—" in r.output and "→ domitian" in r.output
-    for bad, msg in [(["associate", "  ", "--memory", folder], "non-empty"),
-                     (["bridges", "nero", "", "--memory", folder], "non-empty"),
-                     (["associate", "nero", "--memory", folder + "/nope"], "no memory")]:
+    for bad, msg, code in [(["associate", "  ", "--memory", folder], "is blank", 2),  # a usage error (exit 2)
+                           (["bridges", "nero", "", "--memory", folder], "is empty", 2),
+                           (["associate", "nero", "--memory", folder + "/nope"], "no memory", 1)]:
         r = _run(*bad)
-        assert r.exit_code == 1 and msg in r.output and "Traceback" not in r.output
+        assert r.exit_code == code and msg in r.output and "Traceback" not in r.output, r.output
 
 
 def test_cli_reinforce_recall_explain_and_undo(folder):

@@ -345,7 +345,8 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
 def _lines_kept(paragraph: str) -> str:
     """``paragraph`` with its whitespace normalised, keeping the line breaks that were made on purpose: a line
     that would still be short with the next line's first word on it (within 3/4 of the width the paragraph was
-    wrapped at, 60 columns at least) was ended by its writer (a list of names, an address), not by wrapping.
+    wrapped at, 60 columns at least) was ended by its writer (a list of names, an address), not by wrapping, when
+    two lines at least are such (a name wrapped in a short paragraph still spans the break).
     Joined into one line, "Alice Smith", "Bob Jones" and "Carol White" were one name, so none of them became a
     concept. A wrapped paragraph still reads as one line, a hand-wrapped one too (bash's README: lines of 62 to 71
     columns)."""
@@ -355,10 +356,11 @@ def _lines_kept(paragraph: str) -> str:
         return lines[0] if lines else ""
     # the width it was wrapped at, at least (a lone long word, a URL, runs past it)
     short = 0.75 * max(60, max((len(x) for x in lines if " " in x), default=0))
+    ended = [len(before) + 1 + len(line.split(" ", 1)[0]) <= short for before, line in zip(lines, lines[1:])]
+    listed = sum(ended) >= 2  # one short line is a wrap ("The drummer was Neil / Peart, ..."), two make a list
     out = lines[0]
-    for before, line in zip(lines, lines[1:]):  # a list item opens its own line whatever its length
-        kept = len(before) + 1 + len(line.split(" ", 1)[0]) <= short or _ITEM.match(line)
-        out += ("\n" if kept else " ") + line
+    for end, line in zip(ended, lines[1:]):  # a list item opens its own line whatever its length
+        out += ("\n" if (end and listed) or _ITEM.match(line) else " ") + line
     return out
 
 
