@@ -21,20 +21,30 @@ mem.store_._conn.set_trace_callback(trace)
 """
 
 
-def write_pdf(path, pages: list[str]) -> None:
-    """Write a minimal, valid PDF with one line of Helvetica text per page (correct xref)."""
+def write_pdf(path, pages: list, title: str | None = None) -> None:
+    """Write a minimal, valid PDF of Helvetica text (correct xref). A page is a str (one line) or a list of lines,
+    each a str (set 14 points below the one before, the first at 720) or ``(y, text)`` (set at height ``y``; 792 is
+    the top). ``title``: the /Title of a document information dictionary (/Info)."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", None,
                "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
-    for text in pages:
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET"
+    for page in pages:
+        y, shown = 734, []
+        for line in ([page] if isinstance(page, str) else page):
+            y, text = line if isinstance(line, tuple) else (y - 14, line)
+            safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            shown.append(f"BT /F1 12 Tf 72 {y} Td ({safe}) Tj ET")
+        stream = "\n".join(shown)
         objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
         content = len(objects)
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
                        f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>")
         kids.append(f"{len(objects)} 0 R")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    info = ""
+    if title is not None:  # UTF-16BE with its byte order mark: any title, in a PDF string of hex digits
+        objects.append(f"<< /Title <FEFF{title.encode('utf-16-be').hex().upper()}> >>")
+        info = f" /Info {len(objects)} 0 R"
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, obj in enumerate(objects, 1):
@@ -44,7 +54,7 @@ def write_pdf(path, pages: list[str]) -> None:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for off in offsets:
         out += f"{off:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     with open(path, "wb") as fh:
         fh.write(bytes(out))
 

@@ -44,10 +44,14 @@ def legacy_word(data: bytes, at: int) -> str | None:
     return word if word.isprintable() else None
 
 
-def read_pdf(path: Path) -> str:
-    """A PDF's text, page by page; ValueError for a damaged or password-protected one."""
+def read_pdf(path: Path) -> tuple[str, str]:
+    """(title, text) of a PDF: its pages read as `core.memory._pdf.pdf_text` makes them (running headers, footers
+    and page numbers out, hyphenated words whole), the title its information dictionary's /Title when that names
+    the document ("" else); ValueError for a damaged or password-protected one."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    from core.memory._pdf import pdf_text
 
     # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
     # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
@@ -56,10 +60,25 @@ def read_pdf(path: Path) -> str:
         pdf_log.addHandler(logging.NullHandler())
 
     try:
-        pages = [page.extract_text() or "" for page in PdfReader(str(path)).pages]
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
     except FileNotDecryptedError:  # was "unreadable PDF (File has not been decrypted)"
         raise ValueError("PDF is password-protected; save a copy without the password (e.g. `qpdf --decrypt "
                          "--password=PW in.pdf out.pdf`) and ingest that") from None
     except (PdfReadError, OSError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable PDF ({exc})") from None
-    return "\n\n".join(p.strip() for p in pages if p.strip())
+    return _info_title(reader), pdf_text(pages)
+
+
+def _info_title(reader) -> str:
+    """The document's /Title (see `core.memory._pdf.pdf_title`); "" when the information dictionary is damaged:
+    the pages were read, a bad /Info loses nothing else."""
+    from pypdf.errors import PdfReadError
+
+    from core.memory._pdf import pdf_title
+
+    try:  # "/Info (x)": PdfReadError "Trailer not found or does not point to a document information dictionary"
+        meta = reader.metadata
+        return pdf_title(meta.title if meta is not None else None)
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError):
+        return ""

@@ -126,10 +126,12 @@ def read_file(path: Path, errors: list, max_bytes: int = MAX_BYTES, root: Path |
             raise ValueError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it "
                              f"(JSONL records have no such limit)")
         if what == "pdf":
-            text = _read_pdf(path)
+            title, text = _read_pdf(path)  # its own title (/Title of its information dictionary), if any
             if not text.strip():
                 raise ValueError("PDF has no extractable text (scanned images?)")
-            yield Record(doc_id, text, name_title(path.stem), meta, source, merge=True, name=nfc(path.stem))
+            name = nfc(path.stem)
+            yield Record(doc_id, text, nfc(title) if title else name_title(name), meta, source, merge=True,
+                         name="" if title else name)
             return
         if what in _BOOK:
             title, text = _titled(what, path, max_bytes)

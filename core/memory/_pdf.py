@@ -1,0 +1,225 @@
+"""A PDF's page texts made into the text a person reads: running headers, footers and page numbers left out, a
+word hyphenated at a line's end made whole, a sentence running over a page break kept in one paragraph; and the
+title of the document information dictionary when it is a real one.
+
+pypdf gives each page's text a line per printed line, in the order the page draws them (the header first and the
+footer last, as a rule). These functions work on those lines alone, without coordinates (pypdf gives positions for
+fragments of text, not for its lines), in a few passes over the text: a few milliseconds for a 36-page manual whose
+extraction takes half a second.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+EDGE = 3  # lines at a page's top and at its bottom that may be a running header or footer
+SHARE = 0.25  # a line at the edge of at least this share of the pages (and of 3) is a running header/footer
+_DIGITS = re.compile(r"\d+")
+# a line that is a page number only: "12", "- 12 -", "(12)", "Page 12", "Page 12 of 40", "12 / 40", "p. 12"
+_PAGE_ONLY = re.compile(r"(?:(?:page|pg\.?|p\.|seite|página|pagina)\s*)?[-\u2013\u2014(\[]?\s*(\d{1,4})\s*"
+                        r"[-\u2013\u2014)\].]?\s*(?:(?:of|/|von|de|sur|di)\s*\d{1,4})?", re.I)
+_ROMAN = re.compile(r"(?=[ivxl])(?:xl|l?x{0,3})(?:ix|iv|v?i{0,3})")  # i .. lxxxix, lower case only (an index's "I")
+_NUMBER_FIRST = re.compile(r"(\d{1,4})\s+\S")  # "12 CHAPTER 1. INTRODUCTION"
+_NUMBER_LAST = re.compile(r"\S\s+(?:page\s+)?(\d{1,4})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)  # "1.2 Scope 13"
+_ENDED = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")  # a line that ends a sentence
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")  # a word, or words joined by hyphens ("well-known")
+_HYPHENATED = re.compile(r"(?<![\w-])([^\W\d_]+(?:-[^\W\d_]+)*)([-\u2010\u00ad])$")  # "... associa-"
+_LETTERS = re.compile(r"[^\W\d_]+")
+_MARKS = ("-", "\u2010", "\u00ad")  # a hyphen, Unicode's hyphen, a soft hyphen
+
+
+def pdf_text(pages: list[str]) -> str:
+    """The text of a PDF whose pages pypdf extracted as ``pages``: see the module's docstring."""
+    lines = strip_running([[x.rstrip() for x in p.split("\n") if x.strip()] for p in pages])
+    blocks = page_blocks([p for p in lines if p])
+    if not blocks:
+        return ""
+    text = "\n\n".join("\n".join(block) for block in blocks)
+    if not any(line[-1:] in _MARKS for block in blocks for line in block):  # no word cut at a line's end
+        return text
+    words = Counter(_WORD.findall(text.lower()))
+    return "\n\n".join("\n".join(join_hyphens(block, words)) for block in blocks)
+
+
+def _key(line: str) -> str:
+    """A line as a running header is compared: numbers as ``#`` (the page's own varies), spaces and case alike."""
+    return " ".join(_DIGITS.sub("#", line).casefold().split())
+
+
+def _edges(lines: list[str]) -> list[str]:
+    return lines[:EDGE] + lines[max(EDGE, len(lines) - EDGE):]
+
+
+def page_number(line: str) -> int | None:
+    """The number of a line that is a page number and nothing else ("12", "- 12 -", "Page 12 of 40"), else None."""
+    m = _PAGE_ONLY.fullmatch(line.strip())
+    return int(m.group(1)) if m else None
+
+
+def roman_page(line: str) -> int | None:
+    """The value of a line that is a lower-case Roman numeral alone ("iv": front matter's page numbers), else None.
+    Upper case is left alone: an index's letter headings ("I", "V", "X") look the same."""
+    text = line.strip()
+    if not _ROMAN.fullmatch(text):
+        return None
+    values = {"i": 1, "v": 5, "x": 10, "l": 50}
+    total = 0
+    for ch, nxt in zip(text, text[1:] + " "):
+        total += -values[ch] if values.get(nxt, 0) > values[ch] else values[ch]
+    return total
+
+
+def edge_number(line: str) -> int | None:
+    """The number at a line's start or end ("12 Chapter 1", "Scope 13", "Report, page 3 of 9"), which a running
+    header's or footer's page number is; None when there is none."""
+    text = line.strip()
+    m = _NUMBER_LAST.search(text)
+    if m:
+        return int(m.group(1))
+    m = _NUMBER_FIRST.match(text)
+    return int(m.group(1)) if m else None
+
+
+def number_offsets(pages: list[list[str]]) -> set[int]:
+    """The differences (printed number - page index) that page numbers at the pages' edges keep: each one seen on 3
+    pages at least (on every page of a 2-page PDF). Front matter numbered apart, or a PDF made of several, gives
+    several. A number in a line's text (a year, "Table 7") seldom keeps one difference over 3 pages."""
+    seen: Counter = Counter()
+    for i, lines in enumerate(pages):
+        found = {n for line in _edges(lines) for n in (page_number(line), edge_number(line)) if n is not None}
+        seen.update({n - i for n in found})
+    need = min(3, len(pages))
+    return {off for off, n in seen.items() if n >= need} if len(pages) >= 2 else set()
+
+
+def strip_running(pages: list[list[str]]) -> list[list[str]]:
+    """Each page's lines without its running header and footer lines, peeled from the top and from the bottom (at
+    most `EDGE` each) while the line there is one of:
+
+    - a page number alone whose difference to the page's index others keep (`number_offsets`), or a lower-case
+      Roman numeral alone no greater than the page's place (front matter);
+    - a line with such a page number at its start or end ("Chapter 3: Utilities 6") that is at the edge of
+      another page too (its other numbers aside): a chapter's running head, not a sentence that ends with a number;
+    - a line with a letter at the edge of at least `SHARE` of the pages, and of 3 (numbers aside): the document's
+      title or a footer on every page. The first page keeps it (there it is the title, as a rule).
+
+    A line repeated once or twice, or in the middle of pages, is body text and stays. Lines drawn out of order (a
+    header the page's content puts in its middle) are not found."""
+    count: Counter = Counter()
+    for lines in pages:
+        count.update({_key(x) for x in _edges(lines)})
+    offsets = number_offsets(pages)
+    often = max(3, SHARE * len(pages))
+
+    def running(line: str, i: int) -> bool:
+        key = _key(line)
+        if i > 0 and count[key] >= often and any(c.isalpha() for c in line):  # not "}", a number out of sequence
+            return True
+        n = page_number(line)
+        if n is not None:
+            return n - i in offsets
+        if (r := roman_page(line)) is not None:
+            return r <= i + 1
+        n = edge_number(line)
+        return n is not None and n - i in offsets and count[key] >= 2
+
+    out = []
+    for i, lines in enumerate(pages):
+        top, end = 0, len(lines)
+        while top < min(EDGE, end) and running(lines[top], i):
+            top += 1
+        while end > max(top, len(lines) - EDGE) and running(lines[end - 1], i):
+            end -= 1
+        out.append(lines[top:end])
+    return out
+
+
+def continues(before: str, after: str) -> bool:
+    """Does the page ending with line ``before`` run on into the next one's first line ``after``: the line ends no
+    sentence (no ``.``, ``!``, ``?``, ``…``), or the next starts in lower case ("e.g." then "the")?"""
+    return not _ENDED.search(before) or after.lstrip()[:1].islower()
+
+
+def page_blocks(pages: list[list[str]]) -> list[list[str]]:
+    """Pages' lines as paragraphs to join with a blank line: a page starts one unless its first line continues the
+    page before (`continues`); a page break cut a sentence in two paragraphs (and chunks)."""
+    blocks: list[list[str]] = []
+    for lines in pages:
+        if blocks and continues(blocks[-1][-1], lines[0]):
+            blocks[-1].extend(lines)
+        else:
+            blocks.append(list(lines))
+    return blocks
+
+
+def join_hyphens(lines: list[str], words: Counter) -> list[str]:
+    """``lines`` with each word hyphenated at a line's end made whole on the first line: its rest ("tion.") moves up
+    from the next line. ``words``: the document's words (lower case, hyphenated ones whole) and their counts.
+
+    The hyphen goes ("associa-" "tion" -> "association") when the next line starts with a letter of the case the
+    fragment ends in (lower after lower, upper after upper: "ELE-" "MENT") and either the document writes the word
+    whole more often than hyphenated, or it writes neither and the fragment is a word of 2 letters at least without
+    a hyphen of its own. It stays ("well-" "known" -> "well-known") when the document writes it so more often, for
+    a one-letter fragment ("e-" "mail", "x-" "axis": hyphenation leaves 2 letters at least), in a chain of hyphened
+    words ("state-of-the-" "art"), and when the case changes ("Anglo-" "Saxon", "DER-" "encoded"). A soft hyphen
+    (U+00AD) always goes.
+
+    Limits: a compound the document writes nowhere else loses its hyphen ("self-" "contained" -> "selfcontained");
+    a hyphen in code or a format string at a line's end is taken for hyphenation alike ("hhmm-" "hh" ->
+    "hhmmhh"); a fragment ending in a digit or "_" is left as it is."""
+    out: list[str] = []
+    for line in lines:
+        if out and (joined := _joined(out[-1], line, words)) is not None:
+            out[-1], line = joined
+            if not line:
+                continue
+        out.append(line)
+    return out
+
+
+def _joined(before: str, line: str, words: Counter) -> tuple[str, str] | None:
+    """(``before`` with the next word's rest on it, what is left of ``line``), or None when no word is cut."""
+    if before[-1:] not in _MARKS:  # most lines: no regex search
+        return None
+    m = _HYPHENATED.search(before)
+    if m is None:
+        return None
+    first, _, rest = line.strip().partition(" ")
+    tail = _LETTERS.match(first)
+    if tail is None:
+        return None
+    head, mark = m.group(1), m.group(2)
+    same_case = head[-1].islower() == tail.group()[0].islower()
+    if mark == "\u00ad" or (same_case and _drop_hyphen(head, tail.group(), words)):
+        return before[:m.end(1)] + first, rest.lstrip()
+    return before[:m.start(2)] + "-" + first, rest.lstrip()
+
+
+def _drop_hyphen(head: str, tail: str, words: Counter) -> bool:
+    """Is "head-" "tail" one word cut by hyphenation (see `join_hyphens`)?"""
+    whole, hyphened = (head + tail).lower(), f"{head}-{tail}".lower()
+    if words[whole] != words[hyphened]:
+        return words[whole] > words[hyphened]
+    return len(head) >= 2 and "-" not in head
+
+
+_FILE_NAME = re.compile(r"(?:^|[\s\\/:])[^\s\\/]+\.(?:docx?|rtf|odt|pdf|txt|pptx?|xlsx?|tex|dvi|e?ps|indd|qxp|"
+                        r"html?|md|wpd)$", re.I)
+_APP_PREFIX = re.compile(r"^microsoft\s+(?:word|powerpoint|excel)\s+-\s+", re.I)
+_NO_TITLE = {"untitled", "untitled document", "no title", "title", "document", "presentation",
+             "powerpoint presentation", "slide 1", "layout 1", "blank", "new document"}
+_DEFAULT_NAME = re.compile(r"(?:untitled|document|doc|presentation|book)[-_ ]?\d*", re.I)  # Document1, Untitled-2
+
+
+def pdf_title(raw) -> str:
+    """The /Title of a PDF's document information dictionary when it names the document: "" when it is empty,
+    a file's name as the program that made it wrote it ("Microsoft Word - report.docx", "C:\\\\x\\\\draft.doc",
+    "paper.dvi") or a placeholder ("Untitled", "Document1", "PowerPoint Presentation")."""
+    if not isinstance(raw, str):
+        return ""
+    title = " ".join("".join(c if c.isprintable() else " " for c in raw).split())
+    if not title or _APP_PREFIX.match(title) or _FILE_NAME.search(title):
+        return ""
+    if title.casefold() in _NO_TITLE or _DEFAULT_NAME.fullmatch(title):
+        return ""
+    return title
