@@ -154,3 +154,48 @@ def test_undeclared_8bit_text_is_utf8_when_valid_else_windows_1252(tmp_path):
         ("Café à Paris", "From: José Martínez <jose@example.org>; To: me@example.org; "
                          "Date: Sat, 05 Oct 2024 12:00:00 +0000\n\nA body without a charset: café crème, “quoted”."),
         ("Grüezi Zürich", "From: Jürg Kälin <jk@example.org>\n\nDer Bäcker am Üetliberg.")]
+
+
+def test_a_message_piped_to_ingest_is_read_as_its_file_is(tmp_path, wiki_docs):
+    # `cat msg.eml | mycelial ingest -` stored the raw source: headers, MIME boundaries, base64, untitled
+    import io
+    import json
+
+    from click.testing import CliRunner
+
+    from core.cli import cli
+    from core.memory.chunking import chunk_text
+    from core.memory.readers import read_stream
+
+    a = wiki_docs[50]
+    msg = _message(f"Über {a.title}")
+    msg["Message-ID"] = "<harbour-7@example.org>"
+    msg["Received"] = ("from mx.example.org (mx.example.org [192.0.2.7]) by mail.example.org with ESMTPS id "
+                       "4Hk2x; Thu, 03 Dec 2026 10:00:01 +0000")  # long: written folded on two lines
+    msg.set_content(" ".join(a.sentences[:2]))
+    msg.add_alternative(f"<p>{' '.join(a.sentences[:2])}</p>", subtype="html")
+    msg.add_attachment(bytes(range(256)), maintype="application", subtype="octet-stream", filename="log.bin")
+    mem = str(tmp_path / "mem")
+    r = CliRunner().invoke(cli, ["ingest", "-", "--memory", mem, "-q"], input=bytes(msg))
+    assert r.exit_code == 0 and "1 document ingested" in r.output, r.output
+    doc_id = json.loads(CliRunner().invoke(cli, ["list", "--memory", mem, "--json"]).stdout)[0]["id"]
+    got = json.loads(CliRunner().invoke(cli, ["get", doc_id, "--memory", mem, "--json"]).stdout)
+    (tmp_path / "msg.eml").write_bytes(bytes(msg))
+    (rec,), _ = _read(tmp_path / "msg.eml")
+    assert rec.text == ("From: Ida Wren <ida@example.org>; To: notes@example.org; Date: Thu, 03 Dec 2026 10:00:00 "
+                        f"+0000\n\n{' '.join(a.sentences[:2])}\n\nAttachments: log.bin")
+    assert (got["title"], [c["text"] for c in got["chunks"]]) == (f"Über {a.title}", chunk_text(rec.text))
+
+    def piped(data: bytes):
+        errors: list[ReadError] = []
+        recs = list(read_stream(io.TextIOWrapper(io.BytesIO(data)), errors))
+        return [(r.title, r.text) for r in recs], [e.message for e in errors]
+
+    # 8-bit Windows-1252 under no charset is read as a .eml file's is (it was "not valid UTF-8")
+    assert piped(b"From: Jos\xe9 <jose@example.org>\r\nTo: me@example.org\r\nSubject: Caf\xe9\r\n\r\nCr\xe8me.\r\n") == (
+        [("Café", "From: José <jose@example.org>; To: me@example.org\n\nCrème.")], [])
+    # text that opens with a line or two like headers is text: a note, a memo's metadata
+    for text in ("Note: the bell rang at noon.\nSubject: bells\n\nVask heard it.\n",
+                 "Title: Harbour\nAuthor: Vask\nDate: 2026-12-03\n\nThe bell rang.\n",
+                 "From: Vask\nTo: Ida\nthe bell rang at noon.\n\nMore.\n"):
+        assert piped(text.encode("utf-8")) == ([("", text)], []), text

@@ -123,3 +123,36 @@ def test_an_inline_svg_title_is_not_the_page_title(tmp_path):
         encoding="utf-8")
     assert [(r.title, r.text) for r in (read_one(tmp_path / "icons.html"), read_one(tmp_path / "untitled.html"))] == [
         ("Harbour news", "# The bell\n\nVask rang it."), ("The bell", "# The bell\n\nVask rang it.")]
+
+
+def test_controls_footnote_markers_exponents_and_consent_banners(tmp_path):
+    # a form's controls ran into the words beside them ("SearchGo", "OsloBergen"), a footnote's marker into its
+    # word ("bell[1]", "noon2"), an exponent into its base ("4 m2"), and a cookie banner was stored
+    (tmp_path / "bell.html").write_text(
+        '<html><head><title>Harbour bell</title></head><body>'
+        '<div id="onetrust-consent-sdk"><div id="onetrust-banner-sdk"><p>We use cookies to improve your '
+        'experience.</p><button>Accept All Cookies</button><button>Reject All</button></div></div>'
+        '<div id="CybotCookiebotDialog" role="dialog"><h2>This website uses cookies</h2></div>'
+        '<section aria-label="Cookie consent"><p>Manage your preferences</p></section>'
+        '<h1>The bell</h1><p>Vask rang the bell<sup id="cite_ref-1" class="reference"><a href="#cite_note-1">[1]'
+        '</a></sup> at noon<a href="#fn2" role="doc-noteref"><sup>2</sup></a>. The tower is 4 m<sup>2</sup>, '
+        'x<sup>n</sup> grows, H<sub>2</sub>O, the 21<sup>st</sup> bell.</p>'
+        '<form><label for="q">Find a ship</label><input id="q" type="text"><button type="submit">Go</button>'
+        '<select name="port"><option>Oslo</option><option selected>Bergen</option></select></form>'
+        '<p>Ring it?<button>Yes</button><button>No</button>then wait.</p>'
+        '<div class="cookie-recipe"><p>Bake the cookie bars for 20 minutes.</p></div>'
+        '<form class="consent-form"><p>I consent to the harbour rules.</p></form></body></html>', encoding="utf-8")
+    rec = read_one(tmp_path / "bell.html")
+    assert (rec.title, rec.text) == ("Harbour bell", (
+        "# The bell\n\nVask rang the bell at noon. The tower is 4 m^2, x^n grows, H2O, the 21st bell.\n\n"
+        "Find a ship Go Oslo Bergen\n\nRing it? Yes No then wait.\n\nBake the cookie bars for 20 minutes.\n\n"
+        "I consent to the harbour rules."))
+    # a page of nothing but the banner keeps it (as a page of nothing but a menu keeps its <nav>)
+    (tmp_path / "only.html").write_text('<html><body><div class="cookie-banner"><p>We use cookies.</p></div>'
+                                        '</body></html>', encoding="utf-8")
+    assert read_one(tmp_path / "only.html").text == "We use cookies."
+    # an exponent in a link to a fragment is no note's marker; a sidebar of cookie recipes is no banner
+    (tmp_path / "mass.html").write_text('<html><body><p>See <a href="#eq">E=mc<sup>2</sup></a>.</p>'
+                                        '<div class="cookies sidebar"><p>Ginger cookies.</p></div></body></html>',
+                                        encoding="utf-8")
+    assert read_one(tmp_path / "mass.html").text == "See E=mc^2.\n\nGinger cookies."

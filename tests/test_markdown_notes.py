@@ -2,8 +2,11 @@
 and the chunks stored from it."""
 from __future__ import annotations
 
+import time
+
 from _memory_helpers import read_one
 
+from core.memory._markdown_text import markdown_text
 from core.memory.chunking import chunk_text
 from core.memory.readers import ReadError, is_blank, read_paths
 
@@ -89,3 +92,37 @@ def test_toml_front_matter_and_a_list_title(tmp_path):
     errors: list[ReadError] = []
     assert list(read_paths(tmp_path / "draft.md", errors)) == [] and is_blank(tmp_path / "draft.md")
     assert [(e.message, e.skipped) for e in errors] == [("empty file (only front matter); nothing to store", True)]
+
+
+def test_quotes_tasks_entities_html_and_footnotes_read_as_rendered(tmp_path):
+    # a quote's "> " markers, a task's "[ ]"/"[x]", "&amp;"/"&nbsp;"/"&#8212;", inline HTML tags, an autolink's
+    # brackets and footnote markers were stored as written (a README's, as GitHub shows it: node's own)
+    (tmp_path / "README.md").write_text(
+        "# Node.js\n\n"
+        "> **Note:** There is [a bug](https://github.com/nodejs/build/issues/3739) in `17.10.x`.\n"
+        "> > See <https://nodejs.org/api/> for the &quot;Current&quot; docs.\n\n"
+        "## Release checklist\n\n- [x] Tag the release &amp; push it\n"
+        "- [ ] Update the <kbd>CHANGELOG</kbd>&nbsp;file &#8212; by hand\n\n"
+        "The largest buffer is 2<sup>32</sup>-1 bytes on 64-bit kernels[^1].<br>\n"
+        "Ask Rich Trott <<rtrott@gmail.com>> about it.\n\n"
+        '<p align="center"><img src="logo.svg" alt="Node.js logo" width="200"></p>\n\n'
+        "[^1]: Older kernel versions may work.\n\n[docs]: https://nodejs.org/api/\n", encoding="utf-8")
+    rec = read_one(tmp_path / "README.md")
+    assert (rec.title, rec.text) == ("Node.js", (
+        "# Node.js\n\nNote: There is a bug in `17.10.x`.\nSee https://nodejs.org/api/ for the \"Current\" docs.\n\n"
+        "## Release checklist\n\n- ☑ Tag the release & push it\n- ☐ Update the CHANGELOG file — by hand\n\n"
+        "The largest buffer is 2^32-1 bytes on 64-bit kernels.\nAsk Rich Trott <rtrott@gmail.com> about it.\n\n"
+        "Node.js logo\n\nOlder kernel versions may work.\n\n"))
+    # code keeps all of it: a code span's entity and tag, a fence's "> " prompt (a quoted fence loses the quote's)
+    (tmp_path / "code.md").write_text(
+        "Run `a &amp; b` and `<br>` as written; Vec<T> stays.\n\n```console\n> node --version\nv20.0.0 &amp;\n```"
+        "\n\n> ```js\n> const x = 1; // &amp;\n> ```\n", encoding="utf-8")
+    assert read_one(tmp_path / "code.md").text == (
+        "Run `a &amp; b` and `<br>` as written; Vec<T> stays.\n\n    > node --version\n    v20.0.0 &amp;\n\n"
+        "    const x = 1; // &amp;\n")
+    # a quote opening under a paragraph is a block of its own: "> Foo" under "Bar" and above "---" is no heading
+    (tmp_path / "break.md").write_text("Bar\n> Foo\n---\n\nEnd.\n", encoding="utf-8")
+    assert read_one(tmp_path / "break.md").text == "Bar\nFoo\n---\n\nEnd.\n"
+    # an unclosed tag scans no further than the next "<": a line of "<a <a <a ..." took minutes
+    start = time.perf_counter()
+    assert markdown_text("<a " * 20000) == "<a " * 20000 and time.perf_counter() - start < 2

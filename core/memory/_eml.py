@@ -6,6 +6,9 @@ The body is the message's text/plain part, else its text/html part read as an HT
 listed at the end, so a search for one finds its message). Parsed with the standard library's e-mail parser,
 which decodes MIME words, transfer encodings and charsets; 8-bit text that declares no charset is UTF-8 when it
 is valid, else Windows-1252, as most mailers mean it.
+
+A message piped to ``ingest -`` is read so too (`looks_like_email`): its headers, MIME boundaries and base64 were
+stored as text, untitled.
 """
 from __future__ import annotations
 
@@ -18,6 +21,28 @@ from core.memory._html import html_parts
 _HEAD = ("From", "To", "Date")
 _ESCAPED = re.compile("[\udc80-\udcff]")  # a raw 8-bit byte of a header, as the parser keeps it
 _DEPTH = 3  # forwarded messages read inside one another; a deeper one is left out
+# header names a message has; piped text is a message when its first lines are headers, 3 of them these
+_KNOWN = frozenset({b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"received"})
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")  # a header line's name (printable ASCII but ":") and its colon
+
+
+def looks_like_email(data: bytes | str) -> bool:
+    """Is piped input an e-mail message (RFC 822)? Every line before the first blank one is a header (or
+    continues one), and 3 or more of them have names a message has (From, To, Subject, Date, Message-ID,
+    MIME-Version, Received). A text opening with "Note: ..." is none, nor are "Title:/Author:/Date:" lines."""
+    head = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
+    names = set()
+    for i, line in enumerate(re.split(rb"\r?\n", head.removeprefix(b"\xef\xbb\xbf"))):
+        if not line.strip():
+            return len(names & _KNOWN) >= 3
+        if line[:1] in (b" ", b"\t") and i:  # a folded header's next line
+            continue
+        if i == 0 and line.startswith(b"From "):  # a mailbox's separator line
+            continue
+        if (m := _FIELD.match(line)) is None:
+            return False
+        names.add(m.group(1).lower())
+    return False  # 64 KB of headers and no body: not a message
 
 
 def read_eml(data: bytes) -> tuple[str, str]:

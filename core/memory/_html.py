@@ -3,7 +3,10 @@
 Read with the standard library's ``HTMLParser`` (no DOM): HTML files of a folder, an e-mail's HTML body, an
 e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a table row a line of ``cell | cell``, a
 ``<pre>`` indented as code; scripts, styles, hidden elements and the site's ``<nav>`` and ``<footer>`` are left
-out. Moved out of ``_formats.py`` (which chooses what to read, not how).
+out, and so is a cookie or consent banner its id, class or aria-label names. A form control's text is a word of
+its own (it read "SearchGo", "OsloBergen"); a footnote's marker in a ``<sup>`` (a link to a note, ``[1]``) is
+left out ("bell[1]"), an exponent follows a ``^`` ("m<sup>2</sup>" read "m2"). Moved out of ``_formats.py``
+(which chooses what to read, not how).
 """
 from __future__ import annotations
 
@@ -30,6 +33,18 @@ _ENDS = {"li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "tr": {"tr"}, "td
                "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup",
                "hr", "main", "menu", "nav", "ol", "p", "pre", "search", "section", "table", "ul"}}
 _DISPLAY_NONE = re.compile(r"(?:^|;)\s*display\s*:\s*none\b", re.I)
+# a control's text is a word of its own (inline elements, they ran into the words beside them)
+_CONTROLS = {"button", "input", "label", "option", "output", "select", "textarea"}  # (an input's value is not
+# read: a site's "Search ..." button, on every page)
+# a <sup>'s text that is a note's marker ("[1]", "[citation needed]"); and an exponent, read after a "^"
+_BRACKETED = re.compile(r"\s*\[[^\[\]]{1,40}\]\s*")
+_POWER = re.compile(r"\s*[+\-\u2212]?(?:\d[\d.,]*|\([^()]{1,20}\))\s*")
+_LETTER_POWER = re.compile(r"\s*[+\-\u2212]?[A-Za-z]\s*")  # after a letter: x<sup>n</sup> (after 2, 2e: "2nd")
+# a cookie or consent banner: an element whose id, class or aria-label names the topic and a banner
+_CONSENT = ("cookie", "consent", "gdpr")
+_BANNER = ("banner", "notice", "bar", "popup", "modal", "dialog", "overlay", "wall", "law", "notification",
+           "prompt", "manager", "sdk", "alert", "message", "preferences", "settings")
+_PAGE = {"html", "body", "main", "article"}  # never a banner ("cookie-banner-visible" on <body>)
 
 
 def _hides(attrs) -> bool:
@@ -38,6 +53,30 @@ def _hides(attrs) -> bool:
     a = {k: (v or "") for k, v in attrs}
     return ("hidden" in a and a["hidden"].strip().lower() != "until-found") or \
         a.get("aria-hidden", "").strip().lower() == "true" or _DISPLAY_NONE.search(a.get("style", "")) is not None
+
+
+def _is_consent_banner(tag: str, attrs) -> bool:
+    """Does an element say it is a cookie or consent banner: its id, class or aria-label names the topic
+    ("cookie", "consent", "gdpr") and a banner ("cookie-banner", "CybotCookiebotDialog", "Cookie consent"), or
+    it is a dialog about the topic? A "cookie-recipe" or a "consent-form" is no banner."""
+    if tag in _PAGE:
+        return False
+    a = {k: (v or "") for k, v in attrs}
+    said = " ".join(a.get(k, "") for k in ("id", "class", "aria-label"))
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", said).lower())
+    topic = [w for w in words if any(t in w for t in _CONSENT)]
+    if not topic:
+        return False
+    dialog = tag == "dialog" or a.get("role", "").strip().lower() in ("dialog", "alertdialog")
+    both = any("cookie" in w for w in topic) and any("consent" in w for w in topic)
+    banner = any(w in _BANNER or w[:-1] in _BANNER for w in words) or any(b in w for w in topic for b in _BANNER)
+    return dialog or both or banner  # (a word, not a part of one: a "sidebar" of cookie recipes is none)
+
+
+def _note_link(attrs) -> bool:
+    """Is an ``<a>`` a link to a note (to a fragment: "#cite_note-1", "notes.xhtml#n1"; an e-book's noteref)?"""
+    a = {k: (v or "") for k, v in attrs}
+    return "#" in a.get("href", "") or "noteref" in a.get("epub:type", "") or "noteref" in a.get("role", "")
 
 
 class _Table:
@@ -83,11 +122,15 @@ class _Text(HTMLParser):
         self.pre = 0  # open <pre> elements
         self.line_start = True  # the next text of a <pre> opens a line
         self.tables: list[_Table] = []  # the open tables, the innermost last
+        self.space = False  # the next text is a word of its own (after or in a form control)
+        self.links: list[tuple[bool, int]] = []  # the open <a> elements: a note's link?, where its text starts
+        self.sups: list[list] = []  # the open <sup> elements: [where their text starts in parts, a note's?]
 
     def handle_starttag(self, tag, attrs):
         if self.skipped and self._skips(tag):
             return
-        if tag not in _VOID and (tag in self.left_out or _hides(attrs)):
+        if tag not in _VOID and (tag in self.left_out or _hides(attrs) or
+                                 (self.left_out and _is_consent_banner(tag, attrs))):
             self.skipped = [tag]
         elif tag in _HIDDEN:
             self.hidden += 1
@@ -109,6 +152,33 @@ class _Text(HTMLParser):
             self.pre += tag == "pre"
             if tag == "table":
                 self.tables.append(_Table())
+        elif not self.hidden:
+            self._inline_start(tag, attrs)
+
+    def _inline_start(self, tag: str, attrs) -> None:
+        """A link, a ``<sup>`` or a form control opening (see the module's docstring)."""
+        if tag == "a":
+            self.links.append((_note_link(attrs), len(self.parts)))
+            if self.sups and self.links[-1][0]:
+                self.sups[-1][1] = True
+        elif tag == "sup":  # a note's marker too when it is all a note's link holds (pandoc's <a><sup>1</sup></a>)
+            note = bool(self.links) and self.links[-1][0] and not "".join(self.parts[self.links[-1][1]:]).strip()
+            self.sups.append([len(self.parts), note])
+        elif tag in _CONTROLS:
+            self.space = True
+
+    def _sup_end(self) -> None:
+        """A ``<sup>`` closing: a note's marker is left out, an exponent after a word follows a ``^``."""
+        start, note = self.sups.pop()
+        text = "".join(self.parts[start:])
+        if note or _BRACKETED.fullmatch(text):
+            del self.parts[start:]
+            return
+        before = "".join(self.parts[max(0, start - 3):start])[-1:]
+        if text[:1].isspace() or not (before.isalnum() or before == ")"):
+            return
+        if _POWER.fullmatch(text) or (before.isalpha() and _LETTER_POWER.fullmatch(text)):
+            self.parts.insert(start, "^")
 
     def _skips(self, tag: str) -> bool:
         """Is this start tag inside the element left out? It may end it instead (``<p hidden>x<div>``)."""
@@ -139,6 +209,12 @@ class _Text(HTMLParser):
         elif tag in _HEAD:
             self.parts.append("\n\n")
             self.in_h1 = False
+        elif tag == "a" and self.links:
+            self.links.pop()
+        elif tag == "sup" and self.sups:
+            self._sup_end()
+        elif tag in _CONTROLS:
+            self.space = True
         elif tag in _CELL or tag == "tr":  # rows are lines, not paragraphs
             if self.tables:
                 self.tables[-1].in_cell = False
@@ -179,6 +255,10 @@ class _Text(HTMLParser):
                 data = data.lstrip()
             if self.parts and self.parts[-1].endswith("# "):  # a heading stays on one line
                 data = " ".join(data.split())
+            if self.space and data.strip():
+                self.space = False
+                if "".join(self.parts[-3:])[-1:].strip() and data[:1].strip():
+                    data = " " + data
             self.parts.append(data)
             if self.in_h1 and self.first_h1 is not None:
                 self.first_h1.append(data)

@@ -20,7 +20,7 @@ from typing import IO, Iterator
 from core.memory._checks import empty_path
 from core.memory._csv import read_csv
 from core.memory._docx import read_docx
-from core.memory._eml import read_eml
+from core.memory._eml import looks_like_email, read_eml
 from core.memory._epub import read_epub
 from core.memory._mbox import read_mbox
 from core.memory._odt import read_odp, read_odt
@@ -226,7 +226,8 @@ def _max_input_bytes() -> int:
 
 def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None) -> Iterator[Record]:
     """Standard input: JSONL when the first non-blank character is ``{`` (its keys named by ``fields``), JSON
-    when it is one JSON array or object over several lines (as a named .json file), else one text document.
+    when it is one JSON array or object over several lines (as a named .json file), an e-mail message when it
+    opens with a message's headers (as a .eml file), else one text document.
 
     At most ``MYCELIAL_MAX_INPUT_BYTES`` (64 MB) are read: stdin is held in memory whole.
     """
@@ -242,6 +243,15 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
     if len(data) > limit:
         errors.append(ReadError(source, f"input is larger than {limit} bytes; split it, or set "
                                         f"MYCELIAL_MAX_INPUT_BYTES to raise the limit"))
+        return
+    if looks_like_email(data):  # `cat msg.eml | mycelial ingest -` stored its headers, MIME parts and base64
+        raw = data if isinstance(data, bytes) else data.encode("utf-8")
+        try:
+            title, body = read_eml(raw)
+        except ValueError as exc:
+            errors.append(ReadError(source, str(exc)))
+            return
+        yield Record(f"stdin-{hashlib.sha1(raw).hexdigest()[:16]}", body, nfc(title), {}, source, merge=True)
         return
     try:  # a piped page is read in the charset it declares, as an HTML file is
         text = data if isinstance(data, str) else \
