@@ -291,6 +291,29 @@ class TextEmbedder:
                 on_progress(len(missing), len(missing))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
+    @property
+    def window(self) -> int | None:
+        """Word pieces of a text the model reads, its two marks ([CLS], [SEP]) included: 256 for the default
+        model (``sentence_bert_config.json``); every backend cuts the rest silently. None without a local
+        model folder (a hub name)."""
+        cfg = Path(self._model_dir) / "sentence_bert_config.json"
+        if not Path(self._model_dir).is_dir():
+            return None
+        return int(json.loads(cfg.read_text()).get("max_seq_length", 256)) if cfg.is_file() else 256
+
+    def count_cut(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` are longer than the model's `window`: their vectors stand for their start
+        only, and `mycelial encode` says so (it was silent). 0 when the model's tokenizer is not at hand."""
+        window, tok_file = self.window, Path(self._model_dir) / "tokenizer.json"
+        if window is None or not tok_file.is_file():
+            return 0
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(tok_file))
+        tok.no_truncation()
+        tok.no_padding()
+        return sum(len(e.ids) > window for e in tok.encode_batch(list(check_texts(texts))))
+
     def forget_texts(self, texts: Sequence[str]) -> int:
         """Purge these texts' cached vectors (a forgotten document leaves no embedding behind)."""
         cache = self._cache

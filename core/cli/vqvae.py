@@ -75,7 +75,9 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
                 texts = [t for t in lines if t]
             from core.embedding import TextEmbedder
 
-            X = TextEmbedder().embed(list(texts))
+            embedder = TextEmbedder()
+            X = embedder.embed(list(texts))
+            _say_cut(embedder, texts)
         codes = _load_codec(weights).encode(X, refine=refine, candidates=candidates, pairs=pairs)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -109,6 +111,16 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         click.echo(f"wrote {count(codes.shape[0], 'row')} of codes to {output}", err=True)  # "1 codes": 4 a row
     else:
         click.echo(text)
+
+
+def _say_cut(embedder, texts) -> None:
+    """One stderr line when texts were longer than the model reads: their codes stand for their start only (the
+    cut was silent, and two texts sharing a start got the same codes)."""
+    cut = embedder.count_cut(texts)
+    if cut:
+        click.echo(f"note: {count(cut, 'text')} of {len(texts):,} cut to the model's window of {embedder.window} "
+                   f"word pieces: their codes stand for their start only (split long texts to encode all of "
+                   f"them)", err=True)
 
 
 def _inputs(npy_path, text_file, weights) -> list[tuple[str, Path]]:
