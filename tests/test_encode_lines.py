@@ -86,3 +86,15 @@ def test_texts_past_the_models_window_are_said_to_be_cut_and_keep_their_codes(tm
                           "their start only (split long texts to encode all of them)\n")
     codes = MycelialVQVAE.load_default().encode(embedder.embed([over, "a cat", longer]))
     assert res.stdout == "".join(" ".join(map(str, row)) + "\n" for row in codes)
+
+
+def test_search_options_without_refine_are_a_usage_error_naming_refine(tmp_path, weights):
+    # --candidates without --refine did nothing, silently; --pairs failed only after the texts were embedded
+    for args, named in ((["--candidates", "32"], "--candidates tunes the refinement and needs --refine N"),
+                        (["--pairs", "4"], "--pairs tunes the refinement and needs --refine N"),
+                        (["--refine", "0", "--candidates", "8", "--pairs", "2"],
+                         "--candidates and --pairs tune the refinement and need --refine N")):
+        res = CliRunner().invoke(cli, ["encode", "a cat", "--weights", weights, *args])
+        assert res.exit_code == 2 and named in res.output, (args, res.output)
+    res = CliRunner().invoke(cli, ["encode", "a cat", "--weights", weights, "--refine", "1", "--candidates", "2"])
+    assert res.exit_code == 0 and len(res.stdout.split()) == 2, res.output
