@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from core.config import DEFAULT_MODEL, cache_dir, cache_seed
-from core.embedding_cache import EmbeddingCache
+from core.embedding_cache import EmbeddingCache, cache_file
 
 _CACHE_CHUNK = 2048
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino-int8")
@@ -152,6 +152,8 @@ class TextEmbedder:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if torch_runtime not in TORCH_RUNTIMES:
             raise ValueError(f"torch_runtime must be one of {', '.join(TORCH_RUNTIMES)}, got {torch_runtime!r}")
+        if cache is not True and cache not in (False, None):
+            cache_file(cache)  # a folder fails here, naming it, not at the first embed
         self.model = model
         self.batch_size = batch_size
         self.cache = cache
