@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from core.config import DEFAULT_MODEL, cache_dir, cache_seed
-from core.embedding_cache import EmbeddingCache
+from core.embedding_cache import EmbeddingCache, cache_file
 
 _CACHE_CHUNK = 2048
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino-int8")
@@ -152,6 +152,8 @@ class TextEmbedder:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if torch_runtime not in TORCH_RUNTIMES:
             raise ValueError(f"torch_runtime must be one of {', '.join(TORCH_RUNTIMES)}, got {torch_runtime!r}")
+        if cache is not True and cache not in (False, None):
+            cache_file(cache)  # a folder fails here, naming it, not at the first embed
         self.model = model
         self.batch_size = batch_size
         self.cache = cache
@@ -290,6 +292,29 @@ class TextEmbedder:
             if on_progress is not None:
                 on_progress(len(missing), len(missing))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    @property
+    def window(self) -> int | None:
+        """Word pieces of a text the model reads, its two marks ([CLS], [SEP]) included: 256 for the default
+        model (``sentence_bert_config.json``); every backend cuts the rest silently. None without a local
+        model folder (a hub name)."""
+        cfg = Path(self._model_dir) / "sentence_bert_config.json"
+        if not Path(self._model_dir).is_dir():
+            return None
+        return int(json.loads(cfg.read_text()).get("max_seq_length", 256)) if cfg.is_file() else 256
+
+    def count_cut(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` are longer than the model's `window`: their vectors stand for their start
+        only, and `mycelial encode` says so (it was silent). 0 when the model's tokenizer is not at hand."""
+        window, tok_file = self.window, Path(self._model_dir) / "tokenizer.json"
+        if window is None or not tok_file.is_file():
+            return 0
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(tok_file))
+        tok.no_truncation()
+        tok.no_padding()
+        return sum(len(e.ids) > window for e in tok.encode_batch(list(check_texts(texts))))
 
     def forget_texts(self, texts: Sequence[str]) -> int:
         """Purge these texts' cached vectors (a forgotten document leaves no embedding behind)."""

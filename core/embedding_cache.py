@@ -58,6 +58,16 @@ def _lookup(conn, model: str, keys: list[bytes], dim: int, found: dict, stale: l
                     stale.append(key)
 
 
+def cache_file(path: str | os.PathLike) -> Path:
+    """``path`` as a cache file; a folder is refused by name (SQLite said only "unable to open database file",
+    at the first embed)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"embedding cache {path} is a folder; a cache is a file (SQLite), e.g. "
+                         f"{path / 'embeddings.sqlite'}")
+    return path
+
+
 class EmbeddingCache:
     """SQLite table of (model, sha1) -> float32 vector; safe to share between processes.
 
@@ -69,7 +79,7 @@ class EmbeddingCache:
 
     def __init__(self, path: str | os.PathLike, seed: str | os.PathLike | None = None,
                  max_vectors: int | None = None):
-        self.path = Path(path)
+        self.path = cache_file(path)
         self.seed = None if seed is None or Path(seed).resolve() == self.path.resolve() else Path(seed)
         self.max_vectors = (cache_max_vectors() if max_vectors is None else max_vectors) or None  # 0: no cap
         self._local = threading.local()

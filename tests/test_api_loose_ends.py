@@ -3,6 +3,8 @@ and nothing is written. Real SQLite, FAISS and model."""
 from __future__ import annotations
 
 import inspect
+import math
+import re
 
 import numpy as np
 import pytest
@@ -143,3 +145,31 @@ def test_stats_while_another_process_writes_files_beside_it(mem):
     for p in mem.folder.glob("scratch.*.tmp"):
         p.unlink()
     assert s["documents"] == mem.stats()["documents"]
+
+
+def test_recall_config_refuses_absurd_knobs_naming_the_range_and_its_bounds_keep_scores_finite(mem):
+    # code_weight=1e308 made every associative score inf; phrase_weight=1e308 overflowed the walk's float32 mass;
+    # candidates=10**12 asked numpy for 3.6 TiB at the first recall; seed_temperature=1e-308 overflowed the softmax
+    for kwargs, message in [({"code_weight": 1e308}, "code_weight must be a finite number of at least 0 and at "
+                                                     "most 1,000,000, got 1e+308"),
+                            ({"phrase_weight": math.inf}, "phrase_weight must be a finite number of at least 0"),
+                            ({"fusion_gain": 1e7}, "fusion_gain must be a finite number of at least 0 and at most "
+                                                   "1,000,000"),
+                            ({"df_power": 11.0}, "df_power must be a finite number of at least 0 and at most 10,"),
+                            ({"seed_temperature": 1e-308}, "seed_temperature must be a positive number from 1e-06 "
+                                                           "to 1,000,000"),
+                            ({"fusion_floor": 2.0}, "fusion_floor must be a number from 0 to 1,"),
+                            ({"candidates": 10**12}, "candidates must be a whole number of at least 1 and at most "
+                                                     "1,000,000"),
+                            ({"steps": 1001}, "steps must be a whole number of at least 0 and at most 1,000,")]:
+        with pytest.raises(ValueError, match=f"RecallConfig.{re.escape(message)}"):
+            RecallConfig(**kwargs)
+    top = {k: 1_000_000 for k in ("phrase_weight", "query_phrase_weight", "code_weight", "fusion_weight",
+                                  "fusion_gain", "concept_weight")}
+    try:
+        mem.recall_config = RecallConfig(**top, seed_temperature=1e-6, df_power=10, fusion_floor=1.0)
+        for mode in ("associative", "hybrid"):
+            scores = [h.score for h in mem.recall("Who was the drummer of Rush?", k=4, mode=mode)]
+            assert scores and all(math.isfinite(s) for s in scores), (mode, scores)
+    finally:
+        mem.recall_config = RecallConfig()

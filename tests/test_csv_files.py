@@ -140,3 +140,21 @@ def test_a_utf16_table_is_read_and_a_windows_1252_one_names_its_line(tmp_path, w
     assert recs == [] and [e.message for e in errors] == [  # it said "after line 0"
         "not valid UTF-8 (byte 29, line 3: 'Café' if it is Windows-1252 or Latin-1); re-encode the file as UTF-8: "
         "iconv -f CP1252 -t UTF-8 in.csv > out.csv"]
+
+
+def test_a_table_of_only_its_header_is_skipped_as_empty_with_its_reason(tmp_path, wiki_docs):
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    _table(tmp_path / "head.csv", [])  # an export of an empty sheet: it gave no record and no word
+    _table(tmp_path / "blank.tsv", [["", "", "", ""]], delimiter="\t")  # a row without a cell is no row
+    _table(tmp_path / "real.csv", [["k1", "Kept", wiki_docs[45].sentences[0], ""]])
+    recs, errors = _read([tmp_path / "head.csv", tmp_path / "blank.tsv", tmp_path / "real.csv"])
+    assert [r.doc_id for r in recs] == ["k1"]
+    assert [(e.source, e.message, e.skipped) for e in errors] == [
+        (str(tmp_path / name), "empty file (a header row and no rows under it); nothing to store", True)
+        for name in ("head.csv", "blank.tsv")]
+    r = CliRunner().invoke(cli, ["ingest", str(tmp_path / "head.csv"), "--memory", str(tmp_path / "mem"), "-q"])
+    assert r.exit_code == 0 and "skipped 1 empty file" in r.output, r.output
+    assert f"skipped: {tmp_path / 'head.csv'}: empty file (a header row and no rows under it)" in r.output

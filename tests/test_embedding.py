@@ -65,3 +65,15 @@ def test_cache_delete_seeks_by_primary_key_under_every_model(tmp_path):
     for sql in deletes:
         plan = " ".join(row[-1] for row in cache._conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert "SCAN" not in plan and "PRIMARY KEY" in plan, (sql, plan)
+
+
+def test_a_folder_given_as_the_cache_is_refused_by_name(tmp_path):
+    # it failed at the first embed with SQLite's "unable to open database file", naming neither the path nor a file
+    said = f"embedding cache {tmp_path} is a folder; a cache is a file (SQLite), e.g. {tmp_path / 'embeddings.sqlite'}"
+    for make in (lambda: TextEmbedder(cache=tmp_path), lambda: TextEmbedder(cache=str(tmp_path)),
+                 lambda: EmbeddingCache(tmp_path)):
+        with pytest.raises(ValueError) as info:
+            make()
+        assert str(info.value) == said
+    assert list(tmp_path.iterdir()) == []
+    assert TextEmbedder(cache=tmp_path / "embeddings.sqlite").embed(["Lichens grow on rocks."]).shape == (1, 384)

@@ -65,3 +65,36 @@ def test_paths_take_tilde_for_the_home_folder(tmp_path, weights, monkeypatch):
     assert len((home / "codes.txt").read_text().splitlines()) == 2 and list(work.iterdir()) == []
     res = CliRunner().invoke(cli, ["encode", "--file", "~/s.txt", "--weights", weights, "--output=~/s.txt"])
     assert res.exit_code == 2 and "is the input file" in res.output, res.output
+
+
+def test_texts_past_the_models_window_are_said_to_be_cut_and_keep_their_codes(tmp_path, wiki_docs, embedder):
+    from core.memory.chunking import count_tokens
+    from core.reasoning.mycelial import MycelialVQVAE
+
+    words = " ".join(wiki_docs[0].sentences[:40]).split()
+    pieces = [count_tokens([" ".join(words[:n])])[0] for n in range(1, len(words) + 1)]
+    fits = max(n for n, p in enumerate(pieces, 1) if p <= 254)  # 256 with [CLS] and [SEP]
+    within, over = " ".join(words[:fits]), " ".join(words[:fits + 1])
+    (tmp_path / "ok.txt").write_text(f"{within}\na cat\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "ok.txt")])
+    assert res.exit_code == 0 and res.stderr == "", res.output
+    longer = " ".join(words)  # it was cut to the same start, silently: the same codes as `over`
+    (tmp_path / "long.txt").write_text(f"{over}\na cat\n{longer}\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["encode", "--file", str(tmp_path / "long.txt")])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ("note: 2 texts of 3 cut to the model's window of 256 word pieces: their codes stand for "
+                          "their start only (split long texts to encode all of them)\n")
+    codes = MycelialVQVAE.load_default().encode(embedder.embed([over, "a cat", longer]))
+    assert res.stdout == "".join(" ".join(map(str, row)) + "\n" for row in codes)
+
+
+def test_search_options_without_refine_are_a_usage_error_naming_refine(tmp_path, weights):
+    # --candidates without --refine did nothing, silently; --pairs failed only after the texts were embedded
+    for args, named in ((["--candidates", "32"], "--candidates tunes the refinement and needs --refine N"),
+                        (["--pairs", "4"], "--pairs tunes the refinement and needs --refine N"),
+                        (["--refine", "0", "--candidates", "8", "--pairs", "2"],
+                         "--candidates and --pairs tune the refinement and need --refine N")):
+        res = CliRunner().invoke(cli, ["encode", "a cat", "--weights", weights, *args])
+        assert res.exit_code == 2 and named in res.output, (args, res.output)
+    res = CliRunner().invoke(cli, ["encode", "a cat", "--weights", weights, "--refine", "1", "--candidates", "2"])
+    assert res.exit_code == 0 and len(res.stdout.split()) == 2, res.output

@@ -324,3 +324,17 @@ def test_the_retrain_warns_through_the_mycelial_logger_the_cli_formats(tmp_path,
         mem.close()
     except OSError:
         pass
+
+
+def test_a_small_train_at_trains_without_faiss_clustering_warnings(tmp_path, wiki_docs, embedder, capfd):
+    # train_at=64 printed 65 lines of "WARNING clustering 96 points to 64 centroids: please provide at least 2496
+    # training points" (one a PQ sub-quantizer) on stderr during the ingest, from FAISS's C++ (fd 2)
+    docs = [{"id": f"d{i}", "title": d.title, "text": "\n\n".join(d.sentences[:12])} for i, d in enumerate(wiki_docs[:8])]
+    mem = SemanticMemory(tmp_path / "m", embedder=embedder, train_at=64)
+    assert mem.ingest(docs).chunks >= 64
+    assert wait_for_retrain(mem, timeout=120)
+    assert not mem.index_.is_exact and "IVF64" in mem.index_.factory_
+    assert [h.doc_id for h in mem.recall(wiki_docs[3].sentences[2], k=1, mode="similar")] == ["d3"]
+    mem.close()
+    err = capfd.readouterr().err
+    assert "WARNING clustering" not in err and "training points" not in err, err[:300]

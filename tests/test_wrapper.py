@@ -166,7 +166,7 @@ def test_cli_encode_texts_and_npy(tmp_path, wiki_sample, mvq):
     assert res.exit_code == 0, res.output
     assert np.array_equal(np.load(tmp_path / "p.npy"), mvq.encode(X[:30], refine=1, candidates=8, pairs=4))
     res = runner.invoke(cli, ["encode", "--npy", str(tmp_path / "x.npy"), "--pairs", "4"])
-    assert res.exit_code != 0 and "pairs needs refine" in res.output
+    assert res.exit_code == 2 and "--pairs tunes the refinement and needs --refine N" in res.output
     res = runner.invoke(cli, ["encode", "--npy", str(tmp_path / "missing.npy")])
     assert res.exit_code != 0 and "not found" in res.output
     np.save(tmp_path / "bad.npy", X[:3, :10])

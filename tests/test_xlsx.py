@@ -172,3 +172,14 @@ def test_a_duplicate_id_on_another_sheet_names_both_sheets_and_rows(tmp_path, wi
     # it was "duplicate id 'p1' in this ingest (first from two.xlsx)", naming neither sheet nor row
     assert [(e.line, e.message) for e in errors] == [
         (3, "sheet 'Notes': duplicate id 'p1' (first on sheet 'Projects', row 2); skipped")]
+
+
+def test_a_workbook_of_only_header_rows_is_skipped_as_empty_with_its_reason(tmp_path):
+    # a sheet of only its header row gave no record and no word (as a .csv of only its header did)
+    book = xlsxwriter.Workbook(str(tmp_path / "head.xlsx"))
+    for name in ("One", "Two"):
+        book.add_worksheet(name).write_row(0, 0, ["id", "title", "text"])
+    book.close()
+    recs, errors = _read(tmp_path / "head.xlsx")
+    assert recs == [] and [(e.message, e.skipped) for e in errors] == [
+        ("empty file (a header row and no rows under it); nothing to store", True)]

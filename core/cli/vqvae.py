@@ -34,7 +34,7 @@ def _load_codec(weights):
 @click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True,
               help="ICM sweeps that improve the codes on the decoder (slower; for databases).")
 @click.option("--candidates", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Codes tried per head and sweep when refining.")
+              help="Codes tried per head and sweep when refining (needs --refine).")
 @click.option("--pairs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Then re-pick head pairs jointly from this many codes each (needs --refine; ~20x slower).")
 def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, candidates, pairs):
@@ -59,6 +59,7 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     sources = sum(bool(s) for s in (texts, npy_path, text_file))
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
+    _refuse_search_without_refine(refine)
     if STDIN in texts:  # `encode -` encoded the text "-"; it reads standard input, as `ingest -` does
         if len(texts) > 1:
             raise click.UsageError("- reads the texts from standard input, one a line: give it alone")
@@ -75,7 +76,9 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
                 texts = [t for t in lines if t]
             from core.embedding import TextEmbedder
 
-            X = TextEmbedder().embed(list(texts))
+            embedder = TextEmbedder()
+            X = embedder.embed(list(texts))
+            _say_cut(embedder, texts)
         codes = _load_codec(weights).encode(X, refine=refine, candidates=candidates, pairs=pairs)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -109,6 +112,30 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
         click.echo(f"wrote {count(codes.shape[0], 'row')} of codes to {output}", err=True)  # "1 codes": 4 a row
     else:
         click.echo(text)
+
+
+def _refuse_search_without_refine(refine: int) -> None:
+    """--candidates and --pairs tune the refinement's search: without --refine they did nothing, silently
+    (--pairs failed only after every text was embedded)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = [f"--{name}" for name in ("candidates", "pairs")
+             if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    if given and not refine:
+        raise click.UsageError(f"{' and '.join(given)} {'tunes' if len(given) == 1 else 'tune'} the refinement "
+                               f"and {'needs' if len(given) == 1 else 'need'} --refine N (N >= 1, e.g. "
+                               f"--refine 2); without it the plain encoder's codes are given")
+
+
+def _say_cut(embedder, texts) -> None:
+    """One stderr line when texts were longer than the model reads: their codes stand for their start only (the
+    cut was silent, and two texts sharing a start got the same codes)."""
+    cut = embedder.count_cut(texts)
+    if cut:
+        click.echo(f"note: {count(cut, 'text')} of {len(texts):,} cut to the model's window of {embedder.window} "
+                   f"word pieces: their codes stand for their start only (split long texts to encode all of "
+                   f"them)", err=True)
 
 
 def _inputs(npy_path, text_file, weights) -> list[tuple[str, Path]]:

@@ -117,12 +117,15 @@ def _cell(word: str | None) -> str | None:
 
 def _rows(reader: csv.DictReader, source: str, errors: list):
     """(line, row) of each row with a cell, the row's cells by column; a row with more cells than columns, or a
-    cell the csv module refuses, is an error of its line."""
+    cell the csv module refuses, is an error of its line. A header over no row (or only blank ones) is skipped
+    as an empty file is: it was read as nothing, and no word said so."""
+    told = len(errors)
+    found = False
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
             errors.append(ReadError(source, f"malformed CSV: {exc}", reader.line_num))
             continue
@@ -131,7 +134,11 @@ def _rows(reader: csv.DictReader, source: str, errors: list):
                                     reader.line_num))
             continue
         if any(v for v in row.values()):
+            found = True
             yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+    if not found and len(errors) == told:
+        errors.append(ReadError(source, f"{EMPTY_FILE} (a header row and no rows under it); nothing to store",
+                                skipped=True))
 
 
 def _delimiter(head: str, path: Path) -> str:

@@ -33,14 +33,15 @@ def read_xlsx(path: Path, source: str, errors: list, max_bytes: int, fields=None
         with zipfile.ZipFile(path) as zf:
             book = _Book(zf, max_bytes, ".xlsx")
             first: dict[str, tuple[str, int]] = {}  # id -> (sheet, row) of its record
-            rows = 0
+            rows = headers = 0  # rows under a sheet's first (its header), and sheets with a header
             for i, (name, member) in enumerate(book.sheets()):
                 table = list(book.rows(member))
-                rows += len(table)
+                rows += max(0, len(table) - 1)
+                headers += bool(table)
                 yield from _sheet_records(table, name, i == 0, first, source, errors, fields)
-            if not rows:
-                errors.append(ReadError(source, f"{EMPTY_FILE} (a workbook with no row); nothing to store",
-                                        skipped=True))
+            if not rows:  # a header and no row under it was read as nothing, silently (as a .csv's)
+                why = "a header row and no rows under it" if headers else "a workbook with no row"
+                errors.append(ReadError(source, f"{EMPTY_FILE} ({why}); nothing to store", skipped=True))
     except zipfile.BadZipFile as exc:
         errors.append(ReadError(source, f"not a readable .xlsx (a zip of XML): {exc}"))
     except ValueError as exc:

@@ -53,6 +53,21 @@ def default_factory(n: int, dim: int = 384) -> str:
     return f"IVF{nlist},PQ{m}x4fs"
 
 
+def _quiet_clustering(ivf) -> None:
+    """No "WARNING clustering N points to M centroids: please provide at least ..." from FAISS: a memory trains
+    when it holds ``train_at`` vectors (64 at least, one a list), fewer than FAISS's 39 a centroid for its 64
+    lists and 16-code PQ up to 2,496 vectors, and ~4 sqrt(n) lists ask for more up to ~40k. The candidates are
+    re-ranked against the stored vectors, so the lists need not be well filled; FAISS printed one line a PQ
+    sub-quantizer, 65 lines at train_at=64 on every (re)training. The count only gates that message (FAISS's
+    own limit, at least one vector a centroid, still holds)."""
+    if ivf is None:
+        return
+    ivf.cp.min_points_per_centroid = 1
+    pq = getattr(ivf, "pq", None)
+    if pq is not None:
+        pq.cp.min_points_per_centroid = 1
+
+
 def default_nprobe(factory: str) -> int:
     """IVF lists visited per query for a factory string: 1/16 of the lists, at least 8.
 
@@ -171,6 +186,7 @@ class VectorIndex:
         ivf = faiss.downcast_index(ivf) if ivf is not None else None
         if isinstance(ivf, faiss.IndexIVFPQ):  # 8-bit PQ: index_factory turns on polysemous training, a
             ivf.do_polysemous_training = False  # Hamming-search reordering we never use (30-37 s of IVF16,PQ8)
+        _quiet_clustering(ivf)
         index.train(X)
         self.index_, self.factory_, self.trained_on_ = index, factory, n_total
         self._apply_nprobe()

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from core.memory._neighbours import NEIGHBOUR_WEIGHT
+from core.reasoning.mycelial.config import MAX_STEPS
 
 MODES = ("similar", "associative", "hybrid")
 
@@ -106,23 +107,33 @@ class RecallConfig:
         object.__setattr__(self, name, value)
 
 
-_LOWS = {"seed_hits": 0, "steps": 0, "candidates": 1}
+# Bounds far past any sane use, so that only nonsense is refused. Weights: the defaults are 0.1-4 and the
+# benchmarks' plateau lies within 0.1-5; the walk multiplies up to three of them and keeps float32 masses
+# (largest 3.4e38), so 1e6 each (1e18 together) stays finite, where code_weight=1e308 made every score inf.
+# Counts: a million hits or seeds is past any memory one query reads (candidates=10**12 asked numpy for
+# 3.6 TiB); steps as the network's own limit. df_power: a chunk count to the 10th is already 1e60 (a node's
+# share 0), and larger powers of the degree ratio overflowed float32. seed_temperature: below 1e-6 the seeds'
+# softmax is a hard max already (float32 cosines differ by more), and smaller only overflowed.
+_MAX_WEIGHT = 1_000_000
+_COUNTS = {"seed_hits": (0, 1_000_000), "steps": (0, MAX_STEPS), "candidates": (1, 1_000_000)}
+_NUMBERS = {"seed_temperature": (1e-6, 1e6), "df_power": (0, 10), "restart": (0, 1), "neighbour_weight": (0, 1),
+            "fusion_floor": (0, 1)}
 
 
 def _check_knob(name: str, value) -> None:
-    """``ValueError`` naming the knob when ``value`` cannot work for it."""
+    """``ValueError`` naming the knob and its range when ``value`` cannot work for it."""
     if name == "seed_codes_from_hits":
         ok, want = isinstance(value, (bool, np.bool_)), "True or False"
-    elif name in _LOWS:
-        ok = not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= _LOWS[name]
-        want = f"a whole number of at least {_LOWS[name]}"
+    elif name in _COUNTS:
+        lo, hi = _COUNTS[name]
+        ok = not isinstance(value, bool) and isinstance(value, (int, np.integer)) and lo <= value <= hi
+        want = f"a whole number of at least {lo} and at most {hi:,}"
     else:
-        share = name in ("restart", "neighbour_weight")
+        lo, hi = _NUMBERS.get(name, (0, _MAX_WEIGHT))
         ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
-            and math.isfinite(value) and (value > 0 if name == "seed_temperature" else
-                                          0 <= value <= 1 if share else value >= 0)
-        want = ("a positive number" if name == "seed_temperature" else
-                "a number from 0 to 1" if share else "a finite number of at least 0")
+            and math.isfinite(value) and lo <= value <= hi
+        want = ("a positive number from 1e-06 to 1,000,000" if name == "seed_temperature" else
+                f"a number from {lo} to {hi}" if hi == 1 else f"a finite number of at least 0 and at most {hi:,}")
     if not ok:
         raise ValueError(f"RecallConfig.{name} must be {want}, got {value!r}")
 
