@@ -92,6 +92,18 @@ class PassageGraph:
             self.vocab_[text] = cid
         self._built = None
 
+    def drop_concepts(self, ids) -> None:
+        """Forget concept ids the store deleted (no chunk names them): else the query still seeds them, and
+        the vocabulary differs from a reopened memory's (holes at deleted ids, none past the last)."""
+        for cid in ids:
+            if 0 <= cid < len(self.phrases_) and self.phrases_[cid]:
+                if self.vocab_.get(self.phrases_[cid]) == cid:  # not a text the store numbered anew
+                    del self.vocab_[self.phrases_[cid]]
+                self.phrases_[cid] = ""
+        while self.phrases_ and not self.phrases_[-1]:
+            self.phrases_.pop()
+        self._built = None
+
     @property
     def last_concept(self) -> int:
         return len(self.phrases_) - 1 if self.phrases_ else 0
