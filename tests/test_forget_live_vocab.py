@@ -44,7 +44,8 @@ def _answers(mem, queries, concepts) -> dict:
         for mode in MODES:
             out[q, mode] = _rounded([(h.chunk_id, h.score, h.why, h.why_text) for h in mem.recall(q, k=6, mode=mode)])
     for c in concepts:
-        out[c] = _rounded((mem.graph(c, depth=2), mem.associations(c), mem.bridges(c, concepts[-1]) if c != concepts[-1] else None))
+        bridges = mem.bridges(c, concepts[-1]) if c != concepts[-1] else None
+        out[c] = _rounded((mem.graph(c, depth=2), mem.associations(c), bridges))
     return out
 
 
