@@ -72,6 +72,24 @@ def test_reinforce_lifts_a_chunk_and_undo_restores_the_ranking_exactly(mem):
     assert mem.unreinforce(eid) is False
 
 
+def test_a_reinforced_hits_score_is_exactly_the_sum_of_its_parts(mem):
+    # why["reinforcement"] was rounded to 4 decimals while the score used the exact value: the parts missed the
+    # score by up to 3.3e-5 on a real memory (the README says the score is a sum a reader can check)
+    hits = mem.recall(QUESTION, k=10)
+    mem.reinforce(QUESTION, [hits[3].chunk_id, hits[7].chunk_id], rate=0.37)
+    mem.reinforce(RELATED, [hits[5].chunk_id], rate=0.29)
+    checked = 0
+    for mode in ("hybrid", "associative"):
+        for q in (QUESTION, RELATED):
+            for h in mem.recall(q, k=10, mode=mode):
+                if not h.why.get("reinforcement"):
+                    continue
+                base = h.why["similarity"] + h.why["lift"] if mode == "hybrid" else h.why["association"]
+                assert h.score == pytest.approx(base + h.why["reinforcement"], rel=1e-12, abs=1e-15), (mode, h.why)
+                checked += 1
+    assert checked >= 4
+
+
 def test_reinforcement_survives_reopen_and_forget_drops_it(mem, built):
     _, embedder, codec = built
     base = _ranking(mem, QUESTION)

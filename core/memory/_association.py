@@ -64,10 +64,11 @@ class AssociationMixin:
         if not explain:
             return assoc, {}
         size = self.codec.codebook_size
-        nodes = []
-        if node_act is not None:
-            for n_ in trace["nodes"][:8]:
-                nodes.append({"node": [int(n_ // size), int(n_ % size)], "activation": round(float(node_act[n_]), 4)})
+        nodes, carriers = [], {}
+        if node_act is not None:  # the code nodes that passed mass on (the strongest by activation x idf)
+            carriers = {(int(n_ // size), int(n_ % size)): float(node_act[n_]) for n_ in trace["nodes"]}
+            for hc in sorted(list(carriers)[:8], key=lambda hc: -carriers[hc]):  # shown in activation order
+                nodes.append({"node": list(hc), "activation": round(carriers[hc], 4)})
         qc = [[h, int(c)] for h, c in enumerate(q_codes[0])]
         if len(nodes) >= 2:  # the Hebbian weights between the strongest carrying nodes
             a, b = nodes[0]["node"], nodes[1]["node"]
@@ -76,7 +77,7 @@ class AssociationMixin:
         # concept to draw on the page, whose click said "not a concept of this memory"
         known = [p for p in q_phr if p in g.vocab_]
         trace = {"seed_codes": qc, "seed_phrases": known, "seed_chunks": [int(s) for s in seed_ids],
-                 "phrases": phr, "nodes": nodes, "_sources": sources}
+                 "phrases": phr, "nodes": nodes, "_sources": sources, "_carriers": carriers}
         return assoc, trace
 
     def _network_weight(self, a: int, b: int) -> float:

@@ -54,3 +54,13 @@ class ForgetMixin:
             purge_cached(self, infos)  # the cached vectors of the removed text
             st.checkpoint()
             return done
+
+
+def drop_pruned_concepts(graph, st, infos) -> None:
+    """Take the concepts a commit of forgets deleted from SQLite (no chunk names them any more) out of the live
+    vocabulary too: the concepts the forgotten documents' chunks named that the concept table no longer holds."""
+    named = [np.asarray(info["concepts"][1], dtype=np.int64) for info in infos if info.get("concepts") is not None]
+    named = np.unique(np.concatenate(named)) if named else np.zeros(0, np.int64)
+    if len(named):
+        kept = {r[0] for r in st._in_batches(named, "SELECT id FROM concepts WHERE id IN ({marks})", st._conn)}
+        graph.drop_concepts([c for c in named.tolist() if c not in kept])

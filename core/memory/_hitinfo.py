@@ -160,7 +160,8 @@ class PhraseSources:
     """(activation, source) of the walk's strongest phrases, by text, for the ``why`` of hits.
 
     A source is "query", the id of the seed chunk naming the phrase, ("edge", from phrase,
-    weight, npmi) of the learned edge that carried it, or None. It is worked out only when a
+    weight, npmi) of the learned edge that carried it (weight: npmi x n/(n+1), what the walk passed
+    activation by and ``associations``/``bridges`` show), or None. It is worked out only when a
     returned hit asks (a dozen phrases, not the 64 strongest of every recall); the seeds'
     phrases are read from the incidence ``M`` the walk used (a rebuilt graph makes new arrays).
     """
@@ -201,15 +202,23 @@ class PhraseSources:
         return out
 
 
-def _why_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict) -> str:
+def _why_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict, carriers: dict | None = None) -> str:
     """One readable path per hit: query -> (seed passage ->) concept -> this passage, and what use added (a
-    reinforcement's share of the score was in no word of it)."""
-    text = _path_text(chunk_id, info, row, sources, seeds)
+    reinforcement's share of the score was in no word of it). ``carriers``: {(head, code): activation} of the
+    code nodes that passed mass on in the walk."""
+    text = _path_text(chunk_id, info, row, sources, seeds, carriers or {})
     added = info.get("reinforcement") or 0.0
     return f"{text}; reinforced by use +{added:.2f}" if added >= 0.005 else text
 
 
-def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict) -> str:
+def _own_carriers(row: dict, carriers: dict) -> list[str]:
+    """This passage's code nodes ("head:code", one per head) among those that passed mass on, strongest first:
+    the only code nodes that carried activation to it (the walk's strongest overall were another passage's)."""
+    mine = [(h, int(c)) for h, c in enumerate(row.get("codes", ()))]
+    return [f"{h}:{c}" for h, c in sorted((n for n in mine if n in carriers), key=lambda n: -carriers[n])]
+
+
+def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict, carriers: dict) -> str:
     """The path of `_why_text`: query -> (seed passage ->) concept -> this passage.
 
     ``row`` is the hit's chunk (its text, title, document and concepts), ``seeds`` a seed chunk's (label,
@@ -220,8 +229,7 @@ def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict)
     assoc = info.get("association") or 0.0
     held = [(s[0], p) for p in row["phrases"] if (s := sources.get(p)) is not None] if assoc > 0 else []
     if not held:
-        if assoc > 0 and info.get("nodes"):
-            nodes = " ".join(f"{n['node'][0]}:{n['node'][1]}" for n in info["nodes"][:2])
+        if assoc > 0 and (nodes := " ".join(_own_carriers(row, carriers))):
             return f"query ≈ this passage ({cos}); query codes → network nodes {nodes} → this passage".replace(" ()", "")
         return f"query ≈ this passage ({cos})" if cos else "query → this passage"
 
@@ -230,7 +238,7 @@ def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict)
 
     best = max(held)[1]
     src = sources[best][1]
-    if isinstance(src, tuple) and src[0] == "edge":  # a learned edge of the network: weight and npmi
+    if isinstance(src, tuple) and src[0] == "edge":  # a learned edge: its weight as `bridges` shows it, and npmi
         edge = f"—{src[2]:.2f} (npmi {src[3]:.2f})→"
         path = f"query ≈ '{shown(src[1])}' {edge} '{shown(best)}' (in this passage)"
     elif src == chunk_id:

@@ -329,6 +329,7 @@ class RecallMixin(AssociationMixin):
                     seen_docs.add(r["doc_key"])
                 info = dict(why.get(c, {}))
                 sources = info.pop("_sources", None) or {}
+                carriers = info.pop("_carriers", None) or {}
                 if info.get("seed_chunks"):  # what the ids are, for a reader (`--explain`)
                     info["seed_titles"] = [seeds[s][0] if s in seeds else "" for s in info["seed_chunks"]]
                 if "phrases" in info:  # keep only the phrases this chunk holds
@@ -341,7 +342,7 @@ class RecallMixin(AssociationMixin):
                         edges.append({"from": src[1][1], "to": p, "weight": src[1][2], "npmi": src[1][3]})
                 if edges:  # the learned network edges that carried activation into this chunk
                     info["edges"] = edges[:3]
-                text = _why_text(int(c), info, r, sources, seeds) if info else ""
+                text = _why_text(int(c), info, r, sources, seeds, carriers) if info else ""
                 out.append(Hit(r["doc_key"], int(c), float(scores[c]), r["text"] or "", r["title"], r["position"],
                                info, text))
                 if len(out) >= k:

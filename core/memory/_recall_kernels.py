@@ -108,11 +108,11 @@ def f32_rows(rows_u16, ids, f32_of_f16):
 
 
 @njit(cache=True)
-def concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf, weight, top):
+def concept_step(ids, act, n_act, indptr, nbr, npmi, n_ab, one, idf, weight, top):
     """`_walk_numpy._concept_step_numpy` for float32 ``act``/``idf`` (``weight`` float32, ``one`` 1 in
     the dtype numpy adds to ``n_ab``), in the same order and precision: bit-identical.
 
-    Returns (ok, new ids, activation, via's reached ids, sources, weights, npmi); ok False
+    Returns (ok, new ids, activation, via's reached ids, sources, edge weights, npmi); ok False
     when no concept passes anything (the caller keeps its activation). Many small numpy
     calls (~25 a query, 0.36 ms at 100k chunks) become one pass over a few hundred edges.
     """
@@ -215,7 +215,7 @@ def concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf, weight, 
             f = best[u]
             vb[j] = b[f]
             vs[j] = ids[at[owner[f]]]
-            vw[j] = w[idx[f]]
+            vw[j] = s[f]  # npmi x n/(n+1): what the edge passed on, as associations() weighs it
             vn[j] = npmi[idx[f]]
             j += 1
     return True, new_ids, out, vb, vs, vw, vn

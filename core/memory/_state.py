@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core._io import atomic_write_bytes, check_npz
+from core.memory._forget import drop_pruned_concepts
 from core.memory._graphfile import write_graph
 from core.memory._vecfile import keep_up, stale_tmp
 from core.memory.chunking import embedded_text
@@ -312,7 +313,6 @@ class StateMixin:
         offsets.append(np.asarray([base], dtype=np.int64))
         self.network_.unobserve_concepts(codes, np.concatenate(offsets), np.concatenate(concepts), groups)
 
-
     def save(self, only_if_changed: bool = False) -> None:
         """Write the derived state (index, network, passage graph) atomically and point state.json at it.
 
@@ -365,6 +365,7 @@ class StateMixin:
         removed = np.concatenate([info["removed"] for info in infos])
         self.index_.remove(removed)
         self.graph_.remove(removed)
+        drop_pruned_concepts(self.graph_, self.store_, infos)  # as a reopen reads the concept table
         seen = [info for info in infos if info["doc_id"] <= self._net_mark["doc"]]
         if seen:
             try:

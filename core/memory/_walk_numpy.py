@@ -50,11 +50,12 @@ def _concept_step_numpy(ids, act, n_act: int, cgraph, idf, weight: float, top: i
     neighbours with the highest npmi x n/(n+1) (more often together than chance, and seen
     more than once; rows come sorted that way), in proportion to it; hubs (idf 0: too common
     to associate) neither pass nor receive. Activations above 1 are rescaled into [0, 1].
-    Returns (ids, activation, via) where ``via[concept] = (source concept, soft-bound weight, npmi)``
-    of its strongest incoming edge. Vectorised: no loop over sources or neighbours, nothing
-    the size of the vocabulary; the floats are those of the dense step.
+    Returns (ids, activation, via) where ``via[concept] = (source concept, edge weight, npmi)`` of its
+    strongest incoming edge; the weight is the one it passed activation by, npmi x n/(n+1), which
+    ``associations`` and ``bridges`` show (not the soft-bound weight). Vectorised: no loop over sources or
+    neighbours, nothing the size of the vocabulary; the floats are those of the dense step.
     """
-    indptr, nbr, npmi, w, n_ab = cgraph
+    indptr, nbr, npmi, _, n_ab = cgraph
     n_c = min(n_act, len(indptr) - 1, len(idf))
     at = np.flatnonzero((ids < n_c) & (act != 0))
     at = at[idf[ids[at]] > 0]
@@ -87,5 +88,5 @@ def _concept_step_numpy(ids, act, n_act: int, cgraph, idf, weight: float, top: i
     first = order[np.r_[True, b[order][1:] != b[order][:-1]]]
     first = first[(give[first] > 0) & (give[first] / scale >= 0.25 * out[np.searchsorted(new_ids, b[first])])]
     via = {bj: (sj, wj, nj) for bj, sj, wj, nj in  # tolist: the python ints/floats int()/float() give
-           zip(b[first].tolist(), src[owner[first]].tolist(), w[idx[first]].tolist(), npmi[idx[first]].tolist())}
+           zip(b[first].tolist(), src[owner[first]].tolist(), s[first].tolist(), npmi[idx[first]].tolist())}
     return new_ids, out, via

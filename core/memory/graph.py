@@ -92,6 +92,18 @@ class PassageGraph:
             self.vocab_[text] = cid
         self._built = None
 
+    def drop_concepts(self, ids) -> None:
+        """Forget concept ids the store deleted (no chunk names them): else the query still seeds them, and
+        the vocabulary differs from a reopened memory's (holes at deleted ids, none past the last)."""
+        for cid in ids:
+            if 0 <= cid < len(self.phrases_) and self.phrases_[cid]:
+                if self.vocab_.get(self.phrases_[cid]) == cid:  # not a text the store numbered anew
+                    del self.vocab_[self.phrases_[cid]]
+                self.phrases_[cid] = ""
+        while self.phrases_ and not self.phrases_[-1]:
+            self.phrases_.pop()
+        self._built = None
+
     @property
     def last_concept(self) -> int:
         return len(self.phrases_) - 1 if self.phrases_ else 0
@@ -368,11 +380,11 @@ class PassageGraph:
 def _concept_step_sparse(ids, act, n_act: int, cgraph, idf, weight: float, top: int):
     """`_walk_numpy._concept_step_numpy` (see there), through one numba pass when the activations are float32
     (as the walk's are): the same floats, ~25 small numpy calls fewer (0.36 ms a query at 100k)."""
-    indptr, nbr, npmi, w, n_ab = cgraph
+    indptr, nbr, npmi, _, n_ab = cgraph
     if act.dtype != np.float32 or idf.dtype != np.float32 or ids.dtype != np.int64:
         return _concept_step_numpy(ids, act, n_act, cgraph, idf, weight, top)
     one = n_ab.dtype.type(1.0) if n_ab.dtype.kind == "f" else np.float64(1.0)  # what numpy adds to n_ab
-    ok, new_ids, out, vb, vs, vw, vn = concept_step(ids, act, n_act, indptr, nbr, npmi, w, n_ab, one, idf,
+    ok, new_ids, out, vb, vs, vw, vn = concept_step(ids, act, n_act, indptr, nbr, npmi, n_ab, one, idf,
                                                     np.float32(weight), top)
     if not ok:
         return ids, act.copy(), {}

@@ -322,7 +322,8 @@ class LearningMixin:
             b = sum(per_node[n] for n in hit) / (len(Q) * len(nodes))
             if b > 0:
                 out[c] = scores[c] + gain * b
-                boost[c] = {"reinforcement": round(gain * b, 4), "reinforcement_weight": round(b, 4)}
+                # exact: the parts of ``why`` add up to the score (it was rounded here, off by up to 5e-5)
+                boost[c] = {"reinforcement": gain * b, "reinforcement_weight": b}
         return out, boost
 
 
