@@ -162,6 +162,12 @@ class TextEmbedder:
         self.threads = threads
         self.torch_runtime = torch_runtime
 
+    def __repr__(self) -> str:
+        """``TextEmbedder(model='all-MiniLM-L6-v2', backend='onnx')``: which vectors it makes (the default repr
+        named only the class); loads nothing."""
+        extra = "" if self.threads is None else f", threads={self.threads}"
+        return f"TextEmbedder(model={self.model!r}, backend={self.backend!r}{extra})"
+
     @property
     def _model_dir(self) -> str:
         return default_model_path() if self.model == DEFAULT_MODEL else self.model

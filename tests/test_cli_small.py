@@ -61,7 +61,7 @@ def test_a_failed_parallel_ingest_after_one_document_says_1_document_is(tmp_path
 def test_graph_of_a_lone_concept_says_1_concept_0_edges(lone, tmp_path):
     pytest.importorskip("matplotlib")
     r = _run("graph", "--memory", str(lone), "--concept", "quetzalcoatl", "--out", str(tmp_path))
-    assert r.returncode == 0 and r.stdout.startswith("1 concept, 0 edges around 'quetzalcoatl'"), r.stdout + r.stderr
+    assert r.returncode == 0 and r.stdout.startswith("1 concept, 0 edges around 'Quetzalcoatl'"), r.stdout + r.stderr
 
 
 @pytest.mark.skipif(not shutil.which("taskset") or not hasattr(os, "sched_getaffinity"), reason="needs taskset")

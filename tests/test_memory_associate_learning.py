@@ -277,14 +277,14 @@ def test_cli_associate_bridges_and_help(folder):
     assoc = json.loads(r.stdout)
     assert 1 <= len(assoc) <= 3 and all(0 < a["weight"] <= 1 for a in assoc)
     r = _run("associate", "Nerva", "--memory", folder, "-k", "3")
-    assert r.exit_code == 0 and assoc[0]["concept"] in r.output.splitlines()[0]
+    assert r.exit_code == 0 and assoc[0]["written"] in r.output.splitlines()[0]  # as the text writes it
     assoc = json.loads(_run("associate", "Nerva", "--memory", folder, "-k", "200", "--json").stdout)
     lines = _run("associate", "Nerva", "--memory", folder, "-k", "200").stdout.splitlines()
     assert any(a["chunks"] == 1 for a in assoc) and len(lines) == len(assoc)
     for a, line in zip(assoc, lines):  # it said "(1 chunks)"
         assert line.endswith(f"({a['chunks']} chunk{'' if a['chunks'] == 1 else 's'})"), line
     r = _run("bridges", "nero", "domitian", "--memory", folder)
-    assert r.exit_code == 0 and r.output.startswith("0.") and "—" in r.output and "→ domitian" in r.output
+    assert r.exit_code == 0 and r.output.startswith("0.") and "—" in r.output and "→ Domitian" in r.output
     for bad, msg, code in [(["associate", "  ", "--memory", folder], "is blank", 2),  # a usage error (exit 2)
                            (["bridges", "nero", "", "--memory", folder], "is empty", 2),
                            (["associate", "nero", "--memory", folder + "/nope"], "no memory", 1)]:
@@ -389,10 +389,10 @@ def test_the_walk_names_the_known_concepts_and_recall_reads_the_nodes_reinforce_
 
 
 def test_an_unknown_concept_names_the_concepts_like_it(folder):
-    # it said "no associations for 'emperors' (not a concept of this memory, or never named with another)"
-    r = _run("associate", "emperors", "--memory", folder)
+    # it said "no associations for 'emperorz' (not a concept of this memory, or never named with another)"
+    r = _run("associate", "emperorz", "--memory", folder)
     assert r.exit_code == 1, r.output
-    assert "no associations for 'emperors' (not a concept of this memory; like it: emperor" in r.output, r.output
+    assert "no associations for 'emperorz' (not a concept of this memory; like it: emperor" in r.output, r.output
     like = r.output.split("like it: ")[1].rstrip(")\n").split(", ")
     assert 1 <= len(like) <= 5 and all("emperor" in c for c in like), like  # not 'romantic' for 'roman'
     for typo, meant in (("emperro", "emperor"), ("trajann", "trajan"), ("dom itian", "domitian")):
@@ -401,4 +401,6 @@ def test_an_unknown_concept_names_the_concepts_like_it(folder):
     r = _run("bridges", "Nero", "xyzzy plugh", "--memory", folder)
     assert r.exit_code == 1 and r.output.strip() == \
         "no path between 'Nero' and 'xyzzy plugh' ('xyzzy plugh': not a concept of this memory)", r.output
-    assert json.loads(_run("associate", "emperors", "--memory", folder, "--json").stdout) == []  # data unchanged
+    assert json.loads(_run("associate", "emperorz", "--memory", folder, "--json").stdout) == []  # data unchanged
+    r = _run("associate", "emperors", "--memory", folder)  # a plural is read as its singular concept, and says so
+    assert r.exit_code == 0 and "'emperors' is no concept of this memory; read as 'emperor'" in r.stderr, r.output

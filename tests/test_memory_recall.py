@@ -77,7 +77,7 @@ def test_graph_neighbourhood(mem):
     one = mem.graph("rush", depth=1, k=3)
     assert len(one["nodes"]) == 4 and len(g["nodes"]) >= len(one["nodes"])
     json.dumps(g)
-    assert mem.graph("nothing like this") == {"nodes": [], "edges": []}
+    assert mem.graph("nothing like this") == {"nodes": [], "edges": [], "left_out": {"nodes": 0, "edges": 0}}
     for bad in (dict(depth=0), dict(depth=9), dict(k=0)):
         with pytest.raises(ValueError):
             mem.graph("rush", **bad)

@@ -363,6 +363,20 @@ def test_associations_and_graph(client):
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "depth"
 
 
+def test_concepts_are_answered_as_written_and_a_graph_can_be_capped(client):
+    # the answers gave only the folded key ('domitian'); depth 3 with k=50 had no cap (3,398 nodes on 145 documents)
+    assoc = client.get("/v1/memories/sample/associations", params={"concept": "Nerva", "k": 20}, headers=AUTH).json()
+    written = {a["concept"]: a["written"] for a in assoc["associations"]}
+    assert written.get("domitian") == "Domitian", written
+    params = {"concept": "Nerva", "depth": 3, "k": 50}
+    full = client.get("/v1/memories/sample/graph", params=params, headers=AUTH).json()
+    top = client.get("/v1/memories/sample/graph", params={**params, "top": 5}, headers=AUTH).json()
+    assert top["nodes"] == full["nodes"][:5] and top["nodes"][0] == {"id": "nerva", "label": "Nerva", "weight": 1.0}
+    assert top["left_out"]["nodes"] == len(full["nodes"]) - 5 > 0 and full["left_out"] == {"nodes": 0, "edges": 0}
+    path = client.get("/v1/memories/sample/bridges", params={"a": "nero", "b": "domitian"}, headers=AUTH).json()
+    assert path["paths"][0]["path"][0] == "nero" and path["paths"][0]["written"][0] == "Nero"
+
+
 def test_page_and_openapi_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="ask"' in page.text
@@ -464,9 +478,10 @@ def test_reinforce_unknown_chunk_is_404_and_stores_nothing(client):
 
 
 def test_an_unknown_concept_is_named_with_the_concepts_like_it(client):
-    # `emperors` answered 200 with nothing, as a known concept without associations does: a typo looked like
-    # a lonely concept. The CLI said "not a concept of this memory; like it: emperor, ..."
-    for route, params in (("associations", {"concept": "Emperors"}), ("graph", {"concept": "Emperors"})):
+    # `emperorz` answered 200 with nothing, as a known concept without associations does: a typo looked like
+    # a lonely concept. The CLI said "not a concept of this memory; like it: emperor, ..." (a plural, "Emperors",
+    # is read as its singular concept now, as recall reads it)
+    for route, params in (("associations", {"concept": "Emperorz"}), ("graph", {"concept": "Emperorz"})):
         r = client.get(f"/v1/memories/sample/{route}", params=params, headers=AUTH)
         assert r.status_code == 200, r.text
         like = r.json()["unknown"]["concept"]

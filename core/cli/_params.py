@@ -29,16 +29,22 @@ TEXT = _Utf8Text()
 class _Concept(_Utf8Text):
     """A concept named on the command line: UTF-8, not blank, at most the HTTP routes' CONCEPT_MAX characters.
     Bytes that are not UTF-8 answered "no associations for 'caf\\udce9'" (exit 1), an empty concept the same,
-    and 100,000 characters SQLite's "LIKE or GLOB pattern too complex"."""
+    and 100,000 characters SQLite's "LIKE or GLOB pattern too complex". A concept of stop words or punctuation
+    alone (``the``, ``!!!``) can name no concept: a usage error (exit 2), as an empty one is; it exited 1,
+    the status of "nothing found"."""
 
     name = "concept"
 
     def convert(self, value, param, ctx):
         from core.config import CONCEPT_MAX
+        from core.memory.phrases import extract_terms, normalize
 
         value = not_blank(super().convert(value, param, ctx), param, ctx)
         if len(value) > CONCEPT_MAX:
             self.fail(f"a concept of {len(value):,} characters; a concept is at most {CONCEPT_MAX:,}", param, ctx)
+        if not normalize(value) and not extract_terms(value):
+            self.fail(f"{value!r} has no words left once stop words and punctuation are dropped; "
+                      f"pass a name or term", param, ctx)
         return value
 
 

@@ -29,13 +29,20 @@ def _call(fn, *args, **kwargs):
         raise click.ClickException(str(msg)) from None
 
 
+QUIET = click.option("--quiet", "-q", is_flag=True,
+                     help="No notes on stderr (which concept a plural was read as); the answer and errors only.")
+
+
 @click.command("associate")
 @click.argument("concept", type=CONCEPT)
 @MEMORY_OPTION
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Concepts to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def associate(concept, memory, k, as_json):
+@QUIET
+def associate(concept, memory, k, as_json, quiet):
     """List the concepts that go with CONCEPT, strongest first (weight = NPMI of co-mention).
+
+    Concepts are shown as the text writes them; --json also gives each one's folded key ("concept").
 
     Example:
 
@@ -45,13 +52,16 @@ def associate(concept, memory, k, as_json):
     with _open(memory, read_only=True) as mem:
         assoc = _call(mem.associations, concept, k=k)
         why = _unknown(mem, concept) if not assoc else ""
+        notes = [] if quiet else read_as(mem, concept)
+    for note in notes:
+        click.echo(note, err=True)
     if as_json:
         click.echo(json.dumps(assoc, ensure_ascii=False))
     elif not assoc:
         click.echo(f"no associations for {concept!r} ({why or 'never named with another concept in one chunk'})",
                    err=True)
     for a in () if as_json else assoc:
-        click.echo(f"{a['weight']:.3f}  {a['concept']}  ({count(a['chunks'], 'chunk')})")  # said "(1 chunks)"
+        click.echo(f"{a['weight']:.3f}  {a['written']}  ({count(a['chunks'], 'chunk')})")  # said "(1 chunks)"
     _found(assoc)
 
 
@@ -61,7 +71,8 @@ def associate(concept, memory, k, as_json):
 @MEMORY_OPTION
 @click.option("-k", default=3, show_default=True, type=click.IntRange(1, 100), help="Paths to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def bridges(concept_a, concept_b, memory, k, as_json):
+@QUIET
+def bridges(concept_a, concept_b, memory, k, as_json, quiet):
     """The strongest paths (up to 3 edges) between two concepts, with the weight of each edge.
 
     Example:
@@ -70,19 +81,38 @@ def bridges(concept_a, concept_b, memory, k, as_json):
     """
     _existing(memory)
     with _open(memory, read_only=True) as mem:
+        same = _call(mem.concept_key, concept_a)
+        if same is not None and same == _call(mem.concept_key, concept_b):  # exited 1, as "no path" does
+            raise click.UsageError(f"{concept_a!r} and {concept_b!r} are the same concept ({same!r}); "
+                                   f"give two concepts")
         paths = _call(mem.bridges, concept_a, concept_b, k=k)
         why = "; ".join(f"{c!r}: {w}" for c in dict.fromkeys((concept_a, concept_b)) if (w := _unknown(mem, c))) \
             if not paths else ""
+        notes = [] if quiet else read_as(mem, concept_a) + read_as(mem, concept_b)
+    for note in notes:
+        click.echo(note, err=True)
     if as_json:
         click.echo(json.dumps(paths, ensure_ascii=False))
     elif not paths:
         click.echo(f"no path between {concept_a!r} and {concept_b!r}" + (f" ({why})" if why else ""), err=True)
     for p in () if as_json else paths:
-        line = p["path"][0]
-        for w, c in zip(p["weights"], p["path"][1:]):
+        line = p["written"][0]
+        for w, c in zip(p["weights"], p["written"][1:]):
             line += f" —{w:.2f}→ {c}"
         click.echo(f"{p['strength']:.4f}  {line}")
     _found(paths)
+
+
+def read_as(mem, concept: str) -> list[str]:
+    """``["'churches' is no concept of this memory; read as 'church'"]`` when ``concept`` was found only with
+    its plurals folded (as recall reads a query), else ``[]``: the user sees which concept answered."""
+    from core.memory.associate import singular
+    from core.memory.phrases import normalize
+
+    key, folded = mem.concept_key(concept), normalize(concept)
+    if key is None or key == folded or key != singular(folded):
+        return []
+    return [f"{concept!r} is no concept of this memory; read as {key!r}"]
 
 
 def _unknown(mem, concept: str) -> str:

@@ -12,20 +12,26 @@ from core.cli._params import CONCEPT
 from core.cli.memory import user_path
 from core.text import count
 
+TOP_EDGES = 200  # a saved network's strongest edges drawn
+# concepts drawn around a concept: depth 3 with -k 50 reached 3,398, a black blob after 3.5 minutes
+TOP_CONCEPTS = 100
+
 
 @click.command("graph")
 @click.argument("network", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output directory (default: beside NETWORK, or the current folder with --memory).")
-@click.option("--top", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Strongest edges kept in the GraphML file and the picture (NETWORK form).")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help=f"NETWORK form: strongest edges kept in the GraphML file and the picture (default {TOP_EDGES}). "
+                   f"--concept form: strongest concepts drawn (default {TOP_CONCEPTS}).")
 @click.option("--memory", "-m", type=click.Path(file_okay=False), default=None, callback=user_path,
               help="Draw the neighbourhood of --concept in this memory instead of a network file.")
 @click.option("--concept", default=None, type=CONCEPT, help="The concept at the centre (with --memory).")
 @click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True, help="Hops from the concept.")
 @click.option("-k", type=click.IntRange(1, 50), default=10, show_default=True,
               help="Strongest associations kept per node and hop.")
-def graph(network: Path | None, out: Path | None, top: int, memory, concept, depth, k):
+@click.option("--quiet", "-q", is_flag=True, help="No notes on stderr (which concept a plural was read as).")
+def graph(network: Path | None, out: Path | None, top: int | None, memory, concept, depth, k, quiet):
     """Export a saved network (GraphML + PNG of its strongest edges, and a Zipf plot), or
     draw the neighbourhood of a concept in a memory with concept names (GraphML + PNG).
 
@@ -40,7 +46,7 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
             raise click.UsageError("give either NETWORK or --memory DIR --concept NAME, not both")
         if memory is None or concept is None:
             raise click.UsageError("--memory and --concept go together: --memory DIR --concept NAME")
-        _concept_graph(memory, concept, depth, k, Path(".") if out is None else out)
+        _concept_graph(memory, concept, depth, k, Path(".") if out is None else out, top or TOP_CONCEPTS, quiet)
         return
     if network is None:
         raise click.UsageError("give NETWORK (a saved network .npz) or --memory DIR --concept NAME")
@@ -52,7 +58,7 @@ def graph(network: Path | None, out: Path | None, top: int, memory, concept, dep
         net = MycelialReasoning.load(network)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    out = network.parent if out is None else out
+    out, top = network.parent if out is None else out, top or TOP_EDGES
     stem = network.stem
     _not_theirs([out / f"{stem}.graphml", out / f"{stem}.png", out / f"{stem}_zipf.png"])
     paths = [
@@ -105,7 +111,8 @@ def _not_a_network(path: Path) -> None:
     raise click.ClickException(f"{what}{hint}")
 
 
-def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
+def _concept_graph(memory, concept: str, depth: int, k: int, out: Path, top: int, quiet: bool) -> None:
+    from core.cli.associate import _unknown, read_as
     from core.cli.memory import _open
 
     if not Path(memory).is_dir():
@@ -113,19 +120,27 @@ def _concept_graph(memory, concept: str, depth: int, k: int, out: Path) -> None:
                                    f"`mycelial ingest PATH --memory {shlex.quote(str(memory))}`")
     with _open(memory, read_only=True) as mem:
         try:
-            g = mem.graph(concept, depth=depth, k=k)
+            g = mem.graph(concept, depth=depth, k=k, top=top)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    if not g["nodes"]:
-        raise click.ClickException(f"{concept!r} is not a concept of {memory}; try `mycelial associate` with "
-                                   f"a name or term its documents use")
-    stem = re.sub(r"[^\w.-]+", "_", g["nodes"][0]["label"]).strip("_")
+        why = _unknown(mem, concept) if not g["nodes"] else ""
+        notes = [] if quiet else read_as(mem, concept)
+    for note in notes:
+        click.echo(note, err=True)
+    if not g["nodes"]:  # `associate` named the concepts like it; this said only "try `mycelial associate`"
+        raise click.ClickException(f"{concept!r} is {why.replace('this memory', str(memory))}" if why else
+                                   f"{concept!r} is not a concept of {memory}")
+    # the file is named by the folded concept (as before), the drawing shows it as the text writes it
+    stem = re.sub(r"[^\w.-]+", "_", g["nodes"][0]["id"]).strip("_")
     # at most 120 bytes: a URL concept made 'File name too long' (a file name holds at most 255 bytes)
     stem = stem.encode("utf-8")[:120].decode("utf-8", "ignore").strip("_.") or "concept"
     _not_theirs([out / f"{stem}.graphml", out / f"{stem}.png"])
     paths = write_concept_graph(g, out / f"{stem}.graphml", out / f"{stem}.png")
-    around = g["nodes"][0]["label"]
-    click.echo(f"{count(len(g['nodes']), 'concept')}, {count(len(g['edges']), 'edge')} around {around!r}")
+    around, left = g["nodes"][0]["label"], g["left_out"]["nodes"]
+    shown = count(len(g["nodes"]), "concept")
+    if left:  # say what the cap left out, and how to draw more
+        shown = f"the strongest {len(g['nodes']):,} of {len(g['nodes']) + left:,} concepts (--top to change)"
+    click.echo(f"{shown}, {count(len(g['edges']), 'edge')} around {around!r}")
     for p in paths:
         click.echo(f"wrote {p}")
 
@@ -150,15 +165,22 @@ def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int =
         G.add_edge(e["source"], e["target"], weight=float(e["weight"]))
     graphml_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(graphml_path, marked_graphml("\n".join(nx.generate_graphml(G)).encode("utf-8")))
-    fig, ax = plt.subplots(figsize=(10, 8))
-    pos = nx.spring_layout(G, weight="weight", seed=seed) if G.number_of_nodes() > 1 else {n: (0, 0) for n in G}
+    n = G.number_of_nodes()
+    side = min(10 + 0.06 * max(n - 40, 0), 16)  # a bigger page for more concepts: 56 overlapped on 10 x 8 inches
+    fig, ax = plt.subplots(figsize=(side, 0.8 * side))
     root = g["nodes"][0]["id"]
-    sizes = [200 + 1800 * G.nodes[n]["weight"] for n in G]
-    colours = ["#d62728" if n == root else "#1f77b4" for n in G]
-    nx.draw_networkx_edges(G, pos, ax=ax, width=[0.5 + 5 * G.edges[e]["weight"] for e in G.edges], alpha=0.5)
-    nx.draw_networkx_nodes(G, pos, ax=ax, node_size=sizes, node_color=colours, alpha=0.8)
-    nx.draw_networkx_labels(G, pos, {n: G.nodes[n]["label"] for n in G}, ax=ax, font_size=9)
-    nx.draw_networkx_edge_labels(G, pos, {e: f"{G.edges[e]['weight']:.2f}" for e in G.edges}, ax=ax, font_size=7)
+    pos = _layout(G, seed)
+    sizes = [120 + 1200 * G.nodes[v]["weight"] for v in G]
+    colours = ["#d62728" if v == root else "#1f77b4" for v in G]
+    nx.draw_networkx_edges(G, pos, ax=ax, width=[0.4 + 4 * G.edges[e]["weight"] for e in G.edges],
+                           alpha=0.35 if G.number_of_edges() > 60 else 0.5)
+    nx.draw_networkx_nodes(G, pos, ax=ax, node_size=sizes, node_color=colours, alpha=0.7)
+    nx.draw_networkx_labels(G, pos, {v: G.nodes[v]["label"] for v in G}, ax=ax, font_size=9 if n <= 60 else 8,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6})
+    # a weight on every edge piled up in the middle: beyond 30 edges, only those of the centre's 10 strongest
+    own = list(G.edges) if G.number_of_edges() <= 30 else \
+        sorted((e for e in G.edges if root in e), key=lambda e: -G.edges[e]["weight"])[:10]
+    nx.draw_networkx_edge_labels(G, pos, {e: f"{G.edges[e]['weight']:.2f}" for e in own}, ax=ax, font_size=7)
     ax.set_title(f"Concepts around '{G.nodes[root]['label']}' (size = path strength, width = association weight)")
     ax.axis("off")
     fig.tight_layout()
@@ -167,6 +189,24 @@ def write_concept_graph(g: dict, graphml_path: Path, png_path: Path, seed: int =
     plt.close(fig)
     atomic_write_bytes(png_path, buf.getvalue())
     return [graphml_path, png_path]
+
+
+def _layout(G, seed: int) -> dict:
+    """Node positions: Kamada-Kawai (edge length 1 - weight: strong associations sit close) spreads the nodes
+    more evenly than the spring layout, whose centre piled labels on each other; the spring layout beyond
+    300 nodes (Kamada-Kawai is quadratic)."""
+    import networkx as nx
+
+    if G.number_of_nodes() < 2:
+        return {v: (0.0, 0.0) for v in G}
+    if G.number_of_nodes() > 300 or not nx.is_connected(G):
+        return nx.spring_layout(G, weight="weight", seed=seed, k=2.5 / G.number_of_nodes() ** 0.5)
+    dist = {e: 1.0 - 0.5 * G.edges[e]["weight"] for e in G.edges}
+    nx.set_edge_attributes(G, dist, "length")
+    pos = nx.kamada_kawai_layout(G, weight="length", center=(0, 0))
+    for e in G.edges:
+        del G.edges[e]["length"]
+    return pos
 
 
 COMMANDS: list = [graph]

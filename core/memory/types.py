@@ -168,6 +168,13 @@ class Hit:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __repr__(self) -> str:
+        """``Hit(doc_id='cb02', chunk_id=133, score=0.874, text='The Lord ...')``: the dataclass repr printed the
+        whole ``why`` (~1 KB a hit), and a list of hits was unreadable. ``why``, ``to_dict()`` hold the rest."""
+        text = " ".join((self.text or "").split())
+        text = text if len(text) <= 60 else text[:59] + "…"
+        return f"Hit(doc_id={self.doc_id!r}, chunk_id={self.chunk_id}, score={self.score:.3f}, text={text!r})"
+
 
 @dataclass
 class IngestReport:

@@ -4,7 +4,9 @@ between two concepts.
 A concept the memory does not know answered 200 with nothing, as a known one with no association does, and
 a client could not tell a typo (``emperors``) from a lonely concept. Each answer now names its unknown concepts
 in ``unknown``, with up to five of the memory's concepts like each (as `mycelial associate` says them):
-``{"unknown": {"concept": ["emperor", "roman emperor"]}}``; ``{}`` when every concept is known.
+``{"unknown": {"concept": ["emperor", "roman emperor"]}}``; ``{}`` when every concept is known. Concepts
+are answered by their folded key (``concept``, a node's ``id``: what to send back) and as the text writes
+them (``written``, a node's ``label``).
 """
 from __future__ import annotations
 
@@ -47,9 +49,11 @@ def network_routes(app, dependencies, slot, value_error) -> None:
 
     @app.get("/v1/memories/{name}/graph", dependencies=dependencies)
     def graph(name: str, concept: str = Query(min_length=1, max_length=CONCEPT_MAX), depth: int = Query(1, ge=1, le=3),
-              k: int = Query(10, ge=1, le=50)):
+              k: int = Query(10, ge=1, le=50), top: int | None = Query(None, ge=1, le=10_000)):
+        """Nodes (``id``: the folded concept, ``label``: as the text writes it) and edges within ``depth`` hops;
+        ``top`` keeps the strongest nodes only (depth 3 with k=50 answered 3,398), ``left_out`` counts the rest."""
         s = slot(name)
-        found = call(s, "graph", {"concept": "concept"}, concept=concept, depth=depth, k=k)
+        found = call(s, "graph", {"concept": "concept"}, concept=concept, depth=depth, k=k, top=top)
         return {"concept": concept, **found, "unknown": unknown_concepts(s.memory, concept=concept)}
 
     @app.get("/v1/memories/{name}/bridges", dependencies=dependencies)

@@ -144,7 +144,8 @@ class RecallBatch(_Shape):
 
 
 class Association(_Shape):
-    concept: str
+    concept: str  # the folded key: what to send back
+    written: str  # as the text writes it ("Cairistíona" for 'cairistiona')
     weight: float
     chunks: int
 
@@ -156,8 +157,8 @@ class Associations(_Shape):
 
 
 class Node(_Shape):
-    id: str
-    label: str
+    id: str  # the folded concept
+    label: str  # as the text writes it
     weight: float
 
 
@@ -167,15 +168,22 @@ class Edge(_Shape):
     weight: float
 
 
+class LeftOut(_Shape):
+    nodes: int
+    edges: int
+
+
 class Graph(_Shape):
     concept: str
     nodes: list[Node]
     edges: list[Edge]
+    left_out: LeftOut  # what ``top`` dropped
     unknown: dict[str, list[str]]  # parameter -> concepts like it, of each concept the memory does not know
 
 
 class Path(_Shape):
     path: list[str]
+    written: list[str]  # the path's concepts as the text writes them
     weights: list[float]
     strength: float
 

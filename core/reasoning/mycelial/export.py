@@ -130,13 +130,25 @@ def zipf_png(net, path) -> Path:
         ranks = np.arange(1, counts.size + 1)
         ax.loglog(ranks, counts, ".", markersize=3, label="nodes")
         if counts.size > 2:
-            slope, icpt = np.polyfit(np.log(ranks), np.log(counts), 1)
+            slope, icpt = zipf_fit(counts)
             ax.loglog(ranks, np.exp(icpt) * ranks ** slope, "-", label=f"fit: slope {slope:.2f}")
+            ax.set_ylim(counts[-1] / 1.5, counts[0] * 1.5)  # the data's range: the line is read against the dots
         ax.legend()
     ax.set_xlabel("rank")
     ax.set_ylabel("events the node was active in")
     ax.set_title("Node activation counts (Zipf plot)")
     return _save(fig, path)
+
+
+def zipf_fit(counts) -> tuple[float, float]:
+    """(slope, intercept) of log(count) against log(rank), for counts sorted largest first.
+
+    Fitted on ranks spaced evenly in log space (each decade weighs the same): a plain fit over every rank is
+    ruled by the dense tail (ranks 600-922 of 922 pulled the line to 10^4 at rank 1, where the data peaks
+    at ~500)."""
+    counts = np.asarray(counts, dtype=float)
+    picks = np.unique(np.geomspace(1, counts.size, num=min(counts.size, 50)).round().astype(np.int64)) - 1
+    return tuple(float(v) for v in np.polyfit(np.log(picks + 1.0), np.log(counts[picks]), 1))
 
 
 def _save(fig, path) -> Path:

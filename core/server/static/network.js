@@ -12,9 +12,9 @@ function unknownItem(concept, like, pick) {
   return li;
 }
 
-function conceptButton(c, onClick) {
-  const b = el("button", "concept", short(c));
-  if (c.length > LABEL) b.title = c;
+function conceptButton(c, onClick, shown = c) {  // shown: as the text writes it ("Áine" for "aine")
+  const b = el("button", "concept", short(shown));
+  if (shown.length > LABEL) b.title = shown;
   b.type = "button";
   b.addEventListener("click", onClick);
   return b;
@@ -39,7 +39,7 @@ async function showPaths(target) {
       const li = el("li", "path");
       p.path.forEach((c, i) => {
         if (i) li.append(el("span", "link", ` —${p.weights[i - 1].toFixed(2)}→ `));
-        li.append(conceptButton(c, () => pickConcept(c)));
+        li.append(conceptButton(c, () => pickConcept(c), (p.written || p.path)[i]));
       });
       list.append(li);
     }
@@ -76,10 +76,11 @@ async function showConcept(concept, automatic) {
     const ul = $("neighbours");
     ul.replaceChildren();
     const root = g.nodes.length ? g.nodes[0].id : concept;
+    const written = new Map(g.nodes.map((n) => [n.id, n.label]));  // as the text writes it ("Áine", not "aine")
     for (const e of g.edges) {
       if (e.source !== root && e.target !== root) continue;
       const other = e.source === root ? e.target : e.source;
-      const li = el("li", "neighbour", `${short(other)} (${e.weight.toFixed(2)})`);
+      const li = el("li", "neighbour", `${short(written.get(other) || other)} (${e.weight.toFixed(2)})`);
       ul.append(li);
     }
     const like = (g.unknown || {}).concept;
