@@ -69,7 +69,7 @@ def test_forget_leaves_the_open_memory_as_a_reopened_one_and_one_that_never_held
         hits = [h.chunk_id for h in live.recall(queries[0], k=3)]
         live.reinforce(queries[0], hits)
         nodes = live.reinforcements()[-1]["query_nodes"]
-    assert concepts[0] not in after["vocab"] and after[concepts[0]][0] == {"nodes": [], "edges": []}
+    assert concepts[0] not in after["vocab"] and after[concepts[0]][0]["nodes"] == [] == after[concepts[0]][0]["edges"]
     with SemanticMemory(tmp_path / "never", embedder=embedder, codec=codec) as never:
         never.ingest(recs[:5])
         assert after == _answers(never, queries, concepts)
