@@ -7,7 +7,9 @@ LLM, two kinds of span are a fair stand-in, deterministic and dependency-free:
   a passage that names another passage's subject is linked to it (the second hop of a
   multi-hop question). Bare numbers and years, sentence openers ("See", "Show"),
   man-page boilerplate ("SYNOPSIS") and words a document capitalises only where a sentence or
-  line starts but also writes in lower case ("Append to logfile.") are not names;
+  line starts but also writes in lower case ("Append to logfile.") are not names; nor are
+  contractions ("Don't", "You're") or an adverb opening a sentence ("Now Richards", "Even
+  Norway"), and "Castro in Cuba" is two names (:mod:`core.memory._spans`);
 - **technical terms**: identifiers and command names in lower-case text (``createHash``,
   ``ssh-keygen``, ``read_file``, ``sha256``, ``grep(1)``, a command opening its line:
   ``grep searches files``). How specific each is, is left to the graph's IDF filter;
@@ -23,6 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.memory._spans import _OPENERS, _STOP, _STOP_ALL, _is_contraction, _opens_sentence, _pieces, _trim
 from core.memory.keyterms import MIN_DOC_COUNT, document_keyterms, stem
 
 _CONNECT = r"(?:of|the|de|del|della|der|des|di|du|da|do|dos|la|le|les|von|van|den|y|for|on|in|at|&)"
@@ -43,33 +46,7 @@ _TERM = re.compile(rf"\b(?=[A-Za-z])(?:(?<![\w\-.])(?:{_JOINED}|{_CAMEL}|{_MIXED
 _MEASURE = re.compile(r"(?:[a-z]{1,5}-)?\d[\d,.]*(?:s|th|st|nd|rd|m|km|kg|cm|mm|ft|%)?")
 _PREFIXES = frozenset("non pre co re un sub anti self multi semi post mid inter over under well half long short "
                       "high low full part cross".split())
-_CONTRACTION = re.compile(r"I['\u2019](?:m|ll|ve|d)")  # "I'm", "I'll": a pronoun, not a name
 _PAREN = re.compile(r"\s*\([^)]*\)\s*")
-_STOP = frozenset("""
-a an the in on at to of for by with from as and or but if so not no yes this that these those there
-here he she it they we i you his her its their our my your him them us me who whom whose what which
-when where why how after before during while since until although though however also both each
-every many much some any all one two three four five six seven eight nine ten first second third
-later early then thus hence because despite according about above across against along among
-around behind below beneath beside between beyond into near over through throughout under upon
-within without is was are were be been being has have had do does did can could will would shall
-should may might must mr mrs ms dr st january february march april may june july august september
-october november december monday tuesday wednesday thursday friday saturday sunday
-""".split())
-# capitalised only because they open a sentence or a heading; boilerplate of manuals
-_OPENERS = frozenset("""
-see show use using used note notes example examples return returns returned set get run create add
-print read write open close default options option description name synopsis usage type value
-values true false null none new other more most such only just like well even still yet now today
-let make makes call calls called check run runs start stop find list lists change changes give
-gives take takes keep try please refer since unless once whether otherwise instead either neither
-following previously currently typically usually often sometimes always never again perhaps maybe
-yes ok okay copyright license author authors bugs environment files version history overview
-introduction summary contents table figure chapter section page warning important tip caution
-general commands manual user reporting exit status standards conforming availability
-oh ah ahh hey hello hi
-""".split())
-_STOP_ALL = _STOP | _OPENERS
 
 
 def normalize(phrase: str) -> str:
@@ -123,8 +100,14 @@ def written_as(phrase: str, text: str, title: str = "") -> str:
 
 
 def title_phrase(title: str) -> str:
-    """A document title as a phrase: "Lilu (mythology)" -> "lilu"."""
-    return normalize(_PAREN.sub(" ", title or ""))
+    """A document title as a phrase: "Lilu (mythology)" -> "lilu"; "You've Got Mail" -> "got mail", as the
+    text names it (`_trim`: a contraction at a name's edge is none of it), unless that leaves nothing."""
+    words = _PAREN.sub(" ", title or "").split()
+    while words and _is_contraction(words[0]):
+        words = words[1:]
+    while words and _is_contraction(words[-1]):
+        words = words[:-1]
+    return normalize(" ".join(words)) or normalize(_PAREN.sub(" ", title or ""))
 
 
 def extract_phrases(text: str, max_words: int = 6, common=frozenset()) -> list[str]:
@@ -144,12 +127,14 @@ def extract_phrases(text: str, max_words: int = 6, common=frozenset()) -> list[s
     if not text.isascii():  # decomposed accents ("Zu\u0308rich": macOS, PDFs) would split names at each mark
         text = unicodedata.normalize("NFC", text)
     cache = _SPANS if max_words == 6 else {}  # the shared cache holds the default's spans
-    for span in _SPAN.findall(text):
-        ps = cache.get(span)
+    for m in _SPAN.finditer(text):
+        span = m.group()
+        key = (span, _opens_sentence(text, m.start()))
+        ps = cache.get(key)
         if ps is None:
-            ps = _span_phrases(span, max_words)
+            ps = _span_phrases(span, max_words, key[1])
             if len(cache) < _CACHE_MAX:  # bounded; entries never removed (safe across threads)
-                cache[span] = ps
+                cache[key] = ps
         for p in ps:
             if common and " " not in p and stem(p) in common and _title_word(span, p):
                 continue  # "Append" opening an option's line: a common word, not a name
@@ -160,28 +145,27 @@ def extract_phrases(text: str, max_words: int = 6, common=frozenset()) -> list[s
 
 
 _CACHE_MAX = 1 << 18
-_SPANS: dict[str, tuple] = {}  # a capitalised span -> its phrases (names recur across chunks)
+_SPANS: dict[tuple, tuple] = {}  # (a capitalised span, opens a sentence) -> its phrases (names recur)
 _TERMS: dict[str, str | None] = {}  # a matched identifier -> its term or None
 
 
-def _span_phrases(span: str, max_words: int) -> tuple:
-    """The phrases of one capitalised span (`extract_phrases`)."""
+def _span_phrases(span: str, max_words: int, opens: bool = False) -> tuple:
+    """The phrases of one capitalised span (`extract_phrases`); ``opens``: the span opens a sentence."""
     out = []
-    for part in _split_sentences(span):
-        words = part.split()
-        # a capitalised stop word opening a span ("In 1976", "The Beatles") is not part of it
-        lead = ""
-        while words and ((w := words[0].lower().strip(".'")) in _STOP or _CONTRACTION.fullmatch(words[0])):
-            lead, words = w, words[1:]
-        if not words or len(words) > max_words:
-            continue
-        p = normalize(" ".join(words))
-        if len(p) < 2 or p in _STOP or p in _OPENERS or _is_number(p):
-            continue
-        out.append(p)
-        if lead in _COUNTING and len(words) < max_words:  # "Two Dollar Radio", "One Direction": a name's word
-            out.append(f"{lead} {p}")  # too, as its title says it (and "Two Germans" still gives 'germans')
-    return tuple(out)
+    for i, part in enumerate(_split_sentences(span)):
+        first = opens or i > 0  # "Rush. Now Richards": a later part opens a sentence
+        lead, words = _trim(part.split(), first)
+        for i, j in _pieces(words, first):
+            if j - i > max_words:
+                continue
+            p = normalize(" ".join(words[i:j]))
+            if len(p) < 2 or p in _STOP or p in _OPENERS or _is_number(p):
+                continue
+            out.append(p)
+            if lead in _COUNTING and i == 0 and j - i < max_words:
+                # "Two Dollar Radio", "One Direction": a name's word too, as its title says it
+                out.append(f"{lead} {p}")  # (and "Two Germans" still gives 'germans')
+    return tuple(dict.fromkeys(out))
 
 
 _COUNTING = frozenset("one two three four five six seven eight nine ten first second third".split())
@@ -313,8 +297,15 @@ def _term(raw: str) -> str | None:
 def query_phrases(text: str, vocab) -> list[str]:
     """The concepts a query names: its extracted phrases, plus any of its 1-3 word n-grams
     (stop words and numbers excluded) that ``vocab`` (the memory's concepts) already holds,
-    as written or with plurals folded (how key terms are stored)."""
+    as written or with plurals folded (how key terms are stored), and any of its capitalised spans that
+    ``vocab`` holds whole, though extraction splits or trims it: a document's title ("Last Tango in Paris",
+    "It'll Be Me")."""
     out = dict.fromkeys(extract_phrases(text))
+    for m in _SPAN.finditer(text):  # "the It'll Be Me singer": the title as it is, and as a name in it
+        for part in _split_sentences(m.group()):
+            for whole in (normalize(part), normalize(" ".join(_trim(part.split(), False)[1]))):
+                if whole in vocab:
+                    out.setdefault(whole, None)
     words = normalize(text).split()
     for n in (3, 2, 1):
         for i in range(len(words) - n + 1):
