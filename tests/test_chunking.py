@@ -293,3 +293,16 @@ def test_lines_ended_on_purpose_stay_lines_and_their_names_become_concepts():
              "- missing icons needed for the High Contrast theme added, with the ones of the old theme\n"
              "- updated translations")
     assert chunk_text(items) == [items]  # items of full lines too
+
+
+def test_a_two_row_table_keeps_a_line_a_row(tmp_path):
+    # one short line reads as a wrap, so a table of a header and one row was one line: 'City | Pop Paris | 2.1M'
+    from core.memory.readers import read_file
+
+    (tmp_path / "t.html").write_text("<html><body><table><tr><th>City</th><th>Pop</th></tr>"
+                                     "<tr><td>Paris</td><td>2.1M</td></tr></table></body></html>", encoding="utf-8")
+    (tmp_path / "t.md").write_text("Sizes:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8")
+    for name, rows in (("t.html", ["City | Pop", "Paris | 2.1M"]), ("t.md", ["a | b", "1 | 2"])):
+        (rec,) = read_file(tmp_path / name, [])
+        assert chunk_text(rec.text)[0].split("\n")[-2:] == rows, name
+    assert chunk_text("The toll is 3 | 4 euros\nby car.") == ["The toll is 3 | 4 euros by car."]  # a wrap stays one

@@ -359,9 +359,11 @@ def _lines_kept(paragraph: str) -> str:
     ended = [len(before) + 1 + len(line.split(" ", 1)[0]) <= short for before, line in zip(lines, lines[1:])]
     listed = sum(ended) >= 2  # one short line is a wrap ("The drummer was Neil / Peart, ..."), two make a list
     out = lines[0]
-    for end, line in zip(ended, lines[1:]):  # a list item opens its own line whatever its length
-        out += ("\n" if (end and listed) or _ITEM.match(line) else " ") + line
+    for end, before, line in zip(ended, lines, lines[1:]):  # a list item opens its own line whatever its length,
+        kept = (end and listed) or _ITEM.match(line) or (_CELLS in before and _CELLS in line)  # a table row too
+        out += ("\n" if kept else " ") + line
     return out
 
 
 _ITEM = re.compile(r"([-*+\u2022]|\d{1,3}[.)])\s")
+_CELLS = " | "  # how the readers join a table row's cells (HTML, Markdown, Word, OpenDocument, Excel)
