@@ -18,16 +18,19 @@ import pytest
 
 from _server_helpers import free_port
 
+from core.memory.semantic import SemanticMemory
+
 ROOT = Path(__file__).resolve().parent.parent
 # a background job (CI under nohup ... &) starts with SIGINT ignored: the server takes Ctrl-C as in a terminal
 BOOT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\nfrom core.cli import main; main()"
 
 
-def _serve(folder: Path) -> tuple[subprocess.Popen, str]:
+def _serve(folder: Path, cwd: Path = ROOT) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-c", BOOT, "serve", "--port", str(port), "--memory", str(folder)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -161,12 +164,13 @@ def test_serve_says_when_a_memory_it_serves_is_new_and_names_a_near_one(tmp_path
         proc.wait(timeout=60)
     first = proc.stdout.read()
     assert f"note: memory 'my_memory' is new and empty ({tmp_path / 'my_memory'} held no memory)" in first, first
-    proc, url = _serve(tmp_path / "my_memroy")
+    SemanticMemory(tmp_path / "my_memorz").close()  # an empty memory an earlier typo made is no suggestion
+    proc, url = _serve(Path("my_memroy"), cwd=tmp_path)  # given relative, the new folder suggested itself
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     typo = proc.stdout.read()
-    assert (f"note: memory 'my_memroy' is new and empty ({tmp_path / 'my_memroy'} held no memory); did you mean "
-            f"{tmp_path / 'my_memory'}?") in typo, typo
+    assert ("note: memory 'my_memroy' is new and empty (my_memroy held no memory); did you mean my_memory?") in typo, \
+        typo
     proc, url = _serve(tmp_path / "my_memory")  # an existing memory: no note
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)

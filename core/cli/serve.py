@@ -95,15 +95,28 @@ def _holds_a_memory(folder: Path) -> bool:
 
 
 def _like_it(folder: Path) -> str:
-    """"; did you mean my_memory?" when a memory folder beside ``folder`` has a name close to its name."""
+    """"; did you mean my_memory?" when a memory folder beside ``folder`` that holds documents has a name close to
+    its name (the new folder itself, made a memory by then, was the suggestion when given relative; an empty one an
+    earlier typo made was another)."""
     import difflib
 
+    here = folder.absolute()
     try:
-        near = [p.name for p in folder.absolute().parent.iterdir() if p != folder and _holds_a_memory(p)]
+        near = [p.name for p in here.parent.iterdir() if p != here and _holds_a_memory(p) and _has_documents(p)]
     except OSError:
         return ""
     close = difflib.get_close_matches(folder.name, near, n=1, cutoff=0.75)
     return f"; did you mean {folder.parent / close[0]}?" if close else ""
+
+
+def _has_documents(folder: Path) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{folder / 'memory.sqlite'}?mode=ro", uri=True) as db:
+            return db.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def _stopped_while_opening(named: dict) -> None:
