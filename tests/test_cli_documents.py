@@ -259,6 +259,24 @@ def test_linked_files_are_named_by_the_link_and_sync_forgets_a_removed_link(docs
     assert (shared / "plan.txt").exists()  # the target is the user's: never touched
 
 
+def test_the_skip_line_counts_the_entries_it_does_not_name_and_v_names_them_all(tmp_path, wiki_docs):
+    # "skipped 6 entries that are not regular files: broken.txt (...), ..., loop/self (...) ..." never named the
+    # sixth, not even with -v, nor said how many were left out
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(wiki_docs[0].sentences[0], encoding="utf-8")
+    for i in range(8):
+        (docs / f"gone{i}.txt").symlink_to(tmp_path / f"nowhere{i}")
+    r = _run("ingest", docs, "--memory", tmp_path / "mem", "-q")
+    line = next(x for x in r.output.splitlines() if "not regular files" in x)
+    assert line.startswith(f"skipped: {docs}: skipped 8 entries that are not regular files: gone0.txt (broken")
+    assert line.endswith("gone4.txt (broken symbolic link (its target does not exist)) and 3 more (-v lists them)")
+    r = _run("ingest", docs, "--memory", tmp_path / "mem", "-q", "-v")
+    named = [x for x in r.output.splitlines() if x.startswith("skipped: ")]
+    assert named == [f"skipped: {docs / f'gone{i}.txt'}: broken symbolic link (its target does not exist)"
+                     for i in range(8)], r.output
+
+
 def test_forget_takes_several_ids_all_or_none(docs, tmp_path):
     from core.memory import SemanticMemory
 

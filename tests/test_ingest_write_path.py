@@ -64,6 +64,53 @@ def test_the_progress_bar_ends_on_the_reports_counts(tmp_path, embedder, codec, 
     assert f"{rep.documents}/{rep.documents}" in last and f"chunks={rep.chunks}, new={rep.new_chunks}" in last, last
 
 
+def _bar_lines(err: str) -> list[str]:
+    return [line for line in err.replace("\r", "\n").splitlines() if line.startswith("ingest:")]
+
+
+def test_a_finished_ingest_with_bad_inputs_ends_its_bar_at_100_percent(tmp_path, embedder, codec, wiki_docs, capsys):
+    # the total counts files and JSONL lines that fail or are found empty, and they never advanced the bar:
+    # a folder of 18 good files, 3 bad ones and a JSONL file with 3 bad lines ended at "92%| 69/75"
+    import json
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(2):
+        (notes / f"good{i}.txt").write_text(" ".join(wiki_docs[i].sentences[:2]), encoding="utf-8")
+    (notes / "binary.txt").write_bytes(b"\x00\x01" * 40)
+    (notes / "latin.txt").write_bytes("Caf\xe9 de la Gare, Orla.".encode("latin-1"))
+    (notes / "empty.txt").write_text("  \n", encoding="utf-8")
+    (notes / "records.jsonl").write_text(json.dumps({"id": "r1", "text": wiki_docs[2].sentences[0]}) + "\n{bad\n"
+                                         + json.dumps({"text": "no id"}) + "\n", encoding="utf-8")
+    (notes / "broken.txt").symlink_to(tmp_path / "nowhere")  # a skip note: not in the total
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec) as mem:
+        rep = mem.ingest(notes, progress=True)
+    last = _bar_lines(capsys.readouterr().err)[-1]
+    assert rep.documents == 3 and len([e for e in rep.errors if not e.skipped]) == 4, rep.errors  # as they were
+    assert "100%" in last and "8/8" in last and f"chunks={rep.chunks}," in last, last
+
+
+def test_the_bar_shows_the_chunks_of_the_documents_it_counts(tmp_path, embedder, codec, wiki_docs, capsys,
+                                                              monkeypatch):
+    # chunks= was set after the bar's update, so each line showed the chunks of the commit before:
+    # "15%| 30/200" with no chunks, then "32%| 63/200 ... chunks=1034"
+    from functools import partialmethod
+
+    import tqdm
+
+    # every update printed, as commits seconds apart are (tqdm skips those within 0.1 s of the last)
+    monkeypatch.setattr(tqdm.tqdm, "__init__", partialmethod(tqdm.tqdm.__init__, mininterval=0))
+    recs = wiki_records(wiki_docs, n_docs=6, n_sents=1)  # a chunk a document
+    with SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec, chunks_per_commit=2) as mem:
+        rep = mem.ingest(recs, progress=True)
+    assert rep.documents == rep.chunks == 6
+    lines = [line for line in _bar_lines(capsys.readouterr().err) if not line.startswith("ingest:   0%")]
+    assert len(lines) >= 3, lines
+    for line in lines:
+        done = line.split("/6")[0].rsplit(" ", 1)[-1]
+        assert f"chunks={done}," in line, lines
+
+
 def test_the_progress_bar_shows_chunk_counts_in_full(capsys):
     # `mycelial ingest` of a 5 MB file ended on "chunks=1e+4, new=2690": tqdm shortens a number
     # whose 3-digit form is shorter, so 10,009 chunks read as ten thousand

@@ -346,11 +346,14 @@ def test_workers_read_a_folder_as_the_serial_reader_does(tmp_path, monkeypatch):
 def test_the_progress_bar_has_a_total(client, tmp_path, capsys):
     # the parallel bar counted documents without a total (no ETA), where the serial one has both
     mem = _memory(tmp_path / "m")
-    mem.ingest([{"id": f"p{i}", "text": f"Ida Wren mapped cave {i} of the Orla coast."} for i in range(3)],
-               client=client, progress=True)
+    recs = [{"id": f"p{i}", "text": f"Ida Wren mapped cave {i} of the Orla coast."} for i in range(3)]
+    mem.ingest([*recs, {"id": "blank", "text": "<!-- only markup -->"}], client=client, progress=True)
     mem.close()
     err = capsys.readouterr().err
-    assert "3/3" in err and "chunks=3" in err, err
+    # a record that fails advances the bar too: it ended at "75%| 3/4"
+    assert "100%" in err and "4/4" in err and "chunks=3" in err, err
+    # it said nothing while the workers read and embedded (0/200 for 39-90 s); now what they do, as serially
+    assert "workers=2 reading and chunking" in err and "embedding=0/3" in err, err
 
 
 def _jsonl_lines(n: int) -> list[str]:

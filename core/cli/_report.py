@@ -2,6 +2,7 @@
 summary line; and the one-field-a-line cleaning every listing uses."""
 from __future__ import annotations
 
+import os
 import re
 
 import click
@@ -43,9 +44,10 @@ def _problem(message: str) -> str:
     return "duplicate id" if message.startswith("duplicate id ") else message
 
 
-def print_errors(errors) -> None:
+def print_errors(errors, verbose: int = 0) -> None:
     """One line an error, but one file's lines with the same problem (a JSONL file of another schema: 50,000
-    lines of 'missing "text"') are shown three times, then counted in one line; so are empty files."""
+    lines of 'missing "text"') are shown three times, then counted in one line; so are empty files. A folder's
+    entries that are not regular files are named five times, then counted (``verbose``: one a line, all)."""
     from core.memory._formats import is_json
     from core.memory.records import is_empty_file
 
@@ -60,7 +62,7 @@ def print_errors(errors) -> None:
     for (source, message, skipped, _), group in seen.items():
         kind = "skipped" if skipped else "error"
         for err in group[:SAME_PROBLEM_SHOWN if len(group) > SAME_PROBLEM_SHOWN + 1 else None]:
-            click.echo(f"{kind}: {_cell(str(err))}", err=True)
+            _echo_error(kind, err, verbose)
         if len(group) > SAME_PROBLEM_SHOWN + 1:
             rest = group[SAME_PROBLEM_SHOWN:]
             # a JSON file's records may share a line (one-line JSON: "lines 1-1")
@@ -71,12 +73,26 @@ def print_errors(errors) -> None:
         click.echo(f"skipped: {count(len(hidden), 'more empty file')}", err=True)
 
 
-def print_report(rep) -> None:
+def _echo_error(kind: str, err, verbose: int) -> None:
+    """One error's line; a skip line that names some of a folder's entries says how to see them all (its
+    sixth was "...", never named, even with -v), and with ``verbose`` is one line an entry instead."""
+    entries = getattr(err, "entries", ())
+    if not entries:
+        click.echo(f"{kind}: {_cell(str(err))}", err=True)
+    elif not verbose:
+        click.echo(f"{kind}: {_cell(str(err))} (-v lists them)", err=True)
+    else:
+        for name, why in entries:
+            click.echo(f"{kind}: {_cell(os.path.join(err.source, name))}: {_cell(why)}", err=True)
+
+
+def print_report(rep, verbose: int = 0) -> None:
+    """The problems of an ingest (``verbose``: every skipped entry named), then its summary line."""
     from core.memory.records import is_empty_file
 
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
     empty = sum(map(is_empty_file, rep.errors))  # not errors: they failed an ingest of nothing else
-    print_errors(rep.errors)
+    print_errors(rep.errors, verbose)
     click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks:,} new, "
                f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged:,} unchanged, "
                f"{f'{rep.moved:,} moved (their new place recorded{_gone(rep.moved_gone)}), ' if rep.moved else ''}"

@@ -226,7 +226,7 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
         interrupted(memory, fresh, kept)
     if failure is not None:
         ingest_failed(memory, fresh, kept, failure)
-    print_report(rep)
+    print_report(rep, verbose)
     empty = not (rep.documents or rep.unchanged)
     failed = empty and any(not getattr(e, "skipped", False) for e in rep.errors)  # skips alone are no failure
     forgot = 0

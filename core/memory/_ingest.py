@@ -9,7 +9,7 @@ from core.memory._admit import record_problem
 from core.memory._ahead import EmbedAhead
 from core.memory._checks import check_record
 from core.memory._commit import CommitMixin
-from core.memory._ingest_progress import _embedding_wait, _progress, progress_bar
+from core.memory._ingest_progress import _embedding_wait, _finished, _progress, progress_bar
 from core.memory.chunking import TARGET_TOKENS, chunk_text
 from core.memory._schema import truncate_wal
 from core.log import get_logger
@@ -157,6 +157,7 @@ class IngestMixin(CommitMixin):
             if pending:
                 _progress(bar, ahead.push(pending), report)
             _progress(bar, ahead.flush(), report)
+            _finished(bar, report)
         except KeyboardInterrupt:
             interrupted = True
             raise

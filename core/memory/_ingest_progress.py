@@ -7,6 +7,7 @@ from pathlib import Path
 from core.memory._overlap import without_overlaps
 from core.memory._formats import has_own_ids, is_gzip, kind, named_kind
 from core.memory.readers import Record, folder_files
+from core.memory.records import is_empty_file
 from core.memory.types import IngestReport
 
 
@@ -66,13 +67,42 @@ def progress_bar(progress, source):
 
 
 def _progress(bar, documents: int, report: IngestReport) -> None:
+    """Advance the bar by the documents just committed and the inputs that failed since its last step: its total
+    counts those too (a folder of 18 good files, 3 bad ones and a JSONL file with 3 bad lines ended at 69/75)."""
     if isinstance(bar, Reported):
         bar.documents += documents
         bar.fn(bar.documents, report.chunks, None)
-    elif bar is not None and documents:
-        bar.update(documents)
+        return
+    if bar is None:
+        return
+    failed = _new_failures(bar, report)
+    if documents or failed:
+        # the counts first: set after update(), they showed on the next step ("30/200" with no chunks)
         # as text: tqdm shortens numbers, so 10,009 chunks showed as "chunks=1e+4"
         bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), refresh=False)
+        if bar.total is not None and bar.n + documents + failed > bar.total:  # a failure the total did not count
+            bar.total = bar.n + documents + failed  # (a missing path, an unreadable JSONL file): never past 100 %
+        bar.update(documents + failed)
+
+
+def _new_failures(bar, report: IngestReport) -> int:
+    """The inputs that failed or were found empty since the bar's last step. A folder's notes are not counted:
+    what they name (entries that are not files, unsupported suffixes) is not in the total."""
+    seen = getattr(bar, "mycelial_errors", 0)
+    bar.mycelial_errors = len(report.errors)
+    return sum((is_empty_file(e) or not getattr(e, "skipped", False)) and not os.path.isdir(e.source)
+               for e in report.errors[seen:])
+
+
+def _finished(bar, report: IngestReport) -> None:
+    """The last step of an ingest that ran to its end: the failures after the last commit, and a total the
+    inputs did not fill (where the count and the reader disagree) taken down to what was done: 100 %."""
+    if bar is None or isinstance(bar, Reported):
+        return
+    _progress(bar, 0, report)
+    if bar.total is not None and bar.n < bar.total:
+        bar.total = bar.n
+        bar.refresh()
 
 
 def _embedding_wait(bar, report: IngestReport):
@@ -87,3 +117,22 @@ def _embedding_wait(bar, report: IngestReport):
         bar.set_postfix(chunks=str(report.chunks), new=str(report.new_chunks), embedding=f"{done:,}/{total:,}")
 
     return show
+
+
+def workers_wait(bar, report: IngestReport, inflight, n_workers: int):
+    """What a parallel ingest's bar shows while it waits for the workers, ``waiting(batch)``: of the chunks of
+    the batches sent to embed (``batch``, ``inflight``), those that came back (``embedding=1,024/3,072``, as a
+    serial bar shows its batch's); before any was sent, that the workers read. It stood at 0/200 for 39-90 s
+    while they started, loaded the model and embedded the first batches, saying nothing."""
+    show = _embedding_wait(bar, report)
+    if show is None:
+        return None
+
+    def waiting(batch=None) -> None:
+        sent = [b for b in ([batch] if batch is not None else []) + list(inflight) if b.future is not None]
+        if sent:
+            show(sum(len(b.need) for b in sent if b.future.done()), sum(len(b.need) for b in sent))
+        elif hasattr(bar, "set_postfix") and report.chunks == 0:
+            bar.set_postfix(chunks="0", new="0", workers=f"{n_workers} reading and chunking")
+
+    return waiting

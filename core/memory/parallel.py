@@ -34,7 +34,7 @@ import numpy as np
 
 from core.memory import _parallel_worker
 from core.memory._admit import record_problem
-from core.memory._ingest_progress import _progress, progress_bar
+from core.memory._ingest_progress import _finished, _progress, progress_bar, workers_wait
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
 from core.memory._checks import empty_path
 from core.memory._formats import is_gzip, is_jsonl
@@ -59,10 +59,15 @@ class WorkerError(RuntimeError):
     """
 
 
-def _result(future, what: str, lost=None):
+WAIT_TICK = 0.5  # seconds between the progress bar's updates while this process waits for a task
+
+
+def _result(future, what: str, lost=None, on_wait=None):
     """The task's result; ``lost()`` instead when it was cancelled because a killed worker took the
-    scattered parts it reads with it (no retry can run it then; seen once in CI)."""
+    scattered parts it reads with it (no retry can run it then; seen once in CI). ``on_wait()`` is called
+    before the wait and every WAIT_TICK seconds of it, while the task runs."""
     try:
+        _wait(future, on_wait)
         return future.result()
     except CancelledError:
         if lost is None:
@@ -72,6 +77,20 @@ def _result(future, what: str, lost=None):
         raise WorkerError(f"a Dask worker failed while {what} (after 2 retries): {type(exc).__name__}: {exc}; "
                           f"it ran in the worker's environment (its files, cache folder, model), not "
                           f"this process's") from exc
+
+
+def _wait(future, on_wait) -> None:
+    """Wait for ``future``, calling ``on_wait()`` while it runs (`workers_wait`)."""
+    if on_wait is None:
+        return
+    from distributed import wait
+
+    while not future.done():
+        on_wait()
+        try:
+            wait(future, timeout=WAIT_TICK)
+        except TimeoutError:
+            pass
 
 
 @dataclass
@@ -278,6 +297,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     inflight: deque = deque()
     counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
     bar = progress_bar(progress, source)  # a total and an ETA, as serially
+    waiting = workers_wait(bar, report, inflight, n_workers)
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
@@ -291,7 +311,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
             t0 = time.perf_counter()
             future, part = reads.popleft()
             out, t = _result(future, "reading and chunking documents",  # lost: read here
-                             lost=lambda: (rescatter(), _read_part(local_parts, part))[1])
+                             lost=lambda: (rescatter(), _read_part(local_parts, part))[1], on_wait=waiting)
             st["wait"] += time.perf_counter() - t0
             st["read"] += t["read"]
             st["chunk"] += t["chunk"]
@@ -316,7 +336,8 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         res = None
         if b.future is not None:
             t0 = time.perf_counter()
-            res = _result(b.future, "embedding and encoding chunks", lost=rescatter)  # lost: the serial path below
+            res = _result(b.future, "embedding and encoding chunks", lost=rescatter,  # lost: the serial path below
+                          on_wait=waiting and (lambda: waiting(b)))
             st["wait"] += time.perf_counter() - t0
             for k, v in (res["t"] if res is not None else {}).items():
                 st[k] += v
@@ -365,6 +386,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
                 commit(inflight.popleft())
         while inflight:
             commit(inflight.popleft())
+        _finished(bar, report)
     finally:
         client.cancel([f for f, _ in reads] + [b.future for b in inflight if b.future is not None])
         if bar is not None:

@@ -332,12 +332,7 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         return [], [ReadError(str(path), why)]
     special: list = []
     files, skipped = folder_files(path, special)
-    notes = []
-    if special:
-        names = ", ".join(f"{p.relative_to(path)} ({why})" for p, why in special[:5])
-        what = count(len(special), "entry that is not a regular file", "entries that are not regular files")
-        notes.append(ReadError(str(path), f"skipped {what}: "  # it said "1 entries"
-                                          f"{names}{' ...' if len(special) > 5 else ''}", skipped=True))
+    notes = [_special_note(path, special)] if special else []
     if skipped:
         kinds = ", ".join(f"{suf or 'no suffix'} {n:,}" for suf, n in skipped.most_common(6))
         n = sum(skipped.values())
@@ -348,6 +343,21 @@ def scan_folder(path: Path) -> tuple[list[Path], list[ReadError]]:
         notes.append(ReadError(str(path), "folder holds no file to read" + ("" if skipped or special  # said above
                                                                           else f" ({READS})")))
     return files, notes
+
+
+SPECIAL_SHOWN = 5  # entries that are not regular files named in the skip line; the rest are counted
+
+
+def _special_note(path: Path, special: list) -> ReadError:
+    """The skip line of a folder's entries that are not regular files: five named, the rest counted (it ended
+    on "..." without a count) and all of them in ``entries`` when some are left out (`ingest -v` lists them)."""
+    entries = tuple((str(p.relative_to(path)), why) for p, why in special)
+    shown = entries if len(entries) <= SPECIAL_SHOWN + 1 else entries[:SPECIAL_SHOWN]  # never "and 1 more"
+    names = ", ".join(f"{name} ({why})" for name, why in shown)
+    rest = f" and {len(entries) - len(shown):,} more" if len(shown) < len(entries) else ""
+    what = count(len(special), "entry that is not a regular file", "entries that are not regular files")
+    return ReadError(str(path), f"skipped {what}: {names}{rest}", skipped=True,  # it said "1 entries"
+                     entries=entries if rest else ())
 
 
 def path_problem(path: Path) -> ReadError | None:

@@ -54,6 +54,8 @@ class ReadError:
     message: str
     line: int | None = None
     skipped: bool = False  # files left out on purpose (unsupported types): reported, not an error
+    # a skip line that names some entries of a folder: all of them, (path in the folder, why), for `ingest -v`
+    entries: tuple = ()
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
