@@ -158,3 +158,12 @@ def test_a_table_of_only_its_header_is_skipped_as_empty_with_its_reason(tmp_path
     r = CliRunner().invoke(cli, ["ingest", str(tmp_path / "head.csv"), "--memory", str(tmp_path / "mem"), "-q"])
     assert r.exit_code == 0 and "skipped 1 empty file" in r.output, r.output
     assert f"skipped: {tmp_path / 'head.csv'}: empty file (a header row and no rows under it)" in r.output
+
+
+def test_a_semicolon_table_with_one_ragged_row_keeps_its_good_rows(tmp_path, wiki_docs):
+    # rows of unequal lengths defeat csv.Sniffer, and the fallback ',' made every row one cell: all were refused
+    arts = wiki_docs[40:42]
+    rows = [[f"s{i}", a.title, a.sentences[0], "1990"] for i, a in enumerate(arts)] + [["s9", "Wide", "x", "1", "5"]]
+    recs, errors = _read(_table(tmp_path / "semi.csv", rows, delimiter=";"))
+    assert [r.doc_id for r in recs] == ["s0", "s1"]
+    assert [(e.line, e.message) for e in errors] == [(4, "5 cells under 4 columns")]

@@ -148,5 +148,6 @@ def _delimiter(head: str, path: Path) -> str:
         return "\t"
     try:
         return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+    except csv.Error:  # rows of unequal lengths (one bad row) defeat the sniffer: the header row decides
+        header = head.split("\n", 1)[0]
+        return max(",;\t|", key=header.count) if any(d in header for d in ",;\t|") else ","
