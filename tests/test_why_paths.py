@@ -18,6 +18,7 @@ def test_a_concept_is_shown_as_the_text_writes_it():
     assert written_as("geza von cziffra", text) == "Géza von Cziffra"
     assert written_as("neil peart", "In 1974 Neil Peart's lyrics changed.") == "Neil Peart"  # no possessive
     assert written_as("rush", 'He joined "Rush".') == "Rush"  # no quotes or full stop
+    assert written_as("tape", "the variable `TAPE' names the drive") == "TAPE"  # a man page's `quote' (it showed `TAPE)
     assert written_as("u s", "the U.S. Army") == "U.S."  # an abbreviation keeps its dots
     assert written_as("lilu", "A demon of the night.", title="Lilu (mythology)") == "Lilu"  # the title names it
     assert written_as("tornado", "no such word here") == "tornado"  # else the concept itself

@@ -71,7 +71,7 @@ def _folded(text: str) -> list[str]:
 
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
 _NON_WORD = re.compile(r"[^\w\s&-]")
-_EDGE_PUNCT = "\"'\u2018\u2019\u201c\u201d()[]{},;:!?"
+_EDGE_PUNCT = "\"'`\u2018\u2019\u201c\u201d()[]{},;:!?"  # a man page quotes `so'
 
 
 def written_as(phrase: str, text: str, title: str = "") -> str:
