@@ -134,3 +134,97 @@ def test_a_scheduler_without_workers_leaves_no_new_memory(tmp_path, monkeypatch)
     assert res.exit_code == 1 and "has no workers after" in res.output, res.output
     assert "has no workers yet; waiting up to 0.5 s" in res.output  # the wait said nothing for a minute
     assert f"no memory was made at {tmp_path / 'new'}" in res.output and not (tmp_path / "new").exists()
+
+
+def _workers_spawned(pid: int, importing: bool = False) -> bool:
+    """Whether the process ``pid`` has a Dask worker process (a multiprocessing spawn child) yet; with
+    ``importing``, one that is importing `distributed` (it has loaded psutil's extension, before its preload)."""
+    import psutil
+
+    try:
+        workers = [c for c in psutil.Process(pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+        return any(not importing or any("psutil" in m.path for m in c.memory_maps()) for c in workers)
+    except psutil.Error:
+        return False
+
+
+def _cli(args: list, **env):
+    """`mycelial ARGS` in a process of its own (and session: a signal to its group reaches its workers too),
+    taking Ctrl-C back (a background job's shell, CI's, starts it ignored)."""
+    import os
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])), **env}
+    boot = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\nfrom core.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", boot, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_workers_start_says_one_line(tmp_path, sig):
+    # Ctrl-C (to the whole process group, as a terminal sends it) while a spawned worker still imported
+    # `distributed`, before its preload ignores SIGINT: two worker KeyboardInterrupt tracebacks, "Nanny failed to
+    # start", and distributed's exit hook closing the half-started cluster: "AssertionError: Status.init".
+    # SIGTERM (systemd stops the whole group too) killed the ingest (status -15) without a word.
+    import os
+    import signal
+
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    proc = _cli(["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q", "--workers", "1"])
+    try:
+        deadline = time.monotonic() + 120
+        while not _workers_spawned(proc.pid, importing=True) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, proc.communicate()[0]
+        os.killpg(proc.pid, getattr(signal, sig))  # the worker is importing distributed now
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == {"SIGINT": 130, "SIGTERM": 143}[sig], out
+    assert out.strip() == f"interrupted: nothing was ingested; no memory was made at {tmp_path / 'm'}", out
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_busy_memory_is_refused_before_any_worker_starts(tmp_path):
+    # `--workers` started its local cluster first: a memory another process writes was refused after the
+    # cluster's start and the lock's wait (24 s with MYCELIAL_LOCK_TIMEOUT=10), a read-only one after 6-10 s
+    import os
+
+    from core.memory.lock import WriteLock
+
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    (tmp_path / "m").mkdir()
+    lock = WriteLock(tmp_path / "m")
+    lock.acquire()
+    try:
+        proc = _cli(["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q", "--workers", "1"],
+                    MYCELIAL_LOCK_TIMEOUT="0.5")
+        spawned = False
+        while proc.poll() is None:
+            spawned = spawned or _workers_spawned(proc.pid)
+            time.sleep(0.005)
+        out = proc.communicate()[0]
+    finally:
+        lock.release()
+    assert proc.returncode == 1 and f"memory {tmp_path / 'm'} is being written by pid {os.getpid()}" in out, out
+    assert not spawned, out
+
+
+def test_a_scheduler_address_where_nothing_listens_is_said_at_once(tmp_path):
+    # distributed retries a refused connect: "Timed out trying to connect to tcp://127.0.0.1:1 after 5 s"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    t0 = time.monotonic()
+    res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q",
+                                    "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert res.exit_code == 1 and "nothing listens there (connection refused)" in res.output, res.output
+    assert f"dask scheduler --host 127.0.0.1 --port {port}" in res.output, res.output
+    assert time.monotonic() - t0 < 4 and not (tmp_path / "m").exists()

@@ -14,10 +14,12 @@ tries): that callback is removed.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+import signal
+from contextlib import ExitStack, contextmanager
 
 import click
 
+from core.cli._signals import signals_held
 from core.text import count
 
 CONNECT_SECONDS = 5.0
@@ -45,8 +47,34 @@ def check_scheduler(scheduler: str | None) -> None:
         raise click.UsageError("--scheduler needs an address, e.g. tcp://host:8786 (got an empty one)")
 
 
-def _probe(address: str) -> None:
-    """Connect to ``address`` and complete the Dask handshake within CONNECT_SECONDS, else a ClickException."""
+REFUSED_AFTER = 0.5  # seconds without a handshake before a plain connect asks whether anything listens at all
+
+
+def _refused(address: str) -> tuple | None:
+    """``(host, port)`` of ``address`` when a TCP connect there is refused (nothing listens), else None. Asked
+    only when the handshake is late: a plain connect closed unanswered is an INFO line in a scheduler's log."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return None
+        where = parse_host_port(loc)
+        socket.create_connection(where, timeout=CONNECT_SECONDS).close()
+    except ConnectionRefusedError:
+        return where
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def probe(address: str) -> None:
+    """Connect to ``address`` and complete the Dask handshake within CONNECT_SECONDS, else a ClickException.
+
+    A port where nothing listens is said at once: distributed retries a refused connect until its timeout and
+    then said "Timed out trying to connect ... after 5 s"."""
     import asyncio
 
     from distributed.comm import connect
@@ -56,10 +84,23 @@ def _probe(address: str) -> None:
         comm = await connect(address, timeout=CONNECT_SECONDS, **Security().get_connection_args("client"))
         await comm.close()
 
+    async def handshake_or_refused():
+        task = asyncio.ensure_future(handshake())
+        done, _ = await asyncio.wait({task}, timeout=REFUSED_AFTER)
+        if not done and (where := await asyncio.get_running_loop().run_in_executor(None, _refused, address)):
+            task.cancel()
+            raise ConnectionRefusedError(*where)
+        await task
+
     start = f"cannot reach the Dask scheduler at {address}"
     advice = "start one with `dask scheduler` and `dask worker ADDRESS`, or use --workers N"
     try:
-        asyncio.run(asyncio.wait_for(handshake(), CONNECT_SECONDS + 1))
+        asyncio.run(asyncio.wait_for(handshake_or_refused(), CONNECT_SECONDS + 1))
+    except ConnectionRefusedError as exc:
+        host, port = exc.args
+        raise click.ClickException(f"{start}: nothing listens there (connection refused); check the address, or "
+                                   f"start a scheduler there with `dask scheduler --host {host} --port {port}` and "
+                                   f"workers with `dask worker {address}`, or use --workers N") from None
     except asyncio.TimeoutError as exc:  # the connect's own timeout says so in its message; this one is silent
         if str(exc):
             raise click.ClickException(f"{start} ({exc}); {advice}") from None
@@ -74,13 +115,21 @@ def _probe(address: str) -> None:
 
 
 def dask_setup(worker) -> None:
-    """Preload of the local cluster's workers (run in the worker's main thread): ignore SIGINT."""
+    """Preload of the local cluster's workers (run in the worker's main thread): ignore SIGINT.
+
+    The worker started with SIGINT and SIGTERM blocked (`dask_client` holds them while the cluster starts):
+    one sent to the process group meanwhile is dropped here (the ingest got it too, and closes the cluster;
+    a SIGTERM killed the worker: "Nanny failed to start worker process"); later SIGTERMs end it as before."""
     import signal
 
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except ValueError:  # not the main thread (a future distributed): a noisy Ctrl-C, not a worker that fails
-        pass
+        return
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+    signal.signal(signal.SIGTERM, term)
 
 
 @contextmanager
@@ -101,7 +150,7 @@ def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
     from distributed.gc import disable_gc_diagnosis
 
     if scheduler is not None:
-        _probe(scheduler)
+        probe(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_SECONDS)
         except (OSError, ValueError, TypeError) as exc:
@@ -110,12 +159,21 @@ def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
         with client:
             yield client
         return
-    # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
-    # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                      silence_logs=logging.ERROR if verbose else logging.CRITICAL, preload=[__name__]) as cluster, \
-            Client(cluster) as client:
-        disable_gc_diagnosis(force=True)
+    from multiprocessing import resource_tracker
+
+    # started here first: started by the cluster, it unblocks SIGINT and SIGTERM in the thread that starts it,
+    # and the workers spawned from that thread's children got them again (`signals_held`)
+    resource_tracker.ensure_running()
+    with ExitStack() as stack:
+        # a Ctrl-C (or SIGTERM) while the cluster starts is handled once it runs, and then closes it whole
+        with signals_held(signal.SIGINT, signal.SIGTERM):
+            # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
+            # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR if verbose else logging.CRITICAL, preload=[__name__]))
+            client = stack.enter_context(Client(cluster))
+            disable_gc_diagnosis(force=True)
         try:
             yield client
         except KeyboardInterrupt:  # the scheduler here, cut off mid-scatter: "Task exception was never retrieved"

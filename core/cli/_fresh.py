@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from core.cli._signals import exit_status, ignore_from_now_on
 from core.text import count
 
 # the files a memory writes into its own folder (SQLite with its journals, derived state, lock)
@@ -39,7 +40,8 @@ def remove_new_empty_memory(folder) -> bool:
 
 
 def interrupted(memory, fresh: bool, kept: int | None):
-    """Ctrl-C during `mycelial ingest`: say what the memory holds now, exit 130 (a shell's code for SIGINT).
+    """Ctrl-C during `mycelial ingest`: say what the memory holds now, exit 130 (a shell's code for SIGINT;
+    143 when it was SIGTERM, which the command turns into a Ctrl-C: `core.cli._signals`).
 
     ``kept`` is the count the open memory gave; None when the interrupt came while it opened or closed.
     A memory this command made that holds nothing is removed, as after an ingest that stored nothing.
@@ -53,7 +55,7 @@ def interrupted(memory, fresh: bool, kept: int | None):
         held = _held(kept) if kept is not None else "what was committed is"
         click.echo(f"\ninterrupted: {held} in {memory}; run the same command again to finish (the stored ones "
                    f"are skipped as unchanged)", err=True)
-    raise SystemExit(130)
+    raise SystemExit(exit_status())
 
 
 def _ignore_further_interrupts() -> None:
@@ -63,13 +65,9 @@ def _ignore_further_interrupts() -> None:
     status -2, not 130) or half-way through the removal of an empty new memory. The cyclic collector is
     also kept out of the exit (as for the read commands): it took 0.4-2.5 s after the message.
     """
-    import signal
-    import threading
-
     from core.cli.memory import _no_collection_at_exit
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_from_now_on()  # and a SIGTERM that `ingest` turns into a Ctrl-C
     _no_collection_at_exit()
 
 

@@ -153,6 +153,36 @@ def _one_thread_pools(on: bool):
         yield
 
 
+def _ingest_into(memory, fresh, paths, quiet, fields, embedder, workers, scheduler, verbose):
+    """The ingest of `mycelial ingest`: (report, fresh, documents kept, failure to report once closed).
+
+    The memory is opened and its write lock taken before a local Dask cluster starts: a memory another
+    process writes (MYCELIAL_LOCK_TIMEOUT=10) was refused after 24 s, a read-only one after 6-10 s, the
+    time of starting and stopping the workers first. Ctrl-C (and SIGTERM) exits here, saying what is kept.
+    """
+    from core.cli._dask import dask_client
+    from core.memory.lock import MemoryBusyError
+    from core.memory.parallel import WorkerError
+
+    kept = failure = rep = None
+    try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
+        with _open(memory, embedder=embedder, create=True) as mem:
+            try:
+                with mem._writing(), dask_client(workers, scheduler, verbose) as client:
+                    rep = mem.ingest(list(paths), progress=not quiet, client=client, fields=fields)
+                fresh = fresh and mem.store_.count_documents() == 0
+            except MemoryBusyError as exc:
+                raise click.ClickException(str(exc)) from None
+            except (ValueError, WorkerError, click.ClickException) as exc:  # said once the memory is closed
+                failure, kept = exc, mem.store_.count_documents()  # (a new, empty one goes)
+            except KeyboardInterrupt:  # what was committed stays (the memory is saved on the way out)
+                kept = mem.store_.count_documents()
+                raise
+    except KeyboardInterrupt:
+        interrupted(memory, fresh, kept)
+    return rep, fresh, kept, failure
+
+
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @NEW_MEMORY_OPTION
@@ -191,10 +221,9 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
 
         mycelial ingest hotpotqa_corpus.json -m hotpot
     """
-    from core.cli._dask import check_scheduler, check_workers, dask_client
+    from core.cli._dask import check_scheduler, check_workers, probe
+    from core.cli._signals import sigterm_as_ctrl_c
     from core.log import configure_cli
-    from core.memory.lock import MemoryBusyError
-    from core.memory.parallel import WorkerError
 
     configure_cli(verbose, quiet)
     check_workers(workers)
@@ -207,23 +236,12 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
     if len(missing) == len(paths):  # a typo: create no memory folder for nothing
         raise click.ClickException(f"{', '.join(p or repr(p) for p in missing)}: no such file or folder; "
                                    f"nothing was ingested")  # '' named as '' (it printed ": no such ...")
+    if scheduler is not None:  # an unreachable scheduler must not leave a new, empty memory folder behind
+        probe(scheduler)
     fresh = not os.path.lexists(memory)
-    kept = failure = None
-    try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
-        # the cluster first: an unreachable scheduler must not leave a new, empty memory folder behind
-        with dask_client(workers, scheduler, verbose) as client, _open(memory, embedder=embedder, create=True) as mem:
-            try:
-                rep = mem.ingest(list(paths), progress=not quiet, client=client, fields=fields)
-                fresh = fresh and mem.store_.count_documents() == 0
-            except MemoryBusyError as exc:
-                raise click.ClickException(str(exc)) from None
-            except (ValueError, WorkerError) as exc:  # said once the memory is closed (a new empty one goes)
-                failure, kept = exc, mem.store_.count_documents()
-            except KeyboardInterrupt:  # what was committed stays (the memory is saved on the way out)
-                kept = mem.store_.count_documents()
-                raise
-    except KeyboardInterrupt:
-        interrupted(memory, fresh, kept)
+    with sigterm_as_ctrl_c():  # `timeout`, `docker stop`, systemd: stopped as by Ctrl-C, exit 143
+        rep, fresh, kept, failure = _ingest_into(memory, fresh, paths, quiet, fields, embedder, workers, scheduler,
+                                                 verbose)
     if failure is not None:
         ingest_failed(memory, fresh, kept, failure)
     print_report(rep, verbose)
