@@ -94,7 +94,7 @@ def test_a_refused_concept_leaves_the_drawn_one_named_and_a_later_answer_clears_
     expect(page.locator("#concept-name")).to_contain_text("nerva")  # it read 'around "the"' over nerva's graph
     page.fill("#bridge-to", "trajan")
     page.locator("#bridge-to").press("Enter")  # the paths start from nerva, the concept drawn
-    expect(page.locator("#paths li.path").first).to_contain_text("nerva", timeout=30_000)
+    expect(page.locator("#paths li.path").first).to_contain_text("Nerva", timeout=30_000)  # as the text writes it
     expect(page.locator("#status")).not_to_have_class("error")  # the red error stayed over the answers after it
 
 
