@@ -129,8 +129,8 @@ def test_the_question_is_in_the_address_so_reload_back_and_a_link_bring_it_again
     page.go_back()
     expect(page.locator("#q")).to_have_value(QUESTION, timeout=30_000)
     expect(page.locator("#mode")).to_have_value("hybrid")
-    expect(page.locator("#hits li.hit").first).to_be_visible(timeout=30_000)
-    assert page.locator("#hits li.hit .head").all_inner_texts() == first
+    # retried until Back's answer replaces the hits still shown (zeppelin's): read at once, it raced that answer
+    expect(page.locator("#hits li.hit .head")).to_have_text(first, timeout=30_000)
     other = browser.new_page()  # a link to another memory's question
     try:
         other.goto(server.url + "/?memory=bidi&q=Hindenburg+zeppelin&per_document=true")
