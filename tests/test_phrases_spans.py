@@ -30,6 +30,15 @@ def test_an_adverb_opening_a_sentence_is_no_part_of_a_name():
     assert extract_phrases("New York was quiet. Moreover, General Motors left.") == ["new york", "general motors"]
 
 
+def test_a_ly_adverb_opening_a_sentence_before_a_comma_is_no_concept():
+    text = ("Additionally, the band toured. Lyrically , it is dark. Italy, Spain and Greece signed. "
+            "He wrote it additionally. Sicily, like Malta, is an island. Connally won in Lyrically.")
+    got = extract_phrases(text)
+    assert "additionally" not in got
+    # short names opening a sentence stay; mid-sentence the word is a name as before
+    assert {"italy", "spain", "greece", "sicily", "malta", "connally", "lyrically"} <= set(got)
+
+
 def test_a_place_after_in_or_at_is_a_concept_of_its_own():
     got = extract_phrases("Born in Rome, De Martino started as a child actor and later returned to the cinema.")
     assert got == ["rome", "de martino"]

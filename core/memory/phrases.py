@@ -130,6 +130,8 @@ def extract_phrases(text: str, max_words: int = 6, common=frozenset()) -> list[s
     for m in _SPAN.finditer(text):
         span = m.group()
         key = (span, _opens_sentence(text, m.start()))
+        if key[1] and _ADVERB.fullmatch(span) and _COMMA.match(text, m.end()):
+            continue  # "Initially, the band": an adverb opening a sentence, no name
         ps = cache.get(key)
         if ps is None:
             ps = _span_phrases(span, max_words, key[1])
@@ -145,6 +147,10 @@ def extract_phrases(text: str, max_words: int = 6, common=frozenset()) -> list[s
 
 
 _CACHE_MAX = 1 << 18
+# one "-ly" word opening a sentence before a comma ("Additionally,", "Lyrically,", "Occasionally ,"): an
+# adverb; 7+ letters, so "Italy," and "Sicily," opening a sentence stay names
+_ADVERB = re.compile(r"[A-Z][a-z]{4,}ly")
+_COMMA = re.compile(r"[^\S\n]*,")
 _SPANS: dict[tuple, tuple] = {}  # (a capitalised span, opens a sentence) -> its phrases (names recur)
 _TERMS: dict[str, str | None] = {}  # a matched identifier -> its term or None
 
