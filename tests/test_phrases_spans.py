@@ -64,3 +64,17 @@ def test_titles_and_queries_meet_the_names_as_extracted():
         ["last tango", "paris", "last tango in paris"]
     song = title_phrase("It'll Be Me")  # a title that is only function words keeps them
     assert song and song in query_phrases("Who played the It'll Be Me singer in Walk the Line?", {song})
+
+
+def test_prose_wrapped_at_a_lines_end_gives_no_command_terms():
+    text = ("Permission is hereby granted, free of charge, to any person to deal in the Software and to\n"
+            "sell copies of the Software, and to permit persons to whom it is\n"
+            "furnished to do so. The results of the survey would\n"
+            "appear as patterns in the data.\n"
+            "grep searches the named input files.\n\n"
+            "DESCRIPTION\n"
+            "sed edits streams.")
+    got = extract_phrases(text)
+    assert not {"sell", "furnished", "appear"} & set(got)
+    # a command opening a line after a finished sentence, a blank line or a heading is still a term
+    assert {"grep", "sed"} <= set(got)

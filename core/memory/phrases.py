@@ -269,6 +269,8 @@ def extract_terms(text: str) -> list[str]:
     """
     out: dict[str, None] = {}
     for m in _TERM.finditer(text):
+        if m.group(2) and _wrapped(text, m.start()):
+            continue  # "would\nappear as patterns": prose wrapped at a line's end, no command
         raw = (m.group(1) or m.group(2) or m.group(0)).strip(".-:/")
         if raw in _TERMS:
             key = _TERMS[raw]
@@ -279,6 +281,16 @@ def extract_terms(text: str) -> list[str]:
         if key is not None:
             out.setdefault(key, None)
     return list(out)
+
+
+def _wrapped(text: str, start: int) -> bool:
+    """Whether the line ``start`` opens continues the line before: that line holds lower-case words and
+    ends with no sentence's end or colon ("the survey would\nappear as patterns"). A command opening a
+    line ("grep searches") follows a blank line, a heading ("DESCRIPTION") or a finished sentence."""
+    if start == 0 or text[start - 1] != "\n":
+        return False
+    line = text[text.rfind("\n", 0, start - 1) + 1:start - 1].rstrip()
+    return bool(line) and line[-1] not in ".!?:;" and any(c.islower() for c in line)
 
 
 def _term(raw: str) -> str | None:
