@@ -6,6 +6,10 @@ import re
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Gov|No|Vol|vs|etc|U\.S|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.|\b[A-Z]\.)$")
 
+# Unicode's line separator: a line break its writer made inside a paragraph (an HTML <br>, a Markdown hard
+# break). The readers write it; the chunker keeps it as a line, where a wrapped line is joined (chunking._lines_kept)
+LINE_BREAK = "\u2028"
+
 _WIKITEXT_FIXES = [
     (re.compile(r" @(.)@ "), r"\1"),
     (re.compile(r" ([.,;:!?%)\]}])"), r"\1"),

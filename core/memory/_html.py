@@ -1,7 +1,8 @@
 """An HTML page as text: its title, and its visible text with headings as Markdown ``#`` lines.
 
 Read with the standard library's ``HTMLParser`` (no DOM): HTML files of a folder, an e-mail's HTML body, an
-e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a table row a line of ``cell | cell``, a
+e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a ``<br>`` its writer's line break
+(`core.text.LINE_BREAK`; the source's own line breaks are spaces), a table row a line of ``cell | cell``, a
 ``<pre>`` indented as code; scripts, styles, hidden elements and the site's ``<nav>`` and ``<footer>`` are left
 out, and so is a cookie or consent banner its id, class or aria-label names. A form control's text is a word of
 its own (it read "SearchGo", "OsloBergen"); a footnote's marker in a ``<sup>`` (a link to a note, ``[1]``) is
@@ -13,6 +14,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from core.text import LINE_BREAK
+
 # a line of their own (a paragraph: _PARAGRAPH); summary, figcaption, address... ran into the text beside them
 # ("How do I reset my password?Open settings"); table cells are joined on their row's line instead (_Table)
 _BLOCK = {"p", "div", "br", "li", "tr", "pre", "section", "article", "table", "dl", "dt", "dd", "ul", "ol",
@@ -22,6 +25,7 @@ _PARAGRAPH = {"p", "div", "pre", "section", "article", "table", "details"}
 _CELL = {"td", "th"}
 _HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HIDDEN = {"script", "style", "noscript", "template", "svg"}
+_NEWLINES = {10: 32, 13: 32}  # the source's line breaks are spaces (HTML's rule): a sentence wrapped there is one
 _CODE = "\x00"  # opens a line of a <pre> in the parser's output (NUL bytes of the page are dropped first)
 # a site's menus and fine print, the same on every page: left out (unless they are all the page holds)
 _BOILERPLATE = frozenset({"nav", "footer"})
@@ -155,6 +159,13 @@ class _Text(HTMLParser):
         elif not self.hidden:
             self._inline_start(tag, attrs)
 
+    def handle_startendtag(self, tag, attrs):
+        """``<br/>``: a void element's start tag only (the parser's default added its end tag too, and a ``<br/>``
+        broke two lines: a paragraph's end, a verse's lines read as paragraphs)."""
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
     def _inline_start(self, tag: str, attrs) -> None:
         """A link, a ``<sup>`` or a form control opening (see the module's docstring)."""
         if tag == "a":
@@ -229,8 +240,8 @@ class _Text(HTMLParser):
         self.line_start = True
         if self._in_cell() and not self.pre and tag not in ("pre", "table"):
             self.tables[-1].block(sep)
-        else:
-            self.parts.append(sep)
+        else:  # a <br> (not a <pre>'s) is its writer's line break: an address's, a verse's lines
+            self.parts.append(LINE_BREAK if tag == "br" and not self.pre else sep)
 
     def _in_cell(self) -> bool:
         return bool(self.tables) and self.tables[-1].in_cell
@@ -247,6 +258,7 @@ class _Text(HTMLParser):
         elif self.tables and not (self.tables[-1].in_cell or data.strip()):
             return  # the source's line breaks between rows and cells
         else:
+            data = data.translate(_NEWLINES)
             if self._in_cell():  # a cell's text stays on its row's line
                 data = re.sub(r"\s+", " ", data)
                 if data.strip():
@@ -299,7 +311,9 @@ def _line(line: str) -> str:
         code = line.replace(_CODE, "").rstrip()
         return "    " + code if code.strip() else ""
     line = line.replace(_CODE, "")  # a <pre> inside a table's cell
-    return line.strip() if line.lstrip().startswith("#") else " ".join(line.split())
+    if line.lstrip().startswith("#"):
+        return line.replace(LINE_BREAK, " ").strip()
+    return LINE_BREAK.join(" ".join(piece.split()) for piece in line.split(LINE_BREAK))
 
 
 def looks_like_html(text: str) -> bool:
@@ -316,11 +330,17 @@ def html_parts(text: str) -> tuple[str, str]:
     return (title, body) if body.strip() else _parts(text, frozenset())
 
 
+def _breaks(body: str) -> str:
+    """Two ``<br>`` in a row end a paragraph (an old page's, an e-mail's); one at a line's start or end is none."""
+    body = re.sub(f"{LINE_BREAK}{{2,}}", "\n\n", body)
+    return re.sub(f"{LINE_BREAK}+(?=\n|$)|(?<=\n){LINE_BREAK}+|^{LINE_BREAK}+", "", body)
+
+
 def _parts(text: str, left_out: frozenset) -> tuple[str, str]:
     parser = _Text(left_out)
     parser.feed(text.replace(_CODE, ""))
     parser.close()
-    body = "\n".join(_line(line) for line in "".join(parser.parts).split("\n"))
+    body = _breaks("\n".join(_line(line) for line in "".join(parser.parts).split("\n")))
     body = re.sub(r"\n{3,}", "\n\n", body).strip("\n")  # (a first line of code keeps its indent)
     body = re.sub(r"^#+ *$\n?", "", body, flags=re.M)  # an empty heading (an anchor only)
     title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.first_h1 or []).split())
