@@ -77,6 +77,20 @@ def _is_consent_banner(tag: str, attrs) -> bool:
     return dialog or both or banner  # (a word, not a part of one: a "sidebar" of cookie recipes is none)
 
 
+# a note's link back to its reference: by its markup (pandoc's role="doc-backlink", Python-Markdown's
+# "footnote-backref", kramdown's "reversefootnote", Wikipedia's "mw-cite-backlink", GitHub's data-footnote-backref)
+_BACKLINK = re.compile(r"back-?(?:link|ref)|footnote-?back|reverse-?footnote", re.I)
+# or by its text alone, a link to a fragment (older pandoc's <a href="#fnref1">↩</a>): ↩ ↩︎ ^ ↑ ⤴ ⬆, "↩2"
+_BACK_TEXT = re.compile(r"\s*[\^\u2191\u21a9\u2934\u2b06][\ufe0e\ufe0f]?\s*\d{0,3}\s*")
+
+
+def _is_backlink(tag: str, attrs) -> bool:
+    """Does a link (or the ``<span>``/``<sup>`` around it) say it leads from a note back to its reference
+    (`_BACKLINK`)? Its "↩" or "^" was stored with the note's text."""
+    return tag in ("a", "span", "sup") and any(_BACKLINK.search(f"{k} {v or ''}") for k, v in attrs
+                                                if k not in ("href", "title", "aria-label"))
+
+
 def _note_link(attrs) -> bool:
     """Is an ``<a>`` a link to a note (to a fragment: "#cite_note-1", "notes.xhtml#n1"; an e-book's noteref)?"""
     a = {k: (v or "") for k, v in attrs}
@@ -134,7 +148,7 @@ class _Text(HTMLParser):
         if self.skipped and self._skips(tag):
             return
         if tag not in _VOID and (tag in self.left_out or _hides(attrs) or
-                                 (self.left_out and _is_consent_banner(tag, attrs))):
+                                 (self.left_out and _is_consent_banner(tag, attrs)) or _is_backlink(tag, attrs)):
             self.skipped = [tag]
         elif tag in _HIDDEN:
             self.hidden += 1
@@ -221,7 +235,9 @@ class _Text(HTMLParser):
             self.parts.append("\n\n")
             self.in_h1 = False
         elif tag == "a" and self.links:
-            self.links.pop()
+            note, start = self.links.pop()
+            if note and _BACK_TEXT.fullmatch("".join(self.parts[start:])):  # a link back from a note
+                del self.parts[start:]
         elif tag == "sup" and self.sups:
             self._sup_end()
         elif tag in _CONTROLS:
