@@ -6,8 +6,9 @@ e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a ``<br>`` it
 ``<pre>`` indented as code; scripts, styles, hidden elements and the site's ``<nav>`` and ``<footer>`` are left
 out, and so is a cookie or consent banner its id, class or aria-label names. A form control's text is a word of
 its own (it read "SearchGo", "OsloBergen"); a footnote's marker in a ``<sup>`` (a link to a note, ``[1]``) is
-left out ("bell[1]"), an exponent follows a ``^`` ("m<sup>2</sup>" read "m2"). Moved out of ``_formats.py``
-(which chooses what to read, not how).
+left out ("bell[1]"), an exponent follows a ``^`` ("m<sup>2</sup>" read "m2"), a subscript a ``_`` or a space
+(`subscript_mark`: "x<sub>i</sub>" read "xi"), and a note's link back to its reference ("↩︎") is left out. Moved
+out of ``_formats.py`` (which chooses what to read, not how).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ _CONTROLS = {"button", "input", "label", "option", "output", "select", "textarea
 _BRACKETED = re.compile(r"\s*\[[^\[\]]{1,40}\]\s*")
 _POWER = re.compile(r"\s*[+\-\u2212]?(?:\d[\d.,]*|\([^()]{1,20}\))\s*")
 _LETTER_POWER = re.compile(r"\s*[+\-\u2212]?[A-Za-z]\s*")  # after a letter: x<sup>n</sup> (after 2, 2e: "2nd")
+_COUNT = re.compile(r"\d{1,4}")  # a formula's subscript: H<sub>2</sub>O reads H2O
 # a cookie or consent banner: an element whose id, class or aria-label names the topic and a banner
 _CONSENT = ("cookie", "consent", "gdpr")
 _BANNER = ("banner", "notice", "bar", "popup", "modal", "dialog", "overlay", "wall", "law", "notification",
@@ -89,6 +91,18 @@ def _is_backlink(tag: str, attrs) -> bool:
     (`_BACKLINK`)? Its "↩" or "^" was stored with the note's text."""
     return tag in ("a", "span", "sup") and any(_BACKLINK.search(f"{k} {v or ''}") for k, v in attrs
                                                 if k not in ("href", "title", "aria-label"))
+
+
+def subscript_mark(before: str, text: str) -> str:
+    """What goes between the text ``before`` a subscript and the subscript ``text``: nothing after a formula's
+    letter (H2O, CO2, B12, Ca(OH)2), a ``_`` after a symbol (x_i, V_max, 1010_2), a space after a word (a word's
+    name or index is a word of its own: "John i", not the name "John_i"). It was glued: "xi", "Johni"."""
+    base = re.search(r"\w*$", before).group()
+    if not text.strip() or text[:1].isspace() or not (base or before.endswith(")")):
+        return ""
+    if _COUNT.fullmatch(text) and not base.isdigit():
+        return ""
+    return "_" if len(base) <= 1 or base.isdigit() else " "
 
 
 def _note_link(attrs) -> bool:
@@ -143,6 +157,7 @@ class _Text(HTMLParser):
         self.space = False  # the next text is a word of its own (after or in a form control)
         self.links: list[tuple[bool, int]] = []  # the open <a> elements: a note's link?, where its text starts
         self.sups: list[list] = []  # the open <sup> elements: [where their text starts in parts, a note's?]
+        self.subs: list[int] = []  # where the open <sub> elements' text starts in parts
 
     def handle_starttag(self, tag, attrs):
         if self.skipped and self._skips(tag):
@@ -189,6 +204,8 @@ class _Text(HTMLParser):
         elif tag == "sup":  # a note's marker too when it is all a note's link holds (pandoc's <a><sup>1</sup></a>)
             note = bool(self.links) and self.links[-1][0] and not "".join(self.parts[self.links[-1][1]:]).strip()
             self.sups.append([len(self.parts), note])
+        elif tag == "sub":
+            self.subs.append(len(self.parts))
         elif tag in _CONTROLS:
             self.space = True
 
@@ -240,6 +257,10 @@ class _Text(HTMLParser):
                 del self.parts[start:]
         elif tag == "sup" and self.sups:
             self._sup_end()
+        elif tag == "sub" and self.subs:
+            start = self.subs.pop()
+            self.parts.insert(start, subscript_mark("".join(self.parts[max(0, start - 3):start])[-40:],
+                                                    "".join(self.parts[start:])))
         elif tag in _CONTROLS:
             self.space = True
         elif tag in _CELL or tag == "tr":  # rows are lines, not paragraphs

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import re
 
+from core.memory._html import subscript_mark
 from core.text import LINE_BREAK
 
 # an opening fence: 3+ backticks (an info string without backticks) or tildes, indented 0-3 spaces
@@ -229,7 +230,7 @@ def _replace(m: re.Match, br: str) -> str:
 
 def _tag(m: re.Match, br: str) -> str:
     """An inline HTML tag: ``<br>`` a line break, ``<img>`` its alt text, ``<sup>`` after a word ``^`` (``2<sup>32
-    </sup>`` read "232"), another nothing."""
+    </sup>`` read "232"), ``<sub>`` after one ``_``, a space or nothing (``x_i``, ``H2O``), another nothing."""
     tag = m.group("tag").lower()
     if m.group("close"):
         return ""
@@ -237,5 +238,8 @@ def _tag(m: re.Match, br: str) -> str:
         return br
     if tag == "sup":
         return "^" if m.start() and m.string[m.start() - 1].isalnum() else ""
+    if tag == "sub":  # x_i, H2O (see _html.subscript_mark)
+        inner = m.string[m.end():].split("</", 1)[0]
+        return subscript_mark(m.string[max(0, m.start() - 40):m.start()], inner)
     alt = _ALT.search(m.group("attrs")) if tag == "img" else None
     return html.unescape(next(g for g in alt.groups() if g is not None)) if alt else ""
