@@ -236,3 +236,37 @@ def test_an_opendocument_comment_is_left_out_of_its_sentence(tmp_path):
     doc.save(str(tmp_path / "commented.odt"))
     recs, errors = _read(tmp_path / "commented.odt")
     assert errors == [] and recs[0].text == "Commented text continues."
+
+
+def test_an_opendocument_text_frame_is_a_paragraph_of_its_own(tmp_path):
+    # a frame's text was glued into the paragraph it is anchored in ("The river runs northSidebar: the VistulaIt
+    # is 1047 km long. to the Baltic Sea."), and a frame anchored to the page was left out
+    from odf import draw as odf_draw
+
+    def frame(*lines, anchor="paragraph"):
+        box = odf_draw.TextBox()
+        for line in lines:
+            box.addElement(odf_text.P(text=line) if isinstance(line, str) else line)
+        shape = odf_draw.Frame(name=f"Frame{id(box)}", anchortype=anchor, width="5cm", height="2cm")
+        shape.addElement(box)
+        return shape
+
+    doc = OpenDocumentText()
+    doc.text.addElement(frame("A page frame about Gdansk.", anchor="page"))  # LibreOffice writes it before the text
+    para = odf_text.P(text="The river runs north")
+    para.addElement(frame("Sidebar: the Vistula", "It is 1047 km long."))
+    para.addText(" to the Baltic Sea.")
+    doc.text.addElement(para)
+    image = odf_draw.Frame(name="Image1", anchortype="as-char", width="5cm", height="3cm")
+    image.addElement(odf_draw.Image(href="Pictures/map.png"))
+    caption = odf_text.P()  # a captioned image: a frame holding the image and its caption
+    caption.addElement(image)
+    caption.addText("Illustration 1: A map of Warsaw")
+    holder = odf_text.P()
+    holder.addElement(frame(caption, anchor="as-char"))
+    doc.text.addElement(holder)
+    doc.save(str(tmp_path / "frames.odt"))
+    recs, errors = _read(tmp_path / "frames.odt")
+    assert errors == [] and recs[0].text.split("\n\n") == [
+        "A page frame about Gdansk.", "The river runs north to the Baltic Sea.", "Sidebar: the Vistula",
+        "It is 1047 km long.", "Illustration 1: A map of Warsaw"]
