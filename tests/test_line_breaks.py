@@ -25,6 +25,12 @@ def test_an_html_br_keeps_its_line_and_a_source_wrap_is_a_space(tmp_path):
                                  "From zlib.h we use the basic compression functions of the library.",
                                  "First part.", "Second part."]
     assert {"jane doe", "main street"} <= set(extract_phrases(chunk))
+    # in a heading a <br> is a space (its second line was body text); a paragraph opening with "#" (a README set
+    # in <br> lines, valgrind's) keeps its lines too
+    (tmp_path / "head.html").write_text("<html><body><h2>Rivers<br>of Europe</h2><p># Set the paths.<br>#<br>"
+                                        "export NDK=/opt/ndk</p></body></html>", encoding="utf-8")
+    assert chunk_text(read_one(tmp_path / "head.html").text) == [
+        "## Rivers of Europe", "# Set the paths.\n#\nexport NDK=/opt/ndk"]
 
 
 def test_a_markdown_hard_break_keeps_its_line_and_a_soft_one_is_a_space(tmp_path):

@@ -151,6 +151,7 @@ class _Text(HTMLParser):
         self.in_title = False
         self.first_h1: list[str] | None = None
         self.in_h1 = False
+        self.in_head = False  # in a heading: a <br> there is a space (it stays one line)
         self.pre = 0  # open <pre> elements
         self.line_start = True  # the next text of a <pre> opens a line
         self.tables: list[_Table] = []  # the open tables, the innermost last
@@ -173,6 +174,7 @@ class _Text(HTMLParser):
             if self._in_cell():  # its own lines (a layout table's)
                 self.tables[-1].before_text("\n")
             self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
+            self.in_head = True
             if tag == "h1" and self.first_h1 is None:
                 self.first_h1, self.in_h1 = [], True
         elif tag in _CELL:
@@ -250,7 +252,7 @@ class _Text(HTMLParser):
             self.in_title = False
         elif tag in _HEAD:
             self.parts.append("\n\n")
-            self.in_h1 = False
+            self.in_h1 = self.in_head = False
         elif tag == "a" and self.links:
             note, start = self.links.pop()
             if note and _BACK_TEXT.fullmatch("".join(self.parts[start:])):  # a link back from a note
@@ -277,8 +279,10 @@ class _Text(HTMLParser):
         self.line_start = True
         if self._in_cell() and not self.pre and tag not in ("pre", "table"):
             self.tables[-1].block(sep)
-        else:  # a <br> (not a <pre>'s) is its writer's line break: an address's, a verse's lines
-            self.parts.append(LINE_BREAK if tag == "br" and not self.pre else sep)
+        elif tag == "br" and not self.pre:  # its writer's line break: an address's, a verse's lines
+            self.parts.append(" " if self.in_head else LINE_BREAK)
+        else:
+            self.parts.append(sep)
 
     def _in_cell(self) -> bool:
         return bool(self.tables) and self.tables[-1].in_cell
@@ -349,7 +353,7 @@ def _line(line: str) -> str:
         return "    " + code if code.strip() else ""
     line = line.replace(_CODE, "")  # a <pre> inside a table's cell
     if line.lstrip().startswith("#"):
-        return line.replace(LINE_BREAK, " ").strip()
+        return line.strip()
     return LINE_BREAK.join(" ".join(piece.split()) for piece in line.split(LINE_BREAK))
 
 

@@ -311,7 +311,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     chunks: list[str] = []
     current, used, head_only, lone_head = [], 0, False, False
     for raw in _PARAGRAPH.split(text):
-        first_line, _, rest = raw.strip().partition("\n")
+        first_line, rest = (re.split(f"\n|{LINE_BREAK}", raw.strip(), maxsplit=1) + [""])[:2]
         heading = bool(_HEADING.match(first_line.strip())) and not _code_line(raw, first_line)
         # a heading keeps its line break (to the text below it too): "# Nero\nNero was..." is two names,
         # not "Nero Nero"; whitespace inside a line is normalised, and the word pieces are the same
