@@ -42,9 +42,10 @@ def test_a_markdown_hard_break_keeps_its_line_and_a_soft_one_is_a_space(tmp_path
     (chunk,) = chunk_text(read_one(tmp_path / "poem.md").text)
     assert chunk.split("\n") == [*VERSE, "Shakespeare, Sonnet 18",
                                  "A sentence that wraps across two lines of the note.", "Jane Doe", "1 Main Street"]
-    escaped = tmp_path / "escaped.md"  # an escaped backslash is a backslash, no break
-    escaped.write_text("C:\\\\\nis the drive of the machine, where the whole system and the data of it lie.\n",
-                       encoding="utf-8")
+    escaped = tmp_path / "escaped.md"  # an escaped backslash is a backslash, a shell's "\" after a space stays
+    escaped.write_text("C:\\\\\nis the drive of the machine, where the whole system and the data of it lie.\n\n"
+                       "git request-pull commit-id \\\n  git://example.org/your-clone.git\n", encoding="utf-8")
     assert chunk_text(read_one(escaped).text) == ["C:\\ is the drive of the machine, where the whole system and "
-                                                  "the data of it lie."]
+                                                  "the data of it lie.\ngit request-pull commit-id \\ "
+                                                  "git://example.org/your-clone.git"]
 

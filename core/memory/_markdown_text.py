@@ -35,8 +35,9 @@ _LINK_DEF = re.compile(r"^ {0,3}\[(?!\^)[^\]]+\]:[ \t]*(<[^>\n]*>|\S*[/.#:]\S*)"
 _QUOTE = re.compile(r" {0,3}>[ \t]?")  # a block quote's marker
 _TASK = re.compile(r"^([ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+)\[([ xX])\](?=[ \t]|$)")  # a task list item's box
 _FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^[^\]\s]+\]:[ \t]*")  # "[^1]: The note's text."
-# a hard line break at a line's end: two spaces or more, or a backslash (not an escaped one: "\\\\")
-_HARD_BREAK = re.compile(r"(?:(?<!\\)(?:\\\\)*\\| {2,})$")
+# a hard line break at a line's end: two spaces or more, or a backslash after a word (not an escaped one: "\\\\";
+# not a shell command's "\" after a space, in code this reader takes for text: a fence indented in a list item)
+_HARD_BREAK = re.compile(r"(?:(?<![\s\\])(?:\\\\)*\\| {2,})$")
 _ATX = re.compile(r"^ {0,3}#{1,6}([ \t]|$)")  # a heading: it ends its line, it breaks none
 # the inline HTML a note's writer uses (GitHub keeps these); another "<Word>" is text: "Vec<T>", "<name>"
 _TAGS = ("a|abbr|b|bdi|bdo|big|br|center|cite|code|del|details|dfn|div|em|font|h[1-6]|hr|i|img|ins|kbd|mark|"
