@@ -270,3 +270,37 @@ def test_an_opendocument_text_frame_is_a_paragraph_of_its_own(tmp_path):
     assert errors == [] and recs[0].text.split("\n\n") == [
         "A page frame about Gdansk.", "The river runs north to the Baltic Sea.", "Sidebar: the Vistula",
         "It is 1047 km long.", "Illustration 1: A map of Warsaw"]
+
+
+def test_a_line_break_in_a_word_or_opendocument_paragraph_keeps_its_line(tmp_path):
+    # Shift+Enter's line break read as a space: an address's lines were one line ("Jane Doe 1 Main Street"),
+    # a list of people one name; a page break inside a paragraph stays a space, a heading one line
+    from docx.enum.text import WD_BREAK
+
+    from core.memory.chunking import chunk_text
+
+    d = docx.Document()
+    head = d.add_heading("Letter", level=1)
+    head.runs[0].add_break()
+    head.add_run("to Jane")
+    p = d.add_paragraph()
+    for i, line in enumerate(["Jane Doe", "Alice Smith", "1 Main Street"]):
+        run = p.add_run(line)
+        run.add_break(WD_BREAK.LINE if i < 2 else WD_BREAK.PAGE)
+    p.add_run("Springfield")
+    d.save(str(tmp_path / "letter.docx"))
+    doc = OpenDocumentText()
+    para = odf_text.P(text="Jane Doe")
+    for line in ("Alice Smith", "1 Main Street Springfield"):
+        para.addElement(odf_text.LineBreak())
+        para.addText(line)
+    head = odf_text.H(outlinelevel=1, text="Letter")
+    head.addElement(odf_text.LineBreak())
+    head.addText("to Jane")
+    doc.text.addElement(head)
+    doc.text.addElement(para)
+    doc.save(str(tmp_path / "letter.odt"))
+    recs, errors = _read([tmp_path / "letter.docx", tmp_path / "letter.odt"])
+    assert errors == [] and len(recs) == 2
+    for rec in recs:
+        assert chunk_text(rec.text) == ["# Letter to Jane\nJane Doe\nAlice Smith\n1 Main Street Springfield"], rec.source

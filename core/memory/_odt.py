@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.memory._zipxml import parse_xml, two_members
+from core.text import LINE_BREAK, one_line
 
 _T = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -21,7 +22,7 @@ _NOTES = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}notes"
 _VISIBILITY = "{urn:oasis:names:tc:opendocument:xmlns:presentation:1.0}visibility"
 _LEFT_OUT = {"date-time", "footer", "header", "page-number", "page"}  # the same words on every slide; a thumbnail
 _DC = "{http://purl.org/dc/elements/1.1/}"
-_SPACES = {f"{_T}s", f"{_T}tab", f"{_T}line-break"}  # empty elements that stand for white space
+_SPACES = {f"{_T}s", f"{_T}tab"}  # empty elements that stand for white space (a text:line-break for a `LINE_BREAK`)
 _ASIDE = {f"{_T}note", f"{_OFFICE}annotation"}  # a footnote's or a comment's body would cut its sentence
 _NESTED = {f"{_T}list", f"{_T}list-item", f"{_T}list-header", f"{_T}section"}  # hold blocks (a draw: element too)
 
@@ -81,11 +82,11 @@ def _blocks(parent):
         if el.tag == f"{_T}h":
             level = el.get(f"{_T}outline-level", "1")
             level = min(max(int(level), 1), 6) if level.isdigit() else 1
-            yield f"{'#' * level} {_text(el, frames)}"
+            yield f"{'#' * level} {' '.join(_text(el, frames).split())}"
         elif el.tag == f"{_T}p":
             yield _text(el, frames)
         elif el.tag == f"{_TABLE}table":
-            yield "\n".join(" | ".join(" ".join(_text(p) for p in cell.iter(f"{_T}p")).strip()
+            yield "\n".join(" | ".join(" ".join(" ".join(_text(p) for p in cell.iter(f"{_T}p")).split())
                                        for cell in row.iter(f"{_TABLE}table-cell"))
                             for row in el.iter(f"{_TABLE}table-row"))
         elif el.tag in _NESTED or el.tag.startswith(_DRAW):
@@ -94,7 +95,7 @@ def _blocks(parent):
 
 
 def _text(el, frames: list | None = None) -> str:
-    """An element's text on one line: spans followed, ``text:s``/tabs/line breaks as spaces, footnotes and comments
+    """An element's text on one line: spans followed, ``text:s``/tabs as spaces, line breaks kept, footnotes and comments
     left out (a comment was put into the sentence, its author and date glued to it), frames and shapes put in
     ``frames`` (a paragraph of their own)."""
     parts: list[str] = []
@@ -104,6 +105,8 @@ def _text(el, frames: list | None = None) -> str:
         for child in node:
             if child.tag in _SPACES:
                 parts.append(" ")
+            elif child.tag == f"{_T}line-break":  # an address's, a verse's lines (Shift+Enter)
+                parts.append(LINE_BREAK)
             elif child.tag.startswith(_DRAW):
                 parts.append(" ")
                 if frames is not None:
@@ -113,4 +116,4 @@ def _text(el, frames: list | None = None) -> str:
             parts.append(child.tail or "")
 
     walk(el)
-    return " ".join("".join(parts).split())
+    return one_line("".join(parts))
