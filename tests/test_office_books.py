@@ -303,4 +303,5 @@ def test_a_line_break_in_a_word_or_opendocument_paragraph_keeps_its_line(tmp_pat
     recs, errors = _read([tmp_path / "letter.docx", tmp_path / "letter.odt"])
     assert errors == [] and len(recs) == 2
     for rec in recs:
-        assert chunk_text(rec.text) == ["# Letter to Jane\nJane Doe\nAlice Smith\n1 Main Street Springfield"], rec.source
+        assert chunk_text(rec.text) == ["# Letter to Jane\nJane Doe\nAlice Smith\n1 Main Street Springfield"], \
+            rec.source

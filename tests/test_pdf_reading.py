@@ -96,7 +96,8 @@ def test_a_table_of_contents_is_left_out_its_titles_being_the_headings_again(tmp
     contents = ["Rivers of Europe", "Table of Contents", "Preface . . . . . . . . . . . . vii", "1 The Danube 1",
                 "1.1 Its delta . . . . . . . . . . . . . . . . 2", "1.2 Its bridges and the towns that they join",
                 "and the ferries . . . . . . . . . . . 3", "2 The Rhine.......................4",
-                "2.1 Boats \u00b7 \u00b7 \u00b7 \u00b7 \u00b7 5", "A very long title that wraps from one line to the next",
+                "2.1 Boats \u00b7 \u00b7 \u00b7 \u00b7 \u00b7 5",
+                "A very long title that wraps from one line to the next",
                 ". . . . . . . . . . . . . . . . . . . . . . . . 6"]
     body = ["1 The Danube", "The Danube flows east. It counted 1, 2, ... 10 bridges.", "Wait for it . . . . soon.",
             "Chapter 2: The Rhine 4"]  # an ellipsis, a leader without a page number, a running head: no contents

@@ -1,11 +1,11 @@
 """Word documents (``.docx``): their paragraphs as text, headings as Markdown ``#`` lines, tables a row a line.
 
 A .docx is a zip of XML (Office Open XML). Read with the standard library: ``word/document.xml``'s paragraphs
-(``w:p``) and their runs' text (``w:t``, tabs, a line break a `LINE_BREAK`: an address's lines), the heading level from the paragraph's style (its name in
-``word/styles.xml``, ``heading 1`` .. ``heading 6`` or ``Title``, whatever its id in a localized template), and the
-title from ``docProps/core.xml`` (else the first heading of level 1). A text box is read once, after the paragraph
-it is anchored in; a table in a table gives its cells once, in the outer cell; hidden text and the table of
-contents are left out.
+(``w:p``) and their runs' text (``w:t``, tabs, a line break a `core.text.LINE_BREAK`: an address's lines), the
+heading level from the paragraph's style (its name in ``word/styles.xml``, ``heading 1`` .. ``heading 6`` or
+``Title``, whatever its id in a localized template), and the title from ``docProps/core.xml`` (else the first
+heading of level 1). A text box is read once, after the paragraph it is anchored in; a table in a table gives its
+cells once, in the outer cell; hidden text and the table of contents are left out.
 Word files were counted as "unsupported" in a folder and refused by name. Members are read as
 `core.memory._zipxml` reads them (bounded, no DTD).
 """
@@ -130,8 +130,9 @@ class _Reader:
         return f"{'#' * level} {' '.join(text.split())}" if level and text else text
 
     def text(self, p) -> tuple[str, list]:
-        """(the paragraph's text on one line, its text boxes' contents to read after it). Its runs are walked
-        with ``iter`` (no recursion: a deep nest of hyperlinks is read), what `_left_out` names skipped."""
+        """(the paragraph's text on one line but for its line breaks, its text boxes' contents to read after it). Its
+        runs are walked with ``iter`` (no recursion: a deep nest of hyperlinks is read), what `_left_out` names
+        skipped."""
         parts: list[str] = []
         boxes: list = []
         skip: set = set()

@@ -82,7 +82,7 @@ def _is_consent_banner(tag: str, attrs) -> bool:
 # a note's link back to its reference: by its markup (pandoc's role="doc-backlink", Python-Markdown's
 # "footnote-backref", kramdown's "reversefootnote", Wikipedia's "mw-cite-backlink", GitHub's data-footnote-backref)
 _BACKLINK = re.compile(r"back-?(?:link|ref)|footnote-?back|reverse-?footnote", re.I)
-# or by its text alone, a link to a fragment (older pandoc's <a href="#fnref1">↩</a>): ↩ ↩︎ ^ ↑ ⤴ ⬆, "↩2"
+# or by its text alone, a link to a fragment (older pandoc's <a href="#fnref1">↩</a>): ↩ ↩︎ ^ ↑ ⤴ ⬆ "↩2"
 _BACK_TEXT = re.compile(r"\s*[\^\u2191\u21a9\u2934\u2b06][\ufe0e\ufe0f]?\s*\d{0,3}\s*")
 
 

@@ -95,8 +95,8 @@ def _blocks(parent):
 
 
 def _text(el, frames: list | None = None) -> str:
-    """An element's text on one line: spans followed, ``text:s``/tabs as spaces, line breaks kept, footnotes and comments
-    left out (a comment was put into the sentence, its author and date glued to it), frames and shapes put in
+    """An element's text on one line: spans followed, ``text:s``/tabs as spaces, line breaks kept, footnotes and
+    comments left out (a comment was put into the sentence, its author and date glued to it), frames and shapes put in
     ``frames`` (a paragraph of their own)."""
     parts: list[str] = []
 
