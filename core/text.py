@@ -6,6 +6,11 @@ import re
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Gov|No|Vol|vs|etc|U\.S|e\.g|i\.e|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.|\b[A-Z]\.)$")
 
+# Unicode's line separator: a line break its writer made inside a paragraph (an HTML <br>, a Markdown hard break,
+# Word's, OpenDocument's). The readers write it; the chunker keeps it a line, where it joins a wrapped one
+# (chunking._lines_kept)
+LINE_BREAK = "\u2028"
+
 _WIKITEXT_FIXES = [
     (re.compile(r" @(.)@ "), r"\1"),
     (re.compile(r" ([.,;:!?%)\]}])"), r"\1"),
@@ -52,3 +57,17 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 document``, ``2 documents`` (``plural`` for nouns without an -s one): a summary line said "1 documents".
     Thousands are separated (``14,949 chunks``): a summary of a large folder read "14949 chunks"."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"
+
+
+def one_line(text: str) -> str:
+    """``text``'s whitespace as single spaces, but for its `LINE_BREAK` s (a Word or OpenDocument paragraph's
+    line breaks: an address's lines, a verse's): one between two words is kept, two or more end a paragraph."""
+    if LINE_BREAK not in text:
+        return " ".join(text.split())
+    out, gap = "", False
+    for piece in (" ".join(p.split()) for p in text.split(LINE_BREAK)):
+        if piece:
+            out += ("\n\n" if gap else LINE_BREAK) + piece if out else piece
+        gap = bool(out) and not piece
+    return out
+

@@ -7,6 +7,7 @@ import json
 from _memory_helpers import read_one
 
 from core.memory.chunking import chunk_text
+from core.memory.phrases import extract_phrases
 from core.memory.readers import ReadError, read_stream
 
 
@@ -156,3 +157,39 @@ def test_controls_footnote_markers_exponents_and_consent_banners(tmp_path):
                                         '<div class="cookies sidebar"><p>Ginger cookies.</p></div></body></html>',
                                         encoding="utf-8")
     assert read_one(tmp_path / "mass.html").text == "See E=mc^2.\n\nGinger cookies."
+
+
+def test_a_notes_link_back_to_its_reference_is_left_out(tmp_path):
+    # a note's "↩︎" (pandoc, GitHub, Python-Markdown) or "^" (Wikipedia) link back to where it was cited was
+    # stored with its text: "Cast in 1850.↩︎", "^ Cited twice."
+    (tmp_path / "notes.html").write_text(
+        '<html><body><p>The bell rang<sup><a href="#fn1" role="doc-noteref">1</a></sup> twice.</p>'
+        '<section role="doc-endnotes"><ol>'
+        '<li id="fn1"><p>Cast in 1850.<a href="#fnref1" class="footnote-back" role="doc-backlink">↩︎</a></p></li>'
+        '<li id="fn:2"><p>A note.&#160;<a class="footnote-backref" href="#fnref:2">&#8617;</a></p></li>'
+        '<li id="fn3"><p>Older pandoc\'s. <a href="#fnref3">↩</a></p></li>'
+        '<li><p>GitHub\'s. <a href="#user-content-fnref-4" data-footnote-backref="">↩</a> '
+        '<a href="#user-content-fnref-4-2" data-footnote-backref="">↩<sup>2</sup></a></p></li></ol></section>'
+        '<ol class="references"><li id="cite_note-5"><span class="mw-cite-backlink">^ <a href="#cite_ref-a_5-0">'
+        '<sup><i><b>a</b></i></sup></a> <a href="#cite_ref-a_5-1"><sup><i><b>b</b></i></sup></a></span> '
+        '<span class="reference-text">Cited twice.</span></li></ol>'
+        '<p>Press ↩ to go on, or <a href="https://example.org/keys">↩</a> to read more.</p>'
+        '</body></html>', encoding="utf-8")
+    assert read_one(tmp_path / "notes.html").text.split("\n\n") == [
+        "The bell rang twice.", "Cast in 1850.", "A note.", "Older pandoc's.", "GitHub's.", "Cited twice.",
+        "Press ↩ to go on, or ↩ to read more."]  # (an arrow in the text, a link elsewhere: kept)
+
+
+def test_a_subscript_never_fuses_two_words(tmp_path):
+    # a <sub> was glued to the word before it: "x<sub>i</sub>" read "xi" (a Greek letter), "1010<sub>2</sub>"
+    # "10102", "John<sub>i</sub>" the name "Johni"; a formula's count stays glued (H2O), an exponent after a "^"
+    page = ("<p>Water is H<sub>2</sub>O, CO<sub>2</sub> a gas, Ca(OH)<sub>2</sub> lime; the mean of x<sub>i</sub> "
+            "over all samples, the rate V<sub>max</sub>, 1010<sub>2</sub> is ten. John<sub>i</sub> thinks he<sub>i"
+            "</sub> is smart; 2<sup>32</sup> bytes.</p>")
+    (tmp_path / "sub.html").write_text(f"<html><body>{page}</body></html>", encoding="utf-8")
+    (tmp_path / "sub.md").write_text(page[3:-4] + "\n", encoding="utf-8")  # inline HTML of a note
+    for name in ("sub.html", "sub.md"):
+        text = read_one(tmp_path / name).text
+        assert text.strip() == ("Water is H2O, CO2 a gas, Ca(OH)2 lime; the mean of x_i over all samples, the rate "
+                                "V_max, 1010_2 is ten. John i thinks he i is smart; 2^32 bytes."), name
+        assert "john" in extract_phrases(text), name

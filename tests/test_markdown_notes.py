@@ -111,7 +111,7 @@ def test_quotes_tasks_entities_html_and_footnotes_read_as_rendered(tmp_path):
     assert (rec.title, rec.text) == ("Node.js", (
         "# Node.js\n\nNote: There is a bug in `17.10.x`.\nSee https://nodejs.org/api/ for the \"Current\" docs.\n\n"
         "## Release checklist\n\n- ☑ Tag the release & push it\n- ☐ Update the CHANGELOG file — by hand\n\n"
-        "The largest buffer is 2^32-1 bytes on 64-bit kernels.\nAsk Rich Trott <rtrott@gmail.com> about it.\n\n"
+        "The largest buffer is 2^32-1 bytes on 64-bit kernels.\u2028\nAsk Rich Trott <rtrott@gmail.com> about it.\n\n"
         "Node.js logo\n\nOlder kernel versions may work.\n\n"))
     # code keeps all of it: a code span's entity and tag, a fence's "> " prompt (a quoted fence loses the quote's)
     (tmp_path / "code.md").write_text(

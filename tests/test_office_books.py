@@ -236,3 +236,72 @@ def test_an_opendocument_comment_is_left_out_of_its_sentence(tmp_path):
     doc.save(str(tmp_path / "commented.odt"))
     recs, errors = _read(tmp_path / "commented.odt")
     assert errors == [] and recs[0].text == "Commented text continues."
+
+
+def test_an_opendocument_text_frame_is_a_paragraph_of_its_own(tmp_path):
+    # a frame's text was glued into the paragraph it is anchored in ("The river runs northSidebar: the VistulaIt
+    # is 1047 km long. to the Baltic Sea."), and a frame anchored to the page was left out
+    from odf import draw as odf_draw
+
+    def frame(*lines, anchor="paragraph"):
+        box = odf_draw.TextBox()
+        for line in lines:
+            box.addElement(odf_text.P(text=line) if isinstance(line, str) else line)
+        shape = odf_draw.Frame(name=f"Frame{id(box)}", anchortype=anchor, width="5cm", height="2cm")
+        shape.addElement(box)
+        return shape
+
+    doc = OpenDocumentText()
+    doc.text.addElement(frame("A page frame about Gdansk.", anchor="page"))  # LibreOffice writes it before the text
+    para = odf_text.P(text="The river runs north")
+    para.addElement(frame("Sidebar: the Vistula", "It is 1047 km long."))
+    para.addText(" to the Baltic Sea.")
+    doc.text.addElement(para)
+    image = odf_draw.Frame(name="Image1", anchortype="as-char", width="5cm", height="3cm")
+    image.addElement(odf_draw.Image(href="Pictures/map.png"))
+    caption = odf_text.P()  # a captioned image: a frame holding the image and its caption
+    caption.addElement(image)
+    caption.addText("Illustration 1: A map of Warsaw")
+    holder = odf_text.P()
+    holder.addElement(frame(caption, anchor="as-char"))
+    doc.text.addElement(holder)
+    doc.save(str(tmp_path / "frames.odt"))
+    recs, errors = _read(tmp_path / "frames.odt")
+    assert errors == [] and recs[0].text.split("\n\n") == [
+        "A page frame about Gdansk.", "The river runs north to the Baltic Sea.", "Sidebar: the Vistula",
+        "It is 1047 km long.", "Illustration 1: A map of Warsaw"]
+
+
+def test_a_line_break_in_a_word_or_opendocument_paragraph_keeps_its_line(tmp_path):
+    # Shift+Enter's line break read as a space: an address's lines were one line ("Jane Doe 1 Main Street"),
+    # a list of people one name; a page break inside a paragraph stays a space, a heading one line
+    from docx.enum.text import WD_BREAK
+
+    from core.memory.chunking import chunk_text
+
+    d = docx.Document()
+    head = d.add_heading("Letter", level=1)
+    head.runs[0].add_break()
+    head.add_run("to Jane")
+    p = d.add_paragraph()
+    for i, line in enumerate(["Jane Doe", "Alice Smith", "1 Main Street"]):
+        run = p.add_run(line)
+        run.add_break(WD_BREAK.LINE if i < 2 else WD_BREAK.PAGE)
+    p.add_run("Springfield")
+    d.save(str(tmp_path / "letter.docx"))
+    doc = OpenDocumentText()
+    para = odf_text.P(text="Jane Doe")
+    for line in ("Alice Smith", "1 Main Street Springfield"):
+        para.addElement(odf_text.LineBreak())
+        para.addText(line)
+    head = odf_text.H(outlinelevel=1, text="Letter")
+    head.addElement(odf_text.LineBreak())
+    head.addText("to Jane")
+    doc.text.addElement(head)
+    doc.text.addElement(para)
+    doc.save(str(tmp_path / "letter.odt"))
+    recs, errors = _read([tmp_path / "letter.docx", tmp_path / "letter.odt"])
+    assert errors == [] and len(recs) == 2
+    for rec in recs:
+        assert chunk_text(rec.text) == ["# Letter to Jane\nJane Doe\nAlice Smith\n1 Main Street Springfield"], \
+            rec.source

@@ -90,6 +90,26 @@ def test_pdf_text_puts_it_together():
     assert pdf_text(["", "  \n"]) == ""
 
 
+def test_a_table_of_contents_is_left_out_its_titles_being_the_headings_again(tmp_path):
+    # "7.1 Hash functions . . . . . 8" was stored, dots and page number too (nettle's manual: 4 pages of them and
+    # a 12-page index alike); LaTeX sets a chapter's entry without a leader, a long title wraps (valgrind's FAQ)
+    contents = ["Rivers of Europe", "Table of Contents", "Preface . . . . . . . . . . . . vii", "1 The Danube 1",
+                "1.1 Its delta . . . . . . . . . . . . . . . . 2", "1.2 Its bridges and the towns that they join",
+                "and the ferries . . . . . . . . . . . 3", "2 The Rhine.......................4",
+                "2.1 Boats \u00b7 \u00b7 \u00b7 \u00b7 \u00b7 5",
+                "A very long title that wraps from one line to the next",
+                ". . . . . . . . . . . . . . . . . . . . . . . . 6"]
+    body = ["1 The Danube", "The Danube flows east. It counted 1, 2, ... 10 bridges.", "Wait for it . . . . soon.",
+            "Chapter 2: The Rhine 4"]  # an ellipsis, a leader without a page number, a running head: no contents
+    write_pdf(tmp_path / "rivers.pdf", [contents, body])
+    assert read_one(tmp_path / "rivers.pdf").text.split("\n") == ["Rivers of Europe", *body]
+    from core.memory._pdf import drop_contents
+
+    assert drop_contents(contents) == ["Rivers of Europe"] and drop_contents(body) == body
+    assert drop_contents(["Boats\u2026\u2026\u2026\u2026 5", "Ferries\u2026\u2026 6"]) == []  # Word's leader
+    assert pdf_text(["\n".join(contents[2:5])]) == "Preface\n1 The Danube 1\n1.1 Its delta"  # only contents: titles
+
+
 @pytest.mark.parametrize("raw, title", [
     ("The Danube: a River Biography", "The Danube: a River Biography"),
     ("  Rivers\x00 of\n Europe ", "Rivers of Europe"),

@@ -229,3 +229,20 @@ def test_hidden_slides_are_left_out(tmp_path):
     doc.save(str(tmp_path / "hidden.odp"))
     recs, errors = _read([tmp_path / "hidden.pptx", tmp_path / "hidden.odp"])
     assert errors == [] and [(r.title, r.text) for r in recs] == [("Shown one", "# Shown one\n\n# Shown two")] * 2
+
+
+def test_a_line_break_in_a_slides_paragraph_keeps_its_line(tmp_path):
+    # PowerPoint's Shift+Enter (a:br) read as a space: "Jane Doe Alice Smith" was one name; a table's cell and a
+    # title stay one line
+    from core.memory.chunking import chunk_text
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])  # title and content
+    slide.shapes.title.text = "Team\vLeads"  # python-pptx writes "\v" as a line break
+    slide.placeholders[1].text_frame.text = "Jane Doe\vAlice Smith"
+    table = slide.shapes.add_table(1, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
+    table.cell(0, 0).text, table.cell(0, 1).text = "Role", "Lead\vDesign"
+    deck.save(tmp_path / "team.pptx")
+    (rec,), errors = _read(tmp_path / "team.pptx")
+    assert errors == [] and rec.title == "Team Leads"
+    assert chunk_text(rec.text) == ["# Team Leads\nJane Doe\nAlice Smith\nRole | Lead Design"]

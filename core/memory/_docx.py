@@ -1,11 +1,11 @@
 """Word documents (``.docx``): their paragraphs as text, headings as Markdown ``#`` lines, tables a row a line.
 
 A .docx is a zip of XML (Office Open XML). Read with the standard library: ``word/document.xml``'s paragraphs
-(``w:p``) and their runs' text (``w:t``, tabs and breaks), the heading level from the paragraph's style (its name in
-``word/styles.xml``, ``heading 1`` .. ``heading 6`` or ``Title``, whatever its id in a localized template), and the
-title from ``docProps/core.xml`` (else the first heading of level 1). A text box is read once, after the paragraph
-it is anchored in; a table in a table gives its cells once, in the outer cell; hidden text and the table of
-contents are left out.
+(``w:p``) and their runs' text (``w:t``, tabs, a line break a `core.text.LINE_BREAK`: an address's lines), the
+heading level from the paragraph's style (its name in ``word/styles.xml``, ``heading 1`` .. ``heading 6`` or
+``Title``, whatever its id in a localized template), and the title from ``docProps/core.xml`` (else the first
+heading of level 1). A text box is read once, after the paragraph it is anchored in; a table in a table gives its
+cells once, in the outer cell; hidden text and the table of contents are left out.
 Word files were counted as "unsupported" in a folder and refused by name. Members are read as
 `core.memory._zipxml` reads them (bounded, no DTD).
 """
@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from core.memory._zipxml import members, parse_xml
+from core.text import LINE_BREAK, one_line
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
@@ -126,11 +127,12 @@ class _Reader:
         style = p.find(f"{_W}pPr/{_W}pStyle")
         sid = style.get(f"{_W}val", "") if style is not None else ""
         level = self.levels[sid] if sid in self.levels else _level(sid)
-        return f"{'#' * level} {text}" if level and text else text
+        return f"{'#' * level} {' '.join(text.split())}" if level and text else text
 
     def text(self, p) -> tuple[str, list]:
-        """(the paragraph's text on one line, its text boxes' contents to read after it). Its runs are walked
-        with ``iter`` (no recursion: a deep nest of hyperlinks is read), what `_left_out` names skipped."""
+        """(the paragraph's text on one line but for its line breaks, its text boxes' contents to read after it). Its
+        runs are walked with ``iter`` (no recursion: a deep nest of hyperlinks is read), what `_left_out` names
+        skipped."""
         parts: list[str] = []
         boxes: list = []
         skip: set = set()
@@ -140,8 +142,9 @@ class _Reader:
             tag = el.tag
             if tag == f"{_W}t":
                 parts.append("" if self._in_toc() else el.text or "")
-            elif tag in _SPACES:
-                parts.append(" ")
+            elif tag in _SPACES:  # a line break (Shift+Enter, not a page's or a column's) is kept
+                parts.append(LINE_BREAK if tag != f"{_W}tab" and el.get(f"{_W}type", "textWrapping") == "textWrapping"
+                             else " ")
             elif tag == f"{_W}noBreakHyphen":  # it was dropped: "No‑break" read "Nobreak"
                 parts.append("-")
             elif tag == f"{_W}fldChar":
@@ -150,7 +153,7 @@ class _Reader:
                 self.fields[-1] += el.text or ""
             else:
                 skip.update(_left_out(el, boxes))
-        return " ".join("".join(parts).split()), boxes
+        return one_line("".join(parts)), boxes
 
     def _field(self, kind: str | None) -> None:
         if kind == "begin":

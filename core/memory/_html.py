@@ -1,17 +1,21 @@
 """An HTML page as text: its title, and its visible text with headings as Markdown ``#`` lines.
 
 Read with the standard library's ``HTMLParser`` (no DOM): HTML files of a folder, an e-mail's HTML body, an
-e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a table row a line of ``cell | cell``, a
+e-book's chapters, a page piped to ``ingest -``. Blocks are lines, a ``<br>`` its writer's line break
+(`core.text.LINE_BREAK`; the source's own line breaks are spaces), a table row a line of ``cell | cell``, a
 ``<pre>`` indented as code; scripts, styles, hidden elements and the site's ``<nav>`` and ``<footer>`` are left
 out, and so is a cookie or consent banner its id, class or aria-label names. A form control's text is a word of
 its own (it read "SearchGo", "OsloBergen"); a footnote's marker in a ``<sup>`` (a link to a note, ``[1]``) is
-left out ("bell[1]"), an exponent follows a ``^`` ("m<sup>2</sup>" read "m2"). Moved out of ``_formats.py``
-(which chooses what to read, not how).
+left out ("bell[1]"), an exponent follows a ``^`` ("m<sup>2</sup>" read "m2"), a subscript a ``_`` or a space
+(`subscript_mark`: "x<sub>i</sub>" read "xi"), and a note's link back to its reference ("↩︎") is left out. Moved
+out of ``_formats.py`` (which chooses what to read, not how).
 """
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+
+from core.text import LINE_BREAK
 
 # a line of their own (a paragraph: _PARAGRAPH); summary, figcaption, address... ran into the text beside them
 # ("How do I reset my password?Open settings"); table cells are joined on their row's line instead (_Table)
@@ -22,6 +26,7 @@ _PARAGRAPH = {"p", "div", "pre", "section", "article", "table", "details"}
 _CELL = {"td", "th"}
 _HEAD = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HIDDEN = {"script", "style", "noscript", "template", "svg"}
+_NEWLINES = {10: 32, 13: 32}  # the source's line breaks are spaces (HTML's rule): a sentence wrapped there is one
 _CODE = "\x00"  # opens a line of a <pre> in the parser's output (NUL bytes of the page are dropped first)
 # a site's menus and fine print, the same on every page: left out (unless they are all the page holds)
 _BOILERPLATE = frozenset({"nav", "footer"})
@@ -40,6 +45,7 @@ _CONTROLS = {"button", "input", "label", "option", "output", "select", "textarea
 _BRACKETED = re.compile(r"\s*\[[^\[\]]{1,40}\]\s*")
 _POWER = re.compile(r"\s*[+\-\u2212]?(?:\d[\d.,]*|\([^()]{1,20}\))\s*")
 _LETTER_POWER = re.compile(r"\s*[+\-\u2212]?[A-Za-z]\s*")  # after a letter: x<sup>n</sup> (after 2, 2e: "2nd")
+_COUNT = re.compile(r"\d{1,4}")  # a formula's subscript: H<sub>2</sub>O reads H2O
 # a cookie or consent banner: an element whose id, class or aria-label names the topic and a banner
 _CONSENT = ("cookie", "consent", "gdpr")
 _BANNER = ("banner", "notice", "bar", "popup", "modal", "dialog", "overlay", "wall", "law", "notification",
@@ -71,6 +77,32 @@ def _is_consent_banner(tag: str, attrs) -> bool:
     both = any("cookie" in w for w in topic) and any("consent" in w for w in topic)
     banner = any(w in _BANNER or w[:-1] in _BANNER for w in words) or any(b in w for w in topic for b in _BANNER)
     return dialog or both or banner  # (a word, not a part of one: a "sidebar" of cookie recipes is none)
+
+
+# a note's link back to its reference: by its markup (pandoc's role="doc-backlink", Python-Markdown's
+# "footnote-backref", kramdown's "reversefootnote", Wikipedia's "mw-cite-backlink", GitHub's data-footnote-backref)
+_BACKLINK = re.compile(r"back-?(?:link|ref)|footnote-?back|reverse-?footnote", re.I)
+# or by its text alone, a link to a fragment (older pandoc's <a href="#fnref1">↩</a>): ↩ ↩︎ ^ ↑ ⤴ ⬆ "↩2"
+_BACK_TEXT = re.compile(r"\s*[\^\u2191\u21a9\u2934\u2b06][\ufe0e\ufe0f]?\s*\d{0,3}\s*")
+
+
+def _is_backlink(tag: str, attrs) -> bool:
+    """Does a link (or the ``<span>``/``<sup>`` around it) say it leads from a note back to its reference
+    (`_BACKLINK`)? Its "↩" or "^" was stored with the note's text."""
+    return tag in ("a", "span", "sup") and any(_BACKLINK.search(f"{k} {v or ''}") for k, v in attrs
+                                                if k not in ("href", "title", "aria-label"))
+
+
+def subscript_mark(before: str, text: str) -> str:
+    """What goes between the text ``before`` a subscript and the subscript ``text``: nothing after a formula's
+    letter (H2O, CO2, B12, Ca(OH)2), a ``_`` after a symbol (x_i, V_max, 1010_2), a space after a word (a word's
+    name or index is a word of its own: "John i", not the name "John_i"). It was glued: "xi", "Johni"."""
+    base = re.search(r"\w*$", before).group()
+    if not text.strip() or text[:1].isspace() or not (base or before.endswith(")")):
+        return ""
+    if _COUNT.fullmatch(text) and not base.isdigit():
+        return ""
+    return "_" if len(base) <= 1 or base.isdigit() else " "
 
 
 def _note_link(attrs) -> bool:
@@ -119,18 +151,20 @@ class _Text(HTMLParser):
         self.in_title = False
         self.first_h1: list[str] | None = None
         self.in_h1 = False
+        self.in_head = False  # in a heading: a <br> there is a space (it stays one line)
         self.pre = 0  # open <pre> elements
         self.line_start = True  # the next text of a <pre> opens a line
         self.tables: list[_Table] = []  # the open tables, the innermost last
         self.space = False  # the next text is a word of its own (after or in a form control)
         self.links: list[tuple[bool, int]] = []  # the open <a> elements: a note's link?, where its text starts
         self.sups: list[list] = []  # the open <sup> elements: [where their text starts in parts, a note's?]
+        self.subs: list[int] = []  # where the open <sub> elements' text starts in parts
 
     def handle_starttag(self, tag, attrs):
         if self.skipped and self._skips(tag):
             return
         if tag not in _VOID and (tag in self.left_out or _hides(attrs) or
-                                 (self.left_out and _is_consent_banner(tag, attrs))):
+                                 (self.left_out and _is_consent_banner(tag, attrs)) or _is_backlink(tag, attrs)):
             self.skipped = [tag]
         elif tag in _HIDDEN:
             self.hidden += 1
@@ -140,6 +174,7 @@ class _Text(HTMLParser):
             if self._in_cell():  # its own lines (a layout table's)
                 self.tables[-1].before_text("\n")
             self.parts.append("\n\n" + "#" * int(tag[1]) + " ")
+            self.in_head = True
             if tag == "h1" and self.first_h1 is None:
                 self.first_h1, self.in_h1 = [], True
         elif tag in _CELL:
@@ -155,6 +190,13 @@ class _Text(HTMLParser):
         elif not self.hidden:
             self._inline_start(tag, attrs)
 
+    def handle_startendtag(self, tag, attrs):
+        """``<br/>``: a void element's start tag only (the parser's default added its end tag too, and a ``<br/>``
+        broke two lines: a paragraph's end, a verse's lines read as paragraphs)."""
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
     def _inline_start(self, tag: str, attrs) -> None:
         """A link, a ``<sup>`` or a form control opening (see the module's docstring)."""
         if tag == "a":
@@ -164,6 +206,8 @@ class _Text(HTMLParser):
         elif tag == "sup":  # a note's marker too when it is all a note's link holds (pandoc's <a><sup>1</sup></a>)
             note = bool(self.links) and self.links[-1][0] and not "".join(self.parts[self.links[-1][1]:]).strip()
             self.sups.append([len(self.parts), note])
+        elif tag == "sub":
+            self.subs.append(len(self.parts))
         elif tag in _CONTROLS:
             self.space = True
 
@@ -208,11 +252,17 @@ class _Text(HTMLParser):
             self.in_title = False
         elif tag in _HEAD:
             self.parts.append("\n\n")
-            self.in_h1 = False
+            self.in_h1 = self.in_head = False
         elif tag == "a" and self.links:
-            self.links.pop()
+            note, start = self.links.pop()
+            if note and _BACK_TEXT.fullmatch("".join(self.parts[start:])):  # a link back from a note
+                del self.parts[start:]
         elif tag == "sup" and self.sups:
             self._sup_end()
+        elif tag == "sub" and self.subs:
+            start = self.subs.pop()
+            self.parts.insert(start, subscript_mark("".join(self.parts[max(0, start - 3):start])[-40:],
+                                                    "".join(self.parts[start:])))
         elif tag in _CONTROLS:
             self.space = True
         elif tag in _CELL or tag == "tr":  # rows are lines, not paragraphs
@@ -229,6 +279,8 @@ class _Text(HTMLParser):
         self.line_start = True
         if self._in_cell() and not self.pre and tag not in ("pre", "table"):
             self.tables[-1].block(sep)
+        elif tag == "br" and not self.pre:  # its writer's line break: an address's, a verse's lines
+            self.parts.append(" " if self.in_head else LINE_BREAK)
         else:
             self.parts.append(sep)
 
@@ -247,6 +299,7 @@ class _Text(HTMLParser):
         elif self.tables and not (self.tables[-1].in_cell or data.strip()):
             return  # the source's line breaks between rows and cells
         else:
+            data = data.translate(_NEWLINES)
             if self._in_cell():  # a cell's text stays on its row's line
                 data = re.sub(r"\s+", " ", data)
                 if data.strip():
@@ -299,7 +352,9 @@ def _line(line: str) -> str:
         code = line.replace(_CODE, "").rstrip()
         return "    " + code if code.strip() else ""
     line = line.replace(_CODE, "")  # a <pre> inside a table's cell
-    return line.strip() if line.lstrip().startswith("#") else " ".join(line.split())
+    if line.lstrip().startswith("#"):
+        return line.strip()
+    return LINE_BREAK.join(" ".join(piece.split()) for piece in line.split(LINE_BREAK))
 
 
 def looks_like_html(text: str) -> bool:
@@ -316,11 +371,17 @@ def html_parts(text: str) -> tuple[str, str]:
     return (title, body) if body.strip() else _parts(text, frozenset())
 
 
+def _breaks(body: str) -> str:
+    """Two ``<br>`` in a row end a paragraph (an old page's, an e-mail's); one at a line's start or end is none."""
+    body = re.sub(f"{LINE_BREAK}{{2,}}", "\n\n", body)
+    return re.sub(f"{LINE_BREAK}+(?=\n|$)|(?<=\n){LINE_BREAK}+|^{LINE_BREAK}+", "", body)
+
+
 def _parts(text: str, left_out: frozenset) -> tuple[str, str]:
     parser = _Text(left_out)
     parser.feed(text.replace(_CODE, ""))
     parser.close()
-    body = "\n".join(_line(line) for line in "".join(parser.parts).split("\n"))
+    body = _breaks("\n".join(_line(line) for line in "".join(parser.parts).split("\n")))
     body = re.sub(r"\n{3,}", "\n\n", body).strip("\n")  # (a first line of code keeps its indent)
     body = re.sub(r"^#+ *$\n?", "", body, flags=re.M)  # an empty heading (an anchor only)
     title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.first_h1 or []).split())

@@ -11,12 +11,16 @@ in it), and an underlined heading is a ``#``/``##`` line. The rules are CommonMa
 A quote's ``> `` markers (``> > `` nested), a task's box (``- [ ]``: ``- ☐``, ``- [x]``: ``- ☑``), entities
 (``&amp;``, ``&#8212;``), inline HTML tags (``<kbd>``; ``<br>`` a line break, ``<img>`` its alt text), an
 autolink's brackets (``<https://...>``) and a footnote's marker (``[^1]``, ``[^1]: `` before its text) were
-stored as written; they are gone (code keeps them: an entity in a code span is its text).
+stored as written; they are gone (code keeps them: an entity in a code span is its text). A hard line break (two
+spaces or a ``\\`` ending a line, a ``<br>``) is `core.text.LINE_BREAK`: the chunker keeps that line.
 """
 from __future__ import annotations
 
 import html
 import re
+
+from core.memory._html import subscript_mark
+from core.text import LINE_BREAK
 
 # an opening fence: 3+ backticks (an info string without backticks) or tildes, indented 0-3 spaces
 _FENCE = re.compile(r"^( {0,3})(`{3,}(?=[^`]*$)|~{3,})")
@@ -31,6 +35,10 @@ _LINK_DEF = re.compile(r"^ {0,3}\[(?!\^)[^\]]+\]:[ \t]*(<[^>\n]*>|\S*[/.#:]\S*)"
 _QUOTE = re.compile(r" {0,3}>[ \t]?")  # a block quote's marker
 _TASK = re.compile(r"^([ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+)\[([ xX])\](?=[ \t]|$)")  # a task list item's box
 _FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^[^\]\s]+\]:[ \t]*")  # "[^1]: The note's text."
+# a hard line break at a line's end: two spaces or more, or a backslash after a word (not an escaped one: "\\\\";
+# not a shell command's "\" after a space, in code this reader takes for text: a fence indented in a list item)
+_HARD_BREAK = re.compile(r"(?:(?<![\s\\])(?:\\\\)*\\| {2,})$")
+_ATX = re.compile(r"^ {0,3}#{1,6}([ \t]|$)")  # a heading: it ends its line, it breaks none
 # the inline HTML a note's writer uses (GitHub keeps these); another "<Word>" is text: "Vec<T>", "<name>"
 _TAGS = ("a|abbr|b|bdi|bdo|big|br|center|cite|code|del|details|dfn|div|em|font|h[1-6]|hr|i|img|ins|kbd|mark|"
          "p|picture|q|s|samp|small|source|span|strike|strong|sub|summary|sup|tt|u|var|wbr")
@@ -138,8 +146,10 @@ class _Lines:
 
     def _text(self, line: str, indent: int) -> None:
         item = _LIST_ITEM.match(line) is not None
-        text = _inline(_FOOTNOTE_DEF.sub("", _TASK.sub(_box, line)))
-        text = re.sub(r"\n[ \t]*$", "", text)  # a line ending in <br> ends there
+        hard = line.endswith(("  ", "\\")) and _HARD_BREAK.search(line) is not None and _ATX.match(line) is None
+        if hard:  # the line's end is its writer's: a verse's, an address's (see core.text.LINE_BREAK)
+            line = line[:-1] if line.endswith("\\") else line.rstrip(" ")
+        text = _inline(_FOOTNOTE_DEF.sub("", _TASK.sub(_box, line))) + (LINE_BREAK if hard else "")
         if not text.strip():  # a line of HTML tags only ("<div align=center>"): a blank line
             self.out.append("")
             self.para, self.table = None, False
@@ -194,7 +204,7 @@ def _box(m: re.Match) -> str:
     return m.group(1) + ("☐" if m.group(2) == " " else "☑")
 
 
-def _inline(text: str, br: str = "\n") -> str:
+def _inline(text: str, br: str = LINE_BREAK) -> str:
     """A line's text without emphasis markers, links and images as their text, escapes and entities as their
     character, HTML tags and footnote markers dropped (``<br>`` is ``br``: a table's row stays a line); code
     spans as written."""
@@ -221,7 +231,7 @@ def _replace(m: re.Match, br: str) -> str:
 
 def _tag(m: re.Match, br: str) -> str:
     """An inline HTML tag: ``<br>`` a line break, ``<img>`` its alt text, ``<sup>`` after a word ``^`` (``2<sup>32
-    </sup>`` read "232"), another nothing."""
+    </sup>`` read "232"), ``<sub>`` after one ``_``, a space or nothing (``x_i``, ``H2O``), another nothing."""
     tag = m.group("tag").lower()
     if m.group("close"):
         return ""
@@ -229,5 +239,8 @@ def _tag(m: re.Match, br: str) -> str:
         return br
     if tag == "sup":
         return "^" if m.start() and m.string[m.start() - 1].isalnum() else ""
+    if tag == "sub":  # x_i, H2O (see _html.subscript_mark)
+        inner = m.string[m.end():].split("</", 1)[0]
+        return subscript_mark(m.string[max(0, m.start() - 40):m.start()], inner)
     alt = _ALT.search(m.group("attrs")) if tag == "img" else None
     return html.unescape(next(g for g in alt.groups() if g is not None)) if alt else ""

@@ -1,6 +1,7 @@
 """A PDF's page texts made into the text a person reads: running headers, footers and page numbers left out, a
-word hyphenated at a line's end made whole, a sentence running over a page break kept in one paragraph; and the
-title of the document information dictionary when it is a real one.
+word hyphenated at a line's end made whole, a sentence running over a page break kept in one paragraph, a table of
+contents (an index's dot leaders too) left out; and the title of the document information dictionary when it is a
+real one.
 
 pypdf gives each page's text a line per printed line, in the order the page draws them (the header first and the
 footer last, as a rule). These functions work on those lines alone, without coordinates (pypdf gives positions for
@@ -26,12 +27,25 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")  # a word, or words joined by hy
 _HYPHENATED = re.compile(r"(?<![\w-])([^\W\d_]+(?:-[^\W\d_]+)*)([-\u2010\u00ad])$")  # "... associa-"
 _LETTERS = re.compile(r"[^\W\d_]+")
 _MARKS = ("-", "\u2010", "\u00ad")  # a hyphen, Unicode's hyphen, a soft hyphen
+# a table of contents' line: a title, a dot leader (4 dots at least, spaced or not; 2 ellipses) and a page number
+# ("7.1 Hash functions . . . . . 8", "Introduction.......3", "Preface . . . . vii", "Setup ..... A-2")
+_LEADER = r"(?:(?:[.\u00b7\u2024]\s?){4,}|(?:\u2026\s?){2,})"
+_PAGE = r"(?:[A-Z]?[-\u2013]?\d{1,4}|[ivxlc]{1,7}|[IVXLC]{1,7})"
+_TOC_LINE = re.compile(rf"(?:(.*?[^\W_].*?)\s*)?{_LEADER}\s*{_PAGE}")  # (no title: a wrapped one's on the line above)
+# an entry set without a leader beside those with one (LaTeX's chapters: "2 Related work 3")
+_TOC_ENTRY = re.compile(rf"(?:\d{{1,2}}(?:\.\d{{1,2}})*\.?|[A-Z]\.?|(?:chapter|appendix|part)\s+\w+:?)\s+\S.*\s{_PAGE}",
+                        re.I)
+_TOC_HINT = re.compile(_LEADER)
+_CONTENTS = re.compile(r"(?:table\s+of\s+)?contents|list\s+of\s+(?:figures|tables)", re.I)
 
 
 def pdf_text(pages: list[str]) -> str:
     """The text of a PDF whose pages pypdf extracted as ``pages``: see the module's docstring."""
     lines = strip_running([[x.rstrip() for x in p.split("\n") if x.strip()] for p in pages])
-    blocks = page_blocks([p for p in lines if p])
+    kept = [drop_contents(p) for p in lines]
+    if not any(kept):  # a table of contents and nothing else: its titles
+        kept = [[m.group(1) if (m := _toc_line(x)) else x for x in p] for p in lines]
+    blocks = page_blocks([p for p in kept if p])
     if not blocks:
         return ""
     text = "\n\n".join("\n".join(block) for block in blocks)
@@ -39,6 +53,40 @@ def pdf_text(pages: list[str]) -> str:
         return text
     words = Counter(_WORD.findall(text.lower()))
     return "\n\n".join("\n".join(join_hyphens(block, words)) for block in blocks)
+
+
+def _toc_line(line: str) -> re.Match | None:
+    """The match of a table of contents' line (its title the group 1), else None."""
+    return _TOC_LINE.fullmatch(line.strip()) if _TOC_HINT.search(line) else None
+
+
+def drop_contents(lines: list[str]) -> list[str]:
+    """A page's lines without its table of contents' (`_TOC_LINE`): "7.1 Hash functions . . . . 8" was stored,
+    dots and page number too, a chunk of them for each page of contents (and of an index's, texinfo's). Its titles
+    are the document's headings, which its text holds again where the sections start: they are dropped whole, with
+    the entries set without a leader among them, the "Contents" heading above them and a wrapped title's first
+    line (`_toc_drops`)."""
+    leader = [_toc_line(x) for x in lines]
+    if not any(leader):
+        return lines
+    drop = [m is not None for m in leader]
+    entry = [not d and _TOC_ENTRY.fullmatch(x.strip()) is not None for d, x in zip(drop, lines)]
+    for order in (range(len(lines)), range(len(lines) - 1, -1, -1)):  # the entries next to one dropped, in a run
+        last = None
+        for i in order:
+            drop[i] = drop[i] or (entry[i] and last is not None and drop[last])
+            last = i
+    return [x for i, x in enumerate(lines) if not (drop[i] or _toc_drops(lines, i, drop, leader))]
+
+
+def _toc_drops(lines: list[str], i: int, drop: list[bool], leader: list) -> bool:
+    """Is line ``i`` (not a table of contents' entry) part of one: a title's first line, between two entries or
+    above a leader without a title, or the "Contents" heading above the entries?"""
+    if i + 1 >= len(lines) or not drop[i + 1]:
+        return False
+    after = leader[i + 1]
+    return (i > 0 and drop[i - 1]) or (after is not None and after.group(1) is None) or \
+        _CONTENTS.fullmatch(lines[i].strip()) is not None
 
 
 def _key(line: str) -> str:

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from core.memory._zipxml import Package
+from core.text import LINE_BREAK, one_line
 
 _P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -75,7 +76,7 @@ def _slide_text(root) -> tuple[str, list[str]]:
         if kind in _LEFT_OUT:
             continue
         if shape.tag == f"{_P}graphicFrame":
-            text = "\n".join(" | ".join(_paragraphs(cell, " ") for cell in row.iter(f"{_A}tc"))
+            text = "\n".join(" | ".join(" ".join(_paragraphs(cell, " ").split()) for cell in row.iter(f"{_A}tc"))
                              for row in shape.iter(f"{_A}tr"))
         else:
             body = shape.find(f"{_P}txBody")
@@ -102,8 +103,9 @@ def _paragraphs(body, sep: str) -> str:
     """The text of a text body's paragraphs (``a:p``), each on one line, joined by ``sep``; empty ones left out."""
     lines = []
     for p in body.iter(f"{_A}p"):
-        parts = [(node.text or "") if node.tag == f"{_A}t" else " " for node in p.iter() if node.tag in _TEXT]
-        if line := " ".join("".join(parts).split()):
+        parts = [(node.text or "") if node.tag == f"{_A}t" else LINE_BREAK if node.tag == f"{_A}br" else " "
+                 for node in p.iter() if node.tag in _TEXT]
+        if line := one_line("".join(parts)):  # a line break (Shift+Enter) kept
             lines.append(line)
     return sep.join(lines)
 

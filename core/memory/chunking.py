@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 
 from core.memory._longruns import _WINDOW, _long_count, _next_boundary
-from core.text import split_sentences
+from core.text import LINE_BREAK, split_sentences
 
 MAX_TOKENS = 128
 MAX_READ = 256  # word pieces the packaged model reads (its max_seq_length): a longer chunk is cut there
@@ -311,11 +311,11 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
     chunks: list[str] = []
     current, used, head_only, lone_head = [], 0, False, False
     for raw in _PARAGRAPH.split(text):
-        first_line, _, rest = raw.strip().partition("\n")
+        first_line, rest = (re.split(f"\n|{LINE_BREAK}", raw.strip(), maxsplit=1) + [""])[:2]
         heading = bool(_HEADING.match(first_line.strip())) and not _code_line(raw, first_line)
         # a heading keeps its line break (to the text below it too): "# Nero\nNero was..." is two names,
         # not "Nero Nero"; whitespace inside a line is normalised, and the word pieces are the same
-        para = "\n".join(x for x in (" ".join(first_line.split()), " ".join(rest.split())) if x) if heading \
+        para = "\n".join(x for x in (" ".join(first_line.split()), _joined(rest)) if x) if heading \
             else _lines_kept(raw)
         if not para:
             continue
@@ -349,9 +349,8 @@ def _lines_kept(paragraph: str) -> str:
     two lines at least are such (a name wrapped in a short paragraph still spans the break).
     Joined into one line, "Alice Smith", "Bob Jones" and "Carol White" were one name, so none of them became a
     concept. A wrapped paragraph still reads as one line, a hand-wrapped one too (bash's README: lines of 62 to 71
-    columns)."""
-    lines = [" ".join(x.split()) for x in paragraph.strip().split("\n")]
-    lines = [x for x in lines if x]
+    columns). A break a reader marked as its writer's (`LINE_BREAK`) is kept whatever the lines' lengths."""
+    lines, hard = _lines(paragraph)
     if len(lines) < 2:
         return lines[0] if lines else ""
     # the width it was wrapped at, at least (a lone long word, a URL, runs past it)
@@ -359,10 +358,35 @@ def _lines_kept(paragraph: str) -> str:
     ended = [len(before) + 1 + len(line.split(" ", 1)[0]) <= short for before, line in zip(lines, lines[1:])]
     listed = sum(ended) >= 2  # one short line is a wrap ("The drummer was Neil / Peart, ..."), two make a list
     out = lines[0]
-    for end, before, line in zip(ended, lines, lines[1:]):  # a list item opens its own line whatever its length,
-        kept = (end and listed) or _ITEM.match(line) or (_CELLS in before and _CELLS in line)  # a table row too
+    for end, forced, before, line in zip(ended, hard, lines, lines[1:]):  # a list item opens its own line whatever
+        kept = forced or (end and listed) or _ITEM.match(line) or (_CELLS in before and _CELLS in line)  # its length
         out += ("\n" if kept else " ") + line
     return out
+
+
+def _lines(paragraph: str) -> tuple[list[str], list[bool]]:
+    """The non-blank lines of ``paragraph``, whitespace normalised, and for each break between two of them
+    whether its writer made it (a `LINE_BREAK`: an address's, a verse's lines, however long or few)."""
+    if LINE_BREAK not in paragraph:  # (most are without one)
+        lines = [x for x in (" ".join(x.split()) for x in paragraph.split("\n")) if x]
+        return lines, [False] * len(lines)
+    lines: list[str] = []
+    hard: list[bool] = []
+    forced = False
+    parts = re.split(f"(\n|{LINE_BREAK})", paragraph)
+    for k in range(0, len(parts), 2):
+        forced = forced or (k > 0 and parts[k - 1] == LINE_BREAK)
+        if line := " ".join(parts[k].split()):
+            if lines:
+                hard.append(forced)
+            lines.append(line)
+            forced = False
+    return lines, hard
+
+
+def _joined(text: str) -> str:
+    """``text`` on one line, whitespace normalised, but for its `LINE_BREAK` s (the text under a heading)."""
+    return "\n".join(x for x in (" ".join(p.split()) for p in text.split(LINE_BREAK)) if x)
 
 
 _ITEM = re.compile(r"([-*+\u2022]|\d{1,3}[.)])\s")
