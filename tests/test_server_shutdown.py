@@ -14,7 +14,9 @@ from core.memory import SemanticMemory
 from core.memory._retrain import stop_retrain
 from core.reasoning.mycelial.numpy_codec import load_default_numpy
 
-N = 100_000  # past the default train_at (50k): served, it starts training (~9 s of k-means on one thread)
+# past the default train_at (50k): served, it starts training, ~5.5 s of k-means on one thread and ~1 s filling the
+# index at 60k (what shutdown waited for: well past the 4 s allowed below); 100k took 9 + 2 s, and 7 s more to build
+N = 60_000
 
 
 @pytest.fixture(scope="module")
