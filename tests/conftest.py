@@ -118,6 +118,18 @@ def tiny_train(tmp_path, wiki_sample) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def untrained_60k(tmp_path_factory, wiki_sample):
+    """(folder, unit vectors) of a memory of 60,000 real sentence vectors whose exact index is not trained:
+    opened writable with ``train_at <= 60_000`` (or served: the default is 50k) it trains in the background,
+    ~5.5 s of k-means on one thread and ~1 s filling the index. Built once (~10 s) for the Ctrl-C and the
+    shutdown tests, which copy the folder (``shutil.copytree``) before they open it."""
+    from _memory_helpers import untrained_memory
+
+    folder = tmp_path_factory.mktemp("untrained") / "mem"
+    return folder, untrained_memory(folder, wiki_sample, 60_000)
+
+
+@pytest.fixture(scope="session")
 def fresh_onnx_export(tmp_path_factory):
     """A cache folder whose ``onnx/`` this session exported from nothing (fp32, fused graph, int8), ~10-30 s:
     made once for the ONNX tests and the OpenVINO build (which starts from the fp32 file). Users copy its

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _memory_helpers import running, training_children, untrained_memory
+from _memory_helpers import running, training_children
 from _server_helpers import LiveServer
 from core.memory import SemanticMemory
 from core.memory._retrain import stop_retrain
@@ -20,9 +20,9 @@ N = 60_000
 
 
 @pytest.fixture(scope="module")
-def untrained(tmp_path_factory, wiki_sample):
-    folder = tmp_path_factory.mktemp("serve-train") / "mem"
-    return folder, untrained_memory(folder, wiki_sample, N)
+def untrained(untrained_60k):
+    assert len(untrained_60k[1]) == N
+    return untrained_60k
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
