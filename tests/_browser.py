@@ -10,7 +10,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 @contextmanager
 def chromium():
-    """Headless chromium, closed on exit (the `browser` fixture of conftest.py holds one per module)."""
+    """Headless chromium, closed on exit (the `browser` fixture of conftest.py holds one per session)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

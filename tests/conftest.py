@@ -117,9 +117,52 @@ def tiny_train(tmp_path, wiki_sample) -> list[str]:
     return ["train", "--config", str(tmp_path / "cfg.json"), "--npy", str(tmp_path / "x.npy"), "--out"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def untrained_60k(tmp_path_factory, wiki_sample):
+    """(folder, unit vectors) of a memory of 60,000 real sentence vectors whose exact index is not trained:
+    opened writable with ``train_at <= 60_000`` (or served: the default is 50k) it trains in the background,
+    ~5.5 s of k-means on one thread and ~1 s filling the index. Built once (~10 s) for the Ctrl-C and the
+    shutdown tests, which copy the folder (``shutil.copytree``) before they open it."""
+    from _memory_helpers import untrained_memory
+
+    folder = tmp_path_factory.mktemp("untrained") / "mem"
+    return folder, untrained_memory(folder, wiki_sample, 60_000)
+
+
+@pytest.fixture(scope="session")
+def fresh_onnx_export(tmp_path_factory):
+    """A cache folder whose ``onnx/`` this session exported from nothing (fp32, fused graph, int8), ~10-30 s:
+    made once for the ONNX tests and the OpenVINO build (which starts from the fp32 file). Users copy its
+    ``onnx/`` folder (``shutil.copytree``) into a cache of their own: a test may truncate or rebuild a file."""
+    from core.embedding import default_model_path
+    from core.embedding_onnx import exported_model
+
+    root = tmp_path_factory.mktemp("fresh_onnx_export")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MYCELIAL_CACHE_DIR", str(root))
+    try:
+        exported_model(default_model_path(), quantized=True)
+    finally:
+        mp.undo()
+    return root
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real Dask LocalCluster (2 worker processes, 1 thread each) and its client, started once for the
+    session: its start and the model's load in each worker cost ~3 s, paid by each module that started its
+    own. A test that kills a worker waits for the nanny's new one before it returns."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's chromium, launched once for the module that asks for it (a launch per test cost 1-3 s)."""
+    """Debian's chromium, launched once for the session (a launch per test cost 1-3 s, one per module ~1 s
+    each for the four modules that drive it); every test opens its own page and context."""
     from _browser import chromium
 
     with chromium() as launched:

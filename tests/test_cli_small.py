@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _two_at_once import two_at_once
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,6 +18,11 @@ def _run(*args, input=None, prefix=(), **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([*prefix, sys.executable, "-c", "from core.cli import main; main()", *args], input=input,
                           capture_output=True, text=True, env=env, timeout=120, **kw)
+
+
+def _run_all(*commands):
+    """`_run` of each command, two processes at a time; the results in the order given."""
+    return two_at_once(lambda command: _run(*command), commands)
 
 
 def _ingest_here(folder, text: str) -> None:
@@ -83,21 +89,24 @@ def test_train_on_one_row_says_1_row(tmp_path):
 # 2. nothing found: exit 1, as grep (and `graph --concept` for an unknown concept)
 
 def test_associate_and_bridges_exit_1_when_they_find_nothing(lone):
-    for command in (["associate", "zzzz"], ["associate", "quetzalcoatl"], ["bridges", "zzzz", "yyyy"]):
-        r = _run(*command, "--memory", str(lone))
+    commands = (["associate", "zzzz"], ["associate", "quetzalcoatl"], ["bridges", "zzzz", "yyyy"])
+    each = [[*command, "--memory", str(lone), *json] for command in commands for json in ([], ["--json"])]
+    *runs, graph = _run_all(*each, ["graph", "--memory", str(lone), "--concept", "zzzz"])
+    for command, r, as_json in zip(commands, runs[::2], runs[1::2]):
         assert r.returncode == 1 and r.stdout == "" and r.stderr.startswith("no "), (command, r.stderr)
-        r = _run(*command, "--memory", str(lone), "--json")
+        r = as_json
         assert r.returncode == 1 and r.stdout == "[]\n", (command, r.stdout, r.stderr)
-    r = _run("graph", "--memory", str(lone), "--concept", "zzzz")
+    r = graph
     assert r.returncode == 1, r.stderr
 
 
 def test_associate_exits_0_when_it_finds_something(tmp_path):
     folder = tmp_path / "m"
     _ingest_here(folder, "Neil Peart was the drummer of Rush, a Canadian rock band.\n")
-    r = _run("associate", "neil peart", "--memory", str(folder))
+    r, bridges = _run_all(["associate", "neil peart", "--memory", str(folder)],
+                          ["bridges", "neil peart", "rush", "--memory", str(folder), "--json"])
     assert r.returncode == 0 and "rush" in r.stdout.lower(), r.stdout + r.stderr
-    r = _run("bridges", "neil peart", "rush", "--memory", str(folder), "--json")
+    r = bridges
     assert r.returncode == 0 and r.stdout.startswith("[{"), r.stdout + r.stderr
 
 

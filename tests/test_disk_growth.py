@@ -378,10 +378,13 @@ def test_a_forget_beside_an_embedding_cache_it_cannot_write_succeeds_and_says_so
     cache = EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite")
     cache.put("m", [EmbeddingCache.key("x")], X[:1])
     cache._conn.close()
+    from _two_at_once import two_at_once
+
     with unwritable_views(tmp_path / "cache", tmp_path) as views:
-        for i, view in enumerate(views):
-            r = view.run(["-c", _FORGET_BESIDE_A_READ_ONLY_CACHE, str(view.path / "embeddings.sqlite"),
-                          str(tmp_path / f"mem{i}")])
+        runs = two_at_once(lambda i: views[i].run(["-c", _FORGET_BESIDE_A_READ_ONLY_CACHE,
+                                                   str(views[i].path / "embeddings.sqlite"), str(tmp_path / f"mem{i}")]),
+                           range(len(views)))
+        for view, r in zip(views, runs):
             assert r.returncode == 0, (view.label, r.stderr[-2000:])
             out = json.loads(r.stdout.strip().splitlines()[-1])
             assert out["forgot"] is True and out["documents"] == 1, (view.label, out)

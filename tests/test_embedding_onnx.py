@@ -1,7 +1,7 @@
 """ONNX backends: equivalence to torch on real text, the exported-model cache, and memory binding.
 
-The model is exported once per module into a temporary cache folder (about 10-30 s on
-2 shared cores); the other tests reuse it.
+The model is exported once per session into a temporary cache folder (conftest's ``fresh_onnx_export``,
+about 10-30 s on 2 shared cores, shared with the OpenVINO build); this module works on a copy of it.
 """
 from __future__ import annotations
 
@@ -19,12 +19,16 @@ from core.embedding_onnx import cache_key, exported_model, is_valid
 
 
 @pytest.fixture(scope="module")
-def onnx_root(tmp_path_factory):
-    """A private MYCELIAL_CACHE_DIR holding one export (fp32 + int8) for the whole module."""
+def onnx_root(tmp_path_factory, fresh_onnx_export):
+    """A private MYCELIAL_CACHE_DIR holding one export (fp32 + int8) for the whole module: a copy of the
+    session's fresh export (a test below truncates the int8 file and exports it again)."""
+    import shutil
+
     root = tmp_path_factory.mktemp("mycelial_cache")
+    shutil.copytree(fresh_onnx_export / "onnx", root / "onnx")
     mp = pytest.MonkeyPatch()
     mp.setenv("MYCELIAL_CACHE_DIR", str(root))
-    path = exported_model(default_model_path(), quantized=True)
+    path = exported_model(default_model_path(), quantized=True)  # found, not exported again
     yield root, path
     mp.undo()
 

@@ -207,9 +207,7 @@ def test_the_progress_bar_has_no_total_for_a_jsonl_gz(tmp_path):
     assert _expected_documents([str(tmp_path)]) is None  # not a wrong total: its lines are known only inflated
 
 
-def test_parallel_ingest_of_a_jsonl_gz_equals_serial(tmp_path):
-    from distributed import Client, LocalCluster
-
+def test_parallel_ingest_of_a_jsonl_gz_equals_serial(tmp_path, dask_client):
     from core.embedding import TextEmbedder
     from core.memory import SemanticMemory
 
@@ -226,10 +224,8 @@ def test_parallel_ingest_of_a_jsonl_gz_equals_serial(tmp_path):
         rep = mem.ingest(str(tmp_path / "notes"))
         assert rep.documents == 25 and not rep.errors, rep.to_dict()
         serial = rows(mem)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
-            Client(cluster) as client, \
-            SemanticMemory(tmp_path / "par", embedder=TextEmbedder(cache=False), chunks_per_commit=8) as mem:
-        rep = mem.ingest(str(tmp_path / "notes"), client=client)
+    with SemanticMemory(tmp_path / "par", embedder=TextEmbedder(cache=False), chunks_per_commit=8) as mem:
+        rep = mem.ingest(str(tmp_path / "notes"), client=dask_client)  # 2 workers, 1 thread each
         assert rep.documents == 25 and not rep.errors, rep.to_dict()
         assert rows(mem) == serial
 

@@ -1,8 +1,8 @@
 """Parallel ingest on a real Dask LocalCluster (2 worker processes, 1 thread each) equals a serial ingest.
 
 Real Brown and WikiText text, the real model (no embedding cache, so workers really embed),
-real SQLite and FAISS. The cluster is started once for the module: loading the model in the
-workers is the cost.
+real SQLite and FAISS. The cluster is started once for the session (conftest's ``dask_client``, shared
+with the .jsonl.gz test): loading the model in the workers is the cost.
 """
 from __future__ import annotations
 
@@ -103,12 +103,8 @@ def serial(streams, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
-            Client(cluster) as c:
-        yield c
+def client(dask_client):
+    return dask_client
 
 
 def test_parallel_ingest_equals_serial(client, streams, serial, tmp_path):

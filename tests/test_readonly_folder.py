@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from _server_helpers import LiveServer
+from _two_at_once import two_at_once
 from _unwritable import owner_writes, unwritable_views
 
 from core.memory import SemanticMemory
@@ -71,11 +72,13 @@ def test_an_unwritable_folder_reads_the_commits_still_in_its_wal(tmp_path, embed
     crashed = _crashed(tmp_path, embedder, codec)
     before = _files(crashed)
     with unwritable_views(crashed, tmp_path) as views:
-        for view in views:
-            stats = view.mycelial("stats", "--memory", str(view.path))
+        runs = two_at_once(lambda run: run[0].mycelial(*run[1:]),
+                           [(view, *args) for view in views for args in (
+                               ("stats", "--memory", str(view.path)),
+                               ("recall", ASK, "--memory", str(view.path), "-k", "1", "--json"))])
+        for view, stats, hits in zip(views, runs[::2], runs[1::2]):
             assert stats.returncode == 0, (view.label, stats.stderr)
             assert json.loads(stats.stdout)["documents"] == 3, (view.label, stats.stdout)
-            hits = view.mycelial("recall", ASK, "--memory", str(view.path), "-k", "1", "--json")
             assert hits.returncode == 0, (view.label, hits.stderr)
             assert json.loads(hits.stdout)[0]["doc_id"] == "brindle", (view.label, hits.stdout[:300])
     assert _files(crashed) == before
@@ -87,8 +90,7 @@ def test_a_wal_without_its_index_is_refused_in_one_line(tmp_path, embedder, code
     crashed = _crashed(tmp_path, embedder, codec)
     (crashed / "memory.sqlite-shm").unlink()
     with unwritable_views(crashed, tmp_path) as views:
-        for view in views:
-            r = view.mycelial("stats", "--memory", str(view.path))
+        for view, r in zip(views, two_at_once(lambda view: view.mycelial("stats", "--memory", str(view.path)), views)):
             assert r.returncode == 1, (view.label, r.stdout, r.stderr)
             assert "memory.sqlite-wal holds changes not yet in memory.sqlite" in r.stderr, (view.label, r.stderr)
             assert "Traceback" not in r.stderr and "damaged" not in r.stderr, (view.label, r.stderr)
@@ -101,7 +103,7 @@ def test_a_server_on_an_unwritable_folder_sees_what_its_owner_writes_later(tmp_p
     folder = tmp_path / "shared"
     _memory(folder, embedder, codec)
     with unwritable_views(folder, tmp_path) as views:
-        servers = [LiveServer([f"shared={view.path}"], prefix=view.prefix) for view in views]
+        servers = two_at_once(lambda view: LiveServer([f"shared={view.path}"], prefix=view.prefix), views)
         try:
             for server in servers:
                 assert httpx.get(f"{server.url}/v1/memories/shared/stats").json()["documents"] == 2
@@ -132,9 +134,9 @@ def test_a_reader_whose_home_cannot_hold_the_cache_is_told_what_to_set(tmp_path,
     home = tmp_path / "home"
     home.mkdir()
     with unwritable_views(home, tmp_path) as views:
-        for view in views:
-            r = view.mycelial("recall", ASK, "--memory", str(folder), "-k", "1",
-                              env={"HOME": str(view.path), "MYCELIAL_CACHE_DIR": ""})
+        runs = two_at_once(lambda view: view.mycelial("recall", ASK, "--memory", str(folder), "-k", "1",
+                                                      env={"HOME": str(view.path), "MYCELIAL_CACHE_DIR": ""}), views)
+        for view, r in zip(views, runs):
             assert r.returncode == 1 and "Traceback" not in r.stderr, (view.label, r.stderr)
             assert "set MYCELIAL_CACHE_DIR to a folder this user can write" in r.stderr, (view.label, r.stderr)
             assert f"{view.path}/.cache/mycelial" in r.stderr, (view.label, r.stderr)
