@@ -78,3 +78,12 @@ def test_prose_wrapped_at_a_lines_end_gives_no_command_terms():
     assert not {"sell", "furnished", "appear"} & set(got)
     # a command opening a line after a finished sentence, a blank line or a heading is still a term
     assert {"grep", "sed"} <= set(got)
+
+
+def test_names_opening_with_a_capital_beyond_latin_1_are_concepts():
+    got = extract_phrases("Łódź is a city. Karel Čapek wrote plays. Slavoj Žižek visited Ōita Prefecture "
+                          "and met Дмитрий Медведев.")
+    # folded as every concept is: accents off, so a query written either way meets them
+    assert {"łodz", "karel capek", "slavoj zizek", "oita prefecture"} <= set(got)
+    assert any(p.startswith("дмитри") for p in got)
+    assert "karel" not in got and "slavoj" not in got  # the whole name, not its first word

@@ -29,10 +29,24 @@ from core.memory._spans import _OPENERS, _STOP, _STOP_ALL, _is_contraction, _ope
 from core.memory.keyterms import MIN_DOC_COUNT, document_keyterms, stem
 
 _CONNECT = r"(?:of|the|de|del|della|der|des|di|du|da|do|dos|la|le|les|von|van|den|y|for|on|in|at|&)"
-_CAP = r"(?:[A-Z\u00C0-\u00DE][\w'\u2019\-\.]*)"
+
+
+def _upper_class() -> str:
+    """A regex class of every capital (and title-case) letter of the BMP: names open with Ł, Č, Ž, Ω, Д too."""
+    cs = [c for c in range(0x10000) if chr(c).isupper() or chr(c).istitle()]
+    runs, start = [], cs[0]
+    for a, b in zip(cs, cs[1:] + [None]):
+        if b != a + 1:
+            runs.append(chr(start) if start == a else f"{chr(start)}-{chr(a)}")
+            start = b
+    return "[" + "".join(runs) + "]"
+
+
+_UPPER = _upper_class()
+_CAP = rf"(?:{_UPPER}[\w'\u2019\-\.]*)"
 # a name does not cross a line break: chunks keep one only after a heading ("# Nero\nNero was ...")
 # (the leading lookahead, implied by _CAP, only rejects the other positions early)
-_SPAN = re.compile(rf"(?=[A-Z\u00C0-\u00DE])(?<![\w\-.]){_CAP}(?:(?:[^\S\n]+{_CONNECT}){{0,2}}[^\S\n]+{_CAP})*")
+_SPAN = re.compile(rf"(?={_UPPER})(?<![\w\-.]){_CAP}(?:(?:[^\S\n]+{_CONNECT}){{0,2}}[^\S\n]+{_CAP})*")
 # identifiers: camelCase, snake_case, dotted/hyphenated/with digits; a word before "(" ; a
 # lower-case word opening a line or sentence and followed by lower case (a command: "grep searches")
 _CAMEL = r"[a-z][a-z0-9]*+[A-Z][A-Za-z0-9]*"
@@ -214,7 +228,7 @@ def document_phrases(chunks, title: str = "") -> list[list[str]]:
 _LOWER = re.compile(r"(?<![^\W\d_])[a-z]+(?![^\W\d_])")
 # capitalised words right after a plain lower-case word ("joined Rush", "the Commission", "in
 # The Hustler"): capitalised where no sentence or line starts, so capitalised as names
-_MID = re.compile(r"(?<![\w\-=.:/])[a-z]+[ \t]+([A-Z][\w'\-]*(?:[ \t]+[A-Z][\w'\-]*)*)")
+_MID = re.compile(rf"(?<![\w\-=.:/])[a-z]+[ \t]+({_UPPER}[\w'\-]*(?:[ \t]+{_UPPER}[\w'\-]*)*)")
 
 
 def _title_word(span: str, p: str) -> bool:
