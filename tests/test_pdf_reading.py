@@ -90,6 +90,15 @@ def test_pdf_text_puts_it_together():
     assert pdf_text(["", "  \n"]) == ""
 
 
+def test_an_identifier_cut_after_an_underscore_at_a_line_end_is_made_whole(tmp_path):
+    write_pdf(tmp_path / "api.pdf", [["It fails with ASN1_MAX_", "NAME_SIZE characters, or the function asn1_der_",
+                                      "decoding() fails. A lone _", "stays where it is."]])
+    text = read_one(tmp_path / "api.pdf").text
+    assert "ASN1_MAX_NAME_SIZE" in text and "asn1_der_decoding()" in text
+    assert "_ NAME" not in text and "der_ decoding" not in text
+    assert "A lone _" in text  # no identifier before it: not cut
+
+
 def test_a_table_of_contents_is_left_out_its_titles_being_the_headings_again(tmp_path):
     # "7.1 Hash functions . . . . . 8" was stored, dots and page number too (nettle's manual: 4 pages of them and
     # a 12-page index alike); LaTeX sets a chapter's entry without a leader, a long title wraps (valgrind's FAQ)

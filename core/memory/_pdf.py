@@ -48,6 +48,7 @@ def pdf_text(pages: list[str]) -> str:
     blocks = page_blocks([p for p in kept if p])
     if not blocks:
         return ""
+    blocks = [join_underscores(b) if any(x.endswith("_") for x in b) else b for b in blocks]
     text = "\n\n".join("\n".join(block) for block in blocks)
     if not any(line[-1:] in _MARKS for block in blocks for line in block):  # no word cut at a line's end
         return text
@@ -223,6 +224,24 @@ def join_hyphens(lines: list[str], words: Counter) -> list[str]:
                 continue
         out.append(line)
     return out
+
+
+def join_underscores(lines: list[str]) -> list[str]:
+    """``lines`` with an identifier cut after a "_" at a line's end made whole ("ASN1_MAX_" "NAME_SIZE" ->
+    "ASN1_MAX_NAME_SIZE"): typesetters break long identifiers there, and a joined line's space split the name."""
+    out: list[str] = []
+    for line in lines:
+        if out and _CUT_IDENT.search(out[-1]) and (m := _IDENT_REST.match(line.lstrip())):
+            out[-1] += m.group()
+            line = line.lstrip()[m.end():].lstrip()
+            if not line:
+                continue
+        out.append(line)
+    return out
+
+
+_CUT_IDENT = re.compile(r"[A-Za-z0-9]_$")
+_IDENT_REST = re.compile(r"[A-Za-z0-9][\w.()\[\]]*")
 
 
 def _joined(before: str, line: str, words: Counter) -> tuple[str, str] | None:
