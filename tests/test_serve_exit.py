@@ -175,3 +175,28 @@ def test_serve_says_when_a_memory_it_serves_is_new_and_names_a_near_one(tmp_path
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     assert "note:" not in proc.stdout.read()
+
+
+def test_serve_names_the_port_it_listens_on_and_refuses_a_taken_one_before_saying_serving(tmp_path):
+    # it printed "serving ... at http://127.0.0.1:18473/" and then failed to bind (another server answered there);
+    # --port 0 printed ":0"
+    proc = subprocess.Popen([sys.executable, "-c", BOOT, "serve", "--port", "0", "--memory", str(tmp_path / "m")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        banner = ""
+        while "serving" not in banner and proc.poll() is None:
+            banner = proc.stdout.readline()
+        port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+        assert port > 0
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
+        taken = subprocess.run([sys.executable, "-c", BOOT, "serve", "--port", str(port), "--memory",
+                                str(tmp_path / "n")], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert taken.returncode == 1, taken.stderr
+        assert "serving" not in taken.stderr and f"cannot listen on 127.0.0.1:{port}" in taken.stderr, taken.stderr
+        assert "Traceback" not in taken.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0

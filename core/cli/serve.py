@@ -34,7 +34,7 @@ def _token(token_file) -> str | None:
 @click.option("--max-body-mb", default=20.0, show_default=True, type=click.FloatRange(0.001, 1024),
               help="Largest request body accepted (413 above).")
 def serve(memories, host, port, token_file, max_body_mb):
-    """Serve memories over HTTP: a JSON API under /v1 (schema at /docs) and a web page at /.
+    """Serve memories over HTTP: a JSON API under /v1 (schema at /openapi.json) and a web page at /.
 
     Example:
 
@@ -82,9 +82,35 @@ def serve(memories, host, port, token_file, max_body_mb):
             click.echo(f"Warning: memory {n!r} is served read-only: its folder is not writable", err=True)
     for n, f in new.items():  # `--memory notes=my_memroy` served a new, empty memory without a word
         click.echo(f"note: memory {n!r} is new and empty ({f} held no memory){_like_it(Path(f))}", err=True)
-    click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{host}:{port}/ ({auth})",
+    try:
+        sock = listen(host, port)
+    except OSError as exc:  # it said "serving ... at" the port another server answers on, then failed
+        app.state.registry.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port "
+                                   "(or --port 0 for any free one)") from None
+    port = sock.getsockname()[1]  # --port 0: the port the system gave
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {', '.join(f'{n}={f}' for n, f in named.items())} at http://{shown}:{port}/ ({auth})",
                err=True)
-    run(app, host, port)
+    run(app, host, port, sock)
+
+
+def listen(host: str, port: int):
+    """A listening socket on ``host``:``port``, bound before the banner names the address (as uvicorn binds)."""
+    import socket
+
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _holds_a_memory(folder: Path) -> bool:
@@ -135,7 +161,7 @@ def _not_a_forced_exit(record) -> bool:
                 and record.msg.rstrip().endswith("asyncio.exceptions.CancelledError"))
 
 
-def run(app, host: str, port: int) -> None:
+def run(app, host: str, port: int, sock=None) -> None:
     """Serve ``app`` with uvicorn as `mycelial serve` does (its log: warnings and errors, to stderr).
 
     A stop by SIGTERM returns (exit 0); by Ctrl-C (SIGINT) it exits 130, as the other commands do. Uvicorn
@@ -160,7 +186,7 @@ def run(app, host: str, port: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, note)
     try:
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
     finally:  # a second Ctrl-C: uvicorn skipped the app's shutdown (jobs still running, memories open)
         registry = app.state.registry
         if not getattr(registry, "_closed", False):
