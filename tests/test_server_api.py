@@ -244,6 +244,12 @@ def test_recall_filters_by_metadata_brings_context_and_drops_weak_hits(client):
             assert r.status_code == 422 and r.json()["fields"][0]["field"] == field, r.text
         r = client.post(url, json={"queries": [q], "where": {"category": {"a": 1}}}, headers=AUTH)
         assert r.status_code == 422 and r.json()["fields"][0]["field"] == "where", r.text
+        # a filter that matches nothing says why, as the CLI and the page do (it answered a bare {"hits": []})
+        r = client.get(url, params={"q": q, "where": "Category=news"}, headers=AUTH).json()
+        assert r["hits"] == [] and "the documents' metadata keys: category" in r["note"], r
+        r = client.post(url, json={"queries": [q], "where": {"category": "sports"}}, headers=AUTH).json()
+        assert "'category' holds news, religion" in r["results"][0]["note"], r
+        assert "note" not in client.get(url, params={"q": q, "where": "category=news"}, headers=AUTH).json()
     finally:
         for d in posted:
             client.delete(f"/v1/memories/other/documents/{d['id']}", headers=AUTH)

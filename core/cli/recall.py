@@ -89,30 +89,14 @@ def _parse_exclude(values) -> list[int] | None:
 
 def _say_why_no_hits(mem, hits, where_args, exclude=None) -> None:
     """An empty filter, an empty memory and an exclusion of every hit looked alike: say which it is."""
+    from core.memory._hitinfo import metadata_there
+
     if not hits:
-        why = (f"no document's metadata matches --where {' '.join(where_args)}{_what_is_there(mem, where_args)}"
+        why = (f"no document's metadata matches --where {' '.join(where_args)}{metadata_there(mem.store_, [a.partition('=')[0].strip() for a in where_args])}"
                if where_args else "the memory holds no documents" if not mem.store_.count_documents()
                else "nothing outside --exclude scored above zero" if exclude
                else "nothing scored above zero")
         click.echo(f"  no hits: {why}")
-
-
-def _what_is_there(mem, where_args) -> str:
-    """What the documents' metadata holds, for a --where that matched nothing: the keys (a key's case counts:
-    `Category=news` matched nothing and said no more), or the values of a key it names. From 2,000 documents."""
-    rows = mem.store_._reader.execute(
-        "SELECT j.key, j.value FROM (SELECT meta FROM documents WHERE json_valid(meta) LIMIT 2000) d, "
-        "json_each(d.meta) j WHERE j.type IN ('text', 'integer', 'real', 'true', 'false', 'null')").fetchall()
-    values: dict = {}
-    for key, value in rows:
-        values.setdefault(key, set()).add(value)
-    if not values:
-        return " (no document has metadata)"
-    asked = [a.partition("=")[0].strip() for a in where_args]
-    known = [k for k in dict.fromkeys(asked) if k in values]
-    if known:  # the key is there: its values
-        return "; " + "; ".join(f"{k!r} holds " + ", ".join(sorted(map(str, values[k])))[:200] for k in known)
-    return "; the documents' metadata keys: " + ", ".join(sorted(values))[:300]
 
 
 @click.command("recall")

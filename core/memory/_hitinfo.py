@@ -18,6 +18,24 @@ from core.memory.phrases import written_as
 _SCALAR = (str, int, float, bool, type(None))
 
 
+def metadata_there(store, keys) -> str:
+    """What the documents' metadata holds, for a ``where`` on ``keys`` that matched nothing: the keys (a key's
+    case counts: `Category=news` matched nothing and said no more), or the values of a key it names. From 2,000
+    documents."""
+    rows = store._reader.execute(
+        "SELECT j.key, j.value FROM (SELECT meta FROM documents WHERE json_valid(meta) LIMIT 2000) d, "
+        "json_each(d.meta) j WHERE j.type IN ('text', 'integer', 'real', 'true', 'false', 'null')").fetchall()
+    values: dict = {}
+    for key, value in rows:
+        values.setdefault(key, set()).add(value)
+    if not values:
+        return " (no document has metadata)"
+    known = [k for k in dict.fromkeys(keys) if k in values]
+    if known:  # the key is there: its values
+        return "; " + "; ".join(f"{k!r} holds " + ", ".join(sorted(map(str, values[k])))[:200] for k in known)
+    return "; the documents' metadata keys: " + ", ".join(sorted(values))[:300]
+
+
 def check_where(where) -> dict | None:
     """``where`` as ``{key: value or list of values}``; ValueError naming the fix otherwise."""
     if where is None:

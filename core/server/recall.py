@@ -16,7 +16,7 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from core._validation import EXCLUDE_MAX, parse_chunk_ids
-from core.memory._hitinfo import check_where, where_of
+from core.memory._hitinfo import allowed_chunks, check_where, metadata_there, where_of
 from core.server.errors import Invalid, check_question
 from core.server.public import public_hits
 
@@ -81,7 +81,8 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
                                    where=filters, min_score=min_score)
         except ValueError as exc:
             raise value_error(exc, "q") from None
-        return {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
+        out = {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
+        return _with_note(out, s.memory, filters)
 
     @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
     def recall_batch(name: str, body: RecallIn):
@@ -95,5 +96,16 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
                                             min_score=body.min_score)
         except ValueError as exc:
             raise value_error(exc, "queries") from None
-        return {"mode": body.mode, "results": [{"query": q, "hits": public_hits(s.memory.store_, hits)}
-                                               for q, hits in zip(body.queries, results)]}
+        return {"mode": body.mode, "results": [_with_note({"query": q, "hits": public_hits(s.memory.store_, hits)},
+                                                          s.memory, where) for q, hits in zip(body.queries, results)]}
+
+
+def _with_note(answer: dict, memory, where) -> dict:
+    """``answer`` with a ``note`` when ``where`` matched no document: the CLI and the page said why, the API
+    answered a bare `{"hits": []}` (a key written `Category` or a value that is not there looked like no match)."""
+    if answer["hits"] or not where or len(allowed_chunks(memory.store_, where)):
+        return answer
+    keys = list(where)
+    shown = "; ".join(f"{k}={'|'.join(map(str, v))}" for k, v in where.items())
+    answer["note"] = f"no document's metadata matches where {shown}{metadata_there(memory.store_, keys)}"
+    return answer
