@@ -559,3 +559,13 @@ def test_the_server_sees_what_another_process_wrote(served, embedder):
     n_docs = slot.memory.store_.count_documents()
     assert client.get("/v1/memories/other/stats", headers=AUTH).json()["documents"] == n_docs
     assert slot.memory.index_.ntotal == slot.memory.store_.count_chunks()
+
+
+def test_a_batch_whose_answer_would_be_too_large_is_refused_before_any_work(client):
+    # 256 queries x k=100 x context=10 were each allowed: a 193 MB answer after 33 s, 3 GB of server memory
+    url = "/v1/memories/other/recall"
+    r = client.post(url, json={"queries": ["jury"] * 256, "k": 100, "context": 10}, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert "537,600 chunk texts" in r.text and "at most 25,600" in r.text, r.text
+    ok = client.post(url, json={"queries": ["jury"] * 12, "k": 100, "context": 10}, headers=AUTH)
+    assert ok.status_code == 200, ok.text

@@ -13,7 +13,7 @@ import math
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from core._validation import EXCLUDE_MAX, parse_chunk_ids
 from core.memory._hitinfo import allowed_chunks, check_where, metadata_there, where_of
@@ -24,6 +24,7 @@ QUESTION_MAX = 4000  # characters of a question (the model reads its first 256 w
 Mode = Literal["similar", "associative", "hybrid"]
 REPEATABLE = frozenset({"exclude", "where"})  # query parameters that may be given more than once (a list)
 CONTEXT_MAX = 10  # neighbouring chunks a side: 100 hits x 2 x 10 chunks of text is the largest answer
+BATCH_TEXTS_MAX = 25_600  # chunk texts in one batch's answer: 256 queries x k=100, or 12 x 100 x 21 (~30 MB)
 
 
 class RecallIn(BaseModel):
@@ -40,6 +41,15 @@ class RecallIn(BaseModel):
                                                  '{"lang": ["en", "fr"]} (any of)')
     context: StrictInt = Field(0, ge=0, le=CONTEXT_MAX, description="neighbouring chunks a side for each hit")
     min_score: float | None = Field(None, description="hits scoring below it are left out")
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        """Each limit alone allowed 256 queries x 100 hits x 21 chunks: a 193 MB answer, 3 GB of server memory."""
+        texts = len(self.queries) * self.k * (1 + 2 * self.context)
+        if texts > BATCH_TEXTS_MAX:
+            raise ValueError(f"the answer would hold {texts:,} chunk texts (queries x k x (1 + 2 x context)); at most "
+                             f"{BATCH_TEXTS_MAX:,}: send fewer queries at a time, or a smaller k or context")
+        return self
 
 
 def _checked(where, min_score) -> dict | None:
