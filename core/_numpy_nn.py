@@ -26,12 +26,20 @@ def erf(x: np.ndarray) -> np.ndarray:
         from scipy.special import erf as scipy_erf
 
         return scipy_erf(x)
+    x = np.asarray(x)
+    _calls[0] += 1
+    if _calls[0] == 1:  # a process's first: the codec's fingerprint at open (64 x 1,024), ~15 ms in Python
+        # where loading the numba loop cost 0.6-1.5 s, and `stats`, `list`, `forget` never erf again
+        flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1).tolist()
+        return np.array([math.erf(v) for v in flat], dtype=np.float64).astype(np.float32).reshape(x.shape)
     from core._numba_erf import erf32
 
-    x = np.asarray(x)
     if x.dtype != np.float32:  # widened to double as before (float32 and float64 compile once each)
         x = x.astype(np.float64)
     return erf32(np.ascontiguousarray(x).reshape(-1)).reshape(x.shape)
+
+
+_calls = [0]  # erf calls below _SCIPY_FROM in this process
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

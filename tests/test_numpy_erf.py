@@ -42,3 +42,28 @@ def test_gelu_of_a_query_row_equals_the_per_element_path():
     assert h.size < _SCIPY_FROM
     ref = 0.5 * h * (1.0 + _reference(h * np.float32(1.0 / math.sqrt(2.0))))
     np.testing.assert_array_equal(gelu(h), ref)
+
+
+def test_a_processs_first_erf_skips_loading_numba_and_gives_the_same_bits():
+    # the codec's fingerprint at every open erfs 64 x 1,024 values once: loading the numba loop for it cost
+    # 0.6-1.5 s of every `mycelial stats`/`list`/`forget`; the first call goes through Python instead
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import math, sys
+import numpy as np
+from core._numpy_nn import erf
+x = np.concatenate([np.random.default_rng(0).standard_normal((64, 1024)).astype(np.float32).ravel(),
+                    np.array([0.0, -0.0, 1e-45, 6.0, 40.0, -40.0, np.inf, -np.inf, np.nan], np.float32)])
+ref = np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64)).astype(np.float32)
+first = erf(x.reshape(1, -1))
+assert first.shape == (1, x.size) and first.dtype == np.float32
+assert np.array_equal(first.ravel().view(np.uint32), ref.view(np.uint32))
+assert "core._numba_erf" not in sys.modules
+assert np.array_equal(erf(x).view(np.uint32), ref.view(np.uint32)) and "core._numba_erf" in sys.modules
+"""
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
