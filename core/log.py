@@ -50,5 +50,10 @@ def configure_cli(verbose: int = 0, quiet: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         LOGGER.addHandler(handler)
     LOGGER.setLevel(level)
+    import warnings
+
+    # the Python API's IngestWarning (not imported here: --help stays light); the CLI and the server list
+    # an ingest's problems themselves
+    warnings.filterwarnings("ignore", message="ingest: ", category=UserWarning)
     if quiet:
         quiet_model_bars()

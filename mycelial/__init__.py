@@ -40,6 +40,7 @@ _EXPORTS = {
     "RecallConfig": "core.memory.types",
     "Hit": "core.memory.types",
     "IngestReport": "core.memory.types",
+    "IngestWarning": "core.memory.types",
     "MODES": "core.memory.types",
     "Record": "core.memory.records",
     "chunk_text": "core.memory.chunking",

@@ -173,3 +173,25 @@ def test_recall_config_refuses_absurd_knobs_naming_the_range_and_its_bounds_keep
             assert scores and all(math.isfinite(s) for s in scores), (mode, scores)
     finally:
         mem.recall_config = RecallConfig()
+
+
+def test_a_python_ingest_that_meets_problems_says_so_once_and_the_cli_does_not_repeat_it(mem, tmp_path):
+    # mem.ingest("not/a/path") returned a report whose errors held it and said nothing: a notebook's typo in a
+    # path ingested nothing without a visible word
+    import subprocess
+    import sys
+    import warnings
+    from pathlib import Path
+
+    from core.memory import IngestWarning
+
+    with pytest.warns(IngestWarning, match=r"ingest: not/a/path: no such file or folder \(0 documents stored"):
+        report = mem.ingest("not/a/path")
+    assert len(report.errors) == 1 and report.documents == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean ingest warns nothing
+        mem.ingest([{"id": "warn-ok", "text": "The river Danube flows east through Vienna and Budapest."}])
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-m", "mycelial", "ingest", "not/a/path", "--memory", str(tmp_path / "m"),
+                        "-q"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert "no such file or folder" in r.stderr + r.stdout and "IngestWarning" not in r.stderr, r.stderr

@@ -1,7 +1,7 @@
 """Semantic memory: readers, chunking, the SQLite store, the FAISS index and `SemanticMemory`."""
 from __future__ import annotations
 
-__all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport"]
+__all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "IngestWarning"]
 
 
 def __getattr__(name: str):

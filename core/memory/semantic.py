@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import threading
+import warnings
 
 import numpy as np
 
@@ -39,9 +40,9 @@ from core.memory._checks import MAX_K, check_doc_ids, check_folder, check_k as _
 from core.memory._checks import check_network_sizes
 from core.memory._checks import check_parts as _check_parts, check_settings as _check_settings
 from core.memory._checks import deprecated as _deprecated, renamed as _renamed
-from core.memory.types import MODES, Hit, IngestReport, RecallConfig
+from core.memory.types import MODES, Hit, IngestReport, IngestWarning, RecallConfig
 
-__all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "MODES", "MAX_K"]
+__all__ = ["SemanticMemory", "RecallConfig", "Hit", "IngestReport", "IngestWarning", "MODES", "MAX_K"]
 
 CHUNKS_PER_COMMIT = 1024  # chunks embedded and committed per ingest transaction (SemanticMemory's chunks_per_commit)
 BATCH_SIZE = CHUNKS_PER_COMMIT  # its former name, kept for scripts that import it
@@ -208,7 +209,10 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
             check_flags(progress=progress)
         fields = Fields.of(fields)  # a bad mapping is refused before the write lock is taken
         with self._writing():
-            return super().ingest(source, progress, client, partitions, fields)
+            report = super().ingest(source, progress, client, partitions, fields)
+        if report.errors:  # a notebook's typo in a path ingested nothing without a visible word
+            warnings.warn(report.problems_line(), IngestWarning, stacklevel=2)
+        return report
 
     ingest.__doc__ = IngestMixin.ingest.__doc__
 

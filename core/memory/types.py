@@ -194,6 +194,13 @@ class IngestReport:
     # still there: two exports both numbering their rows from 1, a record taking a file's id
     replaced_across: dict = field(default_factory=dict)
 
+    def problems_line(self) -> str:
+        """One line for the problems of this ingest: how many, the first, where the rest are."""
+        n = len(self.errors)
+        more = f" and {n - 1} more" if n > 1 else ""
+        return (f"ingest: {self.errors[0]}{more} ({self.documents} documents stored; "
+                f"the report's errors list every problem)")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["errors"] = [str(e) for e in self.errors]
@@ -201,3 +208,7 @@ class IngestReport:
                                 for (was, now), n in self.replaced_across.items()]
         return d
 
+
+class IngestWarning(UserWarning):
+    """An ingest through the Python API that met problems (a missing path, a file it cannot read, a duplicate
+    id): said once, so a notebook sees it; the CLI and the server say them their own way and ignore it."""
