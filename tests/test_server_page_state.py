@@ -91,7 +91,7 @@ def test_a_refused_concept_leaves_the_drawn_one_named_and_a_later_answer_clears_
     page.fill("#concept", "the")  # no words left after normalisation: a 422
     page.locator("#concept").press("Enter")
     expect(page.locator("#status")).to_have_class("error", timeout=30_000)
-    expect(page.locator("#concept-name")).to_contain_text("nerva")  # it read 'around "the"' over nerva's graph
+    expect(page.locator("#concept-name")).to_contain_text("Nerva")  # as written; it read 'around "the"' over nerva's graph
     page.fill("#bridge-to", "trajan")
     page.locator("#bridge-to").press("Enter")  # the paths start from nerva, the concept drawn
     expect(page.locator("#paths li.path").first).to_contain_text("Nerva", timeout=30_000)  # as the text writes it

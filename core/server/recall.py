@@ -91,7 +91,7 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
                                    where=filters, min_score=min_score)
         except ValueError as exc:
             raise value_error(exc, "q") from None
-        out = {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits)}
+        out = {"query": q, "mode": mode, "hits": public_hits(s.memory.store_, hits, s.memory)}
         return _with_note(out, s.memory, filters)
 
     @app.post("/v1/memories/{name}/recall", dependencies=v1_json)
@@ -106,8 +106,9 @@ def recall_routes(app, v1, v1_json, slot, value_error) -> None:
                                             min_score=body.min_score)
         except ValueError as exc:
             raise value_error(exc, "queries") from None
-        return {"mode": body.mode, "results": [_with_note({"query": q, "hits": public_hits(s.memory.store_, hits)},
-                                                          s.memory, where) for q, hits in zip(body.queries, results)]}
+        answers = [{"query": q, "hits": public_hits(s.memory.store_, hits, s.memory)}
+                   for q, hits in zip(body.queries, results)]
+        return {"mode": body.mode, "results": [_with_note(a, s.memory, where) for a in answers]}
 
 
 def _with_note(answer: dict, memory, where) -> dict:

@@ -72,12 +72,15 @@ function clampedText(tag, cls, text) {
   return e;
 }
 
+// [{key, shown}]: shown as the passage writes it ("Ben Stein"; why.written), the chips read the folded "ben stein"
 function conceptsOf(hit) {
   const out = [];
+  const written = hit.why.written || {};
   // concepts are lower-case: the title "Nerva" and the concept "nerva" are one button, not two
   // a concept longer than the server's concept parameter takes (2,000) would answer its click with a 422
   const add = (c) => {
-    if (c && c.length <= CONCEPT_MAX && !out.some((o) => o.toLowerCase() === c.toLowerCase())) out.push(c);
+    if (c && c.length <= CONCEPT_MAX && !out.some((o) => o.key.toLowerCase() === c.toLowerCase()))
+      out.push({ key: c, shown: written[c] || c });
   };
   add(hit.title);
   for (const p of (hit.why.phrases || [])) add(p[0]);
@@ -115,12 +118,26 @@ function filters() {
   return $("where").value.split(";").map((w) => w.trim()).filter(Boolean);
 }
 
-async function ask(ev) {
+const K_FIRST = 8;  // hits asked at first; "more hits" asks twice as many, up to the API's 100
+const K_MAX = 100;
+let askK = K_FIRST;
+
+// "more hits" under a full answer: the page always asked k=8, with no way to see the ninth
+function moreButton(shown) {
+  $("more-hits").hidden = !shown;
+}
+
+async function ask(ev, more) {
   if (ev) ev.preventDefault();
   const q = $("q").value.trim();
-  if (!q) return;
+  if (!q) {  // spaces and Enter did nothing, under the previous question's red error
+    status("type a question first");
+    $("q").focus();
+    return;
+  }
   status("asking…");
-  clicked = false;
+  const k = more ? Math.min(K_MAX, askK * 2) : K_FIRST;
+  if (!more) clicked = false;  // more hits of the same question keep the concept drawn
   const seq = ++askSeq;
   try {
     const mode = $("mode").value;
@@ -129,11 +146,12 @@ async function ask(ev) {
     const perDoc = $("per-document").checked ? "&per_document=true" : "";
     const where = filters();  // metadata filters, "category=news; lang=en" (the CLI's --where)
     const only = where.map((w) => `&where=${encodeURIComponent(w)}`).join("");
-    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=8&mode=${mode}${perDoc}${only}`);
+    const r = await api(`/v1/memories/${memory()}/recall?q=${encodeURIComponent(q)}&k=${k}&mode=${mode}${perDoc}${only}`);
     // another memory was chosen meanwhile (its answer follows), or another question asked: a slow answer to
     // "Du Fu" replaced the hits of the question asked after it
     if ($("memory").value !== chosen || seq !== askSeq) return;
     asked = q;
+    askK = k;
     const list = $("hits");
     list.replaceChildren();
     for (const h of r.hits) {
@@ -157,7 +175,7 @@ async function ask(ev) {
       li.append(head, clampedText("div", "text", h.text),
                 el("div", "why", why.length > WHY_MAX ? why.slice(0, WHY_MAX - 1) + "…" : why));
       const chips = el("div", "concepts");
-      for (const c of conceptsOf(h)) chips.append(conceptButton(c, () => pickConcept(c, true)));
+      for (const c of conceptsOf(h)) chips.append(conceptButton(c.key, () => pickConcept(c.key, true), c.shown));
       li.append(chips);
       list.append(li);
     }
@@ -171,13 +189,15 @@ async function ask(ev) {
     if (questionURL() !== location.search) history.pushState(null, "", questionURL());  // Back returns to it
     // the panel stayed empty until a click: draw the top hit's first concept, as its click would
     const first = r.hits.length ? conceptsOf(r.hits[0])[0] : null;
-    if (first && !clicked) showConcept(first, true);
+    if (first && !clicked) showConcept(first.key, true);
+    moreButton(r.hits.length >= k && k < K_MAX && !r.note);
   } catch (e) {
     if (seq !== askSeq) return;  // a newer question is on its way
     status(e.message, true);
     // the previous answer's hits stayed under the error, as if they answered this one (the same words with
     // a filter that failed, or another mode, too)
     $("hits").replaceChildren();
+    moreButton(false);
     asked = "";
   }
 }
@@ -296,6 +316,7 @@ async function loadMemories() {
 function memoryChosen() {
   // nothing of the previous memory stays on the page: its hits, concept graph and upload result
   $("hits").replaceChildren();
+  moreButton(false);
   $("graph").replaceChildren();
   $("neighbours").replaceChildren();
   $("concept-name").textContent = "";
@@ -329,7 +350,7 @@ window.addEventListener("popstate", () => {  // Back and Forward: the question o
   asked = "";
   if ($("memory").value !== before) memoryChosen();
   if ($("q").value.trim()) ask();
-  else { $("hits").replaceChildren(); status("ready"); }
+  else { $("hits").replaceChildren(); moreButton(false); status("ready"); }
 });
 
 $("token").value = localStorage.getItem("mycelial-token") || "";
@@ -345,6 +366,7 @@ $("token").addEventListener("change", () => {
   init();
 });
 $("ask").addEventListener("submit", ask);
+$("more-hits").addEventListener("click", () => ask(null, true));
 $("per-document").addEventListener("change", () => { if (asked && $("q").value.trim()) ask(); });
 $("where").addEventListener("change", () => { if ($("q").value.trim()) ask(); });  // Enter, or leaving the box
 $("concept-form").addEventListener("submit", (ev) => {  // the network was reached only through a hit's concepts

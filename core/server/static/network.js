@@ -1,6 +1,7 @@
 // The network panel: a concept's neighbourhood drawn in SVG, its neighbours listed, and the paths from it to
 // another concept (the bridges route). Declarations only: app.js, loaded last, wires the forms.
 
+const VIEW_LEFT = -300;  // the drawing's viewBox is -300 -220 600 440 (index.html)
 let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
 let shownConcept = "";  // the concept drawn: where the paths start
 
@@ -77,13 +78,20 @@ async function showConcept(concept, automatic) {
     ul.replaceChildren();
     const root = g.nodes.length ? g.nodes[0].id : concept;
     const written = new Map(g.nodes.map((n) => [n.id, n.label]));  // as the text writes it ("Áine", not "aine")
-    for (const e of g.edges) {
-      if (e.source !== root && e.target !== root) continue;
+    // the heading as the text writes it too ("Ben Stein"; it read the folded "ben stein")
+    if (g.nodes.length) $("concept-name").textContent = "around “" + short(g.nodes[0].label) + "”";
+    // strongest first (they were listed in the answer's order, which read as alphabetical)
+    const near = g.edges.filter((e) => e.source === root || e.target === root).sort((a, b) => b.weight - a.weight);
+    for (const e of near) {
       const other = e.source === root ? e.target : e.source;
       const li = el("li", "neighbour", `${short(written.get(other) || other)} (${e.weight.toFixed(2)})`);
       ul.append(li);
     }
     const like = (g.unknown || {}).concept;
+    if (like) {  // "Network around “Juryz”" stood over an empty drawing, and stayed after a refused "the"
+      $("concept-name").textContent = "· “" + short(concept) + "” is unknown";
+      shownConcept = "";  // no paths start from it
+    }
     // a typo ("emperors") answered like a lonely concept: "no associations for this concept yet"
     if (like) ul.append(unknownItem(concept, like, pickConcept));
     else if (!ul.children.length) ul.append(el("li", "hint", "no associations for this concept yet"));
@@ -157,5 +165,14 @@ function drawGraph(g) {
     if (x > 100) t.setAttribute("text-anchor", "end");
     t.textContent = short(n.label);
     svg.append(c, t);
+    inView(t);
   }
+}
+
+// a label past the drawing's edge is moved back in: on a phone (19-unit letters) "Providence Plantations" was cut
+function inView(t) {
+  const box = t.getBBox();
+  const [left, right] = [VIEW_LEFT + 2, -VIEW_LEFT - 2];
+  const shift = box.x < left ? left - box.x : box.x + box.width > right ? right - box.x - box.width : 0;
+  if (shift) t.setAttribute("x", Number(t.getAttribute("x")) + shift);
 }
