@@ -682,9 +682,37 @@ def test_a_file_uploaded_again_is_reported_unchanged(server, browser):
         expect(result).to_have_text("1 document ingested, 1 chunk, 0 errors", timeout=30_000)
         page.click("#upload button[type=submit]")
         expect(result).to_have_text("0 documents ingested, 0 chunks, 1 unchanged, 0 errors", timeout=30_000)
+        # an edited version under the same name: the server cannot tell it from another file, so the page asks
+        dialogs = []
+        page.once("dialog", lambda d: (dialogs.append(d.message), d.accept()))
         page.set_input_files("#file", [{**page_file, "buffer": b"# Heron\n\nThe heron of Orla nests twice."}])
         page.click("#upload button[type=submit]")
-        expect(result).to_contain_text("1 replaced", timeout=30_000)
+        expect(result).to_contain_text("1 replaced (file:heron.md)", timeout=30_000)
+        assert len(dialogs) == 1 and "'file:heron.md'" in dialogs[0] and "Replace" in dialogs[0], dialogs
+
+
+def test_a_different_file_of_the_same_name_is_stored_only_if_the_user_agrees(server, browser):
+    # bc's README uploaded after avahi's replaced it, and the page said "1 replaced" alone: avahi's was lost
+    import httpx
+
+    avahi, bc = (Path("/usr/share/doc") / p / "README" for p in ("avahi-daemon", "bc"))
+    with _upload_form(server, browser, "file:README") as (page, result):
+        page.set_input_files("#file", [str(avahi)])
+        page.click("#upload button[type=submit]")
+        expect(result).to_have_text(re.compile(r"^1 document ingested, \d+ chunks, 0 errors$"), timeout=30_000)
+        dialogs = []
+        page.once("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # "cancel": the stored one stays
+        page.set_input_files("#file", [str(bc)])
+        page.click("#upload button[type=submit]")
+        expect(result).to_contain_text("nothing stored", timeout=30_000)
+        assert len(dialogs) == 1 and "'file:README' (stored 20" in dialogs[0], dialogs
+        doc = httpx.get(f"{server.url}/v1/memories/other/document", params={"id": "file:README"}, timeout=30).json()
+        assert "Avahi" in doc["chunks"][0]["text"]
+        page.once("dialog", lambda d: d.accept())
+        page.click("#upload button[type=submit]")
+        expect(result).to_contain_text("1 replaced (file:README)", timeout=30_000)
+        doc = httpx.get(f"{server.url}/v1/memories/other/document", params={"id": "file:README"}, timeout=30).json()
+        assert "Avahi" not in " ".join(c["text"] for c in doc["chunks"])
 
 
 def test_ingest_without_a_file_says_to_choose_one(server, browser):

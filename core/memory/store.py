@@ -82,12 +82,12 @@ class Store(StoreReads, StoreBase):
         """The document ``doc_key`` names, in any Unicode form (core.memory._names)."""
         doc_key = stored_key(self, doc_key, self._reader)
         row = self._reader.execute(
-            "SELECT id, doc_key, title, source, meta, content_hash, chunk_ids FROM documents WHERE doc_key = ?",
+            "SELECT id, doc_key, title, source, meta, content_hash, chunk_ids, created FROM documents WHERE doc_key = ?",
             (doc_key,)).fetchone()
         if row is None:
             return None
         return {"id": row[0], "doc_key": row[1], "title": row[2], "source": row[3],
-                "meta": json.loads(row[4]), "content_hash": row[5], "chunk_ids": _ids(row[6])}
+                "meta": json.loads(row[4]), "content_hash": row[5], "chunk_ids": _ids(row[6]), "created": row[7]}
 
     def content_hashes(self, doc_keys) -> dict[str, str]:
         """doc_key -> content hash of the stored documents among ``doc_keys`` (one query per

@@ -30,6 +30,7 @@ from core.server.forget import forget_routes
 from core.server.public import without_folder
 from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
 from core.server.registry import Registry
+from core.server.replacing import clashes, conflict, replaced_now
 from core.server.schema import install_openapi
 from core.server.uploads import (files_records, multipart_form, no_file_field, not_json, record_fields,
                                  upload_name, utf8_body)
@@ -213,7 +214,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
                   "application/json": {"schema": {"type": "array", "items": DocumentIn.model_json_schema()}},
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "file": {"type": "string", "format": "binary"}}}}}}})
-    async def add_documents(name: str, request: Request, background: bool = False, fields: str | None = None):
+    async def add_documents(name: str, request: Request, background: bool = False, fields: str | None = None,
+                            replace: bool = False):
         """Ingest a JSON list of ``{id, title, text, metadata}`` or uploaded files (``file`` fields).
 
         A file is read as `mycelial ingest` reads a file named to it: .txt .md .rst .html .pdf .docx .pptx .odt .odp
@@ -223,6 +225,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         ``background=true``: answer 202 with a job at once; poll ``.../jobs/{id}``.
         ``fields=text=paragraphs,id=doc_id``: an uploaded JSONL, JSON or CSV file's keys of another schema
         (`ingest --fields`).
+        ``replace=true``: an uploaded file whose id (``file:NAME``) names a stored document with other text replaces
+        it; without it that is a 409 naming the document, and nothing is stored.
         """
         s = writable_slot(name)
         mapping = record_fields(fields)
@@ -230,6 +234,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if mapping is not None and not ctype.startswith("multipart/form-data"):  # a posted list has its schema
             raise Invalid([("fields", "applies to uploaded record files (JSONL, JSON, CSV); a posted list's documents "
                                       "are {id, title, text, metadata}")])
+        if "replace" in request.query_params and not ctype.startswith("multipart/form-data"):
+            raise Invalid([("replace", "applies to uploaded files (named file:NAME); a posted list's id is its update "
+                                       "key: the same id again replaces that document")])
         if ctype.startswith("multipart/form-data"):
             form = await multipart_form(request)
             uploads = [u for u in form.getlist("file") if hasattr(u, "read")]  # every one: curl -F file=@a -F file=@b
@@ -238,8 +245,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             files = [(upload_name(u, request.headers.get("content-type", "")), await u.read()) for u in uploads]
             records, errors, skipped = await _run(files_records, files, mapping)
             if background:
-                return _submit(s, records, errors, skipped)
-            return await _run(_ingest, s, records, errors, skipped)
+                return await _run(_submit_files, s, records, errors, skipped, replace)
+            return await _run(_ingest, s, records, errors, skipped, replace)
         try:
             docs = _DOCS.validate_json(utf8_body(await request.body()))
         except ValidationError as exc:
@@ -252,9 +259,17 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             return _submit(s, records)
         return await _run(_ingest, s, records)
 
-    def _submit(s, records, errors=(), skipped=()):
-        job = jobs.submit(s, records, errors, skipped)
+    def _submit(s, records, errors=(), skipped=(), replacing=()):
+        job = jobs.submit(s, records, errors, skipped, replacing)
         return JSONResponse(job, status_code=202, headers={"Location": f"/v1/memories/{s.name}/jobs/{job['id']}"})
+
+    def _submit_files(s, records, errors, skipped, replace: bool):
+        """A background upload: its clashes are judged before the 202 (the page asks the user at once)."""
+        with writing(s):
+            found = clashes(s.memory.store_, records)
+        if found and not replace:
+            return conflict(found)
+        return _submit(s, records, errors, skipped, found)
 
     @app.get("/v1/memories/{name}/jobs/{job_id}", dependencies=v1)
     def job_status(name: str, job_id: str):
@@ -349,18 +364,24 @@ def writing(s):
         raise _busy(exc, s) from None
 
 
-def _ingest(s, records, read_errors=(), skipped=()) -> dict:
+def _ingest(s, records, read_errors=(), skipped=(), replace: bool = False):
     """Ingest ``records``; ``read_errors`` (an uploaded file's unreadable lines) open the report, and the 422 of
     an ingest that stored nothing (they were left out of it: only the records' errors were named). ``skipped``:
-    the uploaded files that were empty (nothing to store; alone, a 201 storing nothing)."""
+    the uploaded files that were empty (nothing to store; alone, a 201 storing nothing). An uploaded file naming a
+    stored document with other text is a 409 unless ``replace`` (judged under the write lock, with the ingest)."""
     from core.memory.types import IngestReport
 
+    found = []
     if records:
         with writing(s):
+            found = clashes(s.memory.store_, records)
+            if found and not replace:
+                return conflict(found)
             rep = s.memory.ingest(records)
     else:
         rep = IngestReport()
     out = rep.to_dict()
+    out["replaced_files"] = replaced_now(s.memory.store_, found)
     del out["replaced_across"]  # files of the server's disk, named by their paths: not a client's to read
     out["errors"] = list(read_errors) + out["errors"]
     out["skipped"] = list(skipped)

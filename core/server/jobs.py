@@ -43,10 +43,10 @@ class Jobs:
         self._stopping = threading.Event()
         self._stop_now = threading.Event()  # a second Ctrl-C: jobs end after the batch they are in
 
-    def submit(self, slot, records: list, errors=(), skipped=()) -> dict:
+    def submit(self, slot, records: list, errors=(), skipped=(), replacing=()) -> dict:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report, ``skipped``
-        names the empty files."""
-        report = {k: 0 for k in _COUNTS} | {"errors": list(errors), "skipped": list(skipped)}
+        names the empty files, ``replacing`` the (id, stored time) of the documents its files replace (replace=true)."""
+        report = {k: 0 for k in _COUNTS} | {"errors": list(errors), "skipped": list(skipped), "replaced_files": []}
         job = {"id": f"j{next(self._ids)}-{self._boot}", "memory": slot.name, "status": "queued", "total": len(records),
                "done": 0, "embedding": None, "waiting_for": None, "report": report, "error": None,
                "started": time.time(), "seconds": 0.0}
@@ -54,7 +54,7 @@ class Jobs:
             self._jobs[job["id"]] = job
             while len(self._jobs) > self.keep:
                 self._jobs.popitem(last=False)
-        thread = threading.Thread(target=self._run, args=(slot, records, job), daemon=True, name=f"ingest-{job['id']}")
+        thread = threading.Thread(target=self._run, args=(slot, records, job, list(replacing)), daemon=True, name=f"ingest-{job['id']}")
         thread.done = threading.Event()  # waited on, not joined: see `wait`
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
@@ -99,13 +99,15 @@ class Jobs:
         if held is not None:
             raise held
 
-    def _run(self, slot, records, job) -> None:
+    def _run(self, slot, records, job, replacing) -> None:
         try:
-            self._run_batches(slot, records, job)
+            self._run_batches(slot, records, job, replacing)
         finally:
             threading.current_thread().done.set()
 
-    def _run_batches(self, slot, records, job) -> None:
+    def _run_batches(self, slot, records, job, replacing=()) -> None:
+        from core.server.replacing import replaced_now
+
         job["status"] = "running"
         try:
             for i in range(0, len(records), self.batch):
@@ -121,6 +123,8 @@ class Jobs:
                 job["report"]["errors"] += [str(e) for e in rep.errors]
                 job["done"] += len(part)
                 job["seconds"] = round(time.time() - job["started"], 3)
+            if replacing:  # set before "done": the page reads them with the report
+                job["report"]["replaced_files"] = replaced_now(slot.memory.store_, replacing)
             rep = job["report"]
             if rep["errors"] and not (rep["documents"] or rep["unchanged"]):  # as the synchronous route's 422
                 job["status"], job["error"] = "failed", "nothing was ingested: " + "; ".join(rep["errors"][:5])
@@ -156,6 +160,7 @@ class Jobs:
     @staticmethod
     def view(job: dict) -> dict:
         out = {k: v for k, v in job.items() if k != "report"}
-        out["report"] = dict(job["report"], errors=list(job["report"]["errors"]))
+        out["report"] = dict(job["report"], errors=list(job["report"]["errors"]),
+                             replaced_files=list(job["report"]["replaced_files"]))
         out["progress"] = round(job["done"] / job["total"], 4) if job["total"] else 1.0
         return out

@@ -27,6 +27,8 @@ _WHY = {
     "401": "missing or wrong bearer token (when the server has one)",
     "403": "the memory's folder is not writable",
     "404": "no memory of that name (or no such document, job or event)",
+    "409": "an uploaded file's id (file:NAME) names a stored document with other text; nothing was stored "
+           "(replace=true replaces it)",
     "413": "request body over the server's --max-body-mb",
     "415": "the body was not sent with Content-Type: application/json",
     "422": "invalid input; `fields` names each field at fault",
@@ -46,6 +48,8 @@ def _errors(method: str, path: str) -> list[str]:
         codes += ["404", "503"]
     if method in ("post", "put", "patch"):
         codes.append("413")
+    if (method, path) == ("post", "/v1/memories/{name}/documents"):
+        codes.append("409")
     if (method, path) in _JSON_BODY:
         codes.append("415")
     if method == "delete" or (method == "post" and not path.endswith("/recall")):  # the writes

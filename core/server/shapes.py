@@ -51,6 +51,7 @@ class JobReport(_Shape):
     moved_gone: int  # of the moved, files their moved folder no longer holds (--sync forgets them)
     errors: list[str]
     skipped: list[str]
+    replaced_files: list[str]  # uploaded files' documents replaced with replace=true (file:NAME)
 
 
 class IngestReport(JobReport):

@@ -113,16 +113,25 @@ def files_records(files, fields=None) -> tuple[list, list[str], list[str]]:
     """Records, read errors and skips (empty files) of uploaded (filename, bytes) pairs; 422 naming every file
     with no document (field ``file``), and then none is ingested: it named the first one only, so a user fixed
     one file a try. An empty file is skipped, not refused: it refused the request's other files too."""
-    records, errors, skipped, refused = [], [], [], []
+    from core.memory._formats import has_own_ids
+    from core.memory._names import nfc
+
+    from core.server.replacing import same_names
+
+    records, errors, skipped, refused, named = [], [], [], [], []
     for filename, data in files:
         try:
-            _, recs, errs, skips = _file_records(filename, data, fields)
+            safe, recs, errs, skips = _file_records(filename, data, fields)
         except _Refused as exc:
             refused += [("file", m) for m in exc.args]
             continue
+        named += [] if has_own_ids(safe) else [nfc(safe)]
         records += recs
         errors += errs
         skipped += skips
+    # two READMEs of one request are one id (file:README): one was stored, the other only listed in errors
+    refused += [("file", f"{n}: {named.count(n)} files of this request have this name, and an upload is named by "
+                         f"its file name alone (file:{n}); rename all but one") for n in same_names(named)]
     if refused:  # a file of 300 bad lines made a 51 KB message (and the page showed it whole): five, then a count
         tail = f"; none of the {len(files)} files was ingested" if len(files) > 1 else ""
         more = f"; and {len(refused) - 5:,} more" if len(refused) > 5 else ""

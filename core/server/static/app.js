@@ -34,7 +34,12 @@ async function api(path, options = {}) {
     throw new Error(token ? "the server refused this token: check the one in the token box"
                           : "this server needs a token: enter it in the token box");
   }
-  if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) {  // the status and fields go with it: the upload asks before replacing on a 409
+    const err = new Error((body && body.error) || `HTTP ${res.status} ${res.statusText}`);
+    err.status = res.status;
+    err.fields = (body && body.fields) || [];
+    throw err;
+  }
   return body;
 }
 

@@ -20,8 +20,14 @@ async function upload(ev) {
     const keys = $("fields").value.trim();  // JSONL records of another schema: text=paragraphs,id=doc_id
     const chosen = memory();
     // a background job, followed: "ingesting…" stood for minutes over a large file, with no sign of progress
-    let job = await api(`/v1/memories/${chosen}/documents?background=true` +
-                        (keys ? `&fields=${encodeURIComponent(keys)}` : ""), { method: "POST", body: form });
+    const url = `/v1/memories/${chosen}/documents?background=true` + (keys ? `&fields=${encodeURIComponent(keys)}` : "");
+    let job = await sendAskingToReplace(url, form);
+    if (job === null) {  // the user kept the stored documents: nothing of this upload was stored
+      if (seq !== uploadSeq) return;
+      $("upload-result").textContent = "nothing stored: the stored document of that name was kept "
+        + "(rename the file to keep both)";
+      return;
+    }
     while (["queued", "running", "waiting"].includes(job.status)) {
       if (seq !== uploadSeq) return;  // another memory was chosen, or another upload began
       $("upload-result").textContent = jobText(job);
@@ -34,7 +40,9 @@ async function upload(ev) {
     const errors = r.errors.length ? `: ${r.errors.slice(0, 3).map(onPage).join("; ")}${r.errors.length > 3 ? "; …" : ""}` : "";
     // a file sent again said "0 documents, 0 chunks": it is there, unchanged (or replaced by the new version)
     const parts = [plural(r.documents, "document") + " ingested", plural(r.chunks, "chunk")];
-    if (r.replaced) parts.push(`${r.replaced} replaced`);
+    const named = r.replaced_files || [];  // which ones: "1 replaced" alone said not what was lost
+    if (r.replaced) parts.push(`${r.replaced} replaced` + (named.length ? ` (${named.slice(0, 5).join(", ")}`
+                                                          + `${named.length > 5 ? ", …" : ""})` : ""));
     if (r.unchanged) parts.push(`${r.unchanged} unchanged`);
     parts.push(plural(r.errors.length, "error"));
     const skipped = (r.skipped || []).map((m) => m.replace(/: empty file[^]*$/, ""));  // its file's name
@@ -50,6 +58,20 @@ async function upload(ev) {
     const said = onPage(e.message);  // a file of 300 bad lines wrote 55,000 characters here
     $("upload-result").textContent = said.length > 1000 ? said.slice(0, 999) + "…" : said;
     $("upload-result").className = "error";
+  }
+}
+
+// A 409: a file of the same name is stored with other text (another file, or an edited version): the user is
+// asked, and the upload sent again with replace=true if they agree; null when they keep the stored one.
+async function sendAskingToReplace(url, form) {
+  try {
+    return await api(url, { method: "POST", body: form });
+  } catch (e) {
+    if (e.status !== 409) throw e;
+    const stored = e.fields.map((f) => "• " + f.message).join("\n");
+    if (!confirm(`Already stored with other text (another file of the same name, or an edited version):\n${stored}`
+                 + "\n\nReplace with the uploaded file? Cancel stores nothing.")) return null;
+    return await api(url + "&replace=true", { method: "POST", body: form });
   }
 }
 
