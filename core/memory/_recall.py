@@ -1,6 +1,7 @@
 """Recall: vector search, associative spreading, fusion, and the hits with their explanations."""
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -17,6 +18,7 @@ from core.memory.types import MODES, Hit, RecallConfig
 log = get_logger("memory.recall")
 
 _omp = []  # [(get, set) of every OpenMP runtime loaded when the first recall ran]
+_vanished = threading.local()  # .ids: chunks this thread's recall ranked that SQLite no longer holds
 
 
 @contextmanager
@@ -196,13 +198,33 @@ class RecallMixin(AssociationMixin):
         q = check_query_vector(q, 384)
         allowed = allowed_chunks(self.store_, where) if where else None
         with _one_thread():
-            hits = self._ranked(q, k, mode, query_text, per_document, exclude, explain, min_score, allowed, where)
+            hits = self._ranked_past_gone(q, k, mode, query_text, per_document, exclude, explain, min_score,
+                                          allowed, where)
         if where and not per_document:  # per document, credited before the documents are counted
             hits = credit_matching(self.store_, hits, where)
         attach(self.store_, hits, int(context))
         log.debug("recall %s k=%d: %d hits%s", mode, k, len(hits),
                   "" if allowed is None else f" among {len(allowed)} chunks matching {where}")
         return hits
+
+    def _ranked_past_gone(self, q, k: int, mode: str, query_text, per_document: bool, exclude, explain: bool,
+                          min_score, allowed, where) -> list[Hit]:
+        """`_ranked`, ranked again without the chunks it found gone from SQLite while fewer than ``k`` hits came:
+        another process forgot them and this object could not reload yet (that process still holds the write
+        lock), so its index still gave them. A recall then still has ``k`` hits while ``k`` chunks are stored
+        (it gave none at k=1); hybrid and associative scores stay those of this object's network until it reloads."""
+        gone: set[int] = set()
+        while True:
+            _vanished.ids = set()
+            skip = exclude if not gone else [*(exclude or ()), *sorted(gone)]
+            try:
+                hits = self._ranked(q, k, mode, query_text, per_document, skip, explain, min_score, allowed, where)
+                new = _vanished.ids - gone
+            finally:
+                _vanished.ids = None
+            if len(hits) >= k or not new:
+                return hits
+            gone |= new
 
     def _ranked(self, q, k: int, mode: str, query_text, per_document: bool, exclude, explain: bool,
                 min_score, allowed: np.ndarray | None = None, where: dict | None = None) -> list[Hit]:
@@ -321,7 +343,9 @@ class RecallMixin(AssociationMixin):
             pos += len(part)
             for c in part:
                 r = rows.get(c)
-                if r is None:  # forgotten since the search
+                if r is None:  # forgotten since the search (by another process: `_ranked_past_gone`)
+                    if getattr(_vanished, "ids", None) is not None:
+                        _vanished.ids.add(c)
                     continue
                 if per_document:
                     if r["doc_key"] in seen_docs:

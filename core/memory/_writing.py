@@ -9,7 +9,7 @@ from core.memory.lock import MemoryReadOnlyError
 
 
 class WritingMixin:
-    """``_writing`` and ``refresh`` for `SemanticMemory`."""
+    """``_writing``, ``refresh`` and ``_fresh`` for `SemanticMemory`."""
 
     @contextmanager
     def _writing(self):
@@ -44,7 +44,10 @@ class WritingMixin:
             return False
         if self.read_only:
             with self._lock:
-                self._seen = self.store_.last_ids()  # before: a commit landing during the load is seen next time
+                seen = self.store_.last_ids()  # before: a commit landing during the load is seen next time
+                if seen == self._seen:  # another thread's read reloaded it while this one waited
+                    return False
+                self._seen = seen
                 self._load_derived()
             return True
         try:
@@ -60,3 +63,13 @@ class WritingMixin:
             return True
         finally:
             self._wlock.release()
+
+    def _fresh(self) -> None:
+        """Before a read (recall, associations, graph, bridges, stats): `refresh`, so an object kept open answers
+        as a reopened one. Another process's forget left its chunks in this object's index and network: recall
+        gave fewer than k hits (none at k=1) and other scores. One read of ``sqlite_sequence`` (~8 us) when
+        nothing changed; never waits: while a writer is at work (another process, or this object in another
+        thread, or this thread inside its own write) it answers from what it holds, and recall searches past
+        the chunks that vanished."""
+        if self._seen is not None and not getattr(self, "_closed", False):
+            self.refresh()

@@ -27,6 +27,7 @@ class AssociateMixin:
 
     def _concept_id(self, concept) -> int | None:
         check_open(self)
+        self._fresh()  # associations, graph, bridges: the network as a reopened memory reads it
         if not isinstance(concept, str) or not concept.strip():
             raise ValueError("concept must be a non-empty string, e.g. 'neil peart'")
         key, vocab = normalize(concept), self.graph_.vocab_

@@ -53,8 +53,12 @@ class WriteLock:
         self._thread_lock = threading.RLock()
 
     def acquire(self, timeout: float | None = None) -> bool:
-        """Take the lock (waiting up to ``timeout`` s); True when it was not held by this object before."""
-        self._thread_lock.acquire()
+        """Take the lock (waiting up to ``timeout`` s); True when it was not held by this object before.
+
+        ``timeout=0`` never waits, not even for this object's own write in another thread (a read's
+        catch-up, `SemanticMemory.refresh`, waited there for the whole of that ingest)."""
+        if not self._thread_lock.acquire(blocking=timeout != 0):
+            raise MemoryBusyError(f"memory {self.path.parent} is being written by this process (another thread)")
         if self._depth:
             self._depth += 1
             return False

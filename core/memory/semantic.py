@@ -243,6 +243,7 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
     # -- bounds on recall ---------------------------------------------------------------
     def recall_vector(self, q, k: int = 10, *args, **kwargs):
         _check_k(k)
+        self._fresh()  # recall and recall_batch come here too: each query sees what other processes committed
         return super().recall_vector(q, k, *args, **kwargs)
 
     recall_vector.__doc__ = RecallMixin.recall_vector.__doc__
@@ -314,6 +315,8 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
 
     def stats(self) -> dict:
         """Counts of documents and chunks, index kind, network size, bytes on disk."""
+        check_open(self)
+        self._fresh()  # index_vectors and network: what recall now uses, caught up with other processes
         net = self.network_.stats()
         disk = folder_bytes(self.folder)  # files may come and go while another process writes
         return {"folder": str(self.folder), "documents": self.store_.count_documents(),
