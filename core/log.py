@@ -52,8 +52,8 @@ def configure_cli(verbose: int = 0, quiet: bool = False) -> None:
     LOGGER.setLevel(level)
     import warnings
 
-    # the Python API's IngestWarning (not imported here: --help stays light); the CLI and the server list
-    # an ingest's problems themselves
+    # the Python API's IngestWarning (not imported here: --help stays light): the server lists an ingest's
+    # problems itself (the commands filter it in `core.cli`)
     warnings.filterwarnings("ignore", message="ingest: ", category=UserWarning)
     if quiet:
         quiet_model_bars()

@@ -191,6 +191,12 @@ def test_a_python_ingest_that_meets_problems_says_so_once_and_the_cli_does_not_r
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a clean ingest warns nothing
         mem.ingest([{"id": "warn-ok", "text": "The river Danube flows east through Vienna and Budapest."}])
+        folder = tmp_path / "notes"  # a file the folder does not read is a skip, said in the report: no problem
+        folder.mkdir()
+        (folder / "rivers.txt").write_text("The Rhine flows north through Basel, Cologne and Rotterdam.\n")
+        (folder / "photo.license").write_text("CC-BY-4.0\n")
+        skipped = mem.ingest(folder)
+        assert skipped.documents == 1 and skipped.errors and all(e.skipped for e in skipped.errors)
     root = Path(__file__).resolve().parent.parent
     r = subprocess.run([sys.executable, "-m", "mycelial", "ingest", "not/a/path", "--memory", str(tmp_path / "m"),
                         "-q"], cwd=root, capture_output=True, text=True, timeout=300)

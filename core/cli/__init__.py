@@ -41,6 +41,8 @@ class _Group(click.Group):
         try:
             with warnings.catch_warnings():  # the library's warnings as one line each, no source line
                 warnings.showwarning = _one_line_warning
+                # the Python API's IngestWarning: the commands list an ingest's problems themselves
+                warnings.filterwarnings("ignore", message="ingest: ", category=UserWarning)
                 return super().invoke(ctx)
         except click.NoSuchOption as exc:  # `get -leading-dash.txt` said "No such option: -l" and no more
             word = next((a for a in words if a.startswith(exc.option_name)

@@ -210,7 +210,8 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         fields = Fields.of(fields)  # a bad mapping is refused before the write lock is taken
         with self._writing():
             report = super().ingest(source, progress, client, partitions, fields)
-        if report.errors:  # a notebook's typo in a path ingested nothing without a visible word
+        if any(not getattr(e, "skipped", False) for e in report.errors):  # a notebook's typo in a path ingested
+            # nothing without a visible word (a file a folder does not read is a skip, no problem)
             warnings.warn(report.problems_line(), IngestWarning, stacklevel=2)
         return report
 

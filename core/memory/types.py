@@ -196,9 +196,9 @@ class IngestReport:
 
     def problems_line(self) -> str:
         """One line for the problems of this ingest: how many, the first, where the rest are."""
-        n = len(self.errors)
-        more = f" and {n - 1} more" if n > 1 else ""
-        return (f"ingest: {self.errors[0]}{more} ({self.documents} documents stored; "
+        bad = [e for e in self.errors if not getattr(e, "skipped", False)]
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        return (f"ingest: {bad[0] if bad else 'no problem'}{more} ({self.documents} documents stored; "
                 f"the report's errors list every problem)")
 
     def to_dict(self) -> dict:
