@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter,
-                      ValidationError)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic_core import PydanticCustomError
 
 from core.memory._did_you_mean import did_you_mean
 from core.server.auth import UNAUTHORIZED, BearerAuth, bearer_ok
@@ -28,6 +28,7 @@ from core.server.errors import (BodyLimit, Crashes, Invalid, check_question, err
                                 install_error_handlers, shown)
 from core.server.forget import forget_routes
 from core.server.public import without_folder
+from core.server.records import duplicate_key_error, posted_records
 from core.server.recall import QUESTION_MAX, REPEATABLE, recall_routes
 from core.server.registry import Registry
 from core.server.replacing import clashes, conflict, replaced_now
@@ -44,6 +45,8 @@ def _doc_id(value):
     """An integer id is taken as its decimal string, as a JSONL line's ``"id": 5`` is on the CLI."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"must be a string or integer, got {type(value).__name__}")
+    if isinstance(value, str) and value and not value.strip():  # was 'missing "id"', though it was given
+        raise PydanticCustomError("blank", "is blank (only white space); give the document an id")
     return str(value)
 
 
@@ -52,7 +55,11 @@ def _paragraphs(value):
     the CLI and Python took Brown's ``paragraphs``, the API answered "Input should be a valid string"."""
     from core.memory.records import joined_text
 
-    return joined_text(value) if isinstance(value, list) else value
+    text = joined_text(value) if isinstance(value, list) else value
+    if isinstance(text, str) and not text.strip():  # `"text": []` was "String should have at least 1 character"
+        raise PydanticCustomError("blank", "must be a non-empty string (or a list of paragraphs); this one holds "
+                                           "no text")
+    return text
 
 
 class DocumentIn(BaseModel):
@@ -72,7 +79,7 @@ class ReinforceIn(BaseModel):
     rate: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)  # NaN was "should be less than 1"
 
 
-_DOCS = TypeAdapter(list[DocumentIn])
+_DOC = TypeAdapter(DocumentIn)
 
 
 def create_app(memories: dict, token: str | None = None, embedder=None, codec=None,
@@ -128,6 +135,12 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         except UnicodeDecodeError as exc:
             raise RequestValidationError([{"loc": ("query", "query_string"), "msg": f"not valid UTF-8 (byte {exc.object[exc.start]:#x}"
                                            f"); percent-encode the UTF-8 bytes of the text"}]) from None
+        try:  # and the path: `documents/%FF` answered 404 "no document '\ufffd'"
+            unquote_to_bytes(request.scope.get("raw_path", b"")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            param = next((k for k, v in request.path_params.items() if "\ufffd" in str(v)), "path")
+            raise RequestValidationError([{"loc": ("path", param), "msg": f"not valid UTF-8 (byte {exc.object[exc.start]:#x}"
+                                           f"); percent-encode the UTF-8 bytes of the text"}]) from None
         route = request.scope.get("route")
         takes = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", ())}
         unknown = [k for k in request.query_params if k not in takes]
@@ -140,7 +153,7 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             raise RequestValidationError([{"loc": ("query", k), "msg": f"given {len(request.query_params.getlist(k))} "
                                            "times; give it once"} for k in twice])
 
-    def json_body(request: Request) -> None:
+    async def json_body(request: Request) -> None:
         """415 for a JSON route's body sent as a form or text: `curl -d '{"queries": [...]}'` (a form) was
         answered "body: Input should be a valid dictionary", though the body is one (so was a body without a
         type: FastAPI reads only a JSON-typed body, which a cross-site form cannot send)."""
@@ -149,6 +162,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         if main != "application" or not (sub == "json" or sub.endswith("+json")):  # what FastAPI parses
             got = repr(ctype) if ctype else "no Content-Type"
             raise HTTPException(415, f"send the body as JSON with 'Content-Type: application/json' (got {got})")
+        if (dup := duplicate_key_error(await request.body())) is not None:  # the last one won, quietly
+            raise dup
 
     def slot(name: str):
         s = registry.get(name)
@@ -247,14 +262,8 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
             if background:
                 return await _run(_submit_files, s, records, errors, skipped, replace)
             return await _run(_ingest, s, records, errors, skipped, replace)
-        try:
-            docs = _DOCS.validate_json(utf8_body(await request.body()))
-        except ValidationError as exc:
-            raise not_json(exc.errors(), ctype) from None
-        if not docs:
-            raise RequestValidationError([{"loc": ("body",), "msg": "the list of documents is empty"}])
-        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": {**(d.model_extra or {}), **d.metadata}}
-                   for d in docs]
+        # all or nothing: a bad record refuses the whole list, each named by its index (`posted_records`)
+        records = posted_records(utf8_body(await request.body()), _DOC, ctype, not_json)
         if background:
             return _submit(s, records)
         return await _run(_ingest, s, records)

@@ -6,9 +6,8 @@ sending malformed JSON to recall, forget or reinforce got a 422 about its body, 
 from __future__ import annotations
 
 import hmac
-import json
 
-from core.server.errors import error_body
+from core.server.errors import error_bytes
 
 UNAUTHORIZED = "missing or wrong bearer token: send 'Authorization: Bearer <token>'"
 
@@ -31,7 +30,7 @@ class BearerAuth:
         if scope["type"] == "http" and self.token is not None and scope["path"].startswith("/v1"):
             header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
             if not bearer_ok(self.token, header):
-                body = json.dumps(error_body(UNAUTHORIZED)).encode()  # the shape of every error answer
+                body = error_bytes(UNAUTHORIZED)  # the shape of every error answer
                 await send({"type": "http.response.start", "status": 401, "headers": [
                     (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                     (b"www-authenticate", b"Bearer")]})

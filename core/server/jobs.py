@@ -121,7 +121,7 @@ class Jobs:
                 for k in _COUNTS:
                     job["report"][k] += getattr(rep, k)
                 job["report"]["errors"] += [str(e) for e in rep.errors]
-                job["done"] += len(part)
+                job["done"] = i + len(part)  # the progress callback moved it along the batch
                 job["seconds"] = round(time.time() - job["started"], 3)
             if replacing:  # set before "done": the page reads them with the report
                 job["report"]["replaced_files"] = replaced_now(slot.memory.store_, replacing)
@@ -136,11 +136,21 @@ class Jobs:
         job["seconds"] = round(time.time() - job["started"], 3)
 
     def _ingest_waiting(self, slot, part: list, job: dict):
-        """Ingest one batch, waiting while another process holds the folder's lock (status "waiting")."""
+        """Ingest one batch, waiting while another process holds the folder's lock (status "waiting").
+
+        The lock is tried first without waiting: ingest itself waits up to MYCELIAL_LOCK_TIMEOUT (30 s) before
+        it says the lock is taken, and the job showed "running", ``waiting_for: null``, all that time."""
+        base = job["done"]
+
+        def progress(docs, chunks, embedding):  # `done` moved only when a batch of 32 ended
+            job["done"], job["seconds"] = base + docs, round(time.time() - job["started"], 3)
+            _embedding(job, embedding)
+
         while True:
             try:
                 with slot.write_lock:
-                    rep = slot.memory.ingest(part, progress=lambda docs, chunks, emb: _embedding(job, emb))
+                    self._lock_free(slot)
+                    rep = slot.memory.ingest(part, progress=progress)
                 job["status"], job["waiting_for"], job["embedding"] = "running", None, None
                 return rep
             except MemoryBusyError as exc:
@@ -148,9 +158,20 @@ class Jobs:
                     raise MemoryBusyError(f"the server stopped while this job waited for the memory's lock, "
                                           f"after {job['done']} of {job['total']} documents; send the rest "
                                           f"again: {exc}") from None
+                if job["status"] != "waiting":
+                    log.info("ingest job %s waits: %s", job["id"], exc)
                 job["status"], job["waiting_for"] = "waiting", without_folder(str(exc), slot)
-                log.info("ingest job %s waits: %s", job["id"], exc)
+                job["seconds"] = round(time.time() - job["started"], 3)
                 self._stopping.wait(1.0)
+
+    @staticmethod
+    def _lock_free(slot) -> None:
+        """MemoryBusyError at once when another process holds the folder's write lock (taken and let go: the
+        ingest takes it as it always does, catching up with that process's writes first)."""
+        lock = getattr(slot.memory, "_wlock", None)
+        if lock is not None and not lock.held:
+            lock.acquire(timeout=0)
+            lock.release()
 
     def get(self, memory: str, job_id: str) -> dict | None:
         with self._lock:

@@ -12,10 +12,9 @@ its own ``Host`` and ``Origin``.
 """
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
-from core.server.errors import error_body
+from core.server.errors import error_bytes
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -61,7 +60,7 @@ class SameOrigin:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         why = refusal(scope["method"], headers, self.loopback_only) if self.checked else None
         if why is not None:
-            body = json.dumps(error_body(why)).encode()
+            body = error_bytes(why)
             await send({"type": "http.response.start", "status": 403, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 *SECURITY_HEADERS]})
