@@ -9,13 +9,9 @@ import sys
 import threading
 import time
 
-import pytest
-from _memory_helpers import wiki_records
+from test_forget_live_vocab import MODES, codec, recs  # noqa: F401  (pytest fixtures: the same memory's parts)
 
 from core.memory import SemanticMemory
-from core.reasoning.mycelial import MycelialVQVAE
-
-MODES = ("similar", "hybrid", "associative")
 HOLD = """import json, sys
 from core.memory import SemanticMemory
 from core.memory.lock import WriteLock
@@ -26,16 +22,6 @@ with WriteLock(folder):  # as a longer write of that process would: it still hol
     print("held", flush=True)
     sys.stdin.read()
 """
-
-
-@pytest.fixture(scope="module")
-def codec():
-    return MycelialVQVAE.load_default()
-
-
-@pytest.fixture(scope="module")
-def recs(wiki_docs):
-    return wiki_records(wiki_docs, n_docs=6, n_sents=10)
 
 
 def _other(folder, code: str, *args) -> None:
