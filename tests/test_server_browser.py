@@ -767,3 +767,32 @@ def test_an_upload_shows_its_job_s_progress_then_its_report(server, browser, wik
             assert said == "ingesting… 0 of 1 document, embedding 2,048 of 2,719 chunks"
         finally:
             httpx.post(server.url + "/v1/memories/other/forget", json={"ids": [r["id"] for r in recs]}, timeout=60)
+
+
+_LABEL_OVERLAPS = """() => {  // shown node labels whose boxes cross another label or a node, on the screen
+  const box = (e) => e.getBoundingClientRect();
+  const labels = [...document.querySelectorAll('#graph text')]
+    .filter((t) => getComputedStyle(t).display !== 'none' && t.textContent).map((t) => [t.textContent, box(t)]);
+  const nodes = [...document.querySelectorAll('#graph circle')].map((c) => [c.dataset.concept, box(c)]);
+  const out = [];
+  labels.forEach(([name, a], i) => {
+    for (const [other, b] of [...labels.slice(i + 1), ...nodes])
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) out.push([name, other]);
+  });
+  return out;
+}"""
+
+
+def test_node_labels_do_not_cover_each_other_on_a_phone(server, browser):
+    # at 375 px the labels (19 units, to stay legible once scaled down) lay over one another and over nodes
+    with _page(browser, viewport={"width": 375, "height": 700}) as page:
+        for concept in ("emperor", "nerva", "trajan"):
+            _type_concept(page, server, concept)
+            expect(page.locator("#graph circle.root")).to_have_count(1, timeout=30_000)
+            nodes = page.locator("#graph circle")
+            assert nodes.count() >= 5, concept
+            assert page.evaluate(_LABEL_OVERLAPS) == [], concept
+            shown = page.locator("#graph text:not(.unlabelled)")
+            assert shown.count() >= 3, concept  # the root and its strongest neighbours keep their names
+            # every node is still named: hovered (title) and read out (aria-label)
+            assert all(c.get_attribute("aria-label") for c in nodes.all()), concept

@@ -1,7 +1,7 @@
 // The network panel: a concept's neighbourhood drawn in SVG, its neighbours listed, and the paths from it to
 // another concept (the bridges route). Declarations only: app.js, loaded last, wires the forms.
 
-const VIEW_LEFT = -300;  // the drawing's viewBox is -300 -220 600 440 (index.html)
+const [VIEW_LEFT, VIEW_TOP] = [-300, -220];  // the drawing's viewBox is -300 -220 600 440 (index.html)
 let graphSeq = 0;  // the newest graph request: a slower, older answer does not replace it
 let shownConcept = "";  // the concept drawn: where the paths start
 
@@ -141,6 +141,7 @@ function drawGraph(g) {
     line.setAttribute("stroke-width", (0.5 + 5 * e.weight).toFixed(2));
     svg.append(line);
   }
+  const labels = [];  // [text, node x, node y, node radius]
   for (const n of g.nodes) {
     const [x, y] = pos.get(n.id);
     const c = document.createElementNS(SVG, "circle");
@@ -160,19 +161,44 @@ function drawGraph(g) {
       if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickConcept(n.id, false, true); }
     });
     const t = document.createElementNS(SVG, "text");
-    // right of the node, or left of it on the drawing's right side (labels there ran off its edge, cut)
-    t.setAttribute("x", x > 100 ? x - 8 : x + 8); t.setAttribute("y", y - 8);
-    if (x > 100) t.setAttribute("text-anchor", "end");
     t.textContent = short(n.label);
     svg.append(c, t);
-    inView(t);
+    labels.push([t, x, y, Number(c.getAttribute("r"))]);
+  }
+  placeLabels(labels);
+}
+
+// Each label beside its node where it covers no other node and no label placed before it (the root first, then
+// the nodes in the answer's order, strongest first) and stays in the drawing; a label with no such place is hidden, its node
+// still named by its title and aria-label. On a phone (19-unit letters) the labels lay over one another.
+function placeLabels(labels) {
+  // the nodes are in the way too (a label across a node hid it), its own one as well (moved back into view)
+  const placed = labels.map(([, x, y, r]) => ({x: x - r, y: y - r, width: 2 * r, height: 2 * r}));
+  const [left, right, top, bottom] = [VIEW_LEFT + 2, -VIEW_LEFT - 2, VIEW_TOP + 2, -VIEW_TOP - 2];
+  for (const [t, x, y, r] of labels) {
+    const spots = [[x + r + 3, y + 5, "start"], [x - r - 3, y + 5, "end"], [x, y - r - 4, "middle"],
+                   [x, y + r + 16, "middle"]];
+    let box = null;
+    for (const [sx, sy, anchor] of spots) {
+      t.setAttribute("x", sx); t.setAttribute("y", sy); t.setAttribute("text-anchor", anchor);
+      box = inView(t, left, right);
+      if (box.y >= top && box.y + box.height <= bottom && !placed.some((p) => crosses(p, box))) break;
+      box = null;
+    }
+    if (box) placed.push(box);
+    else t.setAttribute("class", "unlabelled");
   }
 }
 
-// a label past the drawing's edge is moved back in: on a phone (19-unit letters) "Providence Plantations" was cut
-function inView(t) {
+function crosses(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+// a label past the drawing's side is moved back in ("Providence Plantations" was cut on a phone); its new box
+function inView(t, left, right) {
   const box = t.getBBox();
-  const [left, right] = [VIEW_LEFT + 2, -VIEW_LEFT - 2];
   const shift = box.x < left ? left - box.x : box.x + box.width > right ? right - box.x - box.width : 0;
-  if (shift) t.setAttribute("x", Number(t.getAttribute("x")) + shift);
+  if (!shift) return box;
+  t.setAttribute("x", Number(t.getAttribute("x")) + shift);
+  return t.getBBox();
 }
