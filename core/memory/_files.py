@@ -4,11 +4,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.text import newlines
+
 _SNIFF = 8192  # bytes looked at for NULs (a binary file)
 
 
 def decode_text(data: bytes, source: str) -> str:
-    """A text file's bytes as str: UTF-8 (a BOM dropped) or UTF-16 with its BOM; ValueError naming the problem."""
+    """A text file's bytes as str: UTF-8 (a BOM dropped) or UTF-16 with its BOM, line ends as ``\\n`` whatever
+    they were (`core.text.newlines`); ValueError naming the problem."""
+    return newlines(_decoded(data))
+
+
+def _decoded(data: bytes) -> str:
+    """`decode_text`'s str, line ends as they are."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
         try:
             return data.decode("utf-16")
@@ -24,7 +32,8 @@ def decode_text(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        before = data[:exc.start].replace(b"\r\n", b"\n")
+        line = before.count(b"\n") + before.count(b"\r") + 1  # an old Mac's lines end in "\r"
         word = legacy_word(data, exc.start)
         if word is None:
             raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
@@ -35,8 +44,8 @@ def decode_text(data: bytes, source: str) -> str:
 def legacy_word(data: bytes, at: int) -> str | None:
     """The word around byte ``at`` as Windows-1252 reads it (Latin-1 text reads alike: 'café'), None when those
     bytes are no such text: an error naming only a byte left the user to guess the file's encoding."""
-    start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at)) + 1
-    ends = [i for i in (data.find(b" ", at), data.find(b"\n", at)) if i != -1]
+    start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at), data.rfind(b"\r", 0, at)) + 1
+    ends = [i for i in (data.find(b" ", at), data.find(b"\n", at), data.find(b"\r", at)) if i != -1]
     try:
         word = data[max(start, at - 40):min(ends + [len(data), at + 40])].decode("cp1252").strip(" \t\r\"'`{}[](),;:.")
     except UnicodeDecodeError:

@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 
 from core.memory._longruns import _WINDOW, _long_count, _next_boundary
-from core.text import LINE_BREAK, split_sentences
+from core.text import LINE_BREAK, newlines, split_sentences
 
 MAX_TOKENS = 128
 MAX_READ = 256  # word pieces the packaged model reads (its max_seq_length): a longer chunk is cut there
@@ -46,12 +46,14 @@ def _code_line(raw: str, first_line: str) -> bool:
 
 
 def clean_text(text: str) -> str:
-    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens.
+    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens; line ends
+    made ``\\n``.
 
     A man page rendered with ``man -P cat`` starts every page with ``NAME(S) title NAME(S)``
     and ends it with ``... NAME(S)``; both carry nothing a question could be about.
     """
     # (each pattern needs a character most texts lack: a test of that is ~10x cheaper than the scan)
+    text = newlines(text)  # a record's (JSONL, CSV, the API's) "\r" line ends: its paragraphs were one
     if "<!--" in text:
         text = _HTML_COMMENT.sub("", text)
     if "\x08" in text:

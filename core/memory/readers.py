@@ -39,7 +39,7 @@ from core.memory._markdown import front_matter, markdown_parts
 from core.memory._markdown_text import markdown_text
 from core.memory._names import name_title, nfc
 from core.memory.records import EMPTY_FILE, EMPTY_INPUT, ReadError, Record, parse_record, read_jsonl_lines
-from core.text import count
+from core.text import count, newlines
 
 # Record, ReadError and parse_record live in records.py; the rest of the package imports them from here too
 __all__ = ["MAX_BYTES", "MAX_INPUT_BYTES", "SUFFIXES", "ReadError", "Record", "document_id", "folder_files",
@@ -183,7 +183,7 @@ def _decode_as(what: str, data: bytes, source: str) -> str:
     except ValueError:  # an HTML page in the encoding it declares
         if what != "html" or (charset := declared_charset(data)) in (None, "utf-8"):
             raise
-        return data.decode(charset, "replace")
+        return newlines(data.decode(charset, "replace"))
 
 
 def is_blank(path: Path) -> bool:
@@ -254,7 +254,7 @@ def read_stream(fh: IO[str], errors: list, source: str = "<stdin>", fields=None)
         yield Record(f"stdin-{hashlib.sha1(raw).hexdigest()[:16]}", body, nfc(title), {}, source, merge=True)
         return
     try:  # a piped page is read in the charset it declares, as an HTML file is
-        text = data if isinstance(data, str) else \
+        text = newlines(data) if isinstance(data, str) else \
             _decode_as("html" if looks_like_html(data[:64].decode("latin-1")) else "text", data, source)
     except ValueError as exc:
         errors.append(ReadError(source, str(exc)))
