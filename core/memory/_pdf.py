@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from core.memory._hyphens import cut_word, document_words
+
 EDGE = 3  # lines at a page's top and at its bottom that may be a running header or footer
 SHARE = 0.25  # a line at the edge of at least this share of the pages (and of 3) is a running header/footer
 _DIGITS = re.compile(r"\d+")
@@ -23,7 +25,6 @@ _ROMAN = re.compile(r"(?=[ivxl])(?:xl|l?x{0,3})(?:ix|iv|v?i{0,3})")  # i .. lxxx
 _NUMBER_FIRST = re.compile(r"(\d{1,4})\s+\S")  # "12 CHAPTER 1. INTRODUCTION"
 _NUMBER_LAST = re.compile(r"\S\s+(?:page\s+)?(\d{1,4})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)  # "1.2 Scope 13"
 _ENDED = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")  # a line that ends a sentence
-_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")  # a word, or words joined by hyphens ("well-known")
 _HYPHENATED = re.compile(r"(?<![\w-])([^\W\d_]+(?:-[^\W\d_]+)*)([-\u2010\u00ad])$")  # "... associa-"
 _LETTERS = re.compile(r"[^\W\d_]+")
 _MARKS = ("-", "\u2010", "\u00ad")  # a hyphen, Unicode's hyphen, a soft hyphen
@@ -52,7 +53,7 @@ def pdf_text(pages: list[str]) -> str:
     text = "\n\n".join("\n".join(block) for block in blocks)
     if not any(line[-1:] in _MARKS for block in blocks for line in block):  # no word cut at a line's end
         return text
-    words = Counter(_WORD.findall(text.lower()))
+    words = document_words(text)
     return "\n\n".join("\n".join(join_hyphens(block, words)) for block in blocks)
 
 
@@ -206,16 +207,14 @@ def join_hyphens(lines: list[str], words: Counter) -> list[str]:
     from the next line. ``words``: the document's words (lower case, hyphenated ones whole) and their counts.
 
     The hyphen goes ("associa-" "tion" -> "association") when the next line starts with a letter of the case the
-    fragment ends in (lower after lower, upper after upper: "ELE-" "MENT") and either the document writes the word
-    whole more often than hyphenated, or it writes neither and the fragment is a word of 2 letters at least without
-    a hyphen of its own. It stays ("well-" "known" -> "well-known") when the document writes it so more often, for
-    a one-letter fragment ("e-" "mail", "x-" "axis": hyphenation leaves 2 letters at least), in a chain of hyphened
-    words ("state-of-the-" "art"), and when the case changes ("Anglo-" "Saxon", "DER-" "encoded"). A soft hyphen
-    (U+00AD) always goes.
+    fragment ends in (lower after lower, upper after upper: "ELE-" "MENT") and `_hyphens.cut_word` finds a word cut
+    by hyphenation (the document's own writing of it first, then the model's vocabulary). It stays when the case
+    changes ("Anglo-" "Saxon", "DER-" "encoded") and for a compound ("well-" "known", "self-" "contained", "e-"
+    "mail", "state-of-the-" "art"). A soft hyphen (U+00AD) always goes.
 
-    Limits: a compound the document writes nowhere else loses its hyphen ("self-" "contained" -> "selfcontained");
-    a hyphen in code or a format string at a line's end is taken for hyphenation alike ("hhmm-" "hh" ->
-    "hhmmhh"); a fragment ending in a digit or "_" is left as it is."""
+    Limits: a hyphen in code or a format string at a line's end is taken for hyphenation alike ("hhmm-" "hh" ->
+    "hhmmhh"); a fragment ending in a digit or "_" is left as it is; a rare word whose halves are two words the
+    vocabulary lacks whole keeps the hyphen ("photo-" "synthesis")."""
     out: list[str] = []
     for line in lines:
         if out and (joined := _joined(out[-1], line, words)) is not None:
@@ -257,17 +256,9 @@ def _joined(before: str, line: str, words: Counter) -> tuple[str, str] | None:
         return None
     head, mark = m.group(1), m.group(2)
     same_case = head[-1].islower() == tail.group()[0].islower()
-    if mark == "\u00ad" or (same_case and _drop_hyphen(head, tail.group(), words)):
+    if mark == "\u00ad" or (same_case and cut_word(head, tail.group(), words)):
         return before[:m.end(1)] + first, rest.lstrip()
     return before[:m.start(2)] + "-" + first, rest.lstrip()
-
-
-def _drop_hyphen(head: str, tail: str, words: Counter) -> bool:
-    """Is "head-" "tail" one word cut by hyphenation (see `join_hyphens`)?"""
-    whole, hyphened = (head + tail).lower(), f"{head}-{tail}".lower()
-    if words[whole] != words[hyphened]:
-        return words[whole] > words[hyphened]
-    return len(head) >= 2 and "-" not in head
 
 
 _FILE_NAME = re.compile(r"(?:^|[\s\\/:])[^\s\\/]+\.(?:docx?|rtf|odt|pdf|txt|pptx?|xlsx?|tex|dvi|e?ps|indd|qxp|"

@@ -27,7 +27,6 @@ _SMALL = 16  # word pieces: a chunk this small joins the next piece even past th
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _OVERSTRIKE = re.compile(r"[^\n]\x08")  # man's bold/underline for terminals: "N\bNA\bA", "_\bx"
-_SOFT_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(?=[a-z])")  # groff: "par‐\n   ticular"
 _MAN_REF = r"[\w.:+-]+\(\d[\w]*\)"
 _MAN_HEADER = re.compile(rf"^\s*({_MAN_REF})\s.*\s\1\s*$", re.M)  # "GZIP(1)  General Commands Manual  GZIP(1)"
 _CJK_END = re.compile(r"(?<=[。！？])")  # Chinese/Japanese sentence ends: no space follows them
@@ -59,7 +58,9 @@ def clean_text(text: str) -> str:
     if "\x08" in text:
         text = _OVERSTRIKE.sub("", text)
     if "\u2010" in text:
-        text = _SOFT_HYPHEN.sub(r"\1", text)
+        from core.memory._hyphens import groff_joined
+
+        text = groff_joined(text)
     refs = set(_MAN_HEADER.findall(text))
     if refs:
         text = _MAN_HEADER.sub("", text)
