@@ -55,12 +55,14 @@ def legacy_word(data: bytes, at: int) -> str | None:
 
 def read_pdf(path: Path) -> tuple[str, str]:
     """(title, text) of a PDF: its pages read as `core.memory._pdf.pdf_text` makes them (running headers, footers
-    and page numbers out, hyphenated words whole), the title its information dictionary's /Title when that names
-    the document ("" else); ValueError for a damaged or password-protected one."""
+    and page numbers out, hyphenated words whole) in the paragraphs they are set in (`core.memory._pdf_layout`),
+    the title its information dictionary's /Title when that names the document ("" else); ValueError for a
+    damaged or password-protected one."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     from core.memory._pdf import pdf_text
+    from core.memory._pdf_layout import page_lines, paragraph_pages
 
     # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
     # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
@@ -70,7 +72,7 @@ def read_pdf(path: Path) -> tuple[str, str]:
 
     try:
         reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = paragraph_pages([page_lines(page) for page in reader.pages])
     except FileNotDecryptedError:  # was "unreadable PDF (File has not been decrypted)"
         raise ValueError("PDF is password-protected; save a copy without the password (e.g. `qpdf --decrypt "
                          "--password=PW in.pdf out.pdf`) and ingest that") from None

@@ -4,9 +4,9 @@ contents (an index's dot leaders too) left out; and the title of the document in
 real one.
 
 pypdf gives each page's text a line per printed line, in the order the page draws them (the header first and the
-footer last, as a rule). These functions work on those lines alone, without coordinates (pypdf gives positions for
-fragments of text, not for its lines), in a few passes over the text: a few milliseconds for a 36-page manual whose
-extraction takes half a second.
+footer last, as a rule); `core.memory._pdf_layout` puts a blank line where the layout starts a paragraph. These
+functions work on those lines alone, without coordinates, in a few passes over the text: a few milliseconds for a
+36-page manual whose extraction takes half a second.
 """
 from __future__ import annotations
 
@@ -40,9 +40,29 @@ _TOC_HINT = re.compile(_LEADER)
 _CONTENTS = re.compile(r"(?:table\s+of\s+)?contents|list\s+of\s+(?:figures|tables)", re.I)
 
 
+class Opens(str):
+    """A page's line that opens a paragraph: a blank line was before it (`core.memory._pdf_layout` puts one
+    where the layout starts a paragraph). The passes below keep the line itself, so its mark with it."""
+    __slots__ = ()
+
+
+def page_lines(page: str) -> list[str]:
+    """A page's text as its lines with text, each after a blank line an `Opens`."""
+    out: list[str] = []
+    gap = False
+    for raw in page.split("\n"):
+        if not raw.strip():
+            gap = bool(out)
+            continue
+        out.append(Opens(raw.rstrip()) if gap else raw.rstrip())
+        gap = False
+    return out
+
+
 def pdf_text(pages: list[str]) -> str:
-    """The text of a PDF whose pages pypdf extracted as ``pages``: see the module's docstring."""
-    lines = strip_running([[x.rstrip() for x in p.split("\n") if x.strip()] for p in pages])
+    """The text of a PDF whose pages pypdf extracted as ``pages`` (a blank line between two paragraphs, as
+    `core.memory._pdf_layout` finds them): see the module's docstring."""
+    lines = strip_running([page_lines(p) for p in pages])
     kept = [drop_contents(p) for p in lines]
     if not any(kept):  # a table of contents and nothing else: its titles
         kept = [[m.group(1) if (m := _toc_line(x)) else x for x in p] for p in lines]
@@ -192,13 +212,15 @@ def continues(before: str, after: str) -> bool:
 
 def page_blocks(pages: list[list[str]]) -> list[list[str]]:
     """Pages' lines as paragraphs to join with a blank line: a page starts one unless its first line continues the
-    page before (`continues`); a page break cut a sentence in two paragraphs (and chunks)."""
+    page before (`continues`; a page break cut a sentence in two paragraphs, and chunks), and so does each other
+    line that `Opens` one (a page was one paragraph)."""
     blocks: list[list[str]] = []
     for lines in pages:
-        if blocks and continues(blocks[-1][-1], lines[0]):
-            blocks[-1].extend(lines)
-        else:
-            blocks.append(list(lines))
+        joined = bool(blocks) and continues(blocks[-1][-1], lines[0])
+        for k, line in enumerate(lines):
+            if (k == 0 and not joined) or (k > 0 and isinstance(line, Opens)):
+                blocks.append([])
+            blocks[-1].append(line)
     return blocks
 
 
