@@ -181,7 +181,8 @@ def _decode_as(what: str, data: bytes, source: str) -> str:
     except ValueError:  # an HTML page in the encoding it declares
         if what != "html" or (charset := declared_charset(data)) in (None, "utf-8"):
             raise
-        return newlines(data.decode(charset, "replace"))
+        # a UTF-8 byte order mark before text that is not UTF-8 (an editor's): it was stored as "ï»¿"
+        return newlines(data.removeprefix(b"\xef\xbb\xbf").decode(charset, "replace"))
 
 
 def is_blank(path: Path) -> bool:
