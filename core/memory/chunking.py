@@ -45,14 +45,18 @@ def _code_line(raw: str, first_line: str) -> bool:
 
 
 def clean_text(text: str) -> str:
-    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens; line ends
-    made ``\\n``.
+    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens, soft
+    hyphens; line ends made ``\\n``, a form feed (a page break) a paragraph break.
 
     A man page rendered with ``man -P cat`` starts every page with ``NAME(S) title NAME(S)``
     and ends it with ``... NAME(S)``; both carry nothing a question could be about.
     """
     # (each pattern needs a character most texts lack: a test of that is ~10x cheaper than the scan)
     text = newlines(text)  # a record's (JSONL, CSV, the API's) "\r" line ends: its paragraphs were one
+    if "\u00ad" in text:  # invisible (HTML's &shy;, Word's): "Soft\u00adware" was a word of its own, a concept
+        text = text.replace("\u00ad", "")
+    if "\f" in text:  # "\fSection 2" ran on from the page before's last paragraph
+        text = re.sub(r"[ \t]*\f\s*", "\n\n", text)
     if "<!--" in text:
         text = _HTML_COMMENT.sub("", text)
     if "\x08" in text:
