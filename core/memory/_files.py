@@ -15,13 +15,21 @@ def decode_text(data: bytes, source: str) -> str:
     return newlines(_decoded(data))
 
 
+def bom_encoding(data: bytes) -> str | None:
+    """"utf-32" or "utf-16" when ``data`` opens with that encoding's byte order mark, else None. UTF-32's little-
+    endian mark starts with UTF-16's: a UTF-32 file was read as UTF-16, a NUL between each two letters."""
+    if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
+    return "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else None
+
+
 def _decoded(data: bytes) -> str:
     """`decode_text`'s str, line ends as they are."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
+    if (wide := bom_encoding(data)) is not None:  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
         try:
-            return data.decode("utf-16")
+            return data.decode(wide)
         except UnicodeDecodeError as exc:
-            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
+            raise ValueError(f"not valid {wide.upper()} ({exc.reason})") from None
     if b"\x00" in data[:_SNIFF]:
         head = data[:_SNIFF - _SNIFF % 2]
         for order, nuls, text in (("LE", head[1::2], head[0::2]), ("BE", head[0::2], head[1::2])):
