@@ -20,6 +20,12 @@ _WIKITEXT_FIXES = [
 ]
 
 
+def newlines(text: str) -> str:
+    """``text`` with each Windows (``\\r\\n``) and old-Mac (``\\r`` alone) line end as ``\\n``: the readers split
+    lines and paragraphs at ``\\n`` only, so a file saved with ``\\r`` line ends was one paragraph of glued lines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def split_sentences(text: str) -> list[str]:
     """Split prose into sentences at ``.``, ``!`` or ``?`` followed by a capital or digit.
 

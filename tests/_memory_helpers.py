@@ -24,16 +24,17 @@ mem.store_._conn.set_trace_callback(trace)
 def write_pdf(path, pages: list, title: str | None = None) -> None:
     """Write a minimal, valid PDF of Helvetica text (correct xref). A page is a str (one line) or a list of lines,
     each a str (set 14 points below the one before, the first at 720) or ``(y, text)`` (set at height ``y``; 792 is
-    the top). ``title``: the /Title of a document information dictionary (/Info)."""
+    the top) or ``(x, y, text)`` (72 is the left margin). ``title``: the /Title of a document information dictionary
+    (/Info)."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", None,
                "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
     for page in pages:
         y, shown = 734, []
         for line in ([page] if isinstance(page, str) else page):
-            y, text = line if isinstance(line, tuple) else (y - 14, line)
+            x, y, text = (line if len(line) == 3 else (72, *line)) if isinstance(line, tuple) else (72, y - 14, line)
             safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            shown.append(f"BT /F1 12 Tf 72 {y} Td ({safe}) Tj ET")
+            shown.append(f"BT /F1 12 Tf {x} {y} Td ({safe}) Tj ET")
         stream = "\n".join(shown)
         objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
         content = len(objects)

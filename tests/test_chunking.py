@@ -52,6 +52,26 @@ def test_markup_noise_is_dropped():
     assert "see gzip(1) for details" in chunk_text("Compress with xz; see gzip(1) for details.")[0]
 
 
+def test_a_form_feed_ends_a_paragraph_and_a_soft_hyphen_is_dropped():
+    # "\fSection two" ran on from the paragraph before the page break; "Soft\u00adware" (HTML's &shy;) was a word
+    assert chunk_text("Section one.\n\fSection two.\fSection three.", target_tokens=None) == [
+        "Section one.", "Section two.", "Section three."]
+    assert chunk_text("Soft\u00adware for fer\u00adries.") == ["Software for ferries."]
+
+
+def test_groff_hyphenation_is_undone_but_a_compounds_hyphen_is_kept():
+    # groff sets "-" as "\u2010", and a line may end at it: "self\u2010" "contained" was "selfcontained"
+    import shutil
+    import subprocess
+
+    assert shutil.which("groff"), "groff is needed to render real hyphenated text"
+    src = ".ll 1.3i\nThis is self-contained and non-trivial text about hyphenation, containing state-of-the-art.\n"
+    text = subprocess.run(["groff", "-Tutf8"], input=src, capture_output=True, text=True, check=True).stdout
+    assert "\u2010\n" in text  # lines end at a hyphen
+    words = " ".join(chunk_text(text)).replace("\u2010", "-").split()
+    assert words == "This is self-contained and non-trivial text about hyphenation, containing state-of-the-art.".split()
+
+
 def test_chunks_of_a_real_man_page_are_not_tiny():
     import shutil
     import subprocess

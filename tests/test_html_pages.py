@@ -114,6 +114,14 @@ def test_a_page_piped_to_ingest_is_read_as_a_page(tmp_path):
     assert errors == [] and [(r.title, r.text) for r in recs] == [("Café", "Crème brûlée.")]
 
 
+def test_a_byte_order_mark_before_a_declared_charsets_text_is_dropped(tmp_path):
+    # an editor's UTF-8 byte order mark before Windows-1252 bytes: the page was read in its charset, "ï»¿" first
+    page = '<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head><body><p>\x93Cr\xe8me\x94</p>'
+    (tmp_path / "menu.html").write_bytes(b"\xef\xbb\xbf" + page.encode("latin-1"))
+    rec = read_one(tmp_path / "menu.html")
+    assert (rec.title, rec.text) == ("Caf\u00e9", "\u201cCr\u00e8me\u201d")
+
+
 def test_an_inline_svg_title_is_not_the_page_title(tmp_path):
     # an icon's <svg><title> was read into the page's: "Harbour newsClose"; with no <title>, it was the title
     (tmp_path / "icons.html").write_text(

@@ -70,6 +70,19 @@ def test_a_word_hyphenated_at_a_line_end_is_made_whole_and_a_compound_keeps_its_
         "from the Anglo-Saxon", "state-of-the-art,", "for example.", "Software,", "ASN1-", "value, end -", "here"]
 
 
+def test_a_compound_the_document_writes_nowhere_else_keeps_its_hyphen(tmp_path):
+    # it was "selfcontained", "nontrivial": the document's own words were the only evidence asked for
+    lines = ["a self-", "contained idea, contain-", "ing a non-", "trivial hyphena-", "tion, there-", "fore a photo-",
+             "synthesis of in-", "formation"]
+    assert join_hyphens(lines, Counter()) == [
+        "a self-contained", "idea, containing", "a non-trivial", "hyphenation,", "therefore", "a photo-synthesis",
+        "of information"]
+    write_pdf(tmp_path / "h.pdf", ["The self-", "contained unit is well-", "known for its rare hyphena-",
+                                   "tion and its non-", "trivial use."])
+    assert read_one(tmp_path / "h.pdf").text == ("The self-contained\nunit is well-known\nfor its rare hyphenation\n"
+                                                 "and its non-trivial\nuse.")
+
+
 def test_the_document_decides_a_hyphen_it_writes_both_ways():
     lines = ["a co-", "operation"]
     assert join_hyphens(lines, Counter({"co-operation": 3, "cooperation": 1})) == ["a co-operation"]

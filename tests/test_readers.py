@@ -172,8 +172,18 @@ def test_utf16_text_with_a_byte_order_mark_is_read(tmp_path):
     (tmp_path / "odd.txt").write_bytes(b"\xff\xfe" + "ab".encode("utf-16-le") + b"\x00")  # odd length: not UTF-16
     recs, errors = _read(tmp_path)
     by_id = {r.doc_id: r for r in recs}
-    assert by_id["le.txt"].text == text and by_id["be.md"].title == "Title" and by_id["r1"].text == "Z\u00fcrich trams"
+    assert by_id["le.txt"].text == text.replace("\r\n", "\n")  # line ends as "\n" (core.text.newlines)
+    assert by_id["be.md"].title == "Title" and by_id["r1"].text == "Z\u00fcrich trams"
     assert [(e.source, e.message) for e in errors] == [(str(tmp_path / "odd.txt"), "not valid UTF-16 (truncated data)")]
+
+
+def test_utf32_with_its_byte_order_mark_is_read_not_taken_for_utf16(tmp_path):
+    # UTF-32's little-endian mark opens with UTF-16's: the text was stored with a NUL between each two letters
+    (tmp_path / "le.txt").write_bytes("Z\u00fcrich trams.\r\n".encode("utf-32"))
+    (tmp_path / "rows.csv").write_bytes("id,text\r\nr1,Z\u00fcrich trams\r\n".encode("utf-32"))
+    errors: list = []
+    recs = list(read_paths([tmp_path / "le.txt", tmp_path / "rows.csv"], errors))
+    assert errors == [] and [r.text for r in recs] == ["Z\u00fcrich trams.\n", "Z\u00fcrich trams"]
 
 
 def test_a_json_array_in_a_jsonl_file_is_one_error(tmp_path):

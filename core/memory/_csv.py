@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
-from core.memory._files import decode_text, legacy_word
+from core.memory._files import bom_encoding, decode_text, legacy_word
 from core.memory._formats import damaged_message
 from core.memory.records import EMPTY_FILE, ReadError, Record, records_of
 
@@ -43,7 +43,7 @@ def read_csv(path: Path, source: str, errors: list, max_bytes: int, fields=None)
     except UnicodeDecodeError as exc:
         read = reader.line_num if reader is not None else 0
         errors.append(ReadError(source, _not_utf8(path, read) if exc.encoding.startswith("utf-8") else
-                                f"not valid UTF-16 ({exc.reason}); re-encode the file as UTF-8"))
+                                f"not valid {exc.encoding[:6].upper()} ({exc.reason}); re-encode the file as UTF-8"))
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # the rows before the damage are kept
         errors.append(ReadError(source, damaged_message(exc)))
     except _TooLong:
@@ -56,16 +56,16 @@ def _binary(path: Path) -> IO[bytes]:
 
 
 def _text(path: Path) -> IO[str]:
-    """The file's text stream: UTF-16 after its byte order mark, else UTF-8 (a BOM dropped). UTF-16 without a
+    """The file's text stream: UTF-16 or UTF-32 after its byte order mark, else UTF-8 (a BOM dropped). UTF-16 without a
     mark, or a binary file, is told as a text file's is (`decode_text`)."""
     raw = _binary(path)
     try:
         start = raw.read(_HEAD)
         raw.seek(0)
-        utf16 = start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-        if not utf16 and b"\x00" in start:
+        wide = bom_encoding(start)  # UTF-16 or UTF-32 after its byte order mark
+        if wide is None and b"\x00" in start:
             decode_text(start, str(path))  # raises: "UTF-16 text without a byte order mark, it seems; ..."
-        return io.TextIOWrapper(raw, encoding="utf-16" if utf16 else "utf-8-sig", newline="")
+        return io.TextIOWrapper(raw, encoding=wide or "utf-8-sig", newline="")
     except BaseException:
         raw.close()
         raise

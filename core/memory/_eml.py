@@ -17,6 +17,7 @@ from email import policy
 from email.parser import BytesParser
 
 from core.memory._html import html_parts
+from core.text import newlines
 
 _HEAD = ("From", "To", "Date")
 _ESCAPED = re.compile("[\udc80-\udcff]")  # a raw 8-bit byte of a header, as the parser keeps it
@@ -32,7 +33,7 @@ def looks_like_email(data: bytes | str) -> bool:
     MIME-Version, Received). A text opening with "Note: ..." is none, nor are "Title:/Author:/Date:" lines."""
     head = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
     names = set()
-    for i, line in enumerate(re.split(rb"\r?\n", head.removeprefix(b"\xef\xbb\xbf"))):
+    for i, line in enumerate(re.split(rb"\r\n|\r|\n", head.removeprefix(b"\xef\xbb\xbf"))):
         if not line.strip():
             return len(names & _KNOWN) >= 3
         if line[:1] in (b" ", b"\t") and i:  # a folded header's next line
@@ -80,7 +81,7 @@ def _body(msg) -> str:
         content = _content(body)
     except (LookupError, UnicodeError, ValueError) as exc:  # an unknown charset, a broken encoding
         raise ValueError(f"its body cannot be decoded ({exc})") from None
-    return html_parts(content)[1] if body.get_content_subtype() == "html" else content
+    return html_parts(content)[1] if body.get_content_subtype() == "html" else newlines(content)
 
 
 def _content(part) -> str:

@@ -4,16 +4,32 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.text import newlines
+
 _SNIFF = 8192  # bytes looked at for NULs (a binary file)
 
 
 def decode_text(data: bytes, source: str) -> str:
-    """A text file's bytes as str: UTF-8 (a BOM dropped) or UTF-16 with its BOM; ValueError naming the problem."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
+    """A text file's bytes as str: UTF-8 (a BOM dropped) or UTF-16 with its BOM, line ends as ``\\n`` whatever
+    they were (`core.text.newlines`); ValueError naming the problem."""
+    return newlines(_decoded(data))
+
+
+def bom_encoding(data: bytes) -> str | None:
+    """"utf-32" or "utf-16" when ``data`` opens with that encoding's byte order mark, else None. UTF-32's little-
+    endian mark starts with UTF-16's: a UTF-32 file was read as UTF-16, a NUL between each two letters."""
+    if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
+    return "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else None
+
+
+def _decoded(data: bytes) -> str:
+    """`decode_text`'s str, line ends as they are."""
+    if (wide := bom_encoding(data)) is not None:  # UTF-16 with its byte order mark (Windows PowerShell's `>`)
         try:
-            return data.decode("utf-16")
+            return data.decode(wide)
         except UnicodeDecodeError as exc:
-            raise ValueError(f"not valid UTF-16 ({exc.reason})") from None
+            raise ValueError(f"not valid {wide.upper()} ({exc.reason})") from None
     if b"\x00" in data[:_SNIFF]:
         head = data[:_SNIFF - _SNIFF % 2]
         for order, nuls, text in (("LE", head[1::2], head[0::2]), ("BE", head[0::2], head[1::2])):
@@ -24,7 +40,8 @@ def decode_text(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        before = data[:exc.start].replace(b"\r\n", b"\n")
+        line = before.count(b"\n") + before.count(b"\r") + 1  # an old Mac's lines end in "\r"
         word = legacy_word(data, exc.start)
         if word is None:
             raise ValueError(f"not valid UTF-8 (byte {exc.start}, line {line}); re-encode the file as UTF-8") from None
@@ -35,8 +52,8 @@ def decode_text(data: bytes, source: str) -> str:
 def legacy_word(data: bytes, at: int) -> str | None:
     """The word around byte ``at`` as Windows-1252 reads it (Latin-1 text reads alike: 'café'), None when those
     bytes are no such text: an error naming only a byte left the user to guess the file's encoding."""
-    start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at)) + 1
-    ends = [i for i in (data.find(b" ", at), data.find(b"\n", at)) if i != -1]
+    start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at), data.rfind(b"\r", 0, at)) + 1
+    ends = [i for i in (data.find(b" ", at), data.find(b"\n", at), data.find(b"\r", at)) if i != -1]
     try:
         word = data[max(start, at - 40):min(ends + [len(data), at + 40])].decode("cp1252").strip(" \t\r\"'`{}[](),;:.")
     except UnicodeDecodeError:
@@ -46,12 +63,14 @@ def legacy_word(data: bytes, at: int) -> str | None:
 
 def read_pdf(path: Path) -> tuple[str, str]:
     """(title, text) of a PDF: its pages read as `core.memory._pdf.pdf_text` makes them (running headers, footers
-    and page numbers out, hyphenated words whole), the title its information dictionary's /Title when that names
-    the document ("" else); ValueError for a damaged or password-protected one."""
+    and page numbers out, hyphenated words whole) in the paragraphs they are set in (`core.memory._pdf_layout`),
+    the title its information dictionary's /Title when that names the document ("" else); ValueError for a
+    damaged or password-protected one."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     from core.memory._pdf import pdf_text
+    from core.memory._pdf_layout import page_lines, paragraph_pages
 
     # pypdf logs what it repairs ("EOF marker not found"); without a handler of its own, Python's
     # last-resort handler printed that beside our one-line error. A configured root logger still gets it.
@@ -61,7 +80,7 @@ def read_pdf(path: Path) -> tuple[str, str]:
 
     try:
         reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = paragraph_pages([page_lines(page) for page in reader.pages])
     except FileNotDecryptedError:  # was "unreadable PDF (File has not been decrypted)"
         raise ValueError("PDF is password-protected; save a copy without the password (e.g. `qpdf --decrypt "
                          "--password=PW in.pdf out.pdf`) and ingest that") from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from core.text import LINE_BREAK
+from core.text import LINE_BREAK, newlines
 
 # a line of their own (a paragraph: _PARAGRAPH); summary, figcaption, address... ran into the text beside them
 # ("How do I reset my password?Open settings"); table cells are joined on their row's line instead (_Table)
@@ -367,6 +367,7 @@ def html_parts(text: str) -> tuple[str, str]:
     """(title, text) of an HTML page: its ``<title>`` (else its first ``<h1>``) and its visible text, headings
     as Markdown ``#`` lines; scripts, styles, hidden elements, ``<nav>`` and ``<footer>`` dropped (a page of
     nothing else keeps its ``<nav>`` and ``<footer>``), entities decoded."""
+    text = newlines(text)  # as a browser reads it: an old Mac's "\\r" ends a <pre>'s lines too
     title, body = _parts(text, _BOILERPLATE)
     return (title, body) if body.strip() else _parts(text, frozenset())
 

@@ -4,14 +4,16 @@ contents (an index's dot leaders too) left out; and the title of the document in
 real one.
 
 pypdf gives each page's text a line per printed line, in the order the page draws them (the header first and the
-footer last, as a rule). These functions work on those lines alone, without coordinates (pypdf gives positions for
-fragments of text, not for its lines), in a few passes over the text: a few milliseconds for a 36-page manual whose
-extraction takes half a second.
+footer last, as a rule); `core.memory._pdf_layout` puts a blank line where the layout starts a paragraph. These
+functions work on those lines alone, without coordinates, in a few passes over the text: a few milliseconds for a
+36-page manual whose extraction takes half a second.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
+
+from core.memory._hyphens import cut_word, document_words
 
 EDGE = 3  # lines at a page's top and at its bottom that may be a running header or footer
 SHARE = 0.25  # a line at the edge of at least this share of the pages (and of 3) is a running header/footer
@@ -23,7 +25,6 @@ _ROMAN = re.compile(r"(?=[ivxl])(?:xl|l?x{0,3})(?:ix|iv|v?i{0,3})")  # i .. lxxx
 _NUMBER_FIRST = re.compile(r"(\d{1,4})\s+\S")  # "12 CHAPTER 1. INTRODUCTION"
 _NUMBER_LAST = re.compile(r"\S\s+(?:page\s+)?(\d{1,4})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)  # "1.2 Scope 13"
 _ENDED = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")  # a line that ends a sentence
-_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")  # a word, or words joined by hyphens ("well-known")
 _HYPHENATED = re.compile(r"(?<![\w-])([^\W\d_]+(?:-[^\W\d_]+)*)([-\u2010\u00ad])$")  # "... associa-"
 _LETTERS = re.compile(r"[^\W\d_]+")
 _MARKS = ("-", "\u2010", "\u00ad")  # a hyphen, Unicode's hyphen, a soft hyphen
@@ -39,9 +40,29 @@ _TOC_HINT = re.compile(_LEADER)
 _CONTENTS = re.compile(r"(?:table\s+of\s+)?contents|list\s+of\s+(?:figures|tables)", re.I)
 
 
+class Opens(str):
+    """A page's line that opens a paragraph: a blank line was before it (`core.memory._pdf_layout` puts one
+    where the layout starts a paragraph). The passes below keep the line itself, so its mark with it."""
+    __slots__ = ()
+
+
+def page_lines(page: str) -> list[str]:
+    """A page's text as its lines with text, each after a blank line an `Opens`."""
+    out: list[str] = []
+    gap = False
+    for raw in page.split("\n"):
+        if not raw.strip():
+            gap = bool(out)
+            continue
+        out.append(Opens(raw.rstrip()) if gap else raw.rstrip())
+        gap = False
+    return out
+
+
 def pdf_text(pages: list[str]) -> str:
-    """The text of a PDF whose pages pypdf extracted as ``pages``: see the module's docstring."""
-    lines = strip_running([[x.rstrip() for x in p.split("\n") if x.strip()] for p in pages])
+    """The text of a PDF whose pages pypdf extracted as ``pages`` (a blank line between two paragraphs, as
+    `core.memory._pdf_layout` finds them): see the module's docstring."""
+    lines = strip_running([page_lines(p) for p in pages])
     kept = [drop_contents(p) for p in lines]
     if not any(kept):  # a table of contents and nothing else: its titles
         kept = [[m.group(1) if (m := _toc_line(x)) else x for x in p] for p in lines]
@@ -52,7 +73,7 @@ def pdf_text(pages: list[str]) -> str:
     text = "\n\n".join("\n".join(block) for block in blocks)
     if not any(line[-1:] in _MARKS for block in blocks for line in block):  # no word cut at a line's end
         return text
-    words = Counter(_WORD.findall(text.lower()))
+    words = document_words(text)
     return "\n\n".join("\n".join(join_hyphens(block, words)) for block in blocks)
 
 
@@ -191,13 +212,15 @@ def continues(before: str, after: str) -> bool:
 
 def page_blocks(pages: list[list[str]]) -> list[list[str]]:
     """Pages' lines as paragraphs to join with a blank line: a page starts one unless its first line continues the
-    page before (`continues`); a page break cut a sentence in two paragraphs (and chunks)."""
+    page before (`continues`; a page break cut a sentence in two paragraphs, and chunks), and so does each other
+    line that `Opens` one (a page was one paragraph)."""
     blocks: list[list[str]] = []
     for lines in pages:
-        if blocks and continues(blocks[-1][-1], lines[0]):
-            blocks[-1].extend(lines)
-        else:
-            blocks.append(list(lines))
+        joined = bool(blocks) and continues(blocks[-1][-1], lines[0])
+        for k, line in enumerate(lines):
+            if (k == 0 and not joined) or (k > 0 and isinstance(line, Opens)):
+                blocks.append([])
+            blocks[-1].append(line)
     return blocks
 
 
@@ -206,16 +229,14 @@ def join_hyphens(lines: list[str], words: Counter) -> list[str]:
     from the next line. ``words``: the document's words (lower case, hyphenated ones whole) and their counts.
 
     The hyphen goes ("associa-" "tion" -> "association") when the next line starts with a letter of the case the
-    fragment ends in (lower after lower, upper after upper: "ELE-" "MENT") and either the document writes the word
-    whole more often than hyphenated, or it writes neither and the fragment is a word of 2 letters at least without
-    a hyphen of its own. It stays ("well-" "known" -> "well-known") when the document writes it so more often, for
-    a one-letter fragment ("e-" "mail", "x-" "axis": hyphenation leaves 2 letters at least), in a chain of hyphened
-    words ("state-of-the-" "art"), and when the case changes ("Anglo-" "Saxon", "DER-" "encoded"). A soft hyphen
-    (U+00AD) always goes.
+    fragment ends in (lower after lower, upper after upper: "ELE-" "MENT") and `_hyphens.cut_word` finds a word cut
+    by hyphenation (the document's own writing of it first, then the model's vocabulary). It stays when the case
+    changes ("Anglo-" "Saxon", "DER-" "encoded") and for a compound ("well-" "known", "self-" "contained", "e-"
+    "mail", "state-of-the-" "art"). A soft hyphen (U+00AD) always goes.
 
-    Limits: a compound the document writes nowhere else loses its hyphen ("self-" "contained" -> "selfcontained");
-    a hyphen in code or a format string at a line's end is taken for hyphenation alike ("hhmm-" "hh" ->
-    "hhmmhh"); a fragment ending in a digit or "_" is left as it is."""
+    Limits: a hyphen in code or a format string at a line's end is taken for hyphenation alike ("hhmm-" "hh" ->
+    "hhmmhh"); a fragment ending in a digit or "_" is left as it is; a rare word whose halves are two words the
+    vocabulary lacks whole keeps the hyphen ("photo-" "synthesis")."""
     out: list[str] = []
     for line in lines:
         if out and (joined := _joined(out[-1], line, words)) is not None:
@@ -257,17 +278,9 @@ def _joined(before: str, line: str, words: Counter) -> tuple[str, str] | None:
         return None
     head, mark = m.group(1), m.group(2)
     same_case = head[-1].islower() == tail.group()[0].islower()
-    if mark == "\u00ad" or (same_case and _drop_hyphen(head, tail.group(), words)):
+    if mark == "\u00ad" or (same_case and cut_word(head, tail.group(), words)):
         return before[:m.end(1)] + first, rest.lstrip()
     return before[:m.start(2)] + "-" + first, rest.lstrip()
-
-
-def _drop_hyphen(head: str, tail: str, words: Counter) -> bool:
-    """Is "head-" "tail" one word cut by hyphenation (see `join_hyphens`)?"""
-    whole, hyphened = (head + tail).lower(), f"{head}-{tail}".lower()
-    if words[whole] != words[hyphened]:
-        return words[whole] > words[hyphened]
-    return len(head) >= 2 and "-" not in head
 
 
 _FILE_NAME = re.compile(r"(?:^|[\s\\/:])[^\s\\/]+\.(?:docx?|rtf|odt|pdf|txt|pptx?|xlsx?|tex|dvi|e?ps|indd|qxp|"

@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 
 from core.memory._longruns import _WINDOW, _long_count, _next_boundary
-from core.text import LINE_BREAK, split_sentences
+from core.text import LINE_BREAK, newlines, split_sentences
 
 MAX_TOKENS = 128
 MAX_READ = 256  # word pieces the packaged model reads (its max_seq_length): a longer chunk is cut there
@@ -27,7 +27,6 @@ _SMALL = 16  # word pieces: a chunk this small joins the next piece even past th
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _OVERSTRIKE = re.compile(r"[^\n]\x08")  # man's bold/underline for terminals: "N\bNA\bA", "_\bx"
-_SOFT_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(?=[a-z])")  # groff: "par‐\n   ticular"
 _MAN_REF = r"[\w.:+-]+\(\d[\w]*\)"
 _MAN_HEADER = re.compile(rf"^\s*({_MAN_REF})\s.*\s\1\s*$", re.M)  # "GZIP(1)  General Commands Manual  GZIP(1)"
 _CJK_END = re.compile(r"(?<=[。！？])")  # Chinese/Japanese sentence ends: no space follows them
@@ -46,18 +45,26 @@ def _code_line(raw: str, first_line: str) -> bool:
 
 
 def clean_text(text: str) -> str:
-    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens.
+    """Drop markup noise: HTML comments, terminal overstrikes, man-page headers/footers, groff hyphens, soft
+    hyphens; line ends made ``\\n``, a form feed (a page break) a paragraph break.
 
     A man page rendered with ``man -P cat`` starts every page with ``NAME(S) title NAME(S)``
     and ends it with ``... NAME(S)``; both carry nothing a question could be about.
     """
     # (each pattern needs a character most texts lack: a test of that is ~10x cheaper than the scan)
+    text = newlines(text)  # a record's (JSONL, CSV, the API's) "\r" line ends: its paragraphs were one
+    if "\u00ad" in text:  # invisible (HTML's &shy;, Word's): "Soft\u00adware" was a word of its own, a concept
+        text = text.replace("\u00ad", "")
+    if "\f" in text:  # "\fSection 2" ran on from the page before's last paragraph
+        text = re.sub(r"[ \t]*\f\s*", "\n\n", text)
     if "<!--" in text:
         text = _HTML_COMMENT.sub("", text)
     if "\x08" in text:
         text = _OVERSTRIKE.sub("", text)
     if "\u2010" in text:
-        text = _SOFT_HYPHEN.sub(r"\1", text)
+        from core.memory._hyphens import groff_joined
+
+        text = groff_joined(text)
     refs = set(_MAN_HEADER.findall(text))
     if refs:
         text = _MAN_HEADER.sub("", text)
