@@ -101,3 +101,27 @@ def test_full_pipeline_refuses_a_flag_that_is_not_a_bool(mvq, wiki_sample):
     with pytest.raises(ValueError, match="observe must be True or False, got 'no'"):
         mvq.full_pipeline(X[:3], observe="no")
     assert mvq.network is None or mvq.network.n_events_ == 0
+
+
+def test_the_models_own_codec_methods_name_a_bad_argument(mvq, wiki_sample):
+    """VQVAEBase.encode_codes gave NaN rows codes and returned no codes for batch=-1; decode_indices and
+    refine_indices failed deep in torch (IndexError, ZeroDivisionError) or ran no sweep for sweeps=-1."""
+    _, _, X = wiki_sample
+    model = mvq.model
+    x = torch.from_numpy(np.ascontiguousarray(X[:3]))
+    nan = X[:2].copy()
+    nan[1, 7] = np.nan
+    for call, message in [
+        (lambda: model.encode_codes(nan), "X contains NaN or inf"),
+        (lambda: model.encode_codes(X[:3], batch=-1), "batch must be an int >= 1, got -1"),
+        (lambda: model.encode_codes(X[:3, :100]), "X must have 384 columns"),
+        (lambda: model.decode_indices(torch.full((1, 4), 256)), r"indices must lie in \[0, 255\]"),
+        (lambda: model.decode_indices(torch.zeros((1, 3), dtype=torch.long)), r"indices must have shape \(n, 4\)"),
+        (lambda: model.refine_indices(x, sweeps=-1), "sweeps must be an int >= 0, got -1"),
+        (lambda: model.refine_indices(x, candidates=0), "candidates must be an int >= 1, got 0"),
+        (lambda: model.refine_indices(x, pairs=-1), "pairs must be an int >= 0, got -1"),
+        (lambda: MonolithWiki(num_heads=0), "num_heads must be a positive integer, got 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert np.array_equal(model.encode_codes(X[:3], batch=2), mvq.encode(X[:3]))  # good input as before
