@@ -125,3 +125,24 @@ def test_the_models_own_codec_methods_name_a_bad_argument(mvq, wiki_sample):
         with pytest.raises(ValueError, match=message):
             call()
     assert np.array_equal(model.encode_codes(X[:3], batch=2), mvq.encode(X[:3]))  # good input as before
+
+
+def test_concept_ids_are_whole_numbers(mvq, wiki_sample):
+    """observe_concepts read concept 1.7 as 1 and an offset of 1.5 as 1; concept_edge(-1, 5) read -1 as the last
+    code node and answered the edge of that code node as a concept edge."""
+    _, _, X = wiki_sample
+    codes = mvq.encode(X[:2])
+    net = MycelialReasoning(MycelialConfig()).observe_concepts(codes, [0, 1, 2], [1, 2])
+    before = net.cx_keys_.copy()
+    for offsets, concepts, message in [([0, 1, 2], [1.7, 2.0], "concepts must be whole numbers"),
+                                       ([0, 1, 2], [np.nan, 2], "concepts must be whole numbers"),
+                                       ([0, 1.5, 2], [1, 2], "offsets must be whole numbers"),
+                                       ([0, 1, 2], [True, False], "concepts must be whole numbers")]:
+        with pytest.raises(ValueError, match=message):
+            net.observe_concepts(codes, offsets, concepts)
+    assert np.array_equal(net.cx_keys_, before)  # nothing was learnt
+    net.observe_concepts(codes, [0.0, 1.0, 2.0], [3.0, 4.0])  # whole floats are whole numbers
+    for a, b in [(-1, 5), (1.5, 2), (True, 2)]:
+        with pytest.raises(ValueError, match="concept id a must be an integer"):
+            net.concept_edge(a, b)
+    assert net.concept_edge(1, 2) is None and net.concept_edge(np.int64(3), 3) is None
