@@ -278,11 +278,11 @@ class LearningMixin:
         self._rf_cache = (key, events)
         return events
 
-    def _reinforced(self, q, query_text, mode: str, scores: dict, trace: dict | None = None, explain: bool = False):
+    def _reinforced(self, q, query_text, mode: str, scores: dict, trace: dict | None = None, explain: int = 0):
         """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": what it added to the
-        score, "reinforcement_weight": its learned weight b}}): the score is a sum a reader can check. With
-        ``explain`` also what carried it (``_sources``): a passage the user never confirmed is lifted too when it
-        shares a concept or a code with one that was.
+        score, "reinforcement_weight": its learned weight b}}): the score is a sum a reader can check. For the
+        ``explain`` best chunks also what carried it (``_sources``): a passage the user never confirmed is lifted
+        too when it shares a concept or a code with one that was.
 
         ``trace`` (the walk's explanation) already holds the query's concepts and codes when
         recall explains; otherwise they are computed here.
@@ -332,8 +332,10 @@ class LearningMixin:
             if b > 0:
                 out[c] = scores[c] + gain * b
                 # exact: the parts of ``why`` add up to the score (it was rounded here, off by up to 5e-5)
-                boost[c] = {"reinforcement": gain * b, "reinforcement_weight": b,
-                            **(_sources(c, nodes, active) if explain else {})}
+                boost[c] = {"reinforcement": gain * b, "reinforcement_weight": b}
+        for c in sorted(out, key=out.get, reverse=True)[:explain] if boost else ():  # those recall explains
+            if c in boost:
+                boost[c].update(_sources(c, cand_nodes[c], active))
         return out, boost
 
 
