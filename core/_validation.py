@@ -72,13 +72,23 @@ def check_embeddings(X, dim: int | None = None, name: str = "embeddings") -> np.
     return X
 
 
+def codes_dtype(codebook_size: int) -> np.dtype:
+    """The dtype codes are handed out in: uint8 up to 256 codes a head, uint16 up to 65,536, uint32 beyond.
+
+    One rule for every public API that returns codes (the codec's ``encode``, the network's ``reason``), so
+    their outputs compare and concatenate without a cast (``reason`` gave int64 where ``encode`` gave uint8)."""
+    return np.dtype(np.uint8 if codebook_size <= 256 else np.uint16 if codebook_size <= 65_536 else np.uint32)
+
+
 def check_codes(codes, num_heads: int, codebook_size: int, name: str = "codes") -> np.ndarray:
     """Return ``codes`` as an int64 array of shape (n, num_heads) with values in range.
 
     A single row of shape (num_heads,) is promoted to (1, num_heads).
     """
     codes = np.asarray(unmasked(_as_numpy(codes), name))
-    if codes.dtype == object or not (np.issubdtype(codes.dtype, np.integer) or codes.dtype == bool):
+    if codes.dtype == bool:  # a mask, not codes: True/False were read as codes 1 and 0
+        raise ValueError(f"{name} must be integer codes, got dtype bool (a mask?)")
+    if codes.dtype == object or not np.issubdtype(codes.dtype, np.integer):
         if np.issubdtype(codes.dtype, np.floating) and codes.size and np.isfinite(codes).all() \
                 and np.all(codes == np.round(codes)):
             _check_code_range(codes, codebook_size, name)  # before the cast: 1e20 wrapped to -2**63

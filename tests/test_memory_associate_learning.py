@@ -55,7 +55,7 @@ def test_reinforce_lifts_a_chunk_and_undo_restores_the_ranking_exactly(mem):
     assert hit.why["reinforcement"] == pytest.approx(mem.reinforce_weight * 0.5, abs=1e-4)
     assert hit.score == pytest.approx(dict(before["hybrid"])[target] + mem.reinforce_weight * 0.5, abs=1e-4)
     assert hit.score == pytest.approx(hit.why["similarity"] + hit.why["lift"] + hit.why["reinforcement"], abs=1e-4)
-    assert hit.why_text.endswith(f"; reinforced by use +{hit.why['reinforcement']:.2f}"), hit.why_text
+    assert hit.why_text.endswith(f"; confirmed by use +{hit.why['reinforcement']:.2f}"), hit.why_text
     related = _ranking(mem, RELATED, k=20)
     assert target in dict(related)  # a related question (shared concept 'trajan') reaches it
     if target in dict(before_related):  # and scores it higher, never ranks it lower
@@ -302,7 +302,7 @@ def test_cli_reinforce_recall_explain_and_undo(folder):
     eid = int(r.stdout.split()[1].rstrip(":"))
     r = _run("recall", QUESTION, "--memory", folder, "-k", "8", "--explain")
     assert r.exit_code == 0, r.output
-    assert "path: query" in r.output and "reinforcement weight 0.600 (learned from use)" in r.output
+    assert "path: query" in r.output and "reinforcement weight 0.600 (confirmed for this query)" in r.output
     assert "seed passages" in r.output and "score " in r.output
     r = _run("reinforcements", "--memory", folder)
     assert str(eid) in r.output and "\n1 event; half-life 30 days" in r.output, r.output  # "1 events", "30.0 days"

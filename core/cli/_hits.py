@@ -66,7 +66,7 @@ def explain_lines(hit, query: str = "") -> list[str]:
     if why.get("association"):
         parts.append(f"association mass {why['association']:.4f}")
     if why.get("reinforcement_weight"):
-        parts.append(f"reinforcement weight {why['reinforcement_weight']:.3f} (learned from use)")
+        parts.append(f"reinforcement weight {why['reinforcement_weight']:.3f} ({_confirmed(why)})")
     if parts:
         lines.append(", ".join(parts))
     if why.get("seed_phrases"):
@@ -82,3 +82,15 @@ def explain_lines(hit, query: str = "") -> list[str]:
         lines.append("code nodes: " + ", ".join(f"{n['node'][0]}:{n['node'][1]} ({n['activation']:.2f})"
                                                  for n in why["nodes"][:4]))
     return lines
+
+
+def _confirmed(why: dict) -> str:
+    """Where a reinforcement's weight came from: "learned from use" read as if this passage had been confirmed,
+    though most lifted passages were only related to one that was (a shared concept or code)."""
+    if why.get("confirmed"):
+        return f"confirmed for {why['confirmed']}"
+    others = why.get("reinforced_by") or []
+    if others:
+        return "not confirmed; learned from use of related chunk" + ("s " if len(others) > 1 else " ") + \
+            ", ".join(map(str, others))
+    return "learned from use"

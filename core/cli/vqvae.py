@@ -36,7 +36,8 @@ def _load_codec(weights):
 @click.option("--candidates", type=click.IntRange(min=1), default=16, show_default=True,
               help="Codes tried per head and sweep when refining (needs --refine).")
 @click.option("--pairs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Then re-pick head pairs jointly from this many codes each (needs --refine; ~20x slower).")
+              help="Then re-pick head pairs jointly from this many codes each (needs --refine; at most "
+                   "--candidates; ~20x slower).")
 def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, candidates, pairs):
     """Turn texts (or embeddings) into 4-byte VQ-VAE codes, one row of 4 numbers each.
 
@@ -60,6 +61,9 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
     if sources != 1:
         raise click.UsageError("give exactly one of: TEXTS, --npy FILE, --file FILE")
     _refuse_search_without_refine(refine)
+    if pairs > candidates:  # before the texts are embedded: the pair search draws from the candidates
+        raise click.UsageError(f"--pairs {pairs} must be at most --candidates ({candidates}): the pair search "
+                               f"draws from each head's candidates")
     if STDIN in texts:  # `encode -` encoded the text "-"; it reads standard input, as `ingest -` does
         if len(texts) > 1:
             raise click.UsageError("- reads the texts from standard input, one a line: give it alone")
@@ -79,7 +83,8 @@ def encode_cmd(texts, npy_path, text_file, weights, output, as_json, refine, can
             embedder = TextEmbedder()
             X = embedder.embed(list(texts))
             _say_cut(embedder, texts)
-        codes = _load_codec(weights).encode(X, refine=refine, candidates=candidates, pairs=pairs)
+        # --candidates has a default for the refinement; the plain encoder takes none (Python refuses one)
+        codes = _load_codec(weights).encode(X, refine=refine, candidates=candidates if refine else None, pairs=pairs)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -226,7 +226,21 @@ def _why_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict, 
     code nodes that passed mass on in the walk."""
     text = _path_text(chunk_id, info, row, sources, seeds, carriers or {})
     added = info.get("reinforcement") or 0.0
-    return f"{text}; reinforced by use +{added:.2f}" if added >= 0.005 else text
+    return f"{text}; {_use_text(info)} +{added:.2f}" if added >= 0.005 else text
+
+
+def _use_text(info: dict) -> str:
+    """Who confirmed what lifted this passage (``learning._sources``): "reinforced by use" was written on passages
+    the user never confirmed, lifted only because they share a concept or a code with one that was."""
+    if info.get("confirmed") == "this query":
+        return "confirmed by use"
+    if info.get("confirmed"):
+        return "confirmed by use for a related query"
+    others = info.get("reinforced_by") or []
+    if others:
+        return (f"reinforced by use of related passage{'s' if len(others) > 1 else ''} "
+                + ", ".join(f"#{c}" for c in others[:3]))
+    return "reinforced by use"
 
 
 def _own_carriers(row: dict, carriers: dict) -> list[str]:

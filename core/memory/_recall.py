@@ -272,7 +272,8 @@ class RecallMixin(AssociationMixin):
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
             scores, sim_of = hybrid_scores(self, q, sim_of, assoc, want, excl)
         fused_of = scores if mode == "hybrid" else {}  # score = cosine + lift (+ reinforcement, below)
-        scores, boost = self._reinforced(q, query_text, mode, scores, trace)  # learning from use (learning.py)
+        # learning from use (learning.py); what lifted the hits explained below, too
+        scores, boost = self._reinforced(q, query_text, mode, scores, trace, 4 * k if explain else 0)
         why = {}
         if explain:
             for c in sorted(scores, key=scores.get, reverse=True)[: 4 * k]:

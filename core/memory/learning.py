@@ -254,9 +254,10 @@ class LearningMixin:
 
     # -- recall -------------------------------------------------------------------------
     def _reinforcement_edges(self):
-        """Events grouped by their (query nodes, chunk nodes): [(qn, cn, [(rate, scale, created), ...])];
-        cached until the table changes. Recall walks each group's node pairs once: one per event made a
-        recall 28x slower after 5,000 confirmations of one answer (7 -> 200 ms), same boosts."""
+        """Events grouped by their (query nodes, chunk nodes): [(qn, cn, [(rate, scale, created), ...], {chunk id:
+        its nodes}, {query texts})]; cached until the table changes. Recall walks each group's node pairs once: one
+        per event made a recall 28x slower after 5,000 confirmations of one answer (7 -> 200 ms), same boosts. The
+        chunks and queries say which passages were confirmed, and for what (``_sources``)."""
         key = self.store_._reader.execute("SELECT count(*), max(id), total(scale), total(length(chunk_ids))"
                                           " FROM reinforcements").fetchone()
         cached = getattr(self, "_rf_cache", None)
@@ -264,18 +265,24 @@ class LearningMixin:
             return cached[1]
         rows = self._reinforce_rows()
         nodes = self._chunk_nodes([c for r in rows for c in json.loads(r[3])]) if rows else {}
-        groups: dict[tuple[frozenset, frozenset], list] = {}
-        for eid, _, qn, cids, rate, scale, created in rows:
-            cn = frozenset(n for c in json.loads(cids) for n in nodes.get(c, ()))
+        groups: dict[tuple[frozenset, frozenset], tuple[list, dict, set]] = {}
+        for eid, query, qn, cids, rate, scale, created in rows:
+            ids = [c for c in json.loads(cids) if c in nodes]
+            cn = frozenset(n for c in ids for n in nodes[c])
             if cn:
-                groups.setdefault((frozenset(json.loads(qn)), cn), []).append((rate, scale, created))
-        events = [(qn, cn, ws) for (qn, cn), ws in groups.items()]
+                ws, chunks, queries = groups.setdefault((frozenset(json.loads(qn)), cn), ([], {}, set()))
+                ws.append((rate, scale, created))
+                chunks.update((c, nodes[c]) for c in ids)
+                queries.add(query)
+        events = [(qn, cn, ws, chunks, queries) for (qn, cn), (ws, chunks, queries) in groups.items()]
         self._rf_cache = (key, events)
         return events
 
-    def _reinforced(self, q, query_text, mode: str, scores: dict, trace: dict | None = None):
+    def _reinforced(self, q, query_text, mode: str, scores: dict, trace: dict | None = None, explain: int = 0):
         """Recall hook: (scores with the reinforcement boost, {chunk: {"reinforcement": what it added to the
-        score, "reinforcement_weight": its learned weight b}}): the score is a sum a reader can check.
+        score, "reinforcement_weight": its learned weight b}}): the score is a sum a reader can check. For the
+        ``explain`` best chunks also what carried it (``_sources``): a passage the user never confirmed is lifted
+        too when it shares a concept or a code with one that was.
 
         ``trace`` (the walk's explanation) already holds the query's concepts and codes when
         recall explains; otherwise they are computed here.
@@ -297,11 +304,13 @@ class LearningMixin:
         Q = last[1]
         now, hl = time.time(), self.reinforcement_half_life
         log_keep: dict[tuple[str, str], float] = {}
-        for qn, cn, ws in events:
+        active = []  # (group's chunks, asked with this query?, its strength) for _sources
+        for qn, cn, ws, chunks, queries in events:
             shared = Q & qn
             if not shared:
                 continue
             lk = sum(math.log1p(-min(_weight(rate, scale, created, now, hl), 1 - 1e-12)) for rate, scale, created in ws)
+            active.append((chunks, query_text in queries, len(shared) * -math.expm1(lk)))
             for a in shared:
                 for n in cn:
                     log_keep[(a, n)] = log_keep.get((a, n), 0.0) + lk
@@ -324,7 +333,26 @@ class LearningMixin:
                 out[c] = scores[c] + gain * b
                 # exact: the parts of ``why`` add up to the score (it was rounded here, off by up to 5e-5)
                 boost[c] = {"reinforcement": gain * b, "reinforcement_weight": b}
+        for c in sorted(out, key=out.get, reverse=True)[:explain] if boost else ():  # those recall explains
+            if c in boost:
+                boost[c].update(_sources(c, cand_nodes[c], active))
         return out, boost
+
+
+def _sources(chunk_id: int, nodes: frozenset, active: list) -> dict:
+    """What lifted a passage: ``confirmed`` ("this query": a reinforcement of this query named it; "a related
+    query": one of a query sharing concepts or codes with this one did; None: never confirmed) and
+    ``reinforced_by``, the other confirmed passages (ids, at most 5, strongest first) whose concepts or codes it
+    shares. "reinforced by use" was written on passages nobody confirmed, lifted through a shared code node."""
+    confirmed, via = None, {}
+    for chunks, asked, strength in active:
+        if chunk_id in chunks:
+            confirmed = "this query" if asked or confirmed == "this query" else "a related query"
+        for other, theirs in chunks.items():
+            common = len(nodes & theirs)
+            if other != chunk_id and common:
+                via[other] = max(via.get(other, 0.0), strength * common)
+    return {"confirmed": confirmed, "reinforced_by": sorted(via, key=lambda o: (-via[o], o))[:5]}
 
 
 def _weight(rate, scale, created, now, half_life_days) -> float:

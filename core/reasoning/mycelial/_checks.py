@@ -1,10 +1,13 @@
-"""Input checks shared by every part of ``MycelialReasoning``: codes, groups, node ids."""
+"""Input checks: codes, groups and node ids for every part of ``MycelialReasoning``; the codec's search options."""
 from __future__ import annotations
 
 import numpy as np
 
 from core._validation import unmasked
 from core.reasoning.mycelial.config import _is_int
+
+MAX_REFINE = 100  # ICM sweeps; on 200 random vectors no code changed after the 4th
+DEFAULT_CANDIDATES = 16  # codes tried per head and sweep when refining and none are given
 
 
 class ChecksMixin:
@@ -68,3 +71,31 @@ class ChecksMixin:
         if not _is_int(k) or k < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {k!r}")
         return int(k)
+
+
+def check_search(refine, candidates, pairs, beam, codebook_size: int) -> int:
+    """``MycelialVQVAE.encode``'s refinement options, checked together; returns ``candidates`` (16 when not given).
+
+    Why together: each alone can look fine while the encoding ignores it (``candidates``
+    without ``refine`` was dropped without a word, the CLI already refused it)."""
+    given = (("refine", refine, 0), ("pairs", pairs, 0), ("beam", beam, 1), ("candidates", candidates, 0))
+    for name, value, least in given[:3] if candidates is None else given:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+    if refine > MAX_REFINE:  # the sweeps have no stop of their own: refine=10**9 never returned
+        raise ValueError(f"refine must be at most {MAX_REFINE}, got {refine!r}; the codes stop "
+                         f"changing after a few sweeps (2 is the README's setting)")
+    if pairs and not refine:
+        raise ValueError("pairs needs refine >= 1 (the pair search starts from refined codes)")
+    if candidates is not None and not refine:
+        raise ValueError(f"candidates={candidates!r} tunes the refinement and needs refine >= 1 "
+                         f"(e.g. refine=2); the plain encoder tries no candidates")
+    candidates = DEFAULT_CANDIDATES if candidates is None else int(candidates)
+    if refine and candidates < 1:  # 0 candidates would silently skip the refinement asked for
+        raise ValueError(f"candidates must be >= 1 when refine={refine}, got {candidates}")
+    if refine and candidates > codebook_size:  # topk kept all 256 codes and said nothing
+        raise ValueError(f"candidates must be at most the codebook size {codebook_size}, got {candidates}")
+    if pairs > candidates:  # the pair search draws from the candidates: pairs=20 of 16 tried 16
+        raise ValueError(f"pairs must be at most candidates ({candidates}), got {pairs}; "
+                         f"the pair search draws from each head's candidates")
+    return candidates

@@ -35,17 +35,18 @@ import threading
 
 import numpy as np
 
+from core._validation import unmasked
 from core.reasoning.mycelial import _kernels as K
 from core.reasoning.mycelial._kernels_concepts import KEY_BASE, count_concepts, ragged_pair_keys
 from core.reasoning.mycelial._learning import first_short, subtract_known
+from core.reasoning.mycelial.config import _is_int
 
 BASE = int(KEY_BASE)
 
 
 def check_ragged(offsets, concepts, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR offsets (n_rows + 1, from 0, non-decreasing, ending at len(concepts)) and concept ids >= 0."""
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64).ravel()
-    concepts = np.ascontiguousarray(concepts, dtype=np.int64).ravel()
+    offsets, concepts = _whole(offsets, "offsets"), _whole(concepts, "concepts")
     if offsets.shape[0] != n_rows + 1 or offsets[0] != 0 or offsets[-1] != concepts.shape[0] \
             or (n_rows and np.any(np.diff(offsets) < 0)):
         raise ValueError(f"offsets must be {n_rows + 1} non-decreasing values from 0 to len(concepts) "
@@ -53,6 +54,16 @@ def check_ragged(offsets, concepts, n_rows: int) -> tuple[np.ndarray, np.ndarray
     if concepts.size and (concepts.min() < 0 or concepts.max() >= BASE // 2):
         raise ValueError(f"concept ids must lie in [0, {BASE // 2}), got {concepts.min()}..{concepts.max()}")
     return offsets, concepts
+
+
+def _whole(values, name: str) -> np.ndarray:
+    """``values`` as flat int64; a fraction (concept 1.7 was read as 1), NaN, a bool or text is a ``ValueError``."""
+    arr = np.asarray(unmasked(values, name))
+    if arr.dtype == bool or arr.dtype.kind not in "iuf" or (
+            arr.dtype.kind == "f" and not (np.isfinite(arr).all() and np.array_equal(arr, np.round(arr)))):
+        raise ValueError(f"{name} must be whole numbers, got dtype {arr.dtype}"
+                         + (" with a fraction or NaN" if arr.dtype.kind == "f" else ""))
+    return np.ascontiguousarray(arr, dtype=np.int64).ravel()
 
 
 MAX_ROW_CONCEPTS = 128  # a chunk of <= 128 word pieces names fewer; only one huge token (a 5 MB base64 line) more
@@ -339,7 +350,13 @@ class ConceptMixin:
         return self._cx_csr
 
     def concept_edge(self, a: int, b: int) -> tuple[float, float] | None:
-        """(soft-bound weight, npmi) of the edge between concepts ``a`` and ``b``, or None."""
+        """(soft-bound weight, npmi) of the edge between concepts ``a`` and ``b``, or None.
+
+        A concept id is a whole number >= 0: -1 was read as the last code node (an edge of it was answered as
+        a concept edge) and 1.5 as concept 1."""
+        for name, v in (("a", a), ("b", b)):
+            if not _is_int(v) or not 0 <= v < BASE // 2:
+                raise ValueError(f"concept id {name} must be an integer in [0, {BASE // 2}), got {v!r}")
         x, y = sorted((int(a) + self.num_nodes, int(b) + self.num_nodes))
         key = x * BASE + y
         i = int(np.searchsorted(self.cx_keys_, key))

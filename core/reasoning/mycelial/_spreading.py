@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from core._validation import codes_dtype
 from core.reasoning.mycelial import _kernels as K
 from core.reasoning.mycelial.config import _is_real, check_steps
 
@@ -124,7 +125,9 @@ class SpreadingMixin:
 
         Returns
         -------
-        refined : ndarray of int64, shape like ``codes``
+        refined : ndarray, shape like ``codes``
+            uint8 up to 256 codes a head (uint16 up to 65,536), the dtype the codec's ``encode``
+            gives, whatever integer dtype ``codes`` had (it was int64).
         activation : ndarray of float32, shape (num_nodes,) or (n, num_nodes)
         """
         seed_matrix, seeds, single = self._code_seeds(codes)
@@ -134,5 +137,5 @@ class SpreadingMixin:
         best = sig.argmax(axis=2)
         has = sig.max(axis=2) > 0
         original = seeds - np.arange(c.num_heads, dtype=np.int64) * c.codebook_size
-        refined = np.where(has, best, original).astype(np.int64)
+        refined = np.where(has, best, original).astype(codes_dtype(c.codebook_size))
         return (refined[0], act[0]) if single else (refined, act)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core._numpy_nn import gelu, layer_norm, read_safetensors
-from core._validation import check_codes, check_embeddings
+from core._validation import check_codes, check_embeddings, codes_dtype
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vqvae" / "weights"
 DEFAULT_WEIGHTS = "monolith_wiki.safetensors"
@@ -80,9 +80,15 @@ class NumpyVQVAE:
         return z
 
     def encode(self, X, batch_size: int = 4096) -> np.ndarray:
-        """Codes (n, num_heads) uint8 of embeddings ``X``: argmin over ``|c|^2 - 2 z.c`` per head, as torch."""
+        """Codes (n, num_heads) of embeddings ``X``: argmin over ``|c|^2 - 2 z.c`` per head, as torch.
+
+        uint8 up to 256 codes a head, uint16 beyond, as ``MycelialVQVAE.encode`` (a 512-code model's code
+        300 was stored as 44)."""
         X = check_embeddings(X, self.dim, "embeddings")
-        out = np.empty((X.shape[0], self.num_heads), dtype=np.uint8)
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+            # a negative size skipped the loop and returned the uninitialised output as codes
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        out = np.empty((X.shape[0], self.num_heads), dtype=codes_dtype(self.codebook_size))
         for s in range(0, X.shape[0], batch_size):
             z = self.latents(X[s:s + batch_size])  # (n, heads, d)
             dots = np.einsum("nhd,hkd->nhk", z, self.books, optimize=z.shape[0] > _SMALL)

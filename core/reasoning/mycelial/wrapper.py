@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from core._io import atomic_write_bytes, atomic_write_text, read_json
-from core._validation import NotFittedError, check_codes, check_embeddings
+from core._validation import NotFittedError, check_codes, check_embeddings, check_flags
 from core.reasoning.mycelial import _model_file
+from core.reasoning.mycelial._checks import MAX_REFINE, check_search  # noqa: F401 - MAX_REFINE kept importable here
 from core.reasoning.mycelial._model_file import _paths, _read_model
 from core.reasoning.vqvae.layers import code_dtype
 
@@ -27,7 +28,6 @@ LEGACY_WEIGHTS = ("monolith_v13.safetensors", "monolith_v13_trained.pth")
 # bytes per vector -> shipped MonolithWiki weights (heads of 256 codes; 8 and 16 are optional extras)
 BUDGET_WEIGHTS = {4: DEFAULT_WEIGHTS, 8: "monolith_wiki_8b.safetensors", 16: "monolith_wiki_16b.safetensors"}
 MAX_ABS = 1e15  # |value| of an embedding; from ~1e19 float32 overflows inside the encoder
-MAX_REFINE = 100  # ICM sweeps; on 200 random vectors no code changed after the 4th
 MODEL_CLASSES = _model_file.MODEL_CLASSES  # kept importable from here; the file reader owns it
 
 
@@ -230,7 +230,7 @@ class MycelialVQVAE:
         return self._checked_model().config["input_dim"]
 
     # -- codec --------------------------------------------------------------------------
-    def encode(self, X, refine: int = 0, candidates: int = 16, pairs: int = 0,
+    def encode(self, X, refine: int = 0, candidates: int | None = None, pairs: int = 0,
                batch_size: int = 4096, beam: int = 1) -> np.ndarray:
         """Codes of embeddings ``X`` (numpy or torch, shape (n, dim) or (dim,)).
 
@@ -242,8 +242,9 @@ class MycelialVQVAE:
             reconstruction error (:meth:`MonolithWiki.refine_indices`). Slower (a few ms
             per vector) but better codes for a database that is encoded once; 0 keeps
             the plain encoder, whose codes equal the model's forward pass.
-        candidates : int, default=16
-            Codes tried per head and sweep when refining.
+        candidates : int, optional
+            Codes tried per head and sweep when refining, 1 to ``codebook_size`` (16 when
+            not given); needs ``refine``: the plain encoder has no candidates to try.
         pairs : int, default=0
             After refining, re-pick each pair of heads jointly from this many codes per
             head, at most ``candidates``; needs ``refine``. ``refine=2, candidates=32,
@@ -252,9 +253,14 @@ class MycelialVQVAE:
             Residual-quantizer models only: keep this many partial code sums per stage
             (beam search in the latent) instead of the greedy stage-by-stage codes.
 
+        A search option the encoding would not use (``candidates`` or ``pairs`` without
+        ``refine``, ``pairs`` above ``candidates``, more candidates than a codebook holds,
+        ``beam=0``) is a ``ValueError``: it was ignored or cut down without a word.
+
         Returns
         -------
-        ndarray of shape (n, num_heads), dtype uint8 (uint16 for codebooks past 256 codes)
+        ndarray of shape (n, num_heads), dtype uint8 (uint16 for codebooks past 256 codes):
+        the dtype ``decode``, the network's ``reason`` and ``MycelialVQVAE.reason`` use too
         """
         model = self._checked_model()
         X = check_embeddings(X, self.dim, "embeddings")
@@ -263,17 +269,8 @@ class MycelialVQVAE:
             row = int(np.argmax(np.abs(X).max(axis=1)))
             raise ValueError(f"embeddings hold a value of {big:.3g} (row {row}); the codec reads unit-length "
                              f"rows and values beyond {MAX_ABS:g} overflow it: normalise them first")
-        for name, value in (("refine", refine), ("candidates", candidates), ("pairs", pairs), ("beam", beam)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        beam = max(1, int(beam))
-        if refine > MAX_REFINE:  # the sweeps have no stop of their own: refine=10**9 never returned
-            raise ValueError(f"refine must be at most {MAX_REFINE}, got {refine!r}; the codes stop "
-                             f"changing after a few sweeps (2 is the README's setting)")
-        if pairs and not refine:
-            raise ValueError("pairs needs refine >= 1 (the pair search starts from refined codes)")
-        if refine and candidates < 1:  # 0 candidates would silently skip the refinement asked for
-            raise ValueError(f"candidates must be >= 1 when refine={refine}, got {candidates}")
+        candidates = check_search(refine, candidates, pairs, beam, self.codebook_size)
+        beam = int(beam)
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if model.training:
@@ -351,13 +348,12 @@ class MycelialVQVAE:
 
         Returns
         -------
-        refined : ndarray of shape (n, num_heads), dtype uint8
+        refined : ndarray of shape (n, num_heads), dtype uint8 (uint16 past 256 codes), as ``encode``'s
             The code each head's partners point to; the original where a head got no signal.
         activation : ndarray of shape (n, num_heads * codebook_size), float32 in [0, 1]
         """
         codes = self.encode(X)
-        refined, activation = self._checked_network().reason(codes, steps=steps)
-        return refined.astype(code_dtype(self.codebook_size)), activation
+        return self._checked_network().reason(codes, steps=steps)
 
     def full_pipeline(self, X, observe: bool = True, steps: int | None = None) -> dict:
         """Embeddings -> codes -> (observe) -> reason -> decoded vectors, in one call.
@@ -368,10 +364,10 @@ class MycelialVQVAE:
         (``cosine``, ``refined_cosine``), so a caller sees what the network's completion costs
         or gains against the plain codec.
         """
+        check_flags(observe=observe)  # observe="no" is truthy: it taught the network
         X = check_embeddings(X, self.dim, "embeddings")
         codes = self.observe(X) if observe else self.encode(X)
-        refined, activation = self._checked_network().reason(codes, steps=steps)
-        refined = refined.astype(code_dtype(self.codebook_size))
+        refined, activation = self._checked_network().reason(codes, steps=steps)  # encode's dtype
         recon, refined_recon = self.decode(codes), self.decode(refined)
         return {
             "codes": codes,

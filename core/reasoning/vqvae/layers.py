@@ -202,6 +202,8 @@ class OrthogonalProductQuantizer(nn.Module):
                  dead_code_threshold: float = 0.0, usage_decay: float = 0.99,
                  ema_update: bool = False, normalize: bool = False):
         super().__init__()
+        if not isinstance(num_heads, (int, np.integer)) or isinstance(num_heads, bool) or num_heads < 1:
+            raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")  # 0: ZeroDivisionError
         if embedding_dim % num_heads:
             raise ValueError(f"embedding_dim={embedding_dim} must be divisible by num_heads={num_heads}")
         self.num_heads = num_heads

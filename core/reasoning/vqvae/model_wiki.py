@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core._validation import check_embeddings
 from core.reasoning.vqvae.layers import OrthogonalProductQuantizer, indices_to_numpy
 from core.reasoning.vqvae.residual import ResidualQuantizer
 
@@ -67,9 +68,11 @@ class VQVAEBase(nn.Module):
         """Codes of float rows ``X`` (n, input_dim) as numpy: uint8 up to 256 codes a head, else uint16.
 
         Eval-mode batches under ``no_grad``; the storage dtype comes from the codebook
-        size, so a 512-code model's codes are never truncated to a byte.
+        size, so a 512-code model's codes are never truncated to a byte. ``X`` is checked as
+        ``MycelialVQVAE.encode`` checks it: NaN rows were given codes, ``batch=-1`` returned none.
         """
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = check_embeddings(X, self.config["input_dim"], "X")
+        _check_count(batch, "batch", 1)
         with torch.no_grad():
             out = [self._encode_indices(torch.from_numpy(X[s:s + batch])) for s in range(0, X.shape[0], batch)]
         idx = torch.cat(out) if out else torch.zeros(0, self.num_heads, dtype=torch.long)
@@ -91,8 +94,20 @@ class VQVAEBase(nn.Module):
 
     @torch.no_grad()
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """Reconstructions (n, input_dim) from codes (n, heads)."""
+        """Reconstructions (n, input_dim) from codes (n, heads); ``ValueError`` naming ``indices`` for another
+        shape or a code outside the codebook (torch's IndexError named neither)."""
+        self._check_indices(indices)
         return self.decoder(self.quantizer.get_codes_from_indices(indices))
+
+    def _check_indices(self, indices: torch.Tensor) -> None:
+        if not isinstance(indices, torch.Tensor) or indices.is_floating_point() or indices.dtype == torch.bool:
+            raise ValueError(f"indices must be an integer tensor of shape (n, {self.num_heads}), got "
+                             f"{getattr(indices, 'dtype', type(indices).__name__)}")
+        if indices.ndim != 2 or indices.shape[1] != self.num_heads:
+            raise ValueError(f"indices must have shape (n, {self.num_heads}), got {tuple(indices.shape)}")
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codebook_size):
+            raise ValueError(f"indices must lie in [0, {self.codebook_size - 1}], got values from "
+                             f"{int(indices.min())} to {int(indices.max())}")
 
     @torch.no_grad()
     def refine_indices(self, x: torch.Tensor, indices: torch.Tensor | None = None, sweeps: int = 2,
@@ -125,6 +140,10 @@ class VQVAEBase(nn.Module):
         """
         if objective not in ("cosine", "mse"):
             raise ValueError(f"objective must be 'cosine' or 'mse', got {objective!r}")
+        for name, value, least in (("sweeps", sweeps, 0), ("candidates", candidates, 1), ("pairs", pairs, 0)):
+            _check_count(value, name, least)  # sweeps=-1 ran none, silently; the others failed deep in torch
+        if indices is not None:
+            self._check_indices(indices)
         q = self.quantizer
         first, rest = self.decoder[0], self.decoder[1:]
         z = self.encoder(x)
@@ -173,6 +192,12 @@ class VQVAEBase(nn.Module):
             idx[:, b] = opts_b.gather(1, (best % (p + 1))[:, None])[:, 0]
             pre = base + contrib[a, idx[:, a]] + contrib[b, idx[:, b]]
         return idx
+
+
+def _check_count(value, name: str, least: int) -> None:
+    """An int >= ``least`` (a bool is no count), or a ``ValueError`` naming it."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
 
 
 class MonolithWiki(VQVAEBase):
