@@ -190,7 +190,7 @@ def run(app, host: str, port: int, sock=None) -> None:
     finally:  # a second Ctrl-C: uvicorn skipped the app's shutdown (jobs still running, memories open)
         registry = app.state.registry
         if not getattr(registry, "_closed", False):
-            app.state.jobs.wait(now=True)  # each job ends after its batch (a Ctrl-C here is held until then)
+            app.state.jobs.wait(now=True)  # each job ends at its next commit (a Ctrl-C here is held until then)
             registry.close()
             click.echo(f"mycelial serve: stopped; saved and closed {count(len(registry.slots), 'memory', 'memories')}", err=True)
     from core.cli.memory import _no_collection_at_exit

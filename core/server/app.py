@@ -102,9 +102,9 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
         yield
         n, left = jobs.running()
         if n:
-            print(f"mycelial serve: waiting for {count(n, 'background ingest job')} ({count(left, 'document')} left)",
-                  file=sys.stderr, flush=True)
-        await _run(jobs.wait)  # accepted background ingests finish before their memories close
+            print(f"mycelial serve: stopping {count(n, 'background ingest job')} at its next commit "
+                  f"({count(left, 'document')} left)", file=sys.stderr, flush=True)
+        await _run(jobs.wait, True)  # running jobs end at their next commit before their memories close
         registry.close()
         print(f"mycelial serve: saved and closed {count(len(registry.slots), 'memory', 'memories')}", file=sys.stderr, flush=True)
 
