@@ -173,8 +173,12 @@ def run(app, host: str, port: int, sock=None) -> None:
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           timeout_graceful_shutdown=10))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:  # uvicorn's signal handler
+            app.state.jobs.stop()  # background jobs stop at their next commit from the signal on
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10))
     logging.getLogger("uvicorn.error").addFilter(_not_a_forced_exit)
     came: list[int] = []
 

@@ -55,11 +55,12 @@ def _source(rec) -> str | None:
 
 
 def left_out_words(records: list, missing: list) -> str:
-    """"3 files did not get in: a.txt, b.txt, big.jsonl (60 of its 100 records)" (uploads) or "2 documents did
-    not get in: p398, p399" (a posted list)."""
+    """"2 files did not get in: a.txt, b.txt; 1 file got in in part: big.jsonl (60 of its 100 records missing)"
+    (uploads; a records file's records are stored each whole) or "2 documents did not get in: p398, p399" (a
+    posted list)."""
     total: dict[str, int] = {}
-    for rec in records:
-        if (src := _source(_record(rec, 0) if isinstance(rec, dict) else rec)) is not None:
+    for i, rec in enumerate(records):
+        if (src := _source(_record(rec, i) if isinstance(rec, dict) else rec)) is not None:
             total[src] = total.get(src, 0) + 1
     files: dict[str, int] = {}
     ids = []
@@ -69,13 +70,16 @@ def left_out_words(records: list, missing: list) -> str:
             ids.append(str(rec.get("id") if isinstance(rec, dict) else rec.doc_id))
         else:
             files[src] = files.get(src, 0) + 1
-    parts = []
-    if files:
-        named = [f if n >= total.get(f, n) else f"{f} ({n:,} of its {total[f]:,} records)" for f, n in files.items()]
-        parts.append(f"{len(files):,} file{'s' if len(files) != 1 else ''} did not get in: {_listed(named)}")
-    if ids:
-        parts.append(f"{len(ids):,} document{'s' if len(ids) != 1 else ''} did not get in: {_listed(ids)}")
+    whole = [f for f, n in files.items() if n >= total.get(f, n)]
+    part = [f"{f} ({n:,} of its {total[f]:,} records missing)" for f, n in files.items() if n < total.get(f, n)]
+    parts = [f"{_count(len(whole), 'file')} did not get in: {_listed(whole)}"] if whole else []
+    parts += [f"{_count(len(part), 'file')} got in in part: {_listed(part)}"] if part else []
+    parts += [f"{_count(len(ids), 'document')} did not get in: {_listed(ids)}"] if ids else []
     return "; ".join(parts) or "every document got in"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'s' if n != 1 else ''}"
 
 
 def _listed(names: list[str]) -> str:

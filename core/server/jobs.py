@@ -81,6 +81,11 @@ class Jobs:
             jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running", "waiting")]
         return len(jobs), sum(j["total"] - j["done"] for j in jobs)
 
+    def stop(self) -> None:
+        """Running jobs end at their ingest's next commit: called at the server's stop signal, before uvicorn
+        has closed its connections (it waits up to 10 s for a client's), so the jobs do not run on meanwhile."""
+        self._stop_now.set()
+
     def wait(self, now: bool = False) -> None:
         """Wait for every running job to end. Before closing the memories at shutdown: a SIGTERM closed
         them under a running job, which failed without a word (a job's status lives only in this process).
