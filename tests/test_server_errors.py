@@ -8,6 +8,7 @@ other error. TestClient over a real memory (the shipped sample, real model and s
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from _server_helpers import QUESTION, TOKEN, sample_client
@@ -195,6 +196,19 @@ def test_a_multipart_body_that_cannot_be_read_is_422_naming_the_body_or_the_file
     r = client.post(url, content=star, headers={**AUTH, "content-type": "multipart/form-data; boundary=XX"})
     assert _shape(r, 422) == ["file"] and "came as text, not a file" in r.json()["error"], r.text
     assert _count(client) == before
+
+
+def test_a_multipart_body_that_cannot_be_read_is_one_log_line_with_method_and_path(client, caplog):
+    # python-multipart logged "Expected boundary character 45, got 103 at index 2" alone: no method, no path
+    url = "/v1/memories/scratch/documents"
+    with caplog.at_level(logging.INFO):
+        r = client.post(url, content=b"garbage", headers={**AUTH, "content-type": "multipart/form-data; boundary=XX"})
+    assert r.status_code == 422, r.text
+    lines = [(rec.name, rec.levelname, rec.getMessage()) for rec in caplog.records]
+    assert not [x for x in lines if "multipart" in x[0]], lines  # the parser's own line, kept for ours
+    ours = [m for name, level, m in lines if name == "mycelial.server" and level == "WARNING"]
+    assert len(ours) == 1 and ours[0].startswith(f"POST {url}: not a readable multipart/form-data body: "), lines
+    assert "(Expected boundary character 45, got 103 at index 2)" in ours[0], lines  # the parser's reason
 
 
 def test_a_reinforce_rate_of_nan_or_infinity_is_named_as_not_finite(client):

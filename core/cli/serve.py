@@ -173,8 +173,12 @@ def run(app, host: str, port: int, sock=None) -> None:
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           timeout_graceful_shutdown=10))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:  # uvicorn's signal handler
+            app.state.jobs.stop()  # background jobs stop at their next commit from the signal on
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10))
     logging.getLogger("uvicorn.error").addFilter(_not_a_forced_exit)
     came: list[int] = []
 
@@ -190,7 +194,7 @@ def run(app, host: str, port: int, sock=None) -> None:
     finally:  # a second Ctrl-C: uvicorn skipped the app's shutdown (jobs still running, memories open)
         registry = app.state.registry
         if not getattr(registry, "_closed", False):
-            app.state.jobs.wait(now=True)  # each job ends after its batch (a Ctrl-C here is held until then)
+            app.state.jobs.wait(now=True)  # each job ends at its next commit (a Ctrl-C here is held until then)
             registry.close()
             click.echo(f"mycelial serve: stopped; saved and closed {count(len(registry.slots), 'memory', 'memories')}", err=True)
     from core.cli.memory import _no_collection_at_exit

@@ -32,9 +32,26 @@ class ForgetIn(BaseModel):
         min_length=1, max_length=FORGET_MAX)
 
 
-def forget_routes(app, dependencies, writable_slot, writing) -> None:
-    """Register ``POST /v1/memories/{name}/forget`` on ``app``. ``writable_slot(name)`` is the memory to change
-    (404 unknown, 403 read-only); ``writing(slot)`` holds its write lock (503 while another process holds it)."""
+def forget_routes(app, v1, dependencies, writable_slot, writing) -> None:
+    """Register ``DELETE /v1/memories/{name}/documents/{doc_id}`` (``v1``: its dependencies) and ``POST
+    /v1/memories/{name}/forget`` on ``app``. ``writable_slot(name)`` is the memory to change (404 unknown, 403
+    read-only); ``writing(slot)`` holds its write lock (503 while another process holds it)."""
+    from fastapi import HTTPException
+
+    from core.memory._did_you_mean import did_you_mean
+    from core.server.errors import shown
+
+    @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
+    def delete_document(name: str, doc_id: str):
+        s = writable_slot(name)
+        with writing(s):
+            found = s.memory.forget(doc_id)
+            hint = "" if found else did_you_mean(s.memory, doc_id)
+        if not found:
+            raise HTTPException(404, f"no document {shown(doc_id)} in memory {name!r}{hint}")
+        return {"deleted": doc_id}
+
+    # POST .../forget {"ids": [...]}: many at once
 
     @app.post("/v1/memories/{name}/forget", dependencies=dependencies)
     def forget_documents(name: str, body: ForgetIn):

@@ -4,6 +4,10 @@ A job ingests its records in batches, taking the memory's write lock per batch, 
 and other writers interleave with a long ingest instead of waiting for all of it. A batch that
 finds the folder locked by another process (a `mycelial ingest` in a terminal) waits and tries
 again: the job's documents were accepted (202) and live only in this process.
+
+The server's stop (SIGTERM, Ctrl-C) ends a running job at the ingest's next commit, not after the whole job (a
+big upload held the exit for ~1 min): its committed documents stay, each whole, and the log names the job and the
+files that did not get in (sent again, the ones that did are "unchanged").
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import time
 from collections import OrderedDict
 
 from core.memory.lock import MemoryBusyError
+from core.server.interrupted import JobStopped, left_out, left_out_words
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
@@ -26,6 +31,15 @@ def _embedding(job: dict, embedding) -> None:
     """A batch's embedding progress in the job: a large uploaded document is one batch, and its job stood at
     0 of 1 documents until all its chunks were embedded (2,719 chunks: 10 s without a sign)."""
     job["embedding"] = {"done": embedding[0], "total": embedding[1]} if embedding else None
+
+
+def _stored(slot, part: list) -> dict:
+    """{id: stored content hash or None} of a batch's records, before its ingest (`interrupted.left_out`)."""
+    from core.server.interrupted import _record
+
+    ids = [r.doc_id for r in (_record(item, i) for i, item in enumerate(part)) if r is not None]
+    now = slot.memory.store_.content_hashes(ids)
+    return {i: now.get(i) for i in ids}
 
 
 class Jobs:
@@ -41,7 +55,7 @@ class Jobs:
         self._boot = secrets.token_hex(4)  # this server run
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._stop_now = threading.Event()  # a second Ctrl-C: jobs end after the batch they are in
+        self._stop_now = threading.Event()  # the server stops: jobs end at their ingest's next commit
 
     def submit(self, slot, records: list, errors=(), skipped=(), replacing=()) -> dict:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report, ``skipped``
@@ -67,16 +81,21 @@ class Jobs:
             jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running", "waiting")]
         return len(jobs), sum(j["total"] - j["done"] for j in jobs)
 
-    def wait(self, now: bool = False) -> None:
-        """Wait for every running job to finish. Before closing the memories at shutdown: a SIGTERM closed
-        them under a running job, which failed, and the rest of its accepted (202) documents were lost
-        without a word (a job's status lives only in this process). A job waiting for another process's
-        lock stops waiting and fails, naming what it ingested: that process may hold the lock for hours.
+    def stop(self) -> None:
+        """Running jobs end at their ingest's next commit: called at the server's stop signal, before uvicorn
+        has closed its connections (it waits up to 10 s for a client's), so the jobs do not run on meanwhile."""
+        self._stop_now.set()
 
-        ``now`` (or Ctrl-C during the wait): jobs end after the batch they are in. Waited on each job's
-        event with the interrupt held, not ``Thread.join``: uvicorn skips the app's shutdown on a second
-        Ctrl-C, and the process exited with a job's thread in the model (SIGABRT, "terminate called
-        without an active exception")."""
+    def wait(self, now: bool = False) -> None:
+        """Wait for every running job to end. Before closing the memories at shutdown: a SIGTERM closed
+        them under a running job, which failed without a word (a job's status lives only in this process).
+        A job waiting for another process's lock stops waiting and fails, naming what it ingested: that
+        process may hold the lock for hours.
+
+        ``now`` (the server's stop, or Ctrl-C during the wait): jobs end at their ingest's next commit, and
+        the log names what did not get in. Waited on each job's event with the interrupt held, not
+        ``Thread.join``: uvicorn skips the app's shutdown on a second Ctrl-C, and the process exited with a
+        job's thread in the model (SIGABRT, "terminate called without an active exception")."""
         from core._waiting import wait_holding_interrupt
 
         self._stopping.set()
@@ -87,7 +106,7 @@ class Jobs:
 
         def stop_now(first: bool) -> None:
             if first and not self._stop_now.is_set():
-                log.warning("interrupted: background ingest jobs stop after the batch they are in")
+                log.warning("interrupted: background ingest jobs stop at their next commit")
             self._stop_now.set()
 
         held = None
@@ -111,13 +130,13 @@ class Jobs:
         job["status"] = "running"
         try:
             for i in range(0, len(records), self.batch):
-                if self._stop_now.is_set():
-                    job["status"], job["error"] = "failed", (f"the server was stopped after {job['done']} of "
-                                                             f"{job['total']} documents of this job; send the rest again")
-                    log.warning("ingest job %s: %s", job["id"], job["error"])
-                    return
                 part = records[i:i + self.batch]
-                rep = self._ingest_waiting(slot, part, job)
+                try:
+                    if self._stop_now.is_set():
+                        raise JobStopped
+                    rep = self._ingest_waiting(slot, part, job)
+                except JobStopped as stop:
+                    return self._stopped(slot, job, records, i, stop.args[0] if stop.args else {})
                 for k in _COUNTS:
                     job["report"][k] += getattr(rep, k)
                 job["report"]["errors"] += [str(e) for e in rep.errors]
@@ -135,21 +154,36 @@ class Jobs:
             job["status"], job["error"] = "failed", without_folder(f"{type(exc).__name__}: {exc}", slot)
         job["seconds"] = round(time.time() - job["started"], 3)
 
+    def _stopped(self, slot, job, records, at: int, before: dict) -> None:
+        """End ``job``, stopped by the server in its batch at ``at`` (``before``: that batch's stored hashes
+        when it began): failed, and one log line naming the job and what did not get in."""
+        missing = left_out(slot.memory.store_, records[at:], before)
+        job["done"] = len(records) - len(missing)
+        job["status"], job["error"] = "failed", (
+            f"the server was stopped after {job['done']} of {job['total']} documents of this job; send the rest "
+            f"again: {left_out_words(records, missing)} (what got in is whole, and unchanged when sent again)")
+        job["seconds"] = round(time.time() - job["started"], 3)
+        log.warning("ingest job %s interrupted: %s", job["id"], job["error"])
+
     def _ingest_waiting(self, slot, part: list, job: dict):
         """Ingest one batch, waiting while another process holds the folder's lock (status "waiting").
 
         The lock is tried first without waiting: ingest itself waits up to MYCELIAL_LOCK_TIMEOUT (30 s) before
         it says the lock is taken, and the job showed "running", ``waiting_for: null``, all that time."""
         base = job["done"]
+        before: dict = {}
 
         def progress(docs, chunks, embedding):  # `done` moved only when a batch of 32 ended
             job["done"], job["seconds"] = base + docs, round(time.time() - job["started"], 3)
             _embedding(job, embedding)
+            if embedding is None and self._stop_now.is_set():  # just after a commit: the next batch is not stored
+                raise JobStopped(before)  # (not while one embeds: it is waited for all the same, so it is kept)
 
         while True:
             try:
                 with slot.write_lock:
                     self._lock_free(slot)
+                    before = _stored(slot, part)
                     rep = slot.memory.ingest(part, progress=progress)
                 job["status"], job["waiting_for"], job["embedding"] = "running", None, None
                 return rep

@@ -6,13 +6,40 @@ gzipped, README without a suffix), text and title; a file ingest skips is refuse
 .txt .md .pdf .jsonl only: a README.gz the CLI read was "unsupported type '.gz'"."""
 from __future__ import annotations
 
+import logging
 import tempfile
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 
 from fastapi.exceptions import RequestValidationError
 
 from core.server.errors import Invalid, validation_error
+
+log = logging.getLogger("mycelial.server")
+# python-multipart's words about the body being parsed (its logger's name, then its older one)
+_PARSER_LOGGERS = ("python_multipart.multipart", "multipart.multipart")
+_parser_notes: ContextVar[list | None] = ContextVar("mycelial_multipart_notes", default=None)
+
+
+class _ParserNotes(logging.Filter):
+    """Keeps python-multipart's warnings about a request's body for that request's own log line: they were
+    logged alone ("Expected boundary character 45, got 103 at index 2"), without the method and path every
+    other line of the server's log has."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        notes = _parser_notes.get()
+        if notes is None or record.levelno < logging.WARNING:
+            return True
+        notes.append(record.getMessage())
+        return False
+
+
+def _keep_parser_notes() -> None:
+    for name in _PARSER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ParserNotes) for f in logger.filters):
+            logger.addFilter(_ParserNotes())
 
 
 def utf8_body(body: bytes) -> bytes:
@@ -38,13 +65,22 @@ async def multipart_form(request):
     400 "Missing boundary in multipart." with no field, a status the API does not otherwise use)."""
     from starlette.exceptions import HTTPException
 
+    _keep_parser_notes()
+    notes: list[str] = []
+    token = _parser_notes.set(notes)
     try:
-        return await request.form()
+        form = await request.form()
     except HTTPException as exc:
         if exc.status_code != 400:  # the body limit's 413 passes
             raise
-        raise Invalid([("body", f"not a readable multipart/form-data body: {exc.detail} "
-                                "(curl -F file=@notes.md sends one)")]) from None
+        why = f"not a readable multipart/form-data body: {exc.detail}"
+        log.warning("%s %s: %s%s", request.method, request.url.path, why, f" ({'; '.join(notes)})" if notes else "")
+        raise Invalid([("body", f"{why} (curl -F file=@notes.md sends one)")]) from None
+    finally:
+        _parser_notes.reset(token)
+    if notes:  # read all the same (data after the closing boundary, ...)
+        log.warning("%s %s: multipart/form-data body: %s", request.method, request.url.path, "; ".join(notes))
+    return form
 
 
 def not_json(errors: list, ctype: str) -> Exception:
