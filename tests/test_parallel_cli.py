@@ -228,3 +228,31 @@ def test_a_scheduler_address_where_nothing_listens_is_said_at_once(tmp_path):
     assert res.exit_code == 1 and "nothing listens there (connection refused)" in res.output, res.output
     assert f"dask scheduler --host 127.0.0.1 --port {port}" in res.output, res.output
     assert time.monotonic() - t0 < 4 and not (tmp_path / "m").exists()
+
+
+def test_a_service_announcing_a_huge_message_is_not_called_a_memory_error(tmp_path):
+    # a service that is not Dask's answered with 8 bytes Dask reads as a frame size: "its answer gave
+    # MemoryError" read as if the ingest had run out of memory
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"\xff" * 7 + b"\x0f" + b"junk" * 64)
+            time.sleep(3)
+
+    threading.Thread(target=answer, daemon=True).start()
+    doc = tmp_path / "x.txt"
+    doc.write_text("A sentence to ingest.", encoding="utf-8")
+    try:
+        res = CliRunner().invoke(main, ["ingest", str(doc), "--memory", str(tmp_path / "m"), "-q",
+                                        "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}"])
+    finally:
+        server.close()
+    assert res.exit_code == 1 and "is not a Dask scheduler" in res.output, res.output
+    assert "MemoryError" not in res.output and "too large" in res.output, res.output
+    assert not (tmp_path / "m").exists()

@@ -110,8 +110,16 @@ def probe(address: str) -> None:
     except (OSError, ValueError, TypeError) as exc:
         raise click.ClickException(f"{start} ({exc}); {advice}") from None
     except Exception as exc:  # bytes that are not Dask's: a MemoryError for a forged frame size, a decode error
-        raise click.ClickException(f"{start}: the service there is not a Dask scheduler (its answer gave "
-                                   f"{type(exc).__name__}); check the address and port") from None
+        raise click.ClickException(f"{start}: the service there is not a Dask scheduler (its answer could not be "
+                                   f"read as Dask's: {_unreadable(exc)}); check the address and port") from None
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a service's answer was not Dask's, in words: "MemoryError" read as if this process ran out of memory
+    (a forged frame size asks for an absurd buffer)."""
+    if isinstance(exc, MemoryError):
+        return "it announced a message too large to be one"
+    return type(exc).__name__
 
 
 def dask_setup(worker) -> None:
