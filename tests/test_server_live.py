@@ -85,8 +85,9 @@ def test_kill_9_loses_no_committed_document(tmp_path, embedder, codec):
         assert hits and hits[0].doc_id == "k1"
 
 
-def _brown_files(n: int) -> dict[str, bytes]:
-    """``n`` Brown documents as text files (name -> bytes): ~33 chunks each, a job batch of 32 is ~1,000 chunks."""
+def _brown_files(n: int, paragraphs: int | None = None) -> dict[str, bytes]:
+    """``n`` Brown documents as text files (name -> bytes): ~33 chunks each, a job batch of 32 is ~1,000 chunks
+    (their first ``paragraphs`` only: fewer)."""
     import json
 
     from core.config import data_file
@@ -95,7 +96,7 @@ def _brown_files(n: int) -> dict[str, bytes]:
     with open(data_file("brown/brown_docs.jsonl"), encoding="utf-8") as fh:
         for line in fh:
             doc = json.loads(line)
-            out[f"{doc['doc_id']}.txt"] = "\n\n".join(" ".join(p) for p in doc["paragraphs"]).encode("utf-8")
+            out[f"{doc['doc_id']}.txt"] = "\n\n".join(" ".join(p) for p in doc["paragraphs"][:paragraphs]).encode()
             if len(out) == n:
                 return out
     raise AssertionError("too few Brown documents")
@@ -124,7 +125,7 @@ def test_sigterm_stops_a_running_upload_job_at_its_next_commit_and_names_what_di
 
     from core.memory._schema import quick_check
 
-    files = _brown_files(80)  # 3 job batches, ~2,600 chunks: the signal comes after the first commit
+    files = _brown_files(80, paragraphs=16)  # 3 job batches, ~1,300 chunks: the signal comes after the first commit
     _cold_cache(tmp_path, monkeypatch)
     srv = LiveServer([f"m={tmp_path / 'm'}"])
     try:
