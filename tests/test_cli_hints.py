@@ -130,7 +130,8 @@ def test_a_query_from_a_queries_file_is_echoed_without_terminal_escapes(spaced_m
 
 
 @pytest.mark.parametrize("typed, ours", [("query", "recall"), ("search", "recall"), ("add", "ingest"),
-                                         ("rm", "forget"), ("ls", "list"), ("status", "stats")])
+                                         ("rm", "forget"), ("ls", "list"), ("status", "stats"),
+                                         ("check", "repair"), ("fsck", "repair"), ("where", "recall")])
 def test_a_command_named_in_other_words_names_ours(typed, ours):
     # `mycelial query "x" --memory m` said "No such command 'query'." and nothing more
     r = CliRunner().invoke(cli, [typed, "x", "--memory", "m"])

@@ -101,7 +101,9 @@ def _repeated_option(cmd: click.Command, args: list[str]) -> str | None:
 _OTHER_WORDS = {"query": "recall", "search": "recall", "ask": "recall", "find": "recall",
                 "add": "ingest", "import": "ingest", "load": "ingest", "index": "ingest",
                 "remove": "forget", "delete": "forget", "rm": "forget",
-                "ls": "list", "show": "get", "cat": "get", "server": "serve", "info": "stats", "status": "stats"}
+                "ls": "list", "show": "get", "cat": "get", "server": "serve", "info": "stats", "status": "stats",
+                "check": "repair", "verify": "repair", "fsck": "repair",  # click offered nothing for `check`
+                "where": "recall", "filter": "recall"}  # `where` is recall's --where; click offered `serve`
 
 
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `seq 1000000 | head -1`'s seq
