@@ -69,3 +69,29 @@ def test_a_not_utf8_error_counts_old_mac_lines_and_names_the_word(tmp_path):
     errors: list = []
     assert list(read_paths(tmp_path / "old.txt", errors)) == []
     assert "byte 11, line 3: 'caf\u00e9' if it is Windows-1252" in errors[0].message, errors
+
+
+def test_a_large_jsonl_file_streamed_splits_records_at_every_line_end(tmp_path):
+    # a JSONL file over the one-file limit is read a line at a time: it split at b"\n" only, so a file with
+    # old-Mac line ends was one line over the limit ("line is longer than ... bytes; skipped"), all lost
+    import gzip
+
+    from core.memory.readers import read_file
+
+    lines = [b'{"id": "a", "text": "The Danube flows east."}', b'{not json', b'',
+             b'{"id": "b", "text": "The Rhine flows north."}', b'{"id": "c", "text": "The Elbe."}']
+    for name, end in (("mac.jsonl", b"\r"), ("mixed.jsonl", b"\r\n"), ("mixed.jsonl.gz", b"\r")):
+        data = lines[0] + b"\r\n" + end.join(lines[1:]) + end
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        (tmp_path / "whole.jsonl").write_bytes(data)
+        got, want = [], []  # streamed (limit 60 bytes, each line under it), and read whole
+        recs = [(r.doc_id, r.text) for r in read_file(path, got, max_bytes=60)]
+        assert recs == [(r.doc_id, r.text) for r in read_file(tmp_path / "whole.jsonl", want)], name
+        assert [r[0] for r in recs] == ["a", "b", "c"] and path.stat().st_size > 60, name
+        assert [(e.line, e.message) for e in got] == [(e.line, e.message) for e in want] and got[0].line == 2, got
+    # a CRLF cut between two blocks is one line end
+    from core.memory._jsonl import ended_pieces
+
+    pieces = list(ended_pieces([b"a\r", b"\nb\rc", b"\r", b"d"]))
+    assert pieces == [(b"a\n", True), (b"b\n", True), (b"c", False), (b"\n", True), (b"d", False)]

@@ -1,6 +1,7 @@
 """`mycelial ingest --workers N | --scheduler ADDRESS`: the Dask side of the command line (core/cli/_dask.py).
 
-Real sockets on 127.0.0.1 and a real one-worker LocalCluster; no model is loaded by these tests.
+Real sockets on 127.0.0.1 and a real one-worker LocalCluster; no model is loaded by these tests but the one
+that ingests a folder serially first.
 """
 from __future__ import annotations
 
@@ -256,3 +257,23 @@ def test_a_service_announcing_a_huge_message_is_not_called_a_memory_error(tmp_pa
     assert res.exit_code == 1 and "is not a Dask scheduler" in res.output, res.output
     assert "MemoryError" not in res.output and "too large" in res.output, res.output
     assert not (tmp_path / "m").exists()
+
+
+def test_a_rerun_on_unchanged_files_starts_no_worker(tmp_path, wiki_docs):
+    # `ingest --workers N` on a folder ingested before started its local cluster (~4 s) to find every file
+    # unchanged; the serial path says so in a second
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, d in enumerate(wiki_docs[:3]):
+        (docs / f"w{i}.txt").write_text(" ".join(d.sentences[:3]), encoding="utf-8")
+    res = CliRunner().invoke(main, ["ingest", str(docs), "--memory", str(tmp_path / "m"), "-q"])
+    assert res.exit_code == 0 and res.output.startswith("3 documents ingested"), res.output
+    proc = _cli(["ingest", str(docs), "--memory", str(tmp_path / "m"), "-q", "--workers", "1"])
+    spawned = False
+    while proc.poll() is None:
+        spawned = spawned or _workers_spawned(proc.pid)
+        time.sleep(0.005)
+    out = proc.communicate()[0]
+    assert proc.returncode == 0 and out.startswith(
+        "0 documents ingested (0 chunks: 0 new, 0 duplicates), 3 unchanged, 0 replaced, 0 errors, "), out
+    assert not spawned, out

@@ -224,6 +224,26 @@ def test_bad_parallel_arguments(client, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_cluster_started_on_demand_starts_once_a_document_needs_embedding(client, streams, serial, tmp_path):
+    # `ingest --workers N` started its local cluster (~4 s) before finding every file unchanged: now it passes a
+    # function that starts it, called once a record needs embedding; the head of the stream is read here
+    first, second = serial
+    mem = _memory(tmp_path / "m")
+    calls: list = []
+
+    def start():
+        calls.append(1)
+        return client
+
+    _assert_same(_snapshot(mem, mem.ingest(streams[0], client=start)), first)
+    # round two: three unchanged records read here, then the edited one starts the cluster
+    _assert_same(_snapshot(mem, mem.ingest(streams[1], client=start, partitions=3)), second)
+    assert len(calls) == 2
+    rep = mem.ingest(streams[1], client=start)  # all unchanged: no cluster
+    assert len(calls) == 2 and (rep.documents, rep.unchanged, rep.replaced) == (0, 10, 0), rep
+    mem.close()
+
+
 def test_driver_reports_a_folder_as_the_serial_reader_does(tmp_path):
     """Special entries, unsupported files and bad paths give the same report lines on both paths."""
     from core.memory.parallel import _path_items

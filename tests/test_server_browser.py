@@ -796,3 +796,42 @@ def test_node_labels_do_not_cover_each_other_on_a_phone(server, browser):
             assert shown.count() >= 3, concept  # the root and its strongest neighbours keep their names
             # every node is still named: hovered (title) and read out (aria-label)
             assert all(c.get_attribute("aria-label") for c in nodes.all()), concept
+
+
+_CHAMBERS = ", ".join(f"chamber {w}" for w in ("north", "south", "east", "west", "upper", "lower", "deep", "dry", "wet",
+                                               "long", "short", "broad", "narrow", "high", "low", "old", "new", "first",
+                                               "last", "great", "small", "red", "white", "black"))
+
+
+def test_a_long_paths_use_label_is_kept_whole_and_the_whole_path_is_its_title(server, browser):
+    # the page cut a hit's path at 400 characters: on a long path (a seed passage's long title) the label of what use
+    # added at its end, "; confirmed by use +0.10", was lost, and the cut text could be read nowhere
+    import httpx
+
+    question = "Who surveyed the limestone caves of Orla?"
+    notes = [{"id": "survey", "title": f"The limestone caves of Orla, their survey by Ida Wren, {_CHAMBERS}",
+              "text": "Ida Wren surveyed the limestone caves of Orla with brass lamps from the Tallis foundry."},
+             {"id": "foundry", "title": "Foundry", "text": "The Tallis foundry cast bells and brass lamps in 1890."}]
+    api = server.url + "/v1/memories/other"
+    with _posted(server, notes):
+        hits = httpx.get(api + "/recall", params={"q": question}, timeout=60).json()["hits"]
+        foundry = next(h for h in hits if h["doc_id"] == "foundry")
+        event = httpx.post(api + "/reinforce", json={"query": question, "chunk_ids": [foundry["chunk_id"]]}, timeout=60)
+        assert event.status_code == 201, event.text
+        try:
+            hits = httpx.get(api + "/recall", params={"q": question}, timeout=60).json()["hits"]
+            why = next(h for h in hits if h["doc_id"] == "foundry")["why_text"]
+            label = re.search(r"; confirmed by use \+\d\.\d\d$", why)
+            assert len(why) > 400 and label and "Tallis" in why, why  # a path long enough to be cut
+            with _page(browser) as page:
+                page.goto(server.url + "/")
+                expect(page.locator("#status")).to_have_text("ready", timeout=30_000)
+                page.select_option("#memory", "other")
+                page.fill("#q", question)
+                page.click("#ask button[type=submit]")
+                shown = page.locator("#hits li.hit[data-doc-id='foundry'] .why")
+                end = label.group(0)  # 400 characters: the path cut before the label, which is whole
+                expect(shown).to_have_text(why[:400 - 1 - len(end)] + "…" + end, timeout=30_000)
+                expect(shown).to_have_attribute("title", why)
+        finally:
+            httpx.delete(f"{api}/reinforce/{event.json()['event']}", timeout=60)

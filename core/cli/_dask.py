@@ -122,6 +122,28 @@ def _unreadable(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _local_cluster(stack: ExitStack, workers: int, log_level: int):
+    """A client of a new local cluster of ``workers`` processes, both closed by ``stack``."""
+    from multiprocessing import resource_tracker
+
+    from distributed import Client, LocalCluster
+    from distributed.gc import disable_gc_diagnosis
+
+    # started here first: started by the cluster, it unblocks SIGINT and SIGTERM in the thread that starts it,
+    # and the workers spawned from that thread's children got them again (`signals_held`)
+    resource_tracker.ensure_running()
+    # a Ctrl-C (or SIGTERM) while the cluster starts is handled once it runs, and then closes it whole
+    with signals_held(signal.SIGINT, signal.SIGTERM):
+        # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
+        # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
+        cluster = stack.enter_context(LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+            silence_logs=log_level, preload=[__name__]))
+        client = stack.enter_context(Client(cluster))
+        disable_gc_diagnosis(force=True)
+    return client
+
+
 def dask_setup(worker) -> None:
     """Preload of the local cluster's workers (run in the worker's main thread): ignore SIGINT.
 
@@ -141,8 +163,11 @@ def dask_setup(worker) -> None:
 
 
 @contextmanager
-def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
+def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0, lazy: bool = False):
     """A Dask client for a parallel ingest: N local worker processes, an existing scheduler, or None (serial).
+
+    ``lazy``: for local workers, a function that starts the cluster on its first call and returns its client
+    (the ingest calls it once a document needs embedding: a re-run on unchanged files starts none, ~4 s).
 
     The local cluster logs only CRITICAL (ERROR with -v): what the ingest cannot recover from reaches the
     user as an error of its own, and distributed's ERROR lines were about what it recovers from ("Removing
@@ -154,10 +179,9 @@ def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
         return
     import logging
 
-    from distributed import Client, LocalCluster
-    from distributed.gc import disable_gc_diagnosis
-
     if scheduler is not None:
+        from distributed import Client
+
         probe(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_SECONDS)
@@ -167,23 +191,17 @@ def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0):
         with client:
             yield client
         return
-    from multiprocessing import resource_tracker
-
-    # started here first: started by the cluster, it unblocks SIGINT and SIGTERM in the thread that starts it,
-    # and the workers spawned from that thread's children got them again (`signals_held`)
-    resource_tracker.ensure_running()
     with ExitStack() as stack:
-        # a Ctrl-C (or SIGTERM) while the cluster starts is handled once it runs, and then closes it whole
-        with signals_held(signal.SIGINT, signal.SIGTERM):
-            # dashboard_address=None still starts the scheduler's HTTP server on 8787 (and a second ingest
-            # printed "Port 8787 is already in use ... Hosting the HTTP server on port N instead"): any free port
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR if verbose else logging.CRITICAL, preload=[__name__]))
-            client = stack.enter_context(Client(cluster))
-            disable_gc_diagnosis(force=True)
+        started: list = []
+
+        def start():
+            """The client of the local cluster, started on the first call."""
+            if not started:
+                started.append(_local_cluster(stack, workers, logging.ERROR if verbose else logging.CRITICAL))
+            return started[0]
+
         try:
-            yield client
+            yield start if lazy else start()
         except KeyboardInterrupt:  # the scheduler here, cut off mid-scatter: "Task exception was never retrieved"
             for name in ("distributed", "asyncio"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)

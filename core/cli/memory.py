@@ -168,7 +168,7 @@ def _ingest_into(memory, fresh, paths, quiet, fields, embedder, workers, schedul
     try:  # Ctrl-C while the memory or the model loads too: it said "Aborted!" and left a new, empty memory
         with _open(memory, embedder=embedder, create=True) as mem:
             try:
-                with mem._writing(), dask_client(workers, scheduler, verbose) as client:
+                with mem._writing(), dask_client(workers, scheduler, verbose, lazy=True) as client:
                     rep = mem.ingest(list(paths), progress=not quiet, client=client, fields=fields)
                 fresh = fresh and mem.store_.count_documents() == 0
             except MemoryBusyError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections import deque
 from pathlib import Path
@@ -84,21 +85,47 @@ def decoded_lines(lines, source: str, errors: list) -> Iterator[str]:
         errors.append(ReadError(source, str(exc), exc.line))
 
 
+_END = re.compile(rb"\r\n?|\n")
+
+
+def ended_pieces(blocks) -> Iterator[tuple[bytes, bool]]:
+    """``(piece, ended)`` of a stream of byte blocks: a piece runs to a line end (``\\n``, ``\\r\\n`` or an old-Mac
+    ``\\r`` alone, as `core.text.newlines` reads them; given as ``\\n``) or to its block's end. A file read whole
+    has its ``\\r`` line ends made ``\\n``; streamed, a ``\\r``-only file was one line over the limit, lost."""
+    after_cr = False  # the last block ended in \r: a \n opening the next one is the same line end
+    for data in blocks:
+        start = 1 if after_cr and data.startswith(b"\n") else 0
+        for m in _END.finditer(data, start):
+            yield data[start:m.start()] + b"\n", True
+            start = m.end()
+        if start < len(data):
+            yield data[start:], False
+        after_cr = data.endswith(b"\r")
+
+
 def bounded_lines(fh, max_line: int, source: str, errors: list) -> Iterator[bytes]:
-    """The lines of a binary file, each of at most ``max_line`` bytes: a longer one is reported and read as
-    blank, passed over in ``STEP`` pieces. A JSONL file over the one-file limit was split by iterating it, so one
-    line of several GB (a dump without newlines) was read into memory whole."""
-    no = 0
-    while line := fh.readline(max_line + 1):
-        no += 1
-        if len(line) <= max_line or line.endswith(b"\n"):
-            yield line
-            continue
-        while (rest := fh.readline(STEP)) and not rest.endswith(b"\n"):
-            pass
-        errors.append(ReadError(source, f"line is longer than {max_line:,} bytes, the limit for one record; "
-                                        f"skipped", no))
-        yield b""
+    """The lines of a binary file (`ended_pieces`), each of at most ``max_line`` bytes: a longer one is reported
+    and read as blank, passed over in ``STEP`` pieces. A JSONL file over the one-file limit was split by iterating
+    it, so one line of several GB (a dump without newlines) was read into memory whole."""
+    no, pending, held = 0, [], 0
+    for piece, ended in ended_pieces(iter(lambda: fh.read(STEP), b"")):
+        held += len(piece) - ended  # the line's bytes, its end left out
+        if held <= max_line:
+            pending.append(piece)
+        if ended:
+            no += 1
+            yield _line_or_blank(pending, held, max_line, source, errors, no)
+            pending, held = [], 0
+    if held:
+        yield _line_or_blank(pending, held, max_line, source, errors, no + 1)
+
+
+def _line_or_blank(pieces: list, held: int, max_line: int, source: str, errors: list, no: int) -> bytes:
+    if held <= max_line:
+        return b"".join(pieces)
+    errors.append(ReadError(source, f"line is longer than {max_line:,} bytes, the limit for one record; "
+                                    f"skipped", no))
+    return b""
 
 
 def read_gz_jsonl(path: Path, source: str, errors: list, max_bytes: int, fields=None) -> Iterator[Record]:
@@ -149,33 +176,35 @@ class LineError(ValueError):
 
 
 def gz_lines(path: Path, max_line: int) -> Iterator[bytes]:
-    """The lines of a gzip file's content (each ending in ``\\n`` but maybe the last); LineError after the
-    lines read when one is longer than ``max_line`` bytes or the stream is damaged."""
+    """The lines of a gzip file's content (`ended_pieces`: each ending in ``\\n`` but maybe the last); LineError
+    after the lines read when one is longer than ``max_line`` bytes or the stream is damaged."""
     no = 1
     pending: list[bytes] = []  # the pieces of the line not yet ended
     held = 0
     with gzip.open(path, "rb") as fh:
-        while True:
-            try:  # read1: one step of the decompressor; what it gave before a damaged spot comes first
-                data = fh.read1(STEP)
-            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-                raise LineError(damaged_message(exc), no) from None
-            if not data:
-                break
-            start = 0
-            while (end := data.find(b"\n", start)) != -1:
-                if held + end + 1 - start > max_line:
-                    raise _too_long(no, max_line)
-                piece = data[start:end + 1]
-                yield b"".join(pending) + piece if pending else piece
-                pending, held, start, no = [], 0, end + 1, no + 1
-            if start < len(data):
-                pending.append(data[start:])
-                held += len(data) - start
-                if held > max_line:
-                    raise _too_long(no, max_line)
+        # read1: one step of the decompressor; what it gave before a damaged spot comes first
+        for piece, ended in ended_pieces(_gz_blocks(fh, lambda: no)):
+            held += len(piece)
+            if held > max_line:
+                raise _too_long(no, max_line)
+            pending.append(piece)
+            if ended:
+                yield b"".join(pending)
+                pending, held, no = [], 0, no + 1
     if pending:
         yield b"".join(pending)
+
+
+def _gz_blocks(fh, line) -> Iterator[bytes]:
+    """The decompressed blocks of ``fh``; LineError at line ``line()`` where the stream is damaged."""
+    while True:
+        try:
+            data = fh.read1(STEP)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise LineError(damaged_message(exc), line()) from None
+        if not data:
+            return
+        yield data
 
 
 def _too_long(no: int, max_line: int) -> LineError:

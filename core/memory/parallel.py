@@ -16,6 +16,8 @@ a worker that dies loses a task that Dask runs again; nothing is committed twice
 commit the batch is planned again against SQLite; if the plan changed (a replaced document
 deleted a chunk a later batch counted on), that batch is embedded here, serially.
 
+A cluster started on demand (`mycelial ingest --workers N`) starts only once a document needs
+embedding: until then this process reads the stream itself (``_parallel_stream.read_here``).
 This file is the driver; what the workers run (phases 1 and 2) is in ``_parallel_worker.py``.
 """
 from __future__ import annotations
@@ -26,16 +28,14 @@ import sys
 import time
 import uuid
 from collections import Counter, deque
-from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.memory import _parallel_worker
-from core.memory._admit import record_problem
 from core.memory._ingest_progress import _finished, _progress, progress_bar, workers_wait
 from core.memory._parallel_worker import _Parts, _capture, _embed_part, _read_part
+from core.memory._parallel_stream import WorkerError, _Batch, _batches, _result, read_here
 from core.memory._checks import empty_path
 from core.memory._formats import is_gzip, is_jsonl
 from core.memory._overlap import without_overlaps
@@ -49,57 +49,6 @@ __all__ = ["WorkerError", "ingest_parallel"]
 
 log = get_logger("memory.parallel")
 _embedder_for = _parallel_worker._embedder_for  # scripts/bench_parallel_ingest.py imports it from here
-
-
-class WorkerError(RuntimeError):
-    """A task failed on a Dask worker after its retries; the batches committed before it are kept.
-
-    Its message names the worker's exception (the original is ``__cause__``): the exception was
-    raised in the worker's environment (its files, caches, model), not this process's.
-    """
-
-
-WAIT_TICK = 0.5  # seconds between the progress bar's updates while this process waits for a task
-
-
-def _result(future, what: str, lost=None, on_wait=None):
-    """The task's result; ``lost()`` instead when it was cancelled because a killed worker took the
-    scattered parts it reads with it (no retry can run it then; seen once in CI). ``on_wait()`` is called
-    before the wait and every WAIT_TICK seconds of it, while the task runs."""
-    try:
-        _wait(future, on_wait)
-        return future.result()
-    except CancelledError:
-        if lost is None:
-            raise
-        return lost()
-    except Exception as exc:  # re-raised here by distributed as if local: say where it happened
-        raise WorkerError(f"a Dask worker failed while {what} (after 2 retries): {type(exc).__name__}: {exc}; "
-                          f"it ran in the worker's environment (its files, cache folder, model), not "
-                          f"this process's") from exc
-
-
-def _wait(future, on_wait) -> None:
-    """Wait for ``future``, calling ``on_wait()`` while it runs (`workers_wait`)."""
-    if on_wait is None:
-        return
-    from distributed import wait
-
-    while not future.done():
-        on_wait()
-        try:
-            wait(future, timeout=WAIT_TICK)
-        except TimeoutError:
-            pass
-
-
-@dataclass
-class _Batch:
-    items: list  # (Record, chunks) in stream order
-    need: list = field(default_factory=list)  # chunk hashes the worker embeds, first appearance order
-    todo: list = field(default_factory=list)  # doc ids of changed documents
-    complete: list = field(default_factory=list)  # per changed document: all its chunks embedded in this batch
-    future: object = None
 
 
 # -- the driver side: the stream, as the serial path reads it ----------------------------
@@ -197,30 +146,6 @@ def _items(source, fields=None):
             yield ("err", ReadError("<records>", f"expected a path, dict or Record, got {type(item).__name__}", i + 1))
 
 
-def _batches(events, batch_size: int, report: IngestReport, store):
-    """The serial ingest loop over worker-chunked records: filters in stream order, batches of chunks."""
-    pending, n_pending, seen = [], 0, {}
-    for ev in events:
-        if ev[0] == "err":
-            report.errors.append(ev[1])
-            continue
-        _, rec, chunks = ev
-        problem = record_problem(rec, seen, store)
-        if problem is not None:
-            report.errors.append(problem)
-            continue
-        if not chunks:
-            report.errors.append(ReadError(rec.source or rec.doc_id, "no text after chunking"))
-            continue
-        pending.append((rec, chunks))
-        n_pending += len(chunks)
-        if n_pending >= batch_size:
-            yield pending
-            pending, n_pending = [], 0
-    if pending:
-        yield pending
-
-
 def _check_args(client, partitions) -> None:
     if not (hasattr(client, "submit") and hasattr(client, "scatter")):
         raise ValueError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
@@ -230,6 +155,18 @@ def _check_args(client, partitions) -> None:
     if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, (int, np.integer))
                                    or partitions < 1):
         raise ValueError(f"partitions must be a positive integer (or None for ~4 per worker), got {partitions!r}")
+
+
+class _Started:
+    """What `_check_args` sees of a function that starts a cluster: a client to be."""
+
+    submit = scatter = None
+
+
+def _partition(items: list, n: int) -> list:
+    """``items`` cut into at most ``n`` runs of consecutive items, for the workers to read."""
+    size = -(-len(items) // (min(len(items), n) or 1)) if items else 1
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 WAIT_FOR_WORKERS = 60.0  # seconds a cluster without workers is given to get one
@@ -254,7 +191,9 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
                     stats: dict | None = None, fields=None) -> IngestReport:
     """Ingest ``source`` into ``mem`` with ``client``'s workers; see the module docstring.
 
-    Called by ``SemanticMemory.ingest(source, client=...)`` (which holds the write lock).
+    Called by ``SemanticMemory.ingest(source, client=...)`` (which holds the write lock). ``client`` may
+    also be a function that starts a cluster and returns its Client: it is called only once a document
+    needs embedding, the stream read here until then (`_parallel_stream.read_here`).
     ``stats``, when given, receives seconds per stage: workers' ``read``, ``chunk``, ``load`` (the
     model, once per worker process), ``embed``, ``encode``, ``delta`` (summed over tasks) and
     this process's ``wait``, ``plan``,
@@ -266,21 +205,29 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial import MycelialReasoning
 
-    _check_args(client, partitions)
+    start = client if callable(client) and not hasattr(client, "submit") else None  # a cluster started on demand
+    _check_args(_Started if start is not None else client, partitions)
     t_start = time.perf_counter()
     report = IngestReport()
     st = stats if stats is not None else {}
     for k in ("read", "chunk", "load", "embed", "encode", "delta", "wait", "plan", "commit", "merge", "save"):
         st[k] = 0.0
     st.update(partitions=0, batches=0, fallback_batches=0)
-    n_workers = _n_workers(client)
     emb = mem._embedder()
     if isinstance(emb, TextEmbedder):  # a fresh copy: never ship a model the driver has loaded
         emb = TextEmbedder(model=emb.model, batch_size=emb.batch_size, cache=emb.cache, device=emb.device,
                            backend=emb.backend, threads=emb.threads)
     fields = Fields.of(fields)
     local_parts = _Parts(emb, mem.codec, mem.network_.config.to_dict(), mem.max_tokens, fields)
-    shared = {"parts": client.scatter(local_parts, broadcast=True, hash=False)}
+    shared: dict = {}
+    n_workers = waiting = None
+
+    def connect(c) -> None:
+        """Use the cluster of ``c`` (a Client) from now on."""
+        nonlocal client, n_workers, waiting
+        client, n_workers = c, _n_workers(c)
+        shared["parts"] = client.scatter(local_parts, broadcast=True, hash=False)
+        waiting = workers_wait(bar, report, inflight, n_workers)
 
     def rescatter() -> None:
         """The scattered parts died with a worker: scatter them again for the tasks still to submit."""
@@ -288,16 +235,12 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
             shared["parts"] = client.scatter(local_parts, broadcast=True, hash=False)
 
     items = list(_items(source, fields))
-    n_parts = min(len(items), partitions or 4 * n_workers) or 1
-    size = -(-len(items) // n_parts) if items else 1
-    chunks_of_items = [items[i:i + size] for i in range(0, len(items), size)]
     tag = uuid.uuid4().hex[:8]
     reads: deque = deque()
-    read_iter = iter(enumerate(_split(chunks_of_items, fields)))
+    read_iter = iter(())
     inflight: deque = deque()
     counted: Counter = Counter()  # chunk hashes of planned, uncommitted batches
     bar = progress_bar(progress, source)  # a total and an ETA, as serially
-    waiting = workers_wait(bar, report, inflight, n_workers)
 
     def submit_reads():
         for i, part in itertools.islice(read_iter, max(0, n_workers + 1 - len(reads))):
@@ -306,6 +249,15 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
                                         retries=2), part))
 
     def events():
+        nonlocal read_iter
+        rest = [], items
+        if start is not None:  # the head, read here while it has nothing to embed (`read_here`)
+            rest = yield from read_here(items, lambda part: _read_part(local_parts, part)[0],
+                                        lambda its: _split([its], fields), mem.store_, lambda: connect(start()))
+            if rest is None:
+                return
+        read_iter = enumerate(itertools.chain(rest[0], _split(_partition(rest[1], partitions or 4 * n_workers),
+                                                              fields)))
         submit_reads()
         while reads:
             t0 = time.perf_counter()
@@ -323,7 +275,7 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         todo, hashes, need, _, _ = mem._batch_todo(items_)
         b = _Batch(items_, [h for h in need if not counted[h]], [t[0].doc_id for t in todo])
         counted.update(b.need)
-        if todo:
+        if todo and n_workers is not None:  # (none yet: `read_here` starts it first; else the serial fallback)
             wanted = set(b.need)
             b.complete = [all(h in wanted for h in hs) for hs in hashes]
             b.future = client.submit(_embed_part, shared["parts"], [need[h] for h in b.need], b.need, hashes, b.complete,
@@ -378,17 +330,19 @@ def ingest_parallel(mem, source, client, partitions: int | None = None, progress
         st["commit"] += time.perf_counter() - t0
         _progress(bar, len(b.items), report)
 
-    window = 2 * n_workers + 1
     try:
+        if start is None:
+            connect(client)
         for items_ in _batches(events(), mem.chunks_per_commit, report, mem.store_):
             inflight.append(plan(items_))
-            while len(inflight) > window:
+            while len(inflight) > 2 * (n_workers or 0) + 1:
                 commit(inflight.popleft())
         while inflight:
             commit(inflight.popleft())
         _finished(bar, report)
     finally:
-        client.cancel([f for f, _ in reads] + [b.future for b in inflight if b.future is not None])
+        if n_workers is not None:
+            client.cancel([f for f, _ in reads] + [b.future for b in inflight if b.future is not None])
         if bar is not None:
             bar.close()
         if report.documents or report.replaced:

@@ -96,6 +96,15 @@ function conceptsOf(hit) {
 let asked = "";  // the question whose hits are shown: asked again when another memory is chosen
 let askSeq = 0;  // the newest question: a slower answer to an older one does not replace its hits
 const WHY_MAX = 400;  // characters of a hit's path shown
+// what use added, ending a hit's why_text (memory/_hitinfo.py `_why_text`): kept whole when the path is cut (a long
+// path lost "; confirmed by use +0.10", the one word of why the passage rose)
+const USE_LABEL = /; (?:confirmed by use(?: for a related query)?|reinforced by use(?: of related passages? #\d+(?:, #\d+)*)?) \+\d+\.\d+$/;
+function shortWhy(why) {
+  if (why.length <= WHY_MAX) return why;
+  const label = (why.match(USE_LABEL) || [""])[0];
+  const end = Math.max(0, WHY_MAX - 1 - label.length);
+  return why.slice(0, /[\udc00-\udfff]/.test(why.charAt(end)) ? end - 1 : end) + "…" + label;  // no half character
+}
 let clicked = false;  // the user chose a concept since the last question was asked: no automatic graph
 let memoryDocuments = null;  // the chosen memory's document count, from its stats
 
@@ -177,8 +186,9 @@ async function ask(ev, more) {
                        (boost >= 0.0005 ? ` + reinforcement ${boost.toFixed(3)}` : "")));
       }
       const why = h.why_text || "";
-      li.append(head, clampedText("div", "text", h.text),
-                el("div", "why", why.length > WHY_MAX ? why.slice(0, WHY_MAX - 1) + "…" : why));
+      const whyEl = el("div", "why", shortWhy(why));
+      if (why.length > WHY_MAX) whyEl.title = why;  // the whole path, on hovering it
+      li.append(head, clampedText("div", "text", h.text), whyEl);
       const chips = el("div", "concepts");
       for (const c of conceptsOf(h)) chips.append(conceptButton(c.key, () => pickConcept(c.key, true), c.shown));
       li.append(chips);
