@@ -177,3 +177,29 @@ def test_a_config_in_another_encoding_is_named_so(tmp_path):
     (tmp_path / "c.json").write_bytes('{"artifacts_dir": "caf\u00e9"}'.encode("latin-1"))
     with pytest.raises(ValueError, match=r"c.json is not UTF-8 text \(byte 22: .*\); save it as UTF-8"):
         load_config(tmp_path / "c.json")
+
+
+def test_a_new_decode_removes_the_previous_evaluation(evaluated, tmp_path):
+    # metrics.json of the previous decode (another LLM, none) stayed beside the new decoded.json
+    cfg, _ = evaluated
+    shutil.copytree(cfg.artifacts, tmp_path / "artifacts")
+    run_decode(_config(tmp_path), env={}, log=lambda *_: None)
+    assert not any((tmp_path / "artifacts" / name).exists() for name in EVALUATE_WRITES)
+    assert (tmp_path / "artifacts" / "decoded.json").is_file()
+
+
+def test_a_nan_model_of_an_earlier_run_is_named_not_decoded(evaluated, tmp_path):
+    # a diverged run's NaN weights (written before training stopped on them) decoded every item to its own
+    # text; evaluate then blamed decoded_vectors.npy and sent the user to re-run decode, forever
+    from safetensors.torch import load, save
+
+    cfg, _ = evaluated
+    art = tmp_path / "artifacts"
+    shutil.copytree(cfg.artifacts, art)
+    state = load((art / "vqvae.safetensors").read_bytes())
+    (art / "vqvae.safetensors").write_bytes(save({k: v.fill_(math.nan) if v.is_floating_point() else v
+                                                  for k, v in state.items()}))
+    res = CliRunner().invoke(cli, ["evaluate", "--config", _write(tmp_path / "c.json", _config(tmp_path))])
+    assert res.exit_code == 1, res.output
+    assert (f"{art / 'vqvae.safetensors'} is damaged (its weights decode to NaN or inf: a diverged training); run "
+            f"`mycelial pipeline` again" in res.output), res.output
