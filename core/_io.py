@@ -68,17 +68,35 @@ def read_json(path: str | os.PathLike, what: str = "file"):
 
 
 def read_config(path: str | os.PathLike, what: str = "config file"):
-    """Parse a JSON config a user wrote: a byte order mark (Notepad writes one) is fine; a key given twice is a
+    """Parse a JSON config a user wrote: UTF-8 with or without a byte order mark (Notepad writes one), or UTF-16/32
+    after theirs (PowerShell's `>`); any other encoding is named as not UTF-8. A key given twice is a
     ``ValueError`` naming it (``"epochs": 20, ..., "epochs": 2`` silently trained 2 epochs)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} not found")
+    data = path.read_bytes()
+    encoding = _bom_encoding(data)
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} {path} is not valid JSON: {exc}") from None
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:  # it said "not valid JSON: 'utf-8' codec can't decode byte 0xff ..."
+        name = {"utf-8-sig": "UTF-8"}.get(encoding, encoding.upper())
+        raise ValueError(f"{what} {path} is not {name} text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+                         ) from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        read_as = "" if encoding == "utf-8-sig" else f" (read as {encoding.upper()}, as its byte order mark says)"
+        raise ValueError(f"{what} {path} is not valid JSON{read_as}: {exc}") from None
     except _DuplicateKey as exc:
         raise ValueError(f"{what} {path} gives key {exc} more than once; keep one") from None
+
+
+def _bom_encoding(data: bytes) -> str:
+    """The encoding a config's byte order mark names (Windows PowerShell's `>` writes UTF-16 with one), else UTF-8
+    (its BOM dropped). UTF-32's little-endian mark starts with UTF-16's, so it is looked for first."""
+    if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
+    return "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
 class _DuplicateKey(Exception):

@@ -40,7 +40,7 @@ def test_wikitext_files_by_split(tmp_path):
     assert [p.name for p in wikitext_files(cfg)] == ["wiki.test.raw"]
     with pytest.raises(FileNotFoundError, match="dataset_split='train'"):
         wikitext_files(PipelineConfig(data_path=str(WIKI_TEST.parent), dataset_split="train"))
-    with pytest.raises(FileNotFoundError, match="neither"):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
         wikitext_files(PipelineConfig(data_path=str(tmp_path / "nowhere")))
 
 

@@ -7,13 +7,36 @@ _CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False
                        help="Pipeline config JSON (default: vqvae_config.json at the project root).")
 
 
-def _run(stage, config_path) -> None:
-    """Load the config and run one stage; known errors become a clean CLI error."""
-    from core._extras import MissingExtraError
-    from core.compression.config import load_config
+def _run(stage, config_path, name: str) -> None:
+    """Load the config and run one stage; known errors become a clean CLI error, Ctrl-C and SIGTERM one line."""
+    from core.cli._signals import sigterm_as_ctrl_c
 
     if config_path is not None and not config_path.strip():  # it read as ".": "config file . not found"
         raise click.UsageError("--config is empty; give a JSON file, or leave the option out for vqvae_config.json")
+    with sigterm_as_ctrl_c():  # `timeout`, `docker stop`: stopped as by Ctrl-C, exit 143 (it died silently)
+        try:
+            _stage(stage, config_path)
+        except KeyboardInterrupt:  # it said click's "Aborted!" (exit 1)
+            _interrupted(name)  # within the block: it knows whether SIGTERM came
+
+
+def _interrupted(name: str):
+    """Say that the stage stopped and what is left; exit 130 (143 after SIGTERM), as `mycelial ingest` does."""
+    from core.cli._signals import exit_status, ignore_from_now_on
+
+    ignore_from_now_on()
+    left = ("the run is incomplete (no pipeline.json), so decode and evaluate refuse its folder"
+            if name == "pipeline" else "every file is written whole or not at all")
+    click.echo(f"\ninterrupted: `mycelial {name}` stopped before it finished; {left}: run the same command "
+               f"again", err=True)
+    raise SystemExit(exit_status())
+
+
+def _stage(stage, config_path) -> None:
+    """Run ``stage`` on the config at ``config_path``; its known errors as one CLI line."""
+    from core._extras import MissingExtraError
+    from core.compression.config import load_config
+
     try:
         stage(load_config(config_path))
     except (ValueError, FileNotFoundError, MissingExtraError) as exc:
@@ -38,7 +61,7 @@ def pipeline_cmd(config_path):
     """
     from core.compression.pipeline import run_pipeline
 
-    _run(run_pipeline, config_path)
+    _run(run_pipeline, config_path, "pipeline")
 
 
 @click.command("decode")
@@ -56,7 +79,7 @@ def decode_cmd(config_path):
     """
     from core.compression.decoding import run_decode
 
-    _run(run_decode, config_path)
+    _run(run_decode, config_path, "decode")
 
 
 @click.command("evaluate")
@@ -72,7 +95,7 @@ def evaluate_cmd(config_path):
     """
     from core.compression.evaluate import run_evaluate
 
-    _run(run_evaluate, config_path)
+    _run(run_evaluate, config_path, "evaluate")
 
 
 COMMANDS: list = [pipeline_cmd, decode_cmd, evaluate_cmd]

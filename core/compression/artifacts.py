@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,20 @@ def load_npy(path) -> np.ndarray:
 
 
 def save_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Strict JSON: a NaN or infinite figure is written as null (bare ``NaN`` is no JSON; strict readers refuse it)."""
+    text = json.dumps(_finite(obj), indent=1, ensure_ascii=False, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, in nested dicts, lists and tuples."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def load_json(path, keys: tuple[str, ...] = ()) -> dict:
@@ -71,7 +85,7 @@ def read_index(path):
 
 def stage_of(path: Path) -> str:
     """The CLI command that writes this artifact."""
-    return "decode" if path.name in _DECODE_WRITES else "pipeline"
+    return "decode" if path.name in DECODE_WRITES else "pipeline"
 
 
 def damaged(path: Path, detail: str) -> ValueError:
@@ -80,7 +94,7 @@ def damaged(path: Path, detail: str) -> ValueError:
                       f"--config to write it anew")
 
 
-_DECODE_WRITES = ("decoded.json", "decoded_vectors.npy")
+DECODE_WRITES = ("decoded.json", "decoded_vectors.npy")
 
 
 def existing(path) -> Path:
@@ -112,7 +126,7 @@ def foreign_file(out: Path) -> Path | None:
     """
     if (out / MARKER).is_file() or _earlier_run(out):
         return None
-    for name in PIPELINE_WRITES + _DECODE_WRITES + EVALUATE_WRITES:
+    for name in PIPELINE_WRITES + DECODE_WRITES + EVALUATE_WRITES:
         if (out / name).exists() or (out / name).is_symlink():
             return out / name
     if not out.is_dir():
@@ -165,7 +179,7 @@ def sweep(out: Path) -> list[str]:
     """Delete the temporaries of a stage that was killed while writing (``.opq_pq.index.tmp``, a plot's
     ``.code_usage.png.tmp.png``, ``.codes.npy.XXXXXXXX.tmp``): they stayed beside the artifacts. Only
     temporaries of the files a stage writes, never another file; returns their names."""
-    names = PIPELINE_WRITES + _DECODE_WRITES + EVALUATE_WRITES + (MARKER,)
+    names = PIPELINE_WRITES + DECODE_WRITES + EVALUATE_WRITES + (MARKER,)
     gone = []
     for p in out.iterdir():
         if p.name.endswith((".tmp", ".tmp.png")) and any(p.name.startswith(f".{n}.") for n in names) and p.is_file():

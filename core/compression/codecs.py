@@ -163,11 +163,34 @@ def build_opq_index(X_train: np.ndarray, X_add: np.ndarray, M: int, iterations: 
 
     faiss.omp_set_num_threads(1)
     index = opq_pq(X_train.shape[1], M)
-    faiss.downcast_VectorTransform(index.chain.at(0)).niter = iterations
+    opq = faiss.downcast_VectorTransform(index.chain.at(0))
+    opq.niter = iterations
     # FAISS k-means and the OPQ rotation start from fixed internal seeds: training is deterministic
-    index.train(X_train)
+    opq.pq = _quiet_pq(X_train.shape[1], M)  # the one the rotation's training uses (its own by default)
+    faiss.downcast_index(index.index).pq.cp.min_points_per_centroid = 1
+    try:
+        index.train(X_train)
+    finally:
+        opq.pq = None  # not owned by the index: no pointer to a Python object that goes away
     index.add(X_add)
     return index
+
+
+FAISS_ADVISED = 39 * 256  # FAISS's advice: 39 training vectors for each of a sub-quantizer's 256 codes
+
+
+def _quiet_pq(d: int, M: int):
+    """A ``PQ{M}`` whose k-means does not warn below :data:`FAISS_ADVISED` vectors.
+
+    FAISS printed "WARNING clustering N points to 256 centroids: please provide at least 9984 training points"
+    once per sub-quantizer and rotation round (48 lines at PQ16); the pipeline says it once, in its own words.
+    The codes are the same (the setting only decides the warning).
+    """
+    import faiss
+
+    pq = faiss.ProductQuantizer(d, M, 8)
+    pq.cp.min_points_per_centroid = 1
+    return pq
 
 
 def faiss_reconstruct(index) -> np.ndarray:

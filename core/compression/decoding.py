@@ -21,7 +21,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from core.compression import checks
-from core.compression.artifacts import damaged, exclusive, load_json, load_npy, read_index, save_json, save_npy
+from core.compression.artifacts import (EVALUATE_WRITES, damaged, exclusive, load_json, load_npy, read_index, save_json,
+                                        save_npy)
 from core.compression.codecs import check_codes, load_vqvae, opq_decode, single_thread, vqvae_decode
 from core.compression.config import PipelineConfig
 from core.text import text_key
@@ -128,7 +129,10 @@ def decode_vectors(out, method: str, config: PipelineConfig | None = None) -> tu
         model = load_vqvae(out, config)
         codes = load_npy(out / "codes.npy")
         check_codes(codes, model.num_heads, model.codebook_size, out / "codes.npy")
-        return codes, vqvae_decode(model, codes)
+        R = vqvae_decode(model, codes)
+        if not np.isfinite(R).all():  # a NaN vector is nearest to nothing: decode showed each item's own text
+            raise damaged(out / "vqvae.safetensors", "its weights decode to NaN or inf: a diverged training")
+        return codes, R
     if method == "opq_pq":
         codes = load_npy(out / "opq_codes.npy")
         index = read_index(out / "opq_pq.index")
@@ -182,6 +186,8 @@ def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | Non
             "llm_text": llm["texts"][i],
             "llm_error": llm["errors"][i],
         })
+    for stale in EVALUATE_WRITES:  # the previous decode's scores: not beside this decode's files
+        (out / stale).unlink(missing_ok=True)
     save_npy(out / "decoded_vectors.npy", R)
     identified = float(np.mean(self_score >= score[:, 0]))
     summary = {"method": method, "n_items": len(records), "reference_size": len(refs), "neighbours": k,

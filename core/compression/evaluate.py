@@ -13,6 +13,7 @@ import numpy as np
 from core._io import atomic_write_bytes
 from core.compression.metrics import BertScorer, bleu, code_statistics, exact_match_rate, row_cosines
 from core.compression.report import markdown_table, plot_code_usage, plot_cosine_histogram
+from core.text import count
 
 _MAIN_COLUMNS = [("method", "method", ""), ("bytes_per_item", "bytes/item", "d"),
                  ("compression_ratio", "ratio (counted)", ".1f"), ("mean_cosine", "mean cosine", ".3f"),
@@ -132,7 +133,8 @@ def _evaluate(config, log, bertscore: bool) -> dict:
 
     # both methods of this run, from their own code files; text figures for the chosen one
     stats = code_statistics(codes, K)
-    vq_row, cos_vq = _vector_row(f"VQ-VAE this run ({heads} heads × {K} codes, {per['vqvae']['code_dtype']})",
+    vq_row, cos_vq = _vector_row(f"VQ-VAE this run ({count(heads, 'head')} × {K} codes, "
+                                 f"{per['vqvae']['code_dtype']})",
                                  per["vqvae"]["bytes_per_item"], X, R_vq,
                                  codebook_usage=stats["codebook_usage"], zipf_alpha=stats["zipf_alpha"])
     pq_row, cos_pq = _vector_row(f"FAISS OPQ{M},PQ{M} this run (opq_codes.npy)", M, X, R_opq)
@@ -196,7 +198,8 @@ def _evaluate(config, log, bertscore: bool) -> dict:
     save_json(out / "metrics.json", metrics)
     table = _report(metrics, rows)
     atomic_write_bytes(out / "metrics.md", table.encode("utf-8"))
-    plot_code_usage(codes, out / "code_usage.png", K, title=f"VQ-VAE code usage, {heads} heads × {K} codes (test items)")
+    plot_code_usage(codes, out / "code_usage.png", K,
+                    title=f"VQ-VAE code usage, {count(heads, 'head')} × {K} codes (test items)")
     plot_cosine_histogram(hist, out / "cosine_hist.png")
     log(table)
     log(f"method: {method} ({metrics['method_reason']})")

@@ -36,12 +36,14 @@ from typing import Callable
 import numpy as np
 
 from core._io import atomic_replace_from
-from core.compression.artifacts import MARKER, exclusive, foreign_file, mark, save_json, save_npy
-from core.compression.codecs import (build_opq_index, opq_decode, opq_encode, resolve_device, save_vqvae,
-                                     single_thread, train_config, vqvae_decode, vqvae_encode)
+from core.compression.artifacts import (DECODE_WRITES, EVALUATE_WRITES, MARKER, exclusive, foreign_file, mark,
+                                        save_json, save_npy)
+from core.compression.codecs import (FAISS_ADVISED, build_opq_index, opq_decode, opq_encode, resolve_device,
+                                     save_vqvae, single_thread, train_config, vqvae_decode, vqvae_encode)
 from core.compression.config import PipelineConfig
 from core.config import data_dir
 from core.datasets import read_wikitext
+from core.text import count
 
 FLOAT32_BYTES = 4
 _SPLIT_STEMS = {"train": "wiki.train", "validation": "wiki.valid", "test": "wiki.test"}
@@ -60,7 +62,8 @@ def wikitext_files(config: PipelineConfig) -> list[Path]:
     if not path.is_dir():
         hint = "" if config.data_path else (" (the default under the shared data; set MYCELIAL_DATA_DIR to the "
                                             "folder holding wikitext2/, or data_path in the config)")
-        raise FileNotFoundError(f"data_path {path} is neither a WikiText file nor a folder{hint}")
+        what = "is neither a WikiText file nor a folder" if path.exists() else "does not exist"  # a typo said "neither"
+        raise FileNotFoundError(f"data_path {path} {what}{hint}")
     splits = _SPLIT_STEMS if config.dataset_split == "all" else {config.dataset_split: _SPLIT_STEMS[config.dataset_split]}
     files = []
     for stem in splits.values():
@@ -82,10 +85,16 @@ class Corpus:
     sentences: list[str]
     doc_ids: list[str]
     is_test: np.ndarray
+    available: int = 0  # sentences the data holds, before the sample
 
 
 def load_sentences(config: PipelineConfig, log: Callable = print) -> tuple[list[str], list[str]]:
     """Read and sentence-split the WikiText file(s); keep a seeded sample of ``sample_size``."""
+    return _sample(config, *_all_sentences(config), log)
+
+
+def _all_sentences(config: PipelineConfig) -> tuple[list[str], list[str]]:
+    """Every sentence of the WikiText file(s), with its article."""
     sentences, doc_ids = [], []
     files = wikitext_files(config)
     for path in files:
@@ -99,6 +108,11 @@ def load_sentences(config: PipelineConfig, log: Callable = print) -> tuple[list[
     if not sentences:
         raise ValueError(f"no WikiText article found in {', '.join(map(str, files))}: expected "
                          f"' = Title = ' heading lines, each followed by the article's paragraphs")
+    return sentences, doc_ids
+
+
+def _sample(config: PipelineConfig, sentences: list[str], doc_ids: list[str], log: Callable):
+    """A seeded sample of ``sample_size`` sentences (all of them when the data holds fewer)."""
     if len(sentences) > config.sample_size:
         rng = np.random.default_rng(config.seed)
         keep = np.sort(rng.choice(len(sentences), config.sample_size, replace=False))
@@ -140,9 +154,14 @@ def _enough_to_train(config: PipelineConfig, corpus: Corpus) -> None:
         # FAISS's OPQ rotation aborts the process (SIGABRT, "munmap_chunk(): invalid pointer") below d rows
         why = (f"vqvae_num_embeddings={config.vqvae_num_embeddings} codes a head" if need > config.embedding_dimension
                else f"FAISS's OPQ training aborts the process on fewer rows than the {need} dimensions")
-        raise ValueError(f"{', '.join(map(str, wikitext_files(config)))} gave {len(corpus.sentences)} sentences, "
-                         f"{n_train} for training once test_fraction={config.test_fraction} held out whole "
-                         f"articles; need at least {need} ({why}): give more data (data_path, dataset_split)")
+        if corpus.available > len(corpus.sentences):  # the sample is the limit, not the data (it said "more data")
+            source, fix = (f"sample_size={config.sample_size} of the {corpus.available:,} sentences of "
+                           f"{', '.join(map(str, wikitext_files(config)))} gave", "raise sample_size")
+        else:
+            source, fix = (f"{', '.join(map(str, wikitext_files(config)))} gave",
+                           "give more data (data_path, dataset_split)")
+        raise ValueError(f"{source} {len(corpus.sentences)} sentences, {n_train} for training once test_fraction="
+                         f"{config.test_fraction} held out whole articles; need at least {need} ({why}): {fix}")
 
 
 def _fits_in_memory(config: PipelineConfig, n_train: int, total: int | None = None) -> None:
@@ -161,7 +180,7 @@ def _fits_in_memory(config: PipelineConfig, n_train: int, total: int | None = No
     if kmeans + weights > total:
         raise ValueError(
             f"the VQ-VAE would need about {(kmeans + weights) / 2**30:.1f} GB ({kmeans / 2**30:.1f} GB for the k-means "
-            f"of {heads} heads x {samples:,} samples x {k:,} codes, {weights / 2**30:.1f} GB for training "
+            f"of {count(heads, 'head')} x {samples:,} samples x {k:,} codes, {weights / 2**30:.1f} GB for training "
             f"{config.vqvae_hidden_dim:,}/{config.vqvae_embedding_dim:,}-wide layers), more than the "
             f"{total / 2**30:.1f} GB available: lower vqvae_num_embeddings, vqvae_num_heads or vqvae_hidden_dim")
 
@@ -179,8 +198,9 @@ def _available_memory() -> int:
 
 
 def load_corpus(config: PipelineConfig, log: Callable = print) -> Corpus:
-    sentences, doc_ids = load_sentences(config, log)
-    return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed))
+    every = _all_sentences(config)
+    sentences, doc_ids = _sample(config, *every, log)
+    return Corpus(sentences, doc_ids, split_by_article(doc_ids, config.test_fraction, config.seed), len(every[0]))
 
 
 # ---------------------------------------------------------------------------- stage
@@ -214,12 +234,14 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
     import faiss
 
     from core.embedding import TextEmbedder
+    from core.reasoning.vqvae.diverged import TrainingDiverged
     from core.reasoning.vqvae.train import train_vqvae
 
     out = config.artifacts
-    # pipeline.json is written last, as the mark of a complete run, and decode's files belong to the previous
-    # run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two runs
-    for stale in ("pipeline.json", "decoded.json", "decoded_vectors.npy"):
+    # pipeline.json is written last, as the mark of a complete run, and decode's and evaluate's files belong to the
+    # previous run: without them, decode/evaluate after an interrupted or failed run refuse instead of mixing two
+    # runs, and no metrics.json/metrics.md/PNG of the previous run sits beside this run's artifacts
+    for stale in ("pipeline.json",) + DECODE_WRITES + EVALUATE_WRITES:
         (out / stale).unlink(missing_ok=True)
     n, n_test = len(corpus.sentences), int(corpus.is_test.sum())
     log(f"loaded {n} sentences from {len(set(corpus.doc_ids))} articles "
@@ -243,7 +265,10 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
                 f"not used: the {embedder.backend} embedding backend runs on the CPU (only 'torch' takes a device)")
         log(f"note: VQ-VAE training runs on the CPU (train_vqvae has no device option); device="
             f"{config.device} is {used}")
-    model, history = train_vqvae(X_train, tconf, progress=progress)
+    try:
+        model, history = train_vqvae(X_train, tconf, progress=progress)
+    except TrainingDiverged as exc:  # named by the pipeline config's key, not TrainConfig's learning_rate
+        raise ValueError(exc.naming("vqvae_learning_rate")) from None
     timings["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -263,6 +288,10 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
 
     t = time.perf_counter()
     index = build_opq_index(X_train, X_train[:0], config.pq_M, config.opq_iterations)
+    if X_train.shape[0] < FAISS_ADVISED:  # FAISS said it once per sub-quantizer (48 lines at PQ16)
+        log(f"note: FAISS OPQ{config.pq_M},PQ{config.pq_M} learned its 256 codes a sub-quantizer from "
+            f"{X_train.shape[0]:,} training sentences, fewer than the {FAISS_ADVISED:,} FAISS advises; a larger "
+            f"sample_size may raise its cosine")
     opq_codes = opq_encode(index, X_test)
     R_opq = opq_decode(index, opq_codes)
     save_npy(out / "opq_codes.npy", opq_codes)
@@ -291,17 +320,22 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
     })
     save_json(out / "pipeline.json", summary)
     vq, pq = methods["vqvae"], methods["opq_pq"]
-    log(f"VQ-VAE ({config.vqvae_num_heads} heads x {config.vqvae_num_embeddings} codes, {vq['code_dtype']}): "
-        f"{vq['bytes_in']:,} bytes in (float32 embeddings file) -> {vq['bytes_out']:,} bytes out "
-        f"(codes.npy): {vq['compression_ratio']:.1f}x ({vq['bytes_per_item']} bytes/item; "
+    log(f"VQ-VAE ({count(config.vqvae_num_heads, 'head')} x {count(config.vqvae_num_embeddings, 'code')}, "
+        f"{vq['code_dtype']}): {vq['bytes_in']:,} bytes in (float32 embeddings file) -> {vq['bytes_out']:,} bytes out "
+        f"(codes.npy): {vq['compression_ratio']:.1f}x ({_per_item(vq['bytes_per_item'])}; "
         f"{vq['compression_ratio_with_model']:.2f}x counting the {vq['model_bytes']:,}-byte decoder); "
         f"mean cosine {vq['mean_cosine']:.3f}")
     log(f"FAISS OPQ{config.pq_M},PQ{config.pq_M}: {pq['bytes_out']:,} bytes out (opq_codes.npy): "
-        f"{pq['compression_ratio']:.1f}x ({pq['bytes_per_item']} bytes/item; "
+        f"{pq['compression_ratio']:.1f}x ({_per_item(pq['bytes_per_item'])}; "
         f"{pq['compression_ratio_with_model']:.2f}x counting the {pq['model_bytes']:,}-byte index); "
         f"mean cosine {pq['mean_cosine']:.3f}")
     log(f"method: {method} ({reason})")
     return summary
+
+
+def _per_item(n: int) -> str:
+    """``1 byte/item``, ``64 bytes/item`` (a 1-head run said "1 bytes/item")."""
+    return f"{count(n, 'byte')}/item"
 
 
 _CHOSEN_KEYS = ("codes_file", "bytes_out", "bytes_per_item", "compression_ratio", "payload_ratio",

@@ -14,6 +14,8 @@ import copy
 
 import torch
 
+from core.reasoning.vqvae.diverged import check_loss, check_weights, overflow_is_divergence
+
 
 @torch.no_grad()
 def search_codes(model, X: torch.Tensor, candidates: int, batch_size: int = 512) -> torch.Tensor:
@@ -90,11 +92,14 @@ def refit(model, X_train: torch.Tensor, config, loss_fn, progress: bool = True) 
                 # straight-through path to the encoder
                 recon = model.decoder(searched + z - z.detach())
                 terms = loss_fn(xb, recon, z, q.latent_from_indices(books, nearest), books)
+                check_loss(terms.total.item(), epoch, "refit_learning_rate", config.refit_learning_rate)
                 opt.zero_grad(set_to_none=True)
                 terms.total.backward()
-                opt.step()
+                with overflow_is_divergence(epoch, "refit_learning_rate", config.refit_learning_rate):
+                    opt.step()
                 for key in sums:
                     sums[key] += getattr(terms, key).item() * len(xb)
+            check_weights(model, epoch, "refit_learning_rate", config.refit_learning_rate)
             average.add(model)
             history.append({"stage": "refit", "lr": config.refit_learning_rate,
                             **{f"train_{k}": v / n for k, v in sums.items()}})

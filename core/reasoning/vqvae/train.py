@@ -20,6 +20,7 @@ import torch
 
 from core._io import atomic_write_text, read_config
 from core._validation import check_embeddings
+from core.reasoning.vqvae.diverged import check_loss, check_weights, overflow_is_divergence
 from core.reasoning.vqvae.loss import VQVAELoss
 from core.reasoning.vqvae.model import MonolithV13
 from core.reasoning.vqvae.model_wiki import MonolithWiki
@@ -308,13 +309,16 @@ def _train(X_train: torch.Tensor, X_val, config: TrainConfig, progress: bool):
                 terms = loss_fn(xb, recon, z_e, z_q, books)
             else:
                 terms = loss_fn(xb, recon, z_e, z_e.detach())
+            check_loss(terms.total.item(), epoch, "learning_rate", config.learning_rate)
             opt.zero_grad(set_to_none=True)
             terms.total.backward()
-            opt.step()
+            with overflow_is_divergence(epoch, "learning_rate", config.learning_rate):
+                opt.step()
             if sched is not None:
                 sched.step()
             for key in sums:
                 sums[key] += getattr(terms, key).item() * xb.shape[0]
+        check_weights(model, epoch, "learning_rate", config.learning_rate)  # before the next k-means reads them
         record = {"epoch": epoch, "quantized": quantize, "lr": opt.param_groups[0]["lr"]}
         record.update({f"train_{k}": v / n for k, v in sums.items()})
         if X_val is not None and quantize:
