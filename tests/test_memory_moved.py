@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from core.memory import SemanticMemory
 from core.memory.documents import list_documents, sync_folder
@@ -129,3 +130,30 @@ def test_a_moved_folder_s_jsonl_records_follow_it_and_sync_of_it_forgets_them(tm
         (moved / "sub" / "r.jsonl").write_text(json.dumps({"id": "r1", "text": "Graz lies on the Mur."}))
         assert sorted(sync_folder(mem, moved)) == ["r2", "r3"]  # was []: the records named notes/
         assert {d["id"] for d in list_documents(mem)} == set(TEXTS) | {"r1"}
+
+
+def test_a_decomposed_file_name_moves_once_and_is_not_taken_for_gone(tmp_path, embedder, monkeypatch):
+    # macOS writes "café" as "cafe" + U+0301: the place check asked for the NFC id, found no such file, called it
+    # gone ("1 of them no longer there: --sync forgets it") and a later batch moved it again (5 moved of 4)
+    import unicodedata
+
+    notes = _folder(tmp_path / "notes")
+    for name in ("a.txt", "d.txt"):
+        (notes / name).unlink()
+    nfd = unicodedata.normalize("NFD", "sub/café.md")
+    (notes / nfd).write_text("# Café\n\nThe café on Quarry Road opens at dawn.", encoding="utf-8")
+    (notes / "zz.txt").write_text("Zinc roofs ring in the rain.", encoding="utf-8")
+    codec = MycelialVQVAE.load_default()
+    with SemanticMemory(tmp_path / "mem", embedder=embedder, codec=codec, chunks_per_commit=1) as mem:
+        monkeypatch.chdir(tmp_path)
+        assert mem.ingest("notes").documents == 4
+        rep = mem.ingest(str(notes.resolve()) + "/")  # the same folder, another spelling of its path
+        assert (rep.unchanged, rep.moved) == (4, 0), rep.to_dict()
+        moved = tmp_path / "notes2"
+        shutil.move(str(notes), str(moved))
+        rep = mem.ingest("notes2")
+        assert (rep.unchanged, rep.moved, rep.moved_gone) == (4, 4, 0), rep.to_dict()
+        assert sync_folder(mem, moved) == []
+        assert mem.ingest("notes2").moved == 0
+        docs = {d["id"]: d for d in list_documents(mem, with_meta=True)}
+        assert docs["sub/café.md"]["source"] == str(Path("notes2") / nfd)  # the name on disk

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from core.memory._admit import _content_hash
+from core.memory._names import disk_name
 from core.memory.chunking import chunk_hash, embedded_text
 from core.memory.phrases import document_phrases
 from core.memory._purge import purge_cached
@@ -195,10 +196,21 @@ def _same_file(a: str, b: str) -> bool:
 
 def _gone_from(store, roots: list[str]) -> int:
     """How many file documents of the folders ``roots`` name a file that is not there (deleted before the folder
-    moved: their place moves with the folder, and "4 moved" said nothing of them)."""
-    n = 0
+    moved: their place moves with the folder, and "4 moved" said nothing of them). A name the disk spells
+    otherwise than its NFC id (macOS's decomposed "café") is found, and its source set to that spelling (the
+    folder's move wrote the id's)."""
+    n, fixed = 0, []
     for root in roots:
-        rows = store._conn.execute("SELECT source FROM documents WHERE json_valid(meta) AND json_extract(meta, "
-                                   "'$.root') = ? AND source = json_extract(meta, '$.path')", (root,)).fetchall()
-        n += sum(1 for (source,) in rows if not os.path.lexists(source))
+        rows = store._conn.execute("SELECT doc_key, source FROM documents WHERE json_valid(meta) AND json_extract("
+                                   "meta, '$.root') = ? AND source = json_extract(meta, '$.path')", (root,)).fetchall()
+        for key, source in rows:
+            name = disk_name(root, key)
+            if name is None:
+                n += 1
+            elif name != key and source.endswith(key):
+                fixed.append((source[:len(source) - len(key)] + name, key))
+    if fixed:
+        with store.atomic():
+            store._conn.executemany("UPDATE documents SET source = ?1, meta = json_set(meta, '$.path', ?1) "
+                                    "WHERE doc_key = ?2", fixed)
     return n

@@ -9,6 +9,7 @@ the stored name of the same NFC form (:func:`stored_key`).
 """
 from __future__ import annotations
 
+import os
 import unicodedata
 
 from core.log import get_logger
@@ -42,6 +43,28 @@ def rename_to_nfc(store) -> int:
     if renamed:
         log.info("%d document names renamed to Unicode NFC", renamed)
     return renamed
+
+
+def disk_name(base, key: str) -> str | None:
+    """The path under the folder ``base`` of the file the id ``key`` names, as the disk spells it (a name
+    macOS wrote decomposed has an NFC id), or None when there is none: asking for ``base/key`` alone took
+    such a file for gone (and its moved folder moved it again, batch after batch)."""
+    if os.path.lexists(os.path.join(base, key)):
+        return key
+    if key.isascii():
+        return None
+    here, parts = str(base) or os.curdir, []
+    for part in key.split("/"):
+        if not os.path.lexists(os.path.join(here, part)):
+            try:
+                part = next((n for n in os.listdir(here) if nfc(n) == nfc(part)), None)
+            except OSError:
+                return None
+            if part is None:
+                return None
+        parts.append(part)
+        here = os.path.join(here, part)
+    return "/".join(parts)
 
 
 def stored_key(store, key: str, conn) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.memory._formats import is_jsonl
-from core.memory._names import nfc
+from core.memory._names import disk_name, nfc
 from core.memory.readers import document_id, folder_files, is_blank, unreadable_folder
 from core.memory.records import Fields
 
@@ -133,11 +133,13 @@ def moved_files(store, recs) -> tuple[list[tuple[str, str, dict]], dict[str, tup
                 or source != old["path"] or (old["path"], old.get("root")) == (new["path"], new.get("root")):
             continue
         root = old.get("root") if isinstance(old.get("root"), str) else None
-        if os.path.lexists(Path(root) / key if root else Path(old["path"])):
+        if (root is not None and root == new.get("root")) or (  # one file: its path spelled otherwise
+                disk_name(root, key) is not None if root else os.path.lexists(old["path"])):
             continue
         rows.append((key, rec.source, dict(new)))  # a file's meta is its path and root alone
-        if root and isinstance(new.get("root"), str) and new["path"].endswith(key) and not Path(root).is_dir():
-            roots[root] = (new["root"], new["path"][:len(new["path"]) - len(key)])
+        prefix = _prefix(new["path"], key)
+        if root and isinstance(new.get("root"), str) and prefix is not None and not Path(root).is_dir():
+            roots[root] = (new["root"], prefix)
     roots = {old: new for old, new in roots.items() if _folder_moved(store, old, new[1])}
     dirs = {old.rstrip(os.sep) + os.sep: new.rstrip(os.sep) + os.sep for old, (new, _) in roots.items()
             if os.path.isabs(old) and os.path.isabs(new)}
@@ -151,8 +153,18 @@ def _folder_moved(store, old_root: str, new_prefix: str) -> bool:
     documents to B (one README.md the same in both) and forgot those B does not hold."""
     keys = [k for (k,) in store._conn.execute("SELECT doc_key FROM documents WHERE json_extract(meta, '$.root') = ?",
                                               (old_root,))]
-    there = sum(os.path.lexists(new_prefix + k) for k in keys)
+    there = sum(disk_name(new_prefix, k) is not None for k in keys)
     return 2 * there >= len(keys)
+
+
+def _prefix(path: str, key: str) -> str | None:
+    """The folder part of a file's ``path`` whose id under it is ``key`` (``notes2/`` of ``notes2/sub/b.md``),
+    the disk's spelling of the name aside (a decomposed name has an NFC id); None when it does not end so."""
+    parts = path.split(os.sep)
+    n = key.count("/") + 1
+    if len(parts) < n or nfc("/".join(parts[-n:])) != key:
+        return None
+    return "".join(p + os.sep for p in parts[:-n])
 
 
 def _moved_records(store, recs, dirs: dict[str, str]) -> list[tuple[str, str, dict]]:
