@@ -100,6 +100,12 @@ def test_odd_file_names_list_one_line_each_and_a_non_utf8_name_is_named(tmp_path
     assert got["id"] == "new\nline.txt" and "Vardø" in got["chunks"][0]["text"]
     r = _run("forget", "tab\\there.md", "new\\nline.txt", "--memory", mem)
     assert r.exit_code == 0 and _run("list", "--memory", mem).stdout == "", r.output
+    # named as listed: "forgot new" / "line.txt" split the line; the error doubled the backslash
+    assert r.stdout.splitlines()[:2] == ["forgot tab\\there.md", "forgot new\\nline.txt"], r.stdout
+    for args in (["forget", "new\\nline.txt"], ["forget", "new\\nline.txt", "tab\\there.md"],
+                 ["get", "new\\nline.txt"]):
+        r = _run(*args, "--memory", mem)
+        assert r.exit_code == 1 and "no document 'new\\nline.txt'" in r.output, r.output
 
 
 def test_sync_of_an_emptied_folder_forgets_nothing(docs, tmp_path):

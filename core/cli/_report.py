@@ -22,6 +22,12 @@ def _cell(text: str) -> str:
     return _ESCAPED_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
 
 
+def quoted(doc_id: str) -> str:
+    """An id in an error message, quoted and as `list` shows it: ``repr`` doubled the backslash of ``new\\nline.txt``
+    (neither the id as typed nor as listed)."""
+    return f"'{_cell(doc_id)}'"
+
+
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _UNESCAPE = {"\\t": "\t", "\\n": "\n", "\\r": "\r"}
 

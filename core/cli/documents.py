@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from core.cli._report import _cell, as_stored, count
+from core.cli._report import _cell, as_stored, count, quoted
 from core.cli.memory import MEMORY_OPTION, TEXT, _open
 
 
@@ -63,7 +63,7 @@ def get_cmd(doc_id, memory, as_json):
         doc = get_document(mem, as_stored(mem.store_, doc_id))
         hint = did_you_mean(mem, doc_id) if doc is None else ""
     if doc is None:
-        raise click.ClickException(f"no document {doc_id!r} in {memory}{hint or ';'} "
+        raise click.ClickException(f"no document {quoted(doc_id)} in {memory}{hint or ';'} "
                                    f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))

@@ -17,7 +17,7 @@ import click
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
 from core.cli._params import TEXT, not_blank
-from core.cli._report import as_stored, count, print_report
+from core.cli._report import _cell, as_stored, count, print_report, quoted
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
 
@@ -303,7 +303,7 @@ def forget(doc_ids, memory):
         try:
             if len(ids) == 1:
                 if not mem.forget(ids[0]):
-                    raise click.ClickException(f"no document {ids[0]!r} in {memory}{did_you_mean(mem, ids[0]) or ';'} "
+                    raise click.ClickException(f"no document {quoted(ids[0])} in {memory}{did_you_mean(mem, ids[0]) or ';'} "
                                                f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
                 done = ids
             else:
@@ -311,13 +311,13 @@ def forget(doc_ids, memory):
                 if unknown:
                     hint = did_you_mean(mem, unknown[0]) if len(unknown) == 1 else ""
                     raise click.ClickException(
-                        f"no document {', '.join(map(repr, unknown))} in {memory}{hint or ';'} forgot none of the {len(ids)} "
+                        f"no document {', '.join(map(quoted, unknown))} in {memory}{hint or ';'} forgot none of the {len(ids)} "
                         f"ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
                 done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
     for doc_id in done:
-        click.echo(f"forgot {doc_id}")
+        click.echo(f"forgot {_cell(doc_id)}")  # as `list` shows it: a newline split the line
     if len(ids) > 1:
         gone = len(ids) - len(done)  # forgotten by another writer between the check and the forget
         click.echo(f"{count(len(done), 'document')} forgotten" + (f" ({gone} already gone)" if gone else ""))
