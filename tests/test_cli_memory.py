@@ -383,3 +383,25 @@ def test_a_where_that_matches_nothing_names_the_keys_or_values_there(tmp_path):
     r = CliRunner().invoke(cli, [*ask, "category=sports"])
     cats = ", ".join(sorted({d.meta["category"] for d in docs}))
     assert f"no hits: no document's metadata matches --where category=sports; 'category' holds {cats}" in r.output
+
+
+def test_an_edited_file_s_unchanged_chunks_are_counted_kept_not_new(tmp_path, wiki_docs):
+    # one line appended to a file: "1 document ingested (N chunks: N new, ...)" though one chunk was embedded; the
+    # others are the old version's, stored again with their vectors
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = "\n\n".join(wiki_docs[0].sentences[:40])
+    (docs / "a.txt").write_text(text, encoding="utf-8")
+    runner, mem = CliRunner(), str(tmp_path / "mem")
+    assert runner.invoke(cli, ["ingest", str(docs), "--memory", mem, "-q"]).exit_code == 0
+    def texts() -> list[str]:
+        return [c["text"] for c in json.loads(runner.invoke(cli, ["get", "a.txt", "-m", mem, "--json"]).stdout)["chunks"]]
+
+    before = set(texts())
+    (docs / "a.txt").write_text(text + "\n\nThe lichen survey of Pellow ended in May.", encoding="utf-8")
+    res = runner.invoke(cli, ["ingest", str(docs), "--memory", mem, "-q"])
+    after = texts()
+    kept = sum(t in before for t in after)
+    assert len(before) >= 3 and 1 <= len(after) - kept <= 2 and kept >= len(before) - 1
+    assert f"1 document ingested ({len(after)} chunks: {len(after) - kept} new, {kept} kept from the version " \
+           f"replaced, 0 duplicates), 0 unchanged, 1 replaced" in res.output, res.output

@@ -54,7 +54,8 @@ def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wi
             net = mem.network_
             runs[name] = (calls, _content(tmp_path / name), net.keys_.copy(), net.counts_.copy(),
                           net.cx_keys_.copy(), net.concept_counts_.copy(), mem.index_.ntotal,
-                          sum(r.replaced for r in reports), sum(r.new_chunks for r in reports))
+                          sum(r.replaced for r in reports), sum(r.new_chunks for r in reports),
+                          sum(r.kept_chunks for r in reports))
     # the model loads in this thread: loading it beside the commit raced on the C locale, left "C"
     # (Python's default text encoding then ASCII for the rest of the process)
     assert locale.setlocale(locale.LC_CTYPE) == before_locale
@@ -69,8 +70,8 @@ def test_embedding_ahead_stores_what_one_batch_after_another_stores(tmp_path, wi
     assert rest_a[0] == rest_1[0]  # every row, byte for byte: vectors, codes, ids, refs, concepts
     for x, y in zip(rest_a[1:6], rest_1[1:6]):
         assert np.array_equal(x, y)
-    # A replaced (its chunks s2, s1 stored anew), then s0 again and s3, s4 and s5, s6
-    assert rest_a[6:] == rest_1[6:] == [1, 7]
+    # A replaced (s2 new, s1 its old version's, stored again: kept), then s0 again and s3, s4 and s5, s6
+    assert rest_a[6:] == rest_1[6:] == [1, 6, 1]
 
 
 def test_ctrl_c_while_a_commit_waits_leaves_no_embedding_running(tmp_path, wiki_sample):

@@ -100,6 +100,7 @@ def print_report(rep, verbose: int = 0) -> None:
     empty = sum(map(is_empty_file, rep.errors))  # not errors: they failed an ingest of nothing else
     print_errors(rep.errors, verbose)
     click.echo(f"{count(rep.documents, 'document')} ingested ({count(rep.chunks, 'chunk')}: {rep.new_chunks:,} new, "
+               f"{f'{rep.kept_chunks:,} kept from the version replaced, ' if rep.kept_chunks else ''}"
                f"{count(rep.duplicate_chunks, 'duplicate')}), {rep.unchanged:,} unchanged, "
                f"{f'{rep.moved:,} moved (their new place recorded{_gone(rep.moved_gone)}), ' if rep.moved else ''}"
                f"{rep.replaced:,} replaced, "

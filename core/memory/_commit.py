@@ -104,7 +104,7 @@ class CommitMixin:
                                                                                           np.float16)
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
                     # a replaced document's kept chunks get new ids: its reinforcements follow them there
-                    before.append(st.chunk_ids_by_hash(hs) if replace and learned else None)
+                    before.append(st.chunk_ids_by_hash(hs) if replace else None)
                     if replace:
                         _note_across(st, rec, report)
                         forgotten.append(st.forget(rec.doc_id, zero_vectors=False))  # zeroed below, at once
@@ -115,7 +115,7 @@ class CommitMixin:
                     meta.append((emb, codes, phrases))
                 for (doc_id, ids, new), (emb, codes, phrases), hs, old in zip(st.add_documents(batch, known), meta,
                                                                                hashes, before):
-                    if old:
+                    if old and learned:
                         moved.update((old[h], int(i)) for h, i in zip(hs, ids.tolist()) if h in old and old[h] != i)
                     added_docs.append((doc_id, ids))
                     # the network observes the stored codes: this batch's for the chunks it stored,
@@ -127,7 +127,9 @@ class CommitMixin:
                         new_rows.append((int(ids[j]), emb[j], codes[j], phrases[j], (doc_id, int(j))))
                     report.documents += 1
                     report.chunks += len(ids)
-                    report.new_chunks += int(new.sum())
+                    kept = sum(1 for j in np.flatnonzero(new) if hs[j] in old) if old else 0  # stored again, not
+                    report.new_chunks += int(new.sum()) - kept  # embedded: the version replaced held them
+                    report.kept_chunks += kept
                     report.duplicate_chunks += int((~new).sum())
                 if any(forgotten):  # their rows of the re-rank's vector file, one fsync (the log replays them too)
                     zero_rows(st, np.concatenate([f["removed"] for f in forgotten if f]), None)

@@ -184,6 +184,9 @@ class IngestReport:
     chunks: int = 0
     new_chunks: int = 0
     duplicate_chunks: int = 0
+    # of ``chunks``, those of a replaced document its old version held: stored again with their vectors, not
+    # embedded (one line appended to a file of 35 chunks was "35 new")
+    kept_chunks: int = 0
     unchanged: int = 0
     replaced: int = 0
     moved: int = 0  # documents whose recorded file place changed: unchanged files found elsewhere, their folder's others

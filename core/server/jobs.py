@@ -23,7 +23,7 @@ from core.server.interrupted import JobStopped, left_out, left_out_words
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
-_COUNTS = ("documents", "chunks", "new_chunks", "duplicate_chunks", "unchanged", "replaced", "moved",
+_COUNTS = ("documents", "chunks", "new_chunks", "kept_chunks", "duplicate_chunks", "unchanged", "replaced", "moved",
            "moved_gone")  # as ingest's
 
 

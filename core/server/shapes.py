@@ -44,6 +44,7 @@ class JobReport(_Shape):
     documents: int
     chunks: int
     new_chunks: int
+    kept_chunks: int  # of a replaced document, the chunks its old version held: stored again, not embedded
     duplicate_chunks: int
     unchanged: int
     replaced: int
