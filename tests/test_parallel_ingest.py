@@ -448,3 +448,49 @@ def test_fields_reach_the_workers(client, tmp_path):
     mem = _memory(tmp_path / "parallel")
     _assert_same(_snapshot(mem, mem.ingest(source, client=client, fields=fields)), serial)
     mem.close()
+
+
+def test_the_only_worker_dying_without_a_nanny_is_said_so_and_leaves_no_new_memory(tmp_path):
+    # `dask worker ADDR --no-nanny`, killed mid-ingest: nothing restarts it, and the user got Dask's own "No valid
+    # workers found" (a scatter to no worker) and the new memory folder, empty, left behind
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from distributed import Client, LocalCluster
+
+    from core.cli import cli as main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(_brown_paragraphs(2)):
+        (docs / f"b{i}.txt").write_text(text, encoding="utf-8")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    killed = threading.Event()
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address="127.0.0.1:0") \
+            as cluster, Client(cluster) as c:
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                   "--nthreads", "1", "--no-nanny", "--no-dashboard"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def killer():  # at its first task of this ingest
+            while worker.poll() is None and not killed.is_set():
+                if any(str(k).startswith("mycelial-") for keys in c.processing().values() for k in keys):
+                    worker.kill()
+                    killed.set()
+                time.sleep(0.02)
+
+        try:
+            c.wait_for_workers(1, timeout=60)
+            thread = threading.Thread(target=killer, daemon=True)
+            thread.start()
+            res = CliRunner().invoke(main, ["ingest", str(docs), "--memory", str(tmp_path / "new"), "-q",
+                                            "--scheduler", cluster.scheduler_address])
+        finally:
+            worker.kill()
+            worker.wait()
+    assert killed.is_set(), res.output
+    assert res.exit_code == 1 and "No valid workers found" not in res.output, res.output
+    assert f"the Dask cluster at {cluster.scheduler_address} has no workers left" in res.output, res.output
+    assert f"no memory was made at {tmp_path / 'new'}" in res.output and not (tmp_path / "new").exists()

@@ -188,7 +188,7 @@ def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0, la
         except (OSError, ValueError, TypeError) as exc:
             raise click.ClickException(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
                                        f"`dask scheduler` and `dask worker ADDRESS`, or use --workers N") from None
-        with client:
+        with client, _workers_gone(scheduler):
             yield client
         return
     with ExitStack() as stack:
@@ -201,8 +201,24 @@ def dask_client(workers: int | None, scheduler: str | None, verbose: int = 0, la
             return started[0]
 
         try:
-            yield start if lazy else start()
+            yield start if lazy else start()  # its workers have nannies: one that dies is started again
         except KeyboardInterrupt:  # the scheduler here, cut off mid-scatter: "Task exception was never retrieved"
             for name in ("distributed", "asyncio"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
             raise
+
+
+@contextmanager
+def _workers_gone(address: str):
+    """Dask's "No valid workers found" (a scatter once the cluster's last worker died, with no nanny to start it
+    again: `dask worker --no-nanny`) as a WorkerError in the words of the 60 s wait for workers: the user saw
+    Dask's line alone, and the new, empty memory folder was left (`_fresh.ingest_failed` removes it)."""
+    from core.memory.parallel import WorkerError
+
+    try:
+        yield
+    except (TimeoutError, ValueError) as exc:
+        if str(exc) != "No valid workers found":
+            raise
+        raise WorkerError(f"the Dask cluster at {address} has no workers left (its last one stopped during the "
+                          f"ingest and nothing started it again; `dask worker {address}` starts one)") from exc
