@@ -172,6 +172,8 @@ def parse_chunk_ids(values, most: int = EXCLUDE_MAX) -> list[int]:
             piece = piece.strip()
             if not piece:
                 continue
+            if re.fullmatch(r"-[0-9]{1,30}", piece) and int(piece):  # `recall --exclude -5` left nothing out, silently
+                raise ValueError(f"{piece!r:.80} is not a chunk id (chunk ids are never negative)")
             if not re.fullmatch(r"[+-]?[0-9]{1,30}", piece):  # 10,000 digits: int() refuses them
                 raise ValueError(f"{piece!r:.80} is not a chunk id (an integer; several are comma-separated: 12,40)")
             out.append(int(piece))

@@ -37,7 +37,7 @@ def test_get_recall_leaves_out_the_excluded_chunks_and_still_gives_k(served):
         assert first[1] in got  # the others stay (an excluded chunk lends its neighbours nothing: scores may move)
 
 
-@pytest.mark.parametrize("value", ["abc", "12,x", "1.5", "0x10", "1" * 40])
+@pytest.mark.parametrize("value", ["abc", "12,x", "1.5", "0x10", "1" * 40, "-5"])
 def test_get_recall_refuses_an_exclude_that_is_no_chunk_id_naming_it(served, value):
     _, client = served
     r = client.get(URL, params={"q": QUESTION, "exclude": value}, headers=AUTH)
@@ -102,7 +102,7 @@ def test_cli_recall_and_its_queries_file_take_exclude(served, tmp_path):
     assert len(lines[0]["hits"]) == 4
 
 
-@pytest.mark.parametrize("value", ["abc", "12,,x", "-"])
+@pytest.mark.parametrize("value", ["abc", "12,,x", "-", "-5", "3,-12"])  # -5 was taken, and left nothing out
 def test_cli_refuses_an_exclude_that_is_no_chunk_id_as_a_usage_error(served, value):
     folder, _ = served
     r = _cli(QUESTION, "--memory", str(folder), "--exclude", value)
