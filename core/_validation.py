@@ -144,7 +144,9 @@ def check_ids(values, name: str) -> list[int] | None:
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise ValueError(f"{name} must hold chunk ids (integers), e.g. [12, 40]; got {v!r}")
-        if -2 ** 63 <= v < 2 ** 63:  # beyond 64 bits no chunk has it (it was an OverflowError in numpy)
+        if v < 0:  # as the CLI and GET refuse it: exclude=[-5] left nothing out, silently
+            raise ValueError(f"{name} holds {int(v)}: chunk ids are never negative")
+        if v < 2 ** 63:  # beyond 64 bits no chunk has it (it was an OverflowError in numpy)
             out.append(int(v))
     return out
 

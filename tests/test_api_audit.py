@@ -247,6 +247,9 @@ def test_recall_takes_numpy_numbers_and_names_a_bad_query_text(mem):
             mem.recall_vector(q, k=2, query_text=bad)
     assert len(mem.recall_vector(q, k=2, query_text="")) == 2  # no phrases, as before
     assert [h.chunk_id for h in mem.recall("Neil Peart drummer", k=5, min_score=0.3, exclude=[10 ** 20])] == plain
+    for recall in (lambda e: mem.recall("Neil Peart drummer", exclude=e), lambda e: mem.recall_batch(["x"], exclude=e)):
+        with pytest.raises(ValueError, match="exclude holds -5: chunk ids are never negative"):  # left nothing out
+            recall([3, -5])
 
 
 def test_recall_batch_checks_its_queries_and_mode_before_embedding(mem):

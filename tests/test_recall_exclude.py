@@ -59,7 +59,7 @@ def test_batch_recall_leaves_out_the_excluded_chunks_of_every_query(served):
 
 
 @pytest.mark.parametrize("exclude, field", [(["12"], "exclude.0"), ([True], "exclude.0"), ([1.5], "exclude.0"),
-                                            ("12,40", "exclude"), ({"a": 1}, "exclude"),
+                                            ("12,40", "exclude"), ({"a": 1}, "exclude"), ([3, -5], "exclude.1"),
                                             (list(range(10_001)), "exclude")])
 def test_batch_recall_refuses_a_bad_exclude_naming_it(served, exclude, field):
     _, client = served

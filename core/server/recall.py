@@ -35,7 +35,7 @@ class RecallIn(BaseModel):
     k: StrictInt = Field(default=10, ge=1, le=100)
     mode: Mode = "hybrid"
     per_document: StrictBool = False
-    exclude: list[StrictInt] = Field(default_factory=list, max_length=EXCLUDE_MAX,
+    exclude: list[Annotated[StrictInt, Field(ge=0)]] = Field(default_factory=list, max_length=EXCLUDE_MAX,
                                      description="chunk ids never to return, for every query")
     where: dict | None = Field(None, description='metadata filter, e.g. {"category": "news"} or '
                                                  '{"lang": ["en", "fr"]} (any of)')
