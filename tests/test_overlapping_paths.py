@@ -44,3 +44,23 @@ def test_parallel_ingest_drops_the_same_overlaps(tmp_path, wiki_docs):
     assert len(notes) == 2
     kept, notes = without_overlaps([{"id": "x", "text": "y"}, "-", str(root), str(root / ".hidden.md")])
     assert kept == [{"id": "x", "text": "y"}, "-", str(root), str(root / ".hidden.md")] and notes == []
+
+
+def test_a_subfolder_ingested_after_its_folder_is_noted_as_stored_again(tmp_path, wiki_docs):
+    # `ingest notes` then `ingest notes/sub` stored c.txt again under a second id, without a word: forgetting
+    # one left the text findable under the other
+    from core.memory import SemanticMemory
+
+    root = _notes(tmp_path, wiki_docs)
+    (root / "sub" / "d.txt").write_text("\n\n".join(wiki_docs[5].sentences[:2]), encoding="utf-8")  # new here
+    mem = tmp_path / "mem"
+    assert CliRunner().invoke(cli, ["ingest", str(root), "--memory", str(mem), "-q"]).exit_code == 0
+    (root / "sub" / "e.txt").write_text("\n\n".join(wiki_docs[6].sentences[:2]), encoding="utf-8")
+    r = CliRunner().invoke(cli, ["ingest", str(root / "sub"), "--memory", str(mem), "-q"])
+    assert r.exit_code == 0 and "3 documents ingested" in r.output, r.output
+    assert ("note: 2 documents stored again under another id (c.txt as sub/c.txt, d.txt as sub/d.txt): the same "
+            "text and title were stored already") in r.output, r.output
+    with SemanticMemory(mem) as m:  # the API's report names them; a document with text of its own is not noted
+        (root / "sub" / "f.txt").write_text("\n\n".join(wiki_docs[7].sentences[:2]), encoding="utf-8")
+        rep = m.ingest([str(root / "sub" / "f.txt"), str(root / "a.md")])
+    assert rep.same_text == {str(root / "a.md"): "a.md"}, rep.same_text

@@ -110,6 +110,18 @@ def print_report(rep, verbose: int = 0) -> None:
         click.echo(f"note: {count(n, 'document')} of {_cell(was)} replaced by {_cell(now)}'s with the same "
                    f"{'id' if n == 1 else 'ids'} (a record's id is its update key; give each source its own ids, "
                    f"e.g. a prefix, to keep both)", err=True)
+    print_same_text(rep.same_text)
+
+
+def print_same_text(same: dict) -> None:
+    """One note for the new documents another id holds already, two of them named."""
+    if not same:
+        return
+    shown = ", ".join(f"{_cell(new)} as {_cell(old)}" for new, old in list(same.items())[:2])
+    more = f" and {len(same) - 2:,} more" if len(same) > 2 else ""
+    click.echo(f"note: {count(len(same), 'document')} stored again under another id ({shown}{more}): the same "
+               f"text and title were stored already, from another folder or path; `mycelial forget` one id to keep "
+               f"one copy", err=True)
 
 
 def _gone(n: int) -> str:

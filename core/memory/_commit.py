@@ -131,6 +131,8 @@ class CommitMixin:
                     report.new_chunks += int(new.sum()) - kept  # embedded: the version replaced held them
                     report.kept_chunks += kept
                     report.duplicate_chunks += int((~new).sum())
+                    if not old and len(ids) and not new.any():  # every chunk stored already: another id's copy?
+                        _note_same_text(st, doc_id, int(ids[0]), report)
                 if any(forgotten):  # their rows of the re-rank's vector file, one fsync (the log replays them too)
                     zero_rows(st, np.concatenate([f["removed"] for f in forgotten if f]), None)
                 if learned:  # in this transaction: a crash after the commit left events naming gone chunks
@@ -186,6 +188,18 @@ def _note_across(store, rec, report) -> None:
     if was and was != rec.source and os.path.isfile(was) and not _same_file(was, rec.source):
         key = (was, rec.source or "<records>")
         report.replaced_across[key] = report.replaced_across.get(key, 0) + 1
+
+
+def _note_same_text(store, doc_id: int, first_chunk: int, report) -> None:
+    """Note in ``report.same_text`` a new document whose text and title a document of another id holds already:
+    a subfolder of an ingested folder (`ingest notes/2024` after `ingest notes`) stored each file again under a
+    shorter id, without a word, and forgetting one id left the text findable under the other."""
+    row = store._conn.execute(
+        "SELECT d.doc_key, o.doc_key FROM doc_chunks c JOIN documents o ON o.id = c.doc_id, documents d "
+        "WHERE c.chunk_id = ? AND d.id = ? AND o.id != d.id AND o.content_hash = d.content_hash "
+        "LIMIT 1", (first_chunk, doc_id)).fetchone()
+    if row:
+        report.same_text[row[0]] = row[1]
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -196,6 +196,9 @@ class IngestReport:
     # {(source it came from, source it was replaced from): documents} among ``replaced``, where the first file is
     # still there: two exports both numbering their rows from 1, a record taking a file's id
     replaced_across: dict = field(default_factory=dict)
+    # {new document's id: the id of a stored document with the same text and title}: one file ingested twice under
+    # two ids (from a folder, then from its subfolder)
+    same_text: dict = field(default_factory=dict)
 
     def problems_line(self) -> str:
         """One line for the problems of this ingest: how many, the first, where the rest are."""

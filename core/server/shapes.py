@@ -53,6 +53,7 @@ class JobReport(_Shape):
     errors: list[str]
     skipped: list[str]
     replaced_files: list[str]  # uploaded files' documents replaced with replace=true (file:NAME)
+    same_text: dict[str, str]  # new document id -> the stored id with the same text and title (stored twice)
 
 
 class IngestReport(JobReport):
