@@ -228,10 +228,16 @@ def _ingest_interrupted(tmp_path, wiki_sample):
     src.write_text("".join(json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(sentences)),
                    encoding="utf-8")
     mem = tmp_path / "mem"
-    # the interrupted process embeds for real (an empty embedding cache; the model exports are shared):
-    # from the shared cache the whole ingest took ~1 s and could end before the signal came
+    # the interrupted process embeds all but its first batch for real (the model exports are shared): from the
+    # shared cache the whole ingest took ~1 s and could end before the signal came. Its own cache holds the
+    # first 1,024 sentences' vectors (wiki_sample's): embedding them on one thread took ~7 s before the signal
+    from core.embedding import EmbeddingCache, TextEmbedder
+
     cache = tmp_path / "cache"
     cache.mkdir()
+    EmbeddingCache(cache / "embeddings.sqlite").put(TextEmbedder().cache_model,
+                                                    [EmbeddingCache.key(t) for t in sentences[:1024]],
+                                                    wiki_sample[2][:1024])
     for export in ("openvino", "onnx"):
         (cache_dir() / export).mkdir(exist_ok=True)
         (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)

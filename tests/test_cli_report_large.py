@@ -19,15 +19,16 @@ def _run(*args):
 
 
 @pytest.fixture(scope="module")
-def doc(tmp_path_factory, wiki_docs):
-    """A /usr/share/doc of 1,030 package folders holding a README of two real WikiText sentences, beside
-    1,000 files it does not read (.awk examples) and 1,000 empty ones."""
-    sentences = [s for d in wiki_docs for s in d.sentences if len(s) > 40]
-    assert len(sentences) >= 2 * PACKAGES
+def doc(tmp_path_factory, wiki_sample):
+    """A /usr/share/doc of 1,030 package folders holding a README of one real WikiText sentence, beside
+    1,000 files it does not read (.awk examples) and 1,000 empty ones. The sentences are wiki_sample's, whose
+    vectors the session's cache holds: two sentences a README were new text, ~1,030 embedded each session."""
+    sentences = list(dict.fromkeys(s for s in wiki_sample[0] if len(s) > 40))
+    assert len(sentences) >= PACKAGES
     root = tmp_path_factory.mktemp("large") / "doc"
     for i in range(PACKAGES):
         (root / f"pkg{i:04d}").mkdir(parents=True)
-        (root / f"pkg{i:04d}" / "README").write_text(f"{sentences[2 * i]} {sentences[2 * i + 1]}\n", encoding="utf-8")
+        (root / f"pkg{i:04d}" / "README").write_text(f"{sentences[i]}\n", encoding="utf-8")
     (root / "mawk" / "examples").mkdir(parents=True)
     for i in range(1000):
         (root / "mawk" / "examples" / f"ex{i}.awk").write_text("{ print $1 }\n", encoding="utf-8")

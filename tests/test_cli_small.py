@@ -1,5 +1,5 @@
-"""Small CLI behaviours, checked through real `mycelial` processes: counts in words, exit statuses,
-a closed pipe, a memory path that cannot be made."""
+"""Small CLI behaviours, checked through real `mycelial` processes (the exit statuses of nothing found: in this
+process): counts in words, exit statuses, a closed pipe, a memory path that cannot be made."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from _two_at_once import two_at_once
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,11 +17,6 @@ def _run(*args, input=None, prefix=(), **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([*prefix, sys.executable, "-c", "from core.cli import main; main()", *args], input=input,
                           capture_output=True, text=True, env=env, timeout=120, **kw)
-
-
-def _run_all(*commands):
-    """`_run` of each command, two processes at a time; the results in the order given."""
-    return two_at_once(lambda command: _run(*command), commands)
 
 
 def _ingest_here(folder, text: str) -> None:
@@ -82,32 +76,44 @@ def test_train_on_one_row_says_1_row(tmp_path):
     import numpy as np
 
     np.save(tmp_path / "one.npy", np.full((1, 384), 384 ** -0.5, np.float32))
-    r = _run("train", "--npy", str(tmp_path / "one.npy"), "--out", str(tmp_path / "out"))
-    assert r.returncode == 1 and "one.npy has 1 row; training needs at least" in r.stderr, r.stderr
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    r = CliRunner().invoke(cli, ["train", "--npy", str(tmp_path / "one.npy"), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1 and "one.npy has 1 row; training needs at least" in r.stderr, (r.stderr, r.exception)
 
 
 # 2. nothing found: exit 1, as grep (and `graph --concept` for an unknown concept)
 
 def test_associate_and_bridges_exit_1_when_they_find_nothing(lone):
+    # in this process (click's CliRunner: the exit status the command sets, stdout and stderr apart): seven
+    # `mycelial` processes took ~10-26 s, for no behaviour of a process
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
     commands = (["associate", "zzzz"], ["associate", "quetzalcoatl"], ["bridges", "zzzz", "yyyy"])
-    each = [[*command, "--memory", str(lone), *json] for command in commands for json in ([], ["--json"])]
-    *runs, graph = _run_all(*each, ["graph", "--memory", str(lone), "--concept", "zzzz"])
-    for command, r, as_json in zip(commands, runs[::2], runs[1::2]):
-        assert r.returncode == 1 and r.stdout == "" and r.stderr.startswith("no "), (command, r.stderr)
-        r = as_json
-        assert r.returncode == 1 and r.stdout == "[]\n", (command, r.stdout, r.stderr)
-    r = graph
-    assert r.returncode == 1, r.stderr
+    for command in commands:
+        r = CliRunner().invoke(cli, [*command, "--memory", str(lone)])
+        assert r.exit_code == 1 and r.stdout == "" and r.stderr.startswith("no "), (command, r.stderr, r.exception)
+        r = CliRunner().invoke(cli, [*command, "--memory", str(lone), "--json"])
+        assert r.exit_code == 1 and r.stdout == "[]\n", (command, r.stdout, r.stderr, r.exception)
+    r = CliRunner().invoke(cli, ["graph", "--memory", str(lone), "--concept", "zzzz"])
+    assert r.exit_code == 1, r.stderr
 
 
 def test_associate_exits_0_when_it_finds_something(tmp_path):
     folder = tmp_path / "m"
     _ingest_here(folder, "Neil Peart was the drummer of Rush, a Canadian rock band.\n")
-    r, bridges = _run_all(["associate", "neil peart", "--memory", str(folder)],
-                          ["bridges", "neil peart", "rush", "--memory", str(folder), "--json"])
-    assert r.returncode == 0 and "rush" in r.stdout.lower(), r.stdout + r.stderr
-    r = bridges
-    assert r.returncode == 0 and r.stdout.startswith("[{"), r.stdout + r.stderr
+    from click.testing import CliRunner
+
+    from core.cli import cli
+
+    r = CliRunner().invoke(cli, ["associate", "neil peart", "--memory", str(folder)])  # in this process, as above
+    assert r.exit_code == 0 and "rush" in r.stdout.lower(), r.stdout + r.stderr
+    r = CliRunner().invoke(cli, ["bridges", "neil peart", "rush", "--memory", str(folder), "--json"])
+    assert r.exit_code == 0 and r.stdout.startswith("[{"), r.stdout + r.stderr
 
 
 # 3. a closed pipe (`mycelial list | head -1`): status 141, as a tool SIGPIPE ends, and nothing on stderr

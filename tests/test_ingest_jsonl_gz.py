@@ -11,7 +11,6 @@ import json
 import shutil
 import zlib
 
-import httpx
 from _peak import traced_peak
 
 from core.config import data_file
@@ -230,17 +229,18 @@ def test_parallel_ingest_of_a_jsonl_gz_equals_serial(tmp_path, dask_client):
         assert rows(mem) == serial
 
 
-def test_an_uploaded_jsonl_gz_gives_its_records(tmp_path):
-    from _server_helpers import LiveServer
+def test_an_uploaded_jsonl_gz_gives_its_records(tmp_path, embedder):
+    # the app in this process (FastAPI's TestClient: the same routes and multipart parsing): a `mycelial serve`
+    # process started, loaded the model and answered in ~5-25 s for this one upload
+    from fastapi.testclient import TestClient
+
+    from core.server import create_app
 
     recs = _passages(3)
-    srv = LiveServer([f"up={tmp_path / 'up'}"])
-    try:
-        r = httpx.post(srv.url + "/v1/memories/up/documents", timeout=300,
-                       files=[("file", ("hotpot.jsonl.gz", gzip.compress(_jsonl(recs)), "application/gzip"))])
+    with TestClient(create_app({"up": tmp_path / "up"}, embedder=embedder, codec=_codec())) as client:
+        r = client.post("/v1/memories/up/documents",
+                        files=[("file", ("hotpot.jsonl.gz", gzip.compress(_jsonl(recs)), "application/gzip"))])
         assert r.status_code == 201 and r.json()["documents"] == 3, r.text
-        doc = httpx.get(srv.url + "/v1/memories/up/document", params={"id": recs[0]["id"]}, timeout=60).json()
+        doc = client.get("/v1/memories/up/document", params={"id": recs[0]["id"]}).json()
         assert doc["kind"] == "jsonl" and doc["title"] == recs[0]["title"]
         assert " ".join(c["text"] for c in doc["chunks"]).split() == recs[0]["text"].split()
-    finally:
-        srv.stop()

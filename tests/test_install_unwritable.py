@@ -40,13 +40,13 @@ def test_a_user_who_can_write_neither_the_install_nor_a_home_cache_runs_the_kern
     numba_dir = Path(tempfile.gettempdir()) / "mycelial-numba-65534"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYCELIAL_", "NUMBA_"))}
     env["HOME"] = "/nonexistent"  # nobody's: no ~/.cache for numba's own fallback
-    for args in (["stats"], ["associate", "vask"]):
+    runs = []
+    for args in (["stats"], ["associate", "vask"]):  # the second finds the kernels (if any) the first cached
         r = subprocess.run(NOBODY + [sys.executable, "-c", "from core.cli import main; main()", *args, "--memory",
                                      str(shared_memory)], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        runs.append(r)
     assert "Zebulon Quartz" in r.stdout, r.stdout  # the network's kernels ran (a concept shown as written)
     if NOBODY:  # the kernels went to a folder of ours under the temporary folder, the user's own
         assert numba_dir.is_dir() and numba_dir.stat().st_uid == 65534 and any(numba_dir.rglob("*.nbi"))
-    stats = subprocess.run(NOBODY + [sys.executable, "-c", "from core.cli import main; main()", "stats", "--memory",
-                                     str(shared_memory)], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-    assert json.loads(stats.stdout)["documents"] == 3
+    assert json.loads(runs[0].stdout)["documents"] == 3  # the first `stats` (a third process ran it again)

@@ -11,7 +11,6 @@ import gzip
 import json
 from collections import Counter
 
-import httpx
 import pytest
 
 from core.config import data_file
@@ -157,30 +156,30 @@ def test_parallel_reads_a_json_file_as_serially(tmp_path, monkeypatch):
     assert [(e[1].doc_id, e[1].source, e[1].meta, e[1].text, e[1].merge) for e in events if e[0] == "rec"] == serial
 
 
-def test_a_json_corpus_ingested_and_uploaded_is_recalled(tmp_path):
-    """The CLI reads a named .json into a real memory, and the server takes one as an upload (kind "json")."""
+def test_a_json_corpus_ingested_and_uploaded_is_recalled(tmp_path, embedder):
+    """The CLI reads a named .json into a real memory, and the server takes one as an upload (kind "json"): the app
+    in this process (FastAPI's TestClient, the session's model; a `mycelial serve` process took ~6-16 s)."""
     from click.testing import CliRunner
+    from fastapi.testclient import TestClient
 
-    from _server_helpers import LiveServer
     from core.cli import cli
+    from core.reasoning.mycelial import MycelialVQVAE
+    from core.server import create_app
 
     corpus = dict(list(json.loads(HOTPOT.read_text(encoding="utf-8")).items())[:6])
     (tmp_path / "hotpot.json").write_text(json.dumps(corpus, indent=1), encoding="utf-8")
     out = CliRunner().invoke(cli, ["ingest", str(tmp_path / "hotpot.json"), "-m", str(tmp_path / "cli"), "-q"])
     assert out.exit_code == 0 and "6 documents ingested" in out.output, out.output
     first = next(iter(corpus))
-    srv = LiveServer([f"up={tmp_path / 'up'}"])
-    try:
-        r = httpx.post(srv.url + "/v1/memories/up/documents", timeout=300,
-                       files=[("file", ("hotpot.json", (tmp_path / "hotpot.json").read_bytes(), "application/json"))])
+    app = create_app({"up": tmp_path / "up"}, embedder=embedder, codec=MycelialVQVAE.load_default())
+    with TestClient(app) as client:
+        r = client.post("/v1/memories/up/documents",
+                        files=[("file", ("hotpot.json", (tmp_path / "hotpot.json").read_bytes(), "application/json"))])
         assert r.status_code == 201 and r.json()["documents"] == 6, r.text
-        doc = httpx.get(srv.url + "/v1/memories/up/document", params={"id": first}, timeout=60).json()
+        doc = client.get("/v1/memories/up/document", params={"id": first}).json()
         assert doc["kind"] == "json" and doc["title"] == first
-        hits = httpx.get(srv.url + "/v1/memories/up/recall", params={"q": " ".join(corpus[first][:2]), "k": 1},
-                         timeout=60).json()["hits"]
+        hits = client.get("/v1/memories/up/recall", params={"q": " ".join(corpus[first][:2]), "k": 1}).json()["hits"]
         assert hits[0]["doc_id"] == first, hits
-    finally:
-        srv.stop()
 
 
 @pytest.mark.parametrize("name", ["x.json", "x.json.gz"])
