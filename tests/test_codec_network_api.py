@@ -104,7 +104,7 @@ def test_full_pipeline_refuses_a_flag_that_is_not_a_bool(mvq, wiki_sample):
 
 
 def test_the_models_own_codec_methods_name_a_bad_argument(mvq, wiki_sample):
-    """VQVAEBase.encode_codes gave NaN rows codes and returned no codes for batch=-1; decode_indices and
+    """VQVAEBase.encode_codes (and then encode_indices) gave NaN rows codes and returned no codes for batch=-1; decode_indices and
     refine_indices failed deep in torch (IndexError, ZeroDivisionError) or ran no sweep for sweeps=-1."""
     _, _, X = wiki_sample
     model = mvq.model
@@ -113,6 +113,9 @@ def test_the_models_own_codec_methods_name_a_bad_argument(mvq, wiki_sample):
     nan[1, 7] = np.nan
     for call, message in [
         (lambda: model.encode_codes(nan), "X contains NaN or inf"),
+        (lambda: model.encode_indices(torch.from_numpy(nan)), r"x contains NaN or inf \(first at row 1, column 7\)"),
+        (lambda: model.encode_indices(torch.from_numpy(X[:2] * np.inf)), "x contains NaN or inf"),
+        (lambda: model.encode_indices(x[:, :100]), r"x must be a float tensor of shape \(n, 384\)"),
         (lambda: model.encode_codes(X[:3], batch=-1), "batch must be an int >= 1, got -1"),
         (lambda: model.encode_codes(X[:3, :100]), "X must have 384 columns"),
         (lambda: model.decode_indices(torch.full((1, 4), 256)), r"indices must lie in \[0, 255\]"),

@@ -258,3 +258,29 @@ def test_graph_of_a_url_concept_writes_files_with_short_names(tmp_path):
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert len(names) == 2 and all(len(n.encode()) <= 130 for n in names) and names[0].startswith("docs.example"), names
+
+
+@pytest.mark.parametrize("method", ["observe_concepts", "unobserve_concepts"])
+def test_a_concept_twice_in_a_row_is_refused_and_changes_nothing(method):
+    # the docstring said "distinct per row", yet [3, 3] counted concept 3 (and its edges) twice
+    codes, rows, offsets, flat, groups = _events(5)
+    net = MycelialReasoning(CFG).observe(codes, groups).observe_concepts(codes, offsets, flat, groups)
+    before = (net.cx_keys_.copy(), net.cx_counts_.copy(), net.concept_counts_.copy())
+    twice = np.zeros(3, np.int64)
+    twice[1:] = [3, 4]
+    with pytest.raises(ValueError, match="concept 3 appears more than once in row 0; the concepts of a row must be"):
+        getattr(net, method)(codes[:2], twice, np.asarray([7, 3, 3, 9]))
+    after = (net.cx_keys_, net.cx_counts_, net.concept_counts_)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_the_same_concept_in_two_rows_is_two_events_and_unobserves_exactly():
+    codes, rows, offsets, flat, groups = _events(6)
+    net = MycelialReasoning(CFG).observe(codes, groups).observe_concepts(codes, offsets, flat, groups)
+    before = (net.cx_keys_.copy(), net.cx_counts_.copy(), net.cx_group_counts_.copy(), net.concept_counts_.copy())
+    extra = (codes[:2], np.asarray([0, 2, 4]), np.asarray([3, 7, 3, 7]), np.zeros(2, np.int64))
+    net.observe_concepts(*extra)
+    assert net.concept_counts_[3] == before[3][3] + 2
+    net.unobserve_concepts(*extra)
+    after = (net.cx_keys_, net.cx_counts_, net.cx_group_counts_, net.concept_counts_[:len(before[3])])
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))

@@ -58,6 +58,8 @@ def test_int_is_accepted_for_a_float_key(tmp_path):
     ({"batch_size": -1}, "batch_size"),
     ({"sample_size": 1500, "test_fraction": 0.5}, "sample_size"),
     ({"opq_iterations": 0}, "opq_iterations"),
+    ({"opq_iterations": 1_000_000}, "opq_iterations must be at most 500"),
+    ({"vqvae_epochs": 100_000_000}, "vqvae_epochs must be at most 1,000"),
     ({"sample_size": 1000, "test_fraction": 0.0001}, "test_fraction"),
     ({"artifacts_dir": None}, "artifacts_dir"),
     ({"data_path": 3}, "data_path"),
@@ -65,6 +67,11 @@ def test_int_is_accepted_for_a_float_key(tmp_path):
 def test_bad_values_name_the_key(tmp_path, values, key):
     with pytest.raises(ValueError, match=key):
         load_config(_write(tmp_path, values))
+
+
+def test_the_bounds_themselves_are_accepted():
+    cfg = PipelineConfig(vqvae_epochs=1000, opq_iterations=500)
+    assert (cfg.vqvae_epochs, cfg.opq_iterations) == (1000, 500)
 
 
 def test_codebooks_past_256_take_two_bytes_a_code(tmp_path):

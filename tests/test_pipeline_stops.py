@@ -122,11 +122,18 @@ def test_faiss_training_prints_no_warning_per_sub_quantizer(capfd):
     assert "WARNING clustering" not in capfd.readouterr().err
 
 
+def test_faiss_training_shows_its_time_when_asked(capfd):
+    # 10**6 OPQ rounds ran for days without a word: the pipeline shows a timer while FAISS trains
+    index = build_opq_index(_unit_rows(600, 32), _unit_rows(3, 32), 4, iterations=1, progress=True)
+    assert index.ntotal == 3 and index.is_trained
+    assert "train FAISS OPQ4,PQ4 (1 round)" in capfd.readouterr().err
+
+
 # ---------------------------------------------------------------------------- Ctrl-C and SIGTERM
 @pytest.mark.parametrize("sig,status", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_signal_stops_the_pipeline_with_one_line(tmp_path, sig, status):
     # Ctrl-C printed click's "Aborted!" (exit 1); SIGTERM ended it without a word (143)
-    cfg = _write(tmp_path / "c.json", _config(tmp_path, vqvae_epochs=10_000))
+    cfg = _write(tmp_path / "c.json", _config(tmp_path, vqvae_epochs=1000))  # the bound
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}

@@ -388,7 +388,8 @@ def test_page_and_openapi_are_served(client):
     assert page.status_code == 200 and 'id="ask"' in page.text
     assert "http" not in page.text.replace("http://www.w3.org", "")  # no CDN
     scripts = re.findall(r'<script src="([^"]+)"', page.text)
-    assert scripts == ["/static/upload.js", "/static/network.js", "/static/app.js"]  # every one the page loads is served
+    # every one the page loads is served; app.js, which wires the others' declarations, comes last
+    assert scripts == ["/static/upload.js", "/static/network.js", "/static/documents.js", "/static/app.js"]
     for script in scripts:
         assert client.get(script).status_code == 200, script
     assert "/v1/memories/{name}/recall" in client.get("/openapi.json").json()["paths"]

@@ -120,3 +120,16 @@ def test_whole_source_holdout_bad_names():
         source_holdout_split(["wikitext"], "reddit")
     with pytest.raises(ValueError, match="leaves no training corpus"):
         source_holdout_split(["wikitext"], "wikitext")
+
+
+@pytest.mark.parametrize("setting", ["learning_rate", "decoder_learning_rate"])
+def test_a_diverging_distillation_stops_naming_its_rate(trained, setting):
+    # distill's own loops had no divergence check: 1e30 trained the weights into NaN without a word
+    from core.reasoning.vqvae.diverged import TrainingDiverged
+
+    model, X, targets = trained
+    cfg = DistillConfig(sweeps=1, candidates=8, pairs=4, epochs=1, decoder_epochs=1, **{setting: 1e30})
+    with pytest.raises(TrainingDiverged, match=f"VQ-VAE training diverged at epoch 1 .*: lower {setting} "
+                                               r"\(it is 1e\+30\); no model was saved"):
+        distill(model, X[:600], targets[:600], cfg, progress=False)
+    assert np.isfinite(MycelialVQVAE(model).decode(np.zeros((1, model.num_heads), np.uint8))).all()

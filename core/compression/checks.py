@@ -14,7 +14,9 @@ import numpy as np
 from core.compression.artifacts import damaged, require_keys
 
 # keys that only steer decode/evaluate or say where things are: they may differ from the run's
-_STAGE_KEYS = ("decode_neighbours", "artifacts_dir", "device")
+# (compression_method only picks one of the two codecs every run builds: see chosen_method)
+_STAGE_KEYS = ("decode_neighbours", "artifacts_dir", "device", "compression_method")
+_CODEC_FILES = {"vqvae": ("codes.npy", "vqvae.safetensors"), "opq_pq": ("opq_codes.npy", "opq_pq.index")}
 
 
 def same_run_config(path: Path, pipe: dict, config) -> None:
@@ -30,6 +32,32 @@ def same_run_config(path: Path, pipe: dict, config) -> None:
         more = f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""
         raise ValueError(f"the run in {path.parent} was made with another config: {shown}{more}; run "
                          f"`mycelial pipeline` with this --config first, or give the config of that run")
+
+
+def chosen_method(path: Path, pipe: dict, config) -> tuple[str, str]:
+    """The codec decode/evaluate use, and why: the run's choice, or the one the config now names.
+
+    Every pipeline run builds and measures both codecs, so a config whose ``compression_method`` differs
+    from the run's (``vqvae`` after an ``auto`` run) need not re-run the pipeline: it was refused as
+    "another config". Both codecs' files must be there; ``auto`` takes the higher cosine the run measured.
+    """
+    from core.compression.pipeline import choose_method
+
+    run = pipe["config"].get("compression_method")  # same_run_config has checked pipe["config"]
+    if run is None or run == config.compression_method:
+        return pipe.get("method", "vqvae"), pipe.get("method_reason", "no reason recorded")
+    per = pipe.get("methods")
+    if not (isinstance(per, dict) and all(isinstance(per.get(m), dict) and isinstance(per[m].get("mean_cosine"),
+                                                                                     (int, float)) and
+                                          isinstance(per[m].get("n_items"), int) for m in _CODEC_FILES)):
+        raise damaged(path, "its 'methods' entry lacks the 'mean_cosine' of 'vqvae' or 'opq_pq'")
+    missing = [name for files in _CODEC_FILES.values() for name in files if not (path.parent / name).is_file()]
+    if missing:
+        raise ValueError(f"the run in {path.parent} was made with compression_method={run!r} and its "
+                         f"{missing[0]} is missing, so compression_method={config.compression_method!r} cannot be "
+                         f"used; run `mycelial pipeline` with this --config first")
+    method, reason = choose_method(config.compression_method, per)
+    return method, f"{reason}; the run itself took {pipe.get('method')!r} (compression_method={run!r} there)"
 
 
 def vectors(path: Path, X: np.ndarray, dim: int, rows: int | None = None) -> np.ndarray:

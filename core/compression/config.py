@@ -27,6 +27,9 @@ METHODS = ("auto", "vqvae", "opq_pq")
 MAX_CODEBOOK = 65_536
 MAX_SEED = 2**64 - 1
 MAX_NEIGHBOURS = 100
+# generous ceilings (50x the defaults, 10x FAISS's own 50 OPQ rounds): 10**8 epochs ran with an ETA of ~15,763
+# hours, 10**6 OPQ rounds for days, both without a word; no setting past these has ever helped the codecs
+MAX_BOUNDS = {"vqvae_epochs": 1000, "opq_iterations": 500}
 
 
 @dataclass
@@ -60,6 +63,7 @@ class PipelineConfig:
         Quantizer heads, i.e. codes per compressed item; divides ``vqvae_embedding_dim``.
     vqvae_learning_rate : float, default=1e-3
     vqvae_epochs : int, default=20
+        At most 1,000.
     embedding_dimension : int, default=384
         Dimension of the sentence embeddings (all-MiniLM-L6-v2).
     data_path : str or None, default=None
@@ -73,7 +77,7 @@ class PipelineConfig:
         every reference sentence in every prompt, and a 150 MB ``decoded.json``).
     opq_iterations : int, default=10
         Alternations of the OPQ rotation training (FAISS's default is 50; 10 keeps the
-        default run within minutes on a loaded 2-core machine).
+        default run within minutes on a loaded 2-core machine); at most 500.
     compression_method : {"auto", "vqvae", "opq_pq"}, default="auto"
         Which codes ``decode`` and ``evaluate`` use as the result. Both are always built
         and reported; ``auto`` takes the one with the higher mean reconstruction cosine on
@@ -114,6 +118,10 @@ class PipelineConfig:
         for key in _positive_ints:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key, bound in MAX_BOUNDS.items():
+            if getattr(self, key) > bound:
+                raise ValueError(f"{key} must be at most {bound:,}, got {getattr(self, key):,} (the default is "
+                                 f"{getattr(PipelineConfig, key)}; more would run for hours without helping)")
         if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64 bits ("Overflow when unpacking long long")
             raise ValueError(f"seed must lie in [0, 2**64 - 1], got {self.seed}")
         for key in ("artifacts_dir", "data_path"):  # "" was the working folder

@@ -156,7 +156,7 @@ def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | Non
     t0 = time.perf_counter()
     pipe = load_json(out / "pipeline.json")
     checks.same_run_config(out / "pipeline.json", pipe, config)
-    method = pipe.get("method", "vqvae")
+    method, reason = checks.chosen_method(out / "pipeline.json", pipe, config)
     codes, R = decode_vectors(out, method, config)
     items = load_json(out / "items.json", ("sentences", "reference_index"))
     reference = load_json(out / "reference.json", ("sentences",))
@@ -190,12 +190,12 @@ def _decode(config: PipelineConfig, env, log: Callable, llm_max_items: int | Non
         (out / stale).unlink(missing_ok=True)
     save_npy(out / "decoded_vectors.npy", R)
     identified = float(np.mean(self_score >= score[:, 0]))
-    summary = {"method": method, "n_items": len(records), "reference_size": len(refs), "neighbours": k,
+    summary = {"method": method, "method_reason": reason, "n_items": len(records), "reference_size": len(refs), "neighbours": k,
                "identification_rate": identified, "items_with_copies": sum(len(c) > 0 for c in copies),
                "llm": {k_: v for k_, v in llm.items() if k_ not in ("texts", "errors")},
                "seconds": round(time.perf_counter() - t0, 2)}
     save_json(out / "decoded.json", {"summary": summary, "items": records})
-    log(f"method: {method} (from pipeline.json: {pipe.get('method_reason', 'no reason recorded')})")
+    log(f"method: {method} ({reason})")
     log(f"decoded {len(records)} items ({method} codes); similarity matching against {len(refs)} reference sentences "
         f"(the item itself and copies of its text left out: {summary['items_with_copies']} items had one); the item "
         f"itself would have been nearest for {identified:.1%}")

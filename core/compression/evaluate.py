@@ -125,10 +125,10 @@ def _evaluate(config, log, bertscore: bool) -> dict:
         out / "reference.json", reference, "sentences")))
     X_train = np.ascontiguousarray(E[~checks.flags(out / "reference.json", reference, "is_test", E.shape[0])])
     records = checks.decoded_records(out / "decoded.json", decoded, n, E.shape[0])
-    method = pipe.get("method", "vqvae")
+    method, reason = checks.chosen_method(out / "pipeline.json", pipe, config)
     if decoded["summary"].get("method", "vqvae") != method:
         raise ValueError(f"decoded.json was made with method {decoded['summary'].get('method')!r} but "
-                         f"pipeline.json says {method!r}; re-run the decode stage")
+                         f"this config uses {method!r} ({reason}); re-run the decode stage with this --config")
     heads, K, M = codes.shape[1], config.vqvae_num_embeddings, config.pq_M
 
     # both methods of this run, from their own code files; text figures for the chosen one
@@ -179,11 +179,10 @@ def _evaluate(config, log, bertscore: bool) -> dict:
     hist.update(shipped_hist)
 
     metrics = {
-        "method": method, "method_reason": pipe.get("method_reason", ""),
+        "method": method, "method_reason": reason,
         "mean_cosine_vqvae": vq_row["mean_cosine"], "mean_cosine_opq_pq": pq_row["mean_cosine"],
         "n_items": int(X.shape[0]), "n_train": int(X_train.shape[0]),
-        "bytes_per_item": main["bytes_per_item"], "compression_ratio": pipe["compression_ratio"],
-        "compression_ratio_with_model": pipe["compression_ratio_with_model"],
+        "bytes_per_item": main["bytes_per_item"], **_ratios(out / "pipeline.json", pipe, method),
         "mean_cosine": main["mean_cosine"], "median_cosine": float(np.median(cos_main)),
         "share_cosine_ge_0.8": main["share_cosine_ge_0.8"],
         "bleu": main["bleu"], "bertscore_f1": main.get("bertscore_f1"),
@@ -205,6 +204,18 @@ def _evaluate(config, log, bertscore: bool) -> dict:
     log(f"method: {method} ({metrics['method_reason']})")
     log(f"wrote {out / 'metrics.json'}, {out / 'metrics.md'}, {out / 'code_usage.png'}, {out / 'cosine_hist.png'}")
     return metrics
+
+
+def _ratios(path: Path, pipe: dict, method: str) -> dict:
+    """The counted ratios of ``method``: the run's top-level ones are its own choice's, which the config's
+    ``compression_method`` may have overridden (:func:`checks.chosen_method`)."""
+    from core.compression.artifacts import require_keys
+
+    keys = ("compression_ratio", "compression_ratio_with_model")
+    if method == pipe.get("method"):
+        return {k: pipe[k] for k in keys}
+    require_keys(path, pipe["methods"][method], keys)
+    return {k: pipe["methods"][method][k] for k in keys}
 
 
 def _report(metrics: dict, rows: list[dict]) -> str:

@@ -287,7 +287,7 @@ def _build(config: PipelineConfig, corpus: Corpus, progress: bool, log: Callable
     timings["compress"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    index = build_opq_index(X_train, X_train[:0], config.pq_M, config.opq_iterations)
+    index = build_opq_index(X_train, X_train[:0], config.pq_M, config.opq_iterations, progress=progress)
     if X_train.shape[0] < FAISS_ADVISED:  # FAISS said it once per sub-quantizer (48 lines at PQ16)
         log(f"note: FAISS OPQ{config.pq_M},PQ{config.pq_M} learned its 256 codes a sub-quantizer from "
             f"{X_train.shape[0]:,} training sentences, fewer than the {FAISS_ADVISED:,} FAISS advises; a larger "

@@ -53,7 +53,20 @@ def check_ragged(offsets, concepts, n_rows: int) -> tuple[np.ndarray, np.ndarray
                          f"= {concepts.shape[0]}")
     if concepts.size and (concepts.min() < 0 or concepts.max() >= BASE // 2):
         raise ValueError(f"concept ids must lie in [0, {BASE // 2}), got {concepts.min()}..{concepts.max()}")
+    _distinct_per_row(offsets, concepts)
     return offsets, concepts
+
+
+def _distinct_per_row(offsets: np.ndarray, concepts: np.ndarray) -> None:
+    """A concept named twice in one row is a ``ValueError``: it was counted twice (its edges and its event count),
+    not one event. The memory never passes one (a chunk's concepts are distinct in its incidence)."""
+    rows = np.repeat(np.arange(offsets.shape[0] - 1, dtype=np.int64), np.diff(offsets))
+    keys = np.sort(rows * (BASE // 2) + concepts)
+    dup = np.flatnonzero(keys[1:] == keys[:-1])
+    if dup.size:
+        row, concept = divmod(int(keys[dup[0]]), BASE // 2)
+        raise ValueError(f"concept {concept} appears more than once in row {row}; the concepts of a row must be "
+                         f"distinct (a duplicate was counted twice)")
 
 
 def _whole(values, name: str) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.reasoning.vqvae.diverged import check_loss, check_weights, overflow_is_divergence
 from core.reasoning.vqvae.layers import nearest_code
 from core.reasoning.vqvae.refit import WeightAverage
 
@@ -121,12 +122,14 @@ def _fit_encoder(model, X, targets, cfg: DistillConfig, generator, progress) -> 
             rows = perm[s:s + cfg.batch_size]
             logits = code_logits(model, X[rows], log_scale)
             loss = F.cross_entropy(logits.flatten(0, 1), targets[rows].flatten())
+            total += check_loss(loss.item(), epoch, "learning_rate", cfg.learning_rate) * len(rows)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            with overflow_is_divergence(epoch, "learning_rate", cfg.learning_rate):
+                opt.step()
             sched.step()
-            total += loss.item() * len(rows)
             hits += int((logits.argmax(-1) == targets[rows]).sum())
+        check_weights(model, epoch, "learning_rate", cfg.learning_rate)  # the next epoch's codes read them
         history.append({"stage": "distill", "epoch": epoch, "train_ce": total / n,
                         "train_agreement": hits / targets.numel()})
     return history
@@ -151,10 +154,12 @@ def _fit_decoder(model, X, cfg: DistillConfig, generator, progress) -> list[dict
             rows = perm[s:s + cfg.batch_size]
             recon, xb = model.decoder(inputs[rows]), X[rows]
             loss = F.mse_loss(recon, xb) + (1 - F.cosine_similarity(recon, xb, dim=-1)).mean()
+            total += check_loss(loss.item(), epoch, "decoder_learning_rate", cfg.decoder_learning_rate) * len(rows)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            total += loss.item() * len(rows)
+            with overflow_is_divergence(epoch, "decoder_learning_rate", cfg.decoder_learning_rate):
+                opt.step()
+        check_weights(model, epoch, "decoder_learning_rate", cfg.decoder_learning_rate)  # before they are averaged
         average.add(model.decoder)
         history.append({"stage": "distill_decoder", "epoch": epoch, "train_loss": total / n})
     if average.state is not None:
@@ -177,7 +182,8 @@ def distill(model, X_train: torch.Tensor, targets: torch.Tensor | None = None,
         Rows for the decoder refit (default ``X_train``): it needs no search, so it can use
         the whole training split when the targets were searched for a subset only.
 
-    Deterministic for a given ``config.seed`` and thread count; ``model`` is not changed.
+    Deterministic for a given ``config.seed`` and thread count; ``model`` is not changed. A loss or weight that
+    goes non-finite stops it with :class:`~core.reasoning.vqvae.diverged.TrainingDiverged`, as training stops.
     """
     if getattr(model.quantizer, "kind", "heads") != "heads":
         raise ValueError("distill supports product-quantizer models (quantizer='heads') only: its code "

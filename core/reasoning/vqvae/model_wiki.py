@@ -61,8 +61,21 @@ class VQVAEBase(nn.Module):
 
     @torch.no_grad()
     def encode_indices(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes (n, heads) of ``x``; call in eval mode for deterministic results."""
+        """Codes (n, heads) of ``x``; call in eval mode for deterministic results.
+
+        ``x`` is checked as :meth:`encode_codes` checks its rows: a NaN or inf row was given codes."""
+        self._check_rows(x)
         return self._encode_indices(x)
+
+    def _check_rows(self, x: torch.Tensor) -> None:
+        dim = self.config["input_dim"]
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 2 or x.shape[1] != dim:
+            raise ValueError(f"x must be a float tensor of shape (n, {dim}), got "
+                             f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            row, col = (int(v) for v in torch.nonzero(bad)[0])
+            raise ValueError(f"x contains NaN or inf (first at row {row}, column {col})")
 
     def encode_codes(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
         """Codes of float rows ``X`` (n, input_dim) as numpy: uint8 up to 256 codes a head, else uint16.
