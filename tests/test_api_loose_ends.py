@@ -188,6 +188,8 @@ def test_a_python_ingest_that_meets_problems_says_so_once_and_the_cli_does_not_r
     with pytest.warns(IngestWarning, match=r"ingest: not/a/path: no such file or folder \(0 documents stored"):
         report = mem.ingest("not/a/path")
     assert len(report.errors) == 1 and report.documents == 0
+    with pytest.warns(IngestWarning, match=r"no such file or folder \(1 document stored;"):  # "1 documents"
+        mem.ingest([{"id": "warn-one", "text": "The river Inn meets the Danube at Passau."}, "not/a/path"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a clean ingest warns nothing
         mem.ingest([{"id": "warn-ok", "text": "The river Danube flows east through Vienna and Budapest."}])

@@ -204,8 +204,8 @@ class IngestReport:
         """One line for the problems of this ingest: how many, the first, where the rest are."""
         bad = [e for e in self.errors if not getattr(e, "skipped", False)]
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        return (f"ingest: {bad[0] if bad else 'no problem'}{more} ({self.documents} documents stored; "
-                f"the report's errors list every problem)")
+        stored = f"{self.documents} document{'' if self.documents == 1 else 's'}"
+        return f"ingest: {bad[0] if bad else 'no problem'}{more} ({stored} stored; the report's errors list every problem)"
 
     def to_dict(self) -> dict:
         d = asdict(self)
