@@ -35,6 +35,24 @@ def sample_client(root, embedder, others=(), max_body: int = 256 * 1024):
         yield app, client
 
 
+@contextmanager
+def sample_and_another_served(root, embedder, name: str, records: list[dict]):
+    """A live server (`LiveServer`) of the sample at ``root/sample`` and a second memory ``root/name`` holding
+    ``records``, stopped afterwards: the page tests' fixture."""
+    from core.memory import SemanticMemory
+    from core.reasoning.mycelial import MycelialVQVAE
+
+    codec = MycelialVQVAE.load_default()
+    build_sample_memory(root / "sample", embedder, codec)
+    with SemanticMemory(root / name, embedder=embedder, codec=codec) as mem:
+        mem.ingest(records)
+    srv = LiveServer([str(root / "sample"), str(root / name)])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 def finished_job(get, location: str, headers=None, tries: int = 600, pause: float = 0.05) -> dict:
     """The job at ``location`` once it is done or failed (``get``: a TestClient's or httpx's get)."""
     import time

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from _server_helpers import QUESTION, LiveServer, build_sample_memory
+from _server_helpers import QUESTION, sample_and_another_served
 from playwright.sync_api import expect
 
-from core.memory import SemanticMemory
-from core.reasoning.mycelial import MycelialVQVAE
 
 PHONE = {"width": 375, "height": 740}
 LONG_NAMES = [  # concepts with long names: on a phone their labels ran past the drawing's right edge
@@ -23,14 +21,9 @@ LONG_NAMES = [  # concepts with long names: on a phone their labels ran past the
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("page_hits")
-    codec = MycelialVQVAE.load_default()
-    build_sample_memory(root / "sample", embedder, codec)
-    with SemanticMemory(root / "long", embedder=embedder, codec=codec) as mem:
-        mem.ingest([{"id": f"p{i}", "title": f"Note {i}", "text": t} for i, t in enumerate(LONG_NAMES)])
-    srv = LiveServer([str(root / "sample"), str(root / "long")])
-    yield srv
-    srv.stop()
+    records = [{"id": f"p{i}", "title": f"Note {i}", "text": t} for i, t in enumerate(LONG_NAMES)]
+    with sample_and_another_served(tmp_path_factory.mktemp("page_hits"), embedder, "long", records) as srv:
+        yield srv
 
 
 def _open(browser, server, viewport=None):

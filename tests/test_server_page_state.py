@@ -4,26 +4,18 @@ real `mycelial serve`."""
 from __future__ import annotations
 
 import pytest
-from _server_helpers import QUESTION, LiveServer, build_sample_memory
+from _server_helpers import QUESTION, sample_and_another_served
 from playwright.sync_api import expect
-
-from core.memory import SemanticMemory
-from core.reasoning.mycelial import MycelialVQVAE
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("page_state")
-    codec = MycelialVQVAE.load_default()
-    build_sample_memory(root / "sample", embedder, codec)
-    with SemanticMemory(root / "bidi", embedder=embedder, codec=codec) as mem:
-        mem.ingest([{"id": "zep", "title": f"Quarterly report {RLO}",
-                     "text": "The zeppelin Hindenburg crossed the Atlantic in 1936, carrying mail and passengers."}])
-    srv = LiveServer([str(root / "sample"), str(root / "bidi")])
-    yield srv
-    srv.stop()
+    records = [{"id": "zep", "title": f"Quarterly report {RLO}",
+                "text": "The zeppelin Hindenburg crossed the Atlantic in 1936, carrying mail and passengers."}]
+    with sample_and_another_served(tmp_path_factory.mktemp("page_state"), embedder, "bidi", records) as srv:
+        yield srv
 
 
 @pytest.fixture
