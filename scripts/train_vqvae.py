@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -49,6 +50,41 @@ def _embed(emb, sentences: list[str], cached_only: bool) -> tuple[list[str], np.
     return sentences, (emb.embed(sentences, show_progress=True) if sentences else np.zeros((0, 384), np.float32))
 
 
+def _config_dict(path: str | None, settings: list[str]) -> dict:
+    """The TrainConfig fields of ``path`` (a config JSON or a weights card) with ``--set KEY=VALUE`` over them."""
+    cfg = {}
+    if path:
+        try:
+            cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"--config {path}: not a readable JSON file ({exc})") from None
+        if not isinstance(cfg, dict):
+            raise ValueError(f"--config {path}: holds a JSON {type(cfg).__name__}, not an object of settings")
+    cfg = cfg.get("train_config", cfg)  # a weights card holds the config that trained it
+    for item in settings:
+        key, _, value = item.partition("=")
+        cfg[key] = json.loads(value) if value[:1] in "0123456789-.tf[{\"" else value
+    return cfg
+
+
+def _distill_config(settings: list[str]):
+    """The DistillConfig of ``--distill-set KEY=VALUE`` items (a bad key or value: ValueError)."""
+    from core.reasoning.vqvae.distill import DistillConfig
+
+    fields = {}
+    for item in settings:
+        key, eq, value = item.partition("=")
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"--distill-set {item!r}: expected KEY=VALUE with a JSON value, e.g. epochs=10") from None
+    valid = [f.name for f in dataclasses.fields(DistillConfig)]
+    unknown = sorted(set(fields) - set(valid))
+    if unknown:
+        raise ValueError(f"--distill-set: unknown DistillConfig key(s) {unknown}; valid keys: {valid}")
+    return DistillConfig(**fields)
+
+
 def _distill(model, X_train: np.ndarray, settings: list[str], targets_file: str | None,
              max_targets: int | None):
     """Distil the searched codes into the plain encoder (:mod:`core.reasoning.vqvae.distill`).
@@ -60,10 +96,10 @@ def _distill(model, X_train: np.ndarray, settings: list[str], targets_file: str 
 
     import torch
 
-    from core.reasoning.vqvae.distill import DistillConfig, distill, search_targets
+    from core.reasoning.vqvae.distill import distill, search_targets
 
     torch.set_num_threads(1)  # 2 threads ran up to 20x slower on the busy 2-core machine
-    cfg = DistillConfig(**{k: json.loads(v) for k, _, v in (s.partition("=") for s in settings)})
+    cfg = _distill_config(settings)
     if max_targets and len(X_train) > max_targets:
         X_all = X_train
         X_train = X_train[np.sort(np.random.default_rng(cfg.seed).permutation(len(X_train))[:max_targets])]
@@ -115,13 +151,33 @@ def on_init(init: str, stage: str, run):
     return model, base.get("history", []) + history, extra, timing, base
 
 
+def _train(args, config, X_train: np.ndarray, X_val: np.ndarray):
+    """(model, history, distill config, timing, config): the stage ``args`` asks for (distil, refit or train)."""
+    from core.reasoning.vqvae import TrainConfig, refit_vqvae, train_vqvae
+
+    distill_cfg, timing = None, {}
+    if args.distill:
+        model, history, distill_cfg, timing, base = on_init(
+            args.init, "distill", lambda m: _distill(m, X_train, args.distill_set, args.targets, args.distill_rows))
+        config = TrainConfig.from_dict(base.get("train_config", config.to_dict()))
+    elif args.init:
+        model, history, _, timing, base = on_init(
+            args.init, "refit", lambda m: (*refit_vqvae(m, X_train, config, X_val), None))
+    else:
+        t0 = time.time()
+        model, history = train_vqvae(X_train, config, X_val)
+        timing = {"training_seconds": round(time.time() - t0, 1)}
+    return model, history, distill_cfg, timing, config
+
+
 def main(argv=None) -> None:
     from core.config import PROJECT_ROOT
     from core.datasets import SOURCES, split_sentences_by_document
     from core.embedding import TextEmbedder
     from core.reasoning.mycelial.wrapper import MycelialVQVAE
-    from core.reasoning.vqvae import TrainConfig, refit_vqvae, train_vqvae
+    from core.reasoning.vqvae import TrainConfig
     from core.reasoning.vqvae.data import source_holdout_split, with_extra_rows
+    from core.reasoning.vqvae.diverged import TrainingDiverged
     from core.reasoning.vqvae.metrics import model_size
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,13 +215,15 @@ def main(argv=None) -> None:
     ap.add_argument("--targets", help=".npz cache of the search targets (reused when model and data match)")
     args = ap.parse_args(argv)
 
-    cfg = json.loads(Path(args.config).read_text()) if args.config else {}
-    cfg = cfg.get("train_config", cfg)  # a weights card holds the config that trained it
-    for item in args.set:
-        key, _, value = item.partition("=")
-        cfg[key] = json.loads(value) if value[:1] in "0123456789-.tf[{\"" else value
-    config = TrainConfig.from_dict(cfg)
-
+    try:  # every setting checked before the embedding (minutes): a typo is one line, not a traceback later
+        config = TrainConfig.from_dict(_config_dict(args.config, args.set))
+        _distill_config(args.distill_set)
+        if args.init:
+            MycelialVQVAE.load(args.init)
+        for path in args.extra_npy:
+            with_extra_rows(np.zeros((0, 384), np.float32), [path])
+    except (OSError, ValueError) as exc:
+        ap.error(str(exc))
     if args.distill and not args.init:
         ap.error("--distill needs --init (the trained model whose search it distils)")
     if args.holdout_source:
@@ -183,24 +241,19 @@ def main(argv=None) -> None:
     test_s, X_test = _embed(emb, test_s, args.cached_only)
     if args.max_train and len(X_train) > args.max_train:
         X_train = X_train[np.sort(np.random.default_rng(config.seed).permutation(len(X_train))[:args.max_train])]
+    if not len(X_train) or not len(X_held):  # else a traceback from the validation split
+        where = " in the embedding cache (--cached-only: run once without it)" if args.cached_only else ""
+        sys.exit(f"Error: {len(X_train)} training and {len(X_held)} held-out sentences{where}: training needs both")
     n_sentences = len(X_train)
     X_train, extra = with_extra_rows(X_train, args.extra_npy)
     print(f"embedded: {len(X_train)} training / {len(X_held)} held-out / {len(X_test)} held-out-source", flush=True)
     n_val = min(5000, X_held.shape[0] // 2)
     val_rows = np.random.default_rng(config.seed + 1).permutation(X_held.shape[0])[:n_val]
 
-    distill_cfg, timing = None, {}
-    if args.distill:
-        model, history, distill_cfg, timing, base = on_init(
-            args.init, "distill", lambda m: _distill(m, X_train, args.distill_set, args.targets, args.distill_rows))
-        config = TrainConfig.from_dict(base.get("train_config", config.to_dict()))
-    elif args.init:
-        model, history, _, timing, base = on_init(
-            args.init, "refit", lambda m: (*refit_vqvae(m, X_train, config, X_held[val_rows]), None))
-    else:
-        t0 = time.time()
-        model, history = train_vqvae(X_train, config, X_held[val_rows])
-        timing = {"training_seconds": round(time.time() - t0, 1)}
+    try:
+        model, history, distill_cfg, timing, config = _train(args, config, X_train, X_held[val_rows])
+    except TrainingDiverged as exc:
+        sys.exit(f"Error: {exc}")
 
     out = Path(args.out)
     mvq = MycelialVQVAE(model)

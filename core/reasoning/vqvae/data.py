@@ -70,9 +70,13 @@ def with_extra_rows(X_train: np.ndarray, files, dim: int = 384) -> tuple[np.ndar
     parts, record = [X_train], []
     for path in files or []:
         try:
+            with open(path, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":
+                    raise ValueError("no .npy header")
             X = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"extra training rows {path!r}: not a readable .npy array ({exc})") from exc
+            why = "it holds Python objects, never unpickled" if "pickle" in str(exc) else exc
+            raise ValueError(f"extra training rows {path!r}: not a readable .npy array ({why})") from exc
         if X.ndim != 2 or X.shape[1] != dim:
             raise ValueError(f"extra training rows {path!r}: shape {X.shape}, expected (n, {dim})")
         parts.append(check_embeddings(X, dim, f"extra training rows {path!r}"))
