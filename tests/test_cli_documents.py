@@ -42,6 +42,10 @@ def test_relative_ids_list_get_forget_and_sync(docs, tmp_path):
 
     got = json.loads(_run("get", "man/kill.txt", "--memory", mem, "--json").stdout)
     assert got["id"] == "man/kill.txt" and got["chunks"][0]["text"].startswith("Robert Boulter")
+    # the plain listing names each chunk's id, the number recall prints and --exclude and reinforce take
+    shown = _run("get", "man/kill.txt", "--memory", mem).stdout
+    assert f"\n[0] chunk {got['chunks'][0]['chunk_id']}\nRobert Boulter" in shown
+    assert shown.count(" chunk ") >= len(got["chunks"])
     r = _run("get", "man/nope.txt", "--memory", mem)
     assert r.exit_code == 1 and "no document 'man/nope.txt'" in r.output and "Traceback" not in r.output
     assert "did you mean" not in r.output  # no document is named like it

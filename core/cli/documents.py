@@ -70,8 +70,8 @@ def get_cmd(doc_id, memory, as_json):
         return
     click.echo(f"id: {_cell(doc['id'])}\ntitle: {_cell(doc['title'])}\nsource: {_cell(doc['source'])}\n"
                f"chunks: {len(doc['chunks'])}")
-    for i, c in enumerate(doc["chunks"]):
-        click.echo(f"\n[{i}] {c['text']}")
+    for i, c in enumerate(doc["chunks"]):  # the chunk id too: what recall prints and --exclude/reinforce take
+        click.echo(f"\n[{i}] chunk {c['chunk_id']}\n{c['text']}")
 
 
 FORGOT_SHOWN = 10  # forgotten documents named one a line, each kind; the rest are counted (-v names them all)
