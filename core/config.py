@@ -54,11 +54,16 @@ def cache_max_vectors() -> int:
     return int(env)
 
 
+class SharedDataMissing(FileNotFoundError):
+    """A file of the shared data is not where ``MYCELIAL_DATA_DIR`` (or ../shared/data) says: the scripts print
+    its message as one line (`core._script.run`), not a traceback."""
+
+
 def data_file(relative: str) -> Path:
     """A file of the shared data, with an error that says how to point at it."""
     path = data_dir() / relative
     if not path.is_file():
-        raise FileNotFoundError(
+        raise SharedDataMissing(
             f"shared data file {path} not found; set MYCELIAL_DATA_DIR to the folder "
             f"that holds {relative!r}"
         )

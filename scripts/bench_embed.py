@@ -154,4 +154,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

@@ -14,7 +14,7 @@ whole-stream network), and observe on the 16 x 4,096 = 65,536-node configuration
 
 Usage::
 
-    python scripts/bench_mycelial.py [--events 2000000] [--repeats 3] [--out /work/notes/README_network.md]
+    python scripts/bench_mycelial.py [--events 2000000] [--repeats 3] [--out table.md]
 """
 from __future__ import annotations
 
@@ -141,7 +141,8 @@ def main() -> None:
     ap.add_argument("--python-events", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--queries", type=int, default=2000)
-    ap.add_argument("--out", type=Path, default=Path("/work/notes/README_network.md"))
+    ap.add_argument("--out", type=Path, default=None,
+                    help="also write the table to this Markdown file (default: print it only)")
     args = ap.parse_args()
     numba.set_num_threads(1)
 
@@ -324,4 +325,6 @@ def write_section(path: Path, table: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

@@ -174,4 +174,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    main()
+    from core._script import run_main
+
+    run_main(main)

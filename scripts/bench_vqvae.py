@@ -3,7 +3,7 @@
 Everything is measured in one run on the same data: the shipped model's training split
 (read from its card) trains the FAISS quantizers; held-out documents give 1,000 queries
 and a database. Search quality is judged against exact cosine search over the original
-embeddings. Prints a Markdown table and writes it to /work/notes/README_vqvae.md.
+embeddings. Prints a Markdown table (``--out FILE`` also writes it).
 
 Example:
     python scripts/bench_vqvae.py
@@ -66,7 +66,8 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch and FAISS threads (on a busy 2-core machine 2 threads ran up to 20x slower)")
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out, e.g. 'FAISS LSQ4x8'")
-    ap.add_argument("--out", default="/work/notes/README_vqvae.md")
+    ap.add_argument("--out", default=None,
+                    help="also write the table to this Markdown file (default: print it only)")
     ap.add_argument("--sources", nargs="+",
                     help="override the card's corpora: their held-out documents are the evaluation split "
                          "(e.g. keep the WikiText+2Wiki split for a model trained with Brown too)")
@@ -256,9 +257,12 @@ original MiniLM embeddings. All methods use 4 bytes per vector.
   Zipf alpha {held['zipf_alpha']:.2f} (R^2 {held['zipf_r2']:.2f}).
 """
     print(text)
-    atomic_write_text(args.out, text)
-    print(f"wrote {args.out}")
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

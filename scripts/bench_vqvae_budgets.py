@@ -61,7 +61,8 @@ def main(argv=None) -> None:
                     help="also score our models with encode(X, refine=SWEEPS) (beside the plain encoder)")
     ap.add_argument("--beam", nargs="*", type=int, default=[], metavar="WIDTH",
                     help="also score residual-quantizer models with encode(X, beam=WIDTH)")
-    ap.add_argument("--out", default="/work/notes/compress2-2-table.md")
+    ap.add_argument("--out", default=None,
+                    help="also write the table to this Markdown file (default: print it only)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
@@ -153,8 +154,11 @@ def main(argv=None) -> None:
             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 1 thread; FAISS trained on {len(X_fit)} "
             f"cached training sentences; machine shared (timings noisy).\n\n" + "\n".join(lines) + "\n")
     print(text)
-    atomic_write_text(args.out, text)
+    if args.out:
+        atomic_write_text(args.out, text)
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

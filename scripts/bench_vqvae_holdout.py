@@ -58,7 +58,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sets", help="folder of .npz evaluation sets: written on the first run, read on later ones "
                                    "(the shared embedding cache grows while other jobs run)")
     ap.add_argument("--rows", default="/tmp/bench_vqvae_holdout.json", help="rows so far (resumable)")
-    ap.add_argument("--out", default="/work/notes/vqvae-holdout-table.md")
+    ap.add_argument("--out", default=None,
+                    help="also write the table to this Markdown file (default: print it only)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
@@ -188,8 +189,11 @@ def main(argv=None) -> None:
                         f"{nq} queries / {nd} database" for h, n, c, nq, nd in sizes)
             + "\n\n" + "\n".join(lines) + "\n")
     print(text)
-    atomic_write_text(args.out, text)
+    if args.out:
+        atomic_write_text(args.out, text)
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

@@ -7,7 +7,7 @@ is the encoder's two matmuls plus one matmul of the latent with every code of th
 residual one): the arithmetic that a nearest-code encoder cannot avoid.
 
 Example:
-    python scripts/bench_vqvae_speed.py --sets /work/tmp/vq7/sets8k.npz \
+    python scripts/bench_vqvae_speed.py --sets sets8k.npz \
         heads=core/reasoning/vqvae/weights/monolith_wiki.safetensors rvq=/tmp/rvq.safetensors
 """
 from __future__ import annotations
@@ -87,4 +87,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

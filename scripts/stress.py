@@ -381,4 +381,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core._script import run_main
+
+    sys.exit(run_main(main))

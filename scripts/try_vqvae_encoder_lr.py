@@ -67,4 +67,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)

@@ -143,4 +143,6 @@ def print_table(rows: list, label: str, heading: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from core._script import run_main
+
+    run_main(main)
