@@ -5,7 +5,8 @@ half A a simulated user reinforces the gold passages that recall showed in its t
 (``reinforce(question, [their chunk ids], rate)``); half B is never reinforced. Recall@2/5
 (hybrid, one hit per document) is measured before and after, on A (the same questions) and on
 B (other questions: side effects), then every event is undone and the hits must equal the
-first run exactly.
+first run exactly. "confirmed on top" counts the reinforced questions whose confirmed passages fill
+the top of their own recall (one confirmed: rank 1; two: ranks 1-2), before and after.
 
     nice -n 5 .venv/bin/python scripts/bench_reinforce.py --workdir /tmp/bench_reinforce
 """
@@ -40,6 +41,11 @@ def recall_at(results, questions, k):
     return float(np.mean([len({d for d, _, _ in r[:k]} & set(g)) / len(g) for r, (_, _, g) in zip(results, questions)]))
 
 
+def on_top(results, confirmed) -> int:
+    """How many questions have exactly their confirmed chunks as the first len(confirmed) hits."""
+    return sum(bool(c) and {cid for _, cid, _ in r[:len(c)]} == set(c) for r, c in zip(results, confirmed))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default="/tmp/bench_reinforce")
@@ -59,9 +65,10 @@ def main() -> None:
     qa, qb = [questions[i] for i in A], [questions[i] for i in B]
     before_a, t0 = run(mem, qa, Q[A])
     before_b, _ = run(mem, qb, Q[B])
-    events = []
+    events, confirmed = [], []
     for (_, text, gold), hits in zip(qa, before_a):
         chosen = [c for d, c, _ in hits if d in gold]
+        confirmed.append(chosen)
         if chosen:
             events.append(mem.reinforce(text, chosen, rate=args.rate))
     after_a, t1 = run(mem, qa, Q[A])
@@ -73,6 +80,8 @@ def main() -> None:
     for name, q, b, a in (("A (reinforced)", qa, before_a, after_a), ("B (never reinforced)", qb, before_b, after_b)):
         print(f"| {name} | {recall_at(b, q, 2):.3f} | {recall_at(a, q, 2):.3f} | {recall_at(b, q, 5):.3f} | "
               f"{recall_at(a, q, 5):.3f} |")
+    print(f"confirmed on top (the confirmed passages are the first hits of their own question): "
+          f"{on_top(before_a, confirmed)}/{len(events)} before, {on_top(after_a, confirmed)}/{len(events)} after")
     order = sum([d for d, _, _ in x] != [d for d, _, _ in y] for x, y in zip(before_b, after_b))
     scored = sum(x != y for x, y in zip(before_b, after_b))
     shift = np.mean([abs(s1 - s0) for x, y in zip(before_b, after_b) for (_, _, s0), (_, _, s1) in zip(x, y)])

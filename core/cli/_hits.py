@@ -67,6 +67,8 @@ def explain_lines(hit, query: str = "") -> list[str]:
         parts.append(f"association mass {why['association']:.4f}")
     if why.get("reinforcement_weight"):
         parts.append(f"reinforcement weight {why['reinforcement_weight']:.3f} ({_confirmed(why)})")
+    if why.get("answer_weight"):  # how sure use made it that this passage answers this question
+        parts.append(f"answer weight {why['answer_weight']:.3f}")
     if parts:
         lines.append(", ".join(parts))
     if why.get("seed_phrases"):

@@ -7,7 +7,7 @@ at its own rate ``r`` in (0, 1), with the network's soft-bound rule. Events are 
 the stream's evidence (the Hebbian network and the concept incidence are never touched):
 
 * stored, one row per event, in the ``reinforcements`` table of ``memory.sqlite`` (query,
-  its hash, its nodes, chunk ids, rate, a decay ``scale``, time), so they survive reopen;
+  its hash, its nodes, its vector, chunk ids, rate, a decay ``scale``, time), so they survive reopen;
   the edges recall reads are derived from that table (rebuilt whenever it changes);
 * **undo**: ``unreinforce(event_id)`` deletes one event; with no event left recall is
   exactly what it was before (no boost is computed at all);
@@ -27,6 +27,7 @@ chunk c for a query with nodes Q: ``b(c) = mean over q in Q, n in nodes(c) of w(
 ``reinforce_weight * b(c)`` (cosine units, default 0.2: a fifth of the association's full lift,
 which is ``fusion_weight`` 1.0 x the top cosine);
 ``associative`` adds it relative to the best association; ``similar`` stays plain cosine.
+A passage confirmed for this question (or a rewording of it) also moves toward the top (``_answers``).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ import time
 
 import numpy as np
 
+from core.memory import _answers
 from core.memory.phrases import query_phrases
 from core.memory.types import Hit
 
@@ -48,7 +50,8 @@ _TABLE = """CREATE TABLE IF NOT EXISTS reinforcements (
     chunk_ids TEXT NOT NULL,
     rate REAL NOT NULL,
     scale REAL NOT NULL DEFAULT 1.0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    query_vec BLOB
 )"""
 DAY = 86_400.0
 DEFAULT_HALF_LIFE_DAYS = 30.0
@@ -75,6 +78,9 @@ class LearningMixin:
         st = self.store_
         if create:
             st._conn.execute(_TABLE)
+            if "query_vec" not in {r[1] for r in st._conn.execute("PRAGMA table_info(reinforcements)")}:
+                # a table written before the answer part (``_answers``) had no question vectors
+                st._conn.execute("ALTER TABLE reinforcements ADD COLUMN query_vec BLOB")
             return True
         row = st._reader.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reinforcements'").fetchone()
         return row is not None
@@ -164,14 +170,15 @@ class LearningMixin:
             missing = [c for c in ids if c not in known]
             if missing:
                 raise UnknownChunkError(f"unknown chunk ids {missing[:10]}; take chunk_id from recall hits")
-            nodes = self._query_nodes(query)
+            q_vec = np.asarray(self.embed_queries([query])[0], dtype=np.float32)
+            nodes = self._query_nodes(query, q_vec)
             with self.store_.atomic():
                 self._reinforce_table(create=True)
                 cur = self.store_._conn.execute(
-                    "INSERT INTO reinforcements (query, query_hash, query_nodes, chunk_ids, rate, scale, created)"
-                    " VALUES (?, ?, ?, ?, ?, 1.0, ?)",
+                    "INSERT INTO reinforcements (query, query_hash, query_nodes, chunk_ids, rate, scale, created,"
+                    " query_vec) VALUES (?, ?, ?, ?, ?, 1.0, ?, ?)",
                     (query, hashlib.sha1(query.encode("utf-8", "surrogatepass")).hexdigest(),
-                     json.dumps(nodes, ensure_ascii=False), json.dumps(ids), float(rate), time.time()))
+                     json.dumps(nodes, ensure_ascii=False), json.dumps(ids), float(rate), time.time(), q_vec.tobytes()))
             return int(cur.lastrowid)
 
     def unreinforce(self, event_id: int) -> bool:
@@ -314,13 +321,11 @@ class LearningMixin:
             for a in shared:
                 for n in cn:
                     log_keep[(a, n)] = log_keep.get((a, n), 0.0) + lk
-        if not log_keep:
-            return scores, {}
         per_node: dict[str, float] = {}
         for (_, n), lk in log_keep.items():
             per_node[n] = per_node.get(n, 0.0) + (1.0 - math.exp(lk))
         touched = per_node.keys()
-        cand_nodes = self._chunk_nodes(scores)
+        cand_nodes = self._chunk_nodes(scores) if per_node else {}
         top = max(scores.values()) if mode == "associative" else 1.0
         gain = self.reinforce_weight * (top if top > 0 else 1.0)
         out, boost = dict(scores), {}
@@ -333,10 +338,26 @@ class LearningMixin:
                 out[c] = scores[c] + gain * b
                 # exact: the parts of ``why`` add up to the score (it was rounded here, off by up to 5e-5)
                 boost[c] = {"reinforcement": gain * b, "reinforcement_weight": b}
+        self._answered(q, scores, out, boost, gain, (now, hl))
+        if not boost:
+            return scores, {}
         for c in sorted(out, key=out.get, reverse=True)[:explain] if boost else ():  # those recall explains
             if c in boost:
-                boost[c].update(_sources(c, cand_nodes[c], active))
+                boost[c].update(_sources(c, cand_nodes.get(c, frozenset()), active))
+                if boost[c].get("answer_weight") and boost[c]["confirmed"] is None:  # a rewording of its question
+                    boost[c]["confirmed"] = "a related query"
         return out, boost
+
+    def _answered(self, q, scores: dict, out: dict, boost: dict, gain: float, clock) -> None:
+        """Add the answer part (``_answers``) to ``out`` and ``boost`` in place: a passage confirmed for this
+        question, or nearly this one, moves toward the top by its answer weight (``why["answer_weight"]``)."""
+        now, hl = clock
+        answers = _answers.answer_weights(q, _answers.cached_events(self), lambda r, s, c: _weight(r, s, c, now, hl))
+        for c, add in _answers.pull_to_top(scores, dict(out), answers, gain).items():
+            out[c] += add
+            mine = boost.setdefault(c, {"reinforcement": 0.0, "reinforcement_weight": 0.0})
+            mine["reinforcement"] += add
+            mine["answer_weight"] = answers[c]
 
 
 def _sources(chunk_id: int, nodes: frozenset, active: list) -> dict:
