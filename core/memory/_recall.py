@@ -286,8 +286,8 @@ class RecallMixin(AssociationMixin):
                 lift = {"lift": fused_of[c] - sim_of[c]} if c in fused_of and sim_of.get(c) is not None else {}
                 # "similarity": the score's part (read with the neighbours in hybrid); "cosine": the plain one
                 cosine = sim_of.get(c) if mode == "associative" else plain.get(c)
-                why[c] = {"similarity": sim_of.get(c), "cosine": cosine, "association": assoc.get(c, 0.0), **lift, **trace,
-                          **boost.get(c, {})}
+                why[c] = {"similarity": sim_of.get(c), "cosine": cosine, "association": assoc.get(c, 0.0), **lift,
+                          **trace, **boost.get(c, {})}
         return self._hits(scores, k, per_document, why, min_score)
 
     def _fuse(self, cand, sim_of: dict, assoc: dict) -> dict:
