@@ -329,3 +329,14 @@ def test_a_two_row_table_keeps_a_line_a_row(tmp_path):
         (rec,) = read_file(tmp_path / name, [])
         assert chunk_text(rec.text)[0].split("\n")[-2:] == rows, name
     assert chunk_text("The toll is 3 | 4 euros\nby car.") == ["The toll is 3 | 4 euros by car."]  # a wrap stays one
+
+
+def test_headings_without_text_of_their_own_join_the_text_that_follows():
+    """A heading straight under a heading was a chunk of its own ('## Career' alone), embedded as little more than
+    the title: it topped questions about the document and held nothing. At the end, headings join the text before."""
+    text = "# Kershaw\n\nA pitcher.\n\n## Career\n\n### Minor leagues\n\nHe began in 2006.\n\n## See also\n\n## Notes"
+    assert chunk_text(text) == ["# Kershaw\nA pitcher.",
+                                "## Career\n### Minor leagues\nHe began in 2006.\n## See also\n## Notes"]
+    assert chunk_text("# A\n\n## B\n\n### C") == ["# A\n## B\n### C"]  # headings only: one chunk, nothing lost
+    assert chunk_text("## A\n\n## B\nUnder B.") == ["## A\n## B\nUnder B."]
+    assert chunk_text("# A\n\n## B", target_tokens=None) == ["# A", "## B"]  # no merging asked: each alone

@@ -87,3 +87,18 @@ def test_names_opening_with_a_capital_beyond_latin_1_are_concepts():
     assert {"łodz", "karel capek", "slavoj zizek", "oita prefecture"} <= set(got)
     assert any(p.startswith("дмитри") for p in got)
     assert "karel" not in got and "slavoj" not in got  # the whole name, not its first word
+
+
+def test_a_concept_is_a_whole_word_shown_without_the_punctuation_around_it():
+    """'s-food' of "devil's-food" was a term, and the why text showed 'T8.0).' and 'ArrayBufferView`s' (Brown, the
+    WikiText Dvorak article, Node.js' docs): a concept shows as whole words, without trailing punctuation or quotes."""
+    from core.memory.phrases import written_as
+
+    assert extract_phrases("I dug around and found a devil's-food cake with chocolate icing.") == []
+    assert extract_phrases("Run 'ssh-keygen' or \u2018ssh-keygen\u2019 first.") == ["ssh-keygen"]
+    text = "The patterns are curved band pattern (T1.0-T4.5), shear pattern (T1.5-T3.5), and eye pattern (T4.5 - T8.0)."
+    assert written_as("t8 0", text) == "T8.0" and written_as("t4 5", text) == "T4.5"
+    assert written_as("arraybufferview", "Values are `ArrayBufferView`s or strings.") == "ArrayBufferView"
+    assert written_as("bar baz", "foo/Bar Baz.") == "Bar Baz"
+    assert written_as("u s army", "He joined the U.S. Army.") == "U.S. Army"
+    assert [written_as("u s", "in the U.S. today"), written_as("du fu", "Du Fu's poems")] == ["U.S.", "Du Fu"]

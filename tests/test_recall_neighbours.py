@@ -111,3 +111,22 @@ def test_neighbours_follow_ingest_forget_replace_and_reopen(tmp_path, embedder, 
         assert _graph_pairs(mem) == _sql_pairs(mem)
     finally:
         mem.close()
+
+
+def test_the_why_text_cosine_is_the_plain_cosine_in_every_mode(setup):
+    """similar and hybrid printed the neighbour-read similarity as "cosine" ((cosine 0.63) where associative said
+    (cosine 0.65) for the same passage): `why["cosine"]` is the plain one everywhere, `why["similarity"]` the
+    score's part."""
+    mem, query, embedder = setup
+    stray = mem.store_.document("stray")["chunk_ids"].tolist()
+    cos = _cos(mem, embedder, query, stray)
+    for mode in ("similar", "hybrid", "associative"):
+        hits = {h.chunk_id: h for h in mem.recall(query, k=10, mode=mode)}
+        for c in stray:
+            if c in hits and hits[c].why.get("similarity") is not None:
+                h = hits[c]
+                shown = float(h.why_text.rsplit("(cosine ", 1)[1].split(")")[0])
+                assert shown == pytest.approx(cos[c], abs=0.0051), (mode, h.why_text)
+                assert h.why["cosine"] == pytest.approx(cos[c], abs=1e-5), mode
+    h = next(h for h in mem.recall(query, k=10, mode="hybrid") if h.chunk_id in stray[1:-1])
+    assert abs(h.why["similarity"] - h.why["cosine"]) > 1e-4  # two numbers, read with and without neighbours

@@ -80,8 +80,8 @@ def test_page_answers_the_demo_question_and_shows_neighbours(server, browser):
         assert any("Nerva" in t for t in titles[:3]), titles
         nerva = hits.filter(has_text="Nerva").first
         expect(nerva.locator(".why")).to_contain_text("cosine")
-        # the score is shown in its parts: cosine (+ association lift)
-        expect(nerva.locator(".parts")).to_contain_text("cosine 0.")
+        # the score is shown in its parts: similarity (+ association lift)
+        expect(nerva.locator(".parts")).to_contain_text("similarity 0.")
         parts, score = nerva.locator(".parts").inner_text(), float(nerva.locator(".score").inner_text())
         assert abs(sum(float(p.split()[-1]) for p in parts.split(" + ")) - score) <= 0.0021, (parts, score)
         chips = nerva.locator("button.concept").all_inner_texts()  # the title "Nerva" and the concept "nerva"

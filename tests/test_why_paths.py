@@ -109,3 +109,17 @@ def test_a_paths_edge_weight_is_the_one_associate_and_bridges_show(tmp_path, emb
                     cand, ws, _ = mem._neighbours(mem.graph_.vocab_[e["from"]])
                     assert e["weight"] == round(float(ws[cand == mem.graph_.vocab_[e["to"]]][0]), 2)
         assert told >= 3
+
+
+def test_a_title_the_passage_does_not_write_is_not_said_to_be_named():
+    """The document title is a concept of every chunk: '## Release history' of 'Independiente' read "names
+    'Independiente'"; it is "in 'Independiente'" now, and a chunk that writes its title still names it."""
+    from core.memory._hitinfo import _why_text
+
+    info = {"similarity": 0.41, "cosine": 0.4, "association": 0.3}
+    sources = {"independiente": (0.4, 7)}  # the seed's own concept carried the activation back to it
+    row = {"text": "## Release history\nThe album was released in 2011.", "title": "Independiente",
+           "phrases": ["independiente", "release history"], "doc_key": "a"}
+    assert _why_text(7, info, row, sources, {}) == "query ≈ this passage (in 'Independiente') (cosine 0.40)"
+    row["text"] = "Independiente is the album of Ricardo Arjona."
+    assert _why_text(7, info, row, sources, {}) == "query ≈ this passage (names 'Independiente') (cosine 0.40)"

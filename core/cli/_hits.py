@@ -10,16 +10,17 @@ from core.memory.phrases import written_as
 
 
 def _score_parts(score: float, why: dict) -> str:
-    """The score as the sum it is: ``cosine 0.634 + association 0.634`` in hybrid (the lift association
-    added), ``association 1.645 (cosine 0.653)`` in associative, ``cosine 0.634`` in similar; what a
-    reinforcement added (``why["reinforcement"]``) is the rest of the score."""
+    """The score as the sum it is: ``similarity 0.634 + association 0.634`` in hybrid (the lift association
+    added), ``association 1.645 (cosine 0.653)`` in associative, ``similarity 0.634`` in similar; what a
+    reinforcement added (``why["reinforcement"]``) is the rest of the score. "similarity" is the cosine read
+    with the passage's neighbours (`_neighbours.py`): printed as "cosine" it differed from the why text's."""
     sim, assoc, lift = (why.get(k) for k in ("similarity", "association", "lift"))
     if lift is not None:
-        base, out = sim + lift, f"cosine {sim:.3f}" + (f" + association {lift:.3f}" if lift >= 0.0005 else "")
+        base, out = sim + lift, f"similarity {sim:.3f}" + (f" + association {lift:.3f}" if lift >= 0.0005 else "")
     elif assoc:
         base, out = assoc, f"association {assoc:.3f}"
     elif sim is not None:
-        base, out = sim, f"cosine {sim:.3f}"
+        base, out = sim, f"similarity {sim:.3f}"
     else:
         return ""
     rest = score - base

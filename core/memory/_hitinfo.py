@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from core.memory._checks import plain
-from core.memory.phrases import written_as
+from core.memory.phrases import _folded, title_phrase, written_as
 
 _SCALAR = (str, int, float, bool, type(None))
 
@@ -250,13 +250,22 @@ def _own_carriers(row: dict, carriers: dict) -> list[str]:
     return [f"{h}:{c}" for h, c in sorted((n for n in mine if n in carriers), key=lambda n: -carriers[n])]
 
 
+def _title_only(phrase: str, row: dict) -> bool:
+    """Is ``phrase`` this chunk's document title and not in the chunk's text ("## Release history" of
+    'Independiente'): a concept stored for every chunk of the document, which this one does not name."""
+    title = row.get("title") or ""
+    if not title or phrase != title_phrase(title):
+        return False
+    return f" {phrase} " not in f" {' '.join(_folded(row['text'] or ''))} "
+
+
 def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict, carriers: dict) -> str:
     """The path of `_why_text`: query -> (seed passage ->) concept -> this passage.
 
     ``row`` is the hit's chunk (its text, title, document and concepts), ``seeds`` a seed chunk's (label,
     document). Concepts are shown as this passage writes them ("Géza von Cziffra", not 'geza von cziffra'), or
     folded when it does not."""
-    sim = info.get("similarity")
+    sim = info.get("cosine") if "cosine" in info else info.get("similarity")  # the plain cosine, in every mode
     cos = f"cosine {sim:.2f}" if sim is not None else ""
     assoc = info.get("association") or 0.0
     held = [(s[0], p) for p in row["phrases"] if (s := sources.get(p)) is not None] if assoc > 0 else []
@@ -272,9 +281,10 @@ def _path_text(chunk_id: int, info: dict, row: dict, sources: dict, seeds: dict,
     src = sources[best][1]
     if isinstance(src, tuple) and src[0] == "edge":  # a learned edge: its weight as `bridges` shows it, and npmi
         edge = f"—{src[2]:.2f} (npmi {src[3]:.2f})→"
-        path = f"query ≈ '{shown(src[1])}' {edge} '{shown(best)}' (in this passage)"
-    elif src == chunk_id:
-        path = f"query ≈ this passage (names '{shown(best)}')"
+        where = "this passage's title" if _title_only(best, row) else "in this passage"
+        path = f"query ≈ '{shown(src[1])}' {edge} '{shown(best)}' ({where})"
+    elif src == chunk_id:  # the title is a concept of every chunk: a chunk without it in its text "names" nothing
+        path = f"query ≈ this passage ({'in' if _title_only(best, row) else 'names'} '{shown(best)}')"
     elif src is not None and src != "query":
         label, doc = seeds.get(src, (src, None))
         start = "another passage of this document" if doc == row["doc_key"] else f"'{label}'"

@@ -241,18 +241,21 @@ class RecallMixin(AssociationMixin):
             # read with their neighbours (`_neighbours.py`), from twice as many by plain cosine: the
             # blend lowers chunks whose context disagrees, so one just past the plain top can rise
             ids, sims = self._search(q, 2 * n_search, self.rerank * want, allowed)
+            plain = dict(zip(ids.tolist(), sims.tolist())) if explain else {}
             sims = with_neighbours(self.graph_, self.store_, q, ids, sims, cfg.neighbour_weight, excl)
             order = np.lexsort((ids, -sims))[:n_search]
             ids, sims = ids[order], sims[order]
         else:
             ids, sims = self._search(q, n_search, self.rerank * want, allowed)
+            plain = None  # the sims are the plain cosines
         if excl:
             keep = np.asarray([i not in excl for i in ids.tolist()], dtype=bool)
             ids, sims = ids[keep], sims[keep]
         if mode == "similar" or not len(ids):
             scores = dict(zip(ids.tolist(), sims.tolist()))
-            return self._hits(scores, k, per_document, {i: {"similarity": s} for i, s in scores.items()}
-                              if explain else {}, min_score)
+            why = {i: {"similarity": s, "cosine": s if plain is None else plain[i]}
+                   for i, s in scores.items()} if explain else {}
+            return self._hits(scores, k, per_document, why, min_score)
         # restart (the seeds keep part of their mass) re-adds the vector ranking: associative
         # needs it, hybrid already has the cosine, so there it would count the seeds twice
         assoc, trace = self._associate(q, query_text, ids, sims, excl, explain,
@@ -270,6 +273,7 @@ class RecallMixin(AssociationMixin):
             missing = [c for c in cand if c not in sim_of]
             if missing:
                 sim_of.update(self._exact_sims(q, np.asarray(missing, dtype=np.int64)))
+            plain = dict(sim_of) if explain else {}
             scores, sim_of = hybrid_scores(self, q, sim_of, assoc, want, excl)
         fused_of = scores if mode == "hybrid" else {}  # score = cosine + lift (+ reinforcement, below)
         # learning from use (learning.py); what lifted the hits explained below, too
@@ -280,8 +284,10 @@ class RecallMixin(AssociationMixin):
                 # "lift": what association added to the cosine, so a reader can add the score up (the CLI
                 # printed the raw association, 1.31, beside a score of 1.27 = cosine .63 + a lift of .63)
                 lift = {"lift": fused_of[c] - sim_of[c]} if c in fused_of and sim_of.get(c) is not None else {}
-                why[c] = {"similarity": sim_of.get(c), "association": assoc.get(c, 0.0), **lift, **trace,
-                          **boost.get(c, {})}
+                # "similarity": the score's part (read with the neighbours in hybrid); "cosine": the plain one
+                cosine = sim_of.get(c) if mode == "associative" else plain.get(c)
+                why[c] = {"similarity": sim_of.get(c), "cosine": cosine, "association": assoc.get(c, 0.0), **lift,
+                          **trace, **boost.get(c, {})}
         return self._hits(scores, k, per_document, why, min_score)
 
     def _fuse(self, cand, sim_of: dict, assoc: dict) -> dict:

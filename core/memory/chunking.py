@@ -279,7 +279,8 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
 
     A paragraph (blank-line separated) longer than the limit is split into packed
     sentences; shorter neighbouring paragraphs are merged while the chunk stays within
-    ``target_tokens``, and a heading always starts a new chunk. Whitespace inside a
+    ``target_tokens``, and a heading starts a new chunk, but for one under headings with no text of
+    their own: those join the text that follows (at the document's end, the text before). Whitespace inside a
     chunk is normalised to single spaces, except that a heading, each merged paragraph and
     each line ended on purpose (`_lines_kept`) keep their own line: a name does not run from
     one into the next. The word pieces, so the vectors, are the same.
@@ -317,6 +318,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
         text = clean_text(text)
     chunks: list[str] = []
     current, used, head_only, lone_head = [], 0, False, False
+    bare = True  # the chunk so far holds bare headings only (no text of theirs): what follows joins it
     for raw in _PARAGRAPH.split(text):
         first_line, rest = (re.split(f"\n|{LINE_BREAK}", raw.strip(), maxsplit=1) + [""])[:2]
         heading = bool(_HEADING.match(first_line.strip())) and not _code_line(raw, first_line)
@@ -327,26 +329,40 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, target_tokens: int | Non
         if not para:
             continue
         # a small chunk so far (a lone heading, an option name) may fill up to the model's limit
-        small = bool(target) and bool(current) and (used < _SMALL or head_only) and not heading
+        # (a heading under bare headings too: "## Career" + "### Minor leagues" + text is one chunk)
+        small = bool(target) and bool(current) and (used < _SMALL or head_only) and (bare or not heading)
         # unmerged paragraphs need no count when one surely fits: in ASCII text every word piece
         # holds at least one character (punctuation is a piece of its own, controls are dropped)
         fits = not target and para.isascii() and (len(para) <= budget or _bound(para) <= budget)
         for piece, n in [(para, 0)] if fits else _paragraph_pieces(para, budget, budget - used - 1 if small else None):
             # +1: the joining space; a heading never ends a chunk, it opens one
             limit = (budget if used < _SMALL or head_only else target) if target else 0
-            if current and (heading or used + n + 1 > limit):
+            if current and ((heading and not (bare and target)) or used + n + 1 > limit):
                 chunks.append("\n".join(current))
-                current, used = [], 0
+                current, used, bare = [], 0, True
             used += n + (1 if current else 0)
             if current and lone_head:  # the text under a lone heading starts on the next line
                 current[-1] += "\n" + piece
             else:
                 current.append(piece)
             lone_head = heading and piece == para
+            bare = bare and lone_head and "\n" not in para
             head_only, heading = heading, False
+    if current and bare and target and chunks:  # headings that end the document, no text under them
+        current, chunks = _tail_headings(chunks, current, budget)
     if current:  # paragraphs merged keep a line each: "... the library:" "Alice Smith" "Bob Jones" read as one
         chunks.append("\n".join(current))  # name ('alice smith bob jones'), and the people were no concepts
     return chunks
+
+
+def _tail_headings(chunks: list[str], current: list[str], budget: int) -> tuple[list[str], list[str]]:
+    """Headings that end a document without text under them (an empty ``## See also``) join the chunk before
+    when it has room: alone, a chunk is embedded as little more than ``title: heading``, near the title's
+    vector, and tops questions about the document while holding nothing. Returns (current, chunks)."""
+    joined = chunks[-1] + "\n" + "\n".join(current)
+    if count_tokens([joined])[0] > budget:
+        return current, chunks
+    return [], chunks[:-1] + [joined]
 
 
 def _lines_kept(paragraph: str) -> str:

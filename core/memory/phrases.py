@@ -55,7 +55,8 @@ _MIXED = r"[A-Za-z]++[0-9]+[A-Za-z0-9]*"
 # Every alternative starts a word with a letter, so the leading "\b(?=[A-Za-z])" only rejects the
 # other positions early; the possessive "*+", "++" never give back what the next item could not
 # take anyway (no backtracking through each word). 2.3x faster, the same matches on 146k real chunks.
-_TERM = re.compile(rf"\b(?=[A-Za-z])(?:(?<![\w\-.])(?:{_JOINED}|{_CAMEL}|{_MIXED})(?![\w\-])|(?<![\w\-.])([a-z][a-z0-9]{{1,30}}+)(?=\()"
+# (a word that an apostrophe joins to the one before is none: 's-food' of "devil's-food")
+_TERM = re.compile(rf"\b(?=[A-Za-z])(?<!\w['\u2019])(?:(?<![\w\-.])(?:{_JOINED}|{_CAMEL}|{_MIXED})(?![\w\-])|(?<![\w\-.])([a-z][a-z0-9]{{1,30}}+)(?=\()"
                    r"|(?:^|(?<=[\n.!?]\s))([a-z][a-z0-9]{1,30}+)(?=\s+-{1,2}[a-z]|\s+[a-z]+s\b))", re.M)
 _MEASURE = re.compile(r"(?:[a-z]{1,5}-)?\d[\d,.]*(?:s|th|st|nd|rd|m|km|kg|cm|mm|ft|%)?")
 _PREFIXES = frozenset("non pre co re un sub anti self multi semi post mid inter over under well half long short "
@@ -95,22 +96,51 @@ def written_as(phrase: str, text: str, title: str = "") -> str:
     want = phrase.split()
     if not want:
         return phrase
-    tokens, where = [], []  # folded tokens, and the index of the text's word each comes from
+    tokens, where, first = [], [], []  # folded tokens, the text's word each comes from, its place in that word
     words = text.split()
     for i, w in enumerate(words):
-        for t in _folded(w):
+        for k, t in enumerate(_folded(w)):
             tokens.append(t)
             where.append(i)
+            first.append(k)
     n = len(want)
     for i in range(len(tokens) - n + 1):
         if tokens[i] == want[0] and tokens[i:i + n] == want:
-            shown = " ".join(words[where[i]:where[i + n - 1] + 1]).strip(_EDGE_PUNCT)
-            if shown.endswith(".") and "." not in shown[:-1]:  # a sentence's full stop, not "U.S."
-                shown = shown[:-1].rstrip(_EDGE_PUNCT)
-            if len(shown) > 2 * len(phrase) + 20:  # a word it is only a piece of: 'ii7v1' of a 40,000-character
-                return phrase  # base64 run showed the whole run (the page's why line was 26,589 px tall)
+            a, b = where[i], where[i + n - 1]
+            if sum(len(w) for w in words[a:b + 1]) > 2 * len(phrase) + 20:  # a word it is only a piece of: 'ii7v1'
+                return phrase  # of a 40,000-character base64 run showed the whole run (a why line 26,589 px tall)
+            part = words[a:b + 1]
+            end = first[i + n - 1] + 1  # tokens of the last word the phrase takes
+            part[-1] = _word_part(part[-1], first[i] if a == b else 0, end)
+            if a != b:
+                part[0] = _word_part(part[0], first[i], len(_folded(part[0])))
+            shown = _edge_trimmed(" ".join(part))
             return _POSSESSIVE.sub("", shown) if not phrase.endswith("s") else shown
     return _PAREN.sub(" ", title).strip() if title and title_phrase(title) == phrase else phrase
+
+
+def _word_part(word: str, start: int, end: int) -> str:
+    """The piece of ``word`` that writes its folded tokens ``start:end``: "ArrayBufferView" of
+    "`ArrayBufferView`s" (Markdown's plural of code), whose 's' is no part of the concept."""
+    tokens = _folded(word)
+    if start == 0 and end >= len(tokens):
+        return word
+    want = tokens[start:end]
+    stop = next((j for j in range(1, len(word) + 1) if _folded(word[:j])[start:] == want), len(word))
+    begin = next((j for j in range(stop, -1, -1) if _folded(word[j:stop]) == want), 0)
+    return word[begin:stop]
+
+
+def _edge_trimmed(shown: str) -> str:
+    """``shown`` without the quotes, brackets and sentence punctuation around it: "T8.0" of "T8.0).", "U.S. Army"
+    of "U.S. Army.", while "U.S." keeps its last dot (an abbreviation's: letters and dots, 1-2 letters a part)."""
+    shown = shown.strip(_EDGE_PUNCT)
+    while shown.endswith(".") and not _ABBREVIATION.fullmatch(shown.rsplit(" ", 1)[-1]):
+        shown = shown[:-1].rstrip(_EDGE_PUNCT)
+    return shown
+
+
+_ABBREVIATION = re.compile(r"(?:[^\W\d_]{1,2}\.){2,}")  # "U.S.", "e.g.", "Ph.D."
 
 
 def title_phrase(title: str) -> str:

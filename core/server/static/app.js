@@ -175,13 +175,14 @@ async function ask(ev, more) {
       const head = el("div", "head");
       head.append(el("bdi", "", h.title || h.doc_id), el("span", "score", h.score.toFixed(3)));
       const sim = h.why && typeof h.why.similarity === "number" ? h.why.similarity : null;
-      if (sim !== null) {  // hybrid = cosine + association lift (+ reinforcement); other modes rank otherwise
+      // hybrid = similarity (the cosine read with the passage's neighbours) + association lift (+ reinforcement)
+      if (sim !== null) {
         const lift = typeof h.why.lift === "number" ? h.why.lift : 0;
         const assoc = typeof h.why.lift !== "number" && h.why.association > 0 ? h.why.association : 0;
         // what a reinforcement added is the rest of the score (why.reinforcement; its weight: reinforcement_weight)
         const boost = h.why.reinforcement ? h.score - (assoc || sim + lift) : 0;
         head.append(el("span", "parts", (assoc ? `association ${assoc.toFixed(3)} (cosine ${sim.toFixed(3)})`
-                                                 : `cosine ${sim.toFixed(3)}`) +
+                                                 : `similarity ${sim.toFixed(3)}`) +
                        (lift >= 0.0005 ? ` + association ${lift.toFixed(3)}` : "") +
                        (boost >= 0.0005 ? ` + reinforcement ${boost.toFixed(3)}` : "")));
       }
