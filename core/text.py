@@ -8,7 +8,7 @@ _ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Sgt|Capt|Re
 
 # Unicode's line separator: a line break its writer made inside a paragraph (an HTML <br>, a Markdown hard break,
 # Word's, OpenDocument's). The readers write it; the chunker keeps it a line, where it joins a wrapped one
-# (chunking._lines_kept)
+# (_kept_lines._lines_kept)
 LINE_BREAK = "\u2028"
 
 _WIKITEXT_FIXES = [

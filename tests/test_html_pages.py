@@ -26,7 +26,7 @@ def test_shell_comments_in_a_pre_never_open_a_chunk(tmp_path):
     assert chunk_text(rec.text) == [
         "# Setup notes\nRun the following script on the server to prepare it.\n# install the packages apt-get "
         "install -y nginx\n# enable the site ln -s /etc/nginx/sites-available/app /etc/nginx/sites-enabled/\n"
-        "Then restart nginx."]  # a paragraph of two lines reads as one (chunking._lines_kept)
+        "Then restart nginx."]  # a paragraph of two lines reads as one (_kept_lines._lines_kept)
     # a page opening with highlighted code (a <span> a token): no heading either
     (tmp_path / "first.html").write_text(
         '<html><body><pre>\n<span class="c"># Only a comment</span>\n<span class="k">make</span> all\n</pre>'
