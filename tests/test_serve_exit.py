@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from _server_helpers import free_port
+from _two_at_once import two_at_once
 
 from core.memory.semantic import SemanticMemory
 
@@ -39,7 +40,7 @@ def _serve(folder: Path, cwd: Path = ROOT) -> tuple[subprocess.Popen, str]:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
-            time.sleep(0.2)
+            time.sleep(0.05)  # a refused connection answers at once: the start is seen within 50 ms
     proc.kill()
     raise AssertionError("serve did not answer /healthz in 120 s")
 
@@ -165,16 +166,20 @@ def test_serve_says_when_a_memory_it_serves_is_new_and_names_a_near_one(tmp_path
     first = proc.stdout.read()
     assert f"note: memory 'my_memory' is new and empty ({tmp_path / 'my_memory'} held no memory)" in first, first
     SemanticMemory(tmp_path / "my_memorz").close()  # an empty memory an earlier typo made is no suggestion
-    proc, url = _serve(Path("my_memroy"), cwd=tmp_path)  # given relative, the new folder suggested itself
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
-    typo = proc.stdout.read()
+    # given relative, the new folder suggested itself; an existing memory: no note (the two served side by side:
+    # neither writes the other's folder, and each start is ~1-2 s of imports on one core)
+    typo, existing = two_at_once(_said_at_start, [(Path("my_memroy"), tmp_path), (tmp_path / "my_memory", ROOT)])
     assert ("note: memory 'my_memroy' is new and empty (my_memroy held no memory); did you mean my_memory?") in typo, \
         typo
-    proc, url = _serve(tmp_path / "my_memory")  # an existing memory: no note
+    assert "note:" not in existing, existing
+
+
+def _said_at_start(folder_and_cwd: tuple[Path, Path]) -> str:
+    """What `serve` printed when started on ``folder`` (from ``cwd``) and stopped by SIGTERM once it answers."""
+    proc, _ = _serve(*folder_and_cwd)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
-    assert "note:" not in proc.stdout.read()
+    return proc.stdout.read()
 
 
 def test_serve_names_the_port_it_listens_on_and_refuses_a_taken_one_before_saying_serving(tmp_path):
