@@ -118,6 +118,31 @@ def tiny_train(tmp_path, wiki_sample) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def sample_built(tmp_path_factory, embedder):
+    """(folder, embedder, codec): the shipped sample memory, built once for the tests that write to copies of it."""
+    from _server_helpers import build_sample_memory
+
+    from core.reasoning.mycelial import MycelialVQVAE
+
+    codec = MycelialVQVAE.load_default()
+    folder = tmp_path_factory.mktemp("sample_built") / "sample"
+    build_sample_memory(folder, embedder, codec)
+    return folder, embedder, codec
+
+
+@pytest.fixture
+def sample_mem(sample_built, tmp_path):
+    """A private copy of the sample memory, open (reinforcements and forgets are written to it)."""
+    from core.memory import SemanticMemory
+
+    folder, embedder, codec = sample_built
+    shutil.copytree(folder, tmp_path / "sample_copy")
+    m = SemanticMemory(tmp_path / "sample_copy", embedder=embedder, codec=codec)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="session")
 def untrained_60k(tmp_path_factory, wiki_sample):
     """(folder, unit vectors) of a memory of 60,000 real sentence vectors whose exact index is not trained:
     opened writable with ``train_at <= 60_000`` (or served: the default is 50k) it trains in the background,

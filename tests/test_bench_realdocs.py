@@ -1,18 +1,16 @@
 """The real-documents benchmark's inputs: >= 30 judged questions (and 34 held-out ones) whose answers this machine renders."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_realdocs", ROOT / "scripts" / "bench_realdocs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_realdocs")
 
 
 def test_questions_are_judged_and_answerable_here(tmp_path):

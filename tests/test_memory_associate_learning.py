@@ -6,31 +6,17 @@ import math
 import shutil
 
 import pytest
-from _server_helpers import QUESTION, build_sample_memory
+from _server_helpers import QUESTION
 
 from core.memory import SemanticMemory
 from core.memory.learning import DAY, UnknownChunkError
-from core.reasoning.mycelial import MycelialVQVAE
 
 RELATED = "Who was the Roman emperor who chose Trajan to succeed him?"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, embedder):
-    codec = MycelialVQVAE.load_default()
-    folder = tmp_path_factory.mktemp("learning") / "sample"
-    build_sample_memory(folder, embedder, codec)
-    return folder, embedder, codec
-
-
 @pytest.fixture
-def mem(built, tmp_path):
-    """A private copy of the sample memory (reinforcements are written to it)."""
-    folder, embedder, codec = built
-    shutil.copytree(folder, tmp_path / "m")
-    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
-    yield m
-    m.close()
+def mem(sample_mem):
+    return sample_mem
 
 
 def _ranking(mem, query, mode="hybrid", k=10):
@@ -93,8 +79,8 @@ def test_a_reinforced_hits_score_is_exactly_the_sum_of_its_parts(mem):
     assert checked >= 4
 
 
-def test_reinforcement_survives_reopen_and_forget_drops_it(mem, built):
-    _, embedder, codec = built
+def test_reinforcement_survives_reopen_and_forget_drops_it(mem, sample_built):
+    _, embedder, codec = sample_built
     base = _ranking(mem, QUESTION)
     target = base[5][0]
     eid = mem.reinforce(QUESTION, [target, base[7][0]], rate=0.3)
@@ -193,10 +179,10 @@ def test_unknown_chunk_is_a_lookup_error_and_stores_nothing(mem):
     assert mem.unreinforce(10 ** 22) is False and mem.reinforcements() == []
 
 
-def test_a_reinforcement_follows_its_chunk_when_the_document_is_edited(tmp_path, embedder, built):
+def test_a_reinforcement_follows_its_chunk_when_the_document_is_edited(tmp_path, embedder, sample_built):
     # re-ingesting an edited document stores its chunks again under new ids: the event kept the old ids,
     # was still listed at full weight and lifted nothing (one typo fixed elsewhere lost what was learned)
-    _, _, codec = built
+    _, _, codec = sample_built
     paras = ["Zebulon Quartz kept the lighthouse of Vask for forty years.",
              "Storm petrels nest on the cliffs below the lighthouse.",
              "The ferry from Tessary calls at Vask twice a week."]
@@ -220,8 +206,8 @@ def test_a_reinforcement_follows_its_chunk_when_the_document_is_edited(tmp_path,
         assert now.chunk_id not in event["chunk_ids"] and len(event["chunk_ids"]) == 1, event
 
 
-def test_read_only_memory_cannot_reinforce(built):
-    folder, embedder, codec = built
+def test_read_only_memory_cannot_reinforce(sample_built):
+    folder, embedder, codec = sample_built
     with SemanticMemory(folder, embedder=embedder, codec=codec, read_only=True) as ro:
         with pytest.raises(ValueError, match="read-only"):
             ro.reinforce(QUESTION, [1])
@@ -257,8 +243,8 @@ def test_bridges_bad_input(mem):
 
 # -- the command line ----------------------------------------------------------------------
 @pytest.fixture
-def folder(built, tmp_path):
-    shutil.copytree(built[0], tmp_path / "c")
+def folder(sample_built, tmp_path):
+    shutil.copytree(sample_built[0], tmp_path / "c")
     return str(tmp_path / "c")
 
 

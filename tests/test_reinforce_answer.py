@@ -5,35 +5,20 @@ The lift was capped at 0.2 (cosine units): an answer 0.3 below the top stayed 3r
 SQLite, FAISS and the network."""
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import pytest
-from _server_helpers import QUESTION, build_sample_memory
+from _server_helpers import QUESTION
 
 from core.memory import SemanticMemory
-from core.reasoning.mycelial import MycelialVQVAE
 
 REWORDED = "Which Roman emperor adopted Trajan as his successor?"  # cosine 0.98 to QUESTION
 OTHER = "Who was the Roman emperor who chose Trajan to succeed him?"  # 0.88: another question (shares 'trajan')
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, embedder):
-    codec = MycelialVQVAE.load_default()
-    folder = tmp_path_factory.mktemp("answer") / "sample"
-    build_sample_memory(folder, embedder, codec)
-    return folder, embedder, codec
-
-
 @pytest.fixture
-def mem(built, tmp_path):
-    """A private copy of the sample memory (reinforcements are written to it)."""
-    folder, embedder, codec = built
-    shutil.copytree(folder, tmp_path / "m")
-    m = SemanticMemory(tmp_path / "m", embedder=embedder, codec=codec)
-    yield m
-    m.close()
+def mem(sample_mem):
+    return sample_mem
 
 
 def _ranking(mem, query, k=10):

@@ -4,21 +4,18 @@ A typo in ``--set``/``--distill-set``, a missing ``--init`` or ``--config``, a n
 embedding first and then stopped on a traceback; a diverged training printed one too."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("train_vqvae_script_errors", ROOT / "scripts" / "train_vqvae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train_vqvae")
 
 
 def _objects(tmp_path):

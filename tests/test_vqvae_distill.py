@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _scripts import load_script
 
 from core.reasoning.mycelial import MycelialVQVAE
 from core.reasoning.vqvae import train_vqvae
@@ -70,14 +71,7 @@ def test_distill_rejects_bad_targets_and_config(trained):
 
 
 def _train_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "train_vqvae.py"
-    spec = importlib.util.spec_from_file_location("train_vqvae_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train_vqvae")
 
 
 def test_a_distilled_card_keeps_the_init_time_beside_its_own(trained, tmp_path):
