@@ -6,12 +6,11 @@ request's body, then ``http.disconnect`` (what uvicorn's ``receive`` gives once 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 import pytest
-from _server_helpers import QUESTION, TOKEN, sample_client
+from _server_helpers import QUESTION, TOKEN, post_then_hang_up, sample_client
 
 from core.server.public import public_hits
 
@@ -25,35 +24,11 @@ def served(tmp_path_factory, embedder):
         yield app, client
 
 
-def _post_then_hang_up(app, path: str, body: bytes) -> list[dict]:
-    """The ASGI messages ``app`` sends for a POST whose client is gone once its body is sent."""
-    given = []
-
-    async def receive():
-        if not given:
-            given.append(True)
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    sent = []
-
-    async def send(msg):
-        sent.append(msg)
-
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()), (b"authorization", AUTH["Authorization"].encode())]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8470)}
-    asyncio.run(app(scope, receive, send))
-    return sent
-
-
 def test_a_batch_whose_client_hung_up_is_stopped_with_one_log_line(served, caplog):
     app, _ = served
     body = json.dumps({"queries": QUERIES, "k": 100}).encode()
     with caplog.at_level(logging.WARNING, logger="mycelial.server"):
-        sent = _post_then_hang_up(app, "/v1/memories/sample/recall", body)
+        sent = post_then_hang_up(app, "/v1/memories/sample/recall", [body])
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] != 200, sent  # it ranked all 20 queries and answered them to nobody
     lines = [r.getMessage() for r in caplog.records if "closed the connection" in r.getMessage()]
