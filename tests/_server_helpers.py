@@ -65,6 +65,34 @@ def finished_job(get, location: str, headers=None, tries: int = 600, pause: floa
     raise AssertionError(f"job {location} still {job['status']} after {tries * pause:.0f} s")
 
 
+def post_then_hang_up(app, path: str, parts: list[bytes], ctype: str = "application/json") -> list[dict]:
+    """The ASGI messages ``app`` sends for a POST whose client hangs up once ``parts`` of its body are sent
+    (uvicorn's ``receive`` then gives ``http.disconnect``); its Content-Length claims a longer body when cut."""
+    import asyncio
+
+    given = list(parts)
+    whole = len(parts) == 1
+
+    async def receive():
+        if given:
+            return {"type": "http.request", "body": given.pop(0), "more_body": not whole or bool(given)}
+        return {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(msg):
+        sent.append(msg)
+
+    size = sum(map(len, parts)) if whole else 10 * sum(map(len, parts))
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", ctype.encode()), (b"content-length", str(size).encode()),
+               (b"authorization", f"Bearer {TOKEN}".encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8470)}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
 def free_port() -> int:
     import socket
 

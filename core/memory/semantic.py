@@ -261,6 +261,12 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
 
     recall_batch.__doc__ = RecallMixin.recall_batch.__doc__
 
+    def recall_each(self, queries, k: int = 10, *args, **kwargs):
+        _check_k(k)
+        return super().recall_each(queries, k, *args, **kwargs)
+
+    recall_each.__doc__ = RecallMixin.recall_each.__doc__
+
     def __repr__(self) -> str:
         """``<SemanticMemory '/data/mem1': 145 documents, 6,216 chunks, read-only>`` (it was the default
         ``<... object at 0x7f...>``): which folder, how big, whether it may write; never an error."""

@@ -7,11 +7,22 @@ memory could not see what it held. A file's metadata is shown as hits show it (n
 from __future__ import annotations
 
 from fastapi import HTTPException, Query
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from core.memory._formats import is_csv, is_json, is_jsonl, is_mbox, is_xlsx
 from core.server.errors import shown
 
 LIST_MAX = 1000
+
+
+class _AnyId(PathConvertor):
+    """A document id in a path, a newline too: ``{doc_id:path}``'s ``.*`` stops at one, so an id holding a
+    newline was stored but GET and DELETE of its path answered 404 "no route" (``?id=`` and forget reached it)."""
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("doc_id", _AnyId())
+DOC_PATH = "/v1/memories/{name}/documents/{doc_id:doc_id}"  # one document's path, any id (the routes' pattern)
 
 
 def source_kind(source: str, meta: dict) -> str:
@@ -41,7 +52,7 @@ def public_metadata(doc_id: str, source: str, meta: dict) -> dict:
 
 
 def document_routes(app, dependencies, slot) -> None:
-    """Register ``GET /v1/memories/{name}/documents``, ``GET .../documents/{doc_id:path}`` and
+    """Register ``GET /v1/memories/{name}/documents``, ``GET .../documents/{doc_id}`` (any id) and
     ``GET .../document?id=`` on ``app``; ``slot(name)`` is the served memory (404 for an unknown name)."""
     from core.memory._did_you_mean import did_you_mean
     from core.memory.documents import count_documents, get_document, list_documents
@@ -71,7 +82,7 @@ def document_routes(app, dependencies, slot) -> None:
                 "documents": [{"id": d["id"], "title": d["title"], "chunks": d["chunks"],
                                "kind": source_kind(d["source"] or "", d["meta"])} for d in rows]}
 
-    @app.get("/v1/memories/{name}/documents/{doc_id:path}", dependencies=dependencies)
+    @app.get(DOC_PATH, dependencies=dependencies)
     def get_doc(name: str, doc_id: str):
         """One document: title, kind, metadata and its chunks' texts in reading order."""
         return one_document(name, doc_id)

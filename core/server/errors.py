@@ -142,8 +142,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _gone(request: Request, exc: ClientDisconnect):
         # a client that hangs up mid-body (a cancelled upload) left two tracebacks in the server log, ours and
         # uvicorn's "Exception in ASGI application", as if the server had failed; nothing was stored
-        log.info("%s %s: the client closed the connection before sending its whole body", request.method,
-                 request.url.path)
+        log.warning("%s %s: the client closed the connection before sending its whole body; nothing of it was "
+                    "stored", request.method, request.url.path)  # a warning: `mycelial serve` shows no info lines
         return error_json("the client closed the connection before sending its whole body", 400)
 
     async def _folder_error(request: Request, exc: Exception):
@@ -221,8 +221,10 @@ def _allowed(request: Request) -> str:
 
 
 def _router_words(request: Request, exc: StarletteHTTPException) -> str:
-    """The router's bare "Not Found" / "Method Not Allowed" in words a first-time caller can act on."""
-    path = request.url.path
+    """The router's bare "Not Found" / "Method Not Allowed" in words a first-time caller can act on. The path
+    as it came (``url.path`` drops a newline or a tab: "no route .../documents/newline" for ``new%0Aline``)."""
+    path = request.scope.get("path") or request.url.path
+    path = path if path.isprintable() else repr(path)
     method = "HEAD" if request.scope.get("mycelial.head") else request.method
     if exc.status_code == 404 and exc.detail == "Not Found":
         return f"no route {method} {path}; the routes are listed at /openapi.json"

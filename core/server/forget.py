@@ -39,9 +39,10 @@ def forget_routes(app, v1, dependencies, writable_slot, writing) -> None:
     from fastapi import HTTPException
 
     from core.memory._did_you_mean import did_you_mean
+    from core.server.documents import DOC_PATH
     from core.server.errors import shown
 
-    @app.delete("/v1/memories/{name}/documents/{doc_id:path}", dependencies=v1)
+    @app.delete(DOC_PATH, dependencies=v1)
     def delete_document(name: str, doc_id: str):
         s = writable_slot(name)
         with writing(s):

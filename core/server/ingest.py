@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from core.server.errors import Invalid, ingest_error_field, shown
 from core.server.records import posted_records
 from core.server.replacing import clashes, conflict, replaced_now
+from core.server.stopping import ingest_stoppable
 from core.server.uploads import (files_records, multipart_form, no_file_field, not_json, record_fields,
                                  upload_name, utf8_body)
 from core.server.writing import writing
@@ -94,12 +95,12 @@ def ingest_routes(app, v1, slot, writable_slot, jobs) -> None:
             records, errors, skipped = await run_in_threadpool(files_records, files, mapping)
             if background:
                 return await run_in_threadpool(_submit_files, s, records, errors, skipped, replace)
-            return await run_in_threadpool(_ingest, s, records, errors, skipped, replace)
+            return await run_in_threadpool(_ingest, s, records, errors, skipped, replace, jobs.stop_signal)
         # all or nothing: a bad record refuses the whole list, each named by its index (`posted_records`)
         records = posted_records(utf8_body(await request.body()), _DOC, ctype, not_json)
         if background:
             return _submit(s, records)
-        return await run_in_threadpool(_ingest, s, records)
+        return await run_in_threadpool(_ingest, s, records, stop=jobs.stop_signal)
 
     def _submit(s, records, errors=(), skipped=(), replacing=()):
         job = jobs.submit(s, records, errors, skipped, replacing)
@@ -123,11 +124,12 @@ def ingest_routes(app, v1, slot, writable_slot, jobs) -> None:
         return job
 
 
-def _ingest(s, records, read_errors=(), skipped=(), replace: bool = False):
+def _ingest(s, records, read_errors=(), skipped=(), replace: bool = False, stop=None):
     """Ingest ``records``; ``read_errors`` (an uploaded file's unreadable lines) open the report, and the 422 of
     an ingest that stored nothing (they were left out of it: only the records' errors were named). ``skipped``:
     the uploaded files that were empty (nothing to store; alone, a 201 storing nothing). An uploaded file naming a
-    stored document with other text is a 409 unless ``replace`` (judged under the write lock, with the ingest)."""
+    stored document with other text is a 409 unless ``replace`` (judged under the write lock, with the ingest).
+    ``stop`` (an Event set at the server's stop signal): the ingest ends at its next commit, a 503 (`stopping.py`)."""
     from core.memory.types import IngestReport
 
     found = []
@@ -136,7 +138,7 @@ def _ingest(s, records, read_errors=(), skipped=(), replace: bool = False):
             found = clashes(s.memory.store_, records)
             if found and not replace:
                 return conflict(found)
-            rep = s.memory.ingest(records)
+            rep = ingest_stoppable(s, records, stop) if stop is not None else s.memory.ingest(records)
     else:
         rep = IngestReport()
     out = rep.to_dict()

@@ -27,6 +27,13 @@ def _record(item, i: int):
         return None
 
 
+def stored_hashes(slot, part: list) -> dict:
+    """{id: stored content hash or None} of a batch's records, read before its ingest (`left_out`'s ``before``)."""
+    ids = [r.doc_id for r in (_record(item, i) for i, item in enumerate(part)) if r is not None]
+    now = slot.memory.store_.content_hashes(ids)
+    return {i: now.get(i) for i in ids}
+
+
 def _hashes(rec) -> set[str]:
     """The content hashes ``rec`` may be stored under (its title, or its file name kept as the title)."""
     from core.memory._admit import _content_hash

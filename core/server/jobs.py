@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 
 from core.memory.lock import MemoryBusyError
-from core.server.interrupted import JobStopped, left_out, left_out_words
+from core.server.interrupted import JobStopped, left_out, left_out_words, stored_hashes
 from core.server.public import without_folder
 
 log = logging.getLogger("mycelial.server")
@@ -31,15 +31,6 @@ def _embedding(job: dict, embedding) -> None:
     """A batch's embedding progress in the job: a large uploaded document is one batch, and its job stood at
     0 of 1 documents until all its chunks were embedded (2,719 chunks: 10 s without a sign)."""
     job["embedding"] = {"done": embedding[0], "total": embedding[1]} if embedding else None
-
-
-def _stored(slot, part: list) -> dict:
-    """{id: stored content hash or None} of a batch's records, before its ingest (`interrupted.left_out`)."""
-    from core.server.interrupted import _record
-
-    ids = [r.doc_id for r in (_record(item, i) for i, item in enumerate(part)) if r is not None]
-    now = slot.memory.store_.content_hashes(ids)
-    return {i: now.get(i) for i in ids}
 
 
 class Jobs:
@@ -81,6 +72,11 @@ class Jobs:
         with self._lock:
             jobs = [j for j in self._jobs.values() if j["status"] in ("queued", "running", "waiting")]
         return len(jobs), sum(j["total"] - j["done"] for j in jobs)
+
+    @property
+    def stop_signal(self) -> threading.Event:
+        """Set at the server's stop signal: a synchronous upload ends at its next commit too (`stopping.py`)."""
+        return self._stop_now
 
     def stop(self) -> None:
         """Running jobs end at their ingest's next commit: called at the server's stop signal, before uvicorn
@@ -185,7 +181,7 @@ class Jobs:
             try:
                 with slot.write_lock:
                     self._lock_free(slot)
-                    before = _stored(slot, part)
+                    before = stored_hashes(slot, part)
                     rep = slot.memory.ingest(part, progress=progress)
                 job["status"], job["waiting_for"], job["embedding"] = "running", None, None
                 return rep

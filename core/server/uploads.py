@@ -48,12 +48,14 @@ def utf8_body(body: bytes) -> bytes:
     import json
 
     enc = json.detect_encoding(body)
-    if enc == "utf-8":
-        return body
     try:
+        if enc == "utf-8":
+            body.decode("utf-8")  # as the other routes: the JSON parser said "invalid unicode code point at line 1"
+            return body
         return body.decode(enc).encode("utf-8", "surrogatepass")
     except UnicodeDecodeError as exc:
-        raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason})"}]) from None
+        raise RequestValidationError([{"loc": ("body",), "msg": f"not valid {enc} text ({exc.reason} at byte "
+                                                                f"{exc.start})"}]) from None
 
 
 class _Refused(ValueError):
