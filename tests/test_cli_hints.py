@@ -131,7 +131,8 @@ def test_a_query_from_a_queries_file_is_echoed_without_terminal_escapes(spaced_m
 
 @pytest.mark.parametrize("typed, ours", [("query", "recall"), ("search", "recall"), ("add", "ingest"),
                                          ("rm", "forget"), ("ls", "list"), ("status", "stats"),
-                                         ("check", "repair"), ("fsck", "repair"), ("where", "recall")])
+                                         ("check", "repair"), ("fsck", "repair"), ("where", "recall"),
+                                         ("sync", "ingest")])
 def test_a_command_named_in_other_words_names_ours(typed, ours):
     # `mycelial query "x" --memory m` said "No such command 'query'." and nothing more
     r = CliRunner().invoke(cli, [typed, "x", "--memory", "m"])
@@ -142,6 +143,20 @@ def test_a_command_named_in_other_words_names_ours(typed, ours):
 def test_an_unknown_command_of_no_other_words_is_the_plain_usage_error():
     r = CliRunner().invoke(cli, ["frobnicate"])
     assert r.exit_code == 2 and "No such command 'frobnicate'." in r.output and "Did you mean" not in r.output
+
+
+@pytest.mark.parametrize("typed", ["merge", "restore", "install", "tail", "start"])
+def test_an_unrelated_word_gets_no_unrelated_command(typed):
+    # click's likeness ratio offered `serve` for `merge`, `reinforce` for `restore`, `ingest` for `install`
+    r = CliRunner().invoke(cli, [typed])
+    assert r.exit_code == 2 and f"No such command '{typed}'." in r.output and "Did you mean" not in r.output, r.output
+
+
+@pytest.mark.parametrize("typed, ours", [("recal", "'recall'"), ("ingets", "'ingest'"), ("gte", "'get'"),
+                                         ("reinf", "one of: 'reinforce', 'reinforcements'")])
+def test_a_slip_of_a_command_name_still_names_it(typed, ours):
+    r = CliRunner().invoke(cli, [typed])
+    assert r.exit_code == 2 and f"Did you mean {ours}?" in r.output, r.output
 
 
 def test_a_name_starting_with_a_dash_is_told_to_go_after_double_dash(tmp_path):

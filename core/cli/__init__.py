@@ -69,7 +69,33 @@ class _Group(click.Group):
             ours = _OTHER_WORDS[name]
             raise click.UsageError(f"No such command {name!r}. Did you mean {ours!r}? ({ours}: "
                                    f"{self.get_command(ctx, ours).get_short_help_str(50)})", ctx)
-        return super().resolve_command(ctx, args)
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # click's difflib (ratio 0.6) offered `serve` for `merge`
+            exc.possibilities = _slips(name, self.list_commands(ctx))
+            raise
+
+
+def _slips(typed: str, names: list[str]) -> list[str]:
+    """The command names ``typed`` is a slip of: at most one typing slip (a letter missing, extra, wrong or two
+    swapped) per four letters, or the start of the name (``reinf``). Click's likeness ratio of 0.6 offered an
+    unrelated command (`merge` -> `serve`, two letters of five changed)."""
+    typed = typed.casefold()
+    return [n for n in names if _distance(typed, n) <= max(1, len(typed) // 4)
+            or (len(typed) >= 3 and n.startswith(typed))]
+
+
+def _distance(a: str, b: str) -> int:
+    """Edits from ``a`` to ``b`` (insert, delete, replace, swap two neighbours: optimal string alignment)."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
 
 
 def _repeated_option(cmd: click.Command, args: list[str]) -> str | None:
@@ -103,7 +129,8 @@ _OTHER_WORDS = {"query": "recall", "search": "recall", "ask": "recall", "find": 
                 "remove": "forget", "delete": "forget", "rm": "forget",
                 "ls": "list", "show": "get", "cat": "get", "server": "serve", "info": "stats", "status": "stats",
                 "check": "repair", "verify": "repair", "fsck": "repair",  # click offered nothing for `check`
-                "where": "recall", "filter": "recall"}  # `where` is recall's --where; click offered `serve`
+                "where": "recall", "filter": "recall",  # `where` is recall's --where; click offered `serve`
+                "sync": "ingest", "update": "ingest"}  # `ingest --sync` updates a memory from its folders
 
 
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `seq 1000000 | head -1`'s seq

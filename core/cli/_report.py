@@ -92,8 +92,9 @@ def _echo_error(kind: str, err, verbose: int) -> None:
             click.echo(f"{kind}: {_cell(os.path.join(err.source, name))}: {_cell(why)}", err=True)
 
 
-def print_report(rep, verbose: int = 0) -> None:
-    """The problems of an ingest (``verbose``: every skipped entry named), then its summary line."""
+def print_report(rep, verbose: int = 0, same_text: bool = True) -> None:
+    """The problems of an ingest (``verbose``: every skipped entry named), then its summary line and notes.
+    ``same_text=False``: the caller says the copies stored again itself (after `--sync`, `print_same_text`)."""
     from core.memory.records import is_empty_file
 
     errors = [e for e in rep.errors if not getattr(e, "skipped", False)]
@@ -110,11 +111,36 @@ def print_report(rep, verbose: int = 0) -> None:
         click.echo(f"note: {count(n, 'document')} of {_cell(was)} replaced by {_cell(now)}'s with the same "
                    f"{'id' if n == 1 else 'ids'} (a record's id is its update key; give each source its own ids, "
                    f"e.g. a prefix, to keep both)", err=True)
-    print_same_text(rep.same_text)
+    print_dropped(rep.reinforcements_dropped)
+    if same_text:
+        print_same_text(rep.same_text)
 
 
-def print_same_text(same: dict) -> None:
-    """One note for the new documents another id holds already, two of them named."""
+def print_dropped(dropped: dict) -> None:
+    """One note for the reinforcements an edit left with no passage (they went silently: `unreinforce` then said
+    "no reinforcement event 1")."""
+    if not dropped:
+        return
+    ids = ", ".join(map(str, list(dropped)[:5])) + (f" and {len(dropped) - 5:,} more" if len(dropped) > 5 else "")
+    docs = list(dict.fromkeys(d for d in dropped.values() if d))
+    of = ", ".join(map(_cell, docs[:2])) + (f" and {len(docs) - 2:,} more" if len(docs) > 2 else "")
+    what, whose = ("reinforcement", "its passage") if len(dropped) == 1 else ("reinforcements", "their passages")
+    click.echo(f"note: {what} {ids} dropped: {whose}{f' of {of}' if of else ''} changed "
+               f"(`mycelial reinforce` the new one to keep the feedback)", err=True)
+
+
+def print_same_text(same: dict, forgot=()) -> None:
+    """One note for the new documents another id holds already, two of them named. ``forgot``: the ids `--sync`
+    forgot after the ingest: a pair whose old id it forgot is a file moved (one copy left), named
+    as moved, not as a copy to forget (the advice was done already, and following it lost the only copy)."""
+    gone = set(forgot)
+    moves = {new: old for new, old in same.items() if old in gone}
+    if moves:
+        shown = ", ".join(f"{_cell(old)} -> {_cell(new)}" for new, old in list(moves.items())[:2])
+        more = f" and {len(moves) - 2:,} more" if len(moves) > 2 else ""
+        click.echo(f"note: {count(len(moves), 'document')} moved ({shown}{more}): stored under the "
+                   f"new id, and --sync forgot the old one", err=True)
+    same = {new: old for new, old in same.items() if new not in moves}
     if not same:
         return
     shown = ", ".join(f"{_cell(new)} as {_cell(old)}" for new, old in list(same.items())[:2])

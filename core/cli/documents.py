@@ -77,11 +77,13 @@ def get_cmd(doc_id, memory, as_json):
 FORGOT_SHOWN = 10  # forgotten documents named one a line, each kind; the rest are counted (-v names them all)
 
 
-def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0, fields=None) -> int:
+def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0, fields=None,
+                 forgot: list | None = None) -> int:
     """`ingest --sync`: forget the documents of each folder in ``paths`` whose file is gone; returns how
     many. ``say_none=False``: no "0 documents forgotten" line (the caller refuses the run). Files deleted
     are told apart from files still there but now skipped; past ``FORGOT_SHOWN`` of each they are counted
-    (500 deleted files were 500 lines), unless ``verbose``. ``fields``: the ingest's record keys (`--fields`)."""
+    (500 deleted files were 500 lines), unless ``verbose``. ``fields``: the ingest's record keys (`--fields`).
+    ``forgot`` receives the ids forgotten, also when a later folder fails (the ingest's notes name them)."""
     from core.memory.documents import sync_folder
 
     folders = [p for p in paths if p != "-" and Path(p).is_dir()]
@@ -100,6 +102,8 @@ def sync_folders(memory, paths, say_none: bool = True, verbose: int = 0, fields=
             _forgot([(i, f"now skipped: {skipped[i]}") for i in gone if i in skipped], "still there, now skipped",
                     verbose)
             total += len(gone)
+            if forgot is not None:
+                forgot.extend(gone)
             if gone or say_none:
                 click.echo(f"sync {folder}: {count(len(gone), 'document')} forgotten"
                            + (f" ({len(skipped):,} still in it, now skipped)" if skipped else ""))

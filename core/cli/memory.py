@@ -17,7 +17,7 @@ import click
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
 from core.cli._params import TEXT, not_blank
-from core.cli._report import _cell, as_stored, count, print_report, quoted
+from core.cli._report import _cell, as_stored, count, print_report, print_same_text, quoted
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
 
@@ -244,15 +244,19 @@ def ingest(paths, memory, quiet, sync, fields, embedder, workers, scheduler, ver
                                                  verbose)
     if failure is not None:
         ingest_failed(memory, fresh, kept, failure)
-    print_report(rep, verbose)
+    print_report(rep, verbose, same_text=not sync)
     empty = not (rep.documents or rep.unchanged)
     failed = empty and any(not getattr(e, "skipped", False) for e in rep.errors)  # skips alone are no failure
-    forgot = 0
+    forgot = []
     if sync and not (empty and fresh):  # a new empty memory has nothing to forget
         from core.cli.documents import sync_folders
 
-        # a failed run says its refusal only: "sync X: 0 documents forgotten" read as if it had done its work
-        forgot = sync_folders(memory, paths, say_none=not failed, verbose=verbose, fields=fields)
+        try:  # a failed run says its refusal only: "sync X: 0 documents forgotten" read as if it had done its work
+            sync_folders(memory, paths, say_none=not failed, verbose=verbose, fields=fields, forgot=forgot)
+        finally:  # after the sync: a moved file's old id it forgot is no second copy to forget
+            print_same_text(rep.same_text, forgot)
+    elif sync:
+        print_same_text(rep.same_text)
     if not empty:
         return
     gone = fresh and remove_new_empty_memory(memory)

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from core.memory._admit import _content_hash
+from core.memory._follow import edited_moves, named_chunks, old_passages
 from core.memory._names import disk_name
 from core.memory.chunking import chunk_hash, embedded_text
 from core.memory.phrases import document_phrases
@@ -95,6 +96,7 @@ class CommitMixin:
         with self._lock:
             forgotten, batch, meta, before, moved = [], [], [], [], {}
             learned = any(t[3] for t in todo) and self._reinforce_table()
+            named, passages, of_doc = named_chunks(st._conn) if learned else set(), [], {}
             with st.atomic():
                 if any(t[3] for t in todo):  # a changed document: keep the stored vectors of the chunks
                     vec, code = self._kept_chunks(hashes, vec, code)  # it keeps (its forget deletes them)
@@ -105,18 +107,23 @@ class CommitMixin:
                 for (rec, chunks, chash, replace), hs in zip(todo, hashes):
                     # a replaced document's kept chunks get new ids: its reinforcements follow them there
                     before.append(st.chunk_ids_by_hash(hs) if replace else None)
+                    passages.append(old_passages(st, rec.doc_id, named) if replace else {})  # edited: events follow
                     if replace:
                         _note_across(st, rec, report)
                         forgotten.append(st.forget(rec.doc_id, zero_vectors=False))  # zeroed below, at once
+                        of_doc.update((int(c), rec.doc_id) for c in (forgotten[-1] or {"removed": ()})["removed"])
                         report.replaced += 1
                     codes, emb = code_rows(hs), vec_rows(hs)
                     phrases = document_phrases(chunks, rec.title)  # key terms need the whole document
                     batch.append((rec.doc_id, rec.title, rec.source, rec.meta, chash, hs, chunks, codes, emb, phrases))
                     meta.append((emb, codes, phrases))
-                for (doc_id, ids, new), (emb, codes, phrases), hs, old in zip(st.add_documents(batch, known), meta,
-                                                                               hashes, before):
+                for (doc_id, ids, new), (emb, codes, phrases), hs, old, was, (_, chunks, _, _) in zip(
+                        st.add_documents(batch, known), meta, hashes, before, passages, todo):
                     if old and learned:
                         moved.update((old[h], int(i)) for h, i in zip(hs, ids.tolist()) if h in old and old[h] != i)
+                    if was:  # its chunks stored before (kept or another's) are passages, not this one edited
+                        edited = edited_moves(was, ids, chunks, {p for p, h in enumerate(hs) if h in old})
+                        moved.update((c, i) for c, i in edited.items() if c not in moved)
                     added_docs.append((doc_id, ids))
                     # the network observes the stored codes: this batch's for the chunks it stored,
                     # SQLite's for the ones it only references (read below, after the commit)
@@ -136,7 +143,9 @@ class CommitMixin:
                 if any(forgotten):  # their rows of the re-rank's vector file, one fsync (the log replays them too)
                     zero_rows(st, np.concatenate([f["removed"] for f in forgotten if f]), None)
                 if learned:  # in this transaction: a crash after the commit left events naming gone chunks
-                    self._forget_reinforcements([c for f in forgotten for c in f["removed"]], moved)
+                    dropped = self._forget_reinforcements([c for f in forgotten if f for c in f["removed"]], moved)
+                    report.reinforcements_dropped.update(
+                        (eid, next((of_doc[c] for c in cids if c in of_doc), "")) for eid, cids in dropped.items())
             # committed: now the derived state (replay removals first)
             self._apply_forgets(forgotten)  # at once: FAISS's remove_ids scans its whole id map per call
             purge_cached(self, forgotten, todo)  # an edited file's removed text leaves the embedding cache

@@ -222,14 +222,15 @@ class LearningMixin:
                 c.execute("DELETE FROM reinforcements WHERE rate * scale < ?", (MIN_WEIGHT,))
                 return c.execute("SELECT count(*) FROM reinforcements").fetchone()[0]
 
-    def _forget_reinforcements(self, removed, moved: dict | None = None) -> None:
+    def _forget_reinforcements(self, removed, moved: dict | None = None) -> dict[int, list]:
         """Drop forgotten chunks from every event; an event left with no chunk goes (called by forget).
 
-        ``moved`` (old id -> new id): chunks a replaced document stored again; their events follow them.
+        ``moved`` (old id -> new id): chunks a replaced document stored again, or holds edited; their events
+        follow them. Returns the events that went, {event id: the chunk ids it named}: an ingest says so.
         """
-        gone, moved = {int(c) for c in removed}, moved or {}
+        gone, moved, dropped = {int(c) for c in removed}, moved or {}, {}
         if not gone or not self._reinforce_table():
-            return
+            return dropped
         with self.store_.atomic():
             conn = self.store_._conn
             for eid, cids in conn.execute("SELECT id, chunk_ids FROM reinforcements").fetchall():
@@ -237,8 +238,10 @@ class LearningMixin:
                 left = list(dict.fromkeys(moved.get(c, c) for c in ids if c not in gone or c in moved))
                 if not left:
                     conn.execute("DELETE FROM reinforcements WHERE id = ?", (eid,))
+                    dropped[eid] = ids
                 elif left != ids:
                     conn.execute("UPDATE reinforcements SET chunk_ids = ? WHERE id = ?", (json.dumps(left), eid))
+        return dropped
 
     def _drop_dead_reinforcements(self) -> int:
         """On a writable open: events naming chunks that no longer exist lose those ids (an event left

@@ -199,6 +199,9 @@ class IngestReport:
     # {new document's id: the id of a stored document with the same text and title}: one file ingested twice under
     # two ids (from a folder, then from its subfolder)
     same_text: dict = field(default_factory=dict)
+    # {reinforcement event id: the document whose replaced version held its passages}: events an edit left with no
+    # passage (an edited passage keeps them: core.memory._follow), gone; said, not silent
+    reinforcements_dropped: dict = field(default_factory=dict)
 
     def problems_line(self) -> str:
         """One line for the problems of this ingest: how many, the first, where the rest are."""
@@ -212,6 +215,7 @@ class IngestReport:
         d["errors"] = [str(e) for e in self.errors]
         d["replaced_across"] = [{"was_from": was, "now_from": now, "documents": n}
                                 for (was, now), n in self.replaced_across.items()]
+        d["reinforcements_dropped"] = [{"event": e, "document": doc} for e, doc in self.reinforcements_dropped.items()]
         return d
 
 

@@ -52,7 +52,7 @@ class Jobs:
         """Start ingesting ``records``; ``errors`` (an uploaded file's unreadable lines) open its report, ``skipped``
         names the empty files, ``replacing`` the (id, stored time) of the documents its files replace (replace=true)."""
         report = {k: 0 for k in _COUNTS} | {"errors": list(errors), "skipped": list(skipped), "replaced_files": [],
-                                           "same_text": {}}
+                                           "same_text": {}, "reinforcements_dropped": []}
         job = {"id": f"j{next(self._ids)}-{self._boot}", "memory": slot.name, "status": "queued", "total": len(records),
                "done": 0, "embedding": None, "waiting_for": None, "report": report, "error": None,
                "started": time.time(), "seconds": 0.0}
@@ -138,6 +138,7 @@ class Jobs:
                     job["report"][k] += getattr(rep, k)
                 job["report"]["errors"] += [str(e) for e in rep.errors]
                 job["report"]["same_text"].update(rep.same_text)
+                job["report"]["reinforcements_dropped"] += rep.to_dict()["reinforcements_dropped"]
                 job["done"] = i + len(part)  # the progress callback moved it along the batch
                 job["seconds"] = round(time.time() - job["started"], 3)
             if replacing:  # set before "done": the page reads them with the report
@@ -213,7 +214,9 @@ class Jobs:
     @staticmethod
     def view(job: dict) -> dict:
         out = {k: v for k, v in job.items() if k != "report"}
-        out["report"] = dict(job["report"], errors=list(job["report"]["errors"]),
-                             replaced_files=list(job["report"]["replaced_files"]), same_text=dict(job["report"]["same_text"]))
+        rep = job["report"]
+        out["report"] = dict(rep, errors=list(rep["errors"]), replaced_files=list(rep["replaced_files"]),
+                             same_text=dict(rep["same_text"]),
+                             reinforcements_dropped=list(rep["reinforcements_dropped"]))
         out["progress"] = round(job["done"] / job["total"], 4) if job["total"] else 1.0
         return out

@@ -54,6 +54,7 @@ class JobReport(_Shape):
     skipped: list[str]
     replaced_files: list[str]  # uploaded files' documents replaced with replace=true (file:NAME)
     same_text: dict[str, str]  # new document id -> the stored id with the same text and title (stored twice)
+    reinforcements_dropped: list[dict]  # {"event", "document"}: reinforcements an edit of their passage left with none
 
 
 class IngestReport(JobReport):
