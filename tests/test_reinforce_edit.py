@@ -136,3 +136,17 @@ def test_the_http_report_names_a_dropped_reinforcement(tmp_path, paras, embedder
         assert job["report"]["reinforcements_dropped"] == [{"event": event, "document": "doc"}], job
     finally:
         srv.stop()
+
+
+def test_one_process_recalls_the_moved_event_on_its_new_chunk(tmp_path, paras):
+    """The events' caches (edges and answers) were keyed by the table's counts and lengths: an event moved from
+    chunk 7 to chunk 9 in the same process (a server: recall, an edited upload, recall) kept naming chunk 7."""
+    notes, mem, cid, eid = _setup(tmp_path, paras)
+    with SemanticMemory(mem) as m:
+        before = next(h for h in m.recall(paras[1], k=3) if h.chunk_id == cid)
+        assert before.why["confirmed"] == "this query" and before.why.get("answer_weight", 0) > 0
+        m.ingest([{"id": "doc.txt", "title": "doc", "text": "\n\n".join([paras[0], _edit(paras[1]), paras[2]])}])
+        new = int(m.store_.document("doc.txt")["chunk_ids"][1])
+        assert len(str(new)) == len(str(cid)) and [e["chunk_ids"] for e in m.reinforcements()] == [[new]]
+        hit = next(h for h in m.recall(paras[1], k=3) if h.chunk_id == new)
+        assert hit.why["confirmed"] == "this query" and hit.why.get("answer_weight", 0) > 0

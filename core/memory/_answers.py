@@ -71,9 +71,10 @@ def answer_events(mem, rows) -> AnswerEvents:
 
 def cached_events(mem):
     """``answer_events`` of the memory's table, cached until it changes (as ``_reinforcement_edges`` is)."""
+    from core.memory.learning import events_key
+
     reader = mem.store_._reader
-    key = reader.execute("SELECT count(*), max(id), total(scale), total(length(chunk_ids))"
-                         " FROM reinforcements").fetchone()
+    key = events_key(reader)
     cached = getattr(mem, "_rf_answers", None)
     if cached is not None and cached[0] == key:
         return cached[1]

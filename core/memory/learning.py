@@ -232,7 +232,7 @@ class LearningMixin:
         if not gone or not self._reinforce_table():
             return dropped
         with self.store_.atomic():
-            conn = self.store_._conn
+            conn, moves = self.store_._conn, False
             for eid, cids in conn.execute("SELECT id, chunk_ids FROM reinforcements").fetchall():
                 ids = json.loads(cids)
                 left = list(dict.fromkeys(moved.get(c, c) for c in ids if c not in gone or c in moved))
@@ -241,6 +241,9 @@ class LearningMixin:
                     dropped[eid] = ids
                 elif left != ids:
                     conn.execute("UPDATE reinforcements SET chunk_ids = ? WHERE id = ?", (json.dumps(left), eid))
+                    moves = True
+            if moves:  # the caches' key (`events_key`): counts and lengths stay when an event moves 7 -> 9
+                self.store_.set_setting(_MOVES, int(self.store_.get_setting(_MOVES, 0) or 0) + 1)
         return dropped
 
     def _drop_dead_reinforcements(self) -> int:
@@ -268,8 +271,7 @@ class LearningMixin:
         its nodes}, {query texts})]; cached until the table changes. Recall walks each group's node pairs once: one
         per event made a recall 28x slower after 5,000 confirmations of one answer (7 -> 200 ms), same boosts. The
         chunks and queries say which passages were confirmed, and for what (``_sources``)."""
-        key = self.store_._reader.execute("SELECT count(*), max(id), total(scale), total(length(chunk_ids))"
-                                          " FROM reinforcements").fetchone()
+        key = events_key(self.store_._reader)
         cached = getattr(self, "_rf_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -361,6 +363,18 @@ class LearningMixin:
             mine = boost.setdefault(c, {"reinforcement": 0.0, "reinforcement_weight": 0.0})
             mine["reinforcement"] += add
             mine["answer_weight"] = answers[c]
+
+
+_MOVES = "reinforcement_moves"  # a setting: how many times events' chunk ids were rewritten
+_EVENTS_KEY = ("SELECT count(*), max(id), total(scale), total(length(chunk_ids)), "
+               f"(SELECT value FROM settings WHERE key = '{_MOVES}') FROM reinforcements")
+
+
+def events_key(reader) -> tuple:
+    """What tells the events' caches the table changed: its counts and lengths, and how often chunk ids were
+    rewritten (`_forget_reinforcements`): an event moved to an edited passage's new chunk (7 -> 9) kept the counts
+    and lengths, and the process went on naming the chunk that was gone."""
+    return tuple(reader.execute(_EVENTS_KEY).fetchone())
 
 
 def _sources(chunk_id: int, nodes: frozenset, active: list) -> dict:
