@@ -350,12 +350,16 @@ def demo(memory, query, k):
 
 @click.command("repair")
 @MEMORY_OPTION
-def repair(memory):
-    """Check memory.sqlite, return its free pages, rebuild the derived files (index, network) from it.
+@click.option("--start-empty", is_flag=True,
+              help="Only when memory.sqlite is missing or empty (0 bytes): delete the index, network and vector "
+                   "files it leaves behind and start the memory over, empty.")
+def repair(memory, start_empty):
+    """Check memory.sqlite, return its free pages, rebuild the derived files (index, network, vectors.f16) from it.
 
     For derived files that were damaged, edited or written by an older version, and to shrink
     memory.sqlite after forgetting much (SQLite reuses free pages but never gives them back by
-    itself); the documents themselves live in SQLite and are kept.
+    itself); the documents themselves live in SQLite and are kept. A missing or empty
+    memory.sqlite is refused (restore it from a backup) unless --start-empty is given.
 
     Example:
 
@@ -366,6 +370,8 @@ def repair(memory):
 
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
+    if start_empty:
+        _start_over(memory)
     with _open(memory) as mem:
         try:
             st = mem.repair()
@@ -374,6 +380,20 @@ def repair(memory):
     click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
                f"{st['index_vectors']:,} index vectors, {st['network'].get('events', 0):,} network events"
                + (f"; {st['freed_bytes'] / 1e6:.1f} MB of free SQLite pages returned" if st.get("freed_bytes") else ""))
+
+
+def _start_over(memory) -> None:
+    """`repair --start-empty`: the lost store's derived files go, so the open below makes a new, empty memory."""
+    from core.memory._lost import start_over
+    from core.memory.lock import MemoryBusyError, WriteLock
+    from core.memory.store import StoreError
+
+    try:
+        with WriteLock(Path(memory)):  # no other process writes meanwhile
+            gone = start_over(memory)
+    except (MemoryBusyError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"started {memory} over empty (deleted {', '.join(gone) or 'nothing'})", err=True)
 
 
 COMMANDS: list = [ingest, stats, forget, demo, repair]

@@ -9,6 +9,7 @@ import time
 import warnings
 
 from core._io import atomic_write_bytes, read_json
+from core.memory._lost import refuse_lost_store
 from core.memory.lock import MemoryReadOnlyError
 
 MARKER = "mycelial.json"
@@ -50,6 +51,8 @@ class FolderMixin:
                 if info["format"] > FORMAT:
                     raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
                                      f"this version reads {FORMAT}); upgrade Mycelial")
+                if not self.read_only:  # SQLite would make a new, empty store: the next save deleted the old files
+                    refuse_lost_store(folder)
                 return
         # a memory made before the marker existed is adopted by its store; a user's own memory.sqlite (another
         # program's database) was taken for one: our tables added to it, its state.json and *.npz overwritten

@@ -317,7 +317,7 @@ class StoreBase:
                 if self.path.stat().st_size == 0:  # repair was advised, and rebuilt an empty memory without a word
                     raise StoreError(f"{self.path} is empty (0 bytes): the documents it held are gone, and the index "
                                      f"and network files cannot give their text back; restore memory.sqlite from a "
-                                     f"backup (`mycelial repair --memory {folder}` would start the memory empty)") \
+                                     f"backup (`mycelial repair --start-empty --memory {folder}` starts the memory over empty)") \
                         from None
                 raise StoreError(f"{self.path} is not a Mycelial store ({exc}); "
                                  f"run `mycelial repair --memory {folder}`") from None
