@@ -129,3 +129,27 @@ def test_ingest_writes_the_rows_so_no_recall_pays_for_them(tmp_path):
         vf = _vecfile.vector_file(mem.store_, create=False)
         assert vf is not None and vf.covered() == mem.stats()["chunks"] == 300  # before any recall
         _same(mem.store_, np.arange(1, 301))
+
+
+def test_repair_writes_every_row_again_from_sqlite(tmp_path, embedder):
+    # repair left vectors.f16 as it was: flipped bytes in a counted row kept changing re-ranked scores (the
+    # catch-up compares only the last row), and a 0-byte file stayed unused, a warning on every command
+    from core.memory import SemanticMemory
+
+    folder = tmp_path / "m"
+    X = np.random.default_rng(3).standard_normal((40, 384)).astype(np.float32)
+    with SemanticMemory(folder, embedder=embedder) as m:
+        m.ingest_vectors([f"v{i}" for i in range(40)], X)
+    path = folder / "vectors.f16"
+    good = path.read_bytes()
+    assert len(good) == HEADER + 41 * 768
+    damaged = bytearray(good)
+    for at in np.random.default_rng(7).choice(np.arange(HEADER + 768, HEADER + 39 * 768), 20, replace=False):
+        damaged[at] ^= 0xFF
+    for bad in (bytes(damaged), b""):
+        path.write_bytes(bad)
+        with SemanticMemory(folder, embedder=embedder) as m:
+            m.repair()
+            with Store(folder / "memory.sqlite", read_only=True) as st:
+                _same(st, np.arange(1, 41))
+        assert path.read_bytes() == good
