@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -301,19 +302,21 @@ def forget(doc_ids, memory):
     with _open(memory) as mem:
         ids = list(dict.fromkeys(as_stored(mem.store_, i) for i in doc_ids))  # an id given twice is forgotten once
         try:
-            if len(ids) == 1:
-                if not mem.forget(ids[0]):
-                    raise click.ClickException(f"no document {quoted(ids[0])} in {memory}{did_you_mean(mem, ids[0]) or ';'} "
-                                               f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
-                done = ids
-            else:
-                unknown = [i for i in ids if mem.store_.document(i) is None]
-                if unknown:
-                    hint = did_you_mean(mem, unknown[0]) if len(unknown) == 1 else ""
-                    raise click.ClickException(
-                        f"no document {', '.join(map(quoted, unknown))} in {memory}{hint or ';'} forgot none of the {len(ids)} "
-                        f"ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
-                done = mem.forget_many(ids)  # one transaction, one save of the derived state
+            with _committed_when_disk_full(mem, ids):
+                if len(ids) == 1:
+                    if not mem.forget(ids[0]):
+                        raise click.ClickException(f"no document {quoted(ids[0])} in {memory}"
+                                                   f"{did_you_mean(mem, ids[0]) or ';'} `mycelial list --memory "
+                                                   f"{shlex.quote(str(memory))}` shows the ids")
+                    done = ids
+                else:
+                    unknown = [i for i in ids if mem.store_.document(i) is None]
+                    if unknown:
+                        hint = did_you_mean(mem, unknown[0]) if len(unknown) == 1 else ""
+                        raise click.ClickException(
+                            f"no document {', '.join(map(quoted, unknown))} in {memory}{hint or ';'} forgot none of "
+                            f"the {len(ids)} ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
+                    done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
     for doc_id in done:
@@ -380,6 +383,26 @@ def repair(memory, start_empty):
     click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
                f"{st['index_vectors']:,} index vectors, {st['network'].get('events', 0):,} network events"
                + (f"; {st['freed_bytes'] / 1e6:.1f} MB of free SQLite pages returned" if st.get("freed_bytes") else ""))
+
+
+@contextmanager
+def _committed_when_disk_full(mem, ids):
+    """A full disk after the forget's commit (while the index files are saved) says the forget was done:
+    the message for a full disk during `forget` is otherwise "nothing was forgotten" (it is all or none)."""
+    from core.cli import KEPT_ON_FULL_DISK
+
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError):
+        try:
+            gone = [i for i in ids if mem.store_.document(i) is None]
+        except Exception:  # noqa: BLE001 - the error being raised is what the user must see
+            gone = []
+        if gone:
+            click.get_current_context().meta[KEPT_ON_FULL_DISK] = (
+                f"{count(len(gone), 'document')} forgotten all the same (memory.sqlite committed it): free some "
+                f"space, and the index files are brought up to date from it when the memory next opens")
+        raise
 
 
 def _start_over(memory) -> None:
