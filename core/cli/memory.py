@@ -356,7 +356,10 @@ def demo(memory, query, k):
 @click.option("--start-empty", is_flag=True,
               help="Only when memory.sqlite is missing or empty (0 bytes): delete the index, network and vector "
                    "files it leaves behind and start the memory over, empty.")
-def repair(memory, start_empty):
+@click.option("--check", is_flag=True,
+              help="Only compare the files with memory.sqlite (SQLite's integrity check, the index, network and "
+                   "graph counts, every vectors.f16 row); change nothing, exit 1 when repair has something to fix.")
+def repair(memory, start_empty, check):
     """Check memory.sqlite, return its free pages, rebuild the derived files (index, network, vectors.f16) from it.
 
     For derived files that were damaged, edited or written by an older version, and to shrink
@@ -373,6 +376,10 @@ def repair(memory, start_empty):
 
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
+    if check and start_empty:
+        raise click.UsageError("give either --check or --start-empty, not both")
+    if check:
+        return _check(memory)
     if start_empty:
         _start_over(memory)
     with _open(memory) as mem:
@@ -403,6 +410,26 @@ def _committed_when_disk_full(mem, ids):
                 f"{count(len(gone), 'document')} forgotten all the same (memory.sqlite committed it): free some "
                 f"space, and the index files are brought up to date from it when the memory next opens")
         raise
+
+
+def _check(memory) -> None:
+    """`repair --check`: one line a problem and exit 1, or one line saying the files match."""
+    from core.memory._check_files import check_memory
+    from core.memory.store import StoreError
+
+    try:
+        counts, problems = check_memory(Path(memory))
+    except (StoreError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not problems:
+        click.echo(f"{memory}: {count(counts['documents'], 'document')}, {count(counts['chunks'], 'chunk')}; "
+                   f"memory.sqlite, the index, network, graph and vectors.f16 agree")
+        return
+    for line in problems:
+        click.echo(f"{memory}: {line}")
+    sqlite_bad = problems[0].startswith("memory.sqlite fails")
+    raise click.ClickException(f"{count(len(problems), 'problem')} found" + (
+        "" if sqlite_bad else f"; `mycelial repair --memory {shlex.quote(str(memory))}` rebuilds these from memory.sqlite"))
 
 
 def _start_over(memory) -> None:
