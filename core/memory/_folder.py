@@ -101,7 +101,8 @@ def unwritable_reason(mem) -> str:
     locked = getattr(mem, "unwritable_file", None)
     if locked is None:
         return "its folder is not writable (a read-only mount or no write permission)"
-    return f"{locked} is not writable (no write permission: `chmod u+w {shlex.quote(str(locked))}`, or run as its owner)"
+    return (f"{locked} is not writable (no write permission: `chmod u+w {shlex.quote(str(locked))}`, "
+            f"or run as its owner)")
 
 
 def _unwritable_file(folder) -> Path | None:
