@@ -18,6 +18,7 @@ import click
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
 from core.cli._params import TEXT, not_blank
+from core.cli._repair import check_files as _check, start_over as _start_over
 from core.cli._report import _cell, as_stored, count, print_report, quoted
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
@@ -410,40 +411,6 @@ def _committed_when_disk_full(mem, ids):
                 f"{count(len(gone), 'document')} forgotten all the same (memory.sqlite committed it): free some "
                 f"space, and the index files are brought up to date from it when the memory next opens")
         raise
-
-
-def _check(memory) -> None:
-    """`repair --check`: one line a problem and exit 1, or one line saying the files match."""
-    from core.memory._check_files import check_memory
-    from core.memory.store import StoreError
-
-    try:
-        counts, problems = check_memory(Path(memory))
-    except (StoreError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if not problems:
-        click.echo(f"{memory}: {count(counts['documents'], 'document')}, {count(counts['chunks'], 'chunk')}; "
-                   f"memory.sqlite, the index, network, graph and vectors.f16 agree")
-        return
-    for line in problems:
-        click.echo(f"{memory}: {line}")
-    sqlite_bad = problems[0].startswith("memory.sqlite fails")
-    raise click.ClickException(f"{count(len(problems), 'problem')} found" + (
-        "" if sqlite_bad else f"; `mycelial repair --memory {shlex.quote(str(memory))}` rebuilds these from memory.sqlite"))
-
-
-def _start_over(memory) -> None:
-    """`repair --start-empty`: the lost store's derived files go, so the open below makes a new, empty memory."""
-    from core.memory._lost import start_over
-    from core.memory.lock import MemoryBusyError, WriteLock
-    from core.memory.store import StoreError
-
-    try:
-        with WriteLock(Path(memory)):  # no other process writes meanwhile
-            gone = start_over(memory)
-    except (MemoryBusyError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"started {memory} over empty (deleted {', '.join(gone) or 'nothing'})", err=True)
 
 
 COMMANDS: list = [ingest, stats, forget, demo, repair]
