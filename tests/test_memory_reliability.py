@@ -16,6 +16,7 @@ from core.cli import cli
 from core.memory import SemanticMemory
 from core.memory.index import VectorIndex
 from core.memory.lock import MemoryBusyError, WriteLock
+from core.memory.store import StoreError
 from core.reasoning.mycelial import MycelialVQVAE
 
 
@@ -180,12 +181,19 @@ def test_store_settings_uuid_full_sync_and_ids_never_reused(tmp_path, embedder, 
         assert doc["chunk_ids"].min() > top
 
 
-def test_deleted_sqlite_with_derived_files_kept_starts_clean(tmp_path, embedder, codec, records):
-    folder = tmp_path / "m"
+def test_another_stores_sqlite_beside_derived_files_starts_clean(tmp_path, embedder, codec, records):
+    # a deleted store is refused (tests/test_lost_store.py); a store put in its place is not the one the
+    # derived files were built from (its uuid): none of their vectors may answer for it
+    folder, other = tmp_path / "m", tmp_path / "other"
     with _open(folder, embedder, codec) as m:
         m.ingest(records[:5])
+    with _open(other, embedder, codec):
+        pass
     for name in ("memory.sqlite", "memory.sqlite-wal", "memory.sqlite-shm"):
         (folder / name).unlink(missing_ok=True)
+    with pytest.raises(StoreError, match="memory.sqlite is missing"):
+        _open(folder, embedder, codec)
+    shutil.copy(other / "memory.sqlite", folder / "memory.sqlite")
     with _open(folder, embedder, codec) as m:
         assert m.store_.count_documents() == 0 and m.index_.ntotal == 0
         m.ingest(records[5:6])

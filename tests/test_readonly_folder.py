@@ -15,7 +15,7 @@ import httpx
 import pytest
 from _server_helpers import LiveServer
 from _two_at_once import two_at_once
-from _unwritable import owner_writes, unwritable_views
+from _unwritable import NO_DAC, View, owner_writes, unwritable_views
 
 from core.memory import SemanticMemory
 from core.reasoning.mycelial import MycelialVQVAE
@@ -140,3 +140,25 @@ def test_a_reader_whose_home_cannot_hold_the_cache_is_told_what_to_set(tmp_path,
             assert r.returncode == 1 and "Traceback" not in r.stderr, (view.label, r.stderr)
             assert "set MYCELIAL_CACHE_DIR to a folder this user can write" in r.stderr, (view.label, r.stderr)
             assert f"{view.path}/.cache/mycelial" in r.stderr, (view.label, r.stderr)
+
+
+def test_a_store_file_without_write_permission_in_a_writable_folder_is_named_by_every_write(tmp_path, embedder,
+                                                                                            codec):
+    # SQLite's bare "attempt to write a readonly database" from ingest, forget and reinforce (no file, no
+    # fix), and repair said "rebuilt" with exit 0; reads answer as before
+    folder = tmp_path / "m"
+    _memory(folder, embedder, codec)
+    (tmp_path / "late.txt").write_text(LATE["text"])
+    store = folder / "memory.sqlite"
+    before = store.read_bytes()
+    store.chmod(0o444)
+    view = View("memory.sqlite without write permission", folder, NO_DAC)
+    writes = [("ingest", str(tmp_path / "late.txt"), "-q"), ("forget", "vask"), ("reinforce", "lighthouse", "1"),
+              ("repair",)]
+    for args, r in zip(writes, two_at_once(lambda a: view.mycelial(*a, "--memory", str(folder)), writes)):
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert f"memory {folder} cannot be changed: {store} is not writable" in r.stderr, (args, r.stderr)
+        assert "chmod u+w" in r.stderr and "readonly database" not in r.stderr, (args, r.stderr)
+    r = view.mycelial("recall", "who counted storm petrels", "--memory", str(folder), "-k", "1", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["doc_id"] == "vask", (r.stdout, r.stderr)
+    assert store.read_bytes() == before

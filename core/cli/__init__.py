@@ -57,7 +57,8 @@ class _Group(click.Group):
             if getattr(exc, "errno", None) == errno.EPIPE:  # `mycelial list | head -1`
                 _closed_pipe()
             logging.getLogger("mycelial").debug("stopped by", exc_info=True)  # -vv shows where
-            raise click.ClickException(_os_error(exc)) from None
+            kept = ctx.meta.get(KEPT_ON_FULL_DISK) or _KEPT_ON_FULL_DISK.get(words[0] if words else "")
+            raise click.ClickException(_os_error(exc, kept)) from None
 
     def resolve_command(self, ctx, args):
         """An unknown command that names one of ours in other words (``query``, ``add``) says which.
@@ -154,15 +155,25 @@ def _closed_pipe():
     raise SystemExit(SIGPIPE_STATUS)
 
 
-def _os_error(exc: Exception) -> str:
-    """``No space left on device: 'm/index.3.npz'``; a full disk says that what was committed is kept."""
+# what a full disk left, by command (a command may say it better in ``ctx.meta[KEPT_ON_FULL_DISK]``): forget
+# and repair said the ingest's "the documents committed before it are kept"
+KEPT_ON_FULL_DISK = "mycelial.kept_on_full_disk"
+_KEPT_ON_FULL_DISK = {
+    "forget": "nothing was forgotten (a forget is all or none): free some space and run the command again",
+    "repair": "memory.sqlite and its documents are as they were (the index files are rebuilt from it when the "
+              "memory next opens): free some space and run the command again",
+}
+
+
+def _os_error(exc: Exception, kept: str | None = None) -> str:
+    """``No space left on device: 'm/index.3.npz'``; a full disk says what the command kept."""
     if isinstance(exc, OSError) and exc.strerror:
         name = exc.filename2 or exc.filename  # os.replace(tmp, path): the path
         msg = exc.strerror + (f": {name!r}" if name else "")
     else:
         msg = str(exc)
     if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in msg:
-        msg += "; the documents committed before it are kept: free some space and run the command again"
+        msg += "; " + (kept or "the documents committed before it are kept: free some space and run the command again")
     return msg
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ import click
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
 from core.cli._params import TEXT, not_blank
+from core.cli._repair import check_files as _check, start_over as _start_over
 from core.cli._report import _cell, as_stored, count, print_report, print_same_text, quoted
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
@@ -305,19 +307,21 @@ def forget(doc_ids, memory):
     with _open(memory) as mem:
         ids = list(dict.fromkeys(as_stored(mem.store_, i) for i in doc_ids))  # an id given twice is forgotten once
         try:
-            if len(ids) == 1:
-                if not mem.forget(ids[0]):
-                    raise click.ClickException(f"no document {quoted(ids[0])} in {memory}{did_you_mean(mem, ids[0]) or ';'} "
-                                               f"`mycelial list --memory {shlex.quote(str(memory))}` shows the ids")
-                done = ids
-            else:
-                unknown = [i for i in ids if mem.store_.document(i) is None]
-                if unknown:
-                    hint = did_you_mean(mem, unknown[0]) if len(unknown) == 1 else ""
-                    raise click.ClickException(
-                        f"no document {', '.join(map(quoted, unknown))} in {memory}{hint or ';'} forgot none of the {len(ids)} "
-                        f"ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
-                done = mem.forget_many(ids)  # one transaction, one save of the derived state
+            with _committed_when_disk_full(mem, ids):
+                if len(ids) == 1:
+                    if not mem.forget(ids[0]):
+                        raise click.ClickException(f"no document {quoted(ids[0])} in {memory}"
+                                                   f"{did_you_mean(mem, ids[0]) or ';'} `mycelial list --memory "
+                                                   f"{shlex.quote(str(memory))}` shows the ids")
+                    done = ids
+                else:
+                    unknown = [i for i in ids if mem.store_.document(i) is None]
+                    if unknown:
+                        hint = did_you_mean(mem, unknown[0]) if len(unknown) == 1 else ""
+                        raise click.ClickException(
+                            f"no document {', '.join(map(quoted, unknown))} in {memory}{hint or ';'} forgot none of "
+                            f"the {len(ids)} ids (`mycelial list --memory {shlex.quote(str(memory))}` shows the ids)")
+                    done = mem.forget_many(ids)  # one transaction, one save of the derived state
         except (MemoryBusyError, ValueError) as exc:  # busy, or a read-only mount
             raise click.ClickException(str(exc)) from None
     for doc_id in done:
@@ -354,12 +358,19 @@ def demo(memory, query, k):
 
 @click.command("repair")
 @MEMORY_OPTION
-def repair(memory):
-    """Check memory.sqlite, return its free pages, rebuild the derived files (index, network) from it.
+@click.option("--start-empty", is_flag=True,
+              help="Only when memory.sqlite is missing or empty (0 bytes): delete the index, network and vector "
+                   "files it leaves behind and start the memory over, empty.")
+@click.option("--check", is_flag=True,
+              help="Only compare the files with memory.sqlite (SQLite's integrity check, the index, network and "
+                   "graph counts, every vectors.f16 row); change nothing, exit 1 when repair has something to fix.")
+def repair(memory, start_empty, check):
+    """Check memory.sqlite, return its free pages, rebuild the derived files (index, network, vectors.f16) from it.
 
     For derived files that were damaged, edited or written by an older version, and to shrink
     memory.sqlite after forgetting much (SQLite reuses free pages but never gives them back by
-    itself); the documents themselves live in SQLite and are kept.
+    itself); the documents themselves live in SQLite and are kept. A missing or empty
+    memory.sqlite is refused (restore it from a backup) unless --start-empty is given.
 
     Example:
 
@@ -370,6 +381,12 @@ def repair(memory):
 
     if not Path(memory).is_dir():
         raise click.ClickException(f"no memory at {memory}")
+    if check and start_empty:
+        raise click.UsageError("give either --check or --start-empty, not both")
+    if check:
+        return _check(memory)
+    if start_empty:
+        _start_over(memory)
     with _open(memory) as mem:
         try:
             st = mem.repair()
@@ -378,6 +395,26 @@ def repair(memory):
     click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
                f"{st['index_vectors']:,} index vectors, {st['network'].get('events', 0):,} network events"
                + (f"; {st['freed_bytes'] / 1e6:.1f} MB of free SQLite pages returned" if st.get("freed_bytes") else ""))
+
+
+@contextmanager
+def _committed_when_disk_full(mem, ids):
+    """A full disk after the forget's commit (while the index files are saved) says the forget was done:
+    the message for a full disk during `forget` is otherwise "nothing was forgotten" (it is all or none)."""
+    from core.cli import KEPT_ON_FULL_DISK
+
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError):
+        try:
+            gone = [i for i in ids if mem.store_.document(i) is None]
+        except Exception:  # noqa: BLE001 - the error being raised is what the user must see
+            gone = []
+        if gone:
+            click.get_current_context().meta[KEPT_ON_FULL_DISK] = (
+                f"{count(len(gone), 'document')} forgotten all the same (memory.sqlite committed it): free some "
+                f"space, and the index files are brought up to date from it when the memory next opens")
+        raise
 
 
 COMMANDS: list = [ingest, stats, forget, demo, repair]

@@ -7,8 +7,10 @@ import os
 import shlex
 import time
 import warnings
+from pathlib import Path
 
 from core._io import atomic_write_bytes, read_json
+from core.memory._lost import refuse_lost_store
 from core.memory.lock import MemoryReadOnlyError
 
 MARKER = "mycelial.json"
@@ -32,6 +34,10 @@ class FolderMixin:
             raise OSError(_cannot_make(folder, exc)) from exc
         if not self.read_only and not os.access(folder, os.W_OK):
             self.read_only = self.unwritable = True
+        elif not self.read_only and (locked := _unwritable_file(folder)) is not None:
+            # SQLite said only "attempt to write a readonly database", and repair "rebuilt" (exit 0)
+            self.read_only = self.unwritable = True
+            self.unwritable_file = locked
         store = folder / "memory.sqlite"
         if marker.exists():
             try:
@@ -50,6 +56,8 @@ class FolderMixin:
                 if info["format"] > FORMAT:
                     raise ValueError(f"{folder} was written by a newer Mycelial (memory format {info['format']}, "
                                      f"this version reads {FORMAT}); upgrade Mycelial")
+                if not self.read_only:  # SQLite would make a new, empty store: the next save deleted the old files
+                    refuse_lost_store(folder)
                 return
         # a memory made before the marker existed is adopted by its store; a user's own memory.sqlite (another
         # program's database) was taken for one: our tables added to it, its state.json and *.npz overwritten
@@ -86,6 +94,25 @@ class FolderMixin:
         if not self.read_only:  # a new memory, or one made before the marker existed (adopted)
             atomic_write_bytes(marker, (f'{{"format": {FORMAT}, "kind": "mycelial-memory", '
                                         f'"created": {time.time():.0f}}}\n').encode())
+
+
+def unwritable_reason(mem) -> str:
+    """Why a memory whose folder or files refuse writes cannot be changed, with the way out."""
+    locked = getattr(mem, "unwritable_file", None)
+    if locked is None:
+        return "its folder is not writable (a read-only mount or no write permission)"
+    return (f"{locked} is not writable (no write permission: `chmod u+w {shlex.quote(str(locked))}`, "
+            f"or run as its owner)")
+
+
+def _unwritable_file(folder) -> Path | None:
+    """The first file a writer must write in place (the store, its journals, the lock) that this process
+    may not write; None when all can be (or are not there yet: the folder makes them)."""
+    for name in ("memory.sqlite", "memory.sqlite-wal", "memory.sqlite-shm", "write.lock"):
+        path = folder / name
+        if path.is_file() and not os.access(path, os.W_OK):
+            return path
+    return None
 
 
 def foreign_store(path) -> str | None:

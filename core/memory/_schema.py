@@ -127,6 +127,20 @@ def damaged_message(path, exc) -> str:
             f"rebuilds what can be rebuilt; restore it from a backup if that reports damage)")
 
 
+FULL_DISK_BYTES = 1 << 20  # less free than this when an open fails: the disk, not damage (a -shm takes 32 KiB)
+
+
+def disk_full(path) -> bool:
+    """The file system holding ``path`` has (almost) no space left for this process."""
+    import os
+
+    try:
+        st = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_DISK_BYTES
+
+
 def quick_check(path) -> str | None:
     """SQLite's ``quick_check`` of a database file opened read-only: None when sound, else the problem."""
     try:
@@ -233,6 +247,9 @@ class StoreBase:
             conn.close()
             if self.read_only and "unable to open" in str(exc):  # the file is there: its -wal/-shm are not
                 raise StoreError(cannot_open_message(self.path, exc)) from None
+            if self.path is not None and disk_full(self.path):  # the -shm could not be made: it said "damaged"
+                raise StoreError(f"cannot open {target}: the disk holding it is full ({exc}); nothing was changed: "
+                                 f"free some space and run the command again") from None
             problem = quick_check(self.path) if self.path is not None and self.path.is_file() else None
             if problem:  # SQLite itself is damaged (or the file never was one): repair cannot rebuild it
                 raise StoreError(f"{target} is not a SQLite database or is damaged ({' '.join(problem.split())[:160]}); "
@@ -317,7 +334,7 @@ class StoreBase:
                 if self.path.stat().st_size == 0:  # repair was advised, and rebuilt an empty memory without a word
                     raise StoreError(f"{self.path} is empty (0 bytes): the documents it held are gone, and the index "
                                      f"and network files cannot give their text back; restore memory.sqlite from a "
-                                     f"backup (`mycelial repair --memory {folder}` would start the memory empty)") \
+                                     f"backup (`mycelial repair --start-empty --memory {folder}` starts the memory over empty)") \
                         from None
                 raise StoreError(f"{self.path} is not a Mycelial store ({exc}); "
                                  f"run `mycelial repair --memory {folder}`") from None

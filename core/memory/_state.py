@@ -11,7 +11,7 @@ import numpy as np
 from core._io import atomic_write_bytes, check_npz
 from core.memory._forget import drop_pruned_concepts
 from core.memory._graphfile import write_graph
-from core.memory._vecfile import keep_up, stale_tmp
+from core.memory._vecfile import keep_up, rewrite as rewrite_vectors, stale_tmp
 from core.memory.chunking import embedded_text
 from core.memory.index import VectorIndex
 from core.log import get_logger
@@ -185,7 +185,7 @@ class StateMixin:
         self.graph_, self._graph_file = load_graph(self, entry)
 
     def repair(self) -> dict:
-        """Check SQLite, then rebuild every derived file (index, network, graph) from it; returns stats.
+        """Check SQLite, then rebuild every derived file (index, network, graph, vectors.f16) from it; returns stats.
 
         The way out of damaged or edited derived files: SQLite is the source of truth. SQLite's free
         pages go back to the file system first (``freed_bytes`` in the answer).
@@ -200,6 +200,7 @@ class StateMixin:
             for p in list(self.folder.iterdir()):
                 if _OWN_FILE.fullmatch(p.name) or p.name == "state.json":
                     p.unlink()
+            rewrite_vectors(self.store_)  # damaged rows there changed re-ranked scores, repaired or not
             self._state_gen = 0
             self._load_derived()
         return {**self.stats(), "freed_bytes": freed}

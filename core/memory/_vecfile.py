@@ -214,6 +214,18 @@ class VectorFile:
             os.fsync(self._fd)  # rows on disk before the header counts them
         self._set_marks(done, fmark)
 
+    def rewrite(self, store) -> None:
+        """Write every row again from ``store`` (`repair`): the catch-up trusts the rows it counts, so a
+        damaged one (flipped bytes) kept changing re-ranked scores. Readers meanwhile count no row: SQLite."""
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                self._set_marks(0, -1)
+                os.fsync(self._fd)
+                self._catch_up(store, STEP)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def _still_valid(self, store, upto: int, last_chunk: int) -> bool:
         """False when the store went back (restored from a backup) or its last counted row differs."""
         if upto == 0:
@@ -294,6 +306,25 @@ def vector_file(store, create: bool = True) -> VectorFile | None:
     if vf is not None and vf.writable:
         vf.catch_up(store)  # forgets a crash kept from the file, rows ingested since
     return vf
+
+
+def rewrite(store) -> None:
+    """`repair`: the store's vector file written again from SQLite, in place (another process's map of it
+    stays valid); a file that is no vector file (0 bytes, a damaged header) is made anew."""
+    if store.path is None or store.read_only:
+        return
+    vf = getattr(store, "_vecfile", False)
+    if vf:
+        vf.close()
+    store._vecfile = False  # opened again below
+    path = store.path.with_name("vectors.f16")
+    try:
+        vf = VectorFile(path, store.uuid, 384, writable=True)
+    except ValueError:
+        path.unlink(missing_ok=True)
+        vf = VectorFile(path, store.uuid, 384, writable=True)
+    vf.rewrite(store)
+    store._vecfile = vf
 
 
 def keep_up(store) -> None:

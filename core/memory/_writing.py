@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from core.memory._checks import check_open
+from core.memory._folder import unwritable_reason
 from core.memory.lock import MemoryReadOnlyError
 
 
@@ -14,9 +15,9 @@ class WritingMixin:
     @contextmanager
     def _writing(self):
         """Hold the inter-process write lock; first catch up with what other processes committed."""
-        if self.unwritable:  # the user asked to write: the folder is what refuses
-            raise MemoryReadOnlyError(f"memory {self.folder} cannot be changed: its folder is not writable (a "
-                                      f"read-only mount or no write permission); recall, list and stats still answer")
+        if self.unwritable:  # the user asked to write: the folder (or a file in it) is what refuses
+            raise MemoryReadOnlyError(f"memory {self.folder} cannot be changed: {unwritable_reason(self)}; "
+                                      f"recall, list and stats still answer")
         if self.read_only:
             raise MemoryReadOnlyError(f"memory {self.folder} is open read-only; open it with read_only=False "
                                       f"on a writable folder to change it")

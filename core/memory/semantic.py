@@ -107,6 +107,7 @@ class SemanticMemory(FolderMixin, WritingMixin, ForgetMixin, StateMixin, IngestM
         check_flags(read_only=read_only)
         self.read_only = bool(read_only)
         self.unwritable = False  # read-only because the folder is (a read-only mount), not by choice
+        self.unwritable_file = None  # or because this file in it is (memory.sqlite without write permission)
         self.embedder = embedder
         self.codec = codec
         self.network_config = network_config

@@ -88,10 +88,11 @@ def create_app(memories: dict, token: str | None = None, embedder=None, codec=No
 
     def writable_slot(name: str):
         """The slot of a memory this request will change: 403 when its folder is not writable."""
+        from core.memory._folder import unwritable_reason
+
         s = slot(name)
         if s.memory.read_only:
-            reason = ("its folder is not writable (a read-only mount or no write permission)"
-                      if s.memory.unwritable else "it is open read-only")
+            reason = unwritable_reason(s.memory) if s.memory.unwritable else "it is open read-only"
             raise HTTPException(403, f"memory {name!r} cannot be changed: {reason}; recall and stats still answer")
         return s
 
