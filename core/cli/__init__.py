@@ -13,7 +13,7 @@ import warnings
 
 import click
 
-_COMMAND_MODULES = ("vqvae", "graph", "memory", "recall", "documents", "pipeline", "serve", "associate")
+_COMMAND_MODULES = ("vqvae", "graph", "memory", "repair", "recall", "documents", "pipeline", "serve", "associate")
 
 
 def _version() -> str:

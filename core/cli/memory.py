@@ -18,7 +18,6 @@ import click
 from core.cli._fresh import ingest_failed, interrupted, remove_new_empty_memory
 from core.cli._hits import print_hits
 from core.cli._params import TEXT, not_blank
-from core.cli._repair import check_files as _check, start_over as _start_over
 from core.cli._report import _cell, as_stored, count, print_report, print_same_text, quoted
 from core.cli._sample import refuse_other_documents
 from core.memory._hitinfo import where_of
@@ -356,47 +355,6 @@ def demo(memory, query, k):
             print_hits(query, mem.recall(query, k=k, mode=mode, per_document=True))
 
 
-@click.command("repair")
-@MEMORY_OPTION
-@click.option("--start-empty", is_flag=True,
-              help="Only when memory.sqlite is missing or empty (0 bytes): delete the index, network and vector "
-                   "files it leaves behind and start the memory over, empty.")
-@click.option("--check", is_flag=True,
-              help="Only compare the files with memory.sqlite (SQLite's integrity check, the index, network and "
-                   "graph counts, every vectors.f16 row); change nothing, exit 1 when repair has something to fix.")
-def repair(memory, start_empty, check):
-    """Check memory.sqlite, return its free pages, rebuild the derived files (index, network, vectors.f16) from it.
-
-    For derived files that were damaged, edited or written by an older version, and to shrink
-    memory.sqlite after forgetting much (SQLite reuses free pages but never gives them back by
-    itself); the documents themselves live in SQLite and are kept. A missing or empty
-    memory.sqlite is refused (restore it from a backup) unless --start-empty is given.
-
-    Example:
-
-        mycelial repair --memory my_memory
-    """
-    from core.memory.lock import MemoryBusyError
-    from core.memory.store import StoreError
-
-    if not Path(memory).is_dir():
-        raise click.ClickException(f"no memory at {memory}")
-    if check and start_empty:
-        raise click.UsageError("give either --check or --start-empty, not both")
-    if check:
-        return _check(memory)
-    if start_empty:
-        _start_over(memory)
-    with _open(memory) as mem:
-        try:
-            st = mem.repair()
-        except (MemoryBusyError, StoreError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"rebuilt {memory}: {count(st['documents'], 'document')}, {count(st['chunks'], 'chunk')}, "
-               f"{st['index_vectors']:,} index vectors, {st['network'].get('events', 0):,} network events"
-               + (f"; {st['freed_bytes'] / 1e6:.1f} MB of free SQLite pages returned" if st.get("freed_bytes") else ""))
-
-
 @contextmanager
 def _committed_when_disk_full(mem, ids):
     """A full disk after the forget's commit (while the index files are saved) says the forget was done:
@@ -417,4 +375,4 @@ def _committed_when_disk_full(mem, ids):
         raise
 
 
-COMMANDS: list = [ingest, stats, forget, demo, repair]
+COMMANDS: list = [ingest, stats, forget, demo]
