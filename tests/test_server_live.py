@@ -123,7 +123,7 @@ def test_sigterm_stops_a_running_upload_job_at_its_next_commit_and_names_what_di
     again it is "unchanged"), and the log names the job and each file that did not get in."""
     import re
 
-    from core.memory._schema import quick_check
+    from core.memory._sqlite_health import quick_check
 
     files = _brown_files(80, paragraphs=16)  # 3 job batches, ~1,300 chunks: the signal comes after the first commit
     _cold_cache(tmp_path, monkeypatch)

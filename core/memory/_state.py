@@ -67,7 +67,8 @@ class StateMixin:
         """
         import sqlite3
 
-        from core.memory._schema import StoreError, damaged_message
+        from core.memory._schema import StoreError
+        from core.memory._sqlite_health import damaged_message
 
         try:
             fixed = self._check_rows()
