@@ -151,3 +151,17 @@ class LiveServer:
         except Exception:
             self.proc.kill()
             return self.proc.wait()
+
+
+def cold_cache(tmp_path, monkeypatch) -> None:
+    """A fresh embedding cache for the servers a test starts (the model exports shared): from a warm cache an
+    upload is ingested in a blink, and nothing is still running when the test's signal comes."""
+    from core.config import cache_dir
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for export in ("openvino", "onnx"):
+        (cache_dir() / export).mkdir(exist_ok=True)
+        (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)
+    monkeypatch.setenv("MYCELIAL_CACHE_DIR", str(cache))
+    monkeypatch.delenv("MYCELIAL_CACHE_SEED", raising=False)

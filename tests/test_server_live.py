@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _server_helpers import QUESTION, TOKEN, LiveServer, build_sample_memory
+from _server_helpers import QUESTION, TOKEN, LiveServer, build_sample_memory, cold_cache
 
 from core.memory import SemanticMemory
 from core.reasoning.mycelial import MycelialVQVAE
@@ -102,20 +102,6 @@ def _brown_files(n: int, paragraphs: int | None = None) -> dict[str, bytes]:
     raise AssertionError("too few Brown documents")
 
 
-def _cold_cache(tmp_path, monkeypatch) -> None:
-    """A fresh embedding cache for the servers this test starts (the model exports shared): from a warm cache an
-    upload is ingested in a blink, and no job is still running when the signal comes."""
-    from core.config import cache_dir
-
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    for export in ("openvino", "onnx"):
-        (cache_dir() / export).mkdir(exist_ok=True)
-        (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)
-    monkeypatch.setenv("MYCELIAL_CACHE_DIR", str(cache))
-    monkeypatch.delenv("MYCELIAL_CACHE_SEED", raising=False)
-
-
 def test_sigterm_stops_a_running_upload_job_at_its_next_commit_and_names_what_did_not_get_in(
         tmp_path, embedder, codec, monkeypatch):
     """SIGTERM waited for the whole background job (a 200-file upload: 80 s from the signal to the exit). The
@@ -126,7 +112,7 @@ def test_sigterm_stops_a_running_upload_job_at_its_next_commit_and_names_what_di
     from core.memory._sqlite_health import quick_check
 
     files = _brown_files(80, paragraphs=16)  # 3 job batches, ~1,300 chunks: the signal comes after the first commit
-    _cold_cache(tmp_path, monkeypatch)
+    cold_cache(tmp_path, monkeypatch)
     srv = LiveServer([f"m={tmp_path / 'm'}"])
     try:
         r = httpx.post(srv.url + "/v1/memories/m/documents", params={"background": "true"}, timeout=120,

@@ -14,8 +14,8 @@ import time
 
 import httpx
 
-from _server_helpers import LiveServer
-from core.config import cache_dir, data_file
+from _server_helpers import LiveServer, cold_cache
+from core.config import data_file
 from core.memory import SemanticMemory
 from core.reasoning.mycelial.numpy_codec import load_default_numpy
 
@@ -23,17 +23,6 @@ from core.reasoning.mycelial.numpy_codec import load_default_numpy
 def _passages(n: int) -> list[dict]:
     passages = json.loads(data_file("multihop_dev/2wikimultihopqa_corpus.json").read_text(encoding="utf-8"))
     return [{"id": f"p{i}", "title": p["title"], "text": p["text"]} for i, p in enumerate(passages[3000:3000 + n])]
-
-
-def _cold_cache(tmp_path, monkeypatch) -> None:
-    """A fresh embedding cache (the model exports shared): from a warm one the upload ends before the signal."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    for export in ("openvino", "onnx"):
-        (cache_dir() / export).mkdir(exist_ok=True)
-        (cache / export).symlink_to(cache_dir() / export, target_is_directory=True)
-    monkeypatch.setenv("MYCELIAL_CACHE_DIR", str(cache))
-    monkeypatch.delenv("MYCELIAL_CACHE_SEED", raising=False)
 
 
 def _stored_some(srv) -> None:
@@ -48,7 +37,7 @@ def _stored_some(srv) -> None:
 
 def test_sigterm_during_a_synchronous_upload_answers_503_naming_what_got_in(tmp_path, monkeypatch):
     docs = _passages(1500)  # ~2,000 chunks: more than one commit of 1,024 (the old code signalled mid-upload too)
-    _cold_cache(tmp_path, monkeypatch)
+    cold_cache(tmp_path, monkeypatch)
     srv = LiveServer([f"m={tmp_path / 'm'}"])
     answer: dict = {}
 
